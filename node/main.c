@@ -1,0 +1,537 @@
+/* main.c - the sikhnas-node command line: one binary for the operator's
+ * commands (init, officer, report, import, status) and, in later work, the
+ * daemon. Exit status: 0 done, 1 failed, 2 usage, 65 bad input (nothing
+ * written), 75 try again later (store busy). */
+#include <cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "import.h"
+#include "log.h"
+#include "nodeconf.h"
+#include "records.h"
+#include "refdata.h"
+#include "store.h"
+#include "validate.h"
+
+#define EXIT_USAGE   2
+#define EXIT_DATAERR 65
+#define EXIT_TEMPFAIL 75
+#define STDIN_MAX    (256 * 1024)
+
+struct ctx {
+    struct node_config cfg;
+    int argc;
+    char **argv;
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+        "usage: sikhnas-node [--db FILE] [--config FILE] [-v|-q] COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  init --district CODE [--areas DIR]   create the store for a district (32.01 or 3201)\n"
+        "  officer add --name NAME --phone PHONE --role vet|clerk|reporter|viewer [--village CODE]\n"
+        "  officer list [--json]\n"
+        "  report add                           one case report as JSON on stdin\n"
+        "  report list [--json] [--limit N]\n"
+        "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
+        "  status [--json]\n"
+        "  version\n"
+        "\n"
+        "options:\n"
+        "  --db FILE       the store (default from the config, or /var/lib/sikhnas/node.db)\n"
+        "  --config FILE   an INI file of settings (see --help-config)\n"
+        "  -v, -q          more or less logging\n"
+        "\n"
+        "exit status: 0 done, 1 failed, 2 usage, 65 bad input (nothing written), 75 busy\n");
+}
+
+static int exit_for(int r)
+{
+    if (r >= 0)
+        return 0;
+    if (r == -EINVAL)
+        return EXIT_DATAERR;
+    if (r == -EBUSY)
+        return EXIT_TEMPFAIL;
+    return 1;
+}
+
+static int open_store(struct ctx *c, int create, struct store **ret)
+{
+    struct store_opts o = {
+        .sync = c->cfg.synchronous,
+        .busy_timeout_ms = (int)c->cfg.busy_timeout_ms,
+        .create = create,
+    };
+    int r = store_open(c->cfg.db_path, &o, ret);
+
+    if (r == 0 && !create && !store_district(*ret)[0]) {
+        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init --district CODE`",
+                  c->cfg.db_path, c->cfg.db_path);
+        store_close(*ret);
+        return -ENOENT;
+    }
+    return r;
+}
+
+/* getopt_long over the subcommand's own arguments (argv[0] is its name). */
+#define SUBOPTS_BEGIN(c) optind = 1; opterr = 1; int opt_; \
+    while ((opt_ = getopt_long((c)->argc, (c)->argv, "", longopts, NULL)) != -1) { switch (opt_) {
+#define SUBOPTS_END default: return -EDOM; } }
+
+static int cmd_init(struct ctx *c)
+{
+    static const struct option longopts[] = {
+        { "district", required_argument, NULL, 'd' },
+        { "areas", required_argument, NULL, 'a' },
+        { 0, 0, 0, 0 } };
+    const char *district_arg = NULL, *areas = c->cfg.areas_dir[0] ? c->cfg.areas_dir : NULL;
+    struct refdata_counts n = {0};
+    struct store *s = NULL;
+    char district[5], have[8], id[UUID_STR_LEN];
+    int r;
+
+    SUBOPTS_BEGIN(c)
+        case 'd': district_arg = optarg; break;
+        case 'a': areas = optarg; break;
+    SUBOPTS_END
+    if (!district_arg || optind != c->argc) {
+        log_error("init needs --district CODE (e.g. 32.01 or 3201)");
+        return -EDOM;
+    }
+    if (refdata_district_code(district_arg, district) < 0) {
+        log_error("'%s' is not a district code: give the 4 digits of a kabupaten/kota, "
+                  "e.g. 32.01 or 3201", district_arg);
+        return -EINVAL;
+    }
+    areas = refdata_find_areas(areas);
+    if (!areas)
+        return -ENOENT;
+    r = open_store(c, 1, &s);
+    if (r < 0)
+        return r;
+    if (store_meta_get(s, "district", have, sizeof(have)) == 0 && strcmp(have, district) != 0) {
+        log_error("store '%s' belongs to district %s; a node serves one district "
+                  "(use another --db for %s)", c->cfg.db_path, have, district);
+        r = -EEXIST;
+        goto out;
+    }
+    r = store_begin(s);
+    if (r < 0)
+        goto out;
+    r = refdata_load_lists(s, &n);
+    if (r == 0)
+        r = refdata_load_areas(s, areas, district, &n);
+    if (r == 0 && !store_node_id(s)[0]) {
+        r = store_new_id(s, store_hlc_tick(s), id);
+        if (r == 0)
+            r = store_meta_set(s, "node_id", id);
+    }
+    if (r == 0)
+        r = store_meta_set(s, "district", district);
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0) {
+        store_rollback(s);
+        goto out;
+    }
+    printf("store %s for district %s %s (%s), node %s\n", c->cfg.db_path, district,
+           n.district_name, n.province_name, store_node_id(s));
+    printf("loaded %d code-list entries, %d province, %d district, %d sub-districts, "
+           "%d villages (areas from %s)\n", n.codes, n.provinces, n.districts,
+           n.subdistricts, n.villages, areas);
+out:
+    store_close(s);
+    return r;
+}
+
+static int read_stdin(char **ret, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+
+    if (!buf)
+        return -ENOMEM;
+    for (;;) {
+        size_t k;
+        if (n == cap) {
+            if (cap >= STDIN_MAX) {
+                free(buf);
+                log_error("input is larger than %d bytes", STDIN_MAX);
+                return -EINVAL;
+            }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        k = fread(buf + n, 1, cap - n, stdin);
+        n += k;
+        if (k == 0)
+            break;
+    }
+    buf[n] = '\0';
+    *ret = buf;
+    *len = n;
+    return 0;
+}
+
+static int cmd_report_add(struct ctx *c, struct store *s)
+{
+    struct case_report_in in;
+    struct validator *v = NULL;
+    struct verr e;
+    char *text = NULL, msg[256], id[UUID_STR_LEN], ref[16];
+    cJSON *doc = NULL;
+    size_t len;
+    int r;
+
+    r = read_stdin(&text, &len);
+    if (r < 0)
+        return r;
+    doc = cJSON_ParseWithLength(text, len);
+    if (!doc) {
+        log_error("report: the input is not valid JSON (near byte %ld)",
+                  cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+        r = -EINVAL;
+        goto out;
+    }
+    r = validator_new(s, &v);
+    if (r < 0)
+        goto out;
+    r = validate_case_report(v, doc, &in, &e);
+    if (r < 0) {
+        verr_format(&e, "en", msg, sizeof(msg));
+        log_error("report refused: %s", msg);
+        goto out;
+    }
+    r = store_begin(s);
+    if (r < 0)
+        goto out;
+    r = case_report_insert(s, &in, id, ref);
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0) {
+        store_rollback(s);
+        goto out;
+    }
+    /* committed with synchronous=FULL: now it may be acknowledged */
+    printf("{\"id\":\"%s\",\"ref\":\"%s\"}\n", id, ref);
+out:
+    cJSON_Delete(doc);
+    validator_free(v);
+    free(text);
+    return r;
+}
+
+static int cmd_report(struct ctx *c)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "limit", required_argument, NULL, 'l' },
+        { 0, 0, 0, 0 } };
+    struct store *s = NULL;
+    int json = 0, limit = 0, r;
+    const char *sub = c->argc > 1 ? c->argv[1] : NULL;
+
+    if (!sub || (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0)) {
+        log_error("report needs a subcommand: add or list");
+        return -EDOM;
+    }
+    c->argc--;
+    c->argv++;
+    SUBOPTS_BEGIN(c)
+        case 'j': json = 1; break;
+        case 'l': limit = atoi(optarg); break;
+    SUBOPTS_END
+    if (optind != c->argc)
+        return -EDOM;
+    r = open_store(c, 0, &s);
+    if (r < 0)
+        return r;
+    if (strcmp(sub, "add") == 0)
+        r = cmd_report_add(c, s);
+    else
+        r = case_report_list(s, stdout, json, limit);
+    store_close(s);
+    return r;
+}
+
+static int officer_list(struct store *s, int json)
+{
+    sqlite3_stmt *st;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(store_db(s),
+        "SELECT id, name, role, phone, district, village FROM officer WHERE deleted = 0 "
+        "ORDER BY name", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_error(s, rc);
+    printf(json ? "[" : "%-28s %-9s %-16s %s\n", "NAME", "ROLE", "PHONE", "VILLAGE");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *col[6];
+        for (int i = 0; i < 6; i++)
+            col[i] = (const char *)sqlite3_column_text(st, i);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", col[0]);
+            cJSON_AddStringToObject(o, "name", col[1]);
+            cJSON_AddStringToObject(o, "role", col[2]);
+            cJSON_AddStringToObject(o, "phone", col[3]);
+            cJSON_AddStringToObject(o, "district", col[4]);
+            if (col[5])
+                cJSON_AddStringToObject(o, "village", col[5]);
+            char *t = cJSON_PrintUnformatted(o);
+            printf("%s%s", n ? ",\n" : "\n", t ? t : "null");
+            free(t);
+            cJSON_Delete(o);
+        } else {
+            printf("%-28s %-9s %-16s %s\n", col[1], col[2], col[3], col[5] ? col[5] : "-");
+        }
+        n++;
+    }
+    if (json)
+        printf(n ? "\n]\n" : "]\n");
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int cmd_officer(struct ctx *c)
+{
+    static const struct option longopts[] = {
+        { "name", required_argument, NULL, 'n' },
+        { "phone", required_argument, NULL, 'p' },
+        { "role", required_argument, NULL, 'r' },
+        { "village", required_argument, NULL, 'v' },
+        { "json", no_argument, NULL, 'j' },
+        { 0, 0, 0, 0 } };
+    const char *name = NULL, *phone = NULL, *role = NULL, *village = NULL;
+    const char *sub = c->argc > 1 ? c->argv[1] : NULL;
+    struct officer_in in = {0};
+    struct validator *v = NULL;
+    struct store *s = NULL;
+    char id[UUID_STR_LEN];
+    int json = 0, r;
+
+    if (!sub || (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0)) {
+        log_error("officer needs a subcommand: add or list");
+        return -EDOM;
+    }
+    c->argc--;
+    c->argv++;
+    SUBOPTS_BEGIN(c)
+        case 'n': name = optarg; break;
+        case 'p': phone = optarg; break;
+        case 'r': role = optarg; break;
+        case 'v': village = optarg; break;
+        case 'j': json = 1; break;
+    SUBOPTS_END
+    if (optind != c->argc)
+        return -EDOM;
+    r = open_store(c, 0, &s);
+    if (r < 0)
+        return r;
+    if (strcmp(sub, "list") == 0) {
+        r = officer_list(s, json);
+        goto out;
+    }
+    if (!name || !phone || !role) {
+        log_error("officer add needs --name, --phone and --role");
+        r = -EDOM;
+        goto out;
+    }
+    r = -EINVAL;
+    if (!name[0] || strlen(name) > V_NAME_MAX || !utf8_text_ok(name) || strchr(name, '\n')) {
+        log_error("officer refused: name: must be 1 to %d characters of text", V_NAME_MAX);
+        goto out;
+    }
+    if (phone_normalize(phone, in.phone) < 0) {
+        log_error("officer refused: phone: '%s' is not an Indonesian mobile number "
+                  "(+62…, 62… or 08…)", phone);
+        goto out;
+    }
+    r = validator_new(s, &v);
+    if (r < 0)
+        goto out;
+    r = -EINVAL;
+    if (!validator_has_code(v, "role", role)) {
+        log_error("officer refused: role: '%s' is not one of vet, clerk, reporter, viewer", role);
+        goto out;
+    }
+    if (village) {
+        enum verr_code e = validate_village(v, village, in.village);
+        if (e != VERR_NONE) {
+            struct verr ve = { .code = e };
+            log_error("officer refused: village: '%s' %s", village, verr_reason(&ve, "en"));
+            goto out;
+        }
+    }
+    snprintf(in.name, sizeof(in.name), "%s", name);
+    snprintf(in.role, sizeof(in.role), "%s", role);
+    r = store_begin(s);
+    if (r < 0)
+        goto out;
+    r = officer_insert(s, &in, id);
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0) {
+        store_rollback(s);
+        if (r == -EEXIST) {
+            log_error("officer refused: phone: %s is already registered", in.phone);
+            r = -EINVAL;
+        }
+        goto out;
+    }
+    printf("{\"id\":\"%s\",\"phone\":\"%s\"}\n", id, in.phone);
+out:
+    validator_free(v);
+    store_close(s);
+    return r;
+}
+
+static int cmd_import(struct ctx *c)
+{
+    static const struct option longopts[] = {
+        { "strict", no_argument, NULL, 's' },
+        { "again", no_argument, NULL, 'a' },
+        { "rejects", required_argument, NULL, 'r' },
+        { "no-progress", no_argument, NULL, 'n' },
+        { 0, 0, 0, 0 } };
+    struct import_opts o = { .chunk = c->cfg.import_chunk, .progress = isatty(STDERR_FILENO) };
+    struct import_result res;
+    struct validator *v = NULL;
+    struct store *s = NULL;
+    int r;
+
+    SUBOPTS_BEGIN(c)
+        case 's': o.strict = 1; break;
+        case 'a': o.again = 1; break;
+        case 'r': o.rejects_path = optarg; break;
+        case 'n': o.progress = 0; break;
+    SUBOPTS_END
+    if (optind != c->argc - 1) {
+        log_error("import needs one FILE.jsonl");
+        return -EDOM;
+    }
+    o.path = c->argv[optind];
+    r = open_store(c, 0, &s);
+    if (r < 0)
+        return r;
+    r = validator_new(s, &v);
+    if (r == 0)
+        r = import_jsonl(s, v, &o, &res);
+    if (r == 0 || r == -EINVAL) {
+        printf("{\"lines\":%ld,\"imported\":%ld,\"rejected\":%ld,\"resumed_after\":%ld,"
+               "\"seconds\":%.3f}\n", res.lines, res.imported, res.rejected, res.skipped,
+               res.seconds);
+        if (r == 0 && res.rejected) {
+            log_warning("%ld line(s) rejected, kept in %s%s", res.rejected,
+                        o.rejects_path ? o.rejects_path : o.path,
+                        o.rejects_path ? "" : ".rejects.jsonl");
+            r = -EINVAL;    /* the good lines are in; exit 65 tells a script to look */
+        }
+    }
+    validator_free(v);
+    store_close(s);
+    return r;
+}
+
+static int cmd_status(struct ctx *c)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { 0, 0, 0, 0 } };
+    struct store *s = NULL;
+    int json = 0, r;
+
+    SUBOPTS_BEGIN(c)
+        case 'j': json = 1; break;
+    SUBOPTS_END
+    r = open_store(c, 0, &s);
+    if (r < 0)
+        return r;
+    r = node_status(s, stdout, json);
+    store_close(s);
+    return r;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(struct ctx *c);
+} commands[] = {
+    { "init", cmd_init },
+    { "report", cmd_report },
+    { "officer", cmd_officer },
+    { "import", cmd_import },
+    { "status", cmd_status },
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { "help-config", no_argument, NULL, 'H' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { 0, 0, 0, 0 } };
+    struct ctx c;
+    const char *db = NULL, *config = NULL;
+    int opt, verbose = 0, r;
+
+    log_setup("sikhnas-node", 0);
+    config_defaults(&c.cfg);
+    if (getenv("SIKHNAS_DB"))
+        snprintf(c.cfg.db_path, sizeof(c.cfg.db_path), "%s", getenv("SIKHNAS_DB"));
+    while ((opt = getopt_long(argc, argv, "+hvq", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': db = optarg; break;
+        case 'c': config = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'H': config_help(stdout); return 0;
+        case 'v': verbose++; break;
+        case 'q': verbose--; break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (config && config_load(&c.cfg, config) < 0)
+        return 1;
+    if (db)
+        snprintf(c.cfg.db_path, sizeof(c.cfg.db_path), "%s", db);
+    log_level = c.cfg.log_level + verbose;
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[optind], "version") == 0) {
+        printf("sikhnas-node %s (SQLite %s)\n", SIKHNAS_VERSION, sqlite3_libversion());
+        return 0;
+    }
+    c.argc = argc - optind;
+    c.argv = argv + optind;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].name, c.argv[0]) == 0) {
+            r = commands[i].fn(&c);
+            if (r == -EDOM) {
+                usage(stderr);
+                return EXIT_USAGE;
+            }
+            return exit_for(r);
+        }
+    }
+    log_error("unknown command '%s'", c.argv[0]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

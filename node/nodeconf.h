@@ -1,0 +1,29 @@
+/* nodeconf.h - the node's settings: one table (nodeconf.c) read by the INI
+ * parser, `sikhnas-node --help-config` and, later, SIGHUP reload. */
+#ifndef SIKHNAS_NODECONF_H
+#define SIKHNAS_NODECONF_H
+
+#include <stdio.h>
+
+#include "store.h"
+
+struct node_config {
+    char db_path[1024];
+    enum store_sync_mode synchronous;
+    unsigned busy_timeout_ms;
+    unsigned import_chunk;        /* rows per import transaction */
+    char areas_dir[1024];
+    int log_level;
+};
+
+/* Sets every field to its default from the table. */
+void config_defaults(struct node_config *c);
+/* Reads an INI file over c; unknown keys and bad values are refused with
+ * the file, line and reason logged. Returns 0 or -errno. */
+int config_load(struct node_config *c, const char *path);
+/* Sets one "section.key" from a string (used by the INI parser and the command line). */
+int config_set(struct node_config *c, const char *name, const char *value);
+/* Prints every setting with its default and meaning. */
+void config_help(FILE *fp);
+
+#endif

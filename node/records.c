@@ -1,0 +1,303 @@
+/* records.c - field records: insert with provenance stamps, list, status. */
+#include "records.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Appends a JSON array of codes to buf; the codes were validated, so they
+ * need no escaping. Returns the length, or -ENOSPC. */
+static int codes_json(char *buf, size_t cap, const char (*codes)[8], int n)
+{
+    size_t len = 0;
+    int k;
+
+    k = snprintf(buf, cap, "[");
+    len += (size_t)k;
+    for (int i = 0; i < n && len < cap; i++) {
+        k = snprintf(buf + len, cap - len, "%s\"%s\"", i ? "," : "", codes[i]);
+        len += (size_t)k;
+    }
+    if (len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "]");
+    return len < cap ? (int)len : -ENOSPC;
+}
+
+static int animals_json(char *buf, size_t cap, const struct animal_count *a, int n)
+{
+    size_t len = 0;
+
+    len += (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len,
+                                "%s{\"species\":\"%s\",\"sick\":%lld,\"dead\":%lld,\"at_risk\":%lld}",
+                                i ? "," : "", a[i].species, (long long)a[i].sick,
+                                (long long)a[i].dead, (long long)a[i].at_risk);
+    if (len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "]");
+    return len < cap ? (int)len : -ENOSPC;
+}
+
+int case_report_insert(struct store *s, const struct case_report_in *in,
+                       char id_out[UUID_STR_LEN], char ref_out[16])
+{
+    static const char sql[] =
+        "INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, kind, village,"
+        " syndrome, signs, animals, ddx, event_date, reporter, note, geom)"
+        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " CASE WHEN ?15 IS NULL THEN NULL ELSE MakePoint(?15, ?16, 4326) END)";
+    sqlite3_stmt *st = store_stmt(s, sql);
+    char signs[V_MAX_CODES * 8 + 8], ddx[V_MAX_DDX * 8 + 8];
+    char animals[V_MAX_ANIMALS * 96 + 8], now[32], kind[2] = { in->kind, 0 };
+    uint64_t hlc;
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    if (codes_json(signs, sizeof(signs), in->signs, in->n_signs) < 0 ||
+        codes_json(ddx, sizeof(ddx), in->ddx, in->n_ddx) < 0 ||
+        animals_json(animals, sizeof(animals), in->animals, in->n_animals) < 0)
+        return -ENOSPC;
+    hlc = store_hlc_tick(s);
+    r = store_new_id(s, hlc, id_out);
+    if (r == 0)
+        r = store_next_ref(s, ref_out);
+    if (r < 0)
+        return r;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, ref_out, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, kind, 1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->village, -1, SQLITE_STATIC);
+    if (in->kind == 'P')
+        sqlite3_bind_text(st, 8, in->syndrome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, signs, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, ddx, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 12, in->event_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 13, in->reporter, -1, SQLITE_STATIC);
+    if (in->note[0])
+        sqlite3_bind_text(st, 14, in->note, -1, SQLITE_STATIC);
+    if (in->has_point) {
+        sqlite3_bind_double(st, 15, in->lon);
+        sqlite3_bind_double(st, 16, in->lat);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return log_errno(LOG_ERR, store_error(s, rc), "cannot store case report: %s",
+                         sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
+int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUID_STR_LEN])
+{
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO officer (id, origin, hlc, created_at, updated_at, name, role, phone,"
+        " district, village) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)");
+    char now[32];
+    uint64_t hlc;
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    hlc = store_hlc_tick(s);
+    r = store_new_id(s, hlc, id_out);
+    if (r < 0)
+        return r;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->phone, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, store_district(s), -1, SQLITE_STATIC);
+    if (in->village[0])
+        sqlite3_bind_text(st, 9, in->village, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(s, rc);
+    return 0;
+}
+
+/* The sync state of a record, derived from the outbox: a queued change
+ * means "queued", a refused one "rejected", no entry at all "synced". */
+#define SYNC_STATE_SQL \
+    "CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = c.id AND o.state = 2) THEN 'rejected'" \
+    " WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = c.id AND o.state = 0) THEN 'queued'" \
+    " ELSE 'synced' END"
+
+int case_report_list(struct store *s, FILE *fp, int json, int limit)
+{
+    static const char sql[] =
+        "SELECT c.id, c.ref, c.kind, c.village, a.name, c.syndrome, c.signs, c.animals, c.ddx,"
+        " c.event_date, c.reporter, c.note, ST_Y(c.geom), ST_X(c.geom), c.created_at, "
+        SYNC_STATE_SQL ","
+        " (SELECT o.error FROM outbox o WHERE o.row_id = c.id AND o.state = 2 ORDER BY o.seq DESC LIMIT 1)"
+        " FROM case_report c LEFT JOIN area a ON a.code = c.village"
+        " WHERE c.deleted = 0 ORDER BY c.hlc DESC LIMIT ?1";
+    sqlite3_stmt *st;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return log_errno(LOG_ERR, store_error(s, rc), "cannot list reports: %s",
+                         sqlite3_errmsg(store_db(s)));
+    sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+    if (json)
+        fputs("[", fp);
+    else
+        fprintf(fp, "%-12s %-4s %-10s %-24s %-30s %-8s\n", "REF", "KIND", "DATE", "VILLAGE",
+                "ANIMALS (sick/dead/at risk)", "SYNC");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *col[17];
+        for (int i = 0; i < 17; i++)
+            col[i] = (const char *)sqlite3_column_text(st, i);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", col[0]);
+            cJSON_AddStringToObject(o, "ref", col[1]);
+            cJSON_AddStringToObject(o, "kind", col[2]);
+            cJSON_AddStringToObject(o, "village", col[3]);
+            cJSON_AddStringToObject(o, "village_name", col[4] ? col[4] : "");
+            if (col[5])
+                cJSON_AddStringToObject(o, "syndrome", col[5]);
+            cJSON_AddItemToObject(o, "signs", cJSON_Parse(col[6]));
+            cJSON_AddItemToObject(o, "animals", cJSON_Parse(col[7]));
+            cJSON_AddItemToObject(o, "ddx", cJSON_Parse(col[8]));
+            cJSON_AddStringToObject(o, "event_date", col[9]);
+            if (col[10])
+                cJSON_AddStringToObject(o, "reporter", col[10]);
+            if (col[11])
+                cJSON_AddStringToObject(o, "note", col[11]);
+            if (col[12]) {
+                cJSON_AddNumberToObject(o, "lat", sqlite3_column_double(st, 12));
+                cJSON_AddNumberToObject(o, "lon", sqlite3_column_double(st, 13));
+            }
+            cJSON_AddStringToObject(o, "created_at", col[14]);
+            cJSON_AddStringToObject(o, "sync", col[15]);
+            if (col[16])
+                cJSON_AddStringToObject(o, "sync_error", col[16]);
+            char *text = cJSON_PrintUnformatted(o);
+            fprintf(fp, "%s%s", n ? ",\n" : "\n", text ? text : "null");
+            free(text);
+            cJSON_Delete(o);
+        } else {
+            char animals[64] = "";
+            cJSON *arr = cJSON_Parse(col[7]), *a;
+            size_t len = 0;
+            cJSON_ArrayForEach(a, arr) {
+                int k = snprintf(animals + len, sizeof(animals) - len, "%s%s %d/%d/%d",
+                                 len ? ", " : "",
+                                 cJSON_GetStringValue(cJSON_GetObjectItem(a, "species")),
+                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "sick")),
+                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "dead")),
+                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "at_risk")));
+                if (k < 0 || (size_t)k >= sizeof(animals) - len)
+                    break;
+                len += (size_t)k;
+            }
+            cJSON_Delete(arr);
+            fprintf(fp, "%-12s %-4s %-10s %-24.24s %-30.30s %s%s%s\n", col[1], col[2], col[9],
+                    col[4] ? col[4] : col[3], animals, col[15], col[16] ? ": " : "",
+                    col[16] ? col[16] : "");
+        }
+        n++;
+    }
+    if (json)
+        fputs(n ? "\n]\n" : "]\n", fp);
+    else if (n == 0)
+        fputs("(no case reports yet)\n", fp);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+}
+
+static long long count_of(struct store *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    long long n = -1;
+
+    if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static const char *const field_tables[] = { "case_report", "case_followup", "vaccination",
+    "treatment", "movement_permit", "slaughter_report", "population_report" };
+
+int node_status(struct store *s, FILE *fp, int json)
+{
+    cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
+    char name[160] = "", sql[160], buf[64];
+    long long total = 0, n;
+    sqlite3_stmt *st;
+
+    if (!o || !by) {
+        cJSON_Delete(o);
+        cJSON_Delete(by);
+        return -ENOMEM;
+    }
+    if (sqlite3_prepare_v2(store_db(s), "SELECT name FROM area WHERE code = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, store_district(s), -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    for (size_t i = 0; i < sizeof(field_tables) / sizeof(field_tables[0]); i++) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE deleted = 0", field_tables[i]);
+        n = count_of(s, sql);
+        cJSON_AddNumberToObject(by, field_tables[i], (double)n);
+        total += n;
+    }
+    cJSON_AddStringToObject(o, "district", store_district(s));
+    cJSON_AddStringToObject(o, "district_name", name);
+    cJSON_AddStringToObject(o, "node_id", store_node_id(s));
+    cJSON_AddNumberToObject(o, "records", (double)total);
+    cJSON_AddItemToObject(o, "records_by_table", by);
+    cJSON_AddNumberToObject(o, "outbox", (double)count_of(s,
+                            "SELECT count(*) FROM outbox WHERE state = 0"));
+    cJSON_AddNumberToObject(o, "rejected", (double)count_of(s,
+                            "SELECT count(*) FROM outbox WHERE state = 2"));
+    cJSON_AddNumberToObject(o, "officers", (double)count_of(s,
+                            "SELECT count(*) FROM officer WHERE deleted = 0"));
+    cJSON_AddNumberToObject(o, "villages", (double)count_of(s,
+                            "SELECT count(*) FROM area WHERE level = 4"));
+    cJSON_AddNumberToObject(o, "schema_version", store_schema_version(s));
+    if (store_meta_get(s, "last_sync_ok", buf, sizeof(buf)) == 0)
+        cJSON_AddStringToObject(o, "last_sync", buf);
+    else
+        cJSON_AddNullToObject(o, "last_sync");
+
+    if (json) {
+        char *text = cJSON_Print(o);
+        fprintf(fp, "%s\n", text ? text : "{}");
+        free(text);
+    } else {
+        fprintf(fp, "district:        %s %s\n", store_district(s), name);
+        fprintf(fp, "node id:         %s\n", store_node_id(s));
+        fprintf(fp, "records:         %lld\n", total);
+        fprintf(fp, "outbox (queued): %.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "outbox")));
+        fprintf(fp, "rejected by hub: %.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rejected")));
+        fprintf(fp, "officers:        %.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "officers")));
+        fprintf(fp, "villages:        %.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "villages")));
+        fprintf(fp, "last sync:       %s\n", cJSON_IsString(cJSON_GetObjectItem(o, "last_sync"))
+                ? cJSON_GetObjectItem(o, "last_sync")->valuestring : "never");
+        fprintf(fp, "schema version:  %d\n", store_schema_version(s));
+    }
+    cJSON_Delete(o);
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* records.h - writing and reading field records in the node's store. Every
+ * write runs inside the caller's transaction, stamps id/origin/hlc/times,
+ * and the schema's triggers queue it in the outbox in that same transaction. */
+#ifndef SIKHNAS_RECORDS_H
+#define SIKHNAS_RECORDS_H
+
+#include <stdio.h>
+
+#include "store.h"
+#include "validate.h"
+
+/* Inserts a validated case report. id_out and ref_out get the new row's id
+ * and its human reference (DDDD-NNNNNN). Call between store_begin/commit. */
+int case_report_insert(struct store *s, const struct case_report_in *in,
+                       char id_out[UUID_STR_LEN], char ref_out[16]);
+
+struct officer_in {
+    char name[V_NAME_MAX + 1];
+    char role[16];
+    char phone[20];             /* normalised */
+    char village[11];           /* "" when none */
+};
+
+/* Inserts an officer of this node's district. -EEXIST when the phone is
+ * already registered. Call inside a transaction. */
+int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUID_STR_LEN]);
+
+/* Writes the newest `limit` case reports (0: all) as a JSON array, or as a
+ * table for people, to fp. Each carries its sync state: queued, synced or
+ * rejected (with the hub's reason). */
+int case_report_list(struct store *s, FILE *fp, int json, int limit);
+
+/* Writes the node's status as one JSON object (json) or as lines for people. */
+int node_status(struct store *s, FILE *fp, int json);
+
+#endif

@@ -1,0 +1,447 @@
+/* store.c - opening the node's store. SQLite in WAL mode with
+ * synchronous=FULL by default: what the node acknowledged is on the card
+ * before the officer sees "saved". Migrations are compiled in (schema/node)
+ * and applied in order, one transaction each; PRAGMA user_version records
+ * the version, and a store from a newer build is refused, never "upgraded". */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spatialite.h>
+
+#include "embed.h"
+#include "log.h"
+
+#define STORE_APP_ID   0x534b4e53   /* "SKNS" in PRAGMA application_id */
+#define STMT_CACHE_MAX 64
+
+extern const struct embedded_file node_migrations[];
+
+struct stmt_slot {
+    const char *sql;
+    sqlite3_stmt *stmt;
+};
+
+struct store {
+    sqlite3 *db;
+    void *spatialite;                 /* SpatiaLite's per-connection cache */
+    int busy_timeout_ms;
+    int schema_version;
+    struct hlc clock;
+    uint64_t clock_saved;             /* the HLC value last written to meta */
+    struct uuid7_gen ids;
+    char district[8];
+    char node_id[UUID_STR_LEN];
+    struct stmt_slot stmts[STMT_CACHE_MAX];
+    int n_stmts;
+};
+
+int store_error(struct store *s, int rc)
+{
+    int ext = sqlite3_extended_errcode(s->db);
+
+    log_debug("sqlite: %s (%d)", sqlite3_errmsg(s->db), ext);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_CONSTRAINT: return -EEXIST;
+    case SQLITE_NOMEM: return -ENOMEM;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: return -EUCLEAN;
+    case SQLITE_CANTOPEN: return -ENOENT;
+    default: return -EIO;
+    }
+}
+
+int store_exec(struct store *s, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+    if (rc != SQLITE_OK) {
+        log_error("store: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return store_error(s, rc);
+    }
+    return 0;
+}
+
+/* SQLite's default busy handler sleeps up to 100 ms between tries, and a
+ * bulk import that commits every few milliseconds could win every race.
+ * Polling each millisecond lets a single officer's save slip in between two
+ * chunks of an import. */
+static int store_busy(void *arg, int count)
+{
+    struct store *s = arg;
+
+    if (count >= s->busy_timeout_ms)
+        return 0;
+    usleep(1000);
+    return 1;
+}
+
+static int pragma_int(struct store *s, const char *sql, int *ret)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return store_error(s, rc);
+    rc = sqlite3_step(st);
+    *ret = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_error(s, rc);
+}
+
+int store_schema_latest(void)
+{
+    int n = 0;
+    while (node_migrations[n].name)
+        n++;
+    return n;
+}
+
+int store_schema_version(struct store *s)
+{
+    return s->schema_version;
+}
+
+/* Applies the migrations after the store's version, each in one transaction
+ * that also sets user_version, so a crash leaves a whole version or none. */
+static int store_migrate(struct store *s)
+{
+    int latest = store_schema_latest();
+    int r;
+
+    if (s->schema_version > latest) {
+        log_error("store is at schema version %d, written by a newer sikhnas-node; "
+                  "this one knows versions up to %d: install the newer sikhnas-node",
+                  s->schema_version, latest);
+        return -EPROTO;
+    }
+    for (int v = s->schema_version + 1; v <= latest; v++) {
+        const struct embedded_file *m = &node_migrations[v - 1];
+        char sql[96];
+
+        log_info("store: applying migration %s", m->name);
+        r = store_begin(s);
+        if (r < 0)
+            return r;
+        r = store_exec(s, m->data);
+        if (r == 0) {
+            snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
+            r = store_exec(s, sql);
+        }
+        if (r == 0)
+            r = store_commit(s);
+        if (r < 0) {
+            store_rollback(s);
+            log_error("store: migration %s failed; the store is left at version %d",
+                      m->name, v - 1);
+            return r;
+        }
+        s->schema_version = v;
+    }
+    return 0;
+}
+
+static void store_load_facts(struct store *s)
+{
+    char buf[64];
+
+    if (store_meta_get(s, "district", s->district, sizeof(s->district)) < 0)
+        s->district[0] = '\0';
+    if (store_meta_get(s, "node_id", s->node_id, sizeof(s->node_id)) < 0)
+        s->node_id[0] = '\0';
+    if (store_meta_get(s, "hlc", buf, sizeof(buf)) == 0)
+        s->clock.last = strtoull(buf, NULL, 10);
+    s->clock_saved = s->clock.last;
+}
+
+int store_open(const char *path, const struct store_opts *opts, struct store **ret)
+{
+    static const char *const sync_pragma[] = {
+        [STORE_SYNC_FULL] = "PRAGMA synchronous = FULL",
+        [STORE_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+        [STORE_SYNC_EXTRA] = "PRAGMA synchronous = EXTRA",
+    };
+    struct store *s;
+    struct stat st;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    int app_id = 0, fresh, rc, r;
+    char mode[16] = "";
+
+    if (!opts->create && stat(path, &st) < 0) {
+        log_error("no store at '%s': create one with `sikhnas-node --db %s init --district CODE`",
+                  path, path);
+        return -ENOENT;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    if (opts->create)
+        flags |= SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        r = log_errno(LOG_ERR, s->db ? store_error(s, rc) : -ENOMEM,
+                      "cannot open store '%s'", path);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_handler(s->db, store_busy, s);
+
+    r = pragma_int(s, "PRAGMA application_id", &app_id);
+    if (r < 0) {
+        log_error("'%s' is not a SQLite database", path);
+        r = -EUCLEAN;
+        goto fail;
+    }
+    r = pragma_int(s, "PRAGMA user_version", &s->schema_version);
+    if (r < 0)
+        goto fail;
+    fresh = app_id == 0 && s->schema_version == 0;
+    if (!fresh && app_id != STORE_APP_ID) {
+        log_error("'%s' is a SQLite database but not a sikhnas-node store", path);
+        r = -EUCLEAN;
+        goto fail;
+    }
+
+    /* WAL: readers never block the writer, and one fsync per commit. */
+    {
+        sqlite3_stmt *stm;
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &stm, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(stm) == SQLITE_ROW)
+            snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(stm, 0));
+        sqlite3_finalize(stm);
+        if (strcmp(mode, "wal") != 0) {
+            log_error("store '%s': cannot switch to WAL mode (%s)", path,
+                      mode[0] ? mode : sqlite3_errmsg(s->db));
+            r = -EIO;
+            goto fail;
+        }
+    }
+    r = store_exec(s, sync_pragma[opts->sync]);
+    if (r == 0)
+        r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+                          "PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 1000");
+    if (r < 0)
+        goto fail;
+
+    s->spatialite = spatialite_alloc_connection();
+    if (!s->spatialite) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    spatialite_init_ex(s->db, s->spatialite, 0);
+
+    if (fresh) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", STORE_APP_ID);
+        r = store_exec(s, sql);
+        if (r < 0)
+            goto fail;
+    }
+    r = store_migrate(s);
+    if (r < 0)
+        goto fail;
+    store_load_facts(s);
+    *ret = s;
+    return 0;
+fail:
+    store_close(s);
+    return r;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_stmts; i++)
+        sqlite3_finalize(s->stmts[i].stmt);
+    if (s->db)
+        sqlite3_close(s->db);
+    if (s->spatialite)
+        spatialite_cleanup_ex(s->spatialite);
+    free(s);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+    return s->db;
+}
+
+int store_begin(struct store *s)
+{
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK) {
+        int r = store_error(s, rc);
+        if (r == -EBUSY)
+            log_error("store is busy: another writer held it for more than %d ms",
+                      s->busy_timeout_ms);
+        else
+            log_error("store: cannot begin a transaction: %s", sqlite3_errmsg(s->db));
+        return r;
+    }
+    return 0;
+}
+
+int store_commit(struct store *s)
+{
+    int rc;
+
+    if (s->clock.last != s->clock_saved) {
+        char buf[24];
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->clock.last);
+        int r = store_meta_set(s, "hlc", buf);
+        if (r < 0)
+            return r;
+    }
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: commit failed: %s", sqlite3_errmsg(s->db));
+        return store_error(s, rc);
+    }
+    s->clock_saved = s->clock.last;
+    return 0;
+}
+
+void store_rollback(struct store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    /* values handed out in the dead transaction are simply skipped */
+}
+
+sqlite3_stmt *store_stmt(struct store *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    for (int i = 0; i < s->n_stmts; i++) {
+        if (s->stmts[i].sql == sql || strcmp(s->stmts[i].sql, sql) == 0) {
+            sqlite3_reset(s->stmts[i].stmt);
+            sqlite3_clear_bindings(s->stmts[i].stmt);
+            return s->stmts[i].stmt;
+        }
+    }
+    rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: cannot prepare statement: %s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    if (s->n_stmts < STMT_CACHE_MAX) {
+        s->stmts[s->n_stmts].sql = sql;
+        s->stmts[s->n_stmts].stmt = st;
+        s->n_stmts++;
+    } else {
+        log_error("store: statement cache full (%d); raise STMT_CACHE_MAX", STMT_CACHE_MAX);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int store_meta_get(struct store *s, const char *key, char *buf, size_t cap)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT value FROM meta WHERE key = ?1");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return store_error(s, rc);
+    snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(s, rc);
+    if (strcmp(key, "district") == 0)
+        snprintf(s->district, sizeof(s->district), "%s", value);
+    else if (strcmp(key, "node_id") == 0)
+        snprintf(s->node_id, sizeof(s->node_id), "%s", value);
+    return 0;
+}
+
+const char *store_district(struct store *s)
+{
+    return s->district;
+}
+
+const char *store_node_id(struct store *s)
+{
+    return s->node_id;
+}
+
+uint64_t store_hlc_tick(struct store *s)
+{
+    return hlc_tick(&s->clock, hlc_wall_ms());
+}
+
+void store_hlc_observe(struct store *s, uint64_t remote)
+{
+    (void) hlc_observe(&s->clock, remote, hlc_wall_ms(), 0);
+}
+
+int store_new_id(struct store *s, uint64_t hlc, char out[UUID_STR_LEN])
+{
+    return uuid7_make(&s->ids, HLC_MS(hlc), out);
+}
+
+int store_next_ref(struct store *s, char out[16])
+{
+    char buf[24];
+    unsigned long long n = 0;
+    int r;
+
+    if (!s->district[0])
+        return -ENOENT;
+    if (store_meta_get(s, "ref_seq", buf, sizeof(buf)) == 0)
+        n = strtoull(buf, NULL, 10);
+    n++;                       /* past 999999 the number simply grows a digit */
+    snprintf(buf, sizeof(buf), "%llu", n);
+    r = store_meta_set(s, "ref_seq", buf);
+    if (r < 0)
+        return r;
+    snprintf(out, 16, "%s-%06llu", s->district, n);
+    return 0;
+}
+
+void store_now_iso(char buf[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}

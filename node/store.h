@@ -1,0 +1,72 @@
+/* store.h - the node's SQLite + SpatiaLite store: opening, migrations,
+ * transactions, node facts (meta), the node's clock and id generator.
+ * Every other module reaches the database through a struct store. */
+#ifndef SIKHNAS_STORE_H
+#define SIKHNAS_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hlc.h"
+#include "uuid7.h"
+
+struct store;
+
+enum store_sync_mode { STORE_SYNC_FULL = 0, STORE_SYNC_NORMAL, STORE_SYNC_EXTRA };
+
+struct store_opts {
+    enum store_sync_mode sync;   /* PRAGMA synchronous; FULL unless the operator says */
+    int busy_timeout_ms;         /* how long a writer waits for another (0: 5000) */
+    int create;                  /* 1: create the file if missing (init) */
+};
+
+/* Opens (and with opts->create, creates) the store at path, loads
+ * SpatiaLite and applies pending migrations, each in its own transaction.
+ * Refuses a store written by a newer version (-EPROTO, logged). */
+int  store_open(const char *path, const struct store_opts *opts, struct store **ret);
+void store_close(struct store *s);           /* NULL is a no-op */
+sqlite3 *store_db(struct store *s);
+
+/* Schema version of the open store, and the newest this binary knows. */
+int store_schema_version(struct store *s);
+int store_schema_latest(void);
+
+/* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT,
+ * ROLLBACK. Return 0 or -errno (-EBUSY when the wait ran out). */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Runs sql (no results wanted). Returns 0 or -EIO, logging the SQLite error. */
+int store_exec(struct store *s, const char *sql);
+
+/* Translates a failed SQLite call into -errno and logs the message at debug level. */
+int store_error(struct store *s, int rc);
+
+/* Node facts. meta_get copies into buf (cap bytes); -ENOENT when unset. */
+int store_meta_get(struct store *s, const char *key, char *buf, size_t cap);
+int store_meta_set(struct store *s, const char *key, const char *value);
+
+/* The node's district code (4 digits) and node id; "" before init. */
+const char *store_district(struct store *s);
+const char *store_node_id(struct store *s);
+
+/* A new HLC value for a local change, and a new UUIDv7 made at that time.
+ * The HLC's high-water mark is persisted by store_commit(). */
+uint64_t store_hlc_tick(struct store *s);
+int store_new_id(struct store *s, uint64_t hlc, char out[UUID_STR_LEN]);
+/* Merges a peer's HLC (the hub's); persisted with the next commit. */
+void store_hlc_observe(struct store *s, uint64_t remote);
+
+/* Reserves the next case reference "DDDD-NNNNNN" inside the open transaction. */
+int store_next_ref(struct store *s, char out[16]);
+
+/* Fills buf with the current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void store_now_iso(char buf[32]);
+
+/* Prepares sql once per store and caches it; the statement is reset before
+ * it is returned. NULL on error (logged). Do not finalize the result. */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+
+#endif

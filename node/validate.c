@@ -1,0 +1,545 @@
+/* validate.c - checks field records against this node's reference data.
+ * The villages of the district and the code lists are cached in sorted
+ * arrays (a district has a few hundred villages, the lists a few hundred
+ * codes), so validating one record costs no SQL but the officer look-up. */
+#include "validate.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "refdata.h"
+
+#define CODE_KEY_MAX 48
+
+struct validator {
+    struct store *store;
+    char (*villages)[11];
+    size_t n_villages;
+    char (*codes)[CODE_KEY_MAX];      /* "list\tcode" */
+    size_t n_codes;
+};
+
+static const struct {
+    const char *id, *en;
+} verr_text[] = {
+    [VERR_NONE]             = { "benar", "ok" },
+    [VERR_REQUIRED]         = { "wajib diisi", "is required" },
+    [VERR_TYPE]             = { "jenis isian salah", "has the wrong type" },
+    [VERR_UNKNOWN_FIELD]    = { "isian tidak dikenal", "is not a known field" },
+    [VERR_TOO_LONG]         = { "terlalu panjang", "is too long" },
+    [VERR_TOO_MANY]         = { "terlalu banyak isian", "has too many entries" },
+    [VERR_EMPTY]            = { "tidak boleh kosong", "must not be empty" },
+    [VERR_UNKNOWN_CODE]     = { "kode tidak dikenal", "is not a known code" },
+    [VERR_OUTSIDE_DISTRICT] = { "desa bukan di kabupaten/kota ini",
+                                "is not a village of this district" },
+    [VERR_COUNT]            = { "harus bilangan bulat 0 atau lebih",
+                                "must be a whole number, 0 or more" },
+    [VERR_DATE_FORMAT]      = { "tanggal harus berbentuk TTTT-BB-HH",
+                                "must be a date as YYYY-MM-DD" },
+    [VERR_DATE_FUTURE]      = { "tanggal tidak boleh di masa depan",
+                                "must not be in the future" },
+    [VERR_DATE_OLD]         = { "tanggal tidak boleh sebelum tahun 2000",
+                                "must not be before 2000" },
+    [VERR_POINT]            = { "titik harus di wilayah Indonesia (lat dan lon)",
+                                "must be a point within Indonesia (lat and lon)" },
+    [VERR_PHONE]            = { "nomor telepon tidak sah", "is not a valid phone number" },
+    [VERR_NOT_OFFICER]      = { "bukan petugas terdaftar", "is not a registered officer" },
+    [VERR_DUPLICATE]        = { "disebut dua kali", "is given twice" },
+    [VERR_CONFLICT]         = { "tidak boleh bersama isian lain",
+                                "cannot be given together with another field" },
+    [VERR_SYNTAX]           = { "bukan JSON yang sah", "is not valid JSON" },
+    [VERR_ENCODING]         = { "teks tidak sah (UTF-8)", "is not valid UTF-8 text" },
+};
+
+const char *verr_reason(const struct verr *e, const char *lang)
+{
+    int en = lang && strcmp(lang, "en") == 0;
+    return en ? verr_text[e->code].en : verr_text[e->code].id;
+}
+
+void verr_format(const struct verr *e, const char *lang, char *buf, size_t cap)
+{
+    if (e->detail[0])
+        snprintf(buf, cap, "%s: %s (%s)", e->field, verr_reason(e, lang), e->detail);
+    else
+        snprintf(buf, cap, "%s: %s", e->field, verr_reason(e, lang));
+}
+
+static int fail(struct verr *e, enum verr_code code, const char *field, const char *detail)
+{
+    e->code = code;
+    snprintf(e->field, sizeof(e->field), "%s", field);
+    e->detail[0] = '\0';
+    if (detail) {
+        size_t n = strlen(detail);
+        if (n < sizeof(e->detail))
+            memcpy(e->detail, detail, n + 1);
+        else
+            snprintf(e->detail, sizeof(e->detail), "%.*s...", (int)sizeof(e->detail) - 4, detail);
+    }
+    return -EINVAL;
+}
+
+static int cmp_village(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static int cmp_code(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int validator_reload(struct validator *v)
+{
+    sqlite3 *db = store_db(v->store);
+    sqlite3_stmt *st = NULL;
+    size_t cap;
+    int rc, r = 0;
+
+    free(v->villages);
+    free(v->codes);
+    v->villages = NULL;
+    v->codes = NULL;
+    v->n_villages = v->n_codes = 0;
+
+    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM area WHERE level = 4", -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        r = store_error(v->store, rc);
+        goto out;
+    }
+    cap = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    v->villages = calloc(cap ? cap : 1, sizeof(*v->villages));
+    if (!v->villages) {
+        r = -ENOMEM;
+        goto out;
+    }
+    rc = sqlite3_prepare_v2(db, "SELECT code FROM area WHERE level = 4 AND substr(code, 1, 4) = ?1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        r = store_error(v->store, rc);
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, store_district(v->store), -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && v->n_villages < cap)
+        snprintf(v->villages[v->n_villages++], 11, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    st = NULL;
+    qsort(v->villages, v->n_villages, sizeof(*v->villages), cmp_village);
+
+    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM code_list", -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        r = store_error(v->store, rc);
+        goto out;
+    }
+    cap = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    v->codes = calloc(cap ? cap : 1, sizeof(*v->codes));
+    if (!v->codes) {
+        r = -ENOMEM;
+        goto out;
+    }
+    rc = sqlite3_prepare_v2(db, "SELECT list, code FROM code_list WHERE active = 1", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        r = store_error(v->store, rc);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && v->n_codes < cap)
+        snprintf(v->codes[v->n_codes++], CODE_KEY_MAX, "%s\t%s",
+                 (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1));
+    qsort(v->codes, v->n_codes, sizeof(*v->codes), cmp_code);
+out:
+    sqlite3_finalize(st);
+    return r;
+}
+
+int validator_new(struct store *s, struct validator **ret)
+{
+    struct validator *v = calloc(1, sizeof(*v));
+    int r;
+
+    if (!v)
+        return -ENOMEM;
+    v->store = s;
+    r = validator_reload(v);
+    if (r < 0) {
+        validator_free(v);
+        return r;
+    }
+    *ret = v;
+    return 0;
+}
+
+void validator_free(struct validator *v)
+{
+    if (!v)
+        return;
+    free(v->villages);
+    free(v->codes);
+    free(v);
+}
+
+int validator_has_code(struct validator *v, const char *list, const char *code)
+{
+    char key[CODE_KEY_MAX];
+    int n = snprintf(key, sizeof(key), "%s\t%s", list, code);
+
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return 0;
+    return bsearch(key, v->codes, v->n_codes, sizeof(*v->codes), cmp_code) != NULL;
+}
+
+int validator_has_village(struct validator *v, const char *code)
+{
+    if (strlen(code) != 10)
+        return 0;
+    return bsearch(code, v->villages, v->n_villages, sizeof(*v->villages), cmp_village) != NULL;
+}
+
+int phone_normalize(const char *in, char out[20])
+{
+    char digits[20];
+    size_t n = 0;
+    const char *p = in;
+
+    if (*p == '+')
+        p++;
+    for (; *p; p++) {
+        if (*p == ' ' || *p == '-')
+            continue;
+        if (!isdigit((unsigned char)*p) || n >= 16)
+            return -EINVAL;
+        digits[n++] = *p;
+    }
+    digits[n] = '\0';
+    if (in[0] == '+' && strncmp(digits, "62", 2) != 0)
+        return -EINVAL;                      /* a foreign number */
+    if (digits[0] == '0')
+        snprintf(out, 20, "+62%.15s", digits + 1);
+    else if (strncmp(digits, "62", 2) == 0)
+        snprintf(out, 20, "+%.16s", digits);
+    else
+        return -EINVAL;
+    n = strlen(out) - 3;                     /* digits after +62 */
+    if (n < 9 || n > 13 || out[3] == '0')
+        return -EINVAL;
+    return 0;
+}
+
+enum verr_code validate_date(const char *s)
+{
+    int y, m, d, len = 0;
+    struct tm tm = {0}, now_tm;
+    time_t t, now;
+    char today[11];
+
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &len) != 3 || len != 10 ||
+        s[4] != '-' || s[7] != '-' || !isdigit((unsigned char)s[5]) || !isdigit((unsigned char)s[8]))
+        return VERR_DATE_FORMAT;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    t = timegm(&tm);
+    gmtime_r(&t, &tm);                       /* 2026-02-30 comes back as March */
+    if (m < 1 || m > 12 || tm.tm_mday != d || tm.tm_mon != m - 1)
+        return VERR_DATE_FORMAT;
+    if (y < 2000)
+        return VERR_DATE_OLD;
+    now = time(NULL) + 9 * 3600;             /* WIT, UTC+9: it is already "today" there */
+    gmtime_r(&now, &now_tm);
+    strftime(today, sizeof(today), "%Y-%m-%d", &now_tm);
+    if (strcmp(s, today) > 0)
+        return VERR_DATE_FUTURE;
+    return VERR_NONE;
+}
+
+int validate_point(double lat, double lon)
+{
+    /* Indonesia from Sabang to Merauke, Miangas to Rote, with a margin */
+    return isfinite(lat) && isfinite(lon) && lat >= -11.5 && lat <= 6.5 &&
+           lon >= 94.5 && lon <= 141.5;
+}
+
+enum verr_code validate_village(struct validator *v, const char *in, char out[11])
+{
+    char code[16];
+    int lvl = refdata_area_code(in, code, sizeof(code));
+
+    if (lvl != 4)
+        return VERR_UNKNOWN_CODE;
+    memcpy(out, code, 11);
+    if (!validator_has_village(v, code))
+        return strncmp(code, store_district(v->store), 4) == 0 ? VERR_UNKNOWN_CODE
+                                                               : VERR_OUTSIDE_DISTRICT;
+    return VERR_NONE;
+}
+
+int utf8_text_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p;
+        int n;
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
+                return 0;
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) n = 1;
+        else if (c >= 0xe0 && c <= 0xef) n = 2;
+        else if (c >= 0xf0 && c <= 0xf4) n = 3;
+        else return 0;
+        for (int i = 1; i <= n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+            (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+            return 0;                        /* overlong, surrogate, > U+10FFFF */
+        p += n + 1;
+    }
+    return 1;
+}
+
+/* Copies an upper-cased code of at most cap-1 characters; 0 or -1. */
+static int code_copy(const char *in, char *out, size_t cap)
+{
+    size_t n = strlen(in);
+
+    if (n == 0 || n >= cap)
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)toupper((unsigned char)in[i]);
+    return 0;
+}
+
+static int get_count(const cJSON *item, int64_t *out)
+{
+    if (!cJSON_IsNumber(item))
+        return -1;
+    double d = item->valuedouble;
+    if (!(d >= 0 && d <= V_COUNT_MAX) || floor(d) != d)
+        return -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* Reads a JSON array of codes from list into out[max][8]. */
+static int code_array(struct validator *v, const cJSON *arr, const char *field, const char *list,
+                      char out[][8], int max, int *n, struct verr *err)
+{
+    const cJSON *it;
+    char f[48];
+    int i = 0;
+
+    if (!cJSON_IsArray(arr))
+        return fail(err, VERR_TYPE, field, "array of codes");
+    cJSON_ArrayForEach(it, arr) {
+        snprintf(f, sizeof(f), "%s[%d]", field, i);
+        if (i >= max)
+            return fail(err, VERR_TOO_MANY, field, NULL);
+        if (!cJSON_IsString(it))
+            return fail(err, VERR_TYPE, f, "string");
+        if (code_copy(it->valuestring, out[i], 8) < 0 || !validator_has_code(v, list, out[i]))
+            return fail(err, VERR_UNKNOWN_CODE, f, it->valuestring);
+        for (int j = 0; j < i; j++)
+            if (strcmp(out[j], out[i]) == 0)
+                return fail(err, VERR_DUPLICATE, f, out[i]);
+        i++;
+    }
+    *n = i;
+    return 0;
+}
+
+static int officer_exists(struct store *s, const char *phone)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM officer WHERE phone = ?1 AND deleted = 0");
+    int found;
+
+    if (!st)
+        return 0;
+    sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
+static int animals_array(struct validator *v, const cJSON *arr, struct case_report_in *out,
+                         struct verr *err)
+{
+    const cJSON *it, *f;
+    char name[48];
+    int i = 0;
+
+    if (!cJSON_IsArray(arr))
+        return fail(err, VERR_TYPE, "animals", "array of {species, sick, dead, at_risk}");
+    cJSON_ArrayForEach(it, arr) {
+        struct animal_count *a = &out->animals[i];
+        if (i >= V_MAX_ANIMALS)
+            return fail(err, VERR_TOO_MANY, "animals", NULL);
+        snprintf(name, sizeof(name), "animals[%d]", i);
+        if (!cJSON_IsObject(it))
+            return fail(err, VERR_TYPE, name, "object");
+        memset(a, 0, sizeof(*a));
+        cJSON_ArrayForEach(f, it) {
+            snprintf(name, sizeof(name), "animals[%d].%s", i, f->string);
+            if (strcmp(f->string, "species") == 0) {
+                if (!cJSON_IsString(f))
+                    return fail(err, VERR_TYPE, name, "string");
+                if (code_copy(f->valuestring, a->species, sizeof(a->species)) < 0 ||
+                    !validator_has_code(v, "species", a->species))
+                    return fail(err, VERR_UNKNOWN_CODE, name, f->valuestring);
+            } else if (strcmp(f->string, "sick") == 0 || strcmp(f->string, "dead") == 0 ||
+                       strcmp(f->string, "at_risk") == 0) {
+                int64_t *dst = f->string[0] == 's' ? &a->sick : f->string[0] == 'd' ? &a->dead
+                                                                                    : &a->at_risk;
+                if (get_count(f, dst) < 0)
+                    return fail(err, VERR_COUNT, name, NULL);
+            } else {
+                return fail(err, VERR_UNKNOWN_FIELD, name, NULL);
+            }
+        }
+        snprintf(name, sizeof(name), "animals[%d].species", i);
+        if (!a->species[0])
+            return fail(err, VERR_REQUIRED, name, NULL);
+        for (int j = 0; j < i; j++)
+            if (strcmp(out->animals[j].species, a->species) == 0)
+                return fail(err, VERR_DUPLICATE, name, a->species);
+        i++;
+    }
+    if (i == 0)
+        return fail(err, VERR_EMPTY, "animals", NULL);
+    out->n_animals = i;
+    return 0;
+}
+
+int validate_case_report(struct validator *v, const cJSON *doc, struct case_report_in *out,
+                         struct verr *err)
+{
+    const cJSON *f, *kind = NULL, *village = NULL, *signs = NULL, *syndrome = NULL,
+                *animals = NULL, *date = NULL, *lat = NULL, *lon = NULL, *note = NULL,
+                *reporter = NULL, *ddx = NULL;
+    static const char *const known[] = { "kind", "village", "signs", "syndrome", "animals",
+        "event_date", "lat", "lon", "note", "reporter", "ddx" };
+    const cJSON **slot[] = { &kind, &village, &signs, &syndrome, &animals, &date, &lat, &lon,
+                             &note, &reporter, &ddx };
+    enum verr_code c;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (!cJSON_IsObject(doc))
+        return fail(err, VERR_TYPE, "report", "a JSON object");
+    cJSON_ArrayForEach(f, doc) {
+        size_t k;
+        for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            if (strcmp(f->string, known[k]) == 0)
+                break;
+        if (k == sizeof(known) / sizeof(known[0]))
+            return fail(err, VERR_UNKNOWN_FIELD, f->string, NULL);
+        if (*slot[k])
+            return fail(err, VERR_DUPLICATE, f->string, NULL);
+        *slot[k] = f;
+    }
+
+    if (!kind)
+        return fail(err, VERR_REQUIRED, "kind", NULL);
+    if (!cJSON_IsString(kind) || (strcasecmp(kind->valuestring, "U") != 0 &&
+                                  strcasecmp(kind->valuestring, "P") != 0))
+        return fail(err, VERR_UNKNOWN_CODE, "kind", "U or P");
+    out->kind = (char)toupper((unsigned char)kind->valuestring[0]);
+
+    if (!village)
+        return fail(err, VERR_REQUIRED, "village", NULL);
+    if (!cJSON_IsString(village))
+        return fail(err, VERR_TYPE, "village", "string");
+    c = validate_village(v, village->valuestring, out->village);
+    if (c != VERR_NONE)
+        return fail(err, c, "village", village->valuestring);
+
+    if (out->kind == 'U') {
+        if (syndrome)
+            return fail(err, VERR_CONFLICT, "syndrome", "kind U takes signs");
+        if (!signs)
+            return fail(err, VERR_REQUIRED, "signs", NULL);
+        r = code_array(v, signs, "signs", "sign", out->signs, V_MAX_CODES, &out->n_signs, err);
+        if (r < 0)
+            return r;
+        if (out->n_signs == 0)
+            return fail(err, VERR_EMPTY, "signs", NULL);
+    } else {
+        if (signs)
+            return fail(err, VERR_CONFLICT, "signs", "kind P takes a syndrome");
+        if (!syndrome)
+            return fail(err, VERR_REQUIRED, "syndrome", NULL);
+        if (!cJSON_IsString(syndrome))
+            return fail(err, VERR_TYPE, "syndrome", "string");
+        if (code_copy(syndrome->valuestring, out->syndrome, sizeof(out->syndrome)) < 0 ||
+            !validator_has_code(v, "syndrome", out->syndrome))
+            return fail(err, VERR_UNKNOWN_CODE, "syndrome", syndrome->valuestring);
+    }
+
+    if (!animals)
+        return fail(err, VERR_REQUIRED, "animals", NULL);
+    r = animals_array(v, animals, out, err);
+    if (r < 0)
+        return r;
+
+    if (ddx) {
+        r = code_array(v, ddx, "ddx", "disease", out->ddx, V_MAX_DDX, &out->n_ddx, err);
+        if (r < 0)
+            return r;
+    }
+
+    if (!date)
+        return fail(err, VERR_REQUIRED, "event_date", NULL);
+    if (!cJSON_IsString(date))
+        return fail(err, VERR_TYPE, "event_date", "string");
+    c = validate_date(date->valuestring);
+    if (c != VERR_NONE)
+        return fail(err, c, "event_date", date->valuestring);
+    memcpy(out->event_date, date->valuestring, 11);
+
+    if (lat || lon) {
+        if (!lat || !lon)
+            return fail(err, VERR_POINT, lat ? "lon" : "lat", NULL);
+        if (!cJSON_IsNumber(lat) || !cJSON_IsNumber(lon))
+            return fail(err, VERR_TYPE, cJSON_IsNumber(lat) ? "lon" : "lat", "number");
+        if (!validate_point(lat->valuedouble, lon->valuedouble))
+            return fail(err, VERR_POINT, "lat", NULL);
+        out->has_point = 1;
+        out->lat = lat->valuedouble;
+        out->lon = lon->valuedouble;
+    }
+
+    if (note && !cJSON_IsNull(note)) {
+        if (!cJSON_IsString(note))
+            return fail(err, VERR_TYPE, "note", "string");
+        if (strlen(note->valuestring) > V_NOTE_MAX)
+            return fail(err, VERR_TOO_LONG, "note", NULL);
+        if (!utf8_text_ok(note->valuestring))
+            return fail(err, VERR_ENCODING, "note", NULL);
+        memcpy(out->note, note->valuestring, strlen(note->valuestring) + 1);
+    }
+
+    if (reporter && !cJSON_IsNull(reporter)) {
+        if (!cJSON_IsString(reporter))
+            return fail(err, VERR_TYPE, "reporter", "string");
+        if (phone_normalize(reporter->valuestring, out->reporter) < 0)
+            return fail(err, VERR_PHONE, "reporter", reporter->valuestring);
+        if (!officer_exists(v->store, out->reporter))
+            return fail(err, VERR_NOT_OFFICER, "reporter", out->reporter);
+    }
+    return 0;
+}

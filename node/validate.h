@@ -1,0 +1,111 @@
+/* validate.h - the one validator for field records, whatever their way in
+ * (CLI, JSON import, web form, SMS). It checks a record against this node's
+ * reference data and turns it into a normalised C struct; on a refusal it
+ * names the field and the reason, in Bahasa Indonesia and in English. */
+#ifndef SIKHNAS_VALIDATE_H
+#define SIKHNAS_VALIDATE_H
+
+#include <cJSON.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define V_MAX_ANIMALS  16
+#define V_MAX_CODES    16
+#define V_MAX_DDX      8
+#define V_NOTE_MAX     1000    /* bytes of UTF-8 */
+#define V_COUNT_MAX    10000000
+#define V_NAME_MAX     100
+
+enum verr_code {
+    VERR_NONE = 0,
+    VERR_REQUIRED,        /* a field that must be given is missing */
+    VERR_TYPE,            /* wrong JSON type */
+    VERR_UNKNOWN_FIELD,
+    VERR_TOO_LONG,
+    VERR_TOO_MANY,
+    VERR_EMPTY,
+    VERR_UNKNOWN_CODE,
+    VERR_OUTSIDE_DISTRICT,
+    VERR_COUNT,           /* not a non-negative integer in range */
+    VERR_DATE_FORMAT,
+    VERR_DATE_FUTURE,
+    VERR_DATE_OLD,
+    VERR_POINT,           /* outside Indonesia, or only one of lat/lon */
+    VERR_PHONE,
+    VERR_NOT_OFFICER,
+    VERR_DUPLICATE,
+    VERR_CONFLICT,        /* fields that exclude each other */
+    VERR_SYNTAX,          /* not JSON at all */
+    VERR_ENCODING,        /* not UTF-8 */
+};
+
+struct verr {
+    enum verr_code code;
+    char field[48];       /* "animals[1].sick", "village", ... */
+    char detail[96];      /* the offending value, shortened */
+};
+
+/* The reason, without the field, in "id" (default) or "en". */
+const char *verr_reason(const struct verr *e, const char *lang);
+/* "field: reason (detail)" into buf. */
+void verr_format(const struct verr *e, const char *lang, char *buf, size_t cap);
+
+struct animal_count {
+    char species[8];
+    int64_t sick, dead, at_risk;
+};
+
+struct case_report_in {
+    char kind;                         /* 'U' or 'P' */
+    char village[11];
+    char syndrome[8];
+    char signs[V_MAX_CODES][8];
+    int n_signs;
+    struct animal_count animals[V_MAX_ANIMALS];
+    int n_animals;
+    char ddx[V_MAX_DDX][8];
+    int n_ddx;
+    char event_date[11];               /* YYYY-MM-DD */
+    char reporter[20];                 /* +62..., or "" */
+    char note[V_NOTE_MAX + 1];
+    int has_point;
+    double lat, lon;
+};
+
+struct validator;
+
+/* A validator caches this node's villages and the code lists; it belongs to
+ * one store. validator_reload() after reference data changed. */
+int  validator_new(struct store *s, struct validator **ret);
+void validator_free(struct validator *v);
+int  validator_reload(struct validator *v);
+
+/* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set. */
+int validate_case_report(struct validator *v, const cJSON *doc,
+                         struct case_report_in *out, struct verr *err);
+
+/* Checks one code against a list ("species", "sign", "syndrome", "disease",
+ * "outcome", "role"); codes are upper-cased except roles. 1 if known. */
+int validator_has_code(struct validator *v, const char *list, const char *code);
+/* 1 if code (10 digits) is a village of this node's district. */
+int validator_has_village(struct validator *v, const char *code);
+
+/* Normalises +62…, 62… or 08… into "+62…" (9-13 digits after 62).
+ * Returns 0 or -EINVAL. */
+int phone_normalize(const char *in, char out[20]);
+
+/* Checks "YYYY-MM-DD": a real date, not before 2000, not after today in
+ * Indonesia's easternmost time zone (UTC+9). Returns VERR_NONE or the code. */
+enum verr_code validate_date(const char *s);
+
+/* 1 when lat/lon lie within Indonesia's bounding box. */
+int validate_point(double lat, double lon);
+
+/* Normalises a village code with or without dots; VERR_NONE, or the code. */
+enum verr_code validate_village(struct validator *v, const char *in, char out[11]);
+
+/* 1 if s is valid UTF-8 without control characters other than \n and \t. */
+int utf8_text_ok(const char *s);
+
+#endif

@@ -1,0 +1,53 @@
+#!/bin/sh
+# deps.sh - install the Debian 12 packages this project needs (idempotent).
+#   scripts/deps.sh            build + test + run dependencies for this machine
+#   scripts/deps.sh --cross    also the aarch64 cross toolchain, arm64 libraries and qemu-user
+# Safe to re-run: apt-get only installs what is missing.
+set -eu
+
+HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certificates curl
+  sqlite3 libsqlite3-dev libspatialite-dev libsqlite3-mod-spatialite
+  libcurl4-openssl-dev libmbedtls-dev libcjson-dev libuv1-dev libpq-dev
+  zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev
+  clang libclang-rt-14-dev openssl procps time libcsv-dev
+  postgresql-15-postgis-3 postgresql-client-15 pgbackrest
+  pg-auto-failover-cli postgresql-15-auto-failover
+  patroni etcd-server etcd-client"
+
+# the node's libraries, for arm64 (multiarch); the hub and its tests are not cross-built
+CROSS_LIBS="libsqlite3-dev libspatialite-dev libsqlite3-mod-spatialite libcurl4-openssl-dev
+  libmbedtls-dev libcjson-dev libuv1-dev zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev"
+CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+
+cross=0
+[ "${1:-}" = "--cross" ] && cross=1
+
+if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: run as root (apt-get install)" >&2
+    exit 1
+fi
+
+want=$HOST_PKGS
+if [ $cross = 1 ]; then
+    case " $(dpkg --print-foreign-architectures | tr '\n' ' ') " in
+        *" arm64 "*) ;;
+        *) dpkg --add-architecture arm64 ;;
+    esac
+    want="$want $CROSS_PKGS"
+    for p in $CROSS_LIBS; do want="$want $p:arm64"; done
+fi
+
+missing=""
+# npm: the machine image ships Node.js with npm; Debian's npm only where there is none
+command -v npm >/dev/null 2>&1 || want="$want npm"
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
