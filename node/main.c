@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "import.h"
 #include "log.h"
 #include "nodeconf.h"
@@ -43,6 +44,7 @@ static void usage(FILE *fp)
         "  report list [--json] [--limit N]\n"
         "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
         "  status [--json]\n"
+        "  run [--listen HOST:PORT] [--sms-spool DIR] [--hub URL] [--ca FILE]   the daemon\n"
         "  version\n"
         "\n"
         "options:\n"
@@ -466,10 +468,16 @@ static int cmd_status(struct ctx *c)
     return r;
 }
 
+static int cmd_run(struct ctx *c)
+{
+    return daemon_main(&c->cfg, c->argc, c->argv);
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct ctx *c);
 } commands[] = {
+    { "run", cmd_run },
     { "init", cmd_init },
     { "report", cmd_report },
     { "officer", cmd_officer },

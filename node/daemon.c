@@ -1,0 +1,103 @@
+/* daemon.c - the node daemon's loop, signals and module table. Nothing here
+ * blocks: modules use libuv handles, and slow work goes to uv_queue_work. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+/* One line per module; start order is this order, stop order the reverse. */
+static const struct daemon_module *const modules[] = {
+    NULL,
+};
+
+static uv_signal_t sig_term, sig_int;
+
+void daemon_changed(struct daemon *d)
+{
+    (void) d;   /* the uplink module hooks in here */
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    size_t n = sizeof(modules) / sizeof(modules[0]);
+
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    log_notice("stopping (%s): finishing work in progress", strsignal(signum));
+    for (size_t i = n; i-- > 0;)
+        if (modules[i] && modules[i]->stop)
+            modules[i]->stop(d);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+int daemon_main(struct node_config *cfg, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "sms-spool", required_argument, NULL, 's' },
+        { "hub", required_argument, NULL, 'h' },
+        { "ca", required_argument, NULL, 'c' },
+        { 0, 0, 0, 0 } };
+    struct store_opts so = { .sync = cfg->synchronous, .busy_timeout_ms = (int)cfg->busy_timeout_ms };
+    struct daemon d = { .cfg = cfg };
+    uv_loop_t loop;
+    int opt, r;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'l': d.listen = optarg; break;
+        case 's': d.sms_spool = optarg; break;
+        case 'h': d.hub_url = optarg; break;
+        case 'c': d.ca_file = optarg; break;
+        default: return -EDOM;
+        }
+    }
+    if (optind != argc)
+        return -EDOM;
+    log_setup("sikhnas-node", 1);
+    r = store_open(cfg->db_path, &so, &d.store);
+    if (r < 0)
+        return r;
+    r = validator_new(d.store, &d.validator);
+    if (r < 0)
+        goto out;
+    uv_loop_init(&loop);
+    d.loop = &loop;
+    uv_signal_init(&loop, &sig_term);
+    uv_signal_init(&loop, &sig_int);
+    sig_term.data = sig_int.data = &d;
+    uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+        if (!modules[i])
+            continue;
+        r = modules[i]->start(&d);
+        if (r < 0) {
+            log_errno(LOG_ERR, r, "cannot start %s", modules[i]->name);
+            uv_signal_t *h = &sig_term;
+            on_stop_signal(h, SIGTERM);
+            break;
+        }
+    }
+    if (r == 0)
+        log_notice("running: district %s, store %s", store_district(d.store), cfg->db_path);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (r == 0)
+        log_notice("stopped");
+out:
+    validator_free(d.validator);
+    store_close(d.store);
+    return r;
+}
