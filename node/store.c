@@ -175,7 +175,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     struct store *s;
     struct stat st;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    int app_id = 0, fresh, rc, r;
+    int app_id = 0, n_objects = 0, fresh, rc, r;
     char mode[16] = "";
 
     if (!opts->create && stat(path, &st) < 0) {
@@ -207,7 +207,10 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     r = pragma_int(s, "PRAGMA user_version", &s->schema_version);
     if (r < 0)
         goto fail;
-    fresh = app_id == 0 && s->schema_version == 0;
+    r = pragma_int(s, "SELECT count(*) FROM sqlite_master", &n_objects);
+    if (r < 0)
+        goto fail;
+    fresh = app_id == 0 && s->schema_version == 0 && n_objects == 0;
     if (!fresh && app_id != STORE_APP_ID) {
         log_error("'%s' is a SQLite database but not a sikhnas-node store", path);
         r = -EUCLEAN;
