@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian 12 packages this project needs (idempotent).
 #   scripts/deps.sh            build + test + run dependencies for this machine
-#   scripts/deps.sh --cross    also the aarch64 cross toolchain, arm64 libraries and qemu-user
+#   scripts/deps.sh --cross    also the aarch64 cross compiler and qemu-user
 # Safe to re-run: apt-get only installs what is missing.
 set -eu
 
@@ -14,10 +14,8 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   pg-auto-failover-cli postgresql-15-auto-failover
   patroni etcd-server etcd-client"
 
-# the node's libraries, for arm64 (multiarch); the hub and its tests are not cross-built
-CROSS_LIBS="libsqlite3-dev libspatialite-dev libsqlite3-mod-spatialite libcurl4-openssl-dev
-  libmbedtls-dev libcjson-dev libuv1-dev zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev"
-CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+# the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
+CROSS_PKGS="gcc-aarch64-linux-gnu qemu-user"
 
 cross=0
 [ "${1:-}" = "--cross" ] && cross=1
@@ -29,12 +27,7 @@ fi
 
 want=$HOST_PKGS
 if [ $cross = 1 ]; then
-    case " $(dpkg --print-foreign-architectures | tr '\n' ' ') " in
-        *" arm64 "*) ;;
-        *) dpkg --add-architecture arm64 ;;
-    esac
     want="$want $CROSS_PKGS"
-    for p in $CROSS_LIBS; do want="$want $p:arm64"; done
 fi
 
 missing=""
