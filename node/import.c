@@ -212,6 +212,7 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
                 goto out;
             open_txn = 0;
             in_txn = 0;
+            store_yield(s);
         }
         if (o->progress && now_s() - last_tick > 0.25) {
             last_tick = now_s();

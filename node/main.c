@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd_sync.h"
 #include "config.h"
 #include "daemon.h"
 #include "import.h"
@@ -44,6 +45,7 @@ static void usage(FILE *fp)
         "  report list [--json] [--limit N]\n"
         "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
         "  status [--json]\n"
+        "  sync [--hub URL] [--ca FILE] [--retries N]   push the outbox, pull changes; once\n"
         "  run [--listen HOST:PORT] [--sms-spool DIR] [--hub URL] [--ca FILE]   the daemon\n"
         "  version\n"
         "\n"
@@ -468,6 +470,11 @@ static int cmd_status(struct ctx *c)
     return r;
 }
 
+static int cmd_sync(struct ctx *c)
+{
+    return sync_cmd(&c->cfg, c->argc, c->argv);
+}
+
 static int cmd_run(struct ctx *c)
 {
     return daemon_main(&c->cfg, c->argc, c->argv);
@@ -483,6 +490,7 @@ static const struct {
     { "officer", cmd_officer },
     { "import", cmd_import },
     { "status", cmd_status },
+    { "sync", cmd_sync },
 };
 
 int main(int argc, char **argv)

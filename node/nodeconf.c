@@ -40,6 +40,14 @@ static const struct cfg_opt cfg_opts[] = {
       "idn-area data/ folder for init (--areas overrides)" },
     { "log.level",             CFG_LEVEL, CFG_AT(log_level),       "notice", 0, 0,
       "error, warning, notice, info or debug" },
+    { "sync.hub_url",          CFG_PATH,  CFG_AT(sync_hub_url),    "",      0, 0,
+      "https://HOST:PORT of sikhnas-hub (--hub overrides; else the last one used)" },
+    { "sync.ca_file",          CFG_PATH,  CFG_AT(sync_ca_file),    "",      0, 0,
+      "PEM file of the CAs that sign the hub's certificate (--ca overrides)" },
+    { "sync.interval_s",       CFG_UINT,  CFG_AT(sync_interval_s), "60",    5, 86400,
+      "the daemon syncs this often, and a few seconds after each new record" },
+    { "sync.batch_kib",        CFG_UINT,  CFG_AT(sync_batch_kib),  "512",   4, 2048,
+      "first push batch size on the wire; halves after a timeout, grows after successes" },
 };
 
 static int set_opt(struct node_config *c, const struct cfg_opt *o, const char *value)

@@ -14,6 +14,10 @@ struct node_config {
     unsigned import_chunk;        /* rows per import transaction */
     char areas_dir[1024];
     int log_level;
+    char sync_hub_url[512];       /* https://HOST:PORT of sikhnas-hub */
+    char sync_ca_file[1024];      /* CAs that sign the hub's certificate */
+    unsigned sync_interval_s;     /* the daemon's sync period */
+    unsigned sync_batch_kib;      /* first push batch size on the wire */
 };
 
 /* Sets every field to its default from the table. */

@@ -242,6 +242,7 @@ int node_status(struct store *s, FILE *fp, int json)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
     char name[160] = "", sql[160], buf[64];
+    char sync_err[512];
     long long total = 0, n;
     sqlite3_stmt *st;
 
@@ -281,6 +282,22 @@ int node_status(struct store *s, FILE *fp, int json)
         cJSON_AddStringToObject(o, "last_sync", buf);
     else
         cJSON_AddNullToObject(o, "last_sync");
+    /* sync health: the last failure, and how long the oldest queued change has waited */
+    if (store_meta_get(s, "last_error", sync_err, sizeof(sync_err)) == 0 && sync_err[0])
+        cJSON_AddStringToObject(o, "last_error", sync_err);
+    else
+        cJSON_AddNullToObject(o, "last_error");
+    if (store_meta_get(s, "last_error_at", buf, sizeof(buf)) == 0)
+        cJSON_AddStringToObject(o, "last_error_at", buf);
+    else
+        cJSON_AddNullToObject(o, "last_error_at");
+    n = count_of(s, "SELECT hlc FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1");
+    if (n > 0) {
+        long long age = ((long long)hlc_wall_ms() - (long long)HLC_MS(n)) / 1000;
+        cJSON_AddNumberToObject(o, "oldest_unsent_age_s", (double)(age > 0 ? age : 0));
+    } else {
+        cJSON_AddNullToObject(o, "oldest_unsent_age_s");
+    }
 
     if (json) {
         char *text = cJSON_Print(o);
@@ -296,6 +313,13 @@ int node_status(struct store *s, FILE *fp, int json)
         fprintf(fp, "villages:        %.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(o, "villages")));
         fprintf(fp, "last sync:       %s\n", cJSON_IsString(cJSON_GetObjectItem(o, "last_sync"))
                 ? cJSON_GetObjectItem(o, "last_sync")->valuestring : "never");
+        if (cJSON_IsString(cJSON_GetObjectItem(o, "last_error")))
+            fprintf(fp, "last sync error: %s (at %s)\n", sync_err,
+                    cJSON_IsString(cJSON_GetObjectItem(o, "last_error_at"))
+                    ? cJSON_GetObjectItem(o, "last_error_at")->valuestring : "?");
+        if (cJSON_IsNumber(cJSON_GetObjectItem(o, "oldest_unsent_age_s")))
+            fprintf(fp, "oldest unsent:   %.0f s old\n",
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(o, "oldest_unsent_age_s")));
         fprintf(fp, "schema version:  %d\n", store_schema_version(s));
     }
     cJSON_Delete(o);

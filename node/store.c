@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@ struct store {
     sqlite3 *db;
     void *spatialite;                 /* SpatiaLite's per-connection cache */
     int busy_timeout_ms;
+    int wait_fd;                      /* "DB-writers": writers waiting hold it shared */
     int schema_version;
     struct hlc clock;
     uint64_t clock_saved;             /* the HLC value last written to meta */
@@ -186,6 +189,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    s->wait_fd = -1;
     s->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     if (opts->create)
         flags |= SQLITE_OPEN_CREATE;
@@ -197,6 +201,12 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_handler(s->db, store_busy, s);
+    {
+        char wpath[4096];
+        snprintf(wpath, sizeof(wpath), "%s-writers", path);
+        s->wait_fd = open(wpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        /* without it (read-only directory) writers are merely less fair */
+    }
 
     r = pragma_int(s, "PRAGMA application_id", &app_id);
     if (r < 0) {
@@ -273,6 +283,8 @@ void store_close(struct store *s)
         sqlite3_close(s->db);
     if (s->spatialite)
         spatialite_cleanup_ex(s->spatialite);
+    if (s->wait_fd >= 0)
+        close(s->wait_fd);
     free(s);
 }
 
@@ -281,9 +293,20 @@ sqlite3 *store_db(struct store *s)
     return s->db;
 }
 
+/* Writers are not served in order by SQLite: a bulk import that commits
+ * and begins again at once can starve an officer's save. So a writer holds
+ * a shared lock on DB-writers while it waits for the write lock, and a bulk
+ * writer calls store_yield() between chunks, which waits while anyone holds
+ * that lock. An officer's save then waits for one chunk at most. */
 int store_begin(struct store *s)
 {
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc;
+
+    if (s->wait_fd >= 0)
+        (void) flock(s->wait_fd, LOCK_SH);
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (s->wait_fd >= 0)
+        (void) flock(s->wait_fd, LOCK_UN);
 
     if (rc != SQLITE_OK) {
         int r = store_error(s, rc);
@@ -315,6 +338,18 @@ int store_commit(struct store *s)
     }
     s->clock_saved = s->clock.last;
     return 0;
+}
+
+void store_yield(struct store *s)
+{
+    /* bounded: a writer stuck while holding the lock must not stop an import */
+    for (int i = 0; i < 2000 && s->wait_fd >= 0; i++) {
+        if (flock(s->wait_fd, LOCK_EX | LOCK_NB) == 0) {
+            (void) flock(s->wait_fd, LOCK_UN);
+            return;
+        }
+        usleep(500);
+    }
 }
 
 void store_rollback(struct store *s)

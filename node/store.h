@@ -38,6 +38,10 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
+/* For bulk writers, between two transactions: waits (a second at most)
+ * while other writers are waiting for the store, so they go first. */
+void store_yield(struct store *s);
+
 /* Runs sql (no results wanted). Returns 0 or -EIO, logging the SQLite error. */
 int store_exec(struct store *s, const char *sql);
 

@@ -1,0 +1,93 @@
+/* client.h - the node's sync client (docs/protocol.md): builds push batches
+ * from the outbox, applies the hub's acks, pulls and applies the change feed.
+ * It only prepares and finishes HTTP transfers on a libcurl easy handle; who
+ * runs the transfer (curl_easy_perform in `sikhnas-node sync`, a curl multi
+ * handle on the daemon's libuv loop) is the caller's business.
+ *
+ * A round is: push until the outbox has nothing queued, then pull until the
+ * hub says there is no more. Every step commits its effect in one SQLite
+ * transaction, so a crash or a cut between any two steps loses nothing and,
+ * with the hub's high-water mark, applies nothing twice. */
+#ifndef SIKHNAS_SYNC_CLIENT_H
+#define SIKHNAS_SYNC_CLIENT_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define SYNC_BATCH_FLOOR     (4u << 10)    /* wire bytes: never smaller than this */
+#define SYNC_BATCH_CEIL      (2u << 20)    /* half the hub's 4 MiB wire limit */
+#define SYNC_BATCH_DEFAULT   (512u << 10)
+#define SYNC_PUSH_MAX_ROWS   10000         /* the hub's PUSH_MAX_ROWS */
+#define SYNC_PULL_LIMIT      2000
+
+struct sync_client;
+
+struct sync_client_opts {
+    const char *hub_url;          /* "https://host:port", no path; required */
+    const char *ca_file;          /* PEM file of CAs to trust for the hub; NULL: system */
+    unsigned batch_bytes;         /* initial wire budget of a push (0: SYNC_BATCH_DEFAULT) */
+    unsigned timeout_s;           /* one request, end to end (0: 120) */
+    unsigned max_rows;            /* rows per push (0: SYNC_PUSH_MAX_ROWS) */
+};
+
+/* What a client has done since it was made (or since the counters were read). */
+struct sync_stats {
+    long long rows_sent;          /* rows in acknowledged batches */
+    long long rows_refused;
+    long long rows_pulled;        /* rows applied from the feed */
+    long long batches;
+    long long requests;
+    long long bytes_up;           /* request line, headers and bodies */
+    long long bytes_down;         /* status line, headers and bodies */
+};
+
+/* Makes a client for the open store s (which it borrows). The options are
+ * copied. Returns 0 or -errno (-EINVAL: bad URL, logged). */
+int  sync_client_new(struct store *s, const struct sync_client_opts *o, struct sync_client **ret);
+void sync_client_free(struct sync_client *c);      /* NULL is a no-op */
+
+/* Starts a new round: push first, then pull. */
+void sync_client_begin(struct sync_client *c);
+
+/* Sets up the next request of the round on easy (which the caller owns and
+ * may reuse, keeping the connection). Returns 1 when a transfer is ready to
+ * run, 0 when the round is complete (everything pushed, the feed caught up),
+ * or -errno (the message is in sync_client_error()). */
+int  sync_client_next(struct sync_client *c, CURL *easy);
+
+/* Finishes the transfer that sync_client_next() set up, given its libcurl
+ * result: checks and applies the answer in one transaction. Returns 0, or
+ * -errno with sync_client_error() set and recorded in the store's meta:
+ *   -ETIMEDOUT   the request timed out (the push budget has been halved)
+ *   -EAGAIN      the hub is unavailable (503); see sync_client_retry_after()
+ *   -EMSGSIZE    the hub found the batch too large (budget halved)
+ *   -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH, -EIO  transport failures
+ *   -EPROTO      the hub's answer broke the protocol
+ *   -EACCES      the hub refused our identity (401/403) or TLS verification failed
+ *   -EBADMSG     the hub refused the request as malformed (400)
+ * Every failure is safe to retry: nothing was changed locally. */
+int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
+
+/* Records a completed round (meta last_sync_ok) in its own transaction. */
+int  sync_client_round_ok(struct sync_client *c);
+
+/* Writes the last error to meta (last_error, last_error_at). */
+void sync_client_record_error(struct sync_client *c);
+
+const char *sync_client_error(const struct sync_client *c);
+/* Seconds the hub asked us to wait (Retry-After on a 503), or 0. */
+unsigned sync_client_retry_after(const struct sync_client *c);
+/* Queued outbox entries (state 0) left, or -errno. */
+long long sync_client_queued(struct sync_client *c);
+const struct sync_stats *sync_client_stats(const struct sync_client *c);
+/* The current push budget in wire bytes. */
+unsigned sync_client_budget(const struct sync_client *c);
+/* 1 while the round is in its pull phase. */
+int sync_client_pulling(const struct sync_client *c);
+/* 1 when the last pull applied reference data (areas, code lists). */
+int sync_client_refdata_changed(struct sync_client *c);
+
+#endif

@@ -1,0 +1,113 @@
+"""nodetest.py - helpers for tests that drive the real sikhnas-node binary
+on real SQLite files in a temporary directory (Python 3 standard library)."""
+import csv
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
+
+
+class Node:
+    """One store in a temp dir and the binary that works on it."""
+
+    def __init__(self, exe, district='3201', init=True, tmp=None):
+        self.exe = exe
+        self.tmp = tmp or tempfile.mkdtemp(prefix='sikhnas-node-')
+        self.db = os.path.join(self.tmp, 'node.db')
+        self.district = district
+        if init:
+            r = self.run('init', '--district', district, '--areas', AREAS)
+            assert r.returncode == 0, r.stderr
+
+    def run(self, *args, input=None, timeout=60, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        return subprocess.run([self.exe, '--db', self.db] + list(args), input=input,
+                              capture_output=True, text=True, timeout=timeout, env=e)
+
+    def add_report(self, report, timeout=60):
+        text = report if isinstance(report, str) else json.dumps(report)
+        return self.run('report', 'add', input=text, timeout=timeout)
+
+    def status(self):
+        r = self.run('status', '--json')
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def sql(self, query, args=()):
+        """Read-only look at the store (no SpatiaLite functions)."""
+        con = sqlite3.connect('file:%s?mode=ro' % self.db, uri=True, timeout=30)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def counts(self):
+        """Everything a refused write must leave unchanged."""
+        tables = ['case_report', 'officer', 'outbox', 'meta', 'case_followup',
+                  'vaccination', 'population_report', 'movement_permit']
+        return {t: self.sql('SELECT count(*) FROM %s' % t)[0][0] for t in tables} | {
+            'ref_seq': self.sql("SELECT value FROM meta WHERE key = 'ref_seq'")}
+
+
+def villages(district='3201'):
+    """The village codes (10 digits) of a district in the test subset."""
+    with open(os.path.join(AREAS, 'villages.csv'), newline='') as fp:
+        return [r['code'].replace('.', '') for r in csv.DictReader(fp)
+                if r['code'].replace('.', '').startswith(district)]
+
+
+SIGNS = ['KBG', 'DMM', 'DIA', 'BTK', 'NFM', 'LMS', 'PCG', 'ILR']
+SPECIES = ['SP', 'KR', 'KB', 'DB', 'AY', 'IT', 'BB', 'AJ']
+SYNDROMES = ['MMU', 'MMD', 'GGK', 'DPB', 'KSB', 'KBD', 'PAL', 'PLB']
+
+
+def make_report(rng, vills, i=0):
+    """A plausible case report, different for every i."""
+    r = {
+        'village': rng.choice(vills),
+        'animals': [{'species': s, 'sick': rng.randint(1, 30), 'dead': rng.randint(0, 5),
+                     'at_risk': rng.randint(0, 200)} for s in rng.sample(SPECIES, rng.randint(1, 2))],
+        'event_date': '2026-%02d-%02d' % (rng.randint(1, 10), rng.randint(1, 28)),
+        'lat': round(-6.4 - rng.random() * 0.4, 5),
+        'lon': round(106.6 + rng.random() * 0.5, 5),
+        'note': 'laporan %d dari desa' % i,
+    }
+    if rng.random() < 0.8:
+        r['kind'] = 'U'
+        r['signs'] = rng.sample(SIGNS, rng.randint(1, 3))
+    else:
+        r['kind'] = 'P'
+        r['syndrome'] = rng.choice(SYNDROMES)
+    return r
+
+
+def write_jsonl(path, n, seed=1, district='3201', bad_every=0):
+    """n lines of case reports; with bad_every, every bad_every-th line is bad.
+    Returns the line numbers (1-based) of the bad lines."""
+    rng = random.Random(seed)
+    vills = villages(district)
+    bad = []
+    with open(path, 'w') as fp:
+        for i in range(1, n + 1):
+            if bad_every and i % bad_every == 0:
+                bad.append(i)
+                kind = (i // bad_every) % 3
+                if kind == 0:
+                    fp.write('{"kind":"U", this is not json\n')
+                elif kind == 1:
+                    r = make_report(rng, vills, i)
+                    r['village'] = '3202011001'           # another district
+                    fp.write(json.dumps(r) + '\n')
+                else:
+                    r = make_report(rng, vills, i)
+                    r['animals'][0]['sick'] = -3
+                    fp.write(json.dumps(r) + '\n')
+            else:
+                fp.write(json.dumps(make_report(rng, vills, i)) + '\n')
+    return bad
