@@ -1,0 +1,60 @@
+/* hub.h - the sikhnas-hub server: what its request handlers share. */
+#ifndef SIKHNAS_HUB_H
+#define SIKHNAS_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "hlc.h"
+#include "hub_db.h"
+#include "hub_http.h"
+#include "hub_identity.h"
+#include "hub_metrics.h"
+
+struct hub_opts {
+    const char *conninfo;
+    const char *host;
+    int         port;
+    const char *cert_file;
+    const char *key_file;
+    int         pg_conns;
+};
+
+struct hub {
+    uv_loop_t          *loop;
+    struct hlc          clock;
+    struct db_pool     *db;
+    struct http_server *http;
+    struct hub_metrics *metrics;
+    uv_signal_t         sig_term, sig_int;
+    uv_timer_t          force_timer;
+    int                 stopping;
+};
+
+/* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */
+int hub_run(const struct hub_opts *o);
+
+/* A growable string for building answers and SQL. */
+struct hstr {
+    char  *p;
+    size_t len, cap;
+    int    oom;
+};
+void hstr_add(struct hstr *s, const char *d, size_t n);
+void hstr_fmt(struct hstr *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hstr_json(struct hstr *s, const char *str);     /* a quoted, escaped JSON string */
+
+/* `"hub_hlc":"…","hub_time_ms":…` for a JSON body. */
+void hub_stamp(struct hub *h, struct hstr *s);
+/* Sends a JSON (or other) answer with the hub's headers. encoding: NULL or
+ * the Content-Encoding of body. endpoint names the metrics label. */
+void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int status,
+               const char *ctype, const char *encoding, const char *body, size_t len);
+void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int status,
+               const char *code, const char *message);
+
+void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id);
+void hub_pull(struct hub *h, struct http_req *req, const struct hub_identity *id);
+
+#endif

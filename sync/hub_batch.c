@@ -1,0 +1,1154 @@
+/* hub_batch.c - push batch decoding and the SQL of push and pull.
+ * Every cell is checked here, before PostgreSQL sees it: a value that would
+ * make COPY or a cast fail would abort the whole batch's transaction, and a
+ * bad row must refuse that row alone (docs/protocol.md §4.4). */
+#include "hub_batch.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/sha256.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "uuid7.h"
+
+/* ------------------------------------------------------------ table specs */
+
+enum col_type { T_SEQ, T_ID, T_ORIGIN, T_HLC, T_TEXT, T_INT, T_BIT, T_JSON, T_TS, T_DATE,
+                T_LON, T_LAT };
+#define R 1   /* required: present in cols and not null */
+
+struct col_spec {
+    const char   *name;
+    enum col_type type;
+    int           required;
+};
+
+#define COMMON_COLS \
+    { "id", T_ID, R }, { "origin", T_ORIGIN, R }, { "hlc", T_HLC, R }, \
+    { "deleted", T_BIT, R }, { "created_at", T_TS, R }, { "updated_at", T_TS, R }
+
+static const struct col_spec officer_cols[] = { COMMON_COLS,
+    { "name", T_TEXT, R }, { "role", T_TEXT, R }, { "phone", T_TEXT, R },
+    { "district", T_TEXT, R }, { "village", T_TEXT, 0 }, { 0, 0, 0 } };
+static const struct col_spec case_report_cols[] = { COMMON_COLS,
+    { "ref", T_TEXT, R }, { "kind", T_TEXT, R }, { "village", T_TEXT, R },
+    { "syndrome", T_TEXT, 0 }, { "signs", T_JSON, 0 }, { "animals", T_JSON, R },
+    { "ddx", T_JSON, 0 }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
+    { "note", T_TEXT, 0 }, { "lon", T_LON, 0 }, { "lat", T_LAT, 0 }, { 0, 0, 0 } };
+static const struct col_spec case_followup_cols[] = { COMMON_COLS,
+    { "case_id", T_TEXT, R }, { "outcome", T_TEXT, 0 }, { "animals", T_JSON, 0 },
+    { "escalate", T_BIT, 0 }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
+    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
+static const struct col_spec vaccination_cols[] = { COMMON_COLS,
+    { "program", T_TEXT, R }, { "disease", T_TEXT, 0 }, { "village", T_TEXT, R },
+    { "animals", T_JSON, R }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
+    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
+static const struct col_spec treatment_cols[] = { COMMON_COLS,
+    { "case_id", T_TEXT, 0 }, { "village", T_TEXT, R }, { "species", T_TEXT, R },
+    { "drug", T_TEXT, R }, { "n_animals", T_INT, R }, { "event_date", T_DATE, R },
+    { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
+static const struct col_spec movement_permit_cols[] = { COMMON_COLS,
+    { "permit_no", T_TEXT, R }, { "owner_id", T_TEXT, R }, { "owner_phone", T_TEXT, 0 },
+    { "from_area", T_TEXT, R }, { "to_area", T_TEXT, R }, { "animals", T_JSON, R },
+    { "issue_date", T_DATE, R }, { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 },
+    { 0, 0, 0 } };
+static const struct col_spec slaughter_report_cols[] = { COMMON_COLS,
+    { "abattoir", T_TEXT, 0 }, { "village", T_TEXT, R }, { "species", T_TEXT, R },
+    { "n_animals", T_INT, R }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
+    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
+static const struct col_spec population_report_cols[] = { COMMON_COLS,
+    { "village", T_TEXT, R }, { "animals", T_JSON, R }, { "event_date", T_DATE, R },
+    { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
+
+/* A validation run in SQL on the temporary table t: when cond holds, the
+ * row is refused with code and the reason expression. @D@ is the node's
+ * district (4 digits). Checked in order; the first that holds wins. */
+struct rule {
+    const char *code;
+    const char *cond;
+    const char *reason;
+};
+
+#define VILLAGE_RULES(col) \
+    { "out_of_district", "left(t." col ", 4) <> '@D@'", \
+      "'" col " ' || t." col " || ' is not in district @D@'" }, \
+    { "unknown_area", "NOT EXISTS (SELECT 1 FROM area a WHERE a.code = t." col \
+      " AND a.level = 4)", "'unknown village ' || t." col }
+#define CODE_RULE(col, list) \
+    { "unknown_code", "t." col " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM code_list c " \
+      "WHERE c.list = '" list "' AND c.code = t." col ")", \
+      "'unknown " list " code ' || t." col }
+#define ARRAY_RULE(col, list) \
+    { "unknown_code", "EXISTS (SELECT 1 FROM jsonb_array_elements(t." col ") e WHERE " \
+      "jsonb_typeof(e) <> 'string' OR NOT EXISTS (SELECT 1 FROM code_list c WHERE " \
+      "c.list = '" list "' AND c.code = e #>> '{}'))", \
+      "'unknown " list " code in " col " ' || t." col "::text" }
+#define ANIMALS_RULE(col) \
+    { "unknown_code", "EXISTS (SELECT 1 FROM jsonb_array_elements(t." col ") e WHERE " \
+      "jsonb_typeof(e) <> 'object' OR NOT EXISTS (SELECT 1 FROM code_list c WHERE " \
+      "c.list = 'species' AND c.code = e ->> 'species'))", \
+      "'unknown species in " col " ' || t." col "::text" }
+
+static const struct rule officer_rules[] = {
+    { "out_of_district", "t.district <> '@D@'",
+      "'district ' || t.district || ' is not @D@'" },
+    { "out_of_district", "t.village IS NOT NULL AND left(t.village, 4) <> '@D@'",
+      "'village ' || t.village || ' is not in district @D@'" },
+    { "unknown_area", "t.village IS NOT NULL AND NOT EXISTS (SELECT 1 FROM area a "
+      "WHERE a.code = t.village AND a.level = 4)", "'unknown village ' || t.village" },
+    CODE_RULE("role", "role"), { 0, 0, 0 } };
+static const struct rule case_report_rules[] = {
+    VILLAGE_RULES("village"),
+    { "bad_value", "t.kind NOT IN ('U', 'P') OR (t.kind = 'U') <> (t.syndrome IS NULL)",
+      "'kind ' || t.kind || ' with syndrome ' || coalesce(t.syndrome, 'none')" },
+    CODE_RULE("syndrome", "syndrome"), ARRAY_RULE("signs", "sign"),
+    ARRAY_RULE("ddx", "disease"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
+static const struct rule case_followup_rules[] = {
+    CODE_RULE("outcome", "outcome"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
+static const struct rule vaccination_rules[] = {
+    VILLAGE_RULES("village"), CODE_RULE("disease", "disease"), ANIMALS_RULE("animals"),
+    { 0, 0, 0 } };
+static const struct rule treatment_rules[] = {
+    VILLAGE_RULES("village"), CODE_RULE("species", "species"), { 0, 0, 0 } };
+static const struct rule movement_permit_rules[] = {
+    { "out_of_district", "left(t.from_area, 4) <> '@D@'",
+      "'from_area ' || t.from_area || ' is not in district @D@'" },
+    { "unknown_area", "NOT EXISTS (SELECT 1 FROM area a WHERE a.code = t.from_area)",
+      "'unknown area ' || t.from_area" },
+    { "unknown_area", "NOT EXISTS (SELECT 1 FROM area a WHERE a.code = t.to_area)",
+      "'unknown area ' || t.to_area" },
+    { "unknown_code", "EXISTS (SELECT 1 FROM jsonb_array_elements(t.animals) e WHERE "
+      "jsonb_typeof(e) <> 'object' OR NOT EXISTS (SELECT 1 FROM code_list c WHERE "
+      "c.list = 'species' AND c.code = e ->> 'species'))",
+      "'unknown species in animals ' || t.animals::text" }, { 0, 0, 0 } };
+static const struct rule slaughter_report_rules[] = {
+    VILLAGE_RULES("village"), CODE_RULE("species", "species"), { 0, 0, 0 } };
+static const struct rule population_report_rules[] = {
+    VILLAGE_RULES("village"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
+
+struct table_spec {
+    const char            *name;
+    const struct col_spec *cols;
+    const struct rule     *rules;
+};
+
+static const struct table_spec specs[] = {
+    { "officer", officer_cols, officer_rules },
+    { "case_report", case_report_cols, case_report_rules },
+    { "case_followup", case_followup_cols, case_followup_rules },
+    { "vaccination", vaccination_cols, vaccination_rules },
+    { "treatment", treatment_cols, treatment_rules },
+    { "movement_permit", movement_permit_cols, movement_permit_rules },
+    { "slaughter_report", slaughter_report_cols, slaughter_report_rules },
+    { "population_report", population_report_cols, population_report_rules },
+};
+#define NSPECS ((int)(sizeof(specs) / sizeof(specs[0])))
+#define MAX_COLS 24
+
+const char *batch_table_name(int spec)
+{
+    assert(spec >= 0 && spec < NSPECS);
+    return specs[spec].name;
+}
+
+static int spec_find(const char *name)
+{
+    for (int i = 0; i < NSPECS; i++)
+        if (strcmp(specs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *pg_type(enum col_type t)
+{
+    switch (t) {
+    case T_SEQ: case T_HLC: return "bigint";
+    case T_INT: return "integer";
+    case T_BIT: return "smallint";
+    case T_JSON: return "jsonb";
+    case T_TS: return "timestamptz";
+    case T_DATE: return "date";
+    case T_LON: case T_LAT: return "double precision";
+    default: return "text";
+    }
+}
+
+/* ------------------------------------------------------------ growable text */
+
+struct buf {
+    char  *p;
+    size_t len, cap;
+    int    oom;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+__attribute__((format(printf, 2, 3)))
+static void buf_fmt(struct buf *b, const char *fmt, ...)
+{
+    char tmp[8192];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        b->oom = 1;       /* our own statements are far below this */
+        return;
+    }
+    buf_add(b, tmp, (size_t)n);
+}
+
+/* Appends text with every "@D@" replaced by d. */
+static void buf_subst(struct buf *b, const char *text, const char *d)
+{
+    const char *at;
+
+    while ((at = strstr(text, "@D@"))) {
+        buf_add(b, text, (size_t)(at - text));
+        buf_str(b, d);
+        text = at + 3;
+    }
+    buf_str(b, text);
+}
+
+/* Appends s escaped for COPY text format. */
+static void buf_copy_esc(struct buf *b, const char *s, size_t n)
+{
+    size_t i, start = 0;
+
+    for (i = 0; i < n; i++) {
+        const char *e = NULL;
+        switch (s[i]) {
+        case '\\': e = "\\\\"; break;
+        case '\n': e = "\\n"; break;
+        case '\r': e = "\\r"; break;
+        case '\t': e = "\\t"; break;
+        default: continue;
+        }
+        buf_add(b, s + start, i - start);
+        buf_add(b, e, 2);
+        start = i + 1;
+    }
+    buf_add(b, s + start, n - start);
+}
+
+/* ------------------------------------------------------------ cell checks */
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp;
+        if (c < 0x80) {
+            if (c == 0)
+                return 0;
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
+        else return 0;
+        if (i + k >= n)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static int date_ok(const char *s)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, m, d;
+
+    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &m) || s[7] != '-' ||
+        !digits(s + 8, 2, &d))
+        return 0;
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+        return 0;
+    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 0;
+    return 1;
+}
+
+/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM|+HH|-HH] */
+static int ts_ok(const char *s)
+{
+    int h, mi, sec, k;
+    const char *p;
+
+    if (strlen(s) < 19 || !date_ok(s) || (s[10] != 'T' && s[10] != ' '))
+        return 0;
+    if (!digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 59)
+        return 0;
+    p = s + 19;
+    if (*p == '.') {
+        for (k = 0, p++; *p >= '0' && *p <= '9'; p++, k++)
+            ;
+        if (k < 1 || k > 6)
+            return 0;
+    }
+    if (*p == 'Z')
+        return p[1] == 0;
+    if (*p == 0)
+        return 1;
+    if (*p == '+' || *p == '-') {
+        if (!digits(p + 1, 2, &h) || h > 14)
+            return 0;
+        if (p[3] == 0)
+            return 1;
+        return p[3] == ':' && digits(p + 4, 2, &mi) && mi < 60 && p[6] == 0;
+    }
+    return 0;
+}
+
+/* An integer cell: a JSON number that is integral and exact, or (for an
+ * HLC) a string of up to 19 digits. */
+static int int_of(const cJSON *c, int allow_string, int64_t *out)
+{
+    if (cJSON_IsNumber(c)) {
+        double v = c->valuedouble;
+        if (v != v || v < -9007199254740992.0 || v > 9007199254740992.0 ||
+            v != (double)(int64_t)v)
+            return 0;
+        *out = (int64_t)v;
+        return 1;
+    }
+    if (allow_string && cJSON_IsString(c)) {
+        const char *s = c->valuestring;
+        size_t n = strlen(s);
+        uint64_t v = 0;
+        if (n == 0 || n > 19)
+            return 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return 0;
+            v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+        if (v > (uint64_t)INT64_MAX)
+            return 0;
+        *out = (int64_t)v;
+        return 1;
+    }
+    return 0;
+}
+
+/* Appends one cell to line, or returns a reason why the row is refused. */
+static const char *cell_add(struct buf *line, const struct col_spec *cs, const cJSON *c)
+{
+    char num[32];
+    int64_t v;
+
+    if (!c || cJSON_IsNull(c)) {
+        if (cs->required)
+            return "missing value";
+        if (cs->type == T_JSON)
+            buf_str(line, "[]");
+        else
+            buf_str(line, "\\N");
+        return NULL;
+    }
+    switch (cs->type) {
+    case T_ID: case T_ORIGIN:
+        if (!cJSON_IsString(c) || (!uuid_valid(c->valuestring) &&
+            !(cs->type == T_ORIGIN && strcmp(c->valuestring, "central") == 0)))
+            return "not a UUID";
+        buf_str(line, c->valuestring);
+        return NULL;
+    case T_HLC: case T_INT: case T_BIT: case T_SEQ:
+        if (!int_of(c, cs->type == T_HLC, &v))
+            return "not an integer";
+        if (v < 0)
+            return "negative";
+        if (cs->type == T_BIT && v > 1)
+            return "not 0 or 1";
+        if (cs->type == T_INT && v > 2147483647)
+            return "too large";
+        snprintf(num, sizeof(num), "%lld", (long long)v);
+        buf_str(line, num);
+        return NULL;
+    case T_LON: case T_LAT:
+        if (!cJSON_IsNumber(c) || c->valuedouble != c->valuedouble)
+            return "not a number";
+        if ((cs->type == T_LON && (c->valuedouble < -180 || c->valuedouble > 180)) ||
+            (cs->type == T_LAT && (c->valuedouble < -90 || c->valuedouble > 90)))
+            return "coordinate out of range";
+        snprintf(num, sizeof(num), "%.9g", c->valuedouble);
+        buf_str(line, num);
+        return NULL;
+    case T_JSON: {
+        char *s;
+        size_t n;
+        if (!cJSON_IsArray(c))
+            return "not a JSON array";
+        s = cJSON_PrintUnformatted(c);
+        if (!s) {
+            line->oom = 1;
+            return NULL;
+        }
+        n = strlen(s);
+        if (n > BATCH_MAX_CELL || !utf8_valid((const unsigned char *)s, n)) {
+            cJSON_free(s);
+            return "JSON value too long or not UTF-8";
+        }
+        buf_copy_esc(line, s, n);
+        cJSON_free(s);
+        return NULL;
+    }
+    case T_TS: case T_DATE: case T_TEXT: {
+        size_t n;
+        if (!cJSON_IsString(c))
+            return "not a string";
+        n = strlen(c->valuestring);
+        if (n > BATCH_MAX_CELL)
+            return "string longer than 4096 bytes";
+        if (!utf8_valid((const unsigned char *)c->valuestring, n))
+            return "not UTF-8";
+        if (cs->type == T_TS && !ts_ok(c->valuestring))
+            return "not an ISO-8601 time";
+        if (cs->type == T_DATE && (n != 10 || !date_ok(c->valuestring)))
+            return "not a YYYY-MM-DD date";
+        buf_copy_esc(line, c->valuestring, n);
+        return NULL;
+    }
+    }
+    return "unknown column type";
+}
+
+/* ------------------------------------------------------------ digest, codecs */
+
+void batch_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char d[32];
+    static const char hex[] = "0123456789abcdef";
+
+    mbedtls_sha256_ret(data, len, d, 0);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[64] = 0;
+}
+
+int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
+                  char **ret, size_t *ret_len)
+{
+    size_t size = len * 4 + 4096, used = 0;
+    char *out = NULL;
+    int r = 0;
+
+    if (size > cap + 1)
+        size = cap + 1;
+    out = malloc(size + 1);
+    if (!out)
+        return -ENOMEM;
+    if (enc == ENC_ZSTD) {
+        ZSTD_DStream *z = ZSTD_createDStream();
+        ZSTD_inBuffer ib = { in, len, 0 };
+        size_t zr = 1;
+        if (!z) {
+            r = -ENOMEM;
+            goto out;
+        }
+        ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
+        while (ib.pos < ib.size || zr != 0) {
+            ZSTD_outBuffer ob = { out, size, used };
+            size_t before_in = ib.pos;
+            zr = ZSTD_decompressStream(z, &ob, &ib);
+            if (ZSTD_isError(zr)) {
+                r = -EBADMSG;
+                break;
+            }
+            used = ob.pos;
+            if (used > cap) {
+                r = -EMSGSIZE;
+                break;
+            }
+            if (used == size) {
+                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
+                char *p;
+                if (nsize <= size) {
+                    r = -EMSGSIZE;
+                    break;
+                }
+                p = realloc(out, nsize + 1);
+                if (!p) {
+                    r = -ENOMEM;
+                    break;
+                }
+                out = p;
+                size = nsize;
+            } else if (ib.pos == ib.size && ib.pos == before_in && zr != 0) {
+                r = -EBADMSG;        /* truncated frame */
+                break;
+            }
+        }
+        ZSTD_freeDStream(z);
+    } else {
+        z_stream zs;
+        int zr = Z_OK;
+        memset(&zs, 0, sizeof(zs));
+        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+            r = -ENOMEM;
+            goto out;
+        }
+        zs.next_in = (Bytef *)in;
+        zs.avail_in = (uInt)len;
+        while (zr != Z_STREAM_END) {
+            zs.next_out = (Bytef *)out + used;
+            zs.avail_out = (uInt)(size - used);
+            zr = inflate(&zs, Z_NO_FLUSH);
+            used = size - zs.avail_out;
+            if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
+                r = -EBADMSG;
+                break;
+            }
+            if (used > cap) {
+                r = -EMSGSIZE;
+                break;
+            }
+            if (zr != Z_STREAM_END && zs.avail_out == 0) {
+                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
+                char *p;
+                if (nsize <= size) {
+                    r = -EMSGSIZE;
+                    break;
+                }
+                p = realloc(out, nsize + 1);
+                if (!p) {
+                    r = -ENOMEM;
+                    break;
+                }
+                out = p;
+                size = nsize;
+            } else if (zr != Z_STREAM_END && zs.avail_in == 0) {
+                r = -EBADMSG;       /* truncated stream */
+                break;
+            }
+        }
+        inflateEnd(&zs);
+    }
+    if (r == 0) {
+        out[used] = 0;
+        *ret = out;
+        *ret_len = used;
+        out = NULL;
+    }
+out:
+    free(out);
+    return r;
+}
+
+int batch_deflate(const char *in, size_t len, enum batch_enc enc, char **ret, size_t *ret_len)
+{
+    char *out = NULL;
+    size_t n;
+
+    if (enc == ENC_ZSTD) {
+        size_t bound = ZSTD_compressBound(len);
+        out = malloc(bound);
+        if (!out)
+            return -ENOMEM;
+        n = ZSTD_compress(out, bound, in, len, 3);
+        if (ZSTD_isError(n)) {
+            free(out);
+            return -EIO;
+        }
+    } else {
+        z_stream zs;
+        uLong bound;
+        memset(&zs, 0, sizeof(zs));
+        if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            return -ENOMEM;
+        bound = deflateBound(&zs, (uLong)len);
+        out = malloc(bound);
+        if (!out) {
+            deflateEnd(&zs);
+            return -ENOMEM;
+        }
+        zs.next_in = (Bytef *)in;
+        zs.avail_in = (uInt)len;
+        zs.next_out = (Bytef *)out;
+        zs.avail_out = (uInt)bound;
+        if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+            deflateEnd(&zs);
+            free(out);
+            return -EIO;
+        }
+        n = zs.total_out;
+        deflateEnd(&zs);
+    }
+    *ret = out;
+    *ret_len = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------ decode */
+
+static int fail(struct batch *b, int *status, int http, const char *code, const char *msg)
+{
+    *status = http;
+    snprintf(b->err_code, sizeof(b->err_code), "%s", code);
+    snprintf(b->err_msg, sizeof(b->err_msg), "%s", msg);
+    return -EBADMSG;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Decodes one table block into t; -EBADMSG on a structural error. */
+static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
+{
+    const struct table_spec *sp;
+    const cJSON *cols, *rows, *row;
+    int map[MAX_COLS];          /* spec column -> index in the node's cols, or -1 */
+    int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, i;
+    const char **ids = NULL;    /* open-addressing set: id -> row, for coalescing */
+    int *id_row = NULL;
+    size_t id_cap = 0;
+    struct buf out = { 0 }, line = { 0 };
+    int r = 0;
+
+    sp = &specs[t->spec];
+    cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
+    rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
+    if (!cJSON_IsArray(cols) || !cJSON_IsArray(rows))
+        return fail(b, status, 400, "bad_batch", "a table block needs cols and rows arrays");
+    ncols = cJSON_GetArraySize(cols);
+    if (ncols < 1 || ncols > 64)
+        return fail(b, status, 400, "bad_batch", "cols must have 1 to 64 names");
+    for (nspec = 0; sp->cols[nspec].name; nspec++)
+        map[nspec] = -1;
+    i = 0;
+    for (const cJSON *c = cols->child; c; c = c->next, i++) {
+        if (!cJSON_IsString(c))
+            return fail(b, status, 400, "bad_batch", "column names must be strings");
+        if (strcmp(c->valuestring, "seq") == 0) {
+            seq_at = i;
+            continue;
+        }
+        for (int k = 0; k < nspec; k++)
+            if (strcmp(sp->cols[k].name, c->valuestring) == 0) {
+                if (map[k] >= 0)
+                    return fail(b, status, 400, "bad_batch", "a column is named twice");
+                map[k] = i;
+            }
+    }
+    if (seq_at < 0)
+        return fail(b, status, 400, "bad_batch", "cols lacks seq");
+    for (int k = 0; k < nspec; k++) {
+        if (sp->cols[k].required && map[k] < 0) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "%s: cols lacks %s", sp->name, sp->cols[k].name);
+            return fail(b, status, 400, "bad_batch", msg);
+        }
+        if (strcmp(sp->cols[k].name, "id") == 0)
+            id_at = map[k];
+    }
+    t->nrows = cJSON_GetArraySize(rows);
+    if (t->nrows + b->nrows > BATCH_MAX_ROWS)
+        return fail(b, status, 400, "bad_batch", "more than 10000 rows in one batch");
+    b->nrows += t->nrows;
+    t->line_off = calloc((size_t)t->nrows + 1, sizeof(size_t));
+    t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
+    id_cap = 16;
+    while (id_cap < (size_t)t->nrows * 2)
+        id_cap *= 2;
+    ids = calloc(id_cap, sizeof(*ids));
+    id_row = calloc(id_cap, sizeof(*id_row));
+    if (!t->line_off || !t->seq || !ids || !id_row) {
+        r = -ENOMEM;
+        goto out;
+    }
+
+    /* first pass: the highest seq of each id wins (a coalesced row) */
+    i = 0;
+    for (row = rows->child; row; row = row->next, i++) {
+        const cJSON *sc, *ic;
+        int64_t seq;
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != ncols) {
+            r = fail(b, status, 400, "bad_batch", "a row is not an array as long as cols");
+            goto out;
+        }
+        sc = cJSON_GetArrayItem(row, seq_at);
+        if (!int_of(sc, 0, &seq) || seq <= 0 || seq > b->last_seq) {
+            r = fail(b, status, 400, "bad_batch", "a row's seq is not in 1 .. last_seq");
+            goto out;
+        }
+        t->seq[i] = seq;
+        if (seq < b->min_seq)
+            b->min_seq = seq;
+        ic = cJSON_GetArrayItem(row, id_at);
+        if (cJSON_IsString(ic)) {
+            size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
+            while (ids[h] && strcmp(ids[h], ic->valuestring) != 0)
+                h = (h + 1) & (id_cap - 1);
+            if (!ids[h] || t->seq[id_row[h]] < seq) {
+                ids[h] = ic->valuestring;
+                id_row[h] = i;
+            }
+        }
+    }
+
+    /* second pass: one COPY line per row: seq, bad_code, bad_reason, columns */
+    i = 0;
+    for (row = rows->child; row; row = row->next, i++) {
+        const char *why = NULL, *bad_col = NULL;
+        const cJSON *ic = cJSON_GetArrayItem(row, id_at);
+        char num[32];
+
+        t->line_off[i] = out.len;
+        if (cJSON_IsString(ic)) {
+            size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
+            while (strcmp(ids[h], ic->valuestring) != 0)
+                h = (h + 1) & (id_cap - 1);
+            if (id_row[h] != i) {
+                t->seq[i] = -t->seq[i];      /* superseded in this batch: no line */
+                continue;
+            }
+        }
+        line.len = 0;
+        for (int k = 0; k < nspec && !why; k++) {
+            const cJSON *c = map[k] >= 0 ? cJSON_GetArrayItem(row, map[k]) : NULL;
+            buf_add(&line, "\t", 1);
+            why = cell_add(&line, &sp->cols[k], c);
+            if (why)
+                bad_col = sp->cols[k].name;
+        }
+        snprintf(num, sizeof(num), "%lld\t", (long long)t->seq[i]);
+        buf_str(&out, num);
+        if (why) {
+            char reason[160];
+            snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
+            buf_str(&out, "bad_value\t");
+            buf_copy_esc(&out, reason, strlen(reason));
+            if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
+                buf_add(&out, "\t", 1);
+                buf_str(&out, ic->valuestring);
+            } else {
+                buf_str(&out, "\t\\N");
+            }
+            for (int k = 1; k < nspec; k++)
+                buf_str(&out, "\t\\N");
+        } else {
+            buf_str(&out, "\\N\t\\N");
+            if (line.p)
+                buf_add(&out, line.p, line.len);
+        }
+        buf_add(&out, "\n", 1);
+        if (out.oom || line.oom) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    t->line_off[t->nrows] = out.len;
+    t->copy = out.p;
+    t->copy_len = out.len;
+    out.p = NULL;
+out:
+    free(out.p);
+    free(line.p);
+    free(ids);
+    free(id_row);
+    if (r == -ENOMEM)
+        fail(b, status, 503, "unavailable", "out of memory");
+    return r;
+}
+
+int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
+                 const char *digest, const char *node_id, int *http_status)
+{
+    char hex[65];
+    char *plain = NULL;
+    size_t plain_len = len;
+    cJSON *doc = NULL;
+    const cJSON *v, *node, *last, *hlc, *tables, *blk;
+    int r = 0;
+
+    memset(b, 0, sizeof(*b));
+    *http_status = 200;
+    if (!digest)
+        return fail(b, http_status, 400, "digest_missing", "X-Sikhnas-Digest is required");
+    batch_sha256_hex(body, len, hex);
+    if (strncmp(digest, "sha256=", 7) != 0 || strcasecmp(digest + 7, hex) != 0)
+        return fail(b, http_status, 400, "digest_mismatch",
+                    "the SHA-256 of the body does not match X-Sikhnas-Digest");
+    if (enc != ENC_IDENTITY) {
+        r = batch_inflate(body, len, enc, BATCH_MAX_PLAIN, &plain, &plain_len);
+        if (r == -EMSGSIZE)
+            return fail(b, http_status, 413, "payload_too_large",
+                        "the body inflates beyond 33554432 bytes");
+        if (r == -EBADMSG)
+            return fail(b, http_status, 400, "bad_encoding", "the body does not decompress");
+        if (r < 0)
+            return fail(b, http_status, 503, "unavailable", "out of memory");
+        body = plain;
+    } else if (len > BATCH_MAX_PLAIN) {
+        return fail(b, http_status, 413, "payload_too_large", "body too large");
+    }
+    doc = cJSON_ParseWithLength(body, plain_len);
+    if (!doc) {
+        r = fail(b, http_status, 400, "bad_json", "the body is not JSON");
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(doc, "v");
+    node = cJSON_GetObjectItemCaseSensitive(doc, "node");
+    last = cJSON_GetObjectItemCaseSensitive(doc, "last_seq");
+    hlc = cJSON_GetObjectItemCaseSensitive(doc, "hlc");
+    tables = cJSON_GetObjectItemCaseSensitive(doc, "tables");
+    if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
+        r = fail(b, http_status, 400, "unsupported_version", "this hub speaks version 1");
+        goto out;
+    }
+    if (!cJSON_IsString(node) || strcasecmp(node->valuestring, node_id) != 0) {
+        r = fail(b, http_status, 400, "bad_batch", "node does not match X-Sikhnas-Node");
+        goto out;
+    }
+    snprintf(b->node, sizeof(b->node), "%s", node_id);
+    if (!int_of(last, 0, &b->last_seq) || b->last_seq < 0) {
+        r = fail(b, http_status, 400, "bad_batch", "last_seq must be an integer >= 0");
+        goto out;
+    }
+    if (hlc && !int_of(hlc, 1, &b->hlc)) {
+        r = fail(b, http_status, 400, "bad_batch", "hlc must be a string of digits");
+        goto out;
+    }
+    if (!cJSON_IsArray(tables)) {
+        r = fail(b, http_status, 400, "bad_batch", "tables must be an array");
+        goto out;
+    }
+    b->min_seq = b->last_seq;
+    for (blk = tables->child; blk; blk = blk->next) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
+        int sp = cJSON_IsString(name) ? spec_find(name->valuestring) : -1;
+        struct batch_table *t;
+        if (sp < 0) {
+            r = fail(b, http_status, 400, "bad_batch", "unknown table");
+            goto out;
+        }
+        for (int k = 0; k < b->ntables; k++)
+            if (b->tables[k].spec == sp) {
+                r = fail(b, http_status, 400, "bad_batch", "a table appears twice");
+                goto out;
+            }
+        t = &b->tables[b->ntables++];
+        t->spec = sp;
+        r = table_decode(b, t, blk, http_status);
+        if (r < 0)
+            goto out;
+    }
+out:
+    cJSON_Delete(doc);
+    free(plain);
+    return r;
+}
+
+void batch_clear(struct batch *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->ntables; i++) {
+        free(b->tables[i].copy);
+        free(b->tables[i].line_off);
+        free(b->tables[i].seq);
+    }
+    b->ntables = 0;
+}
+
+/* ------------------------------------------------------------ SQL */
+
+char *batch_setup_sql(void)
+{
+    struct buf s = { 0 };
+
+    buf_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
+                "SET client_min_messages = warning; SET statement_timeout = '120s';"
+                "SET idle_in_transaction_session_timeout = '120s';");
+    for (int i = 0; i < NSPECS; i++) {
+        buf_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
+                    "bad_reason text", specs[i].name);
+        for (const struct col_spec *c = specs[i].cols; c->name; c++)
+            buf_fmt(&s, ", %s %s", c->name, pg_type(c->type));
+        buf_str(&s, ") ON COMMIT DELETE ROWS;");
+    }
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}
+
+void batch_copy_sql(const struct batch_table *t, char *out, size_t size)
+{
+    snprintf(out, size, "COPY tmp_%s FROM STDIN", specs[t->spec].name);
+}
+
+/* The target column list and the SELECT list that fills it from tmp. */
+static void upsert_cols(struct buf *s, const struct table_spec *sp, int select)
+{
+    int first = 1;
+
+    for (const struct col_spec *c = sp->cols; c->name; c++) {
+        if (c->type == T_LAT)
+            continue;
+        if (!first)
+            buf_str(s, ", ");
+        first = 0;
+        if (c->type == T_LON)
+            buf_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
+                                "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END" : "geom");
+        else
+            buf_fmt(s, select ? "t.%s" : "%s", c->name);
+    }
+}
+
+char *batch_apply_sql(const struct batch *b, const int *present, const char *node,
+                      const char *district, int *conflict_idx, int *nconflict_idx,
+                      int *refusal_idx)
+{
+    struct buf s = { 0 };
+    int nstmt = 0;
+
+    *nconflict_idx = 0;
+    for (int i = 0; i < b->ntables; i++) {
+        const struct batch_table *t = &b->tables[i];
+        const struct table_spec *sp = &specs[t->spec];
+        int followup = strcmp(sp->name, "case_followup") == 0;
+        if (!present[i])
+            continue;
+        for (const struct rule *ru = sp->rules; ru->code; ru++) {
+            buf_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
+            buf_subst(&s, ru->reason, district);
+            buf_str(&s, " WHERE t.bad_code IS NULL AND (");
+            buf_subst(&s, ru->cond, district);
+            buf_str(&s, ");\n");
+            nstmt++;
+        }
+        buf_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
+                    "SELECT '%s', t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') "
+                    "FROM tmp_%s t WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING;\n",
+                node, sp->name, sp->name);
+        nstmt++;
+        /* the version that loses, against a stored version of another writer */
+        buf_fmt(&s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
+                    "loser_node, loser_hlc, winner, loser) "
+                    "SELECT '%s', t.id, "
+                    "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
+                    "CASE WHEN x.w THEN t.hlc ELSE c.hlc END, "
+                    "CASE WHEN x.w THEN c.src_node ELSE '%s' END, "
+                    "CASE WHEN x.w THEN c.hlc ELSE t.hlc END, "
+                    "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
+                    "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
+                sp->name, node, node);
+        buf_fmt(&s, "FROM tmp_%s t JOIN %s c ON c.id = t.id "
+                    "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
+                    "to_jsonb(t) - '{seq,bad_code,bad_reason}'::text[] "
+                    "|| jsonb_build_object('src_node', '%s') AS inc) x "
+                    "WHERE t.bad_code IS NULL AND c.src_node <> '%s';\n",
+                sp->name, sp->name, node, node, node);
+        conflict_idx[(*nconflict_idx)++] = nstmt;
+        nstmt++;
+        buf_fmt(&s, "INSERT INTO %s AS c (", sp->name);
+        upsert_cols(&s, sp, 0);
+        buf_str(&s, ", src_node, src_batch, src_hlc, received_at");
+        if (followup)
+            buf_str(&s, ", district");
+        buf_str(&s, ") SELECT ");
+        upsert_cols(&s, sp, 1);
+        buf_fmt(&s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
+        if (followup)
+            buf_fmt(&s, ", '%s'", district);
+        buf_fmt(&s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
+                sp->name);
+        for (const struct col_spec *c = sp->cols; c->name; c++) {
+            if (c->type == T_LAT || strcmp(c->name, "id") == 0)
+                continue;
+            if (c->type == T_LON)
+                buf_str(&s, "geom = EXCLUDED.geom, ");
+            else
+                buf_fmt(&s, "%s = EXCLUDED.%s, ", c->name, c->name);
+        }
+        buf_str(&s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
+                    "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
+                    "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node);\n");
+        nstmt++;
+    }
+    buf_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
+                "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
+            (long long)b->last_seq, (long long)b->hlc, node);
+    nstmt++;
+    buf_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
+                "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
+            node, (long long)b->min_seq, (long long)b->last_seq);
+    *refusal_idx = nstmt++;
+    buf_str(&s, "COMMIT");
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}
+
+/* ------------------------------------------------------------ pull */
+
+static const struct {
+    const char *tbl;
+    const char *cols;       /* JSON array of names, as sent */
+    const char *expr;       /* json_build_array(...) over alias r */
+    const char *key;        /* the change_log key of r */
+} pull_tables[] = {
+    { "area", "[\"code\",\"level\",\"parent_code\",\"name\",\"hlc\"]",
+      "json_build_array(r.code, r.level, r.parent_code, r.name, r.hlc::text)", "r.code" },
+    { "code_list", "[\"list\",\"code\",\"label_id\",\"label_en\",\"parent\",\"active\",\"hlc\"]",
+      "json_build_array(r.list, r.code, r.label_id, r.label_en, r.parent, r.active, r.hlc::text)",
+      "r.list || '/' || r.code" },
+};
+
+#define FIELD_HEAD "r.id, r.origin, r.hlc::text, r.deleted, sikhnas_ts(r.created_at), " \
+                   "sikhnas_ts(r.updated_at)"
+#define FIELD_COLS "\"id\",\"origin\",\"hlc\",\"deleted\",\"created_at\",\"updated_at\""
+#define D(c) "to_char(r." c ", 'YYYY-MM-DD')"
+
+static const struct {
+    const char *tbl;
+    const char *cols;
+    const char *expr;
+} pull_fields[] = {
+    { "officer", "[" FIELD_COLS ",\"name\",\"role\",\"phone\",\"district\",\"village\"]",
+      "json_build_array(" FIELD_HEAD ", r.name, r.role, r.phone, r.district, r.village)" },
+    { "case_report", "[" FIELD_COLS ",\"ref\",\"kind\",\"village\",\"syndrome\",\"signs\","
+      "\"animals\",\"ddx\",\"event_date\",\"reporter\",\"note\",\"lon\",\"lat\"]",
+      "json_build_array(" FIELD_HEAD ", r.ref, r.kind, r.village, r.syndrome, r.signs, "
+      "r.animals, r.ddx, " D("event_date") ", r.reporter, r.note, ST_X(r.geom), ST_Y(r.geom))" },
+    { "case_followup", "[" FIELD_COLS ",\"case_id\",\"outcome\",\"animals\",\"escalate\","
+      "\"event_date\",\"reporter\",\"note\"]",
+      "json_build_array(" FIELD_HEAD ", r.case_id, r.outcome, r.animals, r.escalate, "
+      D("event_date") ", r.reporter, r.note)" },
+    { "vaccination", "[" FIELD_COLS ",\"program\",\"disease\",\"village\",\"animals\","
+      "\"event_date\",\"reporter\",\"note\"]",
+      "json_build_array(" FIELD_HEAD ", r.program, r.disease, r.village, r.animals, "
+      D("event_date") ", r.reporter, r.note)" },
+    { "treatment", "[" FIELD_COLS ",\"case_id\",\"village\",\"species\",\"drug\",\"n_animals\","
+      "\"event_date\",\"reporter\",\"note\"]",
+      "json_build_array(" FIELD_HEAD ", r.case_id, r.village, r.species, r.drug, r.n_animals, "
+      D("event_date") ", r.reporter, r.note)" },
+    { "movement_permit", "[" FIELD_COLS ",\"permit_no\",\"owner_id\",\"owner_phone\","
+      "\"from_area\",\"to_area\",\"animals\",\"issue_date\",\"reporter\",\"note\"]",
+      "json_build_array(" FIELD_HEAD ", r.permit_no, r.owner_id, r.owner_phone, r.from_area, "
+      "r.to_area, r.animals, " D("issue_date") ", r.reporter, r.note)" },
+    { "slaughter_report", "[" FIELD_COLS ",\"abattoir\",\"village\",\"species\",\"n_animals\","
+      "\"event_date\",\"reporter\",\"note\"]",
+      "json_build_array(" FIELD_HEAD ", r.abattoir, r.village, r.species, r.n_animals, "
+      D("event_date") ", r.reporter, r.note)" },
+    { "population_report", "[" FIELD_COLS ",\"village\",\"animals\",\"event_date\","
+      "\"reporter\",\"note\"]",
+      "json_build_array(" FIELD_HEAD ", r.village, r.animals, " D("event_date")
+      ", r.reporter, r.note)" },
+};
+
+const char *batch_pull_cols(const char *tbl)
+{
+    for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
+        if (strcmp(pull_tables[i].tbl, tbl) == 0)
+            return pull_tables[i].cols;
+    for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
+        if (strcmp(pull_fields[i].tbl, tbl) == 0)
+            return pull_fields[i].cols;
+    return NULL;
+}
+
+char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit)
+{
+    struct buf s = { 0 };
+
+    /* one statement: one snapshot for the horizon, the page and the rows */
+    buf_fmt(&s,
+        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
+        "me AS (SELECT district FROM node WHERE node_id = '%s'), "
+        "page AS (SELECT c.xid, c.pos, c.tbl, c.key FROM change_log c, h "
+        "WHERE (c.xid, c.pos) > ('%s'::xid8, %lld) AND c.xid < h.xmin "
+        "AND (c.district IS NULL OR c.district = (SELECT district FROM me)) "
+        "ORDER BY c.xid, c.pos LIMIT %d), "
+        "keys AS (SELECT DISTINCT tbl, key FROM page) "
+        "SELECT 'meta', json_build_array((SELECT count(*) FROM page), "
+        "(SELECT xid::text || '.' || pos FROM page ORDER BY xid DESC, pos DESC LIMIT 1), "
+        "(SELECT xmin::text FROM h), (SELECT district FROM me))::text",
+        node, cursor_xid, (long long)cursor_pos, limit);
+    for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
+        buf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s)::text FROM %s r "
+                    "JOIN keys k ON k.tbl = '%s' AND k.key = %s HAVING count(*) > 0",
+                pull_tables[i].tbl, pull_tables[i].expr, pull_tables[i].tbl,
+                pull_tables[i].tbl, pull_tables[i].key);
+    for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
+        buf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s)::text FROM %s r "
+                    "JOIN keys k ON k.tbl = '%s' AND k.key = r.id WHERE r.src_node <> '%s' "
+                    "HAVING count(*) > 0",
+                pull_fields[i].tbl, pull_fields[i].expr, pull_fields[i].tbl,
+                pull_fields[i].tbl, node);
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}

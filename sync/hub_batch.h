@@ -1,0 +1,76 @@
+/* hub_batch.h - the push batch codec of the hub (docs/protocol.md §4): checks
+ * the digest, inflates with caps, parses the columnar JSON, checks every cell
+ * and turns each table block into COPY text for a temporary table; and the
+ * SQL that applies such a batch or reads a page of the pull feed. */
+#ifndef SIKHNAS_HUB_BATCH_H
+#define SIKHNAS_HUB_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BATCH_MAX_WIRE   (4u << 20)    /* compressed body bytes a node may send */
+#define BATCH_MAX_PLAIN  (32u << 20)   /* after inflating; enforced while inflating */
+#define BATCH_MAX_ROWS   10000         /* rows in one push */
+#define BATCH_MAX_CELL   4096          /* bytes of one string cell */
+
+enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD };
+
+/* One table block: rows as COPY text lines, with each line's seq. */
+struct batch_table {
+    int      spec;          /* index into the table specs */
+    char    *copy;          /* all lines, in arrival order */
+    size_t   copy_len;
+    size_t  *line_off;      /* nrows + 1 offsets into copy */
+    int64_t *seq;
+    int      nrows;
+};
+
+struct batch {
+    char     node[40];
+    int64_t  last_seq;
+    int64_t  min_seq;       /* smallest seq in the batch (last_seq when empty) */
+    int64_t  hlc;
+    int      nrows;
+    struct batch_table tables[16];
+    int      ntables;
+    char     err_code[32];  /* set when decoding fails */
+    char     err_msg[160];
+};
+
+/* Decodes body (as sent) into *b. digest is the X-Sikhnas-Digest header value
+ * (NULL: missing). Returns 0, or a negative errno with b->err_code/err_msg
+ * set and the HTTP status to answer in *http_status. Runs on a worker thread. */
+int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
+                 const char *digest, const char *node_id, int *http_status);
+void batch_clear(struct batch *b);
+
+/* Inflates in (gzip or zstd) into a malloc'd buffer of at most cap bytes.
+ * Returns 0, -EMSGSIZE over the cap, or -EBADMSG when it does not inflate. */
+int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
+                  char **ret, size_t *ret_len);
+/* Compresses for a response: malloc'd output; returns 0 or -errno. */
+int batch_deflate(const char *in, size_t len, enum batch_enc enc, char **ret, size_t *ret_len);
+
+/* Lower-case hex SHA-256 of data into out (65 bytes). */
+void batch_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Statements run on every new database connection (temporary tables);
+ * malloc'd, the caller frees. */
+char *batch_setup_sql(void);
+const char *batch_table_name(int spec);
+/* COPY statement for table block t. */
+void batch_copy_sql(const struct batch_table *t, char *out, size_t size);
+/* The statements that validate, log conflicts, upsert, move the node's
+ * high-water mark, select the refusals of this batch and COMMIT. node and
+ * district have been checked (uuid, digits) by the caller. malloc'd.
+ * *conflict_idx[] gets the result index of each conflict-log INSERT. */
+char *batch_apply_sql(const struct batch *b, const int *present, const char *node,
+                      const char *district, int *conflict_idx, int *nconflict_idx,
+                      int *refusal_idx);
+/* One statement that reads a page of the feed: rows of (tbl, json) with a
+ * first row ('meta', [count, last "xid.pos", xmin, registered district]). */
+char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit);
+/* JSON array of the column names of table tbl on the pull side, or NULL. */
+const char *batch_pull_cols(const char *tbl);
+
+#endif

@@ -1,0 +1,600 @@
+/* hub_db.c - asynchronous libpq on the libuv loop (see hub_db.h).
+ *
+ * While connecting, libpq may switch sockets (one per host it tries), so the
+ * connect phase is driven by a 2 ms timer that asks poll(2), with a zero
+ * timeout, whether the socket libpq currently wants is ready; only then is
+ * PQconnectPoll called. Once connected, a uv_poll on the final socket drives
+ * everything, and idle connections are watched too, so a server that goes
+ * away is noticed before the next request needs it. */
+#include "hub_db.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define DB_CONNECT_TIMEOUT_MS 10000
+#define DB_BACKOFF_MIN_MS     100
+#define DB_BACKOFF_MAX_MS     5000
+#define DB_MAX_WAITERS        4096
+#define DB_COPY_CHUNK         (256u << 10)
+
+enum conn_state { CS_DOWN, CS_CONNECTING, CS_SETUP, CS_IDLE, CS_BUSY, CS_BROKEN };
+enum op { OP_NONE, OP_EXEC, OP_COPY };
+
+struct pgpoll {                 /* freed in its close callback */
+    uv_poll_t     h;
+    struct db_pool *pool;
+};
+
+struct db_conn {
+    struct db_pool *pool;
+    int             idx;
+    enum conn_state state;
+    PGconn         *pg;
+    struct pgpoll  *pp;
+    int             poll_events;
+    uv_timer_t      timer;      /* connect polling and backoff */
+    PostgresPollingStatusType cstat;
+    uint64_t        connect_start;
+    unsigned        backoff_ms;
+    int             reserved;   /* handed to a caller (CS_BUSY or CS_BROKEN) */
+    /* the operation in flight */
+    enum op         op;
+    const char     *copy_data;
+    size_t          copy_len, copy_off;
+    int             copy_phase; /* 0 not yet, 1 sending, 2 ended */
+    PGresult       *res[DB_MAX_RESULTS];
+    int             nres;
+    int             failed;
+    db_result_cb    cb;
+    void           *ud;
+};
+
+struct waiter {
+    db_acquire_cb  cb;
+    void          *ud;
+};
+
+struct db_pool {
+    uv_loop_t      *loop;
+    char           *conninfo;
+    char           *setup_sql;
+    struct db_conn *conns;
+    int             n;
+    int             closing;
+    int             open_handles;
+    int             down_logged;
+    void          (*done)(void *);
+    void           *done_ud;
+    struct waiter  *waiters;    /* ring */
+    int             wq_head, wq_len;
+};
+
+static void conn_start(struct db_conn *c);
+static void conn_poll_cb(uv_poll_t *h, int status, int events);
+static void conn_setup_done(struct db_conn *c, PGresult **res, int nres, int err, void *ud);
+
+static void pool_maybe_free(struct db_pool *p)
+{
+    if (!p->closing || p->open_handles > 0)
+        return;
+    free(p->waiters);
+    free(p->conns);
+    free(p->conninfo);
+    free(p->setup_sql);
+    if (p->done)
+        p->done(p->done_ud);
+    free(p);
+}
+
+static void pp_closed(uv_handle_t *h)
+{
+    struct pgpoll *pp = (struct pgpoll *)h;
+    struct db_pool *p = pp->pool;
+
+    free(pp);
+    p->open_handles--;
+    pool_maybe_free(p);
+}
+
+int db_pool_up(const struct db_pool *p)
+{
+    int up = 0;
+
+    for (int i = 0; i < p->n; i++)
+        up += p->conns[i].state == CS_IDLE || p->conns[i].state == CS_BUSY;
+    return up;
+}
+
+/* Drops the libpq connection and its poll handle (the handle first: libuv
+ * must stop watching the socket before PQfinish closes it). */
+static void conn_teardown(struct db_conn *c)
+{
+    if (c->pp) {
+        uv_close((uv_handle_t *)&c->pp->h, pp_closed);
+        c->pp = NULL;
+        c->poll_events = 0;
+    }
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    for (int i = 0; i < c->nres; i++)
+        PQclear(c->res[i]);
+    c->nres = 0;
+    c->op = OP_NONE;
+    c->state = CS_DOWN;
+}
+
+static void waiters_fail_if_down(struct db_pool *p)
+{
+    /* nobody can serve them soon: tell the waiters now instead of hanging */
+    if (db_pool_up(p) > 0)
+        return;
+    while (p->wq_len > 0) {
+        struct waiter w = p->waiters[p->wq_head];
+        p->wq_head = (p->wq_head + 1) % DB_MAX_WAITERS;
+        p->wq_len--;
+        w.cb(NULL, w.ud);
+    }
+}
+
+static void retry_cb(uv_timer_t *t)
+{
+    conn_start(t->data);
+}
+
+static void conn_retry_later(struct db_conn *c, const char *why)
+{
+    struct db_pool *p = c->pool;
+
+    conn_teardown(c);
+    if (p->closing)
+        return;
+    if (!p->down_logged) {
+        log_warning("database unavailable (%s); retrying with backoff", why);
+        p->down_logged = 1;
+    } else {
+        log_debug("db conn %d: %s", c->idx, why);
+    }
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : DB_BACKOFF_MIN_MS;
+    if (c->backoff_ms > DB_BACKOFF_MAX_MS)
+        c->backoff_ms = DB_BACKOFF_MAX_MS;
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, retry_cb, c->backoff_ms, 0);
+    waiters_fail_if_down(p);
+}
+
+static int conn_watch(struct db_conn *c, int events)
+{
+    if (!c->pp)
+        return -EINVAL;
+    if (events == c->poll_events)
+        return 0;
+    c->poll_events = events;
+    return uv_poll_start(&c->pp->h, events, conn_poll_cb);
+}
+
+static void connect_tick(uv_timer_t *t)
+{
+    struct db_conn *c = t->data;
+    struct pollfd pfd;
+    int fd;
+
+    if (uv_now(c->pool->loop) - c->connect_start > DB_CONNECT_TIMEOUT_MS) {
+        uv_timer_stop(&c->timer);
+        conn_retry_later(c, "connect timed out");
+        return;
+    }
+    fd = PQsocket(c->pg);
+    if (fd < 0) {
+        uv_timer_stop(&c->timer);
+        conn_retry_later(c, PQerrorMessage(c->pg));
+        return;
+    }
+    pfd.fd = fd;
+    pfd.events = c->cstat == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) <= 0)
+        return;                                 /* not ready: next tick */
+    c->cstat = PQconnectPoll(c->pg);
+    if (c->cstat == PGRES_POLLING_FAILED) {
+        char why[256];
+        size_t n;
+        uv_timer_stop(&c->timer);
+        snprintf(why, sizeof(why), "%s", PQerrorMessage(c->pg));
+        n = strlen(why);
+        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+            why[--n] = 0;
+        conn_retry_later(c, why);
+        return;
+    }
+    if (c->cstat != PGRES_POLLING_OK)
+        return;
+    uv_timer_stop(&c->timer);
+    if (PQsetnonblocking(c->pg, 1) != 0) {
+        conn_retry_later(c, "cannot make the connection non-blocking");
+        return;
+    }
+    c->pp = calloc(1, sizeof(*c->pp));
+    if (!c->pp) {
+        conn_retry_later(c, "out of memory");
+        return;
+    }
+    c->pp->pool = c->pool;
+    if (uv_poll_init(c->pool->loop, &c->pp->h, PQsocket(c->pg)) < 0) {
+        free(c->pp);
+        c->pp = NULL;
+        conn_retry_later(c, "uv_poll_init failed");
+        return;
+    }
+    c->pp->h.data = c;
+    c->pool->open_handles++;
+    c->state = CS_SETUP;
+    if (db_exec(c, c->pool->setup_sql, conn_setup_done, NULL) < 0)
+        conn_retry_later(c, "cannot send the session set-up");
+}
+
+static void conn_start(struct db_conn *c)
+{
+    c->pg = PQconnectStart(c->pool->conninfo);
+    if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_retry_later(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        return;
+    }
+    c->state = CS_CONNECTING;
+    c->cstat = PGRES_POLLING_WRITING;
+    c->connect_start = uv_now(c->pool->loop);
+    uv_timer_start(&c->timer, connect_tick, 0, 2);
+}
+
+static void serve_waiters(struct db_pool *p);
+
+static void conn_setup_done(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct db_pool *p = c->pool;
+
+    if (err < 0) {
+        conn_retry_later(c, err == -EIO && nres > 0 ? PQresultErrorMessage(res[nres - 1])
+                                                    : "connection lost during set-up");
+        return;
+    }
+    c->state = CS_IDLE;
+    c->backoff_ms = 0;
+    if (p->down_logged) {
+        log_notice("database connection re-established (%s:%s)", PQhost(c->pg), PQport(c->pg));
+        p->down_logged = 0;
+    } else {
+        log_info("db conn %d: connected to %s:%s", c->idx, PQhost(c->pg), PQport(c->pg));
+    }
+    conn_watch(c, UV_READABLE);
+    serve_waiters(p);
+}
+
+/* Finishes the operation in flight: hands the results to the callback. */
+static void op_finish(struct db_conn *c, int err)
+{
+    PGresult *res[DB_MAX_RESULTS];
+    int nres = c->nres;
+    db_result_cb cb = c->cb;
+    void *ud = c->ud;
+
+    memcpy(res, c->res, sizeof(res[0]) * (size_t)nres);
+    c->nres = 0;
+    c->op = OP_NONE;
+    if (err == 0 && c->failed)
+        err = -EIO;
+    c->failed = 0;
+    if (c->pp && c->state != CS_BROKEN)
+        conn_watch(c, UV_READABLE);
+    cb(c, res, nres, err, ud);
+    for (int i = 0; i < nres; i++)
+        PQclear(res[i]);
+}
+
+static void conn_lost(struct db_conn *c)
+{
+    if (c->reserved) {
+        /* the owner learns it from its callback, or from the next db_exec() */
+        c->state = CS_BROKEN;
+        if (c->pp) {
+            uv_poll_stop(&c->pp->h);
+            c->poll_events = 0;
+        }
+        if (c->op != OP_NONE)
+            op_finish(c, -ECONNRESET);
+        return;
+    }
+    if (c->op != OP_NONE) {
+        op_finish(c, -ECONNRESET);   /* the set-up: its callback retries */
+        return;
+    }
+    conn_retry_later(c, "connection lost");
+}
+
+/* Pushes COPY data as far as the socket takes it. */
+static int copy_push(struct db_conn *c)
+{
+    while (c->copy_phase == 1 && c->copy_off < c->copy_len) {
+        size_t n = c->copy_len - c->copy_off;
+        int r;
+        if (n > DB_COPY_CHUNK)
+            n = DB_COPY_CHUNK;
+        r = PQputCopyData(c->pg, c->copy_data + c->copy_off, (int)n);
+        if (r < 0)
+            return -ECONNRESET;
+        if (r == 0)
+            return conn_watch(c, UV_READABLE | UV_WRITABLE);
+        c->copy_off += n;
+    }
+    if (c->copy_phase == 1) {
+        int r = PQputCopyEnd(c->pg, NULL);
+        if (r < 0)
+            return -ECONNRESET;
+        if (r == 0)
+            return conn_watch(c, UV_READABLE | UV_WRITABLE);
+        c->copy_phase = 2;
+    }
+    switch (PQflush(c->pg)) {
+    case 0: return conn_watch(c, UV_READABLE);
+    case 1: return conn_watch(c, UV_READABLE | UV_WRITABLE);
+    default: return -ECONNRESET;
+    }
+}
+
+/* Collects results while libpq has them; finishes the op at the end. */
+static void drain(struct db_conn *c)
+{
+    while (c->op != OP_NONE && !PQisBusy(c->pg)) {
+        PGresult *r = PQgetResult(c->pg);
+        ExecStatusType st;
+        if (!r) {
+            op_finish(c, 0);
+            return;
+        }
+        st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN) {
+            PQclear(r);
+            if (c->op != OP_COPY || c->copy_phase != 0) {
+                /* a COPY we did not ask for: refuse it */
+                PQputCopyEnd(c->pg, "unexpected COPY");
+                c->failed = 1;
+                continue;
+            }
+            c->copy_phase = 1;
+            if (copy_push(c) < 0) {
+                conn_lost(c);
+                return;
+            }
+            if (c->copy_phase != 2)
+                return;                          /* wait until writable */
+            continue;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+            c->failed = 1;
+        if (c->nres < DB_MAX_RESULTS)
+            c->res[c->nres++] = r;
+        else
+            PQclear(r);
+        if (PQstatus(c->pg) == CONNECTION_BAD) {
+            conn_lost(c);
+            return;
+        }
+    }
+}
+
+static void conn_poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct db_conn *c = h->data;
+
+    if (status < 0) {
+        conn_lost(c);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        int r;
+        if (c->op == OP_COPY && c->copy_phase == 1)
+            r = copy_push(c);
+        else {
+            int f = PQflush(c->pg);
+            r = f < 0 ? -ECONNRESET : conn_watch(c, UV_READABLE | (f == 1 ? UV_WRITABLE : 0));
+        }
+        if (r < 0) {
+            conn_lost(c);
+            return;
+        }
+    }
+    if (events & UV_READABLE) {
+        if (!PQconsumeInput(c->pg)) {
+            conn_lost(c);
+            return;
+        }
+        if (c->op == OP_NONE) {
+            PGnotify *n;
+            while ((n = PQnotifies(c->pg)))
+                PQfreemem(n);
+            if (PQstatus(c->pg) == CONNECTION_BAD)
+                conn_lost(c);
+            return;
+        }
+        drain(c);
+    }
+}
+
+static int send_op(struct db_conn *c, enum op op, const char *sql, db_result_cb cb, void *ud)
+{
+    int r;
+
+    assert(c->op == OP_NONE);
+    if (!c->pg || !c->pp || c->state == CS_BROKEN || c->state == CS_DOWN)
+        return -ECONNRESET;
+    if (!PQsendQuery(c->pg, sql)) {
+        log_debug("db conn %d: send failed: %s", c->idx, PQerrorMessage(c->pg));
+        return -ECONNRESET;
+    }
+    c->op = op;
+    c->cb = cb;
+    c->ud = ud;
+    c->nres = 0;
+    c->failed = 0;
+    r = PQflush(c->pg);
+    if (r < 0) {
+        c->op = OP_NONE;
+        return -ECONNRESET;
+    }
+    return conn_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0));
+}
+
+int db_exec(struct db_conn *c, const char *sql, db_result_cb cb, void *ud)
+{
+    return send_op(c, OP_EXEC, sql, cb, ud);
+}
+
+int db_copy(struct db_conn *c, const char *sql, const char *data, size_t len,
+            db_result_cb cb, void *ud)
+{
+    c->copy_data = data;
+    c->copy_len = len;
+    c->copy_off = 0;
+    c->copy_phase = 0;
+    return send_op(c, OP_COPY, sql, cb, ud);
+}
+
+static struct db_conn *idle_conn(struct db_pool *p)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->conns[i].state == CS_IDLE)
+            return &p->conns[i];
+    return NULL;
+}
+
+static void serve_waiters(struct db_pool *p)
+{
+    struct db_conn *c;
+
+    while (p->wq_len > 0 && (c = idle_conn(p))) {
+        struct waiter w = p->waiters[p->wq_head];
+        p->wq_head = (p->wq_head + 1) % DB_MAX_WAITERS;
+        p->wq_len--;
+        c->state = CS_BUSY;
+        c->reserved = 1;
+        w.cb(c, w.ud);
+    }
+}
+
+void db_acquire(struct db_pool *p, db_acquire_cb cb, void *ud)
+{
+    struct db_conn *c;
+
+    if (p->closing || db_pool_up(p) == 0 || p->wq_len >= DB_MAX_WAITERS) {
+        cb(NULL, ud);
+        return;
+    }
+    c = p->wq_len == 0 ? idle_conn(p) : NULL;
+    if (c) {
+        c->state = CS_BUSY;
+        c->reserved = 1;
+        cb(c, ud);
+        return;
+    }
+    p->waiters[(p->wq_head + p->wq_len) % DB_MAX_WAITERS] = (struct waiter){ cb, ud };
+    p->wq_len++;
+}
+
+void db_release(struct db_conn *c)
+{
+    struct db_pool *p = c->pool;
+
+    c->reserved = 0;
+    if (c->state == CS_BROKEN || !c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_retry_later(c, "connection lost");
+        return;
+    }
+    if (c->op != OP_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        /* never hand on a connection with an open or unknown transaction */
+        conn_teardown(c);
+        if (!p->closing)
+            conn_start(c);
+        return;
+    }
+    c->state = CS_IDLE;
+    if (p->closing) {
+        conn_teardown(c);
+        return;
+    }
+    serve_waiters(p);
+}
+
+int db_pool_new(uv_loop_t *loop, const char *conninfo, int n, const char *setup_sql,
+                struct db_pool **ret)
+{
+    struct db_pool *p;
+
+    assert(n > 0 && n <= 64);
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->loop = loop;
+    p->n = n;
+    p->conninfo = strdup(conninfo);
+    p->setup_sql = strdup(setup_sql);
+    p->conns = calloc((size_t)n, sizeof(*p->conns));
+    p->waiters = calloc(DB_MAX_WAITERS, sizeof(*p->waiters));
+    if (!p->conninfo || !p->setup_sql || !p->conns || !p->waiters) {
+        free(p->conninfo);
+        free(p->setup_sql);
+        free(p->conns);
+        free(p->waiters);
+        free(p);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        struct db_conn *c = &p->conns[i];
+        c->pool = p;
+        c->idx = i;
+        uv_timer_init(loop, &c->timer);
+        c->timer.data = c;
+        p->open_handles++;
+        conn_start(c);
+    }
+    *ret = p;
+    return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct db_conn *c = h->data;
+    struct db_pool *p = c->pool;
+
+    p->open_handles--;
+    pool_maybe_free(p);
+}
+
+void db_pool_close(struct db_pool *p, void (*done)(void *), void *ud)
+{
+    if (!p)
+        return;
+    p->closing = 1;
+    p->done = done;
+    p->done_ud = ud;
+    while (p->wq_len > 0) {
+        struct waiter w = p->waiters[p->wq_head];
+        p->wq_head = (p->wq_head + 1) % DB_MAX_WAITERS;
+        p->wq_len--;
+        w.cb(NULL, w.ud);
+    }
+    p->open_handles++;            /* hold the pool while closing */
+    for (int i = 0; i < p->n; i++) {
+        struct db_conn *c = &p->conns[i];
+        uv_timer_stop(&c->timer);
+        if (c->op == OP_NONE && !c->reserved)
+            conn_teardown(c);
+        uv_close((uv_handle_t *)&c->timer, timer_closed);
+    }
+    p->open_handles--;
+    pool_maybe_free(p);
+}

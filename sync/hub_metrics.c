@@ -1,0 +1,245 @@
+/* hub_metrics.c - Prometheus text exposition of the hub's counters. */
+#include "hub_metrics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double bucket_le[METRICS_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+
+static const char *const endpoints[] = { "push", "pull", "health", "metrics", "other" };
+#define NEP 5
+static const int status_codes[] = { 200, 400, 401, 403, 404, 405, 408, 411, 413, 415, 431,
+                                    500, 503 };
+#define NSC ((int)(sizeof(status_codes) / sizeof(status_codes[0])))
+
+struct node_gauge {
+    char   node[37];
+    char   district[5];
+    double last;
+};
+
+struct hub_metrics {
+    uint64_t requests[NEP][NSC + 1];
+    uint64_t batches;
+    uint64_t rows_applied, rows_duplicate, rows_refused, conflicts;
+    uint64_t bytes_in_wire, bytes_in_plain, bytes_out_wire, bytes_out_plain;
+    uint64_t pull_rows;
+    uint64_t hist[METRICS_BUCKETS + 1];
+    double   hist_sum;
+    struct node_gauge *nodes;     /* open addressing on the node id */
+    size_t   nnodes;
+};
+
+int metrics_new(struct hub_metrics **ret)
+{
+    struct hub_metrics *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return -ENOMEM;
+    m->nodes = calloc(METRICS_MAX_NODES * 2, sizeof(*m->nodes));
+    if (!m->nodes) {
+        free(m);
+        return -ENOMEM;
+    }
+    *ret = m;
+    return 0;
+}
+
+void metrics_free(struct hub_metrics *m)
+{
+    if (!m)
+        return;
+    free(m->nodes);
+    free(m);
+}
+
+void metrics_request(struct hub_metrics *m, const char *endpoint, int status)
+{
+    int e = NEP - 1, s = NSC;
+
+    for (int i = 0; i < NEP; i++)
+        if (strcmp(endpoints[i], endpoint) == 0)
+            e = i;
+    for (int i = 0; i < NSC; i++)
+        if (status_codes[i] == status)
+            s = i;
+    m->requests[e][s]++;
+}
+
+void metrics_batch(struct hub_metrics *m, uint64_t rows_applied, uint64_t rows_duplicate,
+                   uint64_t rows_refused, uint64_t conflicts, double seconds)
+{
+    int b = METRICS_BUCKETS;
+
+    m->batches++;
+    m->rows_applied += rows_applied;
+    m->rows_duplicate += rows_duplicate;
+    m->rows_refused += rows_refused;
+    m->conflicts += conflicts;
+    for (int i = 0; i < METRICS_BUCKETS; i++)
+        if (seconds <= bucket_le[i]) {
+            b = i;
+            break;
+        }
+    m->hist[b]++;
+    m->hist_sum += seconds;
+}
+
+void metrics_bytes(struct hub_metrics *m, const char *direction, uint64_t wire, uint64_t plain)
+{
+    if (strcmp(direction, "in") == 0) {
+        m->bytes_in_wire += wire;
+        m->bytes_in_plain += plain;
+    } else {
+        m->bytes_out_wire += wire;
+        m->bytes_out_plain += plain;
+    }
+}
+
+void metrics_pull(struct hub_metrics *m, uint64_t rows)
+{
+    m->pull_rows += rows;
+}
+
+void metrics_contact(struct hub_metrics *m, const char *node, const char *district,
+                     double unix_time)
+{
+    size_t cap = METRICS_MAX_NODES * 2, h = 5381;
+
+    for (const char *s = node; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    h &= cap - 1;
+    while (m->nodes[h].node[0] && strcmp(m->nodes[h].node, node) != 0)
+        h = (h + 1) & (cap - 1);
+    if (!m->nodes[h].node[0]) {
+        if (m->nnodes >= METRICS_MAX_NODES)
+            return;
+        snprintf(m->nodes[h].node, sizeof(m->nodes[h].node), "%s", node);
+        m->nnodes++;
+    }
+    snprintf(m->nodes[h].district, sizeof(m->nodes[h].district), "%s", district);
+    m->nodes[h].last = unix_time;
+}
+
+struct out {
+    char  *p;
+    size_t len, cap;
+    int    oom;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void outf(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (o->oom)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->oom = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        char *p = realloc(o->p, o->cap * 2 + (size_t)n);
+        if (!p) {
+            o->oom = 1;
+            return;
+        }
+        o->p = p;
+        o->cap = o->cap * 2 + (size_t)n;
+    }
+}
+
+int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
+                   char **ret, size_t *ret_len)
+{
+    struct out o = { malloc(65536), 0, 65536, 0 };
+    uint64_t cum = 0;
+
+    if (!o.p)
+        return -ENOMEM;
+    outf(&o, "# HELP sikhnas_hub_requests_total HTTP requests answered, by endpoint and status.\n"
+             "# TYPE sikhnas_hub_requests_total counter\n");
+    for (int e = 0; e < NEP; e++)
+        for (int s = 0; s <= NSC; s++)
+            if (m->requests[e][s])
+                outf(&o, "sikhnas_hub_requests_total{endpoint=\"%s\",status=\"%s%d\"} %llu\n",
+                     endpoints[e], s == NSC ? "other" : "", s == NSC ? 0 : status_codes[s],
+                     (unsigned long long)m->requests[e][s]);
+    outf(&o, "# HELP sikhnas_hub_refusals_total HTTP requests refused (4xx).\n"
+             "# TYPE sikhnas_hub_refusals_total counter\n");
+    {
+        uint64_t ref = 0;
+        for (int e = 0; e < NEP; e++)
+            for (int s = 0; s < NSC; s++)
+                if (status_codes[s] >= 400 && status_codes[s] < 500)
+                    ref += m->requests[e][s];
+        outf(&o, "sikhnas_hub_refusals_total %llu\n", (unsigned long long)ref);
+    }
+    outf(&o, "# HELP sikhnas_hub_batches_total Push batches acknowledged.\n"
+             "# TYPE sikhnas_hub_batches_total counter\nsikhnas_hub_batches_total %llu\n",
+         (unsigned long long)m->batches);
+    outf(&o, "# HELP sikhnas_hub_rows_total Pushed rows by outcome.\n"
+             "# TYPE sikhnas_hub_rows_total counter\n"
+             "sikhnas_hub_rows_total{outcome=\"applied\"} %llu\n"
+             "sikhnas_hub_rows_total{outcome=\"duplicate\"} %llu\n"
+             "sikhnas_hub_rows_total{outcome=\"refused\"} %llu\n",
+         (unsigned long long)m->rows_applied, (unsigned long long)m->rows_duplicate,
+         (unsigned long long)m->rows_refused);
+    outf(&o, "# HELP sikhnas_hub_conflicts_total Rows that met a version by another writer.\n"
+             "# TYPE sikhnas_hub_conflicts_total counter\nsikhnas_hub_conflicts_total %llu\n",
+         (unsigned long long)m->conflicts);
+    outf(&o, "# HELP sikhnas_hub_bytes_total Body bytes, on the wire and uncompressed.\n"
+             "# TYPE sikhnas_hub_bytes_total counter\n"
+             "sikhnas_hub_bytes_total{direction=\"in\",form=\"wire\"} %llu\n"
+             "sikhnas_hub_bytes_total{direction=\"in\",form=\"plain\"} %llu\n"
+             "sikhnas_hub_bytes_total{direction=\"out\",form=\"wire\"} %llu\n"
+             "sikhnas_hub_bytes_total{direction=\"out\",form=\"plain\"} %llu\n",
+         (unsigned long long)m->bytes_in_wire, (unsigned long long)m->bytes_in_plain,
+         (unsigned long long)m->bytes_out_wire, (unsigned long long)m->bytes_out_plain);
+    outf(&o, "# HELP sikhnas_hub_pull_rows_total Rows sent down.\n"
+             "# TYPE sikhnas_hub_pull_rows_total counter\nsikhnas_hub_pull_rows_total %llu\n",
+         (unsigned long long)m->pull_rows);
+    outf(&o, "# HELP sikhnas_hub_batch_seconds Push batch latency, request complete to ack.\n"
+             "# TYPE sikhnas_hub_batch_seconds histogram\n");
+    for (int i = 0; i < METRICS_BUCKETS; i++) {
+        cum += m->hist[i];
+        outf(&o, "sikhnas_hub_batch_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i],
+             (unsigned long long)cum);
+    }
+    cum += m->hist[METRICS_BUCKETS];
+    outf(&o, "sikhnas_hub_batch_seconds_bucket{le=\"+Inf\"} %llu\n"
+             "sikhnas_hub_batch_seconds_sum %.6f\nsikhnas_hub_batch_seconds_count %llu\n",
+         (unsigned long long)cum, m->hist_sum, (unsigned long long)cum);
+    outf(&o, "# HELP sikhnas_hub_db_up Database connections ready.\n"
+             "# TYPE sikhnas_hub_db_up gauge\nsikhnas_hub_db_up %d\n", db_up);
+    outf(&o, "# HELP sikhnas_hub_connections Open client connections.\n"
+             "# TYPE sikhnas_hub_connections gauge\nsikhnas_hub_connections %d\n", conns);
+    outf(&o, "# HELP sikhnas_hub_requests_in_flight Requests being handled.\n"
+             "# TYPE sikhnas_hub_requests_in_flight gauge\nsikhnas_hub_requests_in_flight %d\n",
+         busy);
+    outf(&o, "# HELP sikhnas_hub_node_last_contact_seconds Unix time of each node's last "
+             "request.\n# TYPE sikhnas_hub_node_last_contact_seconds gauge\n");
+    for (size_t i = 0; i < METRICS_MAX_NODES * 2; i++)
+        if (m->nodes[i].node[0])
+            outf(&o, "sikhnas_hub_node_last_contact_seconds{node=\"%s\",district=\"%s\"} %.3f\n",
+                 m->nodes[i].node, m->nodes[i].district, m->nodes[i].last);
+    if (o.oom) {
+        free(o.p);
+        return -ENOMEM;
+    }
+    *ret = o.p;
+    *ret_len = o.len;
+    return 0;
+}

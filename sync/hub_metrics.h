@@ -1,0 +1,30 @@
+/* hub_metrics.h - counters the hub serves at GET /metrics in the Prometheus
+ * text format. Loop thread only. */
+#ifndef SIKHNAS_HUB_METRICS_H
+#define SIKHNAS_HUB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_BUCKETS 12
+#define METRICS_MAX_NODES 16384   /* per-node gauges kept; more are counted only */
+
+struct hub_metrics;
+
+int  metrics_new(struct hub_metrics **ret);
+void metrics_free(struct hub_metrics *m);
+
+void metrics_request(struct hub_metrics *m, const char *endpoint, int status);
+/* One acknowledged push batch. */
+void metrics_batch(struct hub_metrics *m, uint64_t rows_applied, uint64_t rows_duplicate,
+                   uint64_t rows_refused, uint64_t conflicts, double seconds);
+void metrics_bytes(struct hub_metrics *m, const char *direction, uint64_t wire, uint64_t plain);
+void metrics_pull(struct hub_metrics *m, uint64_t rows);
+void metrics_contact(struct hub_metrics *m, const char *node, const char *district,
+                     double unix_time);
+
+/* Renders everything; *ret is malloc'd. db_up and conns are gauges. */
+int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
+                   char **ret, size_t *ret_len);
+
+#endif

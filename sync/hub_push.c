@@ -1,0 +1,324 @@
+/* hub_push.c - POST /v1/push: exactly-once apply of one batch.
+ *
+ * Decoding (digest, inflate, JSON, cell checks) runs on a worker thread.
+ * Then, on one connection and in one transaction: lock the node's registry
+ * row and read its high-water mark; COPY the rows above it into temporary
+ * tables; validate, log conflicts, upsert last-writer-wins, store refusals,
+ * move the high-water mark; COMMIT; only then answer 200. A failure before
+ * COMMIT rolls everything back; a lost COMMIT answer is a 503, and the
+ * re-sent batch is then acknowledged as a duplicate. */
+#include "hub.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hub_batch.h"
+#include "log.h"
+
+struct push_job {
+    struct hub         *h;
+    struct http_req    *req;
+    struct hub_identity id;
+    uv_work_t           work;
+    enum batch_enc      enc;
+    struct batch        b;
+    int                 rc;
+    int                 status;
+    struct db_conn     *c;
+    int64_t             acked;
+    int                 ndup;
+    int                 nsent;
+    int                 present[16];
+    char               *data[16];      /* filtered COPY text, or NULL for b.tables[i].copy */
+    size_t              data_len[16];
+    int                 next_table;
+    char               *sql;
+    int                 conflict_idx[16];
+    int                 nconflict_idx;
+    int                 refusal_idx;
+    const char         *fail_code;     /* for a ROLLBACK path */
+    const char         *fail_msg;
+    int                 fail_status;
+};
+
+static void job_free(struct push_job *j)
+{
+    batch_clear(&j->b);
+    for (int i = 0; i < 16; i++)
+        free(j->data[i]);
+    free(j->sql);
+    free(j);
+}
+
+static void job_fail(struct push_job *j, int status, const char *code, const char *msg)
+{
+    if (j->c) {
+        db_release(j->c);
+        j->c = NULL;
+    }
+    hub_error(j->h, j->req, "push", status, code, msg);
+    job_free(j);
+}
+
+static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+
+    job_fail(j, j->fail_status, j->fail_code, j->fail_msg);
+}
+
+/* Ends the transaction without effect, then answers the error. */
+static void job_rollback(struct push_job *j, int status, const char *code, const char *msg)
+{
+    j->fail_status = status;
+    j->fail_code = code;
+    j->fail_msg = msg;
+    if (db_exec(j->c, "ROLLBACK", rolled_back, j) < 0)
+        job_fail(j, status, code, msg);
+}
+
+static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+    struct hub *h = j->h;
+    struct hstr s = { 0 };
+    PGresult *rr;
+    long conflicts = 0;
+    int nref, refused_now = 0;
+    double secs;
+
+    if (err == -ECONNRESET) {
+        log_warning("push %s: database connection lost during the batch (seq <= %" PRId64
+                    "); the node will re-send it", j->id.node, j->b.last_seq);
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        return;
+    }
+    if (err < 0) {
+        const char *msg = nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?";
+        log_error("push %s: batch up to seq %" PRId64 " failed: %s", j->id.node,
+                  j->b.last_seq, msg);
+        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
+        return;
+    }
+    for (int i = 0; i < j->nconflict_idx; i++)
+        if (j->conflict_idx[i] < nres)
+            conflicts += atol(PQcmdTuples(res[j->conflict_idx[i]]));
+    rr = j->refusal_idx < nres ? res[j->refusal_idx] : NULL;
+    nref = rr ? PQntuples(rr) : 0;
+    db_release(j->c);
+    j->c = NULL;
+
+    hstr_fmt(&s, "{\"v\":1,\"acked_seq\":%" PRId64 ",", j->acked > j->b.last_seq ?
+             j->acked : j->b.last_seq);
+    for (int i = 0; i < nref; i++)
+        if (strtoll(PQgetvalue(rr, i, 0), NULL, 10) > j->acked)
+            refused_now++;
+    hstr_fmt(&s, "\"applied\":%d,\"duplicate\":%d,\"conflicts\":%ld,\"refused\":[",
+             j->nsent - refused_now, j->ndup, conflicts);
+    for (int i = 0; i < nref; i++) {
+        hstr_fmt(&s, "%s{\"seq\":%s,\"table\":", i ? "," : "", PQgetvalue(rr, i, 0));
+        hstr_json(&s, PQgetvalue(rr, i, 1));
+        hstr_add(&s, ",\"id\":", 6);
+        hstr_json(&s, PQgetvalue(rr, i, 2));
+        hstr_add(&s, ",\"code\":", 8);
+        hstr_json(&s, PQgetvalue(rr, i, 3));
+        hstr_add(&s, ",\"reason\":", 10);
+        hstr_json(&s, PQgetvalue(rr, i, 4));
+        hstr_add(&s, "}", 1);
+    }
+    hstr_add(&s, "],", 2);
+    hub_stamp(h, &s);
+    hstr_add(&s, "}", 1);
+    secs = (double)(uv_hrtime() - j->req->start_ns) / 1e9;
+    metrics_batch(h->metrics, (uint64_t)(j->nsent - refused_now), (uint64_t)j->ndup,
+                  (uint64_t)refused_now, (uint64_t)conflicts, secs);
+    log_debug("push %s: seq <= %" PRId64 ": %d applied, %d duplicate, %d refused, %ld "
+              "conflicts, %.1f ms", j->id.node, j->b.last_seq, j->nsent - refused_now,
+              j->ndup, refused_now, conflicts, secs * 1000);
+    if (s.oom)
+        hub_error(h, j->req, "push", 503, "unavailable", "out of memory after commit");
+    else
+        hub_reply(h, j->req, "push", 200, "application/json", NULL, s.p, s.len);
+    free(s.p);
+    job_free(j);
+}
+
+static void copy_next(struct push_job *j);
+
+static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+
+    if (err == -ECONNRESET) {
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        return;
+    }
+    if (err < 0) {
+        log_error("push %s: COPY failed: %s", j->id.node,
+                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
+        return;
+    }
+    copy_next(j);
+}
+
+static void copy_next(struct push_job *j)
+{
+    while (j->next_table < j->b.ntables && !j->present[j->next_table])
+        j->next_table++;
+    if (j->next_table < j->b.ntables) {
+        int i = j->next_table++;
+        const struct batch_table *t = &j->b.tables[i];
+        char sql[128];
+        batch_copy_sql(t, sql, sizeof(sql));
+        if (db_copy(j->c, sql, j->data[i] ? j->data[i] : t->copy,
+                    j->data[i] ? j->data_len[i] : t->copy_len, on_copied, j) < 0)
+            job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        return;
+    }
+    j->sql = batch_apply_sql(&j->b, j->present, j->id.node, j->id.district, j->conflict_idx,
+                             &j->nconflict_idx, &j->refusal_idx);
+    if (!j->sql) {
+        job_rollback(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    if (db_exec(j->c, j->sql, on_applied, j) < 0)
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+}
+
+/* Keeps the rows above the high-water mark. Rows superseded inside the batch
+ * (a coalesced row) have a negative seq and an empty line. */
+static int filter_rows(struct push_job *j)
+{
+    for (int i = 0; i < j->b.ntables; i++) {
+        struct batch_table *t = &j->b.tables[i];
+        int keep = 0, dup = 0;
+        for (int k = 0; k < t->nrows; k++) {
+            if (t->seq[k] > j->acked)
+                keep++;
+            else if (t->seq[k] > 0)
+                dup++;
+        }
+        j->nsent += keep;
+        j->ndup += dup;
+        j->present[i] = keep > 0;
+        if (keep == 0 || dup == 0)
+            continue;                   /* nothing to send, or all of it */
+        j->data[i] = malloc(t->copy_len + 1);
+        if (!j->data[i])
+            return -ENOMEM;
+        j->data_len[i] = 0;
+        for (int k = 0; k < t->nrows; k++) {
+            size_t a = t->line_off[k], n = t->line_off[k + 1] - a;
+            if (t->seq[k] <= j->acked || n == 0)
+                continue;
+            memcpy(j->data[i] + j->data_len[i], t->copy + a, n);
+            j->data_len[i] += n;
+        }
+    }
+    return 0;
+}
+
+static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+    PGresult *r = nres > 0 ? res[nres - 1] : NULL;
+
+    if (err == -ECONNRESET) {
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        return;
+    }
+    if (err < 0 || !r || PQntuples(r) != 1) {
+        log_error("push %s: cannot lock the node: %s", j->id.node,
+                  r ? PQresultErrorMessage(r) : "no result");
+        job_rollback(j, 503, "unavailable", "the database is not ready");
+        return;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), j->id.district) != 0) {
+        job_rollback(j, 403, "district_mismatch",
+                     "this node id is registered with another district");
+        return;
+    }
+    j->acked = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    if (filter_rows(j) < 0) {
+        job_rollback(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    copy_next(j);
+}
+
+static void on_conn(struct db_conn *c, void *ud)
+{
+    struct push_job *j = ud;
+    char sql[512];
+
+    if (!c) {
+        job_fail(j, 503, "unavailable", "the database is unavailable; retry later");
+        return;
+    }
+    j->c = c;
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SET LOCAL sikhnas.writer = 'hub';"
+             "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
+             "ON CONFLICT (node_id) DO NOTHING;"
+             "SELECT district, acked_seq FROM node WHERE node_id = '%s' FOR UPDATE",
+             j->id.node, j->id.district, j->id.node);
+    if (db_exec(c, sql, on_locked, j) < 0)
+        job_fail(j, 503, "unavailable", "database connection lost; retry later");
+}
+
+static void decode_work(uv_work_t *w)
+{
+    struct push_job *j = w->data;
+    struct http_req *req = j->req;
+
+    j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
+                         req->digest[0] ? req->digest : NULL, j->id.node, &j->status);
+}
+
+static void decode_done(uv_work_t *w, int status)
+{
+    struct push_job *j = w->data;
+
+    metrics_bytes(j->h->metrics, "in", j->req->body_len, 0);
+    if (j->rc < 0) {
+        job_fail(j, j->status, j->b.err_code, j->b.err_msg);
+        return;
+    }
+    db_acquire(j->h->db, on_conn, j);
+}
+
+void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id)
+{
+    struct push_job *j;
+    const char *e = req->encoding;
+
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        hub_error(h, req, "push", 503, "unavailable", "out of memory");
+        return;
+    }
+    j->h = h;
+    j->req = req;
+    j->id = *id;
+    if (!e[0] || strcasecmp(e, "identity") == 0)
+        j->enc = ENC_IDENTITY;
+    else if (strcasecmp(e, "zstd") == 0)
+        j->enc = ENC_ZSTD;
+    else if (strcasecmp(e, "gzip") == 0)
+        j->enc = ENC_GZIP;
+    else {
+        free(j);
+        hub_error(h, req, "push", 415, "unsupported_encoding", "use zstd, gzip or identity");
+        return;
+    }
+    j->work.data = j;
+    if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
+        free(j);
+        hub_error(h, req, "push", 503, "unavailable", "cannot queue the batch");
+    }
+}

@@ -1,0 +1,325 @@
+/* hub_server.c - sikhnas-hub run: the loop, routing, common answer headers,
+ * the hub's clock, and the graceful stop (SIGTERM: stop accepting, finish the
+ * batches in flight, close idle connections, then the database pool). */
+#include "hub.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "hub_batch.h"
+#include "log.h"
+
+#define HUB_MAX_AHEAD_MS (5 * 60 * 1000)   /* a node clock further ahead is not merged */
+#define HUB_STOP_GRACE_MS 30000
+
+/* ------------------------------------------------------------ strings */
+
+void hstr_add(struct hstr *s, const char *d, size_t n)
+{
+    if (s->oom)
+        return;
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 1024;
+        char *p;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        p = realloc(s->p, cap);
+        if (!p) {
+            s->oom = 1;
+            return;
+        }
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, d, n);
+    s->len += n;
+    s->p[s->len] = 0;
+}
+
+void hstr_fmt(struct hstr *s, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        s->oom = 1;
+        return;
+    }
+    hstr_add(s, tmp, (size_t)n);
+}
+
+void hstr_json(struct hstr *s, const char *str)
+{
+    hstr_add(s, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+        char esc[8];
+        if (*c == '"' || *c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*c;
+            hstr_add(s, esc, 2);
+        } else if (*c < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", *c);
+            hstr_add(s, esc, 6);
+        } else {
+            hstr_add(s, (const char *)c, 1);
+        }
+    }
+    hstr_add(s, "\"", 1);
+}
+
+/* ------------------------------------------------------------ answers */
+
+void hub_stamp(struct hub *h, struct hstr *s)
+{
+    uint64_t wall = hlc_wall_ms();
+
+    hstr_fmt(s, "\"hub_hlc\":\"%" PRIu64 "\",\"hub_time_ms\":%" PRIu64,
+             hlc_tick(&h->clock, wall), wall);
+}
+
+void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int status,
+               const char *ctype, const char *encoding, const char *body, size_t len)
+{
+    char headers[512];
+    uint64_t wall = hlc_wall_ms();
+    int n;
+
+    n = snprintf(headers, sizeof(headers),
+                 "Content-Type: %s\r\nX-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
+                 "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip\r\n"
+                 "%s%s%s%s",
+                 ctype, hlc_tick(&h->clock, wall), wall,
+                 encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
+                 encoding ? "\r\n" : "", status == 503 ? "Retry-After: 2\r\n" : "");
+    (void) n;
+    metrics_request(h->metrics, endpoint, status);
+    http_respond(req, status, headers, body, len);
+}
+
+void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int status,
+               const char *code, const char *message)
+{
+    struct hstr s = { 0 };
+
+    hstr_add(&s, "{\"error\":", 9);
+    hstr_json(&s, code);
+    hstr_add(&s, ",\"message\":", 11);
+    hstr_json(&s, message);
+    hstr_add(&s, ",", 1);
+    hub_stamp(h, &s);
+    hstr_add(&s, "}", 1);
+    log_info("%s %s: %d %s: %s", endpoint, req->node[0] ? req->node : "-", status, code,
+             message);
+    if (s.oom)
+        hub_reply(h, req, endpoint, status, "application/json", NULL, "{}", 2);
+    else
+        hub_reply(h, req, endpoint, status, "application/json", NULL, s.p, s.len);
+    free(s.p);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static void observe_node_clock(struct hub *h, const struct http_req *req)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!req->hlc[0])
+        return;
+    errno = 0;
+    v = strtoull(req->hlc, &end, 10);
+    if (errno || *end)
+        return;
+    (void) hlc_observe(&h->clock, v, hlc_wall_ms(), HUB_MAX_AHEAD_MS);
+}
+
+static void serve_metrics(struct hub *h, struct http_req *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    if (metrics_render(h->metrics, db_pool_up(h->db), http_server_conns(h->http),
+                       http_server_busy(h->http), &text, &len) < 0) {
+        hub_error(h, req, "metrics", 503, "unavailable", "out of memory");
+        return;
+    }
+    hub_reply(h, req, "metrics", 200, "text/plain; version=0.0.4", NULL, text, len);
+    free(text);
+}
+
+static void serve_health(struct hub *h, struct http_req *req)
+{
+    struct hstr s = { 0 };
+    int up = db_pool_up(h->db) > 0;
+
+    hstr_fmt(&s, "{\"status\":\"%s\",\"db\":\"%s\",", up ? "ok" : "degraded", up ? "up" : "down");
+    hub_stamp(h, &s);
+    hstr_add(&s, "}", 1);
+    hub_reply(h, req, "health", up ? 200 : 503, "application/json", NULL,
+              s.oom ? "{}" : s.p, s.oom ? 2 : s.len);
+    free(s.p);
+}
+
+static void on_request(struct http_req *req, void *ud)
+{
+    struct hub *h = ud;
+    struct hub_identity id;
+    const char *why = NULL;
+    int is_push = strcmp(req->path, "/v1/push") == 0;
+    int is_pull = strcmp(req->path, "/v1/pull") == 0;
+
+    observe_node_clock(h, req);
+    if (strcmp(req->path, "/metrics") == 0 || strcmp(req->path, "/v1/health") == 0) {
+        if (req->method != HTTP_GET) {
+            hub_error(h, req, "other", 405, "method_not_allowed", "use GET");
+            return;
+        }
+        if (req->path[1] == 'm')
+            serve_metrics(h, req);
+        else
+            serve_health(h, req);
+        return;
+    }
+    if (!is_push && !is_pull) {
+        hub_error(h, req, "other", 404, "not_found", "no such endpoint");
+        return;
+    }
+    if ((is_push && req->method != HTTP_POST) ||
+        (is_pull && req->method != HTTP_POST && req->method != HTTP_GET)) {
+        hub_error(h, req, is_push ? "push" : "pull", 405, "method_not_allowed",
+                  is_push ? "use POST" : "use GET or POST");
+        return;
+    }
+    if (h->stopping) {
+        hub_error(h, req, is_push ? "push" : "pull", 503, "shutting_down",
+                  "the hub is stopping; retry later");
+        return;
+    }
+    if (hub_identity_of(req, &id, &why) < 0) {
+        hub_error(h, req, is_push ? "push" : "pull", 401, "identity_missing", why);
+        return;
+    }
+    metrics_contact(h->metrics, id.node, id.district, (double)hlc_wall_ms() / 1000.0);
+    if (is_push)
+        hub_push(h, req, &id);
+    else
+        hub_pull(h, req, &id);
+}
+
+static void on_http_error(struct http_req *req, int status, const char *code,
+                          const char *message, void *ud)
+{
+    hub_error(ud, req, "other", status, code, message);
+}
+
+/* ------------------------------------------------------------ stop */
+
+static void close_handle_noop(uv_handle_t *hd) { (void) hd; }
+
+static void db_closed(void *ud)
+{
+    struct hub *h = ud;
+
+    uv_close((uv_handle_t *)&h->force_timer, close_handle_noop);
+    log_notice("stopped");
+}
+
+static void http_drained(void *ud)
+{
+    struct hub *h = ud;
+
+    h->http = NULL;
+    log_notice("all connections closed; closing the database connections");
+    db_pool_close(h->db, db_closed, h);
+}
+
+static void force_stop(uv_timer_t *t)
+{
+    log_warning("graceful stop took longer than %d s; exiting", HUB_STOP_GRACE_MS / 1000);
+    exit(1);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct hub *h = s->data;
+
+    if (h->stopping)
+        return;
+    h->stopping = 1;
+    log_notice("%s: stopping: no new connections, finishing %d request(s) in flight",
+               signum == SIGTERM ? "SIGTERM" : "SIGINT", http_server_busy(h->http));
+    uv_close((uv_handle_t *)&h->sig_term, close_handle_noop);
+    uv_close((uv_handle_t *)&h->sig_int, close_handle_noop);
+    uv_timer_start(&h->force_timer, force_stop, HUB_STOP_GRACE_MS, 0);
+    uv_unref((uv_handle_t *)&h->force_timer);
+    http_server_drain(h->http, http_drained, h);
+}
+
+int hub_run(const struct hub_opts *o)
+{
+    struct hub h;
+    struct http_opts ho;
+    char *setup = NULL;
+    int r;
+
+    memset(&h, 0, sizeof(h));
+    h.loop = uv_default_loop();
+    hlc_tick(&h.clock, hlc_wall_ms());
+    r = metrics_new(&h.metrics);
+    if (r < 0)
+        return r;
+    setup = batch_setup_sql();
+    if (!setup) {
+        r = -ENOMEM;
+        goto out;
+    }
+    r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
+    if (r < 0)
+        goto out;
+    memset(&ho, 0, sizeof(ho));
+    ho.host = o->host;
+    ho.port = o->port;
+    ho.cert_file = o->cert_file;
+    ho.key_file = o->key_file;
+    ho.handler = on_request;
+    ho.error = on_http_error;
+    ho.ud = &h;
+    r = http_server_new(h.loop, &ho, &h.http);
+    if (r < 0)
+        goto out;
+    uv_signal_init(h.loop, &h.sig_term);
+    uv_signal_init(h.loop, &h.sig_int);
+    uv_timer_init(h.loop, &h.force_timer);
+    h.sig_term.data = h.sig_int.data = &h;
+    uv_signal_start(&h.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&h.sig_int, on_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    log_notice("listening on %s:%d (TLS 1.2+, %d database connection%s)", o->host,
+               http_server_port(h.http), o->pg_conns, o->pg_conns == 1 ? "" : "s");
+    printf("listening %s:%d\n", o->host, http_server_port(h.http));
+    fflush(stdout);
+    r = uv_run(h.loop, UV_RUN_DEFAULT);
+    r = 0;
+out:
+    if (r < 0) {
+        /* start-up failed: nothing ran; the process exits */
+        free(setup);
+        metrics_free(h.metrics);
+        return r;
+    }
+    free(setup);
+    metrics_free(h.metrics);
+    uv_loop_close(h.loop);
+    return 0;
+}
