@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "web.h"
 
 /* One line per module; start order is this order, stop order the reverse. */
 static const struct daemon_module *const modules[] = {
+    &web_module,
     NULL,
 };
 

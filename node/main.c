@@ -13,6 +13,7 @@
 #include "cmd_sync.h"
 #include "config.h"
 #include "daemon.h"
+#include "auth.h"
 #include "import.h"
 #include "log.h"
 #include "nodeconf.h"
@@ -40,6 +41,8 @@ static void usage(FILE *fp)
         "commands:\n"
         "  init --district CODE [--areas DIR]   create the store for a district (32.01 or 3201)\n"
         "  officer add --name NAME --phone PHONE --role vet|clerk|reporter|viewer [--village CODE]\n"
+        "              [--password-stdin]       also a web login, password read from stdin\n"
+        "  officer password --phone PHONE --password-stdin   set or reset a web password\n"
         "  officer list [--json]\n"
         "  report add                           one case report as JSON on stdin\n"
         "  report list [--json] [--limit N]\n"
@@ -311,6 +314,65 @@ static int officer_list(struct store *s, int json)
     return 0;
 }
 
+/* Reads one line from stdin as a new web password and hashes it. */
+static int read_password(char hash[AUTH_HASH_MAX])
+{
+    char pw[AUTH_PASSWORD_MAX + 3];
+    size_t n;
+    int r;
+
+    if (!fgets(pw, sizeof(pw), stdin)) {
+        log_error("--password-stdin: no password on stdin");
+        return -EINVAL;
+    }
+    n = strcspn(pw, "\r\n");
+    pw[n] = '\0';
+    if (auth_password_ok(pw) < 0) {
+        log_error("officer refused: password: must be %d to %d characters of text",
+                  AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+        r = -EINVAL;
+    } else {
+        r = auth_hash_password(pw, AUTH_PBKDF2_ITER, hash);
+    }
+    memset(pw, 0, sizeof(pw));
+    return r;
+}
+
+/* Sets the web password of the officer with this phone. */
+static int officer_password(struct store *s, const char *phone, const char *hash)
+{
+    sqlite3_stmt *st;
+    char norm[20], id[UUID_STR_LEN] = "";
+    int r;
+
+    if (phone_normalize(phone, norm) < 0) {
+        log_error("officer refused: phone: '%s' is not an Indonesian mobile number", phone);
+        return -EINVAL;
+    }
+    st = store_stmt(s, "SELECT id FROM officer WHERE phone = ?1 AND deleted = 0");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (!id[0]) {
+        log_error("officer refused: phone: %s is not a registered officer", norm);
+        return -EINVAL;
+    }
+    r = store_begin(s);
+    if (r == 0)
+        r = auth_set_password(s, id, hash);
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0) {
+        store_rollback(s);
+        return r;
+    }
+    printf("{\"id\":\"%s\",\"phone\":\"%s\",\"password\":\"set\"}\n", id, norm);
+    return 0;
+}
+
 static int cmd_officer(struct ctx *c)
 {
     static const struct option longopts[] = {
@@ -319,8 +381,11 @@ static int cmd_officer(struct ctx *c)
         { "role", required_argument, NULL, 'r' },
         { "village", required_argument, NULL, 'v' },
         { "json", no_argument, NULL, 'j' },
+        { "password-stdin", no_argument, NULL, 'P' },
         { 0, 0, 0, 0 } };
     const char *name = NULL, *phone = NULL, *role = NULL, *village = NULL;
+    char pw_hash[AUTH_HASH_MAX] = "";
+    int pw_stdin = 0;
     const char *sub = c->argc > 1 ? c->argv[1] : NULL;
     struct officer_in in = {0};
     struct validator *v = NULL;
@@ -328,8 +393,9 @@ static int cmd_officer(struct ctx *c)
     char id[UUID_STR_LEN];
     int json = 0, r;
 
-    if (!sub || (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0)) {
-        log_error("officer needs a subcommand: add or list");
+    if (!sub || (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 &&
+                 strcmp(sub, "password") != 0)) {
+        log_error("officer needs a subcommand: add, list or password");
         return -EDOM;
     }
     c->argc--;
@@ -340,14 +406,28 @@ static int cmd_officer(struct ctx *c)
         case 'r': role = optarg; break;
         case 'v': village = optarg; break;
         case 'j': json = 1; break;
+        case 'P': pw_stdin = 1; break;
     SUBOPTS_END
     if (optind != c->argc)
         return -EDOM;
+    if (strcmp(sub, "password") == 0 && (!phone || !pw_stdin)) {
+        log_error("officer password needs --phone and --password-stdin");
+        return -EDOM;
+    }
+    if (pw_stdin) {
+        r = read_password(pw_hash);
+        if (r < 0)
+            return r;
+    }
     r = open_store(c, 0, &s);
     if (r < 0)
         return r;
     if (strcmp(sub, "list") == 0) {
         r = officer_list(s, json);
+        goto out;
+    }
+    if (strcmp(sub, "password") == 0) {
+        r = officer_password(s, phone, pw_hash);
         goto out;
     }
     if (!name || !phone || !role) {
@@ -387,6 +467,8 @@ static int cmd_officer(struct ctx *c)
     if (r < 0)
         goto out;
     r = officer_insert(s, &in, id);
+    if (r == 0 && pw_hash[0])
+        r = auth_set_password(s, id, pw_hash);
     if (r == 0)
         r = store_commit(s);
     if (r < 0) {

@@ -14,6 +14,9 @@ struct node_config {
     unsigned import_chunk;        /* rows per import transaction */
     char areas_dir[1024];
     int log_level;
+    unsigned web_max_connections; /* web: open connections at once */
+    unsigned web_idle_timeout_s;  /* web: keep-alive idle time */
+    unsigned web_session_ttl_s;   /* web: how long a login lasts */
     char sync_hub_url[512];       /* https://HOST:PORT of sikhnas-hub */
     char sync_ca_file[1024];      /* CAs that sign the hub's certificate */
     unsigned sync_interval_s;     /* the daemon's sync period */

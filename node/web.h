@@ -1,0 +1,19 @@
+/* web.h - the daemon's web module: the officers' pages (node/web/, compiled
+ * in) and the JSON API under /api/v1/ (docs/api.md), served on --listen. */
+#ifndef SIKHNAS_WEB_H
+#define SIKHNAS_WEB_H
+
+#include "daemon.h"
+
+#define WEB_BODY_MAX       (64 * 1024)   /* a form or API request body */
+#define WEB_KDF_JOBS_MAX   8             /* logins being checked at once */
+
+/* Started when d->listen is set: binds it (port 0: any) and logs
+ * "listening on http://HOST:PORT". */
+extern const struct daemon_module web_module;
+
+/* Splits "HOST:PORT" or "[V6]:PORT" into host (cap bytes) and port.
+ * Returns 0 or -EINVAL. */
+int web_parse_listen(const char *s, char *host, size_t cap, int *port);
+
+#endif

@@ -1,0 +1,600 @@
+/* app.js - the officers' pages: plain JavaScript, no build step, no CDN.
+ * Every screen talks to the JSON API under /api/v1/ (docs/api.md); the
+ * server validates everything and its per-field errors are shown inline,
+ * in the officer's language. Text is set with textContent only. */
+'use strict';
+
+/* ------------------------------------------------------------------ i18n */
+
+const T = {
+  id: {
+    login: 'Masuk', phone: 'Nomor HP', password: 'Kata sandi', logout: 'Keluar',
+    reports: 'Laporan', new_case: 'Laporan kasus', followup: 'Tindak lanjut',
+    vaccination: 'Vaksinasi', treatment: 'Pengobatan', movement: 'Izin lalu lintas',
+    slaughter: 'Pemotongan', population: 'Populasi', dashboard: 'Ringkasan', map: 'Peta',
+    kind: 'Jenis laporan', kind_U: 'U - tanda klinis', kind_P: 'P - sindrom prioritas',
+    subdistrict: 'Kecamatan', village: 'Desa', choose: '- pilih -',
+    syndrome: 'Sindrom', signs: 'Tanda klinis', animals: 'Hewan', species: 'Jenis hewan',
+    sick: 'Sakit', dead: 'Mati', at_risk: 'Terancam', culled: 'Dimusnahkan',
+    primary: 'Dosis pertama', booster: 'Ulangan', n: 'Jumlah ekor',
+    add_animal: '+ Tambah hewan', remove: 'Hapus',
+    event_date: 'Tanggal kejadian', issue_date: 'Tanggal terbit',
+    pin: 'Titik lokasi (boleh kosong)', lat: 'Lintang (lat)', lon: 'Bujur (lon)',
+    use_gps: 'Pakai lokasi saya', note: 'Catatan', save: 'Simpan', saving: 'Menyimpan...',
+    saved: 'Tersimpan dengan nomor', queued: 'antri', synced: 'terkirim',
+    rejected: 'ditolak', conflict: 'konflik', ref: 'Nomor', date: 'Tanggal',
+    sync: 'Sinkron', search: 'Cari nomor laporan', search_btn: 'Cari',
+    no_rows: 'Belum ada laporan.', case_ref: 'Nomor laporan kasus', outcome: 'Hasil akhir',
+    escalate: 'Perlu tindakan lanjut?', yes: 'Ya', no: 'Tidak', not_given: '- tidak diisi -',
+    program: 'Program vaksinasi', disease: 'Penyakit', drug: 'Obat', n_animals: 'Jumlah ekor',
+    permit_no: 'Nomor izin (boleh kosong)', owner_id: 'ID pemilik', owner_phone: 'HP pemilik',
+    from_area: 'Desa asal', to_area: 'Tujuan (kode wilayah)', abattoir: 'RPH (kode)',
+    week: 'Minggu ini sejak', by_syndrome: 'Kasus per sindrom', by_species: 'Kasus per jenis hewan',
+    outbox: 'Antrian kirim', last_sync: 'Sinkron terakhir', link: 'Koneksi ke pusat',
+    link_up: 'tersambung', link_down: 'terputus', link_never: 'belum pernah',
+    never: 'belum pernah', reports_n: 'Laporan', total: 'Total laporan',
+    map_title: 'Peta laporan kasus (90 hari)', map_none: 'Belum ada laporan dengan titik lokasi.',
+    not_allowed: 'Peran Anda tidak boleh membuka halaman ini.',
+    net_error: 'Tidak dapat menghubungi server node.', form_error: 'Periksa isian yang ditandai.',
+    unknown_sign: '(tanpa sindrom)', role_vet: 'dokter hewan', role_clerk: 'petugas data',
+    role_reporter: 'pelapor desa', role_viewer: 'pengamat', error: 'Kesalahan',
+  },
+  en: {
+    login: 'Log in', phone: 'Mobile number', password: 'Password', logout: 'Log out',
+    reports: 'Reports', new_case: 'Case report', followup: 'Follow-up',
+    vaccination: 'Vaccination', treatment: 'Treatment', movement: 'Movement permit',
+    slaughter: 'Slaughter', population: 'Population', dashboard: 'Dashboard', map: 'Map',
+    kind: 'Report type', kind_U: 'U - clinical signs', kind_P: 'P - priority syndrome',
+    subdistrict: 'Sub-district', village: 'Village', choose: '- choose -',
+    syndrome: 'Syndrome', signs: 'Clinical signs', animals: 'Animals', species: 'Species',
+    sick: 'Sick', dead: 'Dead', at_risk: 'At risk', culled: 'Culled',
+    primary: 'Primary', booster: 'Booster', n: 'Head',
+    add_animal: '+ Add animals', remove: 'Remove',
+    event_date: 'Event date', issue_date: 'Issue date',
+    pin: 'Map pin (optional)', lat: 'Latitude', lon: 'Longitude',
+    use_gps: 'Use my location', note: 'Note', save: 'Save', saving: 'Saving...',
+    saved: 'Saved as', queued: 'queued', synced: 'synced',
+    rejected: 'rejected', conflict: 'conflict', ref: 'Reference', date: 'Date',
+    sync: 'Sync', search: 'Search by reference', search_btn: 'Search',
+    no_rows: 'No reports yet.', case_ref: 'Case report reference', outcome: 'Outcome',
+    escalate: 'Needs further action?', yes: 'Yes', no: 'No', not_given: '- not given -',
+    program: 'Vaccination programme', disease: 'Disease', drug: 'Drug', n_animals: 'Head',
+    permit_no: 'Permit number (optional)', owner_id: 'Owner ID', owner_phone: 'Owner mobile',
+    from_area: 'Village of origin', to_area: 'Destination (area code)', abattoir: 'Abattoir (code)',
+    week: 'This week since', by_syndrome: 'Cases by syndrome', by_species: 'Cases by species',
+    outbox: 'Outbox', last_sync: 'Last sync', link: 'Link to the hub',
+    link_up: 'up', link_down: 'down', link_never: 'never synced',
+    never: 'never', reports_n: 'Reports', total: 'All reports',
+    map_title: 'Map of case reports (90 days)', map_none: 'No reports with a map pin yet.',
+    not_allowed: 'Your role may not open this page.',
+    net_error: 'Cannot reach the node.', form_error: 'Check the marked fields.',
+    unknown_sign: '(no syndrome)', role_vet: 'district vet', role_clerk: 'data clerk',
+    role_reporter: 'village reporter', role_viewer: 'viewer', error: 'Error',
+  },
+};
+
+let lang = localStorage.getItem('lang') === 'en' ? 'en' : 'id';
+let session = null;     /* GET /api/v1/session */
+let codes = null;       /* GET /api/v1/codes */
+const main = document.getElementById('main');
+
+function t(k) { return T[lang][k] || T.id[k] || k; }
+function label(c) { return c ? (lang === 'en' ? c.en : c.id) : ''; }
+function codeLabel(list, code) {
+  const c = codes && codes[list] && codes[list].find(x => x.code === code);
+  return c ? code + ' - ' + label(c) : code;
+}
+
+/* ------------------------------------------------------------------ DOM */
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const k of kids.flat()) if (k !== null && k !== undefined && k !== false)
+    e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+function clear(e) { while (e.firstChild) e.firstChild.remove(); return e; }
+function today() {
+  const d = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 10);
+}
+function badge(state, reason) {
+  return el('span', { class: 'badge ' + state, title: reason || null, text: t(state) || state });
+}
+
+/* ------------------------------------------------------------------ API */
+
+async function api(method, path, body) {
+  const h = { 'Accept-Language': lang };
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  if (method !== 'GET' && session) h['X-CSRF-Token'] = session.csrf;
+  let res;
+  try {
+    res = await fetch(path, { method, headers: h, credentials: 'same-origin',
+                              body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    return { status: 0, data: { error: { message: t('net_error') } } };
+  }
+  let data = null;
+  if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
+  if (res.status === 401 && path !== '/api/v1/login') { session = null; showLogin(); }
+  return { status: res.status, data };
+}
+
+/* ------------------------------------------------------------------ shell */
+
+const PAGES = [
+  ['reports', 'read'], ['case', 'case'], ['followup', 'entry'], ['vaccination', 'entry'],
+  ['treatment', 'entry'], ['movement', 'entry'], ['slaughter', 'entry'],
+  ['population', 'entry'], ['dashboard', 'read'], ['map', 'read'],
+];
+
+function navLabel(p) { return p === 'case' ? t('new_case') : t(p); }
+
+function drawShell() {
+  document.documentElement.lang = lang;
+  document.getElementById('lang-btn').textContent = lang === 'id' ? 'EN' : 'ID';
+  const nav = clear(document.getElementById('nav'));
+  const who = clear(document.getElementById('who'));
+  if (!session) return;
+  const page = (location.hash || '#reports').slice(1);
+  for (const [p, perm] of PAGES)
+    if (session.may[perm])
+      nav.append(el('a', { href: '#' + p, class: p === page ? 'active' : null, text: navLabel(p) }));
+  nav.append(el('a', { href: '#logout', id: 'logout', text: t('logout') }));
+  who.textContent = session.officer.name + ' (' + t('role_' + session.officer.role) + ')';
+}
+
+document.getElementById('lang-btn').addEventListener('click', () => {
+  lang = lang === 'id' ? 'en' : 'id';
+  localStorage.setItem('lang', lang);
+  route();
+});
+document.getElementById('menu-btn').addEventListener('click', e => {
+  const nav = document.getElementById('nav');
+  nav.hidden = !nav.hidden;
+  e.currentTarget.setAttribute('aria-expanded', String(!nav.hidden));
+});
+
+/* ------------------------------------------------------------------ login */
+
+function showLogin() {
+  drawShell();
+  const msg = el('div', { class: 'notice bad', id: 'login-error', role: 'alert' });
+  const phone = el('input', { id: 'phone', name: 'phone', type: 'tel', autocomplete: 'username',
+                              required: true, inputmode: 'tel' });
+  const pw = el('input', { id: 'password', name: 'password', type: 'password',
+                           autocomplete: 'current-password', required: true });
+  const btn = el('button', { class: 'primary', type: 'submit', text: t('login') });
+  const form = el('form', { class: 'card login', id: 'login-form', onsubmit: async e => {
+    e.preventDefault();
+    btn.disabled = true;
+    msg.textContent = '';
+    const r = await api('POST', '/api/v1/login', { phone: phone.value, password: pw.value });
+    btn.disabled = false;
+    if (r.status === 200) {
+      session = r.data;
+      pw.value = '';
+      if (!location.hash || location.hash === '#login') location.hash = '#reports';
+      route();
+    } else {
+      msg.textContent = (r.data && r.data.error && r.data.error.message) || t('error');
+    }
+  } },
+    el('h1', { text: 'SIKHNAS Edge - ' + t('login') }), msg,
+    el('label', { for: 'phone', text: t('phone') }), phone,
+    el('label', { for: 'password', text: t('password') }), pw,
+    el('div', { class: 'actions' }, btn));
+  clear(main).append(form);
+  phone.focus();
+}
+
+/* ------------------------------------------------------------------ form helpers */
+
+/* Shows the server's refusal beside its field: "animals[1].sick" goes to
+ * that input, else to the slot of "animals", else above the form. */
+function showError(form, err) {
+  const top = form.querySelector('.notice.bad');
+  const field = err.field || '';
+  const text = err.message + (err.detail ? ' (' + err.detail + ')' : '');
+  let slot = null;
+  for (let f = field; f; f = f.replace(/(\[\d+\]|\.[a-z_]+)$/, '')) {
+    slot = form.querySelector('[data-err="' + CSS.escape(f) + '"]');
+    const input = form.querySelector('[data-field="' + CSS.escape(f) + '"]');
+    if (input) input.classList.add('invalid');
+    if (slot || !/[\[.]/.test(f)) break;
+  }
+  if (slot) { slot.textContent = text; top.textContent = t('form_error'); }
+  else top.textContent = (field ? field + ': ' : '') + text;
+  const first = form.querySelector('.invalid');
+  if (first) first.focus();
+}
+function clearErrors(form) {
+  form.querySelectorAll('.err').forEach(e => { e.textContent = ''; });
+  form.querySelectorAll('.invalid').forEach(e => e.classList.remove('invalid'));
+  form.querySelectorAll('.notice').forEach(e => { e.textContent = ''; });
+}
+function errSlot(name) { return el('div', { class: 'err', 'data-err': name, role: 'alert' }); }
+function field(name, labelText, input) {
+  input.setAttribute('data-field', name);
+  if (!input.id) input.id = 'f-' + name;
+  return el('div', { class: 'field' }, el('label', { for: input.id, text: labelText }), input,
+            errSlot(name));
+}
+function codeSelect(list, opts) {
+  const s = el('select', opts || {});
+  s.append(el('option', { value: '', text: t('choose') }));
+  for (const c of (codes[list] || [])) s.append(el('option', { value: c.code, text: c.code + ' - ' + label(c) }));
+  return s;
+}
+function numInput(name) { return el('input', { type: 'number', min: '0', step: '1', inputmode: 'numeric', name }); }
+
+/* Sub-district then village: two selects; the village's code is the value. */
+function villagePicker(name, labelText, fixed) {
+  const sub = el('select', { id: 'f-' + name + '-sub', 'data-field': name + '_sub' });
+  const vil = el('select', { id: 'f-' + name, 'data-field': name, name });
+  vil.append(el('option', { value: '', text: t('choose') }));
+  sub.append(el('option', { value: '', text: t('choose') }));
+  api('GET', '/api/v1/areas').then(r => {
+    if (r.status !== 200) return;
+    for (const a of r.data) sub.append(el('option', { value: a.code, text: a.name }));
+    if (fixed) { sub.value = fixed.slice(0, 6); sub.dispatchEvent(new Event('change')); }
+  });
+  sub.addEventListener('change', async () => {
+    clear(vil).append(el('option', { value: '', text: t('choose') }));
+    if (!sub.value) return;
+    const r = await api('GET', '/api/v1/areas?parent=' + encodeURIComponent(sub.value));
+    if (r.status !== 200) return;
+    for (const a of r.data) vil.append(el('option', { value: a.code, text: a.name + ' (' + a.code + ')' }));
+    if (fixed) vil.value = fixed;
+  });
+  return el('div', { class: 'row' },
+    el('div', {}, el('label', { for: sub.id, text: t('subdistrict') }), sub),
+    el('div', {}, el('label', { for: vil.id, text: labelText || t('village') }), vil, errSlot(name)));
+}
+
+/* Rows of species with counts; value() gives [{species, count...}]. */
+function animalRows(counts) {
+  const box = el('div', { class: 'animals' });
+  const rows = [];
+  function add() {
+    const i = rows.length;
+    const sp = codeSelect('species', { 'data-field': 'animals[' + i + '].species', id: 'f-animals-' + i + '-species' });
+    const inputs = counts.map(c => {
+      const n = numInput(c);
+      n.setAttribute('data-field', 'animals[' + i + '].' + c);
+      n.id = 'f-animals-' + i + '-' + c;
+      return [c, n];
+    });
+    const row = el('div', { class: 'animal' },
+      el('div', { class: 'row' },
+        el('div', {}, el('label', { for: sp.id, text: t('species') }), sp),
+        inputs.map(([c, n]) => el('div', {}, el('label', { for: n.id, text: t(c) }), n))),
+      errSlot('animals[' + i + ']'));
+    rows.push({ sp, inputs });
+    box.append(row);
+  }
+  add();
+  const more = el('button', { type: 'button', class: 'secondary', text: t('add_animal'), onclick: add });
+  return {
+    node: el('div', {}, el('label', { text: t('animals') }), box, errSlot('animals'), more),
+    value() {
+      return rows.filter(r => r.sp.value || r.inputs.some(([, n]) => n.value !== ''))
+        .map(r => {
+          const o = { species: r.sp.value };
+          for (const [c, n] of r.inputs) if (n.value !== '') o[c] = Number(n.value);
+          return o;
+        });
+    },
+  };
+}
+
+/* Submits body to path and reports the outcome on the form. */
+async function submitForm(form, path, body, done) {
+  const btn = form.querySelector('button[type=submit]');
+  clearErrors(form);
+  btn.disabled = true;
+  btn.textContent = t('saving');
+  const r = await api('POST', path, body);
+  btn.disabled = false;
+  btn.textContent = t('save');
+  if (r.status === 201) { done(r.data); return; }
+  const err = (r.data && r.data.error) || { message: t('error') + ' ' + r.status };
+  showError(form, err);
+}
+
+function flash(text) { sessionStorage.setItem('flash', text); }
+
+/* ------------------------------------------------------------------ case report */
+
+function showCase() {
+  const form = el('form', { class: 'card', id: 'case-form', novalidate: true });
+  const kU = el('input', { type: 'radio', name: 'kind', value: 'U', id: 'kind-U' });
+  const kP = el('input', { type: 'radio', name: 'kind', value: 'P', id: 'kind-P', checked: true });
+  const fixed = session.officer.role === 'reporter' ? session.officer.village : null;
+  const syndrome = codeSelect('syndrome', { name: 'syndrome' });
+  const synBox = field('syndrome', t('syndrome'), syndrome);
+  const signs = el('div', { class: 'checks', 'data-field': 'signs' },
+    (codes.sign || []).map(c => el('label', {}, el('input', { type: 'checkbox', value: c.code, name: 'signs' }),
+                                    c.code + ' - ' + label(c))));
+  const signBox = el('div', {}, el('label', { text: t('signs') }), signs, errSlot('signs'));
+  const animals = animalRows(['sick', 'dead', 'at_risk']);
+  const date = el('input', { type: 'date', name: 'event_date', value: today(), max: today() });
+  const lat = el('input', { type: 'number', step: 'any', name: 'lat', inputmode: 'decimal' });
+  const lon = el('input', { type: 'number', step: 'any', name: 'lon', inputmode: 'decimal' });
+  const note = el('textarea', { name: 'note', maxlength: '1000' });
+  function kindChanged() { synBox.hidden = !kP.checked; signBox.hidden = !kU.checked; }
+  kU.addEventListener('change', kindChanged);
+  kP.addEventListener('change', kindChanged);
+  const gps = el('button', { type: 'button', class: 'secondary', text: t('use_gps'), onclick: () => {
+    if (!navigator.geolocation) return;
+    navigator.geolocation.getCurrentPosition(p => {
+      lat.value = p.coords.latitude.toFixed(6);
+      lon.value = p.coords.longitude.toFixed(6);
+    });
+  } });
+  form.append(
+    el('h1', { text: t('new_case') }),
+    el('div', { class: 'notice bad', role: 'alert' }),
+    el('label', { text: t('kind') }),
+    el('div', {}, el('label', { class: 'choice', for: 'kind-P' }, kP, t('kind_P')),
+                  el('label', { class: 'choice', for: 'kind-U' }, kU, t('kind_U'))),
+    errSlot('kind'),
+    villagePicker('village', t('village'), fixed),
+    synBox, signBox, animals.node,
+    field('event_date', t('event_date'), date),
+    el('label', { text: t('pin') }),
+    el('div', { class: 'row' },
+      el('div', {}, el('label', { for: 'f-lat', text: t('lat') }), (lat.id = 'f-lat', lat), errSlot('lat')),
+      el('div', {}, el('label', { for: 'f-lon', text: t('lon') }), (lon.id = 'f-lon', lon), errSlot('lon')),
+      el('div', {}, gps)),
+    field('note', t('note'), note),
+    el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('save') })));
+  lat.setAttribute('data-field', 'lat');
+  lon.setAttribute('data-field', 'lon');
+  kindChanged();
+  form.addEventListener('submit', e => {
+    e.preventDefault();
+    const body = {
+      kind: kU.checked ? 'U' : 'P',
+      village: form.querySelector('[name=village]').value,
+      animals: animals.value(),
+      event_date: date.value,
+    };
+    if (kU.checked) body.signs = [...signs.querySelectorAll('input:checked')].map(x => x.value);
+    else body.syndrome = syndrome.value;
+    if (lat.value !== '' || lon.value !== '') {
+      if (lat.value !== '') body.lat = Number(lat.value);
+      if (lon.value !== '') body.lon = Number(lon.value);
+    }
+    if (note.value.trim()) body.note = note.value;
+    submitForm(form, '/api/v1/reports', body, d => {
+      flash(t('saved') + ' ' + d.ref + ' (' + t(d.sync) + ')');
+      location.hash = '#reports';
+    });
+  });
+  clear(main).append(form);
+}
+
+/* ------------------------------------------------------------------ other forms */
+
+/* The other record kinds share one builder: a list of fields, each sent
+ * under its name. */
+const FORMS = {
+  followup: { path: '/api/v1/followups', fields: [
+    ['case_ref', 'text'], ['outcome', 'code', 'outcome', true],
+    ['animals', 'animals', ['sick', 'dead', 'culled', 'at_risk']], ['escalate', 'yesno'],
+    ['event_date', 'date'], ['note', 'note']] },
+  vaccination: { path: '/api/v1/vaccinations', fields: [
+    ['program', 'text'], ['disease', 'code', 'disease', true], ['village', 'village'],
+    ['animals', 'animals', ['primary', 'booster']], ['event_date', 'date'], ['note', 'note']] },
+  treatment: { path: '/api/v1/treatments', fields: [
+    ['case_ref', 'text', null, true], ['village', 'village'], ['species', 'code', 'species'],
+    ['drug', 'text'], ['n_animals', 'number'], ['event_date', 'date'], ['note', 'note']] },
+  movement: { path: '/api/v1/movements', fields: [
+    ['permit_no', 'text', null, true], ['owner_id', 'text'], ['owner_phone', 'text', null, true],
+    ['from_area', 'village'], ['to_area', 'text'], ['animals', 'animals', ['n']],
+    ['issue_date', 'date'], ['note', 'note']] },
+  slaughter: { path: '/api/v1/slaughters', fields: [
+    ['abattoir', 'text', null, true], ['village', 'village'], ['species', 'code', 'species'],
+    ['n_animals', 'number'], ['event_date', 'date'], ['note', 'note']] },
+  population: { path: '/api/v1/populations', fields: [
+    ['village', 'village'], ['animals', 'animals', ['n']], ['event_date', 'date'], ['note', 'note']] },
+};
+
+function showForm(kind) {
+  const spec = FORMS[kind];
+  const form = el('form', { class: 'card', id: kind + '-form', novalidate: true });
+  const getters = [];
+  form.append(el('h1', { text: t(kind) }), el('div', { class: 'notice bad', role: 'alert' }));
+  for (const [name, type, arg, optional] of spec.fields) {
+    if (type === 'village') {
+      form.append(villagePicker(name, t(name)));
+      getters.push(b => { b[name] = form.querySelector('[name=' + name + ']').value; });
+    } else if (type === 'animals') {
+      const a = animalRows(arg);
+      form.append(a.node);
+      getters.push(b => { b[name] = a.value(); });
+    } else {
+      let input;
+      if (type === 'code') input = codeSelect(arg, { name });
+      else if (type === 'date') input = el('input', { type: 'date', name, value: today(), max: today() });
+      else if (type === 'number') input = numInput(name);
+      else if (type === 'note') input = el('textarea', { name, maxlength: '1000' });
+      else if (type === 'yesno') {
+        input = el('select', { name }, el('option', { value: '', text: t('not_given') }),
+                   el('option', { value: 'Y', text: t('yes') }), el('option', { value: 'T', text: t('no') }));
+      } else input = el('input', { type: 'text', name, maxlength: '100' });
+      form.append(field(name, t(name), input));
+      getters.push(b => {
+        const v = input.value.trim();
+        if (v === '' && (optional || type === 'note' || type === 'yesno')) return;
+        if (type === 'number') b[name] = v === '' ? null : Number(v);
+        else if (type === 'yesno') b[name] = v === 'Y';
+        else b[name] = v;
+      });
+    }
+  }
+  form.append(el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('save') })));
+  form.addEventListener('submit', e => {
+    e.preventDefault();
+    const body = {};
+    for (const g of getters) g(body);
+    submitForm(form, spec.path, body, d => {
+      flash(t('saved') + ' ' + (d.ref || d.id) + ' (' + t(d.sync) + ')');
+      clear(main);
+      showForm(kind);
+      main.prepend(el('div', { class: 'notice ok', role: 'status', text: sessionStorage.getItem('flash') }));
+      sessionStorage.removeItem('flash');
+    });
+  });
+  clear(main).append(form);
+}
+
+/* ------------------------------------------------------------------ reports list */
+
+function animalsText(list) {
+  return (list || []).map(a => a.species + ' ' + (a.sick || 0) + '/' + (a.dead || 0) + '/' + (a.at_risk || 0)).join(', ');
+}
+
+async function showReports() {
+  const q = new URLSearchParams(location.hash.split('?')[1] || '').get('q') || '';
+  const input = el('input', { type: 'search', id: 'search', name: 'q', value: q, placeholder: t('search') });
+  const box = el('div', { class: 'scroll' });
+  const ok = sessionStorage.getItem('flash');
+  sessionStorage.removeItem('flash');
+  clear(main).append(
+    el('div', { class: 'notice ok', role: 'status', id: 'flash', text: ok || '' }),
+    el('h1', { text: t('reports') }),
+    el('form', { class: 'search', onsubmit: e => { e.preventDefault();
+      location.hash = '#reports' + (input.value ? '?q=' + encodeURIComponent(input.value) : ''); } },
+      input, el('button', { class: 'secondary', type: 'submit', text: t('search_btn') })),
+    box);
+  const r = await api('GET', '/api/v1/reports?limit=100' + (q ? '&q=' + encodeURIComponent(q) : ''));
+  if (r.status !== 200) return;
+  if (!r.data.length) { box.append(el('p', { class: 'muted', text: t('no_rows') })); return; }
+  box.append(el('table', { id: 'reports-table' },
+    el('thead', {}, el('tr', {}, [t('ref'), t('date'), t('village'), t('kind'), t('animals') + ' (' +
+      t('sick') + '/' + t('dead') + '/' + t('at_risk') + ')', t('sync')].map(h => el('th', { text: h })))),
+    el('tbody', {}, r.data.map(x => el('tr', { 'data-ref': x.ref },
+      el('td', { text: x.ref }), el('td', { text: x.event_date }),
+      el('td', { text: x.village_name || x.village }),
+      el('td', { text: x.kind === 'P' ? codeLabel('syndrome', x.syndrome) : 'U: ' + (x.signs || []).join(', ') }),
+      el('td', { text: animalsText(x.animals) }),
+      el('td', {}, badge(x.sync, x.sync_error), x.sync_error ? el('div', { class: 'muted', text: x.sync_error }) : null))))));
+}
+
+/* ------------------------------------------------------------------ dashboard */
+
+async function showDashboard() {
+  const r = await api('GET', '/api/v1/dashboard');
+  if (r.status !== 200) return;
+  const d = r.data;
+  const link = el('span', {}, badge(d.link, d.last_error));
+  link.firstChild.textContent = t('link_' + d.link);
+  const table = (rows, cols) => rows.length ? el('div', { class: 'scroll' }, el('table', {},
+    el('thead', {}, el('tr', {}, cols.map(c => el('th', { text: c[0] })))),
+    el('tbody', {}, rows.map(x => el('tr', {}, cols.map(c => el('td', { text: c[1](x) }))))))) :
+    el('p', { class: 'muted', text: t('no_rows') });
+  clear(main).append(
+    el('h1', { text: t('dashboard') }),
+    el('div', { class: 'stats' },
+      el('div', { class: 'stat', id: 'stat-outbox' }, el('b', { text: d.outbox }), t('outbox')),
+      el('div', { class: 'stat' }, el('b', { text: d.reports_total }), t('total')),
+      el('div', { class: 'stat' }, el('b', { text: d.last_sync ? d.last_sync.slice(0, 16).replace('T', ' ') : t('never') }), t('last_sync')),
+      el('div', { class: 'stat' }, el('b', {}, link), t('link'), d.last_error ? el('div', { class: 'muted', text: d.last_error }) : null)),
+    el('p', { class: 'muted', text: t('week') + ' ' + d.week_start }),
+    el('h2', { text: t('by_syndrome') }),
+    table(d.by_syndrome, [[t('syndrome'), x => x.code ? x.code + ' - ' + (lang === 'en' ? x.label_en : x.label_id) : t('unknown_sign')],
+                          [t('reports_n'), x => x.reports]]),
+    el('h2', { text: t('by_species') }),
+    table(d.by_species, [[t('species'), x => x.code + ' - ' + (lang === 'en' ? x.label_en : x.label_id)],
+                         [t('reports_n'), x => x.reports], [t('sick'), x => x.sick], [t('dead'), x => x.dead]]));
+}
+
+/* ------------------------------------------------------------------ map */
+
+/* An equirectangular projection fitted to the points: no tiles, no network. */
+async function showMap() {
+  const r = await api('GET', '/api/v1/map?days=90');
+  if (r.status !== 200) return;
+  const feats = r.data.features.filter(f => f.geometry && f.geometry.type === 'Point');
+  clear(main).append(el('h1', { text: t('map_title') }),
+    el('p', { class: 'legend' }, el('span', {}, el('span', { class: 'dot P' }), ' ', t('kind_P')),
+                                 el('span', {}, el('span', { class: 'dot U' }), ' ', t('kind_U'))));
+  if (!feats.length) { main.append(el('p', { class: 'muted', text: t('map_none') })); return; }
+  const xs = feats.map(f => f.geometry.coordinates[0]), ys = feats.map(f => f.geometry.coordinates[1]);
+  let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const pad = Math.max(0.05, (x1 - x0) * 0.1, (y1 - y0) * 0.1);
+  x0 -= pad; x1 += pad; y0 -= pad; y1 += pad;
+  const k = Math.cos((y0 + y1) / 2 * Math.PI / 180);
+  const W = 800, H = Math.max(300, Math.min(800, Math.round(W * (y1 - y0) / ((x1 - x0) * k))));
+  const px = x => (x - x0) / (x1 - x0) * W, py = y => (y1 - y) / (y1 - y0) * H;
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+  svg.setAttribute('class', 'map');
+  svg.setAttribute('role', 'img');
+  const mk = (tag, attrs) => { const e = document.createElementNS(NS, tag);
+    for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, v); return e; };
+  const step = (x1 - x0) > 1 ? 0.5 : (x1 - x0) > 0.4 ? 0.1 : 0.05;
+  for (let g = Math.ceil(x0 / step) * step; g < x1; g += step) {
+    svg.append(mk('line', { class: 'grid', x1: px(g), x2: px(g), y1: 0, y2: H }));
+    const l = mk('text', { class: 'gridlabel', x: px(g) + 3, y: H - 4 }); l.textContent = g.toFixed(2) + '°E'; svg.append(l);
+  }
+  for (let g = Math.ceil(y0 / step) * step; g < y1; g += step) {
+    svg.append(mk('line', { class: 'grid', x1: 0, x2: W, y1: py(g), y2: py(g) }));
+    const l = mk('text', { class: 'gridlabel', x: 3, y: py(g) - 3 }); l.textContent = g.toFixed(2) + '°'; svg.append(l);
+  }
+  for (const f of feats) {
+    const p = f.properties;
+    const c = mk('circle', { cx: px(f.geometry.coordinates[0]), cy: py(f.geometry.coordinates[1]), r: 7, class: p.kind });
+    const tip = document.createElementNS(NS, 'title');
+    tip.textContent = p.ref + ' ' + p.event_date + ' ' + (p.village_name || p.village) +
+      (p.syndrome ? ' ' + codeLabel('syndrome', p.syndrome) : '');
+    c.append(tip);
+    c.addEventListener('click', () => { location.hash = '#reports?q=' + encodeURIComponent(p.ref); });
+    svg.append(c);
+  }
+  main.append(svg, el('p', { class: 'muted', text: feats.length + ' ' + t('reports_n').toLowerCase() }));
+}
+
+/* ------------------------------------------------------------------ router */
+
+async function route() {
+  const page = (location.hash || '#reports').slice(1).split('?')[0];
+  if (page === 'logout') {
+    await api('POST', '/api/v1/logout', {});
+    session = null;
+    location.hash = '#login';
+    return;
+  }
+  if (!session) {
+    const r = await api('GET', '/api/v1/session');
+    if (r.status !== 200) { showLogin(); return; }
+    session = r.data;
+  }
+  if (!codes) {
+    const r = await api('GET', '/api/v1/codes');
+    if (r.status !== 200) return;
+    codes = r.data;
+  }
+  drawShell();
+  document.getElementById('nav').hidden = window.innerWidth < 860;
+  const perm = (PAGES.find(p => p[0] === page) || [null, 'read'])[1];
+  if (!session.may[perm]) { clear(main).append(el('p', { class: 'notice bad', text: t('not_allowed') })); return; }
+  if (page === 'case') showCase();
+  else if (FORMS[page]) showForm(page);
+  else if (page === 'dashboard') showDashboard();
+  else if (page === 'map') showMap();
+  else showReports();
+}
+
+window.addEventListener('hashchange', route);
+route();
