@@ -1,0 +1,220 @@
+"""hubtest.py - helpers for the sikhnas-hub integration tests: a test CA and
+server certificate made with the openssl CLI (EC P-256), a running hub on a
+free port, and a small HTTPS client that speaks docs/protocol.md.
+Python 3 standard library only."""
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+import pgtemp  # noqa: E402
+
+AREAS_DIR = os.environ.get('SIKHNAS_AREAS', '/work/shared/data/idn-area')
+
+
+def make_ca(d):
+    """Writes ca.pem, server.pem, server.key (EC P-256, CN/SAN 127.0.0.1) into d."""
+    def ossl(*a):
+        subprocess.run(['openssl'] + list(a), check=True, capture_output=True)
+    ca_key, ca = os.path.join(d, 'ca.key'), os.path.join(d, 'ca.pem')
+    key, csr, crt = (os.path.join(d, n) for n in ('server.key', 'server.csr', 'server.pem'))
+    ext = os.path.join(d, 'san.ext')
+    with open(ext, 'w') as f:
+        f.write('subjectAltName=IP:127.0.0.1,DNS:localhost\n'
+                'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n'
+                'extendedKeyUsage=serverAuth\n')
+    ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', ca_key)
+    ossl('req', '-x509', '-new', '-key', ca_key, '-subj', '/CN=sikhnas test CA', '-days', '2',
+         '-sha256', '-out', ca)
+    ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key)
+    ossl('req', '-new', '-key', key, '-subj', '/CN=127.0.0.1', '-out', csr)
+    ossl('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', ca_key, '-CAcreateserial',
+         '-days', '2', '-sha256', '-extfile', ext, '-out', crt)
+    return ca, crt, key
+
+
+def hub_exe():
+    exe = os.environ.get('SIKHNAS_HUB')
+    if exe:
+        return exe
+    for cand in (os.path.join(HERE, '..', '..', '..', 'build-hub', 'sync', 'sikhnas-hub'),):
+        if os.path.exists(cand):
+            return os.path.abspath(cand)
+    raise SystemExit('set SIKHNAS_HUB to the sikhnas-hub executable')
+
+
+class Hub:
+    """A sikhnas-hub process bound to 127.0.0.1 on a free port."""
+
+    def __init__(self, exe, conninfo, tmpdir, conns=4, port=0):
+        self.exe, self.conninfo, self.dir, self.conns = exe, conninfo, tmpdir, conns
+        self.ca, self.cert, self.key = make_ca(tmpdir) if not os.path.exists(
+            os.path.join(tmpdir, 'ca.pem')) else (os.path.join(tmpdir, 'ca.pem'),
+                                                  os.path.join(tmpdir, 'server.pem'),
+                                                  os.path.join(tmpdir, 'server.key'))
+        self.port = port
+        self.proc = None
+        self.log = os.path.join(tmpdir, 'hub.log')
+
+    def run_cmd(self, *args):
+        r = subprocess.run([self.exe, '--pg', self.conninfo] + list(args),
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError('sikhnas-hub %s failed: %s' % (' '.join(args), r.stderr))
+        return r
+
+    def start(self):
+        logf = open(self.log, 'a')
+        self.proc = subprocess.Popen(
+            [self.exe, '-v', '--pg', self.conninfo, 'run', '--listen',
+             '127.0.0.1:%d' % self.port, '--tls-cert', self.cert, '--tls-key', self.key,
+             '--pg-conns', str(self.conns)],
+            stdout=subprocess.PIPE, stderr=logf, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith('listening '):
+            raise RuntimeError('hub did not start: %r; log:\n%s' % (line, open(self.log).read()))
+        self.port = int(line.split(':')[-1])
+        self.wait_db()
+        return self
+
+    def wait_db(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                st, _, _ = self.request('GET', '/v1/health')
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError('hub never saw the database')
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def context(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        return ctx
+
+    def connection(self, port=None):
+        return http.client.HTTPSConnection('127.0.0.1', port or self.port,
+                                           context=self.context(), timeout=30)
+
+    def request(self, method, path, body=None, headers=None, conn=None, port=None):
+        own = conn is None
+        c = conn or self.connection(port)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            enc = r.getheader('Content-Encoding')
+            if enc == 'gzip':
+                data = gzip.decompress(data)
+            elif enc == 'zstd':
+                data = subprocess.run(['zstd', '-dc'], input=data, capture_output=True,
+                                      check=True).stdout
+            hdrs = dict((k.lower(), v) for k, v in r.getheaders())
+            return r.status, hdrs, json.loads(data) if data[:1] in (b'{', b'[') else data
+        finally:
+            if own:
+                c.close()
+
+
+def encode_batch(node, last_seq, tables, hlc=None, enc='gzip'):
+    """tables: {name: (cols, rows)}. Returns (body bytes, headers) for a push."""
+    doc = {'v': 1, 'node': node, 'last_seq': last_seq,
+           'hlc': str(hlc if hlc is not None else now_hlc()),
+           'tables': [{'table': t, 'cols': c, 'rows': r} for t, (c, r) in tables.items()]}
+    plain = json.dumps(doc, separators=(',', ':')).encode()
+    if enc == 'gzip':
+        body = gzip.compress(plain)
+    elif enc == 'zstd':
+        body = subprocess.run(['zstd', '-3', '-c'], input=plain, capture_output=True,
+                              check=True).stdout
+    else:
+        body = plain
+    h = {'Content-Type': 'application/json',
+         'X-Sikhnas-Digest': 'sha256=' + hashlib.sha256(body).hexdigest()}
+    if enc != 'identity':
+        h['Content-Encoding'] = enc
+    return body, h
+
+
+def ident(node, district):
+    return {'X-Sikhnas-Node': node, 'X-Sikhnas-District': district,
+            'X-Sikhnas-HLC': str(now_hlc())}
+
+
+def now_hlc():
+    return int(time.time() * 1000) << 16
+
+
+def uuid7():
+    ms = int(time.time() * 1000)
+    rnd = int.from_bytes(os.urandom(10), 'big')
+    v = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xfff) << 64 | (0b10 << 62) | (rnd & ((1 << 62) - 1))
+    return str(uuid.UUID(int=v))
+
+
+CASE_COLS = ['seq', 'id', 'origin', 'hlc', 'deleted', 'created_at', 'updated_at', 'ref',
+             'kind', 'village', 'syndrome', 'signs', 'animals', 'ddx', 'event_date',
+             'reporter', 'note', 'lon', 'lat']
+
+
+def case_row(seq, node, village='3201011001', hlc=None, rid=None, ref=None, **kw):
+    """A valid case_report row for CASE_COLS; kw overrides cells by name."""
+    row = {'seq': seq, 'id': rid or uuid7(), 'origin': node,
+           'hlc': str(hlc if hlc is not None else now_hlc() + seq), 'deleted': 0,
+           'created_at': '2026-11-28T10:00:00Z', 'updated_at': '2026-11-28T10:00:00Z',
+           'ref': ref or '%s-%06d' % (village[:4], seq), 'kind': 'U', 'village': village,
+           'syndrome': None, 'signs': ['DMM'],
+           'animals': [{'species': 'SP', 'sick': 3, 'dead': 1, 'at_risk': 20}],
+           'ddx': [], 'event_date': '2026-11-27', 'reporter': '+6281234567890',
+           'note': None, 'lon': 106.8, 'lat': -6.6}
+    row.update(kw)
+    return [row[c] for c in CASE_COLS]
+
+
+class Env:
+    """PostgreSQL (migrated, reference data loaded) + a hub, in one temp dir."""
+
+    def __init__(self, conns=4, areas=True):
+        self.pg = pgtemp.PgTemp().start()
+        self.dir = os.path.join(self.pg.dir, 'hub')
+        os.makedirs(self.dir, exist_ok=True)
+        self.hub = Hub(hub_exe(), self.pg.conninfo, self.dir, conns=conns)
+        self.hub.run_cmd('migrate')
+        if areas:
+            self.hub.run_cmd('refdata', 'load', '--areas', AREAS_DIR)
+        self.hub.start()
+
+    def close(self):
+        try:
+            self.hub.stop()
+        finally:
+            self.pg.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()

@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""test_hub.py - integration tests of sikhnas-hub against a real PostgreSQL 15
++ PostGIS (tests/lib/pgtemp.py) over real TLS (a test CA made now).
+
+usage: test_hub.py [SIKHNAS_HUB_EXE] [-k NAME]   (exit status 0 = all passed)
+
+Each test uses its own node ids, so they share one database and one hub;
+the crash tests restart the hub (kill -9) and PostgreSQL themselves."""
+import gzip
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import faultproxy  # noqa: E402
+import hubtest  # noqa: E402
+from hubtest import CASE_COLS, case_row, encode_batch, ident, uuid7  # noqa: E402
+
+D = '3201'
+
+
+def push(env, node, rows, last_seq, enc='gzip', district=D, port=None, conn=None,
+         table='case_report', cols=CASE_COLS, hlc=None):
+    body, h = encode_batch(node, last_seq, {table: (cols, rows)}, enc=enc, hlc=hlc)
+    h.update(ident(node, district))
+    st, _, js = env.hub.request('POST', '/v1/push', body, h, port=port, conn=conn)
+    return st, js
+
+
+def count(env, node):
+    return env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node)
+
+
+def acked(env, node):
+    v = env.pg.psql("SELECT acked_seq FROM node WHERE node_id = '%s'" % node)
+    return int(v) if v else None
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+# ------------------------------------------------------------------ tests
+
+def test_duplicate_batch_applies_once(env):
+    node = uuid7()
+    rows = [case_row(i, node) for i in range(1, 101)]
+    st, js = push(env, node, rows, 100)
+    check(st == 200 and js['applied'] == 100 and js['acked_seq'] == 100, js)
+    st, js = push(env, node, rows, 100)          # the ack was "lost": re-send
+    check(st == 200 and js['applied'] == 0 and js['duplicate'] == 100, js)
+    more = rows[50:] + [case_row(i, node) for i in range(101, 151)]
+    st, js = push(env, node, more, 150, enc='identity')   # overlaps the first batch
+    check(st == 200 and js['applied'] == 50 and js['duplicate'] == 50, js)
+    check(count(env, node) == 150 and acked(env, node) == 150, 'rows or acked_seq')
+    # a row coalesced in the batch (two outbox entries, one row) is applied once
+    rid = uuid7()
+    st, js = push(env, node, [case_row(151, node, rid=rid, note='old'),
+                              case_row(152, node, rid=rid, note='new')], 152)
+    check(st == 200 and count(env, node) == 151, js)
+    check(env.pg.psql("SELECT note FROM case_report WHERE id = '%s'" % rid) == 'new', 'coalesce')
+    # zstd (via the zstd CLI) too
+    st, js = push(env, node, [case_row(153, node)], 153, enc='zstd')
+    check(st == 200 and js['applied'] == 1, js)
+
+
+def test_refused_row_does_not_stop_others(env):
+    node = uuid7()
+    rows = [case_row(1, node), case_row(2, node, village='3301012001'),
+            case_row(3, node, signs=['XXX']), case_row(4, node, event_date='2026-02-30'),
+            case_row(5, node, kind='P'), case_row(6, node, village='3201019999'),
+            case_row(7, node, animals=[{'species': 'ZZ', 'sick': 1}]),
+            case_row(8, node, note='x' * 5000), case_row(9, node, hlc='12a'),
+            case_row(10, node)]
+    st, js = push(env, node, rows, 10)
+    check(st == 200 and js['acked_seq'] == 10 and js['applied'] == 2, js)
+    codes = {r['seq']: r['code'] for r in js['refused']}
+    check(codes == {2: 'out_of_district', 3: 'unknown_code', 4: 'bad_value', 5: 'bad_value',
+                    6: 'unknown_area', 7: 'unknown_code', 8: 'bad_value', 9: 'bad_value'},
+          codes)
+    st, js2 = push(env, node, rows, 10)         # a re-send gets the same refusals
+    check(st == 200 and js2['refused'] == js['refused'] and js2['duplicate'] == 10, js2)
+    st, js = push(env, node, [case_row(11, node)], 11)   # the queue moves on
+    check(st == 200 and js['applied'] == 1 and js['refused'] == [], js)
+    check(count(env, node) == 3, 'count')
+
+
+def totals(env):
+    return env.pg.psql("SELECT (SELECT count(*) FROM case_report), "
+                       "(SELECT coalesce(sum(acked_seq), 0) FROM node), "
+                       "(SELECT count(*) FROM push_refusal), (SELECT count(*) FROM node)")
+
+
+def test_bad_input_gets_4xx_and_changes_nothing(env):
+    node = uuid7()
+    st, js = push(env, node, [case_row(1, node)], 1)
+    check(st == 200, js)
+    before = totals(env)
+    h = ident(node, D)
+    good, gh = encode_batch(node, 2, {'case_report': (CASE_COLS, [case_row(2, node)])})
+
+    def post(body, extra, path='/v1/push', method='POST'):
+        hh = dict(h)
+        hh.update(extra)
+        return env.hub.request(method, path, body, hh)
+
+    def digest(b):
+        return {'X-Sikhnas-Digest': 'sha256=' + hashlib.sha256(b).hexdigest()}
+
+    cases = []
+    big = os.urandom(5 << 20)
+    cases.append(('oversize', post(big, digest(big)), 413))
+    bomb = gzip.compress(b'[' * (40 << 20))
+    cases.append(('inflates too far', post(bomb, dict(digest(bomb), **{'Content-Encoding': 'gzip'})),
+                  413))
+    junk = b'{"v":1,"node":'
+    cases.append(('malformed json', post(junk, digest(junk)), 400))
+    cases.append(('bad digest', post(good, dict(gh, **{'X-Sikhnas-Digest': 'sha256=' + '0' * 64})),
+                  400))
+    nod = dict(gh)
+    del nod['X-Sikhnas-Digest']
+    cases.append(('no digest', post(good, dict(nod, **{'X-Sikhnas-Digest': ''})), 400))
+    notgz = b'this is not gzip'
+    cases.append(('bad gzip', post(notgz, dict(digest(notgz), **{'Content-Encoding': 'gzip'})),
+                  400))
+    cases.append(('encoding br', post(good, dict(gh, **{'Content-Encoding': 'br'})), 415))
+    short = dict(gh)
+    cases.append(('no identity', env.hub.request('POST', '/v1/push', good, short), 401))
+    cases.append(('wrong district', post(good, dict(gh, **{'X-Sikhnas-District': '3301'})), 403))
+    badrow, bh = encode_batch(node, 2, {'case_report': (CASE_COLS, [[2, 'x']])})
+    cases.append(('short row', post(badrow, bh), 400))
+    badtbl, bh = encode_batch(node, 2, {'nope': (CASE_COLS, [])})
+    cases.append(('unknown table', post(badtbl, bh), 400))
+    badseq, bh = encode_batch(node, 1, {'case_report': (CASE_COLS, [case_row(5, node)])})
+    cases.append(('seq above last_seq', post(badseq, bh), 400))
+    v2 = json.dumps({'v': 2, 'node': node, 'last_seq': 2, 'tables': []}).encode()
+    cases.append(('version 2', post(v2, digest(v2)), 400))
+    cases.append(('GET push', post(None, {}, method='GET'), 405))
+    cases.append(('no such path', post(None, {}, path='/v2/push', method='GET'), 404))
+    cases.append(('bad cursor', env.hub.request('GET', '/v1/pull?cursor=abc', None, h), 400))
+    cases.append(('headers too large', post(good, dict(gh, **{'X-Pad': 'a' * 9000})), 431))
+    # chunked body: Content-Length is required
+    c = env.hub.connection()
+    c.putrequest('POST', '/v1/push')
+    for k, v in dict(h, **gh, **{'Transfer-Encoding': 'chunked'}).items():
+        c.putheader(k, v)
+    c.endheaders()
+    c.send(b'%x\r\n%s\r\n0\r\n\r\n' % (len(good), good))
+    r = c.getresponse()
+    cases.append(('chunked', (r.status, {}, r.read()), 411))
+    c.close()
+    for name, (st, _, body), want in cases:
+        check(st == want, '%s: got %s %r, want %d' % (name, st, body, want))
+        if isinstance(body, dict):
+            check('error' in body and 'hub_hlc' in body, '%s: error body %r' % (name, body))
+    check(totals(env) == before, 'something changed: %s -> %s' % (before, totals(env)))
+    # the hub still serves
+    st, _, js = env.hub.request('POST', '/v1/push', good, dict(h, **gh))
+    check(st == 200 and js['applied'] == 1, js)
+
+
+def test_conflict_resolves_by_hlc_and_is_logged(env):
+    a, b = uuid7(), uuid7()
+    rid = uuid7()
+    h0 = hubtest.now_hlc()
+    st, js = push(env, a, [case_row(1, a, rid=rid, hlc=h0, note='from a')], 1)
+    check(st == 200 and js['applied'] == 1, js)
+    env.pg.psql("UPDATE case_report SET note = 'central fix' WHERE id = '%s'" % rid)
+    central_hlc = int(env.pg.psql("SELECT hlc FROM case_report WHERE id = '%s'" % rid))
+    check(central_hlc > h0, 'central write did not advance the hlc')
+    # node a edits with an older clock: the central correction wins, a's version is logged
+    st, js = push(env, a, [case_row(2, a, rid=rid, hlc=h0 + 1, note='a again')], 2)
+    check(st == 200 and js['conflicts'] == 1, js)
+    row = env.pg.psql("SELECT note, src_node FROM case_report WHERE id = '%s'" % rid)
+    check(row == 'central fix|central', row)
+    log = env.pg.psql("SELECT winner_node, loser_node, loser->>'note', winner->>'note' "
+                      "FROM conflict_log WHERE row_id = '%s' ORDER BY id" % rid)
+    check(log == 'central|%s|a again|central fix' % a, log)
+    # node b (same district) writes later by HLC: b wins, the central version is logged
+    st, js = push(env, b, [case_row(1, b, rid=rid, hlc=central_hlc + 1, note='from b')], 1)
+    check(st == 200 and js['conflicts'] == 1, js)
+    row = env.pg.psql("SELECT note, src_node FROM case_report WHERE id = '%s'" % rid)
+    check(row == 'from b|%s' % b, row)
+    log = env.pg.psql("SELECT winner_node, loser_node, loser->>'note' FROM conflict_log "
+                      "WHERE row_id = '%s' ORDER BY id" % rid).splitlines()
+    check(len(log) == 2 and log[1] == '%s|central|central fix' % b, log)
+    # equal HLC: the node id breaks the tie, deterministically
+    lo, hi = sorted([a, b])
+    rid2 = uuid7()
+    t = hubtest.now_hlc()
+    push(env, hi, [case_row(2, hi, rid=rid2, hlc=t, note='hi')], 2)
+    push(env, lo, [case_row(3, lo, rid=rid2, hlc=t, note='lo')], 3)
+    check(env.pg.psql("SELECT note FROM case_report WHERE id = '%s'" % rid2) == 'hi', 'tie')
+
+
+def pull_all(env, node, cursor='', district=D, limit=10000, max_pages=100):
+    """Pulls until more is false; returns (cursor, {table: [rows]})."""
+    got = {}
+    for _ in range(max_pages):
+        st, _, js = env.hub.request('POST', '/v1/pull',
+                                    json.dumps({'v': 1, 'cursor': cursor, 'limit': limit}),
+                                    dict(ident(node, district), **{'Accept-Encoding': 'gzip'}))
+        check(st == 200, js)
+        for t in js['tables']:
+            got.setdefault(t['table'], []).extend(t['rows'])
+        cursor = js['cursor']
+        if not js['more']:
+            return cursor, got
+    raise AssertionError('pull did not end')
+
+
+class Psql:
+    """An interactive psql session, to hold a transaction open."""
+
+    def __init__(self, pg):
+        self.p = subprocess.Popen(['psql', '-X', '-q', '-h', '127.0.0.1', '-p', str(pg.port),
+                                   '-U', pg.user, '-d', pg.dbname, '-v', 'ON_ERROR_STOP=1'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+
+    def run(self, sql):
+        """Sends sql and waits until psql has executed it (a marker echoes back)."""
+        marker = 'done-%d' % random.randrange(1 << 30)
+        self.p.stdin.write(sql + "\n\\echo " + marker + "\n")
+        self.p.stdin.flush()
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise AssertionError('psql died: ' + self.p.stderr.read())
+            if line.strip() == marker:
+                return
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(10)
+
+
+def test_pull_never_skips_out_of_order_commits(env):
+    node = uuid7()
+    cursor, got = pull_all(env, node)
+    check(len(got.get('area', [])) > 90000, 'initial pull lacks areas')
+    check(len(got.get('code_list', [])) > 50, 'initial pull lacks code lists')
+    s1, s2 = Psql(env.pg), Psql(env.pg)
+    try:
+        # s1 starts first and takes the smaller feed position, s2 commits first
+        s1.run("BEGIN; INSERT INTO code_list (list, code, label_id, label_en) "
+               "VALUES ('species', 'T1', 'satu', 'one');")
+        s2.run("BEGIN; INSERT INTO code_list (list, code, label_id, label_en) "
+               "VALUES ('species', 'T2', 'dua', 'two'); COMMIT;")
+        pos = env.pg.psql("SELECT string_agg(key || '=' || pos, ',' ORDER BY pos) FROM change_log "
+                          "WHERE key IN ('species/T1', 'species/T2')")
+        check(pos.startswith('species/T2='), 'only T2 is visible yet: %s' % pos)
+        cursor, got = pull_all(env, node, cursor)
+        seen = {r[1] for r in got.get('code_list', [])}
+        # T2 is committed but behind T1's open transaction: it waits, it is not skipped
+        check('T1' not in seen, seen)
+        s1.run("COMMIT;")
+    finally:
+        s1.close()
+        s2.close()
+    cursor2, got2 = pull_all(env, node, cursor)
+    seen |= {r[1] for r in got2.get('code_list', [])}
+    check({'T1', 'T2'} <= seen, 'a change was skipped: %s' % seen)
+    # an officer of the district comes down, one of another district does not
+    env.pg.psql("INSERT INTO officer (id, origin, hlc, created_at, updated_at, name, role, phone, "
+                "district) VALUES ('%s', 'central', 0, now(), now(), 'Dr Ani', 'vet', "
+                "'+628111', '3201'), ('%s', 'central', 0, now(), now(), 'Dr Budi', 'vet', "
+                "'+628112', '3301')" % (uuid7(), uuid7()))
+    cursor3, got3 = pull_all(env, node, cursor2)
+    names = [r[6] for r in got3.get('officer', [])]
+    check(names == ['Dr Ani'], names)
+    # the cursor is stable when nothing changes
+    cursor4, got4 = pull_all(env, node, cursor3)
+    check(got4 == {}, got4)
+
+
+def test_central_correction_flows_down(env):
+    node = uuid7()
+    rid = uuid7()
+    st, js = push(env, node, [case_row(1, node, rid=rid)], 1)
+    cursor, _ = pull_all(env, node)
+    env.pg.psql("UPDATE case_report SET note = 'lab confirmed' WHERE id = '%s'" % rid)
+    cursor, got = pull_all(env, node, cursor)
+    rows = got.get('case_report', [])
+    check(len(rows) == 1 and rows[0][0] == rid and rows[0][15] == 'lab confirmed', rows)
+    check(isinstance(rows[0][2], str) and int(rows[0][2]) > 0, 'hlc is a string')
+    other = uuid7()
+    _, got = pull_all(env, other, district='3301')
+    check('case_report' not in got, 'another district got the correction')
+
+
+def big_batch(node, first, n):
+    return [case_row(first + i, node) for i in range(n)]
+
+
+def test_hub_kill9_mid_batch(env):
+    node = uuid7()
+    seq = 0
+    for delay in (0.02, 0.08, 0.15, 0.3, 0.5):
+        rows = big_batch(node, seq + 1, 5000)
+        body, h = encode_batch(node, seq + 5000, {'case_report': (CASE_COLS, rows)})
+        h.update(ident(node, D))
+        res = {}
+
+        def send():
+            try:
+                res['r'] = env.hub.request('POST', '/v1/push', body, h)
+            except Exception as e:      # noqa: BLE001 - the cut is the point
+                res['e'] = e
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(delay)
+        env.hub.proc.kill()
+        env.hub.proc.wait()
+        t.join(30)
+        env.hub.start()
+        st, _, js = env.hub.request('POST', '/v1/push', body, h)
+        check(st == 200 and js['acked_seq'] == seq + 5000, js)
+        check(js['applied'] + js['duplicate'] == 5000, js)
+        seq += 5000
+        check(count(env, node) == seq, 'after kill at %.2fs: %d rows, want %d' % (
+            delay, count(env, node), seq))
+
+
+def test_postgres_restart(env):
+    node = uuid7()
+    st, js = push(env, node, [case_row(1, node)], 1)
+    check(st == 200, js)
+    env.pg.stop()
+    st, js = push(env, node, [case_row(2, node)], 2)
+    check(st == 503 and js['error'] == 'unavailable', js)
+    env.pg.start()
+    env.hub.wait_db(30)
+    st, js = push(env, node, [case_row(2, node)], 2)
+    check(st == 200 and js['applied'] == 1, js)
+    # a crash of PostgreSQL in the middle of a batch
+    seq = 2
+    for delay in (0.05, 0.2):
+        rows = big_batch(node, seq + 1, 5000)
+        body, h = encode_batch(node, seq + 5000, {'case_report': (CASE_COLS, rows)})
+        h.update(ident(node, D))
+        res = {}
+        t = threading.Thread(target=lambda: res.update(r=env.hub.request('POST', '/v1/push',
+                                                                          body, h)))
+        t.start()
+        time.sleep(delay)
+        env.pg.kill9()
+        t.join(30)
+        env.pg.start()
+        env.hub.wait_db(30)
+        st, _, js = env.hub.request('POST', '/v1/push', body, h)
+        check(st == 200 and js['acked_seq'] == seq + 5000, js)
+        seq += 5000
+        check(count(env, node) == seq, 'after a PostgreSQL crash: %d rows' % count(env, node))
+
+
+def test_cut_connections_lose_and_duplicate_nothing(env):
+    node = uuid7()
+    seq = 0
+    lost_acks = 0
+    for cut_up, cut_down in ((600, None), (3000, None), (20000, None), (60000, None),
+                             (None, 900), (None, 1400), (None, 1900), (None, 2100),
+                             (None, 2300), (None, 2600)):
+        rows = big_batch(node, seq + 1, 1500)
+        body, h = encode_batch(node, seq + 1500, {'case_report': (CASE_COLS, rows)})
+        h.update(ident(node, D))
+        proxy = faultproxy.FaultProxy(env.hub.port, cut_up=cut_up, cut_down=cut_down)
+        try:
+            st, _, js = env.hub.request('POST', '/v1/push', body, h, port=proxy.port)
+            ok = st == 200
+        except Exception:               # noqa: BLE001 - the cut is the point
+            ok = False
+        finally:
+            proxy.close()
+        check(not ok or proxy.cuts == 0, 'a cut request was acknowledged')
+        st, _, js = env.hub.request('POST', '/v1/push', body, h)       # the node re-sends
+        check(st == 200 and js['acked_seq'] == seq + 1500, js)
+        if js['duplicate'] == 1500:
+            lost_acks += 1          # applied before the cut: acknowledged, not re-applied
+        seq += 1500
+        check(count(env, node) == seq, 'cut %s/%s: %d rows, want %d' % (
+            cut_up, cut_down, count(env, node), seq))
+    check(lost_acks >= 1, 'no cut fell after the commit; adjust the cut points')
+
+
+def test_sigterm_finishes_in_flight_batch(env):
+    node = uuid7()
+    rows = big_batch(node, 1, 8000)
+    body, h = encode_batch(node, 8000, {'case_report': (CASE_COLS, rows)})
+    h.update(ident(node, D))
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=env.hub.request('POST', '/v1/push',
+                                                                      body, h)))
+    t.start()
+    # wait until the hub has the whole request, then stop it
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m = env.hub.request('GET', '/metrics')[2].decode()
+        if 'sikhnas_hub_requests_in_flight 2' in m:
+            break
+        time.sleep(0.01)
+    env.hub.proc.send_signal(signal.SIGTERM)
+    t.join(30)
+    rc = env.hub.proc.wait(30)
+    check(rc == 0, 'exit status %s' % rc)
+    st, _, js = res['r']
+    check(st == 200 and js['applied'] == 8000, js)
+    check(count(env, node) == 8000, 'count')
+    log = open(env.hub.log).read()
+    check('SIGTERM: stopping' in log and 'stopped' in log, 'log lines')
+    env.hub.proc = None
+    env.hub.start()
+
+
+TESTS = [test_duplicate_batch_applies_once, test_refused_row_does_not_stop_others,
+         test_bad_input_gets_4xx_and_changes_nothing, test_conflict_resolves_by_hlc_and_is_logged,
+         test_pull_never_skips_out_of_order_commits, test_central_correction_flows_down,
+         test_hub_kill9_mid_batch, test_postgres_restart,
+         test_cut_connections_lose_and_duplicate_nothing, test_sigterm_finishes_in_flight_batch]
+
+
+def main():
+    args = sys.argv[1:]
+    if args and not args[0].startswith('-'):
+        os.environ['SIKHNAS_HUB'] = os.path.abspath(args.pop(0))
+    only = args[args.index('-k') + 1] if '-k' in args else None
+    failed = 0
+    with hubtest.Env() as env:
+        for t in TESTS:
+            if only and only not in t.__name__:
+                continue
+            t0 = time.time()
+            try:
+                t(env)
+                print('ok   %-50s %.1fs' % (t.__name__, time.time() - t0), flush=True)
+            except Exception:           # noqa: BLE001 - report and go on
+                failed += 1
+                print('FAIL %s' % t.__name__, flush=True)
+                traceback.print_exc()
+                print('--- hub log tail:\n' + open(env.hub.log).read()[-3000:], flush=True)
+                if env.hub.proc is None or env.hub.proc.poll() is not None:
+                    env.hub.proc = None
+                    env.hub.start()
+    print('%d failed' % failed if failed else 'all passed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
