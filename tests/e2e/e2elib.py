@@ -1,0 +1,134 @@
+"""e2elib.py - helpers for the node <-> hub end-to-end tests: a fault-injecting
+TCP proxy, case-report generators and PostgreSQL counts. It reuses
+tests/sync/hubtest.py (PostgreSQL + sikhnas-hub over TLS) and
+tests/lib/nodetest.py (a real sikhnas-node store). Python 3 stdlib only."""
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
+import hubtest  # noqa: E402
+import nodetest  # noqa: E402
+
+AREAS = os.path.abspath(os.path.join(HERE, '..', 'data', 'idn-area'))
+hubtest.AREAS_DIR = AREAS
+
+
+class Proxy:
+    """TCP proxy on 127.0.0.1 in front of port `target`. Faults, for the next
+    `times` connections: cut_up=N closes both sides after N bytes from the
+    client (mid-request); cut_down=N after N bytes from the server that come
+    once the client has sent more than after_up bytes (with after_up past the
+    TLS handshake, that is mid-response, after the hub has acted)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(('127.0.0.1', 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.faults = []          # list of (cut_up, cut_down), one per future connection
+        self.cuts = 0
+        self.conns = 0
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def fault(self, cut_up=None, cut_down=None, after_up=0, times=1):
+        with self.lock:
+            self.faults = [(cut_up, cut_down, after_up)] * times
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            with self.lock:
+                f = self.faults.pop(0) if self.faults else (None, None, 0)
+                self.conns += 1
+            try:
+                u = socket.create_connection(('127.0.0.1', self.target), timeout=5)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            state = {'up': 0, 'after_up': f[2]}
+            threading.Thread(target=self._pump, args=(c, u, f[0], state, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, f[1], state, False),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, cut, state, up):
+        n = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if up:
+                    state['up'] += len(data)
+                elif state['up'] <= state['after_up']:
+                    dst.sendall(data)       # the handshake: not counted
+                    continue
+                if cut is not None and n + len(data) >= cut:
+                    dst.sendall(data[:max(0, cut - n)])
+                    with self.lock:
+                        self.cuts += 1
+                    break
+                dst.sendall(data)
+                n += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()
+
+
+def report(village='3201011001', i=0, **kw):
+    r = {'kind': 'U', 'village': village, 'signs': ['KBG'],
+         'animals': [{'species': 'SP', 'sick': 1 + i % 7, 'dead': i % 3, 'at_risk': 10 + i % 50}],
+         'event_date': '2026-11-%02d' % (1 + i % 20), 'lat': -6.59, 'lon': 106.80}
+    r.update(kw)
+    return r
+
+
+def write_jsonl(path, n, villages, seed=1):
+    rnd = random.Random(seed)
+    with open(path, 'w') as f:
+        for i in range(n):
+            f.write(json.dumps(report(rnd.choice(villages), i)) + '\n')
+    return path
+
+
+def pg_counts(pg, node_id, table='case_report'):
+    """(rows, distinct ids) that node_id has in table centrally."""
+    out = pg.psql("SELECT count(*), count(DISTINCT id) FROM %s WHERE origin = '%s'"
+                  % (table, node_id))
+    a, b = out.split('|')
+    return int(a), int(b)
+
+
+def wait_for(pred, timeout=30, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()

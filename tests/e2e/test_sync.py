@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""test_sync.py - end-to-end sync: real sikhnas-node stores, the real
+sikhnas-hub over TLS, a throwaway PostgreSQL + PostGIS (tests/lib/pgtemp.py).
+
+    test_sync.py NODE_EXE HUB_EXE [TEST ...]
+
+Every test uses a new node (its own node id), so the tests share one
+PostgreSQL and one hub and count only their own rows. Faults: a TCP proxy
+that cuts the connection mid-request and mid-response, kill -9 of the node
+during a sync, kill -9 of the hub during a batch, a PostgreSQL restart.
+The invariant checked after each: every record is in PostgreSQL exactly
+once, the node's outbox is empty, and nothing was refused that was good."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import e2elib  # noqa: E402
+from e2elib import hubtest, nodetest, Proxy  # noqa: E402
+
+NODE_EXE = os.path.abspath(sys.argv[1])
+HUB_EXE = os.path.abspath(sys.argv[2])
+os.environ['SIKHNAS_HUB'] = HUB_EXE
+ENV = None
+TMP = tempfile.mkdtemp(prefix='sikhnas-e2e-')
+BOGOR = [v for v in nodetest.villages('3201')][:50]
+
+
+def new_node(n=0, village_list=None):
+    node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=TMP))
+    if n:
+        path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), n, village_list or BOGOR)
+        r = node.run('import', '--no-progress', path, timeout=600)
+        assert r.returncode == 0, r.stderr
+    return node
+
+
+def hub_url(port=None):
+    return 'https://127.0.0.1:%d' % (port or ENV.hub.port)
+
+
+def sync(node, *extra, port=None, timeout=600):
+    args = ['sync', '--hub', hub_url(port), '--ca', ENV.hub.ca, '--no-progress'] + list(extra)
+    return node.run(*args, timeout=timeout)
+
+
+def ok_sync(node, *extra, port=None):
+    r = sync(node, *extra, port=port)
+    assert r.returncode == 0, 'sync failed (%d): %s' % (r.returncode, r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def node_id(node):
+    return node.status()['node_id']
+
+
+def exactly_once(node, expect):
+    """Every case report of node is centrally present once; its outbox is empty."""
+    nid = node_id(node)
+    rows, distinct = e2elib.pg_counts(ENV.pg, nid)
+    local = node.sql('SELECT count(*) FROM case_report')[0][0]
+    assert local == expect, 'node has %d reports, expected %d' % (local, expect)
+    assert rows == distinct == expect, 'hub has %d rows (%d ids), expected %d' % (
+        rows, distinct, expect)
+    queued = node.sql('SELECT count(*) FROM outbox WHERE state = 0')[0][0]
+    assert queued == 0, '%d outbox entries still queued' % queued
+    ids = set(r[0] for r in node.sql('SELECT id FROM case_report'))
+    central = set(ENV.pg.psql("SELECT id FROM case_report WHERE origin = '%s'" % nid).split())
+    assert ids == central, 'ids differ: %d only local, %d only central' % (
+        len(ids - central), len(central - ids))
+    maxseq = node.sql("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")[0][0]
+    acked = ENV.pg.scalar("SELECT acked_seq FROM node WHERE node_id = '%s'" % nid)
+    assert acked == maxseq, 'hub acked_seq %s, node outbox seq %s' % (acked, maxseq)
+    conflicts = ENV.pg.scalar("SELECT count(*) FROM conflict_log WHERE row_id IN "
+                              "(SELECT id FROM case_report WHERE origin = '%s')" % nid)
+    assert conflicts == 0, '%d conflicts logged for rows written once' % conflicts
+
+
+# ------------------------------------------------------------------ tests
+
+def test_push_exactly_once():
+    node = new_node(300)
+    for i in range(3):
+        assert node.add_report(e2elib.report(i=i)).returncode == 0
+    s = ok_sync(node)
+    assert s['pushed'] == 303 and s['queued'] == 0, s
+    exactly_once(node, 303)
+    st = node.status()
+    assert st['last_sync'] and st['outbox'] == 0 and st['rejected'] == 0, st
+    assert st['oldest_unsent_age_s'] is None, st
+    # a second round has nothing to push, and the hub applies nothing twice
+    s = ok_sync(node)
+    assert s['pushed'] == 0, s
+    exactly_once(node, 303)
+    # an edit of a synced record goes up as a new version of the same row
+    rid = node.sql('SELECT id FROM case_report LIMIT 1')[0][0]
+    subprocess.run(['sqlite3', node.db, "UPDATE case_report SET note = 'edited', "
+                    "hlc = hlc + 1 WHERE id = '%s'" % rid], check=True)
+    ok_sync(node)
+    assert ENV.pg.psql("SELECT note FROM case_report WHERE id = '%s'" % rid) == 'edited'
+    exactly_once(node, 303)
+
+
+def test_status_before_sync():
+    node = new_node(0)
+    assert node.add_report(e2elib.report()).returncode == 0
+    st = node.status()
+    assert st['last_sync'] is None and st['outbox'] == 1, st
+    assert isinstance(st['oldest_unsent_age_s'], (int, float)), st
+    assert st['oldest_unsent_age_s'] >= 0, st
+    # a hub that is not there: a clear message, non-zero, recorded in status
+    r = node.run('sync', '--hub', 'https://127.0.0.1:1', '--ca', ENV.hub.ca, '--retries', '0',
+                 '--no-progress')
+    assert r.returncode != 0 and 'failed' in r.stderr, (r.returncode, r.stderr)
+    st = node.status()
+    assert st['last_error'] and st['outbox'] == 1, st
+    # a hub whose certificate is not signed by the given CA is refused
+    other = tempfile.mkdtemp(dir=TMP)
+    ca2, _, _ = hubtest.make_ca(other)
+    r = node.run('sync', '--hub', hub_url(), '--ca', ca2, '--retries', '0', '--no-progress')
+    assert r.returncode != 0 and 'certificate' in r.stderr, r.stderr
+    assert node.status()['outbox'] == 1
+
+
+def test_refused_rows_do_not_wedge():
+    node = new_node(50)
+    ids = [r[0] for r in node.sql('SELECT id FROM case_report ORDER BY hlc')]
+    # a village of another district (Sukabumi) and an unknown sign code, written
+    # behind the validator's back; the triggers queue both
+    subprocess.run(['sqlite3', node.db,
+                    "UPDATE case_report SET village = '3202010001' WHERE id = '%s';"
+                    "UPDATE case_report SET signs = '[\"XXQ\"]' WHERE id = '%s';"
+                    % (ids[10], ids[20])], check=True)
+    s = ok_sync(node)
+    assert s['refused'] == 2 and s['queued'] == 0, s
+    nid = node_id(node)
+    rows, _ = e2elib.pg_counts(ENV.pg, nid)
+    assert rows == 48, rows
+    st = node.status()
+    assert st['rejected'] == 2 and st['outbox'] == 0, st
+    lst = json.loads(node.run('report', 'list', '--json').stdout)
+    bad = {r['id']: r for r in lst if r['sync'] == 'rejected'}
+    assert set(bad) == {ids[10], ids[20]}, bad.keys()
+    assert bad[ids[10]]['sync_error'].startswith('out_of_district'), bad[ids[10]]
+    assert bad[ids[20]]['sync_error'].startswith('unknown_code'), bad[ids[20]]
+    assert sum(1 for r in lst if r['sync'] == 'synced') == 48
+    # later records still flow
+    assert node.add_report(e2elib.report(i=5)).returncode == 0
+    s = ok_sync(node)
+    assert s['pushed'] == 1 and s['refused'] == 0, s
+    assert e2elib.pg_counts(ENV.pg, nid)[0] == 49
+    # fixing a refused record sends it and clears its rejection
+    subprocess.run(['sqlite3', node.db, "UPDATE case_report SET village = '3201011001' "
+                    "WHERE id = '%s'" % ids[10]], check=True)
+    s = ok_sync(node)
+    assert s['pushed'] == 1 and s['refused'] == 0, s
+    assert e2elib.pg_counts(ENV.pg, nid)[0] == 50
+    assert node.status()['rejected'] == 1
+
+
+def test_duplicate_batch_after_lost_ack():
+    """The ack is cut off after the hub committed: the re-sent batch is
+    acknowledged as a duplicate and nothing is applied twice."""
+    node = new_node(400)
+    proxy = Proxy(ENV.hub.port)
+    try:
+        # the handshake and the request go through; the answer is cut after 20 bytes
+        proxy.fault(cut_down=20, after_up=4000, times=1)
+        r = sync(node, '--retries', '0', port=proxy.port)
+        assert r.returncode != 0, r.stdout
+        assert proxy.cuts >= 1
+        # the hub applied the batch; the node still has it queued
+        nid = node_id(node)
+        assert e2elib.pg_counts(ENV.pg, nid)[0] == 400
+        assert node.status()['outbox'] == 400
+        s = ok_sync(node, port=proxy.port)
+        assert s['pushed'] == 400, s
+        exactly_once(node, 400)
+    finally:
+        proxy.close()
+
+
+def test_cut_mid_request_and_mid_response():
+    node = new_node(3000)
+    proxy = Proxy(ENV.hub.port)
+    try:
+        # cuts in the first request of a connection fail the run (no retries)
+        for kw in ({'cut_up': 4000}, {'cut_down': 10, 'after_up': 3000}):
+            proxy.fault(times=1, **kw)
+            r = sync(node, '--retries', '0', '--batch-kib', '16', port=proxy.port)
+            assert r.returncode != 0, (kw, r.stdout, proxy.conns, proxy.cuts)
+            assert 'failed' in r.stderr, r.stderr
+        # later in a kept-alive connection libcurl may re-send on a new
+        # connection by itself (a reused connection that died): either way
+        for kw in ({'cut_up': 20000}, {'cut_down': 3000}, {'cut_down': 10, 'after_up': 30000}):
+            proxy.fault(times=1, **kw)
+            sync(node, '--retries', '0', '--batch-kib', '16', port=proxy.port)
+        # with retries the same cuts are ridden out within one run
+        proxy.fault(cut_down=100, after_up=8000, times=2)
+        s = ok_sync(node, '--batch-kib', '16', port=proxy.port)
+        assert s['queued'] == 0, s
+        exactly_once(node, 3000)
+    finally:
+        proxy.close()
+
+
+def test_kill9_node_mid_sync():
+    node = new_node(20000)
+    args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
+            '--no-progress', '--batch-kib', '8']
+    for delay in (0.7, 1.5):
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+    left = node.status()['outbox']
+    assert 0 < left < 20000, 'kill -9 did not land mid-sync (%d left)' % left
+    ok_sync(node)
+    exactly_once(node, 20000)
+
+
+def test_kill9_hub_mid_batch():
+    node = new_node(20000)
+    port = ENV.hub.port
+    args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
+            '--no-progress', '--batch-kib', '64', '--retries', '0']
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    ENV.hub.stop(sig=signal.SIGKILL)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode != 0, 'the sync finished before the hub was killed'
+    ENV.hub.port = port
+    ENV.hub.start()
+    assert node.status()['outbox'] > 0
+    ok_sync(node)
+    exactly_once(node, 20000)
+
+
+def test_postgres_restart():
+    node = new_node(20000)
+    args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
+            '--no-progress', '--batch-kib', '32', '--retries', '8']
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    ENV.pg.restart()
+    out, err = p.communicate(timeout=300)
+    if p.returncode != 0:        # retries ran out while the database was away: once more
+        ok_sync(node)
+    exactly_once(node, 20000)
+    # and a crash of PostgreSQL (kill -9) between two syncs
+    for i in range(20):
+        assert node.add_report(e2elib.report(i=i)).returncode == 0
+    ENV.pg.kill9()
+    r = sync(node, '--retries', '0')
+    assert r.returncode != 0, r.stdout
+    assert node.status()['last_error'], node.status()
+    ENV.pg.start()
+    e2elib.wait_for(lambda: sync(node).returncode == 0, timeout=60, step=1)
+    exactly_once(node, 20020)
+
+
+def test_pull_reference_and_corrections():
+    node = new_node(5)
+    ok_sync(node)
+    nid = node_id(node)
+    rid = node.sql('SELECT id FROM case_report ORDER BY hlc LIMIT 1')[0][0]
+    # central edits: a correction of this node's record, a renamed village,
+    # a new code, an officer of the district (and one of another district)
+    ENV.pg.psql("UPDATE case_report SET note = 'corrected centrally', event_date = "
+                "'2026-11-02' WHERE id = '%s'" % rid)
+    ENV.pg.psql("UPDATE area SET name = 'Desa Baru' WHERE code = '3201011001'")
+    ENV.pg.psql("INSERT INTO code_list (list, code, label_id, label_en) "
+                "VALUES ('sign', 'ZZT', 'uji', 'test sign') ON CONFLICT DO NOTHING")
+    for oid, district, phone in ((hubtest.uuid7(), '3201', '+628111000001'),
+                                 (hubtest.uuid7(), '3202', '+628111000002')):
+        ENV.pg.psql("INSERT INTO officer (id, origin, hlc, created_at, updated_at, name, role, "
+                    "phone, district) VALUES ('%s', 'central', 0, now(), now(), 'Dr %s', 'vet', "
+                    "'%s', '%s')" % (oid, district, phone, district))
+    before = node.sql("SELECT count(*) FROM outbox")[0][0]
+    s = ok_sync(node)
+    assert s['pulled'] >= 4, s
+    row = node.sql("SELECT note, event_date FROM case_report WHERE id = ?", (rid,))[0]
+    assert row == ('corrected centrally', '2026-11-02'), row
+    assert node.sql("SELECT name FROM area WHERE code = '3201011001'")[0][0] == 'Desa Baru'
+    assert node.sql("SELECT count(*) FROM code_list WHERE code = 'ZZT'")[0][0] == 1
+    phones = [r[0] for r in node.sql("SELECT phone FROM officer")]
+    assert '+628111000001' in phones and '+628111000002' not in phones, phones
+    # applied rows are not queued back up
+    assert node.sql("SELECT count(*) FROM outbox")[0][0] == before
+    assert node.sql("SELECT count(*) FROM sync_apply")[0][0] == 0
+    # caught up: the next round pulls nothing
+    s = ok_sync(node)
+    assert s['pulled'] == 0, s
+    # an older version never overwrites a newer one (LWW by hlc): a local edit
+    # made after the correction wins locally and centrally
+    subprocess.run(['sqlite3', node.db, "UPDATE case_report SET note = 'local later', "
+                    "hlc = (SELECT value FROM meta WHERE key = 'hlc') + 100000 "
+                    "WHERE id = '%s'" % rid], check=True)
+    ok_sync(node)
+    assert ENV.pg.psql("SELECT note FROM case_report WHERE id = '%s'" % rid) == 'local later'
+    assert nid
+
+
+def test_wrong_node_clock():
+    """A node whose clock runs a day ahead: its rows carry future HLCs, the hub
+    does not follow it into the future, and a later central correction still
+    wins on the node. A node whose HLC is far behind moves up to the hub's."""
+    node = new_node(0)
+    day = 86400 * 1000
+    future = (int(time.time() * 1000) + day) << 16
+    subprocess.run(['sqlite3', node.db, "UPDATE meta SET value = '%d' WHERE key = 'hlc'"
+                    % future], check=True)
+    assert node.add_report(e2elib.report()).returncode == 0
+    rid, hlc = node.sql('SELECT id, hlc FROM case_report')[0]
+    assert hlc > future
+    ok_sync(node)
+    hub_hlc = ENV.pg.scalar('SELECT sikhnas_hlc_next()')
+    assert hub_hlc < future, 'the hub followed a node clock a day ahead'
+    ENV.pg.psql("UPDATE case_report SET note = 'central fix' WHERE id = '%s'" % rid)
+    ok_sync(node)
+    assert node.sql("SELECT note FROM case_report WHERE id = ?", (rid,))[0][0] == 'central fix'
+    # behind: the store's clock as on a board that booted in 1970
+    node2 = new_node(0)
+    subprocess.run(['sqlite3', node2.db, "UPDATE meta SET value = '65536' WHERE key = 'hlc'"],
+                   check=True)
+    ok_sync(node2)
+    h = int(node2.sql("SELECT value FROM meta WHERE key = 'hlc'")[0][0])
+    assert h >> 16 > (time.time() - 3600) * 1000, 'the node did not take the hub clock'
+
+
+def test_daemon_syncs_on_timer():
+    node = new_node(30)
+    ok_sync(node)                           # remembers the hub in the store
+    for i in range(7):
+        assert node.add_report(e2elib.report(i=i)).returncode == 0
+    conf = os.path.join(node.tmp, 'node.ini')
+    with open(conf, 'w') as f:
+        f.write('[sync]\ninterval_s = 5\n')
+    logf = open(os.path.join(node.tmp, 'run.log'), 'w')
+    p = subprocess.Popen([NODE_EXE, '--db', node.db, '--config', conf, 'run'],
+                         stdout=logf, stderr=logf)
+    try:
+        nid = node_id(node)
+        got = e2elib.wait_for(lambda: e2elib.pg_counts(ENV.pg, nid)[0] == 37, timeout=30)
+        assert got, 'the daemon did not push within 30 s: %s' % open(logf.name).read()
+        # the hub goes away: the daemon keeps retrying with backoff, and
+        # catches up when it is back
+        port = ENV.hub.port
+        ENV.hub.stop()
+        for i in range(5):
+            assert node.add_report(e2elib.report(i=i)).returncode == 0
+        e2elib.wait_for(lambda: node.status()['last_error'], timeout=30)
+        assert node.status()['last_error'], 'no error recorded while the hub was down'
+        ENV.hub.port = port
+        ENV.hub.start()
+        got = e2elib.wait_for(lambda: e2elib.pg_counts(ENV.pg, nid)[0] == 42, timeout=90,
+                              step=0.5)
+        assert got, 'the daemon did not catch up: %s' % open(logf.name).read()[-2000:]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, 'run exited %d: %s' % (p.returncode, open(logf.name).read())
+    exactly_once(node, 42)
+
+
+TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
+         test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
+         test_pull_reference_and_corrections, test_wrong_node_clock, test_kill9_node_mid_sync,
+         test_kill9_hub_mid_batch, test_postgres_restart]
+
+
+def main():
+    global ENV
+    want = sys.argv[3:]
+    tests = [t for t in TESTS if not want or t.__name__ in want or t.__name__[5:] in want]
+    passed = failed = 0
+    ENV = hubtest.Env()
+    try:
+        for t in tests:
+            t0 = time.time()
+            try:
+                t()
+                passed += 1
+                print('ok   %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
+                traceback.print_exc()
+                if ENV.hub.proc is None or ENV.hub.proc.poll() is not None:
+                    ENV.hub.start()
+    finally:
+        ENV.close()
+    print('%d passed, %d failed' % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
