@@ -117,7 +117,7 @@ bootstrap:
         wal_log_hints: 'on'
         max_wal_senders: 10
         max_replication_slots: 10
-        wal_keep_size: 256MB
+        wal_keep_size: $PG_WAL_KEEP_SIZE
         synchronous_commit: 'on'
         archive_mode: 'on'
         archive_timeout: 60

@@ -6,7 +6,7 @@
 #
 #   deploy/central/lab.sh up        create or start (idempotent; ~20-40 s from scratch)
 #   deploy/central/lab.sh down      stop everything by pid (keeps the data)
-#   deploy/central/lab.sh destroy   down + remove $CENTRAL_DIR
+#   deploy/central/lab.sh destroy   kill -9 every lab process (by pid) + remove $CENTRAL_DIR
 #   deploy/central/lab.sh status    members, roles, lag, connection strings
 #   deploy/central/lab.sh env       shell assignments: CENTRAL_APP_URI, CENTRAL_ANALYST_URI, ...
 #   deploy/central/lab.sh psql [args]   psql on the current primary (database $CENTRAL_DB)
@@ -106,7 +106,19 @@ down)
     log "down"
     ;;
 destroy)
-    "$0" down
+    # the data is going anyway: kill -9 by pid (fast), wait for the processes to go
+    for m in $CENTRAL_ALL_MEMBERS; do
+        pids=$("$here/member.sh" pids "$m")
+        # shellcheck disable=SC2086
+        [ -n "${pids// /}" ] && kill -KILL $pids 2>/dev/null
+    done
+    "$here/member.sh" stop-etcd
+    for _ in $(seq 1 50); do
+        left=""
+        for m in $CENTRAL_ALL_MEMBERS; do left="$left$("$here/member.sh" pids "$m" | tr -d ' ')"; done
+        [ -z "$left" ] && break
+        sleep 0.2
+    done
     case "$CENTRAL_DIR" in /|/tmp|/var|/var/lib|"") die "refusing to remove '$CENTRAL_DIR'";; esac
     rm -rf "$CENTRAL_DIR"
     log "removed $CENTRAL_DIR"

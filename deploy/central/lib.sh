@@ -58,12 +58,13 @@ fi
 : "${PGBR_RETENTION_DIFF:=2}"
 : "${PGBR_PROCESS_MAX:=2}"
 : "${PG_SHARED_BUFFERS:=128MB}"                    # lab; production: ~25% of RAM
+: "${PG_WAL_KEEP_SIZE:=64MB}"                      # lab; production: 2GB (slots + archive do the rest)
 
 CENTRAL_ALL_MEMBERS="$CENTRAL_MEMBERS $CENTRAL_ANALYTICS"
 export PATH="$CENTRAL_PG_BIN:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
 die()  { echo "central: $*" >&2; exit 1; }
-log()  { echo "central: $*" >&2; }
+log()  { echo "central[$(date +%T)]: $*" >&2; }
 now()  { date +%s.%N; }
 
 # ---- member addressing -----------------------------------------------------
