@@ -9,11 +9,13 @@
 #include <string.h>
 
 #include "log.h"
+#include "uplink.h"
 #include "web.h"
 
 /* One line per module; start order is this order, stop order the reverse. */
 static const struct daemon_module *const modules[] = {
     &web_module,
+    &uplink_module,
     NULL,
 };
 
@@ -21,7 +23,7 @@ static uv_signal_t sig_term, sig_int;
 
 void daemon_changed(struct daemon *d)
 {
-    (void) d;   /* the uplink module hooks in here */
+    uplink_changed(d);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)

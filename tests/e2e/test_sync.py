@@ -12,6 +12,7 @@ The invariant checked after each: every record is in PostgreSQL exactly
 once, the node's outbox is empty, and nothing was refused that was good."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -376,7 +377,7 @@ def test_daemon_syncs_on_timer():
 TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
          test_pull_reference_and_corrections, test_wrong_node_clock, test_kill9_node_mid_sync,
-         test_kill9_hub_mid_batch, test_postgres_restart]
+         test_daemon_syncs_on_timer, test_kill9_hub_mid_batch, test_postgres_restart]
 
 
 def main():
@@ -400,6 +401,8 @@ def main():
                     ENV.hub.start()
     finally:
         ENV.close()
+        if failed == 0:
+            shutil.rmtree(TMP, ignore_errors=True)
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 
