@@ -39,6 +39,8 @@ struct store {
     struct hlc clock;
     uint64_t clock_saved;             /* the HLC value last written to meta */
     struct uuid7_gen ids;
+    unsigned long long ref_seq;       /* the last case reference number handed out */
+    unsigned long long ref_saved;     /* ... and the one in meta */
     char district[8];
     char node_id[UUID_STR_LEN];
     struct stmt_slot stmts[STMT_CACHE_MAX];
@@ -166,6 +168,10 @@ static void store_load_facts(struct store *s)
     if (store_meta_get(s, "hlc", buf, sizeof(buf)) == 0)
         s->clock.last = strtoull(buf, NULL, 10);
     s->clock_saved = s->clock.last;
+    s->ref_seq = 0;
+    if (store_meta_get(s, "ref_seq", buf, sizeof(buf)) == 0)
+        s->ref_seq = strtoull(buf, NULL, 10);
+    s->ref_saved = s->ref_seq;
 }
 
 int store_open(const char *path, const struct store_opts *opts, struct store **ret)
@@ -244,7 +250,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     r = store_exec(s, sync_pragma[opts->sync]);
     if (r == 0)
         r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
-                          "PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 1000");
+                          "PRAGMA cache_size = -4000; PRAGMA wal_autocheckpoint = 1000");
     if (r < 0)
         goto fail;
 
@@ -300,6 +306,7 @@ sqlite3 *store_db(struct store *s)
  * that lock. An officer's save then waits for one chunk at most. */
 int store_begin(struct store *s)
 {
+    char buf[32];
     int rc;
 
     if (s->wait_fd >= 0)
@@ -317,6 +324,17 @@ int store_begin(struct store *s)
             log_error("store: cannot begin a transaction: %s", sqlite3_errmsg(s->db));
         return r;
     }
+    /* another process may have written since: take its counters */
+    if (s->schema_version == 0)
+        return 0;                       /* the first migration: no meta yet */
+    if (store_meta_get(s, "ref_seq", buf, sizeof(buf)) == 0)
+        s->ref_seq = s->ref_saved = strtoull(buf, NULL, 10);
+    if (store_meta_get(s, "hlc", buf, sizeof(buf)) == 0) {
+        uint64_t h = strtoull(buf, NULL, 10);
+        if (h > s->clock.last)
+            s->clock.last = h;
+        s->clock_saved = h;
+    }
     return 0;
 }
 
@@ -324,10 +342,19 @@ int store_commit(struct store *s)
 {
     int rc;
 
+    char buf[24];
+    int r;
+
+    /* counters handed out in this transaction are saved in it */
     if (s->clock.last != s->clock_saved) {
-        char buf[24];
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->clock.last);
-        int r = store_meta_set(s, "hlc", buf);
+        r = store_meta_set(s, "hlc", buf);
+        if (r < 0)
+            return r;
+    }
+    if (s->ref_seq != s->ref_saved) {
+        snprintf(buf, sizeof(buf), "%llu", s->ref_seq);
+        r = store_meta_set(s, "ref_seq", buf);
         if (r < 0)
             return r;
     }
@@ -337,6 +364,7 @@ int store_commit(struct store *s)
         return store_error(s, rc);
     }
     s->clock_saved = s->clock.last;
+    s->ref_saved = s->ref_seq;
     return 0;
 }
 
@@ -356,7 +384,9 @@ void store_rollback(struct store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    /* values handed out in the dead transaction are simply skipped */
+    /* references of the dead transaction are handed out again (its rows are
+     * gone); HLC values are simply skipped */
+    s->ref_seq = s->ref_saved;
 }
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql)
@@ -455,20 +485,10 @@ int store_new_id(struct store *s, uint64_t hlc, char out[UUID_STR_LEN])
 
 int store_next_ref(struct store *s, char out[16])
 {
-    char buf[24];
-    unsigned long long n = 0;
-    int r;
-
     if (!s->district[0])
         return -ENOENT;
-    if (store_meta_get(s, "ref_seq", buf, sizeof(buf)) == 0)
-        n = strtoull(buf, NULL, 10);
-    n++;                       /* past 999999 the number simply grows a digit */
-    snprintf(buf, sizeof(buf), "%llu", n);
-    r = store_meta_set(s, "ref_seq", buf);
-    if (r < 0)
-        return r;
-    snprintf(out, 16, "%s-%06llu", s->district, n);
+    s->ref_seq++;              /* past 999999 the number simply grows a digit */
+    snprintf(out, 16, "%s-%06llu", s->district, s->ref_seq);
     return 0;
 }
 

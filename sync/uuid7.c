@@ -9,10 +9,16 @@
 
 int uuid7_make(struct uuid7_gen *g, uint64_t ms, char out[UUID_STR_LEN])
 {
+    static const char hex[] = "0123456789abcdef";
     uint8_t b[16];
 
-    if (getrandom(b + 6, 10, 0) != 10)
-        return -errno ? -errno : -EIO;
+    if (g->pool_left < 10) {                 /* one getrandom() per 25 ids */
+        if (getrandom(g->pool, sizeof(g->pool), 0) != (ssize_t)sizeof(g->pool))
+            return errno ? -errno : -EIO;
+        g->pool_left = sizeof(g->pool);
+    }
+    memcpy(b + 6, g->pool + sizeof(g->pool) - g->pool_left, 10);
+    g->pool_left -= 10;
     if (ms > g->last_ms) {
         g->last_ms = ms;
         g->seq = (uint16_t)(((b[6] << 8) | b[7]) & 0x3ff);  /* random start, room to count */
@@ -28,10 +34,13 @@ int uuid7_make(struct uuid7_gen *g, uint64_t ms, char out[UUID_STR_LEN])
     b[6] = (uint8_t)(0x70 | (g->seq >> 8));
     b[7] = (uint8_t)(g->seq & 0xff);
     b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
-    snprintf(out, UUID_STR_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-             b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    for (int i = 0, k = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[b[i] >> 4];
+        out[k++] = hex[b[i] & 15];
+    }
+    out[36] = '\0';
     return 0;
 }
 

@@ -10,6 +10,8 @@
 struct uuid7_gen {
     uint64_t last_ms;
     uint16_t seq;         /* 12-bit counter within one millisecond (rand_a) */
+    uint8_t pool[250];    /* randomness fetched ahead, used 10 bytes an id */
+    uint16_t pool_left;
 };
 
 /* Writes a new lower-case UUIDv7 for time ms (from the HLC, so ids stay in
