@@ -16,7 +16,7 @@ sysroot_ini=$(cross/sysroot.sh "$arch" | tail -n 1)
 sysroot=$(dirname "$sysroot_ini")
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" --cross-file "$sysroot_ini" --cross-file "cross/$arch.ini" \
-        -Dhub=disabled >/dev/null
+        -Dhub=disabled > "$build.setup.log" 2>&1 || { tail -n 20 "$build.setup.log"; exit 1; }
 fi
 ninja -C "$build"
 meson test -C "$build" --suite unit --suite fuzz --print-errorlogs

@@ -18,7 +18,13 @@ step() { printf '\n==== %s ====\n' "$*"; }
 setup() {   # setup DIR [meson options]: configure once, then ninja keeps it current
     dir=$1
     shift
-    [ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null || return 1
+    if [ ! -f "$dir/build.ninja" ]; then
+        mkdir -p build
+        meson setup "$dir" "$@" > "build/setup-$(basename "$dir").log" 2>&1 || {
+            tail -n 20 "build/setup-$(basename "$dir").log"
+            return 1
+        }
+    fi
     ninja -C "$dir"
 }
 
