@@ -11,6 +11,7 @@ case $arch in
     *) echo "cross/test.sh: unknown architecture '$arch'" >&2; exit 2 ;;
 esac
 build=build/cross-$arch
+mkdir -p build
 
 sysroot_ini=$(cross/sysroot.sh "$arch" | tail -n 1)
 sysroot=$(dirname "$sysroot_ini")
