@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "sms_spool.h"
 #include "uplink.h"
 #include "web.h"
 
@@ -16,6 +17,7 @@
 static const struct daemon_module *const modules[] = {
     &web_module,
     &uplink_module,
+    &sms_module,
     NULL,
 };
 

@@ -19,6 +19,7 @@
 #include "nodeconf.h"
 #include "records.h"
 #include "refdata.h"
+#include "sms_spool.h"
 #include "store.h"
 #include "validate.h"
 
@@ -49,6 +50,7 @@ static void usage(FILE *fp)
         "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
         "  status [--json]\n"
         "  sync [--hub URL] [--ca FILE] [--retries N]   push the outbox, pull changes; once\n"
+        "  sms process --spool DIR              handle the SMS spool's incoming files once\n"
         "  run [--listen HOST:PORT] [--sms-spool DIR] [--hub URL] [--ca FILE]   the daemon\n"
         "  version\n"
         "\n"
@@ -557,6 +559,17 @@ static int cmd_sync(struct ctx *c)
     return sync_cmd(&c->cfg, c->argc, c->argv);
 }
 
+static int cmd_sms(struct ctx *c)
+{
+    struct store *s = NULL;
+    int r = open_store(c, 0, &s);
+
+    if (r == 0)
+        r = sms_cmd(s, c->argc, c->argv);
+    store_close(s);
+    return r;
+}
+
 static int cmd_run(struct ctx *c)
 {
     return daemon_main(&c->cfg, c->argc, c->argv);
@@ -572,6 +585,7 @@ static const struct {
     { "officer", cmd_officer },
     { "import", cmd_import },
     { "status", cmd_status },
+    { "sms", cmd_sms },
     { "sync", cmd_sync },
 };
 

@@ -325,3 +325,186 @@ int node_status(struct store *s, FILE *fp, int json)
     cJSON_Delete(o);
     return 0;
 }
+
+int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LEN])
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id FROM case_report WHERE ref = ?1 AND deleted = 0");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(id_out, UUID_STR_LEN, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
+}
+
+/* animals JSON of herd counts with the given field names (one per count). */
+static int herd_json(char *buf, size_t cap, const struct herd_count *a, int n,
+                     const char *const *names, int n_names)
+{
+    size_t len = (size_t)snprintf(buf, cap, "[");
+
+    for (int i = 0; i < n && len < cap; i++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s{\"species\":\"%s\"", i ? "," : "",
+                                a[i].species);
+        for (int k = 0; k < n_names && len < cap; k++)
+            len += (size_t)snprintf(buf + len, cap - len, ",\"%s\":%lld", names[k],
+                                    (long long)a[i].n[k]);
+        if (len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "}");
+    }
+    if (len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "]");
+    return len < cap ? (int)len : -ENOSPC;
+}
+
+/* Stamps id, origin, hlc and times into parameters 1-4 of st. */
+static int stamp(struct store *s, sqlite3_stmt *st, char id_out[UUID_STR_LEN], char now[32])
+{
+    uint64_t hlc = store_hlc_tick(s);
+    int r = store_new_id(s, hlc, id_out);
+
+    if (r < 0)
+        return r;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    return 0;
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return log_errno(LOG_ERR, store_error(s, rc), "cannot store %s: %s", what,
+                         sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
+int followup_insert(struct store *s, const struct followup_in *in, char id_out[UUID_STR_LEN])
+{
+    static const char *const names[] = { "sick", "dead", "culled", "at_risk" };
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO case_followup (id, origin, hlc, created_at, updated_at, case_id, outcome,"
+        " animals, escalate, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10)");
+    char animals[V_MAX_ANIMALS * 112 + 8], now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 4) < 0)
+        return -ENOSPC;
+    r = stamp(s, st, id_out, now);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 5, in->case_id, -1, SQLITE_STATIC);
+    if (in->outcome[0])
+        sqlite3_bind_text(st, 6, in->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
+    if (in->escalate >= 0)
+        sqlite3_bind_int(st, 8, in->escalate);
+    sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 10, in->reporter, -1, SQLITE_STATIC);
+    return step_done(s, st, "case follow-up");
+}
+
+int vaccination_insert(struct store *s, const struct vaccination_in *in,
+                       char id_out[UUID_STR_LEN])
+{
+    static const char *const names[] = { "primary", "booster" };
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO vaccination (id, origin, hlc, created_at, updated_at, program, village,"
+        " animals, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)");
+    char animals[V_MAX_ANIMALS * 96 + 8], now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 2) < 0)
+        return -ENOSPC;
+    r = stamp(s, st, id_out, now);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 5, in->program, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, in->event_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 9, in->reporter, -1, SQLITE_STATIC);
+    return step_done(s, st, "vaccination");
+}
+
+int population_insert(struct store *s, const struct population_in *in,
+                      char id_out[UUID_STR_LEN])
+{
+    static const char *const names[] = { "n" };
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO population_report (id, origin, hlc, created_at, updated_at, village,"
+        " animals, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)");
+    char animals[V_MAX_ANIMALS * 64 + 8], now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 1) < 0)
+        return -ENOSPC;
+    r = stamp(s, st, id_out, now);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 5, in->village, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, animals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->event_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 8, in->reporter, -1, SQLITE_STATIC);
+    return step_done(s, st, "population report");
+}
+
+int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_STR_LEN],
+                  char permit_out[24])
+{
+    static const char *const names[] = { "n" };
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO movement_permit (id, origin, hlc, created_at, updated_at, permit_no,"
+        " owner_id, owner_phone, from_area, to_area, animals, issue_date, reporter)"
+        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    char animals[V_MAX_ANIMALS * 64 + 8], now[32], buf[24];
+    unsigned long long n = 0;
+    int r;
+
+    if (!st)
+        return -EIO;
+    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 1) < 0)
+        return -ENOSPC;
+    if (store_meta_get(s, "permit_seq", buf, sizeof(buf)) == 0)
+        n = strtoull(buf, NULL, 10);
+    snprintf(buf, sizeof(buf), "%llu", ++n);
+    r = store_meta_set(s, "permit_seq", buf);
+    if (r < 0)
+        return r;
+    snprintf(permit_out, 24, "%s-SK-%06llu", store_district(s), n);
+    r = stamp(s, st, id_out, now);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 5, permit_out, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->owner_id, -1, SQLITE_STATIC);
+    if (in->owner_phone[0])
+        sqlite3_bind_text(st, 7, in->owner_phone, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, in->from_area, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, in->to_area, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, in->issue_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 12, in->reporter, -1, SQLITE_STATIC);
+    return step_done(s, st, "movement permit");
+}

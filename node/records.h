@@ -33,4 +33,19 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit);
 /* Writes the node's status as one JSON object (json) or as lines for people. */
 int node_status(struct store *s, FILE *fp, int json);
 
+/* Finds a live case report by its reference "DDDD-NNNNNN". Copies its id
+ * into id_out; returns 0, -ENOENT when there is none, or -errno. */
+int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LEN]);
+
+/* Insert validated records (validate.h) inside the caller's transaction;
+ * id_out gets the new row's id. permit_insert also reserves the permit
+ * number "DDDD-SK-NNNNNN" (meta permit_seq) into permit_out. */
+int followup_insert(struct store *s, const struct followup_in *in, char id_out[UUID_STR_LEN]);
+int vaccination_insert(struct store *s, const struct vaccination_in *in,
+                       char id_out[UUID_STR_LEN]);
+int population_insert(struct store *s, const struct population_in *in,
+                      char id_out[UUID_STR_LEN]);
+int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_STR_LEN],
+                  char permit_out[24]);
+
 #endif

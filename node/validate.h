@@ -108,4 +108,63 @@ enum verr_code validate_village(struct validator *v, const char *in, char out[11
 /* 1 if s is valid UTF-8 without control characters other than \n and \t. */
 int utf8_text_ok(const char *s);
 
+/* Counts of one species (or breed) in a follow-up, vaccination, population
+ * or movement record; n[] in the order of the record kind (see each struct). */
+struct herd_count {
+    char species[8];
+    int64_t n[4];
+};
+
+/* A case follow-up: PK (outcome) and/or LTL (counts per species: n[] = sick,
+ * dead, culled, at risk; escalate 1 Y, 0 T, -1 not given). */
+struct followup_in {
+    char case_id[40];                  /* case_report.id, found by the caller */
+    char outcome[3];                   /* "" or SB, MS, MT */
+    struct herd_count animals[V_MAX_ANIMALS];
+    int n_animals;
+    int escalate;
+    char event_date[11];
+    char reporter[20];
+};
+
+/* A vaccination (VAK): n[] = primary, booster. */
+struct vaccination_in {
+    char program[24];
+    char village[11];
+    struct herd_count animals[V_MAX_ANIMALS];
+    int n_animals;
+    char event_date[11];
+    char reporter[20];
+};
+
+/* A population report (POP): n[0] = head counted. */
+struct population_in {
+    char village[11];
+    struct herd_count animals[V_MAX_ANIMALS];
+    int n_animals;
+    char event_date[11];
+    char reporter[20];
+};
+
+/* A movement permit request (SK, SKKH): n[0] = head moved. */
+struct permit_in {
+    char owner_id[24];
+    char owner_phone[20];              /* normalised, or "" */
+    char from_area[11];                /* a village of this district */
+    char to_area[11];                  /* a district, kecamatan or village code */
+    struct herd_count animals[V_MAX_ANIMALS];
+    int n_animals;
+    char issue_date[11];
+    char reporter[20];
+};
+
+/* Validate records filled in C (by the SMS handler; later the web forms):
+ * codes known (upper-cased in place), counts 0..V_COUNT_MAX, no species
+ * twice, villages in the district, dates, reporter a registered officer.
+ * n_counts is how many of n[] the kind uses. Return 0 or -EINVAL, *err set. */
+int validate_followup(struct validator *v, struct followup_in *in, struct verr *err);
+int validate_vaccination(struct validator *v, struct vaccination_in *in, struct verr *err);
+int validate_population(struct validator *v, struct population_in *in, struct verr *err);
+int validate_permit(struct validator *v, struct permit_in *in, struct verr *err);
+
 #endif

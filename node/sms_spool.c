@@ -1,0 +1,799 @@
+/* sms_spool.c - reads message files from the SMS gateway's incoming folder,
+ * hands each to sms_handle() and writes what it queued (replies, alerts) as
+ * files in the outgoing folder, each written to tmp/, fsync'd and renamed,
+ * and only after the record's transaction committed. An incoming file moves
+ * to processed/ once its replies are out, or to failed/ with a .reason file
+ * when it cannot be read as a message; it never blocks the files after it.
+ *
+ * Formats (docs/sms.md): smstools3 files ("From:", "Sent:", ... a blank
+ * line, the text; "Alphabet: UCS2" text is UTF-16BE) and gammu-smsd's files
+ * backend (IN<date>_<time>_<serial>_<sender>_<part>.txt, text only). */
+#include "sms_spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sms.h"
+
+struct sms_spool {
+    char dir[1024];
+    int gammu;                /* the last message came from gammu: answer like gammu */
+    unsigned seq;             /* outgoing file names */
+};
+
+/* ---------------------------------------------------------------- files */
+
+static int path_join(char *out, size_t cap, const char *a, const char *b, const char *c)
+{
+    int n = snprintf(out, cap, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
+/* Writes data to dir/tmp/name, fsyncs it and renames it into dir/sub/name. */
+static int write_atomic(const char *dir, const char *sub, const char *name, const char *data,
+                        size_t len)
+{
+    char tmp[1200], dst[1200], subdir[1100];
+    size_t off = 0;
+    int fd, r = 0;
+
+    if (path_join(tmp, sizeof(tmp), dir, "tmp", name) < 0 ||
+        path_join(dst, sizeof(dst), dir, sub, name) < 0 ||
+        path_join(subdir, sizeof(subdir), dir, sub, NULL) < 0)
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    while (off < len) {
+        ssize_t k = write(fd, data + off, len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            r = -errno;
+            break;
+        }
+        off += (size_t)k;
+    }
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, dst) < 0)
+        r = -errno;
+    if (r < 0) {
+        unlink(tmp);
+        return r;
+    }
+    return fsync_dir(subdir);
+}
+
+/* Moves dir/incoming/name into dir/sub/, adding .1, .2 ... if the name is taken. */
+static int move_to(const char *dir, const char *name, const char *sub, char *moved, size_t cap)
+{
+    char from[1200], to[1200], base[1100];
+    struct stat st;
+
+    if (path_join(from, sizeof(from), dir, "incoming", name) < 0 ||
+        path_join(base, sizeof(base), dir, sub, name) < 0)
+        return -ENAMETOOLONG;
+    snprintf(to, sizeof(to), "%s", base);
+    for (int i = 1; lstat(to, &st) == 0; i++) {
+        if (i > 999)
+            return -EEXIST;
+        snprintf(to, sizeof(to), "%s.%d", base, i);
+    }
+    if (rename(from, to) < 0)
+        return -errno;
+    if (moved)
+        snprintf(moved, cap, "%s", to);
+    return 0;
+}
+
+static int fail_file(struct sms_spool *sp, const char *name, const char *reason)
+{
+    char moved[1200], rpath[1300], text[512];
+    const char *base;
+    int r, n;
+
+    r = move_to(sp->dir, name, "failed", moved, sizeof(moved));
+    if (r < 0)
+        return log_errno(LOG_ERR, r, "sms: cannot move %s/incoming/%s to failed/", sp->dir, name);
+    log_warning("sms: %s moved to failed/: %s", name, reason);
+    base = strrchr(moved, '/') ? strrchr(moved, '/') + 1 : moved;
+    n = snprintf(text, sizeof(text), "%s\n", reason);
+    snprintf(rpath, sizeof(rpath), "%s.reason", base);
+    r = write_atomic(sp->dir, "failed", rpath, text, (size_t)n < sizeof(text) ? (size_t)n
+                                                                            : sizeof(text) - 1);
+    if (r < 0)
+        log_errno(LOG_ERR, r, "sms: cannot write failed/%s", rpath);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- message files */
+
+struct message {
+    char sender[64];
+    char sent[64];
+    char *text;               /* UTF-8, malloc'd */
+    size_t len;
+    int gammu;
+};
+
+/* UTF-16 (be: big-endian) to UTF-8; unpaired surrogates become U+FFFD. */
+static char *utf16_to_utf8(const unsigned char *p, size_t len, int be, size_t *out_len)
+{
+    char *out = malloc(len / 2 * 3 + 1);
+    size_t n = 0;
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        uint32_t c = be ? (uint32_t)(p[i] << 8 | p[i + 1]) : (uint32_t)(p[i + 1] << 8 | p[i]);
+        if (c >= 0xd800 && c <= 0xdbff && i + 3 < len) {
+            uint32_t d = be ? (uint32_t)(p[i + 2] << 8 | p[i + 3])
+                            : (uint32_t)(p[i + 3] << 8 | p[i + 2]);
+            if (d >= 0xdc00 && d <= 0xdfff) {
+                c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+                i += 2;
+            } else {
+                c = 0xfffd;
+            }
+        } else if (c >= 0xd800 && c <= 0xdfff) {
+            c = 0xfffd;
+        }
+        if (c < 0x80) {
+            out[n++] = (char)c;
+        } else if (c < 0x800) {
+            out[n++] = (char)(0xc0 | c >> 6);
+            out[n++] = (char)(0x80 | (c & 0x3f));
+        } else if (c < 0x10000) {
+            out[n++] = (char)(0xe0 | c >> 12);
+            out[n++] = (char)(0x80 | ((c >> 6) & 0x3f));
+            out[n++] = (char)(0x80 | (c & 0x3f));
+        } else {
+            /* 4 bytes from 2 units: fits the 3 bytes per unit reserved */
+            out[n++] = (char)(0xf0 | c >> 18);
+            out[n++] = (char)(0x80 | ((c >> 12) & 0x3f));
+            out[n++] = (char)(0x80 | ((c >> 6) & 0x3f));
+            out[n++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+/* Latin-1 (smstools3 "Alphabet: ISO" without incoming_utf8) to UTF-8. */
+static char *latin1_to_utf8(const unsigned char *p, size_t len, size_t *out_len)
+{
+    char *out = malloc(len * 2 + 1);
+    size_t n = 0;
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < 0x80) {
+            out[n++] = (char)p[i];
+        } else {
+            out[n++] = (char)(0xc0 | p[i] >> 6);
+            out[n++] = (char)(0x80 | (p[i] & 0x3f));
+        }
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+static int utf8_valid(const unsigned char *p, size_t len)
+{
+    char *tmp = malloc(len * 3 + 1);
+    size_t n;
+    int ok;
+
+    if (!tmp)
+        return 0;
+    n = sms_utf8_clean((const char *)p, len, tmp, len * 3 + 1);
+    ok = n == len && memcmp(tmp, p, len) == 0;
+    free(tmp);
+    return ok;
+}
+
+/* Decodes a body into m->text as valid UTF-8. enc: 0 UTF-8, 1 UTF-16BE
+ * (UCS2), 2 by BOM (gammu), 3 UTF-8 or else ISO-8859-1 (smstools3 "Alphabet:
+ * ISO" or "GSM" without incoming_utf8). */
+static int decode_body(struct message *m, const unsigned char *p, size_t len, int enc,
+                       const char **why)
+{
+    char *raw = NULL;
+    size_t n = 0;
+
+    if (enc == 2 && len >= 2 && ((p[0] == 0xff && p[1] == 0xfe) || (p[0] == 0xfe && p[1] == 0xff))) {
+        raw = utf16_to_utf8(p + 2, len - 2, p[0] == 0xfe, &n);
+    } else if (enc == 1) {
+        if (len % 2) {
+            *why = "UCS2 text of an odd number of bytes";
+            return -EBADMSG;
+        }
+        raw = utf16_to_utf8(p, len, 1, &n);
+    } else if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+        raw = malloc(len - 2);
+        if (raw) {
+            memcpy(raw, p + 3, len - 3);
+            n = len - 3;
+        }
+    } else if (enc == 3 && !utf8_valid(p, len)) {
+        raw = latin1_to_utf8(p, len, &n);
+    } else {
+        raw = malloc(len + 1);          /* UTF-8; sms_utf8_clean() replaces what is not */
+        if (raw) {
+            memcpy(raw, p, len);
+            n = len;
+        }
+    }
+    if (!raw)
+        return -ENOMEM;
+    /* the text handed on is valid UTF-8 without NUL; invalid bytes are U+FFFD */
+    m->text = malloc(n * 3 + 1);
+    if (!m->text) {
+        free(raw);
+        return -ENOMEM;
+    }
+    m->len = sms_utf8_clean(raw, n, m->text, n * 3 + 1);
+    free(raw);
+    return 0;
+}
+
+/* gammu: IN20261128_100102_00_+6281234567890_00.txt */
+static int gammu_name(const char *name, struct message *m)
+{
+    const char *p = name + 2, *sender, *end;
+    size_t n;
+
+    if (strncmp(name, "IN", 2) != 0 || strlen(name) < 25)
+        return 0;
+    if (strspn(p, "0123456789") != 8 || p[8] != '_' || strspn(p + 9, "0123456789") != 6 ||
+        p[15] != '_' || strspn(p + 16, "0123456789") != 2 || p[18] != '_')
+        return 0;
+    sender = p + 19;
+    end = strrchr(sender, '_');
+    n = strlen(name);
+    if (!end || n < 4 || strcmp(name + n - 4, ".txt") != 0)
+        return 0;
+    if ((size_t)(end - sender) >= sizeof(m->sender) || end == sender)
+        return 0;
+    memcpy(m->sender, sender, (size_t)(end - sender));
+    m->sender[end - sender] = '\0';
+    snprintf(m->sent, sizeof(m->sent), "%.15s", p);      /* 20261128_100102 */
+    m->gammu = 1;
+    return 1;
+}
+
+static void trim_copy(char *out, size_t cap, const char *s, size_t len)
+{
+    while (len && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        len--;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, s, len);
+    out[len] = '\0';
+}
+
+/* Reads one message file; on a bad file returns -EBADMSG with *why set. */
+static int read_message(const char *path, const char *name, struct message *m, const char **why)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd, r = 0, enc = 0;
+    char received[64] = "";
+
+    memset(m, 0, sizeof(*m));
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *why = "not a regular file";
+        return -EBADMSG;
+    }
+    if (st.st_size > SMS_FILE_MAX) {
+        close(fd);
+        *why = "larger than 64 KiB";
+        return -EBADMSG;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (len < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + len, (size_t)st.st_size - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            r = k < 0 ? -errno : 0;
+            break;
+        }
+        len += (size_t)k;
+    }
+    close(fd);
+    if (r < 0)
+        goto out;
+
+    if (gammu_name(name, m)) {
+        r = decode_body(m, buf, len, 2, why);
+        goto out;
+    }
+
+    /* smstools3: header lines "Name: value", a blank line, the text */
+    size_t i = 0;
+    int blank = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && buf[e] != '\n')
+            e++;
+        size_t l = e - i;
+        if (l > 0 && buf[i + l - 1] == '\r')
+            l--;
+        if (l == 0) {
+            blank = 1;
+            i = e < len ? e + 1 : e;
+            break;
+        }
+        const char *line = (const char *)buf + i;
+        const char *colon = memchr(line, ':', l);
+        if (!colon) {
+            *why = "a header line without ':' before the blank line";
+            r = -EBADMSG;
+            goto out;
+        }
+        size_t kl = (size_t)(colon - line);
+        const char *val = colon + 1;
+        size_t vl = l - kl - 1;
+        if (kl == 4 && strncasecmp(line, "From", 4) == 0)
+            trim_copy(m->sender, sizeof(m->sender), val, vl);
+        else if (kl == 4 && strncasecmp(line, "Sent", 4) == 0)
+            trim_copy(m->sent, sizeof(m->sent), val, vl);
+        else if (kl == 8 && strncasecmp(line, "Received", 8) == 0)
+            trim_copy(received, sizeof(received), val, vl);
+        else if (kl == 8 && strncasecmp(line, "Alphabet", 8) == 0) {
+            char a[16];
+            trim_copy(a, sizeof(a), val, vl);
+            if (strncasecmp(a, "UCS", 3) == 0 || strcasecmp(a, "Unicode") == 0)
+                enc = 1;
+            else if (strcasecmp(a, "ISO") == 0 || strcasecmp(a, "GSM") == 0)
+                enc = 3;
+        }
+        i = e + 1;
+    }
+    if (!blank) {
+        *why = "no blank line between the headers and the text";
+        r = -EBADMSG;
+        goto out;
+    }
+    if (!m->sender[0]) {
+        *why = "no From: header";
+        r = -EBADMSG;
+        goto out;
+    }
+    if (!m->sent[0])
+        snprintf(m->sent, sizeof(m->sent), "%s", received);
+    r = decode_body(m, buf + i, len - i, enc, why);
+out:
+    free(buf);
+    if (r < 0) {
+        free(m->text);
+        m->text = NULL;
+    }
+    return r;
+}
+
+/* ---------------------------------------------------------------- outgoing */
+
+/* sms_send_fn: one reply or alert as a file in outgoing/. */
+static int send_file(void *ctx, const char *phone, const char *text, char *name, size_t cap)
+{
+    struct sms_spool *sp = ctx;
+    char fname[160], data[SMS_REPLY_MAX + 128], stamp[32];
+    const char *digits = phone[0] == '+' ? phone + 1 : phone;
+    int ascii = 1, n;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", &tm);
+    for (const char *p = text; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            ascii = 0;
+    sp->seq++;
+    if (sp->gammu) {
+        /* OUT<priority><date>_<time>_<serial>_<recipient>_<note>.txt, text only */
+        snprintf(fname, sizeof(fname), "OUTA%s_%02u_%s_sikhnas%ld.txt", stamp, sp->seq % 100,
+                 phone, (long)getpid());
+        n = snprintf(data, sizeof(data), "%s", text);
+    } else {
+        snprintf(fname, sizeof(fname), "sikhnas-%s-%ld-%u", stamp, (long)getpid(), sp->seq);
+        n = snprintf(data, sizeof(data), "To: %s\n%s\n%s", digits,
+                     ascii ? "" : "Alphabet: UTF-8\n", text);
+    }
+    if (n < 0 || (size_t)n >= sizeof(data))
+        return -ENOSPC;
+    snprintf(name, cap, "%s", fname);
+    return write_atomic(sp->dir, "outgoing", fname, data, (size_t)n);
+}
+
+/* ---------------------------------------------------------------- passes */
+
+int sms_spool_open(const char *dir, struct sms_spool **ret)
+{
+    static const char *const subs[] = { "incoming", "outgoing", "processed", "failed", "tmp" };
+    struct sms_spool *sp;
+    char path[1200];
+
+    if (strlen(dir) >= sizeof(sp->dir) - 16)
+        return -ENAMETOOLONG;
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        return log_errno(LOG_ERR, -errno, "sms: cannot create spool '%s'", dir);
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        path_join(path, sizeof(path), dir, subs[i], NULL);
+        if (mkdir(path, 0750) < 0 && errno != EEXIST)
+            return log_errno(LOG_ERR, -errno, "sms: cannot create '%s'", path);
+    }
+    sp = calloc(1, sizeof(*sp));
+    if (!sp)
+        return -ENOMEM;
+    snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
+    *ret = sp;
+    return 0;
+}
+
+void sms_spool_free(struct sms_spool *sp)
+{
+    free(sp);
+}
+
+struct entry {
+    char name[256];
+    struct timespec mtime;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Lists regular files of incoming/ not starting with '.', oldest first. */
+static int list_incoming(struct sms_spool *sp, struct entry **ret, int *n_ret, int *more)
+{
+    char dir[1200], path[1500];
+    struct entry *e = NULL;
+    int n = 0, cap = 0;
+    struct dirent *de;
+    DIR *d;
+
+    *more = 0;
+    path_join(dir, sizeof(dir), sp->dir, "incoming", NULL);
+    d = opendir(dir);
+    if (!d)
+        return log_errno(LOG_ERR, -errno, "sms: cannot read '%s'", dir);
+    while ((de = readdir(d))) {
+        struct stat st;
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(e->name))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == 10000) {       /* a bound: the rest waits for the next pass */
+            *more = 1;
+            break;
+        }
+        if (n == cap) {
+            int ncap = cap ? cap * 2 : 64;
+            struct entry *q = realloc(e, (size_t)ncap * sizeof(*e));
+            if (!q) {
+                free(e);
+                closedir(d);
+                return -ENOMEM;
+            }
+            e = q;
+            cap = ncap;
+        }
+        snprintf(e[n].name, sizeof(e[n].name), "%s", de->d_name);
+        e[n].mtime = st.st_mtim;
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(e, (size_t)n, sizeof(*e), entry_cmp);
+    *ret = e;
+    *n_ret = n;
+    return 0;
+}
+
+int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v,
+                      int min_age_ms, struct sms_spool_stats *stats)
+{
+    struct entry *e = NULL;
+    struct timespec now;
+    char path[1500];
+    int n = 0, more = 0, r;
+
+    memset(stats, 0, sizeof(*stats));
+    r = sms_flush(s, 0, 0, send_file, sp);           /* left over from a crash */
+    if (r < 0)
+        return log_errno(LOG_ERR, r, "sms: cannot write queued replies to %s/outgoing", sp->dir);
+    stats->sent += r;
+    r = list_incoming(sp, &e, &n, &more);
+    if (r < 0)
+        return r;
+    stats->waiting += more;
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (int i = 0; i < n; i++) {
+        struct message m;
+        struct sms_result res;
+        const char *why = NULL;
+        long long age_ms = (long long)(now.tv_sec - e[i].mtime.tv_sec) * 1000 +
+                           (now.tv_nsec - e[i].mtime.tv_nsec) / 1000000;
+
+        if (min_age_ms > 0 && age_ms < min_age_ms) {
+            stats->waiting++;
+            continue;
+        }
+        if (stats->handled + stats->failed >= SMS_PASS_MAX) {
+            stats->waiting += n - i;
+            break;
+        }
+        snprintf(path, sizeof(path), "%s/incoming/%s", sp->dir, e[i].name);
+        r = read_message(path, e[i].name, &m, &why);
+        if (r == -ENOENT)
+            continue;                   /* taken away meanwhile */
+        if (r == -EBADMSG) {
+            r = fail_file(sp, e[i].name, why);
+            stats->failed++;
+            if (r < 0)
+                break;
+            continue;
+        }
+        if (r < 0) {
+            log_errno(LOG_ERR, r, "sms: cannot read %s", path);
+            break;
+        }
+        struct sms_incoming in = { .sender = m.sender, .sent = m.sent, .text = m.text,
+                                   .len = m.len };
+        r = sms_handle(s, v, &in, &res);
+        free(m.text);
+        if (r == -EBUSY) {
+            stats->waiting += n - i;
+            r = 0;
+            break;                      /* the next pass tries again, in order */
+        }
+        if (r < 0) {
+            char why_buf[128];
+            snprintf(why_buf, sizeof(why_buf), "could not be stored: %s", strerror(-r));
+            log_errno(LOG_ERR, r, "sms: %s from %s", e[i].name, m.sender);
+            r = fail_file(sp, e[i].name, why_buf);
+            stats->failed++;
+            if (r < 0)
+                break;
+            continue;
+        }
+        stats->handled++;
+        stats->duplicates += res.duplicate;
+        sp->gammu = m.gammu;
+        log_info("sms: %s from %s: %s%s%s%s", e[i].name, m.sender,
+                 res.duplicate ? "duplicate, " : "",
+                 res.status == SMS_SAVED ? "saved" : res.status == SMS_ANSWERED ? "answered" :
+                 res.status == SMS_REFUSED ? "refused" : "unknown phone",
+                 res.ref[0] ? " " : "", res.ref);
+        r = sms_flush(s, res.msg_id, res.duplicate, send_file, sp);
+        if (r < 0) {
+            log_errno(LOG_ERR, r, "sms: cannot write the reply to %s; it stays queued",
+                      e[i].name);
+            break;                      /* the message is stored; its reply goes next pass */
+        }
+        stats->sent += r;
+        r = move_to(sp->dir, e[i].name, "processed", NULL, 0);
+        if (r < 0) {
+            log_errno(LOG_ERR, r, "sms: cannot move %s to processed/", e[i].name);
+            break;
+        }
+    }
+    free(e);
+    return r < 0 ? r : 0;
+}
+
+/* ---------------------------------------------------------------- command line */
+
+int sms_cmd(struct store *s, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "spool", required_argument, NULL, 's' },
+        { 0, 0, 0, 0 } };
+    struct sms_spool_stats st, total = {0};
+    struct sms_spool *sp = NULL;
+    struct validator *v = NULL;
+    const char *dir = NULL;
+    int opt, r;
+
+    if (argc < 2 || strcmp(argv[1], "process") != 0) {
+        log_error("sms needs a subcommand: process --spool DIR");
+        return -EDOM;
+    }
+    argc--;
+    argv++;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (opt != 's')
+            return -EDOM;
+        dir = optarg;
+    }
+    if (!dir || optind != argc) {
+        log_error("sms process needs --spool DIR");
+        return -EDOM;
+    }
+    r = sms_spool_open(dir, &sp);
+    if (r == 0)
+        r = validator_new(s, &v);
+    /* passes until nothing is left that can be handled now (bounded) */
+    for (int pass = 0; r == 0 && pass < 1000; pass++) {
+        r = sms_spool_process(sp, s, v, 0, &st);
+        total.handled += st.handled;
+        total.duplicates += st.duplicates;
+        total.failed += st.failed;
+        total.sent += st.sent;
+        total.waiting = st.waiting;
+        if (st.handled + st.failed == 0 || st.waiting == 0)
+            break;
+    }
+    if (r == 0)
+        printf("{\"handled\":%d,\"duplicates\":%d,\"failed\":%d,\"sent\":%d,\"waiting\":%d}\n",
+               total.handled, total.duplicates, total.failed, total.sent, total.waiting);
+    if (r == 0 && total.waiting)
+        r = -EBUSY;
+    validator_free(v);
+    sms_spool_free(sp);
+    return r;
+}
+
+/* ---------------------------------------------------------------- daemon module */
+
+#define RESCAN_MS   10000     /* the safety net: a missed event waits at most this */
+#define SETTLE_MS   300       /* a file younger than this may still be being written */
+
+struct sms_daemon {
+    struct daemon *d;
+    struct sms_spool *sp;
+    uv_fs_event_t watch;
+    uv_timer_t rescan, soon;
+    int open_handles;
+};
+
+static void sms_closed(uv_handle_t *h)
+{
+    struct sms_daemon *sd = h->data;
+
+    if (--sd->open_handles == 0) {
+        sms_spool_free(sd->sp);
+        free(sd);
+    }
+}
+
+static void on_soon(uv_timer_t *t);
+
+static void sms_pass(struct sms_daemon *sd)
+{
+    struct sms_spool_stats st;
+    int r;
+
+    if (sd->d->stopping)
+        return;
+    r = sms_spool_process(sd->sp, sd->d->store, sd->d->validator, SETTLE_MS, &st);
+    if (r < 0)
+        log_errno(LOG_ERR, r, "sms: pass over %s failed; retrying in %d s",
+                  sd->sp->dir, RESCAN_MS / 1000);
+    if (st.handled)
+        daemon_changed(sd->d);
+    if (r == 0 && st.waiting)
+        uv_timer_start(&sd->soon, on_soon, SETTLE_MS + 50, 0);   /* the rest, later */
+}
+
+static void on_soon(uv_timer_t *t)
+{
+    sms_pass(t->data);
+}
+
+static void on_rescan(uv_timer_t *t)
+{
+    sms_pass(t->data);
+}
+
+static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    struct sms_daemon *sd = h->data;
+
+    if (status < 0)
+        log_warning("sms: watching %s/incoming: %s", sd->sp->dir, uv_strerror(status));
+    /* let the writer finish: one pass after things settle (restarts the timer) */
+    uv_timer_start(&sd->soon, on_soon, SETTLE_MS + 50, 0);
+}
+
+static int sms_start(struct daemon *d)
+{
+    struct sms_daemon *sd;
+    char incoming[1200];
+    int r;
+
+    if (!d->sms_spool)
+        return 0;
+    sd = calloc(1, sizeof(*sd));
+    if (!sd)
+        return -ENOMEM;
+    sd->d = d;
+    r = sms_spool_open(d->sms_spool, &sd->sp);
+    if (r < 0) {
+        free(sd);
+        return r;
+    }
+    path_join(incoming, sizeof(incoming), d->sms_spool, "incoming", NULL);
+    uv_fs_event_init(d->loop, &sd->watch);
+    uv_timer_init(d->loop, &sd->rescan);
+    uv_timer_init(d->loop, &sd->soon);
+    sd->watch.data = sd->rescan.data = sd->soon.data = sd;
+    sd->open_handles = 3;
+    d->sms = sd;
+    r = uv_fs_event_start(&sd->watch, on_event, incoming, 0);
+    if (r < 0)
+        log_warning("sms: cannot watch %s (%s); scanning every %d s instead", incoming,
+                    uv_strerror(r), RESCAN_MS / 1000);
+    uv_timer_start(&sd->rescan, on_rescan, RESCAN_MS, RESCAN_MS);
+    uv_timer_start(&sd->soon, on_soon, 0, 0);          /* what arrived while we were down */
+    log_notice("sms: reading %s (smstools3 or gammu files)", d->sms_spool);
+    return 0;
+}
+
+static void sms_stop(struct daemon *d)
+{
+    struct sms_daemon *sd = d->sms;
+
+    if (!sd)
+        return;
+    d->sms = NULL;
+    uv_close((uv_handle_t *)&sd->watch, sms_closed);
+    uv_close((uv_handle_t *)&sd->rescan, sms_closed);
+    uv_close((uv_handle_t *)&sd->soon, sms_closed);
+}
+
+const struct daemon_module sms_module = { "sms", sms_start, sms_stop };

@@ -1,0 +1,544 @@
+#!/usr/bin/env python3
+"""SMS intake tests: the real sikhnas-node on a real spool directory and a
+real SQLite store. Every message kind, every error reply, duplicate delivery,
+unknown phones, garbage bytes, alerts for the district's vets, replies
+written only after the commit, and nothing stored for refused messages.
+usage: test_sms.py PATH/TO/sikhnas-node"""
+import glob
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+import nodetest  # noqa: E402
+
+EXE = None
+REPORTER = '6281234567890'       # a village reporter (Pelsa) of 3201011001
+VET = '6281298765432'            # district vets
+VET2 = '6281311112222'
+CLERK = '6281355556666'
+VIEWER = '6281377778888'
+STRANGER = '6289999999999'
+
+
+class Spool:
+    """A node with officers and an smstools3-style spool."""
+
+    def __init__(self):
+        self.node = nodetest.Node(EXE)
+        self.dir = os.path.join(self.node.tmp, 'spool')
+        for sub in ('incoming', 'outgoing'):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.n = 0
+        for name, phone, role, village in [
+                ('Budi Pelsa', '0' + REPORTER[2:], 'reporter', '3201011001'),
+                ('Drh Sari', '+' + VET, 'vet', '3201011002'),
+                ('Drh Andi', VET2, 'vet', '3201011003'),
+                ('Citra Data', CLERK, 'clerk', '3201011001'),
+                ('Dewi Lihat', VIEWER, 'viewer', '3201011001')]:
+            r = self.node.run('officer', 'add', '--name', name, '--phone', phone, '--role', role,
+                              '--village', village)
+            assert r.returncode == 0, r.stderr
+
+    def drop(self, text, sender=REPORTER, sent=None, name=None, raw=None, headers=None):
+        """Puts a message file into incoming/ the way smstools3 writes one."""
+        self.n += 1
+        sent = sent or '26-11-28 10:%02d:%02d' % (self.n // 60 % 60, self.n % 60)
+        if raw is None:
+            head = headers if headers is not None else (
+                'From: %s\nFrom_TOA: 91 international, ISDN/telephone\nFrom_SMSC: 6281100000\n'
+                'Sent: %s\nReceived: 26-11-28 10:05:00\nSubject: GSM1\nModem: GSM1\nIMSI: 510\n'
+                'Report: no\nAlphabet: ISO\nLength: %d\n' % (sender, sent, len(text)))
+            raw = (head + '\n' + text).encode('utf-8') if isinstance(text, str) else \
+                head.encode() + b'\n' + text
+        name = name or 'GSM1.%06d' % self.n
+        path = os.path.join(self.dir, 'incoming', name)
+        with open(path + '.part', 'wb') as fp:
+            fp.write(raw)
+        os.utime(path + '.part', (time.time() - 5, time.time() - 5))
+        os.rename(path + '.part', path)
+        return name
+
+    def process(self, expect=0, config=None):
+        args = ['sms', 'process', '--spool', self.dir]
+        if config:
+            args = ['--config', config] + args
+            r = subprocess.run([EXE, '--db', self.node.db] + args, capture_output=True,
+                               text=True, timeout=120)
+        else:
+            r = self.node.run(*args, timeout=120)
+        assert r.returncode == expect, (r.returncode, r.stdout, r.stderr)
+        return r
+
+    def outgoing(self):
+        """{phone: [texts]} of the outgoing folder, and removes the files."""
+        out = {}
+        for f in sorted(glob.glob(os.path.join(self.dir, 'outgoing', '*')),
+                        key=os.path.getmtime):
+            with open(f, 'rb') as fp:
+                data = fp.read().decode('utf-8')
+            head, _, text = data.partition('\n\n')
+            to = [h[4:].strip() for h in head.split('\n') if h.startswith('To: ')]
+            out.setdefault(to[0] if to else os.path.basename(f), []).append(text)
+            os.unlink(f)
+        return out
+
+    def reply(self, text, sender=REPORTER, **kw):
+        """Sends one message, processes the spool, returns the one reply."""
+        self.drop(text, sender=sender, **kw)
+        self.process()
+        out = self.outgoing()
+        assert list(out.keys()) == [sender], out
+        assert len(out[sender]) == 1, out
+        return out[sender][0]
+
+    def files(self, sub):
+        return sorted(os.listdir(os.path.join(self.dir, sub)))
+
+
+class Kinds(unittest.TestCase):
+    """Every message kind of DOMAIN.md §7 that we support, with its record."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Spool()
+
+    def test_u(self):
+        s = self.s
+        r = s.reply('U KBG,DMM SP 2')
+        self.assertRegex(r, r'^Terima kasih\. \[ID kasus 3201-\d{6}\] Tanda umum: kembung, demam')
+        self.assertIn('2 sapi', r)
+        self.assertIn('Desa Pondok Rajeg', r)           # the reporter's village by default
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        row = s.node.sql('SELECT kind, village, signs, animals, reporter, event_date FROM '
+                         'case_report WHERE ref = ?', (ref,))[0]
+        self.assertEqual(row[0], 'U')
+        self.assertEqual(row[1], '3201011001')
+        self.assertEqual(row[2], '["KBG","DMM"]')
+        self.assertIn('"species":"SP","sick":2', row[3])
+        self.assertEqual(row[4], '+' + REPORTER)
+        self.assertEqual(row[5], '2026-11-28')           # from the modem's Sent: header
+        # the same outbox as every other way in
+        self.assertEqual(s.node.sql("SELECT count(*) FROM outbox o JOIN case_report c ON "
+                                    "c.id = o.row_id WHERE c.ref = ?", (ref,))[0][0], 1)
+
+    def test_u_lowercase_with_village_and_ddx(self):
+        r = self.s.reply('u kbg , dmm sp 2 kb 5 32.01.01.1006 ant')
+        self.assertIn('Desa Cibinong', r)
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        row = self.s.node.sql('SELECT village, ddx, animals FROM case_report WHERE ref = ?',
+                              (ref,))[0]
+        self.assertEqual(row[0], '3201011006')
+        self.assertEqual(row[1], '["ANT"]')
+        self.assertIn('"KB"', row[2])
+
+    def test_p_alerts_every_vet_of_the_district(self):
+        s = self.s
+        s.drop('P MMD SP 3')
+        s.process()
+        out = s.outgoing()
+        self.assertEqual(sorted(out.keys()), sorted([REPORTER, VET, VET2]))
+        reply = out[REPORTER][0]
+        self.assertRegex(reply, r'^Terima kasih\. \[ID kasus 3201-\d{6}\] Sindrom prioritas: '
+                                r'mati mendadak')
+        ref = reply.split('[ID kasus ')[1].split(']')[0]
+        for vet in (VET, VET2):
+            self.assertEqual(len(out[vet]), 1)
+            alert = out[vet][0]
+            self.assertIn('PERINGATAN', alert)
+            self.assertIn('suspek antraks', alert)
+            self.assertIn(ref, alert)
+            self.assertIn('Budi Pelsa', alert)
+        self.assertEqual(s.node.sql('SELECT kind, syndrome FROM case_report WHERE ref = ?',
+                                    (ref,)), [('P', 'MMD')])
+
+    def test_p_from_a_vet_alerts_the_other_vets(self):
+        s = self.s
+        s.drop('P GGK AJ 1', sender=VET)
+        s.process()
+        out = s.outgoing()
+        self.assertEqual(sorted(out.keys()), sorted([VET, VET2]))
+        self.assertIn('gila galak', out[VET2][0])
+
+    def _case(self):
+        r = self.s.reply('U DIA KB 4')
+        return r.split('[ID kasus ')[1].split(']')[0]
+
+    def test_pk(self):
+        ref = self._case()
+        r = self.s.reply('PK %s SB' % ref, sender=VET)
+        self.assertEqual(r, 'Terima kasih. [ID kasus %s] Hasil: sembuh.' % ref)
+        cid = self.s.node.sql('SELECT id FROM case_report WHERE ref = ?', (ref,))[0][0]
+        self.assertEqual(self.s.node.sql('SELECT outcome, reporter FROM case_followup WHERE '
+                                         'case_id = ?', (cid,)), [('SB', '+' + VET)])
+        # the bare number means this district's case; lower case is fine
+        num = int(ref.split('-')[1])
+        r = self.s.reply('pk %d mt' % num, sender=CLERK)
+        self.assertIn('Hasil: mati', r)
+        # LAPK shows the latest outcome
+        r = self.s.reply('LAPK %s' % ref, sender=VIEWER)
+        self.assertIn('[ID kasus %s]' % ref, r)
+        self.assertIn('4 kambing', r)
+        self.assertIn('Hasil: mati', r)
+
+    def test_ltl(self):
+        ref = self._case()
+        r = self.s.reply('LTL %s KB 10 5 0 20 Y' % ref, sender=VET)
+        self.assertIn('Laporan tindak lanjut [ID kasus %s]' % ref, r)
+        self.assertIn('kambing: 10 sakit, 5 mati, 0 dimusnahkan, 20 berisiko', r)
+        self.assertIn('Kepala Dinas', r)
+        cid = self.s.node.sql('SELECT id FROM case_report WHERE ref = ?', (ref,))[0][0]
+        row = self.s.node.sql('SELECT outcome, animals, escalate FROM case_followup WHERE '
+                              'case_id = ?', (cid,))[0]
+        self.assertIsNone(row[0])
+        self.assertEqual(row[1], '[{"species":"KB","sick":10,"dead":5,"culled":0,"at_risk":20}]')
+        self.assertEqual(row[2], 1)
+
+    def test_vak(self):
+        r = self.s.reply('VAK 18 3201011002 SP 20 5 KB 10', sender=VET)
+        self.assertIn('Vaksinasi program 18 di Desa Karadenan', r)
+        self.assertIn('sapi 20 (booster 5); kambing 10', r)
+        row = self.s.node.sql("SELECT program, village, animals FROM vaccination "
+                              "WHERE program = '18'")[0]
+        self.assertEqual(row[1], '3201011002')
+        self.assertEqual(row[2], '[{"species":"SP","primary":20,"booster":5},'
+                                 '{"species":"KB","primary":10,"booster":0}]')
+
+    def test_pop(self):
+        before = self.s.node.sql('SELECT count(*) FROM population_report')[0][0]
+        r = self.s.reply('POP SP 120 KB 40')
+        self.assertIn('Populasi di Desa Pondok Rajeg', r)
+        self.assertIn('sapi 120; kambing 40', r)
+        rows = self.s.node.sql('SELECT village, animals FROM population_report')
+        self.assertEqual(len(rows), before + 1)
+        self.assertIn(('3201011001', '[{"species":"SP","n":120},{"species":"KB","n":40}]'), rows)
+
+    def test_sk(self):
+        r = self.s.reply('SK 123456789012345 3201011001 5371 SPAC 10 SPBA 15 081299990000',
+                         sender=VET)
+        self.assertRegex(r, r'SKKH nomor 3201-SK-\d{6} untuk pemilik ID 123456789012345')
+        self.assertIn('10 sapi aceh, 15 sapi bali', r)
+        self.assertIn('Asal: Desa Pondok Rajeg', r)
+        permit = r.split('SKKH nomor ')[1].split(' ')[0]
+        row = self.s.node.sql('SELECT owner_id, owner_phone, from_area, to_area, animals FROM '
+                              'movement_permit WHERE permit_no = ?', (permit,))[0]
+        self.assertEqual(row[:4], ('123456789012345', '+6281299990000', '3201011001', '5371'))
+
+    def test_queries(self):
+        s = self.s
+        r = s.reply('KODE')
+        self.assertIn('KODE SP (spesies)', r)
+        r = s.reply('kode sp')
+        self.assertIn('SP sapi', r)
+        self.assertIn('AY ayam', r)
+        r = s.reply('KODE SIN')
+        self.assertIn('MMD mati mendadak', r)
+        r = s.reply('CKL cibinong')
+        self.assertIn('Cibinong (kec.): 320101', r)
+        self.assertIn('Cibinong (desa): 3201011006', r)
+        r = s.reply('CKL tidakadadesaini')
+        self.assertIn('Tidak ada wilayah', r)
+        r = s.reply('?')
+        self.assertIn('Kode yang dapat Anda kirim: U, P, POP, KODE, CKL', r)
+        self.assertNotIn('PK', r)
+        r = s.reply('?', sender=VET)
+        self.assertIn('U, P, PK, LTL, VAK, POP, SK, KODE, CKL, LAPK', r)
+
+
+class Errors(unittest.TestCase):
+    """Every error reply, and nothing stored for any of them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Spool()
+
+    def refused(self, text, want, sender=VET):
+        before = self.s.node.counts()
+        r = self.s.reply(text, sender=sender)
+        self.assertIn(want, r, text)
+        self.assertEqual(self.s.node.counts(), before, text)
+        return r
+
+    def test_bare_codes_give_their_format(self):
+        for code, fmt in [('U', 'U [tanda,...] ([spesies] [jumlah]...) {desa} {diagnosis,...}'),
+                          ('P', 'P [sindrom] ([spesies] [jumlah]...)'),
+                          ('PK', 'PK [ID kasus] [SB|MS|MT]'),
+                          ('LTL', 'LTL [ID kasus] ([spesies] [sakit] [mati] [dimusnahkan] '
+                                  '[berisiko]...) {Y|T}'),
+                          ('VAK', 'VAK [program] {desa}'),
+                          ('POP', 'POP ([spesies] [jumlah]...) {desa}'),
+                          ('SK', 'SK [ID pemilik] [desa asal] [tujuan]'),
+                          ('CKL', 'CKL [nama desa]'),
+                          ('LAPK', 'LAPK [ID kasus]')]:
+            r = self.refused(code, '[Sikhnas Edge] Format error. Valid format: ' + fmt)
+            self.assertTrue(r.startswith('[Sikhnas Edge] Format error. Valid format: '), r)
+
+    def test_bad_bodies(self):
+        self.refused('U KBG SP X', 'jumlah harus angka: X')
+        self.refused('U KBG XX 2', 'spesies/jumlah kode tidak dikenal: XX)')
+        self.refused('U ZZZ SP 2', 'tanda kode tidak dikenal: ZZZ)')
+        self.refused('P XYZ SP 2', 'sindrom kode tidak dikenal: XYZ)')
+        self.refused('U KBG SP 2 3202011001', 'desa bukan di kabupaten/kota ini')
+        self.refused('U KBG SP 2 3201999999', 'desa kode tidak dikenal')
+        self.refused('U KBG SP 2 3201011001 XX', 'diagnosis kode tidak dikenal')
+        self.refused('U KBG SP 99999999', 'harus bilangan bulat')
+        self.refused('PK 3201-000001 XX', 'hasil harus SB, MS atau MT')
+        self.refused('LTL 1 SP 1 2', 'perlu 4 angka')
+        self.refused('POP SP 1 SP 2', 'disebut dua kali')
+        self.refused('SK 1 3202011001 5371 SP 2', 'desa asal')
+        self.refused('SK 1 3201011001 3201011001 SP 2', 'tujuan')
+        self.refused('SK 1 3201011001 5371 SP 2 12345', 'nomor telepon tidak sah')
+        self.refused('KODE XYZ', 'jenis kode tidak dikenal')
+
+    def test_unknown_case(self):
+        r = self.refused('PK 3201-009999 SB', 'ID kasus 3201-009999 tidak ditemukan')
+        self.assertTrue(r.startswith('[Sikhnas Edge]'))
+        self.refused('LAPK 424242', 'ID kasus 3201-424242 tidak ditemukan')
+
+    def test_unknown_codes(self):
+        r = self.refused('LAB 2055 FES SG PAR 2 730801',
+                         'Format SMS tidak dikenali: SMS harus mulai dengan kode berikut: ')
+        self.assertIn('U, P, PK, LTL, VAK, POP, SK, KODE, CKL, LAPK', r)
+        r = self.refused('Selamat pagi pak', 'Format SMS tidak dikenali', sender=REPORTER)
+        self.assertIn('U, P, POP, KODE, CKL', r)
+        self.assertNotIn('LTL', r)
+        self.refused('   ', 'Format SMS tidak dikenali')
+
+    def test_codes_not_for_this_role(self):
+        r = self.refused('PK 1 SB', 'Maaf, kode PK tidak dapat Anda kirim', sender=REPORTER)
+        self.assertIn('Kode Anda: U, P, POP, KODE, CKL', r)
+        self.refused('U KBG SP 2', 'kode U tidak dapat Anda kirim', sender=VIEWER)
+
+    def test_refusals_are_logged_not_stored(self):
+        self.refused('U KBG SP X', 'Format error')
+        row = self.s.node.sql("SELECT status, code, error FROM sms_in WHERE text = 'U KBG SP X'")
+        self.assertEqual(row[0][0], 'refused')
+        self.assertEqual(row[0][1], 'U')
+
+
+class Delivery(unittest.TestCase):
+    """Duplicates, unknown phones, garbage, formats, order and durability."""
+
+    def setUp(self):
+        self.s = Spool()
+
+    def test_duplicate_delivery_makes_one_record(self):
+        s = self.s
+        s.drop('U KBG SP 2', sent='26-11-28 09:00:00')
+        s.drop('U KBG SP 2', sent='26-11-28 09:00:00')     # the modem delivers it again
+        r = s.process()
+        self.assertIn('"duplicates":1', r.stdout)
+        out = s.outgoing()
+        self.assertEqual(len(out[REPORTER]), 2)              # each delivery is answered ...
+        self.assertEqual(out[REPORTER][0], out[REPORTER][1])  # ... with the same reference
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 1)
+        self.assertEqual(s.node.sql('SELECT deliveries FROM sms_in')[0][0], 2)
+        # a later run sees it again: still one record
+        s.drop('U KBG SP 2', sent='26-11-28 09:00:00')
+        s.process()
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 1)
+        self.assertEqual(s.outgoing()[REPORTER], out[REPORTER][:1])
+        # the same text sent again by the officer (a new modem time) is a new report
+        s.drop('U KBG SP 2', sent='26-11-28 09:30:00')
+        s.process()
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 2)
+
+    def test_duplicate_p_alerts_once(self):
+        s = self.s
+        s.drop('P MMD SP 3', sent='26-11-28 09:00:00')
+        s.drop('P MMD SP 3', sent='26-11-28 09:00:00')
+        s.process()
+        out = s.outgoing()
+        self.assertEqual(len(out[REPORTER]), 2)
+        self.assertEqual(len(out[VET]), 1)
+        self.assertEqual(len(out[VET2]), 1)
+
+    def test_unknown_phone(self):
+        s = self.s
+        before = s.node.counts()
+        r = s.reply('U KBG SP 2', sender=STRANGER)
+        self.assertIn('Maaf, nomor Anda belum terdaftar', r)
+        self.assertEqual(s.node.counts(), before)
+        s.reply('P MMD SP 3', sender=STRANGER)                # no alert either
+        self.assertEqual(s.node.counts(), before)
+        self.assertEqual(s.node.sql("SELECT count(*) FROM sms_in WHERE status = "
+                                    "'unknown_phone'")[0][0], 2)
+
+    def test_sender_that_is_not_a_phone(self):
+        s = self.s
+        before = s.node.counts()
+        s.drop('Promo pulsa murah', sender='Telkomsel')
+        s.process()
+        self.assertEqual(s.outgoing(), {})                    # nobody to answer
+        self.assertEqual(s.files('processed'), ['GSM1.000001'])
+        self.assertEqual(s.node.counts(), before)
+
+    def test_garbage_files_move_to_failed_with_a_reason(self):
+        s = self.s
+        before = s.node.counts()
+        s.drop(None, raw=b'\x00\xff\xfe garbage \x01\x02 no headers at all')
+        s.drop(None, raw=b'From: 6281234567890\nSent: 26-11-28 10:00:00\n')   # no blank line
+        s.drop(None, raw=b'Sent: 26-11-28 10:00:00\n\nU KBG SP 2')            # no From:
+        s.drop(None, raw=b'From: 6281234567890\nAlphabet: UCS2\n\n\x00U\x00')  # odd UCS2
+        s.drop(None, raw=b'From: 6281234567890\n\n' + b'A' * 70000)            # too large
+        s.drop('U KBG SP 2')                                  # a good one after the bad ones
+        r = s.process()
+        self.assertIn('"failed":5', r.stdout)
+        failed = s.files('failed')
+        self.assertEqual(len(failed), 10)
+        for f in failed:
+            if f.endswith('.reason'):
+                with open(os.path.join(s.dir, 'failed', f)) as fp:
+                    self.assertTrue(fp.read().strip(), f)
+        with open(os.path.join(s.dir, 'failed', 'GSM1.000003.reason')) as fp:
+            self.assertIn('From', fp.read())
+        self.assertEqual(s.files('incoming'), [])
+        self.assertEqual(s.files('processed'), ['GSM1.000006'])
+        self.assertIn('Terima kasih', s.outgoing()[REPORTER][0])
+        self.assertEqual(s.node.counts()['case_report'], before['case_report'] + 1)
+
+    def test_garbage_text_from_an_officer_is_answered(self):
+        s = self.s
+        before = s.node.counts()
+        s.drop(b'\xff\xfe\x00\x01U KBG \xc3\x28 SP 2 \xed\xa0\x80',
+               headers='From: %s\nSent: 26-11-28 10:00:00\n' % REPORTER)   # no Alphabet: ISO
+        s.process()
+        out = s.outgoing()
+        self.assertIn('Format SMS tidak dikenali', out[REPORTER][0])
+        self.assertEqual(s.node.counts(), before)
+        text = s.node.sql('SELECT text FROM sms_in')[0][0]
+        self.assertIn('\ufffd', text)                         # invalid bytes replaced
+        s.drop(b'U KBG\xff SP 2')
+        s.process()
+        self.assertIn('Format error. Valid format: U', s.outgoing()[REPORTER][0])
+
+    def test_ucs2_crlf_and_latin1(self):
+        s = self.s
+        s.drop(None, raw=b'From: 6281234567890\r\nSent: 26-11-28 10:00:00\r\nAlphabet: UCS2\r\n'
+                         b'\r\n' + 'U KBG SP 2'.encode('utf-16-be'))
+        s.drop(None, raw=b'From: +6281234567890\nSent: 26-11-28 10:00:01\nAlphabet: ISO\n\n'
+                         b'CKL Pondok Rajeg\xe9')
+        s.process()
+        out = s.outgoing()[REPORTER]
+        self.assertIn('Terima kasih. [ID kasus 3201-000001]', out[0])
+        self.assertIn('Tidak ada wilayah', out[1])
+        self.assertIn('Rajeg\u00e9', out[1])                  # Latin-1 read as Latin-1
+
+    def test_gammu_files(self):
+        s = self.s
+        s.drop(None, raw='U KBG SP 2'.encode('utf-16'),         # BOM + UTF-16LE, as gammu writes
+               name='IN20261128_100102_00_+6281234567890_00.txt')
+        s.process()
+        out = os.listdir(os.path.join(s.dir, 'outgoing'))
+        self.assertEqual(len(out), 1)
+        self.assertRegex(out[0], r'^OUTA\d{8}_\d{6}_\d\d_\+6281234567890_sikhnas\d+\.txt$')
+        with open(os.path.join(s.dir, 'outgoing', out[0]), encoding='utf-8') as fp:
+            self.assertIn('Terima kasih. [ID kasus 3201-000001]', fp.read())
+        self.assertEqual(s.node.sql('SELECT event_date FROM case_report'), [('2026-11-28',)])
+
+    def test_files_are_handled_oldest_first(self):
+        s = self.s
+        a = s.drop('U KBG SP 1', name='zzz')
+        b = s.drop('U KBG SP 2', name='aaa')
+        os.utime(os.path.join(s.dir, 'incoming', a), (time.time() - 50, time.time() - 50))
+        os.utime(os.path.join(s.dir, 'incoming', b), (time.time() - 10, time.time() - 10))
+        s.process()
+        rows = s.node.sql('SELECT ref, animals FROM case_report ORDER BY ref')
+        self.assertIn('"sick":1', rows[0][1])
+        self.assertIn('"sick":2', rows[1][1])
+
+    def test_reply_only_after_commit(self):
+        """While another writer holds the store, nothing is stored and nothing is sent;
+        the file stays in incoming/ and the next run handles it."""
+        s = self.s
+        conf = os.path.join(s.node.tmp, 'busy.ini')
+        with open(conf, 'w') as fp:
+            fp.write('[store]\nbusy_timeout_ms = 200\n')
+        s.drop('P MMD SP 3')
+        con = sqlite3.connect(s.node.db, timeout=5, isolation_level=None)
+        con.execute('BEGIN IMMEDIATE')
+        try:
+            r = s.process(expect=75, config=conf)
+            self.assertIn('"waiting":1', r.stdout)
+        finally:
+            con.execute('ROLLBACK')
+            con.close()
+        self.assertEqual(s.outgoing(), {})
+        self.assertEqual(s.files('incoming'), ['GSM1.000001'])
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 0)
+        s.process()
+        out = s.outgoing()
+        self.assertEqual(sorted(out), sorted([REPORTER, VET, VET2]))
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 1)
+        # every file written is recorded as written; every reply quotes a stored case
+        self.assertEqual(s.node.sql('SELECT count(*) FROM sms_out WHERE written = 0')[0][0], 0)
+
+    def test_queued_replies_are_written_after_a_crash(self):
+        """A crash between COMMIT and the reply file leaves sms_out.written = 0:
+        the next run writes it."""
+        s = self.s
+        s.reply('U KBG SP 2')
+        con = sqlite3.connect(s.node.db)
+        con.execute('UPDATE sms_out SET written = 0')
+        con.commit()
+        con.close()
+        s.process()
+        out = s.outgoing()
+        self.assertIn('[ID kasus 3201-000001]', out[REPORTER][0])
+        s.process()
+        self.assertEqual(s.outgoing(), {})
+
+    def test_outgoing_files_are_complete(self):
+        """No temporary file is ever left in outgoing/; names are unique."""
+        s = self.s
+        for i in range(20):
+            s.drop('POP SP %d' % (i + 1))
+        s.process()
+        out = s.files('outgoing')
+        self.assertEqual(len(out), 20)
+        self.assertEqual(s.files('tmp'), [])
+        for f in out:
+            with open(os.path.join(s.dir, 'outgoing', f)) as fp:
+                self.assertTrue(fp.read().startswith('To: 6281234567890\n\nTerima kasih.'))
+
+
+class Daemon(unittest.TestCase):
+    """`run --sms-spool`: files are picked up as they arrive."""
+
+    def test_run_picks_up_new_files(self):
+        s = Spool()
+        s.drop('U KBG SP 2')                                  # waiting before the start
+        p = subprocess.Popen([EXE, '--db', s.node.db, 'run', '--sms-spool', s.dir],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            def wait_for(n):
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    if len(s.files('outgoing')) >= n:
+                        return True
+                    time.sleep(0.1)
+                return False
+            self.assertTrue(wait_for(1), 'the waiting file was not handled')
+            path = os.path.join(s.dir, 'incoming', 'GSM1.live')
+            with open(path, 'w') as fp:                      # written in place, like smstools3
+                fp.write('From: %s\nSent: 26-11-28 11:00:00\n\nP MMD SP 3' % REPORTER)
+            self.assertTrue(wait_for(4), 'the new file was not handled')
+            self.assertEqual(s.files('incoming'), [])
+        finally:
+            p.send_signal(signal.SIGTERM)
+            try:
+                _, err = p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 2)
+
+
+if __name__ == '__main__':
+    EXE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
