@@ -20,6 +20,7 @@ class FaultProxy:
         self.ls.listen(16)
         self.port = self.ls.getsockname()[1]
         self.cuts = 0
+        self.up_bytes = self.down_bytes = 0
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -35,9 +36,9 @@ class FaultProxy:
                 c.close()
                 continue
             state = {'dead': False}
-            threading.Thread(target=self._pump, args=(c, s, self.cut_up, state),
+            threading.Thread(target=self._pump, args=(c, s, self.cut_up, state, 'up'),
                              daemon=True).start()
-            threading.Thread(target=self._pump, args=(s, c, self.cut_down, state),
+            threading.Thread(target=self._pump, args=(s, c, self.cut_down, state, 'down'),
                              daemon=True).start()
 
     def _kill(self, a, b, state):
@@ -46,7 +47,9 @@ class FaultProxy:
             self.cuts += 1
         for x in (a, b):
             try:
+                # RST, and wake the other pump thread blocked in recv()
                 x.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
+                x.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             try:
@@ -54,7 +57,7 @@ class FaultProxy:
             except OSError:
                 pass
 
-    def _pump(self, src, dst, limit, state):
+    def _pump(self, src, dst, limit, state, way):
         sent = 0
         try:
             while True:
@@ -67,9 +70,17 @@ class FaultProxy:
                     return
                 dst.sendall(data)
                 sent += len(data)
+                if way == 'up':
+                    self.up_bytes += len(data)
+                else:
+                    self.down_bytes += len(data)
         except OSError:
             pass
         for x in (src, dst):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             try:
                 x.close()
             except OSError:
