@@ -14,6 +14,7 @@ wire per record as counted by the client (request and response headers and
 bodies; TLS framing not included). Python 3 standard library only."""
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -43,9 +44,12 @@ def main():
         assert r.returncode == 0, r.stderr
         t_import = time.time() - t
 
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.time()
         r = node.run('sync', '--no-progress', timeout=3600)
         t_sync = time.time() - t
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        node_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         assert r.returncode == 0, r.stderr
         s = json.loads(r.stdout.strip().splitlines()[-1])
         nid = node.status()['node_id']
@@ -71,6 +75,7 @@ def main():
         'copy_s': round(t_copy, 2),
         'copy_records_per_s': round(n / t_copy),
         'ratio_sync_to_copy': round(t_copy / t_sync, 3),
+        'node_cpu_s': round(node_cpu, 2),
         'batches': s['batches'],
         'requests': s['requests'],
         'bytes_up': s['bytes_up'],
@@ -78,6 +83,7 @@ def main():
         'wire_bytes_per_record': round(wire / n, 1),
     }
     print('sync  %7d records in %6.2f s = %7.0f records/s' % (n, t_sync, n / t_sync))
+    print('      node CPU %.2f s (the rest: hub + PostgreSQL + waiting)' % node_cpu)
     print('COPY  %7d records in %6.2f s = %7.0f records/s' % (n, t_copy, n / t_copy))
     print('ratio sync/COPY %.2f (target >= 0.5)' % (t_copy / t_sync))
     print('wire  %.1f bytes/record (%d up, %d down, %d requests; target <= 100)' % (
