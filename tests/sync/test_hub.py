@@ -197,8 +197,10 @@ def test_conflict_resolves_by_hlc_and_is_logged(env):
     lo, hi = sorted([a, b])
     rid2 = uuid7()
     t = hubtest.now_hlc()
-    push(env, hi, [case_row(2, hi, rid=rid2, hlc=t, note='hi')], 2)
-    push(env, lo, [case_row(3, lo, rid=rid2, hlc=t, note='lo')], 3)
+    st, js = push(env, hi, [case_row(10, hi, rid=rid2, hlc=t, note='hi')], 10)
+    check(st == 200 and js['applied'] == 1, js)
+    st, js = push(env, lo, [case_row(11, lo, rid=rid2, hlc=t, note='lo')], 11)
+    check(st == 200 and js['conflicts'] == 1, js)
     check(env.pg.psql("SELECT note FROM case_report WHERE id = '%s'" % rid2) == 'hi', 'tie')
 
 
