@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""hub-bench.py - sikhnas-hub throughput and concurrency, by hand (no pass/fail).
+
+    tests/bench/hub-bench.py BUILD/sync/sikhnas-hub [--rows 100000] [--batch 5000]
+                             [--nodes 500] [--node-batches 4] [--node-rows 50]
+                             [--enc zstd|gzip] [--skip-copy] [--skip-nodes]
+
+Starts its own PostgreSQL 15 + PostGIS (tests/lib/pgtemp.py) and hub over TLS
+on loopback, then:
+ 1. one node pushes --rows case reports (~440 B each as keyed JSON) in
+    batches of --batch, one batch in flight, as the protocol requires;
+    records/s, bytes per record in the body and on the wire (a counting TCP
+    proxy: TLS + HTTP, both directions);
+ 2. the same rows with libpq COPY (psql \\copy) into a table LIKE case_report
+    INCLUDING ALL: the ceiling; prints both and the ratio;
+ 3. --nodes simulated nodes (one asyncio process, one TLS connection each)
+    push --node-batches batches of --node-rows rows each, concurrently:
+    p50/p99 batch latency, every record landed once, the hub's peak RSS
+    (VmHWM).
+Batches are built and compressed before the clock starts."""
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import ssl
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
+import faultproxy  # noqa: E402
+import hubtest  # noqa: E402
+from hubtest import CASE_COLS  # noqa: E402
+
+DISTRICT = '3201'
+
+
+def villages(pg):
+    return pg.psql("SELECT code FROM area WHERE level = 4 AND code LIKE '3201%' "
+                   "ORDER BY code").split()
+
+
+def make_rows(node, first, n, vill, rnd):
+    """n realistic case reports (seq first..first+n-1) as CASE_COLS rows."""
+    species = ['AY', 'IT', 'SP', 'KB', 'DB', 'BB', 'KR']
+    signs = ['DMM', 'DIA', 'KBG', 'DBD']
+    base_ms = int(time.time() * 1000) - 86400000
+    out = []
+    for i in range(n):
+        seq = first + i
+        ms = base_ms + seq * 1000 + rnd.randrange(1000)
+        t = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(ms / 1000)) + 'Z'
+        sp = rnd.choice(species)
+        sick = rnd.randrange(1, 40)
+        out.append([seq, hubtest.uuid7(), node, str(ms << 16), 0, t, t,
+                    '%s-%06d' % (DISTRICT, seq), 'U', rnd.choice(vill), None,
+                    rnd.sample(signs, rnd.randrange(1, 3)),
+                    [{'species': sp, 'sick': sick, 'dead': rnd.randrange(0, sick),
+                      'at_risk': sick * rnd.randrange(2, 20)}],
+                    [], time.strftime('%Y-%m-%d', time.gmtime(ms / 1000 - 86400)),
+                    '+62812%07d' % rnd.randrange(200),
+                    rnd.choice([None, None, 'ayam mati mendadak', 'sapi lemas, tidak mau makan']),
+                    round(106.7 + rnd.random() * 0.4, 6), round(-6.7 + rnd.random() * 0.3, 6)])
+    return out
+
+
+def keyed_size(rows):
+    """Bytes of the same rows as keyed JSON objects (the ~440 B reference)."""
+    return sum(len(json.dumps(dict(zip(CASE_COLS, r)), separators=(',', ':'))) for r in rows)
+
+
+def build(node, rows, last_seq, enc):
+    body, h = hubtest.encode_batch(node, last_seq, {'case_report': (CASE_COLS, rows)}, enc=enc)
+    h.update(hubtest.ident(node, DISTRICT))
+    return body, h
+
+
+def copy_text(rows):
+    """The rows as COPY text for the table LIKE case_report."""
+    def esc(v):
+        if v is None:
+            return '\\N'
+        if isinstance(v, (list, dict)):
+            v = json.dumps(v, separators=(',', ':'))
+        return str(v).replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n')
+    lines = []
+    for r in rows:
+        d = dict(zip(CASE_COLS, r))
+        geom = 'SRID=4326;POINT(%s %s)' % (d['lon'], d['lat'])
+        lines.append('\t'.join(esc(d[c]) for c in CASE_COLS[1:17]) + '\t' + geom +
+                     '\t' + esc(d['origin']))
+    return '\n'.join(lines) + '\n'
+
+
+def one_node(env, args):
+    pg, hub = env.pg, env.hub
+    rnd = random.Random(7)
+    vill = villages(pg)
+    node = hubtest.uuid7()
+    batches, all_rows = [], []
+    for first in range(1, args.rows + 1, args.batch):
+        n = min(args.batch, args.rows - first + 1)
+        rows = make_rows(node, first, n, vill, rnd)
+        all_rows.extend(rows)
+        batches.append(build(node, rows, first + n - 1, args.enc))
+    body_bytes = sum(len(b) for b, _ in batches)
+    plain = keyed_size(all_rows[:2000]) / 2000
+    proxy = faultproxy.FaultProxy(hub.port)
+    conn = hub.connection(proxy.port)
+    t0 = time.time()
+    for body, h in batches:
+        st, _, js = hub.request('POST', '/v1/push', body, h, conn=conn)
+        if st != 200 or js['refused']:
+            raise SystemExit('push failed: %s %s' % (st, js))
+    dt = time.time() - t0
+    conn.close()
+    time.sleep(0.3)
+    proxy.close()
+    landed = pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node)
+    rate = args.rows / dt
+    print('hub push   : %d case reports in %.2f s = %.0f records/s (%d batches of %d, %s, '
+          'one batch in flight)' % (args.rows, dt, rate, len(batches), args.batch, args.enc))
+    print('  body     : %.1f B/record compressed (keyed JSON %.0f B/record)'
+          % (body_bytes / args.rows, plain))
+    print('  wire     : %.1f B/record up, %.1f B/record down (TLS + HTTP, via a counting proxy)'
+          % (proxy.up_bytes / args.rows, proxy.down_bytes / args.rows))
+    print('  landed   : %d of %d' % (landed, args.rows))
+    return all_rows, rate
+
+
+def copy_ceiling(env, rows):
+    pg = env.pg
+    pg.psql("DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy "
+            "(LIKE case_report INCLUDING ALL)")
+    path = os.path.join(pg.dir, 'bench.copy')
+    with open(path, 'w') as f:
+        f.write(copy_text(rows))
+    os.chmod(path, 0o644)
+    cols = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
+    t0 = time.time()
+    pg.psql("\\copy bench_copy (%s) FROM '%s'" % (cols, path))
+    dt = time.time() - t0
+    n = pg.scalar('SELECT count(*) FROM bench_copy')
+    rate = n / dt
+    print('libpq COPY : %d rows in %.2f s = %.0f rows/s (psql \\copy into a table LIKE '
+          'case_report INCLUDING ALL)' % (n, dt, rate))
+    return rate
+
+
+async def node_task(i, port, ctx, batches, lat, errors):
+    try:
+        reader, writer = await asyncio.open_connection('127.0.0.1', port, ssl=ctx,
+                                                       server_hostname='127.0.0.1')
+    except OSError as e:
+        errors.append('connect: %s' % e)
+        return
+    try:
+        for body, h in batches:
+            head = 'POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n' % len(body)
+            head += ''.join('%s: %s\r\n' % kv for kv in h.items()) + '\r\n'
+            t0 = time.monotonic()
+            writer.write(head.encode() + body)
+            await writer.drain()
+            status = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b'\r\n', b''):
+                    break
+                k, _, v = line.decode().partition(':')
+                if k.lower() == 'content-length':
+                    length = int(v)
+            data = await reader.readexactly(length)
+            lat.append(time.monotonic() - t0)
+            if b' 200 ' not in status:
+                errors.append('%s %s' % (status, data[:200]))
+                return
+    except (OSError, asyncio.IncompleteReadError) as e:
+        errors.append('node %d: %s' % (i, e))
+    finally:
+        writer.close()
+
+
+def many_nodes(env, args):
+    rnd = random.Random(11)
+    vill = villages(env.pg)
+    work, nodes = [], []
+    for i in range(args.nodes):
+        node = hubtest.uuid7()
+        nodes.append(node)
+        bs = []
+        for k in range(args.node_batches):
+            rows = make_rows(node, k * args.node_rows + 1, args.node_rows, vill, rnd)
+            bs.append(build(node, rows, (k + 1) * args.node_rows, args.enc))
+        work.append(bs)
+    ctx = ssl.create_default_context(cafile=env.hub.ca)
+    lat, errors = [], []
+
+    async def run():
+        await asyncio.gather(*(node_task(i, env.hub.port, ctx, work[i], lat, errors)
+                               for i in range(args.nodes)))
+    t0 = time.time()
+    asyncio.run(run())
+    dt = time.time() - t0
+    total = args.nodes * args.node_batches * args.node_rows
+    landed = env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node IN (%s)"
+                           % ','.join("'%s'" % n for n in nodes))
+    lat.sort()
+    hwm = 0
+    with open('/proc/%d/status' % env.hub.proc.pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                hwm = int(line.split()[1])
+    print('%d nodes : %d batches of %d rows each, concurrently, in %.2f s (%.0f records/s)'
+          % (args.nodes, args.node_batches, args.node_rows, dt, total / dt))
+    if lat:
+        print('  latency  : p50 %.1f ms, p99 %.1f ms, max %.1f ms (request sent to ack read, %d '
+              'batches)' % (lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3,
+                            lat[-1] * 1e3, len(lat)))
+    print('  landed   : %d of %d (%s)' % (landed, total, 'each once' if landed == total
+                                           else 'MISMATCH'))
+    print('  hub RSS  : peak %.1f MiB (VmHWM)' % (hwm / 1024))
+    if errors:
+        print('  errors   : %d, e.g. %s' % (len(errors), errors[0]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('hub')
+    ap.add_argument('--rows', type=int, default=100000)
+    ap.add_argument('--batch', type=int, default=5000)
+    ap.add_argument('--nodes', type=int, default=500)
+    ap.add_argument('--node-batches', type=int, default=4)
+    ap.add_argument('--node-rows', type=int, default=50)
+    ap.add_argument('--enc', default='zstd', choices=['zstd', 'gzip'])
+    ap.add_argument('--pg-conns', type=int, default=4)
+    ap.add_argument('--skip-copy', action='store_true')
+    ap.add_argument('--skip-nodes', action='store_true')
+    args = ap.parse_args()
+    os.environ['SIKHNAS_HUB'] = os.path.abspath(args.hub)
+    with hubtest.Env(conns=args.pg_conns) as env:
+        rows, rate = one_node(env, args)
+        if not args.skip_copy:
+            ceiling = copy_ceiling(env, rows)
+            print('ratio      : hub / COPY = %.2f' % (rate / ceiling))
+        if not args.skip_nodes:
+            many_nodes(env, args)
+
+
+if __name__ == '__main__':
+    main()
