@@ -128,6 +128,7 @@ bootstrap:
     - encoding: UTF8
     - locale: C.UTF-8
     - data-checksums
+$( [ "$PG_INITDB_NOSYNC" = 1 ] && echo "    - no-sync" )
 
 postgresql:
   listen: $host:$port

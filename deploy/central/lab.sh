@@ -18,6 +18,7 @@
 # Run as root (creates the OS user sikhnas-pg) or as that user.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+export PG_INITDB_NOSYNC=${PG_INITDB_NOSYNC:-1}   # a throwaway lab: no fsync at the end of initdb
 . "$here/lib.sh"
 
 # wait until the cluster is healthy: a running leader, every member running

@@ -58,6 +58,7 @@ fi
 : "${PGBR_RETENTION_DIFF:=2}"
 : "${PGBR_PROCESS_MAX:=2}"
 : "${PG_SHARED_BUFFERS:=128MB}"                    # lab; production: ~25% of RAM
+: "${PG_INITDB_NOSYNC:=0}"                         # lab.sh sets 1: skip initdb's final fsync
 : "${PG_WAL_KEEP_SIZE:=64MB}"                      # lab; production: 2GB (slots + archive do the rest)
 
 CENTRAL_ALL_MEMBERS="$CENTRAL_MEMBERS $CENTRAL_ANALYTICS"
@@ -142,7 +143,7 @@ member_psql() {   # NAME [psql args...]
     if [ "$host" = "$CENTRAL_HOST" ] && [ -d "$CENTRAL_RUN_DIR" ]; then host=$CENTRAL_RUN_DIR; fi
     as_pg psql -X -q -h "$host" -p "$(member_port "$m")" -U "$CENTRAL_SUPERUSER" "$@"
 }
-member_ready() { as_pg pg_isready -q -h "$CENTRAL_RUN_DIR" -p "$(member_port "$1")" -t 1; }
+member_ready() { as_pg pg_isready -q -h "$CENTRAL_RUN_DIR" -p "$(member_port "$1")" -U "$CENTRAL_SUPERUSER" -d postgres -t 1; }
 
 # ---- processes (lab mode: nohup setsid + pid files; production uses systemd)
 pid_alive() {   # PID MARKER: alive and its command line contains MARKER

@@ -19,6 +19,7 @@ def main():
     ap.add_argument("--kill-time", type=float)
     ap.add_argument("--old-port", default="")
     ap.add_argument("--limit", type=float, default=0, help="fail if failover seconds exceed this")
+    ap.add_argument("--prefix", default="", help="only stored ids starting with this count")
     ap.add_argument("ledgers", nargs="+")
     a = ap.parse_args()
 
@@ -36,7 +37,7 @@ def main():
                 if a.kill_time is not None and t > a.kill_time and port != a.old_port:
                     if first_after is None or t < first_after:
                         first_after = t
-    stored = collections.Counter(l.strip() for l in open(a.dump) if l.strip())
+    stored = collections.Counter(l.strip() for l in open(a.dump) if l.strip() and l.startswith(a.prefix))
     missing = [r for r in acked if stored[r] == 0]
     dup = {r: c for r, c in stored.items() if c > 1}
     unacked = [r for r in stored if r not in acked]

@@ -10,6 +10,8 @@ TESTS=$SRC/tests/cluster
 : "${CLUSTER_WRITER:=$TESTS/writer.py}"      # pluggable load generator (see writer.py)
 : "${CLUSTER_WRITERS:=2}"                    # how many writers ("nodes") push at once
 : "${CLUSTER_KEEP:=0}"                       # 1 = leave the lab running for inspection
+: "${CLUSTER_SHARED_LAB:=0}"                 # 1 = use the running lab at CENTRAL_DIR (run-suite.sh)
+: "${CLUSTER_WRITER_PREFIX:=w}"              # writer names: <prefix>1, <prefix>2, ...
 
 say() { echo "[$(date +%T)] $*"; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -50,7 +52,7 @@ start_writers() {   # URI
     : > "$LAB/writers.log"
     rm -f "$LAB/stop-writers"
     for i in $(seq 1 "$CLUSTER_WRITERS"); do
-        "$CLUSTER_WRITER" run --uri "$1" --name "w$i" --ledger "$LAB/ledger-w$i" \
+        "$CLUSTER_WRITER" run --uri "$1" --name "$CLUSTER_WRITER_PREFIX$i" --ledger "$LAB/ledger-w$i" \
             --stop-file "$LAB/stop-writers" >> "$LAB/writers.log" 2>&1 &
         WRITER_PIDS+=($!)
     done
@@ -74,7 +76,9 @@ lab_teardown() {
         echo "---- test failed (rc=$rc): last lines of the member logs ----"
         for f in "$CENTRAL_DIR"/log/*.log; do echo "== $f"; tail -n 15 "$f"; done
     fi
-    if [ "$CLUSTER_KEEP" = 1 ]; then
+    if [ "$CLUSTER_SHARED_LAB" = 1 ]; then
+        rm -rf "$LAB"
+    elif [ "$CLUSTER_KEEP" = 1 ]; then
         echo "CLUSTER_KEEP=1: lab left running: CENTRAL_DIR=$CENTRAL_DIR CENTRAL_BASE_PORT=$CENTRAL_BASE_PORT"
     else
         "$CENTRAL/lab.sh" destroy >/dev/null 2>&1
@@ -86,17 +90,26 @@ lab_teardown() {
 
 lab_setup() {
     skip_unless_ready
-    export CENTRAL_BASE_PORT=${CENTRAL_BASE_PORT:-$(free_base_port)}
-    export CENTRAL_DIR=${CENTRAL_DIR:-$(mktemp -d /tmp/sikhnas-cluster.XXXXXX)}
-    chmod 755 "$CENTRAL_DIR"
     LAB=$(mktemp -d /tmp/sikhnas-cluster-work.XXXXXX)
-    trap lab_teardown EXIT
-    trap 'exit 130' INT TERM
-    . "$CENTRAL/lib.sh"
-    say "lab: CENTRAL_DIR=$CENTRAL_DIR CENTRAL_BASE_PORT=$CENTRAL_BASE_PORT"
-    local t0; t0=$(date +%s.%N)
-    "$CENTRAL/lab.sh" up > "$LAB/up.log" 2>&1 || { cat "$LAB/up.log"; fail "lab.sh up"; }
-    say "cluster up in $(elapsed "$t0") s"
-    "$CENTRAL/lab.sh" status
+    if [ "$CLUSTER_SHARED_LAB" = 1 ]; then
+        [ -f "${CENTRAL_DIR:-/nonexistent}/lab.env" ] || fail "CLUSTER_SHARED_LAB=1 but no lab at CENTRAL_DIR=${CENTRAL_DIR:-}"
+        trap lab_teardown EXIT
+        trap 'exit 130' INT TERM
+        . "$CENTRAL/lib.sh"
+        say "shared lab: CENTRAL_DIR=$CENTRAL_DIR CENTRAL_BASE_PORT=$CENTRAL_BASE_PORT"
+    else
+        export CENTRAL_BASE_PORT=${CENTRAL_BASE_PORT:-$(free_base_port)}
+        export CENTRAL_DIR=${CENTRAL_DIR:-$(mktemp -d /tmp/sikhnas-cluster.XXXXXX)}
+        chmod 755 "$CENTRAL_DIR"
+        trap lab_teardown EXIT
+        trap 'exit 130' INT TERM
+        . "$CENTRAL/lib.sh"
+        say "lab: CENTRAL_DIR=$CENTRAL_DIR CENTRAL_BASE_PORT=$CENTRAL_BASE_PORT"
+        local t0; t0=$(date +%s.%N)
+        "$CENTRAL/lab.sh" up > "$LAB/up.log" 2>&1 || { cat "$LAB/up.log"; fail "lab.sh up"; }
+        say "cluster up in $(elapsed "$t0") s"
+    fi
+    "$CENTRAL/lab.sh" wait-leader 60 >/dev/null || fail "no leader"
+    "$CENTRAL/lab.sh" status | sed -n 1,6p
     ADMIN_URI=$(app_uri)   # superuser through the multi-host conninfo
 }

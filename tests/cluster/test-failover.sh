@@ -12,6 +12,7 @@
 : "${CLUSTER_LOAD_BEFORE:=5}"
 : "${CLUSTER_LOAD_AFTER:=5}"
 
+CLUSTER_WRITER_PREFIX=fw
 lab_setup
 "$CLUSTER_WRITER" setup --uri "$ADMIN_URI"
 
@@ -62,10 +63,10 @@ say "members after the failover:"; members_table | sed 's/^/  /'
 members_table | grep -q ' sync_standby ' || fail "no synchronous standby 30 s after the failover"
 
 # the analysts' replica must have caught up with the new primary too
-want=$(wc -l < "$LAB/stored")
+want=$(grep -c '^fw' "$LAB/stored")
 got=""
 for _ in $(seq 1 60); do
-    got=$(member_psql analytics -d "$CENTRAL_DB" -Atc "SELECT count(*) FROM cluster_probe" 2>/dev/null || true)
+    got=$(member_psql analytics -d "$CENTRAL_DB" -Atc "SELECT count(*) FROM cluster_probe WHERE id LIKE 'fw%'" 2>/dev/null || true)
     [ "$got" = "$want" ] && break
     sleep 0.5
 done
@@ -74,7 +75,7 @@ say "rows on the new primary: $want, on the analytics replica: $got"
 [ "$(member_psql analytics -d "$CENTRAL_DB" -Atc 'SELECT pg_is_in_recovery()')" = t ] || fail "analytics was promoted"
 
 python3 "$TESTS/check_ledger.py" --dump "$LAB/stored" --kill-time "$kill_ts" --old-port "$old_port" \
-    --limit "$CLUSTER_FAILOVER_LIMIT" "$LAB"/ledger-w*
+    --limit "$CLUSTER_FAILOVER_LIMIT" --prefix fw "$LAB"/ledger-w*
 say "PostGIS on the new primary: $(member_psql "$new" -d "$CENTRAL_DB" -Atc \
     "SELECT round(ST_Distance('SRID=4326;POINT(106.8 -6.2)'::geography, 'SRID=4326;POINT(115.2 -8.65)'::geography)/1000) || ' km Jakarta-Denpasar'")"
 say "PASS failover ($CLUSTER_KILL kill) in $(elapsed "$T_START") s of test time"
