@@ -958,6 +958,42 @@ static void now_iso(char buf[32])
     store_now_iso(buf);
 }
 
+/* The hub has seen seqs beyond this batch: the store was restored from a
+ * backup (or an earlier, larger batch's ack was lost). The hub skips every
+ * seq up to acked as already applied, so rows of this batch may not have
+ * been applied. Give every queued entry a new seq above acked, in order,
+ * and send them again: re-applying a row the hub has is harmless (same
+ * version, same writer), losing one is not. */
+static int renumber_queue(struct sync_client *c, int64_t acked)
+{
+    char sql[512];
+    int r;
+
+    log_warning("sync: the hub has acknowledged up to seq %lld, beyond this batch (%lld): "
+                "was this store restored from a backup? Sending the queue again with new "
+                "numbers", (long long)acked, (long long)c->last_seq);
+    r = store_begin(c->store);
+    if (r < 0)
+        return set_error(c, r, "the store is busy; the batch will be sent again");
+    snprintf(sql, sizeof(sql),
+             "UPDATE sqlite_sequence SET seq = max(seq, %lld) WHERE name = 'outbox';"
+             "CREATE TEMP TABLE sync_renumber AS SELECT seq, tbl, row_id, hlc FROM outbox"
+             " WHERE state = 0 AND seq <= %lld;"
+             "DELETE FROM outbox WHERE state = 0 AND seq <= %lld;"
+             "INSERT INTO outbox (tbl, row_id, hlc) SELECT tbl, row_id, hlc"
+             " FROM sync_renumber ORDER BY seq;"
+             "DROP TABLE sync_renumber;", (long long)acked, (long long)acked,
+             (long long)acked);
+    r = store_exec(c->store, sql);
+    if (r == 0)
+        r = store_commit(c->store);
+    if (r < 0) {
+        store_rollback(c->store);
+        return set_error(c, r, "cannot renumber the outbox: %s", strerror(-r));
+    }
+    return 0;
+}
+
 static int push_apply(struct sync_client *c)
 {
     cJSON *doc = cJSON_ParseWithLength(c->resp.p ? c->resp.p : "", c->resp.len);
@@ -982,10 +1018,10 @@ static int push_apply(struct sync_client *c)
                       (long long)acked, (long long)c->last_seq);
         goto out;
     }
-    if (acked > c->last_seq)
-        log_warning("sync: the hub has acknowledged up to seq %lld, beyond this batch (%lld): "
-                    "was this store restored from a backup?", (long long)acked,
-                    (long long)c->last_seq);
+    if (acked > c->last_seq) {
+        r = renumber_queue(c, acked);
+        goto out;
+    }
     r = store_begin(c->store);
     if (r < 0) {
         set_error(c, r, "the store is busy; the batch will be sent again");

@@ -211,6 +211,31 @@ def test_cut_mid_request_and_mid_response():
         proxy.close()
 
 
+def test_store_restored_from_backup():
+    """A store put back from an older copy reuses outbox seqs the hub has
+    already acknowledged; its new records must still arrive."""
+    node = new_node(5)
+    backup = os.path.join(node.tmp, 'backup.db')
+    subprocess.run(['sqlite3', node.db, ".backup '%s'" % backup], check=True)
+    for i in range(5):
+        assert node.add_report(e2elib.report(i=i)).returncode == 0
+    ok_sync(node)
+    nid = node_id(node)
+    assert e2elib.pg_counts(ENV.pg, nid)[0] == 10
+    os.replace(backup, node.db)
+    for suffix in ('-wal', '-shm'):
+        if os.path.exists(node.db + suffix):
+            os.unlink(node.db + suffix)
+    for i in range(3):
+        assert node.add_report(e2elib.report(i=i, note='after restore')).returncode == 0
+    ok_sync(node)
+    rows, distinct = e2elib.pg_counts(ENV.pg, nid)
+    assert rows == distinct == 13, (rows, distinct)
+    assert ENV.pg.scalar("SELECT count(*) FROM case_report WHERE origin = '%s' AND "
+                         "note = 'after restore'" % nid) == 3
+    assert node.status()['outbox'] == 0
+
+
 def test_kill9_node_mid_sync():
     node = new_node(20000)
     args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
@@ -376,7 +401,8 @@ def test_daemon_syncs_on_timer():
 
 TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
-         test_pull_reference_and_corrections, test_wrong_node_clock, test_kill9_node_mid_sync,
+         test_pull_reference_and_corrections, test_wrong_node_clock,
+         test_store_restored_from_backup, test_kill9_node_mid_sync,
          test_daemon_syncs_on_timer, test_kill9_hub_mid_batch, test_postgres_restart]
 
 
