@@ -52,12 +52,14 @@ write_pgbackrest_conf() {
         echo
         echo "[$PGBR_STANZA]"
         # every node that can become primary: pgBackRest finds the primary itself
-        for m in $CENTRAL_MEMBERS; do
+        # PGBR_PG_LOCAL_ONLY=<member>: a database host's own config (archive-push/get
+        # and restore only need the local data directory)
+        for m in ${PGBR_PG_LOCAL_ONLY:-$CENTRAL_MEMBERS}; do
             i=$((i + 1))
             echo "pg$i-path=$(member_data "$m")"
             echo "pg$i-port=$(member_port "$m")"
             echo "pg$i-user=$CENTRAL_SUPERUSER"
-            if [ "${PGBR_PG_REMOTE:-0}" = 1 ]; then
+            if [ "${PGBR_PG_REMOTE:-0}" = 1 ] && [ -z "${PGBR_PG_LOCAL_ONLY:-}" ]; then
                 echo "pg$i-host=$(member_host "$m")"
                 echo "pg$i-host-user=$CENTRAL_OS_USER"
             else
