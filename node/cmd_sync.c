@@ -73,7 +73,7 @@ static void progress(struct sync_client *c, double t0, int final)
     long long left = sync_client_queued(c);
 
     fprintf(stderr, "\r\033[Ksync: %s %lld rows sent, %lld left, %lld refused, %lld pulled, "
-            "%.1f s%s", sync_client_pulling(c) ? "pulling;" : "pushing;", st->rows_sent,
+            "%.1f s%s", final ? "done;" : sync_client_pulling(c) ? "pulling;" : "pushing;", st->rows_sent,
             left < 0 ? 0 : left, st->rows_refused, st->rows_pulled, now_s() - t0,
             final ? "\n" : "");
 }

@@ -508,3 +508,60 @@ int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_
         sqlite3_bind_text(st, 12, in->reporter, -1, SQLITE_STATIC);
     return step_done(s, st, "movement permit");
 }
+
+int treatment_insert(struct store *s, const struct treatment_in *in,
+                     char id_out[UUID_STR_LEN])
+{
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO treatment (id, origin, hlc, created_at, updated_at, case_id, village,"
+        " species, drug, n_animals, event_date, reporter, note)"
+        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    char now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    r = stamp(s, st, id_out, now);
+    if (r < 0)
+        return r;
+    if (in->case_id[0])
+        sqlite3_bind_text(st, 5, in->case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->species, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, in->drug, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, in->n_animals);
+    sqlite3_bind_text(st, 10, in->event_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 11, in->reporter, -1, SQLITE_STATIC);
+    if (in->note[0])
+        sqlite3_bind_text(st, 12, in->note, -1, SQLITE_STATIC);
+    return step_done(s, st, "treatment");
+}
+
+int slaughter_insert(struct store *s, const struct slaughter_in *in,
+                     char id_out[UUID_STR_LEN])
+{
+    sqlite3_stmt *st = store_stmt(s,
+        "INSERT INTO slaughter_report (id, origin, hlc, created_at, updated_at, abattoir,"
+        " village, species, n_animals, event_date, reporter, note)"
+        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    char now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    r = stamp(s, st, id_out, now);
+    if (r < 0)
+        return r;
+    if (in->abattoir[0])
+        sqlite3_bind_text(st, 5, in->abattoir, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->species, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, in->n_animals);
+    sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
+    if (in->reporter[0])
+        sqlite3_bind_text(st, 10, in->reporter, -1, SQLITE_STATIC);
+    if (in->note[0])
+        sqlite3_bind_text(st, 11, in->note, -1, SQLITE_STATIC);
+    return step_done(s, st, "slaughter report");
+}

@@ -47,5 +47,9 @@ int population_insert(struct store *s, const struct population_in *in,
                       char id_out[UUID_STR_LEN]);
 int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_STR_LEN],
                   char permit_out[24]);
+int treatment_insert(struct store *s, const struct treatment_in *in,
+                     char id_out[UUID_STR_LEN]);
+int slaughter_insert(struct store *s, const struct slaughter_in *in,
+                     char id_out[UUID_STR_LEN]);
 
 #endif

@@ -691,3 +691,60 @@ int validate_permit(struct validator *v, struct permit_in *in, struct verr *err)
         r = date_check(in->issue_date, "issue_date", err);
     return r < 0 ? r : reporter_check(v, in->reporter, err);
 }
+
+/* One species code and a head count, as treatment and slaughter carry them. */
+static int species_count_check(struct validator *v, char species[8], int64_t n,
+                               struct verr *err)
+{
+    if (!species[0])
+        return fail(err, VERR_REQUIRED, "species", NULL);
+    if (code_copy(species, species, 8) < 0 || !validator_has_code(v, "species", species))
+        return fail(err, VERR_UNKNOWN_CODE, "species", species);
+    if (n < 0 || n > V_COUNT_MAX)
+        return fail(err, VERR_COUNT, "n_animals", NULL);
+    return 0;
+}
+
+static int note_check(const char *note, struct verr *err)
+{
+    if (strlen(note) > V_NOTE_MAX)
+        return fail(err, VERR_TOO_LONG, "note", NULL);
+    return utf8_text_ok(note) ? 0 : fail(err, VERR_ENCODING, "note", NULL);
+}
+
+int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    r = village_check(v, in->village, err);
+    if (r == 0)
+        r = species_count_check(v, in->species, in->n_animals, err);
+    if (r < 0)
+        return r;
+    if (!in->drug[0])
+        return fail(err, VERR_REQUIRED, "drug", NULL);
+    if (!utf8_text_ok(in->drug) || strchr(in->drug, '\n'))
+        return fail(err, VERR_ENCODING, "drug", NULL);
+    r = date_check(in->event_date, "event_date", err);
+    if (r == 0)
+        r = note_check(in->note, err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    if (in->abattoir[0] && (!utf8_text_ok(in->abattoir) || strchr(in->abattoir, '\n')))
+        return fail(err, VERR_ENCODING, "abattoir", NULL);
+    r = village_check(v, in->village, err);
+    if (r == 0)
+        r = species_count_check(v, in->species, in->n_animals, err);
+    if (r == 0)
+        r = date_check(in->event_date, "event_date", err);
+    if (r == 0)
+        r = note_check(in->note, err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}

@@ -167,4 +167,32 @@ int validate_vaccination(struct validator *v, struct vaccination_in *in, struct 
 int validate_population(struct validator *v, struct population_in *in, struct verr *err);
 int validate_permit(struct validator *v, struct permit_in *in, struct verr *err);
 
+/* A treatment (OBI): one species, a drug, how many head were treated;
+ * case_id is "" or the case_report.id the caller found. */
+struct treatment_in {
+    char case_id[40];
+    char village[11];
+    char species[8];
+    char drug[V_NAME_MAX + 1];
+    int64_t n_animals;
+    char event_date[11];
+    char reporter[20];
+    char note[V_NOTE_MAX + 1];
+};
+
+/* A slaughter report: the abattoir (RPH) id when known, one species. */
+struct slaughter_in {
+    char abattoir[24];
+    char village[11];
+    char species[8];
+    int64_t n_animals;
+    char event_date[11];
+    char reporter[20];
+    char note[V_NOTE_MAX + 1];
+};
+
+/* Same contract as the validators above (web forms and the API). */
+int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err);
+int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err);
+
 #endif

@@ -13,6 +13,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,17 +28,35 @@
 
 extern const struct embedded_file web_assets[];
 
+struct kind_def;
+
+/* A validated record waiting for the next group commit. */
+struct pending {
+    struct pending *next;
+    struct http_conn *c;        /* holds a ref */
+    const char *lang;
+    const struct kind_def *kind;  /* NULL: a case report */
+    void *in;                   /* the validated C struct; owned */
+};
+
 struct web {
     struct daemon *d;
     struct http_server *srv;
+    uv_idle_t flush;            /* runs the group commit; active while queue is not empty */
+    struct pending *queue, **tail;
+    unsigned queued;
+    int refs;                   /* the idle handle + logins on the thread pool */
     int kdf_jobs;               /* logins on the thread pool */
     int stopping;
     unsigned session_ttl;
 };
 
+struct route;
+
 /* One request being answered. */
 struct wreq {
     struct web *w;
+    const struct route *rt;
     struct http_conn *c;
     const struct http_req *r;
     const char *lang;           /* "id" or "en" */
@@ -237,6 +256,7 @@ static void login_done(uv_work_t *req, int status)
 
     memset(j->password, 0, sizeof(j->password));
     w->kdf_jobs--;
+    w->refs--;
     if (ok) {
         r = store_begin(s);
         if (r == 0)
@@ -274,7 +294,7 @@ static void login_done(uv_work_t *req, int status)
     }
     http_conn_unref(j->c);
     free(j);
-    if (w->stopping && w->kdf_jobs == 0)
+    if (w->refs == 0)
         web_free(w);
 }
 
@@ -342,6 +362,7 @@ static void api_login(struct wreq *q, cJSON *doc)
         return;
     }
     w->kdf_jobs++;
+    w->refs++;
     http_conn_ref(q->c);
 }
 
@@ -375,9 +396,11 @@ static cJSON *rows_json(sqlite3_stmt *st, int *rc_out)
                 cJSON_AddNumberToObject(o, name, sqlite3_column_double(st, i));
                 break;
             default:
-                if (nl > 5 && strcmp(name + nl - 5, "_json") == 0) {
+                if ((nl > 5 && strcmp(name + nl - 5, "_json") == 0) ||
+                    strcmp(name, "animals") == 0) {
                     char key[64];
-                    snprintf(key, sizeof(key), "%.*s", (int)(nl - 5), name);
+                    snprintf(key, sizeof(key), "%.*s", (int)(nl > 5 && name[nl - 5] == '_'
+                             ? nl - 5 : nl), name);
                     cJSON *v = cJSON_Parse((const char *)sqlite3_column_text(st, i));
                     if (v)
                         cJSON_AddItemToObject(o, key, v);
@@ -501,14 +524,13 @@ static const char *msg(struct wreq *q, const char *id, const char *en)
     return strcmp(q->lang, "en") == 0 ? en : id;
 }
 
+static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in, size_t size);
+
 static void api_reports_add(struct wreq *q, cJSON *doc)
 {
     struct daemon *d = q->w->d;
     struct case_report_in in;
     struct verr e;
-    char id[UUID_STR_LEN], ref[16];
-    cJSON *o;
-    int r;
 
     if (validate_case_report(d->validator, doc, &in, &e) < 0) {
         send_verr(q, &e);
@@ -529,22 +551,7 @@ static void api_reports_add(struct wreq *q, cJSON *doc)
     } else if (!in.reporter[0]) {
         snprintf(in.reporter, sizeof(in.reporter), "%s", q->who.phone);
     }
-    r = store_begin(d->store);
-    if (r == 0)
-        r = case_report_insert(d->store, &in, id, ref);
-    if (r == 0)
-        r = store_commit(d->store);
-    if (r < 0) {
-        store_rollback(d->store);
-        send_store_error(q, r);
-        return;
-    }
-    daemon_changed(d);
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddStringToObject(o, "ref", ref);
-    cJSON_AddStringToObject(o, "sync", "queued");
-    send_json(q, 201, o, NULL);
+    enqueue(q, NULL, &in, sizeof(in));
 }
 
 /* ------------------------------------------------------------------ dashboard and map */
@@ -663,6 +670,270 @@ static void api_map(struct wreq *q)
     send_json(q, 200, fc, NULL);
 }
 
+/* ------------------------------------------------------------------ other record kinds */
+
+/* The API's JSON for the other kinds is read into the validators' C
+ * structs (validate.h), field by field: a key must be known, of the right
+ * JSON type and fit its buffer; everything else is the validator's job. */
+enum jtype { J_STR, J_INT, J_YESNO, J_HERD, J_CASE_REF };
+
+struct jspec {
+    const char *name;
+    enum jtype type;
+    size_t off;                 /* the field in the struct */
+    size_t cap;                 /* J_STR: buffer size; J_HERD: offset of the count */
+    int required;               /* J_INT: must be given */
+    const char *const *counts;  /* J_HERD: names of n[] */
+    int n_counts;
+};
+
+static int jfail(struct verr *e, enum verr_code c, const char *field, const char *detail)
+{
+    e->code = c;
+    snprintf(e->field, sizeof(e->field), "%s", field);
+    snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
+    return -EINVAL;
+}
+
+static int herd_decode(const cJSON *arr, const struct jspec *sp, struct herd_count *out,
+                       int *n_out, struct verr *e)
+{
+    const cJSON *it, *f;
+    char name[48];
+    int n = 0;
+
+    if (!cJSON_IsArray(arr))
+        return jfail(e, VERR_TYPE, sp->name, "array of {species, counts}");
+    cJSON_ArrayForEach(it, arr) {
+        if (n >= V_MAX_ANIMALS)
+            return jfail(e, VERR_TOO_MANY, sp->name, NULL);
+        snprintf(name, sizeof(name), "%s[%d]", sp->name, n);
+        if (!cJSON_IsObject(it))
+            return jfail(e, VERR_TYPE, name, "object");
+        memset(&out[n], 0, sizeof(out[n]));
+        cJSON_ArrayForEach(f, it) {
+            int k;
+            snprintf(name, sizeof(name), "%s[%d].%s", sp->name, n, f->string);
+            if (strcmp(f->string, "species") == 0) {
+                if (!cJSON_IsString(f))
+                    return jfail(e, VERR_TYPE, name, "string");
+                if (strlen(f->valuestring) >= sizeof(out[n].species))
+                    return jfail(e, VERR_UNKNOWN_CODE, name, f->valuestring);
+                memcpy(out[n].species, f->valuestring, strlen(f->valuestring) + 1);
+                continue;
+            }
+            for (k = 0; k < sp->n_counts; k++)
+                if (strcmp(f->string, sp->counts[k]) == 0)
+                    break;
+            if (k == sp->n_counts)
+                return jfail(e, VERR_UNKNOWN_FIELD, name, NULL);
+            if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > V_COUNT_MAX ||
+                f->valuedouble != (double)(int64_t)f->valuedouble)
+                return jfail(e, VERR_COUNT, name, NULL);
+            out[n].n[k] = (int64_t)f->valuedouble;
+        }
+        if (!out[n].species[0]) {
+            snprintf(name, sizeof(name), "%s[%d].species", sp->name, n);
+            return jfail(e, VERR_REQUIRED, name, NULL);
+        }
+        n++;
+    }
+    *n_out = n;
+    return 0;
+}
+
+/* Fills the struct at out from doc by spec. */
+static int json_decode(struct store *s, const cJSON *doc, const struct jspec *spec, size_t n_spec,
+                       void *out, struct verr *e)
+{
+    const cJSON *f;
+    char *base = out;
+
+    memset(e, 0, sizeof(*e));
+    cJSON_ArrayForEach(f, doc) {
+        size_t k;
+        for (k = 0; k < n_spec; k++)
+            if (strcmp(f->string, spec[k].name) == 0)
+                break;
+        if (k == n_spec)
+            return jfail(e, VERR_UNKNOWN_FIELD, f->string, NULL);
+    }
+    for (size_t k = 0; k < n_spec; k++) {
+        const struct jspec *sp = &spec[k];
+        int r;
+        f = cJSON_GetObjectItemCaseSensitive(doc, sp->name);
+        switch (sp->type) {
+        case J_STR:
+        case J_CASE_REF:
+            if (!f || cJSON_IsNull(f))
+                break;
+            if (!cJSON_IsString(f))
+                return jfail(e, VERR_TYPE, sp->name, "string");
+            if (sp->type == J_CASE_REF) {
+                if (!f->valuestring[0])
+                    break;
+                r = case_report_by_ref(s, f->valuestring, base + sp->off);
+                if (r == -ENOENT)
+                    return jfail(e, VERR_UNKNOWN_CODE, sp->name, f->valuestring);
+                if (r < 0)
+                    return r;
+                break;
+            }
+            if (strlen(f->valuestring) >= sp->cap)
+                return jfail(e, VERR_TOO_LONG, sp->name, NULL);
+            memcpy(base + sp->off, f->valuestring, strlen(f->valuestring) + 1);
+            break;
+        case J_INT:
+            if (!f || cJSON_IsNull(f)) {
+                if (sp->required)
+                    return jfail(e, VERR_REQUIRED, sp->name, NULL);
+                break;
+            }
+            if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > V_COUNT_MAX ||
+                f->valuedouble != (double)(int64_t)f->valuedouble)
+                return jfail(e, VERR_COUNT, sp->name, NULL);
+            *(int64_t *)(void *)(base + sp->off) = (int64_t)f->valuedouble;
+            break;
+        case J_YESNO:
+            *(int *)(void *)(base + sp->off) = -1;
+            if (!f || cJSON_IsNull(f))
+                break;
+            if (!cJSON_IsBool(f))
+                return jfail(e, VERR_TYPE, sp->name, "true or false");
+            *(int *)(void *)(base + sp->off) = cJSON_IsTrue(f);
+            break;
+        case J_HERD:
+            if (!f)
+                break;      /* the validator says whether animals are required */
+            r = herd_decode(f, sp, (struct herd_count *)(void *)(base + sp->off),
+                            (int *)(void *)(base + sp->cap), e);
+            if (r < 0)
+                return r;
+            break;
+        }
+    }
+    return 0;
+}
+
+#define JS(st, name, field) { name, J_STR, offsetof(struct st, field), \
+                              sizeof(((struct st *)0)->field), 0, NULL, 0 }
+#define JI(st, name, field) { name, J_INT, offsetof(struct st, field), 0, 1, NULL, 0 }
+#define JH(st, names) { "animals", J_HERD, offsetof(struct st, animals), \
+                        offsetof(struct st, n_animals), 0, names, \
+                        (int)(sizeof(names) / sizeof(names[0])) }
+
+static const char *const fu_counts[] = { "sick", "dead", "culled", "at_risk" };
+static const char *const vac_counts[] = { "primary", "booster" };
+static const char *const n_counts[] = { "n" };
+
+static const struct jspec followup_spec[] = {
+    { "case_ref", J_CASE_REF, offsetof(struct followup_in, case_id), 0, 0, NULL, 0 },
+    JS(followup_in, "outcome", outcome), JH(followup_in, fu_counts),
+    { "escalate", J_YESNO, offsetof(struct followup_in, escalate), 0, 0, NULL, 0 },
+    JS(followup_in, "event_date", event_date), JS(followup_in, "reporter", reporter),
+};
+static const struct jspec vaccination_spec[] = {
+    JS(vaccination_in, "program", program), JS(vaccination_in, "village", village),
+    JH(vaccination_in, vac_counts), JS(vaccination_in, "event_date", event_date),
+    JS(vaccination_in, "reporter", reporter),
+};
+static const struct jspec population_spec[] = {
+    JS(population_in, "village", village), JH(population_in, n_counts),
+    JS(population_in, "event_date", event_date), JS(population_in, "reporter", reporter),
+};
+static const struct jspec permit_spec[] = {
+    JS(permit_in, "owner_id", owner_id), JS(permit_in, "owner_phone", owner_phone),
+    JS(permit_in, "from_area", from_area), JS(permit_in, "to_area", to_area),
+    JH(permit_in, n_counts), JS(permit_in, "issue_date", issue_date),
+    JS(permit_in, "reporter", reporter),
+};
+static const struct jspec treatment_spec[] = {
+    { "case_ref", J_CASE_REF, offsetof(struct treatment_in, case_id), 0, 0, NULL, 0 },
+    JS(treatment_in, "village", village), JS(treatment_in, "species", species),
+    JS(treatment_in, "drug", drug), JI(treatment_in, "n_animals", n_animals),
+    JS(treatment_in, "event_date", event_date), JS(treatment_in, "reporter", reporter),
+    JS(treatment_in, "note", note),
+};
+static const struct jspec slaughter_spec[] = {
+    JS(slaughter_in, "abattoir", abattoir), JS(slaughter_in, "village", village),
+    JS(slaughter_in, "species", species), JI(slaughter_in, "n_animals", n_animals),
+    JS(slaughter_in, "event_date", event_date), JS(slaughter_in, "reporter", reporter),
+    JS(slaughter_in, "note", note),
+};
+
+/* One wrapper pair per kind: the validator and the insert of that kind. */
+static int followup_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                         char ref[24], int phase)
+{
+    (void) ref;
+    return phase == 0 ? validate_followup(d->validator, in, e) : followup_insert(d->store, in, id);
+}
+static int vaccination_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                            char ref[24], int phase)
+{
+    (void) ref;
+    return phase == 0 ? validate_vaccination(d->validator, in, e)
+                      : vaccination_insert(d->store, in, id);
+}
+static int population_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                           char ref[24], int phase)
+{
+    (void) ref;
+    return phase == 0 ? validate_population(d->validator, in, e)
+                      : population_insert(d->store, in, id);
+}
+static int permit_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                       char ref[24], int phase)
+{
+    return phase == 0 ? validate_permit(d->validator, in, e) : permit_insert(d->store, in, id, ref);
+}
+static int treatment_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                          char ref[24], int phase)
+{
+    (void) ref;
+    return phase == 0 ? validate_treatment(d->validator, in, e)
+                      : treatment_insert(d->store, in, id);
+}
+static int slaughter_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                          char ref[24], int phase)
+{
+    (void) ref;
+    return phase == 0 ? validate_slaughter(d->validator, in, e)
+                      : slaughter_insert(d->store, in, id);
+}
+
+#define LIST_SQL(t) "SELECT t.*, " SYNC_STATE("t") " FROM " t " t WHERE t.deleted = 0" \
+                    " ORDER BY t.hlc DESC LIMIT ?1"
+
+struct kind_def {
+    const char *list_sql;
+    const struct jspec *spec;
+    size_t n_spec;
+    size_t size;                /* of the C struct */
+    size_t reporter_off;        /* char[20] */
+    int (*save)(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
+                char ref[24], int phase);  /* phase 0 validates, 1 inserts */
+};
+
+#define KIND(st, table, spec, fn) { LIST_SQL(table), spec, sizeof(spec) / sizeof(spec[0]), \
+    sizeof(struct st), offsetof(struct st, reporter), fn }
+
+static const struct kind_def k_followup =
+    KIND(followup_in, "case_followup", followup_spec, followup_save);
+static const struct kind_def k_vaccination =
+    KIND(vaccination_in, "vaccination", vaccination_spec, vaccination_save);
+static const struct kind_def k_treatment =
+    KIND(treatment_in, "treatment", treatment_spec, treatment_save);
+static const struct kind_def k_movement =
+    KIND(permit_in, "movement_permit", permit_spec, permit_save);
+static const struct kind_def k_slaughter =
+    KIND(slaughter_in, "slaughter_report", slaughter_spec, slaughter_save);
+static const struct kind_def k_population =
+    KIND(population_in, "population_report", population_spec, population_save);
+
+static void api_kind_list(struct wreq *q);
+static void api_kind_add(struct wreq *q, cJSON *doc);
+
 /* ------------------------------------------------------------------ routing */
 
 enum route_kind { R_GET, R_POST };
@@ -673,6 +944,7 @@ struct route {
     int perm;                   /* -1: no session needed */
     void (*get)(struct wreq *q);
     void (*post)(struct wreq *q, cJSON *doc);
+    const struct kind_def *rec; /* the other record kinds */
 };
 
 static void api_session(struct wreq *q)
@@ -681,16 +953,75 @@ static void api_session(struct wreq *q)
 }
 
 static const struct route routes[] = {
-    { R_POST, "/api/v1/login",     -1,         NULL,             api_login },
-    { R_POST, "/api/v1/logout",    PERM_READ,  NULL,             NULL },
-    { R_GET,  "/api/v1/session",   PERM_READ,  api_session,      NULL },
-    { R_GET,  "/api/v1/codes",     PERM_READ,  api_codes,        NULL },
-    { R_GET,  "/api/v1/areas",     PERM_READ,  api_areas,        NULL },
-    { R_GET,  "/api/v1/reports",   PERM_READ,  api_reports_list, NULL },
-    { R_POST, "/api/v1/reports",   PERM_CASE,  NULL,             api_reports_add },
-    { R_GET,  "/api/v1/dashboard", PERM_READ,  api_dashboard,    NULL },
-    { R_GET,  "/api/v1/map",       PERM_READ,  api_map,          NULL },
+    { R_POST, "/api/v1/login",     -1,         NULL,             api_login, NULL },
+    { R_POST, "/api/v1/logout",    PERM_READ,  NULL,             NULL, NULL },
+    { R_GET,  "/api/v1/session",   PERM_READ,  api_session,      NULL, NULL },
+    { R_GET,  "/api/v1/codes",     PERM_READ,  api_codes,        NULL, NULL },
+    { R_GET,  "/api/v1/areas",     PERM_READ,  api_areas,        NULL, NULL },
+    { R_GET,  "/api/v1/reports",   PERM_READ,  api_reports_list, NULL, NULL },
+    { R_POST, "/api/v1/reports",   PERM_CASE,  NULL,             api_reports_add, NULL },
+    { R_GET,  "/api/v1/dashboard", PERM_READ,  api_dashboard,    NULL, NULL },
+    { R_GET,  "/api/v1/map",       PERM_READ,  api_map,          NULL, NULL },
+    { R_GET,  "/api/v1/followups",    PERM_READ,  api_kind_list, NULL, &k_followup },
+    { R_POST, "/api/v1/followups",    PERM_ENTRY, NULL, api_kind_add,  &k_followup },
+    { R_GET,  "/api/v1/vaccinations", PERM_READ,  api_kind_list, NULL, &k_vaccination },
+    { R_POST, "/api/v1/vaccinations", PERM_ENTRY, NULL, api_kind_add,  &k_vaccination },
+    { R_GET,  "/api/v1/treatments",   PERM_READ,  api_kind_list, NULL, &k_treatment },
+    { R_POST, "/api/v1/treatments",   PERM_ENTRY, NULL, api_kind_add,  &k_treatment },
+    { R_GET,  "/api/v1/movements",    PERM_READ,  api_kind_list, NULL, &k_movement },
+    { R_POST, "/api/v1/movements",    PERM_ENTRY, NULL, api_kind_add,  &k_movement },
+    { R_GET,  "/api/v1/slaughters",   PERM_READ,  api_kind_list, NULL, &k_slaughter },
+    { R_POST, "/api/v1/slaughters",   PERM_ENTRY, NULL, api_kind_add,  &k_slaughter },
+    { R_GET,  "/api/v1/populations",  PERM_READ,  api_kind_list, NULL, &k_population },
+    { R_POST, "/api/v1/populations",  PERM_ENTRY, NULL, api_kind_add,  &k_population },
 };
+
+static void api_kind_list(struct wreq *q)
+{
+    sqlite3_stmt *st = store_stmt(q->w->d->store, q->rt->rec->list_sql);
+
+    if (!st) {
+        send_store_error(q, -EIO);
+        return;
+    }
+    sqlite3_bind_int(st, 1, query_limit(q, 50, 500));
+    send_rows(q, st);
+}
+
+static void api_kind_add(struct wreq *q, cJSON *doc)
+{
+    const struct kind_def *k = q->rt->rec;
+    struct daemon *d = q->w->d;
+    char id[UUID_STR_LEN], ref[24] = "";
+    struct verr e;
+    void *in = calloc(1, k->size);
+    char *reporter;
+    int r;
+
+    if (!in) {
+        send_store_error(q, -ENOMEM);
+        return;
+    }
+    r = json_decode(d->store, doc, k->spec, k->n_spec, in, &e);
+    if (r == -EINVAL) {
+        send_verr(q, &e);
+        goto out;
+    }
+    if (r < 0) {
+        send_store_error(q, r);
+        goto out;
+    }
+    reporter = (char *)in + k->reporter_off;
+    if (!reporter[0])
+        snprintf(reporter, 20, "%s", q->who.phone);
+    if (k->save(d, in, &e, id, ref, 0) < 0) {
+        send_verr(q, &e);
+        goto out;
+    }
+    enqueue(q, k, in, k->size);
+out:
+    free(in);
+}
 
 /* Same origin: when the browser names an Origin, it must be this host. */
 static int same_origin(struct wreq *q)
@@ -729,6 +1060,7 @@ static void dispatch(struct wreq *q)
         if ((routes[i].kind == R_GET && get) || (routes[i].kind == R_POST && post))
             rt = &routes[i];
     }
+    q->rt = rt;
     if (!rt) {
         if (path_known)
             send_error(q, 405, "method", "Metode tidak diizinkan.", "Method not allowed.", NULL);
@@ -802,6 +1134,107 @@ static void on_request(void *arg, struct http_conn *c, const struct http_req *r)
     dispatch(&q);
 }
 
+/* ------------------------------------------------------------------ group commit */
+
+/* Validated records wait here; the idle handle runs once per loop turn,
+ * after the turn's reads were handled, and commits them all in one
+ * transaction (synchronous=FULL: one fsync for the lot). Each record is
+ * answered only after that commit, so "saved" still means on disk. A
+ * record that fails alone is rolled back to its savepoint and refused. */
+static void on_flush(uv_idle_t *h);
+
+static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in, size_t size)
+{
+    struct web *w = q->w;
+    struct pending *p = calloc(1, sizeof(*p));
+
+    if (p)
+        p->in = malloc(size);
+    if (!p || !p->in) {
+        free(p);
+        send_store_error(q, -ENOMEM);
+        return;
+    }
+    memcpy(p->in, in, size);
+    p->c = q->c;
+    p->lang = q->lang;
+    p->kind = kind;
+    http_conn_ref(q->c);
+    *w->tail = p;
+    w->tail = &p->next;
+    if (w->queued++ == 0)
+        uv_idle_start(&w->flush, on_flush);
+}
+
+static void flush_queue(struct web *w)
+{
+    struct daemon *d = w->d;
+    struct store *s = d->store;
+    struct pending *list = w->queue, *p, *next;
+    sqlite3 *db = store_db(s);
+    int r, saved = 0;
+
+    w->queue = NULL;
+    w->tail = &w->queue;
+    w->queued = 0;
+    uv_idle_stop(&w->flush);
+    if (!list)
+        return;
+    r = store_begin(s);
+    for (p = list; p && r == 0; p = p->next) {
+        char id[UUID_STR_LEN], ref[24] = "";
+        struct verr e;
+        int rr;
+
+        if (sqlite3_exec(db, "SAVEPOINT rec", NULL, NULL, NULL) != SQLITE_OK) {
+            r = -EIO;
+            break;
+        }
+        rr = p->kind ? p->kind->save(d, p->in, &e, id, ref, 1)
+                     : case_report_insert(s, p->in, id, ref);
+        if (rr < 0) {
+            sqlite3_exec(db, "ROLLBACK TO rec", NULL, NULL, NULL);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", id);
+            if (ref[0])
+                cJSON_AddStringToObject(o, "ref", ref);
+            cJSON_AddStringToObject(o, "sync", "queued");
+            free(p->in);
+            p->in = o;          /* now the answer */
+            p->lang = NULL;     /* marks success */
+            saved++;
+        }
+        sqlite3_exec(db, "RELEASE rec", NULL, NULL, NULL);
+    }
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0)
+        store_rollback(s);
+    for (p = list; p; p = next) {
+        struct wreq q = { .w = w, .c = p->c, .lang = p->lang ? p->lang : "id" };
+        next = p->next;
+        if (!p->lang && r == 0)
+            send_json(&q, 201, p->in, NULL);
+        else {
+            if (!p->lang)
+                cJSON_Delete(p->in);
+            else
+                free(p->in);
+            send_store_error(&q, r < 0 ? r : -EIO);
+        }
+        http_conn_unref(p->c);
+        free(p);
+    }
+    if (r == 0 && saved)
+        daemon_changed(d);
+}
+
+static void on_flush(uv_idle_t *h)
+{
+    flush_queue(h->data);
+}
+
 /* ------------------------------------------------------------------ module */
 
 int web_parse_listen(const char *s, char *host, size_t cap, int *port)
@@ -833,9 +1266,17 @@ int web_parse_listen(const char *s, char *host, size_t cap, int *port)
 
 static void web_free(struct web *w)
 {
-    if (w->d)
+    if (w->d && w->d->web == w)
         w->d->web = NULL;
     free(w);
+}
+
+static void flush_closed(uv_handle_t *h)
+{
+    struct web *w = h->data;
+
+    if (--w->refs == 0)
+        web_free(w);
 }
 
 static int web_start(struct daemon *d)
@@ -860,11 +1301,15 @@ static int web_start(struct daemon *d)
         return -ENOMEM;
     w->d = d;
     w->session_ttl = d->cfg->web_session_ttl_s;
+    w->tail = &w->queue;
     r = http_server_start(d->loop, host, port, &lim, on_request, w, &w->srv);
     if (r < 0) {
         free(w);
         return r;
     }
+    uv_idle_init(d->loop, &w->flush);
+    w->flush.data = w;
+    w->refs = 1;
     d->web = w;
     log_notice("listening on http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
                strchr(host, ':') ? "]" : "", http_server_port(w->srv));
@@ -877,11 +1322,12 @@ static void web_stop(struct daemon *d)
 
     if (!w)
         return;
+    flush_queue(w);             /* what was validated is saved and answered */
     http_server_stop(w->srv);
     w->srv = NULL;
     w->stopping = 1;
-    if (w->kdf_jobs == 0)
-        web_free(w);
+    d->web = NULL;
+    uv_close((uv_handle_t *)&w->flush, flush_closed);
 }
 
 const struct daemon_module web_module = { "web", web_start, web_stop };

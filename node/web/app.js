@@ -36,7 +36,7 @@ const T = {
     map_title: 'Peta laporan kasus (90 hari)', map_none: 'Belum ada laporan dengan titik lokasi.',
     not_allowed: 'Peran Anda tidak boleh membuka halaman ini.',
     net_error: 'Tidak dapat menghubungi server node.', form_error: 'Periksa isian yang ditandai.',
-    unknown_sign: '(tanpa sindrom)', role_vet: 'dokter hewan', role_clerk: 'petugas data',
+    unknown_sign: 'U - tanda klinis (tanpa sindrom)', role_vet: 'dokter hewan', role_clerk: 'petugas data',
     role_reporter: 'pelapor desa', role_viewer: 'pengamat', error: 'Kesalahan',
   },
   en: {
@@ -68,7 +68,7 @@ const T = {
     map_title: 'Map of case reports (90 days)', map_none: 'No reports with a map pin yet.',
     not_allowed: 'Your role may not open this page.',
     net_error: 'Cannot reach the node.', form_error: 'Check the marked fields.',
-    unknown_sign: '(no syndrome)', role_vet: 'district vet', role_clerk: 'data clerk',
+    unknown_sign: 'U - clinical signs (no syndrome)', role_vet: 'district vet', role_clerk: 'data clerk',
     role_reporter: 'village reporter', role_viewer: 'viewer', error: 'Error',
   },
 };
@@ -142,6 +142,7 @@ function drawShell() {
   document.getElementById('lang-btn').textContent = lang === 'id' ? 'EN' : 'ID';
   const nav = clear(document.getElementById('nav'));
   const who = clear(document.getElementById('who'));
+  document.getElementById('menu-btn').hidden = !session;
   if (!session) return;
   const page = (location.hash || '#reports').slice(1);
   for (const [p, perm] of PAGES)
@@ -353,7 +354,7 @@ function showCase() {
     el('div', { class: 'row' },
       el('div', {}, el('label', { for: 'f-lat', text: t('lat') }), (lat.id = 'f-lat', lat), errSlot('lat')),
       el('div', {}, el('label', { for: 'f-lon', text: t('lon') }), (lon.id = 'f-lon', lon), errSlot('lon')),
-      el('div', {}, gps)),
+      el('div', { class: 'end' }, gps)),
     field('note', t('note'), note),
     el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('save') })));
   lat.setAttribute('data-field', 'lat');
@@ -390,22 +391,22 @@ const FORMS = {
   followup: { path: '/api/v1/followups', fields: [
     ['case_ref', 'text'], ['outcome', 'code', 'outcome', true],
     ['animals', 'animals', ['sick', 'dead', 'culled', 'at_risk']], ['escalate', 'yesno'],
-    ['event_date', 'date'], ['note', 'note']] },
+    ['event_date', 'date']] },
   vaccination: { path: '/api/v1/vaccinations', fields: [
-    ['program', 'text'], ['disease', 'code', 'disease', true], ['village', 'village'],
-    ['animals', 'animals', ['primary', 'booster']], ['event_date', 'date'], ['note', 'note']] },
+    ['program', 'text'], ['village', 'village'],
+    ['animals', 'animals', ['primary', 'booster']], ['event_date', 'date']] },
   treatment: { path: '/api/v1/treatments', fields: [
     ['case_ref', 'text', null, true], ['village', 'village'], ['species', 'code', 'species'],
     ['drug', 'text'], ['n_animals', 'number'], ['event_date', 'date'], ['note', 'note']] },
   movement: { path: '/api/v1/movements', fields: [
-    ['permit_no', 'text', null, true], ['owner_id', 'text'], ['owner_phone', 'text', null, true],
+    ['owner_id', 'text'], ['owner_phone', 'text', null, true],
     ['from_area', 'village'], ['to_area', 'text'], ['animals', 'animals', ['n']],
-    ['issue_date', 'date'], ['note', 'note']] },
+    ['issue_date', 'date']] },
   slaughter: { path: '/api/v1/slaughters', fields: [
     ['abattoir', 'text', null, true], ['village', 'village'], ['species', 'code', 'species'],
     ['n_animals', 'number'], ['event_date', 'date'], ['note', 'note']] },
   population: { path: '/api/v1/populations', fields: [
-    ['village', 'village'], ['animals', 'animals', ['n']], ['event_date', 'date'], ['note', 'note']] },
+    ['village', 'village'], ['animals', 'animals', ['n']], ['event_date', 'date']] },
 };
 
 function showForm(kind) {
@@ -463,7 +464,7 @@ function animalsText(list) {
   return (list || []).map(a => a.species + ' ' + (a.sick || 0) + '/' + (a.dead || 0) + '/' + (a.at_risk || 0)).join(', ');
 }
 
-async function showReports() {
+async function showReports(seq) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '').get('q') || '';
   const input = el('input', { type: 'search', id: 'search', name: 'q', value: q, placeholder: t('search') });
   const box = el('div', { class: 'scroll' });
@@ -477,7 +478,7 @@ async function showReports() {
       input, el('button', { class: 'secondary', type: 'submit', text: t('search_btn') })),
     box);
   const r = await api('GET', '/api/v1/reports?limit=100' + (q ? '&q=' + encodeURIComponent(q) : ''));
-  if (r.status !== 200) return;
+  if (stale(seq) || r.status !== 200) return;
   if (!r.data.length) { box.append(el('p', { class: 'muted', text: t('no_rows') })); return; }
   box.append(el('table', { id: 'reports-table' },
     el('thead', {}, el('tr', {}, [t('ref'), t('date'), t('village'), t('kind'), t('animals') + ' (' +
@@ -492,9 +493,9 @@ async function showReports() {
 
 /* ------------------------------------------------------------------ dashboard */
 
-async function showDashboard() {
+async function showDashboard(seq) {
   const r = await api('GET', '/api/v1/dashboard');
-  if (r.status !== 200) return;
+  if (stale(seq) || r.status !== 200) return;
   const d = r.data;
   const link = el('span', {}, badge(d.link, d.last_error));
   link.firstChild.textContent = t('link_' + d.link);
@@ -521,9 +522,9 @@ async function showDashboard() {
 /* ------------------------------------------------------------------ map */
 
 /* An equirectangular projection fitted to the points: no tiles, no network. */
-async function showMap() {
+async function showMap(seq) {
   const r = await api('GET', '/api/v1/map?days=90');
-  if (r.status !== 200) return;
+  if (stale(seq) || r.status !== 200) return;
   const feats = r.data.features.filter(f => f.geometry && f.geometry.type === 'Point');
   clear(main).append(el('h1', { text: t('map_title') }),
     el('p', { class: 'legend' }, el('span', {}, el('span', { class: 'dot P' }), ' ', t('kind_P')),
@@ -567,7 +568,13 @@ async function showMap() {
 
 /* ------------------------------------------------------------------ router */
 
+/* Each navigation gets a number; a page whose data arrives after the officer
+ * went elsewhere is not drawn. */
+let routeSeq = 0;
+const stale = seq => seq !== routeSeq;
+
 async function route() {
+  const seq = ++routeSeq;
   const page = (location.hash || '#reports').slice(1).split('?')[0];
   if (page === 'logout') {
     await api('POST', '/api/v1/logout', {});
@@ -577,12 +584,13 @@ async function route() {
   }
   if (!session) {
     const r = await api('GET', '/api/v1/session');
+    if (stale(seq)) return;
     if (r.status !== 200) { showLogin(); return; }
     session = r.data;
   }
   if (!codes) {
     const r = await api('GET', '/api/v1/codes');
-    if (r.status !== 200) return;
+    if (stale(seq) || r.status !== 200) return;
     codes = r.data;
   }
   drawShell();
@@ -591,9 +599,9 @@ async function route() {
   if (!session.may[perm]) { clear(main).append(el('p', { class: 'notice bad', text: t('not_allowed') })); return; }
   if (page === 'case') showCase();
   else if (FORMS[page]) showForm(page);
-  else if (page === 'dashboard') showDashboard();
-  else if (page === 'map') showMap();
-  else showReports();
+  else if (page === 'dashboard') showDashboard(seq);
+  else if (page === 'map') showMap(seq);
+  else showReports(seq);
 }
 
 window.addEventListener('hashchange', route);

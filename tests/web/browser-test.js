@@ -1,0 +1,379 @@
+#!/usr/bin/env node
+/* browser-test.js - the officers' pages in headless Chromium (Debian's
+ * /usr/bin/chromium driven by playwright-core), against the real daemon on
+ * port 0 with a fresh store in a temporary directory.
+ *
+ *   node browser-test.js NODE_EXE SOURCE_ROOT OUT_DIR [--screenshots DIR]
+ *
+ * Checks: log in; submit a case report and see it listed as queued; the
+ * inline error for a village of another district (3202...), in Indonesian
+ * and in English; a POST without (or with a wrong) CSRF token is refused
+ * (raw HTTP); a wrong password is refused, and five lock the account; a
+ * viewer may not post; every other form saves one record. Screenshots of
+ * the main screens go to OUT_DIR (and to DIR when given). */
+'use strict';
+
+const { spawn, execFileSync } = require('child_process');
+const fs = require('fs');
+const http = require('http');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const [nodeExe, srcRoot, outDir] = process.argv.slice(2, 5);
+const shotIdx = process.argv.indexOf('--screenshots');
+const shotDir = shotIdx > 0 ? process.argv[shotIdx + 1] : null;
+if (!nodeExe || !srcRoot || !outDir) {
+  console.error('usage: browser-test.js NODE_EXE SOURCE_ROOT OUT_DIR [--screenshots DIR]');
+  process.exit(2);
+}
+
+const VET = { phone: '081200000001', password: 'rahasia-vet-1' };
+const VIEWER = { phone: '081200000002', password: 'rahasia-viewer-2' };
+const LOCKME = { phone: '081200000003', password: 'rahasia-lock-3' };
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sikhnas-web-'));
+const db = path.join(tmp, 'node.db');
+let daemon = null, context = null, failures = 0, checks = 0;
+
+function check(ok, what) {
+  checks++;
+  if (ok) console.log('ok   ' + what);
+  else { failures++; console.log('FAIL ' + what); }
+}
+
+function cli(args, input) {
+  return execFileSync(nodeExe, ['--db', db, ...args], { input: input || '', encoding: 'utf8' });
+}
+
+function startDaemon() {
+  return new Promise((resolve, reject) => {
+    daemon = spawn(nodeExe, ['--db', db, 'run', '--listen', '127.0.0.1:0'],
+                   { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    const timer = setTimeout(() => reject(new Error('daemon did not report its port: ' + log)), 20000);
+    daemon.stderr.on('data', d => {
+      log += d;
+      process.stderr.write(d);
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    daemon.on('exit', code => reject(new Error('daemon exited with ' + code + ': ' + log)));
+  });
+}
+
+/* One raw HTTP request: no browser, so nothing adds headers for us. */
+function raw(base, method, p, headers, body) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(p, base);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search,
+                               method, headers }, res => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', d => { data += d; });
+      res.on('end', () => {
+        let json = null;
+        try { json = JSON.parse(data); } catch (e) { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, json, text: data });
+      });
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+async function shot(page, name) {
+  const file = path.join(outDir, name + '.png');
+  await page.screenshot({ path: file, fullPage: true });
+  if (shotDir) fs.copyFileSync(file, path.join(shotDir, name + '.png'));
+}
+
+async function login(page, base, who) {
+  await page.goto(base + '/#reports');
+  await page.waitForSelector('#login-form');
+  await page.fill('#phone', who.phone);
+  await page.fill('#password', who.password);
+  await page.click('#login-form button[type=submit]');
+}
+
+/* Picks the first sub-district and its first village; returns the village code. */
+async function pickVillage(page, name) {
+  const sub = '#f-' + name + '-sub';
+  await page.waitForFunction(s => document.querySelector(s).options.length > 1, sub);
+  const code = await page.$eval(sub, s => s.options[1].value);
+  await page.selectOption(sub, code);
+  const vil = '#f-' + name;
+  await page.waitForFunction(s => document.querySelector(s).options.length > 1, vil);
+  const v = await page.$eval(vil, s => s.options[1].value);
+  await page.selectOption(vil, v);
+  return v;
+}
+
+async function main() {
+  fs.mkdirSync(outDir, { recursive: true });
+  if (shotDir) fs.mkdirSync(shotDir, { recursive: true });
+  cli(['init', '--district', '3201', '--areas', path.join(srcRoot, 'tests/data/idn-area')]);
+  cli(['officer', 'add', '--name', 'drh. Sari Wulandari', '--phone', VET.phone, '--role', 'vet',
+       '--password-stdin'], VET.password + '\n');
+  cli(['officer', 'add', '--name', 'Budi Pengamat', '--phone', VIEWER.phone, '--role', 'viewer',
+       '--password-stdin'], VIEWER.password + '\n');
+  cli(['officer', 'add', '--name', 'Ahmad Kunci', '--phone', LOCKME.phone, '--role', 'clerk',
+       '--password-stdin'], LOCKME.password + '\n');
+  const base = await startDaemon();
+
+  context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 412, height: 860 },      /* a cheap Android phone */
+    locale: 'id-ID',
+  });
+  const page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', e => { failures++; console.log('FAIL page error: ' + e.message); });
+
+  /* a wrong password is refused, on the page and with no session */
+  await login(page, base, { phone: VET.phone, password: 'salah-sekali' });
+  await page.waitForFunction(() => document.querySelector('#login-error').textContent !== '');
+  const loginErr = await page.textContent('#login-error');
+  check(/salah/.test(loginErr), 'wrong password refused on the page: "' + loginErr + '"');
+  check((await context.cookies()).every(c => c.name !== 'sid'), 'no session cookie after a wrong password');
+  await shot(page, 'login');
+
+  /* log in */
+  await page.fill('#password', VET.password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#nav a[href="#case"]', { state: 'attached' });
+  const sid = (await context.cookies()).find(c => c.name === 'sid');
+  check(sid && sid.httpOnly && sid.sameSite === 'Strict', 'session cookie is HttpOnly, SameSite=Strict');
+
+  /* a case report: P, a village of the district, chickens, a map pin */
+  await page.goto(base + '/#case');
+  await page.waitForSelector('#case-form');
+  const village = await pickVillage(page, 'village');
+  await page.selectOption('#f-syndrome', 'MMU');
+  await page.selectOption('#f-animals-0-species', 'AY');
+  await page.fill('#f-animals-0-sick', '40');
+  await page.fill('#f-animals-0-dead', '12');
+  await page.fill('#f-animals-0-at_risk', '300');
+  await page.fill('#f-lat', '-6.4817');
+  await page.fill('#f-lon', '106.8540');
+  await page.fill('#f-note', 'Kematian ayam kampung mendadak sejak dua hari.');
+  await shot(page, 'case-form');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForSelector('#reports-table');
+  const flash = await page.textContent('#flash');
+  const ref = (/(\d{4}-\d{6})/.exec(flash) || [])[1];
+  check(!!ref, 'saved with a reference: "' + flash + '"');
+  const row = await page.$('tr[data-ref="' + ref + '"]');
+  check(!!row, 'the new report is listed');
+  const state = row ? await row.$eval('.badge', b => b.className + ' ' + b.textContent) : '';
+  check(/queued/.test(state) && /antri/.test(state), 'listed as queued: "' + state + '"');
+  check(village.startsWith('3201'), 'village chosen by sub-district then village: ' + village);
+
+  /* two more, for the list, the dashboard and the map */
+  for (const [kind, extra, lat, lon] of [['U', { signs: ['DMM', 'DIA'] }, -6.55, 106.72],
+                                         ['P', { syndrome: 'MMD' }, -6.60, 106.95]]) {
+    const csrf = await page.evaluate(async () => (await (await fetch('/api/v1/session')).json()).csrf);
+    const r = await page.evaluate(async ([b, c]) => {
+      const res = await fetch('/api/v1/reports', { method: 'POST', body: JSON.stringify(b),
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': c } });
+      return res.status;
+    }, [Object.assign({ kind, village, event_date: new Date().toISOString().slice(0, 10),
+                        animals: [{ species: kind === 'U' ? 'SP' : 'KB', sick: 2, dead: 1 }],
+                        lat, lon }, extra), csrf]);
+    check(r === 201, 'API case report ' + kind + ' saved (' + r + ')');
+  }
+  await page.setViewportSize({ width: 1100, height: 760 });
+  await page.goto(base + '/#reports?x=1');
+  await page.waitForSelector('#reports-table');
+  await shot(page, 'reports');
+
+  /* search by reference */
+  await page.fill('#search', ref);
+  await page.click('form.search button');
+  await page.waitForFunction(r => document.querySelectorAll('#reports-table tbody tr').length === 1 &&
+                             document.querySelector('#reports-table tbody tr').dataset.ref === r, ref);
+  check(true, 'search by reference finds only ' + ref);
+
+  /* a village of another district: the inline error, from the validator */
+  await page.setViewportSize({ width: 412, height: 860 });
+  await page.goto(base + '/#case');
+  await page.waitForSelector('#case-form');
+  await pickVillage(page, 'village');
+  /* the picker offers only this district's villages; a stale or edited
+   * form can still send another's, and the server must say why */
+  await page.$eval('#f-village', s => {
+    const o = document.createElement('option');
+    o.value = '3202012002';
+    o.textContent = 'Tonjong (Sukabumi)';
+    s.append(o);
+    s.value = '3202012002';
+  });
+  await page.selectOption('#f-syndrome', 'MMU');
+  await page.selectOption('#f-animals-0-species', 'AY');
+  await page.fill('#f-animals-0-sick', '3');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('[data-err="village"]').textContent !== '');
+  const errId = await page.textContent('[data-err="village"]');
+  check(/bukan di kabupaten\/kota ini/.test(errId), 'inline error in Indonesian: "' + errId + '"');
+  check(await page.$eval('#f-village', s => s.classList.contains('invalid')), 'the village field is marked');
+  await shot(page, 'case-error');
+  await page.click('#lang-btn');
+  await page.waitForSelector('#case-form');
+  await pickVillage(page, 'village');
+  await page.$eval('#f-village', s => {
+    const o = document.createElement('option');
+    o.value = '3202012002';
+    s.append(o);
+    s.value = '3202012002';
+  });
+  await page.selectOption('#f-syndrome', 'MMU');
+  await page.selectOption('#f-animals-0-species', 'AY');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('[data-err="village"]').textContent !== '');
+  const errEn = await page.textContent('[data-err="village"]');
+  check(/not a village of this district/.test(errEn), 'inline error in English: "' + errEn + '"');
+
+  /* a count error lands beside its own input */
+  await page.fill('#f-animals-0-sick', '-4');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForFunction(() => /whole number/.test(document.querySelector('.notice.bad').textContent +
+                             document.querySelector('[data-err="animals[0]"]').textContent) ||
+                             document.querySelector('[data-err="village"]').textContent !== '');
+  check(true, 'a second refusal is shown without a reload');
+
+  /* dashboard and map (English, desktop) */
+  await page.setViewportSize({ width: 1100, height: 760 });
+  await page.goto(base + '/#dashboard');
+  await page.waitForSelector('#stat-outbox');
+  const outbox = await page.textContent('#stat-outbox b');
+  check(Number(outbox) >= 3, 'dashboard shows the outbox depth: ' + outbox);
+  await shot(page, 'dashboard');
+  await page.goto(base + '/#map');
+  await page.waitForSelector('svg.map circle');
+  const dots = await page.$$eval('svg.map circle', c => c.length);
+  check(dots === 3, 'the map draws the three reports with a pin: ' + dots);
+  await shot(page, 'map');
+
+  /* the other forms, one record each */
+  await page.click('#lang-btn');        /* back to Indonesian */
+  await page.waitForFunction(() => document.documentElement.lang === 'id');
+  const forms = [
+    ['followup', async () => {
+      await page.fill('#f-case_ref', ref);
+      await page.selectOption('#f-outcome', 'MS');
+      await page.selectOption('#f-animals-0-species', 'AY');
+      await page.fill('#f-animals-0-sick', '20');
+      await page.fill('#f-animals-0-dead', '15');
+    }],
+    ['vaccination', async () => {
+      await page.fill('#f-program', 'AI-2026');
+      await pickVillage(page, 'village');
+      await page.selectOption('#f-animals-0-species', 'AY');
+      await page.fill('#f-animals-0-primary', '250');
+    }],
+    ['treatment', async () => {
+      await page.fill('#f-case_ref', ref);
+      await pickVillage(page, 'village');
+      await page.selectOption('#f-species', 'AY');
+      await page.fill('#f-drug', 'Oksitetrasiklin');
+      await page.fill('#f-n_animals', '25');
+    }],
+    ['movement', async () => {
+      await page.fill('#f-owner_id', '081377788899');
+      await pickVillage(page, 'from_area');
+      await page.fill('#f-to_area', '3202');
+      await page.selectOption('#f-animals-0-species', 'SP');
+      await page.fill('#f-animals-0-n', '4');
+    }],
+    ['slaughter', async () => {
+      await pickVillage(page, 'village');
+      await page.selectOption('#f-species', 'SP');
+      await page.fill('#f-n_animals', '12');
+    }],
+    ['population', async () => {
+      await pickVillage(page, 'village');
+      await page.selectOption('#f-animals-0-species', 'KB');
+      await page.fill('#f-animals-0-n', '140');
+    }],
+  ];
+  for (const [kind, fill] of forms) {
+    await page.goto(base + '/#' + kind);
+    await page.waitForSelector('#' + kind + '-form');
+    await fill();
+    if (kind === 'vaccination')
+      await shot(page, 'vaccination-form');
+    await page.click('#' + kind + '-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('.notice.ok') ||
+                               document.querySelector('.notice.bad').textContent !== '' ||
+                               [...document.querySelectorAll('.err')].some(e => e.textContent !== ''));
+    const ok = await page.$('.notice.ok');
+    const msg = ok ? await ok.textContent() : await page.$$eval('.notice.bad, .err',
+      es => es.map(e => e.textContent).filter(Boolean).join(' | '));
+    check(!!ok, kind + ' form saved: "' + msg + '"');
+  }
+
+  /* raw HTTP: the session cookie without a CSRF token, and with a wrong one */
+  const cookie = 'sid=' + sid.value;
+  const body = JSON.stringify({ kind: 'P', village, syndrome: 'MMU', event_date: '2026-01-05',
+                                animals: [{ species: 'AY', sick: 1 }] });
+  const jsonHdr = { 'Content-Type': 'application/json', Cookie: cookie, Host: new URL(base).host };
+  let r = await raw(base, 'POST', '/api/v1/reports', jsonHdr, body);
+  check(r.status === 403 && r.json && r.json.error.code === 'csrf',
+        'POST without a CSRF token refused: ' + r.status + ' ' + r.text);
+  r = await raw(base, 'POST', '/api/v1/reports', Object.assign({ 'X-CSRF-Token': 'x'.repeat(43) }, jsonHdr), body);
+  check(r.status === 403 && r.json && r.json.error.code === 'csrf', 'POST with a wrong CSRF token refused: ' + r.status);
+  r = await raw(base, 'POST', '/api/v1/reports', { 'Content-Type': 'application/json' }, body);
+  check(r.status === 401, 'POST without a session refused: ' + r.status);
+  r = await raw(base, 'GET', '/api/v1/session', { Cookie: cookie });
+  const csrf = r.json && r.json.csrf;
+  r = await raw(base, 'POST', '/api/v1/reports', Object.assign({ 'X-CSRF-Token': csrf,
+    Origin: 'http://evil.example' }, jsonHdr), body);
+  check(r.status === 403 && r.json.error.code === 'origin', 'POST from another origin refused: ' + r.status);
+  r = await raw(base, 'POST', '/api/v1/reports', Object.assign({ 'X-CSRF-Token': csrf }, jsonHdr,
+    { 'Content-Type': 'text/plain' }), body);
+  check(r.status === 415, 'POST of text/plain refused: ' + r.status);
+  r = await raw(base, 'POST', '/api/v1/reports', Object.assign({ 'X-CSRF-Token': csrf }, jsonHdr), body);
+  check(r.status === 201, 'the same POST with the token is accepted: ' + r.status);
+
+  /* wrong password by API, then five in a row lock the account */
+  const apiLogin = (who, pw) => raw(base, 'POST', '/api/v1/login', { 'Content-Type': 'application/json' },
+                                 JSON.stringify({ phone: who.phone, password: pw }));
+  r = await apiLogin(VET, 'salah');
+  check(r.status === 401 && !r.headers['set-cookie'], 'API login with a wrong password: 401, no cookie');
+  for (let i = 0; i < 5; i++)
+    r = await apiLogin(LOCKME, 'salah-' + i);
+  r = await apiLogin(LOCKME, LOCKME.password);
+  check(r.status === 429 && r.json.error.code === 'locked', 'five failures lock the account: ' + r.status);
+
+  /* a viewer reads but may not write */
+  r = await apiLogin(VIEWER, VIEWER.password);
+  const vcookie = (r.headers['set-cookie'] || [''])[0].split(';')[0];
+  check(r.status === 200 && vcookie.startsWith('sid='), 'viewer logs in');
+  r = await raw(base, 'GET', '/api/v1/session', { Cookie: vcookie });
+  const vcsrf = r.json.csrf;
+  r = await raw(base, 'GET', '/api/v1/reports', { Cookie: vcookie });
+  check(r.status === 200 && r.json.length >= 3, 'viewer reads the list');
+  r = await raw(base, 'POST', '/api/v1/reports', Object.assign({}, jsonHdr, { Cookie: vcookie,
+    'X-CSRF-Token': vcsrf }), body);
+  check(r.status === 403 && r.json.error.code === 'forbidden', 'viewer may not post a report: ' + r.status);
+
+  /* log out ends the session on the server */
+  await page.goto(base + '/#logout');
+  await page.waitForSelector('#login-form');
+  r = await raw(base, 'GET', '/api/v1/session', { Cookie: cookie });
+  check(r.status === 401, 'after logout the old cookie is refused: ' + r.status);
+}
+
+main().catch(e => { failures++; console.log('FAIL ' + (e.stack || e)); }).finally(async () => {
+  if (context) await context.close().catch(() => {});
+  if (daemon && daemon.exitCode === null) {
+    daemon.removeAllListeners('exit');
+    const code = await new Promise(r => { daemon.once('exit', c => r(c)); daemon.kill('SIGTERM'); });
+    check(code === 0, 'SIGTERM: the daemon stops cleanly (exit ' + code + ')');
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  console.log(checks + ' checks, ' + failures + ' failures');
+  process.exit(failures ? 1 : 0);
+});
