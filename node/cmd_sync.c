@@ -141,6 +141,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.hub_url = url;
     co.ca_file = ca[0] ? ca : NULL;
     co.batch_bytes = batch_kib * 1024u;
+    co.timeout_s = cfg->sync_timeout_s;
     r = sync_client_new(s, &co, &c);
     if (r < 0)
         goto out;
@@ -150,6 +151,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     }
     sync_client_begin(c);
     for (;;) {
+        unsigned budget = sync_client_budget(c);
         r = sync_client_next(c, easy);
         if (r == 0)
             break;
@@ -157,6 +159,12 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
             r = sync_client_done(c, easy, curl_easy_perform(easy));
         if (r < 0) {
             sync_client_record_error(c);
+            if ((r == -ETIMEDOUT || r == -EMSGSIZE) && sync_client_budget(c) < budget) {
+                /* a slow link: the next batch is half the size; that is progress */
+                log_notice("sync: %s; sending smaller batches (%u KiB)", sync_client_error(c),
+                           sync_client_budget(c) / 1024);
+                continue;
+            }
             if (!transient(r) || tries >= retries)
                 break;
             unsigned wait = 1u << tries;

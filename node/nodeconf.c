@@ -54,6 +54,8 @@ static const struct cfg_opt cfg_opts[] = {
       "the daemon syncs this often, and a few seconds after each new record" },
     { "sync.batch_kib",        CFG_UINT,  CFG_AT(sync_batch_kib),  "512",   4, 2048,
       "first push batch size on the wire; halves after a timeout, grows after successes" },
+    { "sync.timeout_s",        CFG_UINT,  CFG_AT(sync_timeout_s),  "120",   2, 3600,
+      "one sync request may take this long; a timeout halves the next batch" },
 };
 
 static int set_opt(struct node_config *c, const struct cfg_opt *o, const char *value)

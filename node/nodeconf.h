@@ -21,6 +21,7 @@ struct node_config {
     char sync_ca_file[1024];      /* CAs that sign the hub's certificate */
     unsigned sync_interval_s;     /* the daemon's sync period */
     unsigned sync_batch_kib;      /* first push batch size on the wire */
+    unsigned sync_timeout_s;      /* one sync request, end to end */
 };
 
 /* Sets every field to its default from the table. */

@@ -290,6 +290,7 @@ static int uplink_start(struct daemon *d)
     co.hub_url = u->url;
     co.ca_file = u->ca[0] ? u->ca : NULL;
     co.batch_bytes = d->cfg->sync_batch_kib * 1024u;
+    co.timeout_s = d->cfg->sync_timeout_s;
     co.max_rows = UPLINK_MAX_ROWS;
     r = sync_client_new(d->store, &co, &u->client);
     if (r < 0) {

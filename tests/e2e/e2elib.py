@@ -39,6 +39,7 @@ class Proxy:
         self.cuts = 0
         self.conns = 0
         self.closed = False
+        self.rate = None          # bytes/s from the client, None: as fast as it goes
         threading.Thread(target=self._accept, daemon=True).start()
 
     def fault(self, cut_up=None, cut_down=None, after_up=0, times=1):
@@ -70,9 +71,12 @@ class Proxy:
         n = 0
         try:
             while True:
-                data = src.recv(65536)
+                rate = self.rate if up else None
+                data = src.recv(max(1, rate // 20) if rate else 65536)
                 if not data:
                     break
+                if rate:
+                    time.sleep(len(data) / rate)
                 if up:
                     state['up'] += len(data)
                 elif state['up'] <= state['after_up']:

@@ -236,6 +236,27 @@ def test_store_restored_from_backup():
     assert node.status()['outbox'] == 0
 
 
+def test_slow_link_shrinks_batches():
+    """A link too slow for the first batch within the request timeout: the
+    batch is halved after each timeout until it fits, and the sync finishes."""
+    node = new_node(1500)
+    conf = os.path.join(node.tmp, 'slow.ini')
+    with open(conf, 'w') as f:
+        f.write('[sync]\ntimeout_s = 2\n')
+    proxy = Proxy(ENV.hub.port)
+    proxy.rate = 8000
+    try:
+        r = node.run('--config', conf, 'sync', '--hub', hub_url(proxy.port), '--ca', ENV.hub.ca,
+                     '--no-progress', '--retries', '2', timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert 'smaller batches' in r.stderr, r.stderr
+        s = json.loads(r.stdout.strip().splitlines()[-1])
+        assert s['batches'] > 2, s
+    finally:
+        proxy.close()
+    exactly_once(node, 1500)
+
+
 def test_kill9_node_mid_sync():
     node = new_node(20000)
     args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
@@ -402,7 +423,8 @@ def test_daemon_syncs_on_timer():
 TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
          test_pull_reference_and_corrections, test_wrong_node_clock,
-         test_store_restored_from_backup, test_kill9_node_mid_sync,
+         test_store_restored_from_backup, test_slow_link_shrinks_batches,
+         test_kill9_node_mid_sync,
          test_daemon_syncs_on_timer, test_kill9_hub_mid_batch, test_postgres_restart]
 
 
