@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 #define BATCH_MAX_WIRE   (4u << 20)    /* compressed body bytes a node may send */
-#define BATCH_MAX_PLAIN  (32u << 20)   /* after inflating; enforced while inflating */
+#define BATCH_MAX_PLAIN  (8u << 20)    /* after inflating; enforced while inflating */
+#define BATCH_MAX_ITEMS  1000000       /* JSON values in a batch, counted before parsing */
 #define BATCH_MAX_ROWS   10000         /* rows in one push */
 #define BATCH_MAX_CELL   4096          /* bytes of one string cell */
 
@@ -31,11 +32,16 @@ struct batch {
     int64_t  min_seq;       /* smallest seq in the batch (last_seq when empty) */
     int64_t  hlc;
     int      nrows;
+    size_t   plain_len;     /* bytes after inflating */
     struct batch_table tables[16];
     int      ntables;
     char     err_code[32];  /* set when decoding fails */
     char     err_msg[160];
 };
+
+/* Installs the cJSON allocation hooks the decoder uses; call once before
+ * any thread decodes (idempotent). */
+void batch_global_init(void);
 
 /* Decodes body (as sent) into *b. digest is the X-Sikhnas-Digest header value
  * (NULL: missing). Returns 0, or a negative errno with b->err_code/err_msg

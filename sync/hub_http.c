@@ -27,6 +27,9 @@
 #define IN_MAX   (256u << 10)     /* ciphertext waiting while a request is handled */
 #define TLS_HANDSHAKE_MS 15000
 #define HTTP_DISCARD_MAX (64u << 20)  /* an oversize body up to this is read and dropped */
+#define HTTP_BODIES_MAX  (256u << 20) /* request bodies held at once, all connections */
+#define HTTP_HEAD_MS     30000        /* request line and headers must arrive within this */
+#define HTTP_MIN_RATE    1024         /* and then the body at this many bytes/s on average */
 
 struct http_server {
     uv_loop_t               *loop;
@@ -36,6 +39,7 @@ struct http_server {
     int                      port;
     int                      nconns;
     int                      busy;
+    size_t                   body_bytes; /* held by all peers; capped by HTTP_BODIES_MAX */
     int                      draining;
     void                   (*drained)(void *);
     void                    *drained_ud;
@@ -70,6 +74,7 @@ struct peer {
     int                 processing;
     int                 in_handler;
     int                 in_request;     /* bytes of a request have arrived */
+    uint64_t            deadline;       /* uv_now() by which the request must be complete */
     /* header capture */
     size_t              header_bytes;
     int                 nheaders;
@@ -128,6 +133,7 @@ static void peer_unref(struct peer *p)
         s->peers = p->next;
     if (p->next)
         p->next->prev = p->prev;
+    s->body_bytes -= p->body_cap;
     mbedtls_ssl_free(&p->ssl);
     free(p->in);
     free(p->out);
@@ -267,6 +273,7 @@ static const char *reason_of(int status)
 
 static void reset_request(struct peer *p)
 {
+    p->srv->body_bytes -= p->body_cap;
     free(p->req.body);
     memset(&p->req, 0, sizeof(p->req));
     p->req.peer = p;
@@ -356,7 +363,9 @@ static int count_header_bytes(struct peer *p, size_t n)
 static int on_message_begin(http_parser *hp)
 {
     struct peer *p = hp->data;
+
     p->in_request = 1;
+    p->deadline = uv_now(p->srv->loop) + HTTP_HEAD_MS;
     return 0;
 }
 
@@ -467,6 +476,16 @@ static int on_headers_complete(http_parser *hp)
         return 0;
     }
     if ((hp->flags & F_CONTENTLENGTH) && hp->content_length > 0) {
+        if (p->srv->body_bytes + hp->content_length > HTTP_BODIES_MAX) {
+            p->err_status = 503;
+            p->err_code = "unavailable";
+            p->err_msg = "the hub is busy; retry later";
+            http_parser_pause(hp, 1);
+            return 0;
+        }
+        p->deadline = uv_now(p->srv->loop) + HTTP_HEAD_MS +
+                      hp->content_length * 1000 / HTTP_MIN_RATE;
+        p->srv->body_bytes += (size_t)hp->content_length;
         p->body_cap = (size_t)hp->content_length;
         p->req.body = malloc(p->body_cap + 1);
         if (!p->req.body) {
@@ -662,6 +681,11 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     if (n == 0)
         return;
     p->in_len += (size_t)n;
+    if (p->in_request && !p->in_handler && uv_now(p->srv->loop) > p->deadline) {
+        /* a trickle that keeps the idle timer alive must still finish in time */
+        fail_request(p, 408, "timeout", "the request is arriving too slowly");
+        return;
+    }
     if (!p->in_handler)
         uv_timer_again(&p->timer);
     if (p->in_handler && p->in_len - p->in_off > IN_MAX) {

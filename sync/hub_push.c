@@ -40,6 +40,7 @@ struct push_job {
     int                 conflict_idx[16];
     int                 nconflict_idx;
     int                 refusal_idx;
+    uint64_t            t_decoded, t_locked, t_copied;   /* uv_hrtime(), for the debug log */
     const char         *fail_code;     /* for a ROLLBACK path */
     const char         *fail_msg;
     int                 fail_status;
@@ -137,8 +138,12 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
     metrics_batch(h->metrics, (uint64_t)(j->nsent - refused_now), (uint64_t)j->ndup,
                   (uint64_t)refused_now, (uint64_t)conflicts, secs);
     log_debug("push %s: seq <= %" PRId64 ": %d applied, %d duplicate, %d refused, %ld "
-              "conflicts, %.1f ms", j->id.node, j->b.last_seq, j->nsent - refused_now,
-              j->ndup, refused_now, conflicts, secs * 1000);
+              "conflicts, %.1f ms (decode %.1f, lock %.1f, copy %.1f, apply %.1f)",
+              j->id.node, j->b.last_seq, j->nsent - refused_now, j->ndup, refused_now,
+              conflicts, secs * 1000, (double)(j->t_decoded - j->req->start_ns) / 1e6,
+              (double)(j->t_locked - j->t_decoded) / 1e6,
+              (double)(j->t_copied - j->t_locked) / 1e6,
+              (double)(uv_hrtime() - j->t_copied) / 1e6);
     if (s.oom)
         hub_error(h, j->req, "push", 503, "unavailable", "out of memory after commit");
     else
@@ -180,6 +185,7 @@ static void copy_next(struct push_job *j)
             job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }
+    j->t_copied = uv_hrtime();
     j->sql = batch_apply_sql(&j->b, j->present, j->id.node, j->id.district, j->conflict_idx,
                              &j->nconflict_idx, &j->refusal_idx);
     if (!j->sql) {
@@ -244,6 +250,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         return;
     }
     j->acked = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    j->t_locked = uv_hrtime();
     if (filter_rows(j) < 0) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
@@ -284,7 +291,8 @@ static void decode_done(uv_work_t *w, int status)
 {
     struct push_job *j = w->data;
 
-    metrics_bytes(j->h->metrics, "in", j->req->body_len, 0);
+    j->t_decoded = uv_hrtime();
+    metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
     if (j->rc < 0) {
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;

@@ -274,6 +274,7 @@ int hub_run(const struct hub_opts *o)
     int r;
 
     memset(&h, 0, sizeof(h));
+    batch_global_init();
     h.loop = uv_default_loop();
     hlc_tick(&h.clock, hlc_wall_ms());
     r = metrics_new(&h.metrics);

@@ -76,7 +76,8 @@ class Hub:
     def start(self):
         logf = open(self.log, 'a')
         self.proc = subprocess.Popen(
-            [self.exe, '-v', '--pg', self.conninfo, 'run', '--listen',
+            [self.exe] + os.environ.get('HUBTEST_LOG', '-v').split() +
+            ['--pg', self.conninfo, 'run', '--listen',
              '127.0.0.1:%d' % self.port, '--tls-cert', self.cert, '--tls-key', self.key,
              '--pg-conns', str(self.conns)],
             stdout=subprocess.PIPE, stderr=logf, text=True)

@@ -122,6 +122,10 @@ def test_bad_input_gets_4xx_and_changes_nothing(env):
     bomb = gzip.compress(b'[' * (40 << 20))
     cases.append(('inflates too far', post(bomb, dict(digest(bomb), **{'Content-Encoding': 'gzip'})),
                   413))
+    values = gzip.compress(b'{"v":1,"node":"%s","last_seq":1,"tables":[' % node.encode() +
+                           b'0,' * 1500000 + b'0]}')
+    cases.append(('too many values', post(values, dict(digest(values),
+                                                       **{'Content-Encoding': 'gzip'})), 413))
     junk = b'{"v":1,"node":'
     cases.append(('malformed json', post(junk, digest(junk)), 400))
     cases.append(('bad digest', post(good, dict(gh, **{'X-Sikhnas-Digest': 'sha256=' + '0' * 64})),
