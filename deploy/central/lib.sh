@@ -113,8 +113,8 @@ as_pg() {   # run a command as the database OS user, with a clean PATH
         "${envs[@]}" "$@"
     elif [ "$(id -u)" = 0 ]; then
         # setpriv execs in place (no lingering parent process, unlike runuser/su)
-        (cd / && exec setpriv --reuid="$CENTRAL_OS_USER" --regid="$(id -g "$CENTRAL_OS_USER")" \
-            --init-groups "${envs[@]}" "$@")
+        setpriv --reuid="$CENTRAL_OS_USER" --regid="$(id -g "$CENTRAL_OS_USER")" \
+            --init-groups env --chdir=/ "${envs[@]:1}" "$@"
     else
         die "run as root or as $CENTRAL_OS_USER"
     fi

@@ -19,6 +19,7 @@ def main():
     ap.add_argument("--kill-time", type=float)
     ap.add_argument("--old-port", default="")
     ap.add_argument("--limit", type=float, default=0, help="fail if failover seconds exceed this")
+    ap.add_argument("--target", type=float, default=0, help="report whether failover met this")
     ap.add_argument("--prefix", default="", help="only stored ids starting with this count")
     ap.add_argument("ledgers", nargs="+")
     a = ap.parse_args()
@@ -33,8 +34,11 @@ def main():
                     continue
                 rid, t = parts[0], float(parts[1])
                 port = parts[2] if len(parts) > 2 else "-"
+                # optional 4th field: when the write attempt started; a write that
+                # started before the kill does not count as "accepted after the kill"
+                started = float(parts[3]) if len(parts) > 3 else t
                 acked[rid] = t
-                if a.kill_time is not None and t > a.kill_time and port != a.old_port:
+                if a.kill_time is not None and started > a.kill_time and port != a.old_port:
                     if first_after is None or t < first_after:
                         first_after = t
     stored = collections.Counter(l.strip() for l in open(a.dump) if l.strip() and l.startswith(a.prefix))
@@ -63,6 +67,8 @@ def main():
             acked_before = sum(1 for t in acked.values() if t <= a.kill_time)
             print(f"failover: kill -9 -> first accepted write = {secs:.2f} s "
                   f"(acked before kill {acked_before}, after {len(acked) - acked_before})")
+            if a.target:
+                print(f"failover target {a.target:g} s: {'met' if secs <= a.target else 'MISSED'}")
             if a.limit and secs > a.limit:
                 ok = False
                 print(f"FAIL: failover took {secs:.2f} s > limit {a.limit} s")

@@ -7,7 +7,17 @@ T_START=$(date +%s.%N)
 SRC=${SIKHNAS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 CENTRAL=$SRC/deploy/central
 TESTS=$SRC/tests/cluster
-: "${CLUSTER_WRITER:=$TESTS/writer.py}"      # pluggable load generator (see writer.py)
+# pluggable load generator (interface: writer.py): nodes pushing through the hub
+# when both executables are there (meson sets SIKHNAS_HUB/SIKHNAS_NODE), else
+# direct writes through the multi-host conninfo
+if [ -z "${CLUSTER_WRITER:-}" ]; then
+    if [ -x "${SIKHNAS_HUB:-}" ] && [ -x "${SIKHNAS_NODE:-}" ]; then
+        CLUSTER_WRITER=$TESTS/hub-writer.py
+    else
+        CLUSTER_WRITER=$TESTS/writer.py
+    fi
+fi
+export CLUSTER_WRITER
 : "${CLUSTER_WRITERS:=2}"                    # how many writers ("nodes") push at once
 : "${CLUSTER_KEEP:=0}"                       # 1 = leave the lab running for inspection
 : "${CLUSTER_SHARED_LAB:=0}"                 # 1 = use the running lab at CENTRAL_DIR (run-suite.sh)
@@ -72,6 +82,7 @@ lab_teardown() {
     touch "$LAB/stop-writers" 2>/dev/null
     local p
     for p in "${WRITER_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    [ -n "${CLUSTER_WRITER_STATE:-}" ] && "$CLUSTER_WRITER" teardown >/dev/null 2>&1
     if [ $rc != 0 ]; then
         echo "---- test failed (rc=$rc): last lines of the member logs ----"
         for f in "$CENTRAL_DIR"/log/*.log; do echo "== $f"; tail -n 15 "$f"; done
@@ -91,6 +102,7 @@ lab_teardown() {
 lab_setup() {
     skip_unless_ready
     LAB=$(mktemp -d /tmp/sikhnas-cluster-work.XXXXXX)
+    export CLUSTER_WRITER_STATE=$LAB/writer-state
     if [ "$CLUSTER_SHARED_LAB" = 1 ]; then
         [ -f "${CENTRAL_DIR:-/nonexistent}/lab.env" ] || fail "CLUSTER_SHARED_LAB=1 but no lab at CENTRAL_DIR=${CENTRAL_DIR:-}"
         trap lab_teardown EXIT

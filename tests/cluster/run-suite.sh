@@ -7,12 +7,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 lab_setup                 # our own lab (CLUSTER_SHARED_LAB is 0 here)
-export CENTRAL_DIR CENTRAL_BASE_PORT CLUSTER_SHARED_LAB=1
+export CENTRAL_DIR CENTRAL_BASE_PORT    # the tests below reuse this lab; our own trap destroys it
 summary=""
 for t in test-backup-restore.sh test-failover.sh test-rejoin.sh; do
     echo; echo "======== $t"
     t0=$(date +%s.%N)
-    rc=0; "$here/$t" || rc=$?
+    rc=0; CLUSTER_SHARED_LAB=1 "$here/$t" || rc=$?
     summary="$summary$(printf '%-24s %s  %5s s' "$t" "$([ $rc = 0 ] && echo PASS || echo "FAIL($rc)")" "$(elapsed "$t0")")"$'\n'
     [ $rc = 0 ] || { echo "$summary"; fail "$t"; }
 done

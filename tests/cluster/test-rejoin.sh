@@ -39,7 +39,7 @@ python3 "$TESTS/check_ledger.py" --dump "$LAB/stored" --prefix rw "$LAB"/ledger-
 want=$(grep -c '^rw' "$LAB/stored")
 got=""
 for _ in $(seq 1 60); do
-    got=$(member_psql "$down" -d "$CENTRAL_DB" -Atc "SELECT count(*) FROM cluster_probe WHERE id LIKE 'rw%'" 2>/dev/null || true)
+    got=$("$CLUSTER_WRITER" dump --uri "postgresql://$CENTRAL_SUPERUSER@$(member_host "$down"):$(member_port "$down")/$CENTRAL_DB" 2>/dev/null | grep -c '^rw' || true)
     [ "$got" = "$want" ] && break; sleep 0.5
 done
 say "rows on the leader $leader: $want; on the rejoined $down: $got"

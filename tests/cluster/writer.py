@@ -20,6 +20,11 @@ another program with the same three subcommands):
   WRITER dump --uri URI
         print the id of every record stored centrally, one per line,
         duplicates included (the test checks "exactly once").
+  WRITER teardown
+        stop whatever setup started (called on exit, even after a failure).
+  State that must survive between the calls goes to $CLUSTER_WRITER_STATE.
+  Ledger lines may carry a 4th field, the time the acknowledged attempt
+  started (the failover time then only counts attempts started after the kill).
 
 Python 3 stdlib only; needs psql (postgresql-client).
 """
@@ -102,8 +107,9 @@ def main():
     r.add_argument("--interval", type=float, default=0.05)
     r.add_argument("--max-seconds", type=float, default=600)
     d = sub.add_parser("dump"); d.add_argument("--uri", required=True)
+    sub.add_parser("teardown")
     a = ap.parse_args()
-    {"setup": cmd_setup, "run": cmd_run, "dump": cmd_dump}[a.cmd](a)
+    {"setup": cmd_setup, "run": cmd_run, "dump": cmd_dump, "teardown": lambda a: None}[a.cmd](a)
 
 
 if __name__ == "__main__":
