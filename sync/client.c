@@ -1455,6 +1455,22 @@ out:
     return r;
 }
 
+int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, size_t len,
+                             const char *enc, int64_t last_seq)
+{
+    request_clear(c);
+    c->error[0] = '\0';
+    c->resp.max = PULL_MAX_WIRE;
+    if (len > 0 && buf_add(&c->resp, body, len) < 0)
+        return -EMSGSIZE;
+    snprintf(c->hdr_enc, sizeof(c->hdr_enc), "%s", enc ? enc : "");
+    c->last_seq = last_seq;
+    c->nrows = 0;
+    c->phase = pull ? PH_PULL : PH_PUSH;
+    c->req_phase = c->phase;
+    return pull ? pull_apply(c) : push_apply(c);
+}
+
 static int curl_errno(CURLcode res)
 {
     switch (res) {

@@ -90,4 +90,11 @@ int sync_client_pulling(const struct sync_client *c);
 /* 1 when the last pull applied reference data (areas, code lists). */
 int sync_client_refdata_changed(struct sync_client *c);
 
+/* For tests and fuzzing: applies body as the hub's 200 answer to a push of
+ * a batch up to last_seq (pull = 0) or to a pull (pull = 1), as sent with
+ * Content-Encoding enc (NULL: identity). Returns what sync_client_done()
+ * would for such an answer. */
+int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, size_t len,
+                             const char *enc, int64_t last_seq);
+
 #endif
