@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "sms.h"
+#include "sms_file.h"
 
 struct sms_spool {
     char dir[1024];
@@ -134,185 +135,13 @@ static int fail_file(struct sms_spool *sp, const char *name, const char *reason)
 
 /* ---------------------------------------------------------------- message files */
 
-struct message {
-    char sender[64];
-    char sent[64];
-    char *text;               /* UTF-8, malloc'd */
-    size_t len;
-    int gammu;
-};
-
-/* UTF-16 (be: big-endian) to UTF-8; unpaired surrogates become U+FFFD. */
-static char *utf16_to_utf8(const unsigned char *p, size_t len, int be, size_t *out_len)
-{
-    char *out = malloc(len / 2 * 3 + 1);
-    size_t n = 0;
-
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i + 1 < len; i += 2) {
-        uint32_t c = be ? (uint32_t)(p[i] << 8 | p[i + 1]) : (uint32_t)(p[i + 1] << 8 | p[i]);
-        if (c >= 0xd800 && c <= 0xdbff && i + 3 < len) {
-            uint32_t d = be ? (uint32_t)(p[i + 2] << 8 | p[i + 3])
-                            : (uint32_t)(p[i + 3] << 8 | p[i + 2]);
-            if (d >= 0xdc00 && d <= 0xdfff) {
-                c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-                i += 2;
-            } else {
-                c = 0xfffd;
-            }
-        } else if (c >= 0xd800 && c <= 0xdfff) {
-            c = 0xfffd;
-        }
-        if (c < 0x80) {
-            out[n++] = (char)c;
-        } else if (c < 0x800) {
-            out[n++] = (char)(0xc0 | c >> 6);
-            out[n++] = (char)(0x80 | (c & 0x3f));
-        } else if (c < 0x10000) {
-            out[n++] = (char)(0xe0 | c >> 12);
-            out[n++] = (char)(0x80 | ((c >> 6) & 0x3f));
-            out[n++] = (char)(0x80 | (c & 0x3f));
-        } else {
-            /* 4 bytes from 2 units: fits the 3 bytes per unit reserved */
-            out[n++] = (char)(0xf0 | c >> 18);
-            out[n++] = (char)(0x80 | ((c >> 12) & 0x3f));
-            out[n++] = (char)(0x80 | ((c >> 6) & 0x3f));
-            out[n++] = (char)(0x80 | (c & 0x3f));
-        }
-    }
-    out[n] = '\0';
-    *out_len = n;
-    return out;
-}
-
-/* Latin-1 (smstools3 "Alphabet: ISO" without incoming_utf8) to UTF-8. */
-static char *latin1_to_utf8(const unsigned char *p, size_t len, size_t *out_len)
-{
-    char *out = malloc(len * 2 + 1);
-    size_t n = 0;
-
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < 0x80) {
-            out[n++] = (char)p[i];
-        } else {
-            out[n++] = (char)(0xc0 | p[i] >> 6);
-            out[n++] = (char)(0x80 | (p[i] & 0x3f));
-        }
-    }
-    out[n] = '\0';
-    *out_len = n;
-    return out;
-}
-
-static int utf8_valid(const unsigned char *p, size_t len)
-{
-    char *tmp = malloc(len * 3 + 1);
-    size_t n;
-    int ok;
-
-    if (!tmp)
-        return 0;
-    n = sms_utf8_clean((const char *)p, len, tmp, len * 3 + 1);
-    ok = n == len && memcmp(tmp, p, len) == 0;
-    free(tmp);
-    return ok;
-}
-
-/* Decodes a body into m->text as valid UTF-8. enc: 0 UTF-8, 1 UTF-16BE
- * (UCS2), 2 by BOM (gammu), 3 UTF-8 or else ISO-8859-1 (smstools3 "Alphabet:
- * ISO" or "GSM" without incoming_utf8). */
-static int decode_body(struct message *m, const unsigned char *p, size_t len, int enc,
-                       const char **why)
-{
-    char *raw = NULL;
-    size_t n = 0;
-
-    if (enc == 2 && len >= 2 && ((p[0] == 0xff && p[1] == 0xfe) || (p[0] == 0xfe && p[1] == 0xff))) {
-        raw = utf16_to_utf8(p + 2, len - 2, p[0] == 0xfe, &n);
-    } else if (enc == 1) {
-        if (len % 2) {
-            *why = "UCS2 text of an odd number of bytes";
-            return -EBADMSG;
-        }
-        raw = utf16_to_utf8(p, len, 1, &n);
-    } else if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
-        raw = malloc(len - 2);
-        if (raw) {
-            memcpy(raw, p + 3, len - 3);
-            n = len - 3;
-        }
-    } else if (enc == 3 && !utf8_valid(p, len)) {
-        raw = latin1_to_utf8(p, len, &n);
-    } else {
-        raw = malloc(len + 1);          /* UTF-8; sms_utf8_clean() replaces what is not */
-        if (raw) {
-            memcpy(raw, p, len);
-            n = len;
-        }
-    }
-    if (!raw)
-        return -ENOMEM;
-    /* the text handed on is valid UTF-8 without NUL; invalid bytes are U+FFFD */
-    m->text = malloc(n * 3 + 1);
-    if (!m->text) {
-        free(raw);
-        return -ENOMEM;
-    }
-    m->len = sms_utf8_clean(raw, n, m->text, n * 3 + 1);
-    free(raw);
-    return 0;
-}
-
-/* gammu: IN20261128_100102_00_+6281234567890_00.txt */
-static int gammu_name(const char *name, struct message *m)
-{
-    const char *p = name + 2, *sender, *end;
-    size_t n;
-
-    if (strncmp(name, "IN", 2) != 0 || strlen(name) < 25)
-        return 0;
-    if (strspn(p, "0123456789") != 8 || p[8] != '_' || strspn(p + 9, "0123456789") != 6 ||
-        p[15] != '_' || strspn(p + 16, "0123456789") != 2 || p[18] != '_')
-        return 0;
-    sender = p + 19;
-    end = strrchr(sender, '_');
-    n = strlen(name);
-    if (!end || n < 4 || strcmp(name + n - 4, ".txt") != 0)
-        return 0;
-    if ((size_t)(end - sender) >= sizeof(m->sender) || end == sender)
-        return 0;
-    memcpy(m->sender, sender, (size_t)(end - sender));
-    m->sender[end - sender] = '\0';
-    snprintf(m->sent, sizeof(m->sent), "%.15s", p);      /* 20261128_100102 */
-    m->gammu = 1;
-    return 1;
-}
-
-static void trim_copy(char *out, size_t cap, const char *s, size_t len)
-{
-    while (len && (*s == ' ' || *s == '\t')) {
-        s++;
-        len--;
-    }
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
-        len--;
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, s, len);
-    out[len] = '\0';
-}
-
 /* Reads one message file; on a bad file returns -EBADMSG with *why set. */
-static int read_message(const char *path, const char *name, struct message *m, const char **why)
+static int read_message(const char *path, const char *name, struct sms_file *m, const char **why)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
     struct stat st;
-    int fd, r = 0, enc = 0;
-    char received[64] = "";
+    int fd, r = 0;
 
     memset(m, 0, sizeof(*m));
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -344,74 +173,9 @@ static int read_message(const char *path, const char *name, struct message *m, c
         len += (size_t)k;
     }
     close(fd);
-    if (r < 0)
-        goto out;
-
-    if (gammu_name(name, m)) {
-        r = decode_body(m, buf, len, 2, why);
-        goto out;
-    }
-
-    /* smstools3: header lines "Name: value", a blank line, the text */
-    size_t i = 0;
-    int blank = 0;
-    while (i < len) {
-        size_t e = i;
-        while (e < len && buf[e] != '\n')
-            e++;
-        size_t l = e - i;
-        if (l > 0 && buf[i + l - 1] == '\r')
-            l--;
-        if (l == 0) {
-            blank = 1;
-            i = e < len ? e + 1 : e;
-            break;
-        }
-        const char *line = (const char *)buf + i;
-        const char *colon = memchr(line, ':', l);
-        if (!colon) {
-            *why = "a header line without ':' before the blank line";
-            r = -EBADMSG;
-            goto out;
-        }
-        size_t kl = (size_t)(colon - line);
-        const char *val = colon + 1;
-        size_t vl = l - kl - 1;
-        if (kl == 4 && strncasecmp(line, "From", 4) == 0)
-            trim_copy(m->sender, sizeof(m->sender), val, vl);
-        else if (kl == 4 && strncasecmp(line, "Sent", 4) == 0)
-            trim_copy(m->sent, sizeof(m->sent), val, vl);
-        else if (kl == 8 && strncasecmp(line, "Received", 8) == 0)
-            trim_copy(received, sizeof(received), val, vl);
-        else if (kl == 8 && strncasecmp(line, "Alphabet", 8) == 0) {
-            char a[16];
-            trim_copy(a, sizeof(a), val, vl);
-            if (strncasecmp(a, "UCS", 3) == 0 || strcasecmp(a, "Unicode") == 0)
-                enc = 1;
-            else if (strcasecmp(a, "ISO") == 0 || strcasecmp(a, "GSM") == 0)
-                enc = 3;
-        }
-        i = e + 1;
-    }
-    if (!blank) {
-        *why = "no blank line between the headers and the text";
-        r = -EBADMSG;
-        goto out;
-    }
-    if (!m->sender[0]) {
-        *why = "no From: header";
-        r = -EBADMSG;
-        goto out;
-    }
-    if (!m->sent[0])
-        snprintf(m->sent, sizeof(m->sent), "%s", received);
-    r = decode_body(m, buf + i, len - i, enc, why);
-out:
+    if (r == 0)
+        r = sms_file_parse(name, buf, len, m, why);
     free(buf);
-    if (r < 0) {
-        free(m->text);
-        m->text = NULL;
-    }
     return r;
 }
 
@@ -562,7 +326,7 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
     stats->waiting += more;
     clock_gettime(CLOCK_REALTIME, &now);
     for (int i = 0; i < n; i++) {
-        struct message m;
+        struct sms_file m;
         struct sms_result res;
         const char *why = NULL;
         long long age_ms = (long long)(now.tv_sec - e[i].mtime.tv_sec) * 1000 +
@@ -594,7 +358,7 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         struct sms_incoming in = { .sender = m.sender, .sent = m.sent, .text = m.text,
                                    .len = m.len };
         r = sms_handle(s, v, &in, &res);
-        free(m.text);
+        sms_file_clear(&m);
         if (r == -EBUSY) {
             stats->waiting += n - i;
             r = 0;

@@ -518,8 +518,8 @@ class Daemon(unittest.TestCase):
             def wait_for(n):
                 deadline = time.time() + 20
                 while time.time() < deadline:
-                    if len(s.files('outgoing')) >= n:
-                        return True
+                    if len(s.files('outgoing')) >= n and not s.files('incoming'):
+                        return True         # replies out, and the file moved on
                     time.sleep(0.1)
                 return False
             self.assertTrue(wait_for(1), 'the waiting file was not handled')
