@@ -420,12 +420,58 @@ def test_daemon_syncs_on_timer():
     exactly_once(node, 42)
 
 
+def test_daemon_syncs_soon_after_sms():
+    """A record saved inside the daemon (here: an SMS from the spool) is
+    pushed within seconds, long before the next timed round."""
+    node = new_node(0)
+    r = node.run('officer', 'add', '--name', 'Budi Pelsa', '--phone', '081234567890',
+                 '--role', 'reporter', '--village', '3201011001')
+    assert r.returncode == 0, r.stderr
+    ok_sync(node)
+    nid = node_id(node)
+    spool = os.path.join(node.tmp, 'spool')
+    for sub in ('incoming', 'outgoing'):
+        os.makedirs(os.path.join(spool, sub))
+    conf = os.path.join(node.tmp, 'node.ini')
+    with open(conf, 'w') as f:
+        f.write('[sync]\ninterval_s = 600\n')
+    logf = open(os.path.join(node.tmp, 'run.log'), 'w')
+    p = subprocess.Popen([NODE_EXE, '--db', node.db, '--config', conf, 'run', '--sms-spool',
+                          spool], stdout=logf, stderr=logf)
+    try:
+        before = node.status()['last_sync']
+        # the round at start-up, then quiet for interval_s
+        assert e2elib.wait_for(lambda: node.status()['last_sync'] != before, timeout=20)
+        text = 'U KBG,DMM SP 2'
+        head = ('From: 6281234567890\nSent: 26-11-28 10:00:01\nReceived: 26-11-28 10:00:05\n'
+                'Alphabet: ISO\nLength: %d\n' % len(text))
+        path = os.path.join(spool, 'incoming', 'GSM1.000001')
+        with open(path + '.part', 'w') as f:
+            f.write(head + '\n' + text)
+        os.utime(path + '.part', (time.time() - 5, time.time() - 5))
+        os.rename(path + '.part', path)
+        t0 = time.time()
+        got = e2elib.wait_for(lambda: e2elib.pg_counts(ENV.pg, nid)[0] == 1, timeout=30)
+        assert got, 'not pushed within 30 s: %s' % open(logf.name).read()[-2000:]
+        assert time.time() - t0 < 30
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, open(logf.name).read()
+    exactly_once(node, 1)
+
+
 TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
          test_pull_reference_and_corrections, test_wrong_node_clock,
          test_store_restored_from_backup, test_slow_link_shrinks_batches,
          test_kill9_node_mid_sync,
-         test_daemon_syncs_on_timer, test_kill9_hub_mid_batch, test_postgres_restart]
+         test_daemon_syncs_on_timer, test_daemon_syncs_soon_after_sms,
+         test_kill9_hub_mid_batch, test_postgres_restart]
 
 
 def main():
