@@ -1003,24 +1003,56 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
         return;
     }
     r = json_decode(d->store, doc, k->spec, k->n_spec, in, &e);
-    if (r == -EINVAL) {
-        send_verr(q, &e);
-        goto out;
+    if (r == 0) {
+        reporter = (char *)in + k->reporter_off;
+        if (!reporter[0])
+            snprintf(reporter, 20, "%s", q->who.phone);
+        r = k->save(d, in, &e, id, ref, 0);
     }
-    if (r < 0) {
+    if (r == -EINVAL)
+        send_verr(q, &e);
+    else if (r < 0)
         send_store_error(q, r);
-        goto out;
-    }
-    reporter = (char *)in + k->reporter_off;
-    if (!reporter[0])
-        snprintf(reporter, 20, "%s", q->who.phone);
-    if (k->save(d, in, &e, id, ref, 0) < 0) {
-        send_verr(q, &e);
-        goto out;
-    }
-    enqueue(q, k, in, k->size);
-out:
+    else
+        enqueue(q, k, in, k->size);
     free(in);
+}
+
+int web_record_check(struct daemon *d, const char *path, const char *body, size_t len,
+                     struct verr *e)
+{
+    const struct route *rt = NULL;
+    cJSON *doc;
+    int r;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (routes[i].kind == R_POST && strcmp(routes[i].path, path) == 0 &&
+            (routes[i].rec || routes[i].post == api_reports_add))
+            rt = &routes[i];
+    if (!rt)
+        return -ENOENT;
+    memset(e, 0, sizeof(*e));
+    doc = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        e->code = VERR_SYNTAX;
+        snprintf(e->field, sizeof(e->field), "body");
+        return -EINVAL;
+    }
+    if (rt->rec) {
+        char id[UUID_STR_LEN], ref[24];
+        void *in = calloc(1, rt->rec->size);
+        r = in ? json_decode(d->store, doc, rt->rec->spec, rt->rec->n_spec, in, e) : -ENOMEM;
+        if (r == 0)
+            r = rt->rec->save(d, in, e, id, ref, 0);
+        free(in);
+    } else {
+        struct case_report_in *in = malloc(sizeof(*in));
+        r = in ? validate_case_report(d->validator, doc, in, e) : -ENOMEM;
+        free(in);
+    }
+    cJSON_Delete(doc);
+    return r;
 }
 
 /* Same origin: when the browser names an Origin, it must be this host. */

@@ -16,4 +16,13 @@ extern const struct daemon_module web_module;
  * Returns 0 or -EINVAL. */
 int web_parse_listen(const char *s, char *host, size_t cap, int *port);
 
+/* Checks an API body for a record, as a POST to path ("/api/v1/reports",
+ * "/api/v1/vaccinations", ...) would, without saving it: JSON, each field's
+ * type and size, then the validator. Uses d->store and d->validator only
+ * (tests and the fuzz target). Returns 0, -EINVAL with *e set, -ENOENT for
+ * a path that takes no record, or -errno. */
+struct verr;
+int web_record_check(struct daemon *d, const char *path, const char *body, size_t len,
+                     struct verr *e);
+
 #endif
