@@ -242,12 +242,12 @@ def test_slow_link_shrinks_batches():
     node = new_node(1500)
     conf = os.path.join(node.tmp, 'slow.ini')
     with open(conf, 'w') as f:
-        f.write('[sync]\ntimeout_s = 2\n')
+        f.write('[sync]\ntimeout_s = 5\n')
     proxy = Proxy(ENV.hub.port)
-    proxy.rate = 8000
+    proxy.rate = 5000
     try:
         r = node.run('--config', conf, 'sync', '--hub', hub_url(proxy.port), '--ca', ENV.hub.ca,
-                     '--no-progress', '--retries', '2', timeout=300)
+                     '--no-progress', '--retries', '3', timeout=300)
         assert r.returncode == 0, r.stderr
         assert 'smaller batches' in r.stderr, r.stderr
         s = json.loads(r.stdout.strip().splitlines()[-1])
@@ -261,9 +261,12 @@ def test_kill9_node_mid_sync():
     node = new_node(20000)
     args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
             '--no-progress', '--batch-kib', '8']
-    for delay in (0.7, 1.5):
+    queued = lambda: node.sql('SELECT count(*) FROM outbox WHERE state = 0')[0][0]  # noqa
+    for _ in range(2):
+        # kill -9 as soon as an ack has been applied: mid-sync, more to go
+        before = queued()
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(delay)
+        e2elib.wait_for(lambda: queued() < before, timeout=60, step=0.02)
         p.kill()
         p.wait()
     left = node.status()['outbox']
