@@ -77,6 +77,10 @@ def main():
     subprocess.run([NODE, '--db', db, 'officer', 'add', '--name', 'Uji', '--phone', PHONE,
                     '--role', 'clerk', '--password-stdin'], input=PASSWORD + '\n', text=True,
                    check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([NODE, '--db', db, 'officer', 'add', '--name', 'Pelapor', '--phone',
+                    '081255556666', '--role', 'reporter', '--village', '3201011006',
+                    '--password-stdin'], input='sandi-pelapor\n', text=True, check=True,
+                   stdout=subprocess.DEVNULL)
     r = subprocess.run([NODE, '--db', db, 'officer', 'add', '--name', 'Pendek', '--phone',
                         '081233334444', '--role', 'viewer', '--password-stdin'],
                        input='pendek\n', text=True, capture_output=True)
@@ -211,6 +215,32 @@ def main():
         rows = json.loads(b)
         check(st == 200 and rows[0]['sync'] == 'queued' and rows[0]['animals'][0]['n'] == 2,
               'the movement list shows it queued')
+        s.close()
+
+        # a village reporter: case reports of the own village only, no other kinds
+        s = connect(port)
+        body = json.dumps({'phone': '081255556666', 'password': 'sandi-pelapor'}).encode()
+        s.sendall(b'POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+                  b'Content-Length: %d\r\n\r\n%s' % (len(body), body))
+        st, h, b, _ = read_response(s)
+        sid = h.get('set-cookie', '').split(';')[0]
+        csrf = json.loads(b)['csrf']
+        report = {'kind': 'U', 'signs': ['DMM'], 'animals': [{'species': 'SP', 'sick': 1}],
+                  'event_date': '2026-01-02'}
+        st, j = post('/api/v1/reports', dict(report, village='3201011007'))
+        check(st == 403 and j['error']['code'] == 'not_own_village',
+              'a reporter may not report for another village: %d' % st)
+        st, j = post('/api/v1/reports', dict(report, village='3201011006'))
+        check(st == 201, 'a reporter reports for the own village: %d' % st)
+        st, j = post('/api/v1/populations', {'village': '3201011006', 'event_date': '2026-01-02',
+                                             'animals': [{'species': 'SP', 'n': 3}]})
+        check(st == 403 and j['error']['code'] == 'forbidden', 'a reporter may not post other kinds')
+        s.sendall(b'GET /api/v1/reports?q=3201-000002 HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n'
+                  % sid.encode())
+        st, _, b, _ = read_response(s)
+        rows = json.loads(b)
+        check(st == 200 and len(rows) == 1 and rows[0]['reporter'] == '+6281255556666',
+              "the reporter's report carries the reporter's phone")
         s.close()
 
         d.send_signal(signal.SIGTERM)
