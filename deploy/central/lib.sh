@@ -107,14 +107,18 @@ ensure_os_user() {   # idempotent; needs root
         --shell /bin/bash --comment "Sikhnas central PostgreSQL" "$CENTRAL_OS_USER"
     log "created OS user $CENTRAL_OS_USER"
 }
-as_pg() {   # run a command as the database OS user, with a clean PATH
-    local envs=(env "PATH=$PATH" "HOME=$(getent passwd "$CENTRAL_OS_USER" | cut -d: -f6)" "LC_ALL=C.UTF-8" "PGCONNECT_TIMEOUT=3" "PGOPTIONS=-c client_min_messages=warning")
+as_pg() {   # run a command as the database OS user, with a clean environment
+    # (env -i: nothing leaks in from the caller, e.g. meson's MALLOC_PERTURB_,
+    # which makes pgBackRest 5x slower); PGBACKREST_* (S3 keys) pass through
+    local vars=("PATH=$PATH" "HOME=$(getent passwd "$CENTRAL_OS_USER" | cut -d: -f6)" "LC_ALL=C.UTF-8"
+                "PGCONNECT_TIMEOUT=3" "PGOPTIONS=-c client_min_messages=warning" "TZ=${TZ:-UTC}") v
+    for v in $(compgen -e | grep '^PGBACKREST_' || true); do vars+=("$v=${!v}"); done
     if [ "$(id -un)" = "$CENTRAL_OS_USER" ]; then
-        "${envs[@]}" "$@"
+        env -i "${vars[@]}" "$@"
     elif [ "$(id -u)" = 0 ]; then
         # setpriv execs in place (no lingering parent process, unlike runuser/su)
         setpriv --reuid="$CENTRAL_OS_USER" --regid="$(id -g "$CENTRAL_OS_USER")" \
-            --init-groups env --chdir=/ "${envs[@]:1}" "$@"
+            --init-groups env -i --chdir=/ "${vars[@]}" "$@"
     else
         die "run as root or as $CENTRAL_OS_USER"
     fi
