@@ -998,6 +998,15 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
         r = fail(b, http_status, 400, "bad_batch", "last_seq must be an integer >= 0");
         goto out;
     }
+    b->base_seq = -1;
+    {
+        const cJSON *base = cJSON_GetObjectItemCaseSensitive(doc, "base_seq");
+        if (base && (!int_of(base, 0, &b->base_seq) || b->base_seq < 0 ||
+                     b->base_seq > b->last_seq)) {
+            r = fail(b, http_status, 400, "bad_batch", "base_seq must be 0 .. last_seq");
+            goto out;
+        }
+    }
     if (hlc && !int_of(hlc, 1, &b->hlc)) {
         r = fail(b, http_status, 400, "bad_batch", "hlc must be a string of digits");
         goto out;

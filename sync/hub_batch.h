@@ -29,6 +29,7 @@ struct batch_table {
 struct batch {
     char     node[40];
     int64_t  last_seq;
+    int64_t  base_seq;      /* the predecessor's last_seq, or -1 when not given */
     int64_t  min_seq;       /* smallest seq in the batch (last_seq when empty) */
     int64_t  hlc;
     int      nrows;

@@ -12,7 +12,7 @@ static const double bucket_le[METRICS_BUCKETS] = {
 
 static const char *const endpoints[] = { "push", "pull", "health", "metrics", "other" };
 #define NEP 5
-static const int status_codes[] = { 200, 400, 401, 403, 404, 405, 408, 411, 413, 415, 431,
+static const int status_codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 431,
                                     500, 503 };
 #define NSC ((int)(sizeof(status_codes) / sizeof(status_codes[0])))
 

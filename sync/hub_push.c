@@ -44,6 +44,7 @@ struct push_job {
     const char         *fail_code;     /* for a ROLLBACK path */
     const char         *fail_msg;
     int                 fail_status;
+    int64_t             fail_acked;     /* for a 409 */
 };
 
 static void job_free(struct push_job *j)
@@ -61,7 +62,21 @@ static void job_fail(struct push_job *j, int status, const char *code, const cha
         db_release(j->c);
         j->c = NULL;
     }
-    hub_error(j->h, j->req, "push", status, code, msg);
+    if (status == 409) {
+        struct hstr s = { 0 };
+        hstr_fmt(&s, "{\"error\":\"%s\",\"message\":", code);
+        hstr_json(&s, msg);
+        hstr_fmt(&s, ",\"acked_seq\":%" PRId64 ",", j->fail_acked);
+        hub_stamp(j->h, &s);
+        hstr_add(&s, "}", 1);
+        log_info("push %s: 409 %s (acked_seq %" PRId64 ", base_seq %" PRId64 ")", j->id.node,
+                 code, j->fail_acked, j->b.base_seq);
+        hub_reply(j->h, j->req, "push", 409, "application/json", NULL,
+                  s.oom ? "{}" : s.p, s.oom ? 2 : s.len);
+        free(s.p);
+    } else {
+        hub_error(j->h, j->req, "push", status, code, msg);
+    }
     job_free(j);
 }
 
@@ -251,6 +266,15 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
     }
     j->acked = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     j->t_locked = uv_hrtime();
+    if (j->b.base_seq > j->acked) {
+        /* its predecessor is not applied (yet, or it failed): applying this
+         * one would move the mark past rows that never arrived */
+        j->fail_acked = j->acked;
+        job_rollback(j, 409, "out_of_order",
+                     "the batch before this one (base_seq) is not applied; re-send from "
+                     "acked_seq");
+        return;
+    }
     if (filter_rows(j) < 0) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;

@@ -72,8 +72,9 @@ def keyed_size(rows):
     return sum(len(json.dumps(dict(zip(CASE_COLS, r)), separators=(',', ':'))) for r in rows)
 
 
-def build(node, rows, last_seq, enc):
-    body, h = hubtest.encode_batch(node, last_seq, {'case_report': (CASE_COLS, rows)}, enc=enc)
+def build(node, rows, last_seq, enc, base_seq=None):
+    body, h = hubtest.encode_batch(node, last_seq, {'case_report': (CASE_COLS, rows)}, enc=enc,
+                                   base_seq=base_seq)
     h.update(hubtest.ident(node, DISTRICT))
     return body, h
 
@@ -105,24 +106,55 @@ def one_node(env, args):
         n = min(args.batch, args.rows - first + 1)
         rows = make_rows(node, first, n, vill, rnd)
         all_rows.extend(rows)
-        batches.append(build(node, rows, first + n - 1, args.enc))
+        batches.append(build(node, rows, first + n - 1, args.enc,
+                             first - 1 if args.pipeline else None))
     body_bytes = sum(len(b) for b, _ in batches)
     plain = keyed_size(all_rows[:2000]) / 2000
     proxy = faultproxy.FaultProxy(hub.port)
-    conn = hub.connection(proxy.port)
+    conns = [hub.connection(proxy.port) for _ in range(2 if args.pipeline else 1)]
+    retries = 0
     t0 = time.time()
-    for body, h in batches:
-        st, _, js = hub.request('POST', '/v1/push', body, h, conn=conn)
-        if st != 200 or js['refused']:
-            raise SystemExit('push failed: %s %s' % (st, js))
+    if not args.pipeline:
+        for body, h in batches:
+            st, _, js = hub.request('POST', '/v1/push', body, h, conn=conns[0])
+            if st != 200 or js['refused']:
+                raise SystemExit('push failed: %s %s' % (st, js))
+    else:
+        # two batches in flight, ordered by base_seq (protocol.md §4.1)
+        import threading
+        res = [None] * len(batches)
+        threads = [None] * len(batches)
+
+        def send(k):
+            res[k] = hub.request('POST', '/v1/push', batches[k][0], batches[k][1],
+                                 conn=conns[k % 2])
+        for k in range(len(batches)):
+            threads[k] = threading.Thread(target=send, args=(k,))
+            threads[k].start()
+            if k >= 1:
+                threads[k - 1].join()
+                if res[k - 1][0] == 409:          # it overtook its predecessor: again
+                    retries += 1
+                    send(k - 1)
+                if res[k - 1][0] != 200:
+                    raise SystemExit('push failed: %s' % (res[k - 1],))
+        threads[-1].join()
+        if res[-1][0] == 409:
+            retries += 1
+            send(len(batches) - 1)
+        if res[-1][0] != 200:
+            raise SystemExit('push failed: %s' % (res[-1],))
     dt = time.time() - t0
-    conn.close()
+    for conn in conns:
+        conn.close()
     time.sleep(0.3)
     proxy.close()
     landed = pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node)
     rate = args.rows / dt
     print('hub push   : %d case reports in %.2f s = %.0f records/s (%d batches of %d, %s, '
-          'one batch in flight)' % (args.rows, dt, rate, len(batches), args.batch, args.enc))
+          '%s)' % (args.rows, dt, rate, len(batches), args.batch, args.enc,
+                   'two batches in flight with base_seq, %d re-sent after 409' % retries
+                   if args.pipeline else 'one batch in flight'))
     print('  body     : %.1f B/record compressed (keyed JSON %.0f B/record)'
           % (body_bytes / args.rows, plain))
     print('  wire     : %.1f B/record up, %.1f B/record down (TLS + HTTP, via a counting proxy)'
@@ -238,6 +270,8 @@ def main():
     ap.add_argument('--enc', default='zstd', choices=['zstd', 'gzip'])
     ap.add_argument('--pg-conns', type=int, default=4)
     ap.add_argument('--skip-copy', action='store_true')
+    ap.add_argument('--pipeline', action='store_true',
+                    help='two batches in flight, ordered by base_seq')
     ap.add_argument('--skip-nodes', action='store_true')
     args = ap.parse_args()
     os.environ['SIKHNAS_HUB'] = os.path.abspath(args.hub)

@@ -140,11 +140,13 @@ class Hub:
                 c.close()
 
 
-def encode_batch(node, last_seq, tables, hlc=None, enc='gzip'):
+def encode_batch(node, last_seq, tables, hlc=None, enc='gzip', base_seq=None):
     """tables: {name: (cols, rows)}. Returns (body bytes, headers) for a push."""
     doc = {'v': 1, 'node': node, 'last_seq': last_seq,
            'hlc': str(hlc if hlc is not None else now_hlc()),
            'tables': [{'table': t, 'cols': c, 'rows': r} for t, (c, r) in tables.items()]}
+    if base_seq is not None:
+        doc['base_seq'] = base_seq
     plain = json.dumps(doc, separators=(',', ':')).encode()
     if enc == 'gzip':
         body = gzip.compress(plain)

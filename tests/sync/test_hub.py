@@ -94,6 +94,45 @@ def test_refused_row_does_not_stop_others(env):
     check(count(env, node) == 3, 'count')
 
 
+def test_base_seq_orders_two_batches_in_flight(env):
+    node = uuid7()
+
+    def batch(first, n, base):
+        body, h = encode_batch(node, first + n - 1, {'case_report': (CASE_COLS, big_batch(
+            node, first, n))}, base_seq=base)
+        h.update(ident(node, D))
+        return body, h
+    a, b, c = batch(1, 10, 0), batch(11, 10, 10), batch(21, 10, 20)
+    st, _, js = env.hub.request('POST', '/v1/push', *a)
+    check(st == 200 and js['acked_seq'] == 10, js)
+    st, _, js = env.hub.request('POST', '/v1/push', *c)      # b has not arrived
+    check(st == 409 and js['error'] == 'out_of_order' and js['acked_seq'] == 10, js)
+    check(count(env, node) == 10, 'c was applied')
+    for x in (b, c):
+        st, _, js = env.hub.request('POST', '/v1/push', *x)
+        check(st == 200, js)
+    check(count(env, node) == 30 and acked(env, node) == 30, 'count')
+    # two large batches at once, on two connections: all rows land once
+    seq = 30
+    for _ in range(3):
+        x, y = batch(seq + 1, 3000, seq), batch(seq + 3001, 3000, seq + 3000)
+        res = {}
+
+        def send(name, bh):
+            res[name] = env.hub.request('POST', '/v1/push', *bh)
+        ts = [threading.Thread(target=send, args=(n, bh)) for n, bh in (('x', x), ('y', y))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        check(res['x'][0] == 200, res['x'])
+        if res['y'][0] == 409:        # y took the lock first: re-send it
+            res['y'] = env.hub.request('POST', '/v1/push', *y)
+        check(res['y'][0] == 200 and res['y'][2]['acked_seq'] == seq + 6000, res['y'])
+        seq += 6000
+        check(count(env, node) == seq, 'count %d' % count(env, node))
+
+
 def totals(env):
     return env.pg.psql("SELECT (SELECT count(*) FROM case_report), "
                        "(SELECT coalesce(sum(acked_seq), 0) FROM node), "
@@ -451,6 +490,7 @@ def test_sigterm_finishes_in_flight_batch(env):
 
 TESTS = [test_duplicate_batch_applies_once, test_refused_row_does_not_stop_others,
          test_bad_input_gets_4xx_and_changes_nothing, test_conflict_resolves_by_hlc_and_is_logged,
+         test_base_seq_orders_two_batches_in_flight,
          test_pull_never_skips_out_of_order_commits, test_central_correction_flows_down,
          test_hub_kill9_mid_batch, test_postgres_restart,
          test_cut_connections_lose_and_duplicate_nothing, test_sigterm_finishes_in_flight_batch]
