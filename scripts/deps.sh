@@ -9,7 +9,7 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   sqlite3 libsqlite3-dev libspatialite-dev libsqlite3-mod-spatialite
   libcurl4-openssl-dev libmbedtls-dev libcjson-dev libuv1-dev libpq-dev
   zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev
-  clang libclang-rt-14-dev openssl procps time libcsv-dev
+  clang libclang-rt-14-dev openssl procps time libcsv-dev zstd
   postgresql-15-postgis-3 postgresql-client-15 pgbackrest
   pg-auto-failover-cli postgresql-15-auto-failover
   patroni etcd-server etcd-client
