@@ -36,7 +36,7 @@ const T = {
     map_title: 'Peta laporan kasus (90 hari)', map_none: 'Belum ada laporan dengan titik lokasi.',
     not_allowed: 'Peran Anda tidak boleh membuka halaman ini.',
     net_error: 'Tidak dapat menghubungi server node.', form_error: 'Periksa isian yang ditandai.',
-    unknown_sign: 'U - tanda klinis (tanpa sindrom)', role_vet: 'dokter hewan', role_clerk: 'petugas data',
+    unknown_sign: 'U - tanda klinis (tanpa sindrom)', recent: 'Catatan terbaru', saved_plain: 'Tersimpan', role_vet: 'dokter hewan', role_clerk: 'petugas data',
     role_reporter: 'pelapor desa', role_viewer: 'pengamat', error: 'Kesalahan',
   },
   en: {
@@ -68,7 +68,7 @@ const T = {
     map_title: 'Map of case reports (90 days)', map_none: 'No reports with a map pin yet.',
     not_allowed: 'Your role may not open this page.',
     net_error: 'Cannot reach the node.', form_error: 'Check the marked fields.',
-    unknown_sign: 'U - clinical signs (no syndrome)', role_vet: 'district vet', role_clerk: 'data clerk',
+    unknown_sign: 'U - clinical signs (no syndrome)', recent: 'Newest records', saved_plain: 'Saved', role_vet: 'district vet', role_clerk: 'data clerk',
     role_reporter: 'village reporter', role_viewer: 'viewer', error: 'Error',
   },
 };
@@ -448,7 +448,7 @@ function showForm(kind) {
     const body = {};
     for (const g of getters) g(body);
     submitForm(form, spec.path, body, d => {
-      flash(t('saved') + ' ' + (d.ref || d.id) + ' (' + t(d.sync) + ')');
+      flash((d.ref ? t('saved') + ' ' + d.ref : t('saved_plain')) + ' (' + t(d.sync) + ')');
       clear(main);
       showForm(kind);
       main.prepend(el('div', { class: 'notice ok', role: 'status', text: sessionStorage.getItem('flash') }));
@@ -456,7 +456,25 @@ function showForm(kind) {
     });
   });
   clear(main).append(form);
+  showRecent(kind, routeSeq);
 }
+
+/* The newest records of a kind under its form, with their sync state. */
+async function showRecent(kind, seq) {
+  const r = await api('GET', FORMS[kind].path + '?limit=10');
+  if (stale(seq) || r.status !== 200 || !r.data.length) return;
+  const what = x => (x.animals || []).map(a => a.species + ' ' +
+      Object.keys(a).filter(k => k !== 'species').map(k => a[k]).join('/')).join(', ') ||
+    [x.species, x.n_animals, x.drug].filter(v => v !== undefined && v !== null).join(' ');
+  main.append(el('h2', { text: t('recent') }), el('div', { class: 'scroll' }, el('table', { id: kind + '-recent' },
+    el('thead', {}, el('tr', {}, [t('date'), t('village'), t('animals'), t('sync')].map(h => el('th', { text: h })))),
+    el('tbody', {}, r.data.map(x => el('tr', {},
+      el('td', { text: x.event_date || x.issue_date }),
+      el('td', { text: (x.permit_no ? x.permit_no + ' ' : '') + (x.village || x.from_area + ' > ' + x.to_area) }),
+      el('td', { text: (x.outcome ? x.outcome + ' ' : '') + what(x) }),
+      el('td', {}, badge(x.sync, x.sync_error))))))));
+}
+
 
 /* ------------------------------------------------------------------ reports list */
 

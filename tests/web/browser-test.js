@@ -312,6 +312,10 @@ async function main() {
     const msg = ok ? await ok.textContent() : await page.$$eval('.notice.bad, .err',
       es => es.map(e => e.textContent).filter(Boolean).join(' | '));
     check(!!ok, kind + ' form saved: "' + msg + '"');
+    await page.waitForSelector('#' + kind + '-recent .badge.queued');
+    check(true, kind + ': the new record is listed under the form as queued');
+    if (kind === 'vaccination')
+      await shot(page, 'vaccination-saved');
   }
 
   /* raw HTTP: the session cookie without a CSRF token, and with a wrong one */
