@@ -108,17 +108,20 @@ down)
     ;;
 destroy)
     # the data is going anyway: kill -9 by pid (fast), wait for the processes to go
-    for m in $CENTRAL_ALL_MEMBERS; do
-        pids=$("$here/member.sh" pids "$m")
-        # shellcheck disable=SC2086
-        [ -n "${pids// /}" ] && kill -KILL $pids 2>/dev/null
+    pids="$(etcd_pid)"
+    for m in $CENTRAL_ALL_MEMBERS; do pids="$pids $(patroni_pid "$m") $(postmaster_pid "$m")"; done
+    for d in "$CENTRAL_DIR"/restore-*/; do   # PITR copies started by pitr-restore.sh
+        [ -f "$d/postmaster.pid" ] || continue
+        p=$(head -n1 "$d/postmaster.pid" | tr -dc '0-9'); pid_alive "$p" "${d%/}" && pids="$pids $p"
     done
-    "$here/member.sh" stop-etcd
-    for _ in $(seq 1 50); do
-        left=""
-        for m in $CENTRAL_ALL_MEMBERS; do left="$left$("$here/member.sh" pids "$m" | tr -d ' ')"; done
-        [ -z "$left" ] && break
-        sleep 0.2
+    pids=$(echo $pids)
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    for _ in $(seq 1 100); do
+        left=0
+        for p in $pids; do [ -d "/proc/$p" ] && left=1; done
+        [ $left = 0 ] && break
+        sleep 0.1
     done
     case "$CENTRAL_DIR" in /|/tmp|/var|/var/lib|"") die "refusing to remove '$CENTRAL_DIR'";; esac
     rm -rf "$CENTRAL_DIR"

@@ -167,6 +167,9 @@ start_daemon() {   # PIDFILE LOGFILE cmd...
     for i in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
     [ -s "$pidfile" ] || die "daemon did not start: $*"
 }
+patroni_pidfile() { echo "$CENTRAL_RUN_DIR/patroni-$1.pid"; }
+patroni_pid() { local p; p=$(pidfile_pid "$(patroni_pidfile "$1")"); pid_alive "$p" "$(member_conf "$1")" && echo "$p"; return 0; }
+etcd_pid() { local p; p=$(pidfile_pid "$CENTRAL_RUN_DIR/etcd.pid"); pid_alive "$p" "$CENTRAL_ETCD_DATA" && echo "$p"; return 0; }
 postmaster_pid() {   # NAME -> pid of the member's postmaster if running
     local d pid; d=$(member_data "$1")
     pid=$(head -n1 "$d/postmaster.pid" 2>/dev/null | tr -dc '0-9')

@@ -14,9 +14,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 cmd=${1:-}; name=${2:-}
-patroni_pidfile() { echo "$CENTRAL_RUN_DIR/patroni-$1.pid"; }
-patroni_pid() { local p; p=$(pidfile_pid "$(patroni_pidfile "$1")"); pid_alive "$p" "$(member_conf "$1")" && echo "$p"; return 0; }
-etcd_pid() { local p; p=$(pidfile_pid "$CENTRAL_RUN_DIR/etcd.pid"); pid_alive "$p" "$CENTRAL_ETCD_DATA" && echo "$p"; return 0; }
 
 case "$cmd" in
 start)

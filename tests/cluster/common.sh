@@ -122,6 +122,6 @@ lab_setup() {
         say "cluster up in $(elapsed "$t0") s"
     fi
     "$CENTRAL/lab.sh" wait-leader 60 >/dev/null || fail "no leader"
-    "$CENTRAL/lab.sh" status | sed -n 1,6p
+    [ "$CLUSTER_SHARED_LAB" = 1 ] || "$CENTRAL/lab.sh" status | sed -n 1,6p
     ADMIN_URI=$(app_uri)   # superuser through the multi-host conninfo
 }
