@@ -822,10 +822,14 @@ static int queue_out(struct store *s, int64_t msg, const char *kind, const char 
 {
     sqlite3_stmt *st = store_stmt(s,
         "INSERT INTO sms_out (sms_in, kind, phone, text) VALUES (?1, ?2, ?3, ?4)");
+    char clean[SMS_REPLY_MAX];
     int rc;
 
     if (!st)
         return -EIO;
+    /* what goes to a phone is valid UTF-8, whatever a reply quoted */
+    sms_utf8_clean(text, strnlen(text, sizeof(clean) - 1), clean, sizeof(clean));
+    text = clean;
     sqlite3_bind_int64(st, 1, msg);
     sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, phone, -1, SQLITE_STATIC);

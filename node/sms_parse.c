@@ -85,6 +85,9 @@ static int fail(struct parser *p, const char *reason, const struct tok *t)
     p->err->token[0] = '\0';
     if (t) {
         size_t n = t->len < sizeof(p->err->token) - 1 ? t->len : sizeof(p->err->token) - 1;
+        if (n < t->len)                   /* never cut a UTF-8 character in two */
+            while (n > 0 && ((unsigned char)t->s[n] & 0xc0) == 0x80)
+                n--;
         memcpy(p->err->token, t->s, n);
         p->err->token[n] = '\0';
     }

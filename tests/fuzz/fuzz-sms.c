@@ -51,6 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     r = sms_parse(clean, n, &m, &e);
     check(&m, r, &e);
+    {
+        char again[sizeof(e.token) * 3];         /* a quoted word of valid text stays valid */
+        size_t k = strlen(e.token);
+        if (sms_utf8_clean(e.token, k, again, sizeof(again)) != k || memcmp(again, e.token, k))
+            abort();
+    }
 
     /* a spool file: the first byte picks the name, so both formats are reached */
     if (size == 0)

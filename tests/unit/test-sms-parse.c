@@ -204,6 +204,10 @@ static void test_other(void)
     CHECK(refused("POP A 1 B 1 C 1 D 1 E 1 F 1 G 1 H 1 I 1 J 1 K 1 L 1 M 1 N 1 O 1 P 1 Q 1",
                   SMS_POP, "terlalu banyak"));
     CHECK(refused("U KBG SP 1234567890123", SMS_U, "jumlah harus angka"));
+    /* a quoted word is cut at a character boundary, never inside one */
+    CHECK(refused("U MM,\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd SP 2", SMS_U, "kode tidak sah"));
+    CHECK(strlen(e.token) == 21);
 
     CHECK_STR(sms_kind_code(SMS_LTL), "LTL");
     CHECK(strncmp(sms_kind_format(SMS_PK), "PK [ID kasus]", 13) == 0);
