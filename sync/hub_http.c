@@ -647,7 +647,7 @@ static void peer_process(struct peer *p)
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct peer *p = h->data;
-    size_t want = 65536;
+    size_t want = 16384;        /* one TLS record; an idle peer holds little */
 
     if (p->in_off > 0 && p->in_off == p->in_len)
         p->in_off = p->in_len = 0;
