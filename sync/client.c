@@ -1243,7 +1243,8 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     const cJSON *cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
     int map[64], spec[64], ncols, t, lon = -1, lat = -1, has_id = 0, has_hlc = 0;
-    int has_origin = 0, level_col = -1, parent_col = -1;
+    int has_origin = 0, level_col = -1, parent_col = -1, ref_col = -1;
+    unsigned long long max_ref = 0;
     struct buf q = { .max = 8192 };
     sqlite3_stmt *st = NULL;
     long skipped = 0;
@@ -1287,6 +1288,8 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
                     level_col = i;
                 if (strcmp(cn->valuestring, "parent_code") == 0)
                     parent_col = i;
+                if (strcmp(cn->valuestring, "ref") == 0)
+                    ref_col = i;
             }
         }
     }
@@ -1373,6 +1376,18 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
             }
             if (rc == SQLITE_DONE) {
                 (*applied)++;
+                if (ref_col >= 0) {
+                    /* a reference of this district ("DDDD-NNNNNN") made elsewhere,
+                     * e.g. by this district's earlier node: never hand it out again */
+                    const char *ref = cJSON_GetStringValue(cJSON_GetArrayItem(row, ref_col));
+                    const char *d = store_district(c->store);
+                    if (ref && strncmp(ref, d, strlen(d)) == 0 && ref[strlen(d)] == '-' &&
+                        isdigit((unsigned char)ref[strlen(d) + 1])) {
+                        unsigned long long k = strtoull(ref + strlen(d) + 1, NULL, 10);
+                        if (k > max_ref)
+                            max_ref = k;
+                    }
+                }
             } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
                 if (skipped++ == 0)
                     log_warning("sync: pull: a %s row was not stored: %s", ts->name,
@@ -1385,6 +1400,20 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
         }
     }
     sqlite3_finalize(st);
+    if (r == 0 && max_ref > 0) {
+        sqlite3_stmt *m = store_stmt(c->store,
+            "INSERT INTO meta (key, value) VALUES ('ref_seq', ?1) ON CONFLICT (key) DO UPDATE"
+            " SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))");
+        if (!m)
+            r = -EIO;
+        else {
+            sqlite3_bind_int64(m, 1, (sqlite3_int64)max_ref);
+            rc = sqlite3_step(m);
+            sqlite3_reset(m);
+            if (rc != SQLITE_DONE)
+                r = set_error(c, store_error(c->store, rc), "cannot keep the reference counter");
+        }
+    }
     if (skipped)
         log_warning("sync: pull: %ld %s row(s) skipped (bad cells or constraints)", skipped,
                     ts->name);
