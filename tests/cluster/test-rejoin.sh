@@ -46,4 +46,10 @@ say "rows on the leader $leader: $want; on the rejoined $down: $got"
 [ "$got" = "$want" ] || fail "rejoined member has $got rows, leader $want"
 [ "$(member_psql "$down" -d postgres -Atc 'SELECT pg_is_in_recovery()')" = t ] || fail "$down is not a standby"
 members_table | sed 's/^/  /'
+# WAL archiving follows the primary: archive a segment from the new primary
+# (pgBackRest finds it among pg1..pg3) and take an incremental backup after the
+# timeline switch
+"$CENTRAL/backup.sh" check || fail "WAL archiving does not work from the new primary $leader"
+"$CENTRAL/backup.sh" incr || fail "incremental backup after the failover failed"
+say "archiving and an incremental backup work from the new primary $leader"
 say "PASS rejoin: $down back as a standby and caught up in $rejoin_s s"
