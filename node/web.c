@@ -192,7 +192,7 @@ static void read_cookie(struct wreq *q)
                (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') ||
                p[n] == '-' || p[n] == '_'))
             n++;
-        if (n == AUTH_TOKEN_LEN) {
+        if (n == AUTH_TOKEN_LEN && (p[n] == '\0' || p[n] == ';' || p[n] == ' ')) {
             memcpy(q->token, p, n);
             q->token[n] = '\0';
         }

@@ -215,6 +215,14 @@ def main():
         rows = json.loads(b)
         check(st == 200 and rows[0]['sync'] == 'queued' and rows[0]['animals'][0]['n'] == 2,
               'the movement list shows it queued')
+        s.sendall(b'GET /api/v1/session HTTP/1.1\r\nHost: x\r\nCookie: other=1; %sX\r\n\r\n'
+                  % sid.encode())
+        st, _, _, _ = read_response(s)
+        check(st == 401, 'a session token with a character more is not a session: %d' % st)
+        s.sendall(b'GET /api/v1/session HTTP/1.1\r\nHost: x\r\nCookie: other=1; %s\r\n\r\n'
+                  % sid.encode())
+        st, _, _, _ = read_response(s)
+        check(st == 200, 'the token among other cookies is found: %d' % st)
         s.close()
 
         # a village reporter: case reports of the own village only, no other kinds
