@@ -976,6 +976,14 @@ static const struct route routes[] = {
     { R_POST, "/api/v1/populations",  PERM_ENTRY, NULL, api_kind_add,  &k_population },
 };
 
+/* The validators name the record's columns; the API takes a case by its
+ * reference, so a refusal of case_id is one of case_ref. */
+static void api_field_name(struct verr *e)
+{
+    if (strcmp(e->field, "case_id") == 0)
+        snprintf(e->field, sizeof(e->field), "case_ref");
+}
+
 static void api_kind_list(struct wreq *q)
 {
     sqlite3_stmt *st = store_stmt(q->w->d->store, q->rt->rec->list_sql);
@@ -1008,6 +1016,7 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
         if (!reporter[0])
             snprintf(reporter, 20, "%s", q->who.phone);
         r = k->save(d, in, &e, id, ref, 0);
+        api_field_name(&e);
     }
     if (r == -EINVAL)
         send_verr(q, &e);
@@ -1045,6 +1054,7 @@ int web_record_check(struct daemon *d, const char *path, const char *body, size_
         r = in ? json_decode(d->store, doc, rt->rec->spec, rt->rec->n_spec, in, e) : -ENOMEM;
         if (r == 0)
             r = rt->rec->save(d, in, e, id, ref, 0);
+        api_field_name(e);
         free(in);
     } else {
         struct case_report_in *in = malloc(sizeof(*in));

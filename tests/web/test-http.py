@@ -198,6 +198,9 @@ def main():
         st, j = post('/api/v1/followups', {'case_ref': '3201-999999', 'outcome': 'SB',
                                            'event_date': '2026-01-02'})
         check(st == 422 and j['error']['field'] == 'case_ref', 'a follow-up of an unknown case: 422')
+        st, j = post('/api/v1/followups', {'outcome': 'SB', 'event_date': '2026-01-02'})
+        check(st == 422 and j['error']['field'] == 'case_ref' and j['error']['code'] == 'required',
+              'a follow-up without a case: 422 required on case_ref')
         st, j = post('/api/v1/reports', {'kind': 'P', 'village': '3201011006', 'syndrome': 'MMU',
                                          'animals': [{'species': 'AY', 'sick': 1}],
                                          'event_date': '2026-01-02'})
