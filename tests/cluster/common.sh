@@ -99,6 +99,12 @@ lab_teardown() {
     exit $rc
 }
 
+start_reaper() {   # OWNER(0|1): clean up even if this test is killed with SIGKILL
+    [ "$CLUSTER_KEEP" = 1 ] && return 0
+    setsid "$TESTS/reaper.sh" $$ "$CENTRAL_DIR" "$CENTRAL_BASE_PORT" "$LAB" "$1" "$CLUSTER_WRITER" \
+        > /dev/null 2>&1 < /dev/null &
+}
+
 lab_setup() {
     skip_unless_ready
     LAB=$(mktemp -d /tmp/sikhnas-cluster-work.XXXXXX)
@@ -108,6 +114,7 @@ lab_setup() {
         trap lab_teardown EXIT
         trap 'exit 130' INT TERM
         . "$CENTRAL/lib.sh"
+        start_reaper 0
         say "shared lab: CENTRAL_DIR=$CENTRAL_DIR CENTRAL_BASE_PORT=$CENTRAL_BASE_PORT"
     else
         export CENTRAL_BASE_PORT=${CENTRAL_BASE_PORT:-$(free_base_port)}
@@ -116,6 +123,7 @@ lab_setup() {
         trap lab_teardown EXIT
         trap 'exit 130' INT TERM
         . "$CENTRAL/lib.sh"
+        start_reaper 1
         say "lab: CENTRAL_DIR=$CENTRAL_DIR CENTRAL_BASE_PORT=$CENTRAL_BASE_PORT"
         local t0; t0=$(date +%s.%N)
         "$CENTRAL/lab.sh" up > "$LAB/up.log" 2>&1 || { cat "$LAB/up.log"; fail "lab.sh up"; }

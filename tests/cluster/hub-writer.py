@@ -142,7 +142,9 @@ def cmd_run(a):
     n = syncs = failed = 0
     deadline = time.time() + a.max_seconds
     with open(a.ledger, "a", buffering=1) as ledger:
-        while time.time() < deadline and not os.path.exists(a.stop_file):
+        # stop also when the test's work directory is gone (test killed, reaper cleaned up)
+        while (time.time() < deadline and not os.path.exists(a.stop_file)
+               and os.path.isdir(os.path.dirname(os.path.abspath(a.stop_file)))):
             n += 1
             rep = {"kind": "U", "village": village, "signs": ["KBG"],
                    "animals": [{"species": "SP", "sick": 1 + n % 7, "dead": 0, "at_risk": 20}],

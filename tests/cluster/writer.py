@@ -66,7 +66,9 @@ def cmd_run(a):
     seq = 0
     acked = failures = 0
     with open(a.ledger, "a", buffering=1) as ledger:
-        while time.time() < deadline and not os.path.exists(a.stop_file):
+        # stop also when the test's work directory is gone (test killed, reaper cleaned up)
+        while (time.time() < deadline and not os.path.exists(a.stop_file)
+               and os.path.isdir(os.path.dirname(os.path.abspath(a.stop_file)))):
             seq += 1
             rid = f"{a.name}-{seq:07d}-{uuid.uuid4().hex[:8]}"
             # idempotent insert: a retry after an unknown outcome never duplicates
