@@ -149,25 +149,35 @@ static int run(char *const argv[], double *secs, long *hwm_kb, long *anon_kb)
         execv(argv[0], argv);
         _exit(127);
     }
-    *anon_kb = 0;
+    /* ru_maxrss would count the pages this process had when it forked, so
+     * read the child's own VmHWM and RssAnon from /proc once it has exec'd */
+    *anon_kb = *hwm_kb = 0;
     for (;;) {
         pid_t w = wait4(pid, &status, WNOHANG, &ru);
         if (w == pid)
             break;
-        char path[64], line[256];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        char path[64], line[256], comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
         FILE *fp = fopen(path, "r");
+        if (fp) {
+            if (!fgets(comm, sizeof(comm), fp))
+                comm[0] = '\0';
+            fclose(fp);
+        }
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        fp = strncmp(comm, "sikhnas-node", 12) == 0 ? fopen(path, "r") : NULL;
         while (fp && fgets(line, sizeof(line), fp)) {
             long kb;
             if (sscanf(line, "RssAnon: %ld", &kb) == 1 && kb > *anon_kb)
                 *anon_kb = kb;
+            if (sscanf(line, "VmHWM: %ld", &kb) == 1 && kb > *hwm_kb)
+                *hwm_kb = kb;
         }
         if (fp)
             fclose(fp);
         usleep(5000);
     }
     *secs = now_s() - t0;
-    *hwm_kb = ru.ru_maxrss;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -271,6 +281,8 @@ int main(int argc, char **argv)
         return 1;
     double cpu_raw = cpu_s(RUSAGE_SELF) - c0;
     double cc0 = cpu_s(RUSAGE_CHILDREN);
+    free(rows);                 /* the child must not start with them (see run()) */
+    rows = NULL;
     FILE *cf = fopen(conf, "w");
     if (!cf)
         return 1;
