@@ -70,6 +70,10 @@ static const struct col_spec population_report_cols[] = { COMMON_COLS,
     { "village", T_TEXT, R }, { "animals", T_JSON, R }, { "event_date", T_DATE, R },
     { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
 
+/* Look-ups in area are scalar subqueries, one index probe per row: as a
+ * NOT EXISTS the planner hashed all 83,762 villages for every batch (up to
+ * 300 ms), and the conflict check in batch_apply_sql() is an OFFSET 0
+ * lateral for the same reason (never a scan of the whole field table). */
 /* A validation run in SQL on the temporary table t: when cond holds, the
  * row is refused with code and the reason expression. @D@ is the node's
  * district (4 digits). Checked in order; the first that holds wins. */
@@ -82,8 +86,8 @@ struct rule {
 #define VILLAGE_RULES(col) \
     { "out_of_district", "left(t." col ", 4) <> '@D@'", \
       "'" col " ' || t." col " || ' is not in district @D@'" }, \
-    { "unknown_area", "NOT EXISTS (SELECT 1 FROM area a WHERE a.code = t." col \
-      " AND a.level = 4)", "'unknown village ' || t." col }
+    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t." col ") " \
+      "IS DISTINCT FROM 4", "'unknown village ' || t." col }
 #define CODE_RULE(col, list) \
     { "unknown_code", "t." col " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM code_list c " \
       "WHERE c.list = '" list "' AND c.code = t." col ")", \
@@ -106,8 +110,8 @@ static const struct rule officer_rules[] = {
       "'district ' || t.district || ' is not @D@'" },
     { "out_of_district", "t.village IS NOT NULL AND left(t.village, 4) <> '@D@'",
       "'village ' || t.village || ' is not in district @D@'" },
-    { "unknown_area", "t.village IS NOT NULL AND NOT EXISTS (SELECT 1 FROM area a "
-      "WHERE a.code = t.village AND a.level = 4)", "'unknown village ' || t.village" },
+    { "unknown_area", "t.village IS NOT NULL AND (SELECT a.level FROM area a "
+      "WHERE a.code = t.village) IS DISTINCT FROM 4", "'unknown village ' || t.village" },
     CODE_RULE("role", "role"), { 0, 0, 0 } };
 static const struct rule case_report_rules[] = {
     VILLAGE_RULES("village"),
@@ -125,9 +129,9 @@ static const struct rule treatment_rules[] = {
 static const struct rule movement_permit_rules[] = {
     { "out_of_district", "left(t.from_area, 4) <> '@D@'",
       "'from_area ' || t.from_area || ' is not in district @D@'" },
-    { "unknown_area", "NOT EXISTS (SELECT 1 FROM area a WHERE a.code = t.from_area)",
+    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.from_area) IS NULL",
       "'unknown area ' || t.from_area" },
-    { "unknown_area", "NOT EXISTS (SELECT 1 FROM area a WHERE a.code = t.to_area)",
+    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.to_area) IS NULL",
       "'unknown area ' || t.to_area" },
     ANIMALS_RULE("animals"), { 0, 0, 0 } };
 static const struct rule slaughter_report_rules[] = {
@@ -1115,10 +1119,6 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
         int followup = strcmp(sp->name, "case_followup") == 0;
         if (!present[i])
             continue;
-        /* statistics for the freshly filled temporary table: without them the
-         * planner assumes a handful of rows and picks quadratic nested loops */
-        buf_fmt(&s, "ANALYZE tmp_%s;\n", sp->name);
-        nstmt++;
         for (const struct rule *ru = sp->rules; ru->code; ru++) {
             buf_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
             buf_subst(&s, ru->reason, district, sp->name);
@@ -1143,7 +1143,8 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
                     "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
                     "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
                 sp->name, node, node);
-        buf_fmt(&s, "FROM tmp_%s t JOIN %s c ON c.id = t.id "
+        buf_fmt(&s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
+                    "OFFSET 0) c ON true "
                     "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
                     "to_jsonb(t) - '{seq,bad_code,bad_reason}'::text[] "
                     "|| jsonb_build_object('src_node', '%s') AS inc) x "

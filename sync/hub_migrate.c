@@ -318,6 +318,8 @@ int hub_refdata_load(const char *conninfo, const char *areas_dir)
     if (r < 0)
         goto out;
     r = exec_ok(pg, "COMMIT", "refdata: commit");
+    if (r == 0)
+        r = exec_ok(pg, "ANALYZE area; ANALYZE code_list", "refdata: analyze");
 out:
     if (r < 0 && PQtransactionStatus(pg) != PQTRANS_IDLE)
         (void) exec_ok(pg, "ROLLBACK", "refdata: rollback");
