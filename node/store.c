@@ -21,7 +21,7 @@
 #include "log.h"
 
 #define STORE_APP_ID   0x534b4e53   /* "SKNS" in PRAGMA application_id */
-#define STMT_CACHE_MAX 64
+#define STMT_CACHE_MAX 256
 
 extern const struct embedded_file node_migrations[];
 
