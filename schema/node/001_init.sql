@@ -79,9 +79,13 @@ CREATE TABLE case_report (
 SELECT AddGeometryColumn('case_report', 'geom', 4326, 'POINT', 'XY');
 SELECT CreateSpatialIndex('case_report', 'geom');
 -- SpatiaLite's own index triggers call RTreeAlign(), which prepares an SQL
--- statement for every row (a fifth of an import's CPU), and its tm*
--- triggers rewrite geometry_columns_time on every change. SQLite's R*Tree
--- already rounds boxes outwards to 32-bit floats, so plain inserts are exact.
+-- statement for every row (a fifth of an import's CPU), its tm* triggers
+-- rewrite geometry_columns_time on every change, and its gg* triggers look
+-- up geometry_columns for every row; the node only ever writes
+-- MakePoint(lon, lat, 4326). SQLite's R*Tree already rounds boxes outwards
+-- to 32-bit floats, so plain inserts into it are exact.
+DROP TRIGGER ggi_case_report_geom;   -- every writer uses MakePoint(lon, lat, 4326)
+DROP TRIGGER ggu_case_report_geom;
 DROP TRIGGER gii_case_report_geom;
 DROP TRIGGER giu_case_report_geom;
 DROP TRIGGER tmi_case_report_geom;
