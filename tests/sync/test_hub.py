@@ -133,6 +133,43 @@ def test_base_seq_orders_two_batches_in_flight(env):
         check(count(env, node) == seq, 'count %d' % count(env, node))
 
 
+def test_tls_policy(env):
+    import socket
+    import ssl
+    import warnings
+    warnings.simplefilter('ignore', DeprecationWarning)    # TLS 1.1 on purpose
+
+    def handshake(configure):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(env.hub.ca)
+        configure(ctx)
+        with socket.create_connection(('127.0.0.1', env.hub.port), timeout=10) as raw:
+            try:
+                with ctx.wrap_socket(raw, server_hostname='127.0.0.1') as tls:
+                    return tls.version(), tls.cipher()[0]
+            except (ssl.SSLError, OSError) as e:
+                return None, str(e)
+
+    def tls11(ctx):
+        ctx.set_ciphers('DEFAULT:@SECLEVEL=0')
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+
+    def cbc(ctx):
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers('ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA:AES128-GCM-SHA256')
+
+    def good(ctx):
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    v, c = handshake(tls11)
+    check(v is None, 'TLS 1.1 accepted: %s %s' % (v, c))
+    v, c = handshake(cbc)
+    check(v is None, 'a CBC or non-ECDHE suite accepted: %s %s' % (v, c))
+    v, c = handshake(good)
+    check(v == 'TLSv1.2' and ('GCM' in c or 'CHACHA20' in c) and c.startswith('ECDHE'),
+          'default handshake: %s %s' % (v, c))
+
+
 def totals(env):
     return env.pg.psql("SELECT (SELECT count(*) FROM case_report), "
                        "(SELECT coalesce(sum(acked_seq), 0) FROM node), "
@@ -490,7 +527,7 @@ def test_sigterm_finishes_in_flight_batch(env):
 
 TESTS = [test_duplicate_batch_applies_once, test_refused_row_does_not_stop_others,
          test_bad_input_gets_4xx_and_changes_nothing, test_conflict_resolves_by_hlc_and_is_logged,
-         test_base_seq_orders_two_batches_in_flight,
+         test_base_seq_orders_two_batches_in_flight, test_tls_policy,
          test_pull_never_skips_out_of_order_commits, test_central_correction_flows_down,
          test_hub_kill9_mid_batch, test_postgres_restart,
          test_cut_connections_lose_and_duplicate_nothing, test_sigterm_finishes_in_flight_batch]
