@@ -82,8 +82,12 @@ up)
     "$here/configure.sh"
     "$here/member.sh" start-etcd
     first=$(echo "$CENTRAL_MEMBERS" | awk '{print $1}')
-    if [ -z "$(leader_name)" ]; then
-        # start one data member first so that it (and not a racing peer) bootstraps
+    fresh=1
+    for m in $CENTRAL_ALL_MEMBERS; do [ -f "$(member_data "$m")/PG_VERSION" ] && fresh=0; done
+    if [ $fresh = 1 ] && [ -z "$(leader_name)" ]; then
+        # a new cluster: start one data member first so that it (and not a racing
+        # peer) bootstraps. A restart starts everyone at once: in synchronous mode
+        # only the last primary or its synchronous standby may take the lead.
         "$here/member.sh" start "$first"
         leader=$(wait_leader 60) || die "no leader after 60 s (log: $CENTRAL_LOG_DIR/$first.log)"
     fi
