@@ -375,6 +375,12 @@ def test_central_correction_flows_down(env):
     rows = got.get('case_report', [])
     check(len(rows) == 1 and rows[0][0] == rid and rows[0][15] == 'lab confirmed', rows)
     check(isinstance(rows[0][2], str) and int(rows[0][2]) > 0, 'hlc is a string')
+    # GET with a zstd answer, from the start, one small page
+    st, hd, js = env.hub.request('GET', '/v1/pull?limit=5', None,
+                                 dict(ident(node, D), **{'Accept-Encoding': 'zstd'}))
+    check(st == 200 and hd.get('content-encoding') == 'zstd' and js['more'] is True and
+          sum(len(t['rows']) for t in js['tables']) == 5, (st, hd, js))
+    check(int(hd['x-sikhnas-hub-hlc']) > 0 and 'hub_time_ms' in js, hd)
     other = uuid7()
     _, got = pull_all(env, other, district='3301')
     check('case_report' not in got, 'another district got the correction')
