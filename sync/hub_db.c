@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-#define DB_CONNECT_TIMEOUT_MS 10000
+#define DB_CONNECT_TIMEOUT_MS 5000   /* per attempt, unless connect_timeout says otherwise */
 #define DB_BACKOFF_MIN_MS     100
 #define DB_BACKOFF_MAX_MS     5000
 #define DB_MAX_WAITERS        4096
@@ -41,6 +41,7 @@ struct db_conn {
     PostgresPollingStatusType cstat;
     uint64_t        connect_start;
     unsigned        backoff_ms;
+    unsigned        rotate;     /* hosts to rotate the list by: bumped when an attempt hangs */
     int             reserved;   /* handed to a caller (CS_BUSY or CS_BROKEN) */
     /* the operation in flight */
     enum op         op;
@@ -62,6 +63,8 @@ struct waiter {
 struct db_pool {
     uv_loop_t      *loop;
     char           *conninfo;
+    PQconninfoOption *opts;     /* conninfo parsed, for rotating the host list */
+    unsigned        connect_ms;
     char           *setup_sql;
     struct db_conn *conns;
     int             n;
@@ -85,6 +88,7 @@ static void pool_maybe_free(struct db_pool *p)
     free(p->waiters);
     free(p->conns);
     free(p->conninfo);
+    PQconninfoFree(p->opts);
     free(p->setup_sql);
     if (p->done)
         p->done(p->done_ud);
@@ -185,8 +189,12 @@ static void connect_tick(uv_timer_t *t)
     struct pollfd pfd;
     int fd;
 
-    if (uv_now(c->pool->loop) - c->connect_start > DB_CONNECT_TIMEOUT_MS) {
+    if (uv_now(c->pool->loop) - c->connect_start > c->pool->connect_ms) {
+        /* libpq enforces no connect_timeout on an asynchronous connection and
+         * cannot be told to skip a host that hangs: start the next attempt
+         * from the next host of the list instead */
         uv_timer_stop(&c->timer);
+        c->rotate++;
         conn_retry_later(c, "connect timed out");
         return;
     }
@@ -239,9 +247,65 @@ static void connect_tick(uv_timer_t *t)
         conn_retry_later(c, "cannot send the session set-up");
 }
 
+/* Rotates a comma-separated list by k entries into out; lists of one entry
+ * (a port shared by every host) stay as they are. */
+static void rotate_list(const char *in, unsigned k, char *out, size_t size)
+{
+    const char *items[64];
+    size_t lens[64], n = 0, used = 0;
+    const char *p = in;
+
+    while (n < 64) {
+        const char *comma = strchr(p, ',');
+        items[n] = p;
+        lens[n] = comma ? (size_t)(comma - p) : strlen(p);
+        n++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = (i + k) % n;
+        if (used + lens[j] + 2 > size)
+            break;
+        if (i)
+            out[used++] = ',';
+        memcpy(out + used, items[j], lens[j]);
+        used += lens[j];
+        out[used] = 0;
+    }
+}
+
+static PGconn *start_rotated(struct db_pool *p, unsigned rotate)
+{
+    const char *keys[64], *vals[64];
+    char rotated[3][1024];
+    int n = 0, r = 0;
+
+    if (!p->opts)
+        return PQconnectStart(p->conninfo);
+    for (PQconninfoOption *o = p->opts; o->keyword && n < 63; o++) {
+        if (!o->val)
+            continue;
+        keys[n] = o->keyword;
+        vals[n] = o->val;
+        if (r < 3 && rotate && (strcmp(o->keyword, "host") == 0 ||
+                                   strcmp(o->keyword, "hostaddr") == 0 ||
+                                   strcmp(o->keyword, "port") == 0) && strchr(o->val, ',')) {
+            rotate_list(o->val, rotate, rotated[r], sizeof(rotated[r]));
+            vals[n] = rotated[r++];
+        }
+        n++;
+    }
+    keys[n] = NULL;
+    vals[n] = NULL;
+    return PQconnectStartParams(keys, vals, 0);
+}
+
 static void conn_start(struct db_conn *c)
 {
-    c->pg = PQconnectStart(c->pool->conninfo);
+    c->pg = start_rotated(c->pool, c->rotate);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         conn_retry_later(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
         return;
@@ -541,6 +605,11 @@ int db_pool_new(uv_loop_t *loop, const char *conninfo, int n, const char *setup_
     p->loop = loop;
     p->n = n;
     p->conninfo = strdup(conninfo);
+    p->opts = PQconninfoParse(conninfo, NULL);
+    p->connect_ms = DB_CONNECT_TIMEOUT_MS;
+    for (PQconninfoOption *o = p->opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && atoi(o->val) > 0)
+            p->connect_ms = (unsigned)(atoi(o->val) < 2 ? 2 : atoi(o->val)) * 1000u;
     p->setup_sql = strdup(setup_sql);
     p->conns = calloc((size_t)n, sizeof(*p->conns));
     p->waiters = calloc(DB_MAX_WAITERS, sizeof(*p->waiters));

@@ -419,6 +419,43 @@ def test_hub_kill9_mid_batch(env):
             delay, count(env, node), seq))
 
 
+def test_multi_host_skips_a_hanging_host(env):
+    """A first host that accepts TCP and then says nothing (a hung or
+    black-holed server): libpq alone would wait forever on it."""
+    import socket
+    silent = socket.socket()
+    silent.bind(('127.0.0.1', 0))
+    silent.listen(64)
+    held = []
+    stop = threading.Event()
+
+    def hold():
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                pass
+    threading.Thread(target=hold, daemon=True).start()
+    conninfo = ('host=127.0.0.1,127.0.0.1 port=%d,%d dbname=%s user=%s connect_timeout=2 '
+                'target_session_attrs=read-write' % (silent.getsockname()[1], env.pg.port,
+                                                     env.pg.dbname, env.pg.user))
+    other = hubtest.Hub(env.hub.exe, conninfo, env.hub.dir, conns=2)
+    try:
+        t0 = time.time()
+        other.start()                       # waits until /v1/health says the db is up
+        node = uuid7()
+        st, js = push(env, node, [case_row(1, node)], 1, port=other.port)
+        check(st == 200 and js['applied'] == 1, js)
+        check(time.time() - t0 < 20, 'took %.1f s' % (time.time() - t0))
+    finally:
+        other.stop()
+        stop.set()
+        silent.close()
+        for c in held:
+            c.close()
+
+
 def test_postgres_restart(env):
     node = uuid7()
     st, js = push(env, node, [case_row(1, node)], 1)
@@ -535,7 +572,7 @@ TESTS = [test_duplicate_batch_applies_once, test_refused_row_does_not_stop_other
          test_bad_input_gets_4xx_and_changes_nothing, test_conflict_resolves_by_hlc_and_is_logged,
          test_base_seq_orders_two_batches_in_flight, test_tls_policy,
          test_pull_never_skips_out_of_order_commits, test_central_correction_flows_down,
-         test_hub_kill9_mid_batch, test_postgres_restart,
+         test_hub_kill9_mid_batch, test_multi_host_skips_a_hanging_host, test_postgres_restart,
          test_cut_connections_lose_and_duplicate_nothing, test_sigterm_finishes_in_flight_batch]
 
 
