@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 import pgtemp  # noqa: E402
 
-AREAS_DIR = os.environ.get('SIKHNAS_AREAS', '/work/shared/data/idn-area')
+AREAS_DIR = os.environ.get('SIKHNAS_AREAS', os.path.join(HERE, '..', 'data', 'idn-area'))
 
 
 def make_ca(d):
