@@ -275,8 +275,9 @@ int node_status(struct store *s, FILE *fp, int json)
                             "SELECT count(*) FROM outbox WHERE state = 2"));
     cJSON_AddNumberToObject(o, "officers", (double)count_of(s,
                             "SELECT count(*) FROM officer WHERE deleted = 0"));
-    cJSON_AddNumberToObject(o, "villages", (double)count_of(s,
-                            "SELECT count(*) FROM area WHERE level = 4"));
+    cJSON_AddNumberToObject(o, "villages", (double)count_of(s,   /* of this district */
+                            "SELECT count(*) FROM area WHERE level = 4 AND substr(code, 1, 4) = "
+                            "(SELECT value FROM meta WHERE key = 'district')"));
     cJSON_AddNumberToObject(o, "schema_version", store_schema_version(s));
     if (store_meta_get(s, "last_sync_ok", buf, sizeof(buf)) == 0)
         cJSON_AddStringToObject(o, "last_sync", buf);
