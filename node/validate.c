@@ -16,12 +16,13 @@
 #include "refdata.h"
 
 #define CODE_KEY_MAX 48
+#define VILLAGE_W    11
 
 struct validator {
     struct store *store;
-    char (*villages)[11];
+    char *villages;                   /* n_villages sorted keys of VILLAGE_W bytes */
     size_t n_villages;
-    char (*codes)[CODE_KEY_MAX];      /* "list\tcode" */
+    char *codes;                      /* "list\tcode", CODE_KEY_MAX bytes each */
     size_t n_codes;
 };
 
@@ -86,80 +87,72 @@ static int fail(struct verr *e, enum verr_code code, const char *field, const ch
     return -EINVAL;
 }
 
-static int cmp_village(const void *a, const void *b)
+static int cmp_key(const void *a, const void *b)
 {
     return strcmp(a, b);
 }
 
-static int cmp_code(const void *a, const void *b)
+/* Reads the rows of sql (one or two text columns; ?1, if present, is this
+ * node's district) as sorted keys of width bytes: "a", or "a<TAB>b". */
+static int load_keys(struct validator *v, const char *sql, size_t width, char **ret, size_t *n)
 {
-    return strcmp(a, b);
+    sqlite3_stmt *st = NULL;
+    char *keys = NULL;
+    size_t cap = 0;
+    int rc, r = 0;
+
+    *n = 0;
+    rc = sqlite3_prepare_v2(store_db(v->store), sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_error(v->store, rc);
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_text(st, 1, store_district(v->store), -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(st, 0);
+        const char *b = sqlite3_column_count(st) > 1 ? (const char *)sqlite3_column_text(st, 1)
+                                                      : NULL;
+        if (*n == cap) {
+            char *more = realloc(keys, (cap ? cap * 2 : 256) * width);
+            if (!more) {
+                r = -ENOMEM;
+                goto out;
+            }
+            keys = more;
+            cap = cap ? cap * 2 : 256;
+        }
+        if (b)
+            snprintf(keys + *n * width, width, "%s\t%s", a ? a : "", b);
+        else
+            snprintf(keys + *n * width, width, "%s", a ? a : "");
+        (*n)++;
+    }
+    if (rc != SQLITE_DONE) {
+        r = store_error(v->store, rc);
+        goto out;
+    }
+    qsort(keys, *n, width, cmp_key);
+    *ret = keys;
+    keys = NULL;
+out:
+    sqlite3_finalize(st);
+    free(keys);
+    if (r < 0)
+        *n = 0;
+    return r;
 }
 
 int validator_reload(struct validator *v)
 {
-    sqlite3 *db = store_db(v->store);
-    sqlite3_stmt *st = NULL;
-    size_t cap;
-    int rc, r = 0;
+    int r;
 
     free(v->villages);
     free(v->codes);
-    v->villages = NULL;
-    v->codes = NULL;
-    v->n_villages = v->n_codes = 0;
-
-    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM area WHERE level = 4", -1, &st, NULL);
-    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        r = store_error(v->store, rc);
-        goto out;
-    }
-    cap = (size_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    v->villages = calloc(cap ? cap : 1, sizeof(*v->villages));
-    if (!v->villages) {
-        r = -ENOMEM;
-        goto out;
-    }
-    rc = sqlite3_prepare_v2(db, "SELECT code FROM area WHERE level = 4 AND substr(code, 1, 4) = ?1",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        r = store_error(v->store, rc);
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, store_district(v->store), -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && v->n_villages < cap)
-        snprintf(v->villages[v->n_villages++], 11, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    st = NULL;
-    qsort(v->villages, v->n_villages, sizeof(*v->villages), cmp_village);
-
-    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM code_list", -1, &st, NULL);
-    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        r = store_error(v->store, rc);
-        goto out;
-    }
-    cap = (size_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    v->codes = calloc(cap ? cap : 1, sizeof(*v->codes));
-    if (!v->codes) {
-        r = -ENOMEM;
-        goto out;
-    }
-    rc = sqlite3_prepare_v2(db, "SELECT list, code FROM code_list WHERE active = 1", -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        r = store_error(v->store, rc);
-        goto out;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && v->n_codes < cap)
-        snprintf(v->codes[v->n_codes++], CODE_KEY_MAX, "%s\t%s",
-                 (const char *)sqlite3_column_text(st, 0),
-                 (const char *)sqlite3_column_text(st, 1));
-    qsort(v->codes, v->n_codes, sizeof(*v->codes), cmp_code);
-out:
-    sqlite3_finalize(st);
+    v->villages = v->codes = NULL;
+    r = load_keys(v, "SELECT code FROM area WHERE level = 4 AND substr(code, 1, 4) = ?1",
+                  VILLAGE_W, &v->villages, &v->n_villages);
+    if (r == 0)
+        r = load_keys(v, "SELECT list, code FROM code_list WHERE active = 1",
+                      CODE_KEY_MAX, &v->codes, &v->n_codes);
     return r;
 }
 
@@ -196,14 +189,14 @@ int validator_has_code(struct validator *v, const char *list, const char *code)
 
     if (n < 0 || (size_t)n >= sizeof(key))
         return 0;
-    return bsearch(key, v->codes, v->n_codes, sizeof(*v->codes), cmp_code) != NULL;
+    return v->codes && bsearch(key, v->codes, v->n_codes, CODE_KEY_MAX, cmp_key) != NULL;
 }
 
 int validator_has_village(struct validator *v, const char *code)
 {
     if (strlen(code) != 10)
         return 0;
-    return bsearch(code, v->villages, v->n_villages, sizeof(*v->villages), cmp_village) != NULL;
+    return v->villages && bsearch(code, v->villages, v->n_villages, VILLAGE_W, cmp_key) != NULL;
 }
 
 int phone_normalize(const char *in, char out[20])
