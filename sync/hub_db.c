@@ -18,7 +18,7 @@
 
 #define DB_CONNECT_TIMEOUT_MS 5000   /* per attempt, unless connect_timeout says otherwise */
 #define DB_BACKOFF_MIN_MS     100
-#define DB_BACKOFF_MAX_MS     5000
+#define DB_BACKOFF_MAX_MS     1000   /* a failover takes ~10 s: be back within a second of it */
 #define DB_MAX_WAITERS        4096
 #define DB_COPY_CHUNK         (256u << 10)
 
