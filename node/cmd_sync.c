@@ -93,8 +93,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         { "batch-kib", required_argument, NULL, 'b' },
         { "no-progress", no_argument, NULL, 'n' },
         { 0, 0, 0, 0 } };
-    struct store_opts so = { .sync = cfg->synchronous,
-                             .busy_timeout_ms = (int)cfg->busy_timeout_ms };
+    struct store_opts so = config_store_opts(cfg, 0);
     const char *arg_url = NULL, *arg_ca = NULL;
     char url[512], ca[PATH_MAX];
     struct sync_client_opts co = {0};

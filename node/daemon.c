@@ -52,7 +52,7 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
         { "hub", required_argument, NULL, 'h' },
         { "ca", required_argument, NULL, 'c' },
         { 0, 0, 0, 0 } };
-    struct store_opts so = { .sync = cfg->synchronous, .busy_timeout_ms = (int)cfg->busy_timeout_ms };
+    struct store_opts so = config_store_opts(cfg, 0);
     struct daemon d = { .cfg = cfg };
     uv_loop_t loop;
     int opt, r;

@@ -75,11 +75,7 @@ static int exit_for(int r)
 
 static int open_store(struct ctx *c, int create, struct store **ret)
 {
-    struct store_opts o = {
-        .sync = c->cfg.synchronous,
-        .busy_timeout_ms = (int)c->cfg.busy_timeout_ms,
-        .create = create,
-    };
+    struct store_opts o = config_store_opts(&c->cfg, create);
     int r = store_open(c->cfg.db_path, &o, ret);
 
     if (r == 0 && !create && !store_district(*ret)[0]) {

@@ -34,6 +34,8 @@ static const struct cfg_opt cfg_opts[] = {
       "full (durable on power loss), extra, or normal (may lose the last commits)" },
     { "store.busy_timeout_ms", CFG_UINT,  CFG_AT(busy_timeout_ms), "5000",  10, 600000,
       "how long a writer waits for another writer" },
+    { "store.cache_kib",       CFG_UINT,  CFG_AT(cache_kib),       "4096",  256, 1048576,
+      "SQLite page cache per connection; more is faster for large stores, costs memory" },
     { "import.chunk",          CFG_UINT,  CFG_AT(import_chunk),    "1000",  1, 100000,
       "rows per import transaction; smaller lets other writers in sooner" },
     { "areas.dir",             CFG_PATH,  CFG_AT(areas_dir),       "",      0, 0,
@@ -107,6 +109,17 @@ int config_set(struct node_config *c, const char *name, const char *value)
         if (strcmp(cfg_opts[i].name, name) == 0)
             return set_opt(c, &cfg_opts[i], value);
     return -ENOENT;
+}
+
+struct store_opts config_store_opts(const struct node_config *c, int create)
+{
+    struct store_opts o = {
+        .sync = c->synchronous,
+        .busy_timeout_ms = (int)c->busy_timeout_ms,
+        .cache_kib = (int)c->cache_kib,
+        .create = create,
+    };
+    return o;
 }
 
 void config_defaults(struct node_config *c)

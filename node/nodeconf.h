@@ -11,6 +11,7 @@ struct node_config {
     char db_path[1024];
     enum store_sync_mode synchronous;
     unsigned busy_timeout_ms;
+    unsigned cache_kib;           /* SQLite page cache per connection */
     unsigned import_chunk;        /* rows per import transaction */
     char areas_dir[1024];
     int log_level;
@@ -23,6 +24,9 @@ struct node_config {
     unsigned sync_batch_kib;      /* first push batch size on the wire */
     unsigned sync_timeout_s;      /* one sync request, end to end */
 };
+
+/* The store settings of c as options for store_open(). */
+struct store_opts config_store_opts(const struct node_config *c, int create);
 
 /* Sets every field to its default from the table. */
 void config_defaults(struct node_config *c);

@@ -250,7 +250,13 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     r = store_exec(s, sync_pragma[opts->sync]);
     if (r == 0)
         r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
-                          "PRAGMA cache_size = -4000; PRAGMA wal_autocheckpoint = 1000");
+                          "PRAGMA wal_autocheckpoint = 1000");
+    if (r == 0) {
+        char sql[48];
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d",
+                 opts->cache_kib > 0 ? opts->cache_kib : 4096);
+        r = store_exec(s, sql);
+    }
     if (r < 0)
         goto fail;
 

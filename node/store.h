@@ -18,6 +18,7 @@ enum store_sync_mode { STORE_SYNC_FULL = 0, STORE_SYNC_NORMAL, STORE_SYNC_EXTRA 
 struct store_opts {
     enum store_sync_mode sync;   /* PRAGMA synchronous; FULL unless the operator says */
     int busy_timeout_ms;         /* how long a writer waits for another (0: 5000) */
+    int cache_kib;               /* SQLite page cache of this connection (0: 4096) */
     int create;                  /* 1: create the file if missing (init) */
 };
 
