@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "hlc.h"
+#include "hstr.h"
 #include "hub_db.h"
 #include "hub_http.h"
 #include "hub_identity.h"
@@ -35,15 +36,6 @@ struct hub {
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */
 int hub_run(const struct hub_opts *o);
 
-/* A growable string for building answers and SQL. */
-struct hstr {
-    char  *p;
-    size_t len, cap;
-    int    oom;
-};
-void hstr_add(struct hstr *s, const char *d, size_t n);
-void hstr_fmt(struct hstr *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void hstr_json(struct hstr *s, const char *str);     /* a quoted, escaped JSON string */
 
 /* `"hub_hlc":"…","hub_time_ms":…` for a JSON body. */
 void hub_stamp(struct hub *h, struct hstr *s);

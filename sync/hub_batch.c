@@ -19,6 +19,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "hstr.h"
 #include "uuid7.h"
 
 /* ------------------------------------------------------------ table specs */
@@ -188,73 +189,26 @@ static const char *pg_type(enum col_type t)
 
 /* ------------------------------------------------------------ growable text */
 
-struct buf {
-    char  *p;
-    size_t len, cap;
-    int    oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3)))
-static void buf_fmt(struct buf *b, const char *fmt, ...)
-{
-    char tmp[8192];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        b->oom = 1;       /* our own statements are far below this */
-        return;
-    }
-    buf_add(b, tmp, (size_t)n);
-}
-
 /* Appends text with every "@D@" replaced by d and "@T@" by tmp_<tbl>. */
-static void buf_subst(struct buf *b, const char *text, const char *d, const char *tbl)
+static void sql_subst(struct hstr *b, const char *text, const char *d, const char *tbl)
 {
     const char *at;
 
     while ((at = strchr(text, '@')) && (at[1] == 'D' || at[1] == 'T') && at[2] == '@') {
-        buf_add(b, text, (size_t)(at - text));
+        hstr_add(b, text, (size_t)(at - text));
         if (at[1] == 'D') {
-            buf_str(b, d);
+            hstr_str(b, d);
         } else {
-            buf_str(b, "tmp_");
-            buf_str(b, tbl);
+            hstr_str(b, "tmp_");
+            hstr_str(b, tbl);
         }
         text = at + 3;
     }
-    buf_str(b, text);
+    hstr_str(b, text);
 }
 
 /* Appends s escaped for COPY text format. */
-static void buf_copy_esc(struct buf *b, const char *s, size_t n)
+static void copy_esc(struct hstr *b, const char *s, size_t n)
 {
     size_t i, start = 0;
 
@@ -267,11 +221,11 @@ static void buf_copy_esc(struct buf *b, const char *s, size_t n)
         case '\t': e = "\\t"; break;
         default: continue;
         }
-        buf_add(b, s + start, i - start);
-        buf_add(b, e, 2);
+        hstr_add(b, s + start, i - start);
+        hstr_add(b, e, 2);
         start = i + 1;
     }
-    buf_add(b, s + start, n - start);
+    hstr_add(b, s + start, n - start);
 }
 
 /* ------------------------------------------------------------ cell checks */
@@ -400,7 +354,7 @@ static int int_of(const cJSON *c, int allow_string, int64_t *out)
 }
 
 /* Appends one cell to line, or returns a reason why the row is refused. */
-static const char *cell_add(struct buf *line, const struct col_spec *cs, const cJSON *c)
+static const char *cell_add(struct hstr *line, const struct col_spec *cs, const cJSON *c)
 {
     char num[32];
     int64_t v;
@@ -409,9 +363,9 @@ static const char *cell_add(struct buf *line, const struct col_spec *cs, const c
         if (cs->required)
             return "missing value";
         if (cs->type == T_JSON)
-            buf_str(line, "[]");
+            hstr_str(line, "[]");
         else
-            buf_str(line, "\\N");
+            hstr_str(line, "\\N");
         return NULL;
     }
     switch (cs->type) {
@@ -419,7 +373,7 @@ static const char *cell_add(struct buf *line, const struct col_spec *cs, const c
         if (!cJSON_IsString(c) || (!uuid_valid(c->valuestring) &&
             !(cs->type == T_ORIGIN && strcmp(c->valuestring, "central") == 0)))
             return "not a UUID";
-        buf_str(line, c->valuestring);
+        hstr_str(line, c->valuestring);
         return NULL;
     case T_HLC: case T_INT: case T_BIT: case T_SEQ:
         if (!int_of(c, cs->type == T_HLC, &v))
@@ -431,7 +385,7 @@ static const char *cell_add(struct buf *line, const struct col_spec *cs, const c
         if (cs->type == T_INT && v > 2147483647)
             return "too large";
         snprintf(num, sizeof(num), "%lld", (long long)v);
-        buf_str(line, num);
+        hstr_str(line, num);
         return NULL;
     case T_LON: case T_LAT:
         if (!cJSON_IsNumber(c) || c->valuedouble != c->valuedouble)
@@ -440,7 +394,7 @@ static const char *cell_add(struct buf *line, const struct col_spec *cs, const c
             (cs->type == T_LAT && (c->valuedouble < -90 || c->valuedouble > 90)))
             return "coordinate out of range";
         snprintf(num, sizeof(num), "%.9g", c->valuedouble);
-        buf_str(line, num);
+        hstr_str(line, num);
         return NULL;
     case T_JSON: {
         char *s;
@@ -457,7 +411,7 @@ static const char *cell_add(struct buf *line, const struct col_spec *cs, const c
             cJSON_free(s);
             return "JSON value too long or not UTF-8";
         }
-        buf_copy_esc(line, s, n);
+        copy_esc(line, s, n);
         cJSON_free(s);
         return NULL;
     }
@@ -474,7 +428,7 @@ static const char *cell_add(struct buf *line, const struct col_spec *cs, const c
             return "not an ISO-8601 time";
         if (cs->type == T_DATE && (n != 10 || !date_ok(c->valuestring)))
             return "not a YYYY-MM-DD date";
-        buf_copy_esc(line, c->valuestring, n);
+        copy_esc(line, c->valuestring, n);
         return NULL;
     }
     }
@@ -773,7 +727,7 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     const char **ids = NULL;    /* open-addressing set: id -> row, for coalescing */
     int *id_row = NULL;
     size_t id_cap = 0;
-    struct buf out = { 0 }, line = { 0 };
+    struct hstr out = { 0 }, line = { 0 };
     const cJSON *cells[64];
     int r = 0;
 
@@ -889,32 +843,32 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         line.len = 0;
         for (int k = 0; k < nspec && !why; k++) {
             const cJSON *c = map[k] >= 0 ? cells[map[k]] : NULL;
-            buf_add(&line, "\t", 1);
+            hstr_add(&line, "\t", 1);
             why = cell_add(&line, &sp->cols[k], c);
             if (why)
                 bad_col = sp->cols[k].name;
         }
         snprintf(num, sizeof(num), "%lld\t", (long long)t->seq[i]);
-        buf_str(&out, num);
+        hstr_str(&out, num);
         if (why) {
             char reason[160];
             snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
-            buf_str(&out, "bad_value\t");
-            buf_copy_esc(&out, reason, strlen(reason));
+            hstr_str(&out, "bad_value\t");
+            copy_esc(&out, reason, strlen(reason));
             if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
-                buf_add(&out, "\t", 1);
-                buf_str(&out, ic->valuestring);
+                hstr_add(&out, "\t", 1);
+                hstr_str(&out, ic->valuestring);
             } else {
-                buf_str(&out, "\t\\N");
+                hstr_str(&out, "\t\\N");
             }
             for (int k = 1; k < nspec; k++)
-                buf_str(&out, "\t\\N");
+                hstr_str(&out, "\t\\N");
         } else {
-            buf_str(&out, "\\N\t\\N");
+            hstr_str(&out, "\\N\t\\N");
             if (line.p)
-                buf_add(&out, line.p, line.len);
+                hstr_add(&out, line.p, line.len);
         }
-        buf_add(&out, "\n", 1);
+        hstr_add(&out, "\n", 1);
         if (out.oom || line.oom) {
             r = -ENOMEM;
             goto out;
@@ -1062,17 +1016,17 @@ void batch_clear(struct batch *b)
 
 char *batch_setup_sql(void)
 {
-    struct buf s = { 0 };
+    struct hstr s = { 0 };
 
-    buf_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
+    hstr_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
                 "SET client_min_messages = warning; SET statement_timeout = '120s';"
                 "SET idle_in_transaction_session_timeout = '120s';");
     for (int i = 0; i < NSPECS; i++) {
-        buf_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
+        hstr_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
                     "bad_reason text", specs[i].name);
         for (const struct col_spec *c = specs[i].cols; c->name; c++)
-            buf_fmt(&s, ", %s %s", c->name, pg_type(c->type));
-        buf_str(&s, ") ON COMMIT DELETE ROWS;");
+            hstr_fmt(&s, ", %s %s", c->name, pg_type(c->type));
+        hstr_str(&s, ") ON COMMIT DELETE ROWS;");
     }
     if (s.oom) {
         free(s.p);
@@ -1087,7 +1041,7 @@ void batch_copy_sql(const struct batch_table *t, char *out, size_t size)
 }
 
 /* The target column list and the SELECT list that fills it from tmp. */
-static void upsert_cols(struct buf *s, const struct table_spec *sp, int select)
+static void upsert_cols(struct hstr *s, const struct table_spec *sp, int select)
 {
     int first = 1;
 
@@ -1095,13 +1049,13 @@ static void upsert_cols(struct buf *s, const struct table_spec *sp, int select)
         if (c->type == T_LAT)
             continue;
         if (!first)
-            buf_str(s, ", ");
+            hstr_str(s, ", ");
         first = 0;
         if (c->type == T_LON)
-            buf_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
+            hstr_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
                                 "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END" : "geom");
         else
-            buf_fmt(s, select ? "t.%s" : "%s", c->name);
+            hstr_fmt(s, select ? "t.%s" : "%s", c->name);
     }
 }
 
@@ -1109,7 +1063,7 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
                       const char *district, int *conflict_idx, int *nconflict_idx,
                       int *refusal_idx)
 {
-    struct buf s = { 0 };
+    struct hstr s = { 0 };
     int nstmt = 0;
 
     *nconflict_idx = 0;
@@ -1120,20 +1074,20 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
         if (!present[i])
             continue;
         for (const struct rule *ru = sp->rules; ru->code; ru++) {
-            buf_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
-            buf_subst(&s, ru->reason, district, sp->name);
-            buf_str(&s, " WHERE t.bad_code IS NULL AND (");
-            buf_subst(&s, ru->cond, district, sp->name);
-            buf_str(&s, ");\n");
+            hstr_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
+            sql_subst(&s, ru->reason, district, sp->name);
+            hstr_str(&s, " WHERE t.bad_code IS NULL AND (");
+            sql_subst(&s, ru->cond, district, sp->name);
+            hstr_str(&s, ");\n");
             nstmt++;
         }
-        buf_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
+        hstr_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
                     "SELECT '%s', t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') "
                     "FROM tmp_%s t WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING;\n",
                 node, sp->name, sp->name);
         nstmt++;
         /* the version that loses, against a stored version of another writer */
-        buf_fmt(&s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
+        hstr_fmt(&s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
                     "loser_node, loser_hlc, winner, loser) "
                     "SELECT '%s', t.id, "
                     "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
@@ -1143,7 +1097,7 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
                     "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
                     "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
                 sp->name, node, node);
-        buf_fmt(&s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
+        hstr_fmt(&s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
                     "OFFSET 0) c ON true "
                     "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
                     "to_jsonb(t) - '{seq,bad_code,bad_reason}'::text[] "
@@ -1152,40 +1106,40 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
                 sp->name, sp->name, node, node, node);
         conflict_idx[(*nconflict_idx)++] = nstmt;
         nstmt++;
-        buf_fmt(&s, "INSERT INTO %s AS c (", sp->name);
+        hstr_fmt(&s, "INSERT INTO %s AS c (", sp->name);
         upsert_cols(&s, sp, 0);
-        buf_str(&s, ", src_node, src_batch, src_hlc, received_at");
+        hstr_str(&s, ", src_node, src_batch, src_hlc, received_at");
         if (followup)
-            buf_str(&s, ", district");
-        buf_str(&s, ") SELECT ");
+            hstr_str(&s, ", district");
+        hstr_str(&s, ") SELECT ");
         upsert_cols(&s, sp, 1);
-        buf_fmt(&s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
+        hstr_fmt(&s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
         if (followup)
-            buf_fmt(&s, ", '%s'", district);
-        buf_fmt(&s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
+            hstr_fmt(&s, ", '%s'", district);
+        hstr_fmt(&s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
                 sp->name);
         for (const struct col_spec *c = sp->cols; c->name; c++) {
             if (c->type == T_LAT || strcmp(c->name, "id") == 0)
                 continue;
             if (c->type == T_LON)
-                buf_str(&s, "geom = EXCLUDED.geom, ");
+                hstr_str(&s, "geom = EXCLUDED.geom, ");
             else
-                buf_fmt(&s, "%s = EXCLUDED.%s, ", c->name, c->name);
+                hstr_fmt(&s, "%s = EXCLUDED.%s, ", c->name, c->name);
         }
-        buf_str(&s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
+        hstr_str(&s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
                     "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
                     "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node);\n");
         nstmt++;
     }
-    buf_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
+    hstr_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
                 "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
             (long long)b->last_seq, (long long)b->hlc, node);
     nstmt++;
-    buf_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
+    hstr_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
                 "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
             node, (long long)b->min_seq, (long long)b->last_seq);
     *refusal_idx = nstmt++;
-    buf_str(&s, "COMMIT");
+    hstr_str(&s, "COMMIT");
     if (s.oom) {
         free(s.p);
         return NULL;
@@ -1263,10 +1217,10 @@ const char *batch_pull_cols(const char *tbl)
 
 char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit)
 {
-    struct buf s = { 0 };
+    struct hstr s = { 0 };
 
     /* one statement: one snapshot for the horizon, the page and the rows */
-    buf_fmt(&s,
+    hstr_fmt(&s,
         "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
         "me AS (SELECT district FROM node WHERE node_id = '%s'), "
         "page AS (SELECT c.xid, c.pos, c.tbl, c.key FROM change_log c, h "
@@ -1279,12 +1233,12 @@ char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_po
         "(SELECT xmin::text FROM h), (SELECT district FROM me))::text",
         node, cursor_xid, (long long)cursor_pos, limit);
     for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
-        buf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
+        hstr_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
                     "JOIN keys k ON k.tbl = '%s' AND k.key = %s HAVING count(*) > 0",
                 pull_tables[i].tbl, pull_tables[i].expr, pull_tables[i].tbl,
                 pull_tables[i].tbl, pull_tables[i].key);
     for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
-        buf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
+        hstr_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
                     "JOIN keys k ON k.tbl = '%s' AND k.key = r.id WHERE r.src_node <> '%s' "
                     "HAVING count(*) > 0",
                 pull_fields[i].tbl, pull_fields[i].expr, pull_fields[i].tbl,

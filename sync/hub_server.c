@@ -21,63 +21,6 @@
 
 /* ------------------------------------------------------------ strings */
 
-void hstr_add(struct hstr *s, const char *d, size_t n)
-{
-    if (s->oom)
-        return;
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 1024;
-        char *p;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        p = realloc(s->p, cap);
-        if (!p) {
-            s->oom = 1;
-            return;
-        }
-        s->p = p;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, d, n);
-    s->len += n;
-    s->p[s->len] = 0;
-}
-
-void hstr_fmt(struct hstr *s, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        s->oom = 1;
-        return;
-    }
-    hstr_add(s, tmp, (size_t)n);
-}
-
-void hstr_json(struct hstr *s, const char *str)
-{
-    hstr_add(s, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
-        char esc[8];
-        if (*c == '"' || *c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*c;
-            hstr_add(s, esc, 2);
-        } else if (*c < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", *c);
-            hstr_add(s, esc, 6);
-        } else {
-            hstr_add(s, (const char *)c, 1);
-        }
-    }
-    hstr_add(s, "\"", 1);
-}
-
 /* ------------------------------------------------------------ answers */
 
 void hub_stamp(struct hub *h, struct hstr *s)
