@@ -11,9 +11,8 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev
   clang libclang-rt-14-dev openssl procps time libcsv-dev zstd
   postgresql-15-postgis-3 postgresql-client-15 pgbackrest
-  pg-auto-failover-cli postgresql-15-auto-failover
   patroni etcd-server etcd-client
-  chromium"
+  chromium wrk"
 
 # the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
 CROSS_PKGS="gcc-aarch64-linux-gnu qemu-user"
