@@ -17,9 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct store *store;
 static struct validator *validator;
 
+static char dir[] = "/tmp/sikhnas-fuzz-report-XXXXXX";
+
+static void cleanup(void)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz-report: could not remove %s\n", dir);
+}
+
 static void setup(void)
 {
-    static char dir[] = "/tmp/sikhnas-fuzz-report-XXXXXX";
     struct store_opts o = { .create = 1, .sync = STORE_SYNC_NORMAL };
     struct refdata_counts n = {0};
     const char *areas = getenv("SIKHNAS_TEST_AREAS");
@@ -29,6 +38,7 @@ static void setup(void)
         areas = SIKHNAS_TEST_AREAS;
     if (!mkdtemp(dir))
         abort();
+    atexit(cleanup);
     snprintf(path, sizeof(path), "%s/node.db", dir);
     if (store_open(path, &o, &store) < 0 || store_begin(store) < 0 ||
         refdata_load_lists(store, &n) < 0 || refdata_load_areas(store, areas, "3201", &n) < 0 ||
