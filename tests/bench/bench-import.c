@@ -190,11 +190,52 @@ static double cpu_s(int who)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Inserts the rows through st (parameters ?1..?13 as below), chunk rows per
+ * transaction, and times it. */
+static int insert_rows(sqlite3 *db, sqlite3_stmt *st, const struct row *rows, int n, int chunk,
+                       double *secs)
+{
+    double t0 = now_s();
+
+    for (int i = 0; i < n; i++) {
+        const struct row *r = &rows[i];
+        char kind[2] = { r->kind, 0 };
+        if (i % chunk == 0)
+            sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)(1790000000000ull << 16) + i);
+        sqlite3_bind_text(st, 3, "2026-11-28T10:00:00.000Z", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, kind, 1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, r->village, -1, SQLITE_STATIC);
+        if (r->syndrome[0])
+            sqlite3_bind_text(st, 7, r->syndrome, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 7);
+        sqlite3_bind_text(st, 8, r->signs, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, r->animals, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, r->date, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, r->note, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 12, r->lon);
+        sqlite3_bind_double(st, 13, r->lat);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            fprintf(stderr, "insert: %s\n", sqlite3_errmsg(db));
+            return -1;
+        }
+        sqlite3_reset(st);
+        if (i % chunk == chunk - 1 || i == n - 1)
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    *secs = now_s() - t0;
+    return 0;
+}
+
+/* The ceiling: a plain table of the same columns (primary key and ref). */
 static int raw_insert(const char *path, const struct row *rows, int n, int chunk, double *secs)
 {
     sqlite3 *db;
-    sqlite3_stmt *st;
-    double t0;
+    sqlite3_stmt *st = NULL;
+    int r = -1;
 
     if (sqlite3_open(path, &db) != SQLITE_OK)
         return -1;
@@ -205,42 +246,15 @@ static int raw_insert(const char *path, const struct row *rows, int n, int chunk
                  " kind TEXT NOT NULL, village TEXT NOT NULL, syndrome TEXT, signs TEXT NOT NULL,"
                  " animals TEXT NOT NULL, ddx TEXT NOT NULL, event_date TEXT NOT NULL,"
                  " reporter TEXT, note TEXT, lon REAL, lat REAL)", NULL, NULL, NULL);
-    sqlite3_prepare_v2(db, "INSERT INTO case_report VALUES (?1, 'node', ?2, 0, ?3, ?3, ?4, ?5,"
-                       " ?6, ?7, ?8, ?9, '[]', ?10, NULL, ?11, ?12, ?13)", -1, &st, NULL);
-    t0 = now_s();
-    for (int i = 0; i < n; i++) {
-        const struct row *r = &rows[i];
-        char kind[2] = { r->kind, 0 };
-        if (i % chunk == 0)
-            sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)(1790000000000ull << 16) + i);
-        sqlite3_bind_text(st, 3, "2026-11-28T10:00:00.000Z", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, r->ref, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, kind, 1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, r->village, -1, SQLITE_STATIC);
-        if (r->syndrome[0])
-            sqlite3_bind_text(st, 7, r->syndrome, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 7);
-        sqlite3_bind_text(st, 8, r->signs, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 9, r->animals, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 10, r->date, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 11, r->note, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 12, r->lon);
-        sqlite3_bind_double(st, 13, r->lat);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            fprintf(stderr, "raw insert: %s\n", sqlite3_errmsg(db));
-            return -1;
-        }
-        sqlite3_reset(st);
-        if (i % chunk == chunk - 1 || i == n - 1)
-            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    }
-    *secs = now_s() - t0;
+    if (sqlite3_prepare_v2(db, "INSERT INTO case_report VALUES (?1, 'node', ?2, 0, ?3, ?3, ?4,"
+                           " ?5, ?6, ?7, ?8, ?9, '[]', ?10, NULL, ?11, ?12, ?13)",
+                           -1, &st, NULL) == SQLITE_OK)
+        r = insert_rows(db, st, rows, n, chunk, secs);
+    else
+        fprintf(stderr, "raw insert: %s\n", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return 0;
+    return r;
 }
 
 /* The same rows, already made, through the node's own INSERT into a store
@@ -250,9 +264,9 @@ static int schema_insert(const char *path, const struct row *rows, int n, int ch
                          double *secs)
 {
     sqlite3 *db;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     void *cache = spatialite_alloc_connection();
-    double t0;
+    int r = -1;
 
     if (sqlite3_open(path, &db) != SQLITE_OK)
         return -1;
@@ -262,45 +276,14 @@ static int schema_insert(const char *path, const struct row *rows, int n, int ch
             "INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, kind, village,"
             " syndrome, signs, animals, ddx, event_date, reporter, note, geom)"
             " VALUES (?1, 'node', ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '[]', ?10, NULL, ?11,"
-            " MakePoint(?12, ?13, 4326))", -1, &st, NULL) != SQLITE_OK) {
+            " MakePoint(?12, ?13, 4326))", -1, &st, NULL) == SQLITE_OK)
+        r = insert_rows(db, st, rows, n, chunk, secs);
+    else
         fprintf(stderr, "schema insert: %s\n", sqlite3_errmsg(db));
-        return -1;
-    }
-    t0 = now_s();
-    for (int i = 0; i < n; i++) {
-        const struct row *r = &rows[i];
-        char kind[2] = { r->kind, 0 };
-        if (i % chunk == 0)
-            sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)(1790000000000ull << 16) + i);
-        sqlite3_bind_text(st, 3, "2026-11-28T10:00:00.000Z", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, r->ref, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, kind, 1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, r->village, -1, SQLITE_STATIC);
-        if (r->syndrome[0])
-            sqlite3_bind_text(st, 7, r->syndrome, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 7);
-        sqlite3_bind_text(st, 8, r->signs, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 9, r->animals, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 10, r->date, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 11, r->note, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 12, r->lon);
-        sqlite3_bind_double(st, 13, r->lat);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            fprintf(stderr, "schema insert: %s\n", sqlite3_errmsg(db));
-            return -1;
-        }
-        sqlite3_reset(st);
-        if (i % chunk == chunk - 1 || i == n - 1)
-            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    }
-    *secs = now_s() - t0;
     sqlite3_finalize(st);
     sqlite3_close(db);
     spatialite_cleanup_ex(cache);
-    return 0;
+    return r;
 }
 
 int main(int argc, char **argv)
