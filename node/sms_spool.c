@@ -203,7 +203,7 @@ static int send_file(void *ctx, const char *phone, const char *text, char *name,
                  phone, (long)getpid());
         n = snprintf(data, sizeof(data), "%s", text);
     } else {
-        snprintf(fname, sizeof(fname), "sikhnas-%s-%ld-%u", stamp, (long)getpid(), sp->seq);
+        snprintf(fname, sizeof(fname), "sikhnas-%s-%ld-%06u", stamp, (long)getpid(), sp->seq);
         n = snprintf(data, sizeof(data), "To: %s\n%s\n%s", digits,
                      ascii ? "" : "Alphabet: UTF-8\n", text);
     }

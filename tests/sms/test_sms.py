@@ -77,8 +77,10 @@ class Spool:
     def outgoing(self):
         """{phone: [texts]} of the outgoing folder, and removes the files."""
         out = {}
+        # by mtime, then by name: two replies written in one clock tick keep
+        # the order of their zero-padded sequence numbers
         for f in sorted(glob.glob(os.path.join(self.dir, 'outgoing', '*')),
-                        key=os.path.getmtime):
+                        key=lambda f: (os.stat(f).st_mtime_ns, os.path.basename(f))):
             with open(f, 'rb') as fp:
                 data = fp.read().decode('utf-8')
             head, _, text = data.partition('\n\n')
