@@ -262,6 +262,20 @@ static void test_outbox(struct store *s)
     store_close(s);
 }
 
+/* SpatiaLite is loaded with its metadata, and although store_open() closes
+ * PROJ's proj.db, a transformation still works: PROJ opens it again. */
+static void test_spatial(struct store *s)
+{
+    CHECK(scalar(s, "SELECT CheckSpatialMetaData()") == 3);    /* 3: current layout */
+    CHECK(scalar(s, "SELECT count(*) FROM geometry_columns"
+                    " WHERE f_table_name = 'case_report' AND srid = 4326") == 1);
+    /* UTM zone 48S (central meridian 105 E): 106.8 E, 6.6 S lies about
+     * 1.8 degrees = 199 km east of it, easting 500 km + that */
+    long long e = scalar(s, "SELECT CAST(ST_X(ST_Transform(MakePoint(106.8, -6.6, 4326),"
+                            " 32748)) AS INTEGER)");
+    CHECK(e > 698000 && e < 700000);
+}
+
 int main(void)
 {
     struct store *s;
@@ -273,7 +287,8 @@ int main(void)
     snprintf(path, sizeof(path), "%s/node.db", dir);
     s = make_store();
     test_validator(s);
-    test_outbox(s);
+    test_spatial(s);
+    test_outbox(s);            /* closes s */
     test_migrations();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
