@@ -6,7 +6,7 @@ under load (VmRSS sampled every 100 ms, and VmHWM), and a check that every
 answered submission is in the store.
 
 usage: tests/bench/web-bench.py NODE_EXE [--areas DIR] [--clients 50]
-                                [--seconds 20] [--threads 1]
+                                [--seconds 20] [--threads 1] [--cache-kib N]
 
 Needs wrk (Debian package `wrk`). Each POST is one full case report through
 the validator, queued for the group commit, and answered after the commit
@@ -45,6 +45,8 @@ def main():
     ap.add_argument('--clients', type=int, default=50)
     ap.add_argument('--seconds', type=int, default=20)
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--cache-kib', type=int, default=0,
+                    help="the daemon's SQLite page cache (store.cache_kib; 0: the default)")
     a = ap.parse_args()
     if not shutil.which('wrk'):
         sys.exit('web-bench: needs wrk (apt-get install wrk)')
@@ -58,15 +60,21 @@ def main():
         subprocess.run([a.node_exe, '--db', db, 'officer', 'add', '--name', 'Bench Vet',
                         '--phone', PHONE, '--role', 'vet', '--password-stdin'],
                        input=PASSWORD + '\n', text=True, check=True, stdout=subprocess.DEVNULL)
+        conf = []
+        if a.cache_kib:
+            conf = ['--config', os.path.join(tmp, 'node.conf')]
+            with open(conf[1], 'w') as f:
+                f.write('[store]\ncache_kib = %d\n' % a.cache_kib)
         # the daemon without the web module, for comparison
-        base = subprocess.Popen([a.node_exe, '--db', db, 'run'], stderr=subprocess.DEVNULL)
+        base = subprocess.Popen([a.node_exe, '--db', db] + conf + ['run'],
+                                stderr=subprocess.DEVNULL)
         time.sleep(1.5)
         base_rss, base_anon = rss_kib(base.pid), rss_kib(base.pid, 'RssAnon')
         base.send_signal(signal.SIGTERM)
         base.wait(timeout=30)
         village = sqlite3.connect(db).execute(
             "SELECT code FROM area WHERE level = 4 ORDER BY code LIMIT 1").fetchone()[0]
-        daemon = subprocess.Popen([a.node_exe, '--db', db, 'run', '--listen',
+        daemon = subprocess.Popen([a.node_exe, '--db', db] + conf + ['run', '--listen',
                                    '127.0.0.1:0'], stderr=subprocess.PIPE, text=True)
         port = None
         deadline = time.time() + 20
@@ -142,7 +150,8 @@ def main():
         daemon = None
         stored = sqlite3.connect(db).execute('SELECT count(*) FROM case_report').fetchone()[0]
 
-        print('clients %d, %d s, wrk threads %d' % (a.clients, a.seconds, a.threads))
+        print('clients %d, %d s, wrk threads %d, page cache %s' % (a.clients, a.seconds,
+              a.threads, '%d KiB' % a.cache_kib if a.cache_kib else 'default'))
         print('requests %d (%s/s), non-2xx %d, socket errors %d, reports stored %d'
               % (req, rps, non2xx, errs, stored))
         print('latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms'
