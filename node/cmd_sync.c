@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "nodecert.h"
 
 static double now_s(void)
 {
@@ -97,6 +98,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     const char *arg_url = NULL, *arg_ca = NULL;
     char url[512], ca[PATH_MAX];
     struct sync_client_opts co = {0};
+    struct nodecert_paths paths;
     struct sync_client *c = NULL;
     struct store *s = NULL;
     CURL *easy = NULL;
@@ -137,8 +139,19 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         r = log_errno(LOG_ERR, -errno, "sync: cannot read the CA file '%s'", ca);
         goto out;
     }
+    r = nodecert_paths(cfg->db_path, &paths);
+    if (r == 0 && (access(paths.crt, R_OK) < 0 || access(paths.key, R_OK) < 0)) {
+        log_error("sync: this node is not enrolled ('%s' is missing): run `sikhnas-node --db "
+                  "%s enroll --hub URL --token TOKEN --ca FILE` first", paths.crt,
+                  cfg->db_path);
+        r = -EACCES;
+    }
+    if (r < 0)
+        goto out;
     co.hub_url = url;
     co.ca_file = ca[0] ? ca : NULL;
+    co.cert_file = paths.crt;
+    co.key_file = paths.key;
     co.batch_bytes = batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
     r = sync_client_new(s, &co, &c);

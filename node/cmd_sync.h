@@ -13,6 +13,9 @@
  * logging a message that says what failed. */
 int sync_cmd(struct node_config *cfg, int argc, char **argv);
 
+/* The `enroll` command (cmd_enroll.c); argv[0] is "enroll". */
+int enroll_cmd(struct node_config *cfg, int argc, char **argv);
+
 /* Finds the hub URL and CA file: the arguments if given, else the config's
  * sync.hub_url / sync.ca_file, else what the last successful sync stored in
  * meta. url gets "" when none is known. */

@@ -49,6 +49,8 @@ static void usage(FILE *fp)
         "  report list [--json] [--limit N]\n"
         "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
         "  status [--json]\n"
+        "  enroll --hub URL --token TOKEN --ca FILE   get this node's certificate from the hub\n"
+        "                                       (the token from `sikhnas-hub node add`)\n"
         "  sync [--hub URL] [--ca FILE] [--retries N]   push the outbox, pull changes; once\n"
         "  sms process --spool DIR              handle the SMS spool's incoming files once\n"
         "  run [--listen HOST:PORT] [--sms-spool DIR] [--hub URL] [--ca FILE]   the daemon\n"
@@ -555,6 +557,11 @@ static int cmd_sync(struct ctx *c)
     return sync_cmd(&c->cfg, c->argc, c->argv);
 }
 
+static int cmd_enroll(struct ctx *c)
+{
+    return enroll_cmd(&c->cfg, c->argc, c->argv);
+}
+
 static int cmd_sms(struct ctx *c)
 {
     struct store *s = NULL;
@@ -583,6 +590,7 @@ static const struct {
     { "status", cmd_status },
     { "sms", cmd_sms },
     { "sync", cmd_sync },
+    { "enroll", cmd_enroll },
 };
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 #include "client.h"
 #include "cmd_sync.h"
 #include "log.h"
+#include "nodecert.h"
 
 #define UPLINK_FIRST_MS       2000
 #define UPLINK_SOON_MS        3000
@@ -41,6 +42,7 @@ struct uplink {
     unsigned failures;          /* failed rounds in a row */
     int open_handles;           /* timers and polls not yet closed */
     char url[512], ca[PATH_MAX];
+    struct nodecert_paths certs;
 };
 
 struct usock {
@@ -287,8 +289,16 @@ static int uplink_start(struct daemon *d)
         free(u);
         return 0;
     }
+    if (nodecert_paths(d->cfg->db_path, &u->certs) < 0 || access(u->certs.crt, R_OK) < 0) {
+        log_warning("uplink: this node is not enrolled (no '%s'): run `sikhnas-node enroll`; "
+                    "not syncing", u->certs.crt);
+        free(u);
+        return 0;
+    }
     co.hub_url = u->url;
     co.ca_file = u->ca[0] ? u->ca : NULL;
+    co.cert_file = u->certs.crt;
+    co.key_file = u->certs.key;
     co.batch_bytes = d->cfg->sync_batch_kib * 1024u;
     co.timeout_s = d->cfg->sync_timeout_s;
     co.max_rows = UPLINK_MAX_ROWS;

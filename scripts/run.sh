@@ -108,11 +108,13 @@ if [ ! -f "$tls/hub.pem" ]; then
         -days 825 -sha256 -extfile "$tls/ext.cnf" -out "$tls/hub.pem" 2>/dev/null
     chmod 600 "$tls/ca.key" "$tls/hub.key"
 fi
+"$hub" ca init --dir "$central/nodeca" >/dev/null    # signs the nodes' certificates
 hub_url=https://127.0.0.1:$hub_port
 if ! { [ -f "$central/hub.pid" ] && kill -0 "$(cat "$central/hub.pid")" 2>/dev/null; }; then
     say "sikhnas-hub on $hub_url (log: $central/hub.log)"
     nohup setsid "$hub" --pg "$conninfo" run --listen "127.0.0.1:$hub_port" \
-        --tls-cert "$tls/hub.pem" --tls-key "$tls/hub.key" >> "$central/hub.log" 2>&1 &
+        --tls-cert "$tls/hub.pem" --tls-key "$tls/hub.key" --client-ca "$central/nodeca/ca.pem" \
+        >> "$central/hub.log" 2>&1 &
     echo $! > "$central/hub.pid"
     n=0
     until curl -fsS --cacert "$tls/ca.pem" "$hub_url/v1/health" >/dev/null 2>&1; do
@@ -122,8 +124,13 @@ if ! { [ -f "$central/hub.pid" ] && kill -0 "$(cat "$central/hub.pid")" 2>/dev/n
     done
 fi
 
+if [ ! -f "$db.crt" ]; then
+    say "register the node centrally and enrol it (one-time token, client certificate)"
+    token=$("$hub" -q --pg "$conninfo" node add --district "$district" --name "local-$district")
+    "$node" --db "$db" enroll --hub "$hub_url" --token "$token" --ca "$tls/ca.pem"
+fi
 say "sync the node to the central"
-"$node" --db "$db" sync --hub "$hub_url" --ca "$tls/ca.pem"
+"$node" --db "$db" sync
 say "node status"
 "$node" --db "$db" status
 echo "central: psql -h $central -p $pg_port -U $pg_user sikhnas    (stop it: scripts/run.sh stop)"
@@ -132,4 +139,4 @@ if [ "${SIKHNAS_NO_DAEMON:-}" = 1 ]; then
     exit 0
 fi
 say "node daemon: web UI http://$web (login 0811000001 / sikhnas-demo), SMS spool var/sms; Ctrl-C stops it"
-exec "$node" --db "$db" run --listen "$web" --sms-spool "$top/var/sms" --hub "$hub_url" --ca "$tls/ca.pem"
+exec "$node" --db "$db" run --listen "$web" --sms-spool "$top/var/sms"

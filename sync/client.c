@@ -29,6 +29,7 @@
 #include <zstd.h>
 
 #include "log.h"
+#include "nodecert.h"
 
 #define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
 #define PULL_MAX_WIRE    (32u << 20)   /* a pull answer as sent */
@@ -227,7 +228,7 @@ static int table_index(const char *name)
 
 /* ------------------------------------------------------------ the client */
 
-enum phase { PH_PUSH, PH_PULL, PH_DONE };
+enum phase { PH_PUSH, PH_PULL, PH_DONE, PH_RENEW };
 
 struct prow {                   /* one row of the batch being built */
     int tbl;
@@ -239,6 +240,8 @@ struct sync_client {
     struct store *store;
     char *url_push, *url_pull;
     char *ca_file;
+    char *cert_file, *key_file, *url_renew;
+    int cert_state;             /* nodecert_due() at the start of the round */
     unsigned timeout_s, max_rows, budget;
     double ratio;               /* plain / wire of the last batch */
     int use_gzip;               /* the hub would not take zstd */
@@ -343,6 +346,9 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->url_push = join_url(o->hub_url, "/v1/push");
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+    c->url_renew = join_url(o->hub_url, "/v1/renew");
+    c->cert_file = o->cert_file ? strdup(o->cert_file) : NULL;
+    c->key_file = o->key_file ? strdup(o->key_file) : NULL;
     c->timeout_s = o->timeout_s ? o->timeout_s : 120;
     c->max_rows = o->max_rows && o->max_rows < SYNC_PUSH_MAX_ROWS ? o->max_rows
                                                                   : SYNC_PUSH_MAX_ROWS;
@@ -356,7 +362,8 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->rows = calloc(c->max_rows, sizeof(*c->rows));
     c->row_ids = calloc(c->max_rows, sizeof(*c->row_ids));
     if (!c->url_push || !c->url_pull || (o->ca_file && !c->ca_file) || !c->rows ||
-        !c->row_ids) {
+        !c->row_ids || !c->url_renew || (o->cert_file && !c->cert_file) ||
+        (o->key_file && !c->key_file)) {
         r = -ENOMEM;
         goto out;
     }
@@ -393,12 +400,18 @@ void sync_client_free(struct sync_client *c)
     free(c->url_push);
     free(c->url_pull);
     free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
+    free(c->url_renew);
     free(c);
 }
 
 void sync_client_begin(struct sync_client *c)
 {
-    c->phase = PH_PUSH;
+    time_t not_after;
+
+    c->cert_state = c->cert_file ? nodecert_due(c->cert_file, time(NULL), &not_after) : 0;
+    c->phase = c->cert_state == 1 ? PH_RENEW : PH_PUSH;
     c->error[0] = '\0';
     c->retry_after = 0;
 }
@@ -864,6 +877,10 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (c->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    if (c->cert_file && c->key_file) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+    }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)c->timeout_s);
     /* a link that moves fewer than 64 bytes/s for 30 s has timed out */
@@ -876,6 +893,9 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     c->errbuf[0] = '\0';
 }
 
+static int renew_prepare(struct sync_client *c);
+static int renew_done(struct sync_client *c, CURLcode res, long status);
+
 int sync_client_next(struct sync_client *c, CURL *easy)
 {
     int r;
@@ -883,6 +903,20 @@ int sync_client_next(struct sync_client *c, CURL *easy)
     request_clear(c);
     c->error[0] = '\0';
     c->retry_after = 0;
+    if (c->cert_state == -EKEYEXPIRED)
+        return set_error(c, -EACCES, "the node's certificate '%s' has expired; enrol the node "
+                         "again (sikhnas-node enroll) with a new token", c->cert_file);
+    if (c->phase == PH_RENEW) {
+        r = renew_prepare(c);
+        if (r > 0) {
+            c->req_phase = PH_RENEW;
+            setup_easy(c, easy, c->url_renew, 64u << 10);
+            return 1;
+        }
+        log_warning("sync: cannot prepare the certificate renewal: %s", strerror(-r));
+        request_clear(c);
+        c->phase = PH_PUSH;
+    }
     if (c->phase == PH_PUSH) {
         r = push_prepare(c);
         if (r < 0)
@@ -1536,6 +1570,8 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
     c->stats.requests++;
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
+    if (c->req_phase == PH_RENEW)
+        return renew_done(c, res, status);
 
     if (res != CURLE_OK) {
         r = curl_errno(res);
@@ -1630,4 +1666,77 @@ void sync_client_record_error(struct sync_client *c)
         store_meta_set(c->store, "last_error_at", now) < 0 ||
         store_commit(c->store) < 0)
         store_rollback(c->store);
+}
+
+/* ------------------------------------------------------------ renewal */
+
+/* A CSR for the node's current key, to renew its certificate. Returns 1. */
+static int renew_prepare(struct sync_client *c)
+{
+    struct buf b = { .max = 16u << 10 };
+    mbedtls_pk_context key;
+    char *csr = NULL;
+    int r;
+
+    mbedtls_pk_init(&key);
+    r = nodecert_load_key(c->key_file, &key);
+    if (r == 0)
+        r = nodecert_csr(&key, store_node_id(c->store), &csr);
+    mbedtls_pk_free(&key);
+    if (r == 0)
+        r = buf_str(&b, "{\"v\":1,\"csr\":");
+    if (r == 0)
+        r = buf_json_str(&b, csr, strlen(csr));
+    if (r == 0)
+        r = buf_str(&b, "}");
+    if (r == 0)
+        r = identity_headers(c, store_hlc_tick(c->store));
+    free(csr);
+    if (r < 0) {
+        buf_free(&b);
+        return r;
+    }
+    c->body = b.p;
+    c->body_len = b.len;
+    return 1;
+}
+
+/* Stores the renewed certificate. A failure is logged, not returned: the
+ * current certificate still works, and the next round tries again. */
+static int renew_done(struct sync_client *c, CURLcode res, long status)
+{
+    cJSON *doc = NULL;
+    const cJSON *pem;
+    mbedtls_pk_context key;
+    const char *why = NULL;
+    int r = 0;
+
+    c->phase = PH_PUSH;
+    mbedtls_pk_init(&key);
+    if (res != CURLE_OK) {
+        why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+    } else if (status != 200) {
+        why = "the hub refused the renewal";
+    } else {
+        doc = cJSON_ParseWithLength(c->resp.p ? c->resp.p : "", c->resp.len);
+        pem = cJSON_GetObjectItemCaseSensitive(doc, "certificate");
+        if (!cJSON_IsString(pem))
+            why = "the hub's answer holds no certificate";
+        else if (nodecert_load_key(c->key_file, &key) < 0)
+            why = "cannot read the node's key";
+        else if (nodecert_check(pem->valuestring, &key, store_node_id(c->store),
+                                store_district(c->store), &why) == 0 &&
+                 (r = nodecert_write(c->cert_file, pem->valuestring, strlen(pem->valuestring),
+                                     0644)) < 0)
+            why = strerror(-r);
+    }
+    if (why)
+        log_warning("sync: renewing the node certificate failed (HTTP %ld): %s%s%.200s; "
+                    "trying again next round", status, why, c->resp.len ? ": " : "",
+                    c->resp.p ? c->resp.p : "");
+    else
+        log_notice("sync: renewed the node certificate '%s'", c->cert_file);
+    cJSON_Delete(doc);
+    mbedtls_pk_free(&key);
+    return 0;
 }

@@ -28,6 +28,8 @@ struct sync_client;
 struct sync_client_opts {
     const char *hub_url;          /* "https://host:port", no path; required */
     const char *ca_file;          /* PEM file of CAs to trust for the hub; NULL: system */
+    const char *cert_file;        /* the node's client certificate (nodecert.h); NULL: none */
+    const char *key_file;         /* its key */
     unsigned batch_bytes;         /* initial wire budget of a push (0: SYNC_BATCH_DEFAULT) */
     unsigned timeout_s;           /* one request, end to end (0: 120) */
     unsigned max_rows;            /* rows per push (0: SYNC_PUSH_MAX_ROWS) */
@@ -49,7 +51,10 @@ struct sync_stats {
 int  sync_client_new(struct store *s, const struct sync_client_opts *o, struct sync_client **ret);
 void sync_client_free(struct sync_client *c);      /* NULL is a no-op */
 
-/* Starts a new round: push first, then pull. */
+/* Starts a new round: push first, then pull. When two thirds of the client
+ * certificate's lifetime have passed, the round first renews it (POST
+ * /v1/renew over the current mutual-TLS channel); a failed renewal is logged
+ * and the round goes on, so it is tried again next round. */
 void sync_client_begin(struct sync_client *c);
 
 /* Sets up the next request of the round on easy (which the caller owns and

@@ -19,8 +19,15 @@ struct hub_opts {
     int         port;
     const char *cert_file;
     const char *key_file;
+    const char *client_ca;        /* the CA that signs node certificates */
+    const char *ca_key;           /* its key */
+    unsigned    cert_lifetime_s;  /* of the node certificates it signs */
+    double      enroll_per_min;   /* enrolment attempts per client address */
     int         pg_conns;
 };
+
+struct hub_ca;
+struct enrol_limits;
 
 struct hub {
     uv_loop_t          *loop;
@@ -28,6 +35,9 @@ struct hub {
     struct db_pool     *db;
     struct http_server *http;
     struct hub_metrics *metrics;
+    struct hub_ca      *ca;
+    struct enrol_limits *limits;
+    unsigned            cert_lifetime_s;
     uv_signal_t         sig_term, sig_int;
     uv_timer_t          force_timer;
     int                 stopping;
@@ -48,5 +58,11 @@ void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int st
 
 void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id);
 void hub_pull(struct hub *h, struct http_req *req, const struct hub_identity *id);
+void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id);
+void hub_enroll(struct hub *h, struct http_req *req);
+
+/* The enrolment rate limiter (hub_enroll.c). */
+int  enrol_limits_new(double per_min, struct enrol_limits **ret);
+void enrol_limits_free(struct enrol_limits *l);
 
 #endif

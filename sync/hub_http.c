@@ -48,6 +48,7 @@ struct http_server {
     mbedtls_ctr_drbg_context drbg;
     mbedtls_ssl_config       conf;
     mbedtls_x509_crt         cert;
+    mbedtls_x509_crt         client_ca;
     mbedtls_pk_context       key;
     mbedtls_ssl_cache_context cache;
 };
@@ -63,6 +64,7 @@ struct peer {
     int                 writes;         /* uv_write requests in flight */
     mbedtls_ssl_context ssl;
     int                 handshaken;
+    char                addr[48];       /* the client's IP address */
     char               *in;             /* ciphertext from the socket */
     size_t              in_len, in_off, in_cap;
     char               *out;            /* ciphertext for the socket */
@@ -114,6 +116,7 @@ static void server_maybe_free(struct http_server *s)
     mbedtls_ssl_cache_free(&s->cache);
     mbedtls_ssl_config_free(&s->conf);
     mbedtls_x509_crt_free(&s->cert);
+    mbedtls_x509_crt_free(&s->client_ca);
     mbedtls_pk_free(&s->key);
     mbedtls_ctr_drbg_free(&s->drbg);
     mbedtls_entropy_free(&s->entropy);
@@ -711,6 +714,33 @@ static void idle_cb(uv_timer_t *t)
     peer_close(p);
 }
 
+static void peer_address(struct peer *p)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    snprintf(p->addr, sizeof(p->addr), "?");
+    if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, p->addr, sizeof(p->addr));
+    else
+        uv_ip4_name((struct sockaddr_in *)&ss, p->addr, sizeof(p->addr));
+}
+
+const mbedtls_x509_crt *http_req_peer_cert(const struct http_req *req, uint32_t *flags)
+{
+    const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&req->peer->ssl);
+
+    *flags = mbedtls_ssl_get_verify_result(&req->peer->ssl);
+    return crt;
+}
+
+const char *http_req_address(const struct http_req *req)
+{
+    return req->peer->addr;
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     struct http_server *s = ls->data;
@@ -742,6 +772,7 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     uv_tcp_nodelay(&p->tcp, 1);
+    peer_address(p);
     mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
     uv_timer_start(&p->timer, idle_cb, TLS_HANDSHAKE_MS, HTTP_IDLE_MS);
     p->reading = uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb) == 0;
@@ -768,6 +799,7 @@ static int tls_setup(struct http_server *s)
     mbedtls_ctr_drbg_init(&s->drbg);
     mbedtls_ssl_config_init(&s->conf);
     mbedtls_x509_crt_init(&s->cert);
+    mbedtls_x509_crt_init(&s->client_ca);
     mbedtls_pk_init(&s->key);
     mbedtls_ssl_cache_init(&s->cache);
     r = mbedtls_ctr_drbg_seed(&s->drbg, mbedtls_entropy_func, &s->entropy,
@@ -776,6 +808,9 @@ static int tls_setup(struct http_server *s)
         log_error("cannot load the TLS certificate '%s'", s->o.cert_file);
     else if (r == 0 && (r = mbedtls_pk_parse_keyfile(&s->key, s->o.key_file, NULL)) != 0)
         log_error("cannot load the TLS key '%s'", s->o.key_file);
+    else if (r == 0 && s->o.client_ca_file &&
+             (r = mbedtls_x509_crt_parse_file(&s->client_ca, s->o.client_ca_file)) != 0)
+        log_error("cannot load the client CA '%s'", s->o.client_ca_file);
     if (r == 0)
         r = mbedtls_ssl_config_defaults(&s->conf, MBEDTLS_SSL_IS_SERVER,
                                         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
@@ -784,6 +819,12 @@ static int tls_setup(struct http_server *s)
         mbedtls_ssl_conf_min_version(&s->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                      MBEDTLS_SSL_MINOR_VERSION_3);
         mbedtls_ssl_conf_ciphersuites(&s->conf, suites);
+        /* Optional: /v1/enroll is reached without a certificate; every other
+         * endpoint checks the verified certificate itself (hub_identity.c). */
+        if (s->o.client_ca_file) {
+            mbedtls_ssl_conf_authmode(&s->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+            mbedtls_ssl_conf_ca_chain(&s->conf, &s->client_ca, NULL);
+        }
         mbedtls_ssl_conf_session_cache(&s->conf, &s->cache, mbedtls_ssl_cache_get,
                                        mbedtls_ssl_cache_set);
         r = mbedtls_ssl_conf_own_cert(&s->conf, &s->cert, &s->key);
@@ -794,6 +835,7 @@ static int tls_setup(struct http_server *s)
         mbedtls_ssl_cache_free(&s->cache);
         mbedtls_ssl_config_free(&s->conf);
         mbedtls_x509_crt_free(&s->cert);
+        mbedtls_x509_crt_free(&s->client_ca);
         mbedtls_pk_free(&s->key);
         mbedtls_ctr_drbg_free(&s->drbg);
         mbedtls_entropy_free(&s->entropy);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include <mbedtls/x509_crt.h>
+
 #define HTTP_MAX_HEADER_BYTES (8u << 10)
 #define HTTP_MAX_HEADERS      64
 #define HTTP_MAX_BODY         (4u << 20)
@@ -52,6 +54,7 @@ struct http_opts {
     int             port;             /* 0: any free port (see http_server_port) */
     const char     *cert_file;
     const char     *key_file;
+    const char     *client_ca_file;   /* client certificates must chain to these */
     http_handler_fn handler;
     http_error_fn   error;
     void           *ud;
@@ -67,6 +70,14 @@ int http_server_busy(const struct http_server *s);
  * closed. The server is freed then. */
 void http_server_drain(struct http_server *s, void (*done)(void *), void *ud);
 int http_server_draining(const struct http_server *s);
+
+/* The client certificate of req's connection as verified in the handshake,
+ * or NULL when the client sent none. *flags gets the verification result
+ * (0: chains to the client CA and was within its validity then; see
+ * MBEDTLS_X509_BADCERT_*). The certificate lives as long as the request. */
+const mbedtls_x509_crt *http_req_peer_cert(const struct http_req *req, uint32_t *flags);
+/* The client's IP address as text. */
+const char *http_req_address(const struct http_req *req);
 
 /* Sends the answer: status, extra header lines ("Name: value\r\n"...), body.
  * Copies what it needs; req is invalid afterwards. */

@@ -1,36 +1,281 @@
-/* hub_identity.c - request identity from headers (see hub_identity.h). */
-#include "hub_identity.h"
+/* hub_identity.c - request identity from the client certificate (see
+ * hub_identity.h), and the security audit. */
+#include "hub.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
+#include <mbedtls/oid.h>
+
+#include "hub_ca.h"
+#include "log.h"
 #include "uuid7.h"
 
-int hub_identity_of(const struct http_req *req, struct hub_identity *id, const char **why)
-{
-    size_t i;
+struct id_job {
+    struct hub         *h;
+    struct http_req    *req;
+    const char         *endpoint;
+    hub_identity_cb     next;
+    struct hub_identity id;
+};
 
+struct audit_job {
+    char *sql;
+};
+
+void hub_sql_literal(struct hstr *sql, const char *s)
+{
+    if (!s) {
+        hstr_str(sql, "NULL");
+        return;
+    }
+    /* E'' reads backslash escapes whatever standard_conforming_strings says */
+    hstr_add(sql, "E'", 2);
+    for (; *s; s++) {
+        if (*s == '\'' || *s == '\\')
+            hstr_add(sql, s, 1);
+        hstr_add(sql, s, 1);
+    }
+    hstr_add(sql, "'", 1);
+}
+
+static void audit_done(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct audit_job *j = ud;
+
+    if (err < 0)
+        log_warning("audit: an event was not recorded: %s",
+                    nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "connection lost");
+    db_release(c);
+    free(j->sql);
+    free(j);
+}
+
+static void audit_conn(struct db_conn *c, void *ud)
+{
+    struct audit_job *j = ud;
+
+    if (!c || db_exec(c, j->sql, audit_done, j) < 0) {
+        log_warning("audit: an event was not recorded: the database is unavailable");
+        if (c)
+            db_release(c);
+        free(j->sql);
+        free(j);
+    }
+}
+
+void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
+               const char *address, const char *endpoint, const char *reason)
+{
+    struct audit_job *j = calloc(1, sizeof(*j));
+    struct hstr s = { 0 };
+
+    if (!j)
+        return;
+    hstr_fmt(&s, "INSERT INTO security_audit (event, name, node_id, district, serial, "
+                 "address, endpoint, reason) VALUES ('%s', ", event);
+    hub_sql_literal(&s, id && id->name[0] ? id->name : NULL);
+    hstr_add(&s, ", ", 2);
+    hub_sql_literal(&s, id && id->node[0] ? id->node : NULL);
+    hstr_add(&s, ", ", 2);
+    hub_sql_literal(&s, id && id->district[0] ? id->district : NULL);
+    hstr_add(&s, ", ", 2);
+    hub_sql_literal(&s, id && id->serial[0] ? id->serial : NULL);
+    hstr_add(&s, ", ", 2);
+    hub_sql_literal(&s, address);
+    hstr_add(&s, ", ", 2);
+    hub_sql_literal(&s, endpoint);
+    hstr_add(&s, ", ", 2);
+    hub_sql_literal(&s, reason);
+    hstr_add(&s, ")", 1);
+    if (s.oom) {
+        free(s.p);
+        free(j);
+        return;
+    }
+    j->sql = s.p;
+    db_acquire(h->db, audit_conn, j);
+}
+
+/* Answers a refusal and records it. */
+static void refuse(struct hub *h, struct http_req *req, const char *endpoint,
+                   const struct hub_identity *id, int status, const char *code,
+                   const char *message)
+{
+    char reason[300];
+
+    snprintf(reason, sizeof(reason), "%s: %s", code, message);
+    hub_audit(h, "refuse", id, http_req_address(req), endpoint, reason);
+    hub_error(h, req, endpoint, status, code, message);
+}
+
+static long long x509_unix(const mbedtls_x509_time *t)
+{
+    struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
+                     .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+
+    return (long long)timegm(&tm);
+}
+
+static int district_valid(const char *d)
+{
+    if (strlen(d) != 4)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (!isdigit((unsigned char)d[i]))
+            return 0;
+    return 1;
+}
+
+static void on_registry(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct id_job *j = ud;
+    PGresult *r = nres > 0 ? res[nres - 1] : NULL;
+    char msg[200];
+
+    if (err < 0 || !r) {
+        db_release(c);
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
+                  "the node registry is unavailable; retry later");
+        free(j);
+        return;
+    }
+    if (PQntuples(r) != 1) {
+        db_release(c);
+        refuse(j->h, j->req, j->endpoint, &j->id, 403, "certificate_unknown",
+               "this certificate is not in the hub's registry; enrol again");
+        free(j);
+        return;
+    }
+    /* name, node_id, district, cert revoked, registration revoked, registration district */
+    snprintf(j->id.name, sizeof(j->id.name), "%s", PQgetvalue(r, 0, 0));
+    if (PQgetvalue(r, 0, 3)[0] == 't' || PQgetvalue(r, 0, 4)[0] == 't') {
+        db_release(c);
+        snprintf(msg, sizeof(msg), "the certificate of node '%s' has been revoked",
+                 j->id.name);
+        refuse(j->h, j->req, j->endpoint, &j->id, 403, "revoked", msg);
+        free(j);
+        return;
+    }
+    if (strcmp(PQgetvalue(r, 0, 1), j->id.node) != 0 ||
+        strcmp(PQgetvalue(r, 0, 2), j->id.district) != 0 ||
+        strcmp(PQgetvalue(r, 0, 5), j->id.district) != 0) {
+        db_release(c);
+        refuse(j->h, j->req, j->endpoint, &j->id, 403, "certificate_mismatch",
+               "the certificate does not match the registry (node id or district)");
+        free(j);
+        return;
+    }
+    db_release(c);
+    j->next(j->h, j->req, &j->id);
+    free(j);
+}
+
+static void on_conn(struct db_conn *c, void *ud)
+{
+    struct id_job *j = ud;
+    char sql[512];
+
+    if (!c) {
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
+                  "the database is unavailable; retry later");
+        free(j);
+        return;
+    }
+    /* the serial is hex we formatted; nothing from the peer goes in as text */
+    snprintf(sql, sizeof(sql),
+             "SELECT c.name, c.node_id, c.district, c.revoked_at IS NOT NULL, "
+             "r.revoked_at IS NOT NULL, r.district FROM node_cert c "
+             "JOIN node_registration r ON r.name = c.name WHERE c.serial = '%s'", j->id.serial);
+    if (db_exec(c, sql, on_registry, j) < 0) {
+        db_release(c);
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
+                  "database connection lost; retry later");
+        free(j);
+    }
+}
+
+void hub_identity_check(struct hub *h, struct http_req *req, const char *endpoint,
+                        hub_identity_cb next)
+{
+    struct hub_identity id;
+    const mbedtls_x509_crt *crt;
+    struct id_job *j;
+    char cn[64], msg[200];
+    uint32_t flags = 0;
+
+    memset(&id, 0, sizeof(id));
     if (req->bad_header) {
-        *why = "an identity header is too long";
-        return -EACCES;
+        hub_error(h, req, endpoint, 400, "bad_request", "an X-Sikhnas-* or encoding header "
+                  "is too long");
+        return;
     }
-    if (!uuid_valid(req->node)) {
-        *why = "X-Sikhnas-Node must be a UUID";
-        return -EACCES;
+    crt = http_req_peer_cert(req, &flags);
+    if (!crt) {
+        refuse(h, req, endpoint, NULL, 401, "certificate_required",
+               "this endpoint needs the node's client certificate; enrol the node first");
+        return;
     }
-    if (strlen(req->district) != 4) {
-        *why = "X-Sikhnas-District must be 4 digits";
-        return -EACCES;
+    ca_serial_hex(&crt->serial, id.serial);
+    id.not_before = x509_unix(&crt->valid_from);
+    id.not_after = x509_unix(&crt->valid_to);
+    if (ca_subject_get(&crt->subject, MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN),
+                       cn, sizeof(cn)) == 0 && uuid_valid(cn))
+        for (int i = 0; i < 37; i++)
+            id.node[i] = (char)tolower((unsigned char)cn[i]);
+    if (ca_subject_get(&crt->subject, MBEDTLS_OID_AT_ORG_UNIT,
+                       MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT), id.district,
+                       sizeof(id.district)) < 0 || !district_valid(id.district))
+        id.district[0] = '\0';
+    /* a resumed TLS session keeps the verification result of its first
+     * handshake, so the validity period is checked here on every request */
+    if ((flags & MBEDTLS_X509_BADCERT_EXPIRED) || mbedtls_x509_time_is_past(&crt->valid_to)) {
+        refuse(h, req, endpoint, &id, 401, "certificate_expired",
+               "the client certificate has expired; enrol the node again");
+        return;
     }
-    for (i = 0; i < 4; i++)
-        if (!isdigit((unsigned char)req->district[i])) {
-            *why = "X-Sikhnas-District must be 4 digits";
-            return -EACCES;
-        }
-    for (i = 0; i < 36; i++)
-        id->node[i] = (char)tolower((unsigned char)req->node[i]);
-    id->node[36] = 0;
-    memcpy(id->district, req->district, 5);
-    return 0;
+    if ((flags & MBEDTLS_X509_BADCERT_FUTURE) || mbedtls_x509_time_is_future(&crt->valid_from)) {
+        refuse(h, req, endpoint, &id, 401, "certificate_not_yet_valid",
+               "the client certificate is not valid yet");
+        return;
+    }
+    if (flags != 0) {
+        refuse(h, req, endpoint, &id, 401, "certificate_untrusted",
+               "the client certificate was not issued by this hub's CA");
+        return;
+    }
+    if (!id.node[0] || !id.district[0]) {
+        refuse(h, req, endpoint, &id, 401, "certificate_subject",
+               "the client certificate does not name a node (CN) and district (OU)");
+        return;
+    }
+    /* old clients still say who they are; a claim that differs from the
+     * certificate is refused before anything is read or written */
+    if (req->node[0] && strcasecmp(req->node, id.node) != 0) {
+        refuse(h, req, endpoint, &id, 403, "node_mismatch",
+               "X-Sikhnas-Node differs from the client certificate");
+        return;
+    }
+    if (req->district[0] && strcmp(req->district, id.district) != 0) {
+        snprintf(msg, sizeof(msg), "this node may write only to district %s (its "
+                 "certificate), not %.8s", id.district, req->district);
+        refuse(h, req, endpoint, &id, 403, "district_mismatch", msg);
+        return;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        hub_error(h, req, endpoint, 503, "unavailable", "out of memory");
+        return;
+    }
+    j->h = h;
+    j->req = req;
+    j->endpoint = endpoint;
+    j->next = next;
+    j->id = id;
+    db_acquire(h->db, on_conn, j);
 }

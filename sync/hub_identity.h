@@ -1,20 +1,41 @@
 /* hub_identity.h - who is asking. The one place that turns a request into
- * (node id, district). For now it reads the X-Sikhnas-Node and
- * X-Sikhnas-District headers; the client-certificate issue replaces this
- * function with one that reads the peer certificate, and nothing else in the
- * hub changes. */
+ * (node id, district): both come only from the client certificate verified
+ * in the TLS handshake (subject CN and OU), never from headers or the body.
+ * Each request is then checked against the registry in PostgreSQL (the
+ * certificate was issued by us, neither it nor its registration is revoked),
+ * so a revocation takes effect on the next request, on every connection. */
 #ifndef SIKHNAS_HUB_IDENTITY_H
 #define SIKHNAS_HUB_IDENTITY_H
 
 #include "hub_http.h"
 
+struct hub;
+
 struct hub_identity {
     char node[37];       /* canonical lower-case UUID */
     char district[5];    /* 4 digits */
+    char name[101];      /* the registration's name */
+    char serial[41];     /* the certificate's serial, lower-case hex */
+    long long not_before, not_after;   /* the certificate's validity, Unix time */
 };
 
-/* Fills *id from req. Returns 0, or -EACCES when the identity is missing or
- * malformed (*why then says what is wrong). */
-int hub_identity_of(const struct http_req *req, struct hub_identity *id, const char **why);
+typedef void (*hub_identity_cb)(struct hub *h, struct http_req *req,
+                                const struct hub_identity *id);
+
+/* Establishes the identity of req for endpoint and calls next with it, now
+ * or later. When the request may not proceed, answers it itself (401, 403,
+ * 503 with a JSON error), records the refusal in security_audit, and never
+ * calls next. */
+void hub_identity_check(struct hub *h, struct http_req *req, const char *endpoint,
+                        hub_identity_cb next);
+
+/* Records a security event (security_audit) without waiting for it. Any
+ * string may be NULL. */
+void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
+               const char *address, const char *endpoint, const char *reason);
+
+/* Appends s to sql as a quoted SQL literal (NULL: NULL). */
+struct hstr;
+void hub_sql_literal(struct hstr *sql, const char *s);
 
 #endif

@@ -14,6 +14,7 @@
 #include <http_parser.h>
 
 #include "hub_batch.h"
+#include "hub_ca.h"
 #include "log.h"
 
 #define HUB_MAX_AHEAD_MS (5 * 60 * 1000)   /* a node clock further ahead is not merged */
@@ -62,7 +63,7 @@ void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int st
     hstr_add(&s, ",", 1);
     hub_stamp(h, &s);
     hstr_add(&s, "}", 1);
-    log_info("%s %s: %d %s: %s", endpoint, req->node[0] ? req->node : "-", status, code,
+    log_info("%s %s: %d %s: %s", endpoint, http_req_address(req), status, code,
              message);
     if (s.oom)
         hub_reply(h, req, endpoint, status, "application/json", NULL, "{}", 2);
@@ -114,12 +115,21 @@ static void serve_health(struct hub *h, struct http_req *req)
     free(s.p);
 }
 
+static void identified(struct hub *h, struct http_req *req, const struct hub_identity *id)
+{
+    metrics_contact(h->metrics, id->node, id->district, (double)hlc_wall_ms() / 1000.0);
+    if (strcmp(req->path, "/v1/push") == 0)
+        hub_push(h, req, id);
+    else if (strcmp(req->path, "/v1/pull") == 0)
+        hub_pull(h, req, id);
+    else
+        hub_renew(h, req, id);
+}
+
 static void on_request(struct http_req *req, void *ud)
 {
     struct hub *h = ud;
-    struct hub_identity id;
-    const char *why = NULL;
-    int is_push = strcmp(req->path, "/v1/push") == 0;
+    const char *endpoint;
     int is_pull = strcmp(req->path, "/v1/pull") == 0;
 
     observe_node_clock(h, req);
@@ -134,30 +144,31 @@ static void on_request(struct http_req *req, void *ud)
             serve_health(h, req);
         return;
     }
-    if (!is_push && !is_pull) {
+    if (strcmp(req->path, "/v1/push") == 0)
+        endpoint = "push";
+    else if (is_pull)
+        endpoint = "pull";
+    else if (strcmp(req->path, "/v1/renew") == 0)
+        endpoint = "renew";
+    else if (strcmp(req->path, "/v1/enroll") == 0)
+        endpoint = "enroll";
+    else {
         hub_error(h, req, "other", 404, "not_found", "no such endpoint");
         return;
     }
-    if ((is_push && req->method != HTTP_POST) ||
-        (is_pull && req->method != HTTP_POST && req->method != HTTP_GET)) {
-        hub_error(h, req, is_push ? "push" : "pull", 405, "method_not_allowed",
-                  is_push ? "use POST" : "use GET or POST");
+    if (req->method != HTTP_POST && !(is_pull && req->method == HTTP_GET)) {
+        hub_error(h, req, endpoint, 405, "method_not_allowed",
+                  is_pull ? "use GET or POST" : "use POST");
         return;
     }
     if (h->stopping) {
-        hub_error(h, req, is_push ? "push" : "pull", 503, "shutting_down",
-                  "the hub is stopping; retry later");
+        hub_error(h, req, endpoint, 503, "shutting_down", "the hub is stopping; retry later");
         return;
     }
-    if (hub_identity_of(req, &id, &why) < 0) {
-        hub_error(h, req, is_push ? "push" : "pull", 401, "identity_missing", why);
-        return;
-    }
-    metrics_contact(h->metrics, id.node, id.district, (double)hlc_wall_ms() / 1000.0);
-    if (is_push)
-        hub_push(h, req, &id);
+    if (endpoint[0] == 'e')
+        hub_enroll(h, req);          /* the token authenticates it, not a certificate */
     else
-        hub_pull(h, req, &id);
+        hub_identity_check(h, req, endpoint, identified);
 }
 
 static void on_http_error(struct http_req *req, int status, const char *code,
@@ -228,6 +239,13 @@ int hub_run(const struct hub_opts *o)
         r = -ENOMEM;
         goto out;
     }
+    r = hub_ca_load(o->client_ca, o->ca_key, &h.ca);
+    if (r < 0)
+        goto out;
+    r = enrol_limits_new(o->enroll_per_min, &h.limits);
+    if (r < 0)
+        goto out;
+    h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
         goto out;
@@ -236,6 +254,7 @@ int hub_run(const struct hub_opts *o)
     ho.port = o->port;
     ho.cert_file = o->cert_file;
     ho.key_file = o->key_file;
+    ho.client_ca_file = o->client_ca;
     ho.handler = on_request;
     ho.error = on_http_error;
     ho.ud = &h;
@@ -249,21 +268,20 @@ int hub_run(const struct hub_opts *o)
     uv_signal_start(&h.sig_term, on_signal, SIGTERM);
     uv_signal_start(&h.sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
-    log_notice("listening on %s:%d (TLS 1.2+, %d database connection%s)", o->host,
-               http_server_port(h.http), o->pg_conns, o->pg_conns == 1 ? "" : "s");
+    log_notice("listening on %s:%d (TLS 1.2+, client certificates from '%s', %d database "
+               "connection%s)", o->host, http_server_port(h.http), o->client_ca, o->pg_conns,
+               o->pg_conns == 1 ? "" : "s");
     printf("listening %s:%d\n", o->host, http_server_port(h.http));
     fflush(stdout);
     r = uv_run(h.loop, UV_RUN_DEFAULT);
     r = 0;
 out:
-    if (r < 0) {
-        /* start-up failed: nothing ran; the process exits */
-        free(setup);
-        metrics_free(h.metrics);
-        return r;
-    }
     free(setup);
     metrics_free(h.metrics);
+    hub_ca_free(h.ca);
+    enrol_limits_free(h.limits);
+    if (r < 0)
+        return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);
     return 0;
 }

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import random
-import ssl
 import subprocess
 import sys
 import time
@@ -111,7 +110,7 @@ def one_node(env, args):
     body_bytes = sum(len(b) for b, _ in batches)
     plain = keyed_size(all_rows[:2000]) / 2000
     proxy = faultproxy.FaultProxy(hub.port)
-    conns = [hub.connection(proxy.port) for _ in range(2 if args.pipeline else 1)]
+    conns = [hub.connection(proxy.port, node, DISTRICT) for _ in range(2 if args.pipeline else 1)]
     retries = 0
     t0 = time.time()
     if not args.pipeline:
@@ -228,11 +227,11 @@ def many_nodes(env, args):
             rows = make_rows(node, k * args.node_rows + 1, args.node_rows, vill, rnd)
             bs.append(build(node, rows, (k + 1) * args.node_rows, args.enc))
         work.append(bs)
-    ctx = ssl.create_default_context(cafile=env.hub.ca)
+    ctxs = [env.hub.context(cert=c) for c in env.hub.node_certs([(n, DISTRICT) for n in nodes])]
     lat, errors = [], []
 
     async def run():
-        await asyncio.gather(*(node_task(i, env.hub.port, ctx, work[i], lat, errors)
+        await asyncio.gather(*(node_task(i, env.hub.port, ctxs[i], work[i], lat, errors)
                                for i in range(args.nodes)))
     t0 = time.time()
     asyncio.run(run())

@@ -35,6 +35,7 @@ def main():
     with hubtest.Env() as env:
         url = 'https://127.0.0.1:%d' % env.hub.port
         node = nodetest.Node(node_exe, tmp=tmp)
+        e2elib.enroll(env, node)
         r = node.run('sync', '--hub', url, '--ca', env.hub.ca, '--no-progress')
         assert r.returncode == 0, r.stderr          # reference data down, once
         path = e2elib.write_jsonl(os.path.join(tmp, 'reports.jsonl'), n,

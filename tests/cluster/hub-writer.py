@@ -5,9 +5,11 @@ sikhnas-hub, which writes to the cluster through the multi-host conninfo.
 Same interface as writer.py (select it with CLUSTER_WRITER=.../hub-writer.py):
 
   setup --uri URI     migrate + refdata load, a local CA and the hub's TLS
-                      certificate, start sikhnas-hub on a free port
+                      certificate, the hub's node CA (ca init), start
+                      sikhnas-hub on a free port
   run --uri URI --name NAME --ledger FILE --stop-file FILE [--interval S]
-                      one node NAME (district 3201): loop { report add; sync };
+                      one node NAME (district 3201), enrolled once (node add
+                      + enroll): loop { report add; sync };
                       after every successful sync, each report the node now
                       holds as "synced" (acknowledged by the hub) goes to the
                       ledger: "NAME:<id> <ack_time> - <sync_start_time>"
@@ -80,10 +82,12 @@ def cmd_setup(a):
     must([HUB, "--pg", a.uri, "migrate"])
     must([HUB, "--pg", a.uri, "refdata", "load", "--areas", AREAS], timeout=600)
     ca, crt, key = make_tls(d)
+    must([HUB, "ca", "init", "--dir", os.path.join(d, "nodeca")])
     out = open(os.path.join(d, "hub.out"), "w")
     log = open(os.path.join(d, "hub.log"), "a")
     p = subprocess.Popen([HUB, "-v", "--pg", a.uri, "run", "--listen", "127.0.0.1:0",
-                          "--tls-cert", crt, "--tls-key", key],
+                          "--tls-cert", crt, "--tls-key", key, "--client-ca",
+                          os.path.join(d, "nodeca", "ca.pem"), "--enroll-rate", "600"],
                          stdout=out, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     with open(os.path.join(d, "hub.pid"), "w") as f:
         f.write(str(p.pid))
@@ -134,6 +138,12 @@ def cmd_run(a):
         r = node_cmd(db, "init", "--district", "3201", "--areas", AREAS, timeout=300)
         if r.returncode != 0:
             sys.exit("hub-writer: node init: " + r.stderr)
+    if not os.path.exists(db + ".crt"):
+        token = must([HUB, "--pg", a.uri, "-q", "node", "add", "--district", "3201",
+                      "--name", a.name]).stdout.strip()
+        r = node_cmd(db, "enroll", "--hub", url, "--token", token, "--ca", ca)
+        if r.returncode != 0:
+            sys.exit("hub-writer: node enroll: " + r.stderr)
     nid = json.loads(node_cmd(db, "status", "--json").stdout)["node_id"]
     with open(os.path.join(d, a.name + ".node_id"), "w") as f:
         f.write(nid)

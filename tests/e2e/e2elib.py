@@ -20,6 +20,23 @@ AREAS = os.path.abspath(os.path.join(HERE, '..', 'data', 'idn-area'))
 hubtest.AREAS_DIR = AREAS
 
 
+def enroll(env, node, name=None):
+    """Registers node with the hub (`sikhnas-hub node add`) and enrols it
+    with the one-time token (`sikhnas-node enroll`), as an operator would."""
+    name = name or 'node-' + os.path.basename(node.tmp)
+    token = env.hub.run_cmd('node', 'add', '--district', node.district,
+                            '--name', name).stdout.strip()
+    enroll_with(env, node, token)
+    return name
+
+
+def enroll_with(env, node, token):
+    """`sikhnas-node enroll` with token; asserts that it worked."""
+    r = node.run('enroll', '--hub', 'https://127.0.0.1:%d' % env.hub.port, '--token', token,
+                 '--ca', env.hub.ca)
+    assert r.returncode == 0, 'enroll failed: %s' % r.stderr
+
+
 class Proxy:
     """TCP proxy on 127.0.0.1 in front of port `target`. Faults, for the next
     `times` connections: cut_up=N closes both sides after N bytes from the

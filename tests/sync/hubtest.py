@@ -1,7 +1,8 @@
 """hubtest.py - helpers for the sikhnas-hub integration tests: a test CA and
-server certificate made with the openssl CLI (EC P-256), a running hub on a
-free port, and a small HTTPS client that speaks docs/protocol.md.
-Python 3 standard library only."""
+server certificate made with the openssl CLI (EC P-256), the hub's node CA
+(`sikhnas-hub ca init`), client certificates for test nodes, a running hub on
+a free port, and a small HTTPS client that speaks docs/protocol.md.
+Python 3 standard library only (and the openssl CLI)."""
 import gzip
 import hashlib
 import http.client
@@ -12,8 +13,10 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
@@ -53,18 +56,78 @@ def hub_exe():
     raise SystemExit('set SIKHNAS_HUB to the sikhnas-hub executable')
 
 
-class Hub:
-    """A sikhnas-hub process bound to 127.0.0.1 on a free port."""
+def psql(conninfo, sql):
+    r = subprocess.run(['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', conninfo, '-c', sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError('psql failed: %s\n%s' % (sql[:200], r.stderr))
+    return r.stdout.strip()
 
-    def __init__(self, exe, conninfo, tmpdir, conns=4, port=0):
+
+class Hub:
+    """A sikhnas-hub process bound to 127.0.0.1 on a free port. Its node CA
+    is in DIR/nodeca; test nodes get certificates from node_cert()."""
+
+    def __init__(self, exe, conninfo, tmpdir, conns=4, port=0, lifetime=None, enroll_rate=100000):
         self.exe, self.conninfo, self.dir, self.conns = exe, conninfo, tmpdir, conns
         self.ca, self.cert, self.key = make_ca(tmpdir) if not os.path.exists(
             os.path.join(tmpdir, 'ca.pem')) else (os.path.join(tmpdir, 'ca.pem'),
                                                   os.path.join(tmpdir, 'server.pem'),
                                                   os.path.join(tmpdir, 'server.key'))
+        self.nodeca_dir = os.path.join(tmpdir, 'nodeca')
+        self.nodeca = os.path.join(self.nodeca_dir, 'ca.pem')
+        self.nodeca_key = os.path.join(self.nodeca_dir, 'ca.key')
+        self.lifetime, self.enroll_rate = lifetime, enroll_rate
         self.port = port
         self.proc = None
         self.log = os.path.join(tmpdir, 'hub.log')
+        self.certs = {}
+        self.certs_lock = threading.Lock()
+        subprocess.run([self.exe, 'ca', 'init', '--dir', self.nodeca_dir], check=True,
+                       capture_output=True)
+
+    def node_cert(self, node, district, days=2):
+        """(cert, key) files for node: registered in the registry and signed
+        by the node CA with openssl, as an enrolment would (fast: no token
+        round trip). Cached per node."""
+        return self.node_certs([(node, district)], days)[0]
+
+    def node_certs(self, pairs, days=2):
+        todo = [(n, d) for n, d in pairs if n not in self.certs]
+        if todo:
+            d = os.path.join(self.dir, 'nodes')
+            os.makedirs(d, exist_ok=True)
+            key = os.path.join(d, 'shared.key')
+            with self.certs_lock:
+                if not os.path.exists(key):
+                    subprocess.run(['openssl', 'ecparam', '-name', 'prime256v1', '-genkey',
+                                    '-noout', '-out', key], check=True, capture_output=True)
+
+            def sign(nd):
+                node, district = nd
+                serial = '%032x' % (int.from_bytes(os.urandom(16), 'big') >> 2 | 1 << 125)
+                crt = os.path.join(d, node + '.pem')
+                subprocess.run(['openssl', 'req', '-new', '-x509', '-key', key, '-subj',
+                                '/O=Sikhnas Edge/OU=%s/CN=%s' % (district, node), '-CA',
+                                self.nodeca, '-CAkey', self.nodeca_key, '-days', str(days),
+                                '-set_serial', '0x' + serial, '-addext',
+                                'extendedKeyUsage=clientAuth', '-out', crt],
+                               check=True, capture_output=True)
+                return node, district, serial, crt
+            with ThreadPoolExecutor(4) as ex:
+                done = list(ex.map(sign, todo))
+            values = ','.join("('%s','%s','%s')" % (n, dd, ser) for n, dd, ser, _ in done)
+            psql(self.conninfo,
+                 "WITH v(node, district, serial) AS (VALUES %s), "
+                 "r AS (INSERT INTO node_registration (name, district, node_id) "
+                 "SELECT node, district, node FROM v ON CONFLICT DO NOTHING) "
+                 "INSERT INTO node_cert (serial, name, node_id, district, not_before, not_after, "
+                 "via) SELECT serial, node, node, district, now() - interval '1 hour', "
+                 "now() + interval '%d days', 'enrol' FROM v" % (values, days))
+            with self.certs_lock:
+                for n, _, _, crt in done:
+                    self.certs[n] = (crt, key)
+        return [self.certs[n] for n, _ in pairs]
 
     def run_cmd(self, *args):
         r = subprocess.run([self.exe, '--pg', self.conninfo] + list(args),
@@ -79,7 +142,9 @@ class Hub:
             [self.exe] + os.environ.get('HUBTEST_LOG', '-v').split() +
             ['--pg', self.conninfo, 'run', '--listen',
              '127.0.0.1:%d' % self.port, '--tls-cert', self.cert, '--tls-key', self.key,
-             '--pg-conns', str(self.conns)],
+             '--client-ca', self.nodeca, '--enroll-rate', str(self.enroll_rate),
+             '--pg-conns', str(self.conns)] +
+            (['--cert-lifetime', str(self.lifetime)] if self.lifetime else []),
             stdout=subprocess.PIPE, stderr=logf, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith('listening '):
@@ -112,17 +177,28 @@ class Hub:
         self.proc = None
         return rc
 
-    def context(self):
+    def context(self, node=None, district=None, cert=None):
+        """A client context; with node (and district), that node's certificate."""
         ctx = ssl.create_default_context(cafile=self.ca)
+        if node:
+            cert = self.node_cert(node, district)
+        if cert:
+            ctx.load_cert_chain(*cert)
         return ctx
 
-    def connection(self, port=None):
+    def connection(self, port=None, node=None, district=None, cert=None):
         return http.client.HTTPSConnection('127.0.0.1', port or self.port,
-                                           context=self.context(), timeout=30)
+                                           context=self.context(node, district, cert),
+                                           timeout=30)
 
     def request(self, method, path, body=None, headers=None, conn=None, port=None):
+        """Without conn, a new connection; when headers name a node
+        (X-Sikhnas-Node, X-Sikhnas-District: see ident()), it presents that
+        node's certificate, which is where the hub takes the identity from."""
         own = conn is None
-        c = conn or self.connection(port)
+        h = headers or {}
+        c = conn or self.connection(port, h.get('X-Sikhnas-Node'),
+                                    h.get('X-Sikhnas-District'))
         try:
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
@@ -163,6 +239,8 @@ def encode_batch(node, last_seq, tables, hlc=None, enc='gzip', base_seq=None):
 
 
 def ident(node, district):
+    """Headers naming node: Hub.request() then presents the node's client
+    certificate (the hub refuses a header that differs from it)."""
     return {'X-Sikhnas-Node': node, 'X-Sikhnas-District': district,
             'X-Sikhnas-HLC': str(now_hlc())}
 
@@ -200,11 +278,11 @@ def case_row(seq, node, village='3201011001', hlc=None, rid=None, ref=None, **kw
 class Env:
     """PostgreSQL (migrated, reference data loaded) + a hub, in one temp dir."""
 
-    def __init__(self, conns=4, areas=True):
+    def __init__(self, conns=4, areas=True, **hub_kw):
         self.pg = pgtemp.PgTemp().start()
         self.dir = os.path.join(self.pg.dir, 'hub')
         os.makedirs(self.dir, exist_ok=True)
-        self.hub = Hub(hub_exe(), self.pg.conninfo, self.dir, conns=conns)
+        self.hub = Hub(hub_exe(), self.pg.conninfo, self.dir, conns=conns, **hub_kw)
         self.hub.run_cmd('migrate')
         if areas:
             self.hub.run_cmd('refdata', 'load', '--areas', AREAS_DIR)

@@ -1,0 +1,400 @@
+/* hub_ca.c - the central CA (see hub_ca.h). Keys and certificates are made
+ * with mbedTLS: EC P-256, ECDSA with SHA-256. Node certificates carry
+ * CN=<node id>, OU=<district>, O=Sikhnas Edge, a random 128-bit serial,
+ * keyUsage digitalSignature and extendedKeyUsage clientAuth. */
+#include "hub_ca.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_csr.h>
+
+#include "log.h"
+#include "uuid7.h"
+
+#define CA_YEARS   10
+#define CA_SUBJECT "CN=Sikhnas Edge node CA,O=Sikhnas Edge"
+#define PEM_MAX    4096
+
+struct hub_ca {
+    mbedtls_entropy_context  entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_x509_crt         crt;
+    mbedtls_pk_context       key;
+};
+
+struct rng {
+    mbedtls_entropy_context  entropy;
+    mbedtls_ctr_drbg_context drbg;
+};
+
+static int rng_open(struct rng *g)
+{
+    mbedtls_entropy_init(&g->entropy);
+    mbedtls_ctr_drbg_init(&g->drbg);
+    if (mbedtls_ctr_drbg_seed(&g->drbg, mbedtls_entropy_func, &g->entropy,
+                              (const unsigned char *)"sikhnas-ca", 10) != 0) {
+        log_error("ca: no randomness from the system");
+        return -EIO;
+    }
+    return 0;
+}
+
+static void rng_close(struct rng *g)
+{
+    mbedtls_ctr_drbg_free(&g->drbg);
+    mbedtls_entropy_free(&g->entropy);
+}
+
+static void to_hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int ca_random_hex(size_t nbytes, char *out)
+{
+    unsigned char b[64];
+    struct rng g;
+    int r;
+
+    if (nbytes > sizeof(b))
+        return -EINVAL;
+    r = rng_open(&g);
+    if (r == 0 && mbedtls_ctr_drbg_random(&g.drbg, b, nbytes) != 0)
+        r = -EIO;
+    if (r == 0)
+        to_hex(b, nbytes, out);
+    mbedtls_platform_zeroize(b, sizeof(b));
+    rng_close(&g);
+    return r;
+}
+
+void ca_sha256_hex(const char *s, size_t len, char out[65])
+{
+    unsigned char sum[32];
+
+    mbedtls_sha256_ret((const unsigned char *)s, len, sum, 0);
+    to_hex(sum, 32, out);
+}
+
+void ca_serial_hex(const mbedtls_x509_buf *serial, char out[CA_SERIAL_HEX])
+{
+    const unsigned char *p = serial->p;
+    size_t n = serial->len;
+
+    while (n > 1 && *p == 0) {
+        p++;
+        n--;
+    }
+    if (n > (CA_SERIAL_HEX - 1) / 2) {      /* longer than RFC 5280 allows: never ours */
+        p += n - (CA_SERIAL_HEX - 1) / 2;
+        n = (CA_SERIAL_HEX - 1) / 2;
+    }
+    to_hex(p, n, out);
+}
+
+int ca_subject_get(const mbedtls_x509_name *name, const char *oid, size_t oid_len,
+                   char *out, size_t cap)
+{
+    for (; name; name = name->next) {
+        if (name->oid.len != oid_len || memcmp(name->oid.p, oid, oid_len) != 0)
+            continue;
+        if (name->val.len >= cap)
+            return -ENOENT;
+        memcpy(out, name->val.p, name->val.len);
+        out[name->val.len] = '\0';
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static void fmt_time(time_t t, char out[16])
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y%m%d%H%M%S", &tm);
+}
+
+/* Writes data to path, created with mode (never replacing a file). */
+static int write_new(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    ssize_t n;
+
+    if (fd < 0)
+        return log_errno(LOG_ERR, -errno, "ca: cannot create '%s'", path);
+    n = write(fd, data, len);
+    if (n != (ssize_t)len || fsync(fd) < 0) {
+        int r = n < 0 ? -errno : -EIO;
+        close(fd);
+        unlink(path);
+        return log_errno(LOG_ERR, r, "ca: cannot write '%s'", path);
+    }
+    close(fd);
+    return 0;
+}
+
+/* Sets a random positive serial of 16 bytes; writes its hex to hex. */
+static int set_serial(mbedtls_x509write_cert *w, mbedtls_ctr_drbg_context *drbg,
+                      char hex[CA_SERIAL_HEX])
+{
+    unsigned char b[16];
+    mbedtls_mpi m;
+    int r;
+
+    if (mbedtls_ctr_drbg_random(drbg, b, sizeof(b)) != 0)
+        return -EIO;
+    b[0] = (unsigned char)((b[0] & 0x7f) | 0x40);   /* positive, and no leading zero */
+    to_hex(b, sizeof(b), hex);
+    mbedtls_mpi_init(&m);
+    r = mbedtls_mpi_read_binary(&m, b, sizeof(b));
+    if (r == 0)
+        r = mbedtls_x509write_crt_set_serial(w, &m);
+    mbedtls_mpi_free(&m);
+    return r == 0 ? 0 : -EIO;
+}
+
+int hub_ca_init(const char *dir)
+{
+    char crt_path[4096], key_path[4096], nb[16], na[16], serial[CA_SERIAL_HEX];
+    unsigned char *pem = NULL, *kpem = NULL;
+    mbedtls_x509write_cert w;
+    mbedtls_pk_context key;
+    struct stat st;
+    struct rng g;
+    time_t now = time(NULL);
+    int r;
+
+    snprintf(crt_path, sizeof(crt_path), "%s/ca.pem", dir);
+    snprintf(key_path, sizeof(key_path), "%s/ca.key", dir);
+    if (stat(crt_path, &st) == 0)
+        return 0;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return log_errno(LOG_ERR, -errno, "ca: cannot create '%s'", dir);
+    mbedtls_pk_init(&key);
+    mbedtls_x509write_crt_init(&w);
+    r = rng_open(&g);
+    if (r < 0)
+        goto out;
+    pem = malloc(PEM_MAX);
+    kpem = malloc(PEM_MAX);
+    if (!pem || !kpem) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
+        mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
+                            mbedtls_ctr_drbg_random, &g.drbg) != 0 ||
+        mbedtls_pk_write_key_pem(&key, kpem, PEM_MAX) != 0) {
+        r = log_errno(LOG_ERR, -EIO, "ca: cannot make a key");
+        goto out;
+    }
+    fmt_time(now - 3600, nb);
+    fmt_time(now + (time_t)CA_YEARS * 365 * 86400, na);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, &key);
+    mbedtls_x509write_crt_set_issuer_key(&w, &key);
+    if (set_serial(&w, &g.drbg, serial) < 0 ||
+        mbedtls_x509write_crt_set_validity(&w, nb, na) != 0 ||
+        mbedtls_x509write_crt_set_subject_name(&w, CA_SUBJECT) != 0 ||
+        mbedtls_x509write_crt_set_issuer_name(&w, CA_SUBJECT) != 0 ||
+        mbedtls_x509write_crt_set_basic_constraints(&w, 1, 0) != 0 ||
+        mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_KEY_CERT_SIGN |
+                                                MBEDTLS_X509_KU_CRL_SIGN) != 0 ||
+        mbedtls_x509write_crt_set_subject_key_identifier(&w) != 0 ||
+        mbedtls_x509write_crt_pem(&w, pem, PEM_MAX, mbedtls_ctr_drbg_random, &g.drbg) != 0) {
+        r = log_errno(LOG_ERR, -EIO, "ca: cannot make the CA certificate");
+        goto out;
+    }
+    /* the key first: a ca.pem without its key would look like a finished CA */
+    r = write_new(key_path, kpem, strlen((char *)kpem), 0600);
+    if (r == 0) {
+        r = write_new(crt_path, pem, strlen((char *)pem), 0644);
+        if (r < 0)
+            unlink(key_path);
+    }
+    if (r == 0)
+        r = 1;
+out:
+    if (kpem)
+        mbedtls_platform_zeroize(kpem, PEM_MAX);
+    free(kpem);
+    free(pem);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_pk_free(&key);
+    rng_close(&g);
+    return r;
+}
+
+void hub_ca_free(struct hub_ca *ca)
+{
+    if (!ca)
+        return;
+    mbedtls_pk_free(&ca->key);
+    mbedtls_x509_crt_free(&ca->crt);
+    mbedtls_ctr_drbg_free(&ca->drbg);
+    mbedtls_entropy_free(&ca->entropy);
+    free(ca);
+}
+
+int hub_ca_load(const char *crt_file, const char *key_file, struct hub_ca **ret)
+{
+    struct hub_ca *ca = calloc(1, sizeof(*ca));
+    char e[128];
+    int r;
+
+    if (!ca)
+        return -ENOMEM;
+    mbedtls_entropy_init(&ca->entropy);
+    mbedtls_ctr_drbg_init(&ca->drbg);
+    mbedtls_x509_crt_init(&ca->crt);
+    mbedtls_pk_init(&ca->key);
+    r = mbedtls_ctr_drbg_seed(&ca->drbg, mbedtls_entropy_func, &ca->entropy,
+                              (const unsigned char *)"sikhnas-ca", 10);
+    if (r == 0 && (r = mbedtls_x509_crt_parse_file(&ca->crt, crt_file)) != 0)
+        log_error("ca: cannot load the CA certificate '%s'", crt_file);
+    else if (r == 0 && (r = mbedtls_pk_parse_keyfile(&ca->key, key_file, NULL)) != 0)
+        log_error("ca: cannot load the CA key '%s'", key_file);
+    else if (r == 0 && (r = mbedtls_pk_check_pair(&ca->crt.pk, &ca->key)) != 0)
+        log_error("ca: '%s' is not the key of '%s'", key_file, crt_file);
+    if (r != 0) {
+        mbedtls_strerror(r, e, sizeof(e));
+        log_error("ca: %s", e);
+        hub_ca_free(ca);
+        return -EINVAL;
+    }
+    *ret = ca;
+    return 0;
+}
+
+/* Parses a NUL-terminated PEM CSR of len bytes (len excludes the NUL). */
+static int parse_csr(mbedtls_x509_csr *csr, const char *pem, size_t len, const char **why)
+{
+    if (len == 0 || len > CA_CSR_MAX) {
+        *why = len ? "the CSR exceeds 4096 bytes" : "the CSR is empty";
+        return len ? -EMSGSIZE : -EBADMSG;
+    }
+    if (mbedtls_x509_csr_parse(csr, (const unsigned char *)pem, len + 1) != 0) {
+        *why = "the CSR is not a PEM certificate request";
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int hub_ca_check_csr(const char *pem, size_t len, char node[37], const char **why)
+{
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    const mbedtls_md_info_t *md;
+    mbedtls_x509_csr csr;
+    char cn[64];
+    int r;
+
+    mbedtls_x509_csr_init(&csr);
+    r = parse_csr(&csr, pem, len, why);
+    if (r < 0)
+        goto out;
+    r = -EBADMSG;
+    md = mbedtls_md_info_from_type(csr.sig_md);
+    if (!md || mbedtls_md(md, csr.cri.p, csr.cri.len, hash) != 0 ||
+        mbedtls_pk_verify_ext(csr.sig_pk, csr.sig_opts, &csr.pk, csr.sig_md, hash,
+                              mbedtls_md_get_size(md), csr.sig.p, csr.sig.len) != 0) {
+        *why = "the CSR's signature does not verify";
+        goto out;
+    }
+    if (mbedtls_pk_get_type(&csr.pk) != MBEDTLS_PK_ECKEY ||
+        mbedtls_pk_ec(csr.pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+        *why = "the CSR's key must be EC P-256";
+        goto out;
+    }
+    if (ca_subject_get(&csr.subject, MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN),
+                       cn, sizeof(cn)) < 0 || !uuid_valid(cn)) {
+        *why = "the CSR's subject CN must be the node id (a UUID)";
+        goto out;
+    }
+    for (int i = 0; i < 36; i++)
+        node[i] = (char)(cn[i] >= 'A' && cn[i] <= 'F' ? cn[i] + 32 : cn[i]);
+    node[36] = '\0';
+    r = 0;
+out:
+    mbedtls_x509_csr_free(&csr);
+    return r;
+}
+
+int hub_ca_sign(struct hub_ca *ca, const char *pem, size_t len, const char *node,
+                const char *district, unsigned lifetime_s, struct ca_issued *out,
+                const char **why)
+{
+    /* extendedKeyUsage = SEQUENCE { id-kp-clientAuth } */
+    static const unsigned char eku[] = { 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
+                                         0x05, 0x07, 0x03, 0x02 };
+    char subject[128], issuer[256], nb[16], na[16];
+    mbedtls_x509write_cert w;
+    mbedtls_x509_csr csr;
+    unsigned char *buf = NULL;
+    time_t now = time(NULL);
+    int r;
+
+    mbedtls_x509_csr_init(&csr);
+    mbedtls_x509write_crt_init(&w);
+    memset(out, 0, sizeof(*out));
+    r = parse_csr(&csr, pem, len, why);
+    if (r < 0)
+        goto out;
+    r = -EIO;
+    *why = "the CA could not sign the certificate";
+    buf = malloc(PEM_MAX);
+    if (!buf || mbedtls_x509_dn_gets(issuer, sizeof(issuer), &ca->crt.subject) < 0)
+        goto out;
+    snprintf(subject, sizeof(subject), "CN=%s,OU=%s,O=Sikhnas Edge", node, district);
+    /* a little slack for a node whose clock is slightly behind the hub's;
+     * small against the lifetime, so that renewal at 2/3 stays on time */
+    out->not_before = now - (lifetime_s / 16 < 60 ? (time_t)(lifetime_s / 16) : 60);
+    out->not_after = now + (time_t)lifetime_s;
+    fmt_time(out->not_before, nb);
+    fmt_time(out->not_after, na);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, &csr.pk);
+    mbedtls_x509write_crt_set_issuer_key(&w, &ca->key);
+    if (set_serial(&w, &ca->drbg, out->serial) < 0 ||
+        mbedtls_x509write_crt_set_validity(&w, nb, na) != 0 ||
+        mbedtls_x509write_crt_set_subject_name(&w, subject) != 0 ||
+        mbedtls_x509write_crt_set_issuer_name(&w, issuer) != 0 ||
+        mbedtls_x509write_crt_set_basic_constraints(&w, 0, -1) != 0 ||
+        mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0 ||
+        mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                                            MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
+                                            0, eku, sizeof(eku)) != 0 ||
+        mbedtls_x509write_crt_set_authority_key_identifier(&w) != 0 ||
+        mbedtls_x509write_crt_pem(&w, buf, PEM_MAX, mbedtls_ctr_drbg_random, &ca->drbg) != 0)
+        goto out;
+    out->pem = (char *)buf;
+    buf = NULL;
+    r = 0;
+out:
+    free(buf);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_x509_csr_free(&csr);
+    return r;
+}

@@ -1,0 +1,465 @@
+/* hub_enroll.c - POST /v1/enroll (a one-time token and a CSR, no client
+ * certificate) and POST /v1/renew (a CSR over the node's current mutual-TLS
+ * channel). Both answer a certificate signed by the central CA that binds
+ * the node id to the registration's district.
+ *
+ * Enrolment: rate limit per client address; parse and check the CSR; in one
+ * transaction lock the token, check it (known, unused, not expired, for this
+ * district, not bound to another node), then sign, spend the token, bind the
+ * node id, record the certificate and the audit row, and COMMIT before the
+ * answer. A refusal rolls back and records only the audit row. Signing one
+ * certificate (one ECDSA signature, a few ms) runs on the loop: enrolments
+ * are rare and rate-limited. */
+#include "hub.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "hub_ca.h"
+#include "log.h"
+
+#define ENROL_MAX_BODY  (16u << 10)
+#define LIMIT_SLOTS     512          /* addresses remembered by the rate limiter */
+
+struct limit_slot {
+    char   addr[48];
+    double tokens;
+    double at;                       /* seconds, when tokens was computed */
+};
+
+struct enrol_limits {
+    double            per_min;
+    struct limit_slot slot[LIMIT_SLOTS];
+};
+
+struct enrol_job {
+    struct hub         *h;
+    struct http_req    *req;
+    const char         *endpoint;
+    struct db_conn     *c;
+    struct hub_identity id;          /* renew: the caller's; enrol: what is bound */
+    char                token_hash[65];
+    char                claimed_district[5];
+    char               *csr;
+    size_t              csr_len;
+    struct ca_issued    cert;
+    int                 fail_status;
+    const char         *fail_code;
+    char                fail_msg[200];
+};
+
+int enrol_limits_new(double per_min, struct enrol_limits **ret)
+{
+    struct enrol_limits *l = calloc(1, sizeof(*l));
+
+    if (!l)
+        return -ENOMEM;
+    l->per_min = per_min;
+    *ret = l;
+    return 0;
+}
+
+void enrol_limits_free(struct enrol_limits *l) { free(l); }
+
+/* Token bucket per address: per_min attempts a minute, as a burst too. A
+ * full table forgets the address seen longest ago. Returns 1 when allowed. */
+static int limit_take(struct enrol_limits *l, const char *addr, double now)
+{
+    struct limit_slot *s = NULL, *oldest = &l->slot[0];
+
+    for (int i = 0; i < LIMIT_SLOTS; i++) {
+        if (strcmp(l->slot[i].addr, addr) == 0) {
+            s = &l->slot[i];
+            break;
+        }
+        if (l->slot[i].at < oldest->at)
+            oldest = &l->slot[i];
+    }
+    if (!s) {
+        s = oldest;
+        snprintf(s->addr, sizeof(s->addr), "%s", addr);
+        s->tokens = l->per_min;
+        s->at = now;
+    }
+    s->tokens += (now - s->at) * l->per_min / 60.0;
+    if (s->tokens > l->per_min)
+        s->tokens = l->per_min;
+    s->at = now;
+    if (s->tokens < 1.0)
+        return 0;
+    s->tokens -= 1.0;
+    return 1;
+}
+
+static void job_free(struct enrol_job *j)
+{
+    if (j->c)
+        db_release(j->c);
+    free(j->csr);
+    free(j->cert.pem);
+    free(j);
+}
+
+static void job_refuse(struct enrol_job *j, int status, const char *code, const char *msg)
+{
+    char reason[300];
+
+    snprintf(reason, sizeof(reason), "%s: %s", code, msg);
+    if (j->c) {
+        db_release(j->c);
+        j->c = NULL;
+    }
+    hub_audit(j->h, "refuse", &j->id, http_req_address(j->req), j->endpoint, reason);
+    hub_error(j->h, j->req, j->endpoint, status, code, msg);
+    job_free(j);
+}
+
+static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct enrol_job *j = ud;
+
+    job_refuse(j, j->fail_status, j->fail_code, j->fail_msg);
+}
+
+/* Ends the open transaction without effect, then refuses. */
+static void job_rollback(struct enrol_job *j, int status, const char *code, const char *msg)
+{
+    j->fail_status = status;
+    j->fail_code = code;
+    snprintf(j->fail_msg, sizeof(j->fail_msg), "%s", msg);
+    if (db_exec(j->c, "ROLLBACK", rolled_back, j) < 0)
+        job_refuse(j, status, code, j->fail_msg);
+}
+
+static void answer_cert(struct enrol_job *j)
+{
+    struct hstr s = { 0 };
+
+    hstr_fmt(&s, "{\"v\":1,\"node\":\"%s\",\"district\":\"%s\",\"serial\":\"%s\","
+                 "\"not_before\":%lld,\"not_after\":%lld,\"certificate\":",
+             j->id.node, j->id.district, j->cert.serial, (long long)j->cert.not_before,
+             (long long)j->cert.not_after);
+    hstr_json(&s, j->cert.pem);
+    hstr_add(&s, ",", 1);
+    hub_stamp(j->h, &s);
+    hstr_add(&s, "}", 1);
+    log_notice("%s: node %s (%s, district %s): certificate %s valid until %lld", j->endpoint,
+               j->id.node, j->id.name, j->id.district, j->cert.serial,
+               (long long)j->cert.not_after);
+    if (s.oom)
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "out of memory");
+    else
+        hub_reply(j->h, j->req, j->endpoint, 200, "application/json", NULL, s.p, s.len);
+    free(s.p);
+}
+
+static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct enrol_job *j = ud;
+
+    if (err == -ECONNRESET) {
+        db_release(j->c);
+        j->c = NULL;
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
+                  "database connection lost; retry");
+        job_free(j);
+        return;
+    }
+    if (err < 0) {
+        log_error("%s %s: recording the certificate failed: %s", j->endpoint, j->id.node,
+                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        job_rollback(j, 409, "conflict", "the registry changed meanwhile; nothing recorded");
+        return;
+    }
+    db_release(j->c);
+    j->c = NULL;
+    answer_cert(j);
+    job_free(j);
+}
+
+/* Signs, then records the certificate (and for an enrolment spends the
+ * token and binds the node) with the audit row; sql_head is what precedes. */
+static void sign_and_record(struct enrol_job *j, const char *sql_head, const char *via)
+{
+    struct hstr s = { 0 };
+    const char *why = "?";
+
+    if (hub_ca_sign(j->h->ca, j->csr, j->csr_len, j->id.node, j->id.district,
+                    j->h->cert_lifetime_s, &j->cert, &why) < 0) {
+        job_rollback(j, 503, "unavailable", why);
+        return;
+    }
+    snprintf(j->id.serial, sizeof(j->id.serial), "%s", j->cert.serial);
+    hstr_str(&s, sql_head);
+    hstr_fmt(&s, "INSERT INTO node_cert (serial, name, node_id, district, not_before, "
+                 "not_after, via) VALUES ('%s', ", j->cert.serial);
+    hub_sql_literal(&s, j->id.name);
+    hstr_fmt(&s, ", '%s', '%s', to_timestamp(%lld), to_timestamp(%lld), '%s');"
+                 "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+                 "endpoint, reason) VALUES ('%s', ",
+             j->id.node, j->id.district, (long long)j->cert.not_before,
+             (long long)j->cert.not_after, via, via);
+    hub_sql_literal(&s, j->id.name);
+    hstr_fmt(&s, ", '%s', '%s', '%s', ", j->id.node, j->id.district, j->cert.serial);
+    hub_sql_literal(&s, http_req_address(j->req));
+    hstr_fmt(&s, ", '%s', NULL); COMMIT", j->endpoint);
+    if (s.oom) {
+        free(s.p);
+        job_rollback(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    if (db_exec(j->c, s.p, on_committed, j) < 0) {
+        free(s.p);
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
+        job_free(j);
+        return;
+    }
+    free(s.p);
+}
+
+/* ------------------------------------------------------------ enrol */
+
+static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct enrol_job *j = ud;
+    PGresult *r = nres > 0 ? res[nres - 1] : NULL;
+    const char *bound, *node_district, *node_name;
+    char msg[200];
+
+    if (err == -ECONNRESET) {
+        db_release(j->c);
+        j->c = NULL;
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
+        job_free(j);
+        return;
+    }
+    if (err < 0 || !r) {
+        log_error("enroll: token look-up failed: %s", r ? PQresultErrorMessage(r) : "?");
+        job_rollback(j, 503, "unavailable", "the node registry is unavailable");
+        return;
+    }
+    if (PQntuples(r) != 1) {
+        job_rollback(j, 403, "token_invalid", "unknown enrolment token");
+        return;
+    }
+    /* name, district, bound node id, revoked, used, expired, node's district,
+     * the registration the node is bound to */
+    snprintf(j->id.name, sizeof(j->id.name), "%s", PQgetvalue(r, 0, 0));
+    snprintf(j->id.district, sizeof(j->id.district), "%s", PQgetvalue(r, 0, 1));
+    bound = PQgetvalue(r, 0, 2);
+    node_district = PQgetvalue(r, 0, 6);
+    node_name = PQgetvalue(r, 0, 7);
+    if (PQgetvalue(r, 0, 4)[0] == 't') {
+        job_rollback(j, 403, "token_used", "this enrolment token has already been used; "
+                     "ask the operator for a new one");
+        return;
+    }
+    if (PQgetvalue(r, 0, 5)[0] == 't') {
+        job_rollback(j, 403, "token_expired", "this enrolment token has expired; ask the "
+                     "operator for a new one");
+        return;
+    }
+    if (PQgetvalue(r, 0, 3)[0] == 't') {
+        job_rollback(j, 403, "revoked", "this registration has been revoked");
+        return;
+    }
+    if (strcmp(j->claimed_district, j->id.district) != 0) {
+        snprintf(msg, sizeof(msg), "this token is for district %s, but this node is set up "
+                 "for district %s", j->id.district, j->claimed_district);
+        job_rollback(j, 403, "token_wrong_district", msg);
+        return;
+    }
+    if ((bound[0] && strcmp(bound, j->id.node) != 0) ||
+        (node_name[0] && strcmp(node_name, j->id.name) != 0)) {
+        job_rollback(j, 403, "token_other_node", "this registration belongs to another "
+                     "node, or this node to another registration");
+        return;
+    }
+    if (node_district[0] && strcmp(node_district, j->id.district) != 0) {
+        job_rollback(j, 403, "district_mismatch", "this node id is registered with "
+                     "another district");
+        return;
+    }
+    {
+        struct hstr s = { 0 };      /* the name is the operator's text: quoted */
+        hstr_fmt(&s, "UPDATE enrol_token SET used_at = now() WHERE token_sha256 = '%s';"
+                     "UPDATE node_registration SET node_id = '%s' WHERE name = ",
+                 j->token_hash, j->id.node);
+        hub_sql_literal(&s, j->id.name);
+        hstr_fmt(&s, "; INSERT INTO node (node_id, district, name) VALUES ('%s', '%s', ",
+                 j->id.node, j->id.district);
+        hub_sql_literal(&s, j->id.name);
+        hstr_str(&s, ") ON CONFLICT (node_id) DO UPDATE SET name = EXCLUDED.name;");
+        if (s.oom) {
+            free(s.p);
+            job_rollback(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        sign_and_record(j, s.p, "enrol");
+        free(s.p);
+    }
+}
+
+static void on_enrol_conn(struct db_conn *c, void *ud)
+{
+    struct enrol_job *j = ud;
+    char sql[1024];
+
+    if (!c) {
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
+                  "the database is unavailable; retry later");
+        job_free(j);
+        return;
+    }
+    j->c = c;
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SELECT t.name, r.district, coalesce(r.node_id, ''), "
+             "r.revoked_at IS NOT NULL, t.used_at IS NOT NULL, t.expires_at <= now(), "
+             "coalesce((SELECT district FROM node WHERE node_id = '%s'), ''), "
+             "coalesce((SELECT name FROM node_registration WHERE node_id = '%s'), '') "
+             "FROM enrol_token t JOIN node_registration r ON r.name = t.name "
+             "WHERE t.token_sha256 = '%s' FOR UPDATE OF t, r",
+             j->id.node, j->id.node, j->token_hash);
+    if (db_exec(c, sql, on_token, j) < 0) {
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
+        job_free(j);
+    }
+}
+
+static int is_hex(const char *s, size_t n)
+{
+    if (strlen(s) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* Reads {"csr": PEM, ...} into j; returns 0 or refuses the request. */
+static int read_body(struct enrol_job *j, cJSON **ret)
+{
+    struct http_req *req = j->req;
+    const cJSON *csr;
+    const char *why = NULL;
+    cJSON *doc;
+    int r;
+
+    if (req->body_len > ENROL_MAX_BODY) {
+        job_refuse(j, 413, "payload_too_large", "an enrolment request is at most 16384 bytes");
+        return -EMSGSIZE;
+    }
+    doc = cJSON_ParseWithLength(req->body, req->body_len);
+    csr = cJSON_GetObjectItemCaseSensitive(doc, "csr");
+    if (!cJSON_IsString(csr)) {
+        cJSON_Delete(doc);
+        job_refuse(j, 400, "bad_request", "the body must be JSON with a \"csr\" (PEM)");
+        return -EBADMSG;
+    }
+    j->csr_len = strlen(csr->valuestring);
+    r = hub_ca_check_csr(csr->valuestring, j->csr_len, j->id.node, &why);
+    if (r < 0) {
+        cJSON_Delete(doc);
+        job_refuse(j, r == -EMSGSIZE ? 413 : 400, r == -EMSGSIZE ? "csr_too_large" : "bad_csr",
+                   why);
+        return r;
+    }
+    j->csr = strdup(csr->valuestring);
+    if (!j->csr) {
+        cJSON_Delete(doc);
+        hub_error(j->h, req, j->endpoint, 503, "unavailable", "out of memory");
+        job_free(j);
+        return -ENOMEM;
+    }
+    *ret = doc;
+    return 0;
+}
+
+void hub_enroll(struct hub *h, struct http_req *req)
+{
+    struct enrol_job *j = calloc(1, sizeof(*j));
+    const cJSON *token, *district;
+    cJSON *doc = NULL;
+
+    if (!j) {
+        hub_error(h, req, "enroll", 503, "unavailable", "out of memory");
+        return;
+    }
+    j->h = h;
+    j->req = req;
+    j->endpoint = "enroll";
+    if (!limit_take(h->limits, http_req_address(req), (double)uv_now(h->loop) / 1000.0)) {
+        job_refuse(j, 429, "rate_limited", "too many enrolment attempts from this address; "
+                   "wait a minute");
+        return;
+    }
+    if (read_body(j, &doc) < 0)
+        return;
+    token = cJSON_GetObjectItemCaseSensitive(doc, "token");
+    district = cJSON_GetObjectItemCaseSensitive(doc, "district");
+    if (!cJSON_IsString(token) || !is_hex(token->valuestring, CA_TOKEN_HEX - 1)) {
+        cJSON_Delete(doc);
+        job_refuse(j, 403, "token_invalid", "the enrolment token is malformed");
+        return;
+    }
+    if (!cJSON_IsString(district) || strlen(district->valuestring) != 4 ||
+        strspn(district->valuestring, "0123456789") != 4) {
+        cJSON_Delete(doc);
+        job_refuse(j, 400, "bad_request", "\"district\" must be the node's 4-digit district");
+        return;
+    }
+    memcpy(j->claimed_district, district->valuestring, 5);
+    for (char *p = token->valuestring; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    ca_sha256_hex(token->valuestring, strlen(token->valuestring), j->token_hash);
+    cJSON_Delete(doc);
+    db_acquire(h->db, on_enrol_conn, j);
+}
+
+/* ------------------------------------------------------------ renew */
+
+static void on_renew_conn(struct db_conn *c, void *ud)
+{
+    struct enrol_job *j = ud;
+
+    if (!c) {
+        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
+                  "the database is unavailable; retry later");
+        job_free(j);
+        return;
+    }
+    j->c = c;
+    sign_and_record(j, "BEGIN;", "renew");
+}
+
+void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id)
+{
+    struct enrol_job *j = calloc(1, sizeof(*j));
+    cJSON *doc = NULL;
+
+    if (!j) {
+        hub_error(h, req, "renew", 503, "unavailable", "out of memory");
+        return;
+    }
+    j->h = h;
+    j->req = req;
+    j->endpoint = "renew";
+    j->id = *id;
+    if (read_body(j, &doc) < 0)
+        return;
+    cJSON_Delete(doc);
+    /* read_body() put the CSR's CN in j->id.node: it must be the caller */
+    if (strcmp(j->id.node, id->node) != 0) {
+        j->id = *id;
+        job_refuse(j, 403, "csr_other_node", "the CSR names another node than the "
+                   "client certificate");
+        return;
+    }
+    db_acquire(h->db, on_renew_conn, j);
+}
