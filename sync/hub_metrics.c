@@ -10,10 +10,11 @@
 static const double bucket_le[METRICS_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
 
-static const char *const endpoints[] = { "push", "pull", "health", "metrics", "other" };
-#define NEP 5
-static const int status_codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 431,
-                                    500, 503 };
+static const char *const endpoints[] = { "push", "pull", "enroll", "renew", "health", "metrics",
+                                         "other" };
+#define NEP 7
+static const int status_codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 429,
+                                    431, 500, 503 };
 #define NSC ((int)(sizeof(status_codes) / sizeof(status_codes[0])))
 
 struct node_gauge {
