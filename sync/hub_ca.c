@@ -32,7 +32,8 @@
 struct hub_ca {
     mbedtls_entropy_context  entropy;
     mbedtls_ctr_drbg_context drbg;
-    mbedtls_x509_crt         crt;
+    mbedtls_x509_crt         crt;       /* every CA in the file (two while rotating) */
+    const mbedtls_x509_crt  *signer;    /* the one whose key we hold */
     mbedtls_pk_context       key;
 };
 
@@ -276,8 +277,13 @@ int hub_ca_load(const char *crt_file, const char *key_file, struct hub_ca **ret)
         log_error("ca: cannot load the CA certificate '%s'", crt_file);
     else if (r == 0 && (r = mbedtls_pk_parse_keyfile(&ca->key, key_file, NULL)) != 0)
         log_error("ca: cannot load the CA key '%s'", key_file);
-    else if (r == 0 && (r = mbedtls_pk_check_pair(&ca->crt.pk, &ca->key)) != 0)
-        log_error("ca: '%s' is not the key of '%s'", key_file, crt_file);
+    for (const mbedtls_x509_crt *c = &ca->crt; r == 0 && c && !ca->signer; c = c->next)
+        if (mbedtls_pk_check_pair(&c->pk, &ca->key) == 0)
+            ca->signer = c;
+    if (r == 0 && !ca->signer) {
+        log_error("ca: '%s' is not the key of a certificate in '%s'", key_file, crt_file);
+        r = MBEDTLS_ERR_PK_BAD_INPUT_DATA;
+    }
     if (r != 0) {
         mbedtls_strerror(r, e, sizeof(e));
         log_error("ca: %s", e);
@@ -364,7 +370,7 @@ int hub_ca_sign(struct hub_ca *ca, const char *pem, size_t len, const char *node
     r = -EIO;
     *why = "the CA could not sign the certificate";
     buf = malloc(PEM_MAX);
-    if (!buf || mbedtls_x509_dn_gets(issuer, sizeof(issuer), &ca->crt.subject) < 0)
+    if (!buf || mbedtls_x509_dn_gets(issuer, sizeof(issuer), &ca->signer->subject) < 0)
         goto out;
     snprintf(subject, sizeof(subject), "CN=%s,OU=%s,O=Sikhnas Edge", node, district);
     /* a little slack for a node whose clock is slightly behind the hub's;

@@ -382,13 +382,7 @@ def test_oversize_csr():
 
 def test_enrolment_rate_limit():
     """A second hub on the same database allowing 2 attempts a minute."""
-    d = tempfile.mkdtemp(dir=TMP)
-    for f in ('ca.pem', 'server.pem', 'server.key'):
-        os.symlink(os.path.join(ENV.hub.dir, f), os.path.join(d, f))
-    strict = hubtest.Hub(HUB_EXE, ENV.pg.conninfo, d, conns=1, enroll_rate=2)
-    strict.nodeca_dir = ENV.hub.nodeca_dir
-    strict.nodeca, strict.nodeca_key = ENV.hub.nodeca, ENV.hub.nodeca_key
-    strict.start()
+    strict = second_hub(ENV.hub.nodeca, enroll_rate=2)
     try:
         for _ in range(2):
             st, js = post_json('/v1/enroll', enrol_doc('ab' * 24), port=strict.port)
@@ -399,11 +393,69 @@ def test_enrolment_rate_limit():
         strict.stop()
 
 
+def second_hub(nodeca, **kw):
+    """Another hub on the same database (the same TLS certificate), trusting
+    the client CAs in nodeca and signing with ca.key beside that file."""
+    d = tempfile.mkdtemp(dir=TMP)
+    for f in ('ca.pem', 'server.pem', 'server.key'):
+        os.symlink(os.path.join(ENV.hub.dir, f), os.path.join(d, f))
+    hub = hubtest.Hub(HUB_EXE, ENV.pg.conninfo, d, conns=1, **kw)
+    hub.nodeca = nodeca
+    return hub.start()
+
+
+def test_ca_rotation():
+    """security.md's procedure: trust old + new CA and sign with the new
+    one; old certificates keep working, new ones come from the new CA; then
+    drop the old CA and its certificates are refused."""
+    new = tempfile.mkdtemp(dir=TMP)
+    subprocess.run([HUB_EXE, 'ca', 'init', '--dir', new], check=True, capture_output=True)
+    both = tempfile.mkdtemp(dir=TMP)
+    with open(os.path.join(both, 'ca.pem'), 'w') as f:
+        f.write(open(ENV.hub.nodeca).read() + open(os.path.join(new, 'ca.pem')).read())
+    os.symlink(os.path.join(new, 'ca.key'), os.path.join(both, 'ca.key'))
+    old_node = uuid7()
+    old_cert = ENV.hub.node_cert(old_node, D)
+    hub = second_hub(os.path.join(both, 'ca.pem'))
+    try:
+        c = hub.connection(cert=old_cert)
+        try:
+            body, h = encode_batch(old_node, 1, {'case_report': (CASE_COLS,
+                                                                 [case_row(1, old_node)])})
+            st, _, js = hub.request('POST', '/v1/push', body, h, conn=c)
+            assert st == 200, js
+        finally:
+            c.close()
+        node = uuid7()
+        csr, key = make_csr(node)
+        st, js = post_json('/v1/enroll', enrol_doc(node_add('rotated-1'), node, csr=csr),
+                           port=hub.port)
+        assert st == 200, js
+        crt = os.path.join(TMP, node + '.pem')
+        with open(crt, 'w') as f:
+            f.write(js['certificate'])
+        v = subprocess.run(['openssl', 'verify', '-CAfile', os.path.join(new, 'ca.pem'), crt],
+                           capture_output=True, text=True)
+        assert v.returncode == 0, v.stdout + v.stderr
+    finally:
+        hub.stop()
+    hub = second_hub(os.path.join(new, 'ca.pem'))
+    try:
+        st, _, js = hub.request('POST', '/v1/pull', b'{"v":1,"cursor":""}', {},
+                                conn=hub.connection(cert=(crt, key)))
+        assert st == 200, js
+        st, _, js = hub.request('POST', '/v1/pull', b'{"v":1,"cursor":""}', {},
+                                conn=hub.connection(cert=old_cert))
+        assert st == 401 and js['error'] == 'certificate_untrusted', (st, js)
+    finally:
+        hub.stop()
+
+
 TESTS = [test_enrol_sync_renew, test_expired_certificate, test_no_client_certificate,
          test_certificate_from_another_ca, test_revoked_also_on_an_open_connection,
          test_write_outside_the_district, test_tampered_body_digest, test_tls11_client,
          test_token_reused, test_token_expired, test_token_for_another_district,
-         test_oversize_csr, test_enrolment_rate_limit]
+         test_oversize_csr, test_enrolment_rate_limit, test_ca_rotation]
 
 
 def main():
