@@ -13,6 +13,7 @@ expiry happen within the test."""
 import hashlib
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -479,6 +480,8 @@ def main():
                 print('--- hub log tail:\n' + open(ENV.hub.log).read()[-3000:], flush=True)
     finally:
         ENV.close()
+        if not failed:
+            shutil.rmtree(TMP, ignore_errors=True)   # kept for a post-mortem otherwise
     print('%d failed' % failed if failed else 'all passed')
     return 1 if failed else 0
 
