@@ -41,6 +41,7 @@ struct hub {
     uv_signal_t         sig_term, sig_int;
     uv_timer_t          force_timer;
     int                 stopping;
+    struct push_job    *pushes;        /* hub_push.c: batches being handled, newest first */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */

@@ -6,7 +6,12 @@
  * tables; validate, log conflicts, upsert last-writer-wins, store refusals,
  * move the high-water mark; COMMIT; only then answer 200. A failure before
  * COMMIT rolls everything back; a lost COMMIT answer is a 503, and the
- * re-sent batch is then acknowledged as a duplicate. */
+ * re-sent batch is then acknowledged as a duplicate.
+ *
+ * A batch that names its predecessor (base_seq) waits, decoded, until the
+ * batches of its node that arrived before it are finished: a node keeping
+ * two batches in flight gets them applied in order instead of a 409 when
+ * the second one's decoding happens to finish first. */
 #include "hub.h"
 
 #include <errno.h>
@@ -45,15 +50,53 @@ struct push_job {
     const char         *fail_msg;
     int                 fail_status;
     int64_t             fail_acked;     /* for a 409 */
+    struct push_job    *next, *prev;    /* h->pushes */
+    int                 parked;         /* decoded, waiting for an earlier batch */
 };
+
+static void on_conn(struct db_conn *c, void *ud);
+
+/* 1 while a batch of j's node that arrived before j is not finished. */
+static int earlier_pending(const struct push_job *j)
+{
+    for (const struct push_job *x = j->next; x; x = x->next)
+        if (strcmp(x->id.node, j->id.node) == 0)
+            return 1;
+    return 0;
+}
+
+/* Starts the parked batches of node that no longer wait for an earlier one. */
+static void wake_node(struct hub *h, const char *node)
+{
+    struct push_job *k;
+
+again:
+    for (k = h->pushes; k; k = k->next)
+        if (k->parked && strcmp(k->id.node, node) == 0 && !earlier_pending(k)) {
+            k->parked = 0;
+            db_acquire(h->db, on_conn, k);     /* may finish k at once: look again */
+            goto again;
+        }
+}
 
 static void job_free(struct push_job *j)
 {
+    struct hub *h = j->h;
+    char node[sizeof(j->id.node)];
+
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        h->pushes = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     for (int i = 0; i < 16; i++)
         free(j->data[i]);
     free(j->sql);
     free(j);
+    wake_node(h, node);
 }
 
 static void job_fail(struct push_job *j, int status, const char *code, const char *msg)
@@ -321,6 +364,10 @@ static void decode_done(uv_work_t *w, int status)
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }
+    if (j->b.base_seq >= 0 && earlier_pending(j)) {
+        j->parked = 1;                  /* job_free() of the earlier one wakes it */
+        return;
+    }
     db_acquire(j->h->db, on_conn, j);
 }
 
@@ -349,8 +396,12 @@ void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id
         return;
     }
     j->work.data = j;
+    j->next = h->pushes;
+    if (j->next)
+        j->next->prev = j;
+    h->pushes = j;
     if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
-        free(j);
         hub_error(h, req, "push", 503, "unavailable", "cannot queue the batch");
+        job_free(j);
     }
 }

@@ -133,6 +133,31 @@ def test_base_seq_orders_two_batches_in_flight(env):
         check(count(env, node) == seq, 'count %d' % count(env, node))
 
 
+
+def test_second_batch_waits_for_a_slower_first(env):
+    """A small batch sent ahead (base_seq) behind a large one that is still
+    decoding when the small one is: the hub applies the large one first and
+    answers both 200 instead of refusing the small one as out of order."""
+    node = uuid7()
+    big, hb = encode_batch(node, 8000, {'case_report': (CASE_COLS, big_batch(node, 1, 8000))})
+    hb.update(ident(node, D))
+    small, hs = encode_batch(node, 8010, {'case_report': (CASE_COLS, big_batch(node, 8001, 10))},
+                             base_seq=8000)
+    hs.update(ident(node, D))
+    c1, c2 = env.hub.connection(), env.hub.connection()
+    try:
+        c1.request('POST', '/v1/push', body=big, headers=hb)
+        time.sleep(0.05)                # the large one arrives first
+        c2.request('POST', '/v1/push', body=small, headers=hs)
+        r2, r1 = c2.getresponse(), c1.getresponse()
+        js2, js1 = json.loads(r2.read()), json.loads(r1.read())
+    finally:
+        c1.close()
+        c2.close()
+    check(r1.status == 200 and js1['acked_seq'] == 8000, js1)
+    check(r2.status == 200 and js2['acked_seq'] == 8010 and js2['applied'] == 10, js2)
+    check(count(env, node) == 8010 and acked(env, node) == 8010, 'count')
+
 def test_tls_policy(env):
     import socket
     import ssl
@@ -595,7 +620,8 @@ def test_sigterm_finishes_in_flight_batch(env):
 
 TESTS = [test_duplicate_batch_applies_once, test_refused_row_does_not_stop_others,
          test_bad_input_gets_4xx_and_changes_nothing, test_conflict_resolves_by_hlc_and_is_logged,
-         test_base_seq_orders_two_batches_in_flight, test_tls_policy,
+         test_base_seq_orders_two_batches_in_flight, test_second_batch_waits_for_a_slower_first,
+         test_tls_policy,
          test_pull_never_skips_out_of_order_commits, test_central_correction_flows_down,
          test_hub_kill9_mid_batch, test_multi_host_skips_a_hanging_host, test_postgres_restart,
          test_cut_connections_lose_and_duplicate_nothing, test_sigterm_finishes_in_flight_batch]
