@@ -1,6 +1,8 @@
 /* cmd_sync.c - `sikhnas-node sync --hub URL [--ca FILE]`: one blocking sync
- * round on a single libcurl easy handle (so one kept-alive TLS connection
- * carries the whole round). Transient failures (a cut, a timeout, a hub
+ * round on a libcurl multi handle with two easy handles (two kept-alive TLS
+ * connections): while the hub applies one batch, the next is sent ahead of
+ * it (sync_client_next_ahead), so the hub decodes it and this process builds
+ * the one after in the meantime. Transient failures (a cut, a timeout, a hub
  * that is briefly unavailable) are retried a few times with backoff; what
  * is left after that is reported with a clear message and a non-zero exit. */
 #include "cmd_sync.h"
@@ -79,10 +81,94 @@ static void progress(struct sync_client *c, double t0, int final)
             final ? "\n" : "");
 }
 
+/* The round's transfers: easy[head] is the oldest of n in flight. */
+struct xfers {
+    CURLM *multi;
+    CURL *easy[2];
+    CURLcode res[2];
+    int done[2];
+    int head, n;
+    int ahead_tried;            /* sync_client_next_ahead() was asked for this oldest one */
+};
+
+static void xfer_start(struct xfers *x, int i)
+{
+    x->done[i] = 0;
+    curl_multi_add_handle(x->multi, x->easy[i]);
+    x->n++;
+}
+
+/* 1 once easy has handed its whole request body to the connection. */
+static int body_sent(CURL *easy)
+{
+    curl_off_t up = 0, len = -1;
+
+    curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    curl_easy_getinfo(easy, CURLINFO_CONTENT_LENGTH_UPLOAD_T, &len);
+    return len >= 0 && up >= len;
+}
+
+/* Starts the next request if none is in flight, sends a push ahead of the
+ * oldest once that one is on its way, waits for the oldest and applies its
+ * answer. Returns 1 after an answer, 0 when the round is complete, or -errno
+ * (then nothing is in flight). */
+static int step(struct sync_client *c, struct xfers *x)
+{
+    CURLMsg *m;
+    CURL *e;
+    int r, left, running;
+
+    if (x->n == 0) {
+        r = sync_client_next(c, x->easy[x->head]);
+        if (r <= 0)
+            return r;
+        xfer_start(x, x->head);
+        x->ahead_tried = 0;
+    }
+    for (;;) {
+        if (curl_multi_perform(x->multi, &running) != CURLM_OK)
+            return -ENOMEM;
+        while ((m = curl_multi_info_read(x->multi, &left)))
+            if (m->msg == CURLMSG_DONE) {
+                int i = m->easy_handle == x->easy[0] ? 0 : 1;
+                x->res[i] = m->data.result;
+                x->done[i] = 1;
+            }
+        if (x->n == 1 && !x->ahead_tried && (x->done[x->head] || body_sent(x->easy[x->head]))) {
+            int i = (x->head + 1) % 2;
+            x->ahead_tried = 1;
+            r = sync_client_next_ahead(c, x->easy[i]);
+            if (r < 0) {
+                curl_multi_remove_handle(x->multi, x->easy[x->head]);
+                x->n = 0;
+                return r;
+            }
+            if (r > 0)
+                xfer_start(x, i);
+            continue;
+        }
+        if (x->done[x->head])
+            break;
+        if (curl_multi_poll(x->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+            return -ENOMEM;
+    }
+    e = x->easy[x->head];
+    curl_multi_remove_handle(x->multi, e);
+    r = sync_client_done(c, e, x->res[x->head]);
+    x->head = (x->head + 1) % 2;
+    x->n--;
+    x->ahead_tried = 0;
+    if (r < 0 && x->n > 0) {            /* the client forgot it: drop the transfer */
+        curl_multi_remove_handle(x->multi, x->easy[x->head]);
+        x->n = 0;
+    }
+    return r < 0 ? r : 1;
+}
+
 static int transient(int r)
 {
     return r == -ETIMEDOUT || r == -EAGAIN || r == -EMSGSIZE || r == -ECONNRESET ||
-           r == -ECONNREFUSED || r == -EIO || r == -EBUSY || r == -EPROTO;
+           r == -ECONNREFUSED || r == -EIO || r == -EBUSY || r == -EPROTO || r == -ESTALE;
 }
 
 int sync_cmd(struct node_config *cfg, int argc, char **argv)
@@ -101,7 +187,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     struct nodecert_paths paths;
     struct sync_client *c = NULL;
     struct store *s = NULL;
-    CURL *easy = NULL;
+    struct xfers x = {0};
     int opt, r, tty = isatty(STDERR_FILENO), retries = 3, tries = 0;
     unsigned batch_kib = cfg->sync_batch_kib;
     double t0 = now_s(), last_tick = 0;
@@ -157,18 +243,17 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     r = sync_client_new(s, &co, &c);
     if (r < 0)
         goto out;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(easy = curl_easy_init())) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(x.multi = curl_multi_init()) ||
+        !(x.easy[0] = curl_easy_init()) || !(x.easy[1] = curl_easy_init())) {
         r = -ENOMEM;
         goto out;
     }
     sync_client_begin(c);
     for (;;) {
         unsigned budget = sync_client_budget(c);
-        r = sync_client_next(c, easy);
+        r = step(c, &x);
         if (r == 0)
             break;
-        if (r > 0)
-            r = sync_client_done(c, easy, curl_easy_perform(easy));
         if (r < 0) {
             sync_client_record_error(c);
             if ((r == -ETIMEDOUT || r == -EMSGSIZE) && sync_client_budget(c) < budget) {
@@ -179,6 +264,10 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
             }
             if (!transient(r) || tries >= retries)
                 break;
+            if (r == -ESTALE) {         /* sent ahead too early: send it again, now */
+                tries++;
+                continue;
+            }
             unsigned wait = 1u << tries;
             if (sync_client_retry_after(c) > wait)
                 wait = sync_client_retry_after(c) > 30 ? 30 : sync_client_retry_after(c);
@@ -222,8 +311,13 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         log_warning("the hub refused %lld record(s); see `sikhnas-node status` and "
                     "`report list`", st->rows_refused);
 out:
-    curl_easy_cleanup(easy);
-    if (easy || c)
+    for (int i = 0; i < 2; i++) {
+        if (x.multi && x.easy[i])
+            curl_multi_remove_handle(x.multi, x.easy[i]);
+        curl_easy_cleanup(x.easy[i]);
+    }
+    curl_multi_cleanup(x.multi);
+    if (x.multi || c)
         curl_global_cleanup();
     sync_client_free(c);
     store_close(s);

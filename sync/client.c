@@ -236,6 +236,26 @@ struct prow {                   /* one row of the batch being built */
     size_t off, len;            /* its cells (",c1,c2...") in the table's buffer */
 };
 
+/* One request: set up by sync_client_next() or sync_client_next_ahead(), run
+ * by the caller on its easy handle, answered in sync_client_done(). */
+struct sync_req {
+    enum phase phase;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len;
+    int64_t base_seq;           /* push: the last_seq of the batch still in flight before it */
+    int64_t last_seq;           /* push: the batch covers queued seq <= this */
+    struct prow *rows;
+    char (*row_ids)[UUID_STR_LEN];
+    int nrows;
+    size_t plain_len;
+    struct buf resp;
+    char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
+    char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
 struct sync_client {
     struct store *store;
     char *url_push, *url_pull;
@@ -249,20 +269,11 @@ struct sync_client {
     int refdata_changed;
     sqlite3_stmt *select[NTABLES];  /* current row by id, synced tables */
 
-    /* the request in flight */
-    enum phase req_phase;
-    struct curl_slist *headers;
-    char *body;
-    size_t body_len;
-    int64_t last_seq;           /* push: the batch covers queued seq <= this */
-    struct prow *rows;
-    char (*row_ids)[UUID_STR_LEN];
-    int nrows;
-    size_t plain_len;
-    struct buf resp;
-    char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
-    char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
-    char errbuf[CURL_ERROR_SIZE];
+    /* requests in flight: req[head] is the oldest, nreq of them (at most 2,
+     * the second only a push following the first) */
+    struct sync_req req[2];
+    int head, nreq;
+    struct sync_req *q;         /* the one being built or answered */
 
     unsigned retry_after;
     char error[512];
@@ -359,11 +370,17 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
         c->budget = SYNC_BATCH_CEIL;
     c->ratio = 6.0;
     c->phase = PH_DONE;
-    c->rows = calloc(c->max_rows, sizeof(*c->rows));
-    c->row_ids = calloc(c->max_rows, sizeof(*c->row_ids));
-    if (!c->url_push || !c->url_pull || (o->ca_file && !c->ca_file) || !c->rows ||
-        !c->row_ids || !c->url_renew || (o->cert_file && !c->cert_file) ||
-        (o->key_file && !c->key_file)) {
+    c->q = &c->req[0];
+    for (int i = 0; i < 2; i++) {
+        c->req[i].rows = calloc(c->max_rows, sizeof(*c->req[i].rows));
+        c->req[i].row_ids = calloc(c->max_rows, sizeof(*c->req[i].row_ids));
+        if (!c->req[i].rows || !c->req[i].row_ids) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    if (!c->url_push || !c->url_pull || (o->ca_file && !c->ca_file) || !c->url_renew ||
+        (o->cert_file && !c->cert_file) || (o->key_file && !c->key_file)) {
         r = -ENOMEM;
         goto out;
     }
@@ -377,26 +394,39 @@ out:
     return r;
 }
 
-static void request_clear(struct sync_client *c)
+static void request_clear(struct sync_req *q)
 {
-    curl_slist_free_all(c->headers);
-    c->headers = NULL;
-    free(c->body);
-    c->body = NULL;
-    c->body_len = 0;
-    buf_free(&c->resp);
-    c->hdr_hlc[0] = c->hdr_enc[0] = c->hdr_retry[0] = '\0';
+    curl_slist_free_all(q->headers);
+    q->headers = NULL;
+    free(q->body);
+    q->body = NULL;
+    q->body_len = 0;
+    q->base_seq = 0;
+    q->easy = NULL;
+    buf_free(&q->resp);
+    q->hdr_hlc[0] = q->hdr_enc[0] = q->hdr_retry[0] = '\0';
+}
+
+/* Forgets every request in flight (the caller drops their transfers). */
+static void requests_clear(struct sync_client *c)
+{
+    for (int i = 0; i < 2; i++)
+        request_clear(&c->req[i]);
+    c->head = c->nreq = 0;
+    c->q = &c->req[0];
 }
 
 void sync_client_free(struct sync_client *c)
 {
     if (!c)
         return;
-    request_clear(c);
+    requests_clear(c);
     for (int t = 0; t < NTABLES; t++)
         sqlite3_finalize(c->select[t]);
-    free(c->rows);
-    free(c->row_ids);
+    for (int i = 0; i < 2; i++) {
+        free(c->req[i].rows);
+        free(c->req[i].row_ids);
+    }
     free(c->url_push);
     free(c->url_pull);
     free(c->ca_file);
@@ -506,13 +536,15 @@ static void rows_reset(struct buf *tb)
         buf_free(&tb[t]);
 }
 
-/* Reads queued outbox entries in seq order into per-table row buffers until
- * the plain size reaches plain_cap or row_cap rows are in. */
+/* Reads queued outbox entries above the request's base_seq in seq order into
+ * per-table row buffers until the plain size reaches plain_cap or row_cap
+ * rows are in. */
 static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
                         unsigned row_cap)
 {
     sqlite3_stmt *st = store_stmt(c->store,
-        "SELECT seq, tbl, row_id FROM outbox WHERE state = 0 ORDER BY seq LIMIT ?1");
+        "SELECT seq, tbl, row_id FROM outbox WHERE state = 0 AND seq > ?2 ORDER BY seq "
+        "LIMIT ?1");
     uint32_t hsize = 1, *hash = NULL;
     int rc, r = 0;
 
@@ -525,8 +557,9 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
         return -ENOMEM;
     for (int t = 0; t < NTABLES; t++)
         tb[t].max = PLAIN_MAX;
-    c->last_seq = 0;
+    c->q->last_seq = 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
+    sqlite3_bind_int64(st, 2, c->q->base_seq);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
         const char *tbl = (const char *)sqlite3_column_text(st, 1);
@@ -534,21 +567,21 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
         int t = tbl ? table_index(tbl) : -1;
         uint32_t h;
 
-        if ((unsigned)c->nrows >= row_cap || (c->nrows > 0 && c->plain_len >= plain_cap))
+        if ((unsigned)c->q->nrows >= row_cap || (c->q->nrows > 0 && c->q->plain_len >= plain_cap))
             break;
-        c->last_seq = seq;      /* this entry is covered, whatever happens to it below */
+        c->q->last_seq = seq;      /* this entry is covered, whatever happens to it below */
         if (t < 0 || !tables[t].synced || !id || strlen(id) >= UUID_STR_LEN) {
             log_warning("sync: outbox entry %lld names no row of a synced table; skipped",
                         (long long)seq);
             continue;
         }
         for (h = hash_id(id) & (hsize - 1); hash[h]; h = (h + 1) & (hsize - 1)) {
-            struct prow *p = &c->rows[hash[h] - 1];
-            if (p->tbl == t && strcmp(c->row_ids[hash[h] - 1], id) == 0)
+            struct prow *p = &c->q->rows[hash[h] - 1];
+            if (p->tbl == t && strcmp(c->q->row_ids[hash[h] - 1], id) == 0)
                 break;
         }
         if (hash[h]) {          /* a later change of a row already in: send it once */
-            c->rows[hash[h] - 1].seq = seq;
+            c->q->rows[hash[h] - 1].seq = seq;
             continue;
         }
         sqlite3_stmt *sel = c->select[t];
@@ -566,7 +599,7 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
             sqlite3_reset(sel);
             break;
         }
-        struct prow *p = &c->rows[c->nrows];
+        struct prow *p = &c->q->rows[c->q->nrows];
         p->tbl = t;
         p->seq = seq;
         p->off = tb[t].len;
@@ -575,10 +608,10 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
         if (r < 0)
             break;
         p->len = tb[t].len - p->off;
-        snprintf(c->row_ids[c->nrows], UUID_STR_LEN, "%s", id);
-        c->plain_len += p->len + 24;
-        c->nrows++;
-        hash[h] = (uint32_t)c->nrows;
+        snprintf(c->q->row_ids[c->q->nrows], UUID_STR_LEN, "%s", id);
+        c->q->plain_len += p->len + 24;
+        c->q->nrows++;
+        hash[h] = (uint32_t)c->q->nrows;
     }
     if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = store_error(c->store, rc);
@@ -591,9 +624,12 @@ static int emit_batch(struct sync_client *c, struct buf *tb, struct buf *out, ui
 {
     int r, first_tbl = 1;
 
-    r = buf_printf(out, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\","
-                   "\"tables\":[", store_node_id(c->store), (long long)c->last_seq,
-                   (unsigned long long)hlc);
+    r = buf_printf(out, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\",",
+                   store_node_id(c->store), (long long)c->q->last_seq, (unsigned long long)hlc);
+    if (r == 0 && c->q->base_seq > 0)          /* the hub applies it after that batch */
+        r = buf_printf(out, "\"base_seq\":%lld,", (long long)c->q->base_seq);
+    if (r == 0)
+        r = buf_str(out, "\"tables\":[");
     for (int t = 0; t < NTABLES && r == 0; t++) {
         const struct tblspec *ts = &tables[t];
         int first_row = 1;
@@ -606,8 +642,8 @@ static int emit_batch(struct sync_client *c, struct buf *tb, struct buf *out, ui
             r = buf_printf(out, ",\"%s\"", ts->cols[i].name);
         if (r == 0)
             r = buf_str(out, "],\"rows\":[");
-        for (int k = 0; k < c->nrows && r == 0; k++) {
-            const struct prow *p = &c->rows[k];
+        for (int k = 0; k < c->q->nrows && r == 0; k++) {
+            const struct prow *p = &c->q->rows[k];
             if (p->tbl != t)
                 continue;
             r = buf_printf(out, "%s[%lld", first_row ? "" : ",", (long long)p->seq);
@@ -694,10 +730,10 @@ static int add_header(struct sync_client *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    l = curl_slist_append(c->headers, line);
+    l = curl_slist_append(c->q->headers, line);
     if (!l)
         return -ENOMEM;
-    c->headers = l;
+    c->q->headers = l;
     return 0;
 }
 
@@ -733,40 +769,40 @@ static int push_prepare(struct sync_client *c)
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
         rows_reset(tb);
-        c->nrows = 0;
-        c->plain_len = 0;
+        c->q->nrows = 0;
+        c->q->plain_len = 0;
         plain.len = 0;
         r = collect_rows(c, tb, plain_cap, row_cap);
-        if (r < 0 || c->last_seq == 0)
+        if (r < 0 || c->q->last_seq == 0)
             break;
         hlc = store_hlc_tick(c->store);
         r = emit_batch(c, tb, &plain, hlc);
         if (r < 0)
             break;
-        free(c->body);
-        c->body = NULL;
-        r = compress_body(plain.p, plain.len, c->use_gzip, &c->body, &c->body_len);
+        free(c->q->body);
+        c->q->body = NULL;
+        r = compress_body(plain.p, plain.len, c->use_gzip, &c->q->body, &c->q->body_len);
         if (r < 0)
             break;
-        if (c->body_len <= WIRE_MAX || row_cap <= 1)
+        if (c->q->body_len <= WIRE_MAX || row_cap <= 1)
             break;
-        row_cap = (unsigned)c->nrows / 2 ? (unsigned)c->nrows / 2 : 1;   /* too big: fewer */
+        row_cap = (unsigned)c->q->nrows / 2 ? (unsigned)c->q->nrows / 2 : 1;   /* too big: fewer */
     }
     store_exec(c->store, "COMMIT");
     if (r < 0)
         goto out;
-    if (c->last_seq == 0) {
+    if (c->q->last_seq == 0) {
         r = 0;
         goto out;
     }
-    c->plain_len = plain.len;
-    if (c->body_len > 0)
-        c->ratio = (double)plain.len / (double)c->body_len;
+    c->q->plain_len = plain.len;
+    if (c->q->body_len > 0)
+        c->ratio = (double)plain.len / (double)c->q->body_len;
     if (c->ratio < 1.0)
         c->ratio = 1.0;
     if (c->ratio > 20.0)
         c->ratio = 20.0;
-    sha256_hex(c->body, c->body_len, digest);
+    sha256_hex(c->q->body, c->q->body_len, digest);
     r = identity_headers(c, hlc);
     if (r == 0)
         r = add_header(c, "Content-Encoding: %s", c->use_gzip ? "gzip" : "zstd");
@@ -775,7 +811,7 @@ static int push_prepare(struct sync_client *c)
     if (r == 0)
         r = 1;
     log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
-              c->nrows, (long long)c->last_seq, plain.len, c->body_len);
+              c->q->nrows, (long long)c->q->last_seq, plain.len, c->q->body_len);
 out:
     rows_reset(tb);
     buf_free(&plain);
@@ -804,8 +840,8 @@ static int pull_prepare(struct sync_client *c)
         buf_free(&b);
         return r;
     }
-    c->body = b.p;
-    c->body_len = b.len;
+    c->q->body = b.p;
+    c->q->body_len = b.len;
     return 1;
 }
 
@@ -813,10 +849,10 @@ static int pull_prepare(struct sync_client *c)
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
 {
-    struct sync_client *c = arg;
+    struct sync_req *q = arg;
     size_t k = size * n;
 
-    if (buf_add(&c->resp, ptr, k) < 0)
+    if (buf_add(&q->resp, ptr, k) < 0)
         return 0;               /* over the cap: libcurl fails with CURLE_WRITE_ERROR */
     return k;
 }
@@ -837,23 +873,23 @@ static void keep_header(char *dst, const char *v, size_t n)
 
 static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
 {
-    struct sync_client *c = arg;
+    struct sync_req *q = arg;
     size_t k = size * n;
     static const struct { const char *name; size_t off; } want[] = {
-        { "x-sikhnas-hub-hlc:", offsetof(struct sync_client, hdr_hlc) },
-        { "content-encoding:", offsetof(struct sync_client, hdr_enc) },
-        { "retry-after:", offsetof(struct sync_client, hdr_retry) },
-        { "x-sikhnas-accept-encoding:", offsetof(struct sync_client, hdr_accept) },
+        { "x-sikhnas-hub-hlc:", offsetof(struct sync_req, hdr_hlc) },
+        { "content-encoding:", offsetof(struct sync_req, hdr_enc) },
+        { "retry-after:", offsetof(struct sync_req, hdr_retry) },
+        { "x-sikhnas-accept-encoding:", offsetof(struct sync_req, hdr_accept) },
     };
 
     if (k >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {     /* a new response: forget the last */
-        c->hdr_hlc[0] = c->hdr_enc[0] = c->hdr_retry[0] = '\0';
+        q->hdr_hlc[0] = q->hdr_enc[0] = q->hdr_retry[0] = '\0';
         return k;
     }
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         size_t ln = strlen(want[i].name);
         if (k > ln && strncasecmp(ptr, want[i].name, ln) == 0)
-            keep_header((char *)c + want[i].off, ptr + ln, k - ln);
+            keep_header((char *)q + want[i].off, ptr + ln, k - ln);
     }
     return k;
 }
@@ -864,14 +900,14 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->q->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->q->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->q->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c->q);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c->q);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->q->errbuf);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -889,8 +925,8 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp_max);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sikhnas-node/" "1");
-    c->resp.max = resp_max;
-    c->errbuf[0] = '\0';
+    c->q->resp.max = resp_max;
+    c->q->errbuf[0] = '\0';
 }
 
 static int renew_prepare(struct sync_client *c);
@@ -900,7 +936,7 @@ int sync_client_next(struct sync_client *c, CURL *easy)
 {
     int r;
 
-    request_clear(c);
+    requests_clear(c);
     c->error[0] = '\0';
     c->retry_after = 0;
     if (c->cert_state == -EKEYEXPIRED)
@@ -909,12 +945,14 @@ int sync_client_next(struct sync_client *c, CURL *easy)
     if (c->phase == PH_RENEW) {
         r = renew_prepare(c);
         if (r > 0) {
-            c->req_phase = PH_RENEW;
+            c->q->phase = PH_RENEW;
+            c->q->easy = easy;
+            c->nreq = 1;
             setup_easy(c, easy, c->url_renew, 64u << 10);
             return 1;
         }
         log_warning("sync: cannot prepare the certificate renewal: %s", strerror(-r));
-        request_clear(c);
+        request_clear(c->q);
         c->phase = PH_PUSH;
     }
     if (c->phase == PH_PUSH) {
@@ -922,7 +960,9 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         if (r < 0)
             return set_error(c, r, "cannot build a batch from the outbox: %s", strerror(-r));
         if (r > 0) {
-            c->req_phase = PH_PUSH;
+            c->q->phase = PH_PUSH;
+            c->q->easy = easy;
+            c->nreq = 1;
             setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
             return 1;
         }
@@ -932,11 +972,37 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         r = pull_prepare(c);
         if (r < 0)
             return set_error(c, r, "cannot build a pull request: %s", strerror(-r));
-        c->req_phase = PH_PULL;
+        c->q->phase = PH_PULL;
+        c->q->easy = easy;
+        c->nreq = 1;
         setup_easy(c, easy, c->url_pull, PULL_MAX_WIRE);
         return 1;
     }
     return 0;
+}
+
+int sync_client_next_ahead(struct sync_client *c, CURL *easy)
+{
+    struct sync_req *prev = &c->req[c->head];
+    int r;
+
+    if (c->nreq != 1 || prev->phase != PH_PUSH || c->phase != PH_PUSH)
+        return 0;
+    c->q = &c->req[(c->head + 1) % 2];
+    request_clear(c->q);
+    c->q->base_seq = prev->last_seq;
+    r = push_prepare(c);
+    if (r <= 0) {
+        request_clear(c->q);
+        c->q = prev;
+        return r < 0 ? set_error(c, r, "cannot build a batch from the outbox: %s",
+                                 strerror(-r)) : 0;
+    }
+    c->q->phase = PH_PUSH;
+    c->q->easy = easy;
+    c->nreq = 2;
+    setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
+    return 1;
 }
 
 /* ------------------------------------------------------------ answers */
@@ -983,7 +1049,7 @@ static void observe_hub_clock(struct sync_client *c, const cJSON *doc)
 
     if (doc && json_hlc(cJSON_GetObjectItemCaseSensitive(doc, "hub_hlc"), &h) == 0)
         store_hlc_observe(c->store, h);
-    else if (c->hdr_hlc[0] && parse_u64(c->hdr_hlc, &h) == 0)
+    else if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         store_hlc_observe(c->store, h);
 }
 
@@ -1005,7 +1071,7 @@ static int renumber_queue(struct sync_client *c, int64_t acked)
 
     log_warning("sync: the hub has acknowledged up to seq %lld, beyond this batch (%lld): "
                 "was this store restored from a backup? Sending the queue again with new "
-                "numbers", (long long)acked, (long long)c->last_seq);
+                "numbers", (long long)acked, (long long)c->q->last_seq);
     r = store_begin(c->store);
     if (r < 0)
         return set_error(c, r, "the store is busy; the batch will be sent again");
@@ -1030,7 +1096,7 @@ static int renumber_queue(struct sync_client *c, int64_t acked)
 
 static int push_apply(struct sync_client *c)
 {
-    cJSON *doc = cJSON_ParseWithLength(c->resp.p ? c->resp.p : "", c->resp.len);
+    cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
     const cJSON *refused, *item;
     int64_t acked = -1;
     long nref = 0;
@@ -1047,12 +1113,12 @@ static int push_apply(struct sync_client *c)
         r = set_error(c, -EPROTO, "the hub's ack is not valid (refused is not a list)");
         goto out;
     }
-    if (acked < c->last_seq) {
+    if (acked < c->q->last_seq) {
         r = set_error(c, -EPROTO, "the hub acknowledged seq %lld for a batch up to %lld",
-                      (long long)acked, (long long)c->last_seq);
+                      (long long)acked, (long long)c->q->last_seq);
         goto out;
     }
-    if (acked > c->last_seq) {
+    if (acked > c->q->last_seq) {
         r = renumber_queue(c, acked);
         goto out;
     }
@@ -1070,7 +1136,7 @@ static int push_apply(struct sync_client *c)
         char msg[600];
 
         if (json_int(cJSON_GetObjectItemCaseSensitive(item, "seq"), &seq) < 0 || seq < 0 ||
-            seq > c->last_seq)
+            seq > c->q->last_seq)
             continue;           /* not ours to mark */
         snprintf(msg, sizeof(msg), "%.64s: %.500s",
                  cJSON_IsString(code) ? code->valuestring : "refused",
@@ -1101,7 +1167,7 @@ static int push_apply(struct sync_client *c)
             break;
         }
         sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_int64(st, 2, c->last_seq);
+        sqlite3_bind_int64(st, 2, c->q->last_seq);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
@@ -1118,7 +1184,7 @@ static int push_apply(struct sync_client *c)
         if (!st)
             r = -EIO;
         else {
-            sqlite3_bind_int64(st, 1, c->last_seq);
+            sqlite3_bind_int64(st, 1, c->q->last_seq);
             int rc = sqlite3_step(st);
             sqlite3_reset(st);
             if (rc != SQLITE_DONE)
@@ -1131,7 +1197,7 @@ static int push_apply(struct sync_client *c)
         if (!st)
             r = -EIO;
         else {
-            sqlite3_bind_int64(st, 1, c->last_seq);
+            sqlite3_bind_int64(st, 1, c->q->last_seq);
             int rc = sqlite3_step(st);
             sqlite3_reset(st);
             if (rc != SQLITE_DONE)
@@ -1149,7 +1215,7 @@ static int push_apply(struct sync_client *c)
                   strerror(-r));
         goto out;
     }
-    c->stats.rows_sent += c->nrows - nref;
+    c->stats.rows_sent += c->q->nrows - nref;
     c->stats.rows_refused += nref;
     c->stats.batches++;
     /* grow slowly after a success, up to the ceiling */
@@ -1162,15 +1228,15 @@ out:
 
 static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
 {
-    const char *in = c->resp.p ? c->resp.p : "";
-    size_t len = c->resp.len;
+    const char *in = c->q->resp.p ? c->q->resp.p : "";
+    size_t len = c->q->resp.len;
     struct buf out = { .max = PULL_MAX_PLAIN };
     char chunk[16384];
     int r = 0;
 
-    if (!c->hdr_enc[0] || strcasecmp(c->hdr_enc, "identity") == 0) {
+    if (!c->q->hdr_enc[0] || strcasecmp(c->q->hdr_enc, "identity") == 0) {
         r = buf_add(&out, in, len);
-    } else if (strcasecmp(c->hdr_enc, "zstd") == 0) {
+    } else if (strcasecmp(c->q->hdr_enc, "zstd") == 0) {
         ZSTD_DStream *z = ZSTD_createDStream();
         ZSTD_inBuffer ib = { in, len, 0 };
         size_t zr = 1;
@@ -1191,7 +1257,7 @@ static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
             }
         }
         ZSTD_freeDStream(z);
-    } else if (strcasecmp(c->hdr_enc, "gzip") == 0) {
+    } else if (strcasecmp(c->q->hdr_enc, "gzip") == 0) {
         z_stream z = {0};
         int zr = Z_OK;
         if (inflateInit2(&z, 15 + 16) != Z_OK)
@@ -1468,7 +1534,7 @@ static int pull_apply(struct sync_client *c)
     r = inflate_body(c, &plain, &plain_len);
     if (r < 0) {
         set_error(c, r == -EMSGSIZE ? -EPROTO : r, "the hub's pull answer does not "
-                  "decompress (%s)", c->hdr_enc);
+                  "decompress (%s)", c->q->hdr_enc);
         return r == -EMSGSIZE ? -EPROTO : -EIO;
     }
     doc = cJSON_ParseWithLength(plain, plain_len);
@@ -1521,16 +1587,16 @@ out:
 int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, size_t len,
                              const char *enc, int64_t last_seq)
 {
-    request_clear(c);
+    requests_clear(c);
     c->error[0] = '\0';
-    c->resp.max = PULL_MAX_WIRE;
-    if (len > 0 && buf_add(&c->resp, body, len) < 0)
+    c->q->resp.max = PULL_MAX_WIRE;
+    if (len > 0 && buf_add(&c->q->resp, body, len) < 0)
         return -EMSGSIZE;
-    snprintf(c->hdr_enc, sizeof(c->hdr_enc), "%s", enc ? enc : "");
-    c->last_seq = last_seq;
-    c->nrows = 0;
+    snprintf(c->q->hdr_enc, sizeof(c->q->hdr_enc), "%s", enc ? enc : "");
+    c->q->last_seq = last_seq;
+    c->q->nrows = 0;
     c->phase = pull ? PH_PULL : PH_PUSH;
-    c->req_phase = c->phase;
+    c->q->phase = c->phase;
     return pull ? pull_apply(c) : push_apply(c);
 }
 
@@ -1550,6 +1616,8 @@ static int curl_errno(CURLcode res)
     }
 }
 
+static int request_done(struct sync_client *c, CURL *easy, CURLcode res);
+
 static void halve_budget(struct sync_client *c)
 {
     c->budget = c->budget / 2 < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR : c->budget / 2;
@@ -1557,9 +1625,30 @@ static void halve_budget(struct sync_client *c)
 
 int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
 {
+    int r;
+
+    if (c->nreq == 0 || c->req[c->head].easy != easy)
+        return set_error(c, -EINVAL, "sync: an answer for a request not in flight, or "
+                         "not the oldest");
+    c->q = &c->req[c->head];
+    r = request_done(c, easy, res);
+    c->q->easy = NULL;
+    c->head = (c->head + 1) % 2;
+    c->nreq--;
+    if (r < 0 && c->nreq > 0) {
+        /* the batch after this one may not be applied, or applied without
+         * telling us its refusals: send it again from the outbox */
+        request_clear(&c->req[c->head]);
+        c->nreq = 0;
+    }
+    return r;
+}
+
+static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
+{
     curl_off_t up = 0, down = 0;
     long status = 0, req_hdr = 0, resp_hdr = 0;
-    const char *what = c->req_phase == PH_PUSH ? "push" : "pull";
+    const char *what = c->q->phase == PH_PUSH ? "push" : "pull";
     int r;
 
     curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &up);
@@ -1570,26 +1659,26 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
     c->stats.requests++;
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
-    if (c->req_phase == PH_RENEW)
+    if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);
 
     if (res != CURLE_OK) {
         r = curl_errno(res);
-        if (r == -ETIMEDOUT && c->req_phase == PH_PUSH)
+        if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
         if (r == -EACCES)
             return set_error(c, r, "%s: the hub's TLS certificate was not accepted (%s); "
-                             "check --ca", what, c->errbuf[0] ? c->errbuf : curl_easy_strerror(res));
+                             "check --ca", what, c->q->errbuf[0] ? c->q->errbuf : curl_easy_strerror(res));
         return set_error(c, r, "%s to the hub failed: %s", what,
-                         c->errbuf[0] ? c->errbuf : curl_easy_strerror(res));
+                         c->q->errbuf[0] ? c->q->errbuf : curl_easy_strerror(res));
     }
-    if (c->hdr_accept[0] && !strstr(c->hdr_accept, "zstd"))
+    if (c->q->hdr_accept[0] && !strstr(c->q->hdr_accept, "zstd"))
         c->use_gzip = 1;
     if (status == 200)
-        return c->req_phase == PH_PUSH ? push_apply(c) : pull_apply(c);
+        return c->q->phase == PH_PUSH ? push_apply(c) : pull_apply(c);
 
     /* an error answer: {"error": code, "message": text}; the clock still counts */
-    cJSON *doc = cJSON_ParseWithLength(c->resp.p ? c->resp.p : "", c->resp.len);
+    cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(doc, "error");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
     char detail[300];
@@ -1598,18 +1687,18 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
     snprintf(detail, sizeof(detail), "%.60s%s%.200s",
              cJSON_IsString(code) ? code->valuestring : "no error code",
              cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
-    if (c->hdr_hlc[0] && parse_u64(c->hdr_hlc, &h) == 0)
+    if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         store_hlc_observe(c->store, h);   /* persisted with the next commit */
     cJSON_Delete(doc);
     switch (status) {
     case 503:
-        c->retry_after = (unsigned)strtoul(c->hdr_retry, NULL, 10);
+        c->retry_after = (unsigned)strtoul(c->q->hdr_retry, NULL, 10);
         if (c->retry_after > 3600)
             c->retry_after = 3600;
         r = -EAGAIN;
         break;
     case 408:
-        if (c->req_phase == PH_PUSH)
+        if (c->q->phase == PH_PUSH)
             halve_budget(c);
         r = -ETIMEDOUT;
         break;
@@ -1629,6 +1718,9 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
     case 401:
     case 403:
         r = -EACCES;
+        break;
+    case 409:                   /* it arrived before the batch it follows */
+        r = -ESTALE;
         break;
     default:
         r = -EPROTO;
@@ -1696,8 +1788,8 @@ static int renew_prepare(struct sync_client *c)
         buf_free(&b);
         return r;
     }
-    c->body = b.p;
-    c->body_len = b.len;
+    c->q->body = b.p;
+    c->q->body_len = b.len;
     return 1;
 }
 
@@ -1714,11 +1806,11 @@ static int renew_done(struct sync_client *c, CURLcode res, long status)
     c->phase = PH_PUSH;
     mbedtls_pk_init(&key);
     if (res != CURLE_OK) {
-        why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+        why = c->q->errbuf[0] ? c->q->errbuf : curl_easy_strerror(res);
     } else if (status != 200) {
         why = "the hub refused the renewal";
     } else {
-        doc = cJSON_ParseWithLength(c->resp.p ? c->resp.p : "", c->resp.len);
+        doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
         pem = cJSON_GetObjectItemCaseSensitive(doc, "certificate");
         if (!cJSON_IsString(pem))
             why = "the hub's answer holds no certificate";
@@ -1732,8 +1824,8 @@ static int renew_done(struct sync_client *c, CURLcode res, long status)
     }
     if (why)
         log_warning("sync: renewing the node certificate failed (HTTP %ld): %s%s%.200s; "
-                    "trying again next round", status, why, c->resp.len ? ": " : "",
-                    c->resp.p ? c->resp.p : "");
+                    "trying again next round", status, why, c->q->resp.len ? ": " : "",
+                    c->q->resp.p ? c->q->resp.p : "");
     else
         log_notice("sync: renewed the node certificate '%s'", c->cert_file);
     cJSON_Delete(doc);

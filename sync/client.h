@@ -63,9 +63,22 @@ void sync_client_begin(struct sync_client *c);
  * or -errno (the message is in sync_client_error()). */
 int  sync_client_next(struct sync_client *c, CURL *easy);
 
-/* Finishes the transfer that sync_client_next() set up, given its libcurl
- * result: checks and applies the answer in one transaction. Returns 0, or
- * -errno with sync_client_error() set and recorded in the store's meta:
+/* While the push that sync_client_next() set up is in flight, sets up the
+ * batch that follows it on another easy handle: it names the first one's
+ * last_seq as its base_seq, and the hub applies it only after the first, so
+ * the hub decodes one batch while the database applies the other. Start it
+ * once the first request is sent (the hub orders batches as they arrive).
+ * Returns 1 when a transfer is ready to run, 0 when there is nothing to send
+ * ahead (not pushing, nothing queued beyond the first, two in flight), or
+ * -errno. */
+int  sync_client_next_ahead(struct sync_client *c, CURL *easy);
+
+/* Finishes a transfer that sync_client_next() or sync_client_next_ahead()
+ * set up, oldest first, given its libcurl result: checks and applies the
+ * answer in one transaction. When it fails, a request still in flight is
+ * forgotten (its answer must not be applied; the caller drops its transfer)
+ * and its rows are sent again. Returns 0, or -errno with sync_client_error()
+ * set and recorded in the store's meta:
  *   -ETIMEDOUT   the request timed out (the push budget has been halved)
  *   -EAGAIN      the hub is unavailable (503); see sync_client_retry_after()
  *   -EMSGSIZE    the hub found the batch too large (budget halved)
@@ -73,6 +86,8 @@ int  sync_client_next(struct sync_client *c, CURL *easy);
  *   -EPROTO      the hub's answer broke the protocol
  *   -EACCES      the hub refused our identity (401/403) or TLS verification failed
  *   -EBADMSG     the hub refused the request as malformed (400)
+ *   -ESTALE      a batch sent ahead reached the hub before the one it follows
+ *   -EINVAL      easy is not the oldest request in flight
  * Every failure is safe to retry: nothing was changed locally. */
 int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
 
