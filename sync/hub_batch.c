@@ -609,9 +609,13 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, char **ret, si
  * of 5,000 rows, which glibc then frees one by one (measured: most of the
  * decode time went to malloc and page faults). While a worker thread decodes
  * a batch, cJSON allocates from a thread-local bump arena instead, and the
- * whole tree is dropped at once. Other threads (and other times) use malloc. */
+ * whole tree is dropped at once. Other threads (and other times) use malloc.
+ * The arena's chunks go back to one spare pool shared by the worker threads:
+ * a chunk faulted in by one thread serves the next batch on any other (with
+ * a pool per thread, each of libuv's threads paid the page faults of a batch
+ * once: 300-600 ms each, measured). */
 #define ARENA_CHUNK (1u << 20)
-#define ARENA_KEEP  (16u << 20)       /* bytes a thread keeps for the next batch */
+#define ARENA_KEEP  (64u << 20)       /* spare bytes kept for the next batches */
 
 struct chunk {
     struct chunk *next;
@@ -619,8 +623,11 @@ struct chunk {
     max_align_t   data[];
 };
 
-static __thread struct chunk *arena_chunks;   /* current first */
+static __thread struct chunk *arena_chunks;   /* this thread's batch, current first */
 static __thread int           arena_on;
+static pthread_mutex_t        spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chunk          *spare;          /* chunks no batch uses */
+static size_t                 spare_bytes;
 
 static void *arena_malloc(size_t n)
 {
@@ -630,14 +637,16 @@ static void *arena_malloc(size_t n)
         return malloc(n);
     n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
     if (!c || c->used + n > c->size) {
-        struct chunk **pp = &arena_chunks;
-        /* a spare chunk kept from the last batch follows the full ones */
-        while (*pp && (*pp)->used > 0)
-            pp = &(*pp)->next;
-        if (*pp && (*pp)->size >= n) {
-            c = *pp;
-            *pp = c->next;
+        pthread_mutex_lock(&spare_lock);
+        c = spare;
+        if (c && c->size >= n) {
+            spare = c->next;
+            spare_bytes -= c->size;
         } else {
+            c = NULL;
+        }
+        pthread_mutex_unlock(&spare_lock);
+        if (!c) {
             size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
             c = malloc(sizeof(*c) + size);
             if (!c)
@@ -677,26 +686,27 @@ static void arena_begin(void)
     arena_on = 1;
 }
 
-/* Drops everything allocated since arena_begin(); keeps up to ARENA_KEEP. */
+/* Drops everything allocated since arena_begin(); keeps up to ARENA_KEEP
+ * spare (chunks of the usual size only, which any batch can use). */
 static void arena_end(void)
 {
-    struct chunk *c = arena_chunks, *keep = NULL;
-    size_t kept = 0;
+    struct chunk *c = arena_chunks;
 
     arena_on = 0;
+    arena_chunks = NULL;
+    pthread_mutex_lock(&spare_lock);
     while (c) {
         struct chunk *next = c->next;
-        if (kept + c->size <= ARENA_KEEP) {
-            c->used = 0;
-            c->next = keep;
-            keep = c;
-            kept += c->size;
+        if (c->size == ARENA_CHUNK && spare_bytes + c->size <= ARENA_KEEP) {
+            c->next = spare;
+            spare = c;
+            spare_bytes += c->size;
         } else {
             free(c);
         }
         c = next;
     }
-    arena_chunks = keep;
+    pthread_mutex_unlock(&spare_lock);
 }
 
 /* ------------------------------------------------------------ decode */
@@ -1018,9 +1028,11 @@ char *batch_setup_sql(void)
 {
     struct hstr s = { 0 };
 
+    /* no JIT: every statement handles one batch (at most 10,000 rows), and
+     * compiling the validation pass alone took 160 ms, longer than running it */
     hstr_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
                 "SET client_min_messages = warning; SET statement_timeout = '120s';"
-                "SET idle_in_transaction_session_timeout = '120s';");
+                "SET idle_in_transaction_session_timeout = '120s'; SET jit = off;");
     for (int i = 0; i < NSPECS; i++) {
         hstr_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
                     "bad_reason text", specs[i].name);
