@@ -1071,9 +1071,32 @@ static void upsert_cols(struct hstr *s, const struct table_spec *sp, int select)
     }
 }
 
-char *batch_apply_sql(const struct batch *b, const int *present, const char *node,
-                      const char *district, int *conflict_idx, int *nconflict_idx,
-                      int *refusal_idx)
+char *batch_check_sql(const struct batch *b, const char *district)
+{
+    struct hstr s = { 0 };
+
+    for (int i = 0; i < b->ntables; i++) {
+        const struct table_spec *sp = &specs[b->tables[i].spec];
+        if (b->tables[i].copy_len == 0)
+            continue;
+        for (const struct rule *ru = sp->rules; ru->code; ru++) {
+            hstr_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
+            sql_subst(&s, ru->reason, district, sp->name);
+            hstr_str(&s, " WHERE t.bad_code IS NULL AND (");
+            sql_subst(&s, ru->cond, district, sp->name);
+            hstr_str(&s, ");\n");
+        }
+    }
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p ? s.p : strdup("");
+}
+
+char *batch_apply_sql(const struct batch *b, const int *present, int64_t acked,
+                      const char *node, const char *district, int *conflict_idx,
+                      int *nconflict_idx, int *refusal_idx)
 {
     struct hstr s = { 0 };
     int nstmt = 0;
@@ -1085,12 +1108,8 @@ char *batch_apply_sql(const struct batch *b, const int *present, const char *nod
         int followup = strcmp(sp->name, "case_followup") == 0;
         if (!present[i])
             continue;
-        for (const struct rule *ru = sp->rules; ru->code; ru++) {
-            hstr_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
-            sql_subst(&s, ru->reason, district, sp->name);
-            hstr_str(&s, " WHERE t.bad_code IS NULL AND (");
-            sql_subst(&s, ru->cond, district, sp->name);
-            hstr_str(&s, ");\n");
+        if (acked >= b->min_seq) {      /* rows applied before: not again */
+            hstr_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name, (long long)acked);
             nstmt++;
         }
         hstr_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "

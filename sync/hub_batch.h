@@ -67,13 +67,20 @@ char *batch_setup_sql(void);
 const char *batch_table_name(int spec);
 /* COPY statement for table block t. */
 void batch_copy_sql(const struct batch_table *t, char *out, size_t size);
-/* The statements that validate, log conflicts, upsert, move the node's
+/* The statements that check the rows COPYed into the temporary tables
+ * against the reference data and the node's district, marking the refused
+ * ones (they read no table a batch writes, so they may run before the node
+ * is locked). district has been checked (digits) by the caller. malloc'd
+ * ("" when the batch has no rows), NULL when out of memory. */
+char *batch_check_sql(const struct batch *b, const char *district);
+/* The statements that drop the rows up to acked (applied before), store the
+ * refusals, log conflicts, upsert the tables present[], move the node's
  * high-water mark, select the refusals of this batch and COMMIT. node and
  * district have been checked (uuid, digits) by the caller. malloc'd.
  * *conflict_idx[] gets the result index of each conflict-log INSERT. */
-char *batch_apply_sql(const struct batch *b, const int *present, const char *node,
-                      const char *district, int *conflict_idx, int *nconflict_idx,
-                      int *refusal_idx);
+char *batch_apply_sql(const struct batch *b, const int *present, int64_t acked,
+                      const char *node, const char *district, int *conflict_idx,
+                      int *nconflict_idx, int *refusal_idx);
 /* One statement that reads a page of the feed: rows of (tbl, json) with a
  * first row ('meta', [count, last "xid.pos", xmin, registered district]). */
 char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit);

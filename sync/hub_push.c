@@ -1,17 +1,22 @@
 /* hub_push.c - POST /v1/push: exactly-once apply of one batch.
  *
  * Decoding (digest, inflate, JSON, cell checks) runs on a worker thread.
- * Then, on one connection and in one transaction: lock the node's registry
- * row and read its high-water mark; COPY the rows above it into temporary
- * tables; validate, log conflicts, upsert last-writer-wins, store refusals,
- * move the high-water mark; COMMIT; only then answer 200. A failure before
- * COMMIT rolls everything back; a lost COMMIT answer is a 503, and the
- * re-sent batch is then acknowledged as a duplicate.
+ * Then, on one connection and in one transaction: COPY the rows into
+ * temporary tables and check them against the reference data; lock the
+ * node's registry row and read its high-water mark; drop the rows up to it,
+ * store refusals, log conflicts, upsert last-writer-wins, move the
+ * high-water mark; COMMIT; only then answer 200. A failure before COMMIT
+ * rolls everything back; a lost COMMIT answer is a 503, and the re-sent
+ * batch is then acknowledged as a duplicate. The COPY and the checks come
+ * before the lock so that they overlap the transaction of the node's
+ * previous batch when a node keeps two in flight.
  *
  * A batch that names its predecessor (base_seq) waits, decoded, until the
- * batches of its node that arrived before it are finished: a node keeping
- * two batches in flight gets them applied in order instead of a 409 when
- * the second one's decoding happens to finish first. */
+ * batches of its node that arrived before it hold the node's lock (or are
+ * finished): the node's batches then take the lock in the order they
+ * arrived, instead of a 409 when the second one's decoding happens to
+ * finish first. It waits without a database connection, so waiting batches
+ * can never hold every connection while the batch they wait for needs one. */
 #include "hub.h"
 
 #include <errno.h>
@@ -37,30 +42,29 @@ struct push_job {
     int64_t             acked;
     int                 ndup;
     int                 nsent;
-    int                 present[16];
-    char               *data[16];      /* filtered COPY text, or NULL for b.tables[i].copy */
-    size_t              data_len[16];
+    int                 present[16];    /* the table has rows above acked */
     int                 next_table;
     char               *sql;
     int                 conflict_idx[16];
     int                 nconflict_idx;
     int                 refusal_idx;
-    uint64_t            t_decoded, t_locked, t_copied;   /* uv_hrtime(), for the debug log */
+    uint64_t            t_decoded, t_checked, t_locked;   /* uv_hrtime(), for the debug log */
     const char         *fail_code;     /* for a ROLLBACK path */
     const char         *fail_msg;
     int                 fail_status;
     int64_t             fail_acked;     /* for a 409 */
     struct push_job    *next, *prev;    /* h->pushes */
     int                 parked;         /* decoded, waiting for an earlier batch */
+    int                 locked;         /* holds (or held) its node's registry row */
 };
 
 static void on_conn(struct db_conn *c, void *ud);
 
-/* 1 while a batch of j's node that arrived before j is not finished. */
+/* 1 while a batch of j's node that arrived before j has not locked the node. */
 static int earlier_pending(const struct push_job *j)
 {
     for (const struct push_job *x = j->next; x; x = x->next)
-        if (strcmp(x->id.node, j->id.node) == 0)
+        if (!x->locked && strcmp(x->id.node, j->id.node) == 0)
             return 1;
     return 0;
 }
@@ -92,8 +96,6 @@ static void job_free(struct push_job *j)
         j->next->prev = j->prev;
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
-    for (int i = 0; i < 16; i++)
-        free(j->data[i]);
     free(j->sql);
     free(j);
     wake_node(h, node);
@@ -196,18 +198,116 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
     metrics_batch(h->metrics, (uint64_t)(j->nsent - refused_now), (uint64_t)j->ndup,
                   (uint64_t)refused_now, (uint64_t)conflicts, secs);
     log_debug("push %s: seq <= %" PRId64 ": %d applied, %d duplicate, %d refused, %ld "
-              "conflicts, %.1f ms (decode %.1f, lock %.1f, copy %.1f, apply %.1f)",
+              "conflicts, %.1f ms (decode %.1f, copy and check %.1f, lock %.1f, apply %.1f)",
               j->id.node, j->b.last_seq, j->nsent - refused_now, j->ndup, refused_now,
               conflicts, secs * 1000, (double)(j->t_decoded - j->req->start_ns) / 1e6,
-              (double)(j->t_locked - j->t_decoded) / 1e6,
-              (double)(j->t_copied - j->t_locked) / 1e6,
-              (double)(uv_hrtime() - j->t_copied) / 1e6);
+              (double)(j->t_checked - j->t_decoded) / 1e6,
+              (double)(j->t_locked - j->t_checked) / 1e6,
+              (double)(uv_hrtime() - j->t_locked) / 1e6);
     if (s.oom)
         hub_error(h, j->req, "push", 503, "unavailable", "out of memory after commit");
     else
         hub_reply(h, j->req, "push", 200, "application/json", NULL, s.p, s.len);
     free(s.p);
     job_free(j);
+}
+
+/* Keeps the rows above the high-water mark: counts them and marks the
+ * tables that have any. Rows superseded inside the batch (a coalesced row)
+ * have a negative seq and no line. */
+static void count_rows(struct push_job *j)
+{
+    for (int i = 0; i < j->b.ntables; i++) {
+        const struct batch_table *t = &j->b.tables[i];
+        int keep = 0, dup = 0;
+        for (int k = 0; k < t->nrows; k++) {
+            if (t->seq[k] > j->acked)
+                keep++;
+            else if (t->seq[k] > 0)
+                dup++;
+        }
+        j->nsent += keep;
+        j->ndup += dup;
+        j->present[i] = keep > 0;
+    }
+}
+
+static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+    PGresult *r = nres > 0 ? res[nres - 1] : NULL;
+
+    if (err == -ECONNRESET) {
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        return;
+    }
+    if (err < 0 || !r || PQntuples(r) != 1) {
+        log_error("push %s: cannot lock the node: %s", j->id.node,
+                  r ? PQresultErrorMessage(r) : "no result");
+        job_rollback(j, 503, "unavailable", "the database is not ready");
+        return;
+    }
+    j->locked = 1;
+    wake_node(j->h, j->id.node);        /* the node's next batch may start its COPY */
+    if (strcmp(PQgetvalue(r, 0, 0), j->id.district) != 0) {
+        job_rollback(j, 403, "district_mismatch",
+                     "this node id is registered with another district");
+        return;
+    }
+    j->acked = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    j->t_locked = uv_hrtime();
+    if (j->b.base_seq > j->acked) {
+        /* its predecessor is not applied (yet, or it failed): applying this
+         * one would move the mark past rows that never arrived */
+        j->fail_acked = j->acked;
+        job_rollback(j, 409, "out_of_order",
+                     "the batch before this one (base_seq) is not applied; re-send from "
+                     "acked_seq");
+        return;
+    }
+    count_rows(j);
+    free(j->sql);
+    j->sql = batch_apply_sql(&j->b, j->present, j->acked, j->id.node, j->id.district,
+                             j->conflict_idx, &j->nconflict_idx, &j->refusal_idx);
+    if (!j->sql) {
+        job_rollback(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    if (db_exec(j->c, j->sql, on_applied, j) < 0)
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+}
+
+/* Locks the node's registry row (made on first contact) and reads its
+ * high-water mark; waits there while the node's previous batch commits. */
+static void lock_node(struct push_job *j)
+{
+    char sql[512];
+
+    j->t_checked = uv_hrtime();
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
+             "ON CONFLICT (node_id) DO NOTHING;"
+             "SELECT district, acked_seq FROM node WHERE node_id = '%s' FOR UPDATE",
+             j->id.node, j->id.district, j->id.node);
+    if (db_exec(j->c, sql, on_locked, j) < 0)
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+}
+
+static void on_checked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+
+    if (err == -ECONNRESET) {
+        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        return;
+    }
+    if (err < 0) {
+        log_error("push %s: checking the batch failed: %s", j->id.node,
+                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
+        return;
+    }
+    lock_node(j);
 }
 
 static void copy_next(struct push_job *j);
@@ -229,97 +329,44 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
     copy_next(j);
 }
 
+/* COPYs the next table block with rows, then checks them all. */
 static void copy_next(struct push_job *j)
 {
-    while (j->next_table < j->b.ntables && !j->present[j->next_table])
+    while (j->next_table < j->b.ntables && j->b.tables[j->next_table].copy_len == 0)
         j->next_table++;
     if (j->next_table < j->b.ntables) {
-        int i = j->next_table++;
-        const struct batch_table *t = &j->b.tables[i];
+        const struct batch_table *t = &j->b.tables[j->next_table++];
         char sql[128];
         batch_copy_sql(t, sql, sizeof(sql));
-        if (db_copy(j->c, sql, j->data[i] ? j->data[i] : t->copy,
-                    j->data[i] ? j->data_len[i] : t->copy_len, on_copied, j) < 0)
+        if (db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j) < 0)
             job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }
-    j->t_copied = uv_hrtime();
-    j->sql = batch_apply_sql(&j->b, j->present, j->id.node, j->id.district, j->conflict_idx,
-                             &j->nconflict_idx, &j->refusal_idx);
+    j->sql = batch_check_sql(&j->b, j->id.district);
     if (!j->sql) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    if (db_exec(j->c, j->sql, on_applied, j) < 0)
+    if (!j->sql[0]) {                   /* no rows to check */
+        lock_node(j);
+        return;
+    }
+    if (db_exec(j->c, j->sql, on_checked, j) < 0)
         job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
 }
 
-/* Keeps the rows above the high-water mark. Rows superseded inside the batch
- * (a coalesced row) have a negative seq and an empty line. */
-static int filter_rows(struct push_job *j)
-{
-    for (int i = 0; i < j->b.ntables; i++) {
-        struct batch_table *t = &j->b.tables[i];
-        int keep = 0, dup = 0;
-        for (int k = 0; k < t->nrows; k++) {
-            if (t->seq[k] > j->acked)
-                keep++;
-            else if (t->seq[k] > 0)
-                dup++;
-        }
-        j->nsent += keep;
-        j->ndup += dup;
-        j->present[i] = keep > 0;
-        if (keep == 0 || dup == 0)
-            continue;                   /* nothing to send, or all of it */
-        j->data[i] = malloc(t->copy_len + 1);
-        if (!j->data[i])
-            return -ENOMEM;
-        j->data_len[i] = 0;
-        for (int k = 0; k < t->nrows; k++) {
-            size_t a = t->line_off[k], n = t->line_off[k + 1] - a;
-            if (t->seq[k] <= j->acked || n == 0)
-                continue;
-            memcpy(j->data[i] + j->data_len[i], t->copy + a, n);
-            j->data_len[i] += n;
-        }
-    }
-    return 0;
-}
-
-static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+static void on_begun(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
-    PGresult *r = nres > 0 ? res[nres - 1] : NULL;
 
     if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", "database connection lost; retry later");
         return;
     }
-    if (err < 0 || !r || PQntuples(r) != 1) {
-        log_error("push %s: cannot lock the node: %s", j->id.node,
-                  r ? PQresultErrorMessage(r) : "no result");
+    if (err < 0) {
+        log_error("push %s: cannot begin: %s", j->id.node,
+                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
         job_rollback(j, 503, "unavailable", "the database is not ready");
-        return;
-    }
-    if (strcmp(PQgetvalue(r, 0, 0), j->id.district) != 0) {
-        job_rollback(j, 403, "district_mismatch",
-                     "this node id is registered with another district");
-        return;
-    }
-    j->acked = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    j->t_locked = uv_hrtime();
-    if (j->b.base_seq > j->acked) {
-        /* its predecessor is not applied (yet, or it failed): applying this
-         * one would move the mark past rows that never arrived */
-        j->fail_acked = j->acked;
-        job_rollback(j, 409, "out_of_order",
-                     "the batch before this one (base_seq) is not applied; re-send from "
-                     "acked_seq");
-        return;
-    }
-    if (filter_rows(j) < 0) {
-        job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
     copy_next(j);
@@ -328,20 +375,13 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
 static void on_conn(struct db_conn *c, void *ud)
 {
     struct push_job *j = ud;
-    char sql[512];
 
     if (!c) {
         job_fail(j, 503, "unavailable", "the database is unavailable; retry later");
         return;
     }
     j->c = c;
-    snprintf(sql, sizeof(sql),
-             "BEGIN; SET LOCAL sikhnas.writer = 'hub';"
-             "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
-             "ON CONFLICT (node_id) DO NOTHING;"
-             "SELECT district, acked_seq FROM node WHERE node_id = '%s' FOR UPDATE",
-             j->id.node, j->id.district, j->id.node);
-    if (db_exec(c, sql, on_locked, j) < 0)
+    if (db_exec(c, "BEGIN; SET LOCAL sikhnas.writer = 'hub'", on_begun, j) < 0)
         job_fail(j, 503, "unavailable", "database connection lost; retry later");
 }
 
