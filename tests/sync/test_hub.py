@@ -80,16 +80,17 @@ def test_refused_row_does_not_stop_others(env):
             case_row(5, node, kind='P'), case_row(6, node, village='3201019999'),
             case_row(7, node, animals=[{'species': 'ZZ', 'sick': 1}]),
             case_row(8, node, note='x' * 5000), case_row(9, node, hlc='12a'),
-            case_row(10, node)]
-    st, js = push(env, node, rows, 10)
-    check(st == 200 and js['acked_seq'] == 10 and js['applied'] == 2, js)
+            case_row(10, node), case_row(11, node, signs=['DMM', 5]),
+            case_row(12, node, ddx=[['DMM']]), case_row(13, node, signs=['DMM', {'c': 'DMM'}])]
+    st, js = push(env, node, rows, 13)
+    check(st == 200 and js['acked_seq'] == 13 and js['applied'] == 2, js)
     codes = {r['seq']: r['code'] for r in js['refused']}
     check(codes == {2: 'out_of_district', 3: 'unknown_code', 4: 'bad_value', 5: 'bad_value',
-                    6: 'unknown_area', 7: 'unknown_code', 8: 'bad_value', 9: 'bad_value'},
-          codes)
-    st, js2 = push(env, node, rows, 10)         # a re-send gets the same refusals
-    check(st == 200 and js2['refused'] == js['refused'] and js2['duplicate'] == 10, js2)
-    st, js = push(env, node, [case_row(11, node)], 11)   # the queue moves on
+                    6: 'unknown_area', 7: 'unknown_code', 8: 'bad_value', 9: 'bad_value',
+                    11: 'unknown_code', 12: 'unknown_code', 13: 'unknown_code'}, codes)
+    st, js2 = push(env, node, rows, 13)         # a re-send gets the same refusals
+    check(st == 200 and js2['refused'] == js['refused'] and js2['duplicate'] == 13, js2)
+    st, js = push(env, node, [case_row(14, node)], 14)   # the queue moves on
     check(st == 200 and js['applied'] == 1 and js['refused'] == [], js)
     check(count(env, node) == 3, 'count')
 
