@@ -275,6 +275,13 @@ struct sync_client {
     int head, nreq;
     struct sync_req *q;         /* the one being built or answered */
 
+    /* building batches: kept from one batch to the next while pushing
+     * (faulting in fresh buffers and zstd tables for every batch cost more
+     * than filling them), dropped when the outbox is empty */
+    struct buf tb[NTABLES];     /* each table's rows */
+    struct buf plain;           /* the batch before compression */
+    ZSTD_CCtx *zc;
+
     unsigned retry_after;
     char error[512];
     struct sync_stats stats;
@@ -416,11 +423,21 @@ static void requests_clear(struct sync_client *c)
     c->q = &c->req[0];
 }
 
+static void push_buffers_free(struct sync_client *c)
+{
+    for (int t = 0; t < NTABLES; t++)
+        buf_free(&c->tb[t]);
+    buf_free(&c->plain);
+    ZSTD_freeCCtx(c->zc);
+    c->zc = NULL;
+}
+
 void sync_client_free(struct sync_client *c)
 {
     if (!c)
         return;
     requests_clear(c);
+    push_buffers_free(c);
     for (int t = 0; t < NTABLES; t++)
         sqlite3_finalize(c->select[t]);
     for (int i = 0; i < 2; i++) {
@@ -528,12 +545,6 @@ static int row_cells(struct buf *b, const struct tblspec *ts, sqlite3_stmt *st)
         }
     }
     return r;
-}
-
-static void rows_reset(struct buf *tb)
-{
-    for (int t = 0; t < NTABLES; t++)
-        buf_free(&tb[t]);
 }
 
 /* Reads queued outbox entries above the request's base_seq in seq order into
@@ -662,17 +673,20 @@ static int emit_batch(struct sync_client *c, struct buf *tb, struct buf *out, ui
     return r;
 }
 
-static int compress_body(const char *in, size_t len, int gzip, char **ret, size_t *ret_len)
+static int compress_body(struct sync_client *c, const char *in, size_t len, int gzip,
+                         char **ret, size_t *ret_len)
 {
     char *out;
     size_t cap;
 
     if (!gzip) {
+        if (!c->zc && !(c->zc = ZSTD_createCCtx()))
+            return -ENOMEM;
         cap = ZSTD_compressBound(len);
         out = malloc(cap);
         if (!out)
             return -ENOMEM;
-        size_t n = ZSTD_compress(out, cap, in, len, ZSTD_LEVEL);
+        size_t n = ZSTD_compressCCtx(c->zc, out, cap, in, len, ZSTD_LEVEL);
         if (ZSTD_isError(n)) {
             free(out);
             log_error("sync: zstd: %s", ZSTD_getErrorName(n));
@@ -754,8 +768,7 @@ static int identity_headers(struct sync_client *c, uint64_t hlc)
 /* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
 static int push_prepare(struct sync_client *c)
 {
-    struct buf tb[NTABLES] = {{0}};
-    struct buf plain = { .max = PLAIN_MAX + (1u << 20) };
+    struct buf *tb = c->tb, *plain = &c->plain;
     unsigned row_cap = c->max_rows;
     char digest[65];
     uint64_t hlc = 0;
@@ -768,20 +781,22 @@ static int push_prepare(struct sync_client *c)
         double pc = (double)c->budget * c->ratio;
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
-        rows_reset(tb);
+        for (int t = 0; t < NTABLES; t++)
+            tb[t].len = 0;
+        plain->max = PLAIN_MAX + (1u << 20);
+        plain->len = 0;
         c->q->nrows = 0;
         c->q->plain_len = 0;
-        plain.len = 0;
         r = collect_rows(c, tb, plain_cap, row_cap);
         if (r < 0 || c->q->last_seq == 0)
             break;
         hlc = store_hlc_tick(c->store);
-        r = emit_batch(c, tb, &plain, hlc);
+        r = emit_batch(c, tb, plain, hlc);
         if (r < 0)
             break;
         free(c->q->body);
         c->q->body = NULL;
-        r = compress_body(plain.p, plain.len, c->use_gzip, &c->q->body, &c->q->body_len);
+        r = compress_body(c, plain->p, plain->len, c->use_gzip, &c->q->body, &c->q->body_len);
         if (r < 0)
             break;
         if (c->q->body_len <= WIRE_MAX || row_cap <= 1)
@@ -792,12 +807,12 @@ static int push_prepare(struct sync_client *c)
     if (r < 0)
         goto out;
     if (c->q->last_seq == 0) {
-        r = 0;
-        goto out;
+        push_buffers_free(c);                   /* the outbox is empty */
+        return 0;
     }
-    c->q->plain_len = plain.len;
+    c->q->plain_len = plain->len;
     if (c->q->body_len > 0)
-        c->ratio = (double)plain.len / (double)c->q->body_len;
+        c->ratio = (double)plain->len / (double)c->q->body_len;
     if (c->ratio < 1.0)
         c->ratio = 1.0;
     if (c->ratio > 20.0)
@@ -811,10 +826,10 @@ static int push_prepare(struct sync_client *c)
     if (r == 0)
         r = 1;
     log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
-              c->q->nrows, (long long)c->q->last_seq, plain.len, c->q->body_len);
+              c->q->nrows, (long long)c->q->last_seq, plain->len, c->q->body_len);
+    return r;
 out:
-    rows_reset(tb);
-    buf_free(&plain);
+    push_buffers_free(c);
     return r;
 }
 
