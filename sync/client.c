@@ -39,6 +39,7 @@
 #define CURSOR_MAX       64
 #define HEADER_VALUE_MAX 128
 #define ZSTD_LEVEL       3
+#define RAMP_ROWS        1000          /* rows in the first batch of a round */
 
 /* ------------------------------------------------------------ buffers */
 
@@ -263,6 +264,7 @@ struct sync_client {
     char *cert_file, *key_file, *url_renew;
     int cert_state;             /* nodecert_due() at the start of the round */
     unsigned timeout_s, max_rows, budget;
+    unsigned ramp;              /* row cap of the round's next batch: doubles per batch */
     double ratio;               /* plain / wire of the last batch */
     int use_gzip;               /* the hub would not take zstd */
     enum phase phase;
@@ -376,6 +378,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     if (c->budget > SYNC_BATCH_CEIL)
         c->budget = SYNC_BATCH_CEIL;
     c->ratio = 6.0;
+    c->ramp = RAMP_ROWS;
     c->phase = PH_DONE;
     c->q = &c->req[0];
     for (int i = 0; i < 2; i++) {
@@ -459,6 +462,10 @@ void sync_client_begin(struct sync_client *c)
 
     c->cert_state = c->cert_file ? nodecert_due(c->cert_file, time(NULL), &not_after) : 0;
     c->phase = c->cert_state == 1 ? PH_RENEW : PH_PUSH;
+    /* a round starts with a small batch and doubles: the hub and its
+     * database get work while the next, larger batches are built and
+     * decoded, instead of waiting for a full one (with two in flight) */
+    c->ramp = RAMP_ROWS;
     c->error[0] = '\0';
     c->retry_after = 0;
 }
@@ -769,7 +776,7 @@ static int identity_headers(struct sync_client *c, uint64_t hlc)
 static int push_prepare(struct sync_client *c)
 {
     struct buf *tb = c->tb, *plain = &c->plain;
-    unsigned row_cap = c->max_rows;
+    unsigned row_cap = c->ramp < c->max_rows ? c->ramp : c->max_rows;
     char digest[65];
     uint64_t hlc = 0;
     int r;
@@ -825,6 +832,7 @@ static int push_prepare(struct sync_client *c)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
     if (r == 0)
         r = 1;
+    c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;
     log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
               c->q->nrows, (long long)c->q->last_seq, plain->len, c->q->body_len);
     return r;
