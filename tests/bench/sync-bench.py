@@ -11,7 +11,10 @@ the very same rows (exported from the hub's table) into a fresh table with
 the same columns, indexes and constraints (psql \\copy = libpq COPY), which
 is the ceiling. Prints records/s of both, their ratio and the bytes on the
 wire per record as counted by the client (request and response headers and
-bodies; TLS framing not included). Python 3 standard library only."""
+bodies; TLS framing not included), and the load average. With
+HUBTEST_LOG='-v -v' and SYNC_BENCH_HUB_LOG=FILE the hub's debug log (the
+time of each batch: decode, copy and check, lock, apply) is kept in FILE.
+Python 3 standard library only."""
 import json
 import os
 import resource
@@ -45,6 +48,7 @@ def main():
         assert r.returncode == 0, r.stderr
         t_import = time.time() - t
 
+        load = os.getloadavg()[0]
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.time()
         r = node.run('sync', '--no-progress', timeout=3600)
@@ -56,6 +60,8 @@ def main():
         nid = node.status()['node_id']
         got = env.pg.scalar("SELECT count(*) FROM case_report WHERE origin = '%s'" % nid)
         assert got == n and s['pushed'] == n and s['queued'] == 0, (got, s)
+        if os.environ.get('SYNC_BENCH_HUB_LOG'):    # with HUBTEST_LOG='-v -v': per-batch times
+            subprocess.run(['cp', env.hub.log, os.environ['SYNC_BENCH_HUB_LOG']])
 
         # the ceiling: COPY of the same rows into a table like case_report
         data = os.path.join(env.pg.dir, 'rows.copy')
@@ -82,6 +88,7 @@ def main():
         'bytes_up': s['bytes_up'],
         'bytes_down': s['bytes_down'],
         'wire_bytes_per_record': round(wire / n, 1),
+        'load_avg_1min': round(load, 2),
     }
     print('sync  %7d records in %6.2f s = %7.0f records/s' % (n, t_sync, n / t_sync))
     print('      node CPU %.2f s (the rest: hub + PostgreSQL + waiting)' % node_cpu)
@@ -89,6 +96,7 @@ def main():
     print('ratio sync/COPY %.2f (target >= 0.5)' % (t_copy / t_sync))
     print('wire  %.1f bytes/record (%d up, %d down, %d requests; target <= 100)' % (
         wire / n, s['bytes_up'], s['bytes_down'], s['requests']))
+    print('load  %.2f (1-minute average when the sync started)' % load)
     print(json.dumps(res))
     subprocess.run(['rm', '-rf', tmp])
 
