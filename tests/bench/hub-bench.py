@@ -124,12 +124,18 @@ def one_node(env, args):
         res = [None] * len(batches)
         threads = [None] * len(batches)
 
-        def send(k):
-            res[k] = hub.request('POST', '/v1/push', batches[k][0], batches[k][1],
-                                 conn=conns[k % 2])
+        def send(k, sent=None):
+            c = conns[k % 2]
+            c.request('POST', '/v1/push', body=batches[k][0], headers=batches[k][1])
+            if sent:
+                sent.set()
+            r = c.getresponse()
+            res[k] = (r.status, json.loads(r.read()))
         for k in range(len(batches)):
-            threads[k] = threading.Thread(target=send, args=(k,))
+            sent = threading.Event()
+            threads[k] = threading.Thread(target=send, args=(k, sent))
             threads[k].start()
+            sent.wait(60)       # the next one goes once this one is sent (§4.1)
             if k >= 1:
                 threads[k - 1].join()
                 if res[k - 1][0] == 409:          # it overtook its predecessor: again
