@@ -58,9 +58,11 @@ void sync_client_free(struct sync_client *c);      /* NULL is a no-op */
 void sync_client_begin(struct sync_client *c);
 
 /* Sets up the next request of the round on easy (which the caller owns and
- * may reuse, keeping the connection). Returns 1 when a transfer is ready to
- * run, 0 when the round is complete (everything pushed, the feed caught up),
- * or -errno (the message is in sync_client_error()). */
+ * may reuse, keeping the connection); requests still in flight are
+ * forgotten. A round's first batch has 1,000 rows, each next one twice as
+ * many, up to max_rows. Returns 1 when a transfer is ready to run, 0 when
+ * the round is complete (everything pushed, the feed caught up), or -errno
+ * (the message is in sync_client_error()). */
 int  sync_client_next(struct sync_client *c, CURL *easy);
 
 /* While the push that sync_client_next() set up is in flight, sets up the

@@ -785,7 +785,6 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
         return fail(b, status, 400, "bad_batch", "more than 10000 rows in one batch");
     b->nrows += t->nrows;
-    t->line_off = calloc((size_t)t->nrows + 1, sizeof(size_t));
     t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
     id_cap = 16;
     while (id_cap < (size_t)t->nrows * 2)
@@ -798,7 +797,7 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         out.cap = 0;
     ids = calloc(id_cap, sizeof(*ids));
     id_row = calloc(id_cap, sizeof(*id_row));
-    if (!t->line_off || !t->seq || !ids || !id_row) {
+    if (!t->seq || !ids || !id_row) {
         r = -ENOMEM;
         goto out;
     }
@@ -839,7 +838,6 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         const cJSON *ic = cJSON_GetArrayItem(row, id_at);
         char num[32];
 
-        t->line_off[i] = out.len;
         if (cJSON_IsString(ic)) {
             size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
             while (strcmp(ids[h], ic->valuestring) != 0)
@@ -888,7 +886,6 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
             goto out;
         }
     }
-    t->line_off[t->nrows] = out.len;
     t->copy = out.p;
     t->copy_len = out.len;
     out.p = NULL;
@@ -1020,7 +1017,6 @@ void batch_clear(struct batch *b)
         return;
     for (int i = 0; i < b->ntables; i++) {
         free(b->tables[i].copy);
-        free(b->tables[i].line_off);
         free(b->tables[i].seq);
     }
     b->ntables = 0;

@@ -21,7 +21,6 @@ struct batch_table {
     int      spec;          /* index into the table specs */
     char    *copy;          /* all lines, in arrival order */
     size_t   copy_len;
-    size_t  *line_off;      /* nrows + 1 offsets into copy */
     int64_t *seq;
     int      nrows;
 };

@@ -405,7 +405,7 @@ static void decode_done(uv_work_t *w, int status)
         return;
     }
     if (j->b.base_seq >= 0 && earlier_pending(j)) {
-        j->parked = 1;                  /* job_free() of the earlier one wakes it */
+        j->parked = 1;                  /* the earlier one wakes it: locked, or ended */
         return;
     }
     db_acquire(j->h->db, on_conn, j);
