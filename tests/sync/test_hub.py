@@ -145,7 +145,8 @@ def test_second_batch_waits_for_a_slower_first(env):
     small, hs = encode_batch(node, 8010, {'case_report': (CASE_COLS, big_batch(node, 8001, 10))},
                              base_seq=8000)
     hs.update(ident(node, D))
-    c1, c2 = env.hub.connection(), env.hub.connection()
+    c1 = env.hub.connection(node=node, district=D)
+    c2 = env.hub.connection(node=node, district=D)
     try:
         c1.request('POST', '/v1/push', body=big, headers=hb)
         time.sleep(0.05)                # the large one arrives first
