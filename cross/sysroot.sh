@@ -2,9 +2,9 @@
 # sysroot.sh ARCH - build a sysroot of Debian's ARCH (arm64, armhf) packages
 # for cross-compiling the node, and a meson machine file naming it.
 #   cross/sysroot.sh arm64 [DIR]     (default DIR: /var/cache/sikhnas/sysroot-ARCH)
-# The packages are unpacked with dpkg -x, not installed: several -dev packages
-# (libspatialite-dev, libhttp-parser-dev) cannot be installed for two
-# architectures at once, and the host's own build must keep working.
+# The packages are unpacked with dpkg -x, not installed: some -dev packages
+# (libhttp-parser-dev) cannot be installed for two architectures at once,
+# and the host's own build must keep working.
 # Idempotent: a sysroot whose package list has not changed is left as it is.
 set -eu
 
@@ -16,8 +16,9 @@ case $arch in
     *) echo "sysroot.sh: unknown architecture '$arch'" >&2; exit 2 ;;
 esac
 
-# the node's libraries (the hub is not cross-built)
-PKGS="libc6-dev libsqlite3-dev libspatialite-dev libcurl4-openssl-dev libmbedtls-dev
+# the node's libraries (the hub is not cross-built); mod_spatialite is not
+# linked but loaded by the node for migrations and by its tests
+PKGS="libc6-dev libsqlite3-dev libsqlite3-mod-spatialite libcurl4-openssl-dev libmbedtls-dev
   libcjson-dev libuv1-dev zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev libcsv-dev"
 
 case " $(dpkg --print-foreign-architectures | tr '\n' ' ') " in

@@ -49,7 +49,7 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         "INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, kind, village,"
         " syndrome, signs, animals, ddx, event_date, reporter, note, geom)"
         " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-        " CASE WHEN ?15 IS NULL THEN NULL ELSE MakePoint(?15, ?16, 4326) END)";
+        " CASE WHEN ?15 IS NULL THEN NULL ELSE sk_point(?15, ?16) END)";
     sqlite3_stmt *st = store_stmt(s, sql);
     char signs[V_MAX_CODES * 8 + 8], ddx[V_MAX_DDX * 8 + 8];
     char animals[V_MAX_ANIMALS * 96 + 8], now[32], kind[2] = { in->kind, 0 };
@@ -142,7 +142,7 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
 {
     static const char sql[] =
         "SELECT c.id, c.ref, c.kind, c.village, a.name, c.syndrome, c.signs, c.animals, c.ddx,"
-        " c.event_date, c.reporter, c.note, ST_Y(c.geom), ST_X(c.geom), c.created_at, "
+        " c.event_date, c.reporter, c.note, sk_y(c.geom), sk_x(c.geom), c.created_at, "
         SYNC_STATE_SQL ","
         " (SELECT o.error FROM outbox o WHERE o.row_id = c.id AND o.state = 2 ORDER BY o.seq DESC LIMIT 1)"
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"

@@ -10,17 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <spatialite.h>
-#include <spatialite/gaiageo.h>
-#include <proj.h>
-
 #include "embed.h"
+#include "geom.h"
 #include "log.h"
 
 #define STORE_APP_ID   0x534b4e53   /* "SKNS" in PRAGMA application_id */
@@ -35,7 +31,7 @@ struct stmt_slot {
 
 struct store {
     sqlite3 *db;
-    void *spatialite;                 /* SpatiaLite's per-connection cache */
+    int spatialite;                   /* 1: mod_spatialite is loaded on db */
     int busy_timeout_ms;
     int wait_fd;                      /* "DB-writers": writers waiting hold it shared */
     int schema_version;
@@ -134,6 +130,13 @@ static int store_migrate(struct store *s)
                   s->schema_version, latest);
         return -EPROTO;
     }
+    /* the first migration creates SpatiaLite's metadata and index; later
+     * ones may use its SQL too, and only init and upgrades pay for it */
+    if (s->schema_version < latest) {
+        r = store_spatial(s);
+        if (r < 0)
+            return r;
+    }
     for (int v = s->schema_version + 1; v <= latest; v++) {
         const struct embedded_file *m = &node_migrations[v - 1];
         char sql[96];
@@ -177,22 +180,32 @@ static void store_load_facts(struct store *s)
     s->ref_saved = s->ref_seq;
 }
 
-/* spatialite_alloc_connection() asks PROJ for the path of its proj.db, which
- * makes PROJ open it: a second SQLite connection with proj.db's large schema
- * parsed, about 2.5 MB of heap in every node process (half of the idle
- * daemon's private memory) and a few milliseconds per command. The node
- * stores SRID 4326 only and never transforms. Pointing the context at a file
- * that does not exist fails and leaves it with its default path, unopened;
- * proj_cleanup() then closes the handle PROJ caches process-wide, and
- * malloc_trim() gives the freed pages back. Should a transformation ever be
- * asked for, PROJ opens proj.db again (tests/unit/test-store.c checks).
- * proj_cleanup() is process-wide: fine, a node process opens one store, on
- * its main thread. */
-static void spatialite_drop_proj_db(void *cache)
+/* SpatiaLite and what it loads (PROJ, GEOS, librttopo, libxml2 with ICU,
+ * libstdc++, PROJ's libcurl with its TLS stack) are about 13 MB of every
+ * process that maps them: more than the node needs for everything else. The
+ * node's own writes and reads use geom.c, so SpatiaLite is loaded as the
+ * extension mod_spatialite only where its SQL is needed: migrations that
+ * create spatial metadata, and spatial queries (store_spatial()). Extension
+ * loading is enabled for that one call only, so SQL cannot load anything. */
+int store_spatial(struct store *s)
 {
-    (void) gaiaSetProjDatabasePath(cache, "/nonexistent/sikhnas-node/proj.db");
-    proj_cleanup();
-    malloc_trim(0);
+    char *msg = NULL;
+    int rc;
+
+    if (s->spatialite)
+        return 0;
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, NULL);
+    rc = sqlite3_load_extension(s->db, "mod_spatialite", NULL, &msg);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: cannot load SpatiaLite (mod_spatialite): %s; "
+                  "install it with `apt-get install libsqlite3-mod-spatialite`",
+                  msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -ENOENT;
+    }
+    s->spatialite = 1;
+    return 0;
 }
 
 int store_open(const char *path, const struct store_opts *opts, struct store **ret)
@@ -281,13 +294,11 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     if (r < 0)
         goto fail;
 
-    s->spatialite = spatialite_alloc_connection();
-    if (!s->spatialite) {
-        r = -ENOMEM;
+    rc = geom_register(s->db);
+    if (rc != SQLITE_OK) {
+        r = store_error(s, rc);
         goto fail;
     }
-    spatialite_init_ex(s->db, s->spatialite, 0);
-    spatialite_drop_proj_db(s->spatialite);
 
     if (fresh) {
         char sql[64];
@@ -315,8 +326,6 @@ void store_close(struct store *s)
         sqlite3_finalize(s->stmts[i].stmt);
     if (s->db)
         sqlite3_close(s->db);
-    if (s->spatialite)
-        spatialite_cleanup_ex(s->spatialite);
     if (s->wait_fd >= 0)
         close(s->wait_fd);
     free(s);

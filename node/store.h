@@ -22,12 +22,18 @@ struct store_opts {
     int create;                  /* 1: create the file if missing (init) */
 };
 
-/* Opens (and with opts->create, creates) the store at path, loads
- * SpatiaLite and applies pending migrations, each in its own transaction.
+/* Opens (and with opts->create, creates) the store at path, registers the
+ * node's point functions (geom.h: sk_point, sk_x, sk_y) and applies pending
+ * migrations, each in its own transaction, with SpatiaLite loaded for them.
  * Refuses a store written by a newer version (-EPROTO, logged). */
 int  store_open(const char *path, const struct store_opts *opts, struct store **ret);
 void store_close(struct store *s);           /* NULL is a no-op */
 sqlite3 *store_db(struct store *s);
+
+/* Loads SpatiaLite (mod_spatialite) on the store's connection, once, for
+ * SQL that needs its functions (spatial queries, SpatialIndex). Routine
+ * reads and writes do not. 0, or -ENOENT (logged) if it cannot be loaded. */
+int store_spatial(struct store *s);
 
 /* Schema version of the open store, and the newest this binary knows. */
 int store_schema_version(struct store *s);

@@ -500,7 +500,7 @@ static void api_reports_list(struct wreq *q)
     sqlite3_stmt *st = store_stmt(q->w->d->store,
         "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome,"
         " c.signs AS signs_json, c.animals AS animals_json, c.ddx AS ddx_json, c.event_date,"
-        " c.reporter, c.note, ST_Y(c.geom) AS lat, ST_X(c.geom) AS lon, c.created_at, "
+        " c.reporter, c.note, sk_y(c.geom) AS lat, sk_x(c.geom) AS lon, c.created_at, "
         SYNC_STATE("c")
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 AND (?1 IS NULL OR instr(c.ref, ?1) > 0)"
@@ -631,7 +631,7 @@ static void api_map(struct wreq *q)
 {
     sqlite3_stmt *st = store_stmt(q->w->d->store,
         "SELECT c.ref, c.kind, c.syndrome, c.event_date, c.village, a.name,"
-        " AsGeoJSON(c.geom, 6), " SYNC_STATE("c")
+        " sk_x(c.geom), sk_y(c.geom), " SYNC_STATE("c")
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 AND c.geom IS NOT NULL AND c.event_date >= date('now', ?1)"
         " ORDER BY c.hlc DESC LIMIT 5000");
@@ -651,9 +651,12 @@ static void api_map(struct wreq *q)
     }
     sqlite3_bind_text(st, 1, mod, -1, SQLITE_TRANSIENT);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *f = cJSON_CreateObject(), *p;
+        cJSON *f = cJSON_CreateObject(), *g, *p;
+        double xy[2] = { sqlite3_column_double(st, 6), sqlite3_column_double(st, 7) };
         cJSON_AddStringToObject(f, "type", "Feature");
-        cJSON_AddItemToObject(f, "geometry", cJSON_Parse((const char *)sqlite3_column_text(st, 6)));
+        g = cJSON_AddObjectToObject(f, "geometry");
+        cJSON_AddStringToObject(g, "type", "Point");
+        cJSON_AddItemToObject(g, "coordinates", cJSON_CreateDoubleArray(xy, 2));
         p = cJSON_AddObjectToObject(f, "properties");
         cJSON_AddStringToObject(p, "ref", (const char *)sqlite3_column_text(st, 0));
         cJSON_AddStringToObject(p, "kind", (const char *)sqlite3_column_text(st, 1));
@@ -663,7 +666,7 @@ static void api_map(struct wreq *q)
         cJSON_AddStringToObject(p, "village", (const char *)sqlite3_column_text(st, 4));
         if (sqlite3_column_type(st, 5) != SQLITE_NULL)
             cJSON_AddStringToObject(p, "village_name", (const char *)sqlite3_column_text(st, 5));
-        cJSON_AddStringToObject(p, "sync", (const char *)sqlite3_column_text(st, 7));
+        cJSON_AddStringToObject(p, "sync", (const char *)sqlite3_column_text(st, 8));
         cJSON_AddItemToArray(feats, f);
     }
     sqlite3_reset(st);

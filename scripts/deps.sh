@@ -6,7 +6,7 @@
 set -eu
 
 HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certificates curl
-  sqlite3 libsqlite3-dev libspatialite-dev libsqlite3-mod-spatialite
+  sqlite3 libsqlite3-dev libsqlite3-mod-spatialite
   libcurl4-openssl-dev libmbedtls-dev libcjson-dev libuv1-dev libpq-dev
   zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev
   clang libclang-rt-14-dev openssl procps time libcsv-dev zstd

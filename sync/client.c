@@ -330,9 +330,9 @@ static int prepare_selects(struct sync_client *c)
             if (i)
                 buf_str(&q, ", ");
             if (ts->cols[i].type == C_LON)
-                buf_str(&q, "ST_X(geom)");
+                buf_str(&q, "sk_x(geom)");
             else if (ts->cols[i].type == C_LAT)
-                buf_str(&q, "ST_Y(geom)");
+                buf_str(&q, "sk_y(geom)");
             else
                 buf_str(&q, ts->cols[i].name);
         }
@@ -1434,7 +1434,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     }
     if (geom)
         buf_printf(&q, ", CASE WHEN ?%d IS NULL OR ?%d IS NULL THEN NULL "
-                   "ELSE MakePoint(?%d, ?%d, 4326) END", lon, lat, lon, lat);
+                   "ELSE sk_point(?%d, ?%d) END", lon, lat, lon, lat);
     buf_printf(&q, ") ON CONFLICT (%s) DO UPDATE SET ", ts->pk);
     first = 1;
     for (int i = 0; i < ncols; i++) {

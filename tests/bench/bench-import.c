@@ -6,7 +6,8 @@
  *
  * The node side runs the real `sikhnas-node import` on a JSON Lines file:
  * JSON parsing, validation against reference data, UUIDv7 + HLC, the
- * SpatiaLite point and its R*Tree index, and the outbox trigger.
+ * point (SpatiaLite's blob format) and its R*Tree index, and the outbox
+ * trigger.
  *
  * The baseline (the ratio's denominator) is the same rows, already made
  * (ids, refs, HLC values, points), inserted with one reused prepared INSERT
@@ -21,7 +22,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <spatialite.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "geom.h"
 #include "uuid7.h"
 
 struct row {
@@ -273,7 +274,6 @@ static int schema_insert(const char *path, const struct row *rows, int n, int ch
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
-    void *cache = spatialite_alloc_connection();
     int r = -1;
 
     if (sqlite3_open(path, &db) != SQLITE_OK)
@@ -287,18 +287,17 @@ static int schema_insert(const char *path, const struct row *rows, int n, int ch
                  " PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
                  " PRAGMA wal_autocheckpoint = 1000; PRAGMA cache_size = -4096",
                  NULL, NULL, NULL);
-    spatialite_init_ex(db, cache, 0);
+    geom_register(db);     /* the node's sk_point, and sk_x/sk_y of the R*Tree triggers */
     if (sqlite3_prepare_v2(db,
             "INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, kind, village,"
             " syndrome, signs, animals, ddx, event_date, reporter, note, geom)"
             " VALUES (?1, 'node', ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '[]', ?10, NULL, ?11,"
-            " MakePoint(?12, ?13, 4326))", -1, &st, NULL) == SQLITE_OK)
+            " sk_point(?12, ?13))", -1, &st, NULL) == SQLITE_OK)
         r = insert_rows(db, st, rows, n, chunk, secs);
     else
         fprintf(stderr, "schema insert: %s\n", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     sqlite3_close(db);
-    spatialite_cleanup_ex(cache);
     return r;
 }
 
@@ -384,7 +383,7 @@ int main(int argc, char **argv)
            hwm <= 20 * 1024 ? "met" : "not met");
     printf("  import peak private RSS:               %8.1f MB (RssAnon, sampled every 5 ms)\n",
            anon / 1024.0);
-    printf("  idle command (init) VmHWM:             %8.1f MB (shared libraries: SpatiaLite, PROJ, GEOS ...)\n",
+    printf("  init VmHWM:                            %8.1f MB (loads SpatiaLite for its migrations)\n",
            hwm0 / 1024.0);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -1,10 +1,13 @@
 /* test-store.c - the node store on real SQLite files: migrations, refusal
- * of foreign and newer stores, outbox capture, tombstones, the validator. */
+ * of foreign and newer stores, outbox capture, tombstones, the validator,
+ * points in SpatiaLite's format without SpatiaLite, and their index. */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "embed.h"
+#include "geom.h"
 #include "records.h"
 #include "refdata.h"
 #include "store.h"
@@ -22,6 +25,43 @@ static int raw_exec(const char *p, const char *sql)
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     sqlite3_close(db);
     return rc;
+}
+
+/* A connection of another program, with SpatiaLite loaded. */
+static sqlite3 *raw_spatialite(const char *p)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+
+    CHECK(sqlite3_open(p, &db) == SQLITE_OK);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, NULL);
+    if (sqlite3_load_extension(db, "mod_spatialite", NULL, &msg) != SQLITE_OK)
+        printf("# mod_spatialite: %s\n", msg ? msg : "?");
+    sqlite3_free(msg);
+    return db;
+}
+
+static double dscalar(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    double v = -999;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* 1 when sql fails (to prepare or to run) on db */
+static int sql_fails(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    return rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE;
 }
 
 static long long scalar(struct store *s, const char *sql)
@@ -212,8 +252,8 @@ static void test_outbox(struct store *s)
     CHECK(strcmp(id, id2) < 0);                        /* time-ordered ids */
     CHECK(scalar(s, "SELECT count(*) FROM outbox") == before + 2);
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM case_report WHERE id = '%s' AND ST_X(geom) = 106.8 "
-             "AND ST_Y(geom) = -6.59 AND origin = (SELECT value FROM meta WHERE key='node_id')",
+             "SELECT count(*) FROM case_report WHERE id = '%s' AND sk_x(geom) = 106.8 "
+             "AND sk_y(geom) = -6.59 AND origin = (SELECT value FROM meta WHERE key='node_id')",
              id);
     CHECK(scalar(s, sql) == 1);
     CHECK(scalar(s, "SELECT count(*) FROM case_report WHERE ROWID IN (SELECT ROWID FROM "
@@ -262,18 +302,146 @@ static void test_outbox(struct store *s)
     store_close(s);
 }
 
-/* SpatiaLite is loaded with its metadata, and although store_open() closes
- * PROJ's proj.db, a transformation still works: PROJ opens it again. */
+/* init loads SpatiaLite for the first migration: its metadata exists. */
 static void test_spatial(struct store *s)
 {
     CHECK(scalar(s, "SELECT CheckSpatialMetaData()") == 3);    /* 3: current layout */
     CHECK(scalar(s, "SELECT count(*) FROM geometry_columns"
                     " WHERE f_table_name = 'case_report' AND srid = 4326") == 1);
-    /* UTM zone 48S (central meridian 105 E): 106.8 E, 6.6 S lies about
-     * 1.8 degrees = 199 km east of it, easting 500 km + that */
-    long long e = scalar(s, "SELECT CAST(ST_X(ST_Transform(MakePoint(106.8, -6.6, 4326),"
-                            " 32748)) AS INTEGER)");
-    CHECK(e > 698000 && e < 700000);
+}
+
+static int bbox_count(struct store *s, double x0, double y0, double x1, double y1)
+{
+    char sql[320];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM case_report WHERE ROWID IN (SELECT ROWID "
+             "FROM SpatialIndex WHERE f_table_name = 'case_report' AND search_frame = "
+             "BuildMbr(%g, %g, %g, %g))", x0, y0, x1, y1);
+    return (int)scalar(s, sql);
+}
+
+/* The node's points without SpatiaLite: a reopened store has none of its
+ * functions, yet writes points that SpatiaLite reads and indexes, and reads
+ * SpatiaLite's. */
+static void test_points(void)
+{
+    struct store_opts o = {0};
+    struct store *s = NULL;
+    struct validator *v = NULL;
+    struct case_report_in in;
+    struct verr e;
+    char id[UUID_STR_LEN], ref[16], sql[256];
+    cJSON *doc = report_json("3201011001", ",\"lat\":-6.25,\"lon\":106.5");
+
+    CHECK(store_open(path, &o, &s) == 0);
+    if (!s)
+        return;
+    sqlite3 *db = store_db(s);
+    CHECK(sql_fails(db, "SELECT MakePoint(1, 2, 4326)"));     /* not loaded */
+    CHECK(validator_new(s, &v) == 0);
+    CHECK(validate_case_report(v, doc, &in, &e) == 0);
+    cJSON_Delete(doc);
+    validator_free(v);
+    CHECK(store_begin(s) == 0);
+    CHECK(case_report_insert(s, &in, id, ref) == 0);
+    CHECK(store_commit(s) == 0);
+    snprintf(sql, sizeof(sql), "SELECT sk_x(geom) FROM case_report WHERE id = '%s'", id);
+    CHECK(dscalar(db, sql) == 106.5);
+    snprintf(sql, sizeof(sql), "SELECT sk_y(geom) FROM case_report WHERE id = '%s'", id);
+    CHECK(dscalar(db, sql) == -6.25);
+    CHECK(scalar(s, "SELECT length(sk_point(106.5, -6.25))") == GEOM_POINT_SIZE);
+    CHECK(scalar(s, "SELECT sk_point(NULL, 1) IS NULL AND sk_x(NULL) IS NULL") == 1);
+
+    /* malformed input is an error, never a number */
+    CHECK(sql_fails(db, "SELECT sk_x(X'00')"));
+    CHECK(sql_fails(db, "SELECT sk_y('POINT(1 2)')"));
+    CHECK(sql_fails(db, "SELECT sk_x(zeroblob(60))"));
+    CHECK(sql_fails(db, "SELECT sk_point('east', 1)"));
+    CHECK(sql_fails(db, "SELECT sk_point(1e999, 1)"));
+    CHECK(sql_fails(db, "SELECT sk_x(substr(sk_point(1, 2), 1, 59))"));
+    /* a damaged MBR or another geometry class */
+    CHECK(sql_fails(db, "SELECT sk_x(substr(sk_point(1, 2), 1, 6) || zeroblob(8)"
+                        " || substr(sk_point(1, 2), 15))"));
+    CHECK(sql_fails(db, "SELECT sk_x(substr(sk_point(1, 2), 1, 39) || X'02000000'"
+                        " || substr(sk_point(1, 2), 44))"));
+
+    /* the same point in big-endian order (SpatiaLite on such a machine) */
+    unsigned char le[GEOM_POINT_SIZE], be[GEOM_POINT_SIZE];
+    static const struct { int off, len; } fields[] = {
+        { 2, 4 }, { 6, 8 }, { 14, 8 }, { 22, 8 }, { 30, 8 }, { 39, 4 }, { 43, 8 }, { 51, 8 } };
+    double x = 0, y = 0;
+    int srid = 0;
+    geom_point_write(le, 4326, 106.5, -6.25);
+    memcpy(be, le, sizeof(be));
+    be[1] = 0x00;
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+        for (int i = 0; i < fields[f].len; i++)
+            be[fields[f].off + i] = le[fields[f].off + fields[f].len - 1 - i];
+    CHECK(geom_point_read(be, sizeof(be), &srid, &x, &y) == 0);
+    CHECK(srid == 4326 && x == 106.5 && y == -6.25);
+
+    /* an update of the point moves its index entry (giu trigger) */
+    snprintf(sql, sizeof(sql), "UPDATE case_report SET geom = sk_point(107.25, -6.75)"
+             " WHERE id = '%s'", id);
+    CHECK(store_exec(s, sql) == 0);
+
+    /* SpatiaLite reads the node's blob, and its index finds the record */
+    CHECK(store_spatial(s) == 0);
+    CHECK(store_spatial(s) == 0);                              /* once is enough */
+    snprintf(sql, sizeof(sql), "SELECT GeometryType(geom) = 'POINT' AND ST_SRID(geom) = 4326"
+             " AND ST_IsValid(geom) = 1 AND ST_X(geom) = 107.25 AND ST_Y(geom) = -6.75"
+             " FROM case_report WHERE id = '%s'", id);
+    CHECK(scalar(s, sql) == 1);
+    CHECK(bbox_count(s, 107.2, -6.8, 107.3, -6.7) == 1);
+    CHECK(bbox_count(s, 106.4, -6.3, 106.6, -6.2) == 0);     /* the old place */
+    CHECK(dscalar(db, "SELECT sk_x(MakePoint(106.8, -6.59, 4326))") == 106.8);
+    CHECK(dscalar(db, "SELECT sk_y(MakePoint(106.8, -6.59, 4326))") == -6.59);
+    CHECK(scalar(s, "SELECT sk_point(106.8, -6.59) = MakePoint(106.8, -6.59, 4326)") == 1);
+    CHECK(sql_fails(db, "SELECT sk_x(GeomFromText('LINESTRING(0 0, 1 1)', 4326))"));
+    store_close(s);
+}
+
+/* A store made before the node wrote its own points (schema version 3, the
+ * index triggers calling SpatiaLite's MbrMinX ...) upgrades in place: its
+ * points are read and its index is kept up to date without SpatiaLite. */
+static void test_upgrade(void)
+{
+    extern const struct embedded_file node_migrations[];
+    struct store_opts o = {0};
+    struct store *s = NULL;
+    char old[300];
+    sqlite3 *db;
+
+    snprintf(old, sizeof(old), "%s/v3.db", dir);
+    db = raw_spatialite(old);
+    CHECK(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA application_id = 1397444179;"
+                           "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    for (int i = 0; i < 3; i++)
+        CHECK(sqlite3_exec(db, node_migrations[i].data, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+        "INSERT INTO meta (key, value) VALUES ('district', '3201'), ('node_id', 'n1');"
+        "INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, kind, village,"
+        " signs, animals, event_date, geom) VALUES ('a', 'n1', 1, 'now', 'now', '3201-000001',"
+        " 'U', '3201011001', '[\"KBG\"]', '[]', '2026-11-20', MakePoint(106.1, -6.1, 4326));"
+        "PRAGMA user_version = 3; COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    CHECK(store_open(old, &o, &s) == 0);
+    if (!s)
+        return;
+    CHECK(store_schema_version(s) == store_schema_latest());
+    store_close(s);
+    s = NULL;
+    CHECK(store_open(old, &o, &s) == 0);                     /* no SpatiaLite now */
+    if (!s)
+        return;
+    CHECK(sql_fails(store_db(s), "SELECT MakePoint(1, 2, 4326)"));
+    CHECK(dscalar(store_db(s), "SELECT sk_x(geom) FROM case_report WHERE id = 'a'") == 106.1);
+    CHECK(store_exec(s, "UPDATE case_report SET geom = sk_point(106.9, -6.9) WHERE id = 'a'")
+          == 0);
+    CHECK(store_spatial(s) == 0);
+    CHECK(bbox_count(s, 106.8, -7.0, 107.0, -6.8) == 1);
+    CHECK(bbox_count(s, 106.0, -6.2, 106.2, -6.0) == 0);
+    store_close(s);
 }
 
 int main(void)
@@ -289,6 +457,8 @@ int main(void)
     test_validator(s);
     test_spatial(s);
     test_outbox(s);            /* closes s */
+    test_points();
+    test_upgrade();
     test_migrations();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

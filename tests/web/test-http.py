@@ -252,6 +252,26 @@ def main():
         rows = json.loads(b)
         check(st == 200 and len(rows) == 1 and rows[0]['reporter'] == '+6281255556666',
               "the reporter's report carries the reporter's phone")
+        # a map pin: stored as a SpatiaLite point by the node, read back for
+        # the list and as GeoJSON for the map
+        st, j = post('/api/v1/reports', {'kind': 'P', 'village': '3201011006', 'syndrome': 'MMU',
+                                         'animals': [{'species': 'AY', 'sick': 1}],
+                                         'event_date': '2026-01-02', 'lat': -6.4817,
+                                         'lon': 106.854})
+        pin_ref = j['ref'] if st == 201 else None
+        s.sendall(b'GET /api/v1/map?days=3660 HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n'
+                  % sid.encode())
+        st, _, b, _ = read_response(s)
+        feats = [f for f in json.loads(b)['features'] if f['properties']['ref'] == pin_ref]
+        check(st == 200 and len(feats) == 1 and feats[0]['geometry'] ==
+              {'type': 'Point', 'coordinates': [106.854, -6.4817]},
+              'the map: GeoJSON point of the pinned report: ' + str(feats))
+        s.sendall(b'GET /api/v1/reports?q=%s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n'
+                  % (str(pin_ref).encode(), sid.encode()))
+        st, _, b, _ = read_response(s)
+        rows = json.loads(b)
+        check(st == 200 and len(rows) == 1 and rows[0]['lat'] == -6.4817 and
+              rows[0]['lon'] == 106.854, 'the list: lat and lon of the pinned report')
         s.close()
 
         d.send_signal(signal.SIGTERM)
