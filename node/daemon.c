@@ -54,6 +54,9 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
         { 0, 0, 0, 0 } };
     struct store_opts so = config_store_opts(cfg, 0);
     struct daemon d = { .cfg = cfg };
+    /* web forms and SMS add rows at the ends of the B-trees, and a smaller
+     * cache keeps the long-running process small (docs/performance.md) */
+    so.cache_kib = (int)cfg->run_cache_kib;
     uv_loop_t loop;
     int opt, r;
 

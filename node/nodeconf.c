@@ -36,6 +36,8 @@ static const struct cfg_opt cfg_opts[] = {
       "how long a writer waits for another writer" },
     { "store.cache_kib",       CFG_UINT,  CFG_AT(cache_kib),       "4096",  256, 1048576,
       "SQLite page cache per connection; more is faster for large stores, costs memory" },
+    { "run.cache_kib",         CFG_UINT,  CFG_AT(run_cache_kib),   "2048",  256, 1048576,
+      "the daemon's (run) SQLite page cache: its writes touch the ends of the B-trees" },
     { "import.chunk",          CFG_UINT,  CFG_AT(import_chunk),    "1000",  1, 100000,
       "rows per import transaction; smaller lets other writers in sooner" },
     { "areas.dir",             CFG_PATH,  CFG_AT(areas_dir),       "",      0, 0,

@@ -12,6 +12,7 @@ struct node_config {
     enum store_sync_mode synchronous;
     unsigned busy_timeout_ms;
     unsigned cache_kib;           /* SQLite page cache per connection */
+    unsigned run_cache_kib;       /* ... of the daemon's connection */
     unsigned import_chunk;        /* rows per import transaction */
     char areas_dir[1024];
     int log_level;

@@ -46,7 +46,7 @@ def main():
     ap.add_argument('--seconds', type=int, default=20)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--cache-kib', type=int, default=0,
-                    help="the daemon's SQLite page cache (store.cache_kib; 0: the default)")
+                    help="the daemon's SQLite page cache (run.cache_kib; 0: the default)")
     a = ap.parse_args()
     if not shutil.which('wrk'):
         sys.exit('web-bench: needs wrk (apt-get install wrk)')
@@ -64,7 +64,7 @@ def main():
         if a.cache_kib:
             conf = ['--config', os.path.join(tmp, 'node.conf')]
             with open(conf[1], 'w') as f:
-                f.write('[store]\ncache_kib = %d\n' % a.cache_kib)
+                f.write('[run]\ncache_kib = %d\n' % a.cache_kib)
         # the daemon without the web module, for comparison
         base = subprocess.Popen([a.node_exe, '--db', db] + conf + ['run'],
                                 stderr=subprocess.DEVNULL)
