@@ -10,21 +10,8 @@
 #include <libpq-fe.h>
 
 #include "hub_ca.h"
+#include "hub_migrate.h"
 #include "log.h"
-
-static int connect_db(const char *conninfo, PGconn **ret)
-{
-    PGconn *pg = PQconnectdb(conninfo);
-
-    if (PQstatus(pg) != CONNECTION_OK) {
-        log_error("cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
-        PQfinish(pg);
-        return -ECONNREFUSED;
-    }
-    PQsetClientEncoding(pg, "UTF8");
-    *ret = pg;
-    return 0;
-}
 
 /* Runs sql with text parameters; *ret (if given) gets the result. */
 static int run(PGconn *pg, const char *sql, int n, const char *const *params, PGresult **ret)
@@ -77,7 +64,7 @@ int hub_node_add(const char *conninfo, const char *name, const char *district,
         return r;
     ca_sha256_hex(token, strlen(token), hash);
     snprintf(hours, sizeof(hours), "%u", valid_hours);
-    r = connect_db(conninfo, &pg);
+    r = hub_admin_connect(conninfo, &pg);
     if (r < 0)
         return r;
     r = run(pg, "BEGIN", 0, NULL, NULL);
@@ -138,7 +125,7 @@ int hub_node_revoke(const char *conninfo, const char *name)
     PGconn *pg = NULL;
     int r;
 
-    r = connect_db(conninfo, &pg);
+    r = hub_admin_connect(conninfo, &pg);
     if (r < 0)
         return r;
     r = run(pg, "BEGIN", 0, NULL, NULL);
@@ -184,7 +171,7 @@ int hub_node_list(const char *conninfo)
     PGconn *pg = NULL;
     int r;
 
-    r = connect_db(conninfo, &pg);
+    r = hub_admin_connect(conninfo, &pg);
     if (r < 0)
         return r;
     r = run(pg, "SELECT r.name, r.district, coalesce(r.node_id, '-'), "

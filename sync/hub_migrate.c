@@ -33,7 +33,7 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what)
     return r;
 }
 
-static int connect_db(const char *conninfo, PGconn **ret)
+int hub_admin_connect(const char *conninfo, PGconn **ret)
 {
     PGconn *pg = PQconnectdb(conninfo);
 
@@ -53,7 +53,7 @@ int hub_migrate(const char *conninfo)
     const struct embedded_file *f;
     int r, applied = 0;
 
-    r = connect_db(conninfo, &pg);
+    r = hub_admin_connect(conninfo, &pg);
     if (r < 0)
         return r;
     r = exec_ok(pg, "SET client_min_messages = warning;"
@@ -299,7 +299,7 @@ int hub_refdata_load(const char *conninfo, const char *areas_dir)
     PGconn *pg = NULL;
     int r;
 
-    r = connect_db(conninfo, &pg);
+    r = hub_admin_connect(conninfo, &pg);
     if (r < 0)
         return r;
     r = exec_ok(pg, "SET client_min_messages = warning; BEGIN;"

@@ -4,6 +4,12 @@
 #ifndef SIKHNAS_HUB_MIGRATE_H
 #define SIKHNAS_HUB_MIGRATE_H
 
+#include <libpq-fe.h>
+
+/* Connects with blocking libpq in UTF-8; logs and returns -ECONNREFUSED if
+ * PostgreSQL cannot be reached. The administrative commands share it. */
+int hub_admin_connect(const char *conninfo, PGconn **ret);
+
 /* Applies every embedded schema/central migration not yet recorded in
  * schema_migration, each in its own transaction, under an advisory lock so
  * that two hubs starting at once do not race. Returns 0 or -errno. */
