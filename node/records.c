@@ -9,6 +9,14 @@
 
 #include "log.h"
 
+/* Binds text, or leaves the parameter NULL when it is empty (store_stmt()
+ * hands out statements with their bindings cleared). */
+static void bind_opt(sqlite3_stmt *st, int idx, const char *text)
+{
+    if (text[0])
+        sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
+}
+
 /* Appends a JSON array of codes to buf; the codes were validated, so they
  * need no escaping. Returns the length, or -ENOSPC. */
 static int codes_json(char *buf, size_t cap, const char (*codes)[8], int n)
@@ -82,10 +90,8 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
     sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, ddx, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, in->event_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 13, in->reporter, -1, SQLITE_STATIC);
-    if (in->note[0])
-        sqlite3_bind_text(st, 14, in->note, -1, SQLITE_STATIC);
+    bind_opt(st, 13, in->reporter);
+    bind_opt(st, 14, in->note);
     if (in->has_point) {
         sqlite3_bind_double(st, 15, in->lon);
         sqlite3_bind_double(st, 16, in->lat);
@@ -122,8 +128,7 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
     sqlite3_bind_text(st, 6, in->role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->phone, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, store_district(s), -1, SQLITE_STATIC);
-    if (in->village[0])
-        sqlite3_bind_text(st, 9, in->village, -1, SQLITE_STATIC);
+    bind_opt(st, 9, in->village);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -409,14 +414,12 @@ int followup_insert(struct store *s, const struct followup_in *in, char id_out[U
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 5, in->case_id, -1, SQLITE_STATIC);
-    if (in->outcome[0])
-        sqlite3_bind_text(st, 6, in->outcome, -1, SQLITE_STATIC);
+    bind_opt(st, 6, in->outcome);
     sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
     if (in->escalate >= 0)
         sqlite3_bind_int(st, 8, in->escalate);
     sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 10, in->reporter, -1, SQLITE_STATIC);
+    bind_opt(st, 10, in->reporter);
     return step_done(s, st, "case follow-up");
 }
 
@@ -441,8 +444,7 @@ int vaccination_insert(struct store *s, const struct vaccination_in *in,
     sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, in->event_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 9, in->reporter, -1, SQLITE_STATIC);
+    bind_opt(st, 9, in->reporter);
     return step_done(s, st, "vaccination");
 }
 
@@ -466,8 +468,7 @@ int population_insert(struct store *s, const struct population_in *in,
     sqlite3_bind_text(st, 5, in->village, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->event_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 8, in->reporter, -1, SQLITE_STATIC);
+    bind_opt(st, 8, in->reporter);
     return step_done(s, st, "population report");
 }
 
@@ -499,14 +500,12 @@ int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_
         return r;
     sqlite3_bind_text(st, 5, permit_out, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, in->owner_id, -1, SQLITE_STATIC);
-    if (in->owner_phone[0])
-        sqlite3_bind_text(st, 7, in->owner_phone, -1, SQLITE_STATIC);
+    bind_opt(st, 7, in->owner_phone);
     sqlite3_bind_text(st, 8, in->from_area, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, in->to_area, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, in->issue_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 12, in->reporter, -1, SQLITE_STATIC);
+    bind_opt(st, 12, in->reporter);
     return step_done(s, st, "movement permit");
 }
 
@@ -525,17 +524,14 @@ int treatment_insert(struct store *s, const struct treatment_in *in,
     r = stamp(s, st, id_out, now);
     if (r < 0)
         return r;
-    if (in->case_id[0])
-        sqlite3_bind_text(st, 5, in->case_id, -1, SQLITE_STATIC);
+    bind_opt(st, 5, in->case_id);
     sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->species, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, in->drug, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, in->n_animals);
     sqlite3_bind_text(st, 10, in->event_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 11, in->reporter, -1, SQLITE_STATIC);
-    if (in->note[0])
-        sqlite3_bind_text(st, 12, in->note, -1, SQLITE_STATIC);
+    bind_opt(st, 11, in->reporter);
+    bind_opt(st, 12, in->note);
     return step_done(s, st, "treatment");
 }
 
@@ -554,15 +550,12 @@ int slaughter_insert(struct store *s, const struct slaughter_in *in,
     r = stamp(s, st, id_out, now);
     if (r < 0)
         return r;
-    if (in->abattoir[0])
-        sqlite3_bind_text(st, 5, in->abattoir, -1, SQLITE_STATIC);
+    bind_opt(st, 5, in->abattoir);
     sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->species, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, in->n_animals);
     sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
-    if (in->reporter[0])
-        sqlite3_bind_text(st, 10, in->reporter, -1, SQLITE_STATIC);
-    if (in->note[0])
-        sqlite3_bind_text(st, 11, in->note, -1, SQLITE_STATIC);
+    bind_opt(st, 10, in->reporter);
+    bind_opt(st, 11, in->note);
     return step_done(s, st, "slaughter report");
 }
