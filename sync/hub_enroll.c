@@ -381,19 +381,30 @@ static int read_body(struct enrol_job *j, cJSON **ret)
     return 0;
 }
 
-void hub_enroll(struct hub *h, struct http_req *req)
+/* A job for one enroll or renew request; NULL (after answering 503) when
+ * memory is short. */
+static struct enrol_job *job_new(struct hub *h, struct http_req *req, const char *endpoint)
 {
     struct enrol_job *j = calloc(1, sizeof(*j));
-    const cJSON *token, *district;
-    cJSON *doc = NULL;
 
     if (!j) {
-        hub_error(h, req, "enroll", 503, "unavailable", "out of memory");
-        return;
+        hub_error(h, req, endpoint, 503, "unavailable", "out of memory");
+        return NULL;
     }
     j->h = h;
     j->req = req;
-    j->endpoint = "enroll";
+    j->endpoint = endpoint;
+    return j;
+}
+
+void hub_enroll(struct hub *h, struct http_req *req)
+{
+    struct enrol_job *j = job_new(h, req, "enroll");
+    const cJSON *token, *district;
+    cJSON *doc = NULL;
+
+    if (!j)
+        return;
     if (!limit_take(h->limits, http_req_address(req), (double)uv_now(h->loop) / 1000.0)) {
         job_refuse(j, 429, "rate_limited", "too many enrolment attempts from this address; "
                    "wait a minute");
@@ -440,16 +451,11 @@ static void on_renew_conn(struct db_conn *c, void *ud)
 
 void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id)
 {
-    struct enrol_job *j = calloc(1, sizeof(*j));
+    struct enrol_job *j = job_new(h, req, "renew");
     cJSON *doc = NULL;
 
-    if (!j) {
-        hub_error(h, req, "renew", 503, "unavailable", "out of memory");
+    if (!j)
         return;
-    }
-    j->h = h;
-    j->req = req;
-    j->endpoint = "renew";
     j->id = *id;
     if (read_body(j, &doc) < 0)
         return;
