@@ -189,6 +189,28 @@ int nodecert_due(const char *crt_path, time_t now, time_t *not_after)
     return now >= nb + (na - nb) * 2 / 3;
 }
 
+/* fsyncs the directory holding path, so that a rename into it survives a
+ * power cut: the enrolment token is spent once the hub has signed. */
+static int fsync_parent(const char *path)
+{
+    char dir[NODECERT_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd, r = 0;
+
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if ((size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) + (slash == path),
+                              path) >= sizeof(dir))
+        return -ENAMETOOLONG;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
 int nodecert_write(const char *path, const char *data, size_t len, unsigned mode)
 {
     char tmp[NODECERT_PATH_MAX + 8];
@@ -209,7 +231,9 @@ int nodecert_write(const char *path, const char *data, size_t len, unsigned mode
     close(fd);
     if (r == 0 && rename(tmp, path) < 0)
         r = -errno;
-    if (r < 0)
+    if (r < 0) {
         unlink(tmp);
-    return r;
+        return r;
+    }
+    return fsync_parent(path);
 }
