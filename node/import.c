@@ -194,7 +194,7 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
             continue;
         }
         if (!open_txn) {
-            r = store_begin(s);
+            r = store_begin_bg(s);
             if (r < 0)
                 goto out;
             open_txn = 1;
@@ -212,7 +212,6 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
                 goto out;
             open_txn = 0;
             in_txn = 0;
-            store_yield(s);
         }
         if (o->progress && now_s() - last_tick > 0.25) {
             last_tick = now_s();
@@ -224,7 +223,7 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
         goto out;
     }
     if (!open_txn) {
-        r = store_begin(s);
+        r = store_begin_bg(s);
         if (r < 0)
             goto out;
         open_txn = 1;

@@ -34,6 +34,8 @@ struct store {
     int spatialite;                   /* 1: mod_spatialite is loaded on db */
     int busy_timeout_ms;
     int wait_fd;                      /* "DB-writers": writers waiting hold it shared */
+    int background;                   /* 1 while a background writer waits to begin */
+    struct timespec began;            /* when the write transaction began */
     int schema_version;
     struct hlc clock;
     uint64_t clock_saved;             /* the HLC value last written to meta */
@@ -77,10 +79,22 @@ int store_exec(struct store *s, const char *sql)
     return 0;
 }
 
+/* 1 while an interactive writer waits for the store (holds DB-writers shared). */
+static int writer_waiting(struct store *s)
+{
+    if (s->wait_fd < 0 || flock(s->wait_fd, LOCK_EX | LOCK_NB) == 0) {
+        if (s->wait_fd >= 0)
+            (void) flock(s->wait_fd, LOCK_UN);
+        return 0;
+    }
+    return 1;
+}
+
 /* SQLite's default busy handler sleeps up to 100 ms between tries, and a
  * bulk import that commits every few milliseconds could win every race.
  * Polling each millisecond lets a single officer's save slip in between two
- * chunks of an import. */
+ * chunks of an import. A background writer (sync, import) does not even try
+ * while an officer's save waits: when the lock frees, the officer gets it. */
 static int store_busy(void *arg, int count)
 {
     struct store *s = arg;
@@ -88,6 +102,8 @@ static int store_busy(void *arg, int count)
     if (count >= s->busy_timeout_ms)
         return 0;
     usleep(1000);
+    while (s->background && writer_waiting(s) && count++ < s->busy_timeout_ms)
+        usleep(1000);
     return 1;
 }
 
@@ -336,21 +352,29 @@ sqlite3 *store_db(struct store *s)
     return s->db;
 }
 
-/* Writers are not served in order by SQLite: a bulk import that commits
- * and begins again at once can starve an officer's save. So a writer holds
- * a shared lock on DB-writers while it waits for the write lock, and a bulk
- * writer calls store_yield() between chunks, which waits while anyone holds
- * that lock. An officer's save then waits for one chunk at most. */
-int store_begin(struct store *s)
+/* Writers are not served in order by SQLite: a sync or an import that
+ * commits and begins again at once can starve an officer's save. So an
+ * interactive writer (store_begin) holds a shared lock on DB-writers while
+ * it waits for the write lock, and a background writer (store_begin_bg)
+ * waits while anyone holds that lock, before it asks and while it asks. An
+ * officer's save then waits for one background transaction at most. */
+static int begin(struct store *s, int background)
 {
     char buf[32];
     int rc;
 
-    if (s->wait_fd >= 0)
+    if (background) {
+        store_yield(s);
+        s->background = 1;
+    } else if (s->wait_fd >= 0) {
         (void) flock(s->wait_fd, LOCK_SH);
+    }
     rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (s->wait_fd >= 0)
+    if (background)
+        s->background = 0;
+    else if (s->wait_fd >= 0)
         (void) flock(s->wait_fd, LOCK_UN);
+    clock_gettime(CLOCK_MONOTONIC, &s->began);
 
     if (rc != SQLITE_OK) {
         int r = store_error(s, rc);
@@ -373,6 +397,16 @@ int store_begin(struct store *s)
         s->clock_saved = h;
     }
     return 0;
+}
+
+int store_begin(struct store *s)
+{
+    return begin(s, 0);
+}
+
+int store_begin_bg(struct store *s)
+{
+    return begin(s, 1);
 }
 
 int store_commit(struct store *s)
@@ -400,6 +434,14 @@ int store_commit(struct store *s)
         log_error("store: commit failed: %s", sqlite3_errmsg(s->db));
         return store_error(s, rc);
     }
+    if (log_level >= LOG_DEBUG) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double ms = (double)(now.tv_sec - s->began.tv_sec) * 1e3 +
+                    (double)(now.tv_nsec - s->began.tv_nsec) / 1e6;
+        if (ms > 100)
+            log_debug("store: a write transaction held the store for %.0f ms", ms);
+    }
     s->clock_saved = s->clock.last;
     s->ref_saved = s->ref_seq;
     return 0;
@@ -408,13 +450,8 @@ int store_commit(struct store *s)
 void store_yield(struct store *s)
 {
     /* bounded: a writer stuck while holding the lock must not stop an import */
-    for (int i = 0; i < 2000 && s->wait_fd >= 0; i++) {
-        if (flock(s->wait_fd, LOCK_EX | LOCK_NB) == 0) {
-            (void) flock(s->wait_fd, LOCK_UN);
-            return;
-        }
+    for (int i = 0; i < 2000 && writer_waiting(s); i++)
         usleep(500);
-    }
 }
 
 void store_rollback(struct store *s)

@@ -40,13 +40,17 @@ int store_schema_version(struct store *s);
 int store_schema_latest(void);
 
 /* BEGIN IMMEDIATE (waits for other writers up to the busy timeout), COMMIT,
- * ROLLBACK. Return 0 or -errno (-EBUSY when the wait ran out). */
+ * ROLLBACK. Return 0 or -errno (-EBUSY when the wait ran out). store_begin
+ * is for what a person waits on (a form, an SMS, a command); store_begin_bg
+ * for work nobody waits on (sync, import): it lets every waiting
+ * store_begin go first, so an officer waits for one such transaction at most. */
 int store_begin(struct store *s);
+int store_begin_bg(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
-/* For bulk writers, between two transactions: waits (a second at most)
- * while other writers are waiting for the store, so they go first. */
+/* Waits (a second at most) while interactive writers are waiting for the
+ * store, so they go first; store_begin_bg() calls it. */
 void store_yield(struct store *s);
 
 /* Runs sql (no results wanted). Returns 0 or -EIO, logging the SQLite error. */
