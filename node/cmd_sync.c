@@ -3,8 +3,9 @@
  * connections): while the hub applies one batch, the next is sent ahead of
  * it (sync_client_next_ahead), so the hub decodes it and this process builds
  * the one after in the meantime. Transient failures (a cut, a timeout, a hub
- * that is briefly unavailable) are retried a few times with backoff; what
- * is left after that is reported with a clear message and a non-zero exit. */
+ * or its database briefly unavailable, as in a failover) are retried with
+ * short waits for --retry-for seconds (60 by default); what is left after
+ * that is reported with a clear message and a non-zero exit. */
 #include "cmd_sync.h"
 
 #include <curl/curl.h>
@@ -171,12 +172,61 @@ static int transient(int r)
            r == -ECONNREFUSED || r == -EIO || r == -EBUSY || r == -EPROTO || r == -ESTALE;
 }
 
+/* Runs the round to its end, riding out transient failures (a cut, a
+ * timeout, a hub or database briefly away, as in a failover at the centre)
+ * for retry_for seconds of outage and at most max_tries attempts in a row
+ * (-1: no limit). Returns 0 or the last failure. */
+static int run_round(struct sync_client *c, struct xfers *x, double retry_for, int max_tries,
+                     int tty)
+{
+    double t0 = now_s(), last_tick = 0, outage = 0;
+    unsigned failures = 0;
+    int r;
+
+    sync_client_begin(c);
+    for (;;) {
+        unsigned budget = sync_client_budget(c);
+        r = step(c, x);
+        if (r == 0)
+            return 0;
+        if (r > 0) {
+            failures = 0;
+            if (tty && now_s() - last_tick > 0.2) {
+                progress(c, t0, 0);
+                last_tick = now_s();
+            }
+            continue;
+        }
+        sync_client_record_error(c);
+        if ((r == -ETIMEDOUT || r == -EMSGSIZE) && sync_client_budget(c) < budget) {
+            /* a slow link: the next batch is half the size; that is progress */
+            log_notice("sync: %s; sending smaller batches (%u KiB)", sync_client_error(c),
+                       sync_client_budget(c) / 1024);
+            continue;
+        }
+        if (!transient(r))
+            return r;
+        if (failures++ == 0)
+            outage = now_s();
+        if ((max_tries >= 0 && (int)failures > max_tries) || now_s() - outage >= retry_for)
+            return r;
+        if (r == -ESTALE)               /* sent ahead too early: send it again, now */
+            continue;
+        unsigned wait = sync_retry_delay_ms(failures, (uint64_t)((now_s() - outage) * 1000),
+                                            sync_client_retry_after(c), 30000);
+        log_warning("sync: %s; trying again in %.1f s (still trying for %.0f s)",
+                    sync_client_error(c), wait / 1000.0, retry_for - (now_s() - outage));
+        usleep(wait * 1000u);
+    }
+}
+
 int sync_cmd(struct node_config *cfg, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "hub", required_argument, NULL, 'h' },
         { "ca", required_argument, NULL, 'c' },
         { "retries", required_argument, NULL, 'r' },
+        { "retry-for", required_argument, NULL, 'f' },
         { "batch-kib", required_argument, NULL, 'b' },
         { "no-progress", no_argument, NULL, 'n' },
         { 0, 0, 0, 0 } };
@@ -188,22 +238,28 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     struct sync_client *c = NULL;
     struct store *s = NULL;
     struct xfers x = {0};
-    int opt, r, tty = isatty(STDERR_FILENO), retries = 3, tries = 0;
+    int opt, r, tty = isatty(STDERR_FILENO), retries = -1;
     unsigned batch_kib = cfg->sync_batch_kib;
-    double t0 = now_s(), last_tick = 0;
+    double t0 = now_s(), retry_for = 60;
+    char *end;
 
-    optind = 1;
+    optind = 0;                 /* 0: a full reset of getopt, which main() used with "+" */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h': arg_url = optarg; break;
         case 'c': arg_ca = optarg; break;
         case 'r': retries = atoi(optarg); break;
+        case 'f':
+            retry_for = strtod(optarg, &end);
+            if (*end || end == optarg || !(retry_for >= 0 && retry_for <= 86400))
+                return -EDOM;
+            break;
         case 'b': batch_kib = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'n': tty = 0; break;
         default: return -EDOM;
         }
     }
-    if (optind != argc || retries < 0 || retries > 100)
+    if (optind != argc || retries < -1 || retries > 1000)
         return -EDOM;
     r = store_open(cfg->db_path, &so, &s);
     if (r < 0)
@@ -248,40 +304,10 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         r = -ENOMEM;
         goto out;
     }
-    sync_client_begin(c);
-    for (;;) {
-        unsigned budget = sync_client_budget(c);
-        r = step(c, &x);
-        if (r == 0)
-            break;
-        if (r < 0) {
-            sync_client_record_error(c);
-            if ((r == -ETIMEDOUT || r == -EMSGSIZE) && sync_client_budget(c) < budget) {
-                /* a slow link: the next batch is half the size; that is progress */
-                log_notice("sync: %s; sending smaller batches (%u KiB)", sync_client_error(c),
-                           sync_client_budget(c) / 1024);
-                continue;
-            }
-            if (!transient(r) || tries >= retries)
-                break;
-            if (r == -ESTALE) {         /* sent ahead too early: send it again, now */
-                tries++;
-                continue;
-            }
-            unsigned wait = 1u << tries;
-            if (sync_client_retry_after(c) > wait)
-                wait = sync_client_retry_after(c) > 30 ? 30 : sync_client_retry_after(c);
-            tries++;
-            log_warning("sync: %s; trying again in %u s (%d of %d)", sync_client_error(c),
-                        wait, tries, retries);
-            sleep(wait);
-            continue;
-        }
-        tries = 0;
-        if (tty && now_s() - last_tick > 0.2) {
-            progress(c, t0, 0);
-            last_tick = now_s();
-        }
+    r = sync_client_lock(c, 1);
+    if (r == 0) {
+        r = run_round(c, &x, retry_for, retries, tty);
+        sync_client_unlock(c);
     }
     if (tty)
         progress(c, t0, 1);
@@ -304,9 +330,9 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         sqlite3_reset(q);
     printf("{\"pushed\":%lld,\"refused\":%lld,\"pulled\":%lld,\"batches\":%lld,"
            "\"requests\":%lld,\"bytes_up\":%lld,\"bytes_down\":%lld,\"seconds\":%.3f,"
-           "\"queued\":%lld,\"rejected_total\":%lld}\n", st->rows_sent, st->rows_refused,
-           st->rows_pulled, st->batches, st->requests, st->bytes_up, st->bytes_down,
-           now_s() - t0, sync_client_queued(c), rejected);
+           "\"queued\":%lld,\"rejected_total\":%lld,\"found_acked\":%lld}\n", st->rows_sent,
+           st->rows_refused, st->rows_pulled, st->batches, st->requests, st->bytes_up, st->bytes_down,
+           now_s() - t0, sync_client_queued(c), rejected, st->rows_found_acked);
     if (st->rows_refused)
         log_warning("the hub refused %lld record(s); see `sikhnas-node status` and "
                     "`report list`", st->rows_refused);

@@ -5,10 +5,12 @@
  * handle that keeps its connection between rounds.
  *
  * Scheduling: a round every sync.interval_s; UPLINK_SOON_MS after a local
- * change; after a failed round, a retry after an exponentially growing delay
- * with jitter (UPLINK_BACKOFF_MIN_MS doubling up to UPLINK_BACKOFF_MAX_MS,
- * or the hub's Retry-After when longer). A failed round is always retried:
- * it never waits for the next local write. */
+ * change; after a failed round, a retry after sync_retry_delay_ms(): short
+ * waits for the first minute of an outage (a failover at the centre is
+ * ridden out), then waits that grow with the outage up to
+ * UPLINK_BACKOFF_MAX_MS, with jitter, or the hub's Retry-After when longer.
+ * A failed round is always retried: it never waits for the next local
+ * write, and the daemon never gives up. */
 #include "uplink.h"
 
 #include <curl/curl.h>
@@ -24,7 +26,7 @@
 
 #define UPLINK_FIRST_MS       2000
 #define UPLINK_SOON_MS        3000
-#define UPLINK_BACKOFF_MIN_MS 2000
+#define UPLINK_BUSY_MS        5000     /* another process holds the round */
 #define UPLINK_BACKOFF_MAX_MS (15 * 60 * 1000)
 #define UPLINK_MAX_ROWS       2000     /* rows per batch: bounds the loop's work per step */
 
@@ -40,6 +42,7 @@ struct uplink {
     int in_flight;              /* easy is in multi */
     int again;                  /* a change arrived during the round */
     unsigned failures;          /* failed rounds in a row */
+    uint64_t outage_start;      /* uv_now() of the first of them */
     int open_handles;           /* timers and polls not yet closed */
     char url[512], ca[PATH_MAX];
     struct nodecert_paths certs;
@@ -185,6 +188,7 @@ static void arm(struct uplink *u, uint64_t ms)
 static void round_finished(struct uplink *u, int r)
 {
     u->busy = 0;
+    sync_client_unlock(u->client);
     if (r == 0) {
         if (u->failures)
             log_notice("uplink: synced with %s again after %u failed round(s)", u->url,
@@ -199,17 +203,11 @@ static void round_finished(struct uplink *u, int r)
         return;
     }
     sync_client_record_error(u->client);
-    u->failures++;
-    /* exponential backoff with jitter: half the delay fixed, half random */
-    uint64_t base = UPLINK_BACKOFF_MIN_MS;
-    for (unsigned i = 1; i < u->failures && base < UPLINK_BACKOFF_MAX_MS; i++)
-        base *= 2;
-    if (base > UPLINK_BACKOFF_MAX_MS)
-        base = UPLINK_BACKOFF_MAX_MS;
-    uint64_t delay = base / 2 + (uint64_t)rand() % (base / 2 + 1);
-    uint64_t after = (uint64_t)sync_client_retry_after(u->client) * 1000;
-    if (after > delay)
-        delay = after;
+    if (u->failures++ == 0)
+        u->outage_start = uv_now(u->d->loop);
+    uint64_t delay = sync_retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
+                                         sync_client_retry_after(u->client),
+                                         UPLINK_BACKOFF_MAX_MS);
     if (u->failures == 1)
         log_warning("uplink: %s; retrying in %.1f s", sync_client_error(u->client),
                     (double)delay / 1000);
@@ -226,6 +224,7 @@ static void uplink_step(struct uplink *u)
 
     if (u->d->stopping) {
         u->busy = 0;
+        sync_client_unlock(u->client);
         return;
     }
     r = sync_client_next(u->client, u->easy);
@@ -247,6 +246,12 @@ static void on_round_timer(uv_timer_t *h)
     u->round_due = 0;
     if (u->busy || u->d->stopping)
         return;
+    if (sync_client_lock(u->client, 0) < 0) {
+        log_info("uplink: a sync of this store is running elsewhere; trying again in %d s",
+                 UPLINK_BUSY_MS / 1000);
+        arm(u, UPLINK_BUSY_MS);
+        return;
+    }
     u->busy = 1;
     u->again = 0;
     sync_client_begin(u->client);

@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -245,6 +248,7 @@ struct sync_req {
     struct curl_slist *headers;
     char *body;
     size_t body_len;
+    int probe;                  /* push: an empty batch asking for the hub's acked_seq */
     int64_t base_seq;           /* push: the last_seq of the batch still in flight before it */
     int64_t last_seq;           /* push: the batch covers queued seq <= this */
     struct prow *rows;
@@ -269,6 +273,10 @@ struct sync_client {
     int use_gzip;               /* the hub would not take zstd */
     enum phase phase;
     int refdata_changed;
+    int64_t sent_seq;           /* meta sync.sent_seq: the highest last_seq ever sent */
+    int64_t round_seq;          /* the round pushes what was queued when it began */
+    int lock_fd;                /* DB-sync, or -1 */
+    int probed;                 /* the hub's acked_seq was asked for since the last failure */
     sqlite3_stmt *select[NTABLES];  /* current row by id, synced tables */
 
     /* requests in flight: req[head] is the oldest, nreq of them (at most 2,
@@ -363,6 +371,8 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     if (!c)
         return -ENOMEM;
     c->store = s;
+    c->lock_fd = -1;
+    c->round_seq = INT64_MAX;
     c->url_push = join_url(o->hub_url, "/v1/push");
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
@@ -412,6 +422,7 @@ static void request_clear(struct sync_req *q)
     q->body = NULL;
     q->body_len = 0;
     q->base_seq = 0;
+    q->probe = 0;
     q->easy = NULL;
     buf_free(&q->resp);
     q->hdr_hlc[0] = q->hdr_enc[0] = q->hdr_retry[0] = '\0';
@@ -453,12 +464,43 @@ void sync_client_free(struct sync_client *c)
     free(c->cert_file);
     free(c->key_file);
     free(c->url_renew);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     free(c);
+}
+
+int sync_client_lock(struct sync_client *c, int wait)
+{
+    const char *db = sqlite3_db_filename(store_db(c->store), "main");
+    char path[4096];
+
+    if (c->lock_fd < 0 && db && db[0]) {
+        snprintf(path, sizeof(path), "%s-sync", db);
+        c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (c->lock_fd < 0)
+            log_debug("sync: cannot open '%s' (%s): rounds are not serialised", path,
+                      strerror(errno));
+    }
+    if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return -errno;
+    if (!wait)
+        return -EALREADY;
+    log_notice("sync: another sync of this store is running; waiting for it to finish");
+    return flock(c->lock_fd, LOCK_EX) == 0 ? 0 : -errno;
+}
+
+void sync_client_unlock(struct sync_client *c)
+{
+    if (c->lock_fd >= 0)
+        (void) flock(c->lock_fd, LOCK_UN);
 }
 
 void sync_client_begin(struct sync_client *c)
 {
     time_t not_after;
+    char buf[32];
 
     c->cert_state = c->cert_file ? nodecert_due(c->cert_file, time(NULL), &not_after) : 0;
     c->phase = c->cert_state == 1 ? PH_RENEW : PH_PUSH;
@@ -468,6 +510,18 @@ void sync_client_begin(struct sync_client *c)
     c->ramp = RAMP_ROWS;
     c->error[0] = '\0';
     c->retry_after = 0;
+    c->probed = 0;
+    c->sent_seq = 0;
+    if (store_meta_get(c->store, "sync.sent_seq", buf, sizeof(buf)) == 0)
+        c->sent_seq = strtoll(buf, NULL, 10);
+    /* records saved during the round go in the next one: a round ends even
+     * while officers keep saving */
+    c->round_seq = INT64_MAX;
+    sqlite3_stmt *st = store_stmt(c->store, "SELECT max(seq) FROM outbox");
+    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        c->round_seq = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
 }
 
 const char *sync_client_error(const struct sync_client *c) { return c->error; }
@@ -561,8 +615,8 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
                         unsigned row_cap)
 {
     sqlite3_stmt *st = store_stmt(c->store,
-        "SELECT seq, tbl, row_id FROM outbox WHERE state = 0 AND seq > ?2 ORDER BY seq "
-        "LIMIT ?1");
+        "SELECT seq, tbl, row_id FROM outbox WHERE state = 0 AND seq > ?2 AND seq <= ?3 "
+        "ORDER BY seq LIMIT ?1");
     uint32_t hsize = 1, *hash = NULL;
     int rc, r = 0;
 
@@ -578,6 +632,7 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
     c->q->last_seq = 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
     sqlite3_bind_int64(st, 2, c->q->base_seq);
+    sqlite3_bind_int64(st, 3, c->round_seq);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
         const char *tbl = (const char *)sqlite3_column_text(st, 1);
@@ -841,6 +896,81 @@ out:
     return r;
 }
 
+/* Records, before a batch goes on the wire, that it may reach the hub: if
+ * its answer is then lost (a cut, kill -9, a power cut), the next run knows
+ * that the hub may hold rows still queued here, and asks before re-sending
+ * them (probe_prepare). */
+static int sent_seq_mark(struct sync_client *c, int64_t last_seq)
+{
+    char v[24];
+    int r;
+
+    if (last_seq <= c->sent_seq)
+        return 0;
+    snprintf(v, sizeof(v), "%lld", (long long)last_seq);
+    r = store_begin_bg(c->store);
+    if (r == 0)
+        r = store_meta_set(c->store, "sync.sent_seq", v);
+    if (r == 0)
+        r = store_commit(c->store);
+    if (r < 0) {
+        store_rollback(c->store);
+        return r;
+    }
+    c->sent_seq = last_seq;
+    return 0;
+}
+
+/* When queued entries were on the wire before (seq <= sent_seq) and their
+ * answer never came back, the hub may have applied them: an empty batch
+ * whose last_seq is just below the queue asks for the hub's acked_seq and
+ * the refusals up to it (docs/protocol.md §4), and push_apply() drops what
+ * the hub has. Nothing is sent twice, nothing renumbered. Returns 1 when a
+ * probe is ready, 0 when none is needed, or -errno. */
+static int probe_prepare(struct sync_client *c)
+{
+    sqlite3_stmt *st = store_stmt(c->store, "SELECT min(seq) FROM outbox WHERE state = 0");
+    struct buf b = { .max = 1024 };
+    char digest[65];
+    int64_t minq = 0;
+    uint64_t hlc;
+    int rc, r;
+
+    c->probed = 1;
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        minq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_error(c->store, rc);
+    if (minq <= 0 || minq > c->sent_seq)
+        return 0;
+    hlc = store_hlc_tick(c->store);
+    c->q->probe = 1;
+    c->q->last_seq = minq - 1;
+    c->q->nrows = 0;
+    r = buf_printf(&b, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\","
+                   "\"tables\":[]}", store_node_id(c->store), (long long)(minq - 1),
+                   (unsigned long long)hlc);
+    if (r == 0) {
+        sha256_hex(b.p, b.len, digest);
+        r = identity_headers(c, hlc);
+    }
+    if (r == 0)
+        r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
+    if (r < 0) {
+        buf_free(&b);
+        return r;
+    }
+    c->q->body = b.p;
+    c->q->body_len = b.len;
+    log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
+             "run; asking for its high-water mark", (long long)minq);
+    return 1;
+}
+
 static int pull_prepare(struct sync_client *c)
 {
     char cursor[CURSOR_MAX + 1] = "";
@@ -979,7 +1109,11 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         c->phase = PH_PUSH;
     }
     if (c->phase == PH_PUSH) {
-        r = push_prepare(c);
+        r = c->probed ? 0 : probe_prepare(c);
+        if (r == 0)
+            r = push_prepare(c);
+        if (r > 0 && !c->q->probe)
+            r = sent_seq_mark(c, c->q->last_seq) < 0 ? -EBUSY : 1;
         if (r < 0)
             return set_error(c, r, "cannot build a batch from the outbox: %s", strerror(-r));
         if (r > 0) {
@@ -1009,12 +1143,14 @@ int sync_client_next_ahead(struct sync_client *c, CURL *easy)
     struct sync_req *prev = &c->req[c->head];
     int r;
 
-    if (c->nreq != 1 || prev->phase != PH_PUSH || c->phase != PH_PUSH)
+    if (c->nreq != 1 || prev->phase != PH_PUSH || prev->probe || c->phase != PH_PUSH)
         return 0;
     c->q = &c->req[(c->head + 1) % 2];
     request_clear(c->q);
     c->q->base_seq = prev->last_seq;
     r = push_prepare(c);
+    if (r > 0 && sent_seq_mark(c, c->q->last_seq) < 0)
+        r = -EBUSY;
     if (r <= 0) {
         request_clear(c->q);
         c->q = prev;
@@ -1095,7 +1231,7 @@ static int renumber_queue(struct sync_client *c, int64_t acked)
     log_warning("sync: the hub has acknowledged up to seq %lld, beyond this batch (%lld): "
                 "was this store restored from a backup? Sending the queue again with new "
                 "numbers", (long long)acked, (long long)c->q->last_seq);
-    r = store_begin(c->store);
+    r = store_begin_bg(c->store);
     if (r < 0)
         return set_error(c, r, "the store is busy; the batch will be sent again");
     snprintf(sql, sizeof(sql),
@@ -1114,15 +1250,95 @@ static int renumber_queue(struct sync_client *c, int64_t acked)
         store_rollback(c->store);
         return set_error(c, r, "cannot renumber the outbox: %s", strerror(-r));
     }
+    c->round_seq = INT64_MAX;           /* the renumbered entries belong to this round */
     return 0;
 }
 
+/* Deletes the queued entries up to hi that the answer did not refuse
+ * (refused ones were marked first), and the refusals of rows now accepted. */
+static int drop_acked(struct sync_client *c, int64_t hi)
+{
+    static const char *const sql[] = {
+        /* a row that is now accepted clears the refusals of its older versions */
+        "DELETE FROM outbox WHERE state = 2 AND seq < ?1 AND row_id IN "
+        "(SELECT row_id FROM outbox WHERE seq <= ?1 AND state = 0)",
+        "DELETE FROM outbox WHERE seq <= ?1 AND state = 0",
+    };
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
+        int rc;
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, hi);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_error(c->store, rc);
+    }
+    return 0;
+}
+
+/* Marks the outbox entry seq (<= hi) refused with the hub's reason; its
+ * row's older queued entries were coalesced into it and go. Returns 1 when
+ * marked, 0 when it was not queued, or -errno. */
+static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const char *msg)
+{
+    sqlite3_stmt *st = store_stmt(c->store,
+        "UPDATE outbox SET state = 2, error = ?2 WHERE seq = ?1 AND state = 0");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, msg, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(c->store, rc);
+    if (sqlite3_changes(store_db(c->store)) == 0)
+        return 0;
+    st = store_stmt(c->store,
+        "DELETE FROM outbox WHERE state = 0 AND seq <= ?2 AND row_id = "
+        "(SELECT row_id FROM outbox WHERE seq = ?1)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, hi);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 1 : store_error(c->store, rc);
+}
+
+/* Rows with queued entries in (lo, hi]: what an earlier run delivered. */
+static long long count_rows_between(struct sync_client *c, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st = store_stmt(c->store, "SELECT count(DISTINCT row_id) FROM outbox "
+                                            "WHERE state = 0 AND seq > ?1 AND seq <= ?2");
+    long long n = 0;
+
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+/* Applies a push answer in one transaction. The hub's acked_seq is normally
+ * the batch's last_seq. It is higher when an earlier answer was lost after
+ * the hub committed (the hub then lists the refusals up to acked_seq too):
+ * when this store did send that far (sent_seq), those entries are dropped
+ * as delivered; when it never did, the store was restored from a backup and
+ * renumber_queue() makes sure its newer records still go up. */
 static int push_apply(struct sync_client *c)
 {
     cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
     const cJSON *refused, *item;
-    int64_t acked = -1;
+    int64_t acked = -1, hi;
     long nref = 0;
+    long long found = 0;
     char now[32];
     int r;
 
@@ -1141,11 +1357,12 @@ static int push_apply(struct sync_client *c)
                       (long long)acked, (long long)c->q->last_seq);
         goto out;
     }
-    if (acked > c->q->last_seq) {
+    if (acked > c->q->last_seq && acked > c->sent_seq) {
         r = renumber_queue(c, acked);
         goto out;
     }
-    r = store_begin(c->store);
+    hi = acked;
+    r = store_begin_bg(c->store);
     if (r < 0) {
         set_error(c, r, "the store is busy; the batch will be sent again");
         goto out;
@@ -1154,79 +1371,28 @@ static int push_apply(struct sync_client *c)
     cJSON_ArrayForEach(item, refused) {
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(item, "code");
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(item, "reason");
-        sqlite3_stmt *st;
         int64_t seq;
         char msg[600];
 
         if (json_int(cJSON_GetObjectItemCaseSensitive(item, "seq"), &seq) < 0 || seq < 0 ||
-            seq > c->q->last_seq)
+            seq > hi)
             continue;           /* not ours to mark */
         snprintf(msg, sizeof(msg), "%.64s: %.500s",
                  cJSON_IsString(code) ? code->valuestring : "refused",
                  cJSON_IsString(reason) ? reason->valuestring : "no reason given");
-        st = store_stmt(c->store,
-            "UPDATE outbox SET state = 2, error = ?2 WHERE seq = ?1 AND state = 0");
-        if (!st) {
-            r = -EIO;
+        r = mark_refused(c, seq, hi, msg);
+        if (r < 0)
             break;
-        }
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_text(st, 2, msg, -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            r = store_error(c->store, rc);
-            break;
-        }
-        if (sqlite3_changes(store_db(c->store)) == 0)
+        if (r == 0)
             continue;
+        r = 0;
         nref++;
-        /* the row's older entries in this batch were coalesced into this one */
-        st = store_stmt(c->store,
-            "DELETE FROM outbox WHERE state = 0 AND seq <= ?2 AND row_id = "
-            "(SELECT row_id FROM outbox WHERE seq = ?1)");
-        if (!st) {
-            r = -EIO;
-            break;
-        }
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_int64(st, 2, c->q->last_seq);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            r = store_error(c->store, rc);
-            break;
-        }
         log_notice("sync: the hub refused outbox entry %lld: %s", (long long)seq, msg);
     }
-    /* a row that is now accepted clears the refusals of its older versions */
-    if (r == 0) {
-        sqlite3_stmt *st = store_stmt(c->store,
-            "DELETE FROM outbox WHERE state = 2 AND seq < ?1 AND row_id IN "
-            "(SELECT row_id FROM outbox WHERE seq <= ?1 AND state = 0)");
-        if (!st)
-            r = -EIO;
-        else {
-            sqlite3_bind_int64(st, 1, c->q->last_seq);
-            int rc = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (rc != SQLITE_DONE)
-                r = store_error(c->store, rc);
-        }
-    }
-    if (r == 0) {
-        sqlite3_stmt *st = store_stmt(c->store,
-            "DELETE FROM outbox WHERE seq <= ?1 AND state = 0");
-        if (!st)
-            r = -EIO;
-        else {
-            sqlite3_bind_int64(st, 1, c->q->last_seq);
-            int rc = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (rc != SQLITE_DONE)
-                r = store_error(c->store, rc);
-        }
-    }
+    if (r == 0 && hi > c->q->last_seq)
+        found = count_rows_between(c, c->q->last_seq, hi);
+    if (r == 0)
+        r = drop_acked(c, hi);
     now_iso(now);
     if (r == 0)
         r = store_meta_set(c->store, "sync.last_push_ok", now);
@@ -1238,8 +1404,14 @@ static int push_apply(struct sync_client *c)
                   strerror(-r));
         goto out;
     }
-    c->stats.rows_sent += c->q->nrows - nref;
+    if (found)
+        log_notice("sync: the hub already had %lld row(s) up to seq %lld from an earlier, "
+                   "interrupted run; not sending them again", found, (long long)hi);
+    c->stats.rows_found_acked += found;
+    c->stats.rows_sent += c->q->nrows - (c->q->probe ? 0 : nref);
     c->stats.rows_refused += nref;
+    if (c->q->probe)
+        goto out;
     c->stats.batches++;
     /* grow slowly after a success, up to the ceiling */
     c->budget = c->budget + c->budget / 4 > SYNC_BATCH_CEIL ? SYNC_BATCH_CEIL
@@ -1358,6 +1530,17 @@ static int bind_cell(sqlite3_stmt *st, int idx, enum ctype type, const cJSON *v)
     return -EINVAL;
 }
 
+/* 1 when col is one of the comma-separated key columns pk. */
+static int in_key(const char *pk, const char *col)
+{
+    size_t n = strlen(col);
+
+    for (const char *p = pk; (p = strstr(p, col)) != NULL; p += n)
+        if ((p == pk || p[-1] == ' ' || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return 1;
+    return 0;
+}
+
 /* Applies one table block of a pull page. Rows that cannot be stored are
  * logged and skipped: a bad row must not hold the feed back. */
 static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
@@ -1439,6 +1622,12 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     first = 1;
     for (int i = 0; i < ncols; i++) {
         if (!map[i] || map[i] == lon || map[i] == lat)
+            continue;
+        /* never the key itself: SQLite treats any SET of a parent key as a
+         * change of it and checks every child table for orphans (area.code:
+         * a scan of case_report per row, seconds per page, with the store
+         * locked meanwhile) */
+        if (in_key(ts->pk, ts->cols[spec[i]].name))
             continue;
         buf_printf(&q, "%s%s = excluded.%s", first ? "" : ", ", ts->cols[spec[i]].name,
                    ts->cols[spec[i]].name);
@@ -1575,7 +1764,7 @@ static int pull_apply(struct sync_client *c)
             r = set_error(c, -EPROTO, "the hub's pull cursor is not printable");
             goto out;
         }
-    r = store_begin(c->store);
+    r = store_begin_bg(c->store);
     if (r < 0) {
         set_error(c, r, "the store is busy; the page will be fetched again");
         goto out;
@@ -1655,6 +1844,8 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
                          "not the oldest");
     c->q = &c->req[c->head];
     r = request_done(c, easy, res);
+    if (r < 0)
+        c->probed = 0;          /* an answer may be lost: ask the hub before re-sending */
     c->q->easy = NULL;
     c->head = (c->head + 1) % 2;
     c->nreq--;
@@ -1751,13 +1942,32 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     return set_error(c, r, "%s: the hub answered %ld (%s)", what, status, detail);
 }
 
+unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
+                             unsigned max_ms)
+{
+    uint64_t d;
+
+    if (failures == 0)
+        return 0;
+    if (outage_ms < SYNC_RIDE_OUT_MS)
+        d = failures >= 4 ? 2000 : 250u << (failures - 1);
+    else
+        d = outage_ms / 4 > 4000 ? outage_ms / 4 : 4000;   /* grows with the outage */
+    if (d > max_ms)
+        d = max_ms;
+    d = d - d / 4 + (uint64_t)rand() % (d / 4 + 1);
+    if ((uint64_t)retry_after_s * 1000 > d)
+        d = (uint64_t)(retry_after_s > 30 ? 30 : retry_after_s) * 1000;
+    return (unsigned)d;
+}
+
 int sync_client_round_ok(struct sync_client *c)
 {
     char now[32];
     int r;
 
     now_iso(now);
-    r = store_begin(c->store);
+    r = store_begin_bg(c->store);
     if (r < 0)
         return r;
     r = store_meta_set(c->store, "last_sync_ok", now);
@@ -1775,7 +1985,7 @@ void sync_client_record_error(struct sync_client *c)
     if (!c->error[0])
         return;
     now_iso(now);
-    if (store_begin(c->store) < 0)
+    if (store_begin_bg(c->store) < 0)
         return;
     if (store_meta_set(c->store, "last_error", c->error) < 0 ||
         store_meta_set(c->store, "last_error_at", now) < 0 ||

@@ -39,6 +39,8 @@ struct sync_client_opts {
 struct sync_stats {
     long long rows_sent;          /* rows in acknowledged batches */
     long long rows_refused;
+    long long rows_found_acked;   /* rows an earlier, interrupted run had delivered: the
+                                     hub's acked_seq covered them, so they were not re-sent */
     long long rows_pulled;        /* rows applied from the feed */
     long long batches;
     long long requests;
@@ -50,6 +52,14 @@ struct sync_stats {
  * copied. Returns 0 or -errno (-EINVAL: bad URL, logged). */
 int  sync_client_new(struct store *s, const struct sync_client_opts *o, struct sync_client **ret);
 void sync_client_free(struct sync_client *c);      /* NULL is a no-op */
+
+/* One round at a time per store, across processes (the daemon and a
+ * `sikhnas-node sync` by hand): an exclusive lock on DB-sync. With wait,
+ * blocks until the other round ends (saying so once); without, returns
+ * -EALREADY at once. A store whose directory is read-only is not locked.
+ * Returns 0 or -errno. */
+int  sync_client_lock(struct sync_client *c, int wait);
+void sync_client_unlock(struct sync_client *c);
 
 /* Starts a new round: push first, then pull. When two thirds of the client
  * certificate's lifetime have passed, the round first renews it (POST
@@ -92,6 +102,17 @@ int  sync_client_next_ahead(struct sync_client *c, CURL *easy);
  *   -EINVAL      easy is not the oldest request in flight
  * Every failure is safe to retry: nothing was changed locally. */
 int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
+
+/* The wait before the next attempt after `failures` (>= 1) failed attempts
+ * in a row, the first `outage_ms` ago, when the hub asked for retry_after_s
+ * (0: nothing asked). For the first SYNC_RIDE_OUT_MS of an outage the wait
+ * stays short (250 ms doubling to 2 s), so a primary failover at the centre
+ * (about 10 s) costs at most 2 s more than it lasts; after that it is a
+ * quarter of the outage so far, at least 4 s and at most max_ms. A quarter of it is random, so nodes that failed
+ * together do not come back together. */
+#define SYNC_RIDE_OUT_MS  60000
+unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
+                             unsigned max_ms);
 
 /* Records a completed round (meta last_sync_ok) in its own transaction. */
 int  sync_client_round_ok(struct sync_client *c);

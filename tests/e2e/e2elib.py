@@ -42,7 +42,9 @@ class Proxy:
     `times` connections: cut_up=N closes both sides after N bytes from the
     client (mid-request); cut_down=N after N bytes from the server that come
     once the client has sent more than after_up bytes (with after_up past the
-    TLS handshake, that is mid-response, after the hub has acted)."""
+    TLS handshake, that is mid-response, after the hub has acted); hold=True
+    keeps those server bytes instead (counted in `held`), so the client waits
+    for an answer the hub has already given."""
 
     def __init__(self, target):
         self.target = target
@@ -54,14 +56,15 @@ class Proxy:
         self.lock = threading.Lock()
         self.faults = []          # list of (cut_up, cut_down), one per future connection
         self.cuts = 0
+        self.held = 0
         self.conns = 0
         self.closed = False
         self.rate = None          # bytes/s from the client, None: as fast as it goes
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def fault(self, cut_up=None, cut_down=None, after_up=0, times=1):
+    def fault(self, cut_up=None, cut_down=None, after_up=0, times=1, hold=False):
         with self.lock:
-            self.faults = [(cut_up, cut_down, after_up)] * times
+            self.faults = [(cut_up, cut_down, after_up, hold)] * times
 
     def _accept(self):
         while not self.closed:
@@ -70,7 +73,7 @@ class Proxy:
             except OSError:
                 return
             with self.lock:
-                f = self.faults.pop(0) if self.faults else (None, None, 0)
+                f = self.faults.pop(0) if self.faults else (None, None, 0, False)
                 self.conns += 1
             try:
                 u = socket.create_connection(('127.0.0.1', self.target), timeout=5)
@@ -78,7 +81,7 @@ class Proxy:
             except OSError:
                 c.close()
                 continue
-            state = {'up': 0, 'after_up': f[2]}
+            state = {'up': 0, 'after_up': f[2], 'hold': f[3]}
             threading.Thread(target=self._pump, args=(c, u, f[0], state, True),
                              daemon=True).start()
             threading.Thread(target=self._pump, args=(u, c, f[1], state, False),
@@ -98,6 +101,10 @@ class Proxy:
                     state['up'] += len(data)
                 elif state['up'] <= state['after_up']:
                     dst.sendall(data)       # the handshake: not counted
+                    continue
+                elif state['hold']:
+                    with self.lock:
+                        self.held += len(data)
                     continue
                 if cut is not None and n + len(data) >= cut:
                     dst.sendall(data[:max(0, cut - n)])
