@@ -13,6 +13,12 @@ Same interface as writer.py (select it with CLUSTER_WRITER=.../hub-writer.py):
                       after every successful sync, each report the node now
                       holds as "synced" (acknowledged by the hub) goes to the
                       ledger: "NAME:<id> <ack_time> - <sync_start_time>"
+  bulk --uri URI --name NAME --count N
+                      one node NAME with N reports imported and nothing sent
+  bulk-sync --name NAME
+                      one `sikhnas-node sync` of that node with its default
+                      retries (started before a failover, it must finish by
+                      itself); prints its JSON summary, exits with its status
   dump --uri URI      every case_report id stored centrally for the writers'
                       nodes, as "NAME:<id>" (duplicates included)
   teardown            stop the hub (SIGTERM by pid)
@@ -129,7 +135,8 @@ def node_cmd(db, *args, stdin=None, timeout=120):
     return run([NODE, "--db", db, "-q"] + list(args), input=stdin, timeout=timeout)
 
 
-def cmd_run(a):
+def make_node(a):
+    """The node NAME's store, made and enrolled once: (db, hub url, ca)."""
     d = state_dir()
     url = open(os.path.join(d, "hub.url")).read().strip()
     ca = os.path.join(d, "ca.pem")
@@ -147,6 +154,37 @@ def cmd_run(a):
     nid = json.loads(node_cmd(db, "status", "--json").stdout)["node_id"]
     with open(os.path.join(d, a.name + ".node_id"), "w") as f:
         f.write(nid)
+    return db, url, ca
+
+
+def cmd_bulk(a):
+    db, _, _ = make_node(a)
+    path = db + ".jsonl"
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    with open(path, "w") as f:
+        for i in range(a.count):
+            f.write(json.dumps({"kind": "U", "village": "3201011001", "signs": ["KBG"],
+                                "animals": [{"species": "SP", "sick": 1 + i % 7, "dead": 0,
+                                             "at_risk": 20}],
+                                "event_date": day, "note": "bulk %d" % i}) + "\n")
+    r = node_cmd(db, "import", "--no-progress", path, timeout=600)
+    if r.returncode != 0:
+        sys.exit("hub-writer: import: " + r.stderr)
+
+
+def cmd_bulk_sync(a):
+    d = state_dir()
+    db = os.path.join(d, a.name + ".db")
+    url = open(os.path.join(d, "hub.url")).read().strip()
+    r = node_cmd(db, "sync", "--hub", url, "--ca", os.path.join(d, "ca.pem"), "--no-progress",
+                 timeout=600)
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    sys.exit(r.returncode)
+
+
+def cmd_run(a):
+    db, url, ca = make_node(a)
     village = "3201011001"
     acked = set()
     n = syncs = failed = 0
@@ -209,10 +247,15 @@ def main():
     r.add_argument("--ledger", required=True); r.add_argument("--stop-file", required=True)
     r.add_argument("--interval", type=float, default=0.05)
     r.add_argument("--max-seconds", type=float, default=600)
+    b = sub.add_parser("bulk")
+    b.add_argument("--uri", required=True); b.add_argument("--name", required=True)
+    b.add_argument("--count", type=int, required=True)
+    bs = sub.add_parser("bulk-sync"); bs.add_argument("--name", required=True)
     dd = sub.add_parser("dump"); dd.add_argument("--uri", required=True)
     sub.add_parser("teardown")
     a = ap.parse_args()
-    {"setup": cmd_setup, "run": cmd_run, "dump": cmd_dump, "teardown": cmd_teardown}[a.cmd](a)
+    {"setup": cmd_setup, "run": cmd_run, "dump": cmd_dump, "teardown": cmd_teardown,
+     "bulk": cmd_bulk, "bulk-sync": cmd_bulk_sync}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@
 CLUSTER_WRITER_PREFIX=fw
 lab_setup
 "$CLUSTER_WRITER" setup --uri "$ADMIN_URI"
+# with nodes behind the hub: one more node, whose one plain `sync` (default
+# retries) is started before the kill and must finish by itself
+bulk=0
+if [ "$(basename "$CLUSTER_WRITER")" = hub-writer.py ]; then
+    bulk=${CLUSTER_BULK:-40000}
+    "$CLUSTER_WRITER" bulk --uri "$ADMIN_URI" --name bulk1 --count "$bulk"
+    say "node bulk1: $bulk reports queued"
+fi
 
 say "starting $CLUSTER_WRITERS writers ($CLUSTER_WRITER)"
 start_writers "$ADMIN_URI"
@@ -39,6 +47,19 @@ old_port=$(member_port "$old")
 sync_before=$(members_table | awk '$2=="sync_standby"{print $1}')
 say "primary $old (port $old_port), synchronous standby $sync_before; $n_before records acked so far"
 
+bulk_pid=""
+if [ "$bulk" -gt 0 ]; then
+    "$CLUSTER_WRITER" bulk-sync --name bulk1 > "$LAB/bulk.out" 2> "$LAB/bulk.err" &
+    bulk_pid=$!
+    # kill once its first batch is in, with most of it still to go
+    for _ in $(seq 1 300); do
+        left=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(
+            "SELECT count(*) FROM outbox").fetchone()[0])' "$CLUSTER_WRITER_STATE/bulk1.db" 2>/dev/null || echo "$bulk")
+        [ "$left" -lt "$bulk" ] && break
+        sleep 0.1
+    done
+fi
+
 read -r patroni_pid pm_pid <<< "$("$CENTRAL/member.sh" pids "$old")"
 [ -n "$patroni_pid" ] && [ -n "$pm_pid" ] || fail "pids of $old not found"
 if [ "$CLUSTER_KILL" = postmaster ]; then
@@ -48,6 +69,9 @@ else
     kill_ts=$(date +%s.%N); kill -KILL "$patroni_pid" "$pm_pid"
 fi
 say "kill -9 ($CLUSTER_KILL) of $old at $kill_ts"
+if [ -n "$bulk_pid" ] && ! kill -0 "$bulk_pid" 2>/dev/null; then
+    fail "bulk1's sync ended before the kill: raise CLUSTER_BULK (now $bulk)"
+fi
 
 new=""
 for _ in $(seq 1 120); do
@@ -68,6 +92,13 @@ for _ in $(seq 1 120); do
 done
 sleep "$CLUSTER_LOAD_AFTER"
 stop_writers
+if [ -n "$bulk_pid" ]; then
+    bulk_rc=0; wait "$bulk_pid" || bulk_rc=$?
+    say "bulk1's sync, started before the kill: exit $bulk_rc: $(cat "$LAB/bulk.out")"
+    grep -E 'trying again|another' "$LAB/bulk.err" | tail -n 3 | sed 's/^/  /'
+    [ "$bulk_rc" = 0 ] || { cat "$LAB/bulk.err"; fail "a sync started before the kill did not finish by itself"; }
+    grep -q '"queued":0' "$LAB/bulk.out" || fail "bulk1's sync left records queued"
+fi
 
 "$CLUSTER_WRITER" dump --uri "$ADMIN_URI" > "$LAB/stored"
 for _ in $(seq 1 60); do members_table | grep -q ' sync_standby ' && break; sleep 0.5; done
@@ -87,6 +118,12 @@ say "rows on the new primary: $want, on the analytics replica: $got"
 [ "$got" = "$want" ] || fail "analytics replica has $got rows, primary $want"
 [ "$(member_psql analytics -d "$CENTRAL_DB" -Atc 'SELECT pg_is_in_recovery()')" = t ] || fail "analytics was promoted"
 
+if [ "$bulk" -gt 0 ]; then
+    got_bulk=$(grep -c '^bulk1:' "$LAB/stored" || true)
+    uniq_bulk=$(grep '^bulk1:' "$LAB/stored" | sort -u | wc -l)
+    say "bulk1: $got_bulk rows stored centrally ($uniq_bulk distinct), $bulk sent"
+    [ "$got_bulk" = "$bulk" ] && [ "$uniq_bulk" = "$bulk" ] || fail "bulk1: $got_bulk rows ($uniq_bulk distinct) stored, expected $bulk once each"
+fi
 python3 "$TESTS/check_ledger.py" --dump "$LAB/stored" --kill-time "$kill_ts" --old-port "$old_port" \
     --limit "$CLUSTER_FAILOVER_LIMIT" --target "$CLUSTER_FAILOVER_TARGET" --prefix fw "$LAB"/ledger-w*
 say "PostGIS on the new primary: $(member_psql "$new" -d "$CENTRAL_DB" -Atc \
