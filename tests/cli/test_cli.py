@@ -118,6 +118,20 @@ class Reports(unittest.TestCase):
         self.assertEqual(rows, [('case_report', out['id']),
                                 ('case_report', json.loads(r2.stdout)['id'])])
 
+    def test_list_options_in_any_order(self):
+        for _ in range(3):
+            self.assertEqual(self.n.add_report(GOOD).returncode, 0)
+        for args in (['report', 'list', '--json', '--limit', '2'],
+                     ['report', '--json', 'list', '--limit', '2'],
+                     ['report', '--limit', '2', '--json', 'list']):
+            r = self.n.run(*args)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertEqual(len(json.loads(r.stdout)), 2, args)
+        self.assertEqual(self.n.run('report', 'list', 'extra').returncode, 2)
+        r = self.n.run('officer', '--json', 'list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [])
+
     def test_bad_input_changes_nothing(self):
         self.assertEqual(self.n.add_report(GOOD).returncode, 0)
         cases = [
@@ -245,6 +259,20 @@ class Import(unittest.TestCase):
         r = self.n.run('import', '--strict', self.path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.n.status()['records'], 300)
+
+    def test_options_before_and_after_the_file(self):
+        """The usage line puts options after FILE; both orders work."""
+        nodetest.write_jsonl(self.path, 5)
+        r = self.n.run('import', self.path, '--no-progress', '--rejects',
+                       os.path.join(self.n.tmp, 'rej'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['imported'], 5)
+        r = self.n.run('import', '--again', '--no-progress', self.path, '--strict')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['imported'], 5)
+        self.assertEqual(self.n.status()['records'], 10)
+        r = self.n.run('import', self.path, 'another.jsonl', '--again')
+        self.assertEqual(r.returncode, 2, r.stderr)        # still one FILE only
 
     def test_missing_file(self):
         r = self.n.run('import', os.path.join(self.n.tmp, 'nope.jsonl'))

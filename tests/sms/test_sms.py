@@ -494,6 +494,14 @@ class Delivery(unittest.TestCase):
         s.process()
         self.assertEqual(s.outgoing(), {})
 
+    def test_options_before_the_subcommand(self):
+        s = self.s
+        s.drop('U KBG SP 2')
+        r = s.node.run('sms', '--spool', s.dir, 'process')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"handled":1', r.stdout)
+        self.assertEqual(s.node.run('sms', '--spool', s.dir).returncode, 2)
+
     def test_outgoing_files_are_complete(self):
         """No temporary file is ever left in outgoing/; names are unique."""
         s = self.s
