@@ -403,6 +403,58 @@ class Delivery(unittest.TestCase):
         self.assertIn('Terima kasih', s.outgoing()[REPORTER][0])
         self.assertEqual(s.node.counts()['case_report'], before['case_report'] + 1)
 
+    def test_ambiguous_files_move_to_failed(self):
+        """A file that names its sender (or its time or alphabet) twice is not
+        guessed at: the last From: once issued a permit as the vet."""
+        s = self.s
+        before = s.node.counts()
+        sk = b'SK 123456789012345 3201011001 5371 SP 10'
+        cases = [
+            (b'From: %s\nFrom: %s\nSent: 26-11-28 10:00:00\n\n' % (REPORTER.encode(),
+                                                                  VET.encode()) + sk, 'From'),
+            (b'From: %s\nSent: 26-11-28 10:00:00\nfrom: %s\n\n' % (VET.encode(),
+                                                                  VET.encode()) + sk, 'From'),
+            (b'From: %s\nSent: 26-11-28 10:00:00\nSent: 26-11-29 10:00:00\n\n' % VET.encode()
+             + sk, 'Sent'),
+            (b'From: %s\nReceived: 26-11-28 10:00:00\nReceived: 26-11-28 10:00:00\n\n'
+             % VET.encode() + sk, 'Received'),
+            (b'From: %s\nAlphabet: ISO\nAlphabet: UCS2\n\n' % VET.encode() + sk, 'Alphabet'),
+        ]
+        names = [s.drop(None, raw=raw) for raw, _ in cases]
+        # gammu names the sender in the file name; a From: header inside is a second sender
+        gname = 'IN20261128_100102_00_+%s_00.txt' % REPORTER
+        s.drop(None, raw=('From: +%s\n\n' % VET).encode('utf-16') + sk.decode().encode('utf-16')[2:],
+               name=gname)
+        gname2 = 'IN20261128_100103_00_+%s_00.txt' % REPORTER
+        s.drop(None, raw=b'Sent: 26-11-28 10:00:00\nFROM: ' + VET.encode() + b'\n\n' + sk,
+               name=gname2)
+        s.drop('U KBG SP 2')                                  # a good one after them
+        r = s.process()
+        self.assertIn('"failed":7', r.stdout)
+        for name, (_, header) in zip(names, cases):
+            with open(os.path.join(s.dir, 'failed', name + '.reason')) as fp:
+                reason = fp.read()
+            self.assertIn(header + ':', reason, name)
+            self.assertIn('twice', reason, name)
+        for name in (gname, gname2):
+            with open(os.path.join(s.dir, 'failed', name + '.reason')) as fp:
+                self.assertIn('From:', fp.read(), name)
+        out = s.outgoing()
+        self.assertEqual(list(out), [REPORTER])               # only the good one is answered
+        self.assertIn('Terima kasih', out[REPORTER][0])
+        after = s.node.counts()
+        self.assertEqual(after['movement_permit'], before['movement_permit'])
+        self.assertEqual(after['case_report'], before['case_report'] + 1)
+        self.assertEqual(s.node.sql('SELECT count(*) FROM sms_in')[0][0], 1)
+
+    def test_gammu_text_that_only_mentions_from_is_a_message(self):
+        s = self.s
+        s.drop(None, raw='CKL From: Cibinong'.encode('utf-16'),
+               name='IN20261128_100104_00_+%s_00.txt' % REPORTER)
+        s.process()
+        self.assertEqual(s.files('failed'), [])
+        self.assertEqual(len(os.listdir(os.path.join(s.dir, 'outgoing'))), 1)
+
     def test_garbage_text_from_an_officer_is_answered(self):
         s = self.s
         before = s.node.counts()
