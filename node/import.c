@@ -93,15 +93,14 @@ static int check_line(struct validator *v, const char *line, size_t len,
         snprintf(reason, cap, "line is longer than %d bytes", IMPORT_LINE_MAX);
         return -EINVAL;
     }
-    doc = cJSON_ParseWithLength(line, len);
-    if (!doc) {
-        snprintf(reason, cap, "not valid JSON");
-        return -EINVAL;
-    }
-    r = validate_case_report(v, doc, in, &e);
+    r = validate_json_parse(line, len, &doc, &e);
+    if (r == 0)
+        r = validate_case_report(v, doc, in, &e);
     cJSON_Delete(doc);
-    if (r < 0)
+    if (r == -EINVAL)
         verr_format(&e, "en", reason, cap);
+    else if (r < 0)
+        snprintf(reason, cap, "%s", strerror(-r));
     return r;
 }
 

@@ -210,13 +210,13 @@ static int cmd_report_add(struct ctx *c, struct store *s)
     r = read_stdin(&text, &len);
     if (r < 0)
         return r;
-    doc = cJSON_ParseWithLength(text, len);
-    if (!doc) {
-        log_error("report: the input is not valid JSON (near byte %ld)",
-                  cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
-        r = -EINVAL;
-        goto out;
+    r = validate_json_parse(text, len, &doc, &e);
+    if (r == -EINVAL) {
+        verr_format(&e, "en", msg, sizeof(msg));
+        log_error("report refused: %s", msg);
     }
+    if (r < 0)
+        goto out;
     r = validator_new(s, &v);
     if (r < 0)
         goto out;

@@ -55,7 +55,8 @@ static const struct {
     [VERR_CONFLICT]         = { "tidak boleh bersama isian lain",
                                 "cannot be given together with another field" },
     [VERR_SYNTAX]           = { "bukan JSON yang sah", "is not valid JSON" },
-    [VERR_ENCODING]         = { "teks tidak sah (UTF-8)", "is not valid UTF-8 text" },
+    [VERR_ENCODING]         = { "teks tidak sah (harus UTF-8, tanpa NUL atau karakter kendali)",
+                                "is not valid text (UTF-8 without NUL or control characters)" },
 };
 
 const char *verr_reason(const struct verr *e, const char *lang)
@@ -303,6 +304,92 @@ int utf8_text_ok(const char *s)
         p += n + 1;
     }
     return 1;
+}
+
+/* The top-level key of a string that starts at t[i] (after its quote),
+ * copied up to its first escape, into key. */
+static void copy_key(const char *t, size_t i, size_t end, char *key, size_t cap)
+{
+    size_t n = 0;
+
+    while (i < end && t[i] != '\\' && n + 1 < cap)
+        key[n++] = t[i++];
+    key[n] = '\0';
+}
+
+/* Looks for a NUL byte or a \u0000 escape in JSON text, tracking the key of
+ * the top-level object each string belongs to. Malformed text is left to
+ * the parser. 0, or -EINVAL with *err naming the field. */
+static int nul_scan(const char *t, size_t len, struct verr *err)
+{
+    char key[sizeof(err->field)] = "";
+    int depth = 0, expect_key = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        switch (t[i]) {
+        case '\0':
+            return fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body", "NUL");
+        case '{':
+            expect_key = ++depth == 1;
+            break;
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        case ',':
+            expect_key = depth == 1;
+            break;
+        case '"': {
+            size_t start = ++i;
+            int nul = 0;
+            for (; i < len && t[i] != '"'; i++) {
+                if (t[i] == '\0')
+                    nul = 1;
+                if (t[i] == '\\' && i + 1 < len) {
+                    if (t[i + 1] == 'u' && i + 5 < len && memcmp(t + i + 2, "0000", 4) == 0)
+                        nul = 1;
+                    i++;                /* the escaped character is not a quote */
+                }
+            }
+            if (depth == 1 && expect_key) {
+                copy_key(t, start, i, key, sizeof(key));
+                expect_key = 0;
+            }
+            if (nul)
+                return fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body",
+                            "NUL (\\u0000)");
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err)
+{
+    const char *bad;
+    char where[32];
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    *doc = NULL;
+    r = nul_scan(text, len, err);
+    if (r < 0)
+        return r;
+    *doc = cJSON_ParseWithLength(text, len);
+    if (*doc)
+        return 0;
+    bad = cJSON_GetErrorPtr();
+    if (!bad)
+        return -ENOMEM;
+    snprintf(where, sizeof(where), "near byte %ld", bad >= text && bad <= text + len
+                                                    ? (long)(bad - text) : 0L);
+    return fail(err, VERR_SYNTAX, "body", where);
 }
 
 /* Copies an upper-cased code of at most cap-1 characters; 0 or -1. */

@@ -81,6 +81,15 @@ int  validator_new(struct store *s, struct validator **ret);
 void validator_free(struct validator *v);
 int  validator_reload(struct validator *v);
 
+/* Parses the JSON text of a record (len bytes; NUL-terminated or not). A NUL
+ * byte or a "\u0000" escape anywhere in it is refused as VERR_ENCODING,
+ * naming the top-level field it is in ("body" outside any): cJSON would cut
+ * the string there, and "SP\u0000X" would pass as "SP". Text that is not
+ * JSON is VERR_SYNTAX on "body". Returns 0 with *doc set (the caller frees
+ * it), or -EINVAL with *err set; -ENOMEM. Every way in that takes JSON text
+ * (web, report add, import) parses through here. */
+int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err);
+
 /* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set. */
 int validate_case_report(struct validator *v, const cJSON *doc,
                          struct case_report_in *out, struct verr *err);

@@ -1043,8 +1043,9 @@ int web_record_check(struct daemon *d, const char *path, const char *body, size_
             rt = &routes[i];
     if (!rt)
         return -ENOENT;
-    memset(e, 0, sizeof(*e));
-    doc = cJSON_ParseWithLength(body, len);
+    r = validate_json_parse(body, len, &doc, e);
+    if (r < 0)
+        return r;
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
         e->code = VERR_SYNTAX;
@@ -1154,13 +1155,21 @@ static void dispatch(struct wreq *q)
                    "Send JSON (application/json).", NULL);
         return;
     }
-    doc = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!doc || !cJSON_IsObject(doc)) {
-        struct verr e = { .code = VERR_SYNTAX };
-        snprintf(e.field, sizeof(e.field), "body");
-        cJSON_Delete(doc);
-        send_verr(q, &e);
-        return;
+    {
+        struct verr e;
+        int rc = validate_json_parse(r->body, r->body_len, &doc, &e);
+        if (rc == 0 && !cJSON_IsObject(doc)) {
+            e = (struct verr){ .code = VERR_SYNTAX, .field = "body" };
+            rc = -EINVAL;
+        }
+        if (rc < 0) {
+            cJSON_Delete(doc);
+            if (rc == -EINVAL)
+                send_verr(q, &e);
+            else
+                send_store_error(q, rc);
+            return;
+        }
     }
     rt->post(q, doc);
     cJSON_Delete(doc);

@@ -151,6 +151,8 @@ class Reports(unittest.TestCase):
             ('lon', with_(GOOD, lon=None), 'within Indonesia'),
             ('colour', with_(GOOD, colour='red'), 'not a known field'),
             ('note', with_(GOOD, note='x' * 1001), 'too long'),
+            ('note', with_(GOOD, note='sapi\x00 mati 40'), 'NUL'),   # \u0000 would cut it
+            ('animals', with_(GOOD, animals=[{'species': 'SP\x00X', 'sick': 1}]), 'NUL'),
             ('reporter', with_(GOOD, reporter='081299998888'), 'not a registered officer'),
             ('reporter', with_(GOOD, reporter='12'), 'not a valid phone'),
             ('kind', with_(GOOD, kind='X'), 'not a known code'),
@@ -245,6 +247,17 @@ class Import(unittest.TestCase):
         self.assertEqual(self.n.status()['records'], 500 - len(bad))
         r = self.n.run('import', '--again', '--rejects', os.path.join(self.n.tmp, 'r2'), self.path)
         self.assertEqual(json.loads(r.stdout)['imported'], 500 - len(bad))
+
+    def test_nul_in_a_line_is_refused(self):
+        with open(self.path, 'w') as fp:
+            for note in ('baik', 'sapi\x00 mati 40', 'juga baik'):
+                fp.write(json.dumps(with_(GOOD, note=note)) + '\n')
+        r = self.n.run('import', '--no-progress', self.path)
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn(':2: note: is not valid text', r.stderr)
+        self.assertEqual(json.loads(r.stdout)['imported'], 2)
+        self.assertEqual([x[0] for x in self.n.sql('SELECT note FROM case_report ORDER BY ref')],
+                         ['baik', 'juga baik'])
 
     def test_strict_imports_nothing_on_a_bad_line(self):
         bad = nodetest.write_jsonl(self.path, 300, bad_every=150)

@@ -1,12 +1,16 @@
 """nodetest.py - helpers for tests that drive the real sikhnas-node binary
 on real SQLite files in a temporary directory (Python 3 standard library)."""
 import csv
+import http.client
 import json
 import os
 import random
+import re
+import signal
 import sqlite3
 import subprocess
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
@@ -53,6 +57,94 @@ class Node:
                   'vaccination', 'population_report', 'movement_permit']
         return {t: self.sql('SELECT count(*) FROM %s' % t)[0][0] for t in tables} | {
             'ref_seq': self.sql("SELECT value FROM meta WHERE key = 'ref_seq'")}
+
+
+class Daemon:
+    """`sikhnas-node run --listen 127.0.0.1:0` on a Node's store; the port
+    comes from the daemon's log line. Use as a context manager."""
+
+    def __init__(self, node, conf=None, args=()):
+        cmd = [node.exe, '--db', node.db] + (['--config', conf] if conf else []) + \
+            ['run', '--listen', '127.0.0.1:0'] + list(args)
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.port = None
+        self.log = ''
+        deadline = time.time() + 20
+        while self.port is None and time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log += line
+            m = re.search(r'listening on http://127\.0\.0\.1:(\d+)', line)
+            if m:
+                self.port = int(m.group(1))
+        if self.port is None:
+            self.stop()
+            raise RuntimeError('the daemon did not report its port: ' + self.log)
+        os.set_blocking(self.proc.stderr.fileno(), False)
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Client:
+    """One officer's HTTP client of a Daemon, from a chosen loopback source
+    address (127.0.0.2 ... are all this host on Linux)."""
+
+    def __init__(self, port, source='127.0.0.1', lang='id'):
+        self.port, self.source, self.lang = port, source, lang
+        self.cookie = self.csrf = None
+
+    def request(self, method, path, body=None, headers=None):
+        """Returns (status, headers as a dict, body bytes)."""
+        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30,
+                                       source_address=(self.source, 0))
+        h = {'Accept-Language': self.lang}
+        if body is not None:
+            h['Content-Type'] = 'application/json'
+        if self.cookie:
+            h['Cookie'] = self.cookie
+        if self.csrf:
+            h['X-CSRF-Token'] = self.csrf
+        h.update(headers or {})
+        raw = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        try:
+            c.request(method, path, body=raw, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def login(self, phone, password):
+        """Returns (status, JSON answer); keeps the session on success."""
+        st, h, b = self.request('POST', '/api/v1/login', {'phone': phone, 'password': password})
+        if st == 200:
+            self.cookie = h['set-cookie'].split(';')[0]
+            self.csrf = json.loads(b)['csrf']
+        return st, json.loads(b) if b else None
+
+    def post(self, path, body):
+        """body: a dict, or raw bytes. Returns (status, JSON answer)."""
+        st, _, b = self.request('POST', path, body)
+        return st, json.loads(b) if b else None
+
+    def get(self, path):
+        st, _, b = self.request('GET', path)
+        return st, json.loads(b) if b else None
 
 
 def villages(district='3201'):
