@@ -57,6 +57,12 @@ static const struct {
     [VERR_SYNTAX]           = { "bukan JSON yang sah", "is not valid JSON" },
     [VERR_ENCODING]         = { "teks tidak sah (harus UTF-8, tanpa NUL atau karakter kendali)",
                                 "is not valid text (UTF-8 without NUL or control characters)" },
+    [VERR_COUNT_NONE]       = { "sakit + mati harus 1 atau lebih",
+                                "sick + dead must be 1 or more" },
+    [VERR_COUNT_OVER]       = { "sakit + mati tidak boleh lebih dari jumlah berisiko",
+                                "sick + dead must not be more than at risk" },
+    [VERR_COUNT_OVER_FU]    = { "sakit + mati + dimusnahkan tidak boleh lebih dari jumlah "
+                                "berisiko", "sick + dead + culled must not be more than at risk" },
 };
 
 const char *verr_reason(const struct verr *e, const char *lang)
@@ -455,6 +461,28 @@ static int officer_exists(struct store *s, const char *phone)
     return found;
 }
 
+/* The counts rule (docs/data-model.md, "Counts"; the hub checks the same):
+ * what is known ill (sick + dead, + culled in a follow-up) is at least one
+ * animal in a case report, and never more than the animals at risk when
+ * those were counted (at_risk > 0). 1 with *err set when they conflict. */
+static int counts_conflict(int64_t ill, int64_t at_risk, enum verr_code over, const char *field,
+                           struct verr *err)
+{
+    char d[48];
+
+    if (over == VERR_COUNT_OVER && ill < 1) {
+        snprintf(d, sizeof(d), "%lld < 1", (long long)ill);
+        fail(err, VERR_COUNT_NONE, field, d);
+        return 1;
+    }
+    if (at_risk > 0 && ill > at_risk) {
+        snprintf(d, sizeof(d), "%lld > %lld", (long long)ill, (long long)at_risk);
+        fail(err, over, field, d);
+        return 1;
+    }
+    return 0;
+}
+
 static int animals_array(struct validator *v, const cJSON *arr, struct case_report_in *out,
                          struct verr *err)
 {
@@ -496,6 +524,9 @@ static int animals_array(struct validator *v, const cJSON *arr, struct case_repo
         for (int j = 0; j < i; j++)
             if (strcmp(out->animals[j].species, a->species) == 0)
                 return fail(err, VERR_DUPLICATE, name, a->species);
+        snprintf(name, sizeof(name), "animals[%d]", i);
+        if (counts_conflict(a->sick + a->dead, a->at_risk, VERR_COUNT_OVER, name, err))
+            return -EINVAL;
         i++;
     }
     if (i == 0)
@@ -703,6 +734,13 @@ int validate_followup(struct validator *v, struct followup_in *in, struct verr *
         r = herd_check(v, in->animals, in->n_animals, 4, err);
         if (r < 0)
             return r;
+    }
+    for (int i = 0; i < in->n_animals; i++) {
+        const int64_t *n = in->animals[i].n;        /* sick, dead, culled, at risk */
+        char name[24];
+        snprintf(name, sizeof(name), "animals[%d]", i);
+        if (counts_conflict(n[0] + n[1] + n[2], n[3], VERR_COUNT_OVER_FU, name, err))
+            return -EINVAL;
     }
     if (in->escalate < -1 || in->escalate > 1)
         return fail(err, VERR_TYPE, "escalate", NULL);

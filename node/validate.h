@@ -37,7 +37,12 @@ enum verr_code {
     VERR_DUPLICATE,
     VERR_CONFLICT,        /* fields that exclude each other */
     VERR_SYNTAX,          /* not JSON at all */
-    VERR_ENCODING,        /* not UTF-8 */
+    VERR_ENCODING,        /* not UTF-8, a control character or a NUL */
+    /* counts of one species that contradict each other (docs/data-model.md,
+     * "Counts"); the API calls all three "count_conflict" */
+    VERR_COUNT_NONE,      /* a case report: sick + dead < 1 */
+    VERR_COUNT_OVER,      /* a case report: sick + dead > at_risk (at_risk > 0) */
+    VERR_COUNT_OVER_FU,   /* a follow-up: sick + dead + culled > at_risk (at_risk > 0) */
 };
 
 struct verr {
@@ -90,7 +95,9 @@ int  validator_reload(struct validator *v);
  * (web, report add, import) parses through here. */
 int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err);
 
-/* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set. */
+/* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set.
+ * Besides each field, the counts of each species must agree: sick + dead
+ * >= 1, and sick + dead <= at_risk when at_risk > 0 (0: not counted). */
 int validate_case_report(struct validator *v, const cJSON *doc,
                          struct case_report_in *out, struct verr *err);
 
@@ -125,7 +132,8 @@ struct herd_count {
 };
 
 /* A case follow-up: PK (outcome) and/or LTL (counts per species: n[] = sick,
- * dead, culled, at risk; escalate 1 Y, 0 T, -1 not given). */
+ * dead, culled, at risk; escalate 1 Y, 0 T, -1 not given). For each species
+ * with at_risk > 0: sick + dead + culled <= at_risk. */
 struct followup_in {
     char case_id[40];                  /* case_report.id, found by the caller */
     char outcome[3];                   /* "" or SB, MS, MT */

@@ -114,6 +114,8 @@ static const char *const verr_names[] = {
     [VERR_DATE_OLD] = "date_old", [VERR_POINT] = "point", [VERR_PHONE] = "phone",
     [VERR_NOT_OFFICER] = "not_officer", [VERR_DUPLICATE] = "duplicate",
     [VERR_CONFLICT] = "conflict", [VERR_SYNTAX] = "syntax", [VERR_ENCODING] = "encoding",
+    [VERR_COUNT_NONE] = "count_conflict", [VERR_COUNT_OVER] = "count_conflict",
+    [VERR_COUNT_OVER_FU] = "count_conflict",
 };
 
 /* 422 with the validator's refusal: the field, and why in the officer's

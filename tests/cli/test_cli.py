@@ -144,6 +144,11 @@ class Reports(unittest.TestCase):
             ('animals[0].sick', with_(GOOD, animals=[{'species': 'SP', 'sick': -1}]), 'whole number'),
             ('animals[0].sick', with_(GOOD, animals=[{'species': 'SP', 'sick': 1.5}]), 'whole number'),
             ('animals[0].sick', with_(GOOD, animals=[{'species': 'SP', 'sick': '3'}]), 'whole number'),
+            ('animals[0]', with_(GOOD, animals=[{'species': 'SP', 'sick': 500, 'at_risk': 1}]),
+             'sick + dead must not be more than at risk (500 > 1)'),
+            ('animals[1]', with_(GOOD, animals=[{'species': 'SP', 'sick': 1},
+                                                {'species': 'KB', 'sick': 0, 'dead': 0}]),
+             'sick + dead must be 1 or more'),
             ('event_date', with_(GOOD, event_date='2099-01-01'), 'future'),
             ('event_date', with_(GOOD, event_date='1999-12-31'), 'before 2000'),
             ('event_date', with_(GOOD, event_date='20/11/2026'), 'YYYY-MM-DD'),
@@ -232,6 +237,7 @@ class Import(unittest.TestCase):
             self.assertIn('%s:%d: ' % (self.path, line), r.stderr)
         self.assertIn('not a village of this district', r.stderr)
         self.assertIn('not valid JSON', r.stderr)
+        self.assertIn('animals[0]: sick + dead must not be more than at risk', r.stderr)
         with open(self.path + '.rejects.jsonl') as fp:
             rej = [json.loads(x) for x in fp]
         self.assertEqual([x['line'] for x in rej], bad)

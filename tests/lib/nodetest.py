@@ -159,12 +159,21 @@ SPECIES = ['SP', 'KR', 'KB', 'DB', 'AY', 'IT', 'BB', 'AJ']
 SYNDROMES = ['MMU', 'MMD', 'GGK', 'DPB', 'KSB', 'KBD', 'PAL', 'PLB']
 
 
+def make_animals(rng, species):
+    """Counts that agree (docs/data-model.md, "Counts"): at least one sick,
+    and at_risk either 0 (not counted, one time in ten) or at least sick +
+    dead. As many draws from rng as before the rule, so a seed still gives
+    the same villages, dates and codes."""
+    sick, dead, extra = rng.randint(1, 30), rng.randint(0, 5), rng.randint(0, 200)
+    return {'species': species, 'sick': sick, 'dead': dead,
+            'at_risk': 0 if extra < 20 else sick + dead + extra}
+
+
 def make_report(rng, vills, i=0):
     """A plausible case report, different for every i."""
     r = {
         'village': rng.choice(vills),
-        'animals': [{'species': s, 'sick': rng.randint(1, 30), 'dead': rng.randint(0, 5),
-                     'at_risk': rng.randint(0, 200)} for s in rng.sample(SPECIES, rng.randint(1, 2))],
+        'animals': [make_animals(rng, s) for s in rng.sample(SPECIES, rng.randint(1, 2))],
         'event_date': '2026-%02d-%02d' % (rng.randint(1, 10), rng.randint(1, 28)),
         'lat': round(-6.4 - rng.random() * 0.4, 5),
         'lon': round(106.6 + rng.random() * 0.5, 5),
@@ -189,17 +198,18 @@ def write_jsonl(path, n, seed=1, district='3201', bad_every=0):
         for i in range(1, n + 1):
             if bad_every and i % bad_every == 0:
                 bad.append(i)
-                kind = (i // bad_every) % 3
+                kind = (i // bad_every) % 4
                 if kind == 0:
                     fp.write('{"kind":"U", this is not json\n')
-                elif kind == 1:
-                    r = make_report(rng, vills, i)
+                    continue
+                r = make_report(rng, vills, i)
+                if kind == 1:
                     r['village'] = '3202011001'           # another district
-                    fp.write(json.dumps(r) + '\n')
-                else:
-                    r = make_report(rng, vills, i)
+                elif kind == 2:
                     r['animals'][0]['sick'] = -3
-                    fp.write(json.dumps(r) + '\n')
+                else:
+                    r['animals'][0].update(sick=500, at_risk=1)   # counts that conflict
+                fp.write(json.dumps(r) + '\n')
             else:
                 fp.write(json.dumps(make_report(rng, vills, i)) + '\n')
     return bad

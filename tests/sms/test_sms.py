@@ -296,6 +296,17 @@ class Errors(unittest.TestCase):
         self.refused('SK 1 3201011001 5371 SP 2 12345', 'nomor telepon tidak sah')
         self.refused('KODE XYZ', 'jenis kode tidak dikenal')
 
+    def test_counts_must_agree(self):
+        self.refused('U KBG SP 0', 'sakit + mati harus 1 atau lebih: 0 < 1')
+        self.refused('P MMD AY 2 SP 0', 'spesies/jumlah sakit + mati harus 1 atau lebih')
+        r = self.s.reply('U DIA KB 4')
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        r = self.refused('LTL %s KB 10 5 6 20' % ref,
+                         'sakit + mati + dimusnahkan tidak boleh lebih dari jumlah berisiko: 21 > 20')
+        self.assertTrue(r.startswith('[Sikhnas Edge]'), r)
+        self.assertIn('dimusnahkan', self.s.reply('LTL %s KB 10 5 5 20' % ref, sender=VET))
+        self.assertIn('dimusnahkan', self.s.reply('LTL %s KB 10 5 6 0' % ref, sender=VET))
+
     def test_unknown_case(self):
         r = self.refused('PK 3201-009999 SB', 'ID kasus 3201-009999 tidak ditemukan')
         self.assertTrue(r.startswith('[Sikhnas Edge]'))

@@ -81,6 +81,44 @@ class Write(unittest.TestCase):
                          [('+62' + VET[0][1:],)])
         self.saved(self.vet, '/api/v1/reports', report(reporter=REPORTER[0]))
 
+    # ---------------------------------------------------------- counts
+
+    def test_case_counts_must_agree(self):
+        e = self.refused(self.vet_en, '/api/v1/reports', report(animals=[
+            {'species': 'SP', 'sick': 500, 'dead': 0, 'at_risk': 1}]), 422, 'count_conflict',
+            'animals[0]')
+        self.assertIn('at risk', e['message'])
+        self.assertEqual(e['detail'], '500 > 1')
+        e = self.refused(self.vet, '/api/v1/reports', report(animals=[
+            {'species': 'SP', 'sick': 2, 'at_risk': 9},
+            {'species': 'KB', 'sick': 0, 'dead': 0, 'at_risk': 10}]), 422, 'count_conflict',
+            'animals[1]')
+        self.assertIn('sakit + mati', e['message'])
+        self.refused(self.vet, '/api/v1/reports', report(animals=[
+            {'species': 'SP', 'sick': 1, 'dead': 499, 'at_risk': 499}]), 422, 'count_conflict',
+            'animals[0]')
+        self.saved(self.vet, '/api/v1/reports', report(animals=[
+            {'species': 'SP', 'sick': 500, 'dead': 3, 'at_risk': 0}]))     # at risk not counted
+        self.saved(self.vet, '/api/v1/reports', report(animals=[
+            {'species': 'SP', 'sick': 5, 'dead': 5, 'at_risk': 10}]))      # exactly all
+        self.saved(self.vet, '/api/v1/reports', report(animals=[
+            {'species': 'SP', 'dead': 1}]))                                  # dead only
+
+    def test_followup_counts_must_agree(self):
+        ref = self.saved(self.vet, '/api/v1/reports', report())['ref']
+        fu = {'case_ref': ref, 'event_date': '2026-01-03'}
+        e = self.refused(self.vet_en, '/api/v1/followups', dict(fu, animals=[
+            {'species': 'SP', 'sick': 3, 'dead': 3, 'culled': 5, 'at_risk': 10}]), 422,
+            'count_conflict', 'animals[0]')
+        self.assertIn('culled', e['message'])
+        self.assertEqual(e['detail'], '11 > 10')
+        self.saved(self.vet, '/api/v1/followups', dict(fu, animals=[
+            {'species': 'SP', 'sick': 3, 'dead': 3, 'culled': 4, 'at_risk': 10}]))
+        self.saved(self.vet, '/api/v1/followups', dict(fu, animals=[
+            {'species': 'SP', 'sick': 3, 'dead': 3, 'culled': 40, 'at_risk': 0}]))
+        self.saved(self.vet, '/api/v1/followups', dict(fu, animals=[
+            {'species': 'SP', 'sick': 0, 'dead': 0, 'culled': 0, 'at_risk': 10}]))  # all well
+
     # ---------------------------------------------------------- NUL in text
 
     def test_nul_in_any_text_field(self):
