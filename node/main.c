@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "cmd_sync.h"
 #include "config.h"
 #include "daemon.h"
@@ -201,6 +202,7 @@ static int cmd_report_add(struct ctx *c, struct store *s)
 {
     struct case_report_in in;
     struct validator *v = NULL;
+    struct actor op;
     struct verr e;
     char *text = NULL, msg[256], id[UUID_STR_LEN], ref[16];
     cJSON *doc = NULL;
@@ -220,10 +222,14 @@ static int cmd_report_add(struct ctx *c, struct store *s)
     r = validator_new(s, &v);
     if (r < 0)
         goto out;
+    actor_operator(&op);            /* the board's operator: see access.h */
     r = validate_case_report(v, doc, &in, &e);
+    if (r == 0)
+        r = access_check(&op, REC_CASE, &in, &e);
     if (r < 0) {
         verr_format(&e, "en", msg, sizeof(msg));
         log_error("report refused: %s", msg);
+        r = -EINVAL;
         goto out;
     }
     r = store_begin(s);
@@ -492,6 +498,7 @@ static int cmd_import(struct ctx *c)
         { 0, 0, 0, 0 } };
     struct import_opts o = { .chunk = c->cfg.import_chunk, .progress = isatty(STDERR_FILENO) };
     struct import_result res;
+    struct actor op;
     struct validator *v = NULL;
     struct store *s = NULL;
     int r;
@@ -507,6 +514,8 @@ static int cmd_import(struct ctx *c)
         return -EDOM;
     }
     o.path = c->argv[optind];
+    actor_operator(&op);
+    o.actor = &op;
     r = open_store(c, 0, &s);
     if (r < 0)
         return r;

@@ -63,6 +63,12 @@ static const struct {
                                 "sick + dead must not be more than at risk" },
     [VERR_COUNT_OVER_FU]    = { "sakit + mati + dimusnahkan tidak boleh lebih dari jumlah "
                                 "berisiko", "sick + dead + culled must not be more than at risk" },
+    [VERR_FORBIDDEN]        = { "peran Anda tidak boleh menulis catatan ini",
+                                "your role may not write this record" },
+    [VERR_NOT_OWN_VILLAGE]  = { "pelapor desa hanya boleh melapor untuk desanya sendiri",
+                                "a village reporter may report only for their own village" },
+    [VERR_NOT_SELF]         = { "pelapor desa hanya boleh melapor atas namanya sendiri",
+                                "a village reporter may report only as themselves" },
 };
 
 const char *verr_reason(const struct verr *e, const char *lang)

@@ -43,6 +43,10 @@ enum verr_code {
     VERR_COUNT_NONE,      /* a case report: sick + dead < 1 */
     VERR_COUNT_OVER,      /* a case report: sick + dead > at_risk (at_risk > 0) */
     VERR_COUNT_OVER_FU,   /* a follow-up: sick + dead + culled > at_risk (at_risk > 0) */
+    /* who may write what (access.h), not the record's shape */
+    VERR_FORBIDDEN,       /* the role may not write this kind */
+    VERR_NOT_OWN_VILLAGE, /* a village reporter, for another village */
+    VERR_NOT_SELF,        /* a village reporter, as another officer */
 };
 
 struct verr {

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "access.h"
 #include "auth.h"
 #include "embed.h"
 #include "http.h"
@@ -115,23 +116,27 @@ static const char *const verr_names[] = {
     [VERR_NOT_OFFICER] = "not_officer", [VERR_DUPLICATE] = "duplicate",
     [VERR_CONFLICT] = "conflict", [VERR_SYNTAX] = "syntax", [VERR_ENCODING] = "encoding",
     [VERR_COUNT_NONE] = "count_conflict", [VERR_COUNT_OVER] = "count_conflict",
-    [VERR_COUNT_OVER_FU] = "count_conflict",
+    [VERR_COUNT_OVER_FU] = "count_conflict", [VERR_FORBIDDEN] = "forbidden",
+    [VERR_NOT_OWN_VILLAGE] = "not_own_village", [VERR_NOT_SELF] = "forbidden",
 };
 
-/* 422 with the validator's refusal: the field, and why in the officer's
- * language, so the page can show it beside the field. */
+/* The validator's refusal (422) or access_check()'s (403): the field, and
+ * why in the officer's language, so the page can show it beside the field. */
 static void send_verr(struct wreq *q, const struct verr *e)
 {
+    int access = e->code == VERR_FORBIDDEN || e->code == VERR_NOT_OWN_VILLAGE ||
+                 e->code == VERR_NOT_SELF;
     cJSON *o = cJSON_CreateObject(), *x = cJSON_AddObjectToObject(o, "error");
     const char *name = (size_t)e->code < sizeof(verr_names) / sizeof(verr_names[0]) &&
                        verr_names[e->code] ? verr_names[e->code] : "invalid";
 
     cJSON_AddStringToObject(x, "code", name);
-    cJSON_AddStringToObject(x, "field", e->field);
+    if (e->field[0])
+        cJSON_AddStringToObject(x, "field", e->field);
     cJSON_AddStringToObject(x, "message", verr_reason(e, q->lang));
     if (e->detail[0])
         cJSON_AddStringToObject(x, "detail", e->detail);
-    send_json(q, 422, o, NULL);
+    send_json(q, access ? 403 : 422, o, NULL);
 }
 
 static void send_store_error(struct wreq *q, int r)
@@ -521,37 +526,20 @@ static void api_reports_list(struct wreq *q)
 
 /* ------------------------------------------------------------------ writes */
 
-static const char *msg(struct wreq *q, const char *id, const char *en)
-{
-    return strcmp(q->lang, "en") == 0 ? en : id;
-}
-
 static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in, size_t size);
 
 static void api_reports_add(struct wreq *q, cJSON *doc)
 {
     struct daemon *d = q->w->d;
     struct case_report_in in;
+    struct actor a;
     struct verr e;
 
-    if (validate_case_report(d->validator, doc, &in, &e) < 0) {
+    actor_officer(&a, q->who.role, q->who.phone, q->who.village);
+    if (validate_case_report(d->validator, doc, &in, &e) < 0 ||
+        access_check(&a, REC_CASE, &in, &e) < 0) {
         send_verr(q, &e);
         return;
-    }
-    if (strcmp(q->who.role, "reporter") == 0) {
-        if (strcmp(in.village, q->who.village) != 0) {
-            cJSON *x = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(x, "error");
-            cJSON_AddStringToObject(err, "code", "not_own_village");
-            cJSON_AddStringToObject(err, "field", "village");
-            cJSON_AddStringToObject(err, "message",
-                msg(q, "pelapor desa hanya boleh melapor untuk desanya sendiri",
-                    "a village reporter may report only for their own village"));
-            send_json(q, 403, x, NULL);
-            return;
-        }
-        snprintf(in.reporter, sizeof(in.reporter), "%s", q->who.phone);
-    } else if (!in.reporter[0]) {
-        snprintf(in.reporter, sizeof(in.reporter), "%s", q->who.phone);
     }
     enqueue(q, NULL, &in, sizeof(in));
 }
@@ -915,26 +903,27 @@ struct kind_def {
     const struct jspec *spec;
     size_t n_spec;
     size_t size;                /* of the C struct */
-    size_t reporter_off;        /* char[20] */
+    enum rec_kind rec;          /* for access_check() */
     int (*save)(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
                 char ref[24], int phase);  /* phase 0 validates, 1 inserts */
 };
 
-#define KIND(st, table, spec, fn) { LIST_SQL(table), spec, sizeof(spec) / sizeof(spec[0]), \
-    sizeof(struct st), offsetof(struct st, reporter), fn }
+#define KIND(st, table, spec, rec, fn) { LIST_SQL(table), spec, \
+    sizeof(spec) / sizeof(spec[0]), sizeof(struct st), rec, fn }
 
 static const struct kind_def k_followup =
-    KIND(followup_in, "case_followup", followup_spec, followup_save);
+    KIND(followup_in, "case_followup", followup_spec, REC_FOLLOWUP, followup_save);
 static const struct kind_def k_vaccination =
-    KIND(vaccination_in, "vaccination", vaccination_spec, vaccination_save);
+    KIND(vaccination_in, "vaccination", vaccination_spec, REC_VACCINATION, vaccination_save);
 static const struct kind_def k_treatment =
-    KIND(treatment_in, "treatment", treatment_spec, treatment_save);
+    KIND(treatment_in, "treatment", treatment_spec, REC_TREATMENT, treatment_save);
 static const struct kind_def k_movement =
-    KIND(permit_in, "movement_permit", permit_spec, permit_save);
+    KIND(permit_in, "movement_permit", permit_spec, REC_MOVEMENT, permit_save);
 static const struct kind_def k_slaughter =
-    KIND(slaughter_in, "slaughter_report", slaughter_spec, slaughter_save);
+    KIND(slaughter_in, "slaughter_report", slaughter_spec, REC_SLAUGHTER, slaughter_save);
 static const struct kind_def k_population =
-    KIND(population_in, "population_report", population_spec, population_save);
+    KIND(population_in, "population_report", population_spec, REC_POPULATION,
+         population_save);
 
 static void api_kind_list(struct wreq *q);
 static void api_kind_add(struct wreq *q, cJSON *doc);
@@ -1006,24 +995,23 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
     const struct kind_def *k = q->rt->rec;
     struct daemon *d = q->w->d;
     char id[UUID_STR_LEN], ref[24] = "";
+    struct actor a;
     struct verr e;
     void *in = calloc(1, k->size);
-    char *reporter;
     int r;
 
     if (!in) {
         send_store_error(q, -ENOMEM);
         return;
     }
+    actor_officer(&a, q->who.role, q->who.phone, q->who.village);
     r = json_decode(d->store, doc, k->spec, k->n_spec, in, &e);
-    if (r == 0) {
-        reporter = (char *)in + k->reporter_off;
-        if (!reporter[0])
-            snprintf(reporter, 20, "%s", q->who.phone);
+    if (r == 0)
         r = k->save(d, in, &e, id, ref, 0);
-        api_field_name(&e);
-    }
-    if (r == -EINVAL)
+    if (r == 0)
+        r = access_check(&a, k->rec, in, &e);
+    api_field_name(&e);
+    if (r == -EINVAL || r == -EACCES)
         send_verr(q, &e);
     else if (r < 0)
         send_store_error(q, r);

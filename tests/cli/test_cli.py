@@ -175,6 +175,21 @@ class Reports(unittest.TestCase):
             self.assertEqual(r.returncode, 65, raw[:40])
         self.assertEqual(self.n.counts(), before)
 
+    def test_operator_is_trusted(self):
+        """The board's operator (report add, import) may write for any village of
+        the district, naming any registered officer as reporter: access_check()
+        limits officers on the web and by SMS, not the board's own shell
+        (docs/security.md, "Node: who may write what")."""
+        r = self.n.run('officer', 'add', '--name', 'Budi Pelsa', '--phone', '081234567890',
+                       '--role', 'reporter', '--village', '3201011001')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.n.add_report(with_(GOOD, village='3201011002', reporter='081234567890'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.n.sql('SELECT village, reporter FROM case_report'),
+                         [('3201011002', '+6281234567890')])
+        r = self.n.add_report(with_(GOOD, village='3202011001'))   # the district still holds
+        self.assertEqual(r.returncode, 65)
+
     def test_reporter_must_be_officer(self):
         r = self.n.run('officer', 'add', '--name', 'Drh. Siti Aminah', '--phone', '0812-3456-7890',
                        '--role', 'vet')

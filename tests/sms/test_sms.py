@@ -23,6 +23,7 @@ VET2 = '6281311112222'
 CLERK = '6281355556666'
 VIEWER = '6281377778888'
 STRANGER = '6289999999999'
+NO_VILLAGE = '6281200001111'     # a reporter registered without a village
 
 
 class Spool:
@@ -129,7 +130,9 @@ class Kinds(unittest.TestCase):
                                     "c.id = o.row_id WHERE c.ref = ?", (ref,))[0][0], 1)
 
     def test_u_lowercase_with_village_and_ddx(self):
-        r = self.s.reply('u kbg , dmm sp 2 kb 5 32.01.01.1006 ant')
+        # another village than the sender's own: a vet's report (a village
+        # reporter may name only their own, see Errors)
+        r = self.s.reply('u kbg , dmm sp 2 kb 5 32.01.01.1006 ant', sender=VET)
         self.assertIn('Desa Cibinong', r)
         ref = r.split('[ID kasus ')[1].split(']')[0]
         row = self.s.node.sql('SELECT village, ddx, animals FROM case_report WHERE ref = ?',
@@ -325,6 +328,34 @@ class Errors(unittest.TestCase):
         r = self.refused('PK 1 SB', 'Maaf, kode PK tidak dapat Anda kirim', sender=REPORTER)
         self.assertIn('Kode Anda: U, P, POP, KODE, CKL', r)
         self.refused('U KBG SP 2', 'kode U tidak dapat Anda kirim', sender=VIEWER)
+
+    def test_reporter_only_for_the_own_village(self):
+        """U, P and POP name a village; a village reporter's own is the only one
+        they may name (the web API says the same: 403 not_own_village)."""
+        for text in ('U KBG SP 2 3201011002', 'P MMD SP 3 32.01.01.1002', 'POP SP 5 3201011002'):
+            r = self.refused(text, 'Maaf, Anda hanya dapat melapor untuk desa Anda sendiri '
+                                   '(Desa Pondok Rajeg, 3201011001). Laporan untuk Desa '
+                                   'Karadenan (3201011002) tidak disimpan.', sender=REPORTER)
+            self.assertTrue(r.startswith('[Sikhnas Edge] Maaf'), r)
+            self.assertNotIn('Format error', r)
+            row = self.s.node.sql('SELECT status, error FROM sms_in WHERE text = ?', (text,))
+            self.assertEqual(row, [('refused', 'village: a village reporter may report only for '
+                                               'their own village (3201011001)')])
+        before = self.s.node.counts()
+        self.assertIn('Terima kasih', self.s.reply('U KBG SP 2 3201011001', sender=REPORTER))
+        self.assertIn('Terima kasih', self.s.reply('POP SP 5', sender=REPORTER))
+        self.assertIn('Terima kasih', self.s.reply('U KBG SP 2 3201011002', sender=VET))
+        self.assertIn('Terima kasih', self.s.reply('POP SP 5 3201011002', sender=CLERK))
+        after = self.s.node.counts()
+        self.assertEqual(after['case_report'], before['case_report'] + 2)
+        self.assertEqual(after['population_report'], before['population_report'] + 2)
+
+    def test_reporter_without_a_village(self):
+        r = self.s.node.run('officer', 'add', '--name', 'Tanpa Desa', '--phone', NO_VILLAGE,
+                            '--role', 'reporter')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.refused('U KBG SP 2 3201011001', 'belum terdaftar untuk satu desa', sender=NO_VILLAGE)
+        self.refused('U KBG SP 2', 'desa wajib diisi', sender=NO_VILLAGE)
 
     def test_refusals_are_logged_not_stored(self):
         self.refused('U KBG SP X', 'Format error')

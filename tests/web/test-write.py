@@ -70,6 +70,11 @@ class Write(unittest.TestCase):
         self.assertEqual(self.node.sql('SELECT village, reporter FROM case_report WHERE ref = ?',
                                        (ref,)), [(OWN, '+62' + REPORTER[0][1:])])
 
+    def test_reporter_reports_as_themselves(self):
+        self.refused(self.rep, '/api/v1/reports', report(reporter=VET[0]), 403,
+                     'forbidden', 'reporter')
+        self.saved(self.rep, '/api/v1/reports', report(reporter=REPORTER[0]))
+
     def test_reporter_other_kinds_refused(self):
         self.refused(self.rep, '/api/v1/populations', {'village': OWN, 'event_date': '2026-01-02',
                                                        'animals': [{'species': 'SP', 'n': 3}]},
