@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "records.h"
+#include "throttle.h"
 #include "web_json.h"
 
 extern const struct embedded_file web_assets[];
@@ -49,6 +50,7 @@ struct web {
     unsigned queued;
     int refs;                   /* the idle handle + logins on the thread pool */
     int kdf_jobs;               /* logins on the thread pool */
+    struct throttle *throttle;  /* failed logins per (phone, address) and address */
     int stopping;
     unsigned session_ttl;
 };
@@ -239,17 +241,37 @@ struct login_job {
     int r;
     struct auth_kdf k;
     char officer_id[UUID_STR_LEN];
+    char phone[THROTTLE_KEY_MAX];   /* as throttled: normalised, or as typed */
+    char addr[64];                  /* the client's address */
     char password[AUTH_PASSWORD_MAX + 1];
     size_t len;
 };
 
 static void web_free(struct web *w);
 
+static int64_t mono_s(struct web *w)
+{
+    return (int64_t)(uv_now(w->d->loop) / 1000);
+}
+
 static void login_work(uv_work_t *req)
 {
     struct login_job *j = req->data;
 
     j->r = auth_kdf_derive(&j->k, j->password, j->len);
+}
+
+/* A wrong password and an unknown phone end here alike: one 401, counted
+ * by the throttle; nothing is written to the store. */
+static void login_failed(struct login_job *j, struct wreq *q)
+{
+    struct web *w = j->w;
+
+    if (throttle_failed(w->throttle, j->phone, j->addr, mono_s(w)))
+        log_notice("web: logins of %.20s from %s paused for %d s after failed attempts",
+                   j->phone, j->addr, THROTTLE_PAUSE_S);
+    send_error(q, 401, "login_failed", "Nomor telepon atau kata sandi salah.",
+               "Wrong phone number or password.", NULL);
 }
 
 static void login_done(uv_work_t *req, int status)
@@ -260,52 +282,43 @@ static void login_done(uv_work_t *req, int status)
     struct wreq q = { .w = w, .c = j->c, .lang = j->lang };
     char token[AUTH_TOKEN_LEN + 1], cookie[256];
     int ok = status == 0 && j->r == 0 && j->known && auth_kdf_match(&j->k);
-    int r, locked = 0;
+    int r;
 
     memset(j->password, 0, sizeof(j->password));
     w->kdf_jobs--;
     w->refs--;
-    if (ok) {
-        r = store_begin(s);
-        if (r == 0)
-            r = auth_login_ok(s, j->officer_id, w->session_ttl, token);
-        if (r == 0)
-            r = store_commit(s);
-        if (r < 0) {
-            store_rollback(s);
-            send_store_error(&q, r);
-        } else if (auth_session_find(s, token, &q.who) < 0) {
-            send_store_error(&q, -EIO);
-        } else {
-            log_info("web: %s logged in (%s)", q.who.phone, q.who.role);
-            snprintf(cookie, sizeof(cookie), "Set-Cookie: sid=%s; Path=/; HttpOnly; "
-                     "SameSite=Strict; Max-Age=%u\r\n", token, w->session_ttl);
-            send_json(&q, 200, who_json(w, &q.who), cookie);
-        }
-        memset(token, 0, sizeof(token));
-    } else {
-        if (j->known) {
-            r = store_begin(s);
-            if (r == 0)
-                locked = auth_login_failed(s, j->officer_id);
-            if (r == 0 && locked >= 0)
-                r = store_commit(s);
-            if (r < 0 || locked < 0)
-                store_rollback(s);
-            if (locked > 0)
-                log_notice("web: account %s locked for %d s after %d failed logins",
-                           j->officer_id, AUTH_LOCK_SECONDS, AUTH_LOCK_FAILURES);
-        }
-        send_error(&q, 401, "login_failed",
-                   "Nomor telepon atau kata sandi salah.",
-                   "Wrong phone number or password.", NULL);
+    if (!ok) {
+        login_failed(j, &q);
+        goto out;
     }
+    throttle_ok(w->throttle, j->phone, j->addr);
+    r = store_begin(s);
+    if (r == 0)
+        r = auth_login_ok(s, j->officer_id, w->session_ttl, token);
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0) {
+        store_rollback(s);
+        send_store_error(&q, r);
+    } else if (auth_session_find(s, token, &q.who) < 0) {
+        send_store_error(&q, -EIO);
+    } else {
+        log_info("web: %s logged in (%s) from %s", q.who.phone, q.who.role, j->addr);
+        snprintf(cookie, sizeof(cookie), "Set-Cookie: sid=%s; Path=/; HttpOnly; "
+                 "SameSite=Strict; Max-Age=%u\r\n", token, w->session_ttl);
+        send_json(&q, 200, who_json(w, &q.who), cookie);
+    }
+    memset(token, 0, sizeof(token));
+out:
     http_conn_unref(j->c);
     free(j);
     if (w->refs == 0)
         web_free(w);
 }
 
+/* Whoever logs in, known phone or not, is throttled the same way, and the
+ * KDF runs for an unknown phone too: neither the answer nor its time says
+ * whether a phone has an account. */
 static void api_login(struct wreq *q, cJSON *doc)
 {
     struct web *w = q->w;
@@ -313,18 +326,14 @@ static void api_login(struct wreq *q, cJSON *doc)
     const cJSON *pw = cJSON_GetObjectItemCaseSensitive(doc, "password");
     struct auth_account a;
     struct login_job *j;
-    char phone[20];
+    char phone[20], retry[48];
+    int64_t wait;
     int r;
 
     if (!cJSON_IsString(ph) || !cJSON_IsString(pw) ||
         strlen(pw->valuestring) > AUTH_PASSWORD_MAX) {
         send_error(q, 400, "bad_request", "Isi nomor telepon dan kata sandi.",
                    "Give a phone number and a password.", NULL);
-        return;
-    }
-    if (w->kdf_jobs >= WEB_KDF_JOBS_MAX) {
-        send_error(q, 503, "busy", "Terlalu banyak login bersamaan; coba lagi.",
-                   "Too many logins at once; try again.", "Retry-After: 1\r\n");
         return;
     }
     j = calloc(1, sizeof(*j));
@@ -335,21 +344,27 @@ static void api_login(struct wreq *q, cJSON *doc)
     j->w = w;
     j->c = q->c;
     j->lang = q->lang;
-    r = phone_normalize(ph->valuestring, phone) == 0
-        ? auth_account_get(w->d->store, phone, &a) : -ENOENT;
+    r = phone_normalize(ph->valuestring, phone);
+    snprintf(j->phone, sizeof(j->phone), "%s", r == 0 ? phone : ph->valuestring);
+    snprintf(j->addr, sizeof(j->addr), "%s", q->r->peer);
+    wait = throttle_wait(w->throttle, j->phone, j->addr, mono_s(w));
+    if (wait > 0) {
+        free(j);
+        snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n", (long long)wait);
+        send_error(q, 429, "locked",
+                   "Terlalu banyak percobaan masuk yang gagal dari komputer ini; coba lagi "
+                   "nanti.", "Too many failed logins from this computer; try again later.",
+                   retry);
+        return;
+    }
+    if (w->kdf_jobs >= WEB_KDF_JOBS_MAX) {
+        free(j);
+        send_error(q, 503, "busy", "Terlalu banyak login bersamaan; coba lagi.",
+                   "Too many logins at once; try again.", "Retry-After: 1\r\n");
+        return;
+    }
+    r = r == 0 ? auth_account_get(w->d->store, phone, &a) : -ENOENT;
     if (r == 0 && auth_hash_parse(a.hash, &j->k) == 0) {
-        if (a.locked_until > (int64_t)time(NULL)) {
-            char retry[48];
-            snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n",
-                     (long long)(a.locked_until - (int64_t)time(NULL)));
-            free(j);
-            send_error(q, 429, "locked",
-                       "Akun dikunci sementara karena terlalu banyak percobaan gagal; "
-                       "coba lagi nanti.",
-                       "The account is locked for a while after too many failed "
-                       "logins; try again later.", retry);
-            return;
-        }
         j->known = 1;
         memcpy(j->officer_id, a.officer_id, sizeof(j->officer_id));
     } else if (r < 0 && r != -ENOENT) {
@@ -1122,6 +1137,7 @@ static void web_free(struct web *w)
 {
     if (w->d && w->d->web == w)
         w->d->web = NULL;
+    throttle_free(w->throttle);
     free(w);
 }
 
@@ -1156,8 +1172,11 @@ static int web_start(struct daemon *d)
     w->d = d;
     w->session_ttl = d->cfg->web_session_ttl_s;
     w->tail = &w->queue;
-    r = http_server_start(d->loop, host, port, &lim, on_request, w, &w->srv);
+    r = throttle_new(&w->throttle);
+    if (r == 0)
+        r = http_server_start(d->loop, host, port, &lim, on_request, w, &w->srv);
     if (r < 0) {
+        throttle_free(w->throttle);
         free(w);
         return r;
     }
