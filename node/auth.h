@@ -1,9 +1,10 @@
 /* auth.h - officers' web accounts on this node: password hashes
  * (PBKDF2-HMAC-SHA256, random salt), sessions (random tokens, stored only as
  * SHA-256 hashes, with an expiry), and what each role may do. Failed logins
- * are counted in memory by throttle.h, per client address, not here. The tables are node-local (003_web.sql): they are
- * never synced. The slow part, the KDF, is a pure function so that the
- * daemon can run it on the thread pool. */
+ * are counted in memory by throttle.h, per client address, not here. The
+ * tables are node-local (003_web.sql): they are never synced. The slow
+ * part, the KDF, is a pure function so that the daemon can run it on the
+ * thread pool. */
 #ifndef SIKHNAS_AUTH_H
 #define SIKHNAS_AUTH_H
 

@@ -3,6 +3,7 @@
  * formats are described in docs/sms.md. */
 #include "sms_file.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,8 +185,7 @@ static int has_from_header(const char *text, size_t len)
 
     while (i < len && text[i] != '\n' && text[i] != '\r') {
         size_t k = i;
-        while (k < len && ((text[k] >= 'A' && text[k] <= 'Z') || (text[k] >= 'a' && text[k] <= 'z') ||
-                           (text[k] >= '0' && text[k] <= '9') || text[k] == '_' || text[k] == '-'))
+        while (k < len && (isalnum((unsigned char)text[k]) || text[k] == '_' || text[k] == '-'))
             k++;
         if (k == i || k >= len || text[k] != ':')
             return 0;                   /* not a header line: the text begins */

@@ -1,14 +1,16 @@
 /* web.c - the officers' web pages and the JSON API (docs/api.md) on the
  * daemon's loop. Pages are static files compiled into the binary; they talk
  * to the API only. Every write goes through the one validator
- * (validate.h) and the records module, in a short transaction on the loop
- * thread's store connection; the slow password KDF runs on the thread pool.
+ * (validate.h), access_check() (access.h) and the records module, in a
+ * short transaction on the loop thread's store connection; logins are in
+ * web_login.c (the slow password KDF runs on the thread pool).
  *
  * Security, in order of the checks: a session cookie (HttpOnly,
  * SameSite=Strict) names the officer; every request that changes anything
  * must carry the session's CSRF token in X-CSRF-Token, be JSON, and come
  * from our own origin when the browser says where it comes from; the role
- * decides what the officer may do (auth_role_may). */
+ * decides which endpoints the officer may call (auth_role_may), and
+ * access_check() what the record may say (its kind, village, reporter). */
 #include "web.h"
 
 #include <cJSON.h>
@@ -27,47 +29,10 @@
 #include "log.h"
 #include "records.h"
 #include "throttle.h"
+#include "web_int.h"
 #include "web_json.h"
 
 extern const struct embedded_file web_assets[];
-
-struct kind_def;
-
-/* A validated record waiting for the next group commit. */
-struct pending {
-    struct pending *next;
-    struct http_conn *c;        /* holds a ref */
-    const char *lang;
-    const struct kind_def *kind;  /* NULL: a case report */
-    void *in;                   /* the validated C struct; owned */
-};
-
-struct web {
-    struct daemon *d;
-    struct http_server *srv;
-    uv_idle_t flush;            /* runs the group commit; active while queue is not empty */
-    struct pending *queue, **tail;
-    unsigned queued;
-    int refs;                   /* the idle handle + logins on the thread pool */
-    int kdf_jobs;               /* logins on the thread pool */
-    struct throttle *throttle;  /* failed logins per (phone, address) and address */
-    int stopping;
-    unsigned session_ttl;
-};
-
-struct route;
-
-/* One request being answered. */
-struct wreq {
-    struct web *w;
-    const struct route *rt;
-    struct http_conn *c;
-    const struct http_req *r;
-    const char *lang;           /* "id" or "en" */
-    int logged_in;
-    char token[AUTH_TOKEN_LEN + 1];
-    struct auth_who who;
-};
 
 /* ------------------------------------------------------------------ answers */
 
@@ -85,7 +50,7 @@ static void send_body(struct wreq *q, int status, const char *ctype, const char 
     http_respond(q->c, status, ctype, headers, body, len);
 }
 
-static void send_json(struct wreq *q, int status, cJSON *o, const char *extra)
+void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra)
 {
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
 
@@ -99,14 +64,14 @@ static void send_json(struct wreq *q, int status, cJSON *o, const char *extra)
 }
 
 /* {"error": {"code", "message"}} in the officer's language. */
-static void send_error(struct wreq *q, int status, const char *code, const char *msg_id,
-                       const char *msg_en, const char *extra)
+void web_send_error(struct wreq *q, int status, const char *code, const char *msg_id,
+                    const char *msg_en, const char *extra)
 {
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
 
     cJSON_AddStringToObject(e, "code", code);
     cJSON_AddStringToObject(e, "message", strcmp(q->lang, "en") == 0 ? msg_en : msg_id);
-    send_json(q, status, o, extra);
+    web_send_json(q, status, o, extra);
 }
 
 static const char *const verr_names[] = {
@@ -139,17 +104,17 @@ static void send_verr(struct wreq *q, const struct verr *e)
     cJSON_AddStringToObject(x, "message", verr_reason(e, q->lang));
     if (e->detail[0])
         cJSON_AddStringToObject(x, "detail", e->detail);
-    send_json(q, access ? 403 : 422, o, NULL);
+    web_send_json(q, access ? 403 : 422, o, NULL);
 }
 
-static void send_store_error(struct wreq *q, int r)
+void web_send_store_error(struct wreq *q, int r)
 {
     if (r == -EBUSY)
-        send_error(q, 503, "busy", "Penyimpanan sedang sibuk; coba lagi.",
-                   "The store is busy; try again.", "Retry-After: 2\r\n");
+        web_send_error(q, 503, "busy", "Penyimpanan sedang sibuk; coba lagi.",
+                       "The store is busy; try again.", "Retry-After: 2\r\n");
     else
-        send_error(q, 500, "store", "Gagal menyimpan; beri tahu dokter hewan kabupaten.",
-                   "Could not save; tell the district vet.", NULL);
+        web_send_error(q, 500, "store", "Gagal menyimpan; beri tahu dokter hewan kabupaten.",
+                       "Could not save; tell the district vet.", NULL);
 }
 
 /* ------------------------------------------------------------------ static files */
@@ -210,7 +175,7 @@ static void read_cookie(struct wreq *q)
     }
 }
 
-static cJSON *who_json(struct web *w, const struct auth_who *who)
+cJSON *web_who_json(struct web *w, const struct auth_who *who)
 {
     cJSON *o = cJSON_CreateObject(), *of = cJSON_AddObjectToObject(o, "officer");
     cJSON *may = cJSON_AddObjectToObject(o, "may");
@@ -230,164 +195,7 @@ static cJSON *who_json(struct web *w, const struct auth_who *who)
     return o;
 }
 
-/* ------------------------------------------------------------------ login */
-
-struct login_job {
-    uv_work_t req;
-    struct web *w;
-    struct http_conn *c;
-    const char *lang;
-    int known;
-    int r;
-    struct auth_kdf k;
-    char officer_id[UUID_STR_LEN];
-    char phone[THROTTLE_KEY_MAX];   /* as throttled: normalised, or as typed */
-    char addr[64];                  /* the client's address */
-    char password[AUTH_PASSWORD_MAX + 1];
-    size_t len;
-};
-
-static void web_free(struct web *w);
-
-static int64_t mono_s(struct web *w)
-{
-    return (int64_t)(uv_now(w->d->loop) / 1000);
-}
-
-static void login_work(uv_work_t *req)
-{
-    struct login_job *j = req->data;
-
-    j->r = auth_kdf_derive(&j->k, j->password, j->len);
-}
-
-/* A wrong password and an unknown phone end here alike: one 401, counted
- * by the throttle; nothing is written to the store. */
-static void login_failed(struct login_job *j, struct wreq *q)
-{
-    struct web *w = j->w;
-
-    if (throttle_failed(w->throttle, j->phone, j->addr, mono_s(w)))
-        log_notice("web: logins of %.20s from %s paused for %d s after failed attempts",
-                   j->phone, j->addr, THROTTLE_PAUSE_S);
-    send_error(q, 401, "login_failed", "Nomor telepon atau kata sandi salah.",
-               "Wrong phone number or password.", NULL);
-}
-
-static void login_done(uv_work_t *req, int status)
-{
-    struct login_job *j = req->data;
-    struct web *w = j->w;
-    struct store *s = w->d->store;
-    struct wreq q = { .w = w, .c = j->c, .lang = j->lang };
-    char token[AUTH_TOKEN_LEN + 1], cookie[256];
-    int ok = status == 0 && j->r == 0 && j->known && auth_kdf_match(&j->k);
-    int r;
-
-    memset(j->password, 0, sizeof(j->password));
-    w->kdf_jobs--;
-    w->refs--;
-    if (!ok) {
-        login_failed(j, &q);
-        goto out;
-    }
-    throttle_ok(w->throttle, j->phone, j->addr);
-    r = store_begin(s);
-    if (r == 0)
-        r = auth_login_ok(s, j->officer_id, w->session_ttl, token);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
-        send_store_error(&q, r);
-    } else if (auth_session_find(s, token, &q.who) < 0) {
-        send_store_error(&q, -EIO);
-    } else {
-        log_info("web: %s logged in (%s) from %s", q.who.phone, q.who.role, j->addr);
-        snprintf(cookie, sizeof(cookie), "Set-Cookie: sid=%s; Path=/; HttpOnly; "
-                 "SameSite=Strict; Max-Age=%u\r\n", token, w->session_ttl);
-        send_json(&q, 200, who_json(w, &q.who), cookie);
-    }
-    memset(token, 0, sizeof(token));
-out:
-    http_conn_unref(j->c);
-    free(j);
-    if (w->refs == 0)
-        web_free(w);
-}
-
-/* Whoever logs in, known phone or not, is throttled the same way, and the
- * KDF runs for an unknown phone too: neither the answer nor its time says
- * whether a phone has an account. */
-static void api_login(struct wreq *q, cJSON *doc)
-{
-    struct web *w = q->w;
-    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(doc, "phone");
-    const cJSON *pw = cJSON_GetObjectItemCaseSensitive(doc, "password");
-    struct auth_account a;
-    struct login_job *j;
-    char phone[20], retry[48];
-    int64_t wait;
-    int r;
-
-    if (!cJSON_IsString(ph) || !cJSON_IsString(pw) ||
-        strlen(pw->valuestring) > AUTH_PASSWORD_MAX) {
-        send_error(q, 400, "bad_request", "Isi nomor telepon dan kata sandi.",
-                   "Give a phone number and a password.", NULL);
-        return;
-    }
-    j = calloc(1, sizeof(*j));
-    if (!j) {
-        send_store_error(q, -ENOMEM);
-        return;
-    }
-    j->w = w;
-    j->c = q->c;
-    j->lang = q->lang;
-    r = phone_normalize(ph->valuestring, phone);
-    snprintf(j->phone, sizeof(j->phone), "%s", r == 0 ? phone : ph->valuestring);
-    snprintf(j->addr, sizeof(j->addr), "%s", q->r->peer);
-    wait = throttle_wait(w->throttle, j->phone, j->addr, mono_s(w));
-    if (wait > 0) {
-        free(j);
-        snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n", (long long)wait);
-        send_error(q, 429, "locked",
-                   "Terlalu banyak percobaan masuk yang gagal dari komputer ini; coba lagi "
-                   "nanti.", "Too many failed logins from this computer; try again later.",
-                   retry);
-        return;
-    }
-    if (w->kdf_jobs >= WEB_KDF_JOBS_MAX) {
-        free(j);
-        send_error(q, 503, "busy", "Terlalu banyak login bersamaan; coba lagi.",
-                   "Too many logins at once; try again.", "Retry-After: 1\r\n");
-        return;
-    }
-    r = r == 0 ? auth_account_get(w->d->store, phone, &a) : -ENOENT;
-    if (r == 0 && auth_hash_parse(a.hash, &j->k) == 0) {
-        j->known = 1;
-        memcpy(j->officer_id, a.officer_id, sizeof(j->officer_id));
-    } else if (r < 0 && r != -ENOENT) {
-        free(j);
-        send_store_error(q, r);
-        return;
-    } else {
-        auth_kdf_dummy(&j->k);      /* as slow as a real check: phones stay private */
-    }
-    j->len = strlen(pw->valuestring);
-    memcpy(j->password, pw->valuestring, j->len);
-    j->req.data = j;
-    r = uv_queue_work(w->d->loop, &j->req, login_work, login_done);
-    if (r < 0) {
-        memset(j->password, 0, sizeof(j->password));
-        free(j);
-        send_store_error(q, -EIO);
-        return;
-    }
-    w->kdf_jobs++;
-    w->refs++;
-    http_conn_ref(q->c);
-}
+/* ------------------------------------------------------------------ logout */
 
 static void api_logout(struct wreq *q)
 {
@@ -446,10 +254,10 @@ static void send_rows(struct wreq *q, sqlite3_stmt *st)
 
     if (rc != SQLITE_DONE) {
         cJSON_Delete(arr);
-        send_store_error(q, store_error(q->w->d->store, rc));
+        web_send_store_error(q, store_error(q->w->d->store, rc));
         return;
     }
-    send_json(q, 200, arr, NULL);
+    web_send_json(q, 200, arr, NULL);
 }
 
 static void api_codes(struct wreq *q)
@@ -462,7 +270,7 @@ static void api_codes(struct wreq *q)
 
     if (!st) {
         cJSON_Delete(o);
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -478,7 +286,7 @@ static void api_codes(struct wreq *q)
         cJSON_AddItemToArray(arr, e);
     }
     sqlite3_reset(st);
-    send_json(q, 200, o, NULL);
+    web_send_json(q, 200, o, NULL);
 }
 
 static void api_areas(struct wreq *q)
@@ -491,7 +299,7 @@ static void api_areas(struct wreq *q)
     if (http_query_get(q->r->query, "parent", parent, sizeof(parent)) < 0)
         snprintf(parent, sizeof(parent), "%s", store_district(q->w->d->store));
     if (!st) {
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_text(st, 1, parent, -1, SQLITE_TRANSIENT);
@@ -531,7 +339,7 @@ static void api_reports_list(struct wreq *q)
     char ref[32];
 
     if (!st) {
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     if (http_query_get(q->r->query, "q", ref, sizeof(ref)) > 0)
@@ -629,7 +437,7 @@ static void api_dashboard(struct wreq *q)
         cJSON_AddStringToObject(o, "link", "up");
     if (err_at[0] && strcmp(err_at, ok) > 0)
         cJSON_AddStringToObject(o, "last_error", err);
-    send_json(q, 200, o, NULL);
+    web_send_json(q, 200, o, NULL);
 }
 
 /* GeoJSON of this district's case reports with a point, newest first. */
@@ -652,7 +460,7 @@ static void api_map(struct wreq *q)
     feats = cJSON_AddArrayToObject(fc, "features");
     if (!st) {
         cJSON_Delete(fc);
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_text(st, 1, mod, -1, SQLITE_TRANSIENT);
@@ -676,7 +484,7 @@ static void api_map(struct wreq *q)
         cJSON_AddItemToArray(feats, f);
     }
     sqlite3_reset(st);
-    send_json(q, 200, fc, NULL);
+    web_send_json(q, 200, fc, NULL);
 }
 
 /* ------------------------------------------------------------------ other record kinds */
@@ -768,11 +576,11 @@ struct route {
 
 static void api_session(struct wreq *q)
 {
-    send_json(q, 200, who_json(q->w, &q->who), NULL);
+    web_send_json(q, 200, web_who_json(q->w, &q->who), NULL);
 }
 
 static const struct route routes[] = {
-    { R_POST, "/api/v1/login",     -1,         NULL,             api_login, NULL },
+    { R_POST, "/api/v1/login",     -1,         NULL,             web_api_login, NULL },
     { R_POST, "/api/v1/logout",    PERM_READ,  NULL,             NULL, NULL },
     { R_GET,  "/api/v1/session",   PERM_READ,  api_session,      NULL, NULL },
     { R_GET,  "/api/v1/codes",     PERM_READ,  api_codes,        NULL, NULL },
@@ -808,7 +616,7 @@ static void api_kind_list(struct wreq *q)
     sqlite3_stmt *st = store_stmt(q->w->d->store, q->rt->rec->list_sql);
 
     if (!st) {
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_int(st, 1, query_limit(q, 50, 500));
@@ -826,7 +634,7 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
     int r;
 
     if (!in) {
-        send_store_error(q, -ENOMEM);
+        web_send_store_error(q, -ENOMEM);
         return;
     }
     actor_officer(&a, q->who.role, q->who.phone, q->who.village);
@@ -839,7 +647,7 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
     if (r == -EINVAL || r == -EACCES)
         send_verr(q, &e);
     else if (r < 0)
-        send_store_error(q, r);
+        web_send_store_error(q, r);
     else
         enqueue(q, k, in, k->size);
     free(in);
@@ -924,37 +732,39 @@ static void dispatch(struct wreq *q)
     q->rt = rt;
     if (!rt) {
         if (path_known)
-            send_error(q, 405, "method", "Metode tidak diizinkan.", "Method not allowed.", NULL);
+            web_send_error(q, 405, "method", "Metode tidak diizinkan.", "Method not allowed.",
+                           NULL);
         else if (!(get && strncmp(r->path, "/api/", 5) != 0 && serve_asset(q)))
-            send_error(q, 404, "not_found", "Tidak ditemukan.", "Not found.", NULL);
+            web_send_error(q, 404, "not_found", "Tidak ditemukan.", "Not found.", NULL);
         return;
     }
     read_cookie(q);
     if (q->token[0] && auth_session_find(q->w->d->store, q->token, &q->who) == 0)
         q->logged_in = 1;
     if (rt->perm >= 0 && !q->logged_in) {
-        send_error(q, 401, "login_required", "Silakan masuk dulu.", "Please log in first.", NULL);
+        web_send_error(q, 401, "login_required", "Silakan masuk dulu.", "Please log in first.",
+                       NULL);
         return;
     }
     if (post) {
         if (!same_origin(q)) {
-            send_error(q, 403, "origin", "Permintaan dari situs lain ditolak.",
-                       "Requests from another site are refused.", NULL);
+            web_send_error(q, 403, "origin", "Permintaan dari situs lain ditolak.",
+                           "Requests from another site are refused.", NULL);
             return;
         }
         if (rt->perm >= 0) {
             const char *t = http_header(q->c, "X-CSRF-Token");
             if (!t || !auth_equal(t, q->who.csrf)) {
                 log_info("web: %s: %s %s without a valid CSRF token", r->peer, r->method, r->path);
-                send_error(q, 403, "csrf", "Token formulir tidak sah; muat ulang halaman.",
-                           "The form's token is not valid; reload the page.", NULL);
+                web_send_error(q, 403, "csrf", "Token formulir tidak sah; muat ulang halaman.",
+                               "The form's token is not valid; reload the page.", NULL);
                 return;
             }
         }
     }
     if (rt->perm >= 0 && !auth_role_may(q->who.role, (enum auth_perm)rt->perm)) {
-        send_error(q, 403, "forbidden", "Peran Anda tidak boleh melakukan ini.",
-                   "Your role may not do this.", NULL);
+        web_send_error(q, 403, "forbidden", "Peran Anda tidak boleh melakukan ini.",
+                       "Your role may not do this.", NULL);
         return;
     }
     if (!rt->post && !rt->get) {        /* logout */
@@ -966,8 +776,8 @@ static void dispatch(struct wreq *q)
         return;
     }
     if (!is_json(q)) {
-        send_error(q, 415, "content_type", "Kirim JSON (application/json).",
-                   "Send JSON (application/json).", NULL);
+        web_send_error(q, 415, "content_type", "Kirim JSON (application/json).",
+                       "Send JSON (application/json).", NULL);
         return;
     }
     {
@@ -982,7 +792,7 @@ static void dispatch(struct wreq *q)
             if (rc == -EINVAL)
                 send_verr(q, &e);
             else
-                send_store_error(q, rc);
+                web_send_store_error(q, rc);
             return;
         }
     }
@@ -1021,7 +831,7 @@ static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in,
         p->in = malloc(size);
     if (!p || !p->in) {
         free(p);
-        send_store_error(q, -ENOMEM);
+        web_send_store_error(q, -ENOMEM);
         return;
     }
     memcpy(p->in, in, size);
@@ -1084,13 +894,13 @@ static void flush_queue(struct web *w)
         struct wreq q = { .w = w, .c = p->c, .lang = p->lang ? p->lang : "id" };
         next = p->next;
         if (!p->lang && r == 0)
-            send_json(&q, 201, p->in, NULL);
+            web_send_json(&q, 201, p->in, NULL);
         else {
             if (!p->lang)
                 cJSON_Delete(p->in);
             else
                 free(p->in);
-            send_store_error(&q, r < 0 ? r : -EIO);
+            web_send_store_error(&q, r < 0 ? r : -EIO);
         }
         http_conn_unref(p->c);
         free(p);
@@ -1133,7 +943,7 @@ int web_parse_listen(const char *s, char *host, size_t cap, int *port)
     return 0;
 }
 
-static void web_free(struct web *w)
+void web_free(struct web *w)
 {
     if (w->d && w->d->web == w)
         w->d->web = NULL;

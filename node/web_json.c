@@ -198,12 +198,14 @@ static const struct jspec slaughter_spec[] = {
     JS(slaughter_in, "note", note),
 };
 
-const struct web_form web_form_followup = { followup_spec, sizeof(followup_spec) / sizeof(followup_spec[0]) };
-const struct web_form web_form_vaccination = { vaccination_spec, sizeof(vaccination_spec) / sizeof(vaccination_spec[0]) };
-const struct web_form web_form_population = { population_spec, sizeof(population_spec) / sizeof(population_spec[0]) };
-const struct web_form web_form_permit = { permit_spec, sizeof(permit_spec) / sizeof(permit_spec[0]) };
-const struct web_form web_form_treatment = { treatment_spec, sizeof(treatment_spec) / sizeof(treatment_spec[0]) };
-const struct web_form web_form_slaughter = { slaughter_spec, sizeof(slaughter_spec) / sizeof(slaughter_spec[0]) };
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+const struct web_form web_form_followup = { followup_spec, N_OF(followup_spec) };
+const struct web_form web_form_vaccination = { vaccination_spec, N_OF(vaccination_spec) };
+const struct web_form web_form_population = { population_spec, N_OF(population_spec) };
+const struct web_form web_form_permit = { permit_spec, N_OF(permit_spec) };
+const struct web_form web_form_treatment = { treatment_spec, N_OF(treatment_spec) };
+const struct web_form web_form_slaughter = { slaughter_spec, N_OF(slaughter_spec) };
 
 int web_json_decode(struct store *s, const cJSON *doc, const struct web_form *f, void *out,
                     struct verr *e)

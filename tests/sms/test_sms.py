@@ -465,8 +465,7 @@ class Delivery(unittest.TestCase):
         names = [s.drop(None, raw=raw) for raw, _ in cases]
         # gammu names the sender in the file name; a From: header inside is a second sender
         gname = 'IN20261128_100102_00_+%s_00.txt' % REPORTER
-        s.drop(None, raw=('From: +%s\n\n' % VET).encode('utf-16') + sk.decode().encode('utf-16')[2:],
-               name=gname)
+        s.drop(None, raw=('From: +%s\n\n%s' % (VET, sk.decode())).encode('utf-16'), name=gname)
         gname2 = 'IN20261128_100103_00_+%s_00.txt' % REPORTER
         s.drop(None, raw=b'Sent: 26-11-28 10:00:00\nFROM: ' + VET.encode() + b'\n\n' + sk,
                name=gname2)
