@@ -90,7 +90,7 @@ int auth_equal(const char *a, const char *b);
 /* What a role may do. */
 enum auth_perm {
     PERM_READ,          /* lists, dashboard, map */
-    PERM_CASE,          /* case reports (a reporter: of the own village only) */
+    PERM_CASE,          /* the case report endpoint (which village: access.h) */
     PERM_ENTRY,         /* follow-up, vaccination, treatment, movement, slaughter, population */
     PERM_ADMIN,         /* officers' accounts */
 };
