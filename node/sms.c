@@ -192,7 +192,9 @@ static const char *area_name(struct store *s, const char *code, char *buf, size_
                    BIT(SMS_POP) | BIT(SMS_SK) | BIT(SMS_KODE) | BIT(SMS_CKL) | BIT(SMS_LAPK) | \
                    BIT(SMS_HELP))
 
-/* DOMAIN.md §1: a village reporter (Pelsa) sends U, P, POP and the queries. */
+/* DOMAIN.md §1: a village reporter (Pelsa) sends U, P, POP and the queries.
+ * Only which codes: whether the record may be written (the village, the
+ * reporter) is access_check()'s decision, the same on every channel. */
 static unsigned role_codes(const char *role)
 {
     if (strcmp(role, "vet") == 0 || strcmp(role, "clerk") == 0)
