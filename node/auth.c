@@ -167,11 +167,12 @@ int auth_equal(const char *a, const char *b)
 
 int auth_set_password(struct store *s, const char *officer_id, const char *hash)
 {
+    /* web_account.failed and .locked_until are no longer used: failed
+     * logins are throttled in memory per client address (throttle.h) */
     sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO web_account (officer_id, pw_hash, failed, locked_until, updated_at)"
-        " VALUES (?1, ?2, 0, 0, ?3) ON CONFLICT (officer_id) DO UPDATE SET"
-        " pw_hash = excluded.pw_hash, failed = 0, locked_until = 0,"
-        " updated_at = excluded.updated_at");
+        "INSERT INTO web_account (officer_id, pw_hash, updated_at)"
+        " VALUES (?1, ?2, ?3) ON CONFLICT (officer_id) DO UPDATE SET"
+        " pw_hash = excluded.pw_hash, updated_at = excluded.updated_at");
     char now[32];
     int rc;
 
@@ -198,7 +199,7 @@ int auth_set_password(struct store *s, const char *officer_id, const char *hash)
 int auth_account_get(struct store *s, const char *phone, struct auth_account *a)
 {
     sqlite3_stmt *st = store_stmt(s,
-        "SELECT o.id, w.pw_hash, w.locked_until, w.failed FROM officer o"
+        "SELECT o.id, w.pw_hash FROM officer o"
         " JOIN web_account w ON w.officer_id = o.id WHERE o.phone = ?1 AND o.deleted = 0");
     int rc;
 
@@ -210,39 +211,11 @@ int auth_account_get(struct store *s, const char *phone, struct auth_account *a)
         snprintf(a->officer_id, sizeof(a->officer_id), "%s",
                  (const char *)sqlite3_column_text(st, 0));
         snprintf(a->hash, sizeof(a->hash), "%s", (const char *)sqlite3_column_text(st, 1));
-        a->locked_until = sqlite3_column_int64(st, 2);
-        a->failed = sqlite3_column_int(st, 3);
     }
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return -ENOENT;
     return rc == SQLITE_ROW ? 0 : store_error(s, rc);
-}
-
-int auth_login_failed(struct store *s, const char *officer_id)
-{
-    sqlite3_stmt *st = store_stmt(s,
-        "UPDATE web_account SET"
-        " locked_until = CASE WHEN failed + 1 >= ?2 THEN ?3 ELSE locked_until END,"
-        " failed = CASE WHEN failed + 1 >= ?2 THEN 0 ELSE failed + 1 END"
-        " WHERE officer_id = ?1 RETURNING locked_until");
-    int64_t now = (int64_t)time(NULL), until = 0;
-    int rc;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, officer_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, AUTH_LOCK_FAILURES);
-    sqlite3_bind_int64(st, 3, now + AUTH_LOCK_SECONDS);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        until = sqlite3_column_int64(st, 0);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
-    return until == now + AUTH_LOCK_SECONDS;
 }
 
 static int token_hash(const char *token, unsigned char out[32])
@@ -266,14 +239,6 @@ int auth_login_ok(struct store *s, const char *officer_id, unsigned ttl,
     r = token_hash(token, h);
     if (r < 0)
         return r;
-    st = store_stmt(s, "UPDATE web_account SET failed = 0, locked_until = 0 WHERE officer_id = ?1");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, officer_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
     st = store_stmt(s, "DELETE FROM web_session WHERE expires < ?1");
     if (!st)
         return -EIO;

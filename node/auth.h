@@ -1,9 +1,10 @@
 /* auth.h - officers' web accounts on this node: password hashes
  * (PBKDF2-HMAC-SHA256, random salt), sessions (random tokens, stored only as
- * SHA-256 hashes, with an expiry), failed-login counters and lock-out, and
- * what each role may do. The tables are node-local (003_web.sql): they are
- * never synced. The slow part, the KDF, is a pure function so that the
- * daemon can run it on the thread pool. */
+ * SHA-256 hashes, with an expiry), and what each role may do. Failed logins
+ * are counted in memory by throttle.h, per client address, not here. The
+ * tables are node-local (003_web.sql): they are never synced. The slow
+ * part, the KDF, is a pure function so that the daemon can run it on the
+ * thread pool. */
 #ifndef SIKHNAS_AUTH_H
 #define SIKHNAS_AUTH_H
 
@@ -21,8 +22,6 @@
 #define AUTH_PASSWORD_MAX  256
 #define AUTH_TOKEN_LEN     43       /* 32 random bytes, base64url without padding */
 #define AUTH_CSRF_LEN      43
-#define AUTH_LOCK_FAILURES 5        /* failed logins in a row that lock an account */
-#define AUTH_LOCK_SECONDS  900
 
 /* A stored hash, split into what the KDF needs. */
 struct auth_kdf {
@@ -68,18 +67,14 @@ struct auth_who {
 struct auth_account {
     char officer_id[UUID_STR_LEN];
     char hash[AUTH_HASH_MAX];
-    int64_t locked_until;       /* unix seconds; 0 when not locked */
-    int failed;
 };
 
 /* Looks up the account of a normalised phone. -ENOENT when the officer does
  * not exist or has no web password. */
 int auth_account_get(struct store *s, const char *phone, struct auth_account *a);
-/* Records a failed attempt; locks the account after AUTH_LOCK_FAILURES.
- * Returns 1 when this attempt locked it, 0 otherwise, or -errno. */
-int auth_login_failed(struct store *s, const char *officer_id);
-/* Clears the failure count and opens a session of ttl seconds: token gets
- * the cookie's value (the store keeps only its hash). */
+/* Opens a session of ttl seconds for officer_id (and drops expired ones):
+ * token gets the cookie's value (the store keeps only its hash). Call
+ * inside a transaction. */
 int auth_login_ok(struct store *s, const char *officer_id, unsigned ttl,
                   char token[AUTH_TOKEN_LEN + 1]);
 /* Finds the live session of a cookie token and fills *who (with its CSRF
@@ -95,7 +90,7 @@ int auth_equal(const char *a, const char *b);
 /* What a role may do. */
 enum auth_perm {
     PERM_READ,          /* lists, dashboard, map */
-    PERM_CASE,          /* case reports (a reporter: of the own village only) */
+    PERM_CASE,          /* the case report endpoint (which village: access.h) */
     PERM_ENTRY,         /* follow-up, vaccination, treatment, movement, slaughter, population */
     PERM_ADMIN,         /* officers' accounts */
 };

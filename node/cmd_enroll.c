@@ -173,7 +173,7 @@ int enroll_cmd(struct node_config *cfg, int argc, char **argv)
     long status = 0;
     int opt, r;
 
-    optind = 1;
+    optind = 0;     /* afresh, in glibc's permuting mode (main() parsed with "+") */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h': url = optarg; break;

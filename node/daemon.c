@@ -60,7 +60,7 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
     uv_loop_t loop;
     int opt, r;
 
-    optind = 1;
+    optind = 0;     /* afresh, in glibc's permuting mode (main() parsed with "+") */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l': d.listen = optarg; break;

@@ -4,6 +4,7 @@
  * resumes after the last committed line. */
 #include "import.h"
 
+#include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <mbedtls/sha256.h>
@@ -81,8 +82,9 @@ static int reject(FILE **rej, const struct import_opts *o, long lineno, const ch
     return 0;
 }
 
-/* Validates one line; on success *in is filled. On refusal reason is set. */
-static int check_line(struct validator *v, const char *line, size_t len,
+/* Validates one line and asks whether the importer may write it; on success
+ * *in is filled. On refusal reason is set. */
+static int check_line(struct validator *v, const struct actor *who, const char *line, size_t len,
                       struct case_report_in *in, char *reason, size_t cap)
 {
     struct verr e;
@@ -93,15 +95,16 @@ static int check_line(struct validator *v, const char *line, size_t len,
         snprintf(reason, cap, "line is longer than %d bytes", IMPORT_LINE_MAX);
         return -EINVAL;
     }
-    doc = cJSON_ParseWithLength(line, len);
-    if (!doc) {
-        snprintf(reason, cap, "not valid JSON");
-        return -EINVAL;
-    }
-    r = validate_case_report(v, doc, in, &e);
+    r = validate_json_parse(line, len, &doc, &e);
+    if (r == 0)
+        r = validate_case_report(v, doc, in, &e);
+    if (r == 0)
+        r = access_check(who, REC_CASE, in, &e);
     cJSON_Delete(doc);
-    if (r < 0)
+    if (r == -EINVAL || r == -EACCES)
         verr_format(&e, "en", reason, cap);
+    else if (r < 0)
+        snprintf(reason, cap, "%s", strerror(-r));
     return r;
 }
 
@@ -127,6 +130,7 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
     double t0 = now_s(), last_tick = 0;
     int r = 0, open_txn = 0;
 
+    assert(o->actor);
     memset(res, 0, sizeof(*res));
     fp = fopen(o->path, "r");
     if (!fp)
@@ -160,7 +164,7 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
             lineno++;
             if (lineno <= resume_after || blank(line))
                 continue;
-            if (check_line(v, line, (size_t)len, in, reason, sizeof(reason)) < 0) {
+            if (check_line(v, o->actor, line, (size_t)len, in, reason, sizeof(reason)) < 0) {
                 fprintf(stderr, "%s:%ld: %s\n", o->path, lineno, reason);
                 bad++;
             }
@@ -186,7 +190,7 @@ int import_jsonl(struct store *s, struct validator *v, const struct import_opts 
         res->lines++;
         if (line[len - 1] == '\n')
             line[--len] = '\0';
-        if (check_line(v, line, (size_t)len, in, reason, sizeof(reason)) < 0) {
+        if (check_line(v, o->actor, line, (size_t)len, in, reason, sizeof(reason)) < 0) {
             res->rejected++;
             r = reject(&rej, o, lineno, line, reason);
             if (r < 0)

@@ -2,11 +2,13 @@
 #ifndef SIKHNAS_IMPORT_H
 #define SIKHNAS_IMPORT_H
 
+#include "access.h"
 #include "store.h"
 #include "validate.h"
 
 struct import_opts {
     const char *path;
+    const struct actor *actor;  /* who imports; each line goes through access_check() */
     const char *rejects_path;   /* NULL: PATH.rejects.jsonl */
     unsigned chunk;             /* rows per transaction */
     int strict;                 /* 1: validate the whole file first, import nothing if a line is bad */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "cmd_sync.h"
 #include "config.h"
 #include "daemon.h"
@@ -90,8 +91,11 @@ static int open_store(struct ctx *c, int create, struct store **ret)
     return r;
 }
 
-/* getopt_long over the subcommand's own arguments (argv[0] is its name). */
-#define SUBOPTS_BEGIN(c) optind = 1; opterr = 1; int opt_; \
+/* getopt_long over the subcommand's own arguments (argv[0] is its name).
+ * optind = 0, not 1: main() parsed with "+" (stop at the command), and only
+ * optind = 0 makes glibc start afresh in its default mode, which permutes,
+ * so options may come before or after FILE and the subcommand word. */
+#define SUBOPTS_BEGIN(c) optind = 0; opterr = 1; int opt_; \
     while ((opt_ = getopt_long((c)->argc, (c)->argv, "", longopts, NULL)) != -1) { switch (opt_) {
 #define SUBOPTS_END default: return -EDOM; } }
 
@@ -199,6 +203,7 @@ static int cmd_report_add(struct ctx *c, struct store *s)
 {
     struct case_report_in in;
     struct validator *v = NULL;
+    struct actor op;
     struct verr e;
     char *text = NULL, msg[256], id[UUID_STR_LEN], ref[16];
     cJSON *doc = NULL;
@@ -208,20 +213,24 @@ static int cmd_report_add(struct ctx *c, struct store *s)
     r = read_stdin(&text, &len);
     if (r < 0)
         return r;
-    doc = cJSON_ParseWithLength(text, len);
-    if (!doc) {
-        log_error("report: the input is not valid JSON (near byte %ld)",
-                  cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
-        r = -EINVAL;
-        goto out;
+    r = validate_json_parse(text, len, &doc, &e);
+    if (r == -EINVAL) {
+        verr_format(&e, "en", msg, sizeof(msg));
+        log_error("report refused: %s", msg);
     }
+    if (r < 0)
+        goto out;
     r = validator_new(s, &v);
     if (r < 0)
         goto out;
+    actor_operator(&op);            /* the board's operator: see access.h */
     r = validate_case_report(v, doc, &in, &e);
+    if (r == 0)
+        r = access_check(&op, REC_CASE, &in, &e);
     if (r < 0) {
         verr_format(&e, "en", msg, sizeof(msg));
         log_error("report refused: %s", msg);
+        r = -EINVAL;
         goto out;
     }
     r = store_begin(s);
@@ -251,20 +260,17 @@ static int cmd_report(struct ctx *c)
         { 0, 0, 0, 0 } };
     struct store *s = NULL;
     int json = 0, limit = 0, r;
-    const char *sub = c->argc > 1 ? c->argv[1] : NULL;
+    const char *sub;
 
-    if (!sub || (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0)) {
-        log_error("report needs a subcommand: add or list");
-        return -EDOM;
-    }
-    c->argc--;
-    c->argv++;
     SUBOPTS_BEGIN(c)
         case 'j': json = 1; break;
         case 'l': limit = atoi(optarg); break;
     SUBOPTS_END
-    if (optind != c->argc)
+    sub = optind == c->argc - 1 ? c->argv[optind] : "";
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0) {
+        log_error("report needs one subcommand: add or list");
         return -EDOM;
+    }
     r = open_store(c, 0, &s);
     if (r < 0)
         return r;
@@ -387,20 +393,13 @@ static int cmd_officer(struct ctx *c)
     const char *name = NULL, *phone = NULL, *role = NULL, *village = NULL;
     char pw_hash[AUTH_HASH_MAX] = "";
     int pw_stdin = 0;
-    const char *sub = c->argc > 1 ? c->argv[1] : NULL;
+    const char *sub;
     struct officer_in in = {0};
     struct validator *v = NULL;
     struct store *s = NULL;
     char id[UUID_STR_LEN];
     int json = 0, r;
 
-    if (!sub || (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 &&
-                 strcmp(sub, "password") != 0)) {
-        log_error("officer needs a subcommand: add, list or password");
-        return -EDOM;
-    }
-    c->argc--;
-    c->argv++;
     SUBOPTS_BEGIN(c)
         case 'n': name = optarg; break;
         case 'p': phone = optarg; break;
@@ -409,8 +408,11 @@ static int cmd_officer(struct ctx *c)
         case 'j': json = 1; break;
         case 'P': pw_stdin = 1; break;
     SUBOPTS_END
-    if (optind != c->argc)
+    sub = optind == c->argc - 1 ? c->argv[optind] : "";
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "password") != 0) {
+        log_error("officer needs one subcommand: add, list or password");
         return -EDOM;
+    }
     if (strcmp(sub, "password") == 0 && (!phone || !pw_stdin)) {
         log_error("officer password needs --phone and --password-stdin");
         return -EDOM;
@@ -497,6 +499,7 @@ static int cmd_import(struct ctx *c)
         { 0, 0, 0, 0 } };
     struct import_opts o = { .chunk = c->cfg.import_chunk, .progress = isatty(STDERR_FILENO) };
     struct import_result res;
+    struct actor op;
     struct validator *v = NULL;
     struct store *s = NULL;
     int r;
@@ -512,6 +515,8 @@ static int cmd_import(struct ctx *c)
         return -EDOM;
     }
     o.path = c->argv[optind];
+    actor_operator(&op);
+    o.actor = &op;
     r = open_store(c, 0, &s);
     if (r < 0)
         return r;

@@ -19,6 +19,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
 
+#include "access.h"
 #include "log.h"
 #include "records.h"
 #include "sms_parse.h"
@@ -191,7 +192,9 @@ static const char *area_name(struct store *s, const char *code, char *buf, size_
                    BIT(SMS_POP) | BIT(SMS_SK) | BIT(SMS_KODE) | BIT(SMS_CKL) | BIT(SMS_LAPK) | \
                    BIT(SMS_HELP))
 
-/* DOMAIN.md §1: a village reporter (Pelsa) sends U, P, POP and the queries. */
+/* DOMAIN.md §1: a village reporter (Pelsa) sends U, P, POP and the queries.
+ * Only which codes: whether the record may be written (the village, the
+ * reporter) is access_check()'s decision, the same on every channel. */
 static unsigned role_codes(const char *role)
 {
     if (strcmp(role, "vet") == 0 || strcmp(role, "clerk") == 0)
@@ -221,6 +224,7 @@ struct job {
     struct store *s;
     struct validator *v;
     const struct officer *o;
+    struct actor actor;               /* the sender, for access_check() */
     struct sms_msg m;
     struct sms_result *res;
     char event_date[11];
@@ -287,6 +291,29 @@ static int refuse_invalid(struct job *j, const struct verr *e)
 
     snprintf(why, sizeof(why), "%s %s", field_label(e->field), verr_reason(e, "id"));
     refuse_format(j, why, e->detail);
+    verr_format(e, "en", j->res->error, sizeof(j->res->error));
+    return 0;
+}
+
+/* access_check() refused the record: say why in words, not as a format
+ * error. village is the record's village (or origin). */
+static int refuse_access(struct job *j, const struct verr *e, const char *village)
+{
+    char own[128], place[128];
+    struct sb b;
+
+    sb_init(&b, j->reply, sizeof(j->reply));
+    if (e->code == VERR_NOT_OWN_VILLAGE && j->o->village[0])
+        sb_add(&b, TAG "Maaf, Anda hanya dapat melapor untuk desa Anda sendiri (%s, %s). "
+               "Laporan untuk %s (%s) tidak disimpan.",
+               area_name(j->s, j->o->village, own, sizeof(own)), j->o->village,
+               area_name(j->s, village, place, sizeof(place)), village);
+    else if (e->code == VERR_NOT_OWN_VILLAGE)
+        sb_add(&b, TAG "Maaf, nomor Anda belum terdaftar untuk satu desa, jadi laporan tidak "
+               "disimpan. Silakan hubungi Dinas Peternakan kabupaten Anda.");
+    else
+        sb_add(&b, TAG "Maaf, kode %s tidak dapat Anda kirim.", sms_kind_code(j->m.kind));
+    j->res->status = SMS_REFUSED;
     verr_format(e, "en", j->res->error, sizeof(j->res->error));
     return 0;
 }
@@ -381,6 +408,10 @@ static int do_case_report(struct job *j)
         r = refuse_invalid(j, &e);
         goto out;
     }
+    if (access_check(&j->actor, REC_CASE, &in, &e) < 0) {
+        r = refuse_access(j, &e, in.village);
+        goto out;
+    }
     r = case_report_insert(j->s, &in, j->record_id, j->res->ref);
     if (r < 0)
         goto out;
@@ -450,6 +481,8 @@ static int do_followup(struct job *j)
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
     if (validate_followup(j->v, &in, &e) < 0)
         return refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_FOLLOWUP, &in, &e) < 0)
+        return refuse_access(j, &e, "");
     r = followup_insert(j->s, &in, j->record_id);
     if (r < 0)
         return r;
@@ -501,6 +534,8 @@ static int do_vaccination(struct job *j)
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
     if (validate_vaccination(j->v, &in, &e) < 0)
         return refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_VACCINATION, &in, &e) < 0)
+        return refuse_access(j, &e, in.village);
     r = vaccination_insert(j->s, &in, j->record_id);
     if (r < 0)
         return r;
@@ -535,6 +570,8 @@ static int do_population(struct job *j)
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
     if (validate_population(j->v, &in, &e) < 0)
         return refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_POPULATION, &in, &e) < 0)
+        return refuse_access(j, &e, in.village);
     r = population_insert(j->s, &in, j->record_id);
     if (r < 0)
         return r;
@@ -569,6 +606,8 @@ static int do_permit(struct job *j)
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
     if (validate_permit(j->v, &in, &e) < 0)
         return refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_MOVEMENT, &in, &e) < 0)
+        return refuse_access(j, &e, in.from_area);
     r = permit_insert(j->s, &in, j->record_id, j->res->ref);
     if (r < 0)
         return r;
@@ -933,6 +972,7 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
                  "mendaftar. Terima kasih.", SMS_PRODUCT);
         r = 0;
     } else if (r == 0) {
+        actor_officer(&j->actor, o.role, o.phone, o.village);
         event_date(in->sent, j->event_date);
         r = dispatch(j, in->text, in->len);
     }

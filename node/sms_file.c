@@ -3,6 +3,7 @@
  * formats are described in docs/sms.md. */
 #include "sms_file.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -175,15 +176,54 @@ static void trim_copy(char *out, size_t cap, const char *s, size_t len)
     out[len] = '\0';
 }
 
+/* 1 when text opens with header lines ("Name: value", Name without blanks)
+ * and one of them is From:, as if an smstools3 file had been given a gammu
+ * name: the name and the header would each name a sender. */
+static int has_from_header(const char *text, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && text[i] != '\n' && text[i] != '\r') {
+        size_t k = i;
+        while (k < len && (isalnum((unsigned char)text[k]) || text[k] == '_' || text[k] == '-'))
+            k++;
+        if (k == i || k >= len || text[k] != ':')
+            return 0;                   /* not a header line: the text begins */
+        if (k - i == 4 && strncasecmp(text + i, "From", 4) == 0)
+            return 1;
+        while (k < len && text[k] != '\n')
+            k++;
+        i = k + 1;
+    }
+    return 0;
+}
+
+/* The headers that decide who sent what, when and how it is encoded; each
+ * may appear once. A second one makes the file ambiguous (which From: is
+ * the sender?), so it is refused rather than guessed at. */
+static const struct {
+    const char *name, *twice;
+} key_headers[] = {
+    { "From", "From: given twice (which one is the sender?)" },
+    { "Sent", "Sent: given twice" },
+    { "Received", "Received: given twice" },
+    { "Alphabet", "Alphabet: given twice" },
+};
+
 int sms_file_parse(const char *name, const unsigned char *buf, size_t len, struct sms_file *m,
                    const char **why)
 {
     char received[64] = "";
+    unsigned seen = 0;
     int r = 0, enc = 0;
 
     memset(m, 0, sizeof(*m));
     if (gammu_name(name, m)) {
         r = decode_body(m, buf, len, 2, why);
+        if (r == 0 && has_from_header(m->text, m->len)) {
+            *why = "a gammu file (sender in its name) with a From: header inside: two senders";
+            r = -EBADMSG;
+        }
         goto out;
     }
 
@@ -212,6 +252,16 @@ int sms_file_parse(const char *name, const unsigned char *buf, size_t len, struc
         size_t kl = (size_t)(colon - line);
         const char *val = colon + 1;
         size_t vl = l - kl - 1;
+        for (size_t k = 0; k < sizeof(key_headers) / sizeof(key_headers[0]); k++) {
+            if (kl != strlen(key_headers[k].name) || strncasecmp(line, key_headers[k].name, kl))
+                continue;
+            if (seen & (1u << k)) {
+                *why = key_headers[k].twice;
+                r = -EBADMSG;
+                goto out;
+            }
+            seen |= 1u << k;
+        }
         if (kl == 4 && strncasecmp(line, "From", 4) == 0)
             trim_copy(m->sender, sizeof(m->sender), val, vl);
         else if (kl == 4 && strncasecmp(line, "Sent", 4) == 0)

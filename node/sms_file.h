@@ -19,7 +19,9 @@ struct sms_file {
 
 /* Parses len bytes of the file called name. Returns 0 (release with
  * sms_file_clear), -EBADMSG with *why set to a static English reason when
- * the bytes are not a message file, or -ENOMEM. */
+ * the bytes are not a message file or are ambiguous (From:, Sent:,
+ * Received: or Alphabet: twice; a gammu name and a From: header), or
+ * -ENOMEM. */
 int  sms_file_parse(const char *name, const unsigned char *buf, size_t len, struct sms_file *m,
                     const char **why);
 void sms_file_clear(struct sms_file *m);

@@ -412,20 +412,14 @@ int sms_cmd(struct store *s, int argc, char **argv)
     const char *dir = NULL;
     int opt, r;
 
-    if (argc < 2 || strcmp(argv[1], "process") != 0) {
-        log_error("sms needs a subcommand: process --spool DIR");
-        return -EDOM;
-    }
-    argc--;
-    argv++;
-    optind = 1;
+    optind = 0;     /* afresh, in glibc's permuting mode (main() parsed with "+") */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (opt != 's')
             return -EDOM;
         dir = optarg;
     }
-    if (!dir || optind != argc) {
-        log_error("sms process needs --spool DIR");
+    if (!dir || optind != argc - 1 || strcmp(argv[optind], "process") != 0) {
+        log_error("sms needs a subcommand and a spool: process --spool DIR");
         return -EDOM;
     }
     r = sms_spool_open(dir, &sp);

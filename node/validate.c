@@ -55,7 +55,20 @@ static const struct {
     [VERR_CONFLICT]         = { "tidak boleh bersama isian lain",
                                 "cannot be given together with another field" },
     [VERR_SYNTAX]           = { "bukan JSON yang sah", "is not valid JSON" },
-    [VERR_ENCODING]         = { "teks tidak sah (UTF-8)", "is not valid UTF-8 text" },
+    [VERR_ENCODING]         = { "teks tidak sah (harus UTF-8, tanpa NUL atau karakter kendali)",
+                                "is not valid text (UTF-8 without NUL or control characters)" },
+    [VERR_COUNT_NONE]       = { "sakit + mati harus 1 atau lebih",
+                                "sick + dead must be 1 or more" },
+    [VERR_COUNT_OVER]       = { "sakit + mati tidak boleh lebih dari jumlah berisiko",
+                                "sick + dead must not be more than at risk" },
+    [VERR_COUNT_OVER_FU]    = { "sakit + mati + dimusnahkan tidak boleh lebih dari jumlah "
+                                "berisiko", "sick + dead + culled must not be more than at risk" },
+    [VERR_FORBIDDEN]        = { "peran Anda tidak boleh menulis catatan ini",
+                                "your role may not write this record" },
+    [VERR_NOT_OWN_VILLAGE]  = { "pelapor desa hanya boleh melapor untuk desanya sendiri",
+                                "a village reporter may report only for their own village" },
+    [VERR_NOT_SELF]         = { "pelapor desa hanya boleh melapor atas namanya sendiri",
+                                "a village reporter may report only as themselves" },
 };
 
 const char *verr_reason(const struct verr *e, const char *lang)
@@ -305,6 +318,92 @@ int utf8_text_ok(const char *s)
     return 1;
 }
 
+/* The top-level key of a string that starts at t[i] (after its quote),
+ * copied up to its first escape, into key. */
+static void copy_key(const char *t, size_t i, size_t end, char *key, size_t cap)
+{
+    size_t n = 0;
+
+    while (i < end && t[i] != '\\' && n + 1 < cap)
+        key[n++] = t[i++];
+    key[n] = '\0';
+}
+
+/* Looks for a NUL byte or a \u0000 escape in JSON text, tracking the key of
+ * the top-level object each string belongs to. Malformed text is left to
+ * the parser. 0, or -EINVAL with *err naming the field. */
+static int nul_scan(const char *t, size_t len, struct verr *err)
+{
+    char key[sizeof(err->field)] = "";
+    int depth = 0, expect_key = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        switch (t[i]) {
+        case '\0':
+            return fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body", "NUL");
+        case '{':
+            expect_key = ++depth == 1;
+            break;
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        case ',':
+            expect_key = depth == 1;
+            break;
+        case '"': {
+            size_t start = ++i;
+            int nul = 0;
+            for (; i < len && t[i] != '"'; i++) {
+                if (t[i] == '\0')
+                    nul = 1;
+                if (t[i] == '\\' && i + 1 < len) {
+                    if (t[i + 1] == 'u' && i + 5 < len && memcmp(t + i + 2, "0000", 4) == 0)
+                        nul = 1;
+                    i++;                /* the escaped character is not a quote */
+                }
+            }
+            if (depth == 1 && expect_key) {
+                copy_key(t, start, i, key, sizeof(key));
+                expect_key = 0;
+            }
+            if (nul)
+                return fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body",
+                            "NUL (\\u0000)");
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err)
+{
+    const char *bad;
+    char where[32];
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    *doc = NULL;
+    r = nul_scan(text, len, err);
+    if (r < 0)
+        return r;
+    *doc = cJSON_ParseWithLength(text, len);
+    if (*doc)
+        return 0;
+    bad = cJSON_GetErrorPtr();
+    if (!bad)
+        return -ENOMEM;
+    snprintf(where, sizeof(where), "near byte %ld", bad >= text && bad <= text + len
+                                                    ? (long)(bad - text) : 0L);
+    return fail(err, VERR_SYNTAX, "body", where);
+}
+
 /* Copies an upper-cased code of at most cap-1 characters; 0 or -1. */
 static int code_copy(const char *in, char *out, size_t cap)
 {
@@ -368,6 +467,28 @@ static int officer_exists(struct store *s, const char *phone)
     return found;
 }
 
+/* The counts rule (docs/data-model.md, "Counts"; the hub checks the same):
+ * what is known ill (sick + dead, + culled in a follow-up) is at least one
+ * animal in a case report, and never more than the animals at risk when
+ * those were counted (at_risk > 0). 1 with *err set when they conflict. */
+static int counts_conflict(int64_t ill, int64_t at_risk, enum verr_code over, const char *field,
+                           struct verr *err)
+{
+    char d[48];
+
+    if (over == VERR_COUNT_OVER && ill < 1) {
+        snprintf(d, sizeof(d), "%lld < 1", (long long)ill);
+        fail(err, VERR_COUNT_NONE, field, d);
+        return 1;
+    }
+    if (at_risk > 0 && ill > at_risk) {
+        snprintf(d, sizeof(d), "%lld > %lld", (long long)ill, (long long)at_risk);
+        fail(err, over, field, d);
+        return 1;
+    }
+    return 0;
+}
+
 static int animals_array(struct validator *v, const cJSON *arr, struct case_report_in *out,
                          struct verr *err)
 {
@@ -409,6 +530,9 @@ static int animals_array(struct validator *v, const cJSON *arr, struct case_repo
         for (int j = 0; j < i; j++)
             if (strcmp(out->animals[j].species, a->species) == 0)
                 return fail(err, VERR_DUPLICATE, name, a->species);
+        snprintf(name, sizeof(name), "animals[%d]", i);
+        if (counts_conflict(a->sick + a->dead, a->at_risk, VERR_COUNT_OVER, name, err))
+            return -EINVAL;
         i++;
     }
     if (i == 0)
@@ -616,6 +740,13 @@ int validate_followup(struct validator *v, struct followup_in *in, struct verr *
         r = herd_check(v, in->animals, in->n_animals, 4, err);
         if (r < 0)
             return r;
+    }
+    for (int i = 0; i < in->n_animals; i++) {
+        const int64_t *n = in->animals[i].n;        /* sick, dead, culled, at risk */
+        char name[24];
+        snprintf(name, sizeof(name), "animals[%d]", i);
+        if (counts_conflict(n[0] + n[1] + n[2], n[3], VERR_COUNT_OVER_FU, name, err))
+            return -EINVAL;
     }
     if (in->escalate < -1 || in->escalate > 1)
         return fail(err, VERR_TYPE, "escalate", NULL);

@@ -37,7 +37,16 @@ enum verr_code {
     VERR_DUPLICATE,
     VERR_CONFLICT,        /* fields that exclude each other */
     VERR_SYNTAX,          /* not JSON at all */
-    VERR_ENCODING,        /* not UTF-8 */
+    VERR_ENCODING,        /* not UTF-8, a control character or a NUL */
+    /* counts of one species that contradict each other (docs/data-model.md,
+     * "Counts"); the API calls all three "count_conflict" */
+    VERR_COUNT_NONE,      /* a case report: sick + dead < 1 */
+    VERR_COUNT_OVER,      /* a case report: sick + dead > at_risk (at_risk > 0) */
+    VERR_COUNT_OVER_FU,   /* a follow-up: sick + dead + culled > at_risk (at_risk > 0) */
+    /* who may write what (access.h), not the record's shape */
+    VERR_FORBIDDEN,       /* the role may not write this kind */
+    VERR_NOT_OWN_VILLAGE, /* a village reporter, for another village */
+    VERR_NOT_SELF,        /* a village reporter, as another officer */
 };
 
 struct verr {
@@ -81,7 +90,18 @@ int  validator_new(struct store *s, struct validator **ret);
 void validator_free(struct validator *v);
 int  validator_reload(struct validator *v);
 
-/* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set. */
+/* Parses the JSON text of a record (len bytes; NUL-terminated or not). A NUL
+ * byte or a "\u0000" escape anywhere in it is refused as VERR_ENCODING,
+ * naming the top-level field it is in ("body" outside any): cJSON would cut
+ * the string there, and "SP\u0000X" would pass as "SP". Text that is not
+ * JSON is VERR_SYNTAX on "body". Returns 0 with *doc set (the caller frees
+ * it), or -EINVAL with *err set; -ENOMEM. Every way in that takes JSON text
+ * (web, report add, import) parses through here. */
+int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err);
+
+/* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set.
+ * Besides each field, the counts of each species must agree: sick + dead
+ * >= 1, and sick + dead <= at_risk when at_risk > 0 (0: not counted). */
 int validate_case_report(struct validator *v, const cJSON *doc,
                          struct case_report_in *out, struct verr *err);
 
@@ -116,7 +136,8 @@ struct herd_count {
 };
 
 /* A case follow-up: PK (outcome) and/or LTL (counts per species: n[] = sick,
- * dead, culled, at risk; escalate 1 Y, 0 T, -1 not given). */
+ * dead, culled, at risk; escalate 1 Y, 0 T, -1 not given). For each species
+ * with at_risk > 0: sick + dead + culled <= at_risk. */
 struct followup_in {
     char case_id[40];                  /* case_report.id, found by the caller */
     char outcome[3];                   /* "" or SB, MS, MT */

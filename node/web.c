@@ -1,14 +1,16 @@
 /* web.c - the officers' web pages and the JSON API (docs/api.md) on the
  * daemon's loop. Pages are static files compiled into the binary; they talk
  * to the API only. Every write goes through the one validator
- * (validate.h) and the records module, in a short transaction on the loop
- * thread's store connection; the slow password KDF runs on the thread pool.
+ * (validate.h), access_check() (access.h) and the records module, in a
+ * short transaction on the loop thread's store connection; logins are in
+ * web_login.c (the slow password KDF runs on the thread pool).
  *
  * Security, in order of the checks: a session cookie (HttpOnly,
  * SameSite=Strict) names the officer; every request that changes anything
  * must carry the session's CSRF token in X-CSRF-Token, be JSON, and come
  * from our own origin when the browser says where it comes from; the role
- * decides what the officer may do (auth_role_may). */
+ * decides which endpoints the officer may call (auth_role_may), and
+ * access_check() what the record may say (its kind, village, reporter). */
 #include "web.h"
 
 #include <cJSON.h>
@@ -20,50 +22,17 @@
 #include <strings.h>
 #include <time.h>
 
+#include "access.h"
 #include "auth.h"
 #include "embed.h"
 #include "http.h"
 #include "log.h"
 #include "records.h"
+#include "throttle.h"
+#include "web_int.h"
+#include "web_json.h"
 
 extern const struct embedded_file web_assets[];
-
-struct kind_def;
-
-/* A validated record waiting for the next group commit. */
-struct pending {
-    struct pending *next;
-    struct http_conn *c;        /* holds a ref */
-    const char *lang;
-    const struct kind_def *kind;  /* NULL: a case report */
-    void *in;                   /* the validated C struct; owned */
-};
-
-struct web {
-    struct daemon *d;
-    struct http_server *srv;
-    uv_idle_t flush;            /* runs the group commit; active while queue is not empty */
-    struct pending *queue, **tail;
-    unsigned queued;
-    int refs;                   /* the idle handle + logins on the thread pool */
-    int kdf_jobs;               /* logins on the thread pool */
-    int stopping;
-    unsigned session_ttl;
-};
-
-struct route;
-
-/* One request being answered. */
-struct wreq {
-    struct web *w;
-    const struct route *rt;
-    struct http_conn *c;
-    const struct http_req *r;
-    const char *lang;           /* "id" or "en" */
-    int logged_in;
-    char token[AUTH_TOKEN_LEN + 1];
-    struct auth_who who;
-};
 
 /* ------------------------------------------------------------------ answers */
 
@@ -81,7 +50,7 @@ static void send_body(struct wreq *q, int status, const char *ctype, const char 
     http_respond(q->c, status, ctype, headers, body, len);
 }
 
-static void send_json(struct wreq *q, int status, cJSON *o, const char *extra)
+void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra)
 {
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
 
@@ -95,14 +64,14 @@ static void send_json(struct wreq *q, int status, cJSON *o, const char *extra)
 }
 
 /* {"error": {"code", "message"}} in the officer's language. */
-static void send_error(struct wreq *q, int status, const char *code, const char *msg_id,
-                       const char *msg_en, const char *extra)
+void web_send_error(struct wreq *q, int status, const char *code, const char *msg_id,
+                    const char *msg_en, const char *extra)
 {
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
 
     cJSON_AddStringToObject(e, "code", code);
     cJSON_AddStringToObject(e, "message", strcmp(q->lang, "en") == 0 ? msg_en : msg_id);
-    send_json(q, status, o, extra);
+    web_send_json(q, status, o, extra);
 }
 
 static const char *const verr_names[] = {
@@ -114,32 +83,38 @@ static const char *const verr_names[] = {
     [VERR_DATE_OLD] = "date_old", [VERR_POINT] = "point", [VERR_PHONE] = "phone",
     [VERR_NOT_OFFICER] = "not_officer", [VERR_DUPLICATE] = "duplicate",
     [VERR_CONFLICT] = "conflict", [VERR_SYNTAX] = "syntax", [VERR_ENCODING] = "encoding",
+    [VERR_COUNT_NONE] = "count_conflict", [VERR_COUNT_OVER] = "count_conflict",
+    [VERR_COUNT_OVER_FU] = "count_conflict", [VERR_FORBIDDEN] = "forbidden",
+    [VERR_NOT_OWN_VILLAGE] = "not_own_village", [VERR_NOT_SELF] = "forbidden",
 };
 
-/* 422 with the validator's refusal: the field, and why in the officer's
- * language, so the page can show it beside the field. */
+/* The validator's refusal (422) or access_check()'s (403): the field, and
+ * why in the officer's language, so the page can show it beside the field. */
 static void send_verr(struct wreq *q, const struct verr *e)
 {
+    int access = e->code == VERR_FORBIDDEN || e->code == VERR_NOT_OWN_VILLAGE ||
+                 e->code == VERR_NOT_SELF;
     cJSON *o = cJSON_CreateObject(), *x = cJSON_AddObjectToObject(o, "error");
     const char *name = (size_t)e->code < sizeof(verr_names) / sizeof(verr_names[0]) &&
                        verr_names[e->code] ? verr_names[e->code] : "invalid";
 
     cJSON_AddStringToObject(x, "code", name);
-    cJSON_AddStringToObject(x, "field", e->field);
+    if (e->field[0])
+        cJSON_AddStringToObject(x, "field", e->field);
     cJSON_AddStringToObject(x, "message", verr_reason(e, q->lang));
     if (e->detail[0])
         cJSON_AddStringToObject(x, "detail", e->detail);
-    send_json(q, 422, o, NULL);
+    web_send_json(q, access ? 403 : 422, o, NULL);
 }
 
-static void send_store_error(struct wreq *q, int r)
+void web_send_store_error(struct wreq *q, int r)
 {
     if (r == -EBUSY)
-        send_error(q, 503, "busy", "Penyimpanan sedang sibuk; coba lagi.",
-                   "The store is busy; try again.", "Retry-After: 2\r\n");
+        web_send_error(q, 503, "busy", "Penyimpanan sedang sibuk; coba lagi.",
+                       "The store is busy; try again.", "Retry-After: 2\r\n");
     else
-        send_error(q, 500, "store", "Gagal menyimpan; beri tahu dokter hewan kabupaten.",
-                   "Could not save; tell the district vet.", NULL);
+        web_send_error(q, 500, "store", "Gagal menyimpan; beri tahu dokter hewan kabupaten.",
+                       "Could not save; tell the district vet.", NULL);
 }
 
 /* ------------------------------------------------------------------ static files */
@@ -200,7 +175,7 @@ static void read_cookie(struct wreq *q)
     }
 }
 
-static cJSON *who_json(struct web *w, const struct auth_who *who)
+cJSON *web_who_json(struct web *w, const struct auth_who *who)
 {
     cJSON *o = cJSON_CreateObject(), *of = cJSON_AddObjectToObject(o, "officer");
     cJSON *may = cJSON_AddObjectToObject(o, "may");
@@ -220,151 +195,7 @@ static cJSON *who_json(struct web *w, const struct auth_who *who)
     return o;
 }
 
-/* ------------------------------------------------------------------ login */
-
-struct login_job {
-    uv_work_t req;
-    struct web *w;
-    struct http_conn *c;
-    const char *lang;
-    int known;
-    int r;
-    struct auth_kdf k;
-    char officer_id[UUID_STR_LEN];
-    char password[AUTH_PASSWORD_MAX + 1];
-    size_t len;
-};
-
-static void web_free(struct web *w);
-
-static void login_work(uv_work_t *req)
-{
-    struct login_job *j = req->data;
-
-    j->r = auth_kdf_derive(&j->k, j->password, j->len);
-}
-
-static void login_done(uv_work_t *req, int status)
-{
-    struct login_job *j = req->data;
-    struct web *w = j->w;
-    struct store *s = w->d->store;
-    struct wreq q = { .w = w, .c = j->c, .lang = j->lang };
-    char token[AUTH_TOKEN_LEN + 1], cookie[256];
-    int ok = status == 0 && j->r == 0 && j->known && auth_kdf_match(&j->k);
-    int r, locked = 0;
-
-    memset(j->password, 0, sizeof(j->password));
-    w->kdf_jobs--;
-    w->refs--;
-    if (ok) {
-        r = store_begin(s);
-        if (r == 0)
-            r = auth_login_ok(s, j->officer_id, w->session_ttl, token);
-        if (r == 0)
-            r = store_commit(s);
-        if (r < 0) {
-            store_rollback(s);
-            send_store_error(&q, r);
-        } else if (auth_session_find(s, token, &q.who) < 0) {
-            send_store_error(&q, -EIO);
-        } else {
-            log_info("web: %s logged in (%s)", q.who.phone, q.who.role);
-            snprintf(cookie, sizeof(cookie), "Set-Cookie: sid=%s; Path=/; HttpOnly; "
-                     "SameSite=Strict; Max-Age=%u\r\n", token, w->session_ttl);
-            send_json(&q, 200, who_json(w, &q.who), cookie);
-        }
-        memset(token, 0, sizeof(token));
-    } else {
-        if (j->known) {
-            r = store_begin(s);
-            if (r == 0)
-                locked = auth_login_failed(s, j->officer_id);
-            if (r == 0 && locked >= 0)
-                r = store_commit(s);
-            if (r < 0 || locked < 0)
-                store_rollback(s);
-            if (locked > 0)
-                log_notice("web: account %s locked for %d s after %d failed logins",
-                           j->officer_id, AUTH_LOCK_SECONDS, AUTH_LOCK_FAILURES);
-        }
-        send_error(&q, 401, "login_failed",
-                   "Nomor telepon atau kata sandi salah.",
-                   "Wrong phone number or password.", NULL);
-    }
-    http_conn_unref(j->c);
-    free(j);
-    if (w->refs == 0)
-        web_free(w);
-}
-
-static void api_login(struct wreq *q, cJSON *doc)
-{
-    struct web *w = q->w;
-    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(doc, "phone");
-    const cJSON *pw = cJSON_GetObjectItemCaseSensitive(doc, "password");
-    struct auth_account a;
-    struct login_job *j;
-    char phone[20];
-    int r;
-
-    if (!cJSON_IsString(ph) || !cJSON_IsString(pw) ||
-        strlen(pw->valuestring) > AUTH_PASSWORD_MAX) {
-        send_error(q, 400, "bad_request", "Isi nomor telepon dan kata sandi.",
-                   "Give a phone number and a password.", NULL);
-        return;
-    }
-    if (w->kdf_jobs >= WEB_KDF_JOBS_MAX) {
-        send_error(q, 503, "busy", "Terlalu banyak login bersamaan; coba lagi.",
-                   "Too many logins at once; try again.", "Retry-After: 1\r\n");
-        return;
-    }
-    j = calloc(1, sizeof(*j));
-    if (!j) {
-        send_store_error(q, -ENOMEM);
-        return;
-    }
-    j->w = w;
-    j->c = q->c;
-    j->lang = q->lang;
-    r = phone_normalize(ph->valuestring, phone) == 0
-        ? auth_account_get(w->d->store, phone, &a) : -ENOENT;
-    if (r == 0 && auth_hash_parse(a.hash, &j->k) == 0) {
-        if (a.locked_until > (int64_t)time(NULL)) {
-            char retry[48];
-            snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n",
-                     (long long)(a.locked_until - (int64_t)time(NULL)));
-            free(j);
-            send_error(q, 429, "locked",
-                       "Akun dikunci sementara karena terlalu banyak percobaan gagal; "
-                       "coba lagi nanti.",
-                       "The account is locked for a while after too many failed "
-                       "logins; try again later.", retry);
-            return;
-        }
-        j->known = 1;
-        memcpy(j->officer_id, a.officer_id, sizeof(j->officer_id));
-    } else if (r < 0 && r != -ENOENT) {
-        free(j);
-        send_store_error(q, r);
-        return;
-    } else {
-        auth_kdf_dummy(&j->k);      /* as slow as a real check: phones stay private */
-    }
-    j->len = strlen(pw->valuestring);
-    memcpy(j->password, pw->valuestring, j->len);
-    j->req.data = j;
-    r = uv_queue_work(w->d->loop, &j->req, login_work, login_done);
-    if (r < 0) {
-        memset(j->password, 0, sizeof(j->password));
-        free(j);
-        send_store_error(q, -EIO);
-        return;
-    }
-    w->kdf_jobs++;
-    w->refs++;
-    http_conn_ref(q->c);
-}
+/* ------------------------------------------------------------------ logout */
 
 static void api_logout(struct wreq *q)
 {
@@ -423,10 +254,10 @@ static void send_rows(struct wreq *q, sqlite3_stmt *st)
 
     if (rc != SQLITE_DONE) {
         cJSON_Delete(arr);
-        send_store_error(q, store_error(q->w->d->store, rc));
+        web_send_store_error(q, store_error(q->w->d->store, rc));
         return;
     }
-    send_json(q, 200, arr, NULL);
+    web_send_json(q, 200, arr, NULL);
 }
 
 static void api_codes(struct wreq *q)
@@ -439,7 +270,7 @@ static void api_codes(struct wreq *q)
 
     if (!st) {
         cJSON_Delete(o);
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -455,7 +286,7 @@ static void api_codes(struct wreq *q)
         cJSON_AddItemToArray(arr, e);
     }
     sqlite3_reset(st);
-    send_json(q, 200, o, NULL);
+    web_send_json(q, 200, o, NULL);
 }
 
 static void api_areas(struct wreq *q)
@@ -468,7 +299,7 @@ static void api_areas(struct wreq *q)
     if (http_query_get(q->r->query, "parent", parent, sizeof(parent)) < 0)
         snprintf(parent, sizeof(parent), "%s", store_district(q->w->d->store));
     if (!st) {
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_text(st, 1, parent, -1, SQLITE_TRANSIENT);
@@ -508,7 +339,7 @@ static void api_reports_list(struct wreq *q)
     char ref[32];
 
     if (!st) {
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     if (http_query_get(q->r->query, "q", ref, sizeof(ref)) > 0)
@@ -519,37 +350,20 @@ static void api_reports_list(struct wreq *q)
 
 /* ------------------------------------------------------------------ writes */
 
-static const char *msg(struct wreq *q, const char *id, const char *en)
-{
-    return strcmp(q->lang, "en") == 0 ? en : id;
-}
-
 static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in, size_t size);
 
 static void api_reports_add(struct wreq *q, cJSON *doc)
 {
     struct daemon *d = q->w->d;
     struct case_report_in in;
+    struct actor a;
     struct verr e;
 
-    if (validate_case_report(d->validator, doc, &in, &e) < 0) {
+    actor_officer(&a, q->who.role, q->who.phone, q->who.village);
+    if (validate_case_report(d->validator, doc, &in, &e) < 0 ||
+        access_check(&a, REC_CASE, &in, &e) < 0) {
         send_verr(q, &e);
         return;
-    }
-    if (strcmp(q->who.role, "reporter") == 0) {
-        if (strcmp(in.village, q->who.village) != 0) {
-            cJSON *x = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(x, "error");
-            cJSON_AddStringToObject(err, "code", "not_own_village");
-            cJSON_AddStringToObject(err, "field", "village");
-            cJSON_AddStringToObject(err, "message",
-                msg(q, "pelapor desa hanya boleh melapor untuk desanya sendiri",
-                    "a village reporter may report only for their own village"));
-            send_json(q, 403, x, NULL);
-            return;
-        }
-        snprintf(in.reporter, sizeof(in.reporter), "%s", q->who.phone);
-    } else if (!in.reporter[0]) {
-        snprintf(in.reporter, sizeof(in.reporter), "%s", q->who.phone);
     }
     enqueue(q, NULL, &in, sizeof(in));
 }
@@ -623,7 +437,7 @@ static void api_dashboard(struct wreq *q)
         cJSON_AddStringToObject(o, "link", "up");
     if (err_at[0] && strcmp(err_at, ok) > 0)
         cJSON_AddStringToObject(o, "last_error", err);
-    send_json(q, 200, o, NULL);
+    web_send_json(q, 200, o, NULL);
 }
 
 /* GeoJSON of this district's case reports with a point, newest first. */
@@ -646,7 +460,7 @@ static void api_map(struct wreq *q)
     feats = cJSON_AddArrayToObject(fc, "features");
     if (!st) {
         cJSON_Delete(fc);
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_text(st, 1, mod, -1, SQLITE_TRANSIENT);
@@ -670,199 +484,10 @@ static void api_map(struct wreq *q)
         cJSON_AddItemToArray(feats, f);
     }
     sqlite3_reset(st);
-    send_json(q, 200, fc, NULL);
+    web_send_json(q, 200, fc, NULL);
 }
 
 /* ------------------------------------------------------------------ other record kinds */
-
-/* The API's JSON for the other kinds is read into the validators' C
- * structs (validate.h), field by field: a key must be known, of the right
- * JSON type and fit its buffer; everything else is the validator's job. */
-enum jtype { J_STR, J_INT, J_YESNO, J_HERD, J_CASE_REF };
-
-struct jspec {
-    const char *name;
-    enum jtype type;
-    size_t off;                 /* the field in the struct */
-    size_t cap;                 /* J_STR: buffer size; J_HERD: offset of the count */
-    int required;               /* J_INT: must be given */
-    const char *const *counts;  /* J_HERD: names of n[] */
-    int n_counts;
-};
-
-static int jfail(struct verr *e, enum verr_code c, const char *field, const char *detail)
-{
-    e->code = c;
-    snprintf(e->field, sizeof(e->field), "%s", field);
-    snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
-    return -EINVAL;
-}
-
-static int herd_decode(const cJSON *arr, const struct jspec *sp, struct herd_count *out,
-                       int *n_out, struct verr *e)
-{
-    const cJSON *it, *f;
-    char name[48];
-    int n = 0;
-
-    if (!cJSON_IsArray(arr))
-        return jfail(e, VERR_TYPE, sp->name, "array of {species, counts}");
-    cJSON_ArrayForEach(it, arr) {
-        if (n >= V_MAX_ANIMALS)
-            return jfail(e, VERR_TOO_MANY, sp->name, NULL);
-        snprintf(name, sizeof(name), "%s[%d]", sp->name, n);
-        if (!cJSON_IsObject(it))
-            return jfail(e, VERR_TYPE, name, "object");
-        memset(&out[n], 0, sizeof(out[n]));
-        cJSON_ArrayForEach(f, it) {
-            int k;
-            snprintf(name, sizeof(name), "%s[%d].%s", sp->name, n, f->string);
-            if (strcmp(f->string, "species") == 0) {
-                if (!cJSON_IsString(f))
-                    return jfail(e, VERR_TYPE, name, "string");
-                if (strlen(f->valuestring) >= sizeof(out[n].species))
-                    return jfail(e, VERR_UNKNOWN_CODE, name, f->valuestring);
-                memcpy(out[n].species, f->valuestring, strlen(f->valuestring) + 1);
-                continue;
-            }
-            for (k = 0; k < sp->n_counts; k++)
-                if (strcmp(f->string, sp->counts[k]) == 0)
-                    break;
-            if (k == sp->n_counts)
-                return jfail(e, VERR_UNKNOWN_FIELD, name, NULL);
-            if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > V_COUNT_MAX ||
-                f->valuedouble != (double)(int64_t)f->valuedouble)
-                return jfail(e, VERR_COUNT, name, NULL);
-            out[n].n[k] = (int64_t)f->valuedouble;
-        }
-        if (!out[n].species[0]) {
-            snprintf(name, sizeof(name), "%s[%d].species", sp->name, n);
-            return jfail(e, VERR_REQUIRED, name, NULL);
-        }
-        n++;
-    }
-    *n_out = n;
-    return 0;
-}
-
-/* Fills the struct at out from doc by spec. */
-static int json_decode(struct store *s, const cJSON *doc, const struct jspec *spec, size_t n_spec,
-                       void *out, struct verr *e)
-{
-    const cJSON *f;
-    char *base = out;
-
-    memset(e, 0, sizeof(*e));
-    cJSON_ArrayForEach(f, doc) {
-        size_t k;
-        for (k = 0; k < n_spec; k++)
-            if (strcmp(f->string, spec[k].name) == 0)
-                break;
-        if (k == n_spec)
-            return jfail(e, VERR_UNKNOWN_FIELD, f->string, NULL);
-    }
-    for (size_t k = 0; k < n_spec; k++) {
-        const struct jspec *sp = &spec[k];
-        int r;
-        f = cJSON_GetObjectItemCaseSensitive(doc, sp->name);
-        switch (sp->type) {
-        case J_STR:
-        case J_CASE_REF:
-            if (!f || cJSON_IsNull(f))
-                break;
-            if (!cJSON_IsString(f))
-                return jfail(e, VERR_TYPE, sp->name, "string");
-            if (sp->type == J_CASE_REF) {
-                if (!f->valuestring[0])
-                    break;
-                r = case_report_by_ref(s, f->valuestring, base + sp->off);
-                if (r == -ENOENT)
-                    return jfail(e, VERR_UNKNOWN_CODE, sp->name, f->valuestring);
-                if (r < 0)
-                    return r;
-                break;
-            }
-            if (strlen(f->valuestring) >= sp->cap)
-                return jfail(e, VERR_TOO_LONG, sp->name, NULL);
-            memcpy(base + sp->off, f->valuestring, strlen(f->valuestring) + 1);
-            break;
-        case J_INT:
-            if (!f || cJSON_IsNull(f)) {
-                if (sp->required)
-                    return jfail(e, VERR_REQUIRED, sp->name, NULL);
-                break;
-            }
-            if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > V_COUNT_MAX ||
-                f->valuedouble != (double)(int64_t)f->valuedouble)
-                return jfail(e, VERR_COUNT, sp->name, NULL);
-            *(int64_t *)(void *)(base + sp->off) = (int64_t)f->valuedouble;
-            break;
-        case J_YESNO:
-            *(int *)(void *)(base + sp->off) = -1;
-            if (!f || cJSON_IsNull(f))
-                break;
-            if (!cJSON_IsBool(f))
-                return jfail(e, VERR_TYPE, sp->name, "true or false");
-            *(int *)(void *)(base + sp->off) = cJSON_IsTrue(f);
-            break;
-        case J_HERD:
-            if (!f)
-                break;      /* the validator says whether animals are required */
-            r = herd_decode(f, sp, (struct herd_count *)(void *)(base + sp->off),
-                            (int *)(void *)(base + sp->cap), e);
-            if (r < 0)
-                return r;
-            break;
-        }
-    }
-    return 0;
-}
-
-#define JS(st, name, field) { name, J_STR, offsetof(struct st, field), \
-                              sizeof(((struct st *)0)->field), 0, NULL, 0 }
-#define JI(st, name, field) { name, J_INT, offsetof(struct st, field), 0, 1, NULL, 0 }
-#define JH(st, names) { "animals", J_HERD, offsetof(struct st, animals), \
-                        offsetof(struct st, n_animals), 0, names, \
-                        (int)(sizeof(names) / sizeof(names[0])) }
-
-static const char *const fu_counts[] = { "sick", "dead", "culled", "at_risk" };
-static const char *const vac_counts[] = { "primary", "booster" };
-static const char *const n_counts[] = { "n" };
-
-static const struct jspec followup_spec[] = {
-    { "case_ref", J_CASE_REF, offsetof(struct followup_in, case_id), 0, 0, NULL, 0 },
-    JS(followup_in, "outcome", outcome), JH(followup_in, fu_counts),
-    { "escalate", J_YESNO, offsetof(struct followup_in, escalate), 0, 0, NULL, 0 },
-    JS(followup_in, "event_date", event_date), JS(followup_in, "reporter", reporter),
-};
-static const struct jspec vaccination_spec[] = {
-    JS(vaccination_in, "program", program), JS(vaccination_in, "village", village),
-    JH(vaccination_in, vac_counts), JS(vaccination_in, "event_date", event_date),
-    JS(vaccination_in, "reporter", reporter),
-};
-static const struct jspec population_spec[] = {
-    JS(population_in, "village", village), JH(population_in, n_counts),
-    JS(population_in, "event_date", event_date), JS(population_in, "reporter", reporter),
-};
-static const struct jspec permit_spec[] = {
-    JS(permit_in, "owner_id", owner_id), JS(permit_in, "owner_phone", owner_phone),
-    JS(permit_in, "from_area", from_area), JS(permit_in, "to_area", to_area),
-    JH(permit_in, n_counts), JS(permit_in, "issue_date", issue_date),
-    JS(permit_in, "reporter", reporter),
-};
-static const struct jspec treatment_spec[] = {
-    { "case_ref", J_CASE_REF, offsetof(struct treatment_in, case_id), 0, 0, NULL, 0 },
-    JS(treatment_in, "village", village), JS(treatment_in, "species", species),
-    JS(treatment_in, "drug", drug), JI(treatment_in, "n_animals", n_animals),
-    JS(treatment_in, "event_date", event_date), JS(treatment_in, "reporter", reporter),
-    JS(treatment_in, "note", note),
-};
-static const struct jspec slaughter_spec[] = {
-    JS(slaughter_in, "abattoir", abattoir), JS(slaughter_in, "village", village),
-    JS(slaughter_in, "species", species), JI(slaughter_in, "n_animals", n_animals),
-    JS(slaughter_in, "event_date", event_date), JS(slaughter_in, "reporter", reporter),
-    JS(slaughter_in, "note", note),
-};
 
 /* One wrapper pair per kind: the validator and the insert of that kind. */
 static int followup_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
@@ -910,29 +535,28 @@ static int slaughter_save(struct daemon *d, void *in, struct verr *e, char id[UU
 
 struct kind_def {
     const char *list_sql;
-    const struct jspec *spec;
-    size_t n_spec;
+    const struct web_form *form;
     size_t size;                /* of the C struct */
-    size_t reporter_off;        /* char[20] */
+    enum rec_kind rec;          /* for access_check() */
     int (*save)(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
                 char ref[24], int phase);  /* phase 0 validates, 1 inserts */
 };
 
-#define KIND(st, table, spec, fn) { LIST_SQL(table), spec, sizeof(spec) / sizeof(spec[0]), \
-    sizeof(struct st), offsetof(struct st, reporter), fn }
+#define KIND(st, table, form, rec, fn) { LIST_SQL(table), &form, sizeof(struct st), rec, fn }
 
 static const struct kind_def k_followup =
-    KIND(followup_in, "case_followup", followup_spec, followup_save);
+    KIND(followup_in, "case_followup", web_form_followup, REC_FOLLOWUP, followup_save);
 static const struct kind_def k_vaccination =
-    KIND(vaccination_in, "vaccination", vaccination_spec, vaccination_save);
+    KIND(vaccination_in, "vaccination", web_form_vaccination, REC_VACCINATION, vaccination_save);
 static const struct kind_def k_treatment =
-    KIND(treatment_in, "treatment", treatment_spec, treatment_save);
+    KIND(treatment_in, "treatment", web_form_treatment, REC_TREATMENT, treatment_save);
 static const struct kind_def k_movement =
-    KIND(permit_in, "movement_permit", permit_spec, permit_save);
+    KIND(permit_in, "movement_permit", web_form_permit, REC_MOVEMENT, permit_save);
 static const struct kind_def k_slaughter =
-    KIND(slaughter_in, "slaughter_report", slaughter_spec, slaughter_save);
+    KIND(slaughter_in, "slaughter_report", web_form_slaughter, REC_SLAUGHTER, slaughter_save);
 static const struct kind_def k_population =
-    KIND(population_in, "population_report", population_spec, population_save);
+    KIND(population_in, "population_report", web_form_population, REC_POPULATION,
+         population_save);
 
 static void api_kind_list(struct wreq *q);
 static void api_kind_add(struct wreq *q, cJSON *doc);
@@ -952,11 +576,11 @@ struct route {
 
 static void api_session(struct wreq *q)
 {
-    send_json(q, 200, who_json(q->w, &q->who), NULL);
+    web_send_json(q, 200, web_who_json(q->w, &q->who), NULL);
 }
 
 static const struct route routes[] = {
-    { R_POST, "/api/v1/login",     -1,         NULL,             api_login, NULL },
+    { R_POST, "/api/v1/login",     -1,         NULL,             web_api_login, NULL },
     { R_POST, "/api/v1/logout",    PERM_READ,  NULL,             NULL, NULL },
     { R_GET,  "/api/v1/session",   PERM_READ,  api_session,      NULL, NULL },
     { R_GET,  "/api/v1/codes",     PERM_READ,  api_codes,        NULL, NULL },
@@ -992,7 +616,7 @@ static void api_kind_list(struct wreq *q)
     sqlite3_stmt *st = store_stmt(q->w->d->store, q->rt->rec->list_sql);
 
     if (!st) {
-        send_store_error(q, -EIO);
+        web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_int(st, 1, query_limit(q, 50, 500));
@@ -1004,27 +628,26 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
     const struct kind_def *k = q->rt->rec;
     struct daemon *d = q->w->d;
     char id[UUID_STR_LEN], ref[24] = "";
+    struct actor a;
     struct verr e;
     void *in = calloc(1, k->size);
-    char *reporter;
     int r;
 
     if (!in) {
-        send_store_error(q, -ENOMEM);
+        web_send_store_error(q, -ENOMEM);
         return;
     }
-    r = json_decode(d->store, doc, k->spec, k->n_spec, in, &e);
-    if (r == 0) {
-        reporter = (char *)in + k->reporter_off;
-        if (!reporter[0])
-            snprintf(reporter, 20, "%s", q->who.phone);
+    actor_officer(&a, q->who.role, q->who.phone, q->who.village);
+    r = web_json_decode(d->store, doc, k->form, in, &e);
+    if (r == 0)
         r = k->save(d, in, &e, id, ref, 0);
-        api_field_name(&e);
-    }
-    if (r == -EINVAL)
+    if (r == 0)
+        r = access_check(&a, k->rec, in, &e);
+    api_field_name(&e);
+    if (r == -EINVAL || r == -EACCES)
         send_verr(q, &e);
     else if (r < 0)
-        send_store_error(q, r);
+        web_send_store_error(q, r);
     else
         enqueue(q, k, in, k->size);
     free(in);
@@ -1043,8 +666,9 @@ int web_record_check(struct daemon *d, const char *path, const char *body, size_
             rt = &routes[i];
     if (!rt)
         return -ENOENT;
-    memset(e, 0, sizeof(*e));
-    doc = cJSON_ParseWithLength(body, len);
+    r = validate_json_parse(body, len, &doc, e);
+    if (r < 0)
+        return r;
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
         e->code = VERR_SYNTAX;
@@ -1054,7 +678,7 @@ int web_record_check(struct daemon *d, const char *path, const char *body, size_
     if (rt->rec) {
         char id[UUID_STR_LEN], ref[24];
         void *in = calloc(1, rt->rec->size);
-        r = in ? json_decode(d->store, doc, rt->rec->spec, rt->rec->n_spec, in, e) : -ENOMEM;
+        r = in ? web_json_decode(d->store, doc, rt->rec->form, in, e) : -ENOMEM;
         if (r == 0)
             r = rt->rec->save(d, in, e, id, ref, 0);
         api_field_name(e);
@@ -1108,37 +732,39 @@ static void dispatch(struct wreq *q)
     q->rt = rt;
     if (!rt) {
         if (path_known)
-            send_error(q, 405, "method", "Metode tidak diizinkan.", "Method not allowed.", NULL);
+            web_send_error(q, 405, "method", "Metode tidak diizinkan.", "Method not allowed.",
+                           NULL);
         else if (!(get && strncmp(r->path, "/api/", 5) != 0 && serve_asset(q)))
-            send_error(q, 404, "not_found", "Tidak ditemukan.", "Not found.", NULL);
+            web_send_error(q, 404, "not_found", "Tidak ditemukan.", "Not found.", NULL);
         return;
     }
     read_cookie(q);
     if (q->token[0] && auth_session_find(q->w->d->store, q->token, &q->who) == 0)
         q->logged_in = 1;
     if (rt->perm >= 0 && !q->logged_in) {
-        send_error(q, 401, "login_required", "Silakan masuk dulu.", "Please log in first.", NULL);
+        web_send_error(q, 401, "login_required", "Silakan masuk dulu.", "Please log in first.",
+                       NULL);
         return;
     }
     if (post) {
         if (!same_origin(q)) {
-            send_error(q, 403, "origin", "Permintaan dari situs lain ditolak.",
-                       "Requests from another site are refused.", NULL);
+            web_send_error(q, 403, "origin", "Permintaan dari situs lain ditolak.",
+                           "Requests from another site are refused.", NULL);
             return;
         }
         if (rt->perm >= 0) {
             const char *t = http_header(q->c, "X-CSRF-Token");
             if (!t || !auth_equal(t, q->who.csrf)) {
                 log_info("web: %s: %s %s without a valid CSRF token", r->peer, r->method, r->path);
-                send_error(q, 403, "csrf", "Token formulir tidak sah; muat ulang halaman.",
-                           "The form's token is not valid; reload the page.", NULL);
+                web_send_error(q, 403, "csrf", "Token formulir tidak sah; muat ulang halaman.",
+                               "The form's token is not valid; reload the page.", NULL);
                 return;
             }
         }
     }
     if (rt->perm >= 0 && !auth_role_may(q->who.role, (enum auth_perm)rt->perm)) {
-        send_error(q, 403, "forbidden", "Peran Anda tidak boleh melakukan ini.",
-                   "Your role may not do this.", NULL);
+        web_send_error(q, 403, "forbidden", "Peran Anda tidak boleh melakukan ini.",
+                       "Your role may not do this.", NULL);
         return;
     }
     if (!rt->post && !rt->get) {        /* logout */
@@ -1150,17 +776,25 @@ static void dispatch(struct wreq *q)
         return;
     }
     if (!is_json(q)) {
-        send_error(q, 415, "content_type", "Kirim JSON (application/json).",
-                   "Send JSON (application/json).", NULL);
+        web_send_error(q, 415, "content_type", "Kirim JSON (application/json).",
+                       "Send JSON (application/json).", NULL);
         return;
     }
-    doc = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!doc || !cJSON_IsObject(doc)) {
-        struct verr e = { .code = VERR_SYNTAX };
-        snprintf(e.field, sizeof(e.field), "body");
-        cJSON_Delete(doc);
-        send_verr(q, &e);
-        return;
+    {
+        struct verr e;
+        int rc = validate_json_parse(r->body, r->body_len, &doc, &e);
+        if (rc == 0 && !cJSON_IsObject(doc)) {
+            e = (struct verr){ .code = VERR_SYNTAX, .field = "body" };
+            rc = -EINVAL;
+        }
+        if (rc < 0) {
+            cJSON_Delete(doc);
+            if (rc == -EINVAL)
+                send_verr(q, &e);
+            else
+                web_send_store_error(q, rc);
+            return;
+        }
     }
     rt->post(q, doc);
     cJSON_Delete(doc);
@@ -1197,7 +831,7 @@ static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in,
         p->in = malloc(size);
     if (!p || !p->in) {
         free(p);
-        send_store_error(q, -ENOMEM);
+        web_send_store_error(q, -ENOMEM);
         return;
     }
     memcpy(p->in, in, size);
@@ -1260,13 +894,13 @@ static void flush_queue(struct web *w)
         struct wreq q = { .w = w, .c = p->c, .lang = p->lang ? p->lang : "id" };
         next = p->next;
         if (!p->lang && r == 0)
-            send_json(&q, 201, p->in, NULL);
+            web_send_json(&q, 201, p->in, NULL);
         else {
             if (!p->lang)
                 cJSON_Delete(p->in);
             else
                 free(p->in);
-            send_store_error(&q, r < 0 ? r : -EIO);
+            web_send_store_error(&q, r < 0 ? r : -EIO);
         }
         http_conn_unref(p->c);
         free(p);
@@ -1309,10 +943,11 @@ int web_parse_listen(const char *s, char *host, size_t cap, int *port)
     return 0;
 }
 
-static void web_free(struct web *w)
+void web_free(struct web *w)
 {
     if (w->d && w->d->web == w)
         w->d->web = NULL;
+    throttle_free(w->throttle);
     free(w);
 }
 
@@ -1347,8 +982,11 @@ static int web_start(struct daemon *d)
     w->d = d;
     w->session_ttl = d->cfg->web_session_ttl_s;
     w->tail = &w->queue;
-    r = http_server_start(d->loop, host, port, &lim, on_request, w, &w->srv);
+    r = throttle_new(&w->throttle);
+    if (r == 0)
+        r = http_server_start(d->loop, host, port, &lim, on_request, w, &w->srv);
     if (r < 0) {
+        throttle_free(w->throttle);
         free(w);
         return r;
     }

@@ -118,6 +118,20 @@ class Reports(unittest.TestCase):
         self.assertEqual(rows, [('case_report', out['id']),
                                 ('case_report', json.loads(r2.stdout)['id'])])
 
+    def test_list_options_in_any_order(self):
+        for _ in range(3):
+            self.assertEqual(self.n.add_report(GOOD).returncode, 0)
+        for args in (['report', 'list', '--json', '--limit', '2'],
+                     ['report', '--json', 'list', '--limit', '2'],
+                     ['report', '--limit', '2', '--json', 'list']):
+            r = self.n.run(*args)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertEqual(len(json.loads(r.stdout)), 2, args)
+        self.assertEqual(self.n.run('report', 'list', 'extra').returncode, 2)
+        r = self.n.run('officer', '--json', 'list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [])
+
     def test_bad_input_changes_nothing(self):
         self.assertEqual(self.n.add_report(GOOD).returncode, 0)
         cases = [
@@ -130,6 +144,11 @@ class Reports(unittest.TestCase):
             ('animals[0].sick', with_(GOOD, animals=[{'species': 'SP', 'sick': -1}]), 'whole number'),
             ('animals[0].sick', with_(GOOD, animals=[{'species': 'SP', 'sick': 1.5}]), 'whole number'),
             ('animals[0].sick', with_(GOOD, animals=[{'species': 'SP', 'sick': '3'}]), 'whole number'),
+            ('animals[0]', with_(GOOD, animals=[{'species': 'SP', 'sick': 500, 'at_risk': 1}]),
+             'sick + dead must not be more than at risk (500 > 1)'),
+            ('animals[1]', with_(GOOD, animals=[{'species': 'SP', 'sick': 1},
+                                                {'species': 'KB', 'sick': 0, 'dead': 0}]),
+             'sick + dead must be 1 or more'),
             ('event_date', with_(GOOD, event_date='2099-01-01'), 'future'),
             ('event_date', with_(GOOD, event_date='1999-12-31'), 'before 2000'),
             ('event_date', with_(GOOD, event_date='20/11/2026'), 'YYYY-MM-DD'),
@@ -137,6 +156,8 @@ class Reports(unittest.TestCase):
             ('lon', with_(GOOD, lon=None), 'within Indonesia'),
             ('colour', with_(GOOD, colour='red'), 'not a known field'),
             ('note', with_(GOOD, note='x' * 1001), 'too long'),
+            ('note', with_(GOOD, note='sapi\x00 mati 40'), 'NUL'),   # \u0000 would cut it
+            ('animals', with_(GOOD, animals=[{'species': 'SP\x00X', 'sick': 1}]), 'NUL'),
             ('reporter', with_(GOOD, reporter='081299998888'), 'not a registered officer'),
             ('reporter', with_(GOOD, reporter='12'), 'not a valid phone'),
             ('kind', with_(GOOD, kind='X'), 'not a known code'),
@@ -153,6 +174,21 @@ class Reports(unittest.TestCase):
             r = self.n.add_report(raw)
             self.assertEqual(r.returncode, 65, raw[:40])
         self.assertEqual(self.n.counts(), before)
+
+    def test_operator_is_trusted(self):
+        """The board's operator (report add, import) may write for any village of
+        the district, naming any registered officer as reporter: access_check()
+        limits officers on the web and by SMS, not the board's own shell
+        (docs/security.md, "Node: who may write what")."""
+        r = self.n.run('officer', 'add', '--name', 'Budi Pelsa', '--phone', '081234567890',
+                       '--role', 'reporter', '--village', '3201011001')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.n.add_report(with_(GOOD, village='3201011002', reporter='081234567890'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.n.sql('SELECT village, reporter FROM case_report'),
+                         [('3201011002', '+6281234567890')])
+        r = self.n.add_report(with_(GOOD, village='3202011001'))   # the district still holds
+        self.assertEqual(r.returncode, 65)
 
     def test_reporter_must_be_officer(self):
         r = self.n.run('officer', 'add', '--name', 'Drh. Siti Aminah', '--phone', '0812-3456-7890',
@@ -216,6 +252,7 @@ class Import(unittest.TestCase):
             self.assertIn('%s:%d: ' % (self.path, line), r.stderr)
         self.assertIn('not a village of this district', r.stderr)
         self.assertIn('not valid JSON', r.stderr)
+        self.assertIn('animals[0]: sick + dead must not be more than at risk', r.stderr)
         with open(self.path + '.rejects.jsonl') as fp:
             rej = [json.loads(x) for x in fp]
         self.assertEqual([x['line'] for x in rej], bad)
@@ -232,6 +269,17 @@ class Import(unittest.TestCase):
         r = self.n.run('import', '--again', '--rejects', os.path.join(self.n.tmp, 'r2'), self.path)
         self.assertEqual(json.loads(r.stdout)['imported'], 500 - len(bad))
 
+    def test_nul_in_a_line_is_refused(self):
+        with open(self.path, 'w') as fp:
+            for note in ('baik', 'sapi\x00 mati 40', 'juga baik'):
+                fp.write(json.dumps(with_(GOOD, note=note)) + '\n')
+        r = self.n.run('import', '--no-progress', self.path)
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn(':2: note: is not valid text', r.stderr)
+        self.assertEqual(json.loads(r.stdout)['imported'], 2)
+        self.assertEqual([x[0] for x in self.n.sql('SELECT note FROM case_report ORDER BY ref')],
+                         ['baik', 'juga baik'])
+
     def test_strict_imports_nothing_on_a_bad_line(self):
         bad = nodetest.write_jsonl(self.path, 300, bad_every=150)
         before = self.n.counts()
@@ -245,6 +293,20 @@ class Import(unittest.TestCase):
         r = self.n.run('import', '--strict', self.path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.n.status()['records'], 300)
+
+    def test_options_before_and_after_the_file(self):
+        """The usage line puts options after FILE; both orders work."""
+        nodetest.write_jsonl(self.path, 5)
+        r = self.n.run('import', self.path, '--no-progress', '--rejects',
+                       os.path.join(self.n.tmp, 'rej'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['imported'], 5)
+        r = self.n.run('import', '--again', '--no-progress', self.path, '--strict')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['imported'], 5)
+        self.assertEqual(self.n.status()['records'], 10)
+        r = self.n.run('import', self.path, 'another.jsonl', '--again')
+        self.assertEqual(r.returncode, 2, r.stderr)        # still one FILE only
 
     def test_missing_file(self):
         r = self.n.run('import', os.path.join(self.n.tmp, 'nope.jsonl'))

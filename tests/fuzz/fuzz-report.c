@@ -57,9 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!store)
         setup();
-    doc = cJSON_ParseWithLength((const char *)data, size);
-    if (!doc)
+    if (validate_json_parse((const char *)data, size, &doc, &e) < 0) {
+        if (doc || (e.code != VERR_SYNTAX && e.code != VERR_ENCODING && e.code != VERR_NONE))
+            abort();
         return 0;
+    }
     if (validate_case_report(validator, doc, &in, &e) == 0) {
         if (store_begin(store) == 0) {
             (void) case_report_insert(store, &in, id, ref);

@@ -1,12 +1,16 @@
 """nodetest.py - helpers for tests that drive the real sikhnas-node binary
 on real SQLite files in a temporary directory (Python 3 standard library)."""
 import csv
+import http.client
 import json
 import os
 import random
+import re
+import signal
 import sqlite3
 import subprocess
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
@@ -55,6 +59,94 @@ class Node:
             'ref_seq': self.sql("SELECT value FROM meta WHERE key = 'ref_seq'")}
 
 
+class Daemon:
+    """`sikhnas-node run --listen 127.0.0.1:0` on a Node's store; the port
+    comes from the daemon's log line. Use as a context manager."""
+
+    def __init__(self, node, conf=None, args=()):
+        cmd = [node.exe, '--db', node.db] + (['--config', conf] if conf else []) + \
+            ['run', '--listen', '127.0.0.1:0'] + list(args)
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.port = None
+        self.log = ''
+        deadline = time.time() + 20
+        while self.port is None and time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log += line
+            m = re.search(r'listening on http://127\.0\.0\.1:(\d+)', line)
+            if m:
+                self.port = int(m.group(1))
+        if self.port is None:
+            self.stop()
+            raise RuntimeError('the daemon did not report its port: ' + self.log)
+        os.set_blocking(self.proc.stderr.fileno(), False)
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Client:
+    """One officer's HTTP client of a Daemon, from a chosen loopback source
+    address (127.0.0.2 ... are all this host on Linux)."""
+
+    def __init__(self, port, source='127.0.0.1', lang='id'):
+        self.port, self.source, self.lang = port, source, lang
+        self.cookie = self.csrf = None
+
+    def request(self, method, path, body=None, headers=None):
+        """Returns (status, headers as a dict, body bytes)."""
+        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30,
+                                       source_address=(self.source, 0))
+        h = {'Accept-Language': self.lang}
+        if body is not None:
+            h['Content-Type'] = 'application/json'
+        if self.cookie:
+            h['Cookie'] = self.cookie
+        if self.csrf:
+            h['X-CSRF-Token'] = self.csrf
+        h.update(headers or {})
+        raw = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        try:
+            c.request(method, path, body=raw, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def login(self, phone, password):
+        """Returns (status, JSON answer); keeps the session on success."""
+        st, h, b = self.request('POST', '/api/v1/login', {'phone': phone, 'password': password})
+        if st == 200:
+            self.cookie = h['set-cookie'].split(';')[0]
+            self.csrf = json.loads(b)['csrf']
+        return st, json.loads(b) if b else None
+
+    def post(self, path, body):
+        """body: a dict, or raw bytes. Returns (status, JSON answer)."""
+        st, _, b = self.request('POST', path, body)
+        return st, json.loads(b) if b else None
+
+    def get(self, path):
+        st, _, b = self.request('GET', path)
+        return st, json.loads(b) if b else None
+
+
 def villages(district='3201'):
     """The village codes (10 digits) of a district in the test subset."""
     with open(os.path.join(AREAS, 'villages.csv'), newline='') as fp:
@@ -67,12 +159,21 @@ SPECIES = ['SP', 'KR', 'KB', 'DB', 'AY', 'IT', 'BB', 'AJ']
 SYNDROMES = ['MMU', 'MMD', 'GGK', 'DPB', 'KSB', 'KBD', 'PAL', 'PLB']
 
 
+def make_animals(rng, species):
+    """Counts that agree (docs/data-model.md, "Counts"): at least one sick,
+    and at_risk either 0 (not counted, one time in ten) or at least sick +
+    dead. As many draws from rng as before the rule, so a seed still gives
+    the same villages, dates and codes."""
+    sick, dead, extra = rng.randint(1, 30), rng.randint(0, 5), rng.randint(0, 200)
+    return {'species': species, 'sick': sick, 'dead': dead,
+            'at_risk': 0 if extra < 20 else sick + dead + extra}
+
+
 def make_report(rng, vills, i=0):
     """A plausible case report, different for every i."""
     r = {
         'village': rng.choice(vills),
-        'animals': [{'species': s, 'sick': rng.randint(1, 30), 'dead': rng.randint(0, 5),
-                     'at_risk': rng.randint(0, 200)} for s in rng.sample(SPECIES, rng.randint(1, 2))],
+        'animals': [make_animals(rng, s) for s in rng.sample(SPECIES, rng.randint(1, 2))],
         'event_date': '2026-%02d-%02d' % (rng.randint(1, 10), rng.randint(1, 28)),
         'lat': round(-6.4 - rng.random() * 0.4, 5),
         'lon': round(106.6 + rng.random() * 0.5, 5),
@@ -97,17 +198,18 @@ def write_jsonl(path, n, seed=1, district='3201', bad_every=0):
         for i in range(1, n + 1):
             if bad_every and i % bad_every == 0:
                 bad.append(i)
-                kind = (i // bad_every) % 3
+                kind = (i // bad_every) % 4
                 if kind == 0:
                     fp.write('{"kind":"U", this is not json\n')
-                elif kind == 1:
-                    r = make_report(rng, vills, i)
+                    continue
+                r = make_report(rng, vills, i)
+                if kind == 1:
                     r['village'] = '3202011001'           # another district
-                    fp.write(json.dumps(r) + '\n')
-                else:
-                    r = make_report(rng, vills, i)
+                elif kind == 2:
                     r['animals'][0]['sick'] = -3
-                    fp.write(json.dumps(r) + '\n')
+                else:
+                    r['animals'][0].update(sick=500, at_risk=1)   # counts that conflict
+                fp.write(json.dumps(r) + '\n')
             else:
                 fp.write(json.dumps(make_report(rng, vills, i)) + '\n')
     return bad

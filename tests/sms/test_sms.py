@@ -23,6 +23,7 @@ VET2 = '6281311112222'
 CLERK = '6281355556666'
 VIEWER = '6281377778888'
 STRANGER = '6289999999999'
+NO_VILLAGE = '6281200001111'     # a reporter registered without a village
 
 
 class Spool:
@@ -129,7 +130,9 @@ class Kinds(unittest.TestCase):
                                     "c.id = o.row_id WHERE c.ref = ?", (ref,))[0][0], 1)
 
     def test_u_lowercase_with_village_and_ddx(self):
-        r = self.s.reply('u kbg , dmm sp 2 kb 5 32.01.01.1006 ant')
+        # another village than the sender's own: a vet's report (a village
+        # reporter may name only their own, see Errors)
+        r = self.s.reply('u kbg , dmm sp 2 kb 5 32.01.01.1006 ant', sender=VET)
         self.assertIn('Desa Cibinong', r)
         ref = r.split('[ID kasus ')[1].split(']')[0]
         row = self.s.node.sql('SELECT village, ddx, animals FROM case_report WHERE ref = ?',
@@ -296,6 +299,17 @@ class Errors(unittest.TestCase):
         self.refused('SK 1 3201011001 5371 SP 2 12345', 'nomor telepon tidak sah')
         self.refused('KODE XYZ', 'jenis kode tidak dikenal')
 
+    def test_counts_must_agree(self):
+        self.refused('U KBG SP 0', 'sakit + mati harus 1 atau lebih: 0 < 1')
+        self.refused('P MMD AY 2 SP 0', 'spesies/jumlah sakit + mati harus 1 atau lebih')
+        r = self.s.reply('U DIA KB 4')
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        r = self.refused('LTL %s KB 10 5 6 20' % ref,
+                         'sakit + mati + dimusnahkan tidak boleh lebih dari jumlah berisiko: 21 > 20')
+        self.assertTrue(r.startswith('[Sikhnas Edge]'), r)
+        self.assertIn('dimusnahkan', self.s.reply('LTL %s KB 10 5 5 20' % ref, sender=VET))
+        self.assertIn('dimusnahkan', self.s.reply('LTL %s KB 10 5 6 0' % ref, sender=VET))
+
     def test_unknown_case(self):
         r = self.refused('PK 3201-009999 SB', 'ID kasus 3201-009999 tidak ditemukan')
         self.assertTrue(r.startswith('[Sikhnas Edge]'))
@@ -314,6 +328,34 @@ class Errors(unittest.TestCase):
         r = self.refused('PK 1 SB', 'Maaf, kode PK tidak dapat Anda kirim', sender=REPORTER)
         self.assertIn('Kode Anda: U, P, POP, KODE, CKL', r)
         self.refused('U KBG SP 2', 'kode U tidak dapat Anda kirim', sender=VIEWER)
+
+    def test_reporter_only_for_the_own_village(self):
+        """U, P and POP name a village; a village reporter's own is the only one
+        they may name (the web API says the same: 403 not_own_village)."""
+        for text in ('U KBG SP 2 3201011002', 'P MMD SP 3 32.01.01.1002', 'POP SP 5 3201011002'):
+            r = self.refused(text, 'Maaf, Anda hanya dapat melapor untuk desa Anda sendiri '
+                                   '(Desa Pondok Rajeg, 3201011001). Laporan untuk Desa '
+                                   'Karadenan (3201011002) tidak disimpan.', sender=REPORTER)
+            self.assertTrue(r.startswith('[Sikhnas Edge] Maaf'), r)
+            self.assertNotIn('Format error', r)
+            row = self.s.node.sql('SELECT status, error FROM sms_in WHERE text = ?', (text,))
+            self.assertEqual(row, [('refused', 'village: a village reporter may report only for '
+                                               'their own village (3201011001)')])
+        before = self.s.node.counts()
+        self.assertIn('Terima kasih', self.s.reply('U KBG SP 2 3201011001', sender=REPORTER))
+        self.assertIn('Terima kasih', self.s.reply('POP SP 5', sender=REPORTER))
+        self.assertIn('Terima kasih', self.s.reply('U KBG SP 2 3201011002', sender=VET))
+        self.assertIn('Terima kasih', self.s.reply('POP SP 5 3201011002', sender=CLERK))
+        after = self.s.node.counts()
+        self.assertEqual(after['case_report'], before['case_report'] + 2)
+        self.assertEqual(after['population_report'], before['population_report'] + 2)
+
+    def test_reporter_without_a_village(self):
+        r = self.s.node.run('officer', 'add', '--name', 'Tanpa Desa', '--phone', NO_VILLAGE,
+                            '--role', 'reporter')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.refused('U KBG SP 2 3201011001', 'belum terdaftar untuk satu desa', sender=NO_VILLAGE)
+        self.refused('U KBG SP 2', 'desa wajib diisi', sender=NO_VILLAGE)
 
     def test_refusals_are_logged_not_stored(self):
         self.refused('U KBG SP X', 'Format error')
@@ -402,6 +444,57 @@ class Delivery(unittest.TestCase):
         self.assertEqual(s.files('processed'), ['GSM1.000006'])
         self.assertIn('Terima kasih', s.outgoing()[REPORTER][0])
         self.assertEqual(s.node.counts()['case_report'], before['case_report'] + 1)
+
+    def test_ambiguous_files_move_to_failed(self):
+        """A file that names its sender (or its time or alphabet) twice is not
+        guessed at: the last From: once issued a permit as the vet."""
+        s = self.s
+        before = s.node.counts()
+        sk = b'SK 123456789012345 3201011001 5371 SP 10'
+        cases = [
+            (b'From: %s\nFrom: %s\nSent: 26-11-28 10:00:00\n\n' % (REPORTER.encode(),
+                                                                  VET.encode()) + sk, 'From'),
+            (b'From: %s\nSent: 26-11-28 10:00:00\nfrom: %s\n\n' % (VET.encode(),
+                                                                  VET.encode()) + sk, 'From'),
+            (b'From: %s\nSent: 26-11-28 10:00:00\nSent: 26-11-29 10:00:00\n\n' % VET.encode()
+             + sk, 'Sent'),
+            (b'From: %s\nReceived: 26-11-28 10:00:00\nReceived: 26-11-28 10:00:00\n\n'
+             % VET.encode() + sk, 'Received'),
+            (b'From: %s\nAlphabet: ISO\nAlphabet: UCS2\n\n' % VET.encode() + sk, 'Alphabet'),
+        ]
+        names = [s.drop(None, raw=raw) for raw, _ in cases]
+        # gammu names the sender in the file name; a From: header inside is a second sender
+        gname = 'IN20261128_100102_00_+%s_00.txt' % REPORTER
+        s.drop(None, raw=('From: +%s\n\n%s' % (VET, sk.decode())).encode('utf-16'), name=gname)
+        gname2 = 'IN20261128_100103_00_+%s_00.txt' % REPORTER
+        s.drop(None, raw=b'Sent: 26-11-28 10:00:00\nFROM: ' + VET.encode() + b'\n\n' + sk,
+               name=gname2)
+        s.drop('U KBG SP 2')                                  # a good one after them
+        r = s.process()
+        self.assertIn('"failed":7', r.stdout)
+        for name, (_, header) in zip(names, cases):
+            with open(os.path.join(s.dir, 'failed', name + '.reason')) as fp:
+                reason = fp.read()
+            self.assertIn(header + ':', reason, name)
+            self.assertIn('twice', reason, name)
+        for name in (gname, gname2):
+            with open(os.path.join(s.dir, 'failed', name + '.reason')) as fp:
+                self.assertIn('From:', fp.read(), name)
+        out = s.outgoing()
+        self.assertEqual(list(out), [REPORTER])               # only the good one is answered
+        self.assertIn('Terima kasih', out[REPORTER][0])
+        after = s.node.counts()
+        self.assertEqual(after['movement_permit'], before['movement_permit'])
+        self.assertEqual(after['case_report'], before['case_report'] + 1)
+        self.assertEqual(s.node.sql('SELECT count(*) FROM sms_in')[0][0], 1)
+
+    def test_gammu_text_that_only_mentions_from_is_a_message(self):
+        s = self.s
+        s.drop(None, raw='CKL From: Cibinong'.encode('utf-16'),
+               name='IN20261128_100104_00_+%s_00.txt' % REPORTER)
+        s.process()
+        self.assertEqual(s.files('failed'), [])
+        self.assertEqual(len(os.listdir(os.path.join(s.dir, 'outgoing'))), 1)
 
     def test_garbage_text_from_an_officer_is_answered(self):
         s = self.s
@@ -493,6 +586,14 @@ class Delivery(unittest.TestCase):
         self.assertIn('[ID kasus 3201-000001]', out[REPORTER][0])
         s.process()
         self.assertEqual(s.outgoing(), {})
+
+    def test_options_before_the_subcommand(self):
+        s = self.s
+        s.drop('U KBG SP 2')
+        r = s.node.run('sms', '--spool', s.dir, 'process')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"handled":1', r.stdout)
+        self.assertEqual(s.node.run('sms', '--spool', s.dir).returncode, 2)
 
     def test_outgoing_files_are_complete(self):
         """No temporary file is ever left in outgoing/; names are unique."""

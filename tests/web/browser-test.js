@@ -8,8 +8,9 @@
  * Checks: log in; submit a case report and see it listed as queued; the
  * inline error for a village of another district (3202...), in Indonesian
  * and in English; a POST without (or with a wrong) CSRF token is refused
- * (raw HTTP); a wrong password is refused, and five lock the account; a
- * viewer may not post; every other form saves one record. Screenshots of
+ * (raw HTTP); a wrong password is refused, and five from one address pause
+ * logins of that phone there; a viewer may not post; every other form
+ * saves one record. Screenshots of
  * the main screens go to OUT_DIR (and to DIR when given). */
 'use strict';
 
@@ -341,7 +342,7 @@ async function main() {
   r = await raw(base, 'POST', '/api/v1/reports', Object.assign({ 'X-CSRF-Token': csrf }, jsonHdr), body);
   check(r.status === 201, 'the same POST with the token is accepted: ' + r.status);
 
-  /* wrong password by API, then five in a row lock the account */
+  /* a wrong password by API; five in a row pause that phone's logins here */
   const apiLogin = (who, pw) => raw(base, 'POST', '/api/v1/login', { 'Content-Type': 'application/json' },
                                  JSON.stringify({ phone: who.phone, password: pw }));
   r = await apiLogin(VET, 'salah');
@@ -349,7 +350,7 @@ async function main() {
   for (let i = 0; i < 5; i++)
     r = await apiLogin(LOCKME, 'salah-' + i);
   r = await apiLogin(LOCKME, LOCKME.password);
-  check(r.status === 429 && r.json.error.code === 'locked', 'five failures lock the account: ' + r.status);
+  check(r.status === 429 && r.json.error.code === 'locked', 'five failures pause the phone at this address: ' + r.status);
 
   /* a viewer reads but may not write */
   r = await apiLogin(VIEWER, VIEWER.password);
