@@ -116,9 +116,13 @@ static void make_rows(struct row *rows, int n, char (*vill)[11], int nvill)
             snprintf(r->signs, sizeof(r->signs), "[]");
             snprintf(r->syndrome, sizeof(r->syndrome), "%s", syndromes[rnd(8)]);
         }
-        snprintf(r->animals, sizeof(r->animals),
-                 "[{\"species\":\"%s\",\"sick\":%u,\"dead\":%u,\"at_risk\":%u}]",
-                 species[rnd(8)], 1 + rnd(30), rnd(5), rnd(200));
+        {
+            /* counts that agree (docs/data-model.md, Counts): at risk >= sick + dead */
+            unsigned sick = 1 + rnd(30), dead = rnd(5);
+            snprintf(r->animals, sizeof(r->animals),
+                     "[{\"species\":\"%s\",\"sick\":%u,\"dead\":%u,\"at_risk\":%u}]",
+                     species[rnd(8)], sick, dead, sick + dead + rnd(200));
+        }
         snprintf(r->date, sizeof(r->date), "2026-%02u-%02u", 1 + rnd(10), 1 + rnd(28));
         snprintf(r->note, sizeof(r->note), "laporan %d dari desa", i);
         r->lat = -6.4 - rnd(40000) / 100000.0;
