@@ -22,6 +22,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "hlc.h"
 #include "hstr.h"
 #include "uuid7.h"
 
@@ -547,13 +548,44 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+/* The refusal code of a row whose hlc (a valid cell c) is further ahead of
+ * the hub's clock hub_ms than BATCH_MAX_AHEAD_MS, with the reason; NULL
+ * when it is not (or hub_ms is 0). The hub's own HLC never runs more than
+ * that ahead of its clock (hlc_observe() refuses to follow a node further),
+ * so a node that merged the hub's HLC cannot legitimately be further ahead:
+ * such a row would win last-writer-wins against every later correction. */
+static const char *hlc_ahead(const cJSON *c, uint64_t hub_ms, char *reason, size_t size)
+{
+    int64_t v;
+    uint64_t ms;
+    double ahead;
+    size_t n;
+
+    if (!hub_ms || !int_of(c, 1, &v))
+        return NULL;
+    ms = HLC_MS(v);
+    if (ms <= hub_ms + BATCH_MAX_AHEAD_MS)
+        return NULL;
+    ahead = (double)(ms - hub_ms) / 60000.0;
+    if (ahead >= 2 * 24 * 60)
+        snprintf(reason, size, "hlc is %.1f days ahead", ahead / (24 * 60));
+    else if (ahead >= 120)
+        snprintf(reason, size, "hlc is %.1f hours ahead", ahead / 60);
+    else
+        snprintf(reason, size, "hlc is %.1f minutes ahead", ahead);
+    n = strlen(reason);
+    snprintf(reason + n, size - n, " of the hub's clock (at most %u minutes); check the node's "
+             "clock", BATCH_MAX_AHEAD_MS / 60000);
+    return "hlc_ahead";
+}
+
 /* Decodes one table block into t; -EBADMSG on a structural error. */
 static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
 {
     const struct table_spec *sp;
     const cJSON *cols, *rows, *row;
     int map[MAX_COLS];          /* spec column -> index in the node's cols, or -1 */
-    int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, i;
+    int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, hlc_k = -1, i;
     const char **ids = NULL;    /* open-addressing set: id -> row, for coalescing */
     int *id_row = NULL;
     size_t id_cap = 0;
@@ -596,6 +628,8 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         }
         if (strcmp(sp->cols[k].name, "id") == 0)
             id_at = map[k];
+        if (strcmp(sp->cols[k].name, "hlc") == 0)
+            hlc_k = k;
     }
     t->nrows = cJSON_GetArraySize(rows);
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
@@ -650,9 +684,9 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     /* second pass: one COPY line per row: seq, bad_code, bad_reason, columns */
     i = 0;
     for (row = rows->child; row; row = row->next, i++) {
-        const char *why = NULL, *bad_col = NULL;
+        const char *why = NULL, *bad_col = NULL, *code = NULL;
         const cJSON *ic = cJSON_GetArrayItem(row, id_at);
-        char num[32];
+        char num[32], reason[160];
 
         if (cJSON_IsString(ic)) {
             size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
@@ -676,12 +710,15 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
             if (why)
                 bad_col = sp->cols[k].name;
         }
+        if (!why)
+            code = hlc_ahead(cells[map[hlc_k]], b->hub_ms, reason, sizeof(reason));
+        else
+            snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
         snprintf(num, sizeof(num), "%lld\t", (long long)t->seq[i]);
         hstr_str(&out, num);
-        if (why) {
-            char reason[160];
-            snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
-            hstr_str(&out, "bad_value\t");
+        if (why || code) {
+            hstr_str(&out, code ? code : "bad_value");
+            hstr_add(&out, "\t", 1);
             copy_esc(&out, reason, strlen(reason));
             if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
                 hstr_add(&out, "\t", 1);
@@ -716,7 +753,7 @@ out:
 }
 
 int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
-                 const char *digest, const char *node_id, int *http_status)
+                 const char *digest, const char *node_id, uint64_t hub_ms, int *http_status)
 {
     char hex[65];
     char *plain = NULL;
@@ -726,6 +763,7 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     int r = 0;
 
     memset(b, 0, sizeof(*b));
+    b->hub_ms = hub_ms;
     *http_status = 200;
     if (!digest)
         return fail(b, http_status, 400, "digest_missing", "X-Sikhnas-Digest is required");

@@ -13,6 +13,9 @@
 #define BATCH_MAX_ITEMS  1000000       /* JSON values in a batch, counted before parsing */
 #define BATCH_MAX_ROWS   10000         /* rows in one push */
 #define BATCH_MAX_CELL   4096          /* bytes of one string cell */
+/* How far a node's HLC may be ahead of the hub's wall clock: the hub merges
+ * a node's clock only within it, and refuses rows further ahead (hlc_ahead). */
+#define BATCH_MAX_AHEAD_MS (5u * 60 * 1000)
 
 enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD };
 
@@ -33,6 +36,7 @@ struct batch {
     int64_t  hlc;
     int      nrows;
     size_t   plain_len;     /* bytes after inflating */
+    uint64_t hub_ms;        /* the hub's clock when decoding, Unix ms (0: not checked) */
     struct batch_table tables[16];
     int      ntables;
     char     err_code[32];  /* set when decoding fails */
@@ -44,10 +48,12 @@ struct batch {
 void batch_global_init(void);
 
 /* Decodes body (as sent) into *b. digest is the X-Sikhnas-Digest header value
- * (NULL: missing). Returns 0, or a negative errno with b->err_code/err_msg
- * set and the HTTP status to answer in *http_status. Runs on a worker thread. */
+ * (NULL: missing). hub_ms is the hub's wall clock (Unix ms): rows whose hlc
+ * is more than BATCH_MAX_AHEAD_MS ahead of it are refused (0: not checked).
+ * Returns 0, or a negative errno with b->err_code/err_msg set and the HTTP
+ * status to answer in *http_status. Runs on a worker thread. */
 int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
-                 const char *digest, const char *node_id, int *http_status);
+                 const char *digest, const char *node_id, uint64_t hub_ms, int *http_status);
 void batch_clear(struct batch *b);
 
 /* Inflates in (gzip or zstd) into a malloc'd buffer of at most cap bytes.

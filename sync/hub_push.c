@@ -391,7 +391,8 @@ static void decode_work(uv_work_t *w)
     struct http_req *req = j->req;
 
     j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
-                         req->digest[0] ? req->digest : NULL, j->id.node, &j->status);
+                         req->digest[0] ? req->digest : NULL, j->id.node, hlc_wall_ms(),
+                         &j->status);
 }
 
 static void decode_done(uv_work_t *w, int status)

@@ -17,7 +17,6 @@
 #include "hub_ca.h"
 #include "log.h"
 
-#define HUB_MAX_AHEAD_MS (5 * 60 * 1000)   /* a node clock further ahead is not merged */
 #define HUB_STOP_GRACE_MS 30000
 
 /* ------------------------------------------------------------ strings */
@@ -85,7 +84,7 @@ static void observe_node_clock(struct hub *h, const struct http_req *req)
     v = strtoull(req->hlc, &end, 10);
     if (errno || *end)
         return;
-    (void) hlc_observe(&h->clock, v, hlc_wall_ms(), HUB_MAX_AHEAD_MS);
+    (void) hlc_observe(&h->clock, v, hlc_wall_ms(), BATCH_MAX_AHEAD_MS);
 }
 
 static void serve_metrics(struct hub *h, struct http_req *req)

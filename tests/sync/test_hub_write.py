@@ -58,6 +58,33 @@ def health(hub, port=None):
     return st, js
 
 
+def refusals(js):
+    return {r['seq']: (r['code'], r['reason']) for r in js['refused']}
+
+
+def central(env, table, rid, cols='*'):
+    return env.pg.psql("SELECT %s FROM %s WHERE id = '%s'" % (cols, table, rid))
+
+
+# ------------------------------------------------------------ clocks
+
+def test_row_hlc_far_ahead_is_refused(env):
+    """A node whose clock runs 11 days fast would win last-writer-wins
+    against every correction for 11 days: its rows are refused; a minute
+    ahead (clocks drift) is fine."""
+    node = uuid7()
+    now_ms = int(time.time() * 1000)
+    far, near = uuid7(), uuid7()
+    rows = [case_row(1, node, rid=far, hlc=(now_ms + 11 * 86400000) << 16),
+            case_row(2, node, rid=near, hlc=(now_ms + 60000) << 16)]
+    st, js = push_cases(env, node, rows, 2)
+    check(st == 200 and js['applied'] == 1 and js['acked_seq'] == 2, js)
+    ref = refusals(js)
+    check(list(ref) == [1] and ref[1][0] == 'hlc_ahead' and '11.0 days ahead' in ref[1][1], ref)
+    check(central(env, 'case_report', far) == '' and central(env, 'case_report', near, 'id') == near,
+          'rows')
+
+
 # ------------------------------------------------------------ the database down
 
 def refused_for_now(env, other, node):
@@ -124,7 +151,8 @@ def test_database_appears_goes_and_comes_back(env):
     check(rc == 0, 'exit status %s' % rc)
 
 
-TESTS = [test_database_down_at_start, test_database_appears_goes_and_comes_back]
+TESTS = [test_row_hlc_far_ahead_is_refused,
+         test_database_down_at_start, test_database_appears_goes_and_comes_back]
 
 
 def main():
