@@ -813,7 +813,8 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
         goto out;
     }
     if (!cJSON_IsString(node) || strcasecmp(node->valuestring, node_id) != 0) {
-        r = fail(b, http_status, 400, "bad_batch", "the batch names another node than the client certificate");
+        r = fail(b, http_status, 400, "bad_batch",
+                 "the batch names another node than the client certificate");
         goto out;
     }
     snprintf(b->node, sizeof(b->node), "%s", node_id);

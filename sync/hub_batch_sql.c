@@ -92,6 +92,26 @@ struct rule {
       "c.list = 'species' AND c.code = e ->> 'species'))", \
       "'unknown species in " col " ' || t." col "::text" }
 
+/* Herd counts: each element of an animals array (an object with a known
+ * species, ANIMALS_RULE) has counts sick, dead, culled and at_risk, each
+ * absent, null or an integer >= 0; at_risk 0 means "not counted". N() reads
+ * one as a number (0 when absent) without a cast that could fail: a failed
+ * cast would abort the whole batch's transaction. An element rule refuses
+ * the row when pred holds for any element, and names the first one. */
+#define N(k) "(CASE WHEN jsonb_typeof(e -> '" k "') = 'number' THEN (e ->> '" k "')::numeric " \
+             "ELSE 0 END)"
+#define NOT_COUNT(k) "CASE WHEN jsonb_typeof(e -> '" k "') = 'number' THEN " \
+    "(e ->> '" k "')::numeric < 0 OR (e ->> '" k "')::numeric <> trunc((e ->> '" k "')::numeric) " \
+    "ELSE coalesce(jsonb_typeof(e -> '" k "'), 'null') <> 'null' END"
+#define ELEMENT_RULE(col, pred, text) \
+    { "bad_value", "EXISTS (SELECT 1 FROM jsonb_array_elements(t." col ") e WHERE " pred ")", \
+      "(SELECT '" col ": ' || coalesce(e ->> 'species', '?') || " text " FROM " \
+      "jsonb_array_elements(t." col ") e WHERE " pred " LIMIT 1)" }
+#define COUNTS_RULE(col) \
+    ELEMENT_RULE(col, "(" NOT_COUNT("sick") ") OR (" NOT_COUNT("dead") ") OR (" \
+                 NOT_COUNT("culled") ") OR (" NOT_COUNT("at_risk") ")", \
+                 "' has a count that is not an integer >= 0: ' || e::text")
+
 static const struct rule officer_rules[] = {
     { "out_of_district", "t.district <> '@D@'",
       "'district ' || t.district || ' is not @D@'" },
@@ -105,9 +125,21 @@ static const struct rule case_report_rules[] = {
     { "bad_value", "t.kind NOT IN ('U', 'P') OR (t.kind = 'U') <> (t.syndrome IS NULL)",
       "'kind ' || t.kind || ' with syndrome ' || coalesce(t.syndrome, 'none')" },
     CODE_RULE("syndrome", "syndrome"), ARRAY_RULE("signs", "sign"),
-    ARRAY_RULE("ddx", "disease"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
+    ARRAY_RULE("ddx", "disease"), ANIMALS_RULE("animals"), COUNTS_RULE("animals"),
+    ELEMENT_RULE("animals", N("at_risk") " > 0 AND " N("sick") " + " N("dead") " > " N("at_risk"),
+                 "' sick ' || " N("sick") " || ' + dead ' || " N("dead") " || ' exceeds at_risk ' "
+                 "|| " N("at_risk")),
+    ELEMENT_RULE("animals", N("sick") " + " N("dead") " < 1",
+                 "' has no sick or dead animal (sick ' || " N("sick") " || ', dead ' || " N("dead")
+                 " || ')'"),
+    { 0, 0, 0 } };
 static const struct rule case_followup_rules[] = {
-    CODE_RULE("outcome", "outcome"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
+    CODE_RULE("outcome", "outcome"), ANIMALS_RULE("animals"), COUNTS_RULE("animals"),
+    ELEMENT_RULE("animals", N("at_risk") " > 0 AND " N("sick") " + " N("dead") " + " N("culled")
+                 " > " N("at_risk"),
+                 "' sick ' || " N("sick") " || ' + dead ' || " N("dead") " || ' + culled ' || "
+                 N("culled") " || ' exceeds at_risk ' || " N("at_risk")),
+    { 0, 0, 0 } };
 static const struct rule vaccination_rules[] = {
     VILLAGE_RULES("village"), CODE_RULE("disease", "disease"), ANIMALS_RULE("animals"),
     { 0, 0, 0 } };

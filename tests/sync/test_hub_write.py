@@ -85,6 +85,54 @@ def test_row_hlc_far_ahead_is_refused(env):
           'rows')
 
 
+# ------------------------------------------------------------ counts
+
+FOLLOWUP_COLS = ['seq', 'id', 'origin', 'hlc', 'deleted', 'created_at', 'updated_at', 'case_id',
+                 'outcome', 'animals', 'escalate', 'event_date', 'reporter', 'note']
+
+
+def followup_row(seq, node, animals, rid=None, case_id=None, origin=None, hlc=None):
+    return [seq, rid or uuid7(), origin or node, str(hlc or hubtest.now_hlc() + seq), 0,
+            '2026-11-28T10:00:00Z', '2026-11-28T10:00:00Z', case_id or uuid7(), None, animals,
+            0, '2026-11-28', '+6281234567890', None]
+
+
+def herd(sick, dead, at_risk, species='SP', **more):
+    return dict(species=species, sick=sick, dead=dead, at_risk=at_risk, **more)
+
+
+def test_contradictory_counts_are_refused(env):
+    node = uuid7()
+    rows = [case_row(1, node, animals=[herd(5, 1, 4)]),                 # more sick than at risk
+            case_row(2, node, animals=[herd(0, 0, 10)]),                # nobody sick or dead
+            case_row(3, node, animals=[herd(2, 0, 0)]),                 # at risk not counted
+            case_row(4, node, animals=[herd(3, 1, 4)]),                 # exactly all of them
+            case_row(5, node, animals=[herd(1, 0, 5), herd(2, 2, 3, 'KB')]),
+            case_row(6, node, animals=[herd(-1, 3, 5)]),
+            case_row(7, node, animals=[herd('2', 0, 5)]),
+            case_row(8, node, animals=[herd(1.5, 0, 5)])]
+    st, js = push_cases(env, node, rows, 8)
+    check(st == 200 and js['applied'] == 2, js)
+    ref = refusals(js)
+    check(sorted(ref) == [1, 2, 5, 6, 7, 8] and {c for c, _ in ref.values()} == {'bad_value'}, ref)
+    check(ref[1][1] == 'animals: SP sick 5 + dead 1 exceeds at_risk 4', ref[1])
+    check(ref[2][1] == 'animals: SP has no sick or dead animal (sick 0, dead 0)', ref[2])
+    check(ref[5][1] == 'animals: KB sick 2 + dead 2 exceeds at_risk 3', ref[5])
+    check('not an integer >= 0' in ref[6][1] and 'not an integer' in ref[7][1] and
+          'not an integer' in ref[8][1], ref)
+    fu = [followup_row(9, node, [herd(1, 1, 2, culled=1)]),
+          followup_row(10, node, [herd(1, 1, 3, culled=1)]),
+          followup_row(11, node, [herd(0, 0, 0, culled=4)]),
+          followup_row(12, node, [])]
+    st, _, js = push(env.hub, node, {'case_followup': (FOLLOWUP_COLS, fu)}, 12)
+    check(st == 200 and js['applied'] == 3, js)
+    ref = refusals(js)
+    check(list(ref) == [9] and ref[9] == ('bad_value', 'animals: SP sick 1 + dead 1 + culled 1 '
+                                          'exceeds at_risk 2'), ref)
+    check(env.pg.scalar("SELECT count(*) FROM case_followup WHERE src_node = '%s'" % node) == 3,
+          'followups')
+
+
 # ------------------------------------------------------------ the database down
 
 def refused_for_now(env, other, node):
@@ -151,7 +199,7 @@ def test_database_appears_goes_and_comes_back(env):
     check(rc == 0, 'exit status %s' % rc)
 
 
-TESTS = [test_row_hlc_far_ahead_is_refused,
+TESTS = [test_row_hlc_far_ahead_is_refused, test_contradictory_counts_are_refused,
          test_database_down_at_start, test_database_appears_goes_and_comes_back]
 
 
