@@ -70,22 +70,33 @@ void batch_sha256_hex(const void *data, size_t len, char out[65]);
  * malloc'd, the caller frees. */
 char *batch_setup_sql(void);
 const char *batch_table_name(int spec);
-/* COPY statement for table block t. */
-void batch_copy_sql(const struct batch_table *t, char *out, size_t size);
+/* The COPY statement for table block t; malloc'd, NULL when out of memory. */
+char *batch_copy_sql(const struct batch_table *t);
 /* The statements that check the rows COPYed into the temporary tables
  * against the reference data and the node's district, marking the refused
  * ones (they read no table a batch writes, so they may run before the node
  * is locked). district has been checked (digits) by the caller. malloc'd
  * ("" when the batch has no rows), NULL when out of memory. */
 char *batch_check_sql(const struct batch *b, const char *district);
-/* The statements that drop the rows up to acked (applied before), store the
- * refusals, log conflicts, upsert the tables present[], move the node's
- * high-water mark, select the refusals of this batch and COMMIT. node and
- * district have been checked (uuid, digits) by the caller. malloc'd.
- * *conflict_idx[] gets the result index of each conflict-log INSERT. */
-char *batch_apply_sql(const struct batch *b, const int *present, int64_t acked,
-                      const char *node, const char *district, int *conflict_idx,
-                      int *nconflict_idx, int *refusal_idx);
+
+/* What the apply transaction needs besides the batch. */
+struct batch_apply {
+    int64_t     acked;        /* the node's acked_seq, read under its lock */
+    const char *node;         /* the certificate's node id (a checked UUID) */
+    const char *district;     /* its district (4 checked digits) */
+    const char *audit_who;    /* security_audit's name, node_id, district, serial and
+                                 address as SQL literals, comma-separated */
+};
+/* The statements that drop the rows up to a->acked (applied before), refuse
+ * the rows that would change another district's row or relabel an origin
+ * (against the stored rows: run after the node's lock), log conflicts,
+ * upsert the tables present[], store the refusals (and audit the rogue
+ * ones), move the node's high-water mark, select the refusals of this batch
+ * and COMMIT. malloc'd, NULL when out of memory. *conflict_idx[] gets the
+ * result index of each statement whose row count is the conflicts of a
+ * table, *refusal_idx that of the refusals. */
+char *batch_apply_sql(const struct batch *b, const int *present, const struct batch_apply *a,
+                      int *conflict_idx, int *nconflict_idx, int *refusal_idx);
 /* One statement that reads a page of the feed: rows of (tbl, json) with a
  * first row ('meta', [count, last "xid.pos", xmin, registered district]). */
 char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit);

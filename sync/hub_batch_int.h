@@ -19,6 +19,7 @@ struct table_spec {
     const char            *name;
     const struct col_spec *cols;        /* ends with a NULL name */
     const struct rule     *rules;       /* run before the node is locked */
+    const char            *owner;       /* SQL: the district of a stored row c */
 };
 
 extern const struct table_spec batch_specs[];

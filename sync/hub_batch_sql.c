@@ -158,15 +158,18 @@ static const struct rule slaughter_report_rules[] = {
 static const struct rule population_report_rules[] = {
     VILLAGE_RULES("village"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
 
+/* owner: the district of a stored row c, as the change feed scopes it
+ * (sikhnas_feed_log() in schema/central/001_init.sql) */
+#define VILLAGE_OWNER "left(c.village, 4)"
 const struct table_spec batch_specs[] = {
-    { "officer", officer_cols, officer_rules },
-    { "case_report", case_report_cols, case_report_rules },
-    { "case_followup", case_followup_cols, case_followup_rules },
-    { "vaccination", vaccination_cols, vaccination_rules },
-    { "treatment", treatment_cols, treatment_rules },
-    { "movement_permit", movement_permit_cols, movement_permit_rules },
-    { "slaughter_report", slaughter_report_cols, slaughter_report_rules },
-    { "population_report", population_report_cols, population_report_rules },
+    { "officer", officer_cols, officer_rules, "c.district" },
+    { "case_report", case_report_cols, case_report_rules, VILLAGE_OWNER },
+    { "case_followup", case_followup_cols, case_followup_rules, "c.district" },
+    { "vaccination", vaccination_cols, vaccination_rules, VILLAGE_OWNER },
+    { "treatment", treatment_cols, treatment_rules, VILLAGE_OWNER },
+    { "movement_permit", movement_permit_cols, movement_permit_rules, "left(c.from_area, 4)" },
+    { "slaughter_report", slaughter_report_cols, slaughter_report_rules, VILLAGE_OWNER },
+    { "population_report", population_report_cols, population_report_rules, VILLAGE_OWNER },
 };
 const int batch_nspecs = (int)(sizeof(batch_specs) / sizeof(batch_specs[0]));
 
@@ -235,7 +238,8 @@ char *batch_setup_sql(void)
                     "bad_reason text", batch_specs[i].name);
         for (const struct col_spec *c = batch_specs[i].cols; c->name; c++)
             hstr_fmt(&s, ", %s %s", c->name, pg_type(c->type));
-        hstr_str(&s, ") ON COMMIT DELETE ROWS;");
+        /* written: the upsert wrote the row (not COPYed) */
+        hstr_str(&s, ", written boolean) ON COMMIT DELETE ROWS;");
     }
     if (s.oom) {
         free(s.p);
@@ -244,9 +248,20 @@ char *batch_setup_sql(void)
     return s.p;
 }
 
-void batch_copy_sql(const struct batch_table *t, char *out, size_t size)
+char *batch_copy_sql(const struct batch_table *t)
 {
-    snprintf(out, size, "COPY tmp_%s FROM STDIN", batch_specs[t->spec].name);
+    const struct table_spec *sp = &batch_specs[t->spec];
+    struct hstr s = { 0 };
+
+    hstr_fmt(&s, "COPY tmp_%s (seq, bad_code, bad_reason", sp->name);
+    for (const struct col_spec *c = sp->cols; c->name; c++)
+        hstr_fmt(&s, ", %s", c->name);
+    hstr_str(&s, ") FROM STDIN");
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
 }
 
 /* The target column list and the SELECT list that fills it from tmp. */
@@ -291,81 +306,157 @@ char *batch_check_sql(const struct batch *b, const char *district)
     return s.p ? s.p : strdup("");
 }
 
-char *batch_apply_sql(const struct batch *b, const int *present, int64_t acked,
-                      const char *node, const char *district, int *conflict_idx,
-                      int *nconflict_idx, int *refusal_idx)
+/* Refuses, in tmp_<table>, the rows that would change a stored row of
+ * another district (foreign_row) or relabel a row's origin (bad_origin): the
+ * STORED row's district is authoritative (sp->owner), a row that exists
+ * keeps its origin, and a new row's origin is the node's id. Runs after the
+ * node's lock; after_upsert limits it to the rows the upsert did not write
+ * (a version another transaction committed meanwhile, which the upsert's
+ * guard kept out: refused here instead of silently dropped). One index
+ * probe per row; the SET expressions run for refused rows only. */
+static void owner_check(struct hstr *s, const struct table_spec *sp, const char *node,
+                        const char *district, int after_upsert)
+{
+    const char *o = sp->owner;
+
+    hstr_fmt(s, "UPDATE tmp_%s t SET bad_code = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM "
+                "'%s' THEN 'foreign_row' ELSE 'bad_origin' END FROM %s c WHERE c.id = t.id), "
+                "'bad_origin'), ", sp->name, o, district, sp->name);
+    hstr_fmt(s, "bad_reason = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM '%s' THEN "
+                "'the stored row belongs to district ' || coalesce(%s, '?') || ', not %s' "
+                "ELSE 'origin ' || t.origin || ' is not the stored row''s origin ' || c.origin "
+                "END FROM %s c WHERE c.id = t.id), 'origin ' || t.origin || ' of a new row is "
+                "not this node (%s)') ", o, district, o, district, sp->name, node);
+    hstr_fmt(s, "WHERE t.bad_code IS NULL%s AND coalesce((SELECT %s IS DISTINCT FROM '%s' OR "
+                "c.origin <> t.origin FROM %s c WHERE c.id = t.id), t.origin <> '%s');\n",
+             after_upsert ? " AND t.written IS NOT TRUE" : "", o, district, sp->name, node);
+}
+
+/* Logs the version that loses against a stored version of another writer. */
+static void conflict_sql(struct hstr *s, const struct table_spec *sp, const char *node)
+{
+    hstr_fmt(s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
+                "loser_node, loser_hlc, winner, loser) "
+                "SELECT '%s', t.id, "
+                "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
+                "CASE WHEN x.w THEN t.hlc ELSE c.hlc END, "
+                "CASE WHEN x.w THEN c.src_node ELSE '%s' END, "
+                "CASE WHEN x.w THEN c.hlc ELSE t.hlc END, "
+                "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
+                "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
+             sp->name, node, node);
+    hstr_fmt(s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
+                "OFFSET 0) c ON true "
+                "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
+                "to_jsonb(t) - '{seq,bad_code,bad_reason,written}'::text[] "
+                "|| jsonb_build_object('src_node', '%s') AS inc) x "
+                "WHERE t.bad_code IS NULL AND c.src_node <> '%s';\n",
+             sp->name, sp->name, node, node, node);
+}
+
+/* Last-writer-wins upsert of the rows not refused; marks those it wrote.
+ * The DO UPDATE is guarded by the stored row's district and origin too, so
+ * a row another transaction inserted after owner_check() looked cannot be
+ * overwritten. */
+static void upsert_sql(struct hstr *s, const struct table_spec *sp, const struct batch *b,
+                       const char *node, const char *district)
+{
+    int followup = strcmp(sp->name, "case_followup") == 0;
+
+    hstr_fmt(s, "WITH up AS (INSERT INTO %s AS c (", sp->name);
+    upsert_cols(s, sp, 0);
+    hstr_str(s, ", src_node, src_batch, src_hlc, received_at");
+    if (followup)
+        hstr_str(s, ", district");
+    hstr_str(s, ") SELECT ");
+    upsert_cols(s, sp, 1);
+    hstr_fmt(s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
+    if (followup)
+        hstr_fmt(s, ", '%s'", district);
+    hstr_fmt(s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
+             sp->name);
+    for (const struct col_spec *c = sp->cols; c->name; c++) {
+        if (c->type == T_LAT || strcmp(c->name, "id") == 0)
+            continue;
+        if (c->type == T_LON)
+            hstr_str(s, "geom = EXCLUDED.geom, ");
+        else
+            hstr_fmt(s, "%s = EXCLUDED.%s, ", c->name, c->name);
+    }
+    hstr_fmt(s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
+                "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
+                "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node) "
+                "AND %s = '%s' AND c.origin = EXCLUDED.origin RETURNING c.id) "
+                "UPDATE tmp_%s t SET written = true FROM up WHERE t.id = up.id;\n",
+             sp->owner, district, sp->name);
+}
+
+/* One security_audit row per refusal code of a rogue node's kind in this
+ * batch (foreign_row, bad_origin), naming the count and the first rows;
+ * committed with the refusals. who: SQL literals of name, node_id,
+ * district, serial, address. */
+static void audit_sql(struct hstr *s, const struct batch *b, const int *present,
+                      const char *who)
+{
+    int first = 1;
+
+    hstr_fmt(s, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+                "endpoint, reason) SELECT 'refuse', %s, 'push', r.code || ': ' || count(*) || "
+                "CASE r.code WHEN 'foreign_row' THEN ' row(s) of another district' ELSE "
+                "' row(s) with another origin' END || ' refused; first: ' || array_to_string(("
+                "array_agg(r.tbl || ' ' || coalesce(r.id, '?') ORDER BY r.seq))[1:5], ', ') "
+                "FROM (", who);
+    for (int i = 0; i < b->ntables; i++) {
+        const char *name = batch_specs[b->tables[i].spec].name;
+        if (!present[i])
+            continue;
+        hstr_fmt(s, "%sSELECT '%s' AS tbl, seq, id, bad_code AS code FROM tmp_%s "
+                    "WHERE bad_code IN ('foreign_row', 'bad_origin')",
+                 first ? "" : " UNION ALL ", name, name);
+        first = 0;
+    }
+    hstr_str(s, ") r GROUP BY r.code;\n");
+}
+
+char *batch_apply_sql(const struct batch *b, const int *present, const struct batch_apply *a,
+                      int *conflict_idx, int *nconflict_idx, int *refusal_idx)
 {
     struct hstr s = { 0 };
-    int nstmt = 0;
+    int nstmt = 0, any = 0;
 
     *nconflict_idx = 0;
     for (int i = 0; i < b->ntables; i++) {
-        const struct batch_table *t = &b->tables[i];
-        const struct table_spec *sp = &batch_specs[t->spec];
-        int followup = strcmp(sp->name, "case_followup") == 0;
+        const struct table_spec *sp = &batch_specs[b->tables[i].spec];
         if (!present[i])
             continue;
-        if (acked >= b->min_seq) {      /* rows applied before: not again */
-            hstr_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name, (long long)acked);
+        any = 1;
+        if (a->acked >= b->min_seq) {      /* rows applied before: not again */
+            hstr_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name,
+                     (long long)a->acked);
             nstmt++;
         }
+        owner_check(&s, sp, a->node, a->district, 0);
+        conflict_sql(&s, sp, a->node);
+        conflict_idx[(*nconflict_idx)++] = nstmt + 1;
+        upsert_sql(&s, sp, b, a->node, a->district);
+        owner_check(&s, sp, a->node, a->district, 1);
         hstr_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
                     "SELECT '%s', t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') "
                     "FROM tmp_%s t WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING;\n",
-                node, sp->name, sp->name);
-        nstmt++;
-        /* the version that loses, against a stored version of another writer */
-        hstr_fmt(&s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
-                    "loser_node, loser_hlc, winner, loser) "
-                    "SELECT '%s', t.id, "
-                    "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
-                    "CASE WHEN x.w THEN t.hlc ELSE c.hlc END, "
-                    "CASE WHEN x.w THEN c.src_node ELSE '%s' END, "
-                    "CASE WHEN x.w THEN c.hlc ELSE t.hlc END, "
-                    "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
-                    "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
-                sp->name, node, node);
-        hstr_fmt(&s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
-                    "OFFSET 0) c ON true "
-                    "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
-                    "to_jsonb(t) - '{seq,bad_code,bad_reason}'::text[] "
-                    "|| jsonb_build_object('src_node', '%s') AS inc) x "
-                    "WHERE t.bad_code IS NULL AND c.src_node <> '%s';\n",
-                sp->name, sp->name, node, node, node);
-        conflict_idx[(*nconflict_idx)++] = nstmt;
-        nstmt++;
-        hstr_fmt(&s, "INSERT INTO %s AS c (", sp->name);
-        upsert_cols(&s, sp, 0);
-        hstr_str(&s, ", src_node, src_batch, src_hlc, received_at");
-        if (followup)
-            hstr_str(&s, ", district");
-        hstr_str(&s, ") SELECT ");
-        upsert_cols(&s, sp, 1);
-        hstr_fmt(&s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
-        if (followup)
-            hstr_fmt(&s, ", '%s'", district);
-        hstr_fmt(&s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
-                sp->name);
-        for (const struct col_spec *c = sp->cols; c->name; c++) {
-            if (c->type == T_LAT || strcmp(c->name, "id") == 0)
-                continue;
-            if (c->type == T_LON)
-                hstr_str(&s, "geom = EXCLUDED.geom, ");
-            else
-                hstr_fmt(&s, "%s = EXCLUDED.%s, ", c->name, c->name);
-        }
-        hstr_str(&s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
-                    "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
-                    "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node);\n");
+                 a->node, sp->name, sp->name);
+        nstmt += 5;
+    }
+    if (any) {
+        audit_sql(&s, b, present, a->audit_who);
         nstmt++;
     }
     hstr_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
                 "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
-            (long long)b->last_seq, (long long)b->hlc, node);
+             (long long)b->last_seq, (long long)b->hlc, a->node);
     nstmt++;
     hstr_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
                 "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
-            node, (long long)b->min_seq, (long long)b->last_seq);
+             a->node, (long long)b->min_seq, (long long)b->last_seq);
     *refusal_idx = nstmt++;
     hstr_str(&s, "COMMIT");
     if (s.oom) {

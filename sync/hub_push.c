@@ -232,6 +232,31 @@ static void count_rows(struct push_job *j)
     }
 }
 
+/* The apply statements of j (batch_apply_sql()); malloc'd, or NULL. */
+static char *apply_sql(struct push_job *j)
+{
+    struct batch_apply a = { .acked = j->acked, .node = j->id.node,
+                             .district = j->id.district };
+    struct hstr who = { 0 };
+    const char *who_parts[] = { j->id.name[0] ? j->id.name : NULL, j->id.node, j->id.district,
+                                j->id.serial[0] ? j->id.serial : NULL,
+                                http_req_address(j->req) };
+    char *sql = NULL;
+
+    for (size_t i = 0; i < sizeof(who_parts) / sizeof(who_parts[0]); i++) {
+        if (i)
+            hstr_add(&who, ", ", 2);
+        hub_sql_literal(&who, who_parts[i]);
+    }
+    if (!who.oom) {
+        a.audit_who = who.p;
+        sql = batch_apply_sql(&j->b, j->present, &a, j->conflict_idx, &j->nconflict_idx,
+                              &j->refusal_idx);
+    }
+    free(who.p);
+    return sql;
+}
+
 static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
@@ -267,8 +292,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
     }
     count_rows(j);
     free(j->sql);
-    j->sql = batch_apply_sql(&j->b, j->present, j->acked, j->id.node, j->id.district,
-                             j->conflict_idx, &j->nconflict_idx, &j->refusal_idx);
+    j->sql = apply_sql(j);
     if (!j->sql) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
@@ -332,13 +356,20 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
 /* COPYs the next table block with rows, then checks them all. */
 static void copy_next(struct push_job *j)
 {
+    int r;
+
     while (j->next_table < j->b.ntables && j->b.tables[j->next_table].copy_len == 0)
         j->next_table++;
     if (j->next_table < j->b.ntables) {
         const struct batch_table *t = &j->b.tables[j->next_table++];
-        char sql[128];
-        batch_copy_sql(t, sql, sizeof(sql));
-        if (db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j) < 0)
+        char *sql = batch_copy_sql(t);
+        if (!sql) {
+            job_rollback(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        r = db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j);
+        free(sql);                      /* libpq has sent or buffered it */
+        if (r < 0)
             job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import traceback
 
@@ -22,6 +23,7 @@ sys.path.insert(0, HERE)
 import hubtest  # noqa: E402
 import pgproxy  # noqa: E402
 from hubtest import CASE_COLS, case_row, encode_batch, ident, uuid7  # noqa: E402
+from test_hub import Psql  # noqa: E402
 
 D = '3201'
 
@@ -64,6 +66,147 @@ def refusals(js):
 
 def central(env, table, rid, cols='*'):
     return env.pg.psql("SELECT %s FROM %s WHERE id = '%s'" % (cols, table, rid))
+
+
+# ------------------------------------------------------------ ownership
+
+D2, V2 = '3202', '3202011001'          # another district and one of its villages
+OFFICER_COLS = ['seq', 'id', 'origin', 'hlc', 'deleted', 'created_at', 'updated_at', 'name',
+                'role', 'phone', 'district', 'village']
+
+
+def officer_row(seq, node, district, rid=None, hlc=None, name='drh. Ani', origin=None):
+    return [seq, rid or uuid7(), origin or node, str(hlc or hubtest.now_hlc() + seq), 0,
+            '2026-11-28T10:00:00Z', '2026-11-28T10:00:00Z', name, 'vet',
+            '+62811%07d' % (seq + hash(rid) % 1000000), district, None]
+
+
+def audit_rows(node, code):
+    return "SELECT reason FROM security_audit WHERE event = 'refuse' AND endpoint = 'push' " \
+           "AND node_id = '%s' AND reason LIKE '%s:%%' ORDER BY id" % (node, code)
+
+
+def test_row_of_another_district_is_not_overwritten(env):
+    """The stored row's district decides: a node of 3201 cannot delete (or
+    change) a case report, officer or follow-up stored for 3202 by sending
+    the same id with a 3201 village and a newer hlc."""
+    a, b = uuid7(), uuid7()                     # a in 3202, b in 3201
+    case, off, fu = uuid7(), uuid7(), uuid7()
+    t0 = hubtest.now_hlc()
+    st, _, js = push(env.hub, a, {
+        'case_report': (CASE_COLS, [case_row(1, a, village=V2, rid=case, hlc=t0, kind='P',
+                                             syndrome='MMD')]),
+        'officer': (OFFICER_COLS, [officer_row(2, a, D2, rid=off, hlc=t0)]),
+        'case_followup': (FOLLOWUP_COLS, [followup_row(3, a, [herd(1, 0, 5)], rid=fu,
+                                                       case_id=case, hlc=t0)])}, 3, D2)
+    check(st == 200 and js['applied'] == 3, js)
+    before = [central(env, t, r) for t, r in (('case_report', case), ('officer', off),
+                                               ('case_followup', fu))]
+    conflicts0 = env.pg.scalar("SELECT count(*) FROM conflict_log")
+    later = t0 + (10 << 16)
+    attack = {'case_report': (CASE_COLS, [case_row(1, b, rid=case, hlc=later, deleted=1,
+                                                   origin=a)]),
+              'officer': (OFFICER_COLS, [officer_row(2, b, D, rid=off, hlc=later, origin=a,
+                                                     name='drh. Mallory')]),
+              'case_followup': (FOLLOWUP_COLS, [followup_row(3, b, [herd(0, 0, 0)], rid=fu,
+                                                             origin=a, hlc=later)])}
+    for attempt in range(2):                    # the re-send is told the same
+        st, _, js = push(env.hub, b, attack, 3)
+        check(st == 200 and js['applied'] == 0 and js['conflicts'] == 0, js)
+        ref = refusals(js)
+        check(sorted(ref) == [1, 2, 3] and {c for c, _ in ref.values()} == {'foreign_row'}, ref)
+        check(ref[1][1] == 'the stored row belongs to district 3202, not 3201', ref)
+    after = [central(env, t, r) for t, r in (('case_report', case), ('officer', off),
+                                              ('case_followup', fu))]
+    check(after == before, 'a stored row changed:\n%s\n%s' % (before, after))
+    check(env.pg.scalar("SELECT count(*) FROM conflict_log") == conflicts0, 'conflict logged')
+    audit = env.pg.psql(audit_rows(b, 'foreign_row')).splitlines()
+    check(len(audit) == 1 and audit[0].startswith('foreign_row: 3 row(s) of another district')
+          and case in audit[0] and off in audit[0] and fu in audit[0], audit)
+    check(env.pg.psql("SELECT address, district FROM security_audit WHERE node_id = '%s'" % b)
+          == '127.0.0.1|3201', 'audit row')
+    # a movement permit: its district is its from_area's
+    perm = uuid7()
+    pcols = ['seq', 'id', 'origin', 'hlc', 'deleted', 'created_at', 'updated_at', 'permit_no',
+             'owner_id', 'from_area', 'to_area', 'animals', 'issue_date']
+
+    def permit(seq, node, area, hlc):
+        return [seq, perm, a, str(hlc), 0, '2026-11-28T10:00:00Z', '2026-11-28T10:00:00Z',
+                'P-1', '3202010101800001', area, '3201011001', [herd(0, 0, 4, 'SP')],
+                '2026-11-28']
+    st, _, js = push(env.hub, a, {'movement_permit': (pcols, [permit(4, a, V2, t0)])}, 4, D2)
+    check(st == 200 and js['applied'] == 1, js)
+    st, _, js = push(env.hub, b, {'movement_permit': (pcols, [permit(4, b, '3201011001',
+                                                                     later)])}, 4)
+    check(st == 200 and [r['code'] for r in js['refused']] == ['foreign_row'], js)
+    check(central(env, 'movement_permit', perm, 'from_area') == V2, 'permit moved')
+
+
+def test_concurrent_insert_of_another_district_cannot_slip_through(env):
+    """The check before the upsert cannot see a row another transaction is
+    inserting: the upsert waits for it, its guard keeps the row, and the
+    check after the upsert refuses the push's version."""
+    b = uuid7()
+    rid = uuid7()
+    s = Psql(env.pg)
+    try:
+        s.run("BEGIN; INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, "
+              "kind, village, animals, event_date) VALUES ('%s', 'central', 0, now(), now(), "
+              "'3202-C1', 'U', '%s', '[{\"species\": \"SP\", \"sick\": 1}]', '2026-11-27');"
+              % (rid, V2))
+        res = {}
+        t = threading.Thread(target=lambda: res.update(r=push_cases(
+            env, b, [case_row(1, b, rid=rid, hlc=hubtest.now_hlc() + (1 << 30))], 1)))
+        t.start()
+        wait_for(lambda: env.pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                       "application_name = 'sikhnas-hub' AND "
+                                       "wait_event_type = 'Lock'") > 0, 'the push to wait')
+        s.run("COMMIT;")
+        t.join(30)
+    finally:
+        s.close()
+    st, js = res['r']
+    check(st == 200 and [(r['seq'], r['code']) for r in js['refused']] == [(1, 'foreign_row')],
+          js)
+    check(central(env, 'case_report', rid, 'village, src_node') == V2 + '|central', 'row')
+
+
+def test_origin_is_the_node_or_the_stored_rows(env):
+    """A new row is born on the node that sends it; an existing row keeps
+    its origin: a node may update a row born centrally or on another board
+    of its district, but never relabel it."""
+    n, m = uuid7(), uuid7()                     # two boards of 3201
+    other = uuid7()
+    mine, born_m, born_c = uuid7(), uuid7(), uuid7()
+    st, js = push_cases(env, m, [case_row(1, m, rid=born_m)], 1)
+    check(st == 200 and js['applied'] == 1, js)
+    env.pg.psql("INSERT INTO case_report (id, origin, hlc, created_at, updated_at, ref, kind, "
+                "village, animals, event_date) VALUES ('%s', 'central', 0, now(), now(), "
+                "'3201-C9', 'U', '3201011001', '[{\"species\": \"SP\", \"sick\": 1}]', "
+                "'2026-11-27')" % born_c)
+    later = int(env.pg.psql("SELECT hlc FROM case_report WHERE id = '%s'" % born_c)) + 1
+    rows = [case_row(1, n, rid=mine, origin=other),                     # new, not n's
+            case_row(2, n, rid=born_c, origin=n, hlc=later),             # relabels central
+            case_row(3, n, rid=born_m, origin=n, hlc=later),             # relabels m's
+            case_row(4, n, origin=n)]                                   # its own
+    st, js = push_cases(env, n, rows, 4)
+    check(st == 200 and js['applied'] == 1, js)
+    ref = refusals(js)
+    check(sorted(ref) == [1, 2, 3] and {c for c, _ in ref.values()} == {'bad_origin'}, ref)
+    check(ref[1][1] == 'origin %s of a new row is not this node (%s)' % (other, n), ref[1])
+    check(ref[2][1] == 'origin %s is not the stored row\'s origin central' % n, ref[2])
+    rows = [case_row(5, n, rid=born_c, origin='central', hlc=later + 1, note='fixed by n'),
+            case_row(6, n, rid=born_m, origin=m, hlc=later + 1, note='n too')]
+    st, js = push_cases(env, n, rows, 6)
+    check(st == 200 and js['applied'] == 2 and js['refused'] == [], js)
+    check(central(env, 'case_report', born_c, 'origin, src_node, note') ==
+          'central|%s|fixed by n' % n, 'central-born row')
+    check(central(env, 'case_report', born_m, 'origin, src_node, note') == '%s|%s|n too' % (m, n),
+          'row born on m')
+    check(central(env, 'case_report', mine) == '', 'a row with a foreign origin was written')
+    audit = env.pg.psql(audit_rows(n, 'bad_origin')).splitlines()
+    check(len(audit) == 1 and audit[0].startswith('bad_origin: 3 row(s) with another origin'),
+          audit)
 
 
 # ------------------------------------------------------------ clocks
@@ -199,7 +342,10 @@ def test_database_appears_goes_and_comes_back(env):
     check(rc == 0, 'exit status %s' % rc)
 
 
-TESTS = [test_row_hlc_far_ahead_is_refused, test_contradictory_counts_are_refused,
+TESTS = [test_row_of_another_district_is_not_overwritten,
+         test_concurrent_insert_of_another_district_cannot_slip_through,
+         test_origin_is_the_node_or_the_stored_rows,
+         test_row_hlc_far_ahead_is_refused, test_contradictory_counts_are_refused,
          test_database_down_at_start, test_database_appears_goes_and_comes_back]
 
 
