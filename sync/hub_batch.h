@@ -86,17 +86,21 @@ struct batch_apply {
     const char *district;     /* its district (4 checked digits) */
     const char *audit_who;    /* security_audit's name, node_id, district, serial and
                                  address as SQL literals, comma-separated */
+    uint64_t    attempt;      /* the hub's HLC for this attempt: push_batch.batch_hlc */
+    int         ledger;       /* write this attempt's push_batch row */
+    int         duplicate;    /* rows at or below acked, for the ledger */
 };
 /* The statements that drop the rows up to a->acked (applied before), refuse
  * the rows that would change another district's row or relabel an origin
  * (against the stored rows: run after the node's lock), log conflicts,
  * upsert the tables present[], store the refusals (and audit the rogue
- * ones), move the node's high-water mark, select the refusals of this batch
- * and COMMIT. malloc'd, NULL when out of memory. *conflict_idx[] gets the
- * result index of each statement whose row count is the conflicts of a
- * table, *refusal_idx that of the refusals. */
+ * ones), write the ledger row (a->ledger), move the node's high-water mark,
+ * select the refusals from the batch's min_seq up to max(last_seq, acked)
+ * and COMMIT. malloc'd, NULL when out of memory. *ledger_idx gets the
+ * result index of the ledger's (applied, refused, conflicts) or -1,
+ * *refusal_idx that of the refusals (seq, tbl, id, code, reason). */
 char *batch_apply_sql(const struct batch *b, const int *present, const struct batch_apply *a,
-                      int *conflict_idx, int *nconflict_idx, int *refusal_idx);
+                      int *ledger_idx, int *refusal_idx);
 /* One statement that reads a page of the feed: rows of (tbl, json) with a
  * first row ('meta', [count, last "xid.pos", xmin, registered district]). */
 char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit);

@@ -238,8 +238,8 @@ char *batch_setup_sql(void)
                     "bad_reason text", batch_specs[i].name);
         for (const struct col_spec *c = batch_specs[i].cols; c->name; c++)
             hstr_fmt(&s, ", %s %s", c->name, pg_type(c->type));
-        /* written: the upsert wrote the row (not COPYed) */
-        hstr_str(&s, ", written boolean) ON COMMIT DELETE ROWS;");
+        /* not COPYed: the upsert wrote the row; the row met another writer's */
+        hstr_str(&s, ", written boolean, conflict boolean) ON COMMIT DELETE ROWS;");
     }
     if (s.oom) {
         free(s.p);
@@ -332,10 +332,11 @@ static void owner_check(struct hstr *s, const struct table_spec *sp, const char 
              after_upsert ? " AND t.written IS NOT TRUE" : "", o, district, sp->name, node);
 }
 
-/* Logs the version that loses against a stored version of another writer. */
+/* Logs the version that loses against a stored version of another writer,
+ * and marks the row (tmp.conflict) for the ledger. */
 static void conflict_sql(struct hstr *s, const struct table_spec *sp, const char *node)
 {
-    hstr_fmt(s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
+    hstr_fmt(s, "WITH ins AS (INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
                 "loser_node, loser_hlc, winner, loser) "
                 "SELECT '%s', t.id, "
                 "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
@@ -348,10 +349,11 @@ static void conflict_sql(struct hstr *s, const struct table_spec *sp, const char
     hstr_fmt(s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
                 "OFFSET 0) c ON true "
                 "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
-                "to_jsonb(t) - '{seq,bad_code,bad_reason,written}'::text[] "
+                "to_jsonb(t) - '{seq,bad_code,bad_reason,written,conflict}'::text[] "
                 "|| jsonb_build_object('src_node', '%s') AS inc) x "
-                "WHERE t.bad_code IS NULL AND c.src_node <> '%s';\n",
-             sp->name, sp->name, node, node, node);
+                "WHERE t.bad_code IS NULL AND c.src_node <> '%s' RETURNING row_id) "
+                "UPDATE tmp_%s t SET conflict = true FROM ins WHERE t.id = ins.row_id;\n",
+             sp->name, sp->name, node, node, node, sp->name);
 }
 
 /* Last-writer-wins upsert of the rows not refused; marks those it wrote.
@@ -418,13 +420,32 @@ static void audit_sql(struct hstr *s, const struct batch *b, const int *present,
     hstr_str(s, ") r GROUP BY r.code;\n");
 }
 
+/* The push_batch row of this attempt, counted from the temporary tables;
+ * it returns (applied, refused, conflicts). */
+static void ledger_sql(struct hstr *s, const struct batch *b, const int *present,
+                       const struct batch_apply *a)
+{
+    hstr_fmt(s, "INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
+                "applied, refused, conflicts, duplicate) SELECT '%s', %lld, %lld, %lld, %lld, "
+                "sum(n_ok)::int, sum(n_bad)::int, sum(n_conflict)::int, %d FROM (SELECT "
+                "0::bigint AS n_ok, 0::bigint AS n_bad, 0::bigint AS n_conflict",
+             a->node, (long long)a->attempt, (long long)b->hlc, (long long)b->min_seq,
+             (long long)b->last_seq, a->duplicate);
+    for (int i = 0; i < b->ntables; i++)
+        if (present[i])
+            hstr_fmt(s, " UNION ALL SELECT count(*) FILTER (WHERE bad_code IS NULL), "
+                        "count(*) FILTER (WHERE bad_code IS NOT NULL), "
+                        "count(*) FILTER (WHERE conflict) FROM tmp_%s",
+                     batch_specs[b->tables[i].spec].name);
+    hstr_str(s, ") x RETURNING applied, refused, conflicts;\n");
+}
+
 char *batch_apply_sql(const struct batch *b, const int *present, const struct batch_apply *a,
-                      int *conflict_idx, int *nconflict_idx, int *refusal_idx)
+                      int *ledger_idx, int *refusal_idx)
 {
     struct hstr s = { 0 };
     int nstmt = 0, any = 0;
 
-    *nconflict_idx = 0;
     for (int i = 0; i < b->ntables; i++) {
         const struct table_spec *sp = &batch_specs[b->tables[i].spec];
         if (!present[i])
@@ -437,7 +458,6 @@ char *batch_apply_sql(const struct batch *b, const int *present, const struct ba
         }
         owner_check(&s, sp, a->node, a->district, 0);
         conflict_sql(&s, sp, a->node);
-        conflict_idx[(*nconflict_idx)++] = nstmt + 1;
         upsert_sql(&s, sp, b, a->node, a->district);
         owner_check(&s, sp, a->node, a->district, 1);
         hstr_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
@@ -449,6 +469,11 @@ char *batch_apply_sql(const struct batch *b, const int *present, const struct ba
     if (any) {
         audit_sql(&s, b, present, a->audit_who);
         nstmt++;
+    }
+    *ledger_idx = -1;
+    if (a->ledger) {
+        ledger_sql(&s, b, present, a);
+        *ledger_idx = nstmt++;
     }
     hstr_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
                 "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",

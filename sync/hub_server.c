@@ -194,6 +194,7 @@ static void http_drained(void *ud)
 
     h->http = NULL;
     log_notice("all connections closed; closing the database connections");
+    ledger_stop(h);
     db_pool_close(h->db, db_closed, h);
 }
 
@@ -248,6 +249,9 @@ int hub_run(const struct hub_opts *o)
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
         goto out;
+    r = ledger_start(&h);
+    if (r < 0)
+        goto out;
     memset(&ho, 0, sizeof(ho));
     ho.host = o->host;
     ho.port = o->port;
@@ -276,6 +280,7 @@ int hub_run(const struct hub_opts *o)
     r = 0;
 out:
     free(setup);
+    ledger_free(h.ledger);
     metrics_free(h.metrics);
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);

@@ -118,6 +118,7 @@ class PgProxy:
                 marker = self.marker
                 if head[:1] == b'Q' and marker and marker in body:
                     self.marker = None
+                    self.fired.set()                # before the hub can see the cut
                     if self.mode == 'drop':
                         _reset(c)
                         _reset(s)
@@ -125,7 +126,6 @@ class PgProxy:
                         state['cut'] = True       # _down now swallows the answers
                         s.sendall(head + body)
                         _reset(c)
-                    self.fired.set()
                     return
                 s.sendall(head + body)
         except (OSError, EOFError, struct.error):

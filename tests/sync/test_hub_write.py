@@ -276,6 +276,79 @@ def test_contradictory_counts_are_refused(env):
           'followups')
 
 
+# ------------------------------------------------------------ the ledger, the metrics, the probe
+
+def metric(hub, port, name):
+    st, _, text = hub.request('GET', '/metrics', port=port)
+    for line in text.decode().splitlines():
+        if line.startswith(name + ' '):
+            return int(float(line.split()[-1]))
+    raise AssertionError('no metric ' + name)
+
+
+APPLIED = 'sikhnas_hub_rows_total{outcome="applied"}'
+DUPLICATE = 'sikhnas_hub_rows_total{outcome="duplicate"}'
+
+
+def test_lost_commit_answer_is_counted_once(env):
+    """The connection to PostgreSQL dies at COMMIT (pgproxy): when the
+    transaction committed, the hub finds its ledger row later and counts
+    its rows as applied, once, and the node's re-send as duplicates; when
+    it did not, nothing is counted until the re-send applies them."""
+    proxy = pgproxy.PgProxy(env.pg.port)
+    other = hubtest.Hub(env.hub.exe, proxy.conninfo(env.pg), env.hub.dir, conns=2)
+    other.log = os.path.join(env.hub.dir, 'hub-ledger.log')
+    node = uuid7()
+    try:
+        other.start()
+        port = other.port
+        rows = [case_row(i, node) for i in range(1, 51)]
+        proxy.arm(b'UPDATE node SET acked_seq', 'commit')
+        st, js = push_cases(env, node, rows, 50, port=port)
+        check(st == 503 and js['error'] == 'unavailable' and proxy.fired.is_set(), (st, js))
+        wait_for(lambda: metric(env.hub, port, APPLIED) == 50, 'the committed rows counted')
+        check(env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node)
+              == 50, 'rows')
+        check(env.pg.psql("SELECT applied, refused, duplicate, last_seq FROM push_batch WHERE "
+                          "node_id = '%s'" % node) == '50|0|0|50', 'ledger')
+        st, js = push_cases(env, node, rows, 50, port=port)       # the node re-sends
+        check(st == 200 and js['applied'] == 0 and js['duplicate'] == 50, js)
+        check(metric(env.hub, port, APPLIED) == 50 and metric(env.hub, port, DUPLICATE) == 50,
+              'counted twice')
+        # the transaction never reaches PostgreSQL: rolled back, nothing counted
+        more = [case_row(i, node) for i in range(51, 81)]
+        proxy.arm(b'UPDATE node SET acked_seq', 'drop')
+        st, js = push_cases(env, node, more, 80, port=port)
+        check(st == 503 and proxy.fired.is_set(), (st, js))
+        wait_for(lambda: 'did not commit' in open(other.log).read(), 'the ledger check')
+        check(metric(env.hub, port, APPLIED) == 50, 'a rolled-back batch counted')
+        st, js = push_cases(env, node, more, 80, port=port)
+        check(st == 200 and js['applied'] == 30 and js['duplicate'] == 0, js)
+        check(metric(env.hub, port, APPLIED) == 80 and metric(env.hub, port, DUPLICATE) == 50,
+              'after the re-send')
+        check(env.pg.scalar("SELECT count(*) FROM push_batch WHERE node_id = '%s'" % node) == 2,
+              'ledger rows')
+    finally:
+        rc = other.stop()
+        proxy.stop()
+    check(rc == 0, 'exit status %s' % rc)
+
+
+def test_ledger_is_pruned(env):
+    env.pg.psql("INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
+                "applied, refused, conflicts, duplicate, at) VALUES "
+                "('old-node', 1, 1, 1, 1, 1, 0, 0, 0, now() - interval '31 days'), "
+                "('old-node', 2, 1, 2, 2, 1, 0, 0, 0, now() - interval '29 days')")
+    other = hubtest.Hub(env.hub.exe, env.pg.conninfo, env.hub.dir, conns=1)
+    other.log = os.path.join(env.hub.dir, 'hub-prune.log')
+    try:
+        other.start()
+        wait_for(lambda: env.pg.psql("SELECT string_agg(batch_hlc::text, ',') FROM push_batch "
+                                     "WHERE node_id = 'old-node'") == '2', 'pruning')
+    finally:
+        other.stop()
+
+
 # ------------------------------------------------------------ the database down
 
 def refused_for_now(env, other, node):
@@ -346,6 +419,8 @@ TESTS = [test_row_of_another_district_is_not_overwritten,
          test_concurrent_insert_of_another_district_cannot_slip_through,
          test_origin_is_the_node_or_the_stored_rows,
          test_row_hlc_far_ahead_is_refused, test_contradictory_counts_are_refused,
+         test_lost_commit_answer_is_counted_once,
+         test_ledger_is_pruned,
          test_database_down_at_start, test_database_appears_goes_and_comes_back]
 
 
