@@ -479,9 +479,12 @@ char *batch_apply_sql(const struct batch *b, const int *present, const struct ba
                 "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
              (long long)b->last_seq, (long long)b->hlc, a->node);
     nstmt++;
+    /* up to the mark the answer carries: a node that lost an earlier answer
+     * learns the refusals of rows it never heard back about (protocol §4.3) */
     hstr_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
                 "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
-             a->node, (long long)b->min_seq, (long long)b->last_seq);
+             a->node, (long long)b->min_seq,
+             (long long)(a->acked > b->last_seq ? a->acked : b->last_seq));
     *refusal_idx = nstmt++;
     hstr_str(&s, "COMMIT");
     if (s.oom) {

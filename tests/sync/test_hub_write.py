@@ -334,6 +334,35 @@ def test_lost_commit_answer_is_counted_once(env):
     check(rc == 0, 'exit status %s' % rc)
 
 
+def test_probe_below_the_mark_answers_the_mark(env):
+    """A node that crashed between the hub's commit and its own clean-up
+    asks with an empty batch (or re-sends old rows) whose last_seq is below
+    the hub's acked_seq: the answer carries acked_seq and every refusal up
+    to it, and nothing changes."""
+    node = uuid7()
+    rows = [case_row(i, node, village='3301012001' if i in (3, 7) else '3201011001')
+            for i in range(1, 11)]
+    st, js = push_cases(env, node, rows, 10)
+    check(st == 200 and js['applied'] == 8 and sorted(refusals(js)) == [3, 7], js)
+    check(env.pg.psql("SELECT min_seq, last_seq, applied, refused, conflicts, duplicate "
+                      "FROM push_batch WHERE node_id = '%s'" % node) == '1|10|8|2|0|0', 'ledger')
+
+    def state():
+        return env.pg.psql("SELECT (SELECT count(*) FROM case_report), (SELECT acked_seq FROM "
+                           "node WHERE node_id = '%s'), (SELECT count(*) FROM push_refusal), "
+                           "(SELECT count(*) FROM conflict_log), (SELECT count(*) FROM "
+                           "push_batch)" % node)
+    before = state()
+    for last, want in ((5, [7]), (0, [3, 7]), (10, []), (7, [7])):
+        st, _, js = push(env.hub, node, {}, last)
+        check(st == 200 and js['acked_seq'] == 10 and js['applied'] == 0 and
+              js['duplicate'] == 0 and sorted(refusals(js)) == want, (last, js))
+    st, js = push_cases(env, node, rows[3:6], 6)        # old rows 4..6 again
+    check(st == 200 and js['acked_seq'] == 10 and js['duplicate'] == 3 and
+          sorted(refusals(js)) == [7], js)
+    check(state() == before, 'something changed: %s -> %s' % (before, state()))
+
+
 def test_ledger_is_pruned(env):
     env.pg.psql("INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
                 "applied, refused, conflicts, duplicate, at) VALUES "
@@ -419,7 +448,7 @@ TESTS = [test_row_of_another_district_is_not_overwritten,
          test_concurrent_insert_of_another_district_cannot_slip_through,
          test_origin_is_the_node_or_the_stored_rows,
          test_row_hlc_far_ahead_is_refused, test_contradictory_counts_are_refused,
-         test_lost_commit_answer_is_counted_once,
+         test_lost_commit_answer_is_counted_once, test_probe_below_the_mark_answers_the_mark,
          test_ledger_is_pruned,
          test_database_down_at_start, test_database_appears_goes_and_comes_back]
 
