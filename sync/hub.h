@@ -29,6 +29,7 @@ struct hub_opts {
 struct hub_ca;
 struct enrol_limits;
 struct hub_ledger;
+struct audit_limiter;
 
 struct hub {
     uv_loop_t          *loop;
@@ -44,6 +45,7 @@ struct hub {
     int                 stopping;
     struct push_job    *pushes;        /* hub_push.c: batches being handled, newest first */
     struct hub_ledger  *ledger;        /* hub_ledger.c */
+    struct audit_limiter *audit;       /* hub_audit.c: for hub_audit_limited() */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */

@@ -448,6 +448,9 @@ static void decode_done(uv_work_t *w, int status)
     j->t_decoded = uv_hrtime();
     metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
     if (j->rc < 0) {
+        if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
+            hub_audit_limited(j->h, &j->id, http_req_address(j->req), "push",
+                              j->b.err_code, j->b.err_msg);
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }

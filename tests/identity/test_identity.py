@@ -297,6 +297,20 @@ def test_tampered_body_digest():
     st, js = push_with(cert, node, [case_row(1, node)], 1, body_hook=flip)
     assert st == 400 and js['error'] == 'digest_mismatch', (st, js)
     assert counts() == before
+    # audited, with the node and its address; a flood gets one row a minute
+    rows = "SELECT address, endpoint, reason FROM security_audit WHERE event = 'refuse' " \
+           "AND node_id = '%s' AND reason LIKE 'digest_mismatch:%%'" % node
+    deadline = time.time() + 5
+    while not ENV.pg.psql(rows) and time.time() < deadline:
+        time.sleep(0.05)
+    got = ENV.pg.psql(rows).splitlines()
+    assert len(got) == 1 and got[0].startswith('127.0.0.1|push|digest_mismatch: '), got
+    for _ in range(5):
+        st, js = push_with(cert, node, [case_row(1, node)], 1, body_hook=flip)
+        assert st == 400 and js['error'] == 'digest_mismatch', (st, js)
+    time.sleep(0.5)
+    assert len(ENV.pg.psql(rows).splitlines()) == 1, ENV.pg.psql(rows)
+    assert counts() == before
 
 
 def test_tls11_client():
