@@ -224,8 +224,8 @@ def test_row_hlc_far_ahead_is_refused(env):
     check(st == 200 and js['applied'] == 1 and js['acked_seq'] == 2, js)
     ref = refusals(js)
     check(list(ref) == [1] and ref[1][0] == 'hlc_ahead' and '11.0 days ahead' in ref[1][1], ref)
-    check(central(env, 'case_report', far) == '' and central(env, 'case_report', near, 'id') == near,
-          'rows')
+    check(central(env, 'case_report', far) == '', 'the row far ahead was written')
+    check(central(env, 'case_report', near, 'id') == near, 'the row a minute ahead is missing')
 
 
 # ------------------------------------------------------------ counts
