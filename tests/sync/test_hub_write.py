@@ -253,26 +253,34 @@ def test_contradictory_counts_are_refused(env):
             case_row(5, node, animals=[herd(1, 0, 5), herd(2, 2, 3, 'KB')]),
             case_row(6, node, animals=[herd(-1, 3, 5)]),
             case_row(7, node, animals=[herd('2', 0, 5)]),
-            case_row(8, node, animals=[herd(1.5, 0, 5)])]
-    st, js = push_cases(env, node, rows, 8)
-    check(st == 200 and js['applied'] == 2, js)
+            case_row(8, node, animals=[herd(1.5, 0, 5)]),
+            case_row(9, node, animals=[herd(5, None, 4)]),              # null is 0
+            case_row(10, node, animals=[{'species': 'SP', 'sick': 2}]),  # absent is 0
+            case_row(11, node, animals=[herd(2, 0, None, culled=None)])]
+    st, js = push_cases(env, node, rows, 11)
+    check(st == 200 and js['applied'] == 4, js)
     ref = refusals(js)
-    check(sorted(ref) == [1, 2, 5, 6, 7, 8] and {c for c, _ in ref.values()} == {'bad_value'}, ref)
+    check(sorted(ref) == [1, 2, 5, 6, 7, 8, 9] and {c for c, _ in ref.values()} == {'bad_value'},
+          ref)
+    check(ref[9][1] == 'animals: SP sick 5 + dead 0 exceeds at_risk 4', ref[9])
     check(ref[1][1] == 'animals: SP sick 5 + dead 1 exceeds at_risk 4', ref[1])
     check(ref[2][1] == 'animals: SP has no sick or dead animal (sick 0, dead 0)', ref[2])
     check(ref[5][1] == 'animals: KB sick 2 + dead 2 exceeds at_risk 3', ref[5])
     check('not an integer >= 0' in ref[6][1] and 'not an integer' in ref[7][1] and
           'not an integer' in ref[8][1], ref)
-    fu = [followup_row(9, node, [herd(1, 1, 2, culled=1)]),
-          followup_row(10, node, [herd(1, 1, 3, culled=1)]),
-          followup_row(11, node, [herd(0, 0, 0, culled=4)]),
-          followup_row(12, node, [])]
-    st, _, js = push(env.hub, node, {'case_followup': (FOLLOWUP_COLS, fu)}, 12)
-    check(st == 200 and js['applied'] == 3, js)
+    fu = [followup_row(12, node, [herd(1, 1, 2, culled=1)]),
+          followup_row(13, node, [herd(1, 1, 3, culled=1)]),
+          followup_row(14, node, [herd(0, 0, 0, culled=4)]),
+          followup_row(15, node, []),
+          followup_row(16, node, [{'species': 'SP', 'sick': 1, 'culled': 3, 'at_risk': 3}]),
+          followup_row(17, node, [{'species': 'SP', 'dead': 1}])]
+    st, _, js = push(env.hub, node, {'case_followup': (FOLLOWUP_COLS, fu)}, 17)
+    check(st == 200 and js['applied'] == 4, js)
     ref = refusals(js)
-    check(list(ref) == [9] and ref[9] == ('bad_value', 'animals: SP sick 1 + dead 1 + culled 1 '
-                                          'exceeds at_risk 2'), ref)
-    check(env.pg.scalar("SELECT count(*) FROM case_followup WHERE src_node = '%s'" % node) == 3,
+    check(sorted(ref) == [12, 16] and ref[12] == ('bad_value', 'animals: SP sick 1 + dead 1 + '
+                                                  'culled 1 exceeds at_risk 2'), ref)
+    check(ref[16][1] == 'animals: SP sick 1 + dead 0 + culled 3 exceeds at_risk 3', ref)
+    check(env.pg.scalar("SELECT count(*) FROM case_followup WHERE src_node = '%s'" % node) == 4,
           'followups')
 
 
