@@ -28,6 +28,8 @@ struct hub_opts {
 
 struct hub_ca;
 struct enrol_limits;
+struct hub_ledger;
+struct audit_limiter;
 
 struct hub {
     uv_loop_t          *loop;
@@ -42,6 +44,8 @@ struct hub {
     uv_timer_t          force_timer;
     int                 stopping;
     struct push_job    *pushes;        /* hub_push.c: batches being handled, newest first */
+    struct hub_ledger  *ledger;        /* hub_ledger.c */
+    struct audit_limiter *audit;       /* hub_audit.c: for hub_audit_limited() */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */
@@ -61,6 +65,20 @@ void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id
 void hub_pull(struct hub *h, struct http_req *req, const struct hub_identity *id);
 void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id);
 void hub_enroll(struct hub *h, struct http_req *req);
+
+/* The push ledger (hub_ledger.c). ledger_start() sets h->ledger and starts
+ * pruning push_batch (rows older than 30 days, hourly); returns 0 or
+ * -ENOMEM. ledger_verify() finds out, later and on another connection,
+ * whether the attempt of node (of district) whose COMMIT answer was lost
+ * committed, and
+ * then counts its rows in the metrics (duplicate: its rows at or below the
+ * mark). ledger_stop() ends pruning and the checks waiting for their next
+ * try (the hub is stopping); ledger_free() after the loop has ended. */
+int  ledger_start(struct hub *h);
+void ledger_verify(struct hub *h, const char *node, const char *district, uint64_t attempt,
+                   int duplicate);
+void ledger_stop(struct hub *h);
+void ledger_free(struct hub_ledger *l);
 
 /* The enrolment rate limiter (hub_enroll.c). */
 int  enrol_limits_new(double per_min, struct enrol_limits **ret);

@@ -1,8 +1,11 @@
-/* hub_batch.c - push batch decoding and the SQL of push and pull.
- * Every cell is checked here, before PostgreSQL sees it: a value that would
- * make COPY or a cast fail would abort the whole batch's transaction, and a
- * bad row must refuse that row alone (docs/protocol.md §4.4). */
+/* hub_batch.c - push batch decoding: the digest, inflating with caps, the
+ * columnar JSON and every cell, checked here before PostgreSQL sees it: a
+ * value that would make COPY or a cast fail would abort the whole batch's
+ * transaction, and a bad row must refuse that row alone (docs/protocol.md
+ * §4.4). The table specs and the SQL of push and pull are in
+ * hub_batch_sql.c. */
 #include "hub_batch.h"
+#include "hub_batch_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -19,197 +22,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "hlc.h"
 #include "hstr.h"
 #include "uuid7.h"
 
-/* ------------------------------------------------------------ table specs */
-
-enum col_type { T_SEQ, T_ID, T_ORIGIN, T_HLC, T_TEXT, T_INT, T_BIT, T_JSON, T_TS, T_DATE,
-                T_LON, T_LAT };
-#define R 1   /* required: present in cols and not null */
-
-struct col_spec {
-    const char   *name;
-    enum col_type type;
-    int           required;
-};
-
-#define COMMON_COLS \
-    { "id", T_ID, R }, { "origin", T_ORIGIN, R }, { "hlc", T_HLC, R }, \
-    { "deleted", T_BIT, R }, { "created_at", T_TS, R }, { "updated_at", T_TS, R }
-
-static const struct col_spec officer_cols[] = { COMMON_COLS,
-    { "name", T_TEXT, R }, { "role", T_TEXT, R }, { "phone", T_TEXT, R },
-    { "district", T_TEXT, R }, { "village", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec case_report_cols[] = { COMMON_COLS,
-    { "ref", T_TEXT, R }, { "kind", T_TEXT, R }, { "village", T_TEXT, R },
-    { "syndrome", T_TEXT, 0 }, { "signs", T_JSON, 0 }, { "animals", T_JSON, R },
-    { "ddx", T_JSON, 0 }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { "lon", T_LON, 0 }, { "lat", T_LAT, 0 }, { 0, 0, 0 } };
-static const struct col_spec case_followup_cols[] = { COMMON_COLS,
-    { "case_id", T_TEXT, R }, { "outcome", T_TEXT, 0 }, { "animals", T_JSON, 0 },
-    { "escalate", T_BIT, 0 }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec vaccination_cols[] = { COMMON_COLS,
-    { "program", T_TEXT, R }, { "disease", T_TEXT, 0 }, { "village", T_TEXT, R },
-    { "animals", T_JSON, R }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec treatment_cols[] = { COMMON_COLS,
-    { "case_id", T_TEXT, 0 }, { "village", T_TEXT, R }, { "species", T_TEXT, R },
-    { "drug", T_TEXT, R }, { "n_animals", T_INT, R }, { "event_date", T_DATE, R },
-    { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec movement_permit_cols[] = { COMMON_COLS,
-    { "permit_no", T_TEXT, R }, { "owner_id", T_TEXT, R }, { "owner_phone", T_TEXT, 0 },
-    { "from_area", T_TEXT, R }, { "to_area", T_TEXT, R }, { "animals", T_JSON, R },
-    { "issue_date", T_DATE, R }, { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 },
-    { 0, 0, 0 } };
-static const struct col_spec slaughter_report_cols[] = { COMMON_COLS,
-    { "abattoir", T_TEXT, 0 }, { "village", T_TEXT, R }, { "species", T_TEXT, R },
-    { "n_animals", T_INT, R }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec population_report_cols[] = { COMMON_COLS,
-    { "village", T_TEXT, R }, { "animals", T_JSON, R }, { "event_date", T_DATE, R },
-    { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-
-/* Look-ups in area are scalar subqueries, one index probe per row: as a
- * NOT EXISTS the planner hashed all 83,762 villages for every batch (up to
- * 300 ms), and the conflict check in batch_apply_sql() is an OFFSET 0
- * lateral for the same reason (never a scan of the whole field table). */
-/* A validation run in SQL on the temporary table t: when cond holds, the
- * row is refused with code and the reason expression. @D@ is the node's
- * district (4 digits). Checked in order; the first that holds wins. */
-struct rule {
-    const char *code;
-    const char *cond;
-    const char *reason;
-};
-
-#define VILLAGE_RULES(col) \
-    { "out_of_district", "left(t." col ", 4) <> '@D@'", \
-      "'" col " ' || t." col " || ' is not in district @D@'" }, \
-    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t." col ") " \
-      "IS DISTINCT FROM 4", "'unknown village ' || t." col }
-#define CODE_RULE(col, list) \
-    { "unknown_code", "t." col " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM code_list c " \
-      "WHERE c.list = '" list "' AND c.code = t." col ")", \
-      "'unknown " list " code ' || t." col }
-/* Array cells of codes (always JSON arrays, the decoder sees to it): the
- * cell must be contained in the list's codes as one JSON array of strings,
- * built once per statement (an InitPlan), so an element that is a number,
- * an object or an array fails as well as an unknown code. Linear in the
- * batch whatever the planner guesses (an uncorrelated IN went quadratic
- * without statistics), and a third of the cost of expanding every cell
- * with jsonb_array_elements (measured). */
-#define ARRAY_RULE(col, list) \
-    { "unknown_code", "NOT (t." col " <@ (SELECT coalesce(jsonb_agg(c.code), '[]') " \
-      "FROM code_list c WHERE c.list = '" list "'))", \
-      "'unknown " list " code in " col " ' || t." col "::text" }
-#define ANIMALS_RULE(col) \
-    { "unknown_code", "EXISTS (SELECT 1 FROM jsonb_array_elements(t." col ") e WHERE " \
-      "jsonb_typeof(e) <> 'object' OR NOT EXISTS (SELECT 1 FROM code_list c WHERE " \
-      "c.list = 'species' AND c.code = e ->> 'species'))", \
-      "'unknown species in " col " ' || t." col "::text" }
-
-static const struct rule officer_rules[] = {
-    { "out_of_district", "t.district <> '@D@'",
-      "'district ' || t.district || ' is not @D@'" },
-    { "out_of_district", "t.village IS NOT NULL AND left(t.village, 4) <> '@D@'",
-      "'village ' || t.village || ' is not in district @D@'" },
-    { "unknown_area", "t.village IS NOT NULL AND (SELECT a.level FROM area a "
-      "WHERE a.code = t.village) IS DISTINCT FROM 4", "'unknown village ' || t.village" },
-    CODE_RULE("role", "role"), { 0, 0, 0 } };
-static const struct rule case_report_rules[] = {
-    VILLAGE_RULES("village"),
-    { "bad_value", "t.kind NOT IN ('U', 'P') OR (t.kind = 'U') <> (t.syndrome IS NULL)",
-      "'kind ' || t.kind || ' with syndrome ' || coalesce(t.syndrome, 'none')" },
-    CODE_RULE("syndrome", "syndrome"), ARRAY_RULE("signs", "sign"),
-    ARRAY_RULE("ddx", "disease"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
-static const struct rule case_followup_rules[] = {
-    CODE_RULE("outcome", "outcome"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
-static const struct rule vaccination_rules[] = {
-    VILLAGE_RULES("village"), CODE_RULE("disease", "disease"), ANIMALS_RULE("animals"),
-    { 0, 0, 0 } };
-static const struct rule treatment_rules[] = {
-    VILLAGE_RULES("village"), CODE_RULE("species", "species"), { 0, 0, 0 } };
-static const struct rule movement_permit_rules[] = {
-    { "out_of_district", "left(t.from_area, 4) <> '@D@'",
-      "'from_area ' || t.from_area || ' is not in district @D@'" },
-    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.from_area) IS NULL",
-      "'unknown area ' || t.from_area" },
-    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.to_area) IS NULL",
-      "'unknown area ' || t.to_area" },
-    ANIMALS_RULE("animals"), { 0, 0, 0 } };
-static const struct rule slaughter_report_rules[] = {
-    VILLAGE_RULES("village"), CODE_RULE("species", "species"), { 0, 0, 0 } };
-static const struct rule population_report_rules[] = {
-    VILLAGE_RULES("village"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
-
-struct table_spec {
-    const char            *name;
-    const struct col_spec *cols;
-    const struct rule     *rules;
-};
-
-static const struct table_spec specs[] = {
-    { "officer", officer_cols, officer_rules },
-    { "case_report", case_report_cols, case_report_rules },
-    { "case_followup", case_followup_cols, case_followup_rules },
-    { "vaccination", vaccination_cols, vaccination_rules },
-    { "treatment", treatment_cols, treatment_rules },
-    { "movement_permit", movement_permit_cols, movement_permit_rules },
-    { "slaughter_report", slaughter_report_cols, slaughter_report_rules },
-    { "population_report", population_report_cols, population_report_rules },
-};
-#define NSPECS ((int)(sizeof(specs) / sizeof(specs[0])))
-#define MAX_COLS 24
-
-const char *batch_table_name(int spec)
-{
-    assert(spec >= 0 && spec < NSPECS);
-    return specs[spec].name;
-}
-
-static int spec_find(const char *name)
-{
-    for (int i = 0; i < NSPECS; i++)
-        if (strcmp(specs[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-static const char *pg_type(enum col_type t)
-{
-    switch (t) {
-    case T_SEQ: case T_HLC: return "bigint";
-    case T_INT: return "integer";
-    case T_BIT: return "smallint";
-    case T_JSON: return "jsonb";
-    case T_TS: return "timestamptz";
-    case T_DATE: return "date";
-    case T_LON: case T_LAT: return "double precision";
-    default: return "text";
-    }
-}
-
-/* ------------------------------------------------------------ growable text */
-
-/* Appends text with every "@D@" replaced by d and "@T@" by tmp_<tbl>. */
-static void sql_subst(struct hstr *b, const char *text, const char *d, const char *tbl)
-{
-    const char *at;
-
-    while ((at = strchr(text, '@')) && (at[1] == 'D' || at[1] == 'T') && at[2] == '@') {
-        hstr_add(b, text, (size_t)(at - text));
-        if (at[1] == 'D') {
-            hstr_str(b, d);
-        } else {
-            hstr_str(b, "tmp_");
-            hstr_str(b, tbl);
-        }
-        text = at + 3;
-    }
-    hstr_str(b, text);
-}
+/* ------------------------------------------------------------ COPY text */
 
 /* Appends s escaped for COPY text format. */
 static void copy_esc(struct hstr *b, const char *s, size_t n)
@@ -731,13 +548,44 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+/* The refusal code of a row whose hlc (a valid cell c) is further ahead of
+ * the hub's clock hub_ms than BATCH_MAX_AHEAD_MS, with the reason; NULL
+ * when it is not (or hub_ms is 0). The hub's own HLC never runs more than
+ * that ahead of its clock (hlc_observe() refuses to follow a node further),
+ * so a node that merged the hub's HLC cannot legitimately be further ahead:
+ * such a row would win last-writer-wins against every later correction. */
+static const char *hlc_ahead(const cJSON *c, uint64_t hub_ms, char *reason, size_t size)
+{
+    int64_t v;
+    uint64_t ms;
+    double ahead;
+    size_t n;
+
+    if (!hub_ms || !int_of(c, 1, &v))
+        return NULL;
+    ms = HLC_MS(v);
+    if (ms <= hub_ms + BATCH_MAX_AHEAD_MS)
+        return NULL;
+    ahead = (double)(ms - hub_ms) / 60000.0;
+    if (ahead >= 2 * 24 * 60)
+        snprintf(reason, size, "hlc is %.1f days ahead", ahead / (24 * 60));
+    else if (ahead >= 120)
+        snprintf(reason, size, "hlc is %.1f hours ahead", ahead / 60);
+    else
+        snprintf(reason, size, "hlc is %.1f minutes ahead", ahead);
+    n = strlen(reason);
+    snprintf(reason + n, size - n, " of the hub's clock (at most %u minutes); check the node's "
+             "clock", BATCH_MAX_AHEAD_MS / 60000);
+    return "hlc_ahead";
+}
+
 /* Decodes one table block into t; -EBADMSG on a structural error. */
 static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
 {
     const struct table_spec *sp;
     const cJSON *cols, *rows, *row;
     int map[MAX_COLS];          /* spec column -> index in the node's cols, or -1 */
-    int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, i;
+    int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, hlc_k = -1, i;
     const char **ids = NULL;    /* open-addressing set: id -> row, for coalescing */
     int *id_row = NULL;
     size_t id_cap = 0;
@@ -745,7 +593,7 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     const cJSON *cells[64];
     int r = 0;
 
-    sp = &specs[t->spec];
+    sp = &batch_specs[t->spec];
     cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
     rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
     if (!cJSON_IsArray(cols) || !cJSON_IsArray(rows))
@@ -780,6 +628,8 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         }
         if (strcmp(sp->cols[k].name, "id") == 0)
             id_at = map[k];
+        if (strcmp(sp->cols[k].name, "hlc") == 0)
+            hlc_k = k;
     }
     t->nrows = cJSON_GetArraySize(rows);
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
@@ -834,9 +684,9 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     /* second pass: one COPY line per row: seq, bad_code, bad_reason, columns */
     i = 0;
     for (row = rows->child; row; row = row->next, i++) {
-        const char *why = NULL, *bad_col = NULL;
+        const char *why = NULL, *bad_col = NULL, *code = NULL;
         const cJSON *ic = cJSON_GetArrayItem(row, id_at);
-        char num[32];
+        char num[32], reason[160];
 
         if (cJSON_IsString(ic)) {
             size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
@@ -860,12 +710,15 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
             if (why)
                 bad_col = sp->cols[k].name;
         }
+        if (!why)
+            code = hlc_ahead(cells[map[hlc_k]], b->hub_ms, reason, sizeof(reason));
+        else
+            snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
         snprintf(num, sizeof(num), "%lld\t", (long long)t->seq[i]);
         hstr_str(&out, num);
-        if (why) {
-            char reason[160];
-            snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
-            hstr_str(&out, "bad_value\t");
+        if (why || code) {
+            hstr_str(&out, code ? code : "bad_value");
+            hstr_add(&out, "\t", 1);
             copy_esc(&out, reason, strlen(reason));
             if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
                 hstr_add(&out, "\t", 1);
@@ -900,7 +753,7 @@ out:
 }
 
 int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
-                 const char *digest, const char *node_id, int *http_status)
+                 const char *digest, const char *node_id, uint64_t hub_ms, int *http_status)
 {
     char hex[65];
     char *plain = NULL;
@@ -910,6 +763,7 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     int r = 0;
 
     memset(b, 0, sizeof(*b));
+    b->hub_ms = hub_ms;
     *http_status = 200;
     if (!digest)
         return fail(b, http_status, 400, "digest_missing", "X-Sikhnas-Digest is required");
@@ -959,7 +813,8 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
         goto out;
     }
     if (!cJSON_IsString(node) || strcasecmp(node->valuestring, node_id) != 0) {
-        r = fail(b, http_status, 400, "bad_batch", "the batch names another node than the client certificate");
+        r = fail(b, http_status, 400, "bad_batch",
+                 "the batch names another node than the client certificate");
         goto out;
     }
     snprintf(b->node, sizeof(b->node), "%s", node_id);
@@ -987,7 +842,7 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     b->min_seq = b->last_seq;
     for (blk = tables->child; blk; blk = blk->next) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
-        int sp = cJSON_IsString(name) ? spec_find(name->valuestring) : -1;
+        int sp = cJSON_IsString(name) ? batch_spec_find(name->valuestring) : -1;
         struct batch_table *t;
         if (sp < 0) {
             r = fail(b, http_status, 400, "bad_batch", "unknown table");
@@ -1020,263 +875,4 @@ void batch_clear(struct batch *b)
         free(b->tables[i].seq);
     }
     b->ntables = 0;
-}
-
-/* ------------------------------------------------------------ SQL */
-
-char *batch_setup_sql(void)
-{
-    struct hstr s = { 0 };
-
-    /* no JIT: every statement handles one batch (at most 10,000 rows), and
-     * compiling the validation pass alone took 160 ms, longer than running it */
-    hstr_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
-                "SET client_min_messages = warning; SET statement_timeout = '120s';"
-                "SET idle_in_transaction_session_timeout = '120s'; SET jit = off;");
-    for (int i = 0; i < NSPECS; i++) {
-        hstr_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
-                    "bad_reason text", specs[i].name);
-        for (const struct col_spec *c = specs[i].cols; c->name; c++)
-            hstr_fmt(&s, ", %s %s", c->name, pg_type(c->type));
-        hstr_str(&s, ") ON COMMIT DELETE ROWS;");
-    }
-    if (s.oom) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
-}
-
-void batch_copy_sql(const struct batch_table *t, char *out, size_t size)
-{
-    snprintf(out, size, "COPY tmp_%s FROM STDIN", specs[t->spec].name);
-}
-
-/* The target column list and the SELECT list that fills it from tmp. */
-static void upsert_cols(struct hstr *s, const struct table_spec *sp, int select)
-{
-    int first = 1;
-
-    for (const struct col_spec *c = sp->cols; c->name; c++) {
-        if (c->type == T_LAT)
-            continue;
-        if (!first)
-            hstr_str(s, ", ");
-        first = 0;
-        if (c->type == T_LON)
-            hstr_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
-                                "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END" : "geom");
-        else
-            hstr_fmt(s, select ? "t.%s" : "%s", c->name);
-    }
-}
-
-char *batch_check_sql(const struct batch *b, const char *district)
-{
-    struct hstr s = { 0 };
-
-    for (int i = 0; i < b->ntables; i++) {
-        const struct table_spec *sp = &specs[b->tables[i].spec];
-        if (b->tables[i].copy_len == 0)
-            continue;
-        for (const struct rule *ru = sp->rules; ru->code; ru++) {
-            hstr_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
-            sql_subst(&s, ru->reason, district, sp->name);
-            hstr_str(&s, " WHERE t.bad_code IS NULL AND (");
-            sql_subst(&s, ru->cond, district, sp->name);
-            hstr_str(&s, ");\n");
-        }
-    }
-    if (s.oom) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p ? s.p : strdup("");
-}
-
-char *batch_apply_sql(const struct batch *b, const int *present, int64_t acked,
-                      const char *node, const char *district, int *conflict_idx,
-                      int *nconflict_idx, int *refusal_idx)
-{
-    struct hstr s = { 0 };
-    int nstmt = 0;
-
-    *nconflict_idx = 0;
-    for (int i = 0; i < b->ntables; i++) {
-        const struct batch_table *t = &b->tables[i];
-        const struct table_spec *sp = &specs[t->spec];
-        int followup = strcmp(sp->name, "case_followup") == 0;
-        if (!present[i])
-            continue;
-        if (acked >= b->min_seq) {      /* rows applied before: not again */
-            hstr_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name, (long long)acked);
-            nstmt++;
-        }
-        hstr_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
-                    "SELECT '%s', t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') "
-                    "FROM tmp_%s t WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING;\n",
-                node, sp->name, sp->name);
-        nstmt++;
-        /* the version that loses, against a stored version of another writer */
-        hstr_fmt(&s, "INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
-                    "loser_node, loser_hlc, winner, loser) "
-                    "SELECT '%s', t.id, "
-                    "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
-                    "CASE WHEN x.w THEN t.hlc ELSE c.hlc END, "
-                    "CASE WHEN x.w THEN c.src_node ELSE '%s' END, "
-                    "CASE WHEN x.w THEN c.hlc ELSE t.hlc END, "
-                    "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
-                    "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
-                sp->name, node, node);
-        hstr_fmt(&s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
-                    "OFFSET 0) c ON true "
-                    "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
-                    "to_jsonb(t) - '{seq,bad_code,bad_reason}'::text[] "
-                    "|| jsonb_build_object('src_node', '%s') AS inc) x "
-                    "WHERE t.bad_code IS NULL AND c.src_node <> '%s';\n",
-                sp->name, sp->name, node, node, node);
-        conflict_idx[(*nconflict_idx)++] = nstmt;
-        nstmt++;
-        hstr_fmt(&s, "INSERT INTO %s AS c (", sp->name);
-        upsert_cols(&s, sp, 0);
-        hstr_str(&s, ", src_node, src_batch, src_hlc, received_at");
-        if (followup)
-            hstr_str(&s, ", district");
-        hstr_str(&s, ") SELECT ");
-        upsert_cols(&s, sp, 1);
-        hstr_fmt(&s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
-        if (followup)
-            hstr_fmt(&s, ", '%s'", district);
-        hstr_fmt(&s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
-                sp->name);
-        for (const struct col_spec *c = sp->cols; c->name; c++) {
-            if (c->type == T_LAT || strcmp(c->name, "id") == 0)
-                continue;
-            if (c->type == T_LON)
-                hstr_str(&s, "geom = EXCLUDED.geom, ");
-            else
-                hstr_fmt(&s, "%s = EXCLUDED.%s, ", c->name, c->name);
-        }
-        hstr_str(&s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
-                    "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
-                    "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node);\n");
-        nstmt++;
-    }
-    hstr_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
-                "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
-            (long long)b->last_seq, (long long)b->hlc, node);
-    nstmt++;
-    hstr_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
-                "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
-            node, (long long)b->min_seq, (long long)b->last_seq);
-    *refusal_idx = nstmt++;
-    hstr_str(&s, "COMMIT");
-    if (s.oom) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
-}
-
-/* ------------------------------------------------------------ pull */
-
-static const struct {
-    const char *tbl;
-    const char *cols;       /* JSON array of names, as sent */
-    const char *expr;       /* json_build_array(...) over alias r */
-    const char *key;        /* the change_log key of r */
-} pull_tables[] = {
-    { "area", "[\"code\",\"level\",\"parent_code\",\"name\",\"hlc\"]",
-      "json_build_array(r.code, r.level, r.parent_code, r.name, r.hlc::text)", "r.code" },
-    { "code_list", "[\"list\",\"code\",\"label_id\",\"label_en\",\"parent\",\"active\",\"hlc\"]",
-      "json_build_array(r.list, r.code, r.label_id, r.label_en, r.parent, r.active, r.hlc::text)",
-      "r.list || '/' || r.code" },
-};
-
-#define FIELD_HEAD "r.id, r.origin, r.hlc::text, r.deleted, sikhnas_ts(r.created_at), " \
-                   "sikhnas_ts(r.updated_at)"
-#define FIELD_COLS "\"id\",\"origin\",\"hlc\",\"deleted\",\"created_at\",\"updated_at\""
-#define D(c) "to_char(r." c ", 'YYYY-MM-DD')"
-
-static const struct {
-    const char *tbl;
-    const char *cols;
-    const char *expr;
-} pull_fields[] = {
-    { "officer", "[" FIELD_COLS ",\"name\",\"role\",\"phone\",\"district\",\"village\"]",
-      "json_build_array(" FIELD_HEAD ", r.name, r.role, r.phone, r.district, r.village)" },
-    { "case_report", "[" FIELD_COLS ",\"ref\",\"kind\",\"village\",\"syndrome\",\"signs\","
-      "\"animals\",\"ddx\",\"event_date\",\"reporter\",\"note\",\"lon\",\"lat\"]",
-      "json_build_array(" FIELD_HEAD ", r.ref, r.kind, r.village, r.syndrome, r.signs, "
-      "r.animals, r.ddx, " D("event_date") ", r.reporter, r.note, ST_X(r.geom), ST_Y(r.geom))" },
-    { "case_followup", "[" FIELD_COLS ",\"case_id\",\"outcome\",\"animals\",\"escalate\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.case_id, r.outcome, r.animals, r.escalate, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "vaccination", "[" FIELD_COLS ",\"program\",\"disease\",\"village\",\"animals\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.program, r.disease, r.village, r.animals, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "treatment", "[" FIELD_COLS ",\"case_id\",\"village\",\"species\",\"drug\",\"n_animals\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.case_id, r.village, r.species, r.drug, r.n_animals, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "movement_permit", "[" FIELD_COLS ",\"permit_no\",\"owner_id\",\"owner_phone\","
-      "\"from_area\",\"to_area\",\"animals\",\"issue_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.permit_no, r.owner_id, r.owner_phone, r.from_area, "
-      "r.to_area, r.animals, " D("issue_date") ", r.reporter, r.note)" },
-    { "slaughter_report", "[" FIELD_COLS ",\"abattoir\",\"village\",\"species\",\"n_animals\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.abattoir, r.village, r.species, r.n_animals, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "population_report", "[" FIELD_COLS ",\"village\",\"animals\",\"event_date\","
-      "\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.village, r.animals, " D("event_date")
-      ", r.reporter, r.note)" },
-};
-
-const char *batch_pull_cols(const char *tbl)
-{
-    for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
-        if (strcmp(pull_tables[i].tbl, tbl) == 0)
-            return pull_tables[i].cols;
-    for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
-        if (strcmp(pull_fields[i].tbl, tbl) == 0)
-            return pull_fields[i].cols;
-    return NULL;
-}
-
-char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit)
-{
-    struct hstr s = { 0 };
-
-    /* one statement: one snapshot for the horizon, the page and the rows */
-    hstr_fmt(&s,
-        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
-        "me AS (SELECT district FROM node WHERE node_id = '%s'), "
-        "page AS (SELECT c.xid, c.pos, c.tbl, c.key FROM change_log c, h "
-        "WHERE (c.xid, c.pos) > ('%s'::xid8, %lld) AND c.xid < h.xmin "
-        "AND (c.district IS NULL OR c.district = (SELECT district FROM me)) "
-        "ORDER BY c.xid, c.pos LIMIT %d), "
-        "keys AS (SELECT tbl, key, min(pos) AS ord FROM page GROUP BY tbl, key) "
-        "SELECT 'meta', json_build_array((SELECT count(*) FROM page), "
-        "(SELECT xid::text || '.' || pos FROM page ORDER BY xid DESC, pos DESC LIMIT 1), "
-        "(SELECT xmin::text FROM h), (SELECT district FROM me))::text",
-        node, cursor_xid, (long long)cursor_pos, limit);
-    for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
-        hstr_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
-                    "JOIN keys k ON k.tbl = '%s' AND k.key = %s HAVING count(*) > 0",
-                pull_tables[i].tbl, pull_tables[i].expr, pull_tables[i].tbl,
-                pull_tables[i].tbl, pull_tables[i].key);
-    for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
-        hstr_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
-                    "JOIN keys k ON k.tbl = '%s' AND k.key = r.id WHERE r.src_node <> '%s' "
-                    "HAVING count(*) > 0",
-                pull_fields[i].tbl, pull_fields[i].expr, pull_fields[i].tbl,
-                pull_fields[i].tbl, node);
-    if (s.oom) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
 }

@@ -1,7 +1,17 @@
 /* hub_ca.c - the central CA (see hub_ca.h). Keys and certificates are made
  * with mbedTLS: EC P-256, ECDSA with SHA-256. Node certificates carry
  * CN=<node id>, OU=<district>, O=Sikhnas Edge, a random 128-bit serial,
- * keyUsage digitalSignature and extendedKeyUsage clientAuth. */
+ * keyUsage digitalSignature and extendedKeyUsage clientAuth.
+ *
+ * mbedTLS 2.28 writes the signature algorithm of every certificate as
+ * { ecdsa-with-SHA256, NULL }; RFC 5758 §3.2 says the parameters MUST be
+ * absent for ECDSA (strict parsers refuse the NULL). 2.28 cannot be told
+ * otherwise (mbedtls_asn1_write_algorithm_identifier() always writes a NULL
+ * for an empty parameter; 3.x has the _ext variant), so write_crt_pem()
+ * takes mbedTLS's DER, drops the NULL from tbsCertificate.signature, signs
+ * the corrected TBS again and writes the Certificate around it with an
+ * AlgorithmIdentifier of the OID alone. Everything else (names, extensions,
+ * key identifiers) stays mbedTLS's own encoding. */
 #include "hub_ca.h"
 
 #include <errno.h>
@@ -12,12 +22,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_csr.h>
@@ -28,6 +42,7 @@
 #define CA_YEARS   10
 #define CA_SUBJECT "CN=Sikhnas Edge node CA,O=Sikhnas Edge"
 #define PEM_MAX    4096
+#define DER_MAX    3072
 
 struct hub_ca {
     mbedtls_entropy_context  entropy;
@@ -175,6 +190,145 @@ static int set_serial(mbedtls_x509write_cert *w, mbedtls_ctr_drbg_context *drbg,
     return r == 0 ? 0 : -EIO;
 }
 
+/* Finds tbsCertificate.signature in the DER certificate der[0..len): sets
+ * the TBS's content, the AlgorithmIdentifier's extent and its OID (as TLV).
+ * Returns 0, or -EBADMSG when the shape is not the one mbedTLS writes. */
+static int tbs_sig_alg(unsigned char *der, size_t len, unsigned char **tbs, size_t *tbs_len,
+                       unsigned char **alg, unsigned char **alg_end, unsigned char **oid_tlv,
+                       size_t *oid_tlv_len)
+{
+    unsigned char *p = der, *end = der + len, *tbs_end, *oid;
+    size_t n;
+
+    if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) ||
+        mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+        return -EBADMSG;
+    *tbs = p;
+    *tbs_len = n;
+    tbs_end = p + n;
+    /* version [0], serialNumber, then the signature's AlgorithmIdentifier */
+    if (mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+                             MBEDTLS_ASN1_CONSTRUCTED | 0))
+        return -EBADMSG;
+    p += n;
+    if (mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_INTEGER))
+        return -EBADMSG;
+    p += n;
+    *alg = p;
+    if (mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+        return -EBADMSG;
+    *alg_end = p + n;
+    oid = p;
+    if (mbedtls_asn1_get_tag(&p, *alg_end, &n, MBEDTLS_ASN1_OID))
+        return -EBADMSG;
+    p += n;
+    *oid_tlv = oid;
+    *oid_tlv_len = (size_t)(p - oid);
+    if (p == *alg_end)
+        return 0;                                   /* already without parameters */
+    if (p + 2 != *alg_end || p[0] != MBEDTLS_ASN1_NULL || p[1] != 0)
+        return -EBADMSG;
+    return 0;
+}
+
+/* Writes, backwards in front of *c (not below start), the TLV of
+ * AlgorithmIdentifier ::= SEQUENCE { OID } (no parameters) and data[0..n)
+ * before it. Returns the bytes written or a negative mbedTLS error. */
+static int write_alg_and(unsigned char **c, unsigned char *start, const unsigned char *oid,
+                         size_t oid_len, const unsigned char *data, size_t n)
+{
+    int k, len = 0;
+
+    if ((k = mbedtls_asn1_write_raw_buffer(c, start, oid, oid_len)) < 0)
+        return k;
+    len += k;
+    if ((k = mbedtls_asn1_write_len(c, start, oid_len)) < 0)
+        return k;
+    len += k;
+    if ((k = mbedtls_asn1_write_tag(c, start, MBEDTLS_ASN1_CONSTRUCTED |
+                                              MBEDTLS_ASN1_SEQUENCE)) < 0)
+        return k;
+    len += k;
+    if ((k = mbedtls_asn1_write_raw_buffer(c, start, data, n)) < 0)
+        return k;
+    return len + k;
+}
+
+/* Wraps the len bytes in front of *c into a SEQUENCE; returns the new
+ * total length or a negative mbedTLS error. */
+static int write_seq(unsigned char **c, unsigned char *start, int len)
+{
+    int k, m;
+
+    if (len < 0 || (k = mbedtls_asn1_write_len(c, start, (size_t)len)) < 0)
+        return len < 0 ? len : k;
+    if ((m = mbedtls_asn1_write_tag(c, start, MBEDTLS_ASN1_CONSTRUCTED |
+                                              MBEDTLS_ASN1_SEQUENCE)) < 0)
+        return m;
+    return len + k + m;
+}
+
+/* Writes the certificate w describes as PEM into pem (size bytes), signed
+ * by key, with both signature AlgorithmIdentifiers holding only the OID
+ * (see the top of this file). Returns 0 or -EIO (logged). */
+static int write_crt_pem(mbedtls_x509write_cert *w, mbedtls_pk_context *key,
+                         mbedtls_ctr_drbg_context *drbg, unsigned char *pem, size_t size)
+{
+    unsigned char *der = NULL, *tbs_buf = NULL, *crt_buf = NULL;
+    unsigned char *tbs, *alg, *alg_end, *oid, *c, *new_tbs;
+    unsigned char hash[32], sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t tbs_len, oid_len, sig_len, olen;
+    mbedtls_x509_crt check;
+    int n, len, k, r = -EIO;
+
+    mbedtls_x509_crt_init(&check);
+    der = malloc(DER_MAX);
+    tbs_buf = malloc(DER_MAX);
+    crt_buf = malloc(DER_MAX);
+    if (!der || !tbs_buf || !crt_buf)
+        goto out;
+    n = mbedtls_x509write_crt_der(w, der, DER_MAX, mbedtls_ctr_drbg_random, drbg);
+    if (n <= 0)
+        goto out;
+    if (tbs_sig_alg(der + DER_MAX - n, (size_t)n, &tbs, &tbs_len, &alg, &alg_end, &oid,
+                    &oid_len) < 0) {
+        log_error("ca: unexpected certificate layout from mbedTLS");
+        goto out;
+    }
+    /* TBS ::= SEQUENCE { version, serial, SEQUENCE { OID }, the rest as is } */
+    c = tbs_buf + DER_MAX;
+    len = mbedtls_asn1_write_raw_buffer(&c, tbs_buf, alg_end, (size_t)(tbs + tbs_len - alg_end));
+    if (len < 0 || (k = write_alg_and(&c, tbs_buf, oid, oid_len, tbs, (size_t)(alg - tbs))) < 0 ||
+        (len = write_seq(&c, tbs_buf, len + k)) < 0)
+        goto out;
+    new_tbs = c;
+    if (mbedtls_sha256_ret(new_tbs, (size_t)len, hash, 0) != 0 ||
+        mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, &sig_len,
+                        mbedtls_ctr_drbg_random, drbg) != 0)
+        goto out;
+    /* Certificate ::= SEQUENCE { TBS, SEQUENCE { OID }, BIT STRING signature } */
+    c = crt_buf + DER_MAX;
+    n = mbedtls_asn1_write_bitstring(&c, crt_buf, sig, sig_len * 8);
+    if (n < 0 || (k = write_alg_and(&c, crt_buf, oid, oid_len, new_tbs, (size_t)len)) < 0 ||
+        (len = write_seq(&c, crt_buf, n + k)) < 0)
+        goto out;
+    /* what was written by hand must be a certificate mbedTLS reads back */
+    if (mbedtls_x509_crt_parse_der(&check, c, (size_t)len) != 0) {
+        log_error("ca: the re-encoded certificate does not parse");
+        goto out;
+    }
+    if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n",
+                                 c, (size_t)len, pem, size, &olen) != 0)
+        goto out;
+    r = 0;
+out:
+    mbedtls_x509_crt_free(&check);
+    free(der);
+    free(tbs_buf);
+    free(crt_buf);
+    return r;
+}
+
 int hub_ca_init(const char *dir)
 {
     char crt_path[4096], key_path[4096], nb[16], na[16], serial[CA_SERIAL_HEX];
@@ -224,7 +378,7 @@ int hub_ca_init(const char *dir)
         mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_KEY_CERT_SIGN |
                                                 MBEDTLS_X509_KU_CRL_SIGN) != 0 ||
         mbedtls_x509write_crt_set_subject_key_identifier(&w) != 0 ||
-        mbedtls_x509write_crt_pem(&w, pem, PEM_MAX, mbedtls_ctr_drbg_random, &g.drbg) != 0) {
+        write_crt_pem(&w, &key, &g.drbg, pem, PEM_MAX) < 0) {
         r = log_errno(LOG_ERR, -EIO, "ca: cannot make the CA certificate");
         goto out;
     }
@@ -393,7 +547,7 @@ int hub_ca_sign(struct hub_ca *ca, const char *pem, size_t len, const char *node
                                             MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
                                             0, eku, sizeof(eku)) != 0 ||
         mbedtls_x509write_crt_set_authority_key_identifier(&w) != 0 ||
-        mbedtls_x509write_crt_pem(&w, buf, PEM_MAX, mbedtls_ctr_drbg_random, &ca->drbg) != 0)
+        write_crt_pem(&w, &ca->key, &ca->drbg, buf, PEM_MAX) < 0)
         goto out;
     out->pem = (char *)buf;
     buf = NULL;

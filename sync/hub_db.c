@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,10 +153,32 @@ static void retry_cb(uv_timer_t *t)
     conn_start(t->data);
 }
 
+/* Copies libpq's (multi-line) message why into out as one line. */
+static void one_line(const char *why, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (; why && *why && n + 1 < size; why++) {
+        char ch = *why == '\n' || *why == '\t' ? ' ' : *why;
+        if (ch == ' ' && (n == 0 || out[n - 1] == ' '))
+            continue;
+        out[n++] = ch;
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = 0;
+}
+
+/* Drops c and starts its next attempt after a backoff. why may point into
+ * c's libpq connection (PQerrorMessage): it is copied before the teardown
+ * frees that. */
 static void conn_retry_later(struct db_conn *c, const char *why)
 {
     struct db_pool *p = c->pool;
+    char text[256];
 
+    one_line(why, text, sizeof(text));
+    why = text;
     conn_teardown(c);
     if (p->closing)
         return;
@@ -211,14 +234,8 @@ static void connect_tick(uv_timer_t *t)
         return;                                 /* not ready: next tick */
     c->cstat = PQconnectPoll(c->pg);
     if (c->cstat == PGRES_POLLING_FAILED) {
-        char why[256];
-        size_t n;
         uv_timer_stop(&c->timer);
-        snprintf(why, sizeof(why), "%s", PQerrorMessage(c->pg));
-        n = strlen(why);
-        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
-            why[--n] = 0;
-        conn_retry_later(c, why);
+        conn_retry_later(c, PQerrorMessage(c->pg));
         return;
     }
     if (c->cstat != PGRES_POLLING_OK)

@@ -12,6 +12,7 @@
 
 #include <mbedtls/oid.h>
 
+#include "hub_audit.h"
 #include "hub_ca.h"
 #include "log.h"
 #include "uuid7.h"
@@ -100,6 +101,25 @@ void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
     }
     j->sql = s.p;
     db_acquire(h->db, audit_conn, j);
+}
+
+void hub_audit_limited(struct hub *h, const struct hub_identity *id, const char *address,
+                       const char *endpoint, const char *code, const char *message)
+{
+    char key[AUDIT_KEY_MAX], reason[400];
+    uint64_t same = 0, others = 0;
+    int n;
+
+    snprintf(key, sizeof(key), "%s|%s|%s", code, id && id->node[0] ? id->node : "-",
+             address ? address : "-");
+    if (!audit_limit(h->audit, key, uv_now(h->loop), &same, &others))
+        return;
+    n = snprintf(reason, sizeof(reason), "%s: %s", code, message);
+    if ((same || others) && n > 0 && (size_t)n < sizeof(reason))
+        snprintf(reason + n, sizeof(reason) - (size_t)n, " (and %llu more from this node and "
+                 "address, %llu from others, since the last row: not recorded one by one)",
+                 (unsigned long long)same, (unsigned long long)others);
+    hub_audit(h, "refuse", id, address, endpoint, reason);
 }
 
 /* Answers a refusal and records it. */

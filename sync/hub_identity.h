@@ -34,6 +34,12 @@ void hub_identity_check(struct hub *h, struct http_req *req, const char *endpoin
 void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
                const char *address, const char *endpoint, const char *reason);
 
+/* Records a refusal that a peer can repeat at will (event 'refuse', reason
+ * "code: message"), at most once a minute per (code, node, address): the
+ * ones left out are counted in the next row's reason (hub_audit.h). */
+void hub_audit_limited(struct hub *h, const struct hub_identity *id, const char *address,
+                       const char *endpoint, const char *code, const char *message);
+
 /* Appends s to sql as a quoted SQL literal (NULL: NULL). */
 struct hstr;
 void hub_sql_literal(struct hstr *sql, const char *s);

@@ -81,6 +81,8 @@ void metrics_batch(struct hub_metrics *m, uint64_t rows_applied, uint64_t rows_d
     m->rows_duplicate += rows_duplicate;
     m->rows_refused += rows_refused;
     m->conflicts += conflicts;
+    if (seconds < 0)
+        return;                 /* no answer went out: no latency */
     for (int i = 0; i < METRICS_BUCKETS; i++)
         if (seconds <= bucket_le[i]) {
             b = i;
@@ -188,10 +190,10 @@ int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
                     ref += m->requests[e][s];
         outf(&o, "sikhnas_hub_refusals_total %llu\n", (unsigned long long)ref);
     }
-    outf(&o, "# HELP sikhnas_hub_batches_total Push batches acknowledged.\n"
+    outf(&o, "# HELP sikhnas_hub_batches_total Push batches committed (or answered).\n"
              "# TYPE sikhnas_hub_batches_total counter\nsikhnas_hub_batches_total %llu\n",
          (unsigned long long)m->batches);
-    outf(&o, "# HELP sikhnas_hub_rows_total Pushed rows by outcome.\n"
+    outf(&o, "# HELP sikhnas_hub_rows_total Pushed rows by outcome, as committed.\n"
              "# TYPE sikhnas_hub_rows_total counter\n"
              "sikhnas_hub_rows_total{outcome=\"applied\"} %llu\n"
              "sikhnas_hub_rows_total{outcome=\"duplicate\"} %llu\n"

@@ -15,7 +15,9 @@ int  metrics_new(struct hub_metrics **ret);
 void metrics_free(struct hub_metrics *m);
 
 void metrics_request(struct hub_metrics *m, const char *endpoint, int status);
-/* One acknowledged push batch. */
+/* One committed push batch, counted once: when it is answered, or when the
+ * ledger shows that a batch whose answer was lost had committed (seconds
+ * < 0: no latency to record). */
 void metrics_batch(struct hub_metrics *m, uint64_t rows_applied, uint64_t rows_duplicate,
                    uint64_t rows_refused, uint64_t conflicts, double seconds);
 void metrics_bytes(struct hub_metrics *m, const char *direction, uint64_t wire, uint64_t plain);

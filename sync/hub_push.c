@@ -5,9 +5,11 @@
  * temporary tables and check them against the reference data; lock the
  * node's registry row and read its high-water mark; drop the rows up to it,
  * store refusals, log conflicts, upsert last-writer-wins, move the
- * high-water mark; COMMIT; only then answer 200. A failure before COMMIT
- * rolls everything back; a lost COMMIT answer is a 503, and the re-sent
- * batch is then acknowledged as a duplicate. The COPY and the checks come
+ * high-water mark and write the ledger row (push_batch) that the metrics
+ * count from; COMMIT; only then answer 200. A failure before COMMIT rolls
+ * everything back; a lost COMMIT answer is a 503, the re-sent batch is then
+ * acknowledged as a duplicate, and hub_ledger.c finds out whether the lost
+ * attempt committed, to count its rows once. The COPY and the checks come
  * before the lock so that they overlap the transaction of the node's
  * previous batch when a node keeps two in flight.
  *
@@ -45,8 +47,9 @@ struct push_job {
     int                 present[16];    /* the table has rows above acked */
     int                 next_table;
     char               *sql;
-    int                 conflict_idx[16];
-    int                 nconflict_idx;
+    uint64_t            attempt;       /* the hub's HLC for the apply: push_batch.batch_hlc */
+    int                 ledger;        /* the apply writes a push_batch row */
+    int                 ledger_idx;
     int                 refusal_idx;
     uint64_t            t_decoded, t_checked, t_locked;   /* uv_hrtime(), for the debug log */
     const char         *fail_code;     /* for a ROLLBACK path */
@@ -142,19 +145,46 @@ static void job_rollback(struct push_job *j, int status, const char *code, const
         job_fail(j, status, code, msg);
 }
 
+/* The answer's JSON: the high-water mark, the counts and the refusals rr. */
+static void ack_json(struct push_job *j, struct hstr *s, PGresult *rr, long applied,
+                     long conflicts)
+{
+    int nref = rr ? PQntuples(rr) : 0;
+
+    hstr_fmt(s, "{\"v\":1,\"acked_seq\":%" PRId64 ",", j->acked > j->b.last_seq ?
+             j->acked : j->b.last_seq);
+    hstr_fmt(s, "\"applied\":%ld,\"duplicate\":%d,\"conflicts\":%ld,\"refused\":[",
+             applied, j->ndup, conflicts);
+    for (int i = 0; i < nref; i++) {
+        hstr_fmt(s, "%s{\"seq\":%s,\"table\":", i ? "," : "", PQgetvalue(rr, i, 0));
+        hstr_json(s, PQgetvalue(rr, i, 1));
+        hstr_add(s, ",\"id\":", 6);
+        hstr_json(s, PQgetvalue(rr, i, 2));
+        hstr_add(s, ",\"code\":", 8);
+        hstr_json(s, PQgetvalue(rr, i, 3));
+        hstr_add(s, ",\"reason\":", 10);
+        hstr_json(s, PQgetvalue(rr, i, 4));
+        hstr_add(s, "}", 1);
+    }
+    hstr_add(s, "],", 2);
+    hub_stamp(j->h, s);
+    hstr_add(s, "}", 1);
+}
+
 static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
     struct hub *h = j->h;
     struct hstr s = { 0 };
-    PGresult *rr;
-    long conflicts = 0;
-    int nref, refused_now = 0;
+    PGresult *rr, *lr;
+    long applied = 0, refused = 0, conflicts = 0;
     double secs;
 
     if (err == -ECONNRESET) {
         log_warning("push %s: database connection lost during the batch (seq <= %" PRId64
                     "); the node will re-send it", j->id.node, j->b.last_seq);
+        if (j->ledger)                  /* it may have committed: find out, count it then */
+            ledger_verify(h, j->id.node, j->id.district, j->attempt, j->ndup);
         job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }
@@ -165,41 +195,23 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
         job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
         return;
     }
-    for (int i = 0; i < j->nconflict_idx; i++)
-        if (j->conflict_idx[i] < nres)
-            conflicts += atol(PQcmdTuples(res[j->conflict_idx[i]]));
+    /* the counts are what the ledger row committed, whatever the answer's fate */
+    lr = j->ledger_idx >= 0 && j->ledger_idx < nres ? res[j->ledger_idx] : NULL;
+    if (lr && PQntuples(lr) == 1) {
+        applied = atol(PQgetvalue(lr, 0, 0));
+        refused = atol(PQgetvalue(lr, 0, 1));
+        conflicts = atol(PQgetvalue(lr, 0, 2));
+    }
     rr = j->refusal_idx < nres ? res[j->refusal_idx] : NULL;
-    nref = rr ? PQntuples(rr) : 0;
     db_release(j->c);
     j->c = NULL;
-
-    hstr_fmt(&s, "{\"v\":1,\"acked_seq\":%" PRId64 ",", j->acked > j->b.last_seq ?
-             j->acked : j->b.last_seq);
-    for (int i = 0; i < nref; i++)
-        if (strtoll(PQgetvalue(rr, i, 0), NULL, 10) > j->acked)
-            refused_now++;
-    hstr_fmt(&s, "\"applied\":%d,\"duplicate\":%d,\"conflicts\":%ld,\"refused\":[",
-             j->nsent - refused_now, j->ndup, conflicts);
-    for (int i = 0; i < nref; i++) {
-        hstr_fmt(&s, "%s{\"seq\":%s,\"table\":", i ? "," : "", PQgetvalue(rr, i, 0));
-        hstr_json(&s, PQgetvalue(rr, i, 1));
-        hstr_add(&s, ",\"id\":", 6);
-        hstr_json(&s, PQgetvalue(rr, i, 2));
-        hstr_add(&s, ",\"code\":", 8);
-        hstr_json(&s, PQgetvalue(rr, i, 3));
-        hstr_add(&s, ",\"reason\":", 10);
-        hstr_json(&s, PQgetvalue(rr, i, 4));
-        hstr_add(&s, "}", 1);
-    }
-    hstr_add(&s, "],", 2);
-    hub_stamp(h, &s);
-    hstr_add(&s, "}", 1);
+    ack_json(j, &s, rr, applied, conflicts);
     secs = (double)(uv_hrtime() - j->req->start_ns) / 1e9;
-    metrics_batch(h->metrics, (uint64_t)(j->nsent - refused_now), (uint64_t)j->ndup,
-                  (uint64_t)refused_now, (uint64_t)conflicts, secs);
-    log_debug("push %s: seq <= %" PRId64 ": %d applied, %d duplicate, %d refused, %ld "
+    metrics_batch(h->metrics, (uint64_t)applied, (uint64_t)j->ndup, (uint64_t)refused,
+                  (uint64_t)conflicts, secs);
+    log_debug("push %s: seq <= %" PRId64 ": %ld applied, %d duplicate, %ld refused, %ld "
               "conflicts, %.1f ms (decode %.1f, copy and check %.1f, lock %.1f, apply %.1f)",
-              j->id.node, j->b.last_seq, j->nsent - refused_now, j->ndup, refused_now,
+              j->id.node, j->b.last_seq, applied, j->ndup, refused,
               conflicts, secs * 1000, (double)(j->t_decoded - j->req->start_ns) / 1e6,
               (double)(j->t_checked - j->t_decoded) / 1e6,
               (double)(j->t_locked - j->t_checked) / 1e6,
@@ -230,6 +242,34 @@ static void count_rows(struct push_job *j)
         j->ndup += dup;
         j->present[i] = keep > 0;
     }
+}
+
+/* The apply statements of j (batch_apply_sql()); malloc'd, or NULL. */
+static char *apply_sql(struct push_job *j)
+{
+    struct batch_apply a = { .acked = j->acked, .node = j->id.node,
+                             .district = j->id.district, .duplicate = j->ndup };
+    struct hstr who = { 0 };
+    const char *who_parts[] = { j->id.name[0] ? j->id.name : NULL, j->id.node, j->id.district,
+                                j->id.serial[0] ? j->id.serial : NULL,
+                                http_req_address(j->req) };
+    char *sql = NULL;
+
+    for (size_t i = 0; i < sizeof(who_parts) / sizeof(who_parts[0]); i++) {
+        if (i)
+            hstr_add(&who, ", ", 2);
+        hub_sql_literal(&who, who_parts[i]);
+    }
+    /* a ledger row when the batch changes anything: rows above the mark,
+     * or the mark itself (a probe below the mark writes nothing) */
+    j->ledger = a.ledger = j->nsent > 0 || j->b.last_seq > j->acked;
+    j->attempt = a.attempt = hlc_tick(&j->h->clock, hlc_wall_ms());
+    if (!who.oom) {
+        a.audit_who = who.p;
+        sql = batch_apply_sql(&j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
+    }
+    free(who.p);
+    return sql;
 }
 
 static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
@@ -267,8 +307,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
     }
     count_rows(j);
     free(j->sql);
-    j->sql = batch_apply_sql(&j->b, j->present, j->acked, j->id.node, j->id.district,
-                             j->conflict_idx, &j->nconflict_idx, &j->refusal_idx);
+    j->sql = apply_sql(j);
     if (!j->sql) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
@@ -332,13 +371,20 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
 /* COPYs the next table block with rows, then checks them all. */
 static void copy_next(struct push_job *j)
 {
+    int r;
+
     while (j->next_table < j->b.ntables && j->b.tables[j->next_table].copy_len == 0)
         j->next_table++;
     if (j->next_table < j->b.ntables) {
         const struct batch_table *t = &j->b.tables[j->next_table++];
-        char sql[128];
-        batch_copy_sql(t, sql, sizeof(sql));
-        if (db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j) < 0)
+        char *sql = batch_copy_sql(t);
+        if (!sql) {
+            job_rollback(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        r = db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j);
+        free(sql);                      /* libpq has sent or buffered it */
+        if (r < 0)
             job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }
@@ -391,7 +437,8 @@ static void decode_work(uv_work_t *w)
     struct http_req *req = j->req;
 
     j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
-                         req->digest[0] ? req->digest : NULL, j->id.node, &j->status);
+                         req->digest[0] ? req->digest : NULL, j->id.node, hlc_wall_ms(),
+                         &j->status);
 }
 
 static void decode_done(uv_work_t *w, int status)
@@ -401,6 +448,9 @@ static void decode_done(uv_work_t *w, int status)
     j->t_decoded = uv_hrtime();
     metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
     if (j->rc < 0) {
+        if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
+            hub_audit_limited(j->h, &j->id, http_req_address(j->req), "push",
+                              j->b.err_code, j->b.err_msg);
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }

@@ -13,11 +13,11 @@
 
 #include <http_parser.h>
 
+#include "hub_audit.h"
 #include "hub_batch.h"
 #include "hub_ca.h"
 #include "log.h"
 
-#define HUB_MAX_AHEAD_MS (5 * 60 * 1000)   /* a node clock further ahead is not merged */
 #define HUB_STOP_GRACE_MS 30000
 
 /* ------------------------------------------------------------ strings */
@@ -85,7 +85,7 @@ static void observe_node_clock(struct hub *h, const struct http_req *req)
     v = strtoull(req->hlc, &end, 10);
     if (errno || *end)
         return;
-    (void) hlc_observe(&h->clock, v, hlc_wall_ms(), HUB_MAX_AHEAD_MS);
+    (void) hlc_observe(&h->clock, v, hlc_wall_ms(), BATCH_MAX_AHEAD_MS);
 }
 
 static void serve_metrics(struct hub *h, struct http_req *req)
@@ -195,6 +195,7 @@ static void http_drained(void *ud)
 
     h->http = NULL;
     log_notice("all connections closed; closing the database connections");
+    ledger_stop(h);
     db_pool_close(h->db, db_closed, h);
 }
 
@@ -245,8 +246,14 @@ int hub_run(const struct hub_opts *o)
     r = enrol_limits_new(o->enroll_per_min, &h.limits);
     if (r < 0)
         goto out;
+    r = audit_limiter_new(&h.audit);
+    if (r < 0)
+        goto out;
     h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
+    if (r < 0)
+        goto out;
+    r = ledger_start(&h);
     if (r < 0)
         goto out;
     memset(&ho, 0, sizeof(ho));
@@ -277,9 +284,11 @@ int hub_run(const struct hub_opts *o)
     r = 0;
 out:
     free(setup);
+    ledger_free(h.ledger);
     metrics_free(h.metrics);
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);
+    audit_limiter_free(h.audit);
     if (r < 0)
         return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);

@@ -453,9 +453,11 @@ def test_pull_reference_and_corrections():
 
 
 def test_wrong_node_clock():
-    """A node whose clock runs a day ahead: its rows carry future HLCs, the hub
-    does not follow it into the future, and a later central correction still
-    wins on the node. A node whose HLC is far behind moves up to the hub's."""
+    """A node whose clock runs a day ahead: its rows carry future HLCs, which
+    would win last-writer-wins against every correction for a day: the hub
+    refuses them (hlc_ahead), the node shows them as rejected, and the hub
+    does not follow it into the future. A node whose HLC is far behind moves
+    up to the hub's."""
     node = new_node(0)
     day = 86400 * 1000
     future = (int(time.time() * 1000) + day) << 16
@@ -464,12 +466,13 @@ def test_wrong_node_clock():
     assert node.add_report(e2elib.report()).returncode == 0
     rid, hlc = node.sql('SELECT id, hlc FROM case_report')[0]
     assert hlc > future
-    ok_sync(node)
+    s = ok_sync(node)
+    assert s['refused'] == 1, s
     hub_hlc = ENV.pg.scalar('SELECT sikhnas_hlc_next()')
     assert hub_hlc < future, 'the hub followed a node clock a day ahead'
-    ENV.pg.psql("UPDATE case_report SET note = 'central fix' WHERE id = '%s'" % rid)
-    ok_sync(node)
-    assert node.sql("SELECT note FROM case_report WHERE id = ?", (rid,))[0][0] == 'central fix'
+    assert ENV.pg.scalar("SELECT count(*) FROM case_report WHERE id = '%s'" % rid) == 0
+    lst = json.loads(node.run('report', 'list', '--json').stdout)
+    assert [r['sync_error'].split(':')[0] for r in lst if r['id'] == rid] == ['hlc_ahead'], lst
     # behind: the store's clock as on a board that booted in 1970
     node2 = new_node(0)
     subprocess.run(['sqlite3', node2.db, "UPDATE meta SET value = '65536' WHERE key = 'hlc'"],

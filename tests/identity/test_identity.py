@@ -297,6 +297,20 @@ def test_tampered_body_digest():
     st, js = push_with(cert, node, [case_row(1, node)], 1, body_hook=flip)
     assert st == 400 and js['error'] == 'digest_mismatch', (st, js)
     assert counts() == before
+    # audited, with the node and its address; a flood gets one row a minute
+    rows = "SELECT address, endpoint, reason FROM security_audit WHERE event = 'refuse' " \
+           "AND node_id = '%s' AND reason LIKE 'digest_mismatch:%%'" % node
+    deadline = time.time() + 5
+    while not ENV.pg.psql(rows) and time.time() < deadline:
+        time.sleep(0.05)
+    got = ENV.pg.psql(rows).splitlines()
+    assert len(got) == 1 and got[0].startswith('127.0.0.1|push|digest_mismatch: '), got
+    for _ in range(5):
+        st, js = push_with(cert, node, [case_row(1, node)], 1, body_hook=flip)
+        assert st == 400 and js['error'] == 'digest_mismatch', (st, js)
+    time.sleep(0.5)
+    assert len(ENV.pg.psql(rows).splitlines()) == 1, ENV.pg.psql(rows)
+    assert counts() == before
 
 
 def test_tls11_client():
@@ -452,11 +466,72 @@ def test_ca_rotation():
         hub.stop()
 
 
+# ------------------------------------------------------------ certificate encoding
+
+ECDSA_SHA256 = bytes.fromhex('06082a8648ce3d040302')     # OID 1.2.840.10045.4.3.2, as TLV
+
+
+def der_items(b):
+    """The TLVs of DER contents b: [(tag, whole TLV, contents)]."""
+    out, i = [], 0
+    while i < len(b):
+        tag, n = b[i], b[i + 1]
+        j = i + 2
+        if n & 0x80:
+            k = n & 0x7f
+            n = int.from_bytes(b[j:j + k], 'big')
+            j += k
+        out.append((tag, b[i:j + n], b[j:j + n]))
+        i = j + n
+    return out
+
+
+def pem_der(pem):
+    import base64
+    body = pem.split('-----BEGIN CERTIFICATE-----')[1].split('-----END CERTIFICATE-----')[0]
+    return base64.b64decode(''.join(body.split()))
+
+
+def signature_algorithms(pem):
+    """(tbsCertificate.signature, Certificate.signatureAlgorithm) as the
+    TLVs inside each AlgorithmIdentifier SEQUENCE."""
+    (tag, _, cert), = der_items(pem_der(pem))
+    assert tag == 0x30
+    tbs, alg, sig = der_items(cert)
+    version, serial, tbs_alg = der_items(tbs[2])[:3]
+    assert version[0] == 0xa0 and serial[0] == 0x02 and tbs_alg[0] == 0x30 and alg[0] == 0x30
+    return ([t[1] for t in der_items(tbs_alg[2])], [t[1] for t in der_items(alg[2])])
+
+
+def test_certificate_signature_algorithm_has_no_parameters():
+    """RFC 5758 §3.2: ecdsa-with-SHA256 without parameters (no NULL), in the
+    TBS and around it, for node certificates and the CA's own; openssl and
+    the node (mbedTLS, by the enrolment and sync tests) still accept them."""
+    node = uuid7()
+    csr, _ = make_csr(node)
+    st, js = post_json('/v1/enroll', enrol_doc(node_add('encoding-1'), node, csr=csr))
+    assert st == 200, js
+    crt = os.path.join(TMP, 'encoding-1.pem')
+    with open(crt, 'w') as f:
+        f.write(js['certificate'])
+    for what, pem in (('node certificate', js['certificate']),
+                      ('CA certificate', open(ENV.hub.nodeca).read())):
+        tbs_alg, alg = signature_algorithms(pem)
+        assert tbs_alg == [ECDSA_SHA256] and alg == [ECDSA_SHA256], (what, tbs_alg, alg)
+    text = subprocess.run(['openssl', 'asn1parse', '-in', crt], capture_output=True,
+                          text=True, check=True).stdout
+    assert 'ecdsa-with-SHA256' in text and 'NULL' not in text, text
+    v = subprocess.run(['openssl', 'verify', '-x509_strict', '-CAfile', ENV.hub.nodeca, crt],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
 TESTS = [test_enrol_sync_renew, test_expired_certificate, test_no_client_certificate,
          test_certificate_from_another_ca, test_revoked_also_on_an_open_connection,
          test_write_outside_the_district, test_tampered_body_digest, test_tls11_client,
          test_token_reused, test_token_expired, test_token_for_another_district,
-         test_oversize_csr, test_enrolment_rate_limit, test_ca_rotation]
+         test_oversize_csr, test_enrolment_rate_limit, test_ca_rotation,
+         test_certificate_signature_algorithm_has_no_parameters]
 
 
 def main():

@@ -292,8 +292,10 @@ def test_conflict_resolves_by_hlc_and_is_logged(env):
     log = env.pg.psql("SELECT winner_node, loser_node, loser->>'note', winner->>'note' "
                       "FROM conflict_log WHERE row_id = '%s' ORDER BY id" % rid)
     check(log == 'central|%s|a again|central fix' % a, log)
-    # node b (same district) writes later by HLC: b wins, the central version is logged
-    st, js = push(env, b, [case_row(1, b, rid=rid, hlc=central_hlc + 1, note='from b')], 1)
+    # node b (same district) writes later by HLC: b wins, the central version is
+    # logged (the row keeps its origin: it was born on a)
+    st, js = push(env, b, [case_row(1, b, rid=rid, hlc=central_hlc + 1, note='from b',
+                                    origin=a)], 1)
     check(st == 200 and js['conflicts'] == 1, js)
     row = env.pg.psql("SELECT note, src_node FROM case_report WHERE id = '%s'" % rid)
     check(row == 'from b|%s' % b, row)
@@ -306,7 +308,7 @@ def test_conflict_resolves_by_hlc_and_is_logged(env):
     t = hubtest.now_hlc()
     st, js = push(env, hi, [case_row(10, hi, rid=rid2, hlc=t, note='hi')], 10)
     check(st == 200 and js['applied'] == 1, js)
-    st, js = push(env, lo, [case_row(11, lo, rid=rid2, hlc=t, note='lo')], 11)
+    st, js = push(env, lo, [case_row(11, lo, rid=rid2, hlc=t, note='lo', origin=hi)], 11)
     check(st == 200 and js['conflicts'] == 1, js)
     check(env.pg.psql("SELECT note FROM case_report WHERE id = '%s'" % rid2) == 'hi', 'tie')
 
