@@ -188,6 +188,22 @@ def test_duplicate_batch_after_lost_ack():
         assert s['pushed'] == 0 and s['found_acked'] == 400 and s['batches'] == 0, s
         assert s['bytes_up'] < 4000, s      # a probe, not the batch again
         exactly_once(node, 400)
+        # a row the hub refused in a batch whose answer was lost is marked
+        # refused from the probe's answer, not taken as delivered
+        bad = node.sql('SELECT id FROM case_report ORDER BY hlc LIMIT 1')[0][0]
+        subprocess.run(['sqlite3', node.db, "UPDATE case_report SET village = '3202010001', "
+                        "hlc = hlc + 1 WHERE id = '%s'" % bad], check=True)
+        path = e2elib.write_jsonl(os.path.join(node.tmp, 'more.jsonl'), 200, BOGOR, seed=7)
+        assert node.run('import', path, '--no-progress').returncode == 0
+        proxy.fault(cut_down=20, after_up=4000, times=1)
+        r = sync(node, '--retries', '0', port=proxy.port)
+        assert r.returncode != 0 and proxy.cuts >= 2, r.stdout
+        s = ok_sync(node, port=proxy.port)
+        assert s['pushed'] == 0 and s['found_acked'] == 200 and s['refused'] == 1, s
+        lst = {x['id']: x for x in json.loads(node.run('report', 'list', '--json').stdout)}
+        assert lst[bad]['sync'] == 'rejected', lst[bad]
+        assert lst[bad]['sync_error'].startswith('out_of_district'), lst[bad]
+        assert node.status()['outbox'] == 0 and node.status()['rejected'] == 1
     finally:
         proxy.close()
 
