@@ -400,7 +400,8 @@ static void table(struct src *s, struct table_in *t, struct hstr *js, int64_t *s
             hstr_str(&t->copy, "\\N\t\\N");
             for (int k = 0; k < t->ncols; k++) {
                 hstr_add(&t->copy, "\t", 1);
-                hstr_add(&t->copy, cc[r][k].p, cc[r][k].len);
+                if (cc[r][k].len)           /* an empty text has no buffer */
+                    hstr_add(&t->copy, cc[r][k].p, cc[r][k].len);
             }
         }
         hstr_add(&t->copy, "\n", 1);
