@@ -55,6 +55,7 @@ struct http_server {
     int                      sweeping;
     struct addr_ent         *addrs[ADDR_BUCKETS];
     int                      naddrs;
+    int                      admitted;  /* connections counted in the table */
     int                      table_full_logged;
     struct http_opts         o;
     int                      port;
@@ -257,6 +258,7 @@ static void peer_unref(struct peer *p)
     if (--p->refs > 0)
         return;
     if (p->ent) {
+        s->admitted--;
         p->ent->conns--;
         if (p->ent->conns * 2 < s->o.max_conns_per_addr)
             p->ent->cap_logged = 0;
@@ -913,7 +915,8 @@ static int peer_admit(struct http_server *s, struct peer *p)
 {
     struct addr_ent *e;
 
-    if (s->nconns > HTTP_MAX_CONNS || s->draining || !(e = addr_get(s, p->addr)))
+    /* (refused ones are not counted: they go in this loop iteration) */
+    if (s->admitted >= HTTP_MAX_CONNS || s->draining || !(e = addr_get(s, p->addr)))
         return -EBUSY;
     if (e->conns >= s->o.max_conns_per_addr) {
         e->refused++;
@@ -926,6 +929,7 @@ static int peer_admit(struct http_server *s, struct peer *p)
         return -EBUSY;
     }
     e->conns++;
+    s->admitted++;
     p->ent = e;
     return 0;
 }
