@@ -572,17 +572,17 @@ static void refused_closed(uv_handle_t *h)
     free(h);
 }
 
-/* Logs a refused connection: once per address and minute, not per connection. */
-static void log_refused(struct http_server *srv, const char *addr, const char *why)
+/* Logs a refused connection: once per key (an address, or "*" for the
+ * total) and minute, not per connection. */
+static void log_refused(struct http_server *srv, const char *key, const char *why)
 {
     uint64_t now = uv_now(srv->loop);
 
     srv->refused++;
-    if (strcmp(srv->refused_addr, addr) == 0 && now - srv->refused_at < 60000)
+    if (strcmp(srv->refused_addr, key) == 0 && now - srv->refused_at < 60000)
         return;
-    log_warning("web: %s: %s; refusing its connections (%u refused since the last notice)",
-                addr, why, srv->refused);
-    snprintf(srv->refused_addr, sizeof(srv->refused_addr), "%s", addr);
+    log_warning("web: %s (%u refused since the last notice)", why, srv->refused);
+    snprintf(srv->refused_addr, sizeof(srv->refused_addr), "%s", key);
     srv->refused_at = now;
     srv->refused = 0;
 }
@@ -602,12 +602,13 @@ static void conn_start(struct http_conn *c, const char *ip)
 {
     struct http_server *srv = c->srv;
     unsigned same = 0, first;
-    char why[96];
+    char why[160];
 
     for (struct http_conn *o = srv->conns; o; o = o->next)
         same += strcmp(o->peer, ip) == 0;
     if (same >= srv->lim.max_per_addr) {
-        snprintf(why, sizeof(why), "holds %u connections (web.max_conns_per_addr)", same);
+        snprintf(why, sizeof(why), "%s holds %u connections (web.max_conns_per_addr); "
+                 "refusing more from it", ip, same);
         log_refused(srv, ip, why);
         conn_drop(c);
         return;
@@ -661,7 +662,7 @@ static void on_connection(uv_stream_t *l, int status)
             return;
         uv_tcp_init(srv->loop, t);
         if (uv_accept(l, (uv_stream_t *)t) == 0 && !srv->stopping)
-            log_refused(srv, "*", "web.max_connections are open");
+            log_refused(srv, "*", "all web.max_connections are open; refusing more");
         uv_close((uv_handle_t *)t, refused_closed);
         return;
     }

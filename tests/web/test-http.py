@@ -367,7 +367,7 @@ def per_address(db):
             st = None
         check(st == 404 and time.time() - t1 < 1, 'meanwhile 127.0.0.2 is served at once (%s)' % st)
         log = drain(d)
-        n = log.count('127.0.0.1: holds 32 connections')
+        n = log.count('127.0.0.1 holds 32 connections')
         check(n == 1, 'the refusals are logged once, with the reason (%d lines)' % n)
         kept = [x for x, g in zip(flood, gone) if not g]
         for x in kept:
