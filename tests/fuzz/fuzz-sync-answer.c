@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz-tmp.h"
 #include "client.h"
 #include "store.h"
 
@@ -19,13 +20,11 @@ static struct sync_client *client;
 
 static void setup(void)
 {
-    static char dir[] = "/tmp/sikhnas-fuzz-sync-XXXXXX";
+    const char *dir = fuzz_tmp("sync");
     struct store_opts o = { .create = 1, .sync = STORE_SYNC_NORMAL };
     struct sync_client_opts co = { .hub_url = "https://127.0.0.1:1" };
     char path[128], id[UUID_STR_LEN];
 
-    if (!mkdtemp(dir))
-        abort();
     snprintf(path, sizeof(path), "%s/node.db", dir);
     if (store_open(path, &o, &store) < 0 || store_begin(store) < 0 ||
         store_new_id(store, store_hlc_tick(store), id) < 0 ||

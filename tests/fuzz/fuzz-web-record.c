@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fuzz-tmp.h"
 #include "records.h"
 #include "refdata.h"
 #include "store.h"
@@ -27,7 +28,7 @@ static struct daemon daemon_;
 
 static void setup(void)
 {
-    static char dir[] = "/tmp/sikhnas-fuzz-web-XXXXXX";
+    const char *dir = fuzz_tmp("web");
     struct store_opts o = { .create = 1, .sync = STORE_SYNC_NORMAL };
     struct refdata_counts n = {0};
     const char *areas = getenv("SIKHNAS_TEST_AREAS");
@@ -37,8 +38,6 @@ static void setup(void)
 
     if (!areas)
         areas = SIKHNAS_TEST_AREAS;
-    if (!mkdtemp(dir))
-        abort();
     snprintf(path, sizeof(path), "%s/node.db", dir);
     snprintf(in.animals[0].species, sizeof(in.animals[0].species), "AY");
     if (store_open(path, &o, &daemon_.store) < 0 || store_begin(daemon_.store) < 0 ||
