@@ -34,6 +34,9 @@ struct http_server {
     struct http_conn *conns;    /* every open connection */
     char readbuf[HTTP_READ_BUF];  /* reads are parsed before the next read */
     int readbuf_busy;
+    char refused_addr[64];      /* the last address refused for its cap, and when */
+    uint64_t refused_at;
+    unsigned refused;           /* connections refused since the last log line */
 };
 
 struct http_conn {
@@ -262,6 +265,10 @@ static int on_headers_complete(http_parser *p)
 
     if (head_append(c, "", 1) < 0)
         return -1;
+    if (c->url_end == 0 || c->head[0] != '/') {
+        c->refuse = 400;            /* only origin-form targets: no "*", no "http://..." */
+        return -1;
+    }
     if (c->n_hdr > 0 && !c->in_value) {
         c->refuse = 400;            /* a name without a value */
         return -1;
@@ -421,7 +428,11 @@ static void conn_parse(struct http_conn *c, const char *data, size_t len)
             conn_refuse(c, status);
             break;
         }
-        break;                      /* all used; wait for more */
+        /* all used; wait for more. Reading stopped for the request before
+         * (if any) and must go on: the rest of a pipelined one is to come. */
+        if (!c->busy && c->keep_alive && !c->closing)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        break;
     }
     free(own);
     c->in_parse = 0;
@@ -561,38 +572,45 @@ static void refused_closed(uv_handle_t *h)
     free(h);
 }
 
-static void on_connection(uv_stream_t *l, int status)
+/* Logs a refused connection: once per key (an address, or "*" for the
+ * total) and minute, not per connection. */
+static void log_refused(struct http_server *srv, const char *key, const char *why)
 {
-    struct http_server *srv = l->data;
-    struct http_conn *c;
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
+    uint64_t now = uv_now(srv->loop);
 
-    if (status < 0) {
-        log_warning("web: accept: %s", uv_strerror(status));
+    srv->refused++;
+    if (strcmp(srv->refused_addr, key) == 0 && now - srv->refused_at < 60000)
         return;
-    }
-    if (srv->n_conns >= srv->lim.max_connections || srv->stopping) {
-        uv_tcp_t *t = malloc(sizeof(*t));
-        if (!t)
-            return;
-        uv_tcp_init(srv->loop, t);
-        if (uv_accept(l, (uv_stream_t *)t) == 0)
-            log_info("web: %u connections open; refusing another", srv->n_conns);
-        uv_close((uv_handle_t *)t, refused_closed);
-        return;
-    }
-    c = calloc(1, sizeof(*c));
-    if (!c)
-        return;
-    c->srv = srv;
-    uv_tcp_init(srv->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
-        c->refs = 1;
-        srv->refs++;
-        c->closing = 1;
-        uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    log_warning("web: %s (%u refused since the last notice)", why, srv->refused);
+    snprintf(srv->refused_addr, sizeof(srv->refused_addr), "%s", key);
+    srv->refused_at = now;
+    srv->refused = 0;
+}
+
+/* Closes a connection that conn_start() did not take. */
+static void conn_drop(struct http_conn *c)
+{
+    c->refs = 1;
+    c->srv->refs++;
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+}
+
+/* Takes an accepted connection from address ip, or closes it when that
+ * address holds its share of connections already (lim.max_per_addr). */
+static void conn_start(struct http_conn *c, const char *ip)
+{
+    struct http_server *srv = c->srv;
+    unsigned same = 0, first;
+    char why[160];
+
+    for (struct http_conn *o = srv->conns; o; o = o->next)
+        same += strcmp(o->peer, ip) == 0;
+    if (same >= srv->lim.max_per_addr) {
+        snprintf(why, sizeof(why), "%s holds %u connections (web.max_conns_per_addr); "
+                 "refusing more from it", ip, same);
+        log_refused(srv, ip, why);
+        conn_drop(c);
         return;
     }
     uv_timer_init(srv->loop, &c->timer);
@@ -605,19 +623,79 @@ static void on_connection(uv_stream_t *l, int status)
         srv->conns->prev = c;
     srv->conns = c;
     uv_tcp_nodelay(&c->tcp, 1);
-    snprintf(c->peer, sizeof(c->peer), "?");
+    snprintf(c->peer, sizeof(c->peer), "%s", ip);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    /* a connection that never sends a request goes sooner than an idle one */
+    first = srv->lim.first_request_ms;
+    timer_arm(c, first < srv->lim.idle_timeout_ms ? first : srv->lim.idle_timeout_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static struct http_conn *conn_new(struct http_server *srv)
+{
+    struct http_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    return c;
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct http_server *srv = l->data;
+    struct http_conn *c;
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    char ip[48] = "?";
+
+    if (status < 0) {
+        log_warning("web: accept: %s", uv_strerror(status));
+        return;
+    }
+    if (srv->n_conns >= srv->lim.max_connections || srv->stopping) {
+        uv_tcp_t *t = malloc(sizeof(*t));
+        if (!t)
+            return;
+        uv_tcp_init(srv->loop, t);
+        if (uv_accept(l, (uv_stream_t *)t) == 0 && !srv->stopping)
+            log_refused(srv, "*", "all web.max_connections are open; refusing more");
+        uv_close((uv_handle_t *)t, refused_closed);
+        return;
+    }
+    c = conn_new(srv);
+    if (!c)
+        return;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
+        conn_drop(c);
+        return;
+    }
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-        char ip[48] = "?";
         if (ss.ss_family == AF_INET6)
             uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
         else
             uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-        snprintf(c->peer, sizeof(c->peer), "%s", ip);
     }
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    timer_arm(c, srv->lim.idle_timeout_ms);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_start(c, ip);
+}
+
+int http_server_test_adopt(struct http_server *srv, uv_os_sock_t fd, const char *address)
+{
+    struct http_conn *c = conn_new(srv);
+    int r;
+
+    if (!c)
+        return -ENOMEM;
+    r = uv_tcp_open(&c->tcp, fd);
+    if (r < 0) {
+        conn_drop(c);
+        return r;
+    }
+    conn_start(c, address);
+    return 0;
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -638,6 +716,10 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
         return -ENOMEM;
     srv->loop = loop;
     srv->lim = *lim;
+    if (srv->lim.max_per_addr == 0)
+        srv->lim.max_per_addr = srv->lim.max_connections;
+    if (srv->lim.first_request_ms == 0)
+        srv->lim.first_request_ms = srv->lim.idle_timeout_ms;
     srv->fn = fn;
     srv->arg = arg;
     srv->refs = 1;
@@ -669,6 +751,11 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 int http_server_port(struct http_server *srv)
 {
     return srv->port;
+}
+
+unsigned http_server_conns(const struct http_server *srv)
+{
+    return srv->n_conns;
 }
 
 void http_server_stop(struct http_server *srv)

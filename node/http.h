@@ -20,6 +20,8 @@ struct http_conn;
 struct http_limits {
     size_t body_max;                /* bytes; larger bodies get 413 */
     unsigned max_connections;       /* more are accepted and closed at once */
+    unsigned max_per_addr;          /* ... and more than this from one client address */
+    unsigned first_request_ms;      /* a new connection must start a request this soon */
     unsigned idle_timeout_ms;       /* between requests on a keep-alive connection */
     unsigned request_timeout_ms;    /* from a request's first byte to its last */
 };
@@ -43,6 +45,8 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
                       struct http_server **ret);
 /* The port actually bound. */
 int http_server_port(struct http_server *srv);
+/* Connections open now. */
+unsigned http_server_conns(const struct http_server *srv);
 /* Stops accepting, closes idle connections, and lets busy ones finish their
  * current answer; the server's memory goes with its last handle. */
 void http_server_stop(struct http_server *srv);
@@ -60,6 +64,12 @@ int http_respond(struct http_conn *c, int status, const char *content_type,
 /* Keeps c's memory alive across asynchronous work; every ref needs an unref. */
 void http_conn_ref(struct http_conn *c);
 void http_conn_unref(struct http_conn *c);
+
+/* Test seam for the fuzz target (tests/fuzz/fuzz-node-http.c): makes a
+ * connection of fd (a connected stream socket, e.g. one end of a
+ * socketpair) as if it had been accepted from address, with the same
+ * caps, timers, parser and answers. Returns 0 or -errno. */
+int http_server_test_adopt(struct http_server *srv, uv_os_sock_t fd, const char *address);
 
 /* Decodes %XX and '+' of a query or form value into out (cap bytes).
  * Returns the length, or -EINVAL for a bad escape or one that does not fit. */

@@ -18,6 +18,8 @@ struct node_config {
     int log_level;
     unsigned web_max_connections; /* web: open connections at once */
     unsigned web_idle_timeout_s;  /* web: keep-alive idle time */
+    unsigned web_max_conns_per_addr; /* web: open connections of one client address */
+    unsigned web_first_request_s; /* web: a new connection's wait for its first request */
     unsigned web_session_ttl_s;   /* web: how long a login lasts */
     char sync_hub_url[512];       /* https://HOST:PORT of sikhnas-hub */
     char sync_ca_file[1024];      /* CAs that sign the hub's certificate */

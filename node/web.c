@@ -965,6 +965,8 @@ static int web_start(struct daemon *d)
         .body_max = WEB_BODY_MAX,
         .max_connections = d->cfg->web_max_connections,
         .idle_timeout_ms = d->cfg->web_idle_timeout_s * 1000,
+        .max_per_addr = d->cfg->web_max_conns_per_addr,
+        .first_request_ms = d->cfg->web_first_request_s * 1000,
         .request_timeout_ms = 15000,
     };
     struct web *w;

@@ -24,6 +24,8 @@ struct hub_opts {
     unsigned    cert_lifetime_s;  /* of the node certificates it signs */
     double      enroll_per_min;   /* enrolment attempts per client address */
     int         pg_conns;
+    int         max_conns_per_addr; /* 0: HTTP_MAX_CONNS_PER_ADDR */
+    unsigned    handshake_ms;       /* 0: HTTP_HANDSHAKE_MS */
 };
 
 struct hub_ca;

@@ -25,16 +25,38 @@
 #include "log.h"
 
 #define IN_MAX   (256u << 10)     /* ciphertext waiting while a request is handled */
-#define TLS_HANDSHAKE_MS 15000
+#define ADDR_BUCKETS 1024            /* the per-address table (a power of two) */
+#define ADDR_MAX     16384           /* addresses tracked at once */
 #define HTTP_DISCARD_MAX (64u << 20)  /* an oversize body up to this is read and dropped */
 #define HTTP_BODIES_MAX  (256u << 20) /* request bodies held at once, all connections */
 #define HTTP_HEAD_MS     30000        /* request line and headers must arrive within this */
 #define HTTP_MIN_RATE    1024         /* and then the body at this many bytes/s on average */
 
+/* What the server knows of one client address: the connections it holds
+ * (capped) and the rate limit of its TLS failure reports. An entry lives
+ * while the address has connections or a report is less than a minute old. */
+struct addr_ent {
+    struct addr_ent *next;
+    int              conns;
+    int              cap_logged;    /* the cap was hit and logged */
+    unsigned         refused;       /* connections refused since that log */
+    int              reported;      /* on_tls_fail ran at reported_at */
+    uint64_t         reported_at;   /* uv_now() */
+    unsigned         suppressed;    /* failures since, not reported */
+    char             addr[48];
+};
+
 struct http_server {
     uv_loop_t               *loop;
     uv_tcp_t                 listener;
     int                      listening;
+    int                      plain;     /* http_server_test_new(): no TLS, no listener */
+    uv_timer_t               sweep;     /* reports suppressed failures, frees entries */
+    int                      sweeping;
+    struct addr_ent         *addrs[ADDR_BUCKETS];
+    int                      naddrs;
+    int                      admitted;  /* connections counted in the table */
+    int                      table_full_logged;
     struct http_opts         o;
     int                      port;
     int                      nconns;
@@ -55,6 +77,7 @@ struct http_server {
 
 struct peer {
     struct http_server *srv;
+    struct addr_ent    *ent;            /* counts this connection, or NULL */
     struct peer        *next, *prev;
     uv_tcp_t            tcp;
     uv_timer_t          timer;
@@ -111,17 +134,121 @@ static void server_maybe_free(struct http_server *s)
     void (*done)(void *) = s->drained;
     void *ud = s->drained_ud;
 
-    if (!s->draining || s->nconns > 0 || s->listening || !done)
+    if (!s->draining || s->nconns > 0 || s->listening || s->sweeping || !done)
         return;
-    mbedtls_ssl_cache_free(&s->cache);
-    mbedtls_ssl_config_free(&s->conf);
-    mbedtls_x509_crt_free(&s->cert);
-    mbedtls_x509_crt_free(&s->client_ca);
-    mbedtls_pk_free(&s->key);
-    mbedtls_ctr_drbg_free(&s->drbg);
-    mbedtls_entropy_free(&s->entropy);
+    for (int i = 0; i < ADDR_BUCKETS; i++)
+        while (s->addrs[i]) {
+            struct addr_ent *e = s->addrs[i];
+            s->addrs[i] = e->next;
+            free(e);
+        }
+    if (!s->plain) {
+        mbedtls_ssl_cache_free(&s->cache);
+        mbedtls_ssl_config_free(&s->conf);
+        mbedtls_x509_crt_free(&s->cert);
+        mbedtls_x509_crt_free(&s->client_ca);
+        mbedtls_pk_free(&s->key);
+        mbedtls_ctr_drbg_free(&s->drbg);
+        mbedtls_entropy_free(&s->entropy);
+    }
     free(s);
     done(ud);
+}
+
+/* ------------------------------------------------------------ client addresses */
+
+static struct addr_ent **addr_slot(struct http_server *s, const char *addr)
+{
+    uint32_t h = 2166136261u;
+    struct addr_ent **pe;
+
+    for (const char *c = addr; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    pe = &s->addrs[h & (ADDR_BUCKETS - 1)];
+    while (*pe && strcmp((*pe)->addr, addr) != 0)
+        pe = &(*pe)->next;
+    return pe;
+}
+
+/* The entry of addr, made when absent; NULL when the table is full. */
+static struct addr_ent *addr_get(struct http_server *s, const char *addr)
+{
+    struct addr_ent **pe = addr_slot(s, addr);
+
+    if (*pe)
+        return *pe;
+    if (s->naddrs >= ADDR_MAX || !(*pe = calloc(1, sizeof(**pe)))) {
+        if (!s->table_full_logged)
+            log_warning("http: %d client addresses tracked; refusing connections from new "
+                        "ones until some close", s->naddrs);
+        s->table_full_logged = 1;
+        return NULL;
+    }
+    s->table_full_logged = 0;
+    snprintf((*pe)->addr, sizeof((*pe)->addr), "%s", addr);
+    s->naddrs++;
+    return *pe;
+}
+
+/* Frees e when nothing needs it any more. */
+static void addr_put(struct http_server *s, struct addr_ent *e, uint64_t now)
+{
+    struct addr_ent **pe;
+
+    if (e->conns > 0 || e->suppressed > 0 ||
+        (e->reported && now - e->reported_at < HTTP_AUDIT_EVERY_MS))
+        return;
+    pe = addr_slot(s, e->addr);
+    assert(*pe == e);
+    *pe = e->next;
+    free(e);
+    s->naddrs--;
+}
+
+/* Reports a failure of e's address now, or counts it for a later report. */
+static void addr_report(struct http_server *s, struct addr_ent *e, const char *why)
+{
+    uint64_t now = uv_now(s->loop);
+    char reason[256];
+
+    if (e->reported && now - e->reported_at < HTTP_AUDIT_EVERY_MS && why) {
+        e->suppressed++;
+        return;
+    }
+    if (!why && e->suppressed == 0)
+        return;
+    if (why && e->suppressed)
+        snprintf(reason, sizeof(reason), "%s (and %u more handshake failures in the minute "
+                 "before)", why, e->suppressed);
+    else if (why)
+        snprintf(reason, sizeof(reason), "%s", why);
+    else
+        snprintf(reason, sizeof(reason), "%u more handshake failures in the minute after "
+                 "the last report", e->suppressed);
+    log_info("http: %s: TLS handshake failed: %s", e->addr, reason);
+    if (s->o.on_tls_fail)
+        s->o.on_tls_fail(e->addr, reason, s->o.ud);
+    e->suppressed = 0;
+    e->reported = 1;
+    e->reported_at = now;
+}
+
+/* Once a minute: the failures counted and not yet reported, and entries
+ * whose minute is over. */
+static void sweep_cb(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+
+    for (int i = 0; i < ADDR_BUCKETS; i++) {
+        struct addr_ent *e = s->addrs[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            if (e->suppressed && now - e->reported_at >= HTTP_AUDIT_EVERY_MS)
+                addr_report(s, e, NULL);
+            addr_put(s, e, now);
+        }
+    }
 }
 
 static void peer_unref(struct peer *p)
@@ -130,6 +257,13 @@ static void peer_unref(struct peer *p)
 
     if (--p->refs > 0)
         return;
+    if (p->ent) {
+        s->admitted--;
+        p->ent->conns--;
+        if (p->ent->conns * 2 < s->o.max_conns_per_addr)
+            p->ent->cap_logged = 0;
+        addr_put(s, p->ent, uv_now(s->loop));
+    }
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -243,7 +377,7 @@ static void tls_write_all(struct peer *p, const void *data, size_t len)
     const unsigned char *d = data;
 
     while (len > 0) {
-        int n = mbedtls_ssl_write(&p->ssl, d, len);
+        int n = p->srv->plain ? bio_send(p, d, len) : mbedtls_ssl_write(&p->ssl, d, len);
         if (n <= 0) {
             log_debug("http: tls write failed (%d)", n);
             p->want_close = 1;
@@ -613,7 +747,8 @@ static void peer_process(struct peer *p)
             if (n != 0) {
                 char e[128];
                 mbedtls_strerror(n, e, sizeof(e));
-                log_info("http: TLS handshake failed: %s", e);
+                if (p->ent)
+                    addr_report(p->srv, p->ent, e);
                 peer_close(p);
                 break;
             }
@@ -630,7 +765,10 @@ static void peer_process(struct peer *p)
             free(d);
             continue;
         }
-        n = mbedtls_ssl_read(&p->ssl, buf, sizeof(buf));
+        if (p->srv->plain)                           /* http_server_test_adopt() */
+            n = bio_recv(p, buf, sizeof(buf));
+        else
+            n = mbedtls_ssl_read(&p->ssl, buf, sizeof(buf));
         flush_out(p);
         if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
             break;
@@ -691,7 +829,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         fail_request(p, 408, "timeout", "the request is arriving too slowly");
         return;
     }
-    if (!p->in_handler)
+    if (!p->in_handler && p->handshaken)  /* the handshake has a deadline of its own */
         uv_timer_again(&p->timer);
     if (p->in_handler && p->in_len - p->in_off > IN_MAX) {
         uv_read_stop(st);                /* back-pressure while the answer is pending */
@@ -708,7 +846,13 @@ static void idle_cb(uv_timer_t *t)
 
     if (p->in_handler || p->closing)
         return;
-    if (p->in_request && p->handshaken) {
+    if (!p->handshaken) {
+        log_debug("http: %s: no TLS handshake within %u ms; closing", p->addr,
+                  p->srv->o.handshake_ms);
+        peer_close(p);
+        return;
+    }
+    if (p->in_request) {
         fail_request(p, 408, "timeout", "the request was not complete within 30 s");
         return;
     }
@@ -742,16 +886,12 @@ const char *http_req_address(const struct http_req *req)
     return req->peer->addr;
 }
 
-static void on_connection(uv_stream_t *ls, int status)
+static struct peer *peer_new(struct http_server *s)
 {
-    struct http_server *s = ls->data;
-    struct peer *p;
+    struct peer *p = calloc(1, sizeof(*p));
 
-    if (status < 0)
-        return;
-    p = calloc(1, sizeof(*p));
     if (!p)
-        return;
+        return NULL;
     p->srv = s;
     uv_tcp_init(s->loop, &p->tcp);
     uv_timer_init(s->loop, &p->timer);
@@ -767,16 +907,87 @@ static void on_connection(uv_stream_t *ls, int status)
     mbedtls_ssl_init(&p->ssl);
     http_parser_init(&p->parser, HTTP_REQUEST);
     p->parser.data = p;
-    if (uv_accept(ls, (uv_stream_t *)&p->tcp) < 0 || s->nconns > HTTP_MAX_CONNS ||
-        s->draining || mbedtls_ssl_setup(&p->ssl, &s->conf) != 0) {
+    return p;
+}
+
+/* Counts p against its address, or refuses it (the caller closes it). */
+static int peer_admit(struct http_server *s, struct peer *p)
+{
+    struct addr_ent *e;
+
+    /* (refused ones are not counted: they go in this loop iteration) */
+    if (s->admitted >= HTTP_MAX_CONNS || s->draining || !(e = addr_get(s, p->addr)))
+        return -EBUSY;
+    if (e->conns >= s->o.max_conns_per_addr) {
+        e->refused++;
+        if (!e->cap_logged)
+            log_warning("http: %s holds %d connections (the cap per address, "
+                        "--max-conns-per-addr); refusing more from it (%u so far)",
+                        e->addr, e->conns, e->refused);
+        e->cap_logged = 1;
+        addr_put(s, e, uv_now(s->loop));
+        return -EBUSY;
+    }
+    e->conns++;
+    s->admitted++;
+    p->ent = e;
+    return 0;
+}
+
+/* Starts the handshake (or, without TLS, the first request) and reading. */
+static void peer_start(struct http_server *s, struct peer *p)
+{
+    if (peer_admit(s, p) < 0 || (!s->plain && mbedtls_ssl_setup(&p->ssl, &s->conf) != 0)) {
         peer_close(p);
         return;
     }
     uv_tcp_nodelay(&p->tcp, 1);
-    peer_address(p);
-    mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
-    uv_timer_start(&p->timer, idle_cb, TLS_HANDSHAKE_MS, HTTP_IDLE_MS);
+    if (s->plain) {
+        p->handshaken = 1;
+        uv_timer_start(&p->timer, idle_cb, HTTP_IDLE_MS, HTTP_IDLE_MS);
+    } else {
+        mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
+        uv_timer_start(&p->timer, idle_cb, s->o.handshake_ms, HTTP_IDLE_MS);
+    }
     p->reading = uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb) == 0;
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct http_server *s = ls->data;
+    struct peer *p;
+
+    if (status < 0)
+        return;
+    p = peer_new(s);
+    if (!p)
+        return;
+    if (uv_accept(ls, (uv_stream_t *)&p->tcp) < 0) {
+        peer_close(p);
+        return;
+    }
+    peer_address(p);
+    peer_start(s, p);
+}
+
+int http_server_test_adopt(struct http_server *s, uv_os_sock_t fd, const char *address)
+{
+    struct peer *p;
+    int r;
+
+    if (!s->plain)
+        return -EINVAL;
+    p = peer_new(s);
+    if (!p)
+        return -ENOMEM;
+    r = uv_tcp_open(&p->tcp, fd);
+    if (r < 0) {
+        peer_close(p);
+        return r;
+    }
+    snprintf(p->addr, sizeof(p->addr), "%s", address);
+    peer_start(s, p);
+    return 0;
 }
 
 /* ------------------------------------------------------------ server */
@@ -845,6 +1056,43 @@ static int tls_setup(struct http_server *s)
     return 0;
 }
 
+static struct http_server *server_alloc(uv_loop_t *loop, const struct http_opts *o)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->o = *o;
+    if (s->o.max_conns_per_addr <= 0)
+        s->o.max_conns_per_addr = HTTP_MAX_CONNS_PER_ADDR;
+    if (s->o.handshake_ms == 0)
+        s->o.handshake_ms = HTTP_HANDSHAKE_MS;
+    return s;
+}
+
+/* Starts the once-a-minute sweep of the address table. */
+static void sweep_start(struct http_server *s)
+{
+    uv_timer_init(s->loop, &s->sweep);
+    s->sweep.data = s;
+    s->sweeping = 1;
+    uv_timer_start(&s->sweep, sweep_cb, HTTP_AUDIT_EVERY_MS, HTTP_AUDIT_EVERY_MS);
+    uv_unref((uv_handle_t *)&s->sweep);
+}
+
+int http_server_test_new(uv_loop_t *loop, const struct http_opts *o, struct http_server **ret)
+{
+    struct http_server *s = server_alloc(loop, o);
+
+    if (!s)
+        return -ENOMEM;
+    s->plain = 1;
+    sweep_start(s);
+    *ret = s;
+    return 0;
+}
+
 int http_server_new(uv_loop_t *loop, const struct http_opts *o, struct http_server **ret)
 {
     struct http_server *s;
@@ -853,11 +1101,9 @@ int http_server_new(uv_loop_t *loop, const struct http_opts *o, struct http_serv
     int len = sizeof(bound);
     int r;
 
-    s = calloc(1, sizeof(*s));
+    s = server_alloc(loop, o);
     if (!s)
         return -ENOMEM;
-    s->loop = loop;
-    s->o = *o;
     if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&ss) != 0) {
         log_error("'%s' is not an IP address", o->host);
@@ -880,6 +1126,7 @@ int http_server_new(uv_loop_t *loop, const struct http_opts *o, struct http_serv
         /* the listener handle is closed with the server; callers exit */
         return r;
     }
+    sweep_start(s);
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
@@ -900,6 +1147,14 @@ static void listener_closed(uv_handle_t *h)
     server_maybe_free(s);
 }
 
+static void sweep_closed(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+
+    s->sweeping = 0;
+    server_maybe_free(s);
+}
+
 void http_server_drain(struct http_server *s, void (*done)(void *), void *ud)
 {
     s->draining = 1;
@@ -911,5 +1166,10 @@ void http_server_drain(struct http_server *s, void (*done)(void *), void *ud)
         else
             peer_close(p);
     }
-    uv_close((uv_handle_t *)&s->listener, listener_closed);
+    if (s->sweeping)
+        uv_close((uv_handle_t *)&s->sweep, sweep_closed);
+    if (s->listening)
+        uv_close((uv_handle_t *)&s->listener, listener_closed);
+    else
+        server_maybe_free(s);
 }

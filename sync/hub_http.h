@@ -18,6 +18,9 @@
 #define HTTP_MAX_BODY         (4u << 20)
 #define HTTP_IDLE_MS          30000
 #define HTTP_MAX_CONNS        2048
+#define HTTP_MAX_CONNS_PER_ADDR 64    /* default of http_opts.max_conns_per_addr */
+#define HTTP_HANDSHAKE_MS     5000    /* default of http_opts.handshake_ms */
+#define HTTP_AUDIT_EVERY_MS   60000   /* on_tls_fail: once a minute per address */
 
 struct http_server;
 struct peer;
@@ -48,6 +51,10 @@ typedef void (*http_handler_fn)(struct http_req *req, void *ud);
  * HTTP layer answers by itself (400, 408, 411, 413, 431, 503). */
 typedef void (*http_error_fn)(struct http_req *req, int status, const char *code,
                               const char *message, void *ud);
+/* A TLS handshake failed (not a timeout, not a close by the client). Called
+ * at most once a minute per client address; reason says why and how many
+ * failures of that address were not reported since the previous call. */
+typedef void (*http_tls_fail_fn)(const char *address, const char *reason, void *ud);
 
 struct http_opts {
     const char     *host;
@@ -57,7 +64,14 @@ struct http_opts {
     const char     *client_ca_file;   /* client certificates must chain to these */
     http_handler_fn handler;
     http_error_fn   error;
+    http_tls_fail_fn on_tls_fail;     /* NULL: only logged */
     void           *ud;
+    /* Connections one client address may hold open; more are accepted and
+     * closed at once (0: HTTP_MAX_CONNS_PER_ADDR). */
+    int             max_conns_per_addr;
+    /* A connection must finish its TLS handshake this soon after it was
+     * accepted, however it trickles bytes (0: HTTP_HANDSHAKE_MS). */
+    unsigned        handshake_ms;
 };
 
 int http_server_new(uv_loop_t *loop, const struct http_opts *o, struct http_server **ret);
@@ -83,5 +97,14 @@ const char *http_req_address(const struct http_req *req);
  * Copies what it needs; req is invalid afterwards. */
 void http_respond(struct http_req *req, int status, const char *headers,
                   const void *body, size_t len);
+
+/* Test seam for the fuzz targets (tests/fuzz/fuzz-hub-http.c): a server
+ * without a listener and without TLS. http_server_test_adopt() makes a
+ * connection of fd (a connected stream socket, e.g. one end of a
+ * socketpair) as if it had been accepted from address: the same reads,
+ * parser, caps, timers, dispatch and writes, with the TLS layer left out.
+ * Never used by sikhnas-hub. Both return 0 or -errno. */
+int http_server_test_new(uv_loop_t *loop, const struct http_opts *o, struct http_server **ret);
+int http_server_test_adopt(struct http_server *s, uv_os_sock_t fd, const char *address);
 
 #endif

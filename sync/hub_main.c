@@ -9,7 +9,8 @@
  *   sikhnas-hub [-v|-q] --pg CONNINFO run --listen HOST:PORT --tls-cert FILE --tls-key FILE
  *                                         --client-ca FILE [--ca-key FILE]
  *                                         [--cert-lifetime SECONDS] [--enroll-rate N]
- *                                         [--pg-conns N]
+ *                                         [--pg-conns N] [--max-conns-per-addr N]
+ *                                         [--handshake-timeout SECONDS]
  */
 #include <errno.h>
 #include <malloc.h>
@@ -42,12 +43,15 @@ static void usage(FILE *f)
         "  node list                    the registry\n"
         "  run --listen HOST:PORT --tls-cert FILE --tls-key FILE --client-ca FILE\n"
         "      [--ca-key FILE] [--cert-lifetime SECONDS] [--enroll-rate N] [--pg-conns N]\n"
+        "      [--max-conns-per-addr N] [--handshake-timeout SECONDS]\n"
         "                               serve the sync API (PORT 0: any free port; the\n"
         "                               bound address is printed on stdout). Nodes must\n"
         "                               present a certificate from --client-ca (its key:\n"
         "                               --ca-key, default ca.key beside it), which signs\n"
         "                               enrolments for --cert-lifetime (default 90 days);\n"
-        "                               N enrolment attempts a minute per address (6)\n"
+        "                               N enrolment attempts a minute per address (6);\n"
+        "                               N connections open per address (64), each\n"
+        "                               to finish its TLS handshake in SECONDS (5)\n"
         "\n"
         "CONNINFO is a libpq connection string or URI; list several hosts with\n"
         "target_session_attrs=read-write to follow a failover. The environment\n"
@@ -163,6 +167,21 @@ int main(int argc, char **argv)
             i++;
             if (o.pg_conns < 1 || o.pg_conns > 64) {
                 fprintf(stderr, "sikhnas-hub: --pg-conns must be 1 to 64\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--max-conns-per-addr") == 0 && v) {
+            o.max_conns_per_addr = atoi(v);
+            i++;
+            if (o.max_conns_per_addr < 1 || o.max_conns_per_addr > HTTP_MAX_CONNS) {
+                fprintf(stderr, "sikhnas-hub: --max-conns-per-addr must be 1 to %d\n",
+                        HTTP_MAX_CONNS);
+                return 2;
+            }
+        } else if (strcmp(a, "--handshake-timeout") == 0 && v) {
+            o.handshake_ms = (unsigned)atoi(v) * 1000u;
+            i++;
+            if (o.handshake_ms < 1000 || o.handshake_ms > 60000) {
+                fprintf(stderr, "sikhnas-hub: --handshake-timeout must be 1 to 60 seconds\n");
                 return 2;
             }
         } else if (a[0] == '-') {

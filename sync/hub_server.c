@@ -177,6 +177,12 @@ static void on_http_error(struct http_req *req, int status, const char *code,
     hub_error(ud, req, "other", status, code, message);
 }
 
+/* hub_http.c calls this at most once a minute per address. */
+static void on_tls_fail(const char *address, const char *reason, void *ud)
+{
+    hub_audit(ud, "refuse", NULL, address, "tls", reason);
+}
+
 /* ------------------------------------------------------------ stop */
 
 static void close_handle_noop(uv_handle_t *hd) { (void) hd; }
@@ -264,6 +270,9 @@ int hub_run(const struct hub_opts *o)
     ho.client_ca_file = o->client_ca;
     ho.handler = on_request;
     ho.error = on_http_error;
+    ho.on_tls_fail = on_tls_fail;
+    ho.max_conns_per_addr = o->max_conns_per_addr;
+    ho.handshake_ms = o->handshake_ms;
     ho.ud = &h;
     r = http_server_new(h.loop, &ho, &h.http);
     if (r < 0)

@@ -68,7 +68,8 @@ class Hub:
     """A sikhnas-hub process bound to 127.0.0.1 on a free port. Its node CA
     is in DIR/nodeca; test nodes get certificates from node_cert()."""
 
-    def __init__(self, exe, conninfo, tmpdir, conns=4, port=0, lifetime=None, enroll_rate=100000):
+    def __init__(self, exe, conninfo, tmpdir, conns=4, port=0, lifetime=None, enroll_rate=100000,
+                 max_conns_per_addr=1024, handshake_timeout=None):
         self.exe, self.conninfo, self.dir, self.conns = exe, conninfo, tmpdir, conns
         self.ca, self.cert, self.key = make_ca(tmpdir) if not os.path.exists(
             os.path.join(tmpdir, 'ca.pem')) else (os.path.join(tmpdir, 'ca.pem'),
@@ -78,6 +79,8 @@ class Hub:
         self.nodeca = os.path.join(self.nodeca_dir, 'ca.pem')
         self.nodeca_key = os.path.join(self.nodeca_dir, 'ca.key')
         self.lifetime, self.enroll_rate = lifetime, enroll_rate
+        # tests and benchmarks connect many nodes from 127.0.0.1 (None: the hub's default)
+        self.max_conns_per_addr, self.handshake_timeout = max_conns_per_addr, handshake_timeout
         self.port = port
         self.proc = None
         self.log = os.path.join(tmpdir, 'hub.log')
@@ -145,7 +148,11 @@ class Hub:
              '127.0.0.1:%d' % self.port, '--tls-cert', self.cert, '--tls-key', self.key,
              '--client-ca', self.nodeca, '--enroll-rate', str(self.enroll_rate),
              '--pg-conns', str(self.conns)] +
-            (['--cert-lifetime', str(self.lifetime)] if self.lifetime else []),
+            (['--cert-lifetime', str(self.lifetime)] if self.lifetime else []) +
+            (['--max-conns-per-addr', str(self.max_conns_per_addr)]
+             if self.max_conns_per_addr else []) +
+            (['--handshake-timeout', str(self.handshake_timeout)]
+             if self.handshake_timeout else []),
             stdout=subprocess.PIPE, stderr=logf, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith('listening '):

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """test-http.py - the web module's HTTP edges on raw sockets, against the
-real daemon on port 0: caps (headers, body, connections), keep-alive,
-pipelining, timeouts, bad requests, and the API's refusals.
+real daemon on port 0: caps (headers, body, connections, connections per
+client address), keep-alive, pipelining, timeouts, bad requests, and the
+API's refusals. 127.0.0.2 stands for a second office PC (all of 127/8 is
+loopback on Linux).
 
 usage: test-http.py NODE_EXE SOURCE_ROOT"""
 import json
@@ -27,8 +29,8 @@ def check(ok, what):
         failures += 1
 
 
-def connect(port):
-    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+def connect(port, src='127.0.0.1'):
+    s = socket.create_connection(('127.0.0.1', port), timeout=5, source_address=(src, 0))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -148,6 +150,27 @@ def main():
         t0 = time.time()
         check(closed(s, 6) and 1.5 < time.time() - t0 < 5, 'an idle keep-alive connection closes '
               'after web.idle_timeout_s (%.1f s)' % (time.time() - t0))
+
+        # the rest of a pipelined request comes after the answer to the first
+        s = connect(port)
+        s.sendall(b'GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere2 HT')
+        st1, _, _, rest = read_response(s)
+        time.sleep(0.2)
+        s.sendall(b'TP/1.1\r\nHost: x\r\n\r\n')
+        s.settimeout(1.5)
+        try:
+            st2, _, _, _ = read_response(s, rest)
+        except socket.timeout:
+            st2 = None
+        check(st1 == 404 and st2 == 404, 'a pipelined request cut after its answer is read '
+              'and answered at once (%s)' % st2)
+        s.close()
+
+        for target in (b'http://x/', b'*'):
+            s = connect(port)
+            s.sendall(b'GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % target)
+            st, _, _, _ = read_response(s)
+            check(st == 400 and closed(s), 'request target %r: 400 and closed' % target)
 
         socks = [connect(port) for _ in range(6)]
         time.sleep(0.3)
@@ -280,9 +303,91 @@ def main():
     finally:
         if d.poll() is None:
             d.kill()
+    try:
+        per_address(db)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('%d failures' % failures)
     return 1 if failures else 0
+
+
+def drain(p):
+    """What p wrote to stderr so far (the pipe is non-blocking)."""
+    out = b''
+    while True:
+        try:
+            c = os.read(p.stderr.fileno(), 65536)
+        except BlockingIOError:
+            break
+        if not c:
+            break
+        out += c
+    return out.decode('utf-8', 'replace')
+
+
+def per_address(db):
+    """The default settings: one address that opens 300 connections and
+    sends nothing holds web.max_conns_per_addr (32) of them, the rest are
+    closed at accept, the log says so once, another address is served at
+    once, and the 32 go after web.first_request_s (10 s), not after
+    web.idle_timeout_s (30 s)."""
+    d = subprocess.Popen([NODE, '--db', db, 'run', '--listen', '127.0.0.1:0'],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        t0 = time.time()
+        while port is None and time.time() - t0 < 20:
+            m = re.search(r'listening on http://127\.0\.0\.1:(\d+)', d.stderr.readline())
+            if m:
+                port = int(m.group(1))
+        os.set_blocking(d.stderr.fileno(), False)
+        t0 = time.time()
+        flood = [connect(port) for _ in range(300)]
+        time.sleep(1.0)
+        for x in flood:
+            x.setblocking(False)
+        gone = []
+        for x in flood:
+            try:
+                gone.append(x.recv(1) == b'')
+            except BlockingIOError:
+                gone.append(False)
+            except ConnectionResetError:
+                gone.append(True)
+        check(gone.count(False) == 32, 'one address keeps 32 of 300 connections '
+              '(web.max_conns_per_addr), the others are closed at accept (%d kept)'
+              % gone.count(False))
+        t1 = time.time()
+        try:
+            s = connect(port, '127.0.0.2')
+            s.sendall(b'GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n')
+            st, _, _, _ = read_response(s)
+            s.close()
+        except OSError:
+            st = None
+        check(st == 404 and time.time() - t1 < 1, 'meanwhile 127.0.0.2 is served at once (%s)' % st)
+        log = drain(d)
+        n = log.count('127.0.0.1 holds 32 connections')
+        check(n == 1, 'the refusals are logged once, with the reason (%d lines)' % n)
+        kept = [x for x, g in zip(flood, gone) if not g]
+        for x in kept:
+            x.setblocking(True)
+        ok = all(closed(x, max(0.1, 14 - (time.time() - t0))) for x in kept)
+        t = time.time() - t0
+        check(ok and 8 < t < 14, 'connections that never send a request close after '
+              'web.first_request_s (%.1f s)' % t)
+        for x in flood:
+            x.close()
+        s = connect(port)
+        s.sendall(b'GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n')
+        st, _, _, _ = read_response(s)
+        check(st == 404, 'then the address is served again')
+        s.close()
+        d.send_signal(signal.SIGTERM)
+        d.wait(timeout=20)
+    finally:
+        if d.poll() is None:
+            d.kill()
 
 
 if __name__ == '__main__':
