@@ -73,7 +73,8 @@ static int decode(struct batch *b, const char *body, size_t len, enum batch_enc 
     if (!good_digest)
         hex[0] = hex[0] == '0' ? '1' : '0';
     snprintf(digest, sizeof(digest), "sha256=%s", hex);
-    return batch_decode(b, body, len, enc, digest, NODE, status);
+    /* a hub clock far ahead: every row hlc is in its past (hlc_ahead has its own test) */
+    return batch_decode(b, body, len, enc, digest, NODE, (uint64_t)INT64_MAX >> 16, status);
 }
 
 /* What holds of any result. */
