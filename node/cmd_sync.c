@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "sync_client.h"
 #include "log.h"
 #include "nodecert.h"
 

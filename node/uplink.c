@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "sync_client.h"
 #include "cmd_sync.h"
 #include "log.h"
 #include "nodecert.h"

@@ -1,4 +1,4 @@
-/* uplink.h - the daemon's sync module: runs sync rounds (sync/client.h) on
+/* uplink.h - the daemon's sync module: runs sync rounds (node/sync_client.h) on
  * the daemon's libuv loop through a curl multi handle, every
  * sync.interval_s seconds and a few seconds after a local change, with
  * exponential backoff and jitter after a failed round. */

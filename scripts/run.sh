@@ -50,7 +50,7 @@ if [ ! -f build/run/build.ninja ]; then
 fi
 ninja -C build/run >/dev/null
 node=$top/build/run/node/sikhnas-node
-hub=$top/build/run/sync/sikhnas-hub
+hub=$top/build/run/hub/sikhnas-hub
 
 say "administrative areas (idn-area-data 4.0.1, ODbL)"
 areas=$(scripts/fetch-areas.sh "$top/var/idn-area")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hub-bench.py - sikhnas-hub throughput and concurrency, by hand (no pass/fail).
 
-    tests/bench/hub-bench.py BUILD/sync/sikhnas-hub [--rows 100000] [--batch 5000]
+    tests/bench/hub-bench.py BUILD/hub/sikhnas-hub [--rows 100000] [--batch 5000]
                              [--nodes 500] [--node-batches 4] [--node-rows 50]
                              [--enc zstd|gzip] [--skip-copy] [--skip-nodes]
 

@@ -33,7 +33,7 @@ def main():
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else 'build')
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
     node_exe = os.path.join(build, 'node', 'sikhnas-node')
-    os.environ['SIKHNAS_HUB'] = os.path.join(build, 'sync', 'sikhnas-hub')
+    os.environ['SIKHNAS_HUB'] = os.path.join(build, 'hub', 'sikhnas-hub')
     tmp = tempfile.mkdtemp(prefix='sync-bench-')
     with hubtest.Env() as env:
         url = 'https://127.0.0.1:%d' % env.hub.port

@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 AREAS = os.path.join(SRC, "tests", "data", "idn-area")
 BUILD = os.environ.get("SIKHNAS_BUILD", "/work/build-cluster")
-HUB = os.environ.get("SIKHNAS_HUB", os.path.join(BUILD, "sync", "sikhnas-hub"))
+HUB = os.environ.get("SIKHNAS_HUB", os.path.join(BUILD, "hub", "sikhnas-hub"))
 NODE = os.environ.get("SIKHNAS_NODE", os.path.join(BUILD, "node", "sikhnas-node"))
 
 

@@ -1,4 +1,4 @@
-/* fuzz-hub-decode.c - the hub's push batch decoder (sync/hub_batch.c) over
+/* fuzz-hub-decode.c - the hub's push batch decoder (hub/hub_batch.c) over
  * its whole path: digest, inflate (gzip, zstd) with its caps, JSON, cells,
  * COPY text. Byte 0 picks the mode; the rest is its material:
  *   0 identity, 1 gzip, 2 zstd: the rest is the batch; the target
@@ -116,7 +116,7 @@ struct col { const char *name; enum ty ty; int req; };
 
 #define COMMON { "id", ID, 1 }, { "origin", ORIGIN, 1 }, { "hlc", HLC, 1 }, \
     { "deleted", BIT, 1 }, { "created_at", TS, 1 }, { "updated_at", TS, 1 }
-/* The columns of sync/hub_batch.c, in its order (the COPY order). */
+/* The columns of hub/hub_batch.c, in its order (the COPY order). */
 static const struct col case_report[] = { COMMON,
     { "ref", TEXT, 1 }, { "kind", TEXT, 1 }, { "village", TEXT, 1 }, { "syndrome", TEXT, 0 },
     { "signs", JSON, 0 }, { "animals", JSON, 1 }, { "ddx", JSON, 0 },

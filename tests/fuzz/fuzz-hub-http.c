@@ -1,4 +1,4 @@
-/* fuzz-hub-http.c - the hub's HTTP/1.1 layer (sync/hub_http.c) as the
+/* fuzz-hub-http.c - the hub's HTTP/1.1 layer (hub/hub_http.c) as the
  * internet reaches it, after TLS: request line, headers, bodies, caps,
  * keep-alive and pipelining, fed through a socketpair into a connection of
  * the real server (http_server_test_adopt: the same code but the TLS

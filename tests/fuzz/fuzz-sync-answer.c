@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "fuzz-tmp.h"
-#include "client.h"
+#include "sync_client.h"
 #include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

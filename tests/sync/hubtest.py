@@ -50,7 +50,7 @@ def hub_exe():
     exe = os.environ.get('SIKHNAS_HUB')
     if exe:
         return exe
-    for cand in (os.path.join(HERE, '..', '..', '..', 'build-hub', 'sync', 'sikhnas-hub'),):
+    for cand in (os.path.join(HERE, '..', '..', '..', 'build-hub', 'hub', 'sikhnas-hub'),):
         if os.path.exists(cand):
             return os.path.abspath(cand)
     raise SystemExit('set SIKHNAS_HUB to the sikhnas-hub executable')

@@ -1,4 +1,4 @@
-/* test-audit-limit.c - the security_audit limiter (sync/hub_audit.c): one row
+/* test-audit-limit.c - the security_audit limiter (hub/hub_audit.c): one row
  * per key a minute with the left-out count in the next one, the cap on all
  * keys, and forgetting the least recently seen key when the table is full. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* client.h - the node's sync client (docs/protocol.md): builds push batches
+/* sync_client.h - the node's sync client (docs/protocol.md): builds push batches
  * from the outbox, applies the hub's acks, pulls and applies the change feed.
  * It only prepares and finishes HTTP transfers on a libcurl easy handle; who
  * runs the transfer (curl_easy_perform in `sikhnas-node sync`, a curl multi

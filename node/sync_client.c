@@ -1,4 +1,4 @@
-/* client.c - the node's sync client (docs/protocol.md, "Sync contract" in
+/* sync_client.c - the node's sync client (docs/protocol.md, "Sync contract" in
  * ARCHITECTURE.md). Push: the queued outbox entries in seq order become one
  * columnar JSON batch holding the current version of each row (several
  * entries of one row are sent once, with the highest seq), compressed with
@@ -11,7 +11,7 @@
  *
  * Nothing here blocks on the network: the caller runs the transfer that
  * sync_client_next() set up and hands the result to sync_client_done(). */
-#include "client.h"
+#include "sync_client.h"
 
 #include <cJSON.h>
 #include <ctype.h>
