@@ -7,7 +7,7 @@
 #include <uv.h>
 
 #include "hlc.h"
-#include "hstr.h"
+#include "strbuf.h"
 #include "hub_db.h"
 #include "hub_http.h"
 #include "hub_identity.h"
@@ -55,7 +55,7 @@ int hub_run(const struct hub_opts *o);
 
 
 /* `"hub_hlc":"…","hub_time_ms":…` for a JSON body. */
-void hub_stamp(struct hub *h, struct hstr *s);
+void hub_stamp(struct hub *h, struct strbuf *s);
 /* Sends a JSON (or other) answer with the hub's headers. encoding: NULL or
  * the Content-Encoding of body. endpoint names the metrics label. */
 void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int status,

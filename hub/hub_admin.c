@@ -1,5 +1,6 @@
 /* hub_admin.c - `sikhnas-hub node add|revoke|list` (see hub_admin.h). */
 #include "hub_admin.h"
+#include "hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -62,7 +63,7 @@ int hub_node_add(const char *conninfo, const char *name, const char *district,
     r = ca_random_hex(CA_TOKEN_BYTES, token);
     if (r < 0)
         return r;
-    ca_sha256_hex(token, strlen(token), hash);
+    sha256_hex(token, strlen(token), hash);
     snprintf(hours, sizeof(hours), "%u", valid_hours);
     r = hub_admin_connect(conninfo, &pg);
     if (r < 0)

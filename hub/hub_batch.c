@@ -23,13 +23,15 @@
 #include <zstd.h>
 
 #include "hlc.h"
-#include "hstr.h"
+#include "hex.h"
+#include "strbuf.h"
+#include "utf8.h"
 #include "uuid7.h"
 
 /* ------------------------------------------------------------ COPY text */
 
 /* Appends s escaped for COPY text format. */
-static void copy_esc(struct hstr *b, const char *s, size_t n)
+static void copy_esc(struct strbuf *b, const char *s, size_t n)
 {
     size_t i, start = 0;
 
@@ -42,47 +44,15 @@ static void copy_esc(struct hstr *b, const char *s, size_t n)
         case '\t': e = "\\t"; break;
         default: continue;
         }
-        hstr_add(b, s + start, i - start);
-        hstr_add(b, e, 2);
+        strbuf_add(b, s + start, i - start);
+        strbuf_add(b, e, 2);
         start = i + 1;
     }
-    hstr_add(b, s + start, n - start);
+    strbuf_add(b, s + start, n - start);
 }
 
 /* ------------------------------------------------------------ cell checks */
 
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned cp;
-        if (c < 0x80) {
-            if (c == 0)
-                return 0;
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-        else return 0;
-        if (i + k >= n)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
 
 static int digits(const char *s, int n, int *out)
 {
@@ -175,7 +145,7 @@ static int int_of(const cJSON *c, int allow_string, int64_t *out)
 }
 
 /* Appends one cell to line, or returns a reason why the row is refused. */
-static const char *cell_add(struct hstr *line, const struct col_spec *cs, const cJSON *c)
+static const char *cell_add(struct strbuf *line, const struct col_spec *cs, const cJSON *c)
 {
     char num[32];
     int64_t v;
@@ -184,9 +154,9 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
         if (cs->required)
             return "missing value";
         if (cs->type == T_JSON)
-            hstr_str(line, "[]");
+            strbuf_str(line, "[]");
         else
-            hstr_str(line, "\\N");
+            strbuf_str(line, "\\N");
         return NULL;
     }
     switch (cs->type) {
@@ -194,7 +164,7 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
         if (!cJSON_IsString(c) || (!uuid_valid(c->valuestring) &&
             !(cs->type == T_ORIGIN && strcmp(c->valuestring, "central") == 0)))
             return "not a UUID";
-        hstr_str(line, c->valuestring);
+        strbuf_str(line, c->valuestring);
         return NULL;
     case T_HLC: case T_INT: case T_BIT: case T_SEQ:
         if (!int_of(c, cs->type == T_HLC, &v))
@@ -206,7 +176,7 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
         if (cs->type == T_INT && v > 2147483647)
             return "too large";
         snprintf(num, sizeof(num), "%lld", (long long)v);
-        hstr_str(line, num);
+        strbuf_str(line, num);
         return NULL;
     case T_LON: case T_LAT:
         if (!cJSON_IsNumber(c) || c->valuedouble != c->valuedouble)
@@ -215,7 +185,7 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
             (cs->type == T_LAT && (c->valuedouble < -90 || c->valuedouble > 90)))
             return "coordinate out of range";
         snprintf(num, sizeof(num), "%.9g", c->valuedouble);
-        hstr_str(line, num);
+        strbuf_str(line, num);
         return NULL;
     case T_JSON: {
         char *s;
@@ -224,11 +194,11 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
             return "not a JSON array";
         s = cJSON_PrintUnformatted(c);
         if (!s) {
-            line->oom = 1;
+            line->err = 1;
             return NULL;
         }
         n = strlen(s);
-        if (n > BATCH_MAX_CELL || !utf8_valid((const unsigned char *)s, n)) {
+        if (n > BATCH_MAX_CELL || !utf8_valid(s, n, 0)) {
             cJSON_free(s);
             return "JSON value too long or not UTF-8";
         }
@@ -243,7 +213,7 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
         n = strlen(c->valuestring);
         if (n > BATCH_MAX_CELL)
             return "string longer than 4096 bytes";
-        if (!utf8_valid((const unsigned char *)c->valuestring, n))
+        if (!utf8_valid(c->valuestring, n, 0))
             return "not UTF-8";
         if (cs->type == T_TS && !ts_ok(c->valuestring))
             return "not an ISO-8601 time";
@@ -258,18 +228,6 @@ static const char *cell_add(struct hstr *line, const struct col_spec *cs, const 
 
 /* ------------------------------------------------------------ digest, codecs */
 
-void batch_sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char d[32];
-    static const char hex[] = "0123456789abcdef";
-
-    mbedtls_sha256_ret(data, len, d, 0);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = 0;
-}
 
 int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
                   char **ret, size_t *ret_len)
@@ -589,7 +547,7 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     const char **ids = NULL;    /* open-addressing set: id -> row, for coalescing */
     int *id_row = NULL;
     size_t id_cap = 0;
-    struct hstr out = { 0 }, line = { 0 };
+    struct strbuf out = { 0 }, line = { 0 };
     const cJSON *cells[64];
     int r = 0;
 
@@ -705,7 +663,7 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         line.len = 0;
         for (int k = 0; k < nspec && !why; k++) {
             const cJSON *c = map[k] >= 0 ? cells[map[k]] : NULL;
-            hstr_add(&line, "\t", 1);
+            strbuf_add(&line, "\t", 1);
             why = cell_add(&line, &sp->cols[k], c);
             if (why)
                 bad_col = sp->cols[k].name;
@@ -715,26 +673,26 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
         else
             snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
         snprintf(num, sizeof(num), "%lld\t", (long long)t->seq[i]);
-        hstr_str(&out, num);
+        strbuf_str(&out, num);
         if (why || code) {
-            hstr_str(&out, code ? code : "bad_value");
-            hstr_add(&out, "\t", 1);
+            strbuf_str(&out, code ? code : "bad_value");
+            strbuf_add(&out, "\t", 1);
             copy_esc(&out, reason, strlen(reason));
             if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
-                hstr_add(&out, "\t", 1);
-                hstr_str(&out, ic->valuestring);
+                strbuf_add(&out, "\t", 1);
+                strbuf_str(&out, ic->valuestring);
             } else {
-                hstr_str(&out, "\t\\N");
+                strbuf_str(&out, "\t\\N");
             }
             for (int k = 1; k < nspec; k++)
-                hstr_str(&out, "\t\\N");
+                strbuf_str(&out, "\t\\N");
         } else {
-            hstr_str(&out, "\\N\t\\N");
+            strbuf_str(&out, "\\N\t\\N");
             if (line.p)
-                hstr_add(&out, line.p, line.len);
+                strbuf_add(&out, line.p, line.len);
         }
-        hstr_add(&out, "\n", 1);
-        if (out.oom || line.oom) {
+        strbuf_add(&out, "\n", 1);
+        if (out.err || line.err) {
             r = -ENOMEM;
             goto out;
         }
@@ -767,7 +725,7 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     *http_status = 200;
     if (!digest)
         return fail(b, http_status, 400, "digest_missing", "X-Sikhnas-Digest is required");
-    batch_sha256_hex(body, len, hex);
+    sha256_hex(body, len, hex);
     if (strncmp(digest, "sha256=", 7) != 0 || strcasecmp(digest + 7, hex) != 0)
         return fail(b, http_status, 400, "digest_mismatch",
                     "the SHA-256 of the body does not match X-Sikhnas-Digest");

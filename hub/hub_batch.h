@@ -63,9 +63,6 @@ int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
 /* Compresses for a response: malloc'd output; returns 0 or -errno. */
 int batch_deflate(const char *in, size_t len, enum batch_enc enc, char **ret, size_t *ret_len);
 
-/* Lower-case hex SHA-256 of data into out (65 bytes). */
-void batch_sha256_hex(const void *data, size_t len, char out[65]);
-
 /* Statements run on every new database connection (temporary tables);
  * malloc'd, the caller frees. */
 char *batch_setup_sql(void);

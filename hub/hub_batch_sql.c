@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hstr.h"
+#include "strbuf.h"
 
 /* ------------------------------------------------------------ table specs */
 
@@ -225,21 +225,21 @@ static const char *pg_type(enum col_type t)
 /* ------------------------------------------------------------ growable text */
 
 /* Appends text with every "@D@" replaced by d and "@T@" by tmp_<tbl>. */
-static void sql_subst(struct hstr *b, const char *text, const char *d, const char *tbl)
+static void sql_subst(struct strbuf *b, const char *text, const char *d, const char *tbl)
 {
     const char *at;
 
     while ((at = strchr(text, '@')) && (at[1] == 'D' || at[1] == 'T') && at[2] == '@') {
-        hstr_add(b, text, (size_t)(at - text));
+        strbuf_add(b, text, (size_t)(at - text));
         if (at[1] == 'D') {
-            hstr_str(b, d);
+            strbuf_str(b, d);
         } else {
-            hstr_str(b, "tmp_");
-            hstr_str(b, tbl);
+            strbuf_str(b, "tmp_");
+            strbuf_str(b, tbl);
         }
         text = at + 3;
     }
-    hstr_str(b, text);
+    strbuf_str(b, text);
 }
 
 
@@ -247,22 +247,22 @@ static void sql_subst(struct hstr *b, const char *text, const char *d, const cha
 
 char *batch_setup_sql(void)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
     /* no JIT: every statement handles one batch (at most 10,000 rows), and
      * compiling the validation pass alone took 160 ms, longer than running it */
-    hstr_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
+    strbuf_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
                 "SET client_min_messages = warning; SET statement_timeout = '120s';"
                 "SET idle_in_transaction_session_timeout = '120s'; SET jit = off;");
     for (int i = 0; i < batch_nspecs; i++) {
-        hstr_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
+        strbuf_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
                     "bad_reason text", batch_specs[i].name);
         for (const struct col_spec *c = batch_specs[i].cols; c->name; c++)
-            hstr_fmt(&s, ", %s %s", c->name, pg_type(c->type));
+            strbuf_fmt(&s, ", %s %s", c->name, pg_type(c->type));
         /* not COPYed: the upsert wrote the row; the row met another writer's */
-        hstr_str(&s, ", written boolean, conflict boolean) ON COMMIT DELETE ROWS;");
+        strbuf_str(&s, ", written boolean, conflict boolean) ON COMMIT DELETE ROWS;");
     }
-    if (s.oom) {
+    if (s.err) {
         free(s.p);
         return NULL;
     }
@@ -272,13 +272,13 @@ char *batch_setup_sql(void)
 char *batch_copy_sql(const struct batch_table *t)
 {
     const struct table_spec *sp = &batch_specs[t->spec];
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
-    hstr_fmt(&s, "COPY tmp_%s (seq, bad_code, bad_reason", sp->name);
+    strbuf_fmt(&s, "COPY tmp_%s (seq, bad_code, bad_reason", sp->name);
     for (const struct col_spec *c = sp->cols; c->name; c++)
-        hstr_fmt(&s, ", %s", c->name);
-    hstr_str(&s, ") FROM STDIN");
-    if (s.oom) {
+        strbuf_fmt(&s, ", %s", c->name);
+    strbuf_str(&s, ") FROM STDIN");
+    if (s.err) {
         free(s.p);
         return NULL;
     }
@@ -286,7 +286,7 @@ char *batch_copy_sql(const struct batch_table *t)
 }
 
 /* The target column list and the SELECT list that fills it from tmp. */
-static void upsert_cols(struct hstr *s, const struct table_spec *sp, int select)
+static void upsert_cols(struct strbuf *s, const struct table_spec *sp, int select)
 {
     int first = 1;
 
@@ -294,33 +294,33 @@ static void upsert_cols(struct hstr *s, const struct table_spec *sp, int select)
         if (c->type == T_LAT)
             continue;
         if (!first)
-            hstr_str(s, ", ");
+            strbuf_str(s, ", ");
         first = 0;
         if (c->type == T_LON)
-            hstr_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
+            strbuf_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
                                 "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END" : "geom");
         else
-            hstr_fmt(s, select ? "t.%s" : "%s", c->name);
+            strbuf_fmt(s, select ? "t.%s" : "%s", c->name);
     }
 }
 
 char *batch_check_sql(const struct batch *b, const char *district)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
     for (int i = 0; i < b->ntables; i++) {
         const struct table_spec *sp = &batch_specs[b->tables[i].spec];
         if (b->tables[i].copy_len == 0)
             continue;
         for (const struct rule *ru = sp->rules; ru->code; ru++) {
-            hstr_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
+            strbuf_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
             sql_subst(&s, ru->reason, district, sp->name);
-            hstr_str(&s, " WHERE t.bad_code IS NULL AND (");
+            strbuf_str(&s, " WHERE t.bad_code IS NULL AND (");
             sql_subst(&s, ru->cond, district, sp->name);
-            hstr_str(&s, ");\n");
+            strbuf_str(&s, ");\n");
         }
     }
-    if (s.oom) {
+    if (s.err) {
         free(s.p);
         return NULL;
     }
@@ -335,29 +335,29 @@ char *batch_check_sql(const struct batch *b, const char *district)
  * (a version another transaction committed meanwhile, which the upsert's
  * guard kept out: refused here instead of silently dropped). One index
  * probe per row; the SET expressions run for refused rows only. */
-static void owner_check(struct hstr *s, const struct table_spec *sp, const char *node,
+static void owner_check(struct strbuf *s, const struct table_spec *sp, const char *node,
                         const char *district, int after_upsert)
 {
     const char *o = sp->owner;
 
-    hstr_fmt(s, "UPDATE tmp_%s t SET bad_code = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM "
+    strbuf_fmt(s, "UPDATE tmp_%s t SET bad_code = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM "
                 "'%s' THEN 'foreign_row' ELSE 'bad_origin' END FROM %s c WHERE c.id = t.id), "
                 "'bad_origin'), ", sp->name, o, district, sp->name);
-    hstr_fmt(s, "bad_reason = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM '%s' THEN "
+    strbuf_fmt(s, "bad_reason = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM '%s' THEN "
                 "'the stored row belongs to district ' || coalesce(%s, '?') || ', not %s' "
                 "ELSE 'origin ' || t.origin || ' is not the stored row''s origin ' || c.origin "
                 "END FROM %s c WHERE c.id = t.id), 'origin ' || t.origin || ' of a new row is "
                 "not this node (%s)') ", o, district, o, district, sp->name, node);
-    hstr_fmt(s, "WHERE t.bad_code IS NULL%s AND coalesce((SELECT %s IS DISTINCT FROM '%s' OR "
+    strbuf_fmt(s, "WHERE t.bad_code IS NULL%s AND coalesce((SELECT %s IS DISTINCT FROM '%s' OR "
                 "c.origin <> t.origin FROM %s c WHERE c.id = t.id), t.origin <> '%s');\n",
              after_upsert ? " AND t.written IS NOT TRUE" : "", o, district, sp->name, node);
 }
 
 /* Logs the version that loses against a stored version of another writer,
  * and marks the row (tmp.conflict) for the ledger. */
-static void conflict_sql(struct hstr *s, const struct table_spec *sp, const char *node)
+static void conflict_sql(struct strbuf *s, const struct table_spec *sp, const char *node)
 {
-    hstr_fmt(s, "WITH ins AS (INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
+    strbuf_fmt(s, "WITH ins AS (INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
                 "loser_node, loser_hlc, winner, loser) "
                 "SELECT '%s', t.id, "
                 "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
@@ -367,7 +367,7 @@ static void conflict_sql(struct hstr *s, const struct table_spec *sp, const char
                 "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
                 "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
              sp->name, node, node);
-    hstr_fmt(s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
+    strbuf_fmt(s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
                 "OFFSET 0) c ON true "
                 "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
                 "to_jsonb(t) - '{seq,bad_code,bad_reason,written,conflict}'::text[] "
@@ -381,32 +381,32 @@ static void conflict_sql(struct hstr *s, const struct table_spec *sp, const char
  * The DO UPDATE is guarded by the stored row's district and origin too, so
  * a row another transaction inserted after owner_check() looked cannot be
  * overwritten. */
-static void upsert_sql(struct hstr *s, const struct table_spec *sp, const struct batch *b,
+static void upsert_sql(struct strbuf *s, const struct table_spec *sp, const struct batch *b,
                        const char *node, const char *district)
 {
     int followup = strcmp(sp->name, "case_followup") == 0;
 
-    hstr_fmt(s, "WITH up AS (INSERT INTO %s AS c (", sp->name);
+    strbuf_fmt(s, "WITH up AS (INSERT INTO %s AS c (", sp->name);
     upsert_cols(s, sp, 0);
-    hstr_str(s, ", src_node, src_batch, src_hlc, received_at");
+    strbuf_str(s, ", src_node, src_batch, src_hlc, received_at");
     if (followup)
-        hstr_str(s, ", district");
-    hstr_str(s, ") SELECT ");
+        strbuf_str(s, ", district");
+    strbuf_str(s, ") SELECT ");
     upsert_cols(s, sp, 1);
-    hstr_fmt(s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
+    strbuf_fmt(s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
     if (followup)
-        hstr_fmt(s, ", '%s'", district);
-    hstr_fmt(s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
+        strbuf_fmt(s, ", '%s'", district);
+    strbuf_fmt(s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
              sp->name);
     for (const struct col_spec *c = sp->cols; c->name; c++) {
         if (c->type == T_LAT || strcmp(c->name, "id") == 0)
             continue;
         if (c->type == T_LON)
-            hstr_str(s, "geom = EXCLUDED.geom, ");
+            strbuf_str(s, "geom = EXCLUDED.geom, ");
         else
-            hstr_fmt(s, "%s = EXCLUDED.%s, ", c->name, c->name);
+            strbuf_fmt(s, "%s = EXCLUDED.%s, ", c->name, c->name);
     }
-    hstr_fmt(s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
+    strbuf_fmt(s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
                 "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
                 "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node) "
                 "AND %s = '%s' AND c.origin = EXCLUDED.origin RETURNING c.id) "
@@ -418,12 +418,12 @@ static void upsert_sql(struct hstr *s, const struct table_spec *sp, const struct
  * batch (foreign_row, bad_origin), naming the count and the first rows;
  * committed with the refusals. who: SQL literals of name, node_id,
  * district, serial, address. */
-static void audit_sql(struct hstr *s, const struct batch *b, const int *present,
+static void audit_sql(struct strbuf *s, const struct batch *b, const int *present,
                       const char *who)
 {
     int first = 1;
 
-    hstr_fmt(s, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+    strbuf_fmt(s, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
                 "endpoint, reason) SELECT 'refuse', %s, 'push', r.code || ': ' || count(*) || "
                 "CASE r.code WHEN 'foreign_row' THEN ' row(s) of another district' ELSE "
                 "' row(s) with another origin' END || ' refused; first: ' || array_to_string(("
@@ -433,20 +433,20 @@ static void audit_sql(struct hstr *s, const struct batch *b, const int *present,
         const char *name = batch_specs[b->tables[i].spec].name;
         if (!present[i])
             continue;
-        hstr_fmt(s, "%sSELECT '%s' AS tbl, seq, id, bad_code AS code FROM tmp_%s "
+        strbuf_fmt(s, "%sSELECT '%s' AS tbl, seq, id, bad_code AS code FROM tmp_%s "
                     "WHERE bad_code IN ('foreign_row', 'bad_origin')",
                  first ? "" : " UNION ALL ", name, name);
         first = 0;
     }
-    hstr_str(s, ") r GROUP BY r.code;\n");
+    strbuf_str(s, ") r GROUP BY r.code;\n");
 }
 
 /* The push_batch row of this attempt, counted from the temporary tables;
  * it returns (applied, refused, conflicts). */
-static void ledger_sql(struct hstr *s, const struct batch *b, const int *present,
+static void ledger_sql(struct strbuf *s, const struct batch *b, const int *present,
                        const struct batch_apply *a)
 {
-    hstr_fmt(s, "INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
+    strbuf_fmt(s, "INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
                 "applied, refused, conflicts, duplicate) SELECT '%s', %lld, %lld, %lld, %lld, "
                 "sum(n_ok)::int, sum(n_bad)::int, sum(n_conflict)::int, %d FROM (SELECT "
                 "0::bigint AS n_ok, 0::bigint AS n_bad, 0::bigint AS n_conflict",
@@ -454,17 +454,17 @@ static void ledger_sql(struct hstr *s, const struct batch *b, const int *present
              (long long)b->last_seq, a->duplicate);
     for (int i = 0; i < b->ntables; i++)
         if (present[i])
-            hstr_fmt(s, " UNION ALL SELECT count(*) FILTER (WHERE bad_code IS NULL), "
+            strbuf_fmt(s, " UNION ALL SELECT count(*) FILTER (WHERE bad_code IS NULL), "
                         "count(*) FILTER (WHERE bad_code IS NOT NULL), "
                         "count(*) FILTER (WHERE conflict) FROM tmp_%s",
                      batch_specs[b->tables[i].spec].name);
-    hstr_str(s, ") x RETURNING applied, refused, conflicts;\n");
+    strbuf_str(s, ") x RETURNING applied, refused, conflicts;\n");
 }
 
 char *batch_apply_sql(const struct batch *b, const int *present, const struct batch_apply *a,
                       int *ledger_idx, int *refusal_idx)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
     int nstmt = 0, any = 0;
 
     for (int i = 0; i < b->ntables; i++) {
@@ -473,7 +473,7 @@ char *batch_apply_sql(const struct batch *b, const int *present, const struct ba
             continue;
         any = 1;
         if (a->acked >= b->min_seq) {      /* rows applied before: not again */
-            hstr_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name,
+            strbuf_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name,
                      (long long)a->acked);
             nstmt++;
         }
@@ -481,7 +481,7 @@ char *batch_apply_sql(const struct batch *b, const int *present, const struct ba
         conflict_sql(&s, sp, a->node);
         upsert_sql(&s, sp, b, a->node, a->district);
         owner_check(&s, sp, a->node, a->district, 1);
-        hstr_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
+        strbuf_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
                     "SELECT '%s', t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') "
                     "FROM tmp_%s t WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING;\n",
                  a->node, sp->name, sp->name);
@@ -496,19 +496,19 @@ char *batch_apply_sql(const struct batch *b, const int *present, const struct ba
         ledger_sql(&s, b, present, a);
         *ledger_idx = nstmt++;
     }
-    hstr_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
+    strbuf_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
                 "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
              (long long)b->last_seq, (long long)b->hlc, a->node);
     nstmt++;
     /* up to the mark the answer carries: a node that lost an earlier answer
      * learns the refusals of rows it never heard back about (protocol §4.3) */
-    hstr_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
+    strbuf_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
                 "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
              a->node, (long long)b->min_seq,
              (long long)(a->acked > b->last_seq ? a->acked : b->last_seq));
     *refusal_idx = nstmt++;
-    hstr_str(&s, "COMMIT");
-    if (s.oom) {
+    strbuf_str(&s, "COMMIT");
+    if (s.err) {
         free(s.p);
         return NULL;
     }
@@ -585,10 +585,10 @@ const char *batch_pull_cols(const char *tbl)
 
 char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
     /* one statement: one snapshot for the horizon, the page and the rows */
-    hstr_fmt(&s,
+    strbuf_fmt(&s,
         "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
         "me AS (SELECT district FROM node WHERE node_id = '%s'), "
         "page AS (SELECT c.xid, c.pos, c.tbl, c.key FROM change_log c, h "
@@ -601,17 +601,17 @@ char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_po
         "(SELECT xmin::text FROM h), (SELECT district FROM me))::text",
         node, cursor_xid, (long long)cursor_pos, limit);
     for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
-        hstr_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
+        strbuf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
                     "JOIN keys k ON k.tbl = '%s' AND k.key = %s HAVING count(*) > 0",
                 pull_tables[i].tbl, pull_tables[i].expr, pull_tables[i].tbl,
                 pull_tables[i].tbl, pull_tables[i].key);
     for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
-        hstr_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
+        strbuf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
                     "JOIN keys k ON k.tbl = '%s' AND k.key = r.id WHERE r.src_node <> '%s' "
                     "HAVING count(*) > 0",
                 pull_fields[i].tbl, pull_fields[i].expr, pull_fields[i].tbl,
                 pull_fields[i].tbl, node);
-    if (s.oom) {
+    if (s.err) {
         free(s.p);
         return NULL;
     }

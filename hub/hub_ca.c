@@ -13,6 +13,7 @@
  * AlgorithmIdentifier of the OID alone. Everything else (names, extensions,
  * key identifiers) stays mbedTLS's own encoding. */
 #include "hub_ca.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,16 +76,6 @@ static void rng_close(struct rng *g)
     mbedtls_entropy_free(&g->entropy);
 }
 
-static void to_hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 int ca_random_hex(size_t nbytes, char *out)
 {
@@ -98,19 +89,12 @@ int ca_random_hex(size_t nbytes, char *out)
     if (r == 0 && mbedtls_ctr_drbg_random(&g.drbg, b, nbytes) != 0)
         r = -EIO;
     if (r == 0)
-        to_hex(b, nbytes, out);
+        hex_encode(b, nbytes, out);
     mbedtls_platform_zeroize(b, sizeof(b));
     rng_close(&g);
     return r;
 }
 
-void ca_sha256_hex(const char *s, size_t len, char out[65])
-{
-    unsigned char sum[32];
-
-    mbedtls_sha256_ret((const unsigned char *)s, len, sum, 0);
-    to_hex(sum, 32, out);
-}
 
 void ca_serial_hex(const mbedtls_x509_buf *serial, char out[CA_SERIAL_HEX])
 {
@@ -125,7 +109,7 @@ void ca_serial_hex(const mbedtls_x509_buf *serial, char out[CA_SERIAL_HEX])
         p += n - (CA_SERIAL_HEX - 1) / 2;
         n = (CA_SERIAL_HEX - 1) / 2;
     }
-    to_hex(p, n, out);
+    hex_encode(p, n, out);
 }
 
 int ca_subject_get(const mbedtls_x509_name *name, const char *oid, size_t oid_len,
@@ -181,7 +165,7 @@ static int set_serial(mbedtls_x509write_cert *w, mbedtls_ctr_drbg_context *drbg,
     if (mbedtls_ctr_drbg_random(drbg, b, sizeof(b)) != 0)
         return -EIO;
     b[0] = (unsigned char)((b[0] & 0x7f) | 0x40);   /* positive, and no leading zero */
-    to_hex(b, sizeof(b), hex);
+    hex_encode(b, sizeof(b), hex);
     mbedtls_mpi_init(&m);
     r = mbedtls_mpi_read_binary(&m, b, sizeof(b));
     if (r == 0)

@@ -54,7 +54,5 @@ void ca_serial_hex(const mbedtls_x509_buf *serial, char out[CA_SERIAL_HEX]);
  * returns 0, or -ENOENT when absent or longer than cap - 1. */
 int ca_subject_get(const mbedtls_x509_name *name, const char *oid, size_t oid_len,
                    char *out, size_t cap);
-/* SHA-256 of s as lower-case hex (65 bytes). */
-void ca_sha256_hex(const char *s, size_t len, char out[65]);
 
 #endif

@@ -11,6 +11,7 @@
  * certificate (one ECDSA signature, a few ms) runs on the loop: enrolments
  * are rare and rate-limited. */
 #include "hub.h"
+#include "hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -139,20 +140,20 @@ static void job_rollback(struct enrol_job *j, int status, const char *code, cons
 
 static void answer_cert(struct enrol_job *j)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
-    hstr_fmt(&s, "{\"v\":1,\"node\":\"%s\",\"district\":\"%s\",\"serial\":\"%s\","
+    strbuf_fmt(&s, "{\"v\":1,\"node\":\"%s\",\"district\":\"%s\",\"serial\":\"%s\","
                  "\"not_before\":%lld,\"not_after\":%lld,\"certificate\":",
              j->id.node, j->id.district, j->cert.serial, (long long)j->cert.not_before,
              (long long)j->cert.not_after);
-    hstr_json(&s, j->cert.pem);
-    hstr_add(&s, ",", 1);
+    strbuf_json_str(&s, j->cert.pem);
+    strbuf_add(&s, ",", 1);
     hub_stamp(j->h, &s);
-    hstr_add(&s, "}", 1);
+    strbuf_add(&s, "}", 1);
     log_notice("%s: node %s (%s, district %s): certificate %s valid until %lld", j->endpoint,
                j->id.node, j->id.name, j->id.district, j->cert.serial,
                (long long)j->cert.not_after);
-    if (s.oom)
+    if (s.err)
         hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "out of memory");
     else
         hub_reply(j->h, j->req, j->endpoint, 200, "application/json", NULL, s.p, s.len);
@@ -187,7 +188,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
  * token and binds the node) with the audit row; sql_head is what precedes. */
 static void sign_and_record(struct enrol_job *j, const char *sql_head, const char *via)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
     const char *why = "?";
 
     if (hub_ca_sign(j->h->ca, j->csr, j->csr_len, j->id.node, j->id.district,
@@ -196,20 +197,20 @@ static void sign_and_record(struct enrol_job *j, const char *sql_head, const cha
         return;
     }
     snprintf(j->id.serial, sizeof(j->id.serial), "%s", j->cert.serial);
-    hstr_str(&s, sql_head);
-    hstr_fmt(&s, "INSERT INTO node_cert (serial, name, node_id, district, not_before, "
+    strbuf_str(&s, sql_head);
+    strbuf_fmt(&s, "INSERT INTO node_cert (serial, name, node_id, district, not_before, "
                  "not_after, via) VALUES ('%s', ", j->cert.serial);
     hub_sql_literal(&s, j->id.name);
-    hstr_fmt(&s, ", '%s', '%s', to_timestamp(%lld), to_timestamp(%lld), '%s');"
+    strbuf_fmt(&s, ", '%s', '%s', to_timestamp(%lld), to_timestamp(%lld), '%s');"
                  "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
                  "endpoint, reason) VALUES ('%s', ",
              j->id.node, j->id.district, (long long)j->cert.not_before,
              (long long)j->cert.not_after, via, via);
     hub_sql_literal(&s, j->id.name);
-    hstr_fmt(&s, ", '%s', '%s', '%s', ", j->id.node, j->id.district, j->cert.serial);
+    strbuf_fmt(&s, ", '%s', '%s', '%s', ", j->id.node, j->id.district, j->cert.serial);
     hub_sql_literal(&s, http_req_address(j->req));
-    hstr_fmt(&s, ", '%s', NULL); COMMIT", j->endpoint);
-    if (s.oom) {
+    strbuf_fmt(&s, ", '%s', NULL); COMMIT", j->endpoint);
+    if (s.err) {
         free(s.p);
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
@@ -287,16 +288,16 @@ static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void 
         return;
     }
     {
-        struct hstr s = { 0 };      /* the name is the operator's text: quoted */
-        hstr_fmt(&s, "UPDATE enrol_token SET used_at = now() WHERE token_sha256 = '%s';"
+        struct strbuf s = { 0 };      /* the name is the operator's text: quoted */
+        strbuf_fmt(&s, "UPDATE enrol_token SET used_at = now() WHERE token_sha256 = '%s';"
                      "UPDATE node_registration SET node_id = '%s' WHERE name = ",
                  j->token_hash, j->id.node);
         hub_sql_literal(&s, j->id.name);
-        hstr_fmt(&s, "; INSERT INTO node (node_id, district, name) VALUES ('%s', '%s', ",
+        strbuf_fmt(&s, "; INSERT INTO node (node_id, district, name) VALUES ('%s', '%s', ",
                  j->id.node, j->id.district);
         hub_sql_literal(&s, j->id.name);
-        hstr_str(&s, ") ON CONFLICT (node_id) DO UPDATE SET name = EXCLUDED.name;");
-        if (s.oom) {
+        strbuf_str(&s, ") ON CONFLICT (node_id) DO UPDATE SET name = EXCLUDED.name;");
+        if (s.err) {
             free(s.p);
             job_rollback(j, 503, "unavailable", "out of memory");
             return;
@@ -428,7 +429,7 @@ void hub_enroll(struct hub *h, struct http_req *req)
     memcpy(j->claimed_district, district->valuestring, 5);
     for (char *p = token->valuestring; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    ca_sha256_hex(token->valuestring, strlen(token->valuestring), j->token_hash);
+    sha256_hex(token->valuestring, strlen(token->valuestring), j->token_hash);
     cJSON_Delete(doc);
     db_acquire(h->db, on_enrol_conn, j);
 }

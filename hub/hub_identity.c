@@ -29,20 +29,20 @@ struct audit_job {
     char *sql;
 };
 
-void hub_sql_literal(struct hstr *sql, const char *s)
+void hub_sql_literal(struct strbuf *sql, const char *s)
 {
     if (!s) {
-        hstr_str(sql, "NULL");
+        strbuf_str(sql, "NULL");
         return;
     }
     /* E'' reads backslash escapes whatever standard_conforming_strings says */
-    hstr_add(sql, "E'", 2);
+    strbuf_add(sql, "E'", 2);
     for (; *s; s++) {
         if (*s == '\'' || *s == '\\')
-            hstr_add(sql, s, 1);
-        hstr_add(sql, s, 1);
+            strbuf_add(sql, s, 1);
+        strbuf_add(sql, s, 1);
     }
-    hstr_add(sql, "'", 1);
+    strbuf_add(sql, "'", 1);
 }
 
 static void audit_done(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
@@ -74,27 +74,27 @@ void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
                const char *address, const char *endpoint, const char *reason)
 {
     struct audit_job *j = calloc(1, sizeof(*j));
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
     if (!j)
         return;
-    hstr_fmt(&s, "INSERT INTO security_audit (event, name, node_id, district, serial, "
+    strbuf_fmt(&s, "INSERT INTO security_audit (event, name, node_id, district, serial, "
                  "address, endpoint, reason) VALUES ('%s', ", event);
     hub_sql_literal(&s, id && id->name[0] ? id->name : NULL);
-    hstr_add(&s, ", ", 2);
+    strbuf_add(&s, ", ", 2);
     hub_sql_literal(&s, id && id->node[0] ? id->node : NULL);
-    hstr_add(&s, ", ", 2);
+    strbuf_add(&s, ", ", 2);
     hub_sql_literal(&s, id && id->district[0] ? id->district : NULL);
-    hstr_add(&s, ", ", 2);
+    strbuf_add(&s, ", ", 2);
     hub_sql_literal(&s, id && id->serial[0] ? id->serial : NULL);
-    hstr_add(&s, ", ", 2);
+    strbuf_add(&s, ", ", 2);
     hub_sql_literal(&s, address);
-    hstr_add(&s, ", ", 2);
+    strbuf_add(&s, ", ", 2);
     hub_sql_literal(&s, endpoint);
-    hstr_add(&s, ", ", 2);
+    strbuf_add(&s, ", ", 2);
     hub_sql_literal(&s, reason);
-    hstr_add(&s, ")", 1);
-    if (s.oom) {
+    strbuf_add(&s, ")", 1);
+    if (s.err) {
         free(s.p);
         free(j);
         return;

@@ -41,7 +41,7 @@ void hub_audit_limited(struct hub *h, const struct hub_identity *id, const char 
                        const char *endpoint, const char *code, const char *message);
 
 /* Appends s to sql as a quoted SQL literal (NULL: NULL). */
-struct hstr;
-void hub_sql_literal(struct hstr *sql, const char *s);
+struct strbuf;
+void hub_sql_literal(struct strbuf *sql, const char *s);
 
 #endif

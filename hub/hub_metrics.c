@@ -1,5 +1,6 @@
 /* hub_metrics.c - Prometheus text exposition of the hub's counters. */
 #include "hub_metrics.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -128,59 +129,22 @@ void metrics_contact(struct hub_metrics *m, const char *node, const char *distri
     m->nodes[h].last = unix_time;
 }
 
-struct out {
-    char  *p;
-    size_t len, cap;
-    int    oom;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void outf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (o->oom)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->oom = 1;
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        char *p = realloc(o->p, o->cap * 2 + (size_t)n);
-        if (!p) {
-            o->oom = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = o->cap * 2 + (size_t)n;
-    }
-}
-
 int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
                    char **ret, size_t *ret_len)
 {
-    struct out o = { malloc(65536), 0, 65536, 0 };
+    struct strbuf o = { 0 };
     uint64_t cum = 0;
 
-    if (!o.p)
-        return -ENOMEM;
-    outf(&o, "# HELP sikhnas_hub_requests_total HTTP requests answered, by endpoint and status.\n"
+    strbuf_reserve(&o, 65536);
+    strbuf_fmt(&o, "# HELP sikhnas_hub_requests_total HTTP requests answered, by endpoint and status.\n"
              "# TYPE sikhnas_hub_requests_total counter\n");
     for (int e = 0; e < NEP; e++)
         for (int s = 0; s <= NSC; s++)
             if (m->requests[e][s])
-                outf(&o, "sikhnas_hub_requests_total{endpoint=\"%s\",status=\"%s%d\"} %llu\n",
+                strbuf_fmt(&o, "sikhnas_hub_requests_total{endpoint=\"%s\",status=\"%s%d\"} %llu\n",
                      endpoints[e], s == NSC ? "other" : "", s == NSC ? 0 : status_codes[s],
                      (unsigned long long)m->requests[e][s]);
-    outf(&o, "# HELP sikhnas_hub_refusals_total HTTP requests refused (4xx).\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_refusals_total HTTP requests refused (4xx).\n"
              "# TYPE sikhnas_hub_refusals_total counter\n");
     {
         uint64_t ref = 0;
@@ -188,22 +152,22 @@ int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
             for (int s = 0; s < NSC; s++)
                 if (status_codes[s] >= 400 && status_codes[s] < 500)
                     ref += m->requests[e][s];
-        outf(&o, "sikhnas_hub_refusals_total %llu\n", (unsigned long long)ref);
+        strbuf_fmt(&o, "sikhnas_hub_refusals_total %llu\n", (unsigned long long)ref);
     }
-    outf(&o, "# HELP sikhnas_hub_batches_total Push batches committed (or answered).\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_batches_total Push batches committed (or answered).\n"
              "# TYPE sikhnas_hub_batches_total counter\nsikhnas_hub_batches_total %llu\n",
          (unsigned long long)m->batches);
-    outf(&o, "# HELP sikhnas_hub_rows_total Pushed rows by outcome, as committed.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_rows_total Pushed rows by outcome, as committed.\n"
              "# TYPE sikhnas_hub_rows_total counter\n"
              "sikhnas_hub_rows_total{outcome=\"applied\"} %llu\n"
              "sikhnas_hub_rows_total{outcome=\"duplicate\"} %llu\n"
              "sikhnas_hub_rows_total{outcome=\"refused\"} %llu\n",
          (unsigned long long)m->rows_applied, (unsigned long long)m->rows_duplicate,
          (unsigned long long)m->rows_refused);
-    outf(&o, "# HELP sikhnas_hub_conflicts_total Rows that met a version by another writer.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_conflicts_total Rows that met a version by another writer.\n"
              "# TYPE sikhnas_hub_conflicts_total counter\nsikhnas_hub_conflicts_total %llu\n",
          (unsigned long long)m->conflicts);
-    outf(&o, "# HELP sikhnas_hub_bytes_total Body bytes, on the wire and uncompressed.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_bytes_total Body bytes, on the wire and uncompressed.\n"
              "# TYPE sikhnas_hub_bytes_total counter\n"
              "sikhnas_hub_bytes_total{direction=\"in\",form=\"wire\"} %llu\n"
              "sikhnas_hub_bytes_total{direction=\"in\",form=\"plain\"} %llu\n"
@@ -211,34 +175,34 @@ int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
              "sikhnas_hub_bytes_total{direction=\"out\",form=\"plain\"} %llu\n",
          (unsigned long long)m->bytes_in_wire, (unsigned long long)m->bytes_in_plain,
          (unsigned long long)m->bytes_out_wire, (unsigned long long)m->bytes_out_plain);
-    outf(&o, "# HELP sikhnas_hub_pull_rows_total Rows sent down.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_pull_rows_total Rows sent down.\n"
              "# TYPE sikhnas_hub_pull_rows_total counter\nsikhnas_hub_pull_rows_total %llu\n",
          (unsigned long long)m->pull_rows);
-    outf(&o, "# HELP sikhnas_hub_batch_seconds Push batch latency, request complete to ack.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_batch_seconds Push batch latency, request complete to ack.\n"
              "# TYPE sikhnas_hub_batch_seconds histogram\n");
     for (int i = 0; i < METRICS_BUCKETS; i++) {
         cum += m->hist[i];
-        outf(&o, "sikhnas_hub_batch_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i],
+        strbuf_fmt(&o, "sikhnas_hub_batch_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i],
              (unsigned long long)cum);
     }
     cum += m->hist[METRICS_BUCKETS];
-    outf(&o, "sikhnas_hub_batch_seconds_bucket{le=\"+Inf\"} %llu\n"
+    strbuf_fmt(&o, "sikhnas_hub_batch_seconds_bucket{le=\"+Inf\"} %llu\n"
              "sikhnas_hub_batch_seconds_sum %.6f\nsikhnas_hub_batch_seconds_count %llu\n",
          (unsigned long long)cum, m->hist_sum, (unsigned long long)cum);
-    outf(&o, "# HELP sikhnas_hub_db_up Database connections ready.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_db_up Database connections ready.\n"
              "# TYPE sikhnas_hub_db_up gauge\nsikhnas_hub_db_up %d\n", db_up);
-    outf(&o, "# HELP sikhnas_hub_connections Open client connections.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_connections Open client connections.\n"
              "# TYPE sikhnas_hub_connections gauge\nsikhnas_hub_connections %d\n", conns);
-    outf(&o, "# HELP sikhnas_hub_requests_in_flight Requests being handled.\n"
+    strbuf_fmt(&o, "# HELP sikhnas_hub_requests_in_flight Requests being handled.\n"
              "# TYPE sikhnas_hub_requests_in_flight gauge\nsikhnas_hub_requests_in_flight %d\n",
          busy);
-    outf(&o, "# HELP sikhnas_hub_node_last_contact_seconds Unix time of each node's last "
+    strbuf_fmt(&o, "# HELP sikhnas_hub_node_last_contact_seconds Unix time of each node's last "
              "request.\n# TYPE sikhnas_hub_node_last_contact_seconds gauge\n");
     for (size_t i = 0; i < METRICS_MAX_NODES * 2; i++)
         if (m->nodes[i].node[0])
-            outf(&o, "sikhnas_hub_node_last_contact_seconds{node=\"%s\",district=\"%s\"} %.3f\n",
+            strbuf_fmt(&o, "sikhnas_hub_node_last_contact_seconds{node=\"%s\",district=\"%s\"} %.3f\n",
                  m->nodes[i].node, m->nodes[i].district, m->nodes[i].last);
-    if (o.oom) {
+    if (o.err) {
         free(o.p);
         return -ENOMEM;
     }

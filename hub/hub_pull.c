@@ -3,6 +3,7 @@
  * snapshot for the horizon and the rows); the hub only frames and compresses
  * them. See docs/protocol.md §5 for why the cursor never skips a change. */
 #include "hub.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -86,7 +87,7 @@ static int read_params(struct pull_job *j, const char **why)
         }
         if (req->digest[0]) {
             char hex[65];
-            batch_sha256_hex(req->body, req->body_len, hex);
+            sha256_hex(req->body, req->body_len, hex);
             if (strncmp(req->digest, "sha256=", 7) != 0 || strcasecmp(req->digest + 7, hex)) {
                 *why = "digest_mismatch";
                 return -EBADMSG;
@@ -156,7 +157,7 @@ static void on_page(struct db_conn *c, PGresult **res, int nres, int err, void *
 {
     struct pull_job *j = ud;
     struct hub *h = j->h;
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
     PGresult *reg, *page;
     cJSON *meta = NULL;
     char next[64];
@@ -205,24 +206,24 @@ static void on_page(struct db_conn *c, PGresult **res, int nres, int err, void *
             snprintf(next, sizeof(next), "%s.%" PRId64, j->xid, j->pos);
     }
     cJSON_Delete(meta);
-    hstr_add(&s, "{\"v\":1,\"cursor\":", 16);
-    hstr_json(&s, next);
-    hstr_fmt(&s, ",\"more\":%s,\"tables\":[", more ? "true" : "false");
+    strbuf_add(&s, "{\"v\":1,\"cursor\":", 16);
+    strbuf_json_str(&s, next);
+    strbuf_fmt(&s, ",\"more\":%s,\"tables\":[", more ? "true" : "false");
     for (int i = 1; i < PQntuples(page); i++) {
         const char *tbl = PQgetvalue(page, i, 0);
         const char *cols = batch_pull_cols(tbl);
         if (!cols)
             continue;
-        hstr_fmt(&s, "%s{\"table\":\"%s\",\"cols\":%s,\"rows\":", first ? "" : ",", tbl, cols);
-        hstr_add(&s, PQgetvalue(page, i, 1), (size_t)PQgetlength(page, i, 1));
-        hstr_add(&s, "}", 1);
+        strbuf_fmt(&s, "%s{\"table\":\"%s\",\"cols\":%s,\"rows\":", first ? "" : ",", tbl, cols);
+        strbuf_add(&s, PQgetvalue(page, i, 1), (size_t)PQgetlength(page, i, 1));
+        strbuf_add(&s, "}", 1);
         first = 0;
     }
     db_release(c);
-    hstr_add(&s, "],", 2);
+    strbuf_add(&s, "],", 2);
     hub_stamp(h, &s);
-    hstr_add(&s, "}", 1);
-    if (s.oom) {
+    strbuf_add(&s, "}", 1);
+    if (s.err) {
         free(s.p);
         hub_error(h, j->req, "pull", 503, "unavailable", "out of memory");
         job_free(j);
@@ -245,7 +246,7 @@ static void on_page(struct db_conn *c, PGresult **res, int nres, int err, void *
 static void on_conn(struct db_conn *c, void *ud)
 {
     struct pull_job *j = ud;
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
     char *feed;
 
     if (!c) {
@@ -255,13 +256,13 @@ static void on_conn(struct db_conn *c, void *ud)
         return;
     }
     feed = batch_pull_sql(j->id.node, j->xid, j->pos, j->limit);
-    hstr_fmt(&s, "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
+    strbuf_fmt(&s, "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
                  "ON CONFLICT (node_id) DO UPDATE SET last_contact = now() RETURNING district;",
              j->id.node, j->id.district);
     if (feed)
-        hstr_add(&s, feed, strlen(feed));
+        strbuf_add(&s, feed, strlen(feed));
     free(feed);
-    if (s.oom || !feed) {
+    if (s.err || !feed) {
         free(s.p);
         db_release(c);
         hub_error(j->h, j->req, "pull", 503, "unavailable", "out of memory");

@@ -111,16 +111,16 @@ static void job_fail(struct push_job *j, int status, const char *code, const cha
         j->c = NULL;
     }
     if (status == 409) {
-        struct hstr s = { 0 };
-        hstr_fmt(&s, "{\"error\":\"%s\",\"message\":", code);
-        hstr_json(&s, msg);
-        hstr_fmt(&s, ",\"acked_seq\":%" PRId64 ",", j->fail_acked);
+        struct strbuf s = { 0 };
+        strbuf_fmt(&s, "{\"error\":\"%s\",\"message\":", code);
+        strbuf_json_str(&s, msg);
+        strbuf_fmt(&s, ",\"acked_seq\":%" PRId64 ",", j->fail_acked);
         hub_stamp(j->h, &s);
-        hstr_add(&s, "}", 1);
+        strbuf_add(&s, "}", 1);
         log_info("push %s: 409 %s (acked_seq %" PRId64 ", base_seq %" PRId64 ")", j->id.node,
                  code, j->fail_acked, j->b.base_seq);
         hub_reply(j->h, j->req, "push", 409, "application/json", NULL,
-                  s.oom ? "{}" : s.p, s.oom ? 2 : s.len);
+                  s.err ? "{}" : s.p, s.err ? 2 : s.len);
         free(s.p);
     } else {
         hub_error(j->h, j->req, "push", status, code, msg);
@@ -146,36 +146,36 @@ static void job_rollback(struct push_job *j, int status, const char *code, const
 }
 
 /* The answer's JSON: the high-water mark, the counts and the refusals rr. */
-static void ack_json(struct push_job *j, struct hstr *s, PGresult *rr, long applied,
+static void ack_json(struct push_job *j, struct strbuf *s, PGresult *rr, long applied,
                      long conflicts)
 {
     int nref = rr ? PQntuples(rr) : 0;
 
-    hstr_fmt(s, "{\"v\":1,\"acked_seq\":%" PRId64 ",", j->acked > j->b.last_seq ?
+    strbuf_fmt(s, "{\"v\":1,\"acked_seq\":%" PRId64 ",", j->acked > j->b.last_seq ?
              j->acked : j->b.last_seq);
-    hstr_fmt(s, "\"applied\":%ld,\"duplicate\":%d,\"conflicts\":%ld,\"refused\":[",
+    strbuf_fmt(s, "\"applied\":%ld,\"duplicate\":%d,\"conflicts\":%ld,\"refused\":[",
              applied, j->ndup, conflicts);
     for (int i = 0; i < nref; i++) {
-        hstr_fmt(s, "%s{\"seq\":%s,\"table\":", i ? "," : "", PQgetvalue(rr, i, 0));
-        hstr_json(s, PQgetvalue(rr, i, 1));
-        hstr_add(s, ",\"id\":", 6);
-        hstr_json(s, PQgetvalue(rr, i, 2));
-        hstr_add(s, ",\"code\":", 8);
-        hstr_json(s, PQgetvalue(rr, i, 3));
-        hstr_add(s, ",\"reason\":", 10);
-        hstr_json(s, PQgetvalue(rr, i, 4));
-        hstr_add(s, "}", 1);
+        strbuf_fmt(s, "%s{\"seq\":%s,\"table\":", i ? "," : "", PQgetvalue(rr, i, 0));
+        strbuf_json_str(s, PQgetvalue(rr, i, 1));
+        strbuf_add(s, ",\"id\":", 6);
+        strbuf_json_str(s, PQgetvalue(rr, i, 2));
+        strbuf_add(s, ",\"code\":", 8);
+        strbuf_json_str(s, PQgetvalue(rr, i, 3));
+        strbuf_add(s, ",\"reason\":", 10);
+        strbuf_json_str(s, PQgetvalue(rr, i, 4));
+        strbuf_add(s, "}", 1);
     }
-    hstr_add(s, "],", 2);
+    strbuf_add(s, "],", 2);
     hub_stamp(j->h, s);
-    hstr_add(s, "}", 1);
+    strbuf_add(s, "}", 1);
 }
 
 static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
     struct hub *h = j->h;
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
     PGresult *rr, *lr;
     long applied = 0, refused = 0, conflicts = 0;
     double secs;
@@ -216,7 +216,7 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
               (double)(j->t_checked - j->t_decoded) / 1e6,
               (double)(j->t_locked - j->t_checked) / 1e6,
               (double)(uv_hrtime() - j->t_locked) / 1e6);
-    if (s.oom)
+    if (s.err)
         hub_error(h, j->req, "push", 503, "unavailable", "out of memory after commit");
     else
         hub_reply(h, j->req, "push", 200, "application/json", NULL, s.p, s.len);
@@ -249,7 +249,7 @@ static char *apply_sql(struct push_job *j)
 {
     struct batch_apply a = { .acked = j->acked, .node = j->id.node,
                              .district = j->id.district, .duplicate = j->ndup };
-    struct hstr who = { 0 };
+    struct strbuf who = { 0 };
     const char *who_parts[] = { j->id.name[0] ? j->id.name : NULL, j->id.node, j->id.district,
                                 j->id.serial[0] ? j->id.serial : NULL,
                                 http_req_address(j->req) };
@@ -257,14 +257,14 @@ static char *apply_sql(struct push_job *j)
 
     for (size_t i = 0; i < sizeof(who_parts) / sizeof(who_parts[0]); i++) {
         if (i)
-            hstr_add(&who, ", ", 2);
+            strbuf_add(&who, ", ", 2);
         hub_sql_literal(&who, who_parts[i]);
     }
     /* a ledger row when the batch changes anything: rows above the mark,
      * or the mark itself (a probe below the mark writes nothing) */
     j->ledger = a.ledger = j->nsent > 0 || j->b.last_seq > j->acked;
     j->attempt = a.attempt = hlc_tick(&j->h->clock, hlc_wall_ms());
-    if (!who.oom) {
+    if (!who.err) {
         a.audit_who = who.p;
         sql = batch_apply_sql(&j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
     }

@@ -24,11 +24,11 @@
 
 /* ------------------------------------------------------------ answers */
 
-void hub_stamp(struct hub *h, struct hstr *s)
+void hub_stamp(struct hub *h, struct strbuf *s)
 {
     uint64_t wall = hlc_wall_ms();
 
-    hstr_fmt(s, "\"hub_hlc\":\"%" PRIu64 "\",\"hub_time_ms\":%" PRIu64,
+    strbuf_fmt(s, "\"hub_hlc\":\"%" PRIu64 "\",\"hub_time_ms\":%" PRIu64,
              hlc_tick(&h->clock, wall), wall);
 }
 
@@ -54,18 +54,18 @@ void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int st
 void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
 
-    hstr_add(&s, "{\"error\":", 9);
-    hstr_json(&s, code);
-    hstr_add(&s, ",\"message\":", 11);
-    hstr_json(&s, message);
-    hstr_add(&s, ",", 1);
+    strbuf_add(&s, "{\"error\":", 9);
+    strbuf_json_str(&s, code);
+    strbuf_add(&s, ",\"message\":", 11);
+    strbuf_json_str(&s, message);
+    strbuf_add(&s, ",", 1);
     hub_stamp(h, &s);
-    hstr_add(&s, "}", 1);
+    strbuf_add(&s, "}", 1);
     log_info("%s %s: %d %s: %s", endpoint, http_req_address(req), status, code,
              message);
-    if (s.oom)
+    if (s.err)
         hub_reply(h, req, endpoint, status, "application/json", NULL, "{}", 2);
     else
         hub_reply(h, req, endpoint, status, "application/json", NULL, s.p, s.len);
@@ -104,14 +104,14 @@ static void serve_metrics(struct hub *h, struct http_req *req)
 
 static void serve_health(struct hub *h, struct http_req *req)
 {
-    struct hstr s = { 0 };
+    struct strbuf s = { 0 };
     int up = db_pool_up(h->db) > 0;
 
-    hstr_fmt(&s, "{\"status\":\"%s\",\"db\":\"%s\",", up ? "ok" : "degraded", up ? "up" : "down");
+    strbuf_fmt(&s, "{\"status\":\"%s\",\"db\":\"%s\",", up ? "ok" : "degraded", up ? "up" : "down");
     hub_stamp(h, &s);
-    hstr_add(&s, "}", 1);
+    strbuf_add(&s, "}", 1);
     hub_reply(h, req, "health", up ? 200 : 503, "application/json", NULL,
-              s.oom ? "{}" : s.p, s.oom ? 2 : s.len);
+              s.err ? "{}" : s.p, s.err ? 2 : s.len);
     free(s.p);
 }
 

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "validate.h"
+#include "utf8.h"
 
 #define HASH_PREFIX "pbkdf2-sha256$"
 
@@ -76,7 +77,7 @@ int auth_password_ok(const char *password)
 {
     size_t n = strlen(password);
 
-    if (n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX || !utf8_text_ok(password) ||
+    if (n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX || !utf8_valid(password, n, UTF8_TEXT) ||
         strchr(password, '\n'))
         return -EINVAL;
     return 0;

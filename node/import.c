@@ -7,7 +7,6 @@
 #include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
-#include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "log.h"
 #include "records.h"
 
@@ -30,16 +30,14 @@ static double now_s(void)
 /* "import:<size>:<sha256 of the first 64 KiB>" names a file by its content. */
 static int file_key(FILE *fp, off_t size, char *key, size_t cap)
 {
-    unsigned char buf[65536], sum[32];
+    unsigned char buf[65536];
+    char sum[SHA256_HEX_LEN];
     size_t n = fread(buf, 1, sizeof(buf), fp);
-    size_t len;
 
     if (ferror(fp))
         return -EIO;
-    mbedtls_sha256_ret(buf, n, sum, 0);
-    len = (size_t)snprintf(key, cap, "import:%lld:", (long long)size);
-    for (int i = 0; i < 16 && len + 2 < cap; i++)
-        len += (size_t)snprintf(key + len, cap - len, "%02x", sum[i]);
+    sha256_hex(buf, n, sum);
+    snprintf(key, cap, "import:%lld:%.32s", (long long)size, sum);   /* 16 bytes of it */
     rewind(fp);
     return 0;
 }

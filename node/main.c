@@ -23,6 +23,7 @@
 #include "sms_spool.h"
 #include "store.h"
 #include "validate.h"
+#include "utf8.h"
 
 #define EXIT_USAGE   2
 #define EXIT_DATAERR 65
@@ -439,7 +440,8 @@ static int cmd_officer(struct ctx *c)
         goto out;
     }
     r = -EINVAL;
-    if (!name[0] || strlen(name) > V_NAME_MAX || !utf8_text_ok(name) || strchr(name, '\n')) {
+    if (!name[0] || strlen(name) > V_NAME_MAX || strchr(name, '\n') ||
+        !utf8_valid(name, strlen(name), UTF8_TEXT)) {
         log_error("officer refused: name: must be 1 to %d characters of text", V_NAME_MAX);
         goto out;
     }

@@ -16,66 +16,19 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/sha256.h>
-#include <mbedtls/version.h>
 
 #include "access.h"
+#include "hex.h"
 #include "log.h"
 #include "records.h"
 #include "sms_parse.h"
+#include "utf8.h"
 
 #define TAG "[" SMS_PRODUCT "] "
 #define MAX_VETS 200                  /* alerts per P report, a bound on the loop */
 
 /* ---------------------------------------------------------------- text */
 
-size_t sms_utf8_clean(const char *text, size_t len, char *out, size_t cap)
-{
-    const unsigned char *p = (const unsigned char *)text;
-    size_t i = 0, n = 0;
-
-    if (cap == 0)
-        return 0;
-    while (i < len) {
-        unsigned c = p[i];
-        size_t k = 0;
-        int ok = 1;
-        if (c < 0x80) {
-            k = 1;
-        } else {
-            if (c >= 0xc2 && c <= 0xdf) k = 2;
-            else if (c >= 0xe0 && c <= 0xef) k = 3;
-            else if (c >= 0xf0 && c <= 0xf4) k = 4;
-            else ok = 0;
-            if (ok && i + k > len)
-                ok = 0;
-            for (size_t j = 1; ok && j < k; j++)
-                if ((p[i + j] & 0xc0) != 0x80)
-                    ok = 0;
-            if (ok && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) ||
-                       (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f)))
-                ok = 0;
-        }
-        if (!ok) {
-            if (n + 3 >= cap)
-                break;
-            memcpy(out + n, "\xef\xbf\xbd", 3);
-            n += 3;
-            i++;
-            continue;
-        }
-        if (n + k >= cap)
-            break;
-        if (k == 1 && c == 0)
-            out[n] = ' ';
-        else
-            memcpy(out + n, p + i, k);
-        n += k;
-        i += k;
-    }
-    out[n] = '\0';
-    return n;
-}
 
 /* A bounded string builder: appends until full, then ends in "..." at a
  * character boundary. */
@@ -823,32 +776,12 @@ static int dispatch(struct job *j, const char *text, size_t len)
 }
 
 static void hash_message(const char *sender, const char *sent, const char *text, size_t len,
-                         char out[65])
+                         char out[SHA256_HEX_LEN])
 {
-    mbedtls_sha256_context c;
-    unsigned char h[32];
+    const void *parts[] = { sender, "\n", sent, "\n", text };
+    const size_t lens[] = { strlen(sender), 1, strlen(sent), 1, len };
 
-    mbedtls_sha256_init(&c);
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    mbedtls_sha256_starts(&c, 0);
-    mbedtls_sha256_update(&c, (const unsigned char *)sender, strlen(sender));
-    mbedtls_sha256_update(&c, (const unsigned char *)"\n", 1);
-    mbedtls_sha256_update(&c, (const unsigned char *)sent, strlen(sent));
-    mbedtls_sha256_update(&c, (const unsigned char *)"\n", 1);
-    mbedtls_sha256_update(&c, (const unsigned char *)text, len);
-    mbedtls_sha256_finish(&c, h);
-#else
-    mbedtls_sha256_starts_ret(&c, 0);
-    mbedtls_sha256_update_ret(&c, (const unsigned char *)sender, strlen(sender));
-    mbedtls_sha256_update_ret(&c, (const unsigned char *)"\n", 1);
-    mbedtls_sha256_update_ret(&c, (const unsigned char *)sent, strlen(sent));
-    mbedtls_sha256_update_ret(&c, (const unsigned char *)"\n", 1);
-    mbedtls_sha256_update_ret(&c, (const unsigned char *)text, len);
-    mbedtls_sha256_finish_ret(&c, h);
-#endif
-    mbedtls_sha256_free(&c);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    sha256_hex_parts(parts, lens, 5, out);
 }
 
 static int bind_opt(sqlite3_stmt *st, int i, const char *v)
@@ -867,7 +800,7 @@ static int queue_out(struct store *s, int64_t msg, const char *kind, const char 
     if (!st)
         return -EIO;
     /* what goes to a phone is valid UTF-8, whatever a reply quoted */
-    sms_utf8_clean(text, strnlen(text, sizeof(clean) - 1), clean, sizeof(clean));
+    utf8_clean(text, strnlen(text, sizeof(clean) - 1), clean, sizeof(clean));
     text = clean;
     sqlite3_bind_int64(st, 1, msg);
     sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);

@@ -19,7 +19,7 @@
 struct sms_incoming {
     const char *sender;           /* as received: 6281..., +6281... or 0812... */
     const char *sent;             /* the modem's timestamp as text, "" when unknown */
-    const char *text;             /* valid UTF-8 (see sms_utf8_clean) */
+    const char *text;             /* valid UTF-8 (see utf8_clean) */
     size_t len;
 };
 
@@ -55,10 +55,5 @@ typedef int (*sms_send_fn)(void *ctx, const char *phone, const char *text, char 
  * before (a duplicate delivery is answered again; alerts are not repeated).
  * Returns the number sent or -errno (stops at the first failure). */
 int sms_flush(struct store *s, int64_t msg_id, int resend_reply, sms_send_fn send, void *ctx);
-
-/* Copies len bytes of text into out (cap bytes, NUL-terminated) as valid
- * UTF-8: each invalid byte becomes U+FFFD, NUL becomes a blank, and the
- * result is cut at a character boundary. Returns the bytes written. */
-size_t sms_utf8_clean(const char *text, size_t len, char *out, size_t cap);
 
 #endif

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "sms.h"
+#include "utf8.h"
 
 /* UTF-16 (be: big-endian) to UTF-8; unpaired surrogates become U+FFFD. */
 static char *utf16_to_utf8(const unsigned char *p, size_t len, int be, size_t *out_len)
@@ -78,19 +79,6 @@ static char *latin1_to_utf8(const unsigned char *p, size_t len, size_t *out_len)
     return out;
 }
 
-static int utf8_valid(const unsigned char *p, size_t len)
-{
-    char *tmp = malloc(len * 3 + 1);
-    size_t n;
-    int ok;
-
-    if (!tmp)
-        return 0;
-    n = sms_utf8_clean((const char *)p, len, tmp, len * 3 + 1);
-    ok = n == len && memcmp(tmp, p, len) == 0;
-    free(tmp);
-    return ok;
-}
 
 /* Decodes a body into m->text as valid UTF-8. enc: 0 UTF-8, 1 UTF-16BE
  * (UCS2), 2 by BOM (gammu), 3 UTF-8 or else ISO-8859-1 (smstools3 "Alphabet:
@@ -115,10 +103,10 @@ static int decode_body(struct sms_file *m, const unsigned char *p, size_t len, i
             memcpy(raw, p + 3, len - 3);
             n = len - 3;
         }
-    } else if (enc == 3 && !utf8_valid(p, len)) {
+    } else if (enc == 3 && !utf8_valid((const char *)p, len, 0)) {
         raw = latin1_to_utf8(p, len, &n);
     } else {
-        raw = malloc(len + 1);          /* UTF-8; sms_utf8_clean() replaces what is not */
+        raw = malloc(len + 1);          /* UTF-8; utf8_clean() replaces what is not */
         if (raw) {
             memcpy(raw, p, len);
             n = len;
@@ -132,7 +120,7 @@ static int decode_body(struct sms_file *m, const unsigned char *p, size_t len, i
         free(raw);
         return -ENOMEM;
     }
-    m->len = sms_utf8_clean(raw, n, m->text, n * 3 + 1);
+    m->len = utf8_clean(raw, n, m->text, n * 3 + 1);
     free(raw);
     return 0;
 }

@@ -17,7 +17,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <mbedtls/sha256.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,6 +31,8 @@
 #include <zstd.h>
 
 #include "log.h"
+#include "hex.h"
+#include "strbuf.h"
 #include "nodecert.h"
 
 #define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
@@ -43,111 +44,6 @@
 #define HEADER_VALUE_MAX 128
 #define ZSTD_LEVEL       3
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
-
-/* ------------------------------------------------------------ buffers */
-
-struct buf {
-    char *p;
-    size_t len, cap, max;       /* max: a cap on len; growing past it fails */
-};
-
-static int buf_reserve(struct buf *b, size_t more)
-{
-    size_t need = b->len + more + 1, cap;
-    char *np;
-
-    if (need > b->max + 1)
-        return -EMSGSIZE;
-    if (need <= b->cap)
-        return 0;
-    cap = b->cap ? b->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    if (cap > b->max + 1)
-        cap = b->max + 1;
-    np = realloc(b->p, cap);
-    if (!np)
-        return -ENOMEM;
-    b->p = np;
-    b->cap = cap;
-    return 0;
-}
-
-static int buf_add(struct buf *b, const void *d, size_t n)
-{
-    int r = buf_reserve(b, n);
-    if (r < 0)
-        return r;
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int buf_str(struct buf *b, const char *s)
-{
-    return buf_add(b, s, strlen(s));
-}
-
-static int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int buf_printf(struct buf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    int k;
-
-    va_start(ap, fmt);
-    k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)k >= sizeof(tmp))
-        return -EOVERFLOW;
-    return buf_add(b, tmp, (size_t)k);
-}
-
-/* A JSON string of the bytes s[0..n): quotes, backslashes and control
- * characters escaped; other bytes as they are (the hub refuses a row with
- * invalid UTF-8 by itself, which is better than altering it here). */
-static int buf_json_str(struct buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    int r = buf_reserve(b, n * 6 + 2);
-    char *o;
-
-    if (r < 0)
-        return r;
-    o = b->p + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            *o++ = '\\';
-            *o++ = (char)ch;
-        } else if (ch < 0x20) {
-            *o++ = '\\';
-            switch (ch) {
-            case '\n': *o++ = 'n'; break;
-            case '\t': *o++ = 't'; break;
-            case '\r': *o++ = 'r'; break;
-            default:
-                *o++ = 'u'; *o++ = '0'; *o++ = '0';
-                *o++ = hex[ch >> 4]; *o++ = hex[ch & 15];
-            }
-        } else {
-            *o++ = (char)ch;
-        }
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->p);
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static void buf_free(struct buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
 
 /* ------------------------------------------------------------ tables */
 
@@ -255,7 +151,7 @@ struct sync_req {
     char (*row_ids)[UUID_STR_LEN];
     int nrows;
     size_t plain_len;
-    struct buf resp;
+    struct strbuf resp;
     char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
     char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
     char errbuf[CURL_ERROR_SIZE];
@@ -288,8 +184,8 @@ struct sync_client {
     /* building batches: kept from one batch to the next while pushing
      * (faulting in fresh buffers and zstd tables for every batch cost more
      * than filling them), dropped when the outbox is empty */
-    struct buf tb[NTABLES];     /* each table's rows */
-    struct buf plain;           /* the batch before compression */
+    struct strbuf tb[NTABLES];     /* each table's rows */
+    struct strbuf plain;           /* the batch before compression */
     ZSTD_CCtx *zc;
 
     unsigned retry_after;
@@ -328,28 +224,28 @@ static int prepare_selects(struct sync_client *c)
 {
     for (int t = 0; t < NTABLES; t++) {
         const struct tblspec *ts = &tables[t];
-        struct buf q = { .max = 4096 };
+        struct strbuf q = { .max = 4096 };
         int rc;
 
         if (!ts->synced)
             continue;
-        buf_str(&q, "SELECT ");
+        strbuf_str(&q, "SELECT ");
         for (int i = 0; i < ts->ncols; i++) {
             if (i)
-                buf_str(&q, ", ");
+                strbuf_str(&q, ", ");
             if (ts->cols[i].type == C_LON)
-                buf_str(&q, "sk_x(geom)");
+                strbuf_str(&q, "sk_x(geom)");
             else if (ts->cols[i].type == C_LAT)
-                buf_str(&q, "sk_y(geom)");
+                strbuf_str(&q, "sk_y(geom)");
             else
-                buf_str(&q, ts->cols[i].name);
+                strbuf_str(&q, ts->cols[i].name);
         }
-        buf_printf(&q, " FROM %s WHERE id = ?1", ts->name);
+        strbuf_fmt(&q, " FROM %s WHERE id = ?1", ts->name);
         if (!q.p)
             return -ENOMEM;
         rc = sqlite3_prepare_v3(store_db(c->store), q.p, -1, SQLITE_PREPARE_PERSISTENT,
                                 &c->select[t], NULL);
-        buf_free(&q);
+        strbuf_free(&q);
         if (rc != SQLITE_OK)
             return log_errno(LOG_ERR, store_error(c->store, rc), "sync: cannot prepare a read "
                              "of %s: %s", ts->name, sqlite3_errmsg(store_db(c->store)));
@@ -424,7 +320,7 @@ static void request_clear(struct sync_req *q)
     q->base_seq = 0;
     q->probe = 0;
     q->easy = NULL;
-    buf_free(&q->resp);
+    strbuf_free(&q->resp);
     q->hdr_hlc[0] = q->hdr_enc[0] = q->hdr_retry[0] = '\0';
 }
 
@@ -440,8 +336,8 @@ static void requests_clear(struct sync_client *c)
 static void push_buffers_free(struct sync_client *c)
 {
     for (int t = 0; t < NTABLES; t++)
-        buf_free(&c->tb[t]);
-    buf_free(&c->plain);
+        strbuf_free(&c->tb[t]);
+    strbuf_free(&c->plain);
     ZSTD_freeCCtx(c->zc);
     c->zc = NULL;
 }
@@ -562,33 +458,33 @@ static uint32_t hash_id(const char *s)
 }
 
 /* Appends the cells of the current row of table t (st stepped to it) to b. */
-static int row_cells(struct buf *b, const struct tblspec *ts, sqlite3_stmt *st)
+static int row_cells(struct strbuf *b, const struct tblspec *ts, sqlite3_stmt *st)
 {
     int r = 0;
 
     for (int i = 0; i < ts->ncols && r == 0; i++) {
         int type = sqlite3_column_type(st, i);
-        r = buf_add(b, ",", 1);
+        r = strbuf_add(b, ",", 1);
         if (r < 0)
             break;
         if (type == SQLITE_NULL) {
-            r = buf_add(b, "null", 4);
+            r = strbuf_add(b, "null", 4);
             continue;
         }
         switch (ts->cols[i].type) {
         case C_TEXT:
-            r = buf_json_str(b, (const char *)sqlite3_column_text(st, i),
+            r = strbuf_json(b, (const char *)sqlite3_column_text(st, i),
                              (size_t)sqlite3_column_bytes(st, i));
             break;
         case C_INT:
-            r = buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+            r = strbuf_fmt(b, "%lld", (long long)sqlite3_column_int64(st, i));
             break;
         case C_HLC:
-            r = buf_printf(b, "\"%llu\"", (unsigned long long)sqlite3_column_int64(st, i));
+            r = strbuf_fmt(b, "\"%llu\"", (unsigned long long)sqlite3_column_int64(st, i));
             break;
         case C_LON:
         case C_LAT:
-            r = buf_printf(b, "%.15g", sqlite3_column_double(st, i));
+            r = strbuf_fmt(b, "%.15g", sqlite3_column_double(st, i));
             break;
         case C_JSON: {
             const char *text = (const char *)sqlite3_column_text(st, i);
@@ -597,9 +493,9 @@ static int row_cells(struct buf *b, const struct tblspec *ts, sqlite3_stmt *st)
             /* a JSON value as it is; anything else as a string, which the hub
              * refuses for this row alone instead of the whole batch */
             if (j && (cJSON_IsArray(j) || cJSON_IsObject(j)))
-                r = buf_add(b, text, n);
+                r = strbuf_add(b, text, n);
             else
-                r = buf_json_str(b, text, n);
+                r = strbuf_json(b, text, n);
             cJSON_Delete(j);
             break;
         }
@@ -611,7 +507,7 @@ static int row_cells(struct buf *b, const struct tblspec *ts, sqlite3_stmt *st)
 /* Reads queued outbox entries above the request's base_seq in seq order into
  * per-table row buffers until the plain size reaches plain_cap or row_cap
  * rows are in. */
-static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
+static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_cap,
                         unsigned row_cap)
 {
     sqlite3_stmt *st = store_stmt(c->store,
@@ -693,45 +589,45 @@ static int collect_rows(struct sync_client *c, struct buf *tb, size_t plain_cap,
     return r;
 }
 
-static int emit_batch(struct sync_client *c, struct buf *tb, struct buf *out, uint64_t hlc)
+static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *out, uint64_t hlc)
 {
     int r, first_tbl = 1;
 
-    r = buf_printf(out, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\",",
+    r = strbuf_fmt(out, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\",",
                    store_node_id(c->store), (long long)c->q->last_seq, (unsigned long long)hlc);
     if (r == 0 && c->q->base_seq > 0)          /* the hub applies it after that batch */
-        r = buf_printf(out, "\"base_seq\":%lld,", (long long)c->q->base_seq);
+        r = strbuf_fmt(out, "\"base_seq\":%lld,", (long long)c->q->base_seq);
     if (r == 0)
-        r = buf_str(out, "\"tables\":[");
+        r = strbuf_str(out, "\"tables\":[");
     for (int t = 0; t < NTABLES && r == 0; t++) {
         const struct tblspec *ts = &tables[t];
         int first_row = 1;
 
         if (!ts->synced || tb[t].len == 0)
             continue;
-        r = buf_printf(out, "%s{\"table\":\"%s\",\"cols\":[\"seq\"", first_tbl ? "" : ",",
+        r = strbuf_fmt(out, "%s{\"table\":\"%s\",\"cols\":[\"seq\"", first_tbl ? "" : ",",
                        ts->name);
         for (int i = 0; i < ts->ncols && r == 0; i++)
-            r = buf_printf(out, ",\"%s\"", ts->cols[i].name);
+            r = strbuf_fmt(out, ",\"%s\"", ts->cols[i].name);
         if (r == 0)
-            r = buf_str(out, "],\"rows\":[");
+            r = strbuf_str(out, "],\"rows\":[");
         for (int k = 0; k < c->q->nrows && r == 0; k++) {
             const struct prow *p = &c->q->rows[k];
             if (p->tbl != t)
                 continue;
-            r = buf_printf(out, "%s[%lld", first_row ? "" : ",", (long long)p->seq);
+            r = strbuf_fmt(out, "%s[%lld", first_row ? "" : ",", (long long)p->seq);
             if (r == 0)
-                r = buf_add(out, tb[t].p + p->off, p->len);
+                r = strbuf_add(out, tb[t].p + p->off, p->len);
             if (r == 0)
-                r = buf_add(out, "]", 1);
+                r = strbuf_add(out, "]", 1);
             first_row = 0;
         }
         if (r == 0)
-            r = buf_str(out, "]}");
+            r = strbuf_str(out, "]}");
         first_tbl = 0;
     }
     if (r == 0)
-        r = buf_str(out, "]}");
+        r = strbuf_str(out, "]}");
     return r;
 }
 
@@ -782,18 +678,6 @@ static int compress_body(struct sync_client *c, const char *in, size_t len, int 
     return 0;
 }
 
-static void sha256_hex(const void *d, size_t n, char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char sum[32];
-
-    mbedtls_sha256_ret(d, n, sum, 0);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[sum[i] >> 4];
-        out[2 * i + 1] = hex[sum[i] & 15];
-    }
-    out[64] = '\0';
-}
 
 static int add_header(struct sync_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -830,7 +714,7 @@ static int identity_headers(struct sync_client *c, uint64_t hlc)
 /* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
 static int push_prepare(struct sync_client *c)
 {
-    struct buf *tb = c->tb, *plain = &c->plain;
+    struct strbuf *tb = c->tb, *plain = &c->plain;
     unsigned row_cap = c->ramp < c->max_rows ? c->ramp : c->max_rows;
     char digest[65];
     uint64_t hlc = 0;
@@ -844,9 +728,9 @@ static int push_prepare(struct sync_client *c)
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
         for (int t = 0; t < NTABLES; t++)
-            tb[t].len = 0;
+            strbuf_reset(&tb[t]);
         plain->max = PLAIN_MAX + (1u << 20);
-        plain->len = 0;
+        strbuf_reset(plain);
         c->q->nrows = 0;
         c->q->plain_len = 0;
         r = collect_rows(c, tb, plain_cap, row_cap);
@@ -930,7 +814,7 @@ static int sent_seq_mark(struct sync_client *c, int64_t last_seq)
 static int probe_prepare(struct sync_client *c)
 {
     sqlite3_stmt *st = store_stmt(c->store, "SELECT min(seq) FROM outbox WHERE state = 0");
-    struct buf b = { .max = 1024 };
+    struct strbuf b = { .max = 1024 };
     char digest[65];
     int64_t minq = 0;
     uint64_t hlc;
@@ -951,7 +835,7 @@ static int probe_prepare(struct sync_client *c)
     c->q->probe = 1;
     c->q->last_seq = minq - 1;
     c->q->nrows = 0;
-    r = buf_printf(&b, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\","
+    r = strbuf_fmt(&b, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\","
                    "\"tables\":[]}", store_node_id(c->store), (long long)(minq - 1),
                    (unsigned long long)hlc);
     if (r == 0) {
@@ -961,7 +845,7 @@ static int probe_prepare(struct sync_client *c)
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
     if (r < 0) {
-        buf_free(&b);
+        strbuf_free(&b);
         return r;
     }
     c->q->body = b.p;
@@ -974,23 +858,23 @@ static int probe_prepare(struct sync_client *c)
 static int pull_prepare(struct sync_client *c)
 {
     char cursor[CURSOR_MAX + 1] = "";
-    struct buf b = { .max = 1024 };
+    struct strbuf b = { .max = 1024 };
     uint64_t hlc = store_hlc_tick(c->store);
     int r;
 
     if (store_meta_get(c->store, "sync.pull_cursor", cursor, sizeof(cursor)) < 0)
         cursor[0] = '\0';
-    r = buf_str(&b, "{\"v\":1,\"cursor\":");
+    r = strbuf_str(&b, "{\"v\":1,\"cursor\":");
     if (r == 0)
-        r = buf_json_str(&b, cursor, strlen(cursor));
+        r = strbuf_json(&b, cursor, strlen(cursor));
     if (r == 0)
-        r = buf_printf(&b, ",\"limit\":%d}", SYNC_PULL_LIMIT);
+        r = strbuf_fmt(&b, ",\"limit\":%d}", SYNC_PULL_LIMIT);
     if (r == 0)
         r = identity_headers(c, hlc);
     if (r == 0)
         r = add_header(c, "Accept-Encoding: zstd, gzip");
     if (r < 0) {
-        buf_free(&b);
+        strbuf_free(&b);
         return r;
     }
     c->q->body = b.p;
@@ -1005,7 +889,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
     struct sync_req *q = arg;
     size_t k = size * n;
 
-    if (buf_add(&q->resp, ptr, k) < 0)
+    if (strbuf_add(&q->resp, ptr, k) < 0)
         return 0;               /* over the cap: libcurl fails with CURLE_WRITE_ERROR */
     return k;
 }
@@ -1425,12 +1309,12 @@ static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
 {
     const char *in = c->q->resp.p ? c->q->resp.p : "";
     size_t len = c->q->resp.len;
-    struct buf out = { .max = PULL_MAX_PLAIN };
+    struct strbuf out = { .max = PULL_MAX_PLAIN };
     char chunk[16384];
     int r = 0;
 
     if (!c->q->hdr_enc[0] || strcasecmp(c->q->hdr_enc, "identity") == 0) {
-        r = buf_add(&out, in, len);
+        r = strbuf_add(&out, in, len);
     } else if (strcasecmp(c->q->hdr_enc, "zstd") == 0) {
         ZSTD_DStream *z = ZSTD_createDStream();
         ZSTD_inBuffer ib = { in, len, 0 };
@@ -1445,7 +1329,7 @@ static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
                 r = -EBADMSG;
                 break;
             }
-            r = buf_add(&out, chunk, ob.pos);
+            r = strbuf_add(&out, chunk, ob.pos);
             if (ob.pos == 0 && ib.pos == ib.size && zr != 0) {
                 r = -EBADMSG;           /* truncated frame */
                 break;
@@ -1467,7 +1351,7 @@ static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
                 r = -EBADMSG;
                 break;
             }
-            r = buf_add(&out, chunk, sizeof(chunk) - z.avail_out);
+            r = strbuf_add(&out, chunk, sizeof(chunk) - z.avail_out);
             if (zr == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
                 r = -EBADMSG;
                 break;
@@ -1478,7 +1362,7 @@ static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
         r = -EPROTO;
     }
     if (r < 0) {
-        buf_free(&out);
+        strbuf_free(&out);
         return r;
     }
     *ret = out.p ? out.p : strdup("");
@@ -1551,7 +1435,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     int map[64], spec[64], ncols, t, lon = -1, lat = -1, has_id = 0, has_hlc = 0;
     int has_origin = 0, level_col = -1, parent_col = -1, ref_col = -1;
     unsigned long long max_ref = 0;
-    struct buf q = { .max = 8192 };
+    struct strbuf q = { .max = 8192 };
     sqlite3_stmt *st = NULL;
     long skipped = 0;
     int r = 0, rc;
@@ -1569,7 +1453,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
         return set_error(c, -EPROTO, "a pull page's %s block has %d columns", ts->name, ncols);
     /* map each pulled column to ours: a parameter number, or 0 to ignore it */
     int nparam = 0;
-    buf_printf(&q, "INSERT INTO %s (", ts->name);
+    strbuf_fmt(&q, "INSERT INTO %s (", ts->name);
     for (int i = 0; i < ncols; i++) {
         const cJSON *cn = cJSON_GetArrayItem(cols, i);
         map[i] = 0;
@@ -1586,7 +1470,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
             } else if (ts->cols[k].type == C_LAT) {
                 lat = nparam;
             } else {
-                buf_printf(&q, "%s%s", q.p[q.len - 1] == '(' ? "" : ", ", ts->cols[k].name);
+                strbuf_fmt(&q, "%s%s", q.p[q.len - 1] == '(' ? "" : ", ", ts->cols[k].name);
                 has_id |= strcmp(cn->valuestring, "id") == 0;
                 has_hlc |= strcmp(cn->valuestring, "hlc") == 0;
                 has_origin |= strcmp(cn->valuestring, "origin") == 0;
@@ -1600,25 +1484,25 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
         }
     }
     if (ts->synced && (!has_id || !has_hlc || !has_origin)) {
-        buf_free(&q);
+        strbuf_free(&q);
         return set_error(c, -EPROTO, "a pull page's %s block lacks id, origin or hlc",
                          ts->name);
     }
     int geom = lon > 0 && lat > 0;
     if (geom)
-        buf_str(&q, ", geom");
-    buf_str(&q, ") VALUES (");
+        strbuf_str(&q, ", geom");
+    strbuf_str(&q, ") VALUES (");
     int first = 1;
     for (int i = 0; i < ncols; i++) {
         if (!map[i] || map[i] == lon || map[i] == lat)
             continue;
-        buf_printf(&q, "%s?%d", first ? "" : ", ", map[i]);
+        strbuf_fmt(&q, "%s?%d", first ? "" : ", ", map[i]);
         first = 0;
     }
     if (geom)
-        buf_printf(&q, ", CASE WHEN ?%d IS NULL OR ?%d IS NULL THEN NULL "
+        strbuf_fmt(&q, ", CASE WHEN ?%d IS NULL OR ?%d IS NULL THEN NULL "
                    "ELSE sk_point(?%d, ?%d) END", lon, lat, lon, lat);
-    buf_printf(&q, ") ON CONFLICT (%s) DO UPDATE SET ", ts->pk);
+    strbuf_fmt(&q, ") ON CONFLICT (%s) DO UPDATE SET ", ts->pk);
     first = 1;
     for (int i = 0; i < ncols; i++) {
         if (!map[i] || map[i] == lon || map[i] == lat)
@@ -1629,21 +1513,21 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
          * locked meanwhile) */
         if (in_key(ts->pk, ts->cols[spec[i]].name))
             continue;
-        buf_printf(&q, "%s%s = excluded.%s", first ? "" : ", ", ts->cols[spec[i]].name,
+        strbuf_fmt(&q, "%s%s = excluded.%s", first ? "" : ", ", ts->cols[spec[i]].name,
                    ts->cols[spec[i]].name);
         first = 0;
     }
     if (geom)
-        buf_str(&q, ", geom = excluded.geom");
+        strbuf_str(&q, ", geom = excluded.geom");
     if (ts->synced)
-        buf_printf(&q, " WHERE excluded.hlc > %s.hlc OR (excluded.hlc = %s.hlc AND "
+        strbuf_fmt(&q, " WHERE excluded.hlc > %s.hlc OR (excluded.hlc = %s.hlc AND "
                    "excluded.origin > %s.origin)", ts->name, ts->name, ts->name);
     if (!q.p || first) {
-        buf_free(&q);
+        strbuf_free(&q);
         return first ? 0 : -ENOMEM;
     }
     rc = sqlite3_prepare_v2(store_db(c->store), q.p, -1, &st, NULL);
-    buf_free(&q);
+    strbuf_free(&q);
     if (rc != SQLITE_OK)
         return set_error(c, store_error(c->store, rc), "cannot apply pulled %s rows: %s",
                          ts->name, sqlite3_errmsg(store_db(c->store)));
@@ -1802,7 +1686,7 @@ int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, 
     requests_clear(c);
     c->error[0] = '\0';
     c->q->resp.max = PULL_MAX_WIRE;
-    if (len > 0 && buf_add(&c->q->resp, body, len) < 0)
+    if (len > 0 && strbuf_add(&c->q->resp, body, len) < 0)
         return -EMSGSIZE;
     snprintf(c->q->hdr_enc, sizeof(c->q->hdr_enc), "%s", enc ? enc : "");
     c->q->last_seq = last_seq;
@@ -1998,7 +1882,7 @@ void sync_client_record_error(struct sync_client *c)
 /* A CSR for the node's current key, to renew its certificate. Returns 1. */
 static int renew_prepare(struct sync_client *c)
 {
-    struct buf b = { .max = 16u << 10 };
+    struct strbuf b = { .max = 16u << 10 };
     mbedtls_pk_context key;
     char *csr = NULL;
     int r;
@@ -2009,16 +1893,16 @@ static int renew_prepare(struct sync_client *c)
         r = nodecert_csr(&key, store_node_id(c->store), &csr);
     mbedtls_pk_free(&key);
     if (r == 0)
-        r = buf_str(&b, "{\"v\":1,\"csr\":");
+        r = strbuf_str(&b, "{\"v\":1,\"csr\":");
     if (r == 0)
-        r = buf_json_str(&b, csr, strlen(csr));
+        r = strbuf_json(&b, csr, strlen(csr));
     if (r == 0)
-        r = buf_str(&b, "}");
+        r = strbuf_str(&b, "}");
     if (r == 0)
         r = identity_headers(c, store_hlc_tick(c->store));
     free(csr);
     if (r < 0) {
-        buf_free(&b);
+        strbuf_free(&b);
         return r;
     }
     c->q->body = b.p;

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "refdata.h"
+#include "utf8.h"
 
 #define CODE_KEY_MAX 48
 #define VILLAGE_W    11
@@ -290,33 +291,6 @@ enum verr_code validate_village(struct validator *v, const char *in, char out[11
     return VERR_NONE;
 }
 
-int utf8_text_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (*p) {
-        unsigned c = *p;
-        int n;
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
-                return 0;
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) n = 1;
-        else if (c >= 0xe0 && c <= 0xef) n = 2;
-        else if (c >= 0xf0 && c <= 0xf4) n = 3;
-        else return 0;
-        for (int i = 1; i <= n; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
-            (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-            return 0;                        /* overlong, surrogate, > U+10FFFF */
-        p += n + 1;
-    }
-    return 1;
-}
 
 /* The top-level key of a string that starts at t[i] (after its quote),
  * copied up to its first escape, into key. */
@@ -645,7 +619,7 @@ int validate_case_report(struct validator *v, const cJSON *doc, struct case_repo
             return fail(err, VERR_TYPE, "note", "string");
         if (strlen(note->valuestring) > V_NOTE_MAX)
             return fail(err, VERR_TOO_LONG, "note", NULL);
-        if (!utf8_text_ok(note->valuestring))
+        if (!utf8_valid(note->valuestring, strlen(note->valuestring), UTF8_TEXT))
             return fail(err, VERR_ENCODING, "note", NULL);
         memcpy(out->note, note->valuestring, strlen(note->valuestring) + 1);
     }
@@ -761,7 +735,7 @@ int validate_vaccination(struct validator *v, struct vaccination_in *in, struct 
     memset(err, 0, sizeof(*err));
     if (!in->program[0])
         return fail(err, VERR_REQUIRED, "program", NULL);
-    if (!utf8_text_ok(in->program))
+    if (!utf8_valid(in->program, strlen(in->program), UTF8_TEXT))
         return fail(err, VERR_ENCODING, "program", NULL);
     r = village_check(v, in->village, err);
     if (r == 0)
@@ -792,7 +766,7 @@ int validate_permit(struct validator *v, struct permit_in *in, struct verr *err)
     memset(err, 0, sizeof(*err));
     if (!in->owner_id[0])
         return fail(err, VERR_REQUIRED, "owner_id", NULL);
-    if (!utf8_text_ok(in->owner_id))
+    if (!utf8_valid(in->owner_id, strlen(in->owner_id), UTF8_TEXT))
         return fail(err, VERR_ENCODING, "owner_id", NULL);
     if (in->owner_phone[0]) {
         if (phone_normalize(in->owner_phone, norm) < 0)
@@ -833,7 +807,7 @@ static int note_check(const char *note, struct verr *err)
 {
     if (strlen(note) > V_NOTE_MAX)
         return fail(err, VERR_TOO_LONG, "note", NULL);
-    return utf8_text_ok(note) ? 0 : fail(err, VERR_ENCODING, "note", NULL);
+    return utf8_valid(note, strlen(note), UTF8_TEXT) ? 0 : fail(err, VERR_ENCODING, "note", NULL);
 }
 
 int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err)
@@ -848,7 +822,7 @@ int validate_treatment(struct validator *v, struct treatment_in *in, struct verr
         return r;
     if (!in->drug[0])
         return fail(err, VERR_REQUIRED, "drug", NULL);
-    if (!utf8_text_ok(in->drug) || strchr(in->drug, '\n'))
+    if (!utf8_valid(in->drug, strlen(in->drug), UTF8_TEXT) || strchr(in->drug, '\n'))
         return fail(err, VERR_ENCODING, "drug", NULL);
     r = date_check(in->event_date, "event_date", err);
     if (r == 0)
@@ -861,7 +835,7 @@ int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr
     int r;
 
     memset(err, 0, sizeof(*err));
-    if (in->abattoir[0] && (!utf8_text_ok(in->abattoir) || strchr(in->abattoir, '\n')))
+    if (in->abattoir[0] && (!utf8_valid(in->abattoir, strlen(in->abattoir), UTF8_TEXT) || strchr(in->abattoir, '\n')))
         return fail(err, VERR_ENCODING, "abattoir", NULL);
     r = village_check(v, in->village, err);
     if (r == 0)

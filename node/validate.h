@@ -125,8 +125,6 @@ int validate_point(double lat, double lon);
 /* Normalises a village code with or without dots; VERR_NONE, or the code. */
 enum verr_code validate_village(struct validator *v, const char *in, char out[11]);
 
-/* 1 if s is valid UTF-8 without control characters other than \n and \t. */
-int utf8_text_ok(const char *s);
 
 /* Counts of one species (or breed) in a follow-up, vaccination, population
  * or movement record; n[] in the order of the record kind (see each struct). */

@@ -22,7 +22,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "hstr.h"
+#include "strbuf.h"
+#include "hex.h"
 #include "hub_batch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -69,7 +70,7 @@ static int decode(struct batch *b, const char *body, size_t len, enum batch_enc 
 {
     char hex[65], digest[80];
 
-    batch_sha256_hex(body, len, hex);
+    sha256_hex(body, len, hex);
     if (!good_digest)
         hex[0] = hex[0] == '0' ? '1' : '0';
     snprintf(digest, sizeof(digest), "sha256=%s", hex);
@@ -149,31 +150,31 @@ static uint64_t rd64(struct src *s)
 }
 
 /* A JSON string of s (UTF-8, no NUL). */
-static void json_str(struct hstr *o, const char *s)
+static void json_str(struct strbuf *o, const char *s)
 {
-    hstr_add(o, "\"", 1);
+    strbuf_add(o, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            hstr_fmt(o, "\\%c", c);
+            strbuf_fmt(o, "\\%c", c);
         else if (c < 0x20)
-            hstr_fmt(o, "\\u%04x", c);
+            strbuf_fmt(o, "\\u%04x", c);
         else
-            hstr_add(o, s, 1);
+            strbuf_add(o, s, 1);
     }
-    hstr_add(o, "\"", 1);
+    strbuf_add(o, "\"", 1);
 }
 
 /* COPY text of s, as the hub escapes it. */
-static void copy_str(struct hstr *o, const char *s)
+static void copy_str(struct strbuf *o, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '\\': hstr_add(o, "\\\\", 2); break;
-        case '\n': hstr_add(o, "\\n", 2); break;
-        case '\r': hstr_add(o, "\\r", 2); break;
-        case '\t': hstr_add(o, "\\t", 2); break;
-        default: hstr_add(o, s, 1);
+        case '\\': strbuf_add(o, "\\\\", 2); break;
+        case '\n': strbuf_add(o, "\\n", 2); break;
+        case '\r': strbuf_add(o, "\\r", 2); break;
+        case '\t': strbuf_add(o, "\\t", 2); break;
+        default: strbuf_add(o, s, 1);
         }
     }
 }
@@ -218,7 +219,7 @@ static void uuid(struct src *s, char *out)
 }
 
 /* One cell: its JSON in js, its COPY text in cp. */
-static void cell(struct src *s, const struct col *c, struct hstr *js, struct hstr *cp)
+static void cell(struct src *s, const struct col *c, struct strbuf *js, struct strbuf *cp)
 {
     char buf[256];
 
@@ -229,7 +230,7 @@ static void cell(struct src *s, const struct col *c, struct hstr *js, struct hst
         else
             uuid(s, buf);
         json_str(js, buf);
-        hstr_str(cp, buf);
+        strbuf_str(cp, buf);
         return;
     case HLC: {
         uint64_t v = rd64(s) % ((uint64_t)INT64_MAX + 1);
@@ -239,14 +240,14 @@ static void cell(struct src *s, const struct col *c, struct hstr *js, struct hst
             v %= 9007199254740993ull;           /* exact as a JSON number */
             snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
         }
-        hstr_str(js, buf);
-        hstr_fmt(cp, "%llu", (unsigned long long)v);
+        strbuf_str(js, buf);
+        strbuf_fmt(cp, "%llu", (unsigned long long)v);
         return;
     }
     case BIT: case INT: {
         unsigned v = c->ty == BIT ? rd(s) & 1 : (unsigned)(rd64(s) % 2147483648u);
-        hstr_fmt(js, "%u", v);
-        hstr_fmt(cp, "%u", v);
+        strbuf_fmt(js, "%u", v);
+        strbuf_fmt(cp, "%u", v);
         return;
     }
     case TS: case DATE: {
@@ -263,7 +264,7 @@ static void cell(struct src *s, const struct col *c, struct hstr *js, struct hst
             snprintf(buf + n, sizeof(buf) - (size_t)n, "%s", zones[rd(s) % 5]);
         }
         json_str(js, buf);
-        hstr_str(cp, buf);
+        strbuf_str(cp, buf);
         return;
     }
     case TEXT:
@@ -273,29 +274,29 @@ static void cell(struct src *s, const struct col *c, struct hstr *js, struct hst
         return;
     case JSON: {
         unsigned n = rd(s) % 4, k;
-        struct hstr a = { 0 };
-        hstr_add(&a, "[", 1);
+        struct strbuf a = { 0 };
+        strbuf_add(&a, "[", 1);
         for (k = 0; k < n; k++) {
             if (k)
-                hstr_add(&a, ",", 1);
+                strbuf_add(&a, ",", 1);
             if (rd(s) & 1)
-                hstr_fmt(&a, "{\"species\":\"%c%c\",\"sick\":%u}", 'A' + rd(s) % 26,
+                strbuf_fmt(&a, "{\"species\":\"%c%c\",\"sick\":%u}", 'A' + rd(s) % 26,
                          'A' + rd(s) % 26, rd(s));
             else
-                hstr_fmt(&a, "\"%c%u\"", 'A' + rd(s) % 26, rd(s));
+                strbuf_fmt(&a, "\"%c%u\"", 'A' + rd(s) % 26, rd(s));
         }
-        hstr_add(&a, "]", 1);
-        assert(!a.oom);
-        hstr_add(js, a.p, a.len);
-        hstr_add(cp, a.p, a.len);
+        strbuf_add(&a, "]", 1);
+        assert(!a.err);
+        strbuf_add(js, a.p, a.len);
+        strbuf_add(cp, a.p, a.len);
         free(a.p);
         return;
     }
     case LON: case LAT: {
         double lim = c->ty == LON ? 180 : 90;
         double v = (double)(int)(rd64(s) % (uint64_t)(2 * lim * 1000 + 1)) / 1000.0 - lim;
-        hstr_fmt(js, "%.17g", v);
-        hstr_fmt(cp, "%.9g", v);
+        strbuf_fmt(js, "%.17g", v);
+        strbuf_fmt(cp, "%.9g", v);
         return;
     }
     }
@@ -309,15 +310,15 @@ struct table_in {
     const struct col *cols;
     int ncols;
     int nrows;
-    struct hstr copy;           /* the COPY text the hub must make */
+    struct strbuf copy;           /* the COPY text the hub must make */
     int64_t seq[MAX_ROWS];      /* and its seq array */
 };
 
 /* Adds one table block to the batch js, its rows numbered from *seq + 1,
  * and fills in what the decoder must make of it. */
-static void table(struct src *s, struct table_in *t, struct hstr *js, int64_t *seq)
+static void table(struct src *s, struct table_in *t, struct strbuf *js, int64_t *seq)
 {
-    static struct hstr jc[MAX_ROWS][MAX_COLS], cc[MAX_ROWS][MAX_COLS];
+    static struct strbuf jc[MAX_ROWS][MAX_COLS], cc[MAX_ROWS][MAX_COLS];
     int order[MAX_COLS + 1], n = 0, bad[MAX_ROWS];
     char ids[MAX_ROWS][40];
 
@@ -353,33 +354,33 @@ static void table(struct src *s, struct table_in *t, struct hstr *js, int64_t *s
             jc[r][k].len = cc[r][k].len = 0;
             if (k == 0) {
                 json_str(&jc[r][k], ids[r]);
-                hstr_str(&cc[r][k], ids[r]);
+                strbuf_str(&cc[r][k], ids[r]);
             } else if (!sent[k] || k == bad[r] || (!t->cols[k].req && rd(s) % 4 == 0)) {
-                hstr_str(&jc[r][k], "null");
-                hstr_str(&cc[r][k], t->cols[k].ty == JSON ? "[]" : "\\N");
+                strbuf_str(&jc[r][k], "null");
+                strbuf_str(&cc[r][k], t->cols[k].ty == JSON ? "[]" : "\\N");
             } else {
                 cell(s, &t->cols[k], &jc[r][k], &cc[r][k]);
             }
         }
     }
     /* the block's JSON */
-    hstr_fmt(js, "{\"table\":\"%s\",\"cols\":[", t->name);
+    strbuf_fmt(js, "{\"table\":\"%s\",\"cols\":[", t->name);
     for (int i = 0; i < n; i++)
-        hstr_fmt(js, "%s\"%s\"", i ? "," : "", order[i] < 0 ? "seq" : t->cols[order[i]].name);
-    hstr_str(js, "],\"rows\":[");
+        strbuf_fmt(js, "%s\"%s\"", i ? "," : "", order[i] < 0 ? "seq" : t->cols[order[i]].name);
+    strbuf_str(js, "],\"rows\":[");
     for (int r = 0; r < t->nrows; r++) {
-        hstr_str(js, r ? ",[" : "[");
+        strbuf_str(js, r ? ",[" : "[");
         for (int i = 0; i < n; i++) {
             if (i)
-                hstr_add(js, ",", 1);
+                strbuf_add(js, ",", 1);
             if (order[i] < 0)
-                hstr_fmt(js, "%lld", (long long)(*seq + r + 1));
+                strbuf_fmt(js, "%lld", (long long)(*seq + r + 1));
             else
-                hstr_add(js, jc[r][order[i]].p, jc[r][order[i]].len);
+                strbuf_add(js, jc[r][order[i]].p, jc[r][order[i]].len);
         }
-        hstr_add(js, "]", 1);
+        strbuf_add(js, "]", 1);
     }
-    hstr_str(js, "]}");
+    strbuf_str(js, "]}");
     /* what the decoder must make of it */
     memset(&t->copy, 0, sizeof(t->copy));
     for (int r = 0; r < t->nrows; r++) {
@@ -391,21 +392,21 @@ static void table(struct src *s, struct table_in *t, struct hstr *js, int64_t *s
             t->seq[r] = -t->seq[r];
             continue;
         }
-        hstr_fmt(&t->copy, "%lld\t", (long long)t->seq[r]);
+        strbuf_fmt(&t->copy, "%lld\t", (long long)t->seq[r]);
         if (bad[r] >= 0) {
-            hstr_fmt(&t->copy, "bad_value\t%s: missing value\t%s", t->cols[bad[r]].name,
+            strbuf_fmt(&t->copy, "bad_value\t%s: missing value\t%s", t->cols[bad[r]].name,
                      ids[r]);
             for (int k = 1; k < t->ncols; k++)
-                hstr_str(&t->copy, "\t\\N");
+                strbuf_str(&t->copy, "\t\\N");
         } else {
-            hstr_str(&t->copy, "\\N\t\\N");
+            strbuf_str(&t->copy, "\\N\t\\N");
             for (int k = 0; k < t->ncols; k++) {
-                hstr_add(&t->copy, "\t", 1);
+                strbuf_add(&t->copy, "\t", 1);
                 if (cc[r][k].len)           /* an empty text has no buffer */
-                    hstr_add(&t->copy, cc[r][k].p, cc[r][k].len);
+                    strbuf_add(&t->copy, cc[r][k].p, cc[r][k].len);
             }
         }
-        hstr_add(&t->copy, "\n", 1);
+        strbuf_add(&t->copy, "\n", 1);
     }
     *seq += t->nrows;
 }
@@ -419,25 +420,25 @@ static void roundtrip(struct src *s)
                              { .name = "treatment", .cols = treatment } };
     unsigned which = 1 + rd(s) % 3;            /* 1, 2 or both */
     enum batch_enc enc = encs[rd(s) % 4];
-    struct hstr js = { 0 };
+    struct strbuf js = { 0 };
     int64_t seq = 0, extra = rd(s) % 3;
     int nt = 0, status, r;
     struct batch b;
     char *body;
     size_t len;
 
-    hstr_str(&js, "{\"tables\":[");
+    strbuf_str(&js, "{\"tables\":[");
     for (int i = 0; i < 2; i++) {
         if (!(which & (1u << i)))
             continue;
         if (nt++)
-            hstr_add(&js, ",", 1);
+            strbuf_add(&js, ",", 1);
         table(s, &t[i], &js, &seq);
     }
     /* the header after the tables: the node is free to order keys */
-    hstr_fmt(&js, "],\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%u\"}", NODE,
+    strbuf_fmt(&js, "],\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%u\"}", NODE,
              (long long)(seq + extra), rd(s));
-    assert(!js.oom);
+    assert(!js.err);
     encode(js.p, js.len, enc, &body, &len);
     r = decode(&b, body, len, enc, 1, &status);
     if (r != 0)

@@ -16,6 +16,7 @@
 #include "sms_parse.h"
 #include "store.h"
 #include "validate.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -81,7 +82,7 @@ static int check_out(void *ctx, const char *phone, const char *text, char *name,
 
     (void) ctx;
     if (!copy || n == 0 || n >= SMS_REPLY_MAX || phone[0] != '+' ||
-        sms_utf8_clean(text, n, copy, n * 3 + 1) != n || memcmp(copy, text, n) != 0)
+        utf8_clean(text, n, copy, n * 3 + 1) != n || memcmp(copy, text, n) != 0)
         abort();                          /* empty, too long or not UTF-8 */
     free(copy);
     snprintf(name, cap, "fuzz");
@@ -102,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(sent, sizeof(sent), "26-11-%02d 10:00:%02d", 1 + data[1] % 28, data[1] % 60);
     in.sender = senders[data[0] % (sizeof(senders) / sizeof(senders[0]))];
     in.sent = sent;
-    in.len = sms_utf8_clean((const char *)data + 2, size - 2, text, sizeof(text));
+    in.len = utf8_clean((const char *)data + 2, size - 2, text, sizeof(text));
     in.text = text;
     r = sms_handle(store, validator, &in, &res);
     if (r < 0)

@@ -10,6 +10,7 @@
 #include "sms.h"
 #include "sms_file.h"
 #include "sms_parse.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the grammar on raw bytes, and on the same bytes made valid UTF-8 */
     r = sms_parse((const char *)data, size, &m, &e);
     check(&m, r, &e);
-    n = sms_utf8_clean((const char *)data, size < SMS_TEXT_MAX ? size : SMS_TEXT_MAX, clean,
+    n = utf8_clean((const char *)data, size < SMS_TEXT_MAX ? size : SMS_TEXT_MAX, clean,
                        sizeof(clean));
     if (n >= sizeof(clean) || strlen(clean) != n)
         abort();
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         char again[sizeof(e.token) * 3];         /* a quoted word of valid text stays valid */
         size_t k = strlen(e.token);
-        if (sms_utf8_clean(e.token, k, again, sizeof(again)) != k || memcmp(again, e.token, k))
+        if (utf8_clean(e.token, k, again, sizeof(again)) != k || memcmp(again, e.token, k))
             abort();
     }
 

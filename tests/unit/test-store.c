@@ -13,6 +13,7 @@
 #include "store.h"
 #include "testlib.h"
 #include "validate.h"
+#include "utf8.h"
 
 static char dir[] = "/tmp/sikhnas-test-store-XXXXXX";
 static char path[256];
@@ -199,9 +200,9 @@ static void test_validator(struct store *s)
 
     CHECK(validate_point(-6.59, 106.8));
     CHECK(!validate_point(48.85, 2.35));
-    CHECK(utf8_text_ok("Sapi di kandang Pak Budi — 3 ekor"));
-    CHECK(!utf8_text_ok("\xc0\xaf"));
-    CHECK(!utf8_text_ok("a\x01"));
+    CHECK(utf8_valid("Sapi di kandang Pak Budi — 3 ekor", 35, UTF8_TEXT));
+    CHECK(!utf8_valid("\xc0\xaf", 2, UTF8_TEXT));
+    CHECK(!utf8_valid("a\x01", 2, UTF8_TEXT));
 
     CHECK(check_report(v, "3201011001", "", VERR_NONE, NULL));
     CHECK(check_report(v, "3202011001", "", VERR_OUTSIDE_DISTRICT, "village"));
