@@ -39,6 +39,7 @@
 
 #include "log.h"
 #include "uuid7.h"
+#include "fileio.h"
 
 #define CA_YEARS   10
 #define CA_SUBJECT "CN=Sikhnas Edge node CA,O=Sikhnas Edge"
@@ -138,20 +139,9 @@ static void fmt_time(time_t t, char out[16])
 /* Writes data to path, created with mode (never replacing a file). */
 static int write_new(const char *path, const void *data, size_t len, mode_t mode)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    ssize_t n;
+    int r = file_write_atomic(path, NULL, data, len, mode, FILE_NEW);
 
-    if (fd < 0)
-        return log_errno(LOG_ERR, -errno, "ca: cannot create '%s'", path);
-    n = write(fd, data, len);
-    if (n != (ssize_t)len || fsync(fd) < 0) {
-        int r = n < 0 ? -errno : -EIO;
-        close(fd);
-        unlink(path);
-        return log_errno(LOG_ERR, r, "ca: cannot write '%s'", path);
-    }
-    close(fd);
-    return 0;
+    return r < 0 ? log_errno(LOG_ERR, r, "ca: cannot create '%s'", path) : 0;
 }
 
 /* Sets a random positive serial of 16 bytes; writes its hex to hex. */

@@ -24,6 +24,7 @@
 #include "hub_ca.h"
 #include "hub_migrate.h"
 #include "log.h"
+#include "hostport.h"
 
 static void usage(FILE *f)
 {
@@ -59,30 +60,6 @@ static void usage(FILE *f)
         "sikhnas-hub %s\n", SIKHNAS_VERSION);
 }
 
-static int parse_listen(const char *s, char *host, size_t size, int *port)
-{
-    const char *colon = strrchr(s, ':');
-    char *end;
-    long p;
-    size_t n;
-
-    if (!colon)
-        return -EINVAL;
-    n = (size_t)(colon - s);
-    if (n > 0 && s[0] == '[' && s[n - 1] == ']') {
-        s++;
-        n -= 2;
-    }
-    if (n == 0 || n >= size)
-        return -EINVAL;
-    memcpy(host, s, n);
-    host[n] = 0;
-    p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return -EINVAL;
-    *port = (int)p;
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -249,7 +226,7 @@ int main(int argc, char **argv)
                      slash ? (int)(slash - o.client_ca + 1) : 0, o.client_ca);
             o.ca_key = ca_key;
         }
-        if (parse_listen(listen, host, sizeof(host), &o.port) < 0) {
+        if (hostport_parse(listen, host, sizeof(host), &o.port) < 0) {
             log_error("--listen '%s' is not HOST:PORT", listen);
             return 2;
         }

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "nodecert.h"
+#include "fileio.h"
 
 #define ENROLL_ANSWER_MAX (64u << 10)
 
@@ -138,17 +139,17 @@ static int store_identity(struct store *s, const struct nodecert_paths *p,
 
     r = nodecert_key_pem(key, &kpem);
     if (r == 0)
-        r = nodecert_write(p->key, kpem, strlen(kpem), 0600);
+        r = file_write_atomic(p->key, NULL, kpem, strlen(kpem), 0600, 0);
     if (kpem) {
         memset(kpem, 0, strlen(kpem));
         free(kpem);
     }
     if (r < 0)
         return log_errno(LOG_ERR, r, "enroll: cannot write the key '%s'", p->key);
-    r = nodecert_write(p->crt, crt, strlen(crt), 0644);
+    r = file_write_atomic(p->crt, NULL, crt, strlen(crt), 0644, 0);
     if (r < 0)
         return log_errno(LOG_ERR, r, "enroll: cannot write the certificate '%s'", p->crt);
-    r = nodecert_write(p->hub_ca, ca_pem, strlen(ca_pem), 0644);
+    r = file_write_atomic(p->hub_ca, NULL, ca_pem, strlen(ca_pem), 0644, 0);
     if (r < 0)
         return log_errno(LOG_ERR, r, "enroll: cannot write '%s'", p->hub_ca);
     return sync_remember_hub(s, url, p->hub_ca);

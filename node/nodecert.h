@@ -39,10 +39,6 @@ int nodecert_check(const char *pem, mbedtls_pk_context *key, const char *node,
  * there is none, -EBADMSG when unreadable. *not_after gets its end. */
 int nodecert_due(const char *crt_path, time_t now, time_t *not_after);
 
-/* Writes data to path through a temporary file, fsync and rename, with
- * mode. Returns 0 or -errno. */
-int nodecert_write(const char *path, const char *data, size_t len, unsigned mode);
-
 /* The key as PEM (malloc'd into *ret). */
 int nodecert_key_pem(mbedtls_pk_context *key, char **ret);
 

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "sms.h"
 #include "sms_file.h"
+#include "fileio.h"
 
 struct sms_spool {
     char dir[1024];
@@ -40,55 +41,17 @@ static int path_join(char *out, size_t cap, const char *a, const char *b, const 
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int r = 0;
-
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    return r;
-}
 
 /* Writes data to dir/tmp/name, fsyncs it and renames it into dir/sub/name. */
 static int write_atomic(const char *dir, const char *sub, const char *name, const char *data,
                         size_t len)
 {
-    char tmp[1200], dst[1200], subdir[1100];
-    size_t off = 0;
-    int fd, r = 0;
+    char tmp[1200], dst[1200];
 
     if (path_join(tmp, sizeof(tmp), dir, "tmp", name) < 0 ||
-        path_join(dst, sizeof(dst), dir, sub, name) < 0 ||
-        path_join(subdir, sizeof(subdir), dir, sub, NULL) < 0)
+        path_join(dst, sizeof(dst), dir, sub, name) < 0)
         return -ENAMETOOLONG;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    while (off < len) {
-        ssize_t k = write(fd, data + off, len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            r = -errno;
-            break;
-        }
-        off += (size_t)k;
-    }
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, dst) < 0)
-        r = -errno;
-    if (r < 0) {
-        unlink(tmp);
-        return r;
-    }
-    return fsync_dir(subdir);
+    return file_write_atomic(dst, tmp, data, len, 0644, 0);
 }
 
 /* Moves dir/incoming/name into dir/sub/, adding .1, .2 ... if the name is taken. */

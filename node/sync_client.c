@@ -34,6 +34,7 @@
 #include "hex.h"
 #include "strbuf.h"
 #include "nodecert.h"
+#include "fileio.h"
 
 #define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
 #define PULL_MAX_WIRE    (32u << 20)   /* a pull answer as sent */
@@ -1935,8 +1936,7 @@ static int renew_done(struct sync_client *c, CURLcode res, long status)
             why = "cannot read the node's key";
         else if (nodecert_check(pem->valuestring, &key, store_node_id(c->store),
                                 store_district(c->store), &why) == 0 &&
-                 (r = nodecert_write(c->cert_file, pem->valuestring, strlen(pem->valuestring),
-                                     0644)) < 0)
+                 (r = file_write_atomic(c->cert_file, NULL, pem->valuestring, strlen(pem->valuestring), 0644, 0)) < 0)
             why = strerror(-r);
     }
     if (why)

@@ -31,6 +31,7 @@
 #include "throttle.h"
 #include "web_int.h"
 #include "web_json.h"
+#include "hostport.h"
 
 extern const struct embedded_file web_assets[];
 
@@ -916,32 +917,6 @@ static void on_flush(uv_idle_t *h)
 
 /* ------------------------------------------------------------------ module */
 
-int web_parse_listen(const char *s, char *host, size_t cap, int *port)
-{
-    const char *colon = strrchr(s, ':'), *h = s;
-    size_t hl;
-    char *end;
-    long p;
-
-    if (!colon)
-        return -EINVAL;
-    hl = (size_t)(colon - s);
-    if (s[0] == '[') {
-        if (hl < 2 || s[hl - 1] != ']')
-            return -EINVAL;
-        h = s + 1;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= cap)
-        return -EINVAL;
-    p = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || p < 0 || p > 65535)
-        return -EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (int)p;
-    return 0;
-}
 
 void web_free(struct web *w)
 {
@@ -975,7 +950,7 @@ static int web_start(struct daemon *d)
 
     if (!d->listen)
         return 0;
-    if (web_parse_listen(d->listen, host, sizeof(host), &port) < 0)
+    if (hostport_parse(d->listen, host, sizeof(host), &port) < 0)
         return log_errno(LOG_ERR, -EINVAL, "web: --listen '%s': give HOST:PORT, e.g. "
                          "127.0.0.1:8080 or 0.0.0.0:80", d->listen);
     w = calloc(1, sizeof(*w));

@@ -12,10 +12,6 @@
  * "listening on http://HOST:PORT". */
 extern const struct daemon_module web_module;
 
-/* Splits "HOST:PORT" or "[V6]:PORT" into host (cap bytes) and port.
- * Returns 0 or -EINVAL. */
-int web_parse_listen(const char *s, char *host, size_t cap, int *port);
-
 /* Checks an API body for a record, as a POST to path ("/api/v1/reports",
  * "/api/v1/vaccinations", ...) would, without saving it: JSON, each field's
  * type and size, then the validator. Uses d->store and d->validator only

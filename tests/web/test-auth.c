@@ -9,6 +9,7 @@
 #include "http.h"
 #include "web.h"
 #include "../unit/testlib.h"
+#include "hostport.h"
 
 /* web.c reports saves to the daemon; nothing to do here */
 void daemon_changed(struct daemon *d)
@@ -97,15 +98,15 @@ static void test_query(void)
     CHECK(http_query_get("q=0123456789abcdefXYZ", "q", out, sizeof(out)) == -EINVAL);
 
     char host[64];
-    CHECK(web_parse_listen("127.0.0.1:8080", host, sizeof(host), &port) == 0 && port == 8080);
+    CHECK(hostport_parse("127.0.0.1:8080", host, sizeof(host), &port) == 0 && port == 8080);
     CHECK_STR(host, "127.0.0.1");
-    CHECK(web_parse_listen("[::1]:0", host, sizeof(host), &port) == 0 && port == 0);
+    CHECK(hostport_parse("[::1]:0", host, sizeof(host), &port) == 0 && port == 0);
     CHECK_STR(host, "::1");
-    CHECK(web_parse_listen("0.0.0.0:65536", host, sizeof(host), &port) == -EINVAL);
-    CHECK(web_parse_listen("localhost", host, sizeof(host), &port) == -EINVAL);
-    CHECK(web_parse_listen(":80", host, sizeof(host), &port) == -EINVAL);
-    CHECK(web_parse_listen("1.2.3.4:", host, sizeof(host), &port) == -EINVAL);
-    CHECK(web_parse_listen("[::1:80", host, sizeof(host), &port) == -EINVAL);
+    CHECK(hostport_parse("0.0.0.0:65536", host, sizeof(host), &port) == -EINVAL);
+    CHECK(hostport_parse("localhost", host, sizeof(host), &port) == -EINVAL);
+    CHECK(hostport_parse(":80", host, sizeof(host), &port) == -EINVAL);
+    CHECK(hostport_parse("1.2.3.4:", host, sizeof(host), &port) == -EINVAL);
+    CHECK(hostport_parse("[::1:80", host, sizeof(host), &port) == -EINVAL);
 }
 
 int main(void)
