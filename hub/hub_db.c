@@ -24,7 +24,7 @@
 #define DB_COPY_CHUNK         (256u << 10)
 
 enum conn_state { CS_DOWN, CS_CONNECTING, CS_SETUP, CS_IDLE, CS_BUSY, CS_BROKEN };
-enum op { OP_NONE, OP_EXEC, OP_COPY };
+enum op { OP_NONE, OP_EXEC, OP_COPY, OP_PIPELINE };
 
 struct pgpoll {                 /* freed in its close callback */
     uv_poll_t     h;
@@ -434,10 +434,21 @@ static void drain(struct db_conn *c)
         PGresult *r = PQgetResult(c->pg);
         ExecStatusType st;
         if (!r) {
+            if (c->op == OP_PIPELINE)
+                continue;                        /* the end of one query's results */
             op_finish(c, 0);
             return;
         }
         st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            if (PQexitPipelineMode(c->pg) != 1) {
+                conn_lost(c);
+                return;
+            }
+            op_finish(c, 0);
+            return;
+        }
         if (st == PGRES_COPY_IN) {
             PQclear(r);
             if (c->op != OP_COPY || c->copy_phase != 0) {
@@ -530,6 +541,37 @@ static int send_op(struct db_conn *c, enum op op, const char *sql, db_result_cb 
     return conn_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0));
 }
 
+int db_exec_params(struct db_conn *c, const struct db_query *q, int n, db_result_cb cb,
+                   void *ud)
+{
+    int r;
+
+    assert(c->op == OP_NONE && n > 0 && n <= DB_MAX_RESULTS);
+    if (!c->pg || !c->pp || c->state == CS_BROKEN || c->state == CS_DOWN)
+        return -ECONNRESET;
+    if (PQenterPipelineMode(c->pg) != 1)
+        return -ECONNRESET;
+    for (int i = 0; i < n; i++) {
+        if (!PQsendQueryParams(c->pg, q[i].sql, q[i].nparams, NULL, q[i].params, NULL, NULL, 0)) {
+            log_debug("db conn %d: send failed: %s", c->idx, PQerrorMessage(c->pg));
+            return -ECONNRESET;        /* the connection is dropped on release */
+        }
+    }
+    if (PQpipelineSync(c->pg) != 1)
+        return -ECONNRESET;
+    c->op = OP_PIPELINE;
+    c->cb = cb;
+    c->ud = ud;
+    c->nres = 0;
+    c->failed = 0;
+    r = PQflush(c->pg);
+    if (r < 0) {
+        c->op = OP_NONE;
+        return -ECONNRESET;
+    }
+    return conn_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0));
+}
+
 int db_exec(struct db_conn *c, const char *sql, db_result_cb cb, void *ud)
 {
     return send_op(c, OP_EXEC, sql, cb, ud);
@@ -595,7 +637,8 @@ void db_release(struct db_conn *c)
         conn_retry_later(c, "connection lost");
         return;
     }
-    if (c->op != OP_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+    if (c->op != OP_NONE || PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
+        PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) {
         /* never hand on a connection with an open or unknown transaction */
         conn_teardown(c);
         if (!p->closing)

@@ -1,6 +1,7 @@
 /* hub_db.h - a small pool of asynchronous libpq connections on the libuv loop.
  * Connections are made with PQconnectStart and driven with PQconnectPoll;
- * queries with PQsendQuery and COPY with PQputCopyData in non-blocking mode,
+ * queries with PQsendQuery, statements with parameters in pipeline mode
+ * (PQsendQueryParams) and COPY with PQputCopyData in non-blocking mode,
  * all from uv_poll events on the socket: nothing here blocks the loop. A
  * connection that breaks is dropped and made again with backoff; the
  * multi-host conninfo (target_session_attrs=read-write) then finds the new
@@ -45,6 +46,24 @@ void db_release(struct db_conn *c);
 /* Sends sql (one or more statements). Returns 0 and calls cb once, or
  * returns -errno (the callback is then never called). */
 int db_exec(struct db_conn *c, const char *sql, db_result_cb cb, void *ud);
+/* One statement and its parameters, as text (NULL: SQL NULL). Values never
+ * go into SQL text: the statements are fixed, the values travel apart. */
+struct db_query {
+    const char         *sql;
+    int                 nparams;
+    const char *const  *params;
+};
+
+/* Sends the n statements of q in libpq's pipeline mode: one round trip, run
+ * in order (inside the connection's open transaction, if any; after a
+ * failure PostgreSQL skips the rest, which then come back
+ * PGRES_PIPELINE_ABORTED). cb gets one result per statement, res[i] for
+ * q[i]; err as for db_exec(). Returns 0 and calls cb once, or -errno
+ * (the callback is then never called, and the connection is dropped when
+ * released). */
+int db_exec_params(struct db_conn *c, const struct db_query *q, int n, db_result_cb cb,
+                   void *ud);
+
 /* Sends sql, which must be a COPY ... FROM STDIN, then data. data must stay
  * valid until cb runs. */
 int db_copy(struct db_conn *c, const char *sql, const char *data, size_t len,

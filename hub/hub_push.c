@@ -320,15 +320,15 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
  * high-water mark; waits there while the node's previous batch commits. */
 static void lock_node(struct push_job *j)
 {
-    char sql[512];
+    const char *const p[] = { j->id.node, j->id.district };
+    const struct db_query q[] = {
+        { "INSERT INTO node (node_id, district) VALUES ($1, $2) "
+          "ON CONFLICT (node_id) DO NOTHING", 2, p },
+        { "SELECT district, acked_seq FROM node WHERE node_id = $1 FOR UPDATE", 1, p },
+    };
 
     j->t_checked = uv_hrtime();
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
-             "ON CONFLICT (node_id) DO NOTHING;"
-             "SELECT district, acked_seq FROM node WHERE node_id = '%s' FOR UPDATE",
-             j->id.node, j->id.district, j->id.node);
-    if (db_exec(j->c, sql, on_locked, j) < 0)
+    if (db_exec_params(j->c, q, 2, on_locked, j) < 0)
         job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
 }
 
