@@ -1,80 +1,48 @@
-/* hub_batch_sql.c - the tables a node may push and the SQL of push and
- * pull: the column specs the decoder checks cells against (hub_batch.c),
- * the validation rules run in SQL on the temporary tables, the statements
- * that apply a batch in one transaction, and the pull feed's page. */
+/* hub_batch_sql.c - the SQL of push and pull, made from the record kinds
+ * (sync/kinds.h): the temporary tables a batch is COPYed into, the checks
+ * run on them, the statements that apply a batch in one transaction, and
+ * the pull feed's page. The statements are made of compiled-in text only;
+ * every run-time value (node, district, seqs, clocks, names) is a
+ * parameter (hub_sql.h). */
 #include "hub_batch.h"
-#include "hub_batch_int.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
+/* ------------------------------------------------------------ checks */
 
-/* ------------------------------------------------------------ table specs */
-
-#define R 1   /* required: present in cols and not null */
-
-#define COMMON_COLS \
-    { "id", T_ID, R }, { "origin", T_ORIGIN, R }, { "hlc", T_HLC, R }, \
-    { "deleted", T_BIT, R }, { "created_at", T_TS, R }, { "updated_at", T_TS, R }
-
-static const struct col_spec officer_cols[] = { COMMON_COLS,
-    { "name", T_TEXT, R }, { "role", T_TEXT, R }, { "phone", T_TEXT, R },
-    { "district", T_TEXT, R }, { "village", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec case_report_cols[] = { COMMON_COLS,
-    { "ref", T_TEXT, R }, { "kind", T_TEXT, R }, { "village", T_TEXT, R },
-    { "syndrome", T_TEXT, 0 }, { "signs", T_JSON, 0 }, { "animals", T_JSON, R },
-    { "ddx", T_JSON, 0 }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { "lon", T_LON, 0 }, { "lat", T_LAT, 0 }, { 0, 0, 0 } };
-static const struct col_spec case_followup_cols[] = { COMMON_COLS,
-    { "case_id", T_TEXT, R }, { "outcome", T_TEXT, 0 }, { "animals", T_JSON, 0 },
-    { "escalate", T_BIT, 0 }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec vaccination_cols[] = { COMMON_COLS,
-    { "program", T_TEXT, R }, { "disease", T_TEXT, 0 }, { "village", T_TEXT, R },
-    { "animals", T_JSON, R }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec treatment_cols[] = { COMMON_COLS,
-    { "case_id", T_TEXT, 0 }, { "village", T_TEXT, R }, { "species", T_TEXT, R },
-    { "drug", T_TEXT, R }, { "n_animals", T_INT, R }, { "event_date", T_DATE, R },
-    { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec movement_permit_cols[] = { COMMON_COLS,
-    { "permit_no", T_TEXT, R }, { "owner_id", T_TEXT, R }, { "owner_phone", T_TEXT, 0 },
-    { "from_area", T_TEXT, R }, { "to_area", T_TEXT, R }, { "animals", T_JSON, R },
-    { "issue_date", T_DATE, R }, { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 },
-    { 0, 0, 0 } };
-static const struct col_spec slaughter_report_cols[] = { COMMON_COLS,
-    { "abattoir", T_TEXT, 0 }, { "village", T_TEXT, R }, { "species", T_TEXT, R },
-    { "n_animals", T_INT, R }, { "event_date", T_DATE, R }, { "reporter", T_TEXT, 0 },
-    { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-static const struct col_spec population_report_cols[] = { COMMON_COLS,
-    { "village", T_TEXT, R }, { "animals", T_JSON, R }, { "event_date", T_DATE, R },
-    { "reporter", T_TEXT, 0 }, { "note", T_TEXT, 0 }, { 0, 0, 0 } };
-
-/* Look-ups in area are scalar subqueries, one index probe per row: as a
- * NOT EXISTS the planner hashed all 83,762 villages for every batch (up to
- * 300 ms), and the conflict check in batch_apply_sql() is an OFFSET 0
- * lateral for the same reason (never a scan of the whole field table). */
-/* A validation run in SQL on the temporary table t: when cond holds, the
- * row is refused with code and the reason expression. @D@ is the node's
- * district (4 digits). Checked in order; the first that holds wins. */
+/* A check run in SQL on the temporary table t: when cond holds, the row
+ * is refused with code and the reason expression. @1@ stands for the
+ * node's district and @C@ for the column. Checked in order; the first
+ * that holds wins. Look-ups in area are scalar subqueries, one index probe
+ * per row: as a NOT EXISTS the planner hashed all 83,762 villages for
+ * every batch (up to 300 ms). */
 struct rule {
     const char *code;
     const char *cond;
     const char *reason;
 };
 
-#define VILLAGE_RULES(col) \
-    { "out_of_district", "left(t." col ", 4) <> '@D@'", \
-      "'" col " ' || t." col " || ' is not in district @D@'" }, \
-    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t." col ") " \
-      "IS DISTINCT FROM 4", "'unknown village ' || t." col }
-#define CODE_RULE(col, list) \
-    { "unknown_code", "t." col " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM code_list c " \
-      "WHERE c.list = '" list "' AND c.code = t." col ")", \
-      "'unknown " list " code ' || t." col }
+static const struct rule village_rules[] = {
+    { "out_of_district", "t.@C@ IS NOT NULL AND left(t.@C@, 4) <> @1@",
+      "'@C@ ' || t.@C@ || ' is not in district ' || @1@" },
+    { "unknown_area", "t.@C@ IS NOT NULL AND (SELECT a.level FROM area a WHERE a.code = t.@C@) "
+      "IS DISTINCT FROM 4", "'unknown village ' || t.@C@" }, { 0, 0, 0 } };
+static const struct rule in_district_rules[] = {
+    { "out_of_district", "t.@C@ <> @1@", "'@C@ ' || t.@C@ || ' is not ' || @1@" }, { 0, 0, 0 } };
+static const struct rule area_here_rules[] = {
+    { "out_of_district", "left(t.@C@, 4) <> @1@",
+      "'@C@ ' || t.@C@ || ' is not in district ' || @1@" },
+    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.@C@) IS NULL",
+      "'unknown area ' || t.@C@" }, { 0, 0, 0 } };
+static const struct rule area_rules[] = {
+    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.@C@) IS NULL",
+      "'unknown area ' || t.@C@" }, { 0, 0, 0 } };
+static const struct rule code_rules[] = {
+    { "unknown_code", "t.@C@ IS NOT NULL AND NOT EXISTS (SELECT 1 FROM code_list c "
+      "WHERE c.list = '@L@' AND c.code = t.@C@)", "'unknown @L@ code ' || t.@C@" }, { 0, 0, 0 } };
 /* Array cells of codes (always JSON arrays, the decoder sees to it): the
  * cell must be contained in the list's codes as one JSON array of strings,
  * built once per statement (an InitPlan), so an element that is a number,
@@ -82,15 +50,15 @@ struct rule {
  * batch whatever the planner guesses (an uncorrelated IN went quadratic
  * without statistics), and a third of the cost of expanding every cell
  * with jsonb_array_elements (measured). */
-#define ARRAY_RULE(col, list) \
-    { "unknown_code", "NOT (t." col " <@ (SELECT coalesce(jsonb_agg(c.code), '[]') " \
-      "FROM code_list c WHERE c.list = '" list "'))", \
-      "'unknown " list " code in " col " ' || t." col "::text" }
-#define ANIMALS_RULE(col) \
-    { "unknown_code", "EXISTS (SELECT 1 FROM jsonb_array_elements(t." col ") e WHERE " \
-      "jsonb_typeof(e) <> 'object' OR NOT EXISTS (SELECT 1 FROM code_list c WHERE " \
-      "c.list = 'species' AND c.code = e ->> 'species'))", \
-      "'unknown species in " col " ' || t." col "::text" }
+static const struct rule codes_rules[] = {
+    { "unknown_code", "NOT (t.@C@ <@ (SELECT coalesce(jsonb_agg(c.code), '[]') "
+      "FROM code_list c WHERE c.list = '@L@'))", "'unknown @L@ code in @C@ ' || t.@C@::text" },
+    { 0, 0, 0 } };
+static const struct rule herd_rules[] = {
+    { "unknown_code", "EXISTS (SELECT 1 FROM jsonb_array_elements(t.@C@) e WHERE "
+      "jsonb_typeof(e) <> 'object' OR NOT EXISTS (SELECT 1 FROM code_list c WHERE "
+      "c.list = 'species' AND c.code = e ->> 'species'))",
+      "'unknown species in @C@ ' || t.@C@::text" }, { 0, 0, 0 } };
 
 /* Herd counts: each element of an animals array (an object with a known
  * species, ANIMALS_RULE) has counts sick, dead, culled and at_risk, each
@@ -138,112 +106,125 @@ struct rule {
 #define SUMS(with_culled) "' sick ' || " N("sick") " || ' + dead ' || " N("dead") \
     with_culled " || ' exceeds at_risk ' || " N("at_risk")
 
-static const struct rule officer_rules[] = {
-    { "out_of_district", "t.district <> '@D@'",
-      "'district ' || t.district || ' is not @D@'" },
-    { "out_of_district", "t.village IS NOT NULL AND left(t.village, 4) <> '@D@'",
-      "'village ' || t.village || ' is not in district @D@'" },
-    { "unknown_area", "t.village IS NOT NULL AND (SELECT a.level FROM area a "
-      "WHERE a.code = t.village) IS DISTINCT FROM 4", "'unknown village ' || t.village" },
-    CODE_RULE("role", "role"), { 0, 0, 0 } };
-static const struct rule case_report_rules[] = {
-    VILLAGE_RULES("village"),
+static const struct rule case_kind_rules[] = {
     { "bad_value", "t.kind NOT IN ('U', 'P') OR (t.kind = 'U') <> (t.syndrome IS NULL)",
-      "'kind ' || t.kind || ' with syndrome ' || coalesce(t.syndrome, 'none')" },
-    CODE_RULE("syndrome", "syndrome"), ARRAY_RULE("signs", "sign"),
-    ARRAY_RULE("ddx", "disease"), ANIMALS_RULE("animals"),
+      "'kind ' || t.kind || ' with syndrome ' || coalesce(t.syndrome, 'none')" }, { 0, 0, 0 } };
+static const struct rule case_counts_rules[] = {
     HERD_RULE(CR_MAYBE, "(" BAD_COUNTS ") OR (" CR_OVER ") OR (" CR_NONE ")",
               COUNTS_WHY "WHEN " CR_OVER " THEN " SUMS("") " ELSE ' has no sick or dead "
               "animal (sick ' || " N("sick") " || ', dead ' || " N("dead") " || ')' END"),
     { 0, 0, 0 } };
-static const struct rule case_followup_rules[] = {
-    CODE_RULE("outcome", "outcome"), ANIMALS_RULE("animals"),
+static const struct rule followup_counts_rules[] = {
     HERD_RULE(FU_MAYBE, "(" BAD_COUNTS ") OR (" FU_OVER ")",
               COUNTS_WHY "ELSE " SUMS(" || ' + culled ' || " N("culled")) " END"),
     { 0, 0, 0 } };
-static const struct rule vaccination_rules[] = {
-    VILLAGE_RULES("village"), CODE_RULE("disease", "disease"), ANIMALS_RULE("animals"),
-    { 0, 0, 0 } };
-static const struct rule treatment_rules[] = {
-    VILLAGE_RULES("village"), CODE_RULE("species", "species"), { 0, 0, 0 } };
-static const struct rule movement_permit_rules[] = {
-    { "out_of_district", "left(t.from_area, 4) <> '@D@'",
-      "'from_area ' || t.from_area || ' is not in district @D@'" },
-    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.from_area) IS NULL",
-      "'unknown area ' || t.from_area" },
-    { "unknown_area", "(SELECT a.level FROM area a WHERE a.code = t.to_area) IS NULL",
-      "'unknown area ' || t.to_area" },
-    ANIMALS_RULE("animals"), { 0, 0, 0 } };
-static const struct rule slaughter_report_rules[] = {
-    VILLAGE_RULES("village"), CODE_RULE("species", "species"), { 0, 0, 0 } };
-static const struct rule population_report_rules[] = {
-    VILLAGE_RULES("village"), ANIMALS_RULE("animals"), { 0, 0, 0 } };
 
-/* owner: the district of a stored row c, as the change feed scopes it
- * (sikhnas_feed_log() in schema/central/001_init.sql) */
-#define VILLAGE_OWNER "left(c.village, 4)"
-const struct table_spec batch_specs[] = {
-    { "officer", officer_cols, officer_rules, "c.district" },
-    { "case_report", case_report_cols, case_report_rules, VILLAGE_OWNER },
-    { "case_followup", case_followup_cols, case_followup_rules, "c.district" },
-    { "vaccination", vaccination_cols, vaccination_rules, VILLAGE_OWNER },
-    { "treatment", treatment_cols, treatment_rules, VILLAGE_OWNER },
-    { "movement_permit", movement_permit_cols, movement_permit_rules, "left(c.from_area, 4)" },
-    { "slaughter_report", slaughter_report_cols, slaughter_report_rules, VILLAGE_OWNER },
-    { "population_report", population_report_cols, population_report_rules, VILLAGE_OWNER },
-};
-const int batch_nspecs = (int)(sizeof(batch_specs) / sizeof(batch_specs[0]));
-
-const char *batch_table_name(int spec)
+/* Appends text with @C@ replaced by col and @L@ by list (both compiled-in
+ * names); @1@ stays for sql_text_p(). */
+static void subst(struct strbuf *b, const char *text, const char *col, const char *list)
 {
-    assert(spec >= 0 && spec < batch_nspecs);
-    return batch_specs[spec].name;
-}
+    const char *at = text;
 
-int batch_spec_find(const char *name)
-{
-    for (int i = 0; i < batch_nspecs; i++)
-        if (strcmp(batch_specs[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-static const char *pg_type(enum col_type t)
-{
-    switch (t) {
-    case T_SEQ: case T_HLC: return "bigint";
-    case T_INT: return "integer";
-    case T_BIT: return "smallint";
-    case T_JSON: return "jsonb";
-    case T_TS: return "timestamptz";
-    case T_DATE: return "date";
-    case T_LON: case T_LAT: return "double precision";
-    default: return "text";
-    }
-}
-
-/* ------------------------------------------------------------ growable text */
-
-/* Appends text with every "@D@" replaced by d and "@T@" by tmp_<tbl>. */
-static void sql_subst(struct strbuf *b, const char *text, const char *d, const char *tbl)
-{
-    const char *at;
-
-    while ((at = strchr(text, '@')) && (at[1] == 'D' || at[1] == 'T') && at[2] == '@') {
-        strbuf_add(b, text, (size_t)(at - text));
-        if (at[1] == 'D') {
-            strbuf_str(b, d);
-        } else {
-            strbuf_str(b, "tmp_");
-            strbuf_str(b, tbl);
+    while ((at = strchr(at, '@'))) {
+        if ((at[1] != 'C' && at[1] != 'L') || at[2] != '@') {
+            at++;                       /* an operator (<@, @?) or a jsonpath's @ */
+            continue;
         }
-        text = at + 3;
+        strbuf_add(b, text, (size_t)(at - text));
+        strbuf_str(b, at[1] == 'C' ? col : list ? list : "");
+        text = at += 3;
     }
     strbuf_str(b, text);
 }
 
+/* One UPDATE per rule of rules on tmp_<table>, for column col. */
+static void add_rules(struct sql_list *l, const char *table, const struct rule *rules,
+                      const char *col, const char *list, const char *district)
+{
+    const char *const p[] = { district };
+    struct strbuf t = { 0 };
 
-/* ------------------------------------------------------------ SQL */
+    for (const struct rule *ru = rules; ru->code; ru++) {
+        strbuf_reset(&t);
+        strbuf_fmt(&t, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", table, ru->code);
+        subst(&t, ru->reason, col, list);
+        strbuf_str(&t, " WHERE t.bad_code IS NULL AND (");
+        subst(&t, ru->cond, col, list);
+        strbuf_str(&t, ")");
+        sql_begin(l);
+        if (t.err)
+            l->err = t.err;
+        else
+            sql_text_p(l, t.p, p, 1);
+        sql_end(l);
+    }
+    strbuf_free(&t);
+}
+
+static const struct rule *place_rules(enum col_check c)
+{
+    switch (c) {
+    case CHECK_VILLAGE: return village_rules;
+    case CHECK_IN_DISTRICT: return in_district_rules;
+    case CHECK_AREA_HERE: return area_here_rules;
+    case CHECK_AREA: return area_rules;
+    default: return NULL;
+    }
+}
+
+static const struct rule *code_check_rules(enum col_check c)
+{
+    switch (c) {
+    case CHECK_CODE: return code_rules;
+    case CHECK_CODES: return codes_rules;
+    case CHECK_HERD: return herd_rules;
+    default: return NULL;
+    }
+}
+
+/* The checks of kind k, in the order they refuse: where the row is, the
+ * kind's own shape, its codes, its counts. */
+static void kind_checks(struct sql_list *l, const struct record_kind *k, const char *district)
+{
+    for (int i = 0; i < k->ncols; i++)
+        if (place_rules(k->cols[i].check))
+            add_rules(l, k->table, place_rules(k->cols[i].check), k->cols[i].name, NULL,
+                      district);
+    if (k->rules & RULE_CASE_KIND)
+        add_rules(l, k->table, case_kind_rules, "", NULL, district);
+    for (int i = 0; i < k->ncols; i++)
+        if (code_check_rules(k->cols[i].check))
+            add_rules(l, k->table, code_check_rules(k->cols[i].check), k->cols[i].name,
+                      k->cols[i].list, district);
+    if (k->rules & RULE_CASE_COUNTS)
+        add_rules(l, k->table, case_counts_rules, "", NULL, district);
+    if (k->rules & RULE_FOLLOWUP_COUNTS)
+        add_rules(l, k->table, followup_counts_rules, "", NULL, district);
+}
+
+int batch_check_sql(struct sql_list *l, const struct batch *b, const char *district)
+{
+    for (int i = 0; i < b->ntables; i++)
+        if (b->tables[i].copy_len > 0)
+            kind_checks(l, &record_kinds[b->tables[i].kind], district);
+    return l->err;
+}
+
+/* ------------------------------------------------------------ temporary tables */
+
+static const char *pg_type(enum col_type t)
+{
+    switch (t) {
+    case COL_HLC: return "bigint";
+    case COL_INT: return "integer";
+    case COL_BIT: return "smallint";
+    case COL_JSON: return "jsonb";
+    case COL_TS: return "timestamptz";
+    case COL_DATE: return "date";
+    case COL_LON: case COL_LAT: return "double precision";
+    default: return "text";
+    }
+}
 
 char *batch_setup_sql(void)
 {
@@ -254,366 +235,359 @@ char *batch_setup_sql(void)
     strbuf_str(&s, "SET application_name = 'sikhnas-hub'; SET TimeZone = 'UTC';"
                 "SET client_min_messages = warning; SET statement_timeout = '120s';"
                 "SET idle_in_transaction_session_timeout = '120s'; SET jit = off;");
-    for (int i = 0; i < batch_nspecs; i++) {
+    for (int i = 0; i < record_kinds_count; i++) {
+        const struct record_kind *k = &record_kinds[i];
+        if (!k->synced)
+            continue;
         strbuf_fmt(&s, "CREATE TEMP TABLE IF NOT EXISTS tmp_%s (seq bigint, bad_code text, "
-                    "bad_reason text", batch_specs[i].name);
-        for (const struct col_spec *c = batch_specs[i].cols; c->name; c++)
-            strbuf_fmt(&s, ", %s %s", c->name, pg_type(c->type));
+                    "bad_reason text", k->table);
+        for (int c = 0; c < k->ncols; c++)
+            strbuf_fmt(&s, ", %s %s", k->cols[c].name, pg_type(k->cols[c].type));
         /* not COPYed: the upsert wrote the row; the row met another writer's */
         strbuf_str(&s, ", written boolean, conflict boolean) ON COMMIT DELETE ROWS;");
     }
-    if (s.err) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
+    return strbuf_take(&s);
 }
 
 char *batch_copy_sql(const struct batch_table *t)
 {
-    const struct table_spec *sp = &batch_specs[t->spec];
+    const struct record_kind *k = &record_kinds[t->kind];
     struct strbuf s = { 0 };
 
-    strbuf_fmt(&s, "COPY tmp_%s (seq, bad_code, bad_reason", sp->name);
-    for (const struct col_spec *c = sp->cols; c->name; c++)
-        strbuf_fmt(&s, ", %s", c->name);
+    strbuf_fmt(&s, "COPY tmp_%s (seq, bad_code, bad_reason", k->table);
+    for (int c = 0; c < k->ncols; c++)
+        strbuf_fmt(&s, ", %s", k->cols[c].name);
     strbuf_str(&s, ") FROM STDIN");
-    if (s.err) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
+    return strbuf_take(&s);
 }
 
-/* The target column list and the SELECT list that fills it from tmp. */
-static void upsert_cols(struct strbuf *s, const struct table_spec *sp, int select)
+/* ------------------------------------------------------------ applying */
+
+/* The district of a stored row c of k: who owns it (the feed's scope too). */
+static void owner(struct sql_list *l, const struct record_kind *k)
 {
-    int first = 1;
-
-    for (const struct col_spec *c = sp->cols; c->name; c++) {
-        if (c->type == T_LAT)
-            continue;
-        if (!first)
-            strbuf_str(s, ", ");
-        first = 0;
-        if (c->type == T_LON)
-            strbuf_str(s, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
-                                "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END" : "geom");
-        else
-            strbuf_fmt(s, select ? "t.%s" : "%s", c->name);
-    }
-}
-
-char *batch_check_sql(const struct batch *b, const char *district)
-{
-    struct strbuf s = { 0 };
-
-    for (int i = 0; i < b->ntables; i++) {
-        const struct table_spec *sp = &batch_specs[b->tables[i].spec];
-        if (b->tables[i].copy_len == 0)
-            continue;
-        for (const struct rule *ru = sp->rules; ru->code; ru++) {
-            strbuf_fmt(&s, "UPDATE tmp_%s t SET bad_code = '%s', bad_reason = ", sp->name, ru->code);
-            sql_subst(&s, ru->reason, district, sp->name);
-            strbuf_str(&s, " WHERE t.bad_code IS NULL AND (");
-            sql_subst(&s, ru->cond, district, sp->name);
-            strbuf_str(&s, ");\n");
-        }
-    }
-    if (s.err) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p ? s.p : strdup("");
+    sql_fmt(l, "left(c.%s, 4)", k->district_col);
 }
 
 /* Refuses, in tmp_<table>, the rows that would change a stored row of
  * another district (foreign_row) or relabel a row's origin (bad_origin): the
- * STORED row's district is authoritative (sp->owner), a row that exists
- * keeps its origin, and a new row's origin is the node's id. Runs after the
- * node's lock; after_upsert limits it to the rows the upsert did not write
- * (a version another transaction committed meanwhile, which the upsert's
- * guard kept out: refused here instead of silently dropped). One index
- * probe per row; the SET expressions run for refused rows only. */
-static void owner_check(struct strbuf *s, const struct table_spec *sp, const char *node,
+ * STORED row's district is authoritative, a row that exists keeps its
+ * origin, and a new row's origin is the node's id. Runs after the node's
+ * lock; after_upsert limits it to the rows the upsert did not write (a
+ * version another transaction committed meanwhile, which the upsert's guard
+ * kept out: refused here instead of silently dropped). One index probe per
+ * row; the SET expressions run for refused rows only. */
+static void owner_check(struct sql_list *l, const struct record_kind *k, const char *node,
                         const char *district, int after_upsert)
 {
-    const char *o = sp->owner;
+    const char *const p[] = { district, node };
+    struct strbuf o = { 0 }, t = { 0 };
 
-    strbuf_fmt(s, "UPDATE tmp_%s t SET bad_code = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM "
-                "'%s' THEN 'foreign_row' ELSE 'bad_origin' END FROM %s c WHERE c.id = t.id), "
-                "'bad_origin'), ", sp->name, o, district, sp->name);
-    strbuf_fmt(s, "bad_reason = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM '%s' THEN "
-                "'the stored row belongs to district ' || coalesce(%s, '?') || ', not %s' "
-                "ELSE 'origin ' || t.origin || ' is not the stored row''s origin ' || c.origin "
-                "END FROM %s c WHERE c.id = t.id), 'origin ' || t.origin || ' of a new row is "
-                "not this node (%s)') ", o, district, o, district, sp->name, node);
-    strbuf_fmt(s, "WHERE t.bad_code IS NULL%s AND coalesce((SELECT %s IS DISTINCT FROM '%s' OR "
-                "c.origin <> t.origin FROM %s c WHERE c.id = t.id), t.origin <> '%s');\n",
-             after_upsert ? " AND t.written IS NOT TRUE" : "", o, district, sp->name, node);
+    strbuf_fmt(&o, "left(c.%s, 4)", k->district_col);
+    strbuf_fmt(&t, "UPDATE tmp_%s t SET bad_code = coalesce((SELECT CASE WHEN %s IS DISTINCT "
+               "FROM @1@ THEN 'foreign_row' ELSE 'bad_origin' END FROM %s c WHERE c.id = t.id), "
+               "'bad_origin'), ", k->table, o.p, k->table);
+    strbuf_fmt(&t, "bad_reason = coalesce((SELECT CASE WHEN %s IS DISTINCT FROM @1@ THEN "
+               "'the stored row belongs to district ' || coalesce(%s, '?') || ', not ' || @1@ "
+               "ELSE 'origin ' || t.origin || ' is not the stored row''s origin ' || c.origin "
+               "END FROM %s c WHERE c.id = t.id), 'origin ' || t.origin || ' of a new row is "
+               "not this node (' || @2@ || ')') ", o.p, o.p, k->table);
+    strbuf_fmt(&t, "WHERE t.bad_code IS NULL%s AND coalesce((SELECT %s IS DISTINCT FROM @1@ OR "
+               "c.origin <> t.origin FROM %s c WHERE c.id = t.id), t.origin <> @2@)",
+               after_upsert ? " AND t.written IS NOT TRUE" : "", o.p, k->table);
+    sql_begin(l);
+    if (t.err || o.err)
+        l->err = -ENOMEM;
+    else
+        sql_text_p(l, t.p, p, 2);
+    sql_end(l);
+    strbuf_free(&o);
+    strbuf_free(&t);
 }
 
 /* Logs the version that loses against a stored version of another writer,
- * and marks the row (tmp.conflict) for the ledger. */
-static void conflict_sql(struct strbuf *s, const struct table_spec *sp, const char *node)
+ * and marks the row (tmp.conflict) for the ledger. The conflict check is
+ * an OFFSET 0 lateral: one index probe per row, never a scan of the whole
+ * field table. */
+static void conflict_sql(struct sql_list *l, const struct record_kind *k, const char *node)
 {
-    strbuf_fmt(s, "WITH ins AS (INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
-                "loser_node, loser_hlc, winner, loser) "
-                "SELECT '%s', t.id, "
-                "CASE WHEN x.w THEN '%s' ELSE c.src_node END, "
-                "CASE WHEN x.w THEN t.hlc ELSE c.hlc END, "
-                "CASE WHEN x.w THEN c.src_node ELSE '%s' END, "
-                "CASE WHEN x.w THEN c.hlc ELSE t.hlc END, "
-                "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
-                "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ",
-             sp->name, node, node);
-    strbuf_fmt(s, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
-                "OFFSET 0) c ON true "
-                "CROSS JOIN LATERAL (SELECT (t.hlc, '%s'::text) > (c.hlc, c.src_node) AS w, "
-                "to_jsonb(t) - '{seq,bad_code,bad_reason,written,conflict}'::text[] "
-                "|| jsonb_build_object('src_node', '%s') AS inc) x "
-                "WHERE t.bad_code IS NULL AND c.src_node <> '%s' RETURNING row_id) "
-                "UPDATE tmp_%s t SET conflict = true FROM ins WHERE t.id = ins.row_id;\n",
-             sp->name, sp->name, node, node, node, sp->name);
+    const char *const p[] = { node };
+    struct strbuf t = { 0 };
+
+    strbuf_fmt(&t, "WITH ins AS (INSERT INTO conflict_log (tbl, row_id, winner_node, winner_hlc, "
+               "loser_node, loser_hlc, winner, loser) SELECT '%s', t.id, "
+               "CASE WHEN x.w THEN @1@ ELSE c.src_node END, "
+               "CASE WHEN x.w THEN t.hlc ELSE c.hlc END, "
+               "CASE WHEN x.w THEN c.src_node ELSE @1@ END, "
+               "CASE WHEN x.w THEN c.hlc ELSE t.hlc END, "
+               "CASE WHEN x.w THEN x.inc ELSE to_jsonb(c) END, "
+               "CASE WHEN x.w THEN to_jsonb(c) ELSE x.inc END ", k->table);
+    strbuf_fmt(&t, "FROM tmp_%s t JOIN LATERAL (SELECT * FROM %s c WHERE c.id = t.id "
+               "OFFSET 0) c ON true CROSS JOIN LATERAL (SELECT (t.hlc, @1@) > "
+               "(c.hlc, c.src_node) AS w, to_jsonb(t) - "
+               "'{seq,bad_code,bad_reason,written,conflict}'::text[] "
+               "|| jsonb_build_object('src_node', @1@) AS inc) x "
+               "WHERE t.bad_code IS NULL AND c.src_node <> @1@ RETURNING row_id) "
+               "UPDATE tmp_%s t SET conflict = true FROM ins WHERE t.id = ins.row_id",
+               k->table, k->table, k->table);
+    sql_begin(l);
+    if (t.err)
+        l->err = -ENOMEM;
+    else
+        sql_text_p(l, t.p, p, 1);
+    sql_end(l);
+    strbuf_free(&t);
+}
+
+/* The target column list and the SELECT list that fills it from tmp. */
+static void upsert_cols(struct sql_list *l, const struct record_kind *k, int select)
+{
+    for (int i = 0, first = 1; i < k->ncols; i++) {
+        const struct kind_col *c = &k->cols[i];
+        if (c->type == COL_LAT)
+            continue;
+        sql_text(l, first ? "" : ", ");
+        first = 0;
+        if (c->type == COL_LON)
+            sql_text(l, select ? "CASE WHEN t.lon IS NOT NULL AND t.lat IS NOT NULL THEN "
+                                 "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END" : "geom");
+        else
+            sql_fmt(l, select ? "t.%s" : "%s", c->name);
+    }
 }
 
 /* Last-writer-wins upsert of the rows not refused; marks those it wrote.
  * The DO UPDATE is guarded by the stored row's district and origin too, so
  * a row another transaction inserted after owner_check() looked cannot be
  * overwritten. */
-static void upsert_sql(struct strbuf *s, const struct table_spec *sp, const struct batch *b,
+static void upsert_sql(struct sql_list *l, const struct record_kind *k, const struct batch *b,
                        const char *node, const char *district)
 {
-    int followup = strcmp(sp->name, "case_followup") == 0;
-
-    strbuf_fmt(s, "WITH up AS (INSERT INTO %s AS c (", sp->name);
-    upsert_cols(s, sp, 0);
-    strbuf_str(s, ", src_node, src_batch, src_hlc, received_at");
-    if (followup)
-        strbuf_str(s, ", district");
-    strbuf_str(s, ") SELECT ");
-    upsert_cols(s, sp, 1);
-    strbuf_fmt(s, ", '%s', %lld, %lld, now()", node, (long long)b->last_seq, (long long)b->hlc);
-    if (followup)
-        strbuf_fmt(s, ", '%s'", district);
-    strbuf_fmt(s, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ",
-             sp->name);
-    for (const struct col_spec *c = sp->cols; c->name; c++) {
-        if (c->type == T_LAT || strcmp(c->name, "id") == 0)
-            continue;
-        if (c->type == T_LON)
-            strbuf_str(s, "geom = EXCLUDED.geom, ");
-        else
-            strbuf_fmt(s, "%s = EXCLUDED.%s, ", c->name, c->name);
+    sql_begin(l);
+    sql_fmt(l, "WITH up AS (INSERT INTO %s AS c (", k->table);
+    upsert_cols(l, k, 0);
+    sql_text(l, ", src_node, src_batch, src_hlc, received_at");
+    if (k->sender_district)
+        sql_fmt(l, ", %s", k->district_col);
+    sql_text(l, ") SELECT ");
+    upsert_cols(l, k, 1);
+    sql_text(l, ", ");
+    sql_param(l, node);
+    sql_text(l, ", ");
+    sql_int(l, b->last_seq);
+    sql_text(l, ", ");
+    sql_int(l, b->hlc);
+    sql_text(l, ", now()");
+    if (k->sender_district) {
+        sql_text(l, ", ");
+        sql_param(l, district);
     }
-    strbuf_fmt(s, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
+    sql_fmt(l, " FROM tmp_%s t WHERE t.bad_code IS NULL ON CONFLICT (id) DO UPDATE SET ", k->table);
+    for (int i = 0; i < k->ncols; i++) {
+        const struct kind_col *c = &k->cols[i];
+        if (c->type == COL_LAT || strcmp(c->name, "id") == 0)
+            continue;
+        if (c->type == COL_LON)
+            sql_text(l, "geom = EXCLUDED.geom, ");
+        else
+            sql_fmt(l, "%s = EXCLUDED.%s, ", c->name, c->name);
+    }
+    sql_text(l, "src_node = EXCLUDED.src_node, src_batch = EXCLUDED.src_batch, "
                 "src_hlc = EXCLUDED.src_hlc, received_at = EXCLUDED.received_at "
-                "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node) "
-                "AND %s = '%s' AND c.origin = EXCLUDED.origin RETURNING c.id) "
-                "UPDATE tmp_%s t SET written = true FROM up WHERE t.id = up.id;\n",
-             sp->owner, district, sp->name);
+                "WHERE (EXCLUDED.hlc, EXCLUDED.src_node) > (c.hlc, c.src_node) AND ");
+    owner(l, k);
+    sql_text(l, " = ");
+    sql_param(l, district);
+    sql_fmt(l, " AND c.origin = EXCLUDED.origin RETURNING c.id) "
+               "UPDATE tmp_%s t SET written = true FROM up WHERE t.id = up.id", k->table);
+    sql_end(l);
 }
 
 /* One security_audit row per refusal code of a rogue node's kind in this
  * batch (foreign_row, bad_origin), naming the count and the first rows;
- * committed with the refusals. who: SQL literals of name, node_id,
- * district, serial, address. */
-static void audit_sql(struct strbuf *s, const struct batch *b, const int *present,
-                      const char *who)
+ * committed with the refusals. */
+static void audit_sql(struct sql_list *l, const struct batch *b, const int *present,
+                      const struct batch_apply *a)
 {
     int first = 1;
 
-    strbuf_fmt(s, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
-                "endpoint, reason) SELECT 'refuse', %s, 'push', r.code || ': ' || count(*) || "
-                "CASE r.code WHEN 'foreign_row' THEN ' row(s) of another district' ELSE "
-                "' row(s) with another origin' END || ' refused; first: ' || array_to_string(("
-                "array_agg(r.tbl || ' ' || coalesce(r.id, '?') ORDER BY r.seq))[1:5], ', ') "
-                "FROM (", who);
+    sql_begin(l);
+    sql_text(l, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+                "endpoint, reason) SELECT 'refuse', ");
+    sql_param(l, a->who_name);
+    sql_text(l, ", ");
+    sql_param(l, a->node);
+    sql_text(l, ", ");
+    sql_param(l, a->district);
+    sql_text(l, ", ");
+    sql_param(l, a->who_serial);
+    sql_text(l, ", ");
+    sql_param(l, a->who_address);
+    sql_text(l, ", 'push', r.code || ': ' || count(*) || CASE r.code WHEN 'foreign_row' THEN "
+                "' row(s) of another district' ELSE ' row(s) with another origin' END || "
+                "' refused; first: ' || array_to_string((array_agg(r.tbl || ' ' || "
+                "coalesce(r.id, '?') ORDER BY r.seq))[1:5], ', ') FROM (");
     for (int i = 0; i < b->ntables; i++) {
-        const char *name = batch_specs[b->tables[i].spec].name;
+        const char *name = record_kinds[b->tables[i].kind].table;
         if (!present[i])
             continue;
-        strbuf_fmt(s, "%sSELECT '%s' AS tbl, seq, id, bad_code AS code FROM tmp_%s "
-                    "WHERE bad_code IN ('foreign_row', 'bad_origin')",
-                 first ? "" : " UNION ALL ", name, name);
+        sql_fmt(l, "%sSELECT '%s' AS tbl, seq, id, bad_code AS code FROM tmp_%s "
+                   "WHERE bad_code IN ('foreign_row', 'bad_origin')",
+                first ? "" : " UNION ALL ", name, name);
         first = 0;
     }
-    strbuf_str(s, ") r GROUP BY r.code;\n");
+    sql_text(l, ") r GROUP BY r.code");
+    sql_end(l);
 }
 
 /* The push_batch row of this attempt, counted from the temporary tables;
  * it returns (applied, refused, conflicts). */
-static void ledger_sql(struct strbuf *s, const struct batch *b, const int *present,
+static void ledger_sql(struct sql_list *l, const struct batch *b, const int *present,
                        const struct batch_apply *a)
 {
-    strbuf_fmt(s, "INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
-                "applied, refused, conflicts, duplicate) SELECT '%s', %lld, %lld, %lld, %lld, "
-                "sum(n_ok)::int, sum(n_bad)::int, sum(n_conflict)::int, %d FROM (SELECT "
-                "0::bigint AS n_ok, 0::bigint AS n_bad, 0::bigint AS n_conflict",
-             a->node, (long long)a->attempt, (long long)b->hlc, (long long)b->min_seq,
-             (long long)b->last_seq, a->duplicate);
+    sql_begin(l);
+    sql_text(l, "INSERT INTO push_batch (node_id, batch_hlc, node_hlc, min_seq, last_seq, "
+                "applied, refused, conflicts, duplicate) SELECT ");
+    sql_param(l, a->node);
+    sql_text(l, ", ");
+    sql_int(l, (int64_t)a->attempt);
+    sql_text(l, ", ");
+    sql_int(l, b->hlc);
+    sql_text(l, ", ");
+    sql_int(l, b->min_seq);
+    sql_text(l, ", ");
+    sql_int(l, b->last_seq);
+    sql_text(l, ", sum(n_ok)::int, sum(n_bad)::int, sum(n_conflict)::int, ");
+    sql_int(l, a->duplicate);
+    sql_text(l, "::int FROM (SELECT 0::bigint AS n_ok, 0::bigint AS n_bad, "
+                "0::bigint AS n_conflict");
     for (int i = 0; i < b->ntables; i++)
         if (present[i])
-            strbuf_fmt(s, " UNION ALL SELECT count(*) FILTER (WHERE bad_code IS NULL), "
-                        "count(*) FILTER (WHERE bad_code IS NOT NULL), "
-                        "count(*) FILTER (WHERE conflict) FROM tmp_%s",
-                     batch_specs[b->tables[i].spec].name);
-    strbuf_str(s, ") x RETURNING applied, refused, conflicts;\n");
+            sql_fmt(l, " UNION ALL SELECT count(*) FILTER (WHERE bad_code IS NULL), "
+                       "count(*) FILTER (WHERE bad_code IS NOT NULL), "
+                       "count(*) FILTER (WHERE conflict) FROM tmp_%s",
+                    record_kinds[b->tables[i].kind].table);
+    sql_text(l, ") x RETURNING applied, refused, conflicts");
+    sql_end(l);
 }
 
-char *batch_apply_sql(const struct batch *b, const int *present, const struct batch_apply *a,
-                      int *ledger_idx, int *refusal_idx)
+int batch_apply_sql(struct sql_list *l, const struct batch *b, const int *present,
+                    const struct batch_apply *a, int *ledger_idx, int *refusal_idx)
 {
-    struct strbuf s = { 0 };
-    int nstmt = 0, any = 0;
+    int any = 0;
 
     for (int i = 0; i < b->ntables; i++) {
-        const struct table_spec *sp = &batch_specs[b->tables[i].spec];
+        const struct record_kind *k = &record_kinds[b->tables[i].kind];
         if (!present[i])
             continue;
         any = 1;
         if (a->acked >= b->min_seq) {      /* rows applied before: not again */
-            strbuf_fmt(&s, "DELETE FROM tmp_%s WHERE seq <= %lld;\n", sp->name,
-                     (long long)a->acked);
-            nstmt++;
+            sql_begin(l);
+            sql_fmt(l, "DELETE FROM tmp_%s WHERE seq <= ", k->table);
+            sql_int(l, a->acked);
+            sql_end(l);
         }
-        owner_check(&s, sp, a->node, a->district, 0);
-        conflict_sql(&s, sp, a->node);
-        upsert_sql(&s, sp, b, a->node, a->district);
-        owner_check(&s, sp, a->node, a->district, 1);
-        strbuf_fmt(&s, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) "
-                    "SELECT '%s', t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') "
-                    "FROM tmp_%s t WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING;\n",
-                 a->node, sp->name, sp->name);
-        nstmt += 5;
+        owner_check(l, k, a->node, a->district, 0);
+        conflict_sql(l, k, a->node);
+        upsert_sql(l, k, b, a->node, a->district);
+        owner_check(l, k, a->node, a->district, 1);
+        sql_begin(l);
+        sql_text(l, "INSERT INTO push_refusal (node_id, seq, tbl, row_id, code, reason) SELECT ");
+        sql_param(l, a->node);
+        sql_fmt(l, ", t.seq, '%s', t.id, t.bad_code, coalesce(t.bad_reason, '?') FROM tmp_%s t "
+                   "WHERE t.bad_code IS NOT NULL ON CONFLICT DO NOTHING", k->table, k->table);
+        sql_end(l);
     }
-    if (any) {
-        audit_sql(&s, b, present, a->audit_who);
-        nstmt++;
-    }
+    if (any)
+        audit_sql(l, b, present, a);
     *ledger_idx = -1;
     if (a->ledger) {
-        ledger_sql(&s, b, present, a);
-        *ledger_idx = nstmt++;
+        ledger_sql(l, b, present, a);
+        *ledger_idx = l->n - 1;
     }
-    strbuf_fmt(&s, "UPDATE node SET acked_seq = greatest(acked_seq, %lld), last_contact = now(), "
-                "last_hlc = greatest(last_hlc, %lld) WHERE node_id = '%s';\n",
-             (long long)b->last_seq, (long long)b->hlc, a->node);
-    nstmt++;
+    sql_begin(l);
+    sql_text(l, "UPDATE node SET acked_seq = greatest(acked_seq, ");
+    sql_int(l, b->last_seq);
+    sql_text(l, "), last_contact = now(), last_hlc = greatest(last_hlc, ");
+    sql_int(l, b->hlc);
+    sql_text(l, ") WHERE node_id = ");
+    sql_param(l, a->node);
+    sql_end(l);
     /* up to the mark the answer carries: a node that lost an earlier answer
      * learns the refusals of rows it never heard back about (protocol §4.3) */
-    strbuf_fmt(&s, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
-                "WHERE node_id = '%s' AND seq BETWEEN %lld AND %lld ORDER BY seq;\n",
-             a->node, (long long)b->min_seq,
-             (long long)(a->acked > b->last_seq ? a->acked : b->last_seq));
-    *refusal_idx = nstmt++;
-    strbuf_str(&s, "COMMIT");
-    if (s.err) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p;
+    sql_begin(l);
+    sql_text(l, "SELECT seq, tbl, coalesce(row_id, ''), code, reason FROM push_refusal "
+                "WHERE node_id = ");
+    sql_param(l, a->node);
+    sql_text(l, " AND seq BETWEEN ");
+    sql_int(l, b->min_seq);
+    sql_text(l, " AND ");
+    sql_int(l, a->acked > b->last_seq ? a->acked : b->last_seq);
+    sql_text(l, " ORDER BY seq");
+    sql_end(l);
+    *refusal_idx = l->n - 1;
+    sql_begin(l);
+    sql_text(l, "COMMIT");
+    sql_end(l);
+    return l->err;
 }
 
 /* ------------------------------------------------------------ pull */
 
-static const struct {
-    const char *tbl;
-    const char *cols;       /* JSON array of names, as sent */
-    const char *expr;       /* json_build_array(...) over alias r */
-    const char *key;        /* the change_log key of r */
-} pull_tables[] = {
-    { "area", "[\"code\",\"level\",\"parent_code\",\"name\",\"hlc\"]",
-      "json_build_array(r.code, r.level, r.parent_code, r.name, r.hlc::text)", "r.code" },
-    { "code_list", "[\"list\",\"code\",\"label_id\",\"label_en\",\"parent\",\"active\",\"hlc\"]",
-      "json_build_array(r.list, r.code, r.label_id, r.label_en, r.parent, r.active, r.hlc::text)",
-      "r.list || '/' || r.code" },
-};
-
-#define FIELD_HEAD "r.id, r.origin, r.hlc::text, r.deleted, sikhnas_ts(r.created_at), " \
-                   "sikhnas_ts(r.updated_at)"
-#define FIELD_COLS "\"id\",\"origin\",\"hlc\",\"deleted\",\"created_at\",\"updated_at\""
-#define D(c) "to_char(r." c ", 'YYYY-MM-DD')"
-
-static const struct {
-    const char *tbl;
-    const char *cols;
-    const char *expr;
-} pull_fields[] = {
-    { "officer", "[" FIELD_COLS ",\"name\",\"role\",\"phone\",\"district\",\"village\"]",
-      "json_build_array(" FIELD_HEAD ", r.name, r.role, r.phone, r.district, r.village)" },
-    { "case_report", "[" FIELD_COLS ",\"ref\",\"kind\",\"village\",\"syndrome\",\"signs\","
-      "\"animals\",\"ddx\",\"event_date\",\"reporter\",\"note\",\"lon\",\"lat\"]",
-      "json_build_array(" FIELD_HEAD ", r.ref, r.kind, r.village, r.syndrome, r.signs, "
-      "r.animals, r.ddx, " D("event_date") ", r.reporter, r.note, ST_X(r.geom), ST_Y(r.geom))" },
-    { "case_followup", "[" FIELD_COLS ",\"case_id\",\"outcome\",\"animals\",\"escalate\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.case_id, r.outcome, r.animals, r.escalate, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "vaccination", "[" FIELD_COLS ",\"program\",\"disease\",\"village\",\"animals\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.program, r.disease, r.village, r.animals, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "treatment", "[" FIELD_COLS ",\"case_id\",\"village\",\"species\",\"drug\",\"n_animals\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.case_id, r.village, r.species, r.drug, r.n_animals, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "movement_permit", "[" FIELD_COLS ",\"permit_no\",\"owner_id\",\"owner_phone\","
-      "\"from_area\",\"to_area\",\"animals\",\"issue_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.permit_no, r.owner_id, r.owner_phone, r.from_area, "
-      "r.to_area, r.animals, " D("issue_date") ", r.reporter, r.note)" },
-    { "slaughter_report", "[" FIELD_COLS ",\"abattoir\",\"village\",\"species\",\"n_animals\","
-      "\"event_date\",\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.abattoir, r.village, r.species, r.n_animals, "
-      D("event_date") ", r.reporter, r.note)" },
-    { "population_report", "[" FIELD_COLS ",\"village\",\"animals\",\"event_date\","
-      "\"reporter\",\"note\"]",
-      "json_build_array(" FIELD_HEAD ", r.village, r.animals, " D("event_date")
-      ", r.reporter, r.note)" },
-};
-
-const char *batch_pull_cols(const char *tbl)
+/* The JSON value of column c of a central row r, as the feed carries it. */
+static void feed_value(struct sql_list *l, const struct kind_col *c)
 {
-    for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
-        if (strcmp(pull_tables[i].tbl, tbl) == 0)
-            return pull_tables[i].cols;
-    for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
-        if (strcmp(pull_fields[i].tbl, tbl) == 0)
-            return pull_fields[i].cols;
-    return NULL;
+    switch (c->type) {
+    case COL_HLC: sql_fmt(l, "r.%s::text", c->name); break;
+    case COL_TS: sql_fmt(l, "sikhnas_ts(r.%s)", c->name); break;
+    case COL_DATE: sql_fmt(l, "to_char(r.%s, 'YYYY-MM-DD')", c->name); break;
+    case COL_LON: sql_text(l, "ST_X(r.geom)"); break;
+    case COL_LAT: sql_text(l, "ST_Y(r.geom)"); break;
+    default: sql_fmt(l, "r.%s", c->name); break;
+    }
 }
 
-char *batch_pull_sql(const char *node, const char *cursor_xid, int64_t cursor_pos, int limit)
+void batch_pull_cols(struct strbuf *s, const struct record_kind *k)
 {
-    struct strbuf s = { 0 };
+    strbuf_add(s, "[", 1);
+    for (int i = 0; i < k->ncols; i++)
+        strbuf_fmt(s, "%s\"%s\"", i ? "," : "", k->cols[i].name);
+    strbuf_add(s, "]", 1);
+}
+
+int batch_pull_sql(struct sql_list *l, const char *node, const char *cursor_xid,
+                   int64_t cursor_pos, int limit)
+{
+    const char *const p[] = { node, cursor_xid };
 
     /* one statement: one snapshot for the horizon, the page and the rows */
-    strbuf_fmt(&s,
-        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
-        "me AS (SELECT district FROM node WHERE node_id = '%s'), "
-        "page AS (SELECT c.xid, c.pos, c.tbl, c.key FROM change_log c, h "
-        "WHERE (c.xid, c.pos) > ('%s'::xid8, %lld) AND c.xid < h.xmin "
-        "AND (c.district IS NULL OR c.district = (SELECT district FROM me)) "
-        "ORDER BY c.xid, c.pos LIMIT %d), "
-        "keys AS (SELECT tbl, key, min(pos) AS ord FROM page GROUP BY tbl, key) "
-        "SELECT 'meta', json_build_array((SELECT count(*) FROM page), "
-        "(SELECT xid::text || '.' || pos FROM page ORDER BY xid DESC, pos DESC LIMIT 1), "
-        "(SELECT xmin::text FROM h), (SELECT district FROM me))::text",
-        node, cursor_xid, (long long)cursor_pos, limit);
-    for (size_t i = 0; i < sizeof(pull_tables) / sizeof(pull_tables[0]); i++)
-        strbuf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
-                    "JOIN keys k ON k.tbl = '%s' AND k.key = %s HAVING count(*) > 0",
-                pull_tables[i].tbl, pull_tables[i].expr, pull_tables[i].tbl,
-                pull_tables[i].tbl, pull_tables[i].key);
-    for (size_t i = 0; i < sizeof(pull_fields) / sizeof(pull_fields[0]); i++)
-        strbuf_fmt(&s, " UNION ALL SELECT '%s', json_agg(%s ORDER BY k.ord)::text FROM %s r "
-                    "JOIN keys k ON k.tbl = '%s' AND k.key = r.id WHERE r.src_node <> '%s' "
-                    "HAVING count(*) > 0",
-                pull_fields[i].tbl, pull_fields[i].expr, pull_fields[i].tbl,
-                pull_fields[i].tbl, node);
-    if (s.err) {
-        free(s.p);
-        return NULL;
+    sql_begin(l);
+    sql_text_p(l, "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
+                  "me AS (SELECT @1@ AS node_id, (SELECT district FROM node "
+                  "WHERE node_id = @1@) AS district), "
+                  "page AS (SELECT c.xid, c.pos, c.tbl, c.key FROM change_log c, h "
+                  "WHERE (c.xid, c.pos) > (@2@::xid8, ", p, 2);
+    sql_int(l, cursor_pos);
+    sql_text(l, ") AND c.xid < h.xmin AND (c.district IS NULL OR c.district = "
+                "(SELECT district FROM me)) ORDER BY c.xid, c.pos LIMIT ");
+    sql_int(l, limit);
+    sql_text(l, "), keys AS (SELECT tbl, key, min(pos) AS ord FROM page GROUP BY tbl, key) "
+                "SELECT 'meta', json_build_array((SELECT count(*) FROM page), "
+                "(SELECT xid::text || '.' || pos FROM page ORDER BY xid DESC, pos DESC LIMIT 1), "
+                "(SELECT xmin::text FROM h), (SELECT district FROM me))::text");
+    for (int i = 0; i < record_kinds_count; i++) {
+        const struct record_kind *k = &record_kinds[i];
+        sql_fmt(l, " UNION ALL SELECT '%s', json_agg(json_build_array(", k->table);
+        for (int c = 0; c < k->ncols; c++) {
+            sql_text(l, c ? ", " : "");
+            feed_value(l, &k->cols[c]);
+        }
+        sql_fmt(l, ") ORDER BY k.ord)::text FROM %s r JOIN keys k ON k.tbl = '%s' AND "
+                   "k.key = %s", k->table, k->table, k->feed_key);
+        if (k->synced)
+            sql_text(l, " WHERE r.src_node <> (SELECT node_id FROM me)");
+        sql_text(l, " HAVING count(*) > 0");
     }
-    return s.p;
+    sql_end(l);
+    return l->err;
 }

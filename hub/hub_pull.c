@@ -30,12 +30,12 @@ struct pull_job {
     int                 limit;
     enum batch_enc      enc;
     struct db_conn     *c;
-    char               *sql;
+    struct sql_list     sql;
 };
 
 static void job_free(struct pull_job *j)
 {
-    free(j->sql);
+    sql_list_free(&j->sql);
     free(j);
 }
 
@@ -210,11 +210,12 @@ static void on_page(struct db_conn *c, PGresult **res, int nres, int err, void *
     strbuf_json_str(&s, next);
     strbuf_fmt(&s, ",\"more\":%s,\"tables\":[", more ? "true" : "false");
     for (int i = 1; i < PQntuples(page); i++) {
-        const char *tbl = PQgetvalue(page, i, 0);
-        const char *cols = batch_pull_cols(tbl);
-        if (!cols)
+        const struct record_kind *k = record_kind_find(PQgetvalue(page, i, 0));
+        if (!k)
             continue;
-        strbuf_fmt(&s, "%s{\"table\":\"%s\",\"cols\":%s,\"rows\":", first ? "" : ",", tbl, cols);
+        strbuf_fmt(&s, "%s{\"table\":\"%s\",\"cols\":", first ? "" : ",", k->table);
+        batch_pull_cols(&s, k);
+        strbuf_str(&s, ",\"rows\":");
         strbuf_add(&s, PQgetvalue(page, i, 1), (size_t)PQgetlength(page, i, 1));
         strbuf_add(&s, "}", 1);
         first = 0;
@@ -230,7 +231,7 @@ static void on_page(struct db_conn *c, PGresult **res, int nres, int err, void *
         return;
     }
     metrics_pull(h->metrics, (uint64_t)count);
-    if (j->enc != ENC_IDENTITY && batch_deflate(s.p, s.len, j->enc, &z, &zlen) == 0) {
+    if (j->enc != ENC_IDENTITY && batch_deflate(s.p, s.len, j->enc, NULL, &z, &zlen) == 0) {
         metrics_bytes(h->metrics, "out", zlen, s.len);
         hub_reply(h, j->req, "pull", 200, "application/json",
                   j->enc == ENC_ZSTD ? "zstd" : "gzip", z, zlen);
@@ -246,8 +247,7 @@ static void on_page(struct db_conn *c, PGresult **res, int nres, int err, void *
 static void on_conn(struct db_conn *c, void *ud)
 {
     struct pull_job *j = ud;
-    struct strbuf s = { 0 };
-    char *feed;
+    const struct db_query *q;
 
     if (!c) {
         hub_error(j->h, j->req, "pull", 503, "unavailable",
@@ -255,22 +255,23 @@ static void on_conn(struct db_conn *c, void *ud)
         job_free(j);
         return;
     }
-    feed = batch_pull_sql(j->id.node, j->xid, j->pos, j->limit);
-    strbuf_fmt(&s, "INSERT INTO node (node_id, district) VALUES ('%s', '%s') "
-                 "ON CONFLICT (node_id) DO UPDATE SET last_contact = now() RETURNING district;",
-             j->id.node, j->id.district);
-    if (feed)
-        strbuf_add(&s, feed, strlen(feed));
-    free(feed);
-    if (s.err || !feed) {
-        free(s.p);
+    sql_begin(&j->sql);
+    sql_text(&j->sql, "INSERT INTO node (node_id, district) VALUES (");
+    sql_param(&j->sql, j->id.node);
+    sql_text(&j->sql, ", ");
+    sql_param(&j->sql, j->id.district);
+    sql_text(&j->sql, ") ON CONFLICT (node_id) DO UPDATE SET last_contact = now() "
+                      "RETURNING district");
+    sql_end(&j->sql);
+    batch_pull_sql(&j->sql, j->id.node, j->xid, j->pos, j->limit);
+    q = sql_queries(&j->sql);
+    if (!q) {
         db_release(c);
         hub_error(j->h, j->req, "pull", 503, "unavailable", "out of memory");
         job_free(j);
         return;
     }
-    j->sql = s.p;
-    if (db_exec(c, j->sql, on_page, j) < 0) {
+    if (db_exec_params(c, q, j->sql.n, on_page, j) < 0) {
         db_release(c);
         hub_error(j->h, j->req, "pull", 503, "unavailable", "database connection lost");
         job_free(j);

@@ -46,7 +46,7 @@ struct push_job {
     int                 nsent;
     int                 present[16];    /* the table has rows above acked */
     int                 next_table;
-    char               *sql;
+    struct sql_list     sql;           /* the statements in flight */
     uint64_t            attempt;       /* the hub's HLC for the apply: push_batch.batch_hlc */
     int                 ledger;        /* the apply writes a push_batch row */
     int                 ledger_idx;
@@ -99,7 +99,7 @@ static void job_free(struct push_job *j)
         j->next->prev = j->prev;
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
-    free(j->sql);
+    sql_list_free(&j->sql);
     free(j);
     wake_node(h, node);
 }
@@ -244,57 +244,54 @@ static void count_rows(struct push_job *j)
     }
 }
 
-/* The apply statements of j (batch_apply_sql()); malloc'd, or NULL. */
-static char *apply_sql(struct push_job *j)
+/* Adds the apply statements of j (batch_apply_sql()) to j->sql. */
+static int apply_sql(struct push_job *j)
 {
     struct batch_apply a = { .acked = j->acked, .node = j->id.node,
-                             .district = j->id.district, .duplicate = j->ndup };
-    struct strbuf who = { 0 };
-    const char *who_parts[] = { j->id.name[0] ? j->id.name : NULL, j->id.node, j->id.district,
-                                j->id.serial[0] ? j->id.serial : NULL,
-                                http_req_address(j->req) };
-    char *sql = NULL;
+                             .district = j->id.district, .duplicate = j->ndup,
+                             .who_name = j->id.name[0] ? j->id.name : NULL,
+                             .who_serial = j->id.serial[0] ? j->id.serial : NULL,
+                             .who_address = http_req_address(j->req) };
 
-    for (size_t i = 0; i < sizeof(who_parts) / sizeof(who_parts[0]); i++) {
-        if (i)
-            strbuf_add(&who, ", ", 2);
-        hub_sql_literal(&who, who_parts[i]);
-    }
     /* a ledger row when the batch changes anything: rows above the mark,
      * or the mark itself (a probe below the mark writes nothing) */
     j->ledger = a.ledger = j->nsent > 0 || j->b.last_seq > j->acked;
     j->attempt = a.attempt = hlc_tick(&j->h->clock, hlc_wall_ms());
-    if (!who.err) {
-        a.audit_who = who.p;
-        sql = batch_apply_sql(&j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
-    }
-    free(who.p);
-    return sql;
+    return batch_apply_sql(&j->sql, &j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
+}
+
+/* Sends the statements of j->sql; 0 or -errno (the callback will not run). */
+static int send_sql(struct push_job *j, db_result_cb cb)
+{
+    const struct db_query *q = sql_queries(&j->sql);
+
+    return q ? db_exec_params(j->c, q, j->sql.n, cb, j) : -ENOMEM;
 }
 
 static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
-    PGresult *r = nres > 0 ? res[nres - 1] : NULL;
+    PGresult *lr = nres > 0 ? res[nres - 1] : NULL;
+    int r;
 
     if (err == -ECONNRESET) {
         job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }
-    if (err < 0 || !r || PQntuples(r) != 1) {
+    if (err < 0 || !lr || PQntuples(lr) != 1) {
         log_error("push %s: cannot lock the node: %s", j->id.node,
-                  r ? PQresultErrorMessage(r) : "no result");
+                  lr ? PQresultErrorMessage(lr) : "no result");
         job_rollback(j, 503, "unavailable", "the database is not ready");
         return;
     }
     j->locked = 1;
     wake_node(j->h, j->id.node);        /* the node's next batch may start its COPY */
-    if (strcmp(PQgetvalue(r, 0, 0), j->id.district) != 0) {
+    if (strcmp(PQgetvalue(lr, 0, 0), j->id.district) != 0) {
         job_rollback(j, 403, "district_mismatch",
                      "this node id is registered with another district");
         return;
     }
-    j->acked = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    j->acked = strtoll(PQgetvalue(lr, 0, 1), NULL, 10);
     j->t_locked = uv_hrtime();
     if (j->b.base_seq > j->acked) {
         /* its predecessor is not applied (yet, or it failed): applying this
@@ -306,13 +303,15 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         return;
     }
     count_rows(j);
-    free(j->sql);
-    j->sql = apply_sql(j);
-    if (!j->sql) {
+    sql_list_free(&j->sql);
+    if (apply_sql(j) < 0) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    if (db_exec(j->c, j->sql, on_applied, j) < 0)
+    r = send_sql(j, on_applied);
+    if (r == -ENOMEM)
+        job_rollback(j, 503, "unavailable", "out of memory");
+    else if (r < 0)
         job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
 }
 
@@ -388,16 +387,18 @@ static void copy_next(struct push_job *j)
             job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
         return;
     }
-    j->sql = batch_check_sql(&j->b, j->id.district);
-    if (!j->sql) {
+    if (batch_check_sql(&j->sql, &j->b, j->id.district) < 0) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    if (!j->sql[0]) {                   /* no rows to check */
+    if (j->sql.n == 0) {                /* no rows to check */
         lock_node(j);
         return;
     }
-    if (db_exec(j->c, j->sql, on_checked, j) < 0)
+    r = send_sql(j, on_checked);
+    if (r == -ENOMEM)
+        job_rollback(j, 503, "unavailable", "out of memory");
+    else if (r < 0)
         job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
 }
 

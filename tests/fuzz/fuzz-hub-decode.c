@@ -1,4 +1,4 @@
-/* fuzz-hub-decode.c - the hub's push batch decoder (hub/hub_batch.c) over
+/* fuzz-hub-decode.c - the push batch decoder (sync/batch_decode.c) over
  * its whole path: digest, inflate (gzip, zstd) with its caps, JSON, cells,
  * COPY text. Byte 0 picks the mode; the rest is its material:
  *   0 identity, 1 gzip, 2 zstd: the rest is the batch; the target
@@ -24,7 +24,7 @@
 
 #include "strbuf.h"
 #include "hex.h"
-#include "hub_batch.h"
+#include "batch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -451,7 +451,7 @@ static void roundtrip(struct src *s)
         if (!(which & (1u << i)))
             continue;
         bt = &b.tables[k++];
-        assert(strcmp(batch_table_name(bt->spec), t[i].name) == 0);
+        assert(strcmp(record_kinds[bt->kind].table, t[i].name) == 0);
         assert(bt->nrows == t[i].nrows);
         assert(memcmp(bt->seq, t[i].seq, sizeof(int64_t) * (size_t)t[i].nrows) == 0);
         if (bt->copy_len != t[i].copy.len || memcmp(bt->copy, t[i].copy.p, bt->copy_len)) {

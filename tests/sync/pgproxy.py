@@ -8,12 +8,14 @@ chosen query, reading the PostgreSQL wire protocol to find it.
     p.arm(b'UPDATE node SET acked_seq', 'commit')
     p.stop(); p.start()                       # every connection dropped, then back
 
-Modes of arm(marker, mode), for the first simple Query message ('Q') that
-contains marker:
-  'commit'  the query goes to PostgreSQL, the hub's side is reset at once,
-            and the proxy reads PostgreSQL's answers to the end
-            (ReadyForQuery) before it closes: the transaction commits and
-            its answer is lost, as when a connection dies at COMMIT.
+Modes of arm(marker, mode), for the first simple Query message ('Q') or
+extended-protocol Parse message ('P': a statement sent with parameters, as
+in a pipeline) that contains marker:
+  'commit'  the query goes to PostgreSQL (with the rest of its pipeline, up
+            to the Sync), the hub's side is reset at once, and the proxy
+            reads PostgreSQL's answers to the end (ReadyForQuery) before it
+            closes: the transaction commits and its answer is lost, as when
+            a connection dies at COMMIT.
   'drop'    the query never reaches PostgreSQL and both sides are reset:
             the transaction is rolled back.
 fired is set (a threading.Event) once it happened. Threads, standard
@@ -116,12 +118,23 @@ class PgProxy:
                 head = _recv_exact(c, 5)
                 body = _recv_exact(c, struct.unpack('!I', head[1:])[0] - 4)
                 marker = self.marker
-                if head[:1] == b'Q' and marker and marker in body:
+                if state.get('to_sync'):
+                    s.sendall(head + body)
+                    if head[:1] == b'S':          # the pipeline's end: cut the hub off
+                        state['cut'] = True
+                        _reset(c)
+                        return
+                    continue
+                if head[:1] in (b'Q', b'P') and marker and marker in body:
                     self.marker = None
                     self.fired.set()                # before the hub can see the cut
                     if self.mode == 'drop':
                         _reset(c)
                         _reset(s)
+                    elif head[:1] == b'P':
+                        state['to_sync'] = True   # the rest of the pipeline goes through
+                        s.sendall(head + body)
+                        continue
                     else:
                         state['cut'] = True       # _down now swallows the answers
                         s.sendall(head + body)

@@ -1,16 +1,13 @@
-/* hub_batch.c - push batch decoding: the digest, inflating with caps, the
- * columnar JSON and every cell, checked here before PostgreSQL sees it: a
- * value that would make COPY or a cast fail would abort the whole batch's
- * transaction, and a bad row must refuse that row alone (docs/protocol.md
- * §4.4). The table specs and the SQL of push and pull are in
- * hub_batch_sql.c. */
-#include "hub_batch.h"
-#include "hub_batch_int.h"
+/* batch_decode.c - reading a push batch (the hub's side of batch.h): the
+ * digest, inflating with caps, the columnar JSON and every cell, checked
+ * here before PostgreSQL sees it: a value that would make COPY or a cast
+ * fail would abort the whole batch's transaction, and a bad row must refuse
+ * that row alone (docs/protocol.md §4.4). */
+#include "batch.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +15,14 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
-#include <mbedtls/sha256.h>
-#include <zlib.h>
-#include <zstd.h>
 
-#include "hlc.h"
 #include "hex.h"
+#include "hlc.h"
 #include "strbuf.h"
 #include "utf8.h"
 #include "uuid7.h"
+
+#define MAX_COLS 24             /* columns of the widest kind, and then some */
 
 /* ------------------------------------------------------------ COPY text */
 
@@ -145,56 +141,56 @@ static int int_of(const cJSON *c, int allow_string, int64_t *out)
 }
 
 /* Appends one cell to line, or returns a reason why the row is refused. */
-static const char *cell_add(struct strbuf *line, const struct col_spec *cs, const cJSON *c)
+static const char *cell_add(struct strbuf *line, const struct kind_col *cs, const cJSON *c)
 {
     char num[32];
     int64_t v;
 
     if (!c || cJSON_IsNull(c)) {
-        if (cs->required)
+        if ((cs->flags & COL_REQUIRED))
             return "missing value";
-        if (cs->type == T_JSON)
+        if (cs->type == COL_JSON)
             strbuf_str(line, "[]");
         else
             strbuf_str(line, "\\N");
         return NULL;
     }
     switch (cs->type) {
-    case T_ID: case T_ORIGIN:
+    case COL_ID: case COL_ORIGIN:
         if (!cJSON_IsString(c) || (!uuid_valid(c->valuestring) &&
-            !(cs->type == T_ORIGIN && strcmp(c->valuestring, "central") == 0)))
+            !(cs->type == COL_ORIGIN && strcmp(c->valuestring, "central") == 0)))
             return "not a UUID";
         strbuf_str(line, c->valuestring);
         return NULL;
-    case T_HLC: case T_INT: case T_BIT: case T_SEQ:
-        if (!int_of(c, cs->type == T_HLC, &v))
+    case COL_HLC: case COL_INT: case COL_BIT:
+        if (!int_of(c, cs->type == COL_HLC, &v))
             return "not an integer";
         if (v < 0)
             return "negative";
-        if (cs->type == T_BIT && v > 1)
+        if (cs->type == COL_BIT && v > 1)
             return "not 0 or 1";
-        if (cs->type == T_INT && v > 2147483647)
+        if (cs->type == COL_INT && v > 2147483647)
             return "too large";
         snprintf(num, sizeof(num), "%lld", (long long)v);
         strbuf_str(line, num);
         return NULL;
-    case T_LON: case T_LAT:
+    case COL_LON: case COL_LAT:
         if (!cJSON_IsNumber(c) || c->valuedouble != c->valuedouble)
             return "not a number";
-        if ((cs->type == T_LON && (c->valuedouble < -180 || c->valuedouble > 180)) ||
-            (cs->type == T_LAT && (c->valuedouble < -90 || c->valuedouble > 90)))
+        if ((cs->type == COL_LON && (c->valuedouble < -180 || c->valuedouble > 180)) ||
+            (cs->type == COL_LAT && (c->valuedouble < -90 || c->valuedouble > 90)))
             return "coordinate out of range";
         snprintf(num, sizeof(num), "%.9g", c->valuedouble);
         strbuf_str(line, num);
         return NULL;
-    case T_JSON: {
+    case COL_JSON: {
         char *s;
         size_t n;
         if (!cJSON_IsArray(c))
             return "not a JSON array";
         s = cJSON_PrintUnformatted(c);
         if (!s) {
-            line->err = 1;
+            line->err = -ENOMEM;
             return NULL;
         }
         n = strlen(s);
@@ -206,7 +202,7 @@ static const char *cell_add(struct strbuf *line, const struct col_spec *cs, cons
         cJSON_free(s);
         return NULL;
     }
-    case T_TS: case T_DATE: case T_TEXT: {
+    case COL_TS: case COL_DATE: case COL_TEXT: {
         size_t n;
         if (!cJSON_IsString(c))
             return "not a string";
@@ -215,171 +211,15 @@ static const char *cell_add(struct strbuf *line, const struct col_spec *cs, cons
             return "string longer than 4096 bytes";
         if (!utf8_valid(c->valuestring, n, 0))
             return "not UTF-8";
-        if (cs->type == T_TS && !ts_ok(c->valuestring))
+        if (cs->type == COL_TS && !ts_ok(c->valuestring))
             return "not an ISO-8601 time";
-        if (cs->type == T_DATE && (n != 10 || !date_ok(c->valuestring)))
+        if (cs->type == COL_DATE && (n != 10 || !date_ok(c->valuestring)))
             return "not a YYYY-MM-DD date";
         copy_esc(line, c->valuestring, n);
         return NULL;
     }
     }
     return "unknown column type";
-}
-
-/* ------------------------------------------------------------ digest, codecs */
-
-
-int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
-                  char **ret, size_t *ret_len)
-{
-    size_t size = len * 4 + 4096, used = 0;
-    char *out = NULL;
-    int r = 0;
-
-    if (size > cap + 1)
-        size = cap + 1;
-    out = malloc(size + 1);
-    if (!out)
-        return -ENOMEM;
-    if (enc == ENC_ZSTD) {
-        ZSTD_DStream *z = ZSTD_createDStream();
-        ZSTD_inBuffer ib = { in, len, 0 };
-        size_t zr = 1;
-        if (!z) {
-            r = -ENOMEM;
-            goto out;
-        }
-        ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
-        while (ib.pos < ib.size || zr != 0) {
-            ZSTD_outBuffer ob = { out, size, used };
-            size_t before_in = ib.pos;
-            zr = ZSTD_decompressStream(z, &ob, &ib);
-            if (ZSTD_isError(zr)) {
-                r = -EBADMSG;
-                break;
-            }
-            used = ob.pos;
-            if (used > cap) {
-                r = -EMSGSIZE;
-                break;
-            }
-            if (used == size) {
-                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
-                char *p;
-                if (nsize <= size) {
-                    r = -EMSGSIZE;
-                    break;
-                }
-                p = realloc(out, nsize + 1);
-                if (!p) {
-                    r = -ENOMEM;
-                    break;
-                }
-                out = p;
-                size = nsize;
-            } else if (ib.pos == ib.size && ib.pos == before_in && zr != 0) {
-                r = -EBADMSG;        /* truncated frame */
-                break;
-            }
-        }
-        ZSTD_freeDStream(z);
-    } else {
-        z_stream zs;
-        int zr = Z_OK;
-        memset(&zs, 0, sizeof(zs));
-        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-            r = -ENOMEM;
-            goto out;
-        }
-        zs.next_in = (Bytef *)in;
-        zs.avail_in = (uInt)len;
-        while (zr != Z_STREAM_END) {
-            zs.next_out = (Bytef *)out + used;
-            zs.avail_out = (uInt)(size - used);
-            zr = inflate(&zs, Z_NO_FLUSH);
-            used = size - zs.avail_out;
-            if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
-                r = -EBADMSG;
-                break;
-            }
-            if (used > cap) {
-                r = -EMSGSIZE;
-                break;
-            }
-            if (zr != Z_STREAM_END && zs.avail_out == 0) {
-                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
-                char *p;
-                if (nsize <= size) {
-                    r = -EMSGSIZE;
-                    break;
-                }
-                p = realloc(out, nsize + 1);
-                if (!p) {
-                    r = -ENOMEM;
-                    break;
-                }
-                out = p;
-                size = nsize;
-            } else if (zr != Z_STREAM_END && zs.avail_in == 0) {
-                r = -EBADMSG;       /* truncated stream */
-                break;
-            }
-        }
-        inflateEnd(&zs);
-    }
-    if (r == 0) {
-        out[used] = 0;
-        *ret = out;
-        *ret_len = used;
-        out = NULL;
-    }
-out:
-    free(out);
-    return r;
-}
-
-int batch_deflate(const char *in, size_t len, enum batch_enc enc, char **ret, size_t *ret_len)
-{
-    char *out = NULL;
-    size_t n;
-
-    if (enc == ENC_ZSTD) {
-        size_t bound = ZSTD_compressBound(len);
-        out = malloc(bound);
-        if (!out)
-            return -ENOMEM;
-        n = ZSTD_compress(out, bound, in, len, 3);
-        if (ZSTD_isError(n)) {
-            free(out);
-            return -EIO;
-        }
-    } else {
-        z_stream zs;
-        uLong bound;
-        memset(&zs, 0, sizeof(zs));
-        if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            return -ENOMEM;
-        bound = deflateBound(&zs, (uLong)len);
-        out = malloc(bound);
-        if (!out) {
-            deflateEnd(&zs);
-            return -ENOMEM;
-        }
-        zs.next_in = (Bytef *)in;
-        zs.avail_in = (uInt)len;
-        zs.next_out = (Bytef *)out;
-        zs.avail_out = (uInt)bound;
-        if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-            deflateEnd(&zs);
-            free(out);
-            return -EIO;
-        }
-        n = zs.total_out;
-        deflateEnd(&zs);
-    }
-    *ret = out;
-    *ret_len = n;
-    return 0;
 }
 
 /* ------------------------------------------------------------ parse arena */
@@ -540,7 +380,7 @@ static const char *hlc_ahead(const cJSON *c, uint64_t hub_ms, char *reason, size
 /* Decodes one table block into t; -EBADMSG on a structural error. */
 static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
 {
-    const struct table_spec *sp;
+    const struct record_kind *sp;
     const cJSON *cols, *rows, *row;
     int map[MAX_COLS];          /* spec column -> index in the node's cols, or -1 */
     int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, hlc_k = -1, i;
@@ -551,7 +391,7 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     const cJSON *cells[64];
     int r = 0;
 
-    sp = &batch_specs[t->spec];
+    sp = &record_kinds[t->kind];
     cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
     rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
     if (!cJSON_IsArray(cols) || !cJSON_IsArray(rows))
@@ -559,8 +399,10 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     ncols = cJSON_GetArraySize(cols);
     if (ncols < 1 || ncols > 64)
         return fail(b, status, 400, "bad_batch", "cols must have 1 to 64 names");
-    for (nspec = 0; sp->cols[nspec].name; nspec++)
-        map[nspec] = -1;
+    nspec = sp->ncols;
+    assert(nspec <= MAX_COLS);
+    for (int k = 0; k < nspec; k++)
+        map[k] = -1;
     i = 0;
     for (const cJSON *c = cols->child; c; c = c->next, i++) {
         if (!cJSON_IsString(c))
@@ -579,9 +421,9 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     if (seq_at < 0)
         return fail(b, status, 400, "bad_batch", "cols lacks seq");
     for (int k = 0; k < nspec; k++) {
-        if (sp->cols[k].required && map[k] < 0) {
+        if ((sp->cols[k].flags & COL_REQUIRED) && map[k] < 0) {
             char msg[128];
-            snprintf(msg, sizeof(msg), "%s: cols lacks %s", sp->name, sp->cols[k].name);
+            snprintf(msg, sizeof(msg), "%s: cols lacks %s", sp->table, sp->cols[k].name);
             return fail(b, status, 400, "bad_batch", msg);
         }
         if (strcmp(sp->cols[k].name, "id") == 0)
@@ -800,19 +642,19 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     b->min_seq = b->last_seq;
     for (blk = tables->child; blk; blk = blk->next) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
-        int sp = cJSON_IsString(name) ? batch_spec_find(name->valuestring) : -1;
+        int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
         struct batch_table *t;
-        if (sp < 0) {
+        if (sp < 0 || !record_kinds[sp].synced) {
             r = fail(b, http_status, 400, "bad_batch", "unknown table");
             goto out;
         }
         for (int k = 0; k < b->ntables; k++)
-            if (b->tables[k].spec == sp) {
+            if (b->tables[k].kind == sp) {
                 r = fail(b, http_status, 400, "bad_batch", "a table appears twice");
                 goto out;
             }
         t = &b->tables[b->ntables++];
-        t->spec = sp;
+        t->kind = sp;
         r = table_decode(b, t, blk, http_status);
         if (r < 0)
             goto out;

@@ -1,0 +1,301 @@
+/* batch.c - the push batch's encodings and its writer (see batch.h). */
+#include "batch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define ZSTD_LEVEL 3
+#define GZIP_LEVEL 6
+
+int batch_enc_parse(const char *name)
+{
+    if (!name || !name[0] || strcasecmp(name, "identity") == 0)
+        return ENC_IDENTITY;
+    if (strcasecmp(name, "zstd") == 0)
+        return ENC_ZSTD;
+    if (strcasecmp(name, "gzip") == 0)
+        return ENC_GZIP;
+    return -1;
+}
+
+const char *batch_enc_name(enum batch_enc enc)
+{
+    return enc == ENC_ZSTD ? "zstd" : enc == ENC_GZIP ? "gzip" : "identity";
+}
+
+/* ------------------------------------------------------------ compression */
+
+void batch_zstd_free(void *zctx)
+{
+    ZSTD_freeCCtx(zctx);
+}
+
+static int deflate_gzip(const char *in, size_t len, char **ret, size_t *ret_len)
+{
+    z_stream zs;
+    uLong bound;
+    char *out;
+
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, GZIP_LEVEL, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    bound = deflateBound(&zs, (uLong)len);
+    out = malloc(bound);
+    if (!out) {
+        deflateEnd(&zs);
+        return -ENOMEM;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)bound;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        deflateEnd(&zs);
+        free(out);
+        return -EIO;
+    }
+    *ret = out;
+    *ret_len = zs.total_out;
+    deflateEnd(&zs);
+    return 0;
+}
+
+int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
+                  char **ret, size_t *ret_len)
+{
+    ZSTD_CCtx *z = zctx ? *zctx : NULL;
+    size_t bound, n;
+    char *out;
+
+    if (enc == ENC_GZIP)
+        return deflate_gzip(in, len, ret, ret_len);
+    if (enc == ENC_IDENTITY) {
+        out = malloc(len + 1);
+        if (!out)
+            return -ENOMEM;
+        memcpy(out, in, len);
+        *ret = out;
+        *ret_len = len;
+        return 0;
+    }
+    if (!z && !(z = ZSTD_createCCtx()))
+        return -ENOMEM;
+    if (zctx)
+        *zctx = z;
+    bound = ZSTD_compressBound(len);
+    out = malloc(bound);
+    n = out ? ZSTD_compressCCtx(z, out, bound, in, len, ZSTD_LEVEL) : 0;
+    if (!zctx)
+        ZSTD_freeCCtx(z);
+    if (!out)
+        return -ENOMEM;
+    if (ZSTD_isError(n)) {
+        free(out);
+        return -EIO;
+    }
+    *ret = out;
+    *ret_len = n;
+    return 0;
+}
+
+int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
+                  char **ret, size_t *ret_len)
+{
+    size_t size = len * 4 + 4096, used = 0;
+    char *out = NULL;
+    int r = 0;
+
+    if (enc == ENC_IDENTITY) {
+        if (len > cap)
+            return -EMSGSIZE;
+        out = malloc(len + 1);
+        if (!out)
+            return -ENOMEM;
+        memcpy(out, in, len);
+        out[len] = 0;
+        *ret = out;
+        *ret_len = len;
+        return 0;
+    }
+    if (size > cap + 1)
+        size = cap + 1;
+    out = malloc(size + 1);
+    if (!out)
+        return -ENOMEM;
+    if (enc == ENC_ZSTD) {
+        ZSTD_DStream *z = ZSTD_createDStream();
+        ZSTD_inBuffer ib = { in, len, 0 };
+        size_t zr = 1;
+        if (!z) {
+            r = -ENOMEM;
+            goto out;
+        }
+        ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
+        while (ib.pos < ib.size || zr != 0) {
+            ZSTD_outBuffer ob = { out, size, used };
+            size_t before_in = ib.pos;
+            zr = ZSTD_decompressStream(z, &ob, &ib);
+            if (ZSTD_isError(zr)) {
+                r = -EBADMSG;
+                break;
+            }
+            used = ob.pos;
+            if (used > cap) {
+                r = -EMSGSIZE;
+                break;
+            }
+            if (used == size) {
+                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
+                char *p;
+                if (nsize <= size) {
+                    r = -EMSGSIZE;
+                    break;
+                }
+                p = realloc(out, nsize + 1);
+                if (!p) {
+                    r = -ENOMEM;
+                    break;
+                }
+                out = p;
+                size = nsize;
+            } else if (ib.pos == ib.size && ib.pos == before_in && zr != 0) {
+                r = -EBADMSG;        /* truncated frame */
+                break;
+            }
+        }
+        ZSTD_freeDStream(z);
+    } else {
+        z_stream zs;
+        int zr = Z_OK;
+        memset(&zs, 0, sizeof(zs));
+        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+            r = -ENOMEM;
+            goto out;
+        }
+        zs.next_in = (Bytef *)in;
+        zs.avail_in = (uInt)len;
+        while (zr != Z_STREAM_END) {
+            zs.next_out = (Bytef *)out + used;
+            zs.avail_out = (uInt)(size - used);
+            zr = inflate(&zs, Z_NO_FLUSH);
+            used = size - zs.avail_out;
+            if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
+                r = -EBADMSG;
+                break;
+            }
+            if (used > cap) {
+                r = -EMSGSIZE;
+                break;
+            }
+            if (zr != Z_STREAM_END && zs.avail_out == 0) {
+                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
+                char *p;
+                if (nsize <= size) {
+                    r = -EMSGSIZE;
+                    break;
+                }
+                p = realloc(out, nsize + 1);
+                if (!p) {
+                    r = -ENOMEM;
+                    break;
+                }
+                out = p;
+                size = nsize;
+            } else if (zr != Z_STREAM_END && zs.avail_in == 0) {
+                r = -EBADMSG;       /* truncated stream */
+                break;
+            }
+        }
+        inflateEnd(&zs);
+    }
+    if (r == 0) {
+        out[used] = 0;
+        *ret = out;
+        *ret_len = used;
+        out = NULL;
+    }
+out:
+    free(out);
+    return r;
+}
+
+/* ------------------------------------------------------------ writing */
+
+int batch_cell_null(struct strbuf *b)
+{
+    return strbuf_add(b, ",null", 5);
+}
+
+int batch_cell_text(struct strbuf *b, const char *s, size_t n)
+{
+    int r = strbuf_add(b, ",", 1);
+
+    return r < 0 ? r : strbuf_json(b, s, n);
+}
+
+int batch_cell_int(struct strbuf *b, long long v)
+{
+    return strbuf_fmt(b, ",%lld", v);
+}
+
+int batch_cell_hlc(struct strbuf *b, unsigned long long v)
+{
+    return strbuf_fmt(b, ",\"%llu\"", v);
+}
+
+int batch_cell_double(struct strbuf *b, double v)
+{
+    return strbuf_fmt(b, ",%.15g", v);
+}
+
+int batch_cell_json(struct strbuf *b, const char *s, size_t n)
+{
+    cJSON *j = cJSON_ParseWithLength(s, n);
+    int whole = j && (cJSON_IsArray(j) || cJSON_IsObject(j));
+
+    cJSON_Delete(j);
+    if (!whole)
+        return batch_cell_text(b, s, n);
+    return strbuf_add(b, ",", 1) < 0 ? b->err : strbuf_add(b, s, n);
+}
+
+int batch_write_head(struct strbuf *out, const char *node, int64_t last_seq, int64_t base_seq,
+                     uint64_t hlc)
+{
+    strbuf_fmt(out, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\",", node,
+               (long long)last_seq, (unsigned long long)hlc);
+    if (base_seq > 0)           /* the hub applies it after that batch */
+        strbuf_fmt(out, "\"base_seq\":%lld,", (long long)base_seq);
+    return strbuf_str(out, "\"tables\":[");
+}
+
+int batch_write_table(struct strbuf *out, const struct record_kind *k, int first)
+{
+    strbuf_fmt(out, "%s{\"table\":\"%s\",\"cols\":[\"seq\"", first ? "" : ",", k->table);
+    for (int i = 0; i < k->ncols; i++)
+        strbuf_fmt(out, ",\"%s\"", k->cols[i].name);
+    return strbuf_str(out, "],\"rows\":[");
+}
+
+int batch_write_row(struct strbuf *out, int64_t seq, const char *cells, size_t len, int first)
+{
+    strbuf_fmt(out, "%s[%lld", first ? "" : ",", (long long)seq);
+    strbuf_add(out, cells, len);
+    return strbuf_add(out, "]", 1);
+}
+
+int batch_write_table_end(struct strbuf *out)
+{
+    return strbuf_str(out, "]}");
+}
+
+int batch_write_end(struct strbuf *out)
+{
+    return strbuf_str(out, "]}");
+}

@@ -1,0 +1,112 @@
+/* batch.h - the push batch (docs/protocol.md §4), both ends: its limits,
+ * its encodings, how the node writes one and how the hub reads one.
+ *
+ * On the wire a batch is one JSON object, compressed (zstd, gzip or none)
+ * and signed with its SHA-256 in X-Sikhnas-Digest:
+ *   {"v":1,"node":ID,"last_seq":N,["base_seq":M,]"hlc":"H",
+ *    "tables":[{"table":T,"cols":["seq",c1,...],"rows":[[seq,v1,...],...]},...]}
+ * with the columns of sync/kinds.h. The writer (node) appends rows whose
+ * cells it formats with batch_cell_*(); the reader (hub) checks the digest,
+ * inflates with caps, parses, checks every cell against the kind's column
+ * types and turns each table block into COPY text lines. */
+#ifndef SIKHNAS_BATCH_H
+#define SIKHNAS_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinds.h"
+#include "strbuf.h"
+
+#define BATCH_MAX_WIRE   (4u << 20)    /* compressed body bytes a node may send */
+#define BATCH_MAX_PLAIN  (8u << 20)    /* after inflating; enforced while inflating */
+#define BATCH_MAX_ITEMS  1000000       /* JSON values in a batch, counted before parsing */
+#define BATCH_MAX_ROWS   10000         /* rows in one push */
+#define BATCH_MAX_CELL   4096          /* bytes of one string cell */
+#define PULL_MAX_PLAIN   (32u << 20)   /* a pull page, either way */
+/* How far a node's HLC may be ahead of the hub's wall clock: the hub merges
+ * a node's clock only within it, and refuses rows further ahead (hlc_ahead). */
+#define BATCH_MAX_AHEAD_MS (5u * 60 * 1000)
+
+enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD };
+
+/* The encoding named by a Content-Encoding value ("" or "identity", "gzip",
+ * "zstd"), or -1. */
+int batch_enc_parse(const char *name);
+const char *batch_enc_name(enum batch_enc enc);
+
+/* Compresses in[0..len) (zstd level 3, or gzip level 6) into a malloc'd
+ * buffer. zctx, when not NULL, keeps a zstd context between calls (free it
+ * with batch_zstd_free()). Returns 0 or -errno. */
+int  batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
+                   char **ret, size_t *ret_len);
+void batch_zstd_free(void *zctx);
+/* Inflates in (gzip, zstd or identity) into a malloc'd, NUL-terminated
+ * buffer of at most cap bytes; the cap holds while inflating. Returns 0,
+ * -EMSGSIZE over the cap, or -EBADMSG when it does not inflate. */
+int  batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
+                   char **ret, size_t *ret_len);
+
+/* ------------------------------------------------------------ writing */
+
+/* One cell, as the wire carries a column of that type: ",VALUE". A text
+ * cell is sent byte for byte (the hub refuses invalid UTF-8 for that row
+ * alone); a JSON cell that is not an array or object goes as a string (the
+ * hub refuses it for that row alone). */
+int batch_cell_null(struct strbuf *b);
+int batch_cell_text(struct strbuf *b, const char *s, size_t n);
+int batch_cell_int(struct strbuf *b, long long v);
+int batch_cell_hlc(struct strbuf *b, unsigned long long v);
+int batch_cell_double(struct strbuf *b, double v);
+int batch_cell_json(struct strbuf *b, const char *s, size_t n);
+
+/* The batch's head: version, node, last_seq, base_seq (when > 0), hlc. */
+int batch_write_head(struct strbuf *out, const char *node, int64_t last_seq, int64_t base_seq,
+                     uint64_t hlc);
+/* A table block: its head (with the kind's columns), then rows, then its end. */
+int batch_write_table(struct strbuf *out, const struct record_kind *k, int first);
+int batch_write_row(struct strbuf *out, int64_t seq, const char *cells, size_t len, int first);
+int batch_write_table_end(struct strbuf *out);
+int batch_write_end(struct strbuf *out);
+
+/* ------------------------------------------------------------ reading (the hub) */
+
+/* One table block: rows as COPY text lines (seq, bad_code, bad_reason,
+ * then the kind's columns), with each line's seq. */
+struct batch_table {
+    int      kind;          /* index into record_kinds[] */
+    char    *copy;          /* all lines, in arrival order */
+    size_t   copy_len;
+    int64_t *seq;           /* negative: superseded by a later row of the same id */
+    int      nrows;
+};
+
+struct batch {
+    char     node[40];
+    int64_t  last_seq;
+    int64_t  base_seq;      /* the predecessor's last_seq, or -1 when not given */
+    int64_t  min_seq;       /* smallest seq in the batch (last_seq when empty) */
+    int64_t  hlc;
+    int      nrows;
+    size_t   plain_len;     /* bytes after inflating */
+    uint64_t hub_ms;        /* the hub's clock when decoding, Unix ms (0: not checked) */
+    struct batch_table tables[16];
+    int      ntables;
+    char     err_code[32];  /* set when decoding fails */
+    char     err_msg[160];
+};
+
+/* Installs the cJSON allocation hooks the decoder uses; call once before
+ * any thread decodes (idempotent). */
+void batch_global_init(void);
+
+/* Decodes body (as sent) into *b. digest is the X-Sikhnas-Digest header value
+ * (NULL: missing). hub_ms is the hub's wall clock (Unix ms): rows whose hlc
+ * is more than BATCH_MAX_AHEAD_MS ahead of it are refused (0: not checked).
+ * Returns 0, or a negative errno with b->err_code/err_msg set and the HTTP
+ * status to answer in *http_status. Thread-safe. */
+int  batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
+                  const char *digest, const char *node_id, uint64_t hub_ms, int *http_status);
+void batch_clear(struct batch *b);
+
+#endif
