@@ -27,105 +27,28 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
-#include "log.h"
-#include "hex.h"
-#include "strbuf.h"
-#include "nodecert.h"
+#include "batch.h"
 #include "fileio.h"
+#include "hex.h"
+#include "kinds.h"
+#include "log.h"
+#include "nodecert.h"
+#include "strbuf.h"
 
 #define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
 #define PULL_MAX_WIRE    (32u << 20)   /* a pull answer as sent */
-#define PULL_MAX_PLAIN   (32u << 20)   /* the hub's decompressed limit, both ways */
 #define PLAIN_MAX        (24u << 20)   /* a batch before compression */
-#define WIRE_MAX         (4u << 20)    /* the hub's Content-Length limit */
 #define CURSOR_MAX       64
 #define HEADER_VALUE_MAX 128
-#define ZSTD_LEVEL       3
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 
 /* ------------------------------------------------------------ tables */
 
-enum ctype { C_TEXT, C_INT, C_HLC, C_JSON, C_LON, C_LAT };
-
-struct colspec {
-    const char *name;
-    enum ctype type;
-};
-
-struct tblspec {
-    const char *name;
-    const struct colspec *cols;
-    int ncols;
-    int synced;                 /* 1: id/origin/hlc, LWW, pushed; 0: reference data */
-    const char *pk;             /* ON CONFLICT target */
-};
-
-#define STAMP_COLS { "id", C_TEXT }, { "origin", C_TEXT }, { "hlc", C_HLC }, \
-    { "deleted", C_INT }, { "created_at", C_TEXT }, { "updated_at", C_TEXT }
-
-static const struct colspec officer_cols[] = { STAMP_COLS,
-    { "name", C_TEXT }, { "role", C_TEXT }, { "phone", C_TEXT }, { "district", C_TEXT },
-    { "village", C_TEXT } };
-static const struct colspec case_report_cols[] = { STAMP_COLS,
-    { "ref", C_TEXT }, { "kind", C_TEXT }, { "village", C_TEXT }, { "syndrome", C_TEXT },
-    { "signs", C_JSON }, { "animals", C_JSON }, { "ddx", C_JSON }, { "event_date", C_TEXT },
-    { "reporter", C_TEXT }, { "note", C_TEXT }, { "lon", C_LON }, { "lat", C_LAT } };
-static const struct colspec case_followup_cols[] = { STAMP_COLS,
-    { "case_id", C_TEXT }, { "outcome", C_TEXT }, { "animals", C_JSON },
-    { "escalate", C_INT }, { "event_date", C_TEXT }, { "reporter", C_TEXT },
-    { "note", C_TEXT } };
-static const struct colspec vaccination_cols[] = { STAMP_COLS,
-    { "program", C_TEXT }, { "disease", C_TEXT }, { "village", C_TEXT },
-    { "animals", C_JSON }, { "event_date", C_TEXT }, { "reporter", C_TEXT },
-    { "note", C_TEXT } };
-static const struct colspec treatment_cols[] = { STAMP_COLS,
-    { "case_id", C_TEXT }, { "village", C_TEXT }, { "species", C_TEXT }, { "drug", C_TEXT },
-    { "n_animals", C_INT }, { "event_date", C_TEXT }, { "reporter", C_TEXT },
-    { "note", C_TEXT } };
-static const struct colspec movement_permit_cols[] = { STAMP_COLS,
-    { "permit_no", C_TEXT }, { "owner_id", C_TEXT }, { "owner_phone", C_TEXT },
-    { "from_area", C_TEXT }, { "to_area", C_TEXT }, { "animals", C_JSON },
-    { "issue_date", C_TEXT }, { "reporter", C_TEXT }, { "note", C_TEXT } };
-static const struct colspec slaughter_report_cols[] = { STAMP_COLS,
-    { "abattoir", C_TEXT }, { "village", C_TEXT }, { "species", C_TEXT },
-    { "n_animals", C_INT }, { "event_date", C_TEXT }, { "reporter", C_TEXT },
-    { "note", C_TEXT } };
-static const struct colspec population_report_cols[] = { STAMP_COLS,
-    { "village", C_TEXT }, { "animals", C_JSON }, { "event_date", C_TEXT },
-    { "reporter", C_TEXT }, { "note", C_TEXT } };
-static const struct colspec area_cols[] = {
-    { "code", C_TEXT }, { "level", C_INT }, { "parent_code", C_TEXT }, { "name", C_TEXT },
-    { "hlc", C_HLC } };
-static const struct colspec code_list_cols[] = {
-    { "list", C_TEXT }, { "code", C_TEXT }, { "label_id", C_TEXT }, { "label_en", C_TEXT },
-    { "parent", C_TEXT }, { "active", C_INT }, { "hlc", C_HLC } };
-
-#define TBL(n, s, pk) { #n, n##_cols, (int)(sizeof(n##_cols) / sizeof(n##_cols[0])), s, pk }
-static const struct tblspec tables[] = {
-    TBL(officer, 1, "id"),
-    TBL(case_report, 1, "id"),
-    TBL(case_followup, 1, "id"),
-    TBL(vaccination, 1, "id"),
-    TBL(treatment, 1, "id"),
-    TBL(movement_permit, 1, "id"),
-    TBL(slaughter_report, 1, "id"),
-    TBL(population_report, 1, "id"),
-    TBL(area, 0, "code"),
-    TBL(code_list, 0, "list, code"),
-};
-#define NTABLES ((int)(sizeof(tables) / sizeof(tables[0])))
-#define AREA_TABLE 8
-
-static int table_index(const char *name)
-{
-    for (int i = 0; i < NTABLES; i++)
-        if (strcmp(tables[i].name, name) == 0)
-            return i;
-    return -1;
-}
+/* The record kinds (sync/kinds.h), by index; AREA is the one pulled
+ * parents first. */
+#define NKINDS_MAX 16
+#define KIND(i) (&record_kinds[i])
 
 /* ------------------------------------------------------------ the client */
 
@@ -174,7 +97,7 @@ struct sync_client {
     int64_t round_seq;          /* the round pushes what was queued when it began */
     int lock_fd;                /* DB-sync, or -1 */
     int probed;                 /* the hub's acked_seq was asked for since the last failure */
-    sqlite3_stmt *select[NTABLES];  /* current row by id, synced tables */
+    sqlite3_stmt *select[NKINDS_MAX];  /* current row by id, synced tables */
 
     /* requests in flight: req[head] is the oldest, nreq of them (at most 2,
      * the second only a push following the first) */
@@ -185,9 +108,9 @@ struct sync_client {
     /* building batches: kept from one batch to the next while pushing
      * (faulting in fresh buffers and zstd tables for every batch cost more
      * than filling them), dropped when the outbox is empty */
-    struct strbuf tb[NTABLES];     /* each table's rows */
+    struct strbuf tb[NKINDS_MAX];     /* each table's rows */
     struct strbuf plain;           /* the batch before compression */
-    ZSTD_CCtx *zc;
+    void *zc;                   /* zstd context (batch_deflate()) */
 
     unsigned retry_after;
     char error[512];
@@ -223,8 +146,8 @@ static char *join_url(const char *base, const char *path)
 
 static int prepare_selects(struct sync_client *c)
 {
-    for (int t = 0; t < NTABLES; t++) {
-        const struct tblspec *ts = &tables[t];
+    for (int t = 0; t < record_kinds_count; t++) {
+        const struct record_kind *ts = KIND(t);
         struct strbuf q = { .max = 4096 };
         int rc;
 
@@ -234,14 +157,14 @@ static int prepare_selects(struct sync_client *c)
         for (int i = 0; i < ts->ncols; i++) {
             if (i)
                 strbuf_str(&q, ", ");
-            if (ts->cols[i].type == C_LON)
+            if (ts->cols[i].type == COL_LON)
                 strbuf_str(&q, "sk_x(geom)");
-            else if (ts->cols[i].type == C_LAT)
+            else if (ts->cols[i].type == COL_LAT)
                 strbuf_str(&q, "sk_y(geom)");
             else
                 strbuf_str(&q, ts->cols[i].name);
         }
-        strbuf_fmt(&q, " FROM %s WHERE id = ?1", ts->name);
+        strbuf_fmt(&q, " FROM %s WHERE id = ?1", ts->table);
         if (!q.p)
             return -ENOMEM;
         rc = sqlite3_prepare_v3(store_db(c->store), q.p, -1, SQLITE_PREPARE_PERSISTENT,
@@ -249,7 +172,7 @@ static int prepare_selects(struct sync_client *c)
         strbuf_free(&q);
         if (rc != SQLITE_OK)
             return log_errno(LOG_ERR, store_error(c->store, rc), "sync: cannot prepare a read "
-                             "of %s: %s", ts->name, sqlite3_errmsg(store_db(c->store)));
+                             "of %s: %s", ts->table, sqlite3_errmsg(store_db(c->store)));
     }
     return 0;
 }
@@ -336,10 +259,10 @@ static void requests_clear(struct sync_client *c)
 
 static void push_buffers_free(struct sync_client *c)
 {
-    for (int t = 0; t < NTABLES; t++)
+    for (int t = 0; t < record_kinds_count; t++)
         strbuf_free(&c->tb[t]);
     strbuf_free(&c->plain);
-    ZSTD_freeCCtx(c->zc);
+    batch_zstd_free(c->zc);
     c->zc = NULL;
 }
 
@@ -349,7 +272,7 @@ void sync_client_free(struct sync_client *c)
         return;
     requests_clear(c);
     push_buffers_free(c);
-    for (int t = 0; t < NTABLES; t++)
+    for (int t = 0; t < record_kinds_count; t++)
         sqlite3_finalize(c->select[t]);
     for (int i = 0; i < 2; i++) {
         free(c->req[i].rows);
@@ -458,48 +381,36 @@ static uint32_t hash_id(const char *s)
     return h;
 }
 
-/* Appends the cells of the current row of table t (st stepped to it) to b. */
-static int row_cells(struct strbuf *b, const struct tblspec *ts, sqlite3_stmt *st)
+/* Appends the cells of the current row of kind k (st stepped to it) to b,
+ * as the wire carries them (sync/batch.h). */
+static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt *st)
 {
     int r = 0;
 
-    for (int i = 0; i < ts->ncols && r == 0; i++) {
-        int type = sqlite3_column_type(st, i);
-        r = strbuf_add(b, ",", 1);
-        if (r < 0)
-            break;
-        if (type == SQLITE_NULL) {
-            r = strbuf_add(b, "null", 4);
+    for (int i = 0; i < k->ncols && r == 0; i++) {
+        const char *text = (const char *)sqlite3_column_text(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+            r = batch_cell_null(b);
             continue;
         }
-        switch (ts->cols[i].type) {
-        case C_TEXT:
-            r = strbuf_json(b, (const char *)sqlite3_column_text(st, i),
-                             (size_t)sqlite3_column_bytes(st, i));
+        switch (k->cols[i].type) {
+        case COL_INT: case COL_BIT:
+            r = batch_cell_int(b, (long long)sqlite3_column_int64(st, i));
             break;
-        case C_INT:
-            r = strbuf_fmt(b, "%lld", (long long)sqlite3_column_int64(st, i));
+        case COL_HLC:
+            r = batch_cell_hlc(b, (unsigned long long)sqlite3_column_int64(st, i));
             break;
-        case C_HLC:
-            r = strbuf_fmt(b, "\"%llu\"", (unsigned long long)sqlite3_column_int64(st, i));
+        case COL_LON: case COL_LAT:
+            r = batch_cell_double(b, sqlite3_column_double(st, i));
             break;
-        case C_LON:
-        case C_LAT:
-            r = strbuf_fmt(b, "%.15g", sqlite3_column_double(st, i));
+        case COL_JSON:
+            r = batch_cell_json(b, text, n);
             break;
-        case C_JSON: {
-            const char *text = (const char *)sqlite3_column_text(st, i);
-            size_t n = (size_t)sqlite3_column_bytes(st, i);
-            cJSON *j = cJSON_ParseWithLength(text, n);
-            /* a JSON value as it is; anything else as a string, which the hub
-             * refuses for this row alone instead of the whole batch */
-            if (j && (cJSON_IsArray(j) || cJSON_IsObject(j)))
-                r = strbuf_add(b, text, n);
-            else
-                r = strbuf_json(b, text, n);
-            cJSON_Delete(j);
+        default:
+            r = batch_cell_text(b, text, n);
             break;
-        }
         }
     }
     return r;
@@ -524,7 +435,7 @@ static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_c
     hash = calloc(hsize, sizeof(*hash));
     if (!hash)
         return -ENOMEM;
-    for (int t = 0; t < NTABLES; t++)
+    for (int t = 0; t < record_kinds_count; t++)
         tb[t].max = PLAIN_MAX;
     c->q->last_seq = 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
@@ -534,13 +445,13 @@ static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_c
         int64_t seq = sqlite3_column_int64(st, 0);
         const char *tbl = (const char *)sqlite3_column_text(st, 1);
         const char *id = (const char *)sqlite3_column_text(st, 2);
-        int t = tbl ? table_index(tbl) : -1;
+        int t = tbl ? record_kind_index(tbl) : -1;
         uint32_t h;
 
         if ((unsigned)c->q->nrows >= row_cap || (c->q->nrows > 0 && c->q->plain_len >= plain_cap))
             break;
         c->q->last_seq = seq;      /* this entry is covered, whatever happens to it below */
-        if (t < 0 || !tables[t].synced || !id || strlen(id) >= UUID_STR_LEN) {
+        if (t < 0 || !KIND(t)->synced || !id || strlen(id) >= UUID_STR_LEN) {
             log_warning("sync: outbox entry %lld names no row of a synced table; skipped",
                         (long long)seq);
             continue;
@@ -573,7 +484,7 @@ static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_c
         p->tbl = t;
         p->seq = seq;
         p->off = tb[t].len;
-        r = row_cells(&tb[t], &tables[t], sel);
+        r = row_cells(&tb[t], KIND(t), sel);
         sqlite3_reset(sel);
         if (r < 0)
             break;
@@ -592,93 +503,27 @@ static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_c
 
 static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *out, uint64_t hlc)
 {
-    int r, first_tbl = 1;
+    int first_tbl = 1;
 
-    r = strbuf_fmt(out, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\",",
-                   store_node_id(c->store), (long long)c->q->last_seq, (unsigned long long)hlc);
-    if (r == 0 && c->q->base_seq > 0)          /* the hub applies it after that batch */
-        r = strbuf_fmt(out, "\"base_seq\":%lld,", (long long)c->q->base_seq);
-    if (r == 0)
-        r = strbuf_str(out, "\"tables\":[");
-    for (int t = 0; t < NTABLES && r == 0; t++) {
-        const struct tblspec *ts = &tables[t];
+    batch_write_head(out, store_node_id(c->store), c->q->last_seq, c->q->base_seq, hlc);
+    for (int t = 0; t < record_kinds_count; t++) {
         int first_row = 1;
 
-        if (!ts->synced || tb[t].len == 0)
+        if (!KIND(t)->synced || tb[t].len == 0)
             continue;
-        r = strbuf_fmt(out, "%s{\"table\":\"%s\",\"cols\":[\"seq\"", first_tbl ? "" : ",",
-                       ts->name);
-        for (int i = 0; i < ts->ncols && r == 0; i++)
-            r = strbuf_fmt(out, ",\"%s\"", ts->cols[i].name);
-        if (r == 0)
-            r = strbuf_str(out, "],\"rows\":[");
-        for (int k = 0; k < c->q->nrows && r == 0; k++) {
+        batch_write_table(out, KIND(t), first_tbl);
+        for (int k = 0; k < c->q->nrows; k++) {
             const struct prow *p = &c->q->rows[k];
             if (p->tbl != t)
                 continue;
-            r = strbuf_fmt(out, "%s[%lld", first_row ? "" : ",", (long long)p->seq);
-            if (r == 0)
-                r = strbuf_add(out, tb[t].p + p->off, p->len);
-            if (r == 0)
-                r = strbuf_add(out, "]", 1);
+            batch_write_row(out, p->seq, tb[t].p + p->off, p->len, first_row);
             first_row = 0;
         }
-        if (r == 0)
-            r = strbuf_str(out, "]}");
+        batch_write_table_end(out);
         first_tbl = 0;
     }
-    if (r == 0)
-        r = strbuf_str(out, "]}");
-    return r;
+    return batch_write_end(out);
 }
-
-static int compress_body(struct sync_client *c, const char *in, size_t len, int gzip,
-                         char **ret, size_t *ret_len)
-{
-    char *out;
-    size_t cap;
-
-    if (!gzip) {
-        if (!c->zc && !(c->zc = ZSTD_createCCtx()))
-            return -ENOMEM;
-        cap = ZSTD_compressBound(len);
-        out = malloc(cap);
-        if (!out)
-            return -ENOMEM;
-        size_t n = ZSTD_compressCCtx(c->zc, out, cap, in, len, ZSTD_LEVEL);
-        if (ZSTD_isError(n)) {
-            free(out);
-            log_error("sync: zstd: %s", ZSTD_getErrorName(n));
-            return -EIO;
-        }
-        *ret = out;
-        *ret_len = n;
-        return 0;
-    }
-    z_stream z = {0};
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    cap = deflateBound(&z, len);
-    out = malloc(cap);
-    if (!out) {
-        deflateEnd(&z);
-        return -ENOMEM;
-    }
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)out;
-    z.avail_out = (uInt)cap;
-    int zr = deflate(&z, Z_FINISH);
-    *ret_len = z.total_out;
-    deflateEnd(&z);
-    if (zr != Z_STREAM_END) {
-        free(out);
-        return -EIO;
-    }
-    *ret = out;
-    return 0;
-}
-
 
 static int add_header(struct sync_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -728,7 +573,7 @@ static int push_prepare(struct sync_client *c)
         double pc = (double)c->budget * c->ratio;
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
-        for (int t = 0; t < NTABLES; t++)
+        for (int t = 0; t < record_kinds_count; t++)
             strbuf_reset(&tb[t]);
         plain->max = PLAIN_MAX + (1u << 20);
         strbuf_reset(plain);
@@ -743,10 +588,11 @@ static int push_prepare(struct sync_client *c)
             break;
         free(c->q->body);
         c->q->body = NULL;
-        r = compress_body(c, plain->p, plain->len, c->use_gzip, &c->q->body, &c->q->body_len);
+        r = batch_deflate(plain->p, plain->len, c->use_gzip ? ENC_GZIP : ENC_ZSTD, &c->zc,
+                          &c->q->body, &c->q->body_len);
         if (r < 0)
             break;
-        if (c->q->body_len <= WIRE_MAX || row_cap <= 1)
+        if (c->q->body_len <= BATCH_MAX_WIRE || row_cap <= 1)
             break;
         row_cap = (unsigned)c->q->nrows / 2 ? (unsigned)c->q->nrows / 2 : 1;   /* too big: fewer */
     }
@@ -1308,95 +1154,40 @@ out:
 
 static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
 {
-    const char *in = c->q->resp.p ? c->q->resp.p : "";
-    size_t len = c->q->resp.len;
-    struct strbuf out = { .max = PULL_MAX_PLAIN };
-    char chunk[16384];
-    int r = 0;
+    int enc = batch_enc_parse(c->q->hdr_enc);
 
-    if (!c->q->hdr_enc[0] || strcasecmp(c->q->hdr_enc, "identity") == 0) {
-        r = strbuf_add(&out, in, len);
-    } else if (strcasecmp(c->q->hdr_enc, "zstd") == 0) {
-        ZSTD_DStream *z = ZSTD_createDStream();
-        ZSTD_inBuffer ib = { in, len, 0 };
-        size_t zr = 1;
-        if (!z)
-            return -ENOMEM;
-        ZSTD_initDStream(z);
-        while (r == 0 && (ib.pos < ib.size || zr != 0)) {
-            ZSTD_outBuffer ob = { chunk, sizeof(chunk), 0 };
-            zr = ZSTD_decompressStream(z, &ob, &ib);
-            if (ZSTD_isError(zr)) {
-                r = -EBADMSG;
-                break;
-            }
-            r = strbuf_add(&out, chunk, ob.pos);
-            if (ob.pos == 0 && ib.pos == ib.size && zr != 0) {
-                r = -EBADMSG;           /* truncated frame */
-                break;
-            }
-        }
-        ZSTD_freeDStream(z);
-    } else if (strcasecmp(c->q->hdr_enc, "gzip") == 0) {
-        z_stream z = {0};
-        int zr = Z_OK;
-        if (inflateInit2(&z, 15 + 16) != Z_OK)
-            return -ENOMEM;
-        z.next_in = (Bytef *)(uintptr_t)in;
-        z.avail_in = (uInt)len;
-        while (r == 0 && zr != Z_STREAM_END) {
-            z.next_out = (Bytef *)chunk;
-            z.avail_out = sizeof(chunk);
-            zr = inflate(&z, Z_NO_FLUSH);
-            if (zr != Z_OK && zr != Z_STREAM_END) {
-                r = -EBADMSG;
-                break;
-            }
-            r = strbuf_add(&out, chunk, sizeof(chunk) - z.avail_out);
-            if (zr == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
-                r = -EBADMSG;
-                break;
-            }
-        }
-        inflateEnd(&z);
-    } else {
-        r = -EPROTO;
-    }
-    if (r < 0) {
-        strbuf_free(&out);
-        return r;
-    }
-    *ret = out.p ? out.p : strdup("");
-    *ret_len = out.len;
-    return *ret ? 0 : -ENOMEM;
+    if (enc < 0)
+        return -EPROTO;
+    return batch_inflate(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len, (enum batch_enc)enc,
+                         PULL_MAX_PLAIN, ret, ret_len);
 }
 
 /* Binds one pulled cell to parameter idx; -EINVAL when it has the wrong type. */
-static int bind_cell(sqlite3_stmt *st, int idx, enum ctype type, const cJSON *v)
+static int bind_cell(sqlite3_stmt *st, int idx, enum col_type type, const cJSON *v)
 {
     if (!v || cJSON_IsNull(v))
         return sqlite3_bind_null(st, idx) == SQLITE_OK ? 0 : -EIO;
     switch (type) {
-    case C_TEXT:
+    case COL_ID: case COL_ORIGIN: case COL_TEXT: case COL_TS: case COL_DATE:
         if (!cJSON_IsString(v) || strlen(v->valuestring) > 65536)
             return -EINVAL;
         sqlite3_bind_text(st, idx, v->valuestring, -1, SQLITE_TRANSIENT);
         return 0;
-    case C_INT: {
+    case COL_INT: case COL_BIT: {
         int64_t n;
         if (json_int(v, &n) < 0)
             return -EINVAL;
         sqlite3_bind_int64(st, idx, n);
         return 0;
     }
-    case C_HLC: {
+    case COL_HLC: {
         uint64_t h;
         if (json_hlc(v, &h) < 0 || h > INT64_MAX)
             return -EINVAL;
         sqlite3_bind_int64(st, idx, (sqlite3_int64)h);
         return 0;
     }
-    case C_JSON: {
+    case COL_JSON: {
         if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
             return -EINVAL;
         char *t = cJSON_PrintUnformatted(v);
@@ -1405,8 +1196,8 @@ static int bind_cell(sqlite3_stmt *st, int idx, enum ctype type, const cJSON *v)
         sqlite3_bind_text(st, idx, t, -1, free);
         return 0;
     }
-    case C_LON:
-    case C_LAT:
+    case COL_LON:
+    case COL_LAT:
         if (!cJSON_IsNumber(v))
             return -EINVAL;
         sqlite3_bind_double(st, idx, v->valuedouble);
@@ -1443,18 +1234,18 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
 
     if (!cJSON_IsString(name) || !cJSON_IsArray(cols) || !cJSON_IsArray(rows))
         return set_error(c, -EPROTO, "a pull page has a malformed table block");
-    t = table_index(name->valuestring);
+    t = record_kind_index(name->valuestring);
     if (t < 0) {
         log_info("sync: pull: table '%.40s' is unknown here; skipped", name->valuestring);
         return 0;
     }
-    const struct tblspec *ts = &tables[t];
+    const struct record_kind *ts = KIND(t);
     ncols = cJSON_GetArraySize(cols);
     if (ncols <= 0 || ncols > 64)
-        return set_error(c, -EPROTO, "a pull page's %s block has %d columns", ts->name, ncols);
+        return set_error(c, -EPROTO, "a pull page's %s block has %d columns", ts->table, ncols);
     /* map each pulled column to ours: a parameter number, or 0 to ignore it */
     int nparam = 0;
-    strbuf_fmt(&q, "INSERT INTO %s (", ts->name);
+    strbuf_fmt(&q, "INSERT INTO %s (", ts->table);
     for (int i = 0; i < ncols; i++) {
         const cJSON *cn = cJSON_GetArrayItem(cols, i);
         map[i] = 0;
@@ -1466,9 +1257,9 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
                 continue;
             spec[i] = k;
             map[i] = ++nparam;
-            if (ts->cols[k].type == C_LON) {
+            if (ts->cols[k].type == COL_LON) {
                 lon = nparam;
-            } else if (ts->cols[k].type == C_LAT) {
+            } else if (ts->cols[k].type == COL_LAT) {
                 lat = nparam;
             } else {
                 strbuf_fmt(&q, "%s%s", q.p[q.len - 1] == '(' ? "" : ", ", ts->cols[k].name);
@@ -1487,7 +1278,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     if (ts->synced && (!has_id || !has_hlc || !has_origin)) {
         strbuf_free(&q);
         return set_error(c, -EPROTO, "a pull page's %s block lacks id, origin or hlc",
-                         ts->name);
+                         ts->table);
     }
     int geom = lon > 0 && lat > 0;
     if (geom)
@@ -1503,7 +1294,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     if (geom)
         strbuf_fmt(&q, ", CASE WHEN ?%d IS NULL OR ?%d IS NULL THEN NULL "
                    "ELSE sk_point(?%d, ?%d) END", lon, lat, lon, lat);
-    strbuf_fmt(&q, ") ON CONFLICT (%s) DO UPDATE SET ", ts->pk);
+    strbuf_fmt(&q, ") ON CONFLICT (%s) DO UPDATE SET ", ts->key);
     first = 1;
     for (int i = 0; i < ncols; i++) {
         if (!map[i] || map[i] == lon || map[i] == lat)
@@ -1512,7 +1303,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
          * change of it and checks every child table for orphans (area.code:
          * a scan of case_report per row, seconds per page, with the store
          * locked meanwhile) */
-        if (in_key(ts->pk, ts->cols[spec[i]].name))
+        if (in_key(ts->key, ts->cols[spec[i]].name))
             continue;
         strbuf_fmt(&q, "%s%s = excluded.%s", first ? "" : ", ", ts->cols[spec[i]].name,
                    ts->cols[spec[i]].name);
@@ -1522,7 +1313,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
         strbuf_str(&q, ", geom = excluded.geom");
     if (ts->synced)
         strbuf_fmt(&q, " WHERE excluded.hlc > %s.hlc OR (excluded.hlc = %s.hlc AND "
-                   "excluded.origin > %s.origin)", ts->name, ts->name, ts->name);
+                   "excluded.origin > %s.origin)", ts->table, ts->table, ts->table);
     if (!q.p || first) {
         strbuf_free(&q);
         return first ? 0 : -ENOMEM;
@@ -1531,15 +1322,15 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     strbuf_free(&q);
     if (rc != SQLITE_OK)
         return set_error(c, store_error(c->store, rc), "cannot apply pulled %s rows: %s",
-                         ts->name, sqlite3_errmsg(store_db(c->store)));
+                         ts->table, sqlite3_errmsg(store_db(c->store)));
     /* areas go parents first: provinces, then districts, sub-districts, villages */
-    int passes = t == AREA_TABLE && level_col >= 0 ? 4 : 1;
+    int passes = strcmp(ts->table, "area") == 0 && level_col >= 0 ? 4 : 1;
     for (int pass = 1; pass <= passes && r == 0; pass++) {
         const cJSON *row;
         cJSON_ArrayForEach(row, rows) {
             int bad = 0;
             if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != ncols) {
-                r = set_error(c, -EPROTO, "a pulled %s row has the wrong length", ts->name);
+                r = set_error(c, -EPROTO, "a pulled %s row has the wrong length", ts->table);
                 break;
             }
             if (passes > 1) {
@@ -1565,7 +1356,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
             }
             rc = sqlite3_step(st);
             if (rc != SQLITE_DONE && (rc & 0xff) == SQLITE_CONSTRAINT &&
-                t == AREA_TABLE && parent_col >= 0) {
+                strcmp(ts->table, "area") == 0 && parent_col >= 0) {
                 /* a parent this node does not have: keep the area without it */
                 sqlite3_reset(st);
                 sqlite3_bind_null(st, map[parent_col]);
@@ -1587,11 +1378,11 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
                 }
             } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
                 if (skipped++ == 0)
-                    log_warning("sync: pull: a %s row was not stored: %s", ts->name,
+                    log_warning("sync: pull: a %s row was not stored: %s", ts->table,
                                 sqlite3_errmsg(store_db(c->store)));
             } else {
                 r = set_error(c, store_error(c->store, rc), "cannot store a pulled %s row: %s",
-                              ts->name, sqlite3_errmsg(store_db(c->store)));
+                              ts->table, sqlite3_errmsg(store_db(c->store)));
                 break;
             }
         }
@@ -1613,7 +1404,7 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
     }
     if (skipped)
         log_warning("sync: pull: %ld %s row(s) skipped (bad cells or constraints)", skipped,
-                    ts->name);
+                    ts->table);
     if (!ts->synced && r == 0)
         c->refdata_changed = 1;
     return r;
