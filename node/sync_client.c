@@ -129,19 +129,32 @@ static int set_error(struct sync_client *c, int r, const char *fmt, ...)
     return r;
 }
 
+/* base (an https:// URL, perhaps with a path of its own) with path
+ * appended to its path, checked and put together by libcurl; NULL when
+ * base is not a URL. */
 static char *join_url(const char *base, const char *path)
 {
-    size_t n = strlen(base);
-    char *u;
+    CURLU *u = curl_url();
+    char *have = NULL, *url = NULL, *p = NULL;
+    size_t n;
 
-    while (n > 0 && base[n - 1] == '/')
+    if (!u || curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &have, 0) != CURLUE_OK)
+        goto out;
+    n = strlen(have);
+    while (n > 0 && have[n - 1] == '/')
         n--;
-    u = malloc(n + strlen(path) + 1);
-    if (u) {
-        memcpy(u, base, n);
-        strcpy(u + n, path);
+    if (asprintf(&p, "%.*s%s", (int)n, have, path) < 0) {
+        p = NULL;
+        goto out;
     }
-    return u;
+    if (curl_url_set(u, CURLUPART_PATH, p, 0) == CURLUE_OK)
+        (void) curl_url_get(u, CURLUPART_URL, &url, 0);
+out:
+    curl_free(have);
+    free(p);
+    curl_url_cleanup(u);
+    return url;           /* the caller curl_free()s it */
 }
 
 static int prepare_selects(struct sync_client *c)
@@ -190,10 +203,15 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
+    c->url_push = join_url(o->hub_url, "/v1/push");
+    if (!c->url_push) {
+        free(c);
+        log_error("sync: the hub URL '%s' is not a URL", o->hub_url);
+        return -EINVAL;
+    }
     c->store = s;
     c->lock_fd = -1;
     c->round_seq = INT64_MAX;
-    c->url_push = join_url(o->hub_url, "/v1/push");
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
     c->url_renew = join_url(o->hub_url, "/v1/renew");
@@ -278,12 +296,12 @@ void sync_client_free(struct sync_client *c)
         free(c->req[i].rows);
         free(c->req[i].row_ids);
     }
-    free(c->url_push);
-    free(c->url_pull);
+    curl_free(c->url_push);
+    curl_free(c->url_pull);
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
-    free(c->url_renew);
+    curl_free(c->url_renew);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     free(c);
@@ -741,41 +759,24 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
     return k;
 }
 
-static void keep_header(char *dst, const char *v, size_t n)
+/* The value of response header name of easy's last answer into dst (""
+ * when absent), trimmed and cut to HEADER_VALUE_MAX - 1 bytes. */
+static void read_header(CURL *easy, const char *name, char dst[HEADER_VALUE_MAX])
 {
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
-        n--;
-    if (n >= HEADER_VALUE_MAX)
-        n = HEADER_VALUE_MAX - 1;
-    memcpy(dst, v, n);
-    dst[n] = '\0';
+    struct curl_header *h = NULL;
+
+    dst[0] = '\0';
+    if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
+        snprintf(dst, HEADER_VALUE_MAX, "%s", h->value);
 }
 
-static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
+/* The headers the client reads (libcurl parsed them), once a transfer ended. */
+static void read_headers(struct sync_req *q, CURL *easy)
 {
-    struct sync_req *q = arg;
-    size_t k = size * n;
-    static const struct { const char *name; size_t off; } want[] = {
-        { "x-sikhnas-hub-hlc:", offsetof(struct sync_req, hdr_hlc) },
-        { "content-encoding:", offsetof(struct sync_req, hdr_enc) },
-        { "retry-after:", offsetof(struct sync_req, hdr_retry) },
-        { "x-sikhnas-accept-encoding:", offsetof(struct sync_req, hdr_accept) },
-    };
-
-    if (k >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {     /* a new response: forget the last */
-        q->hdr_hlc[0] = q->hdr_enc[0] = q->hdr_retry[0] = '\0';
-        return k;
-    }
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        size_t ln = strlen(want[i].name);
-        if (k > ln && strncasecmp(ptr, want[i].name, ln) == 0)
-            keep_header((char *)q + want[i].off, ptr + ln, k - ln);
-    }
-    return k;
+    read_header(easy, "X-Sikhnas-Hub-HLC", q->hdr_hlc);
+    read_header(easy, "Content-Encoding", q->hdr_enc);
+    read_header(easy, "Retry-After", q->hdr_retry);
+    read_header(easy, "X-Sikhnas-Accept-Encoding", q->hdr_accept);
 }
 
 static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t resp_max)
@@ -789,8 +790,6 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->q->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c->q);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c->q);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->q->errbuf);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -1549,6 +1548,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     c->stats.requests++;
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
+    read_headers(c->q, easy);
     if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);
 
