@@ -11,7 +11,9 @@
 #include <libpq-fe.h>
 
 #include "embed.h"
+#include "kinds.h"
 #include "log.h"
+#include "strbuf.h"
 
 extern const struct embedded_file central_migrations[];
 extern const struct embedded_file reference_lists[];
@@ -45,6 +47,35 @@ int hub_admin_connect(const char *conninfo, PGconn **ret)
     PQsetClientEncoding(pg, "UTF8");
     *ret = pg;
     return 0;
+}
+
+/* Puts the central stamp and the change feed's trigger on every synced
+ * table of the kinds table (sync/kinds.c), in one transaction: a new kind
+ * needs only its CREATE TABLE in a migration. Idempotent. */
+static int kind_triggers(PGconn *pg)
+{
+    struct strbuf s = { 0 };
+    int r;
+
+    strbuf_str(&s, "BEGIN;");
+    for (int i = 0; i < record_kinds_count; i++) {
+        const struct record_kind *k = &record_kinds[i];
+        if (!k->synced)
+            continue;
+        strbuf_fmt(&s, "CREATE OR REPLACE TRIGGER %s_central_stamp BEFORE INSERT OR UPDATE ON %s "
+                       "FOR EACH ROW WHEN (current_setting('sikhnas.writer', true) IS DISTINCT "
+                       "FROM 'hub') EXECUTE FUNCTION sikhnas_central_stamp();", k->table, k->table);
+        strbuf_fmt(&s, "CREATE OR REPLACE TRIGGER %s_feed_log AFTER INSERT OR UPDATE ON %s "
+                       "FOR EACH ROW WHEN (current_setting('sikhnas.writer', true) IS DISTINCT "
+                       "FROM 'hub') EXECUTE FUNCTION sikhnas_feed_log_kind('%s');", k->table,
+                   k->table, k->district_col);
+    }
+    strbuf_str(&s, "COMMIT");
+    r = s.err ? s.err : exec_ok(pg, s.p, "migrate: triggers of the record kinds");
+    if (r < 0)
+        (void) exec_ok(pg, "ROLLBACK", "migrate: rollback");
+    strbuf_free(&s);
+    return r;
 }
 
 int hub_migrate(const char *conninfo)
@@ -107,6 +138,9 @@ int hub_migrate(const char *conninfo)
         log_notice("migrate: applied %s", f->name);
         applied++;
     }
+    r = kind_triggers(pg);
+    if (r < 0)
+        goto out;
     log_notice("migrate: schema is current (%d migration%s applied now)", applied,
                applied == 1 ? "" : "s");
 out:

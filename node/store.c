@@ -17,7 +17,9 @@
 
 #include "embed.h"
 #include "geom.h"
+#include "kinds.h"
 #include "log.h"
+#include "strbuf.h"
 
 #define STORE_APP_ID   0x534b4e53   /* "SKNS" in PRAGMA application_id */
 #define STMT_CACHE_MAX 256
@@ -179,6 +181,51 @@ static int store_migrate(struct store *s)
     return 0;
 }
 
+/* The capture triggers of every synced kind (sync/kinds.h): an insert or an
+ * update of a row queues it in the outbox in the same transaction (not when
+ * the change came down from the hub: sync_apply then holds a row), and a
+ * row is never deleted (a tombstone instead). Made from the kinds table
+ * rather than in each migration, so a new kind needs only its CREATE TABLE;
+ * checked at every open (a read), made when one is missing. */
+static int ensure_triggers(struct store *s)
+{
+    struct strbuf q = { 0 };
+    int want = 0, have = 0, r;
+
+    for (int i = 0; i < record_kinds_count; i++)
+        want += record_kinds[i].synced ? 3 : 0;
+    r = pragma_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                      "(name LIKE '%\\_outbox\\_insert' ESCAPE '\\' OR "
+                      "name LIKE '%\\_outbox\\_update' ESCAPE '\\' OR "
+                      "name LIKE '%\\_no\\_delete' ESCAPE '\\')", &have);
+    if (r < 0 || have >= want)
+        return r;
+    for (int i = 0; i < record_kinds_count; i++) {
+        const char *t = record_kinds[i].table;
+        if (!record_kinds[i].synced)
+            continue;
+        for (int upd = 0; upd < 2; upd++)
+            strbuf_fmt(&q, "CREATE TRIGGER IF NOT EXISTS %s_outbox_%s AFTER %s ON %s "
+                           "WHEN NOT EXISTS (SELECT 1 FROM sync_apply) BEGIN "
+                           "INSERT INTO outbox (tbl, row_id, hlc) VALUES ('%s', NEW.id, NEW.hlc); "
+                           "END;", t, upd ? "update" : "insert", upd ? "UPDATE" : "INSERT", t, t);
+        strbuf_fmt(&q, "CREATE TRIGGER IF NOT EXISTS %s_no_delete BEFORE DELETE ON %s BEGIN "
+                       "SELECT RAISE(ABORT, 'rows of %s are never deleted: set deleted = 1 "
+                       "(a tombstone)'); END;", t, t, t);
+    }
+    if (q.err)
+        return q.err;
+    r = store_begin(s);
+    if (r == 0)
+        r = store_exec(s, q.p);
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0)
+        store_rollback(s);
+    strbuf_free(&q);
+    return r;
+}
+
 static void store_load_facts(struct store *s)
 {
     char buf[64];
@@ -324,6 +371,8 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
             goto fail;
     }
     r = store_migrate(s);
+    if (r == 0)
+        r = ensure_triggers(s);
     if (r < 0)
         goto fail;
     store_load_facts(s);

@@ -296,10 +296,24 @@ static void test_outbox(struct store *s)
     /* the clock survives a reopen: the next value is above the last one */
     long long last = scalar(s, "SELECT max(hlc) FROM case_report");
     validator_free(v);
+    /* the capture triggers come from the kinds table (sync/kinds.c): one
+     * that is missing is made again when the store opens */
+    CHECK(store_exec(s, "DROP TRIGGER vaccination_outbox_insert") == 0);
+    CHECK(scalar(s, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                    "name = 'vaccination_outbox_insert'") == 0);
     store_close(s);
     struct store_opts o = {0};
     CHECK(store_open(path, &o, &s) == 0);
     CHECK((long long)store_hlc_tick(s) > last);
+    CHECK(scalar(s, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN "
+                    "('vaccination_outbox_insert', 'vaccination_outbox_update', "
+                    "'vaccination_no_delete')") == 3);
+    n = scalar(s, "SELECT count(*) FROM outbox");
+    CHECK(store_exec(s, "INSERT INTO vaccination (id, origin, hlc, created_at, updated_at, "
+                        "program, village, animals, event_date) VALUES ('v1', 'x', 1, 't', 't', "
+                        "'P', '3201011001', '[]', '2026-01-01')") == 0);
+    CHECK(scalar(s, "SELECT count(*) FROM outbox WHERE tbl = 'vaccination' AND "
+                    "row_id = 'v1'") == 1 && scalar(s, "SELECT count(*) FROM outbox") == n + 1);
     store_close(s);
 }
 
