@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "outbox.h"
 
 /* Binds text, or leaves the parameter NULL when it is empty (store_stmt()
  * hands out statements with their bindings cleared). */
@@ -136,20 +137,12 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
     return 0;
 }
 
-/* The sync state of a record, derived from the outbox: a queued change
- * means "queued", a refused one "rejected", no entry at all "synced". */
-#define SYNC_STATE_SQL \
-    "CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = c.id AND o.state = 2) THEN 'rejected'" \
-    " WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = c.id AND o.state = 0) THEN 'queued'" \
-    " ELSE 'synced' END"
-
 int case_report_list(struct store *s, FILE *fp, int json, int limit)
 {
     static const char sql[] =
         "SELECT c.id, c.ref, c.kind, c.village, a.name, c.syndrome, c.signs, c.animals, c.ddx,"
         " c.event_date, c.reporter, c.note, sk_y(c.geom), sk_x(c.geom), c.created_at, "
-        SYNC_STATE_SQL ","
-        " (SELECT o.error FROM outbox o WHERE o.row_id = c.id AND o.state = 2 ORDER BY o.seq DESC LIMIT 1)"
+        OUTBOX_SYNC_STATE_SQL("c")
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 ORDER BY c.hlc DESC LIMIT ?1";
     sqlite3_stmt *st;
@@ -275,9 +268,9 @@ int node_status(struct store *s, FILE *fp, int json)
     cJSON_AddNumberToObject(o, "records", (double)total);
     cJSON_AddItemToObject(o, "records_by_table", by);
     cJSON_AddNumberToObject(o, "outbox", (double)count_of(s,
-                            "SELECT count(*) FROM outbox WHERE state = 0"));
+                            OUTBOX_COUNT_QUEUED_SQL));
     cJSON_AddNumberToObject(o, "rejected", (double)count_of(s,
-                            "SELECT count(*) FROM outbox WHERE state = 2"));
+                            OUTBOX_COUNT_REFUSED_SQL));
     cJSON_AddNumberToObject(o, "officers", (double)count_of(s,
                             "SELECT count(*) FROM officer WHERE deleted = 0"));
     cJSON_AddNumberToObject(o, "villages", (double)count_of(s,   /* of this district */
@@ -297,7 +290,7 @@ int node_status(struct store *s, FILE *fp, int json)
         cJSON_AddStringToObject(o, "last_error_at", buf);
     else
         cJSON_AddNullToObject(o, "last_error_at");
-    n = count_of(s, "SELECT hlc FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1");
+    n = count_of(s, "SELECT hlc FROM outbox_named WHERE state_name = 'queued' ORDER BY seq LIMIT 1");
     if (n > 0) {
         long long age = ((long long)hlc_wall_ms() - (long long)HLC_MS(n)) / 1000;
         cJSON_AddNumberToObject(o, "oldest_unsent_age_s", (double)(age > 0 ? age : 0));

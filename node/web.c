@@ -27,6 +27,7 @@
 #include "embed.h"
 #include "http.h"
 #include "log.h"
+#include "outbox.h"
 #include "records.h"
 #include "throttle.h"
 #include "web_int.h"
@@ -308,15 +309,6 @@ static void api_areas(struct wreq *q)
     send_rows(q, st);
 }
 
-/* A record's sync state, from the outbox: a refused change means
- * "rejected", a queued one "queued", none "synced". */
-#define SYNC_STATE(t) \
-    "CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = " t ".id AND o.state = 2)" \
-    " THEN 'rejected' WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = " t ".id" \
-    " AND o.state = 0) THEN 'queued' ELSE 'synced' END AS sync," \
-    " (SELECT o.error FROM outbox o WHERE o.row_id = " t ".id AND o.state = 2" \
-    " ORDER BY o.seq DESC LIMIT 1) AS sync_error"
-
 static int query_limit(struct wreq *q, int def, int max)
 {
     char buf[16];
@@ -333,7 +325,7 @@ static void api_reports_list(struct wreq *q)
         "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome,"
         " c.signs AS signs_json, c.animals AS animals_json, c.ddx AS ddx_json, c.event_date,"
         " c.reporter, c.note, sk_y(c.geom) AS lat, sk_x(c.geom) AS lon, c.created_at, "
-        SYNC_STATE("c")
+        OUTBOX_SYNC_STATE_SQL("c")
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 AND (?1 IS NULL OR instr(c.ref, ?1) > 0)"
         " ORDER BY c.hlc DESC LIMIT ?2");
@@ -419,8 +411,8 @@ static void api_dashboard(struct wreq *q)
         sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
         cJSON_AddItemToObject(o, "by_species", rows_json(st, &rc));
     }
-    add_count(q, o, "outbox", "SELECT count(*) FROM outbox WHERE state = 0");
-    add_count(q, o, "rejected", "SELECT count(*) FROM outbox WHERE state = 2");
+    add_count(q, o, "outbox", OUTBOX_COUNT_QUEUED_SQL);
+    add_count(q, o, "rejected", OUTBOX_COUNT_REFUSED_SQL);
     add_count(q, o, "reports_total", "SELECT count(*) FROM case_report WHERE deleted = 0");
     (void) store_meta_get(s, "last_sync_ok", ok, sizeof(ok));
     (void) store_meta_get(s, "last_error_at", err_at, sizeof(err_at));
@@ -446,7 +438,7 @@ static void api_map(struct wreq *q)
 {
     sqlite3_stmt *st = store_stmt(q->w->d->store,
         "SELECT c.ref, c.kind, c.syndrome, c.event_date, c.village, a.name,"
-        " sk_x(c.geom), sk_y(c.geom), " SYNC_STATE("c")
+        " sk_x(c.geom), sk_y(c.geom), " OUTBOX_SYNC_STATE_SQL("c")
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 AND c.geom IS NOT NULL AND c.event_date >= date('now', ?1)"
         " ORDER BY c.hlc DESC LIMIT 5000");
@@ -531,7 +523,7 @@ static int slaughter_save(struct daemon *d, void *in, struct verr *e, char id[UU
                       : slaughter_insert(d->store, in, id);
 }
 
-#define LIST_SQL(t) "SELECT t.*, " SYNC_STATE("t") " FROM " t " t WHERE t.deleted = 0" \
+#define LIST_SQL(t) "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM " t " t WHERE t.deleted = 0" \
                     " ORDER BY t.hlc DESC LIMIT ?1"
 
 struct kind_def {

@@ -72,7 +72,7 @@ def exactly_once(node, expect):
     assert local == expect, 'node has %d reports, expected %d' % (local, expect)
     assert rows == distinct == expect, 'hub has %d rows (%d ids), expected %d' % (
         rows, distinct, expect)
-    queued = node.sql('SELECT count(*) FROM outbox WHERE state = 0')[0][0]
+    queued = node.sql("SELECT count(*) FROM outbox_named WHERE state_name = 'queued'")[0][0]
     assert queued == 0, '%d outbox entries still queued' % queued
     ids = set(r[0] for r in node.sql('SELECT id FROM case_report WHERE origin = ?', (nid,)))
     central = set(ENV.pg.psql("SELECT id FROM case_report WHERE origin = '%s'" % nid).split())
@@ -289,7 +289,7 @@ def test_kill9_node_mid_sync():
     node = new_node(10000)
     args = [NODE_EXE, '--db', node.db, 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca,
             '--no-progress', '--batch-kib', '8']
-    queued = lambda: node.sql('SELECT count(*) FROM outbox WHERE state = 0')[0][0]  # noqa
+    queued = lambda: node.sql("SELECT count(*) FROM outbox_named WHERE state_name = 'queued'")[0][0]  # noqa
     for _ in range(2):
         # kill -9 as soon as an ack has been applied: mid-sync, more to go
         before = queued()

@@ -8,6 +8,7 @@
 
 #include "embed.h"
 #include "geom.h"
+#include "outbox.h"
 #include "records.h"
 #include "refdata.h"
 #include "store.h"
@@ -232,6 +233,153 @@ static void test_validator(struct store *s)
     validator_free(v);
 }
 
+/* enum outbox_state (outbox.h) and the view outbox_named (migration 005)
+ * name the same numbers, and a record's sync state, read through the view,
+ * still finds its outbox rows by the row_id index. */
+static void test_outbox_names(struct store *s)
+{
+    static const struct {
+        enum outbox_state state;
+        const char *name;
+    } names[] = { { OUTBOX_QUEUED, "queued" }, { OUTBOX_REFUSED, "refused" } };
+    sqlite3_stmt *st;
+    char sql[160], plan[4096] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(sql, sizeof(sql), "UPDATE outbox SET state = %d WHERE seq = "
+                 "(SELECT max(seq) FROM outbox)", (int)names[i].state);
+        CHECK(store_exec(s, sql) == 0);
+        CHECK(sqlite3_prepare_v2(store_db(s), "SELECT state_name FROM outbox_named "
+                                 "WHERE seq = (SELECT max(seq) FROM outbox)", -1, &st,
+                                 NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW);
+        CHECK_STR((const char *)sqlite3_column_text(st, 0), names[i].name);
+        sqlite3_finalize(st);
+    }
+    CHECK(scalar(s, OUTBOX_COUNT_QUEUED_SQL) == scalar(s, "SELECT count(*) FROM outbox") - 1);
+    CHECK(scalar(s, OUTBOX_COUNT_REFUSED_SQL) == 1);
+    CHECK(scalar(s, "SELECT count(*) FROM (SELECT " OUTBOX_SYNC_STATE_SQL("c")
+                    " FROM case_report c) WHERE sync = 'rejected'") == 1);
+    CHECK(sqlite3_prepare_v2(store_db(s), "EXPLAIN QUERY PLAN SELECT "
+                             OUTBOX_SYNC_STATE_SQL("c") " FROM case_report c", -1, &st,
+                             NULL) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(plan) - 200)
+        len += (size_t)snprintf(plan + len, sizeof(plan) - len, "%s\n",
+                                (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    CHECK(strstr(plan, "SCAN o") == NULL);             /* no full scan of the outbox */
+    CHECK(strstr(plan, "INDEX outbox_row (row_id=?)") != NULL);
+    CHECK(store_exec(s, "UPDATE outbox SET state = 0") == 0);
+}
+
+/* enum outbox_state (outbox.h) and the view outbox_named (migration 005)
+ * name the same numbers, and a record's sync state, read through the view,
+ * still finds its outbox rows by the row_id index. */
+static void test_outbox_names(struct store *s)
+{
+    static const struct {
+        enum outbox_state state;
+        const char *name;
+    } names[] = { { OUTBOX_QUEUED, "queued" }, { OUTBOX_REFUSED, "refused" } };
+    sqlite3_stmt *st;
+    char sql[160], plan[4096] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(sql, sizeof(sql), "UPDATE outbox SET state = %d WHERE seq = "
+                 "(SELECT max(seq) FROM outbox)", (int)names[i].state);
+        CHECK(store_exec(s, sql) == 0);
+        CHECK(sqlite3_prepare_v2(store_db(s), "SELECT state_name FROM outbox_named "
+                                 "WHERE seq = (SELECT max(seq) FROM outbox)", -1, &st,
+                                 NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW);
+        CHECK_STR((const char *)sqlite3_column_text(st, 0), names[i].name);
+        sqlite3_finalize(st);
+    }
+    CHECK(scalar(s, OUTBOX_COUNT_QUEUED_SQL) == scalar(s, "SELECT count(*) FROM outbox") - 1);
+    CHECK(scalar(s, OUTBOX_COUNT_REFUSED_SQL) == 1);
+    CHECK(scalar(s, "SELECT count(*) FROM (SELECT " OUTBOX_SYNC_STATE_SQL("c")
+                    " FROM case_report c) WHERE sync = 'rejected'") == 1);
+    CHECK(sqlite3_prepare_v2(store_db(s), "EXPLAIN QUERY PLAN SELECT "
+                             OUTBOX_SYNC_STATE_SQL("c") " FROM case_report c", -1, &st,
+                             NULL) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(plan) - 200)
+        len += (size_t)snprintf(plan + len, sizeof(plan) - len, "%s\n",
+                                (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    CHECK(strstr(plan, "SCAN o") == NULL);             /* no full scan of the outbox */
+    CHECK(strstr(plan, "INDEX outbox_row (row_id=?)") != NULL);
+    CHECK(store_exec(s, "UPDATE outbox SET state = 0") == 0);
+}
+
+/* Text of the first column of sql's first row, copied into buf. */
+static const char *text_of(struct store *s, const char *sql, char *buf, size_t cap)
+{
+    sqlite3_stmt *st;
+
+    snprintf(buf, cap, "(none)");
+    if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+/* The JSON text each record kind stores (signs, ddx, animals), byte for
+ * byte as readers (the web, `report list`, the dashboard's json_each, the
+ * hub) have always had it: compact, keys in this order, whole numbers. */
+static void test_stored_json(struct store *s)
+{
+    struct case_report_in c = { .kind = 'U', .village = "3201011001", .n_signs = 2,
+        .signs = { "KBG", "DMM" }, .n_animals = 2, .n_ddx = 0, .event_date = "2026-11-20",
+        .animals = { { "SP", 3, 1, 40 }, { "KB", 10000000, 0, 0 } } };
+    struct followup_in f = { .outcome = "SB", .n_animals = 1, .escalate = 1,
+        .animals = { { "SP", { 1, 2, 3, 40 } } }, .event_date = "2026-11-21" };
+    struct vaccination_in va = { .program = "PMK 2026", .village = "3201011001",
+        .n_animals = 2, .animals = { { "SP", { 120, 0 } }, { "KR", { 0, 7 } } },
+        .event_date = "2026-11-21" };
+    struct population_in po = { .village = "3201011001", .n_animals = 1,
+        .animals = { { "AY", { 5000 } } }, .event_date = "2026-11-21" };
+    struct permit_in pe = { .owner_id = "3201234567890001", .from_area = "3201011001",
+        .to_area = "5371", .n_animals = 1, .animals = { { "SP", { 10 } } },
+        .issue_date = "2026-11-21" };
+    char id[UUID_STR_LEN], ref[24], sql[200], buf[512];
+
+    c.n_ddx = 1;
+    snprintf(c.ddx[0], sizeof(c.ddx[0]), "AI");
+    CHECK(store_begin(s) == 0);
+    CHECK(case_report_insert(s, &c, id, ref) == 0);
+    snprintf(sql, sizeof(sql), "SELECT signs || ' ' || ddx || ' ' || animals FROM case_report "
+             "WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[\"KBG\",\"DMM\"] [\"AI\"] "
+              "[{\"species\":\"SP\",\"sick\":3,\"dead\":1,\"at_risk\":40},"
+              "{\"species\":\"KB\",\"sick\":10000000,\"dead\":0,\"at_risk\":0}]");
+    c.kind = 'P';
+    c.n_signs = c.n_ddx = 0;
+    snprintf(c.syndrome, sizeof(c.syndrome), "GGK");
+    CHECK(case_report_insert(s, &c, id, ref) == 0);
+    snprintf(sql, sizeof(sql), "SELECT signs || ' ' || ddx FROM case_report WHERE id = '%s'",
+             id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[] []");
+    snprintf(f.case_id, sizeof(f.case_id), "%s", id);
+    CHECK(followup_insert(s, &f, id) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM case_followup WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)),
+              "[{\"species\":\"SP\",\"sick\":1,\"dead\":2,\"culled\":3,\"at_risk\":40}]");
+    CHECK(vaccination_insert(s, &va, id) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM vaccination WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"SP\",\"primary\":120,"
+              "\"booster\":0},{\"species\":\"KR\",\"primary\":0,\"booster\":7}]");
+    CHECK(population_insert(s, &po, id) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM population_report WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"AY\",\"n\":5000}]");
+    CHECK(permit_insert(s, &pe, id, ref) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM movement_permit WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"SP\",\"n\":10}]");
+    store_rollback(s);
+}
+
 static void test_outbox(struct store *s)
 {
     struct validator *v = NULL;
@@ -292,6 +440,8 @@ static void test_outbox(struct store *s)
     CHECK(store_exec(s, "DELETE FROM sync_apply") == 0);
     CHECK(store_commit(s) == 0);
     CHECK(scalar(s, "SELECT count(*) FROM outbox") == n);
+
+    test_outbox_names(s);
 
     /* the clock survives a reopen: the next value is above the last one */
     long long last = scalar(s, "SELECT max(hlc) FROM case_report");
