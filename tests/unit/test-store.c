@@ -273,46 +273,6 @@ static void test_outbox_names(struct store *s)
     CHECK(store_exec(s, "UPDATE outbox SET state = 0") == 0);
 }
 
-/* enum outbox_state (outbox.h) and the view outbox_named (migration 005)
- * name the same numbers, and a record's sync state, read through the view,
- * still finds its outbox rows by the row_id index. */
-static void test_outbox_names(struct store *s)
-{
-    static const struct {
-        enum outbox_state state;
-        const char *name;
-    } names[] = { { OUTBOX_QUEUED, "queued" }, { OUTBOX_REFUSED, "refused" } };
-    sqlite3_stmt *st;
-    char sql[160], plan[4096] = "";
-    size_t len = 0;
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(sql, sizeof(sql), "UPDATE outbox SET state = %d WHERE seq = "
-                 "(SELECT max(seq) FROM outbox)", (int)names[i].state);
-        CHECK(store_exec(s, sql) == 0);
-        CHECK(sqlite3_prepare_v2(store_db(s), "SELECT state_name FROM outbox_named "
-                                 "WHERE seq = (SELECT max(seq) FROM outbox)", -1, &st,
-                                 NULL) == SQLITE_OK);
-        CHECK(sqlite3_step(st) == SQLITE_ROW);
-        CHECK_STR((const char *)sqlite3_column_text(st, 0), names[i].name);
-        sqlite3_finalize(st);
-    }
-    CHECK(scalar(s, OUTBOX_COUNT_QUEUED_SQL) == scalar(s, "SELECT count(*) FROM outbox") - 1);
-    CHECK(scalar(s, OUTBOX_COUNT_REFUSED_SQL) == 1);
-    CHECK(scalar(s, "SELECT count(*) FROM (SELECT " OUTBOX_SYNC_STATE_SQL("c")
-                    " FROM case_report c) WHERE sync = 'rejected'") == 1);
-    CHECK(sqlite3_prepare_v2(store_db(s), "EXPLAIN QUERY PLAN SELECT "
-                             OUTBOX_SYNC_STATE_SQL("c") " FROM case_report c", -1, &st,
-                             NULL) == SQLITE_OK);
-    while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(plan) - 200)
-        len += (size_t)snprintf(plan + len, sizeof(plan) - len, "%s\n",
-                                (const char *)sqlite3_column_text(st, 3));
-    sqlite3_finalize(st);
-    CHECK(strstr(plan, "SCAN o") == NULL);             /* no full scan of the outbox */
-    CHECK(strstr(plan, "INDEX outbox_row (row_id=?)") != NULL);
-    CHECK(store_exec(s, "UPDATE outbox SET state = 0") == 0);
-}
-
 /* Text of the first column of sql's first row, copied into buf. */
 static const char *text_of(struct store *s, const char *sql, char *buf, size_t cap)
 {
@@ -607,6 +567,7 @@ int main(void)
     s = make_store();
     test_validator(s);
     test_spatial(s);
+    test_stored_json(s);
     test_outbox(s);            /* closes s */
     test_points();
     test_upgrade();
