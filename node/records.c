@@ -1,6 +1,7 @@
 /* records.c - field records: insert with provenance stamps, list, status. */
 #include "records.h"
 
+#include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -572,4 +573,22 @@ int slaughter_insert(struct store *s, const struct slaughter_in *in,
     bind_opt(st, 10, in->reporter);
     bind_opt(st, 11, in->note);
     return step_done(s, st, "slaughter report");
+}
+
+int record_insert(struct store *s, enum rec_kind kind, const void *in,
+                  char id_out[UUID_STR_LEN], char ref_out[24])
+{
+    ref_out[0] = '\0';
+    switch (kind) {
+    case REC_CASE:        return case_report_insert(s, in, id_out, ref_out);
+    case REC_FOLLOWUP:    return followup_insert(s, in, id_out);
+    case REC_VACCINATION: return vaccination_insert(s, in, id_out);
+    case REC_TREATMENT:   return treatment_insert(s, in, id_out);
+    case REC_MOVEMENT:    return permit_insert(s, in, id_out, ref_out);
+    case REC_SLAUGHTER:   return slaughter_insert(s, in, id_out);
+    case REC_POPULATION:  return population_insert(s, in, id_out);
+    case REC_KIND_COUNT:  break;
+    }
+    assert(!"record_insert: no such kind");
+    return -EINVAL;
 }

@@ -31,7 +31,6 @@
 #include "records.h"
 #include "throttle.h"
 #include "web_int.h"
-#include "web_json.h"
 #include "hostport.h"
 
 extern const struct embedded_file web_assets[];
@@ -341,26 +340,6 @@ static void api_reports_list(struct wreq *q)
     send_rows(q, st);
 }
 
-/* ------------------------------------------------------------------ writes */
-
-static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in, size_t size);
-
-static void api_reports_add(struct wreq *q, cJSON *doc)
-{
-    struct daemon *d = q->w->d;
-    struct case_report_in in;
-    struct actor a;
-    struct verr e;
-
-    actor_officer(&a, q->who.role, q->who.phone, q->who.village);
-    if (validate_case_report(d->validator, doc, &in, &e) < 0 ||
-        access_check(&a, REC_CASE, &in, &e) < 0) {
-        send_verr(q, &e);
-        return;
-    }
-    enqueue(q, NULL, &in, sizeof(in));
-}
-
 /* ------------------------------------------------------------------ dashboard and map */
 
 static void add_count(struct wreq *q, cJSON *o, const char *key, const char *sql)
@@ -480,79 +459,31 @@ static void api_map(struct wreq *q)
     web_send_json(q, 200, fc, NULL);
 }
 
-/* ------------------------------------------------------------------ other record kinds */
+/* ------------------------------------------------------------------ record kinds */
 
-/* One wrapper pair per kind: the validator and the insert of that kind. */
-static int followup_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                         char ref[24], int phase)
-{
-    (void) ref;
-    return phase == 0 ? validate_followup(d->validator, in, e) : followup_insert(d->store, in, id);
-}
-static int vaccination_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                            char ref[24], int phase)
-{
-    (void) ref;
-    return phase == 0 ? validate_vaccination(d->validator, in, e)
-                      : vaccination_insert(d->store, in, id);
-}
-static int population_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                           char ref[24], int phase)
-{
-    (void) ref;
-    return phase == 0 ? validate_population(d->validator, in, e)
-                      : population_insert(d->store, in, id);
-}
-static int permit_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                       char ref[24], int phase)
-{
-    return phase == 0 ? validate_permit(d->validator, in, e) : permit_insert(d->store, in, id, ref);
-}
-static int treatment_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                          char ref[24], int phase)
-{
-    (void) ref;
-    return phase == 0 ? validate_treatment(d->validator, in, e)
-                      : treatment_insert(d->store, in, id);
-}
-static int slaughter_save(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                          char ref[24], int phase)
-{
-    (void) ref;
-    return phase == 0 ? validate_slaughter(d->validator, in, e)
-                      : slaughter_insert(d->store, in, id);
-}
-
-#define LIST_SQL(t) "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM " t " t WHERE t.deleted = 0" \
-                    " ORDER BY t.hlc DESC LIMIT ?1"
-
+/* A record kind the API takes: the one validator decodes and checks its
+ * JSON (validate_record_json), access_check() decides, and the group
+ * commit inserts it (record_insert). list_sql lists the kind (NULL: case
+ * reports, which have their own list). */
 struct kind_def {
+    enum rec_kind rec;
     const char *list_sql;
-    const struct web_form *form;
-    size_t size;                /* of the C struct */
-    enum rec_kind rec;          /* for access_check() */
-    int (*save)(struct daemon *d, void *in, struct verr *e, char id[UUID_STR_LEN],
-                char ref[24], int phase);  /* phase 0 validates, 1 inserts */
 };
 
-#define KIND(st, table, form, rec, fn) { LIST_SQL(table), &form, sizeof(struct st), rec, fn }
+#define LIST_SQL(t) "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM " t " t" \
+                    " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1"
 
-static const struct kind_def k_followup =
-    KIND(followup_in, "case_followup", web_form_followup, REC_FOLLOWUP, followup_save);
-static const struct kind_def k_vaccination =
-    KIND(vaccination_in, "vaccination", web_form_vaccination, REC_VACCINATION, vaccination_save);
-static const struct kind_def k_treatment =
-    KIND(treatment_in, "treatment", web_form_treatment, REC_TREATMENT, treatment_save);
-static const struct kind_def k_movement =
-    KIND(permit_in, "movement_permit", web_form_permit, REC_MOVEMENT, permit_save);
-static const struct kind_def k_slaughter =
-    KIND(slaughter_in, "slaughter_report", web_form_slaughter, REC_SLAUGHTER, slaughter_save);
-static const struct kind_def k_population =
-    KIND(population_in, "population_report", web_form_population, REC_POPULATION,
-         population_save);
+static const struct kind_def k_case = { REC_CASE, NULL };
+static const struct kind_def k_followup = { REC_FOLLOWUP, LIST_SQL("case_followup") };
+static const struct kind_def k_vaccination = { REC_VACCINATION, LIST_SQL("vaccination") };
+static const struct kind_def k_treatment = { REC_TREATMENT, LIST_SQL("treatment") };
+static const struct kind_def k_movement = { REC_MOVEMENT, LIST_SQL("movement_permit") };
+static const struct kind_def k_slaughter = { REC_SLAUGHTER, LIST_SQL("slaughter_report") };
+static const struct kind_def k_population = { REC_POPULATION, LIST_SQL("population_report") };
 
+static void enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size);
 static void api_kind_list(struct wreq *q);
-static void api_kind_add(struct wreq *q, cJSON *doc);
+static void api_record_add(struct wreq *q, cJSON *doc);
 
 /* ------------------------------------------------------------------ routing */
 
@@ -579,30 +510,22 @@ static const struct route routes[] = {
     { R_GET,  "/api/v1/codes",     PERM_READ,  api_codes,        NULL, NULL },
     { R_GET,  "/api/v1/areas",     PERM_READ,  api_areas,        NULL, NULL },
     { R_GET,  "/api/v1/reports",   PERM_READ,  api_reports_list, NULL, NULL },
-    { R_POST, "/api/v1/reports",   PERM_CASE,  NULL,             api_reports_add, NULL },
+    { R_POST, "/api/v1/reports",   PERM_CASE,  NULL,             api_record_add, &k_case },
     { R_GET,  "/api/v1/dashboard", PERM_READ,  api_dashboard,    NULL, NULL },
     { R_GET,  "/api/v1/map",       PERM_READ,  api_map,          NULL, NULL },
     { R_GET,  "/api/v1/followups",    PERM_READ,  api_kind_list, NULL, &k_followup },
-    { R_POST, "/api/v1/followups",    PERM_ENTRY, NULL, api_kind_add,  &k_followup },
+    { R_POST, "/api/v1/followups",    PERM_ENTRY, NULL, api_record_add, &k_followup },
     { R_GET,  "/api/v1/vaccinations", PERM_READ,  api_kind_list, NULL, &k_vaccination },
-    { R_POST, "/api/v1/vaccinations", PERM_ENTRY, NULL, api_kind_add,  &k_vaccination },
+    { R_POST, "/api/v1/vaccinations", PERM_ENTRY, NULL, api_record_add, &k_vaccination },
     { R_GET,  "/api/v1/treatments",   PERM_READ,  api_kind_list, NULL, &k_treatment },
-    { R_POST, "/api/v1/treatments",   PERM_ENTRY, NULL, api_kind_add,  &k_treatment },
+    { R_POST, "/api/v1/treatments",   PERM_ENTRY, NULL, api_record_add, &k_treatment },
     { R_GET,  "/api/v1/movements",    PERM_READ,  api_kind_list, NULL, &k_movement },
-    { R_POST, "/api/v1/movements",    PERM_ENTRY, NULL, api_kind_add,  &k_movement },
+    { R_POST, "/api/v1/movements",    PERM_ENTRY, NULL, api_record_add, &k_movement },
     { R_GET,  "/api/v1/slaughters",   PERM_READ,  api_kind_list, NULL, &k_slaughter },
-    { R_POST, "/api/v1/slaughters",   PERM_ENTRY, NULL, api_kind_add,  &k_slaughter },
+    { R_POST, "/api/v1/slaughters",   PERM_ENTRY, NULL, api_record_add, &k_slaughter },
     { R_GET,  "/api/v1/populations",  PERM_READ,  api_kind_list, NULL, &k_population },
-    { R_POST, "/api/v1/populations",  PERM_ENTRY, NULL, api_kind_add,  &k_population },
+    { R_POST, "/api/v1/populations",  PERM_ENTRY, NULL, api_record_add, &k_population },
 };
-
-/* The validators name the record's columns; the API takes a case by its
- * reference, so a refusal of case_id is one of case_ref. */
-static void api_field_name(struct verr *e)
-{
-    if (strcmp(e->field, "case_id") == 0)
-        snprintf(e->field, sizeof(e->field), "case_ref");
-}
 
 static void api_kind_list(struct wreq *q)
 {
@@ -616,14 +539,15 @@ static void api_kind_list(struct wreq *q)
     send_rows(q, st);
 }
 
-static void api_kind_add(struct wreq *q, cJSON *doc)
+/* POST of a record of the route's kind: validated, checked against the
+ * officer's rights, then queued for the next group commit. */
+static void api_record_add(struct wreq *q, cJSON *doc)
 {
-    const struct kind_def *k = q->rt->rec;
-    struct daemon *d = q->w->d;
-    char id[UUID_STR_LEN], ref[24] = "";
+    enum rec_kind kind = q->rt->rec->rec;
+    size_t size = validate_record_size(kind);
     struct actor a;
     struct verr e;
-    void *in = calloc(1, k->size);
+    void *in = calloc(1, size);
     int r;
 
     if (!in) {
@@ -631,33 +555,30 @@ static void api_kind_add(struct wreq *q, cJSON *doc)
         return;
     }
     actor_officer(&a, q->who.role, q->who.phone, q->who.village);
-    r = web_json_decode(d->store, doc, k->form, in, &e);
+    r = validate_record_json(q->w->d->validator, kind, doc, in, &e);
     if (r == 0)
-        r = k->save(d, in, &e, id, ref, 0);
-    if (r == 0)
-        r = access_check(&a, k->rec, in, &e);
-    api_field_name(&e);
+        r = access_check(&a, kind, in, &e);
     if (r == -EINVAL || r == -EACCES)
         send_verr(q, &e);
     else if (r < 0)
         web_send_store_error(q, r);
     else
-        enqueue(q, k, in, k->size);
+        enqueue(q, kind, in, size);
     free(in);
 }
 
 int web_record_check(struct daemon *d, const char *path, const char *body, size_t len,
                      struct verr *e)
 {
-    const struct route *rt = NULL;
+    const struct kind_def *k = NULL;
     cJSON *doc;
+    void *in;
     int r;
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (routes[i].kind == R_POST && strcmp(routes[i].path, path) == 0 &&
-            (routes[i].rec || routes[i].post == api_reports_add))
-            rt = &routes[i];
-    if (!rt)
+        if (routes[i].kind == R_POST && routes[i].rec && strcmp(routes[i].path, path) == 0)
+            k = routes[i].rec;
+    if (!k)
         return -ENOENT;
     r = validate_json_parse(body, len, &doc, e);
     if (r < 0)
@@ -668,19 +589,9 @@ int web_record_check(struct daemon *d, const char *path, const char *body, size_
         snprintf(e->field, sizeof(e->field), "body");
         return -EINVAL;
     }
-    if (rt->rec) {
-        char id[UUID_STR_LEN], ref[24];
-        void *in = calloc(1, rt->rec->size);
-        r = in ? web_json_decode(d->store, doc, rt->rec->form, in, e) : -ENOMEM;
-        if (r == 0)
-            r = rt->rec->save(d, in, e, id, ref, 0);
-        api_field_name(e);
-        free(in);
-    } else {
-        struct case_report_in *in = malloc(sizeof(*in));
-        r = in ? validate_case_report(d->validator, doc, in, e) : -ENOMEM;
-        free(in);
-    }
+    in = calloc(1, validate_record_size(k->rec));
+    r = in ? validate_record_json(d->validator, k->rec, doc, in, e) : -ENOMEM;
+    free(in);
     cJSON_Delete(doc);
     return r;
 }
@@ -815,7 +726,7 @@ static void on_request(void *arg, struct http_conn *c, const struct http_req *r)
  * record that fails alone is rolled back to its savepoint and refused. */
 static void on_flush(uv_idle_t *h);
 
-static void enqueue(struct wreq *q, const struct kind_def *kind, const void *in, size_t size)
+static void enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size)
 {
     struct web *w = q->w;
     struct pending *p = calloc(1, sizeof(*p));
@@ -855,15 +766,13 @@ static void flush_queue(struct web *w)
     r = store_begin(s);
     for (p = list; p && r == 0; p = p->next) {
         char id[UUID_STR_LEN], ref[24] = "";
-        struct verr e;
         int rr;
 
         if (sqlite3_exec(db, "SAVEPOINT rec", NULL, NULL, NULL) != SQLITE_OK) {
             r = -EIO;
             break;
         }
-        rr = p->kind ? p->kind->save(d, p->in, &e, id, ref, 1)
-                     : case_report_insert(s, p->in, id, ref);
+        rr = record_insert(s, p->kind, p->in, id, ref);
         if (rr < 0) {
             sqlite3_exec(db, "ROLLBACK TO rec", NULL, NULL, NULL);
         } else {

@@ -10,16 +10,15 @@
 #include "auth.h"
 #include "daemon.h"
 #include "http.h"
+#include "validate.h"
 #include "web.h"
-
-struct kind_def;
 
 /* A validated record waiting for the next group commit. */
 struct pending {
     struct pending *next;
     struct http_conn *c;        /* holds a ref */
     const char *lang;
-    const struct kind_def *kind;  /* NULL: a case report */
+    enum rec_kind kind;
     void *in;                   /* the validated C struct; owned */
 };
 

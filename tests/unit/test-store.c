@@ -340,6 +340,84 @@ static void test_stored_json(struct store *s)
     store_rollback(s);
 }
 
+/* validate_record_json() on kind's JSON text: 0, or the refusal's code and
+ * field as want/field say (and detail, when given). */
+static int check_json(struct validator *v, enum rec_kind kind, const char *text,
+                      enum verr_code want, const char *field, const char *detail)
+{
+    char *out = calloc(1, validate_record_size(kind));
+    cJSON *doc = cJSON_Parse(text);
+    struct verr e;
+    int r = out && doc ? validate_record_json(v, kind, doc, out, &e) : -ENOMEM;
+
+    free(out);
+    cJSON_Delete(doc);
+    if (want == VERR_NONE)
+        return r == 0;
+    if (r != -EINVAL || e.code != want || strcmp(e.field, field) != 0) {
+        printf("# got %d code %d field '%s' detail '%s'\n", r, e.code, e.field, e.detail);
+        return 0;
+    }
+    return !detail || strcmp(e.detail, detail) == 0;
+}
+
+/* Every kind's JSON is decoded by the validator (validate_record_json):
+ * the same refusals, fields and details the API has always answered. */
+static void test_record_json(struct store *s)
+{
+    struct validator *v = NULL;
+    struct vaccination_in vac;
+    struct verr e;
+    cJSON *doc;
+
+    CHECK(validator_new(s, &v) == 0);
+    CHECK(validate_record_size(REC_CASE) == sizeof(struct case_report_in));
+    CHECK(validate_record_size(REC_MOVEMENT) == sizeof(struct permit_in));
+    CHECK(check_json(v, REC_CASE, "{\"kind\":\"U\",\"village\":\"3201011001\","
+                     "\"signs\":[\"KBG\"],\"animals\":[{\"species\":\"SP\",\"sick\":1}],"
+                     "\"event_date\":\"2026-11-20\"}", VERR_NONE, NULL, NULL));
+    CHECK(check_json(v, REC_CASE, "{\"kind\":\"U\",\"kind\":\"P\"}", VERR_DUPLICATE,
+                     "kind", NULL));
+    /* a follow-up names its case by reference, and so does a refusal */
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"outcome\":\"SB\",\"event_date\":\"2026-01-03\"}",
+                     VERR_REQUIRED, "case_ref", NULL));
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"case_ref\":\"3201-999999\",\"outcome\":\"SB\","
+                     "\"event_date\":\"2026-01-03\"}", VERR_UNKNOWN_CODE, "case_ref",
+                     "3201-999999"));
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"case_ref\":7}", VERR_TYPE, "case_ref", "string"));
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"escalate\":\"Y\"}", VERR_TYPE, "escalate",
+                     "true or false"));
+    CHECK(check_json(v, REC_VACCINATION, "{\"colour\":1}", VERR_UNKNOWN_FIELD, "colour", ""));
+    CHECK(check_json(v, REC_VACCINATION, "{\"program\":\"PMK\",\"village\":\"3201011001\","
+                     "\"animals\":[{\"species\":\"SP\",\"primary\":-1}],"
+                     "\"event_date\":\"2026-01-03\"}", VERR_COUNT, "animals[0].primary", ""));
+    CHECK(check_json(v, REC_VACCINATION, "{\"program\":\"PMK\",\"village\":\"3201011001\","
+                     "\"animals\":[{\"species\":\"SPECIESLONG\"}],"
+                     "\"event_date\":\"2026-01-03\"}", VERR_UNKNOWN_CODE, "animals[0].species",
+                     "SPECIESLONG"));
+    CHECK(check_json(v, REC_POPULATION, "{\"village\":\"3201011001\",\"animals\":[],"
+                     "\"event_date\":\"2026-01-03\"}", VERR_EMPTY, "animals", NULL));
+    CHECK(check_json(v, REC_TREATMENT, "{\"village\":\"3201011001\",\"species\":\"SP\","
+                     "\"drug\":\"Ivermectin\",\"event_date\":\"2026-01-03\"}", VERR_REQUIRED,
+                     "n_animals", NULL));
+    CHECK(check_json(v, REC_SLAUGHTER, "{\"village\":\"3201011001\",\"species\":\"SP\","
+                     "\"n_animals\":2.5}", VERR_COUNT, "n_animals", NULL));
+    CHECK(check_json(v, REC_MOVEMENT, "{\"owner_id\":\"1\",\"from_area\":\"3201011001\","
+                     "\"to_area\":\"3201011001\",\"animals\":[{\"species\":\"SP\",\"n\":2}],"
+                     "\"issue_date\":\"2026-01-03\"}", VERR_CONFLICT, "to_area", NULL));
+    CHECK(check_json(v, REC_SLAUGHTER, "[1]", VERR_TYPE, "record", NULL));
+    /* what passes comes out normalised, as the SMS handler's structs do */
+    doc = cJSON_Parse("{\"program\":\"PMK\",\"village\":\"3201011001\",\"animals\":"
+                      "[{\"species\":\"sp\",\"primary\":3,\"booster\":4}],"
+                      "\"event_date\":\"2026-01-03\",\"reporter\":null}");
+    CHECK(validate_record_json(v, REC_VACCINATION, doc, &vac, &e) == 0);
+    CHECK_STR(vac.village, "3201011001");
+    CHECK_STR(vac.animals[0].species, "SP");
+    CHECK(vac.n_animals == 1 && vac.animals[0].n[0] == 3 && vac.animals[0].n[1] == 4);
+    cJSON_Delete(doc);
+    validator_free(v);
+}
+
 static void test_outbox(struct store *s)
 {
     struct validator *v = NULL;
@@ -568,6 +646,7 @@ int main(void)
     test_validator(s);
     test_spatial(s);
     test_stored_json(s);
+    test_record_json(s);
     test_outbox(s);            /* closes s */
     test_points();
     test_upgrade();
