@@ -397,7 +397,8 @@ int validate_code_copy(const char *in, char *out, size_t cap)
 /* 1 when phone is a registered officer's (not deleted). */
 int validator_has_officer(struct validator *v, const char *phone)
 {
-    sqlite3_stmt *st = store_stmt(v->store, "SELECT 1 FROM officer WHERE phone = ?1 AND deleted = 0");
+    sqlite3_stmt *st = store_stmt(v->store,
+                                  "SELECT 1 FROM officer WHERE phone = ?1 AND deleted = 0");
     int found;
 
     if (!st)
