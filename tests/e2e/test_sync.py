@@ -12,7 +12,6 @@ The invariant checked after each: every record is in PostgreSQL exactly
 once, the node's outbox is empty, and nothing was refused that was good."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ NODE_EXE = os.path.abspath(sys.argv[1])
 HUB_EXE = os.path.abspath(sys.argv[2])
 os.environ['SIKHNAS_HUB'] = HUB_EXE
 ENV = None
-TMP = tempfile.mkdtemp(prefix='sikhnas-e2e-')
+TMP = nodetest.scratch('sikhnas-e2e-')   # removed at exit (SIKHNAS_KEEP_TMP=1 keeps it)
 BOGOR = [v for v in nodetest.villages('3201')][:50]
 
 
@@ -613,8 +612,6 @@ def main():
                     ENV.hub.start()
     finally:
         ENV.close()
-        if failed == 0:
-            shutil.rmtree(TMP, ignore_errors=True)
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 

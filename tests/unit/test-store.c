@@ -13,10 +13,11 @@
 #include "refdata.h"
 #include "store.h"
 #include "testlib.h"
+#include "testtmp.h"
 #include "validate.h"
 #include "utf8.h"
 
-static char dir[] = "/tmp/sikhnas-test-store-XXXXXX";
+static const char *dir;        /* test_tmp(): removed at exit */
 static char path[256];
 
 static int raw_exec(const char *p, const char *sql)
@@ -637,10 +638,11 @@ int main(void)
 {
     struct store *s;
 
-    if (!getenv("SIKHNAS_TEST_AREAS") || !mkdtemp(dir)) {
-        printf("Bail out! SIKHNAS_TEST_AREAS not set or no temp dir\n");
+    if (!getenv("SIKHNAS_TEST_AREAS")) {
+        printf("Bail out! SIKHNAS_TEST_AREAS not set\n");
         return 1;
     }
+    dir = test_tmp("test-store");
     snprintf(path, sizeof(path), "%s/node.db", dir);
     s = make_store();
     test_validator(s);
@@ -651,9 +653,5 @@ int main(void)
     test_points();
     test_upgrade();
     test_migrations();
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", dir);
     return t_done();
 }
