@@ -271,7 +271,8 @@ static void test_outbox_names(struct store *s)
     sqlite3_finalize(st);
     CHECK(strstr(plan, "SCAN o") == NULL);             /* no full scan of the outbox */
     CHECK(strstr(plan, "INDEX outbox_row (row_id=?)") != NULL);
-    CHECK(store_exec(s, "UPDATE outbox SET state = 0") == 0);
+    snprintf(sql, sizeof(sql), "UPDATE outbox SET state = %d", (int)OUTBOX_QUEUED);
+    CHECK(store_exec(s, sql) == 0);
 }
 
 /* Text of the first column of sql's first row, copied into buf. */
