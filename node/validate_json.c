@@ -245,6 +245,8 @@ struct jspec {
     int n_counts;
 };
 
+/* A refusal of the table-driven decoder. Unlike verr_fail() it cuts a long
+ * detail without "...": the API has always answered these details so. */
 static int jfail(struct verr *e, enum verr_code c, const char *field, const char *detail)
 {
     e->code = c;
