@@ -24,18 +24,6 @@ struct actor {
     char village[11];           /* officer: the own village, "" when none */
 };
 
-/* The record kinds, each with its validated struct of validate.h. */
-enum rec_kind {
-    REC_CASE,                   /* struct case_report_in */
-    REC_FOLLOWUP,               /* struct followup_in */
-    REC_VACCINATION,            /* struct vaccination_in */
-    REC_TREATMENT,              /* struct treatment_in */
-    REC_MOVEMENT,               /* struct permit_in */
-    REC_SLAUGHTER,              /* struct slaughter_in */
-    REC_POPULATION,             /* struct population_in */
-    REC_KIND_COUNT
-};
-
 /* The operator at the board: trusted (see docs/security.md). */
 void actor_operator(struct actor *a);
 /* An officer as the web session or the SMS sender look-up found them;

@@ -1,6 +1,7 @@
 /* records.c - field records: insert with provenance stamps, list, status. */
 #include "records.h"
 
+#include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "outbox.h"
 
 /* Binds text, or leaves the parameter NULL when it is empty (store_stmt()
  * hands out statements with their bindings cleared). */
@@ -17,37 +19,105 @@ static void bind_opt(sqlite3_stmt *st, int idx, const char *text)
         sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
 }
 
-/* Appends a JSON array of codes to buf; the codes were validated, so they
- * need no escaping. Returns the length, or -ENOSPC. */
-static int codes_json(char *buf, size_t cap, const char (*codes)[8], int n)
+/* The JSON text of v as every reader has it (compact, keys in the order
+ * added, whole numbers without a fraction); v is consumed. The caller frees
+ * the text; NULL when out of memory (v may be NULL after a failed build). */
+static char *json_text(cJSON *v)
 {
-    size_t len = 0;
-    int k;
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
 
-    k = snprintf(buf, cap, "[");
-    len += (size_t)k;
-    for (int i = 0; i < n && len < cap; i++) {
-        k = snprintf(buf + len, cap - len, "%s\"%s\"", i ? "," : "", codes[i]);
-        len += (size_t)k;
-    }
-    if (len < cap)
-        len += (size_t)snprintf(buf + len, cap - len, "]");
-    return len < cap ? (int)len : -ENOSPC;
+    cJSON_Delete(v);
+    return text;
 }
 
-static int animals_json(char *buf, size_t cap, const struct animal_count *a, int n)
+/* ["KBG","DMM"]: a JSON array of codes; NULL when out of memory. */
+static cJSON *codes_json(const char (*codes)[8], int n)
 {
-    size_t len = 0;
+    cJSON *a = cJSON_CreateArray();
 
-    len += (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < n && len < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len,
-                                "%s{\"species\":\"%s\",\"sick\":%lld,\"dead\":%lld,\"at_risk\":%lld}",
-                                i ? "," : "", a[i].species, (long long)a[i].sick,
-                                (long long)a[i].dead, (long long)a[i].at_risk);
-    if (len < cap)
-        len += (size_t)snprintf(buf + len, cap - len, "]");
-    return len < cap ? (int)len : -ENOSPC;
+    for (int i = 0; a && i < n; i++) {
+        if (!cJSON_AddItemToArray(a, cJSON_CreateString(codes[i]))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* Adds {"species": ..., names[0]: n[0], ...} to arr; 0 or -ENOMEM. */
+static int add_counts(cJSON *arr, const char *species, const char *const *names,
+                      const int64_t *n, int n_names)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        return -ENOMEM;
+    }
+    if (!cJSON_AddStringToObject(o, "species", species))
+        return -ENOMEM;
+    for (int k = 0; k < n_names; k++)
+        if (!cJSON_AddNumberToObject(o, names[k], (double)n[k]))
+            return -ENOMEM;
+    return 0;
+}
+
+/* [{"species","sick","dead","at_risk"}, ...] of a case report. */
+static cJSON *animals_json(const struct animal_count *a, int n)
+{
+    static const char *const names[] = { "sick", "dead", "at_risk" };
+    cJSON *arr = cJSON_CreateArray();
+
+    for (int i = 0; arr && i < n; i++) {
+        const int64_t counts[] = { a[i].sick, a[i].dead, a[i].at_risk };
+        if (add_counts(arr, a[i].species, names, counts, 3) < 0) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* animals of herd counts, one key per count in names (the record kind's). */
+static cJSON *herd_json(const struct herd_count *a, int n, const char *const *names,
+                        int n_names)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (int i = 0; arr && i < n; i++) {
+        if (add_counts(arr, a[i].species, names, a[i].n, n_names) < 0) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* Stamps id, origin, hlc and times into parameters 1-4 of st. */
+static int stamp(struct store *s, sqlite3_stmt *st, char id_out[UUID_STR_LEN], char now[32])
+{
+    uint64_t hlc = store_hlc_tick(s);
+    int r = store_new_id(s, hlc, id_out);
+
+    if (r < 0)
+        return r;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    return 0;
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return log_errno(LOG_ERR, store_error(s, rc), "cannot store %s: %s", what,
+                         sqlite3_errmsg(store_db(s)));
+    return 0;
 }
 
 int case_report_insert(struct store *s, const struct case_report_in *in,
@@ -59,23 +129,27 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
         " CASE WHEN ?15 IS NULL THEN NULL ELSE sk_point(?15, ?16) END)";
     sqlite3_stmt *st = store_stmt(s, sql);
-    char signs[V_MAX_CODES * 8 + 8], ddx[V_MAX_DDX * 8 + 8];
-    char animals[V_MAX_ANIMALS * 96 + 8], now[32], kind[2] = { in->kind, 0 };
+    char *signs = json_text(codes_json(in->signs, in->n_signs));
+    char *ddx = json_text(codes_json(in->ddx, in->n_ddx));
+    char *animals = json_text(animals_json(in->animals, in->n_animals));
+    char now[32], kind[2] = { in->kind, 0 };
     uint64_t hlc;
-    int rc, r;
+    int r;
 
-    if (!st)
-        return -EIO;
-    if (codes_json(signs, sizeof(signs), in->signs, in->n_signs) < 0 ||
-        codes_json(ddx, sizeof(ddx), in->ddx, in->n_ddx) < 0 ||
-        animals_json(animals, sizeof(animals), in->animals, in->n_animals) < 0)
-        return -ENOSPC;
+    if (!st) {
+        r = -EIO;
+        goto out;
+    }
+    if (!signs || !ddx || !animals) {
+        r = -ENOMEM;
+        goto out;
+    }
     hlc = store_hlc_tick(s);
     r = store_new_id(s, hlc, id_out);
     if (r == 0)
         r = store_next_ref(s, ref_out);
     if (r < 0)
-        return r;
+        goto out;
     store_now_iso(now);
     sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
@@ -96,12 +170,12 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         sqlite3_bind_double(st, 15, in->lon);
         sqlite3_bind_double(st, 16, in->lat);
     }
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return log_errno(LOG_ERR, store_error(s, rc), "cannot store case report: %s",
-                         sqlite3_errmsg(store_db(s)));
-    return 0;
+    r = step_done(s, st, "case report");
+out:
+    free(signs);
+    free(ddx);
+    free(animals);
+    return r;
 }
 
 int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUID_STR_LEN])
@@ -136,20 +210,12 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
     return 0;
 }
 
-/* The sync state of a record, derived from the outbox: a queued change
- * means "queued", a refused one "rejected", no entry at all "synced". */
-#define SYNC_STATE_SQL \
-    "CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = c.id AND o.state = 2) THEN 'rejected'" \
-    " WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.row_id = c.id AND o.state = 0) THEN 'queued'" \
-    " ELSE 'synced' END"
-
 int case_report_list(struct store *s, FILE *fp, int json, int limit)
 {
     static const char sql[] =
         "SELECT c.id, c.ref, c.kind, c.village, a.name, c.syndrome, c.signs, c.animals, c.ddx,"
         " c.event_date, c.reporter, c.note, sk_y(c.geom), sk_x(c.geom), c.created_at, "
-        SYNC_STATE_SQL ","
-        " (SELECT o.error FROM outbox o WHERE o.row_id = c.id AND o.state = 2 ORDER BY o.seq DESC LIMIT 1)"
+        OUTBOX_SYNC_STATE_SQL("c")
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 ORDER BY c.hlc DESC LIMIT ?1";
     sqlite3_stmt *st;
@@ -275,9 +341,9 @@ int node_status(struct store *s, FILE *fp, int json)
     cJSON_AddNumberToObject(o, "records", (double)total);
     cJSON_AddItemToObject(o, "records_by_table", by);
     cJSON_AddNumberToObject(o, "outbox", (double)count_of(s,
-                            "SELECT count(*) FROM outbox WHERE state = 0"));
+                            OUTBOX_COUNT_QUEUED_SQL));
     cJSON_AddNumberToObject(o, "rejected", (double)count_of(s,
-                            "SELECT count(*) FROM outbox WHERE state = 2"));
+                            OUTBOX_COUNT_REFUSED_SQL));
     cJSON_AddNumberToObject(o, "officers", (double)count_of(s,
                             "SELECT count(*) FROM officer WHERE deleted = 0"));
     cJSON_AddNumberToObject(o, "villages", (double)count_of(s,   /* of this district */
@@ -297,7 +363,7 @@ int node_status(struct store *s, FILE *fp, int json)
         cJSON_AddStringToObject(o, "last_error_at", buf);
     else
         cJSON_AddNullToObject(o, "last_error_at");
-    n = count_of(s, "SELECT hlc FROM outbox WHERE state = 0 ORDER BY seq LIMIT 1");
+    n = count_of(s, "SELECT hlc FROM outbox_named WHERE state_name = 'queued' ORDER BY seq LIMIT 1");
     if (n > 0) {
         long long age = ((long long)hlc_wall_ms() - (long long)HLC_MS(n)) / 1000;
         cJSON_AddNumberToObject(o, "oldest_unsent_age_s", (double)(age > 0 ? age : 0));
@@ -349,53 +415,6 @@ int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LE
     return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
 }
 
-/* animals JSON of herd counts with the given field names (one per count). */
-static int herd_json(char *buf, size_t cap, const struct herd_count *a, int n,
-                     const char *const *names, int n_names)
-{
-    size_t len = (size_t)snprintf(buf, cap, "[");
-
-    for (int i = 0; i < n && len < cap; i++) {
-        len += (size_t)snprintf(buf + len, cap - len, "%s{\"species\":\"%s\"", i ? "," : "",
-                                a[i].species);
-        for (int k = 0; k < n_names && len < cap; k++)
-            len += (size_t)snprintf(buf + len, cap - len, ",\"%s\":%lld", names[k],
-                                    (long long)a[i].n[k]);
-        if (len < cap)
-            len += (size_t)snprintf(buf + len, cap - len, "}");
-    }
-    if (len < cap)
-        len += (size_t)snprintf(buf + len, cap - len, "]");
-    return len < cap ? (int)len : -ENOSPC;
-}
-
-/* Stamps id, origin, hlc and times into parameters 1-4 of st. */
-static int stamp(struct store *s, sqlite3_stmt *st, char id_out[UUID_STR_LEN], char now[32])
-{
-    uint64_t hlc = store_hlc_tick(s);
-    int r = store_new_id(s, hlc, id_out);
-
-    if (r < 0)
-        return r;
-    store_now_iso(now);
-    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
-    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-    return 0;
-}
-
-static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return log_errno(LOG_ERR, store_error(s, rc), "cannot store %s: %s", what,
-                         sqlite3_errmsg(store_db(s)));
-    return 0;
-}
-
 int followup_insert(struct store *s, const struct followup_in *in, char id_out[UUID_STR_LEN])
 {
     static const char *const names[] = { "sick", "dead", "culled", "at_risk" };
@@ -403,16 +422,11 @@ int followup_insert(struct store *s, const struct followup_in *in, char id_out[U
         "INSERT INTO case_followup (id, origin, hlc, created_at, updated_at, case_id, outcome,"
         " animals, escalate, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8,"
         " ?9, ?10)");
-    char animals[V_MAX_ANIMALS * 112 + 8], now[32];
-    int r;
+    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 4)), now[32];
+    int r = !st ? -EIO : !animals ? -ENOMEM : stamp(s, st, id_out, now);
 
-    if (!st)
-        return -EIO;
-    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 4) < 0)
-        return -ENOSPC;
-    r = stamp(s, st, id_out, now);
     if (r < 0)
-        return r;
+        goto out;
     sqlite3_bind_text(st, 5, in->case_id, -1, SQLITE_STATIC);
     bind_opt(st, 6, in->outcome);
     sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
@@ -420,7 +434,10 @@ int followup_insert(struct store *s, const struct followup_in *in, char id_out[U
         sqlite3_bind_int(st, 8, in->escalate);
     sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
     bind_opt(st, 10, in->reporter);
-    return step_done(s, st, "case follow-up");
+    r = step_done(s, st, "case follow-up");
+out:
+    free(animals);
+    return r;
 }
 
 int vaccination_insert(struct store *s, const struct vaccination_in *in,
@@ -430,22 +447,20 @@ int vaccination_insert(struct store *s, const struct vaccination_in *in,
     sqlite3_stmt *st = store_stmt(s,
         "INSERT INTO vaccination (id, origin, hlc, created_at, updated_at, program, village,"
         " animals, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)");
-    char animals[V_MAX_ANIMALS * 96 + 8], now[32];
-    int r;
+    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 2)), now[32];
+    int r = !st ? -EIO : !animals ? -ENOMEM : stamp(s, st, id_out, now);
 
-    if (!st)
-        return -EIO;
-    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 2) < 0)
-        return -ENOSPC;
-    r = stamp(s, st, id_out, now);
     if (r < 0)
-        return r;
+        goto out;
     sqlite3_bind_text(st, 5, in->program, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, in->event_date, -1, SQLITE_STATIC);
     bind_opt(st, 9, in->reporter);
-    return step_done(s, st, "vaccination");
+    r = step_done(s, st, "vaccination");
+out:
+    free(animals);
+    return r;
 }
 
 int population_insert(struct store *s, const struct population_in *in,
@@ -455,21 +470,19 @@ int population_insert(struct store *s, const struct population_in *in,
     sqlite3_stmt *st = store_stmt(s,
         "INSERT INTO population_report (id, origin, hlc, created_at, updated_at, village,"
         " animals, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)");
-    char animals[V_MAX_ANIMALS * 64 + 8], now[32];
-    int r;
+    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 1)), now[32];
+    int r = !st ? -EIO : !animals ? -ENOMEM : stamp(s, st, id_out, now);
 
-    if (!st)
-        return -EIO;
-    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 1) < 0)
-        return -ENOSPC;
-    r = stamp(s, st, id_out, now);
     if (r < 0)
-        return r;
+        goto out;
     sqlite3_bind_text(st, 5, in->village, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->event_date, -1, SQLITE_STATIC);
     bind_opt(st, 8, in->reporter);
-    return step_done(s, st, "population report");
+    r = step_done(s, st, "population report");
+out:
+    free(animals);
+    return r;
 }
 
 int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_STR_LEN],
@@ -480,24 +493,23 @@ int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_
         "INSERT INTO movement_permit (id, origin, hlc, created_at, updated_at, permit_no,"
         " owner_id, owner_phone, from_area, to_area, animals, issue_date, reporter)"
         " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-    char animals[V_MAX_ANIMALS * 64 + 8], now[32], buf[24];
+    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 1));
+    char now[32], buf[24];
     unsigned long long n = 0;
-    int r;
+    int r = !st ? -EIO : !animals ? -ENOMEM : 0;
 
-    if (!st)
-        return -EIO;
-    if (herd_json(animals, sizeof(animals), in->animals, in->n_animals, names, 1) < 0)
-        return -ENOSPC;
+    if (r < 0)
+        goto out;
     if (store_meta_get(s, "permit_seq", buf, sizeof(buf)) == 0)
         n = strtoull(buf, NULL, 10);
     snprintf(buf, sizeof(buf), "%llu", ++n);
     r = store_meta_set(s, "permit_seq", buf);
     if (r < 0)
-        return r;
+        goto out;
     snprintf(permit_out, 24, "%s-SK-%06llu", store_district(s), n);
     r = stamp(s, st, id_out, now);
     if (r < 0)
-        return r;
+        goto out;
     sqlite3_bind_text(st, 5, permit_out, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, in->owner_id, -1, SQLITE_STATIC);
     bind_opt(st, 7, in->owner_phone);
@@ -506,7 +518,10 @@ int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_
     sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, in->issue_date, -1, SQLITE_STATIC);
     bind_opt(st, 12, in->reporter);
-    return step_done(s, st, "movement permit");
+    r = step_done(s, st, "movement permit");
+out:
+    free(animals);
+    return r;
 }
 
 int treatment_insert(struct store *s, const struct treatment_in *in,
@@ -558,4 +573,22 @@ int slaughter_insert(struct store *s, const struct slaughter_in *in,
     bind_opt(st, 10, in->reporter);
     bind_opt(st, 11, in->note);
     return step_done(s, st, "slaughter report");
+}
+
+int record_insert(struct store *s, enum rec_kind kind, const void *in,
+                  char id_out[UUID_STR_LEN], char ref_out[24])
+{
+    ref_out[0] = '\0';
+    switch (kind) {
+    case REC_CASE:        return case_report_insert(s, in, id_out, ref_out);
+    case REC_FOLLOWUP:    return followup_insert(s, in, id_out);
+    case REC_VACCINATION: return vaccination_insert(s, in, id_out);
+    case REC_TREATMENT:   return treatment_insert(s, in, id_out);
+    case REC_MOVEMENT:    return permit_insert(s, in, id_out, ref_out);
+    case REC_SLAUGHTER:   return slaughter_insert(s, in, id_out);
+    case REC_POPULATION:  return population_insert(s, in, id_out);
+    case REC_KIND_COUNT:  break;
+    }
+    assert(!"record_insert: no such kind");
+    return -EINVAL;
 }

@@ -52,4 +52,10 @@ int treatment_insert(struct store *s, const struct treatment_in *in,
 int slaughter_insert(struct store *s, const struct slaughter_in *in,
                      char id_out[UUID_STR_LEN]);
 
+/* Inserts a validated record of kind (in: its struct, validate.h) inside
+ * the caller's transaction, by the functions above. ref_out gets the case
+ * reference or the permit number, "" for the other kinds. 0 or -errno. */
+int record_insert(struct store *s, enum rec_kind kind, const void *in,
+                  char id_out[UUID_STR_LEN], char ref_out[24]);
+
 #endif

@@ -1,9 +1,12 @@
 /* sms_file.c - the bytes of one SMS gateway spool file to sender, modem
- * timestamp and UTF-8 text. Pure (no I/O) so that it can be fuzzed; the
- * formats are described in docs/sms.md. */
+ * timestamp and UTF-8 text. Pure (no I/O but the C library's iconv, whose
+ * UTF-16 and ISO-8859-1 converters are built into glibc) so that it can be
+ * fuzzed; the formats are described in docs/sms.md. */
 #include "sms_file.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <iconv.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,71 +17,49 @@
 #include "sms.h"
 #include "utf8.h"
 
-/* UTF-16 (be: big-endian) to UTF-8; unpaired surrogates become U+FFFD. */
-static char *utf16_to_utf8(const unsigned char *p, size_t len, int be, size_t *out_len)
+/* len bytes in charset from ("UTF-16BE", "UTF-16LE" or "ISO-8859-1") to
+ * UTF-8 by iconv(3), into a malloc'd buffer (*out_len bytes, NUL-ended).
+ * A unit iconv refuses (an unpaired surrogate: the high one when no low
+ * one follows, a low one alone) becomes U+FFFD; so does a high surrogate
+ * cut off at the end, and a last odd byte is dropped. Returns NULL with
+ * errno set when out of memory or the C library lacks the charset. */
+static char *to_utf8(const char *from, size_t unit, const unsigned char *p, size_t len,
+                     size_t *out_len)
 {
-    char *out = malloc(len / 2 * 3 + 1);
-    size_t n = 0;
+    iconv_t cd = iconv_open("UTF-8", from);
+    size_t cap = len * 2 + 4;           /* UTF-16: 3 bytes per unit at most; Latin-1: 2 */
+    char *out = NULL, *in = (char *)(uintptr_t)p, *o;
+    size_t in_left = len, o_left;
 
-    if (!out)
+    if (cd == (iconv_t)-1)
         return NULL;
-    for (size_t i = 0; i + 1 < len; i += 2) {
-        uint32_t c = be ? (uint32_t)(p[i] << 8 | p[i + 1]) : (uint32_t)(p[i + 1] << 8 | p[i]);
-        if (c >= 0xd800 && c <= 0xdbff && i + 3 < len) {
-            uint32_t d = be ? (uint32_t)(p[i + 2] << 8 | p[i + 3])
-                            : (uint32_t)(p[i + 3] << 8 | p[i + 2]);
-            if (d >= 0xdc00 && d <= 0xdfff) {
-                c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-                i += 2;
-            } else {
-                c = 0xfffd;
-            }
-        } else if (c >= 0xd800 && c <= 0xdfff) {
-            c = 0xfffd;
+    out = malloc(cap);
+    if (!out)
+        goto out;
+    o = out;
+    o_left = cap - 1;
+    while (iconv(cd, &in, &in_left, &o, &o_left) == (size_t)-1) {
+        if (errno == E2BIG || o_left < 3) {
+            assert(!"to_utf8: cap holds 3 bytes per unit; it cannot run out");
+            free(out);
+            out = NULL;
+            errno = ENOMEM;
+            break;
         }
-        if (c < 0x80) {
-            out[n++] = (char)c;
-        } else if (c < 0x800) {
-            out[n++] = (char)(0xc0 | c >> 6);
-            out[n++] = (char)(0x80 | (c & 0x3f));
-        } else if (c < 0x10000) {
-            out[n++] = (char)(0xe0 | c >> 12);
-            out[n++] = (char)(0x80 | ((c >> 6) & 0x3f));
-            out[n++] = (char)(0x80 | (c & 0x3f));
-        } else {
-            /* 4 bytes from 2 units: fits the 3 bytes per unit reserved */
-            out[n++] = (char)(0xf0 | c >> 18);
-            out[n++] = (char)(0x80 | ((c >> 12) & 0x3f));
-            out[n++] = (char)(0x80 | ((c >> 6) & 0x3f));
-            out[n++] = (char)(0x80 | (c & 0x3f));
-        }
+        if (in_left < unit)
+            break;                      /* an odd byte at the end */
+        memcpy(o, "\xef\xbf\xbd", 3);    /* U+FFFD for the unit refused or cut off */
+        o += 3;
+        o_left -= 3;
+        in += unit;
+        in_left -= unit;
     }
-    out[n] = '\0';
-    *out_len = n;
+    *o = '\0';
+    *out_len = (size_t)(o - out);
+out:
+    iconv_close(cd);
     return out;
 }
-
-/* Latin-1 (smstools3 "Alphabet: ISO" without incoming_utf8) to UTF-8. */
-static char *latin1_to_utf8(const unsigned char *p, size_t len, size_t *out_len)
-{
-    char *out = malloc(len * 2 + 1);
-    size_t n = 0;
-
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < 0x80) {
-            out[n++] = (char)p[i];
-        } else {
-            out[n++] = (char)(0xc0 | p[i] >> 6);
-            out[n++] = (char)(0x80 | (p[i] & 0x3f));
-        }
-    }
-    out[n] = '\0';
-    *out_len = n;
-    return out;
-}
-
 
 /* Decodes a body into m->text as valid UTF-8. enc: 0 UTF-8, 1 UTF-16BE
  * (UCS2), 2 by BOM (gammu), 3 UTF-8 or else ISO-8859-1 (smstools3 "Alphabet:
@@ -90,13 +71,13 @@ static int decode_body(struct sms_file *m, const unsigned char *p, size_t len, i
     size_t n = 0;
 
     if (enc == 2 && len >= 2 && ((p[0] == 0xff && p[1] == 0xfe) || (p[0] == 0xfe && p[1] == 0xff))) {
-        raw = utf16_to_utf8(p + 2, len - 2, p[0] == 0xfe, &n);
+        raw = to_utf8(p[0] == 0xfe ? "UTF-16BE" : "UTF-16LE", 2, p + 2, len - 2, &n);
     } else if (enc == 1) {
         if (len % 2) {
             *why = "UCS2 text of an odd number of bytes";
             return -EBADMSG;
         }
-        raw = utf16_to_utf8(p, len, 1, &n);
+        raw = to_utf8("UTF-16BE", 2, p, len, &n);
     } else if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
         raw = malloc(len - 2);
         if (raw) {
@@ -104,7 +85,7 @@ static int decode_body(struct sms_file *m, const unsigned char *p, size_t len, i
             n = len - 3;
         }
     } else if (enc == 3 && !utf8_valid((const char *)p, len, 0)) {
-        raw = latin1_to_utf8(p, len, &n);
+        raw = to_utf8("ISO-8859-1", 1, p, len, &n);
     } else {
         raw = malloc(len + 1);          /* UTF-8; utf8_clean() replaces what is not */
         if (raw) {

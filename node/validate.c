@@ -1,7 +1,11 @@
-/* validate.c - checks field records against this node's reference data.
- * The villages of the district and the code lists are cached in sorted
- * arrays (a district has a few hundred villages, the lists a few hundred
- * codes), so validating one record costs no SQL but the officer look-up. */
+/* validate.c - the validator itself: this node's reference data, the
+ * refusals and their texts, the checks every record kind shares (codes,
+ * villages, dates, points, phones, officers, the counts rule) and the JSON
+ * text parser every channel uses. The villages of the district and the code
+ * lists are cached in sorted arrays (a district has a few hundred villages,
+ * the lists a few hundred codes), so validating one record costs no SQL but
+ * the officer look-up. The record kinds are checked in validate_json.c
+ * (from JSON) and validate_record.c (from C structs). */
 #include "validate.h"
 
 #include <ctype.h>
@@ -12,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
 #include "refdata.h"
 #include "utf8.h"
+#include "validate_int.h"
 
 #define CODE_KEY_MAX 48
 #define VILLAGE_W    11
@@ -86,7 +90,7 @@ void verr_format(const struct verr *e, const char *lang, char *buf, size_t cap)
         snprintf(buf, cap, "%s: %s", e->field, verr_reason(e, lang));
 }
 
-static int fail(struct verr *e, enum verr_code code, const char *field, const char *detail)
+int verr_fail(struct verr *e, enum verr_code code, const char *field, const char *detail)
 {
     e->code = code;
     snprintf(e->field, sizeof(e->field), "%s", field);
@@ -314,7 +318,7 @@ static int nul_scan(const char *t, size_t len, struct verr *err)
     for (size_t i = 0; i < len; i++) {
         switch (t[i]) {
         case '\0':
-            return fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body", "NUL");
+            return verr_fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body", "NUL");
         case '{':
             expect_key = ++depth == 1;
             break;
@@ -345,7 +349,7 @@ static int nul_scan(const char *t, size_t len, struct verr *err)
                 expect_key = 0;
             }
             if (nul)
-                return fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body",
+                return verr_fail(err, VERR_ENCODING, depth >= 1 && key[0] ? key : "body",
                             "NUL (\\u0000)");
             break;
         }
@@ -375,11 +379,11 @@ int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *
         return -ENOMEM;
     snprintf(where, sizeof(where), "near byte %ld", bad >= text && bad <= text + len
                                                     ? (long)(bad - text) : 0L);
-    return fail(err, VERR_SYNTAX, "body", where);
+    return verr_fail(err, VERR_SYNTAX, "body", where);
 }
 
 /* Copies an upper-cased code of at most cap-1 characters; 0 or -1. */
-static int code_copy(const char *in, char *out, size_t cap)
+int validate_code_copy(const char *in, char *out, size_t cap)
 {
     size_t n = strlen(in);
 
@@ -390,47 +394,11 @@ static int code_copy(const char *in, char *out, size_t cap)
     return 0;
 }
 
-static int get_count(const cJSON *item, int64_t *out)
+/* 1 when phone is a registered officer's (not deleted). */
+int validator_has_officer(struct validator *v, const char *phone)
 {
-    if (!cJSON_IsNumber(item))
-        return -1;
-    double d = item->valuedouble;
-    if (!(d >= 0 && d <= V_COUNT_MAX) || floor(d) != d)
-        return -1;
-    *out = (int64_t)d;
-    return 0;
-}
-
-/* Reads a JSON array of codes from list into out[max][8]. */
-static int code_array(struct validator *v, const cJSON *arr, const char *field, const char *list,
-                      char out[][8], int max, int *n, struct verr *err)
-{
-    const cJSON *it;
-    char f[48];
-    int i = 0;
-
-    if (!cJSON_IsArray(arr))
-        return fail(err, VERR_TYPE, field, "array of codes");
-    cJSON_ArrayForEach(it, arr) {
-        snprintf(f, sizeof(f), "%s[%d]", field, i);
-        if (i >= max)
-            return fail(err, VERR_TOO_MANY, field, NULL);
-        if (!cJSON_IsString(it))
-            return fail(err, VERR_TYPE, f, "string");
-        if (code_copy(it->valuestring, out[i], 8) < 0 || !validator_has_code(v, list, out[i]))
-            return fail(err, VERR_UNKNOWN_CODE, f, it->valuestring);
-        for (int j = 0; j < i; j++)
-            if (strcmp(out[j], out[i]) == 0)
-                return fail(err, VERR_DUPLICATE, f, out[i]);
-        i++;
-    }
-    *n = i;
-    return 0;
-}
-
-static int officer_exists(struct store *s, const char *phone)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM officer WHERE phone = ?1 AND deleted = 0");
+    sqlite3_stmt *st = store_stmt(v->store,
+                                  "SELECT 1 FROM officer WHERE phone = ?1 AND deleted = 0");
     int found;
 
     if (!st)
@@ -441,408 +409,29 @@ static int officer_exists(struct store *s, const char *phone)
     return found;
 }
 
+struct store *validator_store(struct validator *v)
+{
+    return v->store;
+}
+
 /* The counts rule (docs/data-model.md, "Counts"; the hub checks the same):
  * what is known ill (sick + dead, + culled in a follow-up) is at least one
  * animal in a case report, and never more than the animals at risk when
  * those were counted (at_risk > 0). 1 with *err set when they conflict. */
-static int counts_conflict(int64_t ill, int64_t at_risk, enum verr_code over, const char *field,
+int validate_counts_conflict(int64_t ill, int64_t at_risk, enum verr_code over, const char *field,
                            struct verr *err)
 {
     char d[48];
 
     if (over == VERR_COUNT_OVER && ill < 1) {
         snprintf(d, sizeof(d), "%lld < 1", (long long)ill);
-        fail(err, VERR_COUNT_NONE, field, d);
+        verr_fail(err, VERR_COUNT_NONE, field, d);
         return 1;
     }
     if (at_risk > 0 && ill > at_risk) {
         snprintf(d, sizeof(d), "%lld > %lld", (long long)ill, (long long)at_risk);
-        fail(err, over, field, d);
+        verr_fail(err, over, field, d);
         return 1;
     }
     return 0;
-}
-
-static int animals_array(struct validator *v, const cJSON *arr, struct case_report_in *out,
-                         struct verr *err)
-{
-    const cJSON *it, *f;
-    char name[48];
-    int i = 0;
-
-    if (!cJSON_IsArray(arr))
-        return fail(err, VERR_TYPE, "animals", "array of {species, sick, dead, at_risk}");
-    cJSON_ArrayForEach(it, arr) {
-        struct animal_count *a = &out->animals[i];
-        if (i >= V_MAX_ANIMALS)
-            return fail(err, VERR_TOO_MANY, "animals", NULL);
-        snprintf(name, sizeof(name), "animals[%d]", i);
-        if (!cJSON_IsObject(it))
-            return fail(err, VERR_TYPE, name, "object");
-        memset(a, 0, sizeof(*a));
-        cJSON_ArrayForEach(f, it) {
-            snprintf(name, sizeof(name), "animals[%d].%s", i, f->string);
-            if (strcmp(f->string, "species") == 0) {
-                if (!cJSON_IsString(f))
-                    return fail(err, VERR_TYPE, name, "string");
-                if (code_copy(f->valuestring, a->species, sizeof(a->species)) < 0 ||
-                    !validator_has_code(v, "species", a->species))
-                    return fail(err, VERR_UNKNOWN_CODE, name, f->valuestring);
-            } else if (strcmp(f->string, "sick") == 0 || strcmp(f->string, "dead") == 0 ||
-                       strcmp(f->string, "at_risk") == 0) {
-                int64_t *dst = f->string[0] == 's' ? &a->sick : f->string[0] == 'd' ? &a->dead
-                                                                                    : &a->at_risk;
-                if (get_count(f, dst) < 0)
-                    return fail(err, VERR_COUNT, name, NULL);
-            } else {
-                return fail(err, VERR_UNKNOWN_FIELD, name, NULL);
-            }
-        }
-        snprintf(name, sizeof(name), "animals[%d].species", i);
-        if (!a->species[0])
-            return fail(err, VERR_REQUIRED, name, NULL);
-        for (int j = 0; j < i; j++)
-            if (strcmp(out->animals[j].species, a->species) == 0)
-                return fail(err, VERR_DUPLICATE, name, a->species);
-        snprintf(name, sizeof(name), "animals[%d]", i);
-        if (counts_conflict(a->sick + a->dead, a->at_risk, VERR_COUNT_OVER, name, err))
-            return -EINVAL;
-        i++;
-    }
-    if (i == 0)
-        return fail(err, VERR_EMPTY, "animals", NULL);
-    out->n_animals = i;
-    return 0;
-}
-
-int validate_case_report(struct validator *v, const cJSON *doc, struct case_report_in *out,
-                         struct verr *err)
-{
-    const cJSON *f, *kind = NULL, *village = NULL, *signs = NULL, *syndrome = NULL,
-                *animals = NULL, *date = NULL, *lat = NULL, *lon = NULL, *note = NULL,
-                *reporter = NULL, *ddx = NULL;
-    static const char *const known[] = { "kind", "village", "signs", "syndrome", "animals",
-        "event_date", "lat", "lon", "note", "reporter", "ddx" };
-    const cJSON **slot[] = { &kind, &village, &signs, &syndrome, &animals, &date, &lat, &lon,
-                             &note, &reporter, &ddx };
-    enum verr_code c;
-    int r;
-
-    memset(out, 0, sizeof(*out));
-    memset(err, 0, sizeof(*err));
-    if (!cJSON_IsObject(doc))
-        return fail(err, VERR_TYPE, "report", "a JSON object");
-    cJSON_ArrayForEach(f, doc) {
-        size_t k;
-        for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-            if (strcmp(f->string, known[k]) == 0)
-                break;
-        if (k == sizeof(known) / sizeof(known[0]))
-            return fail(err, VERR_UNKNOWN_FIELD, f->string, NULL);
-        if (*slot[k])
-            return fail(err, VERR_DUPLICATE, f->string, NULL);
-        *slot[k] = f;
-    }
-
-    if (!kind)
-        return fail(err, VERR_REQUIRED, "kind", NULL);
-    if (!cJSON_IsString(kind) || (strcasecmp(kind->valuestring, "U") != 0 &&
-                                  strcasecmp(kind->valuestring, "P") != 0))
-        return fail(err, VERR_UNKNOWN_CODE, "kind", "U or P");
-    out->kind = (char)toupper((unsigned char)kind->valuestring[0]);
-
-    if (!village)
-        return fail(err, VERR_REQUIRED, "village", NULL);
-    if (!cJSON_IsString(village))
-        return fail(err, VERR_TYPE, "village", "string");
-    c = validate_village(v, village->valuestring, out->village);
-    if (c != VERR_NONE)
-        return fail(err, c, "village", village->valuestring);
-
-    if (out->kind == 'U') {
-        if (syndrome)
-            return fail(err, VERR_CONFLICT, "syndrome", "kind U takes signs");
-        if (!signs)
-            return fail(err, VERR_REQUIRED, "signs", NULL);
-        r = code_array(v, signs, "signs", "sign", out->signs, V_MAX_CODES, &out->n_signs, err);
-        if (r < 0)
-            return r;
-        if (out->n_signs == 0)
-            return fail(err, VERR_EMPTY, "signs", NULL);
-    } else {
-        if (signs)
-            return fail(err, VERR_CONFLICT, "signs", "kind P takes a syndrome");
-        if (!syndrome)
-            return fail(err, VERR_REQUIRED, "syndrome", NULL);
-        if (!cJSON_IsString(syndrome))
-            return fail(err, VERR_TYPE, "syndrome", "string");
-        if (code_copy(syndrome->valuestring, out->syndrome, sizeof(out->syndrome)) < 0 ||
-            !validator_has_code(v, "syndrome", out->syndrome))
-            return fail(err, VERR_UNKNOWN_CODE, "syndrome", syndrome->valuestring);
-    }
-
-    if (!animals)
-        return fail(err, VERR_REQUIRED, "animals", NULL);
-    r = animals_array(v, animals, out, err);
-    if (r < 0)
-        return r;
-
-    if (ddx) {
-        r = code_array(v, ddx, "ddx", "disease", out->ddx, V_MAX_DDX, &out->n_ddx, err);
-        if (r < 0)
-            return r;
-    }
-
-    if (!date)
-        return fail(err, VERR_REQUIRED, "event_date", NULL);
-    if (!cJSON_IsString(date))
-        return fail(err, VERR_TYPE, "event_date", "string");
-    c = validate_date(date->valuestring);
-    if (c != VERR_NONE)
-        return fail(err, c, "event_date", date->valuestring);
-    memcpy(out->event_date, date->valuestring, 11);
-
-    if (lat || lon) {
-        if (!lat || !lon)
-            return fail(err, VERR_POINT, lat ? "lon" : "lat", NULL);
-        if (!cJSON_IsNumber(lat) || !cJSON_IsNumber(lon))
-            return fail(err, VERR_TYPE, cJSON_IsNumber(lat) ? "lon" : "lat", "number");
-        if (!validate_point(lat->valuedouble, lon->valuedouble))
-            return fail(err, VERR_POINT, "lat", NULL);
-        out->has_point = 1;
-        out->lat = lat->valuedouble;
-        out->lon = lon->valuedouble;
-    }
-
-    if (note && !cJSON_IsNull(note)) {
-        if (!cJSON_IsString(note))
-            return fail(err, VERR_TYPE, "note", "string");
-        if (strlen(note->valuestring) > V_NOTE_MAX)
-            return fail(err, VERR_TOO_LONG, "note", NULL);
-        if (!utf8_valid(note->valuestring, strlen(note->valuestring), UTF8_TEXT))
-            return fail(err, VERR_ENCODING, "note", NULL);
-        memcpy(out->note, note->valuestring, strlen(note->valuestring) + 1);
-    }
-
-    if (reporter && !cJSON_IsNull(reporter)) {
-        if (!cJSON_IsString(reporter))
-            return fail(err, VERR_TYPE, "reporter", "string");
-        if (phone_normalize(reporter->valuestring, out->reporter) < 0)
-            return fail(err, VERR_PHONE, "reporter", reporter->valuestring);
-        if (!officer_exists(v->store, out->reporter))
-            return fail(err, VERR_NOT_OFFICER, "reporter", out->reporter);
-    }
-    return 0;
-}
-
-/* The common checks of records filled in C (SMS; later web forms). */
-
-static int herd_check(struct validator *v, struct herd_count *a, int n, int n_counts,
-                      struct verr *err)
-{
-    char name[48];
-
-    if (n <= 0)
-        return fail(err, VERR_EMPTY, "animals", NULL);
-    if (n > V_MAX_ANIMALS)
-        return fail(err, VERR_TOO_MANY, "animals", NULL);
-    for (int i = 0; i < n; i++) {
-        snprintf(name, sizeof(name), "animals[%d].species", i);
-        if (code_copy(a[i].species, a[i].species, sizeof(a[i].species)) < 0 ||
-            !validator_has_code(v, "species", a[i].species))
-            return fail(err, VERR_UNKNOWN_CODE, name, a[i].species);
-        for (int j = 0; j < i; j++)
-            if (strcmp(a[j].species, a[i].species) == 0)
-                return fail(err, VERR_DUPLICATE, name, a[i].species);
-        for (int k = 0; k < n_counts; k++) {
-            if (a[i].n[k] < 0 || a[i].n[k] > V_COUNT_MAX) {
-                snprintf(name, sizeof(name), "animals[%d]", i);
-                return fail(err, VERR_COUNT, name, NULL);
-            }
-        }
-    }
-    return 0;
-}
-
-static int date_check(const char *date, const char *field, struct verr *err)
-{
-    enum verr_code c = validate_date(date);
-    return c == VERR_NONE ? 0 : fail(err, c, field, date);
-}
-
-static int reporter_check(struct validator *v, char reporter[20], struct verr *err)
-{
-    char norm[20];
-
-    if (!reporter[0])
-        return 0;
-    if (phone_normalize(reporter, norm) < 0)
-        return fail(err, VERR_PHONE, "reporter", reporter);
-    memcpy(reporter, norm, sizeof(norm));
-    if (!officer_exists(v->store, reporter))
-        return fail(err, VERR_NOT_OFFICER, "reporter", reporter);
-    return 0;
-}
-
-static int village_check(struct validator *v, char village[11], struct verr *err)
-{
-    char tmp[16];
-    enum verr_code c;
-
-    if (!village[0])
-        return fail(err, VERR_REQUIRED, "village", NULL);
-    snprintf(tmp, sizeof(tmp), "%s", village);
-    c = validate_village(v, tmp, village);
-    return c == VERR_NONE ? 0 : fail(err, c, "village", tmp);
-}
-
-int validate_followup(struct validator *v, struct followup_in *in, struct verr *err)
-{
-    int r;
-
-    memset(err, 0, sizeof(*err));
-    if (!in->case_id[0])
-        return fail(err, VERR_REQUIRED, "case_id", NULL);
-    if (in->outcome[0]) {
-        if (code_copy(in->outcome, in->outcome, sizeof(in->outcome)) < 0 ||
-            !validator_has_code(v, "outcome", in->outcome))
-            return fail(err, VERR_UNKNOWN_CODE, "outcome", in->outcome);
-    } else if (in->n_animals == 0) {
-        return fail(err, VERR_REQUIRED, "outcome", NULL);   /* neither PK nor LTL */
-    }
-    if (in->n_animals) {
-        r = herd_check(v, in->animals, in->n_animals, 4, err);
-        if (r < 0)
-            return r;
-    }
-    for (int i = 0; i < in->n_animals; i++) {
-        const int64_t *n = in->animals[i].n;        /* sick, dead, culled, at risk */
-        char name[24];
-        snprintf(name, sizeof(name), "animals[%d]", i);
-        if (counts_conflict(n[0] + n[1] + n[2], n[3], VERR_COUNT_OVER_FU, name, err))
-            return -EINVAL;
-    }
-    if (in->escalate < -1 || in->escalate > 1)
-        return fail(err, VERR_TYPE, "escalate", NULL);
-    r = date_check(in->event_date, "event_date", err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
-}
-
-int validate_vaccination(struct validator *v, struct vaccination_in *in, struct verr *err)
-{
-    int r;
-
-    memset(err, 0, sizeof(*err));
-    if (!in->program[0])
-        return fail(err, VERR_REQUIRED, "program", NULL);
-    if (!utf8_valid(in->program, strlen(in->program), UTF8_TEXT))
-        return fail(err, VERR_ENCODING, "program", NULL);
-    r = village_check(v, in->village, err);
-    if (r == 0)
-        r = herd_check(v, in->animals, in->n_animals, 2, err);
-    if (r == 0)
-        r = date_check(in->event_date, "event_date", err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
-}
-
-int validate_population(struct validator *v, struct population_in *in, struct verr *err)
-{
-    int r;
-
-    memset(err, 0, sizeof(*err));
-    r = village_check(v, in->village, err);
-    if (r == 0)
-        r = herd_check(v, in->animals, in->n_animals, 1, err);
-    if (r == 0)
-        r = date_check(in->event_date, "event_date", err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
-}
-
-int validate_permit(struct validator *v, struct permit_in *in, struct verr *err)
-{
-    char tmp[16], norm[20];
-    int r, lvl;
-
-    memset(err, 0, sizeof(*err));
-    if (!in->owner_id[0])
-        return fail(err, VERR_REQUIRED, "owner_id", NULL);
-    if (!utf8_valid(in->owner_id, strlen(in->owner_id), UTF8_TEXT))
-        return fail(err, VERR_ENCODING, "owner_id", NULL);
-    if (in->owner_phone[0]) {
-        if (phone_normalize(in->owner_phone, norm) < 0)
-            return fail(err, VERR_PHONE, "owner_phone", in->owner_phone);
-        memcpy(in->owner_phone, norm, sizeof(norm));
-    }
-    r = village_check(v, in->from_area, err);
-    if (r < 0) {
-        snprintf(err->field, sizeof(err->field), "from_area");
-        return r;
-    }
-    snprintf(tmp, sizeof(tmp), "%s", in->to_area);
-    lvl = refdata_area_code(tmp, in->to_area, sizeof(in->to_area));
-    if (lvl < 2)
-        return fail(err, VERR_UNKNOWN_CODE, "to_area", tmp);
-    if (strncmp(in->to_area, in->from_area, strlen(in->to_area)) == 0)
-        return fail(err, VERR_CONFLICT, "to_area", "the same area as from_area");
-    r = herd_check(v, in->animals, in->n_animals, 1, err);
-    if (r == 0)
-        r = date_check(in->issue_date, "issue_date", err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
-}
-
-/* One species code and a head count, as treatment and slaughter carry them. */
-static int species_count_check(struct validator *v, char species[8], int64_t n,
-                               struct verr *err)
-{
-    if (!species[0])
-        return fail(err, VERR_REQUIRED, "species", NULL);
-    if (code_copy(species, species, 8) < 0 || !validator_has_code(v, "species", species))
-        return fail(err, VERR_UNKNOWN_CODE, "species", species);
-    if (n < 0 || n > V_COUNT_MAX)
-        return fail(err, VERR_COUNT, "n_animals", NULL);
-    return 0;
-}
-
-static int note_check(const char *note, struct verr *err)
-{
-    if (strlen(note) > V_NOTE_MAX)
-        return fail(err, VERR_TOO_LONG, "note", NULL);
-    return utf8_valid(note, strlen(note), UTF8_TEXT) ? 0 : fail(err, VERR_ENCODING, "note", NULL);
-}
-
-int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err)
-{
-    int r;
-
-    memset(err, 0, sizeof(*err));
-    r = village_check(v, in->village, err);
-    if (r == 0)
-        r = species_count_check(v, in->species, in->n_animals, err);
-    if (r < 0)
-        return r;
-    if (!in->drug[0])
-        return fail(err, VERR_REQUIRED, "drug", NULL);
-    if (!utf8_valid(in->drug, strlen(in->drug), UTF8_TEXT) || strchr(in->drug, '\n'))
-        return fail(err, VERR_ENCODING, "drug", NULL);
-    r = date_check(in->event_date, "event_date", err);
-    if (r == 0)
-        r = note_check(in->note, err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
-}
-
-int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err)
-{
-    int r;
-
-    memset(err, 0, sizeof(*err));
-    if (in->abattoir[0] && (!utf8_valid(in->abattoir, strlen(in->abattoir), UTF8_TEXT) || strchr(in->abattoir, '\n')))
-        return fail(err, VERR_ENCODING, "abattoir", NULL);
-    r = village_check(v, in->village, err);
-    if (r == 0)
-        r = species_count_check(v, in->species, in->n_animals, err);
-    if (r == 0)
-        r = date_check(in->event_date, "event_date", err);
-    if (r == 0)
-        r = note_check(in->note, err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
 }

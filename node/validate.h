@@ -6,6 +6,7 @@
 #define SIKHNAS_VALIDATE_H
 
 #include <cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -82,6 +83,18 @@ struct case_report_in {
     double lat, lon;
 };
 
+/* The record kinds, each with its validated struct (below). */
+enum rec_kind {
+    REC_CASE,                   /* struct case_report_in */
+    REC_FOLLOWUP,               /* struct followup_in */
+    REC_VACCINATION,            /* struct vaccination_in */
+    REC_TREATMENT,              /* struct treatment_in */
+    REC_MOVEMENT,               /* struct permit_in */
+    REC_SLAUGHTER,              /* struct slaughter_in */
+    REC_POPULATION,             /* struct population_in */
+    REC_KIND_COUNT
+};
+
 struct validator;
 
 /* A validator caches this node's villages and the code lists; it belongs to
@@ -98,6 +111,20 @@ int  validator_reload(struct validator *v);
  * it), or -EINVAL with *err set; -ENOMEM. Every way in that takes JSON text
  * (web, report add, import) parses through here. */
 int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err);
+
+/* Decodes and validates a record of kind given as a JSON object (the API's
+ * body, docs/api.md), whatever the channel: every record's JSON is decoded
+ * here. out is the kind's struct (validate_record_size(kind) bytes; this
+ * zeroes it). A case report is validate_case_report(); the other kinds are
+ * decoded field by field (a known key, of the right JSON type, that fits;
+ * a case_ref is looked up among the live case reports) and then checked as
+ * validate_followup() etc. check them. A refusal names the field as the
+ * JSON does (case_ref, not case_id). Returns 0, -EINVAL with *err set, or
+ * -errno from the store (a case_ref look-up). */
+int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
+                         struct verr *err);
+/* The size of kind's validated struct; 0 for no kind. */
+size_t validate_record_size(enum rec_kind kind);
 
 /* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set.
  * Besides each field, the counts of each species must agree: sick + dead
@@ -177,7 +204,8 @@ struct permit_in {
     char reporter[20];
 };
 
-/* Validate records filled in C (by the SMS handler; later the web forms):
+/* Validate records filled in C (by the SMS handler, and after
+ * validate_record_json() decoded them):
  * codes known (upper-cased in place), counts 0..V_COUNT_MAX, no species
  * twice, villages in the district, dates, reporter a registered officer.
  * n_counts is how many of n[] the kind uses. Return 0 or -EINVAL, *err set. */
@@ -210,7 +238,7 @@ struct slaughter_in {
     char note[V_NOTE_MAX + 1];
 };
 
-/* Same contract as the validators above (web forms and the API). */
+/* Same contract as the validators above. */
 int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err);
 int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err);
 

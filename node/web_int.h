@@ -1,6 +1,15 @@
-/* web_int.h - what the web module's files (web.c, web_login.c) share: the
- * module's state, one request being answered, and the answers. Not for
- * other modules: they use web.h. */
+/* web_int.h - what the web module's files share: the module's state, the
+ * route table's entries, one request being answered, the answers and the
+ * handlers. Not for other modules: they use web.h.
+ *
+ *   web.c          the module, the route table, the security checks, pages
+ *   web_answer.c   answers: JSON, errors in the officer's language, refusals
+ *   web_session.c  the session cookie, who is logged in, logout
+ *   web_login.c    POST /api/v1/login (the KDF on the thread pool)
+ *   web_read.c     the reads: codes, areas, the lists of each kind, dashboard
+ *   web_map.c      the map's GeoJSON
+ *   web_record.c   POST of a record: validator, access_check(), queue
+ *   web_commit.c   the group commit of the queued records */
 #ifndef SIKHNAS_WEB_INT_H
 #define SIKHNAS_WEB_INT_H
 
@@ -10,16 +19,15 @@
 #include "auth.h"
 #include "daemon.h"
 #include "http.h"
+#include "validate.h"
 #include "web.h"
-
-struct kind_def;
 
 /* A validated record waiting for the next group commit. */
 struct pending {
     struct pending *next;
     struct http_conn *c;        /* holds a ref */
     const char *lang;
-    const struct kind_def *kind;  /* NULL: a case report */
+    enum rec_kind kind;
     void *in;                   /* the validated C struct; owned */
 };
 
@@ -36,7 +44,23 @@ struct web {
     unsigned session_ttl;
 };
 
-struct route;
+struct wreq;
+
+enum route_kind {
+    R_GET,                      /* GET or HEAD */
+    R_POST,                     /* POST of a JSON object, parsed before post() runs */
+    R_POST_EMPTY,               /* POST whose body is not read (logout) */
+};
+
+/* One endpoint of the API (web.c's route table). */
+struct route {
+    enum route_kind kind;
+    const char *path;
+    int perm;                   /* enum auth_perm; -1: no session needed */
+    void (*get)(struct wreq *q);                /* R_GET, R_POST_EMPTY */
+    void (*post)(struct wreq *q, cJSON *doc);   /* R_POST: doc is a JSON object */
+    int rec;                    /* enum rec_kind of a record's list or POST; -1: none */
+};
 
 /* One request being answered. */
 struct wreq {
@@ -50,18 +74,50 @@ struct wreq {
     struct auth_who who;
 };
 
-/* Answers: JSON (o is consumed), {"error": {code, message}} in the
- * officer's language, and the store's failures (503 busy, 500 store). */
+/* Answers (web_answer.c): JSON (o is consumed); any body with the security
+ * headers; {"error": {code, message}} in the officer's language; the
+ * validator's or access_check()'s refusal (422 or 403, naming the field);
+ * the store's failures (503 busy, 500 store). */
 void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra);
+void web_send_body(struct wreq *q, int status, const char *ctype, const char *extra,
+                   const char *body, size_t len);
 void web_send_error(struct wreq *q, int status, const char *code, const char *msg_id,
                     const char *msg_en, const char *extra);
+void web_send_verr(struct wreq *q, const struct verr *e);
 void web_send_store_error(struct wreq *q, int r);
+
+/* Sessions (web_session.c). web_session_load reads the cookie and, when it
+ * names a live session, fills q->token and q->who and sets q->logged_in. */
+void web_session_load(struct wreq *q);
 /* The session's JSON: the officer, what the role may, the CSRF token. */
 cJSON *web_who_json(struct web *w, const struct auth_who *who);
+void web_api_session(struct wreq *q);                 /* GET /api/v1/session */
+void web_api_logout(struct wreq *q);                  /* POST /api/v1/logout */
+void web_api_login(struct wreq *q, cJSON *doc);       /* POST /api/v1/login (web_login.c) */
+
+/* Reads (web_read.c, web_map.c). */
+void web_api_codes(struct wreq *q);
+void web_api_areas(struct wreq *q);
+void web_api_reports(struct wreq *q);                 /* the case reports' list */
+void web_api_kind_list(struct wreq *q);               /* the list of the route's kind */
+void web_api_dashboard(struct wreq *q);
+void web_api_map(struct wreq *q);
+
+/* POST of a record of the route's kind (web_record.c). */
+void web_api_record_add(struct wreq *q, cJSON *doc);
+/* The record kind a POST to path takes, or -1 (web.c, from the routes). */
+int web_route_record(const char *path);
+
+/* The group commit (web_commit.c). start sets up w->flush (before any
+ * enqueue); enqueue copies in (size bytes) and answers the request after
+ * the next commit; flush commits and answers what is queued now; close
+ * closes w->flush, whose close callback drops one of w->refs. */
+void web_commit_start(struct web *w);
+void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size);
+void web_commit_flush(struct web *w);
+void web_commit_close(struct web *w);
+
 /* Frees the module's memory once its last reference (refs) is gone. */
 void web_free(struct web *w);
-
-/* POST /api/v1/login (web_login.c). */
-void web_api_login(struct wreq *q, cJSON *doc);
 
 #endif

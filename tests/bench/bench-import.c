@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "geom.h"
+#include "testtmp.h"
 #include "uuid7.h"
 
 struct row {
@@ -307,8 +308,7 @@ static int schema_insert(const char *path, const struct row *rows, int n, int ch
 
 int main(int argc, char **argv)
 {
-    char dir[] = "/tmp/sikhnas-bench-import-XXXXXX", db[256], db2[256], raw[256], jsonl[256];
-    char cmd[512];
+    char db[256], db2[256], raw[256], jsonl[256];
     char conf[256], (*vill)[11] = NULL;
     struct row *rows;
     double t_node, t_init, t_raw, t_schema;
@@ -321,8 +321,9 @@ int main(int argc, char **argv)
     }
     n = argc > 3 ? atoi(argv[3]) : 100000;
     chunk = argc > 4 ? atoi(argv[4]) : 1000;
-    if (!mkdtemp(dir) || (nvill = load_villages(argv[2], &vill)) <= 0) {
-        fprintf(stderr, "bench-import: no temp dir or no villages of 32.01 in %s\n", argv[2]);
+    const char *dir = test_tmp("bench-import");   /* removed at exit, whatever happens */
+    if ((nvill = load_villages(argv[2], &vill)) <= 0) {
+        fprintf(stderr, "bench-import: no villages of 32.01 in %s\n", argv[2]);
         return 1;
     }
     snprintf(db, sizeof(db), "%s/node.db", dir);
@@ -389,9 +390,6 @@ int main(int argc, char **argv)
            anon / 1024.0);
     printf("  init VmHWM:                            %8.1f MB (loads SpatiaLite for its migrations)\n",
            hwm0 / 1024.0);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     free(rows);
     free(vill);
     return 0;

@@ -20,7 +20,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,7 +33,7 @@ def main():
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
     node_exe = os.path.join(build, 'node', 'sikhnas-node')
     os.environ['SIKHNAS_HUB'] = os.path.join(build, 'hub', 'sikhnas-hub')
-    tmp = tempfile.mkdtemp(prefix='sync-bench-')
+    tmp = nodetest.scratch('sync-bench-')      # removed at exit, even when the bench fails
     with hubtest.Env() as env:
         url = 'https://127.0.0.1:%d' % env.hub.port
         node = nodetest.Node(node_exe, tmp=tmp)
@@ -98,7 +97,6 @@ def main():
         wire / n, s['bytes_up'], s['bytes_down'], s['requests']))
     print('load  %.2f (1-minute average when the sync started)' % load)
     print(json.dumps(res))
-    subprocess.run(['rm', '-rf', tmp])
 
 
 if __name__ == '__main__':

@@ -170,7 +170,10 @@ def main():
     finally:
         if daemon:
             daemon.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get('SIKHNAS_KEEP_TMP') == '1':
+            print('kept %s (SIKHNAS_KEEP_TMP=1)' % tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@
 #include "records.h"
 #include "refdata.h"
 #include "store.h"
+#include "testtmp.h"
 #include "validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,18 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct store *store;
 static struct validator *validator;
 
-static char dir[] = "/tmp/sikhnas-fuzz-report-XXXXXX";
-
-static void cleanup(void)
-{
-    char cmd[96];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fuzz-report: could not remove %s\n", dir);
-}
 
 static void setup(void)
 {
+    const char *dir = test_tmp("fuzz-report");    /* removed at exit */
     struct store_opts o = { .create = 1, .sync = STORE_SYNC_NORMAL };
     struct refdata_counts n = {0};
     const char *areas = getenv("SIKHNAS_TEST_AREAS");
@@ -36,9 +29,6 @@ static void setup(void)
 
     if (!areas)
         areas = SIKHNAS_TEST_AREAS;
-    if (!mkdtemp(dir))
-        abort();
-    atexit(cleanup);
     snprintf(path, sizeof(path), "%s/node.db", dir);
     if (store_open(path, &o, &store) < 0 || store_begin(store) < 0 ||
         refdata_load_lists(store, &n) < 0 || refdata_load_areas(store, areas, "3201", &n) < 0 ||

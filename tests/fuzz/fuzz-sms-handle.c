@@ -15,6 +15,7 @@
 #include "sms.h"
 #include "sms_parse.h"
 #include "store.h"
+#include "testtmp.h"
 #include "validate.h"
 #include "utf8.h"
 
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct store *store;
 static struct validator *validator;
-static char dir[] = "/tmp/sikhnas-fuzz-sms-XXXXXX";
+static const char *dir;       /* test_tmp(): removed at exit */
 static int used;
 
 static const char *const senders[] = {
@@ -53,8 +54,8 @@ static void setup(void)
         unlink(path);
         snprintf(path, sizeof(path), "%s/node.db-shm", dir);
         unlink(path);
-    } else if (!mkdtemp(dir)) {
-        abort();
+    } else {
+        dir = test_tmp("fuzz-sms");
     }
     snprintf(path, sizeof(path), "%s/node.db", dir);
     if (store_open(path, &o, &store) < 0 || store_begin(store) < 0 ||

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fuzz-tmp.h"
 #include "sync_client.h"
 #include "store.h"
+#include "testtmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,7 +20,7 @@ static struct sync_client *client;
 
 static void setup(void)
 {
-    const char *dir = fuzz_tmp("sync");
+    const char *dir = test_tmp("fuzz-sync");
     struct store_opts o = { .create = 1, .sync = STORE_SYNC_NORMAL };
     struct sync_client_opts co = { .hub_url = "https://127.0.0.1:1" };
     char path[128], id[UUID_STR_LEN];

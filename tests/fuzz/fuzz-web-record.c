@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "fuzz-tmp.h"
 #include "records.h"
 #include "refdata.h"
 #include "store.h"
 #include "validate.h"
 #include "web.h"
+#include "testtmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,7 +28,7 @@ static struct daemon daemon_;
 
 static void setup(void)
 {
-    const char *dir = fuzz_tmp("web");
+    const char *dir = test_tmp("fuzz-web");
     struct store_opts o = { .create = 1, .sync = STORE_SYNC_NORMAL };
     struct refdata_counts n = {0};
     const char *areas = getenv("SIKHNAS_TEST_AREAS");

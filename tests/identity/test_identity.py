@@ -13,7 +13,6 @@ expiry happen within the test."""
 import hashlib
 import json
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -33,7 +32,7 @@ NODE_EXE = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else 'sikhnas-node'
 HUB_EXE = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else 'sikhnas-hub'
 os.environ['SIKHNAS_HUB'] = HUB_EXE
 LIFETIME = 12
-TMP = tempfile.mkdtemp(prefix='sikhnas-identity-')
+TMP = nodetest.scratch('sikhnas-identity-')   # removed at exit (SIKHNAS_KEEP_TMP=1 keeps it)
 ENV = None
 D = '3201'
 
@@ -555,8 +554,6 @@ def main():
                 print('--- hub log tail:\n' + open(ENV.hub.log).read()[-3000:], flush=True)
     finally:
         ENV.close()
-        if not failed:
-            shutil.rmtree(TMP, ignore_errors=True)   # kept for a post-mortem otherwise
     print('%d failed' % failed if failed else 'all passed')
     return 1 if failed else 0
 

@@ -1,19 +1,57 @@
 """nodetest.py - helpers for tests that drive the real sikhnas-node binary
-on real SQLite files in a temporary directory (Python 3 standard library)."""
+on real SQLite files in a temporary directory (Python 3 standard library).
+
+Every directory a test makes comes from scratch(): one root per test
+process under $TMPDIR (else /tmp), removed with everything in it when the
+process exits, whether the tests passed or failed, and on SIGTERM (meson's
+timeout). SIKHNAS_KEEP_TMP=1 keeps it for a post-mortem and says where."""
+import atexit
 import csv
 import http.client
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
+KEEP_TMP = os.environ.get('SIKHNAS_KEEP_TMP') == '1'
+
+_root = None
+
+
+def _remove_root():
+    if _root is None:
+        return
+    if KEEP_TMP:
+        sys.stderr.write('kept the test files in %s (SIKHNAS_KEEP_TMP=1)\n' % _root)
+    else:
+        shutil.rmtree(_root, ignore_errors=True)
+
+
+def _on_sigterm(signum, frame):
+    sys.exit(128 + signum)          # unwinds: finally blocks stop daemons, atexit removes
+
+
+def scratch(prefix='sikhnas-'):
+    """A new empty directory for a test's files, under this process's
+    scratch root (made on first use); see the module doc for its removal."""
+    global _root
+    if _root is None:
+        _root = tempfile.mkdtemp(prefix='sikhnas-test-')
+        atexit.register(_remove_root)
+        if (threading.current_thread() is threading.main_thread() and
+                signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    return tempfile.mkdtemp(prefix=prefix, dir=_root)
 
 
 class Node:
@@ -21,7 +59,7 @@ class Node:
 
     def __init__(self, exe, district='3201', init=True, tmp=None):
         self.exe = exe
-        self.tmp = tmp or tempfile.mkdtemp(prefix='sikhnas-node-')
+        self.tmp = tmp or scratch('sikhnas-node-')
         self.db = os.path.join(self.tmp, 'node.db')
         self.district = district
         if init:

@@ -14,7 +14,8 @@ created idempotently with useradd, because PostgreSQL refuses root.
         pg.kill9(); pg.start()                          # crash and recover
 
 Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), PGTEMP_KEEP=1
-keeps the directory for post-mortems.
+(or SIKHNAS_KEEP_TMP=1, as for the other test files) keeps the directory for
+post-mortems.
 """
 import atexit
 import os
@@ -162,7 +163,7 @@ class PgTemp:
         try:
             self.stop('immediate')
         finally:
-            if os.environ.get('PGTEMP_KEEP') != '1':
+            if '1' not in (os.environ.get('PGTEMP_KEEP'), os.environ.get('SIKHNAS_KEEP_TMP')):
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

@@ -8,14 +8,16 @@
 
 #include "embed.h"
 #include "geom.h"
+#include "outbox.h"
 #include "records.h"
 #include "refdata.h"
 #include "store.h"
 #include "testlib.h"
+#include "testtmp.h"
 #include "validate.h"
 #include "utf8.h"
 
-static char dir[] = "/tmp/sikhnas-test-store-XXXXXX";
+static const char *dir;        /* test_tmp(): removed at exit */
 static char path[256];
 
 static int raw_exec(const char *p, const char *sql)
@@ -232,6 +234,192 @@ static void test_validator(struct store *s)
     validator_free(v);
 }
 
+/* enum outbox_state (outbox.h) and the view outbox_named (migration 005)
+ * name the same numbers, and a record's sync state, read through the view,
+ * still finds its outbox rows by the row_id index. */
+static void test_outbox_names(struct store *s)
+{
+    static const struct {
+        enum outbox_state state;
+        const char *name;
+    } names[] = { { OUTBOX_QUEUED, "queued" }, { OUTBOX_REFUSED, "refused" } };
+    sqlite3_stmt *st;
+    char sql[160], plan[4096] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(sql, sizeof(sql), "UPDATE outbox SET state = %d WHERE seq = "
+                 "(SELECT max(seq) FROM outbox)", (int)names[i].state);
+        CHECK(store_exec(s, sql) == 0);
+        CHECK(sqlite3_prepare_v2(store_db(s), "SELECT state_name FROM outbox_named "
+                                 "WHERE seq = (SELECT max(seq) FROM outbox)", -1, &st,
+                                 NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW);
+        CHECK_STR((const char *)sqlite3_column_text(st, 0), names[i].name);
+        sqlite3_finalize(st);
+    }
+    CHECK(scalar(s, OUTBOX_COUNT_QUEUED_SQL) == scalar(s, "SELECT count(*) FROM outbox") - 1);
+    CHECK(scalar(s, OUTBOX_COUNT_REFUSED_SQL) == 1);
+    CHECK(scalar(s, "SELECT count(*) FROM (SELECT " OUTBOX_SYNC_STATE_SQL("c")
+                    " FROM case_report c) WHERE sync = 'rejected'") == 1);
+    CHECK(sqlite3_prepare_v2(store_db(s), "EXPLAIN QUERY PLAN SELECT "
+                             OUTBOX_SYNC_STATE_SQL("c") " FROM case_report c", -1, &st,
+                             NULL) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(plan) - 200)
+        len += (size_t)snprintf(plan + len, sizeof(plan) - len, "%s\n",
+                                (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    CHECK(strstr(plan, "SCAN o") == NULL);             /* no full scan of the outbox */
+    CHECK(strstr(plan, "INDEX outbox_row (row_id=?)") != NULL);
+    snprintf(sql, sizeof(sql), "UPDATE outbox SET state = %d", (int)OUTBOX_QUEUED);
+    CHECK(store_exec(s, sql) == 0);
+}
+
+/* Text of the first column of sql's first row, copied into buf. */
+static const char *text_of(struct store *s, const char *sql, char *buf, size_t cap)
+{
+    sqlite3_stmt *st;
+
+    snprintf(buf, cap, "(none)");
+    if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+/* The JSON text each record kind stores (signs, ddx, animals), byte for
+ * byte as readers (the web, `report list`, the dashboard's json_each, the
+ * hub) have always had it: compact, keys in this order, whole numbers. */
+static void test_stored_json(struct store *s)
+{
+    struct case_report_in c = { .kind = 'U', .village = "3201011001", .n_signs = 2,
+        .signs = { "KBG", "DMM" }, .n_animals = 2, .n_ddx = 0, .event_date = "2026-11-20",
+        .animals = { { "SP", 3, 1, 40 }, { "KB", 10000000, 0, 0 } } };
+    struct followup_in f = { .outcome = "SB", .n_animals = 1, .escalate = 1,
+        .animals = { { "SP", { 1, 2, 3, 40 } } }, .event_date = "2026-11-21" };
+    struct vaccination_in va = { .program = "PMK 2026", .village = "3201011001",
+        .n_animals = 2, .animals = { { "SP", { 120, 0 } }, { "KR", { 0, 7 } } },
+        .event_date = "2026-11-21" };
+    struct population_in po = { .village = "3201011001", .n_animals = 1,
+        .animals = { { "AY", { 5000 } } }, .event_date = "2026-11-21" };
+    struct permit_in pe = { .owner_id = "3201234567890001", .from_area = "3201011001",
+        .to_area = "5371", .n_animals = 1, .animals = { { "SP", { 10 } } },
+        .issue_date = "2026-11-21" };
+    char id[UUID_STR_LEN], ref[24], sql[200], buf[512];
+
+    c.n_ddx = 1;
+    snprintf(c.ddx[0], sizeof(c.ddx[0]), "AI");
+    CHECK(store_begin(s) == 0);
+    CHECK(case_report_insert(s, &c, id, ref) == 0);
+    snprintf(sql, sizeof(sql), "SELECT signs || ' ' || ddx || ' ' || animals FROM case_report "
+             "WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[\"KBG\",\"DMM\"] [\"AI\"] "
+              "[{\"species\":\"SP\",\"sick\":3,\"dead\":1,\"at_risk\":40},"
+              "{\"species\":\"KB\",\"sick\":10000000,\"dead\":0,\"at_risk\":0}]");
+    c.kind = 'P';
+    c.n_signs = c.n_ddx = 0;
+    snprintf(c.syndrome, sizeof(c.syndrome), "GGK");
+    CHECK(case_report_insert(s, &c, id, ref) == 0);
+    snprintf(sql, sizeof(sql), "SELECT signs || ' ' || ddx FROM case_report WHERE id = '%s'",
+             id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[] []");
+    snprintf(f.case_id, sizeof(f.case_id), "%s", id);
+    CHECK(followup_insert(s, &f, id) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM case_followup WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)),
+              "[{\"species\":\"SP\",\"sick\":1,\"dead\":2,\"culled\":3,\"at_risk\":40}]");
+    CHECK(vaccination_insert(s, &va, id) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM vaccination WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"SP\",\"primary\":120,"
+              "\"booster\":0},{\"species\":\"KR\",\"primary\":0,\"booster\":7}]");
+    CHECK(population_insert(s, &po, id) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM population_report WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"AY\",\"n\":5000}]");
+    CHECK(permit_insert(s, &pe, id, ref) == 0);
+    snprintf(sql, sizeof(sql), "SELECT animals FROM movement_permit WHERE id = '%s'", id);
+    CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"SP\",\"n\":10}]");
+    store_rollback(s);
+}
+
+/* validate_record_json() on kind's JSON text: 0, or the refusal's code and
+ * field as want/field say (and detail, when given). */
+static int check_json(struct validator *v, enum rec_kind kind, const char *text,
+                      enum verr_code want, const char *field, const char *detail)
+{
+    char *out = calloc(1, validate_record_size(kind));
+    cJSON *doc = cJSON_Parse(text);
+    struct verr e;
+    int r = out && doc ? validate_record_json(v, kind, doc, out, &e) : -ENOMEM;
+
+    free(out);
+    cJSON_Delete(doc);
+    if (want == VERR_NONE)
+        return r == 0;
+    if (r != -EINVAL || e.code != want || strcmp(e.field, field) != 0) {
+        printf("# got %d code %d field '%s' detail '%s'\n", r, e.code, e.field, e.detail);
+        return 0;
+    }
+    return !detail || strcmp(e.detail, detail) == 0;
+}
+
+/* Every kind's JSON is decoded by the validator (validate_record_json):
+ * the same refusals, fields and details the API has always answered. */
+static void test_record_json(struct store *s)
+{
+    struct validator *v = NULL;
+    struct vaccination_in vac;
+    struct verr e;
+    cJSON *doc;
+
+    CHECK(validator_new(s, &v) == 0);
+    CHECK(validate_record_size(REC_CASE) == sizeof(struct case_report_in));
+    CHECK(validate_record_size(REC_MOVEMENT) == sizeof(struct permit_in));
+    CHECK(check_json(v, REC_CASE, "{\"kind\":\"U\",\"village\":\"3201011001\","
+                     "\"signs\":[\"KBG\"],\"animals\":[{\"species\":\"SP\",\"sick\":1}],"
+                     "\"event_date\":\"2026-11-20\"}", VERR_NONE, NULL, NULL));
+    CHECK(check_json(v, REC_CASE, "{\"kind\":\"U\",\"kind\":\"P\"}", VERR_DUPLICATE,
+                     "kind", NULL));
+    /* a follow-up names its case by reference, and so does a refusal */
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"outcome\":\"SB\",\"event_date\":\"2026-01-03\"}",
+                     VERR_REQUIRED, "case_ref", NULL));
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"case_ref\":\"3201-999999\",\"outcome\":\"SB\","
+                     "\"event_date\":\"2026-01-03\"}", VERR_UNKNOWN_CODE, "case_ref",
+                     "3201-999999"));
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"case_ref\":7}", VERR_TYPE, "case_ref", "string"));
+    CHECK(check_json(v, REC_FOLLOWUP, "{\"escalate\":\"Y\"}", VERR_TYPE, "escalate",
+                     "true or false"));
+    CHECK(check_json(v, REC_VACCINATION, "{\"colour\":1}", VERR_UNKNOWN_FIELD, "colour", ""));
+    CHECK(check_json(v, REC_VACCINATION, "{\"program\":\"PMK\",\"village\":\"3201011001\","
+                     "\"animals\":[{\"species\":\"SP\",\"primary\":-1}],"
+                     "\"event_date\":\"2026-01-03\"}", VERR_COUNT, "animals[0].primary", ""));
+    CHECK(check_json(v, REC_VACCINATION, "{\"program\":\"PMK\",\"village\":\"3201011001\","
+                     "\"animals\":[{\"species\":\"SPECIESLONG\"}],"
+                     "\"event_date\":\"2026-01-03\"}", VERR_UNKNOWN_CODE, "animals[0].species",
+                     "SPECIESLONG"));
+    CHECK(check_json(v, REC_POPULATION, "{\"village\":\"3201011001\",\"animals\":[],"
+                     "\"event_date\":\"2026-01-03\"}", VERR_EMPTY, "animals", NULL));
+    CHECK(check_json(v, REC_TREATMENT, "{\"village\":\"3201011001\",\"species\":\"SP\","
+                     "\"drug\":\"Ivermectin\",\"event_date\":\"2026-01-03\"}", VERR_REQUIRED,
+                     "n_animals", NULL));
+    CHECK(check_json(v, REC_SLAUGHTER, "{\"village\":\"3201011001\",\"species\":\"SP\","
+                     "\"n_animals\":2.5}", VERR_COUNT, "n_animals", NULL));
+    CHECK(check_json(v, REC_MOVEMENT, "{\"owner_id\":\"1\",\"from_area\":\"3201011001\","
+                     "\"to_area\":\"3201011001\",\"animals\":[{\"species\":\"SP\",\"n\":2}],"
+                     "\"issue_date\":\"2026-01-03\"}", VERR_CONFLICT, "to_area", NULL));
+    CHECK(check_json(v, REC_SLAUGHTER, "[1]", VERR_TYPE, "record", NULL));
+    /* what passes comes out normalised, as the SMS handler's structs do */
+    doc = cJSON_Parse("{\"program\":\"PMK\",\"village\":\"3201011001\",\"animals\":"
+                      "[{\"species\":\"sp\",\"primary\":3,\"booster\":4}],"
+                      "\"event_date\":\"2026-01-03\",\"reporter\":null}");
+    CHECK(validate_record_json(v, REC_VACCINATION, doc, &vac, &e) == 0);
+    CHECK_STR(vac.village, "3201011001");
+    CHECK_STR(vac.animals[0].species, "SP");
+    CHECK(vac.n_animals == 1 && vac.animals[0].n[0] == 3 && vac.animals[0].n[1] == 4);
+    cJSON_Delete(doc);
+    validator_free(v);
+}
+
 static void test_outbox(struct store *s)
 {
     struct validator *v = NULL;
@@ -292,6 +480,8 @@ static void test_outbox(struct store *s)
     CHECK(store_exec(s, "DELETE FROM sync_apply") == 0);
     CHECK(store_commit(s) == 0);
     CHECK(scalar(s, "SELECT count(*) FROM outbox") == n);
+
+    test_outbox_names(s);
 
     /* the clock survives a reopen: the next value is above the last one */
     long long last = scalar(s, "SELECT max(hlc) FROM case_report");
@@ -463,21 +653,20 @@ int main(void)
 {
     struct store *s;
 
-    if (!getenv("SIKHNAS_TEST_AREAS") || !mkdtemp(dir)) {
-        printf("Bail out! SIKHNAS_TEST_AREAS not set or no temp dir\n");
+    if (!getenv("SIKHNAS_TEST_AREAS")) {
+        printf("Bail out! SIKHNAS_TEST_AREAS not set\n");
         return 1;
     }
+    dir = test_tmp("test-store");
     snprintf(path, sizeof(path), "%s/node.db", dir);
     s = make_store();
     test_validator(s);
     test_spatial(s);
+    test_stored_json(s);
+    test_record_json(s);
     test_outbox(s);            /* closes s */
     test_points();
     test_upgrade();
     test_migrations();
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", dir);
     return t_done();
 }

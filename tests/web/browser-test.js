@@ -36,6 +36,18 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sikhnas-web-'));
 const db = path.join(tmp, 'node.db');
 let daemon = null, context = null, failures = 0, checks = 0;
 
+// The scratch directory goes when the test ends, passed or failed, and on
+// SIGTERM (meson's timeout); SIKHNAS_KEEP_TMP=1 keeps it for a post-mortem.
+function removeTmp() {
+  if (process.env.SIKHNAS_KEEP_TMP === '1') console.error('kept ' + tmp + ' (SIKHNAS_KEEP_TMP=1)');
+  else fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.once('SIGTERM', () => {
+  if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
+  removeTmp();
+  process.exit(143);
+});
+
 function check(ok, what) {
   checks++;
   if (ok) console.log('ok   ' + what);
@@ -378,7 +390,7 @@ main().catch(e => { failures++; console.log('FAIL ' + (e.stack || e)); }).finall
     const code = await new Promise(r => { daemon.once('exit', c => r(c)); daemon.kill('SIGTERM'); });
     check(code === 0, 'SIGTERM: the daemon stops cleanly (exit ' + code + ')');
   }
-  fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp();
   console.log(checks + ' checks, ' + failures + ' failures');
   process.exit(failures ? 1 : 0);
 });

@@ -9,15 +9,15 @@ usage: test-http.py NODE_EXE SOURCE_ROOT"""
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 NODE, SRC = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.join(SRC, 'tests', 'lib'))
+import nodetest  # noqa: E402  (scratch directories, removed at exit)
 PHONE, PASSWORD = '081211112222', 'kata-sandi-uji'
 failures = 0
 
@@ -69,7 +69,7 @@ def closed(s, wait=3.0):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix='sikhnas-http-')
+    tmp = nodetest.scratch('sikhnas-http-')
     db = os.path.join(tmp, 'node.db')
     conf = os.path.join(tmp, 'node.ini')
     with open(conf, 'w') as f:
@@ -303,10 +303,7 @@ def main():
     finally:
         if d.poll() is None:
             d.kill()
-    try:
-        per_address(db)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    per_address(db)
     print('%d failures' % failures)
     return 1 if failures else 0
 

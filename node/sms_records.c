@@ -1,0 +1,310 @@
+/* sms_records.c - the SMS codes that write a record: U and P (case
+ * reports), PK and LTL (follow-ups), VAK, POP and SK. Each fills the
+ * record from the parsed message, has it checked by the one validator and
+ * by access_check() as every channel does, inserts it (records.h) in the
+ * message's transaction and words the reply; a P report also words the
+ * alert to the district vets. A case report is handed to the validator as
+ * the JSON the API takes, so SMS and the web decode it alike. */
+#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "records.h"
+#include "sms_int.h"
+
+/* P: one alert per district vet (not the reporter), queued with the reply. */
+static void compose_alert(struct sms_job *j, const struct case_report_in *c)
+{
+    char lbl[64], dis[64], place[128], code[8];
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->alert, sizeof(j->alert));
+    sms_label(j->s, "syndrome", c->syndrome, lbl, sizeof(lbl));
+    sms_sb_add(&b, TAG "PERINGATAN sindrom prioritas: %s", lbl);
+    {
+        sqlite3_stmt *st = store_stmt(j->s,
+            "SELECT parent FROM code_list WHERE list = 'syndrome' AND code = ?1");
+        code[0] = '\0';
+        if (st) {
+            sqlite3_bind_text(st, 1, c->syndrome, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+                snprintf(code, sizeof(code), "%s", (const char *)sqlite3_column_text(st, 0));
+            sqlite3_reset(st);
+        }
+        if (code[0])
+            sms_sb_add(&b, " (suspek %s)", sms_label(j->s, "disease", code, dis, sizeof(dis)));
+    }
+    sms_sb_add(&b, ", %s: ", sms_area_name(j->s, c->village, place, sizeof(place)));
+    sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
+    sms_sb_add(&b, ". [ID kasus %s] Pelapor: %s %s. Mohon segera ditanggapi.", j->res->ref,
+           j->o->name, j->o->phone);
+}
+
+
+int sms_do_case_report(struct sms_job *j)
+{
+    struct sms_msg *m = &j->m;
+    struct case_report_in in;
+    struct verr e;
+    char place[128], lbl[64];
+    cJSON *doc = cJSON_CreateObject(), *arr;
+    struct sms_sb b;
+    int r = -ENOMEM;
+
+    if (!doc)
+        return -ENOMEM;
+    cJSON_AddStringToObject(doc, "kind", m->kind == SMS_U ? "U" : "P");
+    cJSON_AddStringToObject(doc, "village", m->loc[0] ? m->loc : j->o->village);
+    if (m->kind == SMS_U) {
+        arr = cJSON_AddArrayToObject(doc, "signs");
+        for (int i = 0; arr && i < m->n_codes; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(m->codes[i]));
+    } else {
+        cJSON_AddStringToObject(doc, "syndrome", m->codes[0]);
+    }
+    arr = cJSON_AddArrayToObject(doc, "animals");
+    for (int i = 0; arr && i < m->n_groups; i++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "species", m->groups[i].code);
+        cJSON_AddNumberToObject(a, "sick", (double)m->groups[i].n[0]);
+        cJSON_AddItemToArray(arr, a);
+    }
+    if (m->n_ddx) {
+        arr = cJSON_AddArrayToObject(doc, "ddx");
+        for (int i = 0; arr && i < m->n_ddx; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(m->ddx[i]));
+    }
+    cJSON_AddStringToObject(doc, "event_date", j->event_date);
+    cJSON_AddStringToObject(doc, "reporter", j->o->phone);
+    cJSON_AddStringToObject(doc, "note", "SMS");
+
+    if (!m->loc[0] && !j->o->village[0]) {
+        struct verr ve = { .code = VERR_REQUIRED, .field = "village" };
+        r = sms_refuse_invalid(j, &ve);
+        goto out;
+    }
+    if (validate_case_report(j->v, doc, &in, &e) < 0) {
+        r = sms_refuse_invalid(j, &e);
+        goto out;
+    }
+    if (access_check(&j->actor, REC_CASE, &in, &e) < 0) {
+        r = sms_refuse_access(j, &e, in.village);
+        goto out;
+    }
+    r = case_report_insert(j->s, &in, j->record_id, j->res->ref);
+    if (r < 0)
+        goto out;
+    j->record_tbl = "case_report";
+    j->res->status = SMS_SAVED;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    if (in.kind == 'U') {
+        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Tanda umum: ", j->res->ref);
+        for (int i = 0; i < in.n_signs; i++)
+            sms_sb_add(&b, "%s%s", i ? ", " : "", sms_label(j->s, "sign", in.signs[i], lbl, sizeof(lbl)));
+    } else {
+        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Sindrom prioritas: %s", j->res->ref,
+               sms_label(j->s, "syndrome", in.syndrome, lbl, sizeof(lbl)));
+    }
+    sms_sb_add(&b, "; ");
+    sms_add_herd(j, &b, m->groups, m->n_groups);
+    sms_sb_add(&b, "; %s, %s.", sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
+    if (in.kind == 'P') {
+        sms_sb_add(&b, " Dokter hewan kabupaten sudah diberi tahu.");
+        compose_alert(j, &in);
+    }
+out:
+    cJSON_Delete(doc);
+    return r;
+}
+
+
+int sms_find_case(struct sms_job *j, char id[UUID_STR_LEN])
+{
+    int r;
+
+    sms_ref_string(j, j->res->ref);
+    r = case_report_by_ref(j->s, j->res->ref, id);
+    if (r == -ENOENT) {
+        snprintf(j->reply, sizeof(j->reply), TAG "ID kasus %s tidak ditemukan. Periksa "
+                 "nomornya (contoh: %s-000123).", j->res->ref, store_district(j->s));
+        j->res->status = SMS_REFUSED;
+        snprintf(j->res->error, sizeof(j->res->error), "case %s not found", j->res->ref);
+    }
+    return r;
+}
+
+
+int sms_do_followup(struct sms_job *j)
+{
+    static const char *const outcome_word[] = { "SB", "sembuh", "MS", "masih sakit", "MT", "mati" };
+    struct sms_msg *m = &j->m;
+    struct followup_in in;
+    struct verr e;
+    char lbl[64];
+    struct sms_sb b;
+    int r;
+
+    memset(&in, 0, sizeof(in));
+    r = sms_find_case(j, in.case_id);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    snprintf(in.outcome, sizeof(in.outcome), "%s", m->outcome);
+    for (int i = 0; i < m->n_groups; i++) {
+        snprintf(in.animals[i].species, sizeof(in.animals[i].species), "%s", m->groups[i].code);
+        memcpy(in.animals[i].n, m->groups[i].n, sizeof(in.animals[i].n));
+    }
+    in.n_animals = m->n_groups;
+    in.escalate = m->kind == SMS_LTL ? m->escalate : -1;
+    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
+    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    if (validate_followup(j->v, &in, &e) < 0)
+        return sms_refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_FOLLOWUP, &in, &e) < 0)
+        return sms_refuse_access(j, &e, "");
+    r = followup_insert(j->s, &in, j->record_id);
+    if (r < 0)
+        return r;
+    j->record_tbl = "case_followup";
+    j->res->status = SMS_SAVED;
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    if (m->kind == SMS_PK) {
+        const char *word = in.outcome;
+        for (size_t i = 0; i < 6; i += 2)
+            if (strcmp(in.outcome, outcome_word[i]) == 0)
+                word = outcome_word[i + 1];
+        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Hasil: %s.", j->res->ref, word);
+        return 0;
+    }
+    sms_sb_add(&b, "Terima kasih. Laporan tindak lanjut [ID kasus %s] ", j->res->ref);
+    for (int i = 0; i < in.n_animals; i++)
+        sms_sb_add(&b, "%s%s: %lld sakit, %lld mati, %lld dimusnahkan, %lld berisiko", i ? "; " : "",
+               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
+               (long long)in.animals[i].n[0], (long long)in.animals[i].n[1],
+               (long long)in.animals[i].n[2], (long long)in.animals[i].n[3]);
+    sms_sb_add(&b, ".%s", in.escalate == 1 ? " Ditandai untuk Kepala Dinas." : "");
+    return 0;
+}
+
+
+/* The message's groups as herd counts (a VAK group without a booster: 0). */
+static void herd_from_groups(struct herd_count *a, int *n, const struct sms_msg *m)
+{
+    for (int i = 0; i < m->n_groups; i++) {
+        snprintf(a[i].species, sizeof(a[i].species), "%s", m->groups[i].code);
+        memcpy(a[i].n, m->groups[i].n, sizeof(a[i].n));
+        if (m->kind == SMS_VAK && m->groups[i].n_counts < 2)
+            a[i].n[1] = 0;
+    }
+    *n = m->n_groups;
+}
+
+
+int sms_do_vaccination(struct sms_job *j)
+{
+    struct vaccination_in in;
+    struct verr e;
+    char place[128], lbl[64];
+    struct sms_sb b;
+    int r;
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.program, sizeof(in.program), "%s", j->m.id);
+    snprintf(in.village, sizeof(in.village), "%s", j->m.loc[0] ? j->m.loc : j->o->village);
+    herd_from_groups(in.animals, &in.n_animals, &j->m);
+    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
+    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    if (validate_vaccination(j->v, &in, &e) < 0)
+        return sms_refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_VACCINATION, &in, &e) < 0)
+        return sms_refuse_access(j, &e, in.village);
+    r = vaccination_insert(j->s, &in, j->record_id);
+    if (r < 0)
+        return r;
+    j->record_tbl = "vaccination";
+    j->res->status = SMS_SAVED;
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. Vaksinasi program %s di %s, %s: ", in.program,
+           sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
+    for (int i = 0; i < in.n_animals; i++) {
+        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
+               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
+               (long long)in.animals[i].n[0]);
+        if (in.animals[i].n[1])
+            sms_sb_add(&b, " (booster %lld)", (long long)in.animals[i].n[1]);
+    }
+    sms_sb_add(&b, ".");
+    return 0;
+}
+
+
+int sms_do_population(struct sms_job *j)
+{
+    struct population_in in;
+    struct verr e;
+    char place[128], lbl[64];
+    struct sms_sb b;
+    int r;
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.village, sizeof(in.village), "%s", j->m.loc[0] ? j->m.loc : j->o->village);
+    herd_from_groups(in.animals, &in.n_animals, &j->m);
+    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
+    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    if (validate_population(j->v, &in, &e) < 0)
+        return sms_refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_POPULATION, &in, &e) < 0)
+        return sms_refuse_access(j, &e, in.village);
+    r = population_insert(j->s, &in, j->record_id);
+    if (r < 0)
+        return r;
+    j->record_tbl = "population_report";
+    j->res->status = SMS_SAVED;
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. Populasi di %s, %s: ",
+           sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
+    for (int i = 0; i < in.n_animals; i++)
+        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
+               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
+               (long long)in.animals[i].n[0]);
+    sms_sb_add(&b, ".");
+    return 0;
+}
+
+
+int sms_do_permit(struct sms_job *j)
+{
+    struct permit_in in;
+    struct verr e;
+    char from[128], to[128];
+    struct sms_sb b;
+    int r;
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.owner_id, sizeof(in.owner_id), "%s", j->m.id);
+    snprintf(in.owner_phone, sizeof(in.owner_phone), "%s", j->m.phone);
+    snprintf(in.from_area, sizeof(in.from_area), "%s", j->m.loc);
+    snprintf(in.to_area, sizeof(in.to_area), "%s", j->m.loc2);
+    herd_from_groups(in.animals, &in.n_animals, &j->m);
+    memcpy(in.issue_date, j->event_date, sizeof(in.issue_date));
+    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    if (validate_permit(j->v, &in, &e) < 0)
+        return sms_refuse_invalid(j, &e);
+    if (access_check(&j->actor, REC_MOVEMENT, &in, &e) < 0)
+        return sms_refuse_access(j, &e, in.from_area);
+    r = permit_insert(j->s, &in, j->record_id, j->res->ref);
+    if (r < 0)
+        return r;
+    j->record_tbl = "movement_permit";
+    j->res->status = SMS_SAVED;
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. SKKH nomor %s untuk pemilik ID %s. Hewan: ", j->res->ref,
+           in.owner_id);
+    sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
+    sms_sb_add(&b, ". Asal: %s. Tujuan: %s.", sms_area_name(j->s, in.from_area, from, sizeof(from)),
+           sms_area_name(j->s, in.to_area, to, sizeof(to)));
+    return 0;
+}

@@ -1,0 +1,165 @@
+/* sms_reply.c - the words of the SMS replies, in Bahasa Indonesia as
+ * DOMAIN.md §7 shows them: a bounded builder (a reply is at most
+ * SMS_REPLY_MAX bytes, five SMS parts, and ends in "..." when cut), the
+ * labels of codes and areas, and the refusals a sender gets for a format
+ * error, a record the validator refused or one access_check() refused. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sms_int.h"
+
+void sms_sb_init(struct sms_sb *b, char *buf, size_t cap)
+{
+    b->buf = buf;
+    b->cap = cap;
+    b->len = 0;
+    b->full = 0;
+    buf[0] = '\0';
+}
+
+void sms_sb_add(struct sms_sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    if (b->full)
+        return;
+    va_start(ap, fmt);
+    k = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        b->buf[b->len] = '\0';
+        return;
+    }
+    if ((size_t)k < b->cap - b->len) {
+        b->len += (size_t)k;
+        return;
+    }
+    b->full = 1;
+    b->len = b->cap - 4;
+    while (b->len > 0 && ((unsigned char)b->buf[b->len] & 0xc0) == 0x80)
+        b->len--;
+    memcpy(b->buf + b->len, "...", 4);
+    b->len += 3;
+}
+
+
+/* The Indonesian label of a code, or the code itself. */
+const char *sms_label(struct store *s, const char *list, const char *code, char *buf,
+                      size_t cap)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT label_id FROM code_list WHERE list = ?1 AND code = ?2");
+
+    snprintf(buf, cap, "%s", code);
+    if (!st)
+        return buf;
+    sqlite3_bind_text(st, 1, list, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return buf;
+}
+
+
+/* "Desa NAME" for a village, "NAME" for other areas, the code when unknown. */
+const char *sms_area_name(struct store *s, const char *code, char *buf, size_t cap)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT name, level FROM area WHERE code = ?1");
+
+    snprintf(buf, cap, "%s", code);
+    if (!st)
+        return buf;
+    sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(buf, cap, "%s%s", sqlite3_column_int(st, 1) == 4 ? "Desa " : "",
+                 (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return buf;
+}
+
+
+void sms_ref_string(struct sms_job *j, char out[24])
+{
+    snprintf(out, 24, "%s-%06llu", j->m.ref.district[0] ? j->m.ref.district
+                                                        : store_district(j->s),
+             (unsigned long long)j->m.ref.number);
+}
+
+
+void sms_add_herd(struct sms_job *j, struct sms_sb *b, const struct sms_group *g, int n)
+{
+    char lbl[64];
+
+    for (int i = 0; i < n; i++)
+        sms_sb_add(b, "%s%lld %s", i ? ", " : "", (long long)g[i].n[0],
+               sms_label(j->s, "species", g[i].code, lbl, sizeof(lbl)));
+}
+
+
+/* The word for a refused field: its label, or the field itself. */
+static const char *field_label(const char *field)
+{
+    static const struct { const char *prefix, *label; } labels[] = {
+        { "animals", "spesies/jumlah" }, { "signs", "tanda" }, { "syndrome", "sindrom" },
+        { "ddx", "diagnosis" }, { "village", "desa" }, { "event_date", "tanggal" },
+        { "issue_date", "tanggal" }, { "outcome", "hasil" }, { "from_area", "desa asal" },
+        { "to_area", "tujuan" }, { "owner_phone", "telepon pemilik" },
+        { "owner_id", "ID pemilik" }, { "program", "program" }, { "reporter", "pelapor" },
+    };
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+        if (strncmp(field, labels[i].prefix, strlen(labels[i].prefix)) == 0)
+            return labels[i].label;
+    return field;
+}
+
+
+int sms_refuse_format(struct sms_job *j, const char *reason, const char *token)
+{
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, TAG "Format error. Valid format: %s", sms_kind_format(j->m.kind));
+    if (reason)
+        sms_sb_add(&b, token && token[0] ? " (%s: %s)" : " (%s)", reason, token);
+    j->res->status = SMS_REFUSED;
+    snprintf(j->res->error, sizeof(j->res->error), "%s format: %s%s%s", sms_kind_code(j->m.kind),
+             reason ? reason : "", token && token[0] ? ": " : "", token ? token : "");
+    return 0;
+}
+
+
+int sms_refuse_invalid(struct sms_job *j, const struct verr *e)
+{
+    char why[160];
+
+    snprintf(why, sizeof(why), "%s %s", field_label(e->field), verr_reason(e, "id"));
+    sms_refuse_format(j, why, e->detail);
+    verr_format(e, "en", j->res->error, sizeof(j->res->error));
+    return 0;
+}
+
+
+/* access_check() refused the record: say why in words, not as a format
+ * error. village is the record's village (or origin). */
+int sms_refuse_access(struct sms_job *j, const struct verr *e, const char *village)
+{
+    char own[128], place[128];
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    if (e->code == VERR_NOT_OWN_VILLAGE && j->o->village[0])
+        sms_sb_add(&b, TAG "Maaf, Anda hanya dapat melapor untuk desa Anda sendiri (%s, %s). "
+               "Laporan untuk %s (%s) tidak disimpan.",
+               sms_area_name(j->s, j->o->village, own, sizeof(own)), j->o->village,
+               sms_area_name(j->s, village, place, sizeof(place)), village);
+    else if (e->code == VERR_NOT_OWN_VILLAGE)
+        sms_sb_add(&b, TAG "Maaf, nomor Anda belum terdaftar untuk satu desa, jadi laporan tidak "
+               "disimpan. Silakan hubungi Dinas Peternakan kabupaten Anda.");
+    else
+        sms_sb_add(&b, TAG "Maaf, kode %s tidak dapat Anda kirim.", sms_kind_code(j->m.kind));
+    j->res->status = SMS_REFUSED;
+    verr_format(e, "en", j->res->error, sizeof(j->res->error));
+    return 0;
+}

@@ -1,0 +1,224 @@
+/* validate_record.c - the checks of the record kinds other than case
+ * reports (follow-up, vaccination, population, movement permit, treatment,
+ * slaughter) on their C structs, as the SMS handler fills them and as
+ * validate_json.c decodes them from JSON: codes known, counts in range, no
+ * species twice, villages of the district, dates, the reporter an officer. */
+#include "validate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "refdata.h"
+#include "utf8.h"
+#include "validate_int.h"
+
+static int herd_check(struct validator *v, struct herd_count *a, int n, int n_counts,
+                      struct verr *err)
+{
+    char name[48];
+
+    if (n <= 0)
+        return verr_fail(err, VERR_EMPTY, "animals", NULL);
+    if (n > V_MAX_ANIMALS)
+        return verr_fail(err, VERR_TOO_MANY, "animals", NULL);
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "animals[%d].species", i);
+        if (validate_code_copy(a[i].species, a[i].species, sizeof(a[i].species)) < 0 ||
+            !validator_has_code(v, "species", a[i].species))
+            return verr_fail(err, VERR_UNKNOWN_CODE, name, a[i].species);
+        for (int j = 0; j < i; j++)
+            if (strcmp(a[j].species, a[i].species) == 0)
+                return verr_fail(err, VERR_DUPLICATE, name, a[i].species);
+        for (int k = 0; k < n_counts; k++) {
+            if (a[i].n[k] < 0 || a[i].n[k] > V_COUNT_MAX) {
+                snprintf(name, sizeof(name), "animals[%d]", i);
+                return verr_fail(err, VERR_COUNT, name, NULL);
+            }
+        }
+    }
+    return 0;
+}
+
+static int date_check(const char *date, const char *field, struct verr *err)
+{
+    enum verr_code c = validate_date(date);
+    return c == VERR_NONE ? 0 : verr_fail(err, c, field, date);
+}
+
+static int reporter_check(struct validator *v, char reporter[20], struct verr *err)
+{
+    char norm[20];
+
+    if (!reporter[0])
+        return 0;
+    if (phone_normalize(reporter, norm) < 0)
+        return verr_fail(err, VERR_PHONE, "reporter", reporter);
+    memcpy(reporter, norm, sizeof(norm));
+    if (!validator_has_officer(v, reporter))
+        return verr_fail(err, VERR_NOT_OFFICER, "reporter", reporter);
+    return 0;
+}
+
+static int village_check(struct validator *v, char village[11], struct verr *err)
+{
+    char tmp[16];
+    enum verr_code c;
+
+    if (!village[0])
+        return verr_fail(err, VERR_REQUIRED, "village", NULL);
+    snprintf(tmp, sizeof(tmp), "%s", village);
+    c = validate_village(v, tmp, village);
+    return c == VERR_NONE ? 0 : verr_fail(err, c, "village", tmp);
+}
+
+int validate_followup(struct validator *v, struct followup_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    if (!in->case_id[0])
+        return verr_fail(err, VERR_REQUIRED, "case_id", NULL);
+    if (in->outcome[0]) {
+        if (validate_code_copy(in->outcome, in->outcome, sizeof(in->outcome)) < 0 ||
+            !validator_has_code(v, "outcome", in->outcome))
+            return verr_fail(err, VERR_UNKNOWN_CODE, "outcome", in->outcome);
+    } else if (in->n_animals == 0) {
+        return verr_fail(err, VERR_REQUIRED, "outcome", NULL);   /* neither PK nor LTL */
+    }
+    if (in->n_animals) {
+        r = herd_check(v, in->animals, in->n_animals, 4, err);
+        if (r < 0)
+            return r;
+    }
+    for (int i = 0; i < in->n_animals; i++) {
+        const int64_t *n = in->animals[i].n;        /* sick, dead, culled, at risk */
+        char name[24];
+        snprintf(name, sizeof(name), "animals[%d]", i);
+        if (validate_counts_conflict(n[0] + n[1] + n[2], n[3], VERR_COUNT_OVER_FU, name, err))
+            return -EINVAL;
+    }
+    if (in->escalate < -1 || in->escalate > 1)
+        return verr_fail(err, VERR_TYPE, "escalate", NULL);
+    r = date_check(in->event_date, "event_date", err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+int validate_vaccination(struct validator *v, struct vaccination_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    if (!in->program[0])
+        return verr_fail(err, VERR_REQUIRED, "program", NULL);
+    if (!utf8_valid(in->program, strlen(in->program), UTF8_TEXT))
+        return verr_fail(err, VERR_ENCODING, "program", NULL);
+    r = village_check(v, in->village, err);
+    if (r == 0)
+        r = herd_check(v, in->animals, in->n_animals, 2, err);
+    if (r == 0)
+        r = date_check(in->event_date, "event_date", err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+int validate_population(struct validator *v, struct population_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    r = village_check(v, in->village, err);
+    if (r == 0)
+        r = herd_check(v, in->animals, in->n_animals, 1, err);
+    if (r == 0)
+        r = date_check(in->event_date, "event_date", err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+int validate_permit(struct validator *v, struct permit_in *in, struct verr *err)
+{
+    char tmp[16], norm[20];
+    int r, lvl;
+
+    memset(err, 0, sizeof(*err));
+    if (!in->owner_id[0])
+        return verr_fail(err, VERR_REQUIRED, "owner_id", NULL);
+    if (!utf8_valid(in->owner_id, strlen(in->owner_id), UTF8_TEXT))
+        return verr_fail(err, VERR_ENCODING, "owner_id", NULL);
+    if (in->owner_phone[0]) {
+        if (phone_normalize(in->owner_phone, norm) < 0)
+            return verr_fail(err, VERR_PHONE, "owner_phone", in->owner_phone);
+        memcpy(in->owner_phone, norm, sizeof(norm));
+    }
+    r = village_check(v, in->from_area, err);
+    if (r < 0) {
+        snprintf(err->field, sizeof(err->field), "from_area");
+        return r;
+    }
+    snprintf(tmp, sizeof(tmp), "%s", in->to_area);
+    lvl = refdata_area_code(tmp, in->to_area, sizeof(in->to_area));
+    if (lvl < 2)
+        return verr_fail(err, VERR_UNKNOWN_CODE, "to_area", tmp);
+    if (strncmp(in->to_area, in->from_area, strlen(in->to_area)) == 0)
+        return verr_fail(err, VERR_CONFLICT, "to_area", "the same area as from_area");
+    r = herd_check(v, in->animals, in->n_animals, 1, err);
+    if (r == 0)
+        r = date_check(in->issue_date, "issue_date", err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+/* One species code and a head count, as treatment and slaughter carry them. */
+static int species_count_check(struct validator *v, char species[8], int64_t n,
+                               struct verr *err)
+{
+    if (!species[0])
+        return verr_fail(err, VERR_REQUIRED, "species", NULL);
+    if (validate_code_copy(species, species, 8) < 0 || !validator_has_code(v, "species", species))
+        return verr_fail(err, VERR_UNKNOWN_CODE, "species", species);
+    if (n < 0 || n > V_COUNT_MAX)
+        return verr_fail(err, VERR_COUNT, "n_animals", NULL);
+    return 0;
+}
+
+static int note_check(const char *note, struct verr *err)
+{
+    if (strlen(note) > V_NOTE_MAX)
+        return verr_fail(err, VERR_TOO_LONG, "note", NULL);
+    return utf8_valid(note, strlen(note), UTF8_TEXT) ? 0 : verr_fail(err, VERR_ENCODING, "note", NULL);
+}
+
+int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    r = village_check(v, in->village, err);
+    if (r == 0)
+        r = species_count_check(v, in->species, in->n_animals, err);
+    if (r < 0)
+        return r;
+    if (!in->drug[0])
+        return verr_fail(err, VERR_REQUIRED, "drug", NULL);
+    if (!utf8_valid(in->drug, strlen(in->drug), UTF8_TEXT) || strchr(in->drug, '\n'))
+        return verr_fail(err, VERR_ENCODING, "drug", NULL);
+    r = date_check(in->event_date, "event_date", err);
+    if (r == 0)
+        r = note_check(in->note, err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err)
+{
+    int r;
+
+    memset(err, 0, sizeof(*err));
+    if (in->abattoir[0] && (!utf8_valid(in->abattoir, strlen(in->abattoir), UTF8_TEXT) || strchr(in->abattoir, '\n')))
+        return verr_fail(err, VERR_ENCODING, "abattoir", NULL);
+    r = village_check(v, in->village, err);
+    if (r == 0)
+        r = species_count_check(v, in->species, in->n_animals, err);
+    if (r == 0)
+        r = date_check(in->event_date, "event_date", err);
+    if (r == 0)
+        r = note_check(in->note, err);
+    return r < 0 ? r : reporter_check(v, in->reporter, err);
+}

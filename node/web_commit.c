@@ -1,0 +1,126 @@
+/* web_commit.c - the group commit of the web's writes. Validated records
+ * wait in a queue; an idle handle runs once per loop turn, after the turn's
+ * reads were handled, and commits them all in one transaction
+ * (synchronous=FULL: one fsync for the lot). Each record is answered only
+ * after that commit, so "saved" still means on disk. A record that fails
+ * alone is rolled back to its savepoint and refused (docs/performance.md). */
+#include <cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "records.h"
+#include "web_int.h"
+
+static void on_flush(uv_idle_t *h);
+
+void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size)
+{
+    struct web *w = q->w;
+    struct pending *p = calloc(1, sizeof(*p));
+
+    if (p)
+        p->in = malloc(size);
+    if (!p || !p->in) {
+        free(p);
+        web_send_store_error(q, -ENOMEM);
+        return;
+    }
+    memcpy(p->in, in, size);
+    p->c = q->c;
+    p->lang = q->lang;
+    p->kind = kind;
+    http_conn_ref(q->c);
+    *w->tail = p;
+    w->tail = &p->next;
+    if (w->queued++ == 0)
+        uv_idle_start(&w->flush, on_flush);
+}
+
+void web_commit_flush(struct web *w)
+{
+    struct daemon *d = w->d;
+    struct store *s = d->store;
+    struct pending *list = w->queue, *p, *next;
+    sqlite3 *db = store_db(s);
+    int r, saved = 0;
+
+    w->queue = NULL;
+    w->tail = &w->queue;
+    w->queued = 0;
+    uv_idle_stop(&w->flush);
+    if (!list)
+        return;
+    r = store_begin(s);
+    for (p = list; p && r == 0; p = p->next) {
+        char id[UUID_STR_LEN], ref[24] = "";
+        int rr;
+
+        if (sqlite3_exec(db, "SAVEPOINT rec", NULL, NULL, NULL) != SQLITE_OK) {
+            r = -EIO;
+            break;
+        }
+        rr = record_insert(s, p->kind, p->in, id, ref);
+        if (rr < 0) {
+            sqlite3_exec(db, "ROLLBACK TO rec", NULL, NULL, NULL);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", id);
+            if (ref[0])
+                cJSON_AddStringToObject(o, "ref", ref);
+            cJSON_AddStringToObject(o, "sync", "queued");
+            free(p->in);
+            p->in = o;          /* now the answer */
+            p->lang = NULL;     /* marks success */
+            saved++;
+        }
+        sqlite3_exec(db, "RELEASE rec", NULL, NULL, NULL);
+    }
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0)
+        store_rollback(s);
+    for (p = list; p; p = next) {
+        struct wreq q = { .w = w, .c = p->c, .lang = p->lang ? p->lang : "id" };
+        next = p->next;
+        if (!p->lang && r == 0)
+            web_send_json(&q, 201, p->in, NULL);
+        else {
+            if (!p->lang)
+                cJSON_Delete(p->in);
+            else
+                free(p->in);
+            web_send_store_error(&q, r < 0 ? r : -EIO);
+        }
+        http_conn_unref(p->c);
+        free(p);
+    }
+    if (r == 0 && saved)
+        daemon_changed(d);
+}
+
+static void on_flush(uv_idle_t *h)
+{
+    web_commit_flush(h->data);
+}
+
+void web_commit_start(struct web *w)
+{
+    w->tail = &w->queue;
+    uv_idle_init(w->d->loop, &w->flush);
+    w->flush.data = w;
+}
+
+static void flush_closed(uv_handle_t *h)
+{
+    struct web *w = h->data;
+
+    if (--w->refs == 0)
+        web_free(w);
+}
+
+void web_commit_close(struct web *w)
+{
+    uv_close((uv_handle_t *)&w->flush, flush_closed);
+}
