@@ -21,6 +21,7 @@
 #include "sync_client.h"
 #include "log.h"
 #include "nodecert.h"
+#include "outbox.h"
 
 static double now_s(void)
 {
@@ -323,7 +324,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         goto out;
     const struct sync_stats *st = sync_client_stats(c);
     long long rejected = 0;
-    sqlite3_stmt *q = store_stmt(s, "SELECT count(*) FROM outbox WHERE state = 2");
+    sqlite3_stmt *q = store_stmt(s, OUTBOX_COUNT_REFUSED_SQL);
     if (q && sqlite3_step(q) == SQLITE_ROW)
         rejected = sqlite3_column_int64(q, 0);
     if (q)

@@ -12,6 +12,11 @@ enum outbox_state {
     OUTBOX_REFUSED = 2,         /* refused by the hub, error says why ('refused') */
 };
 
+/* The states as SQL literals, for the statements that write the outbox
+ * (the sync client's: a view cannot be updated). */
+#define OUTBOX_QUEUED_LIT  "0"
+#define OUTBOX_REFUSED_LIT "2"
+
 /* SELECT columns "sync" and "sync_error" of the record aliased t (a synced
  * table with an id column): a refused change makes it 'rejected', else a
  * queued one 'queued', else it is 'synced'; sync_error is the hub's reason

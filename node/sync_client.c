@@ -1,17 +1,13 @@
 /* sync_client.c - the node's sync client (docs/protocol.md, "Sync contract" in
- * ARCHITECTURE.md). Push: the queued outbox entries in seq order become one
- * columnar JSON batch holding the current version of each row (several
- * entries of one row are sent once, with the highest seq), compressed with
- * zstd (gzip when the hub will not take zstd) and signed with its SHA-256.
- * The ack is applied in one transaction: entries up to the acked seq are
- * dropped, refused ones kept with the hub's reason. Pull: pages of the hub's
- * change feed are applied with last-writer-wins by (hlc, origin) and the
- * cursor is stored in the same transaction, with a row in sync_apply so
- * that the capture triggers do not queue the pulled rows back up.
+ * ARCHITECTURE.md): the client and its rounds, the requests it sets up on
+ * the caller's libcurl handles, the answers' status codes and headers, the
+ * retry policy and the certificate renewal. The push half (batches from the
+ * outbox, acks) is sync_push.c, the pull half (the change feed) sync_pull.c.
  *
  * Nothing here blocks on the network: the caller runs the transfer that
  * sync_client_next() set up and hands the result to sync_client_done(). */
 #include "sync_client.h"
+#include "sync_int.h"
 
 #include <cJSON.h>
 #include <ctype.h>
@@ -36,90 +32,9 @@
 #include "nodecert.h"
 #include "strbuf.h"
 
-#define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
-#define PULL_MAX_WIRE    (32u << 20)   /* a pull answer as sent */
-#define PLAIN_MAX        (24u << 20)   /* a batch before compression */
-#define CURSOR_MAX       64
-#define HEADER_VALUE_MAX 128
-#define RAMP_ROWS        1000          /* rows in the first batch of a round */
-
-/* ------------------------------------------------------------ tables */
-
-/* The record kinds (sync/kinds.h), by index; AREA is the one pulled
- * parents first. */
-#define NKINDS_MAX 16
-#define KIND(i) (&record_kinds[i])
-
-/* ------------------------------------------------------------ the client */
-
-enum phase { PH_PUSH, PH_PULL, PH_DONE, PH_RENEW };
-
-struct prow {                   /* one row of the batch being built */
-    int tbl;
-    int64_t seq;                /* the highest seq of its queued entries */
-    size_t off, len;            /* its cells (",c1,c2...") in the table's buffer */
-};
-
-/* One request: set up by sync_client_next() or sync_client_next_ahead(), run
- * by the caller on its easy handle, answered in sync_client_done(). */
-struct sync_req {
-    enum phase phase;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *body;
-    size_t body_len;
-    int probe;                  /* push: an empty batch asking for the hub's acked_seq */
-    int64_t base_seq;           /* push: the last_seq of the batch still in flight before it */
-    int64_t last_seq;           /* push: the batch covers queued seq <= this */
-    struct prow *rows;
-    char (*row_ids)[UUID_STR_LEN];
-    int nrows;
-    size_t plain_len;
-    struct strbuf resp;
-    char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
-    char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-struct sync_client {
-    struct store *store;
-    char *url_push, *url_pull;
-    char *ca_file;
-    char *cert_file, *key_file, *url_renew;
-    int cert_state;             /* nodecert_due() at the start of the round */
-    unsigned timeout_s, max_rows, budget;
-    unsigned ramp;              /* row cap of the round's next batch: doubles per batch */
-    double ratio;               /* plain / wire of the last batch */
-    int use_gzip;               /* the hub would not take zstd */
-    enum phase phase;
-    int refdata_changed;
-    int64_t sent_seq;           /* meta sync.sent_seq: the highest last_seq ever sent */
-    int64_t round_seq;          /* the round pushes what was queued when it began */
-    int lock_fd;                /* DB-sync, or -1 */
-    int probed;                 /* the hub's acked_seq was asked for since the last failure */
-    sqlite3_stmt *select[NKINDS_MAX];  /* current row by id, synced tables */
-
-    /* requests in flight: req[head] is the oldest, nreq of them (at most 2,
-     * the second only a push following the first) */
-    struct sync_req req[2];
-    int head, nreq;
-    struct sync_req *q;         /* the one being built or answered */
-
-    /* building batches: kept from one batch to the next while pushing
-     * (faulting in fresh buffers and zstd tables for every batch cost more
-     * than filling them), dropped when the outbox is empty */
-    struct strbuf tb[NKINDS_MAX];     /* each table's rows */
-    struct strbuf plain;           /* the batch before compression */
-    void *zc;                   /* zstd context (batch_deflate()) */
-
-    unsigned retry_after;
-    char error[512];
-    struct sync_stats stats;
-};
-
-static int set_error(struct sync_client *c, int r, const char *fmt, ...)
+int set_error(struct sync_client *c, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int set_error(struct sync_client *c, int r, const char *fmt, ...)
+int set_error(struct sync_client *c, int r, const char *fmt, ...)
 {
     va_list ap;
 
@@ -275,7 +190,7 @@ static void requests_clear(struct sync_client *c)
     c->q = &c->req[0];
 }
 
-static void push_buffers_free(struct sync_client *c)
+void push_buffers_free(struct sync_client *c)
 {
     for (int t = 0; t < record_kinds_count; t++)
         strbuf_free(&c->tb[t]);
@@ -377,7 +292,7 @@ int sync_client_refdata_changed(struct sync_client *c)
 
 long long sync_client_queued(struct sync_client *c)
 {
-    sqlite3_stmt *st = store_stmt(c->store, "SELECT count(*) FROM outbox WHERE state = 0");
+    sqlite3_stmt *st = store_stmt(c->store, OUTBOX_COUNT_QUEUED_SQL);
     long long n;
     int rc;
 
@@ -389,163 +304,9 @@ long long sync_client_queued(struct sync_client *c)
     return n;
 }
 
-/* ------------------------------------------------------------ building a batch */
-
-static uint32_t hash_id(const char *s)
-{
-    uint32_t h = 2166136261u;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 16777619u;
-    return h;
-}
-
-/* Appends the cells of the current row of kind k (st stepped to it) to b,
- * as the wire carries them (sync/batch.h). */
-static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt *st)
-{
-    int r = 0;
-
-    for (int i = 0; i < k->ncols && r == 0; i++) {
-        const char *text = (const char *)sqlite3_column_text(st, i);
-        size_t n = (size_t)sqlite3_column_bytes(st, i);
-
-        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-            r = batch_cell_null(b);
-            continue;
-        }
-        switch (k->cols[i].type) {
-        case COL_INT: case COL_BIT:
-            r = batch_cell_int(b, (long long)sqlite3_column_int64(st, i));
-            break;
-        case COL_HLC:
-            r = batch_cell_hlc(b, (unsigned long long)sqlite3_column_int64(st, i));
-            break;
-        case COL_LON: case COL_LAT:
-            r = batch_cell_double(b, sqlite3_column_double(st, i));
-            break;
-        case COL_JSON:
-            r = batch_cell_json(b, text, n);
-            break;
-        default:
-            r = batch_cell_text(b, text, n);
-            break;
-        }
-    }
-    return r;
-}
-
-/* Reads queued outbox entries above the request's base_seq in seq order into
- * per-table row buffers until the plain size reaches plain_cap or row_cap
- * rows are in. */
-static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_cap,
-                        unsigned row_cap)
-{
-    sqlite3_stmt *st = store_stmt(c->store,
-        "SELECT seq, tbl, row_id FROM outbox WHERE state = 0 AND seq > ?2 AND seq <= ?3 "
-        "ORDER BY seq LIMIT ?1");
-    uint32_t hsize = 1, *hash = NULL;
-    int rc, r = 0;
-
-    if (!st)
-        return -EIO;
-    while (hsize < row_cap * 2)
-        hsize <<= 1;
-    hash = calloc(hsize, sizeof(*hash));
-    if (!hash)
-        return -ENOMEM;
-    for (int t = 0; t < record_kinds_count; t++)
-        tb[t].max = PLAIN_MAX;
-    c->q->last_seq = 0;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
-    sqlite3_bind_int64(st, 2, c->q->base_seq);
-    sqlite3_bind_int64(st, 3, c->round_seq);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(st, 0);
-        const char *tbl = (const char *)sqlite3_column_text(st, 1);
-        const char *id = (const char *)sqlite3_column_text(st, 2);
-        int t = tbl ? record_kind_index(tbl) : -1;
-        uint32_t h;
-
-        if ((unsigned)c->q->nrows >= row_cap || (c->q->nrows > 0 && c->q->plain_len >= plain_cap))
-            break;
-        c->q->last_seq = seq;      /* this entry is covered, whatever happens to it below */
-        if (t < 0 || !KIND(t)->synced || !id || strlen(id) >= UUID_STR_LEN) {
-            log_warning("sync: outbox entry %lld names no row of a synced table; skipped",
-                        (long long)seq);
-            continue;
-        }
-        for (h = hash_id(id) & (hsize - 1); hash[h]; h = (h + 1) & (hsize - 1)) {
-            struct prow *p = &c->q->rows[hash[h] - 1];
-            if (p->tbl == t && strcmp(c->q->row_ids[hash[h] - 1], id) == 0)
-                break;
-        }
-        if (hash[h]) {          /* a later change of a row already in: send it once */
-            c->q->rows[hash[h] - 1].seq = seq;
-            continue;
-        }
-        sqlite3_stmt *sel = c->select[t];
-        sqlite3_reset(sel);
-        sqlite3_bind_text(sel, 1, id, -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step(sel);
-        if (rc == SQLITE_DONE) {
-            log_warning("sync: outbox entry %lld: %s %s is gone; skipped", (long long)seq,
-                        tbl, id);
-            continue;
-        }
-        if (rc != SQLITE_ROW) {
-            r = log_errno(LOG_ERR, store_error(c->store, rc), "sync: cannot read %s %s: %s",
-                          tbl, id, sqlite3_errmsg(store_db(c->store)));
-            sqlite3_reset(sel);
-            break;
-        }
-        struct prow *p = &c->q->rows[c->q->nrows];
-        p->tbl = t;
-        p->seq = seq;
-        p->off = tb[t].len;
-        r = row_cells(&tb[t], KIND(t), sel);
-        sqlite3_reset(sel);
-        if (r < 0)
-            break;
-        p->len = tb[t].len - p->off;
-        snprintf(c->q->row_ids[c->q->nrows], UUID_STR_LEN, "%s", id);
-        c->q->plain_len += p->len + 24;
-        c->q->nrows++;
-        hash[h] = (uint32_t)c->q->nrows;
-    }
-    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = store_error(c->store, rc);
-    sqlite3_reset(st);
-    free(hash);
-    return r;
-}
-
-static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *out, uint64_t hlc)
-{
-    int first_tbl = 1;
-
-    batch_write_head(out, store_node_id(c->store), c->q->last_seq, c->q->base_seq, hlc);
-    for (int t = 0; t < record_kinds_count; t++) {
-        int first_row = 1;
-
-        if (!KIND(t)->synced || tb[t].len == 0)
-            continue;
-        batch_write_table(out, KIND(t), first_tbl);
-        for (int k = 0; k < c->q->nrows; k++) {
-            const struct prow *p = &c->q->rows[k];
-            if (p->tbl != t)
-                continue;
-            batch_write_row(out, p->seq, tb[t].p + p->off, p->len, first_row);
-            first_row = 0;
-        }
-        batch_write_table_end(out);
-        first_tbl = 0;
-    }
-    return batch_write_end(out);
-}
-
-static int add_header(struct sync_client *c, const char *fmt, ...)
+int add_header(struct sync_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static int add_header(struct sync_client *c, const char *fmt, ...)
+int add_header(struct sync_client *c, const char *fmt, ...)
 {
     char line[256];
     struct curl_slist *l;
@@ -561,7 +322,7 @@ static int add_header(struct sync_client *c, const char *fmt, ...)
     return 0;
 }
 
-static int identity_headers(struct sync_client *c, uint64_t hlc)
+int identity_headers(struct sync_client *c, uint64_t hlc)
 {
     int r = add_header(c, "X-Sikhnas-Node: %s", store_node_id(c->store));
     if (r == 0)
@@ -573,178 +334,6 @@ static int identity_headers(struct sync_client *c, uint64_t hlc)
     if (r == 0)
         r = add_header(c, "Expect:");           /* no 100-continue round trip */
     return r;
-}
-
-/* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
-static int push_prepare(struct sync_client *c)
-{
-    struct strbuf *tb = c->tb, *plain = &c->plain;
-    unsigned row_cap = c->ramp < c->max_rows ? c->ramp : c->max_rows;
-    char digest[65];
-    uint64_t hlc = 0;
-    int r;
-
-    r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
-    if (r < 0)
-        return r;
-    for (;;) {
-        double pc = (double)c->budget * c->ratio;
-        size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
-
-        for (int t = 0; t < record_kinds_count; t++)
-            strbuf_reset(&tb[t]);
-        plain->max = PLAIN_MAX + (1u << 20);
-        strbuf_reset(plain);
-        c->q->nrows = 0;
-        c->q->plain_len = 0;
-        r = collect_rows(c, tb, plain_cap, row_cap);
-        if (r < 0 || c->q->last_seq == 0)
-            break;
-        hlc = store_hlc_tick(c->store);
-        r = emit_batch(c, tb, plain, hlc);
-        if (r < 0)
-            break;
-        free(c->q->body);
-        c->q->body = NULL;
-        r = batch_deflate(plain->p, plain->len, c->use_gzip ? ENC_GZIP : ENC_ZSTD, &c->zc,
-                          &c->q->body, &c->q->body_len);
-        if (r < 0)
-            break;
-        if (c->q->body_len <= BATCH_MAX_WIRE || row_cap <= 1)
-            break;
-        row_cap = (unsigned)c->q->nrows / 2 ? (unsigned)c->q->nrows / 2 : 1;   /* too big: fewer */
-    }
-    store_exec(c->store, "COMMIT");
-    if (r < 0)
-        goto out;
-    if (c->q->last_seq == 0) {
-        push_buffers_free(c);                   /* the outbox is empty */
-        return 0;
-    }
-    c->q->plain_len = plain->len;
-    if (c->q->body_len > 0)
-        c->ratio = (double)plain->len / (double)c->q->body_len;
-    if (c->ratio < 1.0)
-        c->ratio = 1.0;
-    if (c->ratio > 20.0)
-        c->ratio = 20.0;
-    sha256_hex(c->q->body, c->q->body_len, digest);
-    r = identity_headers(c, hlc);
-    if (r == 0)
-        r = add_header(c, "Content-Encoding: %s", c->use_gzip ? "gzip" : "zstd");
-    if (r == 0)
-        r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
-    if (r == 0)
-        r = 1;
-    c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;
-    log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
-              c->q->nrows, (long long)c->q->last_seq, plain->len, c->q->body_len);
-    return r;
-out:
-    push_buffers_free(c);
-    return r;
-}
-
-/* Records, before a batch goes on the wire, that it may reach the hub: if
- * its answer is then lost (a cut, kill -9, a power cut), the next run knows
- * that the hub may hold rows still queued here, and asks before re-sending
- * them (probe_prepare). */
-static int sent_seq_mark(struct sync_client *c, int64_t last_seq)
-{
-    char v[24];
-    int r;
-
-    if (last_seq <= c->sent_seq)
-        return 0;
-    snprintf(v, sizeof(v), "%lld", (long long)last_seq);
-    r = store_begin_bg(c->store);
-    if (r == 0)
-        r = store_meta_set(c->store, "sync.sent_seq", v);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
-        return r;
-    }
-    c->sent_seq = last_seq;
-    return 0;
-}
-
-/* When queued entries were on the wire before (seq <= sent_seq) and their
- * answer never came back, the hub may have applied them: an empty batch
- * whose last_seq is just below the queue asks for the hub's acked_seq and
- * the refusals up to it (docs/protocol.md §4), and push_apply() drops what
- * the hub has. Nothing is sent twice, nothing renumbered. Returns 1 when a
- * probe is ready, 0 when none is needed, or -errno. */
-static int probe_prepare(struct sync_client *c)
-{
-    sqlite3_stmt *st = store_stmt(c->store, "SELECT min(seq) FROM outbox WHERE state = 0");
-    struct strbuf b = { .max = 1024 };
-    char digest[65];
-    int64_t minq = 0;
-    uint64_t hlc;
-    int rc, r;
-
-    c->probed = 1;
-    if (!st)
-        return -EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        minq = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return store_error(c->store, rc);
-    if (minq <= 0 || minq > c->sent_seq)
-        return 0;
-    hlc = store_hlc_tick(c->store);
-    c->q->probe = 1;
-    c->q->last_seq = minq - 1;
-    c->q->nrows = 0;
-    r = strbuf_fmt(&b, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\","
-                   "\"tables\":[]}", store_node_id(c->store), (long long)(minq - 1),
-                   (unsigned long long)hlc);
-    if (r == 0) {
-        sha256_hex(b.p, b.len, digest);
-        r = identity_headers(c, hlc);
-    }
-    if (r == 0)
-        r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
-             "run; asking for its high-water mark", (long long)minq);
-    return 1;
-}
-
-static int pull_prepare(struct sync_client *c)
-{
-    char cursor[CURSOR_MAX + 1] = "";
-    struct strbuf b = { .max = 1024 };
-    uint64_t hlc = store_hlc_tick(c->store);
-    int r;
-
-    if (store_meta_get(c->store, "sync.pull_cursor", cursor, sizeof(cursor)) < 0)
-        cursor[0] = '\0';
-    r = strbuf_str(&b, "{\"v\":1,\"cursor\":");
-    if (r == 0)
-        r = strbuf_json(&b, cursor, strlen(cursor));
-    if (r == 0)
-        r = strbuf_fmt(&b, ",\"limit\":%d}", SYNC_PULL_LIMIT);
-    if (r == 0)
-        r = identity_headers(c, hlc);
-    if (r == 0)
-        r = add_header(c, "Accept-Encoding: zstd, gzip");
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    return 1;
 }
 
 /* ------------------------------------------------------------ transfers */
@@ -896,7 +485,7 @@ int sync_client_next_ahead(struct sync_client *c, CURL *easy)
 
 /* ------------------------------------------------------------ answers */
 
-static int parse_u64(const char *s, uint64_t *ret)
+int parse_u64(const char *s, uint64_t *ret)
 {
     char *end;
 
@@ -911,7 +500,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 }
 
 /* An HLC cell: a string of digits or an integer below 2^53. */
-static int json_hlc(const cJSON *j, uint64_t *ret)
+int json_hlc(const cJSON *j, uint64_t *ret)
 {
     if (cJSON_IsString(j))
         return parse_u64(j->valuestring, ret);
@@ -923,7 +512,7 @@ static int json_hlc(const cJSON *j, uint64_t *ret)
     return -EINVAL;
 }
 
-static int json_int(const cJSON *j, int64_t *ret)
+int json_int(const cJSON *j, int64_t *ret)
 {
     if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble ||
         j->valuedouble < -9007199254740992.0 || j->valuedouble > 9007199254740992.0)
@@ -932,7 +521,7 @@ static int json_int(const cJSON *j, int64_t *ret)
     return 0;
 }
 
-static void observe_hub_clock(struct sync_client *c, const cJSON *doc)
+void observe_hub_clock(struct sync_client *c, const cJSON *doc)
 {
     uint64_t h;
 
@@ -940,535 +529,6 @@ static void observe_hub_clock(struct sync_client *c, const cJSON *doc)
         store_hlc_observe(c->store, h);
     else if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         store_hlc_observe(c->store, h);
-}
-
-static void now_iso(char buf[32])
-{
-    store_now_iso(buf);
-}
-
-/* The hub has seen seqs beyond this batch: the store was restored from a
- * backup (or an earlier, larger batch's ack was lost). The hub skips every
- * seq up to acked as already applied, so rows of this batch may not have
- * been applied. Give every queued entry a new seq above acked, in order,
- * and send them again: re-applying a row the hub has is harmless (same
- * version, same writer), losing one is not. */
-static int renumber_queue(struct sync_client *c, int64_t acked)
-{
-    char sql[512];
-    int r;
-
-    log_warning("sync: the hub has acknowledged up to seq %lld, beyond this batch (%lld): "
-                "was this store restored from a backup? Sending the queue again with new "
-                "numbers", (long long)acked, (long long)c->q->last_seq);
-    r = store_begin_bg(c->store);
-    if (r < 0)
-        return set_error(c, r, "the store is busy; the batch will be sent again");
-    snprintf(sql, sizeof(sql),
-             "UPDATE sqlite_sequence SET seq = max(seq, %lld) WHERE name = 'outbox';"
-             "CREATE TEMP TABLE sync_renumber AS SELECT seq, tbl, row_id, hlc FROM outbox"
-             " WHERE state = 0 AND seq <= %lld;"
-             "DELETE FROM outbox WHERE state = 0 AND seq <= %lld;"
-             "INSERT INTO outbox (tbl, row_id, hlc) SELECT tbl, row_id, hlc"
-             " FROM sync_renumber ORDER BY seq;"
-             "DROP TABLE sync_renumber;", (long long)acked, (long long)acked,
-             (long long)acked);
-    r = store_exec(c->store, sql);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
-        return set_error(c, r, "cannot renumber the outbox: %s", strerror(-r));
-    }
-    c->round_seq = INT64_MAX;           /* the renumbered entries belong to this round */
-    return 0;
-}
-
-/* Deletes the queued entries up to hi that the answer did not refuse
- * (refused ones were marked first), and the refusals of rows now accepted. */
-static int drop_acked(struct sync_client *c, int64_t hi)
-{
-    static const char *const sql[] = {
-        /* a row that is now accepted clears the refusals of its older versions */
-        "DELETE FROM outbox WHERE state = 2 AND seq < ?1 AND row_id IN "
-        "(SELECT row_id FROM outbox WHERE seq <= ?1 AND state = 0)",
-        "DELETE FROM outbox WHERE seq <= ?1 AND state = 0",
-    };
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
-        int rc;
-        if (!st)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, hi);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return store_error(c->store, rc);
-    }
-    return 0;
-}
-
-/* Marks the outbox entry seq (<= hi) refused with the hub's reason; its
- * row's older queued entries were coalesced into it and go. Returns 1 when
- * marked, 0 when it was not queued, or -errno. */
-static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const char *msg)
-{
-    sqlite3_stmt *st = store_stmt(c->store,
-        "UPDATE outbox SET state = 2, error = ?2 WHERE seq = ?1 AND state = 0");
-    int rc;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, msg, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(c->store, rc);
-    if (sqlite3_changes(store_db(c->store)) == 0)
-        return 0;
-    st = store_stmt(c->store,
-        "DELETE FROM outbox WHERE state = 0 AND seq <= ?2 AND row_id = "
-        "(SELECT row_id FROM outbox WHERE seq = ?1)");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, hi);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 1 : store_error(c->store, rc);
-}
-
-/* Rows with queued entries in (lo, hi]: what an earlier run delivered. */
-static long long count_rows_between(struct sync_client *c, int64_t lo, int64_t hi)
-{
-    sqlite3_stmt *st = store_stmt(c->store, "SELECT count(DISTINCT row_id) FROM outbox "
-                                            "WHERE state = 0 AND seq > ?1 AND seq <= ?2");
-    long long n = 0;
-
-    if (!st)
-        return 0;
-    sqlite3_bind_int64(st, 1, lo);
-    sqlite3_bind_int64(st, 2, hi);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return n;
-}
-
-/* Applies a push answer in one transaction. The hub's acked_seq is normally
- * the batch's last_seq. It is higher when an earlier answer was lost after
- * the hub committed (the hub then lists the refusals up to acked_seq too):
- * when this store did send that far (sent_seq), those entries are dropped
- * as delivered; when it never did, the store was restored from a backup and
- * renumber_queue() makes sure its newer records still go up. */
-static int push_apply(struct sync_client *c)
-{
-    cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
-    const cJSON *refused, *item;
-    int64_t acked = -1, hi;
-    long nref = 0;
-    long long found = 0;
-    char now[32];
-    int r;
-
-    if (!doc || json_int(cJSON_GetObjectItemCaseSensitive(doc, "acked_seq"), &acked) < 0 ||
-        acked < 0) {
-        r = set_error(c, -EPROTO, "the hub's ack is not valid (no acked_seq)");
-        goto out;
-    }
-    refused = cJSON_GetObjectItemCaseSensitive(doc, "refused");
-    if (refused && !cJSON_IsArray(refused)) {
-        r = set_error(c, -EPROTO, "the hub's ack is not valid (refused is not a list)");
-        goto out;
-    }
-    if (acked < c->q->last_seq) {
-        r = set_error(c, -EPROTO, "the hub acknowledged seq %lld for a batch up to %lld",
-                      (long long)acked, (long long)c->q->last_seq);
-        goto out;
-    }
-    if (acked > c->q->last_seq && acked > c->sent_seq) {
-        r = renumber_queue(c, acked);
-        goto out;
-    }
-    hi = acked;
-    r = store_begin_bg(c->store);
-    if (r < 0) {
-        set_error(c, r, "the store is busy; the batch will be sent again");
-        goto out;
-    }
-    observe_hub_clock(c, doc);
-    cJSON_ArrayForEach(item, refused) {
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(item, "code");
-        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(item, "reason");
-        int64_t seq;
-        char msg[600];
-
-        if (json_int(cJSON_GetObjectItemCaseSensitive(item, "seq"), &seq) < 0 || seq < 0 ||
-            seq > hi)
-            continue;           /* not ours to mark */
-        snprintf(msg, sizeof(msg), "%.64s: %.500s",
-                 cJSON_IsString(code) ? code->valuestring : "refused",
-                 cJSON_IsString(reason) ? reason->valuestring : "no reason given");
-        r = mark_refused(c, seq, hi, msg);
-        if (r < 0)
-            break;
-        if (r == 0)
-            continue;
-        r = 0;
-        nref++;
-        log_notice("sync: the hub refused outbox entry %lld: %s", (long long)seq, msg);
-    }
-    if (r == 0 && hi > c->q->last_seq)
-        found = count_rows_between(c, c->q->last_seq, hi);
-    if (r == 0)
-        r = drop_acked(c, hi);
-    now_iso(now);
-    if (r == 0)
-        r = store_meta_set(c->store, "sync.last_push_ok", now);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
-        set_error(c, r, "cannot record the hub's ack: %s (the batch will be sent again)",
-                  strerror(-r));
-        goto out;
-    }
-    if (found)
-        log_notice("sync: the hub already had %lld row(s) up to seq %lld from an earlier, "
-                   "interrupted run; not sending them again", found, (long long)hi);
-    c->stats.rows_found_acked += found;
-    c->stats.rows_sent += c->q->nrows - (c->q->probe ? 0 : nref);
-    c->stats.rows_refused += nref;
-    if (c->q->probe)
-        goto out;
-    c->stats.batches++;
-    /* grow slowly after a success, up to the ceiling */
-    c->budget = c->budget + c->budget / 4 > SYNC_BATCH_CEIL ? SYNC_BATCH_CEIL
-                                                            : c->budget + c->budget / 4;
-out:
-    cJSON_Delete(doc);
-    return r;
-}
-
-static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
-{
-    int enc = batch_enc_parse(c->q->hdr_enc);
-
-    if (enc < 0)
-        return -EPROTO;
-    return batch_inflate(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len, (enum batch_enc)enc,
-                         PULL_MAX_PLAIN, ret, ret_len);
-}
-
-/* Binds one pulled cell to parameter idx; -EINVAL when it has the wrong type. */
-static int bind_cell(sqlite3_stmt *st, int idx, enum col_type type, const cJSON *v)
-{
-    if (!v || cJSON_IsNull(v))
-        return sqlite3_bind_null(st, idx) == SQLITE_OK ? 0 : -EIO;
-    switch (type) {
-    case COL_ID: case COL_ORIGIN: case COL_TEXT: case COL_TS: case COL_DATE:
-        if (!cJSON_IsString(v) || strlen(v->valuestring) > 65536)
-            return -EINVAL;
-        sqlite3_bind_text(st, idx, v->valuestring, -1, SQLITE_TRANSIENT);
-        return 0;
-    case COL_INT: case COL_BIT: {
-        int64_t n;
-        if (json_int(v, &n) < 0)
-            return -EINVAL;
-        sqlite3_bind_int64(st, idx, n);
-        return 0;
-    }
-    case COL_HLC: {
-        uint64_t h;
-        if (json_hlc(v, &h) < 0 || h > INT64_MAX)
-            return -EINVAL;
-        sqlite3_bind_int64(st, idx, (sqlite3_int64)h);
-        return 0;
-    }
-    case COL_JSON: {
-        if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
-            return -EINVAL;
-        char *t = cJSON_PrintUnformatted(v);
-        if (!t)
-            return -ENOMEM;
-        sqlite3_bind_text(st, idx, t, -1, free);
-        return 0;
-    }
-    case COL_LON:
-    case COL_LAT:
-        if (!cJSON_IsNumber(v))
-            return -EINVAL;
-        sqlite3_bind_double(st, idx, v->valuedouble);
-        return 0;
-    }
-    return -EINVAL;
-}
-
-/* 1 when col is one of the comma-separated key columns pk. */
-static int in_key(const char *pk, const char *col)
-{
-    size_t n = strlen(col);
-
-    for (const char *p = pk; (p = strstr(p, col)) != NULL; p += n)
-        if ((p == pk || p[-1] == ' ' || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
-            return 1;
-    return 0;
-}
-
-/* Applies one table block of a pull page. Rows that cannot be stored are
- * logged and skipped: a bad row must not hold the feed back. */
-static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
-{
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
-    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
-    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
-    int map[64], spec[64], ncols, t, lon = -1, lat = -1, has_id = 0, has_hlc = 0;
-    int has_origin = 0, level_col = -1, parent_col = -1, ref_col = -1;
-    unsigned long long max_ref = 0;
-    struct strbuf q = { .max = 8192 };
-    sqlite3_stmt *st = NULL;
-    long skipped = 0;
-    int r = 0, rc;
-
-    if (!cJSON_IsString(name) || !cJSON_IsArray(cols) || !cJSON_IsArray(rows))
-        return set_error(c, -EPROTO, "a pull page has a malformed table block");
-    t = record_kind_index(name->valuestring);
-    if (t < 0) {
-        log_info("sync: pull: table '%.40s' is unknown here; skipped", name->valuestring);
-        return 0;
-    }
-    const struct record_kind *ts = KIND(t);
-    ncols = cJSON_GetArraySize(cols);
-    if (ncols <= 0 || ncols > 64)
-        return set_error(c, -EPROTO, "a pull page's %s block has %d columns", ts->table, ncols);
-    /* map each pulled column to ours: a parameter number, or 0 to ignore it */
-    int nparam = 0;
-    strbuf_fmt(&q, "INSERT INTO %s (", ts->table);
-    for (int i = 0; i < ncols; i++) {
-        const cJSON *cn = cJSON_GetArrayItem(cols, i);
-        map[i] = 0;
-        spec[i] = -1;
-        if (!cJSON_IsString(cn))
-            continue;
-        for (int k = 0; k < ts->ncols; k++) {
-            if (strcmp(ts->cols[k].name, cn->valuestring) != 0)
-                continue;
-            spec[i] = k;
-            map[i] = ++nparam;
-            if (ts->cols[k].type == COL_LON) {
-                lon = nparam;
-            } else if (ts->cols[k].type == COL_LAT) {
-                lat = nparam;
-            } else {
-                strbuf_fmt(&q, "%s%s", q.p[q.len - 1] == '(' ? "" : ", ", ts->cols[k].name);
-                has_id |= strcmp(cn->valuestring, "id") == 0;
-                has_hlc |= strcmp(cn->valuestring, "hlc") == 0;
-                has_origin |= strcmp(cn->valuestring, "origin") == 0;
-                if (strcmp(cn->valuestring, "level") == 0)
-                    level_col = i;
-                if (strcmp(cn->valuestring, "parent_code") == 0)
-                    parent_col = i;
-                if (strcmp(cn->valuestring, "ref") == 0)
-                    ref_col = i;
-            }
-        }
-    }
-    if (ts->synced && (!has_id || !has_hlc || !has_origin)) {
-        strbuf_free(&q);
-        return set_error(c, -EPROTO, "a pull page's %s block lacks id, origin or hlc",
-                         ts->table);
-    }
-    int geom = lon > 0 && lat > 0;
-    if (geom)
-        strbuf_str(&q, ", geom");
-    strbuf_str(&q, ") VALUES (");
-    int first = 1;
-    for (int i = 0; i < ncols; i++) {
-        if (!map[i] || map[i] == lon || map[i] == lat)
-            continue;
-        strbuf_fmt(&q, "%s?%d", first ? "" : ", ", map[i]);
-        first = 0;
-    }
-    if (geom)
-        strbuf_fmt(&q, ", CASE WHEN ?%d IS NULL OR ?%d IS NULL THEN NULL "
-                   "ELSE sk_point(?%d, ?%d) END", lon, lat, lon, lat);
-    strbuf_fmt(&q, ") ON CONFLICT (%s) DO UPDATE SET ", ts->key);
-    first = 1;
-    for (int i = 0; i < ncols; i++) {
-        if (!map[i] || map[i] == lon || map[i] == lat)
-            continue;
-        /* never the key itself: SQLite treats any SET of a parent key as a
-         * change of it and checks every child table for orphans (area.code:
-         * a scan of case_report per row, seconds per page, with the store
-         * locked meanwhile) */
-        if (in_key(ts->key, ts->cols[spec[i]].name))
-            continue;
-        strbuf_fmt(&q, "%s%s = excluded.%s", first ? "" : ", ", ts->cols[spec[i]].name,
-                   ts->cols[spec[i]].name);
-        first = 0;
-    }
-    if (geom)
-        strbuf_str(&q, ", geom = excluded.geom");
-    if (ts->synced)
-        strbuf_fmt(&q, " WHERE excluded.hlc > %s.hlc OR (excluded.hlc = %s.hlc AND "
-                   "excluded.origin > %s.origin)", ts->table, ts->table, ts->table);
-    if (!q.p || first) {
-        strbuf_free(&q);
-        return first ? 0 : -ENOMEM;
-    }
-    rc = sqlite3_prepare_v2(store_db(c->store), q.p, -1, &st, NULL);
-    strbuf_free(&q);
-    if (rc != SQLITE_OK)
-        return set_error(c, store_error(c->store, rc), "cannot apply pulled %s rows: %s",
-                         ts->table, sqlite3_errmsg(store_db(c->store)));
-    /* areas go parents first: provinces, then districts, sub-districts, villages */
-    int passes = strcmp(ts->table, "area") == 0 && level_col >= 0 ? 4 : 1;
-    for (int pass = 1; pass <= passes && r == 0; pass++) {
-        const cJSON *row;
-        cJSON_ArrayForEach(row, rows) {
-            int bad = 0;
-            if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != ncols) {
-                r = set_error(c, -EPROTO, "a pulled %s row has the wrong length", ts->table);
-                break;
-            }
-            if (passes > 1) {
-                const cJSON *lv = cJSON_GetArrayItem(row, level_col);
-                int level = cJSON_IsNumber(lv) ? (int)lv->valuedouble : 4;
-                if (level < 1 || level > 4)
-                    level = 4;
-                if (level != pass)
-                    continue;
-            }
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            int i = 0;
-            const cJSON *cell;
-            cJSON_ArrayForEach(cell, row) {
-                if (map[i] && bind_cell(st, map[i], ts->cols[spec[i]].type, cell) < 0)
-                    bad = 1;
-                i++;
-            }
-            if (bad) {
-                skipped++;
-                continue;
-            }
-            rc = sqlite3_step(st);
-            if (rc != SQLITE_DONE && (rc & 0xff) == SQLITE_CONSTRAINT &&
-                strcmp(ts->table, "area") == 0 && parent_col >= 0) {
-                /* a parent this node does not have: keep the area without it */
-                sqlite3_reset(st);
-                sqlite3_bind_null(st, map[parent_col]);
-                rc = sqlite3_step(st);
-            }
-            if (rc == SQLITE_DONE) {
-                (*applied)++;
-                if (ref_col >= 0) {
-                    /* a reference of this district ("DDDD-NNNNNN") made elsewhere,
-                     * e.g. by this district's earlier node: never hand it out again */
-                    const char *ref = cJSON_GetStringValue(cJSON_GetArrayItem(row, ref_col));
-                    const char *d = store_district(c->store);
-                    if (ref && strncmp(ref, d, strlen(d)) == 0 && ref[strlen(d)] == '-' &&
-                        isdigit((unsigned char)ref[strlen(d) + 1])) {
-                        unsigned long long k = strtoull(ref + strlen(d) + 1, NULL, 10);
-                        if (k > max_ref)
-                            max_ref = k;
-                    }
-                }
-            } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-                if (skipped++ == 0)
-                    log_warning("sync: pull: a %s row was not stored: %s", ts->table,
-                                sqlite3_errmsg(store_db(c->store)));
-            } else {
-                r = set_error(c, store_error(c->store, rc), "cannot store a pulled %s row: %s",
-                              ts->table, sqlite3_errmsg(store_db(c->store)));
-                break;
-            }
-        }
-    }
-    sqlite3_finalize(st);
-    if (r == 0 && max_ref > 0) {
-        sqlite3_stmt *m = store_stmt(c->store,
-            "INSERT INTO meta (key, value) VALUES ('ref_seq', ?1) ON CONFLICT (key) DO UPDATE"
-            " SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))");
-        if (!m)
-            r = -EIO;
-        else {
-            sqlite3_bind_int64(m, 1, (sqlite3_int64)max_ref);
-            rc = sqlite3_step(m);
-            sqlite3_reset(m);
-            if (rc != SQLITE_DONE)
-                r = set_error(c, store_error(c->store, rc), "cannot keep the reference counter");
-        }
-    }
-    if (skipped)
-        log_warning("sync: pull: %ld %s row(s) skipped (bad cells or constraints)", skipped,
-                    ts->table);
-    if (!ts->synced && r == 0)
-        c->refdata_changed = 1;
-    return r;
-}
-
-static int pull_apply(struct sync_client *c)
-{
-    char *plain = NULL;
-    size_t plain_len = 0;
-    cJSON *doc = NULL;
-    const cJSON *cursor, *more, *tbls, *blk;
-    long applied = 0;
-    int r;
-
-    r = inflate_body(c, &plain, &plain_len);
-    if (r < 0) {
-        set_error(c, r == -EMSGSIZE ? -EPROTO : r, "the hub's pull answer does not "
-                  "decompress (%s)", c->q->hdr_enc);
-        return r == -EMSGSIZE ? -EPROTO : -EIO;
-    }
-    doc = cJSON_ParseWithLength(plain, plain_len);
-    free(plain);
-    cursor = cJSON_GetObjectItemCaseSensitive(doc, "cursor");
-    more = cJSON_GetObjectItemCaseSensitive(doc, "more");
-    tbls = cJSON_GetObjectItemCaseSensitive(doc, "tables");
-    if (!doc || !cJSON_IsString(cursor) || strlen(cursor->valuestring) > CURSOR_MAX ||
-        (tbls && !cJSON_IsArray(tbls))) {
-        r = set_error(c, -EPROTO, "the hub's pull answer is not valid");
-        goto out;
-    }
-    for (const char *p = cursor->valuestring; *p; p++)
-        if (!isgraph((unsigned char)*p)) {
-            r = set_error(c, -EPROTO, "the hub's pull cursor is not printable");
-            goto out;
-        }
-    r = store_begin_bg(c->store);
-    if (r < 0) {
-        set_error(c, r, "the store is busy; the page will be fetched again");
-        goto out;
-    }
-    observe_hub_clock(c, doc);
-    r = store_exec(c->store, "INSERT INTO sync_apply (active) VALUES (1)");
-    cJSON_ArrayForEach(blk, tbls) {
-        if (r < 0)
-            break;
-        r = apply_block(c, blk, &applied);
-    }
-    if (r == 0)
-        r = store_exec(c->store, "DELETE FROM sync_apply");
-    if (r == 0)
-        r = store_meta_set(c->store, "sync.pull_cursor", cursor->valuestring);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
-        if (!c->error[0])
-            set_error(c, r, "cannot apply a pulled page: %s", strerror(-r));
-        goto out;
-    }
-    c->stats.rows_pulled += applied;
-    if (!cJSON_IsTrue(more))
-        c->phase = PH_DONE;
-out:
-    cJSON_Delete(doc);
-    return r;
 }
 
 int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, size_t len,
@@ -1558,7 +618,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
             halve_budget(c);
         if (r == -EACCES)
             return set_error(c, r, "%s: the hub's TLS certificate was not accepted (%s); "
-                             "check --ca", what, c->q->errbuf[0] ? c->q->errbuf : curl_easy_strerror(res));
+                             "check --ca", what,
+                             c->q->errbuf[0] ? c->q->errbuf : curl_easy_strerror(res));
         return set_error(c, r, "%s to the hub failed: %s", what,
                          c->q->errbuf[0] ? c->q->errbuf : curl_easy_strerror(res));
     }
@@ -1642,7 +703,7 @@ int sync_client_round_ok(struct sync_client *c)
     char now[32];
     int r;
 
-    now_iso(now);
+    store_now_iso(now);
     r = store_begin_bg(c->store);
     if (r < 0)
         return r;
@@ -1660,7 +721,7 @@ void sync_client_record_error(struct sync_client *c)
 
     if (!c->error[0])
         return;
-    now_iso(now);
+    store_now_iso(now);
     if (store_begin_bg(c->store) < 0)
         return;
     if (store_meta_set(c->store, "last_error", c->error) < 0 ||
@@ -1727,7 +788,8 @@ static int renew_done(struct sync_client *c, CURLcode res, long status)
             why = "cannot read the node's key";
         else if (nodecert_check(pem->valuestring, &key, store_node_id(c->store),
                                 store_district(c->store), &why) == 0 &&
-                 (r = file_write_atomic(c->cert_file, NULL, pem->valuestring, strlen(pem->valuestring), 0644, 0)) < 0)
+                 (r = file_write_atomic(c->cert_file, NULL, pem->valuestring,
+                                        strlen(pem->valuestring), 0644, 0)) < 0)
             why = strerror(-r);
     }
     if (why)
@@ -1740,3 +802,4 @@ static int renew_done(struct sync_client *c, CURLcode res, long status)
     mbedtls_pk_free(&key);
     return 0;
 }
+

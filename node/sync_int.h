@@ -1,0 +1,121 @@
+/* sync_int.h - what the sync client's files share (sync_client.c: the
+ * client, its requests and their answers; sync_push.c: batches and acks;
+ * sync_pull.c: the change feed). Private to those three. */
+#ifndef SIKHNAS_SYNC_INT_H
+#define SIKHNAS_SYNC_INT_H
+
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "kinds.h"
+#include "outbox.h"
+#include "strbuf.h"
+#include "sync_client.h"
+
+#define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
+#define PULL_MAX_WIRE    (32u << 20)   /* a pull answer as sent */
+#define PLAIN_MAX        (24u << 20)   /* a batch before compression */
+#define CURSOR_MAX       64
+#define HEADER_VALUE_MAX 128
+#define RAMP_ROWS        1000          /* rows in the first batch of a round */
+
+/* The record kinds (sync/kinds.h), by index. */
+#define NKINDS_MAX 16
+#define KIND(i) (&record_kinds[i])
+
+enum phase { PH_PUSH, PH_PULL, PH_DONE, PH_RENEW };
+
+struct prow {                   /* one row of the batch being built */
+    int tbl;
+    int64_t seq;                /* the highest seq of its queued entries */
+    size_t off, len;            /* its cells (",c1,c2...") in the table's buffer */
+};
+
+/* One request: set up by sync_client_next() or sync_client_next_ahead(), run
+ * by the caller on its easy handle, answered in sync_client_done(). */
+struct sync_req {
+    enum phase phase;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len;
+    int probe;                  /* push: an empty batch asking for the hub's acked_seq */
+    int64_t base_seq;           /* push: the last_seq of the batch still in flight before it */
+    int64_t last_seq;           /* push: the batch covers queued seq <= this */
+    struct prow *rows;
+    char (*row_ids)[UUID_STR_LEN];
+    int nrows;
+    size_t plain_len;
+    struct strbuf resp;
+    char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
+    char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sync_client {
+    struct store *store;
+    char *url_push, *url_pull;
+    char *ca_file;
+    char *cert_file, *key_file, *url_renew;
+    int cert_state;             /* nodecert_due() at the start of the round */
+    unsigned timeout_s, max_rows, budget;
+    unsigned ramp;              /* row cap of the round's next batch: doubles per batch */
+    double ratio;               /* plain / wire of the last batch */
+    int use_gzip;               /* the hub would not take zstd */
+    enum phase phase;
+    int refdata_changed;
+    int64_t sent_seq;           /* meta sync.sent_seq: the highest last_seq ever sent */
+    int64_t round_seq;          /* the round pushes what was queued when it began */
+    int lock_fd;                /* DB-sync, or -1 */
+    int probed;                 /* the hub's acked_seq was asked for since the last failure */
+    sqlite3_stmt *select[NKINDS_MAX];  /* current row by id, synced tables */
+
+    /* requests in flight: req[head] is the oldest, nreq of them (at most 2,
+     * the second only a push following the first) */
+    struct sync_req req[2];
+    int head, nreq;
+    struct sync_req *q;         /* the one being built or answered */
+
+    /* building batches: kept from one batch to the next while pushing
+     * (faulting in fresh buffers and zstd tables for every batch cost more
+     * than filling them), dropped when the outbox is empty */
+    struct strbuf tb[NKINDS_MAX];     /* each table's rows */
+    struct strbuf plain;           /* the batch before compression */
+    void *zc;                   /* zstd context (batch_deflate()) */
+
+    unsigned retry_after;
+    char error[512];
+    struct sync_stats stats;
+};
+
+
+/* Sets c's error message; returns r. */
+int set_error(struct sync_client *c, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Appends a request header to the request being built (c->q). 0 or -ENOMEM. */
+int add_header(struct sync_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The headers every request carries: node, district, HLC, JSON, no 100-continue. */
+int identity_headers(struct sync_client *c, uint64_t hlc);
+
+/* Numbers of the protocol: a decimal string; an HLC cell (a string of
+ * digits or an integer below 2^53); an integer below 2^53. 0 or -EINVAL. */
+int parse_u64(const char *s, uint64_t *ret);
+int json_hlc(const cJSON *j, uint64_t *ret);
+int json_int(const cJSON *j, int64_t *ret);
+/* Merges the hub's clock from an answer (body or header) into the store's. */
+void observe_hub_clock(struct sync_client *c, const cJSON *doc);
+
+/* sync_push.c: 1 when a batch (or a probe) is built in c->q, 0 when none is
+ * needed, or -errno; the ack of c->q applied in one transaction. */
+int  probe_prepare(struct sync_client *c);
+int  push_prepare(struct sync_client *c);
+int  sent_seq_mark(struct sync_client *c, int64_t last_seq);
+int  push_apply(struct sync_client *c);
+void push_buffers_free(struct sync_client *c);
+
+/* sync_pull.c: the pull request in c->q (returns 1), and its answer applied. */
+int pull_prepare(struct sync_client *c);
+int pull_apply(struct sync_client *c);
+
+#endif

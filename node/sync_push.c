@@ -1,0 +1,523 @@
+/* sync_push.c - the push half of the sync client: batches built from the
+ * outbox (the current version of each queued row, several entries of one
+ * row sent once with the highest seq, in the columns of sync/kinds.c,
+ * compressed and digested by sync/batch.c), the probe that learns the
+ * hub's high-water mark after a lost answer, and the acks applied in one
+ * transaction: entries up to the acked seq dropped, refused ones kept with
+ * the hub's reason (docs/protocol.md §4). */
+#include "sync_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "hex.h"
+#include "log.h"
+
+/* ------------------------------------------------------------ building a batch */
+
+static uint32_t hash_id(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+/* Appends the cells of the current row of kind k (st stepped to it) to b,
+ * as the wire carries them (sync/batch.h). */
+static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt *st)
+{
+    int r = 0;
+
+    for (int i = 0; i < k->ncols && r == 0; i++) {
+        const char *text = (const char *)sqlite3_column_text(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+            r = batch_cell_null(b);
+            continue;
+        }
+        switch (k->cols[i].type) {
+        case COL_INT: case COL_BIT:
+            r = batch_cell_int(b, (long long)sqlite3_column_int64(st, i));
+            break;
+        case COL_HLC:
+            r = batch_cell_hlc(b, (unsigned long long)sqlite3_column_int64(st, i));
+            break;
+        case COL_LON: case COL_LAT:
+            r = batch_cell_double(b, sqlite3_column_double(st, i));
+            break;
+        case COL_JSON:
+            r = batch_cell_json(b, text, n);
+            break;
+        default:
+            r = batch_cell_text(b, text, n);
+            break;
+        }
+    }
+    return r;
+}
+
+/* Reads queued outbox entries above the request's base_seq in seq order into
+ * per-table row buffers until the plain size reaches plain_cap or row_cap
+ * rows are in. */
+static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_cap,
+                        unsigned row_cap)
+{
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT seq, tbl, row_id FROM outbox WHERE state = " OUTBOX_QUEUED_LIT
+        " AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?1");
+    uint32_t hsize = 1, *hash = NULL;
+    int rc, r = 0;
+
+    if (!st)
+        return -EIO;
+    while (hsize < row_cap * 2)
+        hsize <<= 1;
+    hash = calloc(hsize, sizeof(*hash));
+    if (!hash)
+        return -ENOMEM;
+    for (int t = 0; t < record_kinds_count; t++)
+        tb[t].max = PLAIN_MAX;
+    c->q->last_seq = 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
+    sqlite3_bind_int64(st, 2, c->q->base_seq);
+    sqlite3_bind_int64(st, 3, c->round_seq);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        const char *tbl = (const char *)sqlite3_column_text(st, 1);
+        const char *id = (const char *)sqlite3_column_text(st, 2);
+        int t = tbl ? record_kind_index(tbl) : -1;
+        uint32_t h;
+
+        if ((unsigned)c->q->nrows >= row_cap || (c->q->nrows > 0 && c->q->plain_len >= plain_cap))
+            break;
+        c->q->last_seq = seq;      /* this entry is covered, whatever happens to it below */
+        if (t < 0 || !KIND(t)->synced || !id || strlen(id) >= UUID_STR_LEN) {
+            log_warning("sync: outbox entry %lld names no row of a synced table; skipped",
+                        (long long)seq);
+            continue;
+        }
+        for (h = hash_id(id) & (hsize - 1); hash[h]; h = (h + 1) & (hsize - 1)) {
+            struct prow *p = &c->q->rows[hash[h] - 1];
+            if (p->tbl == t && strcmp(c->q->row_ids[hash[h] - 1], id) == 0)
+                break;
+        }
+        if (hash[h]) {          /* a later change of a row already in: send it once */
+            c->q->rows[hash[h] - 1].seq = seq;
+            continue;
+        }
+        sqlite3_stmt *sel = c->select[t];
+        sqlite3_reset(sel);
+        sqlite3_bind_text(sel, 1, id, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(sel);
+        if (rc == SQLITE_DONE) {
+            log_warning("sync: outbox entry %lld: %s %s is gone; skipped", (long long)seq,
+                        tbl, id);
+            continue;
+        }
+        if (rc != SQLITE_ROW) {
+            r = log_errno(LOG_ERR, store_error(c->store, rc), "sync: cannot read %s %s: %s",
+                          tbl, id, sqlite3_errmsg(store_db(c->store)));
+            sqlite3_reset(sel);
+            break;
+        }
+        struct prow *p = &c->q->rows[c->q->nrows];
+        p->tbl = t;
+        p->seq = seq;
+        p->off = tb[t].len;
+        r = row_cells(&tb[t], KIND(t), sel);
+        sqlite3_reset(sel);
+        if (r < 0)
+            break;
+        p->len = tb[t].len - p->off;
+        snprintf(c->q->row_ids[c->q->nrows], UUID_STR_LEN, "%s", id);
+        c->q->plain_len += p->len + 24;
+        c->q->nrows++;
+        hash[h] = (uint32_t)c->q->nrows;
+    }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = store_error(c->store, rc);
+    sqlite3_reset(st);
+    free(hash);
+    return r;
+}
+
+static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *out, uint64_t hlc)
+{
+    int first_tbl = 1;
+
+    batch_write_head(out, store_node_id(c->store), c->q->last_seq, c->q->base_seq, hlc);
+    for (int t = 0; t < record_kinds_count; t++) {
+        int first_row = 1;
+
+        if (!KIND(t)->synced || tb[t].len == 0)
+            continue;
+        batch_write_table(out, KIND(t), first_tbl);
+        for (int k = 0; k < c->q->nrows; k++) {
+            const struct prow *p = &c->q->rows[k];
+            if (p->tbl != t)
+                continue;
+            batch_write_row(out, p->seq, tb[t].p + p->off, p->len, first_row);
+            first_row = 0;
+        }
+        batch_write_table_end(out);
+        first_tbl = 0;
+    }
+    return batch_write_end(out);
+}
+
+/* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
+int push_prepare(struct sync_client *c)
+{
+    struct strbuf *tb = c->tb, *plain = &c->plain;
+    unsigned row_cap = c->ramp < c->max_rows ? c->ramp : c->max_rows;
+    char digest[65];
+    uint64_t hlc = 0;
+    int r;
+
+    r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
+    if (r < 0)
+        return r;
+    for (;;) {
+        double pc = (double)c->budget * c->ratio;
+        size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
+
+        for (int t = 0; t < record_kinds_count; t++)
+            strbuf_reset(&tb[t]);
+        plain->max = PLAIN_MAX + (1u << 20);
+        strbuf_reset(plain);
+        c->q->nrows = 0;
+        c->q->plain_len = 0;
+        r = collect_rows(c, tb, plain_cap, row_cap);
+        if (r < 0 || c->q->last_seq == 0)
+            break;
+        hlc = store_hlc_tick(c->store);
+        r = emit_batch(c, tb, plain, hlc);
+        if (r < 0)
+            break;
+        free(c->q->body);
+        c->q->body = NULL;
+        r = batch_deflate(plain->p, plain->len, c->use_gzip ? ENC_GZIP : ENC_ZSTD, &c->zc,
+                          &c->q->body, &c->q->body_len);
+        if (r < 0)
+            break;
+        if (c->q->body_len <= BATCH_MAX_WIRE || row_cap <= 1)
+            break;
+        row_cap = (unsigned)c->q->nrows / 2 ? (unsigned)c->q->nrows / 2 : 1;   /* too big: fewer */
+    }
+    store_exec(c->store, "COMMIT");
+    if (r < 0)
+        goto out;
+    if (c->q->last_seq == 0) {
+        push_buffers_free(c);                   /* the outbox is empty */
+        return 0;
+    }
+    c->q->plain_len = plain->len;
+    if (c->q->body_len > 0)
+        c->ratio = (double)plain->len / (double)c->q->body_len;
+    if (c->ratio < 1.0)
+        c->ratio = 1.0;
+    if (c->ratio > 20.0)
+        c->ratio = 20.0;
+    sha256_hex(c->q->body, c->q->body_len, digest);
+    r = identity_headers(c, hlc);
+    if (r == 0)
+        r = add_header(c, "Content-Encoding: %s", c->use_gzip ? "gzip" : "zstd");
+    if (r == 0)
+        r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
+    if (r == 0)
+        r = 1;
+    c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;
+    log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
+              c->q->nrows, (long long)c->q->last_seq, plain->len, c->q->body_len);
+    return r;
+out:
+    push_buffers_free(c);
+    return r;
+}
+
+/* Records, before a batch goes on the wire, that it may reach the hub: if
+ * its answer is then lost (a cut, kill -9, a power cut), the next run knows
+ * that the hub may hold rows still queued here, and asks before re-sending
+ * them (probe_prepare). */
+int sent_seq_mark(struct sync_client *c, int64_t last_seq)
+{
+    char v[24];
+    int r;
+
+    if (last_seq <= c->sent_seq)
+        return 0;
+    snprintf(v, sizeof(v), "%lld", (long long)last_seq);
+    r = store_begin_bg(c->store);
+    if (r == 0)
+        r = store_meta_set(c->store, "sync.sent_seq", v);
+    if (r == 0)
+        r = store_commit(c->store);
+    if (r < 0) {
+        store_rollback(c->store);
+        return r;
+    }
+    c->sent_seq = last_seq;
+    return 0;
+}
+
+/* When queued entries were on the wire before (seq <= sent_seq) and their
+ * answer never came back, the hub may have applied them: an empty batch
+ * whose last_seq is just below the queue asks for the hub's acked_seq and
+ * the refusals up to it (docs/protocol.md §4), and push_apply() drops what
+ * the hub has. Nothing is sent twice, nothing renumbered. Returns 1 when a
+ * probe is ready, 0 when none is needed, or -errno. */
+int probe_prepare(struct sync_client *c)
+{
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT min(seq) FROM outbox WHERE state = " OUTBOX_QUEUED_LIT);
+    struct strbuf b = { .max = 1024 };
+    char digest[65];
+    int64_t minq = 0;
+    uint64_t hlc;
+    int rc, r;
+
+    c->probed = 1;
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        minq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_error(c->store, rc);
+    if (minq <= 0 || minq > c->sent_seq)
+        return 0;
+    hlc = store_hlc_tick(c->store);
+    c->q->probe = 1;
+    c->q->last_seq = minq - 1;
+    c->q->nrows = 0;
+    r = strbuf_fmt(&b, "{\"v\":1,\"node\":\"%s\",\"last_seq\":%lld,\"hlc\":\"%llu\","
+                   "\"tables\":[]}", store_node_id(c->store), (long long)(minq - 1),
+                   (unsigned long long)hlc);
+    if (r == 0) {
+        sha256_hex(b.p, b.len, digest);
+        r = identity_headers(c, hlc);
+    }
+    if (r == 0)
+        r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
+    if (r < 0) {
+        strbuf_free(&b);
+        return r;
+    }
+    c->q->body = b.p;
+    c->q->body_len = b.len;
+    log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
+             "run; asking for its high-water mark", (long long)minq);
+    return 1;
+}
+
+/* The hub has seen seqs beyond this batch: the store was restored from a
+ * backup (or an earlier, larger batch's ack was lost). The hub skips every
+ * seq up to acked as already applied, so rows of this batch may not have
+ * been applied. Give every queued entry a new seq above acked, in order,
+ * and send them again: re-applying a row the hub has is harmless (same
+ * version, same writer), losing one is not. */
+static int renumber_queue(struct sync_client *c, int64_t acked)
+{
+    char sql[512];
+    int r;
+
+    log_warning("sync: the hub has acknowledged up to seq %lld, beyond this batch (%lld): "
+                "was this store restored from a backup? Sending the queue again with new "
+                "numbers", (long long)acked, (long long)c->q->last_seq);
+    r = store_begin_bg(c->store);
+    if (r < 0)
+        return set_error(c, r, "the store is busy; the batch will be sent again");
+    snprintf(sql, sizeof(sql),
+             "UPDATE sqlite_sequence SET seq = max(seq, %lld) WHERE name = 'outbox';"
+             "CREATE TEMP TABLE sync_renumber AS SELECT seq, tbl, row_id, hlc FROM outbox"
+             " WHERE state = " OUTBOX_QUEUED_LIT " AND seq <= %lld;"
+             "DELETE FROM outbox WHERE state = " OUTBOX_QUEUED_LIT " AND seq <= %lld;"
+             "INSERT INTO outbox (tbl, row_id, hlc) SELECT tbl, row_id, hlc"
+             " FROM sync_renumber ORDER BY seq;"
+             "DROP TABLE sync_renumber;", (long long)acked, (long long)acked,
+             (long long)acked);
+    r = store_exec(c->store, sql);
+    if (r == 0)
+        r = store_commit(c->store);
+    if (r < 0) {
+        store_rollback(c->store);
+        return set_error(c, r, "cannot renumber the outbox: %s", strerror(-r));
+    }
+    c->round_seq = INT64_MAX;           /* the renumbered entries belong to this round */
+    return 0;
+}
+
+/* Deletes the queued entries up to hi that the answer did not refuse
+ * (refused ones were marked first), and the refusals of rows now accepted. */
+static int drop_acked(struct sync_client *c, int64_t hi)
+{
+    static const char *const sql[] = {
+        /* a row that is now accepted clears the refusals of its older versions */
+        "DELETE FROM outbox WHERE state = " OUTBOX_REFUSED_LIT " AND seq < ?1 AND row_id IN "
+        "(SELECT row_id FROM outbox WHERE seq <= ?1 AND state = " OUTBOX_QUEUED_LIT ")",
+        "DELETE FROM outbox WHERE seq <= ?1 AND state = " OUTBOX_QUEUED_LIT,
+    };
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
+        int rc;
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, hi);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_error(c->store, rc);
+    }
+    return 0;
+}
+
+/* Marks the outbox entry seq (<= hi) refused with the hub's reason; its
+ * row's older queued entries were coalesced into it and go. Returns 1 when
+ * marked, 0 when it was not queued, or -errno. */
+static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const char *msg)
+{
+    sqlite3_stmt *st = store_stmt(c->store,
+        "UPDATE outbox SET state = " OUTBOX_REFUSED_LIT ", error = ?2 WHERE seq = ?1"
+        " AND state = " OUTBOX_QUEUED_LIT);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, msg, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(c->store, rc);
+    if (sqlite3_changes(store_db(c->store)) == 0)
+        return 0;
+    st = store_stmt(c->store,
+        "DELETE FROM outbox WHERE state = " OUTBOX_QUEUED_LIT " AND seq <= ?2 AND row_id = "
+        "(SELECT row_id FROM outbox WHERE seq = ?1)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, hi);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 1 : store_error(c->store, rc);
+}
+
+/* Rows with queued entries in (lo, hi]: what an earlier run delivered. */
+static long long count_rows_between(struct sync_client *c, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st = store_stmt(c->store, "SELECT count(DISTINCT row_id) FROM outbox "
+        "WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1 AND seq <= ?2");
+    long long n = 0;
+
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+/* Applies a push answer in one transaction. The hub's acked_seq is normally
+ * the batch's last_seq. It is higher when an earlier answer was lost after
+ * the hub committed (the hub then lists the refusals up to acked_seq too):
+ * when this store did send that far (sent_seq), those entries are dropped
+ * as delivered; when it never did, the store was restored from a backup and
+ * renumber_queue() makes sure its newer records still go up. */
+int push_apply(struct sync_client *c)
+{
+    cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
+    const cJSON *refused, *item;
+    int64_t acked = -1, hi;
+    long nref = 0;
+    long long found = 0;
+    char now[32];
+    int r;
+
+    if (!doc || json_int(cJSON_GetObjectItemCaseSensitive(doc, "acked_seq"), &acked) < 0 ||
+        acked < 0) {
+        r = set_error(c, -EPROTO, "the hub's ack is not valid (no acked_seq)");
+        goto out;
+    }
+    refused = cJSON_GetObjectItemCaseSensitive(doc, "refused");
+    if (refused && !cJSON_IsArray(refused)) {
+        r = set_error(c, -EPROTO, "the hub's ack is not valid (refused is not a list)");
+        goto out;
+    }
+    if (acked < c->q->last_seq) {
+        r = set_error(c, -EPROTO, "the hub acknowledged seq %lld for a batch up to %lld",
+                      (long long)acked, (long long)c->q->last_seq);
+        goto out;
+    }
+    if (acked > c->q->last_seq && acked > c->sent_seq) {
+        r = renumber_queue(c, acked);
+        goto out;
+    }
+    hi = acked;
+    r = store_begin_bg(c->store);
+    if (r < 0) {
+        set_error(c, r, "the store is busy; the batch will be sent again");
+        goto out;
+    }
+    observe_hub_clock(c, doc);
+    cJSON_ArrayForEach(item, refused) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(item, "code");
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(item, "reason");
+        int64_t seq;
+        char msg[600];
+
+        if (json_int(cJSON_GetObjectItemCaseSensitive(item, "seq"), &seq) < 0 || seq < 0 ||
+            seq > hi)
+            continue;           /* not ours to mark */
+        snprintf(msg, sizeof(msg), "%.64s: %.500s",
+                 cJSON_IsString(code) ? code->valuestring : "refused",
+                 cJSON_IsString(reason) ? reason->valuestring : "no reason given");
+        r = mark_refused(c, seq, hi, msg);
+        if (r < 0)
+            break;
+        if (r == 0)
+            continue;
+        r = 0;
+        nref++;
+        log_notice("sync: the hub refused outbox entry %lld: %s", (long long)seq, msg);
+    }
+    if (r == 0 && hi > c->q->last_seq)
+        found = count_rows_between(c, c->q->last_seq, hi);
+    if (r == 0)
+        r = drop_acked(c, hi);
+    store_now_iso(now);
+    if (r == 0)
+        r = store_meta_set(c->store, "sync.last_push_ok", now);
+    if (r == 0)
+        r = store_commit(c->store);
+    if (r < 0) {
+        store_rollback(c->store);
+        set_error(c, r, "cannot record the hub's ack: %s (the batch will be sent again)",
+                  strerror(-r));
+        goto out;
+    }
+    if (found)
+        log_notice("sync: the hub already had %lld row(s) up to seq %lld from an earlier, "
+                   "interrupted run; not sending them again", found, (long long)hi);
+    c->stats.rows_found_acked += found;
+    c->stats.rows_sent += c->q->nrows - (c->q->probe ? 0 : nref);
+    c->stats.rows_refused += nref;
+    if (c->q->probe)
+        goto out;
+    c->stats.batches++;
+    /* grow slowly after a success, up to the ceiling */
+    c->budget = c->budget + c->budget / 4 > SYNC_BATCH_CEIL ? SYNC_BATCH_CEIL
+                                                            : c->budget + c->budget / 4;
+out:
+    cJSON_Delete(doc);
+    return r;
+}
+
