@@ -377,163 +377,186 @@ static const char *hlc_ahead(const cJSON *c, uint64_t hub_ms, char *reason, size
     return "hlc_ahead";
 }
 
-/* Decodes one table block into t; -EBADMSG on a structural error. */
-static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
-{
-    const struct record_kind *sp;
-    const cJSON *cols, *rows, *row;
-    int map[MAX_COLS];          /* spec column -> index in the node's cols, or -1 */
-    int ncols = 0, nspec = 0, seq_at = -1, id_at = -1, hlc_k = -1, i;
-    const char **ids = NULL;    /* open-addressing set: id -> row, for coalescing */
-    int *id_row = NULL;
-    size_t id_cap = 0;
-    struct strbuf out = { 0 }, line = { 0 };
-    const cJSON *cells[64];
-    int r = 0;
+/* A table block being decoded: where the kind's columns are in the node's
+ * cols, and which row of each id wins. */
+struct block {
+    const struct record_kind *k;
+    int map[MAX_COLS];          /* the kind's column -> index in the node's cols, or -1 */
+    int ncols, seq_at, id_at, hlc_k;
+    const char **ids;           /* open-addressing set: id -> row, for coalescing */
+    int *id_row;
+    size_t id_cap;
+};
 
-    sp = &record_kinds[t->kind];
-    cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
-    rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
-    if (!cJSON_IsArray(cols) || !cJSON_IsArray(rows))
-        return fail(b, status, 400, "bad_batch", "a table block needs cols and rows arrays");
-    ncols = cJSON_GetArraySize(cols);
-    if (ncols < 1 || ncols > 64)
+/* Maps the node's cols onto the kind's; -EBADMSG when they do not fit. */
+static int block_cols(struct batch *b, struct block *bk, const cJSON *cols, int *status)
+{
+    const struct record_kind *sp = bk->k;
+    int i = 0;
+
+    bk->ncols = cJSON_GetArraySize(cols);
+    if (bk->ncols < 1 || bk->ncols > 64)
         return fail(b, status, 400, "bad_batch", "cols must have 1 to 64 names");
-    nspec = sp->ncols;
-    assert(nspec <= MAX_COLS);
-    for (int k = 0; k < nspec; k++)
-        map[k] = -1;
-    i = 0;
+    assert(sp->ncols <= MAX_COLS);
+    bk->seq_at = bk->id_at = bk->hlc_k = -1;
+    for (int k = 0; k < sp->ncols; k++)
+        bk->map[k] = -1;
     for (const cJSON *c = cols->child; c; c = c->next, i++) {
         if (!cJSON_IsString(c))
             return fail(b, status, 400, "bad_batch", "column names must be strings");
         if (strcmp(c->valuestring, "seq") == 0) {
-            seq_at = i;
+            bk->seq_at = i;
             continue;
         }
-        for (int k = 0; k < nspec; k++)
+        for (int k = 0; k < sp->ncols; k++)
             if (strcmp(sp->cols[k].name, c->valuestring) == 0) {
-                if (map[k] >= 0)
+                if (bk->map[k] >= 0)
                     return fail(b, status, 400, "bad_batch", "a column is named twice");
-                map[k] = i;
+                bk->map[k] = i;
             }
     }
-    if (seq_at < 0)
+    if (bk->seq_at < 0)
         return fail(b, status, 400, "bad_batch", "cols lacks seq");
-    for (int k = 0; k < nspec; k++) {
-        if ((sp->cols[k].flags & COL_REQUIRED) && map[k] < 0) {
+    for (int k = 0; k < sp->ncols; k++) {
+        if ((sp->cols[k].flags & COL_REQUIRED) && bk->map[k] < 0) {
             char msg[128];
             snprintf(msg, sizeof(msg), "%s: cols lacks %s", sp->table, sp->cols[k].name);
             return fail(b, status, 400, "bad_batch", msg);
         }
         if (strcmp(sp->cols[k].name, "id") == 0)
-            id_at = map[k];
+            bk->id_at = bk->map[k];
         if (strcmp(sp->cols[k].name, "hlc") == 0)
-            hlc_k = k;
+            bk->hlc_k = k;
     }
+    return 0;
+}
+
+/* The slot of id in bk's set (its own, or the empty one it would take). */
+static size_t id_slot(const struct block *bk, const char *id)
+{
+    size_t h = fnv1a(id) & (bk->id_cap - 1);
+
+    while (bk->ids[h] && strcmp(bk->ids[h], id) != 0)
+        h = (h + 1) & (bk->id_cap - 1);
+    return h;
+}
+
+/* First pass: every row's seq, and the row of each id with the highest
+ * seq (the others were coalesced into it). -EBADMSG on a structural error. */
+static int block_coalesce(struct batch *b, struct batch_table *t, struct block *bk,
+                          const cJSON *rows, int *status)
+{
+    int i = 0;
+
+    for (const cJSON *row = rows->child; row; row = row->next, i++) {
+        const cJSON *ic;
+        int64_t seq;
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != bk->ncols)
+            return fail(b, status, 400, "bad_batch", "a row is not an array as long as cols");
+        if (!int_of(cJSON_GetArrayItem(row, bk->seq_at), 0, &seq) || seq <= 0 ||
+            seq > b->last_seq)
+            return fail(b, status, 400, "bad_batch", "a row's seq is not in 1 .. last_seq");
+        t->seq[i] = seq;
+        if (seq < b->min_seq)
+            b->min_seq = seq;
+        ic = cJSON_GetArrayItem(row, bk->id_at);
+        if (cJSON_IsString(ic)) {
+            size_t h = id_slot(bk, ic->valuestring);
+            if (!bk->ids[h] || t->seq[bk->id_row[h]] < seq) {
+                bk->ids[h] = ic->valuestring;
+                bk->id_row[h] = i;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Appends row i's COPY line to out: seq, bad_code, bad_reason, columns; a
+ * row refused here has its id and NULLs. line is scratch space. */
+static void block_line(struct batch *b, struct batch_table *t, const struct block *bk,
+                       const cJSON *row, int i, struct strbuf *out, struct strbuf *line)
+{
+    const struct record_kind *sp = bk->k;
+    const char *why = NULL, *bad_col = NULL, *code = NULL;
+    const cJSON *ic = cJSON_GetArrayItem(row, bk->id_at), *cells[64];
+    char reason[160];
+    int n = 0;
+
+    for (const cJSON *c = row->child; c && n < 64; c = c->next)
+        cells[n++] = c;         /* the row's cells by index: O(1) look-ups below */
+    strbuf_reset(line);
+    for (int k = 0; k < sp->ncols && !why; k++) {
+        strbuf_add(line, "\t", 1);
+        why = cell_add(line, &sp->cols[k], bk->map[k] >= 0 ? cells[bk->map[k]] : NULL);
+        if (why)
+            bad_col = sp->cols[k].name;
+    }
+    if (!why)
+        code = hlc_ahead(cells[bk->map[bk->hlc_k]], b->hub_ms, reason, sizeof(reason));
+    else
+        snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
+    strbuf_fmt(out, "%lld\t", (long long)t->seq[i]);
+    if (why || code) {
+        strbuf_str(out, code ? code : "bad_value");
+        strbuf_add(out, "\t", 1);
+        copy_esc(out, reason, strlen(reason));
+        if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
+            strbuf_add(out, "\t", 1);
+            strbuf_str(out, ic->valuestring);
+        } else {
+            strbuf_str(out, "\t\\N");
+        }
+        for (int k = 1; k < sp->ncols; k++)
+            strbuf_str(out, "\t\\N");
+    } else {
+        strbuf_str(out, "\\N\t\\N");
+        if (line->p)
+            strbuf_add(out, line->p, line->len);
+    }
+    strbuf_add(out, "\n", 1);
+}
+
+/* Decodes one table block into t; -EBADMSG on a structural error. */
+static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
+{
+    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
+    struct block bk = { .k = &record_kinds[t->kind] };
+    struct strbuf out = { 0 }, line = { 0 };
+    int i = 0, r;
+
+    if (!cJSON_IsArray(cols) || !cJSON_IsArray(rows))
+        return fail(b, status, 400, "bad_batch", "a table block needs cols and rows arrays");
+    r = block_cols(b, &bk, cols, status);
+    if (r < 0)
+        return r;
     t->nrows = cJSON_GetArraySize(rows);
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
         return fail(b, status, 400, "bad_batch", "more than 10000 rows in one batch");
     b->nrows += t->nrows;
     t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
-    id_cap = 16;
-    while (id_cap < (size_t)t->nrows * 2)
-        id_cap *= 2;
+    bk.id_cap = 16;
+    while (bk.id_cap < (size_t)t->nrows * 2)
+        bk.id_cap *= 2;
+    bk.ids = calloc(bk.id_cap, sizeof(*bk.ids));
+    bk.id_row = calloc(bk.id_cap, sizeof(*bk.id_row));
     /* COPY text is about as long as the rows' JSON: one allocation, not a
      * dozen reallocations with copies (120 bytes a row is a floor) */
-    out.cap = (size_t)t->nrows * 120 + b->plain_len / 2 + 4096;
-    out.p = malloc(out.cap);
-    if (!out.p)
-        out.cap = 0;
-    ids = calloc(id_cap, sizeof(*ids));
-    id_row = calloc(id_cap, sizeof(*id_row));
-    if (!t->seq || !ids || !id_row) {
+    strbuf_reserve(&out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
+    if (!t->seq || !bk.ids || !bk.id_row || out.err) {
         r = -ENOMEM;
         goto out;
     }
-
-    /* first pass: the highest seq of each id wins (a coalesced row) */
-    i = 0;
-    for (row = rows->child; row; row = row->next, i++) {
-        const cJSON *sc, *ic;
-        int64_t seq;
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != ncols) {
-            r = fail(b, status, 400, "bad_batch", "a row is not an array as long as cols");
-            goto out;
+    r = block_coalesce(b, t, &bk, rows, status);
+    if (r < 0)
+        goto out;
+    for (const cJSON *row = rows->child; row; row = row->next, i++) {
+        const cJSON *ic = cJSON_GetArrayItem(row, bk.id_at);
+        if (cJSON_IsString(ic) && bk.id_row[id_slot(&bk, ic->valuestring)] != i) {
+            t->seq[i] = -t->seq[i];      /* superseded in this batch: no line */
+            continue;
         }
-        sc = cJSON_GetArrayItem(row, seq_at);
-        if (!int_of(sc, 0, &seq) || seq <= 0 || seq > b->last_seq) {
-            r = fail(b, status, 400, "bad_batch", "a row's seq is not in 1 .. last_seq");
-            goto out;
-        }
-        t->seq[i] = seq;
-        if (seq < b->min_seq)
-            b->min_seq = seq;
-        ic = cJSON_GetArrayItem(row, id_at);
-        if (cJSON_IsString(ic)) {
-            size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
-            while (ids[h] && strcmp(ids[h], ic->valuestring) != 0)
-                h = (h + 1) & (id_cap - 1);
-            if (!ids[h] || t->seq[id_row[h]] < seq) {
-                ids[h] = ic->valuestring;
-                id_row[h] = i;
-            }
-        }
-    }
-
-    /* second pass: one COPY line per row: seq, bad_code, bad_reason, columns */
-    i = 0;
-    for (row = rows->child; row; row = row->next, i++) {
-        const char *why = NULL, *bad_col = NULL, *code = NULL;
-        const cJSON *ic = cJSON_GetArrayItem(row, id_at);
-        char num[32], reason[160];
-
-        if (cJSON_IsString(ic)) {
-            size_t h = fnv1a(ic->valuestring) & (id_cap - 1);
-            while (strcmp(ids[h], ic->valuestring) != 0)
-                h = (h + 1) & (id_cap - 1);
-            if (id_row[h] != i) {
-                t->seq[i] = -t->seq[i];      /* superseded in this batch: no line */
-                continue;
-            }
-        }
-        {
-            int n = 0;           /* the row's cells by index: O(1) look-ups below */
-            for (const cJSON *c = row->child; c && n < 64; c = c->next)
-                cells[n++] = c;
-        }
-        line.len = 0;
-        for (int k = 0; k < nspec && !why; k++) {
-            const cJSON *c = map[k] >= 0 ? cells[map[k]] : NULL;
-            strbuf_add(&line, "\t", 1);
-            why = cell_add(&line, &sp->cols[k], c);
-            if (why)
-                bad_col = sp->cols[k].name;
-        }
-        if (!why)
-            code = hlc_ahead(cells[map[hlc_k]], b->hub_ms, reason, sizeof(reason));
-        else
-            snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
-        snprintf(num, sizeof(num), "%lld\t", (long long)t->seq[i]);
-        strbuf_str(&out, num);
-        if (why || code) {
-            strbuf_str(&out, code ? code : "bad_value");
-            strbuf_add(&out, "\t", 1);
-            copy_esc(&out, reason, strlen(reason));
-            if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
-                strbuf_add(&out, "\t", 1);
-                strbuf_str(&out, ic->valuestring);
-            } else {
-                strbuf_str(&out, "\t\\N");
-            }
-            for (int k = 1; k < nspec; k++)
-                strbuf_str(&out, "\t\\N");
-        } else {
-            strbuf_str(&out, "\\N\t\\N");
-            if (line.p)
-                strbuf_add(&out, line.p, line.len);
-        }
-        strbuf_add(&out, "\n", 1);
+        block_line(b, t, &bk, row, i, &out, &line);
         if (out.err || line.err) {
             r = -ENOMEM;
             goto out;
@@ -543,10 +566,10 @@ static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk
     t->copy_len = out.len;
     out.p = NULL;
 out:
-    free(out.p);
-    free(line.p);
-    free(ids);
-    free(id_row);
+    strbuf_free(&out);
+    strbuf_free(&line);
+    free(bk.ids);
+    free(bk.id_row);
     if (r == -ENOMEM)
         fail(b, status, 503, "unavailable", "out of memory");
     return r;
