@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "outbox.h"
+#include "strbuf.h"
 
 /* Binds text, or leaves the parameter NULL when it is empty (store_stmt()
  * hands out statements with their bindings cleared). */
@@ -415,180 +416,123 @@ int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LE
     return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
 }
 
-int followup_insert(struct store *s, const struct followup_in *in, char id_out[UUID_STR_LEN])
-{
-    static const char *const names[] = { "sick", "dead", "culled", "at_risk" };
-    sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO case_followup (id, origin, hlc, created_at, updated_at, case_id, outcome,"
-        " animals, escalate, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8,"
-        " ?9, ?10)");
-    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 4)), now[32];
-    int r = !st ? -EIO : !animals ? -ENOMEM : stamp(s, st, id_out, now);
+/* The table of each kind but case reports, and the column a kind numbers
+ * itself (a movement permit's "DDDD-SK-NNNNNN", counted in meta). */
+static const struct {
+    const char *table;
+    const char *number_col, *number_meta, *number_infix;
+} kind_tables[REC_KIND_COUNT] = {
+    [REC_FOLLOWUP] = { "case_followup", NULL, NULL, NULL },
+    [REC_VACCINATION] = { "vaccination", NULL, NULL, NULL },
+    [REC_TREATMENT] = { "treatment", NULL, NULL, NULL },
+    [REC_MOVEMENT] = { "movement_permit", "permit_no", "permit_seq", "SK" },
+    [REC_SLAUGHTER] = { "slaughter_report", NULL, NULL, NULL },
+    [REC_POPULATION] = { "population_report", NULL, NULL, NULL },
+};
 
-    if (r < 0)
-        goto out;
-    sqlite3_bind_text(st, 5, in->case_id, -1, SQLITE_STATIC);
-    bind_opt(st, 6, in->outcome);
-    sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
-    if (in->escalate >= 0)
-        sqlite3_bind_int(st, 8, in->escalate);
-    sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
-    bind_opt(st, 10, in->reporter);
-    r = step_done(s, st, "case follow-up");
-out:
-    free(animals);
-    return r;
+/* The INSERT of kind: the stamps, a column per field of its validated
+ * struct (validate.h) and its own number, if any. Made once per process:
+ * store_stmt() keeps the text. */
+static const char *insert_sql(enum rec_kind kind)
+{
+    static char *sql[REC_KIND_COUNT];
+    const struct rec_field *f;
+    struct strbuf q = { 0 };
+    size_t n;
+    int k = 5;
+
+    if (sql[kind])
+        return sql[kind];
+    f = validate_record_fields(kind, &n);
+    strbuf_fmt(&q, "INSERT INTO %s (id, origin, hlc, created_at, updated_at",
+               kind_tables[kind].table);
+    for (size_t i = 0; i < n; i++)
+        strbuf_fmt(&q, ", %s", f[i].type == J_CASE_REF ? "case_id" : f[i].name);
+    if (kind_tables[kind].number_col)
+        strbuf_fmt(&q, ", %s", kind_tables[kind].number_col);
+    strbuf_str(&q, ") VALUES (?1, ?2, ?3, ?4, ?4");
+    for (size_t i = 0; i < n + (kind_tables[kind].number_col ? 1 : 0); i++)
+        strbuf_fmt(&q, ", ?%d", k++);
+    strbuf_str(&q, ")");
+    sql[kind] = strbuf_take(&q);
+    return sql[kind];
 }
 
-int vaccination_insert(struct store *s, const struct vaccination_in *in,
-                       char id_out[UUID_STR_LEN])
+/* Reserves the kind's next number into out (24 bytes) inside the open
+ * transaction. */
+static int next_number(struct store *s, enum rec_kind kind, char out[24])
 {
-    static const char *const names[] = { "primary", "booster" };
-    sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO vaccination (id, origin, hlc, created_at, updated_at, program, village,"
-        " animals, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)");
-    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 2)), now[32];
-    int r = !st ? -EIO : !animals ? -ENOMEM : stamp(s, st, id_out, now);
-
-    if (r < 0)
-        goto out;
-    sqlite3_bind_text(st, 5, in->program, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, animals, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, in->event_date, -1, SQLITE_STATIC);
-    bind_opt(st, 9, in->reporter);
-    r = step_done(s, st, "vaccination");
-out:
-    free(animals);
-    return r;
-}
-
-int population_insert(struct store *s, const struct population_in *in,
-                      char id_out[UUID_STR_LEN])
-{
-    static const char *const names[] = { "n" };
-    sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO population_report (id, origin, hlc, created_at, updated_at, village,"
-        " animals, event_date, reporter) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)");
-    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 1)), now[32];
-    int r = !st ? -EIO : !animals ? -ENOMEM : stamp(s, st, id_out, now);
-
-    if (r < 0)
-        goto out;
-    sqlite3_bind_text(st, 5, in->village, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, animals, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, in->event_date, -1, SQLITE_STATIC);
-    bind_opt(st, 8, in->reporter);
-    r = step_done(s, st, "population report");
-out:
-    free(animals);
-    return r;
-}
-
-int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_STR_LEN],
-                  char permit_out[24])
-{
-    static const char *const names[] = { "n" };
-    sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO movement_permit (id, origin, hlc, created_at, updated_at, permit_no,"
-        " owner_id, owner_phone, from_area, to_area, animals, issue_date, reporter)"
-        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-    char *animals = json_text(herd_json(in->animals, in->n_animals, names, 1));
-    char now[32], buf[24];
+    char buf[24];
     unsigned long long n = 0;
-    int r = !st ? -EIO : !animals ? -ENOMEM : 0;
+    int r;
 
-    if (r < 0)
-        goto out;
-    if (store_meta_get(s, "permit_seq", buf, sizeof(buf)) == 0)
+    if (store_meta_get(s, kind_tables[kind].number_meta, buf, sizeof(buf)) == 0)
         n = strtoull(buf, NULL, 10);
     snprintf(buf, sizeof(buf), "%llu", ++n);
-    r = store_meta_set(s, "permit_seq", buf);
-    if (r < 0)
-        goto out;
-    snprintf(permit_out, 24, "%s-SK-%06llu", store_district(s), n);
-    r = stamp(s, st, id_out, now);
-    if (r < 0)
-        goto out;
-    sqlite3_bind_text(st, 5, permit_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, in->owner_id, -1, SQLITE_STATIC);
-    bind_opt(st, 7, in->owner_phone);
-    sqlite3_bind_text(st, 8, in->from_area, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, in->to_area, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, in->issue_date, -1, SQLITE_STATIC);
-    bind_opt(st, 12, in->reporter);
-    r = step_done(s, st, "movement permit");
-out:
-    free(animals);
+    r = store_meta_set(s, kind_tables[kind].number_meta, buf);
+    if (r == 0)
+        snprintf(out, 24, "%s-%s-%06llu", store_district(s), kind_tables[kind].number_infix, n);
     return r;
 }
 
-int treatment_insert(struct store *s, const struct treatment_in *in,
-                     char id_out[UUID_STR_LEN])
+/* Inserts a validated record of any kind but a case report, field by field
+ * (validate.h's rec_field): text (empty: NULL), counts, yes/no (not given:
+ * NULL), the herd as JSON. Call inside a transaction. */
+static int fields_insert(struct store *s, enum rec_kind kind, const void *in,
+                         char id_out[UUID_STR_LEN], char ref_out[24])
 {
-    sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO treatment (id, origin, hlc, created_at, updated_at, case_id, village,"
-        " species, drug, n_animals, event_date, reporter, note)"
-        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    const char *base = in, *sql = insert_sql(kind);
+    sqlite3_stmt *st = sql ? store_stmt(s, sql) : NULL;
+    const struct rec_field *f;
     char now[32];
-    int r;
+    size_t n;
+    int r, k = 5;
 
     if (!st)
         return -EIO;
-    r = stamp(s, st, id_out, now);
-    if (r < 0)
+    f = validate_record_fields(kind, &n);
+    r = kind_tables[kind].number_col ? next_number(s, kind, ref_out) : 0;
+    if (r == 0)
+        r = stamp(s, st, id_out, now);
+    for (size_t i = 0; i < n && r == 0; i++, k++) {
+        const void *v = base + f[i].off;
+        switch (f[i].type) {
+        case J_STR: case J_CASE_REF:
+            bind_opt(st, k, v);
+            break;
+        case J_INT:
+            sqlite3_bind_int64(st, k, *(const int64_t *)v);
+            break;
+        case J_YESNO:
+            if (*(const int *)v >= 0)
+                sqlite3_bind_int(st, k, *(const int *)v);
+            break;
+        case J_HERD: {
+            char *json = json_text(herd_json(v, *(const int *)(const void *)(base + f[i].cap),
+                                             f[i].counts, f[i].n_counts));
+            if (!json)
+                r = -ENOMEM;
+            else
+                sqlite3_bind_text(st, k, json, -1, free);
+            break;
+        }
+        }
+    }
+    if (r == 0 && kind_tables[kind].number_col)
+        sqlite3_bind_text(st, k, ref_out, -1, SQLITE_STATIC);
+    if (r < 0) {
+        sqlite3_reset(st);
         return r;
-    bind_opt(st, 5, in->case_id);
-    sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, in->species, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, in->drug, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, in->n_animals);
-    sqlite3_bind_text(st, 10, in->event_date, -1, SQLITE_STATIC);
-    bind_opt(st, 11, in->reporter);
-    bind_opt(st, 12, in->note);
-    return step_done(s, st, "treatment");
-}
-
-int slaughter_insert(struct store *s, const struct slaughter_in *in,
-                     char id_out[UUID_STR_LEN])
-{
-    sqlite3_stmt *st = store_stmt(s,
-        "INSERT INTO slaughter_report (id, origin, hlc, created_at, updated_at, abattoir,"
-        " village, species, n_animals, event_date, reporter, note)"
-        " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-    char now[32];
-    int r;
-
-    if (!st)
-        return -EIO;
-    r = stamp(s, st, id_out, now);
-    if (r < 0)
-        return r;
-    bind_opt(st, 5, in->abattoir);
-    sqlite3_bind_text(st, 6, in->village, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, in->species, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, in->n_animals);
-    sqlite3_bind_text(st, 9, in->event_date, -1, SQLITE_STATIC);
-    bind_opt(st, 10, in->reporter);
-    bind_opt(st, 11, in->note);
-    return step_done(s, st, "slaughter report");
+    }
+    return step_done(s, st, kind_tables[kind].table);
 }
 
 int record_insert(struct store *s, enum rec_kind kind, const void *in,
                   char id_out[UUID_STR_LEN], char ref_out[24])
 {
     ref_out[0] = '\0';
-    switch (kind) {
-    case REC_CASE:        return case_report_insert(s, in, id_out, ref_out);
-    case REC_FOLLOWUP:    return followup_insert(s, in, id_out);
-    case REC_VACCINATION: return vaccination_insert(s, in, id_out);
-    case REC_TREATMENT:   return treatment_insert(s, in, id_out);
-    case REC_MOVEMENT:    return permit_insert(s, in, id_out, ref_out);
-    case REC_SLAUGHTER:   return slaughter_insert(s, in, id_out);
-    case REC_POPULATION:  return population_insert(s, in, id_out);
-    case REC_KIND_COUNT:  break;
-    }
-    assert(!"record_insert: no such kind");
-    return -EINVAL;
+    assert((unsigned)kind < REC_KIND_COUNT);
+    if (kind == REC_CASE)
+        return case_report_insert(s, in, id_out, ref_out);
+    return fields_insert(s, kind, in, id_out, ref_out);
 }

@@ -37,20 +37,6 @@ int node_status(struct store *s, FILE *fp, int json);
  * into id_out; returns 0, -ENOENT when there is none, or -errno. */
 int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LEN]);
 
-/* Insert validated records (validate.h) inside the caller's transaction;
- * id_out gets the new row's id. permit_insert also reserves the permit
- * number "DDDD-SK-NNNNNN" (meta permit_seq) into permit_out. */
-int followup_insert(struct store *s, const struct followup_in *in, char id_out[UUID_STR_LEN]);
-int vaccination_insert(struct store *s, const struct vaccination_in *in,
-                       char id_out[UUID_STR_LEN]);
-int population_insert(struct store *s, const struct population_in *in,
-                      char id_out[UUID_STR_LEN]);
-int permit_insert(struct store *s, const struct permit_in *in, char id_out[UUID_STR_LEN],
-                  char permit_out[24]);
-int treatment_insert(struct store *s, const struct treatment_in *in,
-                     char id_out[UUID_STR_LEN]);
-int slaughter_insert(struct store *s, const struct slaughter_in *in,
-                     char id_out[UUID_STR_LEN]);
 
 /* Inserts a validated record of kind (in: its struct, validate.h) inside
  * the caller's transaction, by the functions above. ref_out gets the case

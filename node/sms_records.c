@@ -144,6 +144,7 @@ int sms_do_followup(struct sms_job *j)
     struct verr e;
     char lbl[64];
     struct sms_sb b;
+    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -165,7 +166,7 @@ int sms_do_followup(struct sms_job *j)
         return sms_refuse_invalid(j, &e);
     if (access_check(&j->actor, REC_FOLLOWUP, &in, &e) < 0)
         return sms_refuse_access(j, &e, "");
-    r = followup_insert(j->s, &in, j->record_id);
+    r = record_insert(j->s, REC_FOLLOWUP, &in, j->record_id, no_ref);
     if (r < 0)
         return r;
     j->record_tbl = "case_followup";
@@ -209,6 +210,7 @@ int sms_do_vaccination(struct sms_job *j)
     struct verr e;
     char place[128], lbl[64];
     struct sms_sb b;
+    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -221,7 +223,7 @@ int sms_do_vaccination(struct sms_job *j)
         return sms_refuse_invalid(j, &e);
     if (access_check(&j->actor, REC_VACCINATION, &in, &e) < 0)
         return sms_refuse_access(j, &e, in.village);
-    r = vaccination_insert(j->s, &in, j->record_id);
+    r = record_insert(j->s, REC_VACCINATION, &in, j->record_id, no_ref);
     if (r < 0)
         return r;
     j->record_tbl = "vaccination";
@@ -247,6 +249,7 @@ int sms_do_population(struct sms_job *j)
     struct verr e;
     char place[128], lbl[64];
     struct sms_sb b;
+    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -258,7 +261,7 @@ int sms_do_population(struct sms_job *j)
         return sms_refuse_invalid(j, &e);
     if (access_check(&j->actor, REC_POPULATION, &in, &e) < 0)
         return sms_refuse_access(j, &e, in.village);
-    r = population_insert(j->s, &in, j->record_id);
+    r = record_insert(j->s, REC_POPULATION, &in, j->record_id, no_ref);
     if (r < 0)
         return r;
     j->record_tbl = "population_report";
@@ -295,7 +298,7 @@ int sms_do_permit(struct sms_job *j)
         return sms_refuse_invalid(j, &e);
     if (access_check(&j->actor, REC_MOVEMENT, &in, &e) < 0)
         return sms_refuse_access(j, &e, in.from_area);
-    r = permit_insert(j->s, &in, j->record_id, j->res->ref);
+    r = record_insert(j->s, REC_MOVEMENT, &in, j->record_id, j->res->ref);
     if (r < 0)
         return r;
     j->record_tbl = "movement_permit";

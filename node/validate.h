@@ -123,6 +123,24 @@ int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *
  * -errno from the store (a case_ref look-up). */
 int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
                          struct verr *err);
+/* A field of a record kind's validated struct: its name in the JSON (the
+ * column's name, but case_ref for the column case_id), how it is read, and
+ * where it is. records.c inserts a record from the same table. */
+enum jtype { J_STR, J_INT, J_YESNO, J_HERD, J_CASE_REF };
+
+struct rec_field {
+    const char *name;
+    enum jtype type;
+    size_t off;                 /* the field in the struct */
+    size_t cap;                 /* J_STR: buffer size; J_HERD: offset of the count */
+    int required;               /* J_INT: must be given */
+    const char *const *counts;  /* J_HERD: names of n[] (the JSON keys of each element) */
+    int n_counts;
+};
+
+/* The fields of kind (NULL for a case report, which has its own decoder). */
+const struct rec_field *validate_record_fields(enum rec_kind kind, size_t *n);
+
 /* The size of kind's validated struct; 0 for no kind. */
 size_t validate_record_size(enum rec_kind kind);
 

@@ -233,17 +233,6 @@ int validate_case_report(struct validator *v, const cJSON *doc, struct case_repo
 
 /* ------------------------------------------------------------ the other kinds */
 
-enum jtype { J_STR, J_INT, J_YESNO, J_HERD, J_CASE_REF };
-
-struct jspec {
-    const char *name;
-    enum jtype type;
-    size_t off;                 /* the field in the struct */
-    size_t cap;                 /* J_STR: buffer size; J_HERD: offset of the count */
-    int required;               /* J_INT: must be given */
-    const char *const *counts;  /* J_HERD: names of n[] */
-    int n_counts;
-};
 
 /* A refusal of the table-driven decoder. Unlike verr_fail() it cuts a long
  * detail without "...": the API has always answered these details so. */
@@ -255,7 +244,7 @@ static int jfail(struct verr *e, enum verr_code c, const char *field, const char
     return -EINVAL;
 }
 
-static int herd_decode(const cJSON *arr, const struct jspec *sp, struct herd_count *out,
+static int herd_decode(const cJSON *arr, const struct rec_field *sp, struct herd_count *out,
                        int *n_out, struct verr *e)
 {
     const cJSON *it, *f;
@@ -303,7 +292,7 @@ static int herd_decode(const cJSON *arr, const struct jspec *sp, struct herd_cou
 }
 
 /* Fills the struct at out from doc by spec. */
-static int json_decode(struct store *s, const cJSON *doc, const struct jspec *spec, size_t n_spec,
+static int json_decode(struct store *s, const cJSON *doc, const struct rec_field *spec, size_t n_spec,
                        void *out, struct verr *e)
 {
     const cJSON *f;
@@ -319,7 +308,7 @@ static int json_decode(struct store *s, const cJSON *doc, const struct jspec *sp
             return jfail(e, VERR_UNKNOWN_FIELD, f->string, NULL);
     }
     for (size_t k = 0; k < n_spec; k++) {
-        const struct jspec *sp = &spec[k];
+        const struct rec_field *sp = &spec[k];
         int r;
         f = cJSON_GetObjectItemCaseSensitive(doc, sp->name);
         switch (sp->type) {
@@ -386,35 +375,35 @@ static const char *const fu_counts[] = { "sick", "dead", "culled", "at_risk" };
 static const char *const vac_counts[] = { "primary", "booster" };
 static const char *const n_counts[] = { "n" };
 
-static const struct jspec followup_spec[] = {
+static const struct rec_field followup_spec[] = {
     { "case_ref", J_CASE_REF, offsetof(struct followup_in, case_id), 0, 0, NULL, 0 },
     JS(followup_in, "outcome", outcome), JH(followup_in, fu_counts),
     { "escalate", J_YESNO, offsetof(struct followup_in, escalate), 0, 0, NULL, 0 },
     JS(followup_in, "event_date", event_date), JS(followup_in, "reporter", reporter),
 };
-static const struct jspec vaccination_spec[] = {
+static const struct rec_field vaccination_spec[] = {
     JS(vaccination_in, "program", program), JS(vaccination_in, "village", village),
     JH(vaccination_in, vac_counts), JS(vaccination_in, "event_date", event_date),
     JS(vaccination_in, "reporter", reporter),
 };
-static const struct jspec population_spec[] = {
+static const struct rec_field population_spec[] = {
     JS(population_in, "village", village), JH(population_in, n_counts),
     JS(population_in, "event_date", event_date), JS(population_in, "reporter", reporter),
 };
-static const struct jspec permit_spec[] = {
+static const struct rec_field permit_spec[] = {
     JS(permit_in, "owner_id", owner_id), JS(permit_in, "owner_phone", owner_phone),
     JS(permit_in, "from_area", from_area), JS(permit_in, "to_area", to_area),
     JH(permit_in, n_counts), JS(permit_in, "issue_date", issue_date),
     JS(permit_in, "reporter", reporter),
 };
-static const struct jspec treatment_spec[] = {
+static const struct rec_field treatment_spec[] = {
     { "case_ref", J_CASE_REF, offsetof(struct treatment_in, case_id), 0, 0, NULL, 0 },
     JS(treatment_in, "village", village), JS(treatment_in, "species", species),
     JS(treatment_in, "drug", drug), JI(treatment_in, "n_animals", n_animals),
     JS(treatment_in, "event_date", event_date), JS(treatment_in, "reporter", reporter),
     JS(treatment_in, "note", note),
 };
-static const struct jspec slaughter_spec[] = {
+static const struct rec_field slaughter_spec[] = {
     JS(slaughter_in, "abattoir", abattoir), JS(slaughter_in, "village", village),
     JS(slaughter_in, "species", species), JI(slaughter_in, "n_animals", n_animals),
     JS(slaughter_in, "event_date", event_date), JS(slaughter_in, "reporter", reporter),
@@ -452,7 +441,7 @@ static int check_slaughter(struct validator *v, void *in, struct verr *e)
 /* One record kind: its struct, its JSON fields, its checks. */
 static const struct kind_json {
     size_t size;
-    const struct jspec *spec;   /* NULL: a case report */
+    const struct rec_field *spec;   /* NULL: a case report */
     size_t n_spec;
     int (*check)(struct validator *v, void *in, struct verr *err);
 } kinds[REC_KIND_COUNT] = {
@@ -469,6 +458,13 @@ static const struct kind_json {
     [REC_POPULATION] = { sizeof(struct population_in), population_spec, N_OF(population_spec),
                          check_population },
 };
+
+const struct rec_field *validate_record_fields(enum rec_kind kind, size_t *n)
+{
+    assert((unsigned)kind < REC_KIND_COUNT);
+    *n = kinds[kind].n_spec;
+    return kinds[kind].spec;
+}
 
 size_t validate_record_size(enum rec_kind kind)
 {

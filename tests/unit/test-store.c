@@ -325,18 +325,18 @@ static void test_stored_json(struct store *s)
              id);
     CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[] []");
     snprintf(f.case_id, sizeof(f.case_id), "%s", id);
-    CHECK(followup_insert(s, &f, id) == 0);
+    CHECK(record_insert(s, REC_FOLLOWUP, &f, id, ref) == 0);
     snprintf(sql, sizeof(sql), "SELECT animals FROM case_followup WHERE id = '%s'", id);
     CHECK_STR(text_of(s, sql, buf, sizeof(buf)),
               "[{\"species\":\"SP\",\"sick\":1,\"dead\":2,\"culled\":3,\"at_risk\":40}]");
-    CHECK(vaccination_insert(s, &va, id) == 0);
+    CHECK(record_insert(s, REC_VACCINATION, &va, id, ref) == 0);
     snprintf(sql, sizeof(sql), "SELECT animals FROM vaccination WHERE id = '%s'", id);
     CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"SP\",\"primary\":120,"
               "\"booster\":0},{\"species\":\"KR\",\"primary\":0,\"booster\":7}]");
-    CHECK(population_insert(s, &po, id) == 0);
+    CHECK(record_insert(s, REC_POPULATION, &po, id, ref) == 0);
     snprintf(sql, sizeof(sql), "SELECT animals FROM population_report WHERE id = '%s'", id);
     CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"AY\",\"n\":5000}]");
-    CHECK(permit_insert(s, &pe, id, ref) == 0);
+    CHECK(record_insert(s, REC_MOVEMENT, &pe, id, ref) == 0);
     snprintf(sql, sizeof(sql), "SELECT animals FROM movement_permit WHERE id = '%s'", id);
     CHECK_STR(text_of(s, sql, buf, sizeof(buf)), "[{\"species\":\"SP\",\"n\":10}]");
     store_rollback(s);
