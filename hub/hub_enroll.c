@@ -176,7 +176,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
     }
     if (err < 0) {
         log_error("%s %s: recording the certificate failed: %s", j->endpoint, j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+                  nres > 0 ? db_error(res, nres) : "?");
         job_rollback(j, 409, "conflict", "the registry changed meanwhile; nothing recorded");
         return;
     }
@@ -245,7 +245,7 @@ static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void 
         return;
     }
     if (err < 0 || !r) {
-        log_error("enroll: token look-up failed: %s", r ? PQresultErrorMessage(r) : "?");
+        log_error("enroll: token look-up failed: %s", nres > 0 ? db_error(res, nres) : "?");
         job_rollback(j, 503, "unavailable", "the node registry is unavailable");
         return;
     }

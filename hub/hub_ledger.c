@@ -104,8 +104,7 @@ static void verify_done(struct db_conn *c, PGresult **res, int nres, int err, vo
     PGresult *r = nres == 6 ? res[4] : NULL;    /* BEGIN, SET, INSERT, FOR SHARE, ledger */
 
     if (err == -EIO) {                          /* e.g. lock_timeout: the transaction is open */
-        log_debug("push %s: ledger look-up: %s", v->node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        log_debug("push %s: ledger look-up: %s", v->node, nres > 0 ? db_error(res, nres) : "?");
         if (db_exec(c, "ROLLBACK", verify_rolled_back, v) == 0)
             return;
     }
