@@ -572,6 +572,16 @@ int db_exec_params(struct db_conn *c, const struct db_query *q, int n, db_result
     return conn_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0));
 }
 
+const char *db_error(PGresult *const *res, int nres)
+{
+    for (int i = 0; i < nres; i++) {
+        const char *m = PQresultErrorMessage(res[i]);
+        if (m && m[0])
+            return m;
+    }
+    return "";
+}
+
 int db_exec(struct db_conn *c, const char *sql, db_result_cb cb, void *ud)
 {
     return send_op(c, OP_EXEC, sql, cb, ud);

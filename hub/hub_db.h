@@ -64,6 +64,11 @@ struct db_query {
 int db_exec_params(struct db_conn *c, const struct db_query *q, int n, db_result_cb cb,
                    void *ud);
 
+/* The error message of the first statement that failed among res[0..nres)
+ * (in a pipeline, those after it come back PGRES_PIPELINE_ABORTED, with no
+ * message of their own), or "" when none did. */
+const char *db_error(PGresult *const *res, int nres);
+
 /* Sends sql, which must be a COPY ... FROM STDIN, then data. data must stay
  * valid until cb runs. */
 int db_copy(struct db_conn *c, const char *sql, const char *data, size_t len,

@@ -13,6 +13,7 @@
 #include "hub.h"
 #include "hex.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +28,7 @@
 
 #define ENROL_MAX_BODY  (16u << 10)
 #define LIMIT_SLOTS     512          /* addresses remembered by the rate limiter */
+#define ENROL_MAX_HEAD  3            /* statements before the certificate's, in one round trip */
 
 struct limit_slot {
     char   addr[48];
@@ -174,7 +176,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
     }
     if (err < 0) {
         log_error("%s %s: recording the certificate failed: %s", j->endpoint, j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+                  nres > 0 ? db_error(res, nres) : "?");
         job_rollback(j, 409, "conflict", "the registry changed meanwhile; nothing recorded");
         return;
     }
@@ -184,44 +186,46 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
     job_free(j);
 }
 
-/* Signs, then records the certificate (and for an enrolment spends the
- * token and binds the node) with the audit row; sql_head is what precedes. */
-static void sign_and_record(struct enrol_job *j, const char *sql_head, const char *via)
+/* Signs, then, in one round trip, runs head[0..nhead) (an enrolment's token
+ * spend and binding inside its transaction, or a renewal's BEGIN), records
+ * the certificate and its audit row, and commits. */
+static void sign_and_record(struct enrol_job *j, const struct db_query *head, int nhead,
+                            const char *via)
 {
-    struct strbuf s = { 0 };
+    char nb[24], na[24];
+    const char *const cert[] = { j->cert.serial, j->id.name, j->id.node, j->id.district,
+                                 nb, na, via };
+    const char *const audit[] = { via, j->id.name, j->id.node, j->id.district, j->cert.serial,
+                                  http_req_address(j->req), j->endpoint };
+    struct db_query q[ENROL_MAX_HEAD + 3];
     const char *why = "?";
+    int n = 0;
 
+    assert(nhead <= ENROL_MAX_HEAD);
     if (hub_ca_sign(j->h->ca, j->csr, j->csr_len, j->id.node, j->id.district,
                     j->h->cert_lifetime_s, &j->cert, &why) < 0) {
         job_rollback(j, 503, "unavailable", why);
         return;
     }
     snprintf(j->id.serial, sizeof(j->id.serial), "%s", j->cert.serial);
-    strbuf_str(&s, sql_head);
-    strbuf_fmt(&s, "INSERT INTO node_cert (serial, name, node_id, district, not_before, "
-                 "not_after, via) VALUES ('%s', ", j->cert.serial);
-    hub_sql_literal(&s, j->id.name);
-    strbuf_fmt(&s, ", '%s', '%s', to_timestamp(%lld), to_timestamp(%lld), '%s');"
-                 "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
-                 "endpoint, reason) VALUES ('%s', ",
-             j->id.node, j->id.district, (long long)j->cert.not_before,
-             (long long)j->cert.not_after, via, via);
-    hub_sql_literal(&s, j->id.name);
-    strbuf_fmt(&s, ", '%s', '%s', '%s', ", j->id.node, j->id.district, j->cert.serial);
-    hub_sql_literal(&s, http_req_address(j->req));
-    strbuf_fmt(&s, ", '%s', NULL); COMMIT", j->endpoint);
-    if (s.err) {
-        free(s.p);
-        job_rollback(j, 503, "unavailable", "out of memory");
-        return;
+    snprintf(nb, sizeof(nb), "%lld", (long long)j->cert.not_before);
+    snprintf(na, sizeof(na), "%lld", (long long)j->cert.not_after);
+    while (n < nhead) {
+        q[n] = head[n];
+        n++;
     }
-    if (db_exec(j->c, s.p, on_committed, j) < 0) {
-        free(s.p);
+    q[n++] = (struct db_query){
+        "INSERT INTO node_cert (serial, name, node_id, district, not_before, not_after, via) "
+        "VALUES ($1, $2, $3, $4, to_timestamp($5::bigint), to_timestamp($6::bigint), $7)",
+        7, cert };
+    q[n++] = (struct db_query){
+        "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+        "endpoint, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)", 7, audit };
+    q[n++] = (struct db_query){ "COMMIT", 0, NULL };
+    if (db_exec_params(j->c, q, n, on_committed, j) < 0) {
         hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
         job_free(j);
-        return;
     }
-    free(s.p);
 }
 
 /* ------------------------------------------------------------ enrol */
@@ -241,7 +245,7 @@ static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void 
         return;
     }
     if (err < 0 || !r) {
-        log_error("enroll: token look-up failed: %s", r ? PQresultErrorMessage(r) : "?");
+        log_error("enroll: token look-up failed: %s", nres > 0 ? db_error(res, nres) : "?");
         job_rollback(j, 503, "unavailable", "the node registry is unavailable");
         return;
     }
@@ -288,29 +292,32 @@ static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void 
         return;
     }
     {
-        struct strbuf s = { 0 };      /* the name is the operator's text: quoted */
-        strbuf_fmt(&s, "UPDATE enrol_token SET used_at = now() WHERE token_sha256 = '%s';"
-                     "UPDATE node_registration SET node_id = '%s' WHERE name = ",
-                 j->token_hash, j->id.node);
-        hub_sql_literal(&s, j->id.name);
-        strbuf_fmt(&s, "; INSERT INTO node (node_id, district, name) VALUES ('%s', '%s', ",
-                 j->id.node, j->id.district);
-        hub_sql_literal(&s, j->id.name);
-        strbuf_str(&s, ") ON CONFLICT (node_id) DO UPDATE SET name = EXCLUDED.name;");
-        if (s.err) {
-            free(s.p);
-            job_rollback(j, 503, "unavailable", "out of memory");
-            return;
-        }
-        sign_and_record(j, s.p, "enrol");
-        free(s.p);
+        const char *const spend[] = { j->token_hash };
+        const char *const bind[] = { j->id.node, j->id.name };
+        const char *const node[] = { j->id.node, j->id.district, j->id.name };
+        const struct db_query head[] = {
+            { "UPDATE enrol_token SET used_at = now() WHERE token_sha256 = $1", 1, spend },
+            { "UPDATE node_registration SET node_id = $1 WHERE name = $2", 2, bind },
+            { "INSERT INTO node (node_id, district, name) VALUES ($1, $2, $3) "
+              "ON CONFLICT (node_id) DO UPDATE SET name = EXCLUDED.name", 3, node },
+        };
+        sign_and_record(j, head, 3, "enrol");
     }
 }
 
 static void on_enrol_conn(struct db_conn *c, void *ud)
 {
     struct enrol_job *j = ud;
-    char sql[1024];
+    const char *const p[] = { j->id.node, j->token_hash };
+    const struct db_query q[] = {
+        { "BEGIN", 0, NULL },
+        { "SELECT t.name, r.district, coalesce(r.node_id, ''), "
+          "r.revoked_at IS NOT NULL, t.used_at IS NOT NULL, t.expires_at <= now(), "
+          "coalesce((SELECT district FROM node WHERE node_id = $1), ''), "
+          "coalesce((SELECT name FROM node_registration WHERE node_id = $1), '') "
+          "FROM enrol_token t JOIN node_registration r ON r.name = t.name "
+          "WHERE t.token_sha256 = $2 FOR UPDATE OF t, r", 2, p },
+    };
 
     if (!c) {
         hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
@@ -319,15 +326,7 @@ static void on_enrol_conn(struct db_conn *c, void *ud)
         return;
     }
     j->c = c;
-    snprintf(sql, sizeof(sql),
-             "BEGIN; SELECT t.name, r.district, coalesce(r.node_id, ''), "
-             "r.revoked_at IS NOT NULL, t.used_at IS NOT NULL, t.expires_at <= now(), "
-             "coalesce((SELECT district FROM node WHERE node_id = '%s'), ''), "
-             "coalesce((SELECT name FROM node_registration WHERE node_id = '%s'), '') "
-             "FROM enrol_token t JOIN node_registration r ON r.name = t.name "
-             "WHERE t.token_sha256 = '%s' FOR UPDATE OF t, r",
-             j->id.node, j->id.node, j->token_hash);
-    if (db_exec(c, sql, on_token, j) < 0) {
+    if (db_exec_params(c, q, 2, on_token, j) < 0) {
         hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
         job_free(j);
     }
@@ -438,6 +437,7 @@ void hub_enroll(struct hub *h, struct http_req *req)
 
 static void on_renew_conn(struct db_conn *c, void *ud)
 {
+    static const struct db_query begin = { "BEGIN", 0, NULL };
     struct enrol_job *j = ud;
 
     if (!c) {
@@ -447,7 +447,7 @@ static void on_renew_conn(struct db_conn *c, void *ud)
         return;
     }
     j->c = c;
-    sign_and_record(j, "BEGIN;", "renew");
+    sign_and_record(j, &begin, 1, "renew");
 }
 
 void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id)

@@ -25,9 +25,19 @@ struct id_job {
     struct hub_identity id;
 };
 
+/* An audit row waiting for a connection: its values, copied (NULL: SQL NULL). */
+#define AUDIT_NVALS 8
 struct audit_job {
-    char *sql;
+    char *v[AUDIT_NVALS];  /* event, name, node_id, district, serial, address, endpoint,
+                            * reason */
 };
+
+static void audit_job_free(struct audit_job *j)
+{
+    for (int i = 0; i < AUDIT_NVALS; i++)
+        free(j->v[i]);
+    free(j);
+}
 
 void hub_sql_literal(struct strbuf *sql, const char *s)
 {
@@ -47,59 +57,46 @@ void hub_sql_literal(struct strbuf *sql, const char *s)
 
 static void audit_done(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct audit_job *j = ud;
-
     if (err < 0)
         log_warning("audit: an event was not recorded: %s",
                     nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "connection lost");
     db_release(c);
-    free(j->sql);
-    free(j);
+    audit_job_free(ud);
 }
 
 static void audit_conn(struct db_conn *c, void *ud)
 {
     struct audit_job *j = ud;
+    const struct db_query q = {
+        "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+        "endpoint, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        AUDIT_NVALS, (const char *const *)j->v };
 
-    if (!c || db_exec(c, j->sql, audit_done, j) < 0) {
+    if (!c || db_exec_params(c, &q, 1, audit_done, j) < 0) {
         log_warning("audit: an event was not recorded: the database is unavailable");
         if (c)
             db_release(c);
-        free(j->sql);
-        free(j);
+        audit_job_free(j);
     }
 }
 
 void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
                const char *address, const char *endpoint, const char *reason)
 {
+    const char *v[AUDIT_NVALS] = {
+        event, id && id->name[0] ? id->name : NULL, id && id->node[0] ? id->node : NULL,
+        id && id->district[0] ? id->district : NULL, id && id->serial[0] ? id->serial : NULL,
+        address, endpoint, reason };
     struct audit_job *j = calloc(1, sizeof(*j));
-    struct strbuf s = { 0 };
 
     if (!j)
         return;
-    strbuf_fmt(&s, "INSERT INTO security_audit (event, name, node_id, district, serial, "
-                 "address, endpoint, reason) VALUES ('%s', ", event);
-    hub_sql_literal(&s, id && id->name[0] ? id->name : NULL);
-    strbuf_add(&s, ", ", 2);
-    hub_sql_literal(&s, id && id->node[0] ? id->node : NULL);
-    strbuf_add(&s, ", ", 2);
-    hub_sql_literal(&s, id && id->district[0] ? id->district : NULL);
-    strbuf_add(&s, ", ", 2);
-    hub_sql_literal(&s, id && id->serial[0] ? id->serial : NULL);
-    strbuf_add(&s, ", ", 2);
-    hub_sql_literal(&s, address);
-    strbuf_add(&s, ", ", 2);
-    hub_sql_literal(&s, endpoint);
-    strbuf_add(&s, ", ", 2);
-    hub_sql_literal(&s, reason);
-    strbuf_add(&s, ")", 1);
-    if (s.err) {
-        free(s.p);
-        free(j);
-        return;
+    for (int i = 0; i < AUDIT_NVALS; i++) {
+        if (v[i] && !(j->v[i] = strdup(v[i]))) {
+            audit_job_free(j);
+            return;
+        }
     }
-    j->sql = s.p;
     db_acquire(h->db, audit_conn, j);
 }
 
@@ -199,7 +196,11 @@ static void on_registry(struct db_conn *c, PGresult **res, int nres, int err, vo
 static void on_conn(struct db_conn *c, void *ud)
 {
     struct id_job *j = ud;
-    char sql[512];
+    const char *const p[] = { j->id.serial };
+    const struct db_query q = {
+        "SELECT c.name, c.node_id, c.district, c.revoked_at IS NOT NULL, "
+        "r.revoked_at IS NOT NULL, r.district FROM node_cert c "
+        "JOIN node_registration r ON r.name = c.name WHERE c.serial = $1", 1, p };
 
     if (!c) {
         hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
@@ -207,12 +208,7 @@ static void on_conn(struct db_conn *c, void *ud)
         free(j);
         return;
     }
-    /* the serial is hex we formatted; nothing from the peer goes in as text */
-    snprintf(sql, sizeof(sql),
-             "SELECT c.name, c.node_id, c.district, c.revoked_at IS NOT NULL, "
-             "r.revoked_at IS NOT NULL, r.district FROM node_cert c "
-             "JOIN node_registration r ON r.name = c.name WHERE c.serial = '%s'", j->id.serial);
-    if (db_exec(c, sql, on_registry, j) < 0) {
+    if (db_exec_params(c, &q, 1, on_registry, j) < 0) {
         db_release(c);
         hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
                   "database connection lost; retry later");

@@ -32,6 +32,8 @@
 #define PRUNE_EVERY_MS   (60u * 60 * 1000)
 #define PRUNE_RETRY_MS   60000
 #define LEDGER_DAYS      30
+#define STR_(x)          #x
+#define STR(x)           STR_(x)
 
 struct verify {
     struct hub_ledger *l;
@@ -102,8 +104,7 @@ static void verify_done(struct db_conn *c, PGresult **res, int nres, int err, vo
     PGresult *r = nres == 6 ? res[4] : NULL;    /* BEGIN, SET, INSERT, FOR SHARE, ledger */
 
     if (err == -EIO) {                          /* e.g. lock_timeout: the transaction is open */
-        log_debug("push %s: ledger look-up: %s", v->node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        log_debug("push %s: ledger look-up: %s", v->node, nres > 0 ? db_error(res, nres) : "?");
         if (db_exec(c, "ROLLBACK", verify_rolled_back, v) == 0)
             return;
     }
@@ -131,7 +132,18 @@ static void verify_done(struct db_conn *c, PGresult **res, int nres, int err, vo
 static void verify_conn(struct db_conn *c, void *ud)
 {
     struct verify *v = ud;
-    char sql[512];
+    char attempt[24];
+    const char *const p[] = { v->node, v->district };
+    const char *const mark[] = { v->node, attempt };
+    const struct db_query q[] = {
+        { "BEGIN", 0, NULL },
+        { "SET LOCAL lock_timeout = '5s'", 0, NULL },
+        { "INSERT INTO node (node_id, district) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, p },
+        { "SELECT 1 FROM node WHERE node_id = $1 FOR SHARE", 1, p },
+        { "SELECT applied, refused, conflicts FROM push_batch WHERE node_id = $1 "
+          "AND batch_hlc = $2::bigint", 2, mark },
+        { "ROLLBACK", 0, NULL },
+    };
 
     if (!c) {
         verify_retry(v, "the database is unavailable");
@@ -142,14 +154,8 @@ static void verify_conn(struct db_conn *c, void *ud)
         verify_retry(v, "the hub is stopping");
         return;
     }
-    /* node, district and attempt are ours: a checked UUID, digits, a number */
-    snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = '5s'; "
-             "INSERT INTO node (node_id, district) VALUES ('%s', '%s') ON CONFLICT DO NOTHING; "
-             "SELECT 1 FROM node WHERE node_id = '%s' FOR SHARE; "
-             "SELECT applied, refused, conflicts FROM push_batch WHERE node_id = '%s' "
-             "AND batch_hlc = %lld; ROLLBACK", v->node, v->district, v->node, v->node,
-             (long long)v->attempt);
-    if (db_exec(c, sql, verify_done, v) < 0) {
+    snprintf(attempt, sizeof(attempt), "%lld", (long long)v->attempt);
+    if (db_exec_params(c, q, 6, verify_done, v) < 0) {
         db_release(c);
         verify_retry(v, "connection lost");
     }
@@ -221,7 +227,10 @@ static void prune_done(struct db_conn *c, PGresult **res, int nres, int err, voi
 static void prune_conn(struct db_conn *c, void *ud)
 {
     struct hub_ledger *l = ud;
-    char sql[128];
+    static const char days[] = STR(LEDGER_DAYS);
+    const char *const p[] = { days };
+    const struct db_query q = {
+        "DELETE FROM push_batch WHERE at < now() - make_interval(days => $1::int)", 1, p };
 
     if (!c || l->stopping) {
         if (c)
@@ -229,9 +238,7 @@ static void prune_conn(struct db_conn *c, void *ud)
         prune_again(l, PRUNE_RETRY_MS);
         return;
     }
-    snprintf(sql, sizeof(sql), "DELETE FROM push_batch WHERE at < now() - interval '%d days'",
-             LEDGER_DAYS);
-    if (db_exec(c, sql, prune_done, l) < 0) {
+    if (db_exec_params(c, &q, 1, prune_done, l) < 0) {
         db_release(c);
         prune_again(l, PRUNE_RETRY_MS);
     }

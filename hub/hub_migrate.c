@@ -19,6 +19,7 @@ extern const struct embedded_file central_migrations[];
 extern const struct embedded_file reference_lists[];
 
 #define MIGRATE_LOCK_KEY 73217301   /* pg_advisory_lock key shared by every hub */
+#define AREA_CSV         "FROM STDIN WITH (FORMAT csv, HEADER true)"
 
 /* Runs sql (one or more statements); returns 0 or -EIO after logging the error. */
 static int exec_ok(PGconn *pg, const char *sql, const char *what)
@@ -30,6 +31,25 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what)
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         log_error("%s: %s", what, PQerrorMessage(pg));
         r = -EIO;
+    }
+    PQclear(res);
+    return r;
+}
+
+/* Runs one statement with text parameters; returns the number of rows it
+ * touched (PQcmdTuples), or -EIO after logging the error. */
+static long exec_params(PGconn *pg, const char *sql, int n, const char *const *params,
+                        const char *what)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    long r;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        log_error("%s: %s", what, PQerrorMessage(pg));
+        r = -EIO;
+    } else {
+        r = st == PGRES_TUPLES_OK ? PQntuples(res) : atol(PQcmdTuples(res));
     }
     PQclear(res);
     return r;
@@ -96,38 +116,31 @@ int hub_migrate(const char *conninfo)
         goto out;
     for (f = central_migrations; f->name; f++) {
         int version = atoi(f->name);
-        char q[256];
-        PGresult *res;
-        int have;
+        char v[16];
+        const char *const p[] = { v, f->name };
+        long n;
 
         if (version <= 0) {
             log_error("migrate: '%s' has no version prefix", f->name);
             r = -EINVAL;
             goto out;
         }
-        snprintf(q, sizeof(q), "SELECT 1 FROM schema_migration WHERE version = %d", version);
-        res = PQexec(pg, q);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            log_error("migrate: %s", PQerrorMessage(pg));
-            PQclear(res);
+        snprintf(v, sizeof(v), "%d", version);
+        n = exec_params(pg, "SELECT 1 FROM schema_migration WHERE version = $1", 1, p,
+                        "migrate");
+        if (n < 0) {
             r = -EIO;
             goto out;
         }
-        have = PQntuples(res) > 0;
-        PQclear(res);
-        if (have)
+        if (n > 0)
             continue;
         r = exec_ok(pg, "BEGIN", "migrate: begin");
         if (r < 0)
             goto out;
         r = exec_ok(pg, f->data, f->name);
-        if (r == 0) {
-            char *esc = PQescapeLiteral(pg, f->name, strlen(f->name));
-            snprintf(q, sizeof(q), "INSERT INTO schema_migration (version, name) VALUES (%d, %s)",
-                     version, esc ? esc : "'?'");
-            PQfreemem(esc);
-            r = exec_ok(pg, q, "migrate: record");
-        }
+        if (r == 0 && exec_params(pg, "INSERT INTO schema_migration (version, name) "
+                                      "VALUES ($1, $2)", 2, p, "migrate: record") < 0)
+            r = -EIO;
         if (r < 0) {
             (void) exec_ok(pg, "ROLLBACK", "migrate: rollback");
             goto out;
@@ -220,37 +233,24 @@ out:
     return r;
 }
 
-static long count_of(PGconn *pg, const char *sql)
-{
-    PGresult *res = PQexec(pg, sql);
-    long n = -1;
-
-    if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
-        n = atol(PQcmdTuples(res));
-    else
-        log_error("refdata: %s", PQerrorMessage(pg));
-    PQclear(res);
-    return n;
-}
-
 static int load_areas(PGconn *pg, const char *dir)
 {
-    /* file, columns in the file, level */
+    /* file, the COPY of its columns, level */
     static const struct {
         const char *file;
-        const char *cols;
-        int level;
+        const char *copy;
+        const char *level;
     } files[] = {
-        { "provinces.csv", "code, name", 1 },
-        { "regencies.csv", "code, parent, name", 2 },
-        { "districts.csv", "code, parent, name", 3 },
-        { "villages.csv", "code, parent, name", 4 },
+        { "provinces.csv", "COPY stage_area (code, name) " AREA_CSV, "1" },
+        { "regencies.csv", "COPY stage_area (code, parent, name) " AREA_CSV, "2" },
+        { "districts.csv", "COPY stage_area (code, parent, name) " AREA_CSV, "3" },
+        { "villages.csv", "COPY stage_area (code, parent, name) " AREA_CSV, "4" },
     };
     long changed = 0;
     int r = 0;
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[4096], sql[1024];
+        char path[4096];
         char *data = NULL;
         size_t len = 0;
         long n;
@@ -260,24 +260,19 @@ static int load_areas(PGconn *pg, const char *dir)
         if (r < 0)
             return r;
         r = exec_ok(pg, "TRUNCATE stage_area", "refdata: stage");
-        if (r == 0) {
-            snprintf(sql, sizeof(sql),
-                     "COPY stage_area (%s) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                     files[i].cols);
-            r = copy_in(pg, sql, data, len, files[i].file);
-        }
+        if (r == 0)
+            r = copy_in(pg, files[i].copy, data, len, files[i].file);
         free(data);
         if (r < 0)
             return r;
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO area (code, level, parent_code, name) "
-                 "SELECT replace(code, '.', ''), %d, replace(parent, '.', ''), name "
-                 "FROM stage_area "
-                 "ON CONFLICT (code) DO UPDATE SET level = EXCLUDED.level, "
-                 "parent_code = EXCLUDED.parent_code, name = EXCLUDED.name "
-                 "WHERE (area.level, area.parent_code, area.name) IS DISTINCT FROM "
-                 "(EXCLUDED.level, EXCLUDED.parent_code, EXCLUDED.name)", files[i].level);
-        n = count_of(pg, sql);
+        n = exec_params(pg, "INSERT INTO area (code, level, parent_code, name) "
+                            "SELECT replace(code, '.', ''), $1::int, replace(parent, '.', ''), "
+                            "name FROM stage_area "
+                            "ON CONFLICT (code) DO UPDATE SET level = EXCLUDED.level, "
+                            "parent_code = EXCLUDED.parent_code, name = EXCLUDED.name "
+                            "WHERE (area.level, area.parent_code, area.name) IS DISTINCT FROM "
+                            "(EXCLUDED.level, EXCLUDED.parent_code, EXCLUDED.name)",
+                        1, &files[i].level, "refdata");
         if (n < 0)
             return -EIO;
         log_info("refdata: %s: %ld new or changed", files[i].file, n);
@@ -292,7 +287,8 @@ static int load_code_lists(PGconn *pg)
     long changed = 0;
 
     for (const struct embedded_file *f = reference_lists; f->name; f++) {
-        char list[64], sql[1024];
+        char list[64];
+        const char *const p[] = { list };
         const char *dot = strrchr(f->name, '.');
         size_t n = dot ? (size_t)(dot - f->name) : strlen(f->name);
         long k;
@@ -311,15 +307,15 @@ static int load_code_lists(PGconn *pg)
                             "FROM STDIN WITH (FORMAT csv, HEADER true)", f->data, f->len, f->name);
         if (r < 0)
             return r;
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO code_list (list, code, label_id, label_en, parent, active) "
-                 "SELECT '%s', code, label_id, label_en, nullif(parent, ''), 1 FROM stage_code "
-                 "ON CONFLICT (list, code) DO UPDATE SET label_id = EXCLUDED.label_id, "
-                 "label_en = EXCLUDED.label_en, parent = EXCLUDED.parent, active = 1 "
-                 "WHERE (code_list.label_id, code_list.label_en, code_list.parent, "
-                 "code_list.active) IS DISTINCT FROM (EXCLUDED.label_id, EXCLUDED.label_en, "
-                 "EXCLUDED.parent, EXCLUDED.active)", list);
-        k = count_of(pg, sql);
+        k = exec_params(pg, "INSERT INTO code_list (list, code, label_id, label_en, parent, "
+                            "active) SELECT $1, code, label_id, label_en, nullif(parent, ''), 1 "
+                            "FROM stage_code "
+                            "ON CONFLICT (list, code) DO UPDATE SET label_id = EXCLUDED.label_id, "
+                            "label_en = EXCLUDED.label_en, parent = EXCLUDED.parent, active = 1 "
+                            "WHERE (code_list.label_id, code_list.label_en, code_list.parent, "
+                            "code_list.active) IS DISTINCT FROM (EXCLUDED.label_id, "
+                            "EXCLUDED.label_en, EXCLUDED.parent, EXCLUDED.active)",
+                        1, p, "refdata");
         if (k < 0)
             return -EIO;
         changed += k;

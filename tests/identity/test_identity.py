@@ -198,6 +198,68 @@ def test_expired_certificate():
     assert e2elib.pg_counts(ENV.pg, nid)[0] == 1
 
 
+# ------------------------------------------------------------ names are data, never SQL
+
+QUOTED = "Kab. O'Brien \\ 1"        # a quote and a backslash: Kab. O'Brien \ 1
+
+
+def node_list(name):
+    """The `node list` rows (tab-separated fields) of registration name."""
+    out = ENV.hub.run_cmd('node', 'list').stdout.splitlines()
+    assert out[0] == 'name\tdistrict\tnode_id\tstate\tcert_not_after', out[0]
+    return [ln.split('\t') for ln in out[1:] if ln.split('\t')[0] == name]
+
+
+def sql_text(s):
+    """s as an SQL expression that no quoting can get wrong (hex of UTF-8)."""
+    return "convert_from(decode('%s', 'hex'), 'UTF8')" % s.encode().hex()
+
+
+def test_name_with_quote_and_backslash():
+    """A registration name that naive quoting would break goes through node
+    add, node list, enrol, sync, a refusal, revoke and node add again, and
+    comes back byte for byte in the registry, the certificates, the node
+    table, every audit row and the messages."""
+    name, by_name = QUOTED, sql_text(QUOTED)
+    assert "'" in name and '\\' in name
+    token = node_add(name)
+    assert len(token) == 48, token
+    assert node_list(name) == [[name, D, '-', 'registered', '-']], node_list(name)
+    assert ENV.pg.psql("SELECT name FROM node_registration WHERE name = %s" % by_name) == name
+    assert ENV.pg.psql("SELECT name || '|' || reason FROM security_audit WHERE event = "
+                       "'register' AND name = %s" % by_name) == name + '|token issued, valid 72 h'
+    node = new_node()
+    e2elib.enroll_with(ENV, node, token)
+    nid = node.sql("SELECT value FROM meta WHERE key = 'node_id'")[0][0]
+    for table in ('node_cert', 'node'):
+        assert ENV.pg.psql("SELECT name FROM %s WHERE node_id = '%s'" % (table, nid)) == name
+    assert ENV.pg.psql("SELECT name || '|' || endpoint FROM security_audit WHERE event = "
+                       "'enrol' AND node_id = '%s'" % nid) == name + '|enroll'
+    rows = node_list(name)
+    assert len(rows) == 1 and rows[0][:4] == [name, D, nid, 'enrolled'], rows
+    # the spent token again: the refusal's audit row names the registration
+    expect_refusal(lambda: post_json('/v1/enroll', enrol_doc(token)), 403, 'token_used')
+    assert ENV.pg.psql("SELECT name FROM security_audit WHERE event = 'refuse' AND reason "
+                       "LIKE 'token_used:%' ORDER BY id DESC LIMIT 1") == name
+    assert node.add_report(e2elib.report(i=1)).returncode == 0
+    r = sync(node)                      # the registry look-up finds the certificate's name
+    assert r.returncode == 0, r.stderr
+    ENV.hub.run_cmd('node', 'revoke', name)
+    assert ENV.pg.psql("SELECT name || '|' || node_id FROM security_audit WHERE event = "
+                       "'revoke' AND name = %s" % by_name) == name + '|' + nid
+    assert node_list(name)[0][3] == 'revoked', node_list(name)
+    assert node.add_report(e2elib.report(i=2)).returncode == 0
+    r = sync(node)
+    assert r.returncode != 0 and 'revoked' in r.stderr, r.stderr
+    msg = "revoked: the certificate of node '%s' has been revoked" % name
+    assert ENV.pg.psql("SELECT reason FROM security_audit WHERE event = 'refuse' AND "
+                       "node_id = '%s' ORDER BY id DESC LIMIT 1" % nid) == msg
+    r = subprocess.run([HUB_EXE, '--pg', ENV.pg.conninfo, 'node', 'add', '--district', D,
+                        '--name', name], capture_output=True, text=True)
+    assert r.returncode == 1 and "'%s' was revoked" % name in r.stderr, r.stderr
+    assert ENV.pg.scalar("SELECT count(*) FROM node_registration WHERE name LIKE 'Kab. O%'") == 1
+
+
 # ------------------------------------------------------------ refusals: certificates
 
 def test_no_client_certificate():
@@ -525,7 +587,8 @@ def test_certificate_signature_algorithm_has_no_parameters():
     assert v.returncode == 0, v.stdout + v.stderr
 
 
-TESTS = [test_enrol_sync_renew, test_expired_certificate, test_no_client_certificate,
+TESTS = [test_enrol_sync_renew, test_expired_certificate, test_name_with_quote_and_backslash,
+         test_no_client_certificate,
          test_certificate_from_another_ca, test_revoked_also_on_an_open_connection,
          test_write_outside_the_district, test_tampered_body_digest, test_tls11_client,
          test_token_reused, test_token_expired, test_token_for_another_district,
