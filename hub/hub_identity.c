@@ -39,22 +39,6 @@ static void audit_job_free(struct audit_job *j)
     free(j);
 }
 
-void hub_sql_literal(struct strbuf *sql, const char *s)
-{
-    if (!s) {
-        strbuf_str(sql, "NULL");
-        return;
-    }
-    /* E'' reads backslash escapes whatever standard_conforming_strings says */
-    strbuf_add(sql, "E'", 2);
-    for (; *s; s++) {
-        if (*s == '\'' || *s == '\\')
-            strbuf_add(sql, s, 1);
-        strbuf_add(sql, s, 1);
-    }
-    strbuf_add(sql, "'", 1);
-}
-
 static void audit_done(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     if (err < 0)

@@ -40,11 +40,4 @@ void hub_audit(struct hub *h, const char *event, const struct hub_identity *id,
 void hub_audit_limited(struct hub *h, const struct hub_identity *id, const char *address,
                        const char *endpoint, const char *code, const char *message);
 
-/* Appends s to sql as a quoted SQL literal (NULL: NULL). Values go to
- * PostgreSQL as parameters (db_exec_params()); the one caller left is
- * hub_push.c's apply_sql() (the batch SQL being rewritten), and this goes
- * with it. Nothing new may use it. */
-struct strbuf;
-void hub_sql_literal(struct strbuf *sql, const char *s);
-
 #endif
