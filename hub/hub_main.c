@@ -172,9 +172,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--max-conns-per-addr") == 0 && v) {
             o.max_conns_per_addr = atoi(v);
             i++;
-            if (o.max_conns_per_addr < 1 || o.max_conns_per_addr > HTTP_MAX_CONNS) {
+            if (o.max_conns_per_addr < 1 || o.max_conns_per_addr > HUB_MAX_CONNS) {
                 fprintf(stderr, "sikhnas-hub: --max-conns-per-addr must be 1 to %d\n",
-                        HTTP_MAX_CONNS);
+                        HUB_MAX_CONNS);
                 return 2;
             }
         } else if (strcmp(a, "--handshake-timeout") == 0 && v) {

@@ -33,7 +33,8 @@
 
 struct push_job {
     struct hub         *h;
-    struct http_req    *req;
+    const struct http_req *req;
+    char                digest[HUB_HDR_DIGEST];   /* X-Sikhnas-Digest, "" when absent */
     struct hub_identity id;
     uv_work_t           work;
     enum batch_enc      enc;
@@ -252,7 +253,7 @@ static char *apply_sql(struct push_job *j)
     struct hstr who = { 0 };
     const char *who_parts[] = { j->id.name[0] ? j->id.name : NULL, j->id.node, j->id.district,
                                 j->id.serial[0] ? j->id.serial : NULL,
-                                http_req_address(j->req) };
+                                j->req->peer };
     char *sql = NULL;
 
     for (size_t i = 0; i < sizeof(who_parts) / sizeof(who_parts[0]); i++) {
@@ -434,10 +435,10 @@ static void on_conn(struct db_conn *c, void *ud)
 static void decode_work(uv_work_t *w)
 {
     struct push_job *j = w->data;
-    struct http_req *req = j->req;
+    const struct http_req *req = j->req;
 
     j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
-                         req->digest[0] ? req->digest : NULL, j->id.node, hlc_wall_ms(),
+                         j->digest[0] ? j->digest : NULL, j->id.node, hlc_wall_ms(),
                          &j->status);
 }
 
@@ -449,7 +450,7 @@ static void decode_done(uv_work_t *w, int status)
     metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
     if (j->rc < 0) {
         if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
-            hub_audit_limited(j->h, &j->id, http_req_address(j->req), "push",
+            hub_audit_limited(j->h, &j->id, j->req->peer, "push",
                               j->b.err_code, j->b.err_msg);
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
@@ -461,10 +462,10 @@ static void decode_done(uv_work_t *w, int status)
     db_acquire(j->h->db, on_conn, j);
 }
 
-void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id)
+void hub_push(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     struct push_job *j;
-    const char *e = req->encoding;
+    char e[HUB_HDR_ENCODING];
 
     j = calloc(1, sizeof(*j));
     if (!j) {
@@ -474,6 +475,9 @@ void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id
     j->h = h;
     j->req = req;
     j->id = *id;
+    /* hub_identity_check() refused values too long for these */
+    (void) hub_header(req, "Content-Encoding", e, sizeof(e));
+    (void) hub_header(req, "X-Sikhnas-Digest", j->digest, sizeof(j->digest));
     if (!e[0] || strcasecmp(e, "identity") == 0)
         j->enc = ENC_IDENTITY;
     else if (strcasecmp(e, "zstd") == 0)

@@ -9,7 +9,7 @@
 
 #include "auth.h"
 #include "daemon.h"
-#include "http.h"
+#include "http_server.h"
 #include "web.h"
 
 struct kind_def;
