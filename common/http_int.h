@@ -1,7 +1,7 @@
 /* http_int.h - what the HTTP server's files share (http_server.c: sockets,
- * caps, timers, requests and answers; http_tls.c: the mbedTLS transport and
- * the reports of failed handshakes). Not for other modules: they use
- * http_server.h. */
+ * connection caps, timers and answers; http_request.c: parsing requests and
+ * refusing bad ones; http_tls.c: the mbedTLS transport and the reports of
+ * failed handshakes). Not for other modules: they use http_server.h. */
 #ifndef SIKHNAS_HTTP_INT_H
 #define SIKHNAS_HTTP_INT_H
 
@@ -103,10 +103,24 @@ struct http_conn {
 /* http_server.c */
 /* Closes c's handles (once); its memory goes with the last reference. */
 void http_conn_close(struct http_conn *c);
+/* (Re)starts c's one timer: ms from now; stops reading from c. */
+void http_timer_arm(struct http_conn *c, uint64_t ms);
+void http_read_stop(struct http_conn *c);
 /* Appends bytes for the socket to c->out (the BIO of http_tls.c). */
 int  http_out_append(struct http_conn *c, const void *data, size_t len);
 /* Frees e when nothing needs it any more (now: uv_now()). */
 void http_addr_put(struct http_server *s, struct http_addr *e, uint64_t now);
+
+/* http_request.c */
+/* Forgets the request read or answered last (its body is freed). */
+void http_request_reset(struct http_conn *c);
+/* Feeds plaintext to the parser: a complete request goes to the handler, a
+ * bad one to http_fail(); what follows a complete request waits in
+ * c->pending. */
+void http_feed(struct http_conn *c, const char *data, size_t len);
+/* Answers a request this layer refuses, through the error hook (or as
+ * plain text), and closes the connection after the answer. */
+void http_fail(struct http_conn *c, int status, const char *code, const char *msg);
 
 /* http_tls.c: every function is called only when s->tls is set. */
 /* Loads the certificate, key and client CA and configures mbedTLS. */

@@ -158,7 +158,7 @@ static void setup(void)
  * one may close the connection. Returns how many there are. */
 static int check_answers(const struct feed *f)
 {
-    const char *p = f->out, *end = f->out + f->out_len;
+    const char *p = f->out, *end = p ? p + f->out_len : NULL;
     int n = 0;
 
     while (p && p < end) {
