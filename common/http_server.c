@@ -421,7 +421,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     if (n < 0) {
         if (n != UV_EOF && n != UV_ECONNRESET)
             log_debug("%s: %s: read: %s", c->srv->cfg.log_name, c->peer, uv_strerror((int)n));
-        http_conn_close(c);
+        if (n == UV_EOF && c->writes > 0) {
+            c->want_close = 1;          /* the client only stopped sending: answers go out */
+            http_read_stop(c);
+        } else {
+            http_conn_close(c);
+        }
         return;
     }
     if (n == 0)
