@@ -434,12 +434,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     c->in_len += (size_t)n;
     if (c->in_request && !c->busy) {
         /* a trickle may not stretch a request beyond its deadline */
-        if (now >= c->deadline) {
+        uint64_t left = c->deadline > now ? c->deadline - now : 0;
+        if (left == 0) {
             http_fail(c, 408, "timeout", "the request was not complete in time");
             return;
         }
-        http_timer_arm(c, c->deadline - now < c->srv->cfg.request_ms ? c->deadline - now
-                                                                 : c->srv->cfg.request_ms);
+        http_timer_arm(c, left < c->srv->cfg.request_ms ? left : c->srv->cfg.request_ms);
     }
     if (!c->processing)
         conn_process(c);
