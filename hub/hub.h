@@ -7,11 +7,35 @@
 #include <uv.h>
 
 #include "hlc.h"
+#include "http_server.h"
 #include "strbuf.h"
 #include "hub_db.h"
-#include "hub_http.h"
 #include "hub_identity.h"
 #include "hub_metrics.h"
+
+/* The HTTPS front (common/http_server.h) as the hub configures it: the
+ * limits of docs/protocol.md section 7. */
+#define HUB_MAX_CONNS          2048
+#define HUB_MAX_CONNS_PER_ADDR 64           /* default of --max-conns-per-addr */
+#define HUB_HANDSHAKE_MS       5000         /* default of --handshake-timeout */
+#define HUB_IDLE_MS            30000        /* between requests */
+#define HUB_HEAD_MS            30000        /* request line and headers, from the first byte */
+#define HUB_MIN_BODY_RATE      1024         /* then the body, bytes/s on average */
+#define HUB_HEAD_MAX           (8u << 10)   /* URL + header names and values */
+#define HUB_URL_MAX            1023
+#define HUB_HEADERS_MAX        64
+#define HUB_BODY_MAX           (4u << 20)
+#define HUB_DISCARD_MAX        (64u << 20)  /* an oversize body up to this is read, then 413 */
+#define HUB_BODIES_MAX         (256u << 20) /* request bodies held at once */
+
+/* The request headers the hub reads, and the room for each value (bytes,
+ * with the NUL): hub_identity_check() refuses a longer one with 400. */
+#define HUB_HDR_NODE            64      /* X-Sikhnas-Node */
+#define HUB_HDR_DISTRICT        16      /* X-Sikhnas-District */
+#define HUB_HDR_HLC             32      /* X-Sikhnas-HLC */
+#define HUB_HDR_ENCODING        32      /* Content-Encoding */
+#define HUB_HDR_DIGEST          96      /* X-Sikhnas-Digest */
+#define HUB_HDR_ACCEPT_ENCODING 128     /* Accept-Encoding */
 
 struct hub_opts {
     const char *conninfo;
@@ -24,8 +48,8 @@ struct hub_opts {
     unsigned    cert_lifetime_s;  /* of the node certificates it signs */
     double      enroll_per_min;   /* enrolment attempts per client address */
     int         pg_conns;
-    int         max_conns_per_addr; /* 0: HTTP_MAX_CONNS_PER_ADDR */
-    unsigned    handshake_ms;       /* 0: HTTP_HANDSHAKE_MS */
+    int         max_conns_per_addr; /* 0: HUB_MAX_CONNS_PER_ADDR */
+    unsigned    handshake_ms;       /* 0: HUB_HANDSHAKE_MS */
 };
 
 struct hub_ca;
@@ -56,17 +80,20 @@ int hub_run(const struct hub_opts *o);
 
 /* `"hub_hlc":"…","hub_time_ms":…` for a JSON body. */
 void hub_stamp(struct hub *h, struct strbuf *s);
+/* Copies the value of request header name into out (cap bytes): "" when
+ * it is absent. Returns 0, or -E2BIG (out "") when it does not fit. */
+int hub_header(const struct http_req *req, const char *name, char *out, size_t cap);
 /* Sends a JSON (or other) answer with the hub's headers. encoding: NULL or
  * the Content-Encoding of body. endpoint names the metrics label. */
-void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int status,
+void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *ctype, const char *encoding, const char *body, size_t len);
-void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int status,
+void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message);
 
-void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id);
-void hub_pull(struct hub *h, struct http_req *req, const struct hub_identity *id);
-void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id);
-void hub_enroll(struct hub *h, struct http_req *req);
+void hub_push(struct hub *h, const struct http_req *req, const struct hub_identity *id);
+void hub_pull(struct hub *h, const struct http_req *req, const struct hub_identity *id);
+void hub_renew(struct hub *h, const struct http_req *req, const struct hub_identity *id);
+void hub_enroll(struct hub *h, const struct http_req *req);
 
 /* The push ledger (hub_ledger.c). ledger_start() sets h->ledger and starts
  * pruning push_batch (rows older than 30 days, hourly); returns 0 or

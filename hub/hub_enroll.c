@@ -43,7 +43,7 @@ struct enrol_limits {
 
 struct enrol_job {
     struct hub         *h;
-    struct http_req    *req;
+    const struct http_req *req;
     const char         *endpoint;
     struct db_conn     *c;
     struct hub_identity id;          /* renew: the caller's; enrol: what is bound */
@@ -118,7 +118,7 @@ static void job_refuse(struct enrol_job *j, int status, const char *code, const 
         db_release(j->c);
         j->c = NULL;
     }
-    hub_audit(j->h, "refuse", &j->id, http_req_address(j->req), j->endpoint, reason);
+    hub_audit(j->h, "refuse", &j->id, j->req->peer, j->endpoint, reason);
     hub_error(j->h, j->req, j->endpoint, status, code, msg);
     job_free(j);
 }
@@ -196,7 +196,7 @@ static void sign_and_record(struct enrol_job *j, const struct db_query *head, in
     const char *const cert[] = { j->cert.serial, j->id.name, j->id.node, j->id.district,
                                  nb, na, via };
     const char *const audit[] = { via, j->id.name, j->id.node, j->id.district, j->cert.serial,
-                                  http_req_address(j->req), j->endpoint };
+                                  j->req->peer, j->endpoint };
     struct db_query q[ENROL_MAX_HEAD + 3];
     const char *why = "?";
     int n = 0;
@@ -345,7 +345,7 @@ static int is_hex(const char *s, size_t n)
 /* Reads {"csr": PEM, ...} into j; returns 0 or refuses the request. */
 static int read_body(struct enrol_job *j, cJSON **ret)
 {
-    struct http_req *req = j->req;
+    const struct http_req *req = j->req;
     const cJSON *csr;
     const char *why = NULL;
     cJSON *doc;
@@ -383,7 +383,7 @@ static int read_body(struct enrol_job *j, cJSON **ret)
 
 /* A job for one enroll or renew request; NULL (after answering 503) when
  * memory is short. */
-static struct enrol_job *job_new(struct hub *h, struct http_req *req, const char *endpoint)
+static struct enrol_job *job_new(struct hub *h, const struct http_req *req, const char *endpoint)
 {
     struct enrol_job *j = calloc(1, sizeof(*j));
 
@@ -397,7 +397,7 @@ static struct enrol_job *job_new(struct hub *h, struct http_req *req, const char
     return j;
 }
 
-void hub_enroll(struct hub *h, struct http_req *req)
+void hub_enroll(struct hub *h, const struct http_req *req)
 {
     struct enrol_job *j = job_new(h, req, "enroll");
     const cJSON *token, *district;
@@ -405,7 +405,7 @@ void hub_enroll(struct hub *h, struct http_req *req)
 
     if (!j)
         return;
-    if (!limit_take(h->limits, http_req_address(req), (double)uv_now(h->loop) / 1000.0)) {
+    if (!limit_take(h->limits, req->peer, (double)uv_now(h->loop) / 1000.0)) {
         job_refuse(j, 429, "rate_limited", "too many enrolment attempts from this address; "
                    "wait a minute");
         return;
@@ -450,7 +450,7 @@ static void on_renew_conn(struct db_conn *c, void *ud)
     sign_and_record(j, &begin, 1, "renew");
 }
 
-void hub_renew(struct hub *h, struct http_req *req, const struct hub_identity *id)
+void hub_renew(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     struct enrol_job *j = job_new(h, req, "renew");
     cJSON *doc = NULL;

@@ -19,7 +19,7 @@
 
 struct id_job {
     struct hub         *h;
-    struct http_req    *req;
+    const struct http_req *req;
     const char         *endpoint;
     hub_identity_cb     next;
     struct hub_identity id;
@@ -104,14 +104,14 @@ void hub_audit_limited(struct hub *h, const struct hub_identity *id, const char 
 }
 
 /* Answers a refusal and records it. */
-static void refuse(struct hub *h, struct http_req *req, const char *endpoint,
+static void refuse(struct hub *h, const struct http_req *req, const char *endpoint,
                    const struct hub_identity *id, int status, const char *code,
                    const char *message)
 {
     char reason[300];
 
     snprintf(reason, sizeof(reason), "%s: %s", code, message);
-    hub_audit(h, "refuse", id, http_req_address(req), endpoint, reason);
+    hub_audit(h, "refuse", id, req->peer, endpoint, reason);
     hub_error(h, req, endpoint, status, code, message);
 }
 
@@ -200,22 +200,45 @@ static void on_conn(struct db_conn *c, void *ud)
     }
 }
 
-void hub_identity_check(struct hub *h, struct http_req *req, const char *endpoint,
+/* Reads the node and district a request claims (X-Sikhnas-Node and
+ * -District, "" when absent), after checking that none of the headers the
+ * hub reads is longer than it has room for. Returns 0 or -E2BIG. */
+static int headers_read(const struct http_req *req, char node[HUB_HDR_NODE],
+                        char district[HUB_HDR_DISTRICT])
+{
+    static const struct { const char *name; size_t cap; } others[] = {
+        { "X-Sikhnas-HLC", HUB_HDR_HLC },
+        { "Content-Encoding", HUB_HDR_ENCODING },
+        { "X-Sikhnas-Digest", HUB_HDR_DIGEST },
+        { "Accept-Encoding", HUB_HDR_ACCEPT_ENCODING },
+    };
+    char tmp[HUB_HDR_ACCEPT_ENCODING];
+
+    if (hub_header(req, "X-Sikhnas-Node", node, HUB_HDR_NODE) < 0 ||
+        hub_header(req, "X-Sikhnas-District", district, HUB_HDR_DISTRICT) < 0)
+        return -E2BIG;
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        if (hub_header(req, others[i].name, tmp, others[i].cap) < 0)
+            return -E2BIG;
+    return 0;
+}
+
+void hub_identity_check(struct hub *h, const struct http_req *req, const char *endpoint,
                         hub_identity_cb next)
 {
     struct hub_identity id;
     const mbedtls_x509_crt *crt;
     struct id_job *j;
-    char cn[64], msg[200];
+    char cn[64], msg[200], claim_node[HUB_HDR_NODE], claim_district[HUB_HDR_DISTRICT];
     uint32_t flags = 0;
 
     memset(&id, 0, sizeof(id));
-    if (req->bad_header) {
+    if (headers_read(req, claim_node, claim_district) < 0) {
         hub_error(h, req, endpoint, 400, "bad_request", "an X-Sikhnas-* or encoding header "
                   "is too long");
         return;
     }
-    crt = http_req_peer_cert(req, &flags);
+    crt = http_peer_cert(req->conn, &flags);
     if (!crt) {
         refuse(h, req, endpoint, NULL, 401, "certificate_required",
                "this endpoint needs the node's client certificate; enrol the node first");
@@ -256,14 +279,14 @@ void hub_identity_check(struct hub *h, struct http_req *req, const char *endpoin
     }
     /* old clients still say who they are; a claim that differs from the
      * certificate is refused before anything is read or written */
-    if (req->node[0] && strcasecmp(req->node, id.node) != 0) {
+    if (claim_node[0] && strcasecmp(claim_node, id.node) != 0) {
         refuse(h, req, endpoint, &id, 403, "node_mismatch",
                "X-Sikhnas-Node differs from the client certificate");
         return;
     }
-    if (req->district[0] && strcmp(req->district, id.district) != 0) {
+    if (claim_district[0] && strcmp(claim_district, id.district) != 0) {
         snprintf(msg, sizeof(msg), "this node may write only to district %s (its "
-                 "certificate), not %.8s", id.district, req->district);
+                 "certificate), not %.8s", id.district, claim_district);
         refuse(h, req, endpoint, &id, 403, "district_mismatch", msg);
         return;
     }

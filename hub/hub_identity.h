@@ -7,7 +7,7 @@
 #ifndef SIKHNAS_HUB_IDENTITY_H
 #define SIKHNAS_HUB_IDENTITY_H
 
-#include "hub_http.h"
+#include "http_server.h"
 
 struct hub;
 
@@ -19,14 +19,14 @@ struct hub_identity {
     long long not_before, not_after;   /* the certificate's validity, Unix time */
 };
 
-typedef void (*hub_identity_cb)(struct hub *h, struct http_req *req,
+typedef void (*hub_identity_cb)(struct hub *h, const struct http_req *req,
                                 const struct hub_identity *id);
 
 /* Establishes the identity of req for endpoint and calls next with it, now
  * or later. When the request may not proceed, answers it itself (401, 403,
  * 503 with a JSON error), records the refusal in security_audit, and never
  * calls next. */
-void hub_identity_check(struct hub *h, struct http_req *req, const char *endpoint,
+void hub_identity_check(struct hub *h, const struct http_req *req, const char *endpoint,
                         hub_identity_cb next);
 
 /* Records a security event (security_audit) without waiting for it. Any

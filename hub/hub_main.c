@@ -311,9 +311,9 @@ static int run_options(struct cli *c, struct hub_opts *o, const char **listen, i
             break;
         case 'm':
             o->max_conns_per_addr = atoi(optarg);
-            if (o->max_conns_per_addr < 1 || o->max_conns_per_addr > HTTP_MAX_CONNS) {
+            if (o->max_conns_per_addr < 1 || o->max_conns_per_addr > HUB_MAX_CONNS) {
                 fprintf(stderr, "sikhnas-hub: --max-conns-per-addr must be 1 to %d\n",
-                        HTTP_MAX_CONNS);
+                        HUB_MAX_CONNS);
                 return EXIT_USAGE;
             }
             break;

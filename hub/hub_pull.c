@@ -23,7 +23,7 @@
 
 struct pull_job {
     struct hub         *h;
-    struct http_req    *req;
+    const struct http_req *req;
     struct hub_identity id;
     char                xid[24];
     int64_t             pos;
@@ -74,21 +74,24 @@ static int parse_cursor(const char *s, char xid[24], int64_t *pos)
 /* Reads cursor and limit from the query string (GET) or a JSON body (POST). */
 static int read_params(struct pull_job *j, const char **why)
 {
-    struct http_req *req = j->req;
-    char cursor[64] = "";
+    const struct http_req *req = j->req;
+    char cursor[64] = "", encoding[HUB_HDR_ENCODING], digest[HUB_HDR_DIGEST];
     long limit = PULL_DEFAULT_LIMIT;
 
+    /* hub_identity_check() refused values too long for these */
+    (void) hub_header(req, "Content-Encoding", encoding, sizeof(encoding));
+    (void) hub_header(req, "X-Sikhnas-Digest", digest, sizeof(digest));
     if (req->body_len > 0) {
         cJSON *doc;
         const cJSON *c, *l, *v;
-        if (req->body_len > PULL_MAX_BODY || req->encoding[0]) {
+        if (req->body_len > PULL_MAX_BODY || encoding[0]) {
             *why = "a pull body is small uncompressed JSON";
             return -EINVAL;
         }
-        if (req->digest[0]) {
+        if (digest[0]) {
             char hex[65];
             sha256_hex(req->body, req->body_len, hex);
-            if (strncmp(req->digest, "sha256=", 7) != 0 || strcasecmp(req->digest + 7, hex)) {
+            if (strncmp(digest, "sha256=", 7) != 0 || strcasecmp(digest + 7, hex)) {
                 *why = "digest_mismatch";
                 return -EBADMSG;
             }
@@ -278,9 +281,10 @@ static void on_conn(struct db_conn *c, void *ud)
     }
 }
 
-void hub_pull(struct hub *h, struct http_req *req, const struct hub_identity *id)
+void hub_pull(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     struct pull_job *j = calloc(1, sizeof(*j));
+    char accept[HUB_HDR_ACCEPT_ENCODING];
     const char *why = NULL;
     int r;
 
@@ -302,9 +306,10 @@ void hub_pull(struct hub *h, struct http_req *req, const struct hub_identity *id
         free(j);
         return;
     }
-    if (strstr(req->accept_encoding, "zstd"))
+    (void) hub_header(req, "Accept-Encoding", accept, sizeof(accept));
+    if (strstr(accept, "zstd"))
         j->enc = ENC_ZSTD;
-    else if (strstr(req->accept_encoding, "gzip"))
+    else if (strstr(accept, "gzip"))
         j->enc = ENC_GZIP;
     else
         j->enc = ENC_IDENTITY;

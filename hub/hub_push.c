@@ -33,7 +33,8 @@
 
 struct push_job {
     struct hub         *h;
-    struct http_req    *req;
+    const struct http_req *req;
+    char                digest[HUB_HDR_DIGEST];   /* X-Sikhnas-Digest, "" when absent */
     struct hub_identity id;
     uv_work_t           work;
     enum batch_enc      enc;
@@ -251,7 +252,7 @@ static int apply_sql(struct push_job *j)
                              .district = j->id.district, .duplicate = j->ndup,
                              .who_name = j->id.name[0] ? j->id.name : NULL,
                              .who_serial = j->id.serial[0] ? j->id.serial : NULL,
-                             .who_address = http_req_address(j->req) };
+                             .who_address = j->req->peer };
 
     /* a ledger row when the batch changes anything: rows above the mark,
      * or the mark itself (a probe below the mark writes nothing) */
@@ -435,10 +436,10 @@ static void on_conn(struct db_conn *c, void *ud)
 static void decode_work(uv_work_t *w)
 {
     struct push_job *j = w->data;
-    struct http_req *req = j->req;
+    const struct http_req *req = j->req;
 
     j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
-                         req->digest[0] ? req->digest : NULL, j->id.node, hlc_wall_ms(),
+                         j->digest[0] ? j->digest : NULL, j->id.node, hlc_wall_ms(),
                          &j->status);
 }
 
@@ -450,7 +451,7 @@ static void decode_done(uv_work_t *w, int status)
     metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
     if (j->rc < 0) {
         if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
-            hub_audit_limited(j->h, &j->id, http_req_address(j->req), "push",
+            hub_audit_limited(j->h, &j->id, j->req->peer, "push",
                               j->b.err_code, j->b.err_msg);
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
@@ -462,10 +463,11 @@ static void decode_done(uv_work_t *w, int status)
     db_acquire(j->h->db, on_conn, j);
 }
 
-void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id)
+void hub_push(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     struct push_job *j;
-    const char *e = req->encoding;
+    char e[HUB_HDR_ENCODING];
+    int enc;
 
     j = calloc(1, sizeof(*j));
     if (!j) {
@@ -475,17 +477,16 @@ void hub_push(struct hub *h, struct http_req *req, const struct hub_identity *id
     j->h = h;
     j->req = req;
     j->id = *id;
-    if (!e[0] || strcasecmp(e, "identity") == 0)
-        j->enc = ENC_IDENTITY;
-    else if (strcasecmp(e, "zstd") == 0)
-        j->enc = ENC_ZSTD;
-    else if (strcasecmp(e, "gzip") == 0)
-        j->enc = ENC_GZIP;
-    else {
+    /* hub_identity_check() refused values too long for these */
+    (void) hub_header(req, "Content-Encoding", e, sizeof(e));
+    (void) hub_header(req, "X-Sikhnas-Digest", j->digest, sizeof(j->digest));
+    enc = batch_enc_parse(e);
+    if (enc < 0) {
         free(j);
         hub_error(h, req, "push", 415, "unsupported_encoding", "use zstd, gzip or identity");
         return;
     }
+    j->enc = (enum batch_enc)enc;
     j->work.data = j;
     j->next = h->pushes;
     if (j->next)

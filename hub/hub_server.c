@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <http_parser.h>
-
 #include "hub_audit.h"
 #include "hub_batch.h"
 #include "hub_ca.h"
@@ -20,9 +18,19 @@
 
 #define HUB_STOP_GRACE_MS 30000
 
-/* ------------------------------------------------------------ strings */
-
 /* ------------------------------------------------------------ answers */
+
+int hub_header(const struct http_req *req, const char *name, char *out, size_t cap)
+{
+    const char *v = http_header(req->conn, name);
+    size_t n = v ? strlen(v) : 0;
+
+    out[0] = '\0';
+    if (n >= cap)
+        return -E2BIG;
+    memcpy(out, v ? v : "", n + 1);
+    return 0;
+}
 
 void hub_stamp(struct hub *h, struct strbuf *s)
 {
@@ -32,7 +40,7 @@ void hub_stamp(struct hub *h, struct strbuf *s)
              hlc_tick(&h->clock, wall), wall);
 }
 
-void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int status,
+void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *ctype, const char *encoding, const char *body, size_t len)
 {
     char headers[512];
@@ -40,18 +48,18 @@ void hub_reply(struct hub *h, struct http_req *req, const char *endpoint, int st
     int n;
 
     n = snprintf(headers, sizeof(headers),
-                 "Content-Type: %s\r\nX-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
+                 "X-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
                  "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip\r\n"
                  "%s%s%s%s",
-                 ctype, hlc_tick(&h->clock, wall), wall,
+                 hlc_tick(&h->clock, wall), wall,
                  encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
                  encoding ? "\r\n" : "", status == 503 ? "Retry-After: 2\r\n" : "");
     (void) n;
     metrics_request(h->metrics, endpoint, status);
-    http_respond(req, status, headers, body, len);
+    http_respond(req->conn, status, ctype, headers, body, len);
 }
 
-void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int status,
+void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message)
 {
     struct strbuf s = { 0 };
@@ -63,7 +71,7 @@ void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int st
     strbuf_add(&s, ",", 1);
     hub_stamp(h, &s);
     strbuf_add(&s, "}", 1);
-    log_info("%s %s: %d %s: %s", endpoint, http_req_address(req), status, code,
+    log_info("%s %s: %d %s: %s", endpoint, req->peer, status, code,
              message);
     if (s.err)
         hub_reply(h, req, endpoint, status, "application/json", NULL, "{}", 2);
@@ -76,19 +84,19 @@ void hub_error(struct hub *h, struct http_req *req, const char *endpoint, int st
 
 static void observe_node_clock(struct hub *h, const struct http_req *req)
 {
-    char *end;
+    char hlc[HUB_HDR_HLC], *end;
     unsigned long long v;
 
-    if (!req->hlc[0])
+    if (hub_header(req, "X-Sikhnas-HLC", hlc, sizeof(hlc)) < 0 || !hlc[0])
         return;
     errno = 0;
-    v = strtoull(req->hlc, &end, 10);
+    v = strtoull(hlc, &end, 10);
     if (errno || *end)
         return;
     (void) hlc_observe(&h->clock, v, hlc_wall_ms(), BATCH_MAX_AHEAD_MS);
 }
 
-static void serve_metrics(struct hub *h, struct http_req *req)
+static void serve_metrics(struct hub *h, const struct http_req *req)
 {
     char *text = NULL;
     size_t len = 0;
@@ -102,7 +110,7 @@ static void serve_metrics(struct hub *h, struct http_req *req)
     free(text);
 }
 
-static void serve_health(struct hub *h, struct http_req *req)
+static void serve_health(struct hub *h, const struct http_req *req)
 {
     struct strbuf s = { 0 };
     int up = db_pool_up(h->db) > 0;
@@ -115,7 +123,7 @@ static void serve_health(struct hub *h, struct http_req *req)
     free(s.p);
 }
 
-static void identified(struct hub *h, struct http_req *req, const struct hub_identity *id)
+static void identified(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     metrics_contact(h->metrics, id->node, id->district, (double)hlc_wall_ms() / 1000.0);
     if (strcmp(req->path, "/v1/push") == 0)
@@ -126,7 +134,7 @@ static void identified(struct hub *h, struct http_req *req, const struct hub_ide
         hub_renew(h, req, id);
 }
 
-static void on_request(struct http_req *req, void *ud)
+static void on_request(void *ud, struct http_conn *c, const struct http_req *req)
 {
     struct hub *h = ud;
     const char *endpoint;
@@ -134,7 +142,7 @@ static void on_request(struct http_req *req, void *ud)
 
     observe_node_clock(h, req);
     if (strcmp(req->path, "/metrics") == 0 || strcmp(req->path, "/v1/health") == 0) {
-        if (req->method != HTTP_GET) {
+        if (strcmp(req->method, "GET") != 0) {
             hub_error(h, req, "other", 405, "method_not_allowed", "use GET");
             return;
         }
@@ -156,7 +164,7 @@ static void on_request(struct http_req *req, void *ud)
         hub_error(h, req, "other", 404, "not_found", "no such endpoint");
         return;
     }
-    if (req->method != HTTP_POST && !(is_pull && req->method == HTTP_GET)) {
+    if (strcmp(req->method, "POST") != 0 && !(is_pull && strcmp(req->method, "GET") == 0)) {
         hub_error(h, req, endpoint, 405, "method_not_allowed",
                   is_pull ? "use GET or POST" : "use POST");
         return;
@@ -171,16 +179,49 @@ static void on_request(struct http_req *req, void *ud)
         hub_identity_check(h, req, endpoint, identified);
 }
 
-static void on_http_error(struct http_req *req, int status, const char *code,
-                          const char *message, void *ud)
+/* The refusals of the HTTP layer (400, 408, 411, 413, 431, 503), as JSON. */
+static void on_http_error(void *ud, struct http_conn *c, const struct http_req *req,
+                          int status, const char *code, const char *message)
 {
     hub_error(ud, req, "other", status, code, message);
 }
 
-/* hub_http.c calls this at most once a minute per address. */
-static void on_tls_fail(const char *address, const char *reason, void *ud)
+/* The HTTP layer calls this at most once a minute per address. */
+static void on_tls_fail(void *ud, const char *address, const char *reason)
 {
     hub_audit(ud, "refuse", NULL, address, "tls", reason);
+}
+
+/* The HTTPS front's configuration: the hub's limits and hooks. */
+static void hub_http_config(const struct hub_opts *o, struct http_config *ret)
+{
+    *ret = (struct http_config){
+        .host = o->host,
+        .port = o->port,
+        .cert_file = o->cert_file,
+        .key_file = o->key_file,
+        .client_ca_file = o->client_ca,
+        .body_max = HUB_BODY_MAX,
+        .head_max = HUB_HEAD_MAX,
+        .url_max = HUB_URL_MAX,
+        .headers_max = HUB_HEADERS_MAX,
+        .bodies_max = HUB_BODIES_MAX,
+        .discard_max = HUB_DISCARD_MAX,
+        .max_connections = HUB_MAX_CONNS,
+        .max_per_addr = o->max_conns_per_addr > 0 ? (unsigned)o->max_conns_per_addr
+                                                  : HUB_MAX_CONNS_PER_ADDR,
+        .handshake_ms = o->handshake_ms ? o->handshake_ms : HUB_HANDSHAKE_MS,
+        .request_ms = HUB_HEAD_MS,
+        .min_body_rate = HUB_MIN_BODY_RATE,
+        .idle_ms = HUB_IDLE_MS,
+        .length_required = 1,
+        .close_on_error = 1,
+        .log_name = "http",
+        .max_per_addr_name = "--max-conns-per-addr",
+        .handler = on_request,
+        .error = on_http_error,
+        .tls_fail = on_tls_fail,
+    };
 }
 
 /* ------------------------------------------------------------ stop */
@@ -218,7 +259,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (h->stopping)
         return;
     h->stopping = 1;
-    log_notice("%s: stopping: no new connections, finishing %d request(s) in flight",
+    log_notice("%s: stopping: no new connections, finishing %u request(s) in flight",
                signum == SIGTERM ? "SIGTERM" : "SIGINT", http_server_busy(h->http));
     uv_close((uv_handle_t *)&h->sig_term, close_handle_noop);
     uv_close((uv_handle_t *)&h->sig_int, close_handle_noop);
@@ -230,7 +271,7 @@ static void on_signal(uv_signal_t *s, int signum)
 int hub_run(const struct hub_opts *o)
 {
     struct hub h;
-    struct http_opts ho;
+    struct http_config hc;
     char *setup = NULL;
     int r;
 
@@ -262,19 +303,9 @@ int hub_run(const struct hub_opts *o)
     r = ledger_start(&h);
     if (r < 0)
         goto out;
-    memset(&ho, 0, sizeof(ho));
-    ho.host = o->host;
-    ho.port = o->port;
-    ho.cert_file = o->cert_file;
-    ho.key_file = o->key_file;
-    ho.client_ca_file = o->client_ca;
-    ho.handler = on_request;
-    ho.error = on_http_error;
-    ho.on_tls_fail = on_tls_fail;
-    ho.max_conns_per_addr = o->max_conns_per_addr;
-    ho.handshake_ms = o->handshake_ms;
-    ho.ud = &h;
-    r = http_server_new(h.loop, &ho, &h.http);
+    hub_http_config(o, &hc);
+    hc.arg = &h;
+    r = http_server_start(h.loop, &hc, &h.http);
     if (r < 0)
         goto out;
     uv_signal_init(h.loop, &h.sig_term);

@@ -24,7 +24,7 @@
 #include "auth.h"
 #include "embed.h"
 #include "hostport.h"
-#include "http.h"
+#include "http_server.h"
 #include "log.h"
 #include "throttle.h"
 #include "web_int.h"
@@ -263,13 +263,22 @@ void web_free(struct web *w)
 
 static int web_start(struct daemon *d)
 {
-    struct http_limits lim = {
+    const struct node_config *cfg = d->cfg;
+    struct http_config hc = {
         .body_max = WEB_BODY_MAX,
-        .max_connections = d->cfg->web_max_connections,
-        .idle_timeout_ms = d->cfg->web_idle_timeout_s * 1000,
-        .max_per_addr = d->cfg->web_max_conns_per_addr,
-        .first_request_ms = d->cfg->web_first_request_s * 1000,
-        .request_timeout_ms = 15000,
+        .head_max = WEB_HEAD_MAX,
+        .headers_max = WEB_HEADERS_MAX,
+        .max_connections = cfg->web_max_connections,
+        .max_per_addr = cfg->web_max_conns_per_addr,
+        /* a connection that never sends a request goes no later than an idle one */
+        .handshake_ms = (cfg->web_first_request_s < cfg->web_idle_timeout_s
+                         ? cfg->web_first_request_s : cfg->web_idle_timeout_s) * 1000,
+        .request_ms = WEB_REQUEST_MS,
+        .idle_ms = cfg->web_idle_timeout_s * 1000,
+        .log_name = "web",
+        .max_connections_name = "web.max_connections",
+        .max_per_addr_name = "web.max_conns_per_addr",
+        .handler = on_request,
     };
     struct web *w;
     char host[64];
@@ -285,9 +294,12 @@ static int web_start(struct daemon *d)
         return -ENOMEM;
     w->d = d;
     w->session_ttl = d->cfg->web_session_ttl_s;
+    hc.host = host;
+    hc.port = port;
+    hc.arg = w;
     r = throttle_new(&w->throttle);
     if (r == 0)
-        r = http_server_start(d->loop, host, port, &lim, on_request, w, &w->srv);
+        r = http_server_start(d->loop, &hc, &w->srv);
     if (r < 0) {
         throttle_free(w->throttle);
         free(w);
@@ -308,7 +320,7 @@ static void web_stop(struct daemon *d)
     if (!w)
         return;
     web_commit_flush(w);        /* what was validated is saved and answered */
-    http_server_stop(w->srv);
+    http_server_drain(w->srv, NULL, NULL);
     w->srv = NULL;
     w->stopping = 1;
     d->web = NULL;

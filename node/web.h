@@ -6,6 +6,9 @@
 #include "daemon.h"
 
 #define WEB_BODY_MAX       (64 * 1024)   /* a form or API request body */
+#define WEB_HEAD_MAX       8192          /* request target + header names and values */
+#define WEB_HEADERS_MAX    48            /* header lines */
+#define WEB_REQUEST_MS     15000         /* a whole request, from its first byte */
 #define WEB_KDF_JOBS_MAX   8             /* logins being checked at once */
 
 /* Started when d->listen is set: binds it (port 0: any) and logs

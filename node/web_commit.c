@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_server.h"
 #include "records.h"
 #include "web_int.h"
 

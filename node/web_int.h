@@ -18,7 +18,7 @@
 
 #include "auth.h"
 #include "daemon.h"
-#include "http.h"
+#include "http_server.h"
 #include "validate.h"
 #include "web.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "http.h"
+#include "http_server.h"
 #include "log.h"
 #include "throttle.h"
 #include "web_int.h"

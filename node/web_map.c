@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "http.h"
+#include "http_server.h"
 #include "outbox.h"
 #include "store.h"
 #include "web_int.h"

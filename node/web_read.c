@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_server.h"
 #include "outbox.h"
 #include "store.h"
 #include "web_int.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "http.h"
+#include "http_server.h"
 #include "web_int.h"
 
 /* The session token of the Cookie header ("sid=", AUTH_TOKEN_LEN characters

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "http.h"
+#include "http_server.h"
 #include "web.h"
 #include "../unit/testlib.h"
 #include "hostport.h"
