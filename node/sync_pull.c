@@ -321,8 +321,10 @@ static int apply_block(struct sync_client *c, const cJSON *blk, long *applied)
             }
             if (passes > 1) {
                 const cJSON *lv = cJSON_GetArrayItem(row, bk.level_col);
-                int level = cJSON_IsNumber(lv) ? (int)lv->valuedouble : 4;
-                if ((level < 1 || level > 4 ? 4 : level) != pass)
+                int64_t level;
+                if (json_int(lv, &level) < 0 || level < 1 || level > 4)
+                    level = 4;
+                if (level != pass)
                     continue;
             }
             r = block_row(c, &bk, row);
