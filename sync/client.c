@@ -1195,8 +1195,10 @@ static int json_hlc(const cJSON *j, uint64_t *ret)
 
 static int json_int(const cJSON *j, int64_t *ret)
 {
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble ||
-        j->valuedouble < -9007199254740992.0 || j->valuedouble > 9007199254740992.0)
+    /* the range first: casting a double out of int64_t's range is undefined */
+    if (!cJSON_IsNumber(j) || !(j->valuedouble >= -9007199254740992.0 &&
+                                j->valuedouble <= 9007199254740992.0) ||
+        j->valuedouble != (double)(int64_t)j->valuedouble)
         return -EINVAL;
     *ret = (int64_t)j->valuedouble;
     return 0;
