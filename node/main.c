@@ -349,25 +349,21 @@ static int read_password(char hash[AUTH_HASH_MAX])
 /* Sets the web password of the officer with this phone. */
 static int officer_password(struct store *s, const char *phone, const char *hash)
 {
-    sqlite3_stmt *st;
-    char norm[20], id[UUID_STR_LEN] = "";
+    char norm[20], id[UUID_STR_LEN];
+    const struct store_col id_col = { id, sizeof(id) };
     int r;
 
     if (phone_normalize(phone, norm) < 0) {
         log_error("officer refused: phone: '%s' is not an Indonesian mobile number", phone);
         return -EINVAL;
     }
-    st = store_stmt(s, "SELECT id FROM officer WHERE phone = ?1 AND deleted = 0");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    if (!id[0]) {
+    r = store_get(s, "SELECT id FROM officer WHERE phone = ?1 AND deleted = 0", norm, &id_col, 1);
+    if (r == -ENOENT) {
         log_error("officer refused: phone: %s is not a registered officer", norm);
         return -EINVAL;
     }
+    if (r < 0)
+        return r;
     r = store_begin(s);
     if (r == 0)
         r = auth_set_password(s, id, hash);

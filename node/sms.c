@@ -25,24 +25,14 @@
 
 static int officer_by_phone(struct store *s, const char *phone, struct sms_officer *o)
 {
-    sqlite3_stmt *st = store_stmt(s,
-        "SELECT name, role, coalesce(village, '') FROM officer WHERE phone = ?1 AND deleted = 0");
-    int rc;
+    const struct store_col col[] = { { o->name, sizeof(o->name) },
+        { o->role, sizeof(o->role) }, { o->village, sizeof(o->village) } };
+    int r = store_get(s, "SELECT name, role, village FROM officer"
+                         " WHERE phone = ?1 AND deleted = 0", phone, col, 3);
 
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        snprintf(o->name, sizeof(o->name), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(o->role, sizeof(o->role), "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(o->village, sizeof(o->village), "%s", (const char *)sqlite3_column_text(st, 2));
+    if (r == 0)
         snprintf(o->phone, sizeof(o->phone), "%s", phone);
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
+    return r;
 }
 
 
@@ -185,7 +175,6 @@ static int queue_out(struct store *s, int64_t msg, const char *kind, const char 
     sqlite3_stmt *st = store_stmt(s,
         "INSERT INTO sms_out (sms_in, kind, phone, text) VALUES (?1, ?2, ?3, ?4)");
     char clean[SMS_REPLY_MAX];
-    int rc;
 
     if (!st)
         return -EIO;
@@ -196,9 +185,7 @@ static int queue_out(struct store *s, int64_t msg, const char *kind, const char 
     sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, phone, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    return store_step_done(s, st);
 }
 
 static int queue_alerts(struct sms_job *j, int64_t msg)
@@ -268,15 +255,10 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
             if (strcmp(status, status_word[k]) == 0)
                 res->status = (enum sms_status)k;
         sqlite3_reset(st);
-        st = store_stmt(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1");
-        if (!st) {
-            r = -EIO;
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, res->msg_id);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        r = rc == SQLITE_DONE ? store_commit(s) : store_error(s, rc);
+        r = store_run_int(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1",
+                          res->msg_id);
+        if (r == 0)
+            r = store_commit(s);
         goto out;
     }
     sqlite3_reset(st);
@@ -321,12 +303,9 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     bind_opt(st, 9, j->record_tbl);
     bind_opt(st, 10, j->record_tbl ? j->record_id : NULL);
     bind_opt(st, 11, res->ref);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = store_error(s, rc);
+    r = store_step_done(s, st);
+    if (r < 0)
         goto out;
-    }
     res->msg_id = sqlite3_last_insert_rowid(store_db(s));
     if (has_phone)
         r = queue_out(s, res->msg_id, "reply", phone, j->reply);

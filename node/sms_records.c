@@ -16,25 +16,17 @@
 /* P: one alert per district vet (not the reporter), queued with the reply. */
 static void compose_alert(struct sms_job *j, const struct case_report_in *c)
 {
-    char lbl[64], dis[64], place[128], code[8];
+    char lbl[64], dis[64], place[128], code[8] = "";
+    const struct store_col parent = { code, sizeof(code) };
     struct sms_sb b;
 
     sms_sb_init(&b, j->alert, sizeof(j->alert));
     sms_label(j->s, "syndrome", c->syndrome, lbl, sizeof(lbl));
     sms_sb_add(&b, TAG "PERINGATAN sindrom prioritas: %s", lbl);
-    {
-        sqlite3_stmt *st = store_stmt(j->s,
-            "SELECT parent FROM code_list WHERE list = 'syndrome' AND code = ?1");
-        code[0] = '\0';
-        if (st) {
-            sqlite3_bind_text(st, 1, c->syndrome, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-                snprintf(code, sizeof(code), "%s", (const char *)sqlite3_column_text(st, 0));
-            sqlite3_reset(st);
-        }
-        if (code[0])
-            sms_sb_add(&b, " (suspek %s)", sms_label(j->s, "disease", code, dis, sizeof(dis)));
-    }
+    (void) store_get(j->s, "SELECT parent FROM code_list WHERE list = 'syndrome' AND code = ?1",
+                     c->syndrome, &parent, 1);
+    if (code[0])
+        sms_sb_add(&b, " (suspek %s)", sms_label(j->s, "disease", code, dis, sizeof(dis)));
     sms_sb_add(&b, ", %s: ", sms_area_name(j->s, c->village, place, sizeof(place)));
     sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
     sms_sb_add(&b, ". [ID kasus %s] Pelapor: %s %s. Mohon segera ditanggapi.", j->res->ref,

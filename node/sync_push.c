@@ -363,18 +363,11 @@ static int drop_acked(struct sync_client *c, int64_t hi)
         "(SELECT row_id FROM outbox WHERE seq <= ?1 AND state = " OUTBOX_QUEUED_LIT ")",
         "DELETE FROM outbox WHERE seq <= ?1 AND state = " OUTBOX_QUEUED_LIT,
     };
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
-        int rc;
-        if (!st)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, hi);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return store_error(c->store, rc);
-    }
-    return 0;
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < sizeof(sql) / sizeof(sql[0]); i++)
+        r = store_run_int(c->store, sql[i], hi);
+    return r;
 }
 
 /* Marks the outbox entry seq (<= hi) refused with the hub's reason; its
@@ -385,18 +378,15 @@ static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const ch
     sqlite3_stmt *st = store_stmt(c->store,
         "UPDATE outbox SET state = " OUTBOX_REFUSED_LIT ", error = ?2 WHERE seq = ?1"
         " AND state = " OUTBOX_QUEUED_LIT);
-    int rc;
+    int r;
 
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, msg, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(c->store, rc);
-    if (sqlite3_changes(store_db(c->store)) == 0)
-        return 0;
+    r = store_step_done(c->store, st);
+    if (r < 0 || sqlite3_changes(store_db(c->store)) == 0)
+        return r;
     st = store_stmt(c->store,
         "DELETE FROM outbox WHERE state = " OUTBOX_QUEUED_LIT " AND seq <= ?2 AND row_id = "
         "(SELECT row_id FROM outbox WHERE seq = ?1)");
@@ -404,9 +394,8 @@ static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const ch
         return -EIO;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, hi);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 1 : store_error(c->store, rc);
+    r = store_step_done(c->store, st);
+    return r < 0 ? r : 1;
 }
 
 /* Rows with queued entries in (lo, hi]: what an earlier run delivered. */
