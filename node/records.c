@@ -112,12 +112,10 @@ static int stamp(struct store *s, sqlite3_stmt *st, char id_out[UUID_STR_LEN], c
 
 static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
-    int rc = sqlite3_step(st);
+    int r = store_step_done(s, st);
 
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return log_errno(LOG_ERR, store_error(s, rc), "cannot store %s: %s", what,
-                         sqlite3_errmsg(store_db(s)));
+    if (r < 0)
+        return log_errno(LOG_ERR, r, "cannot store %s: %s", what, sqlite3_errmsg(store_db(s)));
     return 0;
 }
 
@@ -134,7 +132,6 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
     char *ddx = json_text(codes_json(in->ddx, in->n_ddx));
     char *animals = json_text(animals_json(in->animals, in->n_animals));
     char now[32], kind[2] = { in->kind, 0 };
-    uint64_t hlc;
     int r;
 
     if (!st) {
@@ -145,17 +142,11 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         r = -ENOMEM;
         goto out;
     }
-    hlc = store_hlc_tick(s);
-    r = store_new_id(s, hlc, id_out);
+    r = stamp(s, st, id_out, now);
     if (r == 0)
         r = store_next_ref(s, ref_out);
     if (r < 0)
         goto out;
-    store_now_iso(now);
-    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
-    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, ref_out, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, kind, 1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->village, -1, SQLITE_STATIC);
@@ -185,30 +176,19 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
         "INSERT INTO officer (id, origin, hlc, created_at, updated_at, name, role, phone,"
         " district, village) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)");
     char now[32];
-    uint64_t hlc;
-    int rc, r;
+    int r;
 
     if (!st)
         return -EIO;
-    hlc = store_hlc_tick(s);
-    r = store_new_id(s, hlc, id_out);
+    r = stamp(s, st, id_out, now);
     if (r < 0)
         return r;
-    store_now_iso(now);
-    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
-    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, in->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, in->role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->phone, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, store_district(s), -1, SQLITE_STATIC);
     bind_opt(st, 9, in->village);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
-    return 0;
+    return store_step_done(s, st);
 }
 
 int case_report_list(struct store *s, FILE *fp, int json, int limit)
@@ -295,6 +275,22 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
     return rc == SQLITE_DONE ? 0 : store_error(s, rc);
 }
 
+/* The table of each kind, and the column a kind numbers itself (a movement
+ * permit's "DDDD-SK-NNNNNN", counted in meta; a case report's ref is
+ * store_next_ref()'s). */
+static const struct {
+    const char *table;
+    const char *number_col, *number_meta, *number_infix;
+} kind_tables[REC_KIND_COUNT] = {
+    [REC_CASE] = { "case_report", NULL, NULL, NULL },
+    [REC_FOLLOWUP] = { "case_followup", NULL, NULL, NULL },
+    [REC_VACCINATION] = { "vaccination", NULL, NULL, NULL },
+    [REC_TREATMENT] = { "treatment", NULL, NULL, NULL },
+    [REC_MOVEMENT] = { "movement_permit", "permit_no", "permit_seq", "SK" },
+    [REC_SLAUGHTER] = { "slaughter_report", NULL, NULL, NULL },
+    [REC_POPULATION] = { "population_report", NULL, NULL, NULL },
+};
+
 static long long count_of(struct store *s, const char *sql)
 {
     sqlite3_stmt *st;
@@ -307,33 +303,25 @@ static long long count_of(struct store *s, const char *sql)
     return n;
 }
 
-static const char *const field_tables[] = { "case_report", "case_followup", "vaccination",
-    "treatment", "movement_permit", "slaughter_report", "population_report" };
-
 int node_status(struct store *s, FILE *fp, int json)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
     char name[160] = "", sql[160], buf[64];
+    const struct store_col name_col = { name, sizeof(name) };
     char sync_err[512];
     long long total = 0, n;
-    sqlite3_stmt *st;
 
     if (!o || !by) {
         cJSON_Delete(o);
         cJSON_Delete(by);
         return -ENOMEM;
     }
-    if (sqlite3_prepare_v2(store_db(s), "SELECT name FROM area WHERE code = ?1", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, store_district(s), -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-    }
-    for (size_t i = 0; i < sizeof(field_tables) / sizeof(field_tables[0]); i++) {
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE deleted = 0", field_tables[i]);
+    (void) store_get(s, "SELECT name FROM area WHERE code = ?1", store_district(s), &name_col, 1);
+    for (int k = 0; k < REC_KIND_COUNT; k++) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE deleted = 0",
+                 kind_tables[k].table);
         n = count_of(s, sql);
-        cJSON_AddNumberToObject(by, field_tables[i], (double)n);
+        cJSON_AddNumberToObject(by, kind_tables[k].table, (double)n);
         total += n;
     }
     cJSON_AddStringToObject(o, "district", store_district(s));
@@ -401,34 +389,10 @@ int node_status(struct store *s, FILE *fp, int json)
 
 int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LEN])
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT id FROM case_report WHERE ref = ?1 AND deleted = 0");
-    int rc;
+    const struct store_col id = { id_out, UUID_STR_LEN };
 
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        snprintf(id_out, UUID_STR_LEN, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
+    return store_get(s, "SELECT id FROM case_report WHERE ref = ?1 AND deleted = 0", ref, &id, 1);
 }
-
-/* The table of each kind but case reports, and the column a kind numbers
- * itself (a movement permit's "DDDD-SK-NNNNNN", counted in meta). */
-static const struct {
-    const char *table;
-    const char *number_col, *number_meta, *number_infix;
-} kind_tables[REC_KIND_COUNT] = {
-    [REC_FOLLOWUP] = { "case_followup", NULL, NULL, NULL },
-    [REC_VACCINATION] = { "vaccination", NULL, NULL, NULL },
-    [REC_TREATMENT] = { "treatment", NULL, NULL, NULL },
-    [REC_MOVEMENT] = { "movement_permit", "permit_no", "permit_seq", "SK" },
-    [REC_SLAUGHTER] = { "slaughter_report", NULL, NULL, NULL },
-    [REC_POPULATION] = { "population_report", NULL, NULL, NULL },
-};
 
 /* The INSERT of kind: the stamps, a column per field of its validated
  * struct (validate.h) and its own number, if any. Made once per process:
@@ -535,4 +499,10 @@ int record_insert(struct store *s, enum rec_kind kind, const void *in,
     if (kind == REC_CASE)
         return case_report_insert(s, in, id_out, ref_out);
     return fields_insert(s, kind, in, id_out, ref_out);
+}
+
+const char *record_table(enum rec_kind kind)
+{
+    assert((unsigned)kind < REC_KIND_COUNT);
+    return kind_tables[kind].table;
 }

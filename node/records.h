@@ -44,4 +44,7 @@ int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LE
 int record_insert(struct store *s, enum rec_kind kind, const void *in,
                   char id_out[UUID_STR_LEN], char ref_out[24]);
 
+/* The table that keeps records of kind ("case_report", "vaccination", ...). */
+const char *record_table(enum rec_kind kind);
+
 #endif
