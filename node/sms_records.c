@@ -111,6 +111,31 @@ out:
     return r;
 }
 
+/* Checks the record the message filled (in: kind's struct, not a case
+ * report) with the one validator and access_check(), as every channel
+ * does, and inserts it in the message's transaction. village is where an
+ * access refusal says the record was for; ref gets the record's number
+ * (NULL: it has none). Returns 1 when saved (the caller words the reply),
+ * 0 when refused (answered), or -errno. */
+static int save_record(struct sms_job *j, enum rec_kind kind, void *in, const char *village,
+                       char ref[24])
+{
+    struct verr e;
+    char none[24];
+    int r;
+
+    if (validate_record(j->v, kind, in, &e) < 0)
+        return sms_refuse_invalid(j, &e);
+    if (access_check(&j->actor, kind, in, &e) < 0)
+        return sms_refuse_access(j, &e, village);
+    r = record_insert(j->s, kind, in, j->record_id, ref ? ref : none);
+    if (r < 0)
+        return r;
+    j->record_tbl = record_table(kind);
+    j->res->status = SMS_SAVED;
+    return 1;
+}
+
 
 int sms_find_case(struct sms_job *j, char id[UUID_STR_LEN])
 {
@@ -133,10 +158,8 @@ int sms_do_followup(struct sms_job *j)
     static const char *const outcome_word[] = { "SB", "sembuh", "MS", "masih sakit", "MT", "mati" };
     struct sms_msg *m = &j->m;
     struct followup_in in;
-    struct verr e;
     char lbl[64];
     struct sms_sb b;
-    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -154,15 +177,9 @@ int sms_do_followup(struct sms_job *j)
     in.escalate = m->kind == SMS_LTL ? m->escalate : -1;
     memcpy(in.event_date, j->event_date, sizeof(in.event_date));
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_followup(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_FOLLOWUP, &in, &e) < 0)
-        return sms_refuse_access(j, &e, "");
-    r = record_insert(j->s, REC_FOLLOWUP, &in, j->record_id, no_ref);
-    if (r < 0)
+    r = save_record(j, REC_FOLLOWUP, &in, "", NULL);
+    if (r <= 0)
         return r;
-    j->record_tbl = "case_followup";
-    j->res->status = SMS_SAVED;
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     if (m->kind == SMS_PK) {
         const char *word = in.outcome;
@@ -199,10 +216,8 @@ static void herd_from_groups(struct herd_count *a, int *n, const struct sms_msg 
 int sms_do_vaccination(struct sms_job *j)
 {
     struct vaccination_in in;
-    struct verr e;
     char place[128], lbl[64];
     struct sms_sb b;
-    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -211,15 +226,9 @@ int sms_do_vaccination(struct sms_job *j)
     herd_from_groups(in.animals, &in.n_animals, &j->m);
     memcpy(in.event_date, j->event_date, sizeof(in.event_date));
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_vaccination(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_VACCINATION, &in, &e) < 0)
-        return sms_refuse_access(j, &e, in.village);
-    r = record_insert(j->s, REC_VACCINATION, &in, j->record_id, no_ref);
-    if (r < 0)
+    r = save_record(j, REC_VACCINATION, &in, in.village, NULL);
+    if (r <= 0)
         return r;
-    j->record_tbl = "vaccination";
-    j->res->status = SMS_SAVED;
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     sms_sb_add(&b, "Terima kasih. Vaksinasi program %s di %s, %s: ", in.program,
            sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
@@ -238,10 +247,8 @@ int sms_do_vaccination(struct sms_job *j)
 int sms_do_population(struct sms_job *j)
 {
     struct population_in in;
-    struct verr e;
     char place[128], lbl[64];
     struct sms_sb b;
-    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -249,15 +256,9 @@ int sms_do_population(struct sms_job *j)
     herd_from_groups(in.animals, &in.n_animals, &j->m);
     memcpy(in.event_date, j->event_date, sizeof(in.event_date));
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_population(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_POPULATION, &in, &e) < 0)
-        return sms_refuse_access(j, &e, in.village);
-    r = record_insert(j->s, REC_POPULATION, &in, j->record_id, no_ref);
-    if (r < 0)
+    r = save_record(j, REC_POPULATION, &in, in.village, NULL);
+    if (r <= 0)
         return r;
-    j->record_tbl = "population_report";
-    j->res->status = SMS_SAVED;
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     sms_sb_add(&b, "Terima kasih. Populasi di %s, %s: ",
            sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
@@ -273,7 +274,6 @@ int sms_do_population(struct sms_job *j)
 int sms_do_permit(struct sms_job *j)
 {
     struct permit_in in;
-    struct verr e;
     char from[128], to[128];
     struct sms_sb b;
     int r;
@@ -286,15 +286,9 @@ int sms_do_permit(struct sms_job *j)
     herd_from_groups(in.animals, &in.n_animals, &j->m);
     memcpy(in.issue_date, j->event_date, sizeof(in.issue_date));
     snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_permit(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_MOVEMENT, &in, &e) < 0)
-        return sms_refuse_access(j, &e, in.from_area);
-    r = record_insert(j->s, REC_MOVEMENT, &in, j->record_id, j->res->ref);
-    if (r < 0)
+    r = save_record(j, REC_MOVEMENT, &in, in.from_area, j->res->ref);
+    if (r <= 0)
         return r;
-    j->record_tbl = "movement_permit";
-    j->res->status = SMS_SAVED;
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     sms_sb_add(&b, "Terima kasih. SKKH nomor %s untuk pemilik ID %s. Hewan: ", j->res->ref,
            in.owner_id);
