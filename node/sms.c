@@ -9,6 +9,7 @@
  * carried out by sms_records.c and sms_query.c (sms_int.h). */
 #include "sms.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,34 @@ static void add_code_list(struct sms_sb *b, unsigned mask)
 
 /* ---------------------------------------------------------------- handling */
 
+/* ?: the codes the sender may send. */
+static int do_help(struct sms_job *j)
+{
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, TAG "Kode yang dapat Anda kirim: ");
+    add_code_list(&b, role_codes(j->o->role) & ~BIT(SMS_HELP));
+    sms_sb_add(&b, ". Kirim kodenya saja (mis. U) untuk melihat formatnya.");
+    j->res->status = SMS_ANSWERED;
+    return 0;
+}
+
+/* The handler of each code that sms_parse() knows. */
+static int (*const handlers[SMS_KIND_COUNT])(struct sms_job *j) = {
+    [SMS_HELP] = do_help,
+    [SMS_U] = sms_do_case_report,
+    [SMS_P] = sms_do_case_report,
+    [SMS_PK] = sms_do_followup,
+    [SMS_LTL] = sms_do_followup,
+    [SMS_VAK] = sms_do_vaccination,
+    [SMS_POP] = sms_do_population,
+    [SMS_SK] = sms_do_permit,
+    [SMS_KODE] = sms_do_kode,
+    [SMS_CKL] = sms_do_ckl,
+    [SMS_LAPK] = sms_do_lapk,
+};
+
 /* Parses and carries out the message of a known officer; fills j->reply. */
 static int dispatch(struct sms_job *j, const char *text, size_t len)
 {
@@ -124,35 +153,8 @@ static int dispatch(struct sms_job *j, const char *text, size_t len)
     }
     if (r < 0)
         return sms_refuse_format(j, pe.reason, pe.token);
-    switch (j->m.kind) {
-    case SMS_HELP:
-        sms_sb_init(&b, j->reply, sizeof(j->reply));
-        sms_sb_add(&b, TAG "Kode yang dapat Anda kirim: ");
-        add_code_list(&b, allowed & ~BIT(SMS_HELP));
-        sms_sb_add(&b, ". Kirim kodenya saja (mis. U) untuk melihat formatnya.");
-        j->res->status = SMS_ANSWERED;
-        return 0;
-    case SMS_U:
-    case SMS_P:
-        return sms_do_case_report(j);
-    case SMS_PK:
-    case SMS_LTL:
-        return sms_do_followup(j);
-    case SMS_VAK:
-        return sms_do_vaccination(j);
-    case SMS_POP:
-        return sms_do_population(j);
-    case SMS_SK:
-        return sms_do_permit(j);
-    case SMS_KODE:
-        return sms_do_kode(j);
-    case SMS_CKL:
-        return sms_do_ckl(j);
-    case SMS_LAPK:
-        return sms_do_lapk(j);
-    default:
-        return -EINVAL;   /* not reached: every kind is handled above */
-    }
+    assert((unsigned)j->m.kind < SMS_KIND_COUNT && handlers[j->m.kind]);
+    return handlers[j->m.kind](j);
 }
 
 static void hash_message(const char *sender, const char *sent, const char *text, size_t len,
