@@ -162,7 +162,6 @@ int enroll_cmd(struct node_config *cfg, int argc, char **argv)
         { "token", required_argument, NULL, 't' },
         { "ca", required_argument, NULL, 'c' },
         { 0, 0, 0, 0 } };
-    struct store_opts so = config_store_opts(cfg, 0);
     const char *url = NULL, *token = NULL, *ca = NULL, *why = NULL;
     struct nodecert_paths paths;
     struct answer a = { 0 };
@@ -201,15 +200,9 @@ int enroll_cmd(struct node_config *cfg, int argc, char **argv)
     }
     r = nodecert_paths(cfg->db_path, &paths);
     if (r == 0)
-        r = store_open(cfg->db_path, &so, &s);
+        r = config_open_store(cfg, 0, &s);
     if (r < 0)
         goto out;
-    if (!store_district(s)[0] || !store_node_id(s)[0]) {
-        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init "
-                  "--district CODE`", cfg->db_path, cfg->db_path);
-        r = -ENOENT;
-        goto out;
-    }
     r = nodecert_make_key(&key);
     if (r == 0)
         r = nodecert_csr(&key, store_node_id(s), &csr);

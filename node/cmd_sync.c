@@ -30,22 +30,24 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The argument if given, else the config's setting if set, else the meta
+ * key's value, else "". */
+static void find_setting(struct store *s, const char *arg, const char *conf, const char *key,
+                         char *out, size_t cap)
+{
+    if (arg)
+        snprintf(out, cap, "%s", arg);
+    else if (conf[0])
+        snprintf(out, cap, "%s", conf);
+    else if (store_meta_get(s, key, out, cap) < 0)
+        out[0] = '\0';
+}
+
 void sync_find_hub(struct store *s, const struct node_config *cfg, const char *arg_url,
                    const char *arg_ca, char *url, size_t url_cap, char *ca, size_t ca_cap)
 {
-    url[0] = ca[0] = '\0';
-    if (arg_url)
-        snprintf(url, url_cap, "%s", arg_url);
-    else if (cfg->sync_hub_url[0])
-        snprintf(url, url_cap, "%s", cfg->sync_hub_url);
-    else if (store_meta_get(s, "sync.hub_url", url, url_cap) < 0)
-        url[0] = '\0';
-    if (arg_ca)
-        snprintf(ca, ca_cap, "%s", arg_ca);
-    else if (cfg->sync_ca_file[0])
-        snprintf(ca, ca_cap, "%s", cfg->sync_ca_file);
-    else if (store_meta_get(s, "sync.ca_file", ca, ca_cap) < 0)
-        ca[0] = '\0';
+    find_setting(s, arg_url, cfg->sync_hub_url, "sync.hub_url", url, url_cap);
+    find_setting(s, arg_ca, cfg->sync_ca_file, "sync.ca_file", ca, ca_cap);
 }
 
 int sync_remember_hub(struct store *s, const char *url, const char *ca)
@@ -231,7 +233,6 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         { "batch-kib", required_argument, NULL, 'b' },
         { "no-progress", no_argument, NULL, 'n' },
         { 0, 0, 0, 0 } };
-    struct store_opts so = config_store_opts(cfg, 0);
     const char *arg_url = NULL, *arg_ca = NULL;
     char url[512], ca[PATH_MAX];
     struct sync_client_opts co = {0};
@@ -262,15 +263,9 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     }
     if (optind != argc || retries < -1 || retries > 1000)
         return -EDOM;
-    r = store_open(cfg->db_path, &so, &s);
+    r = config_open_store(cfg, 0, &s);
     if (r < 0)
         return r;
-    if (!store_district(s)[0] || !store_node_id(s)[0]) {
-        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init "
-                  "--district CODE`", cfg->db_path, cfg->db_path);
-        r = -ENOENT;
-        goto out;
-    }
     sync_find_hub(s, cfg, arg_url, arg_ca, url, sizeof(url), ca, sizeof(ca));
     if (!url[0]) {
         log_error("sync: no hub known: give --hub https://HOST:PORT (and --ca FILE), "

@@ -78,20 +78,6 @@ static int exit_for(int r)
     return 1;
 }
 
-static int open_store(struct ctx *c, int create, struct store **ret)
-{
-    struct store_opts o = config_store_opts(&c->cfg, create);
-    int r = store_open(c->cfg.db_path, &o, ret);
-
-    if (r == 0 && !create && !store_district(*ret)[0]) {
-        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init --district CODE`",
-                  c->cfg.db_path, c->cfg.db_path);
-        store_close(*ret);
-        return -ENOENT;
-    }
-    return r;
-}
-
 /* getopt_long over the subcommand's own arguments (argv[0] is its name).
  * optind = 0, not 1: main() parsed with "+" (stop at the command), and only
  * optind = 0 makes glibc start afresh in its default mode, which permutes,
@@ -128,7 +114,7 @@ static int cmd_init(struct ctx *c)
     areas = refdata_find_areas(areas);
     if (!areas)
         return -ENOENT;
-    r = open_store(c, 1, &s);
+    r = config_open_store(&c->cfg, 1, &s);
     if (r < 0)
         return r;
     if (store_meta_get(s, "district", have, sizeof(have)) == 0 && strcmp(have, district) != 0) {
@@ -272,7 +258,7 @@ static int cmd_report(struct ctx *c)
         log_error("report needs one subcommand: add or list");
         return -EDOM;
     }
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     if (strcmp(sub, "add") == 0)
@@ -419,7 +405,7 @@ static int cmd_officer(struct ctx *c)
         if (r < 0)
             return r;
     }
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     if (strcmp(sub, "list") == 0) {
@@ -515,7 +501,7 @@ static int cmd_import(struct ctx *c)
     o.path = c->argv[optind];
     actor_operator(&op);
     o.actor = &op;
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     r = validator_new(s, &v);
@@ -548,7 +534,7 @@ static int cmd_status(struct ctx *c)
     SUBOPTS_BEGIN(c)
         case 'j': json = 1; break;
     SUBOPTS_END
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     r = node_status(s, stdout, json);
@@ -569,7 +555,7 @@ static int cmd_enroll(struct ctx *c)
 static int cmd_sms(struct ctx *c)
 {
     struct store *s = NULL;
-    int r = open_store(c, 0, &s);
+    int r = config_open_store(&c->cfg, 0, &s);
 
     if (r == 0)
         r = sms_cmd(s, c->argc, c->argv);
