@@ -336,6 +336,17 @@ int identity_headers(struct sync_client *c, uint64_t hlc)
     return r;
 }
 
+int set_body(struct sync_client *c, struct strbuf *b, int r)
+{
+    if (r < 0) {
+        strbuf_free(b);
+        return r;
+    }
+    c->q->body = b->p;
+    c->q->body_len = b->len;
+    return 1;
+}
+
 /* ------------------------------------------------------------ transfers */
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
@@ -754,13 +765,7 @@ static int renew_prepare(struct sync_client *c)
     if (r == 0)
         r = identity_headers(c, store_hlc_tick(c->store));
     free(csr);
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    return 1;
+    return set_body(c, &b, r);
 }
 
 /* Stores the renewed certificate. A failure is logged, not returned: the

@@ -32,13 +32,7 @@ int pull_prepare(struct sync_client *c)
         r = identity_headers(c, hlc);
     if (r == 0)
         r = add_header(c, "Accept-Encoding: zstd, gzip");
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    return 1;
+    return set_body(c, &b, r);
 }
 
 static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)

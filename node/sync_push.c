@@ -305,15 +305,11 @@ int probe_prepare(struct sync_client *c)
     }
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
-             "run; asking for its high-water mark", (long long)minq);
-    return 1;
+    r = set_body(c, &b, r);
+    if (r > 0)
+        log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
+                 "run; asking for its high-water mark", (long long)minq);
+    return r;
 }
 
 /* The hub has seen seqs beyond this batch: the store was restored from a
