@@ -229,22 +229,15 @@ static int slaughter_check(struct validator *v, struct slaughter_in *in, struct 
 int validate_record(struct validator *v, enum rec_kind kind, void *in, struct verr *err)
 {
     switch (kind) {
-    case REC_FOLLOWUP:
-        return followup_check(v, in, err);
-    case REC_VACCINATION:
-        return vaccination_check(v, in, err);
-    case REC_TREATMENT:
-        return treatment_check(v, in, err);
-    case REC_MOVEMENT:
-        return permit_check(v, in, err);
-    case REC_SLAUGHTER:
-        return slaughter_check(v, in, err);
-    case REC_POPULATION:
-        return population_check(v, in, err);
-    case REC_CASE:
-    case REC_KIND_COUNT:
-        break;
+    case REC_FOLLOWUP:    return followup_check(v, in, err);
+    case REC_VACCINATION: return vaccination_check(v, in, err);
+    case REC_TREATMENT:   return treatment_check(v, in, err);
+    case REC_MOVEMENT:    return permit_check(v, in, err);
+    case REC_SLAUGHTER:   return slaughter_check(v, in, err);
+    case REC_POPULATION:  return population_check(v, in, err);
+    case REC_CASE:        break;      /* validate_case_report(), from its JSON */
+    case REC_KIND_COUNT:  break;
     }
-    assert(!"validate_record: a case report or no kind");
+    assert(!"validate_record: not a kind it checks");
     return -EINVAL;
 }
