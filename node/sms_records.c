@@ -153,6 +153,25 @@ int sms_find_case(struct sms_job *j, char id[UUID_STR_LEN])
 }
 
 
+/* What PK/LTL, VAK, POP and SK records take from the message alike: its groups as
+ * herd counts (a VAK group without a booster: 0), its day and its sender. */
+static void herd_from_message(struct sms_job *j, struct herd_count *a, int *n,
+                              char date[11], char reporter[20])
+{
+    const struct sms_msg *m = &j->m;
+
+    for (int i = 0; i < m->n_groups; i++) {
+        snprintf(a[i].species, sizeof(a[i].species), "%s", m->groups[i].code);
+        memcpy(a[i].n, m->groups[i].n, sizeof(a[i].n));
+        if (m->kind == SMS_VAK && m->groups[i].n_counts < 2)
+            a[i].n[1] = 0;
+    }
+    *n = m->n_groups;
+    memcpy(date, j->event_date, 11);
+    snprintf(reporter, 20, "%s", j->o->phone);
+}
+
+
 int sms_do_followup(struct sms_job *j)
 {
     static const char *const outcome_word[] = { "SB", "sembuh", "MS", "masih sakit", "MT", "mati" };
@@ -169,14 +188,8 @@ int sms_do_followup(struct sms_job *j)
     if (r < 0)
         return r;
     snprintf(in.outcome, sizeof(in.outcome), "%s", m->outcome);
-    for (int i = 0; i < m->n_groups; i++) {
-        snprintf(in.animals[i].species, sizeof(in.animals[i].species), "%s", m->groups[i].code);
-        memcpy(in.animals[i].n, m->groups[i].n, sizeof(in.animals[i].n));
-    }
-    in.n_animals = m->n_groups;
+    herd_from_message(j, in.animals, &in.n_animals, in.event_date, in.reporter);
     in.escalate = m->kind == SMS_LTL ? m->escalate : -1;
-    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
     r = save_record(j, REC_FOLLOWUP, &in, "", NULL);
     if (r <= 0)
         return r;
@@ -200,46 +213,45 @@ int sms_do_followup(struct sms_job *j)
 }
 
 
-/* The message's groups as herd counts (a VAK group without a booster: 0). */
-static void herd_from_groups(struct herd_count *a, int *n, const struct sms_msg *m)
+
+
+/* The reply to VAK and POP: "Terima kasih. WHAT di PLACE, DATE: LABEL N;
+ * LABEL N." with the first count of each species (and a vaccination's
+ * booster in brackets, where there is one). */
+static void reply_herd(struct sms_job *j, const char *what, const char *village,
+                       const char *date, const struct herd_count *a, int n)
 {
-    for (int i = 0; i < m->n_groups; i++) {
-        snprintf(a[i].species, sizeof(a[i].species), "%s", m->groups[i].code);
-        memcpy(a[i].n, m->groups[i].n, sizeof(a[i].n));
-        if (m->kind == SMS_VAK && m->groups[i].n_counts < 2)
-            a[i].n[1] = 0;
+    char place[128], lbl[64];
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. %s di %s, %s: ", what,
+           sms_area_name(j->s, village, place, sizeof(place)), date);
+    for (int i = 0; i < n; i++) {
+        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
+               sms_label(j->s, "species", a[i].species, lbl, sizeof(lbl)), (long long)a[i].n[0]);
+        if (j->m.kind == SMS_VAK && a[i].n[1])
+            sms_sb_add(&b, " (booster %lld)", (long long)a[i].n[1]);
     }
-    *n = m->n_groups;
+    sms_sb_add(&b, ".");
 }
 
 
 int sms_do_vaccination(struct sms_job *j)
 {
     struct vaccination_in in;
-    char place[128], lbl[64];
-    struct sms_sb b;
+    char what[64];
     int r;
 
     memset(&in, 0, sizeof(in));
     snprintf(in.program, sizeof(in.program), "%s", j->m.id);
     snprintf(in.village, sizeof(in.village), "%s", j->m.loc[0] ? j->m.loc : j->o->village);
-    herd_from_groups(in.animals, &in.n_animals, &j->m);
-    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    herd_from_message(j, in.animals, &in.n_animals, in.event_date, in.reporter);
     r = save_record(j, REC_VACCINATION, &in, in.village, NULL);
     if (r <= 0)
         return r;
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, "Terima kasih. Vaksinasi program %s di %s, %s: ", in.program,
-           sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
-    for (int i = 0; i < in.n_animals; i++) {
-        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
-               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
-               (long long)in.animals[i].n[0]);
-        if (in.animals[i].n[1])
-            sms_sb_add(&b, " (booster %lld)", (long long)in.animals[i].n[1]);
-    }
-    sms_sb_add(&b, ".");
+    snprintf(what, sizeof(what), "Vaksinasi program %s", in.program);
+    reply_herd(j, what, in.village, in.event_date, in.animals, in.n_animals);
     return 0;
 }
 
@@ -247,26 +259,15 @@ int sms_do_vaccination(struct sms_job *j)
 int sms_do_population(struct sms_job *j)
 {
     struct population_in in;
-    char place[128], lbl[64];
-    struct sms_sb b;
     int r;
 
     memset(&in, 0, sizeof(in));
     snprintf(in.village, sizeof(in.village), "%s", j->m.loc[0] ? j->m.loc : j->o->village);
-    herd_from_groups(in.animals, &in.n_animals, &j->m);
-    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    herd_from_message(j, in.animals, &in.n_animals, in.event_date, in.reporter);
     r = save_record(j, REC_POPULATION, &in, in.village, NULL);
     if (r <= 0)
         return r;
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, "Terima kasih. Populasi di %s, %s: ",
-           sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
-    for (int i = 0; i < in.n_animals; i++)
-        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
-               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
-               (long long)in.animals[i].n[0]);
-    sms_sb_add(&b, ".");
+    reply_herd(j, "Populasi", in.village, in.event_date, in.animals, in.n_animals);
     return 0;
 }
 
@@ -283,9 +284,7 @@ int sms_do_permit(struct sms_job *j)
     snprintf(in.owner_phone, sizeof(in.owner_phone), "%s", j->m.phone);
     snprintf(in.from_area, sizeof(in.from_area), "%s", j->m.loc);
     snprintf(in.to_area, sizeof(in.to_area), "%s", j->m.loc2);
-    herd_from_groups(in.animals, &in.n_animals, &j->m);
-    memcpy(in.issue_date, j->event_date, sizeof(in.issue_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
+    herd_from_message(j, in.animals, &in.n_animals, in.issue_date, in.reporter);
     r = save_record(j, REC_MOVEMENT, &in, in.from_area, j->res->ref);
     if (r <= 0)
         return r;
