@@ -210,19 +210,50 @@ static int queue_alerts(struct sms_job *j, int64_t msg)
     return r;
 }
 
+static const char *const status_word[] = {
+    [SMS_SAVED] = "saved", [SMS_ANSWERED] = "answered", [SMS_REFUSED] = "refused",
+    [SMS_UNKNOWN_PHONE] = "unknown_phone",
+};
+
+/* A message handled before (the same hash): counts this delivery and fills
+ * res as the first handling did. Inside the message's transaction. Returns
+ * 1 when it is one, 0 when the message is new, or -errno. */
+static int seen_before(struct store *s, const char *hash, struct sms_result *res)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id, coalesce(ref, ''), status FROM sms_in WHERE hash = ?1");
+    const char *status;
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    }
+    status = (const char *)sqlite3_column_text(st, 2);
+    res->duplicate = 1;
+    res->msg_id = sqlite3_column_int64(st, 0);
+    snprintf(res->ref, sizeof(res->ref), "%s", (const char *)sqlite3_column_text(st, 1));
+    for (int k = 0; k <= SMS_UNKNOWN_PHONE; k++)
+        if (strcmp(status, status_word[k]) == 0)
+            res->status = (enum sms_status)k;
+    sqlite3_reset(st);
+    r = store_run_int(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1",
+                      res->msg_id);
+    return r < 0 ? r : 1;
+}
+
 int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *in,
                struct sms_result *res)
 {
-    static const char *const status_word[] = {
-        [SMS_SAVED] = "saved", [SMS_ANSWERED] = "answered", [SMS_REFUSED] = "refused",
-        [SMS_UNKNOWN_PHONE] = "unknown_phone",
-    };
     struct sms_officer o = {0};
     struct sms_job *j = NULL;
     char phone[20], hash[65], now[32];
     const char *sender = in->sender;
     sqlite3_stmt *st;
-    int has_phone, rc, r;
+    int has_phone, r;
 
     memset(res, 0, sizeof(*res));
     has_phone = phone_normalize(in->sender, phone) == 0;
@@ -241,31 +272,10 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     if (r < 0)
         goto out_free;
 
-    st = store_stmt(s, "SELECT id, coalesce(ref, ''), status FROM sms_in WHERE hash = ?1");
-    if (!st) {
-        r = -EIO;
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *status = (const char *)sqlite3_column_text(st, 2);
-        res->duplicate = 1;
-        res->msg_id = sqlite3_column_int64(st, 0);
-        snprintf(res->ref, sizeof(res->ref), "%s", (const char *)sqlite3_column_text(st, 1));
-        for (int k = 0; k <= SMS_UNKNOWN_PHONE; k++)
-            if (strcmp(status, status_word[k]) == 0)
-                res->status = (enum sms_status)k;
-        sqlite3_reset(st);
-        r = store_run_int(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1",
-                          res->msg_id);
-        if (r == 0)
+    r = seen_before(s, hash, res);
+    if (r != 0) {
+        if (r > 0)
             r = store_commit(s);
-        goto out;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = store_error(s, rc);
         goto out;
     }
 
@@ -323,9 +333,21 @@ out_free:
     return r;
 }
 
+/* Marks the outgoing message id written, to the file name ("": none). */
+static int mark_written(struct store *s, int64_t id, const char *name)
+{
+    sqlite3_stmt *st = store_stmt(s, "UPDATE sms_out SET written = 1, file = ?2 WHERE id = ?1");
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    bind_opt(st, 2, name);
+    return store_step_done(s, st);
+}
+
 int sms_flush(struct store *s, int64_t msg_id, int resend_reply, sms_send_fn send, void *ctx)
 {
-    sqlite3_stmt *st = NULL, *done;
+    sqlite3_stmt *st = NULL;
     char name[256];
     int n = 0, rc, r = 0;
 
@@ -363,21 +385,10 @@ int sms_flush(struct store *s, int64_t msg_id, int resend_reply, sms_send_fn sen
     for (int i = 0; i < np; i++) {
         name[0] = '\0';
         r = send(ctx, p[i].phone, p[i].text, name, sizeof(name));
+        if (r == 0)
+            r = mark_written(s, p[i].id, name);
         if (r < 0)
             goto out;
-        done = store_stmt(s, "UPDATE sms_out SET written = 1, file = ?2 WHERE id = ?1");
-        if (!done) {
-            r = -EIO;
-            goto out;
-        }
-        sqlite3_bind_int64(done, 1, p[i].id);
-        bind_opt(done, 2, name);
-        rc = sqlite3_step(done);
-        sqlite3_reset(done);
-        if (rc != SQLITE_DONE) {
-            r = store_error(s, rc);
-            goto out;
-        }
         n++;
     }
 out:
