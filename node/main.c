@@ -269,45 +269,6 @@ static int cmd_report(struct ctx *c)
     return r;
 }
 
-static int officer_list(struct store *s, int json)
-{
-    sqlite3_stmt *st;
-    int rc, n = 0;
-
-    rc = sqlite3_prepare_v2(store_db(s),
-        "SELECT id, name, role, phone, district, village FROM officer WHERE deleted = 0 "
-        "ORDER BY name", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_error(s, rc);
-    printf(json ? "[" : "%-28s %-9s %-16s %s\n", "NAME", "ROLE", "PHONE", "VILLAGE");
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *col[6];
-        for (int i = 0; i < 6; i++)
-            col[i] = (const char *)sqlite3_column_text(st, i);
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", col[0]);
-            cJSON_AddStringToObject(o, "name", col[1]);
-            cJSON_AddStringToObject(o, "role", col[2]);
-            cJSON_AddStringToObject(o, "phone", col[3]);
-            cJSON_AddStringToObject(o, "district", col[4]);
-            if (col[5])
-                cJSON_AddStringToObject(o, "village", col[5]);
-            char *t = cJSON_PrintUnformatted(o);
-            printf("%s%s", n ? ",\n" : "\n", t ? t : "null");
-            free(t);
-            cJSON_Delete(o);
-        } else {
-            printf("%-28s %-9s %-16s %s\n", col[1], col[2], col[3], col[5] ? col[5] : "-");
-        }
-        n++;
-    }
-    if (json)
-        printf(n ? "\n]\n" : "]\n");
-    sqlite3_finalize(st);
-    return 0;
-}
-
 /* Reads one line from stdin as a new web password and hashes it. */
 static int read_password(char hash[AUTH_HASH_MAX])
 {
@@ -409,7 +370,7 @@ static int cmd_officer(struct ctx *c)
     if (r < 0)
         return r;
     if (strcmp(sub, "list") == 0) {
-        r = officer_list(s, json);
+        r = officer_list(s, stdout, json);
         goto out;
     }
     if (strcmp(sub, "password") == 0) {

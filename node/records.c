@@ -191,6 +191,78 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
     return store_step_done(s, st);
 }
 
+/* The columns of st's current row as text (NULL for a NULL value). */
+static void row_text(sqlite3_stmt *st, const char **col, int n)
+{
+    for (int i = 0; i < n; i++)
+        col[i] = (const char *)sqlite3_column_text(st, i);
+}
+
+/* Writes o (consumed) as element n (from 0) of the JSON array on fp. */
+static void print_item(FILE *fp, cJSON *o, int n)
+{
+    char *text = cJSON_PrintUnformatted(o);
+
+    fprintf(fp, "%s%s", n ? ",\n" : "\n", text ? text : "null");
+    free(text);
+    cJSON_Delete(o);
+}
+
+/* A row of case_report_list()'s query as its JSON object. */
+static cJSON *report_json(sqlite3_stmt *st, const char *const *col)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "id", col[0]);
+    cJSON_AddStringToObject(o, "ref", col[1]);
+    cJSON_AddStringToObject(o, "kind", col[2]);
+    cJSON_AddStringToObject(o, "village", col[3]);
+    cJSON_AddStringToObject(o, "village_name", col[4] ? col[4] : "");
+    if (col[5])
+        cJSON_AddStringToObject(o, "syndrome", col[5]);
+    cJSON_AddItemToObject(o, "signs", cJSON_Parse(col[6]));
+    cJSON_AddItemToObject(o, "animals", cJSON_Parse(col[7]));
+    cJSON_AddItemToObject(o, "ddx", cJSON_Parse(col[8]));
+    cJSON_AddStringToObject(o, "event_date", col[9]);
+    if (col[10])
+        cJSON_AddStringToObject(o, "reporter", col[10]);
+    if (col[11])
+        cJSON_AddStringToObject(o, "note", col[11]);
+    if (col[12]) {
+        cJSON_AddNumberToObject(o, "lat", sqlite3_column_double(st, 12));
+        cJSON_AddNumberToObject(o, "lon", sqlite3_column_double(st, 13));
+    }
+    cJSON_AddStringToObject(o, "created_at", col[14]);
+    cJSON_AddStringToObject(o, "sync", col[15]);
+    if (col[16])
+        cJSON_AddStringToObject(o, "sync_error", col[16]);
+    return o;
+}
+
+/* The same row as a line of the table for people. */
+static void report_line(FILE *fp, const char *const *col)
+{
+    char animals[64] = "";
+    cJSON *arr = cJSON_Parse(col[7]), *a;
+    size_t len = 0;
+
+    cJSON_ArrayForEach(a, arr) {
+        int k = snprintf(animals + len, sizeof(animals) - len, "%s%s %d/%d/%d",
+                         len ? ", " : "",
+                         cJSON_GetStringValue(cJSON_GetObjectItem(a, "species")),
+                         (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "sick")),
+                         (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "dead")),
+                         (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "at_risk")));
+        if (k < 0 || (size_t)k >= sizeof(animals) - len)
+            break;
+        len += (size_t)k;
+    }
+    cJSON_Delete(arr);
+    fprintf(fp, "%-12s %-4s %-10s %-24.24s %-30.30s %s%s%s\n", col[1], col[2], col[9],
+            col[4] ? col[4] : col[3], animals, col[15], col[16] ? ": " : "",
+            col[16] ? col[16] : "");
+}
+
 int case_report_list(struct store *s, FILE *fp, int json, int limit)
 {
     static const char sql[] =
@@ -200,6 +272,7 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 ORDER BY c.hlc DESC LIMIT ?1";
     sqlite3_stmt *st;
+    const char *col[17];
     int rc, n = 0;
 
     rc = sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL);
@@ -212,60 +285,12 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
     else
         fprintf(fp, "%-12s %-4s %-10s %-24s %-30s %-8s\n", "REF", "KIND", "DATE", "VILLAGE",
                 "ANIMALS (sick/dead/at risk)", "SYNC");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *col[17];
-        for (int i = 0; i < 17; i++)
-            col[i] = (const char *)sqlite3_column_text(st, i);
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", col[0]);
-            cJSON_AddStringToObject(o, "ref", col[1]);
-            cJSON_AddStringToObject(o, "kind", col[2]);
-            cJSON_AddStringToObject(o, "village", col[3]);
-            cJSON_AddStringToObject(o, "village_name", col[4] ? col[4] : "");
-            if (col[5])
-                cJSON_AddStringToObject(o, "syndrome", col[5]);
-            cJSON_AddItemToObject(o, "signs", cJSON_Parse(col[6]));
-            cJSON_AddItemToObject(o, "animals", cJSON_Parse(col[7]));
-            cJSON_AddItemToObject(o, "ddx", cJSON_Parse(col[8]));
-            cJSON_AddStringToObject(o, "event_date", col[9]);
-            if (col[10])
-                cJSON_AddStringToObject(o, "reporter", col[10]);
-            if (col[11])
-                cJSON_AddStringToObject(o, "note", col[11]);
-            if (col[12]) {
-                cJSON_AddNumberToObject(o, "lat", sqlite3_column_double(st, 12));
-                cJSON_AddNumberToObject(o, "lon", sqlite3_column_double(st, 13));
-            }
-            cJSON_AddStringToObject(o, "created_at", col[14]);
-            cJSON_AddStringToObject(o, "sync", col[15]);
-            if (col[16])
-                cJSON_AddStringToObject(o, "sync_error", col[16]);
-            char *text = cJSON_PrintUnformatted(o);
-            fprintf(fp, "%s%s", n ? ",\n" : "\n", text ? text : "null");
-            free(text);
-            cJSON_Delete(o);
-        } else {
-            char animals[64] = "";
-            cJSON *arr = cJSON_Parse(col[7]), *a;
-            size_t len = 0;
-            cJSON_ArrayForEach(a, arr) {
-                int k = snprintf(animals + len, sizeof(animals) - len, "%s%s %d/%d/%d",
-                                 len ? ", " : "",
-                                 cJSON_GetStringValue(cJSON_GetObjectItem(a, "species")),
-                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "sick")),
-                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "dead")),
-                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "at_risk")));
-                if (k < 0 || (size_t)k >= sizeof(animals) - len)
-                    break;
-                len += (size_t)k;
-            }
-            cJSON_Delete(arr);
-            fprintf(fp, "%-12s %-4s %-10s %-24.24s %-30.30s %s%s%s\n", col[1], col[2], col[9],
-                    col[4] ? col[4] : col[3], animals, col[15], col[16] ? ": " : "",
-                    col[16] ? col[16] : "");
-        }
-        n++;
+    for (; (rc = sqlite3_step(st)) == SQLITE_ROW; n++) {
+        row_text(st, col, 17);
+        if (json)
+            print_item(fp, report_json(st, col), n);
+        else
+            report_line(fp, col);
     }
     if (json)
         fputs(n ? "\n]\n" : "]\n", fp);
@@ -273,6 +298,49 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
         fputs("(no case reports yet)\n", fp);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+}
+
+/* An officer row of officer_list()'s query as its JSON object. */
+static cJSON *officer_json(const char *const *col)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "id", col[0]);
+    cJSON_AddStringToObject(o, "name", col[1]);
+    cJSON_AddStringToObject(o, "role", col[2]);
+    cJSON_AddStringToObject(o, "phone", col[3]);
+    cJSON_AddStringToObject(o, "district", col[4]);
+    if (col[5])
+        cJSON_AddStringToObject(o, "village", col[5]);
+    return o;
+}
+
+int officer_list(struct store *s, FILE *fp, int json)
+{
+    sqlite3_stmt *st;
+    const char *col[6];
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(store_db(s),
+        "SELECT id, name, role, phone, district, village FROM officer WHERE deleted = 0 "
+        "ORDER BY name", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_error(s, rc);
+    if (json)
+        fputs("[", fp);
+    else
+        fprintf(fp, "%-28s %-9s %-16s %s\n", "NAME", "ROLE", "PHONE", "VILLAGE");
+    for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+        row_text(st, col, 6);
+        if (json)
+            print_item(fp, officer_json(col), n);
+        else
+            fprintf(fp, "%-28s %-9s %-16s %s\n", col[1], col[2], col[3], col[5] ? col[5] : "-");
+    }
+    if (json)
+        fputs(n ? "\n]\n" : "]\n", fp);
+    sqlite3_finalize(st);
+    return 0;
 }
 
 /* The table of each kind, and the column a kind numbers itself (a movement

@@ -30,6 +30,10 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
  * rejected (with the hub's reason). */
 int case_report_list(struct store *s, FILE *fp, int json, int limit);
 
+/* Writes the officers (not deleted) by name as a JSON array, or as a table
+ * for people, to fp. */
+int officer_list(struct store *s, FILE *fp, int json);
+
 /* Writes the node's status as one JSON object (json) or as lines for people. */
 int node_status(struct store *s, FILE *fp, int json);
 
