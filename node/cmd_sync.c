@@ -67,11 +67,7 @@ int sync_remember_hub(struct store *s, const char *url, const char *ca)
     r = store_meta_set(s, "sync.hub_url", url);
     if (r == 0)
         r = store_meta_set(s, "sync.ca_file", ca ? ca : "");
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0)
-        store_rollback(s);
-    return r;
+    return store_end(s, r);
 }
 
 static void progress(struct sync_client *c, double t0, int final)

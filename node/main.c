@@ -136,12 +136,9 @@ static int cmd_init(struct ctx *c)
     }
     if (r == 0)
         r = store_meta_set(s, "district", district);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
+    r = store_end(s, r);
+    if (r < 0)
         goto out;
-    }
     printf("store %s for district %s %s (%s), node %s\n", c->cfg.db_path, district,
            n.district_name, n.province_name, store_node_id(s));
     printf("loaded %d code-list entries, %d province, %d district, %d sub-districts, "
@@ -224,12 +221,9 @@ static int cmd_report_add(struct ctx *c, struct store *s)
     if (r < 0)
         goto out;
     r = case_report_insert(s, &in, id, ref);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
+    r = store_end(s, r);
+    if (r < 0)
         goto out;
-    }
     /* committed with synchronous=FULL: now it may be acknowledged */
     printf("{\"id\":\"%s\",\"ref\":\"%s\"}\n", id, ref);
 out:
@@ -314,12 +308,9 @@ static int officer_password(struct store *s, const char *phone, const char *hash
     r = store_begin(s);
     if (r == 0)
         r = auth_set_password(s, id, hash);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
+    r = store_end(s, r);
+    if (r < 0)
         return r;
-    }
     printf("{\"id\":\"%s\",\"phone\":\"%s\",\"password\":\"set\"}\n", id, norm);
     return 0;
 }
@@ -417,10 +408,8 @@ static int cmd_officer(struct ctx *c)
     r = officer_insert(s, &in, id);
     if (r == 0 && pw_hash[0])
         r = auth_set_password(s, id, pw_hash);
-    if (r == 0)
-        r = store_commit(s);
+    r = store_end(s, r);
     if (r < 0) {
-        store_rollback(s);
         if (r == -EEXIST) {
             log_error("officer refused: phone: %s is already registered", in.phone);
             r = -EINVAL;

@@ -168,10 +168,8 @@ static int store_migrate(struct store *s)
             snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
             r = store_exec(s, sql);
         }
-        if (r == 0)
-            r = store_commit(s);
+        r = store_end(s, r);
         if (r < 0) {
-            store_rollback(s);
             log_error("store: migration %s failed; the store is left at version %d",
                       m->name, v - 1);
             return r;
@@ -218,10 +216,7 @@ static int ensure_triggers(struct store *s)
     r = store_begin(s);
     if (r == 0)
         r = store_exec(s, q.p);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0)
-        store_rollback(s);
+    r = store_end(s, r);
     strbuf_free(&q);
     return r;
 }
@@ -510,6 +505,15 @@ void store_rollback(struct store *s)
     /* references of the dead transaction are handed out again (its rows are
      * gone); HLC values are simply skipped */
     s->ref_seq = s->ref_saved;
+}
+
+int store_end(struct store *s, int r)
+{
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0)
+        store_rollback(s);
+    return r;
 }
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql)

@@ -48,6 +48,10 @@ int store_begin(struct store *s);
 int store_begin_bg(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+/* Ends the open transaction as r says: commits it when r is 0, and rolls
+ * it back otherwise or when the commit fails. Returns r or the commit's
+ * failure. */
+int store_end(struct store *s, int r);
 
 /* Waits (a second at most) while interactive writers are waiting for the
  * store, so they go first; store_begin_bg() calls it. */

@@ -719,11 +719,7 @@ int sync_client_round_ok(struct sync_client *c)
     if (r < 0)
         return r;
     r = store_meta_set(c->store, "last_sync_ok", now);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0)
-        store_rollback(c->store);
-    return r;
+    return store_end(c->store, r);
 }
 
 void sync_client_record_error(struct sync_client *c)

@@ -388,10 +388,8 @@ int pull_apply(struct sync_client *c)
         r = store_exec(c->store, "DELETE FROM sync_apply");
     if (r == 0)
         r = store_meta_set(c->store, "sync.pull_cursor", cursor->valuestring);
-    if (r == 0)
-        r = store_commit(c->store);
+    r = store_end(c->store, r);
     if (r < 0) {
-        store_rollback(c->store);
         if (!c->error[0])
             set_error(c, r, "cannot apply a pulled page: %s", strerror(-r));
         goto out;

@@ -255,12 +255,9 @@ int sent_seq_mark(struct sync_client *c, int64_t last_seq)
     r = store_begin_bg(c->store);
     if (r == 0)
         r = store_meta_set(c->store, "sync.sent_seq", v);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
+    r = store_end(c->store, r);
+    if (r < 0)
         return r;
-    }
     c->sent_seq = last_seq;
     return 0;
 }
@@ -339,12 +336,9 @@ static int renumber_queue(struct sync_client *c, int64_t acked)
              "DROP TABLE sync_renumber;", (long long)acked, (long long)acked,
              (long long)acked);
     r = store_exec(c->store, sql);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
+    r = store_end(c->store, r);
+    if (r < 0)
         return set_error(c, r, "cannot renumber the outbox: %s", strerror(-r));
-    }
     c->round_seq = INT64_MAX;           /* the renumbered entries belong to this round */
     return 0;
 }
@@ -481,10 +475,8 @@ int push_apply(struct sync_client *c)
     store_now_iso(now);
     if (r == 0)
         r = store_meta_set(c->store, "sync.last_push_ok", now);
-    if (r == 0)
-        r = store_commit(c->store);
+    r = store_end(c->store, r);
     if (r < 0) {
-        store_rollback(c->store);
         set_error(c, r, "cannot record the hub's ack: %s (the batch will be sent again)",
                   strerror(-r));
         goto out;
