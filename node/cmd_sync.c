@@ -10,7 +10,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdopts.h"
 #include "sync_client.h"
 #include "log.h"
 #include "nodecert.h"
@@ -221,44 +221,29 @@ static int run_round(struct sync_client *c, struct xfers *x, double retry_for, i
 
 int sync_cmd(struct node_config *cfg, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "hub", required_argument, NULL, 'h' },
-        { "ca", required_argument, NULL, 'c' },
-        { "retries", required_argument, NULL, 'r' },
-        { "retry-for", required_argument, NULL, 'f' },
-        { "batch-kib", required_argument, NULL, 'b' },
-        { "no-progress", no_argument, NULL, 'n' },
-        { 0, 0, 0, 0 } };
-    const char *arg_url = NULL, *arg_ca = NULL;
+    const char *arg_url = NULL, *arg_ca = NULL, *arg_retry_for = NULL;
+    int r, tty = isatty(STDERR_FILENO), retries = -1, batch_kib = (int)cfg->sync_batch_kib;
+    const struct cmdopt opts[] = {
+        { "hub", CMDOPT_TEXT, &arg_url }, { "ca", CMDOPT_TEXT, &arg_ca },
+        { "retries", CMDOPT_INT, &retries }, { "retry-for", CMDOPT_TEXT, &arg_retry_for },
+        { "batch-kib", CMDOPT_INT, &batch_kib }, { "no-progress", CMDOPT_CLEAR, &tty } };
     char url[512], ca[PATH_MAX];
     struct sync_client_opts co = {0};
     struct nodecert_paths paths;
     struct sync_client *c = NULL;
     struct store *s = NULL;
     struct xfers x = {0};
-    int opt, r, tty = isatty(STDERR_FILENO), retries = -1;
-    unsigned batch_kib = cfg->sync_batch_kib;
     double t0 = now_s(), retry_for = 60;
     char *end;
 
-    optind = 0;                 /* 0: a full reset of getopt, which main() used with "+" */
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'h': arg_url = optarg; break;
-        case 'c': arg_ca = optarg; break;
-        case 'r': retries = atoi(optarg); break;
-        case 'f':
-            retry_for = strtod(optarg, &end);
-            if (*end || end == optarg || !(retry_for >= 0 && retry_for <= 86400))
-                return -EDOM;
-            break;
-        case 'b': batch_kib = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'n': tty = 0; break;
-        default: return -EDOM;
-        }
-    }
-    if (optind != argc || retries < -1 || retries > 1000)
+    r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
+    if (r != argc || retries < -1 || retries > 1000)
         return -EDOM;
+    if (arg_retry_for) {
+        retry_for = strtod(arg_retry_for, &end);
+        if (*end || end == arg_retry_for || !(retry_for >= 0 && retry_for <= 86400))
+            return -EDOM;
+    }
     r = config_open_store(cfg, 0, &s);
     if (r < 0)
         return r;
@@ -286,7 +271,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.ca_file = ca[0] ? ca : NULL;
     co.cert_file = paths.crt;
     co.key_file = paths.key;
-    co.batch_bytes = batch_kib * 1024u;
+    co.batch_bytes = (unsigned)batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
     r = sync_client_new(s, &co, &c);
     if (r < 0)

@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "cmd_sync.h"
+#include "cmdopts.h"
 #include "config.h"
 #include "daemon.h"
 #include "auth.h"
@@ -78,31 +79,24 @@ static int exit_for(int r)
     return 1;
 }
 
-/* getopt_long over the subcommand's own arguments (argv[0] is its name).
- * optind = 0, not 1: main() parsed with "+" (stop at the command), and only
- * optind = 0 makes glibc start afresh in its default mode, which permutes,
- * so options may come before or after FILE and the subcommand word. */
-#define SUBOPTS_BEGIN(c) optind = 0; opterr = 1; int opt_; \
-    while ((opt_ = getopt_long((c)->argc, (c)->argv, "", longopts, NULL)) != -1) { switch (opt_) {
-#define SUBOPTS_END default: return -EDOM; } }
+/* The command's options (argv[0] is its name) by its table (cmdopts.h):
+ * the index of its first word, or -EDOM. */
+#define PARSE_OPTS(c, opts) cmdopts_parse((c)->argc, (c)->argv, opts, CMDOPTS_N(opts))
 
 static int cmd_init(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "district", required_argument, NULL, 'd' },
-        { "areas", required_argument, NULL, 'a' },
-        { 0, 0, 0, 0 } };
     const char *district_arg = NULL, *areas = c->cfg.areas_dir[0] ? c->cfg.areas_dir : NULL;
+    const struct cmdopt opts[] = {
+        { "district", CMDOPT_TEXT, &district_arg }, { "areas", CMDOPT_TEXT, &areas } };
     struct refdata_counts n = {0};
     struct store *s = NULL;
     char district[5], have[8], id[UUID_STR_LEN];
     int r;
 
-    SUBOPTS_BEGIN(c)
-        case 'd': district_arg = optarg; break;
-        case 'a': areas = optarg; break;
-    SUBOPTS_END
-    if (!district_arg || optind != c->argc) {
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    if (!district_arg || r != c->argc) {
         log_error("init needs --district CODE (e.g. 32.01 or 3201)");
         return -EDOM;
     }
@@ -235,19 +229,16 @@ out:
 
 static int cmd_report(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "limit", required_argument, NULL, 'l' },
-        { 0, 0, 0, 0 } };
-    struct store *s = NULL;
     int json = 0, limit = 0, r;
+    const struct cmdopt opts[] = {
+        { "json", CMDOPT_SET, &json }, { "limit", CMDOPT_INT, &limit } };
+    struct store *s = NULL;
     const char *sub;
 
-    SUBOPTS_BEGIN(c)
-        case 'j': json = 1; break;
-        case 'l': limit = atoi(optarg); break;
-    SUBOPTS_END
-    sub = optind == c->argc - 1 ? c->argv[optind] : "";
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    sub = r == c->argc - 1 ? c->argv[r] : "";
     if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0) {
         log_error("report needs one subcommand: add or list");
         return -EDOM;
@@ -317,33 +308,23 @@ static int officer_password(struct store *s, const char *phone, const char *hash
 
 static int cmd_officer(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "name", required_argument, NULL, 'n' },
-        { "phone", required_argument, NULL, 'p' },
-        { "role", required_argument, NULL, 'r' },
-        { "village", required_argument, NULL, 'v' },
-        { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'P' },
-        { 0, 0, 0, 0 } };
     const char *name = NULL, *phone = NULL, *role = NULL, *village = NULL;
+    int json = 0, pw_stdin = 0, r;
+    const struct cmdopt opts[] = {
+        { "name", CMDOPT_TEXT, &name }, { "phone", CMDOPT_TEXT, &phone },
+        { "role", CMDOPT_TEXT, &role }, { "village", CMDOPT_TEXT, &village },
+        { "json", CMDOPT_SET, &json }, { "password-stdin", CMDOPT_SET, &pw_stdin } };
     char pw_hash[AUTH_HASH_MAX] = "";
-    int pw_stdin = 0;
     const char *sub;
     struct officer_in in = {0};
     struct validator *v = NULL;
     struct store *s = NULL;
     char id[UUID_STR_LEN];
-    int json = 0, r;
 
-    SUBOPTS_BEGIN(c)
-        case 'n': name = optarg; break;
-        case 'p': phone = optarg; break;
-        case 'r': role = optarg; break;
-        case 'v': village = optarg; break;
-        case 'j': json = 1; break;
-        case 'P': pw_stdin = 1; break;
-    SUBOPTS_END
-    sub = optind == c->argc - 1 ? c->argv[optind] : "";
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    sub = r == c->argc - 1 ? c->argv[r] : "";
     if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "password") != 0) {
         log_error("officer needs one subcommand: add, list or password");
         return -EDOM;
@@ -425,30 +406,25 @@ out:
 
 static int cmd_import(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "strict", no_argument, NULL, 's' },
-        { "again", no_argument, NULL, 'a' },
-        { "rejects", required_argument, NULL, 'r' },
-        { "no-progress", no_argument, NULL, 'n' },
-        { 0, 0, 0, 0 } };
     struct import_opts o = { .chunk = c->cfg.import_chunk, .progress = isatty(STDERR_FILENO) };
+    const struct cmdopt opts[] = {
+        { "strict", CMDOPT_SET, &o.strict }, { "again", CMDOPT_SET, &o.again },
+        { "rejects", CMDOPT_TEXT, &o.rejects_path },
+        { "no-progress", CMDOPT_CLEAR, &o.progress } };
     struct import_result res;
     struct actor op;
     struct validator *v = NULL;
     struct store *s = NULL;
     int r;
 
-    SUBOPTS_BEGIN(c)
-        case 's': o.strict = 1; break;
-        case 'a': o.again = 1; break;
-        case 'r': o.rejects_path = optarg; break;
-        case 'n': o.progress = 0; break;
-    SUBOPTS_END
-    if (optind != c->argc - 1) {
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    if (r != c->argc - 1) {
         log_error("import needs one FILE.jsonl");
         return -EDOM;
     }
-    o.path = c->argv[optind];
+    o.path = c->argv[r];
     actor_operator(&op);
     o.actor = &op;
     r = config_open_store(&c->cfg, 0, &s);
@@ -475,15 +451,13 @@ static int cmd_import(struct ctx *c)
 
 static int cmd_status(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { 0, 0, 0, 0 } };
-    struct store *s = NULL;
     int json = 0, r;
+    const struct cmdopt opts[] = { { "json", CMDOPT_SET, &json } };
+    struct store *s = NULL;
 
-    SUBOPTS_BEGIN(c)
-        case 'j': json = 1; break;
-    SUBOPTS_END
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
     r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
