@@ -41,7 +41,7 @@ CREATE TABLE code_list (
 ------------------------------------------------------------------ synced tables
 -- Every synced row: a UUIDv7 id made where it is born, origin (node id or
 -- 'central'), hlc (hybrid logical clock), deleted (tombstone), and times in
--- UTC ISO-8601. Triggers below queue every change in the outbox.
+-- UTC ISO-8601. Capture triggers (see the outbox) queue every change.
 
 CREATE TABLE officer (
     id         TEXT PRIMARY KEY,
