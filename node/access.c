@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,61 +39,23 @@ void actor_officer(struct actor *a, const char *role, const char *phone, const c
     snprintf(a->village, sizeof(a->village), "%s", village ? village : "");
 }
 
-/* Where a record of kind keeps its village (NULL: it has none of its own)
- * and its reporter. */
-static void fields_of(enum rec_kind kind, void *rec, char **village, const char **field,
-                      char **reporter)
-{
-    *field = "village";
-    switch (kind) {
-    case REC_CASE: {
-        struct case_report_in *r = rec;
-        *village = r->village;
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_FOLLOWUP: {        /* the case's; no village reporter writes these */
-        struct followup_in *r = rec;
-        *village = NULL;
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_VACCINATION: {
-        struct vaccination_in *r = rec;
-        *village = r->village;
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_TREATMENT: {
-        struct treatment_in *r = rec;
-        *village = r->village;
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_MOVEMENT: {
-        struct permit_in *r = rec;
-        *village = r->from_area;
-        *field = "from_area";
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_SLAUGHTER: {
-        struct slaughter_in *r = rec;
-        *village = r->village;
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_POPULATION: {
-        struct population_in *r = rec;
-        *village = r->village;
-        *reporter = r->reporter;
-        return;
-    }
-    case REC_KIND_COUNT:
-        break;
-    }
-    *village = *reporter = NULL;
-}
+/* Where a record of kind keeps its village (field: the name a refusal
+ * gives) and its reporter (char[20] in every kind). A follow-up has no
+ * village of its own (it is the case's), and no village reporter writes one. */
+#define PLACE(st, v) { #v, 1, offsetof(struct st, v), offsetof(struct st, reporter) }
+static const struct {
+    const char *field;
+    int has_village;
+    size_t village, reporter;
+} places[REC_KIND_COUNT] = {
+    [REC_CASE] = PLACE(case_report_in, village),
+    [REC_FOLLOWUP] = { "village", 0, 0, offsetof(struct followup_in, reporter) },
+    [REC_VACCINATION] = PLACE(vaccination_in, village),
+    [REC_TREATMENT] = PLACE(treatment_in, village),
+    [REC_MOVEMENT] = PLACE(permit_in, from_area),
+    [REC_SLAUGHTER] = PLACE(slaughter_in, village),
+    [REC_POPULATION] = PLACE(population_in, village),
+};
 
 static int refuse(struct verr *err, enum verr_code code, const char *field, const char *detail)
 {
@@ -105,12 +68,14 @@ static int refuse(struct verr *err, enum verr_code code, const char *field, cons
 
 int access_check(const struct actor *a, enum rec_kind kind, void *rec, struct verr *err)
 {
-    char *village, *reporter;
-    const char *field;
+    const char *village, *field;
+    char *reporter;
     size_t i;
 
     assert(a && rec && (unsigned)kind < REC_KIND_COUNT);
-    fields_of(kind, rec, &village, &field, &reporter);
+    field = places[kind].field;
+    village = places[kind].has_village ? (const char *)rec + places[kind].village : NULL;
+    reporter = (char *)rec + places[kind].reporter;
     if (a->kind == ACTOR_OPERATOR)
         return 0;               /* the board's own command line; see access.h */
     for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)

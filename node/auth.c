@@ -175,7 +175,7 @@ int auth_set_password(struct store *s, const char *officer_id, const char *hash)
         " VALUES (?1, ?2, ?3) ON CONFLICT (officer_id) DO UPDATE SET"
         " pw_hash = excluded.pw_hash, updated_at = excluded.updated_at");
     char now[32];
-    int rc;
+    int r;
 
     if (!st)
         return -EIO;
@@ -183,40 +183,21 @@ int auth_set_password(struct store *s, const char *officer_id, const char *hash)
     sqlite3_bind_text(st, 1, officer_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
+    r = store_step_done(s, st);
+    if (r < 0)
+        return r;
     /* a new password ends the sessions opened with the old one */
-    st = store_stmt(s, "DELETE FROM web_session WHERE officer_id = ?1");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, officer_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    return store_run_text(s, "DELETE FROM web_session WHERE officer_id = ?1", officer_id);
 }
 
 int auth_account_get(struct store *s, const char *phone, struct auth_account *a)
 {
-    sqlite3_stmt *st = store_stmt(s,
-        "SELECT o.id, w.pw_hash FROM officer o"
-        " JOIN web_account w ON w.officer_id = o.id WHERE o.phone = ?1 AND o.deleted = 0");
-    int rc;
+    const struct store_col col[] = {
+        { a->officer_id, sizeof(a->officer_id) }, { a->hash, sizeof(a->hash) } };
 
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        snprintf(a->officer_id, sizeof(a->officer_id), "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-        snprintf(a->hash, sizeof(a->hash), "%s", (const char *)sqlite3_column_text(st, 1));
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return -ENOENT;
-    return rc == SQLITE_ROW ? 0 : store_error(s, rc);
+    return store_get(s, "SELECT o.id, w.pw_hash FROM officer o"
+                        " JOIN web_account w ON w.officer_id = o.id"
+                        " WHERE o.phone = ?1 AND o.deleted = 0", phone, col, 2);
 }
 
 static int token_hash(const char *token, unsigned char out[32])
@@ -230,7 +211,7 @@ int auth_login_ok(struct store *s, const char *officer_id, unsigned ttl,
     unsigned char raw[32], h[32];
     int64_t now = (int64_t)time(NULL);
     sqlite3_stmt *st;
-    int rc, r;
+    int r;
 
     r = auth_random(raw, sizeof(raw));
     if (r < 0)
@@ -240,14 +221,9 @@ int auth_login_ok(struct store *s, const char *officer_id, unsigned ttl,
     r = token_hash(token, h);
     if (r < 0)
         return r;
-    st = store_stmt(s, "DELETE FROM web_session WHERE expires < ?1");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, now);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
+    r = store_run_int(s, "DELETE FROM web_session WHERE expires < ?1", now);
+    if (r < 0)
+        return r;
     st = store_stmt(s, "INSERT INTO web_session (token_hash, officer_id, created, expires)"
                        " VALUES (?1, ?2, ?3, ?4)");
     if (!st)
@@ -256,9 +232,7 @@ int auth_login_ok(struct store *s, const char *officer_id, unsigned ttl,
     sqlite3_bind_text(st, 2, officer_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, now + ttl);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    return store_step_done(s, st);
 }
 
 int auth_session_find(struct store *s, const char *token, struct auth_who *who)
@@ -304,7 +278,6 @@ int auth_session_end(struct store *s, const char *token)
 {
     sqlite3_stmt *st;
     unsigned char h[32];
-    int rc;
 
     if (token_hash(token, h) < 0)
         return -EIO;
@@ -312,9 +285,7 @@ int auth_session_end(struct store *s, const char *token)
     if (!st)
         return -EIO;
     sqlite3_bind_blob(st, 1, h, sizeof(h), SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    return store_step_done(s, st);
 }
 
 int auth_role_may(const char *role, enum auth_perm p)

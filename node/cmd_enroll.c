@@ -5,11 +5,11 @@
  * FILE.hub-ca.pem, and the hub URL in meta. `sync` and `run` then need no
  * flags. The hub is always verified against --ca; there is no way round it. */
 #include "cmd_sync.h"
+#include "cmdopts.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,13 +157,10 @@ static int store_identity(struct store *s, const struct nodecert_paths *p,
 
 int enroll_cmd(struct node_config *cfg, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "hub", required_argument, NULL, 'h' },
-        { "token", required_argument, NULL, 't' },
-        { "ca", required_argument, NULL, 'c' },
-        { 0, 0, 0, 0 } };
-    struct store_opts so = config_store_opts(cfg, 0);
     const char *url = NULL, *token = NULL, *ca = NULL, *why = NULL;
+    const struct cmdopt opts[] = {
+        { "hub", CMDOPT_TEXT, &url }, { "token", CMDOPT_TEXT, &token },
+        { "ca", CMDOPT_TEXT, &ca } };
     struct nodecert_paths paths;
     struct answer a = { 0 };
     mbedtls_pk_context key;
@@ -172,18 +169,12 @@ int enroll_cmd(struct node_config *cfg, int argc, char **argv)
     cJSON *doc = NULL;
     const cJSON *crt, *msg;
     long status = 0;
-    int opt, r;
+    int r;
 
-    optind = 0;     /* afresh, in glibc's permuting mode (main() parsed with "+") */
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'h': url = optarg; break;
-        case 't': token = optarg; break;
-        case 'c': ca = optarg; break;
-        default: return -EDOM;
-        }
-    }
-    if (optind != argc || !url || !token || !ca) {
+    r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
+    if (r < 0)
+        return r;
+    if (r != argc || !url || !token || !ca) {
         log_error("enroll needs --hub https://HOST:PORT, --token TOKEN and --ca FILE (the "
                   "CA that signed the hub's TLS certificate)");
         return -EDOM;
@@ -201,15 +192,9 @@ int enroll_cmd(struct node_config *cfg, int argc, char **argv)
     }
     r = nodecert_paths(cfg->db_path, &paths);
     if (r == 0)
-        r = store_open(cfg->db_path, &so, &s);
+        r = config_open_store(cfg, 0, &s);
     if (r < 0)
         goto out;
-    if (!store_district(s)[0] || !store_node_id(s)[0]) {
-        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init "
-                  "--district CODE`", cfg->db_path, cfg->db_path);
-        r = -ENOENT;
-        goto out;
-    }
     r = nodecert_make_key(&key);
     if (r == 0)
         r = nodecert_csr(&key, store_node_id(s), &csr);

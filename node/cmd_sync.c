@@ -10,7 +10,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdopts.h"
 #include "sync_client.h"
 #include "log.h"
 #include "nodecert.h"
@@ -30,22 +30,24 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The argument if given, else the config's setting if set, else the meta
+ * key's value, else "". */
+static void find_setting(struct store *s, const char *arg, const char *conf, const char *key,
+                         char *out, size_t cap)
+{
+    if (arg)
+        snprintf(out, cap, "%s", arg);
+    else if (conf[0])
+        snprintf(out, cap, "%s", conf);
+    else if (store_meta_get(s, key, out, cap) < 0)
+        out[0] = '\0';
+}
+
 void sync_find_hub(struct store *s, const struct node_config *cfg, const char *arg_url,
                    const char *arg_ca, char *url, size_t url_cap, char *ca, size_t ca_cap)
 {
-    url[0] = ca[0] = '\0';
-    if (arg_url)
-        snprintf(url, url_cap, "%s", arg_url);
-    else if (cfg->sync_hub_url[0])
-        snprintf(url, url_cap, "%s", cfg->sync_hub_url);
-    else if (store_meta_get(s, "sync.hub_url", url, url_cap) < 0)
-        url[0] = '\0';
-    if (arg_ca)
-        snprintf(ca, ca_cap, "%s", arg_ca);
-    else if (cfg->sync_ca_file[0])
-        snprintf(ca, ca_cap, "%s", cfg->sync_ca_file);
-    else if (store_meta_get(s, "sync.ca_file", ca, ca_cap) < 0)
-        ca[0] = '\0';
+    find_setting(s, arg_url, cfg->sync_hub_url, "sync.hub_url", url, url_cap);
+    find_setting(s, arg_ca, cfg->sync_ca_file, "sync.ca_file", ca, ca_cap);
 }
 
 int sync_remember_hub(struct store *s, const char *url, const char *ca)
@@ -65,11 +67,7 @@ int sync_remember_hub(struct store *s, const char *url, const char *ca)
     r = store_meta_set(s, "sync.hub_url", url);
     if (r == 0)
         r = store_meta_set(s, "sync.ca_file", ca ? ca : "");
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0)
-        store_rollback(s);
-    return r;
+    return store_end(s, r);
 }
 
 static void progress(struct sync_client *c, double t0, int final)
@@ -223,54 +221,32 @@ static int run_round(struct sync_client *c, struct xfers *x, double retry_for, i
 
 int sync_cmd(struct node_config *cfg, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "hub", required_argument, NULL, 'h' },
-        { "ca", required_argument, NULL, 'c' },
-        { "retries", required_argument, NULL, 'r' },
-        { "retry-for", required_argument, NULL, 'f' },
-        { "batch-kib", required_argument, NULL, 'b' },
-        { "no-progress", no_argument, NULL, 'n' },
-        { 0, 0, 0, 0 } };
-    struct store_opts so = config_store_opts(cfg, 0);
-    const char *arg_url = NULL, *arg_ca = NULL;
+    const char *arg_url = NULL, *arg_ca = NULL, *arg_retry_for = NULL;
+    int r, tty = isatty(STDERR_FILENO), retries = -1, batch_kib = (int)cfg->sync_batch_kib;
+    const struct cmdopt opts[] = {
+        { "hub", CMDOPT_TEXT, &arg_url }, { "ca", CMDOPT_TEXT, &arg_ca },
+        { "retries", CMDOPT_INT, &retries }, { "retry-for", CMDOPT_TEXT, &arg_retry_for },
+        { "batch-kib", CMDOPT_INT, &batch_kib }, { "no-progress", CMDOPT_CLEAR, &tty } };
     char url[512], ca[PATH_MAX];
     struct sync_client_opts co = {0};
     struct nodecert_paths paths;
     struct sync_client *c = NULL;
     struct store *s = NULL;
     struct xfers x = {0};
-    int opt, r, tty = isatty(STDERR_FILENO), retries = -1;
-    unsigned batch_kib = cfg->sync_batch_kib;
     double t0 = now_s(), retry_for = 60;
     char *end;
 
-    optind = 0;                 /* 0: a full reset of getopt, which main() used with "+" */
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'h': arg_url = optarg; break;
-        case 'c': arg_ca = optarg; break;
-        case 'r': retries = atoi(optarg); break;
-        case 'f':
-            retry_for = strtod(optarg, &end);
-            if (*end || end == optarg || !(retry_for >= 0 && retry_for <= 86400))
-                return -EDOM;
-            break;
-        case 'b': batch_kib = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'n': tty = 0; break;
-        default: return -EDOM;
-        }
-    }
-    if (optind != argc || retries < -1 || retries > 1000)
+    r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
+    if (r != argc || retries < -1 || retries > 1000)
         return -EDOM;
-    r = store_open(cfg->db_path, &so, &s);
+    if (arg_retry_for) {
+        retry_for = strtod(arg_retry_for, &end);
+        if (*end || end == arg_retry_for || !(retry_for >= 0 && retry_for <= 86400))
+            return -EDOM;
+    }
+    r = config_open_store(cfg, 0, &s);
     if (r < 0)
         return r;
-    if (!store_district(s)[0] || !store_node_id(s)[0]) {
-        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init "
-                  "--district CODE`", cfg->db_path, cfg->db_path);
-        r = -ENOENT;
-        goto out;
-    }
     sync_find_hub(s, cfg, arg_url, arg_ca, url, sizeof(url), ca, sizeof(ca));
     if (!url[0]) {
         log_error("sync: no hub known: give --hub https://HOST:PORT (and --ca FILE), "
@@ -295,7 +271,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.ca_file = ca[0] ? ca : NULL;
     co.cert_file = paths.crt;
     co.key_file = paths.key;
-    co.batch_bytes = batch_kib * 1024u;
+    co.batch_bytes = (unsigned)batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
     r = sync_client_new(s, &co, &c);
     if (r < 0)

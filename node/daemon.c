@@ -3,11 +3,11 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cmdopts.h"
 #include "log.h"
 #include "sms_spool.h"
 #include "uplink.h"
@@ -46,31 +46,19 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 
 int daemon_main(struct node_config *cfg, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "listen", required_argument, NULL, 'l' },
-        { "sms-spool", required_argument, NULL, 's' },
-        { "hub", required_argument, NULL, 'h' },
-        { "ca", required_argument, NULL, 'c' },
-        { 0, 0, 0, 0 } };
     struct store_opts so = config_store_opts(cfg, 0);
     struct daemon d = { .cfg = cfg };
+    const struct cmdopt opts[] = {
+        { "listen", CMDOPT_TEXT, &d.listen }, { "sms-spool", CMDOPT_TEXT, &d.sms_spool },
+        { "hub", CMDOPT_TEXT, &d.hub_url }, { "ca", CMDOPT_TEXT, &d.ca_file } };
     /* web forms and SMS add rows at the ends of the B-trees, and a smaller
      * cache keeps the long-running process small (docs/performance.md) */
     so.cache_kib = (int)cfg->run_cache_kib;
     uv_loop_t loop;
-    int opt, r;
+    int r;
 
-    optind = 0;     /* afresh, in glibc's permuting mode (main() parsed with "+") */
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'l': d.listen = optarg; break;
-        case 's': d.sms_spool = optarg; break;
-        case 'h': d.hub_url = optarg; break;
-        case 'c': d.ca_file = optarg; break;
-        default: return -EDOM;
-        }
-    }
-    if (optind != argc)
+    r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
+    if (r != argc)
         return -EDOM;
     log_setup("sikhnas-node", 1);
     r = store_open(cfg->db_path, &so, &d.store);

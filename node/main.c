@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "cmd_sync.h"
+#include "cmdopts.h"
 #include "config.h"
 #include "daemon.h"
 #include "auth.h"
@@ -78,45 +79,24 @@ static int exit_for(int r)
     return 1;
 }
 
-static int open_store(struct ctx *c, int create, struct store **ret)
-{
-    struct store_opts o = config_store_opts(&c->cfg, create);
-    int r = store_open(c->cfg.db_path, &o, ret);
-
-    if (r == 0 && !create && !store_district(*ret)[0]) {
-        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init --district CODE`",
-                  c->cfg.db_path, c->cfg.db_path);
-        store_close(*ret);
-        return -ENOENT;
-    }
-    return r;
-}
-
-/* getopt_long over the subcommand's own arguments (argv[0] is its name).
- * optind = 0, not 1: main() parsed with "+" (stop at the command), and only
- * optind = 0 makes glibc start afresh in its default mode, which permutes,
- * so options may come before or after FILE and the subcommand word. */
-#define SUBOPTS_BEGIN(c) optind = 0; opterr = 1; int opt_; \
-    while ((opt_ = getopt_long((c)->argc, (c)->argv, "", longopts, NULL)) != -1) { switch (opt_) {
-#define SUBOPTS_END default: return -EDOM; } }
+/* The command's options (argv[0] is its name) by its table (cmdopts.h):
+ * the index of its first word, or -EDOM. */
+#define PARSE_OPTS(c, opts) cmdopts_parse((c)->argc, (c)->argv, opts, CMDOPTS_N(opts))
 
 static int cmd_init(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "district", required_argument, NULL, 'd' },
-        { "areas", required_argument, NULL, 'a' },
-        { 0, 0, 0, 0 } };
     const char *district_arg = NULL, *areas = c->cfg.areas_dir[0] ? c->cfg.areas_dir : NULL;
+    const struct cmdopt opts[] = {
+        { "district", CMDOPT_TEXT, &district_arg }, { "areas", CMDOPT_TEXT, &areas } };
     struct refdata_counts n = {0};
     struct store *s = NULL;
     char district[5], have[8], id[UUID_STR_LEN];
     int r;
 
-    SUBOPTS_BEGIN(c)
-        case 'd': district_arg = optarg; break;
-        case 'a': areas = optarg; break;
-    SUBOPTS_END
-    if (!district_arg || optind != c->argc) {
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    if (!district_arg || r != c->argc) {
         log_error("init needs --district CODE (e.g. 32.01 or 3201)");
         return -EDOM;
     }
@@ -128,7 +108,7 @@ static int cmd_init(struct ctx *c)
     areas = refdata_find_areas(areas);
     if (!areas)
         return -ENOENT;
-    r = open_store(c, 1, &s);
+    r = config_open_store(&c->cfg, 1, &s);
     if (r < 0)
         return r;
     if (store_meta_get(s, "district", have, sizeof(have)) == 0 && strcmp(have, district) != 0) {
@@ -150,12 +130,9 @@ static int cmd_init(struct ctx *c)
     }
     if (r == 0)
         r = store_meta_set(s, "district", district);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
+    r = store_end(s, r);
+    if (r < 0)
         goto out;
-    }
     printf("store %s for district %s %s (%s), node %s\n", c->cfg.db_path, district,
            n.district_name, n.province_name, store_node_id(s));
     printf("loaded %d code-list entries, %d province, %d district, %d sub-districts, "
@@ -238,12 +215,9 @@ static int cmd_report_add(struct ctx *c, struct store *s)
     if (r < 0)
         goto out;
     r = case_report_insert(s, &in, id, ref);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
+    r = store_end(s, r);
+    if (r < 0)
         goto out;
-    }
     /* committed with synchronous=FULL: now it may be acknowledged */
     printf("{\"id\":\"%s\",\"ref\":\"%s\"}\n", id, ref);
 out:
@@ -255,24 +229,21 @@ out:
 
 static int cmd_report(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "limit", required_argument, NULL, 'l' },
-        { 0, 0, 0, 0 } };
-    struct store *s = NULL;
     int json = 0, limit = 0, r;
+    const struct cmdopt opts[] = {
+        { "json", CMDOPT_SET, &json }, { "limit", CMDOPT_INT, &limit } };
+    struct store *s = NULL;
     const char *sub;
 
-    SUBOPTS_BEGIN(c)
-        case 'j': json = 1; break;
-        case 'l': limit = atoi(optarg); break;
-    SUBOPTS_END
-    sub = optind == c->argc - 1 ? c->argv[optind] : "";
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    sub = r == c->argc - 1 ? c->argv[r] : "";
     if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0) {
         log_error("report needs one subcommand: add or list");
         return -EDOM;
     }
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     if (strcmp(sub, "add") == 0)
@@ -281,45 +252,6 @@ static int cmd_report(struct ctx *c)
         r = case_report_list(s, stdout, json, limit);
     store_close(s);
     return r;
-}
-
-static int officer_list(struct store *s, int json)
-{
-    sqlite3_stmt *st;
-    int rc, n = 0;
-
-    rc = sqlite3_prepare_v2(store_db(s),
-        "SELECT id, name, role, phone, district, village FROM officer WHERE deleted = 0 "
-        "ORDER BY name", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_error(s, rc);
-    printf(json ? "[" : "%-28s %-9s %-16s %s\n", "NAME", "ROLE", "PHONE", "VILLAGE");
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *col[6];
-        for (int i = 0; i < 6; i++)
-            col[i] = (const char *)sqlite3_column_text(st, i);
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", col[0]);
-            cJSON_AddStringToObject(o, "name", col[1]);
-            cJSON_AddStringToObject(o, "role", col[2]);
-            cJSON_AddStringToObject(o, "phone", col[3]);
-            cJSON_AddStringToObject(o, "district", col[4]);
-            if (col[5])
-                cJSON_AddStringToObject(o, "village", col[5]);
-            char *t = cJSON_PrintUnformatted(o);
-            printf("%s%s", n ? ",\n" : "\n", t ? t : "null");
-            free(t);
-            cJSON_Delete(o);
-        } else {
-            printf("%-28s %-9s %-16s %s\n", col[1], col[2], col[3], col[5] ? col[5] : "-");
-        }
-        n++;
-    }
-    if (json)
-        printf(n ? "\n]\n" : "]\n");
-    sqlite3_finalize(st);
-    return 0;
 }
 
 /* Reads one line from stdin as a new web password and hashes it. */
@@ -349,67 +281,50 @@ static int read_password(char hash[AUTH_HASH_MAX])
 /* Sets the web password of the officer with this phone. */
 static int officer_password(struct store *s, const char *phone, const char *hash)
 {
-    sqlite3_stmt *st;
-    char norm[20], id[UUID_STR_LEN] = "";
+    char norm[20], id[UUID_STR_LEN];
+    const struct store_col id_col = { id, sizeof(id) };
     int r;
 
     if (phone_normalize(phone, norm) < 0) {
         log_error("officer refused: phone: '%s' is not an Indonesian mobile number", phone);
         return -EINVAL;
     }
-    st = store_stmt(s, "SELECT id FROM officer WHERE phone = ?1 AND deleted = 0");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    if (!id[0]) {
+    r = store_get(s, "SELECT id FROM officer WHERE phone = ?1 AND deleted = 0", norm, &id_col, 1);
+    if (r == -ENOENT) {
         log_error("officer refused: phone: %s is not a registered officer", norm);
         return -EINVAL;
     }
+    if (r < 0)
+        return r;
     r = store_begin(s);
     if (r == 0)
         r = auth_set_password(s, id, hash);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0) {
-        store_rollback(s);
+    r = store_end(s, r);
+    if (r < 0)
         return r;
-    }
     printf("{\"id\":\"%s\",\"phone\":\"%s\",\"password\":\"set\"}\n", id, norm);
     return 0;
 }
 
 static int cmd_officer(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "name", required_argument, NULL, 'n' },
-        { "phone", required_argument, NULL, 'p' },
-        { "role", required_argument, NULL, 'r' },
-        { "village", required_argument, NULL, 'v' },
-        { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'P' },
-        { 0, 0, 0, 0 } };
     const char *name = NULL, *phone = NULL, *role = NULL, *village = NULL;
+    int json = 0, pw_stdin = 0, r;
+    const struct cmdopt opts[] = {
+        { "name", CMDOPT_TEXT, &name }, { "phone", CMDOPT_TEXT, &phone },
+        { "role", CMDOPT_TEXT, &role }, { "village", CMDOPT_TEXT, &village },
+        { "json", CMDOPT_SET, &json }, { "password-stdin", CMDOPT_SET, &pw_stdin } };
     char pw_hash[AUTH_HASH_MAX] = "";
-    int pw_stdin = 0;
     const char *sub;
     struct officer_in in = {0};
     struct validator *v = NULL;
     struct store *s = NULL;
     char id[UUID_STR_LEN];
-    int json = 0, r;
 
-    SUBOPTS_BEGIN(c)
-        case 'n': name = optarg; break;
-        case 'p': phone = optarg; break;
-        case 'r': role = optarg; break;
-        case 'v': village = optarg; break;
-        case 'j': json = 1; break;
-        case 'P': pw_stdin = 1; break;
-    SUBOPTS_END
-    sub = optind == c->argc - 1 ? c->argv[optind] : "";
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    sub = r == c->argc - 1 ? c->argv[r] : "";
     if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "password") != 0) {
         log_error("officer needs one subcommand: add, list or password");
         return -EDOM;
@@ -423,11 +338,11 @@ static int cmd_officer(struct ctx *c)
         if (r < 0)
             return r;
     }
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     if (strcmp(sub, "list") == 0) {
-        r = officer_list(s, json);
+        r = officer_list(s, stdout, json);
         goto out;
     }
     if (strcmp(sub, "password") == 0) {
@@ -474,10 +389,8 @@ static int cmd_officer(struct ctx *c)
     r = officer_insert(s, &in, id);
     if (r == 0 && pw_hash[0])
         r = auth_set_password(s, id, pw_hash);
-    if (r == 0)
-        r = store_commit(s);
+    r = store_end(s, r);
     if (r < 0) {
-        store_rollback(s);
         if (r == -EEXIST) {
             log_error("officer refused: phone: %s is already registered", in.phone);
             r = -EINVAL;
@@ -493,33 +406,28 @@ out:
 
 static int cmd_import(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "strict", no_argument, NULL, 's' },
-        { "again", no_argument, NULL, 'a' },
-        { "rejects", required_argument, NULL, 'r' },
-        { "no-progress", no_argument, NULL, 'n' },
-        { 0, 0, 0, 0 } };
     struct import_opts o = { .chunk = c->cfg.import_chunk, .progress = isatty(STDERR_FILENO) };
+    const struct cmdopt opts[] = {
+        { "strict", CMDOPT_SET, &o.strict }, { "again", CMDOPT_SET, &o.again },
+        { "rejects", CMDOPT_TEXT, &o.rejects_path },
+        { "no-progress", CMDOPT_CLEAR, &o.progress } };
     struct import_result res;
     struct actor op;
     struct validator *v = NULL;
     struct store *s = NULL;
     int r;
 
-    SUBOPTS_BEGIN(c)
-        case 's': o.strict = 1; break;
-        case 'a': o.again = 1; break;
-        case 'r': o.rejects_path = optarg; break;
-        case 'n': o.progress = 0; break;
-    SUBOPTS_END
-    if (optind != c->argc - 1) {
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    if (r != c->argc - 1) {
         log_error("import needs one FILE.jsonl");
         return -EDOM;
     }
-    o.path = c->argv[optind];
+    o.path = c->argv[r];
     actor_operator(&op);
     o.actor = &op;
-    r = open_store(c, 0, &s);
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     r = validator_new(s, &v);
@@ -543,16 +451,14 @@ static int cmd_import(struct ctx *c)
 
 static int cmd_status(struct ctx *c)
 {
-    static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { 0, 0, 0, 0 } };
-    struct store *s = NULL;
     int json = 0, r;
+    const struct cmdopt opts[] = { { "json", CMDOPT_SET, &json } };
+    struct store *s = NULL;
 
-    SUBOPTS_BEGIN(c)
-        case 'j': json = 1; break;
-    SUBOPTS_END
-    r = open_store(c, 0, &s);
+    r = PARSE_OPTS(c, opts);
+    if (r < 0)
+        return r;
+    r = config_open_store(&c->cfg, 0, &s);
     if (r < 0)
         return r;
     r = node_status(s, stdout, json);
@@ -573,7 +479,7 @@ static int cmd_enroll(struct ctx *c)
 static int cmd_sms(struct ctx *c)
 {
     struct store *s = NULL;
-    int r = open_store(c, 0, &s);
+    int r = config_open_store(&c->cfg, 0, &s);
 
     if (r == 0)
         r = sms_cmd(s, c->argc, c->argv);

@@ -128,6 +128,21 @@ struct store_opts config_store_opts(const struct node_config *c, int create)
     return o;
 }
 
+int config_open_store(const struct node_config *c, int create, struct store **ret)
+{
+    struct store_opts o = config_store_opts(c, create);
+    int r = store_open(c->db_path, &o, ret);
+
+    if (r == 0 && !create && (!store_district(*ret)[0] || !store_node_id(*ret)[0])) {
+        log_error("store '%s' has no district yet: run `sikhnas-node --db %s init "
+                  "--district CODE`", c->db_path, c->db_path);
+        store_close(*ret);
+        *ret = NULL;
+        return -ENOENT;
+    }
+    return r;
+}
+
 void config_defaults(struct node_config *c)
 {
     memset(c, 0, sizeof(*c));

@@ -31,6 +31,11 @@ struct node_config {
 /* The store settings of c as options for store_open(). */
 struct store_opts config_store_opts(const struct node_config *c, int create);
 
+/* Opens c's store for a command (store_open() with the options above). A
+ * store that has no district yet is refused, unless create (init), with
+ * -ENOENT and a message that says to run init. Returns 0 or -errno. */
+int config_open_store(const struct node_config *c, int create, struct store **ret);
+
 /* Sets every field to its default from the table. */
 void config_defaults(struct node_config *c);
 /* Reads an INI file over c; unknown keys and bad values are refused with

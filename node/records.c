@@ -112,12 +112,10 @@ static int stamp(struct store *s, sqlite3_stmt *st, char id_out[UUID_STR_LEN], c
 
 static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
-    int rc = sqlite3_step(st);
+    int r = store_step_done(s, st);
 
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return log_errno(LOG_ERR, store_error(s, rc), "cannot store %s: %s", what,
-                         sqlite3_errmsg(store_db(s)));
+    if (r < 0)
+        return log_errno(LOG_ERR, r, "cannot store %s: %s", what, sqlite3_errmsg(store_db(s)));
     return 0;
 }
 
@@ -134,7 +132,6 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
     char *ddx = json_text(codes_json(in->ddx, in->n_ddx));
     char *animals = json_text(animals_json(in->animals, in->n_animals));
     char now[32], kind[2] = { in->kind, 0 };
-    uint64_t hlc;
     int r;
 
     if (!st) {
@@ -145,17 +142,11 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         r = -ENOMEM;
         goto out;
     }
-    hlc = store_hlc_tick(s);
-    r = store_new_id(s, hlc, id_out);
+    r = stamp(s, st, id_out, now);
     if (r == 0)
         r = store_next_ref(s, ref_out);
     if (r < 0)
         goto out;
-    store_now_iso(now);
-    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
-    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, ref_out, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, kind, 1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->village, -1, SQLITE_STATIC);
@@ -185,30 +176,91 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
         "INSERT INTO officer (id, origin, hlc, created_at, updated_at, name, role, phone,"
         " district, village) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)");
     char now[32];
-    uint64_t hlc;
-    int rc, r;
+    int r;
 
     if (!st)
         return -EIO;
-    hlc = store_hlc_tick(s);
-    r = store_new_id(s, hlc, id_out);
+    r = stamp(s, st, id_out, now);
     if (r < 0)
         return r;
-    store_now_iso(now);
-    sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, store_node_id(s), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc);
-    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, in->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, in->role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, in->phone, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, store_district(s), -1, SQLITE_STATIC);
     bind_opt(st, 9, in->village);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
-    return 0;
+    return store_step_done(s, st);
+}
+
+/* The columns of st's current row as text (NULL for a NULL value). */
+static void row_text(sqlite3_stmt *st, const char **col, int n)
+{
+    for (int i = 0; i < n; i++)
+        col[i] = (const char *)sqlite3_column_text(st, i);
+}
+
+/* Writes o (consumed) as element n (from 0) of the JSON array on fp. */
+static void print_item(FILE *fp, cJSON *o, int n)
+{
+    char *text = cJSON_PrintUnformatted(o);
+
+    fprintf(fp, "%s%s", n ? ",\n" : "\n", text ? text : "null");
+    free(text);
+    cJSON_Delete(o);
+}
+
+/* A row of case_report_list()'s query as its JSON object. */
+static cJSON *report_json(sqlite3_stmt *st, const char *const *col)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "id", col[0]);
+    cJSON_AddStringToObject(o, "ref", col[1]);
+    cJSON_AddStringToObject(o, "kind", col[2]);
+    cJSON_AddStringToObject(o, "village", col[3]);
+    cJSON_AddStringToObject(o, "village_name", col[4] ? col[4] : "");
+    if (col[5])
+        cJSON_AddStringToObject(o, "syndrome", col[5]);
+    cJSON_AddItemToObject(o, "signs", cJSON_Parse(col[6]));
+    cJSON_AddItemToObject(o, "animals", cJSON_Parse(col[7]));
+    cJSON_AddItemToObject(o, "ddx", cJSON_Parse(col[8]));
+    cJSON_AddStringToObject(o, "event_date", col[9]);
+    if (col[10])
+        cJSON_AddStringToObject(o, "reporter", col[10]);
+    if (col[11])
+        cJSON_AddStringToObject(o, "note", col[11]);
+    if (col[12]) {
+        cJSON_AddNumberToObject(o, "lat", sqlite3_column_double(st, 12));
+        cJSON_AddNumberToObject(o, "lon", sqlite3_column_double(st, 13));
+    }
+    cJSON_AddStringToObject(o, "created_at", col[14]);
+    cJSON_AddStringToObject(o, "sync", col[15]);
+    if (col[16])
+        cJSON_AddStringToObject(o, "sync_error", col[16]);
+    return o;
+}
+
+/* The same row as a line of the table for people. */
+static void report_line(FILE *fp, const char *const *col)
+{
+    char animals[64] = "";
+    cJSON *arr = cJSON_Parse(col[7]), *a;
+    size_t len = 0;
+
+    cJSON_ArrayForEach(a, arr) {
+        int k = snprintf(animals + len, sizeof(animals) - len, "%s%s %d/%d/%d",
+                         len ? ", " : "",
+                         cJSON_GetStringValue(cJSON_GetObjectItem(a, "species")),
+                         (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "sick")),
+                         (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "dead")),
+                         (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "at_risk")));
+        if (k < 0 || (size_t)k >= sizeof(animals) - len)
+            break;
+        len += (size_t)k;
+    }
+    cJSON_Delete(arr);
+    fprintf(fp, "%-12s %-4s %-10s %-24.24s %-30.30s %s%s%s\n", col[1], col[2], col[9],
+            col[4] ? col[4] : col[3], animals, col[15], col[16] ? ": " : "",
+            col[16] ? col[16] : "");
 }
 
 int case_report_list(struct store *s, FILE *fp, int json, int limit)
@@ -220,6 +272,7 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
         " FROM case_report c LEFT JOIN area a ON a.code = c.village"
         " WHERE c.deleted = 0 ORDER BY c.hlc DESC LIMIT ?1";
     sqlite3_stmt *st;
+    const char *col[17];
     int rc, n = 0;
 
     rc = sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL);
@@ -232,60 +285,12 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
     else
         fprintf(fp, "%-12s %-4s %-10s %-24s %-30s %-8s\n", "REF", "KIND", "DATE", "VILLAGE",
                 "ANIMALS (sick/dead/at risk)", "SYNC");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *col[17];
-        for (int i = 0; i < 17; i++)
-            col[i] = (const char *)sqlite3_column_text(st, i);
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", col[0]);
-            cJSON_AddStringToObject(o, "ref", col[1]);
-            cJSON_AddStringToObject(o, "kind", col[2]);
-            cJSON_AddStringToObject(o, "village", col[3]);
-            cJSON_AddStringToObject(o, "village_name", col[4] ? col[4] : "");
-            if (col[5])
-                cJSON_AddStringToObject(o, "syndrome", col[5]);
-            cJSON_AddItemToObject(o, "signs", cJSON_Parse(col[6]));
-            cJSON_AddItemToObject(o, "animals", cJSON_Parse(col[7]));
-            cJSON_AddItemToObject(o, "ddx", cJSON_Parse(col[8]));
-            cJSON_AddStringToObject(o, "event_date", col[9]);
-            if (col[10])
-                cJSON_AddStringToObject(o, "reporter", col[10]);
-            if (col[11])
-                cJSON_AddStringToObject(o, "note", col[11]);
-            if (col[12]) {
-                cJSON_AddNumberToObject(o, "lat", sqlite3_column_double(st, 12));
-                cJSON_AddNumberToObject(o, "lon", sqlite3_column_double(st, 13));
-            }
-            cJSON_AddStringToObject(o, "created_at", col[14]);
-            cJSON_AddStringToObject(o, "sync", col[15]);
-            if (col[16])
-                cJSON_AddStringToObject(o, "sync_error", col[16]);
-            char *text = cJSON_PrintUnformatted(o);
-            fprintf(fp, "%s%s", n ? ",\n" : "\n", text ? text : "null");
-            free(text);
-            cJSON_Delete(o);
-        } else {
-            char animals[64] = "";
-            cJSON *arr = cJSON_Parse(col[7]), *a;
-            size_t len = 0;
-            cJSON_ArrayForEach(a, arr) {
-                int k = snprintf(animals + len, sizeof(animals) - len, "%s%s %d/%d/%d",
-                                 len ? ", " : "",
-                                 cJSON_GetStringValue(cJSON_GetObjectItem(a, "species")),
-                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "sick")),
-                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "dead")),
-                                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "at_risk")));
-                if (k < 0 || (size_t)k >= sizeof(animals) - len)
-                    break;
-                len += (size_t)k;
-            }
-            cJSON_Delete(arr);
-            fprintf(fp, "%-12s %-4s %-10s %-24.24s %-30.30s %s%s%s\n", col[1], col[2], col[9],
-                    col[4] ? col[4] : col[3], animals, col[15], col[16] ? ": " : "",
-                    col[16] ? col[16] : "");
-        }
-        n++;
+    for (; (rc = sqlite3_step(st)) == SQLITE_ROW; n++) {
+        row_text(st, col, 17);
+        if (json)
+            print_item(fp, report_json(st, col), n);
+        else
+            report_line(fp, col);
     }
     if (json)
         fputs(n ? "\n]\n" : "]\n", fp);
@@ -294,6 +299,65 @@ int case_report_list(struct store *s, FILE *fp, int json, int limit)
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : store_error(s, rc);
 }
+
+/* An officer row of officer_list()'s query as its JSON object. */
+static cJSON *officer_json(const char *const *col)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "id", col[0]);
+    cJSON_AddStringToObject(o, "name", col[1]);
+    cJSON_AddStringToObject(o, "role", col[2]);
+    cJSON_AddStringToObject(o, "phone", col[3]);
+    cJSON_AddStringToObject(o, "district", col[4]);
+    if (col[5])
+        cJSON_AddStringToObject(o, "village", col[5]);
+    return o;
+}
+
+int officer_list(struct store *s, FILE *fp, int json)
+{
+    sqlite3_stmt *st;
+    const char *col[6];
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(store_db(s),
+        "SELECT id, name, role, phone, district, village FROM officer WHERE deleted = 0 "
+        "ORDER BY name", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_error(s, rc);
+    if (json)
+        fputs("[", fp);
+    else
+        fprintf(fp, "%-28s %-9s %-16s %s\n", "NAME", "ROLE", "PHONE", "VILLAGE");
+    for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+        row_text(st, col, 6);
+        if (json)
+            print_item(fp, officer_json(col), n);
+        else
+            fprintf(fp, "%-28s %-9s %-16s %s\n", col[1], col[2], col[3], col[5] ? col[5] : "-");
+    }
+    if (json)
+        fputs(n ? "\n]\n" : "]\n", fp);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* The table of each kind, and the column a kind numbers itself (a movement
+ * permit's "DDDD-SK-NNNNNN", counted in meta; a case report's ref is
+ * store_next_ref()'s). */
+static const struct {
+    const char *table;
+    const char *number_col, *number_meta, *number_infix;
+} kind_tables[REC_KIND_COUNT] = {
+    [REC_CASE] = { "case_report", NULL, NULL, NULL },
+    [REC_FOLLOWUP] = { "case_followup", NULL, NULL, NULL },
+    [REC_VACCINATION] = { "vaccination", NULL, NULL, NULL },
+    [REC_TREATMENT] = { "treatment", NULL, NULL, NULL },
+    [REC_MOVEMENT] = { "movement_permit", "permit_no", "permit_seq", "SK" },
+    [REC_SLAUGHTER] = { "slaughter_report", NULL, NULL, NULL },
+    [REC_POPULATION] = { "population_report", NULL, NULL, NULL },
+};
 
 static long long count_of(struct store *s, const char *sql)
 {
@@ -307,33 +371,25 @@ static long long count_of(struct store *s, const char *sql)
     return n;
 }
 
-static const char *const field_tables[] = { "case_report", "case_followup", "vaccination",
-    "treatment", "movement_permit", "slaughter_report", "population_report" };
-
 int node_status(struct store *s, FILE *fp, int json)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
     char name[160] = "", sql[160], buf[64];
+    const struct store_col name_col = { name, sizeof(name) };
     char sync_err[512];
     long long total = 0, n;
-    sqlite3_stmt *st;
 
     if (!o || !by) {
         cJSON_Delete(o);
         cJSON_Delete(by);
         return -ENOMEM;
     }
-    if (sqlite3_prepare_v2(store_db(s), "SELECT name FROM area WHERE code = ?1", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, store_district(s), -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-    }
-    for (size_t i = 0; i < sizeof(field_tables) / sizeof(field_tables[0]); i++) {
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE deleted = 0", field_tables[i]);
+    (void) store_get(s, "SELECT name FROM area WHERE code = ?1", store_district(s), &name_col, 1);
+    for (int k = 0; k < REC_KIND_COUNT; k++) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE deleted = 0",
+                 kind_tables[k].table);
         n = count_of(s, sql);
-        cJSON_AddNumberToObject(by, field_tables[i], (double)n);
+        cJSON_AddNumberToObject(by, kind_tables[k].table, (double)n);
         total += n;
     }
     cJSON_AddStringToObject(o, "district", store_district(s));
@@ -401,34 +457,10 @@ int node_status(struct store *s, FILE *fp, int json)
 
 int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LEN])
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT id FROM case_report WHERE ref = ?1 AND deleted = 0");
-    int rc;
+    const struct store_col id = { id_out, UUID_STR_LEN };
 
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        snprintf(id_out, UUID_STR_LEN, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
+    return store_get(s, "SELECT id FROM case_report WHERE ref = ?1 AND deleted = 0", ref, &id, 1);
 }
-
-/* The table of each kind but case reports, and the column a kind numbers
- * itself (a movement permit's "DDDD-SK-NNNNNN", counted in meta). */
-static const struct {
-    const char *table;
-    const char *number_col, *number_meta, *number_infix;
-} kind_tables[REC_KIND_COUNT] = {
-    [REC_FOLLOWUP] = { "case_followup", NULL, NULL, NULL },
-    [REC_VACCINATION] = { "vaccination", NULL, NULL, NULL },
-    [REC_TREATMENT] = { "treatment", NULL, NULL, NULL },
-    [REC_MOVEMENT] = { "movement_permit", "permit_no", "permit_seq", "SK" },
-    [REC_SLAUGHTER] = { "slaughter_report", NULL, NULL, NULL },
-    [REC_POPULATION] = { "population_report", NULL, NULL, NULL },
-};
 
 /* The INSERT of kind: the stamps, a column per field of its validated
  * struct (validate.h) and its own number, if any. Made once per process:
@@ -535,4 +567,10 @@ int record_insert(struct store *s, enum rec_kind kind, const void *in,
     if (kind == REC_CASE)
         return case_report_insert(s, in, id_out, ref_out);
     return fields_insert(s, kind, in, id_out, ref_out);
+}
+
+const char *record_table(enum rec_kind kind)
+{
+    assert((unsigned)kind < REC_KIND_COUNT);
+    return kind_tables[kind].table;
 }

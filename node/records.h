@@ -30,6 +30,10 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
  * rejected (with the hub's reason). */
 int case_report_list(struct store *s, FILE *fp, int json, int limit);
 
+/* Writes the officers (not deleted) by name as a JSON array, or as a table
+ * for people, to fp. */
+int officer_list(struct store *s, FILE *fp, int json);
+
 /* Writes the node's status as one JSON object (json) or as lines for people. */
 int node_status(struct store *s, FILE *fp, int json);
 
@@ -43,5 +47,8 @@ int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LE
  * reference or the permit number, "" for the other kinds. 0 or -errno. */
 int record_insert(struct store *s, enum rec_kind kind, const void *in,
                   char id_out[UUID_STR_LEN], char ref_out[24]);
+
+/* The table that keeps records of kind ("case_report", "vaccination", ...). */
+const char *record_table(enum rec_kind kind);
 
 #endif

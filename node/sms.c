@@ -9,6 +9,7 @@
  * carried out by sms_records.c and sms_query.c (sms_int.h). */
 #include "sms.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,24 +26,14 @@
 
 static int officer_by_phone(struct store *s, const char *phone, struct sms_officer *o)
 {
-    sqlite3_stmt *st = store_stmt(s,
-        "SELECT name, role, coalesce(village, '') FROM officer WHERE phone = ?1 AND deleted = 0");
-    int rc;
+    const struct store_col col[] = { { o->name, sizeof(o->name) },
+        { o->role, sizeof(o->role) }, { o->village, sizeof(o->village) } };
+    int r = store_get(s, "SELECT name, role, village FROM officer"
+                         " WHERE phone = ?1 AND deleted = 0", phone, col, 3);
 
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        snprintf(o->name, sizeof(o->name), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(o->role, sizeof(o->role), "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(o->village, sizeof(o->village), "%s", (const char *)sqlite3_column_text(st, 2));
+    if (r == 0)
         snprintf(o->phone, sizeof(o->phone), "%s", phone);
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
+    return r;
 }
 
 
@@ -105,6 +96,34 @@ static void add_code_list(struct sms_sb *b, unsigned mask)
 
 /* ---------------------------------------------------------------- handling */
 
+/* ?: the codes the sender may send. */
+static int do_help(struct sms_job *j)
+{
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, TAG "Kode yang dapat Anda kirim: ");
+    add_code_list(&b, role_codes(j->o->role) & ~BIT(SMS_HELP));
+    sms_sb_add(&b, ". Kirim kodenya saja (mis. U) untuk melihat formatnya.");
+    j->res->status = SMS_ANSWERED;
+    return 0;
+}
+
+/* The handler of each code that sms_parse() knows. */
+static int (*const handlers[SMS_KIND_COUNT])(struct sms_job *j) = {
+    [SMS_HELP] = do_help,
+    [SMS_U] = sms_do_case_report,
+    [SMS_P] = sms_do_case_report,
+    [SMS_PK] = sms_do_followup,
+    [SMS_LTL] = sms_do_followup,
+    [SMS_VAK] = sms_do_vaccination,
+    [SMS_POP] = sms_do_population,
+    [SMS_SK] = sms_do_permit,
+    [SMS_KODE] = sms_do_kode,
+    [SMS_CKL] = sms_do_ckl,
+    [SMS_LAPK] = sms_do_lapk,
+};
+
 /* Parses and carries out the message of a known officer; fills j->reply. */
 static int dispatch(struct sms_job *j, const char *text, size_t len)
 {
@@ -134,35 +153,8 @@ static int dispatch(struct sms_job *j, const char *text, size_t len)
     }
     if (r < 0)
         return sms_refuse_format(j, pe.reason, pe.token);
-    switch (j->m.kind) {
-    case SMS_HELP:
-        sms_sb_init(&b, j->reply, sizeof(j->reply));
-        sms_sb_add(&b, TAG "Kode yang dapat Anda kirim: ");
-        add_code_list(&b, allowed & ~BIT(SMS_HELP));
-        sms_sb_add(&b, ". Kirim kodenya saja (mis. U) untuk melihat formatnya.");
-        j->res->status = SMS_ANSWERED;
-        return 0;
-    case SMS_U:
-    case SMS_P:
-        return sms_do_case_report(j);
-    case SMS_PK:
-    case SMS_LTL:
-        return sms_do_followup(j);
-    case SMS_VAK:
-        return sms_do_vaccination(j);
-    case SMS_POP:
-        return sms_do_population(j);
-    case SMS_SK:
-        return sms_do_permit(j);
-    case SMS_KODE:
-        return sms_do_kode(j);
-    case SMS_CKL:
-        return sms_do_ckl(j);
-    case SMS_LAPK:
-        return sms_do_lapk(j);
-    default:
-        return -EINVAL;   /* not reached: every kind is handled above */
-    }
+    assert((unsigned)j->m.kind < SMS_KIND_COUNT && handlers[j->m.kind]);
+    return handlers[j->m.kind](j);
 }
 
 static void hash_message(const char *sender, const char *sent, const char *text, size_t len,
@@ -185,7 +177,6 @@ static int queue_out(struct store *s, int64_t msg, const char *kind, const char 
     sqlite3_stmt *st = store_stmt(s,
         "INSERT INTO sms_out (sms_in, kind, phone, text) VALUES (?1, ?2, ?3, ?4)");
     char clean[SMS_REPLY_MAX];
-    int rc;
 
     if (!st)
         return -EIO;
@@ -196,9 +187,7 @@ static int queue_out(struct store *s, int64_t msg, const char *kind, const char 
     sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, phone, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    return store_step_done(s, st);
 }
 
 static int queue_alerts(struct sms_job *j, int64_t msg)
@@ -221,19 +210,50 @@ static int queue_alerts(struct sms_job *j, int64_t msg)
     return r;
 }
 
+static const char *const status_word[] = {
+    [SMS_SAVED] = "saved", [SMS_ANSWERED] = "answered", [SMS_REFUSED] = "refused",
+    [SMS_UNKNOWN_PHONE] = "unknown_phone",
+};
+
+/* A message handled before (the same hash): counts this delivery and fills
+ * res as the first handling did. Inside the message's transaction. Returns
+ * 1 when it is one, 0 when the message is new, or -errno. */
+static int seen_before(struct store *s, const char *hash, struct sms_result *res)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id, coalesce(ref, ''), status FROM sms_in WHERE hash = ?1");
+    const char *status;
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    }
+    status = (const char *)sqlite3_column_text(st, 2);
+    res->duplicate = 1;
+    res->msg_id = sqlite3_column_int64(st, 0);
+    snprintf(res->ref, sizeof(res->ref), "%s", (const char *)sqlite3_column_text(st, 1));
+    for (int k = 0; k <= SMS_UNKNOWN_PHONE; k++)
+        if (strcmp(status, status_word[k]) == 0)
+            res->status = (enum sms_status)k;
+    sqlite3_reset(st);
+    r = store_run_int(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1",
+                      res->msg_id);
+    return r < 0 ? r : 1;
+}
+
 int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *in,
                struct sms_result *res)
 {
-    static const char *const status_word[] = {
-        [SMS_SAVED] = "saved", [SMS_ANSWERED] = "answered", [SMS_REFUSED] = "refused",
-        [SMS_UNKNOWN_PHONE] = "unknown_phone",
-    };
     struct sms_officer o = {0};
     struct sms_job *j = NULL;
     char phone[20], hash[65], now[32];
     const char *sender = in->sender;
     sqlite3_stmt *st;
-    int has_phone, rc, r;
+    int has_phone, r;
 
     memset(res, 0, sizeof(*res));
     has_phone = phone_normalize(in->sender, phone) == 0;
@@ -252,36 +272,10 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     if (r < 0)
         goto out_free;
 
-    st = store_stmt(s, "SELECT id, coalesce(ref, ''), status FROM sms_in WHERE hash = ?1");
-    if (!st) {
-        r = -EIO;
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *status = (const char *)sqlite3_column_text(st, 2);
-        res->duplicate = 1;
-        res->msg_id = sqlite3_column_int64(st, 0);
-        snprintf(res->ref, sizeof(res->ref), "%s", (const char *)sqlite3_column_text(st, 1));
-        for (int k = 0; k <= SMS_UNKNOWN_PHONE; k++)
-            if (strcmp(status, status_word[k]) == 0)
-                res->status = (enum sms_status)k;
-        sqlite3_reset(st);
-        st = store_stmt(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1");
-        if (!st) {
-            r = -EIO;
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, res->msg_id);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        r = rc == SQLITE_DONE ? store_commit(s) : store_error(s, rc);
-        goto out;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = store_error(s, rc);
+    r = seen_before(s, hash, res);
+    if (r != 0) {
+        if (r > 0)
+            r = store_commit(s);
         goto out;
     }
 
@@ -321,12 +315,9 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     bind_opt(st, 9, j->record_tbl);
     bind_opt(st, 10, j->record_tbl ? j->record_id : NULL);
     bind_opt(st, 11, res->ref);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = store_error(s, rc);
+    r = store_step_done(s, st);
+    if (r < 0)
         goto out;
-    }
     res->msg_id = sqlite3_last_insert_rowid(store_db(s));
     if (has_phone)
         r = queue_out(s, res->msg_id, "reply", phone, j->reply);
@@ -342,9 +333,21 @@ out_free:
     return r;
 }
 
+/* Marks the outgoing message id written, to the file name ("": none). */
+static int mark_written(struct store *s, int64_t id, const char *name)
+{
+    sqlite3_stmt *st = store_stmt(s, "UPDATE sms_out SET written = 1, file = ?2 WHERE id = ?1");
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    bind_opt(st, 2, name);
+    return store_step_done(s, st);
+}
+
 int sms_flush(struct store *s, int64_t msg_id, int resend_reply, sms_send_fn send, void *ctx)
 {
-    sqlite3_stmt *st = NULL, *done;
+    sqlite3_stmt *st = NULL;
     char name[256];
     int n = 0, rc, r = 0;
 
@@ -382,21 +385,10 @@ int sms_flush(struct store *s, int64_t msg_id, int resend_reply, sms_send_fn sen
     for (int i = 0; i < np; i++) {
         name[0] = '\0';
         r = send(ctx, p[i].phone, p[i].text, name, sizeof(name));
+        if (r == 0)
+            r = mark_written(s, p[i].id, name);
         if (r < 0)
             goto out;
-        done = store_stmt(s, "UPDATE sms_out SET written = 1, file = ?2 WHERE id = ?1");
-        if (!done) {
-            r = -EIO;
-            goto out;
-        }
-        sqlite3_bind_int64(done, 1, p[i].id);
-        bind_opt(done, 2, name);
-        rc = sqlite3_step(done);
-        sqlite3_reset(done);
-        if (rc != SQLITE_DONE) {
-            r = store_error(s, rc);
-            goto out;
-        }
         n++;
     }
 out:

@@ -16,25 +16,17 @@
 /* P: one alert per district vet (not the reporter), queued with the reply. */
 static void compose_alert(struct sms_job *j, const struct case_report_in *c)
 {
-    char lbl[64], dis[64], place[128], code[8];
+    char lbl[64], dis[64], place[128], code[8] = "";
+    const struct store_col parent = { code, sizeof(code) };
     struct sms_sb b;
 
     sms_sb_init(&b, j->alert, sizeof(j->alert));
     sms_label(j->s, "syndrome", c->syndrome, lbl, sizeof(lbl));
     sms_sb_add(&b, TAG "PERINGATAN sindrom prioritas: %s", lbl);
-    {
-        sqlite3_stmt *st = store_stmt(j->s,
-            "SELECT parent FROM code_list WHERE list = 'syndrome' AND code = ?1");
-        code[0] = '\0';
-        if (st) {
-            sqlite3_bind_text(st, 1, c->syndrome, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-                snprintf(code, sizeof(code), "%s", (const char *)sqlite3_column_text(st, 0));
-            sqlite3_reset(st);
-        }
-        if (code[0])
-            sms_sb_add(&b, " (suspek %s)", sms_label(j->s, "disease", code, dis, sizeof(dis)));
-    }
+    (void) store_get(j->s, "SELECT parent FROM code_list WHERE list = 'syndrome' AND code = ?1",
+                     c->syndrome, &parent, 1);
+    if (code[0])
+        sms_sb_add(&b, " (suspek %s)", sms_label(j->s, "disease", code, dis, sizeof(dis)));
     sms_sb_add(&b, ", %s: ", sms_area_name(j->s, c->village, place, sizeof(place)));
     sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
     sms_sb_add(&b, ". [ID kasus %s] Pelapor: %s %s. Mohon segera ditanggapi.", j->res->ref,
@@ -119,6 +111,31 @@ out:
     return r;
 }
 
+/* Checks the record the message filled (in: kind's struct, not a case
+ * report) with the one validator and access_check(), as every channel
+ * does, and inserts it in the message's transaction. village is where an
+ * access refusal says the record was for; ref gets the record's number
+ * (NULL: it has none). Returns 1 when saved (the caller words the reply),
+ * 0 when refused (answered), or -errno. */
+static int save_record(struct sms_job *j, enum rec_kind kind, void *in, const char *village,
+                       char ref[24])
+{
+    struct verr e;
+    char none[24];
+    int r;
+
+    if (validate_record(j->v, kind, in, &e) < 0)
+        return sms_refuse_invalid(j, &e);
+    if (access_check(&j->actor, kind, in, &e) < 0)
+        return sms_refuse_access(j, &e, village);
+    r = record_insert(j->s, kind, in, j->record_id, ref ? ref : none);
+    if (r < 0)
+        return r;
+    j->record_tbl = record_table(kind);
+    j->res->status = SMS_SAVED;
+    return 1;
+}
+
 
 int sms_find_case(struct sms_job *j, char id[UUID_STR_LEN])
 {
@@ -136,15 +153,32 @@ int sms_find_case(struct sms_job *j, char id[UUID_STR_LEN])
 }
 
 
+/* What PK/LTL, VAK, POP and SK records take from the message alike: its groups as
+ * herd counts (a VAK group without a booster: 0), its day and its sender. */
+static void herd_from_message(struct sms_job *j, struct herd_count *a, int *n,
+                              char date[11], char reporter[20])
+{
+    const struct sms_msg *m = &j->m;
+
+    for (int i = 0; i < m->n_groups; i++) {
+        snprintf(a[i].species, sizeof(a[i].species), "%s", m->groups[i].code);
+        memcpy(a[i].n, m->groups[i].n, sizeof(a[i].n));
+        if (m->kind == SMS_VAK && m->groups[i].n_counts < 2)
+            a[i].n[1] = 0;
+    }
+    *n = m->n_groups;
+    memcpy(date, j->event_date, 11);
+    snprintf(reporter, 20, "%s", j->o->phone);
+}
+
+
 int sms_do_followup(struct sms_job *j)
 {
     static const char *const outcome_word[] = { "SB", "sembuh", "MS", "masih sakit", "MT", "mati" };
     struct sms_msg *m = &j->m;
     struct followup_in in;
-    struct verr e;
     char lbl[64];
     struct sms_sb b;
-    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -154,23 +188,11 @@ int sms_do_followup(struct sms_job *j)
     if (r < 0)
         return r;
     snprintf(in.outcome, sizeof(in.outcome), "%s", m->outcome);
-    for (int i = 0; i < m->n_groups; i++) {
-        snprintf(in.animals[i].species, sizeof(in.animals[i].species), "%s", m->groups[i].code);
-        memcpy(in.animals[i].n, m->groups[i].n, sizeof(in.animals[i].n));
-    }
-    in.n_animals = m->n_groups;
+    herd_from_message(j, in.animals, &in.n_animals, in.event_date, in.reporter);
     in.escalate = m->kind == SMS_LTL ? m->escalate : -1;
-    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_followup(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_FOLLOWUP, &in, &e) < 0)
-        return sms_refuse_access(j, &e, "");
-    r = record_insert(j->s, REC_FOLLOWUP, &in, j->record_id, no_ref);
-    if (r < 0)
+    r = save_record(j, REC_FOLLOWUP, &in, "", NULL);
+    if (r <= 0)
         return r;
-    j->record_tbl = "case_followup";
-    j->res->status = SMS_SAVED;
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     if (m->kind == SMS_PK) {
         const char *word = in.outcome;
@@ -191,54 +213,45 @@ int sms_do_followup(struct sms_job *j)
 }
 
 
-/* The message's groups as herd counts (a VAK group without a booster: 0). */
-static void herd_from_groups(struct herd_count *a, int *n, const struct sms_msg *m)
+
+
+/* The reply to VAK and POP: "Terima kasih. WHAT di PLACE, DATE: LABEL N;
+ * LABEL N." with the first count of each species (and a vaccination's
+ * booster in brackets, where there is one). */
+static void reply_herd(struct sms_job *j, const char *what, const char *village,
+                       const char *date, const struct herd_count *a, int n)
 {
-    for (int i = 0; i < m->n_groups; i++) {
-        snprintf(a[i].species, sizeof(a[i].species), "%s", m->groups[i].code);
-        memcpy(a[i].n, m->groups[i].n, sizeof(a[i].n));
-        if (m->kind == SMS_VAK && m->groups[i].n_counts < 2)
-            a[i].n[1] = 0;
+    char place[128], lbl[64];
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. %s di %s, %s: ", what,
+           sms_area_name(j->s, village, place, sizeof(place)), date);
+    for (int i = 0; i < n; i++) {
+        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
+               sms_label(j->s, "species", a[i].species, lbl, sizeof(lbl)), (long long)a[i].n[0]);
+        if (j->m.kind == SMS_VAK && a[i].n[1])
+            sms_sb_add(&b, " (booster %lld)", (long long)a[i].n[1]);
     }
-    *n = m->n_groups;
+    sms_sb_add(&b, ".");
 }
 
 
 int sms_do_vaccination(struct sms_job *j)
 {
     struct vaccination_in in;
-    struct verr e;
-    char place[128], lbl[64];
-    struct sms_sb b;
-    char no_ref[24];           /* these kinds have no number of their own */
+    char what[64];
     int r;
 
     memset(&in, 0, sizeof(in));
     snprintf(in.program, sizeof(in.program), "%s", j->m.id);
     snprintf(in.village, sizeof(in.village), "%s", j->m.loc[0] ? j->m.loc : j->o->village);
-    herd_from_groups(in.animals, &in.n_animals, &j->m);
-    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_vaccination(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_VACCINATION, &in, &e) < 0)
-        return sms_refuse_access(j, &e, in.village);
-    r = record_insert(j->s, REC_VACCINATION, &in, j->record_id, no_ref);
-    if (r < 0)
+    herd_from_message(j, in.animals, &in.n_animals, in.event_date, in.reporter);
+    r = save_record(j, REC_VACCINATION, &in, in.village, NULL);
+    if (r <= 0)
         return r;
-    j->record_tbl = "vaccination";
-    j->res->status = SMS_SAVED;
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, "Terima kasih. Vaksinasi program %s di %s, %s: ", in.program,
-           sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
-    for (int i = 0; i < in.n_animals; i++) {
-        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
-               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
-               (long long)in.animals[i].n[0]);
-        if (in.animals[i].n[1])
-            sms_sb_add(&b, " (booster %lld)", (long long)in.animals[i].n[1]);
-    }
-    sms_sb_add(&b, ".");
+    snprintf(what, sizeof(what), "Vaksinasi program %s", in.program);
+    reply_herd(j, what, in.village, in.event_date, in.animals, in.n_animals);
     return 0;
 }
 
@@ -246,34 +259,15 @@ int sms_do_vaccination(struct sms_job *j)
 int sms_do_population(struct sms_job *j)
 {
     struct population_in in;
-    struct verr e;
-    char place[128], lbl[64];
-    struct sms_sb b;
-    char no_ref[24];           /* these kinds have no number of their own */
     int r;
 
     memset(&in, 0, sizeof(in));
     snprintf(in.village, sizeof(in.village), "%s", j->m.loc[0] ? j->m.loc : j->o->village);
-    herd_from_groups(in.animals, &in.n_animals, &j->m);
-    memcpy(in.event_date, j->event_date, sizeof(in.event_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_population(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_POPULATION, &in, &e) < 0)
-        return sms_refuse_access(j, &e, in.village);
-    r = record_insert(j->s, REC_POPULATION, &in, j->record_id, no_ref);
-    if (r < 0)
+    herd_from_message(j, in.animals, &in.n_animals, in.event_date, in.reporter);
+    r = save_record(j, REC_POPULATION, &in, in.village, NULL);
+    if (r <= 0)
         return r;
-    j->record_tbl = "population_report";
-    j->res->status = SMS_SAVED;
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, "Terima kasih. Populasi di %s, %s: ",
-           sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
-    for (int i = 0; i < in.n_animals; i++)
-        sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
-               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
-               (long long)in.animals[i].n[0]);
-    sms_sb_add(&b, ".");
+    reply_herd(j, "Populasi", in.village, in.event_date, in.animals, in.n_animals);
     return 0;
 }
 
@@ -281,7 +275,6 @@ int sms_do_population(struct sms_job *j)
 int sms_do_permit(struct sms_job *j)
 {
     struct permit_in in;
-    struct verr e;
     char from[128], to[128];
     struct sms_sb b;
     int r;
@@ -291,18 +284,10 @@ int sms_do_permit(struct sms_job *j)
     snprintf(in.owner_phone, sizeof(in.owner_phone), "%s", j->m.phone);
     snprintf(in.from_area, sizeof(in.from_area), "%s", j->m.loc);
     snprintf(in.to_area, sizeof(in.to_area), "%s", j->m.loc2);
-    herd_from_groups(in.animals, &in.n_animals, &j->m);
-    memcpy(in.issue_date, j->event_date, sizeof(in.issue_date));
-    snprintf(in.reporter, sizeof(in.reporter), "%s", j->o->phone);
-    if (validate_permit(j->v, &in, &e) < 0)
-        return sms_refuse_invalid(j, &e);
-    if (access_check(&j->actor, REC_MOVEMENT, &in, &e) < 0)
-        return sms_refuse_access(j, &e, in.from_area);
-    r = record_insert(j->s, REC_MOVEMENT, &in, j->record_id, j->res->ref);
-    if (r < 0)
+    herd_from_message(j, in.animals, &in.n_animals, in.issue_date, in.reporter);
+    r = save_record(j, REC_MOVEMENT, &in, in.from_area, j->res->ref);
+    if (r <= 0)
         return r;
-    j->record_tbl = "movement_permit";
-    j->res->status = SMS_SAVED;
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     sms_sb_add(&b, "Terima kasih. SKKH nomor %s untuk pemilik ID %s. Hewan: ", j->res->ref,
            in.owner_id);

@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdopts.h"
 #include "log.h"
 #include "sms.h"
 #include "sms_file.h"
@@ -366,22 +366,17 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
 
 int sms_cmd(struct store *s, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "spool", required_argument, NULL, 's' },
-        { 0, 0, 0, 0 } };
+    const char *dir = NULL;
+    const struct cmdopt opts[] = { { "spool", CMDOPT_TEXT, &dir } };
     struct sms_spool_stats st, total = {0};
     struct sms_spool *sp = NULL;
     struct validator *v = NULL;
-    const char *dir = NULL;
-    int opt, r;
+    int r;
 
-    optind = 0;     /* afresh, in glibc's permuting mode (main() parsed with "+") */
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (opt != 's')
-            return -EDOM;
-        dir = optarg;
-    }
-    if (!dir || optind != argc - 1 || strcmp(argv[optind], "process") != 0) {
+    r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
+    if (r < 0)
+        return r;
+    if (!dir || r != argc - 1 || strcmp(argv[r], "process") != 0) {
         log_error("sms needs a subcommand and a spool: process --spool DIR");
         return -EDOM;
     }

@@ -168,10 +168,8 @@ static int store_migrate(struct store *s)
             snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
             r = store_exec(s, sql);
         }
-        if (r == 0)
-            r = store_commit(s);
+        r = store_end(s, r);
         if (r < 0) {
-            store_rollback(s);
             log_error("store: migration %s failed; the store is left at version %d",
                       m->name, v - 1);
             return r;
@@ -218,10 +216,7 @@ static int ensure_triggers(struct store *s)
     r = store_begin(s);
     if (r == 0)
         r = store_exec(s, q.p);
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0)
-        store_rollback(s);
+    r = store_end(s, r);
     strbuf_free(&q);
     return r;
 }
@@ -512,6 +507,15 @@ void store_rollback(struct store *s)
     s->ref_seq = s->ref_saved;
 }
 
+int store_end(struct store *s, int r)
+{
+    if (r == 0)
+        r = store_commit(s);
+    if (r < 0)
+        store_rollback(s);
+    return r;
+}
+
 sqlite3_stmt *store_stmt(struct store *s, const char *sql)
 {
     sqlite3_stmt *st;
@@ -541,22 +545,60 @@ sqlite3_stmt *store_stmt(struct store *s, const char *sql)
     return st;
 }
 
-int store_meta_get(struct store *s, const char *key, char *buf, size_t cap)
+int store_get(struct store *s, const char *sql, const char *arg, const struct store_col *col,
+              int n)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT value FROM meta WHERE key = ?1");
+    sqlite3_stmt *st = store_stmt(s, sql);
     int rc;
 
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return -ENOENT;
-    if (rc != SQLITE_ROW)
-        return store_error(s, rc);
-    snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    for (int i = 0; rc == SQLITE_ROW && i < n; i++) {
+        const unsigned char *v = sqlite3_column_text(st, i);
+        snprintf(col[i].buf, col[i].cap, "%s", v ? (const char *)v : "");
+    }
     sqlite3_reset(st);
-    return 0;
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? -ENOENT : store_error(s, rc);
+}
+
+int store_step_done(struct store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+}
+
+int store_run_text(struct store *s, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st = store_stmt(s, sql);
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    return store_step_done(s, st);
+}
+
+int store_run_int(struct store *s, const char *sql, int64_t n)
+{
+    sqlite3_stmt *st = store_stmt(s, sql);
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, n);
+    return store_step_done(s, st);
+}
+
+int store_meta_get(struct store *s, const char *key, char *buf, size_t cap)
+{
+    const struct store_col value = { buf, cap };
+
+    return store_get(s, "SELECT value FROM meta WHERE key = ?1", key, &value, 1);
 }
 
 int store_meta_set(struct store *s, const char *key, const char *value)
@@ -564,16 +606,15 @@ int store_meta_set(struct store *s, const char *key, const char *value)
     sqlite3_stmt *st = store_stmt(s,
         "INSERT INTO meta (key, value) VALUES (?1, ?2) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    int rc;
+    int r;
 
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, rc);
+    r = store_step_done(s, st);
+    if (r < 0)
+        return r;
     if (strcmp(key, "district") == 0)
         snprintf(s->district, sizeof(s->district), "%s", value);
     else if (strcmp(key, "node_id") == 0)

@@ -48,6 +48,10 @@ int store_begin(struct store *s);
 int store_begin_bg(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+/* Ends the open transaction as r says: commits it when r is 0, and rolls
+ * it back otherwise or when the commit fails. Returns r or the commit's
+ * failure. */
+int store_end(struct store *s, int r);
 
 /* Waits (a second at most) while interactive writers are waiting for the
  * store, so they go first; store_begin_bg() calls it. */
@@ -83,5 +87,28 @@ void store_now_iso(char buf[32]);
 /* Prepares sql once per store and caches it; the statement is reset before
  * it is returned. NULL on error (logged). Do not finalize the result. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+
+/* Where store_get() copies a text column: buf of cap bytes (cut to fit; a
+ * NULL value as ""). */
+struct store_col {
+    char *buf;
+    size_t cap;
+};
+
+/* Runs sql (cached by store_stmt(), so a string that lives as long as the
+ * store) with ?1 = arg (text; NULL binds nothing) and copies the first n
+ * columns of its first row into col[0..n). Returns 0, -ENOENT when there is
+ * no row (col untouched), or -errno. */
+int store_get(struct store *s, const char *sql, const char *arg, const struct store_col *col,
+              int n);
+
+/* Steps st (from store_stmt(), its parameters bound), a statement that
+ * returns no rows, once and resets it. Returns 0 or -errno. */
+int store_step_done(struct store *s, sqlite3_stmt *st);
+
+/* Runs sql (cached, as above), which returns no rows, with ?1 = the text
+ * arg or the integer n. Return 0 or -errno. */
+int store_run_text(struct store *s, const char *sql, const char *arg);
+int store_run_int(struct store *s, const char *sql, int64_t n);
 
 #endif

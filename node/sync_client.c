@@ -336,6 +336,17 @@ int identity_headers(struct sync_client *c, uint64_t hlc)
     return r;
 }
 
+int set_body(struct sync_client *c, struct strbuf *b, int r)
+{
+    if (r < 0) {
+        strbuf_free(b);
+        return r;
+    }
+    c->q->body = b->p;
+    c->q->body_len = b->len;
+    return 1;
+}
+
 /* ------------------------------------------------------------ transfers */
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
@@ -710,11 +721,7 @@ int sync_client_round_ok(struct sync_client *c)
     if (r < 0)
         return r;
     r = store_meta_set(c->store, "last_sync_ok", now);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0)
-        store_rollback(c->store);
-    return r;
+    return store_end(c->store, r);
 }
 
 void sync_client_record_error(struct sync_client *c)
@@ -756,13 +763,7 @@ static int renew_prepare(struct sync_client *c)
     if (r == 0)
         r = identity_headers(c, store_hlc_tick(c->store));
     free(csr);
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    return 1;
+    return set_body(c, &b, r);
 }
 
 /* Stores the renewed certificate. A failure is logged, not returned: the

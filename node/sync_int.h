@@ -97,6 +97,10 @@ int set_error(struct sync_client *c, int r, const char *fmt, ...)
 int add_header(struct sync_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The headers every request carries: node, district, HLC, JSON, no 100-continue. */
 int identity_headers(struct sync_client *c, uint64_t hlc);
+/* Ends building a JSON request in b: when r is 0, b's text becomes the
+ * body of the request being built (c->q owns it now) and this returns 1 (a
+ * request is ready); otherwise b is freed and r returned. */
+int set_body(struct sync_client *c, struct strbuf *b, int r);
 
 /* Numbers of the protocol: a decimal string; an HLC cell (a string of
  * digits or an integer below 2^53); an integer below 2^53. 0 or -EINVAL. */

@@ -32,13 +32,7 @@ int pull_prepare(struct sync_client *c)
         r = identity_headers(c, hlc);
     if (r == 0)
         r = add_header(c, "Accept-Encoding: zstd, gzip");
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    return 1;
+    return set_body(c, &b, r);
 }
 
 static int inflate_body(struct sync_client *c, char **ret, size_t *ret_len)
@@ -396,10 +390,8 @@ int pull_apply(struct sync_client *c)
         r = store_exec(c->store, "DELETE FROM sync_apply");
     if (r == 0)
         r = store_meta_set(c->store, "sync.pull_cursor", cursor->valuestring);
-    if (r == 0)
-        r = store_commit(c->store);
+    r = store_end(c->store, r);
     if (r < 0) {
-        store_rollback(c->store);
         if (!c->error[0])
             set_error(c, r, "cannot apply a pulled page: %s", strerror(-r));
         goto out;

@@ -255,12 +255,9 @@ int sent_seq_mark(struct sync_client *c, int64_t last_seq)
     r = store_begin_bg(c->store);
     if (r == 0)
         r = store_meta_set(c->store, "sync.sent_seq", v);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
+    r = store_end(c->store, r);
+    if (r < 0)
         return r;
-    }
     c->sent_seq = last_seq;
     return 0;
 }
@@ -305,15 +302,11 @@ int probe_prepare(struct sync_client *c)
     }
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
-    if (r < 0) {
-        strbuf_free(&b);
-        return r;
-    }
-    c->q->body = b.p;
-    c->q->body_len = b.len;
-    log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
-             "run; asking for its high-water mark", (long long)minq);
-    return 1;
+    r = set_body(c, &b, r);
+    if (r > 0)
+        log_info("sync: queued entries from seq %lld may have reached the hub in an earlier "
+                 "run; asking for its high-water mark", (long long)minq);
+    return r;
 }
 
 /* The hub has seen seqs beyond this batch: the store was restored from a
@@ -343,12 +336,9 @@ static int renumber_queue(struct sync_client *c, int64_t acked)
              "DROP TABLE sync_renumber;", (long long)acked, (long long)acked,
              (long long)acked);
     r = store_exec(c->store, sql);
-    if (r == 0)
-        r = store_commit(c->store);
-    if (r < 0) {
-        store_rollback(c->store);
+    r = store_end(c->store, r);
+    if (r < 0)
         return set_error(c, r, "cannot renumber the outbox: %s", strerror(-r));
-    }
     c->round_seq = INT64_MAX;           /* the renumbered entries belong to this round */
     return 0;
 }
@@ -363,18 +353,11 @@ static int drop_acked(struct sync_client *c, int64_t hi)
         "(SELECT row_id FROM outbox WHERE seq <= ?1 AND state = " OUTBOX_QUEUED_LIT ")",
         "DELETE FROM outbox WHERE seq <= ?1 AND state = " OUTBOX_QUEUED_LIT,
     };
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
-        int rc;
-        if (!st)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, hi);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return store_error(c->store, rc);
-    }
-    return 0;
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < sizeof(sql) / sizeof(sql[0]); i++)
+        r = store_run_int(c->store, sql[i], hi);
+    return r;
 }
 
 /* Marks the outbox entry seq (<= hi) refused with the hub's reason; its
@@ -385,18 +368,15 @@ static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const ch
     sqlite3_stmt *st = store_stmt(c->store,
         "UPDATE outbox SET state = " OUTBOX_REFUSED_LIT ", error = ?2 WHERE seq = ?1"
         " AND state = " OUTBOX_QUEUED_LIT);
-    int rc;
+    int r;
 
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, msg, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(c->store, rc);
-    if (sqlite3_changes(store_db(c->store)) == 0)
-        return 0;
+    r = store_step_done(c->store, st);
+    if (r < 0 || sqlite3_changes(store_db(c->store)) == 0)
+        return r;
     st = store_stmt(c->store,
         "DELETE FROM outbox WHERE state = " OUTBOX_QUEUED_LIT " AND seq <= ?2 AND row_id = "
         "(SELECT row_id FROM outbox WHERE seq = ?1)");
@@ -404,9 +384,8 @@ static int mark_refused(struct sync_client *c, int64_t seq, int64_t hi, const ch
         return -EIO;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, hi);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 1 : store_error(c->store, rc);
+    r = store_step_done(c->store, st);
+    return r < 0 ? r : 1;
 }
 
 /* Rows with queued entries in (lo, hi]: what an earlier run delivered. */
@@ -496,10 +475,8 @@ int push_apply(struct sync_client *c)
     store_now_iso(now);
     if (r == 0)
         r = store_meta_set(c->store, "sync.last_push_ok", now);
-    if (r == 0)
-        r = store_commit(c->store);
+    r = store_end(c->store, r);
     if (r < 0) {
-        store_rollback(c->store);
         set_error(c, r, "cannot record the hub's ack: %s (the batch will be sent again)",
                   strerror(-r));
         goto out;

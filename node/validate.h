@@ -118,7 +118,7 @@ int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *
  * zeroes it). A case report is validate_case_report(); the other kinds are
  * decoded field by field (a known key, of the right JSON type, that fits;
  * a case_ref is looked up among the live case reports) and then checked as
- * validate_followup() etc. check them. A refusal names the field as the
+ * validate_record() checks them. A refusal names the field as the
  * JSON does (case_ref, not case_id). Returns 0, -EINVAL with *err set, or
  * -errno from the store (a case_ref look-up). */
 int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
@@ -222,15 +222,6 @@ struct permit_in {
     char reporter[20];
 };
 
-/* Validate records filled in C (by the SMS handler, and after
- * validate_record_json() decoded them):
- * codes known (upper-cased in place), counts 0..V_COUNT_MAX, no species
- * twice, villages in the district, dates, reporter a registered officer.
- * n_counts is how many of n[] the kind uses. Return 0 or -EINVAL, *err set. */
-int validate_followup(struct validator *v, struct followup_in *in, struct verr *err);
-int validate_vaccination(struct validator *v, struct vaccination_in *in, struct verr *err);
-int validate_population(struct validator *v, struct population_in *in, struct verr *err);
-int validate_permit(struct validator *v, struct permit_in *in, struct verr *err);
 
 /* A treatment (OBI): one species, a drug, how many head were treated;
  * case_id is "" or the case_report.id the caller found. */
@@ -256,8 +247,12 @@ struct slaughter_in {
     char note[V_NOTE_MAX + 1];
 };
 
-/* Same contract as the validators above. */
-int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err);
-int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err);
+/* Validates a record of kind (any but REC_CASE) filled in C, by the SMS
+ * handler or by validate_record_json(); in is the kind's struct above:
+ * codes known (upper-cased in place), counts 0..V_COUNT_MAX, no species
+ * twice, villages in the district, dates, the reporter a registered
+ * officer, and each kind's own rules. Returns 0, or -EINVAL with *err set
+ * (field as the struct names it: case_id, not case_ref). */
+int validate_record(struct validator *v, enum rec_kind kind, void *in, struct verr *err);
 
 #endif

@@ -410,53 +410,22 @@ static const struct rec_field slaughter_spec[] = {
     JS(slaughter_in, "note", note),
 };
 
-/* The checks of validate_record.c, one signature for the table below. */
-static int check_followup(struct validator *v, void *in, struct verr *e)
-{
-    return validate_followup(v, in, e);
-}
-static int check_vaccination(struct validator *v, void *in, struct verr *e)
-{
-    return validate_vaccination(v, in, e);
-}
-static int check_population(struct validator *v, void *in, struct verr *e)
-{
-    return validate_population(v, in, e);
-}
-static int check_permit(struct validator *v, void *in, struct verr *e)
-{
-    return validate_permit(v, in, e);
-}
-static int check_treatment(struct validator *v, void *in, struct verr *e)
-{
-    return validate_treatment(v, in, e);
-}
-static int check_slaughter(struct validator *v, void *in, struct verr *e)
-{
-    return validate_slaughter(v, in, e);
-}
-
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* One record kind: its struct, its JSON fields, its checks. */
+/* One record kind: its struct and its JSON fields. */
 static const struct kind_json {
     size_t size;
     const struct rec_field *spec;   /* NULL: a case report */
     size_t n_spec;
-    int (*check)(struct validator *v, void *in, struct verr *err);
 } kinds[REC_KIND_COUNT] = {
-    [REC_CASE] = { sizeof(struct case_report_in), NULL, 0, NULL },
-    [REC_FOLLOWUP] = { sizeof(struct followup_in), followup_spec, N_OF(followup_spec),
-                       check_followup },
+    [REC_CASE] = { sizeof(struct case_report_in), NULL, 0 },
+    [REC_FOLLOWUP] = { sizeof(struct followup_in), followup_spec, N_OF(followup_spec) },
     [REC_VACCINATION] = { sizeof(struct vaccination_in), vaccination_spec,
-                          N_OF(vaccination_spec), check_vaccination },
-    [REC_TREATMENT] = { sizeof(struct treatment_in), treatment_spec, N_OF(treatment_spec),
-                        check_treatment },
-    [REC_MOVEMENT] = { sizeof(struct permit_in), permit_spec, N_OF(permit_spec), check_permit },
-    [REC_SLAUGHTER] = { sizeof(struct slaughter_in), slaughter_spec, N_OF(slaughter_spec),
-                        check_slaughter },
-    [REC_POPULATION] = { sizeof(struct population_in), population_spec, N_OF(population_spec),
-                         check_population },
+                          N_OF(vaccination_spec) },
+    [REC_TREATMENT] = { sizeof(struct treatment_in), treatment_spec, N_OF(treatment_spec) },
+    [REC_MOVEMENT] = { sizeof(struct permit_in), permit_spec, N_OF(permit_spec) },
+    [REC_SLAUGHTER] = { sizeof(struct slaughter_in), slaughter_spec, N_OF(slaughter_spec) },
+    [REC_POPULATION] = { sizeof(struct population_in), population_spec, N_OF(population_spec) },
 };
 
 const struct rec_field *validate_record_fields(enum rec_kind kind, size_t *n)
@@ -487,7 +456,7 @@ int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *d
         return jfail(err, VERR_TYPE, "record", "a JSON object");
     r = json_decode(validator_store(v), doc, k->spec, k->n_spec, out, err);
     if (r == 0)
-        r = k->check(v, out, err);
+        r = validate_record(v, kind, out, err);
     /* the checks name the record's column; the JSON takes a case by its reference */
     if (r == -EINVAL && strcmp(err->field, "case_id") == 0)
         snprintf(err->field, sizeof(err->field), "case_ref");

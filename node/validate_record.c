@@ -5,6 +5,7 @@
  * species twice, villages of the district, dates, the reporter an officer. */
 #include "validate.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,7 +73,7 @@ static int village_check(struct validator *v, char village[11], struct verr *err
     return c == VERR_NONE ? 0 : verr_fail(err, c, "village", tmp);
 }
 
-int validate_followup(struct validator *v, struct followup_in *in, struct verr *err)
+static int followup_check(struct validator *v, struct followup_in *in, struct verr *err)
 {
     int r;
 
@@ -104,37 +105,39 @@ int validate_followup(struct validator *v, struct followup_in *in, struct verr *
     return r < 0 ? r : reporter_check(v, in->reporter, err);
 }
 
-int validate_vaccination(struct validator *v, struct vaccination_in *in, struct verr *err)
+/* A herd counted in a village on a date (n_counts of each n[]), by reporter. */
+static int village_herd_check(struct validator *v, char village[11], struct herd_count *a,
+                              int n, int n_counts, const char *date, char reporter[20],
+                              struct verr *err)
 {
-    int r;
+    int r = village_check(v, village, err);
 
+    if (r == 0)
+        r = herd_check(v, a, n, n_counts, err);
+    if (r == 0)
+        r = date_check(date, "event_date", err);
+    return r < 0 ? r : reporter_check(v, reporter, err);
+}
+
+static int vaccination_check(struct validator *v, struct vaccination_in *in, struct verr *err)
+{
     memset(err, 0, sizeof(*err));
     if (!in->program[0])
         return verr_fail(err, VERR_REQUIRED, "program", NULL);
     if (!utf8_valid(in->program, strlen(in->program), UTF8_TEXT))
         return verr_fail(err, VERR_ENCODING, "program", NULL);
-    r = village_check(v, in->village, err);
-    if (r == 0)
-        r = herd_check(v, in->animals, in->n_animals, 2, err);
-    if (r == 0)
-        r = date_check(in->event_date, "event_date", err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
+    return village_herd_check(v, in->village, in->animals, in->n_animals, 2, in->event_date,
+                              in->reporter, err);
 }
 
-int validate_population(struct validator *v, struct population_in *in, struct verr *err)
+static int population_check(struct validator *v, struct population_in *in, struct verr *err)
 {
-    int r;
-
     memset(err, 0, sizeof(*err));
-    r = village_check(v, in->village, err);
-    if (r == 0)
-        r = herd_check(v, in->animals, in->n_animals, 1, err);
-    if (r == 0)
-        r = date_check(in->event_date, "event_date", err);
-    return r < 0 ? r : reporter_check(v, in->reporter, err);
+    return village_herd_check(v, in->village, in->animals, in->n_animals, 1, in->event_date,
+                              in->reporter, err);
 }
 
-int validate_permit(struct validator *v, struct permit_in *in, struct verr *err)
+static int permit_check(struct validator *v, struct permit_in *in, struct verr *err)
 {
     char tmp[16], norm[20];
     int r, lvl;
@@ -186,7 +189,7 @@ static int note_check(const char *note, struct verr *err)
     return utf8_valid(note, strlen(note), UTF8_TEXT) ? 0 : verr_fail(err, VERR_ENCODING, "note", NULL);
 }
 
-int validate_treatment(struct validator *v, struct treatment_in *in, struct verr *err)
+static int treatment_check(struct validator *v, struct treatment_in *in, struct verr *err)
 {
     int r;
 
@@ -206,7 +209,7 @@ int validate_treatment(struct validator *v, struct treatment_in *in, struct verr
     return r < 0 ? r : reporter_check(v, in->reporter, err);
 }
 
-int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr *err)
+static int slaughter_check(struct validator *v, struct slaughter_in *in, struct verr *err)
 {
     int r;
 
@@ -221,4 +224,20 @@ int validate_slaughter(struct validator *v, struct slaughter_in *in, struct verr
     if (r == 0)
         r = note_check(in->note, err);
     return r < 0 ? r : reporter_check(v, in->reporter, err);
+}
+
+int validate_record(struct validator *v, enum rec_kind kind, void *in, struct verr *err)
+{
+    switch (kind) {
+    case REC_FOLLOWUP:    return followup_check(v, in, err);
+    case REC_VACCINATION: return vaccination_check(v, in, err);
+    case REC_TREATMENT:   return treatment_check(v, in, err);
+    case REC_MOVEMENT:    return permit_check(v, in, err);
+    case REC_SLAUGHTER:   return slaughter_check(v, in, err);
+    case REC_POPULATION:  return population_check(v, in, err);
+    case REC_CASE:        break;      /* validate_case_report(), from its JSON */
+    case REC_KIND_COUNT:  break;
+    }
+    assert(!"validate_record: not a kind it checks");
+    return -EINVAL;
 }

@@ -77,10 +77,7 @@ void web_commit_flush(struct web *w)
         }
         sqlite3_exec(db, "RELEASE rec", NULL, NULL, NULL);
     }
-    if (r == 0)
-        r = store_commit(s);
-    if (r < 0)
-        store_rollback(s);
+    r = store_end(s, r);
     for (p = list; p; p = next) {
         struct wreq q = { .w = w, .c = p->c, .lang = p->lang ? p->lang : "id" };
         next = p->next;

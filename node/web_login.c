@@ -75,10 +75,8 @@ static void login_done(uv_work_t *req, int status)
     r = store_begin(s);
     if (r == 0)
         r = auth_login_ok(s, j->officer_id, w->session_ttl, token);
-    if (r == 0)
-        r = store_commit(s);
+    r = store_end(s, r);
     if (r < 0) {
-        store_rollback(s);
         web_send_store_error(&q, r);
     } else if (auth_session_find(s, token, &q.who) < 0) {
         web_send_store_error(&q, -EIO);

@@ -188,42 +188,51 @@ static void add_count(struct wreq *q, cJSON *o, const char *key, const char *sql
     cJSON_AddNumberToObject(o, key, n);
 }
 
+/* This week's case reports by syndrome and by species, and the week's
+ * first day. The week runs Monday to Sunday in WIB (UTC+7), where most
+ * districts are. */
+static void add_week(struct store *s, cJSON *o)
+{
+    static const struct {
+        const char *key, *sql;
+    } lists[] = {
+        { "by_syndrome",
+          "SELECT coalesce(c.syndrome, '') AS code, count(*) AS reports,"
+          " l.label_id, l.label_en FROM case_report c"
+          " LEFT JOIN code_list l ON l.list = 'syndrome' AND l.code = c.syndrome"
+          " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1 ORDER BY 2 DESC" },
+        { "by_species",
+          "SELECT json_extract(j.value, '$.species') AS code, count(*) AS reports,"
+          " sum(json_extract(j.value, '$.sick')) AS sick,"
+          " sum(json_extract(j.value, '$.dead')) AS dead, l.label_id, l.label_en"
+          " FROM case_report c, json_each(c.animals) j"
+          " LEFT JOIN code_list l ON l.list = 'species'"
+          " AND l.code = json_extract(j.value, '$.species')"
+          " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1 ORDER BY 2 DESC" },
+    };
+    char monday[16] = "";
+    const struct store_col week = { monday, sizeof(monday) };
+    sqlite3_stmt *st;
+    int rc;
+
+    (void) store_get(s, "SELECT date('now', '+7 hours', '-6 days', 'weekday 1')", NULL, &week, 1);
+    cJSON_AddStringToObject(o, "week_start", monday);
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        st = store_stmt(s, lists[i].sql);
+        if (!st)
+            continue;
+        sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
+        cJSON_AddItemToObject(o, lists[i].key, rows_json(st, &rc));
+    }
+}
+
 void web_api_dashboard(struct wreq *q)
 {
     struct store *s = q->w->d->store;
     cJSON *o = cJSON_CreateObject();
-    sqlite3_stmt *st;
-    char monday[16] = "", ok[40] = "", err_at[40] = "", err[200] = "";
-    int rc;
+    char ok[40] = "", err_at[40] = "", err[200] = "";
 
-    /* the week runs Monday to Sunday in WIB (UTC+7), where most districts are */
-    st = store_stmt(s, "SELECT date('now', '+7 hours', '-6 days', 'weekday 1')");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        snprintf(monday, sizeof(monday), "%s", (const char *)sqlite3_column_text(st, 0));
-    if (st)
-        sqlite3_reset(st);
-    cJSON_AddStringToObject(o, "week_start", monday);
-
-    st = store_stmt(s,
-        "SELECT coalesce(c.syndrome, '') AS code, count(*) AS reports,"
-        " l.label_id, l.label_en FROM case_report c"
-        " LEFT JOIN code_list l ON l.list = 'syndrome' AND l.code = c.syndrome"
-        " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1 ORDER BY 2 DESC");
-    if (st) {
-        sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
-        cJSON_AddItemToObject(o, "by_syndrome", rows_json(st, &rc));
-    }
-    st = store_stmt(s,
-        "SELECT json_extract(j.value, '$.species') AS code, count(*) AS reports,"
-        " sum(json_extract(j.value, '$.sick')) AS sick,"
-        " sum(json_extract(j.value, '$.dead')) AS dead, l.label_id, l.label_en"
-        " FROM case_report c, json_each(c.animals) j"
-        " LEFT JOIN code_list l ON l.list = 'species' AND l.code = json_extract(j.value, '$.species')"
-        " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1 ORDER BY 2 DESC");
-    if (st) {
-        sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
-        cJSON_AddItemToObject(o, "by_species", rows_json(st, &rc));
-    }
+    add_week(s, o);
     add_count(q, o, "outbox", OUTBOX_COUNT_QUEUED_SQL);
     add_count(q, o, "rejected", OUTBOX_COUNT_REFUSED_SQL);
     add_count(q, o, "reports_total", "SELECT count(*) FROM case_report WHERE deleted = 0");

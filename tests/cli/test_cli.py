@@ -75,6 +75,25 @@ class Init(unittest.TestCase):
         self.assertIn('init --district', r.stderr)
         self.assertFalse(os.path.exists(n.db))
 
+    def test_commands_on_a_store_without_district(self):
+        # a failed init leaves a store with no district: every command that
+        # needs one refuses it, once (sms process closed it twice, a crash)
+        n = nodetest.Node(EXE, init=False)
+        r = n.run('init', '--district', '9999', '--areas', nodetest.AREAS)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(os.path.exists(n.db))
+        spool = os.path.join(n.tmp, 'spool')
+        os.makedirs(os.path.join(spool, 'incoming'))
+        ca = os.path.join(n.tmp, 'ca.pem')      # read before the store is opened
+        with open(ca, 'w') as f:
+            f.write('-----BEGIN CERTIFICATE-----\n')
+        for args in [('status',), ('report', 'list'), ('officer', 'list'),
+                     ('sms', 'process', '--spool', spool), ('sync', '--hub', 'https://x:1'),
+                     ('enroll', '--hub', 'https://x:1', '--token', 't', '--ca', ca)]:
+            r = n.run(*args)
+            self.assertEqual(r.returncode, 1, '%s: %d %s' % (args, r.returncode, r.stderr))
+            self.assertIn('has no district yet', r.stderr, args)
+
     def test_usage(self):
         n = nodetest.Node(EXE, init=False)
         self.assertEqual(n.run('frobnicate').returncode, 2)

@@ -232,8 +232,12 @@ async function main() {
   check(/bukan di kabupaten\/kota ini/.test(errId), 'inline error in Indonesian: "' + errId + '"');
   check(await page.$eval('#f-village', s => s.classList.contains('invalid')), 'the village field is marked');
   await shot(page, 'case-error');
+  const saveId = await page.textContent('#case-form button[type=submit]');
+  check(saveId === 'Simpan', 'the form is labelled in Indonesian: "' + saveId + '"');
   await page.click('#lang-btn');
   await page.waitForSelector('#case-form');
+  const saveEn = await page.textContent('#case-form button[type=submit]');
+  check(saveEn === 'Save', 'and in English after the switch: "' + saveEn + '"');
   await pickVillage(page, 'village');
   await page.$eval('#f-village', s => {
     const o = document.createElement('option');
