@@ -31,6 +31,10 @@
 #include "hub_batch.h"
 #include "log.h"
 
+/* The answers of a batch that was not applied */
+#define LOST    "database connection lost; re-send the batch"
+#define REFUSED "the database refused the batch; nothing applied"
+
 struct push_job {
     struct hub         *h;
     const struct http_req *req;
@@ -186,14 +190,14 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
                     "); the node will re-send it", j->id.node, j->b.last_seq);
         if (j->ledger)                  /* it may have committed: find out, count it then */
             ledger_verify(h, j->id.node, j->id.district, j->attempt, j->ndup);
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", LOST);
         return;
     }
     if (err < 0) {
         const char *msg = nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?";
         log_error("push %s: batch up to seq %" PRId64 " failed: %s", j->id.node,
                   j->b.last_seq, msg);
-        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
+        job_rollback(j, 503, "unavailable", REFUSED);
         return;
     }
     /* the counts are what the ledger row committed, whatever the answer's fate */
@@ -261,22 +265,44 @@ static int apply_sql(struct push_job *j)
     return batch_apply_sql(&j->sql, &j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
 }
 
-/* Sends the statements of j->sql; 0 or -errno (the callback will not run). */
-static int send_sql(struct push_job *j, db_result_cb cb)
+/* Sends the statements of j->sql; cb gets their results, or j fails here. */
+static void send_sql(struct push_job *j, db_result_cb cb)
 {
     const struct db_query *q = sql_queries(&j->sql);
 
-    return q ? db_exec_params(j->c, q, j->sql.n, cb, j) : -ENOMEM;
+    if (!q)
+        job_rollback(j, 503, "unavailable", "out of memory");
+    else if (db_exec_params(j->c, q, j->sql.n, cb, j) < 0)
+        job_fail(j, 503, "unavailable", LOST);
+}
+
+/* For the callback of a step: 0 when it went through, else 1 once j has
+ * failed: on a lost connection at once, with lost for an answer; on an
+ * error (logged as "push NODE: failed: ERROR") after ROLLBACK, with
+ * refused. */
+static int step_failed(struct push_job *j, PGresult **res, int nres, int err, const char *failed,
+                       const char *lost, const char *refused)
+{
+    if (err == -ECONNRESET) {
+        job_fail(j, 503, "unavailable", lost);
+        return 1;
+    }
+    if (err < 0) {
+        log_error("push %s: %s: %s", j->id.node, failed,
+                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        job_rollback(j, 503, "unavailable", refused);
+        return 1;
+    }
+    return 0;
 }
 
 static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
     PGresult *lr = nres > 0 ? res[nres - 1] : NULL;
-    int r;
 
     if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", LOST);
         return;
     }
     if (err < 0 || !lr || PQntuples(lr) != 1) {
@@ -309,11 +335,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    r = send_sql(j, on_applied);
-    if (r == -ENOMEM)
-        job_rollback(j, 503, "unavailable", "out of memory");
-    else if (r < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+    send_sql(j, on_applied);
 }
 
 /* Locks the node's registry row (made on first contact) and reads its
@@ -329,43 +351,21 @@ static void lock_node(struct push_job *j)
 
     j->t_checked = uv_hrtime();
     if (db_exec_params(j->c, q, 2, on_locked, j) < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", LOST);
 }
 
 static void on_checked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct push_job *j = ud;
-
-    if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
-        return;
-    }
-    if (err < 0) {
-        log_error("push %s: checking the batch failed: %s", j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
-        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
-        return;
-    }
-    lock_node(j);
+    if (!step_failed(ud, res, nres, err, "checking the batch failed", LOST, REFUSED))
+        lock_node(ud);
 }
 
 static void copy_next(struct push_job *j);
 
 static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct push_job *j = ud;
-
-    if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
-        return;
-    }
-    if (err < 0) {
-        log_error("push %s: COPY failed: %s", j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
-        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
-        return;
-    }
-    copy_next(j);
+    if (!step_failed(ud, res, nres, err, "COPY failed", LOST, REFUSED))
+        copy_next(ud);
 }
 
 /* COPYs the next table block with rows, then checks them all. */
@@ -385,39 +385,24 @@ static void copy_next(struct push_job *j)
         r = db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j);
         free(sql);                      /* libpq has sent or buffered it */
         if (r < 0)
-            job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+            job_fail(j, 503, "unavailable", LOST);
         return;
     }
     if (batch_check_sql(&j->sql, &j->b, j->id.district) < 0) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    if (j->sql.n == 0) {                /* no rows to check */
+    if (j->sql.n == 0)                  /* no rows to check */
         lock_node(j);
-        return;
-    }
-    r = send_sql(j, on_checked);
-    if (r == -ENOMEM)
-        job_rollback(j, 503, "unavailable", "out of memory");
-    else if (r < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+    else
+        send_sql(j, on_checked);
 }
 
 static void on_begun(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct push_job *j = ud;
-
-    if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; retry later");
-        return;
-    }
-    if (err < 0) {
-        log_error("push %s: cannot begin: %s", j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
-        job_rollback(j, 503, "unavailable", "the database is not ready");
-        return;
-    }
-    copy_next(j);
+    if (!step_failed(ud, res, nres, err, "cannot begin", "database connection lost; retry later",
+                     "the database is not ready"))
+        copy_next(ud);
 }
 
 static void on_conn(struct db_conn *c, void *ud)
