@@ -109,15 +109,29 @@ static void job_free(struct enrol_job *j)
     free(j);
 }
 
+/* Hands j's connection back to the pool, if it holds one. */
+static void job_release(struct enrol_job *j)
+{
+    if (j->c) {
+        db_release(j->c);
+        j->c = NULL;
+    }
+}
+
+/* Answers 503 with msg and ends j; nothing was done. */
+static void job_unavailable(struct enrol_job *j, const char *msg)
+{
+    job_release(j);
+    hub_error(j->h, j->req, j->endpoint, 503, "unavailable", msg);
+    job_free(j);
+}
+
 static void job_refuse(struct enrol_job *j, int status, const char *code, const char *msg)
 {
     char reason[300];
 
     snprintf(reason, sizeof(reason), "%s: %s", code, msg);
-    if (j->c) {
-        db_release(j->c);
-        j->c = NULL;
-    }
+    job_release(j);
     hub_audit(j->h, "refuse", &j->id, j->req->peer, j->endpoint, reason);
     hub_error(j->h, j->req, j->endpoint, status, code, msg);
     job_free(j);
@@ -167,11 +181,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
     struct enrol_job *j = ud;
 
     if (err == -ECONNRESET) {
-        db_release(j->c);
-        j->c = NULL;
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
-                  "database connection lost; retry");
-        job_free(j);
+        job_unavailable(j, "database connection lost; retry");
         return;
     }
     if (err < 0) {
@@ -180,8 +190,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
         job_rollback(j, 409, "conflict", "the registry changed meanwhile; nothing recorded");
         return;
     }
-    db_release(j->c);
-    j->c = NULL;
+    job_release(j);
     answer_cert(j);
     job_free(j);
 }
@@ -222,10 +231,20 @@ static void sign_and_record(struct enrol_job *j, const struct db_query *head, in
         "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
         "endpoint, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)", 7, audit };
     q[n++] = (struct db_query){ "COMMIT", 0, NULL };
-    if (db_exec_params(j->c, q, n, on_committed, j) < 0) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
-        job_free(j);
+    if (db_exec_params(j->c, q, n, on_committed, j) < 0)
+        job_unavailable(j, "database connection lost");
+}
+
+/* Takes the connection db_acquire() gave j: 0, or -1 once j has ended
+ * with a 503 because there is none. */
+static int job_take_conn(struct enrol_job *j, struct db_conn *c)
+{
+    if (!c) {
+        job_unavailable(j, "the database is unavailable; retry later");
+        return -1;
     }
+    j->c = c;
+    return 0;
 }
 
 /* ------------------------------------------------------------ enrol */
@@ -238,10 +257,7 @@ static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void 
     char msg[200];
 
     if (err == -ECONNRESET) {
-        db_release(j->c);
-        j->c = NULL;
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
-        job_free(j);
+        job_unavailable(j, "database connection lost");
         return;
     }
     if (err < 0 || !r) {
@@ -319,17 +335,10 @@ static void on_enrol_conn(struct db_conn *c, void *ud)
           "WHERE t.token_sha256 = $2 FOR UPDATE OF t, r", 2, p },
     };
 
-    if (!c) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
-                  "the database is unavailable; retry later");
-        job_free(j);
+    if (job_take_conn(j, c) < 0)
         return;
-    }
-    j->c = c;
-    if (db_exec_params(c, q, 2, on_token, j) < 0) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
-        job_free(j);
-    }
+    if (db_exec_params(c, q, 2, on_token, j) < 0)
+        job_unavailable(j, "database connection lost");
 }
 
 static int is_hex(const char *s, size_t n)
@@ -373,8 +382,7 @@ static int read_body(struct enrol_job *j, cJSON **ret)
     j->csr = strdup(csr->valuestring);
     if (!j->csr) {
         cJSON_Delete(doc);
-        hub_error(j->h, req, j->endpoint, 503, "unavailable", "out of memory");
-        job_free(j);
+        job_unavailable(j, "out of memory");
         return -ENOMEM;
     }
     *ret = doc;
@@ -440,14 +448,8 @@ static void on_renew_conn(struct db_conn *c, void *ud)
     static const struct db_query begin = { "BEGIN", 0, NULL };
     struct enrol_job *j = ud;
 
-    if (!c) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
-                  "the database is unavailable; retry later");
-        job_free(j);
-        return;
-    }
-    j->c = c;
-    sign_and_record(j, &begin, 1, "renew");
+    if (job_take_conn(j, c) == 0)
+        sign_and_record(j, &begin, 1, "renew");
 }
 
 void hub_renew(struct hub *h, const struct http_req *req, const struct hub_identity *id)
