@@ -232,6 +232,17 @@ static int words_exactly(const struct cli *c, int want)
     return 0;
 }
 
+/* 0 when the one word after the options is sub; otherwise 2 after the
+ * usage or a message. */
+static int only_word(const struct cli *c, const char *sub)
+{
+    const char *w = word(c, 0);
+
+    if (!w || strcmp(w, sub) != 0)
+        return usage_error();
+    return words_exactly(c, 1);
+}
+
 static int need_pg(const struct cli *c)
 {
     if (!c->pg) {
@@ -256,25 +267,17 @@ static int cmd_migrate(struct cli *c)
 /* refdata load [--areas DIR] */
 static int cmd_refdata(struct cli *c)
 {
-    const char *sub = word(c, 0);
-    int r;
+    int r = only_word(c, "load");
 
-    if (!sub || strcmp(sub, "load") != 0)
-        return usage_error();
-    if ((r = words_exactly(c, 1)) != 0)
-        return r;
-    return exit_for(hub_refdata_load(c->pg, c->areas));
+    return r != 0 ? r : exit_for(hub_refdata_load(c->pg, c->areas));
 }
 
 /* ca init --dir DIR */
 static int cmd_ca(struct cli *c)
 {
-    const char *sub = word(c, 0);
-    int r;
+    int r = only_word(c, "init");
 
-    if (!sub || strcmp(sub, "init") != 0)
-        return usage_error();
-    if ((r = words_exactly(c, 1)) != 0)
+    if (r != 0)
         return r;
     if (!c->dir) {
         log_error("ca init needs --dir DIR");
