@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "hlc.h"
@@ -69,7 +70,7 @@ struct hub {
     uv_signal_t         sig_term, sig_int;
     uv_timer_t          force_timer;
     int                 stopping;
-    struct push_job    *pushes;        /* hub_push.c: batches being handled, newest first */
+    LIST_HEAD(, push_job) pushes;      /* hub_push.c: batches being handled, newest first */
     struct hub_ledger  *ledger;        /* hub_ledger.c */
     struct audit_limiter *audit;       /* hub_audit.c: for hub_audit_limited() */
 };

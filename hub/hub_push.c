@@ -61,7 +61,7 @@ struct push_job {
     const char         *fail_msg;
     int                 fail_status;
     int64_t             fail_acked;     /* for a 409 */
-    struct push_job    *next, *prev;    /* h->pushes */
+    LIST_ENTRY(push_job) link;          /* h->pushes */
     int                 parked;         /* decoded, waiting for an earlier batch */
     int                 locked;         /* holds (or held) its node's registry row */
 };
@@ -71,7 +71,7 @@ static void on_conn(struct db_conn *c, void *ud);
 /* 1 while a batch of j's node that arrived before j has not locked the node. */
 static int earlier_pending(const struct push_job *j)
 {
-    for (const struct push_job *x = j->next; x; x = x->next)
+    for (const struct push_job *x = LIST_NEXT(j, link); x; x = LIST_NEXT(x, link))
         if (!x->locked && strcmp(x->id.node, j->id.node) == 0)
             return 1;
     return 0;
@@ -83,7 +83,7 @@ static void wake_node(struct hub *h, const char *node)
     struct push_job *k;
 
 again:
-    for (k = h->pushes; k; k = k->next)
+    LIST_FOREACH(k, &h->pushes, link)
         if (k->parked && strcmp(k->id.node, node) == 0 && !earlier_pending(k)) {
             k->parked = 0;
             db_acquire(h->db, on_conn, k);     /* may finish k at once: look again */
@@ -96,12 +96,7 @@ static void job_free(struct push_job *j)
     struct hub *h = j->h;
     char node[sizeof(j->id.node)];
 
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        h->pushes = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
+    LIST_REMOVE(j, link);
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     sql_list_free(&j->sql);
@@ -473,10 +468,7 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     }
     j->enc = (enum batch_enc)enc;
     j->work.data = j;
-    j->next = h->pushes;
-    if (j->next)
-        j->next->prev = j;
-    h->pushes = j;
+    LIST_INSERT_HEAD(&h->pushes, j, link);
     if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
         hub_error(h, req, "push", 503, "unavailable", "cannot queue the batch");
         job_free(j);
