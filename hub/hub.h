@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "hlc.h"
+#include "hub_audit.h"
 #include "http_server.h"
 #include "strbuf.h"
 #include "hub_db.h"
@@ -56,7 +57,6 @@ struct hub_opts {
 struct hub_ca;
 struct enrol_limits;
 struct hub_ledger;
-struct audit_limiter;
 
 struct hub {
     uv_loop_t          *loop;
@@ -72,7 +72,7 @@ struct hub {
     int                 stopping;
     LIST_HEAD(, push_job) pushes;      /* hub_push.c: batches being handled, newest first */
     struct hub_ledger  *ledger;        /* hub_ledger.c */
-    struct audit_limiter *audit;       /* hub_audit.c: for hub_audit_limited() */
+    struct audit_limiter audit;        /* hub_audit.c: for hub_audit_limited() */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */

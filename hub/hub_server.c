@@ -293,9 +293,6 @@ int hub_run(const struct hub_opts *o)
     r = enrol_limits_new(o->enroll_per_min, &h.limits);
     if (r < 0)
         goto out;
-    r = audit_limiter_new(&h.audit);
-    if (r < 0)
-        goto out;
     h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
@@ -328,7 +325,6 @@ out:
     metrics_free(h.metrics);
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);
-    audit_limiter_free(h.audit);
     if (r < 0)
         return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);
