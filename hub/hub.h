@@ -91,6 +91,24 @@ void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, 
 void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message);
 
+/* A job's memory of size bytes, zeroed; NULL after answering 503 when
+ * there is none. */
+void *hub_job_new(struct hub *h, const struct http_req *req, const char *endpoint, size_t size);
+
+/* How a job that failed inside its transaction is answered, once ROLLBACK
+ * has ended: answer(job, status, code, msg), with what hub_rollback() got. */
+struct hub_failure {
+    void      (*answer)(void *job, int status, const char *code, const char *msg);
+    void       *job;
+    int         status;
+    const char *code;
+    char        msg[200];
+};
+/* Sends ROLLBACK on c and then calls f->answer; at once when ROLLBACK
+ * cannot be sent. msg is copied (cut to fit). */
+void hub_rollback(struct db_conn *c, struct hub_failure *f, int status, const char *code,
+                  const char *msg);
+
 void hub_push(struct hub *h, const struct http_req *req, const struct hub_identity *id);
 void hub_pull(struct hub *h, const struct http_req *req, const struct hub_identity *id);
 void hub_renew(struct hub *h, const struct http_req *req, const struct hub_identity *id);

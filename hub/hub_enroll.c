@@ -52,9 +52,7 @@ struct enrol_job {
     char               *csr;
     size_t              csr_len;
     struct ca_issued    cert;
-    int                 fail_status;
-    const char         *fail_code;
-    char                fail_msg[200];
+    struct hub_failure  fail;           /* for a ROLLBACK path */
 };
 
 int enrol_limits_new(double per_min, struct enrol_limits **ret)
@@ -137,21 +135,16 @@ static void job_refuse(struct enrol_job *j, int status, const char *code, const 
     job_free(j);
 }
 
-static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+/* job_refuse() for hub_rollback() */
+static void answer_failure(void *job, int status, const char *code, const char *msg)
 {
-    struct enrol_job *j = ud;
-
-    job_refuse(j, j->fail_status, j->fail_code, j->fail_msg);
+    job_refuse(job, status, code, msg);
 }
 
 /* Ends the open transaction without effect, then refuses. */
 static void job_rollback(struct enrol_job *j, int status, const char *code, const char *msg)
 {
-    j->fail_status = status;
-    j->fail_code = code;
-    snprintf(j->fail_msg, sizeof(j->fail_msg), "%s", msg);
-    if (db_exec(j->c, "ROLLBACK", rolled_back, j) < 0)
-        job_refuse(j, status, code, j->fail_msg);
+    hub_rollback(j->c, &j->fail, status, code, msg);
 }
 
 static void answer_cert(struct enrol_job *j)
@@ -393,15 +386,14 @@ static int read_body(struct enrol_job *j, cJSON **ret)
  * memory is short. */
 static struct enrol_job *job_new(struct hub *h, const struct http_req *req, const char *endpoint)
 {
-    struct enrol_job *j = calloc(1, sizeof(*j));
+    struct enrol_job *j = hub_job_new(h, req, endpoint, sizeof(*j));
 
-    if (!j) {
-        hub_error(h, req, endpoint, 503, "unavailable", "out of memory");
+    if (!j)
         return NULL;
-    }
     j->h = h;
     j->req = req;
     j->endpoint = endpoint;
+    j->fail = (struct hub_failure){ .answer = answer_failure, .job = j };
     return j;
 }
 

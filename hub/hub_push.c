@@ -57,9 +57,7 @@ struct push_job {
     int                 ledger_idx;
     int                 refusal_idx;
     uint64_t            t_decoded, t_checked, t_locked;   /* uv_hrtime(), for the debug log */
-    const char         *fail_code;     /* for a ROLLBACK path */
-    const char         *fail_msg;
-    int                 fail_status;
+    struct hub_failure  fail;          /* for a ROLLBACK path */
     int64_t             fail_acked;     /* for a 409 */
     LIST_ENTRY(push_job) link;          /* h->pushes */
     int                 parked;         /* decoded, waiting for an earlier batch */
@@ -128,21 +126,16 @@ static void job_fail(struct push_job *j, int status, const char *code, const cha
     job_free(j);
 }
 
-static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+/* job_fail() for hub_rollback() */
+static void answer_failure(void *job, int status, const char *code, const char *msg)
 {
-    struct push_job *j = ud;
-
-    job_fail(j, j->fail_status, j->fail_code, j->fail_msg);
+    job_fail(job, status, code, msg);
 }
 
 /* Ends the transaction without effect, then answers the error. */
 static void job_rollback(struct push_job *j, int status, const char *code, const char *msg)
 {
-    j->fail_status = status;
-    j->fail_code = code;
-    j->fail_msg = msg;
-    if (db_exec(j->c, "ROLLBACK", rolled_back, j) < 0)
-        job_fail(j, status, code, msg);
+    hub_rollback(j->c, &j->fail, status, code, msg);
 }
 
 /* The answer's JSON: the high-water mark, the counts and the refusals rr. */
@@ -449,14 +442,13 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     char e[HUB_HDR_ENCODING];
     int enc;
 
-    j = calloc(1, sizeof(*j));
-    if (!j) {
-        hub_error(h, req, "push", 503, "unavailable", "out of memory");
+    j = hub_job_new(h, req, "push", sizeof(*j));
+    if (!j)
         return;
-    }
     j->h = h;
     j->req = req;
     j->id = *id;
+    j->fail = (struct hub_failure){ .answer = answer_failure, .job = j };
     /* hub_identity_check() refused values too long for these */
     (void) hub_header(req, "Content-Encoding", e, sizeof(e));
     (void) hub_header(req, "X-Sikhnas-Digest", j->digest, sizeof(j->digest));

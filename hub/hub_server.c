@@ -80,6 +80,32 @@ void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, 
     free(s.p);
 }
 
+void *hub_job_new(struct hub *h, const struct http_req *req, const char *endpoint, size_t size)
+{
+    void *j = calloc(1, size);
+
+    if (!j)
+        hub_error(h, req, endpoint, 503, "unavailable", "out of memory");
+    return j;
+}
+
+static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct hub_failure *f = ud;
+
+    f->answer(f->job, f->status, f->code, f->msg);
+}
+
+void hub_rollback(struct db_conn *c, struct hub_failure *f, int status, const char *code,
+                  const char *msg)
+{
+    f->status = status;
+    f->code = code;
+    snprintf(f->msg, sizeof(f->msg), "%s", msg);
+    if (db_exec(c, "ROLLBACK", rolled_back, f) < 0)
+        f->answer(f->job, status, code, f->msg);
+}
+
 /* ------------------------------------------------------------ routing */
 
 static void observe_node_clock(struct hub *h, const struct http_req *req)
