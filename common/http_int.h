@@ -5,6 +5,8 @@
 #ifndef SIKHNAS_HTTP_INT_H
 #define SIKHNAS_HTTP_INT_H
 
+#include <sys/queue.h>
+
 #include <http_parser.h>
 #include <mbedtls/ssl.h>
 
@@ -51,7 +53,7 @@ struct http_server {
     unsigned            nconns;         /* allocated, not yet freed */
     unsigned            busy;
     size_t              body_bytes;     /* held by all connections; capped by bodies_max */
-    struct http_conn   *conns;          /* every connection, for draining */
+    LIST_HEAD(, http_conn) conns;       /* every connection, for draining */
     int                 draining;
     void              (*drained)(void *);
     void               *drained_ud;
@@ -60,7 +62,7 @@ struct http_server {
 struct http_conn {
     struct http_server *srv;
     struct http_addr   *ent;            /* counts this connection, or NULL */
-    struct http_conn   *prev, *next;
+    LIST_ENTRY(http_conn) link;         /* srv->conns */
     uv_tcp_t            tcp;
     uv_timer_t          timer;
     int                 refs;           /* open handles, the busy request, holders */

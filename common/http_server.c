@@ -58,13 +58,8 @@ static void conn_free(struct http_conn *c)
         c->ent->conns--;
         http_addr_put(s, c->ent, uv_now(s->loop));
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->body_bytes -= c->body_cap;
+    LIST_REMOVE(c, link);
+    http_request_reset(c);              /* gives back the body and its count */
     if (c->ssl)
         http_tls_conn_free(c);
     free(c->in);
@@ -72,7 +67,6 @@ static void conn_free(struct http_conn *c)
     free(c->pending);
     free(c->head);
     free(c->hdr);
-    free(c->body);
     free(c);
     s->nconns--;
     server_maybe_free(s);
@@ -531,10 +525,7 @@ static struct http_conn *conn_new(struct http_server *s)
     c->timer.data = c;
     c->refs = 2;                        /* the two handles */
     s->nconns++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    LIST_INSERT_HEAD(&s->conns, c, link);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     snprintf(c->peer, sizeof(c->peer), "?");
@@ -728,8 +719,8 @@ void http_server_drain(struct http_server *s, void (*done)(void *), void *ud)
     s->draining = 1;
     s->drained = done;
     s->drained_ud = ud;
-    for (c = s->conns; c; c = next) {
-        next = c->next;
+    for (c = LIST_FIRST(&s->conns); c; c = next) {
+        next = LIST_NEXT(c, link);
         if (c->busy)
             c->want_close = 1;          /* closed after its answer */
         else

@@ -16,18 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/x509_crt.h>
 
 #include "log.h"
+#include "rng.h"
 
 struct http_tls {
-    mbedtls_entropy_context   entropy;
-    mbedtls_ctr_drbg_context  drbg;
+    struct rng                rng;
     mbedtls_ssl_config        conf;
     mbedtls_x509_crt          cert;
     mbedtls_x509_crt          client_ca;
@@ -54,8 +52,7 @@ void http_tls_free(struct http_tls *t)
     mbedtls_x509_crt_free(&t->cert);
     mbedtls_x509_crt_free(&t->client_ca);
     mbedtls_pk_free(&t->key);
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
+    rng_close(&t->rng);
     free(t);
 }
 
@@ -64,13 +61,11 @@ static int tls_load(struct http_tls *t, const struct http_config *cfg)
 {
     int r;
 
-    r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
-                              (const unsigned char *)"sikhnas-http", 12);
-    if (r == 0 && (r = mbedtls_x509_crt_parse_file(&t->cert, cfg->cert_file)) != 0)
+    if ((r = mbedtls_x509_crt_parse_file(&t->cert, cfg->cert_file)) != 0)
         log_error("cannot load the TLS certificate '%s'", cfg->cert_file);
-    else if (r == 0 && (r = mbedtls_pk_parse_keyfile(&t->key, cfg->key_file, NULL)) != 0)
+    else if ((r = mbedtls_pk_parse_keyfile(&t->key, cfg->key_file, NULL)) != 0)
         log_error("cannot load the TLS key '%s'", cfg->key_file);
-    else if (r == 0 && cfg->client_ca_file &&
+    else if (cfg->client_ca_file &&
              (r = mbedtls_x509_crt_parse_file(&t->client_ca, cfg->client_ca_file)) != 0)
         log_error("cannot load the client CA '%s'", cfg->client_ca_file);
     if (r == 0)
@@ -78,7 +73,7 @@ static int tls_load(struct http_tls *t, const struct http_config *cfg)
                                         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (r != 0)
         return r;
-    mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
+    mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->rng.drbg);
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(&t->conf, suites);
@@ -101,13 +96,15 @@ int http_tls_new(const struct http_config *cfg, struct http_tls **ret)
 
     if (!t)
         return -ENOMEM;
-    mbedtls_entropy_init(&t->entropy);
-    mbedtls_ctr_drbg_init(&t->drbg);
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->cert);
     mbedtls_x509_crt_init(&t->client_ca);
     mbedtls_pk_init(&t->key);
     mbedtls_ssl_cache_init(&t->cache);
+    if (rng_open(&t->rng, "sikhnas-http") < 0) {
+        http_tls_free(t);
+        return -EIO;
+    }
     r = tls_load(t, cfg);
     if (r != 0) {
         mbedtls_strerror(r, e, sizeof(e));

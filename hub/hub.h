@@ -4,9 +4,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "hlc.h"
+#include "hub_audit.h"
 #include "http_server.h"
 #include "strbuf.h"
 #include "hub_db.h"
@@ -55,7 +57,6 @@ struct hub_opts {
 struct hub_ca;
 struct enrol_limits;
 struct hub_ledger;
-struct audit_limiter;
 
 struct hub {
     uv_loop_t          *loop;
@@ -69,9 +70,9 @@ struct hub {
     uv_signal_t         sig_term, sig_int;
     uv_timer_t          force_timer;
     int                 stopping;
-    struct push_job    *pushes;        /* hub_push.c: batches being handled, newest first */
+    LIST_HEAD(, push_job) pushes;      /* hub_push.c: batches being handled, newest first */
     struct hub_ledger  *ledger;        /* hub_ledger.c */
-    struct audit_limiter *audit;       /* hub_audit.c: for hub_audit_limited() */
+    struct audit_limiter audit;        /* hub_audit.c: for hub_audit_limited() */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */
@@ -89,6 +90,24 @@ void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, 
                const char *ctype, const char *encoding, const char *body, size_t len);
 void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message);
+
+/* A job's memory of size bytes, zeroed; NULL after answering 503 when
+ * there is none. */
+void *hub_job_new(struct hub *h, const struct http_req *req, const char *endpoint, size_t size);
+
+/* How a job that failed inside its transaction is answered, once ROLLBACK
+ * has ended: answer(job, status, code, msg), with what hub_rollback() got. */
+struct hub_failure {
+    void      (*answer)(void *job, int status, const char *code, const char *msg);
+    void       *job;
+    int         status;
+    const char *code;
+    char        msg[200];
+};
+/* Sends ROLLBACK on c and then calls f->answer; at once when ROLLBACK
+ * cannot be sent. msg is copied (cut to fit). */
+void hub_rollback(struct db_conn *c, struct hub_failure *f, int status, const char *code,
+                  const char *msg);
 
 void hub_push(struct hub *h, const struct http_req *req, const struct hub_identity *id);
 void hub_pull(struct hub *h, const struct http_req *req, const struct hub_identity *id);

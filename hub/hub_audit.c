@@ -1,39 +1,8 @@
 /* hub_audit.c - the audit limiter (see hub_audit.h). */
 #include "hub_audit.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-struct audit_key {
-    char     key[AUDIT_KEY_MAX];      /* "" when free */
-    uint64_t last_row;                /* when its last row was written */
-    uint64_t seen;                    /* when it was last seen, for forgetting */
-    uint64_t left_out;                /* events since its last row */
-};
-
-struct audit_limiter {
-    struct audit_key keys[AUDIT_KEYS];
-    uint64_t window_start;            /* the minute AUDIT_MAX_PER_MIN counts in */
-    unsigned rows;                    /* rows written in it */
-    uint64_t others;                  /* left-out events not reported with their key */
-};
-
-int audit_limiter_new(struct audit_limiter **ret)
-{
-    struct audit_limiter *l = calloc(1, sizeof(*l));
-
-    if (!l)
-        return -ENOMEM;
-    *ret = l;
-    return 0;
-}
-
-void audit_limiter_free(struct audit_limiter *l)
-{
-    free(l);
-}
 
 /* The entry of key, or NULL. */
 static struct audit_key *key_find(struct audit_limiter *l, const char *key)

@@ -16,10 +16,21 @@
 #define AUDIT_KEYS         256       /* keys remembered */
 #define AUDIT_KEY_MAX      128       /* bytes of a key, with the NUL; longer ones are cut */
 
-struct audit_limiter;
+/* A fixed table, kept by value (struct hub): all zeros is an empty
+ * limiter, and it needs no freeing. Its fields are hub_audit.c's. */
+struct audit_key {
+    char     key[AUDIT_KEY_MAX];      /* "" when free */
+    uint64_t last_row;                /* when its last row was written */
+    uint64_t seen;                    /* when it was last seen, for forgetting */
+    uint64_t left_out;                /* events since its last row */
+};
 
-int  audit_limiter_new(struct audit_limiter **ret);     /* 0 or -ENOMEM */
-void audit_limiter_free(struct audit_limiter *l);       /* NULL is a no-op */
+struct audit_limiter {
+    struct audit_key keys[AUDIT_KEYS];
+    uint64_t window_start;            /* the minute AUDIT_MAX_PER_MIN counts in */
+    unsigned rows;                    /* rows written in it */
+    uint64_t others;                  /* left-out events not reported with their key */
+};
 
 /* An event of key at now_ms (a monotonic clock). Returns 1 when it gets a
  * row: *same is the number of events of this key left out since its last

@@ -374,9 +374,7 @@ static void upsert_sql(struct sql_list *l, const struct record_kind *k, const st
     sql_text(l, ", ");
     sql_param(l, node);
     sql_text(l, ", ");
-    sql_int(l, b->last_seq);
-    sql_text(l, ", ");
-    sql_int(l, b->hlc);
+    sql_ints(l, (const int64_t[]){ b->last_seq, b->hlc }, 2);
     sql_text(l, ", now()");
     if (k->sender_district) {
         sql_text(l, ", ");
@@ -409,24 +407,17 @@ static void upsert_sql(struct sql_list *l, const struct record_kind *k, const st
 static void audit_sql(struct sql_list *l, const struct batch *b, const int *present,
                       const struct batch_apply *a)
 {
+    const char *const who[] = { a->who_name, a->node, a->district, a->who_serial,
+                                a->who_address };
     int first = 1;
 
     sql_begin(l);
-    sql_text(l, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
-                "endpoint, reason) SELECT 'refuse', ");
-    sql_param(l, a->who_name);
-    sql_text(l, ", ");
-    sql_param(l, a->node);
-    sql_text(l, ", ");
-    sql_param(l, a->district);
-    sql_text(l, ", ");
-    sql_param(l, a->who_serial);
-    sql_text(l, ", ");
-    sql_param(l, a->who_address);
-    sql_text(l, ", 'push', r.code || ': ' || count(*) || CASE r.code WHEN 'foreign_row' THEN "
-                "' row(s) of another district' ELSE ' row(s) with another origin' END || "
-                "' refused; first: ' || array_to_string((array_agg(r.tbl || ' ' || "
-                "coalesce(r.id, '?') ORDER BY r.seq))[1:5], ', ') FROM (");
+    sql_text_p(l, "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
+                  "endpoint, reason) SELECT 'refuse', @1@, @2@, @3@, @4@, @5@, 'push', "
+                  "r.code || ': ' || count(*) || CASE r.code WHEN 'foreign_row' THEN "
+                  "' row(s) of another district' ELSE ' row(s) with another origin' END || "
+                  "' refused; first: ' || array_to_string((array_agg(r.tbl || ' ' || "
+                  "coalesce(r.id, '?') ORDER BY r.seq))[1:5], ', ') FROM (", who, 5);
     for (int i = 0; i < b->ntables; i++) {
         const char *name = record_kinds[b->tables[i].kind].table;
         if (!present[i])
@@ -450,13 +441,7 @@ static void ledger_sql(struct sql_list *l, const struct batch *b, const int *pre
                 "applied, refused, conflicts, duplicate) SELECT ");
     sql_param(l, a->node);
     sql_text(l, ", ");
-    sql_int(l, (int64_t)a->attempt);
-    sql_text(l, ", ");
-    sql_int(l, b->hlc);
-    sql_text(l, ", ");
-    sql_int(l, b->min_seq);
-    sql_text(l, ", ");
-    sql_int(l, b->last_seq);
+    sql_ints(l, (const int64_t[]){ (int64_t)a->attempt, b->hlc, b->min_seq, b->last_seq }, 4);
     sql_text(l, ", sum(n_ok)::int, sum(n_bad)::int, sum(n_conflict)::int, ");
     sql_int(l, a->duplicate);
     sql_text(l, "::int FROM (SELECT 0::bigint AS n_ok, 0::bigint AS n_bad, "

@@ -28,7 +28,6 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
@@ -38,6 +37,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "log.h"
+#include "rng.h"
 #include "uuid7.h"
 #include "fileio.h"
 
@@ -45,37 +45,15 @@
 #define CA_SUBJECT "CN=Sikhnas Edge node CA,O=Sikhnas Edge"
 #define PEM_MAX    4096
 #define DER_MAX    3072
+#define CA_RNG     "sikhnas-ca"     /* the personalisation of its DRBG */
 
 struct hub_ca {
-    mbedtls_entropy_context  entropy;
-    mbedtls_ctr_drbg_context drbg;
+    struct rng               rng;
     mbedtls_x509_crt         crt;       /* every CA in the file (two while rotating) */
     const mbedtls_x509_crt  *signer;    /* the one whose key we hold */
     mbedtls_pk_context       key;
 };
 
-struct rng {
-    mbedtls_entropy_context  entropy;
-    mbedtls_ctr_drbg_context drbg;
-};
-
-static int rng_open(struct rng *g)
-{
-    mbedtls_entropy_init(&g->entropy);
-    mbedtls_ctr_drbg_init(&g->drbg);
-    if (mbedtls_ctr_drbg_seed(&g->drbg, mbedtls_entropy_func, &g->entropy,
-                              (const unsigned char *)"sikhnas-ca", 10) != 0) {
-        log_error("ca: no randomness from the system");
-        return -EIO;
-    }
-    return 0;
-}
-
-static void rng_close(struct rng *g)
-{
-    mbedtls_ctr_drbg_free(&g->drbg);
-    mbedtls_entropy_free(&g->entropy);
-}
 
 
 int ca_random_hex(size_t nbytes, char *out)
@@ -86,7 +64,7 @@ int ca_random_hex(size_t nbytes, char *out)
 
     if (nbytes > sizeof(b))
         return -EINVAL;
-    r = rng_open(&g);
+    r = rng_open(&g, CA_RNG);
     if (r == 0 && mbedtls_ctr_drbg_random(&g.drbg, b, nbytes) != 0)
         r = -EIO;
     if (r == 0)
@@ -322,7 +300,7 @@ int hub_ca_init(const char *dir)
         return log_errno(LOG_ERR, -errno, "ca: cannot create '%s'", dir);
     mbedtls_pk_init(&key);
     mbedtls_x509write_crt_init(&w);
-    r = rng_open(&g);
+    r = rng_open(&g, CA_RNG);
     if (r < 0)
         goto out;
     pem = malloc(PEM_MAX);
@@ -382,8 +360,7 @@ void hub_ca_free(struct hub_ca *ca)
         return;
     mbedtls_pk_free(&ca->key);
     mbedtls_x509_crt_free(&ca->crt);
-    mbedtls_ctr_drbg_free(&ca->drbg);
-    mbedtls_entropy_free(&ca->entropy);
+    rng_close(&ca->rng);
     free(ca);
 }
 
@@ -395,15 +372,15 @@ int hub_ca_load(const char *crt_file, const char *key_file, struct hub_ca **ret)
 
     if (!ca)
         return -ENOMEM;
-    mbedtls_entropy_init(&ca->entropy);
-    mbedtls_ctr_drbg_init(&ca->drbg);
     mbedtls_x509_crt_init(&ca->crt);
     mbedtls_pk_init(&ca->key);
-    r = mbedtls_ctr_drbg_seed(&ca->drbg, mbedtls_entropy_func, &ca->entropy,
-                              (const unsigned char *)"sikhnas-ca", 10);
-    if (r == 0 && (r = mbedtls_x509_crt_parse_file(&ca->crt, crt_file)) != 0)
+    if (rng_open(&ca->rng, CA_RNG) < 0) {
+        hub_ca_free(ca);
+        return -EIO;
+    }
+    if ((r = mbedtls_x509_crt_parse_file(&ca->crt, crt_file)) != 0)
         log_error("ca: cannot load the CA certificate '%s'", crt_file);
-    else if (r == 0 && (r = mbedtls_pk_parse_keyfile(&ca->key, key_file, NULL)) != 0)
+    else if ((r = mbedtls_pk_parse_keyfile(&ca->key, key_file, NULL)) != 0)
         log_error("ca: cannot load the CA key '%s'", key_file);
     for (const mbedtls_x509_crt *c = &ca->crt; r == 0 && c && !ca->signer; c = c->next)
         if (mbedtls_pk_check_pair(&c->pk, &ca->key) == 0)
@@ -511,7 +488,7 @@ int hub_ca_sign(struct hub_ca *ca, const char *pem, size_t len, const char *node
     mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&w, &csr.pk);
     mbedtls_x509write_crt_set_issuer_key(&w, &ca->key);
-    if (set_serial(&w, &ca->drbg, out->serial) < 0 ||
+    if (set_serial(&w, &ca->rng.drbg, out->serial) < 0 ||
         mbedtls_x509write_crt_set_validity(&w, nb, na) != 0 ||
         mbedtls_x509write_crt_set_subject_name(&w, subject) != 0 ||
         mbedtls_x509write_crt_set_issuer_name(&w, issuer) != 0 ||
@@ -521,7 +498,7 @@ int hub_ca_sign(struct hub_ca *ca, const char *pem, size_t len, const char *node
                                             MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
                                             0, eku, sizeof(eku)) != 0 ||
         mbedtls_x509write_crt_set_authority_key_identifier(&w) != 0 ||
-        write_crt_pem(&w, &ca->key, &ca->drbg, buf, PEM_MAX) < 0)
+        write_crt_pem(&w, &ca->key, &ca->rng.drbg, buf, PEM_MAX) < 0)
         goto out;
     out->pem = (char *)buf;
     buf = NULL;

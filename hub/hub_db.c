@@ -517,17 +517,18 @@ static void conn_poll_cb(uv_poll_t *h, int status, int events)
     }
 }
 
-static int send_op(struct db_conn *c, enum op op, const char *sql, db_result_cb cb, void *ud)
+/* 1 when c can take a query. */
+static int conn_usable(const struct db_conn *c)
+{
+    return c->pg && c->pp && c->state != CS_BROKEN && c->state != CS_DOWN;
+}
+
+/* After the query (or pipeline) of op is sent: its callback waits for the
+ * results, and the loop for the socket. 0 or -ECONNRESET. */
+static int op_started(struct db_conn *c, enum op op, db_result_cb cb, void *ud)
 {
     int r;
 
-    assert(c->op == OP_NONE);
-    if (!c->pg || !c->pp || c->state == CS_BROKEN || c->state == CS_DOWN)
-        return -ECONNRESET;
-    if (!PQsendQuery(c->pg, sql)) {
-        log_debug("db conn %d: send failed: %s", c->idx, PQerrorMessage(c->pg));
-        return -ECONNRESET;
-    }
     c->op = op;
     c->cb = cb;
     c->ud = ud;
@@ -541,13 +542,23 @@ static int send_op(struct db_conn *c, enum op op, const char *sql, db_result_cb 
     return conn_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0));
 }
 
+static int send_op(struct db_conn *c, enum op op, const char *sql, db_result_cb cb, void *ud)
+{
+    assert(c->op == OP_NONE);
+    if (!conn_usable(c))
+        return -ECONNRESET;
+    if (!PQsendQuery(c->pg, sql)) {
+        log_debug("db conn %d: send failed: %s", c->idx, PQerrorMessage(c->pg));
+        return -ECONNRESET;
+    }
+    return op_started(c, op, cb, ud);
+}
+
 int db_exec_params(struct db_conn *c, const struct db_query *q, int n, db_result_cb cb,
                    void *ud)
 {
-    int r;
-
     assert(c->op == OP_NONE && n > 0 && n <= DB_MAX_RESULTS);
-    if (!c->pg || !c->pp || c->state == CS_BROKEN || c->state == CS_DOWN)
+    if (!conn_usable(c))
         return -ECONNRESET;
     if (PQenterPipelineMode(c->pg) != 1)
         return -ECONNRESET;
@@ -559,17 +570,7 @@ int db_exec_params(struct db_conn *c, const struct db_query *q, int n, db_result
     }
     if (PQpipelineSync(c->pg) != 1)
         return -ECONNRESET;
-    c->op = OP_PIPELINE;
-    c->cb = cb;
-    c->ud = ud;
-    c->nres = 0;
-    c->failed = 0;
-    r = PQflush(c->pg);
-    if (r < 0) {
-        c->op = OP_NONE;
-        return -ECONNRESET;
-    }
-    return conn_watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0));
+    return op_started(c, OP_PIPELINE, cb, ud);
 }
 
 const char *db_error(PGresult *const *res, int nres)

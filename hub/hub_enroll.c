@@ -52,9 +52,7 @@ struct enrol_job {
     char               *csr;
     size_t              csr_len;
     struct ca_issued    cert;
-    int                 fail_status;
-    const char         *fail_code;
-    char                fail_msg[200];
+    struct hub_failure  fail;           /* for a ROLLBACK path */
 };
 
 int enrol_limits_new(double per_min, struct enrol_limits **ret)
@@ -109,35 +107,44 @@ static void job_free(struct enrol_job *j)
     free(j);
 }
 
+/* Hands j's connection back to the pool, if it holds one. */
+static void job_release(struct enrol_job *j)
+{
+    if (j->c) {
+        db_release(j->c);
+        j->c = NULL;
+    }
+}
+
+/* Answers 503 with msg and ends j; nothing was done. */
+static void job_unavailable(struct enrol_job *j, const char *msg)
+{
+    job_release(j);
+    hub_error(j->h, j->req, j->endpoint, 503, "unavailable", msg);
+    job_free(j);
+}
+
 static void job_refuse(struct enrol_job *j, int status, const char *code, const char *msg)
 {
     char reason[300];
 
     snprintf(reason, sizeof(reason), "%s: %s", code, msg);
-    if (j->c) {
-        db_release(j->c);
-        j->c = NULL;
-    }
+    job_release(j);
     hub_audit(j->h, "refuse", &j->id, j->req->peer, j->endpoint, reason);
     hub_error(j->h, j->req, j->endpoint, status, code, msg);
     job_free(j);
 }
 
-static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+/* job_refuse() for hub_rollback() */
+static void answer_failure(void *job, int status, const char *code, const char *msg)
 {
-    struct enrol_job *j = ud;
-
-    job_refuse(j, j->fail_status, j->fail_code, j->fail_msg);
+    job_refuse(job, status, code, msg);
 }
 
 /* Ends the open transaction without effect, then refuses. */
 static void job_rollback(struct enrol_job *j, int status, const char *code, const char *msg)
 {
-    j->fail_status = status;
-    j->fail_code = code;
-    snprintf(j->fail_msg, sizeof(j->fail_msg), "%s", msg);
-    if (db_exec(j->c, "ROLLBACK", rolled_back, j) < 0)
-        job_refuse(j, status, code, j->fail_msg);
+    hub_rollback(j->c, &j->fail, status, code, msg);
 }
 
 static void answer_cert(struct enrol_job *j)
@@ -167,11 +174,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
     struct enrol_job *j = ud;
 
     if (err == -ECONNRESET) {
-        db_release(j->c);
-        j->c = NULL;
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
-                  "database connection lost; retry");
-        job_free(j);
+        job_unavailable(j, "database connection lost; retry");
         return;
     }
     if (err < 0) {
@@ -180,8 +183,7 @@ static void on_committed(struct db_conn *c, PGresult **res, int nres, int err, v
         job_rollback(j, 409, "conflict", "the registry changed meanwhile; nothing recorded");
         return;
     }
-    db_release(j->c);
-    j->c = NULL;
+    job_release(j);
     answer_cert(j);
     job_free(j);
 }
@@ -222,10 +224,20 @@ static void sign_and_record(struct enrol_job *j, const struct db_query *head, in
         "INSERT INTO security_audit (event, name, node_id, district, serial, address, "
         "endpoint, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)", 7, audit };
     q[n++] = (struct db_query){ "COMMIT", 0, NULL };
-    if (db_exec_params(j->c, q, n, on_committed, j) < 0) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
-        job_free(j);
+    if (db_exec_params(j->c, q, n, on_committed, j) < 0)
+        job_unavailable(j, "database connection lost");
+}
+
+/* Takes the connection db_acquire() gave j: 0, or -1 once j has ended
+ * with a 503 because there is none. */
+static int job_take_conn(struct enrol_job *j, struct db_conn *c)
+{
+    if (!c) {
+        job_unavailable(j, "the database is unavailable; retry later");
+        return -1;
     }
+    j->c = c;
+    return 0;
 }
 
 /* ------------------------------------------------------------ enrol */
@@ -238,10 +250,7 @@ static void on_token(struct db_conn *c, PGresult **res, int nres, int err, void 
     char msg[200];
 
     if (err == -ECONNRESET) {
-        db_release(j->c);
-        j->c = NULL;
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
-        job_free(j);
+        job_unavailable(j, "database connection lost");
         return;
     }
     if (err < 0 || !r) {
@@ -319,17 +328,10 @@ static void on_enrol_conn(struct db_conn *c, void *ud)
           "WHERE t.token_sha256 = $2 FOR UPDATE OF t, r", 2, p },
     };
 
-    if (!c) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
-                  "the database is unavailable; retry later");
-        job_free(j);
+    if (job_take_conn(j, c) < 0)
         return;
-    }
-    j->c = c;
-    if (db_exec_params(c, q, 2, on_token, j) < 0) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable", "database connection lost");
-        job_free(j);
-    }
+    if (db_exec_params(c, q, 2, on_token, j) < 0)
+        job_unavailable(j, "database connection lost");
 }
 
 static int is_hex(const char *s, size_t n)
@@ -373,8 +375,7 @@ static int read_body(struct enrol_job *j, cJSON **ret)
     j->csr = strdup(csr->valuestring);
     if (!j->csr) {
         cJSON_Delete(doc);
-        hub_error(j->h, req, j->endpoint, 503, "unavailable", "out of memory");
-        job_free(j);
+        job_unavailable(j, "out of memory");
         return -ENOMEM;
     }
     *ret = doc;
@@ -385,15 +386,14 @@ static int read_body(struct enrol_job *j, cJSON **ret)
  * memory is short. */
 static struct enrol_job *job_new(struct hub *h, const struct http_req *req, const char *endpoint)
 {
-    struct enrol_job *j = calloc(1, sizeof(*j));
+    struct enrol_job *j = hub_job_new(h, req, endpoint, sizeof(*j));
 
-    if (!j) {
-        hub_error(h, req, endpoint, 503, "unavailable", "out of memory");
+    if (!j)
         return NULL;
-    }
     j->h = h;
     j->req = req;
     j->endpoint = endpoint;
+    j->fail = (struct hub_failure){ .answer = answer_failure, .job = j };
     return j;
 }
 
@@ -440,14 +440,8 @@ static void on_renew_conn(struct db_conn *c, void *ud)
     static const struct db_query begin = { "BEGIN", 0, NULL };
     struct enrol_job *j = ud;
 
-    if (!c) {
-        hub_error(j->h, j->req, j->endpoint, 503, "unavailable",
-                  "the database is unavailable; retry later");
-        job_free(j);
-        return;
-    }
-    j->c = c;
-    sign_and_record(j, &begin, 1, "renew");
+    if (job_take_conn(j, c) == 0)
+        sign_and_record(j, &begin, 1, "renew");
 }
 
 void hub_renew(struct hub *h, const struct http_req *req, const struct hub_identity *id)

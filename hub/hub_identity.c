@@ -93,7 +93,7 @@ void hub_audit_limited(struct hub *h, const struct hub_identity *id, const char 
 
     snprintf(key, sizeof(key), "%s|%s|%s", code, id && id->node[0] ? id->node : "-",
              address ? address : "-");
-    if (!audit_limit(h->audit, key, uv_now(h->loop), &same, &others))
+    if (!audit_limit(&h->audit, key, uv_now(h->loop), &same, &others))
         return;
     n = snprintf(reason, sizeof(reason), "%s: %s", code, message);
     if ((same || others) && n > 0 && (size_t)n < sizeof(reason))

@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/queue.h>
 #include <string.h>
 
 #include "log.h"
@@ -37,7 +38,7 @@
 
 struct verify {
     struct hub_ledger *l;
-    struct verify     *next, *prev;     /* l->pending */
+    LIST_ENTRY(verify) link;            /* l->pending */
     uv_timer_t         timer;           /* the memory is freed in its close callback */
     char               node[37];
     char               district[5];
@@ -50,7 +51,7 @@ struct verify {
 struct hub_ledger {
     struct hub    *h;
     uv_timer_t     prune;
-    struct verify *pending;
+    LIST_HEAD(, verify) pending;
     int            stopping;
 };
 
@@ -64,14 +65,7 @@ static void verify_closed(uv_handle_t *hd)
 /* Forgets v (unlinks it; its memory goes with its timer's close). */
 static void verify_end(struct verify *v)
 {
-    struct hub_ledger *l = v->l;
-
-    if (v->prev)
-        v->prev->next = v->next;
-    else
-        l->pending = v->next;
-    if (v->next)
-        v->next->prev = v->prev;
+    LIST_REMOVE(v, link);
     uv_close((uv_handle_t *)&v->timer, verify_closed);
 }
 
@@ -189,10 +183,7 @@ void ledger_verify(struct hub *h, const char *node, const char *district, uint64
     v->delay_ms = VERIFY_FIRST_MS;
     uv_timer_init(h->loop, &v->timer);
     v->timer.data = v;
-    v->next = l->pending;
-    if (v->next)
-        v->next->prev = v;
-    l->pending = v;
+    LIST_INSERT_HEAD(&l->pending, v, link);
     verify_retry(v, "the answer to COMMIT was lost");
 }
 
@@ -276,8 +267,8 @@ void ledger_stop(struct hub *h)
         return;
     l->stopping = 1;
     uv_close((uv_handle_t *)&l->prune, noop_closed);
-    for (v = l->pending; v; v = next) {
-        next = v->next;
+    for (v = LIST_FIRST(&l->pending); v; v = next) {
+        next = LIST_NEXT(v, link);
         if (!v->in_db)                  /* the others end when their callback runs */
             verify_retry(v, "the hub is stopping");
     }

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,12 +68,54 @@ static void usage(FILE *f)
 
 #define EXIT_USAGE 2
 
-/* The command's words (argv[0] is its name) and the global options. */
+/* The command's words (argv[0] is its name) and what the options set. */
 struct cli {
-    int         argc;
-    char      **argv;
-    const char *pg;
+    int             argc;
+    char          **argv;
+    const char     *pg;
+    const char     *areas, *dir, *district, *name, *listen;
+    unsigned        token_hours;        /* 0: not given */
+    struct hub_opts run;                /* numbers 0: not given */
 };
+
+/* Every option but --help, -v and -q: the command that takes it after its
+ * name (NULL: a global one, before the command), the field it sets, and
+ * for a number its range, which the error message states. */
+enum opt_type { OPT_TEXT, OPT_INT, OPT_UINT, OPT_SECONDS_MS, OPT_RATE };
+#define AT(field) offsetof(struct cli, field)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+static const struct opt_def {
+    const char   *name;
+    const char   *cmd;
+    enum opt_type type;
+    size_t        at;
+    long          min, max;
+    const char   *range;
+} opt_defs[] = {
+    { "pg", NULL, OPT_TEXT, AT(pg), 0, 0, NULL },
+    { "areas", "refdata", OPT_TEXT, AT(areas), 0, 0, NULL },
+    { "dir", "ca", OPT_TEXT, AT(dir), 0, 0, NULL },
+    { "district", "node", OPT_TEXT, AT(district), 0, 0, NULL },
+    { "name", "node", OPT_TEXT, AT(name), 0, 0, NULL },
+    { "token-hours", "node", OPT_UINT, AT(token_hours), 1, 24 * 365, "1 to 8760" },
+    { "listen", "run", OPT_TEXT, AT(listen), 0, 0, NULL },
+    { "tls-cert", "run", OPT_TEXT, AT(run.cert_file), 0, 0, NULL },
+    { "tls-key", "run", OPT_TEXT, AT(run.key_file), 0, 0, NULL },
+    { "client-ca", "run", OPT_TEXT, AT(run.client_ca), 0, 0, NULL },
+    { "ca-key", "run", OPT_TEXT, AT(run.ca_key), 0, 0, NULL },
+    { "cert-lifetime", "run", OPT_UINT, AT(run.cert_lifetime_s), 2, 10L * 365 * 86400,
+      "2 s to 10 years" },
+    { "enroll-rate", "run", OPT_RATE, AT(run.enroll_per_min), 1, 100000,
+      "1 to 100000 a minute" },
+    { "pg-conns", "run", OPT_INT, AT(run.pg_conns), 1, 64, "1 to 64" },
+    { "max-conns-per-addr", "run", OPT_INT, AT(run.max_conns_per_addr), 1, HUB_MAX_CONNS,
+      "1 to " STR(HUB_MAX_CONNS) },
+    { "handshake-timeout", "run", OPT_SECONDS_MS, AT(run.handshake_ms), 1, 60,
+      "1 to 60 seconds" },
+};
+#define N_OPTS   (sizeof(opt_defs) / sizeof(opt_defs[0]))
+#define OPT_BASE 256                    /* getopt_long() returns OPT_BASE + the index */
 
 static int usage_error(void)
 {
@@ -96,16 +139,78 @@ static int bad_option(char *const *argv, int ret)
     return usage_error();
 }
 
-/* getopt_long over the command's own words. optind = 0, not 1: main()
- * parsed with "+" (stop at the command), and only optind = 0 makes glibc
- * start afresh in its default mode, which permutes, so a subcommand word or
- * NAME may come before or after the options. An unknown option or a
- * missing argument: a message, the usage, and the command returns 2. */
-#define CMD_OPTS_BEGIN(c) optind = 0; opterr = 0; int opt_; \
-    while ((opt_ = getopt_long((c)->argc, (c)->argv, ":h", longopts, NULL)) != -1) { \
-        switch (opt_) { \
-        case 'h': usage(stdout); return 0;
-#define CMD_OPTS_END default: return bad_option((c)->argv, opt_); } }
+/* Sets the field of d in c from value; 0, or 2 after a message when a
+ * number is out of range. */
+static int set_option(struct cli *c, const struct opt_def *d, const char *value)
+{
+    char *field = (char *)c + d->at;
+    double rate;
+    long n;
+
+    switch (d->type) {
+    case OPT_TEXT:
+        *(const char **)field = value;
+        return 0;
+    case OPT_RATE:
+        rate = atof(value);
+        if (!(rate >= d->min && rate <= d->max))
+            break;
+        *(double *)field = rate;
+        return 0;
+    default:
+        n = strtol(value, NULL, 10);
+        if (n < d->min || n > d->max)
+            break;
+        if (d->type == OPT_INT)
+            *(int *)field = (int)n;
+        else
+            *(unsigned *)field = (unsigned)n * (d->type == OPT_SECONDS_MS ? 1000u : 1u);
+        return 0;
+    }
+    fprintf(stderr, "sikhnas-hub: --%s must be %s\n", d->name, d->range);
+    return EXIT_USAGE;
+}
+
+/* getopt_long() over argv with the options of cmd (NULL: the global ones,
+ * up to the command's name) into c. Returns -1 when the options are over,
+ * else the exit status: 0 after --help, 2 after a message and the usage
+ * for an unknown option, a missing argument or a value out of range.
+ * optind = 0, not 1: only that makes glibc start afresh, and for a command
+ * in its default mode, which permutes, so a subcommand word or NAME may
+ * come before or after the options. */
+static int parse_options(struct cli *c, int argc, char **argv, const char *cmd)
+{
+    struct option longopts[N_OPTS + 2];
+    int n = 0, opt, r;
+
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt_def *d = &opt_defs[i];
+        if (cmd ? d->cmd && strcmp(d->cmd, cmd) == 0 : !d->cmd)
+            longopts[n++] = (struct option){ d->name, required_argument, NULL,
+                                             OPT_BASE + (int)i };
+    }
+    longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+    longopts[n] = (struct option){ 0 };
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, cmd ? ":h" : "+:hvq", longopts, NULL)) != -1) {
+        if (opt >= OPT_BASE) {
+            r = set_option(c, &opt_defs[opt - OPT_BASE], optarg);
+            if (r != 0)
+                return r;
+        } else if (opt == 'h') {
+            usage(stdout);
+            return 0;
+        } else if (opt == 'v') {
+            log_level = log_level >= LOG_INFO ? LOG_DEBUG : LOG_INFO;
+        } else if (opt == 'q') {
+            log_level = LOG_WARNING;
+        } else {
+            return bad_option(argv, opt);
+        }
+    }
+    return -1;
+}
 
 /* The n-th word after the options (0: the first), or NULL. */
 static const char *word(const struct cli *c, int n)
@@ -127,6 +232,17 @@ static int words_exactly(const struct cli *c, int want)
     return 0;
 }
 
+/* 0 when the one word after the options is sub; otherwise 2 after the
+ * usage or a message. */
+static int only_word(const struct cli *c, const char *sub)
+{
+    const char *w = word(c, 0);
+
+    if (!w || strcmp(w, sub) != 0)
+        return usage_error();
+    return words_exactly(c, 1);
+}
+
 static int need_pg(const struct cli *c)
 {
     if (!c->pg) {
@@ -143,109 +259,53 @@ static int exit_for(int r)
 
 static int cmd_migrate(struct cli *c)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 } };
-    int r;
-
-    CMD_OPTS_BEGIN(c)
-    CMD_OPTS_END
-    if ((r = need_pg(c)) != 0)
-        return r;
     if (optind != c->argc)
         return usage_error();
     return exit_for(hub_migrate(c->pg));
 }
 
+/* refdata load [--areas DIR] */
 static int cmd_refdata(struct cli *c)
 {
-    static const struct option longopts[] = {
-        { "areas", required_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 } };
-    const char *areas = NULL, *sub;
-    int r;
+    int r = only_word(c, "load");
 
-    CMD_OPTS_BEGIN(c)
-        case 'a': areas = optarg; break;
-    CMD_OPTS_END
-    if ((r = need_pg(c)) != 0)
-        return r;
-    sub = word(c, 0);
-    if (!sub || strcmp(sub, "load") != 0)
-        return usage_error();
-    if ((r = words_exactly(c, 1)) != 0)
-        return r;
-    return exit_for(hub_refdata_load(c->pg, areas));
+    return r != 0 ? r : exit_for(hub_refdata_load(c->pg, c->areas));
 }
 
+/* ca init --dir DIR */
 static int cmd_ca(struct cli *c)
 {
-    static const struct option longopts[] = {
-        { "dir", required_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 } };
-    const char *dir = NULL, *sub;
-    int r;
+    int r = only_word(c, "init");
 
-    CMD_OPTS_BEGIN(c)
-        case 'd': dir = optarg; break;
-    CMD_OPTS_END
-    sub = word(c, 0);
-    if (!sub || strcmp(sub, "init") != 0)
-        return usage_error();
-    if ((r = words_exactly(c, 1)) != 0)
+    if (r != 0)
         return r;
-    if (!dir) {
+    if (!c->dir) {
         log_error("ca init needs --dir DIR");
         return EXIT_USAGE;
     }
-    r = hub_ca_init(dir);
+    r = hub_ca_init(c->dir);
     if (r >= 0)
-        printf("%s/ca.pem%s\n", dir, r == 0 ? " (exists; left as it is)" : "");
+        printf("%s/ca.pem%s\n", c->dir, r == 0 ? " (exists; left as it is)" : "");
     return exit_for(r);
 }
 
 /* node add --district CODE --name NAME [--token-hours N] | revoke NAME | list */
 static int cmd_node(struct cli *c)
 {
-    static const struct option longopts[] = {
-        { "district", required_argument, NULL, 'd' },
-        { "name", required_argument, NULL, 'n' },
-        { "token-hours", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 } };
-    const char *district = NULL, *name = NULL, *sub;
-    unsigned token_hours = ADMIN_TOKEN_HOURS;
-    int add_opts = 0, r;
+    const char *sub = word(c, 0);
+    int r;
 
-    CMD_OPTS_BEGIN(c)
-        case 'd': district = optarg; add_opts = 1; break;
-        case 'n': name = optarg; add_opts = 1; break;
-        case 't': {
-            long n = strtol(optarg, NULL, 10);
-            if (n < 1 || n > 24 * 365) {
-                fprintf(stderr, "sikhnas-hub: --token-hours must be 1 to 8760\n");
-                return EXIT_USAGE;
-            }
-            token_hours = (unsigned)n;
-            add_opts = 1;
-            break;
-        }
-    CMD_OPTS_END
-    if ((r = need_pg(c)) != 0)
-        return r;
-    sub = word(c, 0);
     if (sub && strcmp(sub, "add") == 0) {
         if ((r = words_exactly(c, 1)) != 0)
             return r;
-        if (!district || !name) {
+        if (!c->district || !c->name) {
             log_error("node add needs --district CODE and --name NAME");
             return EXIT_USAGE;
         }
-        return exit_for(hub_node_add(c->pg, name, district, token_hours));
+        return exit_for(hub_node_add(c->pg, c->name, c->district,
+                                     c->token_hours ? c->token_hours : ADMIN_TOKEN_HOURS));
     }
-    if (!sub || add_opts)               /* --district, --name, --token-hours: add's only */
+    if (!sub || c->district || c->name || c->token_hours)   /* add's options only */
         return usage_error();
     if (strcmp(sub, "revoke") == 0) {
         if ((r = words_exactly(c, 2)) != 0)
@@ -260,110 +320,36 @@ static int cmd_node(struct cli *c)
     return usage_error();
 }
 
-/* The options of `run` into o (and listen); returns 0, or the exit status
- * after a message: -h, a bad option or a value out of range. done says
- * which: 1 when the command is over. */
-static int run_options(struct cli *c, struct hub_opts *o, const char **listen, int *done)
-{
-    static const struct option longopts[] = {
-        { "listen", required_argument, NULL, 'l' },
-        { "tls-cert", required_argument, NULL, 'c' },
-        { "tls-key", required_argument, NULL, 'k' },
-        { "client-ca", required_argument, NULL, 'C' },
-        { "ca-key", required_argument, NULL, 'K' },
-        { "cert-lifetime", required_argument, NULL, 'L' },
-        { "enroll-rate", required_argument, NULL, 'r' },
-        { "pg-conns", required_argument, NULL, 'p' },
-        { "max-conns-per-addr", required_argument, NULL, 'm' },
-        { "handshake-timeout", required_argument, NULL, 'H' },
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 } };
-
-    *done = 1;
-    CMD_OPTS_BEGIN(c)
-        case 'l': *listen = optarg; break;
-        case 'c': o->cert_file = optarg; break;
-        case 'k': o->key_file = optarg; break;
-        case 'C': o->client_ca = optarg; break;
-        case 'K': o->ca_key = optarg; break;
-        case 'L': {
-            long n = strtol(optarg, NULL, 10);
-            if (n < 2 || n > 10L * 365 * 86400) {
-                fprintf(stderr, "sikhnas-hub: --cert-lifetime must be 2 s to 10 years\n");
-                return EXIT_USAGE;
-            }
-            o->cert_lifetime_s = (unsigned)n;
-            break;
-        }
-        case 'r':
-            o->enroll_per_min = atof(optarg);
-            if (!(o->enroll_per_min >= 1 && o->enroll_per_min <= 100000)) {
-                fprintf(stderr, "sikhnas-hub: --enroll-rate must be 1 to 100000 a minute\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'p':
-            o->pg_conns = atoi(optarg);
-            if (o->pg_conns < 1 || o->pg_conns > 64) {
-                fprintf(stderr, "sikhnas-hub: --pg-conns must be 1 to 64\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'm':
-            o->max_conns_per_addr = atoi(optarg);
-            if (o->max_conns_per_addr < 1 || o->max_conns_per_addr > HUB_MAX_CONNS) {
-                fprintf(stderr, "sikhnas-hub: --max-conns-per-addr must be 1 to %d\n",
-                        HUB_MAX_CONNS);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'H':
-            o->handshake_ms = (unsigned)atoi(optarg) * 1000u;
-            if (o->handshake_ms < 1000 || o->handshake_ms > 60000) {
-                fprintf(stderr, "sikhnas-hub: --handshake-timeout must be 1 to 60 seconds\n");
-                return EXIT_USAGE;
-            }
-            break;
-    CMD_OPTS_END
-    *done = 0;
-    return 0;
-}
-
 static int cmd_run(struct cli *c)
 {
-    const char *listen = NULL;
+    struct hub_opts *o = &c->run;
     char ca_key[4096], host[256];
-    struct hub_opts o;
-    int done, r;
 
-    memset(&o, 0, sizeof(o));
-    o.pg_conns = 4;
-    o.cert_lifetime_s = 90u * 86400u;
-    o.enroll_per_min = 6;
-    r = run_options(c, &o, &listen, &done);
-    if (done)
-        return r;
-    if ((r = need_pg(c)) != 0)
-        return r;
     if (optind != c->argc)
         return usage_error();
-    if (!listen || !o.cert_file || !o.key_file || !o.client_ca) {
+    if (!c->listen || !o->cert_file || !o->key_file || !o->client_ca) {
         log_error("run needs --listen HOST:PORT, --tls-cert FILE, --tls-key FILE and "
                   "--client-ca FILE (see `ca init`)");
         return EXIT_USAGE;
     }
-    if (!o.ca_key) {
-        const char *slash = strrchr(o.client_ca, '/');
+    if (!o->ca_key) {
+        const char *slash = strrchr(o->client_ca, '/');
         snprintf(ca_key, sizeof(ca_key), "%.*sca.key",
-                 slash ? (int)(slash - o.client_ca + 1) : 0, o.client_ca);
-        o.ca_key = ca_key;
+                 slash ? (int)(slash - o->client_ca + 1) : 0, o->client_ca);
+        o->ca_key = ca_key;
     }
-    if (hostport_parse(listen, host, sizeof(host), &o.port) < 0) {
-        log_error("--listen '%s' is not HOST:PORT", listen);
+    if (hostport_parse(c->listen, host, sizeof(host), &o->port) < 0) {
+        log_error("--listen '%s' is not HOST:PORT", c->listen);
         return EXIT_USAGE;
     }
-    o.host = host;
-    o.conninfo = c->pg;
+    if (!o->pg_conns)
+        o->pg_conns = 4;
+    if (!o->cert_lifetime_s)
+        o->cert_lifetime_s = 90u * 86400u;
+    if (!o->enroll_per_min)
+        o->enroll_per_min = 6;
+    o->host = host;
+    o->conninfo = c->pg;
     /* A batch allocates and frees some 10 MB (JSON tree, COPY text) on a
      * worker thread; without these glibc hands the memory back after
      * every batch and page-faults it in again for the next one (measured:
@@ -371,47 +357,46 @@ static int cmd_run(struct cli *c)
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     mallopt(M_TOP_PAD, 16 << 20);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    return exit_for(hub_run(&o));
+    return exit_for(hub_run(o));
 }
 
+/* The commands; each runs after its options, and after the check for
+ * --pg when it needs PostgreSQL. */
 static const struct {
     const char *name;
     int       (*fn)(struct cli *c);
+    int         needs_pg;
 } commands[] = {
-    { "migrate", cmd_migrate },
-    { "refdata", cmd_refdata },
-    { "ca", cmd_ca },
-    { "node", cmd_node },
-    { "run", cmd_run },
+    { "migrate", cmd_migrate, 1 },
+    { "refdata", cmd_refdata, 1 },
+    { "ca", cmd_ca, 0 },
+    { "node", cmd_node, 1 },
+    { "run", cmd_run, 1 },
 };
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "pg", required_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 } };
     struct cli c = { .pg = getenv("SIKHNAS_HUB_PG") };
-    int opt;
+    int r;
 
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+:hvq", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'p': c.pg = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'v': log_level = log_level >= LOG_INFO ? LOG_DEBUG : LOG_INFO; break;
-        case 'q': log_level = LOG_WARNING; break;
-        default: return bad_option(argv, opt);
-        }
-    }
+    r = parse_options(&c, argc, argv, NULL);
+    if (r >= 0)
+        return r;
     c.argc = argc - optind;
     c.argv = argv + optind;
     log_setup("sikhnas-hub", c.argc > 0 && strcmp(c.argv[0], "run") == 0);
     if (c.argc == 0)
         return usage_error();
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(commands[i].name, c.argv[0]) == 0)
-            return commands[i].fn(&c);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].name, c.argv[0]) != 0)
+            continue;
+        r = parse_options(&c, c.argc, c.argv, c.argv[0]);
+        if (r >= 0)
+            return r;
+        if (commands[i].needs_pg && (r = need_pg(&c)) != 0)
+            return r;
+        return commands[i].fn(&c);
+    }
     if (need_pg(&c) != 0)
         return EXIT_USAGE;
     return usage_error();

@@ -21,36 +21,68 @@ extern const struct embedded_file reference_lists[];
 #define MIGRATE_LOCK_KEY 73217301   /* pg_advisory_lock key shared by every hub */
 #define AREA_CSV         "FROM STDIN WITH (FORMAT csv, HEADER true)"
 
-/* Runs sql (one or more statements); returns 0 or -EIO after logging the error. */
-static int exec_ok(PGconn *pg, const char *sql, const char *what)
+int hub_admin_exec(PGconn *pg, const char *what, const char *sql, int n,
+                   const char *const *params, PGresult **ret)
 {
-    PGresult *res = PQexec(pg, sql);
+    PGresult *res = n > 0 ? PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0)
+                          : PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(res);
-    int r = 0;
 
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         log_error("%s: %s", what, PQerrorMessage(pg));
-        r = -EIO;
+        PQclear(res);
+        return -EIO;
     }
-    PQclear(res);
+    if (ret)
+        *ret = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+int hub_admin_end(PGconn *pg, int r, const char *what)
+{
+    if (r == 0)
+        return hub_admin_exec(pg, what, "COMMIT", 0, NULL, NULL);
+    if (PQtransactionStatus(pg) != PQTRANS_IDLE)
+        (void) hub_admin_exec(pg, what, "ROLLBACK", 0, NULL, NULL);
     return r;
 }
 
+int hub_admin_transaction(const char *conninfo, const char *what,
+                          int (*body)(PGconn *pg, void *ud), void *ud)
+{
+    PGconn *pg = NULL;
+    int r;
+
+    r = hub_admin_connect(conninfo, &pg);
+    if (r < 0)
+        return r;
+    r = hub_admin_exec(pg, what, "BEGIN", 0, NULL, NULL);
+    if (r == 0)
+        r = body(pg, ud);
+    r = hub_admin_end(pg, r, what);
+    PQfinish(pg);
+    return r;
+}
+
+/* Runs sql (one or more statements); returns 0 or -EIO after logging the error. */
+static int exec_ok(PGconn *pg, const char *sql, const char *what)
+{
+    return hub_admin_exec(pg, what, sql, 0, NULL, NULL);
+}
+
 /* Runs one statement with text parameters; returns the number of rows it
- * touched (PQcmdTuples), or -EIO after logging the error. */
+ * returned or touched, or -EIO after logging the error. */
 static long exec_params(PGconn *pg, const char *sql, int n, const char *const *params,
                         const char *what)
 {
-    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
+    PGresult *res;
     long r;
 
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        log_error("%s: %s", what, PQerrorMessage(pg));
-        r = -EIO;
-    } else {
-        r = st == PGRES_TUPLES_OK ? PQntuples(res) : atol(PQcmdTuples(res));
-    }
+    if (hub_admin_exec(pg, what, sql, n, params, &res) < 0)
+        return -EIO;
+    r = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : atol(PQcmdTuples(res));
     PQclear(res);
     return r;
 }
@@ -77,7 +109,6 @@ static int kind_triggers(PGconn *pg)
     struct strbuf s = { 0 };
     int r;
 
-    strbuf_str(&s, "BEGIN;");
     for (int i = 0; i < record_kinds_count; i++) {
         const struct record_kind *k = &record_kinds[i];
         if (!k->synced)
@@ -90,10 +121,10 @@ static int kind_triggers(PGconn *pg)
                        "FROM 'hub') EXECUTE FUNCTION sikhnas_feed_log_kind('%s');", k->table,
                    k->table, k->district_col);
     }
-    strbuf_str(&s, "COMMIT");
-    r = s.err ? s.err : exec_ok(pg, s.p, "migrate: triggers of the record kinds");
-    if (r < 0)
-        (void) exec_ok(pg, "ROLLBACK", "migrate: rollback");
+    r = exec_ok(pg, "BEGIN", "migrate: begin");
+    if (r == 0)
+        r = s.err ? s.err : exec_ok(pg, s.p, "migrate: triggers of the record kinds");
+    r = hub_admin_end(pg, r, "migrate: triggers of the record kinds");
     strbuf_free(&s);
     return r;
 }
@@ -135,17 +166,12 @@ int hub_migrate(const char *conninfo)
         if (n > 0)
             continue;
         r = exec_ok(pg, "BEGIN", "migrate: begin");
-        if (r < 0)
-            goto out;
-        r = exec_ok(pg, f->data, f->name);
+        if (r == 0)
+            r = exec_ok(pg, f->data, f->name);
         if (r == 0 && exec_params(pg, "INSERT INTO schema_migration (version, name) "
                                       "VALUES ($1, $2)", 2, p, "migrate: record") < 0)
             r = -EIO;
-        if (r < 0) {
-            (void) exec_ok(pg, "ROLLBACK", "migrate: rollback");
-            goto out;
-        }
-        r = exec_ok(pg, "COMMIT", "migrate: commit");
+        r = hub_admin_end(pg, r, f->name);
         if (r < 0)
             goto out;
         log_notice("migrate: applied %s", f->name);
@@ -345,14 +371,10 @@ int hub_refdata_load(const char *conninfo, const char *areas_dir)
             goto out;
     }
     r = load_code_lists(pg);
-    if (r < 0)
-        goto out;
-    r = exec_ok(pg, "COMMIT", "refdata: commit");
+out:
+    r = hub_admin_end(pg, r, "refdata");
     if (r == 0)
         r = exec_ok(pg, "ANALYZE area; ANALYZE code_list", "refdata: analyze");
-out:
-    if (r < 0 && PQtransactionStatus(pg) != PQTRANS_IDLE)
-        (void) exec_ok(pg, "ROLLBACK", "refdata: rollback");
     PQfinish(pg);
     return r;
 }

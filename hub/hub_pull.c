@@ -283,15 +283,13 @@ static void on_conn(struct db_conn *c, void *ud)
 
 void hub_pull(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
-    struct pull_job *j = calloc(1, sizeof(*j));
+    struct pull_job *j = hub_job_new(h, req, "pull", sizeof(*j));
     char accept[HUB_HDR_ACCEPT_ENCODING];
     const char *why = NULL;
     int r;
 
-    if (!j) {
-        hub_error(h, req, "pull", 503, "unavailable", "out of memory");
+    if (!j)
         return;
-    }
     j->h = h;
     j->req = req;
     j->id = *id;

@@ -31,6 +31,10 @@
 #include "hub_batch.h"
 #include "log.h"
 
+/* The answers of a batch that was not applied */
+#define LOST    "database connection lost; re-send the batch"
+#define REFUSED "the database refused the batch; nothing applied"
+
 struct push_job {
     struct hub         *h;
     const struct http_req *req;
@@ -53,11 +57,9 @@ struct push_job {
     int                 ledger_idx;
     int                 refusal_idx;
     uint64_t            t_decoded, t_checked, t_locked;   /* uv_hrtime(), for the debug log */
-    const char         *fail_code;     /* for a ROLLBACK path */
-    const char         *fail_msg;
-    int                 fail_status;
+    struct hub_failure  fail;          /* for a ROLLBACK path */
     int64_t             fail_acked;     /* for a 409 */
-    struct push_job    *next, *prev;    /* h->pushes */
+    LIST_ENTRY(push_job) link;          /* h->pushes */
     int                 parked;         /* decoded, waiting for an earlier batch */
     int                 locked;         /* holds (or held) its node's registry row */
 };
@@ -67,7 +69,7 @@ static void on_conn(struct db_conn *c, void *ud);
 /* 1 while a batch of j's node that arrived before j has not locked the node. */
 static int earlier_pending(const struct push_job *j)
 {
-    for (const struct push_job *x = j->next; x; x = x->next)
+    for (const struct push_job *x = LIST_NEXT(j, link); x; x = LIST_NEXT(x, link))
         if (!x->locked && strcmp(x->id.node, j->id.node) == 0)
             return 1;
     return 0;
@@ -79,7 +81,7 @@ static void wake_node(struct hub *h, const char *node)
     struct push_job *k;
 
 again:
-    for (k = h->pushes; k; k = k->next)
+    LIST_FOREACH(k, &h->pushes, link)
         if (k->parked && strcmp(k->id.node, node) == 0 && !earlier_pending(k)) {
             k->parked = 0;
             db_acquire(h->db, on_conn, k);     /* may finish k at once: look again */
@@ -92,12 +94,7 @@ static void job_free(struct push_job *j)
     struct hub *h = j->h;
     char node[sizeof(j->id.node)];
 
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        h->pushes = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
+    LIST_REMOVE(j, link);
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     sql_list_free(&j->sql);
@@ -129,21 +126,16 @@ static void job_fail(struct push_job *j, int status, const char *code, const cha
     job_free(j);
 }
 
-static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+/* job_fail() for hub_rollback() */
+static void answer_failure(void *job, int status, const char *code, const char *msg)
 {
-    struct push_job *j = ud;
-
-    job_fail(j, j->fail_status, j->fail_code, j->fail_msg);
+    job_fail(job, status, code, msg);
 }
 
 /* Ends the transaction without effect, then answers the error. */
 static void job_rollback(struct push_job *j, int status, const char *code, const char *msg)
 {
-    j->fail_status = status;
-    j->fail_code = code;
-    j->fail_msg = msg;
-    if (db_exec(j->c, "ROLLBACK", rolled_back, j) < 0)
-        job_fail(j, status, code, msg);
+    hub_rollback(j->c, &j->fail, status, code, msg);
 }
 
 /* The answer's JSON: the high-water mark, the counts and the refusals rr. */
@@ -186,14 +178,14 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
                     "); the node will re-send it", j->id.node, j->b.last_seq);
         if (j->ledger)                  /* it may have committed: find out, count it then */
             ledger_verify(h, j->id.node, j->id.district, j->attempt, j->ndup);
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", LOST);
         return;
     }
     if (err < 0) {
         const char *msg = nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?";
         log_error("push %s: batch up to seq %" PRId64 " failed: %s", j->id.node,
                   j->b.last_seq, msg);
-        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
+        job_rollback(j, 503, "unavailable", REFUSED);
         return;
     }
     /* the counts are what the ledger row committed, whatever the answer's fate */
@@ -261,22 +253,44 @@ static int apply_sql(struct push_job *j)
     return batch_apply_sql(&j->sql, &j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
 }
 
-/* Sends the statements of j->sql; 0 or -errno (the callback will not run). */
-static int send_sql(struct push_job *j, db_result_cb cb)
+/* Sends the statements of j->sql; cb gets their results, or j fails here. */
+static void send_sql(struct push_job *j, db_result_cb cb)
 {
     const struct db_query *q = sql_queries(&j->sql);
 
-    return q ? db_exec_params(j->c, q, j->sql.n, cb, j) : -ENOMEM;
+    if (!q)
+        job_rollback(j, 503, "unavailable", "out of memory");
+    else if (db_exec_params(j->c, q, j->sql.n, cb, j) < 0)
+        job_fail(j, 503, "unavailable", LOST);
+}
+
+/* For the callback of a step: 0 when it went through, else 1 once j has
+ * failed: on a lost connection at once, with lost for an answer; on an
+ * error (logged as "push NODE: failed: ERROR") after ROLLBACK, with
+ * refused. */
+static int step_failed(struct push_job *j, PGresult **res, int nres, int err, const char *failed,
+                       const char *lost, const char *refused)
+{
+    if (err == -ECONNRESET) {
+        job_fail(j, 503, "unavailable", lost);
+        return 1;
+    }
+    if (err < 0) {
+        log_error("push %s: %s: %s", j->id.node, failed,
+                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        job_rollback(j, 503, "unavailable", refused);
+        return 1;
+    }
+    return 0;
 }
 
 static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
     PGresult *lr = nres > 0 ? res[nres - 1] : NULL;
-    int r;
 
     if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", LOST);
         return;
     }
     if (err < 0 || !lr || PQntuples(lr) != 1) {
@@ -309,11 +323,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    r = send_sql(j, on_applied);
-    if (r == -ENOMEM)
-        job_rollback(j, 503, "unavailable", "out of memory");
-    else if (r < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+    send_sql(j, on_applied);
 }
 
 /* Locks the node's registry row (made on first contact) and reads its
@@ -329,43 +339,21 @@ static void lock_node(struct push_job *j)
 
     j->t_checked = uv_hrtime();
     if (db_exec_params(j->c, q, 2, on_locked, j) < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+        job_fail(j, 503, "unavailable", LOST);
 }
 
 static void on_checked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct push_job *j = ud;
-
-    if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
-        return;
-    }
-    if (err < 0) {
-        log_error("push %s: checking the batch failed: %s", j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
-        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
-        return;
-    }
-    lock_node(j);
+    if (!step_failed(ud, res, nres, err, "checking the batch failed", LOST, REFUSED))
+        lock_node(ud);
 }
 
 static void copy_next(struct push_job *j);
 
 static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct push_job *j = ud;
-
-    if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
-        return;
-    }
-    if (err < 0) {
-        log_error("push %s: COPY failed: %s", j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
-        job_rollback(j, 503, "unavailable", "the database refused the batch; nothing applied");
-        return;
-    }
-    copy_next(j);
+    if (!step_failed(ud, res, nres, err, "COPY failed", LOST, REFUSED))
+        copy_next(ud);
 }
 
 /* COPYs the next table block with rows, then checks them all. */
@@ -385,39 +373,24 @@ static void copy_next(struct push_job *j)
         r = db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j);
         free(sql);                      /* libpq has sent or buffered it */
         if (r < 0)
-            job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+            job_fail(j, 503, "unavailable", LOST);
         return;
     }
     if (batch_check_sql(&j->sql, &j->b, j->id.district) < 0) {
         job_rollback(j, 503, "unavailable", "out of memory");
         return;
     }
-    if (j->sql.n == 0) {                /* no rows to check */
+    if (j->sql.n == 0)                  /* no rows to check */
         lock_node(j);
-        return;
-    }
-    r = send_sql(j, on_checked);
-    if (r == -ENOMEM)
-        job_rollback(j, 503, "unavailable", "out of memory");
-    else if (r < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; re-send the batch");
+    else
+        send_sql(j, on_checked);
 }
 
 static void on_begun(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    struct push_job *j = ud;
-
-    if (err == -ECONNRESET) {
-        job_fail(j, 503, "unavailable", "database connection lost; retry later");
-        return;
-    }
-    if (err < 0) {
-        log_error("push %s: cannot begin: %s", j->id.node,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
-        job_rollback(j, 503, "unavailable", "the database is not ready");
-        return;
-    }
-    copy_next(j);
+    if (!step_failed(ud, res, nres, err, "cannot begin", "database connection lost; retry later",
+                     "the database is not ready"))
+        copy_next(ud);
 }
 
 static void on_conn(struct db_conn *c, void *ud)
@@ -469,14 +442,13 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     char e[HUB_HDR_ENCODING];
     int enc;
 
-    j = calloc(1, sizeof(*j));
-    if (!j) {
-        hub_error(h, req, "push", 503, "unavailable", "out of memory");
+    j = hub_job_new(h, req, "push", sizeof(*j));
+    if (!j)
         return;
-    }
     j->h = h;
     j->req = req;
     j->id = *id;
+    j->fail = (struct hub_failure){ .answer = answer_failure, .job = j };
     /* hub_identity_check() refused values too long for these */
     (void) hub_header(req, "Content-Encoding", e, sizeof(e));
     (void) hub_header(req, "X-Sikhnas-Digest", j->digest, sizeof(j->digest));
@@ -488,10 +460,7 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     }
     j->enc = (enum batch_enc)enc;
     j->work.data = j;
-    j->next = h->pushes;
-    if (j->next)
-        j->next->prev = j;
-    h->pushes = j;
+    LIST_INSERT_HEAD(&h->pushes, j, link);
     if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
         hub_error(h, req, "push", 503, "unavailable", "cannot queue the batch");
         job_free(j);

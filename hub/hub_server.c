@@ -80,6 +80,32 @@ void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, 
     free(s.p);
 }
 
+void *hub_job_new(struct hub *h, const struct http_req *req, const char *endpoint, size_t size)
+{
+    void *j = calloc(1, size);
+
+    if (!j)
+        hub_error(h, req, endpoint, 503, "unavailable", "out of memory");
+    return j;
+}
+
+static void rolled_back(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct hub_failure *f = ud;
+
+    f->answer(f->job, f->status, f->code, f->msg);
+}
+
+void hub_rollback(struct db_conn *c, struct hub_failure *f, int status, const char *code,
+                  const char *msg)
+{
+    f->status = status;
+    f->code = code;
+    snprintf(f->msg, sizeof(f->msg), "%s", msg);
+    if (db_exec(c, "ROLLBACK", rolled_back, f) < 0)
+        f->answer(f->job, status, code, f->msg);
+}
+
 /* ------------------------------------------------------------ routing */
 
 static void observe_node_clock(struct hub *h, const struct http_req *req)
@@ -293,9 +319,6 @@ int hub_run(const struct hub_opts *o)
     r = enrol_limits_new(o->enroll_per_min, &h.limits);
     if (r < 0)
         goto out;
-    r = audit_limiter_new(&h.audit);
-    if (r < 0)
-        goto out;
     h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
@@ -328,7 +351,6 @@ out:
     metrics_free(h.metrics);
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);
-    audit_limiter_free(h.audit);
     if (r < 0)
         return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);

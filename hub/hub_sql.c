@@ -80,6 +80,15 @@ void sql_int(struct sql_list *l, int64_t value)
         sql_fmt(l, "$%d::bigint", k);
 }
 
+void sql_ints(struct sql_list *l, const int64_t *values, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sql_text(l, ", ");
+        sql_int(l, values[i]);
+    }
+}
+
 void sql_text_p(struct sql_list *l, const char *text, const char *const *values, int nvalues)
 {
     int num[10] = { 0 };

@@ -45,6 +45,8 @@ void sql_fmt(struct sql_list *l, const char *fmt, ...) __attribute__((format(pri
 /* A text parameter ("$k::text"), and an integer one ("$k::bigint"). */
 void sql_param(struct sql_list *l, const char *value);
 void sql_int(struct sql_list *l, int64_t value);
+/* n integer parameters, separated by ", ". */
+void sql_ints(struct sql_list *l, const int64_t *values, int n);
 /* text with "@1@" .. "@9@" standing for values[0..nvalues): each is one
  * parameter, however often it appears. */
 void sql_text_p(struct sql_list *l, const char *text, const char *const *values, int nvalues);

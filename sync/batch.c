@@ -104,12 +104,107 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
     return 0;
 }
 
+/* The output buffer of an inflate that filled it: doubles *size, up to
+ * cap + 1 bytes (one more than allowed, to see the cap passed), keeping
+ * room for the NUL. 0, -EMSGSIZE when it is that large already, or -ENOMEM. */
+static int grow(char **out, size_t *size, size_t cap)
+{
+    size_t nsize = *size * 2 > cap + 1 ? cap + 1 : *size * 2;
+    char *p;
+
+    if (nsize <= *size)
+        return -EMSGSIZE;
+    p = realloc(*out, nsize + 1);
+    if (!p)
+        return -ENOMEM;
+    *out = p;
+    *size = nsize;
+    return 0;
+}
+
+/* Inflates a zstd frame into *out (of *size bytes, grown as needed);
+ * *used is the plain length. 0 or a negative errno as batch_inflate(). */
+static int inflate_zstd(const char *in, size_t len, size_t cap, char **out, size_t *size,
+                        size_t *used)
+{
+    ZSTD_DStream *z = ZSTD_createDStream();
+    ZSTD_inBuffer ib = { in, len, 0 };
+    size_t zr = 1;
+    int r = 0;
+
+    if (!z)
+        return -ENOMEM;
+    ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
+    while (ib.pos < ib.size || zr != 0) {
+        ZSTD_outBuffer ob = { *out, *size, *used };
+        size_t before_in = ib.pos;
+        zr = ZSTD_decompressStream(z, &ob, &ib);
+        if (ZSTD_isError(zr)) {
+            r = -EBADMSG;
+            break;
+        }
+        *used = ob.pos;
+        if (*used > cap) {
+            r = -EMSGSIZE;
+            break;
+        }
+        if (*used == *size) {
+            r = grow(out, size, cap);
+            if (r < 0)
+                break;
+        } else if (ib.pos == ib.size && ib.pos == before_in && zr != 0) {
+            r = -EBADMSG;        /* truncated frame */
+            break;
+        }
+    }
+    ZSTD_freeDStream(z);
+    return r;
+}
+
+/* The same for a gzip stream. */
+static int inflate_gzip(const char *in, size_t len, size_t cap, char **out, size_t *size,
+                        size_t *used)
+{
+    z_stream zs;
+    int zr = Z_OK, r = 0;
+
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        return -ENOMEM;
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    while (zr != Z_STREAM_END) {
+        zs.next_out = (Bytef *)*out + *used;
+        zs.avail_out = (uInt)(*size - *used);
+        zr = inflate(&zs, Z_NO_FLUSH);
+        *used = *size - zs.avail_out;
+        if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
+            r = -EBADMSG;
+            break;
+        }
+        if (*used > cap) {
+            r = -EMSGSIZE;
+            break;
+        }
+        if (zr != Z_STREAM_END && zs.avail_out == 0) {
+            r = grow(out, size, cap);
+            if (r < 0)
+                break;
+        } else if (zr != Z_STREAM_END && zs.avail_in == 0) {
+            r = -EBADMSG;       /* truncated stream */
+            break;
+        }
+    }
+    inflateEnd(&zs);
+    return r;
+}
+
 int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
                   char **ret, size_t *ret_len)
 {
     size_t size = len * 4 + 4096, used = 0;
-    char *out = NULL;
-    int r = 0;
+    char *out;
+    int r;
 
     if (enc == ENC_IDENTITY) {
         if (len > cap)
@@ -118,111 +213,26 @@ int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
         if (!out)
             return -ENOMEM;
         memcpy(out, in, len);
-        out[len] = 0;
-        *ret = out;
-        *ret_len = len;
-        return 0;
-    }
-    if (size > cap + 1)
-        size = cap + 1;
-    out = malloc(size + 1);
-    if (!out)
-        return -ENOMEM;
-    if (enc == ENC_ZSTD) {
-        ZSTD_DStream *z = ZSTD_createDStream();
-        ZSTD_inBuffer ib = { in, len, 0 };
-        size_t zr = 1;
-        if (!z) {
-            r = -ENOMEM;
-            goto out;
-        }
-        ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
-        while (ib.pos < ib.size || zr != 0) {
-            ZSTD_outBuffer ob = { out, size, used };
-            size_t before_in = ib.pos;
-            zr = ZSTD_decompressStream(z, &ob, &ib);
-            if (ZSTD_isError(zr)) {
-                r = -EBADMSG;
-                break;
-            }
-            used = ob.pos;
-            if (used > cap) {
-                r = -EMSGSIZE;
-                break;
-            }
-            if (used == size) {
-                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
-                char *p;
-                if (nsize <= size) {
-                    r = -EMSGSIZE;
-                    break;
-                }
-                p = realloc(out, nsize + 1);
-                if (!p) {
-                    r = -ENOMEM;
-                    break;
-                }
-                out = p;
-                size = nsize;
-            } else if (ib.pos == ib.size && ib.pos == before_in && zr != 0) {
-                r = -EBADMSG;        /* truncated frame */
-                break;
-            }
-        }
-        ZSTD_freeDStream(z);
+        used = len;
     } else {
-        z_stream zs;
-        int zr = Z_OK;
-        memset(&zs, 0, sizeof(zs));
-        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-            r = -ENOMEM;
-            goto out;
+        if (size > cap + 1)
+            size = cap + 1;
+        out = malloc(size + 1);
+        if (!out)
+            return -ENOMEM;
+        if (enc == ENC_ZSTD)
+            r = inflate_zstd(in, len, cap, &out, &size, &used);
+        else
+            r = inflate_gzip(in, len, cap, &out, &size, &used);
+        if (r < 0) {
+            free(out);
+            return r;
         }
-        zs.next_in = (Bytef *)in;
-        zs.avail_in = (uInt)len;
-        while (zr != Z_STREAM_END) {
-            zs.next_out = (Bytef *)out + used;
-            zs.avail_out = (uInt)(size - used);
-            zr = inflate(&zs, Z_NO_FLUSH);
-            used = size - zs.avail_out;
-            if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
-                r = -EBADMSG;
-                break;
-            }
-            if (used > cap) {
-                r = -EMSGSIZE;
-                break;
-            }
-            if (zr != Z_STREAM_END && zs.avail_out == 0) {
-                size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
-                char *p;
-                if (nsize <= size) {
-                    r = -EMSGSIZE;
-                    break;
-                }
-                p = realloc(out, nsize + 1);
-                if (!p) {
-                    r = -ENOMEM;
-                    break;
-                }
-                out = p;
-                size = nsize;
-            } else if (zr != Z_STREAM_END && zs.avail_in == 0) {
-                r = -EBADMSG;       /* truncated stream */
-                break;
-            }
-        }
-        inflateEnd(&zs);
     }
-    if (r == 0) {
-        out[used] = 0;
-        *ret = out;
-        *ret_len = used;
-        out = NULL;
-    }
-out:
-    free(out);
-    return r;
+    out[used] = 0;
+    *ret = out;
+    *ret_len = used;
+    return 0;
 }
 
 /* ------------------------------------------------------------ writing */

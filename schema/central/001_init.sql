@@ -1,13 +1,13 @@
 -- 001_init.sql - the central store: reference data, the field tables of every
 -- node with their provenance, the node registry, refusals, the conflict log
 -- and the change feed that flows down. Applied by `sikhnas-hub migrate`
--- in one transaction (see sync/hub_migrate.c).
+-- in one transaction (see hub/hub_migrate.c).
 
 CREATE EXTENSION IF NOT EXISTS postgis;
 
 ------------------------------------------------------------------ clock
 -- A central HLC: Unix ms << 16 | a 16-bit counter, the same layout as the
--- nodes' (sync/hlc.h), never below a given floor.
+-- nodes' (common/hlc.h), never below a given floor.
 CREATE SEQUENCE hlc_counter CYCLE MINVALUE 0 MAXVALUE 65535;
 
 CREATE FUNCTION sikhnas_hlc_next(floor bigint DEFAULT 0) RETURNS bigint
@@ -112,34 +112,45 @@ CREATE TABLE change_log (
 -- No UNIQUE constraint besides the id: a duplicate ref from a reinstalled
 -- node must not make a whole batch fail. No foreign keys: the hub checks
 -- codes and areas row by row and refuses the bad rows alone.
+-- The columns every synced row begins with, a report's notes and the
+-- provenance each table ends with are templates that LIKE copies (as
+-- STAMP and NOTES in sync/kinds.c), dropped once the tables are made. (A
+-- database made before they were has the same tables, but its CHECK on
+-- deleted is named <table>_deleted_check.)
 
-CREATE TABLE officer (
+CREATE TABLE synced_row (
     id          text PRIMARY KEY,
     origin      text NOT NULL,
     hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+    deleted     smallint NOT NULL DEFAULT 0 CONSTRAINT deleted_check CHECK (deleted IN (0, 1)),
     created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
-    name        text NOT NULL,
-    role        text NOT NULL,
-    phone       text NOT NULL,
-    district    text NOT NULL,
-    village     text,
+    updated_at  timestamptz NOT NULL
+);
+CREATE TABLE notes (
+    reporter    text,
+    note        text
+);
+CREATE TABLE provenance (
     src_node    text NOT NULL DEFAULT 'central',
     src_batch   bigint,
     src_hlc     bigint,
     received_at timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE TABLE officer (
+    LIKE synced_row INCLUDING ALL,
+    name        text NOT NULL,
+    role        text NOT NULL,
+    phone       text NOT NULL,
+    district    text NOT NULL,
+    village     text,
+    LIKE provenance INCLUDING ALL
+);
 CREATE INDEX officer_district ON officer(district);
 CREATE INDEX officer_phone ON officer(phone);
 
 CREATE TABLE case_report (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     ref         text NOT NULL,
     kind        text NOT NULL,
     village     text NOT NULL,
@@ -148,13 +159,9 @@ CREATE TABLE case_report (
     animals     jsonb NOT NULL,
     ddx         jsonb NOT NULL DEFAULT '[]',
     event_date  date NOT NULL,
-    reporter    text,
-    note        text,
+    LIKE notes INCLUDING ALL,
     geom        geometry(Point, 4326),
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE provenance INCLUDING ALL
 );
 CREATE INDEX case_report_village ON case_report(village);
 CREATE INDEX case_report_date ON case_report(event_date);
@@ -162,77 +169,45 @@ CREATE INDEX case_report_ref ON case_report(ref);
 CREATE INDEX case_report_geom ON case_report USING gist(geom);
 
 CREATE TABLE case_followup (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     case_id     text NOT NULL,
     outcome     text,
     animals     jsonb NOT NULL DEFAULT '[]',
     escalate    smallint CHECK (escalate IN (0, 1)),
     event_date  date NOT NULL,
-    reporter    text,
-    note        text,
+    LIKE notes INCLUDING ALL,
     district    text NOT NULL,               -- the sending node's, for scope
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE provenance INCLUDING ALL
 );
 CREATE INDEX case_followup_case ON case_followup(case_id);
 
 CREATE TABLE vaccination (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     program     text NOT NULL,
     disease     text,
     village     text NOT NULL,
     animals     jsonb NOT NULL,
     event_date  date NOT NULL,
-    reporter    text,
-    note        text,
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE notes INCLUDING ALL,
+    LIKE provenance INCLUDING ALL
 );
 CREATE INDEX vaccination_village ON vaccination(village);
 
 CREATE TABLE treatment (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     case_id     text,
     village     text NOT NULL,
     species     text NOT NULL,
     drug        text NOT NULL,
     n_animals   integer NOT NULL CHECK (n_animals >= 0),
     event_date  date NOT NULL,
-    reporter    text,
-    note        text,
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE notes INCLUDING ALL,
+    LIKE provenance INCLUDING ALL
 );
 CREATE INDEX treatment_village ON treatment(village);
 
 CREATE TABLE movement_permit (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     permit_no   text NOT NULL,
     owner_id    text NOT NULL,
     owner_phone text,
@@ -240,52 +215,32 @@ CREATE TABLE movement_permit (
     to_area     text NOT NULL,
     animals     jsonb NOT NULL,
     issue_date  date NOT NULL,
-    reporter    text,
-    note        text,
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE notes INCLUDING ALL,
+    LIKE provenance INCLUDING ALL
 );
 CREATE INDEX movement_permit_no ON movement_permit(permit_no);
 
 CREATE TABLE slaughter_report (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     abattoir    text,
     village     text NOT NULL,
     species     text NOT NULL,
     n_animals   integer NOT NULL CHECK (n_animals >= 0),
     event_date  date NOT NULL,
-    reporter    text,
-    note        text,
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE notes INCLUDING ALL,
+    LIKE provenance INCLUDING ALL
 );
 
 CREATE TABLE population_report (
-    id          text PRIMARY KEY,
-    origin      text NOT NULL,
-    hlc         bigint NOT NULL,
-    deleted     smallint NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-    created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
+    LIKE synced_row INCLUDING ALL,
     village     text NOT NULL,
     animals     jsonb NOT NULL,
     event_date  date NOT NULL,
-    reporter    text,
-    note        text,
-    src_node    text NOT NULL DEFAULT 'central',
-    src_batch   bigint,
-    src_hlc     bigint,
-    received_at timestamptz NOT NULL DEFAULT now()
+    LIKE notes INCLUDING ALL,
+    LIKE provenance INCLUDING ALL
 );
+
+DROP TABLE synced_row, notes, provenance;
 
 ------------------------------------------------------------------ central writes
 -- The hub marks its own transactions with SET LOCAL sikhnas.writer = 'hub'.
@@ -314,22 +269,20 @@ BEGIN
     RETURN NEW;
 END $$;
 
--- The district a row belongs to, for the feed's scope.
+-- The reference tables' feed entries (national: no district). The synced
+-- kinds get their stamp and feed triggers from `sikhnas-hub migrate`, made
+-- from the kinds table (sync/kinds.c, 004_kind_triggers.sql).
 CREATE FUNCTION sikhnas_feed_log() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     k text;
-    d text;
 BEGIN
-    CASE TG_TABLE_NAME
-    WHEN 'area' THEN k := NEW.code; d := NULL;
-    WHEN 'code_list' THEN k := NEW.list || '/' || NEW.code; d := NULL;
-    WHEN 'officer' THEN k := NEW.id; d := NEW.district;
-    WHEN 'movement_permit' THEN k := NEW.id; d := left(NEW.from_area, 4);
-    WHEN 'case_followup' THEN k := NEW.id; d := NEW.district;
-    ELSE k := NEW.id; d := left(to_jsonb(NEW) ->> 'village', 4);
-    END CASE;
-    INSERT INTO change_log (tbl, key, district) VALUES (TG_TABLE_NAME, k, d);
+    IF TG_TABLE_NAME = 'code_list' THEN
+        k := NEW.list || '/' || NEW.code;
+    ELSE
+        k := NEW.code;
+    END IF;
+    INSERT INTO change_log (tbl, key) VALUES (TG_TABLE_NAME, k);
     RETURN NULL;
 END $$;
 
@@ -337,9 +290,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['area', 'code_list', 'officer', 'case_report', 'case_followup',
-                             'vaccination', 'treatment', 'movement_permit',
-                             'slaughter_report', 'population_report'] LOOP
+    FOREACH t IN ARRAY ARRAY['area', 'code_list'] LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %I FOR EACH ROW '
                        'WHEN (current_setting(''sikhnas.writer'', true) IS DISTINCT FROM ''hub'') '
                        'EXECUTE FUNCTION sikhnas_central_stamp()', t || '_central_stamp', t);

@@ -10,12 +10,12 @@
 
 int main(void)
 {
-    struct audit_limiter *l = NULL;
+    static struct audit_limiter limiter;       /* zeros: empty */
+    struct audit_limiter *l = &limiter;
     uint64_t same = 99, others = 99;
     char key[64];
     int rows;
 
-    CHECK(audit_limiter_new(&l) == 0);
     /* one key: the first event gets a row, the next ones in the minute not */
     CHECK(audit_limit(l, "digest|n1|10.0.0.1", T0, &same, &others) == 1);
     CHECK(same == 0 && others == 0);
@@ -52,7 +52,5 @@ int main(void)
         rows += audit_limit(l, key, T0 + (20 + (uint64_t)i) * AUDIT_WINDOW_MS, &same, &others);
     }
     CHECK(rows == AUDIT_KEYS + 10);
-    audit_limiter_free(l);
-    audit_limiter_free(NULL);
     return t_done();
 }
