@@ -1,5 +1,6 @@
 /* nodecert.c - the node's key and certificate (see nodecert.h). */
 #include "nodecert.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,17 +33,12 @@ int nodecert_paths(const char *db_path, struct nodecert_paths *p)
 /* Runs fn with a freshly seeded CTR-DRBG. */
 static int with_rng(int (*fn)(mbedtls_ctr_drbg_context *, void *), void *arg)
 {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
-    int r;
+    struct rng g;
+    int r = rng_open(&g, "sikhnas-node");
 
-    mbedtls_entropy_init(&entropy);
-    mbedtls_ctr_drbg_init(&drbg);
-    r = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
-                              (const unsigned char *)"sikhnas-node", 12) == 0 ? fn(&drbg, arg)
-                                                                              : -EIO;
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
+    if (r == 0)
+        r = fn(&g.drbg, arg);
+    rng_close(&g);
     return r;
 }
 
