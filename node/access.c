@@ -1,7 +1,10 @@
 /* access.c - who may write what (see access.h). One table of roles: the
  * record kinds each may write, and whether it is a village reporter, who
- * writes only for the own village and only as themselves. The board's
- * operator is not in the table: the command line is theirs. */
+ * writes only for the own village and only as themselves. A vet and a
+ * clerk write every kind, a new one too; a village reporter only the kinds
+ * listed. Where a record keeps its village and reporter is the kind's
+ * (rec_kind(), validate.h). The board's operator is not in the table: the
+ * command line is theirs. */
 #include "access.h"
 
 #include <assert.h>
@@ -39,24 +42,6 @@ void actor_officer(struct actor *a, const char *role, const char *phone, const c
     snprintf(a->village, sizeof(a->village), "%s", village ? village : "");
 }
 
-/* Where a record of kind keeps its village (field: the name a refusal
- * gives) and its reporter (char[20] in every kind). A follow-up has no
- * village of its own (it is the case's), and no village reporter writes one. */
-#define PLACE(st, v) { #v, 1, offsetof(struct st, v), offsetof(struct st, reporter) }
-static const struct {
-    const char *field;
-    int has_village;
-    size_t village, reporter;
-} places[REC_KIND_COUNT] = {
-    [REC_CASE] = PLACE(case_report_in, village),
-    [REC_FOLLOWUP] = { "village", 0, 0, offsetof(struct followup_in, reporter) },
-    [REC_VACCINATION] = PLACE(vaccination_in, village),
-    [REC_TREATMENT] = PLACE(treatment_in, village),
-    [REC_MOVEMENT] = PLACE(permit_in, from_area),
-    [REC_SLAUGHTER] = PLACE(slaughter_in, village),
-    [REC_POPULATION] = PLACE(population_in, village),
-};
-
 static int refuse(struct verr *err, enum verr_code code, const char *field, const char *detail)
 {
     memset(err, 0, sizeof(*err));
@@ -68,14 +53,14 @@ static int refuse(struct verr *err, enum verr_code code, const char *field, cons
 
 int access_check(const struct actor *a, enum rec_kind kind, void *rec, struct verr *err)
 {
-    const char *village, *field;
-    char *reporter;
+    const struct rec_kind_info *k = rec_kind(kind);
+    /* a kind without a village (a follow-up: its case's) no village reporter writes */
+    const char *field = k->village_field ? k->village_field : "village";
+    const char *village = k->village_field ? (const char *)rec + k->village_off : NULL;
+    char *reporter = (char *)rec + k->reporter_off;
     size_t i;
 
-    assert(a && rec && (unsigned)kind < REC_KIND_COUNT);
-    field = places[kind].field;
-    village = places[kind].has_village ? (const char *)rec + places[kind].village : NULL;
-    reporter = (char *)rec + places[kind].reporter;
+    assert(a && rec);
     if (a->kind == ACTOR_OPERATOR)
         return 0;               /* the board's own command line; see access.h */
     for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)

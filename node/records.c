@@ -343,22 +343,6 @@ int officer_list(struct store *s, FILE *fp, int json)
     return 0;
 }
 
-/* The table of each kind, and the column a kind numbers itself (a movement
- * permit's "DDDD-SK-NNNNNN", counted in meta; a case report's ref is
- * store_next_ref()'s). */
-static const struct {
-    const char *table;
-    const char *number_col, *number_meta, *number_infix;
-} kind_tables[REC_KIND_COUNT] = {
-    [REC_CASE] = { "case_report", NULL, NULL, NULL },
-    [REC_FOLLOWUP] = { "case_followup", NULL, NULL, NULL },
-    [REC_VACCINATION] = { "vaccination", NULL, NULL, NULL },
-    [REC_TREATMENT] = { "treatment", NULL, NULL, NULL },
-    [REC_MOVEMENT] = { "movement_permit", "permit_no", "permit_seq", "SK" },
-    [REC_SLAUGHTER] = { "slaughter_report", NULL, NULL, NULL },
-    [REC_POPULATION] = { "population_report", NULL, NULL, NULL },
-};
-
 static long long count_of(struct store *s, const char *sql)
 {
     sqlite3_stmt *st;
@@ -387,9 +371,9 @@ int node_status(struct store *s, FILE *fp, int json)
     (void) store_get(s, "SELECT name FROM area WHERE code = ?1", store_district(s), &name_col, 1);
     for (int k = 0; k < REC_KIND_COUNT; k++) {
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE deleted = 0",
-                 kind_tables[k].table);
+                 rec_kind(k)->table);
         n = count_of(s, sql);
-        cJSON_AddNumberToObject(by, kind_tables[k].table, (double)n);
+        cJSON_AddNumberToObject(by, rec_kind(k)->table, (double)n);
         total += n;
     }
     cJSON_AddStringToObject(o, "district", store_district(s));
@@ -468,22 +452,20 @@ int case_report_by_ref(struct store *s, const char *ref, char id_out[UUID_STR_LE
 static const char *insert_sql(enum rec_kind kind)
 {
     static char *sql[REC_KIND_COUNT];
-    const struct rec_field *f;
+    const struct rec_kind_info *rk = rec_kind(kind);
+    const struct rec_field *f = rk->fields;
     struct strbuf q = { 0 };
-    size_t n;
     int k = 5;
 
     if (sql[kind])
         return sql[kind];
-    f = validate_record_fields(kind, &n);
-    strbuf_fmt(&q, "INSERT INTO %s (id, origin, hlc, created_at, updated_at",
-               kind_tables[kind].table);
-    for (size_t i = 0; i < n; i++)
+    strbuf_fmt(&q, "INSERT INTO %s (id, origin, hlc, created_at, updated_at", rk->table);
+    for (size_t i = 0; i < rk->n_fields; i++)
         strbuf_fmt(&q, ", %s", f[i].type == J_CASE_REF ? "case_id" : f[i].name);
-    if (kind_tables[kind].number_col)
-        strbuf_fmt(&q, ", %s", kind_tables[kind].number_col);
+    if (rk->number_col)
+        strbuf_fmt(&q, ", %s", rk->number_col);
     strbuf_str(&q, ") VALUES (?1, ?2, ?3, ?4, ?4");
-    for (size_t i = 0; i < n + (kind_tables[kind].number_col ? 1 : 0); i++)
+    for (size_t i = 0; i < rk->n_fields + (rk->number_col ? 1 : 0); i++)
         strbuf_fmt(&q, ", ?%d", k++);
     strbuf_str(&q, ")");
     sql[kind] = strbuf_take(&q);
@@ -492,18 +474,18 @@ static const char *insert_sql(enum rec_kind kind)
 
 /* Reserves the kind's next number into out (24 bytes) inside the open
  * transaction. */
-static int next_number(struct store *s, enum rec_kind kind, char out[24])
+static int next_number(struct store *s, const struct rec_kind_info *rk, char out[24])
 {
     char buf[24];
     unsigned long long n = 0;
     int r;
 
-    if (store_meta_get(s, kind_tables[kind].number_meta, buf, sizeof(buf)) == 0)
+    if (store_meta_get(s, rk->number_meta, buf, sizeof(buf)) == 0)
         n = strtoull(buf, NULL, 10);
     snprintf(buf, sizeof(buf), "%llu", ++n);
-    r = store_meta_set(s, kind_tables[kind].number_meta, buf);
+    r = store_meta_set(s, rk->number_meta, buf);
     if (r == 0)
-        snprintf(out, 24, "%s-%s-%06llu", store_district(s), kind_tables[kind].number_infix, n);
+        snprintf(out, 24, "%s-%s-%06llu", store_district(s), rk->number_infix, n);
     return r;
 }
 
@@ -513,20 +495,19 @@ static int next_number(struct store *s, enum rec_kind kind, char out[24])
 static int fields_insert(struct store *s, enum rec_kind kind, const void *in,
                          char id_out[UUID_STR_LEN], char ref_out[24])
 {
+    const struct rec_kind_info *rk = rec_kind(kind);
     const char *base = in, *sql = insert_sql(kind);
     sqlite3_stmt *st = sql ? store_stmt(s, sql) : NULL;
-    const struct rec_field *f;
+    const struct rec_field *f = rk->fields;
     char now[32];
-    size_t n;
     int r, k = 5;
 
     if (!st)
         return -EIO;
-    f = validate_record_fields(kind, &n);
-    r = kind_tables[kind].number_col ? next_number(s, kind, ref_out) : 0;
+    r = rk->number_col ? next_number(s, rk, ref_out) : 0;
     if (r == 0)
         r = stamp(s, st, id_out, now);
-    for (size_t i = 0; i < n && r == 0; i++, k++) {
+    for (size_t i = 0; i < rk->n_fields && r == 0; i++, k++) {
         const void *v = base + f[i].off;
         switch (f[i].type) {
         case J_STR: case J_CASE_REF:
@@ -550,13 +531,13 @@ static int fields_insert(struct store *s, enum rec_kind kind, const void *in,
         }
         }
     }
-    if (r == 0 && kind_tables[kind].number_col)
+    if (r == 0 && rk->number_col)
         sqlite3_bind_text(st, k, ref_out, -1, SQLITE_STATIC);
     if (r < 0) {
         sqlite3_reset(st);
         return r;
     }
-    return step_done(s, st, kind_tables[kind].table);
+    return step_done(s, st, rk->table);
 }
 
 int record_insert(struct store *s, enum rec_kind kind, const void *in,
@@ -571,6 +552,5 @@ int record_insert(struct store *s, enum rec_kind kind, const void *in,
 
 const char *record_table(enum rec_kind kind)
 {
-    assert((unsigned)kind < REC_KIND_COUNT);
-    return kind_tables[kind].table;
+    return rec_kind(kind)->table;
 }

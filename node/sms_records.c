@@ -84,10 +84,10 @@ int sms_do_case_report(struct sms_job *j)
         r = sms_refuse_access(j, &e, in.village);
         goto out;
     }
-    r = case_report_insert(j->s, &in, j->record_id, j->res->ref);
+    r = record_insert(j->s, REC_CASE, &in, j->record_id, j->res->ref);
     if (r < 0)
         goto out;
-    j->record_tbl = "case_report";
+    j->record_tbl = record_table(REC_CASE);
     j->res->status = SMS_SAVED;
 
     sms_sb_init(&b, j->reply, sizeof(j->reply));

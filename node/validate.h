@@ -83,18 +83,6 @@ struct case_report_in {
     double lat, lon;
 };
 
-/* The record kinds, each with its validated struct (below). */
-enum rec_kind {
-    REC_CASE,                   /* struct case_report_in */
-    REC_FOLLOWUP,               /* struct followup_in */
-    REC_VACCINATION,            /* struct vaccination_in */
-    REC_TREATMENT,              /* struct treatment_in */
-    REC_MOVEMENT,               /* struct permit_in */
-    REC_SLAUGHTER,              /* struct slaughter_in */
-    REC_POPULATION,             /* struct population_in */
-    REC_KIND_COUNT
-};
-
 struct validator;
 
 /* A validator caches this node's villages and the code lists; it belongs to
@@ -111,38 +99,6 @@ int  validator_reload(struct validator *v);
  * it), or -EINVAL with *err set; -ENOMEM. Every way in that takes JSON text
  * (web, report add, import) parses through here. */
 int validate_json_parse(const char *text, size_t len, cJSON **doc, struct verr *err);
-
-/* Decodes and validates a record of kind given as a JSON object (the API's
- * body, docs/api.md), whatever the channel: every record's JSON is decoded
- * here. out is the kind's struct (validate_record_size(kind) bytes; this
- * zeroes it). A case report is validate_case_report(); the other kinds are
- * decoded field by field (a known key, of the right JSON type, that fits;
- * a case_ref is looked up among the live case reports) and then checked as
- * validate_record() checks them. A refusal names the field as the
- * JSON does (case_ref, not case_id). Returns 0, -EINVAL with *err set, or
- * -errno from the store (a case_ref look-up). */
-int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
-                         struct verr *err);
-/* A field of a record kind's validated struct: its name in the JSON (the
- * column's name, but case_ref for the column case_id), how it is read, and
- * where it is. records.c inserts a record from the same table. */
-enum jtype { J_STR, J_INT, J_YESNO, J_HERD, J_CASE_REF };
-
-struct rec_field {
-    const char *name;
-    enum jtype type;
-    size_t off;                 /* the field in the struct */
-    size_t cap;                 /* J_STR: buffer size; J_HERD: offset of the count */
-    int required;               /* J_INT: must be given */
-    const char *const *counts;  /* J_HERD: names of n[] (the JSON keys of each element) */
-    int n_counts;
-};
-
-/* The fields of kind (NULL for a case report, which has its own decoder). */
-const struct rec_field *validate_record_fields(enum rec_kind kind, size_t *n);
-
-/* The size of kind's validated struct; 0 for no kind. */
-size_t validate_record_size(enum rec_kind kind);
 
 /* Validates a case report given as JSON. Returns 0, or -EINVAL with *err set.
  * Besides each field, the counts of each species must agree: sick + dead
@@ -246,6 +202,77 @@ struct slaughter_in {
     char reporter[20];
     char note[V_NOTE_MAX + 1];
 };
+
+/* ------------------------------------------------------------ the record kinds
+ *
+ * What the validator knows of each kind of record, in one table
+ * (validate_record.c, rec_kinds[]): the C struct above it is validated into,
+ * its fields as the JSON names them, its check, the table that keeps it
+ * (an entry of sync/kinds.c) and the API's collection. The node's other
+ * parts read the kind from here: records.c inserts by its fields and
+ * numbers, access.c finds its village and reporter, web.c routes
+ * /api/v1/<collection> and web_read.c lists its table. Adding a kind:
+ * docs/hacking.md. */
+
+enum rec_kind {
+    REC_CASE,                   /* struct case_report_in */
+    REC_FOLLOWUP,               /* struct followup_in */
+    REC_VACCINATION,            /* struct vaccination_in */
+    REC_TREATMENT,              /* struct treatment_in */
+    REC_MOVEMENT,               /* struct permit_in */
+    REC_SLAUGHTER,              /* struct slaughter_in */
+    REC_POPULATION,             /* struct population_in */
+    REC_KIND_COUNT
+};
+
+/* A field of a record kind's validated struct: its name in the JSON (the
+ * column's name, but case_ref for the column case_id), how it is read, and
+ * where it is. records.c inserts a record from the same table. */
+enum jtype { J_STR, J_INT, J_YESNO, J_HERD, J_CASE_REF };
+
+struct rec_field {
+    const char *name;
+    enum jtype type;
+    size_t off;                 /* the field in the struct */
+    size_t cap;                 /* J_STR: buffer size; J_HERD: offset of the count */
+    int required;               /* J_INT: must be given */
+    const char *const *counts;  /* J_HERD: names of n[] (the JSON keys of each element) */
+    int n_counts;
+};
+
+struct rec_kind_info {
+    const char *table;          /* its table in the store, and its entry in sync/kinds.c */
+    const char *collection;     /* the API's GET and POST /api/v1/<collection>; NULL: none */
+    size_t size;                /* of the validated struct */
+    const struct rec_field *fields;     /* NULL: a case report (validate_case_report()) */
+    size_t n_fields;
+    /* the kind's checks on its struct (validate_record()); NULL: a case report */
+    int (*check)(struct validator *v, void *rec, struct verr *err);
+    /* where access_check() finds the place and the one who reports: the
+     * village's field (its name in a refusal; NULL: the kind has none, as a
+     * follow-up, which is its case's) and the reporter's (char[20]) */
+    const char *village_field;
+    size_t village_off, reporter_off;
+    /* a kind that numbers its rows "DDDD-<infix>-NNNNNN": the column, and
+     * the meta key that counts them (NULL: no number; a case report's ref
+     * is store_next_ref()'s) */
+    const char *number_col, *number_meta, *number_infix;
+};
+
+/* The description of kind (< REC_KIND_COUNT); never NULL. */
+const struct rec_kind_info *rec_kind(enum rec_kind kind);
+
+/* Decodes and validates a record of kind given as a JSON object (the API's
+ * body, docs/api.md), whatever the channel: every record's JSON is decoded
+ * here. out is the kind's struct (rec_kind(kind)->size bytes; this zeroes
+ * it). A case report is validate_case_report(); the other kinds are decoded
+ * field by field (a known key, of the right JSON type, that fits; a
+ * case_ref is looked up among the live case reports) and then checked as
+ * validate_record() checks them. A refusal names the field as the JSON does
+ * (case_ref, not case_id). Returns 0, -EINVAL with *err set, or -errno from
+ * the store (a case_ref look-up). */
+int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
+                         struct verr *err);
 
 /* Validates a record of kind (any but REC_CASE) filled in C, by the SMS
  * handler or by validate_record_json(); in is the kind's struct above:

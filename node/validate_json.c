@@ -3,8 +3,9 @@
  * place where a record's JSON is decoded. A case report is decoded and
  * checked field by field here; the other kinds are decoded into their C
  * structs by one table of fields per kind (only what the struct needs: a
- * known key, of the right JSON type, that fits) and then checked by
- * validate_record.c, as the SMS handler's structs are. */
+ * known key, of the right JSON type, that fits; validate_record.c has the
+ * tables) and then checked by validate_record.c, as the SMS handler's
+ * structs are. */
 #include "validate.h"
 
 #include <assert.h>
@@ -364,97 +365,20 @@ static int json_decode(struct store *s, const cJSON *doc, const struct rec_field
     return 0;
 }
 
-#define JS(st, name, field) { name, J_STR, offsetof(struct st, field), \
-                              sizeof(((struct st *)0)->field), 0, NULL, 0 }
-#define JI(st, name, field) { name, J_INT, offsetof(struct st, field), 0, 1, NULL, 0 }
-#define JH(st, names) { "animals", J_HERD, offsetof(struct st, animals), \
-                        offsetof(struct st, n_animals), 0, names, \
-                        (int)(sizeof(names) / sizeof(names[0])) }
-
-static const char *const fu_counts[] = { "sick", "dead", "culled", "at_risk" };
-static const char *const vac_counts[] = { "primary", "booster" };
-static const char *const n_counts[] = { "n" };
-
-static const struct rec_field followup_spec[] = {
-    { "case_ref", J_CASE_REF, offsetof(struct followup_in, case_id), 0, 0, NULL, 0 },
-    JS(followup_in, "outcome", outcome), JH(followup_in, fu_counts),
-    { "escalate", J_YESNO, offsetof(struct followup_in, escalate), 0, 0, NULL, 0 },
-    JS(followup_in, "event_date", event_date), JS(followup_in, "reporter", reporter),
-};
-static const struct rec_field vaccination_spec[] = {
-    JS(vaccination_in, "program", program), JS(vaccination_in, "village", village),
-    JH(vaccination_in, vac_counts), JS(vaccination_in, "event_date", event_date),
-    JS(vaccination_in, "reporter", reporter),
-};
-static const struct rec_field population_spec[] = {
-    JS(population_in, "village", village), JH(population_in, n_counts),
-    JS(population_in, "event_date", event_date), JS(population_in, "reporter", reporter),
-};
-static const struct rec_field permit_spec[] = {
-    JS(permit_in, "owner_id", owner_id), JS(permit_in, "owner_phone", owner_phone),
-    JS(permit_in, "from_area", from_area), JS(permit_in, "to_area", to_area),
-    JH(permit_in, n_counts), JS(permit_in, "issue_date", issue_date),
-    JS(permit_in, "reporter", reporter),
-};
-static const struct rec_field treatment_spec[] = {
-    { "case_ref", J_CASE_REF, offsetof(struct treatment_in, case_id), 0, 0, NULL, 0 },
-    JS(treatment_in, "village", village), JS(treatment_in, "species", species),
-    JS(treatment_in, "drug", drug), JI(treatment_in, "n_animals", n_animals),
-    JS(treatment_in, "event_date", event_date), JS(treatment_in, "reporter", reporter),
-    JS(treatment_in, "note", note),
-};
-static const struct rec_field slaughter_spec[] = {
-    JS(slaughter_in, "abattoir", abattoir), JS(slaughter_in, "village", village),
-    JS(slaughter_in, "species", species), JI(slaughter_in, "n_animals", n_animals),
-    JS(slaughter_in, "event_date", event_date), JS(slaughter_in, "reporter", reporter),
-    JS(slaughter_in, "note", note),
-};
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-/* One record kind: its struct and its JSON fields. */
-static const struct kind_json {
-    size_t size;
-    const struct rec_field *spec;   /* NULL: a case report */
-    size_t n_spec;
-} kinds[REC_KIND_COUNT] = {
-    [REC_CASE] = { sizeof(struct case_report_in), NULL, 0 },
-    [REC_FOLLOWUP] = { sizeof(struct followup_in), followup_spec, N_OF(followup_spec) },
-    [REC_VACCINATION] = { sizeof(struct vaccination_in), vaccination_spec,
-                          N_OF(vaccination_spec) },
-    [REC_TREATMENT] = { sizeof(struct treatment_in), treatment_spec, N_OF(treatment_spec) },
-    [REC_MOVEMENT] = { sizeof(struct permit_in), permit_spec, N_OF(permit_spec) },
-    [REC_SLAUGHTER] = { sizeof(struct slaughter_in), slaughter_spec, N_OF(slaughter_spec) },
-    [REC_POPULATION] = { sizeof(struct population_in), population_spec, N_OF(population_spec) },
-};
-
-const struct rec_field *validate_record_fields(enum rec_kind kind, size_t *n)
-{
-    assert((unsigned)kind < REC_KIND_COUNT);
-    *n = kinds[kind].n_spec;
-    return kinds[kind].spec;
-}
-
-size_t validate_record_size(enum rec_kind kind)
-{
-    return (unsigned)kind < REC_KIND_COUNT ? kinds[kind].size : 0;
-}
-
 int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
                          struct verr *err)
 {
-    const struct kind_json *k;
+    const struct rec_kind_info *k = rec_kind(kind);
     int r;
 
-    assert((unsigned)kind < REC_KIND_COUNT && out);
-    k = &kinds[kind];
-    if (!k->spec)
+    assert(out);
+    if (!k->fields)
         return validate_case_report(v, doc, out, err);
     memset(out, 0, k->size);
     memset(err, 0, sizeof(*err));
     if (!cJSON_IsObject(doc))
         return jfail(err, VERR_TYPE, "record", "a JSON object");
-    r = json_decode(validator_store(v), doc, k->spec, k->n_spec, out, err);
+    r = json_decode(validator_store(v), doc, k->fields, k->n_fields, out, err);
     if (r == 0)
         r = validate_record(v, kind, out, err);
     /* the checks name the record's column; the JSON takes a case by its reference */

@@ -1,12 +1,15 @@
-/* validate_record.c - the checks of the record kinds other than case
- * reports (follow-up, vaccination, population, movement permit, treatment,
- * slaughter) on their C structs, as the SMS handler fills them and as
- * validate_json.c decodes them from JSON: codes known, counts in range, no
- * species twice, villages of the district, dates, the reporter an officer. */
+/* validate_record.c - the record kinds: the checks of the kinds other than
+ * case reports (follow-up, vaccination, population, movement permit,
+ * treatment, slaughter) on their C structs, as the SMS handler fills them
+ * and as validate_json.c decodes them from JSON (codes known, counts in
+ * range, no species twice, villages of the district, dates, the reporter an
+ * officer); their JSON fields; and rec_kinds[], the one table of what the
+ * node knows of each kind (validate.h). */
 #include "validate.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,8 +76,9 @@ static int village_check(struct validator *v, char village[11], struct verr *err
     return c == VERR_NONE ? 0 : verr_fail(err, c, "village", tmp);
 }
 
-static int followup_check(struct validator *v, struct followup_in *in, struct verr *err)
+static int followup_check(struct validator *v, void *rec, struct verr *err)
 {
+    struct followup_in *in = rec;
     int r;
 
     memset(err, 0, sizeof(*err));
@@ -119,8 +123,9 @@ static int village_herd_check(struct validator *v, char village[11], struct herd
     return r < 0 ? r : reporter_check(v, reporter, err);
 }
 
-static int vaccination_check(struct validator *v, struct vaccination_in *in, struct verr *err)
+static int vaccination_check(struct validator *v, void *rec, struct verr *err)
 {
+    struct vaccination_in *in = rec;
     memset(err, 0, sizeof(*err));
     if (!in->program[0])
         return verr_fail(err, VERR_REQUIRED, "program", NULL);
@@ -130,15 +135,17 @@ static int vaccination_check(struct validator *v, struct vaccination_in *in, str
                               in->reporter, err);
 }
 
-static int population_check(struct validator *v, struct population_in *in, struct verr *err)
+static int population_check(struct validator *v, void *rec, struct verr *err)
 {
+    struct population_in *in = rec;
     memset(err, 0, sizeof(*err));
     return village_herd_check(v, in->village, in->animals, in->n_animals, 1, in->event_date,
                               in->reporter, err);
 }
 
-static int permit_check(struct validator *v, struct permit_in *in, struct verr *err)
+static int permit_check(struct validator *v, void *rec, struct verr *err)
 {
+    struct permit_in *in = rec;
     char tmp[16], norm[20];
     int r, lvl;
 
@@ -189,8 +196,9 @@ static int note_check(const char *note, struct verr *err)
     return utf8_valid(note, strlen(note), UTF8_TEXT) ? 0 : verr_fail(err, VERR_ENCODING, "note", NULL);
 }
 
-static int treatment_check(struct validator *v, struct treatment_in *in, struct verr *err)
+static int treatment_check(struct validator *v, void *rec, struct verr *err)
 {
+    struct treatment_in *in = rec;
     int r;
 
     memset(err, 0, sizeof(*err));
@@ -209,8 +217,9 @@ static int treatment_check(struct validator *v, struct treatment_in *in, struct 
     return r < 0 ? r : reporter_check(v, in->reporter, err);
 }
 
-static int slaughter_check(struct validator *v, struct slaughter_in *in, struct verr *err)
+static int slaughter_check(struct validator *v, void *rec, struct verr *err)
 {
+    struct slaughter_in *in = rec;
     int r;
 
     memset(err, 0, sizeof(*err));
@@ -226,18 +235,101 @@ static int slaughter_check(struct validator *v, struct slaughter_in *in, struct 
     return r < 0 ? r : reporter_check(v, in->reporter, err);
 }
 
+/* ------------------------------------------------------------ the table of kinds */
+
+#define JS(st, name, field) { name, J_STR, offsetof(struct st, field), \
+                              sizeof(((struct st *)0)->field), 0, NULL, 0 }
+#define JI(st, name, field) { name, J_INT, offsetof(struct st, field), 0, 1, NULL, 0 }
+#define JH(st, names) { "animals", J_HERD, offsetof(struct st, animals), \
+                        offsetof(struct st, n_animals), 0, names, \
+                        (int)(sizeof(names) / sizeof(names[0])) }
+
+static const char *const fu_counts[] = { "sick", "dead", "culled", "at_risk" };
+static const char *const vac_counts[] = { "primary", "booster" };
+static const char *const n_counts[] = { "n" };
+
+static const struct rec_field followup_spec[] = {
+    { "case_ref", J_CASE_REF, offsetof(struct followup_in, case_id), 0, 0, NULL, 0 },
+    JS(followup_in, "outcome", outcome), JH(followup_in, fu_counts),
+    { "escalate", J_YESNO, offsetof(struct followup_in, escalate), 0, 0, NULL, 0 },
+    JS(followup_in, "event_date", event_date), JS(followup_in, "reporter", reporter),
+};
+static const struct rec_field vaccination_spec[] = {
+    JS(vaccination_in, "program", program), JS(vaccination_in, "village", village),
+    JH(vaccination_in, vac_counts), JS(vaccination_in, "event_date", event_date),
+    JS(vaccination_in, "reporter", reporter),
+};
+static const struct rec_field population_spec[] = {
+    JS(population_in, "village", village), JH(population_in, n_counts),
+    JS(population_in, "event_date", event_date), JS(population_in, "reporter", reporter),
+};
+static const struct rec_field permit_spec[] = {
+    JS(permit_in, "owner_id", owner_id), JS(permit_in, "owner_phone", owner_phone),
+    JS(permit_in, "from_area", from_area), JS(permit_in, "to_area", to_area),
+    JH(permit_in, n_counts), JS(permit_in, "issue_date", issue_date),
+    JS(permit_in, "reporter", reporter),
+};
+static const struct rec_field treatment_spec[] = {
+    { "case_ref", J_CASE_REF, offsetof(struct treatment_in, case_id), 0, 0, NULL, 0 },
+    JS(treatment_in, "village", village), JS(treatment_in, "species", species),
+    JS(treatment_in, "drug", drug), JI(treatment_in, "n_animals", n_animals),
+    JS(treatment_in, "event_date", event_date), JS(treatment_in, "reporter", reporter),
+    JS(treatment_in, "note", note),
+};
+static const struct rec_field slaughter_spec[] = {
+    JS(slaughter_in, "abattoir", abattoir), JS(slaughter_in, "village", village),
+    JS(slaughter_in, "species", species), JI(slaughter_in, "n_animals", n_animals),
+    JS(slaughter_in, "event_date", event_date), JS(slaughter_in, "reporter", reporter),
+    JS(slaughter_in, "note", note),
+};
+
+/* A kind: its table and collection, struct, fields, check, and where its
+ * village is (vil: the field, or none); the reporter is `reporter` in every
+ * struct. NUMBERED() adds the numbering of a kind that numbers its rows. */
+#define KIND(tbl, coll, st, spec, chk, vil) \
+    .table = tbl, .collection = coll, .size = sizeof(struct st), .fields = spec, \
+    .n_fields = sizeof(spec) / sizeof((spec)[0]), .check = chk, .village_field = #vil, \
+    .village_off = offsetof(struct st, vil), .reporter_off = offsetof(struct st, reporter)
+#define NUMBERED(col, meta, infix) .number_col = col, .number_meta = meta, .number_infix = infix
+
+static const struct rec_kind_info rec_kinds[REC_KIND_COUNT] = {
+    /* its own decoder (validate_case_report()) and insert (case_report_insert()) */
+    [REC_CASE] = { .table = "case_report", .collection = "reports",
+                   .size = sizeof(struct case_report_in), .village_field = "village",
+                   .village_off = offsetof(struct case_report_in, village),
+                   .reporter_off = offsetof(struct case_report_in, reporter) },
+    /* no village of its own: its case's */
+    [REC_FOLLOWUP] = { .table = "case_followup", .collection = "followups",
+                       .size = sizeof(struct followup_in), .fields = followup_spec,
+                       .n_fields = sizeof(followup_spec) / sizeof(followup_spec[0]),
+                       .check = followup_check,
+                       .reporter_off = offsetof(struct followup_in, reporter) },
+    [REC_VACCINATION] = { KIND("vaccination", "vaccinations", vaccination_in, vaccination_spec,
+                               vaccination_check, village) },
+    [REC_TREATMENT] = { KIND("treatment", "treatments", treatment_in, treatment_spec,
+                             treatment_check, village) },
+    [REC_MOVEMENT] = { KIND("movement_permit", "movements", permit_in, permit_spec,
+                            permit_check, from_area),
+                       NUMBERED("permit_no", "permit_seq", "SK") },
+    [REC_SLAUGHTER] = { KIND("slaughter_report", "slaughters", slaughter_in, slaughter_spec,
+                             slaughter_check, village) },
+    [REC_POPULATION] = { KIND("population_report", "populations", population_in,
+                              population_spec, population_check, village) },
+};
+
+const struct rec_kind_info *rec_kind(enum rec_kind kind)
+{
+    assert((unsigned)kind < REC_KIND_COUNT && rec_kinds[kind].table);
+    return &rec_kinds[kind];
+}
+
 int validate_record(struct validator *v, enum rec_kind kind, void *in, struct verr *err)
 {
-    switch (kind) {
-    case REC_FOLLOWUP:    return followup_check(v, in, err);
-    case REC_VACCINATION: return vaccination_check(v, in, err);
-    case REC_TREATMENT:   return treatment_check(v, in, err);
-    case REC_MOVEMENT:    return permit_check(v, in, err);
-    case REC_SLAUGHTER:   return slaughter_check(v, in, err);
-    case REC_POPULATION:  return population_check(v, in, err);
-    case REC_CASE:        break;      /* validate_case_report(), from its JSON */
-    case REC_KIND_COUNT:  break;
+    const struct rec_kind_info *k = rec_kind(kind);
+
+    if (!k->check) {
+        assert(!"validate_record: a case report is validate_case_report()'s");
+        return -EINVAL;
     }
-    assert(!"validate_record: not a kind it checks");
-    return -EINVAL;
+    return k->check(v, in, err);
 }

@@ -14,6 +14,7 @@
  * access_check() what the record may say (its kind, village, reporter). */
 #include "web.h"
 
+#include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -39,31 +40,60 @@ static const struct route routes[] = {
     { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1 },
     { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1 },
     { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1 },
-    { R_GET,  "/api/v1/reports",    PERM_READ, web_api_reports,   NULL, -1 },
-    { R_POST, "/api/v1/reports",    PERM_CASE, NULL, web_api_record_add, REC_CASE },
     { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1 },
     { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1 },
-    { R_GET,  "/api/v1/followups",    PERM_READ,  web_api_kind_list, NULL, REC_FOLLOWUP },
-    { R_POST, "/api/v1/followups",    PERM_ENTRY, NULL, web_api_record_add, REC_FOLLOWUP },
-    { R_GET,  "/api/v1/vaccinations", PERM_READ,  web_api_kind_list, NULL, REC_VACCINATION },
-    { R_POST, "/api/v1/vaccinations", PERM_ENTRY, NULL, web_api_record_add, REC_VACCINATION },
-    { R_GET,  "/api/v1/treatments",   PERM_READ,  web_api_kind_list, NULL, REC_TREATMENT },
-    { R_POST, "/api/v1/treatments",   PERM_ENTRY, NULL, web_api_record_add, REC_TREATMENT },
-    { R_GET,  "/api/v1/movements",    PERM_READ,  web_api_kind_list, NULL, REC_MOVEMENT },
-    { R_POST, "/api/v1/movements",    PERM_ENTRY, NULL, web_api_record_add, REC_MOVEMENT },
-    { R_GET,  "/api/v1/slaughters",   PERM_READ,  web_api_kind_list, NULL, REC_SLAUGHTER },
-    { R_POST, "/api/v1/slaughters",   PERM_ENTRY, NULL, web_api_record_add, REC_SLAUGHTER },
-    { R_GET,  "/api/v1/populations",  PERM_READ,  web_api_kind_list, NULL, REC_POPULATION },
-    { R_POST, "/api/v1/populations",  PERM_ENTRY, NULL, web_api_record_add, REC_POPULATION },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
+/* The routes of the record kinds: GET and POST /api/v1/<collection> of
+ * every kind that has a collection (rec_kind(), validate.h). A case report
+ * is listed by its own handler (the search by ref, the village's name, the
+ * point) and is PERM_CASE, which a village reporter has; every other kind
+ * lists its table's rows and is PERM_ENTRY. Made once, by route_at(). */
+static struct route kind_routes[2 * REC_KIND_COUNT];
+static char kind_paths[REC_KIND_COUNT][48];
+static size_t n_kind_routes;
+static uv_once_t kind_routes_once = UV_ONCE_INIT;
+
+static void kind_routes_make(void)
+{
+    for (int k = 0; k < REC_KIND_COUNT; k++) {
+        const char *coll = rec_kind((enum rec_kind)k)->collection;
+        int is_case = k == REC_CASE;
+        int n;
+
+        if (!coll)
+            continue;
+        n = snprintf(kind_paths[k], sizeof(kind_paths[k]), "/api/v1/%s", coll);
+        assert(n > 0 && (size_t)n < sizeof(kind_paths[k]));
+        for (size_t i = 0; i < N_ROUTES; i++)
+            assert(strcmp(routes[i].path, kind_paths[k]) != 0);
+        (void) n;
+        kind_routes[n_kind_routes++] = (struct route){ R_GET, kind_paths[k], PERM_READ,
+            is_case ? web_api_reports : web_api_kind_list, NULL, k };
+        kind_routes[n_kind_routes++] = (struct route){ R_POST, kind_paths[k],
+            is_case ? PERM_CASE : PERM_ENTRY, NULL, web_api_record_add, k };
+    }
+}
+
+/* The i-th route of the fixed routes and then the kinds'; NULL past the last. */
+static const struct route *route_at(size_t i)
+{
+    uv_once(&kind_routes_once, kind_routes_make);
+    if (i < N_ROUTES)
+        return &routes[i];
+    i -= N_ROUTES;
+    return i < n_kind_routes ? &kind_routes[i] : NULL;
+}
+
 int web_route_record(const char *path)
 {
-    for (size_t i = 0; i < N_ROUTES; i++)
-        if (routes[i].kind == R_POST && routes[i].rec >= 0 && strcmp(routes[i].path, path) == 0)
-            return routes[i].rec;
+    const struct route *rt;
+
+    for (size_t i = 0; (rt = route_at(i)); i++)
+        if (rt->kind == R_POST && rt->rec >= 0 && strcmp(rt->path, path) == 0)
+            return rt->rec;
     return -1;
 }
 
@@ -128,15 +158,16 @@ static int is_json(struct wreq *q)
  * path is unknown, -EPERM when it is known but not for this method. */
 static int find_route(const struct http_req *r, int get, int post, const struct route **ret)
 {
+    const struct route *rt;
     int path_known = 0;
 
     *ret = NULL;
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(routes[i].path, r->path) != 0)
+    for (size_t i = 0; (rt = route_at(i)); i++) {
+        if (strcmp(rt->path, r->path) != 0)
             continue;
         path_known = 1;
-        if ((routes[i].kind == R_GET && get) || (routes[i].kind != R_GET && post))
-            *ret = &routes[i];
+        if ((rt->kind == R_GET && get) || (rt->kind != R_GET && post))
+            *ret = rt;
     }
     return *ret ? 0 : path_known ? -EPERM : -ENOENT;
 }

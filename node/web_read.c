@@ -1,8 +1,8 @@
 /* web_read.c - the API's reads on the loop thread's store connection:
  * the code lists, the areas of the district, the newest records of each
- * kind with their sync state (outbox.h), and the dashboard's counts of the
- * week. Rows become JSON objects by their column names (rows_json), so a
- * list answers with what its SELECT names. */
+ * kind (rec_kind(), validate.h) with their sync state (outbox.h), and the
+ * dashboard's counts of the week. Rows become JSON objects by their column
+ * names (rows_json), so a list answers with what its SELECT names. */
 #include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "http_server.h"
 #include "outbox.h"
 #include "store.h"
+#include "strbuf.h"
 #include "web_int.h"
 
 /* Runs a prepared statement and returns its rows as an array of objects,
@@ -147,27 +148,32 @@ void web_api_reports(struct wreq *q)
     send_rows(q, st);
 }
 
-/* The lists of the other record kinds: every column, and the sync state. */
-#define LIST_SQL(t) "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM " t " t" \
-                    " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1"
+/* The list of a record kind other than case reports: every column of its
+ * table (rec_kind(), validate.h), and the sync state. Made once per kind:
+ * store_stmt() keeps the text. NULL when out of memory. */
+static const char *list_sql(enum rec_kind kind)
+{
+    static char *sql[REC_KIND_COUNT];
+    struct strbuf q = { 0 };
 
-static const char *const list_sql[REC_KIND_COUNT] = {
-    [REC_FOLLOWUP] = LIST_SQL("case_followup"),
-    [REC_VACCINATION] = LIST_SQL("vaccination"),
-    [REC_TREATMENT] = LIST_SQL("treatment"),
-    [REC_MOVEMENT] = LIST_SQL("movement_permit"),
-    [REC_SLAUGHTER] = LIST_SQL("slaughter_report"),
-    [REC_POPULATION] = LIST_SQL("population_report"),
-};
+    if (sql[kind])
+        return sql[kind];
+    strbuf_fmt(&q, "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM %s t"
+                   " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1", rec_kind(kind)->table);
+    sql[kind] = strbuf_take(&q);
+    return sql[kind];
+}
 
 void web_api_kind_list(struct wreq *q)
 {
+    const char *sql;
     sqlite3_stmt *st;
 
     assert(q->rt->rec > REC_CASE && q->rt->rec < REC_KIND_COUNT);
-    st = store_stmt(q->w->d->store, list_sql[q->rt->rec]);
+    sql = list_sql((enum rec_kind)q->rt->rec);
+    st = sql ? store_stmt(q->w->d->store, sql) : NULL;
     if (!st) {
-        web_send_store_error(q, -EIO);
+        web_send_store_error(q, sql ? -EIO : -ENOMEM);
         return;
     }
     sqlite3_bind_int(st, 1, query_limit(q, 50, 500));

@@ -18,7 +18,7 @@
 void web_api_record_add(struct wreq *q, cJSON *doc)
 {
     enum rec_kind kind = (enum rec_kind)q->rt->rec;
-    size_t size = validate_record_size(kind);
+    size_t size = rec_kind(kind)->size;
     struct actor a;
     struct verr e;
     void *in = calloc(1, size);
@@ -60,7 +60,7 @@ int web_record_check(struct daemon *d, const char *path, const char *body, size_
         snprintf(e->field, sizeof(e->field), "body");
         return -EINVAL;
     }
-    in = calloc(1, validate_record_size((enum rec_kind)kind));
+    in = calloc(1, rec_kind((enum rec_kind)kind)->size);
     r = in ? validate_record_json(d->validator, (enum rec_kind)kind, doc, in, e) : -ENOMEM;
     free(in);
     cJSON_Delete(doc);

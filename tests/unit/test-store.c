@@ -347,7 +347,7 @@ static void test_stored_json(struct store *s)
 static int check_json(struct validator *v, enum rec_kind kind, const char *text,
                       enum verr_code want, const char *field, const char *detail)
 {
-    char *out = calloc(1, validate_record_size(kind));
+    char *out = calloc(1, rec_kind(kind)->size);
     cJSON *doc = cJSON_Parse(text);
     struct verr e;
     int r = out && doc ? validate_record_json(v, kind, doc, out, &e) : -ENOMEM;
@@ -373,8 +373,8 @@ static void test_record_json(struct store *s)
     cJSON *doc;
 
     CHECK(validator_new(s, &v) == 0);
-    CHECK(validate_record_size(REC_CASE) == sizeof(struct case_report_in));
-    CHECK(validate_record_size(REC_MOVEMENT) == sizeof(struct permit_in));
+    CHECK(rec_kind(REC_CASE)->size == sizeof(struct case_report_in));
+    CHECK(rec_kind(REC_MOVEMENT)->size == sizeof(struct permit_in));
     CHECK(check_json(v, REC_CASE, "{\"kind\":\"U\",\"village\":\"3201011001\","
                      "\"signs\":[\"KBG\"],\"animals\":[{\"species\":\"SP\",\"sick\":1}],"
                      "\"event_date\":\"2026-11-20\"}", VERR_NONE, NULL, NULL));
