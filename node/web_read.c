@@ -31,7 +31,14 @@ static cJSON *rows_json(sqlite3_stmt *st, int *rc_out)
             switch (sqlite3_column_type(st, i)) {
             case SQLITE_NULL:
                 break;
-            case SQLITE_INTEGER:
+            case SQLITE_INTEGER: {
+                /* Exact: a double holds integers to 2^53 only, and an hlc
+                 * is larger. */
+                char num[24];
+                snprintf(num, sizeof(num), "%lld", (long long)sqlite3_column_int64(st, i));
+                cJSON_AddRawToObject(o, name, num);
+                break;
+            }
             case SQLITE_FLOAT:
                 cJSON_AddNumberToObject(o, name, sqlite3_column_double(st, i));
                 break;

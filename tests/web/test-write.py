@@ -88,6 +88,20 @@ class Write(unittest.TestCase):
 
     # ---------------------------------------------------------- counts
 
+    def test_list_gives_exact_integers(self):
+        # An hlc is above 2**53: printed as a double it came back rounded.
+        rid = self.saved(self.vet, '/api/v1/populations',
+                         {'village': OWN, 'event_date': '2026-01-03',
+                          'animals': [{'species': 'SP', 'n': 7}]})['id']
+        st, rows = self.vet.get('/api/v1/populations')
+        self.assertEqual(st, 200)
+        got = [r for r in rows if r['id'] == rid]
+        self.assertEqual(len(got), 1, rows)
+        self.assertIsInstance(got[0]['hlc'], int)
+        self.assertEqual(got[0]['hlc'],
+                         self.node.sql('SELECT hlc FROM population_report WHERE id = ?',
+                                       (rid,))[0][0])
+
     def test_case_counts_must_agree(self):
         e = self.refused(self.vet_en, '/api/v1/reports', report(animals=[
             {'species': 'SP', 'sick': 500, 'dead': 0, 'at_risk': 1}]), 422, 'count_conflict',
