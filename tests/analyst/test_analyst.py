@@ -333,6 +333,38 @@ class Operator(unittest.TestCase):
             C.start_web(upkeep=True)
 
 
+class Boundaries(unittest.TestCase):
+    def test_boundaries_make_a_choropleth(self):
+        """refdata load --boundaries: the district's polygon replaces its circle."""
+        path = os.path.join(C.tmp, 'districts.geojson')
+        poly = [[[106.6, -6.8], [107.1, -6.8], [107.1, -6.3], [106.6, -6.3], [106.6, -6.8]]]
+        with open(path, 'w') as f:
+            json.dump({'type': 'FeatureCollection', 'features': [
+                {'type': 'Feature', 'properties': {'code': '32.01', 'name': 'Bogor'},
+                 'geometry': {'type': 'Polygon', 'coordinates': poly}}]}, f)
+        bad = os.path.join(C.tmp, 'bad.geojson')
+        with open(bad, 'w') as f:
+            f.write('{"type": "FeatureCollection", "features": [{"geometry": {"type": "Pol')
+        r = subprocess.run([HUB, '--pg', C.pg.conninfo, 'refdata', 'load', '--boundaries', bad],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(C.pg.psql('SELECT count(*) FROM report.area_boundary'), '0')
+        C.run([HUB, '--pg', C.pg.conninfo, 'refdata', 'load', '--boundaries', path])
+        C.sync_replica()
+        d = {x['district']: x for x in C.session('nat').data('map_districts')}
+        self.assertTrue(d['3201']['boundary'])
+        self.assertEqual(d['3201']['geom']['type'], 'MultiPolygon')
+        self.assertFalse(d['3202']['boundary'])
+        dst = os.path.join(C.tmp, 'areas.gpkg')
+        subprocess.run(['ogr2ogr', '-f', 'GPKG', dst, 'PG:%s' % C.pg.conninfo,
+                        'report.district_area', '-nln', 'district_area'], check=True,
+                       capture_output=True)
+        with sqlite3.connect(dst) as db:
+            self.assertEqual(db.execute('SELECT district, reports FROM district_area').fetchall(),
+                             [('3201', 2)])
+        C.pg.psql('DELETE FROM report.area_boundary')
+
+
 class Streaming(unittest.TestCase):
     def test_z_large_export_streams(self):
         """30,000 rows (many pieces of 64 KiB) arrive whole, in CSV and JSON."""
