@@ -225,6 +225,8 @@ class Central:
             self.web.stdout.close()
             self.web_log.close()
         self.web = None
+        if rc not in (0, None):
+            raise RuntimeError('sikhnas-web exited with %d: %s' % (rc, self.log()))
         return rc
 
     def session(self, login=None, cert=None):
@@ -240,7 +242,12 @@ class Central:
             self.standby.wait_caught_up()
 
     def close(self):
-        self.stop_web()
+        try:
+            self.stop_web()         # a leak or a crash at exit (ASan) fails the run
+        finally:
+            self._cleanup()
+
+    def _cleanup(self):
         if self.standby:
             self.standby.cleanup()
         self.pg.cleanup()

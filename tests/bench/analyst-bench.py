@@ -72,7 +72,7 @@ SELECT 'b' || i, 'bench', i, now(), now(), 'R' || i,
        jsonb_build_array(jsonb_build_object(
            'species', (ARRAY['SP','KB','KK','AY','BB','KD'])[1 + (i / 11) %% 6],
            'sick', 1 + i %% 9, 'dead', i %% 3, 'at_risk', CASE WHEN i %% 4 = 0 THEN 0 ELSE 20 + i %% 80 END)),
-       current_date - ((i * 7919) %% 1095),
+       current_date - ((i::bigint * 7919) %% 1095)::int,
        ST_SetSRID(ST_MakePoint(95 + (d.n %% 46) + (i %% 100) / 200.0,
                                -10 + (d.n %% 15) + (i %% 97) / 200.0), 4326),
        'bench'
@@ -89,7 +89,7 @@ SELECT 'v' || i, 'bench', i, now(), now(), 'P1', (ARRAY['ANT','RA','AI'])[1 + i 
        d.code || lpad(((i / 7) %% 40 + 1)::text, 6, '0'),
        jsonb_build_array(jsonb_build_object('species', (ARRAY['SP','KB','AY'])[1 + i %% 3],
                                             'primary', 10 + i %% 50, 'booster', i %% 10)),
-       current_date - ((i * 7919) %% 1095)
+       current_date - ((i::bigint * 7919) %% 1095)::int
 FROM generate_series(1, %d) i
 JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS n FROM area WHERE level = 2) d
   ON d.n = i %% 514;
@@ -103,7 +103,7 @@ INSERT INTO movement_permit (id, origin, hlc, created_at, updated_at, permit_no,
 SELECT 'm' || i, 'bench', 1, now(), now(), 'SK' || i, 'O' || i,
        a.code || '010001', b.code || '010001',
        jsonb_build_array(jsonb_build_object('species', 'SP', 'n', 1 + i %% 20)),
-       current_date - ((i * 7919) %% 1095)
+       current_date - ((i::bigint * 7919) %% 1095)::int
 FROM generate_series(1, %d) i
 JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS n FROM area WHERE level = 2) a
   ON a.n = i %% 514
