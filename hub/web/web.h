@@ -11,7 +11,8 @@
  *   web_main.c     command line, the server's start and stop
  *   web_db.c       the blocking connection pools
  *   web_http.c     routes, static files, sessions, CSRF, login, scope
- *   web_data.c     the datasets (SQL and filters) behind pages and API
+ *   web_data.c     the datasets (SQL) behind pages and API
+ *   web_filter.c   their filters, from the query string, within the scope
  *   web_out.c      writing a query's rows as JSON, CSV, XLSX or GeoJSON
  *   web_stream.c   handing a worker thread's output to the loop
  *   web_account.c  `sikhnas-web account ...` and `sikhnas-web upkeep` */
