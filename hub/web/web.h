@@ -107,6 +107,8 @@ struct web_app {
 /* ------------------------------------------------------------ web_http.c */
 /* The request handler of the HTTP server (arg: struct web_app). */
 void web_on_request(void *arg, struct http_conn *c, const struct http_req *req);
+/* {"error": code, "message": message} (malloc'd; NULL when out of memory). */
+char *web_error_json(const char *code, const char *message);
 /* Answers a refusal as JSON {"error": code, "message": ...}. */
 void web_reply_error(struct http_conn *c, int status, const char *code, const char *message);
 

@@ -283,6 +283,10 @@ class Accounts(unittest.TestCase):
             self.assertEqual(r.returncode, 1, args)
         self.assertNotIn('bad ', C.cli(['account', 'list']))
         self.assertEqual(C.cli(['account', 'add', 'x'], check=False).returncode, 2)
+        for bad in (['serve', '--pg-conns', '0'], ['serve', '--statement-timeout', '5x'],
+                    ['serve', '--nosuch'], ['dance']):
+            r = C.cli(bad, check=False)
+            self.assertEqual(r.returncode, 2, bad)
 
 
 class LateRecord(unittest.TestCase):
@@ -304,6 +308,21 @@ class LateRecord(unittest.TestCase):
                                                          before['sick'] + 9))
         print('late record visible on the replica after %.1f s' % took, file=sys.stderr)
         self.assertLess(took, 60)
+        # moved to another week (an update: both weeks change), then deleted
+        C.pg.psql("UPDATE case_report SET event_date = '%s' WHERE id = 'late1'" % A.W(6))
+        self.wait_week(s, q, A.W(5), before['reports'])
+        self.wait_week(s, q, A.W(6), 1)
+        C.pg.psql("UPDATE case_report SET deleted = 1 WHERE id = 'late1'")
+        self.wait_week(s, q, A.W(6), 0)
+
+    def wait_week(self, s, q, monday, reports):
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            n = week_row(s.data('weekly', **q), monday)['reports']
+            if n == reports:
+                return
+            time.sleep(0.2)
+        self.fail('week %s: %d reports, not %s' % (monday, n, reports))
 
     def test_replica_and_lag_shown(self):
         st = C.session('nat').data('status')[0]
