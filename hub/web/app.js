@@ -104,7 +104,7 @@
         el('div', { class: 'n ' + (cls || ''), text: fmt(n) }), el('div', { text: t(label) })]));
     }
     var f = filters({ from: daysAgo(35), to: daysAgo(0) });
-    Promise.all([api('weekly', f), api('priority', filters({ open: '1' })), api('completeness', f)])
+    Promise.all([api('weekly', f), api('priority', filters({ open: '1', limit: 500 })), api('completeness', f)])
       .then(function (res) {
         var w = res[0], now = w.length ? w[w.length - 1].reports : 0;
         var prev = w.slice(-5, -1), avg = prev.reduce(function (a, r) { return a + r.reports; }, 0) / (prev.length || 1);
@@ -285,7 +285,7 @@
   function priority() {
     var p = page(t('nav_priority'));
     var f = filters();
-    api('priority', f).then(function (rows) {
+    api('priority', Object.assign({ limit: 500 }, f)).then(function (rows) {
       p.appendChild(exportLinks('priority', f, true));
       p.appendChild(priorityTable(rows));
     }).catch(function (e) { fail(p, e); });

@@ -122,7 +122,8 @@ struct web_filter {
     char by[12];                        /* epi: national, province, district */
     char id[64];                        /* case: its id */
     int  open_only;
-    int  limit;
+    int  limit;                         /* rows of a page ... */
+    int  limit_given;                   /* ... or of an export, when asked for */
 };
 
 enum web_format { FMT_JSON, FMT_CSV, FMT_XLSX, FMT_GEOJSON };

@@ -11,11 +11,14 @@
 #include "web.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+
+#define EXPORT_TIMEOUT "30min"
 
 struct web_dataset {
     const char *name;
@@ -25,6 +28,11 @@ struct web_dataset {
 /* the area filter of a table with a district column */
 #define IN_AREA(col) "left(" col ", least(length($1), 4)) = left($1, 4)"
 #define WEEKS "week BETWEEN report.week($2::date) AND $3::date"
+/* the figures of a group of epi_week or district_week rows */
+#define FIGURES "sum(reports)::bigint AS reports, sum(villages)::bigint AS villages," \
+    " sum(sick)::bigint AS sick, sum(dead)::bigint AS dead, sum(at_risk)::bigint AS at_risk," \
+    " round(100.0 * (sum(sick_ar) + sum(dead_ar)) / nullif(sum(at_risk), 0), 2) AS attack_rate_pct," \
+    " round(100.0 * sum(dead) / nullif(sum(sick) + sum(dead), 0), 2) AS case_fatality_pct"
 
 static const struct web_dataset datasets[] = {
     { "weekly",
@@ -33,12 +41,13 @@ static const struct web_dataset datasets[] = {
       " coalesce(e.dead, 0) AS dead, coalesce(e.at_risk, 0) AS at_risk,"
       " e.attack_rate_pct, e.case_fatality_pct"
       " FROM generate_series(report.week($2::date), $3::date, interval '7 days') w(week)"
-      " LEFT JOIN (SELECT week, sum(reports)::bigint AS reports, sum(villages)::bigint AS villages,"
-      "  sum(sick)::bigint AS sick, sum(dead)::bigint AS dead, sum(at_risk)::bigint AS at_risk,"
-      "  round(100.0 * (sum(sick_ar) + sum(dead_ar)) / nullif(sum(at_risk), 0), 2) AS attack_rate_pct,"
-      "  round(100.0 * sum(dead) / nullif(sum(sick) + sum(dead), 0), 2) AS case_fatality_pct"
-      "  FROM report.epi_week WHERE " WEEKS " AND code = coalesce(nullif($5, ''), '*')"
-      "  AND ($4 = '' OR species = $4) AND " IN_AREA("district") " GROUP BY week) e"
+      /* one species or code: the epi table; all of them: the district roll-up */
+      " LEFT JOIN (SELECT week, " FIGURES " FROM report.epi_week"
+      "  WHERE " WEEKS " AND code = coalesce(nullif($5, ''), '*') AND ($4 = '' OR species = $4)"
+      "  AND NOT ($4 = '' AND $5 IN ('', '*')) AND " IN_AREA("district") " GROUP BY week"
+      " UNION ALL SELECT week, " FIGURES " FROM report.district_week"
+      "  WHERE " WEEKS " AND $4 = '' AND $5 IN ('', '*') AND " IN_AREA("district")
+      "  GROUP BY week) e"
       " ON e.week = w.week::date ORDER BY 1" },
     { "epi",
       "SELECT e.week, left(e.district, $6::int) AS area,"
@@ -63,19 +72,22 @@ static const struct web_dataset datasets[] = {
       " SELECT k.code, a.name, k.reports, k.villages, k.sick, k.dead, k.last_week"
       " FROM k LEFT JOIN area a ON a.code = k.code ORDER BY k.reports DESC, k.code" },
     { "cases",
-      "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome,"
+      /* in the order of the date index and without a join, so that the rows
+       * stream from the first one on, however many there are */
+      "SELECT c.id, c.ref, c.kind, c.village,"
+      " (SELECT a.name FROM area a WHERE a.code = c.village) AS village_name, c.syndrome,"
       " c.signs, c.event_date, c.received_at, c.src_node,"
       " (SELECT sum(coalesce((x ->> 'sick')::bigint, 0)) FROM jsonb_array_elements(c.animals) x) AS sick,"
       " (SELECT sum(coalesce((x ->> 'dead')::bigint, 0)) FROM jsonb_array_elements(c.animals) x) AS dead,"
       " (SELECT sum(coalesce((x ->> 'at_risk')::bigint, 0)) FROM jsonb_array_elements(c.animals) x) AS at_risk,"
       " ST_AsGeoJSON(c.geom, 6)::json AS geom"
-      " FROM case_report c LEFT JOIN area a ON a.code = c.village"
+      " FROM case_report c"
       " WHERE c.deleted = 0 AND c.event_date BETWEEN $2::date AND $3::date"
       " AND (length($1) < 4 OR left(c.village, 4) = left($1, 4))"
       " AND left(c.village, length($1)) = $1"
       " AND ($5 = '' OR c.syndrome = $5 OR c.signs ? $5)"
       " AND ($4 = '' OR c.animals @> jsonb_build_array(jsonb_build_object('species', $4)))"
-      " ORDER BY c.event_date DESC, c.id" },
+      " ORDER BY c.event_date DESC" },
     { "case",
       "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome, c.signs,"
       " c.animals, c.ddx, c.event_date, c.reporter, c.note, c.origin, c.hlc::text AS hlc,"
@@ -150,7 +162,7 @@ static const struct web_dataset datasets[] = {
       " FROM report.priority_event p LEFT JOIN area a ON a.code = p.village"
       " WHERE p.event_date BETWEEN $2::date AND $3::date AND left(p.village, length($1)) = $1"
       " AND ($5 = '' OR p.syndrome = $5) AND ($8 = '' OR p.open)"
-      " ORDER BY p.open DESC, p.event_date DESC" },
+      " ORDER BY p.open DESC, p.event_date DESC LIMIT $9::int" },
     { "map_points",
       "SELECT c.id, c.ref, c.kind, c.village, c.syndrome, c.event_date, c.sick, c.dead,"
       " ST_AsGeoJSON(c.geom, 5)::json AS geom FROM report.case_point c"
@@ -206,7 +218,8 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     PGconn *pg;
     long n;
 
-    snprintf(limit, sizeof(limit), "%d", f->limit);
+    /* a page gets at most limit rows; an export all of them unless asked */
+    snprintf(limit, sizeof(limit), "%d", fmt != FMT_JSON && !f->limit_given ? INT_MAX : f->limit);
     params[0] = f->area;
     params[1] = f->from;
     params[2] = f->to;
@@ -220,6 +233,11 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     if (!pg) {
         web_out_error(o, 503, "unavailable", "the reporting database is not reachable");
         return;
+    }
+    if (fmt != FMT_JSON) {      /* an export may take minutes; the pages may not */
+        PGresult *r = web_exec(pg, "web: export", "BEGIN READ ONLY;"
+                               " SET LOCAL statement_timeout = '" EXPORT_TIMEOUT "'", 0, NULL);
+        PQclear(r);
     }
     if (!PQsendQueryParams(pg, d->sql, 9, types, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(pg)) {

@@ -109,6 +109,7 @@ int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
         return -EINVAL;
     *bad = "limit";
     f->limit = limit[0] ? atoi(limit) : 20000;
+    f->limit_given = limit[0] != '\0';
     if (!all_of(limit, DIGITS, 0, 6) || f->limit < 1 || f->limit > 100000)
         return -EINVAL;
     f->open_only = open[0] == '1';

@@ -140,6 +140,9 @@ CREATE TABLE report.district_week (
     villages  integer NOT NULL,
     sick      bigint NOT NULL,
     dead      bigint NOT NULL,
+    at_risk   bigint NOT NULL,               -- as in epi_week, over all species
+    sick_ar   bigint NOT NULL,
+    dead_ar   bigint NOT NULL,
     pts       integer NOT NULL,              -- reports with a point, and the sums of
     sx        double precision NOT NULL,     -- their coordinates: the case centroid of
     sy        double precision NOT NULL,     -- any period is sum(sx)/sum(pts), ...
@@ -243,7 +246,10 @@ LANGUAGE sql AS $$
     district AS (
         INSERT INTO report.district_week
         SELECT c.d, c.w, count(DISTINCT c.id), count(DISTINCT c.village), sum(c.sick),
-               sum(c.dead), coalesce(min(p.n), 0), coalesce(min(p.sx), 0), coalesce(min(p.sy), 0)
+               sum(c.dead), sum(c.at_risk),
+               coalesce(sum(c.sick) FILTER (WHERE c.at_risk > 0), 0),
+               coalesce(sum(c.dead) FILTER (WHERE c.at_risk > 0), 0),
+               coalesce(min(p.n), 0), coalesce(min(p.sx), 0), coalesce(min(p.sy), 0)
         FROM cases c
         LEFT JOIN (SELECT d, w, count(*) AS n, sum(x) AS sx, sum(y) AS sy FROM points
                    GROUP BY d, w) p ON p.d = c.d AND p.w = c.w

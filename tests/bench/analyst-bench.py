@@ -228,12 +228,15 @@ def cmd_run(a, web, hub):
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
         for name in PAGES:
-            path = '/api/v1/data/%s?%s' % (name, year[1:] + ('&by=province' if name == 'epi' else ''))
+            extra = {'epi': '&by=province', 'priority': '&limit=500'}.get(name, '')
+            path = '/api/v1/data/%s?%s' % (name, year[1:] + extra)
             out = run(['wrk', '-t2', '-c20', '-d%ds' % a.wrk_seconds, '--latency', '-H',
                        'Cookie: ' + cookie, 'https://127.0.0.1:%d%s' % (port, path)])
             m = re.search(r'99%\s+([\d.]+)(\w+)', out)
             rq = re.search(r'Requests/sec:\s+([\d.]+)', out)
             p99 = float(m.group(1)) * {'us': 0.001, 'ms': 1, 's': 1000, 'm': 60000}[m.group(2)]
+            if re.search(r'Socket errors:.*timeout (\d+)', out):
+                print(out)          # wrk gives up on a request after 2 s
             non2xx = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
             res['pages_wrk'][name] = {'p99_ms': round(p99, 1), 'req_per_s': float(rq.group(1)),
                                       'non_2xx': int(non2xx.group(1)) if non2xx else 0,
@@ -256,10 +259,12 @@ def cmd_run(a, web, hub):
         th = threading.Thread(target=sample)
         th.start()
         t = time.time()
-        size = get(port, ctx, cookie, q)
+        try:
+            size = get(port, ctx, cookie, q)
+        finally:
+            stop.set()
+            th.join()
         t_web = time.time() - t
-        stop.set()
-        th.join()
         t = time.time()
         sql = ("SELECT c.id, c.ref, c.kind, c.village, c.syndrome, c.signs, c.event_date,"
                " c.received_at, c.src_node, ST_AsGeoJSON(c.geom, 6) FROM case_report c"
