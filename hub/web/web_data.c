@@ -235,9 +235,9 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
         return;
     }
     if (fmt != FMT_JSON) {      /* an export may take minutes; the pages may not */
-        PGresult *r = web_exec(pg, "web: export", "BEGIN READ ONLY;"
-                               " SET LOCAL statement_timeout = '" EXPORT_TIMEOUT "'", 0, NULL);
-        PQclear(r);
+        PQclear(web_exec(pg, "web: export", "BEGIN READ ONLY", 0, NULL));
+        PQclear(web_exec(pg, "web: export",
+                         "SET LOCAL statement_timeout = '" EXPORT_TIMEOUT "'", 0, NULL));
     }
     if (!PQsendQueryParams(pg, d->sql, 9, types, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(pg)) {

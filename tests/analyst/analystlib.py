@@ -208,7 +208,7 @@ class Central:
     def log(self):
         try:
             with open(os.path.join(self.tmp, 'web.log')) as f:
-                return f.read()[-3000:]
+                return f.read()[-20000:]
         except OSError:
             return ''
 
@@ -227,6 +227,9 @@ class Central:
         self.web = None
         if rc not in (0, None):
             raise RuntimeError('sikhnas-web exited with %d: %s' % (rc, self.log()))
+        errors = [l for l in self.log().splitlines() if ': error: ' in l]
+        if errors and not getattr(self, 'errors_expected', False):
+            raise RuntimeError('sikhnas-web logged errors: %s' % '\n'.join(errors))
         return rc
 
     def session(self, login=None, cert=None):

@@ -214,7 +214,17 @@ def cmd_run(a, web, hub):
         ctx, cookie = login(port, ca)
         year = '&from=%s&to=%s' % (time.strftime('%Y-%m-%d', time.gmtime(time.time() - 364 * 86400)),
                                    time.strftime('%Y-%m-%d'))
-        # 1. the national weekly epi table for a year, by district
+        # 1. the national weekly epi table for a year: nationally, then by district
+        times = []
+        for _ in range(20):
+            t = time.time()
+            size = get(port, ctx, cookie, '/api/v1/data/weekly?' + year[1:])
+            times.append(time.time() - t)
+        res['weekly_national_year'] = {'p50_s': round(pct(times, 50), 3),
+                                       'p99_s': round(pct(times, 99), 3), 'bytes': size,
+                                       'load_avg': load_avg()}
+        print('weekly table (national, 1 year): p50 %.3f s, p99 %.3f s, %d bytes (load %.2f)'
+              % (pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
         times = []
         for _ in range(20):
             t = time.time()
@@ -227,7 +237,7 @@ def cmd_run(a, web, hub):
               % (pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
-        for name in PAGES:
+        for name in a.pages.split(','):
             extra = {'epi': '&by=province', 'priority': '&limit=500'}.get(name, '')
             path = '/api/v1/data/%s?%s' % (name, year[1:] + extra)
             out = run(['wrk', '-t2', '-c20', '-d%ds' % a.wrk_seconds, '--latency', '-H',
@@ -338,6 +348,7 @@ def main():
     ap.add_argument('--dir', default='/var/tmp/sikhnas-analyst-bench')
     ap.add_argument('--export-rows', type=int, default=1000000)
     ap.add_argument('--wrk-seconds', type=int, default=10)
+    ap.add_argument('--pages', default=','.join(PAGES), help='the pages wrk loads')
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     web = os.path.join(build, 'hub', 'web', 'sikhnas-web')
