@@ -237,7 +237,7 @@ def cmd_run(a, web, hub):
               % (pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
-        for name in a.pages.split(','):
+        for name in [p for p in a.pages.split(',') if p]:
             extra = {'epi': '&by=province', 'priority': '&limit=500'}.get(name, '')
             path = '/api/v1/data/%s?%s' % (name, year[1:] + extra)
             out = run(['wrk', '-t2', '-c20', '-d%ds' % a.wrk_seconds, '--latency', '-H',
@@ -276,9 +276,17 @@ def cmd_run(a, web, hub):
             th.join()
         t_web = time.time() - t
         t = time.time()
-        sql = ("SELECT c.id, c.ref, c.kind, c.village, c.syndrome, c.signs, c.event_date,"
-               " c.received_at, c.src_node, ST_AsGeoJSON(c.geom, 6) FROM case_report c"
-               " WHERE c.event_date >= '%s'" % to)
+        # the same statement as the dataset `cases` (hub/web/web_data.c) with its values
+        sql = ("SELECT c.id, c.ref, c.kind, c.village,"
+               " (SELECT a.name FROM area a WHERE a.code = c.village) AS village_name, c.syndrome,"
+               " c.signs, c.event_date, c.received_at, c.src_node, n.sick, n.dead, n.at_risk,"
+               " ST_AsGeoJSON(c.geom, 6)::json AS geom"
+               " FROM case_report c, LATERAL (SELECT sum(coalesce((x ->> 'sick')::bigint, 0)) AS sick,"
+               "  sum(coalesce((x ->> 'dead')::bigint, 0)) AS dead,"
+               "  sum(coalesce((x ->> 'at_risk')::bigint, 0)) AS at_risk"
+               "  FROM jsonb_array_elements(c.animals) x) n"
+               " WHERE c.deleted = 0 AND c.event_date BETWEEN '%s' AND current_date"
+               " ORDER BY c.event_date DESC" % to)
         subprocess.run(['psql', '-X', '-q', '-d', pg.conninfo, '-c',
                         "\\copy (%s) TO '/dev/null' WITH (FORMAT csv, HEADER)" % sql], check=True)
         t_copy = time.time() - t
