@@ -215,26 +215,21 @@ def cmd_run(a, web, hub):
         year = '&from=%s&to=%s' % (time.strftime('%Y-%m-%d', time.gmtime(time.time() - 364 * 86400)),
                                    time.strftime('%Y-%m-%d'))
         # 1. the national weekly epi table for a year: nationally, then by district
-        times = []
-        for _ in range(20):
-            t = time.time()
-            size = get(port, ctx, cookie, '/api/v1/data/weekly?' + year[1:])
-            times.append(time.time() - t)
-        res['weekly_national_year'] = {'p50_s': round(pct(times, 50), 3),
-                                       'p99_s': round(pct(times, 99), 3), 'bytes': size,
-                                       'load_avg': load_avg()}
-        print('weekly table (national, 1 year): p50 %.3f s, p99 %.3f s, %d bytes (load %.2f)'
-              % (pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
-        times = []
-        for _ in range(20):
-            t = time.time()
-            size = get(port, ctx, cookie, '/api/v1/data/epi?by=district&code=*' + year)
-            times.append(time.time() - t)
-        res['epi_year_by_district'] = {'p50_s': round(pct(times, 50), 3),
-                                       'p99_s': round(pct(times, 99), 3), 'bytes': size,
-                                       'load_avg': load_avg()}
-        print('epi table (1 year, 514 districts): p50 %.3f s, p99 %.3f s, %d bytes (load %.2f)'
-              % (pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
+        def series(key, label, path):
+            """20 requests in a row: p50 and p99."""
+            times = []
+            for _ in range(20):
+                t = time.time()
+                size = get(port, ctx, cookie, path)
+                times.append(time.time() - t)
+            res[key] = {'p50_s': round(pct(times, 50), 3), 'p99_s': round(pct(times, 99), 3),
+                        'bytes': size, 'load_avg': load_avg()}
+            print('%s: p50 %.3f s, p99 %.3f s, %d bytes (load %.2f)' % (
+                label, pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
+        series('weekly_national_year', 'weekly table (national, 1 year)',
+               '/api/v1/data/weekly?' + year[1:])
+        series('epi_year_by_district', 'epi table (1 year, 514 districts)',
+               '/api/v1/data/epi?by=district&code=*' + year)
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
         for name in [p for p in a.pages.split(',') if p]:
