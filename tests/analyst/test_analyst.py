@@ -399,6 +399,21 @@ class Streaming(unittest.TestCase):
         self.assertEqual(len(r.body.decode('utf-8-sig').splitlines()), 1 + 30001)
         self.assertEqual(len(s.data('cases', area='51')), 30001)
 
+    def test_z_client_gone_mid_export(self):
+        """A client that reads a little of a big export and hangs up: the
+        server cancels the query, frees everything (ASan) and answers on."""
+        import socket
+        import ssl
+        s = C.session('nat')
+        for _ in range(3):
+            raw = socket.create_connection(('127.0.0.1', C.port))
+            tls = s.ctx.wrap_socket(raw, server_hostname='127.0.0.1')
+            tls.sendall(b'GET /api/v1/data/cases?area=51&format=csv HTTP/1.1\r\n'
+                        b'Host: x\r\nCookie: ' + s.cookie.encode() + b'\r\n\r\n')
+            self.assertIn(b'200 OK', tls.recv(4096))
+            tls.close()
+        self.assertEqual([c['id'] for c in s.data('cases', area='51', code='KBG')], ['c3'])
+
 
 if __name__ == '__main__':
     unittest.main(argv=[sys.argv[0], '-v'])
