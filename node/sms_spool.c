@@ -29,7 +29,8 @@
 
 struct sms_spool {
     char dir[1024];
-    int gammu;                /* the last message came from gammu: answer like gammu */
+    enum sms_gateway gateway; /* the format of outgoing files: set, never guessed */
+    int told_mismatch;        /* logged once: an incoming file of the other gateway */
     unsigned seq;             /* outgoing file names */
 };
 
@@ -160,7 +161,7 @@ static int send_file(void *ctx, const char *phone, const char *text, char *name,
         if ((unsigned char)*p >= 0x80)
             ascii = 0;
     sp->seq++;
-    if (sp->gammu) {
+    if (sp->gateway == SMS_GATEWAY_GAMMU) {
         /* OUT<priority><date>_<time>_<serial>_<recipient>_<note>.txt, text only */
         snprintf(fname, sizeof(fname), "OUTA%s_%02u_%s_sikhnas%ld.txt", stamp, sp->seq % 100,
                  phone, (long)getpid());
@@ -178,12 +179,17 @@ static int send_file(void *ctx, const char *phone, const char *text, char *name,
 
 /* ---------------------------------------------------------------- passes */
 
-int sms_spool_open(const char *dir, struct sms_spool **ret)
+int sms_spool_open(const char *dir, enum sms_gateway gateway, struct sms_spool **ret)
 {
     static const char *const subs[] = { "incoming", "outgoing", "processed", "failed", "tmp" };
     struct sms_spool *sp;
     char path[1200];
 
+    if (gateway == SMS_GATEWAY_UNSET) {
+        log_error("sms: which gateway reads %s? set sms.gateway = gammu or smstools in the "
+                  "config, or --sms-gateway (run) / --gateway (sms process)", dir);
+        return -EDOM;
+    }
     if (strlen(dir) >= sizeof(sp->dir) - 16)
         return -ENAMETOOLONG;
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
@@ -197,6 +203,7 @@ int sms_spool_open(const char *dir, struct sms_spool **ret)
     if (!sp)
         return -ENOMEM;
     snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
+    sp->gateway = gateway;
     *ret = sp;
     return 0;
 }
@@ -282,6 +289,9 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
     r = sms_flush(s, 0, 0, send_file, sp);           /* left over from a crash */
     if (r < 0)
         return log_errno(LOG_ERR, r, "sms: cannot write queued replies to %s/outgoing", sp->dir);
+    if (r > 0)
+        log_notice("sms: wrote %d reply/alert file(s) committed before a stop or crash (%s "
+                   "format)", r, sms_gateway_name(sp->gateway));
     stats->sent += r;
     r = list_incoming(sp, &e, &n, &more);
     if (r < 0)
@@ -339,7 +349,12 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         }
         stats->handled++;
         stats->duplicates += res.duplicate;
-        sp->gammu = m.gammu;
+        if (m.gammu != (sp->gateway == SMS_GATEWAY_GAMMU) && !sp->told_mismatch) {
+            sp->told_mismatch = 1;
+            log_warning("sms: %s is a %s file, but sms.gateway = %s: replies are written for "
+                        "%s; check the setting", e[i].name, m.gammu ? "gammu" : "smstools",
+                        sms_gateway_name(sp->gateway), sms_gateway_name(sp->gateway));
+        }
         log_info("sms: %s from %s: %s%s%s%s", e[i].name, m.sender,
                  res.duplicate ? "duplicate, " : "",
                  res.status == SMS_SAVED ? "saved" : res.status == SMS_ANSWERED ? "answered" :
@@ -364,10 +379,12 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
 
 /* ---------------------------------------------------------------- command line */
 
-int sms_cmd(struct store *s, int argc, char **argv)
+int sms_cmd(struct store *s, const struct node_config *cfg, int argc, char **argv)
 {
-    const char *dir = NULL;
-    const struct cmdopt opts[] = { { "spool", CMDOPT_TEXT, &dir } };
+    const char *dir = NULL, *gw_name = NULL;
+    enum sms_gateway gw = cfg->sms_gateway;
+    const struct cmdopt opts[] = { { "spool", CMDOPT_TEXT, &dir },
+                                   { "gateway", CMDOPT_TEXT, &gw_name } };
     struct sms_spool_stats st, total = {0};
     struct sms_spool *sp = NULL;
     struct validator *v = NULL;
@@ -377,10 +394,16 @@ int sms_cmd(struct store *s, int argc, char **argv)
     if (r < 0)
         return r;
     if (!dir || r != argc - 1 || strcmp(argv[r], "process") != 0) {
-        log_error("sms needs a subcommand and a spool: process --spool DIR");
+        log_error("sms needs a subcommand and a spool: process --spool DIR [--gateway G]");
         return -EDOM;
     }
-    r = sms_spool_open(dir, &sp);
+    if (gw_name && sms_gateway_parse(gw_name, &gw) < 0) {
+        log_error("sms: unknown gateway '%s' (gammu or smstools)", gw_name);
+        return -EDOM;
+    }
+    r = sms_spool_open(dir, gw, &sp);
+    if (r == 0)
+        r = sms_gateway_remember(s, dir, gw);
     if (r == 0)
         r = validator_new(s, &v);
     /* passes until nothing is left that can be handled now (bounded) */
@@ -478,8 +501,11 @@ static int sms_start(struct daemon *d)
     if (!sd)
         return -ENOMEM;
     sd->d = d;
-    r = sms_spool_open(d->sms_spool, &sd->sp);
+    r = sms_spool_open(d->sms_spool, d->cfg->sms_gateway, &sd->sp);
+    if (r == 0)
+        r = sms_gateway_remember(d->store, d->sms_spool, d->cfg->sms_gateway);
     if (r < 0) {
+        sms_spool_free(sd->sp);
         free(sd);
         return r;
     }
@@ -496,7 +522,8 @@ static int sms_start(struct daemon *d)
                     uv_strerror(r), RESCAN_MS / 1000);
     uv_timer_start(&sd->rescan, on_rescan, RESCAN_MS, RESCAN_MS);
     uv_timer_start(&sd->soon, on_soon, 0, 0);          /* what arrived while we were down */
-    log_notice("sms: reading %s (smstools3 or gammu files)", d->sms_spool);
+    log_notice("sms: reading %s, writing replies for %s", d->sms_spool,
+               sms_gateway_name(d->cfg->sms_gateway));
     return 0;
 }
 
