@@ -402,6 +402,17 @@ class GatewayCase:
         self.assertEqual((st['stuck'], st['gateway']), (1, self.GATEWAY.name))
         self.assertIn(name, st['warning'])
         self.assertIn('not picked up by the gateway (%s)' % self.GATEWAY.name, st['warning'])
+        # the web dashboard carries the same warning
+        r = self.n.node.run('officer', 'password', '--phone', VET, '--password-stdin',
+                            input='gateway-test-pw\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with nodetest.Daemon(self.n.node) as web:
+            c = nodetest.Client(web.port)
+            self.assertEqual(c.login(VET, 'gateway-test-pw')[0], 200)
+            code, d = c.get('/api/v1/dashboard')
+        self.assertEqual(code, 200)
+        self.assertEqual((d['sms']['stuck'], d['sms']['gateway']), (1, self.GATEWAY.name))
+        self.assertIn(name, d['sms']['warning'])
 
 
 class GammuTest(GatewayCase, unittest.TestCase):

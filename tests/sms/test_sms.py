@@ -537,6 +537,15 @@ class Delivery(unittest.TestCase):
             self.assertIn('Terima kasih. [ID kasus 3201-000001]', fp.read())
         self.assertEqual(s.node.sql('SELECT event_date FROM case_report'), [('2026-11-28',)])
 
+    def test_a_file_of_the_other_gateway_is_answered_for_the_configured_one(self):
+        s = self.s
+        s.drop(None, raw='U KBG SP 2'.encode('utf-16'),
+               name='IN20261128_100102_00_+6281234567890_00.txt')
+        r = s.process()                                       # sms.gateway = smstools
+        self.assertIn('is a gammu file, but sms.gateway = smstools', r.stderr)
+        out = s.outgoing()
+        self.assertTrue(out[REPORTER][0].startswith('Terima kasih. [ID kasus 3201-000001]'))
+
     def test_gammu_trailing_zero_units_are_not_text(self):
         """gammu-smsd's InboxFormat = unicode ends the text with zero units."""
         s = self.s
