@@ -27,11 +27,17 @@
 #include "sms_file.h"
 #include "fileio.h"
 
+#define STUCK_MAX 128           /* answered files that could not be moved out */
+
 struct sms_spool {
     char dir[1024];
     enum sms_gateway gateway; /* the format of outgoing files: set, never guessed */
     int told_mismatch;        /* logged once: an incoming file of the other gateway */
     unsigned seq;             /* outgoing file names */
+    /* incoming files answered but not movable to processed/ (permissions):
+     * skipped until a restart, so they are not answered on every pass */
+    struct { char name[256]; struct timespec mtime; } stuck[STUCK_MAX];
+    int n_stuck;
 };
 
 /* ---------------------------------------------------------------- files */
@@ -179,6 +185,21 @@ static int send_file(void *ctx, const char *phone, const char *text, char *name,
 
 /* ---------------------------------------------------------------- passes */
 
+/* Debian's smstools makes the spool's folders sticky: then only the owner
+ * of a file (or of the folder) may rename it, and the node could not move
+ * the gateway's files out of incoming/. Said once, at the start. */
+static void warn_sticky(const char *dir)
+{
+    char path[1200];
+    struct stat st;
+
+    path_join(path, sizeof(path), dir, "incoming", NULL);
+    if (stat(path, &st) == 0 && (st.st_mode & S_ISVTX) && st.st_uid != geteuid() &&
+        geteuid() != 0)
+        log_warning("sms: %s has the sticky bit: this user cannot move the gateway's files "
+                    "out of it (chmod -t it; docs/sms.md, Permissions)", path);
+}
+
 int sms_spool_open(const char *dir, enum sms_gateway gateway, struct sms_spool **ret)
 {
     static const char *const subs[] = { "incoming", "outgoing", "processed", "failed", "tmp" };
@@ -199,6 +220,7 @@ int sms_spool_open(const char *dir, enum sms_gateway gateway, struct sms_spool *
         if (mkdir(path, 0750) < 0 && errno != EEXIST)
             return log_errno(LOG_ERR, -errno, "sms: cannot create '%s'", path);
     }
+    warn_sticky(dir);
     sp = calloc(1, sizeof(*sp));
     if (!sp)
         return -ENOMEM;
@@ -277,6 +299,17 @@ static int list_incoming(struct sms_spool *sp, struct entry **ret, int *n_ret, i
     return 0;
 }
 
+/* 1 when e was answered already but could not be moved out (same mtime). */
+static int is_stuck(const struct sms_spool *sp, const struct entry *e)
+{
+    for (int k = 0; k < sp->n_stuck; k++)
+        if (strcmp(sp->stuck[k].name, e->name) == 0 &&
+            sp->stuck[k].mtime.tv_sec == e->mtime.tv_sec &&
+            sp->stuck[k].mtime.tv_nsec == e->mtime.tv_nsec)
+            return 1;
+    return 0;
+}
+
 int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v,
                       int min_age_ms, struct sms_spool_stats *stats)
 {
@@ -305,6 +338,8 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         long long age_ms = (long long)(now.tv_sec - e[i].mtime.tv_sec) * 1000 +
                            (now.tv_nsec - e[i].mtime.tv_nsec) / 1000000;
 
+        if (is_stuck(sp, &e[i]))
+            continue;
         if (min_age_ms > 0 && age_ms < min_age_ms) {
             stats->waiting++;
             continue;
@@ -368,7 +403,14 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         }
         stats->sent += r;
         r = move_to(sp->dir, e[i].name, "processed", NULL, 0);
-        if (r < 0) {
+        if (r < 0 && sp->n_stuck < STUCK_MAX) {
+            log_errno(LOG_ERR, r, "sms: cannot move %s to processed/ (answered; not read again "
+                      "until a restart): can this user rename the gateway's files in "
+                      "incoming/? (docs/sms.md, Permissions)", e[i].name);
+            snprintf(sp->stuck[sp->n_stuck].name, sizeof(sp->stuck[0].name), "%s", e[i].name);
+            sp->stuck[sp->n_stuck++].mtime = e[i].mtime;
+            r = 0;
+        } else if (r < 0) {
             log_errno(LOG_ERR, r, "sms: cannot move %s to processed/", e[i].name);
             break;
         }

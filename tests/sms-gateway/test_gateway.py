@@ -456,6 +456,92 @@ class SmstoolsTest(GatewayCase, unittest.TestCase):
         self.assertTrue(self.gw.modem.sim_empty())
 
 
+@unittest.skipUnless(os.geteuid() == 0, 'needs root: runs the node and smsd as other users')
+class SmstoolsPermissionsTest(unittest.TestCase):
+    """The spool as Debian's smstools package lays it out (every folder
+    `drwxrwsr-t smsd:smsd`) and then as docs/sms.md ("Permissions") says to
+    set it up; smsd dropping to user smsd as Debian's init script starts it
+    (-usmsd -gdialout), the node as another user (nobody) in group smsd."""
+
+    def setUp(self):
+        os.chmod(os.path.dirname(nodetest.scratch('probe-')), 0o711)   # the scratch root
+        self.base = nodetest.scratch('perm-')
+        os.chmod(self.base, 0o711)
+        self.n = Node('smstools')
+        self.addCleanup(self.n.stop)
+        os.chmod(self.n.node.tmp, 0o711)
+        self.n.spool = os.path.join(self.base, 'sms')
+        self.run_dir = os.path.join(self.base, 'run')
+        os.makedirs(self.run_dir)
+        shutil.chown(self.run_dir, 'smsd', 'smsd')
+        for path in [self.n.spool] + [os.path.join(self.n.spool, d) for d in
+                                      ('checked', 'failed', 'incoming', 'outgoing', 'sent')]:
+            os.makedirs(path, exist_ok=True)
+            shutil.chown(path, 'smsd', 'smsd')
+            os.chmod(path, 0o3775)                      # as the package makes them
+        for f in os.listdir(self.n.node.tmp):           # the store belongs to the node's user
+            shutil.chown(os.path.join(self.n.node.tmp, f), 'nobody', 'nogroup')
+        shutil.chown(self.n.node.tmp, 'nobody', 'nogroup')
+
+    def docs_setup(self):
+        """The command of docs/sms.md, "Permissions" (paths made local): on
+        folders that exist, install -d sets owner and mode (the t goes)."""
+        sp = self.n.spool
+        subprocess.run(['install', '-d', '-o', 'smsd', '-g', 'smsd', '-m', '2770',
+                        sp + '/incoming', sp + '/outgoing', sp + '/failed-out'], check=True)
+
+    def start(self):
+        gw = Smstools(self.run_dir, self.n.spool)
+        self.addCleanup(gw.stop)
+        os.chown(gw.modem.device, 0, 20)                # like /dev/ttyUSB0: root:dialout 0660
+        os.chmod(gw.modem.device, 0o660)
+        for f in os.listdir(self.run_dir):
+            shutil.chown(os.path.join(self.run_dir, f), 'smsd', 'smsd')
+        gw.p = subprocess.Popen(['smsd', '-c' + gw.conf, '-t', '-usmsd', '-gdialout'],
+                                env=gw.env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        log = open(os.path.join(self.base, 'node-run.log'), 'a')
+        self.n.p = subprocess.Popen(['setpriv', '--reuid=nobody', '--regid=nogroup',
+                                     '--groups=smsd', '--', EXE, '--db', self.n.node.db, 'run',
+                                     '--sms-spool', self.n.spool, '--sms-gateway', 'smstools'],
+                                    stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        self.gw = gw
+        return gw
+
+    def node_log(self):
+        with open(os.path.join(self.base, 'node-run.log')) as fp:
+            return fp.read()
+
+    def test_as_docs_say(self):
+        self.docs_setup()
+        gw = self.start()
+        gw.inject(REPORTER, 'U KBG SP 2', 1)
+        [m] = wait_for(lambda: gw.sent(), 'the reply, through smsd as user smsd')
+        self.assertTrue(m['text'].startswith('Terima kasih. [ID kasus 3201-000001]'), m)
+        wait_for(lambda: not self.n.files('incoming') and not self.n.files('outgoing'),
+                 'incoming/ and outgoing/ to empty (left: %s %s; node log: %s)' % (
+                     self.n.files('incoming'), self.n.files('outgoing'), self.node_log()))
+        self.assertEqual(len(self.n.files('processed')), 1)
+        self.assertEqual(os.stat(os.path.join(self.n.spool, 'processed')).st_uid,
+                         65534)                          # made by the node's user
+
+    def test_with_the_sticky_bit_the_node_cannot_move_files(self):
+        """Debian's sticky incoming/: the node answers once, cannot move the
+        file, says why, and does not answer it again on every pass."""
+        self.docs_setup()
+        os.chmod(os.path.join(self.n.spool, 'incoming'), 0o3770)     # the t back
+        gw = self.start()
+        gw.inject(REPORTER, 'U KBG SP 2', 1)
+        wait_for(lambda: gw.sent(), 'the reply')
+        wait_for(lambda: 'cannot move' in self.node_log(), 'the node to say it cannot move')
+        self.assertIn('Operation not permitted', self.node_log())
+        self.assertIn('incoming has the sticky bit', self.node_log())      # said at start
+        time.sleep(12)                                  # longer than the 10 s rescan
+        self.assertEqual(len(gw.sent()), 1, 'answered again on a later pass')
+        self.assertEqual(len(self.n.files('incoming')), 1)          # still there
+
+
 if __name__ == '__main__':
     EXE = os.path.abspath(sys.argv.pop(1))
     for tool in ('gammu-smsd', 'smsd'):
