@@ -196,11 +196,14 @@ class Gammu:
             if m:
                 found = m
                 continue
-            m = re.search(r'Transmitted (\S+) ', line)
+            m = re.search(r'Transmitted (\S+) \(total', line)
             if m and found:
                 path = os.path.join(self.spool, 'sent', m.group(1))
-                with open(path, encoding='utf-8') as fp:
-                    text = fp.read()
+                try:
+                    with open(path, encoding='utf-8') as fp:
+                        text = fp.read()
+                except FileNotFoundError:
+                    break                   # logged, not yet moved to sent/: next look
                 out.append({'number': found.group(2), 'text': text, 'logged': found.group(3),
                             'coding': int(found.group(4)), 'parts': int(found.group(1)),
                             'file': m.group(1)})
@@ -307,9 +310,13 @@ class GatewayCase:
     def test_report_reply_and_alerts(self):
         self.n.start()
         self.gw.start()
+        time.sleep(1)                                    # both up: time the messages only
+        t0 = time.monotonic()
         self.send('P MMD SP 3')
         self.send('U KBG,DMM SP 2')
         sent = self.wait_sent(4, 'a reply to each report and an alert to each vet')
+        sys.stderr.write('\n%s: 2 reports in, 4 messages (6 parts) out in %.1f s\n' % (
+            self.GATEWAY.name, time.monotonic() - t0))
         self.assertTrue(self.gw.received_all())
         self.assertEqual(self.n.node.sql('SELECT count(*) FROM case_report')[0][0], 2)
         replies = sorted(m['text'] for m in self.to(REPORTER))
