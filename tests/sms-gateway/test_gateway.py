@@ -357,6 +357,20 @@ class GatewayCase:
         self.assertIn(texts[r1]['coding'], (1, 'ucs2'))          # UCS-2 on the air
         self.assertTrue(any("'Désa'" in t for t in texts), texts)
 
+    def test_duplicate_delivery(self):
+        """The same message delivered twice (same sender, time and text):
+        one record, answered twice."""
+        self.n.start()
+        self.gw.start()
+        self.gw.inject(REPORTER, 'U KBG SP 2', 7)
+        wait_for(lambda: self.to(REPORTER), 'the first reply')
+        self.gw.inject(REPORTER, 'U KBG SP 2', 7)
+        wait_for(lambda: len(self.to(REPORTER)) == 2, 'the second reply')
+        self.assertEqual(self.n.node.sql('SELECT count(*) FROM case_report')[0][0], 1)
+        self.assertEqual(self.n.node.sql('SELECT deliveries FROM sms_in'), [(2,)])
+        a, b = self.to(REPORTER)
+        self.assertEqual(a['text'], b['text'])
+
     def test_a_reply_left_by_a_crash_goes_out_after_the_restart(self):
         """The store committed the message and its reply, then the node died
         before the file was written (here: tmp/ is not a folder, so the

@@ -578,6 +578,11 @@ class Delivery(unittest.TestCase):
         self.assertIn("unknown gateway 'kannel'", r.stderr)
         self.assertEqual(s.files('incoming'), ['GSM1.000001'])
         self.assertEqual(s.node.sql('SELECT count(*) FROM sms_in')[0][0], 0)
+        bad = os.path.join(s.node.tmp, 'bad.ini')
+        with open(bad, 'w') as fp:
+            fp.write('[sms]\ngateway = kannel\n')
+        r = s.process(expect=1, config=bad, gateway=None)
+        self.assertIn("bad value 'kannel' for sms.gateway", r.stderr)
         conf = os.path.join(s.node.tmp, 'gammu.ini')
         with open(conf, 'w') as fp:
             fp.write('[sms]\ngateway = gammu\n')
