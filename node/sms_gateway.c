@@ -65,7 +65,7 @@ int sms_outgoing_check(const char *dir, struct sms_outgoing_health *h)
     return 0;
 }
 
-int sms_gateway_remember(struct store *s, const char *dir, enum sms_gateway g)
+void sms_gateway_remember(struct store *s, const char *dir, enum sms_gateway g)
 {
     char old[1100] = "";
     int r = 0;
@@ -75,7 +75,8 @@ int sms_gateway_remember(struct store *s, const char *dir, enum sms_gateway g)
     if (r == 0 && (store_meta_get(s, "sms_gateway", old, sizeof(old)) < 0 ||
                    strcmp(old, sms_gateway_name(g)) != 0))
         r = store_meta_set(s, "sms_gateway", sms_gateway_name(g));
-    return r;
+    if (r < 0)      /* only `status` reads them: the spool works without */
+        log_errno(LOG_WARNING, r, "sms: cannot note the spool in the store for `status`");
 }
 
 static long long unwritten(struct store *s)

@@ -36,8 +36,9 @@ struct sms_outgoing_health {
 int sms_outgoing_check(const char *dir, struct sms_outgoing_health *h);
 
 /* Remembers the spool and gateway in the store's meta table (so that
- * `status` can look at the spool); writes only when they changed. */
-int sms_gateway_remember(struct store *s, const char *dir, enum sms_gateway g);
+ * `status` can look at the spool); writes only when they changed. A
+ * failure (a busy store) is logged, not fatal: the spool works without. */
+void sms_gateway_remember(struct store *s, const char *dir, enum sms_gateway g);
 
 /* Adds "sms" (an object, or null when no spool was ever used) to a status
  * object: spool, gateway, outgoing, stuck, oldest_stuck_s, oldest_file,

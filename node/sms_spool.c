@@ -445,7 +445,7 @@ int sms_cmd(struct store *s, const struct node_config *cfg, int argc, char **arg
     }
     r = sms_spool_open(dir, gw, &sp);
     if (r == 0)
-        r = sms_gateway_remember(s, dir, gw);
+        sms_gateway_remember(s, dir, gw);
     if (r == 0)
         r = validator_new(s, &v);
     /* passes until nothing is left that can be handled now (bounded) */
@@ -545,7 +545,7 @@ static int sms_start(struct daemon *d)
     sd->d = d;
     r = sms_spool_open(d->sms_spool, d->cfg->sms_gateway, &sd->sp);
     if (r == 0)
-        r = sms_gateway_remember(d->store, d->sms_spool, d->cfg->sms_gateway);
+        sms_gateway_remember(d->store, d->sms_spool, d->cfg->sms_gateway);
     if (r < 0) {
         sms_spool_free(sd->sp);
         free(sd);
