@@ -72,6 +72,11 @@ int  web_out_put(struct web_out *o, const void *data, size_t len);
 void web_out_error(struct web_out *o, int status, const char *code, const char *message);
 /* On the worker: the answer failed after its start (cut short). */
 void web_out_fail(struct web_out *o);
+/* On the worker: keeps a copy of what is put from now on, up to max
+ * bytes; web_out_captured() takes it (NULL when it grew past max or the
+ * answer failed). */
+void web_out_capture(struct web_out *o, size_t max);
+char *web_out_captured(struct web_out *o, size_t *len);
 /* Bytes handed over so far. */
 uint64_t web_out_bytes(const struct web_out *o);
 
@@ -101,6 +106,7 @@ struct web_app {
     const char         *assets_dir;     /* NULL: the embedded files */
     int                 secure_cookie;  /* TLS: cookies get Secure */
     int                 client_cert;    /* a client CA is configured */
+    unsigned            cache_ms;       /* pages' answers kept this long (0: none) */
     uint64_t            requests, exports, refused;
 };
 
@@ -134,6 +140,8 @@ int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
                      const char **bad);
 /* The dataset called name, or NULL. */
 const struct web_dataset *web_dataset_find(const char *name);
+/* Frees the answers kept for the pages (at exit). */
+void web_cache_free(void);
 /* Its name, for the file name of an export. */
 const char *web_dataset_name(const struct web_dataset *d);
 /* On a worker: runs dataset d with f on a replica connection and writes

@@ -202,6 +202,84 @@ const char *web_dataset_name(const struct web_dataset *d)
     return d->name;
 }
 
+/* ------------------------------------------------------------ answers kept
+ * The pages' JSON answers (up to CACHE_BODY_MAX bytes) are kept for
+ * --cache-seconds, keyed by the dataset and every filter value (the area
+ * already within the caller's scope, so a key never crosses scopes): 20
+ * analysts opening the same national page cost one query. The aggregates
+ * change at most once a second; the header's lag shows the rest. */
+#define CACHE_SLOTS    64
+#define CACHE_BODY_MAX (1 << 20)
+
+static struct cache_ent {
+    char     key[200];
+    char    *body;
+    size_t   len;
+    uint64_t at;                    /* uv_hrtime() / 1e6 when stored */
+} cache[CACHE_SLOTS];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void cache_key(const struct web_dataset *d, const struct web_filter *f, char *key,
+                      size_t cap)
+{
+    snprintf(key, cap, "%s|%s|%s|%s|%s|%s|%s|%s|%d|%d", d->name, f->area, f->from, f->to,
+             f->species, f->code, f->by, f->id, f->open_only, f->limit);
+}
+
+/* A copy of the answer kept under key when younger than ttl ms, or NULL. */
+static char *cache_get(const char *key, unsigned ttl, size_t *len)
+{
+    uint64_t now = uv_hrtime() / 1000000;
+    char *p = NULL;
+
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct cache_ent *e = &cache[i];
+        if (e->body && now - e->at < ttl && strcmp(e->key, key) == 0) {
+            p = malloc(e->len + 1);
+            if (p) {
+                memcpy(p, e->body, e->len);
+                *len = e->len;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return p;
+}
+
+/* Keeps body (taking it) under key, in place of the oldest answer. */
+static void cache_put(const char *key, char *body, size_t len)
+{
+    struct cache_ent *old = &cache[0];
+
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (strcmp(cache[i].key, key) == 0 || !cache[i].body) {
+            old = &cache[i];
+            break;
+        }
+        if (cache[i].at < old->at)
+            old = &cache[i];
+    }
+    free(old->body);
+    snprintf(old->key, sizeof(old->key), "%s", key);
+    old->body = body;
+    old->len = len;
+    old->at = uv_hrtime() / 1000000;
+    pthread_mutex_unlock(&cache_mu);
+}
+
+void web_cache_free(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        free(cache[i].body);
+        cache[i].body = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
 /* ------------------------------------------------------------ running */
 
 static const char *group_len(const char *by)
@@ -213,8 +291,9 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
                      const struct web_filter *f, enum web_format fmt, struct web_out *o)
 {
     static const Oid types[9] = { 25, 25, 25, 25, 25, 25, 25, 25, 25 };
-    char limit[12];
+    char limit[12], key[200];
     const char *params[9];
+    int cacheable;
     PGconn *pg;
     long n;
 
@@ -229,6 +308,20 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     params[6] = f->id;
     params[7] = f->open_only ? "1" : "";
     params[8] = limit;
+    cacheable = fmt == FMT_JSON && app->cache_ms > 0 && strcmp(d->name, "status") != 0;
+    if (cacheable) {
+        size_t len = 0;
+        char *body;
+        cache_key(d, f, key, sizeof(key));
+        body = cache_get(key, app->cache_ms, &len);
+        if (body) {
+            web_out_head(o, 200, "application/json; charset=utf-8", "Cache-Control: no-store\r\n");
+            (void) web_out_put(o, body, len);
+            free(body);
+            return;
+        }
+        web_out_capture(o, CACHE_BODY_MAX);
+    }
     pg = web_pool_get(app->replica, 10000);
     if (!pg) {
         web_out_error(o, 503, "unavailable", "the reporting database is not reachable");
@@ -248,6 +341,12 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     }
     n = web_out_rows(pg, o, fmt, d->name);
     web_pool_put(app->replica, pg);
+    if (cacheable && n >= 0) {
+        size_t len = 0;
+        char *body = web_out_captured(o, &len);
+        if (body)
+            cache_put(key, body, len);
+    }
     if (n >= 0)
         log_debug("web: %s: %ld rows, %llu bytes", d->name, n,
                   (unsigned long long)web_out_bytes(o));

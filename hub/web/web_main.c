@@ -4,7 +4,7 @@
  *   sikhnas-web [-v|-q] --pg CONNINFO [--pg-replica CONNINFO] serve
  *               --listen HOST:PORT --tls-cert FILE --tls-key FILE [--client-ca FILE]
  *               [--assets-dir DIR] [--tile-url URL] [--statement-timeout SECONDS]
- *               [--pg-conns N] [--upkeep]
+ *               [--pg-conns N] [--cache-seconds N] [--upkeep]
  *   sikhnas-web --pg CONNINFO account add LOGIN --name NAME --role ROLE [--scope CODE]
  *   sikhnas-web --pg CONNINFO account reset|disable|enable LOGIN
  *   sikhnas-web --pg CONNINFO account list
@@ -34,13 +34,14 @@ static void usage(FILE *f)
         "commands:\n"
         "  serve --listen HOST:PORT --tls-cert FILE --tls-key FILE [--client-ca FILE]\n"
         "        [--assets-dir DIR] [--tile-url URL] [--statement-timeout SECONDS]\n"
-        "        [--pg-conns N] [--upkeep]\n"
+        "        [--pg-conns N] [--cache-seconds N] [--upkeep]\n"
         "                     serve the analysts' pages and API over HTTPS (PORT 0: any\n"
         "                     free port; the bound address is printed on stdout). Pages\n"
         "                     read --pg-replica (default: --pg) with the statement\n"
         "                     timeout (30 s); accounts and sessions live on --pg. The\n"
         "                     operator pages need a certificate from --client-ca when it\n"
-        "                     is given. --upkeep also keeps the aggregates current.\n"
+        "                     is given. A page's answer is kept --cache-seconds (5; 0:\n"
+        "                     none). --upkeep also keeps the aggregates current.\n"
         "  account add LOGIN --name NAME --role ROLE [--scope CODE]\n"
         "                     ROLE national, province (scope: 2 digits), district\n"
         "                     (scope: 4 digits) or operator; the password is the first\n"
@@ -59,7 +60,7 @@ static void usage(FILE *f)
 
 struct cli {
     const char *pg, *replica, *listen, *cert, *key, *client_ca, *assets, *tiles;
-    int         timeout_s, conns, upkeep, once;
+    int         timeout_s, conns, upkeep, once, cache_s;
 };
 
 static uv_signal_t sig_term, sig_int;
@@ -98,6 +99,7 @@ static int serve(const struct cli *c)
     app.assets_dir = c->assets;
     app.secure_cookie = 1;
     app.client_cert = c->client_ca != NULL;
+    app.cache_ms = (unsigned)c->cache_s * 1000u;
     pthread_mutex_init(&app.throttle_mu, NULL);
     r = throttle_new(&app.throttle);
     if (r < 0)
@@ -147,6 +149,7 @@ static int serve(const struct cli *c)
 out:
     web_pool_free(app.replica);
     web_pool_free(app.primary);
+    web_cache_free();
     throttle_free(app.throttle);
     pthread_mutex_destroy(&app.throttle_mu);
     uv_loop_close(app.loop);
@@ -154,7 +157,7 @@ out:
 }
 
 enum { O_PG = 256, O_REPLICA, O_LISTEN, O_CERT, O_KEY, O_CA, O_ASSETS, O_TILES, O_TIMEOUT,
-       O_CONNS, O_UPKEEP, O_ONCE };
+       O_CONNS, O_UPKEEP, O_ONCE, O_CACHE };
 
 static const struct option longopts[] = {
     { "pg", required_argument, NULL, O_PG },
@@ -169,6 +172,7 @@ static const struct option longopts[] = {
     { "pg-conns", required_argument, NULL, O_CONNS },
     { "upkeep", no_argument, NULL, O_UPKEEP },
     { "once", no_argument, NULL, O_ONCE },
+    { "cache-seconds", required_argument, NULL, O_CACHE },
     { "help", no_argument, NULL, 'h' },
     { 0 },
 };
@@ -206,6 +210,8 @@ static int set_option(struct cli *c, int opt, const char *v)
         return set_number(&c->timeout_s, v, 1, 3600, "statement-timeout", " seconds");
     case O_CONNS:
         return set_number(&c->conns, v, 1, 64, "pg-conns", "");
+    case O_CACHE:
+        return set_number(&c->cache_s, v, 0, 300, "cache-seconds", " seconds");
     default:
         usage(stderr);
         return 2;
@@ -215,7 +221,7 @@ static int set_option(struct cli *c, int opt, const char *v)
 
 int main(int argc, char **argv)
 {
-    struct cli c = { .timeout_s = 30, .conns = 8 };
+    struct cli c = { .timeout_s = 30, .conns = 8, .cache_s = 5 };
     const char *cmd;
     int opt, r;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 struct web_out {
     uv_work_t          work;
@@ -31,6 +32,9 @@ struct web_out {
     char              *err_body;        /* an error before the first piece */
     int                failed;
     uint64_t           bytes;
+    struct strbuf      cap;             /* a copy of what was put (web_out_capture) */
+    size_t             cap_max;
+    int                capturing;
     /* the loop's */
     int                started, inflight, finished, ended;
 };
@@ -66,7 +70,29 @@ int web_out_put(struct web_out *o, const void *data, size_t len)
     pthread_mutex_unlock(&o->mu);
     o->bytes += len;
     uv_async_send(&o->async);
+    if (o->capturing && (o->cap.len + len > o->cap_max || strbuf_add(&o->cap, data, len) < 0)) {
+        o->capturing = 0;           /* too big to keep: not cached */
+        strbuf_free(&o->cap);
+    }
     return 0;
+}
+
+void web_out_capture(struct web_out *o, size_t max)
+{
+    o->capturing = 1;
+    o->cap_max = max;
+}
+
+char *web_out_captured(struct web_out *o, size_t *len)
+{
+    char *p;
+
+    if (!o->capturing || o->failed || o->err_body)
+        return NULL;
+    *len = o->cap.len;
+    p = o->cap.p ? strbuf_take(&o->cap) : strdup("");
+    o->capturing = 0;
+    return p;
 }
 
 void web_out_error(struct web_out *o, int status, const char *code, const char *message)
@@ -107,6 +133,7 @@ static void out_closed(uv_handle_t *h)
     free(o->ready);
     free(o->extra);
     free(o->err_body);
+    strbuf_free(&o->cap);
     free(o);
 }
 

@@ -186,7 +186,7 @@ class Central:
             return self.run(argv, stdin)
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
 
-    def start_web(self, upkeep=False, client_ca=None, extra=()):
+    def start_web(self, upkeep=False, client_ca=None, extra=('--cache-seconds', '0')):
         argv = [self.web_exe, '--pg', self.pg.conninfo]
         if self.standby:
             argv += ['--pg-replica', self.standby.conninfo]

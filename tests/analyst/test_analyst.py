@@ -185,6 +185,37 @@ class Scope(unittest.TestCase):
         self.assertEqual(s.get('nosuch').status, 404)
 
 
+class Cache(unittest.TestCase):
+    def test_pages_answer_from_the_cache(self):
+        """With --cache-seconds, an answer is kept per dataset and filter."""
+        C.stop_web()
+        try:
+            C.start_web(upkeep=True, extra=['--cache-seconds', '300'])
+            s = C.session('nat')
+            before = week_row(s.data('weekly'), A.W(3))['reports']
+            before51 = week_row(s.data('weekly', area='51'), A.W(3))['reports']
+            C.pg.psql(A.case_sql('cached1', '5101011001', 'U', A.W(3),
+                                 [{'species': 'SP', 'sick': 2, 'dead': 0}], signs=['KBG']))
+            t0 = time.time()
+            while time.time() - t0 < 60 and C.pg.psql(
+                    "SELECT count(*) FROM report.dirty") != '0':
+                time.sleep(0.1)
+            C.sync_replica()
+            self.assertEqual(week_row(s.data('weekly'), A.W(3))['reports'], before)  # kept
+            self.assertEqual(week_row(s.data('weekly', area='51'), A.W(3))['reports'],
+                             before51)                                               # kept
+            self.assertEqual(week_row(s.data('weekly', area='5101'), A.W(3))['reports'],
+                             before51 + 1)                  # another filter: asked anew
+            # another scope never gets a kept answer of a wider one
+            self.assertEqual([r['code'] for r in C.session('jabar').data('drill')],
+                             ['3202', '3201'])
+            self.assertEqual([r['code'] for r in s.data('drill')], ['32', '51'])
+        finally:
+            C.pg.psql("UPDATE case_report SET deleted = 1 WHERE id = 'cached1'")
+            C.stop_web()
+            C.start_web(upkeep=True)
+
+
 class Exports(unittest.TestCase):
     def test_csv(self):
         s = C.session('nat')

@@ -160,12 +160,13 @@ def cmd_load(a, web, hub):
                       'epi_week_rows': int(pg.psql('SELECT count(*) FROM report.epi_week'))}))
 
 
-def start_web(web, pg, tmp):
+def start_web(web, pg, tmp, cache_s):
     sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
     from hubtest import make_ca
     ca, crt, key = make_ca(tmp)
     p = subprocess.Popen([web, '-q', '--pg', pg.conninfo, 'serve', '--listen', '127.0.0.1:0',
-                          '--tls-cert', crt, '--tls-key', key, '--pg-conns', '8'],
+                          '--tls-cert', crt, '--tls-key', key, '--pg-conns', '8',
+                          '--cache-seconds', str(cache_s)],
                          stdout=subprocess.PIPE, text=True)
     port = int(p.stdout.readline().strip().rsplit(':', 1)[1])
     return p, port, ca
@@ -208,8 +209,9 @@ def cmd_run(a, web, hub):
     os.makedirs(tmp, exist_ok=True)
     subprocess.run([web, '--pg', pg.conninfo, 'account', 'add', 'bench', '--name', 'Bench',
                     '--role', 'national'], input='bench-bench-1\n', capture_output=True, text=True)
-    p, port, ca = start_web(web, pg, tmp)
-    res = {'cases': int(pg.psql('SELECT count(*) FROM case_report')), 'load_avg_start': load_avg()}
+    p, port, ca = start_web(web, pg, tmp, a.cache_seconds)
+    res = {'cases': int(pg.psql('SELECT count(*) FROM case_report')), 'load_avg_start': load_avg(),
+           'cache_seconds': a.cache_seconds}
     try:
         ctx, cookie = login(port, ca)
         year = '&from=%s&to=%s' % (time.strftime('%Y-%m-%d', time.gmtime(time.time() - 364 * 86400)),
@@ -226,6 +228,8 @@ def cmd_run(a, web, hub):
                         'bytes': size, 'load_avg': load_avg()}
             print('%s: p50 %.3f s, p99 %.3f s, %d bytes (load %.2f)' % (
                 label, pct(times, 50), pct(times, 99), size, load_avg()), flush=True)
+        if a.skip_tables:
+            series = lambda *x: None  # noqa: E731
         series('weekly_national_year', 'weekly table (national, 1 year)',
                '/api/v1/data/weekly?' + year[1:])
         series('epi_year_by_district', 'epi table (1 year, 514 districts)',
@@ -249,6 +253,9 @@ def cmd_run(a, web, hub):
             print('page %-14s 20 analysts: p99 %7.1f ms, %6.1f req/s (load %.2f)' % (
                 name, p99, float(rq.group(1)), load_avg()), flush=True)
         # 3. CSV export of N rows, RSS sampled
+        if a.skip_export:
+            print(json.dumps(res))
+            return
         n = a.export_rows
         to = pg.psql("SELECT event_date FROM case_report ORDER BY event_date DESC OFFSET %d LIMIT 1"
                      % (n - 1))
@@ -352,6 +359,9 @@ def main():
     ap.add_argument('--export-rows', type=int, default=1000000)
     ap.add_argument('--wrk-seconds', type=int, default=10)
     ap.add_argument('--pages', default=','.join(PAGES), help='the pages wrk loads')
+    ap.add_argument('--cache-seconds', type=int, default=5, help="sikhnas-web's answer cache")
+    ap.add_argument('--skip-tables', action='store_true', help='no epi table series')
+    ap.add_argument('--skip-export', action='store_true')
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     web = os.path.join(build, 'hub', 'web', 'sikhnas-web')
