@@ -10,10 +10,12 @@
 #define PROBE     32                /* ticket slots looked at for one node */
 #define RATE_MIN  0.5               /* batches a second the schedule assumes at least */
 #define ADMIT_GUESS_MS 500.0        /* a batch's time until one is measured */
+#define ADMIT_LATE_MS  2000         /* a refused node's allowance beyond its jitter */
 
 struct ticket {
     char     node[40];
     uint64_t since_ms;              /* first refused; 0: free */
+    uint64_t expect_ms;             /* expected back by then (Retry-After and jitter) */
 };
 
 struct hub_admit {
@@ -110,12 +112,14 @@ static double pace(const struct hub_admit *a)
 }
 
 /* Refuses one batch of node: a ticket, and a return time after the
- * batches waiting and the refused nodes with older tickets, at the rate
- * measured now (so a wrong guess at the start corrects itself). */
+ * batches waiting and the refused nodes with older tickets that are still
+ * expected back (a node that did not come back when told is not waited
+ * for), at the rate measured now (so a wrong guess at the start corrects
+ * itself). */
 static unsigned refuse(struct hub_admit *a, const char *node, uint64_t now_ms)
 {
-    const struct ticket *mine;
-    unsigned ahead = a->nqueued;
+    struct ticket *mine;
+    unsigned ahead = a->nqueued, wait;
     double wait_s;
 
     a->refused++;
@@ -123,14 +127,17 @@ static unsigned refuse(struct hub_admit *a, const char *node, uint64_t now_ms)
     mine = ticket_find(a, node, now_ms);
     for (size_t i = 0; i < ADMIT_TICKETS; i++) {
         const struct ticket *t = &a->tickets[i];
-        if (t->since_ms && t != mine && now_ms - t->since_ms <= ADMIT_TICKET_MS &&
+        if (t->since_ms && t != mine && now_ms <= t->expect_ms &&
             (!mine || t->since_ms <= mine->since_ms))
             ahead++;
     }
     wait_s = (ahead + 1) / pace(a);
     if (wait_s > ADMIT_RETRY_MAX)
         wait_s = ADMIT_RETRY_MAX;
-    return wait_s < 1 ? 1 : (unsigned)(wait_s + 0.999);
+    wait = wait_s < 1 ? 1 : (unsigned)(wait_s + 0.999);
+    if (mine)
+        mine->expect_ms = now_ms + wait * 1500ull + ADMIT_LATE_MS;
+    return wait;
 }
 
 /* ------------------------------------------------------------ entering */
