@@ -28,6 +28,9 @@ void metrics_contact(struct hub_metrics *m, const char *node, const char *distri
 /* A committed batch's time waiting for admission and from admission to its
  * answer (hub_admit.h), seconds. */
 void metrics_admitted(struct hub_metrics *m, double wait_s, double service_s);
+/* A push batch that decoded, by how it came: 0 identity, 1 gzip, 2 zstd,
+ * 3 zstd with the batch dictionary. */
+void metrics_push_encoding(struct hub_metrics *m, int which);
 /* The admission gauges, set before metrics_render(): batches admitted and
  * waiting now, refused (429) in all, the measured batches a second. */
 void metrics_admission(struct hub_metrics *m, unsigned active, unsigned queued,

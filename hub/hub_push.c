@@ -448,6 +448,9 @@ static void decode_done(uv_work_t *w, int status)
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }
+    metrics_push_encoding(j->h->metrics, j->enc == ENC_ZSTD &&
+                          batch_frame_dict(j->req->body, j->req->body_len) == BATCH_DICT_ID ?
+                          3 : (int)j->enc);
     if (j->b.base_seq >= 0 && earlier_pending(j)) {
         j->parked = 1;                  /* the earlier one wakes it: locked, or ended */
         return;

@@ -638,6 +638,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     }
     if (c->q->hdr_accept[0] && !strstr(c->q->hdr_accept, "zstd"))
         c->use_gzip = 1;
+    if (c->q->hdr_accept[0])    /* an older hub does not list it: no dictionary */
+        c->use_dict = strstr(c->q->hdr_accept, BATCH_DICT_TOKEN) != NULL;
     if (status == 200)
         return c->q->phase == PH_PUSH ? push_apply(c) : pull_apply(c);
 
@@ -673,7 +675,10 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         r = -EMSGSIZE;
         break;
     case 415:
-        c->use_gzip = 1;
+        if (c->use_dict)        /* unsupported_dictionary: plain zstd first */
+            c->use_dict = 0;
+        else
+            c->use_gzip = 1;
         r = -EPROTO;
         break;
     case 400:

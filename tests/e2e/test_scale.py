@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""test_admission.py - the hub's admission control of push batches
-(hub/hub_admit.c, docs/protocol.md §4.6) with the real sikhnas-hub over TLS,
-a throwaway PostgreSQL + PostGIS and a real sikhnas-node.
+"""test_scale.py - the hub at national scale: admission control of push
+batches (hub/hub_admit.c, docs/protocol.md §4.6) and the zstd dictionary of
+batches (sync/batch.c, §4.7), with the real sikhnas-hub over TLS, a
+throwaway PostgreSQL + PostGIS and a real sikhnas-node.
 
-    test_admission.py NODE_EXE HUB_EXE [TEST ...]
+    test_scale.py NODE_EXE HUB_EXE [TEST ...]
 
 The hub runs with --admit 1 --admit-queue 1: one batch at a time, one
 waiting. A test holds that one slot by locking a node's registry row in
@@ -13,8 +14,11 @@ queue is answered 429 at once with a Retry-After and changes nothing; a
 batch of a node holding a priority report (X-Sikhnas-Priority: 1) goes
 before a routine one waiting; the batches waiting stay at the configured
 cap however many nodes push; the real node honours Retry-After with jitter
-and then syncs every record exactly once."""
-import json
+and then syncs every record exactly once. Dictionary: a batch made with it
+is applied, one made without it (an old node) too, one naming a dictionary
+the hub lacks is refused with 415 and changes nothing, and the real node
+uses it once the hub has listed it."""
+import hashlib
 import os
 import re
 import subprocess
@@ -188,7 +192,69 @@ def test_real_node_honours_retry_after_with_jitter():
     assert node.status()['outbox'] == 0
 
 
-TESTS = [test_busy_answers_429_and_priority_goes_first,
+DICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-1.zdict')
+
+
+def dict_push(node, seq, mangle=False):
+    """A batch of one row compressed with the batch dictionary (zstd -D);
+    mangle: the frame names dictionary id + 1 instead."""
+    rows = [hubtest.case_row(seq, node, note='Pak Slamet di dusun Sukamaju: 3 ekor ayam '
+                             'kampung lemas dan tidak mau makan sejak 2 hari.')]
+    body, h = hubtest.encode_batch(node, seq, {'case_report': (hubtest.CASE_COLS, rows)},
+                                   enc='identity')
+    body = subprocess.run(['zstd', '-3', '-q', '-c', '-D', DICT], input=body,
+                          capture_output=True, check=True).stdout
+    at = body.find(b'\x01\x00\x48\x53', 4, 12)   # the dictionary id in the frame header
+    assert at > 0
+    if mangle:
+        body = body[:at] + b'\x02' + body[at + 1:]
+    h['Content-Encoding'] = 'zstd'
+    h['X-Sikhnas-Digest'] = 'sha256=' + hashlib.sha256(body).hexdigest()
+    h.update(hubtest.ident(node, D))
+    return ENV.hub.request('POST', '/v1/push', body, h)
+
+
+def encoded(which):
+    return gauge('sikhnas_hub_push_encoding_total{encoding="%s"}' % which)
+
+
+def test_dictionary_and_old_nodes():
+    n = hubtest.uuid7()
+    before = encoded('zstd-dict-1')
+    st, hdrs, js = dict_push(n, 1)
+    assert st == 200 and js['applied'] == 1, (st, js)
+    assert 'zstd-dict-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
+    assert encoded('zstd-dict-1') == before + 1
+    # an old node: plain zstd and gzip, no dictionary
+    for seq, enc in ((2, 'zstd'), (3, 'gzip')):
+        rows = [hubtest.case_row(seq, n)]
+        body, h = hubtest.encode_batch(n, seq, {'case_report': (hubtest.CASE_COLS, rows)},
+                                       enc=enc)
+        h.update(hubtest.ident(n, D))
+        assert ENV.hub.request('POST', '/v1/push', body, h)[0] == 200
+    # a dictionary this hub does not have: refused, nothing applied
+    st, _, js = dict_push(n, 4, mangle=True)
+    assert st == 415 and js['error'] == 'unsupported_dictionary', (st, js)
+    assert rows_of(n) == 3
+
+
+def test_real_node_uses_the_dictionary():
+    node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=TMP))
+    e2elib.enroll(ENV, node)
+    path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), 600,
+                              list(nodetest.villages(D))[:20])
+    assert node.run('import', '--no-progress', path).returncode == 0
+    before = encoded('zstd-dict-1')
+    r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
+                 '--no-progress', '--batch-kib', '4')
+    assert r.returncode == 0, r.stderr
+    # the first batch goes before the hub has listed the dictionary; the rest with it
+    assert encoded('zstd-dict-1') - before >= 2
+    assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
+
+
+TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
+         test_busy_answers_429_and_priority_goes_first,
          test_waiting_batches_capped_by_configuration,
          test_real_node_honours_retry_after_with_jitter]
 
