@@ -76,8 +76,10 @@ static struct ticket *ticket_find(struct hub_admit *a, const char *node, uint64_
     return NULL;
 }
 
-/* Gives node a ticket unless it has one (or every slot it may use is taken). */
-static void ticket_give(struct hub_admit *a, const char *node, uint64_t now_ms)
+/* Gives node a ticket from since_ms unless it has one (or every slot it
+ * may use is taken). */
+static void ticket_give(struct hub_admit *a, const char *node, uint64_t since_ms,
+                        uint64_t now_ms)
 {
     size_t h = ticket_hash(node);
 
@@ -87,7 +89,7 @@ static void ticket_give(struct hub_admit *a, const char *node, uint64_t now_ms)
         struct ticket *t = &a->tickets[(h + (size_t)i) & (ADMIT_TICKETS - 1)];
         if (!t->since_ms) {
             snprintf(t->node, sizeof(t->node), "%s", node);
-            t->since_ms = now_ms ? now_ms : 1;
+            t->since_ms = since_ms ? since_ms : 1;
             return;
         }
     }
@@ -111,19 +113,22 @@ static double pace(const struct hub_admit *a)
     return r > RATE_MIN ? r : RATE_MIN;
 }
 
-/* Refuses one batch of node: a ticket, and a return time after the
- * batches waiting and the refused nodes with older tickets that are still
- * expected back (a node that did not come back when told is not waited
- * for), at the rate measured now (so a wrong guess at the start corrects
- * itself). */
-static unsigned refuse(struct hub_admit *a, const char *node, uint64_t now_ms)
+/* Refuses one batch of node, which has had its place since since_ms: a
+ * ticket, and a return time after the batches waiting and the refused
+ * nodes with older tickets that are still expected back (a node that did
+ * not come back when told is not waited for), at the rate measured now
+ * (so a wrong guess at the start corrects itself). The node adds up to
+ * half of Retry-After as jitter, a quarter on average: the hub asks for
+ * that much less, and a node that comes back early still has its place. */
+static unsigned refuse(struct hub_admit *a, const char *node, uint64_t since_ms,
+                       uint64_t now_ms)
 {
     struct ticket *mine;
     unsigned ahead = a->nqueued, wait;
     double wait_s;
 
     a->refused++;
-    ticket_give(a, node, now_ms);
+    ticket_give(a, node, since_ms, now_ms);
     mine = ticket_find(a, node, now_ms);
     for (size_t i = 0; i < ADMIT_TICKETS; i++) {
         const struct ticket *t = &a->tickets[i];
@@ -131,16 +136,33 @@ static unsigned refuse(struct hub_admit *a, const char *node, uint64_t now_ms)
             (!mine || t->since_ms <= mine->since_ms))
             ahead++;
     }
-    wait_s = (ahead + 1) / pace(a);
+    wait_s = (ahead + 1) / pace(a) / 1.25;
     if (wait_s > ADMIT_RETRY_MAX)
         wait_s = ADMIT_RETRY_MAX;
-    wait = wait_s < 1 ? 1 : (unsigned)(wait_s + 0.999);
+    wait = wait_s < 1 ? 1 : (unsigned)(wait_s + 0.5);
     if (mine)
         mine->expect_ms = now_ms + wait * 1500ull + ADMIT_LATE_MS;
     return wait;
 }
 
 /* ------------------------------------------------------------ entering */
+
+/* Refuses the batches that have waited longer than ADMIT_WAIT_MS: a node
+ * should not hold its connection open for long; it keeps its place. */
+static void expire(struct hub_admit *a, uint64_t now_ms)
+{
+    struct admit_entry *e, *next;
+
+    for (e = TAILQ_FIRST(&a->queue); e; e = next) {
+        next = TAILQ_NEXT(e, link);
+        if (now_ms - e->queued_ms <= ADMIT_WAIT_MS)
+            continue;
+        TAILQ_REMOVE(&a->queue, e, link);
+        e->queued = 0;
+        a->nqueued--;
+        e->refuse(e, refuse(a, e->node, e->key & ~PRIO_BIT, now_ms));
+    }
+}
 
 /* Puts e in the queue by key, never before a batch of its own node. */
 static void enqueue(struct hub_admit *a, struct admit_entry *e)
@@ -167,6 +189,7 @@ int admit_enter(struct hub_admit *a, struct admit_entry *e, const char *node, in
     struct ticket *t;
     struct admit_entry *worst;
 
+    expire(a, now_ms);
     snprintf(e->node, sizeof(e->node), "%s", node);
     t = ticket_find(a, node, now_ms);
     e->key = (priority ? 0 : PRIO_BIT) | (t ? t->since_ms : now_ms);
@@ -185,10 +208,10 @@ int admit_enter(struct hub_admit *a, struct admit_entry *e, const char *node, in
     worst->queued = 0;
     a->nqueued--;
     if (worst == e) {
-        *retry_s = refuse(a, node, now_ms);
+        *retry_s = refuse(a, node, e->key & ~PRIO_BIT, now_ms);
         return -EBUSY;
     }
-    worst->refuse(worst, refuse(a, worst->node, now_ms));
+    worst->refuse(worst, refuse(a, worst->node, worst->key & ~PRIO_BIT, now_ms));
     return 0;
 }
 
@@ -208,6 +231,7 @@ void admit_leave(struct hub_admit *a, double service_ms, uint64_t now_ms)
         ticket_drop(a, e->node, now_ms);
         e->start(e);
     }
+    expire(a, now_ms);
 }
 
 void admit_counts(const struct hub_admit *a, unsigned *active, unsigned *queued,

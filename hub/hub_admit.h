@@ -10,7 +10,9 @@
  * its measured rate of batches a second. A refused node keeps its place: the hub remembers when it was
  * first refused (a ticket, ADMIT_TICKETS of them at most), so on its return
  * it goes before nodes that were refused later or never; a queued batch
- * that a better one pushes out of a full queue is refused the same way. The
+ * that a better one pushes out of a full queue, or that has waited
+ * ADMIT_WAIT_MS (a node should not hold its connection long), is refused
+ * the same way, keeping its place. The
  * rate is the number of slots over a batch's time from admission to its
  * end, smoothed (ADMIT_GUESS_MS until the first one ends). A
  * node's batches never overtake each other in the queue. Memory: decoded
@@ -28,6 +30,7 @@
 #define ADMIT_TICKETS    8192       /* refused nodes remembered */
 #define ADMIT_TICKET_MS  600000     /* a ticket older than this is forgotten */
 #define ADMIT_RETRY_MAX  60         /* the longest Retry-After, seconds */
+#define ADMIT_WAIT_MS    2000       /* the longest a batch waits; then 429 */
 
 struct hub_admit;
 

@@ -98,6 +98,30 @@ static void node_order(void)
         free(x[i]);
 }
 
+/* A batch that has waited ADMIT_WAIT_MS is refused, and keeps its place. */
+static void wait_cap(void)
+{
+    struct hub_admit *a;
+    struct ent *x[4];
+
+    CHECK(admit_new(1, 4, T0, &a) == 0);
+    for (int i = 0; i < 4; i++)
+        x[i] = ent_new();
+    CHECK(enter(a, x[0], "busy", 0, T0) == 1);
+    CHECK(enter(a, x[1], "old", 0, T0) == 0);
+    CHECK(enter(a, x[2], "new", 0, T0 + ADMIT_WAIT_MS) == 0);
+    CHECK(!x[1]->refused);
+    CHECK(enter(a, x[3], "other", 0, T0 + ADMIT_WAIT_MS + 1) == 0);
+    CHECK(x[1]->refused == 1 && x[1]->retry >= 1);     /* waited too long */
+    CHECK(!x[2]->refused);
+    CHECK(enter(a, x[1], "old", 0, T0 + ADMIT_WAIT_MS + 500) == 0);   /* back */
+    admit_leave(a, 100, T0 + ADMIT_WAIT_MS + 600);
+    CHECK(x[1]->started == 1 && !x[2]->started);       /* its place kept */
+    admit_free(a);
+    for (int i = 0; i < 4; i++)
+        free(x[i]);
+}
+
 /* Refusals one after another get later and later return times, about one
  * rate-interval apart, never beyond ADMIT_RETRY_MAX. */
 static void spread(void)
@@ -225,6 +249,7 @@ int main(void)
 {
     caps_and_order();
     node_order();
+    wait_cap();
     spread();
     storm();
     return t_done();
