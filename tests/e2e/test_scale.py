@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -87,6 +86,16 @@ def gauge(name):
 
 def rows_of(node):
     return int(ENV.pg.scalar("SELECT count(*) FROM case_report WHERE origin = '%s'" % node))
+
+
+def new_node(n):
+    """A real node, enrolled, with n case reports queued."""
+    node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=TMP))
+    e2elib.enroll(ENV, node)
+    path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), n,
+                              list(nodetest.villages(D))[:20])
+    assert node.run('import', '--no-progress', path).returncode == 0
+    return node
 
 
 def held_slot():
@@ -155,11 +164,7 @@ def test_waiting_batches_capped_by_configuration():
 
 
 def test_real_node_honours_retry_after_with_jitter():
-    node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=TMP))
-    e2elib.enroll(ENV, node)
-    path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), 200,
-                              list(nodetest.villages(D))[:20])
-    assert node.run('import', '--no-progress', path).returncode == 0
+    node = new_node(200)
     # a fresh hub (it forgets the nodes refused by the tests before) with no
     # queue: while the slot is held every push is refused
     args = ENV.hub.extra_args
@@ -242,11 +247,7 @@ def test_dictionary_and_old_nodes():
 
 
 def test_real_node_uses_the_dictionary():
-    node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=TMP))
-    e2elib.enroll(ENV, node)
-    path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), 600,
-                              list(nodetest.villages(D))[:20])
-    assert node.run('import', '--no-progress', path).returncode == 0
+    node = new_node(600)
     before = encoded('zstd-dict-1')
     r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
                  '--no-progress', '--batch-kib', '4')
@@ -264,25 +265,8 @@ TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
 
 def main():
     global ENV
-    want = sys.argv[3:]
-    tests = [t for t in TESTS if not want or t.__name__ in want or t.__name__[5:] in want]
-    passed = failed = 0
     ENV = hubtest.Env(extra_args=['--admit', '1', '--admit-queue', '1'])
-    try:
-        for t in tests:
-            t0 = time.time()
-            try:
-                t()
-                passed += 1
-                print('ok   %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
-            except Exception:
-                failed += 1
-                print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
-                traceback.print_exc()
-    finally:
-        ENV.close()
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return e2elib.run_tests(TESTS, sys.argv[3:], ENV)
 
 
 if __name__ == '__main__':

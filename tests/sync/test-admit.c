@@ -34,6 +34,24 @@ static struct ent *ent_new(void)
     return x;
 }
 
+/* A hub_admit of active_max and queue_max at T0, and n entries in x. */
+static struct hub_admit *setup(unsigned active_max, unsigned queue_max, struct ent **x, int n)
+{
+    struct hub_admit *a = NULL;
+
+    CHECK(admit_new(active_max, queue_max, T0, &a) == 0);
+    for (int i = 0; i < n; i++)
+        x[i] = ent_new();
+    return a;
+}
+
+static void teardown(struct hub_admit *a, struct ent **x, int n)
+{
+    admit_free(a);
+    for (int i = 0; i < n; i++)
+        free(x[i]);
+}
+
 static int enter(struct hub_admit *a, struct ent *x, const char *node, int prio, uint64_t now)
 {
     return admit_enter(a, &x->e, node, prio, now, &x->retry);
@@ -41,15 +59,11 @@ static int enter(struct hub_admit *a, struct ent *x, const char *node, int prio,
 
 static void caps_and_order(void)
 {
-    struct hub_admit *a;
     struct ent *x[8];
+    struct hub_admit *a = setup(2, 2, x, 8);
     unsigned active, queued;
     uint64_t refused;
     double rate;
-
-    CHECK(admit_new(2, 2, T0, &a) == 0);
-    for (int i = 0; i < 8; i++)
-        x[i] = ent_new();
     CHECK(enter(a, x[0], "n0", 0, T0) == 1);
     CHECK(enter(a, x[1], "n1", 0, T0) == 1);
     CHECK(enter(a, x[2], "n2", 0, T0 + 1) == 0);
@@ -71,20 +85,14 @@ static void caps_and_order(void)
     CHECK(enter(a, x[7], "n3", 0, T0 + 40) == 0);
     admit_leave(a, 100, T0 + 50);
     CHECK(x[7]->started == 1 && !x[6]->started);
-    admit_free(a);
-    for (int i = 0; i < 8; i++)
-        free(x[i]);
+    teardown(a, x, 8);
 }
 
 /* a node's second batch never overtakes its first, even with priority */
 static void node_order(void)
 {
-    struct hub_admit *a;
     struct ent *x[4];
-
-    CHECK(admit_new(1, 4, T0, &a) == 0);
-    for (int i = 0; i < 4; i++)
-        x[i] = ent_new();
+    struct hub_admit *a = setup(1, 4, x, 4);
     CHECK(enter(a, x[0], "busy", 0, T0) == 1);
     CHECK(enter(a, x[1], "a", 0, T0 + 1) == 0);
     CHECK(enter(a, x[2], "b", 0, T0 + 2) == 0);
@@ -93,20 +101,14 @@ static void node_order(void)
     CHECK(x[1]->started == 1);
     admit_leave(a, 100, T0 + 5);
     CHECK(x[3]->started == 1 && !x[2]->started);    /* then a's P batch, before b */
-    admit_free(a);
-    for (int i = 0; i < 4; i++)
-        free(x[i]);
+    teardown(a, x, 4);
 }
 
 /* A batch that has waited ADMIT_WAIT_MS is refused, and keeps its place. */
 static void wait_cap(void)
 {
-    struct hub_admit *a;
     struct ent *x[4];
-
-    CHECK(admit_new(1, 4, T0, &a) == 0);
-    for (int i = 0; i < 4; i++)
-        x[i] = ent_new();
+    struct hub_admit *a = setup(1, 4, x, 4);
     CHECK(enter(a, x[0], "busy", 0, T0) == 1);
     CHECK(enter(a, x[1], "old", 0, T0) == 0);
     CHECK(enter(a, x[2], "new", 0, T0 + ADMIT_WAIT_MS) == 0);
@@ -117,9 +119,7 @@ static void wait_cap(void)
     CHECK(enter(a, x[1], "old", 0, T0 + ADMIT_WAIT_MS + 500) == 0);   /* back */
     admit_leave(a, 100, T0 + ADMIT_WAIT_MS + 600);
     CHECK(x[1]->started == 1 && !x[2]->started);       /* its place kept */
-    admit_free(a);
-    for (int i = 0; i < 4; i++)
-        free(x[i]);
+    teardown(a, x, 4);
 }
 
 /* Refusals one after another get later and later return times, about one
