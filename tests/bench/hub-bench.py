@@ -46,7 +46,7 @@ def make_rows(node, first, n, vill, rnd):
     """n realistic case reports (seq first..first+n-1) as CASE_COLS rows."""
     species = ['AY', 'IT', 'SP', 'KB', 'DB', 'BB', 'KR']
     signs = ['DMM', 'DIA', 'KBG', 'DBD']
-    base_ms = int(time.time() * 1000) - 86400000
+    base_ms = int(time.time() * 1000) - 3 * 86400000   # 100,000 rows a second apart: all past
     out = []
     for i in range(n):
         seq = first + i
