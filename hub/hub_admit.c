@@ -118,8 +118,10 @@ static double pace(const struct hub_admit *a)
  * nodes with older tickets that are still expected back (a node that did
  * not come back when told is not waited for), at the rate measured now
  * (so a wrong guess at the start corrects itself). The node adds up to
- * half of Retry-After as jitter, a quarter on average: the hub asks for
- * that much less, and a node that comes back early still has its place. */
+ * half of Retry-After as jitter, a quarter on average; the hub asks for a
+ * third less, so that nodes come back a little early: a node early waits
+ * in the queue (at most ADMIT_WAIT_MS) with its place, one late leaves the
+ * database idle. */
 static unsigned refuse(struct hub_admit *a, const char *node, uint64_t since_ms,
                        uint64_t now_ms)
 {
@@ -136,7 +138,7 @@ static unsigned refuse(struct hub_admit *a, const char *node, uint64_t since_ms,
             (!mine || t->since_ms <= mine->since_ms))
             ahead++;
     }
-    wait_s = (ahead + 1) / pace(a) / 1.25;
+    wait_s = (ahead + 1) / pace(a) / 1.5;
     if (wait_s > ADMIT_RETRY_MAX)
         wait_s = ADMIT_RETRY_MAX;
     wait = wait_s < 1 ? 1 : (unsigned)(wait_s + 0.5);

@@ -62,8 +62,8 @@ static void usage(FILE *f)
         "                               N connections open per address (64), each\n"
         "                               to finish its TLS handshake in SECONDS (5);\n"
         "                               N push batches decoded and applied at once\n"
-        "                               (2 x --pg-conns), N more waiting (as many; the\n"
-        "                               rest: 429 with Retry-After), N MiB of request\n"
+        "                               (2 x --pg-conns), N more waiting (4 x --admit;\n"
+        "                               the rest: 429 with Retry-After), N MiB of request\n"
         "                               bodies held at once (256)\n"
         "\n"
         "CONNINFO is a libpq connection string or URI; list several hosts with\n"
@@ -356,7 +356,7 @@ static int cmd_run(struct cli *c)
     if (!o->admit)
         o->admit = 2 * o->pg_conns;
     if (o->admit_queue < 0)
-        o->admit_queue = o->admit;
+        o->admit_queue = 4 * o->admit;
     if (!o->cert_lifetime_s)
         o->cert_lifetime_s = 90u * 86400u;
     if (!o->enroll_per_min)

@@ -135,7 +135,7 @@ static void spread(void)
     CHECK(admit_new(4, 0, T0, &a) == 0);   /* rate guessed: 4 slots of ADMIT_GUESS_MS, 8 a second */
     for (int i = 0; i < 4; i++)
         CHECK(enter(a, x, "busy", 0, T0) == 1);
-    for (int i = 0; i < 600; i++) {
+    for (int i = 0; i < 800; i++) {
         snprintf(node, sizeof(node), "r%d", i);
         CHECK(enter(a, x, node, 0, T0) == -EBUSY);
         if (i == 0)
@@ -145,7 +145,7 @@ static void spread(void)
     }
     CHECK(mono);
     CHECK(first <= 2);
-    CHECK(last == ADMIT_RETRY_MAX);                   /* 600 at 8/s: capped at 60 s */
+    CHECK(last == ADMIT_RETRY_MAX);                   /* 800 at 8/s: capped at 60 s */
     admit_free(a);
     free(x);
 }
