@@ -162,10 +162,11 @@ def wait_for(pred, timeout=30, step=0.1):
     return pred()
 
 
-def run_tests(tests, want, env):
+def run_tests(tests, want, env, after_failure=None):
     """Runs the tests named in want (all when empty; with or without their
     test_ prefix) one after the other, prints ok/FAIL lines and a count,
-    closes env; returns the exit status."""
+    calls after_failure() after a failed one, closes env; returns the exit
+    status."""
     import traceback
     passed = failed = 0
     try:
@@ -181,6 +182,8 @@ def run_tests(tests, want, env):
                 failed += 1
                 print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
                 traceback.print_exc()
+                if after_failure:
+                    after_failure()
     finally:
         env.close()
     print('%d passed, %d failed' % (passed, failed))
