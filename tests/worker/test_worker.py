@@ -3,7 +3,7 @@
 real sikhnas-hub over TLS and a real SMTP server (python3-aiosmtpd, with
 STARTTLS and AUTH required, tests/worker/smtptest.py).
 
-usage: test_worker.py SIKHNAS_WORKER SIKHNAS_HUB [-k NAME]
+usage: test_worker.py SIKHNAS_WORKER SIKHNAS_HUB SIKHNAS_NODE [-k NAME]
 
 Time: delays are real except where a test says it scales them with
 --time-scale (every delay of the worker multiplied by F): "SMTP down for
@@ -28,12 +28,16 @@ except ImportError:       # a python3 other than Debian's (pyenv): use Debian's
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
+import e2elib  # noqa: E402
 import hubtest  # noqa: E402
+import nodetest  # noqa: E402
 import pgtemp  # noqa: E402
 import smtptest  # noqa: E402
 from hubtest import CASE_COLS, case_row, encode_batch, ident, uuid7  # noqa: E402
 
 WORKER = None
+NODE = None
 SEQ = {}
 
 
@@ -435,7 +439,57 @@ def test_health_block_checked(env, smtp):
           'metrics lack the node gauge')
 
 
-TESTS = [test_health_block_checked, test_alert_through_the_hub, test_kill9_while_sending,
+def test_real_node_alert_and_health(env, smtp):
+    """A real sikhnas-node: a P report entered on the node, synced through
+    the hub, becomes an alert email; the round's health block lands in
+    node_health (version, outbox, bytes, disk, certificate, clock). A hub
+    that fails the health block (here: its SQL function gone, 503) does not
+    fail the round: the node still syncs, as with a hub that has no
+    /v1/node-health (404, the same path on the node)."""
+    node = nodetest.Node(NODE, district='3201')
+    e2elib.enroll(env, node)
+    nid = node.status()['node_id']
+    w = Worker(env, smtp).start()
+    try:
+        r = node.add_report({'kind': 'P', 'syndrome': 'MMD', 'village': '3201011002',
+                             'event_date': '2026-12-01',
+                             'animals': [{'species': 'SP', 'sick': 2, 'dead': 5,
+                                          'at_risk': 40}]})
+        check(r.returncode == 0, r.stderr)
+        t0 = time.time()
+        r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % env.hub.port, '--ca',
+                     env.hub.ca, '--no-progress')
+        check(r.returncode == 0, 'sync: %s' % r.stderr)
+        cid = env.pg.psql("SELECT id FROM case_report WHERE src_node = '%s'" % nid)
+        m = wait_for(lambda: mails_for(smtp, 'alert:' + cid), 60, 'the alert of the node')
+        print('  node report to alert email: %.2f s' % (time.time() - t0))
+        check('mati mendadak' in m[0].get_body(('plain',)).get_content(), 'syndrome label')
+        h = env.pg.psql("SELECT v, version, outbox_depth, rows_rejected, bytes_up > 0, "
+                        "disk_total > 0, cert_not_after > now(), abs(clock_skew_s) < 5 "
+                        "FROM node_health WHERE node_id = '%s'" % nid)
+        check(h == '1|0.1.0|0|0|t|t|t|t', 'health block %r' % h)
+        check(env.pg.scalar("SELECT contacts FROM node_health_day WHERE node_id = '%s'" % nid)
+              == 1, 'contacts')
+        env.pg.psql("ALTER FUNCTION sikhnas_node_health_store(text, text, jsonb) "
+                    "RENAME TO sikhnas_node_health_store_gone")
+        try:
+            r = node.add_report({'kind': 'U', 'signs': ['DMM'], 'village': '3201011002',
+                                 'event_date': '2026-12-01',
+                                 'animals': [{'species': 'SP', 'sick': 1, 'dead': 0}]})
+            check(r.returncode == 0, r.stderr)
+            r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % env.hub.port, '--ca',
+                         env.hub.ca, '--no-progress')
+            check(r.returncode == 0, 'sync with the health block refused: %s' % r.stderr)
+            check(env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'"
+                                % nid) == 2, 'the round did not push')
+        finally:
+            env.pg.psql("ALTER FUNCTION sikhnas_node_health_store_gone(text, text, jsonb) "
+                        "RENAME TO sikhnas_node_health_store")
+    finally:
+        w.stop()
+
+
+TESTS = [test_health_block_checked, test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
          test_smtp_down_ten_minutes, test_two_workers_each_job_once,
          test_weekly_summary_at_local_time, test_fleet_watch]
 
@@ -453,8 +507,10 @@ def setup_recipients(env):
 def main():
     global WORKER
     args = sys.argv[1:]
+    global NODE
     WORKER = os.path.abspath(args.pop(0))
     os.environ['SIKHNAS_HUB'] = os.path.abspath(args.pop(0))
+    NODE = os.path.abspath(args.pop(0))
     only = args[args.index('-k') + 1] if '-k' in args else None
     failed = 0
     with hubtest.Env() as env:
