@@ -106,5 +106,7 @@ int job_run(struct job_ctx *ctx, const struct job *j)
         return job_sql(ctx, "SELECT sikhnas_fleet_watch()");
     if (!strcmp(j->kind, "upkeep"))
         return job_sql(ctx, "SELECT sikhnas_upkeep()");
+    if (!strcmp(j->kind, "aggregates"))
+        return job_sql(ctx, "SELECT sikhnas_aggregate_upkeep()");
     return job_fail(ctx, -EINVAL, 1, "unknown job kind '%s'", j->kind);
 }

@@ -27,7 +27,7 @@ static const char facts_sql[] =
     "      coalesce(a ->> 'dead', '0'), coalesce(a ->> 'at_risk', '-')), E'\\n') "
     "    FROM jsonb_array_elements(c.animals) a "
     "    LEFT JOIN code_list sp ON sp.list = 'species' AND sp.code = a ->> 'species'), ''), "
-    "  c.deleted, to_char(c.received_at AT TIME ZONE sikhnas_province_tz(c.village), "
+    "  c.deleted, to_char(c.received_at AT TIME ZONE report.tz(c.village), "
     "    'YYYY-MM-DD HH24:MI'), c.src_node "
     "FROM case_report c "
     "LEFT JOIN code_list s ON s.list = 'syndrome' AND s.code = c.syndrome "

@@ -2,7 +2,8 @@
  * (sikhnas_week_epi(), the one place its figures come from), the priority
  * events and the silent districts, in plain text and HTML, with the table
  * attached as CSV. Queued by sikhnas_schedule_summaries() at Monday 07:00
- * in the province's time zone. */
+ * in the province's time zone. The figures are the reporting schema's
+ * (010_report.sql), brought up to date first. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ static int csv_cell(struct strbuf *b, const char *s, int last)
 static int epi_table(struct summary *s, PGresult *e)
 {
     static const char *const head[] = { "kode", "kabupaten/kota", "laporan", "prioritas",
-                                        "sakit", "mati", "laporan terakhir" };
+                                        "sakit", "mati", "minggu laporan terakhir" };
     int r = strbuf_str(&s->text, "Tabel epidemiologi minggu ini\n"
                                  "kode  kabupaten/kota                     lap  prio  sakit   mati\n");
 
@@ -77,7 +78,7 @@ static int silent_list(struct summary *s, PGresult *e)
         if (strcmp(PQgetvalue(e, i, 2), "0"))
             continue;
         s->silent++;
-        r = strbuf_fmt(&s->text, "  - %s %s (laporan terakhir: %s)\n", PQgetvalue(e, i, 0),
+        r = strbuf_fmt(&s->text, "  - %s %s (laporan terakhir: minggu %s)\n", PQgetvalue(e, i, 0),
                        PQgetvalue(e, i, 1), last[0] ? last : "belum pernah");
         if (r == 0)
             r = strbuf_str(&s->html, "<li>");
@@ -99,8 +100,8 @@ static int priority_list(struct summary *s, PGresult *p, const char *base_url)
         r = strbuf_fmt(&s->html, "<h2>Kejadian prioritas (%d)</h2>\n<ul>\n", PQntuples(p));
     for (int i = 0; i < PQntuples(p) && r == 0; i++) {
 #define V(c) PQgetvalue(p, i, (c))
-        r = strbuf_fmt(&s->text, "  - %s %s %s (%s), Desa %s, %s: %s/cases/%s\n", V(1), V(2),
-                       V(3), V(4), V(5), V(6), base_url, V(0));
+        r = strbuf_fmt(&s->text, "  - %s %s %s (%s), Desa %s, %s, %s: %s/cases/%s\n", V(1),
+                       V(2), V(3), V(4), V(5), V(6), V(7), base_url, V(0));
         if (r == 0)
             r = strbuf_fmt(&s->html, "<li>%s <a href=\"%s/cases/%s\">%s</a> %s (", V(2), base_url,
                            V(0), V(1), V(3));
@@ -111,7 +112,7 @@ static int priority_list(struct summary *s, PGresult *p, const char *base_url)
         if (r == 0)
             r = mail_html(&s->html, V(5));
         if (r == 0)
-            r = strbuf_str(&s->html, "</li>\n");
+            r = strbuf_fmt(&s->html, ", %s</li>\n", V(7));
 #undef V
     }
     if (r == 0 && PQntuples(p) == 0)
@@ -119,16 +120,16 @@ static int priority_list(struct summary *s, PGresult *p, const char *base_url)
     return r ? r : strbuf_str(&s->html, "</ul>\n");
 }
 
+/* the week's priority events (report.priority_event, 011_report_views.sql) */
 static const char priority_sql[] =
-    "SELECT c.id, c.ref, c.event_date::text, coalesce(c.syndrome, ''), "
-    "  coalesce(s.label_id, c.syndrome, ''), coalesce(v.name, c.village), "
-    "  coalesce(d.name, left(c.village, 4)) "
-    "FROM case_report c "
-    "LEFT JOIN code_list s ON s.list = 'syndrome' AND s.code = c.syndrome "
-    "LEFT JOIN area v ON v.code = c.village LEFT JOIN area d ON d.code = left(c.village, 4) "
-    "WHERE c.kind = 'P' AND c.deleted = 0 AND left(c.village, 2) = $1 "
-    "  AND c.event_date >= $2::date AND c.event_date < $3::date "
-    "ORDER BY c.event_date, c.ref LIMIT 200";
+    "SELECT p.id, p.ref, p.event_date::text, coalesce(p.syndrome, ''), "
+    "  coalesce(s.label_id, p.syndrome, ''), coalesce(v.name, p.village), "
+    "  coalesce(d.name, p.district), CASE WHEN p.open THEN 'terbuka' ELSE 'selesai' END "
+    "FROM report.priority_event p "
+    "LEFT JOIN code_list s ON s.list = 'syndrome' AND s.code = p.syndrome "
+    "LEFT JOIN area v ON v.code = p.village LEFT JOIN area d ON d.code = p.district "
+    "WHERE p.province = $1 AND p.event_date >= $2::date AND p.event_date < $3::date "
+    "ORDER BY p.event_date, p.ref LIMIT 200";
 
 static const char *str(const cJSON *doc, const char *k)
 {
@@ -152,6 +153,9 @@ int job_summary(struct job_ctx *ctx, const struct job *j)
         goto out;
     }
     r = job_recipients(ctx, "vet,analyst", p[0], 0, &to, &nto);
+    /* the aggregates current before they are read */
+    if (r == 0)
+        r = job_query(ctx, "SELECT sikhnas_aggregate_upkeep()", 0, NULL, NULL);
     if (r == 0)
         r = job_query(ctx, "SELECT coalesce((SELECT name FROM area WHERE code = $1), $1), "
                            "to_char($2::date, 'DD-MM-YYYY'), to_char($3::date - 1, 'DD-MM-YYYY')",

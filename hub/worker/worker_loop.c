@@ -193,7 +193,7 @@ static int run_claimed(struct worker *w, PGresult *res)
     return r;
 }
 
-static void tick(struct worker *w)
+static void tick(struct worker *w, long tick_ms)
 {
     char now[64], bucket[32];
     time_t t = time(NULL) + w->cfg->now_offset;
@@ -217,6 +217,10 @@ static void tick(struct worker *w)
             "'fleet_watch:' || $1, '{}', 5::smallint)", 1, p, NULL);
     exec_ok(w->pg, "schedule", "SELECT sikhnas_job_enqueue('upkeep', "
             "'upkeep:' || current_date, '{}')", 0, NULL, NULL);
+    /* the reporting schema's aggregates, once a tick */
+    snprintf(bucket, sizeof(bucket), "%lld", (long long)(time(NULL) * 1000LL / tick_ms));
+    exec_ok(w->pg, "schedule", "SELECT sikhnas_job_enqueue('aggregates', "
+            "'aggregates:' || $1, '{}', 1::smallint)", 1, p, NULL);
 }
 
 static double mono_ms(void)
@@ -252,7 +256,7 @@ void *worker_thread(void *arg)
             retry_ms = 500;
         }
         if (w->index == 0 && mono_ms() >= next_tick) {
-            tick(w);
+            tick(w, tick_ms);
             next_tick = mono_ms() + tick_ms;
         }
         if (exec_ok(w->pg, "claim", claim_sql, 3, p, &res) < 0)

@@ -77,19 +77,6 @@ CREATE TABLE recipient (
 );
 CREATE UNIQUE INDEX recipient_national ON recipient (email, role) WHERE province IS NULL;
 
------------------------------------------------------------------- time zones
--- The province's legal time (WIB UTC+7, WITA UTC+8, WIT UTC+9), by the
--- first two digits of the official code.
-CREATE FUNCTION sikhnas_province_tz(province text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT CASE
-        WHEN left(province, 2) IN ('51', '52', '53', '63', '64', '65',
-                                    '71', '72', '73', '74', '75', '76') THEN 'Asia/Makassar'
-        WHEN left(province, 1) IN ('8', '9') THEN 'Asia/Jayapura'
-        ELSE 'Asia/Jakarta'
-    END
-$$;
-
 ------------------------------------------------------------------ priority alerts
 -- A priority (kind P) case queues its alert in the transaction that writes
 -- it, once per case (key alert:<id>). A later version queues an update only
@@ -114,46 +101,36 @@ CREATE TRIGGER case_report_alert AFTER INSERT OR UPDATE ON case_report
     FOR EACH ROW EXECUTE FUNCTION sikhnas_case_alert();
 
 ------------------------------------------------------------------ weekly figures
--- The week's epi table of a province, one row per district (regency) that
--- has a registered node or a report: what the weekly summary shows and attaches. The
--- summary reads it through this function only, so that it can be pointed
--- at the reporting schema's views when they exist.
+-- The epi table of a province for the weeks from p_from (a Monday) to
+-- p_to, one row per district (regency) with a registered node or a report:
+-- what the weekly summary shows and attaches. The figures come from the
+-- reporting schema (010_report.sql: report.district_week, kept current by
+-- report.upkeep(), and report.priority_event), not computed again here.
+-- last_report: the Monday of the district's last week with a report.
 CREATE FUNCTION sikhnas_week_epi(p_province text, p_from date, p_to date)
 RETURNS TABLE (district text, district_name text, reports bigint, priority bigint,
                sick bigint, dead bigint, last_report date)
 LANGUAGE sql STABLE AS $$
-    WITH d AS (
-        SELECT code, name FROM area WHERE level = 2 AND parent_code = p_province
-    ), c AS (
-        SELECT left(village, 4) AS district, count(*) AS reports,
-               count(*) FILTER (WHERE kind = 'P') AS priority,
-               sum((SELECT coalesce(sum((a ->> 'sick')::bigint), 0)
-                    FROM jsonb_array_elements(animals) a)) AS sick,
-               sum((SELECT coalesce(sum((a ->> 'dead')::bigint), 0)
-                    FROM jsonb_array_elements(animals) a)) AS dead
-        FROM case_report
-        WHERE deleted = 0 AND left(village, 2) = p_province
-          AND event_date >= p_from AND event_date < p_to
-        GROUP BY 1
-    ), l AS (
-        SELECT left(village, 4) AS district, max(event_date) AS last_report
-        FROM case_report WHERE deleted = 0 AND left(village, 2) = p_province
-          AND event_date < p_to
-        GROUP BY 1
-    )
-    SELECT d.code, d.name, coalesce(c.reports, 0), coalesce(c.priority, 0),
-           coalesce(c.sick, 0), coalesce(c.dead, 0), l.last_report
-    FROM d LEFT JOIN c ON c.district = d.code LEFT JOIN l ON l.district = d.code
-    WHERE c.district IS NOT NULL
-       OR EXISTS (SELECT 1 FROM node_registration n WHERE n.district = d.code
-                  AND n.revoked_at IS NULL)
+    SELECT d.code, d.name, coalesce(sum(w.reports), 0)::bigint,
+           (SELECT count(*) FROM report.priority_event p WHERE p.district = d.code
+                AND p.event_date >= p_from AND p.event_date < p_to),
+           coalesce(sum(w.sick), 0)::bigint, coalesce(sum(w.dead), 0)::bigint,
+           (SELECT max(x.week) FROM report.district_week x
+            WHERE x.district = d.code AND x.week < p_to AND x.reports > 0)
+    FROM area d
+    LEFT JOIN report.district_week w ON w.district = d.code AND w.week >= p_from
+                                    AND w.week < p_to
+    WHERE d.level = 2 AND d.parent_code = p_province
+    GROUP BY d.code, d.name
+    HAVING coalesce(sum(w.reports), 0) > 0
+        OR EXISTS (SELECT 1 FROM node_registration n WHERE n.district = d.code
+                   AND n.revoked_at IS NULL)
     ORDER BY d.code
 $$;
 
 ------------------------------------------------------------------ upkeep
 -- The daily upkeep job: finished jobs go after 30 days, node history and
--- closed fleet problems after 400; then the reporting schema's own upkeep,
--- when it defines sikhnas_report_upkeep() (its aggregates' refresh).
+-- closed fleet problems after 400.
 CREATE FUNCTION sikhnas_upkeep() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -163,9 +140,23 @@ BEGIN
         DELETE FROM node_health_day WHERE day < current_date - 400;
         DELETE FROM fleet_problem WHERE closed_at < now() - interval '400 days';
     END IF;
-    IF to_regproc('sikhnas_report_upkeep') IS NOT NULL THEN
-        EXECUTE 'SELECT sikhnas_report_upkeep()';
-    END IF;
+END $$;
+
+-- The aggregates job (every minute, and before a weekly summary): the
+-- reporting schema's dirty keys recomputed, 500 at a time, for at most 20
+-- rounds (10,000 keys) per job. Returns the keys done.
+CREATE FUNCTION sikhnas_aggregate_upkeep() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    total integer := 0;
+BEGIN
+    FOR i IN 1 .. 20 LOOP
+        n := report.upkeep(500);
+        total := total + n;
+        EXIT WHEN n < 500;
+    END LOOP;
+    RETURN total;
 END $$;
 
 ------------------------------------------------------------------ schedule
@@ -179,7 +170,7 @@ LANGUAGE sql AS $$
                    jsonb_build_object('province', a.code, 'tz', z.tz,
                                       'from', w.monday - 7, 'to', w.monday)) AS j
         FROM area a
-        CROSS JOIN LATERAL (SELECT sikhnas_province_tz(a.code) AS tz) z
+        CROSS JOIN LATERAL (SELECT report.tz(a.code) AS tz) z
         CROSS JOIN LATERAL (SELECT (p_now AT TIME ZONE z.tz) AS local) l
         CROSS JOIN LATERAL (SELECT date_trunc('week', l.local)::date AS monday) w
         WHERE a.level = 1

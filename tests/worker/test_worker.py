@@ -437,6 +437,17 @@ def test_health_block_checked(env, smtp):
     text = text.decode()
     check('sikhnas_node_outbox_depth{node="%s",district="3201"} 7.000' % n in text,
           'metrics lack the node gauge')
+    # every metric the example Grafana dashboard queries is one the hub serves
+    import json
+    import re
+    dash = json.load(open(os.path.join(HERE, '..', '..', 'deploy', 'central',
+                                       'grafana-fleet.json')))
+    names = set()
+    for p in dash['panels']:
+        for t in p['targets']:
+            names |= set(re.findall(r'\b(sikhnas_[a-z_]+)', t.get('expr', '')))
+    check(names and all('# TYPE %s ' % m in text for m in names),
+          'dashboard metrics not served: %s' % [m for m in names if '# TYPE %s ' % m not in text])
 
 
 def test_real_node_alert_and_health(env, smtp):
