@@ -18,7 +18,15 @@
 
 #define MAX_BATCH 1000
 
+/* Takes up to $3 ready jobs for $1 with a lease of $2 ms, and in the same
+ * statement (one round trip, one commit) marks done the jobs $4 that the
+ * previous claim ran and that sent nothing outside the database. */
 static const char claim_sql[] =
+    "WITH fin AS ("
+    "  UPDATE job SET state = 'done', finished_at = clock_timestamp(), locked_until = NULL, "
+    "    last_error = NULL "
+    "  WHERE id = ANY ($4::bigint[]) AND locked_by = $1 AND state IN ('running', 'failed') "
+    "  RETURNING 1) "
     "UPDATE job j SET state = 'running', attempts = j.attempts + 1, locked_by = $1, "
     "  locked_until = clock_timestamp() + $2::bigint * interval '1 millisecond', "
     "  started_at = clock_timestamp() "
@@ -26,7 +34,7 @@ static const char claim_sql[] =
     "      AND run_at <= clock_timestamp() ORDER BY priority DESC, run_at "
     "      LIMIT $3 FOR UPDATE SKIP LOCKED) s "
     "WHERE j.id = s.id "
-    "RETURNING j.id, j.kind, j.idem_key, j.payload, j.attempts";
+    "RETURNING j.id, j.kind, j.idem_key, j.payload, j.attempts, (SELECT count(*) FROM fin)";
 
 /* locked_by stays after a lease is reaped, so that a worker that was slow,
  * not dead, can still record what it did (as long as no other took it). */
@@ -156,11 +164,13 @@ static int finish_failed(struct worker *w, const struct job *j, struct job_ctx *
     return r;
 }
 
-/* Runs the jobs of one claim. Returns 0 or -EIO when the database broke. */
+/* Runs the jobs of one claim. The jobs that sent something are marked
+ * done at once; the others are left in w->pending, for the next claim to
+ * mark. Returns 0 or -EIO when the database broke. */
 static int run_claimed(struct worker *w, PGresult *res)
 {
     struct job_ctx ctx = { .cfg = w->cfg, .pg = w->pg, .curl = w->curl };
-    struct strbuf ids = { 0 };
+    struct strbuf one = { 0 };
     int r = 0;
 
     for (int i = 0; i < PQntuples(res) && r == 0 && !*w->stop; i++) {
@@ -181,15 +191,16 @@ static int run_claimed(struct worker *w, PGresult *res)
             log_info("%s: job %lld %s (%s) done, attempt %d, %.0f ms", w->id, j.id, j.kind,
                      j.key, j.attempts,
                      (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
-        r = strbuf_fmt(&ids, "%s%lld", ids.len ? "," : "{", j.id) < 0 ? -ENOMEM : 0;
         /* what left the building is recorded at once: a crash then resends
          * as little as possible (with the same Message-ID) */
-        if (r == 0 && job_sends(j.kind))
-            r = finish_done(w, &ids);
+        if (job_sends(j.kind)) {
+            r = strbuf_fmt(&one, "{%lld", j.id) < 0 ? -ENOMEM : finish_done(w, &one);
+            continue;
+        }
+        r = strbuf_fmt(&w->pending, "%s%lld", w->pending.len ? "," : "{", j.id) < 0
+            ? -ENOMEM : 0;
     }
-    if (r == 0)
-        r = finish_done(w, &ids);
-    strbuf_free(&ids);
+    strbuf_free(&one);
     return r;
 }
 
@@ -238,7 +249,8 @@ void *worker_thread(void *arg)
     long retry_ms = 500;
     double next_tick = 0;
     char lease[24], batch[24];
-    const char *p[3] = { w->id, lease, batch };
+    const char *p[4] = { w->id, lease, batch, NULL };
+    int r;
 
     snprintf(lease, sizeof(lease), "%ld", worker_ms(w->cfg, w->cfg->lease));
     snprintf(batch, sizeof(batch), "%d", w->cfg->batch);
@@ -259,7 +271,13 @@ void *worker_thread(void *arg)
             tick(w, tick_ms);
             next_tick = mono_ms() + tick_ms;
         }
-        if (exec_ok(w->pg, "claim", claim_sql, 3, p, &res) < 0)
+        if (strbuf_str(&w->pending, w->pending.len ? "}" : "{}") < 0)
+            break;
+        p[3] = w->pending.p;
+        r = exec_ok(w->pg, "claim", claim_sql, 4, p, &res);
+        strbuf_reset(&w->pending);  /* marked, or lost with the connection: their
+                                       lease expires and they run again */
+        if (r < 0)
             continue;       /* the status check above reconnects when it broke */
         if (PQntuples(res) > 0)
             run_claimed(w, res);
@@ -267,6 +285,9 @@ void *worker_thread(void *arg)
             wait_notify(w, w->index == 0 ? tick_ms : 1000);
         PQclear(res);
     }
+    if (w->pg && w->pending.len)
+        finish_done(w, &w->pending);
+    strbuf_free(&w->pending);
     PQfinish(w->pg);
     w->pg = NULL;
     curl_easy_cleanup(w->curl);

@@ -15,6 +15,7 @@ struct worker {
     PGconn     *pg;
     void       *curl;
     long long   done, failed;
+    struct strbuf pending;      /* "{id,...": run, to be marked done by the next claim */
 };
 
 /* The thread body: runs jobs until *w->stop. Returns NULL. */
