@@ -33,7 +33,16 @@ static int check_time(const char *s)
     struct tm tm = { 0 };
     const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 
+    struct tm back;
+    time_t t;
+
     if (!end || tm.tm_year < 100 || tm.tm_year > 300)
+        return -EINVAL;
+    /* a date that does not exist (31 February) would fail in PostgreSQL */
+    back = tm;
+    t = timegm(&back);
+    if (!gmtime_r(&t, &back) || back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon ||
+        back.tm_hour != tm.tm_hour || back.tm_sec != tm.tm_sec)
         return -EINVAL;
     if (*end == '.')
         for (end++; *end >= '0' && *end <= '9' && end - s < 30; end++)

@@ -61,6 +61,18 @@ static const char reap_sql[] =
     "  run_at = clock_timestamp(), locked_until = NULL "
     "WHERE state = 'running' AND locked_until < clock_timestamp()";
 
+/* libpq's last error on one line, for the log. */
+static const char *pg_error(PGconn *pg, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", PQerrorMessage(pg));
+    for (char *q = buf; *q; q++)
+        if (*q == '\n' || *q == '\t')
+            *q = ' ';
+    for (size_t len = strlen(buf); len && buf[len - 1] == ' '; )
+        buf[--len] = 0;
+    return buf;
+}
+
 static int exec_ok(PGconn *pg, const char *what, const char *sql, int n,
                    const char *const *p, PGresult **ret)
 {
@@ -68,7 +80,8 @@ static int exec_ok(PGconn *pg, const char *what, const char *sql, int n,
     ExecStatusType st = PQresultStatus(res);
 
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        log_error("%s: %s", what, PQerrorMessage(pg));
+        char e[512];
+        log_error("%s: %s", what, pg_error(pg, e, sizeof(e)));
         PQclear(res);
         return -EIO;
     }
@@ -86,7 +99,8 @@ static int connect_db(struct worker *w)
     PQfinish(w->pg);
     w->pg = PQconnectdb(w->cfg->conninfo);
     if (PQstatus(w->pg) != CONNECTION_OK) {
-        log_warning("%s: cannot connect to PostgreSQL: %s", w->id, PQerrorMessage(w->pg));
+        char e[512];
+        log_warning("%s: cannot connect to PostgreSQL: %s", w->id, pg_error(w->pg, e, sizeof(e)));
         PQfinish(w->pg);
         w->pg = NULL;
         return -ECONNREFUSED;
@@ -94,7 +108,8 @@ static int connect_db(struct worker *w)
     res = PQexec(w->pg, "SET client_encoding = 'UTF8'; SET application_name = 'sikhnas-worker'; "
                         "SET client_min_messages = warning; LISTEN sikhnas_job");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        log_error("%s: LISTEN: %s", w->id, PQerrorMessage(w->pg));
+        char e[512];
+        log_error("%s: LISTEN: %s", w->id, pg_error(w->pg, e, sizeof(e)));
         PQclear(res);
         return -EIO;
     }

@@ -19,7 +19,8 @@
 CREATE TABLE job (
     id           bigserial PRIMARY KEY,
     kind         text NOT NULL,
-    idem_key     text NOT NULL UNIQUE CHECK (length(idem_key) BETWEEN 1 AND 200),
+    idem_key     text NOT NULL UNIQUE
+                 CHECK (length(idem_key) BETWEEN 1 AND 200 AND idem_key !~ '[[:cntrl:]]'),
     payload      jsonb NOT NULL DEFAULT '{}',
     state        text NOT NULL DEFAULT 'pending'
                  CHECK (state IN ('pending', 'running', 'failed', 'done', 'dead', 'cancelled')),

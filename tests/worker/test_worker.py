@@ -424,6 +424,7 @@ def test_health_block_checked(env, smtp):
     unknown keys of a newer node are ignored; /metrics shows the gauges."""
     n = uuid7()
     for bad in ({'v': 0}, {'v': 1, 'outbox_depth': -1}, {'v': 1, 'clock': 'yesterday'},
+                {'v': 1, 'cert_not_after': '2027-02-31T00:00:00Z'}, {'v': '1'},
                 {'v': 1, 'version': 'x' * 40}, {'v': 1, 'bytes_up': 1.5}):
         st, js = health(env, n, '3201', **bad)
         check(st == 400 and js['error'] == 'bad_health', 'accepted %s: %s' % (bad, js))
@@ -500,7 +501,42 @@ def test_real_node_alert_and_health(env, smtp):
         w.stop()
 
 
-TESTS = [test_health_block_checked, test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
+def test_database_restart_and_bad_settings(env, smtp):
+    """PostgreSQL restarts under a running worker: it reconnects (LISTEN
+    again) and the next alert goes out. Bad settings and bad commands are
+    refused with a clear message and exit status 2; a key with a line break
+    is refused by the queue."""
+    w = Worker(env, smtp).start()
+    try:
+        env.pg.restart()
+        node = uuid7()
+        row = case_row(next_seq(node), node, kind='P', syndrome='KBD', village='3201011001')
+        env.hub.wait_db()           # the hub reconnects too
+        push(env, node, '3201', [row])
+        wait_for(lambda: mails_for(smtp, 'alert:' + row[1]), 60, 'the alert after a restart')
+    finally:
+        check(w.stop() == 0, 'worker exit status')
+    bad = os.path.join(env.dir, 'bad.ini')
+    for text, want in (('[smtp]\nurl = http://x\n', 'bad value for smtp.url'),
+                       ('[worker]\nthreads = 0\n', 'bad value for worker.threads'),
+                       ('[smtp]\nfrom = a@b>, <x@y\n', 'bad value for smtp.from'),
+                       ('[smtp]\nfrom = a@b\r\nBcc: x@y\n', "unknown setting 'smtp.Bcc'"),
+                       ('[nope]\nx = 1\n', "unknown setting 'nope.x'")):
+        with open(bad, 'w') as f:
+            f.write(text)
+        r = subprocess.run([WORKER, '--config', bad, '--pg', env.pg.conninfo, 'jobs'],
+                           capture_output=True, text=True)
+        check(r.returncode == 2 and want in r.stderr, '%r: %d %s' % (text, r.returncode,
+                                                                      r.stderr))
+    r = subprocess.run([WORKER, '--pg', env.pg.conninfo, 'enqueue', 'noop', 'a\nb'],
+                       capture_output=True, text=True)
+    check(r.returncode == 1 and 'job_idem_key_check' in r.stderr, r.stderr)
+    r = subprocess.run([WORKER, '--pg', env.pg.conninfo, 'retry', '999999'],
+                       capture_output=True, text=True)
+    check(r.returncode == 1 and 'no such job' in r.stderr, r.stderr)
+
+
+TESTS = [test_health_block_checked, test_database_restart_and_bad_settings, test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
          test_smtp_down_ten_minutes, test_two_workers_each_job_once,
          test_weekly_summary_at_local_time, test_fleet_watch]
 
