@@ -77,6 +77,10 @@ BEGIN
         bytes_up = d.bytes_up + EXCLUDED.bytes_up, bytes_down = d.bytes_down + EXCLUDED.bytes_down;
 END $$;
 
+-- The last push of each node, for the fleet view (one row per batch, 30
+-- days of them kept by the hub's ledger).
+CREATE INDEX push_batch_node_at ON push_batch (node_id, at);
+
 -- Every registered, unrevoked node with what the hub knows of it and the
 -- problems the fleet watch alerts on:
 --   silent  no contact for 72 h (or never, 72 h after registration)
@@ -104,7 +108,7 @@ LEFT JOIN area a ON a.code = r.district
 LEFT JOIN LATERAL (SELECT max(b.at) AS last_push FROM push_batch b
                    WHERE b.node_id = r.node_id) p ON true
 LEFT JOIN LATERAL (SELECT max(k.not_after) AS not_after FROM node_cert k
-                   WHERE k.node_id = r.node_id AND k.revoked_at IS NULL) c ON true
+                   WHERE k.name = r.name AND k.revoked_at IS NULL) c ON true
 LEFT JOIN LATERAL (SELECT sum(d.bytes_up) AS bytes_up_7d, sum(d.bytes_down) AS bytes_down_7d
                    FROM node_health_day d
                    WHERE d.node_id = r.node_id AND d.day > current_date - 7) w ON true
