@@ -4,26 +4,35 @@
 (node_health_day), 30 days of push batches at one an hour (what the hub's
 ledger keeps) and a health block each, in a throwaway PostgreSQL.
 
-usage: fleet-bench.py SIKHNAS_HUB [--runs N]
+usage: fleet-bench.py SIKHNAS_HUB [--runs N] [--web SIKHNAS_WEB]
 
 Times, over N runs in one psql session: the whole fleet_view (every node,
 its figures and problems, sorted by district: the fleet page), one node's
 year of history (the node page's chart), and the fleet watch pass. The
-baseline of the run: a plain count of node_health_day. Prints the load."""
+baseline of the run: a plain count of node_health_day. With --web, also
+the operators' pages over HTTPS (sikhnas-web, a logged-in operator, one
+connection per request as a browser's fetch may): GET /api/v1/ops/fleet
+(all 514 nodes) and a node's node_history. Prints the load."""
+import http.client
+import json
 import os
 import re
+import ssl
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
 import pgtemp  # noqa: E402
 
 AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
 
 SETUP = """
 INSERT INTO node_registration (name, district, node_id, created_at)
-SELECT 'node-' || code, code, 'n' || code, now() - interval '400 days' FROM area WHERE level = 2;
+SELECT 'node-' || code, code, '00000000-0000-7000-8000-' || lpad(code, 12, '0'),
+       now() - interval '400 days' FROM area WHERE level = 2;
 INSERT INTO node (node_id, district, last_contact)
 SELECT node_id, district, now() - (random() * interval '100 hours') FROM node_registration;
 INSERT INTO node_cert (serial, name, node_id, district, not_before, not_after, via)
@@ -55,6 +64,51 @@ def timed(pg, sql, runs):
     return ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[-1]
 
 
+def web_bench(web, pg, runs):
+    import hubtest
+    d = os.path.join(pg.dir, 'web')
+    os.makedirs(d)
+    ca, cert, key = hubtest.make_ca(d)
+    subprocess.run([web, '--pg', pg.conninfo, 'account', 'add', 'ops', '--name', 'Ops',
+                    '--role', 'operator'], input='bench-pass-12345\n', text=True, check=True,
+                   capture_output=True)
+    p = subprocess.Popen([web, '--pg', pg.conninfo, 'serve', '--listen', '127.0.0.1:0',
+                          '--tls-cert', cert, '--tls-key', key, '--pg-conns', '3'],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(p.stdout.readline().strip().rsplit(':', 1)[1])
+        ctx = ssl.create_default_context(cafile=ca)
+
+        def req(method, path, body=None, cookie=None):
+            c = http.client.HTTPSConnection('127.0.0.1', port, context=ctx, timeout=60)
+            c.request(method, path, body, dict({'Content-Type': 'application/json'},
+                                               **({'Cookie': cookie} if cookie else {})))
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            return r, data
+        r, _ = req('POST', '/api/login', json.dumps({'login': 'ops',
+                                                      'password': 'bench-pass-12345'}))
+        cookie = r.getheader('Set-Cookie').split(';')[0]
+        for name, path in (('web: GET ops/fleet (514 nodes)', '/api/v1/ops/fleet'),
+                           ('web: GET ops/node_history (365 d)',
+                            '/api/v1/ops/node_history?id=00000000-0000-7000-8000-000000003201')):
+            load = os.getloadavg()[0]
+            ms = []
+            for _ in range(runs):
+                t0 = time.time()
+                r, data = req('GET', path, cookie=cookie)
+                ms.append((time.time() - t0) * 1000)
+                assert r.status == 200, data[:200]
+            ms.sort()
+            print('%-36s p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms  (load %.2f, %d bytes)'
+                  % (name, ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[-1],
+                     load, len(data)), flush=True)
+    finally:
+        p.terminate()
+        p.wait()
+
+
 def main():
     hub = os.path.abspath(sys.argv[1])
     runs = int(sys.argv[sys.argv.index('--runs') + 1]) if '--runs' in sys.argv else 100
@@ -71,13 +125,15 @@ def main():
                 ('baseline: count(*) of the history', 'SELECT count(*) FROM node_health_day;'),
                 ('fleet page: all of fleet_view', 'SELECT * FROM fleet_view ORDER BY district;'),
                 ('node page: a year of history', "SELECT day, contacts, outbox_max, bytes_up, "
-                 "bytes_down FROM node_health_day WHERE node_id = 'n3201' "
+                 "bytes_down FROM node_health_day WHERE node_id = '00000000-0000-7000-8000-000000003201' "
                  "AND day > current_date - 365 ORDER BY day;"),
                 ('fleet watch pass', 'SELECT sikhnas_fleet_watch();')):
             load = os.getloadavg()[0]
             p50, p99, mx = timed(pg, sql, runs if 'watch' not in name else 20)
             print('%-36s p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms  (load %.2f)'
                   % (name, p50, p99, mx, load), flush=True)
+        if '--web' in sys.argv:
+            web_bench(os.path.abspath(sys.argv[sys.argv.index('--web') + 1]), pg, runs)
 
 
 if __name__ == '__main__':
