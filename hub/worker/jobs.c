@@ -19,14 +19,30 @@ int job_fail(struct job_ctx *ctx, int err, int permanent, const char *fmt, ...)
     return err;
 }
 
-int job_query(struct job_ctx *ctx, const char *sql, int n, const char *const *params,
-              PGresult **ret)
+/* libpq's last error on one line. */
+const char *worker_pg_error(PGconn *pg, char *buf, size_t n)
 {
-    PGresult *res = PQexecParams(ctx->pg, sql, n, NULL, params, NULL, NULL, 0);
+    snprintf(buf, n, "%s", PQerrorMessage(pg));
+    for (char *q = buf; *q; q++)
+        if (*q == '\n' || *q == '\t')
+            *q = ' ';
+    for (size_t len = strlen(buf); len && buf[len - 1] == ' '; )
+        buf[--len] = 0;
+    return buf;
+}
+
+int worker_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *p,
+                PGresult **ret, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
+    char e[512];
 
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        job_fail(ctx, -EIO, 0, "database: %s", PQerrorMessage(ctx->pg));
+        if (err)
+            snprintf(err, errlen, "%s: %s", what, worker_pg_error(pg, e, sizeof(e)));
+        else
+            log_error("%s: %s", what, worker_pg_error(pg, e, sizeof(e)));
         PQclear(res);
         return -EIO;
     }
@@ -35,6 +51,13 @@ int job_query(struct job_ctx *ctx, const char *sql, int n, const char *const *pa
     else
         PQclear(res);
     return 0;
+}
+
+int job_query(struct job_ctx *ctx, const char *sql, int n, const char *const *params,
+              PGresult **ret)
+{
+    ctx->permanent = 0;
+    return worker_exec(ctx->pg, "database", sql, n, params, ret, ctx->err, sizeof(ctx->err));
 }
 
 void job_recipients_free(char **r, int n)

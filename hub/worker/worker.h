@@ -72,6 +72,14 @@ int job_fleet_alert(struct job_ctx *ctx, const struct job *j);
 /* Sets ctx->err from fmt and returns err. */
 int job_fail(struct job_ctx *ctx, int err, int permanent, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Runs one statement with n text parameters on pg; *ret, when given, gets
+ * its result (PQclear by the caller). Returns 0, or -EIO with "what: the
+ * error" (on one line) in err, or logged when err is NULL. */
+int worker_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *p,
+                PGresult **ret, char *err, size_t errlen);
+/* libpq's last error of pg on one line, in buf. */
+const char *worker_pg_error(PGconn *pg, char *buf, size_t n);
+
 /* Runs one statement with n text parameters on ctx->pg; *ret gets tuples
  * (PQclear by the caller). Returns 0 or -EIO with ctx->err set. */
 int job_query(struct job_ctx *ctx, const char *sql, int n, const char *const *params,

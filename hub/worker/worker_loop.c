@@ -61,35 +61,10 @@ static const char reap_sql[] =
     "  run_at = clock_timestamp(), locked_until = NULL "
     "WHERE state = 'running' AND locked_until < clock_timestamp()";
 
-/* libpq's last error on one line, for the log. */
-static const char *pg_error(PGconn *pg, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s", PQerrorMessage(pg));
-    for (char *q = buf; *q; q++)
-        if (*q == '\n' || *q == '\t')
-            *q = ' ';
-    for (size_t len = strlen(buf); len && buf[len - 1] == ' '; )
-        buf[--len] = 0;
-    return buf;
-}
-
 static int exec_ok(PGconn *pg, const char *what, const char *sql, int n,
                    const char *const *p, PGresult **ret)
 {
-    PGresult *res = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        char e[512];
-        log_error("%s: %s", what, pg_error(pg, e, sizeof(e)));
-        PQclear(res);
-        return -EIO;
-    }
-    if (ret)
-        *ret = res;
-    else
-        PQclear(res);
-    return 0;
+    return worker_exec(pg, what, sql, n, p, ret, NULL, 0);
 }
 
 static int connect_db(struct worker *w)
@@ -100,7 +75,7 @@ static int connect_db(struct worker *w)
     w->pg = PQconnectdb(w->cfg->conninfo);
     if (PQstatus(w->pg) != CONNECTION_OK) {
         char e[512];
-        log_warning("%s: cannot connect to PostgreSQL: %s", w->id, pg_error(w->pg, e, sizeof(e)));
+        log_warning("%s: cannot connect to PostgreSQL: %s", w->id, worker_pg_error(w->pg, e, sizeof(e)));
         PQfinish(w->pg);
         w->pg = NULL;
         return -ECONNREFUSED;
@@ -109,7 +84,7 @@ static int connect_db(struct worker *w)
                         "SET client_min_messages = warning; LISTEN sikhnas_job");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char e[512];
-        log_error("%s: LISTEN: %s", w->id, pg_error(w->pg, e, sizeof(e)));
+        log_error("%s: LISTEN: %s", w->id, worker_pg_error(w->pg, e, sizeof(e)));
         PQclear(res);
         return -EIO;
     }
