@@ -1,6 +1,6 @@
 """smtptest.py - a real SMTP server for the worker tests: Debian's
 python3-aiosmtpd on 127.0.0.1, with STARTTLS (a test certificate) and
-AUTH PLAIN/LOGIN required after it. Messages land in .messages as
+AUTH PLAIN/LOGIN required after it, or (implicit_tls) TLS from the start. Messages land in .messages as
 (rcpt list, email.message.EmailMessage, raw bytes). hold() makes the next
 DATA wait before answering (to kill a worker mid-send); stop()/start()
 take it down and bring it back on the same port."""
@@ -39,7 +39,8 @@ def _auth(server, session, envelope, mechanism, data):
 
 
 class Smtp:
-    def __init__(self, port, cert, key):
+    def __init__(self, port, cert, key, implicit_tls=False):
+        self.implicit_tls = implicit_tls
         self.port = port
         self.lock = threading.Lock()
         self.messages = []
@@ -61,10 +62,15 @@ class Smtp:
             self.hold_s = seconds
 
     def start(self):
-        self.ctl = Controller(Handler(self), hostname='127.0.0.1', port=self.port,
-                              tls_context=self.ctx, require_starttls=True,
-                              authenticator=_auth, auth_require_tls=True,
-                              ready_timeout=10)
+        if self.implicit_tls:       # smtps: TLS from the first byte
+            self.ctl = Controller(Handler(self), hostname='127.0.0.1', port=self.port,
+                                  ssl_context=self.ctx, authenticator=_auth,
+                                  auth_require_tls=False, ready_timeout=10)
+        else:
+            self.ctl = Controller(Handler(self), hostname='127.0.0.1', port=self.port,
+                                  tls_context=self.ctx, require_starttls=True,
+                                  authenticator=_auth, auth_require_tls=True,
+                                  ready_timeout=10)
         self.ctl.start()
         return self
 

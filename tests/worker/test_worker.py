@@ -155,6 +155,10 @@ def test_alert_through_the_hub(env, smtp):
         push(env, node, '3201', [p, u])
         key = 'alert:' + p[1]
         m = wait_for(lambda: mails_for(smtp, key), 60, 'the alert email')
+        # this node sends no health block (the old protocol): it synced all the same
+        check(env.pg.psql("SELECT count(*) FROM node_health WHERE node_id = '%s'" % node) == '0'
+              and env.pg.scalar("SELECT acked_seq FROM node WHERE node_id = '%s'" % node)
+              == seq + 1, 'a node without the health block did not sync')
         took = time.time() - t0
         print('  alert delivered %.2f s after the batch landed' % took)
         check(took < 60, 'alert took %.1f s' % took)
@@ -235,6 +239,43 @@ def test_kill9_while_sending(env, smtp):
         check(att == 2, 'the held job took %s attempts' % att)
     finally:
         w2.stop()
+
+
+def test_smtps_and_a_refused_login(env, smtp):
+    """smtps:// (TLS from the first byte) delivers; with a wrong password
+    nothing is delivered and the job waits to retry with the error kept."""
+    tls = smtptest.Smtp(pgtemp.free_port(), env.hub.cert, env.hub.key, implicit_tls=True).start()
+    try:
+        node = uuid7()
+        w = Worker(env, tls, name='smtps', extra='')
+        conf = open(w.conf).read().replace('smtp://127.0.0.1', 'smtps://127.0.0.1')
+        conf = conf.replace('starttls = required', 'starttls = no')
+        open(w.conf, 'w').write(conf)
+        w.start()
+        try:
+            row = case_row(next_seq(node), node, kind='P', syndrome='PLB', village='3201011003')
+            push(env, node, '3201', [row])
+            m = wait_for(lambda: mails_for(tls, 'alert:' + row[1]), 60, 'the alert over smtps')
+            check(m[0]['Message-ID'] == msgid('alert:' + row[1]), 'Message-ID')
+        finally:
+            w.stop()
+        w2 = Worker(env, tls, name='smtps2')
+        conf = open(w2.conf).read().replace('smtp://127.0.0.1', 'smtps://127.0.0.1')
+        open(w2.conf, 'w').write(conf.replace('starttls = required', 'starttls = no')
+                                 .replace('password_file', 'password = wrong\n;'))
+        w2.start()
+        try:
+            row = case_row(next_seq(node), node, kind='P', syndrome='PLB', village='3201011003')
+            push(env, node, '3201', [row])
+            err = wait_for(lambda: env.pg.psql("SELECT last_error FROM job WHERE idem_key = "
+                                               "'alert:%s' AND state = 'failed'" % row[1]),
+                           30, 'the login failure recorded')
+            check(err.startswith('SMTP smtps://') and not mails_for(tls, 'alert:' + row[1]), err)
+        finally:
+            w2.stop()
+        env.pg.psql("UPDATE job SET state = 'cancelled' WHERE idem_key = 'alert:%s'" % row[1])
+    finally:
+        tls.stop()
 
 
 def test_smtp_down_ten_minutes(env, smtp):
@@ -536,9 +577,10 @@ def test_database_restart_and_bad_settings(env, smtp):
     check(r.returncode == 1 and 'no such job' in r.stderr, r.stderr)
 
 
-TESTS = [test_health_block_checked, test_database_restart_and_bad_settings, test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
-         test_smtp_down_ten_minutes, test_two_workers_each_job_once,
-         test_weekly_summary_at_local_time, test_fleet_watch]
+TESTS = [test_health_block_checked, test_database_restart_and_bad_settings,
+         test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
+         test_smtps_and_a_refused_login, test_smtp_down_ten_minutes,
+         test_two_workers_each_job_once, test_weekly_summary_at_local_time, test_fleet_watch]
 
 
 def setup_recipients(env):
