@@ -118,7 +118,7 @@ out:
 struct node_health_gauge {
     char   node[37], district[5];
     double outbox_depth, outbox_oldest_s, clock_skew_s, disk_free_ratio, cert_days;
-    double last_sms_in;
+    double last_sms_in, rows_rejected;
 };
 static struct node_health_gauge *gauges;
 static size_t ngauges;
@@ -160,6 +160,7 @@ static void gauge_update(const struct hub_identity *id, const char *block)
         snprintf(g->district, sizeof(g->district), "%s", id->district);
         g->outbox_depth = json_num(doc, "outbox_depth", NAN);
         g->outbox_oldest_s = json_num(doc, "outbox_oldest_s", NAN);
+        g->rows_rejected = json_num(doc, "rows_rejected", NAN);
         total = json_num(doc, "disk_total", NAN);
         g->disk_free_ratio = total > 0 ? json_num(doc, "disk_free", NAN) / total : NAN;
         t = json_time(doc, "clock");
@@ -180,6 +181,8 @@ void health_metrics_render(struct strbuf *o)
           offsetof(struct node_health_gauge, outbox_depth) },
         { "outbox_oldest_seconds", "Age of the node's oldest unsent record.",
           offsetof(struct node_health_gauge, outbox_oldest_s) },
+        { "rows_rejected", "Outbox rows the hub refused, kept on the node.",
+          offsetof(struct node_health_gauge, rows_rejected) },
         { "clock_skew_seconds", "Node clock minus the hub's, when the block arrived.",
           offsetof(struct node_health_gauge, clock_skew_s) },
         { "disk_free_ratio", "Free space on the node's data disk, 0 to 1.",
