@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -131,6 +132,33 @@ static const char priority_sql[] =
     "WHERE p.province = $1 AND p.event_date >= $2::date AND p.event_date < $3::date "
     "ORDER BY p.event_date, p.ref LIMIT 200";
 
+/* Brings the province's weekly aggregates up to date before they are read:
+ * upkeep, then no dirty key of the province's weeks may be left (one that
+ * another session's upkeep holds is done when it commits). Waits up to 10 s
+ * for that; then fails, to be retried, rather than send stale figures. */
+static int aggregates_current(struct job_ctx *ctx, const char *const p[3])
+{
+    PGresult *res = NULL;
+    int r = 0;
+
+    for (int i = 0; i < 50 && r == 0; i++) {
+        r = job_query(ctx, "SELECT sikhnas_aggregate_upkeep()", 0, NULL, NULL);
+        if (r == 0)
+            r = job_query(ctx, "SELECT count(*) FROM report.dirty WHERE kind = 'case' "
+                               "AND left(district, 2) = $1 AND week >= $2::date "
+                               "AND week < $3::date", 3, p, &res);
+        if (r == 0 && strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+            PQclear(res);
+            return 0;
+        }
+        PQclear(res);
+        res = NULL;
+        nanosleep(&(struct timespec){ 0, 200000000L }, NULL);
+    }
+    return r < 0 ? r : job_fail(ctx, -EAGAIN, 0, "the weekly aggregates of province %s are "
+                                "still being recomputed", p[0]);
+}
+
 static const char *str(const cJSON *doc, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, k);
@@ -153,9 +181,8 @@ int job_summary(struct job_ctx *ctx, const struct job *j)
         goto out;
     }
     r = job_recipients(ctx, "vet,analyst", p[0], 0, &to, &nto);
-    /* the aggregates current before they are read */
     if (r == 0)
-        r = job_query(ctx, "SELECT sikhnas_aggregate_upkeep()", 0, NULL, NULL);
+        r = aggregates_current(ctx, p);
     if (r == 0)
         r = job_query(ctx, "SELECT coalesce((SELECT name FROM area WHERE code = $1), $1), "
                            "to_char($2::date, 'DD-MM-YYYY'), to_char($3::date - 1, 'DD-MM-YYYY')",

@@ -154,6 +154,28 @@ static int finish_failed(struct worker *w, const struct job *j, struct job_ctx *
     return r;
 }
 
+/* Gives back the jobs of a claim from the i-th on, not started because the
+ * process is stopping: ready again at once, their attempt not counted. */
+static int release(struct worker *w, PGresult *res, int i)
+{
+    struct strbuf ids = { 0 };
+    const char *p[2];
+    int r;
+
+    for (; i < PQntuples(res); i++)
+        strbuf_fmt(&ids, "%s%s", ids.len ? "," : "{", PQgetvalue(res, i, 0));
+    if (strbuf_str(&ids, "}") < 0)
+        return -ENOMEM;
+    p[0] = ids.p;
+    p[1] = w->id;
+    r = exec_ok(w->pg, "release", "UPDATE job SET state = 'pending', attempts = attempts - 1, "
+                "locked_until = NULL, run_at = clock_timestamp() "
+                "WHERE id = ANY ($1::bigint[]) AND locked_by = $2 AND state = 'running'",
+                2, p, NULL);
+    strbuf_free(&ids);
+    return r;
+}
+
 /* Runs the jobs of one claim. The jobs that sent something are marked
  * done at once; the others are left in w->pending, for the next claim to
  * mark. Returns 0 or -EIO when the database broke. */
@@ -163,7 +185,9 @@ static int run_claimed(struct worker *w, PGresult *res)
     struct strbuf one = { 0 };
     int r = 0;
 
-    for (int i = 0; i < PQntuples(res) && r == 0 && !*w->stop; i++) {
+    int i = 0;
+
+    for (; i < PQntuples(res) && r == 0 && !*w->stop; i++) {
         struct job j = { .id = atoll(PQgetvalue(res, i, 0)), .kind = PQgetvalue(res, i, 1),
                          .key = PQgetvalue(res, i, 2), .payload = PQgetvalue(res, i, 3),
                          .attempts = atoi(PQgetvalue(res, i, 4)) };
@@ -191,6 +215,8 @@ static int run_claimed(struct worker *w, PGresult *res)
             ? -ENOMEM : 0;
     }
     strbuf_free(&one);
+    if (r == 0 && i < PQntuples(res))
+        r = release(w, res, i);
     return r;
 }
 

@@ -215,10 +215,12 @@ def test_kill9_while_sending(env, smtp):
     w = Worker(env, smtp, threads=1, scale=0.05, extra='batch = 1\n').start()   # lease 6 s
     push(env, node, '3201', rows)
     check(smtp.data_started.wait(30), 'the worker never sent')
+    # the job it was sending (an alert, or a fleet alert of an earlier test's node)
+    pid = w.proc.pid
     w.stop(signal.SIGKILL)
     time.sleep(0.2)
-    # the job it was sending (an alert, or a fleet alert of an earlier test's node)
-    held = env.pg.psql("SELECT idem_key FROM job WHERE state = 'running'")
+    held = env.pg.psql("SELECT idem_key FROM job WHERE state = 'running' AND locked_by LIKE "
+                       "'%%:%d:%%'" % pid)
     check(held.startswith(('alert:', 'fleet:')), 'no job held by the dead worker: %r' % held)
     w2 = Worker(env, smtp, name='w2', threads=1, scale=0.05).start()
     try:
@@ -226,8 +228,12 @@ def test_kill9_while_sending(env, smtp):
         wait_for(lambda: all(mails_for(smtp, k) for k in keys), 60, 'all three alerts')
         wait_for(lambda: job_states(env, "idem_key IN (%s)" % ','.join(
             "'%s'" % k for k in keys)) == {'done': 3}, 30, 'three jobs done')
-        wait_for(lambda: job_states(env, "idem_key = '%s'" % held) == {'done': 1}, 30,
-                 'the held job done')
+        try:
+            wait_for(lambda: job_states(env, "idem_key = '%s'" % held) == {'done': 1}, 30,
+                     'the held job done')
+        except AssertionError:
+            print(env.pg.psql("SELECT * FROM job WHERE idem_key = '%s'" % held))
+            raise
         copies = mails_for(smtp, held)
         ids = set(m['Message-ID'] for m in copies)
         print('  held job delivered %d time(s), Message-IDs %s' % (len(copies), ids))
@@ -237,6 +243,35 @@ def test_kill9_while_sending(env, smtp):
                 check(len(mails_for(smtp, k)) == 1, 'a job not held was sent twice')
         att = env.pg.scalar("SELECT attempts FROM job WHERE idem_key = '%s'" % held)
         check(att == 2, 'the held job took %s attempts' % att)
+    finally:
+        w2.stop()
+
+
+def test_stop_gives_back_unstarted_jobs(env, smtp):
+    """SIGTERM while a worker holds a batch: it finishes the job it is
+    sending, gives back the ones it had not started (pending again at once,
+    the attempt not counted) and exits 0; another worker sends them."""
+    node = uuid7()
+    rows = [case_row(next_seq(node) + i, node, kind='P', syndrome='KSB',
+                     village='3201011001') for i in range(4)]
+    env.pg.psql("UPDATE job SET state = 'cancelled' WHERE state IN ('pending', 'failed')")
+    smtp.hold(2)
+    w = Worker(env, smtp, name='stopper', threads=1).start()
+    try:
+        push(env, node, '3201', rows)
+        check(smtp.data_started.wait(30), 'the worker never sent')
+    finally:
+        check(w.stop() == 0, 'exit status after SIGTERM')
+    keys = ','.join("'alert:%s'" % r[1] for r in rows)
+    st = job_states(env, 'idem_key IN (%s)' % keys)
+    check(st.get('running', 0) == 0 and st.get('done', 0) == 1 and st.get('pending', 0) == 3,
+          'after the stop: %s' % st)
+    check(env.pg.scalar("SELECT max(attempts) FROM job WHERE state = 'pending' "
+                        "AND idem_key IN (%s)" % keys) == 0, 'a given-back attempt counted')
+    w2 = Worker(env, smtp, name='stopper2').start()
+    try:
+        wait_for(lambda: job_states(env, 'idem_key IN (%s)' % keys) == {'done': 4}, 30,
+                 'the given-back jobs done')
     finally:
         w2.stop()
 
@@ -319,11 +354,12 @@ def test_two_workers_each_job_once(env, smtp):
     node = uuid7()
     rows = [case_row(next_seq(node) + i, node, kind='P', syndrome='DPB',
                      village='3201011001') for i in range(40)]
-    env.pg.psql("INSERT INTO job (kind, idem_key) SELECT 'noop', 'two:' || g "
-                "FROM generate_series(1, 2000) g")
-    push(env, node, '3201', rows)
     ws = [Worker(env, smtp, name='a').start(), Worker(env, smtp, name='b').start()]
     try:
+        time.sleep(0.5)             # both connected and listening
+        env.pg.psql("INSERT INTO job (kind, idem_key) SELECT 'noop', 'two:' || g "
+                    "FROM generate_series(1, 2000) g")
+        push(env, node, '3201', rows)
         keys = ','.join("'alert:%s'" % r[1] for r in rows)
         wait_for(lambda: job_states(env, "idem_key IN (%s) OR idem_key LIKE 'two:%%'" % keys)
                  == {'done': 2040}, 120, 'all jobs done')
@@ -337,6 +373,8 @@ def test_two_workers_each_job_once(env, smtp):
     finally:
         for w in ws:
             w.stop()
+    check(env.pg.scalar("SELECT count(*) FROM job WHERE state = 'running'") == 0,
+          'a stopped worker left jobs running')
 
 
 def test_weekly_summary_at_local_time(env, smtp):
@@ -579,7 +617,8 @@ def test_database_restart_and_bad_settings(env, smtp):
 
 TESTS = [test_health_block_checked, test_database_restart_and_bad_settings,
          test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
-         test_smtps_and_a_refused_login, test_smtp_down_ten_minutes,
+         test_stop_gives_back_unstarted_jobs, test_smtps_and_a_refused_login,
+         test_smtp_down_ten_minutes,
          test_two_workers_each_job_once, test_weekly_summary_at_local_time, test_fleet_watch]
 
 
