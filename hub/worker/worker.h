@@ -58,10 +58,11 @@ struct job_ctx {
     int     permanent;      /* set with an error: do not retry */
 };
 
-/* Runs job j. Returns 0 when it is done, or -errno with ctx->err set.
- * side_effect, when given, is set to 1 for kinds that send something
- * outside the database (their completion is committed at once). */
+/* Runs job j. Returns 0 when it is done, or -errno with ctx->err set
+ * (ctx->permanent: retrying cannot help, the job goes dead). */
 int job_run(struct job_ctx *ctx, const struct job *j);
+/* 1 for the kinds that send something outside the database: they are
+ * marked done as soon as they ran, the others with the next claim. */
 int job_sends(const char *kind);
 
 /* The jobs (jobs_alert.c, jobs_summary.c, jobs_fleet.c). */
