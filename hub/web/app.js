@@ -155,7 +155,7 @@
     var f = filters();
     p.appendChild(el('p', { id: 'map-note' }));
     p.appendChild(el('div', { id: 'map' }));
-    S.map = L.map('map', { maxZoom: 18 }).setView([-2.5, 118], 5);
+    S.map = L.map('map', { maxZoom: 18, zoomAnimation: false, fadeAnimation: false, markerZoomAnimation: false }).setView([-2.5, 118], 5);
     if (S.who.tile_url) L.tileLayer(S.who.tile_url, { maxZoom: 18, attribution: '&copy; OpenStreetMap' }).addTo(S.map);
     Promise.all([api('map_districts', f), api('map_points', Object.assign({ limit: 20000 }, f))]).then(function (res) {
       var districts = res[0], points = res[1], max = 1, bounds = [];

@@ -7,6 +7,7 @@
 'use strict';
 (function () {
   var A = window.SikhnasApp;
+  if (!A || !window.TEXTS) return;      /* app.js or i18n.js did not load: nothing to add to */
   Object.assign(window.TEXTS.id, {
     nav_fleet: 'Armada node', nav_queue: 'Antrean tugas', nav_recipients: 'Penerima email',
     fleet_title: 'Armada node kabupaten', node_title: 'Node', queue_title: 'Antrean tugas pekerja',
