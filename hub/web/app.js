@@ -109,7 +109,7 @@
         el('div', { class: 'n ' + (cls || ''), text: fmt(n) }), el('div', { text: t(label) })]));
     }
     var f = filters({ from: daysAgo(35), to: daysAgo(0) });
-    Promise.all([api('weekly', f), api('priority', filters({ open: '1' })), api('completeness', f)])
+    Promise.all([api('weekly', f), api('priority', filters({ open: '1', limit: 500 })), api('completeness', f)])
       .then(function (res) {
         var w = res[0], now = w.length ? w[w.length - 1].reports : 0;
         var prev = w.slice(-5, -1), avg = prev.reduce(function (a, r) { return a + r.reports; }, 0) / (prev.length || 1);
@@ -155,7 +155,9 @@
     var f = filters();
     p.appendChild(el('p', { id: 'map-note' }));
     p.appendChild(el('div', { id: 'map' }));
-    S.map = L.map('map', { maxZoom: 18, zoomAnimation: false, fadeAnimation: false, markerZoomAnimation: false }).setView([-2.5, 118], 5);
+    /* no animations: a page left while one runs would leave it without its map */
+    S.map = L.map('map', { maxZoom: 18, zoomAnimation: false, fadeAnimation: false,
+                           markerZoomAnimation: false }).setView([-2.5, 118], 5);
     if (S.who.tile_url) L.tileLayer(S.who.tile_url, { maxZoom: 18, attribution: '&copy; OpenStreetMap' }).addTo(S.map);
     Promise.all([api('map_districts', f), api('map_points', Object.assign({ limit: 20000 }, f))]).then(function (res) {
       var districts = res[0], points = res[1], max = 1, bounds = [];
@@ -176,14 +178,14 @@
           bounds.push(L.latLngBounds([ll, ll]));
         }
       });
-      var cluster = L.markerClusterGroup();
+      var cluster = L.markerClusterGroup({ animate: false, animateAddingMarkers: false });
       points.forEach(function (c) {
         if (!c.geom) return;
         cluster.addLayer(L.marker([c.geom.coordinates[1], c.geom.coordinates[0]])
           .bindPopup('<a href="#/case/' + encodeURIComponent(c.id) + '">' + (c.ref || c.id).replace(/[<>&"]/g, '') + '</a> ' + c.event_date));
       });
       S.map.addLayer(cluster);
-      if (bounds.length) S.map.fitBounds(bounds.reduce(function (a, b) { return a.extend(b); }));
+      if (bounds.length) S.map.fitBounds(bounds.reduce(function (a, b) { return a.extend(b); }), { animate: false });
       $('map-note').textContent = t('map_note_districts') + ' (' + districts.length + '); ' +
         t('map_note_points') + ' (' + points.length + ')';
       $('map').dataset.districts = districts.length;
@@ -290,7 +292,7 @@
   function priority() {
     var p = page(t('nav_priority'));
     var f = filters();
-    api('priority', f).then(function (rows) {
+    api('priority', Object.assign({ limit: 500 }, f)).then(function (rows) {
       p.appendChild(exportLinks('priority', f, true));
       p.appendChild(priorityTable(rows));
     }).catch(function (e) { fail(p, e); });

@@ -11,7 +11,8 @@
  *   web_main.c     command line, the server's start and stop
  *   web_db.c       the blocking connection pools
  *   web_http.c     routes, static files, sessions, CSRF, login, scope
- *   web_data.c     the datasets (SQL and filters) behind pages and API
+ *   web_data.c     the datasets (SQL) behind pages and API
+ *   web_filter.c   their filters, from the query string, within the scope
  *   web_out.c      writing a query's rows as JSON, CSV, XLSX or GeoJSON
  *   web_stream.c   handing a worker thread's output to the loop
  *   web_account.c  `sikhnas-web account ...` and `sikhnas-web upkeep` */
@@ -106,6 +107,8 @@ struct web_app {
 /* ------------------------------------------------------------ web_http.c */
 /* The request handler of the HTTP server (arg: struct web_app). */
 void web_on_request(void *arg, struct http_conn *c, const struct http_req *req);
+/* {"error": code, "message": message} (malloc'd; NULL when out of memory). */
+char *web_error_json(const char *code, const char *message);
 /* Answers a refusal as JSON {"error": code, "message": ...}. */
 void web_reply_error(struct http_conn *c, int status, const char *code, const char *message);
 
@@ -119,7 +122,8 @@ struct web_filter {
     char by[12];                        /* epi: national, province, district */
     char id[64];                        /* case: its id */
     int  open_only;
-    int  limit;
+    int  limit;                         /* rows of a page ... */
+    int  limit_given;                   /* ... or of an export, when asked for */
 };
 
 enum web_format { FMT_JSON, FMT_CSV, FMT_XLSX, FMT_GEOJSON };

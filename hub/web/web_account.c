@@ -234,7 +234,7 @@ static long upkeep_round(PGconn *pg)
     long total = 0;
 
     for (;;) {
-        PGresult *r = web_exec(pg, "upkeep", "SELECT report.upkeep(50)", 0, NULL);
+        PGresult *r = web_exec(pg, "upkeep", "SELECT report.upkeep(200)", 0, NULL);
         long n;
         if (!r)
             return -EIO;

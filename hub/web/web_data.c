@@ -10,14 +10,15 @@
  * query can never reach another province's rows. */
 #include "web.h"
 
-#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
+
+#define EXPORT_TIMEOUT "30min"
 
 struct web_dataset {
     const char *name;
@@ -27,6 +28,11 @@ struct web_dataset {
 /* the area filter of a table with a district column */
 #define IN_AREA(col) "left(" col ", least(length($1), 4)) = left($1, 4)"
 #define WEEKS "week BETWEEN report.week($2::date) AND $3::date"
+/* the figures of a group of epi_week or district_week rows */
+#define FIGURES "sum(reports)::bigint AS reports, sum(villages)::bigint AS villages," \
+    " sum(sick)::bigint AS sick, sum(dead)::bigint AS dead, sum(at_risk)::bigint AS at_risk," \
+    " round(100.0 * (sum(sick_ar) + sum(dead_ar)) / nullif(sum(at_risk), 0), 2) AS attack_rate_pct," \
+    " round(100.0 * sum(dead) / nullif(sum(sick) + sum(dead), 0), 2) AS case_fatality_pct"
 
 static const struct web_dataset datasets[] = {
     { "weekly",
@@ -35,12 +41,13 @@ static const struct web_dataset datasets[] = {
       " coalesce(e.dead, 0) AS dead, coalesce(e.at_risk, 0) AS at_risk,"
       " e.attack_rate_pct, e.case_fatality_pct"
       " FROM generate_series(report.week($2::date), $3::date, interval '7 days') w(week)"
-      " LEFT JOIN (SELECT week, sum(reports)::bigint AS reports, sum(villages)::bigint AS villages,"
-      "  sum(sick)::bigint AS sick, sum(dead)::bigint AS dead, sum(at_risk)::bigint AS at_risk,"
-      "  round(100.0 * (sum(sick_ar) + sum(dead_ar)) / nullif(sum(at_risk), 0), 2) AS attack_rate_pct,"
-      "  round(100.0 * sum(dead) / nullif(sum(sick) + sum(dead), 0), 2) AS case_fatality_pct"
-      "  FROM report.epi_week WHERE " WEEKS " AND code = coalesce(nullif($5, ''), '*')"
-      "  AND ($4 = '' OR species = $4) AND " IN_AREA("district") " GROUP BY week) e"
+      /* one species or code: the epi table; all of them: the district roll-up */
+      " LEFT JOIN (SELECT week, " FIGURES " FROM report.epi_week"
+      "  WHERE " WEEKS " AND code = coalesce(nullif($5, ''), '*') AND ($4 = '' OR species = $4)"
+      "  AND NOT ($4 = '' AND $5 IN ('', '*')) AND " IN_AREA("district") " GROUP BY week"
+      " UNION ALL SELECT week, " FIGURES " FROM report.district_week"
+      "  WHERE " WEEKS " AND $4 = '' AND $5 IN ('', '*') AND " IN_AREA("district")
+      "  GROUP BY week) e"
       " ON e.week = w.week::date ORDER BY 1" },
     { "epi",
       "SELECT e.week, left(e.district, $6::int) AS area,"
@@ -65,19 +72,22 @@ static const struct web_dataset datasets[] = {
       " SELECT k.code, a.name, k.reports, k.villages, k.sick, k.dead, k.last_week"
       " FROM k LEFT JOIN area a ON a.code = k.code ORDER BY k.reports DESC, k.code" },
     { "cases",
-      "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome,"
-      " c.signs, c.event_date, c.received_at, c.src_node,"
-      " (SELECT sum(coalesce((x ->> 'sick')::bigint, 0)) FROM jsonb_array_elements(c.animals) x) AS sick,"
-      " (SELECT sum(coalesce((x ->> 'dead')::bigint, 0)) FROM jsonb_array_elements(c.animals) x) AS dead,"
-      " (SELECT sum(coalesce((x ->> 'at_risk')::bigint, 0)) FROM jsonb_array_elements(c.animals) x) AS at_risk,"
+      /* in the order of the date index and without a join, so that the rows
+       * stream from the first one on, however many there are */
+      "SELECT c.id, c.ref, c.kind, c.village,"
+      " (SELECT a.name FROM area a WHERE a.code = c.village) AS village_name, c.syndrome,"
+      " c.signs, c.event_date, c.received_at, c.src_node, n.sick, n.dead, n.at_risk,"
       " ST_AsGeoJSON(c.geom, 6)::json AS geom"
-      " FROM case_report c LEFT JOIN area a ON a.code = c.village"
+      " FROM case_report c, LATERAL (SELECT sum(coalesce((x ->> 'sick')::bigint, 0)) AS sick,"
+      "  sum(coalesce((x ->> 'dead')::bigint, 0)) AS dead,"
+      "  sum(coalesce((x ->> 'at_risk')::bigint, 0)) AS at_risk"
+      "  FROM jsonb_array_elements(c.animals) x) n"
       " WHERE c.deleted = 0 AND c.event_date BETWEEN $2::date AND $3::date"
       " AND (length($1) < 4 OR left(c.village, 4) = left($1, 4))"
       " AND left(c.village, length($1)) = $1"
       " AND ($5 = '' OR c.syndrome = $5 OR c.signs ? $5)"
       " AND ($4 = '' OR c.animals @> jsonb_build_array(jsonb_build_object('species', $4)))"
-      " ORDER BY c.event_date DESC, c.id" },
+      " ORDER BY c.event_date DESC" },
     { "case",
       "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome, c.signs,"
       " c.animals, c.ddx, c.event_date, c.reporter, c.note, c.origin, c.hlc::text AS hlc,"
@@ -152,7 +162,7 @@ static const struct web_dataset datasets[] = {
       " FROM report.priority_event p LEFT JOIN area a ON a.code = p.village"
       " WHERE p.event_date BETWEEN $2::date AND $3::date AND left(p.village, length($1)) = $1"
       " AND ($5 = '' OR p.syndrome = $5) AND ($8 = '' OR p.open)"
-      " ORDER BY p.open DESC, p.event_date DESC" },
+      " ORDER BY p.open DESC, p.event_date DESC LIMIT $9::int" },
     { "map_points",
       "SELECT c.id, c.ref, c.kind, c.village, c.syndrome, c.event_date, c.sick, c.dead,"
       " ST_AsGeoJSON(c.geom, 5)::json AS geom FROM report.case_point c"
@@ -192,113 +202,6 @@ const char *web_dataset_name(const struct web_dataset *d)
     return d->name;
 }
 
-/* ------------------------------------------------------------ filters */
-
-static int all_of(const char *s, const char *set, size_t min, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n < min || n > max)
-        return 0;
-    return strspn(s, set) == n;
-}
-
-static int date_ok(const char *s)
-{
-    struct tm tm = { 0 };
-    const char *end;
-
-    if (strlen(s) != 10)
-        return 0;
-    end = strptime(s, "%Y-%m-%d", &tm);
-    return end && !*end && tm.tm_year >= 0 && tm.tm_year < 200;
-}
-
-static void day_str(time_t t, char out[11])
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
-/* Reads key into out (cap bytes); absent: "". -EINVAL when too long or
- * badly escaped. */
-static int get(const char *query, const char *key, char *out, size_t cap)
-{
-    int n = http_query_get(query, key, out, cap);
-
-    if (n == -ENOENT) {
-        out[0] = '\0';
-        return 0;
-    }
-    return n < 0 ? -EINVAL : 0;
-}
-
-#define DIGITS "0123456789"
-#define CODE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-
-int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
-                     const char **bad)
-{
-    char limit[12], open[4];
-    size_t ns = strlen(scope);
-    time_t now = time(NULL);
-
-    memset(f, 0, sizeof(*f));
-#define GET(key, field) do { *bad = key; \
-        if (get(query, key, field, sizeof(field)) < 0) return -EINVAL; } while (0)
-    GET("area", f->area);
-    GET("from", f->from);
-    GET("to", f->to);
-    GET("species", f->species);
-    GET("code", f->code);
-    GET("by", f->by);
-    GET("id", f->id);
-    GET("limit", limit);
-    GET("open", open);
-#undef GET
-    *bad = "area";
-    if (!all_of(f->area, DIGITS, 0, WEB_AREA_MAX) || (strlen(f->area) % 2 && f->area[0]))
-        return -EINVAL;
-    if (!f->area[0])
-        snprintf(f->area, sizeof(f->area), "%s", scope);
-    if (strncmp(f->area, scope, ns) != 0)
-        return -EACCES;
-    *bad = "from";
-    if (!f->from[0])
-        day_str(now - 364 * 86400, f->from);
-    if (!date_ok(f->from))
-        return -EINVAL;
-    *bad = "to";
-    if (!f->to[0])
-        day_str(now, f->to);
-    if (!date_ok(f->to))
-        return -EINVAL;
-    *bad = "species";
-    if (!all_of(f->species, CODE_CHARS, 0, 8))
-        return -EINVAL;
-    *bad = "code";
-    if (!all_of(f->code, CODE_CHARS "*-", 0, 8))
-        return -EINVAL;
-    *bad = "by";
-    if (!f->by[0])
-        snprintf(f->by, sizeof(f->by), "%s", ns == 4 ? "district" : ns == 2 ? "province"
-                                                                           : "national");
-    if (strcmp(f->by, "national") && strcmp(f->by, "province") && strcmp(f->by, "district"))
-        return -EINVAL;
-    *bad = "id";
-    if (!all_of(f->id, DIGITS "abcdefABCDEF-", 0, 40))
-        return -EINVAL;
-    *bad = "limit";
-    f->limit = limit[0] ? atoi(limit) : 20000;
-    if (!all_of(limit, DIGITS, 0, 6) || f->limit < 1 || f->limit > 100000)
-        return -EINVAL;
-    f->open_only = open[0] == '1';
-    *bad = NULL;
-    return 0;
-}
-
 /* ------------------------------------------------------------ running */
 
 static const char *group_len(const char *by)
@@ -315,7 +218,8 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     PGconn *pg;
     long n;
 
-    snprintf(limit, sizeof(limit), "%d", f->limit);
+    /* a page gets at most limit rows; an export all of them unless asked */
+    snprintf(limit, sizeof(limit), "%d", fmt != FMT_JSON && !f->limit_given ? INT_MAX : f->limit);
     params[0] = f->area;
     params[1] = f->from;
     params[2] = f->to;
@@ -329,6 +233,11 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     if (!pg) {
         web_out_error(o, 503, "unavailable", "the reporting database is not reachable");
         return;
+    }
+    if (fmt != FMT_JSON) {      /* an export may take minutes; the pages may not */
+        PQclear(web_exec(pg, "web: export", "BEGIN READ ONLY", 0, NULL));
+        PQclear(web_exec(pg, "web: export",
+                         "SET LOCAL statement_timeout = '" EXPORT_TIMEOUT "'", 0, NULL));
     }
     if (!PQsendQueryParams(pg, d->sql, 9, types, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(pg)) {

@@ -66,7 +66,7 @@ struct job {
     struct web_who     who;
 };
 
-void web_reply_error(struct http_conn *c, int status, const char *code, const char *message)
+char *web_error_json(const char *code, const char *message)
 {
     struct strbuf b = { 0 };
 
@@ -75,9 +75,20 @@ void web_reply_error(struct http_conn *c, int status, const char *code, const ch
     strbuf_str(&b, ",\"message\":");
     strbuf_json_str(&b, message);
     strbuf_str(&b, "}");
+    if (b.err) {
+        strbuf_free(&b);
+        return NULL;
+    }
+    return strbuf_take(&b);
+}
+
+void web_reply_error(struct http_conn *c, int status, const char *code, const char *message)
+{
+    char *body = web_error_json(code, message);
+
     http_respond(c, status, "application/json; charset=utf-8", SECURITY_HEADERS,
-                 b.err ? "{}" : b.p, b.err ? 2 : b.len);
-    strbuf_free(&b);
+                 body ? body : "{}", body ? strlen(body) : 2);
+    free(body);
 }
 
 /* ------------------------------------------------------------ static files */

@@ -173,6 +173,21 @@ static const struct option longopts[] = {
     { 0 },
 };
 
+/* A number in [min, max] into *out; 0, or 2 after a message. */
+static int set_number(int *out, const char *v, int min, int max, const char *name,
+                      const char *unit)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    if (*v == '\0' || *end || n < min || n > max) {
+        fprintf(stderr, "sikhnas-web: --%s must be %d to %d%s\n", name, min, max, unit);
+        return 2;
+    }
+    *out = (int)n;
+    return 0;
+}
+
 /* Options of the serve and upkeep commands. 0 or 2. */
 static int set_option(struct cli *c, int opt, const char *v)
 {
@@ -188,19 +203,9 @@ static int set_option(struct cli *c, int opt, const char *v)
     case O_UPKEEP: c->upkeep = 1; break;
     case O_ONCE: c->once = 1; break;
     case O_TIMEOUT:
-        c->timeout_s = atoi(v);
-        if (c->timeout_s < 1 || c->timeout_s > 3600) {
-            fprintf(stderr, "sikhnas-web: --statement-timeout must be 1 to 3600 seconds\n");
-            return 2;
-        }
-        break;
+        return set_number(&c->timeout_s, v, 1, 3600, "statement-timeout", " seconds");
     case O_CONNS:
-        c->conns = atoi(v);
-        if (c->conns < 1 || c->conns > 64) {
-            fprintf(stderr, "sikhnas-web: --pg-conns must be 1 to 64\n");
-            return 2;
-        }
-        break;
+        return set_number(&c->conns, v, 1, 64, "pg-conns", "");
     default:
         usage(stderr);
         return 2;

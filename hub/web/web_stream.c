@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "strbuf.h"
 
 struct web_out {
     uv_work_t          work;
@@ -72,16 +71,8 @@ int web_out_put(struct web_out *o, const void *data, size_t len)
 
 void web_out_error(struct web_out *o, int status, const char *code, const char *message)
 {
-    struct strbuf b = { 0 };
-
-    strbuf_str(&b, "{\"error\":");
-    strbuf_json_str(&b, code);
-    strbuf_str(&b, ",\"message\":");
-    strbuf_json_str(&b, message);
-    strbuf_str(&b, "}");
     free(o->err_body);
-    o->err_body = b.err ? NULL : strbuf_take(&b);
-    strbuf_free(&b);
+    o->err_body = web_error_json(code, message);
     o->status = status;
 }
 

@@ -61,6 +61,7 @@ CREATE TABLE report.dirty (
     marked_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (kind, district, week)
 );
+CREATE INDEX dirty_marked_at ON report.dirty (kind, marked_at);
 
 -- Statement-level: the keys of the rows a statement wrote (the new and,
 -- for an update, the old versions). TG_ARGV: kind, the SQL expression of
@@ -139,6 +140,9 @@ CREATE TABLE report.district_week (
     villages  integer NOT NULL,
     sick      bigint NOT NULL,
     dead      bigint NOT NULL,
+    at_risk   bigint NOT NULL,               -- as in epi_week, over all species
+    sick_ar   bigint NOT NULL,
+    dead_ar   bigint NOT NULL,
     pts       integer NOT NULL,              -- reports with a point, and the sums of
     sx        double precision NOT NULL,     -- their coordinates: the case centroid of
     sy        double precision NOT NULL,     -- any period is sum(sx)/sum(pts), ...
@@ -154,6 +158,7 @@ CREATE TABLE report.village_week (
     PRIMARY KEY (village, week)
 );
 CREATE INDEX village_week_week ON report.village_week (week);
+CREATE INDEX village_week_district ON report.village_week (left(village, 4), week);
 
 CREATE TABLE report.vacc_week (
     district  text NOT NULL,
@@ -193,122 +198,143 @@ CREATE TABLE report.slaughter_week (
 );
 
 ------------------------------------------------------------------ recomputation
-CREATE FUNCTION report.recompute_case(d text, w date) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM report.epi_week WHERE district = d AND week = w;
-    DELETE FROM report.district_week WHERE district = d AND week = w;
-    DELETE FROM report.village_week WHERE left(village, 4) = d AND week = w;
-    CREATE TEMP TABLE IF NOT EXISTS report_cases (
-        id text, village text, kind text, codes text[], species text,
-        sick bigint, dead bigint, at_risk bigint, x float8, y float8) ON COMMIT DROP;
-    TRUNCATE report_cases;
-    INSERT INTO report_cases
-    SELECT c.id, c.village, c.kind,
-           CASE WHEN c.kind = 'P' THEN ARRAY[coalesce(c.syndrome, '-')]
-                WHEN jsonb_array_length(c.signs) = 0 THEN ARRAY['-']
-                ELSE ARRAY(SELECT DISTINCT jsonb_array_elements_text(c.signs)) END,
-           a ->> 'species', coalesce((a ->> 'sick')::bigint, 0),
-           coalesce((a ->> 'dead')::bigint, 0), coalesce((a ->> 'at_risk')::bigint, 0),
-           ST_X(c.geom), ST_Y(c.geom)
-    FROM case_report c, jsonb_array_elements(c.animals) a
-    WHERE left(c.village, 4) = d AND c.event_date >= w AND c.event_date < w + 7
-      AND c.deleted = 0;
-    INSERT INTO report.epi_week
-    SELECT d, w, species, code, min(kind), count(DISTINCT id), count(DISTINCT village),
-           sum(sick), sum(dead),
-           coalesce(sum(sick) FILTER (WHERE at_risk > 0), 0),
-           coalesce(sum(dead) FILTER (WHERE at_risk > 0), 0), sum(at_risk)
-    FROM (SELECT id, village, kind, species, sick, dead, at_risk, unnest(codes) AS code
-          FROM report_cases) x
-    GROUP BY species, code;
-    INSERT INTO report.epi_week
-    SELECT d, w, species, '*', '*', count(DISTINCT id), count(DISTINCT village),
-           sum(sick), sum(dead),
-           coalesce(sum(sick) FILTER (WHERE at_risk > 0), 0),
-           coalesce(sum(dead) FILTER (WHERE at_risk > 0), 0), sum(at_risk)
-    FROM report_cases GROUP BY species;
-    INSERT INTO report.district_week
-    SELECT d, w, count(DISTINCT id), count(DISTINCT village), sum(sick), sum(dead),
-           (SELECT count(*) FROM (SELECT DISTINCT id, x, y FROM report_cases WHERE x IS NOT NULL) p),
-           coalesce((SELECT sum(x) FROM (SELECT DISTINCT id, x FROM report_cases WHERE x IS NOT NULL) p), 0),
-           coalesce((SELECT sum(y) FROM (SELECT DISTINCT id, y FROM report_cases WHERE y IS NOT NULL) p), 0)
-    FROM report_cases HAVING count(*) > 0;
-    INSERT INTO report.village_week
-    SELECT village, w, count(DISTINCT id), sum(sick), sum(dead)
-    FROM report_cases GROUP BY village;
-END $$;
+-- Each recompute_* takes a set of keys (the arrays ds and ws, zipped:
+-- district ds[i], week ws[i]), deletes their aggregate rows and computes
+-- them again from the raw rows in one statement per table, so that a
+-- round of upkeep over 50 keys or a rebuild over 100,000 costs a few
+-- statements, not a few per key.
 
-CREATE FUNCTION report.recompute_vacc(d text, w date) RETURNS void
+CREATE FUNCTION report.recompute_case(ds text[], ws date[]) RETURNS void
 LANGUAGE sql AS $$
-    DELETE FROM report.vacc_week WHERE district = d AND week = w;
-    INSERT INTO report.vacc_week
-    SELECT d, w, a ->> 'species', coalesce(v.disease, ''), count(DISTINCT v.id),
-           sum(coalesce((a ->> 'primary')::bigint, 0) + coalesce((a ->> 'booster')::bigint, 0)),
-           sum(coalesce((a ->> 'primary')::bigint, 0))
-    FROM vaccination v, jsonb_array_elements(v.animals) a
-    WHERE left(v.village, 4) = d AND v.event_date >= w AND v.event_date < w + 7
-      AND v.deleted = 0
-    GROUP BY 3, 4;
+    DELETE FROM report.epi_week e USING unnest(ds, ws) k(d, w)
+    WHERE e.district = k.d AND e.week = k.w;
+    DELETE FROM report.district_week e USING unnest(ds, ws) k(d, w)
+    WHERE e.district = k.d AND e.week = k.w;
+    DELETE FROM report.village_week e USING unnest(ds, ws) k(d, w)
+    WHERE left(e.village, 4) = k.d AND e.week = k.w;
+    -- the keys' species entries are read once (cases) and feed the three tables
+    WITH cases AS MATERIALIZED (
+        SELECT k.d, k.w, c.id, c.village, c.kind,
+               CASE WHEN c.kind = 'P' THEN ARRAY[coalesce(c.syndrome, '-')]
+                    WHEN jsonb_array_length(c.signs) = 0 THEN ARRAY['-']
+                    ELSE ARRAY(SELECT DISTINCT jsonb_array_elements_text(c.signs)) END AS codes,
+               a ->> 'species' AS species, coalesce((a ->> 'sick')::bigint, 0) AS sick,
+               coalesce((a ->> 'dead')::bigint, 0) AS dead,
+               coalesce((a ->> 'at_risk')::bigint, 0) AS at_risk,
+               ST_X(c.geom) AS x, ST_Y(c.geom) AS y
+        FROM (SELECT DISTINCT d, w FROM unnest(ds, ws) u(d, w)) k
+        JOIN case_report c ON left(c.village, 4) = k.d AND c.event_date >= k.w
+                          AND c.event_date < k.w + 7 AND c.deleted = 0,
+             jsonb_array_elements(c.animals) a),
+    by_code AS (
+        INSERT INTO report.epi_week
+        SELECT d, w, species, code, min(kind), count(DISTINCT id), count(DISTINCT village),
+               sum(sick), sum(dead),
+               coalesce(sum(sick) FILTER (WHERE at_risk > 0), 0),
+               coalesce(sum(dead) FILTER (WHERE at_risk > 0), 0), sum(at_risk)
+        FROM (SELECT d, w, id, village, kind, species, sick, dead, at_risk,
+                     unnest(codes) AS code FROM cases) x
+        GROUP BY d, w, species, code),
+    all_codes AS (
+        INSERT INTO report.epi_week
+        SELECT d, w, species, '*', '*', count(DISTINCT id), count(DISTINCT village),
+               sum(sick), sum(dead),
+               coalesce(sum(sick) FILTER (WHERE at_risk > 0), 0),
+               coalesce(sum(dead) FILTER (WHERE at_risk > 0), 0), sum(at_risk)
+        FROM cases GROUP BY d, w, species),
+    points AS (SELECT DISTINCT d, w, id, x, y FROM cases WHERE x IS NOT NULL),
+    district AS (
+        INSERT INTO report.district_week
+        SELECT c.d, c.w, count(DISTINCT c.id), count(DISTINCT c.village), sum(c.sick),
+               sum(c.dead), sum(c.at_risk),
+               coalesce(sum(c.sick) FILTER (WHERE c.at_risk > 0), 0),
+               coalesce(sum(c.dead) FILTER (WHERE c.at_risk > 0), 0),
+               coalesce(min(p.n), 0), coalesce(min(p.sx), 0), coalesce(min(p.sy), 0)
+        FROM cases c
+        LEFT JOIN (SELECT d, w, count(*) AS n, sum(x) AS sx, sum(y) AS sy FROM points
+                   GROUP BY d, w) p ON p.d = c.d AND p.w = c.w
+        GROUP BY c.d, c.w)
+    INSERT INTO report.village_week
+    SELECT village, w, count(DISTINCT id), sum(sick), sum(dead) FROM cases GROUP BY village, w;
 $$;
 
-CREATE FUNCTION report.recompute_pop(d text) RETURNS void
+CREATE FUNCTION report.recompute_vacc(ds text[], ws date[]) RETURNS void
 LANGUAGE sql AS $$
-    DELETE FROM report.population WHERE district = d;
+    DELETE FROM report.vacc_week e USING unnest(ds, ws) k(d, w)
+    WHERE e.district = k.d AND e.week = k.w;
+    INSERT INTO report.vacc_week
+    SELECT k.d, k.w, a ->> 'species', coalesce(v.disease, ''), count(DISTINCT v.id),
+           sum(coalesce((a ->> 'primary')::bigint, 0) + coalesce((a ->> 'booster')::bigint, 0)),
+           sum(coalesce((a ->> 'primary')::bigint, 0))
+    FROM (SELECT DISTINCT d, w FROM unnest(ds, ws) u(d, w)) k
+    JOIN vaccination v ON left(v.village, 4) = k.d AND v.event_date >= k.w
+                      AND v.event_date < k.w + 7 AND v.deleted = 0,
+         jsonb_array_elements(v.animals) a
+    GROUP BY 1, 2, 3, 4;
+$$;
+
+CREATE FUNCTION report.recompute_pop(ds text[], ws date[]) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM report.population WHERE district = ANY (ds);
     INSERT INTO report.population
-    SELECT d, species, sum(n), count(*), max(event_date)
+    SELECT left(village, 4), species, sum(n), count(*), max(event_date)
     FROM (SELECT DISTINCT ON (p.village, a ->> 'species') p.village, a ->> 'species' AS species,
                  coalesce((a ->> 'n')::bigint, 0) AS n, p.event_date
           FROM population_report p, jsonb_array_elements(p.animals) a
-          WHERE left(p.village, 4) = d AND p.deleted = 0
+          WHERE left(p.village, 4) = ANY (ds) AND p.deleted = 0
           ORDER BY p.village, a ->> 'species', p.event_date DESC, p.hlc DESC) latest
-    GROUP BY species;
+    GROUP BY 1, 2;
 $$;
 
-CREATE FUNCTION report.recompute_move(d text, w date) RETURNS void
+CREATE FUNCTION report.recompute_move(ds text[], ws date[]) RETURNS void
 LANGUAGE sql AS $$
-    DELETE FROM report.movement_week WHERE from_district = d AND week = w;
+    DELETE FROM report.movement_week e USING unnest(ds, ws) k(d, w)
+    WHERE e.from_district = k.d AND e.week = k.w;
     INSERT INTO report.movement_week
-    SELECT d, left(m.to_area, 4), w, a ->> 'species', count(DISTINCT m.id),
+    SELECT k.d, left(m.to_area, 4), k.w, a ->> 'species', count(DISTINCT m.id),
            sum(coalesce((a ->> 'n')::bigint, 0))
-    FROM movement_permit m, jsonb_array_elements(m.animals) a
-    WHERE left(m.from_area, 4) = d AND m.issue_date >= w AND m.issue_date < w + 7
-      AND m.deleted = 0
-    GROUP BY 2, 4;
+    FROM (SELECT DISTINCT d, w FROM unnest(ds, ws) u(d, w)) k
+    JOIN movement_permit m ON left(m.from_area, 4) = k.d AND m.issue_date >= k.w
+                          AND m.issue_date < k.w + 7 AND m.deleted = 0,
+         jsonb_array_elements(m.animals) a
+    GROUP BY 1, 2, 3, 4;
 $$;
 
-CREATE FUNCTION report.recompute_slaughter(d text, w date) RETURNS void
+CREATE FUNCTION report.recompute_slaughter(ds text[], ws date[]) RETURNS void
 LANGUAGE sql AS $$
-    DELETE FROM report.slaughter_week WHERE district = d AND week = w;
+    DELETE FROM report.slaughter_week e USING unnest(ds, ws) k(d, w)
+    WHERE e.district = k.d AND e.week = k.w;
     INSERT INTO report.slaughter_week
-    SELECT d, w, species, count(*), sum(n_animals)
-    FROM slaughter_report
-    WHERE left(village, 4) = d AND event_date >= w AND event_date < w + 7 AND deleted = 0
-    GROUP BY species;
+    SELECT k.d, k.w, s.species, count(*), sum(s.n_animals)
+    FROM (SELECT DISTINCT d, w FROM unnest(ds, ws) u(d, w)) k
+    JOIN slaughter_report s ON left(s.village, 4) = k.d AND s.event_date >= k.w
+                           AND s.event_date < k.w + 7 AND s.deleted = 0
+    GROUP BY 1, 2, 3;
 $$;
 
--- Recomputes up to n dirty keys, oldest first, in the caller's
--- transaction; returns how many it did. A key that an open transaction
--- is marking is skipped (it comes back next round). Safe to run from
--- several sessions at once. The unit of work for a job queue.
-CREATE FUNCTION report.upkeep(n integer DEFAULT 50) RETURNS integer
+-- Recomputes up to n dirty keys of each kind, oldest first, in the
+-- caller's transaction; returns how many it did. A key that an open
+-- transaction is marking is skipped (it comes back next round). Safe to
+-- run from several sessions at once. The unit of work for a job queue;
+-- after a bulk load, report.mark_all() and then upkeep with a large n
+-- rebuilds everything set-wise.
+CREATE FUNCTION report.upkeep(n integer DEFAULT 200) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    k record;
+    k text;
+    ds text[];
+    ws date[];
     done integer := 0;
 BEGIN
-    FOR k IN SELECT kind, district, week FROM report.dirty
-             ORDER BY marked_at LIMIT n FOR UPDATE SKIP LOCKED LOOP
-        CASE k.kind
-            WHEN 'case' THEN PERFORM report.recompute_case(k.district, k.week);
-            WHEN 'vacc' THEN PERFORM report.recompute_vacc(k.district, k.week);
-            WHEN 'pop' THEN PERFORM report.recompute_pop(k.district);
-            WHEN 'move' THEN PERFORM report.recompute_move(k.district, k.week);
-            WHEN 'slaughter' THEN PERFORM report.recompute_slaughter(k.district, k.week);
-            ELSE NULL;
-        END CASE;
-        DELETE FROM report.dirty WHERE kind = k.kind AND district = k.district AND week = k.week;
-        done := done + 1;
+    FOREACH k IN ARRAY ARRAY['case', 'vacc', 'pop', 'move', 'slaughter'] LOOP
+        SELECT array_agg(district), array_agg(week) INTO ds, ws
+        FROM (SELECT district, week FROM report.dirty WHERE kind = k
+              ORDER BY marked_at LIMIT n FOR UPDATE SKIP LOCKED) x;
+        CONTINUE WHEN ds IS NULL;
+        EXECUTE format('SELECT report.recompute_%s($1, $2)', k) USING ds, ws;
+        DELETE FROM report.dirty x USING unnest(ds, ws) u(d, w)
+        WHERE x.kind = k AND x.district = u.d AND x.week = u.w;
+        done := done + cardinality(ds);
     END LOOP;
     RETURN done;
 END $$;

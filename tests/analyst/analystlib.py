@@ -208,7 +208,7 @@ class Central:
     def log(self):
         try:
             with open(os.path.join(self.tmp, 'web.log')) as f:
-                return f.read()[-3000:]
+                return f.read()[-20000:]
         except OSError:
             return ''
 
@@ -225,6 +225,11 @@ class Central:
             self.web.stdout.close()
             self.web_log.close()
         self.web = None
+        if rc not in (0, None):
+            raise RuntimeError('sikhnas-web exited with %d: %s' % (rc, self.log()))
+        errors = [l for l in self.log().splitlines() if ': error: ' in l]
+        if errors and not getattr(self, 'errors_expected', False):
+            raise RuntimeError('sikhnas-web logged errors: %s' % '\n'.join(errors))
         return rc
 
     def session(self, login=None, cert=None):
@@ -240,7 +245,12 @@ class Central:
             self.standby.wait_caught_up()
 
     def close(self):
-        self.stop_web()
+        try:
+            self.stop_web()         # a leak or a crash at exit (ASan) fails the run
+        finally:
+            self._cleanup()
+
+    def _cleanup(self):
         if self.standby:
             self.standby.cleanup()
         self.pg.cleanup()

@@ -283,6 +283,10 @@ class Accounts(unittest.TestCase):
             self.assertEqual(r.returncode, 1, args)
         self.assertNotIn('bad ', C.cli(['account', 'list']))
         self.assertEqual(C.cli(['account', 'add', 'x'], check=False).returncode, 2)
+        for bad in (['serve', '--pg-conns', '0'], ['serve', '--statement-timeout', '5x'],
+                    ['serve', '--nosuch'], ['dance']):
+            r = C.cli(bad, check=False)
+            self.assertEqual(r.returncode, 2, bad)
 
 
 class LateRecord(unittest.TestCase):
@@ -304,6 +308,21 @@ class LateRecord(unittest.TestCase):
                                                          before['sick'] + 9))
         print('late record visible on the replica after %.1f s' % took, file=sys.stderr)
         self.assertLess(took, 60)
+        # moved to another week (an update: both weeks change), then deleted
+        C.pg.psql("UPDATE case_report SET event_date = '%s' WHERE id = 'late1'" % A.W(6))
+        self.wait_week(s, q, A.W(5), before['reports'])
+        self.wait_week(s, q, A.W(6), 1)
+        C.pg.psql("UPDATE case_report SET deleted = 1 WHERE id = 'late1'")
+        self.wait_week(s, q, A.W(6), 0)
+
+    def wait_week(self, s, q, monday, reports):
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            n = week_row(s.data('weekly', **q), monday)['reports']
+            if n == reports:
+                return
+            time.sleep(0.2)
+        self.fail('week %s: %d reports, not %s' % (monday, n, reports))
 
     def test_replica_and_lag_shown(self):
         st = C.session('nat').data('status')[0]
@@ -331,6 +350,38 @@ class Operator(unittest.TestCase):
         finally:
             C.stop_web()
             C.start_web(upkeep=True)
+
+
+class Boundaries(unittest.TestCase):
+    def test_boundaries_make_a_choropleth(self):
+        """refdata load --boundaries: the district's polygon replaces its circle."""
+        path = os.path.join(C.tmp, 'districts.geojson')
+        poly = [[[106.6, -6.8], [107.1, -6.8], [107.1, -6.3], [106.6, -6.3], [106.6, -6.8]]]
+        with open(path, 'w') as f:
+            json.dump({'type': 'FeatureCollection', 'features': [
+                {'type': 'Feature', 'properties': {'code': '32.01', 'name': 'Bogor'},
+                 'geometry': {'type': 'Polygon', 'coordinates': poly}}]}, f)
+        bad = os.path.join(C.tmp, 'bad.geojson')
+        with open(bad, 'w') as f:
+            f.write('{"type": "FeatureCollection", "features": [{"geometry": {"type": "Pol')
+        r = subprocess.run([HUB, '--pg', C.pg.conninfo, 'refdata', 'load', '--boundaries', bad],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(C.pg.psql('SELECT count(*) FROM report.area_boundary'), '0')
+        C.run([HUB, '--pg', C.pg.conninfo, 'refdata', 'load', '--boundaries', path])
+        C.sync_replica()
+        d = {x['district']: x for x in C.session('nat').data('map_districts')}
+        self.assertTrue(d['3201']['boundary'])
+        self.assertEqual(d['3201']['geom']['type'], 'MultiPolygon')
+        self.assertFalse(d['3202']['boundary'])
+        dst = os.path.join(C.tmp, 'areas.gpkg')
+        subprocess.run(['ogr2ogr', '-f', 'GPKG', dst, 'PG:%s' % C.pg.conninfo,
+                        'report.district_area', '-nln', 'district_area'], check=True,
+                       capture_output=True)
+        with sqlite3.connect(dst) as db:
+            self.assertEqual(db.execute('SELECT district, reports FROM district_area').fetchall(),
+                             [('3201', 2)])
+        C.pg.psql('DELETE FROM report.area_boundary')
 
 
 class Streaming(unittest.TestCase):
