@@ -171,6 +171,30 @@ static const struct action actions[] = {
       "SELECT EXISTS (SELECT 1 FROM u) AS ok", { "node", "" } },
 };
 
+/* Whether v is a well-formed value of the body field key: checked here so
+ * that a bad value is the caller's 400, never a database error. */
+static int field_ok(const char *key, const char *v)
+{
+    size_t n = strlen(v);
+
+    if (strcmp(key, "id") == 0)
+        return n >= 1 && n <= 18 && strspn(v, DIGITS) == n;
+    if (strcmp(key, "node") == 0)
+        return n >= 1 && n <= 36 && strspn(v, NODEID) == n;
+    if (strcmp(key, "role") == 0)
+        return strcmp(v, "vet") == 0 || strcmp(v, "analyst") == 0 || strcmp(v, "operator") == 0;
+    if (strcmp(key, "province") == 0)
+        return n == 0 || (n == 2 && strspn(v, DIGITS) == 2);
+    if (strcmp(key, "email") == 0) {
+        const char *at = strchr(v, '@');
+        return n >= 3 && n <= 254 && at && at > v && at[1] && !strchr(at + 1, '@') &&
+               !strpbrk(v, " \t\r\n<>\",;()[]\\");
+    }
+    if (strcmp(key, "name") == 0)
+        return n <= 100 && !strpbrk(v, "\r\n<>\"");
+    return 1;
+}
+
 static void act(struct web_app *app, const struct action *a, const char *body,
                 const struct web_who *who, const char *peer, struct web_out *o)
 {
@@ -187,7 +211,8 @@ static void act(struct web_app *app, const struct action *a, const char *body,
             p[n] = who->login;          /* who did it */
         } else if (cJSON_IsString(v) && strlen(v->valuestring) <= 254) {
             p[n] = v->valuestring;
-        } else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
+        } else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15 &&
+                   v->valuedouble == (double)(long long)v->valuedouble) {
             snprintf(ids[n], sizeof(ids[n]), "%.0f", v->valuedouble);
             p[n] = ids[n];
         } else if (!v && strcmp(a->keys[n], "province") == 0) {
@@ -195,8 +220,13 @@ static void act(struct web_app *app, const struct action *a, const char *body,
         } else if (!v && strcmp(a->keys[n], "name") == 0) {
             p[n] = "";
         } else {
+            p[n] = NULL;
+        }
+        if (a->keys[n][0] && (!p[n] || !field_ok(a->keys[n], p[n]))) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "missing or bad field '%s'", a->keys[n]);
             cJSON_Delete(doc);
-            web_out_error(o, 400, "bad_request", "missing or bad field");
+            web_out_error(o, 400, "bad_request", msg);
             return;
         }
     }
