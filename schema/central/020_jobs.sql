@@ -130,13 +130,16 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 ------------------------------------------------------------------ upkeep
--- The daily upkeep job: finished jobs go after 30 days, node history and
--- closed fleet problems after 400.
+-- The daily upkeep job: finished jobs go after 30 days (the periodic
+-- kinds after one), node history and closed fleet problems after 400.
 CREATE FUNCTION sikhnas_upkeep() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM job WHERE state IN ('done', 'cancelled')
                       AND finished_at < now() - interval '30 days';
+    -- the periodic ones (thousands a day) after a day
+    DELETE FROM job WHERE state = 'done' AND kind IN ('aggregates', 'fleet_watch', 'upkeep')
+                      AND finished_at < now() - interval '1 day';
     IF to_regclass('node_health_day') IS NOT NULL THEN
         DELETE FROM node_health_day WHERE day < current_date - 400;
         DELETE FROM fleet_problem WHERE closed_at < now() - interval '400 days';

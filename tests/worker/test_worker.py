@@ -610,6 +610,14 @@ def test_database_restart_and_bad_settings(env, smtp):
     r = subprocess.run([WORKER, '--pg', env.pg.conninfo, 'enqueue', 'noop', 'a\nb'],
                        capture_output=True, text=True)
     check(r.returncode == 1 and 'job_idem_key_check' in r.stderr, r.stderr)
+    # the daily upkeep prunes: periodic jobs after a day, others after 30 days
+    env.pg.psql("INSERT INTO job (kind, idem_key, state, finished_at) VALUES "
+                "('aggregates', 'prune:a', 'done', now() - interval '2 days'), "
+                "('alert', 'prune:b', 'done', now() - interval '2 days'), "
+                "('alert', 'prune:c', 'done', now() - interval '31 days'); "
+                "SELECT sikhnas_upkeep()")
+    check(env.pg.psql("SELECT string_agg(idem_key, ',') FROM job WHERE idem_key LIKE 'prune:%'")
+          == 'prune:b', 'upkeep pruned the wrong jobs')
     r = subprocess.run([WORKER, '--pg', env.pg.conninfo, 'retry', '999999'],
                        capture_output=True, text=True)
     check(r.returncode == 1 and 'no such job' in r.stderr, r.stderr)
