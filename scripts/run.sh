@@ -1,14 +1,15 @@
 #!/bin/sh
 # run.sh - run the whole system on this machine with embedded defaults:
 # a node for Kabupaten Bogor (3201) and a local central (PostgreSQL 15 +
-# PostGIS, sikhnas-hub over TLS and the analysts' web app sikhnas-web), the
+# PostGIS, sikhnas-hub over TLS, the analysts' web app sikhnas-web and the
+# workers sikhnas-worker with a local mail sink), the
 # node synced to it, then the node daemon in the foreground (web UI, SMS
 # spool, sync timer). Idempotent.
 #   scripts/run.sh          set up what is missing and run
-#   scripts/run.sh stop     stop the local central (hub, web app and PostgreSQL)
+#   scripts/run.sh stop     stop the local central (hub, web app, worker, PostgreSQL)
 # Settings (environment): SIKHNAS_DISTRICT (3201), SIKHNAS_WEB (127.0.0.1:8080),
 # SIKHNAS_CENTRAL_DIR (/var/tmp/sikhnas-central), SIKHNAS_PG_PORT (55432),
-# SIKHNAS_HUB_PORT (8443), SIKHNAS_ANALYST_PORT (8444), SIKHNAS_NO_DAEMON=1 (set up, sync, show status, exit).
+# SIKHNAS_HUB_PORT (8443), SIKHNAS_ANALYST_PORT (8444), SIKHNAS_MAIL_PORT (8025), SIKHNAS_NO_DAEMON=1 (set up, sync, show status, exit).
 set -eu
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -18,6 +19,7 @@ central=${SIKHNAS_CENTRAL_DIR:-/var/tmp/sikhnas-central}
 pg_port=${SIKHNAS_PG_PORT:-55432}
 hub_port=${SIKHNAS_HUB_PORT:-8443}
 analyst_port=${SIKHNAS_ANALYST_PORT:-8444}
+mail_port=${SIKHNAS_MAIL_PORT:-8025}
 pg_user=sikhnas
 pgbin=/usr/lib/postgresql/15/bin
 db=$top/var/node.db
@@ -26,20 +28,28 @@ conninfo="host=$central port=$pg_port dbname=sikhnas user=$pg_user"
 say() { printf '==> %s\n' "$*"; }
 as_pg() { runuser -u "$pg_user" -- "$@"; }
 
+# stop_pid NAME WHAT: SIGTERM the process of $central/NAME.pid, if it runs.
+stop_pid() {
+    if [ -f "$central/$1.pid" ] && kill -0 "$(cat "$central/$1.pid")" 2>/dev/null; then
+        kill -TERM "$(cat "$central/$1.pid")"
+        say "$2 stopped"
+    fi
+    rm -f "$central/$1.pid"
+}
+
 stop_central() {
-    if [ -f "$central/web.pid" ] && kill -0 "$(cat "$central/web.pid")" 2>/dev/null; then
-        kill -TERM "$(cat "$central/web.pid")"
-        say "analysts' web app stopped"
-    fi
-    rm -f "$central/web.pid"
-    if [ -f "$central/hub.pid" ] && kill -0 "$(cat "$central/hub.pid")" 2>/dev/null; then
-        kill -TERM "$(cat "$central/hub.pid")"
-        say "hub stopped"
-    fi
-    rm -f "$central/hub.pid"
+    stop_pid worker "worker"
+    stop_pid mail "local mail sink"
+    stop_pid web "analysts' web app"
+    stop_pid hub "hub"
     if [ -f "$central/pg/postmaster.pid" ]; then
         as_pg "$pgbin/pg_ctl" -D "$central/pg" -m fast -w stop >/dev/null && say "PostgreSQL stopped"
     fi
+}
+
+# running NAME: 0 when the process of $central/NAME.pid runs.
+running() {
+    [ -f "$central/$1.pid" ] && kill -0 "$(cat "$central/$1.pid")" 2>/dev/null
 }
 
 if [ "${1:-}" = stop ]; then
@@ -148,7 +158,7 @@ if [ -x "$webapp" ]; then
         echo sikhnas-demo | "$webapp" -q --pg "$conninfo" account add analis \
             --name "Analis Nasional" --role national
     fi
-    if ! { [ -f "$central/web.pid" ] && kill -0 "$(cat "$central/web.pid")" 2>/dev/null; }; then
+    if ! running web; then
         say "sikhnas-web on https://127.0.0.1:$analyst_port (log: $central/web.log)"
         nohup setsid "$webapp" --pg "$conninfo" serve --listen "127.0.0.1:$analyst_port" \
             --tls-cert "$tls/hub.pem" --tls-key "$tls/hub.key" --upkeep \
@@ -156,6 +166,39 @@ if [ -x "$webapp" ]; then
         echo $! > "$central/web.pid"
     fi
     echo "analysts: https://127.0.0.1:$analyst_port (login analis / sikhnas-demo; CA $tls/ca.pem)"
+fi
+# ---------------------------------------------------------------- the workers
+# Alerts and summaries go to a local mail sink that prints each message to
+# $central/mail.log (no mail leaves the machine).
+worker=$top/build/run/hub/worker/sikhnas-worker
+if [ -x "$worker" ]; then
+    if ! running mail; then
+        nohup setsid /usr/bin/python3 -u -m aiosmtpd -n -l "127.0.0.1:$mail_port" \
+            -c aiosmtpd.handlers.Debugging >> "$central/mail.log" 2>&1 &
+        echo $! > "$central/mail.pid"
+    fi
+    cat > "$central/worker.ini" <<EOF
+[database]
+conninfo = $conninfo
+[smtp]
+url = smtp://127.0.0.1:$mail_port
+starttls = no
+from = sikhnas-alerts@localhost
+message_id_domain = localhost
+[worker]
+base_url = https://127.0.0.1:$analyst_port
+threads = 1
+EOF
+    if ! "$worker" -q --config "$central/worker.ini" recipient list 2>/dev/null |
+            grep -q 'vet@localhost'; then
+        "$worker" -q --config "$central/worker.ini" recipient add vet@localhost vet - \
+            "Dokter Hewan Nasional" >/dev/null
+    fi
+    if ! running worker; then
+        say "sikhnas-worker: alerts, summaries, fleet watch (log: $central/worker.log, mail: $central/mail.log)"
+        nohup setsid "$worker" --config "$central/worker.ini" run >> "$central/worker.log" 2>&1 &
+        echo $! > "$central/worker.pid"
+    fi
 fi
 echo "central: psql -h $central -p $pg_port -U $pg_user sikhnas    (stop it: scripts/run.sh stop)"
 
