@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""test_field.py - the node as a district office meets it (issue 13): a
+district-scoped downlink, priority lanes, a board without a clock, a
+metered link. Real sikhnas-node stores, the real sikhnas-hub over TLS and a
+throwaway PostgreSQL + PostGIS (tests/lib/pgtemp.py), on loopback.
+
+    test_field.py NODE_EXE HUB_EXE [TEST ...]
+
+The link emulator's profiles (tests/field/linkemu.py) are in test_link.py."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
+import e2elib  # noqa: E402
+from e2elib import hubtest, nodetest  # noqa: E402
+
+NODE_EXE = os.path.abspath(sys.argv[1])
+HUB_EXE = os.path.abspath(sys.argv[2])
+os.environ['SIKHNAS_HUB'] = HUB_EXE
+ENV = None
+TMP = nodetest.scratch('sikhnas-field-')
+
+
+def new_node(district='3201'):
+    node = nodetest.Node(NODE_EXE, district=district, tmp=tempfile.mkdtemp(dir=TMP))
+    e2elib.enroll(ENV, node)
+    return node
+
+
+def sync(node, *extra, env=None, timeout=600):
+    args = ['sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
+            '--no-progress'] + list(extra)
+    return node.run(*args, timeout=timeout, env=env)
+
+
+def ok_sync(node, *extra, env=None):
+    r = sync(node, *extra, env=env)
+    assert r.returncode == 0, 'sync failed (%d): %s' % (r.returncode, r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def node_id(node):
+    return node.sql("SELECT value FROM meta WHERE key = 'node_id'")[0][0]
+
+
+# ------------------------------------------------------------ downlink
+
+def test_district_downlink():
+    """A node pulls its own district's kecamatan and villages, every
+    province and kabupaten/kota (to name another district), the national
+    code lists, and nothing of another district's villages."""
+    node = new_node('3201')
+    s = ok_sync(node)
+    hub_areas = {}
+    for line in ENV.pg.psql("SELECT code, level FROM area").splitlines():
+        code, level = line.split('|')
+        hub_areas[code] = int(level)
+    mine = {c for c, lv in hub_areas.items() if lv <= 2 or c.startswith('3201')}
+    have = {r[0] for r in node.sql("SELECT code FROM area")}
+    assert mine <= have, 'missing: %s' % sorted(mine - have)[:10]
+    foreign = sorted(c for c in have if len(c) > 4 and not c.startswith('3201'))
+    assert not foreign, 'villages of other districts came down: %s' % foreign[:10]
+    other = [c for c, lv in hub_areas.items() if lv >= 3 and not c.startswith('3201')]
+    assert other, 'the test data should hold another district'
+    ncodes = int(ENV.pg.psql("SELECT count(*) FROM code_list"))
+    assert node.sql("SELECT count(*) FROM code_list")[0][0] >= ncodes
+    # what came down: the rows of this district and the national ones only
+    expect = len(mine) + ncodes
+    assert s['pulled'] <= expect + 5, (s, expect)
+    print('  downlink: %d areas at the hub, %d pulled, %d bytes down'
+          % (len(hub_areas), s['pulled'], s['bytes_down']), flush=True)
+    if len(hub_areas) > 80000:          # the national list (SIKHNAS_AREAS)
+        assert s['bytes_down'] <= 100 * 1024, s
+    # a node of another district gets that district's villages, not these
+    node2 = new_node('3202')
+    ok_sync(node2)
+    got = {r[0] for r in node2.sql("SELECT code FROM area WHERE level >= 3")}
+    assert not any(c.startswith('3201') for c in got), sorted(got)[:5]
+    # a central rename of a village reaches its district only
+    v = sorted(c for c, lv in hub_areas.items() if lv == 4 and c.startswith('3201'))[0]
+    ENV.pg.psql("UPDATE area SET name = 'Desa Lapangan' WHERE code = '%s'" % v)
+    assert ok_sync(node)['pulled'] == 1
+    assert ok_sync(node2)['pulled'] == 0
+    assert node.sql("SELECT name FROM area WHERE code = ?", (v,))[0][0] == 'Desa Lapangan'
+
+
+TESTS = [test_district_downlink]
+
+
+def main():
+    global ENV
+    want = sys.argv[3:]
+    tests = [t for t in TESTS if not want or t.__name__ in want or t.__name__[5:] in want]
+    passed = failed = 0
+    ENV = hubtest.Env()
+    try:
+        for t in tests:
+            t0 = time.time()
+            try:
+                t()
+                passed += 1
+                print('ok   %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
+                traceback.print_exc()
+                if ENV.hub.proc is None or ENV.hub.proc.poll() is not None:
+                    ENV.hub.start()
+    finally:
+        ENV.close()
+    print('%d passed, %d failed' % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
