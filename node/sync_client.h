@@ -43,6 +43,7 @@ struct sync_stats {
                                      hub's acked_seq covered them, so they were not re-sent */
     long long rows_pulled;        /* rows applied from the feed */
     long long batches;
+    long long promotions;         /* times priority entries were moved ahead of a backlog */
     long long requests;
     long long bytes_up;           /* request line, headers and bodies */
     long long bytes_down;         /* status line, headers and bodies */

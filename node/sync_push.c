@@ -170,6 +170,58 @@ static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *o
     return batch_write_end(out);
 }
 
+/* The priority lane (schema/node/006_priority_lane.sql): when a queued
+ * entry of lane 1 (a P report, a follow-up of one) has routine entries
+ * before it that have never been on the wire (seq above both sent_seq and
+ * the batch in flight), the never-sent entries are renumbered among their
+ * own numbers, lane 1 first and each lane in its order, so the next batch
+ * carries them. Entries that may have reached the hub keep their numbers
+ * (the hub's high-water mark covers them); the set of numbers and the
+ * outbox's sequence stay the same. Returns 1 when it renumbered, 0 when
+ * nothing had to move, or -errno. */
+static int promote_priority(struct sync_client *c)
+{
+    static const char *const renumber[] = {
+        "CREATE TEMP TABLE IF NOT EXISTS lane_map (old INTEGER PRIMARY KEY, new INTEGER)",
+        "DELETE FROM temp.lane_map",
+        "INSERT INTO temp.lane_map (old, new) SELECT o.seq, n.seq FROM "
+        "(SELECT seq, row_number() OVER (ORDER BY lane DESC, seq) AS k FROM outbox "
+        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1) o JOIN "
+        "(SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM outbox "
+        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1) n ON n.k = o.k",
+        /* two passes: a number is never taken twice on the way */
+        "UPDATE outbox SET seq = -seq WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1",
+        "UPDATE outbox SET seq = (SELECT new FROM temp.lane_map WHERE old = -outbox.seq) "
+        "WHERE seq < 0 AND ?1 >= 0",
+        "DELETE FROM temp.lane_map WHERE ?1 >= 0",
+    };
+    int64_t lo = c->sent_seq > c->q->base_seq ? c->sent_seq : c->q->base_seq;
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT p.seq FROM outbox p WHERE p.lane = 1 AND p.state = " OUTBOX_QUEUED_LIT
+        " AND p.seq > ?1 AND EXISTS (SELECT 1 FROM outbox b WHERE b.seq > ?1 AND"
+        " b.seq < p.seq AND b.state = " OUTBOX_QUEUED_LIT " AND b.lane = 0) LIMIT 1");
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, lo);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return store_error(c->store, rc);
+    r = store_begin_bg(c->store);
+    for (size_t i = 0; r == 0 && i < sizeof(renumber) / sizeof(renumber[0]); i++)
+        r = i < 2 ? store_exec(c->store, renumber[i]) : store_run_int(c->store, renumber[i], lo);
+    r = store_end(c->store, r);
+    if (r < 0)
+        return log_errno(LOG_ERR, r, "sync: cannot move priority reports ahead of the queue");
+    log_notice("sync: priority reports go ahead of the queued routine records");
+    c->stats.promotions++;
+    return 1;
+}
+
 /* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
 int push_prepare(struct sync_client *c)
 {
@@ -179,6 +231,9 @@ int push_prepare(struct sync_client *c)
     uint64_t hlc = 0;
     int r;
 
+    r = promote_priority(c);
+    if (r < 0)
+        return r;
     r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
     if (r < 0)
         return r;

@@ -9,6 +9,7 @@ throwaway PostgreSQL + PostGIS (tests/lib/pgtemp.py), on loopback.
 The link emulator's profiles (tests/field/linkemu.py) are in test_link.py."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 import e2elib  # noqa: E402
 from e2elib import hubtest, nodetest  # noqa: E402
+
+# the national area list when SIKHNAS_AREAS names it (the downlink's figure)
+hubtest.AREAS_DIR = os.environ.get('SIKHNAS_AREAS', e2elib.AREAS)
+BOGOR = [v for v in nodetest.villages('3201')][:50]
+BACKLOG = int(os.environ.get('SIKHNAS_FIELD_BACKLOG', '100000'))
 
 NODE_EXE = os.path.abspath(sys.argv[1])
 HUB_EXE = os.path.abspath(sys.argv[2])
@@ -90,7 +96,58 @@ def test_district_downlink():
     assert node.sql("SELECT name FROM area WHERE code = ?", (v,))[0][0] == 'Desa Lapangan'
 
 
-TESTS = [test_district_downlink]
+# ------------------------------------------------------------ priority lane
+
+def p_report(i=0):
+    r = e2elib.report(village=BOGOR[i % len(BOGOR)], i=i, kind='P', syndrome='MMD')
+    del r['signs']
+    return r
+
+
+def test_priority_lane():
+    """With BACKLOG routine records queued and the daemon pushing them, a
+    new P report reaches PostgreSQL within 10 s, ahead of the backlog; a
+    follow-up of it goes in the priority lane too."""
+    node = new_node()
+    ok_sync(node)                               # remembers the hub in the store
+    nid = node_id(node)
+    path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), BACKLOG, BOGOR)
+    r = node.run('import', '--no-progress', path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    conf = os.path.join(node.tmp, 'node.ini')
+    with open(conf, 'w') as f:
+        f.write('[sync]\ninterval_s = 3600\n')
+    with nodetest.Daemon(node, conf) as d:
+        assert e2elib.wait_for(lambda: e2elib.pg_counts(ENV.pg, nid)[0] > 0, timeout=60), \
+            'the daemon did not start pushing: ' + d.log
+        r = node.add_report(p_report())
+        assert r.returncode == 0, r.stderr
+        rid = json.loads(r.stdout)['id']
+        t0 = time.time()
+        got = e2elib.wait_for(lambda: ENV.pg.psql(
+            "SELECT count(*) FROM case_report WHERE id = '%s'" % rid) == '1', timeout=30)
+        took = time.time() - t0
+        behind = BACKLOG - e2elib.pg_counts(ENV.pg, nid)[0]
+        print('  priority lane: P report at the hub %.2f s after it was saved, %d routine '
+              'records still queued then (backlog %d)' % (took, behind, BACKLOG), flush=True)
+        assert got and took <= 10, 'the P report took %.1f s' % took
+        assert behind > 0, 'the backlog was gone before the P report: the test proves nothing'
+    # the follow-ups of a P report go in its lane, those of a routine one not
+    uid = node.sql("SELECT id FROM case_report WHERE kind = 'U' LIMIT 1")[0][0]
+    con = sqlite3.connect(node.db, timeout=30)
+    try:
+        for fid, case in (('f-of-p', rid), ('f-of-u', uid)):
+            con.execute("INSERT INTO case_followup (id, origin, hlc, created_at, updated_at, "
+                        "case_id, outcome, event_date) VALUES (?, 'n', 1, '', '', ?, 'MS', "
+                        "'2026-11-21')", (fid, case))
+        con.commit()
+        lanes = dict(con.execute("SELECT row_id, lane FROM outbox WHERE row_id LIKE 'f-of-%'"))
+    finally:
+        con.close()
+    assert lanes == {'f-of-p': 1, 'f-of-u': 0}, lanes
+
+
+TESTS = [test_district_downlink, test_priority_lane]
 
 
 def main():
