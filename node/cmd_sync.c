@@ -273,6 +273,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.key_file = paths.key;
     co.batch_bytes = (unsigned)batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
+    co.daily_budget = (uint64_t)cfg->sync_daily_kib * 1024u;
     r = sync_client_new(s, &co, &c);
     if (r < 0)
         goto out;

@@ -355,6 +355,38 @@ static long long count_of(struct store *s, const char *sql)
     return n;
 }
 
+/* The link's use today and its daily budget (a metered link; the sync
+ * client counts): {"date", "bytes", "budget"} with budget 0 for none. */
+static void status_link(struct store *s, cJSON *o)
+{
+    char day[16], buf[24];
+    cJSON *l = cJSON_AddObjectToObject(o, "link_today");
+
+    store_local_day(day);
+    cJSON_AddStringToObject(l, "date", day);
+    cJSON_AddNumberToObject(l, "bytes", (double)store_link_today(s));
+    cJSON_AddNumberToObject(l, "budget", store_meta_get(s, "link.budget", buf, sizeof(buf)) == 0
+                            ? strtod(buf, NULL) : 0);
+}
+
+static void status_link_text(FILE *fp, const cJSON *o)
+{
+    const cJSON *l = cJSON_GetObjectItem(o, "link_today");
+    const cJSON *p = cJSON_GetObjectItem(o, "previous_error");
+    double used = cJSON_GetNumberValue(cJSON_GetObjectItem(l, "bytes"));
+    double budget = cJSON_GetNumberValue(cJSON_GetObjectItem(l, "budget"));
+
+    if (budget > 0)
+        fprintf(fp, "link today:      %.0f KiB of a %.0f KiB budget%s\n", used / 1024,
+                budget / 1024, used >= budget ? " (used up: P reports only)" : "");
+    else
+        fprintf(fp, "link today:      %.0f KiB\n", used / 1024);
+    if (p && !cJSON_IsString(cJSON_GetObjectItem(o, "last_error")))
+        fprintf(fp, "previous error:  %s (at %s; synced since)\n",
+                cJSON_GetStringValue(cJSON_GetObjectItem(p, "error")),
+                cJSON_GetStringValue(cJSON_GetObjectItem(p, "at")));
+}
+
 int node_status(struct store *s, FILE *fp, int json)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
@@ -404,6 +436,15 @@ int node_status(struct store *s, FILE *fp, int json)
         cJSON_AddStringToObject(o, "last_error_at", buf);
     else
         cJSON_AddNullToObject(o, "last_error_at");
+    /* a sync that succeeded since cleared it: the history keeps the previous one */
+    if (store_meta_get(s, "previous_error", buf, sizeof(buf)) == 0) {
+        char at[40] = "";
+        (void) store_meta_get(s, "previous_error_at", at, sizeof(at));
+        cJSON *p = cJSON_AddObjectToObject(o, "previous_error");
+        cJSON_AddStringToObject(p, "error", buf);
+        cJSON_AddStringToObject(p, "at", at);
+    }
+    status_link(s, o);
     n = count_of(s, "SELECT hlc FROM outbox_named WHERE state_name = 'queued' ORDER BY seq LIMIT 1");
     if (n > 0) {
         long long age = ((long long)hlc_wall_ms() - (long long)HLC_MS(n)) / 1000;
@@ -430,6 +471,7 @@ int node_status(struct store *s, FILE *fp, int json)
             fprintf(fp, "last sync error: %s (at %s)\n", sync_err,
                     cJSON_IsString(cJSON_GetObjectItem(o, "last_error_at"))
                     ? cJSON_GetObjectItem(o, "last_error_at")->valuestring : "?");
+        status_link_text(fp, o);
         if (cJSON_IsNumber(cJSON_GetObjectItem(o, "oldest_unsent_age_s")))
             fprintf(fp, "oldest unsent:   %.0f s old\n",
                     cJSON_GetNumberValue(cJSON_GetObjectItem(o, "oldest_unsent_age_s")));

@@ -656,6 +656,26 @@ int store_next_ref(struct store *s, char out[16])
     return 0;
 }
 
+void store_local_day(char day[16])
+{
+    time_t t = (time_t)(hlc_wall_ms() / 1000);
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    strftime(day, 16, "%Y-%m-%d", &tm);
+}
+
+long long store_link_today(struct store *s)
+{
+    char day[16], have[16], buf[24];
+
+    store_local_day(day);
+    if (store_meta_get(s, "link.day", have, sizeof(have)) < 0 || strcmp(have, day) != 0 ||
+        store_meta_get(s, "link.bytes", buf, sizeof(buf)) < 0)
+        return 0;
+    return strtoll(buf, NULL, 10);
+}
+
 void store_now_iso(char buf[32])
 {
     struct timespec ts;

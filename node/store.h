@@ -67,6 +67,13 @@ int store_error(struct store *s, int rc);
 int store_meta_get(struct store *s, const char *key, char *buf, size_t cap);
 int store_meta_set(struct store *s, const char *key, const char *value);
 
+/* Today's date on the board, YYYY-MM-DD in local time, by the trusted clock
+ * (common/hlc.h: never before the newest time the store has seen). */
+void store_local_day(char day[16]);
+/* The sync link's bytes (up and down) counted today, from meta link.day and
+ * link.bytes (the sync client counts them); 0 on a new day. */
+long long store_link_today(struct store *s);
+
 /* The node's district code (4 digits) and node id; "" before init. */
 const char *store_district(struct store *s);
 const char *store_node_id(struct store *s);

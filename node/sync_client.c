@@ -135,6 +135,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->timeout_s = o->timeout_s ? o->timeout_s : 120;
     c->max_rows = o->max_rows && o->max_rows < SYNC_PUSH_MAX_ROWS ? o->max_rows
                                                                   : SYNC_PUSH_MAX_ROWS;
+    c->daily_budget = o->daily_budget;
     c->budget = o->batch_bytes ? o->batch_bytes : SYNC_BATCH_DEFAULT;
     if (c->budget < SYNC_BATCH_FLOOR)
         c->budget = SYNC_BATCH_FLOOR;
@@ -422,6 +423,7 @@ int sync_client_next(struct sync_client *c, CURL *easy)
     requests_clear(c);
     c->error[0] = '\0';
     c->retry_after = 0;
+    c->over_budget = c->daily_budget && (uint64_t)store_link_today(c->store) >= c->daily_budget;
     if (c->cert_state == -EKEYEXPIRED)
         return set_error(c, -EACCES, "the node's certificate '%s' has expired; enrol the node "
                          "again (sikhnas-node enroll) with a new token", c->cert_file);
@@ -453,6 +455,11 @@ int sync_client_next(struct sync_client *c, CURL *easy)
             setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
             return 1;
         }
+        if (c->over_budget)
+            return set_error(c, -EDQUOT, "the link's daily budget is used up (%lld of %llu "
+                             "KiB today): routine records wait for tomorrow, P reports still "
+                             "go up", store_link_today(c->store) / 1024,
+                             (unsigned long long)c->daily_budget / 1024);
         c->phase = PH_PULL;
     }
     if (c->phase == PH_PULL) {
@@ -578,6 +585,28 @@ static int curl_errno(CURLcode res)
 
 static int request_done(struct sync_client *c, CURL *easy, CURLcode res);
 
+/* Adds n bytes to today's count of the link (meta link.day, link.bytes),
+ * in its own transaction: a failure is logged and costs only the count. */
+static void link_count(struct sync_client *c, long long n)
+{
+    char day[16], v[24], b[24];
+    int r;
+
+    store_local_day(day);
+    snprintf(v, sizeof(v), "%lld", store_link_today(c->store) + n);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)c->daily_budget);
+    r = store_begin_bg(c->store);
+    if (r < 0)
+        return;
+    r = store_meta_set(c->store, "link.day", day);
+    if (r == 0)
+        r = store_meta_set(c->store, "link.bytes", v);
+    if (r == 0)
+        r = store_meta_set(c->store, "link.budget", b);
+    if (store_end(c->store, r) < 0)
+        log_info("sync: cannot count today's link bytes");
+}
+
 static void halve_budget(struct sync_client *c)
 {
     c->budget = c->budget / 2 < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR : c->budget / 2;
@@ -621,6 +650,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     c->stats.requests++;
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
+    link_count(c, (long long)up + req_hdr + (long long)down + resp_hdr);
     read_headers(c->q, easy);
     if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);
@@ -713,6 +743,12 @@ unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned ret
 
 int sync_client_round_ok(struct sync_client *c)
 {
+    static const char *const clear[] = {
+        /* the error is history now: status shows it as the previous one */
+        "INSERT OR REPLACE INTO meta (key, value) SELECT 'previous_' || substr(key, 6), value "
+        "FROM meta WHERE key IN ('last_error', 'last_error_at') AND ?1 IS NOT NULL",
+        "DELETE FROM meta WHERE key IN ('last_error', 'last_error_at') AND ?1 IS NOT NULL",
+    };
     char now[32];
     int r;
 
@@ -721,6 +757,8 @@ int sync_client_round_ok(struct sync_client *c)
     if (r < 0)
         return r;
     r = store_meta_set(c->store, "last_sync_ok", now);
+    for (size_t i = 0; r == 0 && i < sizeof(clear) / sizeof(clear[0]); i++)
+        r = store_run_text(c->store, clear[i], now);
     return store_end(c->store, r);
 }
 

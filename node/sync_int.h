@@ -84,6 +84,9 @@ struct sync_client {
     struct strbuf plain;           /* the batch before compression */
     void *zc;                   /* zstd context (batch_deflate()) */
 
+    uint64_t daily_budget;      /* link bytes a day (0: no limit) */
+    int64_t seq_cap;            /* push_prepare: entries up to this seq */
+    int over_budget;            /* the day's link budget is used up */
     unsigned retry_after;
     char error[512];
     struct sync_stats stats;
@@ -114,6 +117,9 @@ void observe_hub_clock(struct sync_client *c, const cJSON *doc);
  * needed, or -errno; the ack of c->q applied in one transaction. */
 int  probe_prepare(struct sync_client *c);
 int  push_prepare(struct sync_client *c);
+/* The last seq of the priority entries at the head of the never-sent queue
+ * (after promotion), 0 when none, or -errno. */
+int64_t push_priority_head(struct sync_client *c);
 int  sent_seq_mark(struct sync_client *c, int64_t last_seq);
 int  push_apply(struct sync_client *c);
 void push_buffers_free(struct sync_client *c);

@@ -85,7 +85,7 @@ static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_c
     c->q->last_seq = 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
     sqlite3_bind_int64(st, 2, c->q->base_seq);
-    sqlite3_bind_int64(st, 3, c->round_seq);
+    sqlite3_bind_int64(st, 3, c->seq_cap);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
         const char *tbl = (const char *)sqlite3_column_text(st, 1);
@@ -222,6 +222,25 @@ static int promote_priority(struct sync_client *c)
     return 1;
 }
 
+int64_t push_priority_head(struct sync_client *c)
+{
+    int64_t lo = c->sent_seq > c->q->base_seq ? c->sent_seq : c->q->base_seq, h = 0;
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT max(p.seq) FROM outbox p WHERE p.lane = 1 AND p.state = " OUTBOX_QUEUED_LIT
+        " AND p.seq > ?1 AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.seq > ?1 AND"
+        " b.seq < p.seq AND b.state = " OUTBOX_QUEUED_LIT " AND b.lane = 0)");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, lo);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        h = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? h : store_error(c->store, rc);
+}
+
 /* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
 int push_prepare(struct sync_client *c)
 {
@@ -234,6 +253,13 @@ int push_prepare(struct sync_client *c)
     r = promote_priority(c);
     if (r < 0)
         return r;
+    c->seq_cap = c->round_seq;
+    if (c->over_budget) {               /* a metered link: the priority lane only */
+        int64_t h = push_priority_head(c);
+        if (h <= 0)
+            return (int)h;
+        c->seq_cap = h;
+    }
     r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
     if (r < 0)
         return r;

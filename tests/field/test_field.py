@@ -147,7 +147,62 @@ def test_priority_lane():
     assert lanes == {'f-of-p': 1, 'f-of-u': 0}, lanes
 
 
-TESTS = [test_district_downlink, test_priority_lane]
+# ------------------------------------------------------------ metered link
+
+def test_status_clears_last_error():
+    """A failed sync shows in status; once a sync succeeds, status shows
+    no last error, and the failure stays as the previous one, with its time."""
+    node = new_node()
+    r = node.run('sync', '--hub', 'https://127.0.0.1:1', '--ca', ENV.hub.ca, '--no-progress',
+                 '--retry-for', '0')
+    assert r.returncode != 0
+    st = node.status()
+    assert st['last_error'] and st['last_error_at'], st
+    failed_at = st['last_error_at']
+    ok_sync(node)
+    st = node.status()
+    assert st['last_error'] is None and st['last_error_at'] is None, st
+    assert st['previous_error']['at'] == failed_at, st
+    text = node.run('status').stdout
+    assert 'last sync error' not in text and 'previous error' in text, text
+
+
+def test_metered_link():
+    """A daily byte budget: status shows today's use; once it is used up,
+    routine records wait and a P report still goes up."""
+    node = new_node()
+    s = ok_sync(node)
+    st = node.status()
+    assert st['link_today']['bytes'] >= s['bytes_up'] + s['bytes_down'], (st, s)
+    used = st['link_today']['bytes']
+    conf = os.path.join(node.tmp, 'metered.ini')
+    with open(conf, 'w') as f:
+        f.write('[sync]\ndaily_budget_kib = %d\n' % max(1, used // 1024))
+    ids = []
+    for i in range(5):
+        r = node.add_report(e2elib.report(village=BOGOR[i], i=i))
+        assert r.returncode == 0, r.stderr
+        ids.append(json.loads(r.stdout)['id'])
+    r = node.add_report(p_report(1))
+    assert r.returncode == 0, r.stderr
+    pid = json.loads(r.stdout)['id']
+    r = node.run('--config', conf, 'sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port,
+                 '--ca', ENV.hub.ca, '--no-progress')
+    assert r.returncode != 0 and 'daily budget' in r.stderr, r.stderr
+    at_hub = lambda i: ENV.pg.psql("SELECT count(*) FROM case_report WHERE id = '%s'" % i)
+    assert at_hub(pid) == '1', 'the P report did not go up on a used-up budget'
+    assert [at_hub(i) for i in ids] == ['0'] * 5, 'routine records went up over the budget'
+    st = node.status()
+    assert st['link_today']['budget'] == max(1, used // 1024) * 1024, st
+    assert st['link_today']['bytes'] > used, st
+    assert 'used up' in node.run('--config', conf, 'status').stdout
+    # without the budget, the rest goes
+    ok_sync(node)
+    assert [at_hub(i) for i in ids] == ['1'] * 5
+
+
+TESTS = [test_district_downlink, test_priority_lane, test_status_clears_last_error,
+         test_metered_link]
 
 
 def main():
