@@ -11,6 +11,8 @@
 
 #include <cJSON.h>
 #include <ctype.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,7 +27,9 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "fileio.h"
+#include "hlc.h"
 #include "hex.h"
 #include "kinds.h"
 #include "log.h"
@@ -256,7 +260,8 @@ void sync_client_begin(struct sync_client *c)
     time_t not_after;
     char buf[32];
 
-    c->cert_state = c->cert_file ? nodecert_due(c->cert_file, time(NULL), &not_after) : 0;
+    c->cert_state = c->cert_file ? nodecert_due(c->cert_file, (time_t)(hlc_wall_ms() / 1000),
+                                                &not_after) : 0;
     c->phase = c->cert_state == 1 ? PH_RENEW : PH_PUSH;
     /* a round starts with a small batch and doubles: the hub and its
      * database get work while the next, larger batches are built and
@@ -380,6 +385,65 @@ static void read_headers(struct sync_req *q, CURL *easy)
     read_header(easy, "X-Sikhnas-Accept-Encoding", q->hdr_accept);
 }
 
+/* ------------------------------------------------------------ a board without a clock */
+
+/* While the clock is wrong, a certificate that is not yet valid at the
+ * floor may well be valid now (the floor is only a lower bound of the
+ * time); every other failure stands. */
+static int tls_floor_verify(int ok, X509_STORE_CTX *x)
+{
+    if (!ok && X509_STORE_CTX_get_error(x) == X509_V_ERR_CERT_NOT_YET_VALID) {
+        X509_STORE_CTX_set_error(x, X509_V_OK);
+        return 1;
+    }
+    return ok;
+}
+
+/* libcurl's OpenSSL context, before the handshake: the certificates are
+ * checked at the trusted clock's time (common/hlc.h), so one that expired
+ * before the newest time this node has seen is refused, and one that only
+ * begins after it is taken (docs/security.md, "A board without a clock"). */
+static CURLcode tls_floor(CURL *e, void *ssl_ctx, void *arg)
+{
+    SSL_CTX *ctx = ssl_ctx;
+
+    (void) e;
+    (void) arg;
+    X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), (time_t)(hlc_wall_ms() / 1000));
+    SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), tls_floor_verify);
+    return CURLE_OK;
+}
+
+/* 1 when libcurl's TLS is OpenSSL (whose context tls_floor() knows). */
+static int tls_is_openssl(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+    return v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
+}
+
+/* Sets easy's certificate checks to the trusted clock when the system
+ * clock is wrong, else to the system's (libcurl's default). */
+void sync_tls_clock(CURL *e)
+{
+    static int warned;
+    uint64_t behind = hlc_clock_behind_ms();
+
+    if (behind && tls_is_openssl()) {
+        if (!warned++)
+            log_notice("sync: the system clock is %llu s behind the newest time seen; the "
+                       "hub's certificate is checked at that time",
+                       (unsigned long long)behind / 1000);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_floor);
+        return;
+    }
+    if (behind && !warned++)
+        log_warning("sync: the system clock is wrong and libcurl's TLS (%s) cannot be told "
+                    "the time: certificates are checked at the system's",
+                    curl_version_info(CURLVERSION_NOW)->ssl_version);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, NULL);
+}
+
 static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t resp_max)
 {
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -395,6 +459,7 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    sync_tls_clock(e);
     if (c->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     if (c->cert_file && c->key_file) {
@@ -545,10 +610,13 @@ void observe_hub_clock(struct sync_client *c, const cJSON *doc)
 {
     uint64_t h;
 
-    if (doc && json_hlc(cJSON_GetObjectItemCaseSensitive(doc, "hub_hlc"), &h) == 0)
-        store_hlc_observe(c->store, h);
-    else if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
-        store_hlc_observe(c->store, h);
+    if ((doc && json_hlc(cJSON_GetObjectItemCaseSensitive(doc, "hub_hlc"), &h) == 0) ||
+        (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)) {
+        /* an answer over mutual TLS: the hub's time outranks this board's */
+        if (clock_hub_time(c->store, h, 1) < 0)
+            log_warning("sync: cannot correct the times of records saved while the clock "
+                        "was wrong; trying again next round");
+    }
 }
 
 int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, size_t len,
@@ -682,7 +750,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
              cJSON_IsString(code) ? code->valuestring : "no error code",
              cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
     if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
-        store_hlc_observe(c->store, h);   /* persisted with the next commit */
+        (void) clock_hub_time(c->store, h, 0);    /* persisted with the next commit */
     cJSON_Delete(doc);
     switch (status) {
     case 503:

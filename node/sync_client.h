@@ -118,6 +118,12 @@ int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
 unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
                              unsigned max_ms);
 
+/* Sets easy's certificate checks to the trusted clock (common/hlc.h) while
+ * the system clock is wrong (OpenSSL's libcurl: a certificate that expired
+ * before that time is refused, one that begins after it taken), else to
+ * the system's. Every TLS connection to the hub is set up with it. */
+void sync_tls_clock(CURL *easy);
+
 /* Records a completed round (meta last_sync_ok) in its own transaction; the
  * last error, if any, becomes the previous one (previous_error, _at). */
 int  sync_client_round_ok(struct sync_client *c);

@@ -110,7 +110,9 @@ int set_body(struct sync_client *c, struct strbuf *b, int r);
 int parse_u64(const char *s, uint64_t *ret);
 int json_hlc(const cJSON *j, uint64_t *ret);
 int json_int(const cJSON *j, int64_t *ret);
-/* Merges the hub's clock from an answer (body or header) into the store's. */
+/* Merges the hub's clock from an answer (body or header) into the store's,
+ * and corrects records saved with a wrong clock (node/clock.h); inside the
+ * answer's write transaction. */
 void observe_hub_clock(struct sync_client *c, const cJSON *doc);
 
 /* sync_push.c: 1 when a batch (or a probe) is built in c->q, 0 when none is

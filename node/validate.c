@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hlc.h"
 #include "refdata.h"
 #include "utf8.h"
 #include "validate_int.h"
@@ -266,7 +267,13 @@ enum verr_code validate_date(const char *s)
         return VERR_DATE_FORMAT;
     if (y < 2000)
         return VERR_DATE_OLD;
-    now = time(NULL) + 9 * 3600;             /* WIT, UTC+9: it is already "today" there */
+    /* the trusted clock (common/hlc.h), not a board's that booted in 1970;
+     * WIT, UTC+9: it is already "today" there. While the system clock is
+     * wrong, the trusted one is only a lower bound of the time (the floor):
+     * a month past it is allowed, and the record is flagged (node/clock.h) */
+    now = (time_t)(hlc_wall_ms() / 1000) + 9 * 3600;
+    if (hlc_clock_behind_ms())
+        now += 31 * 86400;
     gmtime_r(&now, &now_tm);
     strftime(today, sizeof(today), "%Y-%m-%d", &now_tm);
     if (strcmp(s, today) > 0)

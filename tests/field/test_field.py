@@ -201,8 +201,82 @@ def test_metered_link():
     assert [at_hub(i) for i in ids] == ['1'] * 5
 
 
+# ------------------------------------------------------------ a board without a clock
+
+def at_1970(extra=None):
+    """The environment of a board that booted in 1970 (faketime; the boot
+    clock stays real, as on a board: it counts from the boot)."""
+    e = {'LD_PRELOAD': FAKETIME_LIB, 'FAKETIME': '@1970-01-02 00:00:00',
+         'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'FAKETIME_NO_CACHE': '1',
+         # under ASan the preloaded library comes first; that is fine here
+         'ASAN_OPTIONS': os.environ.get('ASAN_OPTIONS', '') + ':verify_asan_link_order=0'}
+    e.update(extra or {})
+    return e
+
+
+FAKETIME_LIB = next((p for p in ('/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+                                 '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1')
+                     if os.path.exists(p)), None)
+
+
+def test_board_without_clock():
+    """A board at 1970 takes reports (dated by the newest time it has seen,
+    flagged), syncs over strict TLS, learns the hub's time, and corrects the
+    flagged records' times; a fresh board at 1970 enrols and syncs."""
+    assert FAKETIME_LIB, 'faketime is not installed (scripts/deps.sh)'
+    node = new_node()
+    assert node.add_report(e2elib.report(village=BOGOR[0])).returncode == 0
+    ok_sync(node)
+    before = node.sql("SELECT max(hlc), max(created_at) FROM case_report")[0]
+    t_real = time.time()
+    env = at_1970()
+    r = node.run('report', 'add', input=json.dumps(e2elib.report(
+        village=BOGOR[1], event_date=time.strftime('%Y-%m-%d', time.gmtime()))), env=env)
+    assert r.returncode == 0, 'a report at 1970 was refused: ' + r.stderr
+    rid = json.loads(r.stdout)['id']
+    hlc, created = node.sql("SELECT hlc, created_at FROM case_report WHERE id = ?", (rid,))[0]
+    assert hlc > before[0] and created >= before[1], (hlc, created, before)
+    assert node.sql("SELECT corrected FROM clock_suspect WHERE row_id = ?", (rid,)) == [(None,)]
+    st = json.loads(node.run('status', '--json', env=env).stdout)
+    assert st['clock']['behind_s'] > 86400 * 365 and st['clock']['records_flagged'] == 1, st
+    time.sleep(1.5)
+    s = ok_sync(node, env=env)                   # strict TLS, at 1970
+    assert s['pushed'] >= 1, s
+    fixed = node.sql("SELECT corrected FROM clock_suspect WHERE row_id = ?", (rid,))[0][0]
+    assert fixed, 'the record was not corrected'
+    want = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(t_real))
+    got = node.sql("SELECT created_at FROM case_report WHERE id = ?", (rid,))[0][0]
+    assert abs(time.mktime(time.strptime(got[:19], '%Y-%m-%dT%H:%M:%S')) -
+               time.mktime(time.strptime(want, '%Y-%m-%dT%H:%M:%S'))) <= 3, (got, want)
+    ok_sync(node, env=env)                       # the corrected version goes up
+    central = ENV.pg.psql("SELECT sikhnas_ts(created_at) FROM case_report WHERE id = '%s'" % rid)
+    assert central == got, (central, got)
+    # a fresh board at 1970: enrols, syncs, its records come after the hub's time
+    fresh = nodetest.Node(NODE_EXE, district='3201', tmp=tempfile.mkdtemp(dir=TMP), init=False)
+    r = fresh.run('init', '--district', '3201', '--areas', e2elib.AREAS, env=env)
+    assert r.returncode == 0, r.stderr
+    token = ENV.hub.run_cmd('node', 'add', '--district', '3201', '--name', 'fresh-1970'
+                            ).stdout.strip()
+    r = fresh.run('enroll', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--token', token,
+                  '--ca', ENV.hub.ca, env=env)
+    assert r.returncode == 0, 'enrol at 1970: ' + r.stderr
+    ok_sync(fresh, env=env)
+    r = fresh.run('report', 'add', input=json.dumps(e2elib.report(village=BOGOR[2])), env=env)
+    assert r.returncode == 0, r.stderr
+    hub_now = int(ENV.pg.psql("SELECT sikhnas_hlc_next()"))
+    assert fresh.sql("SELECT max(hlc) FROM case_report")[0][0] >> 16 > (hub_now >> 16) - 60000
+    # strict otherwise: a floor past the hub certificate's end refuses it
+    con = sqlite3.connect(fresh.db, timeout=30)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'clock.floor'",
+                (str(int((time.time() + 20 * 365 * 86400) * 1000)),))
+    con.commit()
+    con.close()
+    r = sync(fresh, env=env)
+    assert r.returncode != 0 and 'expired' in r.stderr, r.stderr
+
+
 TESTS = [test_district_downlink, test_priority_lane, test_status_clears_last_error,
-         test_metered_link]
+         test_metered_link, test_board_without_clock]
 
 
 def main():
