@@ -64,17 +64,6 @@ static const char *boot_id(void)
     return id;
 }
 
-static void iso_ms(uint64_t ms, char buf[32])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    size_t n;
-
-    gmtime_r(&t, &tm);
-    n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
-}
-
 int clock_flag(struct store *s, const char *tbl, const char *id)
 {
     sqlite3_stmt *st;
@@ -86,7 +75,7 @@ int clock_flag(struct store *s, const char *tbl, const char *id)
                        "saved_at) VALUES (?1, ?2, ?3, ?4, ?5)");
     if (!st)
         return -EIO;
-    iso_ms(hlc_wall_ms(), now);
+    store_iso_ms(hlc_wall_ms(), now);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, boot_id(), -1, SQLITE_STATIC);
@@ -153,7 +142,7 @@ static int correct_all(struct store *s, uint64_t hub_ms)
         then = (uint64_t)sqlite3_column_int64(sel, 2);
         snprintf(saved, sizeof(saved), "%s", (const char *)sqlite3_column_text(sel, 3));
         sqlite3_reset(sel);
-        iso_ms(hub_ms - (boot_now - then), real);
+        store_iso_ms(hub_ms - (boot_now - then), real);
         r = correct_one(s, tbl, id, saved, real);
         if (r < 0)
             return r;

@@ -685,7 +685,11 @@ long long store_link_today(struct store *s)
 
 void store_now_iso(char buf[32])
 {
-    uint64_t ms = hlc_wall_ms();            /* the trusted clock (common/hlc.h) */
+    store_iso_ms(hlc_wall_ms(), buf);       /* the trusted clock (common/hlc.h) */
+}
+
+void store_iso_ms(uint64_t ms, char buf[32])
+{
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     size_t n;

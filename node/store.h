@@ -88,8 +88,10 @@ void store_hlc_observe(struct store *s, uint64_t remote);
 /* Reserves the next case reference "DDDD-NNNNNN" inside the open transaction. */
 int store_next_ref(struct store *s, char out[16]);
 
-/* Fills buf with the current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+/* Fills buf with the current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ", by
+ * the trusted clock (common/hlc.h); store_iso_ms() with a given time. */
 void store_now_iso(char buf[32]);
+void store_iso_ms(uint64_t ms, char buf[32]);
 
 /* Prepares sql once per store and caches it; the statement is reset before
  * it is returned. NULL on error (logged). Do not finalize the result. */
