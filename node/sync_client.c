@@ -276,6 +276,11 @@ void sync_client_begin(struct sync_client *c)
     /* records saved during the round go in the next one: a round ends even
      * while officers keep saving */
     c->round_seq = INT64_MAX;
+    c->round_ms = hlc_boot_ms();
+    c->round_bytes = 0;
+    c->rate_measured = 0;
+    if (store_meta_get(c->store, "link.rate", buf, sizeof(buf)) == 0)
+        c->link_rate = strtod(buf, NULL);
     sqlite3_stmt *st = store_stmt(c->store, "SELECT max(seq) FROM outbox");
     if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         c->round_seq = sqlite3_column_int64(st, 0);
@@ -657,8 +662,16 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res);
  * in its own transaction: a failure is logged and costs only the count. */
 static void link_count(struct sync_client *c, long long n)
 {
-    char day[16], v[24], b[24];
+    char day[16], v[24], b[24], rate[32];
+    uint64_t ms = hlc_boot_ms() - c->round_ms;
     int r;
+
+    /* until a push has measured the link, the round's bytes over its time
+     * stand for its rate (handshakes and pulls included: on the low side) */
+    c->round_bytes += n;
+    if (!c->rate_measured && ms >= 1000 && c->round_bytes >= 8192)
+        c->link_rate = (double)c->round_bytes * 1000.0 / (double)ms;
+    snprintf(rate, sizeof(rate), "%.0f", c->link_rate);
 
     store_local_day(day);
     snprintf(v, sizeof(v), "%lld", store_link_today(c->store) + n);
@@ -671,8 +684,30 @@ static void link_count(struct sync_client *c, long long n)
         r = store_meta_set(c->store, "link.bytes", v);
     if (r == 0)
         r = store_meta_set(c->store, "link.budget", b);
+    if (r == 0 && c->link_rate > 0)
+        r = store_meta_set(c->store, "link.rate", rate);
     if (store_end(c->store, r) < 0)
         log_info("sync: cannot count today's link bytes");
+}
+
+/* The link's rate from an answered push: its body over the time from the
+ * connection being ready to the answer (the hub's work and one round trip
+ * included, and another push sharing the link: on the low side, so the
+ * round keeps the highest it has seen). It sizes the batches of a slow
+ * link (push_prepare) for the rest of the round and the next one. */
+static void push_rate(struct sync_client *c, CURL *easy, curl_off_t up)
+{
+    curl_off_t total = 0, pre = 0;
+    double rate;
+
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    if (up < 4096 || total - pre < 100000)          /* too small to tell (us) */
+        return;
+    rate = (double)up * 1e6 / (double)(total - pre);
+    if (!c->rate_measured || rate > c->link_rate)
+        c->link_rate = rate;
+    c->rate_measured = 1;
 }
 
 static void halve_budget(struct sync_client *c)
@@ -730,6 +765,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
 
     if (res != CURLE_OK) {
         r = curl_errno(res);
+        if (c->q->phase == PH_PUSH)
+            c->stats.bytes_lost += (long long)up + req_hdr;
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
         if (r == -EACCES)
@@ -741,8 +778,12 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     }
     if (c->q->hdr_accept[0] && !strstr(c->q->hdr_accept, "zstd"))
         c->use_gzip = 1;
+    if (status == 200 && c->q->phase == PH_PUSH) {
+        push_rate(c, easy, up);
+        return push_apply(c);
+    }
     if (status == 200)
-        return c->q->phase == PH_PUSH ? push_apply(c) : pull_apply(c);
+        return pull_apply(c);
 
     /* an error answer: {"error": code, "message": text}; the clock still counts */
     cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);

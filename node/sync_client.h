@@ -48,6 +48,7 @@ struct sync_stats {
     long long requests;
     long long bytes_up;           /* request line, headers and bodies */
     long long bytes_down;         /* status line, headers and bodies */
+    long long bytes_lost;         /* bytes up of pushes that got no answer (sent again) */
 };
 
 /* Makes a client for the open store s (which it borrows). The options are

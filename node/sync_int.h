@@ -19,6 +19,7 @@
 #define CURSOR_MAX       64
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
+#define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -87,6 +88,10 @@ struct sync_client {
     uint64_t daily_budget;      /* link bytes a day (0: no limit) */
     int64_t seq_cap;            /* push_prepare: entries up to this seq */
     int over_budget;            /* the day's link budget is used up */
+    double link_rate;           /* bytes/s the link carried (meta link.rate), 0: unknown */
+    uint64_t round_ms;          /* when the round began (CLOCK_BOOTTIME ms) */
+    long long round_bytes;      /* bytes up and down since */
+    int rate_measured;          /* a push of this round measured link_rate */
     unsigned retry_after;
     char error[512];
     struct sync_stats stats;

@@ -264,7 +264,13 @@ int push_prepare(struct sync_client *c)
     if (r < 0)
         return r;
     for (;;) {
-        double pc = (double)c->budget * c->ratio;
+        double wire = c->budget;
+        /* a slow link: a batch of at most BATCH_LINK_S seconds, so that a
+         * cut costs little and a P report waits little */
+        if (c->link_rate > 0 && c->link_rate * BATCH_LINK_S < wire)
+            wire = c->link_rate * BATCH_LINK_S < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
+                                                                  : c->link_rate * BATCH_LINK_S;
+        double pc = wire * c->ratio;
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
         for (int t = 0; t < record_kinds_count; t++)
