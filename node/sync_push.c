@@ -555,8 +555,17 @@ int push_apply(struct sync_client *c)
         nref++;
         log_notice("sync: the hub refused outbox entry %lld: %s", (long long)seq, msg);
     }
-    if (r == 0 && hi > c->q->last_seq)
-        found = count_rows_between(c, c->q->last_seq, hi);
+    if (r == 0 && hi > c->q->last_seq) {
+        /* rows of the batch sent after this one, still in flight, are that
+         * batch's to count when its answer comes (the hub may have applied
+         * it before answering this one) */
+        int64_t lo = c->q->last_seq;
+        const struct sync_req *next = &c->req[(c->head + 1) % 2];
+        if (c->nreq == 2 && next->phase == PH_PUSH && next->last_seq > lo)
+            lo = next->last_seq;
+        if (hi > lo)
+            found = count_rows_between(c, lo, hi);
+    }
     if (r == 0)
         r = drop_acked(c, hi);
     store_now_iso(now);

@@ -146,6 +146,8 @@ def run_profile(name, p):
         assert out['push']['goodput'] >= GOODPUT_FLOOR, 'push goodput %.0f %% of the link' % (
             100 * out['push']['goodput'])
         if p['cut']:
+            out['lane'] = lane_run(f, s)
+            print('  %s priority lane: %s' % (name, json.dumps(out['lane'])), flush=True)
             out['cut'] = cut_run(f, link, p, s)
             print('  %s cut: %s' % (name, json.dumps(out['cut'])), flush=True)
             # batches of a few seconds of the link: a cut costs a fraction of
@@ -153,6 +155,37 @@ def run_profile(name, p):
             assert out['cut']['resent_ratio'] <= RESENT_CEIL, out['cut']
     finally:
         link.close()
+    return out
+
+
+def lane_run(f, clean):
+    """A P report saved while REPORTS routine ones go up: how long until it
+    is at the hub, against a batch's round trip in the clean push."""
+    nid = f.node.sql("SELECT value FROM meta WHERE key = 'node_id'")[0][0]
+    before = e2elib.pg_counts(ENV.pg, nid)[0]
+    f.queue(REPORTS, 3)
+    res = {}
+    t = threading.Thread(target=lambda: res.update(s=f.sync()))
+    t.start()
+    assert e2elib.wait_for(lambda: e2elib.pg_counts(ENV.pg, nid)[0] > before,
+                           timeout=300, step=0.2), 'no batch reached the hub'
+    rep = e2elib.report(village=nodetest.villages('3201')[0], kind='P', syndrome='MMD')
+    del rep['signs']
+    r = f.node.add_report(rep)
+    assert r.returncode == 0, r.stderr
+    rid = json.loads(r.stdout)['id']
+    t0 = time.monotonic()
+    got = e2elib.wait_for(lambda: ENV.pg.psql(
+        "SELECT count(*) FROM case_report WHERE id = '%s'" % rid) == '1', timeout=300, step=0.2)
+    took = time.monotonic() - t0
+    left = before + REPORTS + 1 - e2elib.pg_counts(ENV.pg, nid)[0]
+    t.join(timeout=600)
+    batch_rt = clean['seconds'] / max(1, clean['batches'])
+    assert got, 'the P report did not reach the hub'
+    out = {'p_report_s': round(took, 1), 'routine_left_then': left,
+           'batch_round_trip_s': round(batch_rt, 1)}
+    # it waits for the batches already on the wire (two) and goes in the next
+    assert took <= 3 * batch_rt + 2, out
     return out
 
 
@@ -173,7 +206,7 @@ def cut_run(f, link, p, clean):
     assert 's' in res, 'the push did not finish after the cut'
     s = res['s']
     # rows an attempt cut after the hub's commit are found there (the probe)
-    assert s['pushed'] + s['found_acked'] == REPORTS, s
+    assert s['pushed'] + s['found_acked'] == REPORTS and s['queued'] == 0, s
     ip_up = link.counters()['up']['offered'] - before
     # bytes_lost: the pushes whose answer never came (their rows went again)
     return {'s': round(s['seconds'], 1), 'http_up': s['bytes_up'],
