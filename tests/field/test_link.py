@@ -205,8 +205,13 @@ def cut_run(f, link, p, clean):
     t.join(timeout=900)
     assert 's' in res, 'the push did not finish after the cut'
     s = res['s']
-    # rows an attempt cut after the hub's commit are found there (the probe)
-    assert s['pushed'] + s['found_acked'] == REPORTS and s['queued'] == 0, s
+    # rows an attempt cut after the hub's commit are found there (the probe);
+    # a routine entry that the lane run's P report moved past that round's
+    # end may come in this one
+    assert REPORTS <= s['pushed'] + s['found_acked'] <= REPORTS + 1, s
+    nid = f.node.sql("SELECT value FROM meta WHERE key = 'node_id'")[0][0]
+    local = f.node.sql("SELECT count(*) FROM case_report")[0][0]
+    assert s['queued'] == 0 and e2elib.pg_counts(ENV.pg, nid) == (local, local), s
     ip_up = link.counters()['up']['offered'] - before
     # bytes_lost: the pushes whose answer never came (their rows went again)
     return {'s': round(s['seconds'], 1), 'http_up': s['bytes_up'],
