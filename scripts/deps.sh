@@ -15,7 +15,7 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   chromium wrk libssl-dev faketime"
 
 # the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
-CROSS_PKGS="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user"
+CROSS_PKGS="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user debootstrap"
 
 cross=0
 [ "${1:-}" = "--cross" ] && cross=1
