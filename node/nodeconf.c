@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-enum cfg_type { CFG_UINT, CFG_PATH, CFG_SYNC, CFG_LEVEL };
+enum cfg_type { CFG_UINT, CFG_PATH, CFG_SYNC, CFG_LEVEL, CFG_GATEWAY };
 
 struct cfg_opt {
     const char *name;
@@ -67,6 +67,8 @@ static const struct cfg_opt cfg_opts[] = {
     { "sync.daily_budget_kib", CFG_UINT,  CFG_AT(sync_daily_kib),  "0",     0, 4194304,
       "a metered link: KiB a day up and down (0: no limit); when used up, only P reports "
       "and their follow-ups go up until midnight" },
+    { "sms.gateway",           CFG_GATEWAY, CFG_AT(sms_gateway),   "",      0, 0,
+      "gammu or smstools: the daemon that reads the SMS spool (--sms-gateway overrides)" },
 };
 
 static int set_opt(struct node_config *c, const struct cfg_opt *o, const char *value)
@@ -108,6 +110,12 @@ static int set_opt(struct node_config *c, const struct cfg_opt *o, const char *v
         }
         return -EINVAL;
     }
+    case CFG_GATEWAY:
+        if (!value[0]) {
+            *(enum sms_gateway *)(void *)dst = SMS_GATEWAY_UNSET;
+            return 0;
+        }
+        return sms_gateway_parse(value, (enum sms_gateway *)(void *)dst);
     }
     return -EINVAL;
 }

@@ -554,6 +554,7 @@ async function showDashboard(seq) {
     el('p', { class: 'muted', text: t('no_rows') });
   clear(main).append(
     el('h1', { text: t('dashboard') }),
+    ...(d.sms && d.sms.warning ? [el('div', { class: 'notice bad', role: 'alert', id: 'sms-warning', text: 'SMS: ' + d.sms.warning })] : []),
     el('div', { class: 'stats' },
       el('div', { class: 'stat', id: 'stat-outbox' }, el('b', { text: d.outbox }), t('outbox')),
       el('div', { class: 'stat' }, el('b', { text: d.reports_total }), t('total')),

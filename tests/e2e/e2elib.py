@@ -152,16 +152,27 @@ def pg_counts(pg, node_id, table='case_report'):
     return int(a), int(b)
 
 
-def run_tests(tests, want, make_env):
-    """Runs the tests named in want (all when empty) with the env that
-    make_env() returns (closed at the end); prints ok/FAIL per test and a
-    summary. Returns the exit status."""
+def wait_for(pred, timeout=30, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def run_tests(tests, want, env, after_failure=None):
+    """Runs the tests named in want (all when empty; with or without their
+    test_ prefix) one after the other, prints ok/FAIL lines and a count,
+    calls after_failure() after a failed one, closes env; returns the exit
+    status."""
     import traceback
-    tests = [t for t in tests if not want or t.__name__ in want or t.__name__[5:] in want]
     passed = failed = 0
-    env = make_env()
     try:
         for t in tests:
+            if want and t.__name__ not in want and t.__name__[5:] not in want:
+                continue
             t0 = time.time()
             try:
                 t()
@@ -171,19 +182,9 @@ def run_tests(tests, want, make_env):
                 failed += 1
                 print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
                 traceback.print_exc()
-                if env.hub.proc is None or env.hub.proc.poll() is not None:
-                    env.hub.start()
+                if after_failure:
+                    after_failure()
     finally:
         env.close()
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
-
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()

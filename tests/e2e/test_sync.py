@@ -555,7 +555,7 @@ def test_daemon_syncs_soon_after_sms():
         os.makedirs(os.path.join(spool, sub))
     conf = os.path.join(node.tmp, 'node.ini')
     with open(conf, 'w') as f:
-        f.write('[sync]\ninterval_s = 600\n')
+        f.write('[sync]\ninterval_s = 600\n[sms]\ngateway = smstools\n')
     logf = open(os.path.join(node.tmp, 'run.log'), 'w')
     p = subprocess.Popen([NODE_EXE, '--db', node.db, '--config', conf, 'run', '--sms-spool',
                           spool], stdout=logf, stderr=logf)
@@ -596,12 +596,16 @@ TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_n
          test_kill9_hub_mid_batch, test_postgres_restart]
 
 
+def restart_dead_hub():
+    """After a failed test: a hub the test left dead is started again."""
+    if ENV.hub.proc is None or ENV.hub.proc.poll() is not None:
+        ENV.hub.start()
+
+
 def main():
-    def make_env():
-        global ENV
-        ENV = hubtest.Env()
-        return ENV
-    return e2elib.run_tests(TESTS, sys.argv[3:], make_env)
+    global ENV
+    ENV = hubtest.Env()
+    return e2elib.run_tests(TESTS, sys.argv[3:], ENV, after_failure=restart_dead_hub)
 
 
 if __name__ == '__main__':

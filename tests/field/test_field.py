@@ -277,12 +277,16 @@ TESTS = [test_district_downlink, test_priority_lane, test_status_clears_last_err
          test_metered_link, test_board_without_clock]
 
 
+def restart_dead_hub():
+    """After a failed test: a hub the test left dead is started again."""
+    if ENV.hub.proc is None or ENV.hub.proc.poll() is not None:
+        ENV.hub.start()
+
+
 def main():
-    def make_env():
-        global ENV
-        ENV = hubtest.Env()
-        return ENV
-    return e2elib.run_tests(TESTS, sys.argv[3:], make_env)
+    global ENV
+    ENV = hubtest.Env()
+    return e2elib.run_tests(TESTS, sys.argv[3:], ENV, after_failure=restart_dead_hub)
 
 
 if __name__ == '__main__':
