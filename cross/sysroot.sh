@@ -16,10 +16,11 @@ case $arch in
     *) echo "sysroot.sh: unknown architecture '$arch'" >&2; exit 2 ;;
 esac
 
-# the node's libraries (the hub is not cross-built); mod_spatialite is not
+# the node's libraries, and libpq for an arm64 hub (scripts/package.sh); mod_spatialite is not
 # linked but loaded by the node for migrations and by its tests
 PKGS="libc6-dev libsqlite3-dev libsqlite3-mod-spatialite libcurl4-openssl-dev libmbedtls-dev
-  libcjson-dev libuv1-dev zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev libcsv-dev"
+  libcjson-dev libuv1-dev zlib1g-dev libzstd-dev libinih-dev libhttp-parser-dev libcsv-dev
+  libssl-dev libpq-dev"
 
 case " $(dpkg --print-foreign-architectures | tr '\n' ' ') " in
     *" $arch "*) ;;

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "nodecert.h"
+#include "sync_client.h"
 #include "fileio.h"
 
 #define ENROLL_ANSWER_MAX (64u << 10)
@@ -99,6 +100,7 @@ static int post_enroll(const char *url, const char *ca, const char *body, long *
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    sync_tls_clock(e);
     curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);

@@ -273,6 +273,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.key_file = paths.key;
     co.batch_bytes = (unsigned)batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
+    co.daily_budget = (uint64_t)cfg->sync_daily_kib * 1024u;
     r = sync_client_new(s, &co, &c);
     if (r < 0)
         goto out;
@@ -307,9 +308,10 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
         sqlite3_reset(q);
     printf("{\"pushed\":%lld,\"refused\":%lld,\"pulled\":%lld,\"batches\":%lld,"
            "\"requests\":%lld,\"bytes_up\":%lld,\"bytes_down\":%lld,\"seconds\":%.3f,"
-           "\"queued\":%lld,\"rejected_total\":%lld,\"found_acked\":%lld}\n", st->rows_sent,
+           "\"queued\":%lld,\"rejected_total\":%lld,\"found_acked\":%lld,\"bytes_lost\":%lld}\n",
+           st->rows_sent,
            st->rows_refused, st->rows_pulled, st->batches, st->requests, st->bytes_up, st->bytes_down,
-           now_s() - t0, sync_client_queued(c), rejected, st->rows_found_acked);
+           now_s() - t0, sync_client_queued(c), rejected, st->rows_found_acked, st->bytes_lost);
     if (st->rows_refused)
         log_warning("the hub refused %lld record(s); see `sikhnas-node status` and "
                     "`report list`", st->rows_refused);

@@ -9,6 +9,7 @@
 
 #include "cmdopts.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "sms_spool.h"
 #include "uplink.h"
 #include "web.h"
@@ -22,6 +23,15 @@ static const struct daemon_module *const modules[] = {
 };
 
 static uv_signal_t sig_term, sig_int;
+static uv_timer_t watchdog;
+
+/* systemd's watchdog (WatchdogSec= in the unit): pinged from the loop, so
+ * a loop stuck for the whole interval gets the daemon restarted. */
+static void on_watchdog(uv_timer_t *h)
+{
+    (void) h;
+    (void) sd_notify_send("WATCHDOG=1");
+}
 
 void daemon_changed(struct daemon *d)
 {
@@ -42,6 +52,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
             modules[i]->stop(d);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&watchdog, NULL);
+    (void) sd_notify_send("STOPPING=1");
 }
 
 int daemon_main(struct node_config *cfg, int argc, char **argv)
@@ -81,6 +93,9 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
     uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&sig_int, on_stop_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
+    uv_timer_init(&loop, &watchdog);
+    if (sd_watchdog_ms())
+        uv_timer_start(&watchdog, on_watchdog, 0, sd_watchdog_ms() / 2);
 
     for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
         if (!modules[i])
@@ -93,8 +108,13 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
             break;
         }
     }
-    if (r == 0)
+    if (r == 0) {
+        char status[160];
         log_notice("running: district %s, store %s", store_district(d.store), cfg->db_path);
+        snprintf(status, sizeof(status), "READY=1\nSTATUS=running: district %s",
+                 store_district(d.store));
+        (void) sd_notify_send(status);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     if (r == 0)

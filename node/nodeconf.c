@@ -64,6 +64,9 @@ static const struct cfg_opt cfg_opts[] = {
       "first push batch size on the wire; halves after a timeout, grows after successes" },
     { "sync.timeout_s",        CFG_UINT,  CFG_AT(sync_timeout_s),  "120",   2, 3600,
       "one sync request may take this long; a timeout halves the next batch" },
+    { "sync.daily_budget_kib", CFG_UINT,  CFG_AT(sync_daily_kib),  "0",     0, 4194304,
+      "a metered link: KiB a day up and down (0: no limit); when used up, only P reports "
+      "and their follow-ups go up until midnight" },
     { "sms.gateway",           CFG_GATEWAY, CFG_AT(sms_gateway),   "",      0, 0,
       "gammu or smstools: the daemon that reads the SMS spool (--sms-gateway overrides)" },
 };

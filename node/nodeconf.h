@@ -27,6 +27,7 @@ struct node_config {
     unsigned sync_interval_s;     /* the daemon's sync period */
     unsigned sync_batch_kib;      /* first push batch size on the wire */
     unsigned sync_timeout_s;      /* one sync request, end to end */
+    unsigned sync_daily_kib;      /* bytes a day on the link (0: no limit); P reports exempt */
     enum sms_gateway sms_gateway; /* the daemon that reads the SMS spool (unset: none) */
 };
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "hlc.h"
 #include "log.h"
 #include "outbox.h"
 #include "sms_gateway.h"
@@ -95,11 +97,17 @@ static cJSON *herd_json(const struct herd_count *a, int n, const char *const *na
     return arr;
 }
 
-/* Stamps id, origin, hlc and times into parameters 1-4 of st. */
-static int stamp(struct store *s, sqlite3_stmt *st, char id_out[UUID_STR_LEN], char now[32])
+/* Stamps id, origin, hlc and times into parameters 1-4 of st, an insert
+ * into tbl; a record saved while the clock is wrong is listed for
+ * correction (node/clock.h). */
+static int stamp(struct store *s, const char *tbl, sqlite3_stmt *st, char id_out[UUID_STR_LEN],
+                 char now[32])
 {
     uint64_t hlc = store_hlc_tick(s);
     int r = store_new_id(s, hlc, id_out);
+
+    if (r == 0)
+        r = clock_flag(s, tbl, id_out);
 
     if (r < 0)
         return r;
@@ -143,7 +151,7 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         r = -ENOMEM;
         goto out;
     }
-    r = stamp(s, st, id_out, now);
+    r = stamp(s, "case_report", st, id_out, now);
     if (r == 0)
         r = store_next_ref(s, ref_out);
     if (r < 0)
@@ -181,7 +189,7 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
 
     if (!st)
         return -EIO;
-    r = stamp(s, st, id_out, now);
+    r = stamp(s, "officer", st, id_out, now);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 5, in->name, -1, SQLITE_STATIC);
@@ -356,6 +364,68 @@ static long long count_of(struct store *s, const char *sql)
     return n;
 }
 
+/* The link's use today and its daily budget (a metered link; the sync
+ * client counts): {"date", "bytes", "budget"} with budget 0 for none. */
+static void status_link(struct store *s, cJSON *o)
+{
+    char day[16], buf[24];
+    cJSON *l = cJSON_AddObjectToObject(o, "link_today");
+
+    store_local_day(day);
+    cJSON_AddStringToObject(l, "date", day);
+    cJSON_AddNumberToObject(l, "bytes", (double)store_link_today(s));
+    cJSON_AddNumberToObject(l, "budget", store_meta_get(s, "link.budget", buf, sizeof(buf)) == 0
+                            ? strtod(buf, NULL) : 0);
+}
+
+/* A board without a clock (node/clock.h): how far the system clock is
+ * behind the trusted one, and the records saved while it was wrong. */
+static void status_clock(struct store *s, cJSON *o)
+{
+    cJSON *c = cJSON_AddObjectToObject(o, "clock");
+    long long flagged, corrected, uncertain;
+
+    clock_counts(s, &flagged, &corrected, &uncertain);
+    cJSON_AddNumberToObject(c, "behind_s", (double)(hlc_clock_behind_ms() / 1000));
+    cJSON_AddNumberToObject(c, "records_flagged", (double)flagged);
+    cJSON_AddNumberToObject(c, "records_corrected", (double)corrected);
+    cJSON_AddNumberToObject(c, "records_uncertain", (double)uncertain);
+}
+
+static void status_clock_text(FILE *fp, const cJSON *o)
+{
+    const cJSON *c = cJSON_GetObjectItem(o, "clock");
+    double behind = cJSON_GetNumberValue(cJSON_GetObjectItem(c, "behind_s"));
+    double flagged = cJSON_GetNumberValue(cJSON_GetObjectItem(c, "records_flagged"));
+
+    if (behind > 0)
+        fprintf(fp, "clock:           WRONG, %.0f s behind the newest time seen (using that "
+                "until a sync brings the hub's)\n", behind);
+    if (flagged > 0)
+        fprintf(fp, "wrong-clock records: %.0f (%.0f corrected from the hub's time, %.0f of an "
+                "earlier boot not correctable)\n", flagged,
+                cJSON_GetNumberValue(cJSON_GetObjectItem(c, "records_corrected")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(c, "records_uncertain")));
+}
+
+static void status_link_text(FILE *fp, const cJSON *o)
+{
+    const cJSON *l = cJSON_GetObjectItem(o, "link_today");
+    const cJSON *p = cJSON_GetObjectItem(o, "previous_error");
+    double used = cJSON_GetNumberValue(cJSON_GetObjectItem(l, "bytes"));
+    double budget = cJSON_GetNumberValue(cJSON_GetObjectItem(l, "budget"));
+
+    if (budget > 0)
+        fprintf(fp, "link today:      %.0f KiB of a %.0f KiB budget%s\n", used / 1024,
+                budget / 1024, used >= budget ? " (used up: P reports only)" : "");
+    else
+        fprintf(fp, "link today:      %.0f KiB\n", used / 1024);
+    if (p && !cJSON_IsString(cJSON_GetObjectItem(o, "last_error")))
+        fprintf(fp, "previous error:  %s (at %s; synced since)\n",
+                cJSON_GetStringValue(cJSON_GetObjectItem(p, "error")),
+                cJSON_GetStringValue(cJSON_GetObjectItem(p, "at")));
+}
+
 int node_status(struct store *s, FILE *fp, int json)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
@@ -405,6 +475,16 @@ int node_status(struct store *s, FILE *fp, int json)
         cJSON_AddStringToObject(o, "last_error_at", buf);
     else
         cJSON_AddNullToObject(o, "last_error_at");
+    /* a sync that succeeded since cleared it: the history keeps the previous one */
+    if (store_meta_get(s, "previous_error", buf, sizeof(buf)) == 0) {
+        char at[40] = "";
+        (void) store_meta_get(s, "previous_error_at", at, sizeof(at));
+        cJSON *p = cJSON_AddObjectToObject(o, "previous_error");
+        cJSON_AddStringToObject(p, "error", buf);
+        cJSON_AddStringToObject(p, "at", at);
+    }
+    status_link(s, o);
+    status_clock(s, o);
     n = count_of(s, "SELECT hlc FROM outbox_named WHERE state_name = 'queued' ORDER BY seq LIMIT 1");
     if (n > 0) {
         long long age = ((long long)hlc_wall_ms() - (long long)HLC_MS(n)) / 1000;
@@ -432,6 +512,8 @@ int node_status(struct store *s, FILE *fp, int json)
             fprintf(fp, "last sync error: %s (at %s)\n", sync_err,
                     cJSON_IsString(cJSON_GetObjectItem(o, "last_error_at"))
                     ? cJSON_GetObjectItem(o, "last_error_at")->valuestring : "?");
+        status_link_text(fp, o);
+        status_clock_text(fp, o);
         if (cJSON_IsNumber(cJSON_GetObjectItem(o, "oldest_unsent_age_s")))
             fprintf(fp, "oldest unsent:   %.0f s old\n",
                     cJSON_GetNumberValue(cJSON_GetObjectItem(o, "oldest_unsent_age_s")));
@@ -509,7 +591,7 @@ static int fields_insert(struct store *s, enum rec_kind kind, const void *in,
         return -EIO;
     r = rk->number_col ? next_number(s, rk, ref_out) : 0;
     if (r == 0)
-        r = stamp(s, st, id_out, now);
+        r = stamp(s, rk->table, st, id_out, now);
     for (size_t i = 0; i < rk->n_fields && r == 0; i++, k++) {
         const void *v = base + f[i].off;
         switch (f[i].type) {

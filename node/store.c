@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "embed.h"
 #include "geom.h"
 #include "kinds.h"
@@ -232,6 +233,7 @@ static void store_load_facts(struct store *s)
     if (store_meta_get(s, "hlc", buf, sizeof(buf)) == 0)
         s->clock.last = strtoull(buf, NULL, 10);
     s->clock_saved = s->clock.last;
+    clock_load_floor(s);
     s->ref_seq = 0;
     if (store_meta_get(s, "ref_seq", buf, sizeof(buf)) == 0)
         s->ref_seq = strtoull(buf, NULL, 10);
@@ -464,6 +466,11 @@ int store_commit(struct store *s)
     if (s->clock.last != s->clock_saved) {
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->clock.last);
         r = store_meta_set(s, "hlc", buf);
+        if (r == 0) {
+            snprintf(buf, sizeof(buf), "%llu",
+                     (unsigned long long)clock_floor_to_save(s->clock.last));
+            r = store_meta_set(s, "clock.floor", buf);
+        }
         if (r < 0)
             return r;
     }
@@ -656,14 +663,38 @@ int store_next_ref(struct store *s, char out[16])
     return 0;
 }
 
+void store_local_day(char day[16])
+{
+    time_t t = (time_t)(hlc_wall_ms() / 1000);
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    strftime(day, 16, "%Y-%m-%d", &tm);
+}
+
+long long store_link_today(struct store *s)
+{
+    char day[16], have[16], buf[24];
+
+    store_local_day(day);
+    if (store_meta_get(s, "link.day", have, sizeof(have)) < 0 || strcmp(have, day) != 0 ||
+        store_meta_get(s, "link.bytes", buf, sizeof(buf)) < 0)
+        return 0;
+    return strtoll(buf, NULL, 10);
+}
+
 void store_now_iso(char buf[32])
 {
-    struct timespec ts;
+    store_iso_ms(hlc_wall_ms(), buf);       /* the trusted clock (common/hlc.h) */
+}
+
+void store_iso_ms(uint64_t ms, char buf[32])
+{
+    time_t t = (time_t)(ms / 1000);
     struct tm tm;
     size_t n;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&t, &tm);
     n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    snprintf(buf + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
 }

@@ -67,6 +67,13 @@ int store_error(struct store *s, int rc);
 int store_meta_get(struct store *s, const char *key, char *buf, size_t cap);
 int store_meta_set(struct store *s, const char *key, const char *value);
 
+/* Today's date on the board, YYYY-MM-DD in local time, by the trusted clock
+ * (common/hlc.h: never before the newest time the store has seen). */
+void store_local_day(char day[16]);
+/* The sync link's bytes (up and down) counted today, from meta link.day and
+ * link.bytes (the sync client counts them); 0 on a new day. */
+long long store_link_today(struct store *s);
+
 /* The node's district code (4 digits) and node id; "" before init. */
 const char *store_district(struct store *s);
 const char *store_node_id(struct store *s);
@@ -81,8 +88,10 @@ void store_hlc_observe(struct store *s, uint64_t remote);
 /* Reserves the next case reference "DDDD-NNNNNN" inside the open transaction. */
 int store_next_ref(struct store *s, char out[16]);
 
-/* Fills buf with the current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+/* Fills buf with the current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ", by
+ * the trusted clock (common/hlc.h); store_iso_ms() with a given time. */
 void store_now_iso(char buf[32]);
+void store_iso_ms(uint64_t ms, char buf[32]);
 
 /* Prepares sql once per store and caches it; the statement is reset before
  * it is returned. NULL on error (logged). Do not finalize the result. */

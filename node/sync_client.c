@@ -11,6 +11,8 @@
 
 #include <cJSON.h>
 #include <ctype.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,7 +27,9 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "fileio.h"
+#include "hlc.h"
 #include "hex.h"
 #include "kinds.h"
 #include "log.h"
@@ -136,6 +140,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->timeout_s = o->timeout_s ? o->timeout_s : 120;
     c->max_rows = o->max_rows && o->max_rows < SYNC_PUSH_MAX_ROWS ? o->max_rows
                                                                   : SYNC_PUSH_MAX_ROWS;
+    c->daily_budget = o->daily_budget;
     c->budget = o->batch_bytes ? o->batch_bytes : SYNC_BATCH_DEFAULT;
     if (c->budget < SYNC_BATCH_FLOOR)
         c->budget = SYNC_BATCH_FLOOR;
@@ -259,7 +264,8 @@ void sync_client_begin(struct sync_client *c)
     time_t not_after;
     char buf[32];
 
-    c->cert_state = c->cert_file ? nodecert_due(c->cert_file, time(NULL), &not_after) : 0;
+    c->cert_state = c->cert_file ? nodecert_due(c->cert_file, (time_t)(hlc_wall_ms() / 1000),
+                                                &not_after) : 0;
     c->phase = c->cert_state == 1 ? PH_RENEW : PH_PUSH;
     /* a round starts with a small batch and doubles: the hub and its
      * database get work while the next, larger batches are built and
@@ -275,6 +281,11 @@ void sync_client_begin(struct sync_client *c)
     /* records saved during the round go in the next one: a round ends even
      * while officers keep saving */
     c->round_seq = INT64_MAX;
+    c->round_ms = hlc_boot_ms();
+    c->round_bytes = 0;
+    c->rate_measured = 0;
+    if (store_meta_get(c->store, "link.rate", buf, sizeof(buf)) == 0)
+        c->link_rate = strtod(buf, NULL);
     sqlite3_stmt *st = store_stmt(c->store, "SELECT max(seq) FROM outbox");
     if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         c->round_seq = sqlite3_column_int64(st, 0);
@@ -384,6 +395,65 @@ static void read_headers(struct sync_req *q, CURL *easy)
     read_header(easy, "X-Sikhnas-Accept-Encoding", q->hdr_accept);
 }
 
+/* ------------------------------------------------------------ a board without a clock */
+
+/* While the clock is wrong, a certificate that is not yet valid at the
+ * floor may well be valid now (the floor is only a lower bound of the
+ * time); every other failure stands. */
+static int tls_floor_verify(int ok, X509_STORE_CTX *x)
+{
+    if (!ok && X509_STORE_CTX_get_error(x) == X509_V_ERR_CERT_NOT_YET_VALID) {
+        X509_STORE_CTX_set_error(x, X509_V_OK);
+        return 1;
+    }
+    return ok;
+}
+
+/* libcurl's OpenSSL context, before the handshake: the certificates are
+ * checked at the trusted clock's time (common/hlc.h), so one that expired
+ * before the newest time this node has seen is refused, and one that only
+ * begins after it is taken (docs/security.md, "A board without a clock"). */
+static CURLcode tls_floor(CURL *e, void *ssl_ctx, void *arg)
+{
+    SSL_CTX *ctx = ssl_ctx;
+
+    (void) e;
+    (void) arg;
+    X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), (time_t)(hlc_wall_ms() / 1000));
+    SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), tls_floor_verify);
+    return CURLE_OK;
+}
+
+/* 1 when libcurl's TLS is OpenSSL (whose context tls_floor() knows). */
+static int tls_is_openssl(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+    return v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
+}
+
+/* Sets easy's certificate checks to the trusted clock when the system
+ * clock is wrong, else to the system's (libcurl's default). */
+void sync_tls_clock(CURL *e)
+{
+    static int warned;
+    uint64_t behind = hlc_clock_behind_ms();
+
+    if (behind && tls_is_openssl()) {
+        if (!warned++)
+            log_notice("sync: the system clock is %llu s behind the newest time seen; the "
+                       "hub's certificate is checked at that time",
+                       (unsigned long long)behind / 1000);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_floor);
+        return;
+    }
+    if (behind && !warned++)
+        log_warning("sync: the system clock is wrong and libcurl's TLS (%s) cannot be told "
+                    "the time: certificates are checked at the system's",
+                    curl_version_info(CURLVERSION_NOW)->ssl_version);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, NULL);
+}
+
 static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t resp_max)
 {
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -399,6 +469,7 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    sync_tls_clock(e);
     if (c->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     if (c->cert_file && c->key_file) {
@@ -427,6 +498,7 @@ int sync_client_next(struct sync_client *c, CURL *easy)
     requests_clear(c);
     c->error[0] = '\0';
     c->retry_after = 0;
+    c->over_budget = c->daily_budget && (uint64_t)store_link_today(c->store) >= c->daily_budget;
     if (c->cert_state == -EKEYEXPIRED)
         return set_error(c, -EACCES, "the node's certificate '%s' has expired; enrol the node "
                          "again (sikhnas-node enroll) with a new token", c->cert_file);
@@ -458,6 +530,11 @@ int sync_client_next(struct sync_client *c, CURL *easy)
             setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
             return 1;
         }
+        if (c->over_budget)
+            return set_error(c, -EDQUOT, "the link's daily budget is used up (%lld of %llu "
+                             "KiB today): routine records wait for tomorrow, P reports still "
+                             "go up", store_link_today(c->store) / 1024,
+                             (unsigned long long)c->daily_budget / 1024);
         c->phase = PH_PULL;
     }
     if (c->phase == PH_PULL) {
@@ -551,10 +628,13 @@ void observe_hub_clock(struct sync_client *c, const cJSON *doc)
 {
     uint64_t h;
 
-    if (doc && json_hlc(cJSON_GetObjectItemCaseSensitive(doc, "hub_hlc"), &h) == 0)
-        store_hlc_observe(c->store, h);
-    else if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
-        store_hlc_observe(c->store, h);
+    if ((doc && json_hlc(cJSON_GetObjectItemCaseSensitive(doc, "hub_hlc"), &h) == 0) ||
+        (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)) {
+        /* an answer over mutual TLS: the hub's time outranks this board's */
+        if (clock_hub_time(c->store, h, 1) < 0)
+            log_warning("sync: cannot correct the times of records saved while the clock "
+                        "was wrong; trying again next round");
+    }
 }
 
 int sync_client_apply_answer(struct sync_client *c, int pull, const void *body, size_t len,
@@ -590,6 +670,58 @@ static int curl_errno(CURLcode res)
 }
 
 static int request_done(struct sync_client *c, CURL *easy, CURLcode res);
+
+/* Adds n bytes to today's count of the link (meta link.day, link.bytes),
+ * in its own transaction: a failure is logged and costs only the count. */
+static void link_count(struct sync_client *c, long long n)
+{
+    char day[16], v[24], b[24], rate[32];
+    uint64_t ms = hlc_boot_ms() - c->round_ms;
+    int r;
+
+    /* until a push has measured the link, the round's bytes over its time
+     * stand for its rate (handshakes and pulls included: on the low side) */
+    c->round_bytes += n;
+    if (!c->rate_measured && ms >= 1000 && c->round_bytes >= 8192)
+        c->link_rate = (double)c->round_bytes * 1000.0 / (double)ms;
+    snprintf(rate, sizeof(rate), "%.0f", c->link_rate);
+
+    store_local_day(day);
+    snprintf(v, sizeof(v), "%lld", store_link_today(c->store) + n);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)c->daily_budget);
+    r = store_begin_bg(c->store);
+    if (r < 0)
+        return;
+    r = store_meta_set(c->store, "link.day", day);
+    if (r == 0)
+        r = store_meta_set(c->store, "link.bytes", v);
+    if (r == 0)
+        r = store_meta_set(c->store, "link.budget", b);
+    if (r == 0 && c->link_rate > 0)
+        r = store_meta_set(c->store, "link.rate", rate);
+    if (store_end(c->store, r) < 0)
+        log_info("sync: cannot count today's link bytes");
+}
+
+/* The link's rate from an answered push: its body over the time from the
+ * connection being ready to the answer (the hub's work and one round trip
+ * included, and another push sharing the link: on the low side, so the
+ * round keeps the highest it has seen). It sizes the batches of a slow
+ * link (push_prepare) for the rest of the round and the next one. */
+static void push_rate(struct sync_client *c, CURL *easy, curl_off_t up)
+{
+    curl_off_t total = 0, pre = 0;
+    double rate;
+
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    if (up < 4096 || total - pre < 100000)          /* too small to tell (us) */
+        return;
+    rate = (double)up * 1e6 / (double)(total - pre);
+    if (!c->rate_measured || rate > c->link_rate)
+        c->link_rate = rate;
+    c->rate_measured = 1;
+}
 
 static void halve_budget(struct sync_client *c)
 {
@@ -632,8 +764,14 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &resp_hdr);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     c->stats.requests++;
+    /* a small body goes out in the headers' buffer, and libcurl counts it
+     * in both REQUEST_SIZE and SIZE_UPLOAD (measured on the link: twice the
+     * bytes) */
+    if (req_hdr > up)
+        up = 0;
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
+    link_count(c, (long long)up + req_hdr + (long long)down + resp_hdr);
     read_headers(c->q, easy);
     if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);
@@ -642,6 +780,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
 
     if (res != CURLE_OK) {
         r = curl_errno(res);
+        if (c->q->phase == PH_PUSH)
+            c->stats.bytes_lost += (long long)up + req_hdr;
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
         if (r == -EACCES)
@@ -655,8 +795,12 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         c->use_gzip = 1;
     if (c->q->hdr_accept[0])    /* an older hub does not list it: no dictionary */
         c->use_dict = strstr(c->q->hdr_accept, BATCH_DICT_TOKEN) != NULL;
+    if (status == 200 && c->q->phase == PH_PUSH) {
+        push_rate(c, easy, up);
+        return push_apply(c);
+    }
     if (status == 200)
-        return c->q->phase == PH_PUSH ? push_apply(c) : pull_apply(c);
+        return pull_apply(c);
 
     /* an error answer: {"error": code, "message": text}; the clock still counts */
     cJSON *doc = cJSON_ParseWithLength(c->q->resp.p ? c->q->resp.p : "", c->q->resp.len);
@@ -669,7 +813,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
              cJSON_IsString(code) ? code->valuestring : "no error code",
              cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
     if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
-        store_hlc_observe(c->store, h);   /* persisted with the next commit */
+        (void) clock_hub_time(c->store, h, 0);    /* persisted with the next commit */
     cJSON_Delete(doc);
     switch (status) {
     case 429:                   /* the hub is busy (admission control): not an outage */
@@ -741,6 +885,12 @@ unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned ret
 
 int sync_client_round_ok(struct sync_client *c)
 {
+    static const char *const clear[] = {
+        /* the error is history now: status shows it as the previous one */
+        "INSERT OR REPLACE INTO meta (key, value) SELECT 'previous_' || substr(key, 6), value "
+        "FROM meta WHERE key IN ('last_error', 'last_error_at') AND ?1 IS NOT NULL",
+        "DELETE FROM meta WHERE key IN ('last_error', 'last_error_at') AND ?1 IS NOT NULL",
+    };
     char now[32];
     int r;
 
@@ -749,6 +899,8 @@ int sync_client_round_ok(struct sync_client *c)
     if (r < 0)
         return r;
     r = store_meta_set(c->store, "last_sync_ok", now);
+    for (size_t i = 0; r == 0 && i < sizeof(clear) / sizeof(clear[0]); i++)
+        r = store_run_text(c->store, clear[i], now);
     return store_end(c->store, r);
 }
 

@@ -33,6 +33,7 @@ struct sync_client_opts {
     unsigned batch_bytes;         /* initial wire budget of a push (0: SYNC_BATCH_DEFAULT) */
     unsigned timeout_s;           /* one request, end to end (0: 120) */
     unsigned max_rows;            /* rows per push (0: SYNC_PUSH_MAX_ROWS) */
+    uint64_t daily_budget;        /* link bytes a day, up and down (0: no limit) */
 };
 
 /* What a client has done since it was made (or since the counters were read). */
@@ -43,9 +44,11 @@ struct sync_stats {
                                      hub's acked_seq covered them, so they were not re-sent */
     long long rows_pulled;        /* rows applied from the feed */
     long long batches;
+    long long promotions;         /* times priority entries were moved ahead of a backlog */
     long long requests;
     long long bytes_up;           /* request line, headers and bodies */
     long long bytes_down;         /* status line, headers and bodies */
+    long long bytes_lost;         /* bytes up of pushes that got no answer (sent again) */
 };
 
 /* Makes a client for the open store s (which it borrows). The options are
@@ -100,6 +103,8 @@ int  sync_client_next_ahead(struct sync_client *c, CURL *easy);
  *   -EACCES      the hub refused our identity (401/403) or TLS verification failed
  *   -EBADMSG     the hub refused the request as malformed (400)
  *   -ESTALE      a batch sent ahead reached the hub before the one it follows
+ *   -EDQUOT      (from sync_client_next) the daily budget is used up and no
+ *                priority entry is queued: not a failure, the round waits
  *   -EINVAL      easy is not the oldest request in flight
  * Every failure is safe to retry: nothing was changed locally. */
 int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
@@ -118,7 +123,14 @@ int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
 unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
                              unsigned max_ms);
 
-/* Records a completed round (meta last_sync_ok) in its own transaction. */
+/* Sets easy's certificate checks to the trusted clock (common/hlc.h) while
+ * the system clock is wrong (OpenSSL's libcurl: a certificate that expired
+ * before that time is refused, one that begins after it taken), else to
+ * the system's. Every TLS connection to the hub is set up with it. */
+void sync_tls_clock(CURL *easy);
+
+/* Records a completed round (meta last_sync_ok) in its own transaction; the
+ * last error, if any, becomes the previous one (previous_error, _at). */
 int  sync_client_round_ok(struct sync_client *c);
 
 /* Writes the last error to meta (last_error, last_error_at). */

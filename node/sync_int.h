@@ -19,6 +19,7 @@
 #define CURSOR_MAX       64
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
+#define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -87,6 +88,13 @@ struct sync_client {
     struct strbuf plain;           /* the batch before compression */
     void *zc;                   /* zstd context (batch_deflate()) */
 
+    uint64_t daily_budget;      /* link bytes a day (0: no limit) */
+    int64_t seq_cap;            /* push_prepare: entries up to this seq */
+    int over_budget;            /* the day's link budget is used up */
+    double link_rate;           /* bytes/s the link carried (meta link.rate), 0: unknown */
+    uint64_t round_ms;          /* when the round began (CLOCK_BOOTTIME ms) */
+    long long round_bytes;      /* bytes up and down since */
+    int rate_measured;          /* a push of this round measured link_rate */
     unsigned retry_after;
     char error[512];
     struct sync_stats stats;
@@ -110,13 +118,18 @@ int set_body(struct sync_client *c, struct strbuf *b, int r);
 int parse_u64(const char *s, uint64_t *ret);
 int json_hlc(const cJSON *j, uint64_t *ret);
 int json_int(const cJSON *j, int64_t *ret);
-/* Merges the hub's clock from an answer (body or header) into the store's. */
+/* Merges the hub's clock from an answer (body or header) into the store's,
+ * and corrects records saved with a wrong clock (node/clock.h); inside the
+ * answer's write transaction. */
 void observe_hub_clock(struct sync_client *c, const cJSON *doc);
 
 /* sync_push.c: 1 when a batch (or a probe) is built in c->q, 0 when none is
  * needed, or -errno; the ack of c->q applied in one transaction. */
 int  probe_prepare(struct sync_client *c);
 int  push_prepare(struct sync_client *c);
+/* The last seq of the priority entries at the head of the never-sent queue
+ * (after promotion), 0 when none, or -errno. */
+int64_t push_priority_head(struct sync_client *c);
 int  sent_seq_mark(struct sync_client *c, int64_t last_seq);
 int  push_apply(struct sync_client *c);
 void push_buffers_free(struct sync_client *c);

@@ -85,7 +85,7 @@ static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_c
     c->q->last_seq = 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)row_cap * 4);
     sqlite3_bind_int64(st, 2, c->q->base_seq);
-    sqlite3_bind_int64(st, 3, c->round_seq);
+    sqlite3_bind_int64(st, 3, c->seq_cap);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
         const char *tbl = (const char *)sqlite3_column_text(st, 1);
@@ -170,6 +170,77 @@ static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *o
     return batch_write_end(out);
 }
 
+/* The priority lane (schema/node/006_priority_lane.sql): when a queued
+ * entry of lane 1 (a P report, a follow-up of one) has routine entries
+ * before it that have never been on the wire (seq above both sent_seq and
+ * the batch in flight), the never-sent entries are renumbered among their
+ * own numbers, lane 1 first and each lane in its order, so the next batch
+ * carries them. Entries that may have reached the hub keep their numbers
+ * (the hub's high-water mark covers them); the set of numbers and the
+ * outbox's sequence stay the same. Returns 1 when it renumbered, 0 when
+ * nothing had to move, or -errno. */
+static int promote_priority(struct sync_client *c)
+{
+    static const char *const renumber[] = {
+        "CREATE TEMP TABLE IF NOT EXISTS lane_map (old INTEGER PRIMARY KEY, new INTEGER)",
+        "DELETE FROM temp.lane_map",
+        "INSERT INTO temp.lane_map (old, new) SELECT o.seq, n.seq FROM "
+        "(SELECT seq, row_number() OVER (ORDER BY lane DESC, seq) AS k FROM outbox "
+        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1) o JOIN "
+        "(SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM outbox "
+        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1) n ON n.k = o.k",
+        /* two passes: a number is never taken twice on the way */
+        "UPDATE outbox SET seq = -seq WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1",
+        "UPDATE outbox SET seq = (SELECT new FROM temp.lane_map WHERE old = -outbox.seq) "
+        "WHERE seq < 0 AND ?1 >= 0",
+        "DELETE FROM temp.lane_map WHERE ?1 >= 0",
+    };
+    int64_t lo = c->sent_seq > c->q->base_seq ? c->sent_seq : c->q->base_seq;
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT p.seq FROM outbox p WHERE p.lane = 1 AND p.state = " OUTBOX_QUEUED_LIT
+        " AND p.seq > ?1 AND EXISTS (SELECT 1 FROM outbox b WHERE b.seq > ?1 AND"
+        " b.seq < p.seq AND b.state = " OUTBOX_QUEUED_LIT " AND b.lane = 0) LIMIT 1");
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, lo);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return store_error(c->store, rc);
+    r = store_begin_bg(c->store);
+    for (size_t i = 0; r == 0 && i < sizeof(renumber) / sizeof(renumber[0]); i++)
+        r = i < 2 ? store_exec(c->store, renumber[i]) : store_run_int(c->store, renumber[i], lo);
+    r = store_end(c->store, r);
+    if (r < 0)
+        return log_errno(LOG_ERR, r, "sync: cannot move priority reports ahead of the queue");
+    log_notice("sync: priority reports go ahead of the queued routine records");
+    c->stats.promotions++;
+    return 1;
+}
+
+int64_t push_priority_head(struct sync_client *c)
+{
+    int64_t lo = c->sent_seq > c->q->base_seq ? c->sent_seq : c->q->base_seq, h = 0;
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT max(p.seq) FROM outbox p WHERE p.lane = 1 AND p.state = " OUTBOX_QUEUED_LIT
+        " AND p.seq > ?1 AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.seq > ?1 AND"
+        " b.seq < p.seq AND b.state = " OUTBOX_QUEUED_LIT " AND b.lane = 0)");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, lo);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        h = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? h : store_error(c->store, rc);
+}
+
 /* Builds the next push batch. Returns 1 when built, 0 when nothing is queued. */
 int push_prepare(struct sync_client *c)
 {
@@ -179,11 +250,27 @@ int push_prepare(struct sync_client *c)
     uint64_t hlc = 0;
     int r;
 
+    r = promote_priority(c);
+    if (r < 0)
+        return r;
+    c->seq_cap = c->round_seq;
+    if (c->over_budget) {               /* a metered link: the priority lane only */
+        int64_t h = push_priority_head(c);
+        if (h <= 0)
+            return (int)h;
+        c->seq_cap = h;
+    }
     r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
     if (r < 0)
         return r;
     for (;;) {
-        double pc = (double)c->budget * c->ratio;
+        double wire = c->budget;
+        /* a slow link: a batch of at most BATCH_LINK_S seconds, so that a
+         * cut costs little and a P report waits little */
+        if (c->link_rate > 0 && c->link_rate * BATCH_LINK_S < wire)
+            wire = c->link_rate * BATCH_LINK_S < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
+                                                                  : c->link_rate * BATCH_LINK_S;
+        double pc = wire * c->ratio;
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
         for (int t = 0; t < record_kinds_count; t++)
@@ -469,8 +556,17 @@ int push_apply(struct sync_client *c)
         nref++;
         log_notice("sync: the hub refused outbox entry %lld: %s", (long long)seq, msg);
     }
-    if (r == 0 && hi > c->q->last_seq)
-        found = count_rows_between(c, c->q->last_seq, hi);
+    if (r == 0 && hi > c->q->last_seq) {
+        /* rows of the batch sent after this one, still in flight, are that
+         * batch's to count when its answer comes (the hub may have applied
+         * it before answering this one) */
+        int64_t lo = c->q->last_seq;
+        const struct sync_req *next = &c->req[(c->head + 1) % 2];
+        if (c->nreq == 2 && next->phase == PH_PUSH && next->last_seq > lo)
+            lo = next->last_seq;
+        if (hi > lo)
+            found = count_rows_between(c, lo, hi);
+    }
     if (r == 0)
         r = drop_acked(c, hi);
     store_now_iso(now);

@@ -41,6 +41,7 @@ struct uplink {
     int busy;                   /* a round is in progress */
     int in_flight;              /* easy is in multi */
     int again;                  /* a change arrived during the round */
+    int held;                   /* the day's budget is used up (said once) */
     unsigned failures;          /* failed rounds in a row */
     uint64_t outage_start;      /* uv_now() of the first of them */
     int open_handles;           /* timers and polls not yet closed */
@@ -190,6 +191,7 @@ static void round_finished(struct uplink *u, int r)
     u->busy = 0;
     sync_client_unlock(u->client);
     if (r == 0) {
+        u->held = 0;
         if (u->failures)
             log_notice("uplink: synced with %s again after %u failed round(s)", u->url,
                        u->failures);
@@ -198,6 +200,15 @@ static void round_finished(struct uplink *u, int r)
         (void) sync_remember_hub(u->d->store, u->url, u->ca[0] ? u->ca : NULL);
         if (sync_client_refdata_changed(u->client) && u->d->validator)
             (void) validator_reload(u->d->validator);
+        arm(u, u->again ? UPLINK_SOON_MS : (uint64_t)u->d->cfg->sync_interval_s * 1000);
+        u->again = 0;
+        return;
+    }
+    if (r == -EDQUOT) {                 /* a metered link: not a failure; wait */
+        if (!u->held)
+            log_notice("uplink: %s", sync_client_error(u->client));
+        u->held = 1;
+        u->failures = 0;
         arm(u, u->again ? UPLINK_SOON_MS : (uint64_t)u->d->cfg->sync_interval_s * 1000);
         u->again = 0;
         return;
@@ -307,6 +318,7 @@ static int uplink_start(struct daemon *d)
     co.batch_bytes = d->cfg->sync_batch_kib * 1024u;
     co.timeout_s = d->cfg->sync_timeout_s;
     co.max_rows = UPLINK_MAX_ROWS;
+    co.daily_budget = (uint64_t)d->cfg->sync_daily_kib * 1024u;
     r = sync_client_new(d->store, &co, &u->client);
     if (r < 0) {
         free(u);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hlc.h"
 #include "refdata.h"
 #include "utf8.h"
 #include "validate_int.h"
@@ -249,24 +250,29 @@ int phone_normalize(const char *in, char out[20])
 
 enum verr_code validate_date(const char *s)
 {
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     int y, m, d, len = 0;
-    struct tm tm = {0}, now_tm;
-    time_t t, now;
+    struct tm now_tm;
+    time_t now;
     char today[11];
 
     if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &len) != 3 || len != 10 ||
         s[4] != '-' || s[7] != '-' || !isdigit((unsigned char)s[5]) || !isdigit((unsigned char)s[8]))
         return VERR_DATE_FORMAT;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = d;
-    t = timegm(&tm);
-    gmtime_r(&t, &tm);                       /* 2026-02-30 comes back as March */
-    if (m < 1 || m > 12 || tm.tm_mday != d || tm.tm_mon != m - 1)
+    /* the calendar by arithmetic, not timegm(): a 32-bit time_t (armhf)
+     * cannot hold 2999-01-01, and 2026-02-30 must not come back as March */
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+        (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
         return VERR_DATE_FORMAT;
     if (y < 2000)
         return VERR_DATE_OLD;
-    now = time(NULL) + 9 * 3600;             /* WIT, UTC+9: it is already "today" there */
+    /* the trusted clock (common/hlc.h), not a board's that booted in 1970;
+     * WIT, UTC+9: it is already "today" there. While the system clock is
+     * wrong, the trusted one is only a lower bound of the time (the floor):
+     * a month past it is allowed, and the record is flagged (node/clock.h) */
+    now = (time_t)(hlc_wall_ms() / 1000) + 9 * 3600;
+    if (hlc_clock_behind_ms())
+        now += 31 * 86400;
     gmtime_r(&now, &now_tm);
     strftime(today, sizeof(today), "%Y-%m-%d", &now_tm);
     if (strcmp(s, today) > 0)

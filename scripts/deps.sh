@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian 12 packages this project needs (idempotent).
 #   scripts/deps.sh            build + test + run dependencies for this machine
-#   scripts/deps.sh --cross    also the aarch64 cross compiler and qemu-user
+#   scripts/deps.sh --cross    also the aarch64 and armhf cross compilers and qemu-user
 # Safe to re-run: apt-get only installs what is missing.
 set -eu
 
@@ -12,14 +12,14 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   clang libclang-rt-14-dev openssl procps time libcsv-dev zstd
   postgresql-15-postgis-3 postgresql-client-15 pgbackrest
   patroni etcd-server etcd-client
-  chromium wrk
+  chromium wrk libssl-dev faketime
   python3-aiosmtpd
   libxlsxwriter-dev libjs-chart.js libjs-leaflet libjs-leaflet.markercluster
   gdal-bin python3-openpyxl
   gammu-smsd smstools"
 
 # the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
-CROSS_PKGS="gcc-aarch64-linux-gnu qemu-user"
+CROSS_PKGS="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user debootstrap"
 
 cross=0
 [ "${1:-}" = "--cross" ] && cross=1

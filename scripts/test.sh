@@ -7,7 +7,8 @@
 #      standby), worker (the central job queue's workers with a real SMTP
 #      server, the operators' pages), browser, cluster),
 #   2. the same code under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   3. the node cross-built for arm64 with its unit tests under qemu-user.
+#   3. the node cross-built for arm64 and armhf with its unit tests under
+#      qemu-user, and the arm64 package installed and run (cross/test-package.sh).
 # It ends with "N passed, N failed" and exits non-zero if anything failed.
 # Idempotent: re-running reuses the build directories under build/.
 #   SIKHNAS_TEST_STAGES="normal asan cross" (default: all three)
@@ -68,6 +69,12 @@ for stage in $stages; do
         builds="$builds build/cross-arm64"
         rm -f build/cross-arm64/meson-logs/testlog.json
         cross/test.sh arm64 || failed="$failed cross"
+        step "cross-build for armhf, unit tests under qemu-user"
+        builds="$builds build/cross-armhf"
+        rm -f build/cross-armhf/meson-logs/testlog.json
+        cross/test.sh armhf || failed="$failed cross-armhf"
+        step "the arm64 package installed into a Debian 12 arm64 root, run under qemu-user"
+        cross/test-package.sh arm64 || failed="$failed package"
         ;;
     *)
         echo "test.sh: unknown stage '$stage'" >&2

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""footprint.py - the node daemon's memory, idle and while it syncs N
+records (issue 13: goals <= 12 MB idle, <= 20 MB syncing 100,000), with the
+breakdown from /proc/PID/smaps: heap and other anonymous memory (SQLite's
+page cache lives there), the binary, the shared libraries, and other file
+mappings. A benchmark: prints figures, asserts nothing.
+
+    tests/bench/footprint.py NODE_EXE HUB_EXE [N]     (default N = 100000)
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
+import e2elib  # noqa: E402
+from e2elib import hubtest, nodetest  # noqa: E402
+
+NODE_EXE = os.path.abspath(sys.argv[1])
+os.environ['SIKHNAS_HUB'] = os.path.abspath(sys.argv[2])
+N = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
+
+
+def smaps(pid):
+    """{'rss', 'anon', 'heap', 'binary', 'libs', 'files'} in KiB."""
+    out = dict.fromkeys(('rss', 'anon', 'heap', 'binary', 'libs', 'files', 'stack'), 0)
+    name = None
+    with open('/proc/%d/smaps' % pid) as f:
+        for line in f:
+            parts = line.split()
+            if '-' in parts[0] and len(parts) >= 5 and ':' not in parts[0]:
+                name = parts[5] if len(parts) > 5 else ''
+                continue
+            if parts[0] != 'Rss:':
+                continue
+            kb = int(parts[1])
+            out['rss'] += kb
+            if name == '[heap]':
+                out['heap'] += kb
+            elif name == '[stack]':
+                out['stack'] += kb
+            elif name == '' or name.startswith('['):
+                out['anon'] += kb
+            elif name == os.path.realpath(NODE_EXE):
+                out['binary'] += kb
+            elif '.so' in os.path.basename(name):
+                out['libs'] += kb
+            else:
+                out['files'] += kb
+    return out
+
+
+def main():
+    env = hubtest.Env()
+    tmp = nodetest.scratch('sikhnas-footprint-')
+    try:
+        node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=tmp))
+        e2elib.enroll(env, node)
+        r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % env.hub.port, '--ca', env.hub.ca,
+                     '--no-progress')
+        assert r.returncode == 0, r.stderr
+        nid = node.sql("SELECT value FROM meta WHERE key = 'node_id'")[0][0]
+        conf = os.path.join(node.tmp, 'node.ini')
+        with open(conf, 'w') as f:
+            f.write('[sync]\ninterval_s = 3600\n')
+        with nodetest.Daemon(node, conf) as d:
+            time.sleep(6)               # the first (empty) round is done
+            idle = smaps(d.proc.pid)
+        path = os.path.join(node.tmp, 'in.jsonl')
+        nodetest.write_jsonl(path, N, seed=7)
+        r = node.run('import', '--no-progress', path, timeout=1200)
+        assert r.returncode == 0, r.stderr
+        peak = None
+        t0 = time.time()
+        with nodetest.Daemon(node, conf) as d:
+            while time.time() - t0 < 1200:
+                s = smaps(d.proc.pid)
+                if peak is None or s['rss'] > peak['rss']:
+                    peak = s
+                if e2elib.pg_counts(env.pg, nid)[0] >= N:
+                    break
+                time.sleep(0.2)
+            took = time.time() - t0
+            after = smaps(d.proc.pid)
+        load = os.getloadavg()[0]
+        res = {'records': N, 'idle_kib': idle, 'syncing_peak_kib': peak, 'after_kib': after,
+               'sync_s': round(took, 1), 'load1': round(load, 2)}
+        print(json.dumps(res, indent=1))
+        print('idle %.1f MB (goal 12), syncing %d records peak %.1f MB (goal 20), %.0f s, '
+              'load %.2f' % (idle['rss'] / 1024, N, peak['rss'] / 1024, took, load))
+    finally:
+        env.close()
+
+
+if __name__ == '__main__':
+    main()
