@@ -42,6 +42,9 @@ static const struct route routes[] = {
     { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1 },
     { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1 },
     { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1 },
+    { R_GET,  "/api/v1/case",       PERM_READ, web_api_case,      NULL, -1 },
+    { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1 },
+    { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1 },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

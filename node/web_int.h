@@ -8,6 +8,7 @@
  *   web_login.c    POST /api/v1/login (the KDF on the thread pool)
  *   web_read.c     the reads: codes, areas, the lists of each kind, dashboard
  *   web_map.c      the map's GeoJSON
+ *   web_case.c     a case with all that belongs to it; the work queues; resend
  *   web_record.c   POST of a record: validator, access_check(), queue
  *   web_commit.c   the group commit of the queued records */
 #ifndef SIKHNAS_WEB_INT_H
@@ -95,13 +96,21 @@ void web_api_session(struct wreq *q);                 /* GET /api/v1/session */
 void web_api_logout(struct wreq *q);                  /* POST /api/v1/logout */
 void web_api_login(struct wreq *q, cJSON *doc);       /* POST /api/v1/login (web_login.c) */
 
-/* Reads (web_read.c, web_map.c). */
+/* Reads (web_read.c, web_map.c, web_case.c). web_rows_json runs st and
+ * gives its rows as an array of objects by column name (columns named
+ * "*_json" parsed; integers exact), *rc_out the last sqlite3_step() code;
+ * web_send_rows answers with them (or the store's error). */
+cJSON *web_rows_json(sqlite3_stmt *st, int *rc_out);
+void web_send_rows(struct wreq *q, sqlite3_stmt *st);
 void web_api_codes(struct wreq *q);
 void web_api_areas(struct wreq *q);
 void web_api_reports(struct wreq *q);                 /* the case reports' list */
 void web_api_kind_list(struct wreq *q);               /* the list of the route's kind */
 void web_api_dashboard(struct wreq *q);
 void web_api_map(struct wreq *q);
+void web_api_case(struct wreq *q);                    /* GET /api/v1/case?ref= */
+void web_api_queues(struct wreq *q);                  /* GET /api/v1/queues */
+void web_api_resend(struct wreq *q, cJSON *doc);      /* POST /api/v1/resend */
 
 /* POST of a record of the route's kind (web_record.c). */
 void web_api_record_add(struct wreq *q, cJSON *doc);

@@ -2,7 +2,7 @@
  * the code lists, the areas of the district, the newest records of each
  * kind (rec_kind(), validate.h) with their sync state (outbox.h), and the
  * dashboard's counts of the week. Rows become JSON objects by their column
- * names (rows_json), so a list answers with what its SELECT names. */
+ * names (web_rows_json), so a list answers with what its SELECT names. */
 #include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 /* Runs a prepared statement and returns its rows as an array of objects,
  * one key per column name; JSON text columns named "*_json" are parsed. */
-static cJSON *rows_json(sqlite3_stmt *st, int *rc_out)
+cJSON *web_rows_json(sqlite3_stmt *st, int *rc_out)
 {
     cJSON *arr = cJSON_CreateArray();
     int rc;
@@ -63,10 +63,10 @@ static cJSON *rows_json(sqlite3_stmt *st, int *rc_out)
     return arr;
 }
 
-static void send_rows(struct wreq *q, sqlite3_stmt *st)
+void web_send_rows(struct wreq *q, sqlite3_stmt *st)
 {
     int rc;
-    cJSON *arr = rows_json(st, &rc);
+    cJSON *arr = web_rows_json(st, &rc);
 
     if (rc != SQLITE_DONE) {
         cJSON_Delete(arr);
@@ -120,7 +120,7 @@ void web_api_areas(struct wreq *q)
     }
     sqlite3_bind_text(st, 1, parent, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, store_district(q->w->d->store), -1, SQLITE_STATIC);
-    send_rows(q, st);
+    web_send_rows(q, st);
 }
 
 static int query_limit(struct wreq *q, int def, int max)
@@ -152,7 +152,7 @@ void web_api_reports(struct wreq *q)
     if (http_query_get(q->r->query, "q", ref, sizeof(ref)) > 0)
         sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, query_limit(q, 50, 500));
-    send_rows(q, st);
+    web_send_rows(q, st);
 }
 
 /* The list of a record kind other than case reports: every column of its
@@ -184,7 +184,7 @@ void web_api_kind_list(struct wreq *q)
         return;
     }
     sqlite3_bind_int(st, 1, query_limit(q, 50, 500));
-    send_rows(q, st);
+    web_send_rows(q, st);
 }
 
 /* ------------------------------------------------------------------ dashboard */
@@ -235,7 +235,7 @@ static void add_week(struct store *s, cJSON *o)
         if (!st)
             continue;
         sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
-        cJSON_AddItemToObject(o, lists[i].key, rows_json(st, &rc));
+        cJSON_AddItemToObject(o, lists[i].key, web_rows_json(st, &rc));
     }
 }
 

@@ -102,6 +102,48 @@ const T = {
   role_reporter: ['pelapor desa', 'village reporter'],
   role_viewer: ['pengamat', 'viewer'],
   error: ['Kesalahan', 'Error'],
+  home: ['Beranda', 'Home'],
+  work: ['Pekerjaan hari ini', 'Work to do'],
+  awaiting: ['Kasus P menunggu tanggapan', 'P cases awaiting a response'],
+  awaiting_none: ['Semua kasus P sudah ditanggapi.', 'Every P case has a response.'],
+  age: ['Umur', 'Age'],
+  hours: ['jam', 'h'],
+  days: ['hari', 'days'],
+  target: ['Target tanggapan', 'Response target'],
+  late: ['terlambat', 'late'],
+  no_outcome: ['Kasus tanpa hasil akhir setelah 14 hari', 'Cases without an outcome after 14 days'],
+  no_outcome_none: ['Semua kasus lama sudah punya hasil akhir.', 'Every older case has an outcome.'],
+  rejected_q: ['Data yang ditolak pusat', 'Records the hub refused'],
+  rejected_none: ['Tidak ada data yang ditolak.', 'Nothing refused.'],
+  reason: ['Alasan', 'Reason'],
+  record: ['Data', 'Record'],
+  resend: ['Kirim ulang', 'Send again'],
+  resent: ['Masuk antrian kirim lagi.', 'Queued to send again.'],
+  open_case: ['Buka kasus', 'Open case'],
+  more: ['dan lainnya', 'and more'],
+  case_title: ['Kasus', 'Case'],
+  case_report: ['Laporan', 'Report'],
+  reporter: ['Pelapor', 'Reporter'],
+  created: ['Dicatat', 'Recorded'],
+  location: ['Lokasi', 'Location'],
+  ddx: ['Dugaan penyakit', 'Suspected diseases'],
+  followups: ['Tindak lanjut dan hasil', 'Follow-ups and outcome'],
+  no_followups: ['Belum ada tindak lanjut.', 'No follow-up yet.'],
+  culled: ['Dimusnahkan', 'Culled'],
+  sms_about: ['SMS tentang kasus ini', 'SMS about this case'],
+  no_sms: ['Tidak ada SMS tentang kasus ini.', 'No SMS about this case.'],
+  reply: ['Balasan', 'Reply'],
+  alert: ['Peringatan', 'Alert'],
+  from: ['Dari', 'From'],
+  to: ['Kepada', 'To'],
+  corrected: ['dikoreksi pusat', 'corrected centrally'],
+  corrected_note: ['Data ini dikoreksi oleh pusat', 'The hub corrected this record'],
+  record_visit: ['Catat kunjungan / tindak lanjut', 'Record a visit / follow-up'],
+  record_outcome: ['Catat hasil akhir', 'Record the outcome'],
+  case_missing: ['Laporan kasus tidak ditemukan.', 'No such case report.'],
+  back: ['Kembali', 'Back'],
+  state: ['Status', 'State'],
+  kecamatan: ['Kecamatan', 'Sub-district'],
 };
 
 let lang = localStorage.getItem('lang') === 'en' ? 'en' : 'id';
@@ -135,6 +177,18 @@ function today() {
   const d = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
   return d.toISOString().slice(0, 10);
 }
+/* A UTC time from the API ("2026-11-28T02:15:00Z") in the district's zone,
+ * labelled: "2026-11-28 09:15 WIB". */
+function localTime(iso) {
+  if (!iso) return '';
+  const ms = Date.parse(/Z$|[+-]\d\d:?\d\d$/.test(iso) ? iso : iso + 'Z');
+  if (isNaN(ms)) return iso;
+  const off = session && session.tz_offset_min !== undefined ? session.tz_offset_min : 420;
+  return new Date(ms + off * 60000).toISOString().slice(0, 16).replace('T', ' ') + ' ' +
+    ((session && session.tz) || 'WIB');
+}
+function caseHref(ref) { return '#casepage?ref=' + encodeURIComponent(ref); }
+function caseLink(ref) { return ref ? el('a', { href: caseHref(ref), text: ref }) : ''; }
 function badge(state, reason) {
   return el('span', { class: 'badge ' + state, title: reason || null, text: t(state) || state });
 }
@@ -161,7 +215,7 @@ async function api(method, path, body) {
 /* ------------------------------------------------------------------ shell */
 
 const PAGES = [
-  ['reports', 'read'], ['case', 'case'], ['followup', 'entry'], ['vaccination', 'entry'],
+  ['home', 'read'], ['reports', 'read'], ['case', 'case'], ['followup', 'entry'], ['vaccination', 'entry'],
   ['treatment', 'entry'], ['movement', 'entry'], ['slaughter', 'entry'],
   ['population', 'entry'], ['dashboard', 'read'], ['map', 'read'],
 ];
@@ -175,7 +229,7 @@ function drawShell() {
   const who = clear(document.getElementById('who'));
   document.getElementById('menu-btn').hidden = !session;
   if (!session) return;
-  const page = (location.hash || '#reports').slice(1);
+  const page = (location.hash || '#home').slice(1).split('?')[0];
   for (const [p, perm] of PAGES)
     if (session.may[perm])
       nav.append(el('a', { href: '#' + p, class: p === page ? 'active' : null, text: navLabel(p) }));
@@ -213,7 +267,7 @@ function showLogin() {
     if (r.status === 200) {
       session = r.data;
       pw.value = '';
-      if (!location.hash || location.hash === '#login') location.hash = '#reports';
+      if (!location.hash || location.hash === '#login') location.hash = '#home';
       route();
     } else {
       msg.textContent = (r.data && r.data.error && r.data.error.message) || t('error');
@@ -408,7 +462,7 @@ function showCase() {
     if (note.value.trim()) body.note = note.value;
     submitForm(form, '/api/v1/reports', body, d => {
       flash(t('saved') + ' ' + d.ref + ' (' + t(d.sync) + ')');
-      location.hash = '#reports';
+      location.hash = caseHref(d.ref);
     });
   });
   clear(main).append(form);
@@ -497,7 +551,7 @@ async function showRecent(kind, seq) {
   const what = x => (x.animals || []).map(a => a.species + ' ' +
       Object.keys(a).filter(k => k !== 'species').map(k => a[k]).join('/')).join(', ') ||
     [x.species, x.n_animals, x.drug].filter(v => v !== undefined && v !== null).join(' ');
-  main.append(el('h2', { text: t('recent') }), el('div', { class: 'scroll' }, el('table', { id: kind + '-recent' },
+  main.append(el('h2', { text: t('recent') }), el('div', { class: 'scroll', tabindex: '0' }, el('table', { id: kind + '-recent' },
     el('thead', {}, el('tr', {}, [t('date'), t('village'), t('animals'), t('sync')].map(h => el('th', { text: h })))),
     el('tbody', {}, r.data.map(x => el('tr', {},
       el('td', { text: x.event_date || x.issue_date }),
@@ -516,7 +570,7 @@ function animalsText(list) {
 async function showReports(seq) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '').get('q') || '';
   const input = el('input', { type: 'search', id: 'search', name: 'q', value: q, placeholder: t('search') });
-  const box = el('div', { class: 'scroll' });
+  const box = el('div', { class: 'scroll', tabindex: '0' });
   const ok = sessionStorage.getItem('flash');
   sessionStorage.removeItem('flash');
   clear(main).append(
@@ -533,7 +587,7 @@ async function showReports(seq) {
     el('thead', {}, el('tr', {}, [t('ref'), t('date'), t('village'), t('kind'), t('animals') + ' (' +
       t('sick') + '/' + t('dead') + '/' + t('at_risk') + ')', t('sync')].map(h => el('th', { text: h })))),
     el('tbody', {}, r.data.map(x => el('tr', { 'data-ref': x.ref },
-      el('td', { text: x.ref }), el('td', { text: x.event_date }),
+      el('td', {}, caseLink(x.ref)), el('td', { text: x.event_date }),
       el('td', { text: x.village_name || x.village }),
       el('td', { text: x.kind === 'P' ? codeLabel('syndrome', x.syndrome) : 'U: ' + (x.signs || []).join(', ') }),
       el('td', { text: animalsText(x.animals) }),
@@ -548,7 +602,7 @@ async function showDashboard(seq) {
   const d = r.data;
   const link = el('span', {}, badge(d.link, d.last_error));
   link.firstChild.textContent = t('link_' + d.link);
-  const table = (rows, cols) => rows.length ? el('div', { class: 'scroll' }, el('table', {},
+  const table = (rows, cols) => rows.length ? el('div', { class: 'scroll', tabindex: '0' }, el('table', {},
     el('thead', {}, el('tr', {}, cols.map(c => el('th', { text: c[0] })))),
     el('tbody', {}, rows.map(x => el('tr', {}, cols.map(c => el('td', { text: c[1](x) }))))))) :
     el('p', { class: 'muted', text: t('no_rows') });
@@ -557,7 +611,7 @@ async function showDashboard(seq) {
     el('div', { class: 'stats' },
       el('div', { class: 'stat', id: 'stat-outbox' }, el('b', { text: d.outbox }), t('outbox')),
       el('div', { class: 'stat' }, el('b', { text: d.reports_total }), t('total')),
-      el('div', { class: 'stat' }, el('b', { text: d.last_sync ? d.last_sync.slice(0, 16).replace('T', ' ') : t('never') }), t('last_sync')),
+      el('div', { class: 'stat' }, el('b', { id: 'last-sync', text: d.last_sync ? localTime(d.last_sync) : t('never') }), t('last_sync')),
       el('div', { class: 'stat' }, el('b', {}, link), t('link'), d.last_error ? el('div', { class: 'muted', text: d.last_error }) : null)),
     el('p', { class: 'muted', text: t('week') + ' ' + d.week_start }),
     el('h2', { text: t('by_syndrome') }),
@@ -591,6 +645,7 @@ async function showMap(seq) {
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
   svg.setAttribute('class', 'map');
   svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', t('map_title'));
   const mk = (tag, attrs) => { const e = document.createElementNS(NS, tag);
     for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, v); return e; };
   const step = (x1 - x0) > 1 ? 0.5 : (x1 - x0) > 0.4 ? 0.1 : 0.05;
@@ -609,7 +664,7 @@ async function showMap(seq) {
     tip.textContent = p.ref + ' ' + p.event_date + ' ' + (p.village_name || p.village) +
       (p.syndrome ? ' ' + codeLabel('syndrome', p.syndrome) : '');
     c.append(tip);
-    c.addEventListener('click', () => { location.hash = '#reports?q=' + encodeURIComponent(p.ref); });
+    c.addEventListener('click', () => { location.hash = caseHref(p.ref); });
     svg.append(c);
   }
   main.append(svg, el('p', { class: 'muted', text: feats.length + ' ' + t('reports_n').toLowerCase() }));
@@ -624,7 +679,7 @@ const stale = seq => seq !== routeSeq;
 
 async function route() {
   const seq = ++routeSeq;
-  const page = (location.hash || '#reports').slice(1).split('?')[0];
+  const page = (location.hash || '#home').slice(1).split('?')[0];
   if (page === 'logout') {
     await api('POST', '/api/v1/logout', {});
     session = null;
@@ -650,7 +705,9 @@ async function route() {
   else if (FORMS[page]) showForm(page);
   else if (page === 'dashboard') showDashboard(seq);
   else if (page === 'map') showMap(seq);
-  else showReports(seq);
+  else if (page === 'casepage') showCasePage(seq);
+  else if (page === 'reports') showReports(seq);
+  else showHome(seq);
 }
 
 window.addEventListener('hashchange', route);

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""test-case.py - the case page's API and the work queues against the real
+daemon on port 0: a case with its follow-ups and SMS, the queues' rules
+(a P case without any follow-up waits; a case of 14 days or more without
+an outcome; refused changes) with the district's target from the config,
+sending a refused record again (a new outbox number, once), and the
+refusals (no ref, unknown ref, nothing to resend, a viewer).
+
+usage: test-case.py NODE_EXE"""
+import datetime
+import os
+import sqlite3
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+import nodetest  # noqa: E402
+
+EXE = None
+VET = ('081211112222', 'sandi-dokter-hewan')
+VIEWER = ('081233334444', 'sandi-pengamat')
+VILLAGE = '3201011001'
+
+
+def days_ago(n):
+    return (datetime.date.today() - datetime.timedelta(days=n)).isoformat()
+
+
+class Case(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = nodetest.Node(EXE)
+        for name, (phone, pw), role in [('Drh Sari', VET, 'vet'), ('Dewi Lihat', VIEWER, 'viewer')]:
+            r = cls.node.run('officer', 'add', '--name', name, '--phone', phone, '--role', role,
+                             '--village', VILLAGE, '--password-stdin', input=pw + '\n')
+            assert r.returncode == 0, r.stderr
+        conf = os.path.join(cls.node.tmp, 'node.ini')
+        with open(conf, 'w') as fp:
+            fp.write('[web]\nresponse_target_h = 6\n')
+        cls.daemon = nodetest.Daemon(cls.node, conf=conf)
+        cls.vet = nodetest.Client(cls.daemon.port)
+        cls.viewer = nodetest.Client(cls.daemon.port)
+        assert cls.vet.login(*VET)[0] == 200
+        assert cls.viewer.login(*VIEWER)[0] == 200
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.daemon.stop() == 0
+
+    def write(self, query, args=()):
+        con = sqlite3.connect(self.node.db, timeout=30)
+        try:
+            con.execute(query, args)
+            con.commit()
+        finally:
+            con.close()
+
+    def report(self, **kw):
+        body = {'kind': 'P', 'village': VILLAGE, 'syndrome': 'MMD', 'event_date': days_ago(0),
+                'animals': [{'species': 'SP', 'dead': 2}]}
+        body.update(kw)
+        body = {k: v for k, v in body.items() if v is not None}
+        st, j = self.vet.post('/api/v1/reports', body)
+        self.assertEqual(st, 201, j)
+        return j['ref']
+
+    def queues(self):
+        st, j = self.vet.get('/api/v1/queues')
+        self.assertEqual(st, 200, j)
+        return j
+
+    def refs(self, queue):
+        return [r['ref'] for r in self.queues()[queue]['rows']]
+
+    def test_case_with_followups(self):
+        ref = self.report(note='kandang dekat sungai')
+        st, j = self.vet.post('/api/v1/followups', {'case_ref': ref, 'event_date': days_ago(0),
+                                                    'animals': [{'species': 'SP', 'sick': 1,
+                                                                 'dead': 2, 'culled': 0,
+                                                                 'at_risk': 9}]})
+        self.assertEqual(st, 201, j)
+        st, j = self.vet.post('/api/v1/followups', {'case_ref': ref, 'outcome': 'SB',
+                                                    'event_date': days_ago(0)})
+        self.assertEqual(st, 201, j)
+        st, c = self.viewer.get('/api/v1/case?ref=' + ref)
+        self.assertEqual(st, 200, c)
+        rep = c['report']
+        self.assertEqual((rep['ref'], rep['kind'], rep['syndrome'], rep['village']),
+                         (ref, 'P', 'MMD', VILLAGE))
+        self.assertEqual(rep['village_name'], 'Pondok Rajeg')
+        self.assertEqual(rep['kecamatan'], '320101')
+        self.assertEqual(rep['kecamatan_name'], 'Cibinong')
+        self.assertEqual(rep['note'], 'kandang dekat sungai')
+        self.assertEqual(rep['sync'], 'queued')
+        self.assertEqual(rep['origin'], self.node.sql("SELECT value FROM meta WHERE key = 'node_id'")[0][0])
+        self.assertEqual([f.get('outcome') for f in c['followups']], [None, 'SB'])
+        self.assertEqual(c['followups'][0]['animals'][0]['at_risk'], 9)
+        self.assertEqual(c['followups'][0]['reporter_name'], 'Drh Sari')
+        self.assertEqual(c['sms'], [])
+        # a central correction shows as such: the row's origin is the hub's
+        self.write("UPDATE case_followup SET origin = 'central' WHERE outcome = 'SB' AND case_id = "
+                   "(SELECT id FROM case_report WHERE ref = ?)", (ref,))
+        st, c = self.vet.get('/api/v1/case?ref=' + ref)
+        self.assertEqual(c['followups'][1]['origin'], 'central')
+
+    def test_case_refusals(self):
+        st, j = self.vet.get('/api/v1/case')
+        self.assertEqual((st, j['error']['code']), (400, 'ref'))
+        st, j = self.vet.get('/api/v1/case?ref=3201-999999')
+        self.assertEqual((st, j['error']['code']), (404, 'not_found'))
+        st, _, _ = nodetest.Client(self.daemon.port).request('GET', '/api/v1/case?ref=x')
+        self.assertEqual(st, 401)
+
+    def test_awaiting_response(self):
+        ref = self.report()
+        q = self.queues()
+        self.assertEqual(q['target_h'], 6)                     # from the config file
+        row = [r for r in q['awaiting']['rows'] if r['ref'] == ref][0]
+        self.assertEqual(row['age_h'], 0)
+        self.write("UPDATE case_report SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', "
+                   "'-7 hours') WHERE ref = ?", (ref,))
+        row = [r for r in self.queues()['awaiting']['rows'] if r['ref'] == ref][0]
+        self.assertEqual(row['age_h'], 7)
+        u = self.report(kind='U', syndrome=None, signs=['DIA'])
+        self.assertNotIn(u, self.refs('awaiting'))             # only P cases wait
+        st, j = self.vet.post('/api/v1/followups', {'case_ref': ref, 'event_date': days_ago(0),
+                                                    'animals': [{'species': 'SP', 'dead': 2}]})
+        self.assertEqual(st, 201, j)
+        self.assertNotIn(ref, self.refs('awaiting'))           # answered
+
+    def test_no_outcome_after_14_days(self):
+        old = self.report(kind='U', syndrome=None, signs=['DIA'], event_date=days_ago(15))
+        edge = self.report(kind='U', syndrome=None, signs=['DIA'], event_date=days_ago(14))
+        young = self.report(kind='U', syndrome=None, signs=['DIA'], event_date=days_ago(13))
+        refs = self.refs('no_outcome')
+        self.assertIn(old, refs)
+        self.assertIn(edge, refs)
+        self.assertNotIn(young, refs)
+        row = [r for r in self.queues()['no_outcome']['rows'] if r['ref'] == old][0]
+        self.assertEqual(row['age_d'], 15)
+        # counts without an outcome do not end the case; an outcome does
+        self.vet.post('/api/v1/followups', {'case_ref': old, 'event_date': days_ago(0),
+                                            'animals': [{'species': 'SP', 'sick': 1}]})
+        self.assertIn(old, self.refs('no_outcome'))
+        self.vet.post('/api/v1/followups', {'case_ref': old, 'event_date': days_ago(0),
+                                            'outcome': 'MT'})
+        self.assertNotIn(old, self.refs('no_outcome'))
+
+    def test_rejected_and_resend(self):
+        ref = self.report()
+        rid = self.node.sql('SELECT id FROM case_report WHERE ref = ?', (ref,))[0][0]
+        self.write("UPDATE outbox SET state = 2, error = 'unknown village at the hub' "
+                   "WHERE row_id = ?", (rid,))
+        q = self.queues()['rejected']
+        row = [r for r in q['rows'] if r['row_id'] == rid][0]
+        self.assertEqual((row['ref'], row['tbl'], row['error']),
+                         (ref, 'case_report', 'unknown village at the hub'))
+        self.assertGreaterEqual(q['count'], 1)
+        st, j = self.viewer.post('/api/v1/resend', {'row_id': rid})
+        self.assertEqual((st, j['error']['code']), (403, 'forbidden'))
+        st, j = self.vet.post('/api/v1/resend', {})
+        self.assertEqual(st, 422)
+        old_seq = self.node.sql('SELECT seq FROM outbox WHERE row_id = ?', (rid,))[0][0]
+        st, j = self.vet.post('/api/v1/resend', {'row_id': rid})
+        self.assertEqual((st, j), (200, {'queued': 1}))
+        rows = self.node.sql('SELECT seq, state, error FROM outbox WHERE row_id = ?', (rid,))
+        self.assertEqual(len(rows), 1)
+        self.assertGreater(rows[0][0], old_seq)              # a new number: the hub skips old ones
+        self.assertEqual(rows[0][1:], (0, None))
+        self.assertNotIn(rid, [r['row_id'] for r in self.queues()['rejected']['rows']])
+        st, j = self.vet.post('/api/v1/resend', {'row_id': rid})   # nothing refused any more
+        self.assertEqual((st, j['error']['code']), (404, 'not_found'))
+        st, c = self.vet.get('/api/v1/case?ref=' + ref)
+        self.assertEqual(c['report']['sync'], 'queued')
+
+
+if __name__ == '__main__':
+    EXE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
