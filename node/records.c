@@ -191,6 +191,31 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
     return store_step_done(s, st);
 }
 
+int officer_update(struct store *s, const char *id, const struct officer_in *in, int active)
+{
+    sqlite3_stmt *st = store_stmt(s,
+        "UPDATE officer SET name = ?2, role = ?3, phone = ?4, village = ?5, deleted = ?6,"
+        " hlc = ?7, updated_at = ?8 WHERE id = ?1");
+    char now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, in->role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->phone, -1, SQLITE_STATIC);
+    bind_opt(st, 5, in->village);
+    sqlite3_bind_int(st, 6, !active);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)store_hlc_tick(s));
+    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    r = store_step_done(s, st);
+    if (r == 0 && sqlite3_changes(store_db(s)) == 0)
+        r = -ENOENT;
+    return r;
+}
+
 /* The columns of st's current row as text (NULL for a NULL value). */
 static void row_text(sqlite3_stmt *st, const char **col, int n)
 {

@@ -25,6 +25,13 @@ struct officer_in {
  * already registered. Call inside a transaction. */
 int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUID_STR_LEN]);
 
+/* Rewrites the officer id with in's name, role, phone and village and
+ * active (0: deactivated, a tombstone the hub learns of; 1: active again),
+ * with a new hlc, so that the change goes to the hub. -ENOENT when there is
+ * no such officer, -EEXIST when the phone is another officer's. Call inside
+ * a transaction. */
+int officer_update(struct store *s, const char *id, const struct officer_in *in, int active);
+
 /* Writes the newest `limit` case reports (0: all) as a JSON array, or as a
  * table for people, to fp. Each carries its sync state: queued, synced or
  * rejected (with the hub's reason). */

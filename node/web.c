@@ -45,6 +45,10 @@ static const struct route routes[] = {
     { R_GET,  "/api/v1/case",       PERM_READ, web_api_case,      NULL, -1 },
     { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1 },
     { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1 },
+    { R_GET,  "/api/v1/officers",   PERM_ENTRY, web_api_officers, NULL, -1 },
+    { R_POST, "/api/v1/officers",   PERM_ENTRY, NULL, web_api_officer_add, -1 },
+    { R_POST, "/api/v1/officers/update", PERM_ENTRY, NULL, web_api_officer_update, -1 },
+    { R_POST, "/api/v1/officers/password", PERM_ENTRY, NULL, web_api_officer_password, -1 },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -67,11 +67,9 @@ static const char *const verr_names[] = {
 
 /* The validator's refusal (422) or access_check()'s (403): the field, and
  * why in the officer's language, so the page can show it beside the field. */
-void web_send_verr(struct wreq *q, const struct verr *e)
+static cJSON *verr_json(struct wreq *q, const struct verr *e)
 {
-    int access = e->code == VERR_FORBIDDEN || e->code == VERR_NOT_OWN_VILLAGE ||
-                 e->code == VERR_NOT_SELF;
-    cJSON *o = cJSON_CreateObject(), *x = cJSON_AddObjectToObject(o, "error");
+    cJSON *x = cJSON_CreateObject();
     const char *name = (size_t)e->code < sizeof(verr_names) / sizeof(verr_names[0]) &&
                        verr_names[e->code] ? verr_names[e->code] : "invalid";
 
@@ -81,6 +79,26 @@ void web_send_verr(struct wreq *q, const struct verr *e)
     cJSON_AddStringToObject(x, "message", verr_reason(e, q->lang));
     if (e->detail[0])
         cJSON_AddStringToObject(x, "detail", e->detail);
+    return x;
+}
+
+void web_send_verr(struct wreq *q, const struct verr *e)
+{
+    web_send_verrs(q, e, 1);
+}
+
+void web_send_verrs(struct wreq *q, const struct verr *e, int n)
+{
+    int access = e->code == VERR_FORBIDDEN || e->code == VERR_NOT_OWN_VILLAGE ||
+                 e->code == VERR_NOT_SELF;
+    cJSON *o = cJSON_CreateObject(), *all;
+
+    cJSON_AddItemToObject(o, "error", verr_json(q, e));
+    if (n > 1) {
+        all = cJSON_AddArrayToObject(o, "errors");
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(all, verr_json(q, &e[i]));
+    }
     web_send_json(q, access ? 403 : 422, o, NULL);
 }
 

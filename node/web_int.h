@@ -9,6 +9,7 @@
  *   web_read.c     the reads: codes, areas, the lists of each kind, dashboard
  *   web_map.c      the map's GeoJSON
  *   web_case.c     a case with all that belongs to it; the work queues; resend
+ *   web_officers.c the officers: list, add, edit, deactivate, new password
  *   web_record.c   POST of a record: validator, access_check(), queue
  *   web_commit.c   the group commit of the queued records */
 #ifndef SIKHNAS_WEB_INT_H
@@ -85,6 +86,8 @@ void web_send_body(struct wreq *q, int status, const char *ctype, const char *ex
 void web_send_error(struct wreq *q, int status, const char *code, const char *msg_id,
                     const char *msg_en, const char *extra);
 void web_send_verr(struct wreq *q, const struct verr *e);
+/* n (>= 1) refusals at once: "error" is the first, "errors" all of them. */
+void web_send_verrs(struct wreq *q, const struct verr *e, int n);
 void web_send_store_error(struct wreq *q, int r);
 
 /* Sessions (web_session.c). web_session_load reads the cookie and, when it
@@ -111,6 +114,13 @@ void web_api_map(struct wreq *q);
 void web_api_case(struct wreq *q);                    /* GET /api/v1/case?ref= */
 void web_api_queues(struct wreq *q);                  /* GET /api/v1/queues */
 void web_api_resend(struct wreq *q, cJSON *doc);      /* POST /api/v1/resend */
+
+/* The officers (web_officers.c): the list with each one's last SMS; add;
+ * edit or deactivate; set a new web password (KDF on the thread pool). */
+void web_api_officers(struct wreq *q);
+void web_api_officer_add(struct wreq *q, cJSON *doc);
+void web_api_officer_update(struct wreq *q, cJSON *doc);
+void web_api_officer_password(struct wreq *q, cJSON *doc);
 
 /* POST of a record of the route's kind (web_record.c). */
 void web_api_record_add(struct wreq *q, cJSON *doc);

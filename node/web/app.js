@@ -144,6 +144,24 @@ const T = {
   back: ['Kembali', 'Back'],
   state: ['Status', 'State'],
   kecamatan: ['Kecamatan', 'Sub-district'],
+  officers: ['Petugas', 'Officers'],
+  name: ['Nama', 'Name'],
+  role: ['Peran', 'Role'],
+  last_sms: ['SMS terakhir', 'Last SMS'],
+  active: ['Aktif', 'Active'],
+  inactive: ['nonaktif', 'deactivated'],
+  add_officer: ['Tambah petugas', 'Add an officer'],
+  edit_officer: ['Ubah petugas', 'Edit officer'],
+  edit: ['Ubah', 'Edit'],
+  cancel: ['Batal', 'Cancel'],
+  web_login: ['Login web', 'Web login'],
+  has_pw: ['ada', 'set'],
+  no_pw: ['belum', 'none'],
+  new_password: ['Kata sandi baru (min. 8 karakter)', 'New password (8 characters or more)'],
+  set_password: ['Atur kata sandi', 'Set password'],
+  password_set: ['Kata sandi baru tersimpan; sesi lama petugas ini berakhir.', 'New password saved; this officer\'s old sessions ended.'],
+  phone_hint: ['08..., 628... atau +628...', '08..., 628... or +628...'],
+  village_reporter_hint: ['Wajib untuk pelapor desa.', 'Required for a village reporter.'],
 };
 
 let lang = localStorage.getItem('lang') === 'en' ? 'en' : 'id';
@@ -217,7 +235,7 @@ async function api(method, path, body) {
 const PAGES = [
   ['home', 'read'], ['reports', 'read'], ['case', 'case'], ['followup', 'entry'], ['vaccination', 'entry'],
   ['treatment', 'entry'], ['movement', 'entry'], ['slaughter', 'entry'],
-  ['population', 'entry'], ['dashboard', 'read'], ['map', 'read'],
+  ['population', 'entry'], ['dashboard', 'read'], ['map', 'read'], ['officers', 'entry'],
 ];
 
 function navLabel(p) { return p === 'case' ? t('new_case') : t(p); }
@@ -283,27 +301,34 @@ function showLogin() {
 
 /* ------------------------------------------------------------------ form helpers */
 
-/* Shows the server's refusal beside its field: "animals[1].sick" goes to
- * that input, else to the slot of "animals", else above the form. */
-function showError(form, err) {
+/* Shows the server's refusals beside their fields: "animals[1].sick" goes
+ * to that input, else to the slot of "animals", else above the form. All
+ * of a submit's refusals ("errors") at once; the first marked field gets
+ * the focus. */
+function showError(form, err, all) {
   const top = form.querySelector('.notice.bad');
-  const field = err.field || '';
-  const text = err.message + (err.detail ? ' (' + err.detail + ')' : '');
-  let slot = null;
-  for (let f = field; f; f = f.replace(/(\[\d+\]|\.[a-z_]+)$/, '')) {
-    slot = form.querySelector('[data-err="' + CSS.escape(f) + '"]');
-    const input = form.querySelector('[data-field="' + CSS.escape(f) + '"]');
-    if (input) input.classList.add('invalid');
-    if (slot || !/[\[.]/.test(f)) break;
+  const tops = [];
+  let placed = 0;
+  for (const e of all && all.length ? all : [err]) {
+    const field = e.field || '';
+    const text = e.message + (e.detail ? ' (' + e.detail + ')' : '');
+    let slot = null;
+    for (let f = field; f; f = f.replace(/(\[\d+\]|\.[a-z_]+)$/, '')) {
+      slot = form.querySelector('[data-err="' + CSS.escape(f) + '"]');
+      const input = form.querySelector('[data-field="' + CSS.escape(f) + '"]');
+      if (input) { input.classList.add('invalid'); input.setAttribute('aria-invalid', 'true'); }
+      if (slot || !/[\[.]/.test(f)) break;
+    }
+    if (slot) { slot.textContent = slot.textContent ? slot.textContent + '; ' + text : text; placed++; }
+    else tops.push((field ? field + ': ' : '') + text);
   }
-  if (slot) { slot.textContent = text; top.textContent = t('form_error'); }
-  else top.textContent = (field ? field + ': ' : '') + text;
+  top.textContent = tops.length ? tops.join('; ') : placed ? t('form_error') : '';
   const first = form.querySelector('.invalid');
   if (first) first.focus();
 }
 function clearErrors(form) {
   form.querySelectorAll('.err').forEach(e => { e.textContent = ''; });
-  form.querySelectorAll('.invalid').forEach(e => e.classList.remove('invalid'));
+  form.querySelectorAll('.invalid').forEach(e => { e.classList.remove('invalid'); e.removeAttribute('aria-invalid'); });
   form.querySelectorAll('.notice').forEach(e => { e.textContent = ''; });
 }
 function errSlot(name) { return el('div', { class: 'err', 'data-err': name, role: 'alert' }); }
@@ -390,9 +415,9 @@ async function submitForm(form, path, body, done) {
   const r = await api('POST', path, body);
   btn.disabled = false;
   btn.textContent = t('save');
-  if (r.status === 201) { done(r.data); return; }
+  if (r.status === 201 || r.status === 200 || r.status === 204) { done(r.data); return; }
   const err = (r.data && r.data.error) || { message: t('error') + ' ' + r.status };
-  showError(form, err);
+  showError(form, err, r.data && r.data.errors);
 }
 
 function flash(text) { sessionStorage.setItem('flash', text); }
@@ -706,6 +731,7 @@ async function route() {
   else if (page === 'dashboard') showDashboard(seq);
   else if (page === 'map') showMap(seq);
   else if (page === 'casepage') showCasePage(seq);
+  else if (page === 'officers') showOfficers(seq);
   else if (page === 'reports') showReports(seq);
   else showHome(seq);
 }

@@ -177,6 +177,7 @@ function sms(from, text) {
   const replies = names.map(n => fs.readFileSync(path.join(out, n), 'utf8'));
   names.forEach(n => fs.unlinkSync(path.join(out, n)));
   const m = replies.map(x => /\[ID kasus (\d{4}-\d{6})\]/.exec(x)).find(Boolean);
+  sms.replies = replies;
   return m ? m[1] : null;
 }
 
@@ -266,6 +267,46 @@ async function workspace(page, base, village) {
   await page.setViewportSize({ width: 1100, height: 900 });
   await shot(page, 'case-page');
   await page.setViewportSize({ width: 390, height: 860 });
+}
+
+/* The officers' page: every refusal of the add form at once; a reporter
+ * added in the web is accepted by SMS, the message shows as their last;
+ * deactivated, their SMS is refused. */
+async function officersFlow(page, base, village) {
+  await page.goto(base + '/#officers');
+  await page.waitForSelector('#officer-add');
+  await page.click('#officer-add button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('#officer-add .err:not(:empty)').length >= 3);
+  const errs = await page.$$eval('#officer-add .err', es => es.filter(e => e.textContent).map(e => e.dataset.err));
+  check(['name', 'phone', 'village'].every(f => errs.includes(f)), 'every refusal at once, each at its field: ' + errs);
+  await page.fill('#officer-add-f-name', 'Ibu Ani Pelsa');
+  await page.fill('#officer-add-f-phone', '0812-7000-0055');
+  await page.selectOption('#officer-add-f-role', 'reporter');
+  await page.waitForFunction(() => document.querySelector('#officer-add-f-village-sub').options.length > 1);
+  const sub = village.slice(0, 6);
+  await page.selectOption('#officer-add-f-village-sub', sub);
+  await page.waitForFunction(v => [...document.querySelector('#officer-add-f-village').options].some(o => o.value === v), village);
+  await page.selectOption('#officer-add-f-village', village);
+  await page.click('#officer-add button[type=submit]');
+  await page.waitForSelector('tr[data-phone="+6281270000055"]');
+  check(true, 'a reporter added in the web, the phone normalised to +6281270000055');
+  const ref = sms('6281270000055', 'U KBG SP 2');
+  check(!!ref, 'and accepted by SMS: ' + ref);
+  await page.goto(base + '/#officers?r=1');
+  await page.waitForSelector('tr[data-phone="+6281270000055"]');
+  const last = await page.textContent('tr[data-phone="+6281270000055"]');
+  check(last.includes('U KBG SP 2') && /WIB/.test(last), 'the reporter\'s last SMS is listed: ' + last);
+  await fitsPhone(page, 'officers');
+  await accessible(page, 'officers');
+  await page.click('tr[data-phone="+6281270000055"] button');
+  await page.waitForSelector('#officer-edit');
+  await accessible(page, 'officers, editing');
+  await page.uncheck('#officer-edit-active');
+  await page.click('#officer-edit button[type=submit]');
+  await page.waitForSelector('tr.inactive[data-phone="+6281270000055"]');
+  check(sms('6281270000055', 'U KBG SP 3') === null && /belum terdaftar/.test(sms.replies.join()),
+        'deactivated, the reporter\'s SMS is refused');
+  await shot(page, 'officers');
 }
 
 /* Every page: nothing serious for axe-core, nothing sideways at 390 px. */
@@ -503,6 +544,7 @@ async function main() {
   }
 
   await workspace(page, base, village);
+  await officersFlow(page, base, village);
   await everyPage(page, base, ref);
 
   /* raw HTTP: the session cookie without a CSRF token, and with a wrong one */
