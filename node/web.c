@@ -24,6 +24,7 @@
 
 #include "auth.h"
 #include "embed.h"
+#include "hex.h"
 #include "hostport.h"
 #include "http_server.h"
 #include "log.h"
@@ -116,25 +117,76 @@ static const char *content_type_of(const char *name)
     if (strcmp(dot, ".css") == 0) return "text/css; charset=utf-8";
     if (strcmp(dot, ".svg") == 0) return "image/svg+xml";
     if (strcmp(dot, ".json") == 0) return "application/json";
+    if (strcmp(dot, ".webmanifest") == 0) return "application/manifest+json";
     return "application/octet-stream";
 }
 
+/* 1 when the request's Accept-Encoding takes gzip (named, and not q=0). */
+static int takes_gzip(struct wreq *q)
+{
+    const char *ae = http_header(q->c, "Accept-Encoding"), *g;
+
+    if (!ae || !(g = strcasestr(ae, "gzip")))
+        return 0;
+    g += 4;
+    while (*g == ' ')
+        g++;
+    return strncmp(g, ";q=", 3) != 0 || strtod(g + 3, NULL) > 0;
+}
+
+/* The entity tag of an embedded asset: its SHA-256, cut; made once each. */
+static const char *asset_etag(const struct embedded_file *f)
+{
+    static char tags[64][20];
+    size_t i = (size_t)(f - web_assets);
+    char hex[SHA256_HEX_LEN];
+
+    if (i >= sizeof(tags) / sizeof(tags[0]))
+        return NULL;
+    if (!tags[i][0]) {
+        sha256_hex(f->data, f->len, hex);
+        snprintf(tags[i], sizeof(tags[i]), "\"%.16s\"", hex);
+    }
+    return tags[i];
+}
+
+/* A page or library compiled into the binary: gzip-compressed to browsers
+ * that take it, revalidated by its entity tag (a 304 sends nothing again),
+ * with the CSP every page runs under. Files in subfolders are not ours. */
 static int serve_asset(struct wreq *q)
 {
-    const char *name = q->r->path + 1;
-    const struct embedded_file *f;
+    const char *name = q->r->path + 1, *etag, *inm;
+    const struct embedded_file *f, *body;
+    char gzname[80], headers[768];
+    int gz = 0;
 
     if (strcmp(q->r->path, "/") == 0)
         name = "index.html";
-    if (strchr(name, '/'))
+    if (strchr(name, '/') || strlen(name) > 64)
         return 0;
     f = embedded_find(web_assets, name);
     if (!f)
         return 0;
-    web_send_body(q, 200, content_type_of(f->name),
-                  "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
-                  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n",
-                  f->data, f->len);
+    body = f;
+    snprintf(gzname, sizeof(gzname), "%s.gz", name);
+    if (takes_gzip(q) && (body = embedded_find(web_assets, gzname)) != NULL)
+        gz = 1;
+    else
+        body = f;
+    etag = asset_etag(f);
+    snprintf(headers, sizeof(headers),
+             "Cache-Control: no-cache\r\nVary: Accept-Encoding\r\n%s%s%s%s"
+             "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
+             "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n",
+             etag ? "ETag: " : "", etag ? etag : "", etag ? "\r\n" : "",
+             gz ? "Content-Encoding: gzip\r\n" : "");
+    inm = http_header(q->c, "If-None-Match");
+    if (etag && inm && strstr(inm, etag)) {
+        http_respond(q->c, 304, NULL, headers, "", 0);
+        return 1;
+    }
+    http_respond(q->c, 200, content_type_of(f->name), headers, body->data, body->len);
     return 1;
 }
 

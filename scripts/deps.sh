@@ -12,7 +12,8 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   clang libclang-rt-14-dev openssl procps time libcsv-dev zstd
   postgresql-15-postgis-3 postgresql-client-15 pgbackrest
   patroni etcd-server etcd-client
-  chromium wrk"
+  chromium wrk
+  libjs-chart.js libjs-leaflet libjs-leaflet.markercluster"
 
 # the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
 CROSS_PKGS="gcc-aarch64-linux-gnu qemu-user"
