@@ -10,6 +10,7 @@
  *   web_map.c      the map's GeoJSON
  *   web_case.c     a case with all that belongs to it; the work queues; resend
  *   web_officers.c the officers: list, add, edit, deactivate, new password
+ *   web_trend.c    12 weeks of case reports: epi curves, kecamatan, silent villages
  *   web_record.c   POST of a record: validator, access_check(), queue
  *   web_commit.c   the group commit of the queued records */
 #ifndef SIKHNAS_WEB_INT_H
@@ -113,6 +114,7 @@ void web_api_dashboard(struct wreq *q);
 void web_api_map(struct wreq *q);
 void web_api_case(struct wreq *q);                    /* GET /api/v1/case?ref= */
 void web_api_queues(struct wreq *q);                  /* GET /api/v1/queues */
+void web_api_trends(struct wreq *q);                  /* GET /api/v1/trends (web_trend.c) */
 void web_api_resend(struct wreq *q, cJSON *doc);      /* POST /api/v1/resend */
 
 /* The officers (web_officers.c): the list with each one's last SMS; add;

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http_server.h"
 #include "outbox.h"
 #include "store.h"
 #include "strbuf.h"
+#include "tz.h"
 #include "web_int.h"
 
 /* Runs a prepared statement and returns its rows as an array of objects,
@@ -202,8 +204,7 @@ static void add_count(struct wreq *q, cJSON *o, const char *key, const char *sql
 }
 
 /* This week's case reports by syndrome and by species, and the week's
- * first day. The week runs Monday to Sunday in WIB (UTC+7), where most
- * districts are. */
+ * first day. The week runs Monday to Sunday in the district's zone (tz.h). */
 static void add_week(struct store *s, cJSON *o)
 {
     static const struct {
@@ -223,12 +224,13 @@ static void add_week(struct store *s, cJSON *o)
           " AND l.code = json_extract(j.value, '$.species')"
           " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1 ORDER BY 2 DESC" },
     };
-    char monday[16] = "";
+    char monday[16] = "", today[11];
     const struct store_col week = { monday, sizeof(monday) };
     sqlite3_stmt *st;
     int rc;
 
-    (void) store_get(s, "SELECT date('now', '+7 hours', '-6 days', 'weekday 1')", NULL, &week, 1);
+    tz_date(tz_of_area(store_district(s)), time(NULL), today);
+    (void) store_get(s, "SELECT date(?1, '-6 days', 'weekday 1')", today, &week, 1);
     cJSON_AddStringToObject(o, "week_start", monday);
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         st = store_stmt(s, lists[i].sql);

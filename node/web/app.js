@@ -162,6 +162,31 @@ const T = {
   password_set: ['Kata sandi baru tersimpan; sesi lama petugas ini berakhir.', 'New password saved; this officer\'s old sessions ended.'],
   phone_hint: ['08..., 628... atau +628...', '08..., 628... or +628...'],
   village_reporter_hint: ['Wajib untuk pelapor desa.', 'Required for a village reporter.'],
+  other: ['lainnya', 'other'],
+  week_of: ['Minggu', 'Week of'],
+  numbers: ['Angka', 'Numbers'],
+  this_week: ['Minggu ini', 'This week'],
+  last_week: ['Minggu lalu', 'Last week'],
+  avg_prev4: ['Rata-rata 4 minggu sebelumnya', 'Average of the 4 weeks before'],
+  p_this_week: ['Kasus P minggu ini', 'P cases this week'],
+  prev4: ['4 minggu sebelumnya', 'The 4 weeks before'],
+  weeks12: ['12 minggu', '12 weeks'],
+  weeks_n: ['12 minggu terakhir', 'last 12 weeks'],
+  epi_curve: ['Kurva epidemi', 'Epidemic curve'],
+  by_syndrome_sign: ['Kasus per sindrom / tanda', 'Cases by syndrome / sign'],
+  by_kecamatan: ['Kasus per kecamatan', 'Cases by sub-district'],
+  silent: ['Desa yang biasanya melapor tetapi diam minggu ini', 'Villages that usually report and are silent this week'],
+  silent_rule: ['Melapor kasus pada 3 minggu atau lebih dari 8 minggu sebelumnya, tanpa laporan minggu ini.',
+                'Case reports in 3 or more of the 8 weeks before, none this week.'],
+  weeks_reported: ['Minggu dengan laporan', 'Weeks with reports'],
+  last_report: ['Laporan terakhir', 'Last report'],
+  print_summary: ['Ringkasan mingguan untuk dicetak', 'Weekly summary to print'],
+  weekly_title: ['Ringkasan mingguan surveilans', 'Weekly surveillance summary'],
+  printed: ['dicetak', 'printed'],
+  p_cases_week: ['Kasus P minggu ini', 'P cases this week'],
+  responded: ['sudah ditanggapi', 'responded'],
+  awaiting_short: ['menunggu tanggapan', 'awaiting a response'],
+  print: ['Cetak', 'Print'],
 };
 
 let lang = localStorage.getItem('lang') === 'en' ? 'en' : 'id';
@@ -619,34 +644,6 @@ async function showReports(seq) {
       el('td', {}, badge(x.sync, x.sync_error), x.sync_error ? el('div', { class: 'muted', text: x.sync_error }) : null))))));
 }
 
-/* ------------------------------------------------------------------ dashboard */
-
-async function showDashboard(seq) {
-  const r = await api('GET', '/api/v1/dashboard');
-  if (stale(seq) || r.status !== 200) return;
-  const d = r.data;
-  const link = el('span', {}, badge(d.link, d.last_error));
-  link.firstChild.textContent = t('link_' + d.link);
-  const table = (rows, cols) => rows.length ? el('div', { class: 'scroll', tabindex: '0' }, el('table', {},
-    el('thead', {}, el('tr', {}, cols.map(c => el('th', { text: c[0] })))),
-    el('tbody', {}, rows.map(x => el('tr', {}, cols.map(c => el('td', { text: c[1](x) }))))))) :
-    el('p', { class: 'muted', text: t('no_rows') });
-  clear(main).append(
-    el('h1', { text: t('dashboard') }),
-    el('div', { class: 'stats' },
-      el('div', { class: 'stat', id: 'stat-outbox' }, el('b', { text: d.outbox }), t('outbox')),
-      el('div', { class: 'stat' }, el('b', { text: d.reports_total }), t('total')),
-      el('div', { class: 'stat' }, el('b', { id: 'last-sync', text: d.last_sync ? localTime(d.last_sync) : t('never') }), t('last_sync')),
-      el('div', { class: 'stat' }, el('b', {}, link), t('link'), d.last_error ? el('div', { class: 'muted', text: d.last_error }) : null)),
-    el('p', { class: 'muted', text: t('week') + ' ' + d.week_start }),
-    el('h2', { text: t('by_syndrome') }),
-    table(d.by_syndrome, [[t('syndrome'), x => x.code ? x.code + ' - ' + (lang === 'en' ? x.label_en : x.label_id) : t('unknown_sign')],
-                          [t('reports_n'), x => x.reports]]),
-    el('h2', { text: t('by_species') }),
-    table(d.by_species, [[t('species'), x => x.code + ' - ' + (lang === 'en' ? x.label_en : x.label_id)],
-                         [t('reports_n'), x => x.reports], [t('sick'), x => x.sick], [t('dead'), x => x.dead]]));
-}
-
 /* ------------------------------------------------------------------ map */
 
 /* An equirectangular projection fitted to the points: no tiles, no network. */
@@ -732,6 +729,7 @@ async function route() {
   else if (page === 'map') showMap(seq);
   else if (page === 'casepage') showCasePage(seq);
   else if (page === 'officers') showOfficers(seq);
+  else if (page === 'weekly') showWeekly(seq);
   else if (page === 'reports') showReports(seq);
   else showHome(seq);
 }

@@ -315,7 +315,8 @@ async function everyPage(page, base, ref) {
       ['#followup', '#followup-form'], ['#vaccination', '#vaccination-form'],
       ['#treatment', '#treatment-form'], ['#movement', '#movement-form'],
       ['#slaughter', '#slaughter-form'], ['#population', '#population-form'],
-      ['#dashboard', '#stat-outbox'], ['#map', 'svg.map'], ['#casepage?ref=' + ref, '#case-title']]) {
+      ['#dashboard', '#stat-outbox'], ['#weekly', '#week-totals'], ['#officers', '#officers-table'],
+      ['#map', 'svg.map'], ['#casepage?ref=' + ref, '#case-title']]) {
     await page.goto(base + '/' + hash);
     await page.waitForSelector(sel);
     await fitsPhone(page, hash);
@@ -474,7 +475,33 @@ async function main() {
   await page.waitForSelector('#stat-outbox');
   const outbox = await page.textContent('#stat-outbox b');
   check(Number(outbox) >= 3, 'dashboard shows the outbox depth: ' + outbox);
+  await page.waitForFunction(() => window.Chart && window.Chart.getChart('chart-species') &&
+                             window.Chart.getChart('chart-syndrome'));
+  const drawn = await page.evaluate(() => ['chart-species', 'chart-syndrome'].map(id => {
+    const c = window.Chart.getChart(id);
+    return { labels: c.data.labels.length,
+             series: Object.fromEntries(c.data.datasets.map(d => [d.label, d.data.slice()])) };
+  }));
+  const trends = await page.evaluate(async () => (await (await fetch('/api/v1/trends')).json()));
+  const chicken = drawn[0].series['AY - chicken'] || [];
+  const want = (trends.by_species.find(x => x.code === 'AY') || {}).counts || [];
+  check(drawn[0].labels === 12 && JSON.stringify(chicken) === JSON.stringify(want) && want[11] === 1,
+        'the species curve draws 12 weeks, chickens as the API counts them: ' + JSON.stringify(chicken));
+  const mmd = drawn[1].series['MMD - sudden death'] || [];
+  check(mmd[11] === 1, 'the syndrome curve counts this week\'s sudden deaths: ' + JSON.stringify(mmd));
   await shot(page, 'dashboard');
+  await page.goto(base + '/#weekly');
+  await page.waitForSelector('#weekly #week-totals');
+  await page.waitForFunction(() => window.Chart.getChart('chart-weekly'));
+  const weekly = await page.textContent('#weekly');
+  check(/Weekly surveillance summary/.test(weekly) && weekly.includes('MMD - sudden death'),
+        'the weekly summary lists this week\'s P cases');
+  await page.emulateMedia({ media: 'print' });
+  const pdf = await page.pdf({ format: 'A4', margin: { top: '12mm', bottom: '12mm' } });
+  const pages = (pdf.toString('latin1').match(/\/Type\s*\/Page[^s]/g) || []).length;
+  check(pages === 1, 'the weekly summary prints on one A4 page: ' + pages);
+  await page.emulateMedia({ media: 'screen' });
+  await shot(page, 'weekly');
   await page.goto(base + '/#map');
   await page.waitForSelector('svg.map circle');
   const dots = await page.$$eval('svg.map circle', c => c.length);

@@ -174,6 +174,78 @@ class Case(unittest.TestCase):
         self.assertEqual(c['report']['sync'], 'queued')
 
 
+def monday(d):
+    return d - datetime.timedelta(days=d.weekday())
+
+
+class Trends(unittest.TestCase):
+    """The 12 weeks of the dashboard on a fresh store with known reports.
+    (Dates are the UTC date's; near midnight the district's date may be a
+    day ahead, so the reports sit mid-week.)"""
+
+    def test_curves_kecamatan_and_silent_villages(self):
+        node = nodetest.Node(EXE)
+        r = node.run('officer', 'add', '--name', 'Drh Sari', '--phone', VET[0], '--role', 'vet',
+                     '--password-stdin', input=VET[1] + '\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with nodetest.Daemon(node) as d:
+            c = nodetest.Client(d.port)
+            self.assertEqual(c.login(*VET)[0], 200)
+            st, now = c.get('/api/v1/trends')
+            this_monday = datetime.date.fromisoformat(now['weeks'][-1])
+            mid = lambda weeks_ago: (this_monday - datetime.timedelta(weeks=weeks_ago) +
+                                     datetime.timedelta(days=2)).isoformat()
+            today = datetime.date.fromisoformat(now['today'])
+
+            def add(village, date, kind='U', **kw):
+                body = {'kind': kind, 'village': village, 'event_date': date,
+                        'animals': kw.pop('animals', [{'species': 'SP', 'sick': 1}])}
+                body.update(kw)
+                if kind == 'U' and 'signs' not in body:
+                    body['signs'] = ['DIA']
+                st, j = c.post('/api/v1/reports', body)
+                self.assertEqual(st, 201, j)
+
+            # a village that reported in weeks 1, 2 and 3 ago and not this week: silent
+            for w in (1, 2, 3):
+                add('3201011002', mid(w))
+            # one that reported in 2 weeks only: not "usually"
+            for w in (1, 2):
+                add('3201011003', mid(w))
+            # one that usually reports and did this week: not silent
+            for w in (1, 2, 3):
+                add('3201011001', mid(w))
+            add('3201011001', today.isoformat(), kind='P', syndrome='MMD',
+                animals=[{'species': 'KB', 'dead': 3}])
+            add('3201011001', today.isoformat(), animals=[{'species': 'SP', 'sick': 2},
+                                                          {'species': 'KB', 'sick': 1}])
+            add('3201011001', mid(13))                      # outside the 12 weeks
+            st, t = c.get('/api/v1/trends')
+        self.assertEqual(st, 200, t)
+        self.assertEqual(len(t['weeks']), 12)
+        self.assertEqual(t['weeks'][-1], this_monday.isoformat())
+        sp = {s['code']: s['counts'] for s in t['by_species']}
+        self.assertEqual(sp['SP'][-4:], [2, 3, 3, 1])       # 3 weeks ago ... this week
+        self.assertEqual(sp['KB'][-1], 2)
+        self.assertEqual(sum(sp['SP']), 9)                   # not the report of 13 weeks ago
+        syn = {s['code']: s['counts'] for s in t['by_syndrome']}
+        self.assertEqual(syn, {'MMD': [0] * 11 + [1]})
+        sign = {s['code']: s['counts'] for s in t['by_sign']}
+        self.assertEqual(sign['DIA'][-4:], [2, 3, 3, 1])
+        kec = {k['code']: k for k in t['by_kecamatan']}
+        self.assertEqual((kec['320101']['name'], kec['320101']['this_week'], kec['320101']['prev4'],
+                          kec['320101']['weeks12']), ('Cibinong', 2, 8, 10))
+        silent = [v['village'] for v in t['silent']]
+        self.assertEqual(silent, ['3201011002'])
+        self.assertEqual(t['silent'][0]['weeks_reported'], 3)
+        self.assertEqual(t['totals']['this_week'], 2)
+        self.assertEqual(t['totals']['last_week'], 3)
+        self.assertEqual(t['totals']['p_this_week'], 1)
+        self.assertEqual([p['syndrome'] for p in t['p_cases']], ['MMD'])
+        self.assertEqual(t['p_cases'][0]['responded'], 0)
+        self.assertEqual(t['tz'], 'WIB')
+
+
 if __name__ == '__main__':
     EXE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
