@@ -91,6 +91,11 @@ const T = {
   total: ['Total laporan', 'All reports'],
   map_title: ['Peta laporan kasus (90 hari)', 'Map of case reports (90 days)'],
   map_none: ['Belum ada laporan dengan titik lokasi.', 'No reports with a map pin yet.'],
+  placed_gps: ['dengan GPS', 'with GPS'],
+  placed_village: ['di titik desanya (tanpa GPS)', 'at their village (no GPS)'],
+  placed_kecamatan: ['di titik kecamatannya (tanpa GPS)', 'at their sub-district (no GPS)'],
+  unplaced: ['tanpa lokasi yang diketahui', 'with no known place'],
+  map_label: ['Peta laporan kasus; titik berkelompok menunjukkan jumlah laporan', 'Map of case reports; grouped dots show how many'],
   not_allowed: ['Peran Anda tidak boleh membuka halaman ini.', 'Your role may not open this page.'],
   net_error: ['Tidak dapat menghubungi server node.', 'Cannot reach the node.'],
   form_error: ['Periksa isian yang ditandai.', 'Check the marked fields.'],
@@ -642,54 +647,6 @@ async function showReports(seq) {
       el('td', { text: x.kind === 'P' ? codeLabel('syndrome', x.syndrome) : 'U: ' + (x.signs || []).join(', ') }),
       el('td', { text: animalsText(x.animals) }),
       el('td', {}, badge(x.sync, x.sync_error), x.sync_error ? el('div', { class: 'muted', text: x.sync_error }) : null))))));
-}
-
-/* ------------------------------------------------------------------ map */
-
-/* An equirectangular projection fitted to the points: no tiles, no network. */
-async function showMap(seq) {
-  const r = await api('GET', '/api/v1/map?days=90');
-  if (stale(seq) || r.status !== 200) return;
-  const feats = r.data.features.filter(f => f.geometry && f.geometry.type === 'Point');
-  clear(main).append(el('h1', { text: t('map_title') }),
-    el('p', { class: 'legend' }, el('span', {}, el('span', { class: 'dot P' }), ' ', t('kind_P')),
-                                 el('span', {}, el('span', { class: 'dot U' }), ' ', t('kind_U'))));
-  if (!feats.length) { main.append(el('p', { class: 'muted', text: t('map_none') })); return; }
-  const xs = feats.map(f => f.geometry.coordinates[0]), ys = feats.map(f => f.geometry.coordinates[1]);
-  let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const pad = Math.max(0.05, (x1 - x0) * 0.1, (y1 - y0) * 0.1);
-  x0 -= pad; x1 += pad; y0 -= pad; y1 += pad;
-  const k = Math.cos((y0 + y1) / 2 * Math.PI / 180);
-  const W = 800, H = Math.max(300, Math.min(800, Math.round(W * (y1 - y0) / ((x1 - x0) * k))));
-  const px = x => (x - x0) / (x1 - x0) * W, py = y => (y1 - y) / (y1 - y0) * H;
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
-  svg.setAttribute('class', 'map');
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', t('map_title'));
-  const mk = (tag, attrs) => { const e = document.createElementNS(NS, tag);
-    for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, v); return e; };
-  const step = (x1 - x0) > 1 ? 0.5 : (x1 - x0) > 0.4 ? 0.1 : 0.05;
-  for (let g = Math.ceil(x0 / step) * step; g < x1; g += step) {
-    svg.append(mk('line', { class: 'grid', x1: px(g), x2: px(g), y1: 0, y2: H }));
-    const l = mk('text', { class: 'gridlabel', x: px(g) + 3, y: H - 4 }); l.textContent = g.toFixed(2) + '°E'; svg.append(l);
-  }
-  for (let g = Math.ceil(y0 / step) * step; g < y1; g += step) {
-    svg.append(mk('line', { class: 'grid', x1: 0, x2: W, y1: py(g), y2: py(g) }));
-    const l = mk('text', { class: 'gridlabel', x: 3, y: py(g) - 3 }); l.textContent = g.toFixed(2) + '°'; svg.append(l);
-  }
-  for (const f of feats) {
-    const p = f.properties;
-    const c = mk('circle', { cx: px(f.geometry.coordinates[0]), cy: py(f.geometry.coordinates[1]), r: 7, class: p.kind });
-    const tip = document.createElementNS(NS, 'title');
-    tip.textContent = p.ref + ' ' + p.event_date + ' ' + (p.village_name || p.village) +
-      (p.syndrome ? ' ' + codeLabel('syndrome', p.syndrome) : '');
-    c.append(tip);
-    c.addEventListener('click', () => { location.hash = caseHref(p.ref); });
-    svg.append(c);
-  }
-  main.append(svg, el('p', { class: 'muted', text: feats.length + ' ' + t('reports_n').toLowerCase() }));
 }
 
 /* ------------------------------------------------------------------ router */

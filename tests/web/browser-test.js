@@ -309,6 +309,44 @@ async function officersFlow(page, base, village) {
   await shot(page, 'officers');
 }
 
+/* The map after the SMS reports: those without GPS sit at their village,
+ * reports on one spot are one cluster with their count, a dot's popup
+ * links to its case. */
+async function mapFlow(page, base) {
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await page.goto(base + '/#map?x=2');
+  await page.waitForFunction(() => window.sikhnasMap && document.querySelector('#leaflet-map .leaflet-marker-icon'));
+  const api = await page.evaluate(async () => (await (await fetch('/api/v1/map?days=90')).json()));
+  const byPlace = k => api.features.filter(f => f.properties.placed === k).length;
+  const m = await page.evaluate(() => {
+    const { map, cluster } = window.sikhnasMap;
+    let shown = 0, clusters = 0;
+    cluster._featureGroup.eachLayer(l => {
+      if (l.getChildCount) { shown += l.getChildCount(); clusters++; } else shown++;
+    });
+    return { layers: cluster.getLayers().length, shown, clusters,
+             icons: [...document.querySelectorAll('.marker-cluster span')].map(s => Number(s.textContent)) };
+  });
+  check(m.layers === api.features.length && m.shown === m.layers,
+        'every report is on the map, clustered or alone: ' + m.shown + ' of ' + api.features.length);
+  check(byPlace('village') >= 2, 'reports without GPS (SMS) placed at their village: ' + byPlace('village'));
+  check(m.clusters >= 1 && m.icons.reduce((a, b) => a + b, 0) >= 2,
+        'reports on one spot show as one circle with a count: ' + JSON.stringify(m.icons));
+  const counts = await page.textContent('#map-counts');
+  check(counts.includes(byPlace('village') + ' '), 'the page says how many sit at their village: ' + counts);
+  const ref = await page.evaluate(() => {
+    const l = window.sikhnasMap.cluster.getLayers().find(x => x.feature.properties.placed === 'gps');
+    window.sikhnasMap.cluster.zoomToShowLayer(l, () => l.openPopup());
+    return l.feature.properties.ref;
+  });
+  await page.waitForSelector('.leaflet-popup-content a');
+  await shot(page, 'map');
+  await page.click('.leaflet-popup-content a');
+  await page.waitForSelector('#case-title');
+  check((await page.textContent('#case-title')).includes(ref), 'a dot\'s popup links to its case ' + ref);
+  await page.setViewportSize({ width: 390, height: 860 });
+}
+
 /* Every page: nothing serious for axe-core, nothing sideways at 390 px. */
 async function everyPage(page, base, ref) {
   for (const [hash, sel] of [['#reports', '#reports-table'], ['#case', '#case-form'],
@@ -316,7 +354,7 @@ async function everyPage(page, base, ref) {
       ['#treatment', '#treatment-form'], ['#movement', '#movement-form'],
       ['#slaughter', '#slaughter-form'], ['#population', '#population-form'],
       ['#dashboard', '#stat-outbox'], ['#weekly', '#week-totals'], ['#officers', '#officers-table'],
-      ['#map', 'svg.map'], ['#casepage?ref=' + ref, '#case-title']]) {
+      ['#map', '#leaflet-map.leaflet-container'], ['#casepage?ref=' + ref, '#case-title']]) {
     await page.goto(base + '/' + hash);
     await page.waitForSelector(sel);
     await fitsPhone(page, hash);
@@ -503,10 +541,9 @@ async function main() {
   await page.emulateMedia({ media: 'screen' });
   await shot(page, 'weekly');
   await page.goto(base + '/#map');
-  await page.waitForSelector('svg.map circle');
-  const dots = await page.$$eval('svg.map circle', c => c.length);
+  await page.waitForFunction(() => window.sikhnasMap);
+  const dots = await page.evaluate(() => window.sikhnasMap.cluster.getLayers().length);
   check(dots === 3, 'the map draws the three reports with a pin: ' + dots);
-  await shot(page, 'map');
 
   /* the other forms, one record each */
   await page.click('#lang-btn');        /* back to Indonesian */
@@ -572,6 +609,7 @@ async function main() {
 
   await workspace(page, base, village);
   await officersFlow(page, base, village);
+  await mapFlow(page, base);
   await everyPage(page, base, ref);
 
   /* raw HTTP: the session cookie without a CSRF token, and with a wrong one */

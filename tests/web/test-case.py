@@ -246,6 +246,43 @@ class Trends(unittest.TestCase):
         self.assertEqual(t['tz'], 'WIB')
 
 
+class Map(unittest.TestCase):
+    """Reports without GPS on the map: at their village's point (the mean of
+    its located reports), else their kecamatan's, else counted as unplaced."""
+
+    def test_reports_without_gps_are_placed(self):
+        node = nodetest.Node(EXE)
+        r = node.run('officer', 'add', '--name', 'Drh Sari', '--phone', VET[0], '--role', 'vet',
+                     '--password-stdin', input=VET[1] + '\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with nodetest.Daemon(node) as d:
+            c = nodetest.Client(d.port)
+            self.assertEqual(c.login(*VET)[0], 200)
+            refs = {}
+            for name, village, point in [('a1', '3201011001', (-6.40, 106.80)),
+                                         ('a2', '3201011001', (-6.42, 106.84)),
+                                         ('a3', '3201011001', None),       # village point
+                                         ('b1', '3201011002', None),       # kecamatan point
+                                         ('z1', '3201022001', None)]:      # nothing known
+                body = {'kind': 'U', 'village': village, 'signs': ['DIA'], 'event_date': days_ago(1),
+                        'animals': [{'species': 'SP', 'sick': 1}]}
+                if point:
+                    body['lat'], body['lon'] = point
+                st, j = c.post('/api/v1/reports', body)
+                self.assertEqual(st, 201, j)
+                refs[j['ref']] = name
+            st, m = c.get('/api/v1/map?days=30')
+        self.assertEqual(st, 200, m)
+        got = {refs[f['properties']['ref']]: (f['properties']['placed'],
+               [round(x, 4) for x in f['geometry']['coordinates']]) for f in m['features']}
+        self.assertEqual(got['a1'], ('gps', [106.8, -6.4]))
+        self.assertEqual(got['a3'], ('village', [106.82, -6.41]))
+        self.assertEqual(got['b1'], ('kecamatan', [106.82, -6.41]))
+        self.assertNotIn('z1', got)
+        self.assertEqual(m['unplaced'], 1)
+        self.assertEqual([(a['code'], a['name']) for a in m['areas']], [('320101', 'Cibinong')])
+
+
 if __name__ == '__main__':
     EXE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
