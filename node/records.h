@@ -58,4 +58,15 @@ int record_insert(struct store *s, enum rec_kind kind, const void *in,
 /* The table that keeps records of kind ("case_report", "vaccination", ...). */
 const char *record_table(enum rec_kind kind);
 
+#define RECORD_KEY_MAX 64       /* bytes of an idempotency key */
+
+/* record_insert() once per key (the idempotency key of a tablet's draft;
+ * NULL or "": no key): when key was used before, nothing is written and
+ * id_out and ref_out get the record it made; returns 1 then, 0 when the
+ * record was inserted now, -EEXIST when key made a record of another kind,
+ * or -errno. Every channel that has a key writes through here. Call inside
+ * a transaction. */
+int record_insert_once(struct store *s, enum rec_kind kind, const void *in, const char *key,
+                       char id_out[UUID_STR_LEN], char ref_out[24]);
+
 #endif

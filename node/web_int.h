@@ -32,6 +32,8 @@ struct pending {
     const char *lang;
     enum rec_kind kind;
     void *in;                   /* the validated C struct; owned */
+    char key[65];               /* the Idempotency-Key, "" when none */
+    int again;                  /* 1: the key's record existed; -1: key of another kind */
 };
 
 struct web {
@@ -131,10 +133,12 @@ int web_route_record(const char *path);
 
 /* The group commit (web_commit.c). start sets up w->flush (before any
  * enqueue); enqueue copies in (size bytes) and answers the request after
- * the next commit; flush commits and answers what is queued now; close
+ * the next commit (201; 200 with "again" when key, the request's
+ * Idempotency-Key, made the record before; 409 when it made another kind); flush commits and answers what is queued now; close
  * closes w->flush, whose close callback drops one of w->refs. */
 void web_commit_start(struct web *w);
-void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size);
+void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size,
+                        const char *key);
 void web_commit_flush(struct web *w);
 void web_commit_close(struct web *w);
 

@@ -8,22 +8,51 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "access.h"
+#include "http_server.h"
+#include "records.h"
 #include "validate.h"
 #include "web_int.h"
 
+/* The request's Idempotency-Key into key (RECORD_KEY_MAX + 1 bytes): ""
+ * when none; -1 when it is not 8 to 64 letters, digits, '-' or '_'. */
+static int idempotency_key(struct wreq *q, char *key)
+{
+    const char *h = http_header(q->c, "Idempotency-Key");
+    size_t n;
+
+    key[0] = '\0';
+    if (!h)
+        return 0;
+    n = strlen(h);
+    if (n < 8 || n > RECORD_KEY_MAX || strspn(h, "abcdefghijklmnopqrstuvwxyz"
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != n)
+        return -1;
+    memcpy(key, h, n + 1);
+    return 0;
+}
+
 /* POST of a record of the route's kind: validated, checked against the
- * officer's rights, then queued for the next group commit. */
+ * officer's rights, then queued for the next group commit, once per
+ * Idempotency-Key (a tablet's draft sent again after a lost answer). */
 void web_api_record_add(struct wreq *q, cJSON *doc)
 {
     enum rec_kind kind = (enum rec_kind)q->rt->rec;
     size_t size = rec_kind(kind)->size;
     struct actor a;
     struct verr e;
-    void *in = calloc(1, size);
+    char key[RECORD_KEY_MAX + 1];
+    void *in;
     int r;
 
+    if (idempotency_key(q, key) < 0) {
+        web_send_error(q, 400, "idempotency_key", "Kunci draf (Idempotency-Key) tidak sah.",
+                       "The Idempotency-Key is not valid (8-64 letters, digits, - or _).", NULL);
+        return;
+    }
+    in = calloc(1, size);
     if (!in) {
         web_send_store_error(q, -ENOMEM);
         return;
@@ -37,7 +66,7 @@ void web_api_record_add(struct wreq *q, cJSON *doc)
     else if (r < 0)
         web_send_store_error(q, r);
     else
-        web_commit_enqueue(q, kind, in, size);
+        web_commit_enqueue(q, kind, in, size, key);
     free(in);
 }
 

@@ -40,3 +40,14 @@ BEGIN
     ON CONFLICT (code) DO UPDATE SET lat_sum = lat_sum + excluded.lat_sum,
         lon_sum = lon_sum + excluded.lon_sum, n = n + 1;
 END;
+
+-- Idempotency keys of writes (a tablet's offline drafts): a write that
+-- comes again with a key already used gets the record that key made, not a
+-- second one (records.c record_insert_once). Node-local, never synced.
+CREATE TABLE write_key (
+    key        TEXT PRIMARY KEY,
+    tbl        TEXT NOT NULL,
+    row_id     TEXT NOT NULL,
+    ref        TEXT,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;

@@ -8,6 +8,7 @@ refusals (no ref, unknown ref, nothing to resend, a viewer).
 
 usage: test-case.py NODE_EXE"""
 import datetime
+import json
 import os
 import sqlite3
 import sys
@@ -102,6 +103,38 @@ class Case(unittest.TestCase):
                    "(SELECT id FROM case_report WHERE ref = ?)", (ref,))
         st, c = self.vet.get('/api/v1/case?ref=' + ref)
         self.assertEqual(c['followups'][1]['origin'], 'central')
+
+    def test_empty_village_is_required(self):
+        st, j = self.vet.post('/api/v1/reports', {'kind': 'U', 'village': '', 'signs': ['DIA'],
+                                                  'event_date': days_ago(0),
+                                                  'animals': [{'species': 'SP', 'sick': 1}]})
+        self.assertEqual((st, j['error']['code'], j['error']['field']), (422, 'required', 'village'))
+
+    def test_a_draft_is_stored_once_per_key(self):
+        body = {'kind': 'U', 'village': VILLAGE, 'signs': ['DIA'], 'event_date': days_ago(0),
+                'animals': [{'species': 'SP', 'sick': 1}], 'note': 'draf tablet'}
+        key = {'Idempotency-Key': 'draft-0f4c2a9e-1111-4d3b-9a77-5e0c1b2d3e4f'}
+
+        def post(path, b, headers):
+            st, _, raw = self.vet.request('POST', path, b, headers)
+            return st, json.loads(raw)
+        before = self.node.sql("SELECT count(*) FROM case_report WHERE note = 'draf tablet'")[0][0]
+        st, first = post('/api/v1/reports', body, key)
+        self.assertEqual(st, 201, first)
+        st, again = post('/api/v1/reports', body, key)     # the answer was lost: sent again
+        self.assertEqual(st, 200, again)
+        self.assertEqual((again['ref'], again['id'], again['again']), (first['ref'], first['id'], True))
+        self.assertEqual(self.node.sql("SELECT count(*) FROM case_report WHERE note = 'draf tablet'")[0][0],
+                         before + 1)
+        st, j = post('/api/v1/followups', {'case_ref': first['ref'], 'outcome': 'SB',
+                                           'event_date': days_ago(0)}, key)
+        self.assertEqual((st, j['error']['code']), (409, 'key_reused'))
+        for bad in ('short', 'x' * 65, 'bad key!'):
+            st, j = post('/api/v1/reports', body, {'Idempotency-Key': bad})
+            self.assertEqual((st, j['error']['code']), (400, 'idempotency_key'), bad)
+        st, j = post('/api/v1/reports', body, {})           # no key: a new record each time
+        self.assertEqual(st, 201)
+        self.assertNotEqual(j['ref'], first['ref'])
 
     def test_case_refusals(self):
         st, j = self.vet.get('/api/v1/case')
