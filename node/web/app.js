@@ -192,6 +192,16 @@ const T = {
   responded: ['sudah ditanggapi', 'responded'],
   awaiting_short: ['menunggu tanggapan', 'awaiting a response'],
   print: ['Cetak', 'Print'],
+  offline: ['Offline', 'Offline'],
+  drafts_waiting: ['draf menunggu dikirim', 'drafts waiting to be sent'],
+  draft_saved: ['Tidak tersambung ke server: disimpan sebagai draf di tablet ini, akan dikirim otomatis saat tersambung lagi.',
+                'The node is out of reach: saved as a draft on this tablet, sent by itself when back on the LAN.'],
+  drafts_here: ['Draf di tablet ini', 'Drafts on this tablet'],
+  waiting_for_lan: ['menunggu jaringan kantor', 'waiting for the office LAN'],
+  refused_by_node: ['ditolak server', 'refused by the node'],
+  send_now: ['Kirim sekarang', 'Send now'],
+  offline_page: ['Tablet sedang offline: formulir tetap bisa diisi dan disimpan sebagai draf.',
+                 'The tablet is offline: forms still work and are kept as drafts.'],
 };
 
 let lang = localStorage.getItem('lang') === 'en' ? 'en' : 'id';
@@ -243,8 +253,8 @@ function badge(state, reason) {
 
 /* ------------------------------------------------------------------ API */
 
-async function api(method, path, body) {
-  const h = { 'Accept-Language': lang };
+async function api(method, path, body, headers) {
+  const h = Object.assign({ 'Accept-Language': lang }, headers || {});
   if (body !== undefined) h['Content-Type'] = 'application/json';
   if (method !== 'GET' && session) h['X-CSRF-Token'] = session.csrf;
   let res;
@@ -252,10 +262,13 @@ async function api(method, path, body) {
     res = await fetch(path, { method, headers: h, credentials: 'same-origin',
                               body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
+    setNet(true);
     return { status: 0, data: { error: { message: t('net_error') } } };
   }
   let data = null;
   if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
+  /* the service worker answers 503 "offline" from its cache's side */
+  setNet(res.status === 503 && data && data.error && data.error.code === 'offline');
   if (res.status === 401 && path !== '/api/v1/login') { session = null; showLogin(); }
   return { status: res.status, data };
 }
@@ -436,19 +449,37 @@ function animalRows(counts) {
   };
 }
 
-/* Submits body to path and reports the outcome on the form. */
+/* Submits body to path and reports the outcome on the form. A record
+ * (POST of a record kind) carries the form's idempotency key, made at its
+ * first submit; when the node cannot be reached it is kept on the tablet
+ * as a draft (offline.js) and sent once the node answers again. */
 async function submitForm(form, path, body, done) {
   const btn = form.querySelector('button[type=submit]');
+  const record = RECORD_PATHS.test(path);
   clearErrors(form);
   btn.disabled = true;
   btn.textContent = t('saving');
-  const r = await api('POST', path, body);
+  if (record && !form.dataset.key) form.dataset.key = newKey();
+  const r = await api('POST', path, body, record ? { 'Idempotency-Key': form.dataset.key } : undefined);
   btn.disabled = false;
   btn.textContent = t('save');
-  if (r.status === 201 || r.status === 200 || r.status === 204) { done(r.data); return; }
+  if (r.status === 201 || r.status === 200 || r.status === 204) {
+    delete form.dataset.key;
+    done(r.data);
+    return;
+  }
+  if (record && (r.status === 0 || (r.status === 503 && r.data && r.data.error && r.data.error.code === 'offline'))) {
+    const title = form.querySelector('h1, h2');
+    await saveDraft(path, body, form.dataset.key, title ? title.textContent : path);
+    delete form.dataset.key;
+    flash(t('draft_saved'));
+    route();
+    return;
+  }
   const err = (r.data && r.data.error) || { message: t('error') + ' ' + r.status };
   showError(form, err, r.data && r.data.errors);
 }
+const RECORD_PATHS = /^\/api\/v1\/(reports|followups|vaccinations|treatments|movements|slaughters|populations)$/;
 
 function flash(text) { sessionStorage.setItem('flash', text); }
 
@@ -521,6 +552,8 @@ function showCase() {
     });
   });
   clear(main).append(form);
+  const fl = sessionStorage.getItem('flash');
+  if (fl) { main.prepend(el('div', { class: 'notice ok', role: 'status', id: 'flash', text: fl })); sessionStorage.removeItem('flash'); }
 }
 
 /* ------------------------------------------------------------------ other forms */
@@ -596,6 +629,8 @@ function showForm(kind) {
     });
   });
   clear(main).append(form);
+  const fl = sessionStorage.getItem('flash');
+  if (fl) { main.prepend(el('div', { class: 'notice ok', role: 'status', id: 'flash', text: fl })); sessionStorage.removeItem('flash'); }
   showRecent(kind, routeSeq);
 }
 
@@ -661,6 +696,7 @@ async function route() {
   const page = (location.hash || '#home').slice(1).split('?')[0];
   if (page === 'logout') {
     await api('POST', '/api/v1/logout', {});
+    if (window.caches) await caches.open('sikhnas-v1').then(c => c.delete('/api/v1/session')).catch(() => {});
     session = null;
     location.hash = '#login';
     return;
@@ -677,6 +713,8 @@ async function route() {
     codes = r.data;
   }
   drawShell();
+  drawNet();
+  sendDrafts();
   document.getElementById('nav').hidden = window.innerWidth < 860;
   const perm = (PAGES.find(p => p[0] === page) || [null, 'read'])[1];
   if (!session.may[perm]) { clear(main).append(el('p', { class: 'notice bad', text: t('not_allowed') })); return; }

@@ -29,13 +29,15 @@ function signsOrSyndrome(x) {
 
 async function showHome(seq) {
   const r = await api('GET', '/api/v1/queues');
-  if (stale(seq) || r.status !== 200) return;
-  const d = r.data;
+  const dr = await draftsSection();
+  if (stale(seq)) return;
   const ok = sessionStorage.getItem('flash');
   sessionStorage.removeItem('flash');
   clear(main).append(
     el('div', { class: 'notice ok', role: 'status', id: 'flash', text: ok || '' }),
-    el('h1', { text: t('work') }));
+    el('h1', { text: t('work') }), dr || '');
+  if (r.status !== 200) { main.append(el('p', { class: 'notice bad', text: t('offline_page') })); return; }
+  const d = r.data;
 
   const aw = d.awaiting;
   main.append(queueHead(t('awaiting'), aw), el('p', { class: 'muted',

@@ -158,6 +158,13 @@ function sql(statement, args) {
     JSON.stringify(args || [])]);
 }
 
+function count(statement, args) {
+  return Number(execFileSync('python3', ['-c', 'import sqlite3, sys, json\n' +
+    'c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=30)\n' +
+    'print(c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()[0])', db, statement,
+    JSON.stringify(args || [])], { encoding: 'utf8' }).trim());
+}
+
 /* A message from a phone, handled by `sms process` as the spool watcher
  * would; the reply's case reference. */
 function sms(from, text) {
@@ -307,6 +314,61 @@ async function officersFlow(page, base, village) {
   check(sms('6281270000055', 'U KBG SP 3') === null && /belum terdaftar/.test(sms.replies.join()),
         'deactivated, the reporter\'s SMS is refused');
   await shot(page, 'officers');
+}
+
+/* A tablet away from the LAN: the app opens from the service worker's
+ * cache, a case report is kept as a draft (the header says so); back on
+ * the LAN the draft goes to the node, whose first answer is lost on the
+ * way; sent again with its key, it is stored once. */
+async function offlineFlow(page, base, context) {
+  await page.goto(base + '/#case');
+  await page.waitForSelector('#case-form');
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15000 });
+  const manifest = await page.evaluate(async () => {
+    const r = await fetch(document.querySelector('link[rel=manifest]').href);
+    return [r.headers.get('content-type'), (await r.json()).display];
+  });
+  check(manifest[0] === 'application/manifest+json' && manifest[1] === 'standalone',
+        'the web app manifest is served: ' + manifest);
+  const village = await pickVillage(page, 'village');          /* caches the village lists */
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForSelector('#case-form');
+  check(true, 'offline, the app opens from the service worker\'s cache');
+  await page.waitForFunction(() => document.querySelector('#f-village-sub').options.length > 1);
+  await page.selectOption('#f-village-sub', village.slice(0, 6));
+  await page.waitForFunction(v => [...document.querySelector('#f-village').options].some(o => o.value === v), village);
+  await page.selectOption('#f-village', village);
+  await page.selectOption('#f-syndrome', 'MMU');
+  await page.selectOption('#f-animals-0-species', 'AY');
+  await page.fill('#f-animals-0-dead', '7');
+  await page.fill('#f-note', 'draf offline tablet');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForSelector('#net-drafts');
+  const head = await page.textContent('#net');
+  check(/Offline/.test(head) && /1 draf/.test(head), 'the header says offline, one draft waits: ' + head);
+  await fitsPhone(page, 'offline header');
+  await shot(page, 'offline-draft');
+  const note = "SELECT count(*) FROM case_report WHERE note = 'draf offline tablet'";
+  check(count(note) === 0, 'nothing reached the node while offline');
+  let lost = 0;
+  await page.route('**/api/v1/reports', async route => {
+    if (route.request().method() === 'POST' && lost === 0) {
+      lost++;
+      await route.fetch();                  /* the node stores it ... */
+      await route.abort('connectionreset'); /* ... and its answer is lost */
+    } else await route.continue();
+  });
+  await context.setOffline(false);
+  await page.evaluate(() => window.dispatchEvent(new Event('online')));
+  await page.waitForFunction(() => true);
+  for (let i = 0; i < 100 && lost === 0; i++) await new Promise(r => setTimeout(r, 100));
+  check(lost === 1 && count(note) === 1, 'back on the LAN the draft went; its answer was lost');
+  check(await page.$('#net-drafts') !== null, 'so the draft stays on the tablet');
+  await page.evaluate(() => sendDrafts());
+  await page.waitForFunction(() => !document.querySelector('#net-drafts'));
+  check(count(note) === 1, 'sent again with its key, the draft is stored once');
+  await page.unroute('**/api/v1/reports');
 }
 
 /* The map after the SMS reports: those without GPS sit at their village,
@@ -610,6 +672,7 @@ async function main() {
   await workspace(page, base, village);
   await officersFlow(page, base, village);
   await mapFlow(page, base);
+  await offlineFlow(page, base, context);
   await everyPage(page, base, ref);
 
   /* raw HTTP: the session cookie without a CSRF token, and with a wrong one */
