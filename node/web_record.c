@@ -42,7 +42,7 @@ void web_api_record_add(struct wreq *q, cJSON *doc)
     enum rec_kind kind = (enum rec_kind)q->rt->rec;
     size_t size = rec_kind(kind)->size;
     struct actor a;
-    struct verr e;
+    struct verr e, errs[VERR_ALL_MAX];
     char key[RECORD_KEY_MAX + 1];
     void *in;
     int r;
@@ -58,10 +58,15 @@ void web_api_record_add(struct wreq *q, cJSON *doc)
         return;
     }
     actor_officer(&a, q->who.role, q->who.phone, q->who.village);
-    r = validate_record_json(q->w->d->validator, kind, doc, in, &e);
+    r = validate_record_json_all(q->w->d->validator, kind, doc, in, errs, VERR_ALL_MAX);
+    if (r > 0) {                    /* every refusal at once, each at its field */
+        web_send_verrs(q, errs, r);
+        free(in);
+        return;
+    }
     if (r == 0)
         r = access_check(&a, kind, in, &e);
-    if (r == -EINVAL || r == -EACCES)
+    if (r == -EACCES)
         web_send_verr(q, &e);
     else if (r < 0)
         web_send_store_error(q, r);

@@ -348,13 +348,38 @@ function showLogin() {
  * to that input, else to the slot of "animals", else above the form. All
  * of a submit's refusals ("errors") at once; the first marked field gets
  * the focus. */
+/* What to do about a refused field, after the node's reason. */
+const HINTS = {
+  village: ['Pilih kecamatan, lalu desa.', 'Choose the sub-district, then the village.'],
+  from_area: ['Pilih kecamatan, lalu desa asal.', 'Choose the sub-district, then the village of origin.'],
+  syndrome: ['Pilih satu sindrom dari daftar.', 'Choose one syndrome from the list.'],
+  signs: ['Centang satu tanda klinis atau lebih.', 'Tick one or more clinical signs.'],
+  animals: ['Pilih jenis hewan dan isi jumlahnya dengan angka bulat (sakit + mati minimal 1).',
+            'Choose the species and give whole numbers (sick + dead at least 1).'],
+  event_date: ['Isi tanggal kejadian: hari ini atau sebelumnya.', 'Give the date it happened: today or earlier.'],
+  issue_date: ['Isi tanggal terbit: hari ini atau sebelumnya.', 'Give the issue date: today or earlier.'],
+  case_ref: ['Tulis nomor laporan kasus, mis. 3201-000123.', 'Write the case report number, e.g. 3201-000123.'],
+  lat: ['Isi lintang dan bujur di Indonesia, atau kosongkan keduanya.', 'Give a latitude and longitude in Indonesia, or leave both empty.'],
+  lon: ['Isi lintang dan bujur di Indonesia, atau kosongkan keduanya.', 'Give a latitude and longitude in Indonesia, or leave both empty.'],
+  outcome: ['Pilih hasil akhir: sembuh, masih sakit atau mati.', 'Choose the outcome: recovered, still sick or dead.'],
+  phone: ['Tulis nomor HP Indonesia: 08..., 628... atau +628...', 'Write an Indonesian mobile number: 08..., 628... or +628...'],
+  name: ['Tulis nama petugas (maks. 100 karakter).', 'Write the officer\'s name (100 characters at most).'],
+  species: ['Pilih jenis hewan dari daftar.', 'Choose the species from the list.'],
+  n_animals: ['Isi jumlah ekor dengan angka bulat.', 'Give the number of head as a whole number.'],
+  program: ['Tulis kode program vaksinasi.', 'Write the vaccination programme\'s code.'],
+};
+function hintFor(field) {
+  const h = HINTS[(field || '').split(/[\[.]/)[0]];
+  return h ? ' ' + h[lang === 'en' ? 1 : 0] : '';
+}
+
 function showError(form, err, all) {
   const top = form.querySelector('.notice.bad');
   const tops = [];
   let placed = 0;
   for (const e of all && all.length ? all : [err]) {
     const field = e.field || '';
-    const text = e.message + (e.detail ? ' (' + e.detail + ')' : '');
+    const text = e.message + (e.detail ? ' (' + e.detail + ')' : '') + '.' + hintFor(field);
     let slot = null;
     for (let f = field; f; f = f.replace(/(\[\d+\]|\.[a-z_]+)$/, '')) {
       slot = form.querySelector('[data-err="' + CSS.escape(f) + '"]');

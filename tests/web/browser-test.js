@@ -518,6 +518,21 @@ async function main() {
                              document.querySelector('#reports-table tbody tr').dataset.ref === r, ref);
   check(true, 'search by reference finds only ' + ref);
 
+  /* an empty form: every refusal at once, each at its field, saying what to do */
+  await page.goto(base + '/#case');
+  await page.waitForSelector('#case-form');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('#case-form .err:not(:empty)').length >= 3);
+  const all = await page.$$eval('#case-form .err', es => Object.fromEntries(es.filter(e => e.textContent)
+    .map(e => [e.dataset.err, e.textContent])));
+  check(all.village && /Pilih kecamatan, lalu desa/.test(all.village) && all.syndrome &&
+        /Pilih satu sindrom/.test(all.syndrome) && (all.animals || all['animals[0]']),
+        'an empty case report: village, syndrome and animals refused at once, with what to do: ' +
+        JSON.stringify(all));
+  check(await page.$eval('#f-village', e => e.getAttribute('aria-invalid') === 'true' &&
+                         document.activeElement === e), 'the first refused field is marked and focused');
+  await accessible(page, 'a form with its errors');
+
   /* a village of another district: the inline error, from the validator */
   await page.setViewportSize({ width: 390, height: 860 });
   await page.goto(base + '/#case');

@@ -136,6 +136,31 @@ class Case(unittest.TestCase):
         self.assertEqual(st, 201)
         self.assertNotEqual(j['ref'], first['ref'])
 
+    def test_every_refusal_of_a_record_at_once(self):
+        before = self.node.counts()
+        st, j = self.vet.post('/api/v1/reports', {
+            'kind': 'P', 'village': '', 'event_date': '2999-01-01', 'lat': 95.0, 'lon': 106.8,
+            'animals': [{'species': 'XX', 'sick': 1}], 'note': 'ok'})
+        self.assertEqual(st, 422, j)
+        got = [(e['field'], e['code']) for e in j['errors']]
+        self.assertEqual(got, [('village', 'required'), ('syndrome', 'required'),
+                               ('animals[0].species', 'unknown_code'), ('event_date', 'date_future'),
+                               ('lat', 'point')])
+        self.assertEqual((j['error']['field'], j['error']['code']), ('village', 'required'))
+        st, j = self.vet.post('/api/v1/vaccinations', {
+            'program': 'AI-1', 'village': '3202011001', 'event_date': 'kemarin',
+            'animals': [{'species': 'AY', 'primary': -1}]})
+        self.assertEqual(st, 422, j)
+        fields = sorted(e['field'].split('[')[0] for e in j['errors'])
+        self.assertEqual(fields, ['animals', 'event_date', 'village'])
+        # one refusal: as before, no "errors"
+        st, j = self.vet.post('/api/v1/reports', {'kind': 'U', 'village': VILLAGE, 'signs': ['ZZZ'],
+                                                  'event_date': days_ago(0),
+                                                  'animals': [{'species': 'SP', 'sick': 1}]})
+        self.assertEqual((st, j['error']['field']), (422, 'signs[0]'))
+        self.assertNotIn('errors', j)
+        self.assertEqual(self.node.counts(), before)
+
     def test_case_refusals(self):
         st, j = self.vet.get('/api/v1/case')
         self.assertEqual((st, j['error']['code']), (400, 'ref'))
