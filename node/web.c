@@ -36,21 +36,21 @@ extern const struct embedded_file web_assets[];
 /* ------------------------------------------------------------------ routes */
 
 static const struct route routes[] = {
-    { R_POST,  "/api/v1/login",     -1,        NULL, web_api_login,  -1 },
-    { R_POST_EMPTY, "/api/v1/logout", PERM_READ, web_api_logout, NULL, -1 },
-    { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1 },
-    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1 },
-    { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1 },
-    { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1 },
-    { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1 },
-    { R_GET,  "/api/v1/case",       PERM_READ, web_api_case,      NULL, -1 },
-    { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1 },
-    { R_GET,  "/api/v1/trends",     PERM_READ, web_api_trends,    NULL, -1 },
-    { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1 },
-    { R_GET,  "/api/v1/officers",   PERM_ENTRY, web_api_officers, NULL, -1 },
-    { R_POST, "/api/v1/officers",   PERM_ENTRY, NULL, web_api_officer_add, -1 },
-    { R_POST, "/api/v1/officers/update", PERM_ENTRY, NULL, web_api_officer_update, -1 },
-    { R_POST, "/api/v1/officers/password", PERM_ENTRY, NULL, web_api_officer_password, -1 },
+    { R_POST,  "/api/v1/login",     -1,        NULL, web_api_login,  -1, 0 },
+    { R_POST_EMPTY, "/api/v1/logout", PERM_READ, web_api_logout, NULL, -1, 0 },
+    { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1, 0 },
+    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1, 0 },
+    { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1, 0 },
+    { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1, 1 },
+    { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1, 1 },
+    { R_GET,  "/api/v1/case",       PERM_READ, web_api_case,      NULL, -1, 0 },
+    { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1, 1 },
+    { R_GET,  "/api/v1/trends",     PERM_READ, web_api_trends,    NULL, -1, 1 },
+    { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1, 0 },
+    { R_GET,  "/api/v1/officers",   PERM_ENTRY, web_api_officers, NULL, -1, 1 },
+    { R_POST, "/api/v1/officers",   PERM_ENTRY, NULL, web_api_officer_add, -1, 0 },
+    { R_POST, "/api/v1/officers/update", PERM_ENTRY, NULL, web_api_officer_update, -1, 0 },
+    { R_POST, "/api/v1/officers/password", PERM_ENTRY, NULL, web_api_officer_password, -1, 0 },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -80,9 +80,9 @@ static void kind_routes_make(void)
             assert(strcmp(routes[i].path, kind_paths[k]) != 0);
         (void) n;
         kind_routes[n_kind_routes++] = (struct route){ R_GET, kind_paths[k], PERM_READ,
-            is_case ? web_api_reports : web_api_kind_list, NULL, k };
+            is_case ? web_api_reports : web_api_kind_list, NULL, k, is_case };
         kind_routes[n_kind_routes++] = (struct route){ R_POST, kind_paths[k],
-            is_case ? PERM_CASE : PERM_ENTRY, NULL, web_api_record_add, k };
+            is_case ? PERM_CASE : PERM_ENTRY, NULL, web_api_record_add, k, 0 };
     }
 }
 
@@ -122,19 +122,6 @@ static const char *content_type_of(const char *name)
     return "application/octet-stream";
 }
 
-/* 1 when the request's Accept-Encoding takes gzip (named, and not q=0). */
-static int takes_gzip(struct wreq *q)
-{
-    const char *ae = http_header(q->c, "Accept-Encoding"), *g;
-
-    if (!ae || !(g = strcasestr(ae, "gzip")))
-        return 0;
-    g += 4;
-    while (*g == ' ')
-        g++;
-    return strncmp(g, ";q=", 3) != 0 || strtod(g + 3, NULL) > 0;
-}
-
 /* The entity tag of an embedded asset: its SHA-256, cut; made once each. */
 static const char *asset_etag(const struct embedded_file *f)
 {
@@ -170,7 +157,7 @@ static int serve_asset(struct wreq *q)
         return 0;
     body = f;
     snprintf(gzname, sizeof(gzname), "%s.gz", name);
-    if (takes_gzip(q) && (body = embedded_find(web_assets, gzname)) != NULL)
+    if (web_takes_gzip(q) && (body = embedded_find(web_assets, gzname)) != NULL)
         gz = 1;
     else
         body = f;
@@ -320,7 +307,8 @@ static void dispatch(struct wreq *q)
     if (!request_allowed(q, post))
         return;
     if (q->rt->kind != R_POST) {
-        q->rt->get(q);
+        if (!(q->rt->cached && web_cache_send(q)))
+            q->rt->get(q);
         return;
     }
     if (read_body(q, &doc) < 0)
@@ -349,6 +337,7 @@ void web_free(struct web *w)
     if (w->d && w->d->web == w)
         w->d->web = NULL;
     throttle_free(w->throttle);
+    web_cache_free(w);
     free(w);
 }
 

@@ -21,7 +21,7 @@
 #include "web_int.h"
 
 #define QUEUE_ROWS 50           /* rows of each work queue on the home page */
-#define QUEUE_COUNT_CAP 1000    /* counts stop here ("1000+"): a board's page stays fast */
+#define QUEUE_COUNT_CAP 200     /* counts stop here ("200+"): a board's page stays fast */
 #define NO_OUTCOME_DAYS 14
 
 /* Runs st (bound) and adds its rows under key; 0 or -errno. */

@@ -11,6 +11,7 @@
  *   web_case.c     a case with all that belongs to it; the work queues; resend
  *   web_officers.c the officers: list, add, edit, deactivate, new password
  *   web_trend.c    12 weeks of case reports: epi curves, kecamatan, silent villages
+ *   web_cache.c    the counting reads' answers, kept until the store changes
  *   web_record.c   POST of a record: validator, access_check(), queue
  *   web_commit.c   the group commit of the queued records */
 #ifndef SIKHNAS_WEB_INT_H
@@ -47,6 +48,19 @@ struct web {
     struct throttle *throttle;  /* failed logins per (phone, address) and address */
     int stopping;
     unsigned session_ttl;
+    struct web_cached *cache;   /* answers of the counting reads, by path (web_cache.c) */
+};
+
+/* One kept answer: valid while the store is as it was (its data_version
+ * for other processes' commits, total_changes for ours). */
+struct web_cached {
+    struct web_cached *next;
+    char key[160];              /* path?query */
+    int64_t data_version, changes;
+    char *json;                 /* the answer's body */
+    size_t len;
+    unsigned char *gz;          /* the same gzip-compressed, or NULL */
+    size_t gz_len;
 };
 
 struct wreq;
@@ -65,6 +79,7 @@ struct route {
     void (*get)(struct wreq *q);                /* R_GET, R_POST_EMPTY */
     void (*post)(struct wreq *q, cJSON *doc);   /* R_POST: doc is a JSON object */
     int rec;                    /* enum rec_kind of a record's list or POST; -1: none */
+    int cached;                 /* R_GET whose answers web_cache.c keeps */
 };
 
 /* One request being answered. */
@@ -77,13 +92,28 @@ struct wreq {
     int logged_in;
     char token[AUTH_TOKEN_LEN + 1];
     struct auth_who who;
+    int keep;                   /* a counting read: web_send_json keeps a 200 (web_cache.c) */
 };
+
+/* The cache of the counting reads (queues, dashboard, trends, map): each
+ * answer is kept until the store changes, so ten officers on the
+ * dashboard cost one count (web_cache.c). web_cache_send answers q from it
+ * and returns 1, or returns 0 and marks q so that its answer is kept;
+ * web_cache_put keeps text (len bytes; gz may be NULL); web_cache_free
+ * empties it. */
+int web_cache_send(struct wreq *q);
+void web_cache_put(struct wreq *q, const char *text, size_t len, const unsigned char *gz,
+                   size_t gz_len);
+void web_cache_free(struct web *w);
 
 /* Answers (web_answer.c): JSON (o is consumed); any body with the security
  * headers; {"error": {code, message}} in the officer's language; the
  * validator's or access_check()'s refusal (422 or 403, naming the field);
  * the store's failures (503 busy, 500 store). */
+#define WEB_GZIP_FROM 4096     /* bytes of JSON from which it goes gzip-compressed */
 void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra);
+/* 1 when the request's Accept-Encoding takes gzip (named, not q=0). */
+int web_takes_gzip(struct wreq *q);
 void web_send_body(struct wreq *q, int status, const char *ctype, const char *extra,
                    const char *body, size_t len);
 void web_send_error(struct wreq *q, int status, const char *code, const char *msg_id,

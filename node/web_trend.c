@@ -5,7 +5,8 @@
  * curves), by kecamatan (this week, the 4 weeks before, all 12), and the
  * villages that usually report (case reports in 3 or more of the 8 weeks
  * before this one) but have reported nothing this week, and this week's
- * priority cases with their response and outcome. Each list reads
+ * priority cases with their response and outcome (the answer is kept until
+ * the store changes, web_cache.c). Each list reads
  * the reports of the 12 weeks once, by the event_date index. */
 #include <cJSON.h>
 #include <errno.h>
@@ -131,7 +132,8 @@ static int add_list(struct store *s, cJSON *o, const char *key, const char *sql,
     " WHERE c.deleted = 0 AND c.kind = 'P' AND c.event_date >= ?1 AND ?2 IS NOT NULL" \
     " ORDER BY c.event_date, c.ref LIMIT 50"
 
-void web_api_trends(struct wreq *q)
+/* The answer of GET /api/v1/trends, or NULL when it was answered with an error. */
+static cJSON *trends_make(struct wreq *q)
 {
     struct store *s = q->w->d->store;
     const struct tz_zone *z = tz_of_area(store_district(s));
@@ -175,7 +177,15 @@ void web_api_trends(struct wreq *q)
     if (r < 0) {
         cJSON_Delete(o);
         web_send_store_error(q, r);
-        return;
+        return NULL;
     }
-    web_send_json(q, 200, o, NULL);
+    return o;
+}
+
+void web_api_trends(struct wreq *q)
+{
+    cJSON *o = trends_make(q);
+
+    if (o)
+        web_send_json(q, 200, o, NULL);
 }

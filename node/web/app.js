@@ -95,6 +95,7 @@ const T = {
   placed_village: ['di titik desanya (tanpa GPS)', 'at their village (no GPS)'],
   placed_kecamatan: ['di titik kecamatannya (tanpa GPS)', 'at their sub-district (no GPS)'],
   unplaced: ['tanpa lokasi yang diketahui', 'with no known place'],
+  map_truncated: ['Hanya 1500 laporan terbaru yang ditampilkan.', 'Only the newest 1500 reports are shown.'],
   map_label: ['Peta laporan kasus; titik berkelompok menunjukkan jumlah laporan', 'Map of case reports; grouped dots show how many'],
   not_allowed: ['Peran Anda tidak boleh membuka halaman ini.', 'Your role may not open this page.'],
   net_error: ['Tidak dapat menghubungi server node.', 'Cannot reach the node.'],

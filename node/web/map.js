@@ -33,7 +33,8 @@ async function showMap(seq) {
     el('p', { class: 'muted', id: 'map-counts', text: feats.length + ' ' + t('reports_n').toLowerCase() + ': ' +
       n('gps') + ' ' + t('placed_gps') + ', ' + n('village') + ' ' + t('placed_village') + ', ' +
       n('kecamatan') + ' ' + t('placed_kecamatan') +
-      (r.data.unplaced ? '; ' + r.data.unplaced + ' ' + t('unplaced') : '') }));
+      (r.data.unplaced ? '; ' + r.data.unplaced + ' ' + t('unplaced') : '') +
+      (r.data.truncated ? '. ' + t('map_truncated') : '') }));
   if (!feats.length) { box.append(el('p', { class: 'muted', text: t('map_none') })); return; }
   const L = window.L;
   const map = L.map(box, { attributionControl: false, zoomSnap: 0.5, minZoom: 5, maxZoom: 17 });

@@ -7,7 +7,9 @@ UPDATE code_list SET label_id = 'flu burung'
 UPDATE code_list SET label_id = 'keluron menular (brucellosis)'
  WHERE list = 'disease' AND code = 'BRU' AND label_id = 'brucellosis';
 CREATE INDEX sms_in_ref ON sms_in (ref) WHERE ref IS NOT NULL;
--- the work queues: priority cases by age, refused changes
+-- the lists, newest first (the reports' list read all 100,000 rows to sort
+-- them by hlc), and the work queues: priority cases by age, refused changes
+CREATE INDEX case_report_hlc ON case_report (hlc);
 CREATE INDEX case_report_p ON case_report (created_at) WHERE kind = 'P' AND deleted = 0;
 CREATE INDEX outbox_refused ON outbox (seq) WHERE state = 2;
 
