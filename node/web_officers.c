@@ -156,6 +156,21 @@ static void refuse_role(struct wreq *q)
                    "Your role may not manage officers of this role.", NULL);
 }
 
+/* Answers the form's refusals, or a role the officer may not give; 0 when
+ * neither, else -1 (answered). */
+static int form_refused(struct wreq *q, const struct officer_form *f, const char *role)
+{
+    if (f->n) {
+        web_send_verrs(q, f->e, f->n);
+        return -1;
+    }
+    if (!may_manage(q->who.role, role)) {
+        refuse_role(q);
+        return -1;
+    }
+    return 0;
+}
+
 void web_api_officer_add(struct wreq *q, cJSON *doc)
 {
     struct store *s = q->w->d->store;
@@ -166,14 +181,8 @@ void web_api_officer_add(struct wreq *q, cJSON *doc)
 
     memset(&in, 0, sizeof(in));
     officer_read(q, doc, &in, &f);
-    if (f.n) {
-        web_send_verrs(q, f.e, f.n);
+    if (form_refused(q, &f, in.role) < 0)
         return;
-    }
-    if (!may_manage(q->who.role, in.role)) {
-        refuse_role(q);
-        return;
-    }
     r = store_begin(s);
     if (r == 0) {
         r = officer_insert(s, &in, id);
@@ -243,14 +252,8 @@ void web_api_officer_update(struct wreq *q, cJSON *doc)
     officer_read(q, doc, &in, &f);
     if (act && !cJSON_IsBool(act))
         form_fail(&f, VERR_TYPE, "active", "true or false");
-    if (f.n) {
-        web_send_verrs(q, f.e, f.n);
+    if (form_refused(q, &f, in.role) < 0)
         return;
-    }
-    if (!may_manage(q->who.role, in.role)) {
-        refuse_role(q);
-        return;
-    }
     self = strcmp(id, q->who.officer_id) == 0;
     if (act)
         active = cJSON_IsTrue(act);

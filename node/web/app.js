@@ -268,8 +268,8 @@ async function api(method, path, body, headers) {
   }
   let data = null;
   if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
-  /* the service worker answers 503 "offline" from its cache's side */
-  setNet(res.status === 503 && data && data.error && data.error.code === 'offline');
+  /* the service worker marks what it answered from its cache: the node is out of reach */
+  setNet(res.headers.get('X-Sikhnas-Offline') === '1');
   if (res.status === 401 && path !== '/api/v1/login') { session = null; showLogin(); }
   return { status: res.status, data };
 }
@@ -406,6 +406,15 @@ function field(name, labelText, input) {
   if (!input.id) input.id = 'f-' + name;
   return el('div', { class: 'field' }, el('label', { for: input.id, text: labelText }), input,
             errSlot(name));
+}
+/* Gives the fields of form ids of their own (prefix-f-NAME), for pages
+ * with two forms of the same fields; their labels follow. */
+function prefixIds(form, prefix) {
+  form.querySelectorAll('[id^="f-"]').forEach(e => {
+    const lbl = form.querySelector('label[for="' + e.id + '"]');
+    e.id = prefix + '-' + e.id;
+    if (lbl) lbl.setAttribute('for', e.id);
+  });
 }
 function codeSelect(list, opts) {
   const s = el('select', opts || {});
@@ -722,7 +731,7 @@ async function route() {
   const page = (location.hash || '#home').slice(1).split('?')[0];
   if (page === 'logout') {
     await api('POST', '/api/v1/logout', {});
-    if (window.caches) await caches.open('sikhnas-v1').then(c => c.delete('/api/v1/session')).catch(() => {});
+    if (window.caches) await caches.open('sikhnas-v2').then(c => c.delete('/api/v1/session')).catch(() => {});
     session = null;
     location.hash = '#login';
     return;

@@ -158,12 +158,7 @@ function caseFollowupForm(ref, outcome) {
     field('event_date', t('event_date'), date),
     el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('save') }))]
     .filter(Boolean));
-  /* the ids of the two forms' fields must differ */
-  form.querySelectorAll('[id^="f-"]').forEach(e => {
-    const lbl = form.querySelector('label[for="' + e.id + '"]');
-    e.id = id + '-' + e.id;
-    if (lbl) lbl.setAttribute('for', e.id);
-  });
+  prefixIds(form, id);
   form.addEventListener('submit', e => {
     e.preventDefault();
     const body = { case_ref: ref, event_date: date.value };

@@ -36,12 +36,7 @@ function officerForm(o) {
     el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('save') }),
        o ? el('button', { type: 'button', class: 'secondary', text: t('cancel'), onclick: () => route() }) : null),
   ].filter(Boolean));
-  /* the two forms' fields must not share ids */
-  form.querySelectorAll('[id^="f-"]').forEach(e => {
-    const lbl = form.querySelector('label[for="' + e.id + '"]');
-    e.id = id + '-' + e.id;
-    if (lbl) lbl.setAttribute('for', e.id);
-  });
+  prefixIds(form, id);
   form.addEventListener('submit', e => {
     e.preventDefault();
     const body = { name: name.value.trim(), phone: phone.value.trim(), role: role.value,
@@ -62,11 +57,7 @@ function passwordForm(o) {
     el('div', { class: 'notice bad', role: 'alert' }),
     field('password', t('new_password'), pw),
     el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('set_password') })));
-  form.querySelectorAll('[id^="f-"]').forEach(e => {
-    const lbl = form.querySelector('label[for="' + e.id + '"]');
-    e.id = 'officer-password-' + e.id;
-    if (lbl) lbl.setAttribute('for', e.id);
-  });
+  prefixIds(form, 'officer-password');
   form.addEventListener('submit', e => {
     e.preventDefault();
     submitForm(form, '/api/v1/officers/password', { id: o.id, password: pw.value }, () => {

@@ -7,7 +7,7 @@
  * sends each once, with its Idempotency-Key, when the node answers again. */
 'use strict';
 
-const CACHE = 'sikhnas-v1';
+const CACHE = 'sikhnas-v2';
 const SHELL = ['/', '/index.html', '/app.css', '/app.js', '/case.js', '/officers.js', '/dash.js',
                '/map.js', '/offline.js', '/manifest.webmanifest', '/icon.svg'];
 /* API reads a form needs offline; other reads are online only */
@@ -35,6 +35,13 @@ self.addEventListener('fetch', e => {
     }
     return res;
   }).catch(() => caches.match(api ? req : url.pathname === '/' ? '/index.html' : req, { ignoreSearch: !api })
-    .then(hit => hit || new Response(JSON.stringify({ error: { code: 'offline', message: 'offline' } }),
-      { status: 503, headers: { 'Content-Type': 'application/json' } }))));
+    .then(hit => hit ? fromCache(hit) : new Response(JSON.stringify({ error: { code: 'offline', message: 'offline' } }),
+      { status: 503, headers: { 'Content-Type': 'application/json', 'X-Sikhnas-Offline': '1' } }))));
 });
+
+/* A kept answer, marked so that the page knows the node was out of reach. */
+function fromCache(hit) {
+  const h = new Headers(hit.headers);
+  h.set('X-Sikhnas-Offline', '1');
+  return hit.blob().then(b => new Response(b, { status: hit.status, statusText: hit.statusText, headers: h }));
+}

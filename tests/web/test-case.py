@@ -23,6 +23,15 @@ VIEWER = ('081233334444', 'sandi-pengamat')
 VILLAGE = '3201011001'
 
 
+def vet_node():
+    """A fresh store with one district vet who has a web password."""
+    node = nodetest.Node(EXE)
+    r = node.run('officer', 'add', '--name', 'Drh Sari', '--phone', VET[0], '--role', 'vet',
+                 '--password-stdin', input=VET[1] + '\n')
+    assert r.returncode == 0, r.stderr
+    return node
+
+
 def days_ago(n):
     return (datetime.date.today() - datetime.timedelta(days=n)).isoformat()
 
@@ -242,10 +251,7 @@ class Trends(unittest.TestCase):
     day ahead, so the reports sit mid-week.)"""
 
     def test_curves_kecamatan_and_silent_villages(self):
-        node = nodetest.Node(EXE)
-        r = node.run('officer', 'add', '--name', 'Drh Sari', '--phone', VET[0], '--role', 'vet',
-                     '--password-stdin', input=VET[1] + '\n')
-        self.assertEqual(r.returncode, 0, r.stderr)
+        node = vet_node()
         with nodetest.Daemon(node) as d:
             c = nodetest.Client(d.port)
             self.assertEqual(c.login(*VET)[0], 200)
@@ -309,10 +315,7 @@ class Map(unittest.TestCase):
     its located reports), else their kecamatan's, else counted as unplaced."""
 
     def test_reports_without_gps_are_placed(self):
-        node = nodetest.Node(EXE)
-        r = node.run('officer', 'add', '--name', 'Drh Sari', '--phone', VET[0], '--role', 'vet',
-                     '--password-stdin', input=VET[1] + '\n')
-        self.assertEqual(r.returncode, 0, r.stderr)
+        node = vet_node()
         with nodetest.Daemon(node) as d:
             c = nodetest.Client(d.port)
             self.assertEqual(c.login(*VET)[0], 200)
