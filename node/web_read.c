@@ -167,8 +167,16 @@ static const char *list_sql(enum rec_kind kind)
 
     if (sql[kind])
         return sql[kind];
-    strbuf_fmt(&q, "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM %s t"
-                   " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1", rec_kind(kind)->table);
+    const struct rec_kind_info *rk = rec_kind(kind);
+    int case_col = 0;
+
+    for (size_t i = 0; i < rk->n_fields; i++)
+        case_col |= rk->fields[i].type == J_CASE_REF;
+    /* a record about a case names the case's reference: the page links to it */
+    strbuf_fmt(&q, "SELECT t.*, %s" OUTBOX_SYNC_STATE_SQL("t") " FROM %s t"
+                   " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1",
+               case_col ? "(SELECT ref FROM case_report WHERE id = t.case_id) AS case_ref, " : "",
+               rk->table);
     sql[kind] = strbuf_take(&q);
     return sql[kind];
 }

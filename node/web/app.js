@@ -677,11 +677,12 @@ async function showRecent(kind, seq) {
       Object.keys(a).filter(k => k !== 'species').map(k => a[k]).join('/')).join(', ') ||
     [x.species, x.n_animals, x.drug].filter(v => v !== undefined && v !== null).join(' ');
   main.append(el('h2', { text: t('recent') }), el('div', { class: 'scroll', tabindex: '0' }, el('table', { id: kind + '-recent' },
-    el('thead', {}, el('tr', {}, [t('date'), t('village'), t('animals'), t('sync')].map(h => el('th', { text: h })))),
+    el('thead', {}, el('tr', {}, [t('date'), t('village'), t('animals'), t('case_title'), t('sync')].map(h => el('th', { text: h })))),
     el('tbody', {}, r.data.map(x => el('tr', {},
       el('td', { text: x.event_date || x.issue_date }),
       el('td', { text: (x.permit_no ? x.permit_no + ' ' : '') + (x.village || x.from_area + ' > ' + x.to_area) }),
       el('td', { text: (x.outcome ? x.outcome + ' ' : '') + what(x) }),
+      el('td', {}, caseLink(x.case_ref)),
       el('td', {}, badge(x.sync, x.sync_error))))))));
 }
 

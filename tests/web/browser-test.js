@@ -680,6 +680,9 @@ async function main() {
     check(!!ok, kind + ' form saved: "' + msg + '"');
     await page.waitForSelector('#' + kind + '-recent .badge.queued');
     check(true, kind + ': the new record is listed under the form as queued');
+    if (kind === 'followup' || kind === 'treatment')
+      check(await page.$('#' + kind + '-recent a[href="#casepage?ref=' + ref + '"]') !== null,
+            kind + ': its row links to its case');
     if (kind === 'vaccination')
       await shot(page, 'vaccination-saved');
   }
