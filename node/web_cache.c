@@ -14,8 +14,7 @@
 
 #define CACHE_MAX 16
 
-/* The store's state: other processes' commits and this connection's. */
-static int stamp(struct web *w, int64_t *dv, int64_t *ch)
+int web_cache_stamp(struct web *w, int64_t *dv, int64_t *ch)
 {
     struct store *s = w->d->store;
     sqlite3_stmt *st = store_stmt(s, "PRAGMA data_version");
@@ -51,7 +50,7 @@ int web_cache_send(struct wreq *q)
 
     key_of(q, key, sizeof(key));
     q->keep = strlen(key) < sizeof(key) - 1;
-    if (stamp(w, &dv, &ch) < 0)
+    if (web_cache_stamp(w, &dv, &ch) < 0)
         return 0;
     for (e = w->cache; e; e = e->next) {
         if (strcmp(e->key, key) != 0)
@@ -83,7 +82,7 @@ void web_cache_put(struct wreq *q, const char *text, size_t len, const unsigned 
     if (!e)
         return;
     key_of(q, e->key, sizeof(e->key));
-    if (stamp(w, &e->data_version, &e->changes) < 0 || !(e->json = malloc(len + 1))) {
+    if (web_cache_stamp(w, &e->data_version, &e->changes) < 0 || !(e->json = malloc(len + 1))) {
         entry_free(e);
         return;
     }

@@ -49,6 +49,7 @@ struct web {
     int stopping;
     unsigned session_ttl;
     struct web_cached *cache;   /* answers of the counting reads, by path (web_cache.c) */
+    struct trends_job *trends_job;  /* the trends being counted (web_trend.c); NULL: none */
 };
 
 /* One kept answer: valid while the store is as it was (its data_version
@@ -64,6 +65,7 @@ struct web_cached {
 };
 
 struct wreq;
+struct trends_job;
 
 enum route_kind {
     R_GET,                      /* GET or HEAD */
@@ -105,6 +107,9 @@ int web_cache_send(struct wreq *q);
 void web_cache_put(struct wreq *q, const char *text, size_t len, const unsigned char *gz,
                    size_t gz_len);
 void web_cache_free(struct web *w);
+/* The store's state for the cache: *dv its PRAGMA data_version (other
+ * processes' commits), *ch this connection's total changes; 0 or -1. */
+int web_cache_stamp(struct web *w, int64_t *dv, int64_t *ch);
 
 /* Answers (web_answer.c): JSON (o is consumed); any body with the security
  * headers; {"error": {code, message}} in the officer's language; the

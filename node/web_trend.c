@@ -5,15 +5,19 @@
  * curves), by kecamatan (this week, the 4 weeks before, all 12), and the
  * villages that usually report (case reports in 3 or more of the 8 weeks
  * before this one) but have reported nothing this week, and this week's
- * priority cases with their response and outcome (the answer is kept until
- * the store changes, web_cache.c). Each list reads
+ * priority cases with their response and outcome, counted on the thread
+ * pool with a read connection of its own (below); the answer is kept until
+ * the store changes (web_cache.c). Each list reads
  * the reports of the 12 weeks once, by the event_date index. */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "http_server.h"
+#include "nodeconf.h"
 #include "store.h"
 #include "tz.h"
 #include "web_int.h"
@@ -44,14 +48,14 @@ static const struct {
 
 /* Adds under key one series per code, {code, counts: [TREND_WEEKS]}, from
  * sql's (week, code, n) rows; weeks[] are the Mondays, oldest first. */
-static int add_curve(struct store *s, cJSON *o, const char *key, const char *sql,
+static int add_curve(sqlite3 *db, cJSON *o, const char *key, const char *sql,
                      char weeks[TREND_WEEKS][11])
 {
-    sqlite3_stmt *st = store_stmt(s, sql);
+    sqlite3_stmt *st = NULL;
     cJSON *series = cJSON_AddArrayToObject(o, key), *one, *counts;
     int rc;
 
-    if (!st)
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, weeks[0], -1, SQLITE_TRANSIENT);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -79,24 +83,42 @@ static int add_curve(struct store *s, cJSON *o, const char *key, const char *sql
         counts = cJSON_GetObjectItem(one, "counts");
         cJSON_SetNumberValue(cJSON_GetArrayItem(counts, w), sqlite3_column_int(st, 2));
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
 /* Runs sql with ?1 = this week's Monday, ?2 = the first Monday counted,
  * and adds its rows under key. */
-static int add_list(struct store *s, cJSON *o, const char *key, const char *sql,
+static int add_list(sqlite3 *db, cJSON *o, const char *key, const char *sql,
                     const char *monday, const char *first)
 {
-    sqlite3_stmt *st = store_stmt(s, sql);
+    sqlite3_stmt *st = NULL;
     int rc;
 
-    if (!st)
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, first, -1, SQLITE_TRANSIENT);
     cJSON_AddItemToObject(o, key, web_rows_json(st, &rc));
-    return rc == SQLITE_DONE ? 0 : store_error(s, rc);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+/* The first column of sql's row (?1 = arg) as text into out (11+ bytes). */
+static int get_text(sqlite3 *db, const char *sql, const char *arg, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
 #define KECAMATAN_SQL \
@@ -132,22 +154,19 @@ static int add_list(struct store *s, cJSON *o, const char *key, const char *sql,
     " WHERE c.deleted = 0 AND c.kind = 'P' AND c.event_date >= ?1 AND ?2 IS NOT NULL" \
     " ORDER BY c.event_date, c.ref LIMIT 50"
 
-/* The answer of GET /api/v1/trends, or NULL when it was answered with an error. */
-static cJSON *trends_make(struct wreq *q)
+/* The answer of GET /api/v1/trends from db, the store of district; NULL
+ * with *r set when a read failed. */
+static cJSON *trends_make(sqlite3 *db, const char *district, int *r_out)
 {
-    struct store *s = q->w->d->store;
-    const struct tz_zone *z = tz_of_area(store_district(s));
-    char weeks[TREND_WEEKS][11], today[11];
-    const struct store_col col = { weeks[TREND_WEEKS - 1], 11 };
+    const struct tz_zone *z = tz_of_area(district);
+    char weeks[TREND_WEEKS][11], today[11], name[128] = "";
     cJSON *o = cJSON_CreateObject(), *arr, *totals;
     int r;
 
     tz_date(z, time(NULL), today);
-    r = store_get(s, "SELECT " MONDAY("?1"), today, &col, 1);
-    for (int i = TREND_WEEKS - 2; r == 0 && i >= 0; i--) {
-        const struct store_col prev = { weeks[i], 11 };
-        r = store_get(s, "SELECT date(?1, '-7 days')", weeks[i + 1], &prev, 1);
-    }
+    r = get_text(db, "SELECT " MONDAY("?1"), today, weeks[TREND_WEEKS - 1], 11);
+    for (int i = TREND_WEEKS - 2; r == 0 && i >= 0; i--)
+        r = get_text(db, "SELECT date(?1, '-7 days')", weeks[i + 1], weeks[i], 11);
     arr = cJSON_AddArrayToObject(o, "weeks");
     for (int i = 0; r == 0 && i < TREND_WEEKS; i++)
         cJSON_AddItemToArray(arr, cJSON_CreateString(weeks[i]));
@@ -156,36 +175,145 @@ static cJSON *trends_make(struct wreq *q)
     cJSON_AddNumberToObject(o, "silent_min_weeks", SILENT_MIN_WEEKS);
     cJSON_AddNumberToObject(o, "silent_window_weeks", SILENT_WINDOW_WEEKS);
     for (size_t i = 0; r == 0 && i < sizeof(curves) / sizeof(curves[0]); i++)
-        r = add_curve(s, o, curves[i].key, curves[i].sql, weeks);
+        r = add_curve(db, o, curves[i].key, curves[i].sql, weeks);
     if (r == 0)
-        r = add_list(s, o, "by_kecamatan", KECAMATAN_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+        r = add_list(db, o, "by_kecamatan", KECAMATAN_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
     if (r == 0)
-        r = add_list(s, o, "silent", SILENT_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+        r = add_list(db, o, "silent", SILENT_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
     if (r == 0)
-        r = add_list(s, o, "p_cases", P_CASES_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+        r = add_list(db, o, "p_cases", P_CASES_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+    if (r == 0)
+        r = get_text(db, "SELECT name FROM area WHERE code = ?1", district, name, sizeof(name));
     if (r == 0) {
-        char name[128] = "";
-        const struct store_col nc = { name, sizeof(name) };
-        (void) store_get(s, "SELECT name FROM area WHERE code = ?1", store_district(s), &nc, 1);
-        cJSON_AddStringToObject(o, "district", store_district(s));
+        cJSON_AddStringToObject(o, "district", district);
         cJSON_AddStringToObject(o, "district_name", name);
-        r = add_list(s, o, "totals", TOTALS_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+        r = add_list(db, o, "totals", TOTALS_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
         totals = cJSON_DetachItemFromObject(o, "totals");
         cJSON_AddItemToObject(o, "totals", cJSON_DetachItemFromArray(totals, 0));
         cJSON_Delete(totals);
     }
+    *r_out = r;
     if (r < 0) {
         cJSON_Delete(o);
-        web_send_store_error(q, r);
         return NULL;
     }
     return o;
 }
 
+/* ------------------------------------------------------------------ on the thread pool */
+
+/* Counting 12 weeks of a large store takes long (a second at 100,000
+ * records on a busy board): it runs on libuv's thread pool with a read
+ * connection of its own (WAL: it sees the store as it was when it began,
+ * and writers go on), so the loop keeps answering everyone else. */
+struct trends_waiter {
+    struct trends_waiter *next;
+    struct http_conn *c;
+    const struct http_req *r;       /* valid until answered */
+    const char *lang;
+};
+
+struct trends_job {
+    uv_work_t req;
+    struct web *w;
+    struct trends_waiter *waiting;  /* every request this count answers */
+    char path[1024];
+    char district[8];
+    int64_t data_version, changes;  /* the store when the count began */
+    cJSON *out;
+    int rc;
+};
+
+static void trends_work(uv_work_t *req)
+{
+    struct trends_job *j = req->data;
+    sqlite3 *db = NULL;
+
+    j->rc = -EIO;
+    if (sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+        SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        sqlite3_exec(db, "PRAGMA cache_size = -1024", NULL, NULL, NULL);
+        j->out = trends_make(db, j->district, &j->rc);
+    }
+    sqlite3_close(db);
+}
+
+static void trends_done(uv_work_t *req, int status)
+{
+    struct trends_job *j = req->data;
+    struct web *w = j->w;
+    struct trends_waiter *x, *next;
+    int64_t dv, ch;
+    /* kept only when nothing was written while it counted */
+    int keep = status == 0 && j->out && web_cache_stamp(w, &dv, &ch) == 0 &&
+               dv == j->data_version && ch == j->changes;
+
+    w->refs--;
+    w->trends_job = NULL;
+    for (x = j->waiting; x; x = next) {
+        struct wreq q = { .w = w, .c = x->c, .r = x->r, .lang = x->lang, .keep = keep };
+        cJSON *o = status == 0 && j->out ? cJSON_Duplicate(j->out, 1) : NULL;
+        next = x->next;
+        if (o)
+            web_send_json(&q, 200, o, NULL);
+        else
+            web_send_store_error(&q, status < 0 ? -EIO : j->rc < 0 ? j->rc : -ENOMEM);
+        keep = 0;
+        http_conn_unref(x->c);
+        free(x);
+    }
+    cJSON_Delete(j->out);
+    free(j);
+    if (w->refs == 0)
+        web_free(w);
+}
+
+/* Adds q to the requests job answers; 0 or -ENOMEM. */
+static int trends_wait(struct trends_job *j, struct wreq *q)
+{
+    struct trends_waiter *x = calloc(1, sizeof(*x));
+
+    if (!x)
+        return -ENOMEM;
+    x->c = q->c;
+    x->r = q->r;
+    x->lang = q->lang;
+    x->next = j->waiting;
+    j->waiting = x;
+    http_conn_ref(q->c);
+    return 0;
+}
+
+/* A count already running answers this request too: ten officers opening
+ * the dashboard at once cost one count and one connection. */
 void web_api_trends(struct wreq *q)
 {
-    cJSON *o = trends_make(q);
+    struct web *w = q->w;
+    struct trends_job *j = w->trends_job;
 
-    if (o)
-        web_send_json(q, 200, o, NULL);
+    if (j) {
+        if (trends_wait(j, q) < 0)
+            web_send_store_error(q, -ENOMEM);
+        return;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j || web_cache_stamp(w, &j->data_version, &j->changes) < 0 || trends_wait(j, q) < 0) {
+        free(j);
+        web_send_store_error(q, -ENOMEM);
+        return;
+    }
+    j->w = w;
+    snprintf(j->path, sizeof(j->path), "%s", w->d->cfg->db_path);
+    snprintf(j->district, sizeof(j->district), "%s", store_district(w->d->store));
+    j->req.data = j;
+    if (uv_queue_work(w->d->loop, &j->req, trends_work, trends_done) < 0) {
+        http_conn_unref(q->c);
+        free(j->waiting);
+        free(j);
+        web_send_store_error(q, -EIO);
+        return;
+    }
+    w->trends_job = j;
+    w->refs++;
 }
