@@ -90,12 +90,16 @@ int validate_record_json_all(struct validator *v, enum rec_kind kind, const cJSO
 {
     const struct rec_kind_info *k = rec_kind(kind);
     struct store *s = validator_store(v);
-    cJSON *copy = cJSON_Duplicate(doc, 1);
     char seen[VERR_ALL_MAX][48], top[48];
+    cJSON *copy;
     int n = 0, r;
 
+    r = validate_record_json(v, kind, doc, out, &errs[0]);
+    if (r != -EINVAL)
+        return r;                   /* passed (the usual case: no copy), or the store failed */
+    copy = cJSON_Duplicate(doc, 1);
     if (!copy)
-        return -ENOMEM;
+        return 1;                   /* the first refusal at least */
     if (max > VERR_ALL_MAX)
         max = VERR_ALL_MAX;
     for (;;) {
