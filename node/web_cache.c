@@ -3,7 +3,9 @@
  * (sqlite3_total_changes64) or of another process, an SMS run or a sync
  * (PRAGMA data_version). Ten officers on the dashboard then cost one
  * count, and nobody sees an answer older than the store. At most
- * CACHE_MAX answers (one per path and query), the oldest dropped first. */
+ * CACHE_MAX answers (one per path and query) and CACHE_BYTES in all, the
+ * oldest dropped first: the cache stays within the board's memory budget
+ * whatever queries are asked. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@
 #include "web_int.h"
 
 #define CACHE_MAX 16
+#define CACHE_BYTES (768 * 1024)    /* all kept answers together, plain and gzip */
 
 int web_cache_stamp(struct web *w, int64_t *dv, int64_t *ch)
 {
@@ -61,8 +64,10 @@ int web_cache_send(struct wreq *q)
             snprintf(headers, sizeof(headers), "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
             web_send_body(q, 200, "application/json; charset=utf-8", headers,
                           (const char *)e->gz, e->gz_len);
-        } else {
+        } else if (e->json) {
             web_send_body(q, 200, "application/json; charset=utf-8", NULL, e->json, e->len);
+        } else {
+            return 0;                       /* kept compressed only: count for this client */
         }
         q->keep = 0;
         return 1;
@@ -75,31 +80,42 @@ void web_cache_put(struct wreq *q, const char *text, size_t len, const unsigned 
 {
     struct web *w = q->w;
     struct web_cached *e, **pp;
+    size_t bytes;
     int n = 0;
 
     q->keep = 0;
+    if ((gz ? gz_len : len) > CACHE_BYTES / 2)
+        return;                         /* too big to keep */
     e = calloc(1, sizeof(*e));
     if (!e)
         return;
     key_of(q, e->key, sizeof(e->key));
-    if (web_cache_stamp(w, &e->data_version, &e->changes) < 0 || !(e->json = malloc(len + 1))) {
+    /* an answer sent gzip-compressed is kept so only: a client that does not
+     * take gzip (rare) has it counted again */
+    if (web_cache_stamp(w, &e->data_version, &e->changes) < 0 ||
+        (gz ? !(e->gz = malloc(gz_len)) : !(e->json = malloc(len + 1)))) {
         entry_free(e);
         return;
     }
-    memcpy(e->json, text, len + 1);
-    e->len = len;
-    if (gz && (e->gz = malloc(gz_len)) != NULL) {
+    if (gz) {
         memcpy(e->gz, gz, gz_len);
         e->gz_len = gz_len;
+    } else {
+        memcpy(e->json, text, len + 1);
+        e->len = len;
     }
-    /* the same key's old answer goes; past CACHE_MAX the oldest */
+    /* the same key's old answer goes; past CACHE_MAX or CACHE_BYTES the oldest */
+    bytes = e->len + e->gz_len;
     for (pp = &w->cache; *pp;) {
         struct web_cached *x = *pp;
-        if (strcmp(x->key, e->key) == 0 || ++n >= CACHE_MAX) {
+        if (strcmp(x->key, e->key) == 0 || n + 1 >= CACHE_MAX ||
+            bytes + x->len + x->gz_len > CACHE_BYTES) {
             *pp = x->next;
             entry_free(x);
             continue;
         }
+        n++;
+        bytes += x->len + x->gz_len;
         pp = &x->next;
     }
     e->next = w->cache;

@@ -58,9 +58,9 @@ struct web_cached {
     struct web_cached *next;
     char key[160];              /* path?query */
     int64_t data_version, changes;
-    char *json;                 /* the answer's body */
+    char *json;                 /* the answer's body, or NULL when kept compressed only */
     size_t len;
-    unsigned char *gz;          /* the same gzip-compressed, or NULL */
+    unsigned char *gz;          /* the answer gzip-compressed, or NULL */
     size_t gz_len;
 };
 

@@ -81,7 +81,8 @@ function sendDrafts() {
     let list = [];
     try { list = await draftList(); } catch (e) { return; }
     for (const d of list) {
-      if (d.failed) continue;
+      /* a draft goes under the officer who made it, not whoever logs in next */
+      if (d.failed || (d.officer && session && d.officer !== session.officer.phone)) continue;
       const r = await api('POST', d.path, d.body, { 'Idempotency-Key': d.key });
       if (r.status === 200 || r.status === 201) await draftDelete(d.key);
       else if (r.status === 0 || r.status === 401 || r.status === 503) break;

@@ -344,6 +344,53 @@ class Map(unittest.TestCase):
         self.assertEqual([(a['code'], a['name']) for a in m['areas']], [('320101', 'Cibinong')])
 
 
+class Assets(unittest.TestCase):
+    """Pages and libraries gzip-compressed to browsers that take it, revalidated
+    by ETag; long JSON answers compressed too; kept answers follow the store."""
+
+    def test_gzip_etag_and_kept_answers(self):
+        import gzip
+        node = vet_node()
+        with nodetest.Daemon(node) as d:
+            c = nodetest.Client(d.port)
+            self.assertEqual(c.login(*VET)[0], 200)
+            for name, kind in [('app.js', 'text/javascript'), ('chart.min.js', 'text/javascript'),
+                               ('leaflet.min.js', 'text/javascript'), ('sw.js', 'text/javascript'),
+                               ('manifest.webmanifest', 'application/manifest+json')]:
+                st, h, plain = c.request('GET', '/' + name)
+                self.assertEqual((st, h['content-type'].split(';')[0]), (200, kind), name)
+                self.assertNotIn('content-encoding', h)
+                st, hz, z = c.request('GET', '/' + name, headers={'Accept-Encoding': 'gzip, br'})
+                self.assertEqual((st, hz.get('content-encoding')), (200, 'gzip'), name)
+                self.assertEqual(gzip.decompress(z), plain, name)
+                self.assertLess(len(z), len(plain))
+                st, h304, body = c.request('GET', '/' + name, headers={'If-None-Match': h['etag']})
+                self.assertEqual((st, body), (304, b''), name)
+                st, _, _ = c.request('GET', '/' + name, headers={'Accept-Encoding': 'gzip;q=0'})
+            st, h, _ = c.request('GET', '/app.js', headers={'Accept-Encoding': 'gzip;q=0'})
+            self.assertNotIn('content-encoding', h)
+            for i in range(30):                         # a map answer over 4 KB
+                st, j = c.post('/api/v1/reports', {
+                    'kind': 'U', 'village': VILLAGE, 'signs': ['DIA'], 'event_date': days_ago(1),
+                    'lat': -6.4 - i / 1000, 'lon': 106.8, 'animals': [{'species': 'SP', 'sick': 1}]})
+                self.assertEqual(st, 201, j)
+            st, h, z = c.request('GET', '/api/v1/map', headers={'Accept-Encoding': 'gzip'})
+            self.assertEqual((st, h.get('content-encoding')), (200, 'gzip'))
+            first = json.loads(gzip.decompress(z))
+            self.assertEqual(len(first['features']), 30)
+            st, h, z2 = c.request('GET', '/api/v1/map', headers={'Accept-Encoding': 'gzip'})
+            self.assertEqual(gzip.decompress(z2), gzip.decompress(z))     # the kept answer
+            st, _, raw = c.request('GET', '/api/v1/map')                  # and without gzip
+            self.assertEqual(json.loads(raw), first)
+            # another process writes: the next answer counts again
+            con = sqlite3.connect(node.db, timeout=30)
+            con.execute("UPDATE case_report SET deleted = 1 WHERE ref = (SELECT max(ref) FROM case_report)")
+            con.commit()
+            con.close()
+            st, _, raw = c.request('GET', '/api/v1/map')
+            self.assertEqual(len(json.loads(raw)['features']), 29)
+
+
 if __name__ == '__main__':
     EXE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
