@@ -343,6 +343,36 @@ class Map(unittest.TestCase):
         self.assertEqual(m['unplaced'], 1)
         self.assertEqual([(a['code'], a['name']) for a in m['areas']], [('320101', 'Cibinong')])
 
+    def test_a_gazetteer_places_villages(self):
+        node = vet_node()
+        csv = os.path.join(node.tmp, 'points.csv')
+        with open(csv, 'w') as fp:
+            fp.write('code,lat,lon\n32.01.01.1002,-6.47,106.85\n32.01.02,-6.5,106.9\n'
+                     '3202011001,-6.9,106.9\n3201011003,95,106\n3201011004,x,106\n3201011005\n')
+        r = node.run('points', csv)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {'loaded': 2, 'refused': 4})
+        for why in ('line 4: not a kecamatan or village of this district: 3202011001',
+                    'line 5: the point is not in Indonesia', 'line 6: latitude is not a number',
+                    'line 7: want code,lat,lon'):
+            self.assertIn(why, r.stderr)
+        with nodetest.Daemon(node) as d:
+            c = nodetest.Client(d.port)
+            self.assertEqual(c.login(*VET)[0], 200)
+            for village, point in [('3201011002', (-6.40, 106.80)), ('3201011002', None),
+                                   ('3201022002', None)]:
+                body = {'kind': 'U', 'village': village, 'signs': ['DIA'], 'event_date': days_ago(1),
+                        'animals': [{'species': 'SP', 'sick': 1}]}
+                if point:
+                    body['lat'], body['lon'] = point
+                self.assertEqual(c.post('/api/v1/reports', body)[0], 201)
+            st, m = c.get('/api/v1/map?days=30')
+        got = sorted((f['properties']['placed'], [round(x, 3) for x in f['geometry']['coordinates']])
+                     for f in m['features'])
+        # the gazetteer's point wins over the mean of the village's located reports
+        self.assertEqual(got, [('gps', [106.8, -6.4]), ('kecamatan', [106.9, -6.5]),
+                               ('village', [106.85, -6.47])])
+
 
 class Assets(unittest.TestCase):
     """Pages and libraries gzip-compressed to browsers that take it, revalidated
