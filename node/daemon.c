@@ -48,8 +48,10 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
 {
     struct store_opts so = config_store_opts(cfg, 0);
     struct daemon d = { .cfg = cfg };
+    const char *gateway = NULL;
     const struct cmdopt opts[] = {
         { "listen", CMDOPT_TEXT, &d.listen }, { "sms-spool", CMDOPT_TEXT, &d.sms_spool },
+        { "sms-gateway", CMDOPT_TEXT, &gateway },
         { "hub", CMDOPT_TEXT, &d.hub_url }, { "ca", CMDOPT_TEXT, &d.ca_file } };
     /* web forms and SMS add rows at the ends of the B-trees, and a smaller
      * cache keeps the long-running process small (docs/performance.md) */
@@ -60,6 +62,10 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
     r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
     if (r != argc)
         return -EDOM;
+    if (gateway && config_set(cfg, "sms.gateway", gateway) < 0) {
+        log_error("--sms-gateway: '%s' is not gammu or smstools", gateway);
+        return -EDOM;
+    }
     log_setup("sikhnas-node", 1);
     r = store_open(cfg->db_path, &so, &d.store);
     if (r < 0)

@@ -58,8 +58,10 @@ static void usage(FILE *fp)
         "                                       (the token from `sikhnas-hub node add`)\n"
         "  sync [--hub URL] [--ca FILE] [--retry-for S] [--retries N]   push the outbox, pull\n"
         "                                       changes; once (rides out outages for S s, 60)\n"
-        "  sms process --spool DIR              handle the SMS spool's incoming files once\n"
-        "  run [--listen HOST:PORT] [--sms-spool DIR] [--hub URL] [--ca FILE]   the daemon\n"
+        "  sms process --spool DIR [--gateway gammu|smstools]   handle the SMS spool's\n"
+        "                                       incoming files once (default: sms.gateway)\n"
+        "  run [--listen HOST:PORT] [--sms-spool DIR --sms-gateway gammu|smstools]\n"
+        "      [--hub URL] [--ca FILE]          the daemon\n"
         "  version\n"
         "\n"
         "options:\n"
@@ -484,7 +486,7 @@ static int cmd_sms(struct ctx *c)
     int r = config_open_store(&c->cfg, 0, &s);
 
     if (r == 0)
-        r = sms_cmd(s, c->argc, c->argv);
+        r = sms_cmd(s, &c->cfg, c->argc, c->argv);
     store_close(s);
     return r;
 }

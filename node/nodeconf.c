@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-enum cfg_type { CFG_UINT, CFG_PATH, CFG_SYNC, CFG_LEVEL };
+enum cfg_type { CFG_UINT, CFG_PATH, CFG_SYNC, CFG_LEVEL, CFG_GATEWAY };
 
 struct cfg_opt {
     const char *name;
@@ -66,6 +66,8 @@ static const struct cfg_opt cfg_opts[] = {
       "first push batch size on the wire; halves after a timeout, grows after successes" },
     { "sync.timeout_s",        CFG_UINT,  CFG_AT(sync_timeout_s),  "120",   2, 3600,
       "one sync request may take this long; a timeout halves the next batch" },
+    { "sms.gateway",           CFG_GATEWAY, CFG_AT(sms_gateway),   "",      0, 0,
+      "gammu or smstools: the daemon that reads the SMS spool (--sms-gateway overrides)" },
 };
 
 static int set_opt(struct node_config *c, const struct cfg_opt *o, const char *value)
@@ -107,6 +109,12 @@ static int set_opt(struct node_config *c, const struct cfg_opt *o, const char *v
         }
         return -EINVAL;
     }
+    case CFG_GATEWAY:
+        if (!value[0]) {
+            *(enum sms_gateway *)(void *)dst = SMS_GATEWAY_UNSET;
+            return 0;
+        }
+        return sms_gateway_parse(value, (enum sms_gateway *)(void *)dst);
     }
     return -EINVAL;
 }

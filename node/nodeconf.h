@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "sms_gateway.h"
 #include "store.h"
 
 struct node_config {
@@ -27,6 +28,7 @@ struct node_config {
     unsigned sync_interval_s;     /* the daemon's sync period */
     unsigned sync_batch_kib;      /* first push batch size on the wire */
     unsigned sync_timeout_s;      /* one sync request, end to end */
+    enum sms_gateway sms_gateway; /* the daemon that reads the SMS spool (unset: none) */
 };
 
 /* The store settings of c as options for store_open(). */

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "outbox.h"
+#include "sms_gateway.h"
 #include "strbuf.h"
 
 /* Binds text, or leaves the parameter NULL when it is empty (store_stmt()
@@ -436,6 +437,7 @@ int node_status(struct store *s, FILE *fp, int json)
     } else {
         cJSON_AddNullToObject(o, "oldest_unsent_age_s");
     }
+    (void) sms_status_add(s, o);             /* the SMS spool: replies not picked up */
 
     if (json) {
         char *text = cJSON_Print(o);
@@ -459,6 +461,7 @@ int node_status(struct store *s, FILE *fp, int json)
             fprintf(fp, "oldest unsent:   %.0f s old\n",
                     cJSON_GetNumberValue(cJSON_GetObjectItem(o, "oldest_unsent_age_s")));
         fprintf(fp, "schema version:  %d\n", store_schema_version(s));
+        sms_status_print(o, fp);
     }
     cJSON_Delete(o);
     return 0;

@@ -95,6 +95,10 @@ static int decode_body(struct sms_file *m, const unsigned char *p, size_t len, i
     }
     if (!raw)
         return -ENOMEM;
+    /* gammu-smsd (InboxFormat = unicode) ends the text with zero code
+     * units; they are not part of the message */
+    while (enc == 2 && n && raw[n - 1] == '\0')
+        n--;
     /* the text handed on is valid UTF-8 without NUL; invalid bytes are U+FFFD */
     m->text = malloc(n * 3 + 1);
     if (!m->text) {
@@ -242,8 +246,8 @@ int sms_file_parse(const char *name, const unsigned char *buf, size_t len, struc
             trim_copy(a, sizeof(a), val, vl);
             if (strncasecmp(a, "UCS", 3) == 0 || strcasecmp(a, "Unicode") == 0)
                 enc = 1;
-            else if (strcasecmp(a, "ISO") == 0 || strcasecmp(a, "GSM") == 0)
-                enc = 3;
+            else if (strncasecmp(a, "ISO", 3) == 0 || strcasecmp(a, "GSM") == 0)
+                enc = 3;                /* "ISO", as smsd writes it, or "ISO8859-15" */
         }
         i = e + 1;
     }

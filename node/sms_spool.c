@@ -27,10 +27,17 @@
 #include "sms_file.h"
 #include "fileio.h"
 
+#define STUCK_MAX 128           /* answered files that could not be moved out */
+
 struct sms_spool {
     char dir[1024];
-    int gammu;                /* the last message came from gammu: answer like gammu */
+    enum sms_gateway gateway; /* the format of outgoing files: set, never guessed */
+    int told_mismatch;        /* logged once: an incoming file of the other gateway */
     unsigned seq;             /* outgoing file names */
+    /* incoming files answered but not movable to processed/ (permissions):
+     * skipped until a restart, so they are not answered on every pass */
+    struct { char name[256]; struct timespec mtime; } stuck[STUCK_MAX];
+    int n_stuck;
 };
 
 /* ---------------------------------------------------------------- files */
@@ -160,7 +167,7 @@ static int send_file(void *ctx, const char *phone, const char *text, char *name,
         if ((unsigned char)*p >= 0x80)
             ascii = 0;
     sp->seq++;
-    if (sp->gammu) {
+    if (sp->gateway == SMS_GATEWAY_GAMMU) {
         /* OUT<priority><date>_<time>_<serial>_<recipient>_<note>.txt, text only */
         snprintf(fname, sizeof(fname), "OUTA%s_%02u_%s_sikhnas%ld.txt", stamp, sp->seq % 100,
                  phone, (long)getpid());
@@ -178,12 +185,32 @@ static int send_file(void *ctx, const char *phone, const char *text, char *name,
 
 /* ---------------------------------------------------------------- passes */
 
-int sms_spool_open(const char *dir, struct sms_spool **ret)
+/* Debian's smstools makes the spool's folders sticky: then only the owner
+ * of a file (or of the folder) may rename it, and the node could not move
+ * the gateway's files out of incoming/. Said once, at the start. */
+static void warn_sticky(const char *dir)
+{
+    char path[1200];
+    struct stat st;
+
+    path_join(path, sizeof(path), dir, "incoming", NULL);
+    if (stat(path, &st) == 0 && (st.st_mode & S_ISVTX) && st.st_uid != geteuid() &&
+        geteuid() != 0)
+        log_warning("sms: %s has the sticky bit: this user cannot move the gateway's files "
+                    "out of it (chmod -t it; docs/sms.md, Permissions)", path);
+}
+
+int sms_spool_open(const char *dir, enum sms_gateway gateway, struct sms_spool **ret)
 {
     static const char *const subs[] = { "incoming", "outgoing", "processed", "failed", "tmp" };
     struct sms_spool *sp;
     char path[1200];
 
+    if (gateway == SMS_GATEWAY_UNSET) {
+        log_error("sms: which gateway reads %s? set sms.gateway = gammu or smstools in the "
+                  "config, or --sms-gateway (run) / --gateway (sms process)", dir);
+        return -EDOM;
+    }
     if (strlen(dir) >= sizeof(sp->dir) - 16)
         return -ENAMETOOLONG;
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
@@ -193,10 +220,12 @@ int sms_spool_open(const char *dir, struct sms_spool **ret)
         if (mkdir(path, 0750) < 0 && errno != EEXIST)
             return log_errno(LOG_ERR, -errno, "sms: cannot create '%s'", path);
     }
+    warn_sticky(dir);
     sp = calloc(1, sizeof(*sp));
     if (!sp)
         return -ENOMEM;
     snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
+    sp->gateway = gateway;
     *ret = sp;
     return 0;
 }
@@ -270,6 +299,17 @@ static int list_incoming(struct sms_spool *sp, struct entry **ret, int *n_ret, i
     return 0;
 }
 
+/* 1 when e was answered already but could not be moved out (same mtime). */
+static int is_stuck(const struct sms_spool *sp, const struct entry *e)
+{
+    for (int k = 0; k < sp->n_stuck; k++)
+        if (strcmp(sp->stuck[k].name, e->name) == 0 &&
+            sp->stuck[k].mtime.tv_sec == e->mtime.tv_sec &&
+            sp->stuck[k].mtime.tv_nsec == e->mtime.tv_nsec)
+            return 1;
+    return 0;
+}
+
 int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v,
                       int min_age_ms, struct sms_spool_stats *stats)
 {
@@ -282,6 +322,9 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
     r = sms_flush(s, 0, 0, send_file, sp);           /* left over from a crash */
     if (r < 0)
         return log_errno(LOG_ERR, r, "sms: cannot write queued replies to %s/outgoing", sp->dir);
+    if (r > 0)
+        log_notice("sms: wrote %d reply/alert file(s) committed before a stop or crash (%s "
+                   "format)", r, sms_gateway_name(sp->gateway));
     stats->sent += r;
     r = list_incoming(sp, &e, &n, &more);
     if (r < 0)
@@ -295,6 +338,8 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         long long age_ms = (long long)(now.tv_sec - e[i].mtime.tv_sec) * 1000 +
                            (now.tv_nsec - e[i].mtime.tv_nsec) / 1000000;
 
+        if (is_stuck(sp, &e[i]))
+            continue;
         if (min_age_ms > 0 && age_ms < min_age_ms) {
             stats->waiting++;
             continue;
@@ -339,7 +384,12 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         }
         stats->handled++;
         stats->duplicates += res.duplicate;
-        sp->gammu = m.gammu;
+        if (m.gammu != (sp->gateway == SMS_GATEWAY_GAMMU) && !sp->told_mismatch) {
+            sp->told_mismatch = 1;
+            log_warning("sms: %s is a %s file, but sms.gateway = %s: replies are written for "
+                        "%s; check the setting", e[i].name, m.gammu ? "gammu" : "smstools",
+                        sms_gateway_name(sp->gateway), sms_gateway_name(sp->gateway));
+        }
         log_info("sms: %s from %s: %s%s%s%s", e[i].name, m.sender,
                  res.duplicate ? "duplicate, " : "",
                  res.status == SMS_SAVED ? "saved" : res.status == SMS_ANSWERED ? "answered" :
@@ -353,7 +403,14 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
         }
         stats->sent += r;
         r = move_to(sp->dir, e[i].name, "processed", NULL, 0);
-        if (r < 0) {
+        if (r < 0 && sp->n_stuck < STUCK_MAX) {
+            log_errno(LOG_ERR, r, "sms: cannot move %s to processed/ (answered; not read again "
+                      "until a restart): can this user rename the gateway's files in "
+                      "incoming/? (docs/sms.md, Permissions)", e[i].name);
+            snprintf(sp->stuck[sp->n_stuck].name, sizeof(sp->stuck[0].name), "%s", e[i].name);
+            sp->stuck[sp->n_stuck++].mtime = e[i].mtime;
+            r = 0;
+        } else if (r < 0) {
             log_errno(LOG_ERR, r, "sms: cannot move %s to processed/", e[i].name);
             break;
         }
@@ -364,10 +421,12 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
 
 /* ---------------------------------------------------------------- command line */
 
-int sms_cmd(struct store *s, int argc, char **argv)
+int sms_cmd(struct store *s, const struct node_config *cfg, int argc, char **argv)
 {
-    const char *dir = NULL;
-    const struct cmdopt opts[] = { { "spool", CMDOPT_TEXT, &dir } };
+    const char *dir = NULL, *gw_name = NULL;
+    enum sms_gateway gw = cfg->sms_gateway;
+    const struct cmdopt opts[] = { { "spool", CMDOPT_TEXT, &dir },
+                                   { "gateway", CMDOPT_TEXT, &gw_name } };
     struct sms_spool_stats st, total = {0};
     struct sms_spool *sp = NULL;
     struct validator *v = NULL;
@@ -377,10 +436,16 @@ int sms_cmd(struct store *s, int argc, char **argv)
     if (r < 0)
         return r;
     if (!dir || r != argc - 1 || strcmp(argv[r], "process") != 0) {
-        log_error("sms needs a subcommand and a spool: process --spool DIR");
+        log_error("sms needs a subcommand and a spool: process --spool DIR [--gateway G]");
         return -EDOM;
     }
-    r = sms_spool_open(dir, &sp);
+    if (gw_name && sms_gateway_parse(gw_name, &gw) < 0) {
+        log_error("sms: unknown gateway '%s' (gammu or smstools)", gw_name);
+        return -EDOM;
+    }
+    r = sms_spool_open(dir, gw, &sp);
+    if (r == 0)
+        sms_gateway_remember(s, dir, gw);
     if (r == 0)
         r = validator_new(s, &v);
     /* passes until nothing is left that can be handled now (bounded) */
@@ -478,8 +543,11 @@ static int sms_start(struct daemon *d)
     if (!sd)
         return -ENOMEM;
     sd->d = d;
-    r = sms_spool_open(d->sms_spool, &sd->sp);
+    r = sms_spool_open(d->sms_spool, d->cfg->sms_gateway, &sd->sp);
+    if (r == 0)
+        sms_gateway_remember(d->store, d->sms_spool, d->cfg->sms_gateway);
     if (r < 0) {
+        sms_spool_free(sd->sp);
         free(sd);
         return r;
     }
@@ -496,7 +564,8 @@ static int sms_start(struct daemon *d)
                     uv_strerror(r), RESCAN_MS / 1000);
     uv_timer_start(&sd->rescan, on_rescan, RESCAN_MS, RESCAN_MS);
     uv_timer_start(&sd->soon, on_soon, 0, 0);          /* what arrived while we were down */
-    log_notice("sms: reading %s (smstools3 or gammu files)", d->sms_spool);
+    log_notice("sms: reading %s, writing replies for %s", d->sms_spool,
+               sms_gateway_name(d->cfg->sms_gateway));
     return 0;
 }
 

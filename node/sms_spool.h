@@ -14,6 +14,8 @@
 #include <stddef.h>
 
 #include "daemon.h"
+#include "nodeconf.h"
+#include "sms_gateway.h"
 #include "store.h"
 #include "validate.h"
 
@@ -30,8 +32,9 @@ struct sms_spool_stats {
     int waiting;          /* files left for a later pass: too young, busy store, pass full */
 };
 
-/* Opens the spool at dir, creating the folders that are missing. */
-int  sms_spool_open(const char *dir, struct sms_spool **ret);
+/* Opens the spool at dir, creating the folders that are missing; outgoing
+ * files are written in gateway's format (UNSET is refused: -EDOM). */
+int  sms_spool_open(const char *dir, enum sms_gateway gateway, struct sms_spool **ret);
 void sms_spool_free(struct sms_spool *sp);     /* NULL is a no-op */
 
 /* One pass: writes outgoing files still queued from an earlier run, then
@@ -43,10 +46,12 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
                       int min_age_ms, struct sms_spool_stats *stats);
 
 /* The `run --sms-spool DIR` module: uv_fs_event on incoming/ plus a rescan
- * every 10 s as a safety net. */
+ * every 10 s as a safety net. Its first pass, at start, writes the replies
+ * committed but not yet written (a crash, a kill) in the configured format. */
 extern const struct daemon_module sms_module;
 
-/* `sikhnas-node sms process --spool DIR`: one pass over what is there now. */
-int sms_cmd(struct store *s, int argc, char **argv);
+/* `sikhnas-node sms process --spool DIR [--gateway G]`: one pass over what
+ * is there now; the gateway is cfg's sms.gateway unless --gateway names it. */
+int sms_cmd(struct store *s, const struct node_config *cfg, int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "http_server.h"
 #include "outbox.h"
+#include "sms_gateway.h"
 #include "store.h"
 #include "strbuf.h"
 #include "tz.h"
@@ -275,5 +276,6 @@ void web_api_dashboard(struct wreq *q)
         cJSON_AddStringToObject(o, "link", "up");
     if (err_at[0] && strcmp(err_at, ok) > 0)
         cJSON_AddStringToObject(o, "last_error", err);
+    (void) sms_status_add(s, o);        /* "sms": the spool's health, with its warning */
     web_send_json(q, 200, o, NULL);
 }

@@ -139,4 +139,4 @@ if [ "${SIKHNAS_NO_DAEMON:-}" = 1 ]; then
     exit 0
 fi
 say "node daemon: web UI http://$web (login 0811000001 / sikhnas-demo), SMS spool var/sms; Ctrl-C stops it"
-exec "$node" --db "$db" run --listen "$web" --sms-spool "$top/var/sms"
+exec "$node" --db "$db" run --listen "$web" --sms-spool "$top/var/sms" --sms-gateway smstools

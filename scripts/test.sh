@@ -1,8 +1,9 @@
 #!/bin/sh
 # test.sh - the one command that runs every test, on a fresh Debian 12
 # machine as root: installs what is missing (apt, npm), builds, and runs
-#   1. every suite of the normal build (unit, cli, fuzz, sms, integration
-#      with a real PostgreSQL + PostGIS, browser, cluster),
+#   1. every suite of the normal build (unit, cli, fuzz, sms, sms-gateway
+#      with gammu-smsd and smstools, integration with a real PostgreSQL +
+#      PostGIS, browser, cluster),
 #   2. the same code under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. the node cross-built for arm64 with its unit tests under qemu-user.
 # It ends with "N passed, N failed" and exits non-zero if anything failed.

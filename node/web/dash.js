@@ -98,6 +98,7 @@ async function showDashboard(seq) {
     topSeries(w.by_sign, 3, 'sign').map(s => Object.assign(s, { label: 'U: ' + s.label })));
   clear(main).append(
     el('h1', { text: t('dashboard') }),
+    ...(d.sms && d.sms.warning ? [el('div', { class: 'notice bad', role: 'alert', id: 'sms-warning', text: 'SMS: ' + d.sms.warning })] : []),
     el('div', { class: 'stats' },
       el('div', { class: 'stat', id: 'stat-outbox' }, el('b', { text: d.outbox }), t('outbox')),
       el('div', { class: 'stat' }, el('b', { text: d.reports_total }), t('total')),

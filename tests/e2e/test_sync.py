@@ -556,7 +556,7 @@ def test_daemon_syncs_soon_after_sms():
         os.makedirs(os.path.join(spool, sub))
     conf = os.path.join(node.tmp, 'node.ini')
     with open(conf, 'w') as f:
-        f.write('[sync]\ninterval_s = 600\n')
+        f.write('[sync]\ninterval_s = 600\n[sms]\ngateway = smstools\n')
     logf = open(os.path.join(node.tmp, 'run.log'), 'w')
     p = subprocess.Popen([NODE_EXE, '--db', node.db, '--config', conf, 'run', '--sms-spool',
                           spool], stdout=logf, stderr=logf)

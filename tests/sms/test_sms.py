@@ -46,7 +46,7 @@ def sms_fits(text):
 class Spool:
     """A node with officers and an smstools3-style spool."""
 
-    def __init__(self):
+    def __init__(self, prime=True):
         self.node = nodetest.Node(EXE)
         self.dir = os.path.join(self.node.tmp, 'spool')
         for sub in ('incoming', 'outgoing'):
@@ -61,6 +61,8 @@ class Spool:
             r = self.node.run('officer', 'add', '--name', name, '--phone', phone, '--role', role,
                               '--village', village)
             assert r.returncode == 0, r.stderr
+        if prime:       # the first pass remembers the spool for `status` (the store's meta)
+            self.process()
 
     def drop(self, text, sender=REPORTER, sent=None, name=None, raw=None, headers=None):
         """Puts a message file into incoming/ the way smstools3 writes one."""
@@ -81,8 +83,8 @@ class Spool:
         os.rename(path + '.part', path)
         return name
 
-    def process(self, expect=0, config=None):
-        args = ['sms', 'process', '--spool', self.dir]
+    def process(self, expect=0, config=None, gateway='smstools'):
+        args = ['sms', 'process', '--spool', self.dir] + (['--gateway', gateway] if gateway else [])
         if config:
             args = ['--config', config] + args
             r = subprocess.run([EXE, '--db', self.node.db] + args, capture_output=True,
@@ -551,13 +553,67 @@ class Delivery(unittest.TestCase):
         s = self.s
         s.drop(None, raw='U KBG SP 2'.encode('utf-16'),         # BOM + UTF-16LE, as gammu writes
                name='IN20261128_100102_00_+6281234567890_00.txt')
-        s.process()
+        s.process(gateway='gammu')
         out = os.listdir(os.path.join(s.dir, 'outgoing'))
         self.assertEqual(len(out), 1)
         self.assertRegex(out[0], r'^OUTA\d{8}_\d{6}_\d\d_\+6281234567890_sikhnas\d+\.txt$')
         with open(os.path.join(s.dir, 'outgoing', out[0]), encoding='utf-8') as fp:
             self.assertIn('Terima kasih. [ID kasus 3201-000001]', fp.read())
         self.assertEqual(s.node.sql('SELECT event_date FROM case_report'), [('2026-11-28',)])
+
+    def test_a_file_of_the_other_gateway_is_answered_for_the_configured_one(self):
+        s = self.s
+        s.drop(None, raw='U KBG SP 2'.encode('utf-16'),
+               name='IN20261128_100102_00_+6281234567890_00.txt')
+        r = s.process()                                       # sms.gateway = smstools
+        self.assertIn('is a gammu file, but sms.gateway = smstools', r.stderr)
+        out = s.outgoing()
+        self.assertTrue(out[REPORTER][0].startswith('Terima kasih. [ID kasus 3201-000001]'))
+
+    def test_gammu_trailing_zero_units_are_not_text(self):
+        """gammu-smsd's InboxFormat = unicode ends the text with zero units."""
+        s = self.s
+        for i, tail in enumerate([b'\0\0', b'\0\0\0\0']):
+            s.drop(None, raw=b'\xff\xfe' + 'CKL Rajeg'.encode('utf-16-le') + tail,
+                   name='IN20261128_10010%d_00_+6281234567890_00.txt' % i)
+        s.drop(None, raw='CKL Rajeg'.encode('utf-8') + b'\0',
+               name='IN20261128_100109_00_+6281234567890_00.txt')
+        s.process(gateway='gammu')
+        self.assertEqual(s.node.sql('SELECT text FROM sms_in ORDER BY id'), [('CKL Rajeg',)] * 3)
+
+    def test_smstools_alphabets(self):
+        """smstools3 writes "Alphabet: UTF-8" (incoming_utf8 = yes) or "ISO"."""
+        s = self.s
+        head = 'From: %s\nSent: 26-11-28 10:00:0%d\nAlphabet: %s\n\n'
+        for i, (alpha, body) in enumerate([('UTF-8', 'CKL Rajég'.encode('utf-8')),
+                                           ('ISO', 'CKL Rajég'.encode('latin-1')),
+                                           ('ISO8859-15', 'CKL Rajég'.encode('latin-1'))]):
+            s.drop(None, raw=(head % (REPORTER, i, alpha)).encode() + body)
+        s.process()
+        self.assertEqual(s.node.sql('SELECT text FROM sms_in ORDER BY id'), [('CKL Rajég',)] * 3)
+
+    def test_the_gateway_must_be_set(self):
+        """The node never guesses the outgoing format: no gateway, no spool."""
+        s = self.s
+        s.drop('U KBG SP 2')
+        r = s.process(expect=2, gateway=None)
+        self.assertIn('set sms.gateway = gammu or smstools', r.stderr)
+        r = s.process(expect=2, gateway='kannel')
+        self.assertIn("unknown gateway 'kannel'", r.stderr)
+        self.assertEqual(s.files('incoming'), ['GSM1.000001'])
+        self.assertEqual(s.node.sql('SELECT count(*) FROM sms_in')[0][0], 0)
+        bad = os.path.join(s.node.tmp, 'bad.ini')
+        with open(bad, 'w') as fp:
+            fp.write('[sms]\ngateway = kannel\n')
+        r = s.process(expect=1, config=bad, gateway=None)
+        self.assertIn("bad value 'kannel' for sms.gateway", r.stderr)
+        conf = os.path.join(s.node.tmp, 'gammu.ini')
+        with open(conf, 'w') as fp:
+            fp.write('[sms]\ngateway = gammu\n')
+        s.process(config=conf, gateway=None)                  # from the config file
+        out = s.files('outgoing')
+        self.assertEqual(len(out), 1)
+        self.assertRegex(out[0], r'^OUTA\d{8}_\d{6}_\d\d_\+6281234567890_sikhnas\d+\.txt$')
 
     def test_files_are_handled_oldest_first(self):
         s = self.s
@@ -611,10 +667,57 @@ class Delivery(unittest.TestCase):
         s.process()
         self.assertEqual(s.outgoing(), {})
 
+    def test_queued_replies_after_a_crash_in_the_configured_format(self):
+        """A fresh process has handled no message: the reply left from before
+        the crash is written for the configured gateway (gammu reads only
+        OUT*.txt), not in a format guessed from the last message."""
+        s = self.s
+        s.drop(None, raw='U KBG SP 2'.encode('utf-16'),
+               name='IN20261128_100102_00_+6281234567890_00.txt')
+        s.process(gateway='gammu')
+        for f in s.files('outgoing'):
+            os.unlink(os.path.join(s.dir, 'outgoing', f))
+        con = sqlite3.connect(s.node.db)
+        con.execute('UPDATE sms_out SET written = 0, file = NULL')
+        con.commit()
+        con.close()
+        r = s.process(gateway='gammu')
+        self.assertIn('committed before a stop or crash (gammu format)', r.stderr)
+        out = s.files('outgoing')
+        self.assertEqual(len(out), 1)
+        self.assertRegex(out[0], r'^OUTA\d{8}_\d{6}_\d\d_\+6281234567890_sikhnas\d+\.txt$')
+        with open(os.path.join(s.dir, 'outgoing', out[0]), encoding='utf-8') as fp:
+            self.assertTrue(fp.read().startswith('Terima kasih. [ID kasus 3201-000001]'))
+
+    def test_status_warns_of_files_the_gateway_left(self):
+        s = Spool(prime=False)
+        self.assertIsNone(s.node.status()['sms'])              # no spool used yet
+        s.reply('U KBG SP 2')
+        st = s.node.status()['sms']
+        self.assertEqual((st['spool'], st['gateway'], st['outgoing'], st['stuck'],
+                          st['unwritten'], st['warning']),
+                         (s.dir, 'smstools', 0, 0, 0, None))
+        s.drop('U KBG SP 3')
+        s.process()
+        [f] = s.files('outgoing')
+        path = os.path.join(s.dir, 'outgoing', f)
+        os.utime(path, (time.time() - 250, time.time() - 250))     # young enough
+        self.assertEqual(s.node.status()['sms']['stuck'], 0)
+        os.utime(path, (time.time() - 400, time.time() - 400))     # over 300 s
+        st = s.node.status()['sms']
+        self.assertEqual((st['outgoing'], st['stuck']), (1, 1))
+        self.assertGreaterEqual(st['oldest_stuck_s'], 400)
+        self.assertIn('1 SMS file(s) in %s/outgoing not picked up by the gateway (smstools)'
+                      % s.dir, st['warning'])
+        self.assertIn(f, st['warning'])
+        r = s.node.run('status')
+        self.assertIn('WARNING:', r.stdout)
+        self.assertIn('not picked up', r.stdout)
+
     def test_options_before_the_subcommand(self):
         s = self.s
         s.drop('U KBG SP 2')
-        r = s.node.run('sms', '--spool', s.dir, 'process')
+        r = s.node.run('sms', '--spool', s.dir, '--gateway', 'smstools', 'process')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('"handled":1', r.stdout)
         self.assertEqual(s.node.run('sms', '--spool', s.dir).returncode, 2)
@@ -636,10 +739,22 @@ class Delivery(unittest.TestCase):
 class Daemon(unittest.TestCase):
     """`run --sms-spool`: files are picked up as they arrive."""
 
+    def test_run_needs_the_gateway(self):
+        s = Spool()
+        s.drop('U KBG SP 2')
+        for extra, why in [([], 'set sms.gateway = gammu or smstools'),
+                           (['--sms-gateway', 'sms'], "'sms' is not gammu or smstools")]:
+            r = subprocess.run([EXE, '--db', s.node.db, 'run', '--sms-spool', s.dir] + extra,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(why, r.stderr)
+        self.assertEqual(s.files('incoming'), ['GSM1.000001'])
+
     def test_run_picks_up_new_files(self):
         s = Spool()
         s.drop('U KBG SP 2')                                  # waiting before the start
-        p = subprocess.Popen([EXE, '--db', s.node.db, 'run', '--sms-spool', s.dir],
+        p = subprocess.Popen([EXE, '--db', s.node.db, 'run', '--sms-spool', s.dir,
+                              '--sms-gateway', 'smstools'],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             def wait_for(n):

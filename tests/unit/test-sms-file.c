@@ -88,6 +88,11 @@ static void test_gammu(void)
     CHECK(GAMMU_("\xef\xbb\xbfU KBG", "U KBG"));                          /* UTF-8 BOM dropped */
     CHECK(GAMMU_("U KBG \xc3\xa9", "U KBG \xc3\xa9"));                    /* UTF-8 */
     CHECK(GAMMU_("U \xff", "U " FFFD));
+    /* gammu-smsd 1.42 (InboxFormat = unicode) ends the text with zero units */
+    CHECK(GAMMU_("\xff\xfeU\0 \0K\0\0\0", "U K"));
+    CHECK(GAMMU_("\xff\xfeU\0 \0K\0\0\0\0\0", "U K"));
+    CHECK(GAMMU_("\xff\xfeU\0\0\0K\0\0\0", "U K"));                      /* inside: a blank */
+    CHECK(GAMMU_("U K\0\0", "U K"));                                      /* UTF-8 too */
 }
 
 static void test_iso_and_utf8(void)
@@ -98,6 +103,10 @@ static void test_iso_and_utf8(void)
     CHECK(ISO("A\0B", "A B"));                                            /* NUL: a blank */
     CHECK(text_is(SMSTOOLS, "From: 6281234567890\nAlphabet: GSM\n\n", "\xe9", 1,
                   "\xc3\xa9", 2, NULL));
+    CHECK(text_is(SMSTOOLS, "From: 6281234567890\nAlphabet: ISO8859-15\n\n", "\xe9", 1,
+                  "\xc3\xa9", 2, NULL));
+    CHECK(text_is(SMSTOOLS, "From: 6281234567890\nAlphabet: UTF-8\n\n", "\xc3\xa9", 2,
+                  "\xc3\xa9", 2, NULL));                               /* incoming_utf8 */
     CHECK(PLAIN("U KBG\xff SP", "U KBG" FFFD " SP"));                     /* not ISO: replaced */
     CHECK(PLAIN("\xed\xa0\x80", FFFD FFFD FFFD));                         /* a surrogate in UTF-8 */
     CHECK(PLAIN("\xef\xbb\xbfU", "U"));
