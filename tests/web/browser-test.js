@@ -178,7 +178,7 @@ function sms(from, text) {
   fs.writeFileSync(f, 'From: ' + from + '\nSent: ' + sent + '\n\n' + text);
   const old = (Date.now() - 5000) / 1000;
   fs.utimesSync(f, old, old);
-  cli(['sms', 'process', '--spool', spool]);
+  cli(['sms', 'process', '--spool', spool, '--gateway', 'smstools']);
   const out = path.join(spool, 'outgoing');
   const names = fs.readdirSync(out);
   const replies = names.map(n => fs.readFileSync(path.join(out, n), 'utf8'));
