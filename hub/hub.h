@@ -52,11 +52,15 @@ struct hub_opts {
     int         pg_conns;
     int         max_conns_per_addr; /* 0: HUB_MAX_CONNS_PER_ADDR */
     unsigned    handshake_ms;       /* 0: HUB_HANDSHAKE_MS */
+    int         admit;              /* push batches decoded/applied at once (hub_admit.h) */
+    int         admit_queue;        /* more that may wait for that; -1: not given */
+    int         body_mib;           /* request bodies held at once, MiB; 0: HUB_BODIES_MAX */
 };
 
 struct hub_ca;
 struct enrol_limits;
 struct hub_ledger;
+struct hub_admit;
 
 struct hub {
     uv_loop_t          *loop;
@@ -72,6 +76,7 @@ struct hub {
     int                 stopping;
     LIST_HEAD(, push_job) pushes;      /* hub_push.c: batches being handled, newest first */
     struct hub_ledger  *ledger;        /* hub_ledger.c */
+    struct hub_admit   *admit;         /* hub_admit.c: which push batches go now */
     struct audit_limiter audit;        /* hub_audit.c: for hub_audit_limited() */
 };
 
@@ -90,6 +95,9 @@ void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, 
                const char *ctype, const char *encoding, const char *body, size_t len);
 void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message);
+/* hub_error() with a Retry-After header of retry_s seconds (0: as hub_error) */
+void hub_error_retry(struct hub *h, const struct http_req *req, const char *endpoint,
+                     int status, const char *code, const char *message, unsigned retry_s);
 
 /* A job's memory of size bytes, zeroed; NULL after answering 503 when
  * there is none. */

@@ -11,6 +11,7 @@
  *                                         [--cert-lifetime SECONDS] [--enroll-rate N]
  *                                         [--pg-conns N] [--max-conns-per-addr N]
  *                                         [--handshake-timeout SECONDS]
+ *                                         [--admit N] [--admit-queue N] [--body-mib N]
  *
  * Global options come before the command, the command's own after it.
  * Exit status: 0 done, 1 failed, 2 usage (unknown option, missing argument
@@ -51,6 +52,7 @@ static void usage(FILE *f)
         "  run --listen HOST:PORT --tls-cert FILE --tls-key FILE --client-ca FILE\n"
         "      [--ca-key FILE] [--cert-lifetime SECONDS] [--enroll-rate N] [--pg-conns N]\n"
         "      [--max-conns-per-addr N] [--handshake-timeout SECONDS]\n"
+        "      [--admit N] [--admit-queue N] [--body-mib N]\n"
         "                               serve the sync API (PORT 0: any free port; the\n"
         "                               bound address is printed on stdout). Nodes must\n"
         "                               present a certificate from --client-ca (its key:\n"
@@ -58,7 +60,11 @@ static void usage(FILE *f)
         "                               enrolments for --cert-lifetime (default 90 days);\n"
         "                               N enrolment attempts a minute per address (6);\n"
         "                               N connections open per address (64), each\n"
-        "                               to finish its TLS handshake in SECONDS (5)\n"
+        "                               to finish its TLS handshake in SECONDS (5);\n"
+        "                               N push batches decoded and applied at once\n"
+        "                               (2 x --pg-conns), N more waiting (4 x --admit;\n"
+        "                               the rest: 429 with Retry-After), N MiB of request\n"
+        "                               bodies held at once (256)\n"
         "\n"
         "CONNINFO is a libpq connection string or URI; list several hosts with\n"
         "target_session_attrs=read-write to follow a failover. The environment\n"
@@ -113,6 +119,9 @@ static const struct opt_def {
       "1 to " STR(HUB_MAX_CONNS) },
     { "handshake-timeout", "run", OPT_SECONDS_MS, AT(run.handshake_ms), 1, 60,
       "1 to 60 seconds" },
+    { "admit", "run", OPT_INT, AT(run.admit), 1, 1024, "1 to 1024" },
+    { "admit-queue", "run", OPT_INT, AT(run.admit_queue), 0, 4096, "0 to 4096" },
+    { "body-mib", "run", OPT_INT, AT(run.body_mib), 8, 4096, "8 to 4096" },
 };
 #define N_OPTS   (sizeof(opt_defs) / sizeof(opt_defs[0]))
 #define OPT_BASE 256                    /* getopt_long() returns OPT_BASE + the index */
@@ -344,6 +353,10 @@ static int cmd_run(struct cli *c)
     }
     if (!o->pg_conns)
         o->pg_conns = 4;
+    if (!o->admit)
+        o->admit = 2 * o->pg_conns;
+    if (o->admit_queue < 0)
+        o->admit_queue = 4 * o->admit;
     if (!o->cert_lifetime_s)
         o->cert_lifetime_s = 90u * 86400u;
     if (!o->enroll_per_min)
@@ -376,7 +389,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    struct cli c = { .pg = getenv("SIKHNAS_HUB_PG") };
+    struct cli c = { .pg = getenv("SIKHNAS_HUB_PG"), .run.admit_queue = -1 };
     int r;
 
     r = parse_options(&c, argc, argv, NULL);

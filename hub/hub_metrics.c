@@ -32,6 +32,12 @@ struct hub_metrics {
     uint64_t pull_rows;
     uint64_t hist[METRICS_BUCKETS + 1];
     double   hist_sum;
+    uint64_t by_enc[4];                        /* identity, gzip, zstd, zstd-dict-1 */
+    uint64_t adm_hist[METRICS_BUCKETS + 1];    /* admission to answer */
+    double   adm_sum, adm_wait_sum;
+    unsigned adm_active, adm_queued;
+    uint64_t adm_refused;
+    double   adm_rate;
     struct node_gauge *nodes;     /* open addressing on the node id */
     size_t   nnodes;
 };
@@ -91,6 +97,74 @@ void metrics_batch(struct hub_metrics *m, uint64_t rows_applied, uint64_t rows_d
         }
     m->hist[b]++;
     m->hist_sum += seconds;
+}
+
+static int bucket_of(double seconds)
+{
+    for (int i = 0; i < METRICS_BUCKETS; i++)
+        if (seconds <= bucket_le[i])
+            return i;
+    return METRICS_BUCKETS;
+}
+
+void metrics_admitted(struct hub_metrics *m, double wait_s, double service_s)
+{
+    m->adm_hist[bucket_of(service_s)]++;
+    m->adm_sum += service_s;
+    m->adm_wait_sum += wait_s;
+}
+
+void metrics_push_encoding(struct hub_metrics *m, int which)
+{
+    if (which >= 0 && which < 4)
+        m->by_enc[which]++;
+}
+
+void metrics_admission(struct hub_metrics *m, unsigned active, unsigned queued,
+                       uint64_t refused, double rate)
+{
+    m->adm_active = active;
+    m->adm_queued = queued;
+    m->adm_refused = refused;
+    m->adm_rate = rate;
+}
+
+/* The admission figures, appended to o. */
+static void render_admission(const struct hub_metrics *m, struct strbuf *o)
+{
+    uint64_t cum = 0;
+
+    strbuf_fmt(o, "# HELP sikhnas_hub_admitted_seconds Push batch latency, admission to ack.\n"
+               "# TYPE sikhnas_hub_admitted_seconds histogram\n");
+    for (int i = 0; i <= METRICS_BUCKETS; i++) {
+        cum += m->adm_hist[i];
+        if (i < METRICS_BUCKETS)
+            strbuf_fmt(o, "sikhnas_hub_admitted_seconds_bucket{le=\"%g\"} %llu\n",
+                       bucket_le[i], (unsigned long long)cum);
+    }
+    strbuf_fmt(o, "sikhnas_hub_admitted_seconds_bucket{le=\"+Inf\"} %llu\n"
+               "sikhnas_hub_admitted_seconds_sum %.6f\nsikhnas_hub_admitted_seconds_count %llu\n",
+               (unsigned long long)cum, m->adm_sum, (unsigned long long)cum);
+    strbuf_fmt(o, "# HELP sikhnas_hub_admission_wait_seconds_total Time committed batches "
+               "waited for admission.\n# TYPE sikhnas_hub_admission_wait_seconds_total counter\n"
+               "sikhnas_hub_admission_wait_seconds_total %.6f\n", m->adm_wait_sum);
+    strbuf_fmt(o, "# HELP sikhnas_hub_push_encoding_total Push batches decoded, by encoding "
+               "(zstd-dict-1: with the batch dictionary).\n"
+               "# TYPE sikhnas_hub_push_encoding_total counter\n");
+    for (int i = 0; i < 4; i++)
+        strbuf_fmt(o, "sikhnas_hub_push_encoding_total{encoding=\"%s\"} %llu\n",
+                   (const char *[]){ "identity", "gzip", "zstd", "zstd-dict-1" }[i],
+                   (unsigned long long)m->by_enc[i]);
+    strbuf_fmt(o, "# HELP sikhnas_hub_admission Push batches admitted and waiting now.\n"
+               "# TYPE sikhnas_hub_admission gauge\n"
+               "sikhnas_hub_admission{state=\"admitted\"} %u\n"
+               "sikhnas_hub_admission{state=\"waiting\"} %u\n", m->adm_active, m->adm_queued);
+    strbuf_fmt(o, "# HELP sikhnas_hub_admission_refused_total Push batches answered 429 busy.\n"
+               "# TYPE sikhnas_hub_admission_refused_total counter\n"
+               "sikhnas_hub_admission_refused_total %llu\n", (unsigned long long)m->adm_refused);
+    strbuf_fmt(o, "# HELP sikhnas_hub_admission_rate Batches a second the hub finishes under "
+               "load (its Retry-After schedule).\n# TYPE sikhnas_hub_admission_rate gauge\n"
+               "sikhnas_hub_admission_rate %.2f\n", m->adm_rate);
 }
 
 void metrics_bytes(struct hub_metrics *m, const char *direction, uint64_t wire, uint64_t plain)
@@ -189,6 +263,7 @@ int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
     strbuf_fmt(&o, "sikhnas_hub_batch_seconds_bucket{le=\"+Inf\"} %llu\n"
              "sikhnas_hub_batch_seconds_sum %.6f\nsikhnas_hub_batch_seconds_count %llu\n",
          (unsigned long long)cum, m->hist_sum, (unsigned long long)cum);
+    render_admission(m, &o);
     strbuf_fmt(&o, "# HELP sikhnas_hub_db_up Database connections ready.\n"
              "# TYPE sikhnas_hub_db_up gauge\nsikhnas_hub_db_up %d\n", db_up);
     strbuf_fmt(&o, "# HELP sikhnas_hub_connections Open client connections.\n"

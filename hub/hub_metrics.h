@@ -25,6 +25,17 @@ void metrics_pull(struct hub_metrics *m, uint64_t rows);
 void metrics_contact(struct hub_metrics *m, const char *node, const char *district,
                      double unix_time);
 
+/* A committed batch's time waiting for admission and from admission to its
+ * answer (hub_admit.h), seconds. */
+void metrics_admitted(struct hub_metrics *m, double wait_s, double service_s);
+/* A push batch that decoded, by how it came: 0 identity, 1 gzip, 2 zstd,
+ * 3 zstd with the batch dictionary. */
+void metrics_push_encoding(struct hub_metrics *m, int which);
+/* The admission gauges, set before metrics_render(): batches admitted and
+ * waiting now, refused (429) in all, the measured batches a second. */
+void metrics_admission(struct hub_metrics *m, unsigned active, unsigned queued,
+                       uint64_t refused, double rate);
+
 /* Renders everything; *ret is malloc'd. db_up and conns are gauges. */
 int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
                    char **ret, size_t *ret_len);

@@ -18,16 +18,22 @@
  * finished): the node's batches then take the lock in the order they
  * arrived, instead of a 409 when the second one's decoding happens to
  * finish first. It waits without a database connection, so waiting batches
- * can never hold every connection while the batch they wait for needs one. */
+ * can never hold every connection while the batch they wait for needs one.
+ *
+ * Before any of that, a batch asks for admission (hub_admit.h): at most
+ * --admit batches are decoded and applied at once, --admit-queue more wait
+ * undecoded, the rest are answered 429 at once with a Retry-After. */
 #include "hub.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "hub_admit.h"
 #include "hub_batch.h"
 #include "log.h"
 
@@ -62,6 +68,9 @@ struct push_job {
     LIST_ENTRY(push_job) link;          /* h->pushes */
     int                 parked;         /* decoded, waiting for an earlier batch */
     int                 locked;         /* holds (or held) its node's registry row */
+    struct admit_entry  adm;            /* asking for admission (hub_admit.c) */
+    int                 admitted;       /* in h->pushes, counted by h->admit */
+    uint64_t            t_admitted;     /* uv_hrtime() */
 };
 
 static void on_conn(struct db_conn *c, void *ud);
@@ -94,12 +103,20 @@ static void job_free(struct push_job *j)
     struct hub *h = j->h;
     char node[sizeof(j->id.node)];
 
-    LIST_REMOVE(j, link);
+    int admitted = j->admitted;
+    /* a batch that failed early says nothing of the database's pace */
+    double service_ms = j->t_locked ? (double)(uv_hrtime() - j->t_admitted) / 1e6 : -1;
+
+    if (admitted)
+        LIST_REMOVE(j, link);
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     sql_list_free(&j->sql);
     free(j);
+    if (!admitted)
+        return;
     wake_node(h, node);
+    admit_leave(h->admit, service_ms, uv_now(h->loop));     /* may start a waiting batch */
 }
 
 static void job_fail(struct push_job *j, int status, const char *code, const char *msg)
@@ -202,6 +219,8 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
     secs = (double)(uv_hrtime() - j->req->start_ns) / 1e9;
     metrics_batch(h->metrics, (uint64_t)applied, (uint64_t)j->ndup, (uint64_t)refused,
                   (uint64_t)conflicts, secs);
+    metrics_admitted(h->metrics, (double)(j->t_admitted - j->req->start_ns) / 1e9,
+                     (double)(uv_hrtime() - j->t_admitted) / 1e9);
     log_debug("push %s: seq <= %" PRId64 ": %ld applied, %d duplicate, %ld refused, %ld "
               "conflicts, %.1f ms (decode %.1f, copy and check %.1f, lock %.1f, apply %.1f)",
               j->id.node, j->b.last_seq, applied, j->ndup, refused,
@@ -429,6 +448,9 @@ static void decode_done(uv_work_t *w, int status)
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }
+    metrics_push_encoding(j->h->metrics, j->enc == ENC_ZSTD &&
+                          batch_frame_dict(j->req->body, j->req->body_len) == BATCH_DICT_ID ?
+                          3 : (int)j->enc);
     if (j->b.base_seq >= 0 && earlier_pending(j)) {
         j->parked = 1;                  /* the earlier one wakes it: locked, or ended */
         return;
@@ -436,11 +458,46 @@ static void decode_done(uv_work_t *w, int status)
     db_acquire(j->h->db, on_conn, j);
 }
 
+/* Admitted: decodes it on a worker thread. */
+static void start_decode(struct push_job *j)
+{
+    struct hub *h = j->h;
+
+    j->admitted = 1;
+    j->t_admitted = uv_hrtime();
+    LIST_INSERT_HEAD(&h->pushes, j, link);
+    if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
+        hub_error(h, j->req, "push", 503, "unavailable", "cannot queue the batch");
+        job_free(j);
+    }
+}
+
+static void admitted_later(struct admit_entry *e)
+{
+    start_decode((struct push_job *)((char *)e - offsetof(struct push_job, adm)));
+}
+
+/* The answer to a batch the hub has no room for now. */
+static void busy(struct push_job *j, unsigned retry_s)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof(msg), "the hub is busy; send the batch again in %u s", retry_s);
+    hub_error_retry(j->h, j->req, "push", 429, "busy", msg, retry_s);
+    job_free(j);
+}
+
+static void pushed_out(struct admit_entry *e, unsigned retry_s)
+{
+    busy((struct push_job *)((char *)e - offsetof(struct push_job, adm)), retry_s);
+}
+
 void hub_push(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     struct push_job *j;
-    char e[HUB_HDR_ENCODING];
-    int enc;
+    char e[HUB_HDR_ENCODING], prio[8];
+    unsigned retry_s = 0;
+    int enc, r;
 
     j = hub_job_new(h, req, "push", sizeof(*j));
     if (!j)
@@ -460,9 +517,15 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     }
     j->enc = (enum batch_enc)enc;
     j->work.data = j;
-    LIST_INSERT_HEAD(&h->pushes, j, link);
-    if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
-        hub_error(h, req, "push", 503, "unavailable", "cannot queue the batch");
-        job_free(j);
-    }
+    j->adm.start = admitted_later;
+    j->adm.refuse = pushed_out;
+    /* a node that holds a priority report says so; anything else is routine */
+    if (hub_header(req, "X-Sikhnas-Priority", prio, sizeof(prio)) < 0)
+        prio[0] = '\0';
+    r = admit_enter(h->admit, &j->adm, id->node, strcmp(prio, "1") == 0, uv_now(h->loop),
+                    &retry_s);
+    if (r == 1)
+        start_decode(j);
+    else if (r < 0)
+        busy(j, retry_s);
 }

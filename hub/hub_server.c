@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub_admit.h"
 #include "hub_audit.h"
 #include "hub_batch.h"
 #include "hub_ca.h"
@@ -40,27 +41,43 @@ void hub_stamp(struct hub *h, struct strbuf *s)
              hlc_tick(&h->clock, wall), wall);
 }
 
-void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, int status,
-               const char *ctype, const char *encoding, const char *body, size_t len)
+/* hub_reply() with a Retry-After of retry_s seconds (0: 2 s on a 503, else none) */
+static void reply(struct hub *h, const struct http_req *req, const char *endpoint, int status,
+                  const char *ctype, const char *encoding, const char *body, size_t len,
+                  unsigned retry_s)
 {
-    char headers[512];
+    char headers[512], retry[40] = "";
     uint64_t wall = hlc_wall_ms();
     int n;
 
+    if (retry_s || status == 503)
+        snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", retry_s ? retry_s : 2);
     n = snprintf(headers, sizeof(headers),
                  "X-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
-                 "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip\r\n"
+                 "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip%s\r\n"
                  "%s%s%s%s",
-                 hlc_tick(&h->clock, wall), wall,
+                 hlc_tick(&h->clock, wall), wall, batch_dict_ready() ? ", " BATCH_DICT_TOKEN : "",
                  encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
-                 encoding ? "\r\n" : "", status == 503 ? "Retry-After: 2\r\n" : "");
+                 encoding ? "\r\n" : "", retry);
     (void) n;
     metrics_request(h->metrics, endpoint, status);
     http_respond(req->conn, status, ctype, headers, body, len);
 }
 
+void hub_reply(struct hub *h, const struct http_req *req, const char *endpoint, int status,
+               const char *ctype, const char *encoding, const char *body, size_t len)
+{
+    reply(h, req, endpoint, status, ctype, encoding, body, len, 0);
+}
+
 void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, int status,
                const char *code, const char *message)
+{
+    hub_error_retry(h, req, endpoint, status, code, message, 0);
+}
+
+void hub_error_retry(struct hub *h, const struct http_req *req, const char *endpoint,
+                     int status, const char *code, const char *message, unsigned retry_s)
 {
     struct strbuf s = { 0 };
 
@@ -71,12 +88,14 @@ void hub_error(struct hub *h, const struct http_req *req, const char *endpoint, 
     strbuf_add(&s, ",", 1);
     hub_stamp(h, &s);
     strbuf_add(&s, "}", 1);
-    log_info("%s %s: %d %s: %s", endpoint, req->peer, status, code,
-             message);
-    if (s.err)
-        hub_reply(h, req, endpoint, status, "application/json", NULL, "{}", 2);
+    if (status == 429)          /* many in a storm: the metrics count them */
+        log_debug("%s %s: %d %s: %s", endpoint, req->peer, status, code, message);
     else
-        hub_reply(h, req, endpoint, status, "application/json", NULL, s.p, s.len);
+        log_info("%s %s: %d %s: %s", endpoint, req->peer, status, code, message);
+    if (s.err)
+        reply(h, req, endpoint, status, "application/json", NULL, "{}", 2, retry_s);
+    else
+        reply(h, req, endpoint, status, "application/json", NULL, s.p, s.len, retry_s);
     free(s.p);
 }
 
@@ -126,7 +145,12 @@ static void serve_metrics(struct hub *h, const struct http_req *req)
 {
     char *text = NULL;
     size_t len = 0;
+    unsigned active, queued;
+    uint64_t refused;
+    double rate;
 
+    admit_counts(h->admit, &active, &queued, &refused, &rate);
+    metrics_admission(h->metrics, active, queued, refused, rate);
     if (metrics_render(h->metrics, db_pool_up(h->db), http_server_conns(h->http),
                        http_server_busy(h->http), &text, &len) < 0) {
         hub_error(h, req, "metrics", 503, "unavailable", "out of memory");
@@ -231,7 +255,7 @@ static void hub_http_config(const struct hub_opts *o, struct http_config *ret)
         .head_max = HUB_HEAD_MAX,
         .url_max = HUB_URL_MAX,
         .headers_max = HUB_HEADERS_MAX,
-        .bodies_max = HUB_BODIES_MAX,
+        .bodies_max = o->body_mib > 0 ? (size_t)o->body_mib << 20 : HUB_BODIES_MAX,
         .discard_max = HUB_DISCARD_MAX,
         .max_connections = HUB_MAX_CONNS,
         .max_per_addr = o->max_conns_per_addr > 0 ? (unsigned)o->max_conns_per_addr
@@ -319,6 +343,9 @@ int hub_run(const struct hub_opts *o)
     r = enrol_limits_new(o->enroll_per_min, &h.limits);
     if (r < 0)
         goto out;
+    r = admit_new((unsigned)o->admit, (unsigned)o->admit_queue, uv_now(h.loop), &h.admit);
+    if (r < 0)
+        goto out;
     h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
@@ -339,8 +366,10 @@ int hub_run(const struct hub_opts *o)
     uv_signal_start(&h.sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
     log_notice("listening on %s:%d (TLS 1.2+, client certificates from '%s', %d database "
-               "connection%s)", o->host, http_server_port(h.http), o->client_ca, o->pg_conns,
-               o->pg_conns == 1 ? "" : "s");
+               "connection%s; %d push batch%s at once, %d waiting)", o->host,
+               http_server_port(h.http), o->client_ca, o->pg_conns,
+               o->pg_conns == 1 ? "" : "s", o->admit, o->admit == 1 ? "" : "es",
+               o->admit_queue);
     printf("listening %s:%d\n", o->host, http_server_port(h.http));
     fflush(stdout);
     r = uv_run(h.loop, UV_RUN_DEFAULT);
@@ -351,6 +380,7 @@ out:
     metrics_free(h.metrics);
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);
+    admit_free(h.admit);
     if (r < 0)
         return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);

@@ -638,6 +638,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     }
     if (c->q->hdr_accept[0] && !strstr(c->q->hdr_accept, "zstd"))
         c->use_gzip = 1;
+    if (c->q->hdr_accept[0])    /* an older hub does not list it: no dictionary */
+        c->use_dict = strstr(c->q->hdr_accept, BATCH_DICT_TOKEN) != NULL;
     if (status == 200)
         return c->q->phase == PH_PUSH ? push_apply(c) : pull_apply(c);
 
@@ -655,6 +657,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         store_hlc_observe(c->store, h);   /* persisted with the next commit */
     cJSON_Delete(doc);
     switch (status) {
+    case 429:                   /* the hub is busy (admission control): not an outage */
     case 503:
         c->retry_after = (unsigned)strtoul(c->q->hdr_retry, NULL, 10);
         if (c->retry_after > 3600)
@@ -672,7 +675,10 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         r = -EMSGSIZE;
         break;
     case 415:
-        c->use_gzip = 1;
+        if (c->use_dict)        /* unsupported_dictionary: plain zstd first */
+            c->use_dict = 0;
+        else
+            c->use_gzip = 1;
         r = -EPROTO;
         break;
     case 400:
@@ -706,8 +712,15 @@ unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned ret
     if (d > max_ms)
         d = max_ms;
     d = d - d / 4 + (uint64_t)rand() % (d / 4 + 1);
-    if ((uint64_t)retry_after_s * 1000 > d)
-        d = (uint64_t)(retry_after_s > 30 ? 30 : retry_after_s) * 1000;
+    if (retry_after_s > 0) {
+        /* what the hub asked, and up to half of it again: the nodes it
+         * refused together come back spread out, not in a wave */
+        uint64_t ra = (uint64_t)(retry_after_s > SYNC_RETRY_AFTER_MAX ? SYNC_RETRY_AFTER_MAX
+                                                                     : retry_after_s) * 1000;
+        ra += (uint64_t)rand() % (ra / 2 + 1);
+        if (ra > d)
+            d = ra;
+    }
     return (unsigned)d;
 }
 

@@ -92,7 +92,8 @@ int  sync_client_next_ahead(struct sync_client *c, CURL *easy);
  * and its rows are sent again. Returns 0, or -errno with sync_client_error()
  * set and recorded in the store's meta:
  *   -ETIMEDOUT   the request timed out (the push budget has been halved)
- *   -EAGAIN      the hub is unavailable (503); see sync_client_retry_after()
+ *   -EAGAIN      the hub is busy (429) or unavailable (503); see
+ *                sync_client_retry_after()
  *   -EMSGSIZE    the hub found the batch too large (budget halved)
  *   -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH, -EIO  transport failures
  *   -EPROTO      the hub's answer broke the protocol
@@ -109,8 +110,11 @@ int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
  * stays short (250 ms doubling to 2 s), so a primary failover at the centre
  * (about 10 s) costs at most 2 s more than it lasts; after that it is a
  * quarter of the outage so far, at least 4 s and at most max_ms. A quarter of it is random, so nodes that failed
- * together do not come back together. */
+ * together do not come back together. When the hub sent a Retry-After
+ * (429 busy, 503), the wait is at least that (at most SYNC_RETRY_AFTER_MAX
+ * s) plus a random part of up to half of it. */
 #define SYNC_RIDE_OUT_MS  60000
+#define SYNC_RETRY_AFTER_MAX 120
 unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
                              unsigned max_ms);
 
@@ -121,7 +125,7 @@ int  sync_client_round_ok(struct sync_client *c);
 void sync_client_record_error(struct sync_client *c);
 
 const char *sync_client_error(const struct sync_client *c);
-/* Seconds the hub asked us to wait (Retry-After on a 503), or 0. */
+/* Seconds the hub asked us to wait (Retry-After on a 429 or 503), or 0. */
 unsigned sync_client_retry_after(const struct sync_client *c);
 /* Queued outbox entries (state 0) left, or -errno. */
 long long sync_client_queued(struct sync_client *c);

@@ -201,7 +201,8 @@ int push_prepare(struct sync_client *c)
             break;
         free(c->q->body);
         c->q->body = NULL;
-        r = batch_deflate(plain->p, plain->len, c->use_gzip ? ENC_GZIP : ENC_ZSTD, &c->zc,
+        r = batch_deflate(plain->p, plain->len,
+                          c->use_gzip ? ENC_GZIP : c->use_dict ? ENC_ZSTD_DICT : ENC_ZSTD, &c->zc,
                           &c->q->body, &c->q->body_len);
         if (r < 0)
             break;

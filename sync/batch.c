@@ -2,6 +2,7 @@
 #include "batch.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,8 +11,13 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "embed.h"
+
 #define ZSTD_LEVEL 3
 #define GZIP_LEVEL 6
+
+/* The batch dictionaries compiled in (sync/dict/, tools/embed.py). */
+extern const struct embedded_file batch_dicts[];
 
 int batch_enc_parse(const char *name)
 {
@@ -26,7 +32,35 @@ int batch_enc_parse(const char *name)
 
 const char *batch_enc_name(enum batch_enc enc)
 {
-    return enc == ENC_ZSTD ? "zstd" : enc == ENC_GZIP ? "gzip" : "identity";
+    return enc == ENC_ZSTD || enc == ENC_ZSTD_DICT ? "zstd" : enc == ENC_GZIP ? "gzip"
+                                                                              : "identity";
+}
+
+/* ------------------------------------------------------------ the dictionary */
+
+static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
+static ZSTD_CDict *dict_c;      /* NULL when it cannot be made (out of memory) */
+static ZSTD_DDict *dict_d;
+
+static void dict_init(void)
+{
+    const struct embedded_file *f = embedded_find(batch_dicts, BATCH_DICT_FILE);
+
+    if (!f || ZSTD_getDictID_fromDict(f->data, f->len) != BATCH_DICT_ID)
+        return;                 /* a build error: test-batch-dict says so */
+    dict_c = ZSTD_createCDict(f->data, f->len, ZSTD_LEVEL);
+    dict_d = ZSTD_createDDict(f->data, f->len);
+}
+
+unsigned batch_frame_dict(const char *in, size_t len)
+{
+    return ZSTD_getDictID_fromFrame(in, len);
+}
+
+int batch_dict_ready(void)
+{
+    pthread_once(&dict_once, dict_init);
+    return dict_c && dict_d;
 }
 
 /* ------------------------------------------------------------ compression */
@@ -88,9 +122,14 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
         return -ENOMEM;
     if (zctx)
         *zctx = z;
+    if (enc == ENC_ZSTD_DICT && !batch_dict_ready())
+        enc = ENC_ZSTD;         /* still zstd; the frame says it has no dictionary */
     bound = ZSTD_compressBound(len);
     out = malloc(bound);
-    n = out ? ZSTD_compressCCtx(z, out, bound, in, len, ZSTD_LEVEL) : 0;
+    if (out && enc == ENC_ZSTD_DICT)
+        n = ZSTD_compress_usingCDict(z, out, bound, in, len, dict_c);
+    else
+        n = out ? ZSTD_compressCCtx(z, out, bound, in, len, ZSTD_LEVEL) : 0;
     if (!zctx)
         ZSTD_freeCCtx(z);
     if (!out)
@@ -123,18 +162,27 @@ static int grow(char **out, size_t *size, size_t cap)
 }
 
 /* Inflates a zstd frame into *out (of *size bytes, grown as needed);
- * *used is the plain length. 0 or a negative errno as batch_inflate(). */
+ * *used is the plain length. A frame that names a dictionary must name
+ * ours (-ENOENT otherwise). 0 or a negative errno as batch_inflate(). */
 static int inflate_zstd(const char *in, size_t len, size_t cap, char **out, size_t *size,
                         size_t *used)
 {
-    ZSTD_DStream *z = ZSTD_createDStream();
+    ZSTD_DStream *z;
     ZSTD_inBuffer ib = { in, len, 0 };
+    unsigned dict_id = ZSTD_getDictID_fromFrame(in, len);
     size_t zr = 1;
     int r = 0;
 
+    if (dict_id != 0 && (dict_id != BATCH_DICT_ID || !batch_dict_ready()))
+        return -ENOENT;
+    z = ZSTD_createDStream();
     if (!z)
         return -ENOMEM;
     ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
+    if (dict_id != 0 && ZSTD_isError(ZSTD_DCtx_refDDict(z, dict_d))) {
+        ZSTD_freeDStream(z);
+        return -ENOMEM;
+    }
     while (ib.pos < ib.size || zr != 0) {
         ZSTD_outBuffer ob = { *out, *size, *used };
         size_t before_in = ib.pos;
@@ -220,7 +268,7 @@ int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
         out = malloc(size + 1);
         if (!out)
             return -ENOMEM;
-        if (enc == ENC_ZSTD)
+        if (enc == ENC_ZSTD || enc == ENC_ZSTD_DICT)
             r = inflate_zstd(in, len, cap, &out, &size, &used);
         else
             r = inflate_gzip(in, len, cap, &out, &size, &used);

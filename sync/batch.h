@@ -28,7 +28,26 @@
  * a node's clock only within it, and refuses rows further ahead (hlc_ahead). */
 #define BATCH_MAX_AHEAD_MS (5u * 60 * 1000)
 
-enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD };
+/* ENC_ZSTD_DICT: zstd with the batch dictionary (docs/protocol.md §4.7);
+ * on the wire it is Content-Encoding: zstd, and the frame names the
+ * dictionary by its id. Only for batch_deflate(): batch_inflate() reads
+ * every zstd frame as ENC_ZSTD, with or without the dictionary. */
+enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT };
+
+/* The zstd dictionary both ends carry (sync/dict/, trained by
+ * tools/train-dict.sh on batches of tools/batchgen.py): its version in the
+ * protocol is BATCH_DICT_VERSION, its zstd dictionary id BATCH_DICT_ID. A
+ * shipped dictionary never changes: a new one gets the next version and
+ * id, and the hub keeps reading the old ones. The hub lists the versions
+ * it reads in X-Sikhnas-Accept-Encoding as "zstd-dict-N". */
+#define BATCH_DICT_VERSION 1
+#define BATCH_DICT_ID      0x53480001u
+#define BATCH_DICT_FILE    "batch-1.zdict"
+#define BATCH_DICT_TOKEN   "zstd-dict-1"
+/* 1 when the dictionary is loaded (once, thread-safe), else 0. */
+int batch_dict_ready(void);
+/* The dictionary id a zstd frame names (0: none, or not a zstd frame). */
+unsigned batch_frame_dict(const char *in, size_t len);
 
 /* The encoding named by a Content-Encoding value ("" or "identity", "gzip",
  * "zstd"), or -1. */
@@ -43,7 +62,8 @@ int  batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
 void batch_zstd_free(void *zctx);
 /* Inflates in (gzip, zstd or identity) into a malloc'd, NUL-terminated
  * buffer of at most cap bytes; the cap holds while inflating. Returns 0,
- * -EMSGSIZE over the cap, or -EBADMSG when it does not inflate. */
+ * -EMSGSIZE over the cap, -ENOENT for a zstd frame made with a dictionary
+ * this build does not have, or -EBADMSG when it does not inflate. */
 int  batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
                    char **ret, size_t *ret_len);
 

@@ -601,6 +601,10 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
                         "the body inflates beyond 8388608 bytes");
         if (r == -EBADMSG)
             return fail(b, http_status, 400, "bad_encoding", "the body does not decompress");
+        if (r == -ENOENT)       /* a newer node: it may send without the dictionary */
+            return fail(b, http_status, 415, "unsupported_dictionary",
+                        "the body needs a zstd dictionary this hub does not have; see "
+                        "X-Sikhnas-Accept-Encoding");
         if (r < 0)
             return fail(b, http_status, 503, "unavailable", "out of memory");
         body = plain;

@@ -46,7 +46,7 @@ def make_rows(node, first, n, vill, rnd):
     """n realistic case reports (seq first..first+n-1) as CASE_COLS rows."""
     species = ['AY', 'IT', 'SP', 'KB', 'DB', 'BB', 'KR']
     signs = ['DMM', 'DIA', 'KBG', 'DBD']
-    base_ms = int(time.time() * 1000) - 86400000
+    base_ms = int(time.time() * 1000) - 3 * 86400000   # 100,000 rows a second apart: all past
     out = []
     for i in range(n):
         seq = first + i
@@ -187,38 +187,77 @@ def copy_ceiling(env, rows):
     return rate
 
 
-async def node_task(i, port, ctx, batches, lat, errors):
+async def read_answer(reader):
+    """(status, headers, body) of one HTTP answer."""
+    status = int((await reader.readline()).split()[1])
+    hdrs = {}
+    while True:
+        line = await reader.readline()
+        if line in (b'\r\n', b''):
+            break
+        k, _, v = line.decode().partition(':')
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, await reader.readexactly(int(hdrs.get('content-length', 0)))
+
+
+async def node_task(i, port, ctx, batches, lat, errors, done, stats, rnd):
+    """One node: its batches one after the other; a 429 or 503 is sent
+    again after its Retry-After plus up to half again (as the node does),
+    on a new connection when the hub closed the idle one meanwhile (as
+    libcurl does)."""
+    t_start = time.monotonic()
+    conn = [None, None]
+
+    async def connect():
+        if conn[1]:
+            conn[1].close()
+        conn[0], conn[1] = await asyncio.open_connection('127.0.0.1', port, ssl=ctx,
+                                                         server_hostname='127.0.0.1')
     try:
-        reader, writer = await asyncio.open_connection('127.0.0.1', port, ssl=ctx,
-                                                       server_hostname='127.0.0.1')
-    except OSError as e:
-        errors.append('connect: %s' % e)
-        return
-    try:
+        await connect()
         for body, h in batches:
             head = 'POST /v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n' % len(body)
             head += ''.join('%s: %s\r\n' % kv for kv in h.items()) + '\r\n'
-            t0 = time.monotonic()
-            writer.write(head.encode() + body)
-            await writer.drain()
-            status = await reader.readline()
-            length = 0
+            lost = 0
             while True:
-                line = await reader.readline()
-                if line in (b'\r\n', b''):
-                    break
-                k, _, v = line.decode().partition(':')
-                if k.lower() == 'content-length':
-                    length = int(v)
-            data = await reader.readexactly(length)
+                t0 = time.monotonic()
+                try:
+                    conn[1].write(head.encode() + body)
+                    await conn[1].drain()
+                    status, hdrs, data = await read_answer(conn[0])
+                except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+                    lost += 1
+                    if lost > 3:
+                        raise
+                    stats['reconnect'] = stats.get('reconnect', 0) + 1
+                    await connect()
+                    continue
+                if status in (429, 503):
+                    stats[status] = stats.get(status, 0) + 1
+                    ra = float(hdrs.get('retry-after', '1'))
+                    await asyncio.sleep(ra + rnd.random() * ra / 2)
+                    continue
+                break
             lat.append(time.monotonic() - t0)
-            if b' 200 ' not in status:
+            if status != 200:
                 errors.append('%s %s' % (status, data[:200]))
                 return
+        done.append(time.monotonic() - t_start)
     except (OSError, asyncio.IncompleteReadError) as e:
         errors.append('node %d: %s' % (i, e))
     finally:
-        writer.close()
+        if conn[1]:
+            conn[1].close()
+
+
+def hub_metric(env, name):
+    _, _, text = env.hub.request('GET', '/metrics')
+    out = {}
+    for line in text.decode().splitlines():
+        if line.startswith(name):
+            k, _, v = line.rpartition(' ')
+            out[k] = float(v)
+    return out
 
 
 def many_nodes(env, args):
@@ -234,10 +273,12 @@ def many_nodes(env, args):
             bs.append(build(node, rows, (k + 1) * args.node_rows, args.enc))
         work.append(bs)
     ctxs = [env.hub.context(cert=c) for c in env.hub.node_certs([(n, DISTRICT) for n in nodes])]
-    lat, errors = [], []
+    lat, errors, done, stats = [], [], [], {}
+    rnd = random.Random(3)
 
     async def run():
-        await asyncio.gather(*(node_task(i, env.hub.port, ctxs[i], work[i], lat, errors)
+        await asyncio.gather(*(node_task(i, env.hub.port, ctxs[i], work[i], lat, errors, done,
+                                         stats, rnd)
                                for i in range(args.nodes)))
     t0 = time.time()
     asyncio.run(run())
@@ -254,9 +295,23 @@ def many_nodes(env, args):
     print('%d nodes : %d batches of %d rows each, concurrently, in %.2f s (%.0f records/s)'
           % (args.nodes, args.node_batches, args.node_rows, dt, total / dt))
     if lat:
-        print('  latency  : p50 %.1f ms, p99 %.1f ms, max %.1f ms (request sent to ack read, %d '
-              'batches)' % (lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3,
-                            lat[-1] * 1e3, len(lat)))
+        print('  latency  : p50 %.1f ms, p99 %.1f ms, max %.1f ms (accepted batch: request sent '
+              'to ack read, %d batches)' % (lat[len(lat) // 2] * 1e3,
+                                            lat[int(len(lat) * 0.99)] * 1e3, lat[-1] * 1e3,
+                                            len(lat)))
+    adm = hub_metric(env, 'sikhnas_hub_admitted_seconds_bucket')
+    cnt = adm.get('sikhnas_hub_admitted_seconds_bucket{le="+Inf"}', 0)
+    if cnt:
+        print('  admitted : %.1f %% of batches answered within 1 s of admission, %.1f %% within '
+              '2.5 s (hub histogram)' % (
+                  100 * adm['sikhnas_hub_admitted_seconds_bucket{le="1"}'] / cnt,
+                  100 * adm['sikhnas_hub_admitted_seconds_bucket{le="2.5"}'] / cnt))
+    print('  refused  : %d x 429, %d x 503 (each sent again after Retry-After + jitter), '
+          '%d reconnects' % (stats.get(429, 0), stats.get(503, 0), stats.get('reconnect', 0)))
+    if done:
+        done.sort()
+        print('  per node : median %.1f s, slowest %.1f s (%.2f x the median)'
+              % (done[len(done) // 2], done[-1], done[-1] / done[len(done) // 2]))
     print('  landed   : %d of %d (%s)' % (landed, total, 'each once' if landed == total
                                            else 'MISMATCH'))
     print('  hub RSS  : peak %.1f MiB (VmHWM)' % (hwm / 1024))
@@ -274,13 +329,16 @@ def main():
     ap.add_argument('--node-rows', type=int, default=50)
     ap.add_argument('--enc', default='zstd', choices=['zstd', 'gzip'])
     ap.add_argument('--pg-conns', type=int, default=4)
+    ap.add_argument('--hub-args', default='',
+                    help='more sikhnas-hub run options, e.g. "--admit 1024 --admit-queue 4096" '
+                         '(admission off, the baseline)')
     ap.add_argument('--skip-copy', action='store_true')
     ap.add_argument('--pipeline', action='store_true',
                     help='two batches in flight, ordered by base_seq')
     ap.add_argument('--skip-nodes', action='store_true')
     args = ap.parse_args()
     os.environ['SIKHNAS_HUB'] = os.path.abspath(args.hub)
-    with hubtest.Env(conns=args.pg_conns) as env:
+    with hubtest.Env(conns=args.pg_conns, extra_args=args.hub_args.split()) as env:
         rows, rate = one_node(env, args)
         if not args.skip_copy:
             ceiling = copy_ceiling(env, rows)

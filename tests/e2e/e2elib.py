@@ -160,3 +160,31 @@ def wait_for(pred, timeout=30, step=0.1):
             return v
         time.sleep(step)
     return pred()
+
+
+def run_tests(tests, want, env, after_failure=None):
+    """Runs the tests named in want (all when empty; with or without their
+    test_ prefix) one after the other, prints ok/FAIL lines and a count,
+    calls after_failure() after a failed one, closes env; returns the exit
+    status."""
+    import traceback
+    passed = failed = 0
+    try:
+        for t in tests:
+            if want and t.__name__ not in want and t.__name__[5:] not in want:
+                continue
+            t0 = time.time()
+            try:
+                t()
+                passed += 1
+                print('ok   %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
+                traceback.print_exc()
+                if after_failure:
+                    after_failure()
+    finally:
+        env.close()
+    print('%d passed, %d failed' % (passed, failed))
+    return 1 if failed else 0

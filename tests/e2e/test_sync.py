@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -597,29 +596,16 @@ TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_n
          test_kill9_hub_mid_batch, test_postgres_restart]
 
 
+def restart_dead_hub():
+    """After a failed test: a hub the test left dead is started again."""
+    if ENV.hub.proc is None or ENV.hub.proc.poll() is not None:
+        ENV.hub.start()
+
+
 def main():
     global ENV
-    want = sys.argv[3:]
-    tests = [t for t in TESTS if not want or t.__name__ in want or t.__name__[5:] in want]
-    passed = failed = 0
     ENV = hubtest.Env()
-    try:
-        for t in tests:
-            t0 = time.time()
-            try:
-                t()
-                passed += 1
-                print('ok   %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
-            except Exception:
-                failed += 1
-                print('FAIL %s (%.1f s)' % (t.__name__, time.time() - t0), flush=True)
-                traceback.print_exc()
-                if ENV.hub.proc is None or ENV.hub.proc.poll() is not None:
-                    ENV.hub.start()
-    finally:
-        ENV.close()
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return e2elib.run_tests(TESTS, sys.argv[3:], ENV, after_failure=restart_dead_hub)
 
 
 if __name__ == '__main__':

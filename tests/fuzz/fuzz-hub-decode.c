@@ -2,11 +2,12 @@
  * its whole path: digest, inflate (gzip, zstd) with its caps, JSON, cells,
  * COPY text. Byte 0 picks the mode; the rest is its material:
  *   0 identity, 1 gzip, 2 zstd: the rest is the batch; the target
- *     compresses it and digests what it sends, as a node does.
+ *     compresses it and digests what it sends, as a node does (zstd: with
+ *     the batch dictionary when the rest has an odd length).
  *   3 gzip, 4 zstd: the rest is sent as the compressed body itself.
  *   5: a body whose digest does not match: always refused.
  *   In all of these any answer is fine, but a refusal says why with a
- *   status of 400, 413 or 503, and an accepted batch is within the caps
+ *   status of 400, 413 or 503 (415 for a frame naming another dictionary), and an accepted batch is within the caps
  *   and has one COPY line, of as many fields as its others, per row kept.
  *   6, 7: the rest describes rows of case_report and treatment; the target
  *     encodes them as a node does (columnar JSON, columns in any order,
@@ -40,6 +41,9 @@ static void encode(const char *in, size_t len, enum batch_enc enc, char **out,
         assert(*out);
         memcpy(*out, in, len);
         *out_len = len;
+    } else if (enc == ENC_ZSTD && len % 2) {
+        assert(batch_deflate(in, len, ENC_ZSTD_DICT, NULL, out, out_len) == 0);
+        assert(batch_frame_dict(*out, *out_len) == BATCH_DICT_ID);
     } else if (enc == ENC_ZSTD) {
         static ZSTD_CCtx *cctx;         /* one context: making one per input is slow */
         size_t cap = ZSTD_compressBound(len);
@@ -83,7 +87,8 @@ static void check_any(const struct batch *b, int r, int status)
 {
     if (r < 0) {
         assert(b->err_code[0] && b->err_msg[0]);
-        assert(status == 400 || status == 413 || status == 503);
+        assert(status == 400 || status == 413 || status == 503 ||
+               (status == 415 && strcmp(b->err_code, "unsupported_dictionary") == 0));
         return;
     }
     assert(r == 0 && status == 200);

@@ -69,7 +69,7 @@ class Hub:
     is in DIR/nodeca; test nodes get certificates from node_cert()."""
 
     def __init__(self, exe, conninfo, tmpdir, conns=4, port=0, lifetime=None, enroll_rate=100000,
-                 max_conns_per_addr=1024, handshake_timeout=None):
+                 max_conns_per_addr=1024, handshake_timeout=None, extra_args=()):
         self.exe, self.conninfo, self.dir, self.conns = exe, conninfo, tmpdir, conns
         self.ca, self.cert, self.key = make_ca(tmpdir) if not os.path.exists(
             os.path.join(tmpdir, 'ca.pem')) else (os.path.join(tmpdir, 'ca.pem'),
@@ -81,6 +81,7 @@ class Hub:
         self.lifetime, self.enroll_rate = lifetime, enroll_rate
         # tests and benchmarks connect many nodes from 127.0.0.1 (None: the hub's default)
         self.max_conns_per_addr, self.handshake_timeout = max_conns_per_addr, handshake_timeout
+        self.extra_args = list(extra_args)      # more `run` options (e.g. --admit 1)
         self.port = port
         self.proc = None
         self.log = os.path.join(tmpdir, 'hub.log')
@@ -152,7 +153,7 @@ class Hub:
             (['--max-conns-per-addr', str(self.max_conns_per_addr)]
              if self.max_conns_per_addr else []) +
             (['--handshake-timeout', str(self.handshake_timeout)]
-             if self.handshake_timeout else []),
+             if self.handshake_timeout else []) + self.extra_args,
             stdout=subprocess.PIPE, stderr=logf, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith('listening '):

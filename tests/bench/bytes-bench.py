@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""bytes-bench.py - body bytes per record of push batches, by hand (no
+pass/fail): plain JSON, gzip -6, zstd -3 and zstd -3 with the batch
+dictionary (sync/dict/batch-1.zdict), for case reports with a ~120-character
+free-text note ("noted") and without ("coded"), at several batch sizes.
+
+    tests/bench/bytes-bench.py [--sizes 10,100,1000,5000] [--seed 99]
+
+The records come from tools/batchgen.py with seeds the dictionary was not
+trained on (tools/train-dict.sh uses 50000 and up). zstd and gzip are the
+command-line tools, at the levels the node uses (sync/batch.c). TLS and
+HTTP add about 0.5 KiB per request on top (see hub-bench.py for the wire)."""
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'tools'))
+import batchgen  # noqa: E402
+
+DICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-1.zdict')
+
+
+def zstd(data, dict_=None):
+    args = ['zstd', '-3', '-q', '-c'] + (['-D', dict_] if dict_ else [])
+    return len(subprocess.run(args, input=data, capture_output=True, check=True).stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--sizes', default='10,100,1000,5000')
+    ap.add_argument('--seed', type=int, default=99)
+    args = ap.parse_args()
+    print('%-6s %6s %9s %9s %9s %12s' % ('kind', 'rows', 'plain', 'gzip', 'zstd', 'zstd+dict'))
+    for kind in ('noted', 'coded'):
+        for n in (int(x) for x in args.sizes.split(',')):
+            node = batchgen.node_id(args.seed)
+            plain = batchgen.batch(node, n, batchgen.rows(node, 1, n, kind, seed=args.seed))
+            print('%-6s %6d %9.1f %9.1f %9.1f %12.1f' % (
+                kind, n, len(plain) / n, len(gzip.compress(plain, 6)) / n, zstd(plain) / n,
+                zstd(plain, DICT) / n))
+    print('(bytes per record in the request body)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,28 @@
+#!/bin/sh
+# train-dict.sh - makes the zstd dictionary of push batches:
+#   tools/train-dict.sh OUT.zdict [DICT_ID]
+# from 1,200 batches of tools/batchgen.py (1 to 100 case reports each, half
+# with free-text notes, from 1,200 made-up nodes; fixed seeds, so the run
+# is repeatable). A dictionary that has shipped never changes (its id is
+# in every frame made with it): train a new one under the next version and
+# id (sync/batch.h) and keep the old one in sync/dict/ for the hub.
+set -eu
+out=$1
+id=${2:-1397227521}                     # 0x53480001: version 1
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 - "$here" "$tmp" <<'PY'
+import random
+import sys
+sys.path.insert(0, sys.argv[1])
+import batchgen as g
+for s in range(1200):
+    node = g.node_id(1000 + s)
+    n = random.Random(s).choice([1, 2, 5, 10, 20, 50, 100])
+    kind = 'noted' if s % 2 else 'coded'
+    with open('%s/t%04d.json' % (sys.argv[2], s), 'wb') as f:
+        f.write(g.batch(node, n, g.rows(node, 1, n, kind, seed=50000 + s)))
+PY
+zstd -q -f --train "$tmp"/t*.json -o "$out" --maxdict=65536 --dictID="$id" -3
+echo "$out: $(wc -c < "$out") bytes, dictionary id $id"
