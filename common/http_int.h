@@ -100,6 +100,10 @@ struct http_conn {
     char                err_buf[96];
     struct http_req     req;
     char                peer[48];
+    /* a streamed answer (http_stream_start): busy until http_stream_end */
+    int                 streaming;
+    void              (*written)(void *);   /* called when the writes in flight are out */
+    void               *written_ud;
 };
 
 /* http_server.c */

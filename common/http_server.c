@@ -256,6 +256,11 @@ static void write_done(uv_write_t *req, int status)
     free(w);
     if (status < 0 || (c->want_close && c->writes == 0 && !c->busy))
         http_conn_close(c);
+    if (c->writes == 0 && c->written) {      /* closing too: the next write fails */
+        void (*fn)(void *) = c->written;
+        c->written = NULL;
+        fn(c->written_ud);
+    }
     http_conn_unref(c);
 }
 
@@ -298,6 +303,12 @@ static void timer_cb(uv_timer_t *t)
 {
     struct http_conn *c = t->data;
 
+    if (c->streaming && !c->closing) {
+        log_info("%s: %s: the client does not read the streamed answer; closing",
+                 c->srv->cfg.log_name, c->peer);
+        http_conn_close(c);
+        return;
+    }
     if (c->busy || c->closing)
         return;                 /* the answer arms the timer again */
     if (!c->handshaken) {
@@ -508,6 +519,96 @@ int http_respond(struct http_conn *c, int status, const char *content_type,
 out:
     http_conn_unref(c);                 /* the request's reference */
     return r;
+}
+
+/* ------------------------------------------------------------ streamed answers */
+
+int http_stream_start(struct http_conn *c, int status, const char *content_type,
+                      const char *extra_headers)
+{
+    size_t cap = 256 + strlen(content_type) + (extra_headers ? strlen(extra_headers) : 0);
+    char *head;
+    int n, r;
+
+    assert(c->busy && !c->streaming);
+    if (c->closing)
+        return -ECONNRESET;
+    head = malloc(cap);
+    if (!head)
+        return -ENOMEM;
+    n = snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                 "Transfer-Encoding: chunked\r\nConnection: close\r\n"
+                 "X-Content-Type-Options: nosniff\r\n%s\r\n", status,
+                 http_status_text(status), content_type, extra_headers ? extra_headers : "");
+    assert(n > 0 && (size_t)n < cap);
+    r = conn_send(c, head, (size_t)n);
+    free(head);
+    if (r < 0)
+        return r;
+    c->streaming = 1;
+    c->want_close = 1;
+    http_read_stop(c);
+    flush_out(c);
+    http_timer_arm(c, c->srv->cfg.request_ms);
+    return c->closing ? -ECONNRESET : 0;
+}
+
+int http_stream_write(struct http_conn *c, const void *data, size_t len,
+                      void (*written)(void *), void *ud)
+{
+    char size[24];
+    int r;
+
+    assert(c->streaming && !c->written);
+    if (c->closing)
+        return -ECONNRESET;
+    if (len > 0) {
+        snprintf(size, sizeof(size), "%zx\r\n", len);
+        r = conn_send(c, size, strlen(size));
+        if (r == 0)
+            r = conn_send(c, data, len);
+        if (r == 0)
+            r = conn_send(c, "\r\n", 2);
+        if (r < 0) {
+            http_conn_close(c);
+            return r;
+        }
+    }
+    c->written = written;
+    c->written_ud = ud;
+    flush_out(c);
+    if (c->closing) {
+        c->written = NULL;
+        return -ECONNRESET;
+    }
+    http_timer_arm(c, c->srv->cfg.request_ms);
+    if (c->writes == 0 && written) {        /* nothing was in flight */
+        c->written = NULL;
+        written(ud);
+    }
+    return 0;
+}
+
+void http_stream_end(struct http_conn *c, int complete)
+{
+    struct http_server *s = c->srv;
+
+    assert(c->busy && c->streaming);
+    c->busy = 0;
+    s->busy--;
+    c->streaming = 0;
+    c->written = NULL;
+    http_request_reset(c);
+    if (!c->closing) {
+        if (complete && conn_send(c, "0\r\n\r\n", 5) == 0)
+            flush_out(c);
+        /* an incomplete answer ends without its last chunk: the client sees it cut */
+        if (!complete || c->writes == 0)
+            http_conn_close(c);
+        else
+            http_timer_arm(c, s->cfg.idle_ms);
+    }
+    http_conn_unref(c);                 /* the request's reference */
 }
 
 /* ------------------------------------------------------------ accepting */

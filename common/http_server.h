@@ -119,6 +119,24 @@ const char *http_header(struct http_conn *c, const char *name);
 int http_respond(struct http_conn *c, int status, const char *content_type,
                  const char *extra_headers, const void *body, size_t len);
 
+/* A streamed answer, for bodies of unknown size (exports): instead of
+ * http_respond(), http_stream_start() sends the head (chunked transfer
+ * coding; the connection closes after the answer), http_stream_write()
+ * each piece, and http_stream_end() the end, exactly once. The server
+ * holds at most what one write gave it: written(ud) runs (on the loop,
+ * possibly before http_stream_write returns) once those bytes are with
+ * the kernel, and the caller sends the next piece only then, so memory
+ * stays flat whatever the size. A client that reads nothing for
+ * request_ms is disconnected. The start and writes return 0, or
+ * -ECONNRESET (-errno) when the connection is gone: the caller stops
+ * producing and still calls http_stream_end(c, 0). With complete 0 the
+ * answer ends without its last chunk, so the client sees it cut. */
+int  http_stream_start(struct http_conn *c, int status, const char *content_type,
+                       const char *extra_headers);
+int  http_stream_write(struct http_conn *c, const void *data, size_t len,
+                       void (*written)(void *), void *ud);
+void http_stream_end(struct http_conn *c, int complete);
+
 /* Keeps c's memory alive beyond its answer; every ref needs an unref. */
 void http_conn_ref(struct http_conn *c);
 void http_conn_unref(struct http_conn *c);

@@ -1,7 +1,7 @@
 /* hub_main.c - sikhnas-hub: command line of the central gateway.
  *
  *   sikhnas-hub [-v|-q] --pg CONNINFO migrate
- *   sikhnas-hub [-v|-q] --pg CONNINFO refdata load [--areas DIR]
+ *   sikhnas-hub [-v|-q] --pg CONNINFO refdata load [--areas DIR] [--boundaries FILE]
  *   sikhnas-hub [-v|-q] [--pg CONNINFO] ca init --dir DIR
  *   sikhnas-hub [-v|-q] --pg CONNINFO node add --district CODE --name NAME [--token-hours N]
  *   sikhnas-hub [-v|-q] --pg CONNINFO node revoke NAME
@@ -28,6 +28,7 @@
 #include "config.h"
 #include "hub.h"
 #include "hub_admin.h"
+#include "hub_boundary.h"
 #include "hub_ca.h"
 #include "hub_migrate.h"
 #include "log.h"
@@ -40,8 +41,10 @@ static void usage(FILE *f)
         "\n"
         "commands:\n"
         "  migrate                      apply the central schema migrations (idempotent)\n"
-        "  refdata load [--areas DIR]   load areas from the idn-area CSVs in DIR and the\n"
-        "                               built-in code lists\n"
+        "  refdata load [--areas DIR] [--boundaries FILE]\n"
+        "                               load areas from the idn-area CSVs in DIR and the\n"
+        "                               built-in code lists; FILE: a GeoJSON of area\n"
+        "                               boundaries keyed by code (the analysts' maps)\n"
         "  ca init --dir DIR            make the node CA, DIR/ca.pem and DIR/ca.key (0600),\n"
         "                               unless DIR/ca.pem exists (needs no --pg)\n"
         "  node add --district CODE --name NAME [--token-hours N]\n"
@@ -79,7 +82,7 @@ struct cli {
     int             argc;
     char          **argv;
     const char     *pg;
-    const char     *areas, *dir, *district, *name, *listen;
+    const char     *areas, *boundaries, *dir, *district, *name, *listen;
     unsigned        token_hours;        /* 0: not given */
     struct hub_opts run;                /* numbers 0: not given */
 };
@@ -101,6 +104,7 @@ static const struct opt_def {
 } opt_defs[] = {
     { "pg", NULL, OPT_TEXT, AT(pg), 0, 0, NULL },
     { "areas", "refdata", OPT_TEXT, AT(areas), 0, 0, NULL },
+    { "boundaries", "refdata", OPT_TEXT, AT(boundaries), 0, 0, NULL },
     { "dir", "ca", OPT_TEXT, AT(dir), 0, 0, NULL },
     { "district", "node", OPT_TEXT, AT(district), 0, 0, NULL },
     { "name", "node", OPT_TEXT, AT(name), 0, 0, NULL },
@@ -273,12 +277,17 @@ static int cmd_migrate(struct cli *c)
     return exit_for(hub_migrate(c->pg));
 }
 
-/* refdata load [--areas DIR] */
+/* refdata load [--areas DIR] [--boundaries FILE] */
 static int cmd_refdata(struct cli *c)
 {
     int r = only_word(c, "load");
 
-    return r != 0 ? r : exit_for(hub_refdata_load(c->pg, c->areas));
+    if (r != 0)
+        return r;
+    r = hub_refdata_load(c->pg, c->areas);
+    if (r == 0 && c->boundaries)
+        r = hub_boundaries_load(c->pg, c->boundaries);
+    return exit_for(r);
 }
 
 /* ca init --dir DIR */

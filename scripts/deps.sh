@@ -14,7 +14,8 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   patroni etcd-server etcd-client
   chromium wrk
   gammu-smsd smstools
-  libjs-chart.js libjs-leaflet libjs-leaflet.markercluster"
+  libxlsxwriter-dev libjs-chart.js libjs-leaflet libjs-leaflet.markercluster
+  gdal-bin python3-openpyxl"
 
 # the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
 CROSS_PKGS="gcc-aarch64-linux-gnu qemu-user"

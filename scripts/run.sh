@@ -1,13 +1,14 @@
 #!/bin/sh
 # run.sh - run the whole system on this machine with embedded defaults:
 # a node for Kabupaten Bogor (3201) and a local central (PostgreSQL 15 +
-# PostGIS and sikhnas-hub over TLS), the node synced to it, then the node
-# daemon in the foreground (web UI, SMS spool, sync timer). Idempotent.
+# PostGIS, sikhnas-hub over TLS and the analysts' web app sikhnas-web), the
+# node synced to it, then the node daemon in the foreground (web UI, SMS
+# spool, sync timer). Idempotent.
 #   scripts/run.sh          set up what is missing and run
-#   scripts/run.sh stop     stop the local central (hub and PostgreSQL)
+#   scripts/run.sh stop     stop the local central (hub, web app and PostgreSQL)
 # Settings (environment): SIKHNAS_DISTRICT (3201), SIKHNAS_WEB (127.0.0.1:8080),
 # SIKHNAS_CENTRAL_DIR (/var/tmp/sikhnas-central), SIKHNAS_PG_PORT (55432),
-# SIKHNAS_HUB_PORT (8443), SIKHNAS_NO_DAEMON=1 (set up, sync, show status, exit).
+# SIKHNAS_HUB_PORT (8443), SIKHNAS_ANALYST_PORT (8444), SIKHNAS_NO_DAEMON=1 (set up, sync, show status, exit).
 set -eu
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -16,6 +17,7 @@ web=${SIKHNAS_WEB:-127.0.0.1:8080}
 central=${SIKHNAS_CENTRAL_DIR:-/var/tmp/sikhnas-central}
 pg_port=${SIKHNAS_PG_PORT:-55432}
 hub_port=${SIKHNAS_HUB_PORT:-8443}
+analyst_port=${SIKHNAS_ANALYST_PORT:-8444}
 pg_user=sikhnas
 pgbin=/usr/lib/postgresql/15/bin
 db=$top/var/node.db
@@ -25,6 +27,11 @@ say() { printf '==> %s\n' "$*"; }
 as_pg() { runuser -u "$pg_user" -- "$@"; }
 
 stop_central() {
+    if [ -f "$central/web.pid" ] && kill -0 "$(cat "$central/web.pid")" 2>/dev/null; then
+        kill -TERM "$(cat "$central/web.pid")"
+        say "analysts' web app stopped"
+    fi
+    rm -f "$central/web.pid"
     if [ -f "$central/hub.pid" ] && kill -0 "$(cat "$central/hub.pid")" 2>/dev/null; then
         kill -TERM "$(cat "$central/hub.pid")"
         say "hub stopped"
@@ -133,6 +140,23 @@ say "sync the node to the central"
 "$node" --db "$db" sync
 say "node status"
 "$node" --db "$db" status
+
+# ---------------------------------------------------------------- the analysts' web app
+webapp=$top/build/run/hub/web/sikhnas-web
+if [ -x "$webapp" ]; then
+    if ! "$webapp" --pg "$conninfo" account list 2>/dev/null | grep -q '^analis '; then
+        echo sikhnas-demo | "$webapp" -q --pg "$conninfo" account add analis \
+            --name "Analis Nasional" --role national
+    fi
+    if ! { [ -f "$central/web.pid" ] && kill -0 "$(cat "$central/web.pid")" 2>/dev/null; }; then
+        say "sikhnas-web on https://127.0.0.1:$analyst_port (log: $central/web.log)"
+        nohup setsid "$webapp" --pg "$conninfo" serve --listen "127.0.0.1:$analyst_port" \
+            --tls-cert "$tls/hub.pem" --tls-key "$tls/hub.key" --upkeep \
+            >> "$central/web.log" 2>&1 &
+        echo $! > "$central/web.pid"
+    fi
+    echo "analysts: https://127.0.0.1:$analyst_port (login analis / sikhnas-demo; CA $tls/ca.pem)"
+fi
 echo "central: psql -h $central -p $pg_port -U $pg_user sikhnas    (stop it: scripts/run.sh stop)"
 
 if [ "${SIKHNAS_NO_DAEMON:-}" = 1 ]; then

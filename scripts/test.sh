@@ -3,7 +3,8 @@
 # machine as root: installs what is missing (apt, npm), builds, and runs
 #   1. every suite of the normal build (unit, cli, fuzz, sms, sms-gateway
 #      with gammu-smsd and smstools, integration with a real PostgreSQL +
-#      PostGIS, browser, cluster),
+#      PostGIS, analyst (the analysts' web app on PostgreSQL with a hot
+#      standby), browser, cluster),
 #   2. the same code under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. the node cross-built for arm64 with its unit tests under qemu-user.
 # It ends with "N passed, N failed" and exits non-zero if anything failed.

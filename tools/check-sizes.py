@@ -42,7 +42,8 @@ def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                            os.path.join(os.path.dirname(__file__), '..'))
     bad, big_file, big_func = 0, (0, ''), (0, '')
-    for folder in FOLDERS:
+    subs = tuple(f for f in ('hub/web', 'hub/worker') if os.path.isdir(os.path.join(root, f)))
+    for folder in FOLDERS + subs:               # and the central programs' subfolders
         for name in sorted(os.listdir(os.path.join(root, folder))):
             if not name.endswith(('.c', '.h')):
                 continue

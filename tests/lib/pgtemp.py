@@ -188,6 +188,43 @@ class PgTemp:
         return int(out) if out.lstrip('-').isdigit() else out
 
 
+class Standby(PgTemp):
+    """A hot standby of primary (a PgTemp that is running), made with
+    pg_basebackup -R: it streams the primary's WAL and answers read-only
+    queries. Used where a read replica matters (tests/analyst/)."""
+
+    def __init__(self, primary, settings=None):
+        super().__init__(dbname=primary.dbname, postgis=False, settings=settings)
+        self.primary = primary
+
+    def init(self):
+        self._run([os.path.join(PG_BINDIR, 'pg_basebackup'), '-h', '127.0.0.1',
+                   '-p', str(self.primary.port), '-U', self.primary.user, '-D', self.data,
+                   '-R', '-X', 'stream', '-c', 'fast'])
+        with open(os.path.join(self.data, 'postgresql.conf'), 'a') as f:
+            for k, v in self.settings.items():
+                f.write('%s = %s\n' % (k, v))
+            f.write('hot_standby = on\n')
+
+    def start(self, timeout=60):
+        if not os.path.exists(self.data):
+            self.init()
+        self._run([os.path.join(PG_BINDIR, 'pg_ctl'), '-D', self.data, '-l', self.log,
+                   '-o', '-p %d' % self.port, '-w', '-t', str(timeout), 'start'])
+        self.started = True
+        return self
+
+    def wait_caught_up(self, timeout=30):
+        """Waits until the standby has replayed what the primary wrote so far."""
+        lsn = self.primary.psql('SELECT pg_current_wal_lsn()')
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % lsn) == 't':
+                return
+            time.sleep(0.05)
+        raise RuntimeError('standby did not catch up within %d s' % timeout)
+
+
 if __name__ == '__main__':
     with PgTemp() as pg:
         print(pg.conninfo)

@@ -22,7 +22,7 @@ EXE = None
 VET = ('081211112222', 'sandi-dokter-hewan')
 CLERK = ('081233334444', 'sandi-juru-data')
 UNKNOWN = '081299990000'                # no officer has this phone
-PAIR_MAX, ADDR_MAX = 5, 20              # node/throttle.h
+PAIR_MAX, ADDR_MAX = 5, 20              # common/throttle.h
 
 
 class Login(unittest.TestCase):

@@ -1,4 +1,4 @@
-/* test-throttle.c - the failed-login throttle (node/throttle.c) in TAP, on
+/* test-throttle.c - the failed-login throttle (common/throttle.c) in TAP, on
  * a clock of our own: pauses per (phone, address) and per address, their
  * end, a success, and that the table stays bounded (a full table gives up
  * its stalest entries, paused ones last). */

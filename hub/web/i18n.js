@@ -1,0 +1,57 @@
+/* i18n.js - every text of the analysts' pages, in Bahasa Indonesia and
+ * English, one table. */
+'use strict';
+window.TEXTS = {
+  id: {
+    title: 'Analis Kesehatan Hewan', nav_overview: 'Ringkasan', nav_epi: 'Kurva epidemi',
+    nav_map: 'Peta', nav_table: 'Tabel wilayah', nav_priority: 'Kejadian prioritas',
+    nav_completeness: 'Kelengkapan', nav_vaccination: 'Vaksinasi', nav_movements: 'Lalu lintas',
+    nav_ops: 'Operator', logout: 'Keluar', login_title: 'Masuk', login_name: 'Nama pengguna',
+    password: 'Kata sandi', login: 'Masuk', from: 'Dari', to: 'Sampai', species: 'Spesies',
+    code: 'Sindrom/tanda', area: 'Kode wilayah', apply: 'Terapkan',
+    this_week: 'Laporan minggu ini', last_four: 'Rata-rata 4 minggu sebelumnya',
+    open_events: 'Kejadian prioritas terbuka', silent: 'Kabupaten diam minggu ini',
+    week: 'Minggu', reports: 'Laporan', villages: 'Desa', sick: 'Sakit', dead: 'Mati',
+    at_risk: 'Berisiko', attack_rate: 'Tingkat serangan %', cfr: 'Fatalitas kasus %',
+    name: 'Nama', district: 'Kabupaten', usual: 'Biasanya', weeks_of_8: 'Minggu lapor (dari 8)',
+    status: 'Status', silent_yes: 'DIAM', coverage: 'Cakupan %', vaccinated: 'Divaksin',
+    population: 'Populasi', from_area: 'Asal', to_area: 'Tujuan', permits: 'Izin',
+    animals: 'Ternak', syndrome: 'Sindrom', date: 'Tanggal', response_days: 'Hari sampai respons',
+    outcome: 'Hasil', open: 'Terbuka', closed: 'Selesai', export: 'Unduh',
+    bad_login: 'Nama pengguna atau kata sandi salah', locked_out: 'Terlalu banyak percobaan gagal; coba lagi nanti',
+    outside_scope: 'Wilayah itu di luar cakupan akun Anda', error: 'Kesalahan',
+    lag: 'Jeda replika', seconds: 'd', case_title: 'Laporan kasus', followups: 'Tindak lanjut',
+    conflicts: 'Konflik (versi yang kalah)', provenance: 'Asal data', national: 'Nasional',
+    silent_villages: 'Desa yang diam minggu ini', last_week: 'Minggu terakhir lapor',
+    no_data: 'Tidak ada data', map_note_points: 'Titik kasus (dikelompokkan)',
+    map_note_districts: 'Kabupaten: lingkaran sebanding jumlah laporan',
+    ops_title: 'Operator: antrean pembaruan agregat', dirty_keys: 'Kunci yang menunggu',
+    agg_lag: 'Jeda agregat (detik)', slaughter: 'Pemotongan'
+  },
+  en: {
+    title: 'Animal Health Analysts', nav_overview: 'Overview', nav_epi: 'Epi curve',
+    nav_map: 'Map', nav_table: 'Area table', nav_priority: 'Priority events',
+    nav_completeness: 'Completeness', nav_vaccination: 'Vaccination', nav_movements: 'Movements',
+    nav_ops: 'Operator', logout: 'Log out', login_title: 'Log in', login_name: 'Login',
+    password: 'Password', login: 'Log in', from: 'From', to: 'To', species: 'Species',
+    code: 'Syndrome/sign', area: 'Area code', apply: 'Apply',
+    this_week: 'Reports this week', last_four: 'Average of the 4 weeks before',
+    open_events: 'Open priority events', silent: 'Districts silent this week',
+    week: 'Week', reports: 'Reports', villages: 'Villages', sick: 'Sick', dead: 'Dead',
+    at_risk: 'At risk', attack_rate: 'Attack rate %', cfr: 'Case fatality %',
+    name: 'Name', district: 'District', usual: 'Usual', weeks_of_8: 'Weeks reported (of 8)',
+    status: 'Status', silent_yes: 'SILENT', coverage: 'Coverage %', vaccinated: 'Vaccinated',
+    population: 'Population', from_area: 'Origin', to_area: 'Destination', permits: 'Permits',
+    animals: 'Animals', syndrome: 'Syndrome', date: 'Date', response_days: 'Days to response',
+    outcome: 'Outcome', open: 'Open', closed: 'Closed', export: 'Download',
+    bad_login: 'Wrong login or password', locked_out: 'Too many failed attempts; try again later',
+    outside_scope: "That area is outside your account's scope", error: 'Error',
+    lag: 'Replica lag', seconds: 's', case_title: 'Case report', followups: 'Follow-ups',
+    conflicts: 'Conflicts (losing versions)', provenance: 'Provenance', national: 'National',
+    silent_villages: 'Villages silent this week', last_week: 'Last week reported',
+    no_data: 'No data', map_note_points: 'Case points (clustered)',
+    map_note_districts: 'Districts: circles proportional to reports',
+    ops_title: 'Operator: aggregate upkeep queue', dirty_keys: 'Keys waiting',
+    agg_lag: 'Aggregate lag (seconds)', slaughter: 'Slaughter'
+  }
+};

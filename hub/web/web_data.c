@@ -1,0 +1,353 @@
+/* web_data.c - the datasets behind the analysts' pages and the JSON API
+ * (docs/analyst-guide.md, "API"): one SQL statement each over the report
+ * schema (schema/central/010-011), with the same nine text parameters:
+ *   $1 area prefix (already within the caller's scope)   $2 from  $3 to
+ *   $4 species ('' all)   $5 code ('' all)   $6 group length (epi)
+ *   $7 case id   $8 open only ('1')   $9 row limit
+ * The area filter is a prefix of the area codes (province 2 digits,
+ * district 4, village 10); a caller's scope is itself such a prefix, and
+ * web_filter_parse() refuses an area outside it, so a province analyst's
+ * query can never reach another province's rows. */
+#include "web.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define EXPORT_TIMEOUT "30min"
+
+struct web_dataset {
+    const char *name;
+    const char *sql;
+};
+
+/* the area filter of a table with a district column */
+#define IN_AREA(col) "left(" col ", least(length($1), 4)) = left($1, 4)"
+#define WEEKS "week BETWEEN report.week($2::date) AND $3::date"
+/* the figures of a group of epi_week or district_week rows */
+#define FIGURES "sum(reports)::bigint AS reports, sum(villages)::bigint AS villages," \
+    " sum(sick)::bigint AS sick, sum(dead)::bigint AS dead, sum(at_risk)::bigint AS at_risk," \
+    " round(100.0 * (sum(sick_ar) + sum(dead_ar)) / nullif(sum(at_risk), 0), 2) AS attack_rate_pct," \
+    " round(100.0 * sum(dead) / nullif(sum(sick) + sum(dead), 0), 2) AS case_fatality_pct"
+
+static const struct web_dataset datasets[] = {
+    { "weekly",
+      "SELECT w.week::date AS week, coalesce(e.reports, 0) AS reports,"
+      " coalesce(e.villages, 0) AS villages, coalesce(e.sick, 0) AS sick,"
+      " coalesce(e.dead, 0) AS dead, coalesce(e.at_risk, 0) AS at_risk,"
+      " e.attack_rate_pct, e.case_fatality_pct"
+      " FROM generate_series(report.week($2::date), $3::date, interval '7 days') w(week)"
+      /* one species or code: the epi table; all of them: the district roll-up */
+      " LEFT JOIN (SELECT week, " FIGURES " FROM report.epi_week"
+      "  WHERE " WEEKS " AND code = coalesce(nullif($5, ''), '*') AND ($4 = '' OR species = $4)"
+      "  AND NOT ($4 = '' AND $5 IN ('', '*')) AND " IN_AREA("district") " GROUP BY week"
+      " UNION ALL SELECT week, " FIGURES " FROM report.district_week"
+      "  WHERE " WEEKS " AND $4 = '' AND $5 IN ('', '*') AND " IN_AREA("district")
+      "  GROUP BY week) e"
+      " ON e.week = w.week::date ORDER BY 1" },
+    { "epi",
+      "SELECT e.week, left(e.district, $6::int) AS area,"
+      " CASE WHEN $6::int = 0 THEN 'Indonesia' ELSE min(a.name) END AS area_name,"
+      " e.species, e.code, min(e.kind) AS kind, sum(e.reports)::bigint AS reports,"
+      " sum(e.villages)::bigint AS villages, sum(e.sick)::bigint AS sick,"
+      " sum(e.dead)::bigint AS dead, sum(e.at_risk)::bigint AS at_risk,"
+      " round(100.0 * (sum(e.sick_ar) + sum(e.dead_ar)) / nullif(sum(e.at_risk), 0), 2) AS attack_rate_pct,"
+      " round(100.0 * sum(e.dead) / nullif(sum(e.sick) + sum(e.dead), 0), 2) AS case_fatality_pct"
+      " FROM report.epi_week e LEFT JOIN area a ON a.code = left(e.district, $6::int)"
+      " WHERE e." WEEKS " AND ($5 = '' OR e.code = $5) AND ($4 = '' OR e.species = $4)"
+      " AND " IN_AREA("e.district")
+      " GROUP BY e.week, 2, e.species, e.code ORDER BY e.week, 2, e.species, e.code" },
+    { "drill",
+      "WITH k AS (SELECT left(district, length($1) + 2) AS code, sum(reports)::bigint AS reports,"
+      "  sum(villages)::bigint AS villages, sum(sick)::bigint AS sick, sum(dead)::bigint AS dead,"
+      "  max(week) AS last_week FROM report.district_week"
+      "  WHERE length($1) < 4 AND " WEEKS " AND left(district, length($1)) = $1 GROUP BY 1"
+      " UNION ALL SELECT village, sum(reports)::bigint, count(DISTINCT village)::bigint,"
+      "  sum(sick)::bigint, sum(dead)::bigint, max(week) FROM report.village_week"
+      "  WHERE length($1) >= 4 AND " WEEKS " AND left(village, length($1)) = $1 GROUP BY 1)"
+      " SELECT k.code, a.name, k.reports, k.villages, k.sick, k.dead, k.last_week"
+      " FROM k LEFT JOIN area a ON a.code = k.code ORDER BY k.reports DESC, k.code" },
+    { "cases",
+      /* in the order of the date index and without a join, so that the rows
+       * stream from the first one on, however many there are */
+      "SELECT c.id, c.ref, c.kind, c.village,"
+      " (SELECT a.name FROM area a WHERE a.code = c.village) AS village_name, c.syndrome,"
+      " c.signs, c.event_date, c.received_at, c.src_node, n.sick, n.dead, n.at_risk,"
+      " ST_AsGeoJSON(c.geom, 6)::json AS geom"
+      " FROM case_report c, LATERAL (SELECT sum(coalesce((x ->> 'sick')::bigint, 0)) AS sick,"
+      "  sum(coalesce((x ->> 'dead')::bigint, 0)) AS dead,"
+      "  sum(coalesce((x ->> 'at_risk')::bigint, 0)) AS at_risk"
+      "  FROM jsonb_array_elements(c.animals) x) n"
+      " WHERE c.deleted = 0 AND c.event_date BETWEEN $2::date AND $3::date"
+      " AND (length($1) < 4 OR left(c.village, 4) = left($1, 4))"
+      " AND left(c.village, length($1)) = $1"
+      " AND ($5 = '' OR c.syndrome = $5 OR c.signs ? $5)"
+      " AND ($4 = '' OR c.animals @> jsonb_build_array(jsonb_build_object('species', $4)))"
+      " ORDER BY c.event_date DESC" },
+    { "case",
+      "SELECT c.id, c.ref, c.kind, c.village, a.name AS village_name, c.syndrome, c.signs,"
+      " c.animals, c.ddx, c.event_date, c.reporter, c.note, c.origin, c.hlc::text AS hlc,"
+      " c.created_at, c.updated_at, c.received_at, c.src_node, c.src_batch,"
+      " c.src_hlc::text AS src_hlc, c.deleted, ST_AsGeoJSON(c.geom, 6)::json AS geom,"
+      " (SELECT coalesce(json_agg(json_build_object('id', f.id, 'event_date', f.event_date,"
+      "   'outcome', f.outcome, 'animals', f.animals, 'escalate', f.escalate, 'note', f.note,"
+      "   'src_node', f.src_node, 'received_at', f.received_at) ORDER BY f.event_date, f.hlc), '[]')"
+      "  FROM case_followup f WHERE f.case_id = c.id AND f.deleted = 0) AS followups,"
+      " (SELECT coalesce(json_agg(json_build_object('logged_at', l.logged_at,"
+      "   'winner_node', l.winner_node, 'winner_hlc', l.winner_hlc::text,"
+      "   'loser_node', l.loser_node, 'loser_hlc', l.loser_hlc::text,"
+      "   'winner', l.winner, 'loser', l.loser) ORDER BY l.id), '[]')"
+      "  FROM conflict_log l WHERE l.tbl = 'case_report' AND l.row_id = c.id) AS conflicts"
+      " FROM case_report c LEFT JOIN area a ON a.code = c.village"
+      " WHERE c.id = $7 AND left(c.village, length($1)) = $1" },
+    { "completeness",
+      "WITH wk AS (SELECT report.week($3::date) AS w),"
+      " h AS (SELECT district,"
+      "  sum(reports) FILTER (WHERE week = (SELECT w FROM wk)) AS reports,"
+      "  sum(villages) FILTER (WHERE week = (SELECT w FROM wk)) AS villages,"
+      "  sum(reports) FILTER (WHERE week < (SELECT w FROM wk)) / 8.0 AS usual,"
+      "  count(*) FILTER (WHERE week < (SELECT w FROM wk) AND reports > 0) AS weeks"
+      "  FROM report.district_week WHERE week BETWEEN (SELECT w FROM wk) - 56 AND (SELECT w FROM wk)"
+      "  AND " IN_AREA("district") " GROUP BY district),"
+      " ds AS (SELECT code, name FROM area WHERE level = 2 AND " IN_AREA("code") ")"
+      " SELECT (SELECT w FROM wk) AS week, coalesce(ds.code, h.district) AS district, ds.name,"
+      " coalesce(h.reports, 0)::bigint AS reports, coalesce(h.villages, 0)::bigint AS villages,"
+      " round(coalesce(h.usual, 0), 1) AS usual_reports,"
+      " coalesce(h.weeks, 0)::int AS weeks_reported_of_8,"
+      " (coalesce(h.reports, 0) = 0 AND coalesce(h.weeks, 0) >= 4) AS silent"
+      " FROM ds FULL JOIN h ON h.district = ds.code"
+      " ORDER BY 8 DESC, 2" },
+    { "silent_villages",
+      "WITH wk AS (SELECT report.week($3::date) AS w),"
+      " v AS (SELECT village, count(*) FILTER (WHERE week < (SELECT w FROM wk)) AS weeks,"
+      "  sum(reports) FILTER (WHERE week = (SELECT w FROM wk)) AS reports, max(week) AS last_week"
+      "  FROM report.village_week WHERE week BETWEEN (SELECT w FROM wk) - 56 AND (SELECT w FROM wk)"
+      "  AND left(village, length($1)) = $1 GROUP BY village)"
+      " SELECT (SELECT w FROM wk) AS week, left(v.village, 4) AS district, v.village, a.name,"
+      " v.weeks::int AS weeks_reported_of_8, v.last_week"
+      " FROM v LEFT JOIN area a ON a.code = v.village"
+      " WHERE coalesce(v.reports, 0) = 0 AND v.weeks >= 3 ORDER BY v.weeks DESC, v.village" },
+    { "vaccination",
+      "SELECT v.district, a.name, v.species, v.disease, v.records, v.vaccinated,"
+      " p.n AS population, p.as_of AS population_date,"
+      " round(100.0 * v.vaccinated / nullif(p.n, 0), 1) AS coverage_pct"
+      " FROM (SELECT district, species, disease, sum(records)::bigint AS records,"
+      "  sum(vaccinated)::bigint AS vaccinated FROM report.vacc_week"
+      "  WHERE " WEEKS " AND " IN_AREA("district") " AND ($4 = '' OR species = $4)"
+      "  AND ($5 = '' OR disease = $5) GROUP BY 1, 2, 3) v"
+      " LEFT JOIN report.population p ON p.district = v.district AND p.species = v.species"
+      " LEFT JOIN area a ON a.code = v.district ORDER BY v.district, v.species, v.disease" },
+    { "movements",
+      "SELECT m.from_district, fa.name AS from_name, m.to_district, ta.name AS to_name,"
+      " m.species, sum(m.permits)::bigint AS permits, sum(m.animals)::bigint AS animals"
+      " FROM report.movement_week m LEFT JOIN area fa ON fa.code = m.from_district"
+      " LEFT JOIN area ta ON ta.code = m.to_district"
+      " WHERE m." WEEKS " AND (" IN_AREA("m.from_district") " OR " IN_AREA("m.to_district") ")"
+      " AND ($4 = '' OR m.species = $4)"
+      " GROUP BY 1, 2, 3, 4, 5 ORDER BY animals DESC, 1, 3" },
+    { "slaughter",
+      "SELECT s.district, a.name, s.species, sum(s.reports)::bigint AS reports,"
+      " sum(s.animals)::bigint AS animals FROM report.slaughter_week s"
+      " LEFT JOIN area a ON a.code = s.district"
+      " WHERE s." WEEKS " AND " IN_AREA("s.district") " AND ($4 = '' OR s.species = $4)"
+      " GROUP BY 1, 2, 3 ORDER BY 1, 3" },
+    { "priority",
+      "SELECT p.id, p.ref, p.district, p.village, a.name AS village_name, p.syndrome,"
+      " p.event_date, p.received_at, p.sick, p.dead, p.first_response, p.days_to_response,"
+      " p.followups, p.outcome, p.outcome_date, p.open, ST_AsGeoJSON(p.geom, 6)::json AS geom"
+      " FROM report.priority_event p LEFT JOIN area a ON a.code = p.village"
+      " WHERE p.event_date BETWEEN $2::date AND $3::date AND left(p.village, length($1)) = $1"
+      " AND ($5 = '' OR p.syndrome = $5) AND ($8 = '' OR p.open)"
+      " ORDER BY p.open DESC, p.event_date DESC LIMIT $9::int" },
+    { "map_points",
+      "SELECT c.id, c.ref, c.kind, c.village, c.syndrome, c.event_date, c.sick, c.dead,"
+      " ST_AsGeoJSON(c.geom, 5)::json AS geom FROM report.case_point c"
+      " WHERE c.event_date BETWEEN $2::date AND $3::date"
+      " AND (length($1) < 4 OR left(c.village, 4) = left($1, 4))"
+      " AND left(c.village, length($1)) = $1 AND ($5 = '' OR c.syndrome = $5 OR c.signs LIKE '%\"' || $5 || '\"%')"
+      " ORDER BY c.event_date DESC LIMIT $9::int" },
+    { "map_districts",
+      "WITH d AS (SELECT district, sum(reports)::bigint AS reports, sum(sick)::bigint AS sick,"
+      "  sum(dead)::bigint AS dead, sum(pts) AS pts, sum(sx) AS sx, sum(sy) AS sy"
+      "  FROM report.district_week WHERE " WEEKS " AND " IN_AREA("district") " GROUP BY 1)"
+      " SELECT d.district, a.name, d.reports, d.sick, d.dead, (b.code IS NOT NULL) AS boundary,"
+      " ST_AsGeoJSON(coalesce(b.geom, CASE WHEN d.pts > 0 THEN"
+      "  ST_SetSRID(ST_MakePoint(d.sx / d.pts, d.sy / d.pts), 4326) END), 5)::json AS geom"
+      " FROM d LEFT JOIN area a ON a.code = d.district"
+      " LEFT JOIN report.area_boundary b ON b.code = d.district ORDER BY d.district" },
+    { "status",
+      "SELECT pg_is_in_recovery() AS replica,"
+      " CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+      "  THEN 0 ELSE round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1)"
+      " END AS replica_lag_s,"
+      " (SELECT count(*) FROM report.dirty) AS dirty_keys,"
+      " round(coalesce(extract(epoch FROM now() - (SELECT min(marked_at) FROM report.dirty)), 0)::numeric, 1)"
+      "  AS aggregates_lag_s, now() AS at" },
+};
+
+const struct web_dataset *web_dataset_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(datasets) / sizeof(datasets[0]); i++)
+        if (strcmp(datasets[i].name, name) == 0)
+            return &datasets[i];
+    return NULL;
+}
+
+const char *web_dataset_name(const struct web_dataset *d)
+{
+    return d->name;
+}
+
+/* ------------------------------------------------------------ answers kept
+ * The pages' JSON answers (up to CACHE_BODY_MAX bytes) are kept for
+ * --cache-seconds, keyed by the dataset and every filter value (the area
+ * already within the caller's scope, so a key never crosses scopes): 20
+ * analysts opening the same national page cost one query. The aggregates
+ * change at most once a second; the header's lag shows the rest. */
+#define CACHE_SLOTS    64
+#define CACHE_BODY_MAX (1 << 20)
+
+static struct cache_ent {
+    char     key[200];
+    char    *body;
+    size_t   len;
+    uint64_t at;                    /* uv_hrtime() / 1e6 when stored */
+} cache[CACHE_SLOTS];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void cache_key(const struct web_dataset *d, const struct web_filter *f, char *key,
+                      size_t cap)
+{
+    snprintf(key, cap, "%s|%s|%s|%s|%s|%s|%s|%s|%d|%d", d->name, f->area, f->from, f->to,
+             f->species, f->code, f->by, f->id, f->open_only, f->limit);
+}
+
+/* A copy of the answer kept under key when younger than ttl ms, or NULL. */
+static char *cache_get(const char *key, unsigned ttl, size_t *len)
+{
+    uint64_t now = uv_hrtime() / 1000000;
+    char *p = NULL;
+
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct cache_ent *e = &cache[i];
+        if (e->body && now - e->at < ttl && strcmp(e->key, key) == 0) {
+            p = malloc(e->len + 1);
+            if (p) {
+                memcpy(p, e->body, e->len);
+                *len = e->len;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return p;
+}
+
+/* Keeps body (taking it) under key, in place of the oldest answer. */
+static void cache_put(const char *key, char *body, size_t len)
+{
+    struct cache_ent *old = &cache[0];
+
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (strcmp(cache[i].key, key) == 0 || !cache[i].body) {
+            old = &cache[i];
+            break;
+        }
+        if (cache[i].at < old->at)
+            old = &cache[i];
+    }
+    free(old->body);
+    snprintf(old->key, sizeof(old->key), "%s", key);
+    old->body = body;
+    old->len = len;
+    old->at = uv_hrtime() / 1000000;
+    pthread_mutex_unlock(&cache_mu);
+}
+
+void web_cache_free(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        free(cache[i].body);
+        cache[i].body = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
+/* ------------------------------------------------------------ running */
+
+static const char *group_len(const char *by)
+{
+    return strcmp(by, "district") == 0 ? "4" : strcmp(by, "province") == 0 ? "2" : "0";
+}
+
+void web_dataset_run(struct web_app *app, const struct web_dataset *d,
+                     const struct web_filter *f, enum web_format fmt, struct web_out *o)
+{
+    static const Oid types[9] = { 25, 25, 25, 25, 25, 25, 25, 25, 25 };
+    char limit[12], key[200];
+    const char *params[9];
+    int cacheable;
+    PGconn *pg;
+    long n;
+
+    /* a page gets at most limit rows; an export all of them unless asked */
+    snprintf(limit, sizeof(limit), "%d", fmt != FMT_JSON && !f->limit_given ? INT_MAX : f->limit);
+    params[0] = f->area;
+    params[1] = f->from;
+    params[2] = f->to;
+    params[3] = f->species;
+    params[4] = f->code;
+    params[5] = group_len(f->by);
+    params[6] = f->id;
+    params[7] = f->open_only ? "1" : "";
+    params[8] = limit;
+    cacheable = fmt == FMT_JSON && app->cache_ms > 0 && strcmp(d->name, "status") != 0;
+    if (cacheable) {
+        size_t len = 0;
+        char *body;
+        cache_key(d, f, key, sizeof(key));
+        body = cache_get(key, app->cache_ms, &len);
+        if (body) {
+            web_out_head(o, 200, "application/json; charset=utf-8", "Cache-Control: no-store\r\n");
+            (void) web_out_put(o, body, len);
+            free(body);
+            return;
+        }
+        web_out_capture(o, CACHE_BODY_MAX);
+    }
+    pg = web_pool_get(app->replica, 10000);
+    if (!pg) {
+        web_out_error(o, 503, "unavailable", "the reporting database is not reachable");
+        return;
+    }
+    if (fmt != FMT_JSON) {      /* an export may take minutes; the pages may not */
+        PQclear(web_exec(pg, "web: export", "BEGIN READ ONLY", 0, NULL));
+        PQclear(web_exec(pg, "web: export",
+                         "SET LOCAL statement_timeout = '" EXPORT_TIMEOUT "'", 0, NULL));
+    }
+    if (!PQsendQueryParams(pg, d->sql, 9, types, params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(pg)) {
+        log_error("web: %s: %s", d->name, PQerrorMessage(pg));
+        web_out_error(o, 503, "unavailable", "the reporting database is not reachable");
+        web_pool_put(app->replica, pg);
+        return;
+    }
+    n = web_out_rows(pg, o, fmt, d->name);
+    web_pool_put(app->replica, pg);
+    if (cacheable && n >= 0) {
+        size_t len = 0;
+        char *body = web_out_captured(o, &len);
+        if (body)
+            cache_put(key, body, len);
+    }
+    if (n >= 0)
+        log_debug("web: %s: %ld rows, %llu bytes", d->name, n,
+                  (unsigned long long)web_out_bytes(o));
+}
