@@ -1,5 +1,6 @@
 /* hub_metrics.c - Prometheus text exposition of the hub's counters. */
 #include "hub_metrics.h"
+#include "hub_health.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -12,8 +13,8 @@ static const double bucket_le[METRICS_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
 
 static const char *const endpoints[] = { "push", "pull", "enroll", "renew", "health", "metrics",
-                                         "other" };
-#define NEP 7
+                                         "node-health", "other" };
+#define NEP 8
 static const int status_codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 429,
                                     431, 500, 503 };
 #define NSC ((int)(sizeof(status_codes) / sizeof(status_codes[0])))
@@ -277,6 +278,7 @@ int metrics_render(struct hub_metrics *m, int db_up, int conns, int busy,
         if (m->nodes[i].node[0])
             strbuf_fmt(&o, "sikhnas_hub_node_last_contact_seconds{node=\"%s\",district=\"%s\"} %.3f\n",
                  m->nodes[i].node, m->nodes[i].district, m->nodes[i].last);
+    health_metrics_render(&o);      /* hub_health.c: the nodes' health blocks */
     if (o.err) {
         free(o.p);
         return -ENOMEM;

@@ -2,6 +2,7 @@
  * the hub's clock, and the graceful stop (SIGTERM: stop accepting, finish the
  * batches in flight, close idle connections, then the database pool). */
 #include "hub.h"
+#include "hub_health.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -180,6 +181,8 @@ static void identified(struct hub *h, const struct http_req *req, const struct h
         hub_push(h, req, id);
     else if (strcmp(req->path, "/v1/pull") == 0)
         hub_pull(h, req, id);
+    else if (strcmp(req->path, "/v1/node-health") == 0)
+        hub_node_health(h, req, id);
     else
         hub_renew(h, req, id);
 }
@@ -210,6 +213,8 @@ static void on_request(void *ud, struct http_conn *c, const struct http_req *req
         endpoint = "renew";
     else if (strcmp(req->path, "/v1/enroll") == 0)
         endpoint = "enroll";
+    else if (strcmp(req->path, "/v1/node-health") == 0)
+        endpoint = "node-health";
     else {
         hub_error(h, req, "other", 404, "not_found", "no such endpoint");
         return;

@@ -130,6 +130,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
     c->url_renew = join_url(o->hub_url, "/v1/renew");
+    c->url_health = join_url(o->hub_url, "/v1/node-health");
     c->cert_file = o->cert_file ? strdup(o->cert_file) : NULL;
     c->key_file = o->key_file ? strdup(o->key_file) : NULL;
     c->timeout_s = o->timeout_s ? o->timeout_s : 120;
@@ -143,6 +144,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->ratio = 6.0;
     c->ramp = RAMP_ROWS;
     c->phase = PH_DONE;
+    c->health_sent = 1;         /* a round, begun, sends one */
     c->q = &c->req[0];
     for (int i = 0; i < 2; i++) {
         c->req[i].rows = calloc(c->max_rows, sizeof(*c->req[i].rows));
@@ -153,6 +155,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
         }
     }
     if (!c->url_push || !c->url_pull || (o->ca_file && !c->ca_file) || !c->url_renew ||
+        !c->url_health ||
         (o->cert_file && !c->cert_file) || (o->key_file && !c->key_file)) {
         r = -ENOMEM;
         goto out;
@@ -217,6 +220,7 @@ void sync_client_free(struct sync_client *c)
     free(c->cert_file);
     free(c->key_file);
     curl_free(c->url_renew);
+    curl_free(c->url_health);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     free(c);
@@ -264,6 +268,7 @@ void sync_client_begin(struct sync_client *c)
     c->error[0] = '\0';
     c->retry_after = 0;
     c->probed = 0;
+    c->health_sent = 0;
     c->sent_seq = 0;
     if (store_meta_get(c->store, "sync.sent_seq", buf, sizeof(buf)) == 0)
         c->sent_seq = strtoll(buf, NULL, 10);
@@ -465,6 +470,14 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         setup_easy(c, easy, c->url_pull, PULL_MAX_WIRE);
         return 1;
     }
+    if (c->phase == PH_DONE && !c->health_sent && health_prepare(c) > 0) {
+        c->health_sent = 1;
+        c->q->phase = PH_HEALTH;
+        c->q->easy = easy;
+        c->nreq = 1;
+        setup_easy(c, easy, c->url_health, 4096);
+        return 1;
+    }
     return 0;
 }
 
@@ -624,6 +637,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     read_headers(c->q, easy);
     if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);
+    if (c->q->phase == PH_HEALTH)
+        return health_done(c, res, status);
 
     if (res != CURLE_OK) {
         r = curl_errno(res);

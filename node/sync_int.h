@@ -24,7 +24,7 @@
 #define NKINDS_MAX 16
 #define KIND(i) (&record_kinds[i])
 
-enum phase { PH_PUSH, PH_PULL, PH_DONE, PH_RENEW };
+enum phase { PH_PUSH, PH_PULL, PH_DONE, PH_RENEW, PH_HEALTH };
 
 struct prow {                   /* one row of the batch being built */
     int tbl;
@@ -70,6 +70,8 @@ struct sync_client {
     int64_t round_seq;          /* the round pushes what was queued when it began */
     int lock_fd;                /* DB-sync, or -1 */
     int probed;                 /* the hub's acked_seq was asked for since the last failure */
+    char *url_health;           /* sync_health.c: POST /v1/node-health once a round */
+    int health_sent;
     sqlite3_stmt *select[NKINDS_MAX];  /* current row by id, synced tables */
 
     /* requests in flight: req[head] is the oldest, nreq of them (at most 2,
@@ -118,6 +120,11 @@ int  push_prepare(struct sync_client *c);
 int  sent_seq_mark(struct sync_client *c, int64_t last_seq);
 int  push_apply(struct sync_client *c);
 void push_buffers_free(struct sync_client *c);
+
+/* sync_health.c: the health block of the round in c->q (1, or -errno); its
+ * answer, which never fails the round (0). */
+int  health_prepare(struct sync_client *c);
+int  health_done(struct sync_client *c, CURLcode res, long status);
 
 /* sync_pull.c: the pull request in c->q (returns 1), and its answer applied. */
 int pull_prepare(struct sync_client *c);

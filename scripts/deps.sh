@@ -13,9 +13,10 @@ HOST_PKGS="build-essential meson ninja-build pkg-config python3 git ca-certifica
   postgresql-15-postgis-3 postgresql-client-15 pgbackrest
   patroni etcd-server etcd-client
   chromium wrk
-  gammu-smsd smstools
+  python3-aiosmtpd
   libxlsxwriter-dev libjs-chart.js libjs-leaflet libjs-leaflet.markercluster
-  gdal-bin python3-openpyxl"
+  gdal-bin python3-openpyxl
+  gammu-smsd smstools"
 
 # the cross compiler and qemu; the arm64 libraries go into a sysroot (cross/sysroot.sh)
 CROSS_PKGS="gcc-aarch64-linux-gnu qemu-user"

@@ -4,7 +4,8 @@
 #   1. every suite of the normal build (unit, cli, fuzz, sms, sms-gateway
 #      with gammu-smsd and smstools, integration with a real PostgreSQL +
 #      PostGIS, analyst (the analysts' web app on PostgreSQL with a hot
-#      standby), browser, cluster),
+#      standby), worker (the central job queue's workers with a real SMTP
+#      server, the operators' pages), browser, cluster),
 #   2. the same code under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. the node cross-built for arm64 with its unit tests under qemu-user.
 # It ends with "N passed, N failed" and exits non-zero if anything failed.

@@ -94,6 +94,11 @@
     p.appendChild(el('p', { class: 'error', id: 'error', text: e.message || String(e) }));
   }
 
+  /* the helpers the operators' pages (ops.js) use, and their pages */
+  window.SikhnasApp = { el: el, t: t, fmt: fmt, table: table, page: page, fail: fail, pages: {},
+                        who: function () { return S.who; },
+                        chart: function (c) { S.chart = c; } };
+
   /* ------------------------------------------------------------ pages */
   function overview() {
     var p = page(t('nav_overview'));
@@ -306,16 +311,17 @@
   /* ------------------------------------------------------------ shell */
   function route() {
     if (!S.who) return;
-    var h = location.hash.replace(/^#\/?/, '') || (S.who.role === 'operator' ? 'ops' : 'overview');
+    var h = location.hash.replace(/^#\/?/, '') || (S.who.role === 'operator' ? 'fleet' : 'overview');
     var parts = h.split('/');
     document.querySelectorAll('#nav a').forEach(function (a) {
       a.classList.toggle('active', a.getAttribute('href') === '#/' + parts[0]);
     });
     var pages = { overview: overview, epi: epi, map: map, completeness: completeness,
                   vaccination: vaccination, movements: movements, priority: priority, ops: ops };
+    Object.assign(pages, window.SikhnasApp.pages);
     if (parts[0] === 'table') drill(parts[1] || '');
     else if (parts[0] === 'case') casePage(decodeURIComponent(parts[1] || ''));
-    else (pages[parts[0]] || overview)();
+    else (pages[parts[0]] || overview)(parts.slice(1));
   }
   function showLogin() {
     S.who = null;
@@ -329,7 +335,7 @@
     $('login').hidden = true;
     $('nav').hidden = $('logout').hidden = false;
     $('filters').hidden = who.role === 'operator';
-    $('nav-ops').hidden = who.role !== 'operator';
+    document.querySelectorAll('#nav-ops, .nav-op').forEach(function (a) { a.hidden = who.role !== 'operator'; });
     $('who').textContent = who.name + ' (' + who.role + (who.scope ? ' ' + who.scope : '') + ')';
     if (!$('f-area').value) $('f-area').value = who.scope;
     lagPoll();

@@ -11,6 +11,7 @@
  * a client CA is configured, also need a client certificate that chains
  * to it (the fleet and queue pages of the workers will live there). */
 #include "web.h"
+#include "web_ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,7 @@ static const struct route {
     { "GET", "/api/me", R_ME, NEED_SESSION },
     { "GET", "/api/v1/data/", R_DATA, NEED_SESSION | NEED_DATA_ROLE },
     { "GET", "/api/v1/ops/", R_OPS, NEED_SESSION | NEED_OPERATOR },
+    { "POST", "/api/v1/ops/", R_OPS, NEED_SESSION | NEED_CSRF | NEED_OPERATOR },
 };
 
 /* One request that goes to a worker. */
@@ -401,6 +403,10 @@ static void do_data(struct web_out *o, struct job *j)
 
 static void do_ops(struct web_out *o, struct job *j)
 {
+    /* the fleet, queue and recipients pages (web_ops.c) */
+    if (web_ops(j->app, strcmp(j->route->method, "POST") == 0, j->path + strlen("/api/v1/ops/"),
+                j->query, j->body, &j->who, j->peer, o))
+        return;
     if (strcmp(j->path, "/api/v1/ops/status") != 0) {
         web_out_error(o, 404, "not_found", "no such page");
         return;
