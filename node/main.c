@@ -15,6 +15,7 @@
 #include "cmdopts.h"
 #include "config.h"
 #include "daemon.h"
+#include "area_points.h"
 #include "auth.h"
 #include "import.h"
 #include "log.h"
@@ -48,6 +49,7 @@ static void usage(FILE *fp)
         "              [--password-stdin]       also a web login, password read from stdin\n"
         "  officer password --phone PHONE --password-stdin   set or reset a web password\n"
         "  officer list [--json]\n"
+        "  points FILE.csv                  a gazetteer's points (code,lat,lon) for the map\n"
         "  report add                           one case report as JSON on stdin\n"
         "  report list [--json] [--limit N]\n"
         "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
@@ -494,6 +496,29 @@ static int cmd_run(struct ctx *c)
     return daemon_main(&c->cfg, c->argc, c->argv);
 }
 
+/* points FILE.csv: a gazetteer's points of villages and kecamatan (the map). */
+static int cmd_points(struct ctx *c)
+{
+    struct area_points_counts n;
+    struct store *s = NULL;
+    const struct cmdopt none[] = { { "", CMDOPT_SET, NULL } };
+    int r = cmdopts_parse(c->argc, c->argv, none, 0);
+
+    if (r < 0)
+        return r;
+    if (r != c->argc - 1) {
+        log_error("points needs one CSV file of code,lat,lon");
+        return -EDOM;
+    }
+    r = config_open_store(&c->cfg, 0, &s);
+    if (r == 0)
+        r = area_points_load(s, c->argv[c->argc - 1], &n);
+    if (r == 0)
+        printf("{\"loaded\":%ld,\"refused\":%ld}\n", n.loaded, n.refused);
+    store_close(s);
+    return r;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct ctx *c);
@@ -503,6 +528,7 @@ static const struct {
     { "report", cmd_report },
     { "officer", cmd_officer },
     { "import", cmd_import },
+    { "points", cmd_points },
     { "status", cmd_status },
     { "sms", cmd_sms },
     { "sync", cmd_sync },

@@ -54,6 +54,8 @@ static const struct cfg_opt cfg_opts[] = {
       "web: a new connection that sends no request this long is closed" },
     { "web.session_ttl_s",     CFG_UINT,  CFG_AT(web_session_ttl_s), "43200", 300, 2592000,
       "web: how long a login lasts (seconds)" },
+    { "web.response_target_h", CFG_UINT,  CFG_AT(web_response_target_h), "24", 1, 720,
+      "web: the district's target for answering a priority (P) case, in hours; older ones show red" },
     { "sync.hub_url",          CFG_PATH,  CFG_AT(sync_hub_url),    "",      0, 0,
       "https://HOST:PORT of sikhnas-hub (--hub overrides; else the last one used)" },
     { "sync.ca_file",          CFG_PATH,  CFG_AT(sync_ca_file),    "",      0, 0,

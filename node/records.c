@@ -200,6 +200,31 @@ int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUI
     return store_step_done(s, st);
 }
 
+int officer_update(struct store *s, const char *id, const struct officer_in *in, int active)
+{
+    sqlite3_stmt *st = store_stmt(s,
+        "UPDATE officer SET name = ?2, role = ?3, phone = ?4, village = ?5, deleted = ?6,"
+        " hlc = ?7, updated_at = ?8 WHERE id = ?1");
+    char now[32];
+    int r;
+
+    if (!st)
+        return -EIO;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, in->role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->phone, -1, SQLITE_STATIC);
+    bind_opt(st, 5, in->village);
+    sqlite3_bind_int(st, 6, !active);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)store_hlc_tick(s));
+    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    r = store_step_done(s, st);
+    if (r == 0 && sqlite3_changes(store_db(s)) == 0)
+        r = -ENOENT;
+    return r;
+}
+
 /* The columns of st's current row as text (NULL for a NULL value). */
 static void row_text(sqlite3_stmt *st, const char **col, int n)
 {
@@ -638,4 +663,41 @@ int record_insert(struct store *s, enum rec_kind kind, const void *in,
 const char *record_table(enum rec_kind kind)
 {
     return rec_kind(kind)->table;
+}
+
+int record_insert_once(struct store *s, enum rec_kind kind, const void *in, const char *key,
+                       char id_out[UUID_STR_LEN], char ref_out[24])
+{
+    char tbl[48] = "", ref[24] = "", now[32];
+    const struct store_col col[] = { { tbl, sizeof(tbl) }, { id_out, UUID_STR_LEN },
+                                     { ref, sizeof(ref) } };
+    sqlite3_stmt *st;
+    int r;
+
+    if (!key || !key[0])
+        return record_insert(s, kind, in, id_out, ref_out);
+    r = store_get(s, "SELECT tbl, row_id, coalesce(ref, '') FROM write_key WHERE key = ?1", key,
+                  col, 3);
+    if (r == 0) {
+        if (strcmp(tbl, record_table(kind)) != 0)
+            return -EEXIST;
+        snprintf(ref_out, 24, "%s", ref);
+        return 1;
+    }
+    if (r != -ENOENT)
+        return r;
+    r = record_insert(s, kind, in, id_out, ref_out);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "INSERT INTO write_key (key, tbl, row_id, ref, created_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st)
+        return -EIO;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, record_table(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id_out, -1, SQLITE_STATIC);
+    bind_opt(st, 4, ref_out);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    return store_step_done(s, st);
 }

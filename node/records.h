@@ -25,6 +25,13 @@ struct officer_in {
  * already registered. Call inside a transaction. */
 int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUID_STR_LEN]);
 
+/* Rewrites the officer id with in's name, role, phone and village and
+ * active (0: deactivated, a tombstone the hub learns of; 1: active again),
+ * with a new hlc, so that the change goes to the hub. -ENOENT when there is
+ * no such officer, -EEXIST when the phone is another officer's. Call inside
+ * a transaction. */
+int officer_update(struct store *s, const char *id, const struct officer_in *in, int active);
+
 /* Writes the newest `limit` case reports (0: all) as a JSON array, or as a
  * table for people, to fp. Each carries its sync state: queued, synced or
  * rejected (with the hub's reason). */
@@ -50,5 +57,16 @@ int record_insert(struct store *s, enum rec_kind kind, const void *in,
 
 /* The table that keeps records of kind ("case_report", "vaccination", ...). */
 const char *record_table(enum rec_kind kind);
+
+#define RECORD_KEY_MAX 64       /* bytes of an idempotency key */
+
+/* record_insert() once per key (the idempotency key of a tablet's draft;
+ * NULL or "": no key): when key was used before, nothing is written and
+ * id_out and ref_out get the record it made; returns 1 then, 0 when the
+ * record was inserted now, -EEXIST when key made a record of another kind,
+ * or -errno. Every channel that has a key writes through here. Call inside
+ * a transaction. */
+int record_insert_once(struct store *s, enum rec_kind kind, const void *in, const char *key,
+                       char id_out[UUID_STR_LEN], char ref_out[24]);
 
 #endif

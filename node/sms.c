@@ -18,6 +18,8 @@
 
 #include "hex.h"
 #include "sms_int.h"
+#include "sms_len.h"
+#include "tz.h"
 #include "utf8.h"
 
 #define MAX_VETS 200                  /* alerts per P report, a bound on the loop */
@@ -38,12 +40,10 @@ static int officer_by_phone(struct store *s, const char *phone, struct sms_offic
 
 
 /* The event date: the modem's date when it is a valid past date, else today
- * in western Indonesia (UTC+7). */
-static void event_date(const char *sent, char out[11])
+ * in the district's time zone (tz.h). */
+static void event_date(struct store *s, const char *sent, char out[11])
 {
     char d[11] = "";
-    time_t now = time(NULL) + 7 * 3600;
-    struct tm tm;
 
     if (strlen(sent) >= 8 && sent[2] == '-' && sent[5] == '-')          /* smstools3 yy-mm-dd */
         snprintf(d, sizeof(d), "20%.2s-%.2s-%.2s", sent, sent + 3, sent + 6);
@@ -55,8 +55,7 @@ static void event_date(const char *sent, char out[11])
         memcpy(out, d, 11);
         return;
     }
-    gmtime_r(&now, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
+    tz_date(tz_of_area(store_district(s)), time(NULL), out);
 }
 
 
@@ -290,8 +289,10 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
         r = 0;
     } else if (r == 0) {
         actor_officer(&j->actor, o.role, o.phone, o.village);
-        event_date(in->sent, j->event_date);
+        event_date(s, in->sent, j->event_date);
         r = dispatch(j, in->text, in->len);
+        sms_fit_cut(j->reply);          /* one SMS each, whatever the handler wrote */
+        sms_fit_cut(j->alert);
     }
     if (r < 0)
         goto out;

@@ -56,13 +56,28 @@ struct sms_job {
     char record_id[UUID_STR_LEN];
     char reply[SMS_REPLY_MAX];
     char alert[SMS_REPLY_MAX];        /* "" when none */
+    size_t name_max;                  /* labels and names cut to this many characters; 0: whole */
 };
 
-/* The Indonesian label of a code of list, or the code itself, in buf. */
-const char *sms_label(struct store *s, const char *list, const char *code, char *buf,
+/* The Indonesian label of a code of list, or the code itself, in buf; cut
+ * to j->name_max characters. */
+const char *sms_label(struct sms_job *j, const char *list, const char *code, char *buf,
                       size_t cap);
-/* "Desa NAME" for a village, "NAME" for other areas, the code when unknown. */
-const char *sms_area_name(struct store *s, const char *code, char *buf, size_t cap);
+/* "Desa NAME" for a village, "NAME" for other areas, the code when unknown;
+ * the name cut to j->name_max characters. */
+const char *sms_area_name(struct sms_job *j, const char *code, char *buf, size_t cap);
+/* A person's name cut to j->name_max characters, in buf. */
+const char *sms_person(struct sms_job *j, const char *name, char *buf, size_t cap);
+/* A phone as people write it at home: "+62812..." or "62812..." as "0812...". */
+const char *sms_local_phone(const char *phone, char *buf, size_t cap);
+
+/* Runs compose(j, arg), which writes out, with names whole and then cut
+ * shorter and shorter until out fits in one SMS (sms_len.h); as a last
+ * resort out is cut to fit, ending in "...". */
+void sms_compose_fit(struct sms_job *j, void (*compose)(struct sms_job *j, const void *arg),
+                     const void *arg, char *out);
+/* An example of a correct message of kind k ("" when none). */
+const char *sms_kind_example(enum sms_kind k);
 /* "N label, N label" of the message's groups, appended to b. */
 void sms_add_herd(struct sms_job *j, struct sms_sb *b, const struct sms_group *g, int n);
 /* The message's case reference "DDDD-NNNNNN" (this district when it names none). */

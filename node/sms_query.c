@@ -7,41 +7,77 @@
 #include <string.h>
 
 #include "sms_int.h"
+#include "sms_len.h"
+
+static const struct { const char *type, *list, *word; } kode_types[] = {
+    { "SP", "species", "spesies" }, { "TAN", "sign", "tanda" },
+    { "SIN", "syndrome", "sindrom" }, { "PNY", "disease", "penyakit" },
+    { "PK", "outcome", "hasil" },
+};
+
+/* "KODE SIN: MMU label, MMD label, ..." in one SMS: labels of up to 10
+ * characters; the codes that do not fit are counted ("+12 lagi"). */
+static int kode_list(struct sms_job *j, size_t t)
+{
+    sqlite3_stmt *st = store_stmt(j->s,
+        "SELECT code, label_id FROM code_list WHERE list = ?1 AND active = 1 ORDER BY code");
+    char item[80];
+    struct sms_sb b;
+    size_t kept;
+    int n = 0, left = 0;
+
+    if (!st)
+        return -EIO;
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, TAG "KODE %s:", kode_types[t].type);
+    sqlite3_bind_text(st, 1, kode_types[t].list, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char lbl[64];
+        snprintf(lbl, sizeof(lbl), "%s", (const char *)sqlite3_column_text(st, 1));
+        sms_clip(lbl, 10);
+        snprintf(item, sizeof(item), "%s %s %s", n ? "," : "",
+                 (const char *)sqlite3_column_text(st, 0), lbl);
+        kept = b.len;
+        if (!left) {
+            int fits;
+            sms_sb_add(&b, "%s +99 lagi", item);      /* room for the count of the rest */
+            fits = !b.full && sms_fits(j->reply);
+            j->reply[kept] = '\0';
+            b.len = kept;
+            b.full = 0;
+            if (fits) {
+                sms_sb_add(&b, "%s", item);
+                n++;
+                continue;
+            }
+        }
+        left++;
+    }
+    sqlite3_reset(st);
+    if (left)
+        sms_sb_add(&b, " +%d lagi", left);
+    return 0;
+}
 
 int sms_do_kode(struct sms_job *j)
 {
-    static const struct { const char *type, *list, *word; } types[] = {
-        { "SP", "species", "spesies" }, { "TAN", "sign", "tanda" },
-        { "SIN", "syndrome", "sindrom" }, { "PNY", "disease", "penyakit" },
-        { "PK", "outcome", "hasil" },
-    };
+    size_t t, n_types = sizeof(kode_types) / sizeof(kode_types[0]);
     struct sms_sb b;
-    size_t t;
 
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
     j->res->status = SMS_ANSWERED;
     if (!j->m.query[0]) {
+        sms_sb_init(&b, j->reply, sizeof(j->reply));
         sms_sb_add(&b, TAG "Daftar kode:");
-        for (t = 0; t < sizeof(types) / sizeof(types[0]); t++)
-            sms_sb_add(&b, "%s KODE %s (%s)", t ? "," : "", types[t].type, types[t].word);
+        for (t = 0; t < n_types; t++)
+            sms_sb_add(&b, "%s KODE %s (%s)", t ? "," : "", kode_types[t].type, kode_types[t].word);
         return 0;
     }
-    for (t = 0; t < sizeof(types) / sizeof(types[0]); t++)
-        if (strcmp(j->m.query, types[t].type) == 0)
+    for (t = 0; t < n_types; t++)
+        if (strcmp(j->m.query, kode_types[t].type) == 0)
             break;
-    if (t == sizeof(types) / sizeof(types[0]))
+    if (t == n_types)
         return sms_refuse_format(j, "jenis kode tidak dikenal", j->m.query);
-    sqlite3_stmt *st = store_stmt(j->s,
-        "SELECT code, label_id FROM code_list WHERE list = ?1 AND active = 1 ORDER BY code");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, types[t].list, -1, SQLITE_STATIC);
-    sms_sb_add(&b, TAG "KODE %s:", types[t].type);
-    for (int n = 0; n < 200 && sqlite3_step(st) == SQLITE_ROW; n++)
-        sms_sb_add(&b, "%s %s %s", n ? "," : "", (const char *)sqlite3_column_text(st, 0),
-               (const char *)sqlite3_column_text(st, 1));
-    sqlite3_reset(st);
-    return 0;
+    return kode_list(j, t);
 }
 
 
@@ -109,18 +145,18 @@ int sms_do_lapk(struct sms_job *j)
     sms_sb_init(&b, j->reply, sizeof(j->reply));
     sms_sb_add(&b, TAG "[ID kasus %s] %s %s, %s: ", j->res->ref,
            (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 5),
-           sms_area_name(j->s, (const char *)sqlite3_column_text(st, 1), place, sizeof(place)));
+           sms_area_name(j, (const char *)sqlite3_column_text(st, 1), place, sizeof(place)));
     arr = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
     r = 0;
     cJSON_ArrayForEach(it, arr) {
         const char *sp = cJSON_GetStringValue(cJSON_GetObjectItem(it, "species"));
         sms_sb_add(&b, "%s%.0f %s", r++ ? ", " : "",
                cJSON_GetNumberValue(cJSON_GetObjectItem(it, "sick")),
-               sms_label(j->s, "species", sp ? sp : "?", lbl, sizeof(lbl)));
+               sms_label(j, "species", sp ? sp : "?", lbl, sizeof(lbl)));
     }
     cJSON_Delete(arr);
     if (((const char *)sqlite3_column_text(st, 2))[0]) {
-        sms_sb_add(&b, "; sindrom %s", sms_label(j->s, "syndrome",
+        sms_sb_add(&b, "; sindrom %s", sms_label(j, "syndrome",
                                          (const char *)sqlite3_column_text(st, 2), lbl,
                                          sizeof(lbl)));
     } else {
@@ -129,7 +165,7 @@ int sms_do_lapk(struct sms_job *j)
         cJSON_ArrayForEach(it, arr) {
             const char *sg = cJSON_GetStringValue(it);
             sms_sb_add(&b, "%s%s", r++ ? ", " : "; tanda ",
-                   sms_label(j->s, "sign", sg ? sg : "?", lbl, sizeof(lbl)));
+                   sms_label(j, "sign", sg ? sg : "?", lbl, sizeof(lbl)));
         }
         cJSON_Delete(arr);
     }
@@ -140,7 +176,7 @@ int sms_do_lapk(struct sms_job *j)
         return -EIO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
-        sms_sb_add(&b, ". Hasil: %s (%s).", sms_label(j->s, "outcome",
+        sms_sb_add(&b, ". Hasil: %s (%s).", sms_label(j, "outcome",
                (const char *)sqlite3_column_text(st, 0), lbl, sizeof(lbl)),
                (const char *)sqlite3_column_text(st, 1));
     else

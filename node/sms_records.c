@@ -12,25 +12,73 @@
 
 #include "records.h"
 #include "sms_int.h"
+#include "sms_len.h"
 
-/* P: one alert per district vet (not the reporter), queued with the reply. */
-static void compose_alert(struct sms_job *j, const struct case_report_in *c)
+/* The priority syndromes that are reported by their deaths (DOMAIN.md §3:
+ * rising poultry deaths, sudden death): "P MMU AY 25" is 25 dead birds,
+ * not 25 sick ones. */
+static int death_syndrome(const char *code)
 {
-    char lbl[64], dis[64], place[128], code[8] = "";
+    return strcmp(code, "MMU") == 0 || strcmp(code, "MMD") == 0;
+}
+
+/* "N label[ mati], N label[ mati]" of the message's groups: the counts of
+ * a death syndrome are deaths. */
+static void add_case_herd(struct sms_job *j, struct sms_sb *b, const struct case_report_in *c)
+{
+    int dead = c->kind == 'P' && death_syndrome(c->syndrome);
+
+    sms_add_herd(j, b, j->m.groups, j->m.n_groups);
+    if (dead)
+        sms_sb_add(b, " mati");
+}
+
+/* P: one alert per district vet (not the reporter), queued with the reply:
+ * "PERINGATAN P: LABEL (suspek DISEASE), Desa X: N species. [ID kasus R]
+ * Pelapor NAME 08... Segera tanggapi." in one SMS. */
+static void compose_alert(struct sms_job *j, const void *arg)
+{
+    const struct case_report_in *c = arg;
+    char lbl[64], dis[64], place[128], who[V_NAME_MAX + 1], phone[24], code[8] = "";
     const struct store_col parent = { code, sizeof(code) };
     struct sms_sb b;
 
     sms_sb_init(&b, j->alert, sizeof(j->alert));
-    sms_label(j->s, "syndrome", c->syndrome, lbl, sizeof(lbl));
-    sms_sb_add(&b, TAG "PERINGATAN sindrom prioritas: %s", lbl);
+    sms_label(j, "syndrome", c->syndrome, lbl, sizeof(lbl));
+    sms_sb_add(&b, "PERINGATAN P: %s", lbl);
     (void) store_get(j->s, "SELECT parent FROM code_list WHERE list = 'syndrome' AND code = ?1",
                      c->syndrome, &parent, 1);
     if (code[0])
-        sms_sb_add(&b, " (suspek %s)", sms_label(j->s, "disease", code, dis, sizeof(dis)));
-    sms_sb_add(&b, ", %s: ", sms_area_name(j->s, c->village, place, sizeof(place)));
-    sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
-    sms_sb_add(&b, ". [ID kasus %s] Pelapor: %s %s. Mohon segera ditanggapi.", j->res->ref,
-           j->o->name, j->o->phone);
+        sms_sb_add(&b, " (suspek %s)", sms_label(j, "disease", code, dis, sizeof(dis)));
+    sms_sb_add(&b, ", %s: ", sms_area_name(j, c->village, place, sizeof(place)));
+    add_case_herd(j, &b, c);
+    sms_sb_add(&b, ". [ID kasus %s] Pelapor %s %s. Segera tanggapi.", j->res->ref,
+               sms_person(j, j->o->name, who, sizeof(who)),
+               sms_local_phone(j->o->phone, phone, sizeof(phone)));
+}
+
+/* The reply to U and P: "Terima kasih. [ID kasus R] U kembung, demam;
+ * 2 sapi; Desa X, DATE." (P: the syndrome, and that the vets know). */
+static void compose_case_reply(struct sms_job *j, const void *arg)
+{
+    const struct case_report_in *in = arg;
+    char place[128], lbl[64];
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. [ID kasus %s] %s", j->res->ref,
+               in->kind == 'U' ? "Tanda: " : "Sindrom: ");
+    if (in->kind == 'U') {
+        for (int i = 0; i < in->n_signs; i++)
+            sms_sb_add(&b, "%s%s", i ? ", " : "", sms_label(j, "sign", in->signs[i], lbl, sizeof(lbl)));
+    } else {
+        sms_sb_add(&b, "%s", sms_label(j, "syndrome", in->syndrome, lbl, sizeof(lbl)));
+    }
+    sms_sb_add(&b, "; ");
+    add_case_herd(j, &b, in);
+    sms_sb_add(&b, "; %s, %s.", sms_area_name(j, in->village, place, sizeof(place)), in->event_date);
+    if (in->kind == 'P')
+        sms_sb_add(&b, " Dokter hewan sudah diberi tahu.");
 }
 
 
@@ -39,9 +87,7 @@ int sms_do_case_report(struct sms_job *j)
     struct sms_msg *m = &j->m;
     struct case_report_in in;
     struct verr e;
-    char place[128], lbl[64];
     cJSON *doc = cJSON_CreateObject(), *arr;
-    struct sms_sb b;
     int r = -ENOMEM;
 
     if (!doc)
@@ -58,8 +104,9 @@ int sms_do_case_report(struct sms_job *j)
     arr = cJSON_AddArrayToObject(doc, "animals");
     for (int i = 0; arr && i < m->n_groups; i++) {
         cJSON *a = cJSON_CreateObject();
+        int dead = m->kind == SMS_P && death_syndrome(m->codes[0]);
         cJSON_AddStringToObject(a, "species", m->groups[i].code);
-        cJSON_AddNumberToObject(a, "sick", (double)m->groups[i].n[0]);
+        cJSON_AddNumberToObject(a, dead ? "dead" : "sick", (double)m->groups[i].n[0]);
         cJSON_AddItemToArray(arr, a);
     }
     if (m->n_ddx) {
@@ -90,22 +137,9 @@ int sms_do_case_report(struct sms_job *j)
     j->record_tbl = record_table(REC_CASE);
     j->res->status = SMS_SAVED;
 
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    if (in.kind == 'U') {
-        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Tanda umum: ", j->res->ref);
-        for (int i = 0; i < in.n_signs; i++)
-            sms_sb_add(&b, "%s%s", i ? ", " : "", sms_label(j->s, "sign", in.signs[i], lbl, sizeof(lbl)));
-    } else {
-        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Sindrom prioritas: %s", j->res->ref,
-               sms_label(j->s, "syndrome", in.syndrome, lbl, sizeof(lbl)));
-    }
-    sms_sb_add(&b, "; ");
-    sms_add_herd(j, &b, m->groups, m->n_groups);
-    sms_sb_add(&b, "; %s, %s.", sms_area_name(j->s, in.village, place, sizeof(place)), in.event_date);
-    if (in.kind == 'P') {
-        sms_sb_add(&b, " Dokter hewan kabupaten sudah diberi tahu.");
-        compose_alert(j, &in);
-    }
+    sms_compose_fit(j, compose_case_reply, &in, j->reply);
+    if (in.kind == 'P')
+        sms_compose_fit(j, compose_alert, &in, j->alert);
 out:
     cJSON_Delete(doc);
     return r;
@@ -172,13 +206,46 @@ static void herd_from_message(struct sms_job *j, struct herd_count *a, int *n,
 }
 
 
-int sms_do_followup(struct sms_job *j)
+/* The reply to PK ("Hasil: sembuh.") and LTL (the counts of each species:
+ * in words for one, "sakit/mati/musnah/berisiko" figures for several). */
+static void compose_followup(struct sms_job *j, const void *arg)
 {
     static const char *const outcome_word[] = { "SB", "sembuh", "MS", "masih sakit", "MT", "mati" };
-    struct sms_msg *m = &j->m;
-    struct followup_in in;
+    const struct followup_in *in = arg;
     char lbl[64];
     struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    if (j->m.kind == SMS_PK) {
+        const char *word = in->outcome;
+        for (size_t i = 0; i < 6; i += 2)
+            if (strcmp(in->outcome, outcome_word[i]) == 0)
+                word = outcome_word[i + 1];
+        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Hasil: %s.", j->res->ref, word);
+        return;
+    }
+    sms_sb_add(&b, "Terima kasih. Tindak lanjut [ID kasus %s] ", j->res->ref);
+    if (in->n_animals > 1)
+        sms_sb_add(&b, "(sakit/mati/musnah/berisiko) ");
+    for (int i = 0; i < in->n_animals; i++) {
+        long long n[4];
+        for (int k = 0; k < 4; k++)
+            n[k] = (long long)in->animals[i].n[k];
+        sms_label(j, "species", in->animals[i].species, lbl, sizeof(lbl));
+        if (in->n_animals == 1)
+            sms_sb_add(&b, "%s: %lld sakit, %lld mati, %lld dimusnahkan, %lld berisiko", lbl,
+                       n[0], n[1], n[2], n[3]);
+        else
+            sms_sb_add(&b, "%s%s %lld/%lld/%lld/%lld", i ? "; " : "", lbl, n[0], n[1], n[2], n[3]);
+    }
+    sms_sb_add(&b, ".%s", in->escalate == 1 ? " Ditandai untuk Kepala Dinas." : "");
+}
+
+
+int sms_do_followup(struct sms_job *j)
+{
+    struct sms_msg *m = &j->m;
+    struct followup_in in;
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -193,47 +260,44 @@ int sms_do_followup(struct sms_job *j)
     r = save_record(j, REC_FOLLOWUP, &in, "", NULL);
     if (r <= 0)
         return r;
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    if (m->kind == SMS_PK) {
-        const char *word = in.outcome;
-        for (size_t i = 0; i < 6; i += 2)
-            if (strcmp(in.outcome, outcome_word[i]) == 0)
-                word = outcome_word[i + 1];
-        sms_sb_add(&b, "Terima kasih. [ID kasus %s] Hasil: %s.", j->res->ref, word);
-        return 0;
-    }
-    sms_sb_add(&b, "Terima kasih. Laporan tindak lanjut [ID kasus %s] ", j->res->ref);
-    for (int i = 0; i < in.n_animals; i++)
-        sms_sb_add(&b, "%s%s: %lld sakit, %lld mati, %lld dimusnahkan, %lld berisiko", i ? "; " : "",
-               sms_label(j->s, "species", in.animals[i].species, lbl, sizeof(lbl)),
-               (long long)in.animals[i].n[0], (long long)in.animals[i].n[1],
-               (long long)in.animals[i].n[2], (long long)in.animals[i].n[3]);
-    sms_sb_add(&b, ".%s", in.escalate == 1 ? " Ditandai untuk Kepala Dinas." : "");
+    sms_compose_fit(j, compose_followup, &in, j->reply);
     return 0;
 }
-
-
 
 
 /* The reply to VAK and POP: "Terima kasih. WHAT di PLACE, DATE: LABEL N;
  * LABEL N." with the first count of each species (and a vaccination's
  * booster in brackets, where there is one). */
-static void reply_herd(struct sms_job *j, const char *what, const char *village,
-                       const char *date, const struct herd_count *a, int n)
+struct herd_reply {
+    const char *what, *village, *date;
+    const struct herd_count *a;
+    int n;
+};
+
+static void compose_herd(struct sms_job *j, const void *arg)
 {
+    const struct herd_reply *h = arg;
     char place[128], lbl[64];
     struct sms_sb b;
 
     sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, "Terima kasih. %s di %s, %s: ", what,
-           sms_area_name(j->s, village, place, sizeof(place)), date);
-    for (int i = 0; i < n; i++) {
+    sms_sb_add(&b, "Terima kasih. %s di %s, %s: ", h->what,
+           sms_area_name(j, h->village, place, sizeof(place)), h->date);
+    for (int i = 0; i < h->n; i++) {
         sms_sb_add(&b, "%s%s %lld", i ? "; " : "",
-               sms_label(j->s, "species", a[i].species, lbl, sizeof(lbl)), (long long)a[i].n[0]);
-        if (j->m.kind == SMS_VAK && a[i].n[1])
-            sms_sb_add(&b, " (booster %lld)", (long long)a[i].n[1]);
+               sms_label(j, "species", h->a[i].species, lbl, sizeof(lbl)), (long long)h->a[i].n[0]);
+        if (j->m.kind == SMS_VAK && h->a[i].n[1])
+            sms_sb_add(&b, " (ulangan %lld)", (long long)h->a[i].n[1]);
     }
     sms_sb_add(&b, ".");
+}
+
+static void reply_herd(struct sms_job *j, const char *what, const char *village,
+                       const char *date, const struct herd_count *a, int n)
+{
+    struct herd_reply h = { what, village, date, a, n };
+
+    sms_compose_fit(j, compose_herd, &h, j->reply);
 }
 
 
@@ -272,11 +336,24 @@ int sms_do_population(struct sms_job *j)
 }
 
 
+/* The reply to SK: the permit's number, owner, animals, origin, destination. */
+static void compose_permit(struct sms_job *j, const void *arg)
+{
+    const struct permit_in *in = arg;
+    char from[128], to[128];
+    struct sms_sb b;
+
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, "Terima kasih. SKKH %s, pemilik ID %s: ", j->res->ref, in->owner_id);
+    sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
+    sms_sb_add(&b, ". Asal: %s. Tujuan: %s.", sms_area_name(j, in->from_area, from, sizeof(from)),
+           sms_area_name(j, in->to_area, to, sizeof(to)));
+}
+
+
 int sms_do_permit(struct sms_job *j)
 {
     struct permit_in in;
-    char from[128], to[128];
-    struct sms_sb b;
     int r;
 
     memset(&in, 0, sizeof(in));
@@ -288,11 +365,6 @@ int sms_do_permit(struct sms_job *j)
     r = save_record(j, REC_MOVEMENT, &in, in.from_area, j->res->ref);
     if (r <= 0)
         return r;
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, "Terima kasih. SKKH nomor %s untuk pemilik ID %s. Hewan: ", j->res->ref,
-           in.owner_id);
-    sms_add_herd(j, &b, j->m.groups, j->m.n_groups);
-    sms_sb_add(&b, ". Asal: %s. Tujuan: %s.", sms_area_name(j->s, in.from_area, from, sizeof(from)),
-           sms_area_name(j->s, in.to_area, to, sizeof(to)));
+    sms_compose_fit(j, compose_permit, &in, j->reply);
     return 0;
 }

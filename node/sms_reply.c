@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sms_int.h"
+#include "sms_len.h"
 
 void sms_sb_init(struct sms_sb *b, char *buf, size_t cap)
 {
@@ -46,37 +47,79 @@ void sms_sb_add(struct sms_sb *b, const char *fmt, ...)
 
 
 /* The Indonesian label of a code, or the code itself. */
-const char *sms_label(struct store *s, const char *list, const char *code, char *buf,
+const char *sms_label(struct sms_job *j, const char *list, const char *code, char *buf,
                       size_t cap)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT label_id FROM code_list WHERE list = ?1 AND code = ?2");
+    sqlite3_stmt *st = store_stmt(j->s, "SELECT label_id FROM code_list WHERE list = ?1 AND code = ?2");
 
     snprintf(buf, cap, "%s", code);
     if (!st)
         return buf;
     sqlite3_bind_text(st, 1, list, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_step(st) == SQLITE_ROW) {
         snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        sms_clip(buf, j->name_max);
+    }
     sqlite3_reset(st);
     return buf;
 }
 
 
 /* "Desa NAME" for a village, "NAME" for other areas, the code when unknown. */
-const char *sms_area_name(struct store *s, const char *code, char *buf, size_t cap)
+const char *sms_area_name(struct sms_job *j, const char *code, char *buf, size_t cap)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT name, level FROM area WHERE code = ?1");
+    sqlite3_stmt *st = store_stmt(j->s, "SELECT name, level FROM area WHERE code = ?1");
+    char name[128];
 
     snprintf(buf, cap, "%s", code);
     if (!st)
         return buf;
     sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(buf, cap, "%s%s", sqlite3_column_int(st, 1) == 4 ? "Desa " : "",
-                 (const char *)sqlite3_column_text(st, 0));
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
+        sms_clip(name, j->name_max);
+        snprintf(buf, cap, "%s%s", sqlite3_column_int(st, 1) == 4 ? "Desa " : "", name);
+    }
     sqlite3_reset(st);
     return buf;
+}
+
+
+const char *sms_person(struct sms_job *j, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", name);
+    sms_clip(buf, j->name_max);
+    return buf;
+}
+
+
+const char *sms_local_phone(const char *phone, char *buf, size_t cap)
+{
+    if (strncmp(phone, "+62", 3) == 0)
+        snprintf(buf, cap, "0%s", phone + 3);
+    else if (strncmp(phone, "62", 2) == 0)
+        snprintf(buf, cap, "0%s", phone + 2);
+    else
+        snprintf(buf, cap, "%s", phone);
+    return buf;
+}
+
+
+void sms_compose_fit(struct sms_job *j, void (*compose)(struct sms_job *j, const void *arg),
+                     const void *arg, char *out)
+{
+    static const size_t steps[] = { 0, 24, 18, 14, 10, 7, 4 };
+    size_t saved = j->name_max;
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        j->name_max = steps[i];
+        compose(j, arg);
+        if (sms_fits(out))
+            break;
+    }
+    sms_fit_cut(out);
+    j->name_max = saved;
 }
 
 
@@ -94,7 +137,7 @@ void sms_add_herd(struct sms_job *j, struct sms_sb *b, const struct sms_group *g
 
     for (int i = 0; i < n; i++)
         sms_sb_add(b, "%s%lld %s", i ? ", " : "", (long long)g[i].n[0],
-               sms_label(j->s, "species", g[i].code, lbl, sizeof(lbl)));
+               sms_label(j, "species", g[i].code, lbl, sizeof(lbl)));
 }
 
 
@@ -115,14 +158,53 @@ static const char *field_label(const char *field)
 }
 
 
+/* A correct message of each code, for the refusals. */
+const char *sms_kind_example(enum sms_kind k)
+{
+    static const char *const examples[SMS_KIND_COUNT] = {
+        [SMS_HELP] = "?", [SMS_U] = "U KBG,DMM SP 2", [SMS_P] = "P MMD SP 3",
+        [SMS_PK] = "PK 123 SB", [SMS_LTL] = "LTL 123 AY 10 5 0 20 Y",
+        [SMS_VAK] = "VAK 18 SP 20 5", [SMS_POP] = "POP SP 120 KB 40",
+        [SMS_SK] = "SK 1234 3201011001 5371 SP 15", [SMS_KODE] = "KODE SP",
+        [SMS_CKL] = "CKL cibinong", [SMS_LAPK] = "LAPK 123",
+    };
+    return (unsigned)k < SMS_KIND_COUNT && examples[k] ? examples[k] : "";
+}
+
+
+struct format_refusal {
+    const char *reason, *token;
+};
+
+/* "[Sikhnas Edge] Format salah (WHY: TOKEN). Contoh: EXAMPLE", then the
+ * code's format when it still fits in one SMS; the token is cut first. */
+static void compose_format(struct sms_job *j, const void *arg)
+{
+    const struct format_refusal *f = arg;
+    char token[64] = "";
+    struct sms_sb b;
+    size_t len;
+
+    if (f->token)
+        snprintf(token, sizeof(token), "%s", f->token);
+    sms_clip(token, j->name_max);
+    sms_sb_init(&b, j->reply, sizeof(j->reply));
+    sms_sb_add(&b, TAG "Format salah");
+    if (f->reason)
+        sms_sb_add(&b, token[0] ? " (%s: %s)" : " (%s)", f->reason, token);
+    sms_sb_add(&b, ". Contoh: %s", sms_kind_example(j->m.kind));
+    len = b.len;
+    sms_sb_add(&b, ". Format: %s", sms_kind_format(j->m.kind));
+    if (!sms_fits(j->reply))
+        j->reply[len] = '\0';
+}
+
+
 int sms_refuse_format(struct sms_job *j, const char *reason, const char *token)
 {
-    struct sms_sb b;
+    struct format_refusal f = { reason, token };
 
-    sms_sb_init(&b, j->reply, sizeof(j->reply));
-    sms_sb_add(&b, TAG "Format error. Valid format: %s", sms_kind_format(j->m.kind));
-    if (reason)
-        sms_sb_add(&b, token && token[0] ? " (%s: %s)" : " (%s)", reason, token);
+    sms_compose_fit(j, compose_format, &f, j->reply);
     j->res->status = SMS_REFUSED;
     snprintf(j->res->error, sizeof(j->res->error), "%s format: %s%s%s", sms_kind_code(j->m.kind),
              reason ? reason : "", token && token[0] ? ": " : "", token ? token : "");
@@ -141,24 +223,38 @@ int sms_refuse_invalid(struct sms_job *j, const struct verr *e)
 }
 
 
-/* access_check() refused the record: say why in words, not as a format
- * error. village is the record's village (or origin). */
-int sms_refuse_access(struct sms_job *j, const struct verr *e, const char *village)
+struct access_refusal {
+    const struct verr *e;
+    const char *village;
+};
+
+static void compose_access(struct sms_job *j, const void *arg)
 {
+    const struct access_refusal *a = arg;
     char own[128], place[128];
     struct sms_sb b;
 
     sms_sb_init(&b, j->reply, sizeof(j->reply));
-    if (e->code == VERR_NOT_OWN_VILLAGE && j->o->village[0])
-        sms_sb_add(&b, TAG "Maaf, Anda hanya dapat melapor untuk desa Anda sendiri (%s, %s). "
-               "Laporan untuk %s (%s) tidak disimpan.",
-               sms_area_name(j->s, j->o->village, own, sizeof(own)), j->o->village,
-               sms_area_name(j->s, village, place, sizeof(place)), village);
-    else if (e->code == VERR_NOT_OWN_VILLAGE)
+    if (a->e->code == VERR_NOT_OWN_VILLAGE && j->o->village[0])
+        sms_sb_add(&b, TAG "Maaf, Anda hanya boleh melapor untuk %s (%s). Laporan untuk %s (%s) "
+               "tidak disimpan.",
+               sms_area_name(j, j->o->village, own, sizeof(own)), j->o->village,
+               sms_area_name(j, a->village, place, sizeof(place)), a->village);
+    else if (a->e->code == VERR_NOT_OWN_VILLAGE)
         sms_sb_add(&b, TAG "Maaf, nomor Anda belum terdaftar untuk satu desa, jadi laporan tidak "
-               "disimpan. Silakan hubungi Dinas Peternakan kabupaten Anda.");
+               "disimpan. Hubungi Dinas Peternakan kabupaten.");
     else
         sms_sb_add(&b, TAG "Maaf, kode %s tidak dapat Anda kirim.", sms_kind_code(j->m.kind));
+}
+
+
+/* access_check() refused the record: say why in words, not as a format
+ * error. village is the record's village (or origin). */
+int sms_refuse_access(struct sms_job *j, const struct verr *e, const char *village)
+{
+    struct access_refusal a = { e, village };
+
+    sms_compose_fit(j, compose_access, &a, j->reply);
     j->res->status = SMS_REFUSED;
     verr_format(e, "en", j->res->error, sizeof(j->res->error));
     return 0;

@@ -290,8 +290,11 @@ int validate_point(double lat, double lon)
 enum verr_code validate_village(struct validator *v, const char *in, char out[11])
 {
     char code[16];
-    int lvl = refdata_area_code(in, code, sizeof(code));
+    int lvl;
 
+    if (!in[0] || strspn(in, " \t") == strlen(in))
+        return VERR_REQUIRED;           /* nothing chosen: say so, not "unknown code" */
+    lvl = refdata_area_code(in, code, sizeof(code));
     if (lvl != 4)
         return VERR_UNKNOWN_CODE;
     memcpy(out, code, 11);

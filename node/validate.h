@@ -274,6 +274,17 @@ const struct rec_kind_info *rec_kind(enum rec_kind kind);
 int validate_record_json(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
                          struct verr *err);
 
+#define VERR_ALL_MAX 8
+
+/* As validate_record_json(), but with every refusal of doc at once, up to
+ * max (<= VERR_ALL_MAX) into errs[0..], in the validator's order: each
+ * refused field is set aside and the rest checked again (validate_all.c).
+ * Returns 0 when doc passes (out filled), the number of refusals (1..max;
+ * errs[0] is what validate_record_json() says; out is then undefined), or
+ * -errno from the store. */
+int validate_record_json_all(struct validator *v, enum rec_kind kind, const cJSON *doc, void *out,
+                             struct verr *errs, int max);
+
 /* Validates a record of kind (any but REC_CASE) filled in C, by the SMS
  * handler or by validate_record_json(); in is the kind's struct above:
  * codes known (upper-cased in place), counts 0..V_COUNT_MAX, no species

@@ -24,6 +24,7 @@
 
 #include "auth.h"
 #include "embed.h"
+#include "hex.h"
 #include "hostport.h"
 #include "http_server.h"
 #include "log.h"
@@ -35,13 +36,21 @@ extern const struct embedded_file web_assets[];
 /* ------------------------------------------------------------------ routes */
 
 static const struct route routes[] = {
-    { R_POST,  "/api/v1/login",     -1,        NULL, web_api_login,  -1 },
-    { R_POST_EMPTY, "/api/v1/logout", PERM_READ, web_api_logout, NULL, -1 },
-    { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1 },
-    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1 },
-    { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1 },
-    { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1 },
-    { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1 },
+    { R_POST,  "/api/v1/login",     -1,        NULL, web_api_login,  -1, 0 },
+    { R_POST_EMPTY, "/api/v1/logout", PERM_READ, web_api_logout, NULL, -1, 0 },
+    { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1, 0 },
+    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1, 0 },
+    { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1, 0 },
+    { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1, 1 },
+    { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1, 1 },
+    { R_GET,  "/api/v1/case",       PERM_READ, web_api_case,      NULL, -1, 0 },
+    { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1, 1 },
+    { R_GET,  "/api/v1/trends",     PERM_READ, web_api_trends,    NULL, -1, 1 },
+    { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1, 0 },
+    { R_GET,  "/api/v1/officers",   PERM_ENTRY, web_api_officers, NULL, -1, 1 },
+    { R_POST, "/api/v1/officers",   PERM_ENTRY, NULL, web_api_officer_add, -1, 0 },
+    { R_POST, "/api/v1/officers/update", PERM_ENTRY, NULL, web_api_officer_update, -1, 0 },
+    { R_POST, "/api/v1/officers/password", PERM_ENTRY, NULL, web_api_officer_password, -1, 0 },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -71,9 +80,9 @@ static void kind_routes_make(void)
             assert(strcmp(routes[i].path, kind_paths[k]) != 0);
         (void) n;
         kind_routes[n_kind_routes++] = (struct route){ R_GET, kind_paths[k], PERM_READ,
-            is_case ? web_api_reports : web_api_kind_list, NULL, k };
+            is_case ? web_api_reports : web_api_kind_list, NULL, k, is_case };
         kind_routes[n_kind_routes++] = (struct route){ R_POST, kind_paths[k],
-            is_case ? PERM_CASE : PERM_ENTRY, NULL, web_api_record_add, k };
+            is_case ? PERM_CASE : PERM_ENTRY, NULL, web_api_record_add, k, 0 };
     }
 }
 
@@ -109,25 +118,63 @@ static const char *content_type_of(const char *name)
     if (strcmp(dot, ".css") == 0) return "text/css; charset=utf-8";
     if (strcmp(dot, ".svg") == 0) return "image/svg+xml";
     if (strcmp(dot, ".json") == 0) return "application/json";
+    if (strcmp(dot, ".webmanifest") == 0) return "application/manifest+json";
     return "application/octet-stream";
 }
 
+/* The entity tag of an embedded asset: its SHA-256, cut; made once each. */
+static const char *asset_etag(const struct embedded_file *f)
+{
+    static char tags[64][20];
+    size_t i = (size_t)(f - web_assets);
+    char hex[SHA256_HEX_LEN];
+
+    if (i >= sizeof(tags) / sizeof(tags[0]))
+        return NULL;
+    if (!tags[i][0]) {
+        sha256_hex(f->data, f->len, hex);
+        snprintf(tags[i], sizeof(tags[i]), "\"%.16s\"", hex);
+    }
+    return tags[i];
+}
+
+/* A page or library compiled into the binary: gzip-compressed to browsers
+ * that take it, revalidated by its entity tag (a 304 sends nothing again),
+ * with the CSP every page runs under. Files in subfolders are not ours. */
 static int serve_asset(struct wreq *q)
 {
-    const char *name = q->r->path + 1;
-    const struct embedded_file *f;
+    const char *name = q->r->path + 1, *etag, *inm;
+    const struct embedded_file *f, *body;
+    char gzname[80], headers[768];
+    int gz = 0;
 
     if (strcmp(q->r->path, "/") == 0)
         name = "index.html";
-    if (strchr(name, '/'))
+    if (strchr(name, '/') || strlen(name) > 64)
         return 0;
     f = embedded_find(web_assets, name);
     if (!f)
         return 0;
-    web_send_body(q, 200, content_type_of(f->name),
-                  "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
-                  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n",
-                  f->data, f->len);
+    body = f;
+    snprintf(gzname, sizeof(gzname), "%s.gz", name);
+    if (web_takes_gzip(q) && (body = embedded_find(web_assets, gzname)) != NULL)
+        gz = 1;
+    else
+        body = f;
+    etag = asset_etag(f);
+    snprintf(headers, sizeof(headers),
+             "Cache-Control: no-cache\r\nVary: Accept-Encoding\r\n%s%s%s%s"
+             "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
+             "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n",
+             etag ? "ETag: " : "", etag ? etag : "", etag ? "\r\n" : "",
+             gz ? "Content-Encoding: gzip\r\n" : "");
+    inm = http_header(q->c, "If-None-Match");
+    if (etag && inm && strstr(inm, etag)) {
+        http_respond(q->c, 304, NULL, headers, "", 0);
+        return 1;
+    }
+    http_respond(q->c, 200, content_type_of(f->name), headers, body->data, body->len);
     return 1;
 }
 
@@ -260,7 +307,8 @@ static void dispatch(struct wreq *q)
     if (!request_allowed(q, post))
         return;
     if (q->rt->kind != R_POST) {
-        q->rt->get(q);
+        if (!(q->rt->cached && web_cache_send(q)))
+            q->rt->get(q);
         return;
     }
     if (read_body(q, &doc) < 0)
@@ -289,6 +337,7 @@ void web_free(struct web *w)
     if (w->d && w->d->web == w)
         w->d->web = NULL;
     throttle_free(w->throttle);
+    web_cache_free(w);
     free(w);
 }
 

@@ -6,6 +6,7 @@
  * alone is rolled back to its savepoint and refused (docs/performance.md). */
 #include <cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,8 @@
 
 static void on_flush(uv_idle_t *h);
 
-void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size)
+void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size,
+                        const char *key)
 {
     struct web *w = q->w;
     struct pending *p = calloc(1, sizeof(*p));
@@ -31,6 +33,7 @@ void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size
     p->c = q->c;
     p->lang = q->lang;
     p->kind = kind;
+    snprintf(p->key, sizeof(p->key), "%s", key ? key : "");
     http_conn_ref(q->c);
     *w->tail = p;
     w->tail = &p->next;
@@ -45,6 +48,7 @@ void web_commit_flush(struct web *w)
     struct pending *list = w->queue, *p, *next;
     sqlite3 *db = store_db(s);
     int r, saved = 0;
+
 
     w->queue = NULL;
     w->tail = &w->queue;
@@ -61,8 +65,13 @@ void web_commit_flush(struct web *w)
             r = -EIO;
             break;
         }
-        rr = record_insert(s, p->kind, p->in, id, ref);
-        if (rr < 0) {
+        rr = record_insert_once(s, p->kind, p->in, p->key, id, ref);
+        if (rr == -EEXIST) {            /* the key made a record of another kind */
+            sqlite3_exec(db, "ROLLBACK TO rec", NULL, NULL, NULL);
+            free(p->in);
+            p->in = NULL;
+            p->again = -1;
+        } else if (rr < 0) {
             sqlite3_exec(db, "ROLLBACK TO rec", NULL, NULL, NULL);
         } else {
             cJSON *o = cJSON_CreateObject();
@@ -70,6 +79,9 @@ void web_commit_flush(struct web *w)
             if (ref[0])
                 cJSON_AddStringToObject(o, "ref", ref);
             cJSON_AddStringToObject(o, "sync", "queued");
+            if (rr == 1)
+                cJSON_AddBoolToObject(o, "again", 1);   /* sent before: the same record */
+            p->again = rr;
             free(p->in);
             p->in = o;          /* now the answer */
             p->lang = NULL;     /* marks success */
@@ -81,8 +93,11 @@ void web_commit_flush(struct web *w)
     for (p = list; p; p = next) {
         struct wreq q = { .w = w, .c = p->c, .lang = p->lang ? p->lang : "id" };
         next = p->next;
-        if (!p->lang && r == 0)
-            web_send_json(&q, 201, p->in, NULL);
+        if (p->again < 0)
+            web_send_error(&q, 409, "key_reused", "Kunci draf ini sudah dipakai untuk data lain.",
+                           "This draft's key was used for another record.", NULL);
+        else if (!p->lang && r == 0)
+            web_send_json(&q, p->again ? 200 : 201, p->in, NULL);
         else {
             if (!p->lang)
                 cJSON_Delete(p->in);

@@ -8,6 +8,10 @@
  *   web_login.c    POST /api/v1/login (the KDF on the thread pool)
  *   web_read.c     the reads: codes, areas, the lists of each kind, dashboard
  *   web_map.c      the map's GeoJSON
+ *   web_case.c     a case with all that belongs to it; the work queues; resend
+ *   web_officers.c the officers: list, add, edit, deactivate, new password
+ *   web_trend.c    12 weeks of case reports: epi curves, kecamatan, silent villages
+ *   web_cache.c    the counting reads' answers, kept until the store changes
  *   web_record.c   POST of a record: validator, access_check(), queue
  *   web_commit.c   the group commit of the queued records */
 #ifndef SIKHNAS_WEB_INT_H
@@ -29,6 +33,8 @@ struct pending {
     const char *lang;
     enum rec_kind kind;
     void *in;                   /* the validated C struct; owned */
+    char key[65];               /* the Idempotency-Key, "" when none */
+    int again;                  /* 1: the key's record existed; -1: key of another kind */
 };
 
 struct web {
@@ -42,9 +48,24 @@ struct web {
     struct throttle *throttle;  /* failed logins per (phone, address) and address */
     int stopping;
     unsigned session_ttl;
+    struct web_cached *cache;   /* answers of the counting reads, by path (web_cache.c) */
+    struct trends_job *trends_job;  /* the trends being counted (web_trend.c); NULL: none */
+};
+
+/* One kept answer: valid while the store is as it was (its data_version
+ * for other processes' commits, total_changes for ours). */
+struct web_cached {
+    struct web_cached *next;
+    char key[160];              /* path?query */
+    int64_t data_version, changes;
+    char *json;                 /* the answer's body, or NULL when kept compressed only */
+    size_t len;
+    unsigned char *gz;          /* the answer gzip-compressed, or NULL */
+    size_t gz_len;
 };
 
 struct wreq;
+struct trends_job;
 
 enum route_kind {
     R_GET,                      /* GET or HEAD */
@@ -60,6 +81,7 @@ struct route {
     void (*get)(struct wreq *q);                /* R_GET, R_POST_EMPTY */
     void (*post)(struct wreq *q, cJSON *doc);   /* R_POST: doc is a JSON object */
     int rec;                    /* enum rec_kind of a record's list or POST; -1: none */
+    int cached;                 /* R_GET whose answers web_cache.c keeps */
 };
 
 /* One request being answered. */
@@ -72,18 +94,38 @@ struct wreq {
     int logged_in;
     char token[AUTH_TOKEN_LEN + 1];
     struct auth_who who;
+    int keep;                   /* a counting read: web_send_json keeps a 200 (web_cache.c) */
 };
+
+/* The cache of the counting reads (queues, dashboard, trends, map): each
+ * answer is kept until the store changes, so ten officers on the
+ * dashboard cost one count (web_cache.c). web_cache_send answers q from it
+ * and returns 1, or returns 0 and marks q so that its answer is kept;
+ * web_cache_put keeps text (len bytes; gz may be NULL); web_cache_free
+ * empties it. */
+int web_cache_send(struct wreq *q);
+void web_cache_put(struct wreq *q, const char *text, size_t len, const unsigned char *gz,
+                   size_t gz_len);
+void web_cache_free(struct web *w);
+/* The store's state for the cache: *dv its PRAGMA data_version (other
+ * processes' commits), *ch this connection's total changes; 0 or -1. */
+int web_cache_stamp(struct web *w, int64_t *dv, int64_t *ch);
 
 /* Answers (web_answer.c): JSON (o is consumed); any body with the security
  * headers; {"error": {code, message}} in the officer's language; the
  * validator's or access_check()'s refusal (422 or 403, naming the field);
  * the store's failures (503 busy, 500 store). */
+#define WEB_GZIP_FROM 4096     /* bytes of JSON from which it goes gzip-compressed */
 void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra);
+/* 1 when the request's Accept-Encoding takes gzip (named, not q=0). */
+int web_takes_gzip(struct wreq *q);
 void web_send_body(struct wreq *q, int status, const char *ctype, const char *extra,
                    const char *body, size_t len);
 void web_send_error(struct wreq *q, int status, const char *code, const char *msg_id,
                     const char *msg_en, const char *extra);
 void web_send_verr(struct wreq *q, const struct verr *e);
+/* n (>= 1) refusals at once: "error" is the first, "errors" all of them. */
+void web_send_verrs(struct wreq *q, const struct verr *e, int n);
 void web_send_store_error(struct wreq *q, int r);
 
 /* Sessions (web_session.c). web_session_load reads the cookie and, when it
@@ -95,13 +137,29 @@ void web_api_session(struct wreq *q);                 /* GET /api/v1/session */
 void web_api_logout(struct wreq *q);                  /* POST /api/v1/logout */
 void web_api_login(struct wreq *q, cJSON *doc);       /* POST /api/v1/login (web_login.c) */
 
-/* Reads (web_read.c, web_map.c). */
+/* Reads (web_read.c, web_map.c, web_case.c). web_rows_json runs st and
+ * gives its rows as an array of objects by column name (columns named
+ * "*_json" parsed; integers exact), *rc_out the last sqlite3_step() code;
+ * web_send_rows answers with them (or the store's error). */
+cJSON *web_rows_json(sqlite3_stmt *st, int *rc_out);
+void web_send_rows(struct wreq *q, sqlite3_stmt *st);
 void web_api_codes(struct wreq *q);
 void web_api_areas(struct wreq *q);
 void web_api_reports(struct wreq *q);                 /* the case reports' list */
 void web_api_kind_list(struct wreq *q);               /* the list of the route's kind */
 void web_api_dashboard(struct wreq *q);
 void web_api_map(struct wreq *q);
+void web_api_case(struct wreq *q);                    /* GET /api/v1/case?ref= */
+void web_api_queues(struct wreq *q);                  /* GET /api/v1/queues */
+void web_api_trends(struct wreq *q);                  /* GET /api/v1/trends (web_trend.c) */
+void web_api_resend(struct wreq *q, cJSON *doc);      /* POST /api/v1/resend */
+
+/* The officers (web_officers.c): the list with each one's last SMS; add;
+ * edit or deactivate; set a new web password (KDF on the thread pool). */
+void web_api_officers(struct wreq *q);
+void web_api_officer_add(struct wreq *q, cJSON *doc);
+void web_api_officer_update(struct wreq *q, cJSON *doc);
+void web_api_officer_password(struct wreq *q, cJSON *doc);
 
 /* POST of a record of the route's kind (web_record.c). */
 void web_api_record_add(struct wreq *q, cJSON *doc);
@@ -110,10 +168,12 @@ int web_route_record(const char *path);
 
 /* The group commit (web_commit.c). start sets up w->flush (before any
  * enqueue); enqueue copies in (size bytes) and answers the request after
- * the next commit; flush commits and answers what is queued now; close
+ * the next commit (201; 200 with "again" when key, the request's
+ * Idempotency-Key, made the record before; 409 when it made another kind); flush commits and answers what is queued now; close
  * closes w->flush, whose close callback drops one of w->refs. */
 void web_commit_start(struct web *w);
-void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size);
+void web_commit_enqueue(struct wreq *q, enum rec_kind kind, const void *in, size_t size,
+                        const char *key);
 void web_commit_flush(struct web *w);
 void web_commit_close(struct web *w);
 

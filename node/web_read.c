@@ -2,24 +2,26 @@
  * the code lists, the areas of the district, the newest records of each
  * kind (rec_kind(), validate.h) with their sync state (outbox.h), and the
  * dashboard's counts of the week. Rows become JSON objects by their column
- * names (rows_json), so a list answers with what its SELECT names. */
+ * names (web_rows_json), so a list answers with what its SELECT names. */
 #include <assert.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http_server.h"
 #include "outbox.h"
 #include "sms_gateway.h"
 #include "store.h"
 #include "strbuf.h"
+#include "tz.h"
 #include "web_int.h"
 
 /* Runs a prepared statement and returns its rows as an array of objects,
  * one key per column name; JSON text columns named "*_json" are parsed. */
-static cJSON *rows_json(sqlite3_stmt *st, int *rc_out)
+cJSON *web_rows_json(sqlite3_stmt *st, int *rc_out)
 {
     cJSON *arr = cJSON_CreateArray();
     int rc;
@@ -64,10 +66,10 @@ static cJSON *rows_json(sqlite3_stmt *st, int *rc_out)
     return arr;
 }
 
-static void send_rows(struct wreq *q, sqlite3_stmt *st)
+void web_send_rows(struct wreq *q, sqlite3_stmt *st)
 {
     int rc;
-    cJSON *arr = rows_json(st, &rc);
+    cJSON *arr = web_rows_json(st, &rc);
 
     if (rc != SQLITE_DONE) {
         cJSON_Delete(arr);
@@ -121,7 +123,7 @@ void web_api_areas(struct wreq *q)
     }
     sqlite3_bind_text(st, 1, parent, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, store_district(q->w->d->store), -1, SQLITE_STATIC);
-    send_rows(q, st);
+    web_send_rows(q, st);
 }
 
 static int query_limit(struct wreq *q, int def, int max)
@@ -153,7 +155,7 @@ void web_api_reports(struct wreq *q)
     if (http_query_get(q->r->query, "q", ref, sizeof(ref)) > 0)
         sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, query_limit(q, 50, 500));
-    send_rows(q, st);
+    web_send_rows(q, st);
 }
 
 /* The list of a record kind other than case reports: every column of its
@@ -166,8 +168,16 @@ static const char *list_sql(enum rec_kind kind)
 
     if (sql[kind])
         return sql[kind];
-    strbuf_fmt(&q, "SELECT t.*, " OUTBOX_SYNC_STATE_SQL("t") " FROM %s t"
-                   " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1", rec_kind(kind)->table);
+    const struct rec_kind_info *rk = rec_kind(kind);
+    int case_col = 0;
+
+    for (size_t i = 0; i < rk->n_fields; i++)
+        case_col |= rk->fields[i].type == J_CASE_REF;
+    /* a record about a case names the case's reference: the page links to it */
+    strbuf_fmt(&q, "SELECT t.*, %s" OUTBOX_SYNC_STATE_SQL("t") " FROM %s t"
+                   " WHERE t.deleted = 0 ORDER BY t.hlc DESC LIMIT ?1",
+               case_col ? "(SELECT ref FROM case_report WHERE id = t.case_id) AS case_ref, " : "",
+               rk->table);
     sql[kind] = strbuf_take(&q);
     return sql[kind];
 }
@@ -185,7 +195,7 @@ void web_api_kind_list(struct wreq *q)
         return;
     }
     sqlite3_bind_int(st, 1, query_limit(q, 50, 500));
-    send_rows(q, st);
+    web_send_rows(q, st);
 }
 
 /* ------------------------------------------------------------------ dashboard */
@@ -203,8 +213,7 @@ static void add_count(struct wreq *q, cJSON *o, const char *key, const char *sql
 }
 
 /* This week's case reports by syndrome and by species, and the week's
- * first day. The week runs Monday to Sunday in WIB (UTC+7), where most
- * districts are. */
+ * first day. The week runs Monday to Sunday in the district's zone (tz.h). */
 static void add_week(struct store *s, cJSON *o)
 {
     static const struct {
@@ -224,19 +233,20 @@ static void add_week(struct store *s, cJSON *o)
           " AND l.code = json_extract(j.value, '$.species')"
           " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1 ORDER BY 2 DESC" },
     };
-    char monday[16] = "";
+    char monday[16] = "", today[11];
     const struct store_col week = { monday, sizeof(monday) };
     sqlite3_stmt *st;
     int rc;
 
-    (void) store_get(s, "SELECT date('now', '+7 hours', '-6 days', 'weekday 1')", NULL, &week, 1);
+    tz_date(tz_of_area(store_district(s)), time(NULL), today);
+    (void) store_get(s, "SELECT date(?1, '-6 days', 'weekday 1')", today, &week, 1);
     cJSON_AddStringToObject(o, "week_start", monday);
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         st = store_stmt(s, lists[i].sql);
         if (!st)
             continue;
         sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
-        cJSON_AddItemToObject(o, lists[i].key, rows_json(st, &rc));
+        cJSON_AddItemToObject(o, lists[i].key, web_rows_json(st, &rc));
     }
 }
 

@@ -8,36 +8,70 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "access.h"
+#include "http_server.h"
+#include "records.h"
 #include "validate.h"
 #include "web_int.h"
 
+/* The request's Idempotency-Key into key (RECORD_KEY_MAX + 1 bytes): ""
+ * when none; -1 when it is not 8 to 64 letters, digits, '-' or '_'. */
+static int idempotency_key(struct wreq *q, char *key)
+{
+    const char *h = http_header(q->c, "Idempotency-Key");
+    size_t n;
+
+    key[0] = '\0';
+    if (!h)
+        return 0;
+    n = strlen(h);
+    if (n < 8 || n > RECORD_KEY_MAX || strspn(h, "abcdefghijklmnopqrstuvwxyz"
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != n)
+        return -1;
+    memcpy(key, h, n + 1);
+    return 0;
+}
+
 /* POST of a record of the route's kind: validated, checked against the
- * officer's rights, then queued for the next group commit. */
+ * officer's rights, then queued for the next group commit, once per
+ * Idempotency-Key (a tablet's draft sent again after a lost answer). */
 void web_api_record_add(struct wreq *q, cJSON *doc)
 {
     enum rec_kind kind = (enum rec_kind)q->rt->rec;
     size_t size = rec_kind(kind)->size;
     struct actor a;
-    struct verr e;
-    void *in = calloc(1, size);
+    struct verr e, errs[VERR_ALL_MAX];
+    char key[RECORD_KEY_MAX + 1];
+    void *in;
     int r;
 
+    if (idempotency_key(q, key) < 0) {
+        web_send_error(q, 400, "idempotency_key", "Kunci draf (Idempotency-Key) tidak sah.",
+                       "The Idempotency-Key is not valid (8-64 letters, digits, - or _).", NULL);
+        return;
+    }
+    in = calloc(1, size);
     if (!in) {
         web_send_store_error(q, -ENOMEM);
         return;
     }
     actor_officer(&a, q->who.role, q->who.phone, q->who.village);
-    r = validate_record_json(q->w->d->validator, kind, doc, in, &e);
+    r = validate_record_json_all(q->w->d->validator, kind, doc, in, errs, VERR_ALL_MAX);
+    if (r > 0) {                    /* every refusal at once, each at its field */
+        web_send_verrs(q, errs, r);
+        free(in);
+        return;
+    }
     if (r == 0)
         r = access_check(&a, kind, in, &e);
-    if (r == -EINVAL || r == -EACCES)
+    if (r == -EACCES)
         web_send_verr(q, &e);
     else if (r < 0)
         web_send_store_error(q, r);
     else
-        web_commit_enqueue(q, kind, in, size);
+        web_commit_enqueue(q, kind, in, size, key);
     free(in);
 }
 

@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "http_server.h"
+#include "tz.h"
 #include "web_int.h"
 
 /* The session token of the Cookie header ("sid=", AUTH_TOKEN_LEN characters
@@ -45,6 +46,7 @@ cJSON *web_who_json(struct web *w, const struct auth_who *who)
 {
     cJSON *o = cJSON_CreateObject(), *of = cJSON_AddObjectToObject(o, "officer");
     cJSON *may = cJSON_AddObjectToObject(o, "may");
+    const struct tz_zone *tz;
 
     cJSON_AddStringToObject(of, "id", who->officer_id);
     cJSON_AddStringToObject(of, "name", who->name);
@@ -58,6 +60,9 @@ cJSON *web_who_json(struct web *w, const struct auth_who *who)
     cJSON_AddBoolToObject(may, "admin", auth_role_may(who->role, PERM_ADMIN));
     cJSON_AddStringToObject(o, "csrf", who->csrf);
     cJSON_AddStringToObject(o, "district", store_district(w->d->store));
+    tz = tz_of_area(store_district(w->d->store));
+    cJSON_AddStringToObject(o, "tz", tz->name);                 /* WIB, WITA or WIT */
+    cJSON_AddNumberToObject(o, "tz_offset_min", tz->offset_s / 60);
     return o;
 }
 

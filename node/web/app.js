@@ -91,6 +91,12 @@ const T = {
   total: ['Total laporan', 'All reports'],
   map_title: ['Peta laporan kasus (90 hari)', 'Map of case reports (90 days)'],
   map_none: ['Belum ada laporan dengan titik lokasi.', 'No reports with a map pin yet.'],
+  placed_gps: ['dengan GPS', 'with GPS'],
+  placed_village: ['di titik desanya (tanpa GPS)', 'at their village (no GPS)'],
+  placed_kecamatan: ['di titik kecamatannya (tanpa GPS)', 'at their sub-district (no GPS)'],
+  unplaced: ['tanpa lokasi yang diketahui', 'with no known place'],
+  map_truncated: ['Hanya 1500 laporan terbaru yang ditampilkan.', 'Only the newest 1500 reports are shown.'],
+  map_label: ['Peta laporan kasus; titik berkelompok menunjukkan jumlah laporan', 'Map of case reports; grouped dots show how many'],
   not_allowed: ['Peran Anda tidak boleh membuka halaman ini.', 'Your role may not open this page.'],
   net_error: ['Tidak dapat menghubungi server node.', 'Cannot reach the node.'],
   form_error: ['Periksa isian yang ditandai.', 'Check the marked fields.'],
@@ -102,6 +108,101 @@ const T = {
   role_reporter: ['pelapor desa', 'village reporter'],
   role_viewer: ['pengamat', 'viewer'],
   error: ['Kesalahan', 'Error'],
+  home: ['Beranda', 'Home'],
+  work: ['Pekerjaan hari ini', 'Work to do'],
+  awaiting: ['Kasus P menunggu tanggapan', 'P cases awaiting a response'],
+  awaiting_none: ['Semua kasus P sudah ditanggapi.', 'Every P case has a response.'],
+  age: ['Umur', 'Age'],
+  hours: ['jam', 'h'],
+  days: ['hari', 'days'],
+  target: ['Target tanggapan', 'Response target'],
+  late: ['terlambat', 'late'],
+  no_outcome: ['Kasus tanpa hasil akhir setelah 14 hari', 'Cases without an outcome after 14 days'],
+  no_outcome_none: ['Semua kasus lama sudah punya hasil akhir.', 'Every older case has an outcome.'],
+  rejected_q: ['Data yang ditolak pusat', 'Records the hub refused'],
+  rejected_none: ['Tidak ada data yang ditolak.', 'Nothing refused.'],
+  reason: ['Alasan', 'Reason'],
+  record: ['Data', 'Record'],
+  resend: ['Kirim ulang', 'Send again'],
+  resent: ['Masuk antrian kirim lagi.', 'Queued to send again.'],
+  open_case: ['Buka kasus', 'Open case'],
+  more: ['dan lainnya', 'and more'],
+  case_title: ['Kasus', 'Case'],
+  case_report: ['Laporan', 'Report'],
+  reporter: ['Pelapor', 'Reporter'],
+  created: ['Dicatat', 'Recorded'],
+  location: ['Lokasi', 'Location'],
+  ddx: ['Dugaan penyakit', 'Suspected diseases'],
+  followups: ['Tindak lanjut dan hasil', 'Follow-ups and outcome'],
+  no_followups: ['Belum ada tindak lanjut.', 'No follow-up yet.'],
+  culled: ['Dimusnahkan', 'Culled'],
+  sms_about: ['SMS tentang kasus ini', 'SMS about this case'],
+  no_sms: ['Tidak ada SMS tentang kasus ini.', 'No SMS about this case.'],
+  reply: ['Balasan', 'Reply'],
+  alert: ['Peringatan', 'Alert'],
+  from: ['Dari', 'From'],
+  to: ['Kepada', 'To'],
+  corrected: ['dikoreksi pusat', 'corrected centrally'],
+  corrected_note: ['Data ini dikoreksi oleh pusat', 'The hub corrected this record'],
+  record_visit: ['Catat kunjungan / tindak lanjut', 'Record a visit / follow-up'],
+  record_outcome: ['Catat hasil akhir', 'Record the outcome'],
+  case_missing: ['Laporan kasus tidak ditemukan.', 'No such case report.'],
+  back: ['Kembali', 'Back'],
+  state: ['Status', 'State'],
+  kecamatan: ['Kecamatan', 'Sub-district'],
+  officers: ['Petugas', 'Officers'],
+  name: ['Nama', 'Name'],
+  role: ['Peran', 'Role'],
+  last_sms: ['SMS terakhir', 'Last SMS'],
+  active: ['Aktif', 'Active'],
+  inactive: ['nonaktif', 'deactivated'],
+  add_officer: ['Tambah petugas', 'Add an officer'],
+  edit_officer: ['Ubah petugas', 'Edit officer'],
+  edit: ['Ubah', 'Edit'],
+  cancel: ['Batal', 'Cancel'],
+  web_login: ['Login web', 'Web login'],
+  has_pw: ['ada', 'set'],
+  no_pw: ['belum', 'none'],
+  new_password: ['Kata sandi baru (min. 8 karakter)', 'New password (8 characters or more)'],
+  set_password: ['Atur kata sandi', 'Set password'],
+  password_set: ['Kata sandi baru tersimpan; sesi lama petugas ini berakhir.', 'New password saved; this officer\'s old sessions ended.'],
+  phone_hint: ['08..., 628... atau +628...', '08..., 628... or +628...'],
+  village_reporter_hint: ['Wajib untuk pelapor desa.', 'Required for a village reporter.'],
+  other: ['lainnya', 'other'],
+  week_of: ['Minggu', 'Week of'],
+  numbers: ['Angka', 'Numbers'],
+  this_week: ['Minggu ini', 'This week'],
+  last_week: ['Minggu lalu', 'Last week'],
+  avg_prev4: ['Rata-rata 4 minggu sebelumnya', 'Average of the 4 weeks before'],
+  p_this_week: ['Kasus P minggu ini', 'P cases this week'],
+  prev4: ['4 minggu sebelumnya', 'The 4 weeks before'],
+  weeks12: ['12 minggu', '12 weeks'],
+  weeks_n: ['12 minggu terakhir', 'last 12 weeks'],
+  epi_curve: ['Kurva epidemi', 'Epidemic curve'],
+  by_syndrome_sign: ['Kasus per sindrom / tanda', 'Cases by syndrome / sign'],
+  by_kecamatan: ['Kasus per kecamatan', 'Cases by sub-district'],
+  silent: ['Desa yang biasanya melapor tetapi diam minggu ini', 'Villages that usually report and are silent this week'],
+  silent_rule: ['Melapor kasus pada 3 minggu atau lebih dari 8 minggu sebelumnya, tanpa laporan minggu ini.',
+                'Case reports in 3 or more of the 8 weeks before, none this week.'],
+  weeks_reported: ['Minggu dengan laporan', 'Weeks with reports'],
+  last_report: ['Laporan terakhir', 'Last report'],
+  print_summary: ['Ringkasan mingguan untuk dicetak', 'Weekly summary to print'],
+  weekly_title: ['Ringkasan mingguan surveilans', 'Weekly surveillance summary'],
+  printed: ['dicetak', 'printed'],
+  p_cases_week: ['Kasus P minggu ini', 'P cases this week'],
+  responded: ['sudah ditanggapi', 'responded'],
+  awaiting_short: ['menunggu tanggapan', 'awaiting a response'],
+  print: ['Cetak', 'Print'],
+  offline: ['Offline', 'Offline'],
+  drafts_waiting: ['draf menunggu dikirim', 'drafts waiting to be sent'],
+  draft_saved: ['Tidak tersambung ke server: disimpan sebagai draf di tablet ini, akan dikirim otomatis saat tersambung lagi.',
+                'The node is out of reach: saved as a draft on this tablet, sent by itself when back on the LAN.'],
+  drafts_here: ['Draf di tablet ini', 'Drafts on this tablet'],
+  waiting_for_lan: ['menunggu jaringan kantor', 'waiting for the office LAN'],
+  refused_by_node: ['ditolak server', 'refused by the node'],
+  send_now: ['Kirim sekarang', 'Send now'],
+  offline_page: ['Tablet sedang offline: formulir tetap bisa diisi dan disimpan sebagai draf.',
+                 'The tablet is offline: forms still work and are kept as drafts.'],
 };
 
 let lang = localStorage.getItem('lang') === 'en' ? 'en' : 'id';
@@ -135,14 +236,26 @@ function today() {
   const d = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
   return d.toISOString().slice(0, 10);
 }
+/* A UTC time from the API ("2026-11-28T02:15:00Z") in the district's zone,
+ * labelled: "2026-11-28 09:15 WIB". */
+function localTime(iso) {
+  if (!iso) return '';
+  const ms = Date.parse(/Z$|[+-]\d\d:?\d\d$/.test(iso) ? iso : iso + 'Z');
+  if (isNaN(ms)) return iso;
+  const off = session && session.tz_offset_min !== undefined ? session.tz_offset_min : 420;
+  return new Date(ms + off * 60000).toISOString().slice(0, 16).replace('T', ' ') + ' ' +
+    ((session && session.tz) || 'WIB');
+}
+function caseHref(ref) { return '#casepage?ref=' + encodeURIComponent(ref); }
+function caseLink(ref) { return ref ? el('a', { href: caseHref(ref), text: ref }) : ''; }
 function badge(state, reason) {
   return el('span', { class: 'badge ' + state, title: reason || null, text: t(state) || state });
 }
 
 /* ------------------------------------------------------------------ API */
 
-async function api(method, path, body) {
-  const h = { 'Accept-Language': lang };
+async function api(method, path, body, headers) {
+  const h = Object.assign({ 'Accept-Language': lang }, headers || {});
   if (body !== undefined) h['Content-Type'] = 'application/json';
   if (method !== 'GET' && session) h['X-CSRF-Token'] = session.csrf;
   let res;
@@ -150,10 +263,13 @@ async function api(method, path, body) {
     res = await fetch(path, { method, headers: h, credentials: 'same-origin',
                               body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
+    setNet(true);
     return { status: 0, data: { error: { message: t('net_error') } } };
   }
   let data = null;
   if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
+  /* the service worker marks what it answered from its cache: the node is out of reach */
+  setNet(res.headers.get('X-Sikhnas-Offline') === '1');
   if (res.status === 401 && path !== '/api/v1/login') { session = null; showLogin(); }
   return { status: res.status, data };
 }
@@ -161,9 +277,9 @@ async function api(method, path, body) {
 /* ------------------------------------------------------------------ shell */
 
 const PAGES = [
-  ['reports', 'read'], ['case', 'case'], ['followup', 'entry'], ['vaccination', 'entry'],
+  ['home', 'read'], ['reports', 'read'], ['case', 'case'], ['followup', 'entry'], ['vaccination', 'entry'],
   ['treatment', 'entry'], ['movement', 'entry'], ['slaughter', 'entry'],
-  ['population', 'entry'], ['dashboard', 'read'], ['map', 'read'],
+  ['population', 'entry'], ['dashboard', 'read'], ['map', 'read'], ['officers', 'entry'],
 ];
 
 function navLabel(p) { return p === 'case' ? t('new_case') : t(p); }
@@ -175,7 +291,7 @@ function drawShell() {
   const who = clear(document.getElementById('who'));
   document.getElementById('menu-btn').hidden = !session;
   if (!session) return;
-  const page = (location.hash || '#reports').slice(1);
+  const page = (location.hash || '#home').slice(1).split('?')[0];
   for (const [p, perm] of PAGES)
     if (session.may[perm])
       nav.append(el('a', { href: '#' + p, class: p === page ? 'active' : null, text: navLabel(p) }));
@@ -213,7 +329,7 @@ function showLogin() {
     if (r.status === 200) {
       session = r.data;
       pw.value = '';
-      if (!location.hash || location.hash === '#login') location.hash = '#reports';
+      if (!location.hash || location.hash === '#login') location.hash = '#home';
       route();
     } else {
       msg.textContent = (r.data && r.data.error && r.data.error.message) || t('error');
@@ -229,27 +345,59 @@ function showLogin() {
 
 /* ------------------------------------------------------------------ form helpers */
 
-/* Shows the server's refusal beside its field: "animals[1].sick" goes to
- * that input, else to the slot of "animals", else above the form. */
-function showError(form, err) {
+/* Shows the server's refusals beside their fields: "animals[1].sick" goes
+ * to that input, else to the slot of "animals", else above the form. All
+ * of a submit's refusals ("errors") at once; the first marked field gets
+ * the focus. */
+/* What to do about a refused field, after the node's reason. */
+const HINTS = {
+  village: ['Pilih kecamatan, lalu desa.', 'Choose the sub-district, then the village.'],
+  from_area: ['Pilih kecamatan, lalu desa asal.', 'Choose the sub-district, then the village of origin.'],
+  syndrome: ['Pilih satu sindrom dari daftar.', 'Choose one syndrome from the list.'],
+  signs: ['Centang satu tanda klinis atau lebih.', 'Tick one or more clinical signs.'],
+  animals: ['Pilih jenis hewan dan isi jumlahnya dengan angka bulat (sakit + mati minimal 1).',
+            'Choose the species and give whole numbers (sick + dead at least 1).'],
+  event_date: ['Isi tanggal kejadian: hari ini atau sebelumnya.', 'Give the date it happened: today or earlier.'],
+  issue_date: ['Isi tanggal terbit: hari ini atau sebelumnya.', 'Give the issue date: today or earlier.'],
+  case_ref: ['Tulis nomor laporan kasus, mis. 3201-000123.', 'Write the case report number, e.g. 3201-000123.'],
+  lat: ['Isi lintang dan bujur di Indonesia, atau kosongkan keduanya.', 'Give a latitude and longitude in Indonesia, or leave both empty.'],
+  lon: ['Isi lintang dan bujur di Indonesia, atau kosongkan keduanya.', 'Give a latitude and longitude in Indonesia, or leave both empty.'],
+  outcome: ['Pilih hasil akhir: sembuh, masih sakit atau mati.', 'Choose the outcome: recovered, still sick or dead.'],
+  phone: ['Tulis nomor HP Indonesia: 08..., 628... atau +628...', 'Write an Indonesian mobile number: 08..., 628... or +628...'],
+  name: ['Tulis nama petugas (maks. 100 karakter).', 'Write the officer\'s name (100 characters at most).'],
+  species: ['Pilih jenis hewan dari daftar.', 'Choose the species from the list.'],
+  n_animals: ['Isi jumlah ekor dengan angka bulat.', 'Give the number of head as a whole number.'],
+  program: ['Tulis kode program vaksinasi.', 'Write the vaccination programme\'s code.'],
+};
+function hintFor(field) {
+  const h = HINTS[(field || '').split(/[\[.]/)[0]];
+  return h ? ' ' + h[lang === 'en' ? 1 : 0] : '';
+}
+
+function showError(form, err, all) {
   const top = form.querySelector('.notice.bad');
-  const field = err.field || '';
-  const text = err.message + (err.detail ? ' (' + err.detail + ')' : '');
-  let slot = null;
-  for (let f = field; f; f = f.replace(/(\[\d+\]|\.[a-z_]+)$/, '')) {
-    slot = form.querySelector('[data-err="' + CSS.escape(f) + '"]');
-    const input = form.querySelector('[data-field="' + CSS.escape(f) + '"]');
-    if (input) input.classList.add('invalid');
-    if (slot || !/[\[.]/.test(f)) break;
+  const tops = [];
+  let placed = 0;
+  for (const e of all && all.length ? all : [err]) {
+    const field = e.field || '';
+    const text = e.message + (e.detail ? ' (' + e.detail + ')' : '') + '.' + hintFor(field);
+    let slot = null;
+    for (let f = field; f; f = f.replace(/(\[\d+\]|\.[a-z_]+)$/, '')) {
+      slot = form.querySelector('[data-err="' + CSS.escape(f) + '"]');
+      const input = form.querySelector('[data-field="' + CSS.escape(f) + '"]');
+      if (input) { input.classList.add('invalid'); input.setAttribute('aria-invalid', 'true'); }
+      if (slot || !/[\[.]/.test(f)) break;
+    }
+    if (slot) { slot.textContent = slot.textContent ? slot.textContent + '; ' + text : text; placed++; }
+    else tops.push((field ? field + ': ' : '') + text);
   }
-  if (slot) { slot.textContent = text; top.textContent = t('form_error'); }
-  else top.textContent = (field ? field + ': ' : '') + text;
+  top.textContent = tops.length ? tops.join('; ') : placed ? t('form_error') : '';
   const first = form.querySelector('.invalid');
   if (first) first.focus();
 }
 function clearErrors(form) {
   form.querySelectorAll('.err').forEach(e => { e.textContent = ''; });
-  form.querySelectorAll('.invalid').forEach(e => e.classList.remove('invalid'));
+  form.querySelectorAll('.invalid').forEach(e => { e.classList.remove('invalid'); e.removeAttribute('aria-invalid'); });
   form.querySelectorAll('.notice').forEach(e => { e.textContent = ''; });
 }
 function errSlot(name) { return el('div', { class: 'err', 'data-err': name, role: 'alert' }); }
@@ -258,6 +406,15 @@ function field(name, labelText, input) {
   if (!input.id) input.id = 'f-' + name;
   return el('div', { class: 'field' }, el('label', { for: input.id, text: labelText }), input,
             errSlot(name));
+}
+/* Gives the fields of form ids of their own (prefix-f-NAME), for pages
+ * with two forms of the same fields; their labels follow. */
+function prefixIds(form, prefix) {
+  form.querySelectorAll('[id^="f-"]').forEach(e => {
+    const lbl = form.querySelector('label[for="' + e.id + '"]');
+    e.id = prefix + '-' + e.id;
+    if (lbl) lbl.setAttribute('for', e.id);
+  });
 }
 function codeSelect(list, opts) {
   const s = el('select', opts || {});
@@ -327,19 +484,37 @@ function animalRows(counts) {
   };
 }
 
-/* Submits body to path and reports the outcome on the form. */
+/* Submits body to path and reports the outcome on the form. A record
+ * (POST of a record kind) carries the form's idempotency key, made at its
+ * first submit; when the node cannot be reached it is kept on the tablet
+ * as a draft (offline.js) and sent once the node answers again. */
 async function submitForm(form, path, body, done) {
   const btn = form.querySelector('button[type=submit]');
+  const record = RECORD_PATHS.test(path);
   clearErrors(form);
   btn.disabled = true;
   btn.textContent = t('saving');
-  const r = await api('POST', path, body);
+  if (record && !form.dataset.key) form.dataset.key = newKey();
+  const r = await api('POST', path, body, record ? { 'Idempotency-Key': form.dataset.key } : undefined);
   btn.disabled = false;
   btn.textContent = t('save');
-  if (r.status === 201) { done(r.data); return; }
+  if (r.status === 201 || r.status === 200 || r.status === 204) {
+    delete form.dataset.key;
+    done(r.data);
+    return;
+  }
+  if (record && (r.status === 0 || (r.status === 503 && r.data && r.data.error && r.data.error.code === 'offline'))) {
+    const title = form.querySelector('h1, h2');
+    await saveDraft(path, body, form.dataset.key, title ? title.textContent : path);
+    delete form.dataset.key;
+    flash(t('draft_saved'));
+    route();
+    return;
+  }
   const err = (r.data && r.data.error) || { message: t('error') + ' ' + r.status };
-  showError(form, err);
+  showError(form, err, r.data && r.data.errors);
 }
+const RECORD_PATHS = /^\/api\/v1\/(reports|followups|vaccinations|treatments|movements|slaughters|populations)$/;
 
 function flash(text) { sessionStorage.setItem('flash', text); }
 
@@ -408,10 +583,12 @@ function showCase() {
     if (note.value.trim()) body.note = note.value;
     submitForm(form, '/api/v1/reports', body, d => {
       flash(t('saved') + ' ' + d.ref + ' (' + t(d.sync) + ')');
-      location.hash = '#reports';
+      location.hash = caseHref(d.ref);
     });
   });
   clear(main).append(form);
+  const fl = sessionStorage.getItem('flash');
+  if (fl) { main.prepend(el('div', { class: 'notice ok', role: 'status', id: 'flash', text: fl })); sessionStorage.removeItem('flash'); }
 }
 
 /* ------------------------------------------------------------------ other forms */
@@ -487,6 +664,8 @@ function showForm(kind) {
     });
   });
   clear(main).append(form);
+  const fl = sessionStorage.getItem('flash');
+  if (fl) { main.prepend(el('div', { class: 'notice ok', role: 'status', id: 'flash', text: fl })); sessionStorage.removeItem('flash'); }
   showRecent(kind, routeSeq);
 }
 
@@ -497,12 +676,13 @@ async function showRecent(kind, seq) {
   const what = x => (x.animals || []).map(a => a.species + ' ' +
       Object.keys(a).filter(k => k !== 'species').map(k => a[k]).join('/')).join(', ') ||
     [x.species, x.n_animals, x.drug].filter(v => v !== undefined && v !== null).join(' ');
-  main.append(el('h2', { text: t('recent') }), el('div', { class: 'scroll' }, el('table', { id: kind + '-recent' },
-    el('thead', {}, el('tr', {}, [t('date'), t('village'), t('animals'), t('sync')].map(h => el('th', { text: h })))),
+  main.append(el('h2', { text: t('recent') }), el('div', { class: 'scroll', tabindex: '0' }, el('table', { id: kind + '-recent' },
+    el('thead', {}, el('tr', {}, [t('date'), t('village'), t('animals'), t('case_title'), t('sync')].map(h => el('th', { text: h })))),
     el('tbody', {}, r.data.map(x => el('tr', {},
       el('td', { text: x.event_date || x.issue_date }),
       el('td', { text: (x.permit_no ? x.permit_no + ' ' : '') + (x.village || x.from_area + ' > ' + x.to_area) }),
       el('td', { text: (x.outcome ? x.outcome + ' ' : '') + what(x) }),
+      el('td', {}, caseLink(x.case_ref)),
       el('td', {}, badge(x.sync, x.sync_error))))))));
 }
 
@@ -516,7 +696,7 @@ function animalsText(list) {
 async function showReports(seq) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '').get('q') || '';
   const input = el('input', { type: 'search', id: 'search', name: 'q', value: q, placeholder: t('search') });
-  const box = el('div', { class: 'scroll' });
+  const box = el('div', { class: 'scroll', tabindex: '0' });
   const ok = sessionStorage.getItem('flash');
   sessionStorage.removeItem('flash');
   clear(main).append(
@@ -533,87 +713,11 @@ async function showReports(seq) {
     el('thead', {}, el('tr', {}, [t('ref'), t('date'), t('village'), t('kind'), t('animals') + ' (' +
       t('sick') + '/' + t('dead') + '/' + t('at_risk') + ')', t('sync')].map(h => el('th', { text: h })))),
     el('tbody', {}, r.data.map(x => el('tr', { 'data-ref': x.ref },
-      el('td', { text: x.ref }), el('td', { text: x.event_date }),
+      el('td', {}, caseLink(x.ref)), el('td', { text: x.event_date }),
       el('td', { text: x.village_name || x.village }),
       el('td', { text: x.kind === 'P' ? codeLabel('syndrome', x.syndrome) : 'U: ' + (x.signs || []).join(', ') }),
       el('td', { text: animalsText(x.animals) }),
       el('td', {}, badge(x.sync, x.sync_error), x.sync_error ? el('div', { class: 'muted', text: x.sync_error }) : null))))));
-}
-
-/* ------------------------------------------------------------------ dashboard */
-
-async function showDashboard(seq) {
-  const r = await api('GET', '/api/v1/dashboard');
-  if (stale(seq) || r.status !== 200) return;
-  const d = r.data;
-  const link = el('span', {}, badge(d.link, d.last_error));
-  link.firstChild.textContent = t('link_' + d.link);
-  const table = (rows, cols) => rows.length ? el('div', { class: 'scroll' }, el('table', {},
-    el('thead', {}, el('tr', {}, cols.map(c => el('th', { text: c[0] })))),
-    el('tbody', {}, rows.map(x => el('tr', {}, cols.map(c => el('td', { text: c[1](x) }))))))) :
-    el('p', { class: 'muted', text: t('no_rows') });
-  clear(main).append(
-    el('h1', { text: t('dashboard') }),
-    ...(d.sms && d.sms.warning ? [el('div', { class: 'notice bad', role: 'alert', id: 'sms-warning', text: 'SMS: ' + d.sms.warning })] : []),
-    el('div', { class: 'stats' },
-      el('div', { class: 'stat', id: 'stat-outbox' }, el('b', { text: d.outbox }), t('outbox')),
-      el('div', { class: 'stat' }, el('b', { text: d.reports_total }), t('total')),
-      el('div', { class: 'stat' }, el('b', { text: d.last_sync ? d.last_sync.slice(0, 16).replace('T', ' ') : t('never') }), t('last_sync')),
-      el('div', { class: 'stat' }, el('b', {}, link), t('link'), d.last_error ? el('div', { class: 'muted', text: d.last_error }) : null)),
-    el('p', { class: 'muted', text: t('week') + ' ' + d.week_start }),
-    el('h2', { text: t('by_syndrome') }),
-    table(d.by_syndrome, [[t('syndrome'), x => x.code ? x.code + ' - ' + (lang === 'en' ? x.label_en : x.label_id) : t('unknown_sign')],
-                          [t('reports_n'), x => x.reports]]),
-    el('h2', { text: t('by_species') }),
-    table(d.by_species, [[t('species'), x => x.code + ' - ' + (lang === 'en' ? x.label_en : x.label_id)],
-                         [t('reports_n'), x => x.reports], [t('sick'), x => x.sick], [t('dead'), x => x.dead]]));
-}
-
-/* ------------------------------------------------------------------ map */
-
-/* An equirectangular projection fitted to the points: no tiles, no network. */
-async function showMap(seq) {
-  const r = await api('GET', '/api/v1/map?days=90');
-  if (stale(seq) || r.status !== 200) return;
-  const feats = r.data.features.filter(f => f.geometry && f.geometry.type === 'Point');
-  clear(main).append(el('h1', { text: t('map_title') }),
-    el('p', { class: 'legend' }, el('span', {}, el('span', { class: 'dot P' }), ' ', t('kind_P')),
-                                 el('span', {}, el('span', { class: 'dot U' }), ' ', t('kind_U'))));
-  if (!feats.length) { main.append(el('p', { class: 'muted', text: t('map_none') })); return; }
-  const xs = feats.map(f => f.geometry.coordinates[0]), ys = feats.map(f => f.geometry.coordinates[1]);
-  let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const pad = Math.max(0.05, (x1 - x0) * 0.1, (y1 - y0) * 0.1);
-  x0 -= pad; x1 += pad; y0 -= pad; y1 += pad;
-  const k = Math.cos((y0 + y1) / 2 * Math.PI / 180);
-  const W = 800, H = Math.max(300, Math.min(800, Math.round(W * (y1 - y0) / ((x1 - x0) * k))));
-  const px = x => (x - x0) / (x1 - x0) * W, py = y => (y1 - y) / (y1 - y0) * H;
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
-  svg.setAttribute('class', 'map');
-  svg.setAttribute('role', 'img');
-  const mk = (tag, attrs) => { const e = document.createElementNS(NS, tag);
-    for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, v); return e; };
-  const step = (x1 - x0) > 1 ? 0.5 : (x1 - x0) > 0.4 ? 0.1 : 0.05;
-  for (let g = Math.ceil(x0 / step) * step; g < x1; g += step) {
-    svg.append(mk('line', { class: 'grid', x1: px(g), x2: px(g), y1: 0, y2: H }));
-    const l = mk('text', { class: 'gridlabel', x: px(g) + 3, y: H - 4 }); l.textContent = g.toFixed(2) + '°E'; svg.append(l);
-  }
-  for (let g = Math.ceil(y0 / step) * step; g < y1; g += step) {
-    svg.append(mk('line', { class: 'grid', x1: 0, x2: W, y1: py(g), y2: py(g) }));
-    const l = mk('text', { class: 'gridlabel', x: 3, y: py(g) - 3 }); l.textContent = g.toFixed(2) + '°'; svg.append(l);
-  }
-  for (const f of feats) {
-    const p = f.properties;
-    const c = mk('circle', { cx: px(f.geometry.coordinates[0]), cy: py(f.geometry.coordinates[1]), r: 7, class: p.kind });
-    const tip = document.createElementNS(NS, 'title');
-    tip.textContent = p.ref + ' ' + p.event_date + ' ' + (p.village_name || p.village) +
-      (p.syndrome ? ' ' + codeLabel('syndrome', p.syndrome) : '');
-    c.append(tip);
-    c.addEventListener('click', () => { location.hash = '#reports?q=' + encodeURIComponent(p.ref); });
-    svg.append(c);
-  }
-  main.append(svg, el('p', { class: 'muted', text: feats.length + ' ' + t('reports_n').toLowerCase() }));
 }
 
 /* ------------------------------------------------------------------ router */
@@ -625,9 +729,10 @@ const stale = seq => seq !== routeSeq;
 
 async function route() {
   const seq = ++routeSeq;
-  const page = (location.hash || '#reports').slice(1).split('?')[0];
+  const page = (location.hash || '#home').slice(1).split('?')[0];
   if (page === 'logout') {
     await api('POST', '/api/v1/logout', {});
+    if (window.caches) await caches.open('sikhnas-v2').then(c => c.delete('/api/v1/session')).catch(() => {});
     session = null;
     location.hash = '#login';
     return;
@@ -644,6 +749,8 @@ async function route() {
     codes = r.data;
   }
   drawShell();
+  drawNet();
+  sendDrafts();
   document.getElementById('nav').hidden = window.innerWidth < 860;
   const perm = (PAGES.find(p => p[0] === page) || [null, 'read'])[1];
   if (!session.may[perm]) { clear(main).append(el('p', { class: 'notice bad', text: t('not_allowed') })); return; }
@@ -651,7 +758,11 @@ async function route() {
   else if (FORMS[page]) showForm(page);
   else if (page === 'dashboard') showDashboard(seq);
   else if (page === 'map') showMap(seq);
-  else showReports(seq);
+  else if (page === 'casepage') showCasePage(seq);
+  else if (page === 'officers') showOfficers(seq);
+  else if (page === 'weekly') showWeekly(seq);
+  else if (page === 'reports') showReports(seq);
+  else showHome(seq);
 }
 
 window.addEventListener('hashchange', route);

@@ -26,6 +26,23 @@ STRANGER = '6289999999999'
 NO_VILLAGE = '6281200001111'     # a reporter registered without a village
 
 
+GSM7 = set('@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡'
+           'ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà')
+GSM7_EXT = set('^{}\\[~]|€\f')
+
+
+def sms_units(text):
+    """(units, ucs2): GSM-7 septets, or UTF-16 units when a character is not GSM-7."""
+    if all(c in GSM7 or c in GSM7_EXT for c in text):
+        return sum(2 if c in GSM7_EXT else 1 for c in text), False
+    return len(text.encode('utf-16-le')) // 2, True
+
+
+def sms_fits(text):
+    n, ucs2 = sms_units(text)
+    return n <= (70 if ucs2 else 160)
+
+
 class Spool:
     """A node with officers and an smstools3-style spool."""
 
@@ -115,7 +132,7 @@ class Kinds(unittest.TestCase):
     def test_u(self):
         s = self.s
         r = s.reply('U KBG,DMM SP 2')
-        self.assertRegex(r, r'^Terima kasih\. \[ID kasus 3201-\d{6}\] Tanda umum: kembung, demam')
+        self.assertRegex(r, r'^Terima kasih\. \[ID kasus 3201-\d{6}\] Tanda: kembung, demam')
         self.assertIn('2 sapi', r)
         self.assertIn('Desa Pondok Rajeg', r)           # the reporter's village by default
         ref = r.split('[ID kasus ')[1].split(']')[0]
@@ -150,7 +167,7 @@ class Kinds(unittest.TestCase):
         out = s.outgoing()
         self.assertEqual(sorted(out.keys()), sorted([REPORTER, VET, VET2]))
         reply = out[REPORTER][0]
-        self.assertRegex(reply, r'^Terima kasih\. \[ID kasus 3201-\d{6}\] Sindrom prioritas: '
+        self.assertRegex(reply, r'^Terima kasih\. \[ID kasus 3201-\d{6}\] Sindrom: '
                                 r'mati mendadak')
         ref = reply.split('[ID kasus ')[1].split(']')[0]
         for vet in (VET, VET2):
@@ -195,7 +212,7 @@ class Kinds(unittest.TestCase):
     def test_ltl(self):
         ref = self._case()
         r = self.s.reply('LTL %s KB 10 5 0 20 Y' % ref, sender=VET)
-        self.assertIn('Laporan tindak lanjut [ID kasus %s]' % ref, r)
+        self.assertIn('Tindak lanjut [ID kasus %s]' % ref, r)
         self.assertIn('kambing: 10 sakit, 5 mati, 0 dimusnahkan, 20 berisiko', r)
         self.assertIn('Kepala Dinas', r)
         cid = self.s.node.sql('SELECT id FROM case_report WHERE ref = ?', (ref,))[0][0]
@@ -208,7 +225,7 @@ class Kinds(unittest.TestCase):
     def test_vak(self):
         r = self.s.reply('VAK 18 3201011002 SP 20 5 KB 10', sender=VET)
         self.assertIn('Vaksinasi program 18 di Desa Karadenan', r)
-        self.assertIn('sapi 20 (booster 5); kambing 10', r)
+        self.assertIn('sapi 20 (ulangan 5); kambing 10', r)
         row = self.s.node.sql("SELECT program, village, animals FROM vaccination "
                               "WHERE program = '18'")[0]
         self.assertEqual(row[1], '3201011002')
@@ -227,10 +244,10 @@ class Kinds(unittest.TestCase):
     def test_sk(self):
         r = self.s.reply('SK 123456789012345 3201011001 5371 SPAC 10 SPBA 15 081299990000',
                          sender=VET)
-        self.assertRegex(r, r'SKKH nomor 3201-SK-\d{6} untuk pemilik ID 123456789012345')
+        self.assertRegex(r, r'SKKH 3201-SK-\d{6}, pemilik ID 123456789012345')
         self.assertIn('10 sapi aceh, 15 sapi bali', r)
         self.assertIn('Asal: Desa Pondok Rajeg', r)
-        permit = r.split('SKKH nomor ')[1].split(' ')[0]
+        permit = r.split('SKKH ')[1].split(',')[0]
         row = self.s.node.sql('SELECT owner_id, owner_phone, from_area, to_area, animals FROM '
                               'movement_permit WHERE permit_no = ?', (permit,))[0]
         self.assertEqual(row[:4], ('123456789012345', '+6281299990000', '3201011001', '5371'))
@@ -240,10 +257,14 @@ class Kinds(unittest.TestCase):
         r = s.reply('KODE')
         self.assertIn('KODE SP (spesies)', r)
         r = s.reply('kode sp')
-        self.assertIn('SP sapi', r)
+        self.assertIn('AG angsa', r)
         self.assertIn('AY ayam', r)
+        self.assertRegex(r, r' \+\d+ lagi$')        # the rest counted, in one SMS
+        self.assertTrue(sms_fits(r), r)
         r = s.reply('KODE SIN')
-        self.assertIn('MMD mati mendadak', r)
+        self.assertIn('MMD mati', r)
+        self.assertIn('PLB penyakit', r)
+        self.assertTrue(sms_fits(r), r)
         r = s.reply('CKL cibinong')
         self.assertIn('Cibinong (kec.): 320101', r)
         self.assertIn('Cibinong (desa): 3201011006', r)
@@ -281,8 +302,11 @@ class Errors(unittest.TestCase):
                           ('SK', 'SK [ID pemilik] [desa asal] [tujuan]'),
                           ('CKL', 'CKL [nama desa]'),
                           ('LAPK', 'LAPK [ID kasus]')]:
-            r = self.refused(code, '[Sikhnas Edge] Format error. Valid format: ' + fmt)
-            self.assertTrue(r.startswith('[Sikhnas Edge] Format error. Valid format: '), r)
+            r = self.refused(code, '[Sikhnas Edge] Format salah (')
+            self.assertIn('Contoh: ' + code + ' ', r)
+            if code in ('PK', 'POP', 'CKL', 'LAPK'):  # the long formats make way for the example
+                self.assertIn('Format: ' + fmt, r)
+            self.assertTrue(sms_fits(r), r)
 
     def test_bad_bodies(self):
         self.refused('U KBG SP X', 'jumlah harus angka: X')
@@ -335,11 +359,11 @@ class Errors(unittest.TestCase):
         """U, P and POP name a village; a village reporter's own is the only one
         they may name (the web API says the same: 403 not_own_village)."""
         for text in ('U KBG SP 2 3201011002', 'P MMD SP 3 32.01.01.1002', 'POP SP 5 3201011002'):
-            r = self.refused(text, 'Maaf, Anda hanya dapat melapor untuk desa Anda sendiri '
-                                   '(Desa Pondok Rajeg, 3201011001). Laporan untuk Desa '
-                                   'Karadenan (3201011002) tidak disimpan.', sender=REPORTER)
+            r = self.refused(text, 'Maaf, Anda hanya boleh melapor untuk Desa Pondok Rajeg '
+                                   '(3201011001). Laporan untuk Desa Karadenan (3201011002) '
+                                   'tidak disimpan.', sender=REPORTER)
             self.assertTrue(r.startswith('[Sikhnas Edge] Maaf'), r)
-            self.assertNotIn('Format error', r)
+            self.assertNotIn('Format salah', r)
             row = self.s.node.sql('SELECT status, error FROM sms_in WHERE text = ?', (text,))
             self.assertEqual(row, [('refused', 'village: a village reporter may report only for '
                                                'their own village (3201011001)')])
@@ -360,7 +384,7 @@ class Errors(unittest.TestCase):
         self.refused('U KBG SP 2', 'desa wajib diisi', sender=NO_VILLAGE)
 
     def test_refusals_are_logged_not_stored(self):
-        self.refused('U KBG SP X', 'Format error')
+        self.refused('U KBG SP X', 'Format salah')
         row = self.s.node.sql("SELECT status, code, error FROM sms_in WHERE text = 'U KBG SP X'")
         self.assertEqual(row[0][0], 'refused')
         self.assertEqual(row[0][1], 'U')
@@ -511,7 +535,7 @@ class Delivery(unittest.TestCase):
         self.assertIn('\ufffd', text)                         # invalid bytes replaced
         s.drop(b'U KBG\xff SP 2')
         s.process()
-        self.assertIn('Format error. Valid format: U', s.outgoing()[REPORTER][0])
+        self.assertIn('Format salah (kode tidak sah', s.outgoing()[REPORTER][0])
 
     def test_ucs2_crlf_and_latin1(self):
         s = self.s
@@ -755,6 +779,133 @@ class Daemon(unittest.TestCase):
                 _, err = p.communicate()
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 2)
+
+def sql_exec(node, query, args=()):
+    """A write to the store behind the node's back (test set-up only)."""
+    con = sqlite3.connect(node.db, timeout=30)
+    try:
+        con.execute(query, args)
+        con.commit()
+    finally:
+        con.close()
+
+
+def longest_area_names():
+    """The longest village and kecamatan names of the area data (tests/data/idn-area)."""
+    import csv
+    with open(os.path.join(nodetest.AREAS, 'villages.csv'), newline='') as fp:
+        village = max((r['name'] for r in csv.DictReader(fp)), key=len)
+    with open(os.path.join(nodetest.AREAS, 'districts.csv'), newline='') as fp:
+        kec = max((r['name'] for r in csv.DictReader(fp)), key=len)
+    return village, kec
+
+
+class Lengths(unittest.TestCase):
+    """Every reply and alert in one SMS: each template rendered with the
+    longest real names of the area data, the longest code labels, officers'
+    names at their cap, several species, and checked for its length (160
+    GSM-7 characters, or 70 when it needs UCS-2). The replies still carry
+    what they are for (the case's number, the outcome)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Spool()
+        village, kec = longest_area_names()
+        # the reporter's village and the vets' get the longest names; the
+        # officers' names are at the cap of 100 characters
+        sql_exec(cls.s.node, "UPDATE area SET name = ? WHERE code IN ('3201011001', '3201011002')",
+                            (village,))
+        sql_exec(cls.s.node, "UPDATE area SET name = ? WHERE code = '320101'", (kec,))
+        sql_exec(cls.s.node, "UPDATE officer SET name = ? WHERE role IN ('reporter', 'vet')",
+                            (('Muhammad Abdurrahman Wahyudiningrat Kusumawardhani ' * 2)[:100],))
+        cls.village = village
+
+    def check(self, out):
+        for phone, texts in out.items():
+            for t in texts:
+                n, ucs2 = sms_units(t)
+                self.assertTrue(sms_fits(t), '%s: %d %s units: %s' %
+                                (phone, n, 'UCS-2' if ucs2 else 'GSM-7', t))
+
+    def send(self, text, sender=VET):
+        self.s.drop(text, sender=sender)
+        self.s.process()
+        out = self.s.outgoing()
+        self.check(out)
+        return out
+
+    def test_every_template_fits(self):
+        s = self.s
+        syndromes = [r[0] for r in s.node.sql("SELECT code FROM code_list WHERE list = 'syndrome'")]
+        signs = [r[0] for r in s.node.sql(
+            "SELECT code FROM code_list WHERE list = 'sign' ORDER BY length(label_id) DESC")]
+        herd = 'SPBA 12345 SPAC 2345 KR 345 KB 45'
+        for syn in syndromes:                                  # every P and its alert
+            out = self.send('P %s %s' % (syn, herd), sender=REPORTER)
+            self.assertEqual(len(out), 3, out)                 # reply and two vets' alerts
+            ref = out[REPORTER][0].split('[ID kasus ')[1].split(']')[0]
+            for vet in (VET, VET2):
+                self.assertIn(ref, out[vet][0])
+                self.assertIn('PERINGATAN', out[vet][0])
+        out = self.send('U %s %s' % (','.join(signs[:10]), herd), sender=REPORTER)
+        r = out[REPORTER][0]
+        self.assertRegex(r, r'^Terima kasih\. \[ID kasus 3201-\d{6}\]')
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        for text in ('PK %s SB' % ref, 'PK %s MS' % ref,
+                     'LTL %s SPBA 10 5 0 20 SPAC 1 2 3 40 KR 100 200 300 900 Y' % ref,
+                     'LTL %s KB 10 5 0 20 Y' % ref, 'LAPK %s' % ref,
+                     'VAK PROGRAM-2026-AB/01 3201011002 %s' % herd, 'POP %s' % herd,
+                     'SK 123456789012345 3201011001 5371 %s 081299990000' % herd,
+                     'KODE', 'KODE SP', 'KODE TAN', 'KODE SIN', 'KODE PNY', 'KODE PK',
+                     'CKL a', 'CKL pondok', 'CKL tidakadadesaini', '?', 'PK 3201-999999 SB'):
+            out = self.send(text)
+            self.assertEqual(len(out[VET]), 1, text)
+        self.assertIn('Hasil: masih sakit', self.send('PK %s MS' % ref)[VET][0])
+        # refusals: every bare code, bad bodies, another village, not allowed
+        for text in ('U', 'P', 'PK', 'LTL', 'VAK', 'POP', 'SK', 'CKL', 'LAPK', 'KODE XYZ',
+                     'U KBG SP 99999999', 'U KBGXYZ SP 2', 'LAB 1', 'SK 1 3201011001 3201011001 SP 2'):
+            r = self.send(text)[VET][0]
+            self.assertNotIn('Terima kasih', r, text)
+        for text in ('U KBG SP 2 3201011003', 'PK 1 SB', 'U KBG SP 2 3201011001 XX'):
+            self.send(text, sender=REPORTER)
+        self.check({STRANGER: [self.s.reply('U KBG SP 2', sender=STRANGER)]})
+        self.s.outgoing()
+
+    def test_a_reply_that_needs_ucs2_fits_in_70(self):
+        # a village named with a character outside GSM-7 makes the reply UCS-2
+        sql_exec(self.s.node, "UPDATE area SET name = ? WHERE code = '3201011003'",
+                             ('\u0100gung Sukamaju',))
+        out = self.send('POP SP 120 KB 40 3201011003')
+        n, ucs2 = sms_units(out[VET][0])
+        self.assertTrue(ucs2 and n <= 70, out)
+
+
+class Deaths(unittest.TestCase):
+    """The death syndromes (rising poultry deaths, sudden death) count deaths."""
+
+    def test_death_syndromes_store_deaths(self):
+        s = Spool()
+
+        def reply(text):
+            s.drop(text)
+            s.process()
+            return s.outgoing()[REPORTER][0]
+        r = reply('P MMU AY 25')
+        self.assertIn('mati meningkat pada unggas; 25 ayam mati', r)
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        self.assertEqual(s.node.sql('SELECT animals FROM case_report WHERE ref = ?', (ref,)),
+                         [('[{"species":"AY","sick":0,"dead":25,"at_risk":0}]',)])
+        r = reply('P MMD SP 3 KB 2')
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        self.assertEqual(s.node.sql('SELECT animals FROM case_report WHERE ref = ?', (ref,)),
+                         [('[{"species":"SP","sick":0,"dead":3,"at_risk":0},'
+                          '{"species":"KB","sick":0,"dead":2,"at_risk":0}]',)])
+        # the other syndromes count the sick
+        r = reply('P GGK AJ 1')
+        ref = r.split('[ID kasus ')[1].split(']')[0]
+        self.assertEqual(s.node.sql('SELECT animals FROM case_report WHERE ref = ?', (ref,)),
+                         [('[{"species":"AJ","sick":1,"dead":0,"at_risk":0}]',)])
+        self.assertIn('AI flu burung', s.reply('KODE PNY'))
 
 
 if __name__ == '__main__':

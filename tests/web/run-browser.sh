@@ -7,7 +7,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
+if [ ! -f "$here/node_modules/playwright-core/package.json" ] || [ ! -f "$here/node_modules/axe-core/axe.min.js" ]; then
     npm ci --prefix "$here" --no-audit --no-fund --loglevel=error
 fi
 exec node "$here/browser-test.js" "$@"

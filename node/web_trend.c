@@ -1,0 +1,319 @@
+/* web_trend.c - GET /api/v1/trends: what the dashboard draws and the
+ * weekly summary prints (docs/api.md, "Trends"). Weeks run Monday to
+ * Sunday in the district's zone (tz.h); the last 12 are counted: case
+ * reports by species, by priority syndrome and by clinical sign (the epi
+ * curves), by kecamatan (this week, the 4 weeks before, all 12), and the
+ * villages that usually report (case reports in 3 or more of the 8 weeks
+ * before this one) but have reported nothing this week, and this week's
+ * priority cases with their response and outcome, counted on the thread
+ * pool with a read connection of its own (below); the answer is kept until
+ * the store changes (web_cache.c). Each list reads
+ * the reports of the 12 weeks once, by the event_date index. */
+#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_server.h"
+#include "nodeconf.h"
+#include "store.h"
+#include "tz.h"
+#include "web_int.h"
+
+#define TREND_WEEKS 12
+#define SILENT_WINDOW_WEEKS 8
+#define SILENT_MIN_WEEKS 3
+
+/* The Monday of a date's week, as SQL of the date expression d. */
+#define MONDAY(d) "date(" d ", '-6 days', 'weekday 1')"
+
+static const struct {
+    const char *key, *sql;
+} curves[] = {
+    { "by_species",
+      "SELECT " MONDAY("c.event_date") " AS week, json_extract(j.value, '$.species') AS code,"
+      " count(*) AS n FROM case_report c, json_each(c.animals) j"
+      " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1, 2" },
+    { "by_syndrome",
+      "SELECT " MONDAY("c.event_date") " AS week, c.syndrome AS code, count(*) AS n"
+      " FROM case_report c WHERE c.deleted = 0 AND c.kind = 'P' AND c.event_date >= ?1"
+      " GROUP BY 1, 2" },
+    { "by_sign",
+      "SELECT " MONDAY("c.event_date") " AS week, j.value AS code, count(*) AS n"
+      " FROM case_report c, json_each(c.signs) j"
+      " WHERE c.deleted = 0 AND c.kind = 'U' AND c.event_date >= ?1 GROUP BY 1, 2" },
+};
+
+/* Adds under key one series per code, {code, counts: [TREND_WEEKS]}, from
+ * sql's (week, code, n) rows; weeks[] are the Mondays, oldest first. */
+static int add_curve(sqlite3 *db, cJSON *o, const char *key, const char *sql,
+                     char weeks[TREND_WEEKS][11])
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *series = cJSON_AddArrayToObject(o, key), *one, *counts;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, weeks[0], -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *week = (const char *)sqlite3_column_text(st, 0);
+        const char *code = (const char *)sqlite3_column_text(st, 1);
+        int w = -1;
+
+        for (int i = 0; i < TREND_WEEKS; i++)
+            if (week && strcmp(week, weeks[i]) == 0)
+                w = i;
+        if (w < 0 || !code)
+            continue;
+        one = NULL;
+        cJSON_ArrayForEach(one, series)
+            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(one, "code")), code) == 0)
+                break;
+        if (!one) {
+            one = cJSON_CreateObject();
+            cJSON_AddStringToObject(one, "code", code);
+            counts = cJSON_AddArrayToObject(one, "counts");
+            for (int i = 0; i < TREND_WEEKS; i++)
+                cJSON_AddItemToArray(counts, cJSON_CreateNumber(0));
+            cJSON_AddItemToArray(series, one);
+        }
+        counts = cJSON_GetObjectItem(one, "counts");
+        cJSON_SetNumberValue(cJSON_GetArrayItem(counts, w), sqlite3_column_int(st, 2));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+/* Runs sql with ?1 = this week's Monday, ?2 = the first Monday counted,
+ * and adds its rows under key. */
+static int add_list(sqlite3 *db, cJSON *o, const char *key, const char *sql,
+                    const char *monday, const char *first)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, monday, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, first, -1, SQLITE_TRANSIENT);
+    cJSON_AddItemToObject(o, key, web_rows_json(st, &rc));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+/* The first column of sql's row (?1 = arg) as text into out (11+ bytes). */
+static int get_text(sqlite3 *db, const char *sql, const char *arg, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+#define KECAMATAN_SQL \
+    "SELECT k.code, k.name, t.this_week, t.prev4, t.weeks12 FROM" \
+    " (SELECT substr(c.village, 1, 6) AS kec, sum(c.event_date >= ?1) AS this_week," \
+    "  sum(c.event_date < ?1 AND c.event_date >= date(?1, '-28 days')) AS prev4," \
+    "  count(*) AS weeks12 FROM case_report c WHERE c.deleted = 0 AND c.event_date >= ?2" \
+    "  GROUP BY 1) t LEFT JOIN area k ON k.code = t.kec ORDER BY t.this_week DESC, t.weeks12 DESC"
+
+#define SILENT_SQL \
+    "SELECT t.village, a.name, k.name AS kecamatan_name, t.weeks_reported, t.last_report FROM" \
+    " (SELECT c.village, count(DISTINCT CASE WHEN c.event_date < ?1 THEN " MONDAY("c.event_date") \
+    "  END) AS weeks_reported, max(c.event_date) AS last_report," \
+    "  sum(c.event_date >= ?1) AS this_week FROM case_report c" \
+    "  WHERE c.deleted = 0 AND c.event_date >= date(?1, '-56 days') GROUP BY 1) t" \
+    " LEFT JOIN area a ON a.code = t.village LEFT JOIN area k ON k.code = a.parent_code" \
+    " WHERE t.this_week = 0 AND t.weeks_reported >= 3" \
+    " ORDER BY t.weeks_reported DESC, t.last_report LIMIT 100"
+
+#define TOTALS_SQL \
+    "SELECT sum(c.event_date >= ?1) AS this_week," \
+    " sum(c.event_date < ?1 AND c.event_date >= date(?1, '-7 days')) AS last_week," \
+    " round(sum(c.event_date < ?1 AND c.event_date >= date(?1, '-28 days')) / 4.0, 1)" \
+    " AS avg_prev4, sum(c.event_date >= ?1 AND c.kind = 'P') AS p_this_week," \
+    " count(*) AS weeks12 FROM case_report c WHERE c.deleted = 0 AND c.event_date >= ?2"
+
+#define P_CASES_SQL \
+    "SELECT c.ref, c.syndrome, c.village, a.name AS village_name, c.event_date," \
+    " (SELECT f.outcome FROM case_followup f WHERE f.case_id = c.id AND f.deleted = 0" \
+    "  AND f.outcome IS NOT NULL ORDER BY f.hlc DESC LIMIT 1) AS outcome," \
+    " EXISTS (SELECT 1 FROM case_followup f WHERE f.case_id = c.id AND f.deleted = 0)" \
+    " AS responded FROM case_report c LEFT JOIN area a ON a.code = c.village" \
+    " WHERE c.deleted = 0 AND c.kind = 'P' AND c.event_date >= ?1 AND ?2 IS NOT NULL" \
+    " ORDER BY c.event_date, c.ref LIMIT 50"
+
+/* The answer of GET /api/v1/trends from db, the store of district; NULL
+ * with *r set when a read failed. */
+static cJSON *trends_make(sqlite3 *db, const char *district, int *r_out)
+{
+    const struct tz_zone *z = tz_of_area(district);
+    char weeks[TREND_WEEKS][11], today[11], name[128] = "";
+    cJSON *o = cJSON_CreateObject(), *arr, *totals;
+    int r;
+
+    tz_date(z, time(NULL), today);
+    r = get_text(db, "SELECT " MONDAY("?1"), today, weeks[TREND_WEEKS - 1], 11);
+    for (int i = TREND_WEEKS - 2; r == 0 && i >= 0; i--)
+        r = get_text(db, "SELECT date(?1, '-7 days')", weeks[i + 1], weeks[i], 11);
+    arr = cJSON_AddArrayToObject(o, "weeks");
+    for (int i = 0; r == 0 && i < TREND_WEEKS; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(weeks[i]));
+    cJSON_AddStringToObject(o, "today", today);
+    cJSON_AddStringToObject(o, "tz", z->name);
+    cJSON_AddNumberToObject(o, "silent_min_weeks", SILENT_MIN_WEEKS);
+    cJSON_AddNumberToObject(o, "silent_window_weeks", SILENT_WINDOW_WEEKS);
+    for (size_t i = 0; r == 0 && i < sizeof(curves) / sizeof(curves[0]); i++)
+        r = add_curve(db, o, curves[i].key, curves[i].sql, weeks);
+    if (r == 0)
+        r = add_list(db, o, "by_kecamatan", KECAMATAN_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+    if (r == 0)
+        r = add_list(db, o, "silent", SILENT_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+    if (r == 0)
+        r = add_list(db, o, "p_cases", P_CASES_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+    if (r == 0)
+        r = get_text(db, "SELECT name FROM area WHERE code = ?1", district, name, sizeof(name));
+    if (r == 0) {
+        cJSON_AddStringToObject(o, "district", district);
+        cJSON_AddStringToObject(o, "district_name", name);
+        r = add_list(db, o, "totals", TOTALS_SQL, weeks[TREND_WEEKS - 1], weeks[0]);
+        totals = cJSON_DetachItemFromObject(o, "totals");
+        cJSON_AddItemToObject(o, "totals", cJSON_DetachItemFromArray(totals, 0));
+        cJSON_Delete(totals);
+    }
+    *r_out = r;
+    if (r < 0) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------------ on the thread pool */
+
+/* Counting 12 weeks of a large store takes long (a second at 100,000
+ * records on a busy board): it runs on libuv's thread pool with a read
+ * connection of its own (WAL: it sees the store as it was when it began,
+ * and writers go on), so the loop keeps answering everyone else. */
+struct trends_waiter {
+    struct trends_waiter *next;
+    struct http_conn *c;
+    const struct http_req *r;       /* valid until answered */
+    const char *lang;
+};
+
+struct trends_job {
+    uv_work_t req;
+    struct web *w;
+    struct trends_waiter *waiting;  /* every request this count answers */
+    char path[1024];
+    char district[8];
+    int64_t data_version, changes;  /* the store when the count began */
+    cJSON *out;
+    int rc;
+};
+
+static void trends_work(uv_work_t *req)
+{
+    struct trends_job *j = req->data;
+    sqlite3 *db = NULL;
+
+    j->rc = -EIO;
+    if (sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+        SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        sqlite3_exec(db, "PRAGMA cache_size = -1024", NULL, NULL, NULL);
+        j->out = trends_make(db, j->district, &j->rc);
+    }
+    sqlite3_close(db);
+}
+
+static void trends_done(uv_work_t *req, int status)
+{
+    struct trends_job *j = req->data;
+    struct web *w = j->w;
+    struct trends_waiter *x, *next;
+    int64_t dv, ch;
+    /* kept only when nothing was written while it counted */
+    int keep = status == 0 && j->out && web_cache_stamp(w, &dv, &ch) == 0 &&
+               dv == j->data_version && ch == j->changes;
+
+    w->refs--;
+    w->trends_job = NULL;
+    for (x = j->waiting; x; x = next) {
+        struct wreq q = { .w = w, .c = x->c, .r = x->r, .lang = x->lang, .keep = keep };
+        cJSON *o = status == 0 && j->out ? cJSON_Duplicate(j->out, 1) : NULL;
+        next = x->next;
+        if (o)
+            web_send_json(&q, 200, o, NULL);
+        else
+            web_send_store_error(&q, status < 0 ? -EIO : j->rc < 0 ? j->rc : -ENOMEM);
+        keep = 0;
+        http_conn_unref(x->c);
+        free(x);
+    }
+    cJSON_Delete(j->out);
+    free(j);
+    if (w->refs == 0)
+        web_free(w);
+}
+
+/* Adds q to the requests job answers; 0 or -ENOMEM. */
+static int trends_wait(struct trends_job *j, struct wreq *q)
+{
+    struct trends_waiter *x = calloc(1, sizeof(*x));
+
+    if (!x)
+        return -ENOMEM;
+    x->c = q->c;
+    x->r = q->r;
+    x->lang = q->lang;
+    x->next = j->waiting;
+    j->waiting = x;
+    http_conn_ref(q->c);
+    return 0;
+}
+
+/* A count already running answers this request too: ten officers opening
+ * the dashboard at once cost one count and one connection. */
+void web_api_trends(struct wreq *q)
+{
+    struct web *w = q->w;
+    struct trends_job *j = w->trends_job;
+
+    if (j) {
+        if (trends_wait(j, q) < 0)
+            web_send_store_error(q, -ENOMEM);
+        return;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j || web_cache_stamp(w, &j->data_version, &j->changes) < 0 || trends_wait(j, q) < 0) {
+        free(j);
+        web_send_store_error(q, -ENOMEM);
+        return;
+    }
+    j->w = w;
+    snprintf(j->path, sizeof(j->path), "%s", w->d->cfg->db_path);
+    snprintf(j->district, sizeof(j->district), "%s", store_district(w->d->store));
+    j->req.data = j;
+    if (uv_queue_work(w->d->loop, &j->req, trends_work, trends_done) < 0) {
+        http_conn_unref(q->c);
+        free(j->waiting);
+        free(j);
+        web_send_store_error(q, -EIO);
+        return;
+    }
+    w->trends_job = j;
+    w->refs++;
+}
