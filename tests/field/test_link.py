@@ -226,6 +226,9 @@ def main():
     if os.geteuid() != 0:
         print('SKIP: the link emulator needs root (namespaces, TUN)')
         return 77
+    if not os.path.exists('/dev/net/tun'):
+        print('SKIP: no /dev/net/tun on this machine (the link emulator needs TUN devices)')
+        return 77
     failed = 0
     ENV = LinkEnv(linkemu.Link(1, 1, 0).near)
     try:
