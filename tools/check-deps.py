@@ -8,8 +8,10 @@ never each other, and hub/'s top level includes none of its subfolders.
 
     tools/check-deps.py [SOURCE_ROOT]
 
-Prints each include that breaks the rule and exits 1; exits 0 when there
-is none. A header that exists in no folder (a system header, config.h, a
+A header's name is unique across these folders: with two `web.h`, an
+include would say nothing of which one it means (and the include path
+decides). Prints each include that breaks the rule and each name defined
+twice, and exits 1; exits 0 when there is none. A header that exists in no folder (a system header, config.h, a
 generated file) is not checked."""
 import os
 import re
@@ -36,6 +38,11 @@ def main():
             if name.endswith('.h'):
                 where.setdefault(name, set()).add(folder)
     bad = 0
+    for name, homes in sorted(where.items()):
+        if len(homes) > 1:
+            print('%s: a header of this name in %s: rename one' % (
+                name, ', '.join('%s/' % h for h in sorted(homes))))
+            bad += 1
     for folder, allowed in sorted(ALLOWED.items()):
         if folder not in folders:
             continue
@@ -54,7 +61,7 @@ def main():
                         folder, name, lineno, m.group(1), '/'.join(sorted(homes)), folder,
                         ', '.join(sorted(allowed))))
                     bad += 1
-    print('check-deps: %d include(s) against the rule' % bad if bad else
+    print('check-deps: %d include(s) or header name(s) against the rule' % bad if bad else
           'check-deps: programs -> sync -> common, no include against the rule')
     return 1 if bad else 0
 

@@ -3,7 +3,7 @@
  * the upkeep of the report schema's aggregates (`sikhnas-web upkeep`, or
  * `serve --upkeep` on a thread of its own). All of it writes, so it runs
  * against the primary. */
-#include "web.h"
+#include "webapp.h"
 
 #include <errno.h>
 #include <stdio.h>

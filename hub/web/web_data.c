@@ -8,7 +8,7 @@
  * district 4, village 10); a caller's scope is itself such a prefix, and
  * web_filter_parse() refuses an area outside it, so a province analyst's
  * query can never reach another province's rows. */
-#include "web.h"
+#include "webapp.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,7 +1,7 @@
 /* web_db.c - small pools of blocking libpq connections for the worker
- * threads of sikhnas-web (see web.h). A connection is used by one thread
+ * threads of sikhnas-web (see webapp.h). A connection is used by one thread
  * at a time; a broken one is reset when it is taken again. */
-#include "web.h"
+#include "webapp.h"
 
 #include <errno.h>
 #include <stdlib.h>

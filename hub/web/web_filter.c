@@ -1,9 +1,9 @@
-/* web_filter.c - the filters of a data request (see web.h): read from the
+/* web_filter.c - the filters of a data request (see webapp.h): read from the
  * query string, each value checked against what it may be (codes of
  * digits or capitals, ISO dates, known words), and the area held within
  * the caller's scope. Nothing that fails here reaches SQL (where every
  * value is a parameter anyway). Fuzzed by tests/fuzz/fuzz-web-filter.c. */
-#include "web.h"
+#include "webapp.h"
 
 #include <errno.h>
 #include <stdio.h>

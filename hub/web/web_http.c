@@ -10,7 +10,7 @@
  * with 403); the /api/v1/ops/ pages are for the operator role and, when
  * a client CA is configured, also need a client certificate that chains
  * to it (the fleet and queue pages of the workers will live there). */
-#include "web.h"
+#include "webapp.h"
 #include "web_ops.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* web_main.c - sikhnas-web: the central analysts' web app (see web.h and
+/* web_main.c - sikhnas-web: the central analysts' web app (see webapp.h and
  * docs/central-ops.md, "The analysts' web app").
  *
  *   sikhnas-web [-v|-q] --pg CONNINFO [--pg-replica CONNINFO] serve
@@ -22,7 +22,7 @@
 #include "hostport.h"
 #include "log.h"
 #include "throttle.h"
-#include "web.h"
+#include "webapp.h"
 
 #define UPKEEP_INTERVAL_MS 1000
 

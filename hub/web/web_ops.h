@@ -7,7 +7,7 @@
 #ifndef SIKHNAS_WEB_OPS_H
 #define SIKHNAS_WEB_OPS_H
 
-#include "web.h"
+#include "webapp.h"
 
 /* On a worker: answers the request for path (after "/api/v1/ops/") on o
  * and returns 1, or returns 0 when path is not one of these pages. post:

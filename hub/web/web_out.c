@@ -4,7 +4,7 @@
  * is then streamed) or GeoJSON (a FeatureCollection), read from libpq's
  * single-row mode and handed on in pieces of WEB_CHUNK bytes: the memory
  * does not grow with the number of rows. */
-#include "web.h"
+#include "webapp.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /* web_stream.c - a worker thread's answer, handed piece by piece to the
- * loop that writes it (see web.h). One piece waits at a time: the worker
+ * loop that writes it (see webapp.h). One piece waits at a time: the worker
  * blocks until the loop took it, and the loop takes the next only when
  * the previous one is with the kernel, so an export of any size holds
  * about two pieces of memory. */
-#include "web.h"
+#include "webapp.h"
 
 #include <errno.h>
 #include <stdlib.h>

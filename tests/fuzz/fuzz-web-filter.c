@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../hub/web/web.h"
+#include "../../hub/web/webapp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

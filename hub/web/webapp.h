@@ -1,4 +1,4 @@
-/* web.h - sikhnas-web, the central analysts' web app: what its files share.
+/* webapp.h - sikhnas-web, the central analysts' web app: what its files share.
  *
  * One libuv loop runs the HTTPS server of common/ (http_server.h); every
  * request that needs the database runs on libuv's thread pool with
