@@ -341,6 +341,32 @@ void web_free(struct web *w)
     free(w);
 }
 
+int web_kdf_start(struct web *w, struct http_conn *c, uv_work_t *req, uv_work_cb work,
+                  uv_after_work_cb done)
+{
+    if (uv_queue_work(w->d->loop, req, work, done) < 0)
+        return -EIO;
+    w->kdf_jobs++;
+    w->refs++;
+    http_conn_ref(c);
+    return 0;
+}
+
+void web_kdf_done(struct web *w)
+{
+    w->kdf_jobs--;
+    w->refs--;
+}
+
+void web_job_end(struct web *w, struct http_conn *c, void *job)
+{
+    if (c)
+        http_conn_unref(c);
+    free(job);
+    if (w->refs == 0)
+        web_free(w);
+}
+
 static int web_start(struct daemon *d)
 {
     const struct node_config *cfg = d->cfg;

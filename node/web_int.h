@@ -180,4 +180,15 @@ void web_commit_close(struct web *w);
 /* Frees the module's memory once its last reference (refs) is gone. */
 void web_free(struct web *w);
 
+/* A password job on the thread pool (login, an officer's new password):
+ * web_kdf_start() queues work and done for the request on c, counts the job
+ * in w->kdf_jobs and w->refs and holds c; 0, or -EIO when it cannot be
+ * queued (nothing held then). done calls web_kdf_done() first, and
+ * web_job_end() last, which lets c go (when not NULL), frees job, and frees
+ * the module if that was its last reference. */
+int web_kdf_start(struct web *w, struct http_conn *c, uv_work_t *req, uv_work_cb work,
+                  uv_after_work_cb done);
+void web_kdf_done(struct web *w);
+void web_job_end(struct web *w, struct http_conn *c, void *job);
+
 #endif

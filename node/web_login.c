@@ -65,8 +65,7 @@ static void login_done(uv_work_t *req, int status)
     int r;
 
     memset(j->password, 0, sizeof(j->password));
-    w->kdf_jobs--;
-    w->refs--;
+    web_kdf_done(w);
     if (!ok) {
         login_failed(j, &q);
         goto out;
@@ -88,10 +87,7 @@ static void login_done(uv_work_t *req, int status)
     }
     memset(token, 0, sizeof(token));
 out:
-    http_conn_unref(j->c);
-    free(j);
-    if (w->refs == 0)
-        web_free(w);
+    web_job_end(w, j->c, j);
 }
 
 /* Whoever logs in, known phone or not, is throttled the same way, and the
@@ -155,14 +151,10 @@ void web_api_login(struct wreq *q, cJSON *doc)
     j->len = strlen(pw->valuestring);
     memcpy(j->password, pw->valuestring, j->len);
     j->req.data = j;
-    r = uv_queue_work(w->d->loop, &j->req, login_work, login_done);
+    r = web_kdf_start(w, q->c, &j->req, login_work, login_done);
     if (r < 0) {
         memset(j->password, 0, sizeof(j->password));
         free(j);
-        web_send_store_error(q, -EIO);
-        return;
+        web_send_store_error(q, r);
     }
-    w->kdf_jobs++;
-    w->refs++;
-    http_conn_ref(q->c);
 }

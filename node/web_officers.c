@@ -305,8 +305,7 @@ static void pw_done(uv_work_t *req, int status)
     int r = status < 0 ? -ECANCELED : j->r;
 
     memset(j->password, 0, sizeof(j->password));
-    w->kdf_jobs--;
-    w->refs--;
+    web_kdf_done(w);
     if (r == 0)
         r = store_begin(s);
     if (r == 0) {
@@ -320,10 +319,7 @@ static void pw_done(uv_work_t *req, int status)
         log_notice("web: %s set a new web password for officer %s", j->by, j->id);
         web_send_body(&q, 204, "text/plain", NULL, "", 0);
     }
-    http_conn_unref(j->c);
-    free(j);
-    if (w->refs == 0)
-        web_free(w);
+    web_job_end(w, j->c, j);
 }
 
 void web_api_officer_password(struct wreq *q, cJSON *doc)
@@ -359,13 +355,9 @@ void web_api_officer_password(struct wreq *q, cJSON *doc)
     snprintf(j->by, sizeof(j->by), "%s", q->who.phone);
     snprintf(j->password, sizeof(j->password), "%s", pw);
     j->req.data = j;
-    if (uv_queue_work(w->d->loop, &j->req, pw_work, pw_done) < 0) {
+    if (web_kdf_start(w, q->c, &j->req, pw_work, pw_done) < 0) {
         memset(j->password, 0, sizeof(j->password));
         free(j);
         web_send_store_error(q, -EIO);
-        return;
     }
-    w->kdf_jobs++;
-    w->refs++;
-    http_conn_ref(q->c);
 }

@@ -264,9 +264,7 @@ static void trends_done(uv_work_t *req, int status)
         free(x);
     }
     cJSON_Delete(j->out);
-    free(j);
-    if (w->refs == 0)
-        web_free(w);
+    web_job_end(w, NULL, j);
 }
 
 /* Adds q to the requests job answers; 0 or -ENOMEM. */
