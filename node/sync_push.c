@@ -248,18 +248,23 @@ int push_prepare(struct sync_client *c)
     unsigned row_cap = c->ramp < c->max_rows ? c->ramp : c->max_rows;
     char digest[65];
     uint64_t hlc = 0;
+    int64_t prio;
     int r;
 
     r = promote_priority(c);
     if (r < 0)
         return r;
+    /* priority entries at the head of the queue go alone, in a small batch
+     * that the hub admits first (X-Sikhnas-Priority) and the link carries
+     * in one round trip; on a metered link over its budget, only they go */
     c->seq_cap = c->round_seq;
-    if (c->over_budget) {               /* a metered link: the priority lane only */
-        int64_t h = push_priority_head(c);
-        if (h <= 0)
-            return (int)h;
-        c->seq_cap = h;
-    }
+    prio = push_priority_head(c);
+    if (prio < 0)
+        return (int)prio;
+    if (prio > 0)
+        c->seq_cap = prio;
+    else if (c->over_budget)
+        return 0;
     r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
     if (r < 0)
         return r;
@@ -317,6 +322,8 @@ int push_prepare(struct sync_client *c)
         r = add_header(c, "Content-Encoding: %s", c->use_gzip ? "gzip" : "zstd");
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
+    if (r == 0 && prio > 0)
+        r = add_header(c, "X-Sikhnas-Priority: 1");
     if (r == 0)
         r = 1;
     c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;

@@ -9,8 +9,11 @@ throwaway PostgreSQL + PostGIS (tests/lib/pgtemp.py), on loopback.
 The link emulator's profiles (tests/field/linkemu.py) are in test_link.py."""
 import json
 import os
+import re
 import sqlite3
+import subprocess
 import sys
+import threading
 import tempfile
 import time
 
@@ -145,6 +148,104 @@ def test_priority_lane():
     assert lanes == {'f-of-p': 1, 'f-of-u': 0}, lanes
 
 
+def gauge(name):
+    _, _, text = ENV.hub.request('GET', '/metrics')
+    m = re.search(r'^%s (\S+)$' % re.escape(name), text.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+class HeldSlot:
+    """The hub's one admission slot (--admit 1) held: a batch of a made-up
+    node waits for its registry row, which an open transaction locks."""
+
+    def __init__(self):
+        self.node = hubtest.uuid7()
+        assert self.push(1) == 200                 # its registry row exists
+        self.psql = subprocess.Popen(['psql', '-X', '-q', '-At', '-d', ENV.pg.conninfo],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.psql.stdin.write("BEGIN; SELECT 1 FROM node WHERE node_id = '%s' FOR UPDATE;\n"
+                              "\\echo locked\n" % self.node)
+        self.psql.stdin.flush()
+        while self.psql.stdout.readline().strip() != 'locked':
+            pass
+        self.res = []
+        self.t = threading.Thread(target=lambda: self.res.append(self.push(2)))
+        self.t.start()
+        assert e2elib.wait_for(lambda: gauge('sikhnas_hub_admission{state="admitted"}') == 1)
+
+    def push(self, seq):
+        body, h = hubtest.encode_batch(self.node, seq,
+                                       {'case_report': (hubtest.CASE_COLS,
+                                                        [hubtest.case_row(seq, self.node)])})
+        h.update(hubtest.ident(self.node, '3201'))
+        return ENV.hub.request('POST', '/v1/push', body, h)[0]
+
+    def release(self):
+        if self.psql:
+            self.psql.stdin.write('COMMIT;\n')
+            self.psql.stdin.close()
+            self.psql.wait(30)
+            self.psql = None
+            self.t.join(30)
+
+
+def spawn_sync(node):
+    return subprocess.Popen([NODE_EXE, '--db', node.db, 'sync', '--hub',
+                             'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
+                             '--no-progress', '--retry-for', '120'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_priority_header():
+    """A node whose next batch carries a P report says so
+    (X-Sikhnas-Priority: 1), and the hub admits that batch before a routine
+    one: with the one slot held and a routine batch waiting in the one
+    place of the queue, the P batch takes the place and the routine one is
+    told to come back later (429)."""
+    routine, prio = new_node(), new_node()
+    ok_sync(routine)
+    ok_sync(prio)
+    path = e2elib.write_jsonl(os.path.join(routine.tmp, 'in.jsonl'), 20, BOGOR)
+    assert routine.run('import', '--no-progress', path).returncode == 0
+    r = prio.add_report(p_report())
+    assert r.returncode == 0, r.stderr
+    args = ENV.hub.extra_args
+    ENV.hub.stop()
+    ENV.hub.extra_args = ['--admit', '1', '--admit-queue', '1']
+    ENV.hub.start()
+    procs = []
+    try:
+        hold = HeldSlot()
+        try:
+            procs.append(spawn_sync(routine))
+            assert e2elib.wait_for(
+                lambda: gauge('sikhnas_hub_admission{state="waiting"}') == 1, timeout=30)
+            procs.append(spawn_sync(prio))
+            # the P batch takes the routine one's place in the queue
+            assert e2elib.wait_for(lambda: gauge('sikhnas_hub_admission_refused_total') >= 1,
+                                   timeout=30)
+            time.sleep(0.5)
+            assert gauge('sikhnas_hub_admission{state="waiting"}') == 1
+        finally:
+            hold.release()
+        outs = [p.communicate(timeout=180) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        ENV.hub.stop()
+        ENV.hub.extra_args = args
+        ENV.hub.start()
+    assert hold.res == [200], hold.res
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    assert '429' in outs[0][1], 'the routine batch was not refused: ' + outs[0][1]
+    assert '429' not in outs[1][1], 'the P batch was refused: ' + outs[1][1]
+    assert e2elib.pg_counts(ENV.pg, node_id(prio))[0] == 1
+    assert e2elib.pg_counts(ENV.pg, node_id(routine))[0] == 20
+
+
 # ------------------------------------------------------------ metered link
 
 def test_status_clears_last_error():
@@ -273,7 +374,8 @@ def test_board_without_clock():
     assert r.returncode != 0 and 'expired' in r.stderr, r.stderr
 
 
-TESTS = [test_district_downlink, test_priority_lane, test_status_clears_last_error,
+TESTS = [test_district_downlink, test_priority_lane, test_priority_header,
+         test_status_clears_last_error,
          test_metered_link, test_board_without_clock]
 
 
