@@ -209,8 +209,10 @@ static int run_round(struct sync_client *c, struct xfers *x, double retry_for, i
             outage = now_s();
         if ((max_tries >= 0 && (int)failures > max_tries) || now_s() - outage >= retry_for)
             return r;
-        if (r == -ESTALE)               /* sent ahead too early: send it again, now */
+        if (r == -ESTALE) {             /* sent ahead too early: send it again, now */
+            log_info("sync: %s; sending again", sync_client_error(c));
             continue;
+        }
         unsigned wait = sync_retry_delay_ms(failures, (uint64_t)((now_s() - outage) * 1000),
                                             sync_client_retry_after(c), 30000);
         log_warning("sync: %s; trying again in %.1f s (still trying for %.0f s)",
@@ -274,6 +276,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.batch_bytes = (unsigned)batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
     co.daily_budget = (uint64_t)cfg->sync_daily_kib * 1024u;
+    co.tcp_congestion = cfg->sync_tcp_congestion;
     r = sync_client_new(s, &co, &c);
     if (r < 0)
         goto out;

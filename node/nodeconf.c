@@ -69,6 +69,10 @@ static const struct cfg_opt cfg_opts[] = {
     { "sync.daily_budget_kib", CFG_UINT,  CFG_AT(sync_daily_kib),  "0",     0, 4194304,
       "a metered link: KiB a day up and down (0: no limit); when used up, only P reports "
       "and their follow-ups go up until midnight" },
+    { "sync.tcp_congestion",   CFG_PATH,  CFG_AT(sync_tcp_congestion), "bbr", 0, 0,
+      "TCP congestion control of the sync connections: bbr does not take a lossy radio "
+      "link's random loss for congestion; empty: the system's default (also where the "
+      "kernel lacks it or does not allow it)" },
     { "sms.gateway",           CFG_GATEWAY, CFG_AT(sms_gateway),   "",      0, 0,
       "gammu or smstools: the daemon that reads the SMS spool (--sms-gateway overrides)" },
 };

@@ -29,6 +29,7 @@ struct node_config {
     unsigned sync_batch_kib;      /* first push batch size on the wire */
     unsigned sync_timeout_s;      /* one sync request, end to end */
     unsigned sync_daily_kib;      /* bytes a day on the link (0: no limit); P reports exempt */
+    char sync_tcp_congestion[16]; /* the sync sockets' TCP congestion control ("": the system's) */
     enum sms_gateway sms_gateway; /* the daemon that reads the SMS spool (unset: none) */
 };
 

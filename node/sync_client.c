@@ -22,6 +22,9 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +144,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->max_rows = o->max_rows && o->max_rows < SYNC_PUSH_MAX_ROWS ? o->max_rows
                                                                   : SYNC_PUSH_MAX_ROWS;
     c->daily_budget = o->daily_budget;
+    snprintf(c->tcp_cc, sizeof(c->tcp_cc), "%s", o->tcp_congestion ? o->tcp_congestion : "");
     c->budget = o->batch_bytes ? o->batch_bytes : SYNC_BATCH_DEFAULT;
     if (c->budget < SYNC_BATCH_FLOOR)
         c->budget = SYNC_BATCH_FLOOR;
@@ -454,6 +458,28 @@ void sync_tls_clock(CURL *e)
     curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, NULL);
 }
 
+/* A new sync socket: the congestion control asked for (sync.tcp_congestion,
+ * BBR by default: on a lossy radio link a loss-based one such as cubic
+ * halves its window at every random loss and idles the link), and no
+ * Nagle delay. A kernel without it, or one that does not let this user
+ * choose it, keeps its default: said once, never an error. */
+static int on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+    static int warned;
+    struct sync_client *c = arg;
+    int one = 1;
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKOPT_OK;
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (c->tcp_cc[0] &&
+        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc)) < 0 &&
+        !warned++)
+        log_info("sync: TCP congestion control '%s' is not available here (%s); using the "
+                 "system's", c->tcp_cc, strerror(errno));
+    return CURL_SOCKOPT_OK;
+}
+
 static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t resp_max)
 {
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -482,6 +508,9 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 64L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, c);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp_max);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sikhnas-node/" "1");
     c->q->resp.max = resp_max;
@@ -564,6 +593,12 @@ int sync_client_next_ahead(struct sync_client *c, CURL *easy)
     int r;
 
     if (c->nreq != 1 || prev->phase != PH_PUSH || prev->probe || c->phase != PH_PUSH)
+        return 0;
+    /* a slow link: one batch at a time. A second one would share the link
+     * with the first (its answer, and a priority report after it, later),
+     * and on a lossy link often reach the hub before the first's last
+     * packet is retransmitted (409: both again) */
+    if (c->link_rate > 0 && c->link_rate < AHEAD_MIN_RATE)
         return 0;
     c->q = &c->req[(c->head + 1) % 2];
     request_clear(c->q);
@@ -755,7 +790,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
 {
     curl_off_t up = 0, down = 0;
     long status = 0, req_hdr = 0, resp_hdr = 0;
-    const char *what = c->q->phase == PH_PUSH ? "push" : "pull";
+    const char *what = c->q->phase == PH_PUSH ? "push" : c->q->phase == PH_HEALTH ? "health" :
+                       c->q->phase == PH_RENEW ? "renewal" : "pull";
     int r;
 
     curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &up);
@@ -772,6 +808,14 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
     link_count(c, (long long)up + req_hdr + (long long)down + resp_hdr);
+    if (log_level >= LOG_DEBUG) {
+        curl_off_t total = 0, pre = 0;
+        curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+        log_debug("sync: %s answered %ld (%d): %lld bytes up, %lld down in %.2f s, %.2f s "
+                  "to connect", what, status, (int)res, (long long)up + req_hdr,
+                  (long long)down + resp_hdr, (double)total / 1e6, (double)pre / 1e6);
+    }
     read_headers(c->q, easy);
     if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);

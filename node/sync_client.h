@@ -34,6 +34,7 @@ struct sync_client_opts {
     unsigned timeout_s;           /* one request, end to end (0: 120) */
     unsigned max_rows;            /* rows per push (0: SYNC_PUSH_MAX_ROWS) */
     uint64_t daily_budget;        /* link bytes a day, up and down (0: no limit) */
+    const char *tcp_congestion;   /* TCP_CONGESTION of the sockets (NULL, "": the system's) */
 };
 
 /* What a client has done since it was made (or since the counters were read). */
@@ -85,7 +86,8 @@ int  sync_client_next(struct sync_client *c, CURL *easy);
  * once the first request is sent (the hub orders batches as they arrive).
  * Returns 1 when a transfer is ready to run, 0 when there is nothing to send
  * ahead (not pushing, nothing queued beyond the first, two in flight), or
- * -errno. */
+ * -errno. Not on a link slower than 512 kbit/s (as measured): there one
+ * batch at a time is faster. */
 int  sync_client_next_ahead(struct sync_client *c, CURL *easy);
 
 /* Finishes a transfer that sync_client_next() or sync_client_next_ahead()

@@ -20,6 +20,7 @@
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 #define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
+#define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -95,6 +96,7 @@ struct sync_client {
     uint64_t round_ms;          /* when the round began (CLOCK_BOOTTIME ms) */
     long long round_bytes;      /* bytes up and down since */
     int rate_measured;          /* a push of this round measured link_rate */
+    char tcp_cc[16];            /* TCP_CONGESTION to ask for, "": none */
     unsigned retry_after;
     char error[512];
     struct sync_stats stats;

@@ -319,6 +319,7 @@ static int uplink_start(struct daemon *d)
     co.timeout_s = d->cfg->sync_timeout_s;
     co.max_rows = UPLINK_MAX_ROWS;
     co.daily_budget = (uint64_t)d->cfg->sync_daily_kib * 1024u;
+    co.tcp_congestion = d->cfg->sync_tcp_congestion;
     r = sync_client_new(d->store, &co, &u->client);
     if (r < 0) {
         free(u);

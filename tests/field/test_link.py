@@ -38,6 +38,7 @@ TMP = nodetest.scratch('sikhnas-link-')
 ENV = None
 
 GOODPUT_FLOOR = float(os.environ.get('SIKHNAS_FIELD_GOODPUT', '0.35'))
+LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.0'))
 RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.5'))
 PROFILES = {
     '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30),
@@ -75,6 +76,9 @@ class LinkEnv(hubtest.Env):
         self.hub = hubtest.Hub(hubtest.hub_exe(), self.pg.conninfo, self.dir)
         self.hub.run_cmd('migrate')
         self.hub.run_cmd('refdata', 'load', '--areas', hubtest.AREAS_DIR)
+        # a TLS handshake over 2G with 5 % loss can take a few retransmission
+        # timeouts: the hub's default 5 s cut some (docs/node.md)
+        self.hub.handshake_timeout = 30
         self.hub.start()
 
 
@@ -184,8 +188,10 @@ def lane_run(f, clean):
     assert got, 'the P report did not reach the hub'
     out = {'p_report_s': round(took, 1), 'routine_left_then': left,
            'batch_round_trip_s': round(batch_rt, 1)}
-    # it waits for the batches already on the wire (two) and goes in the next
-    assert took <= 3 * batch_rt + 2, out
+    # a slow link carries one batch at a time, and the P report goes alone
+    # in the next: it waits at most for the one on the wire, then its own
+    # small batch's round trip
+    assert took <= batch_rt + LANE_MARGIN, out
     return out
 
 
