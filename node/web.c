@@ -39,7 +39,7 @@ static const struct route routes[] = {
     { R_POST,  "/api/v1/login",     -1,        NULL, web_api_login,  -1, 0 },
     { R_POST_EMPTY, "/api/v1/logout", PERM_READ, web_api_logout, NULL, -1, 0 },
     { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1, 0 },
-    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1, 0 },
+    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1, 1 },
     { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1, 0 },
     { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1, 1 },
     { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1, 1 },

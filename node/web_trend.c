@@ -7,8 +7,9 @@
  * before this one) but have reported nothing this week, and this week's
  * priority cases with their response and outcome, counted on the thread
  * pool with a read connection of its own (below); the answer is kept until
- * the store changes (web_cache.c). Each list reads
- * the reports of the 12 weeks once, by the event_date index. */
+ * the store changes (web_cache.c). The counts come from case_week (schema/
+ * node/009_case_week.sql), kept by triggers as reports are written, so
+ * the answer costs a few thousand small rows however large the store. */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -29,21 +30,16 @@
 /* The Monday of a date's week, as SQL of the date expression d. */
 #define MONDAY(d) "date(" d ", '-6 days', 'weekday 1')"
 
+/* The epi curves: (week, code, n) rows of case_week (schema/node/009). */
+#define CURVE_SQL(dim) \
+    "SELECT week, code, n FROM case_week WHERE dim = '" dim "' AND week >= ?1 AND n > 0"
+
 static const struct {
     const char *key, *sql;
 } curves[] = {
-    { "by_species",
-      "SELECT " MONDAY("c.event_date") " AS week, json_extract(j.value, '$.species') AS code,"
-      " count(*) AS n FROM case_report c, json_each(c.animals) j"
-      " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1, 2" },
-    { "by_syndrome",
-      "SELECT " MONDAY("c.event_date") " AS week, c.syndrome AS code, count(*) AS n"
-      " FROM case_report c WHERE c.deleted = 0 AND c.kind = 'P' AND c.event_date >= ?1"
-      " GROUP BY 1, 2" },
-    { "by_sign",
-      "SELECT " MONDAY("c.event_date") " AS week, j.value AS code, count(*) AS n"
-      " FROM case_report c, json_each(c.signs) j"
-      " WHERE c.deleted = 0 AND c.kind = 'U' AND c.event_date >= ?1 GROUP BY 1, 2" },
+    { "by_species", CURVE_SQL("species") },
+    { "by_syndrome", CURVE_SQL("syndrome") },
+    { "by_sign", CURVE_SQL("sign") },
 };
 
 /* Adds under key one series per code, {code, counts: [TREND_WEEKS]}, from
@@ -121,29 +117,37 @@ static int get_text(sqlite3 *db, const char *sql, const char *arg, char *out, si
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
+/* A count of case_week's rows w of this week (?1), of the 4 weeks before */
+#define THIS_WEEK "sum(CASE WHEN w.week >= ?1 THEN w.n ELSE 0 END)"
+#define PREV4 "sum(CASE WHEN w.week < ?1 AND w.week >= date(?1, '-28 days') THEN w.n ELSE 0 END)"
+
 #define KECAMATAN_SQL \
     "SELECT k.code, k.name, t.this_week, t.prev4, t.weeks12 FROM" \
-    " (SELECT substr(c.village, 1, 6) AS kec, sum(c.event_date >= ?1) AS this_week," \
-    "  sum(c.event_date < ?1 AND c.event_date >= date(?1, '-28 days')) AS prev4," \
-    "  count(*) AS weeks12 FROM case_report c WHERE c.deleted = 0 AND c.event_date >= ?2" \
-    "  GROUP BY 1) t LEFT JOIN area k ON k.code = t.kec ORDER BY t.this_week DESC, t.weeks12 DESC"
+    " (SELECT substr(w.code, 1, 6) AS kec, " THIS_WEEK " AS this_week, " PREV4 " AS prev4," \
+    "  sum(w.n) AS weeks12 FROM case_week w WHERE w.dim = 'village' AND w.week >= ?2" \
+    "  GROUP BY 1 HAVING weeks12 > 0) t" \
+    " LEFT JOIN area k ON k.code = t.kec ORDER BY t.this_week DESC, t.weeks12 DESC"
 
+/* the villages with reports in SILENT_MIN_WEEKS of the 8 weeks before this
+ * one and none this week; their last report by case_report_village */
 #define SILENT_SQL \
-    "SELECT t.village, a.name, k.name AS kecamatan_name, t.weeks_reported, t.last_report FROM" \
-    " (SELECT c.village, count(DISTINCT CASE WHEN c.event_date < ?1 THEN " MONDAY("c.event_date") \
-    "  END) AS weeks_reported, max(c.event_date) AS last_report," \
-    "  sum(c.event_date >= ?1) AS this_week FROM case_report c" \
-    "  WHERE c.deleted = 0 AND c.event_date >= date(?1, '-56 days') GROUP BY 1) t" \
+    "SELECT t.village, a.name, k.name AS kecamatan_name, t.weeks_reported," \
+    " (SELECT c.event_date FROM case_report c WHERE c.village = t.village AND c.deleted = 0" \
+    "  ORDER BY c.event_date DESC LIMIT 1) AS last_report FROM" \
+    " (SELECT w.code AS village, sum(w.week < ?1 AND w.n > 0) AS weeks_reported," \
+    "  max(CASE WHEN w.n > 0 THEN w.week END) AS last_week, " THIS_WEEK " AS this_week" \
+    "  FROM case_week w WHERE w.dim = 'village' AND w.week >= date(?1, '-56 days')" \
+    "  GROUP BY 1) t" \
     " LEFT JOIN area a ON a.code = t.village LEFT JOIN area k ON k.code = a.parent_code" \
     " WHERE t.this_week = 0 AND t.weeks_reported >= 3" \
-    " ORDER BY t.weeks_reported DESC, t.last_report LIMIT 100"
+    " ORDER BY t.weeks_reported DESC, t.last_week, last_report LIMIT 100"
 
 #define TOTALS_SQL \
-    "SELECT sum(c.event_date >= ?1) AS this_week," \
-    " sum(c.event_date < ?1 AND c.event_date >= date(?1, '-7 days')) AS last_week," \
-    " round(sum(c.event_date < ?1 AND c.event_date >= date(?1, '-28 days')) / 4.0, 1)" \
-    " AS avg_prev4, sum(c.event_date >= ?1 AND c.kind = 'P') AS p_this_week," \
-    " count(*) AS weeks12 FROM case_report c WHERE c.deleted = 0 AND c.event_date >= ?2"
+    "SELECT " THIS_WEEK " AS this_week," \
+    " sum(CASE WHEN w.week < ?1 AND w.week >= date(?1, '-7 days') THEN w.n ELSE 0 END)" \
+    " AS last_week, round(" PREV4 " / 4.0, 1) AS avg_prev4," \
+    " sum(CASE WHEN w.week >= ?1 AND w.code = 'P' THEN w.n ELSE 0 END) AS p_this_week," \
+    " sum(w.n) AS weeks12 FROM case_week w WHERE w.dim = 'kind' AND w.week >= ?2"
 
 #define P_CASES_SQL \
     "SELECT c.ref, c.syndrome, c.village, a.name AS village_name, c.event_date," \

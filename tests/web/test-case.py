@@ -308,6 +308,49 @@ class Trends(unittest.TestCase):
         self.assertEqual([p['syndrome'] for p in t['p_cases']], ['MMD'])
         self.assertEqual(t['p_cases'][0]['responded'], 0)
         self.assertEqual(t['tz'], 'WIB')
+        self.kept_counts_agree(node)
+
+    RECOUNT = """
+        SELECT week, dim, code, count(*) FROM (
+          SELECT date(event_date, '-6 days', 'weekday 1') AS week, 'kind' AS dim, kind AS code
+            FROM case_report WHERE deleted = 0
+          UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'village', village
+            FROM case_report WHERE deleted = 0
+          UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'syndrome', syndrome
+            FROM case_report WHERE deleted = 0 AND kind = 'P'
+          UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'species',
+                 json_extract(j.value, '$.species') FROM case_report c, json_each(c.animals) j
+           WHERE c.deleted = 0
+          UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'sign', j.value
+            FROM case_report c, json_each(c.signs) j WHERE c.deleted = 0 AND c.kind = 'U')
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+
+    def kept_counts_agree(self, node):
+        """case_week and outbox_count (kept by triggers) equal a count of the
+        rows, after inserts, then after an edit, a deletion and a refusal."""
+        def check():
+            kept = node.sql('SELECT week, dim, code, n FROM case_week WHERE n != 0'
+                            ' ORDER BY 1, 2, 3')
+            self.assertEqual(kept, node.sql(self.RECOUNT))
+            self.assertEqual(node.sql('SELECT state, n FROM outbox_count WHERE n != 0'
+                                      ' ORDER BY 1'),
+                             node.sql('SELECT state, count(*) FROM outbox GROUP BY 1 ORDER BY 1'))
+        check()
+        self.assertGreater(node.sql("SELECT sum(n) FROM case_week WHERE dim = 'kind'")[0][0], 0)
+        con = sqlite3.connect(node.db)
+        ids = [r[0] for r in con.execute('SELECT id FROM case_report ORDER BY hlc')]
+        con.execute("UPDATE case_report SET village = '3201011003', event_date = date('now'),"
+                    " animals = '[{\"species\":\"KB\",\"sick\":1},{\"species\":\"KB\"}]'"
+                    " WHERE id = ?", (ids[0],))
+        con.execute("UPDATE case_report SET kind = 'P', syndrome = 'MMD', signs = '[]'"
+                    " WHERE id = ?", (ids[1],))
+        con.execute('UPDATE case_report SET deleted = 1 WHERE id = ?', (ids[2],))
+        con.execute('UPDATE outbox SET state = 2, error = ? WHERE seq = (SELECT min(seq)'
+                    ' FROM outbox)', ('refused',))
+        con.execute('DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)')
+        con.commit()
+        con.close()
+        check()
 
 
 class Map(unittest.TestCase):
