@@ -129,18 +129,16 @@ static int get_text(sqlite3 *db, const char *sql, const char *arg, char *out, si
     " LEFT JOIN area k ON k.code = t.kec ORDER BY t.this_week DESC, t.weeks12 DESC"
 
 /* the villages with reports in SILENT_MIN_WEEKS of the 8 weeks before this
- * one and none this week; their last report by case_report_village */
+ * one and none this week, with their last report */
 #define SILENT_SQL \
-    "SELECT t.village, a.name, k.name AS kecamatan_name, t.weeks_reported," \
-    " (SELECT c.event_date FROM case_report c WHERE c.village = t.village AND c.deleted = 0" \
-    "  ORDER BY c.event_date DESC LIMIT 1) AS last_report FROM" \
+    "SELECT t.village, a.name, k.name AS kecamatan_name, t.weeks_reported, t.last_report FROM" \
     " (SELECT w.code AS village, sum(w.week < ?1 AND w.n > 0) AS weeks_reported," \
-    "  max(CASE WHEN w.n > 0 THEN w.week END) AS last_week, " THIS_WEEK " AS this_week" \
+    "  max(CASE WHEN w.n > 0 THEN w.last END) AS last_report, " THIS_WEEK " AS this_week" \
     "  FROM case_week w WHERE w.dim = 'village' AND w.week >= date(?1, '-56 days')" \
     "  GROUP BY 1) t" \
     " LEFT JOIN area a ON a.code = t.village LEFT JOIN area k ON k.code = a.parent_code" \
     " WHERE t.this_week = 0 AND t.weeks_reported >= 3" \
-    " ORDER BY t.weeks_reported DESC, t.last_week, last_report LIMIT 100"
+    " ORDER BY t.weeks_reported DESC, t.last_report LIMIT 100"
 
 #define TOTALS_SQL \
     "SELECT " THIS_WEEK " AS this_week," \

@@ -14,30 +14,34 @@
 --   species    a species' code            entry of a report's animals
 --
 -- Only live reports (deleted = 0) are counted; n may reach 0 and stay.
+-- The triggers read the JSON columns as the validator left them (an array;
+-- the hub checks the same): JSON that is not valid fails the write.
 CREATE TABLE case_week (
     week TEXT NOT NULL,
     dim  TEXT NOT NULL,
     code TEXT NOT NULL,
     n    INTEGER NOT NULL,
+    last TEXT,                  -- dim village: the newest event_date counted
     PRIMARY KEY (week, dim, code)
 ) WITHOUT ROWID;
 
 -- The counts of the reports already there; the triggers keep them since.
 -- The three triggers repeat one body (they see NEW or OLD): keep them alike.
-INSERT INTO case_week (week, dim, code, n)
-SELECT week, dim, code, count(*) FROM (
-    SELECT date(event_date, '-6 days', 'weekday 1') AS week, 'kind' AS dim, kind AS code
+INSERT INTO case_week (week, dim, code, n, last)
+SELECT week, dim, code, count(*), CASE WHEN dim = 'village' THEN max(day) END FROM (
+    SELECT date(event_date, '-6 days', 'weekday 1') AS week, 'kind' AS dim, kind AS code,
+           event_date AS day
       FROM case_report WHERE deleted = 0
-    UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'village', village
+    UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'village', village, event_date
       FROM case_report WHERE deleted = 0
-    UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'syndrome', syndrome
+    UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'syndrome', syndrome, event_date
       FROM case_report WHERE deleted = 0 AND kind = 'P'
     UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'species',
-           json_extract(j.value, '$.species')
+           json_extract(j.value, '$.species'), c.event_date
       FROM case_report c,
            json_each(CASE WHEN json_valid(c.animals) THEN c.animals ELSE '[]' END) j
      WHERE c.deleted = 0
-    UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'sign', j.value
+    UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'sign', j.value, c.event_date
       FROM case_report c,
            json_each(CASE WHEN json_valid(c.signs) THEN c.signs ELSE '[]' END) j
      WHERE c.deleted = 0 AND c.kind = 'U')
@@ -46,18 +50,20 @@ SELECT week, dim, code, count(*) FROM (
 
 CREATE TRIGGER case_week_insert AFTER INSERT ON case_report WHEN NEW.deleted = 0
 BEGIN
-    INSERT INTO case_week (week, dim, code, n)
-    SELECT date(NEW.event_date, '-6 days', 'weekday 1') AS week, dim, code, 1 FROM (
+    INSERT INTO case_week (week, dim, code, n, last)
+    SELECT date(NEW.event_date, '-6 days', 'weekday 1') AS week, dim, code, 1,
+           CASE WHEN dim = 'village' THEN NEW.event_date END FROM (
         SELECT 'kind' AS dim, NEW.kind AS code
         UNION ALL SELECT 'village', NEW.village
         UNION ALL SELECT 'syndrome', NEW.syndrome WHERE NEW.kind = 'P'
         UNION ALL SELECT 'species', json_extract(j.value, '$.species')
-          FROM json_each(CASE WHEN json_valid(NEW.animals) THEN NEW.animals ELSE '[]' END) j
+          FROM json_each(NEW.animals) j
         UNION ALL SELECT 'sign', j.value
-          FROM json_each(CASE WHEN json_valid(NEW.signs) THEN NEW.signs ELSE '[]' END) j
+          FROM json_each(NEW.signs) j
          WHERE NEW.kind = 'U')
      WHERE week IS NOT NULL AND code IS NOT NULL
-    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n;
+    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n,
+        last = CASE WHEN excluded.last > coalesce(last, '') THEN excluded.last ELSE last END;
 END;
 
 CREATE TRIGGER case_week_update AFTER UPDATE OF deleted, kind, village, syndrome, signs,
@@ -69,24 +75,27 @@ BEGIN
         UNION ALL SELECT 'village', OLD.village
         UNION ALL SELECT 'syndrome', OLD.syndrome WHERE OLD.kind = 'P'
         UNION ALL SELECT 'species', json_extract(j.value, '$.species')
-          FROM json_each(CASE WHEN json_valid(OLD.animals) THEN OLD.animals ELSE '[]' END) j
+          FROM json_each(OLD.animals) j
         UNION ALL SELECT 'sign', j.value
-          FROM json_each(CASE WHEN json_valid(OLD.signs) THEN OLD.signs ELSE '[]' END) j
+          FROM json_each(OLD.signs) j
          WHERE OLD.kind = 'U')
      WHERE OLD.deleted = 0 AND week IS NOT NULL AND code IS NOT NULL
-    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n;
-    INSERT INTO case_week (week, dim, code, n)
-    SELECT date(NEW.event_date, '-6 days', 'weekday 1') AS week, dim, code, 1 FROM (
+    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n,
+        last = CASE WHEN excluded.last > coalesce(last, '') THEN excluded.last ELSE last END;
+    INSERT INTO case_week (week, dim, code, n, last)
+    SELECT date(NEW.event_date, '-6 days', 'weekday 1') AS week, dim, code, 1,
+           CASE WHEN dim = 'village' THEN NEW.event_date END FROM (
         SELECT 'kind' AS dim, NEW.kind AS code
         UNION ALL SELECT 'village', NEW.village
         UNION ALL SELECT 'syndrome', NEW.syndrome WHERE NEW.kind = 'P'
         UNION ALL SELECT 'species', json_extract(j.value, '$.species')
-          FROM json_each(CASE WHEN json_valid(NEW.animals) THEN NEW.animals ELSE '[]' END) j
+          FROM json_each(NEW.animals) j
         UNION ALL SELECT 'sign', j.value
-          FROM json_each(CASE WHEN json_valid(NEW.signs) THEN NEW.signs ELSE '[]' END) j
+          FROM json_each(NEW.signs) j
          WHERE NEW.kind = 'U')
      WHERE NEW.deleted = 0 AND week IS NOT NULL AND code IS NOT NULL
-    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n;
+    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n,
+        last = CASE WHEN excluded.last > coalesce(last, '') THEN excluded.last ELSE last END;
 END;
 
 CREATE TRIGGER case_week_delete AFTER DELETE ON case_report WHEN OLD.deleted = 0
@@ -97,16 +106,31 @@ BEGIN
         UNION ALL SELECT 'village', OLD.village
         UNION ALL SELECT 'syndrome', OLD.syndrome WHERE OLD.kind = 'P'
         UNION ALL SELECT 'species', json_extract(j.value, '$.species')
-          FROM json_each(CASE WHEN json_valid(OLD.animals) THEN OLD.animals ELSE '[]' END) j
+          FROM json_each(OLD.animals) j
         UNION ALL SELECT 'sign', j.value
-          FROM json_each(CASE WHEN json_valid(OLD.signs) THEN OLD.signs ELSE '[]' END) j
+          FROM json_each(OLD.signs) j
          WHERE OLD.kind = 'U')
      WHERE week IS NOT NULL AND code IS NOT NULL
-    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n;
+    ON CONFLICT (week, dim, code) DO UPDATE SET n = n + excluded.n,
+        last = CASE WHEN excluded.last > coalesce(last, '') THEN excluded.last ELSE last END;
 END;
 
--- A village's last report (the trends' silent villages): one probe.
-CREATE INDEX case_report_village ON case_report (village, event_date);
+-- A village's last report (the trends' silent villages) is the newest
+-- "last" of its rows. An insert keeps it by max(); when a report leaves its
+-- week (deleted, or its village or date changed: rare, corrections) the
+-- week's newest live report of that village is looked up again, by the
+-- event_date index over that one week.
+CREATE TRIGGER case_week_last AFTER UPDATE OF deleted, village, event_date ON case_report
+WHEN OLD.deleted = 0 AND (NEW.deleted != 0 OR NEW.village IS NOT OLD.village
+                          OR NEW.event_date IS NOT OLD.event_date)
+BEGIN
+    UPDATE case_week SET last = (
+        SELECT max(c.event_date) FROM case_report c
+         WHERE c.event_date >= case_week.week AND c.event_date < date(case_week.week, '+7 days')
+           AND c.village = OLD.village AND c.deleted = 0)
+     WHERE week = date(OLD.event_date, '-6 days', 'weekday 1') AND dim = 'village'
+       AND code = OLD.village;
+END;
 
 -- The dashboard's counts of the outbox (queued, refused) and of the live
 -- case reports counted every row of a table on the loop thread: tens of

@@ -332,6 +332,12 @@ class Trends(unittest.TestCase):
             kept = node.sql('SELECT week, dim, code, n FROM case_week WHERE n != 0'
                             ' ORDER BY 1, 2, 3')
             self.assertEqual(kept, node.sql(self.RECOUNT))
+            self.assertEqual(
+                node.sql("SELECT week, code, last FROM case_week WHERE dim = 'village' AND n > 0"
+                         " ORDER BY 1, 2"),
+                node.sql("SELECT date(event_date, '-6 days', 'weekday 1'), village,"
+                         " max(event_date) FROM case_report WHERE deleted = 0"
+                         " GROUP BY 1, 2 ORDER BY 1, 2"))
             self.assertEqual(node.sql('SELECT state, n FROM outbox_count WHERE n != 0'
                                       ' ORDER BY 1'),
                              node.sql('SELECT state, count(*) FROM outbox GROUP BY 1 ORDER BY 1'))
@@ -345,6 +351,18 @@ class Trends(unittest.TestCase):
         con.execute("UPDATE case_report SET kind = 'P', syndrome = 'MMD', signs = '[]'"
                     " WHERE id = ?", (ids[1],))
         con.execute('UPDATE case_report SET deleted = 1 WHERE id = ?', (ids[2],))
+        con.commit()
+        check()
+        # a report moved into another week and back: that week's last report
+        # is the one left, not the one that went
+        rows = con.execute("SELECT id, event_date FROM case_report WHERE deleted = 0"
+                           " AND village = '3201011001' ORDER BY event_date").fetchall()
+        two, one = rows[2], rows[3]                    # 2 weeks ago, a week ago (mid-week)
+        con.execute("UPDATE case_report SET event_date = date(?, '+1 day') WHERE id = ?",
+                    (one[1], two[0]))
+        con.commit()
+        check()
+        con.execute('UPDATE case_report SET event_date = ? WHERE id = ?', (two[1], two[0]))
         con.execute('UPDATE outbox SET state = 2, error = ? WHERE seq = (SELECT min(seq)'
                     ' FROM outbox)', ('refused',))
         con.execute('DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)')
