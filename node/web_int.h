@@ -49,7 +49,6 @@ struct web {
     int stopping;
     unsigned session_ttl;
     struct web_cached *cache;   /* answers of the counting reads, by path (web_cache.c) */
-    struct trends_job *trends_job;  /* the trends being counted (web_trend.c); NULL: none */
 };
 
 /* One kept answer: valid while the store is as it was (its data_version
@@ -65,7 +64,6 @@ struct web_cached {
 };
 
 struct wreq;
-struct trends_job;
 
 enum route_kind {
     R_GET,                      /* GET or HEAD */

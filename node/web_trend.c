@@ -5,8 +5,7 @@
  * curves), by kecamatan (this week, the 4 weeks before, all 12), and the
  * villages that usually report (case reports in 3 or more of the 8 weeks
  * before this one) but have reported nothing this week, and this week's
- * priority cases with their response and outcome, counted on the thread
- * pool with a read connection of its own (below); the answer is kept until
+ * priority cases with their response and outcome; the answer is kept until
  * the store changes (web_cache.c). The counts come from case_week (schema/
  * node/009_case_week.sql), kept by triggers as reports are written, so
  * the answer costs a few thousand small rows however large the store. */
@@ -18,7 +17,6 @@
 #include <time.h>
 
 #include "http_server.h"
-#include "nodeconf.h"
 #include "store.h"
 #include "tz.h"
 #include "web_int.h"
@@ -202,118 +200,19 @@ static cJSON *trends_make(sqlite3 *db, const char *district, int *r_out)
     return o;
 }
 
-/* ------------------------------------------------------------------ on the thread pool */
-
-/* Counting 12 weeks of a large store takes long (a second at 100,000
- * records on a busy board): it runs on libuv's thread pool with a read
- * connection of its own (WAL: it sees the store as it was when it began,
- * and writers go on), so the loop keeps answering everyone else. */
-struct trends_waiter {
-    struct trends_waiter *next;
-    struct http_conn *c;
-    const struct http_req *r;       /* valid until answered */
-    const char *lang;
-};
-
-struct trends_job {
-    uv_work_t req;
-    struct web *w;
-    struct trends_waiter *waiting;  /* every request this count answers */
-    char path[1024];
-    char district[8];
-    int64_t data_version, changes;  /* the store when the count began */
-    cJSON *out;
-    int rc;
-};
-
-static void trends_work(uv_work_t *req)
-{
-    struct trends_job *j = req->data;
-    sqlite3 *db = NULL;
-
-    j->rc = -EIO;
-    if (sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
-        SQLITE_OK) {
-        sqlite3_busy_timeout(db, 5000);
-        sqlite3_exec(db, "PRAGMA cache_size = -1024", NULL, NULL, NULL);
-        j->out = trends_make(db, j->district, &j->rc);
-    }
-    sqlite3_close(db);
-}
-
-static void trends_done(uv_work_t *req, int status)
-{
-    struct trends_job *j = req->data;
-    struct web *w = j->w;
-    struct trends_waiter *x, *next;
-    int64_t dv, ch;
-    /* kept only when nothing was written while it counted */
-    int keep = status == 0 && j->out && web_cache_stamp(w, &dv, &ch) == 0 &&
-               dv == j->data_version && ch == j->changes;
-
-    w->refs--;
-    w->trends_job = NULL;
-    for (x = j->waiting; x; x = next) {
-        struct wreq q = { .w = w, .c = x->c, .r = x->r, .lang = x->lang, .keep = keep };
-        cJSON *o = status == 0 && j->out ? cJSON_Duplicate(j->out, 1) : NULL;
-        next = x->next;
-        if (o)
-            web_send_json(&q, 200, o, NULL);
-        else
-            web_send_store_error(&q, status < 0 ? -EIO : j->rc < 0 ? j->rc : -ENOMEM);
-        keep = 0;
-        http_conn_unref(x->c);
-        free(x);
-    }
-    cJSON_Delete(j->out);
-    web_job_end(w, NULL, j);
-}
-
-/* Adds q to the requests job answers; 0 or -ENOMEM. */
-static int trends_wait(struct trends_job *j, struct wreq *q)
-{
-    struct trends_waiter *x = calloc(1, sizeof(*x));
-
-    if (!x)
-        return -ENOMEM;
-    x->c = q->c;
-    x->r = q->r;
-    x->lang = q->lang;
-    x->next = j->waiting;
-    j->waiting = x;
-    http_conn_ref(q->c);
-    return 0;
-}
-
-/* A count already running answers this request too: ten officers opening
- * the dashboard at once cost one count and one connection. */
+/* Counted on the loop thread: the counts come from case_week (a few
+ * thousand small rows) and this week's priority cases by the event_date
+ * index, so it costs milliseconds at 100,000 records; the answer is then
+ * kept until the store changes (web_cache.c). */
 void web_api_trends(struct wreq *q)
 {
-    struct web *w = q->w;
-    struct trends_job *j = w->trends_job;
+    struct store *s = q->w->d->store;
+    int r = 0;
+    cJSON *o = trends_make(store_db(s), store_district(s), &r);
 
-    if (j) {
-        if (trends_wait(j, q) < 0)
-            web_send_store_error(q, -ENOMEM);
+    if (!o) {
+        web_send_store_error(q, r < 0 ? r : -ENOMEM);
         return;
     }
-    j = calloc(1, sizeof(*j));
-    if (!j || web_cache_stamp(w, &j->data_version, &j->changes) < 0 || trends_wait(j, q) < 0) {
-        free(j);
-        web_send_store_error(q, -ENOMEM);
-        return;
-    }
-    j->w = w;
-    snprintf(j->path, sizeof(j->path), "%s", w->d->cfg->db_path);
-    snprintf(j->district, sizeof(j->district), "%s", store_district(w->d->store));
-    j->req.data = j;
-    if (uv_queue_work(w->d->loop, &j->req, trends_work, trends_done) < 0) {
-        http_conn_unref(q->c);
-        free(j->waiting);
-        free(j);
-        web_send_store_error(q, -EIO);
-        return;
-    }
-    w->trends_job = j;
-    w->refs++;
+    web_send_json(q, 200, o, NULL);
 }
