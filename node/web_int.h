@@ -115,6 +115,9 @@ int web_cache_stamp(struct web *w, int64_t *dv, int64_t *ch);
  * the store's failures (503 busy, 500 store). */
 #define WEB_GZIP_FROM 4096     /* bytes of JSON from which it goes gzip-compressed */
 void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra);
+/* The same for JSON already written: text (len bytes, NUL-terminated,
+ * malloc'd) is consumed; NULL answers 500 (out of memory). */
+void web_send_text(struct wreq *q, int status, char *text, size_t len, const char *extra);
 /* 1 when the request's Accept-Encoding takes gzip (named, not q=0). */
 int web_takes_gzip(struct wreq *q);
 void web_send_body(struct wreq *q, int status, const char *ctype, const char *extra,
