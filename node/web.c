@@ -395,6 +395,9 @@ static int web_start(struct daemon *d)
     if (hostport_parse(d->listen, host, sizeof(host), &port) < 0)
         return log_errno(LOG_ERR, -EINVAL, "web: --listen '%s': give HOST:PORT, e.g. "
                          "127.0.0.1:8080 or 0.0.0.0:80", d->listen);
+    if (!cfg->web_tls_cert_file[0] != !cfg->web_tls_key_file[0])
+        return log_errno(LOG_ERR, -EINVAL, "web: HTTPS needs both web.tls_cert_file and "
+                         "web.tls_key_file");
     w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
@@ -402,6 +405,11 @@ static int web_start(struct daemon *d)
     w->session_ttl = d->cfg->web_session_ttl_s;
     hc.host = host;
     hc.port = port;
+    if (cfg->web_tls_cert_file[0]) {
+        hc.cert_file = cfg->web_tls_cert_file;
+        hc.key_file = cfg->web_tls_key_file;
+        w->secure = 1;
+    }
     hc.arg = w;
     r = throttle_new(&w->throttle);
     if (r == 0)
@@ -414,7 +422,8 @@ static int web_start(struct daemon *d)
     web_commit_start(w);
     w->refs = 1;
     d->web = w;
-    log_notice("listening on http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+    log_notice("listening on %s://%s%s%s:%d", w->secure ? "https" : "http",
+               strchr(host, ':') ? "[" : "", host,
                strchr(host, ':') ? "]" : "", http_server_port(w->srv));
     return 0;
 }

@@ -48,6 +48,7 @@ struct web {
     struct throttle *throttle;  /* failed logins per (phone, address) and address */
     int stopping;
     unsigned session_ttl;
+    int secure;                 /* served over HTTPS: the session cookie is Secure */
     struct web_cached *cache;   /* answers of the counting reads, by path (web_cache.c) */
 };
 
