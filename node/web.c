@@ -47,6 +47,7 @@ static const struct route routes[] = {
     { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1, 1 },
     { R_GET,  "/api/v1/trends",     PERM_READ, web_api_trends,    NULL, -1, 1 },
     { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1, 0 },
+    { R_POST, "/api/v1/correct",    PERM_ENTRY, NULL, web_api_correct, -1, 0 },
     { R_GET,  "/api/v1/officers",   PERM_ENTRY, web_api_officers, NULL, -1, 1 },
     { R_POST, "/api/v1/officers",   PERM_ENTRY, NULL, web_api_officer_add, -1, 0 },
     { R_POST, "/api/v1/officers/update", PERM_ENTRY, NULL, web_api_officer_update, -1, 0 },

@@ -155,6 +155,7 @@ void web_api_case(struct wreq *q);                    /* GET /api/v1/case?ref= *
 void web_api_queues(struct wreq *q);                  /* GET /api/v1/queues */
 void web_api_trends(struct wreq *q);                  /* GET /api/v1/trends (web_trend.c) */
 void web_api_resend(struct wreq *q, cJSON *doc);      /* POST /api/v1/resend */
+void web_api_correct(struct wreq *q, cJSON *doc);     /* POST /api/v1/correct */
 
 /* The officers (web_officers.c): the list with each one's last SMS; add;
  * edit or deactivate; set a new web password (KDF on the thread pool). */

@@ -240,6 +240,43 @@ class Case(unittest.TestCase):
         st, c = self.vet.get('/api/v1/case?ref=' + ref)
         self.assertEqual(c['report']['sync'], 'queued')
 
+    def test_rejected_corrected(self):
+        """A refused case report corrected: through the validator (every
+        refusal at once, store unchanged), then its new version queued in
+        place of the refusal, under the same reference."""
+        ref = self.report()
+        rid, hlc = self.node.sql('SELECT id, hlc FROM case_report WHERE ref = ?', (ref,))[0]
+        self.write("UPDATE outbox SET state = 2, error = 'unknown village 3201011001' "
+                   "WHERE row_id = ?", (rid,))
+        fixed = {'kind': 'P', 'village': '3201011002', 'syndrome': 'MMD',
+                 'event_date': days_ago(1), 'animals': [{'species': 'SP', 'dead': 3}],
+                 'note': 'desa diperbaiki'}
+        st, j = self.viewer.post('/api/v1/correct', {'row_id': rid, 'record': fixed})
+        self.assertEqual((st, j['error']['code']), (403, 'forbidden'))
+        before = self.node.counts()
+        st, j = self.vet.post('/api/v1/correct', {'row_id': rid, 'record': dict(
+            fixed, village='', animals=[{'species': 'XX', 'dead': 1}])})
+        self.assertEqual(st, 422, j)
+        self.assertEqual(sorted(e['field'] for e in j['errors']),
+                         ['animals[0].species', 'village'])
+        self.assertEqual(self.node.counts(), before)
+        st, j = self.vet.post('/api/v1/correct', {'row_id': 'no-such-row', 'record': fixed})
+        self.assertEqual((st, j['error']['code']), (404, 'not_found'))
+        st, j = self.vet.post('/api/v1/correct', {'row_id': rid, 'record': fixed})
+        self.assertEqual((st, j), (200, {'queued': 1, 'ref': ref}))
+        row = self.node.sql('SELECT village, event_date, animals, note, hlc, ref FROM case_report'
+                            ' WHERE id = ?', (rid,))[0]
+        self.assertEqual(row[:2], ('3201011002', days_ago(1)))
+        self.assertEqual(json.loads(row[2])[0]['dead'], 3)
+        self.assertEqual(row[3], 'desa diperbaiki')
+        self.assertGreater(row[4], hlc)                      # a new version
+        self.assertEqual(row[5], ref)
+        self.assertEqual(self.node.sql('SELECT state, hlc FROM outbox WHERE row_id = ?', (rid,)),
+                         [(0, row[4])])                      # queued once, the new version
+        self.assertNotIn(rid, [r['row_id'] for r in self.queues()['rejected']['rows']])
+        st, j = self.vet.post('/api/v1/correct', {'row_id': rid, 'record': fixed})
+        self.assertEqual((st, j['error']['code']), (404, 'not_found'))
+
 
 def monday(d):
     return d - datetime.timedelta(days=d.weekday())
