@@ -89,6 +89,20 @@ int batch_write_row(struct strbuf *out, int64_t seq, const char *cells, size_t l
 int batch_write_table_end(struct strbuf *out);
 int batch_write_end(struct strbuf *out);
 
+/* The columnar batch (docs/protocol.md §4.8): the same batch, coded column
+ * by column for fewer bytes. A hub that reads it lists BATCH_COLUMNAR_TOKEN
+ * in X-Sikhnas-Accept-Encoding; the node then sends it, compressed as any
+ * batch, with Content-Type BATCH_COLUMNAR_TYPE; the hub knows it by its
+ * first bytes ("SKC" and the version) whatever the headers say. */
+#define BATCH_COLUMNAR_TOKEN "columnar-1"
+#define BATCH_COLUMNAR_TYPE  "application/vnd.sikhnas.batch-columnar"
+/* Appends the columnar form of the JSON batch json[0..len) (as written by
+ * batch_write_*()) to out. 0, -EINVAL when json is not such a batch, or
+ * -ENOMEM. */
+int batch_columnar(const char *json, size_t len, struct strbuf *out);
+/* 1 when plain[0..len) is a columnar batch (of any version). */
+int batch_is_columnar(const char *plain, size_t len);
+
 /* ------------------------------------------------------------ reading (the hub) */
 
 /* One table block: rows as COPY text lines (seq, bad_code, bad_reason,
