@@ -451,6 +451,8 @@ static void decode_done(uv_work_t *w, int status)
     metrics_push_encoding(j->h->metrics, j->enc == ENC_ZSTD &&
                           batch_frame_dict(j->req->body, j->req->body_len) == BATCH_DICT_ID ?
                           3 : (int)j->enc);
+    if (j->b.columnar)
+        metrics_push_encoding(j->h->metrics, 4);
     if (j->b.base_seq >= 0 && earlier_pending(j)) {
         j->parked = 1;                  /* the earlier one wakes it: locked, or ended */
         return;

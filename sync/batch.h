@@ -92,14 +92,18 @@ int batch_write_end(struct strbuf *out);
 /* The columnar batch (docs/protocol.md §4.8): the same batch, coded column
  * by column for fewer bytes. A hub that reads it lists BATCH_COLUMNAR_TOKEN
  * in X-Sikhnas-Accept-Encoding; the node then sends it, compressed as any
- * batch, with Content-Type BATCH_COLUMNAR_TYPE; the hub knows it by its
+ * batch, with the header BATCH_COLUMNAR_HEADER; the hub knows it by its
  * first bytes ("SKC" and the version) whatever the headers say. */
 #define BATCH_COLUMNAR_TOKEN "columnar-1"
-#define BATCH_COLUMNAR_TYPE  "application/vnd.sikhnas.batch-columnar"
+#define BATCH_COLUMNAR_HEADER "X-Sikhnas-Batch-Format: " BATCH_COLUMNAR_TOKEN
 /* Appends the columnar form of the JSON batch json[0..len) (as written by
  * batch_write_*()) to out. 0, -EINVAL when json is not such a batch, or
  * -ENOMEM. */
 int batch_columnar(const char *json, size_t len, struct strbuf *out);
+/* The body of a push: the JSON batch json[0..len), in its columnar form
+ * when columnar is 1, compressed as batch_deflate() does. */
+int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
+                 char **ret, size_t *ret_len);
 /* 1 when plain[0..len) is a columnar batch (of any version). */
 int batch_is_columnar(const char *plain, size_t len);
 
@@ -123,6 +127,7 @@ struct batch {
     int64_t  hlc;
     int      nrows;
     size_t   plain_len;     /* bytes after inflating */
+    int      columnar;      /* 1: the body was a columnar batch */
     uint64_t hub_ms;        /* the hub's clock when decoding, Unix ms (0: not checked) */
     struct batch_table tables[16];
     int      ntables;

@@ -401,7 +401,7 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c)
             }
             for (e = j; e < n && s[e] >= '0' && s[e] <= '9'; e++)
                 ;
-            if (e - j < 1 || e - j > 15 || (s[j] == '0' && e - j > 1) ||
+            if (e - j < 1 || e - j > 15 || (s[j] == '0' && (e - j > 1 || j > i)) ||
                 (e < n && (s[e] == '.' || s[e] == 'e' || s[e] == 'E'))) {
                 while (e < n && strchr("0123456789.eE+-", s[e]))
                     e++;
@@ -900,5 +900,20 @@ int batch_columnar(const char *json, size_t len, struct strbuf *ret)
     }
     strbuf_free(&o.num);
     strbuf_free(&o.txt);
+    return r;
+}
+
+int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
+                 char **ret, size_t *ret_len)
+{
+    struct strbuf col = { 0 };
+    int r;
+
+    if (!columnar)
+        return batch_deflate(json, len, enc, zctx, ret, ret_len);
+    r = batch_columnar(json, len, &col);
+    if (r == 0)
+        r = batch_deflate(col.p, col.len, enc, zctx, ret, ret_len);
+    strbuf_free(&col);
     return r;
 }

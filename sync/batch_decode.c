@@ -678,7 +678,8 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     if (enc == ENC_IDENTITY)
         b->plain_len = len;
     arena_begin();
-    r = batch_is_columnar(body, plain_len) ? col_doc(b, body, plain_len, &doc, http_status)
+    b->columnar = batch_is_columnar(body, plain_len);
+    r = b->columnar ? col_doc(b, body, plain_len, &doc, http_status)
                                            : json_doc(b, body, plain_len, &doc, http_status);
     if (r < 0)
         goto out;

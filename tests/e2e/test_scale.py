@@ -232,6 +232,7 @@ def test_dictionary_and_old_nodes():
     st, hdrs, js = dict_push(n, 1)
     assert st == 200 and js['applied'] == 1, (st, js)
     assert 'zstd-dict-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
+    assert 'columnar-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
     assert encoded('zstd-dict-1') == before + 1
     # an old node: plain zstd and gzip, no dictionary
     for seq, enc in ((2, 'zstd'), (3, 'gzip')):
@@ -257,7 +258,24 @@ def test_real_node_uses_the_dictionary():
     assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
 
 
+def test_real_node_sends_columnar_batches():
+    """The hub lists columnar-1; the node then sends columnar batches (the
+    first goes as JSON, before it has heard the hub), and every row lands
+    as the JSON ones do (old nodes: every other test here sends JSON)."""
+    node = new_node(600)
+    before, json_before = encoded('columnar-1'), encoded('zstd-dict-1')
+    r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
+                 '--no-progress', '--batch-kib', '4')
+    assert r.returncode == 0, r.stderr
+    columnar = encoded('columnar-1') - before
+    assert columnar >= 2
+    # batches after the first carry the dictionary and are columnar alike
+    assert columnar == encoded('zstd-dict-1') - json_before, columnar
+    assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
+
+
 TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
+         test_real_node_sends_columnar_batches,
          test_busy_answers_429_and_priority_goes_first,
          test_waiting_batches_capped_by_configuration,
          test_real_node_honours_retry_after_with_jitter]
