@@ -877,6 +877,11 @@ int batch_columnar(const char *json, size_t len, struct strbuf *ret)
     put_varint(&o.num, (uint64_t)(at - json));
     strbuf_add(&o.txt, json, (size_t)(at - json - 1));
     strbuf_add(&o.txt, "}", 1);
+    if (!o.txt.err) {           /* the head alone must be a JSON object, as the hub reads it */
+        cJSON *h = cJSON_ParseWithLength(o.txt.p, o.txt.len);
+        r = cJSON_IsObject(h) && !cJSON_GetObjectItemCaseSensitive(h, "tables") ? 0 : -EINVAL;
+        cJSON_Delete(h);
+    }
     p = at + sizeof(tables) - 1;
     while (r == 0 && p < end && *p != ']') {
         if (p != at + sizeof(tables) - 1)
@@ -913,7 +918,8 @@ int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc,
         return batch_deflate(json, len, enc, zctx, ret, ret_len);
     r = batch_columnar(json, len, &col);
     if (r == 0)
-        r = batch_deflate(col.p, col.len, enc, zctx, ret, ret_len);
+        r = batch_deflate(col.p, col.len, enc == ENC_ZSTD_DICT ? ENC_ZSTD_COLDICT : enc, zctx,
+                          ret, ret_len);
     strbuf_free(&col);
     return r;
 }

@@ -55,7 +55,7 @@ static int same_both_ways(const char *json, size_t len, int verbose)
         const struct batch_table *x = &a.tables[t], *y = &b.tables[t];
         same = x->kind == y->kind && x->nrows == y->nrows && x->copy_len == y->copy_len &&
                (x->copy_len == 0 || memcmp(x->copy, y->copy, x->copy_len) == 0) &&
-               memcmp(x->seq, y->seq, (size_t)x->nrows * sizeof(int64_t)) == 0;
+               (x->nrows == 0 || memcmp(x->seq, y->seq, (size_t)x->nrows * 8) == 0);
     }
     for (int t = 0; !same && verbose && t < a.ntables && t < b.ntables; t++) {
         const struct batch_table *x = &a.tables[t], *y = &b.tables[t];
