@@ -194,19 +194,24 @@ static int get_text(struct dec *d, size_t n, struct sref *s)
 
 #define STR_DEPTH 2             /* as batch_colenc.c */
 
-static int get_strlist(struct dec *d, size_t m, struct sref **ret, int depth, char **own);
+/* Blocks that hold the bytes of numbered strings, freed with their column. */
+struct own {
+    struct own *next;
+    char        data[];
+};
 
-/* put_numbered()'s m strings, made in *own (malloc'd). */
-static int get_numbered(struct dec *d, size_t m, struct sref *s, int depth, char **own)
+static int get_strlist(struct dec *d, size_t m, struct sref **ret, int depth, struct own **own);
+
+/* put_numbered()'s m strings, made in a block added to *own. */
+static int get_numbered(struct dec *d, size_t m, struct sref *s, int depth, struct own **own)
 {
     uint64_t *w = NULL, *dx = NULL, first, x = 0;
     struct sref *pre = NULL;
+    struct own *blk;
     size_t size = 0;
     char *p;
     int r;
 
-    if (*own)
-        return bad(d, -EBADMSG, "numbered strings twice");
     if ((r = get_strlist(d, m, &pre, depth + 1, own)) < 0 || (r = get_packed(d, m, &w)) < 0 ||
         (r = get_varint(d, &d->num, &first)) < 0 || (r = get_packed(d, m - 1, &dx)) < 0)
         goto out;
@@ -221,11 +226,14 @@ static int get_numbered(struct dec *d, size_t m, struct sref *s, int depth, char
         r = bad(d, -E2BIG, "texts beyond 8388608 bytes");
         goto out;
     }
-    p = *own = malloc(size + 1);
-    if (!p) {
+    blk = malloc(sizeof(*blk) + size + 1);
+    if (!blk) {
         r = -ENOMEM;
         goto out;
     }
+    blk->next = *own;
+    *own = blk;
+    p = blk->data;
     for (size_t i = 0; i < m; i++) {
         char num[24];
         x = i == 0 ? first : x + sx(dx[i - 1]);
@@ -247,8 +255,8 @@ out:
 }
 
 /* The m strings of put_strlist() into *ret (malloc'd; NULL when m = 0);
- * *own, when set, holds the bytes of numbered ones (free it after). */
-static int get_strlist(struct dec *d, size_t m, struct sref **ret, int depth, char **own)
+ * the bytes of numbered ones are in blocks added to *own. */
+static int get_strlist(struct dec *d, size_t m, struct sref **ret, int depth, struct own **own)
 {
     uint64_t *idx = NULL, *len = NULL;
     struct sref *dict = NULL, *s = NULL;
@@ -339,7 +347,7 @@ struct dcol {
     uint64_t first;             /* CC_SEQ: the first value (the others are deltas) */
     uint64_t *tag, *v1, *v2, *v3;
     struct sref *esc, *str;
-    char *own_esc, *own_str;    /* the bytes of numbered strings */
+    struct own *own;            /* the bytes of numbered strings */
     uint64_t *jn[COL_JSON_NUMS + 1];
     size_t jnn[COL_JSON_NUMS + 1], jat[COL_JSON_NUMS + 1];
 };
@@ -352,8 +360,11 @@ static void dcol_free(struct dcol *c)
     free(c->v3);
     free(c->esc);
     free(c->str);
-    free(c->own_esc);
-    free(c->own_str);
+    while (c->own) {
+        struct own *next = c->own->next;
+        free(c->own);
+        c->own = next;
+    }
     for (int k = 0; k <= COL_JSON_NUMS; k++)
         free(c->jn[k]);
 }
@@ -371,7 +382,7 @@ static int dcol_read(struct dec *d, struct dcol *c)
         nesc += c->tag[i] == TAG_JSON;
         c->m += c->tag[i] == TAG_VALUE;
     }
-    if ((r = get_strlist(d, nesc, &c->esc, 0, &c->own_esc)) < 0)
+    if ((r = get_strlist(d, nesc, &c->esc, 0, &c->own)) < 0)
         return r;
     if (c->cc == CC_SEQ && c->m > 0 && (r = get_varint(d, &d->num, &c->first)) < 0)
         return r;
@@ -383,7 +394,8 @@ static int dcol_read(struct dec *d, struct dcol *c)
         return r;
     if (c->cc == CC_ID && (r = get_packed(d, c->m, &c->v3)) < 0)
         return r;
-    if ((c->cc == CC_STR || c->cc == CC_JSONV) && (r = get_strlist(d, c->m, &c->str, 0, &c->own_str)) < 0)
+    if ((c->cc == CC_STR || c->cc == CC_JSONV) &&
+        (r = get_strlist(d, c->m, &c->str, 0, &c->own)) < 0)
         return r;
     if (c->cc != CC_JSONV)
         return 0;

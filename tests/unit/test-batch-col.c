@@ -201,6 +201,11 @@ static void test_same(void)
         "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"base_seq\":9,\"tables\":[]}",
         "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"tables\":[{\"table\":"
         "\"vaccination\",\"cols\":[\"seq\"],\"rows\":[]}]}",
+        /* numbered strings whose prefixes are numbered again (over 18 digits) */
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"tables\":[{\"table\":"
+        "\"treatment\",\"cols\":[\"seq\",\"drug\",\"owner_id\"],\"rows\":[[1,"
+        "\"0000000000000000000000123\",\"x\"],[2,\"1000000000000000000000124\",\"x\"],[3,"
+        "\"2000000000000000000000125\",\"y\"],[4,\"3000000000000000000000126\",null]]}]}",
         "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"tables\":[{\"table\":\"officer\","
         "\"cols\":[\"hlc\",\"seq\",\"id\",\"origin\",\"deleted\",\"created_at\",\"updated_at\","
         "\"name\",\"role\",\"phone\",\"district\",\"village\"],\"rows\":[[\"5\",9,null,\"central\""
