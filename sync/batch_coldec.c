@@ -643,6 +643,7 @@ int batch_is_columnar(const char *plain, size_t len)
 int batch_col_parse(const char *in, size_t len, cJSON **ret, char *err, size_t err_size)
 {
     struct dec d = { .err = err, .err_size = err_size };
+    const char *stop = NULL;
     cJSON *doc = NULL, *tables;
     uint64_t numlen, head_len, x;
     int r, ntables = 0;
@@ -664,9 +665,10 @@ int batch_col_parse(const char *in, size_t len, cJSON **ret, char *err, size_t e
         return r;
     if (head_len > (uint64_t)(d.txt.end - d.txt.p))
         return bad(&d, -EBADMSG, "a head beyond the body");
-    doc = cJSON_ParseWithLength((const char *)d.txt.p, (size_t)head_len);
+    doc = cJSON_ParseWithLengthOpts((const char *)d.txt.p, (size_t)head_len, &stop, 0);
     d.txt.p += head_len;
-    if (!cJSON_IsObject(doc) || cJSON_GetObjectItemCaseSensitive(doc, "tables")) {
+    if (!cJSON_IsObject(doc) || stop != (const char *)d.txt.p ||
+        cJSON_GetObjectItemCaseSensitive(doc, "tables")) {
         r = bad(&d, -EBADMSG, "a head that is not a JSON object of its own");
         goto out;
     }

@@ -878,8 +878,10 @@ int batch_columnar(const char *json, size_t len, struct strbuf *ret)
     strbuf_add(&o.txt, json, (size_t)(at - json - 1));
     strbuf_add(&o.txt, "}", 1);
     if (!o.txt.err) {           /* the head alone must be a JSON object, as the hub reads it */
-        cJSON *h = cJSON_ParseWithLength(o.txt.p, o.txt.len);
-        r = cJSON_IsObject(h) && !cJSON_GetObjectItemCaseSensitive(h, "tables") ? 0 : -EINVAL;
+        const char *stop = NULL;
+        cJSON *h = cJSON_ParseWithLengthOpts(o.txt.p, o.txt.len, &stop, 0);
+        r = cJSON_IsObject(h) && !cJSON_GetObjectItemCaseSensitive(h, "tables") &&
+            stop == o.txt.p + o.txt.len ? 0 : -EINVAL;
         cJSON_Delete(h);
     }
     p = at + sizeof(tables) - 1;
