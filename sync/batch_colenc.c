@@ -190,9 +190,11 @@ static void put_packed(struct strbuf *b, const uint64_t *v, size_t n)
 struct ecol {
     enum col_class cc;
     unsigned char *tag;
-    uint64_t *a, *b;            /* the value (and its second part); see cell_value() */
-    uint32_t *soff, *slen;      /* a text value or JSON text, in str (CC_ID: slen is
-                                   rand_a, the 12 bits of the id a and b do not hold) */
+    /* the classes of numbers: a value and its second part (see cell_value();
+     * CC_ID: the time in the low 48 bits of a, rand_a above, rand_b in b),
+     * or for a JSON text, its offset in str and its length */
+    uint64_t *a, *b;
+    uint32_t *soff, *slen;      /* the classes of texts: a text or JSON text in str */
     struct strbuf str;
     uint64_t *jn[COL_JSON_NUMS + 1];   /* CC_JSONV: the k-th number of each cell */
     size_t jnn[COL_JSON_NUMS + 1], jcap[COL_JSON_NUMS + 1];
@@ -317,14 +319,21 @@ static int ts_of(const char *s, int dateonly, uint64_t *a, uint64_t *shape)
 }
 
 /* Decides cell c's tag and value; a JSON text when it has no natural form. */
+static int is_text(enum col_class cc)
+{
+    return cc == CC_STR || cc == CC_JSONV || cc == CC_OTHER;
+}
+
 static int cell_value(struct ecol *col, size_t row, const cJSON *c)
 {
     char *text = NULL;
     const char *s = NULL;
-    size_t n = 0;
+    size_t n = 0, off = col->str.len;
     int r = 0, tag = TAG_VALUE;
     double v = cJSON_IsNumber(c) ? c->valuedouble : 0;
-    uint64_t *a = &col->a[row], *b = &col->b[row];
+    uint64_t none[2], *a = is_text(col->cc) ? &none[0] : &col->a[row];
+    uint64_t *b = is_text(col->cc) ? &none[1] : &col->b[row];
+    uint32_t rand_a = 0;
 
     if (!c || cJSON_IsNull(c)) {
         col->tag[row] = TAG_NULL;
@@ -349,8 +358,9 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c)
         break;
     }
     case CC_ID:
-        tag = cJSON_IsString(c) && uuid7_of(c->valuestring, a, b, &col->slen[row]) ? TAG_VALUE
-                                                                                   : TAG_JSON;
+        tag = cJSON_IsString(c) && uuid7_of(c->valuestring, a, b, &rand_a) ? TAG_VALUE
+                                                                            : TAG_JSON;
+        *a |= (uint64_t)rand_a << 48;
         break;
     case CC_HLC:
         tag = cJSON_IsString(c) && hlc_of(c->valuestring, a) ? TAG_VALUE : TAG_JSON;
@@ -383,7 +393,6 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c)
     if (!s)
         return 0;
     n = strlen(s);
-    col->soff[row] = (uint32_t)col->str.len;
     if (tag == TAG_VALUE && col->cc == CC_JSONV) {
         /* the numbers out, a hole for each; a number of 1 to 15 digits
          * prints back the same (cJSON prints what it parsed that way) */
@@ -419,7 +428,13 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c)
     } else {
         r = strbuf_add(&col->str, s, n);
     }
-    col->slen[row] = (uint32_t)(col->str.len - col->soff[row]);
+    if (is_text(col->cc)) {
+        col->soff[row] = (uint32_t)off;
+        col->slen[row] = (uint32_t)(col->str.len - off);
+    } else {
+        *a = off;
+        *b = col->str.len - off;
+    }
     cJSON_free(text);
     return r < 0 ? r : col->str.err;
 }
@@ -480,10 +495,13 @@ static int etable_grow(struct etable *t)
 
     for (int i = 0; i < t->ncols; i++) {
         struct ecol *c = &t->col[i];
-        if (grow((void **)&c->tag, ncap, 1) < 0 || grow((void **)&c->a, ncap, 8) < 0 ||
-            grow((void **)&c->b, ncap, 8) < 0 || grow((void **)&c->soff, ncap, 4) < 0 ||
-            grow((void **)&c->slen, ncap, 4) < 0)
-            return -ENOMEM;
+        int r = grow((void **)&c->tag, ncap, 1);
+        if (r == 0 && is_text(c->cc))
+            r = grow((void **)&c->soff, ncap, 4) < 0 ? -ENOMEM : grow((void **)&c->slen, ncap, 4);
+        else if (r == 0)
+            r = grow((void **)&c->a, ncap, 8) < 0 ? -ENOMEM : grow((void **)&c->b, ncap, 8);
+        if (r < 0)
+            return r;
     }
     if (grow((void **)&t->scratch, ncap * 2, 8) < 0)
         return -ENOMEM;
@@ -513,6 +531,7 @@ static int64_t clock_ms(const struct ecol *c, size_t i)
     switch (c->cc) {
     case CC_HLC:  return (int64_t)(c->a[i] >> 16);
     case CC_DATE: return (int64_t)c->a[i] * 86400000;
+    case CC_ID:   return (int64_t)(c->a[i] & 0xffffffffffffull);
     default:      return (int64_t)c->a[i];
     }
 }
@@ -527,7 +546,7 @@ static uint64_t time_delta(const struct ecol *c, size_t i, int64_t pred)
         if (c->b[i] == 0)
             return sx((uint64_t)((int64_t)c->a[i] / 1000 - col_fdiv(pred, 1000)));
         return sx((uint64_t)((int64_t)c->a[i] - pred));
-    default:      return sx(c->a[i] - (uint64_t)pred);
+    default:      return sx((c->a[i] & 0xffffffffffffull) - (uint64_t)pred);  /* CC_ID */
     }
 }
 
@@ -690,7 +709,8 @@ static int put_strings(struct out *o, struct etable *t, struct ecol *c, int tag)
         return -ENOMEM;
     for (size_t i = 0; i < t->nrows; i++)
         if (c->tag[i] == tag)
-            s[m++] = (struct sref){ c->str.p + c->soff[i], c->slen[i] };
+            s[m++] = is_text(c->cc) ? (struct sref){ c->str.p + c->soff[i], c->slen[i] }
+                                    : (struct sref){ c->str.p + c->a[i], (size_t)c->b[i] };
     r = put_strlist(o, s, m, t->scratch, 0);
     free(s);
     return r;
@@ -760,7 +780,7 @@ static int etable_emit(struct out *o, struct etable *t)
             m = 0;              /* the third: rand_a */
             for (size_t i = 0; i < t->nrows; i++)
                 if (c->tag[i] == TAG_VALUE)
-                    v[m++] = c->slen[i];
+                    v[m++] = c->a[i] >> 48;
             put_packed(&o->num, v, m);
         }
         if (r == 0 && (c->cc == CC_STR || c->cc == CC_JSONV))
