@@ -2,9 +2,10 @@
  * batch_coldec.c) decodes to exactly what its JSON batch decodes to: for
  * every kind's columns, with NULLs, UTF-8, control characters, extreme
  * and malformed values (the hub refuses those rows the same way), in
- * written batches and in many random ones; and a damaged body (every
- * truncation, bytes changed, a wrong version) is refused whole, with a
- * reason, never half read. */
+ * written batches and in many random ones; and a damaged body (cut
+ * short anywhere in its first 800 bytes and every 7th byte after, bytes
+ * changed, a wrong version) is refused whole, with a reason, never half
+ * read. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,11 +223,11 @@ static void test_same(void)
     CHECK(same_both_ways(b.p, b.len, 1));
     make_batch(&b, 50, 100);
     CHECK(same_both_ways(b.p, b.len, 1));
-    for (int i = 0; i < 100 && all; i++) {
+    for (int i = 0; i < 60 && all; i++) {
         make_batch(&b, 1 + (int)(rnd() % 40), (int)(rnd() % 101));
         all = same_both_ways(b.p, b.len, 1);
     }
-    CHECK(all);                 /* 100 random batches, every kind */
+    CHECK(all);                 /* 60 random batches, every kind */
     strbuf_free(&b);
 }
 
@@ -241,7 +242,7 @@ static void test_refused(void)
     CHECK(batch_columnar(b.p, b.len, &col) == 0);
     CHECK(batch_is_columnar(col.p, col.len));
     CHECK(col.len < b.len / 2);
-    for (size_t n = 4; n < col.len && all; n++) {      /* every truncation */
+    for (size_t n = 4; n < col.len && all; n += n < 800 ? 1 : 7) {   /* truncations */
         r = decode(&x, col.p, n, &status);
         all = r < 0 && status == 400 && strcmp(x.err_code, "bad_batch") == 0;
         if (!all)
@@ -254,7 +255,7 @@ static void test_refused(void)
     c[3] = 2;                   /* a version this hub does not read */
     CHECK(decode(&x, c, col.len, &status) < 0 && status == 415);
     batch_clear(&x);
-    for (int i = 0; i < 2000; i++) {   /* bytes changed: read or refused, never half */
+    for (int i = 0; i < 1000; i++) {   /* bytes changed: read or refused, never half */
         size_t at = 4 + rnd() % (col.len - 4);
         char was = c[at];
         c[3] = 1;
