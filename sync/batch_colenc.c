@@ -205,7 +205,7 @@ struct etable {
     struct ecol col[COL_MAX_COLS];
     int ncols;
     size_t nrows, cap;
-    uint64_t *scratch;          /* 2 cap values */
+    uint64_t *scratch;          /* 3 cap values: put_strlist() */
 };
 
 static int push_num(struct ecol *c, int at, uint64_t v)
@@ -503,7 +503,7 @@ static int etable_grow(struct etable *t)
         if (r < 0)
             return r;
     }
-    if (grow((void **)&t->scratch, ncap * 2, 8) < 0)
+    if (grow((void **)&t->scratch, ncap * 3, 8) < 0)
         return -ENOMEM;
     t->cap = ncap;
     return 0;
@@ -646,7 +646,8 @@ static int put_dict(struct out *o, const struct sref *s, size_t m, uint64_t *v,
 /* m strings: mode 0, plain (their lengths, then their bytes); 1, numbered
  * (put_numbered(), when every one ends in digits and none repeats); or,
  * when some repeat, mode 1 + the number of distinct ones (put_dict()).
- * Below STR_DEPTH lists in lists, plain only. v: room for 2 m values. */
+ * Below STR_DEPTH lists in lists, plain only. v: room for 3 m values
+ * (numbered strings whose prefixes are numbered: m each). */
 static int put_strlist(struct out *o, const struct sref *s, size_t m, uint64_t *v, int depth)
 {
     size_t nd = 0, hcap = 16, numbered = depth < STR_DEPTH;

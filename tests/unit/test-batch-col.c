@@ -217,6 +217,15 @@ static void test_same(void)
 
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         CHECK(same_both_ways(fixed[i], strlen(fixed[i]), 1));
+    /* 200 rows whose texts are 25 digits: numbered twice over, every row */
+    strbuf_reset(&b);
+    strbuf_str(&b, "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":300,\"tables\":[{\"table\":"
+               "\"treatment\",\"cols\":[\"seq\",\"drug\",\"owner_id\"],\"rows\":[");
+    for (int i = 0; i < 200; i++)
+        strbuf_fmt(&b, "%s[%d,\"%07d000000000000%06d\",\"%07d0000000000000000%02d\"]",
+                   i ? "," : "", i + 1, i * 7, i, i, i % 100);
+    strbuf_str(&b, "]}]}");
+    CHECK(same_both_ways(b.p, b.len, 1));
     make_batch(&b, 3, 0);
     CHECK(same_both_ways(b.p, b.len, 1));
     make_batch(&b, 400, 0);
