@@ -3,7 +3,7 @@
 #   tools/train-dict.sh OUT.zdict [DICT_ID [BATCH_COLUMNAR [MAXDICT]]]
 # from 1,200 batches of tools/batchgen.py (1 to 100 case reports each, half
 # with free-text notes, from 1,200 made-up nodes; fixed seeds, so the run
-# is repeatable). With BATCH_COLUMNAR (the program build/tests/bench/
+# is repeatable). With COLUMNAR_EXE (the program build/tests/bench/
 # batch-columnar) the batches are first put in their columnar form: the
 # dictionary of columnar batches, version 2, was made by
 #   tools/train-dict.sh sync/dict/batch-2.zdict 1397227522 \
