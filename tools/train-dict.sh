@@ -1,14 +1,15 @@
 #!/bin/sh
 # train-dict.sh - makes the zstd dictionary of push batches:
-#   tools/train-dict.sh OUT.zdict [DICT_ID [BATCH_COLUMNAR [MAXDICT]]]
+#   tools/train-dict.sh OUT.zdict [DICT_ID [COLUMNAR_EXE [MAXDICT]]]
 # from 1,200 batches of tools/batchgen.py (1 to 100 case reports each, half
 # with free-text notes, from 1,200 made-up nodes; fixed seeds, so the run
 # is repeatable). With COLUMNAR_EXE (the program build/tests/bench/
 # batch-columnar) the batches are first put in their columnar form: the
 # dictionary of columnar batches, version 2, was made by
 #   tools/train-dict.sh sync/dict/batch-2.zdict 1397227522 \
-#       build/tests/bench/batch-columnar 32768 A dictionary that has shipped never changes (its id is
-# in every frame made with it): train a new one under the next version and
+#       build/tests/bench/batch-columnar 32768
+# A dictionary that has shipped never changes (its id is in every frame
+# made with it): train a new one under the next version and
 # id (sync/batch.h) and keep the old one in sync/dict/ for the hub.
 set -eu
 out=$1
