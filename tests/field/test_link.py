@@ -38,9 +38,10 @@ TMP = nodetest.scratch('sikhnas-link-')
 ENV = None
 
 # push goodput seen as low as 34 % (2g) and 32 % (edge) on the shared
-# machine at load 3-8, up to 67 % (docs/performance.md): the floor stays
-# below that so that a busy machine does not fail the suite
-GOODPUT_FLOOR = float(os.environ.get('SIKHNAS_FIELD_GOODPUT', '0.30'))
+# machine at load 3-8, up to 67 % (docs/performance.md); with the columnar
+# batch the push is 40 % smaller against the same round trips (edge: 36 %):
+# the floor stays below that so that a busy machine does not fail the suite
+GOODPUT_FLOOR = float(os.environ.get('SIKHNAS_FIELD_GOODPUT', '0.25'))
 LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.5'))
 PROFILES = {
