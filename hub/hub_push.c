@@ -491,6 +491,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
 {
     struct push_job *j = ud;
     PGresult *lr = nres > LOCK_AT ? res[LOCK_AT] : NULL;
+    int r;
 
     if (err == -ECONNRESET) {
         job_fail(j, 503, "unavailable", LOST);
@@ -523,8 +524,10 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         return;
     }
     count_rows(j);
-    if (keep_probes(j, res, nres, LOCK_AT + 2) < 0) {
-        job_rollback(j, 503, "unavailable", "out of memory");
+    r = keep_probes(j, res, nres, LOCK_AT + 2);
+    if (r < 0) {
+        job_rollback(j, 503, "unavailable", r == -ENOMEM ? "out of memory" :
+                     "the database is not ready");
         return;
     }
     if (refcache_version(j->h->refcache) >= j->ref_version) {
