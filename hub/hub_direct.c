@@ -457,7 +457,8 @@ char *direct_probe_ids(const struct batch_table *t)
         int n = split_line(p, end, f, &next);
         /* ids are UUIDs (the decoder checked them): no quoting needed */
         if (n > 3 && is_null(&f[1]) && plain(&f[3]) && !is_null(&f[3]) &&
-            !memchr(f[3].p, '"', f[3].n) && !memchr(f[3].p, ',', f[3].n)) {
+            !memchr(f[3].p, '"', f[3].n) && !memchr(f[3].p, ',', f[3].n) &&
+            !memchr(f[3].p, 0, f[3].n)) {
             if (!first)
                 strbuf_add(&b, ",", 1);
             first = 0;
