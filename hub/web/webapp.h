@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 #include <uv.h>
@@ -138,6 +139,10 @@ enum web_format { FMT_JSON, FMT_CSV, FMT_XLSX, FMT_GEOJSON };
  * and every value must be well-formed (else -EINVAL; *bad names it). */
 int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
                      const char **bad);
+/* The date days_back days before today (at now) where area is, in its
+ * province's zone (WIB, WITA or WIT; the nation: WIB), as YYYY-MM-DD: the
+ * default period of the filters. */
+void web_filter_today(const char *area, time_t now, int days_back, char out[11]);
 /* The dataset called name, or NULL. */
 const struct web_dataset *web_dataset_find(const char *name);
 /* Frees the answers kept for the pages (at exit). */
