@@ -129,7 +129,12 @@ static const struct web_dataset datasets[] = {
       "   'winner_node', l.winner_node, 'winner_hlc', l.winner_hlc::text,"
       "   'loser_node', l.loser_node, 'loser_hlc', l.loser_hlc::text,"
       "   'winner', l.winner, 'loser', l.loser) ORDER BY l.id), '[]')"
-      "  FROM conflict_log l WHERE l.tbl = 'case_report' AND l.row_id = c.id) AS conflicts"
+      "  FROM conflict_log l WHERE l.tbl = 'case_report' AND l.row_id = c.id) AS conflicts,"
+      /* the versions it replaced, oldest first (014_case_versions.sql) */
+      " (SELECT coalesce(json_agg(json_build_object('replaced_at', v.replaced_at,"
+      "   'origin', v.origin, 'hlc', v.hlc::text, 'src_node', v.src_node,"
+      "   'received_at', v.received_at, 'version', v.version) ORDER BY v.id), '[]')"
+      "  FROM report.case_version v WHERE v.case_id = c.id) AS versions"
       " FROM case_report c LEFT JOIN area a ON a.code = c.village"
       " WHERE c.id = $7 AND left(c.village, length($1)) = $1" },
     { "completeness",

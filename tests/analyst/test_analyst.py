@@ -111,6 +111,32 @@ class Figures(unittest.TestCase):
         self.assertEqual(c['geom']['coordinates'], [106.8, -6.5])
         c2 = C.session('nat').data('case', id='c2')[0]
         self.assertEqual([f['outcome'] for f in c2['followups']], ['MS'])
+        self.assertEqual(c['versions'], [])
+
+    def test_case_history_keeps_every_version(self):
+        """The versions a sender replaced (a corrected count, a moved date,
+        a deletion) are on the case page, oldest first."""
+        C.pg.psql(A.case_sql('cafe01', '3202011001', 'U', A.W(20),
+                             [{'species': 'SP', 'sick': 2, 'dead': 0}], signs=['KBG']))
+        C.pg.psql("UPDATE case_report SET hlc = 2, animals = '[{\"species\": \"SP\","
+                  " \"sick\": 5, \"dead\": 1}]', src_batch = 2 WHERE id = 'cafe01'")
+        C.pg.psql("UPDATE case_report SET hlc = 3, event_date = event_date + 1 WHERE id = 'cafe01'")
+        C.sync_replica()
+        c = C.session('nat').data('case', id='cafe01')[0]
+        v = c['versions']
+        self.assertEqual(len(v), 2)
+        self.assertEqual(v[0]['hlc'], '1')       # a central write stamps its own hlc
+        self.assertEqual(v[0]['version']['animals'][0]['sick'], 2)
+        self.assertEqual(v[1]['version']['animals'][0]['sick'], 5)
+        self.assertEqual(v[1]['version']['event_date'], A.W(20).isoformat())
+        self.assertEqual(c['animals'][0]['sick'], 5)
+        # scope: the versions come with their case only
+        r = C.session('bogor').get('case', id='cafe01')
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), [])
+        C.pg.psql("UPDATE case_report SET hlc = 4, deleted = 1 WHERE id = 'cafe01'")
+        C.sync_replica()
+        self.assertEqual(len(C.session('nat').data('case', id='cafe01')[0]['versions']), 3)
 
     def test_completeness(self):
         rows = {r['district']: r for r in C.session('jabar').data('completeness')}
