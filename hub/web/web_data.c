@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <zlib.h>
+
 #include "log.h"
 
 #define EXPORT_TIMEOUT "30min"
@@ -254,9 +256,15 @@ const char *web_dataset_name(const struct web_dataset *d)
  * being filled and queries; the requests for the same key that come
  * meanwhile wait for it (up to CACHE_WAIT_MS) and take its answer instead
  * of all querying at once. When it has none to give (an error, an answer
- * too big to keep) they query themselves, one of them filling again. */
+ * too big to keep) they query themselves, one of them filling again.
+ *
+ * Answers are kept gzipped (level 1, once per fill): a client that accepts
+ * gzip gets the kept bytes as they are (a year's epi table by province,
+ * 16 MB of JSON, is about 1 MB so, and the loop's TLS writes that), any
+ * other the answer inflated again. */
 #define CACHE_SLOTS    64
-#define CACHE_BODY_MAX (1 << 20)
+#define CACHE_RAW_MAX  (64u << 20)      /* an answer longer than this is not kept */
+#define CACHE_BODY_MAX (2u << 20)       /* nor one longer than this gzipped */
 #define CACHE_WAIT_MS  30000
 
 static struct cache_ent {
@@ -374,6 +382,68 @@ void web_cache_free(void)
     pthread_mutex_unlock(&cache_mu);
 }
 
+/* raw gzipped (level 1), or NULL when that is longer than max or fails */
+static char *gzip_of(const char *raw, size_t n, size_t max, size_t *len)
+{
+    z_stream z = { 0 };
+    char *out = NULL;
+    uLong cap;
+
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    cap = deflateBound(&z, (uLong)n);
+    if (cap > max)
+        cap = (uLong)max;
+    out = malloc(cap ? cap : 1);
+    z.next_in = (Bytef *)raw;
+    z.avail_in = (uInt)n;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    if (!out || deflate(&z, Z_FINISH) != Z_STREAM_END) {
+        free(out);
+        out = NULL;
+    } else {
+        *len = z.total_out;
+    }
+    deflateEnd(&z);
+    return out;
+}
+
+/* A kept answer (gzipped) to o: as it is when the client takes gzip, else
+ * inflated piece by piece. */
+static void serve_kept(struct web_out *o, const char *gz, size_t len, int gzip_ok)
+{
+    static const char type[] = "application/json; charset=utf-8";
+    char piece[WEB_CHUNK];
+    z_stream z = { 0 };
+    int r = 0, zr = Z_OK;
+
+    if (gzip_ok) {
+        web_out_head(o, 200, type, "Cache-Control: no-store\r\nContent-Encoding: gzip\r\n"
+                                   "Vary: Accept-Encoding\r\n");
+        for (size_t at = 0; at < len && r == 0; at += WEB_CHUNK)
+            r = web_out_put(o, gz + at, len - at < WEB_CHUNK ? len - at : WEB_CHUNK);
+        return;
+    }
+    web_out_head(o, 200, type, "Cache-Control: no-store\r\nVary: Accept-Encoding\r\n");
+    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+        web_out_error(o, 500, "internal", "out of memory");
+        return;
+    }
+    z.next_in = (Bytef *)gz;
+    z.avail_in = (uInt)len;
+    while (r == 0 && zr == Z_OK) {
+        z.next_out = (Bytef *)piece;
+        z.avail_out = sizeof(piece);
+        zr = inflate(&z, Z_NO_FLUSH);
+        if (zr == Z_OK || zr == Z_STREAM_END)
+            r = web_out_put(o, piece, sizeof(piece) - z.avail_out);
+    }
+    if (zr != Z_STREAM_END && r == 0)
+        web_out_fail(o);            /* our own bytes: cannot happen */
+    inflateEnd(&z);
+}
+
 /* ------------------------------------------------------------ running */
 
 static const char *group_len(const char *by)
@@ -382,7 +452,8 @@ static const char *group_len(const char *by)
 }
 
 void web_dataset_run(struct web_app *app, const struct web_dataset *d,
-                     const struct web_filter *f, enum web_format fmt, struct web_out *o)
+                     const struct web_filter *f, enum web_format fmt, int gzip_ok,
+                     struct web_out *o)
 {
     static const Oid types[9] = { 25, 25, 25, 25, 25, 25, 25, 25, 25 };
     char limit[12], key[200];
@@ -409,13 +480,12 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
         cache_key(d, f, key, sizeof(key));
         body = cache_get(key, app->cache_ms, &len, &fill);
         if (body) {
-            web_out_head(o, 200, "application/json; charset=utf-8", "Cache-Control: no-store\r\n");
-            (void) web_out_put(o, body, len);
+            serve_kept(o, body, len, gzip_ok);
             free(body);
             return;
         }
         if (fill)
-            web_out_capture(o, CACHE_BODY_MAX);
+            web_out_capture(o, CACHE_RAW_MAX);
     }
     pg = web_pool_get(app->replica, 10000);
     if (!pg) {
@@ -441,8 +511,11 @@ void web_dataset_run(struct web_app *app, const struct web_dataset *d,
     n = web_out_rows(pg, o, fmt, d->name);
     web_pool_put(app->replica, pg);
     if (fill) {
-        size_t len = 0;
-        char *body = n >= 0 ? web_out_captured(o, &len) : NULL;
+        size_t len = 0, zlen = 0;
+        char *raw = n >= 0 ? web_out_captured(o, &len) : NULL;
+        char *body = raw ? gzip_of(raw, len, CACHE_BODY_MAX, &zlen) : NULL;
+        free(raw);
+        len = zlen;
         cache_put(key, body, len, n >= 0);
     }
     if (n >= 0)

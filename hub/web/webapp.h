@@ -150,9 +150,11 @@ void web_cache_free(void);
 /* Its name, for the file name of an export. */
 const char *web_dataset_name(const struct web_dataset *d);
 /* On a worker: runs dataset d with f on a replica connection and writes
- * its rows to o in format fmt. */
+ * its rows to o in format fmt. gzip_ok: the client accepts gzip (a page's
+ * kept answer is then sent gzipped). */
 void web_dataset_run(struct web_app *app, const struct web_dataset *d,
-                     const struct web_filter *f, enum web_format fmt, struct web_out *o);
+                     const struct web_filter *f, enum web_format fmt, int gzip_ok,
+                     struct web_out *o);
 
 /* ------------------------------------------------------------ web_out.c */
 /* On a worker: sends every row of the query already sent on pg in

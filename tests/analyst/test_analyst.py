@@ -15,6 +15,7 @@ reports, 11 sick, 6 dead, attack rate 17/80 = 21.25 %, case fatality 6/17
 = 35.29 %."""
 import csv
 import datetime
+import gzip
 import io
 import json
 import os
@@ -255,6 +256,12 @@ class Cache(unittest.TestCase):
             s = C.session('nat')
             before = week_row(s.data('weekly'), A.W(3))['reports']
             before51 = week_row(s.data('weekly', area='51'), A.W(3))['reports']
+            # kept gzipped: as such to a client that takes gzip, inflated to others
+            plain = s.get('weekly')
+            gz = s.request('GET', '/api/v1/data/weekly?', headers={'Accept-Encoding': 'gzip'})
+            self.assertEqual(gz.headers.getheader('Content-Encoding'), 'gzip')
+            self.assertIsNone(plain.headers.getheader('Content-Encoding'))
+            self.assertEqual(json.loads(gzip.decompress(gz.body)), plain.json())
             C.pg.psql(A.case_sql('cached1', '5101011001', 'U', A.W(3),
                                  [{'species': 'SP', 'sick': 2, 'dead': 0}], signs=['KBG']))
             t0 = time.time()
