@@ -127,6 +127,12 @@ ALTER TABLE report.priority_event ALTER COLUMN week SET NOT NULL;
 CREATE INDEX priority_event_district_week ON report.priority_event (district, week);
 -- the page's order: open first, newest first, stopping at its limit
 CREATE INDEX priority_event_open_date ON report.priority_event (open DESC, event_date DESC);
+-- what the recomputation reads: a district-week's P reports (the index
+-- of 011 on their date alone made a generic plan read every P report for
+-- each key)
+DROP INDEX case_report_priority;
+CREATE INDEX case_report_priority_district_week ON case_report (left(village, 4), event_date)
+    WHERE kind = 'P';
 
 CREATE FUNCTION report.recompute_prio(ds text[], ws date[]) RETURNS void
 LANGUAGE sql AS $$
