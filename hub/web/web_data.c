@@ -257,6 +257,9 @@ const char *web_dataset_name(const struct web_dataset *d)
  * meanwhile wait for it (up to CACHE_WAIT_MS) and take its answer instead
  * of all querying at once. When it has none to give (an error, an answer
  * too big to keep) they query themselves, one of them filling again.
+ * While a key that has an answer is filled again (its ttl has passed),
+ * the others get that answer (up to CACHE_STALE_MS older than ttl) rather
+ * than wait: only the request that refreshes a page waits for its query.
  *
  * Answers are kept gzipped (level 1, once per fill): a client that accepts
  * gzip gets the kept bytes as they are (a year's epi table by province,
@@ -264,8 +267,10 @@ const char *web_dataset_name(const struct web_dataset *d)
  * other the answer inflated again. */
 #define CACHE_SLOTS    64
 #define CACHE_RAW_MAX  (64u << 20)      /* an answer longer than this is not kept */
-#define CACHE_BODY_MAX (2u << 20)       /* nor one longer than this gzipped */
+#define CACHE_BODY_MAX (16u << 20)      /* nor one longer than this gzipped */
+#define CACHE_TOTAL    (64u << 20)      /* the kept answers, gzipped, together */
 #define CACHE_WAIT_MS  30000
+#define CACHE_STALE_MS 30000            /* how long past ttl an answer may stand in */
 
 static struct cache_ent {
     char     key[200];
@@ -275,6 +280,7 @@ static struct cache_ent {
     int      filling;               /* a request is querying for this key */
     int      big;                   /* its answer was too big to keep: nobody waits */
 } cache[CACHE_SLOTS];
+static size_t cache_bytes;         /* the bodies' lengths, under cache_mu */
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cache_cv = PTHREAD_COND_INITIALIZER;
 
@@ -312,7 +318,8 @@ static char *cache_get(const char *key, unsigned ttl, size_t *len, int *fill)
         e = cache_find(key);
         if (e && e->big && now - e->at < ttl)
             goto out;               /* query, as each of the others does */
-        if (e && e->body && now - e->at < ttl) {
+        if (e && e->body && (now - e->at < ttl ||
+                             (e->filling && now - e->at < ttl + CACHE_STALE_MS))) {
             p = malloc(e->len + 1);
             if (p) {
                 memcpy(p, e->body, e->len);
@@ -321,7 +328,7 @@ static char *cache_get(const char *key, unsigned ttl, size_t *len, int *fill)
             goto out;
         }
         if (!e || !e->filling)
-            break;
+            break;                  /* nobody fills it: this request does */
         if (pthread_cond_timedwait(&cache_cv, &cache_mu, &until) == ETIMEDOUT)
             goto out;               /* query without filling */
     }
@@ -337,10 +344,13 @@ static char *cache_get(const char *key, unsigned ttl, size_t *len, int *fill)
         e = e ? e : old;
     }
     if (e) {
-        free(e->body);
-        e->body = NULL;
+        if (strcmp(e->key, key) != 0) {     /* another key's slot: its answer goes */
+            cache_bytes -= e->body ? e->len : 0;
+            free(e->body);
+            e->body = NULL;
+            snprintf(e->key, sizeof(e->key), "%s", key);
+        }
         e->big = 0;
-        snprintf(e->key, sizeof(e->key), "%s", key);
         e->filling = 1;
         *fill = 1;
     }
@@ -360,10 +370,30 @@ static void cache_put(const char *key, char *body, size_t len, int big)
     e = cache_find(key);
     if (e && e->filling) {
         e->filling = 0;
+        cache_bytes -= e->body ? e->len : 0;
+        free(e->body);                  /* the answer it replaces */
+        e->body = NULL;
+        /* within the total: the oldest others go first */
+        while (body && cache_bytes + len > CACHE_TOTAL) {
+            struct cache_ent *old = NULL;
+            for (int i = 0; i < CACHE_SLOTS; i++)
+                if (cache[i].body && &cache[i] != e && (!old || cache[i].at < old->at))
+                    old = &cache[i];
+            if (!old)
+                break;
+            cache_bytes -= old->len;
+            free(old->body);
+            old->body = NULL;
+        }
+        if (body && cache_bytes + len > CACHE_TOTAL) {
+            free(body);
+            body = NULL;
+        }
         e->big = !body && big;
         e->body = body;
         e->len = len;
         e->at = uv_hrtime() / 1000000;
+        cache_bytes += body ? len : 0;
         body = NULL;
     }
     pthread_cond_broadcast(&cache_cv);
@@ -379,6 +409,7 @@ void web_cache_free(void)
         cache[i].body = NULL;
         cache[i].filling = cache[i].big = 0;
     }
+    cache_bytes = 0;
     pthread_mutex_unlock(&cache_mu);
 }
 

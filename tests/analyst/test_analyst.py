@@ -230,6 +230,7 @@ class Cache(unittest.TestCase):
                                      ' MODE; SELECT pg_sleep(3); COMMIT'],
                                     stdout=subprocess.DEVNULL)
             time.sleep(1)
+            C.pg.psql('SELECT pg_current_xact_id()')  # a commit flushes the lock's WAL
             C.sync_replica()
             queried = C.log().count('web: weekly: ')
             got = [None] * len(sessions)
@@ -245,6 +246,41 @@ class Cache(unittest.TestCase):
             self.assertTrue(all(g == got[0] for g in got) and len(got[0]) >= 30)
             self.assertEqual(C.log().count('web: weekly: ') - queried, 1, C.log()[-3000:])
         finally:
+            C.stop_web()
+            C.start_web(upkeep=True)
+
+    def test_a_page_being_refreshed_answers_from_its_last_answer(self):
+        """Past its ttl, one request queries again; the others meanwhile get
+        the last answer at once instead of waiting for that query."""
+        week = ("CREATE OR REPLACE FUNCTION report.week(d date) RETURNS date LANGUAGE %s"
+                " IMMUTABLE STRICT PARALLEL SAFE AS $$ %s $$")
+        C.stop_web()
+        try:
+            C.start_web(upkeep=False, extra=['--cache-seconds', '1'])
+            s, s2 = C.session('nat'), C.session('nat')
+            q = {'from': A.W(40).isoformat()}
+            first = s.data('weekly', **q)
+            time.sleep(1.2)
+            # the page's query made slow (on the primary, so on the standby)
+            C.pg.psql(week % ('plpgsql', 'BEGIN PERFORM pg_sleep(0.5);'
+                              ' RETURN d - (extract(isodow FROM d)::int - 1); END'))
+            C.sync_replica()
+            took = []
+
+            def refresh():
+                t = time.time()
+                s.data('weekly', **q)
+                took.append(time.time() - t)
+            refresher = threading.Thread(target=refresh)
+            refresher.start()
+            time.sleep(0.3)             # it queries, slowly
+            t0 = time.time()
+            self.assertEqual(s2.data('weekly', **q), first)
+            self.assertLess(time.time() - t0, 0.5)
+            refresher.join()
+            self.assertGreater(took[0], 1.0)        # it waited for its query
+        finally:
+            C.pg.psql(week % ('sql', 'SELECT d - (extract(isodow FROM d)::int - 1)'))
             C.stop_web()
             C.start_web(upkeep=True)
 

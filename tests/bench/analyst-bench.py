@@ -303,8 +303,9 @@ def cmd_run(a, web, hub):
             series = lambda *x: None  # noqa: E731
         series('weekly_national_year', 'weekly table (national, 1 year)',
                '/api/v1/data/weekly?' + year[1:])
-        series('epi_year_by_district', 'epi table (1 year, 514 districts)',
-               '/api/v1/data/epi?by=district&code=*' + year)
+        if not a.skip_district_table:
+            series('epi_year_by_district', 'epi table (1 year, 514 districts)',
+                   '/api/v1/data/epi?by=district&code=*' + year)
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
         for name in [p for p in a.pages.split(',') if p]:
@@ -437,6 +438,8 @@ def main():
     ap.add_argument('--cache-seconds', type=int, default=5, help="sikhnas-web's answer cache")
     ap.add_argument('--skip-tables', action='store_true', help='no epi table series')
     ap.add_argument('--skip-export', action='store_true')
+    ap.add_argument('--skip-district-table', action='store_true',
+                    help='no series of the epi table by district (35 MB answers)')
     ap.add_argument('--no-gzip', dest='gzip', action='store_false',
                     help='wrk without Accept-Encoding: gzip')
     a = ap.parse_args()
