@@ -56,6 +56,11 @@ static const struct cfg_opt cfg_opts[] = {
       "web: how long a login lasts (seconds)" },
     { "web.response_target_h", CFG_UINT,  CFG_AT(web_response_target_h), "24", 1, 720,
       "web: the district's target for answering a priority (P) case, in hours; older ones show red" },
+    { "web.tls_cert_file",     CFG_PATH,  CFG_AT(web_tls_cert_file), "", 0, 0,
+      "web: PEM certificate chain to serve the pages over HTTPS (a tablet's offline app needs "
+      "it); empty: plain HTTP. Read at start" },
+    { "web.tls_key_file",      CFG_PATH,  CFG_AT(web_tls_key_file), "", 0, 0,
+      "web: the PEM private key of web.tls_cert_file" },
     { "sync.hub_url",          CFG_PATH,  CFG_AT(sync_hub_url),    "",      0, 0,
       "https://HOST:PORT of sikhnas-hub (--hub overrides; else the last one used)" },
     { "sync.ca_file",          CFG_PATH,  CFG_AT(sync_ca_file),    "",      0, 0,

@@ -23,6 +23,8 @@ struct node_config {
     unsigned web_first_request_s; /* web: a new connection's wait for its first request */
     unsigned web_session_ttl_s;   /* web: how long a login lasts */
     unsigned web_response_target_h; /* web: hours to answer a P case (work queue) */
+    char web_tls_cert_file[1024]; /* web: HTTPS certificate chain (PEM); "": plain HTTP */
+    char web_tls_key_file[1024];  /* web: its private key (PEM) */
     char sync_hub_url[512];       /* https://HOST:PORT of sikhnas-hub */
     char sync_ca_file[1024];      /* CAs that sign the hub's certificate */
     unsigned sync_interval_s;     /* the daemon's sync period */

@@ -29,10 +29,12 @@ enum outbox_state {
     " (SELECT o.error FROM outbox_named o WHERE o.row_id = " t ".id" \
     " AND o.state_name = 'refused' ORDER BY o.seq DESC LIMIT 1) AS sync_error"
 
-/* Counts of the outbox rows in each state (the dashboard and `status`). */
+/* Counts of the outbox rows in each state (the dashboard and `status`),
+ * kept by triggers in outbox_count (schema/node/009_case_week.sql) so that
+ * no caller counts the whole outbox. */
 #define OUTBOX_COUNT_QUEUED_SQL \
-    "SELECT count(*) FROM outbox_named WHERE state_name = 'queued'"
+    "SELECT coalesce((SELECT n FROM outbox_count WHERE state = 0), 0)"
 #define OUTBOX_COUNT_REFUSED_SQL \
-    "SELECT count(*) FROM outbox_named WHERE state_name = 'refused'"
+    "SELECT coalesce((SELECT n FROM outbox_count WHERE state = 2), 0)"
 
 #endif

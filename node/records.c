@@ -179,6 +179,54 @@ out:
     return r;
 }
 
+int case_report_correct(struct store *s, const char *id, const struct case_report_in *in)
+{
+    static const char sql[] =
+        "UPDATE case_report SET hlc = ?2, updated_at = ?3, kind = ?4, village = ?5,"
+        " syndrome = ?6, signs = ?7, animals = ?8, ddx = ?9, event_date = ?10, note = ?11,"
+        " geom = CASE WHEN ?12 IS NULL THEN NULL ELSE sk_point(?12, ?13) END"
+        " WHERE id = ?1 AND deleted = 0";
+    sqlite3_stmt *st = store_stmt(s, sql);
+    char *signs = json_text(codes_json(in->signs, in->n_signs));
+    char *ddx = json_text(codes_json(in->ddx, in->n_ddx));
+    char *animals = json_text(animals_json(in->animals, in->n_animals));
+    char now[32], kind[2] = { in->kind, 0 };
+    int r;
+
+    if (!st || !signs || !ddx || !animals) {
+        r = st ? -ENOMEM : -EIO;
+        goto out;
+    }
+    r = clock_flag(s, "case_report", id);
+    if (r < 0)
+        goto out;
+    store_now_iso(now);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)store_hlc_tick(s));
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, kind, 1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, in->village, -1, SQLITE_STATIC);
+    if (in->kind == 'P')
+        sqlite3_bind_text(st, 6, in->syndrome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, signs, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, animals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, ddx, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, in->event_date, -1, SQLITE_STATIC);
+    bind_opt(st, 11, in->note);
+    if (in->has_point) {
+        sqlite3_bind_double(st, 12, in->lon);
+        sqlite3_bind_double(st, 13, in->lat);
+    }
+    r = step_done(s, st, "case report");
+    if (r == 0 && sqlite3_changes(store_db(s)) == 0)
+        r = -ENOENT;
+out:
+    free(signs);
+    free(ddx);
+    free(animals);
+    return r;
+}
+
 int officer_insert(struct store *s, const struct officer_in *in, char id_out[UUID_STR_LEN])
 {
     sqlite3_stmt *st = store_stmt(s,

@@ -14,6 +14,13 @@
 int case_report_insert(struct store *s, const struct case_report_in *in,
                        char id_out[UUID_STR_LEN], char ref_out[16]);
 
+/* Writes a corrected version of live case report id over the old one (a
+ * change the hub refused, corrected by an officer): in's fields, a new hlc
+ * and updated_at; its reference, reporter and creation stay. The capture
+ * trigger queues the new version. 0, -ENOENT when id is no live case
+ * report, or -errno. Call between store_begin/commit. */
+int case_report_correct(struct store *s, const char *id, const struct case_report_in *in);
+
 struct officer_in {
     char name[V_NAME_MAX + 1];
     char role[16];

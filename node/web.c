@@ -39,7 +39,7 @@ static const struct route routes[] = {
     { R_POST,  "/api/v1/login",     -1,        NULL, web_api_login,  -1, 0 },
     { R_POST_EMPTY, "/api/v1/logout", PERM_READ, web_api_logout, NULL, -1, 0 },
     { R_GET,  "/api/v1/session",    PERM_READ, web_api_session,   NULL, -1, 0 },
-    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1, 0 },
+    { R_GET,  "/api/v1/codes",      PERM_READ, web_api_codes,     NULL, -1, 1 },
     { R_GET,  "/api/v1/areas",      PERM_READ, web_api_areas,     NULL, -1, 0 },
     { R_GET,  "/api/v1/dashboard",  PERM_READ, web_api_dashboard, NULL, -1, 1 },
     { R_GET,  "/api/v1/map",        PERM_READ, web_api_map,       NULL, -1, 1 },
@@ -47,6 +47,7 @@ static const struct route routes[] = {
     { R_GET,  "/api/v1/queues",     PERM_READ, web_api_queues,    NULL, -1, 1 },
     { R_GET,  "/api/v1/trends",     PERM_READ, web_api_trends,    NULL, -1, 1 },
     { R_POST, "/api/v1/resend",     PERM_ENTRY, NULL, web_api_resend, -1, 0 },
+    { R_POST, "/api/v1/correct",    PERM_ENTRY, NULL, web_api_correct, -1, 0 },
     { R_GET,  "/api/v1/officers",   PERM_ENTRY, web_api_officers, NULL, -1, 1 },
     { R_POST, "/api/v1/officers",   PERM_ENTRY, NULL, web_api_officer_add, -1, 0 },
     { R_POST, "/api/v1/officers/update", PERM_ENTRY, NULL, web_api_officer_update, -1, 0 },
@@ -395,6 +396,9 @@ static int web_start(struct daemon *d)
     if (hostport_parse(d->listen, host, sizeof(host), &port) < 0)
         return log_errno(LOG_ERR, -EINVAL, "web: --listen '%s': give HOST:PORT, e.g. "
                          "127.0.0.1:8080 or 0.0.0.0:80", d->listen);
+    if (!cfg->web_tls_cert_file[0] != !cfg->web_tls_key_file[0])
+        return log_errno(LOG_ERR, -EINVAL, "web: HTTPS needs both web.tls_cert_file and "
+                         "web.tls_key_file");
     w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
@@ -402,6 +406,11 @@ static int web_start(struct daemon *d)
     w->session_ttl = d->cfg->web_session_ttl_s;
     hc.host = host;
     hc.port = port;
+    if (cfg->web_tls_cert_file[0]) {
+        hc.cert_file = cfg->web_tls_cert_file;
+        hc.key_file = cfg->web_tls_key_file;
+        w->secure = 1;
+    }
     hc.arg = w;
     r = throttle_new(&w->throttle);
     if (r == 0)
@@ -414,7 +423,8 @@ static int web_start(struct daemon *d)
     web_commit_start(w);
     w->refs = 1;
     d->web = w;
-    log_notice("listening on http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+    log_notice("listening on %s://%s%s%s:%d", w->secure ? "https" : "http",
+               strchr(host, ':') ? "[" : "", host,
                strchr(host, ':') ? "]" : "", http_server_port(w->srv));
     return 0;
 }

@@ -78,16 +78,21 @@ static unsigned char *gzip_fast(const char *text, size_t len, size_t *out_len)
 void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra)
 {
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
-    unsigned char *gz = NULL;
-    char headers[512];
-    size_t len, gz_len = 0;
 
     cJSON_Delete(o);
+    web_send_text(q, status, text, text ? strlen(text) : 0, extra);
+}
+
+void web_send_text(struct wreq *q, int status, char *text, size_t len, const char *extra)
+{
+    unsigned char *gz = NULL;
+    char headers[512];
+    size_t gz_len = 0;
+
     if (!text) {
         web_send_body(q, 500, "application/json", NULL, "{\"error\":{\"code\":\"nomem\"}}", 26);
         return;
     }
-    len = strlen(text);
     /* a long answer (a map, a list) goes gzip-compressed to a browser that takes it */
     if (len > WEB_GZIP_FROM && len < (size_t)1 << 30 && web_takes_gzip(q))
         gz = gzip_fast(text, len, &gz_len);

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "access.h"
 #include "http_server.h"
 #include "log.h"
 #include "outbox.h"
+#include "records.h"
 #include "store.h"
 #include "tz.h"
 #include "web_int.h"
@@ -261,5 +263,74 @@ void web_api_resend(struct wreq *q, cJSON *doc)
     log_notice("web: %s sent %s again after the hub refused it", q->who.phone, row);
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "queued", n);
+    web_send_json(q, 200, o, NULL);
+}
+
+/* ------------------------------------------------------------------ correct */
+
+/* POST /api/v1/correct {"row_id": ID, "record": {...}}: a case report the
+ * hub refused, corrected. The record goes through the validator and
+ * access_check() as a new one would (every refusal at once, 422 or 403),
+ * then, in one transaction, becomes the report's new version (records.h
+ * case_report_correct: the capture trigger queues it) and the refusal is
+ * dropped. 200 {"queued": 1, "ref"}; 404 when the record has no refused
+ * change or is not a case report. */
+void web_api_correct(struct wreq *q, cJSON *doc)
+{
+    struct store *s = q->w->d->store;
+    const char *row = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "row_id"));
+    cJSON *rec = cJSON_GetObjectItem(doc, "record"), *o;
+    struct case_report_in in;
+    struct verr e, errs[VERR_ALL_MAX];
+    struct actor a;
+    char ref[16] = "";
+    const struct store_col col = { ref, sizeof(ref) };
+    int r;
+
+    if (!row || !row[0] || strlen(row) >= UUID_STR_LEN || !cJSON_IsObject(rec)) {
+        web_send_error(q, 422, "required", "row_id dan record wajib diisi.",
+                       "row_id and record are required.", NULL);
+        return;
+    }
+    r = store_get(s, "SELECT c.ref FROM outbox o JOIN case_report c ON c.id = o.row_id"
+                     " WHERE o.row_id = ?1 AND o.tbl = 'case_report' AND o.state = "
+                     OUTBOX_REFUSED_LIT " AND c.deleted = 0 LIMIT 1", row, &col, 1);
+    if (r == -ENOENT) {
+        web_send_error(q, 404, "not_found", "Tidak ada laporan kasus yang ditolak untuk diperbaiki.",
+                       "No refused case report to correct.", NULL);
+        return;
+    }
+    memset(&in, 0, sizeof(in));
+    actor_officer(&a, q->who.role, q->who.phone, q->who.village);
+    if (r == 0)
+        r = validate_record_json_all(q->w->d->validator, REC_CASE, rec, &in, errs, VERR_ALL_MAX);
+    if (r > 0) {
+        web_send_verrs(q, errs, r);
+        return;
+    }
+    if (r == 0)
+        r = access_check(&a, REC_CASE, &in, &e);
+    if (r == -EACCES) {
+        web_send_verr(q, &e);
+        return;
+    }
+    if (r == 0) {
+        r = store_begin(s);
+        if (r == 0) {
+            r = case_report_correct(s, row, &in);
+            if (r == 0)
+                r = store_run_text(s, "DELETE FROM outbox WHERE row_id = ?1 AND state = "
+                                      OUTBOX_REFUSED_LIT, row);
+            r = store_end(s, r);
+        }
+    }
+    if (r < 0) {
+        web_send_store_error(q, r);
+        return;
+    }
+    log_notice("web: %s corrected %s (%s) after the hub refused it", q->who.phone, ref, row);
+    o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "queued", 1);
+    cJSON_AddStringToObject(o, "ref", ref);
     web_send_json(q, 200, o, NULL);
 }

@@ -48,8 +48,8 @@ struct web {
     struct throttle *throttle;  /* failed logins per (phone, address) and address */
     int stopping;
     unsigned session_ttl;
+    int secure;                 /* served over HTTPS: the session cookie is Secure */
     struct web_cached *cache;   /* answers of the counting reads, by path (web_cache.c) */
-    struct trends_job *trends_job;  /* the trends being counted (web_trend.c); NULL: none */
 };
 
 /* One kept answer: valid while the store is as it was (its data_version
@@ -65,7 +65,6 @@ struct web_cached {
 };
 
 struct wreq;
-struct trends_job;
 
 enum route_kind {
     R_GET,                      /* GET or HEAD */
@@ -117,6 +116,9 @@ int web_cache_stamp(struct web *w, int64_t *dv, int64_t *ch);
  * the store's failures (503 busy, 500 store). */
 #define WEB_GZIP_FROM 4096     /* bytes of JSON from which it goes gzip-compressed */
 void web_send_json(struct wreq *q, int status, cJSON *o, const char *extra);
+/* The same for JSON already written: text (len bytes, NUL-terminated,
+ * malloc'd) is consumed; NULL answers 500 (out of memory). */
+void web_send_text(struct wreq *q, int status, char *text, size_t len, const char *extra);
 /* 1 when the request's Accept-Encoding takes gzip (named, not q=0). */
 int web_takes_gzip(struct wreq *q);
 void web_send_body(struct wreq *q, int status, const char *ctype, const char *extra,
@@ -153,6 +155,7 @@ void web_api_case(struct wreq *q);                    /* GET /api/v1/case?ref= *
 void web_api_queues(struct wreq *q);                  /* GET /api/v1/queues */
 void web_api_trends(struct wreq *q);                  /* GET /api/v1/trends (web_trend.c) */
 void web_api_resend(struct wreq *q, cJSON *doc);      /* POST /api/v1/resend */
+void web_api_correct(struct wreq *q, cJSON *doc);     /* POST /api/v1/correct */
 
 /* The officers (web_officers.c): the list with each one's last SMS; add;
  * edit or deactivate; set a new web password (KDF on the thread pool). */

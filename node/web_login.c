@@ -82,7 +82,8 @@ static void login_done(uv_work_t *req, int status)
     } else {
         log_info("web: %s logged in (%s) from %s", q.who.phone, q.who.role, j->addr);
         snprintf(cookie, sizeof(cookie), "Set-Cookie: sid=%s; Path=/; HttpOnly; "
-                 "SameSite=Strict; Max-Age=%u\r\n", token, w->session_ttl);
+                 "SameSite=Strict;%s Max-Age=%u\r\n", token, w->secure ? " Secure;" : "",
+                 w->session_ttl);
         web_send_json(&q, 200, web_who_json(w, &q.who), cookie);
     }
     memset(token, 0, sizeof(token));

@@ -8,14 +8,17 @@
  * counted ("unplaced"). The kecamatan with a point come along ("areas")
  * as labels for a map without tiles. ?days= (1-3660, default 90) bounds
  * the event dates; the newest MAP_MAX are sent ("truncated" when there
- * were more: a page stays within a board's budget). */
+ * were more: a page stays within a board's budget). The features are
+ * written as text while the rows are read: no tree of them in memory. */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "http_server.h"
 #include "store.h"
+#include "strbuf.h"
 #include "web_int.h"
 
 #define MAP_MAX 1500
@@ -37,6 +40,66 @@ static int add_areas(struct wreq *q, cJSON *fc)
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* A number as cJSON prints it: the shortest of %.15g and %.17g that reads
+ * back exactly. */
+static void add_num(struct strbuf *b, double v)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%.15g", v);
+    if (strtod(num, NULL) != v)
+        snprintf(num, sizeof(num), "%.17g", v);
+    strbuf_str(b, num);
+}
+
+/* A property "key": text column i of st, or nothing when it is NULL. */
+static void add_prop(struct strbuf *b, sqlite3_stmt *st, const char *key, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return;
+    strbuf_fmt(b, ",\"%s\":", key);
+    strbuf_json(b, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* The features, written as text while the rows are read (no tree of 1,500
+ * objects in memory): 0 or the last sqlite3_step() code. */
+static int add_features(sqlite3_stmt *st, struct strbuf *b, int *unplaced, int *truncated)
+{
+    int rc, rows = 0, first = 1;
+
+    strbuf_str(b, "\"features\":[");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (++rows > MAP_MAX) {
+            *truncated = 1;
+            rc = SQLITE_DONE;               /* stopped at MAP_MAX */
+            break;
+        }
+        if (sqlite3_column_type(st, 10) == SQLITE_NULL) {
+            (*unplaced)++;
+            continue;
+        }
+        strbuf_str(b, first ? "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
+                              "\"coordinates\":[" : ",{\"type\":\"Feature\",\"geometry\":"
+                              "{\"type\":\"Point\",\"coordinates\":[");
+        first = 0;
+        add_num(b, sqlite3_column_double(st, 6));
+        strbuf_str(b, ",");
+        add_num(b, sqlite3_column_double(st, 7));
+        strbuf_str(b, "]},\"properties\":{\"ref\":");
+        strbuf_json_str(b, (const char *)sqlite3_column_text(st, 0));
+        add_prop(b, st, "kind", 1);
+        add_prop(b, st, "syndrome", 2);
+        add_prop(b, st, "event_date", 3);
+        add_prop(b, st, "village", 4);
+        add_prop(b, st, "village_name", 5);
+        add_prop(b, st, "placed", 10);
+        strbuf_str(b, "}}");
+    }
+    sqlite3_reset(st);
+    strbuf_str(b, "]");
+    return rc;
+}
+
 /* GeoJSON of this district's case reports, placed, newest first. */
 void web_api_map(struct wreq *q)
 {
@@ -53,57 +116,41 @@ void web_api_map(struct wreq *q)
         " LEFT JOIN area_point pk ON pk.code = substr(c.village, 1, 6)"
         " WHERE c.deleted = 0 AND c.event_date >= date('now', ?1)"
         " ORDER BY c.hlc DESC LIMIT " MAP_LIMIT_SQL);
-    cJSON *fc = cJSON_CreateObject(), *feats;
-    char days[8], mod[24];
-    int rc, n = 90, unplaced = 0, rows = 0;
+    struct strbuf b = { 0 };
+    cJSON *areas = cJSON_CreateObject();
+    char days[8], mod[24], *tail, *text = NULL;
+    size_t len = 0;
+    int rc, n = 90, unplaced = 0, truncated = 0;
 
     if (http_query_get(q->r->query, "days", days, sizeof(days)) > 0 && atoi(days) > 0)
         n = atoi(days) > 3660 ? 3660 : atoi(days);
     snprintf(mod, sizeof(mod), "-%d days", n);
-    cJSON_AddStringToObject(fc, "type", "FeatureCollection");
-    feats = cJSON_AddArrayToObject(fc, "features");
     if (!st) {
-        cJSON_Delete(fc);
+        cJSON_Delete(areas);
         web_send_store_error(q, -EIO);
         return;
     }
     sqlite3_bind_text(st, 1, mod, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *f, *g, *p;
-        if (++rows > MAP_MAX) {
-            cJSON_AddTrueToObject(fc, "truncated");
-            break;
-        }
-        if (sqlite3_column_type(st, 10) == SQLITE_NULL) {
-            unplaced++;
-            continue;
-        }
-        f = cJSON_CreateObject();
-        double xy[2] = { sqlite3_column_double(st, 6), sqlite3_column_double(st, 7) };
-        cJSON_AddStringToObject(f, "type", "Feature");
-        g = cJSON_AddObjectToObject(f, "geometry");
-        cJSON_AddStringToObject(g, "type", "Point");
-        cJSON_AddItemToObject(g, "coordinates", cJSON_CreateDoubleArray(xy, 2));
-        p = cJSON_AddObjectToObject(f, "properties");
-        cJSON_AddStringToObject(p, "ref", (const char *)sqlite3_column_text(st, 0));
-        cJSON_AddStringToObject(p, "kind", (const char *)sqlite3_column_text(st, 1));
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-            cJSON_AddStringToObject(p, "syndrome", (const char *)sqlite3_column_text(st, 2));
-        cJSON_AddStringToObject(p, "event_date", (const char *)sqlite3_column_text(st, 3));
-        cJSON_AddStringToObject(p, "village", (const char *)sqlite3_column_text(st, 4));
-        if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-            cJSON_AddStringToObject(p, "village_name", (const char *)sqlite3_column_text(st, 5));
-        cJSON_AddStringToObject(p, "placed", (const char *)sqlite3_column_text(st, 10));
-        cJSON_AddItemToArray(feats, f);
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        rc = SQLITE_DONE;                   /* stopped at MAP_MAX */
-    cJSON_AddNumberToObject(fc, "unplaced", unplaced);
-    if (rc != SQLITE_DONE || add_areas(q, fc) < 0) {
-        cJSON_Delete(fc);
+    strbuf_str(&b, "{\"type\":\"FeatureCollection\",");
+    rc = add_features(st, &b, &unplaced, &truncated);
+    if (rc != SQLITE_DONE || add_areas(q, areas) < 0) {
+        cJSON_Delete(areas);
+        strbuf_free(&b);
         web_send_store_error(q, rc != SQLITE_DONE ? store_error(q->w->d->store, rc) : -EIO);
         return;
     }
-    web_send_json(q, 200, fc, NULL);
+    if (truncated)
+        strbuf_str(&b, ",\"truncated\":true");
+    strbuf_fmt(&b, ",\"unplaced\":%d,\"areas\":", unplaced);
+    tail = cJSON_PrintUnformatted(cJSON_GetObjectItem(areas, "areas"));
+    cJSON_Delete(areas);
+    if (tail) {
+        strbuf_str(&b, tail);
+        strbuf_str(&b, "}");
+        free(tail);
+        len = b.len;
+        text = strbuf_take(&b);         /* NULL when an append failed */
+    }
+    strbuf_free(&b);
+    web_send_text(q, text ? 200 : 500, text, len, NULL);
 }

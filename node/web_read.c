@@ -259,7 +259,9 @@ void web_api_dashboard(struct wreq *q)
     add_week(s, o);
     add_count(q, o, "outbox", OUTBOX_COUNT_QUEUED_SQL);
     add_count(q, o, "rejected", OUTBOX_COUNT_REFUSED_SQL);
-    add_count(q, o, "reports_total", "SELECT count(*) FROM case_report WHERE deleted = 0");
+    /* the live reports, from the counts kept per week (schema/node/009) */
+    add_count(q, o, "reports_total",
+              "SELECT coalesce(sum(n), 0) FROM case_week WHERE dim = 'kind'");
     (void) store_meta_get(s, "last_sync_ok", ok, sizeof(ok));
     (void) store_meta_get(s, "last_error_at", err_at, sizeof(err_at));
     (void) store_meta_get(s, "last_error", err, sizeof(err));

@@ -5,10 +5,10 @@
  * curves), by kecamatan (this week, the 4 weeks before, all 12), and the
  * villages that usually report (case reports in 3 or more of the 8 weeks
  * before this one) but have reported nothing this week, and this week's
- * priority cases with their response and outcome, counted on the thread
- * pool with a read connection of its own (below); the answer is kept until
- * the store changes (web_cache.c). Each list reads
- * the reports of the 12 weeks once, by the event_date index. */
+ * priority cases with their response and outcome; the answer is kept until
+ * the store changes (web_cache.c). The counts come from case_week (schema/
+ * node/009_case_week.sql), kept by triggers as reports are written, so
+ * the answer costs a few thousand small rows however large the store. */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include "http_server.h"
-#include "nodeconf.h"
 #include "store.h"
 #include "tz.h"
 #include "web_int.h"
@@ -29,21 +28,16 @@
 /* The Monday of a date's week, as SQL of the date expression d. */
 #define MONDAY(d) "date(" d ", '-6 days', 'weekday 1')"
 
+/* The epi curves: (week, code, n) rows of case_week (schema/node/009). */
+#define CURVE_SQL(dim) \
+    "SELECT week, code, n FROM case_week WHERE dim = '" dim "' AND week >= ?1 AND n > 0"
+
 static const struct {
     const char *key, *sql;
 } curves[] = {
-    { "by_species",
-      "SELECT " MONDAY("c.event_date") " AS week, json_extract(j.value, '$.species') AS code,"
-      " count(*) AS n FROM case_report c, json_each(c.animals) j"
-      " WHERE c.deleted = 0 AND c.event_date >= ?1 GROUP BY 1, 2" },
-    { "by_syndrome",
-      "SELECT " MONDAY("c.event_date") " AS week, c.syndrome AS code, count(*) AS n"
-      " FROM case_report c WHERE c.deleted = 0 AND c.kind = 'P' AND c.event_date >= ?1"
-      " GROUP BY 1, 2" },
-    { "by_sign",
-      "SELECT " MONDAY("c.event_date") " AS week, j.value AS code, count(*) AS n"
-      " FROM case_report c, json_each(c.signs) j"
-      " WHERE c.deleted = 0 AND c.kind = 'U' AND c.event_date >= ?1 GROUP BY 1, 2" },
+    { "by_species", CURVE_SQL("species") },
+    { "by_syndrome", CURVE_SQL("syndrome") },
+    { "by_sign", CURVE_SQL("sign") },
 };
 
 /* Adds under key one series per code, {code, counts: [TREND_WEEKS]}, from
@@ -121,29 +115,35 @@ static int get_text(sqlite3 *db, const char *sql, const char *arg, char *out, si
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
+/* A count of case_week's rows w of this week (?1), of the 4 weeks before */
+#define THIS_WEEK "sum(CASE WHEN w.week >= ?1 THEN w.n ELSE 0 END)"
+#define PREV4 "sum(CASE WHEN w.week < ?1 AND w.week >= date(?1, '-28 days') THEN w.n ELSE 0 END)"
+
 #define KECAMATAN_SQL \
     "SELECT k.code, k.name, t.this_week, t.prev4, t.weeks12 FROM" \
-    " (SELECT substr(c.village, 1, 6) AS kec, sum(c.event_date >= ?1) AS this_week," \
-    "  sum(c.event_date < ?1 AND c.event_date >= date(?1, '-28 days')) AS prev4," \
-    "  count(*) AS weeks12 FROM case_report c WHERE c.deleted = 0 AND c.event_date >= ?2" \
-    "  GROUP BY 1) t LEFT JOIN area k ON k.code = t.kec ORDER BY t.this_week DESC, t.weeks12 DESC"
+    " (SELECT substr(w.code, 1, 6) AS kec, " THIS_WEEK " AS this_week, " PREV4 " AS prev4," \
+    "  sum(w.n) AS weeks12 FROM case_week w WHERE w.dim = 'village' AND w.week >= ?2" \
+    "  GROUP BY 1 HAVING weeks12 > 0) t" \
+    " LEFT JOIN area k ON k.code = t.kec ORDER BY t.this_week DESC, t.weeks12 DESC"
 
+/* the villages with reports in SILENT_MIN_WEEKS of the 8 weeks before this
+ * one and none this week, with their last report */
 #define SILENT_SQL \
     "SELECT t.village, a.name, k.name AS kecamatan_name, t.weeks_reported, t.last_report FROM" \
-    " (SELECT c.village, count(DISTINCT CASE WHEN c.event_date < ?1 THEN " MONDAY("c.event_date") \
-    "  END) AS weeks_reported, max(c.event_date) AS last_report," \
-    "  sum(c.event_date >= ?1) AS this_week FROM case_report c" \
-    "  WHERE c.deleted = 0 AND c.event_date >= date(?1, '-56 days') GROUP BY 1) t" \
+    " (SELECT w.code AS village, sum(w.week < ?1 AND w.n > 0) AS weeks_reported," \
+    "  max(CASE WHEN w.n > 0 THEN w.last END) AS last_report, " THIS_WEEK " AS this_week" \
+    "  FROM case_week w WHERE w.dim = 'village' AND w.week >= date(?1, '-56 days')" \
+    "  GROUP BY 1) t" \
     " LEFT JOIN area a ON a.code = t.village LEFT JOIN area k ON k.code = a.parent_code" \
     " WHERE t.this_week = 0 AND t.weeks_reported >= 3" \
     " ORDER BY t.weeks_reported DESC, t.last_report LIMIT 100"
 
 #define TOTALS_SQL \
-    "SELECT sum(c.event_date >= ?1) AS this_week," \
-    " sum(c.event_date < ?1 AND c.event_date >= date(?1, '-7 days')) AS last_week," \
-    " round(sum(c.event_date < ?1 AND c.event_date >= date(?1, '-28 days')) / 4.0, 1)" \
-    " AS avg_prev4, sum(c.event_date >= ?1 AND c.kind = 'P') AS p_this_week," \
-    " count(*) AS weeks12 FROM case_report c WHERE c.deleted = 0 AND c.event_date >= ?2"
+    "SELECT " THIS_WEEK " AS this_week," \
+    " sum(CASE WHEN w.week < ?1 AND w.week >= date(?1, '-7 days') THEN w.n ELSE 0 END)" \
+    " AS last_week, round(" PREV4 " / 4.0, 1) AS avg_prev4," \
+    " sum(CASE WHEN w.week >= ?1 AND w.code = 'P' THEN w.n ELSE 0 END) AS p_this_week," \
+    " sum(w.n) AS weeks12 FROM case_week w WHERE w.dim = 'kind' AND w.week >= ?2"
 
 #define P_CASES_SQL \
     "SELECT c.ref, c.syndrome, c.village, a.name AS village_name, c.event_date," \
@@ -200,118 +200,19 @@ static cJSON *trends_make(sqlite3 *db, const char *district, int *r_out)
     return o;
 }
 
-/* ------------------------------------------------------------------ on the thread pool */
-
-/* Counting 12 weeks of a large store takes long (a second at 100,000
- * records on a busy board): it runs on libuv's thread pool with a read
- * connection of its own (WAL: it sees the store as it was when it began,
- * and writers go on), so the loop keeps answering everyone else. */
-struct trends_waiter {
-    struct trends_waiter *next;
-    struct http_conn *c;
-    const struct http_req *r;       /* valid until answered */
-    const char *lang;
-};
-
-struct trends_job {
-    uv_work_t req;
-    struct web *w;
-    struct trends_waiter *waiting;  /* every request this count answers */
-    char path[1024];
-    char district[8];
-    int64_t data_version, changes;  /* the store when the count began */
-    cJSON *out;
-    int rc;
-};
-
-static void trends_work(uv_work_t *req)
-{
-    struct trends_job *j = req->data;
-    sqlite3 *db = NULL;
-
-    j->rc = -EIO;
-    if (sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
-        SQLITE_OK) {
-        sqlite3_busy_timeout(db, 5000);
-        sqlite3_exec(db, "PRAGMA cache_size = -1024", NULL, NULL, NULL);
-        j->out = trends_make(db, j->district, &j->rc);
-    }
-    sqlite3_close(db);
-}
-
-static void trends_done(uv_work_t *req, int status)
-{
-    struct trends_job *j = req->data;
-    struct web *w = j->w;
-    struct trends_waiter *x, *next;
-    int64_t dv, ch;
-    /* kept only when nothing was written while it counted */
-    int keep = status == 0 && j->out && web_cache_stamp(w, &dv, &ch) == 0 &&
-               dv == j->data_version && ch == j->changes;
-
-    w->refs--;
-    w->trends_job = NULL;
-    for (x = j->waiting; x; x = next) {
-        struct wreq q = { .w = w, .c = x->c, .r = x->r, .lang = x->lang, .keep = keep };
-        cJSON *o = status == 0 && j->out ? cJSON_Duplicate(j->out, 1) : NULL;
-        next = x->next;
-        if (o)
-            web_send_json(&q, 200, o, NULL);
-        else
-            web_send_store_error(&q, status < 0 ? -EIO : j->rc < 0 ? j->rc : -ENOMEM);
-        keep = 0;
-        http_conn_unref(x->c);
-        free(x);
-    }
-    cJSON_Delete(j->out);
-    web_job_end(w, NULL, j);
-}
-
-/* Adds q to the requests job answers; 0 or -ENOMEM. */
-static int trends_wait(struct trends_job *j, struct wreq *q)
-{
-    struct trends_waiter *x = calloc(1, sizeof(*x));
-
-    if (!x)
-        return -ENOMEM;
-    x->c = q->c;
-    x->r = q->r;
-    x->lang = q->lang;
-    x->next = j->waiting;
-    j->waiting = x;
-    http_conn_ref(q->c);
-    return 0;
-}
-
-/* A count already running answers this request too: ten officers opening
- * the dashboard at once cost one count and one connection. */
+/* Counted on the loop thread: the counts come from case_week (a few
+ * thousand small rows) and this week's priority cases by the event_date
+ * index, so it costs milliseconds at 100,000 records; the answer is then
+ * kept until the store changes (web_cache.c). */
 void web_api_trends(struct wreq *q)
 {
-    struct web *w = q->w;
-    struct trends_job *j = w->trends_job;
+    struct store *s = q->w->d->store;
+    int r = 0;
+    cJSON *o = trends_make(store_db(s), store_district(s), &r);
 
-    if (j) {
-        if (trends_wait(j, q) < 0)
-            web_send_store_error(q, -ENOMEM);
+    if (!o) {
+        web_send_store_error(q, r < 0 ? r : -ENOMEM);
         return;
     }
-    j = calloc(1, sizeof(*j));
-    if (!j || web_cache_stamp(w, &j->data_version, &j->changes) < 0 || trends_wait(j, q) < 0) {
-        free(j);
-        web_send_store_error(q, -ENOMEM);
-        return;
-    }
-    j->w = w;
-    snprintf(j->path, sizeof(j->path), "%s", w->d->cfg->db_path);
-    snprintf(j->district, sizeof(j->district), "%s", store_district(w->d->store));
-    j->req.data = j;
-    if (uv_queue_work(w->d->loop, &j->req, trends_work, trends_done) < 0) {
-        http_conn_unref(q->c);
-        free(j->waiting);
-        free(j);
-        web_send_store_error(q, -EIO);
-        return;
-    }
-    w->trends_job = j;
-    w->refs++;
+    web_send_json(q, 200, o, NULL);
 }

@@ -125,6 +125,10 @@ const T = {
   record: ['Data', 'Record'],
   resend: ['Kirim ulang', 'Send again'],
   resent: ['Masuk antrian kirim lagi.', 'Queued to send again.'],
+  correct: ['Perbaiki', 'Correct'],
+  correct_title: ['Perbaiki laporan', 'Correct report'],
+  hub_reason: ['Ditolak pusat', 'Refused by the hub'],
+  corrected: ['Diperbaiki; masuk antrian kirim lagi.', 'Corrected; queued to send again.'],
   open_case: ['Buka kasus', 'Open case'],
   more: ['dan lainnya', 'and more'],
   case_title: ['Kasus', 'Case'],
@@ -473,6 +477,13 @@ function animalRows(counts) {
   const more = el('button', { type: 'button', class: 'secondary', text: t('add_animal'), onclick: add });
   return {
     node: el('div', {}, el('label', { text: t('animals') }), box, errSlot('animals'), more),
+    set(list) {               /* fills the rows from [{species, count...}] */
+      list.forEach((a, i) => {
+        if (i >= rows.length) add();
+        rows[i].sp.value = a.species || '';
+        for (const [c, n] of rows[i].inputs) n.value = a[c] === undefined ? '' : a[c];
+      });
+    },
     value() {
       return rows.filter(r => r.sp.value || r.inputs.some(([, n]) => n.value !== ''))
         .map(r => {
@@ -520,11 +531,13 @@ function flash(text) { sessionStorage.setItem('flash', text); }
 
 /* ------------------------------------------------------------------ case report */
 
-function showCase() {
+/* The case report form; fix (a refused report from GET /api/v1/case) opens
+ * it filled in, with the hub's reason at its field, to save a correction. */
+function showCase(fix) {
   const form = el('form', { class: 'card', id: 'case-form', novalidate: true });
   const kU = el('input', { type: 'radio', name: 'kind', value: 'U', id: 'kind-U' });
   const kP = el('input', { type: 'radio', name: 'kind', value: 'P', id: 'kind-P', checked: true });
-  const fixed = session.officer.role === 'reporter' ? session.officer.village : null;
+  const fixed = fix ? fix.village : session.officer.role === 'reporter' ? session.officer.village : null;
   const syndrome = codeSelect('syndrome', { name: 'syndrome' });
   const synBox = field('syndrome', t('syndrome'), syndrome);
   const signs = el('div', { class: 'checks', 'data-field': 'signs' },
@@ -547,7 +560,7 @@ function showCase() {
     });
   } });
   form.append(
-    el('h1', { text: t('new_case') }),
+    el('h1', { text: fix ? t('correct_title') + ' ' + fix.ref : t('new_case') }),
     el('div', { class: 'notice bad', role: 'alert' }),
     el('label', { text: t('kind') }),
     el('div', {}, el('label', { class: 'choice', for: 'kind-P' }, kP, t('kind_P')),
@@ -565,6 +578,15 @@ function showCase() {
     el('div', { class: 'actions' }, el('button', { class: 'primary', type: 'submit', text: t('save') })));
   lat.setAttribute('data-field', 'lat');
   lon.setAttribute('data-field', 'lon');
+  if (fix) {
+    (fix.kind === 'U' ? kU : kP).checked = true;
+    syndrome.value = fix.syndrome || '';
+    signs.querySelectorAll('input').forEach(x => { x.checked = (fix.signs || []).includes(x.value); });
+    animals.set(fix.animals || []);
+    date.value = fix.event_date;
+    if (fix.lat !== undefined) { lat.value = fix.lat; lon.value = fix.lon; }
+    note.value = fix.note || '';
+  }
   kindChanged();
   form.addEventListener('submit', e => {
     e.preventDefault();
@@ -581,14 +603,40 @@ function showCase() {
       if (lon.value !== '') body.lon = Number(lon.value);
     }
     if (note.value.trim()) body.note = note.value;
+    if (fix) {
+      if ((fix.ddx || []).length) body.ddx = fix.ddx;
+      submitForm(form, '/api/v1/correct', { row_id: fix.id, record: body }, () => {
+        flash(t('corrected'));
+        location.hash = caseHref(fix.ref);
+      });
+      return;
+    }
     submitForm(form, '/api/v1/reports', body, d => {
       flash(t('saved') + ' ' + d.ref + ' (' + t(d.sync) + ')');
       location.hash = caseHref(d.ref);
     });
   });
   clear(main).append(form);
+  if (fix && fix.sync_error) showError(form, { field: hubField(fix.sync_error),
+                                              message: t('hub_reason') + ': ' + fix.sync_error });
   const fl = sessionStorage.getItem('flash');
   if (fl) { main.prepend(el('div', { class: 'notice ok', role: 'status', id: 'flash', text: fl })); sessionStorage.removeItem('flash'); }
+}
+
+/* The form field a hub's refusal names ("unknown village ...", "unknown
+ * species code ..."), or '' (the reason then shows above the form). */
+function hubField(reason) {
+  const m = /\b(village|species|sign|syndrome|event_date|date)\b/.exec(reason || '');
+  return !m ? '' : { village: 'village', species: 'animals', sign: 'signs', syndrome: 'syndrome',
+                     event_date: 'event_date', date: 'event_date' }[m[1]];
+}
+
+/* The case form for correcting refused report ref (#case?fix=REF). */
+async function showCorrection(seq, ref) {
+  const r = await api('GET', '/api/v1/case?ref=' + encodeURIComponent(ref));
+  if (stale(seq)) return;
+  if (r.status !== 200) { clear(main).append(el('p', { class: 'notice bad', text: t('error') + ' ' + r.status })); return; }
+  showCase(r.data.report);
 }
 
 /* ------------------------------------------------------------------ other forms */
@@ -754,7 +802,9 @@ async function route() {
   document.getElementById('nav').hidden = window.innerWidth < 860;
   const perm = (PAGES.find(p => p[0] === page) || [null, 'read'])[1];
   if (!session.may[perm]) { clear(main).append(el('p', { class: 'notice bad', text: t('not_allowed') })); return; }
-  if (page === 'case') showCase();
+  const fixRef = new URLSearchParams((location.hash.split('?')[1]) || '').get('fix');
+  if (page === 'case' && fixRef) showCorrection(seq, fixRef);
+  else if (page === 'case') showCase();
   else if (FORMS[page]) showForm(page);
   else if (page === 'dashboard') showDashboard(seq);
   else if (page === 'map') showMap(seq);

@@ -73,9 +73,12 @@ async function showHome(seq) {
         if (s.status === 200) { flash(t('resent')); route(); }
         else { btn.disabled = false; alertText(s); }
       } }) : null;
+    /* a refused case report may be corrected in its form */
+    const fix = session.may.entry && x.tbl === 'case_report' && x.ref
+      ? el('a', { class: 'button secondary', href: '#case?fix=' + encodeURIComponent(x.ref), text: t('correct') }) : null;
     return el('tr', { 'data-row': x.row_id },
       el('td', {}, x.ref ? caseLink(x.ref) : '', el('div', { class: 'muted', text: TABLE_TEXT[x.tbl] ? t(TABLE_TEXT[x.tbl]) : x.tbl })),
-      el('td', { text: x.error || '' }), el('td', {}, btn));
+      el('td', { text: x.error || '' }), el('td', {}, fix, ' ', btn));
   }));
 }
 

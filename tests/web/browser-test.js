@@ -244,6 +244,30 @@ async function workspace(page, base, village) {
   r = await page.evaluate(async x => (await (await fetch('/api/v1/reports?q=' + x)).json())[0].sync, badRef);
   check(r === 'queued', 'and the record is queued again: ' + r);
 
+  /* refused again, now corrected in its form: the hub's reason at the field */
+  sql("UPDATE outbox SET state = 2, error = 'unknown village ' || ? WHERE row_id = " +
+      '(SELECT id FROM case_report WHERE ref = ?)', [village, badRef]);
+  await page.reload();                                   /* the page is #home already */
+  await page.click('#queue-rejected a[href="#case?fix=' + badRef + '"]');
+  await page.waitForSelector('#case-form [data-err="village"]:not(:empty)');
+  const at = await page.textContent('#case-form [data-err="village"]');
+  check(/Ditolak pusat: unknown village/.test(at), 'the form opens with the hub\'s reason at the village: ' + at);
+  check(await page.$eval('#f-animals-0-species', s => s.value) === 'SP' &&
+        await page.$eval('#kind-U', x => x.checked), 'the form holds the refused report');
+  await page.waitForFunction(() => document.querySelector('#f-village').options.length > 2);
+  const other = await page.$eval('#f-village', s => [...s.options].map(o => o.value).find(v => v && v !== s.value));
+  await page.selectOption('#f-village', other);
+  await shot(page, 'correct-refused');
+  await accessible(page, 'correct');
+  await page.click('#case-form button[type=submit]');
+  await page.waitForSelector('#case-title');
+  check(count('SELECT count(*) FROM outbox o JOIN case_report c ON c.id = o.row_id WHERE c.ref = ?' +
+              ' AND o.state = 0 AND c.village = ? AND o.hlc = c.hlc', [badRef, other]) === 1 &&
+        count('SELECT count(*) FROM outbox o JOIN case_report c ON c.id = o.row_id WHERE c.ref = ?' +
+              ' AND o.state = 2', [badRef]) === 0,
+        'the correction is saved and queued once, the refusal gone');
+  await page.goto(base + '/#home');
+
   /* the case page */
   await page.click('#queue-awaiting a[href="#casepage?ref=' + ref + '"]');
   await page.waitForSelector('#case-title');

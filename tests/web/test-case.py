@@ -240,6 +240,43 @@ class Case(unittest.TestCase):
         st, c = self.vet.get('/api/v1/case?ref=' + ref)
         self.assertEqual(c['report']['sync'], 'queued')
 
+    def test_rejected_corrected(self):
+        """A refused case report corrected: through the validator (every
+        refusal at once, store unchanged), then its new version queued in
+        place of the refusal, under the same reference."""
+        ref = self.report()
+        rid, hlc = self.node.sql('SELECT id, hlc FROM case_report WHERE ref = ?', (ref,))[0]
+        self.write("UPDATE outbox SET state = 2, error = 'unknown village 3201011001' "
+                   "WHERE row_id = ?", (rid,))
+        fixed = {'kind': 'P', 'village': '3201011002', 'syndrome': 'MMD',
+                 'event_date': days_ago(1), 'animals': [{'species': 'SP', 'dead': 3}],
+                 'note': 'desa diperbaiki'}
+        st, j = self.viewer.post('/api/v1/correct', {'row_id': rid, 'record': fixed})
+        self.assertEqual((st, j['error']['code']), (403, 'forbidden'))
+        before = self.node.counts()
+        st, j = self.vet.post('/api/v1/correct', {'row_id': rid, 'record': dict(
+            fixed, village='', animals=[{'species': 'XX', 'dead': 1}])})
+        self.assertEqual(st, 422, j)
+        self.assertEqual(sorted(e['field'] for e in j['errors']),
+                         ['animals[0].species', 'village'])
+        self.assertEqual(self.node.counts(), before)
+        st, j = self.vet.post('/api/v1/correct', {'row_id': 'no-such-row', 'record': fixed})
+        self.assertEqual((st, j['error']['code']), (404, 'not_found'))
+        st, j = self.vet.post('/api/v1/correct', {'row_id': rid, 'record': fixed})
+        self.assertEqual((st, j), (200, {'queued': 1, 'ref': ref}))
+        row = self.node.sql('SELECT village, event_date, animals, note, hlc, ref FROM case_report'
+                            ' WHERE id = ?', (rid,))[0]
+        self.assertEqual(row[:2], ('3201011002', days_ago(1)))
+        self.assertEqual(json.loads(row[2])[0]['dead'], 3)
+        self.assertEqual(row[3], 'desa diperbaiki')
+        self.assertGreater(row[4], hlc)                      # a new version
+        self.assertEqual(row[5], ref)
+        self.assertEqual(self.node.sql('SELECT state, hlc FROM outbox WHERE row_id = ?', (rid,)),
+                         [(0, row[4])])                      # queued once, the new version
+        self.assertNotIn(rid, [r['row_id'] for r in self.queues()['rejected']['rows']])
+        st, j = self.vet.post('/api/v1/correct', {'row_id': rid, 'record': fixed})
+        self.assertEqual((st, j['error']['code']), (404, 'not_found'))
+
 
 def monday(d):
     return d - datetime.timedelta(days=d.weekday())
@@ -308,6 +345,67 @@ class Trends(unittest.TestCase):
         self.assertEqual([p['syndrome'] for p in t['p_cases']], ['MMD'])
         self.assertEqual(t['p_cases'][0]['responded'], 0)
         self.assertEqual(t['tz'], 'WIB')
+        self.kept_counts_agree(node)
+
+    RECOUNT = """
+        SELECT week, dim, code, count(*) FROM (
+          SELECT date(event_date, '-6 days', 'weekday 1') AS week, 'kind' AS dim, kind AS code
+            FROM case_report WHERE deleted = 0
+          UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'village', village
+            FROM case_report WHERE deleted = 0
+          UNION ALL SELECT date(event_date, '-6 days', 'weekday 1'), 'syndrome', syndrome
+            FROM case_report WHERE deleted = 0 AND kind = 'P'
+          UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'species',
+                 json_extract(j.value, '$.species') FROM case_report c, json_each(c.animals) j
+           WHERE c.deleted = 0
+          UNION ALL SELECT date(c.event_date, '-6 days', 'weekday 1'), 'sign', j.value
+            FROM case_report c, json_each(c.signs) j WHERE c.deleted = 0 AND c.kind = 'U')
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+
+    def kept_counts_agree(self, node):
+        """case_week and outbox_count (kept by triggers) equal a count of the
+        rows, after inserts, then after an edit, a deletion and a refusal."""
+        def check():
+            kept = node.sql('SELECT week, dim, code, n FROM case_week WHERE n != 0'
+                            ' ORDER BY 1, 2, 3')
+            self.assertEqual(kept, node.sql(self.RECOUNT))
+            self.assertEqual(
+                node.sql("SELECT week, code, last FROM case_week WHERE dim = 'village' AND n > 0"
+                         " ORDER BY 1, 2"),
+                node.sql("SELECT date(event_date, '-6 days', 'weekday 1'), village,"
+                         " max(event_date) FROM case_report WHERE deleted = 0"
+                         " GROUP BY 1, 2 ORDER BY 1, 2"))
+            self.assertEqual(node.sql('SELECT state, n FROM outbox_count WHERE n != 0'
+                                      ' ORDER BY 1'),
+                             node.sql('SELECT state, count(*) FROM outbox GROUP BY 1 ORDER BY 1'))
+        check()
+        self.assertGreater(node.sql("SELECT sum(n) FROM case_week WHERE dim = 'kind'")[0][0], 0)
+        con = sqlite3.connect(node.db)
+        ids = [r[0] for r in con.execute('SELECT id FROM case_report ORDER BY hlc')]
+        con.execute("UPDATE case_report SET village = '3201011003', event_date = date('now'),"
+                    " animals = '[{\"species\":\"KB\",\"sick\":1},{\"species\":\"KB\"}]'"
+                    " WHERE id = ?", (ids[0],))
+        con.execute("UPDATE case_report SET kind = 'P', syndrome = 'MMD', signs = '[]'"
+                    " WHERE id = ?", (ids[1],))
+        con.execute('UPDATE case_report SET deleted = 1 WHERE id = ?', (ids[2],))
+        con.commit()
+        check()
+        # a report moved into another week and back: that week's last report
+        # is the one left, not the one that went
+        rows = con.execute("SELECT id, event_date FROM case_report WHERE deleted = 0"
+                           " AND village = '3201011001' ORDER BY event_date").fetchall()
+        two, one = rows[2], rows[3]                    # 2 weeks ago, a week ago (mid-week)
+        con.execute("UPDATE case_report SET event_date = date(?, '+1 day') WHERE id = ?",
+                    (one[1], two[0]))
+        con.commit()
+        check()
+        con.execute('UPDATE case_report SET event_date = ? WHERE id = ?', (two[1], two[0]))
+        con.execute('UPDATE outbox SET state = 2, error = ? WHERE seq = (SELECT min(seq)'
+                    ' FROM outbox)', ('refused',))
+        con.execute('DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)')
+        con.commit()
+        con.close()
+        check()
 
 
 class Map(unittest.TestCase):
