@@ -169,6 +169,9 @@ int web_cmd_account(const char *conninfo, int argc, char **argv);
 int web_cmd_upkeep(const char *conninfo, int once, unsigned interval_ms);
 /* Starts the upkeep loop on its own thread (serve --upkeep). */
 int web_upkeep_thread(const char *conninfo, unsigned interval_ms);
+/* Ends that thread (after its round under way) and waits for it; a no-op
+ * without one. */
+void web_upkeep_stop(void);
 /* Session helpers (on a worker, on the primary). */
 int web_session_find(PGconn *pg, const char *token, struct web_who *who);
 int web_csrf_of(const char *token, char out[AUTH_CSRF_LEN + 1]);
