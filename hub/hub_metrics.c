@@ -33,7 +33,7 @@ struct hub_metrics {
     uint64_t pull_rows;
     uint64_t hist[METRICS_BUCKETS + 1];
     double   hist_sum;
-    uint64_t by_enc[4];                        /* identity, gzip, zstd, zstd-dict-1 */
+    uint64_t by_enc[6];     /* identity, gzip, zstd, zstd-dict-1, columnar-1, zstd-dict-2 */
     uint64_t adm_hist[METRICS_BUCKETS + 1];    /* admission to answer */
     double   adm_sum, adm_wait_sum;
     unsigned adm_active, adm_queued;
@@ -117,7 +117,7 @@ void metrics_admitted(struct hub_metrics *m, double wait_s, double service_s)
 
 void metrics_push_encoding(struct hub_metrics *m, int which)
 {
-    if (which >= 0 && which < 4)
+    if (which >= 0 && which < 6)
         m->by_enc[which]++;
 }
 
@@ -150,11 +150,13 @@ static void render_admission(const struct hub_metrics *m, struct strbuf *o)
                "waited for admission.\n# TYPE sikhnas_hub_admission_wait_seconds_total counter\n"
                "sikhnas_hub_admission_wait_seconds_total %.6f\n", m->adm_wait_sum);
     strbuf_fmt(o, "# HELP sikhnas_hub_push_encoding_total Push batches decoded, by encoding "
-               "(zstd-dict-1: with the batch dictionary).\n"
+               "(zstd-dict-1, zstd-dict-2: with the batch dictionary of JSON, of columnar "
+               "batches; columnar-1: columnar batches, counted by their compression too).\n"
                "# TYPE sikhnas_hub_push_encoding_total counter\n");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         strbuf_fmt(o, "sikhnas_hub_push_encoding_total{encoding=\"%s\"} %llu\n",
-                   (const char *[]){ "identity", "gzip", "zstd", "zstd-dict-1" }[i],
+                   (const char *[]){ "identity", "gzip", "zstd", "zstd-dict-1", "columnar-1",
+                                     "zstd-dict-2" }[i],
                    (unsigned long long)m->by_enc[i]);
     strbuf_fmt(o, "# HELP sikhnas_hub_admission Push batches admitted and waiting now.\n"
                "# TYPE sikhnas_hub_admission gauge\n"

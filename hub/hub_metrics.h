@@ -29,7 +29,8 @@ void metrics_contact(struct hub_metrics *m, const char *node, const char *distri
  * answer (hub_admit.h), seconds. */
 void metrics_admitted(struct hub_metrics *m, double wait_s, double service_s);
 /* A push batch that decoded, by how it came: 0 identity, 1 gzip, 2 zstd,
- * 3 zstd with the batch dictionary. */
+ * 3 zstd with the batch dictionary, 5 with the columnar one; and 4 for a
+ * columnar batch (besides). */
 void metrics_push_encoding(struct hub_metrics *m, int which);
 /* The admission gauges, set before metrics_render(): batches admitted and
  * waiting now, refused (429) in all, the measured batches a second. */

@@ -438,6 +438,7 @@ static void decode_work(uv_work_t *w)
 static void decode_done(uv_work_t *w, int status)
 {
     struct push_job *j = w->data;
+    unsigned dict;
 
     j->t_decoded = uv_hrtime();
     metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
@@ -448,9 +449,11 @@ static void decode_done(uv_work_t *w, int status)
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }
-    metrics_push_encoding(j->h->metrics, j->enc == ENC_ZSTD &&
-                          batch_frame_dict(j->req->body, j->req->body_len) == BATCH_DICT_ID ?
-                          3 : (int)j->enc);
+    dict = j->enc == ENC_ZSTD ? batch_frame_dict(j->req->body, j->req->body_len) : 0;
+    metrics_push_encoding(j->h->metrics, dict == BATCH_DICT_ID ? 3 :
+                                         dict == BATCH_COLDICT_ID ? 5 : (int)j->enc);
+    if (j->b.columnar)
+        metrics_push_encoding(j->h->metrics, 4);
     if (j->b.base_seq >= 0 && earlier_pending(j)) {
         j->parked = 1;                  /* the earlier one wakes it: locked, or ended */
         return;

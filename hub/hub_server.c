@@ -55,9 +55,11 @@ static void reply(struct hub *h, const struct http_req *req, const char *endpoin
         snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", retry_s ? retry_s : 2);
     n = snprintf(headers, sizeof(headers),
                  "X-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
-                 "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip%s\r\n"
+                 "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip, "
+                 BATCH_COLUMNAR_TOKEN "%s\r\n"
                  "%s%s%s%s",
-                 hlc_tick(&h->clock, wall), wall, batch_dict_ready() ? ", " BATCH_DICT_TOKEN : "",
+                 hlc_tick(&h->clock, wall), wall,
+                 batch_dict_ready() ? ", " BATCH_DICT_TOKEN ", " BATCH_COLDICT_TOKEN : "",
                  encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
                  encoding ? "\r\n" : "", retry);
     (void) n;

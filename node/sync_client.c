@@ -793,8 +793,12 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     }
     if (c->q->hdr_accept[0] && !strstr(c->q->hdr_accept, "zstd"))
         c->use_gzip = 1;
-    if (c->q->hdr_accept[0])    /* an older hub does not list it: no dictionary */
+    if (c->q->hdr_accept[0]) {  /* an older hub does not list them: JSON, no dictionary */
         c->use_dict = strstr(c->q->hdr_accept, BATCH_DICT_TOKEN) != NULL;
+        /* columnar with a dictionary: its own (batch_encode()) */
+        c->use_columnar = strstr(c->q->hdr_accept, BATCH_COLUMNAR_TOKEN) &&
+                          (!c->use_dict || strstr(c->q->hdr_accept, BATCH_COLDICT_TOKEN));
+    }
     if (status == 200 && c->q->phase == PH_PUSH) {
         push_rate(c, easy, up);
         return push_apply(c);

@@ -65,6 +65,7 @@ struct sync_client {
     double ratio;               /* plain / wire of the last batch */
     int use_gzip;               /* the hub would not take zstd */
     int use_dict;               /* the hub reads the batch dictionary (BATCH_DICT_TOKEN) */
+    int use_columnar;           /* the hub reads columnar batches (BATCH_COLUMNAR_TOKEN) */
     enum phase phase;
     int refdata_changed;
     int64_t sent_seq;           /* meta sync.sent_seq: the highest last_seq ever sent */

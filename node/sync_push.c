@@ -288,9 +288,9 @@ int push_prepare(struct sync_client *c)
             break;
         free(c->q->body);
         c->q->body = NULL;
-        r = batch_deflate(plain->p, plain->len,
-                          c->use_gzip ? ENC_GZIP : c->use_dict ? ENC_ZSTD_DICT : ENC_ZSTD, &c->zc,
-                          &c->q->body, &c->q->body_len);
+        r = batch_encode(plain->p, plain->len, c->use_columnar,
+                         c->use_gzip ? ENC_GZIP : c->use_dict ? ENC_ZSTD_DICT : ENC_ZSTD, &c->zc,
+                         &c->q->body, &c->q->body_len);
         if (r < 0)
             break;
         if (c->q->body_len <= BATCH_MAX_WIRE || row_cap <= 1)
@@ -315,6 +315,8 @@ int push_prepare(struct sync_client *c)
     r = identity_headers(c, hlc);
     if (r == 0)
         r = add_header(c, "Content-Encoding: %s", c->use_gzip ? "gzip" : "zstd");
+    if (r == 0 && c->use_columnar)
+        r = add_header(c, "%s", BATCH_COLUMNAR_HEADER);
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
     if (r == 0)

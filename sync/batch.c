@@ -32,35 +32,82 @@ int batch_enc_parse(const char *name)
 
 const char *batch_enc_name(enum batch_enc enc)
 {
-    return enc == ENC_ZSTD || enc == ENC_ZSTD_DICT ? "zstd" : enc == ENC_GZIP ? "gzip"
-                                                                              : "identity";
+    return enc >= ENC_ZSTD ? "zstd" : enc == ENC_GZIP ? "gzip" : "identity";
 }
 
 /* ------------------------------------------------------------ the dictionary */
 
+/* Version 1 (JSON batches) and 2 (columnar): the tables of each are made
+ * when first needed, a node's to compress, a hub's to decompress, and kept
+ * (NULL when they cannot be made: out of memory). */
+static const struct {
+    const char *file;
+    unsigned    id;
+} dicts[] = { { BATCH_DICT_FILE, BATCH_DICT_ID }, { BATCH_COLDICT_FILE, BATCH_COLDICT_ID } };
+#define NDICTS (int)(sizeof(dicts) / sizeof(dicts[0]))
+
 static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
-static ZSTD_CDict *dict_c;      /* NULL when it cannot be made (out of memory) */
-static ZSTD_DDict *dict_d;
+static pthread_mutex_t dict_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct embedded_file *dict_file[NDICTS];
+static ZSTD_CDict *dict_c[NDICTS];
+static ZSTD_DDict *dict_d[NDICTS];
+static int dict_all;
 
 static void dict_init(void)
 {
-    const struct embedded_file *f = embedded_find(batch_dicts, BATCH_DICT_FILE);
-
-    if (!f || ZSTD_getDictID_fromDict(f->data, f->len) != BATCH_DICT_ID)
-        return;                 /* a build error: test-batch-dict says so */
-    dict_c = ZSTD_createCDict(f->data, f->len, ZSTD_LEVEL);
-    dict_d = ZSTD_createDDict(f->data, f->len);
-}
-
-unsigned batch_frame_dict(const char *in, size_t len)
-{
-    return ZSTD_getDictID_fromFrame(in, len);
+    dict_all = 1;
+    for (int i = 0; i < NDICTS; i++) {
+        const struct embedded_file *f = embedded_find(batch_dicts, dicts[i].file);
+        if (f && ZSTD_getDictID_fromDict(f->data, f->len) == dicts[i].id)
+            dict_file[i] = f;
+        else
+            dict_all = 0;       /* a build error: test-batch-dict says so */
+    }
 }
 
 int batch_dict_ready(void)
 {
     pthread_once(&dict_once, dict_init);
-    return dict_c && dict_d;
+    return dict_all;
+}
+
+/* The index of dictionary id, or -1 when this build has not got it. */
+static int dict_index(unsigned id)
+{
+    pthread_once(&dict_once, dict_init);
+    for (int i = 0; i < NDICTS; i++)
+        if (dicts[i].id == id && dict_file[i])
+            return i;
+    return -1;
+}
+
+static ZSTD_CDict *dict_cdict(int i)
+{
+    ZSTD_CDict *c;
+
+    pthread_mutex_lock(&dict_lock);
+    if (!dict_c[i])
+        dict_c[i] = ZSTD_createCDict(dict_file[i]->data, dict_file[i]->len, ZSTD_LEVEL);
+    c = dict_c[i];
+    pthread_mutex_unlock(&dict_lock);
+    return c;
+}
+
+static ZSTD_DDict *dict_ddict(int i)
+{
+    ZSTD_DDict *d;
+
+    pthread_mutex_lock(&dict_lock);
+    if (!dict_d[i])
+        dict_d[i] = ZSTD_createDDict(dict_file[i]->data, dict_file[i]->len);
+    d = dict_d[i];
+    pthread_mutex_unlock(&dict_lock);
+    return d;
+}
+
+unsigned batch_frame_dict(const char *in, size_t len)
+{
+    return ZSTD_getDictID_fromFrame(in, len);
 }
 
 /* ------------------------------------------------------------ compression */
@@ -104,6 +151,7 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
                   char **ret, size_t *ret_len)
 {
     ZSTD_CCtx *z = zctx ? *zctx : NULL;
+    ZSTD_CDict *cd = NULL;
     size_t bound, n;
     char *out;
 
@@ -122,12 +170,14 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
         return -ENOMEM;
     if (zctx)
         *zctx = z;
-    if (enc == ENC_ZSTD_DICT && !batch_dict_ready())
-        enc = ENC_ZSTD;         /* still zstd; the frame says it has no dictionary */
+    if (enc == ENC_ZSTD_DICT || enc == ENC_ZSTD_COLDICT) {
+        int i = dict_index(enc == ENC_ZSTD_DICT ? BATCH_DICT_ID : BATCH_COLDICT_ID);
+        cd = i >= 0 ? dict_cdict(i) : NULL;     /* else still zstd, without one */
+    }
     bound = ZSTD_compressBound(len);
     out = malloc(bound);
-    if (out && enc == ENC_ZSTD_DICT)
-        n = ZSTD_compress_usingCDict(z, out, bound, in, len, dict_c);
+    if (out && cd)
+        n = ZSTD_compress_usingCDict(z, out, bound, in, len, cd);
     else
         n = out ? ZSTD_compressCCtx(z, out, bound, in, len, ZSTD_LEVEL) : 0;
     if (!zctx)
@@ -170,16 +220,18 @@ static int inflate_zstd(const char *in, size_t len, size_t cap, char **out, size
     ZSTD_DStream *z;
     ZSTD_inBuffer ib = { in, len, 0 };
     unsigned dict_id = ZSTD_getDictID_fromFrame(in, len);
+    int at = dict_id ? dict_index(dict_id) : -1;
+    ZSTD_DDict *dd = at >= 0 ? dict_ddict(at) : NULL;
     size_t zr = 1;
     int r = 0;
 
-    if (dict_id != 0 && (dict_id != BATCH_DICT_ID || !batch_dict_ready()))
+    if (dict_id != 0 && at < 0)
         return -ENOENT;
     z = ZSTD_createDStream();
     if (!z)
         return -ENOMEM;
     ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 23);   /* 8 MiB window at most */
-    if (dict_id != 0 && ZSTD_isError(ZSTD_DCtx_refDDict(z, dict_d))) {
+    if (dict_id != 0 && (!dd || ZSTD_isError(ZSTD_DCtx_refDDict(z, dd)))) {
         ZSTD_freeDStream(z);
         return -ENOMEM;
     }
@@ -268,7 +320,7 @@ int batch_inflate(const char *in, size_t len, enum batch_enc enc, size_t cap,
         out = malloc(size + 1);
         if (!out)
             return -ENOMEM;
-        if (enc == ENC_ZSTD || enc == ENC_ZSTD_DICT)
+        if (enc >= ENC_ZSTD)
             r = inflate_zstd(in, len, cap, &out, &size, &used);
         else
             r = inflate_gzip(in, len, cap, &out, &size, &used);

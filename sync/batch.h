@@ -29,10 +29,11 @@
 #define BATCH_MAX_AHEAD_MS (5u * 60 * 1000)
 
 /* ENC_ZSTD_DICT: zstd with the batch dictionary (docs/protocol.md §4.7);
- * on the wire it is Content-Encoding: zstd, and the frame names the
+ * ENC_ZSTD_COLDICT: with the dictionary of columnar batches (§4.8). On
+ * the wire both are Content-Encoding: zstd, and the frame names the
  * dictionary by its id. Only for batch_deflate(): batch_inflate() reads
- * every zstd frame as ENC_ZSTD, with or without the dictionary. */
-enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT };
+ * every zstd frame as ENC_ZSTD, with or without a dictionary. */
+enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT, ENC_ZSTD_COLDICT };
 
 /* The zstd dictionary both ends carry (sync/dict/, trained by
  * tools/train-dict.sh on batches of tools/batchgen.py): its version in the
@@ -44,7 +45,12 @@ enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT };
 #define BATCH_DICT_ID      0x53480001u
 #define BATCH_DICT_FILE    "batch-1.zdict"
 #define BATCH_DICT_TOKEN   "zstd-dict-1"
-/* 1 when the dictionary is loaded (once, thread-safe), else 0. */
+/* Version 2, trained on columnar batches: the one they are sent with. */
+#define BATCH_COLDICT_ID    0x53480002u
+#define BATCH_COLDICT_FILE  "batch-2.zdict"
+#define BATCH_COLDICT_TOKEN "zstd-dict-2"
+/* 1 when the dictionaries are there (checked once, thread-safe), else 0.
+ * Each one's compression and decompression tables are made on first use. */
 int batch_dict_ready(void);
 /* The dictionary id a zstd frame names (0: none, or not a zstd frame). */
 unsigned batch_frame_dict(const char *in, size_t len);
@@ -89,6 +95,25 @@ int batch_write_row(struct strbuf *out, int64_t seq, const char *cells, size_t l
 int batch_write_table_end(struct strbuf *out);
 int batch_write_end(struct strbuf *out);
 
+/* The columnar batch (docs/protocol.md §4.8): the same batch, coded column
+ * by column for fewer bytes. A hub that reads it lists BATCH_COLUMNAR_TOKEN
+ * in X-Sikhnas-Accept-Encoding; the node then sends it, compressed as any
+ * batch, with the header BATCH_COLUMNAR_HEADER; the hub knows it by its
+ * first bytes ("SKC" and the version) whatever the headers say. */
+#define BATCH_COLUMNAR_TOKEN "columnar-1"
+#define BATCH_COLUMNAR_HEADER "X-Sikhnas-Batch-Format: " BATCH_COLUMNAR_TOKEN
+/* Appends the columnar form of the JSON batch json[0..len) (as written by
+ * batch_write_*()) to out. 0, -EINVAL when json is not such a batch, or
+ * -ENOMEM. */
+int batch_columnar(const char *json, size_t len, struct strbuf *out);
+/* The body of a push: the JSON batch json[0..len), in its columnar form
+ * when columnar is 1, compressed as batch_deflate() does (ENC_ZSTD_DICT:
+ * a columnar one with ENC_ZSTD_COLDICT). */
+int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
+                 char **ret, size_t *ret_len);
+/* 1 when plain[0..len) is a columnar batch (of any version). */
+int batch_is_columnar(const char *plain, size_t len);
+
 /* ------------------------------------------------------------ reading (the hub) */
 
 /* One table block: rows as COPY text lines (seq, bad_code, bad_reason,
@@ -109,6 +134,7 @@ struct batch {
     int64_t  hlc;
     int      nrows;
     size_t   plain_len;     /* bytes after inflating */
+    int      columnar;      /* 1: the body was a columnar batch */
     uint64_t hub_ms;        /* the hub's clock when decoding, Unix ms (0: not checked) */
     struct batch_table tables[16];
     int      ntables;

@@ -4,6 +4,7 @@
  * fail would abort the whole batch's transaction, and a bad row must refuse
  * that row alone (docs/protocol.md §4.4). */
 #include "batch.h"
+#include "batch_col.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -575,6 +576,68 @@ out:
     return r;
 }
 
+/* The tree of a JSON body, its size bounded first. */
+static int json_doc(struct batch *b, const char *body, size_t len, cJSON **doc, int *status)
+{
+    /* bound the parse tree: every value but the first follows a ',', '[' or ':' */
+    size_t items = 0;
+
+    for (size_t i = 0; i < len; i++)
+        items += body[i] == ',' || body[i] == '[' || body[i] == ':';
+    if (items > BATCH_MAX_ITEMS)
+        return fail(b, status, 413, "payload_too_large", "more than 1000000 JSON values");
+    *doc = cJSON_ParseWithLength(body, len);
+    if (!*doc)
+        return fail(b, status, 400, "bad_json", "the body is not JSON");
+    return 0;
+}
+
+/* The tree of a columnar body (batch_coldec.c): the same as its JSON's. */
+static int col_doc(struct batch *b, const char *body, size_t len, cJSON **doc, int *status)
+{
+    char why[160];
+    int r = batch_col_parse(body, len, doc, why, sizeof(why));
+
+    if (r == -E2BIG)
+        return fail(b, status, 413, "payload_too_large", why);
+    if (r == -EPROTONOSUPPORT)
+        return fail(b, status, 415, "unsupported_version", why);
+    if (r == -ENOMEM)
+        return fail(b, status, 503, "unavailable", "out of memory");
+    return r < 0 ? fail(b, status, 400, "bad_batch", why) : 0;
+}
+
+/* The batch's head: version, node, last_seq, base_seq, hlc; its tables. */
+static int head_decode(struct batch *b, const cJSON *doc, const char *node_id,
+                       const cJSON **tables_ret, int *http_status)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "v");
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(doc, "node");
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(doc, "last_seq");
+    const cJSON *hlc = cJSON_GetObjectItemCaseSensitive(doc, "hlc");
+    const cJSON *tables = cJSON_GetObjectItemCaseSensitive(doc, "tables");
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(doc, "base_seq");
+
+    if (!cJSON_IsNumber(v) || v->valuedouble != 1)
+        return fail(b, http_status, 400, "unsupported_version", "this hub speaks version 1");
+    if (!cJSON_IsString(node) || strcasecmp(node->valuestring, node_id) != 0)
+        return fail(b, http_status, 400, "bad_batch",
+                    "the batch names another node than the client certificate");
+    snprintf(b->node, sizeof(b->node), "%s", node_id);
+    if (!int_of(last, 0, &b->last_seq) || b->last_seq < 0)
+        return fail(b, http_status, 400, "bad_batch", "last_seq must be an integer >= 0");
+    b->base_seq = -1;
+    if (base && (!int_of(base, 0, &b->base_seq) || b->base_seq < 0 ||
+                 b->base_seq > b->last_seq))
+        return fail(b, http_status, 400, "bad_batch", "base_seq must be 0 .. last_seq");
+    if (hlc && !int_of(hlc, 1, &b->hlc))
+        return fail(b, http_status, 400, "bad_batch", "hlc must be a string of digits");
+    if (!cJSON_IsArray(tables))
+        return fail(b, http_status, 400, "bad_batch", "tables must be an array");
+    *tables_ret = tables;
+    return 0;
+}
+
 int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
                  const char *digest, const char *node_id, uint64_t hub_ms, int *http_status)
 {
@@ -582,7 +645,7 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     char *plain = NULL;
     size_t plain_len = len;
     cJSON *doc = NULL;
-    const cJSON *v, *node, *last, *hlc, *tables, *blk;
+    const cJSON *tables, *blk;
     int r = 0;
 
     memset(b, 0, sizeof(*b));
@@ -614,58 +677,15 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     }
     if (enc == ENC_IDENTITY)
         b->plain_len = len;
-    {
-        /* bound the parse tree: every value but the first follows a ',', '[' or ':' */
-        size_t items = 0;
-        for (size_t i = 0; i < plain_len; i++)
-            items += body[i] == ',' || body[i] == '[' || body[i] == ':';
-        if (items > BATCH_MAX_ITEMS) {
-            r = fail(b, http_status, 413, "payload_too_large", "more than 1000000 JSON values");
-            goto out;
-        }
-    }
     arena_begin();
-    doc = cJSON_ParseWithLength(body, plain_len);
-    if (!doc) {
-        r = fail(b, http_status, 400, "bad_json", "the body is not JSON");
+    b->columnar = batch_is_columnar(body, plain_len);
+    r = b->columnar ? col_doc(b, body, plain_len, &doc, http_status)
+                                           : json_doc(b, body, plain_len, &doc, http_status);
+    if (r < 0)
         goto out;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(doc, "v");
-    node = cJSON_GetObjectItemCaseSensitive(doc, "node");
-    last = cJSON_GetObjectItemCaseSensitive(doc, "last_seq");
-    hlc = cJSON_GetObjectItemCaseSensitive(doc, "hlc");
-    tables = cJSON_GetObjectItemCaseSensitive(doc, "tables");
-    if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
-        r = fail(b, http_status, 400, "unsupported_version", "this hub speaks version 1");
+    r = head_decode(b, doc, node_id, &tables, http_status);
+    if (r < 0)
         goto out;
-    }
-    if (!cJSON_IsString(node) || strcasecmp(node->valuestring, node_id) != 0) {
-        r = fail(b, http_status, 400, "bad_batch",
-                 "the batch names another node than the client certificate");
-        goto out;
-    }
-    snprintf(b->node, sizeof(b->node), "%s", node_id);
-    if (!int_of(last, 0, &b->last_seq) || b->last_seq < 0) {
-        r = fail(b, http_status, 400, "bad_batch", "last_seq must be an integer >= 0");
-        goto out;
-    }
-    b->base_seq = -1;
-    {
-        const cJSON *base = cJSON_GetObjectItemCaseSensitive(doc, "base_seq");
-        if (base && (!int_of(base, 0, &b->base_seq) || b->base_seq < 0 ||
-                     b->base_seq > b->last_seq)) {
-            r = fail(b, http_status, 400, "bad_batch", "base_seq must be 0 .. last_seq");
-            goto out;
-        }
-    }
-    if (hlc && !int_of(hlc, 1, &b->hlc)) {
-        r = fail(b, http_status, 400, "bad_batch", "hlc must be a string of digits");
-        goto out;
-    }
-    if (!cJSON_IsArray(tables)) {
-        r = fail(b, http_status, 400, "bad_batch", "tables must be an array");
-        goto out;
-    }
     b->min_seq = b->last_seq;
     for (blk = tables->child; blk; blk = blk->next) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");

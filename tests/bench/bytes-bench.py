@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """bytes-bench.py - body bytes per record of push batches, by hand (no
 pass/fail): plain JSON, gzip -6, zstd -3 and zstd -3 with the batch
-dictionary (sync/dict/batch-1.zdict), for case reports with a ~120-character
-free-text note ("noted") and without ("coded"), at several batch sizes.
+dictionary (sync/dict/batch-1.zdict); then the columnar form of the same
+batch (sync/batch_colenc.c, through build/tests/bench/batch-columnar) plain,
+zstd -3, and zstd -3 with the dictionary of columnar batches
+(sync/dict/batch-2.zdict): what a node sends to a hub that lists
+columnar-1. For case reports with a ~120-character free-text note ("noted")
+and without ("coded"), at several batch sizes.
 
     tests/bench/bytes-bench.py [--sizes 10,100,1000,5000] [--seed 99]
+                               [--columnar build/tests/bench/batch-columnar]
 
 The records come from tools/batchgen.py with seeds the dictionary was not
 trained on (tools/train-dict.sh uses 50000 and up). zstd and gzip are the
@@ -21,6 +26,7 @@ sys.path.insert(0, os.path.join(HERE, '..', '..', 'tools'))
 import batchgen  # noqa: E402
 
 DICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-1.zdict')
+COLDICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-2.zdict')
 
 
 def zstd(data, dict_=None):
@@ -32,15 +38,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--sizes', default='10,100,1000,5000')
     ap.add_argument('--seed', type=int, default=99)
+    ap.add_argument('--columnar', default=os.path.join(HERE, '..', '..', 'build', 'tests',
+                                                       'bench', 'batch-columnar'))
     args = ap.parse_args()
-    print('%-6s %6s %9s %9s %9s %12s' % ('kind', 'rows', 'plain', 'gzip', 'zstd', 'zstd+dict'))
+    print('%-6s %6s %9s %9s %9s %12s | %9s %9s %12s' % (
+        'kind', 'rows', 'plain', 'gzip', 'zstd', 'zstd+dict', 'col', 'col+zstd', 'col+z+dict2'))
     for kind in ('noted', 'coded'):
         for n in (int(x) for x in args.sizes.split(',')):
             node = batchgen.node_id(args.seed)
             plain = batchgen.batch(node, n, batchgen.rows(node, 1, n, kind, seed=args.seed))
-            print('%-6s %6d %9.1f %9.1f %9.1f %12.1f' % (
+            col = subprocess.run([args.columnar], input=plain, capture_output=True,
+                                 check=True).stdout
+            print('%-6s %6d %9.1f %9.1f %9.1f %12.1f | %9.1f %9.1f %12.1f' % (
                 kind, n, len(plain) / n, len(gzip.compress(plain, 6)) / n, zstd(plain) / n,
-                zstd(plain, DICT) / n))
+                zstd(plain, DICT) / n, len(col) / n, zstd(col) / n, zstd(col, COLDICT) / n))
     print('(bytes per record in the request body)')
 
 

@@ -205,7 +205,7 @@ DICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-1.zdict')
 
 def dict_push(node, seq, mangle=False):
     """A batch of one row compressed with the batch dictionary (zstd -D);
-    mangle: the frame names dictionary id + 1 instead."""
+    mangle: the frame names dictionary id + 2 instead (no such one)."""
     rows = [hubtest.case_row(seq, node, note='Pak Slamet di dusun Sukamaju: 3 ekor ayam '
                              'kampung lemas dan tidak mau makan sejak 2 hari.')]
     body, h = hubtest.encode_batch(node, seq, {'case_report': (hubtest.CASE_COLS, rows)},
@@ -215,7 +215,7 @@ def dict_push(node, seq, mangle=False):
     at = body.find(b'\x01\x00\x48\x53', 4, 12)   # the dictionary id in the frame header
     assert at > 0
     if mangle:
-        body = body[:at] + b'\x02' + body[at + 1:]
+        body = body[:at] + b'\x03' + body[at + 1:]     # 2 is the columnar batches'
     h['Content-Encoding'] = 'zstd'
     h['X-Sikhnas-Digest'] = 'sha256=' + hashlib.sha256(body).hexdigest()
     h.update(hubtest.ident(node, D))
@@ -232,6 +232,8 @@ def test_dictionary_and_old_nodes():
     st, hdrs, js = dict_push(n, 1)
     assert st == 200 and js['applied'] == 1, (st, js)
     assert 'zstd-dict-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
+    assert 'columnar-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
+    assert 'zstd-dict-2' in hdrs['x-sikhnas-accept-encoding'], hdrs
     assert encoded('zstd-dict-1') == before + 1
     # an old node: plain zstd and gzip, no dictionary
     for seq, enc in ((2, 'zstd'), (3, 'gzip')):
@@ -248,16 +250,34 @@ def test_dictionary_and_old_nodes():
 
 def test_real_node_uses_the_dictionary():
     node = new_node(600)
-    before = encoded('zstd-dict-1')
+    before = encoded('zstd-dict-1') + encoded('zstd-dict-2')
     r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
                  '--no-progress', '--batch-kib', '4')
     assert r.returncode == 0, r.stderr
     # the first batch goes before the hub has listed the dictionary; the rest with it
-    assert encoded('zstd-dict-1') - before >= 2
+    # (columnar batches, with the dictionary of columnar batches)
+    assert encoded('zstd-dict-1') + encoded('zstd-dict-2') - before >= 2
+    assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
+
+
+def test_real_node_sends_columnar_batches():
+    """The hub lists columnar-1; the node then sends columnar batches (the
+    first goes as JSON, before it has heard the hub), and every row lands
+    as the JSON ones do (old nodes: every other test here sends JSON)."""
+    node = new_node(600)
+    before, dict_before = encoded('columnar-1'), encoded('zstd-dict-2')
+    r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
+                 '--no-progress', '--batch-kib', '4')
+    assert r.returncode == 0, r.stderr
+    columnar = encoded('columnar-1') - before
+    assert columnar >= 2
+    # batches after the first are columnar, with the columnar dictionary
+    assert columnar == encoded('zstd-dict-2') - dict_before, columnar
     assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
 
 
 TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
+         test_real_node_sends_columnar_batches,
          test_busy_answers_429_and_priority_goes_first,
          test_waiting_batches_capped_by_configuration,
          test_real_node_honours_retry_after_with_jitter]

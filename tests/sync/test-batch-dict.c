@@ -2,7 +2,8 @@
  * compiled in with its id, a batch made with it names it and comes back
  * byte for byte, it makes a small batch smaller than plain zstd, a frame
  * made without it (an old node) still inflates, and a frame naming a
- * dictionary this build lacks is refused as -ENOENT, not misread. */
+ * dictionary this build lacks is refused as -ENOENT, not misread; a
+ * columnar batch goes with the dictionary of columnar batches. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,11 +70,23 @@ int main(void)
     p = memchr(dict, 0x01, 12);            /* BATCH_DICT_ID, little-endian: 01 00 48 53 */
     CHECK(p && memcmp(p, "\x01\x00\x48\x53", 4) == 0);
     if (p) {
-        p[0] = 0x02;
-        CHECK(batch_frame_dict(dict, dict_len) == BATCH_DICT_ID + 1);
+        p[0] = 0x03;            /* 2 is the columnar batches' (below) */
+        CHECK(batch_frame_dict(dict, dict_len) == BATCH_DICT_ID + 2);
         CHECK(batch_inflate(dict, dict_len, ENC_ZSTD, BATCH_MAX_PLAIN, &back, &back_len) ==
               -ENOENT);
     }
+    free(plain);
+    free(dict);
+    /* a columnar batch goes with the dictionary of columnar batches */
+    CHECK(batch_encode(b.p, b.len, 1, ENC_ZSTD, &zc, &plain, &plain_len) == 0);
+    CHECK(batch_encode(b.p, b.len, 1, ENC_ZSTD_DICT, &zc, &dict, &dict_len) == 0);
+    CHECK(batch_frame_dict(dict, dict_len) == BATCH_COLDICT_ID);
+    printf("# the same, columnar: %zu zstd, %zu zstd with its dictionary\n", plain_len,
+           dict_len);
+    CHECK(dict_len * 10 < plain_len * 9);
+    CHECK(batch_inflate(dict, dict_len, ENC_ZSTD, BATCH_MAX_PLAIN, &back, &back_len) == 0);
+    CHECK(back && batch_is_columnar(back, back_len));
+    free(back);
     free(plain);
     free(dict);
     free(b.p);

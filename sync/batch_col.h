@@ -1,0 +1,88 @@
+/* batch_col.h - private to sync/: what the columnar batch's encoder
+ * (batch_colenc.c) and decoder (batch_coldec.c) share (docs/protocol.md
+ * §4.8). The encoding carries the same JSON values as the JSON batch,
+ * column by column: every cell is null, a value in its column's natural
+ * form (a UUIDv7, an HLC, a time, a code, a count...) or, when it has no
+ * such form, its JSON text. The decoder rebuilds the very cJSON tree the
+ * JSON batch would have parsed to, so the rest of the decoding is one. */
+#ifndef SIKHNAS_BATCH_COL_H
+#define SIKHNAS_BATCH_COL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinds.h"
+
+#define COL_MAGIC     "SKC"    /* then the version byte */
+#define COL_VERSION   1
+#define COL_MAX_NAME  64       /* bytes of a table or column name */
+#define COL_MAX_COLS  64       /* columns of a table block (as the JSON decoder) */
+#define COL_MAX_TABLES 16
+#define COL_JSON_NUMS 4        /* numbers of a JSON cell with a stream of their own */
+#define COL_JSON_HOLE '\x01'   /* where a number was in a JSON cell's text */
+
+/* A cell's tag. */
+enum { TAG_VALUE = 0, TAG_NULL = 1, TAG_JSON = 2 };
+
+/* How a column's values are coded, from its name and the kind's type. */
+enum col_class {
+    CC_SEQ,       /* "seq": an integer, as the delta from the row before */
+    CC_INT,       /* an integer (COL_INT, COL_BIT) */
+    CC_ID,        /* a lowercase UUIDv7: its time (from the row's clock) and 74 bits */
+    CC_HLC,       /* a string of digits: ms from the row's clock, and the counter */
+    CC_TS,        /* an ISO time of one of two shapes, from the row's clock */
+    CC_DATE,      /* YYYY-MM-DD, in days from the row's clock */
+    CC_COORD,     /* a number of at most 6 decimals, as micro-degrees */
+    CC_STR,       /* a string, through a dictionary when it repeats */
+    CC_JSONV,     /* an array or object: its text without numbers, and the numbers */
+    CC_OTHER,     /* a column the kind does not have: every cell as JSON text */
+};
+
+enum col_class col_class_of(const struct record_kind *k, const char *name);
+/* Radix packing of values 0 .. span: the digits in a group (0: not worth
+ * it), R^g in *pow and its bits in *gbits. */
+unsigned col_radix(uint64_t span, uint64_t *pow, unsigned *gbits);
+/* 1 for the classes that read or set the row's clock. */
+int col_is_time(enum col_class cc);
+
+/* A signed value (two's complement) as an unsigned one of the same order,
+ * for packed streams (their frame of reference then spans the values as
+ * they are), and back: the same function. */
+static inline uint64_t sx(uint64_t d)
+{
+    return d ^ (1ull << 63);
+}
+
+/* The same for a varint: small magnitudes in few bytes (zigzag). */
+static inline uint64_t zz_enc(uint64_t d)        /* d: a two's complement difference */
+{
+    return (d << 1) ^ (uint64_t)-(int64_t)(d >> 63);
+}
+
+static inline uint64_t zz_dec(uint64_t z)
+{
+    return (z >> 1) ^ (uint64_t)-(int64_t)(z & 1);
+}
+
+/* floor(a / b), b > 0 */
+static inline int64_t col_fdiv(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Days since 1970-01-01 of a valid civil date, and back. */
+int64_t col_days(int y, int m, int d);
+void    col_civil(int64_t days, int *y, int *m, int *d);
+/* Prints a time of shape 0 (YYYY-MM-DDTHH:MM:SSZ, v in ms), 1
+ * (YYYY-MM-DDTHH:MM:SS.mmmZ, v in ms) or 2 (YYYY-MM-DD, v in days).
+ * -ERANGE outside years 1 to 9999. */
+int     batch_col_print(int shape, int64_t v, char *buf, size_t size);
+
+/* Parses the columnar batch in[0..len) into *ret, the cJSON tree of the
+ * JSON batch it codes. 0, or -EBADMSG (a bad body), -EPROTONOSUPPORT (an
+ * unknown version), -E2BIG (beyond the caps) or -ENOMEM, with the reason
+ * in err. */
+struct cJSON;
+int batch_col_parse(const char *in, size_t len, struct cJSON **ret, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,297 @@
+/* test-batch-col.c - the columnar push batch (sync/batch_colenc.c,
+ * batch_coldec.c) decodes to exactly what its JSON batch decodes to: for
+ * every kind's columns, with NULLs, UTF-8, control characters, extreme
+ * and malformed values (the hub refuses those rows the same way), in
+ * written batches and in many random ones; and a damaged body (cut
+ * short anywhere in its first 800 bytes and every 7th byte after, bytes
+ * changed, a wrong version) is refused whole, with a reason, never half
+ * read. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "hex.h"
+#include "strbuf.h"
+#include "testlib.h"
+
+#define NODE "0190f5c2-6c1e-7a3b-9b1e-1c2d3e4f5a6b"
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static int decode(struct batch *b, const char *body, size_t len, int *status)
+{
+    char hex[65], digest[80];
+
+    sha256_hex(body, len, hex);
+    snprintf(digest, sizeof(digest), "sha256=%s", hex);
+    return batch_decode(b, body, len, ENC_IDENTITY, digest, NODE, 0, status);
+}
+
+/* Both decodings of json: the same answer, head, tables and COPY lines. */
+static int same_both_ways(const char *json, size_t len, int verbose)
+{
+    struct strbuf col = { 0 };
+    struct batch a, b;
+    int sa, sb, ra, rb, same;
+
+    if (batch_columnar(json, len, &col) < 0)
+        return 0;
+    ra = decode(&a, json, len, &sa);
+    rb = decode(&b, col.p, col.len, &sb);
+    same = ra == rb && sa == sb && strcmp(a.err_code, b.err_code) == 0 &&
+           a.last_seq == b.last_seq && a.base_seq == b.base_seq && a.hlc == b.hlc &&
+           a.min_seq == b.min_seq && a.nrows == b.nrows && a.ntables == b.ntables;
+    for (int t = 0; same && t < a.ntables; t++) {
+        const struct batch_table *x = &a.tables[t], *y = &b.tables[t];
+        same = x->kind == y->kind && x->nrows == y->nrows && x->copy_len == y->copy_len &&
+               (x->copy_len == 0 || memcmp(x->copy, y->copy, x->copy_len) == 0) &&
+               (x->nrows == 0 || memcmp(x->seq, y->seq, (size_t)x->nrows * 8) == 0);
+    }
+    for (int t = 0; !same && verbose && t < a.ntables && t < b.ntables; t++) {
+        const struct batch_table *x = &a.tables[t], *y = &b.tables[t];
+        size_t i = 0, ls = 0;
+        while (i < x->copy_len && i < y->copy_len && x->copy[i] == y->copy[i])
+            if (x->copy[i++] == '\n')
+                ls = i;
+        if (i < x->copy_len || i < y->copy_len)
+            printf("# table %d: json\n# %.300s\n# columnar\n# %.300s\n", t, x->copy + ls,
+                   y->copy + ls);
+    }
+    if (!same && verbose)
+        printf("# json %d %d %s / columnar %d %d %s (%s)\n# %.*s\n", ra, sa, a.err_code, rb, sb,
+               b.err_code, b.err_msg, (int)(len > 600 ? 600 : len), json);
+    batch_clear(&a);
+    batch_clear(&b);
+    strbuf_free(&col);
+    return same;
+}
+
+/* ------------------------------------------------------------ cells */
+
+/* Values for each column type: ordinary ones, edges, and bad ones (the
+ * hub refuses their rows). "N" is a NULL; "R..." a raw JSON value. */
+static const char *const ids[] = {
+    "0190f5c2-6c1e-7a3b-9b1e-1c2d3e4f5a6b", "0190f5c2-6c1e-7a3b-ab1e-1c2d3e4f5a6c",
+    "00000000-0000-7000-8000-000000000000", "ffffffff-ffff-7fff-bfff-ffffffffffff",
+    "0190F5C2-6C1E-7A3B-9B1E-1C2D3E4F5A6B", "6f1c8a2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b",
+    "not-a-uuid", "N", "R17", "central", "",
+};
+static const char *const hlcs[] = {
+    "R\"117711276829704195\"", "R\"117711276829704196\"", "R\"0\"", "R\"007\"",
+    "R\"18446744073709551615\"", "R\"9223372036854775807\"", "R\"12a\"", "R1234", "N",
+    "R\"\"", "R\"99999999999999999999\"",
+};
+static const char *const ints[] = {
+    "R0", "R1", "R2", "R39", "R2147483647", "R2147483648", "R-1", "R9007199254740992",
+    "R9007199254740993", "R1e300", "R1.5", "R-0", "R\"3\"", "N", "Rtrue", "R[1]",
+};
+static const char *const tss[] = {
+    "R\"2026-12-01T13:25:43Z\"", "R\"2026-12-01T13:25:43.123Z\"", "R\"1970-01-01T00:00:00Z\"",
+    "R\"0001-01-01T00:00:00.000Z\"", "R\"9999-12-31T23:59:59.999Z\"", "R\"1969-12-31T23:59:59Z\"",
+    "R\"2024-02-29T12:00:00Z\"", "R\"2023-02-29T12:00:00Z\"", "R\"2026-12-01 13:25:43\"",
+    "R\"2026-12-01T13:25:43+07:00\"", "R\"2026-12-01T13:25:43.1234567Z\"", "N", "R5",
+};
+static const char *const dates[] = {
+    "R\"2026-12-01\"", "R\"2026-11-30\"", "R\"0001-01-01\"", "R\"9999-12-31\"",
+    "R\"2023-02-29\"", "R\"2024-02-29\"", "R\"2026-1-1\"", "R\"+2026-01-01\"", "N", "R0",
+};
+static const char *const coords[] = {
+    "R106.518643", "R-6.563137", "R180", "R-180", "R90", "R-90", "R0", "R-0", "R-0.0",
+    "R1e-7", "R106.1234567", "R181", "R1000.000001", "R1e300", "R0.000001", "N", "R\"1\"",
+};
+static const char *const texts[] = {
+    "3201021015", "3201021016", "3201-000001", "3201-000002", "P-0001", "P-0002", "",
+    "Pak Slamet di dusun Cibeureum: 12 ekor ayam kampung lemas dan batuk sejak 3 hari.",
+    "sapi \"perah\" \\ tab\there\nnewline", "emoji \xf0\x9f\x90\x84 and \xe5\x85\xbd",
+    "bad utf-8 \xc3\x28 \xff", "0000000000000000000000123", "123", "007", "R12", "N",
+    "R[\"a\"]", "\x01\x02 control", "000000000000000001", "999999999999999999",
+};
+static const char *const jsons[] = {
+    "R[]", "R[\"DMM\",\"DIA\"]", "R[{\"species\":\"AY\",\"sick\":12,\"dead\":3,\"at_risk\":120}]",
+    "R[{\"species\":\"KD\",\"sick\":30,\"dead\":19,\"at_risk\":210,\"culled\":0,\"x\":-5}]",
+    "R[1.5,-0,1e5,-12,9007199254740993,123456789012345678,0.1,\"-1\",[2,[3]]]",
+    "R{\"a\":1}", "R[\"\\u0001 \\\" \\\\ \xe2\x82\xac\"]", "R\"not an array\"", "R7", "N",
+    "R[-9223372036854775808,18446744073709551616]", "R[00]", "Rnull",
+};
+
+#define PICK(a) a[rnd() % (sizeof(a) / sizeof(a[0]))]
+
+static void cell(struct strbuf *b, const char *v)
+{
+    if (strcmp(v, "N") == 0)
+        batch_cell_null(b);
+    else if (v[0] == 'R')
+        strbuf_fmt(b, ",%s", v + 1);
+    else
+        batch_cell_text(b, v, strlen(v));
+}
+
+/* A row of kind k: ordinary values, or (odd) any value of its type. */
+static void row_cells(struct strbuf *b, const struct record_kind *k, int i, int odd)
+{
+    char id[40], ts[32], hlc[32];
+
+    snprintf(id, sizeof(id), "0190f5c2-%04x-7a3b-9b1e-%012llx", (unsigned)i & 0xffff,
+             (unsigned long long)(rnd() & 0xffffffffffffull));
+    snprintf(ts, sizeof(ts), "R\"2026-12-01T13:%02d:%02dZ\"", i / 60 % 60, i % 60);
+    snprintf(hlc, sizeof(hlc), "R\"%llu\"", (117711276829704195ull + (uint64_t)i * 65536));
+    for (int c = 0; c < k->ncols; c++) {
+        const struct kind_col *kc = &k->cols[c];
+        switch (kc->type) {
+        case COL_ID: case COL_ORIGIN:
+            cell(b, odd ? PICK(ids) : kc->type == COL_ID ? id : NODE);
+            break;
+        case COL_HLC: cell(b, odd ? PICK(hlcs) : hlc); break;
+        case COL_BIT: case COL_INT: cell(b, odd ? PICK(ints) : ints[rnd() % 4]); break;
+        case COL_TS: cell(b, odd ? PICK(tss) : ts); break;
+        case COL_DATE: cell(b, odd ? PICK(dates) : dates[rnd() % 2]); break;
+        case COL_LON: case COL_LAT: cell(b, odd ? PICK(coords) : coords[rnd() % 2]); break;
+        case COL_JSON: cell(b, odd ? PICK(jsons) : jsons[rnd() % 4]); break;
+        case COL_TEXT: cell(b, odd ? PICK(texts) : texts[rnd() % 8]); break;
+        }
+    }
+}
+
+/* A batch of every synced kind, nrows rows each, odd_pct percent odd. */
+static void make_batch(struct strbuf *out, int nrows, int odd_pct)
+{
+    struct strbuf cells = { 0 };
+    int first = 1, seq = 1;
+
+    strbuf_reset(out);
+    batch_write_head(out, NODE, 100000, 7, 117711276829704195ull);
+    for (int t = 0; t < record_kinds_count; t++) {
+        const struct record_kind *k = &record_kinds[t];
+        if (!k->synced)
+            continue;
+        batch_write_table(out, k, first);
+        first = 0;
+        for (int i = 0; i < nrows; i++) {
+            strbuf_reset(&cells);
+            row_cells(&cells, k, i, (int)(rnd() % 100) < odd_pct);
+            batch_write_row(out, seq++ + (int)(rnd() % 3), cells.p, cells.len, i == 0);
+        }
+        batch_write_table_end(out);
+    }
+    batch_write_end(out);
+    strbuf_free(&cells);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_same(void)
+{
+    static const char *const fixed[] = {
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":0,\"hlc\":\"1\",\"tables\":[]}",
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"tables\":[{\"table\":"
+        "\"treatment\",\"cols\":[\"seq\",\"id\",\"extra\"],\"rows\":[[1,\"x\",2],[2,null,[]]]}]}",
+        "{\"v\":2,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"tables\":[]}",
+        "{\"v\":1,\"node\":\"0190f5c2-6c1e-7a3b-9b1e-000000000000\",\"last_seq\":5,"
+        "\"tables\":[]}",
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"base_seq\":9,\"tables\":[]}",
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"tables\":[{\"table\":"
+        "\"vaccination\",\"cols\":[\"seq\"],\"rows\":[]}]}",
+        /* numbered strings whose prefixes are numbered again (over 18 digits) */
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"tables\":[{\"table\":"
+        "\"treatment\",\"cols\":[\"seq\",\"drug\",\"owner_id\"],\"rows\":[[1,"
+        "\"0000000000000000000000123\",\"x\"],[2,\"1000000000000000000000124\",\"x\"],[3,"
+        "\"2000000000000000000000125\",\"y\"],[4,\"3000000000000000000000126\",null]]}]}",
+        "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"tables\":[{\"table\":\"officer\","
+        "\"cols\":[\"hlc\",\"seq\",\"id\",\"origin\",\"deleted\",\"created_at\",\"updated_at\","
+        "\"name\",\"role\",\"phone\",\"district\",\"village\"],\"rows\":[[\"5\",9,null,\"central\""
+        ",0,\"2026-12-01T00:00:00Z\",\"2026-12-01T00:00:00Z\",\"A\",\"r\",\"1\",\"3201\",null]]}]}",
+    };
+    struct strbuf b = { 0 };
+    int all = 1;
+
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        CHECK(same_both_ways(fixed[i], strlen(fixed[i]), 1));
+    /* 200 rows whose texts are 25 digits: numbered twice over, every row */
+    strbuf_reset(&b);
+    strbuf_str(&b, "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":300,\"tables\":[{\"table\":"
+               "\"treatment\",\"cols\":[\"seq\",\"drug\",\"owner_id\"],\"rows\":[");
+    for (int i = 0; i < 200; i++)
+        strbuf_fmt(&b, "%s[%d,\"%07d000000000000%06d\",\"%07d0000000000000000%02d\"]",
+                   i ? "," : "", i + 1, i * 7, i, i, i % 100);
+    strbuf_str(&b, "]}]}");
+    CHECK(same_both_ways(b.p, b.len, 1));
+    make_batch(&b, 3, 0);
+    CHECK(same_both_ways(b.p, b.len, 1));
+    make_batch(&b, 400, 0);
+    CHECK(same_both_ways(b.p, b.len, 1));
+    make_batch(&b, 50, 100);
+    CHECK(same_both_ways(b.p, b.len, 1));
+    for (int i = 0; i < 60 && all; i++) {
+        make_batch(&b, 1 + (int)(rnd() % 40), (int)(rnd() % 101));
+        all = same_both_ways(b.p, b.len, 1);
+    }
+    CHECK(all);                 /* 60 random batches, every kind */
+    strbuf_free(&b);
+}
+
+static void test_refused(void)
+{
+    struct strbuf b = { 0 }, col = { 0 };
+    struct batch x;
+    int status, all = 1, r;
+    char *c;
+
+    make_batch(&b, 20, 20);
+    CHECK(batch_columnar(b.p, b.len, &col) == 0);
+    CHECK(batch_is_columnar(col.p, col.len));
+    CHECK(col.len < b.len / 2);
+    for (size_t n = 4; n < col.len && all; n += n < 800 ? 1 : 7) {   /* truncations */
+        r = decode(&x, col.p, n, &status);
+        all = r < 0 && status == 400 && strcmp(x.err_code, "bad_batch") == 0;
+        if (!all)
+            printf("# truncated at %zu of %zu: %d %d %s\n", n, col.len, r, status, x.err_code);
+        batch_clear(&x);
+    }
+    CHECK(all);
+    c = malloc(col.len);
+    memcpy(c, col.p, col.len);
+    c[3] = 2;                   /* a version this hub does not read */
+    CHECK(decode(&x, c, col.len, &status) < 0 && status == 415);
+    batch_clear(&x);
+    for (int i = 0; i < 1000; i++) {   /* bytes changed: read or refused, never half */
+        size_t at = 4 + rnd() % (col.len - 4);
+        char was = c[at];
+        c[3] = 1;
+        c[at] = (char)rnd();
+        r = decode(&x, c, col.len, &status);
+        if (r < 0 && (status != 400 && status != 413))
+            all = 0;
+        batch_clear(&x);
+        c[at] = was;
+    }
+    CHECK(all);
+    free(c);
+    /* not a batch of batch_write_*(): the encoder says so */
+    CHECK(batch_columnar("{\"v\":1}", 7, &col) == -EINVAL);
+    {
+        static const char nope[] = "{\"v\":1,\"tables\":[{\"table\":\"nope\",\"cols\":"
+                                   "[\"seq\"],\"rows\":[]}]}";
+        CHECK(batch_columnar(nope, sizeof(nope) - 1, &col) == -EINVAL);
+    }
+    strbuf_free(&b);
+    strbuf_free(&col);
+}
+
+int main(void)
+{
+    batch_global_init();
+    test_same();
+    test_refused();
+    return t_done();
+}
