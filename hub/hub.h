@@ -61,6 +61,7 @@ struct hub_ca;
 struct enrol_limits;
 struct hub_ledger;
 struct hub_admit;
+struct refcache;
 
 struct hub {
     uv_loop_t          *loop;
@@ -77,6 +78,7 @@ struct hub {
     LIST_HEAD(, push_job) pushes;      /* hub_push.c: batches being handled, newest first */
     struct hub_ledger  *ledger;        /* hub_ledger.c */
     struct hub_admit   *admit;         /* hub_admit.c: which push batches go now */
+    struct refcache    *refcache;      /* hub_refcache.c: the code lists and areas */
     struct audit_limiter audit;        /* hub_audit.c: for hub_audit_limited() */
 };
 

@@ -15,10 +15,11 @@ char *batch_setup_sql(void);
 /* The COPY statement for table block t; malloc'd, NULL when out of memory. */
 char *batch_copy_sql(const struct batch_table *t);
 /* Adds to l the statements that check the rows COPYed into the temporary
- * tables against the reference data and the node's district, marking the
- * refused ones (they read no table a batch writes, so they may run before
- * the node is locked); none when the batch has no rows. 0 or -errno. */
-int batch_check_sql(struct sql_list *l, const struct batch *b, const char *district);
+ * tables present[] (indexed like b->tables) against the reference data and
+ * the node's district, marking the refused ones; none when no table is
+ * present. 0 or -errno. */
+int batch_check_sql(struct sql_list *l, const struct batch *b, const int *present,
+                    const char *district);
 
 /* What the apply transaction needs besides the batch. */
 struct batch_apply {
@@ -31,16 +32,19 @@ struct batch_apply {
     uint64_t    attempt;      /* the hub's HLC for this attempt: push_batch.batch_hlc */
     int         ledger;       /* write this attempt's push_batch row */
     int         duplicate;    /* rows at or below acked, for the ledger */
+    int         direct;       /* rows applied by the direct path (hub_direct.h), for
+                                 the ledger; not in the temporary tables */
 };
-/* Adds to l the statements that drop the rows up to a->acked (applied
- * before), refuse the rows that would change another district's row or
- * relabel an origin (against the stored rows: run after the node's lock),
- * log conflicts, upsert the tables present[], store the refusals (and audit
- * the rogue ones), write the ledger row (a->ledger), move the node's
- * high-water mark, select the refusals from the batch's min_seq up to
- * max(last_seq, acked) and COMMIT. *ledger_idx gets the index of the
- * ledger's statement (applied, refused, conflicts) or -1, *refusal_idx that
- * of the refusals (seq, tbl, id, code, reason). 0 or -errno. */
+/* Adds to l the statements that, for the rows in the temporary tables
+ * present[], drop the rows up to a->acked (applied before), refuse the
+ * rows that would change another district's row or relabel an origin
+ * (against the stored rows: run after the node's lock), log conflicts,
+ * upsert, store the refusals (and audit the rogue ones); then write the
+ * ledger row (a->ledger), move the node's high-water mark, select the
+ * refusals from the batch's min_seq up to max(last_seq, acked) and COMMIT.
+ * *ledger_idx gets the index of the ledger's statement (applied, refused,
+ * conflicts) or -1, *refusal_idx that of the refusals (seq, tbl, id, code,
+ * reason). 0 or -errno. */
 int batch_apply_sql(struct sql_list *l, const struct batch *b, const int *present,
                     const struct batch_apply *a, int *ledger_idx, int *refusal_idx);
 /* Adds the one statement that reads a page of the feed: rows of (tbl, json)

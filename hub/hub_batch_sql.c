@@ -202,10 +202,11 @@ static void kind_checks(struct sql_list *l, const struct record_kind *k, const c
         add_rules(l, k->table, followup_counts_rules, "", NULL, district);
 }
 
-int batch_check_sql(struct sql_list *l, const struct batch *b, const char *district)
+int batch_check_sql(struct sql_list *l, const struct batch *b, const int *present,
+                    const char *district)
 {
     for (int i = 0; i < b->ntables; i++)
-        if (b->tables[i].copy_len > 0)
+        if (present[i])
             kind_checks(l, &record_kinds[b->tables[i].kind], district);
     return l->err;
 }
@@ -442,7 +443,9 @@ static void ledger_sql(struct sql_list *l, const struct batch *b, const int *pre
     sql_param(l, a->node);
     sql_text(l, ", ");
     sql_ints(l, (const int64_t[]){ (int64_t)a->attempt, b->hlc, b->min_seq, b->last_seq }, 4);
-    sql_text(l, ", sum(n_ok)::int, sum(n_bad)::int, sum(n_conflict)::int, ");
+    sql_text(l, ", sum(n_ok)::int + ");
+    sql_int(l, a->direct);
+    sql_text(l, ", sum(n_bad)::int, sum(n_conflict)::int, ");
     sql_int(l, a->duplicate);
     sql_text(l, "::int FROM (SELECT 0::bigint AS n_ok, 0::bigint AS n_bad, "
                 "0::bigint AS n_conflict");

@@ -1,17 +1,22 @@
 /* hub_push.c - POST /v1/push: exactly-once apply of one batch.
  *
  * Decoding (digest, inflate, JSON, cell checks) runs on a worker thread.
- * Then, on one connection and in one transaction: COPY the rows into
- * temporary tables and check them against the reference data; lock the
- * node's registry row and read its high-water mark; drop the rows up to it,
- * store refusals, log conflicts, upsert last-writer-wins, move the
- * high-water mark and write the ledger row (push_batch) that the metrics
- * count from; COMMIT; only then answer 200. A failure before COMMIT rolls
- * everything back; a lost COMMIT answer is a 503, the re-sent batch is then
- * acknowledged as a duplicate, and hub_ledger.c finds out whether the lost
- * attempt committed, to count its rows once. The COPY and the checks come
- * before the lock so that they overlap the transaction of the node's
- * previous batch when a node keeps two in flight.
+ * Then, on one connection and in one transaction: in one round trip, begin,
+ * lock the node's registry row, read its high-water mark and the version
+ * of the reference data, and probe which of the batch's ids are stored
+ * already; reload the hub's copy of the reference data if it is older
+ * (hub_refcache.h); COPY the new rows that certainly pass every check
+ * straight into their tables and the others into temporary tables
+ * (hub_direct.h); then, in one pipeline, check the temporary tables' rows
+ * against the reference data, refuse the rows that would change another
+ * district's row or relabel an origin, log conflicts, upsert
+ * last-writer-wins, store refusals, move the high-water mark and write the
+ * ledger row (push_batch) that the metrics count from; COMMIT; only then
+ * answer 200. A failure before COMMIT rolls everything back; a lost COMMIT
+ * answer is a 503, the re-sent batch is then acknowledged as a duplicate,
+ * and hub_ledger.c finds out whether the lost attempt committed, to count
+ * its rows once. A node that keeps two batches in flight has the second
+ * decoded while the first is applied.
  *
  * A batch that names its predecessor (base_seq) waits, decoded, until the
  * batches of its node that arrived before it hold the node's lock (or are
@@ -35,6 +40,8 @@
 
 #include "hub_admit.h"
 #include "hub_batch.h"
+#include "hub_direct.h"
+#include "hub_refcache.h"
 #include "log.h"
 
 /* The answers of a batch that was not applied */
@@ -57,12 +64,20 @@ struct push_job {
     int                 nsent;
     int                 present[16];    /* the table has rows above acked */
     int                 next_table;
+    int                 next_direct;    /* 1: next_table's direct rows are COPYed */
+    struct direct_split split[16];      /* each table's rows: direct, or the SQL way */
+    struct strset      *existing[16];   /* each table's ids stored already (NULL: none) */
+    int                 ndirect;        /* rows applied by the direct path */
+    int64_t             ref_version;    /* of the reference data, read in the transaction */
+    int                 no_direct;      /* the direct COPY failed: every row the SQL way */
+    int                 savepoint;      /* SAVEPOINT direct was sent (before the first COPY) */
+    int                 copying_direct; /* the COPY in flight is a direct one */
     struct sql_list     sql;           /* the statements in flight */
     uint64_t            attempt;       /* the hub's HLC for the apply: push_batch.batch_hlc */
     int                 ledger;        /* the apply writes a push_batch row */
     int                 ledger_idx;
     int                 refusal_idx;
-    uint64_t            t_decoded, t_checked, t_locked;   /* uv_hrtime(), for the debug log */
+    uint64_t            t_decoded, t_locked, t_copied;    /* uv_hrtime(), for the debug log */
     struct hub_failure  fail;          /* for a ROLLBACK path */
     int64_t             fail_acked;     /* for a 409 */
     LIST_ENTRY(push_job) link;          /* h->pushes */
@@ -112,6 +127,10 @@ static void job_free(struct push_job *j)
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     sql_list_free(&j->sql);
+    for (int i = 0; i < 16; i++) {
+        direct_split_clear(&j->split[i]);
+        strset_free(j->existing[i]);
+    }
     free(j);
     if (!admitted)
         return;
@@ -221,13 +240,13 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
                   (uint64_t)conflicts, secs);
     metrics_admitted(h->metrics, (double)(j->t_admitted - j->req->start_ns) / 1e9,
                      (double)(uv_hrtime() - j->t_admitted) / 1e9);
-    log_debug("push %s: seq <= %" PRId64 ": %ld applied, %d duplicate, %ld refused, %ld "
-              "conflicts, %.1f ms (decode %.1f, copy and check %.1f, lock %.1f, apply %.1f)",
-              j->id.node, j->b.last_seq, applied, j->ndup, refused,
+    log_debug("push %s: seq <= %" PRId64 ": %ld applied (%d directly), %d duplicate, %ld "
+              "refused, %ld conflicts, %.1f ms (decode %.1f, lock %.1f, copy %.1f, apply %.1f)",
+              j->id.node, j->b.last_seq, applied, j->ndirect, j->ndup, refused,
               conflicts, secs * 1000, (double)(j->t_decoded - j->req->start_ns) / 1e6,
-              (double)(j->t_checked - j->t_decoded) / 1e6,
-              (double)(j->t_locked - j->t_checked) / 1e6,
-              (double)(uv_hrtime() - j->t_locked) / 1e6);
+              (double)(j->t_locked - j->t_decoded) / 1e6,
+              (double)(j->t_copied - j->t_locked) / 1e6,
+              (double)(uv_hrtime() - j->t_copied) / 1e6);
     if (s.err)
         hub_error(h, j->req, "push", 503, "unavailable", "out of memory after commit");
     else
@@ -256,11 +275,13 @@ static void count_rows(struct push_job *j)
     }
 }
 
-/* Adds the apply statements of j (batch_apply_sql()) to j->sql. */
+/* Adds the statements of j's temporary tables (the checks, batch_check_sql())
+ * and of the apply (batch_apply_sql()) to j->sql. */
 static int apply_sql(struct push_job *j)
 {
     struct batch_apply a = { .acked = j->acked, .node = j->id.node,
                              .district = j->id.district, .duplicate = j->ndup,
+                             .direct = j->ndirect,
                              .who_name = j->id.name[0] ? j->id.name : NULL,
                              .who_serial = j->id.serial[0] ? j->id.serial : NULL,
                              .who_address = j->req->peer };
@@ -269,6 +290,8 @@ static int apply_sql(struct push_job *j)
      * or the mark itself (a probe below the mark writes nothing) */
     j->ledger = a.ledger = j->nsent > 0 || j->b.last_seq > j->acked;
     j->attempt = a.attempt = hlc_tick(&j->h->clock, hlc_wall_ms());
+    if (batch_check_sql(&j->sql, &j->b, j->present, j->id.district) < 0)
+        return -ENOMEM;
     return batch_apply_sql(&j->sql, &j->b, j->present, &a, &j->ledger_idx, &j->refusal_idx);
 }
 
@@ -295,37 +318,201 @@ static int step_failed(struct push_job *j, PGresult **res, int nres, int err, co
         return 1;
     }
     if (err < 0) {
-        log_error("push %s: %s: %s", j->id.node, failed,
-                  nres > 0 ? PQresultErrorMessage(res[nres - 1]) : "?");
+        log_error("push %s: %s: %s", j->id.node, failed, db_error(res, nres));
         job_rollback(j, 503, "unavailable", refused);
         return 1;
     }
     return 0;
 }
 
+static void copy_next(struct push_job *j);
+
+static void split_rows(struct push_job *j);
+
+static void on_undone(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    if (!step_failed(ud, res, nres, err, "ROLLBACK TO SAVEPOINT failed", LOST, REFUSED))
+        split_rows(ud);
+}
+
+static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+
+    if (err == -EIO && j->copying_direct && !j->no_direct) {
+        /* a row stored meanwhile (see hub_direct.h): undo every COPY, then
+         * send every row the SQL way */
+        log_info("push %s: the direct COPY failed (%s); every row the SQL way", j->id.node,
+                 db_error(res, nres));
+        j->no_direct = 1;
+        if (db_exec(j->c, "ROLLBACK TO SAVEPOINT direct", on_undone, j) < 0)
+            job_fail(j, 503, "unavailable", LOST);
+        return;
+    }
+    if (!step_failed(j, res, nres, err, "COPY failed", LOST, REFUSED))
+        copy_next(j);
+}
+
+/* The COPY statement of table t, direct or into its temporary table; the
+ * first of a batch with direct rows takes the savepoint on_copied() may
+ * come back to. malloc'd or NULL. */
+static char *copy_sql(struct push_job *j, const struct batch_table *t, int direct)
+{
+    char *sql = direct ? direct_copy_sql(t) : batch_copy_sql(t);
+    struct strbuf s = { 0 };
+
+    if (!sql || j->savepoint || j->ndirect == 0)
+        return sql;
+    j->savepoint = 1;
+    strbuf_fmt(&s, "SAVEPOINT direct; %s", sql);
+    free(sql);
+    return strbuf_take(&s);
+}
+
+/* COPYs the next block: a table's direct rows into the table, then its
+ * other rows into its temporary table; then checks and applies them all
+ * in one pipeline. */
+static void copy_next(struct push_job *j)
+{
+    while (j->next_table < j->b.ntables) {
+        const struct batch_table *t = &j->b.tables[j->next_table];
+        struct direct_split *s = &j->split[j->next_table];
+        int direct, r;
+        char *sql;
+        if (j->next_direct == 0 && s->ndirect > 0) {
+            direct = 1;
+        } else if (s->ntmp > 0) {
+            direct = 0;
+        } else {
+            j->next_table++;
+            j->next_direct = 0;
+            continue;
+        }
+        sql = copy_sql(j, t, direct);
+        j->copying_direct = direct;
+        if (!sql) {
+            job_rollback(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        if (direct) {
+            j->next_direct = 1;
+            r = db_copy(j->c, sql, s->direct.p, s->direct.len, on_copied, j);
+        } else {
+            j->next_table++;
+            j->next_direct = 0;
+            r = db_copy(j->c, sql, s->tmp.p, s->tmp.len, on_copied, j);
+        }
+        free(sql);                      /* libpq has sent or buffered it */
+        if (r < 0)
+            job_fail(j, 503, "unavailable", LOST);
+        return;
+    }
+    j->t_copied = uv_hrtime();
+    sql_list_free(&j->sql);
+    if (apply_sql(j) < 0) {
+        job_rollback(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    send_sql(j, on_applied);
+}
+
+/* Splits every table block between the direct path and the temporary
+ * table (hub_direct.h), against the reference data of h->refcache, then
+ * COPYs them. */
+static void split_rows(struct push_job *j)
+{
+    struct direct_ctx x = { .rc = j->h->refcache, .node = j->id.node,
+                            .district = j->id.district, .acked = j->acked,
+                            .src_batch = j->b.last_seq, .src_hlc = j->b.hlc,
+                            .no_direct = j->no_direct };
+
+    j->ndirect = 0;
+    for (int i = 0; i < j->b.ntables; i++) {
+        struct direct_split *s = &j->split[i];
+        const struct batch_table *t = &j->b.tables[i];
+        int above = 0;
+        direct_split_clear(s);
+        for (int k = 0; k < t->nrows && !above; k++)
+            above = t->seq[k] > j->acked;
+        j->present[i] = 0;
+        if (!above)
+            continue;
+        if (direct_split(&x, t, j->existing[i], s) < 0) {
+            job_rollback(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        j->ndirect += s->ndirect;
+        j->present[i] = s->ntmp > 0;    /* the SQL way: the temporary table's rows */
+    }
+    j->next_table = 0;
+    j->next_direct = 0;
+    copy_next(j);
+}
+
+static void on_reloaded(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+    int r;
+
+    if (step_failed(j, res, nres, err, "reading the reference data failed", LOST, REFUSED))
+        return;
+    r = nres == 1 ? refcache_load(j->h->refcache, res[0]) : -EBADMSG;
+    if (r < 0 || refcache_version(j->h->refcache) < j->ref_version) {
+        log_error("push %s: cannot load the reference data (%s)", j->id.node,
+                  r < 0 ? strerror(-r) : "older than the version read");
+        job_rollback(j, 503, "unavailable", "the database is not ready");
+        return;
+    }
+    log_info("reference data: version %" PRId64 " loaded", refcache_version(j->h->refcache));
+    split_rows(j);
+}
+
+/* Keeps the ids that the probes of the batch's tables found (the results
+ * after the lock's, in the order of the tables with rows). 0 or -ENOMEM. */
+static int keep_probes(struct push_job *j, PGresult **res, int nres, int first)
+{
+    for (int i = 0, k = first; i < j->b.ntables; i++) {
+        if (j->b.tables[i].copy_len == 0)
+            continue;
+        if (k >= nres)
+            return -EBADMSG;
+        if (PQntuples(res[k]) > 0 && !(j->existing[i] = strset_of(res[k], 0)))
+            return -ENOMEM;
+        k++;
+    }
+    return 0;
+}
+
+/* Results of lock_node(): BEGIN, SET, INSERT node, the lock, the version,
+ * then one probe per table with rows. */
+#define LOCK_AT 3
+
 static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
     struct push_job *j = ud;
-    PGresult *lr = nres > 0 ? res[nres - 1] : NULL;
+    PGresult *lr = nres > LOCK_AT ? res[LOCK_AT] : NULL;
+    int r;
 
     if (err == -ECONNRESET) {
         job_fail(j, 503, "unavailable", LOST);
         return;
     }
-    if (err < 0 || !lr || PQntuples(lr) != 1) {
+    if (err < 0 || !lr || PQntuples(lr) != 1 || nres <= LOCK_AT + 1 ||
+        PQntuples(res[LOCK_AT + 1]) != 1) {
         log_error("push %s: cannot lock the node: %s", j->id.node,
-                  lr ? PQresultErrorMessage(lr) : "no result");
+                  err < 0 ? db_error(res, nres) : "no result");
         job_rollback(j, 503, "unavailable", "the database is not ready");
         return;
     }
     j->locked = 1;
-    wake_node(j->h, j->id.node);        /* the node's next batch may start its COPY */
+    wake_node(j->h, j->id.node);        /* the node's next batch may queue for the lock */
     if (strcmp(PQgetvalue(lr, 0, 0), j->id.district) != 0) {
         job_rollback(j, 403, "district_mismatch",
                      "this node id is registered with another district");
         return;
     }
     j->acked = strtoll(PQgetvalue(lr, 0, 1), NULL, 10);
+    j->ref_version = strtoll(PQgetvalue(res[LOCK_AT + 1], 0, 0), NULL, 10);
     j->t_locked = uv_hrtime();
     if (j->b.base_seq > j->acked) {
         /* its predecessor is not applied (yet, or it failed): applying this
@@ -337,79 +524,59 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         return;
     }
     count_rows(j);
-    sql_list_free(&j->sql);
-    if (apply_sql(j) < 0) {
-        job_rollback(j, 503, "unavailable", "out of memory");
+    r = keep_probes(j, res, nres, LOCK_AT + 2);
+    if (r < 0) {
+        job_rollback(j, 503, "unavailable", r == -ENOMEM ? "out of memory" :
+                     "the database is not ready");
         return;
     }
-    send_sql(j, on_applied);
-}
-
-/* Locks the node's registry row (made on first contact) and reads its
- * high-water mark; waits there while the node's previous batch commits. */
-static void lock_node(struct push_job *j)
-{
-    const char *const p[] = { j->id.node, j->id.district };
-    const struct db_query q[] = {
-        { "INSERT INTO node (node_id, district) VALUES ($1, $2) "
-          "ON CONFLICT (node_id) DO NOTHING", 2, p },
-        { "SELECT district, acked_seq FROM node WHERE node_id = $1 FOR UPDATE", 1, p },
-    };
-
-    j->t_checked = uv_hrtime();
-    if (db_exec_params(j->c, q, 2, on_locked, j) < 0)
+    if (refcache_version(j->h->refcache) >= j->ref_version) {
+        split_rows(j);
+        return;
+    }
+    /* the reference data moved since the copy was made: reload it in this
+     * transaction, before any row is checked against it */
+    if (db_exec(j->c, REFCACHE_LOAD_SQL, on_reloaded, j) < 0)
         job_fail(j, 503, "unavailable", LOST);
 }
 
-static void on_checked(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+/* Begins the batch's transaction, makes the node's registry row on first
+ * contact, locks it and reads its high-water mark (waiting there while the
+ * node's previous batch commits), reads the version of the reference data
+ * and finds which of the batch's ids are stored already: one round trip. */
+static void lock_node(struct push_job *j)
 {
-    if (!step_failed(ud, res, nres, err, "checking the batch failed", LOST, REFUSED))
-        lock_node(ud);
-}
+    const char *const p[] = { j->id.node, j->id.district };
+    struct db_query q[5 + 16];
+    char *probe[16] = { 0 }, *ids[16] = { 0 };
+    int n = 0, r = -ENOMEM;
 
-static void copy_next(struct push_job *j);
-
-static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
-{
-    if (!step_failed(ud, res, nres, err, "COPY failed", LOST, REFUSED))
-        copy_next(ud);
-}
-
-/* COPYs the next table block with rows, then checks them all. */
-static void copy_next(struct push_job *j)
-{
-    int r;
-
-    while (j->next_table < j->b.ntables && j->b.tables[j->next_table].copy_len == 0)
-        j->next_table++;
-    if (j->next_table < j->b.ntables) {
-        const struct batch_table *t = &j->b.tables[j->next_table++];
-        char *sql = batch_copy_sql(t);
-        if (!sql) {
-            job_rollback(j, 503, "unavailable", "out of memory");
-            return;
-        }
-        r = db_copy(j->c, sql, t->copy, t->copy_len, on_copied, j);
-        free(sql);                      /* libpq has sent or buffered it */
-        if (r < 0)
-            job_fail(j, 503, "unavailable", LOST);
-        return;
+    q[n++] = (struct db_query){ "BEGIN", 0, NULL };
+    q[n++] = (struct db_query){ "SET LOCAL sikhnas.writer = 'hub'", 0, NULL };
+    q[n++] = (struct db_query){ "INSERT INTO node (node_id, district) VALUES ($1, $2) "
+                                "ON CONFLICT (node_id) DO NOTHING", 2, p };
+    q[n++] = (struct db_query){ "SELECT district, acked_seq FROM node WHERE node_id = $1 "
+                                "FOR UPDATE", 1, p };
+    q[n++] = (struct db_query){ REFCACHE_VERSION_SQL, 0, NULL };
+    for (int i = 0; i < j->b.ntables; i++) {
+        if (j->b.tables[i].copy_len == 0)
+            continue;
+        probe[i] = direct_probe_sql(&j->b.tables[i]);
+        ids[i] = direct_probe_ids(&j->b.tables[i]);
+        if (!probe[i] || !ids[i])
+            goto out;
+        q[n++] = (struct db_query){ probe[i], 1, (const char *const *)&ids[i] };
     }
-    if (batch_check_sql(&j->sql, &j->b, j->id.district) < 0) {
+    r = db_exec_params(j->c, q, n, on_locked, j);
+out:
+    for (int i = 0; i < 16; i++) {
+        free(probe[i]);                 /* libpq has sent or buffered them */
+        free(ids[i]);
+    }
+    if (r == -ENOMEM)
         job_rollback(j, 503, "unavailable", "out of memory");
-        return;
-    }
-    if (j->sql.n == 0)                  /* no rows to check */
-        lock_node(j);
-    else
-        send_sql(j, on_checked);
-}
-
-static void on_begun(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
-{
-    if (!step_failed(ud, res, nres, err, "cannot begin", "database connection lost; retry later",
-                     "the database is not ready"))
-        copy_next(ud);
+    else if (r < 0)
+        job_fail(j, 503, "unavailable", LOST);
 }
 
 static void on_conn(struct db_conn *c, void *ud)
@@ -421,8 +588,7 @@ static void on_conn(struct db_conn *c, void *ud)
         return;
     }
     j->c = c;
-    if (db_exec(c, "BEGIN; SET LOCAL sikhnas.writer = 'hub'", on_begun, j) < 0)
-        job_fail(j, 503, "unavailable", "database connection lost; retry later");
+    lock_node(j);
 }
 
 static void decode_work(uv_work_t *w)

@@ -16,6 +16,7 @@
 #include "hub_audit.h"
 #include "hub_batch.h"
 #include "hub_ca.h"
+#include "hub_refcache.h"
 #include "log.h"
 
 #define HUB_STOP_GRACE_MS 30000
@@ -353,6 +354,9 @@ int hub_run(const struct hub_opts *o)
     r = admit_new((unsigned)o->admit, (unsigned)o->admit_queue, uv_now(h.loop), &h.admit);
     if (r < 0)
         goto out;
+    r = refcache_new(&h.refcache);
+    if (r < 0)
+        goto out;
     h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
@@ -388,6 +392,7 @@ out:
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);
     admit_free(h.admit);
+    refcache_free(h.refcache);
     if (r < 0)
         return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);

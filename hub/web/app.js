@@ -68,9 +68,9 @@
     var head = el('tr', {}, cols.map(function (c) {
       return el('th', { class: c.num ? 'num' : '', text: t(c.label || c.key) });
     }));
-    var body = el('tbody', {}, rows.map(function (r) {
+    var body = el('tbody', {}, rows.map(function (r, i) {
       var tr = el('tr', { class: rowClass ? rowClass(r) : '' }, cols.map(function (c) {
-        var v = c.value ? c.value(r) : r[c.key];
+        var v = c.value ? c.value(r, i) : r[c.key];
         var td = el('td', { class: c.num ? 'num' : '', 'data-key': c.key });
         if (c.link) td.appendChild(el('a', { href: c.link(r), text: fmt(v) }));
         else td.textContent = fmt(v);
@@ -80,6 +80,13 @@
     }));
     if (!rows.length) body.appendChild(el('tr', {}, [el('td', { colspan: cols.length, text: t('no_data') })]));
     return el('table', {}, [el('thead', {}, [head]), body]);
+  }
+  /* what a replaced version held that the next one changed: "field: old value" */
+  var PROVENANCE = ['id', 'origin', 'hlc', 'created_at', 'updated_at', 'received_at', 'src_node', 'src_batch', 'src_hlc', 'geom', 'village_name', 'followups', 'conflicts', 'versions'];
+  function changed(old, next) {
+    return Object.keys(old || {}).filter(function (k) {
+      return PROVENANCE.indexOf(k) < 0 && JSON.stringify(old[k]) !== JSON.stringify(next[k]);
+    }).map(function (k) { return k + ': ' + JSON.stringify(old[k]); }).join('; ');
   }
   function page(title) {
     var p = $('page');
@@ -237,6 +244,12 @@
       p.appendChild(table([{ key: 'logged_at' }, { key: 'winner_node' }, { key: 'winner_hlc' },
         { key: 'loser_node' }, { key: 'loser_hlc' }, { key: 'loser', value: function (r) { return JSON.stringify(r.loser); } }],
         c.conflicts || []));
+      /* every version it replaced, with what changed against the next one */
+      p.appendChild(el('h2', { text: t('versions') }));
+      var vs = c.versions || [];
+      p.appendChild(table([{ key: 'replaced_at' }, { key: 'src_node' }, { key: 'hlc' }, { key: 'received_at' },
+        { key: 'version', label: 'changed', value: function (r, i) { return changed(r.version, i + 1 < vs.length ? vs[i + 1].version : c); } }],
+        vs));
     }).catch(function (e) { fail(p, e); });
   }
 

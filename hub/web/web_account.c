@@ -6,6 +6,7 @@
 #include "webapp.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,13 @@ static long upkeep_round(PGconn *pg)
     }
 }
 
+/* serve --upkeep: set when the server stops, so that its thread ends (and
+ * is joined) before the process exits: libpq, and the Kerberos library it
+ * loads, must not be in use while the libraries' destructors run. */
+static atomic_int upkeep_stopping;
+static pthread_t upkeep_tid;
+static int upkeep_running;
+
 int web_cmd_upkeep(const char *conninfo, int once, unsigned interval_ms)
 {
     PGconn *pg = NULL;
@@ -253,7 +261,7 @@ int web_cmd_upkeep(const char *conninfo, int once, unsigned interval_ms)
     long done = 0;
     unsigned backoff = 1;
 
-    for (;;) {
+    while (!atomic_load(&upkeep_stopping)) {
         long n;
         if (!pg || PQstatus(pg) != CONNECTION_OK) {
             PQfinish(pg);
@@ -285,10 +293,11 @@ int web_cmd_upkeep(const char *conninfo, int once, unsigned interval_ms)
             done = 0;
             logged = time(NULL);
         }
-        usleep(interval_ms * 1000u);
+        for (unsigned t = 0; t < interval_ms && !atomic_load(&upkeep_stopping); t += 100)
+            usleep(100000);
     }
     PQfinish(pg);
-    return 1;
+    return atomic_load(&upkeep_stopping) ? 0 : 1;
 }
 
 struct upkeep_arg {
@@ -307,16 +316,24 @@ static void *upkeep_main(void *arg)
 int web_upkeep_thread(const char *conninfo, unsigned interval_ms)
 {
     static struct upkeep_arg a;
-    pthread_t t;
     int r;
 
     a.conninfo = strdup(conninfo);
     a.interval_ms = interval_ms;
     if (!a.conninfo)
         return -ENOMEM;
-    r = pthread_create(&t, NULL, upkeep_main, &a);
+    r = pthread_create(&upkeep_tid, NULL, upkeep_main, &a);
     if (r != 0)
         return -r;
-    pthread_detach(t);
+    upkeep_running = 1;
     return 0;
+}
+
+void web_upkeep_stop(void)
+{
+    if (!upkeep_running)
+        return;
+    atomic_store(&upkeep_stopping, 1);
+    pthread_join(upkeep_tid, NULL);
+    upkeep_running = 0;
 }

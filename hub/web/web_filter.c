@@ -1,7 +1,8 @@
 /* web_filter.c - the filters of a data request (see webapp.h): read from the
  * query string, each value checked against what it may be (codes of
  * digits or capitals, ISO dates, known words), and the area held within
- * the caller's scope. Nothing that fails here reaches SQL (where every
+ * the caller's scope. The default period is the year up to today where
+ * the area is (WIB, WITA or WIT). Nothing that fails here reaches SQL (where every
  * value is a parameter anyway). Fuzzed by tests/fuzz/fuzz-web-filter.c. */
 #include "webapp.h"
 
@@ -37,6 +38,26 @@ static void day_str(time_t t, char out[11])
 
     gmtime_r(&t, &tm);
     strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+/* Hours east of UTC where area is (Indonesia has no summer time): WITA and
+ * WIT by province, as report.province_tz (schema/central/010_report.sql);
+ * everything else, and the nation as a whole, WIB. */
+static int tz_hours(const char *area)
+{
+    static const char wita[] = " 51 52 53 63 64 65 71 72 73 74 75 76 ";
+    static const char wit[] = " 81 82 91 92 93 94 95 96 ";
+    char p[5];
+
+    if (strlen(area) < 2)
+        return 7;
+    snprintf(p, sizeof(p), " %.2s ", area);
+    return strstr(wita, p) ? 8 : strstr(wit, p) ? 9 : 7;
+}
+
+void web_filter_today(const char *area, time_t now, int days_back, char out[11])
+{
+    day_str(now + (time_t)tz_hours(area) * 3600 - (time_t)days_back * 86400, out);
 }
 
 /* Reads key into out (cap bytes); absent: "". -EINVAL when too long or
@@ -84,12 +105,12 @@ int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
         return -EACCES;
     *bad = "from";
     if (!f->from[0])
-        day_str(now - 364 * 86400, f->from);
+        web_filter_today(f->area, now, 364, f->from);
     if (!date_ok(f->from))
         return -EINVAL;
     *bad = "to";
     if (!f->to[0])
-        day_str(now, f->to);
+        web_filter_today(f->area, now, 0, f->to);
     if (!date_ok(f->to))
         return -EINVAL;
     *bad = "species";

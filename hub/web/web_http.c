@@ -63,6 +63,7 @@ struct job {
     char               token[AUTH_TOKEN_LEN + 1];
     char               csrf[AUTH_CSRF_LEN + 1];
     char               peer[48];
+    int                gzip_ok;         /* Accept-Encoding names gzip */
     struct web_who     who;
 };
 
@@ -398,7 +399,7 @@ static void do_data(struct web_out *o, struct job *j)
         web_out_error(o, 400, "bad_filter", msg);
         return;
     }
-    web_dataset_run(j->app, d, &f, ff, o);
+    web_dataset_run(j->app, d, &f, ff, j->gzip_ok, o);
 }
 
 static void do_ops(struct web_out *o, struct job *j)
@@ -415,7 +416,7 @@ static void do_ops(struct web_out *o, struct job *j)
         struct web_filter f;
         const char *bad;
         if (web_filter_parse("", "", &f, &bad) == 0)
-            web_dataset_run(j->app, web_dataset_find("status"), &f, FMT_JSON, o);
+            web_dataset_run(j->app, web_dataset_find("status"), &f, FMT_JSON, 0, o);
     }
 }
 
@@ -532,7 +533,7 @@ void web_on_request(void *arg, struct http_conn *c, const struct http_req *req)
 {
     struct web_app *app = arg;
     const struct route *r;
-    const char *csrf;
+    const char *csrf, *enc;
     struct job *j;
     int wrong;
 
@@ -580,6 +581,8 @@ void web_on_request(void *arg, struct http_conn *c, const struct http_req *req)
     cookie_get(c, COOKIE, j->token, sizeof(j->token));
     csrf = http_header(c, "X-CSRF-Token");
     snprintf(j->csrf, sizeof(j->csrf), "%s", csrf ? csrf : "");
+    enc = http_header(c, "Accept-Encoding");
+    j->gzip_ok = enc && strstr(enc, "gzip") && !strstr(enc, "gzip;q=0");
     if (!j->path || !j->query || !j->body ||
         web_out_run(app->loop, c, job_work, job_free, j) < 0) {
         job_free(j);

@@ -147,6 +147,7 @@ static int serve(const struct cli *c)
     log_notice("web: stopped after %llu requests (%llu exports)",
                (unsigned long long)app.requests, (unsigned long long)app.exports);
 out:
+    web_upkeep_stop();
     web_pool_free(app.replica);
     web_pool_free(app.primary);
     web_cache_free();

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 #include <uv.h>
@@ -138,6 +139,10 @@ enum web_format { FMT_JSON, FMT_CSV, FMT_XLSX, FMT_GEOJSON };
  * and every value must be well-formed (else -EINVAL; *bad names it). */
 int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
                      const char **bad);
+/* The date days_back days before today (at now) where area is, in its
+ * province's zone (WIB, WITA or WIT; the nation: WIB), as YYYY-MM-DD: the
+ * default period of the filters. */
+void web_filter_today(const char *area, time_t now, int days_back, char out[11]);
 /* The dataset called name, or NULL. */
 const struct web_dataset *web_dataset_find(const char *name);
 /* Frees the answers kept for the pages (at exit). */
@@ -145,9 +150,11 @@ void web_cache_free(void);
 /* Its name, for the file name of an export. */
 const char *web_dataset_name(const struct web_dataset *d);
 /* On a worker: runs dataset d with f on a replica connection and writes
- * its rows to o in format fmt. */
+ * its rows to o in format fmt. gzip_ok: the client accepts gzip (a page's
+ * kept answer is then sent gzipped). */
 void web_dataset_run(struct web_app *app, const struct web_dataset *d,
-                     const struct web_filter *f, enum web_format fmt, struct web_out *o);
+                     const struct web_filter *f, enum web_format fmt, int gzip_ok,
+                     struct web_out *o);
 
 /* ------------------------------------------------------------ web_out.c */
 /* On a worker: sends every row of the query already sent on pg in
@@ -162,6 +169,9 @@ int web_cmd_account(const char *conninfo, int argc, char **argv);
 int web_cmd_upkeep(const char *conninfo, int once, unsigned interval_ms);
 /* Starts the upkeep loop on its own thread (serve --upkeep). */
 int web_upkeep_thread(const char *conninfo, unsigned interval_ms);
+/* Ends that thread (after its round under way) and waits for it; a no-op
+ * without one. */
+void web_upkeep_stop(void);
 /* Session helpers (on a worker, on the primary). */
 int web_session_find(PGconn *pg, const char *token, struct web_who *who);
 int web_csrf_of(const char *token, char out[AUTH_CSRF_LEN + 1]);

@@ -121,7 +121,8 @@ static int priority_list(struct summary *s, PGresult *p, const char *base_url)
     return r ? r : strbuf_str(&s->html, "</ul>\n");
 }
 
-/* the week's priority events (report.priority_event, 011_report_views.sql) */
+/* the week's priority events (report.priority_event, a table kept by the upkeep since
+ * 013_report_rollups.sql) */
 static const char priority_sql[] =
     "SELECT p.id, p.ref, p.event_date::text, coalesce(p.syndrome, ''), "
     "  coalesce(s.label_id, p.syndrome, ''), coalesce(v.name, p.village), "
@@ -144,7 +145,7 @@ static int aggregates_current(struct job_ctx *ctx, const char *const p[3])
     for (int i = 0; i < 50 && r == 0; i++) {
         r = job_query(ctx, "SELECT sikhnas_aggregate_upkeep()", 0, NULL, NULL);
         if (r == 0)
-            r = job_query(ctx, "SELECT count(*) FROM report.dirty WHERE kind = 'case' "
+            r = job_query(ctx, "SELECT count(*) FROM report.dirty WHERE kind IN ('case', 'prio') "
                                "AND left(district, 2) = $1 AND week >= $2::date "
                                "AND week < $3::date", 3, p, &res);
         if (r == 0 && strcmp(PQgetvalue(res, 0, 0), "0") == 0) {

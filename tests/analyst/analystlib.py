@@ -186,8 +186,9 @@ class Central:
             return self.run(argv, stdin)
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
 
-    def start_web(self, upkeep=False, client_ca=None, extra=('--cache-seconds', '0')):
-        argv = [self.web_exe, '--pg', self.pg.conninfo]
+    def start_web(self, upkeep=False, client_ca=None, extra=('--cache-seconds', '0'),
+                  verbose=False):
+        argv = [self.web_exe] + (['-v'] if verbose else []) + ['--pg', self.pg.conninfo]
         if self.standby:
             argv += ['--pg-replica', self.standby.conninfo]
         argv += ['serve', '--listen', '127.0.0.1:0', '--tls-cert', self.cert, '--tls-key',

@@ -14,12 +14,15 @@ SP; a slaughter of 4 SP; a conflict on c1. So nationally in W1: 3
 reports, 11 sick, 6 dead, attack rate 17/80 = 21.25 %, case fatality 6/17
 = 35.29 %."""
 import csv
+import datetime
+import gzip
 import io
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -109,6 +112,32 @@ class Figures(unittest.TestCase):
         self.assertEqual(c['geom']['coordinates'], [106.8, -6.5])
         c2 = C.session('nat').data('case', id='c2')[0]
         self.assertEqual([f['outcome'] for f in c2['followups']], ['MS'])
+        self.assertEqual(c['versions'], [])
+
+    def test_case_history_keeps_every_version(self):
+        """The versions a sender replaced (a corrected count, a moved date,
+        a deletion) are on the case page, oldest first."""
+        C.pg.psql(A.case_sql('cafe01', '3202011001', 'U', A.W(60),   # outside the pages' year
+                             [{'species': 'SP', 'sick': 2, 'dead': 0}], signs=['KBG']))
+        C.pg.psql("UPDATE case_report SET hlc = 2, animals = '[{\"species\": \"SP\","
+                  " \"sick\": 5, \"dead\": 1}]', src_batch = 2 WHERE id = 'cafe01'")
+        C.pg.psql("UPDATE case_report SET hlc = 3, event_date = event_date + 1 WHERE id = 'cafe01'")
+        C.sync_replica()
+        c = C.session('nat').data('case', id='cafe01')[0]
+        v = c['versions']
+        self.assertEqual(len(v), 2)
+        self.assertEqual(v[0]['hlc'], '1')       # a central write stamps its own hlc
+        self.assertEqual(v[0]['version']['animals'][0]['sick'], 2)
+        self.assertEqual(v[1]['version']['animals'][0]['sick'], 5)
+        self.assertEqual(v[1]['version']['event_date'], A.W(60).isoformat())
+        self.assertEqual(c['animals'][0]['sick'], 5)
+        # scope: the versions come with their case only
+        r = C.session('bogor').get('case', id='cafe01')
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), [])
+        C.pg.psql("UPDATE case_report SET hlc = 4, deleted = 1 WHERE id = 'cafe01'")
+        C.sync_replica()
+        self.assertEqual(len(C.session('nat').data('case', id='cafe01')[0]['versions']), 3)
 
     def test_completeness(self):
         rows = {r['district']: r for r in C.session('jabar').data('completeness')}
@@ -186,6 +215,75 @@ class Scope(unittest.TestCase):
 
 
 class Cache(unittest.TestCase):
+    def test_concurrent_misses_query_once(self):
+        """Requests that miss the same key while it is being queried wait
+        for that query's answer (single flight): one query, one answer."""
+        C.stop_web()
+        try:
+            C.start_web(upkeep=False, extra=['--cache-seconds', '300'], verbose=True)
+            sessions = [C.session('nat') for _ in range(6)]
+            q = {'from': A.W(30).isoformat()}       # a key nobody asked for yet
+            # the table the page reads is locked on the primary, so on the
+            # standby too: every request misses and waits at once
+            lock = subprocess.Popen(['psql', '-X', '-q', '-d', C.pg.conninfo, '-c',
+                                     'BEGIN; LOCK TABLE report.national_week IN ACCESS EXCLUSIVE'
+                                     ' MODE; SELECT pg_sleep(3); COMMIT'],
+                                    stdout=subprocess.DEVNULL)
+            time.sleep(1)
+            C.pg.psql('SELECT pg_current_xact_id()')  # a commit flushes the lock's WAL
+            C.sync_replica()
+            queried = C.log().count('web: weekly: ')
+            got = [None] * len(sessions)
+
+            def ask(i):
+                got[i] = sessions[i].data('weekly', **q)
+            ths = [threading.Thread(target=ask, args=(i,)) for i in range(len(sessions))]
+            for t in ths:
+                t.start()
+            for t in ths:
+                t.join()
+            lock.wait()
+            self.assertTrue(all(g == got[0] for g in got) and len(got[0]) >= 30)
+            self.assertEqual(C.log().count('web: weekly: ') - queried, 1, C.log()[-3000:])
+        finally:
+            C.stop_web()
+            C.start_web(upkeep=True)
+
+    def test_a_page_being_refreshed_answers_from_its_last_answer(self):
+        """Past its ttl, one request queries again; the others meanwhile get
+        the last answer at once instead of waiting for that query."""
+        week = ("CREATE OR REPLACE FUNCTION report.week(d date) RETURNS date LANGUAGE %s"
+                " IMMUTABLE STRICT PARALLEL SAFE AS $$ %s $$")
+        C.stop_web()
+        try:
+            C.start_web(upkeep=False, extra=['--cache-seconds', '1'])
+            s, s2 = C.session('nat'), C.session('nat')
+            q = {'from': A.W(40).isoformat()}
+            first = s.data('weekly', **q)
+            time.sleep(1.2)
+            # the page's query made slow (on the primary, so on the standby)
+            C.pg.psql(week % ('plpgsql', 'BEGIN PERFORM pg_sleep(0.5);'
+                              ' RETURN d - (extract(isodow FROM d)::int - 1); END'))
+            C.sync_replica()
+            took = []
+
+            def refresh():
+                t = time.time()
+                s.data('weekly', **q)
+                took.append(time.time() - t)
+            refresher = threading.Thread(target=refresh)
+            refresher.start()
+            time.sleep(0.3)             # it queries, slowly
+            t0 = time.time()
+            self.assertEqual(s2.data('weekly', **q), first)
+            self.assertLess(time.time() - t0, 0.5)
+            refresher.join()
+            self.assertGreater(took[0], 1.0)        # it waited for its query
+        finally:
+            C.pg.psql(week % ('sql', 'SELECT d - (extract(isodow FROM d)::int - 1)'))
+            C.stop_web()
+            C.start_web(upkeep=True)
+
     def test_pages_answer_from_the_cache(self):
         """With --cache-seconds, an answer is kept per dataset and filter."""
         C.stop_web()
@@ -194,6 +292,12 @@ class Cache(unittest.TestCase):
             s = C.session('nat')
             before = week_row(s.data('weekly'), A.W(3))['reports']
             before51 = week_row(s.data('weekly', area='51'), A.W(3))['reports']
+            # kept gzipped: as such to a client that takes gzip, inflated to others
+            plain = s.get('weekly')
+            gz = s.request('GET', '/api/v1/data/weekly?', headers={'Accept-Encoding': 'gzip'})
+            self.assertEqual(gz.headers.getheader('Content-Encoding'), 'gzip')
+            self.assertIsNone(plain.headers.getheader('Content-Encoding'))
+            self.assertEqual(json.loads(gzip.decompress(gz.body)), plain.json())
             C.pg.psql(A.case_sql('cached1', '5101011001', 'U', A.W(3),
                                  [{'species': 'SP', 'sick': 2, 'dead': 0}], signs=['KBG']))
             t0 = time.time()
@@ -322,29 +426,82 @@ class Accounts(unittest.TestCase):
 
 class LateRecord(unittest.TestCase):
     def test_late_record_updates_its_week_within_a_minute(self):
-        """A report dated five weeks back lands today: its week's row changes."""
+        """A report dated five weeks back lands today: its week's row changes,
+        in the district, province and national tables and their epi tables."""
         s = C.session('nat')
         q = {'from': A.W(6).isoformat()}
-        before = week_row(s.data('weekly', **q), A.W(5))
+        w5 = {'from': A.W(5).isoformat(), 'to': A.W(5).isoformat()}
+        views = {   # what each reads: the roll-up of its level
+            'national': lambda: week_row(s.data('weekly', **q), A.W(5)),
+            'province': lambda: week_row(s.data('weekly', area='32', **q), A.W(5)),
+            'district': lambda: week_row(s.data('weekly', area='3201', **q), A.W(5)),
+            'national SP': lambda: week_row(s.data('weekly', species='SP', **q), A.W(5)),
+            'province KBG': lambda: week_row(s.data('weekly', area='32', code='KBG', **q),
+                                             A.W(5)),
+            'epi by province': lambda: sum(r['reports'] for r in s.data(
+                'epi', by='province', code='*', **w5) if r['area'] == '32'),
+            'epi national': lambda: sum(r['reports'] for r in s.data(
+                'epi', by='national', code='KBG', **w5)),
+        }
+        before = {k: f() for k, f in views.items()}
         C.pg.psql(A.case_sql('late1', '3201011001', 'U', A.W(5),
                              [{'species': 'SP', 'sick': 9, 'dead': 0}], signs=['KBG']))
         t0 = time.time()
         while time.time() - t0 < 60:
-            now = week_row(s.data('weekly', **q), A.W(5))
-            if now['reports'] == before['reports'] + 1:
+            now = views['national']()
+            if now['reports'] == before['national']['reports'] + 1:
                 break
             time.sleep(0.2)
         took = time.time() - t0
-        self.assertEqual((now['reports'], now['sick']), (before['reports'] + 1,
-                                                         before['sick'] + 9))
+        self.assertEqual((now['reports'], now['sick']), (before['national']['reports'] + 1,
+                                                         before['national']['sick'] + 9))
         print('late record visible on the replica after %.1f s' % took, file=sys.stderr)
         self.assertLess(took, 60)
+        # the same round of upkeep wrote every level
+        for k in ('province', 'district', 'national SP', 'province KBG'):
+            got = views[k]()
+            self.assertEqual((got['reports'], got['sick']),
+                             (before[k]['reports'] + 1, before[k]['sick'] + 9), k)
+        for k in ('epi by province', 'epi national'):
+            self.assertEqual(views[k](), before[k] + 1, k)
         # moved to another week (an update: both weeks change), then deleted
         C.pg.psql("UPDATE case_report SET event_date = '%s' WHERE id = 'late1'" % A.W(6))
-        self.wait_week(s, q, A.W(5), before['reports'])
+        self.wait_week(s, q, A.W(5), before['national']['reports'])
         self.wait_week(s, q, A.W(6), 1)
+        self.assertEqual(views['province']()['reports'], before['province']['reports'])
+        self.assertEqual(views['epi by province'](), before['epi by province'])
         C.pg.psql("UPDATE case_report SET deleted = 1 WHERE id = 'late1'")
         self.wait_week(s, q, A.W(6), 0)
+        self.assertEqual(week_row(s.data('weekly', area='32', **q), A.W(6))['reports'], 0)
+
+    def test_late_priority_event_and_its_followup(self):
+        """The stored priority events follow their case and its follow-ups."""
+        s = C.session('nat')
+        q = {'from': A.W(6).isoformat(), 'area': '3201'}
+
+        def event():
+            return {p['id']: p for p in s.data('priority', **q)}.get('late2')
+        C.pg.psql(A.case_sql('late2', '3201011002', 'P', A.W(5),
+                             [{'species': 'SP', 'sick': 4, 'dead': 1}], syndrome='MMU'))
+        self.wait_for(lambda: event() is not None)
+        e = event()
+        self.assertEqual((e['followups'], e['open'], e['sick'], e['syndrome']), (0, True, 4, 'MMU'))
+        C.pg.psql("INSERT INTO case_followup (id, origin, hlc, created_at, updated_at, case_id,"
+                  " outcome, event_date, district) VALUES ('f-late2', 'n-3201', 3, now(), now(),"
+                  " 'late2', 'SB', '%s', '3201')" % (A.W(5) + datetime.timedelta(days=3)))
+        self.wait_for(lambda: event()['followups'] == 1)
+        e = event()
+        self.assertEqual((e['outcome'], e['open'], e['days_to_response']), ('SB', False, 3))
+        C.pg.psql("UPDATE case_report SET deleted = 1 WHERE id = 'late2'")
+        self.wait_for(lambda: event() is None)
+
+    def wait_for(self, cond):
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            if cond():
+                return
+            time.sleep(0.2)
+        self.fail('not within a minute')
 
     def wait_week(self, s, q, monday, reports):
         t0 = time.time()
@@ -447,4 +604,4 @@ class Streaming(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    unittest.main(argv=[sys.argv[0], '-v'])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[3:])

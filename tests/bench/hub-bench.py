@@ -3,7 +3,7 @@
 
     tests/bench/hub-bench.py BUILD/hub/sikhnas-hub [--rows 100000] [--batch 5000]
                              [--nodes 500] [--node-batches 4] [--node-rows 50]
-                             [--enc zstd|gzip] [--skip-copy] [--skip-nodes]
+                             [--enc zstd|gzip] [--skip-copy] [--skip-nodes] [--profile]
 
 Starts its own PostgreSQL 15 + PostGIS (tests/lib/pgtemp.py) and hub over TLS
 on loopback, then:
@@ -17,6 +17,10 @@ on loopback, then:
     push --node-batches batches of --node-rows rows each, concurrently:
     p50/p99 batch latency, every record landed once, the hub's peak RSS
     (VmHWM).
+Part 1 prints the hub's per-batch times (from its -v -v log); --profile
+also logs every statement's duration on the cluster during part 1
+(log_min_duration_statement = 0) and prints where the time went, per kind
+of statement (the logging itself slows part 1).
 Batches are built and compressed before the clock starts."""
 import argparse
 import asyncio
@@ -24,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -187,6 +192,75 @@ def copy_ceiling(env, rows):
     return rate
 
 
+def profile_start(env, statements):
+    if not statements:
+        return 0, os.path.getsize(env.hub.log)
+    for sql in ('ALTER SYSTEM SET log_min_duration_statement = 0', 'SELECT pg_reload_conf()'):
+        env.pg.psql(sql)
+    time.sleep(0.5)
+    return os.path.getsize(env.pg.log), os.path.getsize(env.hub.log)
+
+
+def stmt_key(text):
+    """A statement's kind: its first words, with names of temporary tables kept."""
+    text = re.sub(r'\$\d+(::\w+)?', '$', text.strip())
+    m = re.match(r'(WITH \w+ AS \(\w+( INTO)? \w+|INSERT INTO \w+|UPDATE \w+ \w+ SET \w+ = '
+                 r"('[a-z_]+'|\w+)|UPDATE \w+|DELETE FROM \w+|COPY \w+|SELECT [^ ]+ [^ ]+|\w+)",
+                 text)
+    return m.group(0) if m else text[:40]
+
+
+def profile_report(env, start, rows):
+    """Sums the cluster's logged durations per kind of statement since start."""
+    pg_off, hub_off = start
+    if pg_off:
+        profile_statements(env, pg_off, rows)
+    hub_times(env, hub_off)
+
+
+def profile_statements(env, pg_off, rows):
+    for sql in ('ALTER SYSTEM RESET log_min_duration_statement', 'SELECT pg_reload_conf()'):
+        env.pg.psql(sql)
+    tot = {}
+    pat = re.compile(r'duration: ([\d.]+) ms  (parse|bind|execute|statement)[^:]*: (.*)')
+    with open(env.pg.log, errors='replace') as f:
+        f.seek(pg_off)
+        for line in f:
+            m = pat.search(line)
+            if not m:
+                continue
+            k = stmt_key(m.group(3))
+            t = tot.setdefault(k, [0.0, 0])
+            t[0] += float(m.group(1))
+            t[1] += m.group(2) in ('execute', 'statement')
+    allms = sum(v[0] for v in tot.values())
+    print('profile    : PostgreSQL, per kind of statement (parse + bind + execute), '
+          'for %d rows:' % rows)
+    for k, (ms, n) in sorted(tot.items(), key=lambda kv: -kv[1][0])[:25]:
+        print('  %8.1f ms %5.1f %% %5d x  %.2f us/row  %s' % (ms, 100 * ms / allms, n,
+                                                            ms * 1000 / rows, k))
+    print('  %8.1f ms in all' % allms)
+
+
+def hub_times(env, hub_off):
+    parts = [0.0] * 5
+    n = 0
+    pat = re.compile(r'ms \(decode ([\d.]+), lock ([\d.]+), copy ([\d.]+), '
+                     r'apply ([\d.]+)\)')
+    with open(env.hub.log, errors='replace') as f:
+        f.seek(hub_off)
+        for line in f:
+            m = pat.search(line)
+            if m:
+                n += 1
+                for i in range(4):
+                    parts[i] += float(m.group(i + 1))
+    if n:
+        print('profile    : the hub, %d batches, per batch: decode %.1f ms, lock and probe '
+              '%.1f ms, copy %.1f ms, apply %.1f ms' % (n, parts[0] / n, parts[1] / n,
+                                                        parts[2] / n, parts[3] / n))
+
+
 async def read_answer(reader):
     """(status, headers, body) of one HTTP answer."""
     status = int((await reader.readline()).split()[1])
@@ -336,10 +410,15 @@ def main():
     ap.add_argument('--pipeline', action='store_true',
                     help='two batches in flight, ordered by base_seq')
     ap.add_argument('--skip-nodes', action='store_true')
+    ap.add_argument('--profile', action='store_true',
+                    help='part 1: log statement durations and the hub\'s per-batch times')
     args = ap.parse_args()
     os.environ['SIKHNAS_HUB'] = os.path.abspath(args.hub)
+    os.environ.setdefault('HUBTEST_LOG', '-v -v')     # the hub's per-batch times
     with hubtest.Env(conns=args.pg_conns, extra_args=args.hub_args.split()) as env:
+        start = profile_start(env, args.profile)
         rows, rate = one_node(env, args)
+        profile_report(env, start, args.rows)
         if not args.skip_copy:
             ceiling = copy_ceiling(env, rows)
             print('ratio      : hub / COPY = %.2f' % (rate / ceiling))
