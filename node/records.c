@@ -128,6 +128,49 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
     return 0;
 }
 
+/* What a case report's entry sets, kind through event_date, as one run of
+ * parameters: the JSON texts made once for the insert and the correction. */
+struct case_cols {
+    char *signs, *ddx, *animals;
+    char kind[2];
+};
+
+static int case_cols_make(struct case_cols *c, const struct case_report_in *in)
+{
+    c->signs = json_text(codes_json(in->signs, in->n_signs));
+    c->ddx = json_text(codes_json(in->ddx, in->n_ddx));
+    c->animals = json_text(animals_json(in->animals, in->n_animals));
+    c->kind[0] = in->kind;
+    c->kind[1] = 0;
+    return c->signs && c->ddx && c->animals ? 0 : -ENOMEM;
+}
+
+static void case_cols_free(struct case_cols *c)
+{
+    free(c->signs);
+    free(c->ddx);
+    free(c->animals);
+}
+
+/* Binds kind, village, syndrome, signs, animals, ddx and event_date to
+ * parameters base .. base + 6; the point's lon and lat to pt, pt + 1. */
+static void case_cols_bind(sqlite3_stmt *st, int base, int pt, const struct case_report_in *in,
+                           const struct case_cols *c)
+{
+    sqlite3_bind_text(st, base, c->kind, 1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 1, in->village, -1, SQLITE_STATIC);
+    if (in->kind == 'P')
+        sqlite3_bind_text(st, base + 2, in->syndrome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 3, c->signs, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 4, c->animals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 5, c->ddx, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 6, in->event_date, -1, SQLITE_STATIC);
+    if (in->has_point) {
+        sqlite3_bind_double(st, pt, in->lon);
+        sqlite3_bind_double(st, pt + 1, in->lat);
+    }
+}
+
 int case_report_insert(struct store *s, const struct case_report_in *in,
                        char id_out[UUID_STR_LEN], char ref_out[16])
 {
@@ -137,45 +180,26 @@ int case_report_insert(struct store *s, const struct case_report_in *in,
         " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
         " CASE WHEN ?15 IS NULL THEN NULL ELSE sk_point(?15, ?16) END)";
     sqlite3_stmt *st = store_stmt(s, sql);
-    char *signs = json_text(codes_json(in->signs, in->n_signs));
-    char *ddx = json_text(codes_json(in->ddx, in->n_ddx));
-    char *animals = json_text(animals_json(in->animals, in->n_animals));
-    char now[32], kind[2] = { in->kind, 0 };
-    int r;
+    struct case_cols c;
+    char now[32];
+    int r = case_cols_make(&c, in);
 
-    if (!st) {
+    if (!st)
         r = -EIO;
+    if (r < 0)
         goto out;
-    }
-    if (!signs || !ddx || !animals) {
-        r = -ENOMEM;
-        goto out;
-    }
     r = stamp(s, "case_report", st, id_out, now);
     if (r == 0)
         r = store_next_ref(s, ref_out);
     if (r < 0)
         goto out;
     sqlite3_bind_text(st, 5, ref_out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, kind, 1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, in->village, -1, SQLITE_STATIC);
-    if (in->kind == 'P')
-        sqlite3_bind_text(st, 8, in->syndrome, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, signs, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, animals, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, ddx, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 12, in->event_date, -1, SQLITE_STATIC);
+    case_cols_bind(st, 6, 15, in, &c);
     bind_opt(st, 13, in->reporter);
     bind_opt(st, 14, in->note);
-    if (in->has_point) {
-        sqlite3_bind_double(st, 15, in->lon);
-        sqlite3_bind_double(st, 16, in->lat);
-    }
     r = step_done(s, st, "case report");
 out:
-    free(signs);
-    free(ddx);
-    free(animals);
+    case_cols_free(&c);
     return r;
 }
 
@@ -187,16 +211,14 @@ int case_report_correct(struct store *s, const char *id, const struct case_repor
         " geom = CASE WHEN ?12 IS NULL THEN NULL ELSE sk_point(?12, ?13) END"
         " WHERE id = ?1 AND deleted = 0";
     sqlite3_stmt *st = store_stmt(s, sql);
-    char *signs = json_text(codes_json(in->signs, in->n_signs));
-    char *ddx = json_text(codes_json(in->ddx, in->n_ddx));
-    char *animals = json_text(animals_json(in->animals, in->n_animals));
-    char now[32], kind[2] = { in->kind, 0 };
-    int r;
+    struct case_cols c;
+    char now[32];
+    int r = case_cols_make(&c, in);
 
-    if (!st || !signs || !ddx || !animals) {
-        r = st ? -ENOMEM : -EIO;
+    if (!st)
+        r = -EIO;
+    if (r < 0)
         goto out;
-    }
     r = clock_flag(s, "case_report", id);
     if (r < 0)
         goto out;
@@ -204,26 +226,13 @@ int case_report_correct(struct store *s, const char *id, const struct case_repor
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)store_hlc_tick(s));
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, kind, 1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, in->village, -1, SQLITE_STATIC);
-    if (in->kind == 'P')
-        sqlite3_bind_text(st, 6, in->syndrome, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, signs, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, animals, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, ddx, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, in->event_date, -1, SQLITE_STATIC);
+    case_cols_bind(st, 4, 12, in, &c);
     bind_opt(st, 11, in->note);
-    if (in->has_point) {
-        sqlite3_bind_double(st, 12, in->lon);
-        sqlite3_bind_double(st, 13, in->lat);
-    }
     r = step_done(s, st, "case report");
     if (r == 0 && sqlite3_changes(store_db(s)) == 0)
         r = -ENOENT;
 out:
-    free(signs);
-    free(ddx);
-    free(animals);
+    case_cols_free(&c);
     return r;
 }
 
