@@ -47,8 +47,11 @@ sys.path.insert(0, os.path.join(HERE, '..', 'analyst'))
 import pgtemp  # noqa: E402
 
 AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
-PAGES = ['weekly', 'drill', 'completeness', 'map_districts', 'priority', 'vaccination',
-         'movements', 'epi']
+# every read the pages make (hub/web/app.js api(...)) but the one-case and
+# one-village reads, and 'epi': the table the epi page offers as an export
+# (the page itself draws 'weekly'), asked as a page for the national scope
+PAGES = ['weekly', 'drill', 'completeness', 'silent_villages', 'map_districts', 'map_points',
+         'priority', 'vaccination', 'movements', 'slaughter', 'status', 'epi']
 
 
 def load_avg():
@@ -208,12 +211,27 @@ def cmd_load(a, web, hub):
                                                         time.time() - t0, load_avg()), flush=True)
     pg.psql(GENERATE_OTHERS % (a.cases // 10, a.cases // 100))
     t_gen = time.time() - t0
-    parallel(pg, ['ALTER TABLE case_report SET LOGGED', 'ALTER TABLE vaccination SET LOGGED'])
+    # one after the other: at once, each waits for a lock the other holds
+    # (SET LOGGED rewrites the table and takes the tables it references)
+    pg.psql('ALTER TABLE case_report SET LOGGED; ALTER TABLE vaccination SET LOGGED')
     t_logged = time.time() - t0 - t_gen
-    ddl = [('ALTER TABLE %s ADD CONSTRAINT %s %s' % (tbl, con, d)) if con else d
-           for name, tbl, con, d in idx]
-    parallel(pg, ["SET maintenance_work_mem = '512MB'; " + '; '.join(ddl[k::a.jobs])
-                  for k in range(a.jobs)])
+    # a session's statements are one transaction, holding every table's
+    # lock to its end: each session builds whole tables' indexes (two
+    # sessions crossing tables wait for each other: a deadlock), and the
+    # foreign keys, which lock the table they reference too, go last, alone
+    by_table, fks = {}, []
+    for name, tbl, con, d in idx:
+        stmt = ('ALTER TABLE %s ADD CONSTRAINT %s %s' % (tbl, con, d)) if con else d
+        if 'FOREIGN KEY' in stmt.upper():
+            fks.append(stmt)
+        else:
+            by_table.setdefault(tbl, []).append(stmt)
+    tables = sorted(by_table, key=lambda t: -len(by_table[t]))
+    parallel(pg, ["SET maintenance_work_mem = '512MB'; " +
+                  '; '.join(x for t in tables[k::a.jobs] for x in by_table[t])
+                  for k in range(min(a.jobs, len(tables)))])
+    if fks:
+        pg.psql('; '.join(fks))
     t_idx = time.time() - t0 - t_gen - t_logged
     pg.psql('VACUUM ANALYZE')
     t1 = time.time()
@@ -309,7 +327,8 @@ def cmd_run(a, web, hub):
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
         for name in [p for p in a.pages.split(',') if p]:
-            extra = {'epi': '&by=province', 'priority': '&limit=500'}.get(name, '')
+            extra = {'epi': '&by=province', 'priority': '&limit=500',
+                     'map_points': '&limit=20000'}.get(name, '')  # as app.js asks
             path = '/api/v1/data/%s?%s' % (name, year[1:] + extra)
             # as a browser asks: gzip accepted (wrk does not inflate; it times)
             out = run(['wrk', '-t2', '-c20', '-d%ds' % a.wrk_seconds, '--latency', '-H',
