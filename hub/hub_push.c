@@ -461,12 +461,15 @@ static void stream_pump(struct push_job *j)
     pthread_mutex_unlock(&j->bs.lock);
     if (r < 0 || (j->decoded && j->rc < 0 && !done)) {
         j->aborting = r < 0 ? 2 : 1;
+        j->copy_open = 0;               /* ended here: no more for it */
         db_copy_more(j->c, s->direct.p, s->direct.len, -1);
         return;
     }
     j->ndirect += s->ndirect - before;
-    if (done)
+    if (done) {
         j->present[i] = s->ntmp > 0;    /* the SQL way: the temporary table's rows */
+        j->copy_open = 0;               /* ended here: the decoder's last more() */
+    }                                   /* finds nothing to do */
     db_copy_more(j->c, s->direct.p, s->direct.len, done);
 }
 
