@@ -7,7 +7,8 @@
  *   3 gzip, 4 zstd: the rest is sent as the compressed body itself.
  *   5: a body whose digest does not match: always refused.
  *   In all of these any answer is fine, but a refusal says why with a
- *   status of 400, 413 or 503 (415 for a frame naming another dictionary), and an accepted batch is within the caps
+ *   status of 400, 413 or 503 (415 for a frame naming another dictionary,
+ *   or a columnar batch of a later version), and an accepted batch is within the caps
  *   and has one COPY line, of as many fields as its others, per row kept.
  *   6, 7: the rest describes rows of case_report and treatment; the target
  *     encodes them as a node does (columnar JSON, columns in any order,
@@ -144,7 +145,8 @@ static void check_any(const struct batch *b, int r, int status)
     if (r < 0) {
         assert(b->err_code[0] && b->err_msg[0]);
         assert(status == 400 || status == 413 || status == 503 ||
-               (status == 415 && strcmp(b->err_code, "unsupported_dictionary") == 0));
+               (status == 415 && (strcmp(b->err_code, "unsupported_dictionary") == 0 ||
+                                  strcmp(b->err_code, "unsupported_version") == 0)));
         return;
     }
     assert(r == 0 && status == 200);
