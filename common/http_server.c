@@ -93,6 +93,7 @@ void http_conn_close(struct http_conn *c)
 {
     if (c->closing)
         return;
+    http_request_partial(c);            /* a body cut by the close */
     c->closing = 1;
     c->reading = 0;
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);

@@ -51,6 +51,14 @@ typedef void (*http_error_fn)(void *arg, struct http_conn *c, const struct http_
  * at most once a minute per client address; reason says why and how many
  * failures of that address were not reported since the previous call. */
 typedef void (*http_tls_fail_fn)(void *arg, const char *address, const char *reason);
+/* A connection ended in the middle of a request's body (the client went
+ * away, the link broke, or the request ran out of time): req is the request
+ * as far as it came, body and body_len the bytes received (req->body is not
+ * NUL-terminated); its headers are there through http_header(c, ...) and the
+ * client's certificate through http_peer_cert(c). Called at most once per
+ * request, only when some body came; nothing can be answered, and req and
+ * its bytes are gone after the call (copy what is kept). */
+typedef void (*http_partial_fn)(void *arg, struct http_conn *c, const struct http_req *req);
 
 /* What the caller fills; a zero field takes the default in brackets. */
 struct http_config {
@@ -89,6 +97,7 @@ struct http_config {
     http_handler_fn  handler;       /* required */
     http_error_fn    error;         /* NULL: text/plain status text */
     http_tls_fail_fn tls_fail;      /* NULL: only logged */
+    http_partial_fn  partial;       /* NULL: a cut body is dropped */
     void            *arg;
 };
 

@@ -324,6 +324,12 @@ int push_prepare(struct sync_client *c)
         r = add_header(c, "%s", BATCH_COLUMNAR_HEADER);
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
+    /* a hub that keeps cut batches gets the larger ones named, to resume */
+    if (r == 0 && c->resume_ok && c->q->body_len >= RESUME_MIN) {
+        snprintf(c->q->batch_id, sizeof(c->q->batch_id), "sha256=%s", digest);
+        c->q->resumable = 1;
+        r = add_header(c, "X-Sikhnas-Batch: %s", c->q->batch_id);
+    }
     if (r == 0 && prio > 0)
         r = add_header(c, "X-Sikhnas-Priority: 1");
     if (r == 0)
