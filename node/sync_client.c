@@ -902,7 +902,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
             resume_drop(c);
         return status == 200 ? resume_answered(c, status) : 0;
     }
-    if (c->q->resumed) {        /* answered: the kept batch is done with, either way */
+    if (c->q->resumed && status != 408) {   /* answered: the kept batch is done with */
         if (status == 200)
             c->stats.resumes++;
         resume_drop(c);
@@ -926,6 +926,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
              cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
     if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         (void) clock_hub_time(c->store, h, 0);    /* persisted with the next commit */
+    if (c->q->phase == PH_PUSH && !c->q->probe)
+        c->stats.bytes_lost += (long long)up + req_hdr;     /* refused: its rows go again */
     cJSON_Delete(doc);
     switch (status) {
     case 429:                   /* the hub is busy (admission control): not an outage */
@@ -935,9 +937,11 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
             c->retry_after = 3600;
         r = -EAGAIN;
         break;
-    case 408:
+    case 408:                   /* the hub ran out of time for the body: a cut */
         if (c->q->phase == PH_PUSH)
             halve_budget(c);
+        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
+            resume_keep(c, (long long)body_up);
         r = -ETIMEDOUT;
         break;
     case 413:

@@ -46,6 +46,8 @@ void resume_keep(struct sync_client *c, long long sent)
     struct sync_req *q = c->q;
     struct sync_resume *k = &c->resume;
 
+    if (q->resumed && !k->body)
+        return;
     if (!q->resumed) {                  /* the first cut: take its body and headers */
         resume_drop(c);
         k->body = q->body;

@@ -226,6 +226,7 @@ def cut_run(f, link, p, clean):
     # bytes_lost: the pushes whose answer never came (their rows went again)
     return {'s': round(s['seconds'], 1), 'http_up': s['bytes_up'],
             'http_up_clean': clean['bytes_up'], 'bytes_lost': s['bytes_lost'],
+            'bytes_kept': s['bytes_kept'], 'resumes': s['resumes'],
             'resent_ratio': round(s['bytes_lost'] / (s['bytes_up'] - s['bytes_lost']), 3),
             'ip_up': ip_up, 'batches': s['batches']}
 
