@@ -908,7 +908,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         resume_drop(c);
     }
     if (status == 200 && c->q->phase == PH_PUSH) {
-        push_rate(c, easy, up);
+        push_rate(c, easy, body_up);     /* the body, however libcurl counted it */
         return push_apply(c);
     }
     if (status == 200)

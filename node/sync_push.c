@@ -337,8 +337,9 @@ int push_prepare(struct sync_client *c)
     if (r == 0)
         r = 1;
     c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;
-    log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
-              c->q->nrows, (long long)c->q->last_seq, plain->len, c->q->body_len);
+    log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed (link %.0f "
+              "bytes/s, ratio %.1f)", c->q->nrows, (long long)c->q->last_seq, plain->len,
+              c->q->body_len, c->link_rate, c->ratio);
     return r;
 out:
     push_buffers_free(c);
