@@ -813,6 +813,23 @@ unsigned http_server_busy(const struct http_server *s)
     return s->busy;
 }
 
+unsigned http_server_cut_partial(struct http_server *s,
+                                 int (*match)(void *ud, struct http_conn *c), void *ud)
+{
+    struct http_conn *c, *next;
+    unsigned n = 0;
+
+    for (c = LIST_FIRST(&s->conns); c; c = next) {
+        next = LIST_NEXT(c, link);
+        if (c->closing || c->busy || !c->in_request || c->msg_done || c->body_len == 0 ||
+            !match(ud, c))
+            continue;
+        http_conn_close(c);             /* the partial hook sees its body */
+        n++;
+    }
+    return n;
+}
+
 void http_server_drain(struct http_server *s, void (*done)(void *), void *ud)
 {
     struct http_conn *c, *next;

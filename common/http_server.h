@@ -116,6 +116,14 @@ unsigned http_server_busy(const struct http_server *s);
  * then s may still be asked for its counts. Call once. */
 void http_server_drain(struct http_server *s, void (*done)(void *), void *ud);
 
+/* Closes every connection in the middle of a request's body (not yet
+ * complete, not with the handler) for which match(ud, c) returns 1: its
+ * body so far goes to the partial hook first. For a client that comes
+ * back on a new connection before the old one is known to be dead (its
+ * close lost on a broken link). Returns how many were closed. */
+unsigned http_server_cut_partial(struct http_server *s,
+                                 int (*match)(void *ud, struct http_conn *c), void *ud);
+
 /* The value of request header name (case-insensitive; the first of
  * repeated ones), or NULL. Valid until the answer is sent. */
 const char *http_header(struct http_conn *c, const char *name);

@@ -226,6 +226,24 @@ void hub_resume_partial(struct hub *h, struct http_conn *c, const struct http_re
     keep(h, node, batch, total, a, req->body, req->body_len);
 }
 
+struct same_batch {
+    struct http_conn *self;
+    const char *node, *batch;
+};
+
+/* 1 when c carries the same node's POST of the same batch. */
+static int same_batch(void *ud, struct http_conn *c)
+{
+    const struct same_batch *m = ud;
+    const char *b = c == m->self ? NULL : batch_named(c);
+    char node[37];
+
+    if (!b || strcmp(b, m->batch) != 0)
+        return 0;
+    cert_node(c, node);
+    return strcmp(node, m->node) == 0;
+}
+
 void hub_resume_query(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     const char *batch = batch_named(req->conn);
@@ -233,6 +251,12 @@ void hub_resume_query(struct hub *h, const struct http_req *req, const struct hu
     char headers[96] = "X-Sikhnas-Resume: 1\r\n";
 
     if (h->resume && batch) {
+        /* the node's old connection may not be known dead yet (its close
+         * lost on the broken link): it is now, and its body kept */
+        struct same_batch m = { req->conn, id->node, batch };
+        if (http_server_cut_partial(h->http, same_batch, &m) > 0)
+            log_info("push %s: a new request for a batch still coming on another connection; "
+                     "that one is closed", id->node);
         e = *entry_find(h->resume, id->node, uv_now(h->loop));
         if (e && strcmp(e->batch, batch) != 0)
             e = NULL;

@@ -181,6 +181,16 @@ def test_raw():
     st, _, js = rest(node, bytes(bad), h, k)
     check(st == 400 and 'digest' in js.get('error', ''), 'a changed byte: %s %r' % (st, js))
     check(rows_of(node) == 0, 'nothing applied after a digest mismatch')
+    # the old connection still open (its close lost on the link): the HEAD
+    # of the same node and batch ends it and gets what it carried
+    s_old = tls(node)
+    head = 'POST /v1/push HTTP/1.1\r\nHost: hub\r\nContent-Length: %d\r\n' % len(body)
+    s_old.sendall((head + ''.join('%s: %s\r\n' % kv for kv in h.items()) + '\r\n').encode() +
+                  body[:k])
+    time.sleep(0.3)
+    check(held(other, h) == 0, 'another node does not end it')
+    check(held(node, h) == k, 'a HEAD while the old connection is open gets its %d bytes' % k)
+    s_old.close()
     # the rest as it was: applied once
     cut(node, body, h, k)
     wait_held(node, h, k)
