@@ -877,7 +877,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         /* a batch cut on the wire: keep it to send only the rest (one sent
          * after it, if any, is built again: sync_client_done) */
         if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
-            resume_keep(c, (long long)body_up);
+            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
         else if (c->q->resumed)
             resume_drop(c);
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
@@ -941,7 +941,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         if (c->q->phase == PH_PUSH)
             halve_budget(c);
         if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
-            resume_keep(c, (long long)body_up);
+            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
         r = -ETIMEDOUT;
         break;
     case 413:

@@ -77,6 +77,7 @@ struct sync_resume {
     long long sent;             /* and handed this many bytes of it to the link */
     size_t held;                /* the hub holds the first held bytes (its HEAD answer) */
     int asked;                  /* that answer came */
+    long long lost;             /* bytes the cut attempt added to bytes_lost */
 };
 
 struct sync_client {
@@ -93,6 +94,8 @@ struct sync_client {
     int use_columnar;           /* the hub reads columnar batches (BATCH_COLUMNAR_TOKEN) */
     int resume_ok;              /* the hub keeps cut batches (X-Sikhnas-Resume: 1) */
     struct sync_resume resume;
+    int64_t unanswered_seq;     /* a batch the hub had whole (its answer lost): the probe */
+    long long unanswered_bytes; /* finds it applied, and its bytes were not lost */
     enum phase phase;
     int refdata_changed;
     int64_t sent_seq;           /* meta sync.sent_seq: the highest last_seq ever sent */
@@ -164,8 +167,9 @@ int  push_apply(struct sync_client *c);
 void push_buffers_free(struct sync_client *c);
 
 /* sync_resume.c: a push cut by a transport failure (c->q, sent bytes of its
- * body handed to the link) kept to be resumed; what was held dropped. */
-void resume_keep(struct sync_client *c, long long sent);
+ * body handed to the link, lost of them counted in bytes_lost) kept to be
+ * resumed; what was held dropped. */
+void resume_keep(struct sync_client *c, long long sent, long long lost);
 /* An answer's X-Sikhnas-Resume (value: "" when absent): whether the hub
  * keeps cut batches, remembered in meta sync.hub_resume for the next run. */
 void resume_hub_says(struct sync_client *c, const char *value);
@@ -180,8 +184,9 @@ void resume_easy(struct sync_client *c, CURL *easy);
 int  resume_answered(struct sync_client *c, long status);
 
 /* sync_resume.c: a push cut by a transport failure (c->q, sent bytes of its
- * body handed to the link) kept to be resumed; what was held dropped. */
-void resume_keep(struct sync_client *c, long long sent);
+ * body handed to the link, lost of them counted in bytes_lost) kept to be
+ * resumed; what was held dropped. */
+void resume_keep(struct sync_client *c, long long sent, long long lost);
 /* An answer's X-Sikhnas-Resume (value: "" when absent): whether the hub
  * keeps cut batches, remembered in meta sync.hub_resume for the next run. */
 void resume_hub_says(struct sync_client *c, const char *value);

@@ -600,6 +600,10 @@ int push_apply(struct sync_client *c)
         log_notice("sync: the hub already had %lld row(s) up to seq %lld from an earlier, "
                    "interrupted run; not sending them again", found, (long long)hi);
     c->stats.rows_found_acked += found;
+    if (c->q->probe && c->unanswered_bytes && hi >= c->unanswered_seq)
+        c->stats.bytes_lost -= c->unanswered_bytes;   /* it came whole: not sent again */
+    if (c->q->probe)
+        c->unanswered_bytes = 0;
     c->stats.rows_sent += c->q->nrows - (c->q->probe ? 0 : nref);
     c->stats.rows_refused += nref;
     if (c->q->probe)

@@ -41,7 +41,7 @@ void resume_hub_says(struct sync_client *c, const char *value)
         log_debug("sync: cannot remember whether the hub resumes cut batches");
 }
 
-void resume_keep(struct sync_client *c, long long sent)
+void resume_keep(struct sync_client *c, long long sent, long long lost)
 {
     struct sync_req *q = c->q;
     struct sync_resume *k = &c->resume;
@@ -65,6 +65,7 @@ void resume_keep(struct sync_client *c, long long sent)
     k->from = k->held;
     k->sent = sent;
     k->asked = 0;
+    k->lost = lost;
     log_info("sync: the batch up to seq %lld was cut %lld bytes into its %zu (from byte %zu); "
              "asking the hub what it kept", (long long)k->last_seq, sent, k->body_len, k->from);
 }
@@ -156,5 +157,14 @@ int resume_answered(struct sync_client *c, long status)
     c->stats.bytes_lost -= (long long)kept;
     c->stats.bytes_kept += (long long)kept;
     log_info("sync: the hub kept %zu of the cut batch's %zu bytes", k->held, k->body_len);
+    if (k->held == 0) {
+        /* nothing held: the body may have come whole and the answer been
+         * lost. The probe (a few hundred bytes) asks, instead of the batch
+         * going again; if the hub has it, this attempt cost nothing again */
+        c->unanswered_seq = k->last_seq;
+        c->unanswered_bytes = k->from == 0 ? k->lost : 0;
+        c->probed = 0;
+        resume_drop(c);
+    }
     return 0;
 }
