@@ -150,11 +150,10 @@ int resume_answered(struct sync_client *c, long status)
     if (status == 200 && sscanf(v, "bytes=%llu-%llu%c", &a, &b, &end) == 2 && a == 0 &&
         b + 1 < k->body_len)
         k->held = (size_t)b + 1;
-    /* what the hub kept of the bytes the cut attempt sent is not sent again */
+    /* what the hub kept of the bytes the cut attempt sent is not sent
+     * again (libcurl may have counted none of them: a send that failed) */
     kept = k->held > k->from ? k->held - k->from : 0;
-    if ((long long)kept > k->sent)
-        kept = (size_t)k->sent;
-    c->stats.bytes_lost -= (long long)kept;
+    c->stats.bytes_lost -= (long long)kept < k->lost ? (long long)kept : k->lost;
     c->stats.bytes_kept += (long long)kept;
     log_info("sync: the hub kept %zu of the cut batch's %zu bytes", k->held, k->body_len);
     if (k->held == 0) {

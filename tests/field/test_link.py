@@ -48,8 +48,8 @@ LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 # the last TLS record and what was in flight (docs/performance.md)
 RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.15'))
 PROFILES = {
-    '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.35),
-    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.20),
+    '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.30),
+    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.25),
 }
 
 
