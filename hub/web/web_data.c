@@ -44,10 +44,14 @@ struct web_dataset {
 #define ALL_CODES "$4 = '' AND $5 IN ('', '*')"
 #define EPI_CODE "code = coalesce(nullif($5, ''), '*') AND ($4 = '' OR species = $4)" \
     " AND NOT (" ALL_CODES ")"
-/* the points of the map (report.case_point c), and a point's spot */
+/* the points of the map (report.case_point c), and a point's spot. The
+ * area's test is left out when there is none ($1 = '' folds to true): the
+ * planner takes left(village, 0) = '' for rare, and the nation's newest
+ * 20,000 points were then read by sorting the whole year (2.6 s at 2 M
+ * reports) instead of backwards along the date index (0.15 s). */
 #define MAP_POINTS "c.event_date BETWEEN $2::date AND $3::date" \
     " AND (length($1) < 4 OR left(c.village, 4) = left($1, 4))" \
-    " AND left(c.village, length($1)) = $1" \
+    " AND ($1 = '' OR left(c.village, length($1)) = $1)" \
     " AND ($5 = '' OR c.syndrome = $5 OR c.signs LIKE '%\"' || $5 || '\"%')"
 #define SPOT_X "round(ST_X(c.geom)::numeric, 5)::float8"
 #define SPOT_Y "round(ST_Y(c.geom)::numeric, 5)::float8"
