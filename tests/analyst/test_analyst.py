@@ -183,6 +183,8 @@ class Figures(unittest.TestCase):
         self.assertEqual(s.data('map_at', lon='106.9', lat='-6.9', code='KBG'), [])
         self.assertEqual(s.data('map_at'), [])
         self.assertEqual(s.data('map_points_compact', code='MMD')[0]['xyn'], [106.85, -6.55, 1])
+        self.assertEqual(s.data('map_points_compact', code='XYZ'), [{'points': 0, 'spots': 0,
+                                                                     'xyn': []}])
 
 
 class Scope(unittest.TestCase):
