@@ -90,7 +90,7 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
     so.cache_kib = (int)cfg->run_cache_kib;
     /* a sync round renumbers and deletes up to the whole outbox in one
      * statement: its statement journal and the priority lane's temporary
-     * table, kept in memory, were 25 MB of heap for 100,000 queued records */
+     * table spill to files instead of the heap (docs/performance.md) */
     so.temp_file = 1;
     uv_loop_t loop;
     int r;
