@@ -7,7 +7,6 @@
 #include <malloc.h>
 #endif
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,8 +24,6 @@ static const struct daemon_module *const modules[] = {
     &sms_module,
     NULL,
 };
-
-#define RUN_SQLITE_SLACK (2 << 20)  /* SQLite's heap beyond the page cache */
 
 static uv_signal_t sig_term, sig_int;
 static uv_timer_t watchdog;
@@ -110,12 +107,6 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
     r = store_open(cfg->db_path, &so, &d.store);
     if (r < 0)
         return r;
-    /* SQLite's whole heap in the daemon: past it, the page caches (the
-     * store's, the temporary tables', the ephemeral ones of a sort or a
-     * window) recycle their pages and sorts spill to their files, instead
-     * of each growing to its own 2 MiB. Promoting a P report over 100,000
-     * queued records held 12 MB of them at once. */
-    sqlite3_soft_heap_limit64((sqlite3_int64)so.cache_kib * 1024 + RUN_SQLITE_SLACK);
     r = validator_new(d.store, &d.validator);
     if (r < 0)
         goto out;
