@@ -42,6 +42,7 @@
 #include "hub_batch.h"
 #include "hub_direct.h"
 #include "hub_refcache.h"
+#include "hub_resume.h"
 #include "log.h"
 
 /* The answers of a batch that was not applied */
@@ -51,6 +52,9 @@
 struct push_job {
     struct hub         *h;
     const struct http_req *req;
+    const char         *body;           /* the batch: req's body, or a resumed whole */
+    size_t              body_len;
+    char               *resumed;        /* the resumed whole (hub_resume.h), owned */
     char                digest[HUB_HDR_DIGEST];   /* X-Sikhnas-Digest, "" when absent */
     struct hub_identity id;
     uv_work_t           work;
@@ -127,6 +131,7 @@ static void job_free(struct push_job *j)
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     sql_list_free(&j->sql);
+    free(j->resumed);
     for (int i = 0; i < 16; i++) {
         direct_split_clear(&j->split[i]);
         strset_free(j->existing[i]);
@@ -594,9 +599,8 @@ static void on_conn(struct db_conn *c, void *ud)
 static void decode_work(uv_work_t *w)
 {
     struct push_job *j = w->data;
-    const struct http_req *req = j->req;
 
-    j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
+    j->rc = batch_decode(&j->b, j->body, j->body_len, j->enc,
                          j->digest[0] ? j->digest : NULL, j->id.node, hlc_wall_ms(),
                          &j->status);
 }
@@ -607,7 +611,7 @@ static void decode_done(uv_work_t *w, int status)
     unsigned dict;
 
     j->t_decoded = uv_hrtime();
-    metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
+    metrics_bytes(j->h->metrics, "in", j->body_len, j->b.plain_len);
     if (j->rc < 0) {
         if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
             hub_audit_limited(j->h, &j->id, j->req->peer, "push",
@@ -615,7 +619,7 @@ static void decode_done(uv_work_t *w, int status)
         job_fail(j, j->status, j->b.err_code, j->b.err_msg);
         return;
     }
-    dict = j->enc == ENC_ZSTD ? batch_frame_dict(j->req->body, j->req->body_len) : 0;
+    dict = j->enc == ENC_ZSTD ? batch_frame_dict(j->body, j->body_len) : 0;
     metrics_push_encoding(j->h->metrics, dict == BATCH_DICT_ID ? 3 :
                                          dict == BATCH_COLDICT_ID ? 5 : (int)j->enc);
     if (j->b.columnar)
@@ -666,13 +670,22 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     struct push_job *j;
     char e[HUB_HDR_ENCODING], prio[8];
     unsigned retry_s = 0;
+    char *resumed;
+    size_t len;
     int enc, r;
 
+    if (hub_resume_body(h, req, id, &resumed, &len) < 0)
+        return;                         /* a resume that does not fit: answered */
     j = hub_job_new(h, req, "push", sizeof(*j));
-    if (!j)
+    if (!j) {
+        free(resumed);
         return;
+    }
     j->h = h;
     j->req = req;
+    j->resumed = resumed;
+    j->body = resumed ? resumed : req->body;
+    j->body_len = resumed ? len : req->body_len;
     j->id = *id;
     j->fail = (struct hub_failure){ .answer = answer_failure, .job = j };
     /* hub_identity_check() refused values too long for these */
@@ -680,6 +693,7 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     (void) hub_header(req, "X-Sikhnas-Digest", j->digest, sizeof(j->digest));
     enc = batch_enc_parse(e);
     if (enc < 0) {
+        free(j->resumed);
         free(j);
         hub_error(h, req, "push", 415, "unsupported_encoding", "use zstd, gzip or identity");
         return;
