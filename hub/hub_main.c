@@ -11,7 +11,7 @@
  *                                         [--cert-lifetime SECONDS] [--enroll-rate N]
  *                                         [--pg-conns N] [--max-conns-per-addr N]
  *                                         [--handshake-timeout SECONDS]
- *                                         [--admit N] [--admit-queue N] [--body-mib N]
+ *                                         [--admit N] [--admit-queue N] [--admit-mib N] [--body-mib N]
  *
  * Global options come before the command, the command's own after it.
  * Exit status: 0 done, 1 failed, 2 usage (unknown option, missing argument
@@ -34,6 +34,9 @@
 #include "log.h"
 #include "hostport.h"
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -55,7 +58,7 @@ static void usage(FILE *f)
         "  run --listen HOST:PORT --tls-cert FILE --tls-key FILE --client-ca FILE\n"
         "      [--ca-key FILE] [--cert-lifetime SECONDS] [--enroll-rate N] [--pg-conns N]\n"
         "      [--max-conns-per-addr N] [--handshake-timeout SECONDS]\n"
-        "      [--admit N] [--admit-queue N] [--body-mib N]\n"
+        "      [--admit N] [--admit-queue N] [--admit-mib N] [--body-mib N]\n"
         "                               serve the sync API (PORT 0: any free port; the\n"
         "                               bound address is printed on stdout). Nodes must\n"
         "                               present a certificate from --client-ca (its key:\n"
@@ -65,9 +68,10 @@ static void usage(FILE *f)
         "                               N connections open per address (64), each\n"
         "                               to finish its TLS handshake in SECONDS (5);\n"
         "                               N push batches decoded and applied at once\n"
-        "                               (2 x --pg-conns), N more waiting (4 x --admit;\n"
+        "                               (2 x --pg-conns) and of N MiB inflated at once\n"
+        "                               (" STR(HUB_ADMIT_MIB) "; 0: no bound), N more waiting (4 x --admit;\n"
         "                               the rest: 429 with Retry-After), N MiB of request\n"
-        "                               bodies held at once (256)\n"
+        "                               bodies held at once (" STR(HUB_BODIES_MIB) ")\n"
         "\n"
         "CONNINFO is a libpq connection string or URI; list several hosts with\n"
         "target_session_attrs=read-write to follow a failover. The environment\n"
@@ -92,8 +96,6 @@ struct cli {
  * for a number its range, which the error message states. */
 enum opt_type { OPT_TEXT, OPT_INT, OPT_UINT, OPT_SECONDS_MS, OPT_RATE };
 #define AT(field) offsetof(struct cli, field)
-#define STR_(x) #x
-#define STR(x)  STR_(x)
 static const struct opt_def {
     const char   *name;
     const char   *cmd;
@@ -125,6 +127,7 @@ static const struct opt_def {
       "1 to 60 seconds" },
     { "admit", "run", OPT_INT, AT(run.admit), 1, 1024, "1 to 1024" },
     { "admit-queue", "run", OPT_INT, AT(run.admit_queue), 0, 4096, "0 to 4096" },
+    { "admit-mib", "run", OPT_INT, AT(run.admit_mib), 0, 4096, "0 to 4096" },
     { "body-mib", "run", OPT_INT, AT(run.body_mib), 8, 4096, "8 to 4096" },
 };
 #define N_OPTS   (sizeof(opt_defs) / sizeof(opt_defs[0]))
@@ -366,6 +369,8 @@ static int cmd_run(struct cli *c)
         o->admit = 2 * o->pg_conns;
     if (o->admit_queue < 0)
         o->admit_queue = 4 * o->admit;
+    if (o->admit_mib < 0)
+        o->admit_mib = HUB_ADMIT_MIB;
     if (!o->cert_lifetime_s)
         o->cert_lifetime_s = 90u * 86400u;
     if (!o->enroll_per_min)
@@ -398,7 +403,8 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    struct cli c = { .pg = getenv("SIKHNAS_HUB_PG"), .run.admit_queue = -1 };
+    struct cli c = { .pg = getenv("SIKHNAS_HUB_PG"), .run.admit_queue = -1,
+                  .run.admit_mib = -1 };
     int r;
 
     r = parse_options(&c, argc, argv, NULL);

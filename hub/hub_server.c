@@ -352,6 +352,8 @@ int hub_run(const struct hub_opts *o)
     if (r < 0)
         goto out;
     r = admit_new((unsigned)o->admit, (unsigned)o->admit_queue, uv_now(h.loop), &h.admit);
+    if (r == 0)
+        admit_bytes_max(h.admit, (size_t)o->admit_mib << 20);
     if (r < 0)
         goto out;
     r = refcache_new(&h.refcache);
