@@ -30,7 +30,7 @@
 #define HUB_DISCARD_MAX        (64u << 20)  /* an oversize body up to this is read, then 413 */
 #define HUB_BODIES_MIB         256          /* request bodies held at once, MiB */
 #define HUB_BODIES_MAX         ((size_t)HUB_BODIES_MIB << 20)
-#define HUB_ADMIT_MIB          64           /* admitted batches' inflated bytes at once, MiB */
+#define HUB_ADMIT_MIB          16           /* admitted batches' inflated bytes at once, MiB */
 
 /* The request headers the hub reads, and the room for each value (bytes,
  * with the NUL): hub_identity_check() refuses a longer one with 400. */
