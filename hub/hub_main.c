@@ -384,8 +384,10 @@ static int cmd_run(struct cli *c)
      * malloc arenas, not glibc's 8 a core: the four worker threads each kept
      * the high-water mark of their batches in an arena of their own
      * (measured, the storm of 514 nodes: peak RSS 180 MiB with them, 158
-     * with two); the batch's JSON tree does not use malloc (its arena). */
-    mallopt(M_ARENA_MAX, 2);
+     * with two); the batch's JSON tree does not use malloc (its arena).
+     * MALLOC_ARENA_MAX in the environment wins. */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     mallopt(M_TOP_PAD, 16 << 20);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
