@@ -95,6 +95,7 @@ struct http_conn {
     size_t              body_len, body_cap;   /* body_cap is counted in body_bytes */
     int                 msg_done;
     int                 discard;        /* dropping an oversize body before the 413 */
+    int                 partial_given;  /* the partial hook has seen this request */
     int                 err_status;     /* a refusal found while parsing */
     const char         *err_code, *err_msg;
     char                err_buf[96];
@@ -127,6 +128,9 @@ void http_feed(struct http_conn *c, const char *data, size_t len);
 /* Answers a request this layer refuses, through the error hook (or as
  * plain text), and closes the connection after the answer. */
 void http_fail(struct http_conn *c, int status, const char *code, const char *msg);
+/* Gives the body of a request cut in the middle to the partial hook (once;
+ * nothing when there is no hook, no body or the request is complete). */
+void http_request_partial(struct http_conn *c);
 
 /* http_tls.c: every function is called only when s->tls is set. */
 /* Loads the certificate, key and client CA and configures mbedTLS. */

@@ -34,6 +34,7 @@ const char *http_status_text(int status)
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -57,7 +58,7 @@ void http_request_reset(struct http_conn *c)
     c->head_len = c->head_bytes = c->url_end = 0;
     c->n_hdr = 0;
     c->in_value = 0;
-    c->msg_done = c->discard = 0;
+    c->msg_done = c->discard = c->partial_given = 0;
     c->err_status = 0;
     c->in_request = 0;
     c->req = (struct http_req){ .conn = c, .method = "", .path = "", .query = "",
@@ -69,6 +70,8 @@ void http_fail(struct http_conn *c, int status, const char *code, const char *ms
     struct http_server *s = c->srv;
 
     assert(!c->busy);
+    if (status == 408)
+        http_request_partial(c);        /* the body so far, before it is dropped */
     if (s->cfg.error)
         log_debug("%s: %s: %d %s: %s", s->cfg.log_name, c->peer, status, code, msg);
     else
@@ -314,6 +317,28 @@ static void dispatch(struct http_conn *c)
     s->busy++;
     http_conn_ref(c);
     s->cfg.handler(s->cfg.arg, c, r);
+}
+
+void http_request_partial(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    struct http_req r = c->req;
+    char *q;
+
+    if (!s->cfg.partial || !c->in_request || c->msg_done || c->busy || c->discard ||
+        c->err_status || c->partial_given || c->body_len == 0 || c->url_end == 0)
+        return;
+    c->partial_given = 1;
+    q = memchr(c->head, '?', c->url_end);
+    if (q)
+        *q = '\0';
+    r.method = http_method_str(c->parser.method);
+    r.path = c->head;
+    r.query = q ? q + 1 : "";
+    r.body = c->body;
+    r.body_len = c->body_len;
+    r.start_ns = uv_hrtime();
+    s->cfg.partial(s->cfg.arg, c, &r);
 }
 
 void http_feed(struct http_conn *c, const char *data, size_t len)

@@ -93,6 +93,7 @@ void http_conn_close(struct http_conn *c)
 {
     if (c->closing)
         return;
+    http_request_partial(c);            /* a body cut by the close */
     c->closing = 1;
     c->reading = 0;
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
@@ -810,6 +811,23 @@ unsigned http_server_conns(const struct http_server *s)
 unsigned http_server_busy(const struct http_server *s)
 {
     return s->busy;
+}
+
+unsigned http_server_cut_partial(struct http_server *s,
+                                 int (*match)(void *ud, struct http_conn *c), void *ud)
+{
+    struct http_conn *c, *next;
+    unsigned n = 0;
+
+    for (c = LIST_FIRST(&s->conns); c; c = next) {
+        next = LIST_NEXT(c, link);
+        if (c->closing || c->busy || !c->in_request || c->msg_done || c->body_len == 0 ||
+            !match(ud, c))
+            continue;
+        http_conn_close(c);             /* the partial hook sees its body */
+        n++;
+    }
+    return n;
 }
 
 void http_server_drain(struct http_server *s, void (*done)(void *), void *ud)

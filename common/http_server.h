@@ -51,6 +51,14 @@ typedef void (*http_error_fn)(void *arg, struct http_conn *c, const struct http_
  * at most once a minute per client address; reason says why and how many
  * failures of that address were not reported since the previous call. */
 typedef void (*http_tls_fail_fn)(void *arg, const char *address, const char *reason);
+/* A connection ended in the middle of a request's body (the client went
+ * away, the link broke, or the request ran out of time): req is the request
+ * as far as it came, body and body_len the bytes received (req->body is not
+ * NUL-terminated); its headers are there through http_header(c, ...) and the
+ * client's certificate through http_peer_cert(c). Called at most once per
+ * request, only when some body came; nothing can be answered, and req and
+ * its bytes are gone after the call (copy what is kept). */
+typedef void (*http_partial_fn)(void *arg, struct http_conn *c, const struct http_req *req);
 
 /* What the caller fills; a zero field takes the default in brackets. */
 struct http_config {
@@ -89,6 +97,7 @@ struct http_config {
     http_handler_fn  handler;       /* required */
     http_error_fn    error;         /* NULL: text/plain status text */
     http_tls_fail_fn tls_fail;      /* NULL: only logged */
+    http_partial_fn  partial;       /* NULL: a cut body is dropped */
     void            *arg;
 };
 
@@ -106,6 +115,14 @@ unsigned http_server_busy(const struct http_server *s);
  * connection is gone and then calls done(ud) (done may be NULL): until
  * then s may still be asked for its counts. Call once. */
 void http_server_drain(struct http_server *s, void (*done)(void *), void *ud);
+
+/* Closes every connection in the middle of a request's body (not yet
+ * complete, not with the handler) for which match(ud, c) returns 1: its
+ * body so far goes to the partial hook first. For a client that comes
+ * back on a new connection before the old one is known to be dead (its
+ * close lost on a broken link). Returns how many were closed. */
+unsigned http_server_cut_partial(struct http_server *s,
+                                 int (*match)(void *ud, struct http_conn *c), void *ud);
 
 /* The value of request header name (case-insensitive; the first of
  * repeated ones), or NULL. Valid until the answer is sent. */

@@ -58,6 +58,8 @@ struct hub_opts {
     int         admit_queue;        /* more that may wait for that; -1: not given */
     int         admit_mib;          /* their inflated bytes at once, MiB; -1: not given, 0: no bound */
     int         body_mib;           /* request bodies held at once, MiB; 0: HUB_BODIES_MAX */
+    int         resume;             /* --resume: keep cut batches for a resume (0: as an
+                                     * older hub, which neither keeps nor advertises it) */
 };
 
 struct hub_ca;
@@ -65,6 +67,7 @@ struct enrol_limits;
 struct hub_ledger;
 struct hub_admit;
 struct refcache;
+struct hub_resume;
 
 struct hub {
     uv_loop_t          *loop;
@@ -83,6 +86,7 @@ struct hub {
     struct hub_admit   *admit;         /* hub_admit.c: which push batches go now */
     struct refcache    *refcache;      /* hub_refcache.c: the code lists and areas */
     struct audit_limiter audit;        /* hub_audit.c: for hub_audit_limited() */
+    struct hub_resume  *resume;        /* hub_resume.c: prefixes of cut batches; NULL: off */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */

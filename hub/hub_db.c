@@ -49,6 +49,8 @@ struct db_conn {
     const char     *copy_data;
     size_t          copy_len, copy_off;
     int             copy_phase; /* 0 not yet, 1 sending, 2 ended */
+    int             copy_open;  /* 1: db_copy_more() may add data */
+    const char     *copy_abort; /* ends the COPY with this error (NULL: ends it well) */
     PGresult       *res[DB_MAX_RESULTS];
     int             nres;
     int             failed;
@@ -406,14 +408,18 @@ static int copy_push(struct db_conn *c)
         if (n > DB_COPY_CHUNK)
             n = DB_COPY_CHUNK;
         r = PQputCopyData(c->pg, c->copy_data + c->copy_off, (int)n);
+        if (r < 0 && PQstatus(c->pg) == CONNECTION_OK) {
+            c->copy_phase = 2;          /* the server ended the COPY (an error): */
+            break;                      /* its result follows */
+        }
         if (r < 0)
             return -ECONNRESET;
         if (r == 0)
             return conn_watch(c, UV_READABLE | UV_WRITABLE);
         c->copy_off += n;
     }
-    if (c->copy_phase == 1) {
-        int r = PQputCopyEnd(c->pg, NULL);
+    if (c->copy_phase == 1 && !c->copy_open) {
+        int r = PQputCopyEnd(c->pg, c->copy_abort);
         if (r < 0)
             return -ECONNRESET;
         if (r == 0)
@@ -595,7 +601,34 @@ int db_copy(struct db_conn *c, const char *sql, const char *data, size_t len,
     c->copy_len = len;
     c->copy_off = 0;
     c->copy_phase = 0;
+    c->copy_open = 0;
+    c->copy_abort = NULL;
     return send_op(c, OP_COPY, sql, cb, ud);
+}
+
+int db_copy_stream(struct db_conn *c, const char *sql, db_result_cb cb, void *ud)
+{
+    int r = db_copy(c, sql, NULL, 0, cb, ud);
+
+    c->copy_open = r == 0;
+    return r;
+}
+
+void db_copy_more(struct db_conn *c, const char *data, size_t len, int end)
+{
+    assert(c->op == OP_COPY && c->copy_open && len >= c->copy_off);
+    c->copy_data = data;
+    c->copy_len = len;
+    if (end) {
+        c->copy_open = 0;
+        c->copy_abort = end < 0 ? "the batch could not be decoded" : NULL;
+    }
+    /* before PostgreSQL's COPY_IN, drain() pushes it all; a failure is
+     * noticed on the socket, where the loop drops the connection */
+    if (c->copy_phase == 1 && copy_push(c) < 0)
+        (void) conn_watch(c, UV_READABLE | UV_WRITABLE);
+    else if (c->copy_phase == 2)
+        drain(c);                       /* may have its result: may call back */
 }
 
 static struct db_conn *idle_conn(struct db_pool *p)

@@ -73,5 +73,12 @@ const char *db_error(PGresult *const *res, int nres);
  * valid until cb runs. */
 int db_copy(struct db_conn *c, const char *sql, const char *data, size_t len,
             db_result_cb cb, void *ud);
+/* The same, with the data to come: db_copy_more() gives the data so far,
+ * data[0..len) (it may have moved since the last call; the first bytes, up
+ * to the last call's len, are not sent again), and ends the COPY when end
+ * is 1, or fails it when end is -1 (cb then gets -EIO). cb runs once, after
+ * the end. A lost connection is reported to cb, as for db_copy(). */
+int  db_copy_stream(struct db_conn *c, const char *sql, db_result_cb cb, void *ud);
+void db_copy_more(struct db_conn *c, const char *data, size_t len, int end);
 
 #endif

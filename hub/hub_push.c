@@ -31,6 +31,7 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@
 #include "hub_batch.h"
 #include "hub_direct.h"
 #include "hub_refcache.h"
+#include "hub_resume.h"
 #include "log.h"
 
 /* The answers of a batch that was not applied */
@@ -51,6 +53,9 @@
 struct push_job {
     struct hub         *h;
     const struct http_req *req;
+    const char         *body;           /* the batch: req's body, or a resumed whole */
+    size_t              body_len;
+    char               *resumed;        /* the resumed whole (hub_resume.h), owned */
     char                digest[HUB_HDR_DIGEST];   /* X-Sikhnas-Digest, "" when absent */
     struct hub_identity id;
     uv_work_t           work;
@@ -77,7 +82,7 @@ struct push_job {
     int                 ledger;        /* the apply writes a push_batch row */
     int                 ledger_idx;
     int                 refusal_idx;
-    uint64_t            t_decoded, t_locked, t_copied;    /* uv_hrtime(), for the debug log */
+    uint64_t            t_decoded, t_locked, t_copied, split_ns;    /* uv_hrtime(), for the debug log */
     struct hub_failure  fail;          /* for a ROLLBACK path */
     int64_t             fail_acked;     /* for a 409 */
     LIST_ENTRY(push_job) link;          /* h->pushes */
@@ -86,6 +91,21 @@ struct push_job {
     struct admit_entry  adm;            /* asking for admission (hub_admit.c) */
     int                 admitted;       /* in h->pushes, counted by h->admit */
     uint64_t            t_admitted;     /* uv_hrtime() */
+    /* decoding while applying: the decoder tells on (batch.h) */
+    struct batch_stream bs;
+    uv_async_t          async;          /* the decoder's ready() and more() */
+    int                 async_on;       /* async is set up: closed at the end */
+    int                 ready;          /* under bs.lock: the decoder called ready() */
+    int                 decoding;       /* the worker thread runs */
+    int                 decoded;        /* it ended: rc, status and b's error are its result */
+    int                 started;        /* on its way to the database */
+    int                 freeing;        /* job_free() waits for the worker */
+    int                 streaming;      /* the direct COPYs go as the lines come */
+    int                 copy_open;      /* a streamed COPY waits for more lines */
+    int                 aborting;       /* the streamed COPY was failed on purpose:
+                                         * 1 for the decoder, 2 for the split */
+    int                 wait_decoded;   /* split_rows() waits for the whole batch */
+    size_t              split_off[16];  /* bytes of each table's lines split so far */
 };
 
 static void on_conn(struct db_conn *c, void *ud);
@@ -113,10 +133,26 @@ again:
         }
 }
 
+static void job_closed(uv_handle_t *hd)
+{
+    struct push_job *j = hd->data;
+
+    pthread_mutex_destroy(&j->bs.lock);
+    free(j);
+}
+
 static void job_free(struct push_job *j)
 {
     struct hub *h = j->h;
     char node[sizeof(j->id.node)];
+
+    if (j->decoding) {                  /* the worker still writes into j->b: */
+        pthread_mutex_lock(&j->bs.lock);     /* stop it, free j when it ends */
+        j->bs.cancel = 1;
+        pthread_mutex_unlock(&j->bs.lock);
+        j->freeing = 1;
+        return;
+    }
 
     int admitted = j->admitted;
     size_t bytes = j->adm.bytes;
@@ -128,11 +164,15 @@ static void job_free(struct push_job *j)
     snprintf(node, sizeof(node), "%s", j->id.node);
     batch_clear(&j->b);
     sql_list_free(&j->sql);
+    free(j->resumed);
     for (int i = 0; i < 16; i++) {
         direct_split_clear(&j->split[i]);
         strset_free(j->existing[i]);
     }
-    free(j);
+    if (j->async_on)
+        uv_close((uv_handle_t *)&j->async, job_closed);
+    else
+        free(j);
     if (!admitted)
         return;
     wake_node(h, node);
@@ -242,12 +282,13 @@ static void on_applied(struct db_conn *c, PGresult **res, int nres, int err, voi
     metrics_admitted(h->metrics, (double)(j->t_admitted - j->req->start_ns) / 1e9,
                      (double)(uv_hrtime() - j->t_admitted) / 1e9);
     log_debug("push %s: seq <= %" PRId64 ": %ld applied (%d directly), %d duplicate, %ld "
-              "refused, %ld conflicts, %.1f ms (decode %.1f, lock %.1f, copy %.1f, apply %.1f)",
+              "refused, %ld conflicts, %.1f ms (decode %.1f, lock %.1f, copy %.1f, apply %.1f; "
+              "split %.1f)",
               j->id.node, j->b.last_seq, applied, j->ndirect, j->ndup, refused,
               conflicts, secs * 1000, (double)(j->t_decoded - j->req->start_ns) / 1e6,
               (double)(j->t_locked - j->t_decoded) / 1e6,
               (double)(j->t_copied - j->t_locked) / 1e6,
-              (double)(uv_hrtime() - j->t_copied) / 1e6);
+              (double)(uv_hrtime() - j->t_copied) / 1e6, (double)j->split_ns / 1e6);
     if (s.err)
         hub_error(h, j->req, "push", 503, "unavailable", "out of memory after commit");
     else
@@ -340,6 +381,16 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
 {
     struct push_job *j = ud;
 
+    j->copy_open = 0;
+    if (j->aborting) {                  /* the decoder (1) or the split (2) failed */
+        if (err == -ECONNRESET)
+            job_fail(j, 503, "unavailable", LOST);
+        else if (j->aborting == 2)
+            job_rollback(j, 503, "unavailable", "out of memory");
+        else
+            job_rollback(j, j->status, j->b.err_code, j->b.err_msg);
+        return;
+    }
     if (err == -EIO && j->copying_direct && !j->no_direct) {
         /* a row stored meanwhile (see hub_direct.h): undo every COPY, then
          * send every row the SQL way */
@@ -355,14 +406,14 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
 }
 
 /* The COPY statement of table t, direct or into its temporary table; the
- * first of a batch with direct rows takes the savepoint on_copied() may
- * come back to. malloc'd or NULL. */
+ * first of a batch with direct rows (or that streams them: it cannot know
+ * yet) takes the savepoint on_copied() may come back to. malloc'd or NULL. */
 static char *copy_sql(struct push_job *j, const struct batch_table *t, int direct)
 {
     char *sql = direct ? direct_copy_sql(t) : batch_copy_sql(t);
     struct strbuf s = { 0 };
 
-    if (!sql || j->savepoint || j->ndirect == 0)
+    if (!sql || j->savepoint || (j->ndirect == 0 && !j->streaming))
         return sql;
     j->savepoint = 1;
     strbuf_fmt(&s, "SAVEPOINT direct; %s", sql);
@@ -370,9 +421,90 @@ static char *copy_sql(struct push_job *j, const struct batch_table *t, int direc
     return strbuf_take(&s);
 }
 
-/* COPYs the next block: a table's direct rows into the table, then its
- * other rows into its temporary table; then checks and applies them all
- * in one pipeline. */
+/* What the split needs of j. */
+static struct direct_ctx split_ctx(const struct push_job *j)
+{
+    return (struct direct_ctx){ .rc = j->h->refcache, .node = j->id.node,
+                                .district = j->id.district, .acked = j->acked,
+                                .src_batch = j->b.last_seq, .src_hlc = j->b.hlc,
+                                .no_direct = j->no_direct };
+}
+
+/* 1 when t has rows above the high-water mark (its seqs are known from
+ * the decoder's ready() on). */
+static int rows_above(const struct push_job *j, const struct batch_table *t)
+{
+    for (int k = 0; k < t->nrows; k++)
+        if (t->seq[k] > j->acked)
+            return 1;
+    return 0;
+}
+
+/* Splits the lines of the streamed table that came since the last call,
+ * and gives the COPY the direct ones; ends the COPY after the table's last
+ * line, fails it when the decoder failed. The COPY's callback may run
+ * before this returns. */
+static void stream_pump(struct push_job *j)
+{
+    int i = j->next_table, done, r = 0, before;
+    const struct batch_table *t = &j->b.tables[i];
+    struct direct_split *s = &j->split[i];
+    struct direct_ctx x = split_ctx(j);
+
+    if (!j->copy_open)
+        return;
+    before = s->ndirect;
+    pthread_mutex_lock(&j->bs.lock);
+    done = t->done;
+    if (t->copy_len > j->split_off[i]) {
+        struct batch_table v = *t;      /* the new lines only */
+        v.copy = t->copy + j->split_off[i];
+        v.copy_len = t->copy_len - j->split_off[i];
+        v.nrows = 0;
+        r = direct_split(&x, &v, j->existing[i], s);
+        j->split_off[i] = t->copy_len;
+    }
+    pthread_mutex_unlock(&j->bs.lock);
+    if (r < 0 || (j->decoded && j->rc < 0 && !done)) {
+        j->aborting = r < 0 ? 2 : 1;
+        j->copy_open = 0;               /* ended here: no more for it */
+        db_copy_more(j->c, s->direct.p, s->direct.len, -1);
+        return;
+    }
+    j->ndirect += s->ndirect - before;
+    if (done) {
+        j->present[i] = s->ntmp > 0;    /* the SQL way: the temporary table's rows */
+        j->copy_open = 0;               /* ended here: the decoder's last more() */
+    }                                   /* finds nothing to do */
+    db_copy_more(j->c, s->direct.p, s->direct.len, done);
+}
+
+/* Opens the streamed direct COPY of the next table, and gives it what is
+ * decoded of it so far. */
+static void stream_open(struct push_job *j)
+{
+    char *sql = copy_sql(j, &j->b.tables[j->next_table], 1);
+    int r;
+
+    if (!sql) {
+        job_rollback(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    j->copying_direct = 1;
+    j->next_direct = 1;                 /* then its other rows */
+    r = db_copy_stream(j->c, sql, on_copied, j);
+    free(sql);
+    if (r < 0) {
+        job_fail(j, 503, "unavailable", LOST);
+        return;
+    }
+    j->copy_open = 1;
+    stream_pump(j);
+}
+
+/* COPYs the next block: a table's direct rows into the table (streamed
+ * while the decoder still makes them, or whole), then its other rows into
+ * its temporary table; then checks and applies them all in one pipeline. */
 static void copy_next(struct push_job *j)
 {
     while (j->next_table < j->b.ntables) {
@@ -380,6 +512,14 @@ static void copy_next(struct push_job *j)
         struct direct_split *s = &j->split[j->next_table];
         int direct, r;
         char *sql;
+        if (j->streaming && j->next_direct == 0) {
+            if (rows_above(j, t)) {
+                stream_open(j);
+                return;
+            }
+            j->next_table++;
+            continue;
+        }
         if (j->next_direct == 0 && s->ndirect > 0) {
             direct = 1;
         } else if (s->ntmp > 0) {
@@ -422,13 +562,25 @@ static void copy_next(struct push_job *j)
  * COPYs them. */
 static void split_rows(struct push_job *j)
 {
-    struct direct_ctx x = { .rc = j->h->refcache, .node = j->id.node,
-                            .district = j->id.district, .acked = j->acked,
-                            .src_batch = j->b.last_seq, .src_hlc = j->b.hlc,
-                            .no_direct = j->no_direct };
+    struct direct_ctx x = split_ctx(j);
+    uint64_t t0 = uv_hrtime();
 
+    if (j->decoded && j->rc < 0) {      /* the decoder failed after ready() */
+        job_rollback(j, j->status, j->b.err_code, j->b.err_msg);
+        return;
+    }
     j->ndirect = 0;
-    for (int i = 0; i < j->b.ntables; i++) {
+    j->streaming = !j->decoded && !j->no_direct;
+    if (!j->decoded && !j->streaming) {
+        j->wait_decoded = 1;            /* decode_done() comes back */
+        return;
+    }
+    for (int i = 0; i < j->b.ntables && j->streaming; i++) {
+        direct_split_clear(&j->split[i]);
+        j->split_off[i] = 0;
+        j->present[i] = 0;
+    }
+    for (int i = 0; i < j->b.ntables && !j->streaming; i++) {
         struct direct_split *s = &j->split[i];
         const struct batch_table *t = &j->b.tables[i];
         int above = 0;
@@ -445,6 +597,7 @@ static void split_rows(struct push_job *j)
         j->ndirect += s->ndirect;
         j->present[i] = s->ntmp > 0;    /* the SQL way: the temporary table's rows */
     }
+    j->split_ns += uv_hrtime() - t0;
     j->next_table = 0;
     j->next_direct = 0;
     copy_next(j);
@@ -473,7 +626,7 @@ static void on_reloaded(struct db_conn *c, PGresult **res, int nres, int err, vo
 static int keep_probes(struct push_job *j, PGresult **res, int nres, int first)
 {
     for (int i = 0, k = first; i < j->b.ntables; i++) {
-        if (j->b.tables[i].copy_len == 0)
+        if (j->b.tables[i].nrows == 0)
             continue;
         if (k >= nres)
             return -EBADMSG;
@@ -549,7 +702,7 @@ static void lock_node(struct push_job *j)
 {
     const char *const p[] = { j->id.node, j->id.district };
     struct db_query q[5 + 16];
-    char *probe[16] = { 0 }, *ids[16] = { 0 };
+    char *probe[16] = { 0 };
     int n = 0, r = -ENOMEM;
 
     q[n++] = (struct db_query){ "BEGIN", 0, NULL };
@@ -560,20 +713,18 @@ static void lock_node(struct push_job *j)
                                 "FOR UPDATE", 1, p };
     q[n++] = (struct db_query){ REFCACHE_VERSION_SQL, 0, NULL };
     for (int i = 0; i < j->b.ntables; i++) {
-        if (j->b.tables[i].copy_len == 0)
+        if (j->b.tables[i].nrows == 0)
             continue;
         probe[i] = direct_probe_sql(&j->b.tables[i]);
-        ids[i] = direct_probe_ids(&j->b.tables[i]);
-        if (!probe[i] || !ids[i])
+        if (!probe[i])
             goto out;
-        q[n++] = (struct db_query){ probe[i], 1, (const char *const *)&ids[i] };
+        q[n++] = (struct db_query){ probe[i], 1,
+                                    (const char *const *)&j->b.tables[i].ids };
     }
     r = db_exec_params(j->c, q, n, on_locked, j);
 out:
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 16; i++)
         free(probe[i]);                 /* libpq has sent or buffered them */
-        free(ids[i]);
-    }
     if (r == -ENOMEM)
         job_rollback(j, 503, "unavailable", "out of memory");
     else if (r < 0)
@@ -592,31 +743,41 @@ static void on_conn(struct db_conn *c, void *ud)
     lock_node(j);
 }
 
+/* The decoder's ready() and more(), on its thread: wake the loop. */
+static void on_ready(struct batch_stream *bs)
+{
+    struct push_job *j = (struct push_job *)((char *)bs - offsetof(struct push_job, bs));
+
+    pthread_mutex_lock(&bs->lock);
+    j->ready = 1;
+    pthread_mutex_unlock(&bs->lock);
+    uv_async_send(&j->async);
+}
+
+static void on_more(struct batch_stream *bs)
+{
+    uv_async_send(&((struct push_job *)((char *)bs - offsetof(struct push_job, bs)))->async);
+}
+
 static void decode_work(uv_work_t *w)
 {
     struct push_job *j = w->data;
-    const struct http_req *req = j->req;
 
-    j->rc = batch_decode(&j->b, req->body, req->body_len, j->enc,
-                         j->digest[0] ? j->digest : NULL, j->id.node, hlc_wall_ms(),
-                         &j->status);
+    j->rc = batch_decode_stream(&j->b, j->body, j->body_len, j->enc,
+                                j->digest[0] ? j->digest : NULL, j->id.node, hlc_wall_ms(),
+                                &j->status, &j->bs);
 }
 
-static void decode_done(uv_work_t *w, int status)
+/* The head, the seqs and the ids are decoded (the lines are coming, or
+ * there): on to the database. */
+static void head_decoded(struct push_job *j)
 {
-    struct push_job *j = w->data;
     unsigned dict;
 
+    j->started = 1;
     j->t_decoded = uv_hrtime();
-    metrics_bytes(j->h->metrics, "in", j->req->body_len, j->b.plain_len);
-    if (j->rc < 0) {
-        if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
-            hub_audit_limited(j->h, &j->id, j->req->peer, "push",
-                              j->b.err_code, j->b.err_msg);
-        job_fail(j, j->status, j->b.err_code, j->b.err_msg);
-        return;
-    }
-    dict = j->enc == ENC_ZSTD ? batch_frame_dict(j->req->body, j->req->body_len) : 0;
+    metrics_bytes(j->h->metrics, "in", j->body_len, j->b.plain_len);
+    dict = j->enc == ENC_ZSTD ? batch_frame_dict(j->body, j->body_len) : 0;
     metrics_push_encoding(j->h->metrics, dict == BATCH_DICT_ID ? 3 :
                                          dict == BATCH_COLDICT_ID ? 5 : (int)j->enc);
     if (j->b.columnar)
@@ -628,7 +789,56 @@ static void decode_done(uv_work_t *w, int status)
     db_acquire(j->h->db, on_conn, j);
 }
 
-/* Admitted: decodes it on a worker thread. */
+/* Acts on what the decoder has done since: its head, more lines, its end. */
+static void poke(struct push_job *j)
+{
+    int ready;
+
+    if (j->freeing)
+        return;
+    pthread_mutex_lock(&j->bs.lock);
+    ready = j->ready;
+    pthread_mutex_unlock(&j->bs.lock);
+    if (ready && !j->started) {
+        head_decoded(j);                /* may end j */
+    } else if (j->copy_open) {
+        stream_pump(j);                 /* may end j */
+    } else if (j->wait_decoded && j->decoded) {
+        j->wait_decoded = 0;
+        split_rows(j);
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    poke(a->data);
+}
+
+static void decode_done(uv_work_t *w, int status)
+{
+    struct push_job *j = w->data;
+
+    j->decoding = 0;
+    j->decoded = 1;
+    if (j->freeing) {                   /* answered meanwhile: only the freeing is left */
+        j->freeing = 0;
+        job_free(j);
+        return;
+    }
+    if (j->rc < 0 && !j->started) {
+        j->t_decoded = uv_hrtime();
+        metrics_bytes(j->h->metrics, "in", j->body_len, j->b.plain_len);
+        if (strcmp(j->b.err_code, "digest_mismatch") == 0)   /* tampering, or a bad link */
+            hub_audit_limited(j->h, &j->id, j->req->peer, "push",
+                              j->b.err_code, j->b.err_msg);
+        job_fail(j, j->status, j->b.err_code, j->b.err_msg);
+        return;
+    }
+    poke(j);
+}
+
+/* Admitted: decodes it on a worker thread, and goes on to the database as
+ * soon as its head is decoded. */
 static void start_decode(struct push_job *j)
 {
     struct hub *h = j->h;
@@ -636,10 +846,23 @@ static void start_decode(struct push_job *j)
     j->admitted = 1;
     j->t_admitted = uv_hrtime();
     LIST_INSERT_HEAD(&h->pushes, j, link);
-    if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) < 0) {
-        hub_error(h, j->req, "push", 503, "unavailable", "cannot queue the batch");
-        job_free(j);
+    j->bs.ready = on_ready;
+    j->bs.more = on_more;
+    if (pthread_mutex_init(&j->bs.lock, NULL) != 0)
+        goto fail;
+    if (uv_async_init(h->loop, &j->async, on_async) < 0) {
+        pthread_mutex_destroy(&j->bs.lock);
+        goto fail;
     }
+    j->async.data = j;
+    j->async_on = 1;
+    j->decoding = 1;
+    if (uv_queue_work(h->loop, &j->work, decode_work, decode_done) == 0)
+        return;
+    j->decoding = 0;
+fail:
+    hub_error(h, j->req, "push", 503, "unavailable", "cannot queue the batch");
+    job_free(j);
 }
 
 static void admitted_later(struct admit_entry *e)
@@ -667,13 +890,22 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     struct push_job *j;
     char e[HUB_HDR_ENCODING], prio[8];
     unsigned retry_s = 0;
+    char *resumed;
+    size_t len;
     int enc, r;
 
+    if (hub_resume_body(h, req, id, &resumed, &len) < 0)
+        return;                         /* a resume that does not fit: answered */
     j = hub_job_new(h, req, "push", sizeof(*j));
-    if (!j)
+    if (!j) {
+        free(resumed);
         return;
+    }
     j->h = h;
     j->req = req;
+    j->resumed = resumed;
+    j->body = resumed ? resumed : req->body;
+    j->body_len = resumed ? len : req->body_len;
     j->id = *id;
     j->fail = (struct hub_failure){ .answer = answer_failure, .job = j };
     /* hub_identity_check() refused values too long for these */
@@ -681,6 +913,7 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     (void) hub_header(req, "X-Sikhnas-Digest", j->digest, sizeof(j->digest));
     enc = batch_enc_parse(e);
     if (enc < 0) {
+        free(j->resumed);
         free(j);
         hub_error(h, req, "push", 415, "unsupported_encoding", "use zstd, gzip or identity");
         return;

@@ -17,6 +17,7 @@
 #include "hub_batch.h"
 #include "hub_ca.h"
 #include "hub_refcache.h"
+#include "hub_resume.h"
 #include "log.h"
 
 #define HUB_STOP_GRACE_MS 30000
@@ -58,11 +59,12 @@ static void reply(struct hub *h, const struct http_req *req, const char *endpoin
                  "X-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
                  "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip, "
                  BATCH_COLUMNAR_TOKEN "%s\r\n"
-                 "%s%s%s%s",
+                 "%s%s%s%s%s",
                  hlc_tick(&h->clock, wall), wall,
                  batch_dict_ready() ? ", " BATCH_DICT_TOKEN ", " BATCH_COLDICT_TOKEN : "",
                  encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
-                 encoding ? "\r\n" : "", retry);
+                 encoding ? "\r\n" : "", retry,
+                 h->resume ? "X-Sikhnas-Resume: 1\r\n" : "");
     (void) n;
     metrics_request(h->metrics, endpoint, status);
     http_respond(req->conn, status, ctype, headers, body, len);
@@ -180,7 +182,9 @@ static void serve_health(struct hub *h, const struct http_req *req)
 static void identified(struct hub *h, const struct http_req *req, const struct hub_identity *id)
 {
     metrics_contact(h->metrics, id->node, id->district, (double)hlc_wall_ms() / 1000.0);
-    if (strcmp(req->path, "/v1/push") == 0)
+    if (strcmp(req->path, "/v1/push") == 0 && req->is_head)
+        hub_resume_query(h, req, id);
+    else if (strcmp(req->path, "/v1/push") == 0)
         hub_push(h, req, id);
     else if (strcmp(req->path, "/v1/pull") == 0)
         hub_pull(h, req, id);
@@ -222,7 +226,8 @@ static void on_request(void *ud, struct http_conn *c, const struct http_req *req
         hub_error(h, req, "other", 404, "not_found", "no such endpoint");
         return;
     }
-    if (strcmp(req->method, "POST") != 0 && !(is_pull && strcmp(req->method, "GET") == 0)) {
+    if (strcmp(req->method, "POST") != 0 && !(is_pull && strcmp(req->method, "GET") == 0) &&
+        !(strcmp(endpoint, "push") == 0 && req->is_head && h->resume)) {   /* HEAD /v1/push: a resume */
         hub_error(h, req, endpoint, 405, "method_not_allowed",
                   is_pull ? "use GET or POST" : "use POST");
         return;
@@ -242,6 +247,12 @@ static void on_http_error(void *ud, struct http_conn *c, const struct http_req *
                           int status, const char *code, const char *message)
 {
     hub_error(ud, req, "other", status, code, message);
+}
+
+/* A body cut in the middle: a push batch's prefix may be kept. */
+static void on_partial(void *ud, struct http_conn *c, const struct http_req *req)
+{
+    hub_resume_partial(ud, c, req);
 }
 
 /* The HTTP layer calls this at most once a minute per address. */
@@ -279,6 +290,7 @@ static void hub_http_config(const struct hub_opts *o, struct http_config *ret)
         .handler = on_request,
         .error = on_http_error,
         .tls_fail = on_tls_fail,
+        .partial = on_partial,
     };
 }
 
@@ -359,6 +371,8 @@ int hub_run(const struct hub_opts *o)
     r = refcache_new(&h.refcache);
     if (r < 0)
         goto out;
+    if (o->resume && (r = hub_resume_new(&h.resume)) < 0)
+        goto out;
     h.cert_lifetime_s = o->cert_lifetime_s;
     r = db_pool_new(h.loop, o->conninfo, o->pg_conns, setup, &h.db);
     if (r < 0)
@@ -395,6 +409,7 @@ out:
     enrol_limits_free(h.limits);
     admit_free(h.admit);
     refcache_free(h.refcache);
+    hub_resume_free(h.resume);
     if (r < 0)
         return r;           /* start-up failed: nothing ran; the process exits */
     uv_loop_close(h.loop);

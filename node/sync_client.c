@@ -187,10 +187,12 @@ static void request_clear(struct sync_req *q)
     q->body = NULL;
     q->body_len = 0;
     q->base_seq = 0;
-    q->probe = 0;
+    q->probe = q->resumable = q->resume_query = q->resumed = 0;
+    q->batch_id[0] = '\0';
     q->easy = NULL;
     strbuf_free(&q->resp);
     q->hdr_hlc[0] = q->hdr_enc[0] = q->hdr_retry[0] = '\0';
+    q->hdr_resume[0] = q->hdr_range[0] = '\0';
 }
 
 /* Forgets every request in flight (the caller drops their transfers). */
@@ -217,6 +219,7 @@ void sync_client_free(struct sync_client *c)
         return;
     requests_clear(c);
     push_buffers_free(c);
+    resume_drop(c);
     for (int t = 0; t < record_kinds_count; t++)
         sqlite3_finalize(c->select[t]);
     for (int i = 0; i < 2; i++) {
@@ -290,6 +293,8 @@ void sync_client_begin(struct sync_client *c)
     c->rate_measured = 0;
     if (store_meta_get(c->store, "link.rate", buf, sizeof(buf)) == 0)
         c->link_rate = strtod(buf, NULL);
+    if (store_meta_get(c->store, "sync.hub_resume", buf, sizeof(buf)) == 0)
+        c->resume_ok = strcmp(buf, "1") == 0;
     sqlite3_stmt *st = store_stmt(c->store, "SELECT max(seq) FROM outbox");
     if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         c->round_seq = sqlite3_column_int64(st, 0);
@@ -397,6 +402,8 @@ static void read_headers(struct sync_req *q, CURL *easy)
     read_header(easy, "Content-Encoding", q->hdr_enc);
     read_header(easy, "Retry-After", q->hdr_retry);
     read_header(easy, "X-Sikhnas-Accept-Encoding", q->hdr_accept);
+    read_header(easy, "X-Sikhnas-Resume", q->hdr_resume);
+    read_header(easy, "Range", q->hdr_range);
 }
 
 /* ------------------------------------------------------------ a board without a clock */
@@ -423,8 +430,21 @@ static CURLcode tls_floor(CURL *e, void *ssl_ctx, void *arg)
 
     (void) e;
     (void) arg;
+    SSL_CTX_set_max_send_fragment(ctx, SYNC_TLS_RECORD);
     X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), (time_t)(hlc_wall_ms() / 1000));
     SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), tls_floor_verify);
+    return CURLE_OK;
+}
+
+/* libcurl's OpenSSL context, the clock being right: records of at most
+ * SYNC_TLS_RECORD bytes, so that the hub, which can only use a record
+ * once it is whole, keeps all but the last few KB of a batch cut on the
+ * wire (sync_resume.c). */
+static CURLcode tls_records(CURL *e, void *ssl_ctx, void *arg)
+{
+    (void) e;
+    (void) arg;
+    SSL_CTX_set_max_send_fragment(ssl_ctx, SYNC_TLS_RECORD);
     return CURLE_OK;
 }
 
@@ -455,7 +475,7 @@ void sync_tls_clock(CURL *e)
         log_warning("sync: the system clock is wrong and libcurl's TLS (%s) cannot be told "
                     "the time: certificates are checked at the system's",
                     curl_version_info(CURLVERSION_NOW)->ssl_version);
-    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, NULL);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_is_openssl() ? tls_records : NULL);
 }
 
 /* A new sync socket: the congestion control asked for (sync.tcp_congestion,
@@ -472,6 +492,12 @@ static int on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
     if (purpose != CURLSOCKTYPE_IPCXN)
         return CURL_SOCKOPT_OK;
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* a slow link: little unsent in the kernel, so what libcurl counts as
+     * sent is near what went on the link (a cut batch's bytes lost) */
+    if (c->link_rate > 0 && c->link_rate < AHEAD_MIN_RATE) {
+        int lowat = SYNC_NOTSENT_LOWAT;
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    }
     if (c->tcp_cc[0] &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc)) < 0 &&
         !warned++)
@@ -485,6 +511,7 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_NOBODY, 0L);        /* a resume's HEAD may have used it */
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->q->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->q->body_len);
@@ -544,6 +571,23 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         request_clear(c->q);
         c->phase = PH_PUSH;
     }
+    if (c->phase == PH_PUSH && c->resume.body) {
+        /* a batch cut on the wire: its rest (re-sent, it answers for itself
+         * as the probe would) before any new batch */
+        r = resume_prepare(c);
+        if (r < 0)
+            return set_error(c, r, "cannot resume the cut batch: %s", strerror(-r));
+        if (r > 0) {
+            c->probed = 1;
+            c->q->phase = PH_PUSH;
+            c->q->easy = easy;
+            c->nreq = 1;
+            setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
+            resume_easy(c, easy);
+            return 1;
+        }
+        request_clear(c->q);
+    }
     if (c->phase == PH_PUSH) {
         r = c->probed ? 0 : probe_prepare(c);
         if (r == 0)
@@ -592,7 +636,8 @@ int sync_client_next_ahead(struct sync_client *c, CURL *easy)
     struct sync_req *prev = &c->req[c->head];
     int r;
 
-    if (c->nreq != 1 || prev->phase != PH_PUSH || prev->probe || c->phase != PH_PUSH)
+    if (c->nreq != 1 || prev->phase != PH_PUSH || prev->probe || c->phase != PH_PUSH ||
+        prev->resume_query || c->resume.body)
         return 0;
     /* a slow link: one batch at a time. A second one would share the link
      * with the first (its answer, and a priority report after it, later),
@@ -788,7 +833,7 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
 
 static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
 {
-    curl_off_t up = 0, down = 0;
+    curl_off_t up = 0, down = 0, body_up;
     long status = 0, req_hdr = 0, resp_hdr = 0;
     const char *what = c->q->phase == PH_PUSH ? "push" : c->q->phase == PH_HEALTH ? "health" :
                        c->q->phase == PH_RENEW ? "renewal" : "pull";
@@ -803,6 +848,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     /* a small body goes out in the headers' buffer, and libcurl counts it
      * in both REQUEST_SIZE and SIZE_UPLOAD (measured on the link: twice the
      * bytes) */
+    body_up = up;
     if (req_hdr > up)
         up = 0;
     c->stats.bytes_up += (long long)up + req_hdr;
@@ -817,6 +863,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
                   (long long)down + resp_hdr, (double)total / 1e6, (double)pre / 1e6);
     }
     read_headers(c->q, easy);
+    if (status > 0)
+        resume_hub_says(c, c->q->hdr_resume);
     if (c->q->phase == PH_RENEW)
         return renew_done(c, res, status);
     if (c->q->phase == PH_HEALTH)
@@ -826,6 +874,12 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         r = curl_errno(res);
         if (c->q->phase == PH_PUSH)
             c->stats.bytes_lost += (long long)up + req_hdr;
+        /* a batch cut on the wire: keep it to send only the rest (one sent
+         * after it, if any, is built again: sync_client_done) */
+        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
+            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
+        else if (c->q->resumed)
+            resume_drop(c);
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
         if (r == -EACCES)
@@ -843,8 +897,18 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         c->use_columnar = strstr(c->q->hdr_accept, BATCH_COLUMNAR_TOKEN) &&
                           (!c->use_dict || strstr(c->q->hdr_accept, BATCH_COLDICT_TOKEN));
     }
+    if (c->q->resume_query) {
+        if (status != 200)      /* not answered as asked: the batch goes whole */
+            resume_drop(c);
+        return status == 200 ? resume_answered(c, status) : 0;
+    }
+    if (c->q->resumed && status != 408) {   /* answered: the kept batch is done with */
+        if (status == 200)
+            c->stats.resumes++;
+        resume_drop(c);
+    }
     if (status == 200 && c->q->phase == PH_PUSH) {
-        push_rate(c, easy, up);
+        push_rate(c, easy, body_up);     /* the body, however libcurl counted it */
         return push_apply(c);
     }
     if (status == 200)
@@ -862,6 +926,8 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
              cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
     if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         (void) clock_hub_time(c->store, h, 0);    /* persisted with the next commit */
+    if (c->q->phase == PH_PUSH && !c->q->probe)
+        c->stats.bytes_lost += (long long)up + req_hdr;     /* refused: its rows go again */
     cJSON_Delete(doc);
     switch (status) {
     case 429:                   /* the hub is busy (admission control): not an outage */
@@ -871,9 +937,11 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
             c->retry_after = 3600;
         r = -EAGAIN;
         break;
-    case 408:
+    case 408:                   /* the hub ran out of time for the body: a cut */
         if (c->q->phase == PH_PUSH)
             halve_budget(c);
+        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
+            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
         r = -ETIMEDOUT;
         break;
     case 413:
@@ -897,6 +965,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         r = -EACCES;
         break;
     case 409:                   /* it arrived before the batch it follows */
+    case 416:                   /* the hub cannot resume the cut batch: it goes whole */
         r = -ESTALE;
         break;
     default:

@@ -49,7 +49,10 @@ struct sync_stats {
     long long requests;
     long long bytes_up;           /* request line, headers and bodies */
     long long bytes_down;         /* status line, headers and bodies */
-    long long bytes_lost;         /* bytes up of pushes that got no answer (sent again) */
+    long long bytes_lost;         /* bytes up of pushes that got no answer and were sent
+                                     again (what the hub kept of a cut batch is not) */
+    long long bytes_kept;         /* bytes of cut batches the hub kept: not sent again */
+    long long resumes;            /* cut batches resumed within their body */
 };
 
 /* Makes a client for the open store s (which it borrows). The options are

@@ -20,7 +20,11 @@
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 #define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
+#define BATCH_LINK_RESUME_S 10         /* the same when the hub resumes a cut batch */
 #define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
+#define RESUME_MIN       (8u << 10)    /* a batch this large can be resumed within its body */
+#define SYNC_TLS_RECORD  4096          /* TLS records sent: the hub keeps whole ones of a cut */
+#define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -43,6 +47,10 @@ struct sync_req {
     char *body;
     size_t body_len;
     int probe;                  /* push: an empty batch asking for the hub's acked_seq */
+    int resumable;              /* push: sent with X-Sikhnas-Batch (batch_id) */
+    int resume_query;           /* push: HEAD, what the hub holds of the cut batch */
+    int resumed;                /* push: the rest of the cut batch (c->resume) */
+    char batch_id[80];          /* "sha256=<hex>": the whole body's digest */
     int64_t base_seq;           /* push: the last_seq of the batch still in flight before it */
     int64_t last_seq;           /* push: the batch covers queued seq <= this */
     struct prow *rows;
@@ -52,7 +60,24 @@ struct sync_req {
     struct strbuf resp;
     char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
     char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
+    char hdr_resume[HEADER_VALUE_MAX], hdr_range[HEADER_VALUE_MAX];
     char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A push batch cut on the wire, kept to be resumed within its body
+ * (sync_resume.c, docs/protocol.md "Resuming within a batch"). */
+struct sync_resume {
+    char *body;                 /* the whole batch as first sent; NULL: none held */
+    size_t body_len;
+    struct curl_slist *headers; /* its headers as first sent */
+    char batch_id[80];
+    int64_t last_seq, base_seq;
+    int nrows;
+    size_t from;                /* the cut attempt sent the body from this byte */
+    long long sent;             /* and handed this many bytes of it to the link */
+    size_t held;                /* the hub holds the first held bytes (its HEAD answer) */
+    int asked;                  /* that answer came */
+    long long lost;             /* bytes the cut attempt added to bytes_lost */
 };
 
 struct sync_client {
@@ -67,6 +92,10 @@ struct sync_client {
     int use_gzip;               /* the hub would not take zstd */
     int use_dict;               /* the hub reads the batch dictionary (BATCH_DICT_TOKEN) */
     int use_columnar;           /* the hub reads columnar batches (BATCH_COLUMNAR_TOKEN) */
+    int resume_ok;              /* the hub keeps cut batches (X-Sikhnas-Resume: 1) */
+    struct sync_resume resume;
+    int64_t unanswered_seq;     /* a batch the hub had whole (its answer lost): the probe */
+    long long unanswered_bytes; /* finds it applied, and its bytes were not lost */
     enum phase phase;
     int refdata_changed;
     int64_t sent_seq;           /* meta sync.sent_seq: the highest last_seq ever sent */
@@ -136,6 +165,40 @@ int64_t push_priority_head(struct sync_client *c);
 int  sent_seq_mark(struct sync_client *c, int64_t last_seq);
 int  push_apply(struct sync_client *c);
 void push_buffers_free(struct sync_client *c);
+
+/* sync_resume.c: a push cut by a transport failure (c->q, sent bytes of its
+ * body handed to the link, lost of them counted in bytes_lost) kept to be
+ * resumed; what was held dropped. */
+void resume_keep(struct sync_client *c, long long sent, long long lost);
+/* An answer's X-Sikhnas-Resume (value: "" when absent): whether the hub
+ * keeps cut batches, remembered in meta sync.hub_resume for the next run. */
+void resume_hub_says(struct sync_client *c, const char *value);
+void resume_drop(struct sync_client *c);
+/* With a cut batch held: 1 when c->q is its next request (a HEAD asking
+ * what the hub holds, or the rest of the body), 0 when there is none (the
+ * hub had it all: dropped), or -errno. resume_easy() then sets what
+ * setup_easy() does not (HEAD, or the body from the held offset). */
+int  resume_prepare(struct sync_client *c);
+void resume_easy(struct sync_client *c, CURL *easy);
+/* The HEAD's answer (status): records what the hub holds. Returns 0. */
+int  resume_answered(struct sync_client *c, long status);
+
+/* sync_resume.c: a push cut by a transport failure (c->q, sent bytes of its
+ * body handed to the link, lost of them counted in bytes_lost) kept to be
+ * resumed; what was held dropped. */
+void resume_keep(struct sync_client *c, long long sent, long long lost);
+/* An answer's X-Sikhnas-Resume (value: "" when absent): whether the hub
+ * keeps cut batches, remembered in meta sync.hub_resume for the next run. */
+void resume_hub_says(struct sync_client *c, const char *value);
+void resume_drop(struct sync_client *c);
+/* With a cut batch held: 1 when c->q is its next request (a HEAD asking
+ * what the hub holds, or the rest of the body), 0 when there is none (the
+ * hub had it all: dropped), or -errno. resume_easy() then sets what
+ * setup_easy() does not (HEAD, or the body from the held offset). */
+int  resume_prepare(struct sync_client *c);
+void resume_easy(struct sync_client *c, CURL *easy);
+/* The HEAD's answer (status): records what the hub holds. Returns 0. */
+int  resume_answered(struct sync_client *c, long status);
 
 /* sync_health.c: the health block of the round in c->q (1, or -errno); its
  * answer, which never fails the round (0). */

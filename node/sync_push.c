@@ -271,10 +271,12 @@ int push_prepare(struct sync_client *c)
     for (;;) {
         double wire = c->budget;
         /* a slow link: a batch of at most BATCH_LINK_S seconds, so that a
-         * cut costs little and a P report waits little */
-        if (c->link_rate > 0 && c->link_rate * BATCH_LINK_S < wire)
-            wire = c->link_rate * BATCH_LINK_S < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
-                                                                  : c->link_rate * BATCH_LINK_S;
+         * cut costs little and a P report waits little; longer when the
+         * hub resumes a cut batch (each batch costs a round trip) */
+        double secs = c->resume_ok ? BATCH_LINK_RESUME_S : BATCH_LINK_S;
+        if (c->link_rate > 0 && c->link_rate * secs < wire)
+            wire = c->link_rate * secs < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
+                                                          : c->link_rate * secs;
         double pc = wire * c->ratio;
         size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
 
@@ -324,13 +326,20 @@ int push_prepare(struct sync_client *c)
         r = add_header(c, "%s", BATCH_COLUMNAR_HEADER);
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
+    /* a hub that keeps cut batches gets the larger ones named, to resume */
+    if (r == 0 && c->resume_ok && c->q->body_len >= RESUME_MIN) {
+        snprintf(c->q->batch_id, sizeof(c->q->batch_id), "sha256=%s", digest);
+        c->q->resumable = 1;
+        r = add_header(c, "X-Sikhnas-Batch: %s", c->q->batch_id);
+    }
     if (r == 0 && prio > 0)
         r = add_header(c, "X-Sikhnas-Priority: 1");
     if (r == 0)
         r = 1;
     c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;
-    log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed",
-              c->q->nrows, (long long)c->q->last_seq, plain->len, c->q->body_len);
+    log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed (link %.0f "
+              "bytes/s, ratio %.1f)", c->q->nrows, (long long)c->q->last_seq, plain->len,
+              c->q->body_len, c->link_rate, c->ratio);
     return r;
 out:
     push_buffers_free(c);
@@ -591,6 +600,10 @@ int push_apply(struct sync_client *c)
         log_notice("sync: the hub already had %lld row(s) up to seq %lld from an earlier, "
                    "interrupted run; not sending them again", found, (long long)hi);
     c->stats.rows_found_acked += found;
+    if (c->q->probe && c->unanswered_bytes && hi >= c->unanswered_seq)
+        c->stats.bytes_lost -= c->unanswered_bytes;   /* it came whole: not sent again */
+    if (c->q->probe)
+        c->unanswered_bytes = 0;
     c->stats.rows_sent += c->q->nrows - (c->q->probe ? 0 : nref);
     c->stats.rows_refused += nref;
     if (c->q->probe)

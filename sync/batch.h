@@ -12,6 +12,7 @@
 #ifndef SIKHNAS_BATCH_H
 #define SIKHNAS_BATCH_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -129,6 +130,9 @@ struct batch_table {
     size_t   copy_len;
     int64_t *seq;           /* negative: superseded by a later row of the same id */
     int      nrows;
+    char    *ids;           /* the ids of the rows kept (valid UUIDs) as a text[]
+                             * literal, for a probe of which are stored already */
+    int      done;          /* while streaming: every line is in copy */
 };
 
 struct batch {
@@ -159,5 +163,30 @@ void batch_global_init(void);
 int  batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
                   const char *digest, const char *node_id, uint64_t hub_ms, int *http_status);
 void batch_clear(struct batch *b);
+
+/* Decoding while the reader already uses the lines (the hub streams them
+ * into COPY while the rest is decoded). batch_decode_stream() decodes as
+ * batch_decode() does and gives the same batch, but calls ready() once the
+ * head and every table's kind, nrows, seq and ids are known (structural
+ * errors are found before it: after ready() only -ENOMEM or -ECANCELED can
+ * fail), then makes each table's lines BATCH_STREAM_ROWS rows at a time:
+ * each step is appended to t->copy (which may move) and t->copy_len under
+ * lock, t->done is set under lock after the table's last line, and more()
+ * is called after every step. ready() and more() run on the decoding
+ * thread; they must not block. The reader reads t->copy, t->copy_len and
+ * t->done only under lock, and sets cancel under lock to stop the decoding
+ * early (-ECANCELED). */
+#define BATCH_STREAM_ROWS 1000
+
+struct batch_stream {
+    pthread_mutex_t lock;
+    void          (*ready)(struct batch_stream *s);
+    void          (*more)(struct batch_stream *s);
+    int             cancel;
+};
+
+int  batch_decode_stream(struct batch *b, const char *body, size_t len, enum batch_enc enc,
+                         const char *digest, const char *node_id, uint64_t hub_ms,
+                         int *http_status, struct batch_stream *s);
 
 #endif

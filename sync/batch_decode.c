@@ -5,6 +5,7 @@
  * that row alone (docs/protocol.md §4.4). */
 #include "batch.h"
 #include "batch_col.h"
+#include "batch_rows.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -463,9 +464,14 @@ static int block_coalesce(struct batch *b, struct batch_table *t, struct block *
         ic = cJSON_GetArrayItem(row, bk->id_at);
         if (cJSON_IsString(ic)) {
             size_t h = id_slot(bk, ic->valuestring);
+            /* the row with the lower seq is superseded: negative, no line */
             if (!bk->ids[h] || t->seq[bk->id_row[h]] < seq) {
+                if (bk->ids[h])
+                    t->seq[bk->id_row[h]] = -t->seq[bk->id_row[h]];
                 bk->ids[h] = ic->valuestring;
                 bk->id_row[h] = i;
+            } else {
+                t->seq[i] = -seq;
             }
         }
     }
@@ -517,75 +523,165 @@ static void block_line(struct batch *b, struct batch_table *t, const struct bloc
     strbuf_add(out, "\n", 1);
 }
 
-/* Decodes one table block into t; -EBADMSG on a structural error. */
-static int table_decode(struct batch *b, struct batch_table *t, const cJSON *blk, int *status)
+/* t->ids: the ids of the rows kept, as a text[] literal (a UUID needs no
+ * quoting inside it). */
+static int block_ids(struct batch_table *t, const struct block *bk)
+{
+    struct strbuf b = { 0 };
+    int first = 1;
+
+    strbuf_reserve(&b, (size_t)t->nrows * 39 + 3);
+    strbuf_add(&b, "{", 1);
+    for (size_t h = 0; h < bk->id_cap; h++) {
+        if (!bk->ids[h] || !uuid_valid(bk->ids[h]))
+            continue;
+        if (!first)
+            strbuf_add(&b, ",", 1);
+        first = 0;
+        strbuf_add(&b, "\"", 1);
+        strbuf_str(&b, bk->ids[h]);
+        strbuf_add(&b, "\"", 1);
+    }
+    strbuf_add(&b, "}", 1);
+    if (b.err) {
+        strbuf_free(&b);
+        return -ENOMEM;
+    }
+    t->ids = strbuf_take(&b);
+    return 0;
+}
+
+/* A table block between its two passes: the block, its rows, its lines. */
+struct table_job {
+    struct block   bk;
+    const cJSON   *rows;
+    struct strbuf  out;
+};
+
+static void table_job_free(struct table_job *tj)
+{
+    free(tj->bk.ids);
+    free(tj->bk.id_row);
+    strbuf_free(&tj->out);
+}
+
+/* The first pass over one table block: its columns, every row's seq, the
+ * row of each id, the ids; -EBADMSG on a structural error. */
+static int table_prep(struct batch *b, struct batch_table *t, const cJSON *blk,
+                      struct table_job *tj, int *status)
 {
     const cJSON *cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(blk, "rows");
-    struct block bk = { .k = &record_kinds[t->kind] };
-    struct strbuf out = { 0 }, line = { 0 };
-    int i = 0, r;
+    struct block *bk = &tj->bk;
+    int r;
 
+    bk->k = &record_kinds[t->kind];
     if (!cJSON_IsArray(cols) || !cJSON_IsArray(rows))
         return fail(b, status, 400, "bad_batch", "a table block needs cols and rows arrays");
-    r = block_cols(b, &bk, cols, status);
+    r = block_cols(b, bk, cols, status);
     if (r < 0)
         return r;
+    tj->rows = rows;
     t->nrows = cJSON_GetArraySize(rows);
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
         return fail(b, status, 400, "bad_batch", "more than 10000 rows in one batch");
     b->nrows += t->nrows;
     t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
-    bk.id_cap = 16;
-    while (bk.id_cap < (size_t)t->nrows * 2)
-        bk.id_cap *= 2;
-    bk.ids = calloc(bk.id_cap, sizeof(*bk.ids));
-    bk.id_row = calloc(bk.id_cap, sizeof(*bk.id_row));
+    bk->id_cap = 16;
+    while (bk->id_cap < (size_t)t->nrows * 2)
+        bk->id_cap *= 2;
+    bk->ids = calloc(bk->id_cap, sizeof(*bk->ids));
+    bk->id_row = calloc(bk->id_cap, sizeof(*bk->id_row));
     /* COPY text is about as long as the rows' JSON: one allocation, not a
      * dozen reallocations with copies (120 bytes a row is a floor) */
-    strbuf_reserve(&out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
-    if (!t->seq || !bk.ids || !bk.id_row || out.err) {
-        r = -ENOMEM;
-        goto out;
-    }
-    r = block_coalesce(b, t, &bk, rows, status);
+    strbuf_reserve(&tj->out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
+    if (!t->seq || !bk->ids || !bk->id_row || tj->out.err)
+        return -ENOMEM;
+    r = block_coalesce(b, t, bk, rows, status);
     if (r < 0)
-        goto out;
-    for (const cJSON *row = rows->child; row; row = row->next, i++) {
-        const cJSON *ic = cJSON_GetArrayItem(row, bk.id_at);
-        if (cJSON_IsString(ic) && bk.id_row[id_slot(&bk, ic->valuestring)] != i) {
-            t->seq[i] = -t->seq[i];      /* superseded in this batch: no line */
-            continue;
-        }
-        block_line(b, t, &bk, row, i, &out, &line);
-        if (out.err || line.err) {
-            r = -ENOMEM;
-            goto out;
-        }
+        return r;
+    return block_ids(t, bk);
+}
+
+/* Publishes what tj->out holds as t's lines (under s->lock when streaming). */
+static int table_publish(struct batch_table *t, struct table_job *tj, struct strbuf *step,
+                         struct batch_stream *s, int done)
+{
+    int r = 0;
+
+    if (!s) {
+        t->copy = tj->out.p;
+        t->copy_len = tj->out.len;
+        t->done = done;
+        return 0;
     }
-    t->copy = out.p;
-    t->copy_len = out.len;
-    out.p = NULL;
-out:
-    strbuf_free(&out);
-    strbuf_free(&line);
-    free(bk.ids);
-    free(bk.id_row);
-    if (r == -ENOMEM)
-        fail(b, status, 503, "unavailable", "out of memory");
+    pthread_mutex_lock(&s->lock);
+    if (s->cancel) {
+        r = -ECANCELED;
+    } else if (step->len > 0 && strbuf_add(&tj->out, step->p, step->len) < 0) {
+        r = -ENOMEM;
+    } else {
+        t->copy = tj->out.p;
+        t->copy_len = tj->out.len;
+        t->done = done;
+    }
+    pthread_mutex_unlock(&s->lock);
+    strbuf_reset(step);
+    if (r == 0)
+        s->more(s);
     return r;
 }
 
-/* The tree of a JSON body, its size bounded first. */
-static int json_doc(struct batch *b, const char *body, size_t len, cJSON **doc, int *status)
+/* The second pass: the lines of the rows that were not superseded, appended
+ * to tj->out (while streaming, BATCH_STREAM_ROWS at a time through a step
+ * buffer, so that a reader never sees tj->out move outside the lock). */
+static int table_lines(struct batch *b, struct batch_table *t, struct table_job *tj,
+                       struct batch_stream *s)
 {
-    /* bound the parse tree: every value but the first follows a ',', '[' or ':' */
+    struct strbuf line = { 0 }, step = { 0 };
+    struct strbuf *out = s ? &step : &tj->out;
+    int i = 0, r = 0, n = 0;
+
+    for (const cJSON *row = tj->rows->child; row && r == 0; row = row->next, i++) {
+        if (t->seq[i] < 0)
+            continue;                   /* superseded in this batch: no line */
+        block_line(b, t, &tj->bk, row, i, out, &line);
+        if (out->err || line.err)
+            r = -ENOMEM;
+        else if (s && ++n == BATCH_STREAM_ROWS) {
+            n = 0;
+            r = table_publish(t, tj, &step, s, 0);
+        }
+    }
+    if (r == 0)
+        r = table_publish(t, tj, &step, s, 1);
+    strbuf_free(&line);
+    strbuf_free(&step);
+    if (t->copy == tj->out.p)
+        tj->out.p = NULL;               /* t->copy owns it now, whole or not */
+    return r;
+}
+
+/* Bounds the parse tree of a JSON body: every value but the first follows
+ * a ',', '[' or ':'. */
+static int json_items(struct batch *b, const char *body, size_t len, int *status)
+{
     size_t items = 0;
 
     for (size_t i = 0; i < len; i++)
         items += body[i] == ',' || body[i] == '[' || body[i] == ':';
     if (items > BATCH_MAX_ITEMS)
         return fail(b, status, 413, "payload_too_large", "more than 1000000 JSON values");
+    return 0;
+}
+
+/* The tree of a JSON body, its size bounded first. */
+static int json_doc(struct batch *b, const char *body, size_t len, cJSON **doc, int *status)
+{
+    int r = json_items(b, body, len, status);
+
+    if (r < 0)
+        return r;
     *doc = cJSON_ParseWithLength(body, len);
     if (!*doc)
         return fail(b, status, 400, "bad_json", "the body is not JSON");
@@ -638,9 +734,180 @@ static int head_decode(struct batch *b, const cJSON *doc, const char *node_id,
     return 0;
 }
 
-int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
-                 const char *digest, const char *node_id, uint64_t hub_ms, int *http_status)
+/* ------------------------------------------------------------ streamed JSON */
+
+/* The first pass over one table block of a scanned body: as table_prep(),
+ * with every row's seq and id read by the scanner (batch_rows.h), the rows
+ * themselves not parsed yet. -EINVAL when the scanner cannot read a row:
+ * the caller then decodes the batch the whole way. */
+static int table_prep_rows(struct batch *b, struct batch_table *t, const cJSON *blk,
+                           struct table_job *tj, const struct batch_span *rows, int nrows,
+                           int *status)
 {
+    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(blk, "cols");
+    struct block *bk = &tj->bk;
+    int r;
+
+    bk->k = &record_kinds[t->kind];
+    if (!cJSON_IsArray(cols) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(blk, "rows")))
+        return -EINVAL;
+    r = block_cols(b, bk, cols, status);
+    if (r < 0)
+        return r;
+    t->nrows = nrows;
+    if (t->nrows + b->nrows > BATCH_MAX_ROWS)
+        return -EINVAL;
+    b->nrows += t->nrows;
+    t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
+    bk->id_cap = 16;
+    while (bk->id_cap < (size_t)t->nrows * 2)
+        bk->id_cap *= 2;
+    bk->ids = calloc(bk->id_cap, sizeof(*bk->ids));
+    bk->id_row = calloc(bk->id_cap, sizeof(*bk->id_row));
+    strbuf_reserve(&tj->out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
+    if (!t->seq || !bk->ids || !bk->id_row || tj->out.err)
+        return -ENOMEM;
+    for (int i = 0; i < nrows; i++) {
+        struct batch_span id;
+        int64_t seq;
+        char *s;
+        size_t h;
+        if (batch_row_cells(rows[i], bk->ncols, bk->seq_at, bk->id_at, &seq, &id) < 0 ||
+            seq <= 0 || seq > b->last_seq)
+            return -EINVAL;             /* the whole way says why */
+        t->seq[i] = seq;
+        if (seq < b->min_seq)
+            b->min_seq = seq;
+        if (!id.p)
+            continue;
+        s = arena_malloc(id.n + 1);     /* as cJSON would have it */
+        if (!s)
+            return -ENOMEM;
+        memcpy(s, id.p, id.n);
+        s[id.n] = 0;
+        h = id_slot(bk, s);
+        if (!bk->ids[h] || t->seq[bk->id_row[h]] < seq) {
+            if (bk->ids[h])
+                t->seq[bk->id_row[h]] = -t->seq[bk->id_row[h]];
+            bk->ids[h] = s;
+            bk->id_row[h] = i;
+        } else {
+            t->seq[i] = -seq;
+        }
+    }
+    return block_ids(t, bk);
+}
+
+/* The second pass of a scanned table block: each row parsed (a superseded
+ * one too: the whole way would have refused the body for it), its line
+ * made as table_lines() makes it. */
+static int table_lines_rows(struct batch *b, struct batch_table *t, struct table_job *tj,
+                            const struct batch_span *rows, struct batch_stream *s, int *status)
+{
+    struct strbuf line = { 0 }, step = { 0 };
+    int r = 0, n = 0;
+
+    for (int i = 0; i < t->nrows && r == 0; i++) {
+        const char *end = NULL;
+        cJSON *row = cJSON_ParseWithLengthOpts(rows[i].p, rows[i].n, &end, 0);
+        if (!row || end != rows[i].p + rows[i].n) {
+            r = fail(b, status, 400, "bad_json", "the body is not JSON");
+            break;
+        }
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != tj->bk.ncols) {
+            r = fail(b, status, 400, "bad_batch", "a row is not an array as long as cols");
+            break;
+        }
+        if (t->seq[i] < 0)
+            continue;                   /* superseded in this batch: no line */
+        block_line(b, t, &tj->bk, row, i, &step, &line);
+        if (step.err || line.err)
+            r = -ENOMEM;
+        else if (++n == BATCH_STREAM_ROWS) {
+            n = 0;
+            r = table_publish(t, tj, &step, s, 0);
+        }
+    }
+    if (r == 0)
+        r = table_publish(t, tj, &step, s, 1);
+    strbuf_free(&line);
+    strbuf_free(&step);
+    if (t->copy == tj->out.p)
+        tj->out.p = NULL;
+    return r;
+}
+
+/* Forgets what a streamed attempt decoded, for the whole way. */
+static void batch_reset(struct batch *b, struct table_job *tj, int *status)
+{
+    uint64_t hub_ms = b->hub_ms;
+    size_t plain_len = b->plain_len;
+
+    batch_clear(b);
+    memset(b, 0, sizeof(*b));
+    b->hub_ms = hub_ms;
+    b->plain_len = plain_len;
+    for (int i = 0; i < 16; i++) {
+        table_job_free(&tj[i]);
+        memset(&tj[i], 0, sizeof(tj[i]));
+    }
+    *status = 200;
+}
+
+/* Decodes a JSON body while streaming: the skeleton (the body without its
+ * rows) and every row's seq and id first, then ready(), then the rows.
+ * -EAGAIN (with b and tj as they were) when the body is not of the shape
+ * batch_rows.h reads or fails before ready(): the whole way then decodes it
+ * and gives the error its code. */
+static int json_stream(struct batch *b, const char *body, size_t len, const char *node_id,
+                       struct table_job *tj, struct batch_stream *s, int *status)
+{
+    struct batch_skel sk;
+    const cJSON *tables, *blk;
+    cJSON *doc = NULL;
+    int r = batch_skel_scan(body, len, &sk), i = 0;
+
+    if (r == 0) {
+        doc = cJSON_ParseWithLength(sk.text, sk.len);
+        r = doc ? head_decode(b, doc, node_id, &tables, status) : -EINVAL;
+    }
+    if (r == 0 && cJSON_GetArraySize(tables) != sk.ntables)
+        r = -EINVAL;
+    b->min_seq = b->last_seq;
+    for (blk = r == 0 ? tables->child : NULL; blk && r == 0; blk = blk->next, i++) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
+        int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
+        if (sp < 0 || !record_kinds[sp].synced) {
+            r = -EINVAL;
+            break;
+        }
+        for (int k = 0; k < b->ntables; k++)
+            if (b->tables[k].kind == sp)
+                r = -EINVAL;
+        if (r < 0)
+            break;
+        b->tables[b->ntables].kind = sp;
+        r = table_prep_rows(b, &b->tables[b->ntables], blk, &tj[b->ntables], sk.rows[i],
+                            sk.nrows[i], status);
+        b->ntables++;
+    }
+    if (r < 0) {
+        batch_skel_free(&sk);
+        batch_reset(b, tj, status);
+        return -EAGAIN;
+    }
+    s->ready(s);
+    for (i = 0; i < b->ntables && r == 0; i++)
+        r = table_lines_rows(b, &b->tables[i], &tj[i], sk.rows[i], s, status);
+    batch_skel_free(&sk);
+    return r;
+}
+
+int batch_decode_stream(struct batch *b, const char *body, size_t len, enum batch_enc enc,
+                        const char *digest, const char *node_id, uint64_t hub_ms,
+                        int *http_status, struct batch_stream *s)
+{
+    struct table_job *tj = NULL;
     char hex[65];
     char *plain = NULL;
     size_t plain_len = len;
@@ -677,8 +944,31 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
     }
     if (enc == ENC_IDENTITY)
         b->plain_len = len;
+    if (enc == ENC_IDENTITY && s) {
+        /* the rows are read after ready(), when the reader may have let
+         * the body go: read them from a copy */
+        plain = malloc(len + 1);
+        if (!plain)
+            return fail(b, http_status, 503, "unavailable", "out of memory");
+        memcpy(plain, body, len);
+        plain[len] = 0;
+        body = plain;
+    }
     arena_begin();
     b->columnar = batch_is_columnar(body, plain_len);
+    tj = calloc(16, sizeof(*tj));
+    if (!tj) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (s && !b->columnar) {
+        r = json_items(b, body, plain_len, http_status);
+        if (r == 0)
+            r = json_stream(b, body, plain_len, node_id, tj, s, http_status);
+        if (r != -EAGAIN)
+            goto out;
+        r = 0;
+    }
     r = b->columnar ? col_doc(b, body, plain_len, &doc, http_status)
                                            : json_doc(b, body, plain_len, &doc, http_status);
     if (r < 0)
@@ -700,18 +990,40 @@ int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc e
                 r = fail(b, http_status, 400, "bad_batch", "a table appears twice");
                 goto out;
             }
-        t = &b->tables[b->ntables++];
+        t = &b->tables[b->ntables++];       /* at most 16 kinds, each once */
         t->kind = sp;
-        r = table_decode(b, t, blk, http_status);
+        r = table_prep(b, t, blk, &tj[b->ntables - 1], http_status);
         if (r < 0)
             goto out;
     }
+    /* the inflated body is no longer needed: the tree has its own strings */
+    free(plain);
+    plain = NULL;
+    if (s)
+        s->ready(s);
+    for (int i = 0; i < b->ntables && r == 0; i++)
+        r = table_lines(b, &b->tables[i], &tj[i], s);
 out:
+    if (r == -ENOMEM)
+        fail(b, http_status, 503, "unavailable", "out of memory");
+    else if (r == -ECANCELED)
+        fail(b, http_status, 503, "unavailable", "cancelled");
+    for (int i = 0; tj && i < 16; i++)
+        table_job_free(&tj[i]);
+    free(tj);
     (void) doc;          /* the tree lives in the arena: dropped whole */
     arena_end();
     free(plain);
     return r;
 }
+
+int batch_decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
+                 const char *digest, const char *node_id, uint64_t hub_ms, int *http_status)
+{
+    return batch_decode_stream(b, body, len, enc, digest, node_id, hub_ms, http_status, NULL);
+}
+
+
 
 void batch_clear(struct batch *b)
 {
@@ -720,6 +1032,7 @@ void batch_clear(struct batch *b)
     for (int i = 0; i < b->ntables; i++) {
         free(b->tables[i].copy);
         free(b->tables[i].seq);
+        free(b->tables[i].ids);
     }
     b->ntables = 0;
 }

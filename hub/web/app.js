@@ -54,14 +54,16 @@
     Object.keys(extra || {}).forEach(function (k) { f[k] = extra[k]; });
     return f;
   }
-  function exportLinks(name, params, geo) {
+  /* download links; fileOnly: no JSON link (a table the page does not
+   * read, such as the epi table of every area, species and code) */
+  function exportLinks(name, params, geo, fileOnly) {
     var box = el('div', { class: 'exports' }, [el('span', { text: t('export') + ': ' })]);
     ['csv', 'xlsx'].concat(geo ? ['geojson'] : []).forEach(function (f) {
       var p = Object.assign({}, params, { format: f });
       box.appendChild(el('a', { href: '/api/v1/data/' + name + '?' + query(p), download: '',
                                 'data-format': f, text: f.toUpperCase() }));
     });
-    box.appendChild(el('a', { href: '/api/v1/data/' + name + '?' + query(params), text: 'JSON' }));
+    if (!fileOnly) box.appendChild(el('a', { href: '/api/v1/data/' + name + '?' + query(params), text: 'JSON' }));
     return box;
   }
   function table(cols, rows, rowClass) {
@@ -153,7 +155,7 @@
         rows.filter(function (r) { return r.reports > 0; })));
       var by = S.who.scope.length === 4 ? 'district' : S.who.scope.length === 2 ? 'district' : 'province';
       p.appendChild(el('h2', { text: t('nav_epi') + ' (' + by + ')' }));
-      p.appendChild(exportLinks('epi', Object.assign({ by: by }, f)));
+      p.appendChild(exportLinks('epi', Object.assign({ by: by }, f), false, true));
     }).catch(function (e) { fail(p, e); });
   }
 
@@ -166,8 +168,10 @@
     S.map = L.map('map', { maxZoom: 18, zoomAnimation: false, fadeAnimation: false,
                            markerZoomAnimation: false }).setView([-2.5, 118], 5);
     if (S.who.tile_url) L.tileLayer(S.who.tile_url, { maxZoom: 18, attribution: '&copy; OpenStreetMap' }).addTo(S.map);
-    Promise.all([api('map_districts', f), api('map_points', Object.assign({ limit: 20000 }, f))]).then(function (res) {
-      var districts = res[0], points = res[1], max = 1, bounds = [];
+    /* the points come as spots ([lon, lat, cases, ...]: no ids, no repeated
+     * keys); a clicked point asks for the cases at its spot (map_at) */
+    Promise.all([api('map_districts', f), api('map_points_compact', Object.assign({ limit: 20000 }, f))]).then(function (res) {
+      var districts = res[0], pts = res[1][0] || { points: 0, xyn: [] }, max = 1, bounds = [];
       districts.forEach(function (d) { if (d.reports > max) max = d.reports; });
       var layer = L.layerGroup().addTo(S.map);
       districts.forEach(function (d) {
@@ -186,19 +190,31 @@
         }
       });
       var cluster = L.markerClusterGroup({ animate: false, animateAddingMarkers: false });
-      points.forEach(function (c) {
-        if (!c.geom) return;
-        cluster.addLayer(L.marker([c.geom.coordinates[1], c.geom.coordinates[0]])
-          .bindPopup('<a href="#/case/' + encodeURIComponent(c.id) + '">' + (c.ref || c.id).replace(/[<>&"]/g, '') + '</a> ' + c.event_date));
-      });
+      for (var i = 0; i + 2 < pts.xyn.length; i += 3) {
+        for (var k = 0; k < pts.xyn[i + 2]; k++) cluster.addLayer(spotMarker(pts.xyn[i], pts.xyn[i + 1], f));
+      }
       S.map.addLayer(cluster);
       if (bounds.length) S.map.fitBounds(bounds.reduce(function (a, b) { return a.extend(b); }), { animate: false });
       $('map-note').textContent = t('map_note_districts') + ' (' + districts.length + '); ' +
-        t('map_note_points') + ' (' + points.length + ')';
+        t('map_note_points') + ' (' + pts.points + ')';
       $('map').dataset.districts = districts.length;
-      $('map').dataset.points = points.length;
+      $('map').dataset.points = pts.points;
       p.appendChild(exportLinks('map_points', f, true));
     }).catch(function (e) { fail(p, e); });
+  }
+
+  /* a case point at (lon, lat); its popup lists the newest cases there */
+  function spotMarker(lon, lat, f) {
+    var m = L.marker([lat, lon]).bindPopup(t('loading'));
+    m.on('popupopen', function (ev) {
+      api('map_at', Object.assign({}, f, { lon: String(lon), lat: String(lat), limit: 20 })).then(function (rows) {
+        ev.popup.setContent(el('div', { class: 'map-at' }, rows.map(function (c) {
+          return el('div', {}, [el('a', { href: '#/case/' + encodeURIComponent(c.id), text: c.ref || c.id }),
+                                document.createTextNode(' ' + c.event_date + (c.syndrome ? ' ' + c.syndrome : ''))]);
+        }).concat(rows.length ? [] : [el('div', { text: t('no_data') })])));
+      }).catch(function (e) { ev.popup.setContent(e.message || String(e)); });
+    });
+    return m;
   }
 
   function drill(area) {

@@ -23,7 +23,7 @@ window.TEXTS = {
     lag: 'Jeda replika', seconds: 'd', case_title: 'Laporan kasus', followups: 'Tindak lanjut',
     conflicts: 'Konflik (versi yang kalah)', versions: 'Versi sebelumnya', changed: 'Yang berubah', provenance: 'Asal data', national: 'Nasional',
     silent_villages: 'Desa yang diam minggu ini', last_week: 'Minggu terakhir lapor',
-    no_data: 'Tidak ada data', map_note_points: 'Titik kasus (dikelompokkan)',
+    no_data: 'Tidak ada data', map_note_points: 'Titik kasus (dikelompokkan)', loading: 'Memuat…',
     map_note_districts: 'Kabupaten: lingkaran sebanding jumlah laporan',
     ops_title: 'Operator: antrean pembaruan agregat', dirty_keys: 'Kunci yang menunggu',
     agg_lag: 'Jeda agregat (detik)', slaughter: 'Pemotongan'
@@ -49,7 +49,7 @@ window.TEXTS = {
     lag: 'Replica lag', seconds: 's', case_title: 'Case report', followups: 'Follow-ups',
     conflicts: 'Conflicts (losing versions)', versions: 'Earlier versions', changed: 'Changed', provenance: 'Provenance', national: 'National',
     silent_villages: 'Villages silent this week', last_week: 'Last week reported',
-    no_data: 'No data', map_note_points: 'Case points (clustered)',
+    no_data: 'No data', map_note_points: 'Case points (clustered)', loading: 'Loading…',
     map_note_districts: 'Districts: circles proportional to reports',
     ops_title: 'Operator: aggregate upkeep queue', dirty_keys: 'Keys waiting',
     agg_lag: 'Aggregate lag (seconds)', slaughter: 'Slaughter'

@@ -73,6 +73,24 @@ static int get(const char *query, const char *key, char *out, size_t cap)
     return n < 0 ? -EINVAL : 0;
 }
 
+/* A coordinate as the map sends it back: [-]D[.DDDDD], |v| <= max. */
+static int degrees_ok(const char *s, double max)
+{
+    const char *p = s + (s[0] == '-');
+    size_t whole = strspn(p, "0123456789");
+    char *end;
+    double v;
+
+    if (whole < 1 || whole > 3)
+        return 0;
+    if (p[whole] == '.' && !all_of(p + whole + 1, "0123456789", 1, 5))
+        return 0;
+    if (p[whole] != '.' && p[whole] != '\0')
+        return 0;
+    v = strtod(s, &end);
+    return *end == '\0' && v >= -max && v <= max;
+}
+
 #define DIGITS "0123456789"
 #define CODE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
@@ -95,6 +113,8 @@ int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
     GET("id", f->id);
     GET("limit", limit);
     GET("open", open);
+    GET("lon", f->lon);
+    GET("lat", f->lat);
 #undef GET
     *bad = "area";
     if (!all_of(f->area, DIGITS, 0, WEB_AREA_MAX) || (strlen(f->area) % 2 && f->area[0]))
@@ -134,6 +154,14 @@ int web_filter_parse(const char *query, const char *scope, struct web_filter *f,
     if (!all_of(limit, DIGITS, 0, 6) || f->limit < 1 || f->limit > 100000)
         return -EINVAL;
     f->open_only = open[0] == '1';
+    *bad = "lon";
+    if (f->lon[0] && !degrees_ok(f->lon, 180))
+        return -EINVAL;
+    *bad = "lat";
+    if (f->lat[0] && !degrees_ok(f->lat, 90))
+        return -EINVAL;
+    if (!f->lon[0] != !f->lat[0])
+        return -EINVAL;             /* both or neither */
     *bad = NULL;
     return 0;
 }

@@ -128,6 +128,7 @@ struct web_filter {
     char code[9];
     char by[12];                        /* epi: national, province, district */
     char id[64];                        /* case: its id */
+    char lon[12], lat[12];              /* map_at: a spot, degrees to 5 decimals ('' none) */
     int  open_only;
     int  limit;                         /* rows of a page ... */
     int  limit_given;                   /* ... or of an export, when asked for */

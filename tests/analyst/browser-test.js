@@ -94,6 +94,12 @@ async function main() {
   check(await page.getAttribute('#map', 'data-points') === '7', 'map: seven case points');
   check((await page.$$('path.district-circle')).length === 3, 'map: a circle per district (no boundaries loaded)');
   check((await page.$$('.marker-cluster')).length >= 1, 'map: the points are clustered');
+  /* Bali's one case stands alone: its popup asks for the cases at its spot */
+  const lone = await page.$$('.leaflet-marker-icon:not(.marker-cluster)');
+  if (lone.length === 1) await lone[0].click();
+  await page.waitForSelector('.map-at a', { timeout: 5000 }).catch(() => {});
+  check(lone.length === 1 && await page.getAttribute('.map-at a', 'href') === '#/case/c3',
+        'map: a point\'s popup links its case');
   await shot(page, 'map');
 
   await page.goto(base + '/#/table');

@@ -62,6 +62,20 @@ int main(void)
     /* scope and shape */
     CHECK(web_filter_parse("area=51", "32", &f, &bad) == -EACCES);
     CHECK(web_filter_parse("to=2026-13-01", "", &f, &bad) == -EINVAL && strcmp(bad, "to") == 0);
+    /* a spot of the map: degrees to 5 decimals, both or neither */
+    CHECK(web_filter_parse("lon=106.82512&lat=-6.5", "", &f, &bad) == 0 &&
+          strcmp(f.lon, "106.82512") == 0 && strcmp(f.lat, "-6.5") == 0);
+    CHECK(web_filter_parse("lon=-180&lat=90", "", &f, &bad) == 0);
+    CHECK(web_filter_parse("", "", &f, &bad) == 0 && !f.lon[0] && !f.lat[0]);
+    CHECK(web_filter_parse("lon=106.8&lat=91", "", &f, &bad) == -EINVAL && strcmp(bad, "lat") == 0);
+    CHECK(web_filter_parse("lon=180.5&lat=1", "", &f, &bad) == -EINVAL && strcmp(bad, "lon") == 0);
+    CHECK(web_filter_parse("lon=106.123456&lat=1", "", &f, &bad) == -EINVAL);
+    CHECK(web_filter_parse("lon=1e2&lat=1", "", &f, &bad) == -EINVAL);
+    CHECK(web_filter_parse("lon=.5&lat=1", "", &f, &bad) == -EINVAL);
+    CHECK(web_filter_parse("lon=5.&lat=1", "", &f, &bad) == -EINVAL);
+    CHECK(web_filter_parse("lon=+5&lat=1", "", &f, &bad) == -EINVAL);
+    CHECK(web_filter_parse("lon=nan&lat=1", "", &f, &bad) == -EINVAL);
+    CHECK(web_filter_parse("lon=106.8", "", &f, &bad) == -EINVAL);
     if (failures == 0)
         printf("ok\n");
     return failures ? 1 : 0;

@@ -33,7 +33,8 @@ import analystlib as A  # noqa: E402
 WEB, HUB = sys.argv[1], sys.argv[2]
 C = None
 DATASETS = ['weekly', 'epi', 'drill', 'cases', 'case', 'completeness', 'silent_villages',
-            'vaccination', 'movements', 'slaughter', 'priority', 'map_points', 'map_districts']
+            'vaccination', 'movements', 'slaughter', 'priority', 'map_points', 'map_points_compact',
+            'map_at', 'map_districts']
 AREA_KEYS = ('district', 'village', 'area', 'code', 'from_district', 'to_district')
 
 
@@ -166,6 +167,24 @@ class Figures(unittest.TestCase):
         d = {r['district']: r for r in s.data('map_districts')}
         self.assertEqual(d['3201']['geom']['coordinates'], [106.825, -6.525])   # case centroid
         self.assertEqual(len(s.data('map_points')), 7)
+        # what the map page reads: the same points merged by spot, then the
+        # cases at a clicked spot (newest first)
+        m = s.data('map_points_compact')
+        self.assertEqual(len(m), 1)
+        self.assertEqual((m[0]['points'], m[0]['spots']), (7, 4))
+        self.assertEqual(m[0]['xyn'], [106.8, -6.5, 1, 106.85, -6.55, 1, 106.9, -6.9, 4,
+                                       114.6, -8.35, 1])
+        self.assertEqual([r['id'] for r in s.data('map_at', lon='106.9', lat='-6.9')],
+                         ['s2', 's3', 's4', 's5'])
+        self.assertEqual([r['id'] for r in s.data('map_at', lon='106.9', lat='-6.9', limit=2)],
+                         ['s2', 's3'])
+        self.assertEqual([r['id'] for r in s.data('map_at', lon='114.6', lat='-8.35')], ['c3'])
+        self.assertEqual(s.data('map_at', lon='106.90001', lat='-6.9'), [])
+        self.assertEqual(s.data('map_at', lon='106.9', lat='-6.9', code='KBG'), [])
+        self.assertEqual(s.data('map_at'), [])
+        self.assertEqual(s.data('map_points_compact', code='MMD')[0]['xyn'], [106.85, -6.55, 1])
+        self.assertEqual(s.data('map_points_compact', code='XYZ'), [{'points': 0, 'spots': 0,
+                                                                     'xyn': []}])
 
 
 class Scope(unittest.TestCase):
@@ -177,11 +196,24 @@ class Scope(unittest.TestCase):
                 self.assertEqual(bogor.get(name, area='32', format=fmt, id='c1').status, 403, name)
                 self.assertEqual(bogor.get(name, area='3202', format=fmt).status, 403, name)
 
+    def test_map_spots_stay_within_scope(self):
+        # the compact points carry no area code: their coordinates say it
+        for login, want in (('jabar', [106.8, -6.5, 1, 106.85, -6.55, 1, 106.9, -6.9, 4]),
+                            ('bogor', [106.8, -6.5, 1, 106.85, -6.55, 1])):
+            s = C.session(login)
+            m = s.data('map_points_compact')[0]
+            self.assertEqual((m['xyn'], m['points']), (want, sum(want[2::3])), login)
+            self.assertEqual(s.data('map_at', lon='114.6', lat='-8.35'), [], login)  # Bali's c3
+        self.assertEqual(C.session('bogor').data('map_at', lon='106.9', lat='-6.9'), [])  # 3202
+        self.assertEqual(len(C.session('jabar').data('map_at', lon='106.9', lat='-6.9')), 4)
+
     def test_rows_stay_within_scope(self):
         for login, prefix in (('jabar', '32'), ('bogor', '3201')):
             s = C.session(login)
             for name in DATASETS:
                 rows = s.data(name, id='c3')
+                if name == 'map_points_compact':    # no area column: the test above
+                    continue
                 if name == 'weekly':             # no area column: the figures say it
                     self.assertEqual(week_row(rows, A.W(1))['reports'], 2)
                     self.assertEqual(week_row(rows, A.W(1))['sick'], 4)
@@ -209,7 +241,8 @@ class Scope(unittest.TestCase):
     def test_bad_filters(self):
         s = C.session('nat')
         for q in ({'area': '3'}, {'area': 'x1'}, {'from': '2024-13-01'}, {'species': "SP'"},
-                  {'by': 'planet'}, {'limit': '0'}, {'format': 'pdf'}):
+                  {'by': 'planet'}, {'limit': '0'}, {'format': 'pdf'}, {'lon': '106.8'},
+                  {'lon': '1e2', 'lat': '1'}, {'lon': '106.8', 'lat': '-91'}):
             self.assertEqual(s.get('weekly', **q).status, 400, q)
         self.assertEqual(s.get('nosuch').status, 404)
 

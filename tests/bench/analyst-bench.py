@@ -18,9 +18,11 @@ built again), then every aggregate rebuilt set-wise (report.mark_all(),
 the district-week keys split among the sessions, the roll-ups once).
 run: sikhnas-web on that cluster; the national weekly epi table for one
 year (by district) p50/p99 over 20 requests; each page at 20 concurrent
-analysts with wrk (p99); a CSV export of --export-rows rows (default 1 M)
-with the web process's RSS sampled every 0.1 s, against psql COPY of the
-same query (the ceiling).
+analysts with wrk (p99): the reads the pages make (PAGE_READS); a CSV
+export of --export-rows rows (default 1 M) with the web process's RSS
+sampled every 0.1 s, against psql COPY of the same query (the ceiling);
+the year's epi table by province (every species and code: what the epi
+page offers as an export) as CSV and XLSX, rows/s and RSS.
 lag: the real node -> hub push at full speed (the e2e harness of
 sync-bench.py) of N case reports (default 200,000) into a fresh central
 while `sikhnas-web upkeep` runs; the age of the oldest dirty key (how far
@@ -48,10 +50,21 @@ import pgtemp  # noqa: E402
 
 AREAS = os.path.join(HERE, '..', 'data', 'idn-area')
 # every read the pages make (hub/web/app.js api(...)) but the one-case and
-# one-village reads, and 'epi': the table the epi page offers as an export
-# (the page itself draws 'weekly'), asked as a page for the national scope
-PAGES = ['weekly', 'drill', 'completeness', 'silent_villages', 'map_districts', 'map_points',
-         'priority', 'vaccination', 'movements', 'slaughter', 'status', 'epi']
+# one-village reads: name -> (dataset, the query app.js adds to the filters).
+# The epi page reads 'weekly' (with or without its filters); the epi table
+# of every area, species and code that it links to is an export, measured
+# as one (EXPORTS), not here.
+PAGE_READS = {'weekly': ('weekly', ''), 'weekly_filtered': ('weekly', '&species=SP&code=KBG'),
+              'drill': ('drill', ''), 'completeness': ('completeness', ''),
+              'silent_villages': ('silent_villages', ''), 'map_districts': ('map_districts', ''),
+              'map_points_compact': ('map_points_compact', '&limit=20000'),
+              'map_at': ('map_at', '&lon=95&lat=-4.565&limit=20'),
+              'priority': ('priority', '&limit=500'), 'vaccination': ('vaccination', ''),
+              'movements': ('movements', ''), 'slaughter': ('slaughter', ''),
+              'status': ('status', ''),
+              # not pages any more: the rows scripts and exports read
+              'map_points': ('map_points', '&limit=20000'), 'epi': ('epi', '&by=province')}
+PAGES = [k for k in PAGE_READS if k not in ('map_points', 'epi')]
 
 
 def load_avg():
@@ -270,16 +283,41 @@ def login(port, ca):
     return ctx, r.headers['Set-Cookie'].split(';')[0]
 
 
-def get(port, ctx, cookie, path):
+def get(port, ctx, cookie, path, lines=None):
+    """The answer's size in bytes; lines (a list): appends its count of line ends."""
     req = urllib.request.Request('https://127.0.0.1:%d%s' % (port, path),
                                  headers={'Cookie': cookie})
     with urllib.request.urlopen(req, context=ctx, timeout=600) as r:
-        n = 0
+        n = nl = 0
         while True:
             b = r.read(1 << 16)
             if not b:
+                if lines is not None:
+                    lines.append(nl)
                 return n
             n += len(b)
+            nl += b.count(b'\n')
+
+
+def timed_export(pid, fetch):
+    """fetch() with the web process's RSS sampled every 0.1 s: (its value,
+    seconds, RSS before, the samples)."""
+    samples, stop = [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            samples.append(rss_kib(pid))
+            time.sleep(0.1)
+    rss0 = rss_kib(pid)
+    th = threading.Thread(target=sample)
+    th.start()
+    t = time.time()
+    try:
+        v = fetch()
+    finally:
+        stop.set()
+        th.join()
+    return v, time.time() - t, rss0, samples or [rss0]
 
 
 def pct(xs, p):
@@ -327,9 +365,8 @@ def cmd_run(a, web, hub):
         # 2. each page at 20 concurrent analysts
         res['pages_wrk'] = {}
         for name in [p for p in a.pages.split(',') if p]:
-            extra = {'epi': '&by=province', 'priority': '&limit=500',
-                     'map_points': '&limit=20000'}.get(name, '')  # as app.js asks
-            path = '/api/v1/data/%s?%s' % (name, year[1:] + extra)
+            dataset, extra = PAGE_READS[name]
+            path = '/api/v1/data/%s?%s' % (dataset, year[1:] + extra)
             # as a browser asks: gzip accepted (wrk does not inflate; it times)
             out = run(['wrk', '-t2', '-c20', '-d%ds' % a.wrk_seconds, '--latency', '-H',
                        'Cookie: ' + cookie] + (['-H', 'Accept-Encoding: gzip, deflate']
@@ -344,7 +381,7 @@ def cmd_run(a, web, hub):
             res['pages_wrk'][name] = {'p99_ms': round(p99, 1), 'req_per_s': float(rq.group(1)),
                                       'non_2xx': int(non2xx.group(1)) if non2xx else 0,
                                       'load_avg': load_avg()}
-            print('page %-14s 20 analysts: p99 %7.1f ms, %6.1f req/s (load %.2f)' % (
+            print('page %-18s 20 analysts: p99 %7.1f ms, %6.1f req/s (load %.2f)' % (
                 name, p99, float(rq.group(1)), load_avg()), flush=True)
         # 3. CSV export of N rows, RSS sampled
         if a.skip_export:
@@ -355,22 +392,7 @@ def cmd_run(a, web, hub):
                      % (n - 1))
         q = '/api/v1/data/cases?format=csv&from=%s&to=%s' % (to, time.strftime('%Y-%m-%d'))
         rows = int(pg.psql("SELECT count(*) FROM case_report WHERE event_date >= '%s'" % to))
-        samples, stop = [], threading.Event()
-
-        def sample():
-            while not stop.is_set():
-                samples.append(rss_kib(p.pid))
-                time.sleep(0.1)
-        rss0 = rss_kib(p.pid)
-        th = threading.Thread(target=sample)
-        th.start()
-        t = time.time()
-        try:
-            size = get(port, ctx, cookie, q)
-        finally:
-            stop.set()
-            th.join()
-        t_web = time.time() - t
+        size, t_web, rss0, samples = timed_export(p.pid, lambda: get(port, ctx, cookie, q))
         t = time.time()
         # the same statement as the dataset `cases` (hub/web/web_data.c) with its values
         sql = ("SELECT c.id, c.ref, c.kind, c.village,"
@@ -395,6 +417,24 @@ def cmd_run(a, web, hub):
               ' RSS %d KiB before, max %d KiB over %d samples (load %.2f)' % (
                   rows, size >> 20, t_web, rows / t_web, rows / t_copy, rss0, max(samples),
                   len(samples), load_avg()), flush=True)
+        # 4. the epi table of a year by province, every species and code: the
+        # export the epi page links to (CSV and XLSX), as an export
+        res['epi_export'] = {}
+        for fmt in ('csv', 'xlsx'):
+            q = '/api/v1/data/epi?by=province&format=%s%s' % (fmt, year)
+            lines = []
+            size, t_web, rss0, samples = timed_export(
+                p.pid, lambda: get(port, ctx, cookie, q, lines))
+            if fmt == 'csv':
+                erows = lines[0] - 1            # less the header; no field holds a line end
+            res['epi_export'][fmt] = {'rows': erows, 'bytes': size, 's': round(t_web, 2),
+                                      'rows_per_s': round(erows / t_web), 'rss_kib_before': rss0,
+                                      'rss_kib_max': max(samples),
+                                      'rss_kib_samples': len(samples), 'load_avg': load_avg()}
+            print('epi export (1 year by province) %s: %d rows (%.1f MB) in %.2f s = %.0f rows/s;'
+                  ' RSS %d KiB before, max %d KiB over %d samples (load %.2f)' % (
+                      fmt.upper(), erows, size / 1048576.0, t_web, erows / t_web, rss0,
+                      max(samples), len(samples), load_avg()), flush=True)
     finally:
         p.terminate()
         p.wait()

@@ -256,19 +256,19 @@ def hub_times(env, hub_off):
     parts = [0.0] * 5
     n = 0
     pat = re.compile(r'ms \(decode ([\d.]+), lock ([\d.]+), copy ([\d.]+), '
-                     r'apply ([\d.]+)\)')
+                     r'apply ([\d.]+)(?:; split ([\d.]+))?\)')
     with open(env.hub.log, errors='replace') as f:
         f.seek(hub_off)
         for line in f:
             m = pat.search(line)
             if m:
                 n += 1
-                for i in range(4):
-                    parts[i] += float(m.group(i + 1))
+                for i in range(5):
+                    parts[i] += float(m.group(i + 1) or 0)
     if n:
         print('profile    : the hub, %d batches, per batch: decode %.1f ms, lock and probe '
-              '%.1f ms, copy %.1f ms, apply %.1f ms' % (n, parts[0] / n, parts[1] / n,
-                                                        parts[2] / n, parts[3] / n))
+              '%.1f ms, copy %.1f ms (of it the split %.1f ms), apply %.1f ms'
+              % (n, parts[0] / n, parts[1] / n, parts[2] / n, parts[4] / n, parts[3] / n))
 
 
 async def read_answer(reader):

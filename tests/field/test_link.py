@@ -9,7 +9,7 @@ Profiles: 2g (50 kbit/s, 300 ms round trip, 5 % loss, and a 30 s cut in
 the middle of a push) and edge (256 kbit/s, 200 ms, 1 % loss). For each:
 enrolment, the first sync and REPORTS queued reports go over the link;
 push goodput (HTTP bytes up over the round's time, against the link's rate)
-at least GOODPUT_FLOOR (the goal is 80 %, not reached yet: see
+at least the profile's floor (the goal is 80 %, not reached yet: see
 docs/performance.md); after the cut, the bytes sent again are counted
 against the clean push.
 Prints the figures (docs/performance.md records them). Needs root."""
@@ -37,16 +37,19 @@ REPORTS = int(os.environ.get('SIKHNAS_FIELD_REPORTS', '1000'))
 TMP = nodetest.scratch('sikhnas-link-')
 ENV = None
 
-# push goodput seen as low as 34 % (2g) and 32 % (edge) on the shared
-# machine at load 3-8, up to 67 % (docs/performance.md); with the columnar
-# batch the push is 40 % smaller against the same round trips (edge: 36 %):
-# the floor stays below that so that a busy machine does not fail the suite
-GOODPUT_FLOOR = float(os.environ.get('SIKHNAS_FIELD_GOODPUT', '0.25'))
+# push goodput, the whole round's time (handshakes, pull, health report
+# included) against the link's rate; the goal is 80 %, not reached
+# (docs/performance.md, "Evening: resume within a batch"). Each profile
+# holds a floor below its lowest run on the busy shared machine, so that
+# it cannot silently get worse; SIKHNAS_FIELD_GOODPUT overrides both.
+GOODPUT_ENV = os.environ.get('SIKHNAS_FIELD_GOODPUT')
 LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
-RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.5'))
+# a cut batch is resumed (the hub keeps its prefix): what goes again is
+# the last TLS record and what was in flight (docs/performance.md)
+RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.20'))
 PROFILES = {
-    '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30),
-    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0),
+    '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.30),
+    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.25),
 }
 
 
@@ -151,15 +154,16 @@ def run_profile(name, p):
         print('  %s: %s' % (name, json.dumps(out)), flush=True)
         # the issue's goal is 80 %; what is reached today (docs/performance.md)
         # is held here so that it cannot silently get worse
-        assert out['push']['goodput'] >= GOODPUT_FLOOR, 'push goodput %.0f %% of the link' % (
-            100 * out['push']['goodput'])
+        floor = float(GOODPUT_ENV) if GOODPUT_ENV else p['floor']
+        assert out['push']['goodput'] >= floor, 'push goodput %.0f %% of the link (floor %.0f %%)' % (
+            100 * out['push']['goodput'], 100 * floor)
         if p['cut']:
             out['lane'] = lane_run(f, s)
             print('  %s priority lane: %s' % (name, json.dumps(out['lane'])), flush=True)
             out['cut'] = cut_run(f, link, p, s)
             print('  %s cut: %s' % (name, json.dumps(out['cut'])), flush=True)
-            # batches of a few seconds of the link: a cut costs a fraction of
-            # the push, not all of it again (before: 1.02x)
+            # the cut batch resumed: a cut costs the last few KB on the wire,
+            # not the batch (before the resume: 9-21 %; one batch: 1.02x)
             assert out['cut']['resent_ratio'] <= RESENT_CEIL, out['cut']
     finally:
         link.close()
@@ -226,6 +230,7 @@ def cut_run(f, link, p, clean):
     # bytes_lost: the pushes whose answer never came (their rows went again)
     return {'s': round(s['seconds'], 1), 'http_up': s['bytes_up'],
             'http_up_clean': clean['bytes_up'], 'bytes_lost': s['bytes_lost'],
+            'bytes_kept': s['bytes_kept'], 'resumes': s['resumes'],
             'resent_ratio': round(s['bytes_lost'] / (s['bytes_up'] - s['bytes_lost']), 3),
             'ip_up': ip_up, 'batches': s['batches']}
 

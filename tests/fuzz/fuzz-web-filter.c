@@ -38,7 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strncmp(f.area, scope, strlen(scope)) != 0 || !only(f.area, "0123456789") ||
             strlen(f.from) != 10 || strlen(f.to) != 10 || f.limit < 1 || f.limit > 100000 ||
             !only(f.species, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ||
-            !only(f.id, "0123456789abcdefABCDEF-"))
+            !only(f.id, "0123456789abcdefABCDEF-") || !only(f.lon, "-.0123456789") ||
+            !only(f.lat, "-.0123456789") || !f.lon[0] != !f.lat[0] ||
+            (f.lat[0] && (atof(f.lat) < -90 || atof(f.lat) > 90 ||
+                          atof(f.lon) < -180 || atof(f.lon) > 180)))
             abort();
     } else if (r != -EINVAL && r != -EACCES) {
         abort();
