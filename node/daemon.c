@@ -3,6 +3,9 @@
 #include "daemon.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +34,23 @@ static void on_watchdog(uv_timer_t *h)
 {
     (void) h;
     (void) sd_notify_send("WATCHDOG=1");
+}
+
+/* The daemon's heap (issue 13, docs/node.md "Memory"). A sync round
+ * allocates batch bodies of up to a few MiB and frees them; glibc's
+ * defaults would keep them: its mmap threshold rises to the largest block
+ * freed, so later big blocks come from the heap and stay resident, and each
+ * thread of libuv's pool may get an arena of its own. A fixed threshold
+ * sends every block of 256 KiB or more to mmap (back to the kernel on
+ * free), two arenas bound the threads' share, and the uplink returns the
+ * free pages inside the heap after a round (uplink.c, round_finished()). */
+static void malloc_setup(void)
+{
+#ifdef __GLIBC__
+    (void) mallopt(M_ARENA_MAX, 2);
+    (void) mallopt(M_MMAP_THRESHOLD, 256 << 10);
+    (void) mallopt(M_TRIM_THRESHOLD, 256 << 10);
+#endif
 }
 
 void daemon_changed(struct daemon *d)
@@ -68,6 +88,10 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
     /* web forms and SMS add rows at the ends of the B-trees, and a smaller
      * cache keeps the long-running process small (docs/performance.md) */
     so.cache_kib = (int)cfg->run_cache_kib;
+    /* a sync round renumbers and deletes up to the whole outbox in one
+     * statement: its statement journal and the priority lane's temporary
+     * table spill to files instead of the heap (docs/performance.md) */
+    so.temp_file = 1;
     uv_loop_t loop;
     int r;
 
@@ -79,6 +103,7 @@ int daemon_main(struct node_config *cfg, int argc, char **argv)
         return -EDOM;
     }
     log_setup("sikhnas-node", 1);
+    malloc_setup();
     r = store_open(cfg->db_path, &so, &d.store);
     if (r < 0)
         return r;

@@ -343,8 +343,10 @@ int store_open(const char *path, const struct store_opts *opts, struct store **r
     }
     r = store_exec(s, sync_pragma[opts->sync]);
     if (r == 0)
-        r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
-                          "PRAGMA wal_autocheckpoint = 1000");
+        r = store_exec(s, opts->temp_file ? "PRAGMA temp_store = FILE"
+                                          : "PRAGMA temp_store = MEMORY");
+    if (r == 0)
+        r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 1000");
     if (r == 0) {
         char sql[48];
         snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d",

@@ -20,6 +20,9 @@ struct store_opts {
     int busy_timeout_ms;         /* how long a writer waits for another (0: 5000) */
     int cache_kib;               /* SQLite page cache of this connection (0: 4096) */
     int create;                  /* 1: create the file if missing (init) */
+    int temp_file;               /* 1: temporary tables, sorts and statement
+                                  * journals spill to files (the daemon);
+                                  * 0: kept in memory, however large */
 };
 
 /* Opens (and with opts->create, creates) the store at path, registers the

@@ -16,6 +16,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,6 +193,9 @@ static void round_finished(struct uplink *u, int r)
 {
     u->busy = 0;
     sync_client_unlock(u->client);
+#ifdef __GLIBC__
+    (void) malloc_trim(0);      /* the round's buffers, back to the kernel (daemon.c) */
+#endif
     if (r == 0) {
         u->held = 0;
         if (u->failures)

@@ -23,8 +23,9 @@ os.environ['SIKHNAS_HUB'] = os.path.abspath(sys.argv[2])
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
 
 
-def smaps(pid):
-    """{'rss', 'anon', 'heap', 'binary', 'libs', 'files'} in KiB."""
+def smaps(pid, per_file=None):
+    """{'rss', 'anon', 'heap', 'binary', 'libs', 'files'} in KiB; with a
+    dict per_file, also {path: [Rss, Private_Dirty]} of every file mapping."""
     out = dict.fromkeys(('rss', 'anon', 'heap', 'binary', 'libs', 'files', 'stack'), 0)
     name = None
     with open('/proc/%d/smaps' % pid) as f:
@@ -33,6 +34,9 @@ def smaps(pid):
             if '-' in parts[0] and len(parts) >= 5 and ':' not in parts[0]:
                 name = parts[5] if len(parts) > 5 else ''
                 continue
+            if per_file is not None and name and not name.startswith('[') and \
+                    parts[0] in ('Rss:', 'Private_Dirty:'):
+                per_file.setdefault(name, [0, 0])[parts[0] == 'Private_Dirty:'] += int(parts[1])
             if parts[0] != 'Rss:':
                 continue
             kb = int(parts[1])
@@ -67,18 +71,20 @@ def main():
             f.write('[sync]\ninterval_s = 3600\n')
         with nodetest.Daemon(node, conf) as d:
             time.sleep(6)               # the first (empty) round is done
-            idle = smaps(d.proc.pid)
+            idle_files = {}
+            idle = smaps(d.proc.pid, idle_files)
         path = os.path.join(node.tmp, 'in.jsonl')
         nodetest.write_jsonl(path, N, seed=7)
         r = node.run('import', '--no-progress', path, timeout=1200)
         assert r.returncode == 0, r.stderr
-        peak = None
+        peak = peak_files = None
         t0 = time.time()
         with nodetest.Daemon(node, conf) as d:
             while time.time() - t0 < 1200:
-                s = smaps(d.proc.pid)
+                files = {}
+                s = smaps(d.proc.pid, files)
                 if peak is None or s['rss'] > peak['rss']:
-                    peak = s
+                    peak, peak_files = s, files
                 if e2elib.pg_counts(env.pg, nid)[0] >= N:
                     break
                 time.sleep(0.2)
@@ -88,6 +94,11 @@ def main():
         res = {'records': N, 'idle_kib': idle, 'syncing_peak_kib': peak, 'after_kib': after,
                'sync_s': round(took, 1), 'load1': round(load, 2)}
         print(json.dumps(res, indent=1))
+        for what, files in (('idle', idle_files), ('syncing (peak)', peak_files)):
+            print('%s, file mappings by Rss (KiB: Rss, Private_Dirty):' % what)
+            for name, (rss, dirty) in sorted(files.items(), key=lambda kv: -kv[1][0]):
+                if rss >= 64:
+                    print('  %6d %5d  %s' % (rss, dirty, name))
         print('idle %.1f MB (goal 12), syncing %d records peak %.1f MB (goal 20), %.0f s, '
               'load %.2f' % (idle['rss'] / 1024, N, peak['rss'] / 1024, took, load))
     finally:

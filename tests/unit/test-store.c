@@ -112,6 +112,13 @@ static void test_migrations(void)
     CHECK(store_open(path, &o, &s) == 0);
     CHECK(store_schema_version(s) == store_schema_latest());
     CHECK(scalar(s, "SELECT count(*) FROM area WHERE level = 4") > 400);
+    CHECK(scalar(s, "PRAGMA temp_store") == 2);         /* MEMORY: the command line */
+    store_close(s);
+
+    /* the daemon's connection spills temporary storage to files (issue 13) */
+    struct store_opts ot = { .temp_file = 1 };
+    CHECK(store_open(path, &ot, &s) == 0);
+    CHECK(scalar(s, "PRAGMA temp_store") == 1);         /* FILE */
     store_close(s);
 
     /* a store from a newer build is refused, not touched */

@@ -32,8 +32,14 @@ def vet_node():
     return node
 
 
+WIB = datetime.timezone(datetime.timedelta(hours=7))   # the test district (3201) keeps WIB
+
+
 def days_ago(n):
-    return (datetime.date.today() - datetime.timedelta(days=n)).isoformat()
+    # the node counts days in its district's zone: between 17:00 and 24:00
+    # UTC the machine's date is a day behind Bogor's
+    today = datetime.datetime.now(WIB).date()
+    return (today - datetime.timedelta(days=n)).isoformat()
 
 
 class Case(unittest.TestCase):
