@@ -28,7 +28,9 @@
 #define HUB_HEADERS_MAX        64
 #define HUB_BODY_MAX           (4u << 20)
 #define HUB_DISCARD_MAX        (64u << 20)  /* an oversize body up to this is read, then 413 */
-#define HUB_BODIES_MAX         (256u << 20) /* request bodies held at once */
+#define HUB_BODIES_MIB         256          /* request bodies held at once, MiB */
+#define HUB_BODIES_MAX         ((size_t)HUB_BODIES_MIB << 20)
+#define HUB_ADMIT_MIB          16           /* admitted batches' inflated bytes at once, MiB */
 
 /* The request headers the hub reads, and the room for each value (bytes,
  * with the NUL): hub_identity_check() refuses a longer one with 400. */
@@ -54,6 +56,7 @@ struct hub_opts {
     unsigned    handshake_ms;       /* 0: HUB_HANDSHAKE_MS */
     int         admit;              /* push batches decoded/applied at once (hub_admit.h) */
     int         admit_queue;        /* more that may wait for that; -1: not given */
+    int         admit_mib;          /* their inflated bytes at once, MiB; -1: not given, 0: no bound */
     int         body_mib;           /* request bodies held at once, MiB; 0: HUB_BODIES_MAX */
     int         resume;             /* --resume: keep cut batches for a resume (0: as an
                                      * older hub, which neither keeps nor advertises it) */

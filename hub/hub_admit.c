@@ -20,9 +20,11 @@ struct ticket {
 
 struct hub_admit {
     unsigned active, active_max, queue_max, nqueued;
+    size_t   bytes, bytes_max;      /* of the admitted batches; 0: no bound */
     TAILQ_HEAD(admit_entry_q, admit_entry) queue;
     uint64_t refused;
     double   service_ms;            /* admission to end of a batch, smoothed */
+    double   batch_bytes;           /* an admitted batch's bytes, smoothed */
     struct ticket *tickets;
 };
 
@@ -48,6 +50,33 @@ void admit_free(struct hub_admit *a)
         return;
     free(a->tickets);
     free(a);
+}
+
+void admit_bytes_max(struct hub_admit *a, size_t bytes_max)
+{
+    a->bytes_max = bytes_max;
+}
+
+size_t admit_bytes(const struct hub_admit *a)
+{
+    return a->bytes;
+}
+
+/* Whether e may be admitted now, by count and by bytes (one batch always
+ * when none is admitted, so that a batch larger than the bound still goes). */
+static int fits(const struct hub_admit *a, const struct admit_entry *e)
+{
+    if (a->active >= a->active_max)
+        return 0;
+    return a->active == 0 || !a->bytes_max || e->bytes <= a->bytes_max - a->bytes;
+}
+
+static void take(struct hub_admit *a, const struct admit_entry *e)
+{
+    a->active++;
+    a->bytes += e->bytes;
+    a->batch_bytes = a->batch_bytes > 0 ? 0.8 * a->batch_bytes + 0.2 * (double)e->bytes
+                                        : (double)e->bytes;
 }
 
 /* ------------------------------------------------------------ tickets */
@@ -105,10 +134,18 @@ static void ticket_drop(struct hub_admit *a, const char *node, uint64_t now_ms)
 
 /* ------------------------------------------------------------ the schedule */
 
-/* The batches a second the hub finishes when every slot is busy. */
+/* The batches a second the hub finishes when every slot is busy: as many
+ * slots as the bound on bytes leaves for batches of the usual size. */
 static double pace(const struct hub_admit *a)
 {
-    double r = a->active_max * 1000.0 / (a->service_ms > 1 ? a->service_ms : 1);
+    double slots = a->active_max;
+    double r;
+
+    if (a->bytes_max && a->batch_bytes > 0 && (double)a->bytes_max / a->batch_bytes < slots)
+        slots = (double)a->bytes_max / a->batch_bytes;
+    if (slots < 1)
+        slots = 1;
+    r = slots * 1000.0 / (a->service_ms > 1 ? a->service_ms : 1);
 
     return r > RATE_MIN ? r : RATE_MIN;
 }
@@ -196,8 +233,8 @@ int admit_enter(struct hub_admit *a, struct admit_entry *e, const char *node, in
     t = ticket_find(a, node, now_ms);
     e->key = (priority ? 0 : PRIO_BIT) | (t ? t->since_ms : now_ms);
     e->queued_ms = now_ms;
-    if (a->active < a->active_max && a->nqueued == 0) {
-        a->active++;
+    if (a->nqueued == 0 && fits(a, e)) {
+        take(a, e);
         if (t)
             t->since_ms = 0;
         return 1;
@@ -217,19 +254,20 @@ int admit_enter(struct hub_admit *a, struct admit_entry *e, const char *node, in
     return 0;
 }
 
-void admit_leave(struct hub_admit *a, double service_ms, uint64_t now_ms)
+void admit_leave(struct hub_admit *a, size_t bytes, double service_ms, uint64_t now_ms)
 {
     struct admit_entry *e;
 
     if (a->active > 0)
         a->active--;
+    a->bytes -= bytes < a->bytes ? bytes : a->bytes;
     if (service_ms >= 0)
         a->service_ms = 0.8 * a->service_ms + 0.2 * service_ms;
-    while (a->active < a->active_max && (e = TAILQ_FIRST(&a->queue))) {
+    while ((e = TAILQ_FIRST(&a->queue)) && fits(a, e)) {   /* in order: none overtakes */
         TAILQ_REMOVE(&a->queue, e, link);
         e->queued = 0;
         a->nqueued--;
-        a->active++;
+        take(a, e);
         ticket_drop(a, e->node, now_ms);
         e->start(e);
     }

@@ -16,14 +16,17 @@
  * rate is the number of slots over a batch's time from admission to its
  * end, smoothed (ADMIT_GUESS_MS until the first one ends). A
  * node's batches never overtake each other in the queue. Memory: decoded
- * batches are bounded by active_max, waiting ones by queue_max (and the
- * HTTP front's cap on bodies held), the tickets by ADMIT_TICKETS; not by
- * the number of nodes connected.
+ * batches are bounded by active_max and by bytes_max (admit_bytes_max():
+ * the inflated bytes of the batches admitted at once; one batch is always
+ * admitted when none is, however large: BATCH_MAX_PLAIN bounds it), waiting
+ * ones by queue_max (and the HTTP front's cap on bodies held), the tickets
+ * by ADMIT_TICKETS; not by the number of nodes connected.
  *
  * Loop thread only; every function takes the loop's clock in ms. */
 #ifndef SIKHNAS_HUB_ADMIT_H
 #define SIKHNAS_HUB_ADMIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -40,6 +43,7 @@ struct admit_entry {
     char     node[40];
     uint64_t key;                   /* lower goes first: priority bit, then since ms */
     uint64_t queued_ms;
+    size_t   bytes;                 /* set by the caller: its inflated size */
     int      queued;
     /* called when a queued entry is admitted (start) or pushed out of the
      * queue by a better one (refuse, with the Retry-After in seconds) */
@@ -51,6 +55,8 @@ struct admit_entry {
 int  admit_new(unsigned active_max, unsigned queue_max, uint64_t now_ms,
                struct hub_admit **ret);
 void admit_free(struct hub_admit *a);
+/* Bounds the sum of the admitted entries' bytes (0: no bound, the start). */
+void admit_bytes_max(struct hub_admit *a, size_t bytes_max);
 
 /* Asks admission for e (its node and whether it holds a priority report).
  * Returns 1: admitted now (the caller starts it; admit_leave() when it
@@ -59,13 +65,15 @@ void admit_free(struct hub_admit *a);
  * or -EBUSY: refused, *retry_s says when to come back. */
 int  admit_enter(struct hub_admit *a, struct admit_entry *e, const char *node, int priority,
                  uint64_t now_ms, unsigned *retry_s);
-/* An admitted batch has ended (answered, whatever the answer) after
- * service_ms since its admission (< 0: not to be measured): admits the next
- * one waiting, if any (calls its start). */
-void admit_leave(struct hub_admit *a, double service_ms, uint64_t now_ms);
+/* An admitted batch of bytes (its entry's) has ended (answered, whatever
+ * the answer) after service_ms since its admission (< 0: not to be
+ * measured): admits the next ones waiting that fit, if any (calls their
+ * start). */
+void admit_leave(struct hub_admit *a, size_t bytes, double service_ms, uint64_t now_ms);
 
 /* For the metrics: batches admitted now, waiting, refused in all, and the
  * batches a second the hub finishes (the schedule's estimate). */
+size_t admit_bytes(const struct hub_admit *a);     /* the admitted batches' bytes */
 void admit_counts(const struct hub_admit *a, unsigned *active, unsigned *queued,
                   uint64_t *refused, double *rate);
 

@@ -155,6 +155,7 @@ static void job_free(struct push_job *j)
     }
 
     int admitted = j->admitted;
+    size_t bytes = j->adm.bytes;
     /* a batch that failed early says nothing of the database's pace */
     double service_ms = j->t_locked ? (double)(uv_hrtime() - j->t_admitted) / 1e6 : -1;
 
@@ -175,7 +176,7 @@ static void job_free(struct push_job *j)
     if (!admitted)
         return;
     wake_node(h, node);
-    admit_leave(h->admit, service_ms, uv_now(h->loop));     /* may start a waiting batch */
+    admit_leave(h->admit, bytes, service_ms, uv_now(h->loop));  /* may start waiting ones */
 }
 
 static void job_fail(struct push_job *j, int status, const char *code, const char *msg)
@@ -921,6 +922,7 @@ void hub_push(struct hub *h, const struct http_req *req, const struct hub_identi
     j->work.data = j;
     j->adm.start = admitted_later;
     j->adm.refuse = pushed_out;
+    j->adm.bytes = batch_plain_size(req->body, req->body_len, j->enc);
     /* a node that holds a priority report says so; anything else is routine */
     if (hub_header(req, "X-Sikhnas-Priority", prio, sizeof(prio)) < 0)
         prio[0] = '\0';

@@ -364,6 +364,8 @@ int hub_run(const struct hub_opts *o)
     if (r < 0)
         goto out;
     r = admit_new((unsigned)o->admit, (unsigned)o->admit_queue, uv_now(h.loop), &h.admit);
+    if (r == 0)
+        admit_bytes_max(h.admit, (size_t)o->admit_mib << 20);
     if (r < 0)
         goto out;
     r = refcache_new(&h.refcache);
@@ -391,10 +393,10 @@ int hub_run(const struct hub_opts *o)
     uv_signal_start(&h.sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
     log_notice("listening on %s:%d (TLS 1.2+, client certificates from '%s', %d database "
-               "connection%s; %d push batch%s at once, %d waiting)", o->host,
-               http_server_port(h.http), o->client_ca, o->pg_conns,
+               "connection%s; %d push batch%s at once, of %d MiB inflated, %d waiting)",
+               o->host, http_server_port(h.http), o->client_ca, o->pg_conns,
                o->pg_conns == 1 ? "" : "s", o->admit, o->admit == 1 ? "" : "es",
-               o->admit_queue);
+               o->admit_mib, o->admit_queue);
     printf("listening %s:%d\n", o->host, http_server_port(h.http));
     fflush(stdout);
     r = uv_run(h.loop, UV_RUN_DEFAULT);

@@ -110,6 +110,21 @@ unsigned batch_frame_dict(const char *in, size_t len)
     return ZSTD_getDictID_fromFrame(in, len);
 }
 
+size_t batch_plain_size(const char *in, size_t len, enum batch_enc enc)
+{
+    unsigned long long n = BATCH_MAX_PLAIN;
+    const unsigned char *u = (const unsigned char *)in;
+
+    if (enc == ENC_IDENTITY)
+        n = len;
+    else if (enc == ENC_GZIP && len >= 18)      /* header 10, trailer CRC32 and ISIZE */
+        n = (unsigned long long)u[len - 4] | (unsigned long long)u[len - 3] << 8 |
+            (unsigned long long)u[len - 2] << 16 | (unsigned long long)u[len - 1] << 24;
+    else if (enc != ENC_GZIP)
+        n = ZSTD_getFrameContentSize(in, len);  /* ZSTD_CONTENTSIZE_*: huge */
+    return n < BATCH_MAX_PLAIN ? (size_t)n : BATCH_MAX_PLAIN;
+}
+
 /* ------------------------------------------------------------ compression */
 
 void batch_zstd_free(void *zctx)

@@ -55,6 +55,11 @@ enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT, ENC_ZSTD_COLDI
 int batch_dict_ready(void);
 /* The dictionary id a zstd frame names (0: none, or not a zstd frame). */
 unsigned batch_frame_dict(const char *in, size_t len);
+/* What a body of enc says it inflates to, at most BATCH_MAX_PLAIN, without
+ * inflating it: zstd's frame content size, gzip's ISIZE, identity's length;
+ * BATCH_MAX_PLAIN when it does not say. For admission only: a body that
+ * lies is still cut at BATCH_MAX_PLAIN when inflated. */
+size_t batch_plain_size(const char *in, size_t len, enum batch_enc enc);
 
 /* The encoding named by a Content-Encoding value ("" or "identity", "gzip",
  * "zstd"), or -1. */

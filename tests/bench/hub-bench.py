@@ -4,6 +4,7 @@
     tests/bench/hub-bench.py BUILD/hub/sikhnas-hub [--rows 100000] [--batch 5000]
                              [--nodes 500] [--node-batches 4] [--node-rows 50]
                              [--enc zstd|gzip] [--skip-copy] [--skip-nodes] [--profile]
+                             [--cache FILE] [--columnar build/tests/bench/batch-columnar]
 
 Starts its own PostgreSQL 15 + PostGIS (tests/lib/pgtemp.py) and hub over TLS
 on loopback, then:
@@ -27,10 +28,12 @@ import asyncio
 import hashlib
 import json
 import os
+import pickle
 import random
 import re
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +43,7 @@ import hubtest  # noqa: E402
 from hubtest import CASE_COLS  # noqa: E402
 
 DISTRICT = '3201'
+COLDICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-2.zdict')
 
 
 def villages(pg):
@@ -76,9 +80,15 @@ def keyed_size(rows):
     return sum(len(json.dumps(dict(zip(CASE_COLS, r)), separators=(',', ':'))) for r in rows)
 
 
-def build(node, rows, last_seq, enc, base_seq=None):
-    body, h = hubtest.encode_batch(node, last_seq, {'case_report': (CASE_COLS, rows)}, enc=enc,
-                                   base_seq=base_seq)
+def build(node, rows, last_seq, enc, base_seq=None, columnar=None):
+    body, h = hubtest.encode_batch(node, last_seq, {'case_report': (CASE_COLS, rows)},
+                                   enc='identity' if columnar else enc, base_seq=base_seq)
+    if columnar:        # as a node sends to a hub that lists columnar-1 and zstd-dict-2
+        col = subprocess.run([columnar], input=body, capture_output=True, check=True).stdout
+        body = subprocess.run(['zstd', '-3', '-c', '-D', COLDICT], input=col,
+                              capture_output=True, check=True).stdout
+        h['X-Sikhnas-Digest'] = 'sha256=' + hashlib.sha256(body).hexdigest()
+        h['Content-Encoding'] = 'zstd'
     h.update(hubtest.ident(node, DISTRICT))
     return body, h
 
@@ -334,7 +344,17 @@ def hub_metric(env, name):
     return out
 
 
-def many_nodes(env, args):
+def storm_work(env, args):
+    """(nodes, their batches); with --cache FILE made once and read again
+    on later runs of the same sizes (the making is the long part at the
+    issue's size: some 100 s for 5.14 M rows)."""
+    key = (args.nodes, args.node_batches, args.node_rows, args.enc, args.columnar)
+    if args.cache and os.path.exists(args.cache):
+        with open(args.cache, 'rb') as f:
+            got = pickle.load(f)
+        if got[0] == key:
+            print('storm      : batches read from %s' % args.cache)
+            return got[1], got[2]
     rnd = random.Random(11)
     vill = villages(env.pg)
     work, nodes = [], []
@@ -344,8 +364,18 @@ def many_nodes(env, args):
         bs = []
         for k in range(args.node_batches):
             rows = make_rows(node, k * args.node_rows + 1, args.node_rows, vill, rnd)
-            bs.append(build(node, rows, (k + 1) * args.node_rows, args.enc))
+            bs.append(build(node, rows, (k + 1) * args.node_rows, args.enc,
+                            columnar=args.columnar))
         work.append(bs)
+    if args.cache:
+        with open(args.cache + '.tmp', 'wb') as f:
+            pickle.dump((key, nodes, work), f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.rename(args.cache + '.tmp', args.cache)
+    return nodes, work
+
+
+def many_nodes(env, args):
+    nodes, work = storm_work(env, args)
     ctxs = [env.hub.context(cert=c) for c in env.hub.node_certs([(n, DISTRICT) for n in nodes])]
     lat, errors, done, stats = [], [], [], {}
     rnd = random.Random(3)
@@ -354,8 +384,22 @@ def many_nodes(env, args):
         await asyncio.gather(*(node_task(i, env.hub.port, ctxs[i], work[i], lat, errors, done,
                                          stats, rnd)
                                for i in range(args.nodes)))
+    rss, stop = [], threading.Event()
+
+    def sample():                       # the hub's RSS every 0.25 s: when is the peak
+        while not stop.wait(0.25):
+            with open('/proc/%d/status' % env.hub.proc.pid) as f:
+                for line in f:
+                    if line.startswith('VmRSS:'):
+                        rss.append((time.time() - t0, int(line.split()[1])))
     t0 = time.time()
-    asyncio.run(run())
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        asyncio.run(run())
+    finally:
+        stop.set()
+        sampler.join()
     dt = time.time() - t0
     total = args.nodes * args.node_batches * args.node_rows
     landed = env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node IN (%s)"
@@ -389,6 +433,11 @@ def many_nodes(env, args):
     print('  landed   : %d of %d (%s)' % (landed, total, 'each once' if landed == total
                                            else 'MISMATCH'))
     print('  hub RSS  : peak %.1f MiB (VmHWM)' % (hwm / 1024))
+    if rss:
+        top = max(rss, key=lambda x: x[1])
+        print('  RSS over : the largest sample %.1f MiB at %.1f s; %s' % (
+            top[1] / 1024, top[0], ', '.join('%.0f s %.0f' % (t, k / 1024) for t, k in
+                                              rss[::max(1, len(rss) // 12)])))
     if errors:
         print('  errors   : %d, e.g. %s' % (len(errors), errors[0]))
 
@@ -410,6 +459,13 @@ def main():
     ap.add_argument('--pipeline', action='store_true',
                     help='two batches in flight, ordered by base_seq')
     ap.add_argument('--skip-nodes', action='store_true')
+    ap.add_argument('--columnar', metavar='TOOL',
+                    help='part 3: send columnar batches with the dictionary of columnar '
+                         'batches, as a node does (TOOL: build/tests/bench/batch-columnar)')
+    ap.add_argument('--cache', metavar='FILE',
+                    help='part 3: keep the storm\'s batches in FILE and reuse them when the '
+                         'sizes match (node ids, times and bodies the same; a new database '
+                         'each run)')
     ap.add_argument('--profile', action='store_true',
                     help='part 1: log statement durations and the hub\'s per-batch times')
     args = ap.parse_args()

@@ -13,7 +13,8 @@ of that node then waits for the lock, admitted. Checked: a batch beyond the
 queue is answered 429 at once with a Retry-After and changes nothing; a
 batch of a node holding a priority report (X-Sikhnas-Priority: 1) goes
 before a routine one waiting; the batches waiting stay at the configured
-cap however many nodes push; the real node honours Retry-After with jitter
+cap however many nodes push, and within --admit-mib of inflated bytes
+(a batch past it refused, a small one beside it admitted); the real node honours Retry-After with jitter
 and then syncs every record exactly once. Dictionary: a batch made with it
 is applied, one made without it (an old node) too, one naming a dictionary
 the hub lacks is refused with 415 and changes nothing, and the real node
@@ -163,6 +164,44 @@ def test_waiting_batches_capped_by_configuration():
     assert sum(rows_of(n) for n in nodes) == 1
 
 
+def test_admission_by_bytes():
+    """--admit-mib: with room for 8 batches by count but 1 MiB of inflated
+    bytes, a batch that would pass the bound is refused at once (429 with
+    Retry-After, nothing stored) while a large one is admitted; a small one
+    still goes; once the large one ends, the refused one is admitted."""
+    args = ENV.hub.extra_args
+    ENV.hub.stop()
+    ENV.hub.extra_args = ['--admit', '8', '--admit-queue', '0', '--admit-mib', '1']
+    ENV.hub.start()
+    try:
+        b, c = hubtest.uuid7(), hubtest.uuid7()
+        ENV.hub.node_certs([(b, D), (c, D)])
+        a = hubtest.uuid7()
+        assert push(a, 1)[0] == 200
+        hold = Hold(a)
+        try:
+            res = []
+            t = threading.Thread(target=lambda: res.append(push(a, 2501, n=2500)))
+            t.start()               # ~0.8 MB inflated: admitted, waits for the lock
+            assert e2elib.wait_for(
+                lambda: gauge('sikhnas_hub_admission{state="admitted"}') == 1)
+            st, hdrs, js = push(b, 2000, n=2000)        # ~0.6 MB more: past 1 MiB
+            assert st == 429 and js['error'] == 'busy', (st, js)
+            assert 1 <= int(hdrs['retry-after']) <= 60, hdrs
+            assert push(c, 1)[0] == 200                 # a small one fits beside it
+        finally:
+            hold.release()
+        t.join(30)
+        assert res and res[0][0] == 200, res
+        assert rows_of(b) == 0 and rows_of(a) == 2501 and rows_of(c) == 1
+        assert push(b, 2000, n=2000)[0] == 200          # admitted again after
+        assert rows_of(b) == 2000
+    finally:
+        ENV.hub.stop()
+        ENV.hub.extra_args = args
+        ENV.hub.start()
+
+
 def test_real_node_honours_retry_after_with_jitter():
     node = new_node(200)
     # a fresh hub (it forgets the nodes refused by the tests before) with no
@@ -279,7 +318,7 @@ def test_real_node_sends_columnar_batches():
 TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
          test_real_node_sends_columnar_batches,
          test_busy_answers_429_and_priority_goes_first,
-         test_waiting_batches_capped_by_configuration,
+         test_waiting_batches_capped_by_configuration, test_admission_by_bytes,
          test_real_node_honours_retry_after_with_jitter]
 
 

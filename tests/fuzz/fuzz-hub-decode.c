@@ -555,8 +555,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, data + 1, size - 1);
         len = size - 1;
     }
+    /* what admission reads of the body (hub_admit.c): never more than the cap,
+     * and for a body that inflates, what it did inflate to (mode 1, 2) */
+    assert(batch_plain_size(body, len, encs[mode]) <= BATCH_MAX_PLAIN);
     r = decode(&b, body, len, encs[mode], mode != 5, &status);
     check_any(&b, r, status);
+    if (r == 0 && (mode == 1 || mode == 2))
+        assert(batch_plain_size(body, len, encs[mode]) == b.plain_len);
     if (mode == 5)
         assert(r < 0 && strcmp(b.err_code, "digest_mismatch") == 0);
     batch_clear(&b);

@@ -76,14 +76,14 @@ static void caps_and_order(void)
     CHECK(enter(a, x[5], "n5", 1, T0 + 4) == 0);
     CHECK(x[3]->refused == 1 && x[3]->retry >= 1 && !x[2]->refused);
     /* a slot frees: the priority batch goes first, then the oldest */
-    admit_leave(a, 100, T0 + 10);
+    admit_leave(a, 0, 100, T0 + 10);
     CHECK(x[5]->started == 1 && !x[2]->started);
-    admit_leave(a, 100, T0 + 20);
+    admit_leave(a, 0, 100, T0 + 20);
     CHECK(x[2]->started == 1);
     /* n3 was refused (pushed out) before n6 came: it goes before n6 */
     CHECK(enter(a, x[6], "n6", 0, T0 + 30) == 0);
     CHECK(enter(a, x[7], "n3", 0, T0 + 40) == 0);
-    admit_leave(a, 100, T0 + 50);
+    admit_leave(a, 0, 100, T0 + 50);
     CHECK(x[7]->started == 1 && !x[6]->started);
     teardown(a, x, 8);
 }
@@ -97,9 +97,9 @@ static void node_order(void)
     CHECK(enter(a, x[1], "a", 0, T0 + 1) == 0);
     CHECK(enter(a, x[2], "b", 0, T0 + 2) == 0);
     CHECK(enter(a, x[3], "a", 1, T0 + 3) == 0);     /* a's next, now with a P report */
-    admit_leave(a, 100, T0 + 4);
+    admit_leave(a, 0, 100, T0 + 4);
     CHECK(x[1]->started == 1);
-    admit_leave(a, 100, T0 + 5);
+    admit_leave(a, 0, 100, T0 + 5);
     CHECK(x[3]->started == 1 && !x[2]->started);    /* then a's P batch, before b */
     teardown(a, x, 4);
 }
@@ -117,9 +117,56 @@ static void wait_cap(void)
     CHECK(x[1]->refused == 1 && x[1]->retry >= 1);     /* waited too long */
     CHECK(!x[2]->refused);
     CHECK(enter(a, x[1], "old", 0, T0 + ADMIT_WAIT_MS + 500) == 0);   /* back */
-    admit_leave(a, 100, T0 + ADMIT_WAIT_MS + 600);
+    admit_leave(a, 0, 100, T0 + ADMIT_WAIT_MS + 600);
     CHECK(x[1]->started == 1 && !x[2]->started);       /* its place kept */
     teardown(a, x, 4);
+}
+
+/* Admission by bytes as well as by count (admit_bytes_max): with 8 slots
+ * and a bound of 10 MiB, batches of 4 MiB go two at a time; a third waits,
+ * those beyond the queue are refused with a Retry-After; each one that
+ * ends lets in as many as fit again, in order. One batch larger than the
+ * bound goes alone. */
+static void bytes_cap(void)
+{
+    struct ent *x[6];
+    struct hub_admit *a = setup(8, 1, x, 6);
+    const size_t MiB = 1u << 20;
+    unsigned active, queued;
+    uint64_t refused;
+    double rate;
+
+    admit_bytes_max(a, 10 * MiB);
+    for (int i = 0; i < 6; i++)
+        x[i]->e.bytes = 4 * MiB;
+    x[5]->e.bytes = 12 * MiB;
+    CHECK(enter(a, x[0], "n0", 0, T0) == 1);
+    CHECK(enter(a, x[1], "n1", 0, T0) == 1);
+    CHECK(admit_bytes(a) == 8 * MiB);
+    CHECK(enter(a, x[2], "n2", 0, T0 + 1) == 0);                 /* 12 > 10: waits */
+    CHECK(enter(a, x[3], "n3", 0, T0 + 2) == -EBUSY && x[3]->retry >= 1);
+    admit_counts(a, &active, &queued, &refused, &rate);
+    CHECK(active == 2 && queued == 1 && refused == 1);
+    /* the schedule counts the slots the bytes leave (2.5), not the 8 */
+    CHECK(rate < 2.5 * 1000 / 500 + 0.01);
+    admit_leave(a, 4 * MiB, 100, T0 + 10);
+    CHECK(x[2]->started == 1 && admit_bytes(a) == 8 * MiB);
+    /* admitted again after: the refused one comes back, waits, then goes */
+    CHECK(enter(a, x[3], "n3", 0, T0 + 20) == 0);
+    admit_leave(a, 4 * MiB, 100, T0 + 30);
+    CHECK(x[3]->started == 1 && admit_bytes(a) == 8 * MiB);
+    /* larger than the bound: waits until nothing else is admitted, then alone */
+    CHECK(enter(a, x[5], "big", 0, T0 + 40) == 0);
+    admit_leave(a, 4 * MiB, 100, T0 + 50);
+    CHECK(!x[5]->started);
+    CHECK(enter(a, x[4], "n4", 0, T0 + 51) == -EBUSY);      /* behind it, queue full */
+    admit_leave(a, 4 * MiB, 100, T0 + 60);
+    CHECK(x[5]->started == 1 && admit_bytes(a) == 12 * MiB);
+    admit_counts(a, &active, &queued, &refused, &rate);
+    CHECK(active == 1 && queued == 0);
+    admit_leave(a, 12 * MiB, 100, T0 + 70);
+    CHECK(admit_bytes(a) == 0);
+    teardown(a, x, 6);
 }
 
 /* Refusals one after another get later and later return times, about one
@@ -219,7 +266,7 @@ static void storm(void)
                 } else {
                     s->due = sim_now;
                 }
-                admit_leave(sim_a, SERVICE, sim_now);
+                admit_leave(sim_a, 0, SERVICE, sim_now);
             }
             if (!s->busy && s->done < B && s->due == sim_now && !s->x.e.queued) {
                 int r = admit_enter(sim_a, &s->x.e, name, 0, sim_now, &s->x.retry);
@@ -250,6 +297,7 @@ int main(void)
     caps_and_order();
     node_order();
     wait_cap();
+    bytes_cap();
     spread();
     storm();
     return t_done();

@@ -3,7 +3,8 @@
  * byte for byte, it makes a small batch smaller than plain zstd, a frame
  * made without it (an old node) still inflates, and a frame naming a
  * dictionary this build lacks is refused as -ENOENT, not misread; a
- * columnar batch goes with the dictionary of columnar batches. */
+ * columnar batch goes with the dictionary of columnar batches; the size a
+ * body says it inflates to (batch_plain_size, for admission). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,22 @@ int main(void)
     CHECK(batch_deflate(b.p, b.len, ENC_ZSTD_DICT, &zc, &dict, &dict_len) == 0);
     CHECK(batch_frame_dict(plain, plain_len) == 0);
     CHECK(batch_frame_dict(dict, dict_len) == BATCH_DICT_ID);
+    /* the size admission counts, read from the frame without inflating */
+    CHECK(batch_plain_size(plain, plain_len, ENC_ZSTD) == b.len);
+    CHECK(batch_plain_size(dict, dict_len, ENC_ZSTD) == b.len);
+    CHECK(batch_plain_size(plain, 3, ENC_ZSTD) == BATCH_MAX_PLAIN);      /* cut: unknown */
+    CHECK(batch_plain_size(b.p, b.len, ENC_IDENTITY) == b.len);
+    {
+        char *gz = NULL;
+        size_t gz_len = 0;
+        CHECK(batch_deflate(b.p, b.len, ENC_GZIP, &zc, &gz, &gz_len) == 0);
+        CHECK(batch_plain_size(gz, gz_len, ENC_GZIP) == b.len);
+        CHECK(batch_plain_size(gz, 10, ENC_GZIP) == BATCH_MAX_PLAIN);
+        if (gz_len >= 4)
+            memset(gz + gz_len - 4, 0xff, 4);                   /* ISIZE says 4 GiB */
+        CHECK(batch_plain_size(gz, gz_len, ENC_GZIP) == BATCH_MAX_PLAIN);
+        free(gz);
+    }
     printf("# 20 case reports with notes: %zu bytes plain, %zu zstd, %zu zstd with the "
            "dictionary\n", b.len, plain_len, dict_len);
     CHECK(dict_len * 10 < plain_len * 9);                  /* at least a tenth smaller */
