@@ -84,7 +84,7 @@ static int serve(const struct cli *c)
 {
     struct web_app app = { 0 };
     struct http_config hc = { 0 };
-    char host[64], setup[160], n[16];
+    char host[64], setup[256], n[16];
     int port, r;
 
     if (!c->listen || !c->cert || !c->key || hostport_parse(c->listen, host, sizeof(host),
@@ -104,7 +104,9 @@ static int serve(const struct cli *c)
     r = throttle_new(&app.throttle);
     if (r < 0)
         return 1;
-    snprintf(setup, sizeof(setup), "SET statement_timeout = '%ds';"
+    /* no JIT: the pages' reads are short; compiling them cost 0.3-0.7 s
+     * each on the 20 M bench as soon as a plan's cost crossed jit_above_cost */
+    snprintf(setup, sizeof(setup), "SET statement_timeout = '%ds'; SET jit = off;"
              "SET application_name = 'sikhnas-web'; SET default_transaction_read_only = on",
              c->timeout_s);
     r = web_pool_new(c->pg, 4, "SET application_name = 'sikhnas-web'", "web: primary",

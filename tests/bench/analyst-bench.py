@@ -58,6 +58,9 @@ PAGE_READS = {'weekly': ('weekly', ''), 'weekly_filtered': ('weekly', '&species=
               'drill': ('drill', ''), 'completeness': ('completeness', ''),
               'silent_villages': ('silent_villages', ''), 'map_districts': ('map_districts', ''),
               'map_points_compact': ('map_points_compact', '&limit=20000'),
+              # the map of one province (a province analyst's, or the
+              # nation's drilled down): its own index since central 015
+              'map_points_province': ('map_points_compact', '&limit=20000&area=32'),
               'map_at': ('map_at', '&lon=95&lat=-4.565&limit=20'),
               'priority': ('priority', '&limit=500'), 'vaccination': ('vaccination', ''),
               'movements': ('movements', ''), 'slaughter': ('slaughter', ''),
