@@ -183,23 +183,6 @@ void resume_easy(struct sync_client *c, CURL *easy);
 /* The HEAD's answer (status): records what the hub holds. Returns 0. */
 int  resume_answered(struct sync_client *c, long status);
 
-/* sync_resume.c: a push cut by a transport failure (c->q, sent bytes of its
- * body handed to the link, lost of them counted in bytes_lost) kept to be
- * resumed; what was held dropped. */
-void resume_keep(struct sync_client *c, long long sent, long long lost);
-/* An answer's X-Sikhnas-Resume (value: "" when absent): whether the hub
- * keeps cut batches, remembered in meta sync.hub_resume for the next run. */
-void resume_hub_says(struct sync_client *c, const char *value);
-void resume_drop(struct sync_client *c);
-/* With a cut batch held: 1 when c->q is its next request (a HEAD asking
- * what the hub holds, or the rest of the body), 0 when there is none (the
- * hub had it all: dropped), or -errno. resume_easy() then sets what
- * setup_easy() does not (HEAD, or the body from the held offset). */
-int  resume_prepare(struct sync_client *c);
-void resume_easy(struct sync_client *c, CURL *easy);
-/* The HEAD's answer (status): records what the hub holds. Returns 0. */
-int  resume_answered(struct sync_client *c, long status);
-
 /* sync_health.c: the health block of the round in c->q (1, or -errno); its
  * answer, which never fails the round (0). */
 int  health_prepare(struct sync_client *c);

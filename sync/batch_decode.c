@@ -565,6 +565,25 @@ static void table_job_free(struct table_job *tj)
     strbuf_free(&tj->out);
 }
 
+/* A table block's arrays for its t->nrows rows: seqs, the id hash, and
+ * its COPY text (about as long as the rows' JSON: one allocation, not a
+ * dozen reallocations with copies; 120 bytes a row is a floor). */
+static int table_alloc(const struct batch *b, struct batch_table *t, struct table_job *tj)
+{
+    struct block *bk = &tj->bk;
+
+    t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
+    bk->id_cap = 16;
+    while (bk->id_cap < (size_t)t->nrows * 2)
+        bk->id_cap *= 2;
+    bk->ids = calloc(bk->id_cap, sizeof(*bk->ids));
+    bk->id_row = calloc(bk->id_cap, sizeof(*bk->id_row));
+    strbuf_reserve(&tj->out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
+    if (!t->seq || !bk->ids || !bk->id_row || tj->out.err)
+        return -ENOMEM;
+    return 0;
+}
+
 /* The first pass over one table block: its columns, every row's seq, the
  * row of each id, the ids; -EBADMSG on a structural error. */
 static int table_prep(struct batch *b, struct batch_table *t, const cJSON *blk,
@@ -586,17 +605,9 @@ static int table_prep(struct batch *b, struct batch_table *t, const cJSON *blk,
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
         return fail(b, status, 400, "bad_batch", "more than 10000 rows in one batch");
     b->nrows += t->nrows;
-    t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
-    bk->id_cap = 16;
-    while (bk->id_cap < (size_t)t->nrows * 2)
-        bk->id_cap *= 2;
-    bk->ids = calloc(bk->id_cap, sizeof(*bk->ids));
-    bk->id_row = calloc(bk->id_cap, sizeof(*bk->id_row));
-    /* COPY text is about as long as the rows' JSON: one allocation, not a
-     * dozen reallocations with copies (120 bytes a row is a floor) */
-    strbuf_reserve(&tj->out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
-    if (!t->seq || !bk->ids || !bk->id_row || tj->out.err)
-        return -ENOMEM;
+    r = table_alloc(b, t, tj);
+    if (r < 0)
+        return r;
     r = block_coalesce(b, t, bk, rows, status);
     if (r < 0)
         return r;
@@ -758,15 +769,9 @@ static int table_prep_rows(struct batch *b, struct batch_table *t, const cJSON *
     if (t->nrows + b->nrows > BATCH_MAX_ROWS)
         return -EINVAL;
     b->nrows += t->nrows;
-    t->seq = calloc((size_t)t->nrows + 1, sizeof(int64_t));
-    bk->id_cap = 16;
-    while (bk->id_cap < (size_t)t->nrows * 2)
-        bk->id_cap *= 2;
-    bk->ids = calloc(bk->id_cap, sizeof(*bk->ids));
-    bk->id_row = calloc(bk->id_cap, sizeof(*bk->id_row));
-    strbuf_reserve(&tj->out, (size_t)t->nrows * 120 + b->plain_len / 2 + 4096);
-    if (!t->seq || !bk->ids || !bk->id_row || tj->out.err)
-        return -ENOMEM;
+    r = table_alloc(b, t, tj);
+    if (r < 0)
+        return r;
     for (int i = 0; i < nrows; i++) {
         struct batch_span id;
         int64_t seq;

@@ -64,7 +64,10 @@ class FaultProxy:
                 data = src.recv(65536)
                 if not data:
                     break
-                if limit is not None and sent + len(data) >= limit:
+                # cut only when there is something past the limit to hold
+                # back: an exchange that ends exactly at it (an answer a
+                # byte shorter than the one measured) goes whole, uncut
+                if limit is not None and sent + len(data) > limit:
                     dst.sendall(data[:max(0, limit - sent)])
                     self._kill(src, dst, state)
                     return
