@@ -276,6 +276,14 @@ def test_node_cut_at_random():
     the cuts did."""
     res = cut_push(trials=5)
     for s, err, node, kept in res:
+        if kept and s['resumes'] == 0 and 'out_of_order' in err:
+            # On a fast link (here loopback) two batches are in flight; the
+            # cut took the first and the hub refused the second (409): the
+            # node sends both again from the hub's acked_seq, the first
+            # whole (not resumed: a known limit, docs/protocol.md 4.9; a
+            # slow link, where resuming pays, has one batch in flight).
+            print('  two batches were in flight: sent again from acked_seq', flush=True)
+            continue
         if kept and s['bytes_lost'] == 0 and s['resumes'] == 0:
             # The node never saw the cut: libcurl sent the request again on
             # a fresh connection by itself (it does so when a reused
