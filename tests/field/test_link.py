@@ -51,7 +51,7 @@ LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.50'))
 PROFILES = {
     '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.25),
-    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.25),
+    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.20),
 }
 
 
