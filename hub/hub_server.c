@@ -58,10 +58,11 @@ static void reply(struct hub *h, const struct http_req *req, const char *endpoin
     n = snprintf(headers, sizeof(headers),
                  "X-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
                  "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip, "
-                 BATCH_COLUMNAR_TOKEN "%s\r\n"
+                 BATCH_COLUMNAR_TOKEN ", " BATCH_COLUMNAR2_TOKEN "%s\r\n"
                  "%s%s%s%s%s",
                  hlc_tick(&h->clock, wall), wall,
-                 batch_dict_ready() ? ", " BATCH_DICT_TOKEN ", " BATCH_COLDICT_TOKEN : "",
+                 batch_dict_ready() ? ", " BATCH_DICT_TOKEN ", " BATCH_COLDICT_TOKEN
+                                      ", " BATCH_COLDICT2_TOKEN : "",
                  encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
                  encoding ? "\r\n" : "", retry,
                  h->resume ? "X-Sikhnas-Resume: 1\r\n" : "");

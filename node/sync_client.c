@@ -896,6 +896,9 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         /* columnar with a dictionary: its own (batch_encode()) */
         c->use_columnar = strstr(c->q->hdr_accept, BATCH_COLUMNAR_TOKEN) &&
                           (!c->use_dict || strstr(c->q->hdr_accept, BATCH_COLDICT_TOKEN));
+        if (strstr(c->q->hdr_accept, BATCH_COLUMNAR2_TOKEN) &&      /* version 2 */
+            (!c->use_dict || strstr(c->q->hdr_accept, BATCH_COLDICT2_TOKEN)))
+            c->use_columnar = 2;
     }
     if (c->q->resume_query) {
         if (status != 200)      /* not answered as asked: the batch goes whole */

@@ -90,7 +90,8 @@ struct sync_client {
     double ratio;               /* plain / wire of the last batch */
     int use_gzip;               /* the hub would not take zstd */
     int use_dict;               /* the hub reads the batch dictionary (BATCH_DICT_TOKEN) */
-    int use_columnar;           /* the hub reads columnar batches (BATCH_COLUMNAR_TOKEN) */
+    int use_columnar;           /* the columnar version the hub reads (BATCH_COLUMNAR_TOKEN: 1,
+                                 * BATCH_COLUMNAR2_TOKEN: 2), 0: JSON */
     int resume_ok;              /* the hub keeps cut batches (X-Sikhnas-Resume: 1) */
     struct sync_resume resume;
     int64_t unanswered_seq;     /* a batch the hub had whole (its answer lost): the probe */

@@ -325,7 +325,8 @@ int push_prepare(struct sync_client *c)
     if (r == 0)
         r = add_header(c, "Content-Encoding: %s", c->use_gzip ? "gzip" : "zstd");
     if (r == 0 && c->use_columnar)
-        r = add_header(c, "%s", BATCH_COLUMNAR_HEADER);
+        r = add_header(c, "%s", c->use_columnar == 2 ? BATCH_COLUMNAR2_HEADER
+                                                     : BATCH_COLUMNAR_HEADER);
     if (r == 0)
         r = add_header(c, "X-Sikhnas-Digest: sha256=%s", digest);
     /* a hub that keeps cut batches gets the larger ones named, to resume */

@@ -37,13 +37,14 @@ const char *batch_enc_name(enum batch_enc enc)
 
 /* ------------------------------------------------------------ the dictionary */
 
-/* Version 1 (JSON batches) and 2 (columnar): the tables of each are made
+/* Version 1 (JSON batches), 2 (columnar) and 3 (columnar-2): the tables of each are made
  * when first needed, a node's to compress, a hub's to decompress, and kept
  * (NULL when they cannot be made: out of memory). */
 static const struct {
     const char *file;
     unsigned    id;
-} dicts[] = { { BATCH_DICT_FILE, BATCH_DICT_ID }, { BATCH_COLDICT_FILE, BATCH_COLDICT_ID } };
+} dicts[] = { { BATCH_DICT_FILE, BATCH_DICT_ID }, { BATCH_COLDICT_FILE, BATCH_COLDICT_ID },
+              { BATCH_COLDICT2_FILE, BATCH_COLDICT2_ID } };
 #define NDICTS (int)(sizeof(dicts) / sizeof(dicts[0]))
 
 static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
@@ -185,8 +186,9 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
         return -ENOMEM;
     if (zctx)
         *zctx = z;
-    if (enc == ENC_ZSTD_DICT || enc == ENC_ZSTD_COLDICT) {
-        int i = dict_index(enc == ENC_ZSTD_DICT ? BATCH_DICT_ID : BATCH_COLDICT_ID);
+    if (enc == ENC_ZSTD_DICT || enc == ENC_ZSTD_COLDICT || enc == ENC_ZSTD_COLDICT2) {
+        int i = dict_index(enc == ENC_ZSTD_DICT ? BATCH_DICT_ID : enc == ENC_ZSTD_COLDICT
+                           ? BATCH_COLDICT_ID : BATCH_COLDICT2_ID);
         cd = i >= 0 ? dict_cdict(i) : NULL;     /* else still zstd, without one */
     }
     bound = ZSTD_compressBound(len);

@@ -30,11 +30,13 @@
 #define BATCH_MAX_AHEAD_MS (5u * 60 * 1000)
 
 /* ENC_ZSTD_DICT: zstd with the batch dictionary (docs/protocol.md §4.7);
- * ENC_ZSTD_COLDICT: with the dictionary of columnar batches (§4.8). On
+ * ENC_ZSTD_COLDICT: with the dictionary of columnar batches (§4.8);
+ * ENC_ZSTD_COLDICT2: with the one of columnar-2 batches (§4.10). On
  * the wire both are Content-Encoding: zstd, and the frame names the
  * dictionary by its id. Only for batch_deflate(): batch_inflate() reads
  * every zstd frame as ENC_ZSTD, with or without a dictionary. */
-enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT, ENC_ZSTD_COLDICT };
+enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT, ENC_ZSTD_COLDICT,
+                 ENC_ZSTD_COLDICT2 };
 
 /* The zstd dictionary both ends carry (sync/dict/, trained by
  * tools/train-dict.sh on batches of tools/batchgen.py): its version in the
@@ -50,6 +52,10 @@ enum batch_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_ZSTD_DICT, ENC_ZSTD_COLDI
 #define BATCH_COLDICT_ID    0x53480002u
 #define BATCH_COLDICT_FILE  "batch-2.zdict"
 #define BATCH_COLDICT_TOKEN "zstd-dict-2"
+/* Version 3, trained on columnar-2 batches: the one they are sent with. */
+#define BATCH_COLDICT2_ID    0x53480003u
+#define BATCH_COLDICT2_FILE  "batch-3.zdict"
+#define BATCH_COLDICT2_TOKEN "zstd-dict-3"
 /* 1 when the dictionaries are there (checked once, thread-safe), else 0.
  * Each one's compression and decompression tables are made on first use. */
 int batch_dict_ready(void);
@@ -108,13 +114,22 @@ int batch_write_end(struct strbuf *out);
  * first bytes ("SKC" and the version) whatever the headers say. */
 #define BATCH_COLUMNAR_TOKEN "columnar-1"
 #define BATCH_COLUMNAR_HEADER "X-Sikhnas-Batch-Format: " BATCH_COLUMNAR_TOKEN
+/* Version 2 (docs/protocol.md §4.10): fewer bytes per batch. A hub that
+ * reads it lists BATCH_COLUMNAR2_TOKEN (and BATCH_COLDICT2_TOKEN); the
+ * node's id is not in it: the hub takes it from the client certificate. */
+#define BATCH_COLUMNAR2_TOKEN "columnar-2"
+#define BATCH_COLUMNAR2_HEADER "X-Sikhnas-Batch-Format: " BATCH_COLUMNAR2_TOKEN
 /* Appends the columnar form of the JSON batch json[0..len) (as written by
  * batch_write_*()) to out. 0, -EINVAL when json is not such a batch, or
  * -ENOMEM. */
 int batch_columnar(const char *json, size_t len, struct strbuf *out);
+/* The same in version v (1 or 2). Version 2 needs the head of
+ * batch_write_head() with a lowercase node: -EINVAL for any other. */
+int batch_columnar_v(const char *json, size_t len, int v, struct strbuf *out);
 /* The body of a push: the JSON batch json[0..len), in its columnar form
- * when columnar is 1, compressed as batch_deflate() does (ENC_ZSTD_DICT:
- * a columnar one with ENC_ZSTD_COLDICT). */
+ * of version columnar (0: JSON; 2 falls back to 1 for a head it cannot
+ * carry), compressed as batch_deflate() does (ENC_ZSTD_DICT: a columnar
+ * one with ENC_ZSTD_COLDICT, a columnar-2 one with ENC_ZSTD_COLDICT2). */
 int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
                  char **ret, size_t *ret_len);
 /* 1 when plain[0..len) is a columnar batch (of any version). */

@@ -15,6 +15,11 @@
 
 #define COL_MAGIC     "SKC"    /* then the version byte */
 #define COL_VERSION   1
+#define COL_VERSION2  2        /* columnar-2: a binary head, the node from the certificate */
+/* Version 2's frame of a packed stream (batch_colenc.c put_frame2()). */
+#define COL2_RADIX    0x7f     /* radix digits: the largest difference follows the minimum */
+#define COL2_ZERO     0x7e     /* every value 0 (or, with COL2_SIGNED, sx(0)): nothing follows */
+#define COL2_SIGNED   0x80     /* the minimum is zz_enc(sx(min)) */
 #define COL_MAX_NAME  64       /* bytes of a table or column name */
 #define COL_MAX_COLS  64       /* columns of a table block (as the JSON decoder) */
 #define COL_MAX_TABLES 16
@@ -36,9 +41,15 @@ enum col_class {
     CC_STR,       /* a string, through a dictionary when it repeats */
     CC_JSONV,     /* an array or object: its text without numbers, and the numbers */
     CC_OTHER,     /* a column the kind does not have: every cell as JSON text */
+    CC_ORIGIN,    /* version 2, COL_ORIGIN: a value is the batch's node; nothing is sent */
 };
 
 enum col_class col_class_of(const struct record_kind *k, const char *name);
+/* The same for version v: 2 codes COL_ORIGIN columns as CC_ORIGIN. */
+enum col_class col_class_v(const struct record_kind *k, const char *name, int v);
+/* 1 when the n names are "seq" and the kind's columns, in order: version 2
+ * then sends none (a column count of 0). */
+int col_default_names(const struct record_kind *k, const char *const *names, int n);
 /* Radix packing of values 0 .. span: the digits in a group (0: not worth
  * it), R^g in *pow and its bits in *gbits. */
 unsigned col_radix(uint64_t span, uint64_t *pow, unsigned *gbits);
@@ -84,5 +95,25 @@ int     batch_col_print(int shape, int64_t v, char *buf, size_t size);
  * in err. */
 struct cJSON;
 int batch_col_parse(const char *in, size_t len, struct cJSON **ret, char *err, size_t err_size);
+/* The same for a batch of any version; node is the sending node's id (the
+ * hub's, from its client certificate, lowercase), which version 2 does not
+ * carry (NULL: a version 2 batch is refused). */
+int batch_col_parse_node(const char *in, size_t len, const char *node, struct cJSON **ret,
+                         char *err, size_t err_size);
+
+/* ------------------------------------------------ version 2 (batch_coldec2.c) */
+
+/* The frame of a packed stream at *p (within end): the minimum in *lo, the
+ * width (0-64) or COL2_RADIX in *mode, the largest difference for radix in
+ * *span. 0, or -EBADMSG with the reason in *why. */
+int col2_frame(const unsigned char **p, const unsigned char *end, uint64_t *lo,
+               unsigned *mode, uint64_t *span, const char **why);
+/* The binary head at *p (within end) as the JSON head of version 1, with
+ * node for its "node": a new object in *ret. 0, -EBADMSG (*why) or -ENOMEM. */
+int col2_head(const unsigned char **p, const unsigned char *end, const char *node,
+              struct cJSON **ret, const char **why);
+/* Table k's column names of col_default_names() into names (room for
+ * COL_MAX_COLS): their count, or -EBADMSG when the kind has too many. */
+int col2_names(const struct record_kind *k, const char **names);
 
 #endif

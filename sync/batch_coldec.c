@@ -26,6 +26,8 @@ struct dec {
     int rows;                   /* rows so far: BATCH_MAX_ROWS */
     char *tmp;                  /* a NUL-terminated copy of one text */
     size_t tmp_size;
+    int v;                      /* the version (2: batch_coldec2.c) */
+    const char *node;           /* version 2: the sending node (CC_ORIGIN) */
 };
 
 struct sref {
@@ -153,13 +155,18 @@ static int get_packed(struct dec *d, size_t n, uint64_t **ret)
     *ret = NULL;
     if (n == 0)
         return 0;
-    if ((r = get_varint(d, &d->num, &lo)) < 0)
+    if (d->v == COL_VERSION2) {
+        const char *why = "";
+        if ((r = col2_frame(&d->num.p, d->num.end, &lo, &width, &span, &why)) < 0)
+            return bad(d, r, why);
+        width = width == COL2_RADIX ? 0x80 : width;
+    } else if ((r = get_varint(d, &d->num, &lo)) < 0) {
         return r;
-    if (d->num.p >= d->num.end)
+    } else if (d->num.p >= d->num.end) {
         return bad(d, -EBADMSG, "truncated");
-    width = *d->num.p++;
-    if (width == 0x80 && (r = get_varint(d, &d->num, &span)) < 0)
+    } else if ((width = *d->num.p++) == 0x80 && (r = get_varint(d, &d->num, &span)) < 0) {
         return r;
+    }
     if (width > 64 && width != 0x80)
         return bad(d, -EBADMSG, "a width over 64 bits");
     if (width <= 64 && (n * width + 7) / 8 > (size_t)(d->num.end - d->num.p))
@@ -386,7 +393,7 @@ static int dcol_read(struct dec *d, struct dcol *c)
         return r;
     if (c->cc == CC_SEQ && c->m > 0 && (r = get_varint(d, &d->num, &c->first)) < 0)
         return r;
-    if (c->cc != CC_STR && c->cc != CC_JSONV && c->cc != CC_OTHER &&
+    if (c->cc != CC_STR && c->cc != CC_JSONV && c->cc != CC_OTHER && c->cc != CC_ORIGIN &&
         (r = get_packed(d, c->m - (c->cc == CC_SEQ && c->m > 0), &c->v1)) < 0)
         return r;
     if ((c->cc == CC_ID || c->cc == CC_HLC || c->cc == CC_TS) &&
@@ -541,6 +548,9 @@ static int dcol_cells(struct dec *d, struct dcol *c, cJSON **rows, int64_t *anch
             case CC_JSONV:
                 r = jsonv_cell(d, c, &c->str[j], &item);
                 break;
+            case CC_ORIGIN:
+                item = cJSON_CreateString(d->node);
+                break;
             case CC_OTHER:
                 break;
             }
@@ -572,11 +582,12 @@ static int table_read(struct dec *d, size_t name_len, cJSON *tables)
     cJSON **row = NULL;
     int64_t *anchor = NULL;
     enum col_class cc[COL_MAX_COLS];
+    const char *dn[COL_MAX_COLS];
     const struct record_kind *k;
     const char *s;
     size_t ncols, nrows;
     uint64_t base;
-    int r, anchor_col = -1;
+    int r, anchor_col = -1, dflt = 0;
 
     cJSON_AddItemToArray(tables, t);
     if (!t || !cols || !rows) {
@@ -592,13 +603,19 @@ static int table_read(struct dec *d, size_t name_len, cJSON *tables)
         return bad(d, -EBADMSG, "unknown table");
     if (!cJSON_AddStringToObject(t, "table", s) || (r = get_count(d, COL_MAX_COLS, &ncols)) < 0)
         return r < 0 ? r : -ENOMEM;
+    if (ncols == 0 && d->v == COL_VERSION2 && (r = col2_names(k, dn)) > 0) {
+        ncols = (size_t)r;      /* the kind's own */
+        dflt = 1;
+    }
     if (ncols < 1)
         return bad(d, -EBADMSG, "a table of no columns");
     for (size_t i = 0; i < ncols; i++) {
         size_t n;
-        if ((r = get_count(d, COL_MAX_NAME, &n)) < 0 || (r = name_of(d, n, &s)) < 0)
+        if (dflt)
+            s = dn[i];
+        else if ((r = get_count(d, COL_MAX_NAME, &n)) < 0 || (r = name_of(d, n, &s)) < 0)
             return r;
-        cc[i] = col_class_of(k, s);
+        cc[i] = col_class_v(k, s, d->v);
         if (anchor_col < 0 && col_is_time(cc[i]))
             anchor_col = (int)i;
         if (!cJSON_AddItemToArray(cols, cJSON_CreateString(s)))
@@ -635,6 +652,28 @@ static int table_read(struct dec *d, size_t name_len, cJSON *tables)
     return r;
 }
 
+/* The head: a JSON object of its own (version 1), or binary (version 2,
+ * batch_coldec2.c, with the node of the certificate). */
+static int head_read(struct dec *d, const char *node, cJSON **doc)
+{
+    const char *stop = NULL, *why = "";
+    uint64_t head_len;
+    int r;
+
+    if (d->v == COL_VERSION2)
+        return (r = col2_head(&d->num.p, d->num.end, node, doc, &why)) < 0 ? bad(d, r, why) : 0;
+    if ((r = get_varint(d, &d->num, &head_len)) < 0)
+        return r;
+    if (head_len > (uint64_t)(d->txt.end - d->txt.p))
+        return bad(d, -EBADMSG, "a head beyond the body");
+    *doc = cJSON_ParseWithLengthOpts((const char *)d->txt.p, (size_t)head_len, &stop, 0);
+    d->txt.p += head_len;
+    if (!cJSON_IsObject(*doc) || stop != (const char *)d->txt.p ||
+        cJSON_GetObjectItemCaseSensitive(*doc, "tables"))
+        return bad(d, -EBADMSG, "a head that is not a JSON object of its own");
+    return 0;
+}
+
 int batch_is_columnar(const char *plain, size_t len)
 {
     return len >= 4 && memcmp(plain, COL_MAGIC, 3) == 0;
@@ -642,18 +681,24 @@ int batch_is_columnar(const char *plain, size_t len)
 
 int batch_col_parse(const char *in, size_t len, cJSON **ret, char *err, size_t err_size)
 {
-    struct dec d = { .err = err, .err_size = err_size };
-    const char *stop = NULL;
+    return batch_col_parse_node(in, len, NULL, ret, err, err_size);
+}
+
+int batch_col_parse_node(const char *in, size_t len, const char *node, cJSON **ret, char *err,
+                         size_t err_size)
+{
+    struct dec d = { .err = err, .err_size = err_size, .node = node };
     cJSON *doc = NULL, *tables;
-    uint64_t numlen, head_len, x;
+    uint64_t numlen, x;
     int r, ntables = 0;
 
     err[0] = 0;
     *ret = NULL;
     if (!batch_is_columnar(in, len))
         return bad(&d, -EBADMSG, "no SKC header");
-    if ((unsigned char)in[3] != COL_VERSION)
-        return bad(&d, -EPROTONOSUPPORT, "this hub reads version 1");
+    d.v = (unsigned char)in[3];
+    if (d.v != COL_VERSION && d.v != COL_VERSION2)
+        return bad(&d, -EPROTONOSUPPORT, "this hub reads versions 1 and 2");
     d.num = (struct rd){ (const unsigned char *)in + 4, (const unsigned char *)in + len };
     if ((r = get_varint(&d, &d.num, &numlen)) < 0)
         return r;
@@ -661,17 +706,8 @@ int batch_col_parse(const char *in, size_t len, cJSON **ret, char *err, size_t e
         return bad(&d, -EBADMSG, "truncated");
     d.txt = (struct rd){ d.num.p + numlen, d.num.end };
     d.num.end = d.txt.p;
-    if ((r = get_varint(&d, &d.num, &head_len)) < 0)
-        return r;
-    if (head_len > (uint64_t)(d.txt.end - d.txt.p))
-        return bad(&d, -EBADMSG, "a head beyond the body");
-    doc = cJSON_ParseWithLengthOpts((const char *)d.txt.p, (size_t)head_len, &stop, 0);
-    d.txt.p += head_len;
-    if (!cJSON_IsObject(doc) || stop != (const char *)d.txt.p ||
-        cJSON_GetObjectItemCaseSensitive(doc, "tables")) {
-        r = bad(&d, -EBADMSG, "a head that is not a JSON object of its own");
+    if ((r = head_read(&d, node, &doc)) < 0)
         goto out;
-    }
     tables = cJSON_AddArrayToObject(doc, "tables");
     r = tables ? 0 : -ENOMEM;
     while (r == 0 && (r = get_varint(&d, &d.num, &x)) == 0 && x != 0) {

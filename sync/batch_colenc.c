@@ -41,6 +41,23 @@ enum col_class col_class_of(const struct record_kind *k, const char *name)
     return CC_OTHER;
 }
 
+enum col_class col_class_v(const struct record_kind *k, const char *name, int v)
+{
+    const struct kind_col *c = v >= 2 ? kind_col_find(k, name) : NULL;
+
+    return c && c->type == COL_ORIGIN ? CC_ORIGIN : col_class_of(k, name);
+}
+
+int col_default_names(const struct record_kind *k, const char *const *names, int n)
+{
+    if (n != k->ncols + 1 || strcmp(names[0], "seq") != 0)
+        return 0;
+    for (int i = 0; i < k->ncols; i++)
+        if (strcmp(names[i + 1], k->cols[i].name) != 0)
+            return 0;
+    return 1;
+}
+
 unsigned col_radix(uint64_t span, uint64_t *pow, unsigned *gbits)
 {
     uint64_t p = 1;
@@ -92,6 +109,8 @@ void col_civil(int64_t z, int *y, int *m, int *d)
 struct out {
     struct strbuf num;      /* tags, integers, lengths */
     struct strbuf txt;      /* names and texts, in the order num needs them */
+    int v;                  /* the version written: 1 or 2 */
+    char node[40];          /* version 2: the head's node */
 };
 
 static void put_varint(struct strbuf *b, uint64_t v)
@@ -144,8 +163,41 @@ static unsigned bits_of(uint64_t x)
  * fewer bits) in radix largest + 1, as many digits in a group as 64 bits
  * hold, each group in the bits of its largest value (col_radix()). n = 0
  * writes nothing. */
-static void put_packed(struct strbuf *b, const uint64_t *v, size_t n)
+static unsigned varint_len(uint64_t v)
 {
+    unsigned n = 1;
+
+    while (v > 0x7f) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Version 2's frame of a packed stream: a mode byte (the width 0-64, or
+ * COL2_RADIX; COL2_ZERO: every value is the minimum 0 and nothing
+ * follows; bit COL2_SIGNED: the minimum is written as the zigzag of its
+ * signed view, for streams of differences), the minimum (not for
+ * COL2_ZERO), then the largest difference for COL2_RADIX. */
+static void put_frame2(struct strbuf *b, uint64_t lo, unsigned mode, uint64_t span)
+{
+    uint64_t z = zz_enc(sx(lo));
+    unsigned sgn = varint_len(z) < varint_len(lo) ? COL2_SIGNED : 0;
+    uint64_t m = sgn ? z : lo;
+
+    if (mode == 0 && m == 0) {
+        strbuf_add(b, &(unsigned char){ (unsigned char)(COL2_ZERO | sgn) }, 1);
+        return;
+    }
+    strbuf_add(b, &(unsigned char){ (unsigned char)(mode | sgn) }, 1);
+    put_varint(b, m);
+    if (mode == COL2_RADIX)
+        put_varint(b, span);
+}
+
+static void put_packed(struct out *o, const uint64_t *v, size_t n)
+{
+    struct strbuf *b = &o->num;
     struct bitw w = { b, 0, 0 };
     uint64_t lo = UINT64_MAX, span = 0, pow;
     unsigned width, g, gbits;
@@ -157,11 +209,16 @@ static void put_packed(struct strbuf *b, const uint64_t *v, size_t n)
     for (size_t i = 0; i < n; i++)
         span = v[i] - lo > span ? v[i] - lo : span;
     width = bits_of(span);
-    put_varint(b, lo);
     g = col_radix(span, &pow, &gbits);
+    if (o->v == 1)
+        put_varint(b, lo);
     if (g >= 2 && (double)gbits / g < width - 0.05) {
-        strbuf_add(b, "\x80", 1);
-        put_varint(b, span);
+        if (o->v == 1) {
+            strbuf_add(b, "\x80", 1);
+            put_varint(b, span);
+        } else {
+            put_frame2(b, lo, COL2_RADIX, span);
+        }
         if (strbuf_reserve(b, (n / g + 1) * 8 + 1) < 0)
             return;
         for (size_t i = 0; i < n; i += g) {
@@ -174,7 +231,10 @@ static void put_packed(struct strbuf *b, const uint64_t *v, size_t n)
             put_bits(&w, y, bits_of(top - 1));
         }
     } else {
-        strbuf_add(b, &(unsigned char){ (unsigned char)width }, 1);
+        if (o->v == 1)
+            strbuf_add(b, &(unsigned char){ (unsigned char)width }, 1);
+        else
+            put_frame2(b, lo, width, 0);
         if (strbuf_reserve(b, (n * width + 7) / 8) < 0)
             return;
         for (size_t i = 0; i < n; i++)
@@ -202,6 +262,7 @@ struct ecol {
 
 struct etable {
     const struct record_kind *k;
+    const char *node;           /* version 2: the batch's node (CC_ORIGIN) */
     struct ecol col[COL_MAX_COLS];
     int ncols;
     size_t nrows, cap;
@@ -321,10 +382,10 @@ static int ts_of(const char *s, int dateonly, uint64_t *a, uint64_t *shape)
 /* Decides cell c's tag and value; a JSON text when it has no natural form. */
 static int is_text(enum col_class cc)
 {
-    return cc == CC_STR || cc == CC_JSONV || cc == CC_OTHER;
+    return cc == CC_STR || cc == CC_JSONV || cc == CC_OTHER || cc == CC_ORIGIN;
 }
 
-static int cell_value(struct ecol *col, size_t row, const cJSON *c)
+static int cell_value(struct ecol *col, size_t row, const cJSON *c, const char *node)
 {
     char *text = NULL;
     const char *s = NULL;
@@ -379,11 +440,17 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c)
         if (!cJSON_IsArray(c) && !cJSON_IsObject(c))
             tag = TAG_JSON;
         break;
+    case CC_ORIGIN:             /* the batch's node: nothing to send */
+        if (!cJSON_IsString(c) || strcmp(c->valuestring, node) != 0)
+            tag = TAG_JSON;
+        break;
     case CC_OTHER:
         tag = TAG_JSON;
         break;
     }
     col->tag[row] = (unsigned char)tag;
+    if (tag == TAG_VALUE && col->cc == CC_ORIGIN)
+        return 0;
     if (tag == TAG_JSON || col->cc == CC_JSONV) {
         text = cJSON_PrintUnformatted(c);
         if (!text)
@@ -519,7 +586,7 @@ static int etable_row(struct etable *t, const cJSON *row)
     if (t->nrows == t->cap && (r = etable_grow(t)) < 0)
         return r;
     for (int i = 0; i < t->ncols && r == 0; i++, c = c->next)
-        r = cell_value(&t->col[i], t->nrows, c);
+        r = cell_value(&t->col[i], t->nrows, c, t->node);
     t->nrows++;
     return r;
 }
@@ -586,7 +653,7 @@ static int put_numbered(struct out *o, const struct sref *s, size_t m, uint64_t 
         v[i] = k;
     }
     r = put_strlist(o, pre, m, v + m, depth + 1);
-    put_packed(&o->num, v, m);
+    put_packed(o, v, m);
     for (size_t i = 0; i < m; i++) {
         size_t k = (size_t)v[i];
         uint64_t x = 0;
@@ -596,7 +663,7 @@ static int put_numbered(struct out *o, const struct sref *s, size_t m, uint64_t 
         last = x;
     }
     put_varint(&o->num, v[0]);
-    put_packed(&o->num, v + 1, m - 1);
+    put_packed(o, v + 1, m - 1);
     free(pre);
     return r;
 }
@@ -634,7 +701,7 @@ static int put_dict(struct out *o, const struct sref *s, size_t m, uint64_t *v,
         for (size_t i = 0; i < m; i++)
             v[i] = rank[v[i]];
         put_varint(&o->num, nd + 1);
-        put_packed(&o->num, v, m);
+        put_packed(o, v, m);
         r = put_strlist(o, sorted, nd, v, depth + 1);
     }
     free(rank);
@@ -691,7 +758,7 @@ static int put_strlist(struct out *o, const struct sref *s, size_t m, uint64_t *
             v[i] = s[i].n;
             strbuf_add(&o->txt, s[i].p, s[i].n);
         }
-        put_packed(&o->num, v, m);
+        put_packed(o, v, m);
     }
 out:
     free(hash);
@@ -752,7 +819,7 @@ static int etable_emit(struct out *o, struct etable *t)
 
         for (size_t i = 0; i < t->nrows; i++)
             v[i] = c->tag[i];
-        put_packed(&o->num, v, t->nrows);
+        put_packed(o, v, t->nrows);
         r = put_strings(o, t, c, TAG_JSON);
         for (size_t i = 0; i < t->nrows && r == 0; i++) {
             if (c->tag[i] != TAG_VALUE)
@@ -769,25 +836,25 @@ static int etable_emit(struct out *o, struct etable *t)
                 v[m++] = sx(c->a[i]);
             }
         }
-        put_packed(&o->num, v, m);
+        put_packed(o, v, m);
         if (c->cc == CC_ID || c->cc == CC_HLC || c->cc == CC_TS) {
             m = 0;              /* the second part: random bits, counter, shape */
             for (size_t i = 0; i < t->nrows; i++)
                 if (c->tag[i] == TAG_VALUE)
                     v[m++] = c->cc == CC_HLC ? (c->a[i] & 0xffff) : c->b[i];
-            put_packed(&o->num, v, m);
+            put_packed(o, v, m);
         }
         if (c->cc == CC_ID) {
             m = 0;              /* the third: rand_a */
             for (size_t i = 0; i < t->nrows; i++)
                 if (c->tag[i] == TAG_VALUE)
                     v[m++] = c->a[i] >> 48;
-            put_packed(&o->num, v, m);
+            put_packed(o, v, m);
         }
         if (r == 0 && (c->cc == CC_STR || c->cc == CC_JSONV))
             r = put_strings(o, t, c, TAG_VALUE);
         for (int j = 0; c->cc == CC_JSONV && j <= COL_JSON_NUMS; j++)
-            put_packed(&o->num, c->jn[j], c->jnn[j]);
+            put_packed(o, c->jn[j], c->jnn[j]);
     }
     free(anchor);
     return r;
@@ -823,7 +890,8 @@ static int table_encode(struct out *o, const char **p, const char *end)
     struct etable *t = calloc(1, sizeof(*t));
     cJSON *name = NULL, *cols = NULL, *row = NULL;
     const cJSON *c;
-    int r;
+    const char *names[COL_MAX_COLS];
+    int r, dflt;
 
     if (!t)
         return -ENOMEM;
@@ -847,16 +915,21 @@ static int table_encode(struct out *o, const char **p, const char *end)
     }
     put_varint(&o->num, strlen(name->valuestring) + 1);
     strbuf_str(&o->txt, name->valuestring);
-    put_varint(&o->num, (uint64_t)t->ncols);
+    t->node = o->node;
     c = cols->child;
     for (int i = 0; i < t->ncols; i++, c = c->next) {
         if (!cJSON_IsString(c) || strlen(c->valuestring) > COL_MAX_NAME) {
             r = -EINVAL;
             goto out;
         }
-        t->col[i].cc = col_class_of(t->k, c->valuestring);
-        put_varint(&o->num, strlen(c->valuestring));
-        strbuf_str(&o->txt, c->valuestring);
+        names[i] = c->valuestring;
+        t->col[i].cc = col_class_v(t->k, c->valuestring, o->v);
+    }
+    dflt = o->v >= 2 && col_default_names(t->k, names, t->ncols);
+    put_varint(&o->num, dflt ? 0 : (uint64_t)t->ncols);     /* 0: the kind's own */
+    for (int i = 0; i < t->ncols && !dflt; i++) {
+        put_varint(&o->num, strlen(names[i]));
+        strbuf_str(&o->txt, names[i]);
     }
     while (r == 0 && *p < end && **p != ']') {
         if (t->nrows > 0)
@@ -882,20 +955,69 @@ out:
     return r;
 }
 
+/* A whole number of the head, 0 .. 2^53. */
+static int head_int(const cJSON *x, uint64_t *v)
+{
+    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble <= 9007199254740992.0) ||
+        x->valuedouble != (double)(int64_t)x->valuedouble)
+        return 0;
+    *v = (uint64_t)x->valuedouble;
+    return 1;
+}
+
+/* Version 2's head: last_seq, base_seq + 1 (0: none) and the hlc, from the
+ * head h of batch_write_head() (its keys in its order; the node lowercase,
+ * kept in o->node for CC_ORIGIN). -EINVAL for any other head: the node
+ * then sends version 1, which carries it as it is. */
+static int head2(struct out *o, const cJSON *h)
+{
+    const char *keys[] = { "v", "node", "last_seq", "hlc", "base_seq" };
+    const cJSON *x[5] = { 0 }, *c = h->child;
+    uint64_t v, last, base = 0, hlc;
+
+    for (int i = 0; i < 5 && c; i++)
+        if (strcmp(c->string, keys[i]) == 0) {
+            x[i] = c;
+            c = c->next;
+        }
+    if (c || !x[0] || !x[1] || !x[2] || !x[3] || !head_int(x[0], &v) || v != 1 ||
+        !cJSON_IsString(x[1]) || strlen(x[1]->valuestring) >= sizeof(o->node) ||
+        !head_int(x[2], &last) || (x[4] && !head_int(x[4], &base)) ||
+        !cJSON_IsString(x[3]) || !hlc_of(x[3]->valuestring, &hlc))
+        return -EINVAL;
+    for (const char *n = x[1]->valuestring; *n; n++)
+        if (*n >= 'A' && *n <= 'Z')
+            return -EINVAL;     /* the hub's id from the certificate is lowercase */
+    strcpy(o->node, x[1]->valuestring);
+    put_varint(&o->num, last);
+    put_varint(&o->num, x[4] ? base + 1 : 0);
+    put_varint(&o->num, hlc);
+    return 0;
+}
+
 int batch_columnar(const char *json, size_t len, struct strbuf *ret)
+{
+    return batch_columnar_v(json, len, COL_VERSION, ret);
+}
+
+int batch_columnar_v(const char *json, size_t len, int v, struct strbuf *ret)
 {
     static const char tables[] = "\"tables\":[";
     const char *end = json + len, *p, *at = NULL;
-    struct out o = { { 0 }, { 0 } };
-    unsigned char head[4] = { 'S', 'K', 'C', COL_VERSION };
+    struct out o = { { 0 }, { 0 }, v, "" };
+    unsigned char head[4] = { 'S', 'K', 'C', (unsigned char)v };
     int r = 0;
+
+    if (v != COL_VERSION && v != COL_VERSION2)
+        return -EINVAL;
 
     for (p = json; p + sizeof(tables) - 1 <= end && !at; p++)
         if (memcmp(p, tables, sizeof(tables) - 1) == 0)
             at = p;
     if (!at || at == json || at[-1] != ',' || json[0] != '{')
         return -EINVAL;         /* not a batch of batch_write_head() */
-    put_varint(&o.num, (uint64_t)(at - json));
+    if (v == COL_VERSION)
+        put_varint(&o.num, (uint64_t)(at - json));
     strbuf_add(&o.txt, json, (size_t)(at - json - 1));
     strbuf_add(&o.txt, "}", 1);
     if (!o.txt.err) {           /* the head alone must be a JSON object, as the hub reads it */
@@ -903,8 +1025,13 @@ int batch_columnar(const char *json, size_t len, struct strbuf *ret)
         cJSON *h = cJSON_ParseWithLengthOpts(o.txt.p, o.txt.len, &stop, 0);
         r = cJSON_IsObject(h) && !cJSON_GetObjectItemCaseSensitive(h, "tables") &&
             stop == o.txt.p + o.txt.len ? 0 : -EINVAL;
+        if (r == 0 && v == COL_VERSION2) {
+            r = head2(&o, h);
+            strbuf_reset(&o.txt);     /* version 2: no head text */
+        }
         cJSON_Delete(h);
     }
+
     p = at + sizeof(tables) - 1;
     while (r == 0 && p < end && *p != ']') {
         if (p != at + sizeof(tables) - 1)
@@ -939,10 +1066,16 @@ int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc,
 
     if (!columnar)
         return batch_deflate(json, len, enc, zctx, ret, ret_len);
-    r = batch_columnar(json, len, &col);
+    r = batch_columnar_v(json, len, columnar >= 2 ? COL_VERSION2 : COL_VERSION, &col);
+    if (r == -EINVAL && columnar >= 2) {        /* a head version 2 cannot carry */
+        strbuf_free(&col);
+        columnar = 1;
+        r = batch_columnar_v(json, len, COL_VERSION, &col);
+    }
+    if (r == 0 && enc == ENC_ZSTD_DICT)
+        enc = columnar >= 2 ? ENC_ZSTD_COLDICT2 : ENC_ZSTD_COLDICT;
     if (r == 0)
-        r = batch_deflate(col.p, col.len, enc == ENC_ZSTD_DICT ? ENC_ZSTD_COLDICT : enc, zctx,
-                          ret, ret_len);
+        r = batch_deflate(col.p, col.len, enc, zctx, ret, ret_len);
     strbuf_free(&col);
     return r;
 }

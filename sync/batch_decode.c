@@ -700,10 +700,11 @@ static int json_doc(struct batch *b, const char *body, size_t len, cJSON **doc, 
 }
 
 /* The tree of a columnar body (batch_coldec.c): the same as its JSON's. */
-static int col_doc(struct batch *b, const char *body, size_t len, cJSON **doc, int *status)
+static int col_doc(struct batch *b, const char *body, size_t len, const char *node_id,
+                   cJSON **doc, int *status)
 {
     char why[160];
-    int r = batch_col_parse(body, len, doc, why, sizeof(why));
+    int r = batch_col_parse_node(body, len, node_id, doc, why, sizeof(why));
 
     if (r == -E2BIG)
         return fail(b, status, 413, "payload_too_large", why);
@@ -974,7 +975,7 @@ int batch_decode_stream(struct batch *b, const char *body, size_t len, enum batc
             goto out;
         r = 0;
     }
-    r = b->columnar ? col_doc(b, body, plain_len, &doc, http_status)
+    r = b->columnar ? col_doc(b, body, plain_len, node_id, &doc, http_status)
                                            : json_doc(b, body, plain_len, &doc, http_status);
     if (r < 0)
         goto out;

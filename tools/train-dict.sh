@@ -1,6 +1,6 @@
 #!/bin/sh
 # train-dict.sh - makes the zstd dictionary of push batches:
-#   tools/train-dict.sh OUT.zdict [DICT_ID [COLUMNAR_EXE [MAXDICT]]]
+#   tools/train-dict.sh OUT.zdict [DICT_ID [COLUMNAR_EXE [MAXDICT [COLUMNAR_FLAG]]]]
 # from 1,200 batches of tools/batchgen.py (1 to 100 case reports each, half
 # with free-text notes, from 1,200 made-up nodes; fixed seeds, so the run
 # is repeatable). With COLUMNAR_EXE (the program build/tests/bench/
@@ -8,6 +8,9 @@
 # dictionary of columnar batches, version 2, was made by
 #   tools/train-dict.sh sync/dict/batch-2.zdict 1397227522 \
 #       build/tests/bench/batch-columnar 32768
+# and the one of columnar-2 batches, version 3, by
+#   tools/train-dict.sh sync/dict/batch-3.zdict 1397227523 \
+#       build/tests/bench/batch-columnar 32768 -2
 # A dictionary that has shipped never changes (its id is in every frame
 # made with it): train a new one under the next version and
 # id (sync/batch.h) and keep the old one in sync/dict/ for the hub.
@@ -16,6 +19,7 @@ out=$1
 id=${2:-1397227521}                     # 0x53480001: version 1
 columnar=${3:-}
 maxdict=${4:-65536}
+colflag=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -33,7 +37,7 @@ for s in range(1200):
 PY
 if [ -n "$columnar" ]; then
     for f in "$tmp"/t*.json; do
-        "$columnar" < "$f" > "${f%.json}.skc"
+        "$columnar" $colflag < "$f" > "${f%.json}.skc"
         rm "$f"
     done
 fi

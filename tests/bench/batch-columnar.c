@@ -2,7 +2,10 @@
  * the command line, for tests/bench/bytes-bench.py and tools/train-dict.sh:
  *
  *   batch-columnar < batch.json > batch.skc     the columnar form
- *   batch-columnar -d < batch.skc > batch.json  back to JSON (cJSON's print)
+ *   batch-columnar -2 < batch.json > batch.skc  the columnar form, version 2
+ *   batch-columnar -d [NODE] < batch.skc > batch.json
+ *                                               back to JSON (cJSON's print;
+ *                                               version 2 takes the node)
  *   batch-columnar -t NODE < batch.json         the hub's decode (batch_decode())
  *                                               of each form, ms (best of 5)
  *
@@ -70,7 +73,8 @@ int main(int argc, char **argv)
     } else if (argc > 1 && strcmp(argv[1], "-d") == 0) {
         cJSON *doc = NULL;
         char *s;
-        r = batch_col_parse(in.p, in.len, &doc, err, sizeof(err));
+        r = batch_col_parse_node(in.p, in.len, argc > 2 ? argv[2] : NULL, &doc, err,
+                                 sizeof(err));
         if (r < 0) {
             fprintf(stderr, "batch-columnar: %s\n", err);
             return 1;
@@ -80,7 +84,7 @@ int main(int argc, char **argv)
         cJSON_free(s);
         cJSON_Delete(doc);
     } else {
-        r = batch_columnar(in.p, in.len, &out);
+        r = batch_columnar_v(in.p, in.len, argc > 1 && strcmp(argv[1], "-2") == 0 ? 2 : 1, &out);
         if (r < 0) {
             fprintf(stderr, "batch-columnar: not a batch (%d)\n", r);
             return 1;

@@ -87,8 +87,8 @@ int main(void)
     p = memchr(dict, 0x01, 12);            /* BATCH_DICT_ID, little-endian: 01 00 48 53 */
     CHECK(p && memcmp(p, "\x01\x00\x48\x53", 4) == 0);
     if (p) {
-        p[0] = 0x03;            /* 2 is the columnar batches' (below) */
-        CHECK(batch_frame_dict(dict, dict_len) == BATCH_DICT_ID + 2);
+        p[0] = 0x04;            /* 2 and 3 are the columnar batches' (below) */
+        CHECK(batch_frame_dict(dict, dict_len) == BATCH_DICT_ID + 3);
         CHECK(batch_inflate(dict, dict_len, ENC_ZSTD, BATCH_MAX_PLAIN, &back, &back_len) ==
               -ENOENT);
     }
@@ -104,7 +104,17 @@ int main(void)
     CHECK(batch_inflate(dict, dict_len, ENC_ZSTD, BATCH_MAX_PLAIN, &back, &back_len) == 0);
     CHECK(back && batch_is_columnar(back, back_len));
     free(back);
+    back = NULL;
     free(plain);
+    free(dict);
+    /* columnar-2 with its own (version 3), smaller again */
+    CHECK(batch_encode(b.p, b.len, 2, ENC_ZSTD_DICT, &zc, &dict, &plain_len) == 0);
+    CHECK(batch_frame_dict(dict, plain_len) == BATCH_COLDICT2_ID);
+    printf("# columnar-2: %zu zstd with its dictionary\n", plain_len);
+    CHECK(plain_len < dict_len);
+    CHECK(batch_inflate(dict, plain_len, ENC_ZSTD, BATCH_MAX_PLAIN, &back, &back_len) == 0);
+    CHECK(back && batch_is_columnar(back, back_len) && back[3] == 2);
+    free(back);
     free(dict);
     free(b.p);
     batch_zstd_free(zc);

@@ -5,14 +5,19 @@
  * written batches and in many random ones; and a damaged body (cut
  * short anywhere in its first 800 bytes and every 7th byte after, bytes
  * changed, a wrong version) is refused whole, with a reason, never half
- * read. */
+ * read. All of it for version 1 and version 2 (columnar-2: no node in the
+ * body, the hub's from the certificate; a head version 2 cannot carry
+ * goes as version 1, as batch_encode() sends it). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "batch.h"
+#include "batch_col.h"
 #include "hex.h"
 #include "strbuf.h"
 #include "testlib.h"
@@ -20,6 +25,8 @@
 #define NODE "0190f5c2-6c1e-7a3b-9b1e-1c2d3e4f5a6b"
 
 static uint64_t rng = 88172645463325252ull;
+static int ver = 1;             /* the version under test */
+static int ver2_seen;           /* batches that went as version 2 */
 
 static uint64_t rnd(void)
 {
@@ -45,8 +52,13 @@ static int same_both_ways(const char *json, size_t len, int verbose)
     struct batch a, b;
     int sa, sb, ra, rb, same;
 
-    if (batch_columnar(json, len, &col) < 0)
+    int r = batch_columnar_v(json, len, ver, &col);
+
+    if (r == -EINVAL && ver == 2)
+        r = batch_columnar_v(json, len, 1, &col);      /* as batch_encode() */
+    if (r < 0)
         return 0;
+    ver2_seen += col.p[3] == 2;
     ra = decode(&a, json, len, &sa);
     rb = decode(&b, col.p, col.len, &sb);
     same = ra == rb && sa == sb && strcmp(a.err_code, b.err_code) == 0 &&
@@ -248,8 +260,8 @@ static void test_refused(void)
     char *c;
 
     make_batch(&b, 20, 20);
-    CHECK(batch_columnar(b.p, b.len, &col) == 0);
-    CHECK(batch_is_columnar(col.p, col.len));
+    CHECK(batch_columnar_v(b.p, b.len, ver, &col) == 0);
+    CHECK(batch_is_columnar(col.p, col.len) && col.p[3] == ver);
     CHECK(col.len < b.len / 2);
     for (size_t n = 4; n < col.len && all; n += n < 800 ? 1 : 7) {   /* truncations */
         r = decode(&x, col.p, n, &status);
@@ -261,13 +273,13 @@ static void test_refused(void)
     CHECK(all);
     c = malloc(col.len);
     memcpy(c, col.p, col.len);
-    c[3] = 2;                   /* a version this hub does not read */
+    c[3] = 3;                   /* a version this hub does not read */
     CHECK(decode(&x, c, col.len, &status) < 0 && status == 415);
     batch_clear(&x);
     for (int i = 0; i < 1000; i++) {   /* bytes changed: read or refused, never half */
         size_t at = 4 + rnd() % (col.len - 4);
         char was = c[at];
-        c[3] = 1;
+        c[3] = (char)ver;
         c[at] = (char)rnd();
         r = decode(&x, c, col.len, &status);
         if (r < 0 && (status != 400 && status != 413))
@@ -288,10 +300,59 @@ static void test_refused(void)
     strbuf_free(&col);
 }
 
+/* Version 2: fewer bytes; the node from the hub; heads it cannot carry. */
+static void test_v2(void)
+{
+    struct strbuf b = { 0 }, c1 = { 0 }, c2 = { 0 };
+    cJSON *doc = NULL;
+    char err[160];
+    const cJSON *node;
+
+    make_batch(&b, 10, 0);
+    CHECK(batch_columnar_v(b.p, b.len, 1, &c1) == 0 && batch_columnar_v(b.p, b.len, 2, &c2) == 0);
+    CHECK(c2.len + 200 < c1.len);   /* the head, the names, the frames: more than 200 B */
+    if (c2.len + 200 >= c1.len)
+        printf("# version 1 %zu B, version 2 %zu B\n", c1.len, c2.len);
+    /* the node is the one the hub names (its certificate's), origin too */
+    CHECK(batch_col_parse_node(c2.p, c2.len, "0190f5c2-0000-7000-8000-000000000001", &doc, err,
+                               sizeof(err)) == 0);
+    node = cJSON_GetObjectItemCaseSensitive(doc, "node");
+    CHECK(cJSON_IsString(node) &&
+          strcmp(node->valuestring, "0190f5c2-0000-7000-8000-000000000001") == 0);
+    cJSON_Delete(doc);
+    doc = NULL;
+    /* without a node (batch_col_parse()): refused, with the reason */
+    CHECK(batch_col_parse(c2.p, c2.len, &doc, err, sizeof(err)) == -EBADMSG && !doc &&
+          strstr(err, "certificate"));
+    /* heads version 2 cannot carry: an uppercase node, a key more, no hlc */
+    {
+        static const char *const heads[] = {
+            "{\"v\":1,\"node\":\"0190F5C2-6C1E-7A3B-9B1E-1C2D3E4F5A6B\",\"last_seq\":5,"
+            "\"hlc\":\"1\",\"tables\":[]}",
+            "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"1\",\"x\":1,\"tables\":[]}",
+            "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"tables\":[]}",
+            "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5.5,\"hlc\":\"1\",\"tables\":[]}",
+            "{\"v\":1,\"node\":\"" NODE "\",\"last_seq\":5,\"hlc\":\"01\",\"tables\":[]}",
+        };
+        for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+            strbuf_reset(&c2);
+            CHECK(batch_columnar_v(heads[i], strlen(heads[i]), 2, &c2) == -EINVAL);
+        }
+    }
+    strbuf_free(&b);
+    strbuf_free(&c1);
+    strbuf_free(&c2);
+}
+
 int main(void)
 {
     batch_global_init();
     test_same();
     test_refused();
+    ver = 2;
+    test_same();
+    CHECK(ver2_seen >= 60);         /* most went as version 2 */
+    test_refused();
+    test_v2();
     return t_done();
 }
