@@ -1,0 +1,114 @@
+/* fuzz-col2-decode.c - version 2 of the columnar push batch (columnar-2:
+ * sync/batch_coldec2.c and its hooks in batch_coldec.c, docs/protocol.md
+ * §4.10) through the hub's decoder, batch_decode(), as fuzz-col-decode
+ * does for version 1. Byte 0 picks the mode; the rest is its material:
+ *   0: the rest is a columnar body, as a node would send it uncompressed
+ *      (the target digests it). Any answer is fine, but a refusal says why
+ *      with a status of 400, 413, 415 or 503, and an accepted batch is
+ *      within the caps.
+ *   1: the rest is a JSON batch. When the node's encoder takes it
+ *      (batch_columnar_v(), version 2; a head it cannot carry: version 1, as
+ *      batch_encode() does), its columnar form must decode to exactly what
+ *      it decodes to: the same answer, rows and COPY lines.
+ *   2: as 0, but the first 4 bytes of the rest are replaced by the SKC
+ *      header of version 2, so that the fuzzer spends its time past it. */
+#undef NDEBUG                   /* the checks below are the point */
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "hex.h"
+#include "strbuf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NODE "0190f5c2-6c1e-7a3b-9b1e-1c2d3e4f5a6b"
+
+static int decode(struct batch *b, const char *body, size_t len, int *status)
+{
+    char hex[65], digest[80];
+
+    sha256_hex(body, len, hex);
+    snprintf(digest, sizeof(digest), "sha256=%s", hex);
+    return batch_decode(b, body, len, ENC_IDENTITY, digest, NODE, 0, status);
+}
+
+static void check_answer(const struct batch *b, int r, int status)
+{
+    if (r < 0) {
+        assert(status == 400 || status == 413 || status == 415 || status == 503);
+        assert(b->err_code[0] && b->err_msg[0]);
+        return;
+    }
+    assert(status == 200 && b->nrows <= BATCH_MAX_ROWS && b->ntables <= 16);
+    for (int t = 0; t < b->ntables; t++) {
+        int lines = 0;
+        for (size_t i = 0; i < b->tables[t].copy_len; i++)
+            lines += b->tables[t].copy[i] == '\n';
+        for (int i = 0; i < b->tables[t].nrows; i++)
+            lines -= b->tables[t].seq[i] > 0;
+        assert(lines == 0);     /* one line per row kept */
+    }
+}
+
+static void both_ways(const char *json, size_t len)
+{
+    struct strbuf col = { 0 };
+    struct batch a, b;
+    int sa, sb, ra, rb;
+
+    int r = batch_columnar_v(json, len, 2, &col);
+
+    if (r == -EINVAL)
+        r = batch_columnar_v(json, len, 1, &col);
+    if (r < 0) {
+        strbuf_free(&col);
+        return;
+    }
+    ra = decode(&a, json, len, &sa);
+    rb = decode(&b, col.p, col.len, &sb);
+    assert(ra == rb && sa == sb && strcmp(a.err_code, b.err_code) == 0);
+    assert(a.nrows == b.nrows && a.ntables == b.ntables && a.last_seq == b.last_seq &&
+           a.base_seq == b.base_seq && a.hlc == b.hlc);
+    for (int t = 0; t < a.ntables; t++) {
+        assert(a.tables[t].kind == b.tables[t].kind && a.tables[t].nrows == b.tables[t].nrows);
+        assert(a.tables[t].copy_len == b.tables[t].copy_len);
+        assert(a.tables[t].copy_len == 0 ||
+               memcmp(a.tables[t].copy, b.tables[t].copy, a.tables[t].copy_len) == 0);
+        assert(a.tables[t].nrows == 0 ||
+               memcmp(a.tables[t].seq, b.tables[t].seq,
+                      (size_t)a.tables[t].nrows * sizeof(int64_t)) == 0);
+    }
+    batch_clear(&a);
+    batch_clear(&b);
+    strbuf_free(&col);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct batch b;
+    char *body;
+    int status, r;
+
+    batch_global_init();
+    if (size < 1)
+        return 0;
+    body = malloc(size);
+    assert(body);
+    memcpy(body, data + 1, size - 1);
+    if (data[0] % 3 == 1) {
+        both_ways(body, size - 1);
+    } else {
+        if (data[0] % 3 == 2 && size - 1 >= 4)
+            memcpy(body, "SKC\x02", 4);
+        r = decode(&b, body, size - 1, &status);
+        check_answer(&b, r, status);
+        batch_clear(&b);
+    }
+    free(body);
+    return 0;
+}
