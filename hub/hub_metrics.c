@@ -33,7 +33,8 @@ struct hub_metrics {
     uint64_t pull_rows;
     uint64_t hist[METRICS_BUCKETS + 1];
     double   hist_sum;
-    uint64_t by_enc[6];     /* identity, gzip, zstd, zstd-dict-1, columnar-1, zstd-dict-2 */
+    uint64_t by_enc[8];     /* identity, gzip, zstd, zstd-dict-1, columnar-1, zstd-dict-2,
+                             * columnar-2, zstd-dict-3 */
     uint64_t adm_hist[METRICS_BUCKETS + 1];    /* admission to answer */
     double   adm_sum, adm_wait_sum;
     unsigned adm_active, adm_queued;
@@ -117,7 +118,7 @@ void metrics_admitted(struct hub_metrics *m, double wait_s, double service_s)
 
 void metrics_push_encoding(struct hub_metrics *m, int which)
 {
-    if (which >= 0 && which < 6)
+    if (which >= 0 && which < 8)
         m->by_enc[which]++;
 }
 
@@ -150,13 +151,14 @@ static void render_admission(const struct hub_metrics *m, struct strbuf *o)
                "waited for admission.\n# TYPE sikhnas_hub_admission_wait_seconds_total counter\n"
                "sikhnas_hub_admission_wait_seconds_total %.6f\n", m->adm_wait_sum);
     strbuf_fmt(o, "# HELP sikhnas_hub_push_encoding_total Push batches decoded, by encoding "
-               "(zstd-dict-1, zstd-dict-2: with the batch dictionary of JSON, of columnar "
-               "batches; columnar-1: columnar batches, counted by their compression too).\n"
+               "(zstd-dict-1, zstd-dict-2, zstd-dict-3: with the batch dictionary of JSON, of "
+               "columnar, of columnar-2 batches; columnar-1, columnar-2: columnar batches, "
+               "counted by their compression too).\n"
                "# TYPE sikhnas_hub_push_encoding_total counter\n");
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 8; i++)
         strbuf_fmt(o, "sikhnas_hub_push_encoding_total{encoding=\"%s\"} %llu\n",
                    (const char *[]){ "identity", "gzip", "zstd", "zstd-dict-1", "columnar-1",
-                                     "zstd-dict-2" }[i],
+                                     "zstd-dict-2", "columnar-2", "zstd-dict-3" }[i],
                    (unsigned long long)m->by_enc[i]);
     strbuf_fmt(o, "# HELP sikhnas_hub_admission Push batches admitted and waiting now.\n"
                "# TYPE sikhnas_hub_admission gauge\n"

@@ -779,9 +779,10 @@ static void head_decoded(struct push_job *j)
     metrics_bytes(j->h->metrics, "in", j->body_len, j->b.plain_len);
     dict = j->enc == ENC_ZSTD ? batch_frame_dict(j->body, j->body_len) : 0;
     metrics_push_encoding(j->h->metrics, dict == BATCH_DICT_ID ? 3 :
-                                         dict == BATCH_COLDICT_ID ? 5 : (int)j->enc);
+                                         dict == BATCH_COLDICT_ID ? 5 :
+                                         dict == BATCH_COLDICT2_ID ? 7 : (int)j->enc);
     if (j->b.columnar)
-        metrics_push_encoding(j->h->metrics, 4);
+        metrics_push_encoding(j->h->metrics, j->b.columnar == 2 ? 6 : 4);
     if (j->b.base_seq >= 0 && earlier_pending(j)) {
         j->parked = 1;                  /* the earlier one wakes it: locked, or ended */
         return;

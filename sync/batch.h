@@ -158,7 +158,7 @@ struct batch {
     int64_t  hlc;
     int      nrows;
     size_t   plain_len;     /* bytes after inflating */
-    int      columnar;      /* 1: the body was a columnar batch */
+    int      columnar;      /* 1, 2: the body was a columnar batch of that version */
     uint64_t hub_ms;        /* the hub's clock when decoding, Unix ms (0: not checked) */
     struct batch_table tables[16];
     int      ntables;

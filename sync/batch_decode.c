@@ -961,7 +961,7 @@ int batch_decode_stream(struct batch *b, const char *body, size_t len, enum batc
         body = plain;
     }
     arena_begin();
-    b->columnar = batch_is_columnar(body, plain_len);
+    b->columnar = batch_is_columnar(body, plain_len) ? 1 + ((unsigned char)body[3] == 2) : 0;
     tj = calloc(16, sizeof(*tj));
     if (!tj) {
         r = -ENOMEM;

@@ -38,6 +38,14 @@ HUB_EXE = os.path.abspath(sys.argv[2])
 os.environ['SIKHNAS_HUB'] = HUB_EXE
 D = '3201'
 ENV = None
+# the columnar encoder from the command line (tests/bench/batch-columnar.c)
+COLUMNAR = os.path.join(os.path.dirname(os.path.dirname(NODE_EXE)), 'tests', 'bench',
+                        'batch-columnar')
+
+
+def zstd_bytes(data):
+    return subprocess.run(['zstd', '-3', '-q', '-c'], input=data, capture_output=True,
+                          check=True).stdout
 TMP = nodetest.scratch('sikhnas-admit-')
 
 
@@ -244,7 +252,7 @@ DICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-1.zdict')
 
 def dict_push(node, seq, mangle=False):
     """A batch of one row compressed with the batch dictionary (zstd -D);
-    mangle: the frame names dictionary id + 2 instead (no such one)."""
+    mangle: the frame names dictionary id + 3 instead (no such one)."""
     rows = [hubtest.case_row(seq, node, note='Pak Slamet di dusun Sukamaju: 3 ekor ayam '
                              'kampung lemas dan tidak mau makan sejak 2 hari.')]
     body, h = hubtest.encode_batch(node, seq, {'case_report': (hubtest.CASE_COLS, rows)},
@@ -254,7 +262,7 @@ def dict_push(node, seq, mangle=False):
     at = body.find(b'\x01\x00\x48\x53', 4, 12)   # the dictionary id in the frame header
     assert at > 0
     if mangle:
-        body = body[:at] + b'\x03' + body[at + 1:]     # 2 is the columnar batches'
+        body = body[:at] + b'\x04' + body[at + 1:]     # 2, 3 are the columnar batches'
     h['Content-Encoding'] = 'zstd'
     h['X-Sikhnas-Digest'] = 'sha256=' + hashlib.sha256(body).hexdigest()
     h.update(hubtest.ident(node, D))
@@ -273,6 +281,8 @@ def test_dictionary_and_old_nodes():
     assert 'zstd-dict-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
     assert 'columnar-1' in hdrs['x-sikhnas-accept-encoding'], hdrs
     assert 'zstd-dict-2' in hdrs['x-sikhnas-accept-encoding'], hdrs
+    assert 'columnar-2' in hdrs['x-sikhnas-accept-encoding'], hdrs
+    assert 'zstd-dict-3' in hdrs['x-sikhnas-accept-encoding'], hdrs
     assert encoded('zstd-dict-1') == before + 1
     # an old node: plain zstd and gzip, no dictionary
     for seq, enc in ((2, 'zstd'), (3, 'gzip')):
@@ -289,34 +299,62 @@ def test_dictionary_and_old_nodes():
 
 def test_real_node_uses_the_dictionary():
     node = new_node(600)
-    before = encoded('zstd-dict-1') + encoded('zstd-dict-2')
+    before = encoded('zstd-dict-1') + encoded('zstd-dict-2') + encoded('zstd-dict-3')
     r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
                  '--no-progress', '--batch-kib', '4')
     assert r.returncode == 0, r.stderr
     # the first batch goes before the hub has listed the dictionary; the rest with it
-    # (columnar batches, with the dictionary of columnar batches)
-    assert encoded('zstd-dict-1') + encoded('zstd-dict-2') - before >= 2
+    # (columnar-2 batches, with the dictionary of columnar-2 batches)
+    assert encoded('zstd-dict-1') + encoded('zstd-dict-2') + encoded('zstd-dict-3') - before >= 2
     assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
 
 
 def test_real_node_sends_columnar_batches():
-    """The hub lists columnar-1; the node then sends columnar batches (the
-    first goes as JSON, before it has heard the hub), and every row lands
-    as the JSON ones do (old nodes: every other test here sends JSON)."""
+    """The hub lists columnar-1 and columnar-2; the node then sends
+    columnar-2 batches (the first goes as JSON, before it has heard the
+    hub), and every row lands as the JSON ones do (old nodes: every other
+    test here sends JSON)."""
     node = new_node(600)
-    before, dict_before = encoded('columnar-1'), encoded('zstd-dict-2')
+    before, dict_before = encoded('columnar-2'), encoded('zstd-dict-3')
+    v1_before = encoded('columnar-1')
     r = node.run('sync', '--hub', 'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
                  '--no-progress', '--batch-kib', '4')
     assert r.returncode == 0, r.stderr
-    columnar = encoded('columnar-1') - before
+    columnar = encoded('columnar-2') - before
     assert columnar >= 2
-    # batches after the first are columnar, with the columnar dictionary
-    assert columnar == encoded('zstd-dict-2') - dict_before, columnar
+    assert encoded('columnar-1') == v1_before
+    # batches after the first are columnar-2, with its dictionary
+    assert columnar == encoded('zstd-dict-3') - dict_before, columnar
     assert e2elib.pg_counts(ENV.pg, node.status()['node_id']) == (600, 600)
 
 
+def test_old_and_new_columnar():
+    """An old node's version 1 body (it knows only columnar-1) and a new
+    node's version 2 body (no node in it: the hub takes its certificate's)
+    land alike on the same hub. A new node facing an old hub, which lists
+    only columnar-1, sends version 1: test-batch-dict and the hub's tokens
+    (test_dictionary_and_old_nodes) cover the choice, node/sync_client.c."""
+    n = hubtest.uuid7()
+    for seq, ver in ((1, 1), (2, 2)):
+        rows = [hubtest.case_row(seq, n)]
+        plain, h = hubtest.encode_batch(n, seq, {'case_report': (hubtest.CASE_COLS, rows)},
+                                        enc='identity')
+        col = subprocess.run([COLUMNAR] + (['-2'] if ver == 2 else []), input=plain,
+                             capture_output=True, check=True).stdout
+        assert col[:4] == b'SKC' + bytes([ver])
+        body = zstd_bytes(col)
+        h.update(hubtest.ident(n, D))
+        h['Content-Encoding'] = 'zstd'
+        h['X-Sikhnas-Digest'] = 'sha256=' + hashlib.sha256(body).hexdigest()
+        before = encoded('columnar-%d' % ver)
+        st, _, js = ENV.hub.request('POST', '/v1/push', body, h)
+        assert st == 200 and js['applied'] == 1, (ver, st, js)
+        assert encoded('columnar-%d' % ver) == before + 1
+    assert rows_of(n) == 2
+
+
 TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
-         test_real_node_sends_columnar_batches,
+         test_real_node_sends_columnar_batches, test_old_and_new_columnar,
          test_busy_answers_429_and_priority_goes_first,
          test_waiting_batches_capped_by_configuration, test_admission_by_bytes,
          test_real_node_honours_retry_after_with_jitter]
