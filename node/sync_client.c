@@ -893,12 +893,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         c->use_gzip = 1;
     if (c->q->hdr_accept[0]) {  /* an older hub does not list them: JSON, no dictionary */
         c->use_dict = strstr(c->q->hdr_accept, BATCH_DICT_TOKEN) != NULL;
-        /* columnar with a dictionary: its own (batch_encode()) */
-        c->use_columnar = strstr(c->q->hdr_accept, BATCH_COLUMNAR_TOKEN) &&
-                          (!c->use_dict || strstr(c->q->hdr_accept, BATCH_COLDICT_TOKEN));
-        if (strstr(c->q->hdr_accept, BATCH_COLUMNAR2_TOKEN) &&      /* version 2 */
-            (!c->use_dict || strstr(c->q->hdr_accept, BATCH_COLDICT2_TOKEN)))
-            c->use_columnar = 2;
+        c->use_columnar = batch_columnar_choice(c->q->hdr_accept, c->use_dict);
     }
     if (c->q->resume_query) {
         if (status != 200)      /* not answered as asked: the batch goes whole */

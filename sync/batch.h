@@ -132,6 +132,10 @@ int batch_columnar_v(const char *json, size_t len, int v, struct strbuf *out);
  * one with ENC_ZSTD_COLDICT, a columnar-2 one with ENC_ZSTD_COLDICT2). */
 int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
                  char **ret, size_t *ret_len);
+/* The columnar version a node sends to a hub whose X-Sikhnas-Accept-Encoding
+ * is accept (0: JSON): the newest it lists, and with a dictionary (use_dict)
+ * only one whose dictionary it lists too (batch_encode() uses it). */
+int batch_columnar_choice(const char *accept, int use_dict);
 /* 1 when plain[0..len) is a columnar batch (of any version). */
 int batch_is_columnar(const char *plain, size_t len);
 

@@ -966,9 +966,12 @@ static int head_int(const cJSON *x, uint64_t *v)
 }
 
 /* Version 2's head: last_seq, base_seq + 1 (0: none) and the hlc, from the
- * head h of batch_write_head() (its keys in its order; the node lowercase,
- * kept in o->node for CC_ORIGIN). -EINVAL for any other head: the node
- * then sends version 1, which carries it as it is. */
+ * head h of batch_write_head() (its keys in its order; the node a
+ * lowercase UUID, kept in o->node for CC_ORIGIN). -EINVAL for any other
+ * head: the node then sends version 1, which carries it as it is. The
+ * hub reads the node of a version 2 batch from the client certificate:
+ * a node whose head names another node (which version 1 has refused)
+ * cannot say so in version 2. */
 static int head2(struct out *o, const cJSON *h)
 {
     const char *keys[] = { "v", "node", "last_seq", "hlc", "base_seq" };
@@ -985,9 +988,13 @@ static int head2(struct out *o, const cJSON *h)
         !head_int(x[2], &last) || (x[4] && !head_int(x[4], &base)) ||
         !cJSON_IsString(x[3]) || !hlc_of(x[3]->valuestring, &hlc))
         return -EINVAL;
-    for (const char *n = x[1]->valuestring; *n; n++)
-        if (*n >= 'A' && *n <= 'Z')
-            return -EINVAL;     /* the hub's id from the certificate is lowercase */
+    for (int i = 0; i < 36; i++) {      /* a lowercase UUID, as the hub's from the certificate */
+        char ch = x[1]->valuestring[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23 ? ch != '-' : hexval(ch) < 0)
+            return -EINVAL;
+    }
+    if (x[1]->valuestring[36])
+        return -EINVAL;
     strcpy(o->node, x[1]->valuestring);
     put_varint(&o->num, last);
     put_varint(&o->num, x[4] ? base + 1 : 0);
@@ -1056,6 +1063,16 @@ int batch_columnar_v(const char *json, size_t len, int v, struct strbuf *ret)
     strbuf_free(&o.num);
     strbuf_free(&o.txt);
     return r;
+}
+
+int batch_columnar_choice(const char *accept, int use_dict)
+{
+    if (strstr(accept, BATCH_COLUMNAR2_TOKEN) &&
+        (!use_dict || strstr(accept, BATCH_COLDICT2_TOKEN)))
+        return 2;
+    if (strstr(accept, BATCH_COLUMNAR_TOKEN) && (!use_dict || strstr(accept, BATCH_COLDICT_TOKEN)))
+        return 1;
+    return 0;
 }
 
 int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,

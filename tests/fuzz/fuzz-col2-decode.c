@@ -57,14 +57,18 @@ static void check_answer(const struct batch *b, int r, int status)
 
 static void both_ways(const char *json, size_t len)
 {
+    static const char head[] = "{\"v\":1,\"node\":\"" NODE "\",";
     struct strbuf col = { 0 };
     struct batch a, b;
-    int sa, sb, ra, rb;
-
-    int r = batch_columnar_v(json, len, 2, &col);
+    int sa, sb, ra, rb, r = batch_columnar_v(json, len, 2, &col);
 
     if (r == -EINVAL)
         r = batch_columnar_v(json, len, 1, &col);
+    if (r == 0 && col.p[3] == 2 &&
+        (len < sizeof(head) - 1 || memcmp(json, head, sizeof(head) - 1) != 0)) {
+        strbuf_free(&col);      /* version 2 names no node: the certificate's is */
+        return;                 /* the one its head names (test-batch-col) */
+    }
     if (r < 0) {
         strbuf_free(&col);
         return;

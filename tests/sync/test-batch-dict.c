@@ -117,6 +117,15 @@ int main(void)
     free(back);
     free(dict);
     free(b.p);
+    /* what a node sends: a new hub, an old one (columnar-1 only), older */
+    CHECK(batch_columnar_choice("zstd, gzip, columnar-1, columnar-2, zstd-dict-1, zstd-dict-2, "
+                                "zstd-dict-3", 1) == 2);
+    CHECK(batch_columnar_choice("zstd, gzip, columnar-1, zstd-dict-1, zstd-dict-2", 1) == 1);
+    CHECK(batch_columnar_choice("zstd, gzip, columnar-1, zstd-dict-1, zstd-dict-2", 0) == 1);
+    CHECK(batch_columnar_choice("zstd, gzip, columnar-1, columnar-2, zstd-dict-1, zstd-dict-2",
+                                1) == 1);     /* no dictionary 3: version 1 with 2 */
+    CHECK(batch_columnar_choice("zstd, gzip, columnar-1, columnar-2", 0) == 2);
+    CHECK(batch_columnar_choice("zstd, gzip, zstd-dict-1", 1) == 0);
     batch_zstd_free(zc);
     return t_done();
 }
