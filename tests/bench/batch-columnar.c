@@ -6,6 +6,9 @@
  *   batch-columnar -d [NODE] < batch.skc > batch.json
  *                                               back to JSON (cJSON's print;
  *                                               version 2 takes the node)
+ *   batch-columnar -e V < batch.json > body     the body a node sends (batch_encode():
+ *                                               columnar version V, 0 for JSON, zstd -3
+ *                                               with the dictionary of that form)
  *   batch-columnar -t NODE < batch.json         the hub's decode (batch_decode())
  *                                               of each form, ms (best of 5)
  *
@@ -63,7 +66,15 @@ int main(int argc, char **argv)
         strbuf_add(&in, buf, n);
     if (in.err || !in.p)
         return 1;
-    if (argc > 2 && strcmp(argv[1], "-t") == 0) {
+    if (argc > 2 && strcmp(argv[1], "-e") == 0) {
+        char *body = NULL;
+        size_t len = 0;
+        r = batch_encode(in.p, in.len, atoi(argv[2]), ENC_ZSTD_DICT, NULL, &body, &len);
+        if (r < 0)
+            return 1;
+        fwrite(body, 1, len, stdout);
+        free(body);
+    } else if (argc > 2 && strcmp(argv[1], "-t") == 0) {
         batch_global_init();
         r = batch_columnar(in.p, in.len, &out);
         if (r < 0)

@@ -5,7 +5,10 @@ dictionary (sync/dict/batch-1.zdict); then the columnar form of the same
 batch (sync/batch_colenc.c, through build/tests/bench/batch-columnar) plain,
 zstd -3, and zstd -3 with the dictionary of columnar batches
 (sync/dict/batch-2.zdict): what a node sends to a hub that lists
-columnar-1. For case reports with a ~120-character free-text note ("noted")
+columnar-1; then the body a node sends to a hub that lists columnar-2
+(docs/protocol.md §4.10: version 2, zstd -3 with sync/dict/batch-3.zdict,
+made by batch_encode() itself, so without the CLI's 4-byte checksum; the
+node's columnar-1 body the same way beside it). For case reports with a ~120-character free-text note ("noted")
 and without ("coded"), at several batch sizes.
 
     tests/bench/bytes-bench.py [--sizes 10,100,1000,5000] [--seed 99]
@@ -41,17 +44,21 @@ def main():
     ap.add_argument('--columnar', default=os.path.join(HERE, '..', '..', 'build', 'tests',
                                                        'bench', 'batch-columnar'))
     args = ap.parse_args()
-    print('%-6s %6s %9s %9s %9s %12s | %9s %9s %12s' % (
-        'kind', 'rows', 'plain', 'gzip', 'zstd', 'zstd+dict', 'col', 'col+zstd', 'col+z+dict2'))
+    print('%-6s %6s %9s %9s %9s %12s | %9s %9s %12s | %9s %9s' % (
+        'kind', 'rows', 'plain', 'gzip', 'zstd', 'zstd+dict', 'col', 'col+zstd', 'col+z+dict2',
+        'node:col1', 'node:col2'))
     for kind in ('noted', 'coded'):
         for n in (int(x) for x in args.sizes.split(',')):
             node = batchgen.node_id(args.seed)
             plain = batchgen.batch(node, n, batchgen.rows(node, 1, n, kind, seed=args.seed))
             col = subprocess.run([args.columnar], input=plain, capture_output=True,
                                  check=True).stdout
-            print('%-6s %6d %9.1f %9.1f %9.1f %12.1f | %9.1f %9.1f %12.1f' % (
+            body = [len(subprocess.run([args.columnar, '-e', v], input=plain, capture_output=True,
+                                       check=True).stdout) for v in ('1', '2')]
+            print('%-6s %6d %9.1f %9.1f %9.1f %12.1f | %9.1f %9.1f %12.1f | %9.1f %9.1f' % (
                 kind, n, len(plain) / n, len(gzip.compress(plain, 6)) / n, zstd(plain) / n,
-                zstd(plain, DICT) / n, len(col) / n, zstd(col) / n, zstd(col, COLDICT) / n))
+                zstd(plain, DICT) / n, len(col) / n, zstd(col) / n, zstd(col, COLDICT) / n,
+                body[0] / n, body[1] / n))
     print('(bytes per record in the request body)')
 
 
