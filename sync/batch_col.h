@@ -25,6 +25,7 @@
 #define COL_MAX_TABLES 16
 #define COL_JSON_NUMS 4        /* numbers of a JSON cell with a stream of their own */
 #define COL_JSON_HOLE '\x01'   /* where a number was in a JSON cell's text */
+#define COL_JSON_SHOLE '\x02'  /* version 2: where a string value (quotes and all) was */
 
 /* A cell's tag. */
 enum { TAG_VALUE = 0, TAG_NULL = 1, TAG_JSON = 2 };

@@ -357,6 +357,8 @@ struct dcol {
     struct own *own;            /* the bytes of numbered strings */
     uint64_t *jn[COL_JSON_NUMS + 1];
     size_t jnn[COL_JSON_NUMS + 1], jat[COL_JSON_NUMS + 1];
+    struct sref *js;            /* version 2: the string values of COL_JSON_SHOLE */
+    size_t jsn, jsat;
 };
 
 static void dcol_free(struct dcol *c)
@@ -374,6 +376,7 @@ static void dcol_free(struct dcol *c)
     }
     for (int k = 0; k <= COL_JSON_NUMS; k++)
         free(c->jn[k]);
+    free(c->js);
 }
 
 static int dcol_read(struct dec *d, struct dcol *c)
@@ -419,7 +422,12 @@ static int dcol_read(struct dec *d, struct dcol *c)
         if ((r = get_packed(d, c->jnn[k], &c->jn[k])) < 0)
             return r;
     }
-    return 0;
+    for (size_t i = 0; d->v == COL_VERSION2 && i < c->m; i++)    /* version 2: strings */
+        for (size_t x = 0; x < c->str[i].n; x++)
+            c->jsn += c->str[i].p[x] == COL_JSON_SHOLE;
+    if ((d->items += c->jsn) > BATCH_MAX_ITEMS)
+        return bad(d, -E2BIG, "more than 1000000 values");
+    return get_strlist(d, c->jsn, &c->js, 0, &c->own);
 }
 
 
@@ -479,12 +487,19 @@ static int jsonv_cell(struct dec *d, struct dcol *c, const struct sref *s, cJSON
 
     for (size_t x = 0; x < s->n; x++) {
         size_t at = k < COL_JSON_NUMS ? k : COL_JSON_NUMS;
-        if (s->p[x] != COL_JSON_HOLE)
+        if (s->p[x] != COL_JSON_HOLE && (s->p[x] != COL_JSON_SHOLE || !c->js))
             continue;
-        k++;
         strbuf_add(&b, s->p + start, x - start);
-        strbuf_fmt(&b, "%lld", (long long)(int64_t)sx(c->jn[at][c->jat[at]++]));
         start = x + 1;
+        if (s->p[x] == COL_JSON_SHOLE) {        /* version 2 */
+            const struct sref *v = &c->js[c->jsat++];
+            strbuf_add(&b, "\"", 1);
+            strbuf_add(&b, v->p, v->n);
+            strbuf_add(&b, "\"", 1);
+            continue;
+        }
+        k++;
+        strbuf_fmt(&b, "%lld", (long long)(int64_t)sx(c->jn[at][c->jat[at]++]));
     }
     strbuf_add(&b, s->p + start, s->n - start);
     r = b.err ? b.err : json_of(d, b.p ? b.p : "", b.len, ret);

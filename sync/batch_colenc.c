@@ -258,6 +258,10 @@ struct ecol {
     struct strbuf str;
     uint64_t *jn[COL_JSON_NUMS + 1];   /* CC_JSONV: the k-th number of each cell */
     size_t jnn[COL_JSON_NUMS + 1], jcap[COL_JSON_NUMS + 1];
+    int v;                      /* the version written */
+    struct strbuf jtxt;         /* version 2, CC_JSONV: the string values taken out */
+    uint64_t *jso;              /* their offsets and lengths in jtxt, in pairs */
+    size_t jsn, jscap;          /* values in jso (twice the strings) */
 };
 
 struct etable {
@@ -281,6 +285,31 @@ static int push_num(struct ecol *c, int at, uint64_t v)
     }
     c->jn[at][c->jnn[at]++] = v;
     return 0;
+}
+
+/* Version 2: the string value s[0..n) of a JSON cell, taken out. */
+static int push_str(struct ecol *c, const char *s, size_t n)
+{
+    if (c->jsn + 2 > c->jscap) {
+        size_t ncap = c->jscap ? c->jscap * 2 : 64;
+        uint64_t *p = realloc(c->jso, ncap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        c->jso = p;
+        c->jscap = ncap;
+    }
+    c->jso[c->jsn++] = c->jtxt.len;
+    c->jso[c->jsn++] = n;
+    return strbuf_add(&c->jtxt, s, n);
+}
+
+/* The end (its closing quote) of the JSON string that starts at s[i], or n. */
+static size_t str_end(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n && s[i] != '"'; i++)
+        if (s[i] == '\\')
+            i++;
+    return i < n ? i : n;
 }
 
 static int hexval(int ch)
@@ -467,6 +496,14 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c, const char *
         size_t i = 0;
         while (i < n && r == 0) {
             size_t j = i + (s[i] == '-'), e;
+            if (col->v >= 2 && !in_str && s[i] == '"' && (e = str_end(s, i, n)) < n &&
+                (e + 1 == n || s[e + 1] != ':')) {
+                r = strbuf_add(&col->str, (char[]){ COL_JSON_SHOLE }, 1);  /* a value, */
+                if (r == 0)                                                 /* not a key */
+                    r = push_str(col, s + i + 1, e - i - 1);
+                i = e + 1;
+                continue;
+            }
             if (in_str || s[i] == '"' || !((s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
                 size_t step = in_str && s[i] == '\\' && i + 1 < n ? 2 : 1;
                 if (s[i] == '"')
@@ -541,6 +578,8 @@ static void etable_free(struct etable *t)
         strbuf_free(&c->str);
         for (int k = 0; k <= COL_JSON_NUMS; k++)
             free(c->jn[k]);
+        strbuf_free(&c->jtxt);
+        free(c->jso);
     }
     free(t->scratch);
     memset(t, 0, sizeof(*t));
@@ -784,6 +823,24 @@ static int put_strings(struct out *o, struct etable *t, struct ecol *c, int tag)
     return r;
 }
 
+/* Version 2: the string values taken out of a JSON column's cells, in
+ * order, as one string list. */
+static int put_jstrings(struct out *o, struct ecol *c)
+{
+    size_t m = c->jsn / 2;
+    struct sref *s = malloc((m + 1) * sizeof(*s));
+    uint64_t *v = malloc((3 * m + 1) * sizeof(*v));
+    int r = s && v ? 0 : -ENOMEM;
+
+    for (size_t i = 0; r == 0 && i < m; i++)
+        s[i] = (struct sref){ c->jtxt.p + c->jso[2 * i], (size_t)c->jso[2 * i + 1] };
+    if (r == 0)
+        r = c->jtxt.err ? c->jtxt.err : put_strlist(o, s, m, v, 0);
+    free(s);
+    free(v);
+    return r;
+}
+
 static int etable_emit(struct out *o, struct etable *t)
 {
     const int64_t *anc;
@@ -855,6 +912,8 @@ static int etable_emit(struct out *o, struct etable *t)
             r = put_strings(o, t, c, TAG_VALUE);
         for (int j = 0; c->cc == CC_JSONV && j <= COL_JSON_NUMS; j++)
             put_packed(o, c->jn[j], c->jnn[j]);
+        if (r == 0 && c->cc == CC_JSONV && o->v >= 2)
+            r = put_jstrings(o, c);
     }
     free(anchor);
     return r;
@@ -924,6 +983,7 @@ static int table_encode(struct out *o, const char **p, const char *end)
         }
         names[i] = c->valuestring;
         t->col[i].cc = col_class_v(t->k, c->valuestring, o->v);
+        t->col[i].v = o->v;
     }
     dflt = o->v >= 2 && col_default_names(t->k, names, t->ncols);
     put_varint(&o->num, dflt ? 0 : (uint64_t)t->ncols);     /* 0: the kind's own */
