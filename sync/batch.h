@@ -72,8 +72,8 @@ size_t batch_plain_size(const char *in, size_t len, enum batch_enc enc);
 int batch_enc_parse(const char *name);
 const char *batch_enc_name(enum batch_enc enc);
 
-/* Compresses in[0..len) (zstd level 3, level 19 up to 32 KiB, or gzip level 6) into a malloc'd
- * buffer. zctx, when not NULL, keeps a zstd context between calls (free it
+/* Compresses in[0..len) (zstd level 3, or 19 up to 32 KiB; gzip level 6)
+ * into a malloc'd buffer. zctx, when not NULL, keeps a zstd context between calls (free it
  * with batch_zstd_free()). Returns 0 or -errno. */
 int  batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
                    char **ret, size_t *ret_len);
