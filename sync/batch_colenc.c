@@ -969,6 +969,7 @@ static int table_encode(struct out *o, const char **p, const char *end)
     t->ncols = cJSON_GetArraySize(cols);
     if (!t->k || !cJSON_IsArray(cols) || t->ncols < 1 || t->ncols > COL_MAX_COLS ||
         strlen(name->valuestring) > COL_MAX_NAME) {
+        t->ncols = 0;           /* nothing of its columns to free */
         r = -EINVAL;
         goto out;
     }
