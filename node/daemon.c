@@ -76,10 +76,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     (void) sd_notify_send("STOPPING=1");
 }
 
-int daemon_main(struct node_config *cfg, int argc, char **argv)
+int daemon_main(struct node_config *cfg, const char *config_file, int verbose, int argc,
+                char **argv)
 {
     struct store_opts so = config_store_opts(cfg, 0);
-    struct daemon d = { .cfg = cfg };
+    struct daemon d = { .cfg = cfg, .config_file = config_file, .verbose = verbose };
     const char *gateway = NULL;
     const struct cmdopt opts[] = {
         { "listen", CMDOPT_TEXT, &d.listen }, { "sms-spool", CMDOPT_TEXT, &d.sms_spool },
