@@ -251,6 +251,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         u->line_len = 0;
 }
 
+/* 1 while the round's child has not exited (its pipe may be closed). */
+static int child_running(struct uplink *u)
+{
+    uv_handle_t *h = (uv_handle_t *)&u->proc;
+
+    return u->busy && !uv_is_closing(h) && uv_is_active(h);
+}
+
 static void on_exit_child(uv_process_t *p, int64_t status, int sig)
 {
     struct uplink *u = p->data;
@@ -264,7 +272,7 @@ static void on_watch(uv_timer_t *h)
 {
     struct uplink *u = h->data;
 
-    if (!u->busy || u->round_handles < 2 || !uv_is_active((uv_handle_t *)&u->proc))
+    if (!child_running(u))
         return;
     if (!u->ended)
         log_warning("uplink: the round (pid %d) said nothing for %u s: ending it",
@@ -459,7 +467,7 @@ static void uplink_stop(struct daemon *d)
     d->uplink = NULL;
     /* the child ends its transfer and exits; what it had not committed
      * stays queued, and the loop runs until its handles are closed */
-    if (u->busy && u->round_handles == 2 && uv_is_active((uv_handle_t *)&u->proc))
+    if (child_running(u))
         (void) uv_process_kill(&u->proc, SIGTERM);
     uv_timer_stop(&u->round_timer);
     uv_timer_stop(&u->watch_timer);
