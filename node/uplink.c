@@ -69,7 +69,8 @@ struct uplink {
     size_t line_len;
     struct {
         int have, r, refdata;
-        unsigned retry_after, budget;
+        unsigned retry_after, budget, failures;
+        unsigned long long outage_ms;
         char msg[UPLINK_LINE_MAX];
     } res;                      /* the child's "done" line */
     char url[512], ca[PATH_MAX], prog[PATH_MAX];
@@ -156,8 +157,13 @@ static void round_finished(struct uplink *u, int r, const char *msg, unsigned re
         u->again = 0;
         return;
     }
-    if (u->failures++ == 0)
-        u->outage_start = uv_now(u->d->loop);
+    /* the child rode out the outage's start itself (uplink_round.c run()):
+     * the backoff goes on from there */
+    if (u->failures == 0) {
+        uint64_t now = uv_now(u->d->loop), rode = u->res.outage_ms;
+        u->outage_start = rode < now ? now - rode : 0;
+    }
+    u->failures += u->res.failures > 1 ? u->res.failures : 1;
     uint64_t delay = retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
                                          retry_after, UPLINK_BACKOFF_MAX_MS);
     if (u->failures == 1)
@@ -202,15 +208,17 @@ static void round_closed(uv_handle_t *h)
     round_finished(u, u->ended ? -ETIMEDOUT : -EIO, why, 0);
 }
 
-/* "done R RETRY_AFTER REFDATA BUDGET MESSAGE" (uplink_round.c). */
+/* "done R RETRY_AFTER REFDATA BUDGET FAILURES OUTAGE_MS MESSAGE"
+ * (uplink_round.c). */
 static void take_line(struct uplink *u, char *line)
 {
     int n = 0;
 
     if (strcmp(line, "step") == 0)
         return;
-    if (sscanf(line, "done %d %u %d %u %n", &u->res.r, &u->res.retry_after, &u->res.refdata,
-               &u->res.budget, &n) >= 4 && n > 0) {
+    if (sscanf(line, "done %d %u %d %u %u %llu %n", &u->res.r, &u->res.retry_after,
+               &u->res.refdata, &u->res.budget, &u->res.failures, &u->res.outage_ms, &n) >= 6 &&
+        n > 0) {
         snprintf(u->res.msg, sizeof(u->res.msg), "%s", line + n);
         u->res.have = 1;
         return;

@@ -12,10 +12,12 @@
  * (the daemon's watchdog) and one at the end:
  *
  *     step
- *     done <r> <retry_after_s> <refdata_changed> <budget_bytes> <message>
+ *     done <r> <retry_after_s> <refdata_changed> <budget_bytes> <failures>
+ *          <outage_ms> <message>
  *
  * r is 0 or -errno as sync_client_done() returns it (-EALREADY: another
- * round holds the store). SIGTERM ends the transfer in flight (libcurl's
+ * round holds the store); failures and outage_ms: the transient failures
+ * in a row the round rode out before it gave up, and for how long (run()). SIGTERM ends the transfer in flight (libcurl's
  * progress callback) and the round after the step in progress: every step
  * commits on its own, so nothing is lost or applied twice. */
 #include "uplink_round.h"
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd_sync.h"
@@ -36,6 +39,8 @@
 #include "sync_client.h"
 
 #define UPLINK_MAX_ROWS 2000     /* rows per batch, as the daemon always sent */
+#define RIDE_OUT_MS     SYNC_RIDE_OUT_MS   /* an outage ridden out in the round */
+#define RIDE_OUT_WAIT_MS 5000    /* longer waits (a busy hub's Retry-After): the daemon's */
 
 static volatile sig_atomic_t stop_asked;
 
@@ -66,23 +71,80 @@ static void tell(int fd, const char *line)
     }
 }
 
-static int run(struct sync_client *c, CURL *easy, int fd)
+static uint64_t now_ms(void)
 {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int transient(int r)
+{
+    return r == -ETIMEDOUT || r == -EAGAIN || r == -EMSGSIZE || r == -ECONNRESET ||
+           r == -ECONNREFUSED || r == -EIO || r == -EBUSY || r == -EPROTO || r == -ESTALE;
+}
+
+/* The round. A transient failure (a cut, a timeout, a hub briefly away) is
+ * ridden out here for the first RIDE_OUT_MS of the outage, with waits of at
+ * most RIDE_OUT_WAIT_MS: the client keeps what it holds (a cut batch's body
+ * is resumed, not sent again), as when the daemon ran the round itself.
+ * Longer, the round ends and the daemon waits with no child; *failures and
+ * *outage_ms say how long it has been failing. */
+static int run(struct sync_client *c, CURL *easy, int fd, unsigned *failures,
+               uint64_t *outage_ms)
+{
+    uint64_t outage0 = 0;
     int r;
 
     sync_client_begin(c);
     for (;;) {
+        unsigned budget = sync_client_budget(c);
+
         if (stop_asked)
             return -EINTR;
         r = sync_client_next(c, easy);
-        if (r <= 0)
+        if (r == 0)
+            return 0;
+        if (r > 0) {
+            curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+            curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_xfer);
+            r = sync_client_done(c, easy, curl_easy_perform(easy));
+            if (stop_asked)
+                return -EINTR;
+            tell(fd, "step\n");
+            if (r == 0) {
+                *failures = 0;
+                continue;
+            }
+        }
+        if (!transient(r))
             return r;
-        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_xfer);
-        r = sync_client_done(c, easy, curl_easy_perform(easy));
-        if (r < 0)
-            return stop_asked ? -EINTR : r;
-        tell(fd, "step\n");
+        sync_client_record_error(c);
+        if ((r == -ETIMEDOUT || r == -EMSGSIZE) && sync_client_budget(c) < budget) {
+            /* a slow link: the next batch is half the size; that is progress */
+            log_notice("uplink: %s; sending smaller batches (%u KiB)", sync_client_error(c),
+                       sync_client_budget(c) / 1024);
+            continue;
+        }
+        if ((*failures)++ == 0)
+            outage0 = now_ms();
+        *outage_ms = now_ms() - outage0;
+        if (r == -ESTALE)               /* sent ahead too early: send it again, now */
+            continue;
+        unsigned wait = sync_retry_delay_ms(*failures, *outage_ms, sync_client_retry_after(c),
+                                            RIDE_OUT_MS);
+        if (*outage_ms + wait >= RIDE_OUT_MS || wait > RIDE_OUT_WAIT_MS)
+            return r;
+        if (*failures == 1)
+            log_warning("uplink: %s; retrying in %.1f s", sync_client_error(c),
+                        (double)wait / 1000);
+        else
+            log_info("uplink: still failing (%u): %s; retrying in %.1f s", *failures,
+                     sync_client_error(c), (double)wait / 1000);
+        struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
+        while (!stop_asked && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
     }
 }
 
@@ -90,7 +152,8 @@ static int run(struct sync_client *c, CURL *easy, int fd)
  * (the message in err). */
 static int round_with(struct sync_client_opts *co, int fd,
                       struct store *s, char *err, size_t cap, unsigned *budget,
-                      unsigned *retry_after, int *refdata)
+                      unsigned *retry_after, int *refdata, unsigned *failures,
+                      uint64_t *outage_ms)
 {
     struct sync_client *c = NULL;
     CURL *easy = NULL;
@@ -112,7 +175,7 @@ static int round_with(struct sync_client_opts *co, int fd,
         r = -EALREADY;
         goto out;
     }
-    r = run(c, easy, fd);
+    r = run(c, easy, fd, failures, outage_ms);
     sync_client_unlock(c);
     snprintf(err, cap, "%s", r == -EINTR ? "stopped" : r < 0 ? sync_client_error(c) : "");
     if (r == 0) {
@@ -144,7 +207,8 @@ int uplink_round_cmd(struct node_config *cfg, int argc, char **argv)
     struct nodecert_paths certs;
     struct sigaction sa = { .sa_handler = on_term };
     struct store *s = NULL;
-    unsigned budget = 0, retry_after = 0;
+    unsigned budget = 0, retry_after = 0, failures = 0;
+    uint64_t outage_ms = 0;
     char err[512] = "", line[700];
 
     r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
@@ -180,13 +244,15 @@ int uplink_round_cmd(struct node_config *cfg, int argc, char **argv)
     co.max_rows = UPLINK_MAX_ROWS;
     co.daily_budget = (uint64_t)cfg->sync_daily_kib * 1024u;
     co.tcp_congestion = cfg->sync_tcp_congestion;
-    r = round_with(&co, fd, s, err, sizeof(err), &budget, &retry_after, &refdata);
+    r = round_with(&co, fd, s, err, sizeof(err), &budget, &retry_after, &refdata, &failures,
+                   &outage_ms);
 out:
     store_close(s);
     for (char *p = err; *p; p++)        /* one line */
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    snprintf(line, sizeof(line), "done %d %u %d %u %s\n", r, retry_after, refdata, budget, err);
+    snprintf(line, sizeof(line), "done %d %u %d %u %u %llu %s\n", r, retry_after, refdata, budget,
+             failures, (unsigned long long)outage_ms, err);
     tell(fd, line);
     return r;
 }

@@ -56,7 +56,7 @@ def setup(tmp, script):
 
 def test_result_and_budget(tmp):
     node, conf = setup(tmp, 'echo step >&3\n'
-                            'echo "done -110 0 0 4096 the hub timed out (stand-in)" >&3\n'
+                            'echo "done -110 0 0 4096 1 0 the hub timed out (stand-in)" >&3\n'
                             'exit 1')
     with nodetest.Daemon(node, conf) as d:
         wait_log(d, r'uplink: the hub timed out \(stand-in\); retrying in')
