@@ -163,7 +163,7 @@ static void round_finished(struct uplink *u, int r, const char *msg, unsigned re
         uint64_t now = uv_now(u->d->loop), rode = u->res.outage_ms;
         u->outage_start = rode < now ? now - rode : 0;
     }
-    u->failures += u->res.failures > 1 ? u->res.failures : 1;
+    u->failures = u->res.failures > u->failures ? u->res.failures : u->failures + 1;
     uint64_t delay = retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
                                          retry_after, UPLINK_BACKOFF_MAX_MS);
     if (u->failures == 1)
@@ -292,7 +292,8 @@ static void on_watch(uv_timer_t *h)
 }
 
 /* The child's command line in argv (argv ends with NULL). */
-static void child_args(struct uplink *u, char **argv, size_t cap, char *budget, size_t bcap)
+static void child_args(struct uplink *u, char **argv, size_t cap, char *budget, size_t bcap,
+                       char *fail, size_t fcap, char *outage, size_t ocap)
 {
     const struct daemon *d = u->d;
     size_t n = 0;
@@ -316,6 +317,15 @@ static void child_args(struct uplink *u, char **argv, size_t cap, char *budget, 
     snprintf(budget, bcap, "%u", u->budget);
     argv[n++] = "--batch-bytes";
     argv[n++] = budget;
+    if (u->failures) {          /* an outage goes on: the child knows how long */
+        snprintf(fail, fcap, "%u", u->failures);
+        snprintf(outage, ocap, "%llu",
+                 (unsigned long long)(uv_now(d->loop) - u->outage_start) / 1000);
+        argv[n++] = "--failures";
+        argv[n++] = fail;
+        argv[n++] = "--outage-s";
+        argv[n++] = outage;
+    }
     argv[n++] = "--result-fd";
     argv[n++] = "3";
     argv[n] = NULL;
@@ -327,10 +337,11 @@ static int spawn_round(struct uplink *u)
     uv_loop_t *loop = u->d->loop;
     uv_stdio_container_t stdio[4];
     uv_process_options_t po = {0};
-    char *argv[24], budget[16];
+    char *argv[32], budget[16], fail[16], outage[24];
     int r;
 
-    child_args(u, argv, sizeof(argv) / sizeof(argv[0]), budget, sizeof(budget));
+    child_args(u, argv, sizeof(argv) / sizeof(argv[0]), budget, sizeof(budget), fail,
+               sizeof(fail), outage, sizeof(outage));
     memset(&u->res, 0, sizeof(u->res));
     u->line_len = 0;
     u->ended = 0;

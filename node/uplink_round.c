@@ -89,12 +89,13 @@ static int transient(int r)
  * ridden out here for the first RIDE_OUT_MS of the outage, with waits of at
  * most RIDE_OUT_WAIT_MS: the client keeps what it holds (a cut batch's body
  * is resumed, not sent again), as when the daemon ran the round itself.
- * Longer, the round ends and the daemon waits with no child; *failures and
- * *outage_ms say how long it has been failing. */
+ * Longer, the round ends and the daemon waits with no child. *failures and
+ * *outage_ms: the failures in a row and how long they have lasted, on entry
+ * as the daemon counted them (0: none), on return as they are. */
 static int run(struct sync_client *c, CURL *easy, int fd, unsigned *failures,
                uint64_t *outage_ms)
 {
-    uint64_t outage0 = 0;
+    uint64_t outage0 = now_ms() - *outage_ms;     /* an outage the daemon saw began */
     int r;
 
     sync_client_begin(c);
@@ -198,10 +199,11 @@ out:
 int uplink_round_cmd(struct node_config *cfg, int argc, char **argv)
 {
     const char *url = NULL, *ca = NULL;
-    int fd = -1, batch_bytes = 0, refdata = 0, r;
+    int fd = -1, batch_bytes = 0, refdata = 0, failed = 0, failed_s = 0, r;
     const struct cmdopt opts[] = {
         { "hub", CMDOPT_TEXT, &url }, { "ca", CMDOPT_TEXT, &ca },
-        { "batch-bytes", CMDOPT_INT, &batch_bytes }, { "result-fd", CMDOPT_INT, &fd } };
+        { "batch-bytes", CMDOPT_INT, &batch_bytes }, { "result-fd", CMDOPT_INT, &fd },
+        { "failures", CMDOPT_INT, &failed }, { "outage-s", CMDOPT_INT, &failed_s } };
     struct store_opts so = config_store_opts(cfg, 0);
     struct sync_client_opts co = {0};
     struct nodecert_paths certs;
@@ -212,10 +214,13 @@ int uplink_round_cmd(struct node_config *cfg, int argc, char **argv)
     char err[512] = "", line[700];
 
     r = cmdopts_parse(argc, argv, opts, CMDOPTS_N(opts));
-    if (r != argc || !url || batch_bytes < 0 || fd < -1) {
-        log_error("round needs --hub URL [--ca FILE] [--batch-bytes N] [--result-fd FD]");
+    if (r != argc || !url || batch_bytes < 0 || fd < -1 || failed < 0 || failed_s < 0) {
+        log_error("round needs --hub URL [--ca FILE] [--batch-bytes N] [--result-fd FD] "
+                  "[--failures N --outage-s S]");
         return -EDOM;
     }
+    failures = (unsigned)failed;
+    outage_ms = failed ? (uint64_t)failed_s * 1000 : 0;
     sigemptyset(&sa.sa_mask);
     (void) sigaction(SIGTERM, &sa, NULL);
     (void) sigaction(SIGINT, &sa, NULL);

@@ -71,7 +71,7 @@ def test_result_and_budget(tmp):
     assert args[0].startswith('--config %s --db %s round --hub https://127.0.0.1:9 '
                               % (conf, node.db)), args[0]
     assert args[0].endswith('--batch-bytes 0 --result-fd 3'), args[0]
-    assert '--batch-bytes 4096 ' in args[1], args[1]      # the budget carried over
+    assert '--batch-bytes 4096 --failures 1 ' in args[1], args[1]  # budget, outage carried
 
 
 def test_killed(tmp):
