@@ -291,8 +291,11 @@ void sync_client_begin(struct sync_client *c)
     c->round_ms = hlc_boot_ms();
     c->round_bytes = 0;
     c->rate_measured = 0;
+    c->push_start_ms = 0;
+    c->push_ms_before = c->stats.push_ms;
     if (store_meta_get(c->store, "link.rate", buf, sizeof(buf)) == 0)
         c->link_rate = strtod(buf, NULL);
+    c->rate_stored = c->link_rate > 0;
     if (store_meta_get(c->store, "sync.hub_resume", buf, sizeof(buf)) == 0)
         c->resume_ok = strcmp(buf, "1") == 0;
     sqlite3_stmt *st = store_stmt(c->store, "SELECT max(seq) FROM outbox");
@@ -492,11 +495,22 @@ static int on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
     if (purpose != CURLSOCKTYPE_IPCXN)
         return CURL_SOCKOPT_OK;
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* a slow link: little unsent in the kernel, so what libcurl counts as
-     * sent is near what went on the link (a cut batch's bytes lost) */
-    if (c->link_rate > 0 && c->link_rate < AHEAD_MIN_RATE) {
+    /* a slow link, or one not measured yet: little unsent in the kernel, so
+     * what libcurl counts as sent is near what went on the link (a cut
+     * batch's bytes lost) */
+    if (c->link_rate < AHEAD_MIN_RATE) {
         int lowat = SYNC_NOTSENT_LOWAT;
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    }
+    /* and little in flight: the send buffer (unsent and unacknowledged)
+     * near a second of the link, twice its bandwidth-delay product for a
+     * round trip up to half a second; what a cut leaves on the wire. Left
+     * to the kernel's autotuning (up to 4 MiB) a loss-based congestion
+     * control fills the link's queue, and a cut loses all of it */
+    if (c->link_rate > 0 && c->link_rate < AHEAD_MIN_RATE) {
+        int buf = c->link_rate * SYNC_SNDBUF_S < SYNC_SNDBUF_MIN ? SYNC_SNDBUF_MIN
+                                                                 : (int)(c->link_rate * SYNC_SNDBUF_S);
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
     }
     if (c->tcp_cc[0] &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc)) < 0 &&
@@ -760,9 +774,10 @@ static void link_count(struct sync_client *c, long long n)
     int r;
 
     /* until a push has measured the link, the round's bytes over its time
-     * stand for its rate (handshakes and pulls included: on the low side) */
+     * stand for its rate (handshakes and pulls included: on the low side, a
+     * third of it on a 256 kbit/s link), unless an earlier push measured it */
     c->round_bytes += n;
-    if (!c->rate_measured && ms >= 1000 && c->round_bytes >= 8192)
+    if (!c->rate_measured && !c->rate_stored && ms >= 1000 && c->round_bytes >= 8192)
         c->link_rate = (double)c->round_bytes * 1000.0 / (double)ms;
     snprintf(rate, sizeof(rate), "%.0f", c->link_rate);
 
@@ -801,6 +816,30 @@ static void push_rate(struct sync_client *c, CURL *easy, curl_off_t up)
     if (!c->rate_measured || rate > c->link_rate)
         c->link_rate = rate;
     c->rate_measured = 1;
+}
+
+/* The round's connections and its push phase (c->q, ended now, sent up
+ * bytes): what the goodput of a push is measured over (sync's summary,
+ * tests/field/test_link.py). */
+static void request_times(struct sync_client *c, CURL *easy, long long up)
+{
+    curl_off_t total = 0, pre = 0;
+    uint64_t now = hlc_boot_ms(), start;
+    long conns = 0;
+
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &conns);
+    c->stats.connects += conns;
+    if (conns > 0)
+        c->stats.connect_ms += (long long)(pre / 1000);
+    if (c->q->phase != PH_PUSH)
+        return;
+    start = (uint64_t)(total / 1000) < now ? now - (uint64_t)(total / 1000) : 0;
+    if (!c->push_start_ms || start < c->push_start_ms)
+        c->push_start_ms = start;
+    c->stats.push_ms = c->push_ms_before + (long long)(now - c->push_start_ms);
+    c->stats.push_bytes_up += up;
 }
 
 static void halve_budget(struct sync_client *c)
@@ -854,6 +893,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
     link_count(c, (long long)up + req_hdr + (long long)down + resp_hdr);
+    request_times(c, easy, (long long)up + req_hdr);
     if (log_level >= LOG_DEBUG) {
         curl_off_t total = 0, pre = 0;
         curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
@@ -876,10 +916,16 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
             c->stats.bytes_lost += (long long)up + req_hdr;
         /* a batch cut on the wire: keep it to send only the rest (one sent
          * after it, if any, is built again: sync_client_done) */
-        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
+        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok) {
             resume_keep(c, (long long)body_up, (long long)up + req_hdr);
-        else if (c->q->resumed)
+        } else if (c->q->resumed) {
             resume_drop(c);
+        } else if (c->q->phase == PH_PUSH && !c->q->probe) {
+            /* the cut may have taken only the answer: when the probe finds
+             * the batch applied, its bytes were not lost (push_apply) */
+            c->unanswered_seq = c->q->last_seq;
+            c->unanswered_bytes = (long long)up + req_hdr;
+        }
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
         if (r == -EACCES)

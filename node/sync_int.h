@@ -21,9 +21,12 @@
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 #define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
 #define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
+#define RATIO_MIN_PLAIN  (64u << 10)   /* a batch this large (plain) measures the ratio */
 #define RESUME_MIN       (8u << 10)    /* a batch this large can be resumed within its body */
 #define SYNC_TLS_RECORD  4096          /* TLS records sent: the hub keeps whole ones of a cut */
 #define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
+#define SYNC_SNDBUF_S    1.0           /* a slow link: the send buffer, seconds of it */
+#define SYNC_SNDBUF_MIN  (8 << 10)     /* and at least this (the kernel doubles it) */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -125,6 +128,9 @@ struct sync_client {
     uint64_t round_ms;          /* when the round began (CLOCK_BOOTTIME ms) */
     long long round_bytes;      /* bytes up and down since */
     int rate_measured;          /* a push of this round measured link_rate */
+    int rate_stored;            /* link_rate came from meta link.rate (a push measured it) */
+    uint64_t push_start_ms;     /* the round's first push request began (0: none yet) */
+    long long push_ms_before;   /* stats.push_ms of the rounds before this one */
     char tcp_cc[16];            /* TCP_CONGESTION to ask for, "": none */
     unsigned retry_after;
     char error[512];
