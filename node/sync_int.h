@@ -24,9 +24,10 @@
 #define RATIO_MIN_PLAIN  (64u << 10)   /* a batch this large (plain) measures the ratio */
 #define RESUME_MIN       (8u << 10)    /* a batch this large can be resumed within its body */
 #define SYNC_TLS_RECORD  4096          /* TLS records sent: the hub keeps whole ones of a cut */
+#define SYNC_TLS_RECORD_SLOW 2048      /* and on a slow link */
 #define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
 #define SYNC_SNDBUF_S    1.0           /* a slow link: the send buffer, seconds of it */
-#define SYNC_SNDBUF_MIN  (8 << 10)     /* and at least this (the kernel doubles it) */
+#define SYNC_SNDBUF_MIN  (4 << 10)     /* and at least this (the kernel doubles it) */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -59,6 +60,8 @@ struct sync_req {
     char (*row_ids)[UUID_STR_LEN];
     int nrows;
     size_t plain_len;
+    long long ul_max;           /* the most body bytes libcurl reported sent (a failed
+                                   transfer may report none at its end) */
     struct strbuf resp;
     char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
     char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
