@@ -589,6 +589,17 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
 static int renew_prepare(struct sync_client *c);
 static int renew_done(struct sync_client *c, CURLcode res, long status);
 
+/* c->q, built, becomes the one request in flight, on easy. Returns 1. */
+static int request_start(struct sync_client *c, CURL *easy, enum phase phase, const char *url,
+                         size_t resp_max)
+{
+    c->q->phase = phase;
+    c->q->easy = easy;
+    c->nreq = 1;
+    setup_easy(c, easy, url, resp_max);
+    return 1;
+}
+
 int sync_client_next(struct sync_client *c, CURL *easy)
 {
     int r;
@@ -602,13 +613,8 @@ int sync_client_next(struct sync_client *c, CURL *easy)
                          "again (sikhnas-node enroll) with a new token", c->cert_file);
     if (c->phase == PH_RENEW) {
         r = renew_prepare(c);
-        if (r > 0) {
-            c->q->phase = PH_RENEW;
-            c->q->easy = easy;
-            c->nreq = 1;
-            setup_easy(c, easy, c->url_renew, 64u << 10);
-            return 1;
-        }
+        if (r > 0)
+            return request_start(c, easy, PH_RENEW, c->url_renew, 64u << 10);
         log_warning("sync: cannot prepare the certificate renewal: %s", strerror(-r));
         request_clear(c->q);
         c->phase = PH_PUSH;
@@ -621,12 +627,9 @@ int sync_client_next(struct sync_client *c, CURL *easy)
             return set_error(c, r, "cannot resume the cut batch: %s", strerror(-r));
         if (r > 0) {
             c->probed = 1;
-            c->q->phase = PH_PUSH;
-            c->q->easy = easy;
-            c->nreq = 1;
-            setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
+            r = request_start(c, easy, PH_PUSH, c->url_push, ACK_MAX_BODY);
             resume_easy(c, easy);
-            return 1;
+            return r;
         }
         request_clear(c->q);
     }
@@ -638,13 +641,8 @@ int sync_client_next(struct sync_client *c, CURL *easy)
             r = sent_seq_mark(c, c->q->last_seq) < 0 ? -EBUSY : 1;
         if (r < 0)
             return set_error(c, r, "cannot build a batch from the outbox: %s", strerror(-r));
-        if (r > 0) {
-            c->q->phase = PH_PUSH;
-            c->q->easy = easy;
-            c->nreq = 1;
-            setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
-            return 1;
-        }
+        if (r > 0)
+            return request_start(c, easy, PH_PUSH, c->url_push, ACK_MAX_BODY);
         if (c->over_budget)
             return set_error(c, -EDQUOT, "the link's daily budget is used up (%lld of %llu "
                              "KiB today): routine records wait for tomorrow, P reports still "
@@ -656,19 +654,11 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         r = pull_prepare(c);
         if (r < 0)
             return set_error(c, r, "cannot build a pull request: %s", strerror(-r));
-        c->q->phase = PH_PULL;
-        c->q->easy = easy;
-        c->nreq = 1;
-        setup_easy(c, easy, c->url_pull, PULL_MAX_WIRE);
-        return 1;
+        return request_start(c, easy, PH_PULL, c->url_pull, PULL_MAX_WIRE);
     }
     if (c->phase == PH_DONE && !c->health_sent && health_prepare(c) > 0) {
         c->health_sent = 1;
-        c->q->phase = PH_HEALTH;
-        c->q->easy = easy;
-        c->nreq = 1;
-        setup_easy(c, easy, c->url_health, 4096);
-        return 1;
+        return request_start(c, easy, PH_HEALTH, c->url_health, 4096);
     }
     return 0;
 }
