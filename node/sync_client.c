@@ -22,9 +22,6 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,6 +130,7 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     }
     c->store = s;
     c->lock_fd = -1;
+    c->closed_fd = CURL_SOCKET_BAD;
     c->round_seq = INT64_MAX;
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
@@ -490,45 +488,6 @@ void sync_tls_clock(CURL *e)
     curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_is_openssl() ? tls_records : NULL);
 }
 
-/* A new sync socket: the congestion control asked for (sync.tcp_congestion,
- * BBR by default: on a lossy radio link a loss-based one such as cubic
- * halves its window at every random loss and idles the link), and no
- * Nagle delay. A kernel without it, or one that does not let this user
- * choose it, keeps its default: said once, never an error. */
-static int on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
-{
-    static int warned;
-    struct sync_client *c = arg;
-    int one = 1;
-
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKOPT_OK;
-    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* a slow link, or one not measured yet: little unsent in the kernel, so
-     * what libcurl counts as sent is near what went on the link (a cut
-     * batch's bytes lost) */
-    if (c->link_rate < AHEAD_MIN_RATE) {
-        int lowat = SYNC_NOTSENT_LOWAT;
-        (void) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
-    }
-    /* and little in flight: the send buffer (unsent and unacknowledged)
-     * near a second of the link, twice its bandwidth-delay product for a
-     * round trip up to half a second; what a cut leaves on the wire. Left
-     * to the kernel's autotuning (up to 4 MiB) a loss-based congestion
-     * control fills the link's queue, and a cut loses all of it */
-    if (c->link_rate > 0 && c->link_rate < AHEAD_MIN_RATE) {
-        int buf = c->link_rate * SYNC_SNDBUF_S < SYNC_SNDBUF_MIN ? SYNC_SNDBUF_MIN
-                                                                 : (int)(c->link_rate * SYNC_SNDBUF_S);
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-    }
-    if (c->tcp_cc[0] &&
-        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc)) < 0 &&
-        !warned++)
-        log_info("sync: TCP congestion control '%s' is not available here (%s); using the "
-                 "system's", c->tcp_cc, strerror(errno));
-    return CURL_SOCKOPT_OK;
-}
-
 /* libcurl's progress: the body bytes sent so far, kept (request_done). */
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
@@ -574,8 +533,14 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sync_on_sockopt);
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, c);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, sync_on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, sync_on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, c->q);
+    c->q->sock = CURL_SOCKET_BAD;
+    c->q->sent0 = -1;
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp_max);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sikhnas-node/" "1");
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
@@ -915,6 +880,15 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         body_up = (curl_off_t)c->q->ul_max;
         if (body_up > up + req_hdr) {
             up = body_up;
+            req_hdr = 0;
+        }
+    }
+    if (c->q->phase == PH_PUSH && (res != CURLE_OK || status == 408)) {
+        /* a cut push: what the kernel put on the link for it, when it says
+         * more than libcurl counted (none at all, at times) */
+        long long wire = sync_req_wire(c, easy);
+        if (wire > (long long)up + req_hdr) {
+            up = (curl_off_t)wire;
             req_hdr = 0;
         }
     }
