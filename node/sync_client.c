@@ -853,20 +853,19 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
     return r;
 }
 
-static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
+/* Counts the bytes of c->q, ended on easy (res, status): the day's link
+ * bytes, the round's times, the stats. Returns the bytes it sent up, and
+ * in *ret_body those of its body as libcurl counted them. */
+static long long request_bytes(struct sync_client *c, CURL *easy, CURLcode res, long status,
+                               const char *what, curl_off_t *ret_body)
 {
     curl_off_t up = 0, down = 0, body_up;
-    long status = 0, req_hdr = 0, resp_hdr = 0;
-    const char *what = c->q->phase == PH_PUSH ? "push" : c->q->phase == PH_HEALTH ? "health" :
-                       c->q->phase == PH_RENEW ? "renewal" : "pull";
-    int r;
+    long req_hdr = 0, resp_hdr = 0;
 
     curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &up);
     curl_easy_getinfo(easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_hdr);
     curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &resp_hdr);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    c->stats.requests++;
     /* a small body goes out in the headers' buffer, and libcurl counts it
      * in both REQUEST_SIZE and SIZE_UPLOAD (measured on the link: twice the
      * bytes) */
@@ -904,6 +903,22 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
                   "to connect", what, status, (int)res, (long long)up + req_hdr,
                   (long long)down + resp_hdr, (double)total / 1e6, (double)pre / 1e6);
     }
+    *ret_body = body_up;
+    return (long long)up + req_hdr;
+}
+
+static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
+{
+    curl_off_t body_up;
+    long status = 0;
+    long long sent;
+    const char *what = c->q->phase == PH_PUSH ? "push" : c->q->phase == PH_HEALTH ? "health" :
+                       c->q->phase == PH_RENEW ? "renewal" : "pull";
+    int r;
+
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    c->stats.requests++;
+    sent = request_bytes(c, easy, res, status, what, &body_up);
     read_headers(c->q, easy);
     if (status > 0)
         resume_hub_says(c, c->q->hdr_resume);
@@ -915,18 +930,18 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     if (res != CURLE_OK) {
         r = curl_errno(res);
         if (c->q->phase == PH_PUSH)
-            c->stats.bytes_lost += (long long)up + req_hdr;
+            c->stats.bytes_lost += sent;
         /* a batch cut on the wire: keep it to send only the rest (one sent
          * after it, if any, is built again: sync_client_done) */
         if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok) {
-            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
+            resume_keep(c, (long long)body_up, sent);
         } else if (c->q->resumed) {
             resume_drop(c);
         } else if (c->q->phase == PH_PUSH && !c->q->probe) {
             /* the cut may have taken only the answer: when the probe finds
              * the batch applied, its bytes were not lost (push_apply) */
             c->unanswered_seq = c->q->last_seq;
-            c->unanswered_bytes = (long long)up + req_hdr;
+            c->unanswered_bytes = sent;
         }
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
@@ -975,7 +990,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         (void) clock_hub_time(c->store, h, 0);    /* persisted with the next commit */
     if (c->q->phase == PH_PUSH && !c->q->probe)
-        c->stats.bytes_lost += (long long)up + req_hdr;     /* refused: its rows go again */
+        c->stats.bytes_lost += sent;     /* refused: its rows go again */
     cJSON_Delete(doc);
     switch (status) {
     case 429:                   /* the hub is busy (admission control): not an outage */
@@ -989,7 +1004,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         if (c->q->phase == PH_PUSH)
             halve_budget(c);
         if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
-            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
+            resume_keep(c, (long long)body_up, sent);
         r = -ETIMEDOUT;
         break;
     case 413:
