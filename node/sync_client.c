@@ -131,6 +131,8 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->store = s;
     c->lock_fd = -1;
     c->closed_fd = CURL_SOCKET_BAD;
+    for (int i = 0; i < SYNC_SOCKS; i++)
+        c->socks[i] = CURL_SOCKET_BAD;
     c->round_seq = INT64_MAX;
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
@@ -539,6 +541,7 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, sync_on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, c->q);
+    c->q->client = c;
     c->q->sock = CURL_SOCKET_BAD;
     c->q->sent0 = -1;
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp_max);
@@ -883,10 +886,12 @@ static long long request_bytes(struct sync_client *c, CURL *easy, CURLcode res, 
         }
     }
     if (c->q->phase == PH_PUSH && (res != CURLE_OK || status == 408)) {
-        /* a cut push: what the kernel put on the link for it, when it says
-         * more than libcurl counted (none at all, at times) */
+        /* a cut push: what the kernel put on the link for it (TLS records
+         * and all), when it says. libcurl counts what it handed over, at
+         * times nothing at all; what was still in the kernel at the cut
+         * never went */
         long long wire = sync_req_wire(c, easy);
-        if (wire > (long long)up + req_hdr) {
+        if (wire >= 0) {
             up = (curl_off_t)wire;
             req_hdr = 0;
         }

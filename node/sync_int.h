@@ -27,6 +27,7 @@
 #define SYNC_TLS_RECORD_SLOW 2048      /* and on a slow link */
 #define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
 #define SYNC_SNDBUF_S    1.0           /* a slow link: the send buffer, seconds of it */
+#define SYNC_SOCKS       4             /* sockets of a client known at once */
 #define SYNC_SNDBUF_MIN  (4 << 10)     /* and at least this (the kernel doubles it) */
 
 /* The record kinds (sync/kinds.h), by index. */
@@ -62,6 +63,7 @@ struct sync_req {
     size_t plain_len;
     long long ul_max;           /* the most body bytes libcurl reported sent (a failed
                                    transfer may report none at its end) */
+    struct sync_client *client; /* whose request it is (sync_on_prereq) */
     curl_socket_t sock;         /* its connection's socket, once the request began */
     long long sent0;            /* the bytes that socket had put on the link then, or -1 */
     struct strbuf resp;
@@ -134,6 +136,7 @@ struct sync_client {
     long long round_bytes;      /* bytes up and down since */
     int rate_measured;          /* a push of this round measured link_rate */
     int rate_stored;            /* link_rate came from meta link.rate (a push measured it) */
+    curl_socket_t socks[SYNC_SOCKS];   /* its open sockets (sync_on_sockopt) */
     curl_socket_t closed_fd;    /* the socket closed last (sync_on_close) */
     long long closed_sent;      /* and the bytes it had put on the link, or -1 */
     uint64_t push_start_ms;     /* the round's first push request began (0: none yet) */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <linux/tcp.h>
 
 #include "log.h"
@@ -39,6 +40,13 @@ int sync_on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
 
     if (purpose != CURLSOCKTYPE_IPCXN)
         return CURL_SOCKOPT_OK;
+    if (c->closed_fd == fd)             /* its number is taken again */
+        c->closed_fd = CURL_SOCKET_BAD;
+    for (int i = 0; i < SYNC_SOCKS; i++)
+        if (c->socks[i] == CURL_SOCKET_BAD) {
+            c->socks[i] = fd;
+            break;
+        }
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* a slow link, or one not measured yet: little unsent in the kernel, so
      * what libcurl counts as sent is near what went on the link (a cut
@@ -69,24 +77,44 @@ int sync_on_close(void *arg, curl_socket_t fd)
 {
     struct sync_client *c = arg;
 
+    for (int i = 0; i < SYNC_SOCKS; i++)
+        if (c->socks[i] == fd)
+            c->socks[i] = CURL_SOCKET_BAD;
     c->closed_fd = fd;
     c->closed_sent = sent_once(fd);
     return close(fd);
 }
 
+/* The local port of socket fd, or -1. */
+static int local_port_of(curl_socket_t fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t n = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &n) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
 int sync_on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 {
     struct sync_req *q = arg;
-    curl_socket_t fd = CURL_SOCKET_BAD;
+    struct sync_client *c = q->client;
 
     (void) ip;
     (void) local_ip;
     (void) port;
-    (void) local_port;
-    if (q->easy && curl_easy_getinfo(q->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK)
-        fd = CURL_SOCKET_BAD;
-    q->sock = fd;
-    q->sent0 = sent_once(fd);
+    /* libcurl names the connection by its ports (its socket is known to
+     * CURLINFO_ACTIVESOCKET only once a transfer on it has ended) */
+    q->sock = CURL_SOCKET_BAD;
+    for (int i = 0; i < SYNC_SOCKS && q->sock == CURL_SOCKET_BAD; i++)
+        if (c->socks[i] != CURL_SOCKET_BAD && local_port_of(c->socks[i]) == local_port)
+            q->sock = c->socks[i];
+    q->sent0 = sent_once(q->sock);
     return CURL_PREREQFUNC_OK;
 }
 
@@ -98,9 +126,9 @@ long long sync_req_wire(struct sync_client *c, CURL *easy)
 
     if (q->sock == CURL_SOCKET_BAD || q->sent0 < 0)
         return -1;
-    if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd == q->sock)
-        now = sent_once(fd);
-    else if (c->closed_fd == q->sock)
+    if (c->closed_fd == q->sock)        /* a failed transfer's socket is closed by now */
         now = c->closed_sent;
+    else if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd == q->sock)
+        now = sent_once(fd);
     return now >= q->sent0 ? now - q->sent0 : -1;
 }
