@@ -31,6 +31,7 @@
 #define HUB_BODIES_MIB         256          /* request bodies held at once, MiB */
 #define HUB_BODIES_MAX         ((size_t)HUB_BODIES_MIB << 20)
 #define HUB_ADMIT_MIB          16           /* admitted batches' inflated bytes at once, MiB */
+#define HUB_JOB_STATS_S        15           /* the job queue read for /metrics every N s */
 
 /* The request headers the hub reads, and the room for each value (bytes,
  * with the NUL): hub_identity_check() refuses a longer one with 400. */
@@ -60,6 +61,7 @@ struct hub_opts {
     int         body_mib;           /* request bodies held at once, MiB; 0: HUB_BODIES_MAX */
     int         resume;             /* --resume: keep cut batches for a resume (0: as an
                                      * older hub, which neither keeps nor advertises it) */
+    int         job_stats_s;        /* read the job queue for /metrics every N s (0: never) */
 };
 
 struct hub_ca;
@@ -68,6 +70,7 @@ struct hub_ledger;
 struct hub_admit;
 struct refcache;
 struct hub_resume;
+struct hub_jobstats;
 
 struct hub {
     uv_loop_t          *loop;
@@ -87,6 +90,7 @@ struct hub {
     struct refcache    *refcache;      /* hub_refcache.c: the code lists and areas */
     struct audit_limiter audit;        /* hub_audit.c: for hub_audit_limited() */
     struct hub_resume  *resume;        /* hub_resume.c: prefixes of cut batches; NULL: off */
+    struct hub_jobstats *jobstats;     /* hub_jobstats.c: the job queue's gauges; NULL: off */
 };
 
 /* Runs the server until SIGTERM/SIGINT and a graceful drain. Returns 0 or -errno. */

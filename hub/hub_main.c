@@ -13,6 +13,7 @@
  *                                         [--handshake-timeout SECONDS]
  *                                         [--admit N] [--admit-queue N] [--admit-mib N]
  *                                         [--body-mib N] [--resume 0|1]
+ *                                         [--job-stats SECONDS]
  *
  * Global options come before the command, the command's own after it.
  * Exit status: 0 done, 1 failed, 2 usage (unknown option, missing argument
@@ -60,7 +61,7 @@ static void usage(FILE *f)
         "      [--ca-key FILE] [--cert-lifetime SECONDS] [--enroll-rate N] [--pg-conns N]\n"
         "      [--max-conns-per-addr N] [--handshake-timeout SECONDS]\n"
         "      [--admit N] [--admit-queue N] [--admit-mib N] [--body-mib N]\n"
-        "      [--resume 0|1]\n"
+        "      [--resume 0|1] [--job-stats SECONDS]\n"
         "                               serve the sync API (PORT 0: any free port; the\n"
         "                               bound address is printed on stdout). Nodes must\n"
         "                               present a certificate from --client-ca (its key:\n"
@@ -132,6 +133,7 @@ static const struct opt_def {
     { "admit-mib", "run", OPT_INT, AT(run.admit_mib), 0, 4096, "0 to 4096" },
     { "body-mib", "run", OPT_INT, AT(run.body_mib), 8, 4096, "8 to 4096" },
     { "resume", "run", OPT_INT, AT(run.resume), 0, 1, "0 or 1" },
+    { "job-stats", "run", OPT_INT, AT(run.job_stats_s), 0, 3600, "0 to 3600 seconds" },
 };
 #define N_OPTS   (sizeof(opt_defs) / sizeof(opt_defs[0]))
 #define OPT_BASE 256                    /* getopt_long() returns OPT_BASE + the index */
@@ -374,6 +376,8 @@ static int cmd_run(struct cli *c)
         o->admit_queue = 4 * o->admit;
     if (o->admit_mib < 0)
         o->admit_mib = HUB_ADMIT_MIB;
+    if (o->job_stats_s < 0)
+        o->job_stats_s = HUB_JOB_STATS_S;
     if (!o->cert_lifetime_s)
         o->cert_lifetime_s = 90u * 86400u;
     if (!o->enroll_per_min)
@@ -415,7 +419,7 @@ static const struct {
 int main(int argc, char **argv)
 {
     struct cli c = { .pg = getenv("SIKHNAS_HUB_PG"), .run.admit_queue = -1,
-                  .run.admit_mib = -1, .run.resume = 1 };
+                  .run.admit_mib = -1, .run.resume = 1, .run.job_stats_s = -1 };
     int r;
 
     r = parse_options(&c, argc, argv, NULL);

@@ -16,9 +16,11 @@
 #include "hub_audit.h"
 #include "hub_batch.h"
 #include "hub_ca.h"
+#include "hub_jobstats.h"
 #include "hub_refcache.h"
 #include "hub_resume.h"
 #include "log.h"
+#include "strbuf.h"
 
 #define HUB_STOP_GRACE_MS 30000
 
@@ -162,8 +164,15 @@ static void serve_metrics(struct hub *h, const struct http_req *req)
         hub_error(h, req, "metrics", 503, "unavailable", "out of memory");
         return;
     }
-    hub_reply(h, req, "metrics", 200, "text/plain; version=0.0.4", NULL, text, len);
-    free(text);
+    struct strbuf o = { .p = text, .len = len, .cap = len };
+    jobstats_render(h->jobstats, uv_now(h->loop), &o);
+    if (o.err) {
+        free(o.p);
+        hub_error(h, req, "metrics", 503, "unavailable", "out of memory");
+        return;
+    }
+    hub_reply(h, req, "metrics", 200, "text/plain; version=0.0.4", NULL, o.p, o.len);
+    free(o.p);
 }
 
 static void serve_health(struct hub *h, const struct http_req *req)
@@ -313,6 +322,7 @@ static void http_drained(void *ud)
     h->http = NULL;
     log_notice("all connections closed; closing the database connections");
     ledger_stop(h);
+    jobstats_stop(h);
     db_pool_close(h->db, db_closed, h);
 }
 
@@ -380,6 +390,9 @@ int hub_run(const struct hub_opts *o)
     r = ledger_start(&h);
     if (r < 0)
         goto out;
+    r = jobstats_start(&h, (unsigned)o->job_stats_s);
+    if (r < 0)
+        goto out;
     hub_http_config(o, &hc);
     hc.arg = &h;
     r = http_server_start(h.loop, &hc, &h.http);
@@ -404,6 +417,7 @@ int hub_run(const struct hub_opts *o)
 out:
     free(setup);
     ledger_free(h.ledger);
+    jobstats_free(h.jobstats);
     metrics_free(h.metrics);
     hub_ca_free(h.ca);
     enrol_limits_free(h.limits);

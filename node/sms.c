@@ -215,17 +215,23 @@ static const char *const status_word[] = {
 };
 
 /* A message handled before (the same hash): counts this delivery and fills
- * res as the first handling did. Inside the message's transaction. Returns
- * 1 when it is one, 0 when the message is new, or -errno. */
-static int seen_before(struct store *s, const char *hash, struct sms_result *res)
+ * res as the first handling did. A message read again from the source it
+ * was last handled from (a spool file left in incoming/ by a stop between
+ * its reply and its move) is the same delivery: not counted, and marked so
+ * that its reply is not sent again. Inside the message's transaction.
+ * Returns 1 when it is one, 0 when the message is new, or -errno. */
+static int seen_before(struct store *s, const char *hash, const char *source,
+                       struct sms_result *res)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT id, coalesce(ref, ''), status FROM sms_in WHERE hash = ?1");
+    sqlite3_stmt *st = store_stmt(s, "SELECT id, coalesce(ref, ''), status, source = ?2"
+                                     " FROM sms_in WHERE hash = ?1");
     const char *status;
     int rc, r;
 
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);     /* NULL: never the same */
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
@@ -233,14 +239,22 @@ static int seen_before(struct store *s, const char *hash, struct sms_result *res
     }
     status = (const char *)sqlite3_column_text(st, 2);
     res->duplicate = 1;
+    res->same_delivery = sqlite3_column_int(st, 3) == 1;
     res->msg_id = sqlite3_column_int64(st, 0);
     snprintf(res->ref, sizeof(res->ref), "%s", (const char *)sqlite3_column_text(st, 1));
     for (int k = 0; k <= SMS_UNKNOWN_PHONE; k++)
         if (strcmp(status, status_word[k]) == 0)
             res->status = (enum sms_status)k;
     sqlite3_reset(st);
-    r = store_run_int(s, "UPDATE sms_in SET deliveries = deliveries + 1 WHERE id = ?1",
-                      res->msg_id);
+    if (res->same_delivery)
+        return 1;
+    st = store_stmt(s, "UPDATE sms_in SET deliveries = deliveries + 1,"
+                       " source = coalesce(?2, source) WHERE id = ?1");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, res->msg_id);
+    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    r = store_step_done(s, st);
     return r < 0 ? r : 1;
 }
 
@@ -271,7 +285,7 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     if (r < 0)
         goto out_free;
 
-    r = seen_before(s, hash, res);
+    r = seen_before(s, hash, in->source, res);
     if (r != 0) {
         if (r > 0)
             r = store_commit(s);
@@ -300,7 +314,8 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     store_now_iso(now);
     st = store_stmt(s,
         "INSERT INTO sms_in (hash, sender, sent, received_at, text, code, status, error,"
-        " record_tbl, record_id, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+        " record_tbl, record_id, ref, source)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
     if (!st) {
         r = -EIO;
         goto out;
@@ -316,6 +331,7 @@ int sms_handle(struct store *s, struct validator *v, const struct sms_incoming *
     bind_opt(st, 9, j->record_tbl);
     bind_opt(st, 10, j->record_tbl ? j->record_id : NULL);
     bind_opt(st, 11, res->ref);
+    sqlite3_bind_text(st, 12, in->source, -1, SQLITE_STATIC);
     r = store_step_done(s, st);
     if (r < 0)
         goto out;

@@ -21,6 +21,7 @@ struct sms_incoming {
     const char *sent;             /* the modem's timestamp as text, "" when unknown */
     const char *text;             /* valid UTF-8 (see utf8_clean) */
     size_t len;
+    const char *source;           /* the delivery's name (a spool file), or NULL */
 };
 
 enum sms_status {
@@ -33,6 +34,8 @@ enum sms_status {
 struct sms_result {
     enum sms_status status;
     int duplicate;                /* 1: seen before; nothing new was written */
+    int same_delivery;            /* 1: seen before from the same source (read again
+                                     after a stop): not a new delivery, not answered again */
     int64_t msg_id;               /* sms_in.id */
     char ref[24];                 /* case reference or permit number, or "" */
     char error[128];              /* why it was refused (English, for the log) */

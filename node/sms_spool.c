@@ -238,6 +238,7 @@ void sms_spool_free(struct sms_spool *sp)
 struct entry {
     char name[256];
     struct timespec mtime;
+    ino_t ino;
 };
 
 static int entry_cmp(const void *a, const void *b)
@@ -289,6 +290,7 @@ static int list_incoming(struct sms_spool *sp, struct entry **ret, int *n_ret, i
         }
         snprintf(e[n].name, sizeof(e[n].name), "%s", de->d_name);
         e[n].mtime = st.st_mtim;
+        e[n].ino = st.st_ino;
         n++;
     }
     closedir(d);
@@ -363,8 +365,13 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
             log_errno(LOG_ERR, r, "sms: cannot read %s", path);
             break;
         }
+        /* the file itself, not only its name: gammu names a second delivery of
+         * the same message as it named the first (sender and modem time) */
+        char source[320];
+        snprintf(source, sizeof(source), "%s inode %ju mtime %lld.%09ld", e[i].name,
+                 (uintmax_t)e[i].ino, (long long)e[i].mtime.tv_sec, e[i].mtime.tv_nsec);
         struct sms_incoming in = { .sender = m.sender, .sent = m.sent, .text = m.text,
-                                   .len = m.len };
+                                   .len = m.len, .source = source };
         r = sms_handle(s, v, &in, &res);
         sms_file_clear(&m);
         if (r == -EBUSY) {
@@ -383,7 +390,10 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
             continue;
         }
         stats->handled++;
-        stats->duplicates += res.duplicate;
+        stats->duplicates += res.duplicate && !res.same_delivery;
+        if (res.same_delivery)
+            log_notice("sms: %s was handled before a stop or crash (still in incoming/): "
+                       "not answered again", e[i].name);
         if (m.gammu != (sp->gateway == SMS_GATEWAY_GAMMU) && !sp->told_mismatch) {
             sp->told_mismatch = 1;
             log_warning("sms: %s is a %s file, but sms.gateway = %s: replies are written for "
@@ -391,11 +401,11 @@ int sms_spool_process(struct sms_spool *sp, struct store *s, struct validator *v
                         sms_gateway_name(sp->gateway), sms_gateway_name(sp->gateway));
         }
         log_info("sms: %s from %s: %s%s%s%s", e[i].name, m.sender,
-                 res.duplicate ? "duplicate, " : "",
+                 res.same_delivery ? "read again, " : res.duplicate ? "duplicate, " : "",
                  res.status == SMS_SAVED ? "saved" : res.status == SMS_ANSWERED ? "answered" :
                  res.status == SMS_REFUSED ? "refused" : "unknown phone",
                  res.ref[0] ? " " : "", res.ref);
-        r = sms_flush(s, res.msg_id, res.duplicate, send_file, sp);
+        r = sms_flush(s, res.msg_id, res.duplicate && !res.same_delivery, send_file, sp);
         if (r < 0) {
             log_errno(LOG_ERR, r, "sms: cannot write the reply to %s; it stays queued",
                       e[i].name);

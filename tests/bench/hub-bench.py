@@ -346,6 +346,38 @@ def hub_metric(env, name):
     return out
 
 
+def cpu_seconds(pid, children=False):
+    """utime + stime of pid (with children: plus those of its reaped
+    children, and of its live ones), in seconds; 0 when it is gone."""
+    tick = os.sysconf('SC_CLK_TCK')
+
+    def stat(p):
+        try:
+            with open('/proc/%d/stat' % p) as f:
+                return f.read().rpartition(')')[2].split()
+        except OSError:
+            return None
+    st = stat(pid)
+    if not st:
+        return 0.0
+    t = int(st[11]) + int(st[12]) + (int(st[13]) + int(st[14]) if children else 0)
+    if children:
+        for d in os.listdir('/proc'):
+            if d.isdigit():
+                c = stat(int(d))
+                if c and int(c[1]) == pid:
+                    t += int(c[11]) + int(c[12])
+    return t / tick
+
+
+def cpu_now(env):
+    """CPU seconds so far of the hub, of PostgreSQL (the postmaster and its
+    backends, live and ended) and of this driver."""
+    me = os.times()
+    return (cpu_seconds(env.hub.proc.pid), cpu_seconds(env.pg.pid(), children=True),
+            me.user + me.system)
+
+
 def storm_work(env, args):
     """(nodes, their batches); with --cache FILE made once and read again
     on later runs of the same sizes (the making is the long part at the
@@ -395,6 +427,7 @@ def many_nodes(env, args):
                     if line.startswith('VmRSS:'):
                         rss.append((time.time() - t0, int(line.split()[1])))
     t0 = time.time()
+    cpu0 = cpu_now(env)
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
@@ -403,6 +436,7 @@ def many_nodes(env, args):
         stop.set()
         sampler.join()
     dt = time.time() - t0
+    cpu = [b - a for a, b in zip(cpu0, cpu_now(env))]
     total = args.nodes * args.node_batches * args.node_rows
     landed = env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node IN (%s)"
                            % ','.join("'%s'" % n for n in nodes))
@@ -434,6 +468,9 @@ def many_nodes(env, args):
               % (done[len(done) // 2], done[-1], done[-1] / done[len(done) // 2]))
     print('  landed   : %d of %d (%s)' % (landed, total, 'each once' if landed == total
                                            else 'MISMATCH'))
+    print('  CPU      : hub %.1f s, PostgreSQL %.1f s, this driver %.1f s: %.2f of the '
+          'machine\'s %d cores over the %.1f s' % (cpu[0], cpu[1], cpu[2], sum(cpu) / dt,
+                                                  os.cpu_count(), dt))
     print('  hub RSS  : peak %.1f MiB (VmHWM)' % (hwm / 1024))
     if rss:
         top = max(rss, key=lambda x: x[1])
@@ -471,10 +508,16 @@ def main():
                          'each run)')
     ap.add_argument('--profile', action='store_true',
                     help='part 1: log statement durations and the hub\'s per-batch times')
+    ap.add_argument('--pg-set', action='append', default=[], metavar='NAME=VALUE',
+                    help='a setting of the bench\'s PostgreSQL (e.g. shared_buffers=4GB)')
     args = ap.parse_args()
     os.environ['SIKHNAS_HUB'] = os.path.abspath(args.hub)
     os.environ.setdefault('HUBTEST_LOG', '-v -v')     # the hub's per-batch times
-    with hubtest.Env(conns=args.pg_conns, extra_args=args.hub_args.split()) as env:
+    pg = dict(kv.split('=', 1) for kv in args.pg_set)
+    if pg:
+        print('PostgreSQL : %s' % ', '.join('%s = %s' % kv for kv in sorted(pg.items())))
+    with hubtest.Env(conns=args.pg_conns, extra_args=args.hub_args.split(),
+                     pg_settings=pg) as env:
         start = profile_start(env, args.profile)
         rows, rate = one_node(env, args)
         profile_report(env, start, args.rows)

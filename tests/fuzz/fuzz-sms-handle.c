@@ -92,7 +92,7 @@ static int check_out(void *ctx, const char *phone, const char *text, char *name,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sms_incoming in;
+    struct sms_incoming in = {0};
     struct sms_result res;
     char text[SMS_TEXT_MAX * 3 + 1], sent[32];
     int r;
@@ -106,11 +106,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.sent = sent;
     in.len = utf8_clean((const char *)data + 2, size - 2, text, sizeof(text));
     in.text = text;
+    in.source = data[1] & 1 ? "GSM1.000001 inode 1 mtime 0.000000000" : NULL;
     r = sms_handle(store, validator, &in, &res);
     if (r < 0)
         abort();                          /* a message is answered, never an error */
-    r = sms_flush(store, res.msg_id, res.duplicate, check_out, NULL);
-    if (r < 0 || (r == 0 && in.sender[0] != 'T'))
-        abort();                          /* every phone gets a reply */
+    r = sms_flush(store, res.msg_id, res.duplicate && !res.same_delivery, check_out, NULL);
+    if (r < 0 || (r == 0 && in.sender[0] != 'T' && !res.same_delivery))
+        abort();                          /* every phone gets a reply, once a delivery */
+    if (res.same_delivery && r != 0)
+        abort();                          /* the same file read again: no second reply */
     return 0;
 }

@@ -667,6 +667,41 @@ class Delivery(unittest.TestCase):
         s.process()
         self.assertEqual(s.outgoing(), {})
 
+    def test_file_left_in_incoming_after_a_crash_is_not_answered_twice(self):
+        """A stop between the reply file and the move to processed/ leaves the
+        message file in incoming/: the next run reads the same file again.
+        It is the same delivery: no second reply, deliveries stays 1. A copy
+        under a new name is a new delivery by the gateway: answered again."""
+        s = self.s
+        name = s.drop('U KBG SP 2', sent='26-11-28 09:00:00')
+        s.process()
+        out = s.outgoing()
+        self.assertEqual(len(out[REPORTER]), 1)
+        # the state a crash before the move leaves: the file back in incoming/
+        os.rename(os.path.join(s.dir, 'processed', name), os.path.join(s.dir, 'incoming', name))
+        r = s.process()
+        self.assertIn('"duplicates":0', r.stdout)
+        self.assertIn('handled before a stop or crash', r.stderr)
+        self.assertEqual(s.outgoing(), {})
+        self.assertEqual(s.files('incoming'), [])
+        self.assertEqual(s.node.sql('SELECT deliveries FROM sms_in')[0][0], 1)
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 1)
+        # a reply the crash kept from its file is still written, once
+        con = sqlite3.connect(s.node.db)
+        con.execute('UPDATE sms_out SET written = 0')
+        con.commit()
+        con.close()
+        os.rename(os.path.join(s.dir, 'processed', name), os.path.join(s.dir, 'incoming', name))
+        s.process()
+        self.assertEqual(len(s.outgoing()[REPORTER]), 1)
+        # the gateway delivering it again is a new file: answered again
+        s.drop('U KBG SP 2', sent='26-11-28 09:00:00')
+        r = s.process()
+        self.assertIn('"duplicates":1', r.stdout)
+        self.assertEqual(len(s.outgoing()[REPORTER]), 1)
+        self.assertEqual(s.node.sql('SELECT deliveries FROM sms_in')[0][0], 2)
+        self.assertEqual(s.node.sql('SELECT count(*) FROM case_report')[0][0], 1)
+
     def test_queued_replies_after_a_crash_in_the_configured_format(self):
         """A fresh process has handled no message: the reply left from before
         the crash is written for the configured gateway (gammu reads only

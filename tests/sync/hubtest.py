@@ -288,8 +288,8 @@ def case_row(seq, node, village='3201011001', hlc=None, rid=None, ref=None, **kw
 class Env:
     """PostgreSQL (migrated, reference data loaded) + a hub, in one temp dir."""
 
-    def __init__(self, conns=4, areas=True, **hub_kw):
-        self.pg = pgtemp.PgTemp().start()
+    def __init__(self, conns=4, areas=True, pg_settings=None, **hub_kw):
+        self.pg = pgtemp.PgTemp(settings=pg_settings).start()
         self.dir = os.path.join(self.pg.dir, 'hub')
         os.makedirs(self.dir, exist_ok=True)
         self.hub = Hub(hub_exe(), self.pg.conninfo, self.dir, conns=conns, **hub_kw)

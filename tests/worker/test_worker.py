@@ -623,7 +623,81 @@ def test_database_restart_and_bad_settings(env, smtp):
     check(r.returncode == 1 and 'no such job' in r.stderr, r.stderr)
 
 
-TESTS = [test_health_block_checked, test_database_restart_and_bad_settings,
+def metrics(env):
+    st, _, text = env.hub.request('GET', '/metrics')
+    check(st == 200, 'metrics: %s' % st)
+    return text.decode() if isinstance(text, bytes) else text
+
+
+def gauge(text, name):
+    """The value of the sample named exactly name (with its labels), or None."""
+    for ln in text.splitlines():
+        if ln.startswith(name + ' '):
+            return float(ln.split(' ')[-1])
+    return None
+
+
+def test_job_queue_metrics(env, smtp):
+    """The hub's /metrics shows the job queue by kind and state, how long the
+    oldest ready job has waited past its time and the longest running one has
+    run; a kind's label is escaped; with the database down a scrape still
+    answers at once, says the reading failed and keeps the last gauges with
+    their age. Fails without hub_jobstats.c (no such gauges)."""
+    hub = env.hub
+    hub.stop()
+    hub.extra_args += ['--job-stats', '1']
+    hub.start()
+    kind, odd = 'metrics_test', 'metrics "odd\\kind'
+    try:
+        env.pg.psql(
+            "INSERT INTO job (kind, idem_key, state, run_at, started_at) VALUES "
+            "('%s', 'mt:1', 'pending', now() - interval '90 s', NULL), "
+            "('%s', 'mt:2', 'pending', now() - interval '30 s', NULL), "
+            "('%s', 'mt:3', 'pending', now() + interval '1 hour', NULL), "
+            "('%s', 'mt:4', 'running', now() - interval '1 hour', now() - interval '40 s'), "
+            "('%s', 'mt:5', 'dead', now(), NULL), "
+            "('%s', 'mt:6', 'done', now(), NULL), "
+            "('%s', 'mt:7', 'failed', now() - interval '5 s', NULL)"
+            % (kind, kind, kind, kind, kind, kind, odd.replace("'", "''")))
+        lab = 'sikhnas_jobs{kind="%s",state="%%s"}' % kind
+        wait_for(lambda: gauge(metrics(env), lab % 'pending') == 3, 10, 'the pending gauge')
+        m = metrics(env)
+        check(gauge(m, lab % 'running') == 1 and gauge(m, lab % 'dead') == 1 and
+              gauge(m, lab % 'done') is None, m)
+        old = 'sikhnas_jobs_oldest_seconds{kind="%s",state="%%s"}' % kind
+        check(90 <= gauge(m, old % 'pending') < 200, m)       # the future one not ready
+        check(40 <= gauge(m, old % 'running') < 200, m)
+        check(gauge(m, old % 'dead') is None, m)
+        check(gauge(m, 'sikhnas_jobs{kind="metrics \\"odd\\\\kind",state="failed"}') == 1,
+              [ln for ln in m.splitlines() if 'odd' in ln])
+        check(gauge(m, 'sikhnas_jobs_stats_up') == 1, m)
+        check(gauge(m, 'sikhnas_jobs_stats_age_seconds') < 5, m)
+        # the database down: the scrape answers at once, the reading says so
+        env.pg.stop()
+        try:
+            wait_for(lambda: gauge(metrics(env), 'sikhnas_jobs_stats_up') == 0, 30,
+                     'stats_up 0 with the database down')
+            t0 = time.time()
+            m = metrics(env)
+            check(time.time() - t0 < 1, 'a scrape waited %.1f s' % (time.time() - t0))
+            check(gauge(m, lab % 'pending') == 3, 'the last gauges kept')
+            wait_for(lambda: gauge(metrics(env), 'sikhnas_jobs_stats_age_seconds') >= 2, 10,
+                     'the age growing')
+        finally:
+            env.pg.start()
+        hub.wait_db(60)
+        wait_for(lambda: gauge(metrics(env), 'sikhnas_jobs_stats_up') == 1, 30,
+                 'stats_up 1 again')
+    finally:
+        env.pg.psql("DELETE FROM job WHERE idem_key LIKE 'mt:%'")
+        hub.stop()
+        hub.extra_args.remove('--job-stats')
+        hub.extra_args.remove('1')
+        hub.start()
+
+
+TESTS = [test_job_queue_metrics, test_health_block_checked,
+         test_database_restart_and_bad_settings,
          test_real_node_alert_and_health, test_alert_through_the_hub, test_kill9_while_sending,
          test_stop_gives_back_unstarted_jobs, test_smtps_and_a_refused_login,
          test_smtp_down_ten_minutes,

@@ -1,0 +1,11 @@
+-- 010_sms_source.sql - which spool file a message was last handled from.
+-- A message file is moved out of incoming/ only after its reply file is
+-- written; a stop or crash in between leaves it there, and the next run
+-- reads the same file again. Without its name that read counted as a second
+-- delivery and the reply went out twice. A second delivery by the gateway is
+-- a new file, though not always a new name (gammu names a file by sender and
+-- modem time), so the file is named with its inode and modification time: a
+-- message seen before from the same file is the same delivery: its unwritten
+-- replies are written, nothing is sent again and deliveries stays. NULL for
+-- rows handled before this migration and for messages from other channels.
+ALTER TABLE sms_in ADD COLUMN source TEXT;
