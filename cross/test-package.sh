@@ -76,6 +76,13 @@ node() {
 }
 node init --district 32.01 --areas tests/data/idn-area > "$tmp/init.log" 2>&1 ||
     { cat "$tmp/init.log"; fail "init failed"; }
+# the sync program (issue 13: the daemon maps no libcurl; it runs this one
+# for each round): installed, its libraries found, its usage as the node's
+uplink=$root/usr/libexec/sikhnas/sikhnas-node-uplink
+[ -x "$uplink" ] || fail "no /usr/libexec/sikhnas/sikhnas-node-uplink"
+"$qemu" -L "$root" "$uplink" --db "$tmp/node.db" sync > "$tmp/uplink.log" 2>&1 && st=0 || st=$?
+[ "$st" = 2 ] && grep -q 'no hub known' "$tmp/uplink.log" ||
+    { cat "$tmp/uplink.log"; fail "sikhnas-node-uplink sync answered $st, not 2 (no hub known)"; }
 python3 - "$tmp/notify" > "$tmp/notify.log" 2>&1 <<'EOT' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

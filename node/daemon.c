@@ -36,14 +36,14 @@ static void on_watchdog(uv_timer_t *h)
     (void) sd_notify_send("WATCHDOG=1");
 }
 
-/* The daemon's heap (issue 13, docs/node.md "Memory"). A sync round
- * allocates batch bodies of up to a few MiB and frees them; glibc's
- * defaults would keep them: its mmap threshold rises to the largest block
- * freed, so later big blocks come from the heap and stay resident, and each
- * thread of libuv's pool may get an arena of its own. A fixed threshold
- * sends every block of 256 KiB or more to mmap (back to the kernel on
- * free), two arenas bound the threads' share, and the uplink returns the
- * free pages inside the heap after a round (uplink.c, round_finished()). */
+/* The daemon's heap (issue 13, docs/node.md "Memory"). Sync rounds run in
+ * a child (uplink.c), but the web's answers and an SMS burst allocate
+ * blocks of up to a few MiB and free them; glibc's defaults would keep
+ * them: its mmap threshold rises to the largest block freed, so later big
+ * blocks come from the heap and stay resident, and each thread of libuv's
+ * pool may get an arena of its own. A fixed threshold sends every block of
+ * 256 KiB or more to mmap (back to the kernel on free), and two arenas
+ * bound the threads' share. */
 static void malloc_setup(void)
 {
 #ifdef __GLIBC__
@@ -76,10 +76,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     (void) sd_notify_send("STOPPING=1");
 }
 
-int daemon_main(struct node_config *cfg, int argc, char **argv)
+int daemon_main(struct node_config *cfg, const char *config_file, int verbose, int argc,
+                char **argv)
 {
     struct store_opts so = config_store_opts(cfg, 0);
-    struct daemon d = { .cfg = cfg };
+    struct daemon d = { .cfg = cfg, .config_file = config_file, .verbose = verbose };
     const char *gateway = NULL;
     const struct cmdopt opts[] = {
         { "listen", CMDOPT_TEXT, &d.listen }, { "sms-spool", CMDOPT_TEXT, &d.sms_spool },

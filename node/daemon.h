@@ -20,6 +20,8 @@ struct daemon {
     const char *sms_spool;        /* --sms-spool DIR, or NULL */
     const char *hub_url;          /* --hub URL (or from the store), or NULL */
     const char *ca_file;          /* --ca FILE, or NULL */
+    const char *config_file;      /* --config FILE, or NULL: for the uplink's rounds */
+    int verbose;                  /* -v minus -q, likewise */
     int stopping;                 /* set on SIGTERM/SIGINT: finish, accept nothing new */
     void *web, *sms, *uplink;     /* module state, owned by each module */
 };
@@ -36,7 +38,9 @@ struct daemon_module {
  * the uplink can schedule a sync soon. */
 void daemon_changed(struct daemon *d);
 
-/* The `run` command; argv[0] is "run". */
-int daemon_main(struct node_config *cfg, int argc, char **argv);
+/* The `run` command; argv[0] is "run". config_file and verbose are the
+ * global options, which the uplink's rounds (another program) are given. */
+int daemon_main(struct node_config *cfg, const char *config_file, int verbose, int argc,
+                char **argv);
 
 #endif

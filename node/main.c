@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "access.h"
-#include "cmd_sync.h"
 #include "cmdopts.h"
 #include "config.h"
 #include "daemon.h"
@@ -26,6 +25,8 @@
 #include "store.h"
 #include "validate.h"
 #include "utf8.h"
+#include "node_usage.h"
+#include "uplink_exec.h"
 
 #define EXIT_USAGE   2
 #define EXIT_DATAERR 65
@@ -36,41 +37,10 @@ struct ctx {
     struct node_config cfg;
     int argc;
     char **argv;
+    char **all_argv;            /* main()'s, for the commands the uplink program runs */
+    const char *config;         /* --config FILE, or NULL */
+    int verbose;                /* -v minus -q */
 };
-
-static void usage(FILE *fp)
-{
-    fprintf(fp,
-        "usage: sikhnas-node [--db FILE] [--config FILE] [-v|-q] COMMAND [ARGS]\n"
-        "\n"
-        "commands:\n"
-        "  init --district CODE [--areas DIR]   create the store for a district (32.01 or 3201)\n"
-        "  officer add --name NAME --phone PHONE --role vet|clerk|reporter|viewer [--village CODE]\n"
-        "              [--password-stdin]       also a web login, password read from stdin\n"
-        "  officer password --phone PHONE --password-stdin   set or reset a web password\n"
-        "  officer list [--json]\n"
-        "  points FILE.csv                  a gazetteer's points (code,lat,lon) for the map\n"
-        "  report add                           one case report as JSON on stdin\n"
-        "  report list [--json] [--limit N]\n"
-        "  import FILE.jsonl [--strict] [--rejects FILE] [--again] [--no-progress]\n"
-        "  status [--json]\n"
-        "  enroll --hub URL --token TOKEN --ca FILE   get this node's certificate from the hub\n"
-        "                                       (the token from `sikhnas-hub node add`)\n"
-        "  sync [--hub URL] [--ca FILE] [--retry-for S] [--retries N]   push the outbox, pull\n"
-        "                                       changes; once (rides out outages for S s, 60)\n"
-        "  sms process --spool DIR [--gateway gammu|smstools]   handle the SMS spool's\n"
-        "                                       incoming files once (default: sms.gateway)\n"
-        "  run [--listen HOST:PORT] [--sms-spool DIR --sms-gateway gammu|smstools]\n"
-        "      [--hub URL] [--ca FILE]          the daemon\n"
-        "  version\n"
-        "\n"
-        "options:\n"
-        "  --db FILE       the store (default from the config, or /var/lib/sikhnas/node.db)\n"
-        "  --config FILE   an INI file of settings (see --help-config)\n"
-        "  -v, -q          more or less logging\n"
-        "\n"
-        "exit status: 0 done, 1 failed, 2 usage, 65 bad input (nothing written), 75 busy\n");
-}
 
 static int exit_for(int r)
 {
@@ -470,14 +440,16 @@ static int cmd_status(struct ctx *c)
     return r;
 }
 
+/* `sync` and `enroll` talk to the hub: sikhnas-node-uplink does, with the
+ * same arguments (uplink_main.c), so that this program maps no libcurl. */
 static int cmd_sync(struct ctx *c)
 {
-    return sync_cmd(&c->cfg, c->argc, c->argv);
+    return uplink_exec(c->all_argv);
 }
 
 static int cmd_enroll(struct ctx *c)
 {
-    return enroll_cmd(&c->cfg, c->argc, c->argv);
+    return uplink_exec(c->all_argv);
 }
 
 static int cmd_sms(struct ctx *c)
@@ -493,7 +465,7 @@ static int cmd_sms(struct ctx *c)
 
 static int cmd_run(struct ctx *c)
 {
-    return daemon_main(&c->cfg, c->argc, c->argv);
+    return daemon_main(&c->cfg, c->config, c->verbose, c->argc, c->argv);
 }
 
 /* points FILE.csv: a gazetteer's points of villages and kecamatan (the map). */
@@ -557,11 +529,11 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'd': db = optarg; break;
         case 'c': config = optarg; break;
-        case 'h': usage(stdout); return 0;
+        case 'h': node_usage(stdout); return 0;
         case 'H': config_help(stdout); return 0;
         case 'v': verbose++; break;
         case 'q': verbose--; break;
-        default: usage(stderr); return EXIT_USAGE;
+        default: node_usage(stderr); return EXIT_USAGE;
         }
     }
     if (config && config_load(&c.cfg, config) < 0)
@@ -570,7 +542,7 @@ int main(int argc, char **argv)
         snprintf(c.cfg.db_path, sizeof(c.cfg.db_path), "%s", db);
     log_level = c.cfg.log_level + verbose;
     if (optind >= argc) {
-        usage(stderr);
+        node_usage(stderr);
         return EXIT_USAGE;
     }
     if (strcmp(argv[optind], "version") == 0) {
@@ -579,17 +551,20 @@ int main(int argc, char **argv)
     }
     c.argc = argc - optind;
     c.argv = argv + optind;
+    c.all_argv = argv;
+    c.config = config;
+    c.verbose = verbose;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(commands[i].name, c.argv[0]) == 0) {
             r = commands[i].fn(&c);
             if (r == -EDOM) {
-                usage(stderr);
+                node_usage(stderr);
                 return EXIT_USAGE;
             }
             return exit_for(r);
         }
     }
     log_error("unknown command '%s'", c.argv[0]);
-    usage(stderr);
+    node_usage(stderr);
     return EXIT_USAGE;
 }

@@ -181,21 +181,36 @@ static int emit_batch(struct sync_client *c, struct strbuf *tb, struct strbuf *o
  * nothing had to move, or -errno. */
 static int promote_priority(struct sync_client *c)
 {
+    /* Renumbered a window at a time (issue 13, the footprint): from the
+     * last lane-1 entry down, the window's PROMOTE_WINDOW entries and the
+     * lane-1 entries already carried to the head of the windows above it,
+     * among their own numbers (?1 < seq <= ?2). The entries after the last
+     * lane-1 one keep their numbers; SQLite's temporary tables, sorters and
+     * statement journal hold one window, not the whole queue. */
+    enum { PROMOTE_WINDOW = 4096 };
     static const char *const renumber[] = {
-        "CREATE TEMP TABLE IF NOT EXISTS lane_map (old INTEGER PRIMARY KEY, new INTEGER)",
-        "DELETE FROM temp.lane_map",
+        "DELETE FROM temp.lane_map WHERE ?1 < ?2",
         "INSERT INTO temp.lane_map (old, new) SELECT o.seq, n.seq FROM "
         "(SELECT seq, row_number() OVER (ORDER BY lane DESC, seq) AS k FROM outbox "
-        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1) o JOIN "
+        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1 AND seq <= ?2) o JOIN "
         "(SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM outbox "
-        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1) n ON n.k = o.k",
+        " WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1 AND seq <= ?2) n ON n.k = o.k",
         /* two passes: a number is never taken twice on the way */
-        "UPDATE outbox SET seq = -seq WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1",
+        "UPDATE outbox SET seq = -seq WHERE state = " OUTBOX_QUEUED_LIT
+        " AND seq > ?1 AND seq <= ?2",
         "UPDATE outbox SET seq = (SELECT new FROM temp.lane_map WHERE old = -outbox.seq) "
-        "WHERE seq < 0 AND ?1 >= 0",
-        "DELETE FROM temp.lane_map WHERE ?1 >= 0",
+        "WHERE seq < 0 AND ?1 < ?2",
+        "DELETE FROM temp.lane_map WHERE ?1 < ?2",
     };
+    /* the last lane-1 entry at or below ?2; the window's lowest bound below ?2 */
+    static const char *const last_p =
+        "SELECT max(seq) FROM outbox WHERE lane = 1 AND state = " OUTBOX_QUEUED_LIT
+        " AND seq > ?1 AND seq <= ?2";
+    static const char *const window_low =
+        "SELECT seq FROM outbox WHERE state = " OUTBOX_QUEUED_LIT " AND seq > ?1 AND seq <= ?2"
+        " ORDER BY seq DESC LIMIT 1 OFFSET ?3";
     int64_t lo = c->sent_seq > c->q->base_seq ? c->sent_seq : c->q->base_seq;
+    int64_t hi = INT64_MAX, top, low;
     sqlite3_stmt *st = store_stmt(c->store,
         "SELECT p.seq FROM outbox p WHERE p.lane = 1 AND p.state = " OUTBOX_QUEUED_LIT
         " AND p.seq > ?1 AND EXISTS (SELECT 1 FROM outbox b WHERE b.seq > ?1 AND"
@@ -212,8 +227,59 @@ static int promote_priority(struct sync_client *c)
     if (rc != SQLITE_ROW)
         return store_error(c->store, rc);
     r = store_begin_bg(c->store);
-    for (size_t i = 0; r == 0 && i < sizeof(renumber) / sizeof(renumber[0]); i++)
-        r = i < 2 ? store_exec(c->store, renumber[i]) : store_run_int(c->store, renumber[i], lo);
+    if (r == 0)
+        r = store_exec(c->store, "CREATE TEMP TABLE IF NOT EXISTS lane_map "
+                       "(old INTEGER PRIMARY KEY, new INTEGER)");
+    /* hi: the end of what the next window renumbers (the last lane-1 entry
+     * not yet at the head); top: the window's top, low: its bottom */
+    for (top = hi; r == 0;) {
+        st = store_stmt(c->store, last_p);
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, lo);
+        sqlite3_bind_int64(st, 2, hi);
+        rc = sqlite3_step(st);
+        hi = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) {
+            r = store_error(c->store, rc);
+            break;
+        }
+        if (hi <= lo)               /* no lane-1 entry left: done */
+            break;
+        if (top > hi)
+            top = hi;
+        st = store_stmt(c->store, window_low);
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, lo);
+        sqlite3_bind_int64(st, 2, top);
+        sqlite3_bind_int64(st, 3, PROMOTE_WINDOW);
+        rc = sqlite3_step(st);
+        low = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : lo;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            r = store_error(c->store, rc);
+            break;
+        }
+        for (size_t i = 0; r == 0 && i < sizeof(renumber) / sizeof(renumber[0]); i++) {
+            st = store_stmt(c->store, renumber[i]);
+            if (!st) {
+                r = -EIO;
+                break;
+            }
+            sqlite3_bind_int64(st, 1, low);
+            sqlite3_bind_int64(st, 2, hi);
+            r = store_step_done(c->store, st);
+        }
+        if (low <= lo)
+            break;
+        top = low;                  /* the next window: below this one */
+    }
     r = store_end(c->store, r);
     if (r < 0)
         return log_errno(LOG_ERR, r, "sync: cannot move priority reports ahead of the queue");

@@ -1,11 +1,21 @@
-/* uplink.c - sync rounds inside `sikhnas-node run`. libcurl's multi
- * interface is driven by the loop (CURLMOPT_SOCKETFUNCTION starts uv_poll
- * handles, CURLMOPT_TIMERFUNCTION a uv_timer), so a slow 2G link never
- * blocks the web UI or SMS intake. One transfer at a time, on one easy
- * handle that keeps its connection between rounds.
+/* uplink.c - sync rounds for `sikhnas-node run`. Each round runs in a child
+ * process, sikhnas-node-uplink round (uplink_round.c), so that the daemon
+ * itself never maps libcurl, OpenSSL and their chain (issue 13: the idle
+ * daemon's footprint; docs/node.md "Memory"). The child is started with
+ * uv_spawn and watched from the loop: the web UI and SMS intake go on
+ * while it syncs, and a slow 2G link never blocks them.
+ *
+ * The child records the round's result in the store (last sync, last
+ * error: what `status` shows) and writes one line per step and a last one
+ * with the result on a pipe; the daemon keeps the schedule. One round at a
+ * time: the next child is started only after the last one has exited and
+ * its pipe is closed. A child silent for longer than a request may take
+ * (UPLINK_SILENT_MS) is ended, SIGTERM then SIGKILL. On SIGTERM the daemon
+ * passes SIGTERM on and waits for the child: it ends its transfer at once
+ * and nothing is lost (every step commits on its own).
  *
  * Scheduling: a round every sync.interval_s; UPLINK_SOON_MS after a local
- * change; after a failed round, a retry after sync_retry_delay_ms(): short
+ * change; after a failed round, a retry after retry_delay_ms(): short
  * waits for the first minute of an outage (a failover at the centre is
  * ridden out), then waits that grow with the outage up to
  * UPLINK_BACKOFF_MAX_MS, with jitter, or the hub's Retry-After when longer.
@@ -13,170 +23,98 @@
  * write, and the daemon never gives up. */
 #include "uplink.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "sync_client.h"
-#include "cmd_sync.h"
 #include "log.h"
 #include "nodecert.h"
+#include "uplink_exec.h"
 
 #define UPLINK_FIRST_MS       2000
 #define UPLINK_SOON_MS        3000
 #define UPLINK_BUSY_MS        5000     /* another process holds the round */
 #define UPLINK_BACKOFF_MAX_MS (15 * 60 * 1000)
-#define UPLINK_MAX_ROWS       2000     /* rows per batch: bounds the loop's work per step */
+#define UPLINK_KILL_MS        10000    /* SIGTERM, then SIGKILL after this */
+#define UPLINK_LINE_MAX       1024
+/* the longest a round may say nothing: a request takes at most
+ * sync.timeout_s, and the round's prepare and apply steps far less */
+#define UPLINK_SILENT_MS(cfg) (((cfg)->sync_timeout_s * 2u + 60u) * 1000u)
+#define RIDE_OUT_MS           60000    /* SYNC_RIDE_OUT_MS */
+#define RETRY_AFTER_MAX       120      /* SYNC_RETRY_AFTER_MAX */
 
 struct uplink {
     struct daemon *d;
-    struct sync_client *client;
-    CURLM *multi;
-    CURL *easy;
     uv_timer_t round_timer;     /* the next round */
-    uv_timer_t curl_timer;      /* libcurl's timeout */
+    uv_timer_t watch_timer;     /* the child's silence */
+    uv_process_t proc;
+    uv_pipe_t pipe;             /* the child's result lines (its fd 3) */
     uint64_t round_due;         /* uv_now() when round_timer fires; 0 when idle */
-    int busy;                   /* a round is in progress */
-    int in_flight;              /* easy is in multi */
+    int busy;                   /* a child runs, or its handles are not yet closed */
+    int round_handles;          /* proc and pipe not yet closed */
+    int open_handles;           /* the two timers not yet closed */
     int again;                  /* a change arrived during the round */
     int held;                   /* the day's budget is used up (said once) */
+    int ended;                  /* 1: SIGTERM sent (silent), 2: SIGKILL sent */
     unsigned failures;          /* failed rounds in a row */
     uint64_t outage_start;      /* uv_now() of the first of them */
-    int open_handles;           /* timers and polls not yet closed */
-    char url[512], ca[PATH_MAX];
-    struct nodecert_paths certs;
+    unsigned budget;            /* the last round's push budget: the next one starts there */
+    int64_t exit_status;
+    int term_signal;
+    char line[UPLINK_LINE_MAX];  /* the pipe's line in progress */
+    size_t line_len;
+    struct {
+        int have, r, refdata;
+        unsigned retry_after, budget, failures;
+        unsigned long long outage_ms;
+        char msg[UPLINK_LINE_MAX];
+    } res;                      /* the child's "done" line */
+    char url[512], ca[PATH_MAX], prog[PATH_MAX];
 };
 
-struct usock {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    struct uplink *u;
-};
+/* sync_retry_delay_ms() of sync_client.h, which the uplink program has:
+ * the daemon does not link the sync client. The same rule: short waits for
+ * the first minute of an outage, then a quarter of the outage so far (at
+ * least 4 s, at most max_ms), a quarter of it random; at least what the hub
+ * asked (Retry-After) plus up to half of it again. */
+static unsigned retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
+                               unsigned max_ms)
+{
+    uint64_t d;
 
-static void uplink_step(struct uplink *u);
+    if (failures == 0)
+        return 0;
+    if (outage_ms < RIDE_OUT_MS)
+        d = failures >= 4 ? 2000 : 250u << (failures - 1);
+    else
+        d = outage_ms / 4 > 4000 ? outage_ms / 4 : 4000;
+    if (d > max_ms)
+        d = max_ms;
+    d = d - d / 4 + (uint64_t)rand() % (d / 4 + 1);
+    if (retry_after_s > 0) {
+        uint64_t ra = (uint64_t)(retry_after_s > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
+                                                                 : retry_after_s) * 1000;
+        ra += (uint64_t)rand() % (ra / 2 + 1);
+        if (ra > d)
+            d = ra;
+    }
+    return (unsigned)d;
+}
 
 static void uplink_release(struct uplink *u)
 {
-    if (--u->open_handles > 0)
+    if (--u->open_handles > 0 || u->busy)
         return;
-    curl_easy_cleanup(u->easy);
-    sync_client_free(u->client);
-    curl_global_cleanup();
     free(u);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
     uplink_release(h->data);
-}
-
-static void on_sock_closed(uv_handle_t *h)
-{
-    struct usock *s = h->data;
-    struct uplink *u = s->u;
-
-    free(s);
-    uplink_release(u);
-}
-
-static void round_finished(struct uplink *u, int r);
-
-static void check_done(struct uplink *u)
-{
-    CURLMsg *m;
-    int left;
-
-    while ((m = curl_multi_info_read(u->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURLcode res = m->data.result;
-        curl_multi_remove_handle(u->multi, u->easy);
-        u->in_flight = 0;
-        int r = sync_client_done(u->client, u->easy, res);
-        if (r < 0)
-            round_finished(u, r);
-        else
-            uplink_step(u);
-        return;             /* one transfer at a time */
-    }
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    struct usock *s = h->data;
-    int flags = 0, running;
-
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(s->u->multi, s->fd, flags, &running);
-    check_done(s->u);
-}
-
-static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-    struct uplink *u = arg;
-    struct usock *s = sockp;
-    int events = 0;
-
-    (void) e;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-            curl_multi_assign(u->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return -1;
-        s->fd = fd;
-        s->u = u;
-        if (uv_poll_init_socket(u->d->loop, &s->poll, fd) < 0) {
-            free(s);
-            return -1;
-        }
-        s->poll.data = s;
-        u->open_handles++;
-        curl_multi_assign(u->multi, fd, s);
-    }
-    if (what & CURL_POLL_IN)
-        events |= UV_READABLE;
-    if (what & CURL_POLL_OUT)
-        events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
-    return 0;
-}
-
-static void on_curl_timeout(uv_timer_t *h)
-{
-    struct uplink *u = h->data;
-    int running;
-
-    curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(u);
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *arg)
-{
-    struct uplink *u = arg;
-
-    (void) m;
-    if (timeout_ms < 0)
-        uv_timer_stop(&u->curl_timer);
-    else
-        uv_timer_start(&u->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-    return 0;
 }
 
 static void on_round_timer(uv_timer_t *h);
@@ -189,90 +127,274 @@ static void arm(struct uplink *u, uint64_t ms)
     uv_timer_start(&u->round_timer, on_round_timer, ms, 0);
 }
 
-static void round_finished(struct uplink *u, int r)
+/* The round's result, as the daemon ran it in its own process before. */
+static void round_finished(struct uplink *u, int r, const char *msg, unsigned retry_after)
 {
-    u->busy = 0;
-    sync_client_unlock(u->client);
-#ifdef __GLIBC__
-    (void) malloc_trim(0);      /* the round's buffers, back to the kernel (daemon.c) */
-#endif
     if (r == 0) {
         u->held = 0;
         if (u->failures)
             log_notice("uplink: synced with %s again after %u failed round(s)", u->url,
                        u->failures);
         u->failures = 0;
-        (void) sync_client_round_ok(u->client);
-        (void) sync_remember_hub(u->d->store, u->url, u->ca[0] ? u->ca : NULL);
-        if (sync_client_refdata_changed(u->client) && u->d->validator)
+        if (u->res.refdata && u->d->validator)
             (void) validator_reload(u->d->validator);
         arm(u, u->again ? UPLINK_SOON_MS : (uint64_t)u->d->cfg->sync_interval_s * 1000);
         u->again = 0;
         return;
     }
+    if (r == -EALREADY) {
+        log_info("uplink: a sync of this store is running elsewhere; trying again in %d s",
+                 UPLINK_BUSY_MS / 1000);
+        arm(u, UPLINK_BUSY_MS);
+        return;
+    }
     if (r == -EDQUOT) {                 /* a metered link: not a failure; wait */
         if (!u->held)
-            log_notice("uplink: %s", sync_client_error(u->client));
+            log_notice("uplink: %s", msg);
         u->held = 1;
         u->failures = 0;
         arm(u, u->again ? UPLINK_SOON_MS : (uint64_t)u->d->cfg->sync_interval_s * 1000);
         u->again = 0;
         return;
     }
-    sync_client_record_error(u->client);
-    if (u->failures++ == 0)
-        u->outage_start = uv_now(u->d->loop);
-    uint64_t delay = sync_retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
-                                         sync_client_retry_after(u->client),
-                                         UPLINK_BACKOFF_MAX_MS);
+    /* the child rode out the outage's start itself (uplink_round.c run()):
+     * the backoff goes on from there */
+    if (u->failures == 0) {
+        uint64_t now = uv_now(u->d->loop), rode = u->res.outage_ms;
+        u->outage_start = rode < now ? now - rode : 0;
+    }
+    u->failures = u->res.failures > u->failures ? u->res.failures : u->failures + 1;
+    uint64_t delay = retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
+                                         retry_after, UPLINK_BACKOFF_MAX_MS);
     if (u->failures == 1)
-        log_warning("uplink: %s; retrying in %.1f s", sync_client_error(u->client),
-                    (double)delay / 1000);
+        log_warning("uplink: %s; retrying in %.1f s", msg, (double)delay / 1000);
     else
-        log_info("uplink: still failing (%u): %s; retrying in %.1f s", u->failures,
-                 sync_client_error(u->client), (double)delay / 1000);
+        log_info("uplink: still failing (%u): %s; retrying in %.1f s", u->failures, msg,
+                 (double)delay / 1000);
     u->again = 0;
     arm(u, delay);
 }
 
-static void uplink_step(struct uplink *u)
+/* Both the child and its pipe are closed: the round is over. */
+static void round_closed(uv_handle_t *h)
 {
+    struct uplink *u = h->data;
+    char why[PATH_MAX + 160];
+
+    if (--u->round_handles > 0)
+        return;
+    u->busy = 0;
+    if (!u->d->uplink) {                /* the daemon stopped meanwhile */
+        if (u->open_handles == 0)
+            free(u);
+        return;
+    }
+    uv_timer_stop(&u->watch_timer);
+    if (u->res.have && !u->ended) {
+        if (u->res.budget)
+            u->budget = u->res.budget;
+        round_finished(u, u->res.r, u->res.msg, u->res.retry_after);
+        return;
+    }
+    if (u->ended)
+        snprintf(why, sizeof(why), "the round said nothing for %u s and was ended",
+                 UPLINK_SILENT_MS(u->d->cfg) / 1000);
+    else if (u->term_signal)
+        snprintf(why, sizeof(why), "the sync program (%s) was killed by signal %d", u->prog,
+                 u->term_signal);
+    else
+        snprintf(why, sizeof(why), "the sync program (%s) ended without a result (exit "
+                 "status %lld)", u->prog, (long long)u->exit_status);
+    round_finished(u, u->ended ? -ETIMEDOUT : -EIO, why, 0);
+}
+
+/* "done R RETRY_AFTER REFDATA BUDGET FAILURES OUTAGE_MS MESSAGE"
+ * (uplink_round.c). */
+static void take_line(struct uplink *u, char *line)
+{
+    int n = 0;
+
+    if (strcmp(line, "step") == 0)
+        return;
+    if (sscanf(line, "done %d %u %d %u %u %llu %n", &u->res.r, &u->res.retry_after,
+               &u->res.refdata, &u->res.budget, &u->res.failures, &u->res.outage_ms, &n) >= 6 &&
+        n > 0) {
+        snprintf(u->res.msg, sizeof(u->res.msg), "%s", line + n);
+        u->res.have = 1;
+        return;
+    }
+    log_warning("uplink: the sync program said '%.80s', which is not its protocol", line);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct uplink *u = h->data;
+
+    (void) hint;
+    buf->base = u->line + u->line_len;
+    buf->len = sizeof(u->line) - 1 - u->line_len;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct uplink *u = s->data;
+    char *nl;
+
+    (void) buf;
+    if (n < 0) {
+        uv_close((uv_handle_t *)s, round_closed);
+        return;
+    }
+    u->line_len += (size_t)n;
+    u->line[u->line_len] = '\0';
+    if (!u->ended)          /* it is alive: restart the watch */
+        uv_timer_again(&u->watch_timer);
+    while ((nl = memchr(u->line, '\n', u->line_len))) {
+        *nl = '\0';
+        take_line(u, u->line);
+        u->line_len -= (size_t)(nl + 1 - u->line);
+        memmove(u->line, nl + 1, u->line_len);
+    }
+    if (u->line_len == sizeof(u->line) - 1)   /* no line is this long */
+        u->line_len = 0;
+}
+
+/* 1 while the round's child has not exited (its pipe may be closed). */
+static int child_running(struct uplink *u)
+{
+    uv_handle_t *h = (uv_handle_t *)&u->proc;
+
+    return u->busy && !uv_is_closing(h) && uv_is_active(h);
+}
+
+static void on_exit_child(uv_process_t *p, int64_t status, int sig)
+{
+    struct uplink *u = p->data;
+
+    u->exit_status = status;
+    u->term_signal = sig;
+    uv_close((uv_handle_t *)p, round_closed);
+}
+
+static void on_watch(uv_timer_t *h)
+{
+    struct uplink *u = h->data;
+
+    if (!child_running(u))
+        return;
+    if (!u->ended)
+        log_warning("uplink: the round (pid %d) said nothing for %u s: ending it",
+                    u->proc.pid, UPLINK_SILENT_MS(u->d->cfg) / 1000);
+    u->ended++;
+    (void) uv_process_kill(&u->proc, u->ended == 1 ? SIGTERM : SIGKILL);
+    if (u->ended == 1)
+        uv_timer_start(&u->watch_timer, on_watch, UPLINK_KILL_MS, 0);
+}
+
+/* The child's command line in argv (argv ends with NULL). */
+static void child_args(struct uplink *u, char **argv, size_t cap, char *budget, size_t bcap,
+                       char *fail, size_t fcap, char *outage, size_t ocap)
+{
+    const struct daemon *d = u->d;
+    size_t n = 0;
+
+    argv[n++] = u->prog;
+    if (d->config_file) {
+        argv[n++] = "--config";
+        argv[n++] = (char *)d->config_file;
+    }
+    argv[n++] = "--db";
+    argv[n++] = d->cfg->db_path;
+    for (int i = 0; i < abs(d->verbose) && i < 4; i++)
+        argv[n++] = d->verbose > 0 ? "-v" : "-q";
+    argv[n++] = "round";
+    argv[n++] = "--hub";
+    argv[n++] = u->url;
+    if (u->ca[0]) {
+        argv[n++] = "--ca";
+        argv[n++] = u->ca;
+    }
+    snprintf(budget, bcap, "%u", u->budget);
+    argv[n++] = "--batch-bytes";
+    argv[n++] = budget;
+    if (u->failures) {          /* an outage goes on: the child knows how long */
+        snprintf(fail, fcap, "%u", u->failures);
+        snprintf(outage, ocap, "%llu",
+                 (unsigned long long)(uv_now(d->loop) - u->outage_start) / 1000);
+        argv[n++] = "--failures";
+        argv[n++] = fail;
+        argv[n++] = "--outage-s";
+        argv[n++] = outage;
+    }
+    argv[n++] = "--result-fd";
+    argv[n++] = "3";
+    argv[n] = NULL;
+    (void) cap;
+}
+
+static int spawn_round(struct uplink *u)
+{
+    uv_loop_t *loop = u->d->loop;
+    uv_stdio_container_t stdio[4];
+    uv_process_options_t po = {0};
+    char *argv[32], budget[16], fail[16], outage[24];
     int r;
 
-    if (u->d->stopping) {
-        u->busy = 0;
-        sync_client_unlock(u->client);
-        return;
+    child_args(u, argv, sizeof(argv) / sizeof(argv[0]), budget, sizeof(budget), fail,
+               sizeof(fail), outage, sizeof(outage));
+    memset(&u->res, 0, sizeof(u->res));
+    u->line_len = 0;
+    u->ended = 0;
+    u->exit_status = 0;
+    u->term_signal = 0;
+    uv_pipe_init(loop, &u->pipe, 0);
+    u->pipe.data = u;
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = 1;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[3].data.stream = (uv_stream_t *)&u->pipe;
+    po.file = u->prog;
+    po.args = argv;
+    po.exit_cb = on_exit_child;
+    po.stdio = stdio;
+    po.stdio_count = 4;
+    u->proc.data = u;
+    r = uv_spawn(loop, &u->proc, &po);
+    if (r < 0) {
+        /* libuv wants the handle closed even so; the pipe was never opened */
+        uv_close((uv_handle_t *)&u->proc, NULL);
+        uv_close((uv_handle_t *)&u->pipe, NULL);
+        return r;
     }
-    r = sync_client_next(u->client, u->easy);
-    if (r > 0) {
-        if (curl_multi_add_handle(u->multi, u->easy) != CURLM_OK) {
-            round_finished(u, -EIO);
-            return;
-        }
-        u->in_flight = 1;
-        return;
-    }
-    round_finished(u, r);
+    r = uv_read_start((uv_stream_t *)&u->pipe, on_alloc, on_read);
+    if (r < 0)
+        uv_close((uv_handle_t *)&u->pipe, round_closed);
+    u->busy = 1;
+    u->round_handles = 2;
+    uv_timer_start(&u->watch_timer, on_watch, UPLINK_SILENT_MS(u->d->cfg),
+                   UPLINK_SILENT_MS(u->d->cfg));
+    return 0;
 }
 
 static void on_round_timer(uv_timer_t *h)
 {
     struct uplink *u = h->data;
+    char why[PATH_MAX + 64];
+    int r;
 
     u->round_due = 0;
     if (u->busy || u->d->stopping)
         return;
-    if (sync_client_lock(u->client, 0) < 0) {
-        log_info("uplink: a sync of this store is running elsewhere; trying again in %d s",
-                 UPLINK_BUSY_MS / 1000);
-        arm(u, UPLINK_BUSY_MS);
-        return;
-    }
-    u->busy = 1;
     u->again = 0;
-    sync_client_begin(u->client);
-    uplink_step(u);
+    r = spawn_round(u);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot start the sync program '%s' (%s)", u->prog,
+                 uv_strerror(r));
+        round_finished(u, -EIO, why, 0);
+    }
 }
 
 void uplink_changed(struct daemon *d)
@@ -294,71 +416,64 @@ void uplink_changed(struct daemon *d)
     arm(u, UPLINK_SOON_MS);
 }
 
+/* The argument if given, else the config's setting if set, else what the
+ * last successful sync stored in meta (as cmd_sync.c's sync_find_hub(),
+ * which is in the uplink program). */
+static void find_setting(struct store *s, const char *arg, const char *conf, const char *key,
+                         char *out, size_t cap)
+{
+    if (arg)
+        snprintf(out, cap, "%s", arg);
+    else if (conf[0])
+        snprintf(out, cap, "%s", conf);
+    else if (store_meta_get(s, key, out, cap) < 0)
+        out[0] = '\0';
+}
+
 static int uplink_start(struct daemon *d)
 {
-    struct sync_client_opts co = {0};
+    struct nodecert_paths certs;
     struct uplink *u;
     int r;
 
     u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
-    sync_find_hub(d->store, d->cfg, d->hub_url, d->ca_file, u->url, sizeof(u->url), u->ca,
-                  sizeof(u->ca));
+    find_setting(d->store, d->hub_url, d->cfg->sync_hub_url, "sync.hub_url", u->url,
+                 sizeof(u->url));
+    find_setting(d->store, d->ca_file, d->cfg->sync_ca_file, "sync.ca_file", u->ca,
+                 sizeof(u->ca));
     if (!u->url[0]) {
         log_notice("uplink: no hub known (give --hub, set sync.hub_url, or run "
                    "`sikhnas-node sync --hub URL` once); not syncing");
         free(u);
         return 0;
     }
-    if (nodecert_paths(d->cfg->db_path, &u->certs) < 0 || access(u->certs.crt, R_OK) < 0) {
+    if (nodecert_paths(d->cfg->db_path, &certs) < 0 || access(certs.crt, R_OK) < 0) {
         log_warning("uplink: this node is not enrolled (no '%s'): run `sikhnas-node enroll`; "
-                    "not syncing", u->certs.crt);
+                    "not syncing", certs.crt);
         free(u);
         return 0;
     }
-    co.hub_url = u->url;
-    co.ca_file = u->ca[0] ? u->ca : NULL;
-    co.cert_file = u->certs.crt;
-    co.key_file = u->certs.key;
-    co.batch_bytes = d->cfg->sync_batch_kib * 1024u;
-    co.timeout_s = d->cfg->sync_timeout_s;
-    co.max_rows = UPLINK_MAX_ROWS;
-    co.daily_budget = (uint64_t)d->cfg->sync_daily_kib * 1024u;
-    co.tcp_congestion = d->cfg->sync_tcp_congestion;
-    r = sync_client_new(d->store, &co, &u->client);
+    r = uplink_program(u->prog, sizeof(u->prog));
+    if (r == 0 && access(u->prog, X_OK) < 0)
+        r = -errno;
     if (r < 0) {
+        log_errno(LOG_ERR, r, "uplink: cannot run the sync program '%s' (install it, or set "
+                  "SIKHNAS_UPLINK)", u->prog);
         free(u);
         return r;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        sync_client_free(u->client);
-        free(u);
-        return -ENOMEM;
-    }
-    u->multi = curl_multi_init();
-    u->easy = curl_easy_init();
-    if (!u->multi || !u->easy) {
-        curl_multi_cleanup(u->multi);
-        curl_easy_cleanup(u->easy);
-        sync_client_free(u->client);
-        curl_global_cleanup();
-        free(u);
-        return -ENOMEM;
-    }
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
     uv_timer_init(d->loop, &u->round_timer);
-    uv_timer_init(d->loop, &u->curl_timer);
-    u->round_timer.data = u->curl_timer.data = u;
+    uv_timer_init(d->loop, &u->watch_timer);
+    u->round_timer.data = u->watch_timer.data = u;
     u->open_handles = 2;
     u->d = d;
     d->uplink = u;
     srand((unsigned)uv_hrtime());
     arm(u, UPLINK_FIRST_MS);
-    log_notice("uplink: syncing with %s every %u s", u->url, d->cfg->sync_interval_s);
+    log_notice("uplink: syncing with %s every %u s (%s)", u->url, d->cfg->sync_interval_s,
+               u->prog);
     return 0;
 }
 
@@ -369,16 +484,14 @@ static void uplink_stop(struct daemon *d)
     if (!u)
         return;
     d->uplink = NULL;
-    /* a transfer cut off here changes nothing locally: its rows stay queued */
-    if (u->in_flight)
-        curl_multi_remove_handle(u->multi, u->easy);
-    u->in_flight = 0;
-    curl_multi_cleanup(u->multi);      /* removes its sockets through on_curl_socket */
-    u->multi = NULL;
+    /* the child ends its transfer and exits; what it had not committed
+     * stays queued, and the loop runs until its handles are closed */
+    if (child_running(u))
+        (void) uv_process_kill(&u->proc, SIGTERM);
     uv_timer_stop(&u->round_timer);
-    uv_timer_stop(&u->curl_timer);
-    uv_close((uv_handle_t *)&u->round_timer, on_handle_closed);
-    uv_close((uv_handle_t *)&u->curl_timer, on_handle_closed);
+    uv_timer_stop(&u->watch_timer);
+    uv_close((uv_handle_t *)&u->round_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&u->watch_timer, on_timer_closed);
 }
 
 const struct daemon_module uplink_module = {

@@ -37,6 +37,12 @@ if [ ! -f "$build/build.ninja" ]; then
     fi
 fi
 ninja -C "$build" "$what/$name" >&2
+# the node's sync program (node/uplink_main.c): the daemon runs it for each
+# round, `sync` and `enroll` exec it; only it links libcurl
+if [ "$what" = node ]; then
+    ninja -C "$build" node/sikhnas-node-uplink >&2
+    uplink=$build/node/sikhnas-node-uplink
+fi
 bin=$build/$what/$name
 [ -x "$bin" ] || { echo "package.sh: $bin was not built (for the hub: libpq-dev:$arch)" >&2; exit 1; }
 
@@ -54,6 +60,10 @@ chmod 0755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 install -D -m 0755 "$bin" "$stage/usr/bin/$name"
 $strip --strip-unneeded "$stage/usr/bin/$name"
+if [ "$what" = node ]; then
+    install -D -m 0755 "$uplink" "$stage/usr/libexec/sikhnas/sikhnas-node-uplink"
+    $strip --strip-unneeded "$stage/usr/libexec/sikhnas/sikhnas-node-uplink"
+fi
 install -D -m 0644 "deploy/$what/$name.service" "$stage/lib/systemd/system/$name.service"
 install -D -m 0644 "deploy/$what/$name.default" "$stage/etc/default/$name"
 mkdir -p "$stage/usr/share/doc/$name" "$stage/DEBIAN"
@@ -77,7 +87,7 @@ echo "$conffiles" > "$stage/DEBIAN/conffiles"
 # Depends: the package of each NEEDED library, as this Debian names it
 # (the same name on every architecture); the node loads SpatiaLite itself
 deps=""
-for so in $($readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+for so in $($readelf -d "$bin" ${uplink:-} | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort -u); do
     case $so in ld-linux*|libc.so*|libm.so*) continue ;; esac
     p=$(dpkg -S "*/$so" 2>/dev/null | grep -v -- '-cross' | head -n 1 | cut -d: -f1)
     [ -n "$p" ] || { echo "package.sh: no package ships $so" >&2; exit 1; }

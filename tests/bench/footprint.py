@@ -3,7 +3,11 @@
 records (issue 13: goals <= 12 MB idle, <= 20 MB syncing 100,000), with the
 breakdown from /proc/PID/smaps: heap and other anonymous memory (SQLite's
 page cache lives there), the binary, the shared libraries, and other file
-mappings. A benchmark: prints figures, asserts nothing.
+mappings. The daemon runs each round in a child, sikhnas-node-uplink
+(node/uplink.c): while it syncs, the daemon's RSS, the child's, their sum
+(sampled together) and the sum of their PSS (pages both map counted once,
+shared with other processes split) are reported, each at its own peak.
+A benchmark: prints figures, asserts nothing.
 
     tests/bench/footprint.py NODE_EXE HUB_EXE [N]     (default N = 100000)
 """
@@ -21,12 +25,27 @@ from e2elib import hubtest, nodetest  # noqa: E402
 NODE_EXE = os.path.abspath(sys.argv[1])
 os.environ['SIKHNAS_HUB'] = os.path.abspath(sys.argv[2])
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
+UPLINK_EXE = os.path.join(os.path.dirname(os.path.realpath(NODE_EXE)), 'sikhnas-node-uplink')
+
+
+def children(pid):
+    """The pids whose parent is pid."""
+    out = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open('/proc/%s/stat' % d) as f:
+                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
 
 
 def smaps(pid, per_file=None):
     """{'rss', 'anon', 'heap', 'binary', 'libs', 'files'} in KiB; with a
     dict per_file, also {path: [Rss, Private_Dirty]} of every file mapping."""
-    out = dict.fromkeys(('rss', 'anon', 'heap', 'binary', 'libs', 'files', 'stack'), 0)
+    out = dict.fromkeys(('rss', 'pss', 'anon', 'heap', 'binary', 'libs', 'files', 'stack'), 0)
     name = None
     with open('/proc/%d/smaps' % pid) as f:
         for line in f:
@@ -37,6 +56,8 @@ def smaps(pid, per_file=None):
             if per_file is not None and name and not name.startswith('[') and \
                     parts[0] in ('Rss:', 'Private_Dirty:'):
                 per_file.setdefault(name, [0, 0])[parts[0] == 'Private_Dirty:'] += int(parts[1])
+            if parts[0] == 'Pss:':
+                out['pss'] += int(parts[1])
             if parts[0] != 'Rss:':
                 continue
             kb = int(parts[1])
@@ -47,7 +68,7 @@ def smaps(pid, per_file=None):
                 out['stack'] += kb
             elif name == '' or name.startswith('['):
                 out['anon'] += kb
-            elif name == os.path.realpath(NODE_EXE):
+            elif name in (os.path.realpath(NODE_EXE), UPLINK_EXE):
                 out['binary'] += kb
             elif '.so' in os.path.basename(name):
                 out['libs'] += kb
@@ -77,7 +98,8 @@ def main():
         nodetest.write_jsonl(path, N, seed=7)
         r = node.run('import', '--no-progress', path, timeout=1200)
         assert r.returncode == 0, r.stderr
-        peak = peak_files = None
+        peak = peak_files = child_peak = child_files = None
+        sum_rss = sum_pss = 0
         t0 = time.time()
         with nodetest.Daemon(node, conf) as d:
             while time.time() - t0 < 1200:
@@ -85,22 +107,40 @@ def main():
                 s = smaps(d.proc.pid, files)
                 if peak is None or s['rss'] > peak['rss']:
                     peak, peak_files = s, files
+                rss, pss = s['rss'], s['pss']
+                for pid in children(d.proc.pid):
+                    cf = {}
+                    try:
+                        c = smaps(pid, cf)
+                    except OSError:         # it ended meanwhile
+                        continue
+                    rss += c['rss']
+                    pss += c['pss']
+                    if child_peak is None or c['rss'] > child_peak['rss']:
+                        child_peak, child_files = c, cf
+                sum_rss, sum_pss = max(sum_rss, rss), max(sum_pss, pss)
                 if e2elib.pg_counts(env.pg, nid)[0] >= N:
                     break
                 time.sleep(0.2)
             took = time.time() - t0
             after = smaps(d.proc.pid)
         load = os.getloadavg()[0]
-        res = {'records': N, 'idle_kib': idle, 'syncing_peak_kib': peak, 'after_kib': after,
+        res = {'records': N, 'idle_kib': idle, 'syncing_peak_kib': peak,
+               'child_peak_kib': child_peak, 'sum_rss_peak_kib': sum_rss,
+               'sum_pss_peak_kib': sum_pss, 'after_kib': after,
                'sync_s': round(took, 1), 'load1': round(load, 2)}
         print(json.dumps(res, indent=1))
-        for what, files in (('idle', idle_files), ('syncing (peak)', peak_files)):
+        for what, files in (('idle', idle_files), ('syncing (peak)', peak_files),
+                            ('the uplink child (its peak)', child_files or {})):
             print('%s, file mappings by Rss (KiB: Rss, Private_Dirty):' % what)
             for name, (rss, dirty) in sorted(files.items(), key=lambda kv: -kv[1][0]):
                 if rss >= 64:
                     print('  %6d %5d  %s' % (rss, dirty, name))
-        print('idle %.1f MB (goal 12), syncing %d records peak %.1f MB (goal 20), %.0f s, '
-              'load %.2f' % (idle['rss'] / 1024, N, peak['rss'] / 1024, took, load))
+        print('idle %.1f MB (goal 12), syncing %d records: daemon peak %.1f MB, child peak '
+              '%.1f MB, sum %.1f MB RSS / %.1f MB PSS (goal 20), %.0f s, load %.2f'
+              % (idle['rss'] / 1024, N, peak['rss'] / 1024,
+                 (child_peak or {'rss': 0})['rss'] / 1024, sum_rss / 1024, sum_pss / 1024,
+                 took, load))
     finally:
         env.close()
 
