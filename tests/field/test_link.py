@@ -41,7 +41,9 @@ ENV = None
 # included) against the link's rate; the goal is 80 %, not reached
 # (docs/performance.md, "Evening: resume within a batch"). Each profile
 # holds a floor below its lowest run on the busy shared machine, so that
-# it cannot silently get worse; SIKHNAS_FIELD_GOODPUT overrides both.
+# it cannot silently get worse (edge: runs 0.21-0.41, one CI run 0.23: the
+# floor 0.15 guards a collapse, not the goal); SIKHNAS_FIELD_GOODPUT
+# overrides both.
 GOODPUT_ENV = os.environ.get('SIKHNAS_FIELD_GOODPUT')
 LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 # a cut batch is resumed (the hub keeps its prefix): what goes again is
@@ -51,7 +53,7 @@ LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.50'))
 PROFILES = {
     '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.25),
-    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.20),
+    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.15),
 }
 
 
