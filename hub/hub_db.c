@@ -672,6 +672,17 @@ void db_acquire(struct db_pool *p, db_acquire_cb cb, void *ud)
     p->wq_len++;
 }
 
+struct db_conn *db_try_acquire(struct db_pool *p)
+{
+    struct db_conn *c;
+
+    if (p->closing || p->wq_len > 0 || !(c = idle_conn(p)))
+        return NULL;
+    c->state = CS_BUSY;
+    c->reserved = 1;
+    return c;
+}
+
 void db_release(struct db_conn *c)
 {
     struct db_pool *p = c->pool;

@@ -40,6 +40,9 @@ int db_pool_up(const struct db_pool *p);
  * returns), or with c == NULL when the database is down or the wait queue is
  * full. */
 void db_acquire(struct db_pool *p, db_acquire_cb cb, void *ud);
+/* A connection at once when one is idle and nobody waits for one, else
+ * NULL: for work that may as well be done on the connection already held. */
+struct db_conn *db_try_acquire(struct db_pool *p);
 /* Returns c to the pool (or drops it when it broke). */
 void db_release(struct db_conn *c);
 

@@ -106,6 +106,13 @@ struct push_job {
                                          * 1 for the decoder, 2 for the split */
     int                 wait_decoded;   /* split_rows() waits for the whole batch */
     size_t              split_off[16];  /* bytes of each table's lines split so far */
+    /* the probe aside: on a second connection, beside the lock and the COPY */
+    struct db_conn     *pc;             /* its connection while it runs */
+    int                 aside;          /* the probe went aside, not after the lock */
+    int                 probing;        /* its answer is to come */
+    int                 probe_found;    /* it found ids stored already */
+    int                 wait_probe;     /* split_rows() waits for its answer */
+    int                 reprobed;       /* the direct COPYs were redone with its ids */
 };
 
 static void on_conn(struct db_conn *c, void *ud);
@@ -146,8 +153,9 @@ static void job_free(struct push_job *j)
     struct hub *h = j->h;
     char node[sizeof(j->id.node)];
 
-    if (j->decoding) {                  /* the worker still writes into j->b: */
-        pthread_mutex_lock(&j->bs.lock);     /* stop it, free j when it ends */
+    if (j->decoding || j->probing) {    /* the worker still writes into j->b, or the
+                                         * probe aside is to answer: */
+        pthread_mutex_lock(&j->bs.lock);     /* stop it, free j when both end */
         j->bs.cancel = 1;
         pthread_mutex_unlock(&j->bs.lock);
         j->freeing = 1;
@@ -373,8 +381,14 @@ static void split_rows(struct push_job *j);
 
 static void on_undone(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
 {
-    if (!step_failed(ud, res, nres, err, "ROLLBACK TO SAVEPOINT failed", LOST, REFUSED))
-        split_rows(ud);
+    struct push_job *j = ud;
+
+    if (step_failed(j, res, nres, err, "ROLLBACK TO SAVEPOINT failed", LOST, REFUSED))
+        return;
+    if (j->probing)
+        j->wait_probe = 1;              /* on_probed() splits them again */
+    else
+        split_rows(j);
 }
 
 static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
@@ -382,6 +396,18 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
     struct push_job *j = ud;
 
     j->copy_open = 0;
+    if (j->aborting == 3) {             /* the probe aside found stored ids */
+        j->aborting = 0;
+        if (err == -ECONNRESET) {
+            job_fail(j, 503, "unavailable", LOST);
+            return;
+        }
+        log_info("push %s: ids stored already: the direct COPY again without them",
+                 j->id.node);
+        if (db_exec(j->c, "ROLLBACK TO SAVEPOINT direct", on_undone, j) < 0)
+            job_fail(j, 503, "unavailable", LOST);
+        return;
+    }
     if (j->aborting) {                  /* the decoder (1) or the split (2) failed */
         if (err == -ECONNRESET)
             job_fail(j, 503, "unavailable", LOST);
@@ -393,10 +419,17 @@ static void on_copied(struct db_conn *c, PGresult **res, int nres, int err, void
     }
     if (err == -EIO && j->copying_direct && !j->no_direct) {
         /* a row stored meanwhile (see hub_direct.h): undo every COPY, then
+         * split them again with the ids the probe aside found (once), or
          * send every row the SQL way */
-        log_info("push %s: the direct COPY failed (%s); every row the SQL way", j->id.node,
-                 db_error(res, nres));
-        j->no_direct = 1;
+        if (j->aside && !j->reprobed && (j->probing || j->probe_found)) {
+            log_info("push %s: the direct COPY failed (%s); again without the ids stored "
+                     "already", j->id.node, db_error(res, nres));
+            j->reprobed = 1;
+        } else {
+            log_info("push %s: the direct COPY failed (%s); every row the SQL way",
+                     j->id.node, db_error(res, nres));
+            j->no_direct = 1;
+        }
         if (db_exec(j->c, "ROLLBACK TO SAVEPOINT direct", on_undone, j) < 0)
             job_fail(j, 503, "unavailable", LOST);
         return;
@@ -678,7 +711,7 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         return;
     }
     count_rows(j);
-    r = keep_probes(j, res, nres, LOCK_AT + 2);
+    r = j->aside ? 0 : keep_probes(j, res, nres, LOCK_AT + 2);
     if (r < 0) {
         job_rollback(j, 503, "unavailable", r == -ENOMEM ? "out of memory" :
                      "the database is not ready");
@@ -694,16 +727,55 @@ static void on_locked(struct db_conn *c, PGresult **res, int nres, int err, void
         job_fail(j, 503, "unavailable", LOST);
 }
 
+/* The answer of the probe aside: the ids stored already, for the split
+ * (the direct COPY does not wait for it: the primary key refuses a stored
+ * id anyway, and on_copied() then splits again). When it found any while
+ * the streamed direct COPY runs, that COPY is failed at once and redone
+ * without them. */
+static void on_probed(struct db_conn *c, PGresult **res, int nres, int err, void *ud)
+{
+    struct push_job *j = ud;
+
+    j->probing = 0;
+    if (err == 0 && keep_probes(j, res, nres, 0) < 0)
+        err = -ENOMEM;
+    if (err < 0)                        /* no answer: the COPY's own check stands */
+        log_warning("push %s: the probe failed: %s", j->id.node,
+                    err == -ENOMEM ? "out of memory" : db_error(res, nres));
+    db_release(c);
+    j->pc = NULL;
+    if (j->freeing) {                   /* answered meanwhile */
+        j->freeing = 0;
+        job_free(j);
+        return;
+    }
+    for (int i = 0; i < j->b.ntables; i++)
+        j->probe_found |= j->existing[i] != NULL;
+    if (j->wait_probe) {
+        j->wait_probe = 0;
+        split_rows(j);
+    } else if (j->probe_found && j->copy_open && j->copying_direct && !j->aborting &&
+               !j->reprobed) {
+        struct direct_split *s = &j->split[j->next_table];
+        j->reprobed = 1;
+        j->aborting = 3;
+        j->copy_open = 0;
+        db_copy_more(j->c, s->direct.p, s->direct.len, -1);     /* may call back */
+    }
+}
+
 /* Begins the batch's transaction, makes the node's registry row on first
  * contact, locks it and reads its high-water mark (waiting there while the
  * node's previous batch commits), reads the version of the reference data
- * and finds which of the batch's ids are stored already: one round trip. */
+ * and finds which of the batch's ids are stored already: one round trip.
+ * When a second connection is free, the ids are probed on it instead, at
+ * the same time, and the COPY does not wait for them (on_probed()). */
 static void lock_node(struct push_job *j)
 {
     const char *const p[] = { j->id.node, j->id.district };
-    struct db_query q[5 + 16];
+    struct db_query q[5 + 16], pq[16];
     char *probe[16] = { 0 };
-    int n = 0, r = -ENOMEM;
+    int n = 0, np = 0, r = -ENOMEM;
 
     q[n++] = (struct db_query){ "BEGIN", 0, NULL };
     q[n++] = (struct db_query){ "SET LOCAL sikhnas.writer = 'hub'", 0, NULL };
@@ -718,9 +790,19 @@ static void lock_node(struct push_job *j)
         probe[i] = direct_probe_sql(&j->b.tables[i]);
         if (!probe[i])
             goto out;
-        q[n++] = (struct db_query){ probe[i], 1,
-                                    (const char *const *)&j->b.tables[i].ids };
+        pq[np++] = (struct db_query){ probe[i], 1,
+                                      (const char *const *)&j->b.tables[i].ids };
     }
+    if (np > 0 && (j->pc = db_try_acquire(j->h->db))) {
+        if (db_exec_params(j->pc, pq, np, on_probed, j) == 0) {
+            j->aside = j->probing = 1;
+        } else {
+            db_release(j->pc);
+            j->pc = NULL;
+        }
+    }
+    for (int i = 0; i < np && !j->aside; i++)
+        q[n++] = pq[i];
     r = db_exec_params(j->c, q, n, on_locked, j);
 out:
     for (int i = 0; i < 16; i++)

@@ -312,11 +312,13 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     printf("{\"pushed\":%lld,\"refused\":%lld,\"pulled\":%lld,\"batches\":%lld,"
            "\"requests\":%lld,\"bytes_up\":%lld,\"bytes_down\":%lld,\"seconds\":%.3f,"
            "\"queued\":%lld,\"rejected_total\":%lld,\"found_acked\":%lld,\"bytes_lost\":%lld,"
-           "\"bytes_kept\":%lld,\"resumes\":%lld}\n",
+           "\"bytes_kept\":%lld,\"resumes\":%lld,\"push_bytes_up\":%lld,\"push_s\":%.3f,"
+           "\"connects\":%lld,\"connect_s\":%.3f}\n",
            st->rows_sent,
            st->rows_refused, st->rows_pulled, st->batches, st->requests, st->bytes_up, st->bytes_down,
            now_s() - t0, sync_client_queued(c), rejected, st->rows_found_acked, st->bytes_lost,
-           st->bytes_kept, st->resumes);
+           st->bytes_kept, st->resumes, st->push_bytes_up, (double)st->push_ms / 1000.0,
+           st->connects, (double)st->connect_ms / 1000.0);
     if (st->rows_refused)
         log_warning("the hub refused %lld record(s); see `sikhnas-node status` and "
                     "`report list`", st->rows_refused);

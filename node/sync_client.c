@@ -22,9 +22,6 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,6 +130,9 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     }
     c->store = s;
     c->lock_fd = -1;
+    c->closed_fd = CURL_SOCKET_BAD;
+    for (int i = 0; i < SYNC_SOCKS; i++)
+        c->socks[i] = CURL_SOCKET_BAD;
     c->round_seq = INT64_MAX;
     c->url_pull = join_url(o->hub_url, "/v1/pull");
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
@@ -291,8 +291,11 @@ void sync_client_begin(struct sync_client *c)
     c->round_ms = hlc_boot_ms();
     c->round_bytes = 0;
     c->rate_measured = 0;
+    c->push_start_ms = 0;
+    c->push_ms_before = c->stats.push_ms;
     if (store_meta_get(c->store, "link.rate", buf, sizeof(buf)) == 0)
         c->link_rate = strtod(buf, NULL);
+    c->rate_stored = c->link_rate > 0;
     if (store_meta_get(c->store, "sync.hub_resume", buf, sizeof(buf)) == 0)
         c->resume_ok = strcmp(buf, "1") == 0;
     sqlite3_stmt *st = store_stmt(c->store, "SELECT max(seq) FROM outbox");
@@ -408,6 +411,17 @@ static void read_headers(struct sync_req *q, CURL *easy)
 
 /* ------------------------------------------------------------ a board without a clock */
 
+/* The TLS records to send for client c (libcurl's CURLOPT_SSL_CTX_DATA;
+ * NULL: enrolment): on a slow link, or one not measured yet, records of
+ * SYNC_TLS_RECORD_SLOW bytes (the hub keeps whole records of a cut body;
+ * each costs ~29 bytes), else SYNC_TLS_RECORD. */
+static size_t tls_record(void *arg)
+{
+    const struct sync_client *c = arg;
+
+    return c && c->link_rate < AHEAD_MIN_RATE ? SYNC_TLS_RECORD_SLOW : SYNC_TLS_RECORD;
+}
+
 /* While the clock is wrong, a certificate that is not yet valid at the
  * floor may well be valid now (the floor is only a lower bound of the
  * time); every other failure stands. */
@@ -429,22 +443,20 @@ static CURLcode tls_floor(CURL *e, void *ssl_ctx, void *arg)
     SSL_CTX *ctx = ssl_ctx;
 
     (void) e;
-    (void) arg;
-    SSL_CTX_set_max_send_fragment(ctx, SYNC_TLS_RECORD);
+    SSL_CTX_set_max_send_fragment(ctx, tls_record(arg));
     X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), (time_t)(hlc_wall_ms() / 1000));
     SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), tls_floor_verify);
     return CURLE_OK;
 }
 
 /* libcurl's OpenSSL context, the clock being right: records of at most
- * SYNC_TLS_RECORD bytes, so that the hub, which can only use a record
+ * tls_record() bytes, so that the hub, which can only use a record
  * once it is whole, keeps all but the last few KB of a batch cut on the
  * wire (sync_resume.c). */
 static CURLcode tls_records(CURL *e, void *ssl_ctx, void *arg)
 {
     (void) e;
-    (void) arg;
-    SSL_CTX_set_max_send_fragment(ssl_ctx, SYNC_TLS_RECORD);
+    SSL_CTX_set_max_send_fragment(ssl_ctx, tls_record(arg));
     return CURLE_OK;
 }
 
@@ -478,32 +490,18 @@ void sync_tls_clock(CURL *e)
     curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_is_openssl() ? tls_records : NULL);
 }
 
-/* A new sync socket: the congestion control asked for (sync.tcp_congestion,
- * BBR by default: on a lossy radio link a loss-based one such as cubic
- * halves its window at every random loss and idles the link), and no
- * Nagle delay. A kernel without it, or one that does not let this user
- * choose it, keeps its default: said once, never an error. */
-static int on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
+/* libcurl's progress: the body bytes sent so far, kept (request_done). */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
 {
-    static int warned;
-    struct sync_client *c = arg;
-    int one = 1;
+    struct sync_req *q = arg;
 
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKOPT_OK;
-    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* a slow link: little unsent in the kernel, so what libcurl counts as
-     * sent is near what went on the link (a cut batch's bytes lost) */
-    if (c->link_rate > 0 && c->link_rate < AHEAD_MIN_RATE) {
-        int lowat = SYNC_NOTSENT_LOWAT;
-        (void) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
-    }
-    if (c->tcp_cc[0] &&
-        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc)) < 0 &&
-        !warned++)
-        log_info("sync: TCP congestion control '%s' is not available here (%s); using the "
-                 "system's", c->tcp_cc, strerror(errno));
-    return CURL_SOCKOPT_OK;
+    (void) dltotal;
+    (void) dlnow;
+    (void) ultotal;
+    if (ulnow > q->ul_max)
+        q->ul_max = (long long)ulnow;
+    return 0;
 }
 
 static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t resp_max)
@@ -523,6 +521,7 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     sync_tls_clock(e);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c);
     if (c->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     if (c->cert_file && c->key_file) {
@@ -536,16 +535,38 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sync_on_sockopt);
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, c);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, sync_on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, sync_on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, c->q);
+    c->q->client = c;
+    c->q->sock = CURL_SOCKET_BAD;
+    c->q->sent0 = -1;
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp_max);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sikhnas-node/" "1");
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, c->q);
+    c->q->ul_max = 0;
     c->q->resp.max = resp_max;
     c->q->errbuf[0] = '\0';
 }
 
 static int renew_prepare(struct sync_client *c);
 static int renew_done(struct sync_client *c, CURLcode res, long status);
+
+/* c->q, built, becomes the one request in flight, on easy. Returns 1. */
+static int request_start(struct sync_client *c, CURL *easy, enum phase phase, const char *url,
+                         size_t resp_max)
+{
+    c->q->phase = phase;
+    c->q->easy = easy;
+    c->nreq = 1;
+    setup_easy(c, easy, url, resp_max);
+    return 1;
+}
 
 int sync_client_next(struct sync_client *c, CURL *easy)
 {
@@ -560,13 +581,8 @@ int sync_client_next(struct sync_client *c, CURL *easy)
                          "again (sikhnas-node enroll) with a new token", c->cert_file);
     if (c->phase == PH_RENEW) {
         r = renew_prepare(c);
-        if (r > 0) {
-            c->q->phase = PH_RENEW;
-            c->q->easy = easy;
-            c->nreq = 1;
-            setup_easy(c, easy, c->url_renew, 64u << 10);
-            return 1;
-        }
+        if (r > 0)
+            return request_start(c, easy, PH_RENEW, c->url_renew, 64u << 10);
         log_warning("sync: cannot prepare the certificate renewal: %s", strerror(-r));
         request_clear(c->q);
         c->phase = PH_PUSH;
@@ -579,12 +595,9 @@ int sync_client_next(struct sync_client *c, CURL *easy)
             return set_error(c, r, "cannot resume the cut batch: %s", strerror(-r));
         if (r > 0) {
             c->probed = 1;
-            c->q->phase = PH_PUSH;
-            c->q->easy = easy;
-            c->nreq = 1;
-            setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
+            r = request_start(c, easy, PH_PUSH, c->url_push, ACK_MAX_BODY);
             resume_easy(c, easy);
-            return 1;
+            return r;
         }
         request_clear(c->q);
     }
@@ -596,13 +609,8 @@ int sync_client_next(struct sync_client *c, CURL *easy)
             r = sent_seq_mark(c, c->q->last_seq) < 0 ? -EBUSY : 1;
         if (r < 0)
             return set_error(c, r, "cannot build a batch from the outbox: %s", strerror(-r));
-        if (r > 0) {
-            c->q->phase = PH_PUSH;
-            c->q->easy = easy;
-            c->nreq = 1;
-            setup_easy(c, easy, c->url_push, ACK_MAX_BODY);
-            return 1;
-        }
+        if (r > 0)
+            return request_start(c, easy, PH_PUSH, c->url_push, ACK_MAX_BODY);
         if (c->over_budget)
             return set_error(c, -EDQUOT, "the link's daily budget is used up (%lld of %llu "
                              "KiB today): routine records wait for tomorrow, P reports still "
@@ -614,19 +622,11 @@ int sync_client_next(struct sync_client *c, CURL *easy)
         r = pull_prepare(c);
         if (r < 0)
             return set_error(c, r, "cannot build a pull request: %s", strerror(-r));
-        c->q->phase = PH_PULL;
-        c->q->easy = easy;
-        c->nreq = 1;
-        setup_easy(c, easy, c->url_pull, PULL_MAX_WIRE);
-        return 1;
+        return request_start(c, easy, PH_PULL, c->url_pull, PULL_MAX_WIRE);
     }
     if (c->phase == PH_DONE && !c->health_sent && health_prepare(c) > 0) {
         c->health_sent = 1;
-        c->q->phase = PH_HEALTH;
-        c->q->easy = easy;
-        c->nreq = 1;
-        setup_easy(c, easy, c->url_health, 4096);
-        return 1;
+        return request_start(c, easy, PH_HEALTH, c->url_health, 4096);
     }
     return 0;
 }
@@ -760,9 +760,10 @@ static void link_count(struct sync_client *c, long long n)
     int r;
 
     /* until a push has measured the link, the round's bytes over its time
-     * stand for its rate (handshakes and pulls included: on the low side) */
+     * stand for its rate (handshakes and pulls included: on the low side, a
+     * third of it on a 256 kbit/s link), unless an earlier push measured it */
     c->round_bytes += n;
-    if (!c->rate_measured && ms >= 1000 && c->round_bytes >= 8192)
+    if (!c->rate_measured && !c->rate_stored && ms >= 1000 && c->round_bytes >= 8192)
         c->link_rate = (double)c->round_bytes * 1000.0 / (double)ms;
     snprintf(rate, sizeof(rate), "%.0f", c->link_rate);
 
@@ -803,6 +804,30 @@ static void push_rate(struct sync_client *c, CURL *easy, curl_off_t up)
     c->rate_measured = 1;
 }
 
+/* The round's connections and its push phase (c->q, ended now, sent up
+ * bytes): what the goodput of a push is measured over (sync's summary,
+ * tests/field/test_link.py). */
+static void request_times(struct sync_client *c, CURL *easy, long long up)
+{
+    curl_off_t total = 0, pre = 0;
+    uint64_t now = hlc_boot_ms(), start;
+    long conns = 0;
+
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &conns);
+    c->stats.connects += conns;
+    if (conns > 0)
+        c->stats.connect_ms += (long long)(pre / 1000);
+    if (c->q->phase != PH_PUSH)
+        return;
+    start = (uint64_t)(total / 1000) < now ? now - (uint64_t)(total / 1000) : 0;
+    if (!c->push_start_ms || start < c->push_start_ms)
+        c->push_start_ms = start;
+    c->stats.push_ms = c->push_ms_before + (long long)(now - c->push_start_ms);
+    c->stats.push_bytes_up += up;
+}
+
 static void halve_budget(struct sync_client *c)
 {
     c->budget = c->budget / 2 < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR : c->budget / 2;
@@ -831,29 +856,50 @@ int sync_client_done(struct sync_client *c, CURL *easy, CURLcode res)
     return r;
 }
 
-static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
+/* Counts the bytes of c->q, ended on easy (res, status): the day's link
+ * bytes, the round's times, the stats. Returns the bytes it sent up, and
+ * in *ret_body those of its body as libcurl counted them. */
+static long long request_bytes(struct sync_client *c, CURL *easy, CURLcode res, long status,
+                               const char *what, curl_off_t *ret_body)
 {
     curl_off_t up = 0, down = 0, body_up;
-    long status = 0, req_hdr = 0, resp_hdr = 0;
-    const char *what = c->q->phase == PH_PUSH ? "push" : c->q->phase == PH_HEALTH ? "health" :
-                       c->q->phase == PH_RENEW ? "renewal" : "pull";
-    int r;
+    long req_hdr = 0, resp_hdr = 0;
 
     curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &up);
     curl_easy_getinfo(easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_hdr);
     curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &resp_hdr);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    c->stats.requests++;
     /* a small body goes out in the headers' buffer, and libcurl counts it
      * in both REQUEST_SIZE and SIZE_UPLOAD (measured on the link: twice the
      * bytes) */
     body_up = up;
     if (req_hdr > up)
         up = 0;
+    if (res != CURLE_OK && c->q->ul_max > (long long)body_up) {
+        /* a failed transfer may report nothing sent at its end (seen on the
+         * 2G link: 0 bytes of a batch the hub kept 3.6 KB of): what its
+         * progress saw go, the headers not known */
+        body_up = (curl_off_t)c->q->ul_max;
+        if (body_up > up + req_hdr) {
+            up = body_up;
+            req_hdr = 0;
+        }
+    }
+    if (c->q->phase == PH_PUSH && (res != CURLE_OK || status == 408)) {
+        /* a cut push: what the kernel put on the link for it (TLS records
+         * and all), when it says. libcurl counts what it handed over, at
+         * times nothing at all; what was still in the kernel at the cut
+         * never went */
+        long long wire = sync_req_wire(c, easy);
+        if (wire >= 0) {
+            up = (curl_off_t)wire;
+            req_hdr = 0;
+        }
+    }
     c->stats.bytes_up += (long long)up + req_hdr;
     c->stats.bytes_down += (long long)down + resp_hdr;
     link_count(c, (long long)up + req_hdr + (long long)down + resp_hdr);
+    request_times(c, easy, (long long)up + req_hdr);
     if (log_level >= LOG_DEBUG) {
         curl_off_t total = 0, pre = 0;
         curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
@@ -862,6 +908,22 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
                   "to connect", what, status, (int)res, (long long)up + req_hdr,
                   (long long)down + resp_hdr, (double)total / 1e6, (double)pre / 1e6);
     }
+    *ret_body = body_up;
+    return (long long)up + req_hdr;
+}
+
+static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
+{
+    curl_off_t body_up;
+    long status = 0;
+    long long sent;
+    const char *what = c->q->phase == PH_PUSH ? "push" : c->q->phase == PH_HEALTH ? "health" :
+                       c->q->phase == PH_RENEW ? "renewal" : "pull";
+    int r;
+
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    c->stats.requests++;
+    sent = request_bytes(c, easy, res, status, what, &body_up);
     read_headers(c->q, easy);
     if (status > 0)
         resume_hub_says(c, c->q->hdr_resume);
@@ -873,13 +935,19 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     if (res != CURLE_OK) {
         r = curl_errno(res);
         if (c->q->phase == PH_PUSH)
-            c->stats.bytes_lost += (long long)up + req_hdr;
+            c->stats.bytes_lost += sent;
         /* a batch cut on the wire: keep it to send only the rest (one sent
          * after it, if any, is built again: sync_client_done) */
-        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
-            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
-        else if (c->q->resumed)
+        if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok) {
+            resume_keep(c, (long long)body_up, sent);
+        } else if (c->q->resumed) {
             resume_drop(c);
+        } else if (c->q->phase == PH_PUSH && !c->q->probe) {
+            /* the cut may have taken only the answer: when the probe finds
+             * the batch applied, its bytes were not lost (push_apply) */
+            c->unanswered_seq = c->q->last_seq;
+            c->unanswered_bytes = sent;
+        }
         if (r == -ETIMEDOUT && c->q->phase == PH_PUSH)
             halve_budget(c);
         if (r == -EACCES)
@@ -925,7 +993,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
     if (c->q->hdr_hlc[0] && parse_u64(c->q->hdr_hlc, &h) == 0)
         (void) clock_hub_time(c->store, h, 0);    /* persisted with the next commit */
     if (c->q->phase == PH_PUSH && !c->q->probe)
-        c->stats.bytes_lost += (long long)up + req_hdr;     /* refused: its rows go again */
+        c->stats.bytes_lost += sent;     /* refused: its rows go again */
     cJSON_Delete(doc);
     switch (status) {
     case 429:                   /* the hub is busy (admission control): not an outage */
@@ -939,7 +1007,7 @@ static int request_done(struct sync_client *c, CURL *easy, CURLcode res)
         if (c->q->phase == PH_PUSH)
             halve_budget(c);
         if (c->q->phase == PH_PUSH && c->q->resumable && c->resume_ok)
-            resume_keep(c, (long long)body_up, (long long)up + req_hdr);
+            resume_keep(c, (long long)body_up, sent);
         r = -ETIMEDOUT;
         break;
     case 413:

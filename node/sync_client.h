@@ -53,6 +53,12 @@ struct sync_stats {
                                      again (what the hub kept of a cut batch is not) */
     long long bytes_kept;         /* bytes of cut batches the hub kept: not sent again */
     long long resumes;            /* cut batches resumed within their body */
+    long long push_bytes_up;      /* bytes up of the push requests (bytes_up's share) */
+    long long push_ms;            /* the push phases: from the start of a round's first push
+                                     request (its connection's handshakes included) to its
+                                     last push answer, summed over the rounds */
+    long long connects;           /* new connections (TCP and TLS handshakes) */
+    long long connect_ms;         /* their time to the first request byte */
 };
 
 /* Makes a client for the open store s (which it borrows). The options are

@@ -21,9 +21,14 @@
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 #define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
 #define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
-#define RESUME_MIN       (8u << 10)    /* a batch this large can be resumed within its body */
+#define RATIO_MIN_PLAIN  (64u << 10)   /* a batch this large (plain) measures the ratio */
+#define RESUME_MIN       (4u << 10)    /* a batch this large can be resumed within its body */
 #define SYNC_TLS_RECORD  4096          /* TLS records sent: the hub keeps whole ones of a cut */
+#define SYNC_TLS_RECORD_SLOW 2048      /* and on a slow link */
 #define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
+#define SYNC_SNDBUF_S    1.0           /* a slow link: the send buffer, seconds of it */
+#define SYNC_SOCKS       4             /* sockets of a client known at once */
+#define SYNC_SNDBUF_MIN  (4 << 10)     /* and at least this (the kernel doubles it) */
 
 /* The record kinds (sync/kinds.h), by index. */
 #define NKINDS_MAX 16
@@ -56,6 +61,11 @@ struct sync_req {
     char (*row_ids)[UUID_STR_LEN];
     int nrows;
     size_t plain_len;
+    long long ul_max;           /* the most body bytes libcurl reported sent (a failed
+                                   transfer may report none at its end) */
+    struct sync_client *client; /* whose request it is (sync_on_prereq) */
+    curl_socket_t sock;         /* its connection's socket, once the request began */
+    long long sent0;            /* the bytes that socket had put on the link then, or -1 */
     struct strbuf resp;
     char hdr_hlc[HEADER_VALUE_MAX], hdr_enc[HEADER_VALUE_MAX];
     char hdr_accept[HEADER_VALUE_MAX], hdr_retry[HEADER_VALUE_MAX];
@@ -126,6 +136,12 @@ struct sync_client {
     uint64_t round_ms;          /* when the round began (CLOCK_BOOTTIME ms) */
     long long round_bytes;      /* bytes up and down since */
     int rate_measured;          /* a push of this round measured link_rate */
+    int rate_stored;            /* link_rate came from meta link.rate (a push measured it) */
+    curl_socket_t socks[SYNC_SOCKS];   /* its open sockets (sync_on_sockopt) */
+    curl_socket_t closed_fd;    /* the socket closed last (sync_on_close) */
+    long long closed_sent;      /* and the bytes it had put on the link, or -1 */
+    uint64_t push_start_ms;     /* the round's first push request began (0: none yet) */
+    long long push_ms_before;   /* stats.push_ms of the rounds before this one */
     char tcp_cc[16];            /* TCP_CONGESTION to ask for, "": none */
     unsigned retry_after;
     char error[512];
@@ -182,6 +198,15 @@ int  resume_prepare(struct sync_client *c);
 void resume_easy(struct sync_client *c, CURL *easy);
 /* The HEAD's answer (status): records what the hub holds. Returns 0. */
 int  resume_answered(struct sync_client *c, long status);
+
+/* sync_socket.c: libcurl's callbacks for the sockets of c (SOCKOPT, CLOSESOCKET:
+ * arg is c) and for a request beginning on its connection (PREREQ: arg is the
+ * request); the bytes c->q, run on easy, put on the link once (TLS records
+ * included; -1 when the kernel does not say). */
+int  sync_on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose);
+int  sync_on_close(void *arg, curl_socket_t fd);
+int  sync_on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port);
+long long sync_req_wire(struct sync_client *c, CURL *easy);
 
 /* sync_health.c: the health block of the round in c->q (1, or -errno); its
  * answer, which never fails the round (0). */

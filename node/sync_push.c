@@ -380,7 +380,10 @@ int push_prepare(struct sync_client *c)
         return 0;
     }
     c->q->plain_len = plain->len;
-    if (c->q->body_len > 0)
+    /* the ratio sizes the next batches: a small one (a priority batch, the
+     * queue's tail) compresses less and would make them small too (on the
+     * 2G link a batch of 4 KB after a P report's batch of one row) */
+    if (c->q->body_len > 0 && plain->len >= RATIO_MIN_PLAIN)
         c->ratio = (double)plain->len / (double)c->q->body_len;
     if (c->ratio < 1.0)
         c->ratio = 1.0;

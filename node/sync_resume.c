@@ -62,6 +62,7 @@ void resume_keep(struct sync_client *c, long long sent, long long lost)
         k->nrows = q->nrows;
         k->held = 0;
     }
+    c->unanswered_bytes = 0;            /* what the hub kept answers for the cut */
     k->from = k->held;
     k->sent = sent;
     k->asked = 0;

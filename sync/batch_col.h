@@ -117,4 +117,27 @@ int col2_head(const unsigned char **p, const unsigned char *end, const char *nod
  * COL_MAX_COLS): their count, or -EBADMSG when the kind has too many. */
 int col2_names(const struct record_kind *k, const char **names);
 
+/* The same in steps, for decoding while streaming (batch_decode.c): every
+ * column's streams are read and checked first, then the rows are made
+ * BATCH_STREAM_ROWS at a time (batch_col_parse() makes them in the same
+ * steps, so both meet the same first bad cell). batch_col_open() reads
+ * in[0..len) (which must outlive the reader) and gives the tree with each
+ * table's "rows" still empty; errors as batch_col_parse_node(), err kept by
+ * the reader for batch_col_rows(); node as there (it too must outlive the
+ * reader: version 2's origin columns are made from it). */
+struct batch_col;
+#define BATCH_COL_ID 40         /* a UUID and its NUL, with room */
+int    batch_col_open(const char *in, size_t len, const char *node, struct batch_col **ret,
+                      struct cJSON **doc, char *err, size_t err_size);
+size_t batch_col_nrows(const struct batch_col *bc, int t);
+/* Every row's seq and id (the columns at seq_col and id_col, id_col -1:
+ * none) of table block t, when they are plain values the whole way reads
+ * the same: else -EAGAIN (the whole way then decodes the batch). */
+int    batch_col_keys(struct batch_col *bc, int t, int seq_col, int id_col, int64_t *seq,
+                      char (*id)[BATCH_COL_ID]);
+/* Makes table block t's next n rows, appended to its "rows"; the first of
+ * them in *first (may be NULL). 0, or an error as batch_col_parse(). */
+int    batch_col_rows(struct batch_col *bc, int t, size_t n, const struct cJSON **first);
+void   batch_col_close(struct batch_col *bc);
+
 #endif

@@ -7,6 +7,7 @@
 #include "batch.h"
 #include "batch_col.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +360,11 @@ struct dcol {
     size_t jnn[COL_JSON_NUMS + 1], jat[COL_JSON_NUMS + 1];
     struct sref *js;            /* version 2: the string values of COL_JSON_SHOLE */
     size_t jsn, jsat;
+    /* where dcol_cells() is: the next value and escaped cell, the last
+     * seq, the clock of the anchor column */
+    size_t j, e;
+    uint64_t last;
+    int64_t clock;
 };
 
 static void dcol_free(struct dcol *c)
@@ -512,30 +518,30 @@ static int jsonv_cell(struct dec *d, struct dcol *c, const struct sref *s, cJSON
     return r;
 }
 
-/* Appends the cells of column c to each row; anchor holds each row's
- * clock, which the table's first time column (is_anchor) sets. */
-static int dcol_cells(struct dec *d, struct dcol *c, cJSON **rows, int64_t *anchor,
-                      int is_anchor)
+/* Appends the cells of rows from .. to - 1 of column c to row[0 ..], from
+ * where the column's last call stopped; anchor holds each row's clock,
+ * which the table's first time column (is_anchor) sets. */
+static int dcol_cells(struct dec *d, struct dcol *c, cJSON **row, int64_t *anchor,
+                      size_t from, size_t to, int is_anchor)
 {
-    size_t j = 0, e = 0;
-    int64_t clock = anchor[-1], ms = 0;
-    uint64_t last = 0;
+    int64_t ms = 0;
     char buf[48];
     int r = 0;
 
-    for (size_t i = 0; i < c->n && r == 0; i++) {
+    for (size_t i = from; i < to && r == 0; i++) {
         cJSON *item = NULL;
         const char *s;
         if (c->tag[i] == TAG_NULL) {
             item = cJSON_CreateNull();
         } else if (c->tag[i] == TAG_JSON) {
-            r = json_of(d, c->esc[e].p, c->esc[e].n, &item);
-            e++;
+            r = json_of(d, c->esc[c->e].p, c->esc[c->e].n, &item);
+            c->e++;
         } else {
+            size_t j = c->j;
             switch (c->cc) {
             case CC_SEQ:
-                last = j == 0 ? zz_dec(c->first) : last + sx(c->v1[j - 1]);
-                item = cJSON_CreateNumber((double)(int64_t)last);
+                c->last = j == 0 ? zz_dec(c->first) : c->last + sx(c->v1[j - 1]);
+                item = cJSON_CreateNumber((double)(int64_t)c->last);
                 break;
             case CC_INT:
                 item = cJSON_CreateNumber((double)(int64_t)sx(c->v1[j]));
@@ -549,11 +555,11 @@ static int dcol_cells(struct dec *d, struct dcol *c, cJSON **rows, int64_t *anch
                 break;
             }
             case CC_ID: case CC_HLC: case CC_TS: case CC_DATE:
-                r = time_cell(d, c, j, is_anchor ? clock : anchor[i], buf, sizeof(buf), &ms);
+                r = time_cell(d, c, j, is_anchor ? c->clock : anchor[i], buf, sizeof(buf), &ms);
                 if (r == 0)
                     item = cJSON_CreateString(buf);
                 if (is_anchor)
-                    clock = ms;
+                    c->clock = ms;
                 break;
             case CC_STR:
                 r = text_of(d, &c->str[j], &s);
@@ -569,14 +575,14 @@ static int dcol_cells(struct dec *d, struct dcol *c, cJSON **rows, int64_t *anch
             case CC_OTHER:
                 break;
             }
-            j++;
+            c->j++;
         }
         if (is_anchor)
-            anchor[i] = clock;
+            anchor[i] = c->clock;
         if (r == 0 && !item)
             r = -ENOMEM;
         if (r == 0)
-            cJSON_AddItemToArray(rows[i], item);
+            cJSON_AddItemToArray(row[i - from], item);
     }
     return r;
 }
@@ -590,19 +596,32 @@ static int name_of(struct dec *d, size_t n, const char **ret)
     return r < 0 ? r : text_of(d, &s, ret);
 }
 
-/* One table block (its name's length already read) into tables. */
-static int table_read(struct dec *d, size_t name_len, cJSON *tables)
+/* A table block as read: its columns' streams, and the rows made so far. */
+struct ctab {
+    size_t ncols, nrows, done;
+    int anchor_col;
+    struct dcol col[COL_MAX_COLS];
+    int64_t *anchor;            /* nrows + 1: the table's base clock, then each row's */
+    cJSON *rows;                /* the block's "rows" in the tree */
+};
+
+struct batch_col {
+    struct dec d;
+    int ntables;
+    struct ctab t[COL_MAX_TABLES];
+};
+
+/* One table block (its name's length already read) into tables, its
+ * columns' streams into ct; its rows are made later (batch_col_rows()). */
+static int table_read(struct dec *d, size_t name_len, cJSON *tables, struct ctab *ct)
 {
     cJSON *t = cJSON_CreateObject(), *cols = cJSON_CreateArray(), *rows = cJSON_CreateArray();
-    cJSON **row = NULL;
-    int64_t *anchor = NULL;
-    enum col_class cc[COL_MAX_COLS];
     const char *dn[COL_MAX_COLS];
     const struct record_kind *k;
     const char *s;
     size_t ncols, nrows;
     uint64_t base;
-    int r, anchor_col = -1, dflt = 0;
+    int r, dflt = 0;
 
     cJSON_AddItemToArray(tables, t);
     if (!t || !cols || !rows) {
@@ -612,6 +631,8 @@ static int table_read(struct dec *d, size_t name_len, cJSON *tables)
     }
     cJSON_AddItemToObject(t, "cols", cols);
     cJSON_AddItemToObject(t, "rows", rows);
+    ct->rows = rows;
+    ct->anchor_col = -1;
     if ((r = name_of(d, name_len, &s)) < 0)
         return r;
     if (!(k = record_kind_find(s)))
@@ -630,9 +651,9 @@ static int table_read(struct dec *d, size_t name_len, cJSON *tables)
             s = dn[i];
         else if ((r = get_count(d, COL_MAX_NAME, &n)) < 0 || (r = name_of(d, n, &s)) < 0)
             return r;
-        cc[i] = col_class_v(k, s, d->v);
-        if (anchor_col < 0 && col_is_time(cc[i]))
-            anchor_col = (int)i;
+        ct->col[i].cc = col_class_v(k, s, d->v);
+        if (ct->anchor_col < 0 && col_is_time(ct->col[i].cc))
+            ct->anchor_col = (int)i;
         if (!cJSON_AddItemToArray(cols, cJSON_CreateString(s)))
             return -ENOMEM;
     }
@@ -646,25 +667,19 @@ static int table_read(struct dec *d, size_t name_len, cJSON *tables)
         return r;
     if ((int64_t)zz_dec(base) < -MAX_MS || (int64_t)zz_dec(base) > 2 * MAX_MS)
         return bad(d, -EBADMSG, "a time beyond its range");
-    row = malloc((nrows + 1) * sizeof(*row));
-    anchor = calloc(nrows + 1, sizeof(*anchor));
-    if (!row || !anchor)
-        r = -ENOMEM;
-    else
-        anchor[0] = (int64_t)zz_dec(base);     /* anchor[-1] of dcol_cells() */
-    for (size_t i = 0; i < nrows && r == 0; i++)
-        if (!(row[i] = cJSON_CreateArray()) || !cJSON_AddItemToArray(rows, row[i]))
-            r = -ENOMEM;
-    for (size_t i = 0; i < ncols && r == 0; i++) {
-        struct dcol c = { .cc = cc[i], .n = nrows };
-        r = dcol_read(d, &c);
-        if (r == 0)
-            r = dcol_cells(d, &c, row, anchor + 1, (int)i == anchor_col);
-        dcol_free(&c);
+    ct->anchor = calloc(nrows + 1, sizeof(*ct->anchor));
+    if (!ct->anchor)
+        return -ENOMEM;
+    ct->anchor[0] = (int64_t)zz_dec(base);     /* anchor[-1] of dcol_cells() */
+    ct->nrows = nrows;
+    for (size_t i = 0; i < ncols; i++) {
+        ct->ncols = i + 1;                      /* freed from here on */
+        ct->col[i].n = nrows;
+        ct->col[i].clock = ct->anchor[0];
+        if ((r = dcol_read(d, &ct->col[i])) < 0)
+            return r;
     }
-    free(row);
-    free(anchor);
-    return r;
+    return 0;
 }
 
 /* The head: a JSON object of its own (version 1), or binary (version 2,
@@ -694,6 +709,146 @@ int batch_is_columnar(const char *plain, size_t len)
     return len >= 4 && memcmp(plain, COL_MAGIC, 3) == 0;
 }
 
+void batch_col_close(struct batch_col *bc)
+{
+    if (!bc)
+        return;
+    for (int t = 0; t < bc->ntables; t++) {
+        for (size_t i = 0; i < bc->t[t].ncols; i++)
+            dcol_free(&bc->t[t].col[i]);
+        free(bc->t[t].anchor);
+    }
+    free(bc->d.tmp);
+    free(bc);
+}
+
+int batch_col_open(const char *in, size_t len, const char *node, struct batch_col **ret,
+                   cJSON **doc_ret, char *err, size_t err_size)
+{
+    struct batch_col *bc = calloc(1, sizeof(*bc));
+    struct dec *d;
+    cJSON *doc = NULL, *tables;
+    uint64_t numlen, x;
+    int r;
+
+    err[0] = 0;
+    *ret = NULL;
+    *doc_ret = NULL;
+    if (!bc)
+        return -ENOMEM;
+    d = &bc->d;
+    *d = (struct dec){ .err = err, .err_size = err_size, .node = node };
+    if (!batch_is_columnar(in, len)) {
+        r = bad(d, -EBADMSG, "no SKC header");
+        goto out;
+    }
+    d->v = (unsigned char)in[3];
+    if (d->v != COL_VERSION && d->v != COL_VERSION2) {
+        r = bad(d, -EPROTONOSUPPORT, "this hub reads versions 1 and 2");
+        goto out;
+    }
+    d->num = (struct rd){ (const unsigned char *)in + 4, (const unsigned char *)in + len };
+    if ((r = get_varint(d, &d->num, &numlen)) < 0)
+        goto out;
+    if (numlen > (uint64_t)(d->num.end - d->num.p)) {
+        r = bad(d, -EBADMSG, "truncated");
+        goto out;
+    }
+    d->txt = (struct rd){ d->num.p + numlen, d->num.end };
+    d->num.end = d->txt.p;
+    if ((r = head_read(d, node, &doc)) < 0)
+        goto out;
+    tables = cJSON_AddArrayToObject(doc, "tables");
+    r = tables ? 0 : -ENOMEM;
+    while (r == 0 && (r = get_varint(d, &d->num, &x)) == 0 && x != 0) {
+        if (bc->ntables == COL_MAX_TABLES || x - 1 > COL_MAX_NAME)
+            r = bad(d, -EBADMSG, "too many tables, or too long a name");
+        else
+            r = table_read(d, (size_t)(x - 1), tables, &bc->t[bc->ntables++]);
+    }
+    if (r == 0 && (d->num.p != d->num.end || d->txt.p != d->txt.end))
+        r = bad(d, -EBADMSG, "bytes left over");
+out:
+    if (r < 0) {
+        if (r == -ENOMEM)
+            bad(d, r, "out of memory");
+        cJSON_Delete(doc);
+        batch_col_close(bc);
+        return r;
+    }
+    *ret = bc;
+    *doc_ret = doc;
+    return 0;
+}
+
+size_t batch_col_nrows(const struct batch_col *bc, int t)
+{
+    return bc->t[t].nrows;
+}
+
+int batch_col_rows(struct batch_col *bc, int t, size_t n, const cJSON **first)
+{
+    struct ctab *ct = &bc->t[t];
+    size_t from = ct->done, to = from + n;
+    cJSON **row;
+    int r = 0;
+
+    assert(to <= ct->nrows);
+    if (first)
+        *first = NULL;
+    if (n == 0)
+        return 0;
+    row = malloc(n * sizeof(*row));
+    if (!row)
+        return -ENOMEM;
+    for (size_t i = 0; i < n && r == 0; i++)
+        if (!(row[i] = cJSON_CreateArray()) || !cJSON_AddItemToArray(ct->rows, row[i]))
+            r = -ENOMEM;
+    for (size_t i = 0; i < ct->ncols && r == 0; i++)
+        r = dcol_cells(&bc->d, &ct->col[i], row, ct->anchor + 1, from, to,
+                       (int)i == ct->anchor_col);
+    if (r == 0 && first)
+        *first = row[0];
+    ct->done = to;
+    free(row);
+    return r;
+}
+
+int batch_col_keys(struct batch_col *bc, int t, int seq_col, int id_col, int64_t *seq,
+                   char (*id)[BATCH_COL_ID])
+{
+    const struct ctab *ct = &bc->t[t];
+    const struct dcol *s, *c;
+    int64_t clock, ms;
+    uint64_t last = 0;
+
+    if (seq_col < 0 || (size_t)seq_col >= ct->ncols || id_col >= (int)ct->ncols)
+        return -EAGAIN;
+    s = &ct->col[seq_col];
+    if (s->cc != CC_SEQ || s->m != ct->nrows)
+        return -EAGAIN;                 /* a null or escaped seq: the whole way */
+    for (size_t i = 0; i < ct->nrows; i++) {
+        last = i == 0 ? zz_dec(s->first) : last + sx(s->v1[i - 1]);
+        if ((int64_t)last <= 0 || (int64_t)last >= (1ll << 53))
+            return -EAGAIN;             /* as a double it may not read back */
+        seq[i] = (int64_t)last;
+    }
+    if (id_col < 0)
+        return 0;
+    c = &ct->col[id_col];
+    if (c->cc != CC_ID || c->m != ct->nrows || id_col != ct->anchor_col)
+        return -EAGAIN;
+    clock = ct->anchor[0];
+    for (size_t i = 0; i < ct->nrows; i++) {
+        if (time_cell(&bc->d, c, i, clock, id[i], BATCH_COL_ID, &ms) < 0) {
+            bc->d.err[0] = 0;           /* the whole way says why */
+            return -EAGAIN;
+        }
+        clock = ms;
+    }
+    return 0;
+}
+
 int batch_col_parse(const char *in, size_t len, cJSON **ret, char *err, size_t err_size)
 {
     return batch_col_parse_node(in, len, NULL, ret, err, err_size);
@@ -702,42 +857,23 @@ int batch_col_parse(const char *in, size_t len, cJSON **ret, char *err, size_t e
 int batch_col_parse_node(const char *in, size_t len, const char *node, cJSON **ret, char *err,
                          size_t err_size)
 {
-    struct dec d = { .err = err, .err_size = err_size, .node = node };
-    cJSON *doc = NULL, *tables;
-    uint64_t numlen, x;
-    int r, ntables = 0;
+    struct batch_col *bc;
+    cJSON *doc;
+    int r = batch_col_open(in, len, node, &bc, &doc, err, err_size);
 
-    err[0] = 0;
     *ret = NULL;
-    if (!batch_is_columnar(in, len))
-        return bad(&d, -EBADMSG, "no SKC header");
-    d.v = (unsigned char)in[3];
-    if (d.v != COL_VERSION && d.v != COL_VERSION2)
-        return bad(&d, -EPROTONOSUPPORT, "this hub reads versions 1 and 2");
-    d.num = (struct rd){ (const unsigned char *)in + 4, (const unsigned char *)in + len };
-    if ((r = get_varint(&d, &d.num, &numlen)) < 0)
+    if (r < 0)
         return r;
-    if (numlen > (uint64_t)(d.num.end - d.num.p))
-        return bad(&d, -EBADMSG, "truncated");
-    d.txt = (struct rd){ d.num.p + numlen, d.num.end };
-    d.num.end = d.txt.p;
-    if ((r = head_read(&d, node, &doc)) < 0)
-        goto out;
-    tables = cJSON_AddArrayToObject(doc, "tables");
-    r = tables ? 0 : -ENOMEM;
-    while (r == 0 && (r = get_varint(&d, &d.num, &x)) == 0 && x != 0) {
-        if (++ntables > COL_MAX_TABLES || x - 1 > COL_MAX_NAME)
-            r = bad(&d, -EBADMSG, "too many tables, or too long a name");
-        else
-            r = table_read(&d, (size_t)(x - 1), tables);
-    }
-    if (r == 0 && (d.num.p != d.num.end || d.txt.p != d.txt.end))
-        r = bad(&d, -EBADMSG, "bytes left over");
-out:
-    free(d.tmp);
+    /* in the steps of the streamed decoding: the same first error */
+    for (int t = 0; t < bc->ntables && r == 0; t++)
+        while (r == 0 && bc->t[t].done < bc->t[t].nrows) {
+            size_t n = bc->t[t].nrows - bc->t[t].done;
+            r = batch_col_rows(bc, t, n < BATCH_STREAM_ROWS ? n : BATCH_STREAM_ROWS, NULL);
+        }
+    if (r == -ENOMEM)
+        bad(&bc->d, r, "out of memory");
+    batch_col_close(bc);
     if (r < 0) {
-        if (r == -ENOMEM)
-            bad(&d, r, "out of memory");
         cJSON_Delete(doc);
         return r;
     }

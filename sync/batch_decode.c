@@ -443,6 +443,30 @@ static size_t id_slot(const struct block *bk, const char *id)
     return h;
 }
 
+/* Row i's seq, and its id (NULL: none) in bk's set: the row with the lower
+ * seq of an id is superseded (its seq negative: no line). id must live as
+ * long as bk. */
+static void block_key(struct batch *b, struct batch_table *t, struct block *bk, int i,
+                      int64_t seq, const char *id)
+{
+    size_t h;
+
+    t->seq[i] = seq;
+    if (seq < b->min_seq)
+        b->min_seq = seq;
+    if (!id)
+        return;
+    h = id_slot(bk, id);
+    if (!bk->ids[h] || t->seq[bk->id_row[h]] < seq) {
+        if (bk->ids[h])
+            t->seq[bk->id_row[h]] = -t->seq[bk->id_row[h]];
+        bk->ids[h] = id;
+        bk->id_row[h] = i;
+    } else {
+        t->seq[i] = -seq;
+    }
+}
+
 /* First pass: every row's seq, and the row of each id with the highest
  * seq (the others were coalesced into it). -EBADMSG on a structural error. */
 static int block_coalesce(struct batch *b, struct batch_table *t, struct block *bk,
@@ -458,22 +482,8 @@ static int block_coalesce(struct batch *b, struct batch_table *t, struct block *
         if (!int_of(cJSON_GetArrayItem(row, bk->seq_at), 0, &seq) || seq <= 0 ||
             seq > b->last_seq)
             return fail(b, status, 400, "bad_batch", "a row's seq is not in 1 .. last_seq");
-        t->seq[i] = seq;
-        if (seq < b->min_seq)
-            b->min_seq = seq;
         ic = cJSON_GetArrayItem(row, bk->id_at);
-        if (cJSON_IsString(ic)) {
-            size_t h = id_slot(bk, ic->valuestring);
-            /* the row with the lower seq is superseded: negative, no line */
-            if (!bk->ids[h] || t->seq[bk->id_row[h]] < seq) {
-                if (bk->ids[h])
-                    t->seq[bk->id_row[h]] = -t->seq[bk->id_row[h]];
-                bk->ids[h] = ic->valuestring;
-                bk->id_row[h] = i;
-            } else {
-                t->seq[i] = -seq;
-            }
-        }
+        block_key(b, t, bk, i, seq, cJSON_IsString(ic) ? ic->valuestring : NULL);
     }
     return 0;
 }
@@ -556,10 +566,12 @@ struct table_job {
     struct block   bk;
     const cJSON   *rows;
     struct strbuf  out;
+    char         (*keys)[BATCH_COL_ID];     /* a streamed columnar block's ids */
 };
 
 static void table_job_free(struct table_job *tj)
 {
+    free(tj->keys);
     free(tj->bk.ids);
     free(tj->bk.id_row);
     strbuf_free(&tj->out);
@@ -643,6 +655,21 @@ static int table_publish(struct batch_table *t, struct table_job *tj, struct str
     return r;
 }
 
+/* The end of a table's second pass (r: how it went): the last step
+ * published and the table done, the scratch freed, tj->out handed over to
+ * t->copy. */
+static int table_stream_end(struct batch_table *t, struct table_job *tj, struct strbuf *step,
+                            struct strbuf *line, struct batch_stream *s, int r)
+{
+    if (r == 0)
+        r = table_publish(t, tj, step, s, 1);
+    strbuf_free(line);
+    strbuf_free(step);
+    if (t->copy == tj->out.p)
+        tj->out.p = NULL;               /* t->copy owns it now, whole or not */
+    return r;
+}
+
 /* The second pass: the lines of the rows that were not superseded, appended
  * to tj->out (while streaming, BATCH_STREAM_ROWS at a time through a step
  * buffer, so that a reader never sees tj->out move outside the lock). */
@@ -664,13 +691,7 @@ static int table_lines(struct batch *b, struct batch_table *t, struct table_job 
             r = table_publish(t, tj, &step, s, 0);
         }
     }
-    if (r == 0)
-        r = table_publish(t, tj, &step, s, 1);
-    strbuf_free(&line);
-    strbuf_free(&step);
-    if (t->copy == tj->out.p)
-        tj->out.p = NULL;               /* t->copy owns it now, whole or not */
-    return r;
+    return table_stream_end(t, tj, &step, &line, s, r);
 }
 
 /* Bounds the parse tree of a JSON body: every value but the first follows
@@ -699,13 +720,9 @@ static int json_doc(struct batch *b, const char *body, size_t len, cJSON **doc, 
     return 0;
 }
 
-/* The tree of a columnar body (batch_coldec.c): the same as its JSON's. */
-static int col_doc(struct batch *b, const char *body, size_t len, const char *node_id,
-                   cJSON **doc, int *status)
+/* The answer to the columnar reader's error r (batch_col.h), why. */
+static int col_fail(struct batch *b, int *status, int r, const char *why)
 {
-    char why[160];
-    int r = batch_col_parse_node(body, len, node_id, doc, why, sizeof(why));
-
     if (r == -E2BIG)
         return fail(b, status, 413, "payload_too_large", why);
     if (r == -EPROTONOSUPPORT)
@@ -713,6 +730,16 @@ static int col_doc(struct batch *b, const char *body, size_t len, const char *no
     if (r == -ENOMEM)
         return fail(b, status, 503, "unavailable", "out of memory");
     return r < 0 ? fail(b, status, 400, "bad_batch", why) : 0;
+}
+
+/* The tree of a columnar body (batch_coldec.c): the same as its JSON's. */
+static int col_doc(struct batch *b, const char *body, size_t len, const char *node_id,
+                   cJSON **doc, int *status)
+{
+    char why[160];
+    int r = batch_col_parse_node(body, len, node_id, doc, why, sizeof(why));
+
+    return col_fail(b, status, r, why);
 }
 
 /* The batch's head: version, node, last_seq, base_seq, hlc; its tables. */
@@ -777,29 +804,17 @@ static int table_prep_rows(struct batch *b, struct batch_table *t, const cJSON *
         struct batch_span id;
         int64_t seq;
         char *s;
-        size_t h;
         if (batch_row_cells(rows[i], bk->ncols, bk->seq_at, bk->id_at, &seq, &id) < 0 ||
             seq <= 0 || seq > b->last_seq)
             return -EINVAL;             /* the whole way says why */
-        t->seq[i] = seq;
-        if (seq < b->min_seq)
-            b->min_seq = seq;
-        if (!id.p)
-            continue;
-        s = arena_malloc(id.n + 1);     /* as cJSON would have it */
-        if (!s)
+        s = NULL;
+        if (id.p && !(s = arena_malloc(id.n + 1)))     /* as cJSON would have it */
             return -ENOMEM;
-        memcpy(s, id.p, id.n);
-        s[id.n] = 0;
-        h = id_slot(bk, s);
-        if (!bk->ids[h] || t->seq[bk->id_row[h]] < seq) {
-            if (bk->ids[h])
-                t->seq[bk->id_row[h]] = -t->seq[bk->id_row[h]];
-            bk->ids[h] = s;
-            bk->id_row[h] = i;
-        } else {
-            t->seq[i] = -seq;
+        if (s) {
+            memcpy(s, id.p, id.n);
+            s[id.n] = 0;
         }
+        block_key(b, t, bk, i, seq, s);
     }
     return block_ids(t, bk);
 }
@@ -834,13 +849,7 @@ static int table_lines_rows(struct batch *b, struct batch_table *t, struct table
             r = table_publish(t, tj, &step, s, 0);
         }
     }
-    if (r == 0)
-        r = table_publish(t, tj, &step, s, 1);
-    strbuf_free(&line);
-    strbuf_free(&step);
-    if (t->copy == tj->out.p)
-        tj->out.p = NULL;
-    return r;
+    return table_stream_end(t, tj, &step, &line, s, r);
 }
 
 /* Forgets what a streamed attempt decoded, for the whole way. */
@@ -848,11 +857,13 @@ static void batch_reset(struct batch *b, struct table_job *tj, int *status)
 {
     uint64_t hub_ms = b->hub_ms;
     size_t plain_len = b->plain_len;
+    int columnar = b->columnar;
 
     batch_clear(b);
     memset(b, 0, sizeof(*b));
     b->hub_ms = hub_ms;
     b->plain_len = plain_len;
+    b->columnar = columnar;
     for (int i = 0; i < 16; i++) {
         table_job_free(&tj[i]);
         memset(&tj[i], 0, sizeof(tj[i]));
@@ -906,6 +917,114 @@ static int json_stream(struct batch *b, const char *body, size_t len, const char
     for (i = 0; i < b->ntables && r == 0; i++)
         r = table_lines_rows(b, &b->tables[i], &tj[i], sk.rows[i], s, status);
     batch_skel_free(&sk);
+    return r;
+}
+
+/* ------------------------------------------------------------ streamed columnar */
+
+/* The first pass over table block ti of a columnar body: as table_prep(),
+ * with every row's seq and id from their columns (batch_col_keys()), the
+ * rows not made yet. -EAGAIN or -EINVAL when they are not plain values:
+ * the caller then decodes the batch the whole way. */
+static int table_prep_col(struct batch *b, struct batch_table *t, const cJSON *blk,
+                          struct table_job *tj, struct batch_col *bc, int ti, int *status)
+{
+    struct block *bk = &tj->bk;
+    int r;
+
+    bk->k = &record_kinds[t->kind];
+    r = block_cols(b, bk, cJSON_GetObjectItemCaseSensitive(blk, "cols"), status);
+    if (r < 0)
+        return r;
+    t->nrows = (int)batch_col_nrows(bc, ti);
+    if (t->nrows + b->nrows > BATCH_MAX_ROWS)
+        return -EINVAL;
+    b->nrows += t->nrows;
+    r = table_alloc(b, t, tj);
+    if (r < 0)
+        return r;
+    tj->keys = malloc(((size_t)t->nrows + 1) * sizeof(*tj->keys));
+    if (!tj->keys)
+        return -ENOMEM;
+    r = batch_col_keys(bc, ti, bk->seq_at, bk->id_at, t->seq, tj->keys);
+    for (int i = 0; i < t->nrows && r == 0; i++) {
+        if (t->seq[i] > b->last_seq)
+            return -EINVAL;             /* the whole way says why */
+        block_key(b, t, bk, i, t->seq[i], bk->id_at >= 0 ? tj->keys[i] : NULL);
+    }
+    return r < 0 ? r : block_ids(t, bk);
+}
+
+/* The second pass of a streamed columnar block: its rows made
+ * BATCH_STREAM_ROWS at a time, their lines as table_lines() makes them. */
+static int table_lines_col(struct batch *b, struct batch_table *t, struct table_job *tj,
+                           struct batch_col *bc, int ti, const char *why,
+                           struct batch_stream *s, int *status)
+{
+    struct strbuf line = { 0 }, step = { 0 };
+    int i = 0, r = 0;
+
+    while (i < t->nrows && r == 0) {
+        int n = t->nrows - i < BATCH_STREAM_ROWS ? t->nrows - i : BATCH_STREAM_ROWS;
+        const cJSON *row;
+        r = batch_col_rows(bc, ti, (size_t)n, &row);
+        if (r < 0) {
+            r = col_fail(b, status, r, why);
+            break;
+        }
+        for (int k = 0; k < n; k++, i++, row = row->next)
+            if (t->seq[i] > 0)          /* superseded in this batch: no line */
+                block_line(b, t, &tj->bk, row, i, &step, &line);
+        if (step.err || line.err)
+            r = -ENOMEM;
+        else if (i < t->nrows)
+            r = table_publish(t, tj, &step, s, 0);
+    }
+    return table_stream_end(t, tj, &step, &line, s, r);
+}
+
+/* Decodes a columnar body while streaming: every column read and checked,
+ * the head and every row's seq and id first, then ready(), then the rows.
+ * -EAGAIN (with b and tj as they were) when any of that fails or is not
+ * plain: the whole way then decodes it and gives the error its code.
+ * body must live until the end. */
+static int col_stream(struct batch *b, const char *body, size_t len, const char *node_id,
+                      struct table_job *tj, struct batch_stream *s, int *status)
+{
+    struct batch_col *bc = NULL;
+    const cJSON *tables, *blk;
+    cJSON *doc = NULL;
+    char why[160];
+    int r = batch_col_open(body, len, node_id, &bc, &doc, why, sizeof(why)), i = 0;
+
+    if (r == 0)
+        r = head_decode(b, doc, node_id, &tables, status);
+    b->min_seq = b->last_seq;
+    for (blk = r == 0 ? tables->child : NULL; blk && r == 0; blk = blk->next, i++) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
+        int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
+        if (sp < 0 || !record_kinds[sp].synced) {
+            r = -EINVAL;
+            break;
+        }
+        for (int k = 0; k < b->ntables; k++)
+            if (b->tables[k].kind == sp)
+                r = -EINVAL;
+        if (r < 0)
+            break;
+        b->tables[b->ntables].kind = sp;
+        r = table_prep_col(b, &b->tables[b->ntables], blk, &tj[b->ntables], bc, i, status);
+        b->ntables++;
+    }
+    if (r < 0) {
+        batch_col_close(bc);
+        batch_reset(b, tj, status);
+        return -EAGAIN;
+    }
+    s->ready(s);
+    for (i = 0; i < b->ntables && r == 0; i++)
+        r = table_lines_col(b, &b->tables[i], &tj[i], bc, i, why, s, status);
+    batch_col_close(bc);
     return r;
 }
 
@@ -971,6 +1090,11 @@ int batch_decode_stream(struct batch *b, const char *body, size_t len, enum batc
         r = json_items(b, body, plain_len, http_status);
         if (r == 0)
             r = json_stream(b, body, plain_len, node_id, tj, s, http_status);
+        if (r != -EAGAIN)
+            goto out;
+        r = 0;
+    } else if (s) {
+        r = col_stream(b, body, plain_len, node_id, tj, s, http_status);
         if (r != -EAGAIN)
             goto out;
         r = 0;

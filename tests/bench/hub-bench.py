@@ -9,7 +9,8 @@
 Starts its own PostgreSQL 15 + PostGIS (tests/lib/pgtemp.py) and hub over TLS
 on loopback, then:
  1. one node pushes --rows case reports (~440 B each as keyed JSON) in
-    batches of --batch, one batch in flight, as the protocol requires;
+    batches of --batch, one batch in flight, as the protocol requires
+    (JSON, or with --columnar columnar as a node sends them);
     records/s, bytes per record in the body and on the wire (a counting TCP
     proxy: TLS + HTTP, both directions);
  2. the same rows with libpq COPY (psql \\copy) into a table LIKE case_report
@@ -121,7 +122,7 @@ def one_node(env, args):
         rows = make_rows(node, first, n, vill, rnd)
         all_rows.extend(rows)
         batches.append(build(node, rows, first + n - 1, args.enc,
-                             first - 1 if args.pipeline else None))
+                             first - 1 if args.pipeline else None, args.columnar))
     body_bytes = sum(len(b) for b, _ in batches)
     plain = keyed_size(all_rows[:2000]) / 2000
     proxy = faultproxy.FaultProxy(hub.port)
@@ -172,7 +173,8 @@ def one_node(env, args):
     landed = pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node)
     rate = args.rows / dt
     print('hub push   : %d case reports in %.2f s = %.0f records/s (%d batches of %d, %s, '
-          '%s)' % (args.rows, dt, rate, len(batches), args.batch, args.enc,
+          '%s)' % (args.rows, dt, rate, len(batches), args.batch,
+                   'columnar, zstd with its dictionary' if args.columnar else args.enc,
                    'two batches in flight with base_seq, %d re-sent after 409' % retries
                    if args.pipeline else 'one batch in flight'))
     print('  body     : %.1f B/record compressed (keyed JSON %.0f B/record)'
@@ -497,8 +499,9 @@ def main():
                     help='two batches in flight, ordered by base_seq')
     ap.add_argument('--skip-nodes', action='store_true')
     ap.add_argument('--columnar', metavar='TOOL',
-                    help='part 3: send columnar batches with the dictionary of columnar '
-                         'batches, as a node does (TOOL: build/tests/bench/batch-columnar)')
+                    help='parts 1 and 3: send columnar batches with the dictionary of '
+                         'columnar batches, as a node does (TOOL: '
+                         'build/tests/bench/batch-columnar)')
     ap.add_argument('--cache', metavar='FILE',
                     help='part 3: keep the storm\'s batches in FILE and reuse them when the '
                          'sizes match (node ids, times and bodies the same; a new database '

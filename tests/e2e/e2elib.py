@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import sys
+import tempfile
 import threading
 import time
 
@@ -28,6 +29,13 @@ def enroll(env, node, name=None):
                             '--name', name).stdout.strip()
     enroll_with(env, node, token)
     return name
+
+
+def enrolled_node(env, exe, tmp, district='3201'):
+    """A new node store (in a directory of its own under tmp), enrolled."""
+    node = nodetest.Node(exe, district=district, tmp=tempfile.mkdtemp(dir=tmp))
+    enroll(env, node)
+    return node
 
 
 def enroll_with(env, node, token):

@@ -32,8 +32,7 @@ BOGOR = [v for v in nodetest.villages('3201')][:50]
 
 
 def new_node(n=0, village_list=None):
-    node = nodetest.Node(NODE_EXE, tmp=tempfile.mkdtemp(dir=TMP))
-    e2elib.enroll(ENV, node)
+    node = e2elib.enrolled_node(ENV, NODE_EXE, TMP)
     if n:
         path = e2elib.write_jsonl(os.path.join(node.tmp, 'in.jsonl'), n, village_list or BOGOR)
         r = node.run('import', '--no-progress', path, timeout=600)

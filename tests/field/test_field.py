@@ -35,9 +35,7 @@ TMP = nodetest.scratch('sikhnas-field-')
 
 
 def new_node(district='3201'):
-    node = nodetest.Node(NODE_EXE, district=district, tmp=tempfile.mkdtemp(dir=TMP))
-    e2elib.enroll(ENV, node)
-    return node
+    return e2elib.enrolled_node(ENV, NODE_EXE, TMP, district)
 
 
 def sync(node, *extra, env=None, timeout=600):

@@ -41,7 +41,9 @@ ENV = None
 # included) against the link's rate; the goal is 80 %, not reached
 # (docs/performance.md, "Evening: resume within a batch"). Each profile
 # holds a floor below its lowest run on the busy shared machine, so that
-# it cannot silently get worse; SIKHNAS_FIELD_GOODPUT overrides both.
+# it cannot silently get worse (edge: runs 0.21-0.41, one CI run 0.23: the
+# floor 0.15 guards a collapse, not the goal); SIKHNAS_FIELD_GOODPUT
+# overrides both.
 GOODPUT_ENV = os.environ.get('SIKHNAS_FIELD_GOODPUT')
 LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 # a cut batch is resumed (the hub keeps its prefix): what goes again is
@@ -51,7 +53,7 @@ LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
 RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.50'))
 PROFILES = {
     '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.25),
-    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.20),
+    'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.15),
 }
 
 
@@ -122,7 +124,15 @@ class Field:
 
 
 def goodput(s, rate):
+    """The whole round: HTTP bytes up over the sync's time (handshakes, the
+    pull and the health report included)."""
     return s['bytes_up'] * 8.0 / s['seconds'] / rate
+
+
+def push_goodput(s, rate):
+    """The push phase: its requests' bytes up over the time from its first
+    request (the connection's handshakes included) to its last answer."""
+    return s['push_bytes_up'] * 8.0 / s['push_s'] / rate if s['push_s'] > 0 else 0.0
 
 
 def run_profile(name, p):
@@ -150,6 +160,8 @@ def run_profile(name, p):
                        'records_per_s': round(REPORTS / s['seconds'], 1),
                        'http_up': s['bytes_up'], 'batches': s['batches'],
                        'goodput': round(goodput(s, p['rate']), 3),
+                       'push_s': s['push_s'], 'push_goodput': round(push_goodput(s, p['rate']), 3),
+                       'connects': s['connects'], 'connect_s': s['connect_s'],
                        'link_busy': round(busy, 3),
                        'ip_up': after['up']['offered'] - before['up']['offered'],
                        'ip_down': after['down']['offered'] - before['down']['offered']}
@@ -157,8 +169,12 @@ def run_profile(name, p):
         # the issue's goal is 80 %; what is reached today (docs/performance.md)
         # is held here so that it cannot silently get worse
         floor = float(GOODPUT_ENV) if GOODPUT_ENV else p['floor']
-        assert out['push']['goodput'] >= floor, 'push goodput %.0f %% of the link (floor %.0f %%)' % (
+        assert out['push']['goodput'] >= floor, 'round goodput %.0f %% of the link (floor %.0f %%)' % (
             100 * out['push']['goodput'], 100 * floor)
+        assert out['push']['push_goodput'] >= floor, 'push goodput %.0f %% (floor %.0f %%)' % (
+            100 * out['push']['push_goodput'], 100 * floor)
+        # one connection carries the round (a second one costs its handshakes)
+        assert s['connects'] == 1, 'the round opened %d connections' % s['connects']
         if p['cut']:
             out['lane'] = lane_run(f, s)
             print('  %s priority lane: %s' % (name, json.dumps(out['lane'])), flush=True)

@@ -19,9 +19,7 @@ hub over TLS and a throwaway PostgreSQL (tests/lib/pgtemp.py).
 import json
 import os
 import random
-import socket
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +27,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
 import e2elib  # noqa: E402
 from e2elib import hubtest, nodetest  # noqa: E402
-from hubtest import CASE_COLS, case_row, encode_batch, ident, uuid7  # noqa: E402
+from hubtest import CASE_COLS, case_row, encode_batch, ident, read_answer, uuid7  # noqa: E402
 
 NODE_EXE = os.path.abspath(sys.argv[1])
 HUB_EXE = os.path.abspath(sys.argv[2])
@@ -57,35 +55,11 @@ def big_batch(node, seq, n=400):
     return body, h
 
 
-def tls(node):
-    raw = socket.create_connection(('127.0.0.1', ENV.hub.port), timeout=10)
-    return ENV.hub.context(node, D).wrap_socket(raw, server_hostname='127.0.0.1')
-
-
-def read_answer(s, head_only=False):
-    buf = b''
-    while b'\r\n\r\n' not in buf:
-        d = s.recv(65536)
-        if not d:
-            return None, {}, b''
-        buf += d
-    head, buf = buf.split(b'\r\n\r\n', 1)
-    lines = head.decode('latin-1').split('\r\n')
-    hdrs = {k.lower(): v.strip() for k, v in (line.split(':', 1) for line in lines[1:])}
-    n = 0 if head_only else int(hdrs.get('content-length', '0'))
-    while len(buf) < n:
-        d = s.recv(65536)
-        if not d:
-            break
-        buf += d
-    return int(lines[0].split()[1]), hdrs, buf[:n]
-
-
 def request(node, method, body, headers, length=None):
     """One request on a new connection with node's certificate; body may be
     shorter than length (Content-Length): the connection is then closed
     mid-body and None returned."""
-    s = tls(node)
+    s = ENV.hub.tls_socket(node, D)
     try:
         n = len(body) if length is None else length
         head = '%s /v1/push HTTP/1.1\r\nHost: hub\r\n' % method
@@ -96,7 +70,7 @@ def request(node, method, body, headers, length=None):
         if len(body) < n:
             time.sleep(0.2)
             return None
-        st, h, b = read_answer(s, head_only=method == 'HEAD')
+        st, h, b, _ = read_answer(s, head_only=method == 'HEAD')
         return st, h, json.loads(b) if b else {}
     finally:
         s.close()
@@ -183,7 +157,7 @@ def test_raw():
     check(rows_of(node) == 0, 'nothing applied after a digest mismatch')
     # the old connection still open (its close lost on the link): the HEAD
     # of the same node and batch ends it and gets what it carried
-    s_old = tls(node)
+    s_old = ENV.hub.tls_socket(node, D)
     head = 'POST /v1/push HTTP/1.1\r\nHost: hub\r\nContent-Length: %d\r\n' % len(body)
     s_old.sendall((head + ''.join('%s: %s\r\n' % kv for kv in h.items()) + '\r\n').encode() +
                   body[:k])
@@ -215,9 +189,7 @@ def test_raw():
 
 
 def new_node():
-    node = nodetest.Node(NODE_EXE, district=D, tmp=tempfile.mkdtemp(dir=TMP))
-    e2elib.enroll(ENV, node)
-    return node
+    return e2elib.enrolled_node(ENV, NODE_EXE, TMP, D)
 
 
 def ok_sync(node, port, *extra):

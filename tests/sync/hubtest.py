@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -196,6 +197,14 @@ class Hub:
             ctx.load_cert_chain(*cert)
         return ctx
 
+    def tls_socket(self, node=None, district=None, port=None):
+        """A raw TLS socket to the hub (with node's certificate when given),
+        for requests http.client will not send (a body cut short, HEAD with
+        a body's headers); read_answer() reads what comes back."""
+        raw = socket.create_connection(('127.0.0.1', port or self.port), timeout=10)
+        return self.context(node, district if node else None).wrap_socket(
+            raw, server_hostname='127.0.0.1')
+
     def connection(self, port=None, node=None, district=None, cert=None):
         return http.client.HTTPSConnection('127.0.0.1', port or self.port,
                                            context=self.context(node, district, cert),
@@ -246,6 +255,27 @@ def encode_batch(node, last_seq, tables, hlc=None, enc='gzip', base_seq=None):
     if enc != 'identity':
         h['Content-Encoding'] = enc
     return body, h
+
+
+def read_answer(s, buf=b'', head_only=False):
+    """One HTTP answer from socket s (buf: bytes already read): (status,
+    headers with lower-case names, body, the bytes after it); status None
+    when the connection closed first."""
+    while b'\r\n\r\n' not in buf:
+        d = s.recv(65536)
+        if not d:
+            return None, {}, b'', b''
+        buf += d
+    head, buf = buf.split(b'\r\n\r\n', 1)
+    lines = head.decode('latin-1').split('\r\n')
+    hdrs = {k.lower(): v.strip() for k, v in (line.split(':', 1) for line in lines[1:])}
+    n = 0 if head_only else int(hdrs.get('content-length', '0'))
+    while len(buf) < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    return int(lines[0].split()[1]), hdrs, buf[:n], buf[n:]
 
 
 def ident(node, district):

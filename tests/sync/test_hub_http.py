@@ -16,7 +16,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import hubtest  # noqa: E402
-from hubtest import CASE_COLS, case_row, encode_batch, ident, uuid7  # noqa: E402
+from hubtest import CASE_COLS, case_row, encode_batch, ident, read_answer, uuid7  # noqa: E402
 
 D = '3201'
 
@@ -29,28 +29,7 @@ def check(cond, what):
 
 def tls(env, node=None):
     """A TLS socket to the hub (with node's certificate when given)."""
-    raw = socket.create_connection(('127.0.0.1', env.hub.port), timeout=10)
-    return env.hub.context(node, D if node else None).wrap_socket(raw,
-                                                                  server_hostname='127.0.0.1')
-
-
-def read_answer(s, buf=b'', head_only=False):
-    """One answer from s: (status, headers, body, the bytes after it)."""
-    while b'\r\n\r\n' not in buf:
-        d = s.recv(65536)
-        if not d:
-            return None, {}, b'', b''
-        buf += d
-    head, buf = buf.split(b'\r\n\r\n', 1)
-    lines = head.decode('latin-1').split('\r\n')
-    hdrs = {k.lower(): v.strip() for k, v in (line.split(':', 1) for line in lines[1:])}
-    n = 0 if head_only else int(hdrs.get('content-length', '0'))
-    while len(buf) < n:
-        d = s.recv(65536)
-        if not d:
-            break
-        buf += d
-    return int(lines[0].split()[1]), hdrs, buf[:n], buf[n:]
+    return env.hub.tls_socket(node, D)
 
 
 def test_header_room(env):
