@@ -500,7 +500,7 @@ def test_postgres_restart(env):
     st, js = push(env, node, [case_row(2, node)], 2)
     check(st == 503 and js['error'] == 'unavailable', js)
     env.pg.start()
-    env.hub.wait_db(30)
+    env.hub.wait_db(90)
     st, js = push(env, node, [case_row(2, node)], 2)
     check(st == 200 and js['applied'] == 1, js)
     # a crash of PostgreSQL in the middle of a batch
@@ -517,7 +517,7 @@ def test_postgres_restart(env):
         env.pg.kill9()
         t.join(30)
         env.pg.start()
-        env.hub.wait_db(30)
+        env.hub.wait_db(90)
         st, _, js = env.hub.request('POST', '/v1/push', body, h)
         check(st == 200 and js['acked_seq'] == seq + 5000, js)
         seq += 5000
