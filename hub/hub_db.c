@@ -29,6 +29,7 @@ enum op { OP_NONE, OP_EXEC, OP_COPY, OP_PIPELINE };
 struct pgpoll {                 /* freed in its close callback */
     uv_poll_t     h;
     struct db_pool *pool;
+    int           fd;           /* the socket it polls */
 };
 
 struct db_conn {
@@ -198,10 +199,33 @@ static void conn_retry_later(struct db_conn *c, const char *why)
     waiters_fail_if_down(p);
 }
 
+static void conn_lost(struct db_conn *c);
+
+/* The loss conn_watch() found, told from the loop (see there). */
+static void lost_later(uv_timer_t *t)
+{
+    struct db_conn *c = t->data;
+
+    if (c->pp && (c->state == CS_SETUP || c->state == CS_IDLE || c->state == CS_BUSY))
+        conn_lost(c);
+}
+
 static int conn_watch(struct db_conn *c, int events)
 {
     if (!c->pp)
         return -EINVAL;
+    if (PQsocket(c->pg) != c->pp->fd) {
+        /* libpq closes the socket itself when it finds the connection lost
+         * (a read at EOF, a failed send): polling that descriptor again
+         * makes libuv abort (epoll_ctl: EBADF), and once a new connection
+         * has reused the number, stopping the handle later would take it
+         * from the new one. Stop now; the owner hears of the loss from the
+         * loop (the timer is idle while connected; conn_start() replaces it). */
+        uv_poll_stop(&c->pp->h);
+        c->poll_events = 0;
+        uv_timer_start(&c->timer, lost_later, 0, 0);
+        return -ECONNRESET;
+    }
     if (events == c->poll_events)
         return 0;
     c->poll_events = events;
@@ -253,7 +277,8 @@ static void connect_tick(uv_timer_t *t)
         return;
     }
     c->pp->pool = c->pool;
-    if (uv_poll_init(c->pool->loop, &c->pp->h, PQsocket(c->pg)) < 0) {
+    c->pp->fd = PQsocket(c->pg);
+    if (uv_poll_init(c->pool->loop, &c->pp->h, c->pp->fd) < 0) {
         free(c->pp);
         c->pp = NULL;
         conn_retry_later(c, "uv_poll_init failed");
