@@ -775,6 +775,21 @@ static int head_decode(struct batch *b, const cJSON *doc, const char *node_id,
 
 /* ------------------------------------------------------------ streamed JSON */
 
+/* The kind of table block blk: its index in record_kinds, -1 when it is not
+ * a synced kind, -2 when the batch has that table already. */
+static int table_kind(const struct batch *b, const cJSON *blk)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
+    int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
+
+    if (sp < 0 || !record_kinds[sp].synced)
+        return -1;
+    for (int k = 0; k < b->ntables; k++)
+        if (b->tables[k].kind == sp)
+            return -2;
+    return sp;
+}
+
 /* The first pass over one table block of a scanned body: as table_prep(),
  * with every row's seq and id read by the scanner (batch_rows.h), the rows
  * themselves not parsed yet. -EINVAL when the scanner cannot read a row:
@@ -892,17 +907,11 @@ static int json_stream(struct batch *b, const char *body, size_t len, const char
         r = -EINVAL;
     b->min_seq = b->last_seq;
     for (blk = r == 0 ? tables->child : NULL; blk && r == 0; blk = blk->next, i++) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
-        int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
-        if (sp < 0 || !record_kinds[sp].synced) {
+        int sp = table_kind(b, blk);
+        if (sp < 0) {
             r = -EINVAL;
             break;
         }
-        for (int k = 0; k < b->ntables; k++)
-            if (b->tables[k].kind == sp)
-                r = -EINVAL;
-        if (r < 0)
-            break;
         b->tables[b->ntables].kind = sp;
         r = table_prep_rows(b, &b->tables[b->ntables], blk, &tj[b->ntables], sk.rows[i],
                             sk.nrows[i], status);
@@ -1001,17 +1010,11 @@ static int col_stream(struct batch *b, const char *body, size_t len, const char 
         r = head_decode(b, doc, node_id, &tables, status);
     b->min_seq = b->last_seq;
     for (blk = r == 0 ? tables->child : NULL; blk && r == 0; blk = blk->next, i++) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
-        int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
-        if (sp < 0 || !record_kinds[sp].synced) {
+        int sp = table_kind(b, blk);
+        if (sp < 0) {
             r = -EINVAL;
             break;
         }
-        for (int k = 0; k < b->ntables; k++)
-            if (b->tables[k].kind == sp)
-                r = -EINVAL;
-        if (r < 0)
-            break;
         b->tables[b->ntables].kind = sp;
         r = table_prep_col(b, &b->tables[b->ntables], blk, &tj[b->ntables], bc, i, status);
         b->ntables++;
@@ -1108,18 +1111,13 @@ int batch_decode_stream(struct batch *b, const char *body, size_t len, enum batc
         goto out;
     b->min_seq = b->last_seq;
     for (blk = tables->child; blk; blk = blk->next) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(blk, "table");
-        int sp = cJSON_IsString(name) ? record_kind_index(name->valuestring) : -1;
+        int sp = table_kind(b, blk);
         struct batch_table *t;
-        if (sp < 0 || !record_kinds[sp].synced) {
-            r = fail(b, http_status, 400, "bad_batch", "unknown table");
+        if (sp < 0) {
+            r = fail(b, http_status, 400, "bad_batch",
+                     sp == -1 ? "unknown table" : "a table appears twice");
             goto out;
         }
-        for (int k = 0; k < b->ntables; k++)
-            if (b->tables[k].kind == sp) {
-                r = fail(b, http_status, 400, "bad_batch", "a table appears twice");
-                goto out;
-            }
         t = &b->tables[b->ntables++];       /* at most 16 kinds, each once */
         t->kind = sp;
         r = table_prep(b, t, blk, &tj[b->ntables - 1], http_status);
