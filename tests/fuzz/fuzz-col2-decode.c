@@ -25,61 +25,13 @@
 #include <string.h>
 
 #include "batch.h"
+#include "same_streamed.h"
 #include "hex.h"
 #include "strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NODE "0190f5c2-6c1e-7a3b-9b1e-1c2d3e4f5a6b"
-
-static int nready;
-
-static void on_ready(struct batch_stream *s)
-{
-    (void) s;
-    nready++;
-}
-
-static void on_more(struct batch_stream *s)
-{
-    (void) s;
-}
-
-/* Decoded while streaming (batch_decode_stream(): a columnar body's seqs
- * and ids first, then its rows in steps), body gives the same as the
- * whole way gave in b, r, status: answer, error, seqs, ids, COPY text. */
-static void same_streamed(const struct batch *b, int r, int status, const char *body,
-                          size_t len, const char *digest)
-{
-    struct batch_stream bs = { .ready = on_ready, .more = on_more };
-    struct batch c;
-    int st, rc;
-
-    pthread_mutex_init(&bs.lock, NULL);
-    nready = 0;
-    rc = batch_decode_stream(&c, body, len, ENC_IDENTITY, digest, NODE, 0, &st, &bs);
-    pthread_mutex_destroy(&bs.lock);
-    if (rc != r || st != status || strcmp(c.err_code, b->err_code) ||
-        strcmp(c.err_msg, b->err_msg)) {
-        fprintf(stderr, "whole: %d %d %s %s; streamed: %d %d %s %s\n", r, status,
-                b->err_code, b->err_msg, rc, st, c.err_code, c.err_msg);
-        abort();
-    }
-    assert(nready <= 1 && (rc < 0 || nready == 1));
-    for (int i = 0; rc == 0 && i < b->ntables; i++) {
-        const struct batch_table *x = &b->tables[i], *y = &c.tables[i];
-        assert(x->kind == y->kind && x->nrows == y->nrows && y->done);
-        assert(x->nrows == 0 ||
-               memcmp(x->seq, y->seq, sizeof(int64_t) * (size_t)x->nrows) == 0);
-        assert(x->copy_len == y->copy_len && (x->copy_len == 0 ||
-               memcmp(x->copy, y->copy, x->copy_len) == 0));
-        assert(strcmp(x->ids, y->ids) == 0);
-    }
-    assert(rc < 0 || (c.ntables == b->ntables && c.last_seq == b->last_seq &&
-                      c.base_seq == b->base_seq && c.hlc == b->hlc &&
-                      c.min_seq == b->min_seq && c.nrows == b->nrows));
-    batch_clear(&c);
-}
 
 /* The whole way, checked against the streamed way. */
 static int decode(struct batch *b, const char *body, size_t len, int *status)
@@ -90,7 +42,7 @@ static int decode(struct batch *b, const char *body, size_t len, int *status)
     sha256_hex(body, len, hex);
     snprintf(digest, sizeof(digest), "sha256=%s", hex);
     r = batch_decode(b, body, len, ENC_IDENTITY, digest, NODE, 0, status);
-    same_streamed(b, r, *status, body, len, digest);
+    same_streamed(b, r, *status, body, len, ENC_IDENTITY, digest, NODE, 0);
     return r;
 }
 

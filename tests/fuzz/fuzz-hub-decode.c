@@ -32,6 +32,7 @@
 #include "strbuf.h"
 #include "hex.h"
 #include "batch.h"
+#include "same_streamed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,54 +76,6 @@ static void encode(const char *in, size_t len, enum batch_enc enc, char **out,
     }
 }
 
-static int nready, nmore;
-
-static void on_ready(struct batch_stream *s)
-{
-    (void) s;
-    nready++;
-}
-
-static void on_more(struct batch_stream *s)
-{
-    (void) s;
-    nmore++;
-}
-
-/* The streamed decoding of the same body gives the same as b, r, status. */
-static void same_streamed(const struct batch *b, int r, int status, const char *body,
-                          size_t len, enum batch_enc enc, const char *digest)
-{
-    struct batch_stream bs = { .ready = on_ready, .more = on_more };
-    struct batch c;
-    int st, rc;
-
-    pthread_mutex_init(&bs.lock, NULL);
-    nready = nmore = 0;
-    rc = batch_decode_stream(&c, body, len, enc, digest, NODE, (uint64_t)INT64_MAX >> 16,
-                             &st, &bs);
-    pthread_mutex_destroy(&bs.lock);
-    if (rc != r || st != status || strcmp(c.err_code, b->err_code) ||
-        strcmp(c.err_msg, b->err_msg)) {
-        fprintf(stderr, "whole: %d %d %s %s; streamed: %d %d %s %s\n", r, status,
-                b->err_code, b->err_msg, rc, st, c.err_code, c.err_msg);
-        abort();
-    }
-    assert(nready <= 1 && (rc < 0 || nready == 1));
-    assert(c.ntables == (rc < 0 ? c.ntables : b->ntables));
-    for (int i = 0; rc == 0 && i < b->ntables; i++) {
-        const struct batch_table *x = &b->tables[i], *y = &c.tables[i];
-        assert(x->kind == y->kind && x->nrows == y->nrows && y->done);
-        assert(memcmp(x->seq, y->seq, sizeof(int64_t) * (size_t)x->nrows) == 0);
-        assert(x->copy_len == y->copy_len && (x->copy_len == 0 ||
-               memcmp(x->copy, y->copy, x->copy_len) == 0));
-        assert(strcmp(x->ids, y->ids) == 0);
-    }
-    assert(rc < 0 || (c.last_seq == b->last_seq && c.base_seq == b->base_seq &&
-                      c.hlc == b->hlc && c.min_seq == b->min_seq && c.nrows == b->nrows));
-    batch_clear(&c);
-}
-
 static int decode(struct batch *b, const char *body, size_t len, enum batch_enc enc,
                   int good_digest, int *status)
 {
@@ -135,7 +88,7 @@ static int decode(struct batch *b, const char *body, size_t len, enum batch_enc 
     snprintf(digest, sizeof(digest), "sha256=%s", hex);
     /* a hub clock far ahead: every row hlc is in its past (hlc_ahead has its own test) */
     r = batch_decode(b, body, len, enc, digest, NODE, (uint64_t)INT64_MAX >> 16, status);
-    same_streamed(b, r, *status, body, len, enc, digest);
+    same_streamed(b, r, *status, body, len, enc, digest, NODE, (uint64_t)INT64_MAX >> 16);
     return r;
 }
 
