@@ -30,24 +30,11 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The argument if given, else the config's setting if set, else the meta
- * key's value, else "". */
-static void find_setting(struct store *s, const char *arg, const char *conf, const char *key,
-                         char *out, size_t cap)
-{
-    if (arg)
-        snprintf(out, cap, "%s", arg);
-    else if (conf[0])
-        snprintf(out, cap, "%s", conf);
-    else if (store_meta_get(s, key, out, cap) < 0)
-        out[0] = '\0';
-}
-
 void sync_find_hub(struct store *s, const struct node_config *cfg, const char *arg_url,
                    const char *arg_ca, char *url, size_t url_cap, char *ca, size_t ca_cap)
 {
-    find_setting(s, arg_url, cfg->sync_hub_url, "sync.hub_url", url, url_cap);
-    find_setting(s, arg_ca, cfg->sync_ca_file, "sync.ca_file", ca, ca_cap);
+    sync_find_setting(s, arg_url, cfg->sync_hub_url, "sync.hub_url", url, url_cap);
+    sync_find_setting(s, arg_ca, cfg->sync_ca_file, "sync.ca_file", ca, ca_cap);
 }
 
 int sync_remember_hub(struct store *s, const char *url, const char *ca)

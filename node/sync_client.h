@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "sync_policy.h"
 
 #define SYNC_BATCH_FLOOR     (4u << 10)    /* wire bytes: never smaller than this */
 #define SYNC_BATCH_CEIL      (2u << 20)    /* half the hub's 4 MiB wire limit */
@@ -120,19 +121,8 @@ int  sync_client_next_ahead(struct sync_client *c, CURL *easy);
  * Every failure is safe to retry: nothing was changed locally. */
 int  sync_client_done(struct sync_client *c, CURL *easy, CURLcode res);
 
-/* The wait before the next attempt after `failures` (>= 1) failed attempts
- * in a row, the first `outage_ms` ago, when the hub asked for retry_after_s
- * (0: nothing asked). For the first SYNC_RIDE_OUT_MS of an outage the wait
- * stays short (250 ms doubling to 2 s), so a primary failover at the centre
- * (about 10 s) costs at most 2 s more than it lasts; after that it is a
- * quarter of the outage so far, at least 4 s and at most max_ms. A quarter of it is random, so nodes that failed
- * together do not come back together. When the hub sent a Retry-After
- * (429 busy, 503), the wait is at least that (at most SYNC_RETRY_AFTER_MAX
- * s) plus a random part of up to half of it. */
-#define SYNC_RIDE_OUT_MS  60000
-#define SYNC_RETRY_AFTER_MAX 120
-unsigned sync_retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
-                             unsigned max_ms);
+/* sync_retry_delay_ms() and sync_find_setting(): sync_policy.h (the daemon
+ * uses them too). */
 
 /* Sets easy's certificate checks to the trusted clock (common/hlc.h) while
  * the system clock is wrong (OpenSSL's libcurl: a certificate that expired

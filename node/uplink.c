@@ -15,7 +15,7 @@
  * and nothing is lost (every step commits on its own).
  *
  * Scheduling: a round every sync.interval_s; UPLINK_SOON_MS after a local
- * change; after a failed round, a retry after retry_delay_ms(): short
+ * change; after a failed round, a retry after sync_retry_delay_ms(): short
  * waits for the first minute of an outage (a failover at the centre is
  * ridden out), then waits that grow with the outage up to
  * UPLINK_BACKOFF_MAX_MS, with jitter, or the hub's Retry-After when longer.
@@ -33,6 +33,7 @@
 
 #include "log.h"
 #include "nodecert.h"
+#include "sync_policy.h"
 #include "uplink_exec.h"
 
 #define UPLINK_FIRST_MS       2000
@@ -44,8 +45,6 @@
 /* the longest a round may say nothing: a request takes at most
  * sync.timeout_s, and the round's prepare and apply steps far less */
 #define UPLINK_SILENT_MS(cfg) (((cfg)->sync_timeout_s * 2u + 60u) * 1000u)
-#define RIDE_OUT_MS           60000    /* SYNC_RIDE_OUT_MS */
-#define RETRY_AFTER_MAX       120      /* SYNC_RETRY_AFTER_MAX */
 
 struct uplink {
     struct daemon *d;
@@ -75,35 +74,6 @@ struct uplink {
     } res;                      /* the child's "done" line */
     char url[512], ca[PATH_MAX], prog[PATH_MAX];
 };
-
-/* sync_retry_delay_ms() of sync_client.h, which the uplink program has:
- * the daemon does not link the sync client. The same rule: short waits for
- * the first minute of an outage, then a quarter of the outage so far (at
- * least 4 s, at most max_ms), a quarter of it random; at least what the hub
- * asked (Retry-After) plus up to half of it again. */
-static unsigned retry_delay_ms(unsigned failures, uint64_t outage_ms, unsigned retry_after_s,
-                               unsigned max_ms)
-{
-    uint64_t d;
-
-    if (failures == 0)
-        return 0;
-    if (outage_ms < RIDE_OUT_MS)
-        d = failures >= 4 ? 2000 : 250u << (failures - 1);
-    else
-        d = outage_ms / 4 > 4000 ? outage_ms / 4 : 4000;
-    if (d > max_ms)
-        d = max_ms;
-    d = d - d / 4 + (uint64_t)rand() % (d / 4 + 1);
-    if (retry_after_s > 0) {
-        uint64_t ra = (uint64_t)(retry_after_s > RETRY_AFTER_MAX ? RETRY_AFTER_MAX
-                                                                 : retry_after_s) * 1000;
-        ra += (uint64_t)rand() % (ra / 2 + 1);
-        if (ra > d)
-            d = ra;
-    }
-    return (unsigned)d;
-}
 
 static void uplink_release(struct uplink *u)
 {
@@ -164,7 +134,7 @@ static void round_finished(struct uplink *u, int r, const char *msg, unsigned re
         u->outage_start = rode < now ? now - rode : 0;
     }
     u->failures = u->res.failures > u->failures ? u->res.failures : u->failures + 1;
-    uint64_t delay = retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
+    uint64_t delay = sync_retry_delay_ms(u->failures, uv_now(u->d->loop) - u->outage_start,
                                          retry_after, UPLINK_BACKOFF_MAX_MS);
     if (u->failures == 1)
         log_warning("uplink: %s; retrying in %.1f s", msg, (double)delay / 1000);
@@ -416,20 +386,6 @@ void uplink_changed(struct daemon *d)
     arm(u, UPLINK_SOON_MS);
 }
 
-/* The argument if given, else the config's setting if set, else what the
- * last successful sync stored in meta (as cmd_sync.c's sync_find_hub(),
- * which is in the uplink program). */
-static void find_setting(struct store *s, const char *arg, const char *conf, const char *key,
-                         char *out, size_t cap)
-{
-    if (arg)
-        snprintf(out, cap, "%s", arg);
-    else if (conf[0])
-        snprintf(out, cap, "%s", conf);
-    else if (store_meta_get(s, key, out, cap) < 0)
-        out[0] = '\0';
-}
-
 static int uplink_start(struct daemon *d)
 {
     struct nodecert_paths certs;
@@ -439,9 +395,9 @@ static int uplink_start(struct daemon *d)
     u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
-    find_setting(d->store, d->hub_url, d->cfg->sync_hub_url, "sync.hub_url", u->url,
+    sync_find_setting(d->store, d->hub_url, d->cfg->sync_hub_url, "sync.hub_url", u->url,
                  sizeof(u->url));
-    find_setting(d->store, d->ca_file, d->cfg->sync_ca_file, "sync.ca_file", u->ca,
+    sync_find_setting(d->store, d->ca_file, d->cfg->sync_ca_file, "sync.ca_file", u->ca,
                  sizeof(u->ca));
     if (!u->url[0]) {
         log_notice("uplink: no hub known (give --hub, set sync.hub_url, or run "
