@@ -13,8 +13,10 @@ on loopback, then:
     (JSON, or with --columnar columnar as a node sends them);
     records/s, bytes per record in the body and on the wire (a counting TCP
     proxy: TLS + HTTP, both directions);
- 2. the same rows with libpq COPY (psql \\copy) into a table LIKE case_report
-    INCLUDING ALL: the ceiling; prints both and the ratio;
+ 2. the same rows with libpq COPY (psql \\copy) into the same table,
+    case_report, from the state the hub began with (the issue's ceiling), and
+    into a bare table LIKE case_report INCLUDING ALL (no triggers); prints
+    them and the ratios;
  3. --nodes simulated nodes (one asyncio process, one TLS connection each)
     push --node-batches batches of --node-rows rows each, concurrently:
     p50/p99 batch latency, every record landed once, the hub's peak RSS
@@ -186,6 +188,15 @@ def one_node(env, args):
 
 
 def copy_ceiling(env, rows):
+    """The issue's ceiling: a COPY of the same rows into the same table,
+    case_report, after the hub's copy of them is gone (TRUNCATE, and the
+    alert jobs and dirty marks they made: the COPY starts from the state the
+    hub started from). Its indexes and the triggers that fire for the hub's
+    writes run (the reporting schema's dirty marks, the alert trigger); the
+    session says it is the hub, as the hub's transactions do, so that the
+    stamp and feed log of central edits stay off. Before it, the former
+    ceiling: into a bare table LIKE case_report INCLUDING ALL (the indexes,
+    no triggers), printed beside it. Returns (same table, bare) rows/s."""
     pg = env.pg
     pg.psql("DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy "
             "(LIKE case_report INCLUDING ALL)")
@@ -194,14 +205,22 @@ def copy_ceiling(env, rows):
         f.write(copy_text(rows))
     os.chmod(path, 0o644)
     cols = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
-    t0 = time.time()
-    pg.psql("\\copy bench_copy (%s) FROM '%s'" % (cols, path))
-    dt = time.time() - t0
-    n = pg.scalar('SELECT count(*) FROM bench_copy')
-    rate = n / dt
-    print('libpq COPY : %d rows in %.2f s = %.0f rows/s (psql \\copy into a table LIKE '
-          'case_report INCLUDING ALL)' % (n, dt, rate))
-    return rate
+    rates = {}
+    for table in ('bench_copy', 'case_report'):
+        if table == 'case_report':
+            pg.psql("TRUNCATE case_report CASCADE; DELETE FROM job; DELETE FROM report.dirty")
+        os.environ['PGOPTIONS'] = '-c sikhnas.writer=hub'
+        t0 = time.time()
+        pg.psql("\\copy %s (%s) FROM '%s'" % (table, cols, path))
+        dt = time.time() - t0
+        del os.environ['PGOPTIONS']
+        n = pg.scalar('SELECT count(*) FROM %s' % table)
+        rates[table] = n / dt
+        print('libpq COPY : %d rows in %.2f s = %.0f rows/s (psql \\copy into %s)'
+              % (n, dt, n / dt, 'case_report itself, from the state the hub began with'
+                 if table == 'case_report' else
+                 'a table LIKE case_report INCLUDING ALL: its indexes, no triggers'))
+    return rates['case_report'], rates['bench_copy']
 
 
 def profile_start(env, statements):
@@ -522,8 +541,9 @@ def main():
         rows, rate = one_node(env, args)
         profile_report(env, start, args.rows)
         if not args.skip_copy:
-            ceiling = copy_ceiling(env, rows)
-            print('ratio      : hub / COPY = %.2f' % (rate / ceiling))
+            same, bare = copy_ceiling(env, rows)
+            print('ratio      : hub / COPY = %.2f (into the same table, as the issue asks; '
+                  'against the bare table %.2f)' % (rate / same, rate / bare))
         if not args.skip_nodes:
             many_nodes(env, args)
 
