@@ -182,11 +182,12 @@ static const char *cstr(const struct bcell *c, char *buf)
 static void put_coord(struct strbuf *b, double v)
 {
     double m = v * 1e6;
-    int64_t u = (int64_t)m;
+    int64_t u = (int64_t)(m + (m < 0 ? -0.5 : 0.5));
     char buf[32];
 
-    if (m == (double)u && u != 0 && (u >= 100 || u <= -100) && u < 1000000000 &&
-        u > -1000000000 && (double)u / 1e6 == v) {
+    /* v is the double nearest u / 10^6 (as the columnar decoder makes it) */
+    if (u != 0 && (u >= 100 || u <= -100) && u < 1000000000 && u > -1000000000 &&
+        (double)u / 1e6 == v) {
         char *p = buf + sizeof(buf), *end = p;
         uint64_t a = u < 0 ? (uint64_t)-u : (uint64_t)u;
         int frac = 6, any = 0;
