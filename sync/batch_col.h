@@ -138,6 +138,16 @@ int    batch_col_keys(struct batch_col *bc, int t, int seq_col, int id_col, int6
 /* Makes table block t's next n rows, appended to its "rows"; the first of
  * them in *first (may be NULL). 0, or an error as batch_col_parse(). */
 int    batch_col_rows(struct batch_col *bc, int t, size_t n, const struct cJSON **first);
+/* The same without the tree: the next n rows' cells as values (see
+ * batch_cell.h) into cells, row by row (n * the block's column count), for
+ * the decoder to write their COPY lines straight away. Their bytes stay
+ * until the next call or batch_col_close(). Same errors, in the same order,
+ * as batch_col_rows(). */
+struct bcell;
+int    batch_col_cells(struct batch_col *bc, int t, size_t n, struct bcell *cells);
 void   batch_col_close(struct batch_col *bc);
+/* Tests: 1 makes the streamed decoding (batch_decode.c) build each
+ * columnar row's tree, as before batch_col_cells(), to compare the two. */
+extern int batch_col_tree;
 
 #endif

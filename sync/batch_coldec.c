@@ -5,6 +5,7 @@
  * bytes left before anything is allocated, both sections must be used to
  * their last byte, and a body that fails any of it is refused whole. */
 #include "batch.h"
+#include "batch_cell.h"
 #include "batch_col.h"
 
 #include <assert.h>
@@ -19,6 +20,13 @@ struct rd {
     const unsigned char *p, *end;
 };
 
+/* Blocks that hold the bytes of numbered strings (freed with their
+ * column) or of a step's cells. */
+struct own {
+    struct own *next;
+    char        data[];
+};
+
 struct dec {
     struct rd num, txt;
     char *err;                  /* the reason for a refusal */
@@ -29,6 +37,8 @@ struct dec {
     size_t tmp_size;
     int v;                      /* the version (2: batch_coldec2.c) */
     const char *node;           /* version 2: the sending node (CC_ORIGIN) */
+    struct own *store;          /* the bytes of a step's cells (batch_col_cells()) */
+    size_t store_used, store_cap;
 };
 
 struct sref {
@@ -201,12 +211,6 @@ static int get_text(struct dec *d, size_t n, struct sref *s)
 }
 
 #define STR_DEPTH 2             /* as batch_colenc.c */
-
-/* Blocks that hold the bytes of numbered strings, freed with their column. */
-struct own {
-    struct own *next;
-    char        data[];
-};
 
 static int get_strlist(struct dec *d, size_t m, struct sref **ret, int depth, struct own **own);
 
@@ -437,6 +441,37 @@ static int dcol_read(struct dec *d, struct dcol *c)
 }
 
 
+/* v in decimal ("%llu") into buf (room for 21 bytes). */
+static void put_u64(char *buf, uint64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    size_t n;
+
+    *--p = 0;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(buf, p, n);
+}
+
+/* The UUID of the 128 bits hi:lo, lowercase ("%08llx-%04llx-...") into buf
+ * (room for 37 bytes). */
+static void put_uuid(char *buf, uint64_t hi, uint64_t lo)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = buf;
+
+    for (int i = 0; i < 32; i++) {
+        uint64_t w = i < 16 ? hi : lo;
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            *p++ = '-';
+        *p++ = hex[(w >> (60 - 4 * (i % 16))) & 15];
+    }
+    *p = 0;
+}
+
 #define MAX_MS 253402300800000ll   /* 10000-01-01 */
 
 /* The value at i (the j-th of TAG_VALUE) of a time column, printed into
@@ -455,15 +490,10 @@ static int time_cell(struct dec *d, const struct dcol *c, size_t j, int64_t pred
             (c->cc == CC_ID && (c->v2[j] >> 62 || c->v3[j] > 0xfff)))
             return bad(d, -EBADMSG, "an id or hlc beyond its range");
         *ms = t;
-        if (c->cc == CC_HLC) {
-            snprintf(buf, size, "%llu", (unsigned long long)((uint64_t)t << 16 | c->v2[j]));
-        } else {
-            uint64_t hi = (uint64_t)t << 16 | 0x7000 | c->v3[j], lo = 2ull << 62 | c->v2[j];
-            snprintf(buf, size, "%08llx-%04llx-%04llx-%04llx-%012llx",
-                     (unsigned long long)(hi >> 32), (unsigned long long)(hi >> 16 & 0xffff),
-                     (unsigned long long)(hi & 0xffff), (unsigned long long)(lo >> 48),
-                     (unsigned long long)(lo & 0xffffffffffffull));
-        }
+        if (c->cc == CC_HLC)
+            put_u64(buf, (uint64_t)t << 16 | c->v2[j]);
+        else
+            put_uuid(buf, (uint64_t)t << 16 | 0x7000 | c->v3[j], 2ull << 62 | c->v2[j]);
         return 0;
     }
     case CC_TS:
@@ -484,105 +514,214 @@ static int time_cell(struct dec *d, const struct dcol *c, size_t j, int64_t pred
         ? bad(d, -EBADMSG, "a time beyond its range") : 0;
 }
 
-/* A JSON cell: its text with the holes filled, parsed. */
-static int jsonv_cell(struct dec *d, struct dcol *c, const struct sref *s, cJSON **ret)
+/* A JSON cell's text with the holes filled, into b. */
+static int jsonv_text(struct dcol *c, const struct sref *s, struct strbuf *b)
 {
-    struct strbuf b = { 0 };
     size_t k = 0, start = 0;
-    int r;
 
     for (size_t x = 0; x < s->n; x++) {
         size_t at = k < COL_JSON_NUMS ? k : COL_JSON_NUMS;
         if (s->p[x] != COL_JSON_HOLE && (s->p[x] != COL_JSON_SHOLE || !c->js))
             continue;
-        strbuf_add(&b, s->p + start, x - start);
+        strbuf_add(b, s->p + start, x - start);
         start = x + 1;
         if (s->p[x] == COL_JSON_SHOLE) {        /* version 2 */
             const struct sref *v = &c->js[c->jsat++];
-            strbuf_add(&b, "\"", 1);
-            strbuf_add(&b, v->p, v->n);
-            strbuf_add(&b, "\"", 1);
+            strbuf_add(b, "\"", 1);
+            strbuf_add(b, v->p, v->n);
+            strbuf_add(b, "\"", 1);
             continue;
         }
         k++;
-        strbuf_fmt(&b, "%lld", (long long)(int64_t)sx(c->jn[at][c->jat[at]++]));
+        batch_put_int(b, (int64_t)sx(c->jn[at][c->jat[at]++]));
     }
-    strbuf_add(&b, s->p + start, s->n - start);
-    r = b.err ? b.err : json_of(d, b.p ? b.p : "", b.len, ret);
+    strbuf_add(b, s->p + start, s->n - start);
+    return b->err;
+}
+
+/* A JSON cell's filled text parsed: an array or object, else the batch is
+ * refused. */
+static int jsonv_parse(struct dec *d, const struct strbuf *b, cJSON **ret)
+{
+    int r = json_of(d, b->p ? b->p : "", b->len, ret);
+
     if (r == 0 && !cJSON_IsArray(*ret) && !cJSON_IsObject(*ret)) {
         cJSON_Delete(*ret);
         *ret = NULL;
         r = bad(d, -EBADMSG, "a JSON cell that is not an array or object");
     }
-    strbuf_free(&b);
+    return r;
+}
+
+/* Bytes that the cells of a step point to (batch_col_cells()): blocks
+ * freed at the next step. */
+#define STORE_BLOCK (64u << 10)
+
+static const char *store_dup(struct dec *d, const char *p, size_t n)
+{
+    struct own *o = d->store;
+    char *q;
+
+    if (!o || d->store_used + n + 1 > d->store_cap) {
+        size_t cap = n + 1 > STORE_BLOCK ? n + 1 : STORE_BLOCK;
+        o = malloc(sizeof(*o) + cap);
+        if (!o)
+            return NULL;
+        o->next = d->store;
+        d->store = o;
+        d->store_used = 0;
+        d->store_cap = cap;
+    }
+    q = o->data + d->store_used;
+    memcpy(q, p, n);
+    q[n] = 0;
+    d->store_used += n + 1;
+    return q;
+}
+
+static void store_free(struct dec *d)
+{
+    while (d->store) {
+        struct own *next = d->store->next;
+        free(d->store);
+        d->store = next;
+    }
+    d->store_used = d->store_cap = 0;
+}
+
+/* Cell i of column c, the next from where its last call stopped: its
+ * cJSON item in *item (tree: the rows' trees), else its value in *v, the
+ * bytes it points to kept until the next step (store_dup()). anchor holds
+ * each row's clock, which the table's first time column (is_anchor) sets.
+ * Both ways read the same streams in the same order: the same first error. */
+static int dcol_cell(struct dec *d, struct dcol *c, size_t i, int64_t *anchor, int is_anchor,
+                     int tree, cJSON **item, struct bcell *v)
+{
+    int64_t ms = 0;
+    char buf[48];
+    const char *s;
+    int r = 0;
+
+    *item = NULL;
+    *v = (struct bcell){ .type = BC_NULL };
+    if (c->tag[i] == TAG_NULL) {
+        if (tree)
+            *item = cJSON_CreateNull();
+    } else if (c->tag[i] == TAG_JSON) {
+        r = json_of(d, c->esc[c->e].p, c->esc[c->e].n, item);
+        c->e++;
+        if (r == 0 && !tree)
+            bcell_of_json(v, *item);
+    } else {
+        size_t j = c->j;
+        double num = 0;
+        int is_num = 0;
+        switch (c->cc) {
+        case CC_SEQ:
+            c->last = j == 0 ? zz_dec(c->first) : c->last + sx(c->v1[j - 1]);
+            num = (double)(int64_t)c->last;
+            is_num = 1;
+            break;
+        case CC_INT:
+            num = (double)(int64_t)sx(c->v1[j]);
+            is_num = 1;
+            break;
+        case CC_COORD: {
+            int64_t n = (int64_t)sx(c->v1[j]);
+            if (n < -1000000000 || n > 1000000000)
+                r = bad(d, -EBADMSG, "a coordinate beyond its range");
+            num = (double)n / 1e6;
+            is_num = r == 0;
+            break;
+        }
+        case CC_ID: case CC_HLC: case CC_TS: case CC_DATE:
+            r = time_cell(d, c, j, is_anchor ? c->clock : anchor[i], buf, sizeof(buf), &ms);
+            if (r == 0 && tree)
+                *item = cJSON_CreateString(buf);
+            else if (r == 0 && !(s = store_dup(d, buf, strlen(buf))))
+                r = -ENOMEM;
+            else if (r == 0)
+                *v = (struct bcell){ .type = BC_STR, .s = s, .n = strlen(s), .z = 1 };
+            if (is_anchor)
+                c->clock = ms;
+            break;
+        case CC_STR:
+            if (tree) {
+                r = text_of(d, &c->str[j], &s);
+                if (r == 0)
+                    *item = cJSON_CreateString(s);
+            } else if (memchr(c->str[j].p, 0, c->str[j].n)) {
+                r = bad(d, -EBADMSG, "a text with a NUL byte");
+            } else {
+                *v = (struct bcell){ .type = BC_STR, .s = c->str[j].p, .n = c->str[j].n };
+            }
+            break;
+        case CC_JSONV: {
+            struct strbuf b = { 0 };
+            r = jsonv_text(c, &c->str[j], &b);
+            if (r == 0 && !tree && batch_json_canonical(b.p, b.len)) {
+                /* cJSON would print it as it is: no tree */
+                if (!(s = store_dup(d, b.p, b.len)))
+                    r = -ENOMEM;
+                else
+                    *v = (struct bcell){ .type = BC_JSON, .s = s, .n = b.len, .z = 1 };
+            } else if (r == 0 && (r = jsonv_parse(d, &b, item)) == 0 && !tree) {
+                bcell_of_json(v, *item);
+            }
+            strbuf_free(&b);
+            break;
+        }
+        case CC_ORIGIN:
+            if (tree)
+                *item = cJSON_CreateString(d->node);
+            else
+                *v = (struct bcell){ .type = BC_STR, .s = d->node, .n = strlen(d->node), .z = 1 };
+            break;
+        case CC_OTHER:
+            r = -ENOMEM;                /* dcol_read() refused a value here */
+            break;
+        }
+        if (is_num && tree)
+            *item = cJSON_CreateNumber(num);
+        else if (is_num)
+            *v = (struct bcell){ .type = BC_NUM, .num = num };
+        c->j++;
+    }
+    if (is_anchor)
+        anchor[i] = c->clock;
+    if (r == 0 && tree && !*item)
+        r = -ENOMEM;
     return r;
 }
 
 /* Appends the cells of rows from .. to - 1 of column c to row[0 ..], from
- * where the column's last call stopped; anchor holds each row's clock,
- * which the table's first time column (is_anchor) sets. */
+ * where the column's last call stopped (see dcol_cell()). */
 static int dcol_cells(struct dec *d, struct dcol *c, cJSON **row, int64_t *anchor,
                       size_t from, size_t to, int is_anchor)
 {
-    int64_t ms = 0;
-    char buf[48];
+    struct bcell v;
     int r = 0;
 
     for (size_t i = from; i < to && r == 0; i++) {
-        cJSON *item = NULL;
-        const char *s;
-        if (c->tag[i] == TAG_NULL) {
-            item = cJSON_CreateNull();
-        } else if (c->tag[i] == TAG_JSON) {
-            r = json_of(d, c->esc[c->e].p, c->esc[c->e].n, &item);
-            c->e++;
-        } else {
-            size_t j = c->j;
-            switch (c->cc) {
-            case CC_SEQ:
-                c->last = j == 0 ? zz_dec(c->first) : c->last + sx(c->v1[j - 1]);
-                item = cJSON_CreateNumber((double)(int64_t)c->last);
-                break;
-            case CC_INT:
-                item = cJSON_CreateNumber((double)(int64_t)sx(c->v1[j]));
-                break;
-            case CC_COORD: {
-                int64_t n = (int64_t)sx(c->v1[j]);
-                if (n < -1000000000 || n > 1000000000)
-                    r = bad(d, -EBADMSG, "a coordinate beyond its range");
-                else
-                    item = cJSON_CreateNumber((double)n / 1e6);
-                break;
-            }
-            case CC_ID: case CC_HLC: case CC_TS: case CC_DATE:
-                r = time_cell(d, c, j, is_anchor ? c->clock : anchor[i], buf, sizeof(buf), &ms);
-                if (r == 0)
-                    item = cJSON_CreateString(buf);
-                if (is_anchor)
-                    c->clock = ms;
-                break;
-            case CC_STR:
-                r = text_of(d, &c->str[j], &s);
-                if (r == 0)
-                    item = cJSON_CreateString(s);
-                break;
-            case CC_JSONV:
-                r = jsonv_cell(d, c, &c->str[j], &item);
-                break;
-            case CC_ORIGIN:
-                item = cJSON_CreateString(d->node);
-                break;
-            case CC_OTHER:
-                break;
-            }
-            c->j++;
-        }
-        if (is_anchor)
-            anchor[i] = c->clock;
-        if (r == 0 && !item)
-            r = -ENOMEM;
+        cJSON *item;
+        r = dcol_cell(d, c, i, anchor, is_anchor, 1, &item, &v);
         if (r == 0)
             cJSON_AddItemToArray(row[i - from], item);
+        else
+            cJSON_Delete(item);
+    }
+    return r;
+}
+
+/* The same as values: row k's cell into cells[k * stride]. */
+static int dcol_values(struct dec *d, struct dcol *c, struct bcell *cells, size_t stride,
+                       int64_t *anchor, size_t from, size_t to, int is_anchor)
+{
+    int r = 0;
+
+    for (size_t i = from; i < to && r == 0; i++) {
+        cJSON *item;
+        r = dcol_cell(d, c, i, anchor, is_anchor, 0, &item, &cells[(i - from) * stride]);
     }
     return r;
 }
@@ -719,6 +858,7 @@ void batch_col_close(struct batch_col *bc)
         free(bc->t[t].anchor);
     }
     free(bc->d.tmp);
+    store_free(&bc->d);
     free(bc);
 }
 
@@ -811,6 +951,21 @@ int batch_col_rows(struct batch_col *bc, int t, size_t n, const cJSON **first)
         *first = row[0];
     ct->done = to;
     free(row);
+    return r;
+}
+
+int batch_col_cells(struct batch_col *bc, int t, size_t n, struct bcell *cells)
+{
+    struct ctab *ct = &bc->t[t];
+    size_t from = ct->done, to = from + n;
+    int r = 0;
+
+    assert(to <= ct->nrows);
+    store_free(&bc->d);                 /* the previous step's bytes */
+    for (size_t i = 0; i < ct->ncols && r == 0; i++)
+        r = dcol_values(&bc->d, &ct->col[i], cells + i, ct->ncols, ct->anchor + 1, from, to,
+                        (int)i == ct->anchor_col);
+    ct->done = to;
     return r;
 }
 

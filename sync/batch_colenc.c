@@ -543,6 +543,15 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c, const char *
     return r < 0 ? r : col->str.err;
 }
 
+/* v (0 .. 10^n - 1) in n digits with leading zeros. */
+static void put_dec(char *p, int v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 int batch_col_print(int shape, int64_t v, char *buf, size_t size)
 {
     int64_t days = shape == 2 ? v : (v >= 0 ? v / 86400000 : -((-v + 86399999) / 86400000));
@@ -552,15 +561,32 @@ int batch_col_print(int shape, int64_t v, char *buf, size_t size)
     if (days < -719162 || days > 2932896)       /* 0001-01-01 .. 9999-12-31 */
         return -ERANGE;
     col_civil(days, &y, &m, &d);
-    if (shape == 2)
-        snprintf(buf, size, "%04d-%02d-%02d", y, m, d);
-    else if (shape == 0)
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(ms / 3600000),
-                 (int)(ms / 60000 % 60), (int)(ms / 1000 % 60));
-    else
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
-                 (int)(ms / 3600000), (int)(ms / 60000 % 60), (int)(ms / 1000 % 60),
-                 (int)(ms % 1000));
+    /* "%04d-%02d-%02d[T%02d:%02d:%02d[.%03d]Z]" by hand: the hub prints
+     * one for every time cell it decodes */
+    if (size < 25)
+        return -ERANGE;
+    put_dec(buf, y, 4);
+    buf[4] = '-';
+    put_dec(buf + 5, m, 2);
+    buf[7] = '-';
+    put_dec(buf + 8, d, 2);
+    if (shape == 2) {
+        buf[10] = 0;
+        return 0;
+    }
+    buf[10] = 'T';
+    put_dec(buf + 11, (int)(ms / 3600000), 2);
+    buf[13] = ':';
+    put_dec(buf + 14, (int)(ms / 60000 % 60), 2);
+    buf[16] = ':';
+    put_dec(buf + 17, (int)(ms / 1000 % 60), 2);
+    if (shape == 1) {
+        buf[19] = '.';
+        put_dec(buf + 20, (int)(ms % 1000), 3);
+        memcpy(buf + 23, "Z", 2);
+    } else {
+        memcpy(buf + 19, "Z", 2);
+    }
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * fail would abort the whole batch's transaction, and a bad row must refuse
  * that row alone (docs/protocol.md §4.4). */
 #include "batch.h"
+#include "batch_cell.h"
 #include "batch_col.h"
 #include "batch_rows.h"
 
@@ -25,204 +26,6 @@
 #include "uuid7.h"
 
 #define MAX_COLS 24             /* columns of the widest kind, and then some */
-
-/* ------------------------------------------------------------ COPY text */
-
-/* Appends s escaped for COPY text format. */
-static void copy_esc(struct strbuf *b, const char *s, size_t n)
-{
-    size_t i, start = 0;
-
-    for (i = 0; i < n; i++) {
-        const char *e = NULL;
-        switch (s[i]) {
-        case '\\': e = "\\\\"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        case '\t': e = "\\t"; break;
-        default: continue;
-        }
-        strbuf_add(b, s + start, i - start);
-        strbuf_add(b, e, 2);
-        start = i + 1;
-    }
-    strbuf_add(b, s + start, n - start);
-}
-
-/* ------------------------------------------------------------ cell checks */
-
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static int date_ok(const char *s)
-{
-    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int y, m, d;
-
-    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &m) || s[7] != '-' ||
-        !digits(s + 8, 2, &d))
-        return 0;
-    if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return 0;
-    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 0;
-    return 1;
-}
-
-/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM|+HH|-HH] */
-static int ts_ok(const char *s)
-{
-    int h, mi, sec, k;
-    const char *p;
-
-    if (strlen(s) < 19 || !date_ok(s) || (s[10] != 'T' && s[10] != ' '))
-        return 0;
-    if (!digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 59)
-        return 0;
-    p = s + 19;
-    if (*p == '.') {
-        for (k = 0, p++; *p >= '0' && *p <= '9'; p++, k++)
-            ;
-        if (k < 1 || k > 6)
-            return 0;
-    }
-    if (*p == 'Z')
-        return p[1] == 0;
-    if (*p == 0)
-        return 1;
-    if (*p == '+' || *p == '-') {
-        if (!digits(p + 1, 2, &h) || h > 14)
-            return 0;
-        if (p[3] == 0)
-            return 1;
-        return p[3] == ':' && digits(p + 4, 2, &mi) && mi < 60 && p[6] == 0;
-    }
-    return 0;
-}
-
-/* An integer cell: a JSON number that is integral and exact, or (for an
- * HLC) a string of up to 19 digits. */
-static int int_of(const cJSON *c, int allow_string, int64_t *out)
-{
-    if (cJSON_IsNumber(c)) {
-        double v = c->valuedouble;
-        if (v != v || v < -9007199254740992.0 || v > 9007199254740992.0 ||
-            v != (double)(int64_t)v)
-            return 0;
-        *out = (int64_t)v;
-        return 1;
-    }
-    if (allow_string && cJSON_IsString(c)) {
-        const char *s = c->valuestring;
-        size_t n = strlen(s);
-        uint64_t v = 0;
-        if (n == 0 || n > 19)
-            return 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] < '0' || s[i] > '9')
-                return 0;
-            v = v * 10 + (uint64_t)(s[i] - '0');
-        }
-        if (v > (uint64_t)INT64_MAX)
-            return 0;
-        *out = (int64_t)v;
-        return 1;
-    }
-    return 0;
-}
-
-/* Appends one cell to line, or returns a reason why the row is refused. */
-static const char *cell_add(struct strbuf *line, const struct kind_col *cs, const cJSON *c)
-{
-    char num[32];
-    int64_t v;
-
-    if (!c || cJSON_IsNull(c)) {
-        if ((cs->flags & COL_REQUIRED))
-            return "missing value";
-        if (cs->type == COL_JSON)
-            strbuf_str(line, "[]");
-        else
-            strbuf_str(line, "\\N");
-        return NULL;
-    }
-    switch (cs->type) {
-    case COL_ID: case COL_ORIGIN:
-        if (!cJSON_IsString(c) || (!uuid_valid(c->valuestring) &&
-            !(cs->type == COL_ORIGIN && strcmp(c->valuestring, "central") == 0)))
-            return "not a UUID";
-        strbuf_str(line, c->valuestring);
-        return NULL;
-    case COL_HLC: case COL_INT: case COL_BIT:
-        if (!int_of(c, cs->type == COL_HLC, &v))
-            return "not an integer";
-        if (v < 0)
-            return "negative";
-        if (cs->type == COL_BIT && v > 1)
-            return "not 0 or 1";
-        if (cs->type == COL_INT && v > 2147483647)
-            return "too large";
-        snprintf(num, sizeof(num), "%lld", (long long)v);
-        strbuf_str(line, num);
-        return NULL;
-    case COL_LON: case COL_LAT:
-        if (!cJSON_IsNumber(c) || c->valuedouble != c->valuedouble)
-            return "not a number";
-        if ((cs->type == COL_LON && (c->valuedouble < -180 || c->valuedouble > 180)) ||
-            (cs->type == COL_LAT && (c->valuedouble < -90 || c->valuedouble > 90)))
-            return "coordinate out of range";
-        snprintf(num, sizeof(num), "%.9g", c->valuedouble);
-        strbuf_str(line, num);
-        return NULL;
-    case COL_JSON: {
-        char *s;
-        size_t n;
-        if (!cJSON_IsArray(c))
-            return "not a JSON array";
-        s = cJSON_PrintUnformatted(c);
-        if (!s) {
-            line->err = -ENOMEM;
-            return NULL;
-        }
-        n = strlen(s);
-        if (n > BATCH_MAX_CELL || !utf8_valid(s, n, 0)) {
-            cJSON_free(s);
-            return "JSON value too long or not UTF-8";
-        }
-        copy_esc(line, s, n);
-        cJSON_free(s);
-        return NULL;
-    }
-    case COL_TS: case COL_DATE: case COL_TEXT: {
-        size_t n;
-        if (!cJSON_IsString(c))
-            return "not a string";
-        n = strlen(c->valuestring);
-        if (n > BATCH_MAX_CELL)
-            return "string longer than 4096 bytes";
-        if (!utf8_valid(c->valuestring, n, 0))
-            return "not UTF-8";
-        if (cs->type == COL_TS && !ts_ok(c->valuestring))
-            return "not an ISO-8601 time";
-        if (cs->type == COL_DATE && (n != 10 || !date_ok(c->valuestring)))
-            return "not a YYYY-MM-DD date";
-        copy_esc(line, c->valuestring, n);
-        return NULL;
-    }
-    }
-    return "unknown column type";
-}
 
 /* ------------------------------------------------------------ parse arena */
 
@@ -354,14 +157,14 @@ static uint64_t fnv1a(const char *s)
  * that ahead of its clock (hlc_observe() refuses to follow a node further),
  * so a node that merged the hub's HLC cannot legitimately be further ahead:
  * such a row would win last-writer-wins against every later correction. */
-static const char *hlc_ahead(const cJSON *c, uint64_t hub_ms, char *reason, size_t size)
+static const char *hlc_ahead(const struct bcell *c, uint64_t hub_ms, char *reason, size_t size)
 {
     int64_t v;
     uint64_t ms;
     double ahead;
     size_t n;
 
-    if (!hub_ms || !int_of(c, 1, &v))
+    if (!hub_ms || !bcell_int(c, 1, &v))
         return NULL;
     ms = HLC_MS(v);
     if (ms <= hub_ms + BATCH_MAX_AHEAD_MS)
@@ -479,7 +282,7 @@ static int block_coalesce(struct batch *b, struct batch_table *t, struct block *
         int64_t seq;
         if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != bk->ncols)
             return fail(b, status, 400, "bad_batch", "a row is not an array as long as cols");
-        if (!int_of(cJSON_GetArrayItem(row, bk->seq_at), 0, &seq) || seq <= 0 ||
+        if (!batch_int_of(cJSON_GetArrayItem(row, bk->seq_at), 0, &seq) || seq <= 0 ||
             seq > b->last_seq)
             return fail(b, status, 400, "bad_batch", "a row's seq is not in 1 .. last_seq");
         ic = cJSON_GetArrayItem(row, bk->id_at);
@@ -488,38 +291,51 @@ static int block_coalesce(struct batch *b, struct batch_table *t, struct block *
     return 0;
 }
 
+/* 1 when the string cell c (36 bytes) is a UUID. */
+static int id_valid(const struct bcell *c)
+{
+    char buf[37];
+
+    if (c->z)
+        return uuid_valid(c->s);
+    memcpy(buf, c->s, 36);
+    buf[36] = 0;
+    return uuid_valid(buf);
+}
+
 /* Appends row i's COPY line to out: seq, bad_code, bad_reason, columns; a
- * row refused here has its id and NULLs. line is scratch space. */
-static void block_line(struct batch *b, struct batch_table *t, const struct block *bk,
-                       const cJSON *row, int i, struct strbuf *out, struct strbuf *line)
+ * row refused here has its id and NULLs. cells are the row's cells in the
+ * node's column order (JSON rows: block_line(); columnar ones: straight
+ * from the columns, batch_col_cells()); line is scratch space. */
+static void block_line_cells(struct batch *b, struct batch_table *t, const struct block *bk,
+                             const struct bcell *cells, int i, struct strbuf *out,
+                             struct strbuf *line)
 {
     const struct record_kind *sp = bk->k;
     const char *why = NULL, *bad_col = NULL, *code = NULL;
-    const cJSON *ic = cJSON_GetArrayItem(row, bk->id_at), *cells[64];
+    const struct bcell *ic = bk->id_at >= 0 ? &cells[bk->id_at] : NULL;
     char reason[160];
-    int n = 0;
 
-    for (const cJSON *c = row->child; c && n < 64; c = c->next)
-        cells[n++] = c;         /* the row's cells by index: O(1) look-ups below */
     strbuf_reset(line);
     for (int k = 0; k < sp->ncols && !why; k++) {
         strbuf_add(line, "\t", 1);
-        why = cell_add(line, &sp->cols[k], bk->map[k] >= 0 ? cells[bk->map[k]] : NULL);
+        why = cell_add(line, &sp->cols[k], bk->map[k] >= 0 ? &cells[bk->map[k]] : NULL);
         if (why)
             bad_col = sp->cols[k].name;
     }
     if (!why)
-        code = hlc_ahead(cells[bk->map[bk->hlc_k]], b->hub_ms, reason, sizeof(reason));
+        code = hlc_ahead(&cells[bk->map[bk->hlc_k]], b->hub_ms, reason, sizeof(reason));
     else
         snprintf(reason, sizeof(reason), "%s: %s", bad_col, why);
-    strbuf_fmt(out, "%lld\t", (long long)t->seq[i]);
+    batch_put_int(out, t->seq[i]);
+    strbuf_add(out, "\t", 1);
     if (why || code) {
         strbuf_str(out, code ? code : "bad_value");
         strbuf_add(out, "\t", 1);
-        copy_esc(out, reason, strlen(reason));
-        if (cJSON_IsString(ic) && uuid_valid(ic->valuestring)) {
+        batch_copy_esc(out, reason, strlen(reason));
+        if (ic && ic->type == BC_STR && ic->n == 36 && id_valid(ic)) {
             strbuf_add(out, "\t", 1);
-            strbuf_str(out, ic->valuestring);
+            strbuf_add(out, ic->s, ic->n);
         } else {
             strbuf_str(out, "\t\\N");
         }
@@ -531,6 +347,18 @@ static void block_line(struct batch *b, struct batch_table *t, const struct bloc
             strbuf_add(out, line->p, line->len);
     }
     strbuf_add(out, "\n", 1);
+}
+
+/* The same for a row as cJSON parsed it (an array of bk->ncols cells). */
+static void block_line(struct batch *b, struct batch_table *t, const struct block *bk,
+                       const cJSON *row, int i, struct strbuf *out, struct strbuf *line)
+{
+    struct bcell cells[64];
+    int n = 0;
+
+    for (const cJSON *c = row->child; c && n < 64; c = c->next)
+        bcell_of_json(&cells[n++], c);
+    block_line_cells(b, t, bk, cells, i, out, line);
 }
 
 /* t->ids: the ids of the rows kept, as a text[] literal (a UUID needs no
@@ -759,13 +587,13 @@ static int head_decode(struct batch *b, const cJSON *doc, const char *node_id,
         return fail(b, http_status, 400, "bad_batch",
                     "the batch names another node than the client certificate");
     snprintf(b->node, sizeof(b->node), "%s", node_id);
-    if (!int_of(last, 0, &b->last_seq) || b->last_seq < 0)
+    if (!batch_int_of(last, 0, &b->last_seq) || b->last_seq < 0)
         return fail(b, http_status, 400, "bad_batch", "last_seq must be an integer >= 0");
     b->base_seq = -1;
-    if (base && (!int_of(base, 0, &b->base_seq) || b->base_seq < 0 ||
+    if (base && (!batch_int_of(base, 0, &b->base_seq) || b->base_seq < 0 ||
                  b->base_seq > b->last_seq))
         return fail(b, http_status, 400, "bad_batch", "base_seq must be 0 .. last_seq");
-    if (hlc && !int_of(hlc, 1, &b->hlc))
+    if (hlc && !batch_int_of(hlc, 1, &b->hlc))
         return fail(b, http_status, 400, "bad_batch", "hlc must be a string of digits");
     if (!cJSON_IsArray(tables))
         return fail(b, http_status, 400, "bad_batch", "tables must be an array");
@@ -964,31 +792,57 @@ static int table_prep_col(struct batch *b, struct batch_table *t, const cJSON *b
     return r < 0 ? r : block_ids(t, bk);
 }
 
-/* The second pass of a streamed columnar block: its rows made
- * BATCH_STREAM_ROWS at a time, their lines as table_lines() makes them. */
+int batch_col_tree;
+
+/* One step of a streamed columnar block: its next n rows from i, their
+ * lines into step, straight from the columns (batch_col_cells(): no tree),
+ * or (batch_col_tree) made as trees first, as table_lines() makes them. */
+static int col_step(struct batch *b, struct batch_table *t, struct table_job *tj,
+                    struct batch_col *bc, int ti, int i, int n, struct bcell *cells,
+                    struct strbuf *step, struct strbuf *line)
+{
+    const cJSON *row;
+    int r;
+
+    if (batch_col_tree) {
+        r = batch_col_rows(bc, ti, (size_t)n, &row);
+        for (int k = 0; k < n && r == 0; k++, i++, row = row->next)
+            if (t->seq[i] > 0)          /* superseded in this batch: no line */
+                block_line(b, t, &tj->bk, row, i, step, line);
+        return r;
+    }
+    r = batch_col_cells(bc, ti, (size_t)n, cells);
+    for (int k = 0; k < n && r == 0; k++, i++)
+        if (t->seq[i] > 0)
+            block_line_cells(b, t, &tj->bk, cells + (size_t)k * (size_t)tj->bk.ncols, i, step,
+                             line);
+    return r;
+}
+
+/* The second pass of a streamed columnar block: its lines made
+ * BATCH_STREAM_ROWS rows at a time (col_step()). */
 static int table_lines_col(struct batch *b, struct batch_table *t, struct table_job *tj,
                            struct batch_col *bc, int ti, const char *why,
                            struct batch_stream *s, int *status)
 {
     struct strbuf line = { 0 }, step = { 0 };
-    int i = 0, r = 0;
+    struct bcell *cells = malloc(sizeof(*cells) * BATCH_STREAM_ROWS * (size_t)tj->bk.ncols);
+    int i = 0, r = cells ? 0 : -ENOMEM;
 
     while (i < t->nrows && r == 0) {
         int n = t->nrows - i < BATCH_STREAM_ROWS ? t->nrows - i : BATCH_STREAM_ROWS;
-        const cJSON *row;
-        r = batch_col_rows(bc, ti, (size_t)n, &row);
+        r = col_step(b, t, tj, bc, ti, i, n, cells, &step, &line);
         if (r < 0) {
             r = col_fail(b, status, r, why);
             break;
         }
-        for (int k = 0; k < n; k++, i++, row = row->next)
-            if (t->seq[i] > 0)          /* superseded in this batch: no line */
-                block_line(b, t, &tj->bk, row, i, &step, &line);
+        i += n;
         if (step.err || line.err)
             r = -ENOMEM;
         else if (i < t->nrows)
             r = table_publish(t, tj, &step, s, 0);
     }
+    free(cells);
     return table_stream_end(t, tj, &step, &line, s, r);
 }
 

@@ -11,8 +11,11 @@
  *   2: as 0, but the first 4 bytes of the rest are replaced by the SKC
  *      header, so that the fuzzer spends its time past it.
  * Every columnar body is also decoded while streaming (its seqs and ids
- * first, then its rows in steps), which must give the very same answer,
- * error message, seqs, ids and COPY text. */
+ * first, then its rows in steps) twice: with each row's COPY line written
+ * straight from the columns (batch_col_cells(), what the hub does) and with
+ * each row made as a cJSON tree first (batch_col_tree, the path before it).
+ * Both must give the very same answer, error message, seqs, ids and COPY
+ * text, byte for byte, as the whole decoding (the tree path). */
 #undef NDEBUG                   /* the checks below are the point */
 #include <assert.h>
 #include <pthread.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "batch_col.h"
 #include "same_streamed.h"
 #include "hex.h"
 #include "strbuf.h"
@@ -39,6 +43,9 @@ static int decode(struct batch *b, const char *body, size_t len, int *status)
     sha256_hex(body, len, hex);
     snprintf(digest, sizeof(digest), "sha256=%s", hex);
     r = batch_decode(b, body, len, ENC_IDENTITY, digest, NODE, 0, status);
+    batch_col_tree = 1;
+    same_streamed(b, r, *status, body, len, ENC_IDENTITY, digest, NODE, 0);
+    batch_col_tree = 0;
     same_streamed(b, r, *status, body, len, ENC_IDENTITY, digest, NODE, 0);
     return r;
 }

@@ -13,8 +13,10 @@
  *   2: as 0, but the first 4 bytes of the rest are replaced by the SKC
  *      header of version 2, so that the fuzzer spends its time past it.
  * Every body is also decoded while streaming (a columnar one's seqs and
- * ids first, then its rows in steps), which must give the very same
- * answer, error message, seqs, ids and COPY text. */
+ * ids first, then its rows in steps), twice: each row's COPY line straight
+ * from the columns (what the hub does) and from each row's tree first
+ * (batch_col_tree), which must give the very same answer, error message,
+ * seqs, ids and COPY text as the whole decoding, byte for byte. */
 #undef NDEBUG                   /* the checks below are the point */
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "batch_col.h"
 #include "same_streamed.h"
 #include "hex.h"
 #include "strbuf.h"
@@ -42,6 +45,9 @@ static int decode(struct batch *b, const char *body, size_t len, int *status)
     sha256_hex(body, len, hex);
     snprintf(digest, sizeof(digest), "sha256=%s", hex);
     r = batch_decode(b, body, len, ENC_IDENTITY, digest, NODE, 0, status);
+    batch_col_tree = 1;             /* each row's tree, then straight from the columns */
+    same_streamed(b, r, *status, body, len, ENC_IDENTITY, digest, NODE, 0);
+    batch_col_tree = 0;
     same_streamed(b, r, *status, body, len, ENC_IDENTITY, digest, NODE, 0);
     return r;
 }
