@@ -1,0 +1,22 @@
+-- 016_case_report_index_cost.sql - less index upkeep per pushed case report
+-- (issue 15: PostgreSQL's CPU per row is what bounds a reconnect storm).
+--
+-- Every row the hub writes is inserted into each index of case_report; the
+-- cost of each was measured by tests/bench/index-cost.py (the storm's rows,
+-- COPY in batches of 2,500, the cluster's CPU) and by perf during a storm
+-- (docs/performance.md, issue 15, "Morning (2026-12-03): storm CPU (h15s)").
+--
+-- case_report_village (001) served no query: the analysts' pages, exports,
+-- roll-ups and alerts find a village's cases by the district's index
+-- (left(village, 4), event_date) and filter the village (EXPLAIN of each in
+-- the same section, the same plans without it). Many rows share a village,
+-- and its upkeep was the dearest of the B-trees.
+--
+-- Kept: the other indexes each serve a page (the date, the district's and
+-- the province's date, the priority cases', the point's for the map's spot
+-- lookup) or the documented correction by ref (docs/central.md). The point's
+-- index stays GiST: SP-GiST cost less for one writer, but in a storm, with
+-- the hub's four writers at once, its inserts took 34 % of PostgreSQL's
+-- samples against GiST's 26 % (its insert starts again from the root when
+-- a page it needs is locked).
+DROP INDEX case_report_village;
