@@ -39,6 +39,13 @@
 #include "sync_client.h"
 
 #define UPLINK_MAX_ROWS 2000     /* rows per batch, as the daemon always sent */
+/* The round's SQLite page cache, at most (run.cache_kib is the daemon's,
+ * sized for the web pages): the round reads the outbox in order and deletes
+ * what the hub took, so the B-trees' upper pages are all it re-reads. At
+ * 20,000 records 512 KiB took the child's heap at its peak from 4.7 to 3.1
+ * MiB with no slower a sync (docs/performance.md, "Morning (2026-12-03):
+ * footprint"); SQLite's sorters are bounded by it too. */
+#define UPLINK_CACHE_KIB 512
 #define RIDE_OUT_MS     SYNC_RIDE_OUT_MS   /* an outage ridden out in the round */
 #define RIDE_OUT_WAIT_MS 5000    /* longer waits (a busy hub's Retry-After): the daemon's */
 
@@ -225,9 +232,10 @@ int uplink_round_cmd(struct node_config *cfg, int argc, char **argv)
     (void) sigaction(SIGTERM, &sa, NULL);
     (void) sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* as the daemon's own connection (daemon.c): a small cache, and the
-     * round's renumbering and deletes spill to files, not the heap */
-    so.cache_kib = (int)cfg->run_cache_kib;
+    /* as the daemon's own connection (daemon.c), the round's renumbering
+     * and deletes spill to files, not the heap; its cache is smaller still */
+    so.cache_kib = cfg->run_cache_kib < UPLINK_CACHE_KIB ? (int)cfg->run_cache_kib
+                                                         : UPLINK_CACHE_KIB;
     so.temp_file = 1;
     r = store_open(cfg->db_path, &so, &s);
     if (r < 0) {

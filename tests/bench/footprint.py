@@ -7,6 +7,11 @@ mappings. The daemon runs each round in a child, sikhnas-node-uplink
 (node/uplink.c): while it syncs, the daemon's RSS, the child's, their sum
 (sampled together) and the sum of their PSS (pages both map counted once,
 shared with other processes split) are reported, each at its own peak.
+As root, also the pages the two hold together ("pair_pages"): the distinct
+physical pages mapped by either (/proc/PID/pagemap), each counted once
+whoever else maps it: what the pair keeps in RAM, where the RSS sum counts
+the libraries both map (libc, SQLite, ...) twice and the PSS sum gives a
+share of each page to unrelated processes.
 A benchmark: prints figures, asserts nothing.
 
     tests/bench/footprint.py NODE_EXE HUB_EXE [N]     (default N = 100000)
@@ -42,9 +47,38 @@ def children(pid):
     return out
 
 
+FILE_FIELDS = ('Rss:', 'Private_Dirty:', 'Private_Clean:', 'Shared_Clean:')
+
+
+def frames(pid):
+    """The set of physical page frames pid maps (present pages), or None
+    when pagemap hides them (not root)."""
+    out = set()
+    try:
+        with open('/proc/%d/maps' % pid) as m, open('/proc/%d/pagemap' % pid, 'rb') as pm:
+            for line in m:
+                lo, hi = (int(x, 16) for x in line.split()[0].split('-'))
+                if line.split()[-1] == '[vsyscall]':
+                    continue
+                pm.seek(lo // PAGE * 8)
+                buf = pm.read((hi - lo) // PAGE * 8)
+                for i in range(0, len(buf), 8):
+                    e = int.from_bytes(buf[i:i + 8], 'little')
+                    if e >> 63:                         # present
+                        out.add(e & ((1 << 55) - 1))
+    except OSError:
+        return None
+    return out if any(out) else None
+
+
+PAGE = os.sysconf('SC_PAGE_SIZE')
+
+
 def smaps(pid, per_file=None):
     """{'rss', 'anon', 'heap', 'binary', 'libs', 'files'} in KiB; with a
-    dict per_file, also {path: [Rss, Private_Dirty]} of every file mapping."""
+    dict per_file, also {path: [Rss, Private_Dirty, Private_Clean, Shared_Clean]}
+    of every file mapping (a library's text pages are clean; its relocated
+    data, .data.rel.ro and .bss, private dirty)."""
     out = dict.fromkeys(('rss', 'pss', 'anon', 'heap', 'binary', 'libs', 'files', 'stack'), 0)
     name = None
     with open('/proc/%d/smaps' % pid) as f:
@@ -54,8 +88,9 @@ def smaps(pid, per_file=None):
                 name = parts[5] if len(parts) > 5 else ''
                 continue
             if per_file is not None and name and not name.startswith('[') and \
-                    parts[0] in ('Rss:', 'Private_Dirty:'):
-                per_file.setdefault(name, [0, 0])[parts[0] == 'Private_Dirty:'] += int(parts[1])
+                    parts[0] in FILE_FIELDS:
+                per_file.setdefault(name, [0] * len(FILE_FIELDS))[FILE_FIELDS.index(parts[0])] \
+                    += int(parts[1])
             if parts[0] == 'Pss:':
                 out['pss'] += int(parts[1])
             if parts[0] != 'Rss:':
@@ -99,7 +134,7 @@ def main():
         r = node.run('import', '--no-progress', path, timeout=1200)
         assert r.returncode == 0, r.stderr
         peak = peak_files = child_peak = child_files = None
-        sum_rss = sum_pss = 0
+        sum_rss = sum_pss = pair_kib = 0
         t0 = time.time()
         with nodetest.Daemon(node, conf) as d:
             while time.time() - t0 < 1200:
@@ -108,6 +143,7 @@ def main():
                 if peak is None or s['rss'] > peak['rss']:
                     peak, peak_files = s, files
                 rss, pss = s['rss'], s['pss']
+                pages = frames(d.proc.pid)
                 for pid in children(d.proc.pid):
                     cf = {}
                     try:
@@ -116,9 +152,13 @@ def main():
                         continue
                     rss += c['rss']
                     pss += c['pss']
+                    cp = frames(pid) if pages is not None else None
+                    pages = pages | cp if cp is not None else None
                     if child_peak is None or c['rss'] > child_peak['rss']:
                         child_peak, child_files = c, cf
                 sum_rss, sum_pss = max(sum_rss, rss), max(sum_pss, pss)
+                if pages is not None:
+                    pair_kib = max(pair_kib, len(pages) * PAGE // 1024)
                 if e2elib.pg_counts(env.pg, nid)[0] >= N:
                     break
                 time.sleep(0.2)
@@ -127,19 +167,23 @@ def main():
         load = os.getloadavg()[0]
         res = {'records': N, 'idle_kib': idle, 'syncing_peak_kib': peak,
                'child_peak_kib': child_peak, 'sum_rss_peak_kib': sum_rss,
-               'sum_pss_peak_kib': sum_pss, 'after_kib': after,
+               'sum_pss_peak_kib': sum_pss, 'pair_pages_peak_kib': pair_kib, 'after_kib': after,
                'sync_s': round(took, 1), 'load1': round(load, 2)}
         print(json.dumps(res, indent=1))
         for what, files in (('idle', idle_files), ('syncing (peak)', peak_files),
                             ('the uplink child (its peak)', child_files or {})):
-            print('%s, file mappings by Rss (KiB: Rss, Private_Dirty):' % what)
-            for name, (rss, dirty) in sorted(files.items(), key=lambda kv: -kv[1][0]):
+            print('%s, file mappings by Rss (KiB: Rss, Private_Dirty, Private_Clean, '
+                  'Shared_Clean):' % what)
+            for name, (rss, dirty, pclean, sclean) in sorted(files.items(),
+                                                              key=lambda kv: -kv[1][0]):
                 if rss >= 64:
-                    print('  %6d %5d  %s' % (rss, dirty, name))
+                    print('  %6d %5d %5d %5d  %s' % (rss, dirty, pclean, sclean, name))
         print('idle %.1f MB (goal 12), syncing %d records: daemon peak %.1f MB, child peak '
-              '%.1f MB, sum %.1f MB RSS / %.1f MB PSS (goal 20), %.0f s, load %.2f'
+              '%.1f MB, sum %.1f MB RSS / %.1f MB PSS / %.1f MB distinct pages (goal 20), %.0f s, '
+              'load %.2f'
               % (idle['rss'] / 1024, N, peak['rss'] / 1024,
                  (child_peak or {'rss': 0})['rss'] / 1024, sum_rss / 1024, sum_pss / 1024,
+                 pair_kib / 1024,
                  took, load))
     finally:
         env.close()
