@@ -61,6 +61,18 @@ static const char reap_sql[] =
     "  run_at = clock_timestamp(), locked_until = NULL "
     "WHERE state = 'running' AND locked_until < clock_timestamp()";
 
+/* A thread connects between claims: whatever its id still holds as running
+ * it is not running any more (its connection broke while it ran them, so
+ * their end was never recorded). Failed, ready again at once, the attempt
+ * counted (a mail may have gone: at least once, same Message-ID), instead
+ * of waiting for the lease to expire. */
+static const char takeback_sql[] =
+    "UPDATE job SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END, "
+    "  finished_at = CASE WHEN attempts >= max_attempts THEN clock_timestamp() END, "
+    "  last_error = 'the connection to the database broke while ' || locked_by || ' ran it', "
+    "  run_at = clock_timestamp(), locked_until = NULL "
+    "WHERE locked_by = $1 AND state = 'running'";
+
 static int exec_ok(PGconn *pg, const char *what, const char *sql, int n,
                    const char *const *p, PGresult **ret)
 {
@@ -69,6 +81,7 @@ static int exec_ok(PGconn *pg, const char *what, const char *sql, int n,
 
 static int connect_db(struct worker *w)
 {
+    const char *p[1];
     PGresult *res;
 
     PQfinish(w->pg);
@@ -86,8 +99,17 @@ static int connect_db(struct worker *w)
         char e[512];
         log_error("%s: LISTEN: %s", w->id, worker_pg_error(w->pg, e, sizeof(e)));
         PQclear(res);
+        PQfinish(w->pg);    /* connect again, and LISTEN, on the next turn */
+        w->pg = NULL;
         return -EIO;
     }
+    PQclear(res);
+    res = NULL;
+    p[0] = w->id;
+    if (exec_ok(w->pg, "take back", takeback_sql, 1, p, &res) == 0 &&
+        atoi(PQcmdTuples(res)) > 0)  /* else their lease expires, as before */
+        log_warning("%s: %s job(s) it held when its connection broke taken back", w->id,
+                    PQcmdTuples(res));
     PQclear(res);
     log_info("%s: connected", w->id);
     return 0;

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -373,8 +374,9 @@ def test_two_workers_each_job_once(env, smtp):
     finally:
         for w in ws:
             w.stop()
-    check(env.pg.scalar("SELECT count(*) FROM job WHERE state = 'running'") == 0,
-          'a stopped worker left jobs running')
+    running = env.pg.psql("SELECT id, kind, idem_key, locked_by, attempts, started_at, "
+                          "locked_until FROM job WHERE state = 'running'")
+    check(not running, 'a stopped worker left jobs running:\n' + running)
 
 
 def test_weekly_summary_at_local_time(env, smtp):
@@ -582,12 +584,22 @@ def test_real_node_alert_and_health(env, smtp):
 
 def test_database_restart_and_bad_settings(env, smtp):
     """PostgreSQL restarts under a running worker: it reconnects (LISTEN
-    again) and the next alert goes out. Bad settings and bad commands are
-    refused with a clear message and exit status 2; a key with a line break
-    is refused by the queue."""
+    again), takes back at once what its threads held when their connection
+    broke (not after the lease, 120 s) and the next alert goes out. Bad
+    settings and bad commands are refused with a clear message and exit
+    status 2; a key with a line break is refused by the queue."""
     w = Worker(env, smtp).start()
     try:
+        # a job its thread 1 was running when the database went away
+        held = '%s:%d:1' % (socket.gethostname()[:63], w.proc.pid)
+        env.pg.psql("INSERT INTO job (kind, idem_key, state, attempts, locked_by, locked_until, "
+                    "started_at) VALUES ('noop', 'held:%s', 'running', 1, '%s', "
+                    "now() + interval '1 hour', now())" % (held, held))
         env.pg.restart()
+        wait_for(lambda: job_states(env, "idem_key = 'held:%s'" % held) == {'done': 1}, 20,
+                 'the job held when the connection broke, taken back and done')
+        check(env.pg.scalar("SELECT attempts FROM job WHERE idem_key = 'held:%s'" % held) == 2,
+              'the broken attempt counted')
         node = uuid7()
         row = case_row(next_seq(node), node, kind='P', syndrome='KBD', village='3201011001')
         env.hub.wait_db()           # the hub reconnects too
