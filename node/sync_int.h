@@ -23,6 +23,7 @@
 #define BATCH_LINK_RESUME_S 5         /* and when the hub resumes cut batches */
 #define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
 #define RATIO_MIN_PLAIN  (64u << 10)   /* a batch this large (plain) measures the ratio */
+#define RESIZE_MIN_PLAIN (16u << 10)   /* and one this large is built again at its own */
 #define RESUME_MIN       (4u << 10)    /* a batch this large can be resumed within its body */
 #define SYNC_TLS_RECORD  4096          /* TLS records sent: the hub keeps whole ones of a cut */
 #define SYNC_TLS_RECORD_SLOW 2048      /* and on a slow link */
