@@ -499,8 +499,13 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     (void) dltotal;
     (void) dlnow;
     (void) ultotal;
-    if (ulnow > q->ul_max)
+    if (ulnow > q->ul_max) {
+        uint64_t now = hlc_boot_ms();
+        if (q->ul_at_ms && now - q->ul_at_ms > q->ul_stall_ms)
+            q->ul_stall_ms = now - q->ul_at_ms;
         q->ul_max = (long long)ulnow;
+        q->ul_at_ms = now;
+    }
     return 0;
 }
 
@@ -550,6 +555,8 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, c->q);
     c->q->ul_max = 0;
+    c->q->ul_at_ms = 0;
+    c->q->ul_stall_ms = 0;
     c->q->resp.max = resp_max;
     c->q->errbuf[0] = '\0';
 }
@@ -792,11 +799,20 @@ static void link_count(struct sync_client *c, long long n)
 static void push_rate(struct sync_client *c, CURL *easy, curl_off_t up)
 {
     curl_off_t total = 0, pre = 0;
+    uint64_t now = hlc_boot_ms(), stall = c->q->ul_stall_ms;
     double rate;
 
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
     curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     if (up < 4096 || total - pre < 100000)          /* too small to tell (us) */
+        return;
+    /* a push that rode out a cut (TCP's retransmissions, tens of seconds
+     * without a byte through, in its body or its answer) says nothing of
+     * the link's rate: measured, it made the rest of the round and the
+     * next one go in batches of 4 KiB (14 instead of 4 on the 2G link) */
+    if (c->q->ul_at_ms && now - c->q->ul_at_ms > stall)
+        stall = now - c->q->ul_at_ms;
+    if (stall > RATE_STALL_MS)
         return;
     rate = (double)up * 1e6 / (double)(total - pre);
     if (!c->rate_measured || rate > c->link_rate)

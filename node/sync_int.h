@@ -20,14 +20,17 @@
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 #define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
+#define BATCH_LINK_RESUME_S 5         /* and when the hub resumes cut batches */
 #define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
 #define RATIO_MIN_PLAIN  (64u << 10)   /* a batch this large (plain) measures the ratio */
+#define RESIZE_MIN_PLAIN (16u << 10)   /* and one this large is built again at its own */
 #define RESUME_MIN       (4u << 10)    /* a batch this large can be resumed within its body */
 #define SYNC_TLS_RECORD  4096          /* TLS records sent: the hub keeps whole ones of a cut */
 #define SYNC_TLS_RECORD_SLOW 2048      /* and on a slow link */
 #define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
 #define SYNC_SNDBUF_S    1.0           /* a slow link: the send buffer, seconds of it */
 #define SYNC_SOCKS       4             /* sockets of a client known at once */
+#define RATE_STALL_MS    10000         /* a push that stalled this long measures no rate */
 #define SYNC_SNDBUF_MIN  (4 << 10)     /* and at least this (the kernel doubles it) */
 
 /* The record kinds (sync/kinds.h), by index. */
@@ -63,6 +66,8 @@ struct sync_req {
     size_t plain_len;
     long long ul_max;           /* the most body bytes libcurl reported sent (a failed
                                    transfer may report none at its end) */
+    uint64_t ul_at_ms;          /* when ul_max last grew (CLOCK_BOOTTIME ms, 0: not yet) */
+    uint64_t ul_stall_ms;       /* the longest wait between two such growths */
     struct sync_client *client; /* whose request it is (sync_on_prereq) */
     curl_socket_t sock;         /* its connection's socket, once the request began */
     long long sent0;            /* the bytes that socket had put on the link then, or -1 */
