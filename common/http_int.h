@@ -73,6 +73,8 @@ struct http_conn {
     int                 processing;     /* inside conn_process(): it goes on by itself */
     int                 busy;           /* a request is with the handler or error hook */
     int                 handshaken;     /* TLS done, or plain HTTP */
+    unsigned            keep_ms;        /* the idle wait after the next answer
+                                         * (http_conn_keep_for); 0: idle_ms */
     mbedtls_ssl_context *ssl;           /* TLS only */
     char               *in;             /* bytes from the socket (ciphertext with TLS) */
     size_t              in_len, in_off, in_cap;

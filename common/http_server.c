@@ -480,6 +480,31 @@ static int send_answer(struct http_conn *c, int status, const char *ctype, const
     return r;
 }
 
+void http_conn_keep_for(struct http_conn *c, unsigned ms)
+{
+    c->keep_ms = ms;
+}
+
+/* Under 7/8 of cap: room to keep a connection longer than idle_ms. */
+static int has_room(unsigned n, unsigned cap)
+{
+    return n < cap - cap / 8;
+}
+
+/* The wait for the next request after an answer on c: idle_ms, or what
+ * http_conn_keep_for() asked for this answer while there is room. */
+static uint64_t idle_wait(struct http_conn *c)
+{
+    const struct http_server *s = c->srv;
+    unsigned ms = c->keep_ms;
+
+    c->keep_ms = 0;
+    if (ms <= s->cfg.idle_ms || !has_room(s->nconns, s->cfg.max_connections) ||
+        (c->ent && !has_room(c->ent->conns, s->cfg.max_per_addr)))
+        return s->cfg.idle_ms;
+    return ms;
+}
+
 int http_respond(struct http_conn *c, int status, const char *content_type,
                  const char *extra_headers, const void *body, size_t len)
 {
@@ -507,7 +532,8 @@ int http_respond(struct http_conn *c, int status, const char *content_type,
     if (r < 0 || !keep)
         c->want_close = 1;
     flush_out(c);
-    http_timer_arm(c, s->cfg.idle_ms);       /* also for the last answer: a client must read it */
+    /* also for the last answer: a client must read it */
+    http_timer_arm(c, c->want_close ? s->cfg.idle_ms : idle_wait(c));
     if (c->want_close) {
         http_read_stop(c);
         if (c->writes == 0)

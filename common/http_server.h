@@ -136,6 +136,15 @@ const char *http_header(struct http_conn *c, const char *name);
 int http_respond(struct http_conn *c, int status, const char *content_type,
                  const char *extra_headers, const void *body, size_t len);
 
+/* Before http_respond(): after this answer, wait up to ms (instead of
+ * idle_ms) for the client's next request on c, once. For a client told
+ * to come back later (Retry-After), which then comes back on the same
+ * connection instead of a new one and its TLS handshake. Only while the
+ * server and c's address hold under 7/8 of their caps of connections:
+ * near a cap, idle_ms as usual, so that waiting clients do not keep new
+ * ones out. */
+void http_conn_keep_for(struct http_conn *c, unsigned ms);
+
 /* A streamed answer, for bodies of unknown size (exports): instead of
  * http_respond(), http_stream_start() sends the head (chunked transfer
  * coding; the connection closes after the answer), http_stream_write()

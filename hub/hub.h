@@ -20,7 +20,8 @@
 #define HUB_MAX_CONNS          2048
 #define HUB_MAX_CONNS_PER_ADDR 64           /* default of --max-conns-per-addr */
 #define HUB_HANDSHAKE_MS       5000         /* default of --handshake-timeout */
-#define HUB_IDLE_MS            30000        /* between requests */
+#define HUB_IDLE_MS            30000        /* default of --idle-timeout */
+#define HUB_RETURN_MS          5000         /* after Retry-After and its jitter */
 #define HUB_HEAD_MS            30000        /* request line and headers, from the first byte */
 #define HUB_MIN_BODY_RATE      1024         /* then the body, bytes/s on average */
 #define HUB_HEAD_MAX           (8u << 10)   /* URL + header names and values */
@@ -55,6 +56,7 @@ struct hub_opts {
     int         pg_conns;
     int         max_conns_per_addr; /* 0: HUB_MAX_CONNS_PER_ADDR */
     unsigned    handshake_ms;       /* 0: HUB_HANDSHAKE_MS */
+    unsigned    idle_ms;            /* 0: HUB_IDLE_MS */
     int         admit;              /* push batches decoded/applied at once (hub_admit.h) */
     int         admit_queue;        /* more that may wait for that; -1: not given */
     int         admit_mib;          /* their inflated bytes at once, MiB; -1: not given, 0: no bound */

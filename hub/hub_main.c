@@ -11,6 +11,7 @@
  *                                         [--cert-lifetime SECONDS] [--enroll-rate N]
  *                                         [--pg-conns N] [--max-conns-per-addr N]
  *                                         [--handshake-timeout SECONDS]
+ *                                         [--idle-timeout SECONDS]
  *                                         [--admit N] [--admit-queue N] [--admit-mib N]
  *                                         [--body-mib N] [--resume 0|1]
  *                                         [--job-stats SECONDS]
@@ -60,6 +61,7 @@ static void usage(FILE *f)
         "  run --listen HOST:PORT --tls-cert FILE --tls-key FILE --client-ca FILE\n"
         "      [--ca-key FILE] [--cert-lifetime SECONDS] [--enroll-rate N] [--pg-conns N]\n"
         "      [--max-conns-per-addr N] [--handshake-timeout SECONDS]\n"
+        "      [--idle-timeout SECONDS]\n"
         "      [--admit N] [--admit-queue N] [--admit-mib N] [--body-mib N]\n"
         "      [--resume 0|1] [--job-stats SECONDS]\n"
         "                               serve the sync API (PORT 0: any free port; the\n"
@@ -69,7 +71,9 @@ static void usage(FILE *f)
         "                               enrolments for --cert-lifetime (default 90 days);\n"
         "                               N enrolment attempts a minute per address (6);\n"
         "                               N connections open per address (64), each\n"
-        "                               to finish its TLS handshake in SECONDS (5);\n"
+        "                               to finish its TLS handshake in SECONDS (5) and\n"
+        "                               closed when idle for SECONDS (30; a node told\n"
+        "                               to come back later: until then);\n"
         "                               N push batches decoded and applied at once\n"
         "                               (2 x --pg-conns) and of N MiB inflated at once\n"
         "                               (" STR(HUB_ADMIT_MIB) "; 0: no bound), N more waiting (4 x --admit;\n"
@@ -128,6 +132,7 @@ static const struct opt_def {
       "1 to " STR(HUB_MAX_CONNS) },
     { "handshake-timeout", "run", OPT_SECONDS_MS, AT(run.handshake_ms), 1, 60,
       "1 to 60 seconds" },
+    { "idle-timeout", "run", OPT_SECONDS_MS, AT(run.idle_ms), 1, 600, "1 to 600 seconds" },
     { "admit", "run", OPT_INT, AT(run.admit), 1, 1024, "1 to 1024" },
     { "admit-queue", "run", OPT_INT, AT(run.admit_queue), 0, 4096, "0 to 4096" },
     { "admit-mib", "run", OPT_INT, AT(run.admit_mib), 0, 4096, "0 to 4096" },

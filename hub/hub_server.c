@@ -57,6 +57,11 @@ static void reply(struct hub *h, const struct http_req *req, const char *endpoin
 
     if (retry_s || status == 503)
         snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", retry_s ? retry_s : 2);
+    /* a node told to come back (it adds up to half as jitter) finds its
+     * connection open: no new TLS handshake, on a 2G link 1-2 s; in a
+     * reconnect storm most of the hub's TLS work was such handshakes */
+    if (retry_s)
+        http_conn_keep_for(req->conn, retry_s * 1500u + HUB_RETURN_MS);
     n = snprintf(headers, sizeof(headers),
                  "X-Sikhnas-Hub-HLC: %" PRIu64 "\r\n"
                  "X-Sikhnas-Hub-Time: %" PRIu64 "\r\nX-Sikhnas-Accept-Encoding: zstd, gzip, "
@@ -292,7 +297,7 @@ static void hub_http_config(const struct hub_opts *o, struct http_config *ret)
         .handshake_ms = o->handshake_ms ? o->handshake_ms : HUB_HANDSHAKE_MS,
         .request_ms = HUB_HEAD_MS,
         .min_body_rate = HUB_MIN_BODY_RATE,
-        .idle_ms = HUB_IDLE_MS,
+        .idle_ms = o->idle_ms ? o->idle_ms : HUB_IDLE_MS,
         .length_required = 1,
         .close_on_error = 1,
         .log_name = "http",

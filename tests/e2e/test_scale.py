@@ -20,6 +20,8 @@ is applied, one made without it (an old node) too, one naming a dictionary
 the hub lacks is refused with 415 and changes nothing, and the real node
 uses it once the hub has listed it."""
 import hashlib
+import http.client
+import json
 import os
 import re
 import subprocess
@@ -210,6 +212,54 @@ def test_admission_by_bytes():
         ENV.hub.start()
 
 
+def test_refused_node_keeps_its_connection():
+    """With --idle-timeout 2, a connection idle after a 200 is closed in
+    2 s; one whose answer was a 429 with Retry-After R stays open until the
+    node may be back (R and its jitter of up to R/2, and 5 s), and the
+    node's next push goes on it: no new TLS handshake."""
+    args = ENV.hub.extra_args
+    ENV.hub.stop()
+    ENV.hub.extra_args = ['--admit', '1', '--admit-queue', '0', '--idle-timeout', '2']
+    ENV.hub.start()
+    try:
+        b, c = hubtest.uuid7(), hubtest.uuid7()
+        ENV.hub.node_certs([(b, D), (c, D)])
+
+        def on(conn, node, seq):
+            rows = [hubtest.case_row(seq, node)]
+            body, h = hubtest.encode_batch(node, seq, {'case_report': (hubtest.CASE_COLS, rows)})
+            h.update(hubtest.ident(node, D))
+            return ENV.hub.request('POST', '/v1/push', body, h, conn=conn)
+
+        cc = ENV.hub.connection(node=c, district=D)
+        assert on(cc, c, 1)[0] == 200
+        time.sleep(3.5)                             # past the idle timeout: closed
+        try:
+            st = on(cc, c, 2)[0]
+        except (OSError, http.client.HTTPException) as e:
+            st = e
+        assert not isinstance(st, int), 'an idle connection was kept: %r' % st
+        cc.close()
+        a, hold, ta, ra = held_slot()
+        bc = ENV.hub.connection(node=b, district=D)
+        try:
+            st, hdrs, js = on(bc, b, 1)             # the slot is held: refused
+            assert st == 429 and js['error'] == 'busy', (st, js)
+            sock = bc.sock
+            time.sleep(3.5)                         # past the idle timeout, within R + 5 s
+        finally:
+            hold.release()
+        ta.join(30)
+        st, _, js = on(bc, b, 1)
+        assert st == 200 and bc.sock is sock, (st, js, 'Retry-After %s' % hdrs['retry-after'])
+        bc.close()
+        assert rows_of(b) == 1 and rows_of(c) == 1 and ra[0][0] == 200
+    finally:
+        ENV.hub.stop()
+        ENV.hub.extra_args = args
+        ENV.hub.start()
+
+
 def test_real_node_honours_retry_after_with_jitter():
     node = new_node(200)
     # a fresh hub (it forgets the nodes refused by the tests before) with no
@@ -242,6 +292,9 @@ def test_real_node_honours_retry_after_with_jitter():
     for n, x in waits:
         assert n - 0.05 <= x <= max(1.5 * n, 2.0) + 0.05, (n, x, err)
     assert len(set(x for _, x in waits)) > 1, 'no jitter: %s' % waits
+    # and came back on its connection (the hub keeps it for a refused node)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary['connects'] == 1, summary
     nid = node.status()['node_id']
     assert e2elib.pg_counts(ENV.pg, nid) == (200, 200)
     assert node.status()['outbox'] == 0
@@ -359,7 +412,7 @@ TESTS = [test_dictionary_and_old_nodes, test_real_node_uses_the_dictionary,
          test_real_node_sends_columnar_batches, test_old_and_new_columnar,
          test_busy_answers_429_and_priority_goes_first,
          test_waiting_batches_capped_by_configuration, test_admission_by_bytes,
-         test_real_node_honours_retry_after_with_jitter]
+         test_refused_node_keeps_its_connection, test_real_node_honours_retry_after_with_jitter]
 
 
 def main():
