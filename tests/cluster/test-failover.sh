@@ -126,6 +126,9 @@ if [ "$bulk" -gt 0 ]; then
 fi
 python3 "$TESTS/check_ledger.py" --dump "$LAB/stored" --kill-time "$kill_ts" --old-port "$old_port" \
     --limit "$CLUSTER_FAILOVER_LIMIT" --target "$CLUSTER_FAILOVER_TARGET" --prefix fw "$LAB"/ledger-w*
+collate=$(member_psql "$new" -d "$CENTRAL_DB" -Atc \
+    "SELECT datcollate || ' ' || datctype FROM pg_database WHERE datname = current_database()")
+[ "$collate" = "C C.UTF-8" ] || fail "the central database's collation and ctype: $collate (expected C C.UTF-8)"
 say "PostGIS on the new primary: $(member_psql "$new" -d "$CENTRAL_DB" -Atc \
     "SELECT round(ST_Distance('SRID=4326;POINT(106.8 -6.2)'::geography, 'SRID=4326;POINT(115.2 -8.65)'::geography)/1000) || ' km Jakarta-Denpasar'")"
 say "PASS failover ($CLUSTER_KILL kill, writer $(basename "$CLUSTER_WRITER")) in $(elapsed "$T_START") s of test time"
