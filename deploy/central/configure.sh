@@ -131,7 +131,7 @@ bootstrap:
     - locale: C.UTF-8
     # text compared byte by byte (memcmp): PostgreSQL 15 runs strcoll()
     # for C.UTF-8, which made a COPY into a table with two text B-trees
-    # 30-40 % slower and id look-ups 80 % slower (docs/performance.md);
+    # 15-40 % slower and id look-ups 60-80 % slower (docs/central.md);
     # for UTF-8 the byte order is C.UTF-8's code-point order anyway
     - lc-collate: C
     - data-checksums
