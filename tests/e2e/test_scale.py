@@ -19,6 +19,7 @@ and then syncs every record exactly once. Dictionary: a batch made with it
 is applied, one made without it (an old node) too, one naming a dictionary
 the hub lacks is refused with 415 and changes nothing, and the real node
 uses it once the hub has listed it."""
+import contextlib
 import hashlib
 import http.client
 import json
@@ -119,6 +120,22 @@ def held_slot():
     return a, hold, t, res
 
 
+@contextlib.contextmanager
+def hub_with(extra):
+    """The hub started again with extra as its run options (a fresh hub:
+    it forgets the nodes refused before), and with the suite's after."""
+    args = ENV.hub.extra_args
+    ENV.hub.stop()
+    ENV.hub.extra_args = extra
+    ENV.hub.start()
+    try:
+        yield
+    finally:
+        ENV.hub.stop()
+        ENV.hub.extra_args = args
+        ENV.hub.start()
+
+
 # ------------------------------------------------------------------ tests
 
 def test_busy_answers_429_and_priority_goes_first():
@@ -179,11 +196,7 @@ def test_admission_by_bytes():
     bytes, a batch that would pass the bound is refused at once (429 with
     Retry-After, nothing stored) while a large one is admitted; a small one
     still goes; once the large one ends, the refused one is admitted."""
-    args = ENV.hub.extra_args
-    ENV.hub.stop()
-    ENV.hub.extra_args = ['--admit', '8', '--admit-queue', '0', '--admit-mib', '1']
-    ENV.hub.start()
-    try:
+    with hub_with(['--admit', '8', '--admit-queue', '0', '--admit-mib', '1']):
         b, c = hubtest.uuid7(), hubtest.uuid7()
         ENV.hub.node_certs([(b, D), (c, D)])
         a = hubtest.uuid7()
@@ -206,10 +219,6 @@ def test_admission_by_bytes():
         assert rows_of(b) == 0 and rows_of(a) == 2501 and rows_of(c) == 1
         assert push(b, 2000, n=2000)[0] == 200          # admitted again after
         assert rows_of(b) == 2000
-    finally:
-        ENV.hub.stop()
-        ENV.hub.extra_args = args
-        ENV.hub.start()
 
 
 def test_refused_node_keeps_its_connection():
@@ -217,11 +226,7 @@ def test_refused_node_keeps_its_connection():
     2 s; one whose answer was a 429 with Retry-After R stays open until the
     node may be back (R and its jitter of up to R/2, and 5 s), and the
     node's next push goes on it: no new TLS handshake."""
-    args = ENV.hub.extra_args
-    ENV.hub.stop()
-    ENV.hub.extra_args = ['--admit', '1', '--admit-queue', '0', '--idle-timeout', '2']
-    ENV.hub.start()
-    try:
+    with hub_with(['--admit', '1', '--admit-queue', '0', '--idle-timeout', '2']):
         b, c = hubtest.uuid7(), hubtest.uuid7()
         ENV.hub.node_certs([(b, D), (c, D)])
 
@@ -254,34 +259,23 @@ def test_refused_node_keeps_its_connection():
         assert st == 200 and bc.sock is sock, (st, js, 'Retry-After %s' % hdrs['retry-after'])
         bc.close()
         assert rows_of(b) == 1 and rows_of(c) == 1 and ra[0][0] == 200
-    finally:
-        ENV.hub.stop()
-        ENV.hub.extra_args = args
-        ENV.hub.start()
 
 
 def test_real_node_honours_retry_after_with_jitter():
     node = new_node(200)
-    # a fresh hub (it forgets the nodes refused by the tests before) with no
-    # queue: while the slot is held every push is refused
-    args = ENV.hub.extra_args
-    ENV.hub.stop()
-    ENV.hub.extra_args = ['--admit', '1', '--admit-queue', '0']
-    ENV.hub.start()
-    a, hold, ta, ra = held_slot()
-    try:
-        p = subprocess.Popen([NODE_EXE, '--db', node.db, 'sync', '--hub',
-                              'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
-                              '--no-progress', '--retry-for', '120'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(6)
-    finally:
-        hold.release()
-    out, err = p.communicate(timeout=120)
-    ta.join(30)
-    ENV.hub.stop()
-    ENV.hub.extra_args = args
-    ENV.hub.start()
+    # a fresh hub with no queue: while the slot is held every push is refused
+    with hub_with(['--admit', '1', '--admit-queue', '0']):
+        a, hold, ta, ra = held_slot()
+        try:
+            p = subprocess.Popen([NODE_EXE, '--db', node.db, 'sync', '--hub',
+                                  'https://127.0.0.1:%d' % ENV.hub.port, '--ca', ENV.hub.ca,
+                                  '--no-progress', '--retry-for', '120'],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(6)
+        finally:
+            hold.release()
+        out, err = p.communicate(timeout=120)
+        ta.join(30)
     assert p.returncode == 0, err
     # "... 429 (busy: the hub is busy; send the batch again in N s); trying again in X s"
     waits = [(int(n), float(x)) for n, x in
