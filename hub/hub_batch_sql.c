@@ -462,7 +462,12 @@ static void ledger_sql(struct sql_list *l, const struct batch *b, const int *pre
 int batch_apply_sql(struct sql_list *l, const struct batch *b, const int *present,
                     const struct batch_apply *a, int *ledger_idx, int *refusal_idx)
 {
+    const char *max_id = NULL;
     int any = 0;
+
+    for (int i = 0; i < b->ntables; i++)
+        if (b->tables[i].max_id[0] && (!max_id || strcmp(b->tables[i].max_id, max_id) > 0))
+            max_id = b->tables[i].max_id;
 
     for (int i = 0; i < b->ntables; i++) {
         const struct record_kind *k = &record_kinds[b->tables[i].kind];
@@ -498,6 +503,10 @@ int batch_apply_sql(struct sql_list *l, const struct batch *b, const int *presen
     sql_int(l, b->last_seq);
     sql_text(l, "), last_contact = now(), last_hlc = greatest(last_hlc, ");
     sql_int(l, b->hlc);
+    if (max_id) {                       /* what the next probes may skip (017) */
+        sql_text(l, "), max_id = greatest(max_id, ");
+        sql_param(l, max_id);
+    }
     sql_text(l, ") WHERE node_id = ");
     sql_param(l, a->node);
     sql_end(l);

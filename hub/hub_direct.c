@@ -479,7 +479,11 @@ char *direct_probe_sql(const struct batch_table *t)
 {
     struct strbuf s = { 0 };
 
-    strbuf_fmt(&s, "SELECT id FROM %s WHERE id = ANY($1::text[])", record_kinds[t->kind].table);
+    /* only the ids up to the greatest this node sent before: its new
+     * records' ids are above it (017_node_max_id.sql) */
+    strbuf_fmt(&s, "SELECT id FROM %s WHERE id = ANY(ARRAY(SELECT i FROM unnest($1::text[]) i "
+               "WHERE i <= (SELECT max_id FROM node WHERE node_id = $2)))",
+               record_kinds[t->kind].table);
     return strbuf_take(&s);
 }
 

@@ -28,7 +28,9 @@
 /* The ids of the rows of t the decoder kept, as a text[] literal, for
  * direct_probe_sql(); malloc'd, NULL when out of memory. */
 char *direct_probe_ids(const struct batch_table *t);
-/* SELECT id FROM <t's table> WHERE id = ANY($1::text[]); malloc'd or NULL. */
+/* The probe: SELECT id FROM <t's table> WHERE id = ANY($1::text[]), of
+ * the ids up to node $2's max_id (the others are its new records);
+ * malloc'd or NULL. */
 char *direct_probe_sql(const struct batch_table *t);
 /* COPY <table> (columns..., geom, src_node, src_batch, src_hlc[, district])
  * FROM STDIN: the direct path's statement; malloc'd or NULL. */

@@ -773,6 +773,7 @@ static void on_probed(struct db_conn *c, PGresult **res, int nres, int err, void
 static void lock_node(struct push_job *j)
 {
     const char *const p[] = { j->id.node, j->id.district };
+    const char *pp[16][2];
     struct db_query q[5 + 16], pq[16];
     char *probe[16] = { 0 };
     int n = 0, np = 0, r = -ENOMEM;
@@ -790,8 +791,10 @@ static void lock_node(struct push_job *j)
         probe[i] = direct_probe_sql(&j->b.tables[i]);
         if (!probe[i])
             goto out;
-        pq[np++] = (struct db_query){ probe[i], 1,
-                                      (const char *const *)&j->b.tables[i].ids };
+        pp[np][0] = j->b.tables[i].ids;
+        pp[np][1] = j->id.node;
+        pq[np] = (struct db_query){ probe[i], 2, pp[np] };
+        np++;
     }
     if (np > 0 && (j->pc = db_try_acquire(j->h->db))) {
         if (db_exec_params(j->pc, pq, np, on_probed, j) == 0) {

@@ -151,6 +151,7 @@ struct batch_table {
     int      nrows;
     char    *ids;           /* the ids of the rows kept (valid UUIDs) as a text[]
                              * literal, for a probe of which are stored already */
+    char     max_id[40];    /* the greatest of them (strcmp), "" when none */
     int      done;          /* while streaming: every line is in copy */
 };
 

@@ -362,7 +362,7 @@ static void block_line(struct batch *b, struct batch_table *t, const struct bloc
 }
 
 /* t->ids: the ids of the rows kept, as a text[] literal (a UUID needs no
- * quoting inside it). */
+ * quoting inside it); t->max_id the greatest. */
 static int block_ids(struct batch_table *t, const struct block *bk)
 {
     struct strbuf b = { 0 };
@@ -373,6 +373,8 @@ static int block_ids(struct batch_table *t, const struct block *bk)
     for (size_t h = 0; h < bk->id_cap; h++) {
         if (!bk->ids[h] || !uuid_valid(bk->ids[h]))
             continue;
+        if (strcmp(bk->ids[h], t->max_id) > 0)
+            snprintf(t->max_id, sizeof(t->max_id), "%s", bk->ids[h]);
         if (!first)
             strbuf_add(&b, ",", 1);
         first = 0;

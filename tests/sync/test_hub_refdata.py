@@ -154,9 +154,53 @@ def test_mixed_batch_is_exact(env):
           'the row of another origin is not stored')
 
 
+def test_probe_only_up_to_the_nodes_greatest_id(env):
+    """The hub keeps the greatest id a node sent (node.max_id, 017) and
+    probes only the ids up to it for rows stored already: a node's new
+    records (UUIDv7, above it) cost no look-up. An edit of a record the
+    node sent before is still found and goes the SQL way; an id above it
+    that is stored all the same (a node the hub knew before 017) is not
+    looked up (so the direct COPY fails on the primary key: the proof that
+    it was skipped) and the batch goes the SQL way, exact."""
+    node, other = uuid7(), uuid7()
+    first = [case_row(i, node) for i in range(1, 4)]
+    st, js = push_cases(env, node, first, 3)
+    check(st == 200 and js['applied'] == 3, js)
+    check(env.pg.scalar("SELECT max_id FROM node WHERE node_id = '%s'" % node) ==
+          max(r[1] for r in first), 'max_id is the greatest id sent')
+    new = [case_row(i, node) for i in range(4, 104)]
+    st, js = push_cases(env, node, new, 103)
+    check(st == 200 and js['applied'] == 100, js)
+    # an edit of a row it sent before: probed, found, upserted
+    st, js = push_cases(env, node, [case_row(104, node, rid=first[0][1], note='diubah')], 104)
+    check(st == 200 and js['applied'] == 1, js)
+    check(env.pg.scalar("SELECT note FROM case_report WHERE id = '%s'" % first[0][1]) ==
+          'diubah', 'the edit was applied')
+    # a node the hub knew before 017 (max_id empty): its edit of a stored row
+    # is not probed, the direct COPY fails on the primary key, the batch
+    # goes the SQL way, exact; max_id is then set
+    env.pg.psql("UPDATE node SET max_id = '' WHERE node_id = '%s'" % node)
+    mark = os.path.getsize(env.hub.log)
+    newer = case_row(106, node)
+    st, js = push_cases(env, node, [case_row(105, node, rid=first[1][1], note='lagi'), newer],
+                        106)
+    check(st == 200 and js['applied'] == 2 and not js['refused'], js)
+    with open(env.hub.log, errors='replace') as f:
+        f.seek(mark)
+        log = f.read()
+    check('push %s: the direct COPY failed' % node in log, log[-2000:])
+    check(env.pg.scalar("SELECT note FROM case_report WHERE id = '%s'" % first[1][1]) == 'lagi',
+          'the edit was applied')
+    check(env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node) ==
+          104, 'every row stored once')
+    check(env.pg.scalar("SELECT max_id FROM node WHERE node_id = '%s'" % node) == newer[1],
+          'max_id set again')
+
+
 TESTS = [test_code_added_and_removed_between_batches,
          test_village_added_and_removed_between_batches,
-         test_two_hub_instances, test_mixed_batch_is_exact]
+         test_two_hub_instances, test_mixed_batch_is_exact,
+         test_probe_only_up_to_the_nodes_greatest_id]
 
 
 def main():
