@@ -201,11 +201,8 @@ static void spread(void)
  * batch takes SERVICE ms; a refused node comes back after its Retry-After
  * plus up to half of it again (the node's jitter). Every node must finish
  * within 1.5 times the median node's time, and the counts stay capped. */
-#define N 200
-#define B 5
-#define D 4
-#define Q 4
-#define SERVICE 50
+#define NMAX 514
+static int N = 200, B = 5, D = 4, Q = 4, SERVICE = 50;
 
 struct sim_node {
     struct ent x;
@@ -213,7 +210,7 @@ struct sim_node {
     uint64_t due, finish, end_at;
 };
 
-static struct sim_node sim[N];
+static struct sim_node sim[NMAX];
 static struct hub_admit *sim_a;
 static uint64_t sim_now;
 
@@ -237,12 +234,15 @@ static int cmp_u64(const void *p, const void *q)
     return a < b ? -1 : a > b;
 }
 
-static void storm(void)
+static void storm(int n, int b, int d, int q, int service)
 {
-    uint64_t fin[N];
+    uint64_t fin[NMAX];
     int left = N, max_queued = 0, max_active = 0;
     char name[16];
 
+    N = n, B = b, D = d, Q = q, SERVICE = service;
+    left = N;
+    memset(sim, 0, sizeof(sim));
     srand(7);
     CHECK(admit_new(D, Q, T0, &sim_a) == 0);
     for (int i = 0; i < N; i++) {
@@ -299,6 +299,7 @@ int main(void)
     wait_cap();
     bytes_cap();
     spread();
-    storm();
+    storm(200, 5, 4, 4, 50);
+    storm(514, 4, 8, 32, 360);      /* hub-bench's storm: the hub's defaults, 22 batches/s */
     return t_done();
 }
