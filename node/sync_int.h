@@ -20,7 +20,6 @@
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */
 #define BATCH_LINK_S     3             /* a batch is at most this long on a slow link */
-#define BATCH_LINK_RESUME_S 3         /* and when the hub resumes cut batches (5 s: below) */
 #define AHEAD_MIN_RATE   (64u << 10)   /* bytes/s: slower, no batch is sent ahead */
 #define RATIO_MIN_PLAIN  (64u << 10)   /* a batch this large (plain) measures the ratio */
 #define RESIZE_MIN_PLAIN (16u << 10)   /* and one this large is built again at its own */

@@ -337,14 +337,13 @@ int push_prepare(struct sync_client *c)
     for (int resized = 0;;) {
         double wire = c->budget;
         /* a slow link: a batch of at most BATCH_LINK_S seconds, so that a
-         * cut costs little and a P report waits little. When the hub
-         * resumes (BATCH_LINK_RESUME_S), a cut costs what was in flight
-         * beyond the first lost segment, not the batch, and each batch
-         * fewer is a turnaround fewer; but a cut the hub keeps nothing of
-         * still sends the batch again: with 5 s (1,000 reports on 2G in 2
-         * batches instead of 4) a CI run re-sent 60 % of the push, and
-         * batches of 10 s once 57 %. So 3 s as well, for now */
-        double secs = c->resume_ok ? BATCH_LINK_RESUME_S : BATCH_LINK_S;
+         * cut costs little and a P report waits little. Not longer when
+         * the hub resumes: a cut costs then what was in flight beyond the
+         * first lost segment, and each batch fewer is a turnaround fewer,
+         * but a cut the hub keeps nothing of still sends the batch again:
+         * with 5 s (1,000 reports on 2G in 2 batches instead of 4) a CI run
+         * re-sent 60 % of the push, and batches of 10 s once 57 % */
+        double secs = BATCH_LINK_S;
         if (c->link_rate > 0 && c->link_rate * secs < wire)
             wire = c->link_rate * secs < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
                                                           : c->link_rate * secs;

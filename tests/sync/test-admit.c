@@ -237,9 +237,10 @@ static int cmp_u64(const void *p, const void *q)
 static void storm(int n, int b, int d, int q, int service)
 {
     uint64_t fin[NMAX];
-    int left = N, max_queued = 0, max_active = 0;
+    int left, max_queued = 0, max_active = 0;
     char name[16];
 
+    CHECK(n <= NMAX);
     N = n, B = b, D = d, Q = q, SERVICE = service;
     left = N;
     memset(sim, 0, sizeof(sim));

@@ -162,7 +162,7 @@ def test_probe_only_up_to_the_nodes_greatest_id(env):
     that is stored all the same (a node the hub knew before 017) is not
     looked up (so the direct COPY fails on the primary key: the proof that
     it was skipped) and the batch goes the SQL way, exact."""
-    node, other = uuid7(), uuid7()
+    node = uuid7()
     first = [case_row(i, node) for i in range(1, 4)]
     st, js = push_cases(env, node, first, 3)
     check(st == 200 and js['applied'] == 3, js)
