@@ -46,6 +46,7 @@ import hubtest  # noqa: E402
 from hubtest import CASE_COLS  # noqa: E402
 
 DISTRICT = '3201'
+BASE_MS = int(time.time() * 1000) - 3 * 86400000  # seq n made n s later: 100,000 rows all past
 COLDICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-2.zdict')
 
 
@@ -55,18 +56,21 @@ def villages(pg):
 
 
 def make_rows(node, first, n, vill, rnd):
-    """n realistic case reports (seq first..first+n-1) as CASE_COLS rows."""
+    """n realistic case reports (seq first..first+n-1) as CASE_COLS rows.
+    Their ids are UUIDv7 of the time each was made (ms), as a node makes
+    them: the same seq of every node falls in the same second, so in a
+    storm the nodes' ids interleave as the backlogs of a national outage
+    would (not one range per node, the order they were generated in here)."""
     species = ['AY', 'IT', 'SP', 'KB', 'DB', 'BB', 'KR']
     signs = ['DMM', 'DIA', 'KBG', 'DBD']
-    base_ms = int(time.time() * 1000) - 3 * 86400000   # 100,000 rows a second apart: all past
     out = []
     for i in range(n):
         seq = first + i
-        ms = base_ms + seq * 1000 + rnd.randrange(1000)
+        ms = BASE_MS + seq * 1000 + rnd.randrange(1000)
         t = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(ms / 1000)) + 'Z'
         sp = rnd.choice(species)
         sick = rnd.randrange(1, 40)
-        out.append([seq, hubtest.uuid7(), node, str(ms << 16), 0, t, t,
+        out.append([seq, hubtest.uuid7(ms), node, str(ms << 16), 0, t, t,
                     '%s-%06d' % (DISTRICT, seq), 'U', rnd.choice(vill), None,
                     rnd.sample(signs, rnd.randrange(1, 3)),
                     [{'species': sp, 'sick': sick, 'dead': rnd.randrange(0, sick),
@@ -88,8 +92,8 @@ def build(node, rows, last_seq, enc, base_seq=None, columnar=None):
                                    enc='identity' if columnar else enc, base_seq=base_seq)
     if columnar:        # as a node sends to a hub that lists columnar-1 and zstd-dict-2
         col = subprocess.run([columnar], input=body, capture_output=True, check=True).stdout
-        body = subprocess.run(['zstd', '-3', '-c', '-D', COLDICT], input=col,
-                              capture_output=True, check=True).stdout
+        body = subprocess.run(['zstd', '-3', '-c', '-D', COLDICT, '--stream-size=%d' % len(col)],
+                              input=col, capture_output=True, check=True).stdout
         h['X-Sikhnas-Digest'] = 'sha256=' + hashlib.sha256(body).hexdigest()
         h['Content-Encoding'] = 'zstd'
     h.update(hubtest.ident(node, DISTRICT))
@@ -340,6 +344,7 @@ async def node_task(i, port, ctx, batches, lat, errors, done, stats, rnd):
                 if status in (429, 503):
                     stats[status] = stats.get(status, 0) + 1
                     ra = float(hdrs.get('retry-after', '1'))
+                    stats.setdefault('ra', []).append((time.monotonic(), ra))
                     await asyncio.sleep(ra + rnd.random() * ra / 2)
                     continue
                 break
@@ -401,7 +406,8 @@ def storm_work(env, args):
     """(nodes, their batches); with --cache FILE made once and read again
     on later runs of the same sizes (the making is the long part at the
     issue's size: some 100 s for 5.14 M rows)."""
-    key = (args.nodes, args.node_batches, args.node_rows, args.enc, args.columnar)
+    key = (args.nodes, args.node_batches, args.node_rows, args.enc, args.columnar,
+           'ids at record time, content size')   # a cache made before is made again
     if args.cache and os.path.exists(args.cache):
         with open(args.cache, 'rb') as f:
             got = pickle.load(f)
@@ -427,6 +433,17 @@ def storm_work(env, args):
     return nodes, work
 
 
+def retry_after_summary(ras, t0):
+    """The Retry-After values of ras ([(monotonic time, seconds)]) by 10 s
+    of the storm from t0: 'from-to s: count, mean, max'."""
+    slots = {}
+    for t, ra in ras:
+        slots.setdefault(int((t - t0) // 10), []).append(ra)
+    return '; '.join('%d-%d s: %d, %.1f, %.0f' % (k * 10, k * 10 + 10, len(v), sum(v) / len(v),
+                                                  max(v))
+                     for k, v in sorted(slots.items()))
+
+
 def many_nodes(env, args):
     nodes, work = storm_work(env, args)
     ctxs = [env.hub.context(cert=c) for c in env.hub.node_certs([(n, DISTRICT) for n in nodes])]
@@ -445,7 +462,7 @@ def many_nodes(env, args):
                 for line in f:
                     if line.startswith('VmRSS:'):
                         rss.append((time.time() - t0, int(line.split()[1])))
-    t0 = time.time()
+    t0, t0_mono = time.time(), time.monotonic()
     cpu0 = cpu_now(env)
     sampler = threading.Thread(target=sample)
     sampler.start()
@@ -481,6 +498,9 @@ def many_nodes(env, args):
                   100 * adm['sikhnas_hub_admitted_seconds_bucket{le="2.5"}'] / cnt))
     print('  refused  : %d x 429, %d x 503 (each sent again after Retry-After + jitter), '
           '%d reconnects' % (stats.get(429, 0), stats.get(503, 0), stats.get('reconnect', 0)))
+    if stats.get('ra'):
+        print('  schedule : Retry-After given in each 10 s of the storm (count, mean s, max s): %s'
+              % retry_after_summary(stats['ra'], t0_mono))
     if done:
         done.sort()
         print('  per node : median %.1f s, slowest %.1f s (%.2f x the median)'

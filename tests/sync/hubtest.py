@@ -246,8 +246,10 @@ def encode_batch(node, last_seq, tables, hlc=None, enc='gzip', base_seq=None):
     if enc == 'gzip':
         body = gzip.compress(plain)
     elif enc == 'zstd':
-        body = subprocess.run(['zstd', '-3', '-c'], input=plain, capture_output=True,
-                              check=True).stdout
+        # with its content size in the frame, as a node's: the hub counts
+        # a frame without one as the largest batch when it admits it
+        body = subprocess.run(['zstd', '-3', '-c', '--stream-size=%d' % len(plain)], input=plain,
+                              capture_output=True, check=True).stdout
     else:
         body = plain
     h = {'Content-Type': 'application/json',
@@ -289,8 +291,11 @@ def now_hlc():
     return int(time.time() * 1000) << 16
 
 
-def uuid7():
-    ms = int(time.time() * 1000)
+def uuid7(ms=None):
+    """A UUIDv7 made now, or at ms (Unix milliseconds) as a node makes one
+    for a record created then."""
+    if ms is None:
+        ms = int(time.time() * 1000)
     rnd = int.from_bytes(os.urandom(10), 'big')
     v = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xfff) << 64 | (0b10 << 62) | (rnd & ((1 << 62) - 1))
     return str(uuid.UUID(int=v))
