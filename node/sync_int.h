@@ -16,6 +16,7 @@
 #define ACK_MAX_BODY     (8u << 20)    /* a push answer, refusals included */
 #define PULL_MAX_WIRE    (32u << 20)   /* a pull answer as sent */
 #define PLAIN_MAX        (24u << 20)   /* a batch before compression */
+#define PLAIN_BATCH      (1u << 20)    /* a batch's plain bytes, at most, but for one row over */
 #define CURSOR_MAX       64
 #define HEADER_VALUE_MAX 128
 #define RAMP_ROWS        1000          /* rows in the first batch of a round */

@@ -347,8 +347,14 @@ int push_prepare(struct sync_client *c)
         if (c->link_rate > 0 && c->link_rate * secs < wire)
             wire = c->link_rate * secs < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
                                                           : c->link_rate * secs;
+        /* the plain batch is held some four times while it is built
+         * (the rows by table, the batch, its columnar form twice): its
+         * bound is the uplink program's heap bound (issue 13). Without
+         * it a backlog's batch grew to max_rows, 10,000 reports (3 MB,
+         * more with long notes); 1 MiB is some 3,500 reports, 80-90 KB
+         * on the wire */
         double pc = wire * c->ratio;
-        size_t plain_cap = pc > PLAIN_MAX ? PLAIN_MAX : (size_t)pc;
+        size_t plain_cap = pc > PLAIN_BATCH ? PLAIN_BATCH : (size_t)pc;
 
         for (int t = 0; t < record_kinds_count; t++)
             strbuf_reset(&tb[t]);
@@ -378,7 +384,8 @@ int push_prepare(struct sync_client *c)
          * built again once: larger, it compresses at least as well, so
          * even a ratio from a batch under RATIO_MIN_PLAIN does not make
          * it overshoot */
-        if (!resized && c->q->plain_len >= plain_cap && plain->len >= RESIZE_MIN_PLAIN &&
+        if (!resized && pc < PLAIN_BATCH && c->q->plain_len >= plain_cap &&
+            plain->len >= RESIZE_MIN_PLAIN &&
             (unsigned)c->q->nrows < row_cap && c->q->body_len * 4 < wire * 3) {
             c->ratio = (double)plain->len / (double)c->q->body_len;
             c->ratio = c->ratio > 20.0 ? 20.0 : c->ratio;

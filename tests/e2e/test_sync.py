@@ -12,6 +12,7 @@ The invariant checked after each: every record is in PostgreSQL exactly
 once, the node's outbox is empty, and nothing was refused that was good."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -258,6 +259,24 @@ def test_store_restored_from_backup():
     assert ENV.pg.scalar("SELECT count(*) FROM case_report WHERE origin = '%s' AND "
                          "note = 'after restore'" % nid) == 3
     assert node.status()['outbox'] == 0
+
+
+def test_batches_bounded_in_plain_bytes():
+    """A backlog goes up in batches of at most PLAIN_BATCH (1 MiB) before
+    compression, however many rows the node may send at once: the batch is
+    what the uplink program holds several times (issue 13, footprint). With
+    8,000 reports the ramp (1,000, 2,000, 4,000 rows) would reach 1.2 MB."""
+    node = new_node(8000)
+    r = node.run('-vv', 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca, '--no-progress',
+                 timeout=600)
+    assert r.returncode == 0, r.stderr
+    sizes = [(int(m.group(1)), int(m.group(2))) for m in
+             re.finditer(r'batch of (\d+) rows up to seq \d+: (\d+) bytes', r.stderr)]
+    assert sum(n for n, _ in sizes) == 8000, sizes
+    biggest = max(b for _, b in sizes)
+    # the cap binds (a batch near it) and holds (one row over it at most)
+    assert (1 << 20) * 3 // 4 < biggest <= (1 << 20) + 4096, sizes
+    exactly_once(node, 8000)
 
 
 def test_slow_link_shrinks_batches():
@@ -588,7 +607,8 @@ def test_daemon_syncs_soon_after_sms():
 TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
          test_pull_reference_and_corrections, test_wrong_node_clock,
-         test_store_restored_from_backup, test_slow_link_shrinks_batches,
+         test_store_restored_from_backup, test_batches_bounded_in_plain_bytes,
+         test_slow_link_shrinks_batches,
          test_kill9_between_commit_and_cleanup, test_officer_saves_during_two_syncs,
          test_kill9_node_mid_sync,
          test_daemon_syncs_on_timer, test_daemon_syncs_soon_after_sms,
