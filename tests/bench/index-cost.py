@@ -57,6 +57,17 @@ VARIANTS = {
                     'CREATE INDEX case_report_geom ON case_report USING spgist(geom)',
                     'DROP INDEX case_report_geom; '
                     'CREATE INDEX case_report_geom ON case_report USING gist(geom)'),
+    # the map's spot lookup (hub/web/web_data.c "map_at") by B-tree: on the
+    # spot as the query rounds it, or on the coordinates (a range query)
+    'geom-spot-btree': ('DROP INDEX case_report_geom; CREATE INDEX case_report_spot ON '
+                        'case_report ((round(ST_X(geom)::numeric, 5)::float8), '
+                        '(round(ST_Y(geom)::numeric, 5)::float8))',
+                        'DROP INDEX case_report_spot; '
+                        'CREATE INDEX case_report_geom ON case_report USING gist(geom)'),
+    'geom-xy-btree': ('DROP INDEX case_report_geom; CREATE INDEX case_report_xy ON '
+                      'case_report ((ST_X(geom)), (ST_Y(geom)))',
+                      'DROP INDEX case_report_xy; '
+                      'CREATE INDEX case_report_geom ON case_report USING gist(geom)'),
     'no-dirty': ('ALTER TABLE case_report DISABLE TRIGGER report_dirty_ins',
                  'ALTER TABLE case_report ENABLE TRIGGER report_dirty_ins'),
     'no-alert': ('ALTER TABLE case_report DISABLE TRIGGER case_report_alert',
