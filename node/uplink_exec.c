@@ -22,7 +22,7 @@ int uplink_program(char *buf, size_t cap)
     int k;
 
     /* Debian's libcurl4 maps GnuTLS (through librtmp and libldap), whose
-     * constructor initialises itself and p11-kit at load: some 0.8 MB of
+     * constructor initialises itself and p11-kit at load: some 0.6 MB of
      * the uplink program's memory (tests/bench/footprint.py) for libraries
      * it never calls; libcurl's TLS is OpenSSL. The child inherits this. */
     setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
