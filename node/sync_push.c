@@ -383,7 +383,8 @@ int push_prepare(struct sync_client *c)
          * reports in two batches, 173 rows and 1). Measured on this batch,
          * built again once: larger, it compresses at least as well, so
          * even a ratio from a batch under RATIO_MIN_PLAIN does not make
-         * it overshoot */
+         * it overshoot. A batch cut at PLAIN_BATCH, not at the link's
+         * share, would be built the same again */
         if (!resized && pc < PLAIN_BATCH && c->q->plain_len >= plain_cap &&
             plain->len >= RESIZE_MIN_PLAIN &&
             (unsigned)c->q->nrows < row_cap && c->q->body_len * 4 < wire * 3) {

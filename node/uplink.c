@@ -411,6 +411,7 @@ static int uplink_start(struct daemon *d)
         free(u);
         return 0;
     }
+    uplink_environ();                   /* each round's child inherits it */
     r = uplink_program(u->prog, sizeof(u->prog));
     if (r == 0 && access(u->prog, X_OK) < 0)
         r = -errno;

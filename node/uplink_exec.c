@@ -14,6 +14,15 @@
 
 #define UPLINK_NAME "sikhnas-node-uplink"
 
+void uplink_environ(void)
+{
+    /* Debian's libcurl4 maps GnuTLS (through librtmp and libldap), whose
+     * constructor initialises itself and p11-kit at load: some 0.6 MB of
+     * the uplink program's memory (tests/bench/footprint.py) for libraries
+     * it never calls; libcurl's TLS is OpenSSL */
+    setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
+}
+
 int uplink_program(char *buf, size_t cap)
 {
     const char *env = getenv("SIKHNAS_UPLINK");
@@ -21,11 +30,6 @@ int uplink_program(char *buf, size_t cap)
     ssize_t n;
     int k;
 
-    /* Debian's libcurl4 maps GnuTLS (through librtmp and libldap), whose
-     * constructor initialises itself and p11-kit at load: some 0.6 MB of
-     * the uplink program's memory (tests/bench/footprint.py) for libraries
-     * it never calls; libcurl's TLS is OpenSSL. The child inherits this. */
-    setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
     if (env && env[0]) {
         k = snprintf(buf, cap, "%s", env);
         return k < 0 || (size_t)k >= cap ? -ENAMETOOLONG : 0;
@@ -52,6 +56,7 @@ int uplink_exec(char **argv)
 
     if (r < 0)
         return log_errno(LOG_ERR, r, "cannot name the uplink program");
+    uplink_environ();
     fflush(NULL);
     argv[0] = path;
     execv(path, argv);
