@@ -4,13 +4,13 @@
 
 #include <errno.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmdopts.h"
+#include "heap.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "sms_spool.h"
@@ -34,23 +34,6 @@ static void on_watchdog(uv_timer_t *h)
 {
     (void) h;
     (void) sd_notify_send("WATCHDOG=1");
-}
-
-/* The daemon's heap (issue 13, docs/node.md "Memory"). Sync rounds run in
- * a child (uplink.c), but the web's answers and an SMS burst allocate
- * blocks of up to a few MiB and free them; glibc's defaults would keep
- * them: its mmap threshold rises to the largest block freed, so later big
- * blocks come from the heap and stay resident, and each thread of libuv's
- * pool may get an arena of its own. A fixed threshold sends every block of
- * 256 KiB or more to mmap (back to the kernel on free), and two arenas
- * bound the threads' share. */
-static void malloc_setup(void)
-{
-#ifdef __GLIBC__
-    (void) mallopt(M_ARENA_MAX, 2);
-    (void) mallopt(M_MMAP_THRESHOLD, 256 << 10);
-    (void) mallopt(M_TRIM_THRESHOLD, 256 << 10);
-#endif
 }
 
 void daemon_changed(struct daemon *d)
@@ -104,7 +87,7 @@ int daemon_main(struct node_config *cfg, const char *config_file, int verbose, i
         return -EDOM;
     }
     log_setup("sikhnas-node", 1);
-    malloc_setup();
+    heap_setup();
     r = store_open(cfg->db_path, &so, &d.store);
     if (r < 0)
         return r;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd_sync.h"
+#include "heap.h"
 #include "log.h"
 #include "node_usage.h"
 #include "nodeconf.h"
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
     const char *db = NULL, *config = NULL, *cmd;
     int opt, verbose = 0, r;
 
+    heap_setup();
     log_setup("sikhnas-node", 0);
     config_defaults(&cfg);
     if (getenv("SIKHNAS_DB"))
