@@ -209,8 +209,6 @@ void push_buffers_free(struct sync_client *c)
     for (int t = 0; t < record_kinds_count; t++)
         strbuf_free(&c->tb[t]);
     strbuf_free(&c->plain);
-    batch_zstd_free(c->zc);
-    c->zc = NULL;
 }
 
 void sync_client_free(struct sync_client *c)

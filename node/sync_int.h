@@ -127,12 +127,13 @@ struct sync_client {
     int head, nreq;
     struct sync_req *q;         /* the one being built or answered */
 
-    /* building batches: kept from one batch to the next while pushing
-     * (faulting in fresh buffers and zstd tables for every batch cost more
-     * than filling them), dropped when the outbox is empty */
+    /* building a batch: each freed once the next step has read it
+     * (push_prepare()), so that the rows, the batch, its columnar form and
+     * zstd's context are not all held at once (issue 13, the uplink
+     * program's peak); with the heap of heap.h a freed buffer goes back
+     * to the kernel and the next batch's comes fresh */
     struct strbuf tb[NKINDS_MAX];     /* each table's rows */
     struct strbuf plain;           /* the batch before compression */
-    void *zc;                   /* zstd context (batch_deflate()) */
 
     uint64_t daily_budget;      /* link bytes a day (0: no limit) */
     int64_t seq_cap;            /* push_prepare: entries up to this seq */

@@ -314,6 +314,7 @@ int push_prepare(struct sync_client *c)
     unsigned row_cap = c->ramp < c->max_rows ? c->ramp : c->max_rows;
     char digest[65];
     uint64_t hlc = 0;
+    size_t plain_len = 0;
     int64_t prio;
     int r;
 
@@ -347,9 +348,10 @@ int push_prepare(struct sync_client *c)
         if (c->link_rate > 0 && c->link_rate * secs < wire)
             wire = c->link_rate * secs < SYNC_BATCH_FLOOR ? SYNC_BATCH_FLOOR
                                                           : c->link_rate * secs;
-        /* the plain batch is held some four times while it is built
-         * (the rows by table, the batch, its columnar form twice): its
-         * bound is the uplink program's heap bound (issue 13). Without
+        /* the plain batch is held up to three times at once while it is
+         * built (the rows by table and the batch; then the batch and its
+         * columnar form, twice as that is put together): its bound is the
+         * uplink program's heap bound (issue 13). Without
          * it a backlog's batch grew to max_rows, 10,000 reports (3 MB,
          * more with long notes); 1 MiB is some 3,500 reports, 80-90 KB
          * on the wire */
@@ -367,13 +369,20 @@ int push_prepare(struct sync_client *c)
             break;
         hlc = store_hlc_tick(c->store);
         r = emit_batch(c, tb, plain, hlc);
+        /* from here on each step frees what it read: the rows once in the
+         * batch, the batch once in its columnar form, before zstd's
+         * context (1.3 MB at level 3) is made for this batch alone: the
+         * uplink program's peak (issue 13) */
+        for (int t = 0; t < record_kinds_count; t++)
+            strbuf_free(&tb[t]);
         if (r < 0)
             break;
         free(c->q->body);
         c->q->body = NULL;
-        r = batch_encode(plain->p, plain->len, c->use_columnar,
-                         c->use_gzip ? ENC_GZIP : c->use_dict ? ENC_ZSTD_DICT : ENC_ZSTD, &c->zc,
-                         &c->q->body, &c->q->body_len);
+        plain_len = plain->len;
+        r = batch_encode_consume(plain, c->use_columnar,
+                                 c->use_gzip ? ENC_GZIP : c->use_dict ? ENC_ZSTD_DICT : ENC_ZSTD,
+                                 NULL, &c->q->body, &c->q->body_len);
         if (r < 0)
             break;
         /* cut at the plain size the ratio guessed, and well short of the
@@ -386,9 +395,9 @@ int push_prepare(struct sync_client *c)
          * it overshoot. A batch cut at PLAIN_BATCH, not at the link's
          * share, would be built the same again */
         if (!resized && pc < PLAIN_BATCH && c->q->plain_len >= plain_cap &&
-            plain->len >= RESIZE_MIN_PLAIN &&
+            plain_len >= RESIZE_MIN_PLAIN &&
             (unsigned)c->q->nrows < row_cap && c->q->body_len * 4 < wire * 3) {
-            c->ratio = (double)plain->len / (double)c->q->body_len;
+            c->ratio = (double)plain_len / (double)c->q->body_len;
             c->ratio = c->ratio > 20.0 ? 20.0 : c->ratio;
             resized = 1;
             continue;
@@ -404,12 +413,12 @@ int push_prepare(struct sync_client *c)
         push_buffers_free(c);                   /* the outbox is empty */
         return 0;
     }
-    c->q->plain_len = plain->len;
+    c->q->plain_len = plain_len;
     /* the ratio sizes the next batches: a small one (a priority batch, the
      * queue's tail) compresses less and would make them small too (on the
      * 2G link a batch of 4 KB after a P report's batch of one row) */
-    if (c->q->body_len > 0 && plain->len >= RATIO_MIN_PLAIN)
-        c->ratio = (double)plain->len / (double)c->q->body_len;
+    if (c->q->body_len > 0 && plain_len >= RATIO_MIN_PLAIN)
+        c->ratio = (double)plain_len / (double)c->q->body_len;
     if (c->ratio < 1.0)
         c->ratio = 1.0;
     if (c->ratio > 20.0)
@@ -435,7 +444,7 @@ int push_prepare(struct sync_client *c)
         r = 1;
     c->ramp = c->ramp < c->max_rows / 2 ? c->ramp * 2 : c->max_rows;
     log_debug("sync: batch of %d rows up to seq %lld: %zu bytes, %zu compressed (link %.0f "
-              "bytes/s, ratio %.1f)", c->q->nrows, (long long)c->q->last_seq, plain->len,
+              "bytes/s, ratio %.1f)", c->q->nrows, (long long)c->q->last_seq, plain_len,
               c->q->body_len, c->link_rate, c->ratio);
     return r;
 out:

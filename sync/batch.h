@@ -132,6 +132,10 @@ int batch_columnar_v(const char *json, size_t len, int v, struct strbuf *out);
  * one with ENC_ZSTD_COLDICT, a columnar-2 one with ENC_ZSTD_COLDICT2). */
 int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
                  char **ret, size_t *ret_len);
+/* The same of the batch in json, whose storage it frees (strbuf_free())
+ * once it is read, before the compression: succeeding or not. */
+int batch_encode_consume(struct strbuf *json, int columnar, enum batch_enc enc, void **zctx,
+                         char **ret, size_t *ret_len);
 /* The columnar version a node sends to a hub whose X-Sikhnas-Accept-Encoding
  * is accept (0: JSON): the newest it lists, and with a dictionary (use_dict)
  * only one whose dictionary it lists too (batch_encode() uses it). */

@@ -656,7 +656,6 @@ static int etable_row(struct etable *t, const cJSON *row)
     return r;
 }
 
-
 /* A value's ms on the row's clock. */
 static int64_t clock_ms(const struct ecol *c, size_t i)
 {
@@ -1162,24 +1161,39 @@ int batch_columnar_choice(const char *accept, int use_dict)
     return 0;
 }
 
-int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
-                 char **ret, size_t *ret_len)
+static int encode(const char *json, size_t len, struct strbuf *consume, int columnar,
+                  enum batch_enc enc, void **zctx, char **ret, size_t *ret_len)
 {
     struct strbuf col = { 0 };
-    int r;
+    int r = 0;
 
-    if (!columnar)
-        return batch_deflate(json, len, enc, zctx, ret, ret_len);
-    r = batch_columnar_v(json, len, columnar >= 2 ? COL_VERSION2 : COL_VERSION, &col);
+    if (columnar)
+        r = batch_columnar_v(json, len, columnar >= 2 ? COL_VERSION2 : COL_VERSION, &col);
     if (r == -EINVAL && columnar >= 2) {        /* a head version 2 cannot carry */
         strbuf_free(&col);
         columnar = 1;
         r = batch_columnar_v(json, len, COL_VERSION, &col);
     }
-    if (r == 0 && enc == ENC_ZSTD_DICT)
+    if (r == 0 && enc == ENC_ZSTD_DICT && columnar)
         enc = columnar >= 2 ? ENC_ZSTD_COLDICT2 : ENC_ZSTD_COLDICT;
-    if (r == 0)
+    if (r == 0 && !columnar)
+        r = batch_deflate(json, len, enc, zctx, ret, ret_len);
+    if (consume)
+        strbuf_free(consume);
+    if (r == 0 && columnar)
         r = batch_deflate(col.p, col.len, enc, zctx, ret, ret_len);
     strbuf_free(&col);
     return r;
+}
+
+int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
+                 char **ret, size_t *ret_len)
+{
+    return encode(json, len, NULL, columnar, enc, zctx, ret, ret_len);
+}
+
+int batch_encode_consume(struct strbuf *json, int columnar, enum batch_enc enc, void **zctx,
+                         char **ret, size_t *ret_len)
+{
+    return encode(json->p, json->len, json, columnar, enc, zctx, ret, ret_len);
 }

@@ -116,6 +116,24 @@ int main(void)
     CHECK(back && batch_is_columnar(back, back_len) && back[3] == 2);
     free(back);
     free(dict);
+    /* batch_encode_consume() (the node's push): the same body, and the
+     * batch's storage freed, whether it succeeds or not */
+    for (int v = 0; v <= 2; v++) {
+        struct strbuf j = { 0 };
+        char *body = NULL;
+        size_t body_len = 0;
+
+        strbuf_add(&j, b.p, b.len);
+        CHECK(batch_encode(b.p, b.len, v, ENC_ZSTD_DICT, NULL, &dict, &dict_len) == 0);
+        CHECK(batch_encode_consume(&j, v, ENC_ZSTD_DICT, NULL, &body, &body_len) == 0);
+        CHECK(j.p == NULL && j.len == 0);
+        CHECK(body && body_len == dict_len && memcmp(body, dict, body_len) == 0);
+        free(body);
+        free(dict);
+        strbuf_add(&j, "{\"node\":1}", 10);
+        CHECK(batch_encode_consume(&j, v ? v : 1, ENC_ZSTD_DICT, NULL, &body, &body_len) ==
+              -EINVAL && j.p == NULL);
+    }
     free(b.p);
     /* what a node sends: a new hub, an old one (columnar-1 only), older */
     CHECK(batch_columnar_choice("zstd, gzip, columnar-1, columnar-2, zstd-dict-1, zstd-dict-2, "
