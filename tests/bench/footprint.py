@@ -6,7 +6,10 @@ page cache lives there), the binary, the shared libraries, and other file
 mappings. The daemon runs each round in a child, sikhnas-node-uplink
 (node/uplink.c): while it syncs, the daemon's RSS, the child's, their sum
 (sampled together) and the sum of their PSS (pages both map counted once,
-shared with other processes split) are reported, each at its own peak.
+shared with other processes split) are reported, each at its own peak
+(sampled every 0.2 s or so), and the child's high-water mark (VmHWM: the
+kernel's count, so a peak shorter than the sampling, such as a batch
+being built, is in it; RSS, so the libraries it shares are counted).
 As root, also the pages the two hold together ("pair_pages"): the distinct
 physical pages mapped by either (/proc/PID/pagemap), each counted once
 whoever else maps it: what the pair keeps in RAM, where the RSS sum counts
@@ -45,6 +48,19 @@ def children(pid):
             except (OSError, ValueError, IndexError):
                 pass
     return out
+
+
+def hwm(pid):
+    """The kernel's high-water mark of pid's RSS (VmHWM, KiB): its peak,
+    short ones between two samples included; 0 once it has ended."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 FILE_FIELDS = ('Rss:', 'Private_Dirty:', 'Private_Clean:', 'Shared_Clean:')
@@ -134,7 +150,7 @@ def main():
         r = node.run('import', '--no-progress', path, timeout=1200)
         assert r.returncode == 0, r.stderr
         peak = peak_files = child_peak = child_files = None
-        sum_rss = sum_pss = pair_kib = 0
+        sum_rss = sum_pss = pair_kib = child_hwm = 0
         t0 = time.time()
         with nodetest.Daemon(node, conf) as d:
             while time.time() - t0 < 1200:
@@ -156,6 +172,7 @@ def main():
                     pages = pages | cp if cp is not None else None
                     if child_peak is None or c['rss'] > child_peak['rss']:
                         child_peak, child_files = c, cf
+                    child_hwm = max(child_hwm, hwm(pid))
                 sum_rss, sum_pss = max(sum_rss, rss), max(sum_pss, pss)
                 if pages is not None:
                     pair_kib = max(pair_kib, len(pages) * PAGE // 1024)
@@ -166,7 +183,8 @@ def main():
             after = smaps(d.proc.pid)
         load = os.getloadavg()[0]
         res = {'records': N, 'idle_kib': idle, 'syncing_peak_kib': peak,
-               'child_peak_kib': child_peak, 'sum_rss_peak_kib': sum_rss,
+               'child_peak_kib': child_peak, 'child_hwm_kib': child_hwm,
+               'sum_rss_peak_kib': sum_rss,
                'sum_pss_peak_kib': sum_pss, 'pair_pages_peak_kib': pair_kib, 'after_kib': after,
                'sync_s': round(took, 1), 'load1': round(load, 2)}
         print(json.dumps(res, indent=1))
@@ -179,12 +197,11 @@ def main():
                 if rss >= 64:
                     print('  %6d %5d %5d %5d  %s' % (rss, dirty, pclean, sclean, name))
         print('idle %.1f MB (goal 12), syncing %d records: daemon peak %.1f MB, child peak '
-              '%.1f MB, sum %.1f MB RSS / %.1f MB PSS / %.1f MB distinct pages (goal 20), %.0f s, '
-              'load %.2f'
+              '%.1f MB (high-water mark %.1f MB), sum %.1f MB RSS / %.1f MB PSS / %.1f MB '
+              'distinct pages (goal 20), %.0f s, load %.2f'
               % (idle['rss'] / 1024, N, peak['rss'] / 1024,
-                 (child_peak or {'rss': 0})['rss'] / 1024, sum_rss / 1024, sum_pss / 1024,
-                 pair_kib / 1024,
-                 took, load))
+                 (child_peak or {'rss': 0})['rss'] / 1024, child_hwm / 1024, sum_rss / 1024,
+                 sum_pss / 1024, pair_kib / 1024, took, load))
     finally:
         env.close()
 
