@@ -44,8 +44,9 @@
  * what the hub took, so the B-trees' upper pages are all it re-reads. At
  * 20,000 records 512 KiB took the child's heap at its peak from 4.7 to 3.1
  * MiB with no slower a sync (docs/performance.md, "Morning (2026-12-03):
- * footprint"); 256 KiB 0.3 MB less again at 100,000 ("Lead, 2026-12-03
- * (third session): footprint"). SQLite's sorters are bounded by it too. */
+ * footprint"); 256 KiB 0.1-0.2 MB less again at 100,000, within the runs'
+ * spread, and no slower ("Lead, 2026-12-03 (third session): footprint").
+ * SQLite's sorters are bounded by it too. */
 #define UPLINK_CACHE_KIB 256
 #define RIDE_OUT_MS     SYNC_RIDE_OUT_MS   /* an outage ridden out in the round */
 #define RIDE_OUT_WAIT_MS 5000    /* longer waits (a busy hub's Retry-After): the daemon's */
