@@ -3,8 +3,6 @@
 #include "daemon.h"
 
 #include <errno.h>
-#ifdef __GLIBC__
-#endif
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

@@ -3,10 +3,10 @@
 #ifndef SIKHNAS_HEAP_H
 #define SIKHNAS_HEAP_H
 
-/* Call before the program's first large allocation. Blocks of HEAP_MMAP_MIN bytes or more go to
- * mmap, so a freed one goes back to the kernel, and a block that grows is
- * moved by mremap, not copied; at most two arenas. Nothing on other C
- * libraries. */
+/* Call before the program's first large allocation. Blocks of
+ * HEAP_MMAP_MIN bytes or more go to mmap, so a freed one goes back to the
+ * kernel, and a block that grows is moved by mremap, not copied; at most
+ * two arenas. Nothing on other C libraries. */
 #define HEAP_MMAP_MIN (256u << 10)
 void heap_setup(void);
 
