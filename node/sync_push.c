@@ -389,7 +389,7 @@ int push_prepare(struct sync_client *c)
         plain_len = plain->len;
         r = batch_encode_consume(plain, c->use_columnar,
                                  c->use_gzip ? ENC_GZIP : c->use_dict ? ENC_ZSTD_DICT : ENC_ZSTD,
-                                 NULL, &c->q->body, &c->q->body_len);
+                                 &c->q->body, &c->q->body_len);
         if (r < 0)
             break;
         /* cut at the plain size the ratio guessed, and well short of the

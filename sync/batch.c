@@ -11,6 +11,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "batch_col.h"
 #include "embed.h"
 
 #define ZSTD_LEVEL 3
@@ -202,6 +203,48 @@ int batch_deflate(const char *in, size_t len, enum batch_enc enc, void **zctx,
     *ret = out;
     *ret_len = n;
     return 0;
+}
+
+/* batch_encode(); with consume, its storage (the batch, json) is freed once
+ * read, before the compression */
+static int encode(const char *json, size_t len, struct strbuf *consume, int columnar,
+                  enum batch_enc enc, void **zctx, char **ret, size_t *ret_len)
+{
+    struct strbuf col = { 0 };
+    int r;
+
+    if (!columnar) {
+        r = batch_deflate(json, len, enc, zctx, ret, ret_len);
+        if (consume)
+            strbuf_free(consume);
+        return r;
+    }
+    r = batch_columnar_v(json, len, columnar >= 2 ? COL_VERSION2 : COL_VERSION, &col);
+    if (r == -EINVAL && columnar >= 2) {        /* a head version 2 cannot carry */
+        strbuf_free(&col);
+        columnar = 1;
+        r = batch_columnar_v(json, len, COL_VERSION, &col);
+    }
+    if (consume)
+        strbuf_free(consume);
+    if (r == 0 && enc == ENC_ZSTD_DICT)
+        enc = columnar >= 2 ? ENC_ZSTD_COLDICT2 : ENC_ZSTD_COLDICT;
+    if (r == 0)
+        r = batch_deflate(col.p, col.len, enc, zctx, ret, ret_len);
+    strbuf_free(&col);
+    return r;
+}
+
+int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
+                 char **ret, size_t *ret_len)
+{
+    return encode(json, len, NULL, columnar, enc, zctx, ret, ret_len);
+}
+
+int batch_encode_consume(struct strbuf *json, int columnar, enum batch_enc enc, char **ret,
+                         size_t *ret_len)
+{
+    return encode(json->p, json->len, json, columnar, enc, NULL, ret, ret_len);
 }
 
 /* The output buffer of an inflate that filled it: doubles *size, up to

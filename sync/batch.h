@@ -133,9 +133,10 @@ int batch_columnar_v(const char *json, size_t len, int v, struct strbuf *out);
 int batch_encode(const char *json, size_t len, int columnar, enum batch_enc enc, void **zctx,
                  char **ret, size_t *ret_len);
 /* The same of the batch in json, whose storage it frees (strbuf_free())
- * once it is read, before the compression: succeeding or not. */
-int batch_encode_consume(struct strbuf *json, int columnar, enum batch_enc enc, void **zctx,
-                         char **ret, size_t *ret_len);
+ * once it is read, before the compression, succeeding or not; with a zstd
+ * context of its own, freed on return (the node's push: issue 13). */
+int batch_encode_consume(struct strbuf *json, int columnar, enum batch_enc enc, char **ret,
+                         size_t *ret_len);
 /* The columnar version a node sends to a hub whose X-Sikhnas-Accept-Encoding
  * is accept (0: JSON): the newest it lists, and with a dictionary (use_dict)
  * only one whose dictionary it lists too (batch_encode() uses it). */

@@ -125,13 +125,13 @@ int main(void)
 
         strbuf_add(&j, b.p, b.len);
         CHECK(batch_encode(b.p, b.len, v, ENC_ZSTD_DICT, NULL, &dict, &dict_len) == 0);
-        CHECK(batch_encode_consume(&j, v, ENC_ZSTD_DICT, NULL, &body, &body_len) == 0);
+        CHECK(batch_encode_consume(&j, v, ENC_ZSTD_DICT, &body, &body_len) == 0);
         CHECK(j.p == NULL && j.len == 0);
         CHECK(body && body_len == dict_len && memcmp(body, dict, body_len) == 0);
         free(body);
         free(dict);
         strbuf_add(&j, "{\"node\":1}", 10);
-        CHECK(batch_encode_consume(&j, v ? v : 1, ENC_ZSTD_DICT, NULL, &body, &body_len) ==
+        CHECK(batch_encode_consume(&j, v ? v : 1, ENC_ZSTD_DICT, &body, &body_len) ==
               -EINVAL && j.p == NULL);
     }
     free(b.p);
