@@ -86,6 +86,8 @@ struct http_conn {
     /* the request being read */
     int                 in_request;     /* its first byte has come */
     uint64_t            deadline;       /* uv_now() by which it must be complete */
+    unsigned            silence_ms;     /* the longest silence it may have: request_ms,
+                                         * or stall_ms for a verified client */
     char               *head;           /* URL '\0' name '\0' value '\0' ... */
     size_t              head_len, head_cap;
     size_t              head_bytes;     /* URL, names and values: capped by head_max */

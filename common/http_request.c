@@ -122,6 +122,14 @@ static int head_append(struct http_conn *c, const char *at, size_t len, int coun
     return 0;
 }
 
+/* c's client presented a certificate that the handshake verified. */
+static int verified(struct http_conn *c)
+{
+    uint32_t flags;
+
+    return c->srv->cfg.client_ca_file && http_peer_cert(c, &flags) && flags == 0;
+}
+
 static int on_message_begin(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -129,7 +137,12 @@ static int on_message_begin(http_parser *p)
 
     c->in_request = 1;
     c->deadline = uv_now(c->srv->loop) + cfg->request_ms;
-    http_timer_arm(c, cfg->request_ms);
+    c->silence_ms = cfg->request_ms;
+    if (cfg->stall_ms > cfg->request_ms && verified(c)) {
+        c->silence_ms = cfg->stall_ms;
+        c->deadline += cfg->stall_ms - cfg->request_ms;
+    }
+    http_timer_arm(c, c->silence_ms);
     if (!c->head) {
         /* the counted bytes, a NUL after the URL, each name and value, and one more */
         c->head_cap = cfg->head_max + 2 * (size_t)cfg->headers_max + 3;

@@ -297,8 +297,8 @@ static void flush_out(struct http_conn *c)
 
 /* A connection's one timer runs out: handshake_ms after accept (the TLS
  * handshake, or without TLS the first request's first byte), request_ms
- * after a request's first byte or its last read (at its deadline at the
- * latest), idle_ms after an answer. It is stopped while a request is with
+ * after a request's first byte or its last read (stall_ms for a verified
+ * client; at its deadline at the latest), idle_ms after an answer. It is stopped while a request is with
  * the handler. */
 static void timer_cb(uv_timer_t *t)
 {
@@ -445,7 +445,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             http_fail(c, 408, "timeout", "the request was not complete in time");
             return;
         }
-        http_timer_arm(c, left < c->srv->cfg.request_ms ? left : c->srv->cfg.request_ms);
+        http_timer_arm(c, left < c->silence_ms ? left : c->silence_ms);
     }
     if (!c->processing)
         conn_process(c);
@@ -744,6 +744,8 @@ static void config_defaults(struct http_config *c)
         c->handshake_ms = c->idle_ms;
     if (!c->request_ms)
         c->request_ms = 30000;
+    if (c->stall_ms < c->request_ms)
+        c->stall_ms = c->request_ms;
     if (!c->log_name)
         c->log_name = "http";
 }

@@ -85,6 +85,12 @@ struct http_config {
                                      * head, and the longest silence within a request: 408 */
     unsigned    min_body_rate;      /* [0: none] bytes/s: a body of n bytes gets n/rate s
                                      * more than request_ms */
+    unsigned    stall_ms;           /* [request_ms] the longest silence within a request
+                                     * (head or body) of a client whose certificate was
+                                     * verified, and as much more time for the whole
+                                     * request: a slow link's outage is ridden out (TCP's
+                                     * retransmissions back off to twice the outage)
+                                     * rather than cut */
     unsigned    idle_ms;            /* [30 s] between requests on a keep-alive connection */
     /* rules */
     int         length_required;    /* 411 for chunked bodies and a POST without a length */

@@ -24,6 +24,9 @@
 #define HUB_RETURN_MS          5000         /* after Retry-After and its jitter */
 #define HUB_HEAD_MS            30000        /* request line and headers, from the first byte */
 #define HUB_MIN_BODY_RATE      1024         /* then the body, bytes/s on average */
+#define HUB_STALL_MS           75000        /* default of --stall-timeout: a node's body may
+                                             * stall this long (a 2G outage of 30 s, and
+                                             * TCP's backed-off retransmission after it) */
 #define HUB_HEAD_MAX           (8u << 10)   /* URL + header names and values */
 #define HUB_URL_MAX            1023
 #define HUB_HEADERS_MAX        64
@@ -57,6 +60,7 @@ struct hub_opts {
     int         max_conns_per_addr; /* 0: HUB_MAX_CONNS_PER_ADDR */
     unsigned    handshake_ms;       /* 0: HUB_HANDSHAKE_MS */
     unsigned    idle_ms;            /* 0: HUB_IDLE_MS */
+    unsigned    stall_ms;           /* 0: HUB_STALL_MS */
     int         admit;              /* push batches decoded/applied at once (hub_admit.h) */
     int         admit_queue;        /* more that may wait for that; -1: not given */
     int         admit_mib;          /* their inflated bytes at once, MiB; -1: not given, 0: no bound */

@@ -11,7 +11,7 @@
  *                                         [--cert-lifetime SECONDS] [--enroll-rate N]
  *                                         [--pg-conns N] [--max-conns-per-addr N]
  *                                         [--handshake-timeout SECONDS]
- *                                         [--idle-timeout SECONDS]
+ *                                         [--idle-timeout SECONDS] [--stall-timeout SECONDS]
  *                                         [--admit N] [--admit-queue N] [--admit-mib N]
  *                                         [--body-mib N] [--resume 0|1]
  *                                         [--job-stats SECONDS]
@@ -61,7 +61,7 @@ static void usage(FILE *f)
         "  run --listen HOST:PORT --tls-cert FILE --tls-key FILE --client-ca FILE\n"
         "      [--ca-key FILE] [--cert-lifetime SECONDS] [--enroll-rate N] [--pg-conns N]\n"
         "      [--max-conns-per-addr N] [--handshake-timeout SECONDS]\n"
-        "      [--idle-timeout SECONDS]\n"
+        "      [--idle-timeout SECONDS] [--stall-timeout SECONDS]\n"
         "      [--admit N] [--admit-queue N] [--admit-mib N] [--body-mib N]\n"
         "      [--resume 0|1] [--job-stats SECONDS]\n"
         "                               serve the sync API (PORT 0: any free port; the\n"
@@ -133,6 +133,7 @@ static const struct opt_def {
     { "handshake-timeout", "run", OPT_SECONDS_MS, AT(run.handshake_ms), 1, 60,
       "1 to 60 seconds" },
     { "idle-timeout", "run", OPT_SECONDS_MS, AT(run.idle_ms), 1, 600, "1 to 600 seconds" },
+    { "stall-timeout", "run", OPT_SECONDS_MS, AT(run.stall_ms), 1, 600, "1 to 600 seconds" },
     { "admit", "run", OPT_INT, AT(run.admit), 1, 1024, "1 to 1024" },
     { "admit-queue", "run", OPT_INT, AT(run.admit_queue), 0, 4096, "0 to 4096" },
     { "admit-mib", "run", OPT_INT, AT(run.admit_mib), 0, 4096, "0 to 4096" },

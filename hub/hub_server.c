@@ -297,6 +297,7 @@ static void hub_http_config(const struct hub_opts *o, struct http_config *ret)
         .handshake_ms = o->handshake_ms ? o->handshake_ms : HUB_HANDSHAKE_MS,
         .request_ms = HUB_HEAD_MS,
         .min_body_rate = HUB_MIN_BODY_RATE,
+        .stall_ms = o->stall_ms ? o->stall_ms : HUB_STALL_MS,
         .idle_ms = o->idle_ms ? o->idle_ms : HUB_IDLE_MS,
         .length_required = 1,
         .close_on_error = 1,

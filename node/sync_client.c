@@ -533,9 +533,9 @@ static void setup_easy(struct sync_client *c, CURL *e, const char *url, size_t r
     }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)c->timeout_s);
-    /* a link that moves fewer than 64 bytes/s for 30 s has timed out */
+    /* a link that moves fewer than 64 bytes/s for SYNC_STALL_S has timed out */
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 64L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)SYNC_STALL_S);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sync_on_sockopt);

@@ -29,6 +29,11 @@
 #define SYNC_TLS_RECORD_SLOW 2048      /* and on a slow link */
 #define SYNC_NOTSENT_LOWAT 4096        /* a slow link: unsent bytes the kernel holds */
 #define SYNC_SNDBUF_S    1.0           /* a slow link: the send buffer, seconds of it */
+#define SYNC_STALL_S     90            /* a transfer with no progress this long has timed
+                                        * out: beyond the hub's 75 s --stall-timeout, so
+                                        * that a 30 s outage is ridden out by TCP and a
+                                        * longer one ends at the hub, which keeps what
+                                        * came of the batch */
 #define SYNC_SOCKS       4             /* sockets of a client known at once */
 #define RATE_STALL_MS    10000         /* a push that stalled this long measures no rate */
 #define SYNC_SNDBUF_MIN  (4 << 10)     /* and at least this (the kernel doubles it) */

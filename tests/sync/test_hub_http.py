@@ -2,8 +2,9 @@
 """test_hub_http.py - the hub's HTTP edges over real TLS (the server of
 common/http_server.c as the hub configures it), against the real hub and
 PostgreSQL (tests/lib/pgtemp.py): the room for the headers the hub reads,
-the URL cap, HEAD answers without a body, and a client that stops sending
-after its request still getting the answer.
+the URL cap, HEAD answers without a body, a client that stops sending
+after its request still getting the answer, and a node's request that
+stalls for 32 s going through while an anonymous one is cut at 30 s.
 
 usage: test_hub_http.py SIKHNAS_HUB_EXE   (exit status 0 = all passed)"""
 import json
@@ -112,8 +113,41 @@ def test_half_closed_client_gets_its_answer(env):
     check(n == 1, 'the batch applied (%s rows)' % n)
 
 
+def test_stalled_request(env):
+    """A node (its certificate verified) whose request goes silent for 32 s,
+    a 2G outage, gets it through on the same connection when the rest
+    comes (--stall-timeout, 75 s); a client without a certificate silent as
+    long is answered 408 at 30 s, as before."""
+    node = uuid7()
+    body, h = encode_batch(node, 1, {'case_report': (CASE_COLS, [case_row(1, node)])})
+    h.update(ident(node, D))
+    head = 'POST /v1/push HTTP/1.1\r\nHost: hub\r\nContent-Length: %d\r\n' % len(body)
+    head += ''.join('%s: %s\r\n' % kv for kv in h.items()) + '\r\n'
+    half = len(body) // 2
+    s = tls(env, node)
+    s.sendall(head.encode() + body[:half])
+    anon = tls(env)
+    anon.sendall(b'POST /v1/enroll HTTP/1.1\r\nHost: hub\r\nContent-Length: 100\r\n\r\n{"to')
+    t0 = time.time()
+    anon.settimeout(40)
+    st, hdrs, b, _ = read_answer(anon)
+    waited = time.time() - t0
+    check(st == 408 and hdrs.get('connection') == 'close' and 29 <= waited <= 33,
+          'no certificate: 408 after %.1f s of silence (%s %r)' % (waited, st, b[:80]))
+    anon.close()
+    time.sleep(max(0, 32 - (time.time() - t0)))
+    s.sendall(body[half:])
+    s.settimeout(10)
+    st, _, b, _ = read_answer(s)
+    check(st == 200 and json.loads(b)['acked_seq'] == 1,
+          'a node silent for 32 s within its push: answered %s %r' % (st, b[:80]))
+    s.close()
+    n = env.pg.scalar("SELECT count(*) FROM case_report WHERE src_node = '%s'" % node)
+    check(n == 1, 'the batch applied once (%s rows)' % n)
+
+
 TESTS = [test_header_room, test_url_cap, test_head_answer_has_no_body,
-         test_half_closed_client_gets_its_answer]
+         test_half_closed_client_gets_its_answer, test_stalled_request]
 
 
 def main():
