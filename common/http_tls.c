@@ -83,6 +83,11 @@ static int tls_load(struct http_tls *t, const struct http_config *cfg)
         mbedtls_ssl_conf_authmode(&t->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
         mbedtls_ssl_conf_ca_chain(&t->conf, &t->client_ca, NULL);
     }
+    /* a session for each connection the server may hold (mbedTLS keeps 50),
+     * each for a day: a node that syncs every few minutes over 2G resumes
+     * its session in one round trip, without certificates (node/sync_tls.c);
+     * ~1 KB each, the client's certificate included */
+    mbedtls_ssl_cache_set_max_entries(&t->cache, (int)cfg->max_connections);
     mbedtls_ssl_conf_session_cache(&t->conf, &t->cache, mbedtls_ssl_cache_get,
                                    mbedtls_ssl_cache_set);
     return mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);

@@ -260,6 +260,7 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
     co.ca_file = ca[0] ? ca : NULL;
     co.cert_file = paths.crt;
     co.key_file = paths.key;
+    co.tls_session_file = paths.tls_session;
     co.batch_bytes = (unsigned)batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
     co.daily_budget = (uint64_t)cfg->sync_daily_kib * 1024u;
@@ -300,12 +301,12 @@ int sync_cmd(struct node_config *cfg, int argc, char **argv)
            "\"requests\":%lld,\"bytes_up\":%lld,\"bytes_down\":%lld,\"seconds\":%.3f,"
            "\"queued\":%lld,\"rejected_total\":%lld,\"found_acked\":%lld,\"bytes_lost\":%lld,"
            "\"bytes_kept\":%lld,\"resumes\":%lld,\"push_bytes_up\":%lld,\"push_s\":%.3f,"
-           "\"connects\":%lld,\"connect_s\":%.3f}\n",
+           "\"connects\":%lld,\"connect_s\":%.3f,\"tls_full\":%lld,\"tls_resumed\":%lld}\n",
            st->rows_sent,
            st->rows_refused, st->rows_pulled, st->batches, st->requests, st->bytes_up, st->bytes_down,
            now_s() - t0, sync_client_queued(c), rejected, st->rows_found_acked, st->bytes_lost,
            st->bytes_kept, st->resumes, st->push_bytes_up, (double)st->push_ms / 1000.0,
-           st->connects, (double)st->connect_ms / 1000.0);
+           st->connects, (double)st->connect_ms / 1000.0, st->tls_full, st->tls_resumed);
     if (st->rows_refused)
         log_warning("the hub refused %lld record(s); see `sikhnas-node status` and "
                     "`report list`", st->rows_refused);

@@ -25,7 +25,9 @@ int nodecert_paths(const char *db_path, struct nodecert_paths *p)
     if ((size_t)snprintf(p->key, sizeof(p->key), "%s.key", db_path) >= sizeof(p->key) ||
         (size_t)snprintf(p->crt, sizeof(p->crt), "%s.crt", db_path) >= sizeof(p->crt) ||
         (size_t)snprintf(p->hub_ca, sizeof(p->hub_ca), "%s.hub-ca.pem", db_path) >=
-            sizeof(p->hub_ca))
+            sizeof(p->hub_ca) ||
+        (size_t)snprintf(p->tls_session, sizeof(p->tls_session), "%s.tls-session", db_path) >=
+            sizeof(p->tls_session))
         return -ENAMETOOLONG;
     return 0;
 }

@@ -1,7 +1,9 @@
 /* nodecert.h - the node's own key and certificate (EC P-256, mbedTLS): made
  * at enrolment, renewed over the mutual-TLS channel when two thirds of the
  * certificate's lifetime has passed. They live beside the store:
- * FILE.key (mode 0600), FILE.crt, and the hub's CA as FILE.hub-ca.pem. */
+ * FILE.key (mode 0600), FILE.crt, and the hub's CA as FILE.hub-ca.pem; and
+ * the TLS session of the last handshake with the hub, FILE.tls-session
+ * (0600, node/sync_tls.c). */
 #ifndef SIKHNAS_NODECERT_H
 #define SIKHNAS_NODECERT_H
 
@@ -16,6 +18,7 @@ struct nodecert_paths {
     char key[NODECERT_PATH_MAX];
     char crt[NODECERT_PATH_MAX];
     char hub_ca[NODECERT_PATH_MAX];
+    char tls_session[NODECERT_PATH_MAX];   /* the last TLS session with the hub (0600) */
 };
 
 /* Fills p from the store's path. Returns 0 or -ENAMETOOLONG. */

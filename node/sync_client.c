@@ -140,6 +140,8 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     c->url_health = join_url(o->hub_url, "/v1/node-health");
     c->cert_file = o->cert_file ? strdup(o->cert_file) : NULL;
     c->key_file = o->key_file ? strdup(o->key_file) : NULL;
+    c->hub_url = strdup(o->hub_url);
+    c->tls_file = o->tls_session_file ? strdup(o->tls_session_file) : NULL;
     c->timeout_s = o->timeout_s ? o->timeout_s : 120;
     c->max_rows = o->max_rows && o->max_rows < SYNC_PUSH_MAX_ROWS ? o->max_rows
                                                                   : SYNC_PUSH_MAX_ROWS;
@@ -165,7 +167,8 @@ int sync_client_new(struct store *s, const struct sync_client_opts *o, struct sy
     }
     if (!c->url_push || !c->url_pull || (o->ca_file && !c->ca_file) || !c->url_renew ||
         !c->url_health ||
-        (o->cert_file && !c->cert_file) || (o->key_file && !c->key_file)) {
+        (o->cert_file && !c->cert_file) || (o->key_file && !c->key_file) || !c->hub_url ||
+        (o->tls_session_file && !c->tls_file)) {
         r = -ENOMEM;
         goto out;
     }
@@ -229,6 +232,9 @@ void sync_client_free(struct sync_client *c)
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
+    free(c->hub_url);
+    free(c->tls_file);
+    sync_tls_free(c);
     curl_free(c->url_renew);
     curl_free(c->url_health);
     if (c->lock_fd >= 0)
@@ -444,6 +450,8 @@ static CURLcode tls_floor(CURL *e, void *ssl_ctx, void *arg)
     SSL_CTX_set_max_send_fragment(ctx, tls_record(arg));
     X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), (time_t)(hlc_wall_ms() / 1000));
     SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), tls_floor_verify);
+    if (arg)
+        sync_tls_session(arg, ctx);
     return CURLE_OK;
 }
 
@@ -455,6 +463,8 @@ static CURLcode tls_records(CURL *e, void *ssl_ctx, void *arg)
 {
     (void) e;
     SSL_CTX_set_max_send_fragment(ssl_ctx, tls_record(arg));
+    if (arg)
+        sync_tls_session(arg, ssl_ctx);
     return CURLE_OK;
 }
 

@@ -36,6 +36,8 @@ struct sync_client_opts {
     unsigned max_rows;            /* rows per push (0: SYNC_PUSH_MAX_ROWS) */
     uint64_t daily_budget;        /* link bytes a day, up and down (0: no limit) */
     const char *tcp_congestion;   /* TCP_CONGESTION of the sockets (NULL, "": the system's) */
+    const char *tls_session_file; /* the TLS session kept between runs (nodecert.h); NULL:
+                                     none, each run makes a full handshake */
 };
 
 /* What a client has done since it was made (or since the counters were read). */
@@ -60,6 +62,8 @@ struct sync_stats {
                                      last push answer, summed over the rounds */
     long long connects;           /* new connections (TCP and TLS handshakes) */
     long long connect_ms;         /* their time to the first request byte */
+    long long tls_full;           /* TLS handshakes in full, with certificates */
+    long long tls_resumed;        /* and resumed from the session kept (sync_tls.c) */
 };
 
 /* Makes a client for the open store s (which it borrows). The options are

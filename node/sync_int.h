@@ -104,6 +104,9 @@ struct sync_client {
     char *url_push, *url_pull;
     char *ca_file;
     char *cert_file, *key_file, *url_renew;
+    char *hub_url;              /* as given: the TLS session's binding */
+    char *tls_file;             /* the TLS session kept between rounds (sync_tls.c), or NULL */
+    struct ssl_session_st *tls_sess;    /* the one read from it, offered at each handshake */
     int cert_state;             /* nodecert_due() at the start of the round */
     unsigned timeout_s, max_rows, budget;
     unsigned ramp;              /* row cap of the round's next batch: doubles per batch */
@@ -223,6 +226,12 @@ long long sync_req_wire(struct sync_client *c, CURL *easy);
  * answer, which never fails the round (0). */
 int  health_prepare(struct sync_client *c);
 int  health_done(struct sync_client *c, CURLcode res, long status);
+
+/* sync_tls.c: the TLS session of c kept between rounds, in libcurl's OpenSSL
+ * context ctx before a handshake (a no-op without c->tls_file); freed. */
+struct ssl_ctx_st;
+void sync_tls_session(struct sync_client *c, struct ssl_ctx_st *ctx);
+void sync_tls_free(struct sync_client *c);
 
 /* sync_pull.c: the pull request in c->q (returns 1), and its answer applied. */
 int pull_prepare(struct sync_client *c);

@@ -254,6 +254,7 @@ int uplink_round_cmd(struct node_config *cfg, int argc, char **argv)
     co.ca_file = ca && ca[0] ? ca : NULL;
     co.cert_file = certs.crt;
     co.key_file = certs.key;
+    co.tls_session_file = certs.tls_session;
     co.batch_bytes = batch_bytes ? (unsigned)batch_bytes : cfg->sync_batch_kib * 1024u;
     co.timeout_s = cfg->sync_timeout_s;
     co.max_rows = UPLINK_MAX_ROWS;

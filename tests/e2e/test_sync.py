@@ -109,6 +109,58 @@ def test_push_exactly_once():
     exactly_once(node, 303)
 
 
+def test_tls_session_kept():
+    """The TLS session of a round's full handshake is kept beside the store
+    (mode 0600) and resumed by the next round, which is a new process; a
+    session the hub no longer holds, a damaged or outdated file, or one
+    made with another node's certificate costs a full handshake, never a
+    sync; a revoked node is refused on a resumed session too."""
+    node, other = new_node(), new_node()
+    path = node.db + '.tls-session'
+    s = ok_sync(node)
+    assert (s['tls_full'], s['tls_resumed']) == (1, 0), s
+    assert os.stat(path).st_mode & 0o777 == 0o600, oct(os.stat(path).st_mode)
+    ok_sync(other)
+
+    def round_(expect, n):
+        assert node.add_report(e2elib.report(i=n)).returncode == 0
+        s = ok_sync(node)
+        assert s['pushed'] == 1 and (s['tls_full'], s['tls_resumed']) == expect, (expect, s)
+    round_((0, 1), 1)
+    round_((0, 1), 2)
+    # damaged: a full handshake, and a good file again
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:-40] + b'x' * 40)
+    round_((1, 0), 3)
+    round_((0, 1), 4)
+    # outdated (kept 20 h at most)
+    lines = open(path, 'rb').read().split(b'\n', 3)     # magic, binding, time, DER
+    lines[2] = str(int(time.time()) - 21 * 3600).encode()
+    open(path, 'wb').write(b'\n'.join(lines))
+    round_((1, 0), 5)
+    # another node's session, made with its certificate: never offered
+    open(path, 'wb').write(open(other.db + '.tls-session', 'rb').read())
+    round_((1, 0), 6)
+    exactly_once(node, 6)
+    # the hub forgot its sessions (a restart): a full handshake
+    port = ENV.hub.port
+    ENV.hub.stop()
+    ENV.hub.port = port
+    ENV.hub.start()
+    round_((1, 0), 7)
+    round_((0, 1), 8)
+    exactly_once(node, 8)
+    # revoked: refused on the resumed session (the hub checks every request)
+    nid = node_id(node)
+    name = ENV.pg.psql("SELECT name FROM node WHERE node_id = '%s'" % nid)
+    ENV.hub.run_cmd('node', 'revoke', name)
+    assert node.add_report(e2elib.report(i=9)).returncode == 0
+    r = node.run('-v', '-v', 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca, '--no-progress',
+                 '--retries', '0')
+    assert r.returncode != 0 and 'revoked' in r.stderr, r.stderr
+    assert 'the session kept was resumed' in r.stderr, r.stderr[-3000:]
+
+
 def test_status_before_sync():
     node = new_node(0)
     assert node.add_report(e2elib.report()).returncode == 0
@@ -604,7 +656,7 @@ def test_daemon_syncs_soon_after_sms():
     exactly_once(node, 1)
 
 
-TESTS = [test_status_before_sync, test_push_exactly_once, test_refused_rows_do_not_wedge,
+TESTS = [test_status_before_sync, test_push_exactly_once, test_tls_session_kept, test_refused_rows_do_not_wedge,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
          test_pull_reference_and_corrections, test_wrong_node_clock,
          test_store_restored_from_backup, test_batches_bounded_in_plain_bytes,
