@@ -64,6 +64,42 @@ static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt
 /* Reads queued outbox entries above the request's base_seq in seq order into
  * per-table row buffers until the plain size reaches plain_cap or row_cap
  * rows are in. */
+/* The queued entries after seq, up to c->seq_cap, counted up to most. */
+static long long queued_after(struct sync_client *c, int64_t seq, int most)
+{
+    sqlite3_stmt *st = store_stmt(c->store,
+        "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = " OUTBOX_QUEUED_LIT
+        " AND seq > ?1 AND seq <= ?2 LIMIT ?3)");
+    long long n = -EIO;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, c->seq_cap);
+    sqlite3_bind_int(st, 3, most);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+/* The batch in c->q, cut at its size, with a quarter of its rows or fewer
+ * left (of the queue, or of the priority lane): 1 when the rest should come
+ * along, a batch up to a quarter larger instead of a turnaround for a few
+ * rows (on 2G the test's 174 P reports went as 171, then 3: 0.5 s for 3
+ * rows); 0 when not; -errno. */
+static int take_rest(struct sync_client *c, unsigned row_cap)
+{
+    long long rest;
+
+    if ((unsigned)c->q->nrows >= row_cap)
+        return 0;
+    rest = queued_after(c, c->q->last_seq, c->q->nrows / 4 + 1);
+    if (rest < 0)
+        return (int)rest;
+    return rest <= c->q->nrows / 4 && (unsigned)(c->q->nrows + rest) <= row_cap;
+}
+
 static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_cap,
                         unsigned row_cap)
 {
@@ -323,9 +359,8 @@ int push_prepare(struct sync_client *c)
     uint64_t hlc = 0;
     size_t plain_len = 0;
     int64_t prio;
-    int r;
+    int r = promote_priority(c);
 
-    r = promote_priority(c);
     if (r < 0)
         return r;
     /* priority entries at the head of the queue go alone, in a small batch
@@ -342,7 +377,7 @@ int push_prepare(struct sync_client *c)
     r = store_exec(c->store, "BEGIN");          /* one snapshot for the whole batch */
     if (r < 0)
         return r;
-    for (int resized = 0;;) {
+    for (int resized = 0, tail = 0;;) {
         double wire = c->budget;
         /* a slow link: a batch of at most BATCH_LINK_S seconds, so that a
          * cut costs little and a P report waits little. Not longer when
@@ -363,7 +398,8 @@ int push_prepare(struct sync_client *c)
          * more with long notes); 1 MiB is some 3,500 reports, 80-90 KB
          * on the wire */
         double pc = wire * c->ratio;
-        size_t plain_cap = pc > PLAIN_BATCH ? PLAIN_BATCH : (size_t)pc;
+        /* (with the queue's small rest: take_rest()) */
+        size_t plain_cap = tail || pc > PLAIN_BATCH ? PLAIN_BATCH : (size_t)pc;
 
         for (int t = 0; t < record_kinds_count; t++)
             strbuf_reset(&tb[t]);
@@ -374,6 +410,13 @@ int push_prepare(struct sync_client *c)
         r = collect_rows(c, tb, plain_cap, row_cap);
         if (r < 0 || c->q->last_seq == 0)
             break;
+        if (!tail && c->q->plain_len >= plain_cap && (tail = take_rest(c, row_cap)) != 0) {
+            if (tail < 0) {
+                r = tail;
+                break;
+            }
+            continue;
+        }
         hlc = store_hlc_tick(c->store);
         r = emit_batch(c, tb, plain, hlc);
         /* from here on each step frees what it read: the rows once in the

@@ -331,6 +331,28 @@ def test_batches_bounded_in_plain_bytes():
     exactly_once(node, 8000)
 
 
+def batch_rows(node, *extra):
+    r = node.run('-vv', 'sync', '--hub', hub_url(), '--ca', ENV.hub.ca, '--no-progress',
+                 *extra, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return [int(n) for n in re.findall(r'batch of (\d+) rows up to seq', r.stderr)]
+
+
+def test_small_rest_goes_along():
+    """A batch cut at its size with a quarter of its rows or fewer left goes
+    with the rest instead of leaving a small batch (a turnaround on 2G):
+    the batches of 1,500 reports at 8 KiB first give b1, b2, ...; a node
+    with b1 + b2 + b2/8 reports sends two batches, not three."""
+    a = new_node(1500)
+    bs = batch_rows(a, '--batch-kib', '8')
+    assert len(bs) >= 4 and sum(bs) == 1500, bs
+    n = bs[0] + bs[1] + bs[1] // 8
+    b = new_node(n)
+    got = batch_rows(b, '--batch-kib', '8')
+    assert len(got) == 2 and sum(got) == n and got[1] > bs[1], (bs, got)
+    exactly_once(b, n)
+
+
 def test_slow_link_shrinks_batches():
     """A link too slow for the first batch within the request timeout: the
     batch is halved after each timeout until it fits, and the sync finishes."""
@@ -660,6 +682,7 @@ TESTS = [test_status_before_sync, test_push_exactly_once, test_tls_session_kept,
          test_duplicate_batch_after_lost_ack, test_cut_mid_request_and_mid_response,
          test_pull_reference_and_corrections, test_wrong_node_clock,
          test_store_restored_from_backup, test_batches_bounded_in_plain_bytes,
+         test_small_rest_goes_along,
          test_slow_link_shrinks_batches,
          test_kill9_between_commit_and_cleanup, test_officer_saves_during_two_syncs,
          test_kill9_node_mid_sync,
