@@ -61,9 +61,6 @@ static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt
     return r;
 }
 
-/* Reads queued outbox entries above the request's base_seq in seq order into
- * per-table row buffers until the plain size reaches plain_cap or row_cap
- * rows are in. */
 /* The queued entries after seq, up to c->seq_cap, counted up to most. */
 static long long queued_after(struct sync_client *c, int64_t seq, int most)
 {
@@ -100,6 +97,9 @@ static int take_rest(struct sync_client *c, unsigned row_cap)
     return rest <= c->q->nrows / 4 && (unsigned)(c->q->nrows + rest) <= row_cap;
 }
 
+/* Reads queued outbox entries above the request's base_seq in seq order into
+ * per-table row buffers until the plain size reaches plain_cap or row_cap
+ * rows are in. */
 static int collect_rows(struct sync_client *c, struct strbuf *tb, size_t plain_cap,
                         unsigned row_cap)
 {
