@@ -33,9 +33,11 @@ static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt
     int r = 0;
 
     for (int i = 0; i < k->ncols && r == 0; i++) {
-        const char *text = (const char *)sqlite3_column_text(st, i);
-        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        const char *text;
+        size_t n;
 
+        /* the type before any conversion (sqlite3_column_type()'s rule),
+         * and a number never made into text */
         if (sqlite3_column_type(st, i) == SQLITE_NULL) {
             r = batch_cell_null(b);
             continue;
@@ -50,11 +52,13 @@ static int row_cells(struct strbuf *b, const struct record_kind *k, sqlite3_stmt
         case COL_LON: case COL_LAT:
             r = batch_cell_double(b, sqlite3_column_double(st, i));
             break;
-        case COL_JSON:
-            r = batch_cell_json(b, text, n);
-            break;
         default:
-            r = batch_cell_text(b, text, n);
+            text = (const char *)sqlite3_column_text(st, i);
+            n = (size_t)sqlite3_column_bytes(st, i);
+            if (!text)
+                return -ENOMEM;
+            r = k->cols[i].type == COL_JSON ? batch_cell_json(b, text, n)
+                                            : batch_cell_text(b, text, n);
             break;
         }
     }

@@ -403,14 +403,37 @@ int batch_cell_text(struct strbuf *b, const char *s, size_t n)
     return r < 0 ? r : strbuf_json(b, s, n);
 }
 
+/* ",<digits>" (and quotes) as "%lld" / "%llu" print them, by hand: a
+ * batch has several integers per row, and vfprintf was a tenth of the
+ * node's CPU in a 100,000-record sync (docs/performance.md) */
+static int cell_u64(struct strbuf *b, unsigned long long u, int neg, int quoted)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf);
+
+    if (quoted)
+        *--p = '"';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        *--p = '-';
+    if (quoted)
+        *--p = '"';
+    *--p = ',';
+    return strbuf_add(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 int batch_cell_int(struct strbuf *b, long long v)
 {
-    return strbuf_fmt(b, ",%lld", v);
+    return v < 0 ? cell_u64(b, 0ull - (unsigned long long)v, 1, 0)
+                 : cell_u64(b, (unsigned long long)v, 0, 0);
 }
 
 int batch_cell_hlc(struct strbuf *b, unsigned long long v)
 {
-    return strbuf_fmt(b, ",\"%llu\"", v);
+    return cell_u64(b, v, 0, 1);
 }
 
 int batch_cell_double(struct strbuf *b, double v)
