@@ -492,12 +492,16 @@ static int has_room(unsigned n, unsigned cap)
 }
 
 /* The wait for the next request after an answer on c: idle_ms, or what
- * http_conn_keep_for() asked for this answer while there is room. */
+ * http_conn_keep_for() asked for this answer, or for a verified client
+ * stall_ms (its next request may be in an outage already), while there is
+ * room. */
 static uint64_t idle_wait(struct http_conn *c)
 {
     const struct http_server *s = c->srv;
     unsigned ms = c->keep_ms;
 
+    if (c->silence_ms > s->cfg.request_ms && c->silence_ms > ms)
+        ms = c->silence_ms;             /* a verified client's stall_ms */
     c->keep_ms = 0;
     if (ms <= s->cfg.idle_ms || !has_room(s->nconns, s->cfg.max_connections) ||
         (c->ent && !has_room(c->ent->conns, s->cfg.max_per_addr)))

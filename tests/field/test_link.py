@@ -11,7 +11,7 @@ enrolment, the first sync and REPORTS queued reports go over the link;
 push goodput (HTTP bytes up over the round's time, against the link's rate)
 at least the profile's floor (the goal is 80 %, not reached yet: see
 docs/performance.md); after the cut, the bytes sent again are counted
-against the clean push.
+against the clean push: at most 10 %, the goal (TCP rides the cut out).
 Prints the figures (docs/performance.md records them). Needs root."""
 import json
 import os
@@ -46,11 +46,12 @@ ENV = None
 # overrides both.
 GOODPUT_ENV = os.environ.get('SIKHNAS_FIELD_GOODPUT')
 LANE_MARGIN = float(os.environ.get('SIKHNAS_FIELD_LANE_MARGIN', '1.5'))
-# a cut batch is resumed (the hub keeps its prefix): what goes again is
-# the last TLS record and what was in flight (docs/performance.md)
-# (the goal is 10 %; runs gave 0-35 %: this guard holds the collapse of
-# the resume, not the goal; docs/performance.md)
-RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.50'))
+# the 30 s cut is ridden out: the hub gives a node 75 s of silence within
+# a request and between two (--stall-timeout), the node waits 90 s, and
+# TCP's backed-off retransmission comes within a minute on the same
+# connection; the goal, 10 %, is the guard (before: 8-21 %, the hub's and
+# the node's 30 s running out with the cut; docs/performance.md)
+RESENT_CEIL = float(os.environ.get('SIKHNAS_FIELD_RESENT', '0.10'))
 PROFILES = {
     '2g': dict(rate=50000, rtt=0.3, loss=0.05, cut=30, floor=0.25),
     'edge': dict(rate=256000, rtt=0.2, loss=0.01, cut=0, floor=0.15),
@@ -184,8 +185,7 @@ def run_profile(name, p):
             print('  %s priority lane: %s' % (name, json.dumps(out['lane'])), flush=True)
             out['cut'] = cut_run(f, link, p, s)
             print('  %s cut: %s' % (name, json.dumps(out['cut'])), flush=True)
-            # the cut batch resumed: a cut costs the last few KB on the wire,
-            # not the batch (before the resume: 9-21 %; one batch: 1.02x)
+            # ridden out, or (a longer cut) resumed: not the batch again
             assert out['cut']['resent_ratio'] <= RESENT_CEIL, out['cut']
     finally:
         link.close()

@@ -116,7 +116,8 @@ def test_half_closed_client_gets_its_answer(env):
 def test_stalled_request(env):
     """A node (its certificate verified) whose request goes silent for 32 s,
     a 2G outage, gets it through on the same connection when the rest
-    comes (--stall-timeout, 75 s); a client without a certificate silent as
+    comes (--stall-timeout, 75 s), and its connection idle as long between
+    two requests is still open; a client without a certificate silent as
     long is answered 408 at 30 s, as before."""
     node = uuid7()
     body, h = encode_batch(node, 1, {'case_report': (CASE_COLS, [case_row(1, node)])})
@@ -126,6 +127,11 @@ def test_stalled_request(env):
     half = len(body) // 2
     s = tls(env, node)
     s.sendall(head.encode() + body[:half])
+    # and a node's connection idle between two requests for as long
+    idle = tls(env, node)
+    idle.sendall(b'GET /v1/health HTTP/1.1\r\nHost: hub\r\n\r\n')
+    st, _, _, _ = read_answer(idle)
+    check(st == 200, 'a first request on the idle connection (%s)' % st)
     anon = tls(env)
     anon.sendall(b'POST /v1/enroll HTTP/1.1\r\nHost: hub\r\nContent-Length: 100\r\n\r\n{"to')
     t0 = time.time()
@@ -136,6 +142,11 @@ def test_stalled_request(env):
           'no certificate: 408 after %.1f s of silence (%s %r)' % (waited, st, b[:80]))
     anon.close()
     time.sleep(max(0, 32 - (time.time() - t0)))
+    idle.sendall(b'GET /v1/health HTTP/1.1\r\nHost: hub\r\n\r\n')
+    idle.settimeout(10)
+    st, _, _, _ = read_answer(idle)
+    check(st == 200, 'a node\'s connection idle for 32 s still takes a request (%s)' % st)
+    idle.close()
     s.sendall(body[half:])
     s.settimeout(10)
     st, _, b, _ = read_answer(s)
