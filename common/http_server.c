@@ -298,8 +298,8 @@ static void flush_out(struct http_conn *c)
 /* A connection's one timer runs out: handshake_ms after accept (the TLS
  * handshake, or without TLS the first request's first byte), request_ms
  * after a request's first byte or its last read (stall_ms for a verified
- * client; at its deadline at the latest), idle_ms after an answer. It is stopped while a request is with
- * the handler. */
+ * client; at its deadline at the latest), idle_ms after an answer (see
+ * idle_wait()). It is stopped while a request is with the handler. */
 static void timer_cb(uv_timer_t *t)
 {
     struct http_conn *c = t->data;

@@ -24,9 +24,10 @@
 #define HUB_RETURN_MS          5000         /* after Retry-After and its jitter */
 #define HUB_HEAD_MS            30000        /* request line and headers, from the first byte */
 #define HUB_MIN_BODY_RATE      1024         /* then the body, bytes/s on average */
-#define HUB_STALL_MS           75000        /* default of --stall-timeout: a node's body may
-                                             * stall this long (a 2G outage of 30 s, and
-                                             * TCP's backed-off retransmission after it) */
+#define HUB_STALL_MS           75000        /* default of --stall-timeout: a node's request
+                                             * may stall this long (a 2G outage of 30 s,
+                                             * and TCP's backed-off retransmission after
+                                             * it), and its connection idle */
 #define HUB_HEAD_MAX           (8u << 10)   /* URL + header names and values */
 #define HUB_URL_MAX            1023
 #define HUB_HEADERS_MAX        64
