@@ -90,6 +90,7 @@ static SSL_SESSION *session_load(const struct sync_client *c)
     fclose(f);
     if (!buf || n > SESSION_FILE_MAX)
         goto out;
+    buf[n] = '\0';                      /* for sscanf() below */
     end = buf + n;
     p = buf;
     if ((size_t)(end - p) < strlen(SESSION_MAGIC) + strlen(bind) ||
