@@ -222,11 +222,13 @@ def test_admission_by_bytes():
 
 
 def test_refused_node_keeps_its_connection():
-    """With --idle-timeout 2, a connection idle after a 200 is closed in
-    2 s; one whose answer was a 429 with Retry-After R stays open until the
-    node may be back (R and its jitter of up to R/2, and 5 s), and the
-    node's next push goes on it: no new TLS handshake."""
-    with hub_with(['--admit', '1', '--admit-queue', '0', '--idle-timeout', '2']):
+    """With --idle-timeout 2 (and --stall-timeout 30, so that a node's
+    connection gets no longer wait of its own), a connection idle after a
+    200 is closed in 2 s; one whose answer was a 429 with Retry-After R
+    stays open until the node may be back (R and its jitter of up to R/2,
+    and 5 s), and the node's next push goes on it: no new TLS handshake."""
+    with hub_with(['--admit', '1', '--admit-queue', '0', '--idle-timeout', '2',
+                   '--stall-timeout', '30']):
         b, c = hubtest.uuid7(), hubtest.uuid7()
         ENV.hub.node_certs([(b, D), (c, D)])
 
