@@ -28,7 +28,6 @@
 #include "sync_int.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,24 +49,21 @@ static int (*libcurl_new_cb)(SSL *, SSL_SESSION *);
  * cannot be read. */
 static int binding(const struct sync_client *c, char *out, size_t cap)
 {
-    unsigned char md[32];
-    unsigned int md_len = 0;
-    char hex[65];
+    char hex[SHA256_HEX_LEN];
     FILE *f;
     char *buf;
     size_t n;
-    int ok;
 
     if (!c->cert_file || !c->hub_url || !(f = fopen(c->cert_file, "rb")))
         return -1;
-    buf = malloc(SESSION_FILE_MAX);
+    buf = malloc(SESSION_FILE_MAX);         /* a PEM certificate is 1-2 KB */
     n = buf ? fread(buf, 1, SESSION_FILE_MAX, f) : 0;
     fclose(f);
-    ok = n > 0 && n < SESSION_FILE_MAX && EVP_Digest(buf, n, md, &md_len, EVP_sha256(), NULL);
+    if (n > 0 && n < SESSION_FILE_MAX)
+        sha256_hex(buf, n, hex);
     free(buf);
-    if (!ok || md_len != sizeof(md))
+    if (n == 0 || n >= SESSION_FILE_MAX)
         return -1;
-    hex_encode(md, sizeof(md), hex);
     return (size_t)snprintf(out, cap, "%s %s\n", c->hub_url, hex) < cap ? 0 : -1;
 }
 
