@@ -175,46 +175,15 @@ static const char *cstr(const struct bcell *c, char *buf)
 
 /* ------------------------------------------------------------ numbers */
 
-/* A coordinate as "%.9g" prints it. Within the ranges checked, a value of
- * micro-degrees (most of them) has at most 9 significant digits, which
- * %.9g prints as they are, trailing zeros dropped; anything else (and
- * values below 1e-4, which %g prints with an exponent) goes to snprintf. */
+/* A coordinate as "%.9g" prints it (batch_micro_text(), else snprintf). */
 static void put_coord(struct strbuf *b, double v)
 {
-    double m = v * 1e6;
-    int64_t u = (int64_t)(m + (m < 0 ? -0.5 : 0.5));
     char buf[32];
+    size_t n = batch_micro_text(v, buf);
 
-    /* v is the double nearest u / 10^6 (as the columnar decoder makes it) */
-    if (u != 0 && (u >= 100 || u <= -100) && u < 1000000000 && u > -1000000000 &&
-        (double)u / 1e6 == v) {
-        char *p = buf + sizeof(buf), *end = p;
-        uint64_t a = u < 0 ? (uint64_t)-u : (uint64_t)u;
-        int frac = 6, any = 0;
-        while (frac > 0 || a) {
-            unsigned dgt = (unsigned)(a % 10);
-            a /= 10;
-            if (frac > 0) {
-                frac--;
-                if (dgt || any) {
-                    *--p = (char)('0' + dgt);
-                    any = 1;
-                }
-                if (frac == 0 && any)
-                    *--p = '.';
-                if (frac == 0 && !a)
-                    *--p = '0';
-                continue;
-            }
-            *--p = (char)('0' + dgt);
-        }
-        if (u < 0)
-            *--p = '-';
-        strbuf_add(b, p, (size_t)(end - p));
-        return;
-    }
-    snprintf(buf, sizeof(buf), "%.9g", v);
-    strbuf_str(b, buf);
+    if (n == 0)
+        n = (size_t)snprintf(buf, sizeof(buf), "%.9g", v);
+    strbuf_add(b, buf, n);
 }
 
 /* ------------------------------------------------------------ JSON text */

@@ -9,6 +9,7 @@
  * body, the hub's from the certificate; a head version 2 cannot carry
  * goes as version 1, as batch_encode() sends it). */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,9 +352,51 @@ static void test_v2(void)
     strbuf_free(&c2);
 }
 
+/* batch_micro_text(): what %.9g and %.15g print, for every coordinate it
+ * takes; 0 for what it does not (those go to snprintf). */
+static void test_micro_text(void)
+{
+    static const double fixed[] = { 106.812345, -6.4, -6.40001, 0.0001, -0.0001, 0.000123,
+                                    999.999999, -999.999999, 1, -1, 100, 0.5, 1e-7 };
+    static const double not[] = { 0, -0.0, 0.00009, 1000, -1000, 1e300, 106.8123451,
+                                  0.1 + 0.2, 1.0 / 3 };
+    char buf[BATCH_MICRO_TEXT], want[64];
+    size_t n;
+    int all = 1;
+
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) + 20000; i++) {
+        double v;
+        if (i < sizeof(fixed) / sizeof(fixed[0]))
+            v = fixed[i];
+        else {
+            static const long long coarse[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
+            long long u = (long long)(rnd() % 2000000000ull) - 1000000000ll, q = PICK(coarse);
+            v = (double)(u / q * q) / 1e6;          /* 6 decimals, or fewer */
+            if (v == 0)
+                continue;
+        }
+        n = batch_micro_text(v, buf);
+        snprintf(want, sizeof(want), "%.9g", v);
+        if (fabs(v) < 1e-4 && n == 0)
+            continue;
+        all &= n > 0 && n == strlen(want) && memcmp(buf, want, n) == 0;
+        snprintf(want, sizeof(want), "%.15g", v);
+        all &= n == strlen(want) && memcmp(buf, want, n) == 0;
+        if (!all) {
+            printf("# batch_micro_text(%.17g): '%.*s', want '%s'\n", v, (int)n, buf, want);
+            break;
+        }
+    }
+    CHECK(all);
+    for (size_t i = 0; i < sizeof(not) / sizeof(not[0]); i++)
+        CHECK(batch_micro_text(not[i], buf) == 0);
+    CHECK(batch_micro_text(NAN, buf) == 0 && batch_micro_text(INFINITY, buf) == 0);
+}
+
 int main(void)
 {
     batch_global_init();
+    test_micro_text();
     test_same();
     test_refused();
     ver = 2;
