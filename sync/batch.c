@@ -11,6 +11,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "batch_cell.h"
 #include "batch_col.h"
 #include "embed.h"
 
@@ -403,22 +404,31 @@ int batch_cell_text(struct strbuf *b, const char *s, size_t n)
     return r < 0 ? r : strbuf_json(b, s, n);
 }
 
-/* ",<digits>" (and quotes) as "%lld" / "%llu" print them, by hand: a
- * batch has several integers per row, and vfprintf was a tenth of the
- * node's CPU in a 100,000-record sync (docs/performance.md) */
-static int cell_u64(struct strbuf *b, unsigned long long u, int neg, int quoted)
+/* u's digits (and '-' when neg) written backwards ending at end, as "%lld"
+ * / "%llu" print them, by hand: a batch has several integers per row, and
+ * vfprintf was a tenth of the node's CPU in a 100,000-record sync
+ * (docs/performance.md). Returns where they start (at most 21 bytes). */
+static char *put_u64(char *end, unsigned long long u, int neg)
 {
-    char buf[24];
-    char *p = buf + sizeof(buf);
+    char *p = end;
 
-    if (quoted)
-        *--p = '"';
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
     } while (u);
     if (neg)
         *--p = '-';
+    return p;
+}
+
+/* ",<digits>", quoted or not */
+static int cell_u64(struct strbuf *b, unsigned long long u, int neg, int quoted)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf) - (quoted != 0);
+
+    buf[sizeof(buf) - 1] = '"';
+    p = put_u64(p, u, neg);
     if (quoted)
         *--p = '"';
     *--p = ',';
@@ -492,10 +502,21 @@ int batch_cell_double(struct strbuf *b, double v)
 
 int batch_cell_json(struct strbuf *b, const char *s, size_t n)
 {
-    cJSON *j = cJSON_ParseWithLength(s, n);
-    int whole = j && (cJSON_IsArray(j) || cJSON_IsObject(j));
+    /* what the node stores is of the canonical form, which a scan finds
+     * without parsing (parsing each was 6 % of the uplink's CPU) */
+    int whole = batch_json_canonical(s, n);
 
-    cJSON_Delete(j);
+    if (!whole) {
+        const char *end = NULL;
+        cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+        whole = j && (cJSON_IsArray(j) || cJSON_IsObject(j));
+        /* all of it: cJSON stops after the value ("[1]x" would break the
+         * batch's JSON) */
+        while (whole && end < s + n && strchr(" \t\r\n", *end) && *end)
+            end++;
+        whole = whole && end == s + n;
+        cJSON_Delete(j);
+    }
     if (!whole)
         return batch_cell_text(b, s, n);
     return strbuf_add(b, ",", 1) < 0 ? b->err : strbuf_add(b, s, n);
@@ -521,7 +542,14 @@ int batch_write_table(struct strbuf *out, const struct record_kind *k, int first
 
 int batch_write_row(struct strbuf *out, int64_t seq, const char *cells, size_t len, int first)
 {
-    strbuf_fmt(out, "%s[%lld", first ? "" : ",", (long long)seq);
+    char buf[24];
+    char *p = put_u64(buf + sizeof(buf), seq < 0 ? 0ull - (unsigned long long)seq
+                                                 : (unsigned long long)seq, seq < 0);
+
+    *--p = '[';                 /* one per row: not through vfprintf */
+    if (!first)
+        *--p = ',';
+    strbuf_add(out, p, (size_t)(buf + sizeof(buf) - p));
     strbuf_add(out, cells, len);
     return strbuf_add(out, "]", 1);
 }

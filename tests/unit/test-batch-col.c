@@ -9,6 +9,7 @@
  * body, the hub's from the certificate; a head version 2 cannot carry
  * goes as version 1, as batch_encode() sends it). */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -393,10 +394,58 @@ static void test_micro_text(void)
     CHECK(batch_micro_text(NAN, buf) == 0 && batch_micro_text(INFINITY, buf) == 0);
 }
 
+/* The node's cells and rows (written by hand, not by vfprintf): what
+ * "%lld", "\"%llu\"" and "%.15g" print, and a JSON cell as it is when it
+ * is an array or object, as text otherwise. */
+static void test_cells(void)
+{
+    static const long long some[] = { 0, 1, -1, 9, 10, -10, 123456789, LLONG_MAX, LLONG_MIN };
+    static const struct { const char *in, *out; } json[] = {
+        { "[1,2]", ",[1,2]" }, { "[1, 2]", ",[1, 2]" }, { "{\"a\":[\"b\\n\"]}", ",{\"a\":[\"b\\n\"]}" },
+        { "[]", ",[]" }, { "7", ",\"7\"" }, { "\"s\"", ",\"\\\"s\\\"\"" }, { "[1,", ",\"[1,\"" },
+        { "[1]x", ",\"[1]x\"" }, { "", ",\"\"" }, { "[1] ", ",[1] " }, { "[1] x", ",\"[1] x\"" },
+    };
+    struct strbuf b = { 0 };
+    char want[64];
+    int all = 1;
+
+    for (size_t i = 0; i < sizeof(some) / sizeof(some[0]) + 2000; i++) {
+        long long v = i < sizeof(some) / sizeof(some[0]) ? some[i] : (long long)rnd();
+        strbuf_reset(&b);
+        batch_cell_int(&b, v);
+        snprintf(want, sizeof(want), ",%lld", v);
+        all &= b.len == strlen(want) && memcmp(b.p, want, b.len) == 0;
+        strbuf_reset(&b);
+        batch_cell_hlc(&b, (unsigned long long)v);
+        snprintf(want, sizeof(want), ",\"%llu\"", (unsigned long long)v);
+        all &= b.len == strlen(want) && memcmp(b.p, want, b.len) == 0;
+        strbuf_reset(&b);
+        batch_write_row(&b, v, ",1", 2, (int)(i & 1));
+        snprintf(want, sizeof(want), "%s[%lld,1]", i & 1 ? "" : ",", v);
+        all &= b.len == strlen(want) && memcmp(b.p, want, b.len) == 0;
+        strbuf_reset(&b);
+        batch_cell_double(&b, (double)v / 1e6);
+        snprintf(want, sizeof(want), ",%.15g", (double)v / 1e6);
+        all &= b.len == strlen(want) && memcmp(b.p, want, b.len) == 0;
+        if (!all) {
+            printf("# %lld: '%.*s' against '%s'\n", v, (int)b.len, b.p, want);
+            break;
+        }
+    }
+    CHECK(all);
+    for (size_t i = 0; i < sizeof(json) / sizeof(json[0]); i++) {
+        strbuf_reset(&b);
+        batch_cell_json(&b, json[i].in, strlen(json[i].in));
+        CHECK_STR(b.p, json[i].out);
+    }
+    strbuf_free(&b);
+}
+
 int main(void)
 {
     batch_global_init();
     test_micro_text();
+    test_cells();
     test_same();
     test_refused();
     ver = 2;
