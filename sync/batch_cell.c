@@ -5,6 +5,7 @@
 #include "batch_cell.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -269,6 +270,68 @@ int batch_json_canonical(const char *s, size_t n)
     if (n == 0 || (*s != '[' && *s != '{') || !canon_value(&p, e, 0))
         return 0;
     return p == e;
+}
+
+/* A string as cJSON prints it, when that is its bytes between quotes. */
+static int jprint_str(struct strbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+            return 0;
+    strbuf_add(b, "\"", 1);
+    strbuf_add(b, s, n);
+    strbuf_add(b, "\"", 1);
+    return 1;
+}
+
+static int jprint(struct strbuf *b, const cJSON *c, int depth)
+{
+    if (cJSON_IsString(c))
+        return c->valuestring && jprint_str(b, c->valuestring);
+    if (cJSON_IsNumber(c)) {
+        double d = c->valuedouble;
+        char buf[24];
+        if (!(d > -1e9 && d < 1e9) || d != (double)(int64_t)d || (d == 0 && signbit(d)))
+            return 0;           /* %1.15g and perhaps %1.17g */
+        int64_t v = (int64_t)d;
+        uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
+        char *p = buf + sizeof(buf);
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        return strbuf_add(b, p, (size_t)(buf + sizeof(buf) - p)) == 0;
+    }
+    if (cJSON_IsTrue(c) || cJSON_IsFalse(c) || cJSON_IsNull(c))
+        return strbuf_str(b, cJSON_IsTrue(c) ? "true" : cJSON_IsFalse(c) ? "false" : "null") == 0;
+    if ((!cJSON_IsArray(c) && !cJSON_IsObject(c)) || depth >= 32)
+        return 0;
+    strbuf_add(b, cJSON_IsArray(c) ? "[" : "{", 1);
+    for (const cJSON *e = c->child; e; e = e->next) {
+        if (e != c->child)
+            strbuf_add(b, ",", 1);
+        if (cJSON_IsObject(c) && (!e->string || !jprint_str(b, e->string) ||
+                                  strbuf_add(b, ":", 1) < 0))
+            return 0;
+        if (!jprint(b, e, depth + 1))
+            return 0;
+    }
+    return strbuf_add(b, cJSON_IsArray(c) ? "]" : "}", 1) == 0;
+}
+
+int batch_json_print(struct strbuf *b, const struct cJSON *c)
+{
+    strbuf_reset(b);
+    if (!jprint(b, c, 0) || b->err) {
+        int err = b->err;
+        strbuf_reset(b);
+        return err ? err : 0;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------ a cell */

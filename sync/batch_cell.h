@@ -51,5 +51,11 @@ void batch_put_int(struct strbuf *b, int64_t v);
  * cJSON parses it to, and that is an array or object (a conservative
  * test: 0 when unsure). */
 int  batch_json_canonical(const char *s, size_t n);
+/* Writes c into b (emptied first) as cJSON_PrintUnformatted() prints it,
+ * by hand, when c is of the canonical form (strings without escapes,
+ * integers within +-10^9; cJSON prints every number with "%1.15g" and reads
+ * it back with sscanf()): 1 when written, 0 when c is not of that form (b
+ * empty), or an error < 0. */
+int  batch_json_print(struct strbuf *b, const struct cJSON *c);
 
 #endif

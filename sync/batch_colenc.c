@@ -7,6 +7,7 @@
  * together at the end. A cell without such a form goes as its JSON text:
  * the hub decodes to the same values whatever the node sent. */
 #include "batch.h"
+#include "batch_cell.h"
 #include "batch_col.h"
 
 #include <errno.h>
@@ -262,6 +263,7 @@ struct ecol {
     struct strbuf jtxt;         /* version 2, CC_JSONV: the string values taken out */
     uint64_t *jso;              /* their offsets and lengths in jtxt, in pairs */
     size_t jsn, jscap;          /* values in jso (twice the strings) */
+    struct strbuf jp;           /* CC_JSONV: a cell printed (batch_json_print()) */
 };
 
 struct etable {
@@ -492,7 +494,14 @@ static int cell_value(struct ecol *col, size_t row, const cJSON *c, const char *
     col->tag[row] = (unsigned char)tag;
     if (tag == TAG_VALUE && col->cc == CC_ORIGIN)
         return 0;
-    if (tag == TAG_JSON || col->cc == CC_JSONV) {
+    if (tag == TAG_VALUE && col->cc == CC_JSONV) {
+        r = batch_json_print(&col->jp, c);      /* by hand when it can */
+        if (r < 0)
+            return r;
+        s = r > 0 ? col->jp.p : NULL;   /* NUL-terminated */
+        r = 0;
+    }
+    if ((tag == TAG_JSON || col->cc == CC_JSONV) && !s) {
         text = cJSON_PrintUnformatted(c);
         if (!text)
             return -ENOMEM;
@@ -617,6 +626,7 @@ static void etable_free(struct etable *t)
         for (int k = 0; k <= COL_JSON_NUMS; k++)
             free(c->jn[k]);
         strbuf_free(&c->jtxt);
+        strbuf_free(&c->jp);
         free(c->jso);
     }
     free(t->scratch);

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "batch.h"
+#include "batch_cell.h"
 #include "batch_col.h"
 #include "hex.h"
 #include "strbuf.h"
@@ -441,9 +442,39 @@ static void test_cells(void)
     strbuf_free(&b);
 }
 
+/* batch_json_print(): what cJSON_PrintUnformatted() gives whenever it
+ * writes (always for the canonical form); nothing otherwise. */
+static void test_json_print(void)
+{
+    static const struct { const char *in; int hand; } js[] = {
+        { "[{\"species\":\"KD\",\"sick\":30,\"dead\":0,\"at_risk\":-210}]", 1 },
+        { "[\"DMM\",\"DIA\"]", 1 }, { "[]", 1 }, { "{}", 1 }, { "[[[]],{\"a\":{}}]", 1 },
+        { "[true,false,null,999999999,-999999999]", 1 }, { "[\"\xe2\x82\xac \x7f\"]", 1 },
+        { "[1000000000]", 0 }, { "[1.5]", 0 }, { "[-0]", 0 }, { "[1e5]", 1 }, { "[0.1]", 0 },
+        { "[\"a\\nb\"]", 0 }, { "[\"q\\\"\"]", 0 }, { "{\"k\\t\":1}", 0 },
+        { "[9007199254740993]", 0 },
+    };
+    struct strbuf b = { 0 };
+
+    for (size_t i = 0; i < sizeof(js) / sizeof(js[0]); i++) {
+        cJSON *j = cJSON_Parse(js[i].in);
+        char *want = cJSON_PrintUnformatted(j);
+        int r = batch_json_print(&b, j);
+        CHECK(r == js[i].hand);
+        if (r > 0)
+            CHECK_STR(b.p, want);
+        else
+            CHECK(b.len == 0);
+        cJSON_free(want);
+        cJSON_Delete(j);
+    }
+    strbuf_free(&b);
+}
+
 int main(void)
 {
     batch_global_init();
+    test_json_print();
     test_micro_text();
     test_cells();
     test_same();
