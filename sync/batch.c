@@ -404,31 +404,22 @@ int batch_cell_text(struct strbuf *b, const char *s, size_t n)
     return r < 0 ? r : strbuf_json(b, s, n);
 }
 
-/* u's digits (and '-' when neg) written backwards ending at end, as "%lld"
- * / "%llu" print them, by hand: a batch has several integers per row, and
- * vfprintf was a tenth of the node's CPU in a 100,000-record sync
- * (docs/performance.md). Returns where they start (at most 21 bytes). */
-static char *put_u64(char *end, unsigned long long u, int neg)
+/* ",<digits>" (and quotes) as "%lld" / "%llu" print them, by hand: a
+ * batch has several integers per row, and vfprintf was a tenth of the
+ * node's CPU in a 100,000-record sync (docs/performance.md) */
+static int cell_u64(struct strbuf *b, unsigned long long u, int neg, int quoted)
 {
-    char *p = end;
+    char buf[24];
+    char *p = buf + sizeof(buf);
 
+    if (quoted)
+        *--p = '"';
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
     } while (u);
     if (neg)
         *--p = '-';
-    return p;
-}
-
-/* ",<digits>", quoted or not */
-static int cell_u64(struct strbuf *b, unsigned long long u, int neg, int quoted)
-{
-    char buf[24];
-    char *p = buf + sizeof(buf) - (quoted != 0);
-
-    buf[sizeof(buf) - 1] = '"';
-    p = put_u64(p, u, neg);
     if (quoted)
         *--p = '"';
     *--p = ',';
@@ -542,14 +533,10 @@ int batch_write_table(struct strbuf *out, const struct record_kind *k, int first
 
 int batch_write_row(struct strbuf *out, int64_t seq, const char *cells, size_t len, int first)
 {
-    char buf[24];
-    char *p = put_u64(buf + sizeof(buf), seq < 0 ? 0ull - (unsigned long long)seq
-                                                 : (unsigned long long)seq, seq < 0);
-
-    *--p = '[';                 /* one per row: not through vfprintf */
     if (!first)
-        *--p = ',';
-    strbuf_add(out, p, (size_t)(buf + sizeof(buf) - p));
+        strbuf_add(out, ",", 1);
+    strbuf_add(out, "[", 1);
+    batch_put_int(out, seq);            /* not through vfprintf: one per row */
     strbuf_add(out, cells, len);
     return strbuf_add(out, "]", 1);
 }

@@ -292,19 +292,10 @@ static int jprint(struct strbuf *b, const cJSON *c, int depth)
         return c->valuestring && jprint_str(b, c->valuestring);
     if (cJSON_IsNumber(c)) {
         double d = c->valuedouble;
-        char buf[24];
         if (!(d > -1e9 && d < 1e9) || d != (double)(int64_t)d || (d == 0 && signbit(d)))
             return 0;           /* %1.15g and perhaps %1.17g */
-        int64_t v = (int64_t)d;
-        uint64_t u = v < 0 ? (uint64_t)-v : (uint64_t)v;
-        char *p = buf + sizeof(buf);
-        do {
-            *--p = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (v < 0)
-            *--p = '-';
-        return strbuf_add(b, p, (size_t)(buf + sizeof(buf) - p)) == 0;
+        batch_put_int(b, (int64_t)d);
+        return b->err == 0;
     }
     if (cJSON_IsTrue(c) || cJSON_IsFalse(c) || cJSON_IsNull(c))
         return strbuf_str(b, cJSON_IsTrue(c) ? "true" : cJSON_IsFalse(c) ? "false" : "null") == 0;
