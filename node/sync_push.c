@@ -616,8 +616,8 @@ static int drop_acked(struct sync_client *c, int64_t hi)
     static const char *const sql[] = {
         /* a row that is now accepted clears the refusals of its older
          * versions; from the refused entries (outbox_refused, mostly none),
-         * not from the batch's (as "row_id IN (SELECT ...)" was planned: a
-         * look-up per row sent, a sixth of the uplink's CPU) */
+         * not from the batch's ("row_id IN (SELECT ...)" was planned as a
+         * look-up per row sent) */
         "DELETE FROM outbox WHERE state = " OUTBOX_REFUSED_LIT " AND seq < ?1 AND EXISTS "
         "(SELECT 1 FROM outbox AS o WHERE o.row_id = outbox.row_id AND o.seq <= ?1"
         " AND o.state = " OUTBOX_QUEUED_LIT ")",
