@@ -503,7 +503,7 @@ int batch_cell_json(struct strbuf *b, const char *s, size_t n)
         whole = j && (cJSON_IsArray(j) || cJSON_IsObject(j));
         /* all of it: cJSON stops after the value ("[1]x" would break the
          * batch's JSON) */
-        while (whole && end < s + n && strchr(" \t\r\n", *end) && *end)
+        while (whole && end < s + n && *end && strchr(" \t\r\n", *end))
             end++;
         whole = whole && end == s + n;
         cJSON_Delete(j);

@@ -96,6 +96,7 @@ int batch_cell_text(struct strbuf *b, const char *s, size_t n);
 int batch_cell_int(struct strbuf *b, long long v);
 int batch_cell_hlc(struct strbuf *b, unsigned long long v);
 int batch_cell_double(struct strbuf *b, double v);
+int batch_cell_json(struct strbuf *b, const char *s, size_t n);
 
 /* v as %.9g and %.15g print it, by hand, when v is the double nearest a
  * whole number of millionths with 3 to 9 digits (a coordinate in
@@ -103,7 +104,6 @@ int batch_cell_double(struct strbuf *b, double v);
  * NUL-terminated, at most BATCH_MICRO_TEXT bytes); 0 otherwise. */
 #define BATCH_MICRO_TEXT 16
 size_t batch_micro_text(double v, char *buf);
-int batch_cell_json(struct strbuf *b, const char *s, size_t n);
 
 /* The batch's head: version, node, last_seq, base_seq (when > 0), hlc. */
 int batch_write_head(struct strbuf *out, const char *node, int64_t last_seq, int64_t base_seq,
