@@ -5,6 +5,7 @@
                              [--nodes 500] [--node-batches 4] [--node-rows 50]
                              [--enc zstd|gzip] [--skip-copy] [--skip-nodes] [--profile]
                              [--cache FILE] [--columnar build/tests/bench/batch-columnar]
+                             [--storm-again] [--storm-copy]
 
 Starts its own PostgreSQL 15 + PostGIS (tests/lib/pgtemp.py) and hub over TLS
 on loopback, then:
@@ -20,7 +21,13 @@ on loopback, then:
  3. --nodes simulated nodes (one asyncio process, one TLS connection each)
     push --node-batches batches of --node-rows rows each, concurrently:
     p50/p99 batch latency, every record landed once, the hub's peak RSS
-    (VmHWM).
+    (VmHWM);
+    With --storm-again, part 3 runs twice, the second time on the cluster
+    the first storm warmed (what it wrote emptied), as a hub's running
+    cluster meets a storm;
+ 4. with --storm-copy, part 3's rows again with psql \\copy from
+    --pg-conns sessions at once into the emptied case_report: what
+    PostgreSQL itself takes of them on this machine, and storm / COPY.
 Part 1 prints the hub's per-batch times (from its -v -v log); --profile
 also logs every statement's duration on the cluster during part 1
 (log_min_duration_statement = 0) and prints where the time went, per kind
@@ -48,6 +55,8 @@ from hubtest import CASE_COLS  # noqa: E402
 DISTRICT = '3201'
 BASE_MS = int(time.time() * 1000) - 3 * 86400000  # seq n made n s later: 100,000 rows all past
 COLDICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-2.zdict')
+# case_report emptied with the alert jobs and dirty marks its rows made
+EMPTY_CASES = 'TRUNCATE case_report CASCADE; DELETE FROM job; DELETE FROM report.dirty; '
 
 
 def villages(pg):
@@ -212,7 +221,7 @@ def copy_ceiling(env, rows):
     rates = {}
     for table in ('bench_copy', 'case_report'):
         if table == 'case_report':
-            pg.psql("TRUNCATE case_report CASCADE; DELETE FROM job; DELETE FROM report.dirty")
+            pg.psql(EMPTY_CASES)
         os.environ['PGOPTIONS'] = '-c sikhnas.writer=hub'
         t0 = time.time()
         pg.psql("\\copy %s (%s) FROM '%s'" % (table, cols, path))
@@ -394,6 +403,12 @@ def cpu_seconds(pid, children=False):
     return t / tick
 
 
+def loadavg():
+    """The machine's load averages over 1, 5 and 15 minutes, as uptime prints them."""
+    with open('/proc/loadavg') as f:
+        return ' / '.join(f.read().split()[:3])
+
+
 def cpu_now(env):
     """CPU seconds so far of the hub, of PostgreSQL (the postmaster and its
     backends, live and ended) and of this driver."""
@@ -444,8 +459,26 @@ def retry_after_summary(ras, t0):
                      for k, v in sorted(slots.items()))
 
 
-def many_nodes(env, args):
+def storm_reset(env, nodes):
+    """Empties what a storm of nodes wrote, as copy_ceiling() empties
+    case_report, and sets the nodes back to their first contact (high-water
+    mark, HLC and greatest id 0), so that the same batches can be pushed
+    again and land as new: the cluster itself stays as the storm left it."""
+    where = ','.join("'%s'" % n for n in nodes)
+    env.pg.psql(EMPTY_CASES + "DELETE FROM push_batch WHERE node_id IN (%s); "
+                "DELETE FROM push_refusal WHERE node_id IN (%s); "
+                "UPDATE node SET acked_seq = 0, last_hlc = 0, max_id = '' WHERE node_id IN (%s)"
+                % (where, where, where))
+    env.pg.psql('CHECKPOINT')
+
+
+def many_nodes(env, args, again=False):
     nodes, work = storm_work(env, args)
+    if again:
+        storm_reset(env, nodes)
+        print('storm again: the same batches, after emptying what the first storm wrote: on '
+              'the cluster it warmed (shared buffers used, WAL segments made), as a hub that '
+              'has been running meets a storm')
     ctxs = [env.hub.context(cert=c) for c in env.hub.node_certs([(n, DISTRICT) for n in nodes])]
     lat, errors, done, stats = [], [], [], {}
     rnd = random.Random(3)
@@ -462,6 +495,8 @@ def many_nodes(env, args):
                 for line in f:
                     if line.startswith('VmRSS:'):
                         rss.append((time.time() - t0, int(line.split()[1])))
+    load0 = loadavg()
+    adm0 = hub_metric(env, 'sikhnas_hub_admitted_seconds_bucket')
     t0, t0_mono = time.time(), time.monotonic()
     cpu0 = cpu_now(env)
     sampler = threading.Thread(target=sample)
@@ -482,14 +517,16 @@ def many_nodes(env, args):
         for line in f:
             if line.startswith('VmHWM:'):
                 hwm = int(line.split()[1])
-    print('%d nodes : %d batches of %d rows each, concurrently, in %.2f s (%.0f records/s)'
-          % (args.nodes, args.node_batches, args.node_rows, dt, total / dt))
+    print('%d nodes : %d batches of %d rows each, concurrently, in %.2f s (%.0f records/s; '
+          'load %s at the start, %s at the end)' % (args.nodes, args.node_batches, args.node_rows,
+                                                    dt, total / dt, load0, loadavg()))
     if lat:
         print('  latency  : p50 %.1f ms, p99 %.1f ms, max %.1f ms (accepted batch: request sent '
               'to ack read, %d batches)' % (lat[len(lat) // 2] * 1e3,
                                             lat[int(len(lat) * 0.99)] * 1e3, lat[-1] * 1e3,
                                             len(lat)))
-    adm = hub_metric(env, 'sikhnas_hub_admitted_seconds_bucket')
+    adm = {k: v - adm0.get(k, 0) for k, v in            # this storm's batches only
+           hub_metric(env, 'sikhnas_hub_admitted_seconds_bucket').items()}
     cnt = adm.get('sikhnas_hub_admitted_seconds_bucket{le="+Inf"}', 0)
     if cnt:
         print('  admitted : %.1f %% of batches answered within 1 s of admission, %.1f %% within '
@@ -518,6 +555,77 @@ def many_nodes(env, args):
                                               rss[::max(1, len(rss) // 12)])))
     if errors:
         print('  errors   : %d, e.g. %s' % (len(errors), errors[0]))
+    return nodes, dt
+
+
+def storm_copy(env, args, nodes, storm_s):
+    """Part 4: PostgreSQL's own speed for the storm's rows. The rows the
+    storm landed are read back in the order they landed, case_report is
+    emptied as in copy_ceiling(), and the same rows are COPYed into it by
+    --pg-conns psql sessions at once (the hub's writers), in transactions of
+    --node-rows rows (the storm's batches), each session taking every
+    --pg-conns-th batch. No TLS, no hub, no admission control: the most this
+    table takes on this machine. The cluster is warm from the storm (its
+    shared buffers touched, its WAL segments recycled), which favours the
+    COPY. Prints its wall time, PostgreSQL's and psql's CPU, and storm / COPY."""
+    pg = env.pg
+    cols = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
+    d = os.path.join(pg.dir, 'storm-copy')
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    every = os.path.join(d, 'all.copy')
+    where = ','.join("'%s'" % n for n in nodes)
+    os.environ['PGOPTIONS'] = '-c synchronize_seqscans=off'     # from the table's start
+    try:
+        pg.psql("\\copy (SELECT %s FROM case_report WHERE src_node IN (%s)) TO '%s'"
+                % (cols, where, every))
+    finally:
+        del os.environ['PGOPTIONS']
+    sessions = [[] for _ in range(args.pg_conns)]
+    rows = 0
+    with open(every) as f:
+        while True:
+            chunk = [line for _, line in zip(range(args.node_rows), f)]
+            if not chunk:
+                break
+            path = os.path.join(d, '%06d.copy' % (rows // args.node_rows))
+            with open(path, 'w') as out:
+                out.writelines(chunk)
+            os.chmod(path, 0o644)
+            sessions[(rows // args.node_rows) % args.pg_conns].append(
+                "\\copy case_report (%s) FROM '%s'" % (cols, path))
+            rows += len(chunk)
+    os.unlink(every)
+    scripts = []
+    for k, lines in enumerate(sessions):
+        path = os.path.join(d, 'session%d.sql' % k)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        os.chmod(path, 0o644)
+        scripts.append(path)
+    pg.psql(EMPTY_CASES + 'CHECKPOINT')
+    env_copy = dict(os.environ, PGOPTIONS='-c sikhnas.writer=hub')
+    pg0, ch0, t0 = cpu_seconds(pg.pid(), children=True), os.times(), time.time()
+    ps = [subprocess.Popen(['psql', pg.conninfo, '-q', '-v', 'ON_ERROR_STOP=1', '-f', path],
+                           stdout=subprocess.DEVNULL, env=env_copy) for path in scripts]
+    failed = [p.wait() for p in ps]
+    dt = time.time() - t0
+    ch1 = os.times()
+    pgcpu = cpu_seconds(pg.pid(), children=True) - pg0
+    psqlcpu = (ch1.children_user + ch1.children_system) - (ch0.children_user + ch0.children_system)
+    n = int(pg.scalar('SELECT count(*) FROM case_report'))
+    for name in os.listdir(d):
+        os.unlink(os.path.join(d, name))
+    os.rmdir(d)
+    if any(failed) or n != rows:
+        print('storm COPY : FAILED (psql exit codes %s, %d of %d rows)' % (failed, n, rows))
+        return
+    print('storm COPY : the same %d rows, psql \\copy from %d sessions at once in transactions '
+          'of %d, into case_report emptied: %.1f s (%.0f rows/s); CPU PostgreSQL %.1f s, psql '
+          '%.1f s; load %s' % (rows, args.pg_conns, args.node_rows, dt, rows / dt, pgcpu,
+                               psqlcpu, loadavg()))
+    print('ratio      : storm / COPY = %.2f (wall time; above 1 the storm took longer)'
+          % (storm_s / dt))
 
 
 def main():
@@ -547,6 +655,13 @@ def main():
                          'each run)')
     ap.add_argument('--profile', action='store_true',
                     help='part 1: log statement durations and the hub\'s per-batch times')
+    ap.add_argument('--storm-again', action='store_true',
+                    help='part 3 twice: the second storm on the cluster the first one warmed '
+                         '(its writes emptied first); part 4 compares with the second')
+    ap.add_argument('--storm-copy', action='store_true',
+                    help='part 4: after the storm, COPY its rows into the emptied table from '
+                         '--pg-conns psql sessions, in transactions of --node-rows: '
+                         'PostgreSQL\'s own speed for them, and storm / COPY')
     ap.add_argument('--pg-set', action='append', default=[], metavar='NAME=VALUE',
                     help='a setting of the bench\'s PostgreSQL (e.g. shared_buffers=4GB)')
     args = ap.parse_args()
@@ -565,7 +680,11 @@ def main():
             print('ratio      : hub / COPY = %.2f (into the same table, as the issue asks; '
                   'against the bare table %.2f)' % (rate / same, rate / bare))
         if not args.skip_nodes:
-            many_nodes(env, args)
+            nodes, storm_s = many_nodes(env, args)
+            if args.storm_again:
+                nodes, storm_s = many_nodes(env, args, again=True)
+            if args.storm_copy:
+                storm_copy(env, args, nodes, storm_s)
 
 
 if __name__ == '__main__':
