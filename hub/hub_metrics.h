@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_BUCKETS 12
+#define METRICS_BUCKETS 13
 #define METRICS_MAX_NODES 16384   /* per-node gauges kept; more are counted only */
 
 struct hub_metrics;
