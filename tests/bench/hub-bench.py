@@ -529,10 +529,12 @@ def many_nodes(env, args, again=False):
            hub_metric(env, 'sikhnas_hub_admitted_seconds_bucket').items()}
     cnt = adm.get('sikhnas_hub_admitted_seconds_bucket{le="+Inf"}', 0)
     if cnt:
-        print('  admitted : %.1f %% of batches answered within 1 s of admission, %.1f %% within '
-              '2.5 s (hub histogram)' % (
-                  100 * adm['sikhnas_hub_admitted_seconds_bucket{le="1"}'] / cnt,
-                  100 * adm['sikhnas_hub_admitted_seconds_bucket{le="2.5"}'] / cnt))
+        within = ', '.join('%.1f %% within %s s' % (
+            100 * adm['sikhnas_hub_admitted_seconds_bucket{le="%s"}' % le] / cnt, le)
+            for le in ('1', '2', '2.5')
+            if 'sikhnas_hub_admitted_seconds_bucket{le="%s"}' % le in adm)
+        print('  admitted : of the batches answered, %s of their admission (hub histogram)'
+              % within)
     print('  refused  : %d x 429, %d x 503 (each sent again after Retry-After + jitter), '
           '%d reconnects' % (stats.get(429, 0), stats.get(503, 0), stats.get('reconnect', 0)))
     if stats.get('ra'):
