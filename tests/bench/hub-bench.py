@@ -55,6 +55,8 @@ from hubtest import CASE_COLS  # noqa: E402
 DISTRICT = '3201'
 BASE_MS = int(time.time() * 1000) - 3 * 86400000  # seq n made n s later: 100,000 rows all past
 COLDICT = os.path.join(HERE, '..', '..', 'sync', 'dict', 'batch-2.zdict')
+# the columns copy_text() writes, in its order
+COPY_COLS = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
 # case_report emptied with the alert jobs and dirty marks its rows made
 EMPTY_CASES = 'TRUNCATE case_report CASCADE; DELETE FROM job; DELETE FROM report.dirty; '
 
@@ -217,7 +219,7 @@ def copy_ceiling(env, rows):
     with open(path, 'w') as f:
         f.write(copy_text(rows))
     os.chmod(path, 0o644)
-    cols = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
+    cols = COPY_COLS
     rates = {}
     for table in ('bench_copy', 'case_report'):
         if table == 'case_report':
@@ -560,6 +562,48 @@ def many_nodes(env, args, again=False):
     return nodes, dt
 
 
+def copy_scripts(d, texts, sessions):
+    """Writes each COPY text of texts (copy_text()'s form) to a file of
+    its own in d, and one psql script per session that \\copies every
+    sessions-th of them into case_report, as the hub's writers share a
+    storm's batches. Returns the scripts' paths."""
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    lines = [[] for _ in range(sessions)]
+    for i, text in enumerate(texts):
+        path = os.path.join(d, '%06d.copy' % i)
+        with open(path, 'w') as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+        lines[i % sessions].append("\\copy case_report (%s) FROM '%s'" % (COPY_COLS, path))
+    scripts = []
+    for k, ls in enumerate(lines):
+        path = os.path.join(d, 'session%d.sql' % k)
+        with open(path, 'w') as f:
+            f.write('\n'.join(ls) + '\n')
+        os.chmod(path, 0o644)
+        scripts.append(path)
+    return scripts
+
+
+def run_copy_scripts(pg, scripts):
+    """Runs the scripts of copy_scripts() at once, each in its own psql
+    session that says it is the hub (its triggers fire as for the hub's
+    writes). Returns (wall s, PostgreSQL CPU s, psql CPU s); raises when a
+    session failed."""
+    env = dict(os.environ, PGOPTIONS='-c sikhnas.writer=hub')
+    pg0, ch0, t0 = cpu_seconds(pg.pid(), children=True), os.times(), time.time()
+    ps = [subprocess.Popen(['psql', pg.conninfo, '-q', '-v', 'ON_ERROR_STOP=1', '-f', path],
+                           stdout=subprocess.DEVNULL, env=env) for path in scripts]
+    failed = [p.wait() for p in ps]
+    dt = time.time() - t0
+    ch1 = os.times()
+    if any(failed):
+        raise RuntimeError('psql failed: exit codes %s' % failed)
+    return (dt, cpu_seconds(pg.pid(), children=True) - pg0,
+            (ch1.children_user + ch1.children_system) - (ch0.children_user + ch0.children_system))
+
+
 def storm_copy(env, args, nodes, storm_s):
     """Part 4: PostgreSQL's own speed for the storm's rows. The rows the
     storm landed are read back in the order they landed, case_report is
@@ -571,56 +615,39 @@ def storm_copy(env, args, nodes, storm_s):
     shared buffers touched, its WAL segments recycled), which favours the
     COPY. Prints its wall time, PostgreSQL's and psql's CPU, and storm / COPY."""
     pg = env.pg
-    cols = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
     d = os.path.join(pg.dir, 'storm-copy')
     os.makedirs(d, exist_ok=True)
-    os.chmod(d, 0o755)
     every = os.path.join(d, 'all.copy')
     where = ','.join("'%s'" % n for n in nodes)
     os.environ['PGOPTIONS'] = '-c synchronize_seqscans=off'     # from the table's start
     try:
         pg.psql("\\copy (SELECT %s FROM case_report WHERE src_node IN (%s)) TO '%s'"
-                % (cols, where, every))
+                % (COPY_COLS, where, every))
     finally:
         del os.environ['PGOPTIONS']
-    sessions = [[] for _ in range(args.pg_conns)]
-    rows = 0
-    with open(every) as f:
+
+    def batches(f):                     # the landed rows, --node-rows at a time
         while True:
-            chunk = [line for _, line in zip(range(args.node_rows), f)]
+            chunk = ''.join(line for _, line in zip(range(args.node_rows), f))
             if not chunk:
-                break
-            path = os.path.join(d, '%06d.copy' % (rows // args.node_rows))
-            with open(path, 'w') as out:
-                out.writelines(chunk)
-            os.chmod(path, 0o644)
-            sessions[(rows // args.node_rows) % args.pg_conns].append(
-                "\\copy case_report (%s) FROM '%s'" % (cols, path))
-            rows += len(chunk)
+                return
+            yield chunk
+    with open(every) as f:
+        scripts = copy_scripts(d, batches(f), args.pg_conns)
     os.unlink(every)
-    scripts = []
-    for k, lines in enumerate(sessions):
-        path = os.path.join(d, 'session%d.sql' % k)
-        with open(path, 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-        os.chmod(path, 0o644)
-        scripts.append(path)
+    rows = int(pg.scalar('SELECT count(*) FROM case_report WHERE src_node IN (%s)' % where))
     pg.psql(EMPTY_CASES + 'CHECKPOINT')
-    env_copy = dict(os.environ, PGOPTIONS='-c sikhnas.writer=hub')
-    pg0, ch0, t0 = cpu_seconds(pg.pid(), children=True), os.times(), time.time()
-    ps = [subprocess.Popen(['psql', pg.conninfo, '-q', '-v', 'ON_ERROR_STOP=1', '-f', path],
-                           stdout=subprocess.DEVNULL, env=env_copy) for path in scripts]
-    failed = [p.wait() for p in ps]
-    dt = time.time() - t0
-    ch1 = os.times()
-    pgcpu = cpu_seconds(pg.pid(), children=True) - pg0
-    psqlcpu = (ch1.children_user + ch1.children_system) - (ch0.children_user + ch0.children_system)
+    try:
+        dt, pgcpu, psqlcpu = run_copy_scripts(pg, scripts)
+    except RuntimeError as e:
+        print('storm COPY : FAILED (%s)' % e)
+        return
     n = int(pg.scalar('SELECT count(*) FROM case_report'))
     for name in os.listdir(d):
         os.unlink(os.path.join(d, name))
     os.rmdir(d)
-    if any(failed) or n != rows:
-        print('storm COPY : FAILED (psql exit codes %s, %d of %d rows)' % (failed, n, rows))
+    if n != rows:
+        print('storm COPY : FAILED (%d of %d rows)' % (n, rows))
         return
     print('storm COPY : the same %d rows, psql \\copy from %d sessions at once in transactions '
           'of %d, into case_report emptied: %.1f s (%.0f rows/s); CPU PostgreSQL %.1f s, psql '

@@ -19,14 +19,12 @@ schema as migrated. CPU seconds, not wall time: the machine is shared."""
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'sync'))
 import hubtest  # noqa: E402
-from hubtest import CASE_COLS  # noqa: E402
 
 spec = importlib.util.spec_from_file_location('hub_bench', os.path.join(HERE, 'hub-bench.py'))
 hb = importlib.util.module_from_spec(spec)
@@ -92,27 +90,8 @@ def storm_rows(env, args):
 
 
 def write_batches(env, batches, sessions):
-    cols = ', '.join(CASE_COLS[1:17]) + ', geom, src_node'
-    d = os.path.join(env.pg.dir, 'batches')
-    os.makedirs(d, exist_ok=True)
-    script = []
-    for i, b in enumerate(batches):
-        path = os.path.join(d, '%05d.copy' % i)
-        text = hb.copy_text([r for _, r in b])
-        with open(path, 'w') as f:
-            f.write(text)
-        script.append("\\copy case_report (%s) FROM '%s'" % (cols, path))
-    os.chmod(d, 0o755)
-    for n in os.listdir(d):
-        os.chmod(os.path.join(d, n), 0o644)
-    sqls = []
-    for k in range(sessions):          # batch i to session i mod sessions, as the hub's writers
-        sql = os.path.join(d, 'session%d.sql' % k)
-        with open(sql, 'w') as f:
-            f.write('\n'.join(script[k::sessions]) + '\n')
-        os.chmod(sql, 0o644)
-        sqls.append(sql)
-    return sqls
+    return hb.copy_scripts(os.path.join(env.pg.dir, 'batches'),
+                           (hb.copy_text([r for _, r in b]) for b in batches), sessions)
 
 
 def bare_sql(env):
@@ -126,20 +105,13 @@ def bare_sql(env):
 
 def run_variant(env, sqls, name, rows):
     do, undo = VARIANTS[name]
-    env.pg.psql("TRUNCATE case_report CASCADE; DELETE FROM job; DELETE FROM report.dirty")
+    env.pg.psql(hb.EMPTY_CASES)
     if do:
         env.pg.psql(do)
     env.pg.psql('CHECKPOINT')
-    os.environ['PGOPTIONS'] = '-c sikhnas.writer=hub'
-    c0 = hb.cpu_seconds(env.pg.pid(), children=True)
     t0 = time.time()
-    try:
-        ps = [subprocess.Popen(['psql', env.pg.conninfo, '-q', '-v', 'ON_ERROR_STOP=1', '-f', sql],
-                               stdout=subprocess.DEVNULL) for sql in sqls]
-        if any(p.wait() for p in ps):
-            raise RuntimeError('psql failed')
-    finally:
-        del os.environ['PGOPTIONS']
+    c0 = hb.cpu_seconds(env.pg.pid(), children=True)
+    hb.run_copy_scripts(env.pg, sqls)
     env.pg.psql('CHECKPOINT')        # the dirty pages' writing is part of the cost
     dt = time.time() - t0
     cpu = hb.cpu_seconds(env.pg.pid(), children=True) - c0

@@ -182,7 +182,7 @@ def test_admission_histogram_shows_two_seconds():
     and at or below 2 s, the quick batch before it at or below 1 s."""
     h0 = admitted_buckets()
     assert '2' in h0, sorted(h0)
-    a, hold, ta, ra = held_slot()                  # one quick batch, then one held
+    _, hold, ta, ra = held_slot()                  # one quick batch, then one held
     time.sleep(1.2)
     hold.release()
     ta.join(30)
