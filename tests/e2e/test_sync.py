@@ -349,7 +349,16 @@ def test_small_rest_goes_along():
     n = bs[0] + bs[1] + bs[1] // 8
     b = new_node(n)
     got = batch_rows(b, '--batch-kib', '8')
-    assert len(got) == 2 and sum(got) == n and got[1] > bs[1], (bs, got)
+    assert sum(got) == n, (bs, got)
+    if got[0] == bs[0]:
+        assert len(got) == 2 and got[1] > bs[1], (bs, got)
+    else:
+        # b's rows compressed otherwise than a's (their ids and times are
+        # made at import, slower under ASan on a busy machine), so its cuts
+        # differ: the rule itself then, no rest of a quarter of the batch
+        # before it or less left behind (a CI run: a 227, 230, ...; b 212,
+        # 212, 61: 61 more than a quarter of 212, three batches right)
+        assert len(got) >= 2 and got[-1] > got[-2] // 4, (bs, got)
     exactly_once(b, n)
 
 
